@@ -1,0 +1,89 @@
+#include "engine/allocator.h"
+
+#include <cstdlib>
+#include <new>
+#include <string>
+
+#include "engine/error.h"
+
+namespace strata {
+
+CachingHostAllocator::CachingHostAllocator() {
+  size_t mb = 2048;
+  if (const char* env = std::getenv("STRATA_CPU_CACHE_MB")) mb = std::stoull(env);
+  cache_limit_ = mb << 20;
+}
+
+CachingHostAllocator::~CachingHostAllocator() { empty_cache(); }
+
+size_t CachingHostAllocator::round_size(size_t nbytes) {
+  const size_t granule = nbytes >= (size_t(1) << 20) ? 4096 : 64;
+  return (std::max<size_t>(nbytes, 1) + granule - 1) / granule * granule;
+}
+
+void* CachingHostAllocator::allocate(size_t nbytes) {
+  const size_t size = round_size(nbytes);
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stats_.allocated_bytes += int64_t(size);
+    stats_.peak_allocated_bytes = std::max(stats_.peak_allocated_bytes, stats_.allocated_bytes);
+    auto it = free_blocks_.find(size);
+    if (it != free_blocks_.end() && !it->second.empty()) {
+      void* p = it->second.back();
+      it->second.pop_back();
+      cached_bytes_ -= size;
+      ++stats_.cache_hits;
+      return p;
+    }
+    ++stats_.cache_misses;
+    stats_.reserved_bytes += int64_t(size);
+  }
+  void* p = std::aligned_alloc(64, size);
+  if (!p) {
+    empty_cache();
+    p = std::aligned_alloc(64, size);
+  }
+  if (!p) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stats_.allocated_bytes -= int64_t(size);
+    stats_.reserved_bytes -= int64_t(size);
+    STRATA_FAIL("out of host memory allocating ", nbytes, " bytes");
+  }
+  return p;
+}
+
+void CachingHostAllocator::deallocate(void* ptr, size_t nbytes) {
+  if (!ptr) return;
+  const size_t size = round_size(nbytes);
+  std::lock_guard<std::mutex> lock(mutex_);
+  stats_.allocated_bytes -= int64_t(size);
+  if (cached_bytes_ + size <= cache_limit_) {
+    free_blocks_[size].push_back(ptr);
+    cached_bytes_ += size;
+  } else {
+    stats_.reserved_bytes -= int64_t(size);
+    std::free(ptr);
+  }
+}
+
+AllocatorStats CachingHostAllocator::stats() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return stats_;
+}
+
+void CachingHostAllocator::empty_cache() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (auto& [size, blocks] : free_blocks_) {
+    for (void* p : blocks) std::free(p);
+    stats_.reserved_bytes -= int64_t(size * blocks.size());
+  }
+  free_blocks_.clear();
+  cached_bytes_ = 0;
+}
+
+Allocator& cpu_allocator() {
+  static CachingHostAllocator allocator;
+  return allocator;
+}
+
+}  // namespace strata

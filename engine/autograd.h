@@ -1,0 +1,81 @@
+// Reverse-mode automatic differentiation over a dynamic graph.
+//
+// Every differentiable op computes its output and then calls record(), which
+// (when grad mode is on and some input requires grad) attaches a Node holding
+// the op's backward rule: a function from the output gradient to one gradient
+// per input. Rules are written beside their forward in engine/ops_*.cpp and
+// are themselves made of tensor ops, so they run on any device. backward()
+// walks the graph in topological order, sums gradients arriving at the same
+// node, accumulates into leaves, and frees each node's saved tensors unless
+// retain_graph is set. Higher-order gradients are not supported.
+#pragma once
+
+#include <functional>
+#include <initializer_list>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/tensor.h"
+
+namespace strata {
+
+// Grad mode is per thread and on by default.
+bool grad_enabled();
+class NoGradGuard {
+ public:
+  NoGradGuard();
+  ~NoGradGuard();
+  NoGradGuard(const NoGradGuard&) = delete;
+  NoGradGuard& operator=(const NoGradGuard&) = delete;
+
+ private:
+  bool previous_;
+};
+
+// A tensor kept for the backward pass. It holds the data only (no history),
+// and get() fails if the data was modified in place after it was saved.
+class Saved {
+ public:
+  Saved() = default;
+  explicit Saved(const Tensor& t);
+  const Tensor& get() const;
+
+ private:
+  Tensor tensor_;
+  uint64_t version_ = 0;
+};
+
+using Grads = std::vector<Tensor>;
+using BackwardFn = std::function<Grads(const Tensor& grad_output)>;
+
+class Node {
+ public:
+  Node(std::string name, const std::vector<Tensor>& inputs, BackwardFn fn);
+  const std::string& name() const { return name_; }
+  bool released() const { return !fn_; }
+
+ private:
+  friend void run_backward(const Tensor&, const Tensor&, bool);
+  // Where the gradient of input i goes: the node that produced it, or the leaf
+  // itself; neither when the input does not require grad.
+  struct Edge {
+    std::shared_ptr<Node> fn;
+    std::weak_ptr<TensorImpl> leaf;
+    bool active = false;
+    Shape shape;
+    DType dtype = DType::f32;
+  };
+  std::string name_;
+  std::vector<Edge> edges_;
+  BackwardFn fn_;
+};
+
+// Attaches the backward rule `fn` of op `name` to `out` when grad mode is on
+// and any of `inputs` requires grad; returns `out`.
+Tensor record(const char* name, Tensor out, const std::vector<Tensor>& inputs, BackwardFn fn);
+
+// The engine behind Tensor::backward.
+void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph);
+
+}  // namespace strata

@@ -1,0 +1,71 @@
+// The kernel interface one device type implements. Ops in engine/ops_*.cpp are
+// written once against it; the CPU backend forwards to kernels/cpu, the CUDA
+// backend to kernels/cuda (or cuDNN / cuBLAS). Pointers are already offset to
+// the first element; descriptors give shapes and element strides.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "engine/allocator.h"
+#include "engine/device.h"
+#include "engine/dtype.h"
+#include "kernels/op_kinds.h"
+#include "kernels/tensor_desc.h"
+
+namespace strata {
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual Allocator& allocator() = 0;
+  // Copies between this device's memory and host memory (nbytes, contiguous).
+  virtual void copy_to_host(void* host_dst, const void* src, size_t nbytes) = 0;
+  virtual void copy_from_host(void* dst, const void* host_src, size_t nbytes) = 0;
+
+  // Elementwise: all descriptors have the output's shape.
+  virtual void unary(DType t, UnaryOp op, UnaryParams p, const void* x, const TensorDesc& xd, void* y,
+                     const TensorDesc& yd) = 0;
+  virtual void binary(DType t, BinaryOp op, const void* a, const TensorDesc& ad, const void* b,
+                      const TensorDesc& bd, void* y, const TensorDesc& yd) = 0;
+  virtual void compare(DType t, CompareOp op, const void* a, const TensorDesc& ad, const void* b,
+                       const TensorDesc& bd, uint8_t* y, const TensorDesc& yd) = 0;
+  virtual void where(DType t, const uint8_t* c, const TensorDesc& cd, const void* a, const TensorDesc& ad,
+                     const void* b, const TensorDesc& bd, void* y, const TensorDesc& yd) = 0;
+  virtual void copy(DType src_t, const void* x, const TensorDesc& xd, DType dst_t, void* y,
+                    const TensorDesc& yd) = 0;
+  virtual void fill(DType t, double value, void* y, const TensorDesc& yd) = 0;
+
+  // Reductions: x viewed as (kept..., reduced...), out contiguous over kept.
+  virtual void reduce(DType t, ReduceOp op, const void* x, const TensorDesc& xd, int kept_ndim, void* out) = 0;
+  virtual void arg_reduce(DType t, ArgReduceOp op, const void* x, const TensorDesc& xd, int kept_ndim,
+                          int64_t* out) = 0;
+
+  // Row-major batched GEMM (see kernels/cpu/gemm.h for the convention).
+  virtual void gemm_batched(DType t, int64_t batch, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
+                            const void* A, int64_t lda, int64_t stride_a, const void* B, int64_t ldb,
+                            int64_t stride_b, void* C, int64_t ldc, int64_t stride_c) = 0;
+
+  // Contiguous (outer, D, inner) layouts around the indexed / normalised axis.
+  virtual void softmax(DType t, const void* x, void* y, int64_t outer, int64_t D, int64_t inner, bool log) = 0;
+  virtual void index_select(DType t, const void* x, int64_t outer, int64_t D, int64_t inner, const int64_t* idx,
+                            int64_t L, void* out) = 0;
+  virtual void index_add(DType t, void* acc, int64_t outer, int64_t D, int64_t inner, const int64_t* idx,
+                         int64_t L, const void* src) = 0;
+  virtual void gather(DType t, const void* x, int64_t outer, int64_t Dx, int64_t inner, const int64_t* index,
+                      int64_t Di, void* out) = 0;
+  virtual void scatter_add(DType t, void* acc, int64_t outer, int64_t Dx, int64_t inner, const int64_t* index,
+                           int64_t Di, const void* src) = 0;
+  virtual void one_hot(DType t, const int64_t* idx, int64_t n, int64_t C, void* out) = 0;
+
+  virtual void random_uniform(DType t, void* y, int64_t n, uint64_t seed, uint64_t offset, double lo,
+                              double hi) = 0;
+  virtual void random_normal(DType t, void* y, int64_t n, uint64_t seed, uint64_t offset, double mean,
+                             double std) = 0;
+};
+
+// The backend of a device; throws a clear error for a device this build or
+// machine does not have.
+Backend& backend_for(Device device);
+
+}  // namespace strata

@@ -1,0 +1,116 @@
+// The CPU backend: forwards the type-erased Backend interface to the
+// templated kernels in kernels/cpu.
+#include <cstring>
+
+#include "engine/backend.h"
+#include "engine/error.h"
+#include "kernels/cpu/elementwise.h"
+#include "kernels/cpu/gemm.h"
+#include "kernels/cpu/index.h"
+#include "kernels/cpu/random.h"
+#include "kernels/cpu/reduce.h"
+#include "kernels/cpu/softmax.h"
+
+namespace strata {
+namespace {
+
+template <class T> const T* in(const void* p) { return static_cast<const T*>(p); }
+template <class T> T* out(void* p) { return static_cast<T*>(p); }
+
+class CpuBackend final : public Backend {
+ public:
+  Allocator& allocator() override { return cpu_allocator(); }
+  void copy_to_host(void* dst, const void* src, size_t nbytes) override { std::memcpy(dst, src, nbytes); }
+  void copy_from_host(void* dst, const void* src, size_t nbytes) override { std::memcpy(dst, src, nbytes); }
+
+  void unary(DType t, UnaryOp op, UnaryParams p, const void* x, const TensorDesc& xd, void* y,
+             const TensorDesc& yd) override {
+    STRATA_DISPATCH_ALL(t, "unary", [&] { cpu::unary(op, p, in<scalar_t>(x), xd, out<scalar_t>(y), yd); });
+  }
+  void binary(DType t, BinaryOp op, const void* a, const TensorDesc& ad, const void* b, const TensorDesc& bd,
+              void* y, const TensorDesc& yd) override {
+    STRATA_DISPATCH_ALL(t, "binary",
+                        [&] { cpu::binary(op, in<scalar_t>(a), ad, in<scalar_t>(b), bd, out<scalar_t>(y), yd); });
+  }
+  void compare(DType t, CompareOp op, const void* a, const TensorDesc& ad, const void* b, const TensorDesc& bd,
+               uint8_t* y, const TensorDesc& yd) override {
+    STRATA_DISPATCH_ALL(t, "compare", [&] { cpu::compare(op, in<scalar_t>(a), ad, in<scalar_t>(b), bd, y, yd); });
+  }
+  void where(DType t, const uint8_t* c, const TensorDesc& cd, const void* a, const TensorDesc& ad, const void* b,
+             const TensorDesc& bd, void* y, const TensorDesc& yd) override {
+    STRATA_DISPATCH_ALL(
+        t, "where", [&] { cpu::where(c, cd, in<scalar_t>(a), ad, in<scalar_t>(b), bd, out<scalar_t>(y), yd); });
+  }
+  void copy(DType src_t, const void* x, const TensorDesc& xd, DType dst_t, void* y, const TensorDesc& yd) override {
+    STRATA_DISPATCH_ALL(src_t, "copy", [&] {
+      using src_scalar = scalar_t;
+      STRATA_DISPATCH_ALL(dst_t, "copy", [&] { cpu::copy(in<src_scalar>(x), xd, out<scalar_t>(y), yd); });
+    });
+  }
+  void fill(DType t, double value, void* y, const TensorDesc& yd) override {
+    STRATA_DISPATCH_ALL(t, "fill", [&] { cpu::fill(scalar_t(value), out<scalar_t>(y), yd); });
+  }
+  void reduce(DType t, ReduceOp op, const void* x, const TensorDesc& xd, int kept_ndim, void* o) override {
+    STRATA_DISPATCH_ALL(t, "reduce", [&] { cpu::reduce(op, in<scalar_t>(x), xd, kept_ndim, out<scalar_t>(o)); });
+  }
+  void arg_reduce(DType t, ArgReduceOp op, const void* x, const TensorDesc& xd, int kept_ndim,
+                  int64_t* o) override {
+    STRATA_DISPATCH_ALL(t, "arg_reduce", [&] { cpu::arg_reduce(op, in<scalar_t>(x), xd, kept_ndim, o); });
+  }
+  void gemm_batched(DType t, int64_t batch, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const void* A,
+                    int64_t lda, int64_t sa, const void* B, int64_t ldb, int64_t sb, void* C, int64_t ldc,
+                    int64_t sc) override {
+    STRATA_DISPATCH_FLOAT(t, "matmul", [&] {
+      cpu::gemm_batched<scalar_t>(batch, ta, tb, M, N, K, scalar_t(1), in<scalar_t>(A), lda, sa, in<scalar_t>(B),
+                                  ldb, sb, scalar_t(0), out<scalar_t>(C), ldc, sc);
+    });
+  }
+  void softmax(DType t, const void* x, void* y, int64_t outer, int64_t D, int64_t inner, bool log) override {
+    STRATA_DISPATCH_FLOAT(t, "softmax",
+                          [&] { cpu::softmax(in<scalar_t>(x), out<scalar_t>(y), outer, D, inner, log); });
+  }
+  void index_select(DType t, const void* x, int64_t outer, int64_t D, int64_t inner, const int64_t* idx, int64_t L,
+                    void* o) override {
+    STRATA_DISPATCH_ALL(t, "index_select",
+                        [&] { cpu::index_select(in<scalar_t>(x), outer, D, inner, idx, L, out<scalar_t>(o)); });
+  }
+  void index_add(DType t, void* acc, int64_t outer, int64_t D, int64_t inner, const int64_t* idx, int64_t L,
+                 const void* src) override {
+    STRATA_DISPATCH_ALL(t, "index_add",
+                        [&] { cpu::index_add(out<scalar_t>(acc), outer, D, inner, idx, L, in<scalar_t>(src)); });
+  }
+  void gather(DType t, const void* x, int64_t outer, int64_t Dx, int64_t inner, const int64_t* index, int64_t Di,
+              void* o) override {
+    STRATA_DISPATCH_ALL(t, "gather",
+                        [&] { cpu::gather(in<scalar_t>(x), outer, Dx, inner, index, Di, out<scalar_t>(o)); });
+  }
+  void scatter_add(DType t, void* acc, int64_t outer, int64_t Dx, int64_t inner, const int64_t* index, int64_t Di,
+                   const void* src) override {
+    STRATA_DISPATCH_ALL(
+        t, "scatter_add", [&] { cpu::scatter_add(out<scalar_t>(acc), outer, Dx, inner, index, Di, in<scalar_t>(src)); });
+  }
+  void one_hot(DType t, const int64_t* idx, int64_t n, int64_t C, void* o) override {
+    STRATA_DISPATCH_ALL(t, "one_hot", [&] { cpu::one_hot(idx, n, C, out<scalar_t>(o)); });
+  }
+  void random_uniform(DType t, void* y, int64_t n, uint64_t seed, uint64_t offset, double lo, double hi) override {
+    STRATA_DISPATCH_FLOAT(t, "rand", [&] { cpu::random_uniform(out<scalar_t>(y), n, seed, offset, lo, hi); });
+  }
+  void random_normal(DType t, void* y, int64_t n, uint64_t seed, uint64_t offset, double mean,
+                     double std) override {
+    STRATA_DISPATCH_FLOAT(t, "randn", [&] { cpu::random_normal(out<scalar_t>(y), n, seed, offset, mean, std); });
+  }
+};
+
+}  // namespace
+
+Backend& cpu_backend() {
+  static CpuBackend backend;
+  return backend;
+}
+
+Backend& backend_for(Device device) {
+  if (device.is_cpu()) return cpu_backend();
+  STRATA_FAIL("device ", device, " is not available: this build has no CUDA backend");
+}
+
+}  // namespace strata

@@ -1,0 +1,203 @@
+#include "kernels/cpu/reduce.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <type_traits>
+#include <vector>
+
+#include "kernels/cpu/strided_loop.h"
+
+namespace strata::cpu {
+namespace {
+
+// The reduced part of x with its dimensions coalesced, and the kept part.
+struct ReduceGeometry {
+  int kept_ndim = 0, red_ndim = 0;
+  int64_t kept_shape[kMaxDims], kept_strides[kMaxDims];
+  int64_t red_shape[kMaxDims], red_strides[kMaxDims];
+  int64_t kept_numel = 1, red_numel = 1;
+};
+
+ReduceGeometry make_geometry(const TensorDesc& xd, int kept_ndim) {
+  ReduceGeometry g;
+  g.kept_ndim = kept_ndim;
+  for (int d = 0; d < kept_ndim; ++d) {
+    g.kept_shape[d] = xd.shape[d];
+    g.kept_strides[d] = xd.strides[d];
+    g.kept_numel *= xd.shape[d];
+  }
+  const StridedIter<1> red = coalesce<1>(xd.shape + kept_ndim, xd.ndim - kept_ndim, {xd.strides + kept_ndim});
+  g.red_ndim = red.ndim;
+  for (int d = 0; d < red.ndim; ++d) {
+    g.red_shape[d] = red.shape[d];
+    g.red_strides[d] = red.strides[0][d];
+    g.red_numel *= red.shape[d];
+  }
+  for (int d = kept_ndim; d < xd.ndim; ++d)
+    if (xd.shape[d] == 0) g.red_numel = 0;
+  return g;
+}
+
+int64_t kept_offset(const ReduceGeometry& g, int64_t k) {
+  int64_t off = 0;
+  for (int d = g.kept_ndim - 1; d >= 0; --d) {
+    off += (k % g.kept_shape[d]) * g.kept_strides[d];
+    k /= g.kept_shape[d];
+  }
+  return off;
+}
+
+// Calls run(ptr, stride, count, flat_index) for the runs of the innermost
+// reduced dimension that cover flat reduced indices [begin, end).
+template <class T, class Run>
+void visit_reduced(const ReduceGeometry& g, const T* base, int64_t begin, int64_t end, Run&& run) {
+  if (begin >= end) return;
+  const int inner = g.red_ndim - 1;
+  int64_t idx[kMaxDims];
+  int64_t rem = begin;
+  for (int d = inner; d >= 0; --d) {
+    idx[d] = rem % g.red_shape[d];
+    rem /= g.red_shape[d];
+  }
+  int64_t flat = begin;
+  while (flat < end) {
+    int64_t off = 0;
+    for (int d = 0; d <= inner; ++d) off += idx[d] * g.red_strides[d];
+    const int64_t count = std::min(g.red_shape[inner] - idx[inner], end - flat);
+    run(base + off, g.red_strides[inner], count, flat);
+    flat += count;
+    idx[inner] += count;
+    for (int d = inner; d > 0 && idx[d] == g.red_shape[d]; --d) {
+      idx[d] = 0;
+      ++idx[d - 1];
+    }
+  }
+}
+
+template <class T>
+using acc_t = std::conditional_t<std::is_floating_point_v<T>, double, int64_t>;
+
+template <class T>
+acc_t<T> sum_range(const ReduceGeometry& g, const T* base, int64_t begin, int64_t end) {
+  using A = acc_t<T>;
+  constexpr int kLanes = 8;  // fixed lanes: vectorisable and order-deterministic
+  A lanes[kLanes] = {};
+  A tail = 0;
+  visit_reduced(g, base, begin, end, [&](const T* p, int64_t stride, int64_t n, int64_t) {
+    if (stride == 1) {
+      int64_t i = 0;
+      for (; i + kLanes <= n; i += kLanes)
+        for (int j = 0; j < kLanes; ++j) lanes[j] += A(p[i + j]);
+      for (; i < n; ++i) tail += A(p[i]);
+    } else {
+      for (int64_t i = 0; i < n; ++i) tail += A(p[i * stride]);
+    }
+  });
+  A total = tail;
+  for (int j = 0; j < kLanes; ++j) total += lanes[j];
+  return total;
+}
+
+template <class T>
+bool is_nan(T v) {
+  if constexpr (std::is_floating_point_v<T>) return std::isnan(v);
+  else return false;
+}
+
+// Running best (value, flat index) for max/min/argmax/argmin; NaN wins.
+template <class T>
+struct Best {
+  T value{};
+  int64_t index = -1;
+  void offer(T v, int64_t i, bool want_max) {
+    if (index < 0 || is_nan(v) > is_nan(value) ||
+        (!is_nan(value) && (want_max ? v > value : v < value))) {
+      value = v;
+      index = i;
+    }
+  }
+};
+
+template <class T>
+Best<T> best_range(const ReduceGeometry& g, const T* base, int64_t begin, int64_t end, bool want_max) {
+  Best<T> best;
+  visit_reduced(g, base, begin, end, [&](const T* p, int64_t stride, int64_t n, int64_t flat) {
+    for (int64_t i = 0; i < n; ++i) best.offer(p[i * stride], flat + i, want_max);
+  });
+  return best;
+}
+
+// Evaluates partial(k, begin, end) for every (output, chunk) pair in parallel,
+// then combine(k, partials of k in chunk order).
+template <class P, class PartialFn, class CombineFn>
+void chunked(const ReduceGeometry& g, PartialFn&& partial, CombineFn&& combine) {
+  const int64_t chunks = std::max<int64_t>(1, (g.red_numel + kReduceChunk - 1) / kReduceChunk);
+  const int64_t tasks = g.kept_numel * chunks;
+  std::vector<P> partials(tasks);
+  const bool parallel = g.kept_numel * g.red_numel > 32768;
+#pragma omp parallel for schedule(static) if (parallel)
+  for (int64_t t = 0; t < tasks; ++t) {
+    const int64_t k = t / chunks, c = t % chunks;
+    partials[t] = partial(k, c * kReduceChunk, std::min(g.red_numel, (c + 1) * kReduceChunk));
+  }
+  for (int64_t k = 0; k < g.kept_numel; ++k) combine(k, &partials[k * chunks], chunks);
+}
+
+}  // namespace
+
+template <class T>
+void reduce(ReduceOp op, const T* x, const TensorDesc& xd, int kept_ndim, T* out) {
+  const ReduceGeometry g = make_geometry(xd, kept_ndim);
+  if (op == ReduceOp::sum || op == ReduceOp::mean) {
+    using A = acc_t<T>;
+    chunked<A>(
+        g, [&](int64_t k, int64_t b, int64_t e) { return sum_range(g, x + kept_offset(g, k), b, e); },
+        [&](int64_t k, const A* parts, int64_t n) {
+          A total = 0;
+          for (int64_t i = 0; i < n; ++i) total += parts[i];
+          if (op == ReduceOp::mean) {
+            out[k] = g.red_numel ? T(double(total) / double(g.red_numel)) : T(NAN);
+          } else {
+            out[k] = T(total);
+          }
+        });
+    return;
+  }
+  const bool want_max = op == ReduceOp::max;
+  chunked<Best<T>>(
+      g, [&](int64_t k, int64_t b, int64_t e) { return best_range(g, x + kept_offset(g, k), b, e, want_max); },
+      [&](int64_t k, const Best<T>* parts, int64_t n) {
+        Best<T> best;
+        for (int64_t i = 0; i < n; ++i)
+          if (parts[i].index >= 0) best.offer(parts[i].value, parts[i].index, want_max);
+        out[k] = best.value;
+      });
+}
+
+template <class T>
+void arg_reduce(ArgReduceOp op, const T* x, const TensorDesc& xd, int kept_ndim, int64_t* out) {
+  const ReduceGeometry g = make_geometry(xd, kept_ndim);
+  const bool want_max = op == ArgReduceOp::argmax;
+  chunked<Best<T>>(
+      g, [&](int64_t k, int64_t b, int64_t e) { return best_range(g, x + kept_offset(g, k), b, e, want_max); },
+      [&](int64_t k, const Best<T>* parts, int64_t n) {
+        Best<T> best;
+        for (int64_t i = 0; i < n; ++i)
+          if (parts[i].index >= 0) best.offer(parts[i].value, parts[i].index, want_max);
+        out[k] = best.index;
+      });
+}
+
+#define STRATA_INSTANTIATE_REDUCE(T)                                                   \
+  template void reduce<T>(ReduceOp, const T*, const TensorDesc&, int, T*);             \
+  template void arg_reduce<T>(ArgReduceOp, const T*, const TensorDesc&, int, int64_t*);
+STRATA_INSTANTIATE_REDUCE(float)
+STRATA_INSTANTIATE_REDUCE(double)
+STRATA_INSTANTIATE_REDUCE(int32_t)
+STRATA_INSTANTIATE_REDUCE(int64_t)
+STRATA_INSTANTIATE_REDUCE(uint8_t)
+
+}  // namespace strata::cpu
