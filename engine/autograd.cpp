@@ -1,6 +1,7 @@
 #include "engine/autograd.h"
 
 #include <algorithm>
+#include <map>
 #include <unordered_map>
 
 #include "engine/error.h"
@@ -106,6 +107,9 @@ void run_backward(const Tensor& root, const Tensor& grad_in, bool retain_graph) 
   // Kahn's algorithm: a node runs once all gradients flowing into it are summed.
   std::unordered_map<Node*, Tensor> grads;
   grads[root.grad_fn().get()] = grad;
+  // Gradients for a leaf used several times are summed first and then added
+  // to its .grad once, so an existing .grad sees exactly one addition.
+  std::map<std::shared_ptr<TensorImpl>, Tensor> leaf_grads;
   std::vector<std::shared_ptr<Node>> ready{root.grad_fn()};
   while (!ready.empty()) {
     std::shared_ptr<Node> node = std::move(ready.back());
@@ -143,11 +147,15 @@ void run_backward(const Tensor& root, const Tensor& grad_in, bool retain_graph) 
         }
         if (--pending[e.fn.get()] == 0) ready.push_back(e.fn);
       } else if (gi.defined()) {
-        if (auto leaf = e.leaf.lock()) accumulate_into_leaf(*leaf, gi);
+        if (auto leaf = e.leaf.lock()) {
+          auto [it, inserted] = leaf_grads.try_emplace(leaf, gi);
+          if (!inserted) it->second = add(it->second, gi);
+        }
       }
     }
     if (!retain_graph) node->fn_ = nullptr;  // frees the saved tensors
   }
+  for (auto& [leaf, g] : leaf_grads) accumulate_into_leaf(*leaf, g);
 }
 
 }  // namespace strata

@@ -36,7 +36,8 @@ GemmOperand gemm_operand(const Tensor& x, const Shape& batch) {
   full.push_back(r);
   full.push_back(c);
   for (int attempt = 0; attempt < 2; ++attempt) {
-    const Tensor e = raw_expand(attempt == 0 ? x : x.detach().contiguous(), full);
+    // First try x's own strides; else materialise the broadcast operand.
+    const Tensor e = attempt == 0 ? raw_expand(x, full) : raw_expand(x, full).contiguous();
     const MatrixLayout layout = matrix_layout(r, c, e.strides()[e.dim() - 2], e.strides()[e.dim() - 1]);
     // The batch dims must collapse to a single stride.
     int64_t stride = 0;

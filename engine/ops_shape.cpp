@@ -74,10 +74,18 @@ Shape keepdim_shape(const Shape& shape, const std::vector<int64_t>& dims) {
 
 void check_index_range(const char* op, const Tensor& index, int64_t size) {
   if (index.numel() == 0) return;
-  NoGradGuard no_grad;
-  const int64_t lo = min(index).item<int64_t>(), hi = max(index).item<int64_t>();
-  STRATA_CHECK(lo >= 0 && hi < size, op, ": index ", (lo < 0 ? lo : hi), " is out of range for a dimension of size ",
-               size);
+  // Straight to the kernels: min() / max() are built on gather, which calls this.
+  const Tensor flat = index.to(DType::i64).contiguous();
+  TensorDesc d;
+  d.ndim = 1;
+  d.shape[0] = flat.numel();
+  d.strides[0] = 1;
+  Tensor lo = make_tensor({}, DType::i64, index.device()), hi = make_tensor({}, DType::i64, index.device());
+  backend_for(index.device()).reduce(DType::i64, ReduceOp::min, flat.raw_data(), d, 0, lo.raw_data());
+  backend_for(index.device()).reduce(DType::i64, ReduceOp::max, flat.raw_data(), d, 0, hi.raw_data());
+  const int64_t low = lo.item<int64_t>(), high = hi.item<int64_t>();
+  STRATA_CHECK(low >= 0 && high < size, op, ": index ", (low < 0 ? low : high),
+               " is out of range for a dimension of size ", size);
 }
 
 AxisSplit split_at(const Shape& shape, int64_t dim) {

@@ -23,10 +23,8 @@ STRATA_HD inline void mulhilo(uint32_t a, uint32_t b, uint32_t& hi, uint32_t& lo
   lo = uint32_t(p);
 }
 
-// 10 rounds of Philox4x32 on counter `ctr` (128-bit, low word first) with key `seed`.
-STRATA_HD inline Block generate(uint64_t ctr, uint64_t seed) {
-  uint32_t c0 = uint32_t(ctr), c1 = uint32_t(ctr >> 32), c2 = 0, c3 = 0;
-  uint32_t k0 = uint32_t(seed), k1 = uint32_t(seed >> 32);
+// 10 rounds of Philox4x32 on the 128-bit counter (c0..c3) with key (k0, k1).
+STRATA_HD inline Block philox4x32_10(uint32_t c0, uint32_t c1, uint32_t c2, uint32_t c3, uint32_t k0, uint32_t k1) {
   for (int round = 0; round < 10; ++round) {
     uint32_t hi0, lo0, hi1, lo1;
     mulhilo(0xD2511F53u, c0, hi0, lo0);
@@ -40,6 +38,11 @@ STRATA_HD inline Block generate(uint64_t ctr, uint64_t seed) {
     k1 += 0xBB67AE85u;
   }
   return {{c0, c1, c2, c3}};
+}
+
+// The block for 64-bit counter `ctr` under key `seed`.
+STRATA_HD inline Block generate(uint64_t ctr, uint64_t seed) {
+  return philox4x32_10(uint32_t(ctr), uint32_t(ctr >> 32), 0, 0, uint32_t(seed), uint32_t(seed >> 32));
 }
 
 // Uniform in [0, 1) with 24 (float) or 32 (double) random bits.
