@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs every system package strata builds, tests and benchmarks with
+# (Debian / Ubuntu). Idempotent: packages already present are skipped, and
+# apt-get runs only when something is missing.
+#   scripts/install_deps.sh            build + test dependencies
+#   scripts/install_deps.sh --torch    also python3-torch (PyTorch comparisons, reference files)
+set -euo pipefail
+
+packages=(
+  cmake ninja-build g++ pkg-config   # toolchain
+  libeigen3-dev                      # CPU GEMM and vector code
+  libgtest-dev googletest            # tests
+  libbenchmark-dev                   # benchmarks
+)
+if [[ "${1:-}" == "--torch" ]]; then
+  packages+=(python3-torch python3-numpy)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+if ((${#missing[@]} == 0)); then
+  echo "install_deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+sudo=""
+if [[ $(id -u) -ne 0 ]]; then sudo="sudo"; fi
+echo "install_deps: installing ${missing[*]}"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
