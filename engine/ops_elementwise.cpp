@@ -103,23 +103,20 @@ Tensor pow(const Tensor& a, const Tensor& b) {
   });
 }
 
-Tensor maximum(const Tensor& a, const Tensor& b) {
-  return record("maximum", binary_forward("maximum", BinaryOp::maximum, a, b), {a, b},
-                [sa = Saved(a), sb = Saved(b)](const Tensor& g) -> Grads {
+namespace {
+// maximum / minimum: the gradient goes to a where `a_wins` (a >= b or a <= b), else to b.
+Tensor extremum(const char* name, BinaryOp op, CompareOp a_wins, const Tensor& a, const Tensor& b) {
+  return record(name, binary_forward(name, op, a, b), {a, b},
+                [sa = Saved(a), sb = Saved(b), a_wins](const Tensor& g) -> Grads {
                   const Tensor &x = sa.get(), &y = sb.get();
-                  const Tensor take_a = as_mask(ge(x, y), g);
+                  const Tensor take_a = as_mask(a_wins == CompareOp::ge ? ge(x, y) : le(x, y), g);
                   return {sum_to(mul(g, take_a), x.shape()), sum_to(mul(g, sub(1.0, take_a)), y.shape())};
                 });
 }
+}  // namespace
 
-Tensor minimum(const Tensor& a, const Tensor& b) {
-  return record("minimum", binary_forward("minimum", BinaryOp::minimum, a, b), {a, b},
-                [sa = Saved(a), sb = Saved(b)](const Tensor& g) -> Grads {
-                  const Tensor &x = sa.get(), &y = sb.get();
-                  const Tensor take_a = as_mask(le(x, y), g);
-                  return {sum_to(mul(g, take_a), x.shape()), sum_to(mul(g, sub(1.0, take_a)), y.shape())};
-                });
-}
+Tensor maximum(const Tensor& a, const Tensor& b) { return extremum("maximum", BinaryOp::maximum, CompareOp::ge, a, b); }
+Tensor minimum(const Tensor& a, const Tensor& b) { return extremum("minimum", BinaryOp::minimum, CompareOp::le, a, b); }
 
 Tensor add(const Tensor& a, double b) { return add(a, scalar_like(b, a)); }
 Tensor sub(const Tensor& a, double b) { return sub(a, scalar_like(b, a)); }

@@ -105,22 +105,29 @@ template Tensor Tensor::from_vector<int32_t>(const std::vector<int32_t>&, const 
 template Tensor Tensor::from_vector<int64_t>(const std::vector<int64_t>&, const Shape&, Device);
 template Tensor Tensor::from_vector<uint8_t>(const std::vector<uint8_t>&, const Shape&, Device);
 
-Tensor Tensor::rand(const Shape& shape, DType dtype, Generator* gen, double lo, double hi, Device device) {
-  STRATA_CHECK(is_floating(dtype), "rand: expected a floating-point dtype, got ", dtype);
+namespace {
+// A fresh tensor filled by `fill(backend, data, n, seed, offset)` from `gen`'s stream.
+template <class Fill>
+Tensor random_tensor(const char* op, const Shape& shape, DType dtype, Generator* gen, Device device, Fill&& fill) {
+  STRATA_CHECK(is_floating(dtype), op, ": expected a floating-point dtype, got ", dtype);
   Tensor t = make_tensor(shape, dtype, device);
   Generator& g = gen ? *gen : default_generator();
   const uint64_t offset = g.advance(t.numel());
-  backend_for(device).random_uniform(dtype, t.raw_data(), t.numel(), g.seed(), offset, lo, hi);
+  fill(backend_for(device), t.raw_data(), t.numel(), g.seed(), offset);
   return t;
+}
+}  // namespace
+
+Tensor Tensor::rand(const Shape& shape, DType dtype, Generator* gen, double lo, double hi, Device device) {
+  return random_tensor("rand", shape, dtype, gen, device, [&](Backend& b, void* p, int64_t n, uint64_t s, uint64_t o) {
+    b.random_uniform(dtype, p, n, s, o, lo, hi);
+  });
 }
 
 Tensor Tensor::randn(const Shape& shape, DType dtype, Generator* gen, double mean, double std, Device device) {
-  STRATA_CHECK(is_floating(dtype), "randn: expected a floating-point dtype, got ", dtype);
-  Tensor t = make_tensor(shape, dtype, device);
-  Generator& g = gen ? *gen : default_generator();
-  const uint64_t offset = g.advance(t.numel());
-  backend_for(device).random_normal(dtype, t.raw_data(), t.numel(), g.seed(), offset, mean, std);
-  return t;
+  return random_tensor("randn", shape, dtype, gen, device, [&](Backend& b, void* p, int64_t n, uint64_t s, uint64_t o) {
+    b.random_normal(dtype, p, n, s, o, mean, std);
+  });
 }
 
 Generator& default_generator() {

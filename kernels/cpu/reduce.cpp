@@ -146,6 +146,19 @@ void chunked(const ReduceGeometry& g, PartialFn&& partial, CombineFn&& combine) 
   for (int64_t k = 0; k < g.kept_numel; ++k) combine(k, &partials[k * chunks], chunks);
 }
 
+// emit(k, best) with the first maximum (minimum) of output k's reduced elements.
+template <class T, class Emit>
+void best_per_output(const ReduceGeometry& g, const T* x, bool want_max, Emit&& emit) {
+  chunked<Best<T>>(
+      g, [&](int64_t k, int64_t b, int64_t e) { return best_range(g, x + kept_offset(g, k), b, e, want_max); },
+      [&](int64_t k, const Best<T>* parts, int64_t n) {
+        Best<T> best;
+        for (int64_t i = 0; i < n; ++i)
+          if (parts[i].index >= 0) best.offer(parts[i].value, parts[i].index, want_max);
+        emit(k, best);
+      });
+}
+
 }  // namespace
 
 template <class T>
@@ -166,29 +179,13 @@ void reduce(ReduceOp op, const T* x, const TensorDesc& xd, int kept_ndim, T* out
         });
     return;
   }
-  const bool want_max = op == ReduceOp::max;
-  chunked<Best<T>>(
-      g, [&](int64_t k, int64_t b, int64_t e) { return best_range(g, x + kept_offset(g, k), b, e, want_max); },
-      [&](int64_t k, const Best<T>* parts, int64_t n) {
-        Best<T> best;
-        for (int64_t i = 0; i < n; ++i)
-          if (parts[i].index >= 0) best.offer(parts[i].value, parts[i].index, want_max);
-        out[k] = best.value;
-      });
+  best_per_output(g, x, op == ReduceOp::max, [&](int64_t k, const Best<T>& best) { out[k] = best.value; });
 }
 
 template <class T>
 void arg_reduce(ArgReduceOp op, const T* x, const TensorDesc& xd, int kept_ndim, int64_t* out) {
   const ReduceGeometry g = make_geometry(xd, kept_ndim);
-  const bool want_max = op == ArgReduceOp::argmax;
-  chunked<Best<T>>(
-      g, [&](int64_t k, int64_t b, int64_t e) { return best_range(g, x + kept_offset(g, k), b, e, want_max); },
-      [&](int64_t k, const Best<T>* parts, int64_t n) {
-        Best<T> best;
-        for (int64_t i = 0; i < n; ++i)
-          if (parts[i].index >= 0) best.offer(parts[i].value, parts[i].index, want_max);
-        out[k] = best.index;
-      });
+  best_per_output(g, x, op == ArgReduceOp::argmax, [&](int64_t k, const Best<T>& best) { out[k] = best.index; });
 }
 
 #define STRATA_INSTANTIATE_REDUCE(T)                                                   \
