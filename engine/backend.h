@@ -68,4 +68,12 @@ class Backend {
 // machine does not have.
 Backend& backend_for(Device device);
 
+// The CPU backend (always present).
+Backend& cpu_backend();
+
+// Installs the backend serving every device of `type` (nullptr removes it).
+// The CUDA backend registers itself here when a device is usable; tests use it
+// to stand a host-memory backend in for a second device.
+void register_backend(DeviceType type, Backend* backend);
+
 }  // namespace strata

@@ -108,9 +108,20 @@ Backend& cpu_backend() {
   return backend;
 }
 
+namespace {
+Backend* g_cuda_backend = nullptr;
+}
+
+void register_backend(DeviceType type, Backend* backend) {
+  STRATA_CHECK(type == DeviceType::cuda, "register_backend: the CPU backend cannot be replaced");
+  g_cuda_backend = backend;
+}
+
 Backend& backend_for(Device device) {
   if (device.is_cpu()) return cpu_backend();
-  STRATA_FAIL("device ", device, " is not available: this build has no CUDA backend");
+  STRATA_CHECK(g_cuda_backend != nullptr, "device ", device,
+               " is not available: no CUDA backend is registered (a build without CUDA, or no usable GPU)");
+  return *g_cuda_backend;
 }
 
 }  // namespace strata

@@ -51,11 +51,12 @@ int64_t wrap_dim(int64_t dim, int64_t ndim, const char* op) {
 
 // ---- Storage ---------------------------------------------------------------
 
-Storage::Storage(size_t nbytes, Device device) : nbytes_(nbytes), device_(device) {
-  data_ = backend_for(device).allocator().allocate(nbytes);
+Storage::Storage(size_t nbytes, Device device)
+    : nbytes_(nbytes), device_(device), allocator_(&backend_for(device).allocator()) {
+  data_ = allocator_->allocate(nbytes);
 }
 
-Storage::~Storage() { backend_for(device_).allocator().deallocate(data_, nbytes_); }
+Storage::~Storage() { allocator_->deallocate(data_, nbytes_); }
 
 // ---- construction --------------------------------------------------------
 

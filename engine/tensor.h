@@ -20,6 +20,7 @@
 namespace strata {
 
 using Shape = std::vector<int64_t>;
+class Allocator;
 class Node;
 class Generator;
 
@@ -44,6 +45,7 @@ class Storage {
   void* data_ = nullptr;
   size_t nbytes_ = 0;
   Device device_;
+  Allocator* allocator_;  // the one that allocated data_, kept for the free
   uint64_t version_ = 0;
 };
 

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "engine/autograd.h"
+#include "engine/backend.h"
 #include "engine/error.h"
 #include "engine/ops.h"
 
@@ -122,7 +123,27 @@ TEST(Tensor, ClearErrors) {
   expect_error([&] { a.reshape({5, -1}); }, {"reshape", "[5, -1]", "6 elements"});
   expect_error([&] { a.transpose(0, 2); }, {"transpose", "dimension 2 out of range"});
   expect_error([&] { Tensor::zeros({1}, DType::f32, Device::cuda(0)); }, {"cuda:0", "not available"});
+  expect_error([&] { register_backend(DeviceType::cpu, nullptr); }, {"CPU backend cannot be replaced"});
   expect_error([&] { Tensor().shape(); }, {"undefined tensor"});
   expect_error([&] { cat({a, Tensor::zeros({2, 3, 1})}, 0); }, {"cat", "[2, 3, 1]"});
   expect_error([&] { gather(a, 1, Tensor::full({2, 3}, 3, DType::i64)); }, {"gather", "index 3", "size 3"});
+}
+
+// A second device stood in by a host-memory backend: ops that mix devices must
+// name both, and to(device) must move data and gradients across.
+TEST(Tensor, MixingDevices) {
+  register_backend(DeviceType::cuda, &cpu_backend());
+  Tensor a = Tensor::ones({2, 3});
+  Tensor b = Tensor::ones({2, 3}, DType::f32, Device::cuda(0));
+  EXPECT_EQ(b.device(), Device::cuda(0));
+  expect_error([&] { add(a, b); }, {"add", "different devices", "cpu", "cuda:0", "[2, 3]"});
+  expect_error([&] { matmul(a, b.t()); }, {"matmul", "different devices"});
+  expect_error([&] { a.add_(b); }, {"add_", "different devices"});
+  a.requires_grad_();
+  Tensor moved = a.to(Device::cuda(0));
+  EXPECT_EQ(moved.device(), Device::cuda(0));
+  sum(mul(moved, b)).backward();
+  EXPECT_EQ(a.grad().device(), Device::cpu());
+  EXPECT_EQ(a.grad().to_vector<float>(), std::vector<float>(6, 1.0f));
+  register_backend(DeviceType::cuda, nullptr);
 }
