@@ -7,7 +7,7 @@
 #include <cmath>
 #include <cstdint>
 
-#if defined(__CUDACC__) || defined(STRATA_EMU_KERNEL)
+#if defined(__CUDACC__)
 #define STRATA_HD __host__ __device__
 #else
 #define STRATA_HD

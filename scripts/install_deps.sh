@@ -9,6 +9,7 @@ set -euo pipefail
 packages=(
   cmake ninja-build g++ pkg-config   # toolchain
   libeigen3-dev                      # CPU GEMM and vector code
+  libboost-context-dev               # fibers of the CUDA emulator
   libgtest-dev googletest            # tests
   libbenchmark-dev                   # benchmarks
 )
