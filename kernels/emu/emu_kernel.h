@@ -142,21 +142,24 @@ template <class T>
 T atomicAdd(T* address, T value) {
   return std::atomic_ref<T>(*address).fetch_add(value);
 }
-template <class T>
-T atomicMax(T* address, T value) {
+namespace strata::emu {
+// Replaces *address by value while better(value, *address); returns the old value.
+template <class T, class Better>
+T atomic_replace_if(T* address, T value, Better better) {
   std::atomic_ref<T> ref(*address);
   T old = ref.load();
-  while (old < value && !ref.compare_exchange_weak(old, value)) {
+  while (better(value, old) && !ref.compare_exchange_weak(old, value)) {
   }
   return old;
 }
+}  // namespace strata::emu
+template <class T>
+T atomicMax(T* address, T value) {
+  return ::strata::emu::atomic_replace_if(address, value, [](T a, T b) { return b < a; });
+}
 template <class T>
 T atomicMin(T* address, T value) {
-  std::atomic_ref<T> ref(*address);
-  T old = ref.load();
-  while (value < old && !ref.compare_exchange_weak(old, value)) {
-  }
-  return old;
+  return ::strata::emu::atomic_replace_if(address, value, [](T a, T b) { return a < b; });
 }
 template <class T>
 T atomicCAS(T* address, T compare, T value) {
