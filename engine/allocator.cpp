@@ -1,27 +1,22 @@
 #include "engine/allocator.h"
 
 #include <cstdlib>
-#include <new>
 #include <string>
 
 #include "engine/error.h"
 
 namespace strata {
 
-CachingHostAllocator::CachingHostAllocator() {
-  size_t mb = 2048;
-  if (const char* env = std::getenv("STRATA_CPU_CACHE_MB")) mb = std::stoull(env);
-  cache_limit_ = mb << 20;
-}
+CachingAllocator::CachingAllocator(RawMemory raw, size_t cache_limit) : raw_(raw), cache_limit_(cache_limit) {}
 
-CachingHostAllocator::~CachingHostAllocator() { empty_cache(); }
+CachingAllocator::~CachingAllocator() { empty_cache(); }
 
-size_t CachingHostAllocator::round_size(size_t nbytes) {
+size_t CachingAllocator::round_size(size_t nbytes) {
   const size_t granule = nbytes >= (size_t(1) << 20) ? 4096 : 64;
   return (std::max<size_t>(nbytes, 1) + granule - 1) / granule * granule;
 }
 
-void* CachingHostAllocator::allocate(size_t nbytes) {
+void* CachingAllocator::allocate(size_t nbytes) {
   const size_t size = round_size(nbytes);
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -38,21 +33,22 @@ void* CachingHostAllocator::allocate(size_t nbytes) {
     ++stats_.cache_misses;
     stats_.reserved_bytes += int64_t(size);
   }
-  void* p = std::aligned_alloc(64, size);
+  void* p = raw_.alloc(size);
   if (!p) {
     empty_cache();
-    p = std::aligned_alloc(64, size);
+    p = raw_.alloc(size);
   }
   if (!p) {
     std::lock_guard<std::mutex> lock(mutex_);
     stats_.allocated_bytes -= int64_t(size);
     stats_.reserved_bytes -= int64_t(size);
-    STRATA_FAIL("out of host memory allocating ", nbytes, " bytes");
+    STRATA_FAIL("out of ", raw_.what, " memory allocating ", nbytes, " bytes (", stats_.allocated_bytes,
+                " bytes in use by tensors)");
   }
   return p;
 }
 
-void CachingHostAllocator::deallocate(void* ptr, size_t nbytes) {
+void CachingAllocator::deallocate(void* ptr, size_t nbytes) {
   if (!ptr) return;
   const size_t size = round_size(nbytes);
   std::lock_guard<std::mutex> lock(mutex_);
@@ -62,19 +58,19 @@ void CachingHostAllocator::deallocate(void* ptr, size_t nbytes) {
     cached_bytes_ += size;
   } else {
     stats_.reserved_bytes -= int64_t(size);
-    std::free(ptr);
+    raw_.free(ptr);
   }
 }
 
-AllocatorStats CachingHostAllocator::stats() const {
+AllocatorStats CachingAllocator::stats() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return stats_;
 }
 
-void CachingHostAllocator::empty_cache() {
+void CachingAllocator::empty_cache() {
   std::lock_guard<std::mutex> lock(mutex_);
   for (auto& [size, blocks] : free_blocks_) {
-    for (void* p : blocks) std::free(p);
+    for (void* p : blocks) raw_.free(p);
     stats_.reserved_bytes -= int64_t(size * blocks.size());
   }
   free_blocks_.clear();
@@ -82,7 +78,12 @@ void CachingHostAllocator::empty_cache() {
 }
 
 Allocator& cpu_allocator() {
-  static CachingHostAllocator allocator;
+  static CachingAllocator allocator(
+      RawMemory{"host", [](size_t n) { return std::aligned_alloc(64, n); }, [](void* p) { std::free(p); }}, [] {
+        size_t mb = 2048;
+        if (const char* env = std::getenv("STRATA_CPU_CACHE_MB")) mb = std::stoull(env);
+        return mb << 20;
+      }());
   return allocator;
 }
 

@@ -27,26 +27,37 @@ class Allocator {
   virtual void empty_cache() = 0;
 };
 
-// 64-byte aligned host memory with a per-size free list. Cached bytes are
-// capped (STRATA_CPU_CACHE_MB, default 2048); past the cap freed blocks go back
-// to the system.
-class CachingHostAllocator final : public Allocator {
+// Where a caching allocator gets memory from: alloc returns nullptr on failure.
+struct RawMemory {
+  const char* what;  // "host", "CUDA device": used in messages
+  void* (*alloc)(size_t nbytes);
+  void (*free)(void* ptr);
+};
+
+// Per-size free lists over a RawMemory (sizes rounded to 64 B, or 4 KiB above
+// 1 MiB). Freed blocks are cached up to `cache_limit` bytes, past which they go
+// back to the source. An allocation that fails empties the cache and retries
+// once before it throws. One implementation serves host and device memory.
+class CachingAllocator final : public Allocator {
  public:
-  CachingHostAllocator();
-  ~CachingHostAllocator() override;
+  CachingAllocator(RawMemory raw, size_t cache_limit);
+  ~CachingAllocator() override;
   void* allocate(size_t nbytes) override;
   void deallocate(void* ptr, size_t nbytes) override;
   AllocatorStats stats() const override;
   void empty_cache() override;
 
- private:
   static size_t round_size(size_t nbytes);
+
+ private:
+  RawMemory raw_;
   mutable std::mutex mutex_;
   std::unordered_map<size_t, std::vector<void*>> free_blocks_;
   size_t cached_bytes_ = 0, cache_limit_;
   AllocatorStats stats_;
 };
 
+// 64-byte aligned host memory; cache capped by STRATA_CPU_CACHE_MB (default 2048).
 Allocator& cpu_allocator();
 
 }  // namespace strata

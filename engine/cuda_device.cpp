@@ -1,0 +1,51 @@
+#include "engine/cuda_device.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+namespace strata::cuda {
+
+void throw_cuda_error(cudaError_t error, const char* call, const char* file, int line) {
+  cudaGetLastError();  // clear the sticky copy so later calls start clean
+  STRATA_FAIL("CUDA error ", cudaGetErrorName(error), " (", cudaGetErrorString(error), ") in ", call, " at ", file, ":",
+              line);
+}
+
+int device_count() {
+  static const int count = [] {
+    int n = 0;
+    const cudaError_t status = cudaGetDeviceCount(&n);
+    if (status != cudaSuccess || n == 0) {
+      cudaGetLastError();
+      std::fprintf(stderr, "strata: no usable CUDA device (%s: %s); running on the CPU\n",
+                   status == cudaSuccess ? "cudaGetDeviceCount" : cudaGetErrorName(status),
+                   status == cudaSuccess ? "0 devices" : cudaGetErrorString(status));
+      return 0;
+    }
+    return n;
+  }();
+  return count;
+}
+
+Allocator& device_allocator() {
+  static CachingAllocator allocator(
+      RawMemory{"CUDA device",
+                [](size_t n) -> void* {
+                  void* p = nullptr;
+                  if (cudaMalloc(&p, n) != cudaSuccess) {
+                    cudaGetLastError();
+                    return nullptr;
+                  }
+                  return p;
+                },
+                [](void* p) { cudaFree(p); }},
+      [] {
+        size_t mb = 4096;
+        if (const char* env = std::getenv("STRATA_CUDA_CACHE_MB")) mb = std::stoull(env);
+        return mb << 20;
+      }());
+  return allocator;
+}
+
+}  // namespace strata::cuda

@@ -1,0 +1,30 @@
+// CUDA runtime pieces the CUDA backend stands on: checked calls, device
+// discovery with a CPU fallback, and the caching device allocator. Built in
+// the nvcc build (real runtime) and in the emulator build (kernels/emu).
+#pragma once
+
+#include "engine/allocator.h"
+#include "engine/error.h"
+#include "kernels/cuda/cuda_compat.h"
+
+namespace strata::cuda {
+
+// Throws strata::Error naming the CUDA error, its message, the call and where it was made.
+[[noreturn]] void throw_cuda_error(cudaError_t error, const char* call, const char* file, int line);
+
+// Usable CUDA devices; 0 when there is no driver or no device, after one log
+// line on stderr saying so and that the CPU is used.
+int device_count();
+
+// Caching allocator over cudaMalloc / cudaFree (cache capped by
+// STRATA_CUDA_CACHE_MB, default 4096): statistics and empty_cache as for host memory.
+Allocator& device_allocator();
+
+}  // namespace strata::cuda
+
+#define STRATA_CUDA_CHECK(call)                                                         \
+  do {                                                                                  \
+    const cudaError_t strata_cuda_status_ = (call);                                     \
+    if (strata_cuda_status_ != cudaSuccess)                                             \
+      ::strata::cuda::throw_cuda_error(strata_cuda_status_, #call, __FILE__, __LINE__); \
+  } while (0)
