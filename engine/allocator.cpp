@@ -77,13 +77,16 @@ void CachingAllocator::empty_cache() {
   cached_bytes_ = 0;
 }
 
+size_t cache_limit_from_env(const char* var, size_t default_mb) {
+  size_t mb = default_mb;
+  if (const char* env = std::getenv(var)) mb = std::stoull(env);
+  return mb << 20;
+}
+
 Allocator& cpu_allocator() {
   static CachingAllocator allocator(
-      RawMemory{"host", [](size_t n) { return std::aligned_alloc(64, n); }, [](void* p) { std::free(p); }}, [] {
-        size_t mb = 2048;
-        if (const char* env = std::getenv("STRATA_CPU_CACHE_MB")) mb = std::stoull(env);
-        return mb << 20;
-      }());
+      RawMemory{"host", [](size_t n) { return std::aligned_alloc(64, n); }, [](void* p) { std::free(p); }},
+      cache_limit_from_env("STRATA_CPU_CACHE_MB", 2048));
   return allocator;
 }
 

@@ -57,6 +57,9 @@ class CachingAllocator final : public Allocator {
   AllocatorStats stats_;
 };
 
+// A cache limit in bytes from the environment variable `var` (in MiB), else default_mb.
+size_t cache_limit_from_env(const char* var, size_t default_mb);
+
 // 64-byte aligned host memory; cache capped by STRATA_CPU_CACHE_MB (default 2048).
 Allocator& cpu_allocator();
 

@@ -1,7 +1,6 @@
 #include "engine/cuda_device.h"
 
 #include <cstdio>
-#include <cstdlib>
 #include <string>
 
 namespace strata::cuda {
@@ -40,11 +39,7 @@ Allocator& device_allocator() {
                   return p;
                 },
                 [](void* p) { cudaFree(p); }},
-      [] {
-        size_t mb = 4096;
-        if (const char* env = std::getenv("STRATA_CUDA_CACHE_MB")) mb = std::stoull(env);
-        return mb << 20;
-      }());
+      cache_limit_from_env("STRATA_CUDA_CACHE_MB", 4096));
   return allocator;
 }
 

@@ -107,9 +107,9 @@ namespace {
 // maximum / minimum: the gradient goes to a where `a_wins` (a >= b or a <= b), else to b.
 Tensor extremum(const char* name, BinaryOp op, CompareOp a_wins, const Tensor& a, const Tensor& b) {
   return record(name, binary_forward(name, op, a, b), {a, b},
-                [sa = Saved(a), sb = Saved(b), a_wins](const Tensor& g) -> Grads {
+                [name, sa = Saved(a), sb = Saved(b), a_wins](const Tensor& g) -> Grads {
                   const Tensor &x = sa.get(), &y = sb.get();
-                  const Tensor take_a = as_mask(a_wins == CompareOp::ge ? ge(x, y) : le(x, y), g);
+                  const Tensor take_a = as_mask(compare_forward(name, a_wins, x, y), g);
                   return {sum_to(mul(g, take_a), x.shape()), sum_to(mul(g, sub(1.0, take_a)), y.shape())};
                 });
 }
