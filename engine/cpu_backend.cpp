@@ -3,6 +3,9 @@
 #include <cstring>
 
 #include "engine/backend.h"
+#if defined(STRATA_WITH_CUDA)
+#include "engine/cuda_backend.h"
+#endif
 #include "engine/error.h"
 #include "kernels/cpu/elementwise.h"
 #include "kernels/cpu/gemm.h"
@@ -110,17 +113,26 @@ Backend& cpu_backend() {
 
 namespace {
 Backend* g_cuda_backend = nullptr;
+bool g_cuda_resolved = false;  // registered explicitly, or looked up once
 }
 
 void register_backend(DeviceType type, Backend* backend) {
   STRATA_CHECK(type == DeviceType::cuda, "register_backend: the CPU backend cannot be replaced");
   g_cuda_backend = backend;
+  g_cuda_resolved = true;
 }
 
 Backend& backend_for(Device device) {
   if (device.is_cpu()) return cpu_backend();
+#if defined(STRATA_WITH_CUDA)
+  if (!g_cuda_resolved) {
+    g_cuda_backend = cuda::backend_or_null();
+    g_cuda_resolved = true;
+  }
+#endif
   STRATA_CHECK(g_cuda_backend != nullptr, "device ", device,
                " is not available: no CUDA backend is registered (a build without CUDA, or no usable GPU)");
+  STRATA_CHECK(device.index == 0, "device ", device, " is not available: strata uses one GPU, cuda:0");
   return *g_cuda_backend;
 }
 

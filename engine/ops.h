@@ -81,6 +81,7 @@ Tensor min(const Tensor& x);
 Tensor argmax(const Tensor& x, int64_t dim, bool keepdim = false);
 Tensor argmax(const Tensor& x);
 Tensor argmin(const Tensor& x, int64_t dim, bool keepdim = false);
+Tensor argmin(const Tensor& x);
 // Sums x down to `shape` (the reverse of broadcasting `shape` to x.shape()).
 Tensor sum_to(const Tensor& x, const Shape& shape);
 

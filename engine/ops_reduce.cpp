@@ -91,6 +91,7 @@ Tensor argmin(const Tensor& x, int64_t dim, bool keepdim) {
   return arg_forward(ArgReduceOp::argmin, x, dim, keepdim, "argmin");
 }
 Tensor argmax(const Tensor& x) { return argmax(x.reshape({-1}), 0); }
+Tensor argmin(const Tensor& x) { return argmin(x.reshape({-1}), 0); }
 
 // The value at the arg-index, so the gradient flows to exactly that element.
 Tensor max(const Tensor& x, int64_t dim, bool keepdim) {

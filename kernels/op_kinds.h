@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 
 #if defined(__CUDACC__)
 #define STRATA_HD __host__ __device__
@@ -28,13 +29,21 @@ struct UnaryParams {
 
 namespace ew {
 
-template <class T> STRATA_HD inline T sign_of(T x) { return T((T(0) < x) - (x < T(0))); }
+template <class T> STRATA_HD inline T sign_of(T x) {
+  if constexpr (std::is_unsigned_v<T>) return T(x != T(0));
+  else return T((T(0) < x) - (x < T(0)));
+}
 
 struct Neg { template <class T> STRATA_HD T operator()(T x) const { return T(-x); } };
 struct Exp { template <class T> STRATA_HD T operator()(T x) const { return std::exp(x); } };
 struct Log { template <class T> STRATA_HD T operator()(T x) const { return std::log(x); } };
 struct Sqrt { template <class T> STRATA_HD T operator()(T x) const { return std::sqrt(x); } };
-struct Abs { template <class T> STRATA_HD T operator()(T x) const { return x < T(0) ? T(-x) : x; } };
+struct Abs {
+  template <class T> STRATA_HD T operator()(T x) const {
+    if constexpr (std::is_unsigned_v<T>) return x;
+    else return x < T(0) ? T(-x) : x;
+  }
+};
 struct Sign { template <class T> STRATA_HD T operator()(T x) const { return sign_of(x); } };
 // NaN passes through clamp unchanged, as in PyTorch.
 struct Clamp {

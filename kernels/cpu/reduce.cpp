@@ -101,6 +101,14 @@ acc_t<T> sum_range(const ReduceGeometry& g, const T* base, int64_t begin, int64_
   return total;
 }
 
+// The mean of n elements summing to total; NaN (0 for integers) when n is 0.
+template <class T>
+T mean_of(double total, int64_t n) {
+  if (n > 0) return T(total / double(n));
+  if constexpr (std::is_floating_point_v<T>) return std::numeric_limits<T>::quiet_NaN();
+  return T(0);
+}
+
 template <class T>
 bool is_nan(T v) {
   if constexpr (std::is_floating_point_v<T>) return std::isnan(v);
@@ -172,7 +180,7 @@ void reduce(ReduceOp op, const T* x, const TensorDesc& xd, int kept_ndim, T* out
           A total = 0;
           for (int64_t i = 0; i < n; ++i) total += parts[i];
           if (op == ReduceOp::mean) {
-            out[k] = g.red_numel ? T(double(total) / double(g.red_numel)) : T(NAN);
+            out[k] = mean_of<T>(double(total), g.red_numel);
           } else {
             out[k] = T(total);
           }

@@ -1,0 +1,132 @@
+// CUDA kernel benchmarks (issue 3), run only where a GPU exists:
+//   sgemm       native tiled SGEMM vs cuBLAS (pure FP32), TFLOP/s and % of cuBLAS
+//   elementwise add of two tensors vs a device-to-device copy, GB/s and % of copy
+// Timing: CUDA events around each repeat, after warm-up; the L2 cache is
+// flushed (a 256 MiB memset) before every repeat so operands come from HBM.
+// Prints one JSON object per case; without a GPU prints one line and exits 0.
+//   build/bin/bench_cuda [--repeats N] [--size S]
+#include <cublas_v2.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "engine/cuda_device.h"
+#include "kernels/cuda/kernels.h"
+
+using namespace strata;
+
+namespace {
+
+struct DeviceBuffer {
+  void* p = nullptr;
+  explicit DeviceBuffer(size_t n) { STRATA_CUDA_CHECK(cudaMalloc(&p, n)); }
+  ~DeviceBuffer() { cudaFree(p); }
+  template <class T> T* as() const { return static_cast<T*>(p); }
+};
+
+// Median milliseconds of `repeats` timed runs of fn, each after an L2 flush.
+double time_ms(const std::function<void()>& fn, int repeats, DeviceBuffer& flush, size_t flush_bytes) {
+  for (int i = 0; i < 3; ++i) fn();  // warm-up
+  STRATA_CUDA_CHECK(cudaDeviceSynchronize());
+  cudaEvent_t start, stop;
+  STRATA_CUDA_CHECK(cudaEventCreate(&start));
+  STRATA_CUDA_CHECK(cudaEventCreate(&stop));
+  std::vector<double> ms;
+  for (int r = 0; r < repeats; ++r) {
+    STRATA_CUDA_CHECK(cudaMemset(flush.p, r & 0xff, flush_bytes));
+    STRATA_CUDA_CHECK(cudaEventRecord(start));
+    fn();
+    STRATA_CUDA_CHECK(cudaEventRecord(stop));
+    STRATA_CUDA_CHECK(cudaEventSynchronize(stop));
+    float t = 0;
+    STRATA_CUDA_CHECK(cudaEventElapsedTime(&t, start, stop));
+    ms.push_back(t);
+  }
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  std::sort(ms.begin(), ms.end());
+  return ms[ms.size() / 2];
+}
+
+void fill_random(float* d, size_t n) {
+  STRATA_CUDA_CHECK(cuda::random_uniform<float>(d, int64_t(n), 1234, 0, -1, 1));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int repeats = 20;
+  int64_t size = 4096;
+  for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--repeats") && i + 1 < argc) repeats = std::atoi(argv[++i]);
+    else if (!std::strcmp(argv[i], "--size") && i + 1 < argc) size = std::atoll(argv[++i]);
+  }
+  if (cuda::device_count() == 0) {
+    std::printf("bench_cuda: no CUDA device; CUDA benchmarks not run\n");
+    return 0;
+  }
+  cudaDeviceProp prop;
+  STRATA_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
+  std::fprintf(stderr, "bench_cuda on %s (%d SMs), median of %d repeats, L2 flushed\n", prop.name,
+               prop.multiProcessorCount, repeats);
+  const size_t flush_bytes = size_t(256) << 20;
+  DeviceBuffer flush(flush_bytes);
+
+  // ---- SGEMM ----------------------------------------------------------------
+  for (const int64_t n : {int64_t(1024), int64_t(2048), size}) {
+    DeviceBuffer a(n * n * 4), b(n * n * 4), c(n * n * 4);
+    fill_random(a.as<float>(), n * n);
+    fill_random(b.as<float>(), n * n);
+    const double native = time_ms(
+        [&] {
+          STRATA_CUDA_CHECK(cuda::gemm_batched<float>(1, false, false, n, n, n, a.as<float>(), n, 0, b.as<float>(), n,
+                                                      0, c.as<float>(), n, 0));
+        },
+        repeats, flush, flush_bytes);
+    cublasHandle_t h;
+    cublasCreate(&h);
+    cublasSetMathMode(h, CUBLAS_DEFAULT_MATH);  // FP32, no TF32
+    const float one = 1, zero = 0;
+    const double cublas = time_ms(
+        [&] {
+          cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, int(n), int(n), int(n), &one, b.as<float>(), int(n), a.as<float>(),
+                      int(n), &zero, c.as<float>(), int(n));
+        },
+        repeats, flush, flush_bytes);
+    cublasDestroy(h);
+    const double flop = 2.0 * double(n) * n * n;
+    std::printf(
+        "{\"name\": \"sgemm_%lld\", \"native_ms\": %.4f, \"cublas_ms\": %.4f, \"native_tflops\": %.2f, "
+        "\"cublas_tflops\": %.2f, \"pct_of_cublas\": %.1f}\n",
+        (long long)n, native, cublas, flop / native / 1e9, flop / cublas / 1e9, 100.0 * cublas / native);
+  }
+
+  // ---- elementwise ------------------------------------------------------------
+  for (const int64_t n : {int64_t(1) << 24, int64_t(1) << 26}) {
+    DeviceBuffer x(n * 4), y(n * 4), z(n * 4);
+    fill_random(x.as<float>(), n);
+    fill_random(y.as<float>(), n);
+    TensorDesc d;
+    d.ndim = 1;
+    d.shape[0] = n;
+    d.strides[0] = 1;
+    const double add = time_ms(
+        [&] {
+          STRATA_CUDA_CHECK(cuda::binary<float>(BinaryOp::add, x.as<float>(), d, y.as<float>(), d, z.as<float>(), d));
+        },
+        repeats, flush, flush_bytes);
+    const double copy = time_ms(
+        [&] { STRATA_CUDA_CHECK(cudaMemcpy(z.p, x.p, n * 4, cudaMemcpyDeviceToDevice)); }, repeats, flush, flush_bytes);
+    const double add_gbs = 3.0 * n * 4 / add / 1e6, copy_gbs = 2.0 * n * 4 / copy / 1e6;
+    std::printf(
+        "{\"name\": \"add_f32_%lld\", \"add_ms\": %.4f, \"copy_ms\": %.4f, \"add_gbs\": %.1f, \"copy_gbs\": %.1f, "
+        "\"pct_of_copy\": %.1f}\n",
+        (long long)n, add, copy, add_gbs, copy_gbs, 100.0 * add_gbs / copy_gbs);
+  }
+  return 0;
+}

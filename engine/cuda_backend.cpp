@@ -1,0 +1,253 @@
+// The CUDA backend: forwards each Backend operation to its kernel in
+// kernels/cuda and checks the launch; matmul goes to the native SGEMM or to
+// cuBLAS (nvcc build only) as set by the GEMM engine.
+#include "engine/cuda_backend.h"
+
+#include <cstdlib>
+#include <mutex>
+#include <string>
+#include <type_traits>
+
+#include "engine/cuda_device.h"
+#include "kernels/cuda/kernels.h"
+
+#if !defined(STRATA_CUDA_EMU)
+#include <cublas_v2.h>
+#endif
+
+namespace strata::cuda {
+namespace {
+
+template <class T> const T* in(const void* p) { return static_cast<const T*>(p); }
+template <class T> T* out(void* p) { return static_cast<T*>(p); }
+
+#define STRATA_KERNEL_CHECK(call) STRATA_CUDA_CHECK(call)
+
+#if !defined(STRATA_CUDA_EMU)
+const char* cublas_status_name(cublasStatus_t s) {
+  switch (s) {
+    case CUBLAS_STATUS_SUCCESS: return "CUBLAS_STATUS_SUCCESS";
+    case CUBLAS_STATUS_NOT_INITIALIZED: return "CUBLAS_STATUS_NOT_INITIALIZED";
+    case CUBLAS_STATUS_ALLOC_FAILED: return "CUBLAS_STATUS_ALLOC_FAILED";
+    case CUBLAS_STATUS_INVALID_VALUE: return "CUBLAS_STATUS_INVALID_VALUE";
+    case CUBLAS_STATUS_ARCH_MISMATCH: return "CUBLAS_STATUS_ARCH_MISMATCH";
+    case CUBLAS_STATUS_MAPPING_ERROR: return "CUBLAS_STATUS_MAPPING_ERROR";
+    case CUBLAS_STATUS_EXECUTION_FAILED: return "CUBLAS_STATUS_EXECUTION_FAILED";
+    case CUBLAS_STATUS_INTERNAL_ERROR: return "CUBLAS_STATUS_INTERNAL_ERROR";
+    case CUBLAS_STATUS_NOT_SUPPORTED: return "CUBLAS_STATUS_NOT_SUPPORTED";
+    default: return "CUBLAS_STATUS_UNKNOWN";
+  }
+}
+#define STRATA_CUBLAS_CHECK(call)                                                                        \
+  do {                                                                                                   \
+    const cublasStatus_t strata_cublas_status_ = (call);                                                 \
+    STRATA_CHECK(strata_cublas_status_ == CUBLAS_STATUS_SUCCESS, "cuBLAS error ",                        \
+                 cublas_status_name(strata_cublas_status_), " in ", #call, " at ", __FILE__, ":", __LINE__); \
+  } while (0)
+
+cublasHandle_t cublas_handle() {
+  static cublasHandle_t handle = [] {
+    cublasHandle_t h = nullptr;
+    STRATA_CUBLAS_CHECK(cublasCreate(&h));
+    // Pure FP32: no TF32 tensor-core shortcut, so results compare with the CPU.
+    STRATA_CUBLAS_CHECK(cublasSetMathMode(h, CUBLAS_DEFAULT_MATH));
+    return h;
+  }();
+  return handle;
+}
+
+// Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: swap the operands.
+template <class T>
+void cublas_gemm(int64_t batch, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const T* A, int64_t lda,
+                 int64_t sa, const T* B, int64_t ldb, int64_t sb, T* C, int64_t ldc, int64_t sc) {
+  const T one = 1, zero = 0;
+  const cublasOperation_t opb = tb ? CUBLAS_OP_T : CUBLAS_OP_N, opa = ta ? CUBLAS_OP_T : CUBLAS_OP_N;
+  if constexpr (std::is_same_v<T, float>) {
+    STRATA_CUBLAS_CHECK(cublasSgemmStridedBatched(cublas_handle(), opb, opa, int(N), int(M), int(K), &one, B, int(ldb),
+                                                  sb, A, int(lda), sa, &zero, C, int(ldc), sc, int(batch)));
+  } else {
+    STRATA_CUBLAS_CHECK(cublasDgemmStridedBatched(cublas_handle(), opb, opa, int(N), int(M), int(K), &one, B, int(ldb),
+                                                  sb, A, int(lda), sa, &zero, C, int(ldc), sc, int(batch)));
+  }
+}
+#endif
+
+GemmEngine initial_engine() {
+  const char* env = std::getenv("STRATA_GEMM_ENGINE");
+  if (env == nullptr || *env == '\0') return GemmEngine::automatic;
+  const GemmEngine e = parse_gemm_engine(env);
+  STRATA_CHECK(e != GemmEngine::cublas || cublas_available(),
+               "STRATA_GEMM_ENGINE=cublas: this build has no cuBLAS (the emulator build); use native or auto");
+  return e;
+}
+
+GemmEngine& engine_setting() {
+  static GemmEngine e = initial_engine();
+  return e;
+}
+
+// Device scratch from the caching allocator, returned when it goes out of scope.
+class Scratch {
+ public:
+  explicit Scratch(size_t nbytes) : n_(nbytes), p_(nbytes ? device_allocator().allocate(nbytes) : nullptr) {}
+  ~Scratch() {
+    if (p_) device_allocator().deallocate(p_, n_);
+  }
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+  void* get() const { return p_; }
+
+ private:
+  size_t n_;
+  void* p_;
+};
+
+class CudaBackend final : public Backend {
+ public:
+  Allocator& allocator() override { return device_allocator(); }
+  void copy_to_host(void* dst, const void* src, size_t nbytes) override {
+    STRATA_CUDA_CHECK(cudaMemcpy(dst, src, nbytes, cudaMemcpyDeviceToHost));
+  }
+  void copy_from_host(void* dst, const void* src, size_t nbytes) override {
+    STRATA_CUDA_CHECK(cudaMemcpy(dst, src, nbytes, cudaMemcpyHostToDevice));
+  }
+
+  void unary(DType t, UnaryOp op, UnaryParams p, const void* x, const TensorDesc& xd, void* y,
+             const TensorDesc& yd) override {
+    STRATA_DISPATCH_ALL(t, "unary",
+                        [&] { STRATA_KERNEL_CHECK(cuda::unary(op, p, in<scalar_t>(x), xd, out<scalar_t>(y), yd)); });
+  }
+  void binary(DType t, BinaryOp op, const void* a, const TensorDesc& ad, const void* b, const TensorDesc& bd,
+              void* y, const TensorDesc& yd) override {
+    STRATA_DISPATCH_ALL(t, "binary", [&] {
+      STRATA_KERNEL_CHECK(cuda::binary(op, in<scalar_t>(a), ad, in<scalar_t>(b), bd, out<scalar_t>(y), yd));
+    });
+  }
+  void compare(DType t, CompareOp op, const void* a, const TensorDesc& ad, const void* b, const TensorDesc& bd,
+               uint8_t* y, const TensorDesc& yd) override {
+    STRATA_DISPATCH_ALL(t, "compare", [&] {
+      STRATA_KERNEL_CHECK(cuda::compare(op, in<scalar_t>(a), ad, in<scalar_t>(b), bd, y, yd));
+    });
+  }
+  void where(DType t, const uint8_t* c, const TensorDesc& cd, const void* a, const TensorDesc& ad, const void* b,
+             const TensorDesc& bd, void* y, const TensorDesc& yd) override {
+    STRATA_DISPATCH_ALL(t, "where", [&] {
+      STRATA_KERNEL_CHECK(cuda::where(c, cd, in<scalar_t>(a), ad, in<scalar_t>(b), bd, out<scalar_t>(y), yd));
+    });
+  }
+  void copy(DType src_t, const void* x, const TensorDesc& xd, DType dst_t, void* y, const TensorDesc& yd) override {
+    STRATA_DISPATCH_ALL(src_t, "copy", [&] {
+      using src_scalar = scalar_t;
+      STRATA_DISPATCH_ALL(dst_t, "copy",
+                          [&] { STRATA_KERNEL_CHECK(cuda::copy(in<src_scalar>(x), xd, out<scalar_t>(y), yd)); });
+    });
+  }
+  void fill(DType t, double value, void* y, const TensorDesc& yd) override {
+    STRATA_DISPATCH_ALL(t, "fill", [&] { STRATA_KERNEL_CHECK(cuda::fill(scalar_t(value), out<scalar_t>(y), yd)); });
+  }
+  void reduce(DType t, ReduceOp op, const void* x, const TensorDesc& xd, int kept_ndim, void* o) override {
+    Scratch ws(reduce_workspace_bytes(xd, kept_ndim));
+    STRATA_DISPATCH_ALL(t, "reduce", [&] {
+      STRATA_KERNEL_CHECK(cuda::reduce(op, in<scalar_t>(x), xd, kept_ndim, out<scalar_t>(o), ws.get()));
+    });
+  }
+  void arg_reduce(DType t, ArgReduceOp op, const void* x, const TensorDesc& xd, int kept_ndim,
+                  int64_t* o) override {
+    Scratch ws(reduce_workspace_bytes(xd, kept_ndim));
+    STRATA_DISPATCH_ALL(t, "arg_reduce", [&] {
+      STRATA_KERNEL_CHECK(cuda::arg_reduce(op, in<scalar_t>(x), xd, kept_ndim, o, ws.get()));
+    });
+  }
+  void gemm_batched(DType t, int64_t batch, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const void* A,
+                    int64_t lda, int64_t sa, const void* B, int64_t ldb, int64_t sb, void* C, int64_t ldc,
+                    int64_t sc) override {
+    const GemmEngine e = gemm_engine();
+    const bool use_cublas = e == GemmEngine::cublas || (e == GemmEngine::automatic && cublas_available());
+    STRATA_DISPATCH_FLOAT(t, "matmul", [&] {
+#if !defined(STRATA_CUDA_EMU)
+      if (use_cublas && K > 0) {
+        cublas_gemm<scalar_t>(batch, ta, tb, M, N, K, in<scalar_t>(A), lda, sa, in<scalar_t>(B), ldb, sb,
+                              out<scalar_t>(C), ldc, sc);
+        return;
+      }
+#else
+      (void)use_cublas;
+#endif
+      STRATA_KERNEL_CHECK(cuda::gemm_batched<scalar_t>(batch, ta, tb, M, N, K, in<scalar_t>(A), lda, sa,
+                                                      in<scalar_t>(B), ldb, sb, out<scalar_t>(C), ldc, sc));
+    });
+  }
+  void softmax(DType t, const void* x, void* y, int64_t outer, int64_t D, int64_t inner, bool log) override {
+    STRATA_DISPATCH_FLOAT(t, "softmax", [&] {
+      STRATA_KERNEL_CHECK(cuda::softmax(in<scalar_t>(x), out<scalar_t>(y), outer, D, inner, log));
+    });
+  }
+  void index_select(DType t, const void* x, int64_t outer, int64_t D, int64_t inner, const int64_t* idx, int64_t L,
+                    void* o) override {
+    STRATA_DISPATCH_ALL(t, "index_select", [&] {
+      STRATA_KERNEL_CHECK(cuda::index_select(in<scalar_t>(x), outer, D, inner, idx, L, out<scalar_t>(o)));
+    });
+  }
+  void index_add(DType t, void* acc, int64_t outer, int64_t D, int64_t inner, const int64_t* idx, int64_t L,
+                 const void* src) override {
+    STRATA_DISPATCH_ALL(t, "index_add", [&] {
+      STRATA_KERNEL_CHECK(cuda::index_add(out<scalar_t>(acc), outer, D, inner, idx, L, in<scalar_t>(src)));
+    });
+  }
+  void gather(DType t, const void* x, int64_t outer, int64_t Dx, int64_t inner, const int64_t* index, int64_t Di,
+              void* o) override {
+    STRATA_DISPATCH_ALL(t, "gather", [&] {
+      STRATA_KERNEL_CHECK(cuda::gather(in<scalar_t>(x), outer, Dx, inner, index, Di, out<scalar_t>(o)));
+    });
+  }
+  void scatter_add(DType t, void* acc, int64_t outer, int64_t Dx, int64_t inner, const int64_t* index, int64_t Di,
+                   const void* src) override {
+    STRATA_DISPATCH_ALL(t, "scatter_add", [&] {
+      STRATA_KERNEL_CHECK(cuda::scatter_add(out<scalar_t>(acc), outer, Dx, inner, index, Di, in<scalar_t>(src)));
+    });
+  }
+  void one_hot(DType t, const int64_t* idx, int64_t n, int64_t C, void* o) override {
+    STRATA_DISPATCH_ALL(t, "one_hot", [&] { STRATA_KERNEL_CHECK(cuda::one_hot(idx, n, C, out<scalar_t>(o))); });
+  }
+  void random_uniform(DType t, void* y, int64_t n, uint64_t seed, uint64_t offset, double lo, double hi) override {
+    STRATA_DISPATCH_FLOAT(
+        t, "rand", [&] { STRATA_KERNEL_CHECK(cuda::random_uniform(out<scalar_t>(y), n, seed, offset, lo, hi)); });
+  }
+  void random_normal(DType t, void* y, int64_t n, uint64_t seed, uint64_t offset, double mean,
+                     double std) override {
+    STRATA_DISPATCH_FLOAT(
+        t, "randn", [&] { STRATA_KERNEL_CHECK(cuda::random_normal(out<scalar_t>(y), n, seed, offset, mean, std)); });
+  }
+};
+
+}  // namespace
+
+GemmEngine parse_gemm_engine(std::string_view name) {
+  if (name == "native") return GemmEngine::native;
+  if (name == "cublas") return GemmEngine::cublas;
+  if (name == "auto") return GemmEngine::automatic;
+  STRATA_FAIL("unknown GEMM engine '", std::string(name), "': expected native, cublas or auto");
+}
+
+bool cublas_available() {
+#if defined(STRATA_CUDA_EMU)
+  return false;
+#else
+  return true;
+#endif
+}
+
+void set_gemm_engine(GemmEngine engine) {
+  STRATA_CHECK(engine != GemmEngine::cublas || cublas_available(),
+               "GEMM engine cublas: this build has no cuBLAS (the emulator build); use native or auto");
+  engine_setting() = engine;
+}
+
+GemmEngine gemm_engine() { return engine_setting(); }
+
+Backend* backend_or_null() {
+  static CudaBackend* backend = device_count() > 0 ? new CudaBackend : nullptr;
+  return backend;
+}
+
+}  // namespace strata::cuda

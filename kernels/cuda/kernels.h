@@ -1,0 +1,73 @@
+// Host entry points of the hand-written CUDA kernels (kernels/cuda/*.cu), one
+// per Backend operation, with the same arguments and semantics as the CPU
+// kernels in kernels/cpu. Pointers are device pointers. Every function
+// enqueues on the default stream and returns cudaGetLastError() after its
+// launches, which the CUDA backend checks. Sizes need not be multiples of any
+// block or tile size.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/cuda/cuda_compat.h"
+#include "kernels/op_kinds.h"
+#include "kernels/tensor_desc.h"
+
+namespace strata::cuda {
+
+// ---- elementwise (all descriptors have the output's shape) ----------------
+template <class T>
+cudaError_t unary(UnaryOp op, UnaryParams p, const T* x, TensorDesc xd, T* y, TensorDesc yd);
+template <class T>
+cudaError_t binary(BinaryOp op, const T* a, TensorDesc ad, const T* b, TensorDesc bd, T* y, TensorDesc yd);
+template <class T>
+cudaError_t compare(CompareOp op, const T* a, TensorDesc ad, const T* b, TensorDesc bd, uint8_t* y, TensorDesc yd);
+template <class T>
+cudaError_t where(const uint8_t* c, TensorDesc cd, const T* a, TensorDesc ad, const T* b, TensorDesc bd, T* y,
+                  TensorDesc yd);
+template <class Src, class Dst>
+cudaError_t copy(const Src* x, TensorDesc xd, Dst* y, TensorDesc yd);
+template <class T>
+cudaError_t fill(T value, T* y, TensorDesc yd);
+
+// ---- reductions: x viewed as (kept..., reduced...), out contiguous over kept
+// Deterministic: fixed chunking and fixed-order warp / block trees, so a
+// result depends only on the input, never on scheduling.
+// Device scratch `reduce` / `arg_reduce` need (bytes); pass at least this much.
+size_t reduce_workspace_bytes(const TensorDesc& xd, int kept_ndim);
+template <class T>
+cudaError_t reduce(ReduceOp op, const T* x, TensorDesc xd, int kept_ndim, T* out, void* workspace);
+template <class T>
+cudaError_t arg_reduce(ArgReduceOp op, const T* x, TensorDesc xd, int kept_ndim, int64_t* out, void* workspace);
+
+// ---- GEMM: row-major, C = op(A) op(B) (kernels/cpu/gemm.h convention) -----
+// The native engine: 128 x 128 shared-memory tiles, 8 x 8 outputs per thread.
+template <class T>
+cudaError_t gemm_batched(int64_t batch, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const T* A,
+                         int64_t lda, int64_t stride_a, const T* B, int64_t ldb, int64_t stride_b, T* C, int64_t ldc,
+                         int64_t stride_c);
+
+// ---- softmax / log-softmax over D of a contiguous (outer, D, inner) --------
+template <class T>
+cudaError_t softmax(const T* x, T* y, int64_t outer, int64_t D, int64_t inner, bool log);
+
+// ---- indexing (contiguous (outer, D, inner) layouts; index arrays on device)
+template <class T>
+cudaError_t index_select(const T* x, int64_t outer, int64_t D, int64_t inner, const int64_t* idx, int64_t L, T* out);
+template <class T>
+cudaError_t index_add(T* acc, int64_t outer, int64_t D, int64_t inner, const int64_t* idx, int64_t L, const T* src);
+template <class T>
+cudaError_t gather(const T* x, int64_t outer, int64_t Dx, int64_t inner, const int64_t* index, int64_t Di, T* out);
+template <class T>
+cudaError_t scatter_add(T* acc, int64_t outer, int64_t Dx, int64_t inner, const int64_t* index, int64_t Di,
+                        const T* src);
+template <class T>
+cudaError_t one_hot(const int64_t* idx, int64_t n, int64_t C, T* out);
+
+// ---- Philox random fills: the same stream as kernels/cpu/random.cpp --------
+template <class T>
+cudaError_t random_uniform(T* y, int64_t n, uint64_t seed, uint64_t offset, double lo, double hi);
+template <class T>
+cudaError_t random_normal(T* y, int64_t n, uint64_t seed, uint64_t offset, double mean, double std);
+
+}  // namespace strata::cuda

@@ -1,0 +1,258 @@
+// Every op of the engine core on the CUDA backend (here: the kernels of
+// kernels/cuda running on the emulator) against the CPU backend, forward and
+// backward, with sizes that are not multiples of any block or tile size.
+// Label cuda_emu.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <functional>
+#include <limits>
+#include <string>
+
+#include "engine/cuda_backend.h"
+#include "engine/cuda_device.h"
+#include "engine/ops.h"
+#include "engine/random.h"
+
+using namespace strata;
+
+namespace {
+
+const Device kGpu = Device::cuda(0);
+
+Tensor randn(const Shape& s, uint64_t seed, DType t = DType::f32) {
+  Generator g(seed);
+  return Tensor::randn(s, t, &g);
+}
+
+std::vector<double> host_values(const Tensor& t) { return t.to(Device::cpu()).to(DType::f64).to_vector<double>(); }
+
+// |a - b| <= tol * max(1, |b|) elementwise, NaN matching NaN.
+void expect_close(const Tensor& got, const Tensor& want, double tol, const std::string& what) {
+  ASSERT_EQ(got.shape(), want.shape()) << what;
+  ASSERT_EQ(got.dtype(), want.dtype()) << what;
+  const auto g = host_values(got), w = host_values(want);
+  for (size_t i = 0; i < g.size(); ++i) {
+    if (std::isnan(w[i])) {
+      ASSERT_TRUE(std::isnan(g[i])) << what << " at " << i;
+      continue;
+    }
+    ASSERT_NEAR(g[i], w[i], tol * std::max(1.0, std::abs(w[i]))) << what << " at " << i;
+  }
+}
+
+using Fn = std::function<Tensor(const std::vector<Tensor>&)>;
+
+// Runs f on CPU copies and on CUDA copies of `inputs`; compares the outputs,
+// then backpropagates the same random output gradient on both devices and
+// compares the gradient of every floating input.
+void check(const std::string& name, const Fn& f, const std::vector<Tensor>& inputs, double tol = 2e-6) {
+  SCOPED_TRACE(name);
+  std::vector<Tensor> on_cpu, on_gpu;
+  for (const Tensor& x : inputs) {
+    Tensor c = x.clone(), g = x.to(kGpu);
+    ASSERT_EQ(g.device(), kGpu);
+    if (is_floating(x.dtype())) {
+      c.requires_grad_();
+      g.requires_grad_();
+    }
+    on_cpu.push_back(c);
+    on_gpu.push_back(g);
+  }
+  const Tensor y_cpu = f(on_cpu), y_gpu = f(on_gpu);
+  ASSERT_EQ(y_gpu.device(), kGpu);
+  expect_close(y_gpu, y_cpu, tol, name + " forward");
+  if (!y_cpu.requires_grad()) return;
+  const Tensor gy = randn(y_cpu.shape(), 99, y_cpu.dtype());
+  y_cpu.backward(gy);
+  y_gpu.backward(gy.to(kGpu));
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (!on_cpu[i].requires_grad()) continue;
+    ASSERT_TRUE(on_gpu[i].grad().defined()) << name << " input " << i;
+    EXPECT_EQ(on_gpu[i].grad().device(), kGpu);
+    expect_close(on_gpu[i].grad(), on_cpu[i].grad(), tol, name + " gradient of input " + std::to_string(i));
+  }
+}
+
+Tensor positive(const Shape& s, uint64_t seed) { return add(abs(randn(s, seed)), 0.5); }
+
+}  // namespace
+
+TEST(CudaBackend, DeviceAndCopies) {
+  ASSERT_EQ(cuda::device_count(), 1);
+  const Tensor x = randn({3, 7, 5}, 1);
+  const Tensor g = x.to(kGpu);
+  EXPECT_EQ(g.device(), kGpu);
+  EXPECT_EQ(g.to(Device::cpu()).to_vector<float>(), x.to_vector<float>());
+  EXPECT_EQ(g.to_vector<float>(), x.to_vector<float>());  // straight from the device
+  const AllocatorStats stats = backend_for(kGpu).allocator().stats();
+  EXPECT_GE(stats.allocated_bytes, int64_t(x.numel() * sizeof(float)));
+  try {
+    Tensor::zeros({1}, DType::f32, Device::cuda(1));
+    FAIL() << "cuda:1 should not exist";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("cuda:1"), std::string::npos) << e.what();
+  }
+}
+
+TEST(CudaBackend, BinaryOpsWithBroadcasting) {
+  const Tensor a = randn({5, 1, 37}, 1), b = randn({3, 37}, 2), p = positive({5, 3, 37}, 3);
+  check("add", [](auto& v) { return add(v[0], v[1]); }, {a, b});
+  check("sub", [](auto& v) { return sub(v[0], v[1]); }, {a, b});
+  check("mul", [](auto& v) { return mul(v[0], v[1]); }, {a, b});
+  check("div", [](auto& v) { return div(v[0], v[1]); }, {a, p});
+  check("pow", [](auto& v) { return pow(v[0], v[1]); }, {p, b});
+  check("maximum", [](auto& v) { return maximum(v[0], v[1]); }, {a, b});
+  check("minimum", [](auto& v) { return minimum(v[0], v[1]); }, {a, b});
+  check("scalar ops", [](auto& v) { return div(2.0, add(mul(sub(1.0, v[0]), 3.0), 10.0)); }, {a});
+  check("pow scalar", [](auto& v) { return pow(v[0], 2.5); }, {p});
+  check("f64 mul", [](auto& v) { return mul(v[0], v[1]); }, {randn({7, 9}, 4, DType::f64), randn({9}, 5, DType::f64)},
+        1e-12);
+  check("i64 add", [](auto& v) { return add(v[0], v[1]); },
+        {Tensor::arange(0, 33, 1, DType::i64).reshape({3, 11}), Tensor::arange(0, 11, 1, DType::i64)}, 0);
+}
+
+TEST(CudaBackend, UnaryOps) {
+  const Tensor x = randn({4, 9, 13}, 6), p = positive({131}, 7);
+  check("neg", [](auto& v) { return neg(v[0]); }, {x});
+  check("exp", [](auto& v) { return exp(v[0]); }, {x});
+  check("log", [](auto& v) { return log(v[0]); }, {p});
+  check("sqrt", [](auto& v) { return sqrt(v[0]); }, {p});
+  check("abs", [](auto& v) { return abs(v[0]); }, {x});
+  check("sign", [](auto& v) { return sign(v[0]); }, {x});
+  check("clamp", [](auto& v) { return clamp(v[0], -0.5, 0.7); }, {x});
+  check("relu_mask", [](auto& v) { return relu_mask(v[0]); }, {x});
+  check("relu composite", [](auto& v) { return mul(v[0], relu_mask(v[0])); }, {x});
+  check("on a transposed view", [](auto& v) { return exp(v[0].transpose(0, 2)); }, {x});
+  check("i32 abs", [](auto& v) { return abs(v[0]); }, {Tensor::arange(-20, 21, 1, DType::i32)}, 0);
+}
+
+TEST(CudaBackend, CompareAndWhere) {
+  const Tensor a = randn({6, 17}, 8), b = randn({17}, 9);
+  check("eq", [](auto& v) { return eq(v[0], v[0]); }, {a}, 0);
+  check("ne", [](auto& v) { return ne(v[0], v[1]); }, {a, b}, 0);
+  check("lt", [](auto& v) { return lt(v[0], v[1]); }, {a, b}, 0);
+  check("le", [](auto& v) { return le(v[0], 0.1); }, {a}, 0);
+  check("gt", [](auto& v) { return gt(v[0], v[1]); }, {a, b}, 0);
+  check("ge", [](auto& v) { return ge(v[0], v[1]); }, {a, b}, 0);
+  check("where", [](auto& v) { return where(gt(v[0], v[1]), v[0], mul(v[1], 2.0)); }, {a, b});
+}
+
+TEST(CudaBackend, Reductions) {
+  const Tensor x = randn({7, 33, 5}, 10);
+  check("sum all", [](auto& v) { return sum(v[0]); }, {x});
+  check("sum dim 1", [](auto& v) { return sum(v[0], {1}); }, {x});
+  check("sum dims 0,2 keepdim", [](auto& v) { return sum(v[0], {0, 2}, true); }, {x});
+  check("mean dim -1", [](auto& v) { return mean(v[0], {-1}); }, {x});
+  check("var dim 1", [](auto& v) { return var(v[0], {1}); }, {x}, 1e-5);
+  check("max dim 1", [](auto& v) { return max(v[0], 1); }, {x});
+  check("min dim 0 keepdim", [](auto& v) { return min(v[0], 0, true); }, {x});
+  check("max all", [](auto& v) { return max(v[0]); }, {x});
+  check("min all", [](auto& v) { return min(v[0]); }, {x});
+  check("argmax dim 2", [](auto& v) { return argmax(v[0], 2); }, {x}, 0);
+  check("argmin dim 1", [](auto& v) { return argmin(v[0], 1); }, {x}, 0);
+  check("argmax all", [](auto& v) { return argmax(v[0]); }, {x}, 0);
+  // Long reductions take the warp path (<= 4096) and the chunked block path (> 16384, several chunks).
+  const Tensor longer = randn({3, 3001}, 11), longest = randn({40003}, 12);
+  check("warp sum", [](auto& v) { return sum(v[0], {1}); }, {longer}, 1e-5);
+  check("warp max", [](auto& v) { return max(v[0], 1); }, {longer});
+  check("chunked sum", [](auto& v) { return sum(v[0]); }, {longest}, 1e-5);
+  check("chunked mean", [](auto& v) { return mean(v[0]); }, {longest}, 1e-5);
+  check("chunked argmin", [](auto& v) { return argmin(v[0]); }, {longest}, 0);
+  check("chunked max", [](auto& v) { return max(v[0]); }, {longest});
+  check("i64 sum", [](auto& v) { return sum(v[0], {0}); },
+        {Tensor::arange(0, 20001 * 2, 1, DType::i64).reshape({20001, 2})}, 0);
+  check("u8 max", [](auto& v) { return max(v[0], 1); },
+        {Tensor::arange(0, 250, 1, DType::i32).reshape({10, 25}).to(DType::u8)}, 0);
+}
+
+TEST(CudaBackend, ReductionTiesAndNaN) {
+  // Ties: the first index, as on the CPU; NaN wins max and min.
+  const Tensor t = Tensor::from_vector<float>({1, 3, 3, 0, 3}, {5});
+  EXPECT_EQ(argmax(t.to(kGpu)).item<int64_t>(), 1);
+  Tensor n = randn({5000}, 13);
+  n = where(eq(Tensor::arange(0, 5000, 1, DType::f32), 4321.0), Tensor::scalar(NAN), n);
+  EXPECT_TRUE(std::isnan(max(n.to(kGpu)).item<float>()));
+  EXPECT_TRUE(std::isnan(min(n.to(kGpu)).item<float>()));
+  EXPECT_EQ(argmax(n.to(kGpu)).item<int64_t>(), 4321);
+}
+
+TEST(CudaBackend, MatmulNativeEngine) {
+  cuda::set_gemm_engine(cuda::GemmEngine::native);
+  check("matmul 37x53x29", [](auto& v) { return matmul(v[0], v[1]); }, {randn({37, 53}, 14), randn({53, 29}, 15)},
+        1e-5);
+  check("matmul two tiles each way", [](auto& v) { return matmul(v[0], v[1]); },
+        {randn({130, 19}, 16), randn({19, 131}, 17)}, 1e-5);
+  check("matmul transposed operands", [](auto& v) { return matmul(v[0].t(), v[1].t()); },
+        {randn({21, 33}, 18), randn({17, 21}, 19)}, 1e-5);
+  check("batched broadcast matmul", [](auto& v) { return matmul(v[0], v[1]); },
+        {randn({3, 1, 9, 11}, 20), randn({4, 11, 6}, 21)}, 1e-5);
+  check("matrix-vector", [](auto& v) { return matmul(v[0], v[1]); }, {randn({23, 300}, 22), randn({300}, 23)}, 1e-5);
+  check("f64 matmul", [](auto& v) { return matmul(v[0], v[1]); },
+        {randn({9, 40}, 24, DType::f64), randn({40, 7}, 25, DType::f64)}, 1e-12);
+  cuda::set_gemm_engine(cuda::GemmEngine::automatic);
+}
+
+TEST(CudaBackend, GemmEngineSelection) {
+  EXPECT_EQ(cuda::parse_gemm_engine("native"), cuda::GemmEngine::native);
+  EXPECT_EQ(cuda::parse_gemm_engine("auto"), cuda::GemmEngine::automatic);
+  try {
+    cuda::parse_gemm_engine("fast");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("native, cublas or auto"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(cuda::cublas_available());  // the emulator build
+  EXPECT_THROW(cuda::set_gemm_engine(cuda::GemmEngine::cublas), Error);
+  EXPECT_EQ(cuda::gemm_engine(), cuda::GemmEngine::automatic);
+}
+
+TEST(CudaBackend, SoftmaxBothKernelShapes) {
+  const Tensor chw = randn({2, 5, 7, 3}, 26), rows = mul(randn({3, 301}, 27), 4.0);
+  check("softmax channels", [](auto& v) { return softmax(v[0], 1); }, {chw});
+  check("log_softmax channels", [](auto& v) { return log_softmax(v[0], 1); }, {chw});
+  check("softmax rows", [](auto& v) { return softmax(v[0], -1); }, {rows});
+  check("log_softmax rows", [](auto& v) { return log_softmax(v[0], -1); }, {rows}, 1e-5);
+  check("softmax short rows", [](auto& v) { return softmax(v[0], -1); }, {chw});
+}
+
+TEST(CudaBackend, ShapeAndIndexOps) {
+  const Tensor x = randn({5, 7, 3}, 28);
+  check("cat", [](auto& v) { return cat({v[0], v[1]}, 1); }, {x, randn({5, 2, 3}, 29)});
+  check("stack", [](auto& v) { return stack({v[0], v[1]}, 0); }, {x, randn({5, 7, 3}, 30)});
+  check("split", [](auto& v) { return mul(split(v[0], 3, 1)[2], 2.0); }, {x});
+  check("views", [](auto& v) { return v[0].permute({2, 0, 1}).slice(2, 1, 7, 2).contiguous(); }, {x});
+  check("expand + reshape", [](auto& v) { return v[0].unsqueeze(0).expand({4, 5, 7, 3}).reshape({20, 21}); }, {x});
+  const Tensor idx = Tensor::from_vector<int64_t>({6, 0, 6, 2, 6}, {5});  // repeats: accumulating backward
+  check("index_select", [](auto& v) { return index_select(v[0], 1, v[1]); }, {x, idx});
+  Generator g(31);
+  const Tensor gidx = mul(Tensor::rand({5, 9, 3}, DType::f32, &g), 6.99).to(DType::i64);
+  check("gather", [](auto& v) { return gather(v[0], 1, v[1]); }, {x, gidx});
+  check("one_hot", [](auto& v) { return one_hot(v[0], 7, DType::f32); }, {idx}, 0);
+  check("dtype casts", [](auto& v) { return v[0].to(DType::i32).to(DType::f64).to(DType::f32); },
+        {mul(x, 10.0)}, 0);
+  check("u8 cast", [](auto& v) { return v[0].to(DType::u8); }, {Tensor::arange(0, 200, 1, DType::f32)}, 0);
+}
+
+TEST(CudaBackend, SameRandomStreamAsCpu) {
+  for (const DType t : {DType::f32, DType::f64}) {
+    Generator gc(77), gg(77);
+    const Tensor uc = Tensor::rand({1001}, t, &gc), ug = Tensor::rand({1001}, t, &gg, 0, 1, kGpu);
+    EXPECT_EQ(host_values(ug), host_values(uc));  // bit for bit
+    const Tensor nc = Tensor::randn({1003}, t, &gc), ng = Tensor::randn({1003}, t, &gg, 0, 1, kGpu);
+    expect_close(ng, nc, 1e-6, "randn");  // a GPU's double log / sin / cos may differ in the last bits
+  }
+}
+
+TEST(CudaBackend, ADeviceTrainingStep) {
+  // Two-layer network: one SGD step computed on each device ends with the same weights.
+  const Tensor x = randn({19, 6}, 40), w1 = mul(randn({6, 11}, 41), 0.5), w2 = mul(randn({11, 3}, 42), 0.5);
+  const Tensor labels = Tensor::from_vector<int64_t>({0, 1, 2, 1, 0, 2, 2, 1, 0, 0, 1, 2, 0, 1, 2, 2, 1, 0, 1}, {19});
+  check("mlp loss",
+        [](auto& v) {
+          const Tensor h = mul(matmul(v[0], v[1]), relu_mask(matmul(v[0], v[1])));
+          const Tensor lp = log_softmax(matmul(h, v[2]), 1);
+          return neg(mean(gather(lp, 1, v[3].unsqueeze(1))));
+        },
+        {x, w1, w2, labels}, 1e-5);
+}
