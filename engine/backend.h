@@ -10,6 +10,7 @@
 #include "engine/allocator.h"
 #include "engine/device.h"
 #include "engine/dtype.h"
+#include "kernels/nn_desc.h"
 #include "kernels/op_kinds.h"
 #include "kernels/tensor_desc.h"
 
@@ -62,6 +63,21 @@ class Backend {
                               double hi) = 0;
   virtual void random_normal(DType t, void* y, int64_t n, uint64_t seed, uint64_t offset, double mean,
                              double std) = 0;
+
+  // ---- neural-network kernels (kernels/nn_desc.h; floating dtypes, contiguous NCHW)
+  // Column matrices (nb, C*R*S, OH*OW) of samples [n0, n0+nb), and their adjoint
+  // (col2im overwrites those samples of gx). The engine runs the GEMMs around them.
+  virtual void im2col(DType t, const ConvGeom& g, const void* x, int64_t n0, int64_t nb, void* cols) = 0;
+  virtual void col2im(DType t, const ConvGeom& g, const void* cols, int64_t n0, int64_t nb, void* gx) = 0;
+  virtual void max_pool2d(DType t, const PoolGeom& g, const void* x, void* y, int64_t* indices) = 0;
+  virtual void max_pool2d_backward(DType t, const PoolGeom& g, const void* gy, const int64_t* indices, void* gx) = 0;
+  virtual void avg_pool2d(DType t, const PoolGeom& g, const void* x, void* y) = 0;
+  virtual void avg_pool2d_backward(DType t, const PoolGeom& g, const void* gy, void* gx) = 0;
+  virtual void upsample2d(DType t, const UpsampleGeom& g, const void* x, void* y) = 0;
+  virtual void upsample2d_backward(DType t, const UpsampleGeom& g, const void* gy, void* gx) = 0;
+  virtual void activation(DType t, Activation a, ActParams p, const void* x, void* y, int64_t n) = 0;
+  virtual void activation_backward(DType t, Activation a, ActParams p, const void* x, const void* y, const void* gy,
+                                   void* gx, int64_t n) = 0;
 };
 
 // The backend of a device; throws a clear error for a device this build or

@@ -10,6 +10,7 @@
 #include "kernels/cpu/elementwise.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/index.h"
+#include "kernels/cpu/nn.h"
 #include "kernels/cpu/random.h"
 #include "kernels/cpu/reduce.h"
 #include "kernels/cpu/softmax.h"
@@ -101,6 +102,43 @@ class CpuBackend final : public Backend {
   void random_normal(DType t, void* y, int64_t n, uint64_t seed, uint64_t offset, double mean,
                      double std) override {
     STRATA_DISPATCH_FLOAT(t, "randn", [&] { cpu::random_normal(out<scalar_t>(y), n, seed, offset, mean, std); });
+  }
+
+  void im2col(DType t, const ConvGeom& g, const void* x, int64_t n0, int64_t nb, void* cols) override {
+    STRATA_DISPATCH_FLOAT(t, "im2col", [&] { cpu::im2col(g, in<scalar_t>(x), n0, nb, out<scalar_t>(cols)); });
+  }
+  void col2im(DType t, const ConvGeom& g, const void* cols, int64_t n0, int64_t nb, void* gx) override {
+    STRATA_DISPATCH_FLOAT(t, "col2im", [&] { cpu::col2im(g, in<scalar_t>(cols), n0, nb, out<scalar_t>(gx)); });
+  }
+  void max_pool2d(DType t, const PoolGeom& g, const void* x, void* y, int64_t* indices) override {
+    STRATA_DISPATCH_FLOAT(t, "max_pool2d", [&] { cpu::max_pool2d(g, in<scalar_t>(x), out<scalar_t>(y), indices); });
+  }
+  void max_pool2d_backward(DType t, const PoolGeom& g, const void* gy, const int64_t* indices, void* gx) override {
+    STRATA_DISPATCH_FLOAT(t, "max_pool2d_backward",
+                          [&] { cpu::max_pool2d_backward(g, in<scalar_t>(gy), indices, out<scalar_t>(gx)); });
+  }
+  void avg_pool2d(DType t, const PoolGeom& g, const void* x, void* y) override {
+    STRATA_DISPATCH_FLOAT(t, "avg_pool2d", [&] { cpu::avg_pool2d(g, in<scalar_t>(x), out<scalar_t>(y)); });
+  }
+  void avg_pool2d_backward(DType t, const PoolGeom& g, const void* gy, void* gx) override {
+    STRATA_DISPATCH_FLOAT(t, "avg_pool2d_backward",
+                          [&] { cpu::avg_pool2d_backward(g, in<scalar_t>(gy), out<scalar_t>(gx)); });
+  }
+  void upsample2d(DType t, const UpsampleGeom& g, const void* x, void* y) override {
+    STRATA_DISPATCH_FLOAT(t, "upsample", [&] { cpu::upsample2d(g, in<scalar_t>(x), out<scalar_t>(y)); });
+  }
+  void upsample2d_backward(DType t, const UpsampleGeom& g, const void* gy, void* gx) override {
+    STRATA_DISPATCH_FLOAT(t, "upsample_backward",
+                          [&] { cpu::upsample2d_backward(g, in<scalar_t>(gy), out<scalar_t>(gx)); });
+  }
+  void activation(DType t, Activation a, ActParams p, const void* x, void* y, int64_t n) override {
+    STRATA_DISPATCH_FLOAT(t, "activation", [&] { cpu::activation(a, p, in<scalar_t>(x), out<scalar_t>(y), n); });
+  }
+  void activation_backward(DType t, Activation a, ActParams p, const void* x, const void* y, const void* gy,
+                           void* gx, int64_t n) override {
+    STRATA_DISPATCH_FLOAT(t, "activation_backward", [&] {
+      cpu::activation_backward(a, p, in<scalar_t>(x), in<scalar_t>(y), in<scalar_t>(gy), out<scalar_t>(gx), n);
+    });
   }
 };
 

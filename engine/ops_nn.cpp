@@ -1,0 +1,248 @@
+// Batch norm, dropout, activations and losses. Activations are single
+// kernels with hand-written derivatives; batch norm, dropout and the losses
+// are compositions of engine ops (autograd derives their backward), except
+// the two BCE losses, whose stable closed-form gradients are written out.
+#include <cmath>
+
+#include "engine/nn_ops.h"
+#include "engine/op_util.h"
+#include "engine/random.h"
+
+namespace strata {
+
+using namespace detail;
+
+// ---- activations --------------------------------------------------------
+
+namespace {
+
+Tensor activate(const char* name, const Tensor& x, Activation a, ActParams p = {}) {
+  check_floating(name, x);
+  const Tensor xc = x.contiguous();
+  Tensor y = make_tensor(x.shape(), x.dtype(), x.device());
+  backend_for(x.device()).activation(x.dtype(), a, p, xc.raw_data(), y.raw_data(), y.numel());
+  return record(name, y, {x}, [a, p, sx = Saved(xc), sy = Saved(y)](const Tensor& gy) -> Grads {
+    const Tensor gyc = gy.contiguous();
+    Tensor gx = make_tensor(gyc.shape(), gyc.dtype(), gyc.device());
+    backend_for(gy.device()).activation_backward(gy.dtype(), a, p, sx.get().raw_data(), sy.get().raw_data(),
+                                                 gyc.raw_data(), gx.raw_data(), gx.numel());
+    return {gx};
+  });
+}
+
+}  // namespace
+
+Tensor relu(const Tensor& x) { return activate("relu", x, Activation::relu); }
+Tensor leaky_relu(const Tensor& x, double slope) { return activate("leaky_relu", x, Activation::leaky_relu, {slope}); }
+Tensor relu6(const Tensor& x) { return activate("relu6", x, Activation::relu6); }
+Tensor elu(const Tensor& x, double alpha) { return activate("elu", x, Activation::elu, {alpha}); }
+Tensor sigmoid(const Tensor& x) { return activate("sigmoid", x, Activation::sigmoid); }
+Tensor tanh(const Tensor& x) { return activate("tanh", x, Activation::tanh); }
+Tensor softplus(const Tensor& x, double beta, double threshold) {
+  STRATA_CHECK(beta > 0, "softplus: beta must be positive, got ", beta);
+  return activate("softplus", x, Activation::softplus, {beta, threshold});
+}
+
+// ---- batch norm and dropout -------------------------------------------------
+
+Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
+                  const Tensor& bias, bool training, double momentum, double eps) {
+  const char* op = "batch_norm";
+  check_floating(op, x);
+  STRATA_CHECK(x.dim() >= 2 && x.dim() <= 4, op, ": input must be (N, C), (N, C, L) or (N, C, H, W), got shape ",
+               shape_str(x.shape()));
+  const int64_t C = x.shape()[1];
+  for (const Tensor* t : {&running_mean, &running_var, &weight, &bias}) {
+    if (!t->defined()) continue;
+    check_same_device(op, x, *t);
+    STRATA_CHECK(t->dim() == 1 && t->numel() == C, op, ": parameters and running statistics must have shape [", C,
+                 "] for input ", shape_str(x.shape()), ", got ", shape_str(t->shape()));
+  }
+  Shape per_channel(x.dim(), 1);
+  per_channel[1] = C;
+  std::vector<int64_t> dims{0};
+  for (int64_t d = 2; d < x.dim(); ++d) dims.push_back(d);
+  const int64_t count = x.numel() / std::max<int64_t>(C, 1);
+
+  Tensor mu, var;
+  if (training) {
+    STRATA_CHECK(count > 1, op, ": training needs more than one value per channel, input ", shape_str(x.shape()));
+    mu = mean(x, dims, true);
+    var = mean(pow(sub(x, mu), 2.0), dims, true);  // biased, for normalising
+    if (running_mean.defined() && running_var.defined()) {
+      NoGradGuard no_grad;
+      Tensor rm = running_mean, rv = running_var;
+      rm.mul_(1 - momentum).add_(mu.detach().reshape({C}), momentum);
+      rv.mul_(1 - momentum).add_(var.detach().reshape({C}), momentum * double(count) / double(count - 1));
+    }
+  } else {
+    STRATA_CHECK(running_mean.defined() && running_var.defined(), op,
+                 ": evaluation mode needs running_mean and running_var");
+    mu = running_mean.reshape(per_channel);
+    var = running_var.reshape(per_channel);
+  }
+  Tensor y = div(sub(x, mu), sqrt(add(var, eps)));
+  if (weight.defined()) y = mul(y, weight.reshape(per_channel));
+  if (bias.defined()) y = add(y, bias.reshape(per_channel));
+  return y;
+}
+
+Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) {
+  STRATA_CHECK(p >= 0 && p <= 1, "dropout: probability must be in [0, 1], got ", p);
+  if (!training || p == 0) return x;
+  check_floating("dropout", x);
+  if (p == 1) return mul(x, 0.0);
+  const Tensor u = Tensor::rand(x.shape(), x.dtype(), gen, 0, 1, x.device());
+  const Tensor keep = ge(u, p).to(x.dtype());
+  return mul(x, mul(keep, 1.0 / (1.0 - p)));
+}
+
+// ---- losses ---------------------------------------------------------------
+
+namespace {
+
+Tensor reduce_loss(const Tensor& per_element, Reduction r) {
+  switch (r) {
+    case Reduction::none: return per_element;
+    case Reduction::sum: return sum(per_element);
+    case Reduction::mean: return mean(per_element);
+  }
+  return per_element;
+}
+
+void check_loss_pair(const char* op, const Tensor& input, const Tensor& target) {
+  check_floating(op, input);
+  check_same_device(op, input, target);
+  check_same_dtype(op, input, target);
+  STRATA_CHECK(input.shape() == target.shape(), op, ": input ", shape_str(input.shape()), " and target ",
+               shape_str(target.shape()), " must have the same shape");
+}
+
+// A weight tensor broadcast to the input's shape and dtype (undefined stays undefined).
+Tensor weight_like(const char* op, const Tensor& w, const Tensor& input) {
+  if (!w.defined()) return w;
+  check_same_device(op, input, w);
+  check_same_dtype(op, input, w);
+  broadcast_shapes(w.shape(), input.shape(), op);
+  return w.detach();
+}
+
+}  // namespace
+
+Tensor bce(const Tensor& prob, const Tensor& target, const Tensor& weight, Reduction reduction) {
+  const char* op = "bce";
+  check_loss_pair(op, prob, target);
+  const Tensor t = target.detach(), w = weight_like(op, weight, prob);
+  Tensor loss;
+  {
+    NoGradGuard no_grad;
+    const Tensor p = prob.detach();
+    // -(t log p + (1 - t) log(1 - p)), each log clamped at -100 as in PyTorch.
+    const Tensor floor = Tensor::scalar(-100.0, p.dtype(), p.device());
+    const Tensor lp = maximum(log(p), floor), l1p = maximum(log(sub(1.0, p)), floor);
+    loss = neg(add(mul(t, lp), mul(sub(1.0, t), l1p)));
+    if (w.defined()) loss = mul(loss, w);
+  }
+  loss = record("bce", loss, {prob}, [sp = Saved(prob.detach()), t, w](const Tensor& g) -> Grads {
+    const Tensor& p = sp.get();
+    // d/dp = (p - t) / max(p (1 - p), 1e-12): finite at p = 0 and 1.
+    Tensor gp = div(sub(p, t), clamp(mul(p, sub(1.0, p)), 1e-12, INFINITY));
+    if (w.defined()) gp = mul(gp, w);
+    return {mul(gp, g)};
+  });
+  return reduce_loss(loss, reduction);
+}
+
+Tensor bce_with_logits(const Tensor& logits, const Tensor& target, const Tensor& weight, const Tensor& pos_weight,
+                       Reduction reduction) {
+  const char* op = "bce_with_logits";
+  check_loss_pair(op, logits, target);
+  const Tensor t = target.detach(), w = weight_like(op, weight, logits), pw = weight_like(op, pos_weight, logits);
+  Tensor loss;
+  {
+    NoGradGuard no_grad;
+    const Tensor x = logits.detach();
+    // (1 - t) x + lw softplus(-x), lw = 1 + (pos_weight - 1) t; softplus(-x) = log(1 + e^-|x|) + max(-x, 0).
+    const Tensor sp = add(log(add(exp(neg(abs(x))), 1.0)), clamp(neg(x), 0, INFINITY));
+    const Tensor lw = pw.defined() ? add(mul(sub(pw, 1.0), t), 1.0) : Tensor();
+    loss = add(mul(sub(1.0, t), x), lw.defined() ? mul(lw, sp) : sp);
+    if (w.defined()) loss = mul(loss, w);
+  }
+  loss = record("bce_with_logits", loss, {logits}, [sx = Saved(logits.detach()), t, w, pw](const Tensor& g) -> Grads {
+    // d/dx = (1 - t) - lw sigmoid(-x) = sigmoid(x) - t without pos_weight.
+    const Tensor s = sigmoid(sx.get());
+    Tensor gx = pw.defined() ? sub(sub(1.0, t), mul(add(mul(sub(pw, 1.0), t), 1.0), sub(1.0, s))) : sub(s, t);
+    if (w.defined()) gx = mul(gx, w);
+    return {mul(gx, g)};
+  });
+  return reduce_loss(loss, reduction);
+}
+
+Tensor cross_entropy(const Tensor& logits, const Tensor& target, const Tensor& class_weight, int64_t ignore_index,
+                     Reduction reduction) {
+  const char* op = "cross_entropy";
+  check_floating(op, logits);
+  check_same_device(op, logits, target);
+  STRATA_CHECK(target.dtype() == DType::i64 || target.dtype() == DType::i32, op,
+               ": target must hold class indices (i32 or i64), got ", target.dtype());
+  STRATA_CHECK(logits.dim() >= 2, op, ": logits must be (N, C, ...), got shape ", shape_str(logits.shape()));
+  Shape expect = logits.shape();
+  expect.erase(expect.begin() + 1);
+  STRATA_CHECK(target.shape() == expect, op, ": target ", shape_str(target.shape()), " does not match logits ",
+               shape_str(logits.shape()), " (expected ", shape_str(expect), ")");
+  const int64_t C = logits.shape()[1];
+  const Tensor tgt = target.to(DType::i64);
+  const Tensor valid = ne(tgt, Tensor::scalar(double(ignore_index), DType::i64, tgt.device()));
+  const Tensor safe = where(valid, tgt, Tensor::scalar(0, DType::i64, tgt.device()));
+  check_index_range(op, safe, C);
+  const Tensor nll = neg(gather(log_softmax(logits, 1), 1, safe.unsqueeze(1)).squeeze(1));
+  Tensor w = valid.to(logits.dtype());
+  if (class_weight.defined()) {
+    check_same_device(op, logits, class_weight);
+    check_same_dtype(op, logits, class_weight);
+    STRATA_CHECK(class_weight.dim() == 1 && class_weight.numel() == C, op, ": class_weight must have shape [", C,
+                 "], got ", shape_str(class_weight.shape()));
+    w = mul(w, index_select(class_weight.detach(), 0, safe.reshape({-1})).reshape(safe.shape()));
+  }
+  const Tensor per = mul(nll, w);
+  switch (reduction) {
+    case Reduction::none: return per;
+    case Reduction::sum: return sum(per);
+    case Reduction::mean: return div(sum(per), sum(w));  // NaN when every target is ignored, as PyTorch
+  }
+  return per;
+}
+
+Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
+  check_loss_pair("mse_loss", input, target);
+  return reduce_loss(pow(sub(input, target), 2.0), reduction);
+}
+
+Tensor l1_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
+  check_loss_pair("l1_loss", input, target);
+  return reduce_loss(abs(sub(input, target)), reduction);
+}
+
+Tensor dice_loss(const Tensor& prob, const Tensor& target, double smooth, Reduction reduction) {
+  check_loss_pair("dice_loss", prob, target);
+  STRATA_CHECK(prob.dim() >= 2, "dice_loss: input must be (N, ...), got shape ", shape_str(prob.shape()));
+  std::vector<int64_t> dims;
+  for (int64_t d = 1; d < prob.dim(); ++d) dims.push_back(d);
+  const Tensor t = target.detach();
+  const Tensor inter = sum(mul(prob, t), dims), total = add(sum(prob, dims), sum(t, dims));
+  const Tensor per_sample = sub(1.0, div(add(mul(inter, 2.0), smooth), add(total, smooth)));
+  return reduce_loss(per_sample, reduction);
+}
+
+Tensor gaussian_kl(const Tensor& mu, const Tensor& logvar, Reduction reduction) {
+  check_loss_pair("gaussian_kl", mu, logvar);
+  const Tensor per = mul(add(sub(add(logvar, 1.0), pow(mu, 2.0)), neg(exp(logvar))), -0.5);
+  switch (reduction) {
+    case Reduction::none: return per;
+    case Reduction::sum: return sum(per);
+    case Reduction::mean: return div(sum(per), double(mu.dim() ? mu.shape()[0] : 1));
+  }
+  return per;
+}
+
+}  // namespace strata

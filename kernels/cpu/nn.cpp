@@ -1,0 +1,265 @@
+#include "kernels/cpu/nn.h"
+
+#include <algorithm>
+#include <cstring>
+#include <limits>
+
+#include "kernels/activation.h"
+
+namespace strata::cpu {
+
+template <class T>
+void im2col(const ConvGeom& g, const T* x, int64_t n0, int64_t nb, T* cols) {
+  const int64_t P = g.P(), planes = nb * g.C;
+#pragma omp parallel for schedule(static) if (planes * g.R * g.S * P > 32768)
+  for (int64_t pc = 0; pc < planes; ++pc) {
+    const int64_t nl = pc / g.C, c = pc % g.C;
+    const T* xp = x + ((n0 + nl) * g.C + c) * g.H * g.W;
+    for (int64_t r = 0; r < g.R; ++r)
+      for (int64_t s = 0; s < g.S; ++s) {
+        T* row = cols + ((nl * g.C + c) * g.R * g.S + r * g.S + s) * P;
+        // Output columns whose input column lies inside x: [ow_lo, ow_hi).
+        const int64_t off_w = s * g.dil_w - g.pad_w;
+        int64_t ow_lo = off_w >= 0 ? 0 : (-off_w + g.stride_w - 1) / g.stride_w;
+        int64_t ow_hi = g.W - off_w <= 0 ? 0 : (g.W - off_w + g.stride_w - 1) / g.stride_w;
+        ow_lo = std::min(ow_lo, g.OW);
+        ow_hi = std::clamp(ow_hi, ow_lo, g.OW);
+        for (int64_t oh = 0; oh < g.OH; ++oh) {
+          T* out = row + oh * g.OW;
+          const int64_t ih = oh * g.stride_h - g.pad_h + r * g.dil_h;
+          if (ih < 0 || ih >= g.H) {
+            std::fill_n(out, g.OW, T(0));
+            continue;
+          }
+          const T* in = xp + ih * g.W + off_w;
+          std::fill_n(out, ow_lo, T(0));
+          if (g.stride_w == 1) {
+            std::memcpy(out + ow_lo, in + ow_lo, sizeof(T) * (ow_hi - ow_lo));
+          } else {
+            for (int64_t ow = ow_lo; ow < ow_hi; ++ow) out[ow] = in[ow * g.stride_w];
+          }
+          std::fill(out + ow_hi, out + g.OW, T(0));
+        }
+      }
+  }
+}
+
+template <class T>
+void col2im(const ConvGeom& g, const T* cols, int64_t n0, int64_t nb, T* gx) {
+  const int64_t P = g.P(), planes = nb * g.C;
+#pragma omp parallel for schedule(static) if (planes * g.R * g.S * P > 32768)
+  for (int64_t pc = 0; pc < planes; ++pc) {
+    const int64_t nl = pc / g.C, c = pc % g.C;
+    T* gp = gx + ((n0 + nl) * g.C + c) * g.H * g.W;
+    std::fill_n(gp, g.H * g.W, T(0));
+    for (int64_t r = 0; r < g.R; ++r)
+      for (int64_t s = 0; s < g.S; ++s) {
+        const T* row = cols + ((nl * g.C + c) * g.R * g.S + r * g.S + s) * P;
+        const int64_t off_w = s * g.dil_w - g.pad_w;
+        int64_t ow_lo = off_w >= 0 ? 0 : (-off_w + g.stride_w - 1) / g.stride_w;
+        int64_t ow_hi = g.W - off_w <= 0 ? 0 : (g.W - off_w + g.stride_w - 1) / g.stride_w;
+        ow_lo = std::min(ow_lo, g.OW);
+        ow_hi = std::clamp(ow_hi, ow_lo, g.OW);
+        for (int64_t oh = 0; oh < g.OH; ++oh) {
+          const int64_t ih = oh * g.stride_h - g.pad_h + r * g.dil_h;
+          if (ih < 0 || ih >= g.H) continue;
+          T* out = gp + ih * g.W + off_w;
+          const T* in = row + oh * g.OW;
+          if (g.stride_w == 1) {
+            for (int64_t ow = ow_lo; ow < ow_hi; ++ow) out[ow] += in[ow];
+          } else {
+            for (int64_t ow = ow_lo; ow < ow_hi; ++ow) out[ow * g.stride_w] += in[ow];
+          }
+        }
+      }
+  }
+}
+
+namespace {
+template <class T>
+bool nan(T v) {
+  return v != v;
+}
+}  // namespace
+
+template <class T>
+void max_pool2d(const PoolGeom& g, const T* x, T* y, int64_t* indices) {
+  const int64_t planes = g.N * g.C;
+#pragma omp parallel for schedule(static) if (planes * g.OH * g.OW * g.R * g.S > 32768)
+  for (int64_t pc = 0; pc < planes; ++pc) {
+    const T* xp = x + pc * g.H * g.W;
+    for (int64_t oh = 0; oh < g.OH; ++oh)
+      for (int64_t ow = 0; ow < g.OW; ++ow) {
+        T best = -std::numeric_limits<T>::infinity();
+        int64_t arg = -1;
+        const int64_t h0 = oh * g.stride_h - g.pad_h, w0 = ow * g.stride_w - g.pad_w;
+        for (int64_t r = 0; r < g.R; ++r) {
+          const int64_t ih = h0 + r;
+          if (ih < 0 || ih >= g.H) continue;
+          for (int64_t s = 0; s < g.S; ++s) {
+            const int64_t iw = w0 + s;
+            if (iw < 0 || iw >= g.W) continue;
+            const T v = xp[ih * g.W + iw];
+            if (arg < 0 || (!nan(best) && (v > best || nan(v)))) {
+              best = v;
+              arg = ih * g.W + iw;
+            }
+          }
+        }
+        y[(pc * g.OH + oh) * g.OW + ow] = best;
+        indices[(pc * g.OH + oh) * g.OW + ow] = arg;
+      }
+  }
+}
+
+template <class T>
+void max_pool2d_backward(const PoolGeom& g, const T* gy, const int64_t* indices, T* gx) {
+  const int64_t planes = g.N * g.C, P = g.OH * g.OW;
+#pragma omp parallel for schedule(static) if (planes * g.H * g.W > 32768)
+  for (int64_t pc = 0; pc < planes; ++pc) {
+    T* gp = gx + pc * g.H * g.W;
+    std::fill_n(gp, g.H * g.W, T(0));
+    for (int64_t p = 0; p < P; ++p) {
+      const int64_t i = indices[pc * P + p];
+      if (i >= 0) gp[i] += gy[pc * P + p];
+    }
+  }
+}
+
+namespace {
+// Window of output (oh, ow) clipped to the input, and the divisor of its average.
+struct Window {
+  int64_t h0, h1, w0, w1, count;
+};
+Window window(const PoolGeom& g, int64_t oh, int64_t ow) {
+  const int64_t hs = oh * g.stride_h - g.pad_h, ws = ow * g.stride_w - g.pad_w;
+  // Padded extent counts toward the divisor, but never past the padded input.
+  const int64_t he = std::min(hs + g.R, g.H + g.pad_h), we = std::min(ws + g.S, g.W + g.pad_w);
+  Window w{std::max<int64_t>(hs, 0), std::min(he, g.H), std::max<int64_t>(ws, 0), std::min(we, g.W), 0};
+  w.count = g.count_include_pad ? (he - hs) * (we - ws) : (w.h1 - w.h0) * (w.w1 - w.w0);
+  return w;
+}
+}  // namespace
+
+template <class T>
+void avg_pool2d(const PoolGeom& g, const T* x, T* y) {
+  const int64_t planes = g.N * g.C;
+#pragma omp parallel for schedule(static) if (planes * g.OH * g.OW * g.R * g.S > 32768)
+  for (int64_t pc = 0; pc < planes; ++pc) {
+    const T* xp = x + pc * g.H * g.W;
+    for (int64_t oh = 0; oh < g.OH; ++oh)
+      for (int64_t ow = 0; ow < g.OW; ++ow) {
+        const Window w = window(g, oh, ow);
+        T sum = 0;
+        for (int64_t ih = w.h0; ih < w.h1; ++ih)
+          for (int64_t iw = w.w0; iw < w.w1; ++iw) sum += xp[ih * g.W + iw];
+        y[(pc * g.OH + oh) * g.OW + ow] = w.count > 0 ? sum / T(w.count) : T(0);
+      }
+  }
+}
+
+template <class T>
+void avg_pool2d_backward(const PoolGeom& g, const T* gy, T* gx) {
+  const int64_t planes = g.N * g.C;
+#pragma omp parallel for schedule(static) if (planes * g.H * g.W > 32768)
+  for (int64_t pc = 0; pc < planes; ++pc) {
+    T* gp = gx + pc * g.H * g.W;
+    std::fill_n(gp, g.H * g.W, T(0));
+    for (int64_t oh = 0; oh < g.OH; ++oh)
+      for (int64_t ow = 0; ow < g.OW; ++ow) {
+        const Window w = window(g, oh, ow);
+        if (w.count == 0) continue;
+        const T v = gy[(pc * g.OH + oh) * g.OW + ow] / T(w.count);
+        for (int64_t ih = w.h0; ih < w.h1; ++ih)
+          for (int64_t iw = w.w0; iw < w.w1; ++iw) gp[ih * g.W + iw] += v;
+      }
+  }
+}
+
+template <class T>
+void upsample2d(const UpsampleGeom& g, const T* x, T* y) {
+  const int64_t planes = g.N * g.C;
+#pragma omp parallel for schedule(static) if (planes * g.OH * g.OW > 32768)
+  for (int64_t pc = 0; pc < planes; ++pc) {
+    const T* xp = x + pc * g.H * g.W;
+    T* yp = y + pc * g.OH * g.OW;
+    if (g.mode == UpsampleMode::nearest) {
+      for (int64_t oh = 0; oh < g.OH; ++oh) {
+        const T* row = xp + nearest_source(oh, g.ratio_h, g.H) * g.W;
+        for (int64_t ow = 0; ow < g.OW; ++ow) yp[oh * g.OW + ow] = row[nearest_source(ow, g.ratio_w, g.W)];
+      }
+    } else {
+      for (int64_t oh = 0; oh < g.OH; ++oh) {
+        const LinearTaps th = linear_source(oh, g.ratio_h, g.H, g.align_corners);
+        for (int64_t ow = 0; ow < g.OW; ++ow) {
+          const LinearTaps tw = linear_source(ow, g.ratio_w, g.W, g.align_corners);
+          const T* r0 = xp + th.i0 * g.W;
+          const T* r1 = xp + th.i1 * g.W;
+          yp[oh * g.OW + ow] = T(th.w0) * (T(tw.w0) * r0[tw.i0] + T(tw.w1) * r0[tw.i1]) +
+                               T(th.w1) * (T(tw.w0) * r1[tw.i0] + T(tw.w1) * r1[tw.i1]);
+        }
+      }
+    }
+  }
+}
+
+template <class T>
+void upsample2d_backward(const UpsampleGeom& g, const T* gy, T* gx) {
+  const int64_t planes = g.N * g.C;
+#pragma omp parallel for schedule(static) if (planes * g.OH * g.OW > 32768)
+  for (int64_t pc = 0; pc < planes; ++pc) {
+    T* gp = gx + pc * g.H * g.W;
+    const T* gyp = gy + pc * g.OH * g.OW;
+    std::fill_n(gp, g.H * g.W, T(0));
+    if (g.mode == UpsampleMode::nearest) {
+      for (int64_t oh = 0; oh < g.OH; ++oh) {
+        T* row = gp + nearest_source(oh, g.ratio_h, g.H) * g.W;
+        for (int64_t ow = 0; ow < g.OW; ++ow) row[nearest_source(ow, g.ratio_w, g.W)] += gyp[oh * g.OW + ow];
+      }
+    } else {
+      for (int64_t oh = 0; oh < g.OH; ++oh) {
+        const LinearTaps th = linear_source(oh, g.ratio_h, g.H, g.align_corners);
+        for (int64_t ow = 0; ow < g.OW; ++ow) {
+          const LinearTaps tw = linear_source(ow, g.ratio_w, g.W, g.align_corners);
+          const T v = gyp[oh * g.OW + ow];
+          gp[th.i0 * g.W + tw.i0] += T(th.w0 * tw.w0) * v;
+          gp[th.i0 * g.W + tw.i1] += T(th.w0 * tw.w1) * v;
+          gp[th.i1 * g.W + tw.i0] += T(th.w1 * tw.w0) * v;
+          gp[th.i1 * g.W + tw.i1] += T(th.w1 * tw.w1) * v;
+        }
+      }
+    }
+  }
+}
+
+template <class T>
+void activation(Activation a, ActParams p, const T* x, T* y, int64_t n) {
+  act::visit(a, p, [&](auto f) {
+#pragma omp parallel for simd schedule(static) if (n > 65536)
+    for (int64_t i = 0; i < n; ++i) y[i] = f.fwd(x[i]);
+  });
+}
+
+template <class T>
+void activation_backward(Activation a, ActParams p, const T* x, const T* y, const T* gy, T* gx, int64_t n) {
+  act::visit(a, p, [&](auto f) {
+#pragma omp parallel for simd schedule(static) if (n > 65536)
+    for (int64_t i = 0; i < n; ++i) gx[i] = f.bwd(x[i], y[i], gy[i]);
+  });
+}
+
+#define STRATA_INSTANTIATE_NN(T)                                                                  \
+  template void im2col<T>(const ConvGeom&, const T*, int64_t, int64_t, T*);                       \
+  template void col2im<T>(const ConvGeom&, const T*, int64_t, int64_t, T*);                       \
+  template void max_pool2d<T>(const PoolGeom&, const T*, T*, int64_t*);                           \
+  template void max_pool2d_backward<T>(const PoolGeom&, const T*, const int64_t*, T*);            \
+  template void avg_pool2d<T>(const PoolGeom&, const T*, T*);                                     \
+  template void avg_pool2d_backward<T>(const PoolGeom&, const T*, T*);                            \
+  template void upsample2d<T>(const UpsampleGeom&, const T*, T*);                                 \
+  template void upsample2d_backward<T>(const UpsampleGeom&, const T*, T*);                        \
+  template void activation<T>(Activation, ActParams, const T*, T*, int64_t);                      \
+  template void activation_backward<T>(Activation, ActParams, const T*, const T*, const T*, T*, int64_t);
+STRATA_INSTANTIATE_NN(float)
+STRATA_INSTANTIATE_NN(double)
+
+}  // namespace strata::cpu

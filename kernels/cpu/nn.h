@@ -1,0 +1,41 @@
+// CPU kernels of the neural-network ops (geometry in kernels/nn_desc.h).
+// Convolutions are im2col / col2im around the GEMM in kernels/cpu/gemm.h;
+// the engine (engine/ops_conv.cpp) drives them. Every kernel is deterministic:
+// accumulations run in a fixed order within one (sample, channel) plane and
+// planes are independent, so results do not depend on the thread count.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/nn_desc.h"
+
+namespace strata::cpu {
+
+// cols (nb, C * R * S, OH * OW) of samples [n0, n0 + nb) of x (N, C, H, W); zero outside x.
+template <class T>
+void im2col(const ConvGeom& g, const T* x, int64_t n0, int64_t nb, T* cols);
+// The adjoint: gx (samples [n0, n0 + nb)) = sum of cols scattered back (gx is overwritten).
+template <class T>
+void col2im(const ConvGeom& g, const T* cols, int64_t n0, int64_t nb, T* gx);
+
+// indices: flat h * W + w of each maximum within its plane (first maximum; NaN wins).
+template <class T>
+void max_pool2d(const PoolGeom& g, const T* x, T* y, int64_t* indices);
+template <class T>
+void max_pool2d_backward(const PoolGeom& g, const T* gy, const int64_t* indices, T* gx);
+template <class T>
+void avg_pool2d(const PoolGeom& g, const T* x, T* y);
+template <class T>
+void avg_pool2d_backward(const PoolGeom& g, const T* gy, T* gx);
+
+template <class T>
+void upsample2d(const UpsampleGeom& g, const T* x, T* y);
+template <class T>
+void upsample2d_backward(const UpsampleGeom& g, const T* gy, T* gx);
+
+template <class T>
+void activation(Activation a, ActParams p, const T* x, T* y, int64_t n);
+template <class T>
+void activation_backward(Activation a, ActParams p, const T* x, const T* y, const T* gy, T* gx, int64_t n);
+
+}  // namespace strata::cpu
