@@ -10,6 +10,7 @@ packages=(
   cmake ninja-build g++ pkg-config   # toolchain
   libeigen3-dev                      # CPU GEMM and vector code
   libboost-context-dev               # fibers of the CUDA emulator
+  nlohmann-json3-dev                 # safetensors headers, JSON
   libgtest-dev googletest            # tests
   libbenchmark-dev                   # benchmarks
 )

@@ -1,0 +1,143 @@
+#include "engine/safetensors.h"
+
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <vector>
+
+#include "engine/error.h"
+
+namespace strata {
+namespace {
+
+const char* dtype_tag(DType t) {
+  switch (t) {
+    case DType::f32: return "F32";
+    case DType::f64: return "F64";
+    case DType::i32: return "I32";
+    case DType::i64: return "I64";
+    case DType::u8: return "U8";
+  }
+  return "?";
+}
+
+DType dtype_from_tag(const std::string& tag, const std::string& name, const std::string& path) {
+  if (tag == "F32") return DType::f32;
+  if (tag == "F64") return DType::f64;
+  if (tag == "I32") return DType::i32;
+  if (tag == "I64") return DType::i64;
+  if (tag == "U8" || tag == "BOOL") return DType::u8;
+  STRATA_FAIL(path, ": tensor '", name, "' has dtype ", tag,
+              ", which strata does not support (F32, F64, I32, I64, U8, BOOL); convert it before saving");
+}
+
+}  // namespace
+
+const Tensor& Safetensors::at(const std::string& name) const {
+  const auto it = tensors.find(name);
+  if (it != tensors.end()) return it->second;
+  std::ostringstream names;
+  int shown = 0;
+  for (const auto& [n, t] : tensors) {
+    if (shown++ == 20) {
+      names << ", ...";
+      break;
+    }
+    names << (shown > 1 ? ", " : "") << n;
+  }
+  STRATA_FAIL("safetensors: no tensor '", name, "' (the file has ", tensors.size(), ": ", names.str(), ")");
+}
+
+Safetensors load_safetensors(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  STRATA_CHECK(in.good(), path, ": cannot open for reading");
+  in.seekg(0, std::ios::end);
+  const int64_t file_size = in.tellg();
+  in.seekg(0);
+  uint64_t header_len = 0;
+  unsigned char len_bytes[8];
+  STRATA_CHECK(file_size >= 8 && in.read(reinterpret_cast<char*>(len_bytes), 8), path,
+               ": not a safetensors file (shorter than its 8-byte header length)");
+  for (int i = 7; i >= 0; --i) header_len = header_len << 8 | len_bytes[i];
+  STRATA_CHECK(header_len > 0 && int64_t(header_len) <= file_size - 8, path,
+               ": not a safetensors file (header length ", header_len, " does not fit in ", file_size, " bytes)");
+  std::string header(header_len, '\0');
+  in.read(header.data(), int64_t(header_len));
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(header);
+  } catch (const nlohmann::json::exception& e) {
+    STRATA_FAIL(path, ": not a safetensors file (header is not JSON: ", e.what(), ")");
+  }
+  STRATA_CHECK(j.is_object(), path, ": not a safetensors file (header is not a JSON object)");
+  const int64_t data_start = 8 + int64_t(header_len), data_size = file_size - data_start;
+  std::vector<char> data(static_cast<size_t>(data_size));
+  in.read(data.data(), data_size);
+  STRATA_CHECK(in.good() || data_size == 0, path, ": truncated while reading the data");
+
+  Safetensors out;
+  for (const auto& [name, entry] : j.items()) {
+    if (name == "__metadata__") {
+      for (const auto& [k, v] : entry.items()) out.metadata[k] = v.is_string() ? v.get<std::string>() : v.dump();
+      continue;
+    }
+    try {
+      const DType t = dtype_from_tag(entry.at("dtype").get<std::string>(), name, path);
+      const Shape shape = entry.at("shape").get<Shape>();
+      const auto offsets = entry.at("data_offsets").get<std::vector<int64_t>>();
+      STRATA_CHECK(offsets.size() == 2 && offsets[0] >= 0 && offsets[0] <= offsets[1] && offsets[1] <= data_size,
+                   path, ": tensor '", name, "' has data offsets outside the file's ", data_size, " data bytes");
+      const int64_t nbytes = shape_numel(shape) * int64_t(dtype_size(t));
+      STRATA_CHECK(offsets[1] - offsets[0] == nbytes, path, ": tensor '", name, "' of shape ", shape_str(shape),
+                   " needs ", nbytes, " bytes, its offsets span ", offsets[1] - offsets[0]);
+      Tensor x = make_tensor(shape, t, Device::cpu());
+      if (nbytes) std::memcpy(x.raw_data(), data.data() + offsets[0], size_t(nbytes));
+      out.tensors.emplace(name, x);
+    } catch (const nlohmann::json::exception& e) {
+      STRATA_FAIL(path, ": malformed entry for tensor '", name, "': ", e.what());
+    }
+  }
+  return out;
+}
+
+void save_safetensors(const std::string& path, const std::map<std::string, Tensor>& tensors,
+                      const std::map<std::string, std::string>& metadata) {
+  nlohmann::json j = nlohmann::json::object();
+  if (!metadata.empty()) j["__metadata__"] = metadata;
+  std::vector<Tensor> host;
+  int64_t offset = 0;
+  for (const auto& [name, t] : tensors) {
+    STRATA_CHECK(t.defined(), "save_safetensors: tensor '", name, "' is undefined");
+    STRATA_CHECK(name != "__metadata__", "save_safetensors: '__metadata__' is reserved");
+    Tensor c = t.detach().to(Device::cpu()).contiguous();
+    const int64_t nbytes = c.numel() * int64_t(dtype_size(c.dtype()));
+    j[name] = {{"dtype", dtype_tag(c.dtype())}, {"shape", c.shape()}, {"data_offsets", {offset, offset + nbytes}}};
+    offset += nbytes;
+    host.push_back(c);
+  }
+  std::string header = j.dump();
+  header.append((8 - header.size() % 8) % 8, ' ');  // data starts 8-byte aligned
+  const std::filesystem::path target(path);
+  const std::filesystem::path tmp = target.string() + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    STRATA_CHECK(out.good(), path, ": cannot open ", tmp.string(), " for writing");
+    unsigned char len_bytes[8];
+    uint64_t len = header.size();
+    for (int i = 0; i < 8; ++i, len >>= 8) len_bytes[i] = static_cast<unsigned char>(len & 0xff);
+    out.write(reinterpret_cast<const char*>(len_bytes), 8);
+    out.write(header.data(), int64_t(header.size()));
+    for (const Tensor& c : host)
+      out.write(static_cast<const char*>(c.raw_data()), c.numel() * int64_t(dtype_size(c.dtype())));
+    out.flush();
+    STRATA_CHECK(out.good(), path, ": write failed (disk full?)");
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, target, ec);
+  STRATA_CHECK(!ec, path, ": cannot rename ", tmp.string(), " into place: ", ec.message());
+}
+
+}  // namespace strata

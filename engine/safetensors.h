@@ -1,0 +1,32 @@
+// Safetensors files (https://github.com/huggingface/safetensors format):
+// 8-byte little-endian header length, a JSON header mapping each name to
+// {dtype, shape, data_offsets}, an optional "__metadata__" string map, then
+// the raw little-endian data. Used for checkpoints and the PyTorch reference
+// files in tests/reference.
+#pragma once
+
+#include <map>
+#include <string>
+
+#include "engine/tensor.h"
+
+namespace strata {
+
+struct Safetensors {
+  std::map<std::string, Tensor> tensors;  // on the CPU, contiguous
+  std::map<std::string, std::string> metadata;
+
+  // The tensor `name`; the error lists what the file holds when it is missing.
+  const Tensor& at(const std::string& name) const;
+};
+
+// Reads the whole file. Errors name the file and what is wrong (not a
+// safetensors file, truncated, a dtype strata lacks such as F16, offsets past the end).
+Safetensors load_safetensors(const std::string& path);
+
+// Writes `path` atomically: a temporary file in the same folder, then rename.
+// Tensors on any device are copied to the CPU first.
+void save_safetensors(const std::string& path, const std::map<std::string, Tensor>& tensors,
+                      const std::map<std::string, std::string>& metadata = {});
+
+}  // namespace strata
