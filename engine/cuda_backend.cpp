@@ -218,6 +218,57 @@ class CudaBackend final : public Backend {
     STRATA_DISPATCH_FLOAT(
         t, "randn", [&] { STRATA_KERNEL_CHECK(cuda::random_normal(out<scalar_t>(y), n, seed, offset, mean, std)); });
   }
+
+  void im2col(DType t, const ConvGeom& g, const void* x, int64_t n0, int64_t nb, void* cols) override {
+    STRATA_DISPATCH_FLOAT(t, "im2col", [&] {
+      STRATA_KERNEL_CHECK(cuda::im2col(g, in<scalar_t>(x), n0, nb, out<scalar_t>(cols)));
+    });
+  }
+  void col2im(DType t, const ConvGeom& g, const void* cols, int64_t n0, int64_t nb, void* gx) override {
+    STRATA_DISPATCH_FLOAT(t, "col2im", [&] {
+      STRATA_KERNEL_CHECK(cuda::col2im(g, in<scalar_t>(cols), n0, nb, out<scalar_t>(gx)));
+    });
+  }
+  void max_pool2d(DType t, const PoolGeom& g, const void* x, void* y, int64_t* indices) override {
+    STRATA_DISPATCH_FLOAT(t, "max_pool2d", [&] {
+      STRATA_KERNEL_CHECK(cuda::max_pool2d(g, in<scalar_t>(x), out<scalar_t>(y), indices));
+    });
+  }
+  void max_pool2d_backward(DType t, const PoolGeom& g, const void* gy, const int64_t* indices, void* gx) override {
+    STRATA_DISPATCH_FLOAT(t, "max_pool2d_backward", [&] {
+      STRATA_KERNEL_CHECK(cuda::max_pool2d_backward(g, in<scalar_t>(gy), indices, out<scalar_t>(gx)));
+    });
+  }
+  void avg_pool2d(DType t, const PoolGeom& g, const void* x, void* y) override {
+    STRATA_DISPATCH_FLOAT(t, "avg_pool2d",
+                          [&] { STRATA_KERNEL_CHECK(cuda::avg_pool2d(g, in<scalar_t>(x), out<scalar_t>(y))); });
+  }
+  void avg_pool2d_backward(DType t, const PoolGeom& g, const void* gy, void* gx) override {
+    STRATA_DISPATCH_FLOAT(t, "avg_pool2d_backward", [&] {
+      STRATA_KERNEL_CHECK(cuda::avg_pool2d_backward(g, in<scalar_t>(gy), out<scalar_t>(gx)));
+    });
+  }
+  void upsample2d(DType t, const UpsampleGeom& g, const void* x, void* y) override {
+    STRATA_DISPATCH_FLOAT(t, "upsample",
+                          [&] { STRATA_KERNEL_CHECK(cuda::upsample2d(g, in<scalar_t>(x), out<scalar_t>(y))); });
+  }
+  void upsample2d_backward(DType t, const UpsampleGeom& g, const void* gy, void* gx) override {
+    STRATA_DISPATCH_FLOAT(t, "upsample_backward", [&] {
+      STRATA_KERNEL_CHECK(cuda::upsample2d_backward(g, in<scalar_t>(gy), out<scalar_t>(gx)));
+    });
+  }
+  void activation(DType t, Activation a, ActParams p, const void* x, void* y, int64_t n) override {
+    STRATA_DISPATCH_FLOAT(t, "activation", [&] {
+      STRATA_KERNEL_CHECK(cuda::activation(a, p, in<scalar_t>(x), out<scalar_t>(y), n));
+    });
+  }
+  void activation_backward(DType t, Activation a, ActParams p, const void* x, const void* y, const void* gy,
+                           void* gx, int64_t n) override {
+    STRATA_DISPATCH_FLOAT(t, "activation_backward", [&] {
+      STRATA_KERNEL_CHECK(cuda::activation_backward(a, p, in<scalar_t>(x), in<scalar_t>(y), in<scalar_t>(gy),
+                                                    out<scalar_t>(gx), n));
+    });
+  }
 };
 
 }  // namespace

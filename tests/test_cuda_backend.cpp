@@ -11,6 +11,7 @@
 
 #include "engine/cuda_backend.h"
 #include "engine/cuda_device.h"
+#include "engine/nn_ops.h"
 #include "engine/ops.h"
 #include "engine/random.h"
 
@@ -255,4 +256,63 @@ TEST(CudaBackend, ADeviceTrainingStep) {
           return neg(mean(gather(lp, 1, v[3].unsqueeze(1))));
         },
         {x, w1, w2, labels}, 1e-5);
+}
+
+// ---- neural-network ops (issue 4) on the emulated device --------------------
+
+TEST(CudaBackendNn, Convolutions) {
+  check("conv2d 3x3 pad 1", [](auto& v) { return conv2d(v[0], v[1], v[2], {{1, 1}, {1, 1}}); },
+        {randn({2, 3, 9, 7}, 50), randn({5, 3, 3, 3}, 51), randn({5}, 52)}, 1e-5);
+  check("conv2d stride 2 dilation 2 groups 2",
+        [](auto& v) { return conv2d(v[0], v[1], v[2], {{2, 2}, {2, 2}, {2, 2}, 2}); },
+        {randn({2, 4, 11, 10}, 53), randn({6, 2, 3, 3}, 54), randn({6}, 55)}, 1e-5);
+  check("conv2d depthwise non-square", [](auto& v) { return conv2d(v[0], v[1], v[2], {{2, 1}, {1, 2}, {1, 1}, 3}); },
+        {randn({1, 3, 7, 9}, 56), randn({3, 1, 2, 5}, 57), randn({3}, 58)}, 1e-5);
+  check("conv2d 1x1", [](auto& v) { return conv2d(v[0], v[1], v[2]); },
+        {randn({2, 5, 6, 7}, 59), randn({3, 5, 1, 1}, 60), randn({3}, 61)}, 1e-5);
+  check("conv1d same", [](auto& v) { return conv1d(v[0], v[1], v[2], {1, 0, 1, 1, true}); },
+        {randn({3, 2, 37}, 62), randn({4, 2, 5}, 63), randn({4}, 64)}, 1e-5);
+  check("conv_transpose2d", [](auto& v) { return conv_transpose2d(v[0], v[1], v[2], {{2, 3}, {1, 0}, {1, 2}, {1, 1}, 2}); },
+        {randn({1, 4, 5, 3}, 65), randn({4, 2, 3, 4}, 66), randn({4}, 67)}, 1e-5);
+  check("conv_transpose1d", [](auto& v) { return conv_transpose1d(v[0], v[1], v[2], {2}); },
+        {randn({2, 3, 13}, 68), randn({3, 2, 2}, 69), randn({2}, 70)}, 1e-5);
+}
+
+TEST(CudaBackendNn, PoolingAndUpsampling) {
+  const Tensor x = randn({2, 3, 11, 9}, 71);
+  check("max_pool2d 2x2", [](auto& v) { return max_pool2d(v[0]); }, {x});
+  check("max_pool2d 3x3 s2 p1 ceil", [](auto& v) { return max_pool2d(v[0], {{3, 3}, {2, 2}, {1, 1}, true}); }, {x});
+  check("avg_pool2d exclude pad", [](auto& v) { return avg_pool2d(v[0], {{3, 2}, {2, 1}, {1, 1}, false, false}); }, {x});
+  check("avg_pool2d include pad ceil", [](auto& v) { return avg_pool2d(v[0], {{3, 3}, {2, 2}, {1, 1}, true, true}); },
+        {x});
+  check("max_pool1d", [](auto& v) { return max_pool1d(v[0], {3, 2, 1}); }, {randn({2, 3, 37}, 72)});
+  check("global_avg_pool", [](auto& v) { return global_avg_pool(v[0]); }, {x});
+  using M = UpsampleMode;
+  check("nearest x2", [](auto& v) { return upsample2d(v[0], {{0, 0}, {2, 2}, M::nearest}); }, {x});
+  check("nearest to 17x5", [](auto& v) { return upsample2d(v[0], {{17, 5}, {0, 0}, M::nearest}); }, {x});
+  check("bilinear x2", [](auto& v) { return upsample2d(v[0], {{0, 0}, {2, 2}, M::linear}); }, {x});
+  check("bilinear align to 23x20", [](auto& v) { return upsample2d(v[0], {{23, 20}, {0, 0}, M::linear, true}); }, {x});
+  check("bilinear down to 4x3", [](auto& v) { return upsample2d(v[0], {{4, 3}, {0, 0}, M::linear}); }, {x});
+  check("linear 1d x3", [](auto& v) { return upsample1d(v[0], {0, 3.0, M::linear}); }, {randn({2, 3, 13}, 73)});
+}
+
+TEST(CudaBackendNn, NormalisationActivationsLosses) {
+  const Tensor x = randn({3, 4, 7, 5}, 74);
+  check("batch_norm train", [](auto& v) { return batch_norm(v[0], Tensor(), Tensor(), v[1], v[2], true); },
+        {x, randn({4}, 75), randn({4}, 76)}, 1e-5);
+  check("relu", [](auto& v) { return relu(v[0]); }, {x});
+  check("leaky_relu", [](auto& v) { return leaky_relu(v[0], 0.2); }, {x});
+  check("relu6", [](auto& v) { return relu6(mul(v[0], 4.0)); }, {x});
+  check("elu", [](auto& v) { return elu(v[0]); }, {x});
+  check("sigmoid", [](auto& v) { return sigmoid(v[0]); }, {x});
+  check("tanh", [](auto& v) { return tanh(v[0]); }, {x});
+  check("softplus", [](auto& v) { return softplus(v[0], 2.0, 5.0); }, {x});
+  const Tensor target = ge(randn({3, 4, 7, 5}, 77), 0.0).to(DType::f32);
+  check("bce_with_logits pos_weight", [&](auto& v) {
+    return bce_with_logits(v[0], target.to(v[0].device()), Tensor(), Tensor::full({4, 1, 1}, 3.0, DType::f32, v[0].device()));
+  }, {x});
+  Generator g(78);
+  const Tensor cls = mul(Tensor::rand({3, 7, 5}, DType::f32, &g), 3.99).to(DType::i64);
+  check("cross_entropy (N,C,H,W)", [](auto& v) { return cross_entropy(v[0], v[1]); }, {x, cls});
+  check("dice", [&](auto& v) { return dice_loss(sigmoid(v[0]), target.to(v[0].device())); }, {x});
 }

@@ -10,6 +10,7 @@
 #include <cstdint>
 
 #include "kernels/cuda/cuda_compat.h"
+#include "kernels/nn_desc.h"
 #include "kernels/op_kinds.h"
 #include "kernels/tensor_desc.h"
 
@@ -69,5 +70,27 @@ template <class T>
 cudaError_t random_uniform(T* y, int64_t n, uint64_t seed, uint64_t offset, double lo, double hi);
 template <class T>
 cudaError_t random_normal(T* y, int64_t n, uint64_t seed, uint64_t offset, double mean, double std);
+
+// ---- neural-network kernels (kernels/nn_desc.h): deterministic gathers ----
+template <class T>
+cudaError_t im2col(const ConvGeom& g, const T* x, int64_t n0, int64_t nb, T* cols);
+template <class T>
+cudaError_t col2im(const ConvGeom& g, const T* cols, int64_t n0, int64_t nb, T* gx);
+template <class T>
+cudaError_t max_pool2d(const PoolGeom& g, const T* x, T* y, int64_t* indices);
+template <class T>
+cudaError_t max_pool2d_backward(const PoolGeom& g, const T* gy, const int64_t* indices, T* gx);
+template <class T>
+cudaError_t avg_pool2d(const PoolGeom& g, const T* x, T* y);
+template <class T>
+cudaError_t avg_pool2d_backward(const PoolGeom& g, const T* gy, T* gx);
+template <class T>
+cudaError_t upsample2d(const UpsampleGeom& g, const T* x, T* y);
+template <class T>
+cudaError_t upsample2d_backward(const UpsampleGeom& g, const T* gy, T* gx);
+template <class T>
+cudaError_t activation(Activation a, ActParams p, const T* x, T* y, int64_t n);
+template <class T>
+cudaError_t activation_backward(Activation a, ActParams p, const T* x, const T* y, const T* gy, T* gx, int64_t n);
 
 }  // namespace strata::cuda
