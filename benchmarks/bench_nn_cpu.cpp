@@ -1,0 +1,87 @@
+// CPU timings of the neural-network ops on the task models' shapes, for
+// benchmarks/cpu_vs_torch.sh (which runs the identical PyTorch ops beside it).
+// Each case times forward + backward (input, weight and bias gradients):
+// median of --repeats runs after 2 warm-up runs. One JSON object per line.
+//   build/bin/bench_nn_cpu [--repeats N] [--filter substring]
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "engine/nn_ops.h"
+#include "engine/ops.h"
+#include "engine/parallel.h"
+#include "engine/random.h"
+
+using namespace strata;
+
+namespace {
+
+double median_ms(const std::function<void()>& fn, int repeats) {
+  fn();
+  fn();
+  std::vector<double> ms;
+  for (int i = 0; i < repeats; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    fn();
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  }
+  std::sort(ms.begin(), ms.end());
+  return ms[ms.size() / 2];
+}
+
+Tensor param(const Shape& s, uint64_t seed) {
+  Generator g(seed);
+  Tensor t = Tensor::randn(s, DType::f32, &g, 0, 0.1);
+  t.requires_grad_();
+  return t;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int repeats = 5;
+  std::string filter;
+  for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--repeats") && i + 1 < argc) repeats = std::atoi(argv[++i]);
+    else if (!std::strcmp(argv[i], "--filter") && i + 1 < argc) filter = argv[++i];
+  }
+  struct Case {
+    std::string name;
+    int dims;
+    int64_t n, c, size;
+  };
+  std::vector<Case> cases;
+  for (const auto& [c, s] : std::vector<std::pair<int64_t, int64_t>>{{16, 256}, {32, 128}, {64, 64}, {128, 32}, {256, 16}})
+    cases.push_back({"conv2d_n4_c" + std::to_string(c) + "_" + std::to_string(s), 2, 4, c, s});
+  for (const auto& [c, s] : std::vector<std::pair<int64_t, int64_t>>{{16, 1024}, {32, 512}, {64, 256}, {128, 128}, {256, 64}})
+    cases.push_back({"conv1d_n16_c" + std::to_string(c) + "_" + std::to_string(s), 1, 16, c, s});
+
+  for (const Case& k : cases) {
+    if (!filter.empty() && k.name.find(filter) == std::string::npos) continue;
+    Generator g(1);
+    const Shape xs = k.dims == 2 ? Shape{k.n, k.c, k.size, k.size} : Shape{k.n, k.c, k.size};
+    const Shape ws = k.dims == 2 ? Shape{k.c, k.c, 3, 3} : Shape{k.c, k.c, 3};
+    Tensor x = Tensor::randn(xs, DType::f32, &g);
+    x.requires_grad_();
+    Tensor w = param(ws, 2), b = param({k.c}, 3);
+    const Tensor gy = Tensor::randn(xs, DType::f32, &g);
+    const double ms = median_ms(
+        [&] {
+          x.zero_grad(), w.zero_grad(), b.zero_grad();
+          const Tensor y = k.dims == 2 ? conv2d(x, w, b, {{1, 1}, {1, 1}}) : conv1d(x, w, b, {1, 1});
+          y.backward(gy);
+        },
+        repeats);
+    const double spatial = k.dims == 2 ? double(k.size) * k.size : double(k.size);
+    const double flop = 3.0 * 2.0 * double(k.n) * k.c * k.c * (k.dims == 2 ? 9 : 3) * spatial;
+    std::printf("{\"name\": \"%s\", \"strata_ms\": %.3f, \"strata_gflops\": %.1f, \"threads\": %d}\n", k.name.c_str(),
+                ms, flop / ms / 1e6, num_threads());
+    std::fflush(stdout);
+  }
+  return 0;
+}

@@ -1,0 +1,42 @@
+#!/usr/bin/env python3
+"""The PyTorch side of benchmarks/cpu_vs_torch.sh: the same cases as
+bench_nn_cpu.cpp (forward + backward, median of N after 2 warm-ups), one JSON
+object per line. Usage: torch_nn.py THREADS REPEATS [FILTER]"""
+import json
+import statistics
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+threads, repeats = int(sys.argv[1]), int(sys.argv[2])
+name_filter = sys.argv[3] if len(sys.argv) > 3 else ""
+torch.set_num_threads(threads)
+torch.manual_seed(0)
+
+cases = [(f"conv2d_n4_c{c}_{s}", 2, 4, c, s) for c, s in [(16, 256), (32, 128), (64, 64), (128, 32), (256, 16)]]
+cases += [(f"conv1d_n16_c{c}_{s}", 1, 16, c, s) for c, s in [(16, 1024), (32, 512), (64, 256), (128, 128), (256, 64)]]
+
+for name, dims, n, c, size in cases:
+    if name_filter not in name:
+        continue
+    shape = (n, c, size, size) if dims == 2 else (n, c, size)
+    x = torch.randn(shape, requires_grad=True)
+    w = (torch.randn((c, c, 3, 3) if dims == 2 else (c, c, 3)) * 0.1).requires_grad_()
+    b = (torch.randn(c) * 0.1).requires_grad_()
+    gy = torch.randn(shape)
+    conv = F.conv2d if dims == 2 else F.conv1d
+
+    def step():
+        x.grad = w.grad = b.grad = None
+        conv(x, w, b, padding=1).backward(gy)
+
+    step()
+    step()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        step()
+        times.append((time.perf_counter() - t0) * 1e3)
+    print(json.dumps({"name": name, "torch_ms": round(statistics.median(times), 3), "threads": threads}), flush=True)
