@@ -5,6 +5,7 @@
 // 1-D ops are the 2-D ones with H = 1.
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <sstream>
 #include <string>
 
@@ -304,6 +305,23 @@ Pool2dOptions as_2d(const Pool1dOptions& o) {
   return p;
 }
 
+// An op from x (N, C, H, W) to an output of out_shape: forward(backend, x, y)
+// fills y; its backward(backend, gy, gx) fills a gradient of x's shape. Both
+// see contiguous tensors.
+using SpatialKernel = std::function<void(Backend&, const Tensor& in, Tensor& out)>;
+Tensor spatial_op(const char* name, const Tensor& x, const Shape& out_shape, const SpatialKernel& forward,
+                  SpatialKernel backward) {
+  const Tensor xc = x.contiguous();
+  Tensor y = make_tensor(out_shape, x.dtype(), x.device());
+  forward(backend_for(x.device()), xc, y);
+  return record(name, y, {x}, [xs = x.shape(), backward = std::move(backward)](const Tensor& gy) -> Grads {
+    const Tensor gyc = gy.contiguous();
+    Tensor gx = make_tensor(xs, gy.dtype(), gy.device());
+    backward(backend_for(gy.device()), gyc, gx);
+    return {gx};
+  });
+}
+
 void check_3d(const char* op, const Tensor& x) {
   STRATA_CHECK(x.dim() == 3, op, ": input must be 3-D (N, C, L), got shape ", shape_str(x.shape()));
 }
@@ -312,16 +330,15 @@ void check_3d(const char* op, const Tensor& x) {
 
 Tensor max_pool2d(const Tensor& x, const Pool2dOptions& o) {
   const PoolGeom g = pool_geometry("max_pool2d", x, o);
-  const Tensor xc = x.contiguous();
-  Tensor y = make_tensor({g.N, g.C, g.OH, g.OW}, x.dtype(), x.device());
-  Tensor idx = make_tensor({g.N, g.C, g.OH, g.OW}, DType::i64, x.device());
-  backend_for(x.device()).max_pool2d(x.dtype(), g, xc.raw_data(), y.raw_data(), idx.data<int64_t>());
-  return record("max_pool2d", y, {x}, [g, idx](const Tensor& gy) -> Grads {
-    const Tensor gyc = gy.contiguous();
-    Tensor gx = make_tensor({g.N, g.C, g.H, g.W}, gy.dtype(), gy.device());
-    backend_for(gy.device()).max_pool2d_backward(gy.dtype(), g, gyc.raw_data(), idx.data<int64_t>(), gx.raw_data());
-    return {gx};
-  });
+  const Tensor idx = make_tensor({g.N, g.C, g.OH, g.OW}, DType::i64, x.device());  // argmax, kept for backward
+  return spatial_op(
+      "max_pool2d", x, idx.shape(),
+      [g, idx](Backend& be, const Tensor& in, Tensor& y) {
+        be.max_pool2d(in.dtype(), g, in.raw_data(), y.raw_data(), idx.data<int64_t>());
+      },
+      [g, idx](Backend& be, const Tensor& gy, Tensor& gx) {
+        be.max_pool2d_backward(gy.dtype(), g, gy.raw_data(), idx.data<int64_t>(), gx.raw_data());
+      });
 }
 
 Tensor max_pool1d(const Tensor& x, const Pool1dOptions& o) {
@@ -331,15 +348,12 @@ Tensor max_pool1d(const Tensor& x, const Pool1dOptions& o) {
 
 Tensor avg_pool2d(const Tensor& x, const Pool2dOptions& o) {
   const PoolGeom g = pool_geometry("avg_pool2d", x, o);
-  const Tensor xc = x.contiguous();
-  Tensor y = make_tensor({g.N, g.C, g.OH, g.OW}, x.dtype(), x.device());
-  backend_for(x.device()).avg_pool2d(x.dtype(), g, xc.raw_data(), y.raw_data());
-  return record("avg_pool2d", y, {x}, [g](const Tensor& gy) -> Grads {
-    const Tensor gyc = gy.contiguous();
-    Tensor gx = make_tensor({g.N, g.C, g.H, g.W}, gy.dtype(), gy.device());
-    backend_for(gy.device()).avg_pool2d_backward(gy.dtype(), g, gyc.raw_data(), gx.raw_data());
-    return {gx};
-  });
+  return spatial_op(
+      "avg_pool2d", x, {g.N, g.C, g.OH, g.OW},
+      [g](Backend& be, const Tensor& in, Tensor& y) { be.avg_pool2d(in.dtype(), g, in.raw_data(), y.raw_data()); },
+      [g](Backend& be, const Tensor& gy, Tensor& gx) {
+        be.avg_pool2d_backward(gy.dtype(), g, gy.raw_data(), gx.raw_data());
+      });
 }
 
 Tensor avg_pool1d(const Tensor& x, const Pool1dOptions& o) {
@@ -384,15 +398,12 @@ Tensor upsample2d(const Tensor& x, const Upsample2dOptions& o) {
   g.align_corners = o.align_corners;
   g.ratio_h = source_ratio(g.H, g.OH, by_scale ? o.scale[0] : 0, o.mode, o.align_corners);
   g.ratio_w = source_ratio(g.W, g.OW, by_scale ? o.scale[1] : 0, o.mode, o.align_corners);
-  const Tensor xc = x.contiguous();
-  Tensor y = make_tensor({g.N, g.C, g.OH, g.OW}, x.dtype(), x.device());
-  backend_for(x.device()).upsample2d(x.dtype(), g, xc.raw_data(), y.raw_data());
-  return record("upsample2d", y, {x}, [g](const Tensor& gy) -> Grads {
-    const Tensor gyc = gy.contiguous();
-    Tensor gx = make_tensor({g.N, g.C, g.H, g.W}, gy.dtype(), gy.device());
-    backend_for(gy.device()).upsample2d_backward(gy.dtype(), g, gyc.raw_data(), gx.raw_data());
-    return {gx};
-  });
+  return spatial_op(
+      "upsample2d", x, {g.N, g.C, g.OH, g.OW},
+      [g](Backend& be, const Tensor& in, Tensor& y) { be.upsample2d(in.dtype(), g, in.raw_data(), y.raw_data()); },
+      [g](Backend& be, const Tensor& gy, Tensor& gx) {
+        be.upsample2d_backward(gy.dtype(), g, gy.raw_data(), gx.raw_data());
+      });
 }
 
 Tensor upsample1d(const Tensor& x, const Upsample1dOptions& o) {

@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 
 #include "kernels/op_kinds.h"
 
@@ -57,6 +58,29 @@ STRATA_HD inline void box_muller(uint32_t a, uint32_t b, double& z0, double& z1)
   const double theta = 6.283185307179586 * u2;
   z0 = r * std::cos(theta);
   z1 = r * std::sin(theta);
+}
+
+// Element i of a fill lives in block i / 4: these write block b's elements
+// 4b..4b+3 (those below n). The CPU and CUDA fills both loop over blocks.
+template <class T>
+STRATA_HD inline void uniform_block(T* y, int64_t n, int64_t b, uint64_t seed, uint64_t offset, double lo, double hi) {
+  const Block r = generate(offset + uint64_t(b), seed);
+  for (int j = 0; j < 4 && b * 4 + j < n; ++j) {
+    double u;
+    if constexpr (std::is_same_v<T, float>) u = to_uniform_f32(r.v[j]);
+    else u = to_uniform_f64(r.v[j]);
+    y[b * 4 + j] = T(lo + (hi - lo) * u);
+  }
+}
+
+template <class T>
+STRATA_HD inline void normal_block(T* y, int64_t n, int64_t b, uint64_t seed, uint64_t offset, double mean,
+                                   double std) {
+  const Block r = generate(offset + uint64_t(b), seed);
+  double z[4];
+  box_muller(r.v[0], r.v[1], z[0], z[1]);
+  box_muller(r.v[2], r.v[3], z[2], z[3]);
+  for (int j = 0; j < 4 && b * 4 + j < n; ++j) y[b * 4 + j] = T(mean + std * z[j]);
 }
 
 }  // namespace strata::philox

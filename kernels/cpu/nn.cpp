@@ -3,10 +3,21 @@
 #include <algorithm>
 #include <cstring>
 #include <limits>
+#include <utility>
 
 #include "kernels/activation.h"
 
 namespace strata::cpu {
+namespace {
+
+// Output columns [lo, hi) whose input column ow * stride_w + off_w lies inside x.
+std::pair<int64_t, int64_t> columns_inside(const ConvGeom& g, int64_t off_w) {
+  const int64_t lo = std::min(off_w >= 0 ? 0 : (-off_w + g.stride_w - 1) / g.stride_w, g.OW);
+  const int64_t hi = g.W - off_w <= 0 ? 0 : (g.W - off_w + g.stride_w - 1) / g.stride_w;
+  return {lo, std::clamp(hi, lo, g.OW)};
+}
+
+}  // namespace
 
 template <class T>
 void im2col(const ConvGeom& g, const T* x, int64_t n0, int64_t nb, T* cols) {
@@ -18,12 +29,8 @@ void im2col(const ConvGeom& g, const T* x, int64_t n0, int64_t nb, T* cols) {
     for (int64_t r = 0; r < g.R; ++r)
       for (int64_t s = 0; s < g.S; ++s) {
         T* row = cols + ((nl * g.C + c) * g.R * g.S + r * g.S + s) * P;
-        // Output columns whose input column lies inside x: [ow_lo, ow_hi).
         const int64_t off_w = s * g.dil_w - g.pad_w;
-        int64_t ow_lo = off_w >= 0 ? 0 : (-off_w + g.stride_w - 1) / g.stride_w;
-        int64_t ow_hi = g.W - off_w <= 0 ? 0 : (g.W - off_w + g.stride_w - 1) / g.stride_w;
-        ow_lo = std::min(ow_lo, g.OW);
-        ow_hi = std::clamp(ow_hi, ow_lo, g.OW);
+        const auto [ow_lo, ow_hi] = columns_inside(g, off_w);
         for (int64_t oh = 0; oh < g.OH; ++oh) {
           T* out = row + oh * g.OW;
           const int64_t ih = oh * g.stride_h - g.pad_h + r * g.dil_h;
@@ -56,10 +63,7 @@ void col2im(const ConvGeom& g, const T* cols, int64_t n0, int64_t nb, T* gx) {
       for (int64_t s = 0; s < g.S; ++s) {
         const T* row = cols + ((nl * g.C + c) * g.R * g.S + r * g.S + s) * P;
         const int64_t off_w = s * g.dil_w - g.pad_w;
-        int64_t ow_lo = off_w >= 0 ? 0 : (-off_w + g.stride_w - 1) / g.stride_w;
-        int64_t ow_hi = g.W - off_w <= 0 ? 0 : (g.W - off_w + g.stride_w - 1) / g.stride_w;
-        ow_lo = std::min(ow_lo, g.OW);
-        ow_hi = std::clamp(ow_hi, ow_lo, g.OW);
+        const auto [ow_lo, ow_hi] = columns_inside(g, off_w);
         for (int64_t oh = 0; oh < g.OH; ++oh) {
           const int64_t ih = oh * g.stride_h - g.pad_h + r * g.dil_h;
           if (ih < 0 || ih >= g.H) continue;

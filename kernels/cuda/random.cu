@@ -2,8 +2,6 @@
 // writes elements 4b..4b+3, exactly the mapping of kernels/cpu/random.cpp, so
 // a seed gives the same numbers on both backends (uniform: bit for bit;
 // normal: up to the last bits of the device's double log / sin / cos).
-#include <type_traits>
-
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/kernels.h"
 #include "kernels/philox.h"
@@ -14,27 +12,15 @@ namespace {
 template <class T>
 __global__ void uniform_kernel(T* __restrict__ y, int64_t n, uint64_t seed, uint64_t offset, double lo, double hi) {
   const int64_t blocks = (n + 3) / 4, step = int64_t(gridDim.x) * blockDim.x;
-  for (int64_t b = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; b < blocks; b += step) {
-    const philox::Block r = philox::generate(offset + uint64_t(b), seed);
-    for (int j = 0; j < 4 && b * 4 + j < n; ++j) {
-      double u;
-      if constexpr (std::is_same_v<T, float>) u = philox::to_uniform_f32(r.v[j]);
-      else u = philox::to_uniform_f64(r.v[j]);
-      y[b * 4 + j] = T(lo + (hi - lo) * u);
-    }
-  }
+  for (int64_t b = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; b < blocks; b += step)
+    philox::uniform_block(y, n, b, seed, offset, lo, hi);
 }
 
 template <class T>
 __global__ void normal_kernel(T* __restrict__ y, int64_t n, uint64_t seed, uint64_t offset, double mean, double std) {
   const int64_t blocks = (n + 3) / 4, step = int64_t(gridDim.x) * blockDim.x;
-  for (int64_t b = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; b < blocks; b += step) {
-    const philox::Block r = philox::generate(offset + uint64_t(b), seed);
-    double z[4];
-    philox::box_muller(r.v[0], r.v[1], z[0], z[1]);
-    philox::box_muller(r.v[2], r.v[3], z[2], z[3]);
-    for (int j = 0; j < 4 && b * 4 + j < n; ++j) y[b * 4 + j] = T(mean + std * z[j]);
-  }
+  for (int64_t b = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; b < blocks; b += step)
+    philox::normal_block(y, n, b, seed, offset, mean, std);
 }
 
 }  // namespace
