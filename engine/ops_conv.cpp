@@ -10,6 +10,7 @@
 #include <string>
 
 #include "engine/nn_ops.h"
+#include "engine/cudnn_conv.h"
 #include "engine/op_util.h"
 
 namespace strata {
@@ -21,6 +22,12 @@ namespace {
 // Column matrices are built for a batch chunk at a time, at most this many
 // bytes (the chunk size depends on the shape only, so results are reproducible).
 constexpr int64_t kColumnBudget = int64_t(64) << 20;
+
+// True when the cuDNN engine is selected for x's device and ran `call`.
+template <class Call>
+bool ran_on_cudnn(const Tensor& x, Call&& call) {
+  return x.device().is_cuda() && cuda::use_cudnn_for_conv() && call();
+}
 
 int64_t chunk_samples(const ConvGeom& g, DType t) {
   if (g.is_pointwise()) return g.N;
@@ -34,6 +41,8 @@ Tensor conv_forward(const ConvGeom& g, const Tensor& x, const Tensor& w) {
   const DType t = x.dtype();
   const int64_t es = dtype_size(t), P = g.P(), CgRS = g.Cg() * g.R * g.S, Kg = g.Kg();
   Tensor y = make_tensor({g.N, g.K, g.OH, g.OW}, t, x.device());
+  if (ran_on_cudnn(x, [&] { return cuda::cudnn_conv_forward(t, g, x.raw_data(), w.raw_data(), y.raw_data()); }))
+    return y;
   const int64_t nb_max = chunk_samples(g, t);
   Tensor cols = g.is_pointwise() ? Tensor() : make_tensor({nb_max, g.col_rows(), P}, t, x.device());
   const char* wp = static_cast<const char*>(w.raw_data());
@@ -61,6 +70,9 @@ Tensor conv_backward_data(const ConvGeom& g, const Tensor& gy, const Tensor& w) 
   const DType t = gy.dtype();
   const int64_t es = dtype_size(t), P = g.P(), CgRS = g.Cg() * g.R * g.S, Kg = g.Kg();
   Tensor gx = make_tensor({g.N, g.C, g.H, g.W}, t, gy.device());
+  if (ran_on_cudnn(gy,
+                   [&] { return cuda::cudnn_conv_backward_data(t, g, gy.raw_data(), w.raw_data(), gx.raw_data()); }))
+    return gx;
   const int64_t nb_max = chunk_samples(g, t);
   Tensor cols = g.is_pointwise() ? Tensor() : make_tensor({nb_max, g.col_rows(), P}, t, gy.device());
   const char* wp = static_cast<const char*>(w.raw_data());
@@ -84,6 +96,12 @@ Tensor conv_backward_weight(const ConvGeom& g, const Tensor& x, const Tensor& gy
   Backend& be = backend_for(x.device());
   const DType t = x.dtype();
   const int64_t es = dtype_size(t), P = g.P(), CgRS = g.Cg() * g.R * g.S, Kg = g.Kg();
+  Tensor gw_cudnn;
+  if (ran_on_cudnn(x, [&] {
+        gw_cudnn = make_tensor({g.K, g.Cg(), g.R, g.S}, t, x.device());
+        return cuda::cudnn_conv_backward_weight(t, g, x.raw_data(), gy.raw_data(), gw_cudnn.raw_data());
+      }))
+    return gw_cudnn;
   const int64_t nb_max = chunk_samples(g, t);
   Tensor cols = g.is_pointwise() ? Tensor() : make_tensor({nb_max, g.col_rows(), P}, t, x.device());
   Tensor per_sample = make_tensor({nb_max, g.K, CgRS}, t, x.device());

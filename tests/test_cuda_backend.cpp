@@ -11,6 +11,7 @@
 
 #include "engine/cuda_backend.h"
 #include "engine/cuda_device.h"
+#include "engine/cudnn_conv.h"
 #include "engine/nn_ops.h"
 #include "engine/ops.h"
 #include "engine/random.h"
@@ -315,4 +316,16 @@ TEST(CudaBackendNn, NormalisationActivationsLosses) {
   const Tensor cls = mul(Tensor::rand({3, 7, 5}, DType::f32, &g), 3.99).to(DType::i64);
   check("cross_entropy (N,C,H,W)", [](auto& v) { return cross_entropy(v[0], v[1]); }, {x, cls});
   check("dice", [&](auto& v) { return dice_loss(sigmoid(v[0]), target.to(v[0].device())); }, {x});
+}
+
+TEST(CudaBackendNn, ConvEngineSelection) {
+  EXPECT_EQ(cuda::parse_conv_engine("cudnn"), cuda::ConvEngine::cudnn);
+  EXPECT_EQ(cuda::parse_conv_engine("auto"), cuda::ConvEngine::automatic);
+  EXPECT_THROW(cuda::parse_conv_engine("winograd"), Error);
+  EXPECT_FALSE(cuda::cudnn_available());  // the emulator build: convolutions use the native kernels
+  EXPECT_FALSE(cuda::use_cudnn_for_conv());
+  EXPECT_THROW(cuda::set_conv_engine(cuda::ConvEngine::cudnn), Error);
+  cuda::set_conv_engine(cuda::ConvEngine::native);
+  EXPECT_EQ(cuda::conv_engine(), cuda::ConvEngine::native);
+  cuda::set_conv_engine(cuda::ConvEngine::automatic);
 }

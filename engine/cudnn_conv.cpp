@@ -1,0 +1,253 @@
+#include "engine/cudnn_conv.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <mutex>
+#include <string>
+#include <tuple>
+
+#include "engine/error.h"
+
+#if defined(STRATA_HAVE_CUDNN)
+#include <cudnn.h>
+
+#include "engine/cuda_device.h"
+#endif
+
+namespace strata::cuda {
+
+namespace {
+
+ConvEngine initial_engine() {
+  const char* env = std::getenv("STRATA_CONV_ENGINE");
+  if (env == nullptr || *env == '\0') return ConvEngine::automatic;
+  const ConvEngine e = parse_conv_engine(env);
+  STRATA_CHECK(e != ConvEngine::cudnn || cudnn_available(),
+               "STRATA_CONV_ENGINE=cudnn: this build has no cuDNN (a CPU-only or emulator build, or cuDNN not found); use native or auto");
+  return e;
+}
+
+ConvEngine& engine_setting() {
+  static ConvEngine e = initial_engine();
+  return e;
+}
+
+}  // namespace
+
+ConvEngine parse_conv_engine(std::string_view name) {
+  if (name == "native") return ConvEngine::native;
+  if (name == "cudnn") return ConvEngine::cudnn;
+  if (name == "auto") return ConvEngine::automatic;
+  STRATA_FAIL("unknown convolution engine '", std::string(name), "': expected native, cudnn or auto");
+}
+
+void set_conv_engine(ConvEngine engine) {
+  STRATA_CHECK(engine != ConvEngine::cudnn || cudnn_available(),
+               "convolution engine cudnn: this build has no cuDNN (a CPU-only or emulator build, or cuDNN not found); use native or auto");
+  engine_setting() = engine;
+}
+
+ConvEngine conv_engine() { return engine_setting(); }
+
+bool use_cudnn_for_conv() { return cudnn_available() && conv_engine() != ConvEngine::native; }
+
+#if !defined(STRATA_HAVE_CUDNN)
+
+bool cudnn_available() { return false; }
+bool cudnn_conv_forward(DType, const ConvGeom&, const void*, const void*, void*) { return false; }
+bool cudnn_conv_backward_data(DType, const ConvGeom&, const void*, const void*, void*) { return false; }
+bool cudnn_conv_backward_weight(DType, const ConvGeom&, const void*, const void*, void*) { return false; }
+
+#else
+
+bool cudnn_available() { return true; }
+
+namespace {
+
+#define STRATA_CUDNN_CHECK(call)                                                                            \
+  do {                                                                                                      \
+    const cudnnStatus_t strata_cudnn_status_ = (call);                                                      \
+    STRATA_CHECK(strata_cudnn_status_ == CUDNN_STATUS_SUCCESS, "cuDNN error ",                             \
+                 cudnnGetErrorString(strata_cudnn_status_), " in ", #call, " at ", __FILE__, ":", __LINE__); \
+  } while (0)
+
+constexpr size_t kWorkspaceCap = size_t(1) << 30;  // algorithms needing more are skipped
+
+cudnnHandle_t handle() {
+  static cudnnHandle_t h = [] {
+    cudnnHandle_t created = nullptr;
+    STRATA_CUDNN_CHECK(cudnnCreate(&created));
+    return created;
+  }();
+  return h;
+}
+
+// One workspace shared by every call, grown on demand from the caching allocator.
+void* workspace(size_t bytes) {
+  static void* ptr = nullptr;
+  static size_t size = 0;
+  if (bytes > size) {
+    if (ptr) device_allocator().deallocate(ptr, size);
+    ptr = device_allocator().allocate(bytes);
+    size = bytes;
+  }
+  return ptr;
+}
+
+// Descriptors of one convolution; cuDNN pads symmetrically, so a geometry whose
+// output size needs asymmetric padding (PyTorch's 'same' with an even kernel) is unsupported.
+struct Descriptors {
+  cudnnTensorDescriptor_t x = nullptr, y = nullptr;
+  cudnnFilterDescriptor_t w = nullptr;
+  cudnnConvolutionDescriptor_t conv = nullptr;
+  bool ok = false;
+
+  Descriptors(DType t, const ConvGeom& g) {
+    const int64_t oh = (g.H + 2 * g.pad_h - g.dil_h * (g.R - 1) - 1) / g.stride_h + 1;
+    const int64_t ow = (g.W + 2 * g.pad_w - g.dil_w * (g.S - 1) - 1) / g.stride_w + 1;
+    if (oh != g.OH || ow != g.OW) return;
+    const cudnnDataType_t dt = t == DType::f64 ? CUDNN_DATA_DOUBLE : CUDNN_DATA_FLOAT;
+    STRATA_CUDNN_CHECK(cudnnCreateTensorDescriptor(&x));
+    STRATA_CUDNN_CHECK(cudnnCreateTensorDescriptor(&y));
+    STRATA_CUDNN_CHECK(cudnnCreateFilterDescriptor(&w));
+    STRATA_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&conv));
+    STRATA_CUDNN_CHECK(cudnnSetTensor4dDescriptor(x, CUDNN_TENSOR_NCHW, dt, int(g.N), int(g.C), int(g.H), int(g.W)));
+    STRATA_CUDNN_CHECK(cudnnSetTensor4dDescriptor(y, CUDNN_TENSOR_NCHW, dt, int(g.N), int(g.K), int(g.OH), int(g.OW)));
+    STRATA_CUDNN_CHECK(cudnnSetFilter4dDescriptor(w, dt, CUDNN_TENSOR_NCHW, int(g.K), int(g.Cg()), int(g.R), int(g.S)));
+    STRATA_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(conv, int(g.pad_h), int(g.pad_w), int(g.stride_h),
+                                                       int(g.stride_w), int(g.dil_h), int(g.dil_w),
+                                                       CUDNN_CROSS_CORRELATION, dt));
+    STRATA_CUDNN_CHECK(cudnnSetConvolutionGroupCount(conv, int(g.groups)));
+    STRATA_CUDNN_CHECK(cudnnSetConvolutionMathType(conv, CUDNN_FMA_MATH));
+    ok = true;
+  }
+  ~Descriptors() {
+    if (x) cudnnDestroyTensorDescriptor(x);
+    if (y) cudnnDestroyTensorDescriptor(y);
+    if (w) cudnnDestroyFilterDescriptor(w);
+    if (conv) cudnnDestroyConvolutionDescriptor(conv);
+  }
+  Descriptors(const Descriptors&) = delete;
+  Descriptors& operator=(const Descriptors&) = delete;
+};
+
+enum class Pass { forward, backward_data, backward_weight };
+
+using Key = std::tuple<int, int, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
+                       int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t>;
+Key key_of(Pass p, DType t, const ConvGeom& g) {
+  return {int(p), int(t), g.N, g.C, g.H, g.W, g.K, g.R, g.S, g.OH, g.OW, g.stride_h, g.stride_w, g.pad_h, g.pad_w,
+          g.dil_h, g.dil_w, g.groups, 0};
+}
+
+struct Choice {
+  int algo = -1;  // -1: unsupported, use the native kernels
+  size_t workspace = 0;
+};
+
+std::mutex g_mutex;
+std::map<Key, Choice> g_cache;
+
+void log_unsupported(const char* pass, const ConvGeom& g) {
+  std::fprintf(stderr,
+               "strata: cuDNN has no %s algorithm for conv N%lld C%lld %lldx%lld K%lld %lldx%lld groups %lld; "
+               "using the native kernels for this shape\n",
+               pass, (long long)g.N, (long long)g.C, (long long)g.H, (long long)g.W, (long long)g.K, (long long)g.R,
+               (long long)g.S, (long long)g.groups);
+}
+
+// The first algorithm cuDNN ranks that succeeds within the workspace cap.
+template <class Perf>
+Choice pick(const Perf* perf, int n) {
+  for (int i = 0; i < n; ++i)
+    if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= kWorkspaceCap)
+      return {int(perf[i].algo), perf[i].memory};
+  return {};
+}
+
+Choice choose(Pass p, DType t, const ConvGeom& g, const Descriptors& d) {
+  const Key k = key_of(p, t, g);
+  {
+    std::lock_guard<std::mutex> lock(g_mutex);
+    const auto it = g_cache.find(k);
+    if (it != g_cache.end()) return it->second;
+  }
+  Choice c;
+  int n = 0;
+  if (p == Pass::forward) {
+    cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
+    STRATA_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(handle(), d.x, d.w, d.conv, d.y,
+                                                              CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &n, perf));
+    c = pick(perf, n);
+  } else if (p == Pass::backward_data) {
+    cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
+    STRATA_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(handle(), d.w, d.y, d.conv, d.x,
+                                                                   CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &n, perf));
+    c = pick(perf, n);
+  } else {
+    cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
+    STRATA_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(
+        handle(), d.x, d.y, d.conv, d.w, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &n, perf));
+    c = pick(perf, n);
+  }
+  if (c.algo < 0) log_unsupported(p == Pass::forward ? "forward" : p == Pass::backward_data ? "backward-data"
+                                                                                             : "backward-filter", g);
+  std::lock_guard<std::mutex> lock(g_mutex);
+  g_cache[k] = c;
+  return c;
+}
+
+// alpha = 1, beta = 0 in the convolution's compute type.
+struct Scale {
+  float f1 = 1, f0 = 0;
+  double d1 = 1, d0 = 0;
+  const void* one(DType t) const { return t == DType::f64 ? static_cast<const void*>(&d1) : &f1; }
+  const void* zero(DType t) const { return t == DType::f64 ? static_cast<const void*>(&d0) : &f0; }
+};
+
+template <class Run>
+bool run(Pass p, DType t, const ConvGeom& g, Run&& go) {
+  if (t != DType::f32 && t != DType::f64) return false;
+  const Descriptors d(t, g);
+  if (!d.ok) {
+    static std::once_flag once;
+    std::call_once(once, [] {
+      std::fprintf(stderr, "strata: cuDNN pads symmetrically; asymmetric 'same' convolutions use the native kernels\n");
+    });
+    return false;
+  }
+  const Choice c = choose(p, t, g, d);
+  if (c.algo < 0) return false;
+  go(d, c, workspace(c.workspace), Scale{});
+  return true;
+}
+
+}  // namespace
+
+bool cudnn_conv_forward(DType t, const ConvGeom& g, const void* x, const void* w, void* y) {
+  return run(Pass::forward, t, g, [&](const Descriptors& d, const Choice& c, void* ws, const Scale& s) {
+    STRATA_CUDNN_CHECK(cudnnConvolutionForward(handle(), s.one(t), d.x, x, d.w, w, d.conv,
+                                               cudnnConvolutionFwdAlgo_t(c.algo), ws, c.workspace, s.zero(t), d.y, y));
+  });
+}
+
+bool cudnn_conv_backward_data(DType t, const ConvGeom& g, const void* gy, const void* w, void* gx) {
+  return run(Pass::backward_data, t, g, [&](const Descriptors& d, const Choice& c, void* ws, const Scale& s) {
+    STRATA_CUDNN_CHECK(cudnnConvolutionBackwardData(handle(), s.one(t), d.w, w, d.y, gy, d.conv,
+                                                    cudnnConvolutionBwdDataAlgo_t(c.algo), ws, c.workspace,
+                                                    s.zero(t), d.x, gx));
+  });
+}
+
+bool cudnn_conv_backward_weight(DType t, const ConvGeom& g, const void* x, const void* gy, void* gw) {
+  return run(Pass::backward_weight, t, g, [&](const Descriptors& d, const Choice& c, void* ws, const Scale& s) {
+    STRATA_CUDNN_CHECK(cudnnConvolutionBackwardFilter(handle(), s.one(t), d.x, x, d.y, gy, d.conv,
+                                                      cudnnConvolutionBwdFilterAlgo_t(c.algo), ws, c.workspace,
+                                                      s.zero(t), d.w, gw));
+  });
+}
+
+#endif
+
+}  // namespace strata::cuda
