@@ -38,6 +38,20 @@ struct PoolGeom {
   bool count_include_pad = true;
 };
 
+// The window of pooling output (oh, ow) clipped to the input, and the divisor
+// of its average (the padded extent with count_include_pad, never past the padded input).
+struct PoolWindow {
+  int64_t h0, h1, w0, w1, count;
+};
+STRATA_HD inline PoolWindow pool_window(const PoolGeom& g, int64_t oh, int64_t ow) {
+  const int64_t hs = oh * g.stride_h - g.pad_h, ws = ow * g.stride_w - g.pad_w;
+  const int64_t he = hs + g.R < g.H + g.pad_h ? hs + g.R : g.H + g.pad_h;
+  const int64_t we = ws + g.S < g.W + g.pad_w ? ws + g.S : g.W + g.pad_w;
+  PoolWindow w{hs > 0 ? hs : 0, he < g.H ? he : g.H, ws > 0 ? ws : 0, we < g.W ? we : g.W, 0};
+  w.count = g.count_include_pad ? (he - hs) * (we - ws) : (w.h1 - w.h0) * (w.w1 - w.w0);
+  return w;
+}
+
 enum class UpsampleMode : uint8_t { nearest, linear };
 
 // Upsampling (or resizing) x (N, C, H, W) to (N, C, OH, OW). Source

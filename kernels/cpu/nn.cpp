@@ -130,21 +130,6 @@ void max_pool2d_backward(const PoolGeom& g, const T* gy, const int64_t* indices,
   }
 }
 
-namespace {
-// Window of output (oh, ow) clipped to the input, and the divisor of its average.
-struct Window {
-  int64_t h0, h1, w0, w1, count;
-};
-Window window(const PoolGeom& g, int64_t oh, int64_t ow) {
-  const int64_t hs = oh * g.stride_h - g.pad_h, ws = ow * g.stride_w - g.pad_w;
-  // Padded extent counts toward the divisor, but never past the padded input.
-  const int64_t he = std::min(hs + g.R, g.H + g.pad_h), we = std::min(ws + g.S, g.W + g.pad_w);
-  Window w{std::max<int64_t>(hs, 0), std::min(he, g.H), std::max<int64_t>(ws, 0), std::min(we, g.W), 0};
-  w.count = g.count_include_pad ? (he - hs) * (we - ws) : (w.h1 - w.h0) * (w.w1 - w.w0);
-  return w;
-}
-}  // namespace
-
 template <class T>
 void avg_pool2d(const PoolGeom& g, const T* x, T* y) {
   const int64_t planes = g.N * g.C;
@@ -153,7 +138,7 @@ void avg_pool2d(const PoolGeom& g, const T* x, T* y) {
     const T* xp = x + pc * g.H * g.W;
     for (int64_t oh = 0; oh < g.OH; ++oh)
       for (int64_t ow = 0; ow < g.OW; ++ow) {
-        const Window w = window(g, oh, ow);
+        const PoolWindow w = pool_window(g, oh, ow);
         T sum = 0;
         for (int64_t ih = w.h0; ih < w.h1; ++ih)
           for (int64_t iw = w.w0; iw < w.w1; ++iw) sum += xp[ih * g.W + iw];
@@ -171,7 +156,7 @@ void avg_pool2d_backward(const PoolGeom& g, const T* gy, T* gx) {
     std::fill_n(gp, g.H * g.W, T(0));
     for (int64_t oh = 0; oh < g.OH; ++oh)
       for (int64_t ow = 0; ow < g.OW; ++ow) {
-        const Window w = window(g, oh, ow);
+        const PoolWindow w = pool_window(g, oh, ow);
         if (w.count == 0) continue;
         const T v = gy[(pc * g.OH + oh) * g.OW + ow] / T(w.count);
         for (int64_t ih = w.h0; ih < w.h1; ++ih)

@@ -15,6 +15,11 @@ namespace strata::cuda {
 constexpr int kThreads = 256;           // block size of the elementwise / reduction kernels
 constexpr int64_t kMaxBlocks = 65536;   // grid-stride loops cap the grid here
 
+// for (i = this thread's first index; i < n; i += all threads of the grid)
+#define STRATA_GRID_STRIDE(i, n)                                                                       \
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x, strata_step_ = int64_t(gridDim.x) * blockDim.x; \
+       i < (n); i += strata_step_)
+
 // Memory offset (in elements) of flat row-major index `flat` of d's shape.
 __host__ __device__ inline int64_t offset_of(int64_t flat, const TensorDesc& d) {
   int64_t off = 0;

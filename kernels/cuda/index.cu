@@ -8,10 +8,6 @@
 namespace strata::cuda {
 namespace {
 
-#define STRATA_GRID_STRIDE(i, n)                                                                      \
-  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x, strata_step_ = int64_t(gridDim.x) * blockDim.x; \
-       i < (n); i += strata_step_)
-
 template <class T>
 __global__ void index_select_kernel(const T* __restrict__ x, int64_t outer, int64_t D, int64_t inner,
                                     const int64_t* __restrict__ idx, int64_t L, T* __restrict__ out) {

@@ -9,14 +9,10 @@
 namespace strata::cuda {
 namespace {
 
-#define STRATA_FOR_EACH(i, n)                                                                                  \
-  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x, strata_step_ = int64_t(gridDim.x) * blockDim.x; \
-       i < (n); i += strata_step_)
-
 template <class T>
 __global__ void im2col_kernel(ConvGeom g, const T* __restrict__ x, int64_t n0, int64_t nb, T* __restrict__ cols) {
   const int64_t P = g.OH * g.OW, total = nb * g.C * g.R * g.S * P;
-  STRATA_FOR_EACH(i, total) {
+  STRATA_GRID_STRIDE(i, total) {
     const int64_t ow = i % g.OW, oh = (i / g.OW) % g.OH, row = i / P;
     const int64_t s = row % g.S, r = (row / g.S) % g.R, c = (row / (g.S * g.R)) % g.C, nl = row / (g.S * g.R * g.C);
     const int64_t ih = oh * g.stride_h - g.pad_h + r * g.dil_h, iw = ow * g.stride_w - g.pad_w + s * g.dil_w;
@@ -28,7 +24,7 @@ __global__ void im2col_kernel(ConvGeom g, const T* __restrict__ x, int64_t n0, i
 template <class T>
 __global__ void col2im_kernel(ConvGeom g, const T* __restrict__ cols, int64_t n0, int64_t nb, T* __restrict__ gx) {
   const int64_t P = g.OH * g.OW, total = nb * g.C * g.H * g.W;
-  STRATA_FOR_EACH(i, total) {
+  STRATA_GRID_STRIDE(i, total) {
     const int64_t w = i % g.W, h = (i / g.W) % g.H, c = (i / (g.W * g.H)) % g.C, nl = i / (g.W * g.H * g.C);
     T acc = 0;
     for (int64_t r = 0; r < g.R; ++r) {
@@ -48,7 +44,7 @@ __global__ void col2im_kernel(ConvGeom g, const T* __restrict__ cols, int64_t n0
 template <class T>
 __global__ void max_pool_kernel(PoolGeom g, const T* __restrict__ x, T* __restrict__ y, int64_t* __restrict__ idx) {
   const int64_t total = g.N * g.C * g.OH * g.OW;
-  STRATA_FOR_EACH(i, total) {
+  STRATA_GRID_STRIDE(i, total) {
     const int64_t ow = i % g.OW, oh = (i / g.OW) % g.OH, pc = i / (g.OW * g.OH);
     const T* xp = x + pc * g.H * g.W;
     T best = -INFINITY;
@@ -84,7 +80,7 @@ template <class T>
 __global__ void max_pool_backward_kernel(PoolGeom g, const T* __restrict__ gy, const int64_t* __restrict__ idx,
                                          T* __restrict__ gx) {
   const int64_t total = g.N * g.C * g.H * g.W;
-  STRATA_FOR_EACH(i, total) {
+  STRATA_GRID_STRIDE(i, total) {
     const int64_t w = i % g.W, h = (i / g.W) % g.H, pc = i / (g.W * g.H);
     int64_t oh0, oh1, ow0, ow1;
     windows_containing(h, g.R, g.stride_h, g.pad_h, g.OH, oh0, oh1);
@@ -99,24 +95,12 @@ __global__ void max_pool_backward_kernel(PoolGeom g, const T* __restrict__ gy, c
   }
 }
 
-struct Window {
-  int64_t h0, h1, w0, w1, count;
-};
-__host__ __device__ inline Window avg_window(const PoolGeom& g, int64_t oh, int64_t ow) {
-  const int64_t hs = oh * g.stride_h - g.pad_h, ws = ow * g.stride_w - g.pad_w;
-  const int64_t he = hs + g.R < g.H + g.pad_h ? hs + g.R : g.H + g.pad_h;
-  const int64_t we = ws + g.S < g.W + g.pad_w ? ws + g.S : g.W + g.pad_w;
-  Window w{hs > 0 ? hs : 0, he < g.H ? he : g.H, ws > 0 ? ws : 0, we < g.W ? we : g.W, 0};
-  w.count = g.count_include_pad ? (he - hs) * (we - ws) : (w.h1 - w.h0) * (w.w1 - w.w0);
-  return w;
-}
-
 template <class T>
 __global__ void avg_pool_kernel(PoolGeom g, const T* __restrict__ x, T* __restrict__ y) {
   const int64_t total = g.N * g.C * g.OH * g.OW;
-  STRATA_FOR_EACH(i, total) {
+  STRATA_GRID_STRIDE(i, total) {
     const int64_t ow = i % g.OW, oh = (i / g.OW) % g.OH, pc = i / (g.OW * g.OH);
-    const Window w = avg_window(g, oh, ow);
+    const PoolWindow w = pool_window(g, oh, ow);
     T sum = 0;
     for (int64_t ih = w.h0; ih < w.h1; ++ih)
       for (int64_t iw = w.w0; iw < w.w1; ++iw) sum += x[(pc * g.H + ih) * g.W + iw];
@@ -127,7 +111,7 @@ __global__ void avg_pool_kernel(PoolGeom g, const T* __restrict__ x, T* __restri
 template <class T>
 __global__ void avg_pool_backward_kernel(PoolGeom g, const T* __restrict__ gy, T* __restrict__ gx) {
   const int64_t total = g.N * g.C * g.H * g.W;
-  STRATA_FOR_EACH(i, total) {
+  STRATA_GRID_STRIDE(i, total) {
     const int64_t w = i % g.W, h = (i / g.W) % g.H, pc = i / (g.W * g.H);
     int64_t oh0, oh1, ow0, ow1;
     windows_containing(h, g.R, g.stride_h, g.pad_h, g.OH, oh0, oh1);
@@ -135,7 +119,7 @@ __global__ void avg_pool_backward_kernel(PoolGeom g, const T* __restrict__ gy, T
     T acc = 0;
     for (int64_t oh = oh0; oh <= oh1; ++oh)
       for (int64_t ow = ow0; ow <= ow1; ++ow) {
-        const Window win = avg_window(g, oh, ow);
+        const PoolWindow win = pool_window(g, oh, ow);
         if (win.count > 0) acc += gy[(pc * g.OH + oh) * g.OW + ow] / T(win.count);
       }
     gx[i] = acc;
@@ -145,7 +129,7 @@ __global__ void avg_pool_backward_kernel(PoolGeom g, const T* __restrict__ gy, T
 template <class T>
 __global__ void upsample_kernel(UpsampleGeom g, const T* __restrict__ x, T* __restrict__ y) {
   const int64_t total = g.N * g.C * g.OH * g.OW;
-  STRATA_FOR_EACH(i, total) {
+  STRATA_GRID_STRIDE(i, total) {
     const int64_t ow = i % g.OW, oh = (i / g.OW) % g.OH, pc = i / (g.OW * g.OH);
     const T* xp = x + pc * g.H * g.W;
     if (g.mode == UpsampleMode::nearest) {
@@ -185,7 +169,7 @@ __host__ __device__ inline double tap_weight(const UpsampleGeom& g, int64_t o, i
 template <class T>
 __global__ void upsample_backward_kernel(UpsampleGeom g, const T* __restrict__ gy, T* __restrict__ gx) {
   const int64_t total = g.N * g.C * g.H * g.W;
-  STRATA_FOR_EACH(i, total) {
+  STRATA_GRID_STRIDE(i, total) {
     const int64_t w = i % g.W, h = (i / g.W) % g.H, pc = i / (g.W * g.H);
     int64_t oh0, oh1, ow0, ow1;
     readers_of(h, g.ratio_h, g.H, g.OH, oh0, oh1);
@@ -205,13 +189,13 @@ __global__ void upsample_backward_kernel(UpsampleGeom g, const T* __restrict__ g
 
 template <class T, class F>
 __global__ void activation_kernel(F f, const T* __restrict__ x, T* __restrict__ y, int64_t n) {
-  STRATA_FOR_EACH(i, n) y[i] = f.fwd(x[i]);
+  STRATA_GRID_STRIDE(i, n) y[i] = f.fwd(x[i]);
 }
 
 template <class T, class F>
 __global__ void activation_backward_kernel(F f, const T* __restrict__ x, const T* __restrict__ y,
                                            const T* __restrict__ gy, T* __restrict__ gx, int64_t n) {
-  STRATA_FOR_EACH(i, n) gx[i] = f.bwd(x[i], y[i], gy[i]);
+  STRATA_GRID_STRIDE(i, n) gx[i] = f.bwd(x[i], y[i], gy[i]);
 }
 
 // Host-side switch from the activation enum to its functor.
