@@ -21,8 +21,6 @@ namespace {
 template <class T> const T* in(const void* p) { return static_cast<const T*>(p); }
 template <class T> T* out(void* p) { return static_cast<T*>(p); }
 
-#define STRATA_KERNEL_CHECK(call) STRATA_CUDA_CHECK(call)
-
 #if !defined(STRATA_CUDA_EMU)
 const char* cublas_status_name(cublasStatus_t s) {
   switch (s) {
@@ -115,47 +113,47 @@ class CudaBackend final : public Backend {
   void unary(DType t, UnaryOp op, UnaryParams p, const void* x, const TensorDesc& xd, void* y,
              const TensorDesc& yd) override {
     STRATA_DISPATCH_ALL(t, "unary",
-                        [&] { STRATA_KERNEL_CHECK(cuda::unary(op, p, in<scalar_t>(x), xd, out<scalar_t>(y), yd)); });
+                        [&] { STRATA_CUDA_CHECK(cuda::unary(op, p, in<scalar_t>(x), xd, out<scalar_t>(y), yd)); });
   }
   void binary(DType t, BinaryOp op, const void* a, const TensorDesc& ad, const void* b, const TensorDesc& bd,
               void* y, const TensorDesc& yd) override {
     STRATA_DISPATCH_ALL(t, "binary", [&] {
-      STRATA_KERNEL_CHECK(cuda::binary(op, in<scalar_t>(a), ad, in<scalar_t>(b), bd, out<scalar_t>(y), yd));
+      STRATA_CUDA_CHECK(cuda::binary(op, in<scalar_t>(a), ad, in<scalar_t>(b), bd, out<scalar_t>(y), yd));
     });
   }
   void compare(DType t, CompareOp op, const void* a, const TensorDesc& ad, const void* b, const TensorDesc& bd,
                uint8_t* y, const TensorDesc& yd) override {
     STRATA_DISPATCH_ALL(t, "compare", [&] {
-      STRATA_KERNEL_CHECK(cuda::compare(op, in<scalar_t>(a), ad, in<scalar_t>(b), bd, y, yd));
+      STRATA_CUDA_CHECK(cuda::compare(op, in<scalar_t>(a), ad, in<scalar_t>(b), bd, y, yd));
     });
   }
   void where(DType t, const uint8_t* c, const TensorDesc& cd, const void* a, const TensorDesc& ad, const void* b,
              const TensorDesc& bd, void* y, const TensorDesc& yd) override {
     STRATA_DISPATCH_ALL(t, "where", [&] {
-      STRATA_KERNEL_CHECK(cuda::where(c, cd, in<scalar_t>(a), ad, in<scalar_t>(b), bd, out<scalar_t>(y), yd));
+      STRATA_CUDA_CHECK(cuda::where(c, cd, in<scalar_t>(a), ad, in<scalar_t>(b), bd, out<scalar_t>(y), yd));
     });
   }
   void copy(DType src_t, const void* x, const TensorDesc& xd, DType dst_t, void* y, const TensorDesc& yd) override {
     STRATA_DISPATCH_ALL(src_t, "copy", [&] {
       using src_scalar = scalar_t;
       STRATA_DISPATCH_ALL(dst_t, "copy",
-                          [&] { STRATA_KERNEL_CHECK(cuda::copy(in<src_scalar>(x), xd, out<scalar_t>(y), yd)); });
+                          [&] { STRATA_CUDA_CHECK(cuda::copy(in<src_scalar>(x), xd, out<scalar_t>(y), yd)); });
     });
   }
   void fill(DType t, double value, void* y, const TensorDesc& yd) override {
-    STRATA_DISPATCH_ALL(t, "fill", [&] { STRATA_KERNEL_CHECK(cuda::fill(scalar_t(value), out<scalar_t>(y), yd)); });
+    STRATA_DISPATCH_ALL(t, "fill", [&] { STRATA_CUDA_CHECK(cuda::fill(scalar_t(value), out<scalar_t>(y), yd)); });
   }
   void reduce(DType t, ReduceOp op, const void* x, const TensorDesc& xd, int kept_ndim, void* o) override {
     Scratch ws(reduce_workspace_bytes(xd, kept_ndim));
     STRATA_DISPATCH_ALL(t, "reduce", [&] {
-      STRATA_KERNEL_CHECK(cuda::reduce(op, in<scalar_t>(x), xd, kept_ndim, out<scalar_t>(o), ws.get()));
+      STRATA_CUDA_CHECK(cuda::reduce(op, in<scalar_t>(x), xd, kept_ndim, out<scalar_t>(o), ws.get()));
     });
   }
   void arg_reduce(DType t, ArgReduceOp op, const void* x, const TensorDesc& xd, int kept_ndim,
                   int64_t* o) override {
     Scratch ws(reduce_workspace_bytes(xd, kept_ndim));
     STRATA_DISPATCH_ALL(t, "arg_reduce", [&] {
-      STRATA_KERNEL_CHECK(cuda::arg_reduce(op, in<scalar_t>(x), xd, kept_ndim, o, ws.get()));
+      STRATA_CUDA_CHECK(cuda::arg_reduce(op, in<scalar_t>(x), xd, kept_ndim, o, ws.get()));
     });
   }
   void gemm_batched(DType t, int64_t batch, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const void* A,
@@ -173,99 +171,99 @@ class CudaBackend final : public Backend {
 #else
       (void)use_cublas;
 #endif
-      STRATA_KERNEL_CHECK(cuda::gemm_batched<scalar_t>(batch, ta, tb, M, N, K, in<scalar_t>(A), lda, sa,
+      STRATA_CUDA_CHECK(cuda::gemm_batched<scalar_t>(batch, ta, tb, M, N, K, in<scalar_t>(A), lda, sa,
                                                       in<scalar_t>(B), ldb, sb, out<scalar_t>(C), ldc, sc));
     });
   }
   void softmax(DType t, const void* x, void* y, int64_t outer, int64_t D, int64_t inner, bool log) override {
     STRATA_DISPATCH_FLOAT(t, "softmax", [&] {
-      STRATA_KERNEL_CHECK(cuda::softmax(in<scalar_t>(x), out<scalar_t>(y), outer, D, inner, log));
+      STRATA_CUDA_CHECK(cuda::softmax(in<scalar_t>(x), out<scalar_t>(y), outer, D, inner, log));
     });
   }
   void index_select(DType t, const void* x, int64_t outer, int64_t D, int64_t inner, const int64_t* idx, int64_t L,
                     void* o) override {
     STRATA_DISPATCH_ALL(t, "index_select", [&] {
-      STRATA_KERNEL_CHECK(cuda::index_select(in<scalar_t>(x), outer, D, inner, idx, L, out<scalar_t>(o)));
+      STRATA_CUDA_CHECK(cuda::index_select(in<scalar_t>(x), outer, D, inner, idx, L, out<scalar_t>(o)));
     });
   }
   void index_add(DType t, void* acc, int64_t outer, int64_t D, int64_t inner, const int64_t* idx, int64_t L,
                  const void* src) override {
     STRATA_DISPATCH_ALL(t, "index_add", [&] {
-      STRATA_KERNEL_CHECK(cuda::index_add(out<scalar_t>(acc), outer, D, inner, idx, L, in<scalar_t>(src)));
+      STRATA_CUDA_CHECK(cuda::index_add(out<scalar_t>(acc), outer, D, inner, idx, L, in<scalar_t>(src)));
     });
   }
   void gather(DType t, const void* x, int64_t outer, int64_t Dx, int64_t inner, const int64_t* index, int64_t Di,
               void* o) override {
     STRATA_DISPATCH_ALL(t, "gather", [&] {
-      STRATA_KERNEL_CHECK(cuda::gather(in<scalar_t>(x), outer, Dx, inner, index, Di, out<scalar_t>(o)));
+      STRATA_CUDA_CHECK(cuda::gather(in<scalar_t>(x), outer, Dx, inner, index, Di, out<scalar_t>(o)));
     });
   }
   void scatter_add(DType t, void* acc, int64_t outer, int64_t Dx, int64_t inner, const int64_t* index, int64_t Di,
                    const void* src) override {
     STRATA_DISPATCH_ALL(t, "scatter_add", [&] {
-      STRATA_KERNEL_CHECK(cuda::scatter_add(out<scalar_t>(acc), outer, Dx, inner, index, Di, in<scalar_t>(src)));
+      STRATA_CUDA_CHECK(cuda::scatter_add(out<scalar_t>(acc), outer, Dx, inner, index, Di, in<scalar_t>(src)));
     });
   }
   void one_hot(DType t, const int64_t* idx, int64_t n, int64_t C, void* o) override {
-    STRATA_DISPATCH_ALL(t, "one_hot", [&] { STRATA_KERNEL_CHECK(cuda::one_hot(idx, n, C, out<scalar_t>(o))); });
+    STRATA_DISPATCH_ALL(t, "one_hot", [&] { STRATA_CUDA_CHECK(cuda::one_hot(idx, n, C, out<scalar_t>(o))); });
   }
   void random_uniform(DType t, void* y, int64_t n, uint64_t seed, uint64_t offset, double lo, double hi) override {
     STRATA_DISPATCH_FLOAT(
-        t, "rand", [&] { STRATA_KERNEL_CHECK(cuda::random_uniform(out<scalar_t>(y), n, seed, offset, lo, hi)); });
+        t, "rand", [&] { STRATA_CUDA_CHECK(cuda::random_uniform(out<scalar_t>(y), n, seed, offset, lo, hi)); });
   }
   void random_normal(DType t, void* y, int64_t n, uint64_t seed, uint64_t offset, double mean,
                      double std) override {
     STRATA_DISPATCH_FLOAT(
-        t, "randn", [&] { STRATA_KERNEL_CHECK(cuda::random_normal(out<scalar_t>(y), n, seed, offset, mean, std)); });
+        t, "randn", [&] { STRATA_CUDA_CHECK(cuda::random_normal(out<scalar_t>(y), n, seed, offset, mean, std)); });
   }
 
   void im2col(DType t, const ConvGeom& g, const void* x, int64_t n0, int64_t nb, void* cols) override {
     STRATA_DISPATCH_FLOAT(t, "im2col", [&] {
-      STRATA_KERNEL_CHECK(cuda::im2col(g, in<scalar_t>(x), n0, nb, out<scalar_t>(cols)));
+      STRATA_CUDA_CHECK(cuda::im2col(g, in<scalar_t>(x), n0, nb, out<scalar_t>(cols)));
     });
   }
   void col2im(DType t, const ConvGeom& g, const void* cols, int64_t n0, int64_t nb, void* gx) override {
     STRATA_DISPATCH_FLOAT(t, "col2im", [&] {
-      STRATA_KERNEL_CHECK(cuda::col2im(g, in<scalar_t>(cols), n0, nb, out<scalar_t>(gx)));
+      STRATA_CUDA_CHECK(cuda::col2im(g, in<scalar_t>(cols), n0, nb, out<scalar_t>(gx)));
     });
   }
   void max_pool2d(DType t, const PoolGeom& g, const void* x, void* y, int64_t* indices) override {
     STRATA_DISPATCH_FLOAT(t, "max_pool2d", [&] {
-      STRATA_KERNEL_CHECK(cuda::max_pool2d(g, in<scalar_t>(x), out<scalar_t>(y), indices));
+      STRATA_CUDA_CHECK(cuda::max_pool2d(g, in<scalar_t>(x), out<scalar_t>(y), indices));
     });
   }
   void max_pool2d_backward(DType t, const PoolGeom& g, const void* gy, const int64_t* indices, void* gx) override {
     STRATA_DISPATCH_FLOAT(t, "max_pool2d_backward", [&] {
-      STRATA_KERNEL_CHECK(cuda::max_pool2d_backward(g, in<scalar_t>(gy), indices, out<scalar_t>(gx)));
+      STRATA_CUDA_CHECK(cuda::max_pool2d_backward(g, in<scalar_t>(gy), indices, out<scalar_t>(gx)));
     });
   }
   void avg_pool2d(DType t, const PoolGeom& g, const void* x, void* y) override {
     STRATA_DISPATCH_FLOAT(t, "avg_pool2d",
-                          [&] { STRATA_KERNEL_CHECK(cuda::avg_pool2d(g, in<scalar_t>(x), out<scalar_t>(y))); });
+                          [&] { STRATA_CUDA_CHECK(cuda::avg_pool2d(g, in<scalar_t>(x), out<scalar_t>(y))); });
   }
   void avg_pool2d_backward(DType t, const PoolGeom& g, const void* gy, void* gx) override {
     STRATA_DISPATCH_FLOAT(t, "avg_pool2d_backward", [&] {
-      STRATA_KERNEL_CHECK(cuda::avg_pool2d_backward(g, in<scalar_t>(gy), out<scalar_t>(gx)));
+      STRATA_CUDA_CHECK(cuda::avg_pool2d_backward(g, in<scalar_t>(gy), out<scalar_t>(gx)));
     });
   }
   void upsample2d(DType t, const UpsampleGeom& g, const void* x, void* y) override {
     STRATA_DISPATCH_FLOAT(t, "upsample",
-                          [&] { STRATA_KERNEL_CHECK(cuda::upsample2d(g, in<scalar_t>(x), out<scalar_t>(y))); });
+                          [&] { STRATA_CUDA_CHECK(cuda::upsample2d(g, in<scalar_t>(x), out<scalar_t>(y))); });
   }
   void upsample2d_backward(DType t, const UpsampleGeom& g, const void* gy, void* gx) override {
     STRATA_DISPATCH_FLOAT(t, "upsample_backward", [&] {
-      STRATA_KERNEL_CHECK(cuda::upsample2d_backward(g, in<scalar_t>(gy), out<scalar_t>(gx)));
+      STRATA_CUDA_CHECK(cuda::upsample2d_backward(g, in<scalar_t>(gy), out<scalar_t>(gx)));
     });
   }
   void activation(DType t, Activation a, ActParams p, const void* x, void* y, int64_t n) override {
     STRATA_DISPATCH_FLOAT(t, "activation", [&] {
-      STRATA_KERNEL_CHECK(cuda::activation(a, p, in<scalar_t>(x), out<scalar_t>(y), n));
+      STRATA_CUDA_CHECK(cuda::activation(a, p, in<scalar_t>(x), out<scalar_t>(y), n));
     });
   }
   void activation_backward(DType t, Activation a, ActParams p, const void* x, const void* y, const void* gy,
                            void* gx, int64_t n) override {
     STRATA_DISPATCH_FLOAT(t, "activation_backward", [&] {
-      STRATA_KERNEL_CHECK(cuda::activation_backward(a, p, in<scalar_t>(x), in<scalar_t>(y), in<scalar_t>(gy),
+      STRATA_CUDA_CHECK(cuda::activation_backward(a, p, in<scalar_t>(x), in<scalar_t>(y), in<scalar_t>(gy),
                                                     out<scalar_t>(gx), n));
     });
   }

@@ -35,6 +35,20 @@ int64_t chunk_samples(const ConvGeom& g, DType t) {
   return std::clamp<int64_t>(kColumnBudget / std::max<int64_t>(per_sample, 1), 1, std::max<int64_t>(g.N, 1));
 }
 
+// Room for the column matrices of nb samples (none for a pointwise convolution).
+Tensor column_buffer(const ConvGeom& g, int64_t nb, DType t, Device device) {
+  return g.is_pointwise() ? Tensor() : make_tensor({nb, g.col_rows(), g.P()}, t, device);
+}
+
+// The column matrices of samples [n0, n0 + nb) of x: x itself for a pointwise
+// convolution, else im2col into cols.
+const char* columns(Backend& be, const ConvGeom& g, const Tensor& x, int64_t n0, int64_t nb, const Tensor& cols) {
+  if (g.is_pointwise())
+    return static_cast<const char*>(x.raw_data()) + n0 * g.C * g.P() * int64_t(dtype_size(x.dtype()));
+  be.im2col(x.dtype(), g, x.raw_data(), n0, nb, cols.raw_data());
+  return static_cast<const char*>(cols.raw_data());
+}
+
 // y (N, K, OH, OW) = conv(x, w); x and w contiguous.
 Tensor conv_forward(const ConvGeom& g, const Tensor& x, const Tensor& w) {
   Backend& be = backend_for(x.device());
@@ -44,18 +58,12 @@ Tensor conv_forward(const ConvGeom& g, const Tensor& x, const Tensor& w) {
   if (ran_on_cudnn(x, [&] { return cuda::cudnn_conv_forward(t, g, x.raw_data(), w.raw_data(), y.raw_data()); }))
     return y;
   const int64_t nb_max = chunk_samples(g, t);
-  Tensor cols = g.is_pointwise() ? Tensor() : make_tensor({nb_max, g.col_rows(), P}, t, x.device());
+  const Tensor cols = column_buffer(g, nb_max, t, x.device());
   const char* wp = static_cast<const char*>(w.raw_data());
   char* yp = static_cast<char*>(y.raw_data());
   for (int64_t n0 = 0; n0 < g.N; n0 += nb_max) {
     const int64_t nb = std::min(nb_max, g.N - n0);
-    const char* cp;
-    if (g.is_pointwise()) {
-      cp = static_cast<const char*>(x.raw_data()) + n0 * g.C * P * es;
-    } else {
-      be.im2col(t, g, x.raw_data(), n0, nb, cols.raw_data());
-      cp = static_cast<const char*>(cols.raw_data());
-    }
+    const char* cp = columns(be, g, x, n0, nb, cols);
     for (int64_t grp = 0; grp < g.groups; ++grp)
       be.gemm_batched(t, nb, false, false, Kg, P, CgRS, wp + grp * Kg * CgRS * es, CgRS, 0,
                       cp + grp * CgRS * P * es, P, g.col_rows() * P, yp + (n0 * g.K + grp * Kg) * P * es, P,
@@ -74,7 +82,7 @@ Tensor conv_backward_data(const ConvGeom& g, const Tensor& gy, const Tensor& w) 
                    [&] { return cuda::cudnn_conv_backward_data(t, g, gy.raw_data(), w.raw_data(), gx.raw_data()); }))
     return gx;
   const int64_t nb_max = chunk_samples(g, t);
-  Tensor cols = g.is_pointwise() ? Tensor() : make_tensor({nb_max, g.col_rows(), P}, t, gy.device());
+  const Tensor cols = column_buffer(g, nb_max, t, gy.device());
   const char* wp = static_cast<const char*>(w.raw_data());
   const char* gyp = static_cast<const char*>(gy.raw_data());
   for (int64_t n0 = 0; n0 < g.N; n0 += nb_max) {
@@ -103,19 +111,13 @@ Tensor conv_backward_weight(const ConvGeom& g, const Tensor& x, const Tensor& gy
       }))
     return gw_cudnn;
   const int64_t nb_max = chunk_samples(g, t);
-  Tensor cols = g.is_pointwise() ? Tensor() : make_tensor({nb_max, g.col_rows(), P}, t, x.device());
+  const Tensor cols = column_buffer(g, nb_max, t, x.device());
   Tensor per_sample = make_tensor({nb_max, g.K, CgRS}, t, x.device());
   Tensor gw;
   const char* gyp = static_cast<const char*>(gy.raw_data());
   for (int64_t n0 = 0; n0 < g.N; n0 += nb_max) {
     const int64_t nb = std::min(nb_max, g.N - n0);
-    const char* cp;
-    if (g.is_pointwise()) {
-      cp = static_cast<const char*>(x.raw_data()) + n0 * g.C * P * es;
-    } else {
-      be.im2col(t, g, x.raw_data(), n0, nb, cols.raw_data());
-      cp = static_cast<const char*>(cols.raw_data());
-    }
+    const char* cp = columns(be, g, x, n0, nb, cols);
     char* pp = static_cast<char*>(per_sample.raw_data());
     for (int64_t grp = 0; grp < g.groups; ++grp)
       be.gemm_batched(t, nb, false, true, Kg, CgRS, P, gyp + (n0 * g.K + grp * Kg) * P * es, P, g.K * P,
