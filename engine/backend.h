@@ -12,6 +12,7 @@
 #include "engine/dtype.h"
 #include "kernels/nn_desc.h"
 #include "kernels/op_kinds.h"
+#include "kernels/optimizer.h"
 #include "kernels/tensor_desc.h"
 
 namespace strata {
@@ -78,6 +79,12 @@ class Backend {
   virtual void activation(DType t, Activation a, ActParams p, const void* x, void* y, int64_t n) = 0;
   virtual void activation_backward(DType t, Activation a, ActParams p, const void* x, const void* y, const void* gy,
                                    void* gx, int64_t n) = 0;
+
+  // ---- fused optimizer updates over n contiguous elements (kernels/optimizer.h)
+  virtual void adam_update(DType t, const AdamParams& a, void* param, const void* grad, void* m, void* v,
+                           int64_t n) = 0;
+  // buf may be null when momentum is 0.
+  virtual void sgd_update(DType t, const SgdParams& s, void* param, const void* grad, void* buf, int64_t n) = 0;
 };
 
 // The backend of a device; throws a clear error for a device this build or

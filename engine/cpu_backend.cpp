@@ -11,6 +11,7 @@
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/index.h"
 #include "kernels/cpu/nn.h"
+#include "kernels/cpu/optimizer.h"
 #include "kernels/cpu/random.h"
 #include "kernels/cpu/reduce.h"
 #include "kernels/cpu/softmax.h"
@@ -138,6 +139,18 @@ class CpuBackend final : public Backend {
                            void* gx, int64_t n) override {
     STRATA_DISPATCH_FLOAT(t, "activation_backward", [&] {
       cpu::activation_backward(a, p, in<scalar_t>(x), in<scalar_t>(y), in<scalar_t>(gy), out<scalar_t>(gx), n);
+    });
+  }
+
+  void adam_update(DType t, const AdamParams& a, void* param, const void* grad, void* m, void* v,
+                   int64_t n) override {
+    STRATA_DISPATCH_FLOAT(t, "adam_update", [&] {
+      cpu::adam_update(a, out<scalar_t>(param), in<scalar_t>(grad), out<scalar_t>(m), out<scalar_t>(v), n);
+    });
+  }
+  void sgd_update(DType t, const SgdParams& s, void* param, const void* grad, void* buf, int64_t n) override {
+    STRATA_DISPATCH_FLOAT(t, "sgd_update", [&] {
+      cpu::sgd_update(s, out<scalar_t>(param), in<scalar_t>(grad), out<scalar_t>(buf), n);
     });
   }
 };

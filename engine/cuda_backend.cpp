@@ -267,6 +267,19 @@ class CudaBackend final : public Backend {
                                                     out<scalar_t>(gx), n));
     });
   }
+
+  void adam_update(DType t, const AdamParams& a, void* param, const void* grad, void* m, void* v,
+                   int64_t n) override {
+    STRATA_DISPATCH_FLOAT(t, "adam_update", [&] {
+      STRATA_CUDA_CHECK(
+          cuda::adam_update(a, out<scalar_t>(param), in<scalar_t>(grad), out<scalar_t>(m), out<scalar_t>(v), n));
+    });
+  }
+  void sgd_update(DType t, const SgdParams& s, void* param, const void* grad, void* buf, int64_t n) override {
+    STRATA_DISPATCH_FLOAT(t, "sgd_update", [&] {
+      STRATA_CUDA_CHECK(cuda::sgd_update(s, out<scalar_t>(param), in<scalar_t>(grad), out<scalar_t>(buf), n));
+    });
+  }
 };
 
 }  // namespace

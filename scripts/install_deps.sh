@@ -3,7 +3,7 @@
 # (Debian / Ubuntu). Idempotent: packages already present are skipped, and
 # apt-get runs only when something is missing.
 #   scripts/install_deps.sh            build + test dependencies
-#   scripts/install_deps.sh --torch    also python3-torch (PyTorch comparisons, reference files)
+#   scripts/install_deps.sh --torch    also python3-torch and -torchvision (PyTorch comparisons, reference files)
 set -euo pipefail
 
 packages=(
@@ -11,11 +11,13 @@ packages=(
   libeigen3-dev                      # CPU GEMM and vector code
   libboost-context-dev               # fibers of the CUDA emulator
   nlohmann-json3-dev                 # safetensors headers, JSON
+  libyaml-cpp-dev                    # YAML configs
+  libstb-dev                         # PNG / JPEG read and write, plot text
   libgtest-dev googletest            # tests
   libbenchmark-dev                   # benchmarks
 )
 if [[ "${1:-}" == "--torch" ]]; then
-  packages+=(python3-torch python3-numpy)
+  packages+=(python3-torch python3-torchvision python3-numpy)
 fi
 
 missing=()

@@ -12,6 +12,7 @@
 #include "kernels/cuda/cuda_compat.h"
 #include "kernels/nn_desc.h"
 #include "kernels/op_kinds.h"
+#include "kernels/optimizer.h"
 #include "kernels/tensor_desc.h"
 
 namespace strata::cuda {
@@ -92,5 +93,11 @@ template <class T>
 cudaError_t activation(Activation a, ActParams p, const T* x, T* y, int64_t n);
 template <class T>
 cudaError_t activation_backward(Activation a, ActParams p, const T* x, const T* y, const T* gy, T* gx, int64_t n);
+
+// ---- fused optimizer updates (optimizer.cu); buf may be null when momentum is 0
+template <class T>
+cudaError_t adam_update(const AdamParams& a, T* param, const T* grad, T* m, T* v, int64_t n);
+template <class T>
+cudaError_t sgd_update(const SgdParams& s, T* param, const T* grad, T* buf, int64_t n);
 
 }  // namespace strata::cuda

@@ -7,12 +7,12 @@ tests/test_nn_ops.cpp runs the same ops in strata and compares.
 Run with Debian's python3-torch (scripts/install_deps.sh --torch):
     /usr/bin/python3 tests/reference/make_nn_reference.py
 """
-import json
 import os
-import struct
 
 import torch
 import torch.nn.functional as F
+
+from safetensors_io import save
 
 torch.manual_seed(0)
 torch.set_default_dtype(torch.float64)
@@ -129,25 +129,6 @@ case("dice", lambda p, t: (1 - (2 * (p * t).sum((1, 2, 3)) + 1) / (p.sum((1, 2, 
      dict(p=rand(2, 1, 4, 5, lo=0.0, hi=1.0), t=(rand(2, 1, 4, 5) > 0).double()), grad_of={"p"})
 case("kl", lambda mu, lv: -0.5 * (1 + lv - mu ** 2 - lv.exp()).sum() / mu.shape[0],
      dict(mu=rand(4, 3), lv=rand(4, 3)))
-
-
-def save(tensors, path):
-    """A minimal safetensors writer (the format: header length, JSON header, data)."""
-    tags = {torch.float64: "F64", torch.float32: "F32", torch.int64: "I64", torch.int32: "I32", torch.uint8: "U8"}
-    header, blobs, offset = {}, [], 0
-    for name in sorted(tensors):
-        t = tensors[name].detach().contiguous()
-        blob = t.numpy().tobytes()
-        header[name] = {"dtype": tags[t.dtype], "shape": list(t.shape), "data_offsets": [offset, offset + len(blob)]}
-        blobs.append(blob)
-        offset += len(blob)
-    text = json.dumps(header, separators=(",", ":")).encode()
-    text += b" " * ((8 - len(text) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)))
-        f.write(text)
-        for blob in blobs:
-            f.write(blob)
 
 
 save(out, os.path.join(os.path.dirname(os.path.abspath(__file__)), "nn_reference.safetensors"))

@@ -1,0 +1,352 @@
+#include "engine/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "engine/error.h"
+
+namespace strata {
+
+struct Config::Document {
+  YAML::Node root;
+  std::string origin;
+  std::set<std::string> known;  // full key paths read or marked
+};
+
+namespace {
+
+std::string join_path(const std::string& path, const std::string& key) { return path.empty() ? key : path + "." + key; }
+
+std::string scalar_text(const YAML::Node& n) {
+  if (n.IsScalar()) return "'" + n.Scalar() + "'";
+  if (n.IsMap()) return "a map";
+  if (n.IsSequence()) return "a list";
+  return "nothing";
+}
+
+std::vector<std::string> split_dots(const std::string& s) {
+  std::vector<std::string> parts;
+  std::string cur;
+  std::istringstream in(s);
+  while (std::getline(in, cur, '.')) parts.push_back(cur);
+  return parts;
+}
+
+bool is_index(const std::string& s) {
+  return !s.empty() && s.find_first_not_of("0123456789") == std::string::npos;
+}
+
+std::string describe_bounds(const Bounds& b) {
+  std::ostringstream os;
+  const bool has_lo = b.lo > -1e307, has_hi = b.hi < 1e307;
+  if (has_lo && has_hi) os << "in [" << b.lo << ", " << b.hi << "]";
+  else if (has_lo) os << (b.lo_open ? "> " : ">= ") << b.lo;
+  else os << "<= " << b.hi;
+  return os.str();
+}
+
+bool within(double v, const Bounds& b) {
+  if (std::isnan(v)) return false;
+  if (b.lo_open ? !(v > b.lo) : !(v >= b.lo)) return false;
+  return v <= b.hi;
+}
+
+void collect_unknown(const YAML::Node& node, const std::string& path, const std::set<std::string>& known,
+                     std::vector<std::string>& unknown) {
+  if (node.IsMap()) {
+    for (const auto& kv : node) {
+      const std::string full = join_path(path, kv.first.as<std::string>());
+      if (!known.count(full)) unknown.push_back(full);
+      else collect_unknown(kv.second, full, known, unknown);
+    }
+  } else if (node.IsSequence()) {
+    for (size_t i = 0; i < node.size(); ++i) {
+      const std::string full = join_path(path, std::to_string(i));
+      if (known.count(full)) collect_unknown(node[i], full, known, unknown);
+    }
+  }
+}
+
+}  // namespace
+
+Config::Config(std::shared_ptr<Document> doc, std::unique_ptr<YAML::Node> node, std::string path)
+    : doc_(std::move(doc)), node_(std::move(node)), path_(std::move(path)) {}
+Config::Config(const Config& o) : doc_(o.doc_), node_(std::make_unique<YAML::Node>(*o.node_)), path_(o.path_) {}
+Config& Config::operator=(const Config& o) {
+  if (this != &o) {
+    doc_ = o.doc_;
+    node_ = std::make_unique<YAML::Node>(*o.node_);
+    path_ = o.path_;
+  }
+  return *this;
+}
+Config::~Config() = default;
+
+Config Config::from_root(std::shared_ptr<Document> doc) {
+  if (!doc->root.IsDefined() || doc->root.IsNull()) doc->root = YAML::Node(YAML::NodeType::Map);
+  STRATA_CHECK(doc->root.IsMap(), doc->origin, ": a config must be a YAML map of keys, got ", scalar_text(doc->root));
+  Config c(doc, std::make_unique<YAML::Node>(doc->root), "");
+  const int64_t version = c.get_int("version", kVersion);
+  STRATA_CHECK(version == kVersion, doc->origin, ": version: this is config format ", version, "; strata reads ",
+               kVersion);
+  return c;
+}
+
+Config Config::load(const std::string& path) {
+  auto doc = std::make_shared<Document>();
+  doc->origin = path;
+  STRATA_CHECK(std::filesystem::is_regular_file(path), path, ": config file not found");
+  try {
+    doc->root = YAML::LoadFile(path);
+  } catch (const YAML::Exception& e) {
+    STRATA_FAIL(path, ": not valid YAML: ", e.what());
+  }
+  return from_root(doc);
+}
+
+Config Config::parse(const std::string& text, const std::string& origin) {
+  auto doc = std::make_shared<Document>();
+  doc->origin = origin;
+  try {
+    doc->root = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    STRATA_FAIL(origin, ": not valid YAML: ", e.what());
+  }
+  return from_root(doc);
+}
+
+void Config::apply_override(const std::string& assignment) {
+  const size_t eq = assignment.find('=');
+  STRATA_CHECK(eq != std::string::npos && eq > 0, "override '", assignment, "': expected key.sub=value");
+  const std::string key = assignment.substr(0, eq), text = assignment.substr(eq + 1);
+  YAML::Node value;
+  try {
+    value = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    STRATA_FAIL("override '", assignment, "': the value is not valid YAML: ", e.what());
+  }
+  const std::vector<std::string> parts = split_dots(key);
+  YAML::Node cur = *node_;
+  std::string walked = path_;
+  for (size_t i = 0; i + 1 < parts.size(); ++i) {
+    walked = join_path(walked, parts[i]);
+    if (cur.IsSequence() && is_index(parts[i])) {
+      const size_t idx = std::stoul(parts[i]);
+      STRATA_CHECK(idx < cur.size(), "override '", assignment, "': ", walked, " is past the end of a list of ",
+                   cur.size());
+      cur.reset(cur[idx]);
+      continue;
+    }
+    STRATA_CHECK(cur.IsMap() || cur.IsNull(), "override '", assignment, "': ", walked,
+                 " cannot hold keys (its parent is ", scalar_text(cur), ")");
+    YAML::Node next = cur[parts[i]];
+    if (!next.IsDefined() || next.IsNull()) next = YAML::Node(YAML::NodeType::Map);
+    STRATA_CHECK(next.IsMap() || next.IsSequence(), "override '", assignment, "': ", walked, " is ",
+                 scalar_text(next), ", not a map");
+    cur.reset(next);
+  }
+  if (cur.IsSequence() && is_index(parts.back())) {
+    const size_t idx = std::stoul(parts.back());
+    STRATA_CHECK(idx < cur.size(), "override '", assignment, "': index ", idx, " is past the end of a list of ",
+                 cur.size());
+    cur[idx] = value;
+  } else {
+    STRATA_CHECK(cur.IsMap() || cur.IsNull(), "override '", assignment, "': the parent of ", key, " is not a map");
+    cur[parts.back()] = value;
+  }
+}
+
+void Config::apply_overrides(const std::vector<std::string>& assignments) {
+  for (const std::string& a : assignments) apply_override(a);
+}
+
+bool Config::lookup(const std::string& key, YAML::Node& out) const {
+  const YAML::Node& self = *node_;  // const access never inserts the key
+  const YAML::Node n = self[key];
+  if (!n.IsDefined() || n.IsNull()) return false;
+  out.reset(n);
+  return true;
+}
+
+std::string Config::key_path(const std::string& key) const { return join_path(path_, key); }
+const std::string& Config::origin() const { return doc_->origin; }
+
+void Config::fail(const std::string& key, const std::string& message) const {
+  STRATA_FAIL(doc_->origin, ": ", key_path(key), ": ", message);
+}
+
+void Config::mark_known(const std::string& key) const { doc_->known.insert(key_path(key)); }
+
+bool Config::has(const std::string& key) const {
+  YAML::Node n;
+  return lookup(key, n);
+}
+
+bool Config::is_list(const std::string& key) const {
+  YAML::Node n;
+  return lookup(key, n) && n.IsSequence();
+}
+
+template <class T>
+T Config::read_scalar(const std::string& key, const T& fallback, const char* what) const {
+  mark_known(key);
+  YAML::Node found;
+  const YAML::Node* n = lookup(key, found) ? &found : nullptr;
+  if (!n) {
+    (*node_)[key] = fallback;
+    return fallback;
+  }
+  if (!n->IsScalar()) fail(key, str_cat("must be ", what, ", got ", scalar_text(*n)));
+  try {
+    return n->as<T>();
+  } catch (const YAML::Exception&) {
+    fail(key, str_cat("must be ", what, ", got ", scalar_text(*n)));
+  }
+}
+
+template <class T>
+std::vector<T> Config::read_list(const std::string& key, const std::vector<T>& fallback, const char* what) const {
+  mark_known(key);
+  YAML::Node found;
+  const YAML::Node* n = lookup(key, found) ? &found : nullptr;
+  if (!n) {
+    (*node_)[key] = fallback;
+    return fallback;
+  }
+  if (!n->IsSequence()) fail(key, str_cat("must be a list of ", what, ", got ", scalar_text(*n)));
+  std::vector<T> out;
+  for (size_t i = 0; i < n->size(); ++i) {
+    try {
+      out.push_back((*n)[i].as<T>());
+    } catch (const YAML::Exception&) {
+      fail(key, str_cat("item ", i, " must be ", what, ", got ", scalar_text((*n)[i])));
+    }
+  }
+  return out;
+}
+
+bool Config::get_bool(const std::string& key, bool fallback) const {
+  return read_scalar<bool>(key, fallback, "true or false");
+}
+
+int64_t Config::get_int(const std::string& key, int64_t fallback, Bounds bounds) const {
+  const int64_t v = read_scalar<int64_t>(key, fallback, "an integer");
+  if (!within(double(v), bounds)) fail(key, str_cat("must be ", describe_bounds(bounds), ", got ", v));
+  return v;
+}
+
+double Config::get_double(const std::string& key, double fallback, Bounds bounds) const {
+  const double v = read_scalar<double>(key, fallback, "a number");
+  if (!within(v, bounds)) fail(key, str_cat("must be ", describe_bounds(bounds), ", got ", v));
+  return v;
+}
+
+std::string Config::get_string(const std::string& key, const std::string& fallback) const {
+  return read_scalar<std::string>(key, fallback, "a string");
+}
+
+std::string Config::get_choice(const std::string& key, const std::string& fallback,
+                               const std::vector<std::string>& choices) const {
+  const std::string v = get_string(key, fallback);
+  for (const std::string& c : choices)
+    if (c == v) return v;
+  std::string list;
+  for (const std::string& c : choices) list += (list.empty() ? "" : ", ") + c;
+  fail(key, str_cat("'", v, "' is not one of: ", list));
+}
+
+std::vector<int64_t> Config::get_int_list(const std::string& key, const std::vector<int64_t>& fallback) const {
+  return read_list<int64_t>(key, fallback, "integers");
+}
+std::vector<double> Config::get_double_list(const std::string& key, const std::vector<double>& fallback) const {
+  return read_list<double>(key, fallback, "numbers");
+}
+std::vector<std::string> Config::get_string_list(const std::string& key,
+                                                 const std::vector<std::string>& fallback) const {
+  return read_list<std::string>(key, fallback, "strings");
+}
+
+std::string Config::require_string(const std::string& key) const {
+  if (!has(key)) fail(key, "is required but missing");
+  return get_string(key, "");
+}
+
+int64_t Config::require_int(const std::string& key, Bounds bounds) const {
+  if (!has(key)) fail(key, "is required but missing");
+  return get_int(key, 0, bounds);
+}
+
+Config Config::section(const std::string& key) const {
+  mark_known(key);
+  YAML::Node found;
+  const YAML::Node* n = lookup(key, found) ? &found : nullptr;
+  if (!n) {
+    (*node_)[key] = YAML::Node(YAML::NodeType::Map);
+    const YAML::Node& self = *node_;
+    return Config(doc_, std::make_unique<YAML::Node>(self[key]), key_path(key));
+  }
+  if (!n->IsMap()) fail(key, str_cat("must be a map of keys, got ", scalar_text(*n)));
+  return Config(doc_, std::make_unique<YAML::Node>(*n), key_path(key));
+}
+
+std::vector<Config> Config::section_list(const std::string& key) const {
+  mark_known(key);
+  YAML::Node found;
+  const YAML::Node* n = lookup(key, found) ? &found : nullptr;
+  std::vector<Config> out;
+  if (!n) return out;
+  if (!n->IsSequence()) fail(key, str_cat("must be a list of maps, got ", scalar_text(*n)));
+  const YAML::Node list = *n;
+  for (size_t i = 0; i < list.size(); ++i) {
+    const std::string item = key_path(key) + "." + std::to_string(i);
+    STRATA_CHECK(list[i].IsMap(), doc_->origin, ": ", item, ": must be a map of keys, got ", scalar_text(list[i]));
+    doc_->known.insert(item);
+    out.push_back(Config(doc_, std::make_unique<YAML::Node>(list[i]), item));
+  }
+  return out;
+}
+
+void Config::check_unknown_keys() const {
+  std::vector<std::string> unknown;
+  collect_unknown(doc_->root, "", doc_->known, unknown);
+  if (unknown.empty()) return;
+  std::ostringstream os;
+  os << doc_->origin << ": unknown key" << (unknown.size() > 1 ? "s" : "") << " ";
+  for (size_t i = 0; i < unknown.size(); ++i) os << (i ? ", " : "") << "'" << unknown[i] << "'";
+  // Name what the first unknown key's map does accept, which is usually the typo's fix.
+  const std::string& first = unknown.front();
+  const size_t dot = first.rfind('.');
+  const std::string parent = dot == std::string::npos ? "" : first.substr(0, dot);
+  std::string accepted;
+  for (const std::string& k : doc_->known) {
+    const size_t d = k.rfind('.');
+    if ((d == std::string::npos ? "" : k.substr(0, d)) == parent)
+      accepted += (accepted.empty() ? "" : ", ") + k.substr(d == std::string::npos ? 0 : d + 1);
+  }
+  if (!accepted.empty()) os << " (known keys" << (parent.empty() ? "" : " in '" + parent + "'") << ": " << accepted << ")";
+  throw Error(os.str());
+}
+
+std::string Config::dump() const {
+  YAML::Emitter out;
+  out << doc_->root;
+  return std::string(out.c_str()) + "\n";
+}
+
+void Config::save(const std::string& path) const {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp);
+    STRATA_CHECK(f.good(), path, ": cannot write the config");
+    f << dump();
+    STRATA_CHECK(f.good(), path, ": write failed");
+  }
+  std::filesystem::rename(tmp, path);
+}
+
+}  // namespace strata

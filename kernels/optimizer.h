@@ -1,0 +1,49 @@
+// Per-element optimizer updates shared by the CPU and CUDA kernels, so the
+// fused update is written once. Each function updates one parameter element
+// in place together with its state; the formulas are PyTorch's (torch.optim),
+// so a strata run and a PyTorch run with the same gradients agree.
+#pragma once
+
+#include <cmath>
+
+#include "kernels/op_kinds.h"
+
+namespace strata {
+
+// Adam / AdamW. bias_correction1 = 1 - beta1^t, bias_correction2 = 1 - beta2^t
+// for step t (1-based). decoupled (AdamW): p -= lr * wd * p before the step;
+// otherwise (Adam) weight decay is L2, added to the gradient.
+struct AdamParams {
+  double lr = 1e-3, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0;
+  double bias_correction1 = 1, bias_correction2 = 1;
+  bool decoupled = false;
+};
+
+// SGD with momentum (dampening, Nesterov) and L2 weight decay. first_step:
+// the momentum buffer is initialised with the gradient, as PyTorch does.
+struct SgdParams {
+  double lr = 1e-2, momentum = 0, dampening = 0, weight_decay = 0;
+  bool nesterov = false, first_step = false;
+};
+
+template <class T>
+STRATA_HD inline void adam_element(const AdamParams& a, T& p, T g, T& m, T& v) {
+  if (a.decoupled) p -= T(a.lr * a.weight_decay) * p;
+  else g += T(a.weight_decay) * p;
+  m = T(a.beta1) * m + T(1 - a.beta1) * g;
+  v = T(a.beta2) * v + T(1 - a.beta2) * g * g;
+  const T denom = std::sqrt(v) / T(std::sqrt(a.bias_correction2)) + T(a.eps);
+  p -= T(a.lr / a.bias_correction1) * m / denom;
+}
+
+template <class T>
+STRATA_HD inline void sgd_element(const SgdParams& s, T& p, T g, T& buf) {
+  g += T(s.weight_decay) * p;
+  if (s.momentum != 0) {
+    buf = s.first_step ? g : T(s.momentum) * buf + T(1 - s.dampening) * g;
+    g = s.nesterov ? g + T(s.momentum) * buf : buf;
+  }
+  p -= T(s.lr) * g;
+}
+
+}  // namespace strata

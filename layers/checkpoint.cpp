@@ -1,0 +1,174 @@
+#include "layers/checkpoint.h"
+
+#include <set>
+#include <sstream>
+
+#include "engine/autograd.h"
+#include "engine/error.h"
+#include "engine/random.h"
+#include "engine/safetensors.h"
+#include "layers/optimizer.h"
+
+namespace strata {
+namespace {
+
+bool starts_with(const std::string& s, const std::string& p) { return s.rfind(p, 0) == 0; }
+bool ends_with(const std::string& s, const std::string& p) {
+  return s.size() >= p.size() && s.compare(s.size() - p.size(), p.size(), p) == 0;
+}
+
+// The tensors under `prefix.`, with the prefix removed.
+std::map<std::string, Tensor> under(const std::map<std::string, Tensor>& all, const std::string& prefix) {
+  std::map<std::string, Tensor> out;
+  const std::string p = prefix + ".";
+  for (const auto& [n, t] : all)
+    if (starts_with(n, p)) out.emplace(n.substr(p.size()), t);
+  return out;
+}
+
+void list_into(std::ostringstream& os, const char* label, const std::vector<std::string>& names) {
+  if (names.empty()) return;
+  os << "\n  " << label << " (" << names.size() << "): ";
+  for (size_t i = 0; i < names.size() && i < 12; ++i) os << (i ? ", " : "") << names[i];
+  if (names.size() > 12) os << ", ...";
+}
+
+}  // namespace
+
+bool NameMapping::ignored(const std::string& name) const {
+  for (const std::string& pattern : ignore) {
+    const bool suffix = !pattern.empty() && pattern[0] == '*';
+    if (suffix ? ends_with(name, pattern.substr(1)) : starts_with(name, pattern))
+      return true;
+  }
+  return false;
+}
+
+std::string NameMapping::map(const std::string& name) const {
+  if (ignored(name)) return "";
+  for (const auto& [from, to] : rename)
+    if (starts_with(name, from)) return to + name.substr(from.size());
+  return name;
+}
+
+void load_state_dict(Module& module, const std::map<std::string, Tensor>& tensors, const std::string& source,
+                     const NameMapping& mapping) {
+  std::map<std::string, Tensor> mine = module.state_dict();
+  std::map<std::string, std::pair<std::string, Tensor>> theirs;  // module name -> (file name, tensor)
+  for (const auto& [n, t] : tensors) {
+    const std::string m = mapping.map(n);
+    if (!m.empty()) theirs.emplace(m, std::make_pair(n, t));
+  }
+  std::vector<std::string> missing, unexpected, mismatched;
+  for (const auto& [n, t] : mine) {
+    const auto it = theirs.find(n);
+    if (it == theirs.end()) {
+      missing.push_back(n);
+      continue;
+    }
+    const Tensor& src = it->second.second;
+    if (src.shape() != t.shape() || src.dtype() != t.dtype())
+      mismatched.push_back(str_cat(n, " is ", shape_str(t.shape()), " ", dtype_name(t.dtype()), " here, ",
+                                   shape_str(src.shape()), " ", dtype_name(src.dtype()), " in the file (",
+                                   it->second.first, ")"));
+  }
+  for (const auto& [n, v] : theirs)
+    if (!mine.count(n)) unexpected.push_back(v.first == n ? n : v.first + " -> " + n);
+  if (!missing.empty() || !unexpected.empty() || !mismatched.empty()) {
+    std::ostringstream os;
+    os << source << ": does not fit this " << module.type() << " (" << mine.size() << " tensors here, "
+       << theirs.size() << " in the file)";
+    list_into(os, "missing from the file", missing);
+    list_into(os, "unexpected in the file", unexpected);
+    list_into(os, "shape or dtype differs", mismatched);
+    throw Error(os.str());
+  }
+  NoGradGuard no_grad;
+  for (auto& [n, t] : mine) {
+    t.copy_(theirs.at(n).second);
+    t.zero_grad();
+  }
+}
+
+// ---- Checkpoint ------------------------------------------------------------------------
+void Checkpoint::add_module(const std::string& prefix, const Module& module) {
+  for (const auto& [n, t] : module.state_dict()) tensors[prefix + "." + n] = t;
+}
+
+void Checkpoint::add_optimizer(const std::string& prefix, const Optimizer& optimizer) {
+  for (const auto& [n, t] : optimizer.state()) tensors[prefix + "." + n] = t;
+  metadata[prefix + ".type"] = optimizer.name();
+  metadata[prefix + ".steps"] = std::to_string(optimizer.steps());
+}
+
+void Checkpoint::add_tensor(const std::string& name, const Tensor& t) { tensors["extra." + name] = t; }
+
+void Checkpoint::set_rng(const Generator& gen) {
+  metadata["rng_seed"] = std::to_string(gen.seed());
+  metadata["rng_offset"] = std::to_string(gen.offset());
+}
+
+void Checkpoint::save(const std::string& file) const {
+  std::map<std::string, std::string> meta = metadata;
+  meta["format"] = "strata-checkpoint";
+  meta["format_version"] = std::to_string(kFormatVersion);
+  save_safetensors(file, tensors, meta);
+}
+
+Checkpoint Checkpoint::load(const std::string& file) {
+  Safetensors st = load_safetensors(file);
+  const auto fmt = st.metadata.find("format");
+  STRATA_CHECK(fmt != st.metadata.end() && fmt->second == "strata-checkpoint", file,
+               ": not a strata checkpoint (no format: strata-checkpoint in its metadata); for a plain state_dict "
+               "use load_state_dict");
+  const int version = std::stoi(st.metadata.at("format_version"));
+  STRATA_CHECK(version <= kFormatVersion, file, ": checkpoint format ", version, " is newer than this strata (",
+               kFormatVersion, ")");
+  Checkpoint c;
+  c.tensors = std::move(st.tensors);
+  c.metadata = std::move(st.metadata);
+  c.path = file;
+  return c;
+}
+
+void Checkpoint::restore_module(const std::string& prefix, Module& module) const {
+  const auto mine = under(tensors, prefix);
+  STRATA_CHECK(!mine.empty(), path, ": holds no module '", prefix, "'");
+  load_state_dict(module, mine, path + " [" + prefix + "]");
+}
+
+void Checkpoint::restore_optimizer(const std::string& prefix, Optimizer& optimizer) const {
+  const auto type = metadata.find(prefix + ".type");
+  STRATA_CHECK(type != metadata.end(), path, ": holds no optimizer '", prefix, "'");
+  STRATA_CHECK(type->second == optimizer.name(), path, ": optimizer '", prefix, "' is ", type->second,
+               ", this run uses ", optimizer.name());
+  optimizer.load_state(under(tensors, prefix), get_int(prefix + ".steps"));
+}
+
+void Checkpoint::restore_rng(Generator& gen) const {
+  gen.manual_seed(std::stoull(get("rng_seed")));
+  gen.set_offset(std::stoull(get("rng_offset")));
+}
+
+const Tensor& Checkpoint::tensor(const std::string& name) const {
+  const auto it = tensors.find("extra." + name);
+  STRATA_CHECK(it != tensors.end(), path, ": holds no tensor '", name, "'");
+  return it->second;
+}
+
+const std::string& Checkpoint::get(const std::string& key) const {
+  const auto it = metadata.find(key);
+  STRATA_CHECK(it != metadata.end(), path, ": has no '", key, "' entry");
+  return it->second;
+}
+
+int64_t Checkpoint::get_int(const std::string& key) const {
+  const std::string& v = get(key);
+  try {
+    return std::stoll(v);
+  } catch (const std::exception&) {
+    STRATA_FAIL(path, ": entry '", key, "' is not an integer: ", v);
+  }
+}
+
+}  // namespace strata

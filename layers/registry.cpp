@@ -1,0 +1,55 @@
+#include "layers/registry.h"
+
+#include <map>
+
+#include "engine/error.h"
+
+namespace strata {
+namespace {
+
+std::map<std::string, ModuleFactory>& registry() {
+  static std::map<std::string, ModuleFactory> r;  // built on first use, so static registrations can run in any order
+  return r;
+}
+
+}  // namespace
+
+void register_module_type(const std::string& type, ModuleFactory factory) {
+  STRATA_CHECK(!registry().count(type), "module type '", type, "' is registered twice");
+  registry().emplace(type, std::move(factory));
+}
+
+std::vector<std::string> module_types() {
+  std::vector<std::string> out;
+  for (const auto& [t, _] : registry()) out.push_back(t);
+  return out;
+}
+
+ModulePtr build_module(const Config& cfg) {
+  const std::string type = cfg.require_string("type");
+  const auto it = registry().find(type);
+  if (it == registry().end()) {
+    std::string known;
+    for (const auto& [t, _] : registry()) known += (known.empty() ? "" : ", ") + t;
+    STRATA_FAIL(cfg.origin(), ": ", cfg.key_path("type"), ": unknown module type '", type, "' (known: ", known, ")");
+  }
+  return it->second(cfg);
+}
+
+std::array<int64_t, 2> get_pair(const Config& cfg, const std::string& key, std::array<int64_t, 2> fallback) {
+  if (!cfg.is_list(key)) {
+    if (!cfg.has(key) && fallback[0] != fallback[1]) {
+      const std::vector<int64_t> v = cfg.get_int_list(key, {fallback[0], fallback[1]});
+      return {v[0], v[1]};
+    }
+    const int64_t v = cfg.get_int(key, fallback[0], Bounds::at_least(0));
+    return {v, v};
+  }
+  const std::vector<int64_t> v = cfg.get_int_list(key, {});
+  STRATA_CHECK(v.size() == 2, cfg.origin(), ": ", cfg.key_path(key), ": must be one integer or a list of two, got ",
+               v.size(), " values");
+  STRATA_CHECK(v[0] >= 0 && v[1] >= 0, cfg.origin(), ": ", cfg.key_path(key), ": must be >= 0");
+  return {v[0], v[1]};
+}
+
+}  // namespace strata

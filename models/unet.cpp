@@ -1,0 +1,138 @@
+#include "models/unet.h"
+
+#include "engine/error.h"
+#include "engine/ops.h"
+#include "layers/registry.h"
+
+namespace strata {
+namespace {
+
+ModulePtr conv_same(int dims, int64_t in, int64_t out, int64_t k, bool bias = true) {
+  if (dims == 1) return std::make_shared<Conv1d>(in, out, k, Conv1dOptions{1, 0, 1, 1, true}, bias);
+  return std::make_shared<Conv2d>(in, out, std::array<int64_t, 2>{k, k},
+                                  Conv2dOptions{{1, 1}, {0, 0}, {1, 1}, 1, true}, bias);
+}
+
+}  // namespace
+
+ConvBlock::ConvBlock(int dims, int64_t in, int64_t out, bool batchnorm, double dropout)
+    : Module("conv_block"), in_(in), out_(out) {
+  conv1_ = register_module("conv1", conv_same(dims, in, out, 3));
+  if (batchnorm) bn1_ = register_module("bn1", std::make_shared<BatchNorm>(dims, out));
+  conv2_ = register_module("conv2", conv_same(dims, out, out, 3));
+  if (batchnorm) bn2_ = register_module("bn2", std::make_shared<BatchNorm>(dims, out));
+  if (dropout > 0) drop_ = register_module("drop", std::make_shared<Dropout>(dropout));
+}
+
+Tensor ConvBlock::forward(const Tensor& x) {
+  Tensor y = (*conv1_)(x);
+  if (bn1_) y = (*bn1_)(y);
+  y = (*conv2_)(relu(y));
+  if (bn2_) y = (*bn2_)(y);
+  y = relu(y);
+  return drop_ ? (*drop_)(y) : y;
+}
+
+std::string ConvBlock::describe() const { return str_cat(in_, "->", out_); }
+
+ModulePtr make_upsampler(int dims, int64_t in, int64_t out, const std::string& how) {
+  if (how == "transposed") {
+    if (dims == 1) return std::make_shared<ConvTranspose1d>(in, out, 2, ConvTranspose1dOptions{2, 0, 0, 1, 1});
+    return std::make_shared<ConvTranspose2d>(in, out, std::array<int64_t, 2>{2, 2},
+                                             ConvTranspose2dOptions{{2, 2}, {0, 0}, {0, 0}, {1, 1}, 1});
+  }
+  STRATA_CHECK(how == "nearest" || how == "linear", "unet: upsampling must be transposed, nearest or linear, got '",
+               how, "'");
+  auto seq = std::make_shared<Sequential>();
+  seq->add(std::make_shared<Upsample>(dims, 2.0, how == "nearest" ? UpsampleMode::nearest : UpsampleMode::linear));
+  seq->add(conv_same(dims, in, out, 3));
+  return seq;
+}
+
+Tensor pad_to_multiple(const Tensor& x, int64_t multiple) {
+  Tensor y = x;
+  for (int64_t d = 2; d < x.dim(); ++d) {
+    const int64_t n = y.size(d), extra = (multiple - n % multiple) % multiple;
+    if (extra == 0) continue;
+    Shape zshape = y.shape();
+    zshape[size_t(d)] = extra;
+    y = cat({y, Tensor::zeros(zshape, y.dtype(), y.device())}, d);
+  }
+  return y;
+}
+
+Tensor crop_like(const Tensor& y, const Tensor& like) {
+  Tensor out = y;
+  for (int64_t d = 2; d < like.dim(); ++d)
+    if (out.size(d) != like.size(d)) out = out.slice(d, 0, like.size(d));
+  return out;
+}
+
+UNet::UNet(const UNetOptions& o) : Module(o.dims == 1 ? "unet1d" : "unet2d"), o_(o) {
+  STRATA_CHECK(o.dims == 1 || o.dims == 2, "unet: dims must be 1 or 2, got ", o.dims);
+  STRATA_CHECK(o.in_channels > 0 && o.classes > 0 && o.base > 0, "unet: in_channels, classes and base must be > 0");
+  STRATA_CHECK(o.depth >= 1 && o.depth <= 8, "unet: depth must be in [1, 8], got ", o.depth);
+  auto width = [&](int64_t i) { return o.base << i; };
+  down_ = register_module("down", std::make_shared<ModuleList>());
+  for (int64_t i = 0; i < o.depth; ++i)
+    down_->add(std::make_shared<ConvBlock>(o.dims, i == 0 ? o.in_channels : width(i - 1), width(i), o.batchnorm,
+                                           o.dropout));
+  pool_ = register_module("pool", std::make_shared<Pool>(Pool::Kind::max, o.dims, std::array<int64_t, 2>{2, 2}));
+  bottleneck_ = register_module(
+      "bottleneck", std::make_shared<ConvBlock>(o.dims, width(o.depth - 1), width(o.depth), o.batchnorm, o.dropout));
+  up_ = register_module("up", std::make_shared<ModuleList>());
+  dec_ = register_module("dec", std::make_shared<ModuleList>());
+  for (int64_t i = 0; i < o.depth; ++i) {
+    up_->add(make_upsampler(o.dims, width(i + 1), width(i), o.upsampling));
+    dec_->add(std::make_shared<ConvBlock>(o.dims, 2 * width(i), width(i), o.batchnorm, o.dropout));
+  }
+  head_ = register_module("head", conv_same(o.dims, width(0), o.classes, 1));
+}
+
+Tensor UNet::forward(const Tensor& input) {
+  STRATA_CHECK(input.dim() == o_.dims + 2 && input.size(1) == o_.in_channels, type(), ": expects (N, ",
+               o_.in_channels, o_.dims == 1 ? ", L)" : ", H, W)", " input, got ", shape_str(input.shape()));
+  Tensor x = pad_to_multiple(input, int64_t(1) << o_.depth);
+  std::vector<Tensor> skips;
+  for (int64_t i = 0; i < o_.depth; ++i) {
+    x = down_->operator[](size_t(i))(x);
+    skips.push_back(x);
+    x = (*pool_)(x);
+  }
+  x = (*bottleneck_)(x);
+  for (int64_t i = o_.depth - 1; i >= 0; --i) {
+    const Tensor up = up_->operator[](size_t(i))(x);
+    x = dec_->operator[](size_t(i))(cat({skips[size_t(i)], up}, 1));
+  }
+  return crop_like((*head_)(x), input);
+}
+
+std::string UNet::describe() const {
+  return str_cat(o_.dims, "-D, base ", o_.base, ", depth ", o_.depth, ", ", o_.in_channels, "->", o_.classes);
+}
+
+namespace {
+
+UNetOptions unet_options_from(const Config& c, int dims) {
+  UNetOptions o;
+  o.dims = dims;
+  o.in_channels = c.get_int("in_channels", 1, Bounds::at_least(1));
+  o.classes = c.get_int("classes", 1, Bounds::at_least(1));
+  o.base = c.get_int("base", 16, Bounds::at_least(1));
+  o.depth = c.get_int("depth", 4, Bounds::between(1, 8));
+  o.dropout = c.get_double("dropout", 0.0, Bounds::between(0, 0.99));
+  o.batchnorm = c.get_bool("batchnorm", true);
+  o.upsampling = c.get_choice("upsampling", "transposed", {"transposed", "nearest", "linear"});
+  return o;
+}
+
+}  // namespace
+
+STRATA_REGISTER_MODULE("unet1d", [](const Config& c) -> ModulePtr {
+  return std::make_shared<UNet>(unet_options_from(c, 1));
+});
+STRATA_REGISTER_MODULE("unet2d", [](const Config& c) -> ModulePtr {
+  return std::make_shared<UNet>(unet_options_from(c, 2));
+});
+
+}  // namespace strata
