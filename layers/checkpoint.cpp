@@ -69,8 +69,8 @@ void load_state_dict(Module& module, const std::map<std::string, Tensor>& tensor
     const Tensor& src = it->second.second;
     if (src.shape() != t.shape() || src.dtype() != t.dtype())
       mismatched.push_back(str_cat(n, " is ", shape_str(t.shape()), " ", dtype_name(t.dtype()), " here, ",
-                                   shape_str(src.shape()), " ", dtype_name(src.dtype()), " in the file (",
-                                   it->second.first, ")"));
+                                   shape_str(src.shape()), " ", dtype_name(src.dtype()), " in the file",
+                                   it->second.first == n ? "" : " (" + it->second.first + ")"));
   }
   for (const auto& [n, v] : theirs)
     if (!mine.count(n)) unexpected.push_back(v.first == n ? n : v.first + " -> " + n);
