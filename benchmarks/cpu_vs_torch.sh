@@ -3,7 +3,9 @@
 # cases, same thread count, same run. Run after a normal build:
 #   benchmarks/cpu_vs_torch.sh [threads (default: all cores)] [repeats (default 5)] [filter]
 # Prints one JSON object per line per case: name, strata_ms, torch_ms,
-# speedup (torch_ms / strata_ms), strata_gflops.
+# speedup (torch_ms / strata_ms), strata_gflops; then one per reference U-Net
+# training step (forward, backward, Adam; each side in its own process) with
+# strata_peak_mb and torch_peak_mb (peak resident set).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 threads="${1:-$(nproc)}"
@@ -26,3 +28,16 @@ for line in os.environ["STRATA_OUT"].splitlines():
                       "speedup": round(t["torch_ms"] / s["strata_ms"], 2), "strata_gflops": s["strata_gflops"],
                       "threads": s["threads"]}))
 PY
+
+for model in unet2d unet1d; do
+  [[ -z "$filter" || "train_step_$model" == *"$filter"* ]] || continue
+  s=$(STRATA_NUM_THREADS="$threads" OMP_NUM_THREADS="$threads" build/bin/bench_train_step "$model" "$repeats")
+  t=$(OMP_NUM_THREADS="$threads" /usr/bin/python3 benchmarks/torch_train_step.py "$model" "$threads" "$repeats")
+  S="$s" T="$t" /usr/bin/python3 - <<'PY'
+import json, os
+s, t = json.loads(os.environ["S"]), json.loads(os.environ["T"])
+print(json.dumps({"name": s["name"], "strata_ms": s["strata_ms"], "torch_ms": t["torch_ms"],
+                  "speedup": round(t["torch_ms"] / s["strata_ms"], 2), "strata_peak_mb": s["strata_peak_mb"],
+                  "torch_peak_mb": t["torch_peak_mb"], "threads": s["threads"]}))
+PY
+done

@@ -1,0 +1,60 @@
+// One full training step (forward, backward, Adam update) of the reference
+// U-Nets on the CPU, for benchmarks/cpu_vs_torch.sh:
+//   unet2d: batch (4, 1, 256, 256), 1 output channel, BCE with logits
+//   unet1d: batch (16, 1, 1024), 5 classes, cross-entropy
+// Usage: bench_train_step MODEL [repeats (default 5)]
+// Prints one JSON object: name, strata_ms (median step after 2 warm-ups),
+// strata_peak_mb (peak resident set of this process), threads.
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "engine/nn_ops.h"
+#include "engine/ops.h"
+#include "engine/parallel.h"
+#include "engine/random.h"
+#include "layers/optimizer.h"
+#include "models/unet.h"
+
+using namespace strata;
+
+int main(int argc, char** argv) {
+  const std::string model = argc > 1 ? argv[1] : "";
+  const int repeats = argc > 2 ? std::max(1, std::atoi(argv[2])) : 5;
+  if (model != "unet2d" && model != "unet1d") {
+    std::fprintf(stderr, "usage: bench_train_step unet2d|unet1d [repeats]\n");
+    return 2;
+  }
+  const bool two_d = model == "unet2d";
+  manual_seed(0);
+  UNet net(two_d ? UNetOptions{2, 1, 1, 16, 4} : UNetOptions{1, 1, 5, 16, 4});
+  Adam adam;
+  adam.add_group({"default", net.named_parameters(), 1e-3, 0});
+  Generator gen(1);
+  const Tensor x = two_d ? Tensor::randn({4, 1, 256, 256}, DType::f32, &gen)
+                         : Tensor::randn({16, 1, 1024}, DType::f32, &gen);
+  const Tensor target = two_d ? to_dtype(gt(Tensor::rand({4, 1, 256, 256}, DType::f32, &gen), 0.5), DType::f32)
+                              : argmax(Tensor::randn({16, 5, 1024}, DType::f32, &gen), 1);
+  std::vector<double> ms;
+  for (int i = 0; i < repeats + 2; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    adam.zero_grad();
+    const Tensor logits = net(x);
+    const Tensor loss = two_d ? bce_with_logits(logits, target) : cross_entropy(logits, target);
+    loss.backward();
+    adam.step();
+    const double elapsed = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    if (i >= 2) ms.push_back(elapsed);
+  }
+  std::sort(ms.begin(), ms.end());
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  std::printf("{\"name\": \"train_step_%s\", \"strata_ms\": %.2f, \"strata_peak_mb\": %.1f, \"threads\": %d}\n",
+              model.c_str(), ms[ms.size() / 2], double(usage.ru_maxrss) / 1024.0, num_threads());
+  return 0;
+}

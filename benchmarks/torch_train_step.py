@@ -1,0 +1,43 @@
+#!/usr/bin/env python3
+"""The PyTorch side of the train-step rows of benchmarks/cpu_vs_torch.sh: the
+identical U-Net (tests/reference/torch_unet.py), batch, loss and Adam as
+bench_train_step.cpp; median step of N after 2 warm-ups and the peak resident
+set of this process. Usage: torch_train_step.py MODEL THREADS REPEATS"""
+import json
+import os
+import resource
+import statistics
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "reference"))
+from torch_unet import UNet  # noqa: E402
+
+model_name, threads, repeats = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+torch.set_num_threads(threads)
+torch.manual_seed(0)
+two_d = model_name == "unet2d"
+model = UNet(2, 1, 1) if two_d else UNet(1, 1, 5)
+opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+if two_d:
+    x = torch.randn(4, 1, 256, 256)
+    target = (torch.rand(4, 1, 256, 256) > 0.5).float()
+else:
+    x = torch.randn(16, 1, 1024)
+    target = torch.randint(0, 5, (16, 1024))
+times = []
+for i in range(repeats + 2):
+    t0 = time.perf_counter()
+    opt.zero_grad()
+    logits = model(x)
+    loss = F.binary_cross_entropy_with_logits(logits, target) if two_d else F.cross_entropy(logits, target)
+    loss.backward()
+    opt.step()
+    if i >= 2:
+        times.append((time.perf_counter() - t0) * 1000)
+peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({"name": f"train_step_{model_name}", "torch_ms": round(statistics.median(times), 2),
+                  "torch_peak_mb": round(peak_mb, 1)}))
