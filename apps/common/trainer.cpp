@@ -1,0 +1,242 @@
+#include "apps/common/trainer.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <vector>
+
+#include "apps/common/plot.h"
+#include "engine/error.h"
+#include "engine/random.h"
+
+namespace strata {
+namespace fs = std::filesystem;
+
+namespace {
+
+std::atomic<bool>* active_stop_flag = nullptr;
+
+extern "C" void on_sigint(int) {
+  if (active_stop_flag) active_stop_flag->store(true);
+  std::signal(SIGINT, SIG_DFL);  // a second Ctrl-C ends the process at once
+}
+
+std::string format_duration(double seconds) {
+  char buf[32];
+  const int s = int(seconds + 0.5);
+  if (s >= 3600) std::snprintf(buf, sizeof buf, "%dh%02dm", s / 3600, s / 60 % 60);
+  else std::snprintf(buf, sizeof buf, "%dm%02ds", s / 60, s % 60);
+  return buf;
+}
+
+const char* kMetricsHeader = "# strata metrics v1";
+
+}  // namespace
+
+TrainerOptions TrainerOptions::from_config(const Config& c) {
+  TrainerOptions o;
+  o.epochs = c.get_int("epochs", 10, Bounds::at_least(1));
+  o.monitor = c.get_string("monitor", "val_loss");
+  o.maximize = c.get_choice("mode", "min", {"min", "max"}) == "max";
+  o.patience = c.get_int("patience", 0, Bounds::at_least(0));
+  o.progress = c.get_bool("progress", true);
+  return o;
+}
+
+Trainer::Trainer(TrainerOptions options, std::string out_dir, StepFn step, ValidateFn validate, SaveFn save,
+                 LoadFn load)
+    : o_(std::move(options)), out_(std::move(out_dir)), step_(std::move(step)), validate_(std::move(validate)),
+      save_(std::move(save)), load_(std::move(load)) {
+  STRATA_CHECK(o_.steps_per_epoch > 0, "trainer: steps_per_epoch must be > 0 (is the training set empty?)");
+  fs::create_directories(out_);
+  best_ = o_.maximize ? -1e300 : 1e300;
+}
+
+Trainer::~Trainer() {
+  if (active_stop_flag == &stop_requested_) active_stop_flag = nullptr;
+}
+
+void Trainer::write_checkpoint(const std::string& name, int64_t epoch, int64_t batch) {
+  Checkpoint ck;
+  save_(ck);
+  ck.set_rng(default_generator());
+  ck.set("trainer.epoch", std::to_string(epoch));
+  ck.set("trainer.batch", std::to_string(batch));
+  ck.set("trainer.steps", std::to_string(steps_));
+  ck.set("trainer.stale_epochs", std::to_string(stale_epochs_));
+  ck.set("trainer.best_epoch", std::to_string(best_epoch_));
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.17g", best_);
+  ck.set("trainer.best", buf);
+  std::snprintf(buf, sizeof buf, "%.17g", partial_loss_);
+  ck.set("trainer.partial_loss", buf);
+  ck.set("trainer.partial_samples", std::to_string(partial_samples_));
+  ck.set("trainer.monitor", o_.monitor);
+  ck.save((fs::path(out_) / name).string());
+}
+
+void Trainer::resume(const std::string& path) {
+  const Checkpoint ck = Checkpoint::load(path);
+  STRATA_CHECK(ck.has("trainer.epoch"), path, ": not a training checkpoint (no trainer position); use it with eval "
+                                              "or predict");
+  load_(ck);
+  ck.restore_rng(default_generator());
+  start_epoch_ = ck.get_int("trainer.epoch");
+  start_batch_ = ck.get_int("trainer.batch");
+  steps_ = ck.get_int("trainer.steps");
+  stale_epochs_ = ck.get_int("trainer.stale_epochs");
+  best_epoch_ = ck.get_int("trainer.best_epoch");
+  best_ = std::stod(ck.get("trainer.best"));
+  partial_loss_ = std::stod(ck.get("trainer.partial_loss"));
+  partial_samples_ = ck.get_int("trainer.partial_samples");
+  STRATA_CHECK(start_batch_ <= o_.steps_per_epoch, path, ": stopped at batch ", start_batch_, " but an epoch now has ",
+               o_.steps_per_epoch, " steps (did the data change?)");
+}
+
+void Trainer::log_epoch(int64_t epoch, double train_loss, const std::map<std::string, double>& metrics,
+                        double seconds) {
+  const fs::path csv = fs::path(out_) / "metrics.csv";
+  const bool fresh = !fs::exists(csv);
+  std::ofstream f(csv, std::ios::app);
+  STRATA_CHECK(f.good(), csv.string(), ": cannot write");
+  if (fresh) {
+    f << kMetricsHeader << "\nepoch,step,train_loss";
+    for (const auto& [k, _] : metrics) f << "," << k;
+    f << ",seconds\n";
+  }
+  char buf[64];
+  f << epoch << "," << steps_;
+  std::snprintf(buf, sizeof buf, ",%.6g", train_loss);
+  f << buf;
+  for (const auto& [_, v] : metrics) {
+    std::snprintf(buf, sizeof buf, ",%.6g", v);
+    f << buf;
+  }
+  std::snprintf(buf, sizeof buf, ",%.1f\n", seconds);
+  f << buf;
+}
+
+void Trainer::redraw_plots() const {
+  std::ifstream f(fs::path(out_) / "metrics.csv");
+  std::string line;
+  std::getline(f, line);  // version line
+  std::getline(f, line);
+  std::vector<std::string> cols;
+  std::stringstream header(line);
+  for (std::string c; std::getline(header, c, ',');) cols.push_back(c);
+  std::vector<std::vector<double>> values(cols.size());
+  while (std::getline(f, line)) {
+    std::stringstream row(line);
+    size_t i = 0;
+    for (std::string v; std::getline(row, v, ',') && i < cols.size(); ++i) values[i].push_back(std::stod(v));
+  }
+  std::vector<Series> losses, metrics;
+  for (size_t i = 0; i < cols.size(); ++i) {
+    if (cols[i] == "epoch" || cols[i] == "step" || cols[i] == "seconds") continue;
+    (cols[i].find("loss") != std::string::npos ? losses : metrics).push_back({cols[i], values[0], values[i]});
+  }
+  if (!losses.empty()) line_plot((fs::path(out_) / "loss.png").string(), "loss", "epoch", "loss", losses);
+  if (!metrics.empty()) line_plot((fs::path(out_) / "metrics.png").string(), "validation metrics", "epoch", "", metrics);
+}
+
+TrainSummary Trainer::run() {
+  TrainSummary summary;
+  std::atomic<bool>* previous_flag = active_stop_flag;
+  active_stop_flag = &stop_requested_;
+  auto previous_handler = std::signal(SIGINT, on_sigint);
+  struct Restore {
+    std::atomic<bool>* flag;
+    void (*handler)(int);
+    ~Restore() {
+      active_stop_flag = flag;
+      std::signal(SIGINT, handler);
+    }
+  } restore{previous_flag, previous_handler};
+
+  const bool tty = o_.progress && isatty(2);
+  for (int64_t epoch = start_epoch_; epoch < o_.epochs; ++epoch) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const int64_t first = epoch == start_epoch_ ? start_batch_ : 0;
+    double loss_sum = epoch == start_epoch_ ? partial_loss_ : 0;
+    int64_t samples = epoch == start_epoch_ ? partial_samples_ : 0, run_samples = 0;
+    int64_t last_report = -1;
+    for (int64_t batch = first; batch < o_.steps_per_epoch; ++batch) {
+      if (stop_requested_) {
+        partial_loss_ = loss_sum;
+        partial_samples_ = samples;
+        write_checkpoint("last.safetensors", epoch, batch);
+        if (tty) std::fputc('\n', stderr);
+        std::fprintf(stderr, "interrupted in epoch %lld after batch %lld/%lld: saved %s/last.safetensors; continue "
+                             "with --resume %s/last.safetensors\n",
+                     static_cast<long long>(epoch + 1), static_cast<long long>(batch),
+                     static_cast<long long>(o_.steps_per_epoch), out_.c_str(), out_.c_str());
+        summary.interrupted = true;
+        summary.steps = steps_;
+        return summary;
+      }
+      const StepResult r = step_(epoch, batch);
+      STRATA_CHECK(std::isfinite(r.loss), "training diverged: loss is ", r.loss, " at epoch ", epoch + 1, ", batch ",
+                   batch, " (lower the learning rate, or check the inputs for NaN)");
+      loss_sum += r.loss * double(std::max<int64_t>(r.samples, 1));
+      samples += std::max<int64_t>(r.samples, 1);
+      run_samples += r.samples;
+      ++steps_;
+      if (o_.progress) {
+        const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        const int64_t done = batch + 1 - first, left = o_.steps_per_epoch - batch - 1;
+        const int64_t decile = 10 * (batch + 1) / o_.steps_per_epoch;
+        if (tty || decile != last_report) {
+          last_report = decile;
+          const int width = 24, filled = int(width * (batch + 1) / o_.steps_per_epoch);
+          std::fprintf(stderr, "%sepoch %lld/%lld [%s%s] %lld/%lld loss %.4f %.1f samples/s ETA %s%s",
+                       tty ? "\r" : "", static_cast<long long>(epoch + 1), static_cast<long long>(o_.epochs),
+                       std::string(size_t(filled), '#').c_str(), std::string(size_t(width - filled), '.').c_str(),
+                       static_cast<long long>(batch + 1), static_cast<long long>(o_.steps_per_epoch),
+                       loss_sum / double(samples), double(run_samples) / std::max(secs, 1e-9),
+                       format_duration(secs / double(done) * double(left)).c_str(), tty ? "" : "\n");
+        }
+      }
+    }
+    partial_loss_ = 0;
+    partial_samples_ = 0;
+    if (tty) std::fputc('\n', stderr);
+    const double train_loss = loss_sum / double(std::max<int64_t>(samples, 1));
+    std::map<std::string, double> metrics = validate_(epoch);
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    log_epoch(epoch + 1, train_loss, metrics, seconds);
+    redraw_plots();
+    metrics.emplace("train_loss", train_loss);
+    const auto it = metrics.find(o_.monitor);
+    STRATA_CHECK(it != metrics.end(), "trainer: monitor '", o_.monitor, "' is not among the metrics of this app");
+    const bool better = o_.maximize ? it->second > best_ : it->second < best_;
+    if (better) {
+      best_ = it->second;
+      best_epoch_ = epoch + 1;
+      stale_epochs_ = 0;
+      write_checkpoint("best.safetensors", epoch + 1, 0);
+    } else {
+      ++stale_epochs_;
+    }
+    write_checkpoint("last.safetensors", epoch + 1, 0);
+    if (o_.progress)
+      std::fprintf(stderr, "epoch %lld: train_loss %.4f, %s %.4f%s (%.1f s)\n", static_cast<long long>(epoch + 1),
+                   train_loss, o_.monitor.c_str(), it->second, better ? " (best)" : "", seconds);
+    summary.epochs_run = epoch + 1;
+    if (o_.patience > 0 && stale_epochs_ >= o_.patience) {
+      summary.stopped_early = true;
+      break;
+    }
+  }
+  summary.steps = steps_;
+  summary.best = best_;
+  summary.best_epoch = best_epoch_;
+  return summary;
+}
+
+}  // namespace strata

@@ -1,0 +1,91 @@
+// The shared training loop of the task apps.
+//
+// The app supplies what is task-specific as callbacks: one optimisation step
+// for (epoch, batch), a validation pass returning named metrics, and what to
+// put in / take out of a checkpoint (model, optimizers, normalisation, ...).
+// The trainer owns the rest:
+//   * epochs of steps_per_epoch steps, a progress bar (epoch, step, loss,
+//     samples/s, ETA) on stderr;
+//   * after each epoch: validation, a row in <out>/metrics.csv (first line
+//     "# strata metrics v1"), loss.png and metrics.png redrawn, best.safetensors
+//     when the monitored metric improves, last.safetensors always, early
+//     stopping after `patience` epochs without improvement;
+//   * Ctrl-C (SIGINT): the current step finishes, last.safetensors records the
+//     exact position, and run() returns with interrupted = true;
+//   * resume(path): restores the app state, the default generator and the
+//     position, so N steps straight and k steps + resume give identical
+//     weights on the CPU, provided the step callback draws its data from
+//     (epoch, batch) and random numbers from the default generator.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+
+#include "engine/config.h"
+#include "layers/checkpoint.h"
+
+namespace strata {
+
+struct TrainerOptions {
+  int64_t epochs = 10;
+  int64_t steps_per_epoch = 1;
+  std::string monitor = "val_loss";  // metric that picks best.safetensors
+  bool maximize = false;             // higher is better for `monitor`
+  int64_t patience = 0;              // epochs without improvement before stopping; 0: never
+  bool progress = true;
+  // Keys: epochs, monitor, mode (min | max), patience, progress. steps_per_epoch
+  // comes from the data.
+  static TrainerOptions from_config(const Config& train);
+};
+
+struct StepResult {
+  double loss = 0;
+  int64_t samples = 0;
+};
+
+struct TrainSummary {
+  int64_t epochs_run = 0, steps = 0;
+  double best = 0;
+  int64_t best_epoch = -1;
+  bool interrupted = false, stopped_early = false;
+};
+
+class Trainer {
+ public:
+  using StepFn = std::function<StepResult(int64_t epoch, int64_t batch)>;
+  using ValidateFn = std::function<std::map<std::string, double>(int64_t epoch)>;
+  using SaveFn = std::function<void(Checkpoint&)>;
+  using LoadFn = std::function<void(const Checkpoint&)>;
+
+  Trainer(TrainerOptions options, std::string out_dir, StepFn step, ValidateFn validate, SaveFn save, LoadFn load);
+  ~Trainer();
+
+  // Continues from a last.safetensors (or any checkpoint this trainer wrote).
+  void resume(const std::string& checkpoint_path);
+  TrainSummary run();
+  // Makes run() stop after the current step (what Ctrl-C does).
+  void request_stop() { stop_requested_ = true; }
+
+  const std::string& out_dir() const { return out_; }
+
+ private:
+  void write_checkpoint(const std::string& name, int64_t epoch, int64_t batch);
+  void log_epoch(int64_t epoch, double train_loss, const std::map<std::string, double>& metrics, double seconds);
+  void redraw_plots() const;
+
+  TrainerOptions o_;
+  std::string out_;
+  StepFn step_;
+  ValidateFn validate_;
+  SaveFn save_;
+  LoadFn load_;
+  int64_t start_epoch_ = 0, start_batch_ = 0, steps_ = 0, stale_epochs_ = 0, best_epoch_ = -1;
+  double best_ = 0, partial_loss_ = 0;  // partial_loss_: loss sum of the interrupted epoch so far
+  int64_t partial_samples_ = 0;
+  std::atomic<bool> stop_requested_{false};
+};
+
+}  // namespace strata

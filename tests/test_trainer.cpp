@@ -1,0 +1,217 @@
+// The shared trainer of the apps: metrics against hand-computed values, PNG
+// plots that decode, and interrupt (Ctrl-C) + resume giving the weights of an
+// uninterrupted run.
+#include <gtest/gtest.h>
+
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+
+#define STB_IMAGE_IMPLEMENTATION
+#include <stb/stb_image.h>
+
+#include "apps/common/cli.h"
+#include "apps/common/metrics.h"
+#include "apps/common/plot.h"
+#include "apps/common/trainer.h"
+#include "engine/nn_ops.h"
+#include "engine/ops.h"
+#include "engine/random.h"
+#include "layers/layers.h"
+#include "layers/optimizer.h"
+
+using namespace strata;
+namespace fs = std::filesystem;
+
+namespace {
+fs::path fresh_dir(const std::string& name) {
+  const fs::path d = fs::temp_directory_path() / ("strata_test_trainer_" + name);
+  fs::remove_all(d);
+  return d;
+}
+}  // namespace
+
+TEST(Metrics, ConfusionMatrixScores) {
+  ConfusionMatrix m(3);
+  m.add({0, 0, 1, 1, 2, 2, 1}, {0, 1, 1, 1, 2, 0, 1}, /*ignore_index=*/-100);
+  m.add({0, 2}, {2, 2}, 0);  // truth 0 is ignored here
+  // truth x pred: [[1,1,0],[0,3,0],[1,0,2]]
+  EXPECT_EQ(m.total(), 8);
+  EXPECT_DOUBLE_EQ(m.accuracy(), 6.0 / 8);
+  EXPECT_DOUBLE_EQ(m.precision(0), 0.5);
+  EXPECT_DOUBLE_EQ(m.recall(1), 1.0);
+  EXPECT_DOUBLE_EQ(m.f1(1), 2 * 0.75 / 1.75);
+  EXPECT_DOUBLE_EQ(m.iou(0), 1.0 / 3);
+  EXPECT_DOUBLE_EQ(m.iou(2), 2.0 / 3);
+  EXPECT_DOUBLE_EQ(m.mean_iou(), (1.0 / 3 + 0.75 + 2.0 / 3) / 3);
+  const double f0 = 0.5, f1 = 2 * 0.75 / 1.75, f2 = 2 * (2.0 / 3) / (1 + 2.0 / 3);
+  EXPECT_DOUBLE_EQ(m.f1_macro(), (f0 + f1 + f2) / 3);
+  EXPECT_DOUBLE_EQ(m.f1_weighted(), (2 * f0 + 3 * f1 + 3 * f2) / 8);
+  EXPECT_DOUBLE_EQ(m.f1_micro(), 0.75);
+  EXPECT_DOUBLE_EQ(m.adjacent_accuracy({{1}, {0, 2}, {1}}), 7.0 / 8);  // (0 -> 1) counts as adjacent
+  EXPECT_THROW(m.add({3}, {0}), Error);
+  ConfusionMatrix b(2);
+  b.add({1, 1, 1, 0, 0}, {1, 1, 0, 0, 1});
+  EXPECT_DOUBLE_EQ(b.tpr(), 2.0 / 3);
+  EXPECT_DOUBLE_EQ(b.tnr(), 0.5);
+}
+
+TEST(Metrics, RocAucWithTies) {
+  EXPECT_DOUBLE_EQ(roc_auc({0.1, 0.4, 0.35, 0.8}, {0, 0, 1, 1}), 0.75);
+  EXPECT_DOUBLE_EQ(roc_auc({0.5, 0.5, 0.5, 0.5}, {0, 1, 0, 1}), 0.5);
+  EXPECT_DOUBLE_EQ(roc_auc({1, 2, 3}, {0, 1, 1}), 1.0);
+  EXPECT_TRUE(std::isnan(roc_auc({1, 2}, {1, 1})));
+}
+
+TEST(Plots, PngsDecodeWithTheExpectedSize) {
+  const fs::path dir = fresh_dir("plots");
+  line_plot((dir / "loss.png").string(), "loss", "epoch", "loss",
+            {{"train", {1, 2, 3, 4}, {1.0, 0.6, 0.4, 0.35}}, {"val", {1, 2, 3, 4}, {1.1, 0.7, 0.5, 0.5}}});
+  ConfusionMatrix m(4);
+  m.add({0, 1, 2, 3, 3}, {0, 1, 2, 3, 0});
+  confusion_plot((dir / "cm.png").string(), "facies", m, {"SS", "CSiS", "FSiS", "MS"});
+  Panel gray{"input", 20, 30, 1, std::vector<float>(600, 0.25f)};
+  Panel rgb{"prediction", 20, 30, 3, std::vector<float>(1800, 0.75f)};
+  image_panels((dir / "panels.png").string(), {{gray, rgb}, {gray}}, 64);
+  for (const auto& [name, w, h] : std::vector<std::tuple<std::string, int, int>>{
+           {"loss.png", 900, 560}, {"cm.png", 130 + 4 * 90 + 30, 80 + 4 * 90 + 70}, {"panels.png", 158, 218}}) {
+    int x = 0, y = 0, c = 0;
+    unsigned char* px = stbi_load((dir / name).string().c_str(), &x, &y, &c, 3);
+    ASSERT_NE(px, nullptr) << name;
+    EXPECT_EQ(x, w) << name;
+    EXPECT_EQ(y, h) << name;
+    int64_t dark = 0;
+    for (int i = 0; i < x * y * 3; ++i) dark += px[i] < 128;
+    EXPECT_GT(dark, 100) << name << " is blank";
+    stbi_image_free(px);
+  }
+  EXPECT_THROW(image_panels((dir / "bad.png").string(), {{Panel{"x", 2, 2, 1, {0.f}}}}), Error);
+}
+
+// A small regression model trained by the Trainer: data from (epoch, batch),
+// dropout noise from the default generator.
+class TinyTask {
+ public:
+  TinyTask() {
+    manual_seed(17);
+    model = std::make_shared<Sequential>();
+    model->add(std::make_shared<Linear>(4, 16))
+        .add(std::make_shared<ActivationLayer>(Activation::tanh))
+        .add(std::make_shared<Dropout>(0.2))
+        .add(std::make_shared<Linear>(16, 1));
+    const Config oc = Config::parse("type: adam\nlr: 0.01\nschedule: {type: cosine}\n", "o.yaml");
+    opt = make_optimizer(oc, model->named_parameters(), 12);
+  }
+  StepResult step(int64_t epoch, int64_t batch) {
+    Generator data(uint64_t(1000 * epoch + batch));
+    const Tensor x = Tensor::randn({8, 4}, DType::f32, &data);
+    const Tensor y = sum(x, {1}, true) * 0.5;
+    model->train();
+    opt->zero_grad();
+    const Tensor loss = mse_loss((*model)(x), y);
+    loss.backward();
+    opt->step();
+    return {loss.item<float>(), 8};
+  }
+  std::map<std::string, double> validate() {
+    model->eval();
+    Generator data(999);
+    const Tensor x = Tensor::randn({32, 4}, DType::f32, &data);
+    return {{"val_loss", mse_loss((*model)(x), sum(x, {1}, true) * 0.5).item<float>()}};
+  }
+  Trainer trainer(const fs::path& dir, std::function<void(int64_t)> after_step = nullptr) {
+    TrainerOptions o;
+    o.epochs = 3;
+    o.steps_per_epoch = 4;
+    o.progress = false;
+    return Trainer(
+        o, dir.string(),
+        [this, after_step](int64_t e, int64_t b) {
+          const StepResult r = step(e, b);
+          if (after_step) after_step(e * 4 + b);
+          return r;
+        },
+        [this](int64_t) { return validate(); },
+        [this](Checkpoint& ck) {
+          ck.add_module("model", *model);
+          ck.add_optimizer("optim", *opt);
+        },
+        [this](const Checkpoint& ck) {
+          ck.restore_module("model", *model);
+          ck.restore_optimizer("optim", *opt);
+        });
+  }
+  std::shared_ptr<Sequential> model;
+  std::unique_ptr<Optimizer> opt;
+};
+
+TEST(Trainer, InterruptAndResumeMatchAStraightRun) {
+  TinyTask straight;
+  const fs::path straight_dir = fresh_dir("straight");
+  const TrainSummary s = straight.trainer(straight_dir).run();
+  EXPECT_EQ(s.steps, 12);
+  EXPECT_FALSE(s.interrupted);
+
+  const fs::path dir = fresh_dir("resumed");
+  {
+    TinyTask first;
+    Trainer* self = nullptr;
+    Trainer t = first.trainer(dir, [&](int64_t step) {
+      if (step == 5) self->request_stop();  // mid-epoch, after epoch 1
+    });
+    self = &t;
+    const TrainSummary r = t.run();
+    EXPECT_TRUE(r.interrupted);
+    EXPECT_EQ(r.steps, 6);
+  }
+  TinyTask second;  // a fresh process would start from here
+  Trainer t = second.trainer(dir);
+  t.resume((dir / "last.safetensors").string());
+  const TrainSummary r = t.run();
+  EXPECT_EQ(r.steps, 12);
+  for (const auto& [n, w] : straight.model->state_dict())
+    EXPECT_EQ(w.to_vector<float>(), second.model->state_dict().at(n).to_vector<float>()) << n;
+
+  // metrics.csv: version line, header and one row per epoch, the same as the straight run's.
+  auto read = [](const fs::path& p) {
+    std::ifstream f(p);
+    std::vector<std::string> lines;
+    for (std::string l; std::getline(f, l);) lines.push_back(l.substr(0, l.rfind(',')));  // drop seconds
+    return lines;
+  };
+  const auto a = read(straight_dir / "metrics.csv");
+  const auto b = read(dir / "metrics.csv");
+  ASSERT_EQ(b.size(), 5u);
+  EXPECT_EQ(b[0], "# strata metrics v1");
+  EXPECT_EQ(a, b);
+  for (const char* f : {"best.safetensors", "last.safetensors", "loss.png"})
+    EXPECT_TRUE(fs::exists(dir / f)) << f;
+}
+
+TEST(Trainer, CtrlCSavesAndStopsCleanly) {
+  const fs::path dir = fresh_dir("sigint");
+  TinyTask task;
+  Trainer t = task.trainer(dir, [](int64_t step) {
+    if (step == 2) std::raise(SIGINT);
+  });
+  const TrainSummary r = t.run();
+  EXPECT_TRUE(r.interrupted);
+  EXPECT_EQ(r.steps, 3);
+  const Checkpoint ck = Checkpoint::load((dir / "last.safetensors").string());
+  EXPECT_EQ(ck.get_int("trainer.batch"), 3);
+  EXPECT_EQ(ck.get_int("trainer.epoch"), 0);
+  EXPECT_EQ(std::signal(SIGINT, SIG_DFL), SIG_DFL);  // the handler was removed again
+}
+
+TEST(Cli, ParsesCommandsFlagsAndOverrides) {
+  const char* argv[] = {"app", "train", "--config", "c.yaml", "train.lr=0.1", "--out", "runs/x"};
+  const AppArgs a = parse_app_args(7, const_cast<char**>(argv), "usage");
+  EXPECT_EQ(a.command, "train");
+  EXPECT_EQ(a.config, "c.yaml");
+  EXPECT_EQ(a.out, "runs/x");
+  EXPECT_EQ(a.overrides, std::vector<std::string>{"train.lr=0.1"});
+  const char* bad[] = {"app", "predict", "--checkpoint", "b.safetensors", "--colour"};
+  EXPECT_THROW(parse_app_args(5, const_cast<char**>(bad), "usage"), Error);
+  const char* missing[] = {"app", "predict", "--checkpoint", "b.safetensors"};
+  EXPECT_THROW(parse_app_args(4, const_cast<char**>(missing), "usage"), Error);
+}
