@@ -98,6 +98,7 @@ Tensor elu(const Tensor& x, double alpha = 1.0);
 Tensor sigmoid(const Tensor& x);
 Tensor tanh(const Tensor& x);
 Tensor softplus(const Tensor& x, double beta = 1.0, double threshold = 20.0);
+Tensor silu(const Tensor& x);  // x * sigmoid(x); the worked example of docs/extending.md
 
 // ---- losses -------------------------------------------------------------
 // Targets, weights and pos_weight receive no gradient.

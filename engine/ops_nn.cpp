@@ -38,6 +38,8 @@ Tensor relu6(const Tensor& x) { return activate("relu6", x, Activation::relu6); 
 Tensor elu(const Tensor& x, double alpha) { return activate("elu", x, Activation::elu, {alpha}); }
 Tensor sigmoid(const Tensor& x) { return activate("sigmoid", x, Activation::sigmoid); }
 Tensor tanh(const Tensor& x) { return activate("tanh", x, Activation::tanh); }
+Tensor silu(const Tensor& x) { return activate("silu", x, Activation::silu, {}); }
+
 Tensor softplus(const Tensor& x, double beta, double threshold) {
   STRATA_CHECK(beta > 0, "softplus: beta must be positive, got ", beta);
   return activate("softplus", x, Activation::softplus, {beta, threshold});

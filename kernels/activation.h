@@ -56,6 +56,15 @@ struct Softplus {
   }
 };
 
+// silu(x) = x sigmoid(x) (also called swish); d/dx = s (1 + x (1 - s)), s = sigmoid(x).
+struct Silu {
+  template <class T> STRATA_HD T fwd(T x) const { return x * Sigmoid{}.fwd(x); }
+  template <class T> STRATA_HD T bwd(T x, T, T gy) const {
+    const T s = Sigmoid{}.fwd(x);
+    return gy * s * (T(1) + x * (T(1) - s));
+  }
+};
+
 template <class F>
 STRATA_HD inline void visit(Activation a, ActParams p, F&& f) {
   switch (a) {
@@ -66,6 +75,7 @@ STRATA_HD inline void visit(Activation a, ActParams p, F&& f) {
     case Activation::sigmoid: f(Sigmoid{}); break;
     case Activation::tanh: f(Tanh{}); break;
     case Activation::softplus: f(Softplus{p.alpha, p.threshold}); break;
+    case Activation::silu: f(Silu{}); break;
   }
 }
 

@@ -85,7 +85,7 @@ STRATA_HD inline LinearTaps linear_source(int64_t dst, double ratio, int64_t in,
   return {i0, i1, 1.0 - w1, w1};
 }
 
-enum class Activation : uint8_t { relu, leaky_relu, relu6, elu, sigmoid, tanh, softplus };
+enum class Activation : uint8_t { relu, leaky_relu, relu6, elu, sigmoid, tanh, softplus, silu };
 
 // alpha: leaky_relu slope, elu alpha, softplus beta. softplus is linear above
 // threshold (20, as PyTorch) in units of beta * x.

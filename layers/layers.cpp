@@ -134,6 +134,7 @@ const char* activation_name(Activation a) {
     case Activation::sigmoid: return "sigmoid";
     case Activation::tanh: return "tanh";
     case Activation::softplus: return "softplus";
+    case Activation::silu: return "silu";
   }
   return "?";
 }
@@ -149,6 +150,7 @@ Tensor ActivationLayer::forward(const Tensor& x) {
     case Activation::sigmoid: return sigmoid(x);
     case Activation::tanh: return tanh(x);
     case Activation::softplus: return softplus(x, param);
+    case Activation::silu: return silu(x);
   }
   STRATA_FAIL("activation: unknown kind");
 }
@@ -344,6 +346,7 @@ STRATA_REGISTER_MODULE("sigmoid", [](const Config& c) { return make_activation(A
 STRATA_REGISTER_MODULE("tanh", [](const Config& c) { return make_activation(Activation::tanh, c, nullptr, 0); });
 STRATA_REGISTER_MODULE("softplus",
                        [](const Config& c) { return make_activation(Activation::softplus, c, "beta", 1.0); });
+STRATA_REGISTER_MODULE("silu", [](const Config& c) { return make_activation(Activation::silu, c, nullptr, 0); });
 STRATA_REGISTER_MODULE("softmax", [](const Config& c) -> ModulePtr {
   return std::make_shared<Softmax>(false, c.get_int("dim", 1));
 });

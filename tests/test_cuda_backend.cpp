@@ -308,6 +308,7 @@ TEST(CudaBackendNn, NormalisationActivationsLosses) {
   check("sigmoid", [](auto& v) { return sigmoid(v[0]); }, {x});
   check("tanh", [](auto& v) { return tanh(v[0]); }, {x});
   check("softplus", [](auto& v) { return softplus(v[0], 2.0, 5.0); }, {x});
+  check("silu", [](auto& v) { return silu(v[0]); }, {x});
   const Tensor target = ge(randn({3, 4, 7, 5}, 77), 0.0).to(DType::f32);
   check("bce_with_logits pos_weight", [&](auto& v) {
     return bce_with_logits(v[0], target.to(v[0].device()), Tensor(), Tensor::full({4, 1, 1}, 3.0, DType::f32, v[0].device()));

@@ -151,6 +151,7 @@ TEST(NnGradcheck, Activations) {
   check("sigmoid", [](auto& v) { return sigmoid(v[0]); }, {x});
   check("tanh", [](auto& v) { return tanh(v[0]); }, {x});
   check("softplus", [](auto& v) { return softplus(v[0], 2.0, 5.0); }, {x});
+  check("silu", [](auto& v) { return silu(v[0]); }, {x});
 }
 
 TEST(NnGradcheck, Losses) {

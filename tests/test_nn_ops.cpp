@@ -124,6 +124,7 @@ TEST(NnReference, Activations) {
   check_case("act_sigmoid", [](Inputs& v) { return sigmoid(v["x"]); });
   check_case("act_tanh", [](Inputs& v) { return tanh(v["x"]); });
   check_case("act_softplus", [](Inputs& v) { return softplus(v["x"], 2.0, 5.0); });
+  check_case("act_silu", [](Inputs& v) { return silu(v["x"]); });
   check_case("act_softmax", [](Inputs& v) { return softmax(v["x"], 1); });
   check_case("act_log_softmax", [](Inputs& v) { return log_softmax(v["x"], 1); });
 }

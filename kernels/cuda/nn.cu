@@ -209,6 +209,7 @@ void with_activation(Activation a, ActParams p, Launch&& go) {
     case Activation::sigmoid: go(act::Sigmoid{}); break;
     case Activation::tanh: go(act::Tanh{}); break;
     case Activation::softplus: go(act::Softplus{p.alpha, p.threshold}); break;
+    case Activation::silu: go(act::Silu{}); break;
   }
 }
 

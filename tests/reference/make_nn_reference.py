@@ -131,5 +131,8 @@ case("kl", lambda mu, lv: -0.5 * (1 + lv - mu ** 2 - lv.exp()).sum() / mu.shape[
      dict(mu=rand(4, 3), lv=rand(4, 3)))
 
 
+# ---- added later (appended so the random stream of the cases above is unchanged) ----
+case("act_silu", lambda x: F.silu(x), dict(x=rand(3, 4, 5, lo=-4.0, hi=4.0)))  # docs/extending.md's worked example
+
 save(out, os.path.join(os.path.dirname(os.path.abspath(__file__)), "nn_reference.safetensors"))
 print(f"wrote {len(out)} tensors, torch {torch.__version__}")
