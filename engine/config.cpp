@@ -193,14 +193,18 @@ bool Config::is_list(const std::string& key) const {
 }
 
 template <class T>
-T Config::read_scalar(const std::string& key, const T& fallback, const char* what) const {
+bool Config::read_or_record(const std::string& key, const T& fallback, YAML::Node& out) const {
   mark_known(key);
+  if (lookup(key, out)) return true;
+  (*node_)[key] = fallback;  // the resolved config shows the default that was used
+  return false;
+}
+
+template <class T>
+T Config::read_scalar(const std::string& key, const T& fallback, const char* what) const {
   YAML::Node found;
-  const YAML::Node* n = lookup(key, found) ? &found : nullptr;
-  if (!n) {
-    (*node_)[key] = fallback;
-    return fallback;
-  }
+  if (!read_or_record(key, fallback, found)) return fallback;
+  const YAML::Node* n = &found;
   if (!n->IsScalar()) fail(key, str_cat("must be ", what, ", got ", scalar_text(*n)));
   try {
     return n->as<T>();
@@ -211,13 +215,9 @@ T Config::read_scalar(const std::string& key, const T& fallback, const char* wha
 
 template <class T>
 std::vector<T> Config::read_list(const std::string& key, const std::vector<T>& fallback, const char* what) const {
-  mark_known(key);
   YAML::Node found;
-  const YAML::Node* n = lookup(key, found) ? &found : nullptr;
-  if (!n) {
-    (*node_)[key] = fallback;
-    return fallback;
-  }
+  if (!read_or_record(key, fallback, found)) return fallback;
+  const YAML::Node* n = &found;
   if (!n->IsSequence()) fail(key, str_cat("must be a list of ", what, ", got ", scalar_text(*n)));
   std::vector<T> out;
   for (size_t i = 0; i < n->size(); ++i) {

@@ -95,6 +95,9 @@ class Config {
   Config(std::shared_ptr<Document> doc, std::unique_ptr<YAML::Node> node, std::string path);
   static Config from_root(std::shared_ptr<Document> doc);
   bool lookup(const std::string& key, YAML::Node& out) const;  // false when absent or null
+  // Marks key as known; false (and fallback written into the document) when absent.
+  template <class T>
+  bool read_or_record(const std::string& key, const T& fallback, YAML::Node& out) const;
   template <class T>
   T read_scalar(const std::string& key, const T& fallback, const char* what) const;
   template <class T>

@@ -7,7 +7,7 @@
 namespace strata {
 
 Autoencoder::Autoencoder(const AutoencoderOptions& o)
-    : Module(str_cat(o.conv ? "conv_" : "", o.variational ? "vae" : "autoencoder")), o_(o), gen_(o.seed) {
+    : Module(str_cat(o.conv ? "conv_" : "", o.variational ? "vae" : "autoencoder")), o_(o) {
   STRATA_CHECK(o.input_shape.size() == 3, type(), ": input_shape must be (C, H, W), got ", shape_str(o.input_shape));
   STRATA_CHECK(!o.widths.empty() && o.latent > 0, type(), ": needs at least one width and latent > 0");
   STRATA_CHECK(o.output == "sigmoid" || o.output == "none", type(), ": output must be sigmoid or none");
@@ -72,7 +72,7 @@ Autoencoder::Output Autoencoder::run(const Tensor& x) {
     out.logvar = code.slice(1, o_.latent, 2 * o_.latent);
     z = out.mean;
     if (training()) {
-      const Tensor eps = Tensor::randn(out.mean.shape(), out.mean.dtype(), &gen_, 0, 1, out.mean.device());
+      const Tensor eps = Tensor::randn(out.mean.shape(), out.mean.dtype(), nullptr, 0, 1, out.mean.device());
       z = out.mean + exp(out.logvar * 0.5) * eps;
     }
   } else {
@@ -99,7 +99,6 @@ ModulePtr make_autoencoder(const Config& c, bool conv, bool variational) {
   o.widths = c.get_int_list("widths", conv ? std::vector<int64_t>{32, 64, 128} : std::vector<int64_t>{512, 128});
   o.latent = c.get_int("latent", 32, Bounds::at_least(1));
   o.output = c.get_choice("output", "sigmoid", {"sigmoid", "none"});
-  o.seed = uint64_t(c.get_int("seed", 0, Bounds::at_least(0)));
   return std::make_shared<Autoencoder>(o);
 }
 }  // namespace

@@ -9,14 +9,14 @@
 //         last one to C channels, then the output activation.
 // Variational: the encoder emits 2 x latent numbers (mean, log-variance); in
 // training z = mean + exp(logvar / 2) * eps with eps ~ N(0, 1) from the
-// model's generator, in eval z = mean. The KL term is gaussian_kl(mean, logvar).
+// default generator (checkpointed by the trainer, so resume stays exact), in
+// eval z = mean. The KL term is gaussian_kl(mean, logvar).
 // Children: encoder (Sequential), to_latent, from_latent (Linear), decoder (Sequential).
 #pragma once
 
 #include <string>
 #include <vector>
 
-#include "engine/random.h"
 #include "layers/layers.h"
 
 namespace strata {
@@ -28,7 +28,6 @@ struct AutoencoderOptions {
   std::vector<int64_t> widths{512, 128};  // hidden features (dense) or channels (conv)
   int64_t latent = 32;
   std::string output = "sigmoid";  // sigmoid | none
-  uint64_t seed = 0;               // of the reparameterisation noise
 };
 
 class Autoencoder : public Module {
@@ -48,7 +47,6 @@ class Autoencoder : public Module {
   std::shared_ptr<Sequential> encoder_, decoder_;
   ModulePtr to_latent_, from_latent_;
   Shape bottleneck_shape_;  // (C, h, w) before flattening (conv)
-  Generator gen_;
 };
 
 }  // namespace strata
