@@ -202,29 +202,27 @@ bool Config::read_or_record(const std::string& key, const T& fallback, YAML::Nod
 
 template <class T>
 T Config::read_scalar(const std::string& key, const T& fallback, const char* what) const {
-  YAML::Node found;
-  if (!read_or_record(key, fallback, found)) return fallback;
-  const YAML::Node* n = &found;
-  if (!n->IsScalar()) fail(key, str_cat("must be ", what, ", got ", scalar_text(*n)));
+  YAML::Node n;
+  if (!read_or_record(key, fallback, n)) return fallback;
+  if (!n.IsScalar()) fail(key, str_cat("must be ", what, ", got ", scalar_text(n)));
   try {
-    return n->as<T>();
+    return n.as<T>();
   } catch (const YAML::Exception&) {
-    fail(key, str_cat("must be ", what, ", got ", scalar_text(*n)));
+    fail(key, str_cat("must be ", what, ", got ", scalar_text(n)));
   }
 }
 
 template <class T>
 std::vector<T> Config::read_list(const std::string& key, const std::vector<T>& fallback, const char* what) const {
-  YAML::Node found;
-  if (!read_or_record(key, fallback, found)) return fallback;
-  const YAML::Node* n = &found;
-  if (!n->IsSequence()) fail(key, str_cat("must be a list of ", what, ", got ", scalar_text(*n)));
+  YAML::Node n;
+  if (!read_or_record(key, fallback, n)) return fallback;
+  if (!n.IsSequence()) fail(key, str_cat("must be a list of ", what, ", got ", scalar_text(n)));
   std::vector<T> out;
-  for (size_t i = 0; i < n->size(); ++i) {
+  for (size_t i = 0; i < n.size(); ++i) {
     try {
-      out.push_back((*n)[i].as<T>());
+      out.push_back(n[i].as<T>());
     } catch (const YAML::Exception&) {
-      fail(key, str_cat("item ", i, " must be ", what, ", got ", scalar_text((*n)[i])));
+      fail(key, str_cat("item ", i, " must be ", what, ", got ", scalar_text(n[i])));
     }
   }
   return out;
@@ -282,26 +280,18 @@ int64_t Config::require_int(const std::string& key, Bounds bounds) const {
 }
 
 Config Config::section(const std::string& key) const {
-  mark_known(key);
-  YAML::Node found;
-  const YAML::Node* n = lookup(key, found) ? &found : nullptr;
-  if (!n) {
-    (*node_)[key] = YAML::Node(YAML::NodeType::Map);
-    const YAML::Node& self = *node_;
-    return Config(doc_, std::make_unique<YAML::Node>(self[key]), key_path(key));
-  }
-  if (!n->IsMap()) fail(key, str_cat("must be a map of keys, got ", scalar_text(*n)));
-  return Config(doc_, std::make_unique<YAML::Node>(*n), key_path(key));
+  YAML::Node n;
+  if (!read_or_record(key, YAML::Node(YAML::NodeType::Map), n)) lookup(key, n);  // the empty map just recorded
+  if (!n.IsMap()) fail(key, str_cat("must be a map of keys, got ", scalar_text(n)));
+  return Config(doc_, std::make_unique<YAML::Node>(n), key_path(key));
 }
 
 std::vector<Config> Config::section_list(const std::string& key) const {
   mark_known(key);
-  YAML::Node found;
-  const YAML::Node* n = lookup(key, found) ? &found : nullptr;
+  YAML::Node list;
   std::vector<Config> out;
-  if (!n) return out;
-  if (!n->IsSequence()) fail(key, str_cat("must be a list of maps, got ", scalar_text(*n)));
-  const YAML::Node list = *n;
+  if (!lookup(key, list)) return out;
+  if (!list.IsSequence()) fail(key, str_cat("must be a list of maps, got ", scalar_text(list)));
   for (size_t i = 0; i < list.size(); ++i) {
     const std::string item = key_path(key) + "." + std::to_string(i);
     STRATA_CHECK(list[i].IsMap(), doc_->origin, ": ", item, ": must be a map of keys, got ", scalar_text(list[i]));

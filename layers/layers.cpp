@@ -313,6 +313,12 @@ ModulePtr make_upsample(const Config& c, int dims) {
   return std::make_shared<Upsample>(dims, c.get_double("scale", 2.0, Bounds::positive()), m, ac);
 }
 
+ModulePtr make_batchnorm(const Config& c, int dims) {
+  return std::make_shared<BatchNorm>(dims, c.require_int("num_features", Bounds::at_least(1)),
+                                     c.get_double("eps", 1e-5, Bounds::positive()),
+                                     c.get_double("momentum", 0.1, Bounds::between(0, 1)), c.get_bool("affine", true));
+}
+
 ModulePtr make_activation(Activation a, const Config& c, const char* param, double fallback) {
   return std::make_shared<ActivationLayer>(a, param ? c.get_double(param, fallback) : 0.0);
 }
@@ -327,16 +333,8 @@ STRATA_REGISTER_MODULE("linear", [](const Config& c) -> ModulePtr {
   return std::make_shared<Linear>(c.require_int("in_features", Bounds::at_least(1)),
                                   c.require_int("out_features", Bounds::at_least(1)), c.get_bool("bias", true));
 });
-STRATA_REGISTER_MODULE("batchnorm1d", [](const Config& c) -> ModulePtr {
-  return std::make_shared<BatchNorm>(1, c.require_int("num_features", Bounds::at_least(1)),
-                                     c.get_double("eps", 1e-5, Bounds::positive()),
-                                     c.get_double("momentum", 0.1, Bounds::between(0, 1)), c.get_bool("affine", true));
-});
-STRATA_REGISTER_MODULE("batchnorm2d", [](const Config& c) -> ModulePtr {
-  return std::make_shared<BatchNorm>(2, c.require_int("num_features", Bounds::at_least(1)),
-                                     c.get_double("eps", 1e-5, Bounds::positive()),
-                                     c.get_double("momentum", 0.1, Bounds::between(0, 1)), c.get_bool("affine", true));
-});
+STRATA_REGISTER_MODULE("batchnorm1d", [](const Config& c) { return make_batchnorm(c, 1); });
+STRATA_REGISTER_MODULE("batchnorm2d", [](const Config& c) { return make_batchnorm(c, 2); });
 STRATA_REGISTER_MODULE("relu", [](const Config& c) { return make_activation(Activation::relu, c, nullptr, 0); });
 STRATA_REGISTER_MODULE("leaky_relu",
                        [](const Config& c) { return make_activation(Activation::leaky_relu, c, "slope", 0.01); });

@@ -47,9 +47,13 @@ Tensor Module::operator()(const Tensor& x) {
 void Module::check_new_name(const std::string& name) const {
   STRATA_CHECK(!name.empty() && name.find('.') == std::string::npos, type_, ": invalid member name '", name,
                "' (non-empty, no dots)");
-  for (const auto& [n, _] : params_) STRATA_CHECK(n != name, type_, ": '", name, "' is already registered");
-  for (const auto& [n, _] : buffers_) STRATA_CHECK(n != name, type_, ": '", name, "' is already registered");
-  for (const auto& [n, _] : children_) STRATA_CHECK(n != name, type_, ": '", name, "' is already registered");
+  auto taken = [&](const auto& members) {
+    for (const auto& [n, _] : members)
+      if (n == name) return true;
+    return false;
+  };
+  STRATA_CHECK(!taken(params_) && !taken(buffers_) && !taken(children_), type_, ": '", name,
+               "' is already registered");
 }
 
 Tensor Module::register_parameter(const std::string& name, Tensor t) {

@@ -73,8 +73,7 @@ void Optimizer::step() {
       if (st.slots.empty())
         for (size_t i = 0; i < slot_names().size(); ++i) st.slots.push_back(Tensor::zeros(p.shape(), p.dtype(), p.device()));
       ++st.steps;
-      Tensor param = p;
-      update(group, group.lr * f, param, g.contiguous(), st.slots, st.steps);
+      update(group, group.lr * f, p, g.contiguous(), st.slots, st.steps);
       p.storage()->bump_version();
     }
   ++steps_;
@@ -134,8 +133,8 @@ std::vector<std::string> Sgd::slot_names() const {
   return momentum_ != 0 ? std::vector<std::string>{"momentum_buffer"} : std::vector<std::string>{};
 }
 
-void Sgd::update(const ParamGroup& group, double lr, Tensor& p, const Tensor& g, std::vector<Tensor>& slots,
-                 int64_t param_step) {
+void Sgd::update(const ParamGroup& group, double lr, const Tensor& p, const Tensor& g,
+                 std::vector<Tensor>& slots, int64_t param_step) {
   SgdParams s{lr, momentum_, dampening_, group.weight_decay, nesterov_, param_step == 1};
   backend_for(p.device()).sgd_update(p.dtype(), s, p.raw_data(), g.raw_data(),
                                      slots.empty() ? nullptr : slots[0].raw_data(), p.numel());
@@ -149,8 +148,8 @@ Adam::Adam(double beta1, double beta2, double eps, bool decoupled)
   STRATA_CHECK(eps > 0, "adam: eps must be > 0, got ", eps);
 }
 
-void Adam::update(const ParamGroup& group, double lr, Tensor& p, const Tensor& g, std::vector<Tensor>& slots,
-                  int64_t param_step) {
+void Adam::update(const ParamGroup& group, double lr, const Tensor& p, const Tensor& g,
+                  std::vector<Tensor>& slots, int64_t param_step) {
   AdamParams a;
   a.lr = lr;
   a.beta1 = beta1_;

@@ -75,8 +75,8 @@ class Optimizer {
  protected:
   // Updates p in place from its gradient g; `slots` is this parameter's state
   // (created on first use with slot_names().size() zero tensors like p).
-  virtual void update(const ParamGroup& group, double lr, Tensor& p, const Tensor& g, std::vector<Tensor>& slots,
-                      int64_t param_step) = 0;
+  virtual void update(const ParamGroup& group, double lr, const Tensor& p, const Tensor& g,
+                      std::vector<Tensor>& slots, int64_t param_step) = 0;
   virtual std::vector<std::string> slot_names() const = 0;
 
  private:
@@ -96,8 +96,8 @@ class Sgd : public Optimizer {
   std::string name() const override { return "sgd"; }
 
  protected:
-  void update(const ParamGroup& group, double lr, Tensor& p, const Tensor& g, std::vector<Tensor>& slots,
-              int64_t param_step) override;
+  void update(const ParamGroup& group, double lr, const Tensor& p, const Tensor& g,
+              std::vector<Tensor>& slots, int64_t param_step) override;
   std::vector<std::string> slot_names() const override;
 
  private:
@@ -112,8 +112,8 @@ class Adam : public Optimizer {
   std::string name() const override { return decoupled_ ? "adamw" : "adam"; }
 
  protected:
-  void update(const ParamGroup& group, double lr, Tensor& p, const Tensor& g, std::vector<Tensor>& slots,
-              int64_t param_step) override;
+  void update(const ParamGroup& group, double lr, const Tensor& p, const Tensor& g,
+              std::vector<Tensor>& slots, int64_t param_step) override;
   std::vector<std::string> slot_names() const override { return {"exp_avg", "exp_avg_sq"}; }
 
  private:

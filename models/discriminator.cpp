@@ -47,15 +47,15 @@ Tensor Discriminator::forward(const Tensor& x) {
 
 std::string Discriminator::describe() const { return str_cat(dims_, "-D, ", classes_, " classes, width ", width_); }
 
-STRATA_REGISTER_MODULE("discriminator1d", [](const Config& c) -> ModulePtr {
-  return std::make_shared<Discriminator>(1, c.require_int("classes", Bounds::at_least(1)),
+namespace {
+ModulePtr make_discriminator(const Config& c, int dims) {
+  return std::make_shared<Discriminator>(dims, c.require_int("classes", Bounds::at_least(1)),
                                          c.get_int("width", 64, Bounds::at_least(1)),
                                          c.get_double("slope", 0.2, Bounds::between(0, 1)));
-});
-STRATA_REGISTER_MODULE("discriminator2d", [](const Config& c) -> ModulePtr {
-  return std::make_shared<Discriminator>(2, c.require_int("classes", Bounds::at_least(1)),
-                                         c.get_int("width", 64, Bounds::at_least(1)),
-                                         c.get_double("slope", 0.2, Bounds::between(0, 1)));
-});
+}
+}  // namespace
+
+STRATA_REGISTER_MODULE("discriminator1d", [](const Config& c) { return make_discriminator(c, 1); });
+STRATA_REGISTER_MODULE("discriminator2d", [](const Config& c) { return make_discriminator(c, 2); });
 
 }  // namespace strata

@@ -47,17 +47,21 @@ double ConfusionMatrix::accuracy() const {
   return ratio(double(diag), double(total()));
 }
 
-double ConfusionMatrix::precision(int64_t c) const {
-  int64_t col = 0;
-  for (int64_t t = 0; t < k_; ++t) col += count(t, c);
-  return ratio(double(count(c, c)), double(col));
+int64_t ConfusionMatrix::true_count(int64_t c) const {
+  int64_t n = 0;
+  for (int64_t p = 0; p < k_; ++p) n += count(c, p);
+  return n;
 }
 
-double ConfusionMatrix::recall(int64_t c) const {
-  int64_t row = 0;
-  for (int64_t p = 0; p < k_; ++p) row += count(c, p);
-  return ratio(double(count(c, c)), double(row));
+int64_t ConfusionMatrix::predicted_count(int64_t c) const {
+  int64_t n = 0;
+  for (int64_t t = 0; t < k_; ++t) n += count(t, c);
+  return n;
 }
+
+double ConfusionMatrix::precision(int64_t c) const { return ratio(double(count(c, c)), double(predicted_count(c))); }
+
+double ConfusionMatrix::recall(int64_t c) const { return ratio(double(count(c, c)), double(true_count(c))); }
 
 double ConfusionMatrix::f1(int64_t c) const {
   const double p = precision(c), r = recall(c);
@@ -65,9 +69,7 @@ double ConfusionMatrix::f1(int64_t c) const {
 }
 
 double ConfusionMatrix::iou(int64_t c) const {
-  int64_t row = 0, col = 0;
-  for (int64_t i = 0; i < k_; ++i) row += count(c, i), col += count(i, c);
-  return ratio(double(count(c, c)), double(row + col - count(c, c)));
+  return ratio(double(count(c, c)), double(true_count(c) + predicted_count(c) - count(c, c)));
 }
 
 namespace {
@@ -76,11 +78,8 @@ template <class F>
 double mean_over_present(const ConfusionMatrix& m, F f) {
   double s = 0;
   int64_t n = 0;
-  for (int64_t c = 0; c < m.classes(); ++c) {
-    int64_t seen = 0;
-    for (int64_t i = 0; i < m.classes(); ++i) seen += m.count(c, i) + m.count(i, c);
-    if (seen) s += f(c), ++n;
-  }
+  for (int64_t c = 0; c < m.classes(); ++c)
+    if (m.true_count(c) + m.predicted_count(c) > 0) s += f(c), ++n;
   return n ? s / double(n) : 0.0;
 }
 }  // namespace
@@ -105,10 +104,8 @@ double ConfusionMatrix::f1_weighted() const {
   double s = 0;
   int64_t n = 0;
   for (int64_t c = 0; c < k_; ++c) {
-    int64_t row = 0;
-    for (int64_t p = 0; p < k_; ++p) row += count(c, p);
-    s += f1(c) * double(row);
-    n += row;
+    s += f1(c) * double(true_count(c));
+    n += true_count(c);
   }
   return ratio(s, double(n));
 }

@@ -27,6 +27,8 @@ class ConfusionMatrix {
   int64_t classes() const { return k_; }
   int64_t count(int64_t truth, int64_t predicted) const { return m_[size_t(truth * k_ + predicted)]; }
   int64_t total() const;
+  int64_t true_count(int64_t c) const;       // row sum: samples whose truth is c
+  int64_t predicted_count(int64_t c) const;  // column sum: samples predicted as c
 
   double accuracy() const;
   double precision(int64_t c) const;

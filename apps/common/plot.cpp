@@ -152,8 +152,7 @@ void confusion_plot(const std::string& path, const std::string& title, const Con
   Canvas cv(W, H);
   auto label = [&](int c) { return c < int(labels.size()) ? labels[size_t(c)] : std::to_string(c); };
   for (int t = 0; t < k; ++t) {
-    int64_t row = 0;
-    for (int p = 0; p < k; ++p) row += m.count(t, p);
+    const int64_t row = m.true_count(t);
     for (int p = 0; p < k; ++p) {
       const double f = row ? double(m.count(t, p)) / double(row) : 0.0;
       const Rgb c{uint8_t(255 - 200 * f), uint8_t(255 - 150 * f), 255};
