@@ -192,6 +192,12 @@ bool Config::is_list(const std::string& key) const {
   return lookup(key, n) && n.IsSequence();
 }
 
+std::vector<std::string> Config::keys() const {
+  std::vector<std::string> out;
+  for (const auto& kv : *node_) out.push_back(kv.first.as<std::string>());
+  return out;
+}
+
 template <class T>
 bool Config::read_or_record(const std::string& key, const T& fallback, YAML::Node& out) const {
   mark_known(key);

@@ -43,7 +43,7 @@ TrainerOptions TrainerOptions::from_config(const Config& c) {
   TrainerOptions o;
   o.epochs = c.get_int("epochs", 10, Bounds::at_least(1));
   o.monitor = c.get_string("monitor", "val_loss");
-  o.maximize = c.get_choice("mode", "min", {"min", "max"}) == "max";
+  o.maximize = c.get_choice("monitor_mode", "min", {"min", "max"}) == "max";
   o.patience = c.get_int("patience", 0, Bounds::at_least(0));
   o.progress = c.get_bool("progress", true);
   return o;

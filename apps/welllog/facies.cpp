@@ -1,0 +1,327 @@
+#include "apps/welllog/facies.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "engine/autograd.h"
+#include "engine/error.h"
+#include "engine/nn_ops.h"
+#include "engine/ops.h"
+#include "layers/checkpoint.h"
+#include "layers/registry.h"
+
+namespace strata::welllog {
+namespace {
+
+// A generator for the random choices of (seed, epoch, batch): independent of
+// how many steps ran before, so an interrupted and resumed run draws the same.
+std::mt19937_64 stream(uint64_t seed, int64_t epoch, int64_t batch) {
+  std::seed_seq seq{uint32_t(seed), uint32_t(seed >> 32), uint32_t(epoch), uint32_t(batch + 1), 0x5eedu};
+  return std::mt19937_64(seq);
+}
+
+ModulePtr build_with(Config section, const std::vector<std::string>& assignments) {
+  section.apply_overrides(assignments);
+  return build_module(section);
+}
+
+}  // namespace
+
+HungOptions HungOptions::from_config(const Config& t) {
+  HungOptions o;
+  o.mode = t.get_choice("mode", o.mode, {"supervised", "adversarial", "semi"});
+  o.lambda_adv = t.get_double("lambda_adv", o.lambda_adv, Bounds::at_least(0));
+  o.lambda_semi = t.get_double("lambda_semi", o.lambda_semi, Bounds::at_least(0));
+  o.t_semi = t.get_double("t_semi", o.t_semi, Bounds::between(0, 1));
+  o.lambda_semi_adv = t.get_double("lambda_semi_adv", o.lambda_semi_adv, Bounds::at_least(0));
+  o.semi_start = t.get_int("semi_start", o.semi_start, Bounds::at_least(0));
+  return o;
+}
+
+FaciesTrainer::FaciesTrainer(const Config& root, const Preprocessing& pre, std::vector<Sample> labelled,
+                             std::vector<Sample> unlabelled, int64_t epochs, uint64_t seed, const std::string& mode)
+    : pre_(pre), labelled_(std::move(labelled)), unlabelled_(std::move(unlabelled)), seed_(seed) {
+  const Config train = root.section("train");
+  hung_ = HungOptions::from_config(train);
+  if (!mode.empty()) hung_.mode = mode;
+  const Config data = root.section("data");
+  win_.window = data.get_int("window", win_.window, Bounds::at_least(8));
+  win_.stride = data.get_int("stride", win_.stride, Bounds::at_least(1));
+  win_.jitter = data.get_bool("jitter", win_.jitter);
+  win_.batch = train.get_int("batch", win_.batch, Bounds::at_least(1));
+  clip_ = train.get_double("clip_grad_norm", 0.0, Bounds::at_least(0));
+  const std::string weighting = train.get_choice("class_weights", "none", {"none", "balanced"});
+  STRATA_CHECK(!labelled_.empty(), "welllog: no labelled well to train on");
+
+  for (size_t i = 0; i < labelled_.size(); ++i)
+    for (int64_t s : window_starts(labelled_[i].length, win_.window, win_.stride)) windows_l_.push_back({i, s});
+  for (size_t i = 0; i < unlabelled_.size(); ++i)
+    for (int64_t s : window_starts(unlabelled_[i].length, win_.window, win_.stride)) windows_u_.push_back({i, s});
+  steps_per_epoch_ = (int64_t(windows_l_.size()) + win_.batch - 1) / win_.batch;
+
+  const int64_t k = pre_.classes();
+  if (weighting == "balanced") {
+    std::vector<double> count(size_t(k), 0);
+    double total = 0;
+    for (const Sample& s : labelled_)
+      for (int64_t y : s.y)
+        if (y >= 0) count[size_t(y)] += 1, total += 1;
+    std::vector<float> w(static_cast<size_t>(k));
+    for (int64_t c = 0; c < k; ++c) w[size_t(c)] = count[size_t(c)] > 0 ? float(total / (double(k) * count[size_t(c)])) : 0.f;
+    class_weight_ = Tensor::from_vector(w, {k});
+  }
+
+  const int64_t total_steps = epochs * steps_per_epoch_;
+  model_ = build_with(root.section("model"), {str_cat("in_channels=", pre_.channels()), str_cat("classes=", k)});
+  opt_ = make_optimizer(root.section("optimizer"), model_->named_parameters(), total_steps);
+  // The discriminator is built in every mode so its config is always checked;
+  // only the adversarial modes train and save it.
+  const Config dcfg = root.section("discriminator");
+  Config dmodel = dcfg.section("model");
+  if (!dmodel.has("type")) dmodel.apply_override("type=discriminator1d");
+  disc_ = build_with(dmodel, {str_cat("classes=", k)});
+  Config dopt = dcfg.section("optimizer");
+  if (!dopt.has("type")) dopt.apply_override("type=adam");
+  if (!dopt.has("lr")) dopt.apply_override("lr=1e-4");
+  if (!dopt.has("betas")) dopt.apply_override("betas=[0.9, 0.99]");
+  if (!dopt.has("schedule")) dopt.apply_override("schedule.type=poly");
+  opt_d_ = make_optimizer(dopt, disc_->named_parameters(), total_steps);
+  model_->train();
+}
+
+void FaciesTrainer::batch_tensors(const std::vector<Sample>& set, const std::vector<Window>& windows, Tensor& x,
+                                  Tensor& y, Tensor& valid) const {
+  const int64_t b = int64_t(windows.size()), c = pre_.channels(), w = win_.window;
+  std::vector<float> xv(size_t(b * c * w), 0.f), mv(size_t(b * w), 0.f);
+  std::vector<int64_t> yv(size_t(b * w), -100);
+  for (int64_t i = 0; i < b; ++i) {
+    const Sample& s = set[windows[size_t(i)].sample];
+    const int64_t start = windows[size_t(i)].start, n = std::min(w, s.length - start);
+    for (int64_t ch = 0; ch < c; ++ch)
+      std::copy_n(s.x.begin() + (ch * s.length + start), n, xv.begin() + (i * c + ch) * w);
+    std::copy_n(s.y.begin() + start, n, yv.begin() + i * w);
+    std::fill_n(mv.begin() + i * w, n, 1.f);
+  }
+  x = Tensor::from_vector(xv, {b, c, w});
+  y = Tensor::from_vector(yv, {b, w});
+  valid = Tensor::from_vector(mv, {b, 1, w});
+}
+
+StepResult FaciesTrainer::step(int64_t epoch, int64_t batch) {
+  // This epoch's window order and jitter (the same for every batch of the epoch).
+  std::mt19937_64 rng = stream(seed_, epoch, -1);
+  std::vector<size_t> order(windows_l_.size());
+  std::iota(order.begin(), order.end(), size_t(0));
+  std::shuffle(order.begin(), order.end(), rng);
+  auto jittered = [&](const std::vector<Sample>& set, Window wdw, std::mt19937_64& r) {
+    const int64_t len = set[wdw.sample].length;
+    if (win_.jitter && len > win_.window) {
+      const int64_t shift = std::uniform_int_distribution<int64_t>(-win_.stride / 2, win_.stride / 2)(r);
+      wdw.start = std::clamp<int64_t>(wdw.start + shift, 0, len - win_.window);
+    }
+    return wdw;
+  };
+  std::vector<Window> lw;
+  std::vector<std::mt19937_64::result_type> jitter_seeds(order.size());
+  for (auto& js : jitter_seeds) js = rng();
+  const size_t first = size_t(batch * win_.batch), last = std::min(order.size(), first + size_t(win_.batch));
+  for (size_t i = first; i < last; ++i) {
+    std::mt19937_64 r(jitter_seeds[i]);
+    lw.push_back(jittered(labelled_, windows_l_[order[i]], r));
+  }
+  Tensor x, y, valid;
+  batch_tensors(labelled_, lw, x, y, valid);
+  terms_ = {};
+
+  const bool adversarial = hung_.mode != "supervised";
+  const bool semi = hung_.mode == "semi" && !windows_u_.empty();
+  const int64_t step_index = opt_->steps();
+
+  // ---- segmentation network --------------------------------------------
+  opt_->zero_grad();
+  if (adversarial) disc_->requires_grad_(false);
+  const Tensor logits = (*model_)(x);
+  Tensor loss = cross_entropy(logits, y, class_weight_, -100);
+  terms_.ce = loss.item<float>();
+  Tensor prob_l, prob_u, xu, valid_u;
+  if (adversarial) {
+    prob_l = softmax(logits, 1);
+    const Tensor d = (*disc_)(prob_l);
+    const Tensor adv = bce_with_logits(d, Tensor::ones(d.shape()), valid);
+    terms_.adv = adv.item<float>();
+    loss = add(loss, mul(adv, hung_.lambda_adv));
+  }
+  if (semi) {
+    std::mt19937_64 r = stream(seed_, epoch, batch);
+    std::vector<Window> uw;
+    for (int64_t i = 0; i < win_.batch; ++i) {
+      const size_t pick = std::uniform_int_distribution<size_t>(0, windows_u_.size() - 1)(r);
+      uw.push_back(jittered(unlabelled_, windows_u_[pick], r));
+    }
+    Tensor yu_unused;
+    batch_tensors(unlabelled_, uw, xu, yu_unused, valid_u);  // unlabelled y is all -100 by construction
+    const Tensor logits_u = (*model_)(xu);
+    prob_u = softmax(logits_u, 1);
+    const Tensor d_u = (*disc_)(prob_u);
+    const Tensor semi_adv = bce_with_logits(d_u, Tensor::ones(d_u.shape()), valid_u);
+    terms_.semi_adv = semi_adv.item<float>();
+    loss = add(loss, mul(semi_adv, hung_.lambda_semi_adv));
+    if (step_index >= hung_.semi_start && hung_.lambda_semi > 0) {
+      // Self-taught targets: argmax of the prediction where D trusts it.
+      std::vector<float> conf, mask;
+      std::vector<int64_t> pseudo;
+      {
+        NoGradGuard no_grad;
+        conf = sigmoid(d_u).to_vector<float>();
+        mask = valid_u.to_vector<float>();
+        pseudo = argmax(logits_u, 1).to_vector<int64_t>();
+      }
+      for (size_t i = 0; i < pseudo.size(); ++i) {
+        if (conf[i] > hung_.t_semi && mask[i] > 0)
+          ++terms_.confident;
+        else
+          pseudo[i] = -100;
+      }
+      if (terms_.confident > 0) {
+        const Tensor target = Tensor::from_vector(pseudo, logits_u.shape().size() == 3
+                                                              ? Shape{logits_u.size(0), logits_u.size(2)}
+                                                              : Shape{logits_u.size(0)});
+        const Tensor semi_ce = cross_entropy(logits_u, target, Tensor(), -100);
+        terms_.semi = semi_ce.item<float>();
+        loss = add(loss, mul(semi_ce, hung_.lambda_semi));
+      }
+    }
+  }
+  loss.backward();
+  if (clip_ > 0) clip_grad_norm(model_->parameters(), clip_);
+  opt_->step();
+
+  // ---- discriminator ----------------------------------------------------
+  if (adversarial) {
+    disc_->requires_grad_(true);
+    opt_d_->zero_grad();
+    Tensor fake = prob_l.detach(), fake_valid = valid;
+    if (prob_u.defined()) {
+      fake = cat({fake, prob_u.detach()}, 0);
+      fake_valid = cat({valid, valid_u}, 0);
+    }
+    const Tensor d_fake = (*disc_)(fake);
+    const Tensor loss_fake = bce_with_logits(d_fake, Tensor::zeros(d_fake.shape()), fake_valid);
+    Tensor onehot;
+    {
+      NoGradGuard no_grad;
+      const Tensor known = ge(y, 0.0);
+      const Tensor idx = where(known, y, Tensor::zeros(y.shape(), DType::i64));
+      onehot = mul(permute(one_hot(idx, pre_.classes(), DType::f32), {0, 2, 1}), valid).contiguous();
+    }
+    const Tensor d_real = (*disc_)(onehot);
+    const Tensor loss_real = bce_with_logits(d_real, Tensor::ones(d_real.shape()), valid);
+    const Tensor loss_d = mul(add(loss_fake, loss_real), 0.5);
+    terms_.d = loss_d.item<float>();
+    loss_d.backward();
+    opt_d_->step();
+  }
+  return {loss.item<float>(), int64_t(lw.size())};
+}
+
+void FaciesTrainer::save(Checkpoint& ck) const {
+  ck.add_module("model.", *model_);
+  ck.add_optimizer("optimizer.", *opt_);
+  if (hung_.mode != "supervised") {
+    ck.add_module("discriminator.", *disc_);
+    ck.add_optimizer("discriminator_optimizer.", *opt_d_);
+  }
+}
+
+void FaciesTrainer::load(const Checkpoint& ck) {
+  ck.restore_module("model.", *model_);
+  ck.restore_optimizer("optimizer.", *opt_);
+  if (hung_.mode != "supervised") {
+    ck.restore_module("discriminator.", *disc_);
+    ck.restore_optimizer("discriminator_optimizer.", *opt_d_);
+  }
+}
+
+std::vector<float> predict_probs(Module& model, const Sample& s, int64_t classes, int64_t window, int64_t stride) {
+  NoGradGuard no_grad;
+  const bool was_training = model.training();
+  model.eval();
+  const int64_t c = int64_t(s.x.size()) / std::max<int64_t>(s.length, 1), n = s.length;
+  std::vector<float> out(size_t(classes * n), 0.f);
+  if (window <= 0 || n <= window) {
+    const Tensor p = softmax(model(Tensor::from_vector(s.x, {1, c, n})), 1);
+    out = p.contiguous().to_vector<float>();
+  } else {
+    const std::vector<int64_t> starts = window_starts(n, window, std::max<int64_t>(1, stride));
+    std::vector<float> xv(starts.size() * size_t(c * window));
+    for (size_t i = 0; i < starts.size(); ++i)
+      for (int64_t ch = 0; ch < c; ++ch)
+        std::copy_n(s.x.begin() + (ch * n + starts[i]), window, xv.begin() + (int64_t(i) * c + ch) * window);
+    const std::vector<float> p =
+        softmax(model(Tensor::from_vector(xv, {int64_t(starts.size()), c, window})), 1).contiguous().to_vector<float>();
+    std::vector<double> acc(size_t(classes * n), 0.0), weight(size_t(n), 0.0);
+    for (size_t i = 0; i < starts.size(); ++i)
+      for (int64_t j = 0; j < window; ++j) {
+        const double taper = double(std::min(j + 1, window - j));  // triangular: edges count least
+        const int64_t at = starts[i] + j;
+        weight[size_t(at)] += taper;
+        for (int64_t k = 0; k < classes; ++k)
+          acc[size_t(k * n + at)] += taper * p[size_t((int64_t(i) * classes + k) * window + j)];
+      }
+    for (int64_t k = 0; k < classes; ++k)
+      for (int64_t j = 0; j < n; ++j) out[size_t(k * n + j)] = float(acc[size_t(k * n + j)] / weight[size_t(j)]);
+  }
+  model.train(was_training);
+  return out;
+}
+
+std::vector<int64_t> argmax_classes(const std::vector<float>& probs, int64_t classes, int64_t length) {
+  std::vector<int64_t> out(size_t(length), 0);
+  for (int64_t j = 0; j < length; ++j) {
+    float best = probs[size_t(j)];
+    for (int64_t k = 1; k < classes; ++k)
+      if (probs[size_t(k * length + j)] > best) best = probs[size_t(k * length + j)], out[size_t(j)] = k;
+  }
+  return out;
+}
+
+ConfusionMatrix evaluate(Module& model, const std::vector<Sample>& samples, int64_t classes, int64_t window,
+                         int64_t stride, std::vector<std::vector<int64_t>>* predictions) {
+  ConfusionMatrix m(classes);
+  for (const Sample& s : samples) {
+    const std::vector<int64_t> pred = argmax_classes(predict_probs(model, s, classes, window, stride), classes,
+                                                     s.length);
+    m.add(s.y, pred, -100);
+    if (predictions) predictions->push_back(pred);
+  }
+  return m;
+}
+
+std::vector<std::vector<int64_t>> seg2016_adjacent_codes() {
+  // Facies 1 SS, 2 CSiS, 3 FSiS, 4 SiSh, 5 MS, 6 WS, 7 D, 8 PS, 9 BS (contest notebook).
+  return {{2}, {1, 3}, {2}, {5}, {4, 6}, {5, 7}, {6, 8}, {6, 7, 9}, {7, 8}};
+}
+
+std::vector<std::vector<int64_t>> adjacent_classes(const Config& data, const Preprocessing& pre) {
+  if (!data.has("adjacent")) {
+    data.mark_known("adjacent");
+    return {};
+  }
+  const Config adj = data.section("adjacent");
+  std::vector<std::vector<int64_t>> out(size_t(pre.classes()));
+  for (const std::string& key : adj.keys()) {
+    char* end = nullptr;
+    const long long code = std::strtoll(key.c_str(), &end, 10);
+    const int64_t k = *end == '\0' ? pre.class_of(code) : -1;
+    STRATA_CHECK(k >= 0, adj.key_path(key), ": '", key, "' is not one of data.classes");
+    for (int64_t other : adj.get_int_list(key, {})) {
+      const int64_t j = pre.class_of(other);
+      STRATA_CHECK(j >= 0, adj.key_path(key), ": ", other, " is not one of data.classes");
+      out[size_t(k)].push_back(j);
+    }
+  }
+  return out;
+}
+
+}  // namespace strata::welllog

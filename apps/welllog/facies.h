@@ -1,0 +1,117 @@
+// Facies segmentation training with the adversarial semi-supervised scheme of
+// Hung et al. 2018 ("Adversarial Learning for Semi-Supervised Semantic
+// Segmentation", arXiv 1802.07934), in one dimension (depth).
+//
+// Segmentation network S (a 1-D U-Net from `model:`), discriminator D (the
+// fully convolutional 1-D discriminator from `discriminator.model:`). Per step,
+// with a batch of labelled windows (x_l, y_l) and, in `semi` mode, a batch of
+// unlabelled windows x_u:
+//
+//   L_S = CE(S(x_l), y_l)                                          always
+//       + lambda_adv      * BCE(D(softmax S(x_l)), 1)              adversarial, semi
+//       + lambda_semi_adv * BCE(D(softmax S(x_u)), 1)              semi
+//       + lambda_semi     * CE(S(x_u), argmax S(x_u)) on samples
+//                           where sigmoid(D(softmax S(x_u))) > T_semi,
+//                           from step semi_start on                 semi
+//   L_D = BCE(D(softmax S(x).detached), 0) / 2 + BCE(D(onehot y_l), 1) / 2
+//         (x: the labelled and, in semi mode, the unlabelled windows)
+//
+// D is frozen while L_S flows through it; it has its own optimizer (Adam,
+// lr 1e-4, betas 0.9 / 0.99, poly schedule by default). Padding of windows
+// cut from short wells and unknown labels are masked out of every term.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "apps/common/metrics.h"
+#include "apps/common/trainer.h"
+#include "apps/welllog/wells.h"
+#include "layers/module.h"
+#include "layers/optimizer.h"
+
+namespace strata::welllog {
+
+struct HungOptions {
+  std::string mode = "supervised";  // supervised | adversarial | semi
+  double lambda_adv = 0.01, lambda_semi = 0.1, t_semi = 0.2, lambda_semi_adv = 0.001;
+  int64_t semi_start = 0;  // first optimisation step that uses the semi CE term
+  static HungOptions from_config(const Config& train);
+};
+
+struct WindowOptions {
+  int64_t window = 64, stride = 16;  // training windows
+  int64_t batch = 16;
+  bool jitter = true;  // shift every window by a random offset < stride each epoch
+};
+
+// Builds S and D from the config, owns their optimizers and draws batches.
+// Random choices (window order, jitter, unlabelled batches) are functions of
+// (seed, epoch, batch), so the Trainer's resume is exact.
+class FaciesTrainer {
+ public:
+  // `root`: the whole run config (model, discriminator, optimizer, train
+  // sections). `labelled` must hold labels; the labels of `unlabelled` are
+  // never read (prepare() them from wells without codes). `mode`, when not
+  // empty, replaces train.mode (cross-validation compares modes).
+  FaciesTrainer(const Config& root, const Preprocessing& pre, std::vector<Sample> labelled,
+                std::vector<Sample> unlabelled, int64_t epochs, uint64_t seed, const std::string& mode = "");
+
+  int64_t steps_per_epoch() const { return steps_per_epoch_; }
+  StepResult step(int64_t epoch, int64_t batch);
+  Module& model() { return *model_; }
+  const ModulePtr& model_ptr() const { return model_; }
+  const HungOptions& hung() const { return hung_; }
+  void save(Checkpoint& ck) const;
+  void load(const Checkpoint& ck);
+
+  // The last step's loss terms (for logging and tests).
+  struct Terms {
+    double ce = 0, adv = 0, semi_adv = 0, semi = 0, d = 0;
+    int64_t confident = 0;  // unlabelled samples that passed T_semi
+  };
+  const Terms& last_terms() const { return terms_; }
+
+ private:
+  struct Window {
+    size_t sample;
+    int64_t start;
+  };
+  void batch_tensors(const std::vector<Sample>& set, const std::vector<Window>& windows, Tensor& x, Tensor& y,
+                     Tensor& valid) const;
+
+  Preprocessing pre_;
+  HungOptions hung_;
+  WindowOptions win_;
+  std::vector<Sample> labelled_, unlabelled_;
+  std::vector<Window> windows_l_, windows_u_;
+  ModulePtr model_, disc_;
+  std::unique_ptr<Optimizer> opt_, opt_d_;
+  Tensor class_weight_;
+  double clip_ = 0;
+  uint64_t seed_;
+  int64_t steps_per_epoch_ = 1;
+  Terms terms_;
+};
+
+// Class probabilities (classes x length, row-major) of one prepared well.
+// window > 0: windows of that length every `stride` samples, each weighted by
+// a triangular taper (highest in its middle) and averaged where they overlap;
+// window 0 (or a well no longer than the window): the whole well at once.
+std::vector<float> predict_probs(Module& model, const Sample& s, int64_t classes, int64_t window, int64_t stride);
+std::vector<int64_t> argmax_classes(const std::vector<float>& probs, int64_t classes, int64_t length);
+
+// Predicts every sample and counts it against the known labels.
+ConfusionMatrix evaluate(Module& model, const std::vector<Sample>& samples, int64_t classes, int64_t window,
+                         int64_t stride, std::vector<std::vector<int64_t>>* predictions = nullptr);
+
+// The SEG 2016 contest's adjacent facies (by label code 1..9).
+std::vector<std::vector<int64_t>> seg2016_adjacent_codes();
+// Adjacency by class index from `data.adjacent` (a map code -> list of codes);
+// empty when the config has none.
+std::vector<std::vector<int64_t>> adjacent_classes(const Config& data, const Preprocessing& pre);
+
+}  // namespace strata::welllog

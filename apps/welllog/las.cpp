@@ -1,0 +1,197 @@
+#include "apps/welllog/las.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <limits>
+#include <sstream>
+
+#include "engine/error.h"
+
+namespace strata::las {
+namespace {
+
+std::string trim(const std::string& s) {
+  size_t b = 0, e = s.size();
+  while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
+  while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1]))) --e;
+  return s.substr(b, e - b);
+}
+
+std::string upper(std::string s) {
+  for (char& c : s) c = char(std::toupper(static_cast<unsigned char>(c)));
+  return s;
+}
+
+bool is_blank_or_comment(const std::string& t) { return t.empty() || t[0] == '#'; }
+
+// A number of the data section; a lone comma is a decimal mark.
+bool parse_number(std::string token, double& out) {
+  if (token.find(',') != std::string::npos) {
+    if (token.find('.') != std::string::npos || std::count(token.begin(), token.end(), ',') != 1) return false;
+    std::replace(token.begin(), token.end(), ',', '.');
+  }
+  char* end = nullptr;
+  out = std::strtod(token.c_str(), &end);
+  return end != token.c_str() && *end == '\0';
+}
+
+std::string excerpt(const std::string& line) { return line.size() > 60 ? line.substr(0, 57) + "..." : line; }
+
+}  // namespace
+
+const Curve* LasFile::find(const std::string& mnemonic) const {
+  const std::string m = upper(mnemonic);
+  for (const Curve& c : curves)
+    if (upper(c.mnemonic) == m) return &c;
+  return nullptr;
+}
+
+std::string LasFile::well_value(const std::string& mnemonic, const std::string& fallback) const {
+  const std::string m = upper(mnemonic);
+  for (const HeaderItem& h : well)
+    if (upper(h.mnemonic) == m) return h.value;
+  return fallback;
+}
+
+LasFile read(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  STRATA_CHECK(f.good(), path, ": cannot open LAS file");
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return parse(ss.str(), path);
+}
+
+LasFile parse(const std::string& input, const std::string& origin) {
+  std::string text = input;
+  if (text.rfind("\xEF\xBB\xBF", 0) == 0) text.erase(0, 3);  // UTF-8 byte-order mark
+  LasFile las;
+  las.path = origin;
+
+  std::vector<std::string> lines;
+  {
+    std::stringstream ss(text);
+    for (std::string l; std::getline(ss, l);) {
+      if (!l.empty() && l.back() == '\r') l.pop_back();
+      lines.push_back(l);
+    }
+  }
+  auto where = [&](size_t i) { return str_cat(origin, ":", i + 1, ": "); };
+
+  char section = 0;  // V, W, C, P, O, A
+  bool seen_version = false, seen_data = false;
+  std::vector<double> values;  // ~A values in file order
+  size_t data_line = 0;
+  for (size_t i = 0; i < lines.size(); ++i) {
+    const std::string& raw = lines[i];
+    const std::string t = trim(raw);
+    if (section == 'O' && (t.empty() || t[0] != '~')) {
+      las.other += raw + "\n";
+      continue;
+    }
+    if (is_blank_or_comment(t)) continue;
+
+    if (t[0] == '~') {
+      STRATA_CHECK(section != 'A', where(i), "section ", excerpt(t), " after the ~A data section (~A must be last)");
+      const std::string name = t.substr(1);
+      section = name.empty() ? '?' : char(std::toupper(static_cast<unsigned char>(name[0])));
+      if (!seen_version) {
+        STRATA_CHECK(section == 'V', where(i), "not a LAS file: the first section is '", excerpt(t),
+                     "', a LAS file starts with ~VERSION");
+        seen_version = true;
+      }
+      const std::string head = upper(name.substr(0, name.find_first_of(" \t")));
+      STRATA_CHECK(head.find('_') == std::string::npos && name.find('|') == std::string::npos, where(i),
+                   "section '~", excerpt(name), "' is LAS 3.0, which this reader does not support (LAS 1.2 and 2.0 "
+                   "only); export the well as LAS 2.0");
+      if (section == 'A') {
+        STRATA_CHECK(!las.curves.empty(), where(i), "~A data section before any curve was defined in ~CURVE");
+        seen_data = true;
+        data_line = i;
+      }
+      continue;
+    }
+    STRATA_CHECK(seen_version, where(i), "not a LAS file: expected a ~VERSION section first, found '", excerpt(t), "'");
+
+    if (section == 'A') {
+      const size_t n = las.curves.size();
+      std::istringstream row(t);
+      size_t count = 0;
+      for (std::string token; row >> token; ++count) {
+        double v = 0;
+        STRATA_CHECK(parse_number(token, v), where(i), "'", token, "' is not a number (curve ",
+                     las.curves[values.size() % n].mnemonic, ")");
+        values.push_back(v);
+      }
+      if (!las.wrapped)
+        STRATA_CHECK(count == n, where(i), count, " values in a data row, expected ", n,
+                     " (one per curve in ~CURVE; is the file wrapped without WRAP. YES?)");
+      continue;
+    }
+    if (section != 'V' && section != 'W' && section != 'C' && section != 'P') continue;  // unknown section: skipped
+
+    // MNEM.UNIT  VALUE : DESCRIPTION
+    const size_t dot = t.find('.');
+    const size_t colon = t.rfind(':');
+    STRATA_CHECK(dot != std::string::npos && colon != std::string::npos && dot < colon, where(i),
+                 "malformed header line '", excerpt(t), "' (expected 'MNEM.UNIT  VALUE : DESCRIPTION')");
+    HeaderItem h;
+    h.mnemonic = trim(t.substr(0, dot));
+    size_t unit_end = dot + 1;
+    while (unit_end < colon && !std::isspace(static_cast<unsigned char>(t[unit_end]))) ++unit_end;
+    h.unit = t.substr(dot + 1, unit_end - dot - 1);
+    h.value = trim(t.substr(unit_end, colon - unit_end));
+    h.description = trim(t.substr(colon + 1));
+    STRATA_CHECK(!h.mnemonic.empty(), where(i), "header line '", excerpt(t), "' has no mnemonic before the '.'");
+    const std::string m = upper(h.mnemonic);
+
+    if (section == 'V') {
+      if (m == "VERS") {
+        double v = 0;
+        STRATA_CHECK(parse_number(h.value, v), where(i), "VERS '", h.value, "' is not a version number");
+        STRATA_CHECK(v < 3.0, where(i), "LAS ", h.value, " is not supported (LAS 1.2 and 2.0 only); export the well "
+                                         "as LAS 2.0");
+        STRATA_CHECK(v >= 1.0, where(i), "unknown LAS version '", h.value, "'");
+        las.version = v < 2.0 ? "1.2" : "2.0";
+      } else if (m == "WRAP") {
+        const std::string w = upper(h.value);
+        STRATA_CHECK(w == "YES" || w == "NO", where(i), "WRAP must be YES or NO, got '", h.value, "'");
+        las.wrapped = w == "YES";
+      }
+    } else if (section == 'W') {
+      const bool numeric_item = m == "STRT" || m == "STOP" || m == "STEP" || m == "NULL";
+      if (las.version == "1.2" && !numeric_item && !h.description.empty()) std::swap(h.value, h.description);
+      if (m == "NULL") {
+        double v = 0;
+        STRATA_CHECK(parse_number(h.value, v), where(i), "NULL value '", h.value, "' is not a number");
+        las.null_value = v;
+      }
+      las.well.push_back(h);
+    } else if (section == 'C') {
+      las.curves.push_back({h.mnemonic, h.unit, h.description, {}});
+    } else {
+      las.parameters.push_back(h);
+    }
+  }
+
+  STRATA_CHECK(seen_version, origin, ": not a LAS file (no ~VERSION section)");
+  STRATA_CHECK(!las.version.empty(), origin, ": the ~VERSION section has no VERS item");
+  STRATA_CHECK(!las.curves.empty(), origin, ": no curves (the ~CURVE section is missing or empty)");
+  STRATA_CHECK(seen_data, origin, ": no ~A (log data) section: the file holds a header only");
+  const size_t n = las.curves.size();
+  STRATA_CHECK(values.size() % n == 0, origin, ":", data_line + 1, ": the data end in the middle of a depth step (",
+               values.size(), " values for ", n, " curves)");
+  const size_t rows = values.size() / n;
+  for (size_t c = 0; c < n; ++c) las.curves[c].values.resize(rows);
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  for (size_t r = 0; r < rows; ++r)
+    for (size_t c = 0; c < n; ++c) {
+      const double v = values[r * n + c];
+      las.curves[c].values[r] = v == las.null_value ? nan : v;
+    }
+  return las;
+}
+
+}  // namespace strata::las

@@ -1,0 +1,55 @@
+// LAS (Log ASCII Standard) reader, versions 1.2 and 2.0.
+//
+//   ~V  version section: VERS (1.2 | 2.0), WRAP (YES | NO)
+//   ~W  well section: STRT, STOP, STEP, NULL, WELL, ... (in LAS 1.2 the value of
+//       the descriptive items sits after the colon: "COMP. COMPANY: ANY OIL LTD")
+//   ~C  curves, in the column order of the data; the first is the index (depth)
+//   ~P  parameters, ~O other (free text, kept verbatim)
+//   ~A  the data: one line per depth step, or with WRAP YES the depth alone on
+//       a line followed by the other values over as many lines as needed
+//
+// Header lines are "MNEM.UNIT  VALUE : DESCRIPTION" (the unit runs from the
+// first dot to the next space). Values equal to NULL become NaN. A comma in a
+// number is read as a decimal mark (LAS 2.0 data are space-delimited, so a
+// comma can be nothing else). Errors name the file and the line: not a LAS
+// file, LAS 3.0 (its ~Log_Definition / ~Log_Data sections and delimiters are
+// not supported), no ~A section, a row with the wrong number of values, a
+// value that is not a number.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace strata::las {
+
+struct HeaderItem {
+  std::string mnemonic, unit, value, description;
+};
+
+struct Curve {
+  std::string mnemonic, unit, description;
+  std::vector<double> values;  // NaN where the file has NULL
+};
+
+struct LasFile {
+  std::string path;
+  std::string version;  // "1.2" or "2.0"
+  bool wrapped = false;
+  double null_value = -999.25;
+  std::vector<HeaderItem> well, parameters;
+  std::string other;
+  std::vector<Curve> curves;  // curves[0] is the index (usually depth)
+
+  int64_t rows() const { return curves.empty() ? 0 : int64_t(curves[0].values.size()); }
+  // The curve with this mnemonic (case-insensitive), or nullptr.
+  const Curve* find(const std::string& mnemonic) const;
+  // The well-section value of `mnemonic` (case-insensitive), or fallback.
+  std::string well_value(const std::string& mnemonic, const std::string& fallback = "") const;
+};
+
+LasFile read(const std::string& path);
+// Parses LAS text; `origin` names it in errors.
+LasFile parse(const std::string& text, const std::string& origin);
+
+}  // namespace strata::las

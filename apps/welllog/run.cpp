@@ -1,0 +1,674 @@
+#include "apps/welllog/run.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <numeric>
+#include <random>
+#include <set>
+
+#include "apps/common/plot.h"
+#include "apps/common/trainer.h"
+#include "apps/welllog/facies.h"
+#include "apps/welllog/las.h"
+#include "engine/error.h"
+#include "engine/random.h"
+#include "layers/registry.h"
+
+namespace fs = std::filesystem;
+
+namespace strata::welllog {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+std::string join(const std::vector<std::string>& v, const std::string& sep) {
+  std::string s;
+  for (size_t i = 0; i < v.size(); ++i) s += (i ? sep : "") + v[i];
+  return s;
+}
+
+std::vector<std::string> split(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  if (s.empty()) return out;
+  size_t b = 0;
+  for (size_t e; (e = s.find(sep, b)) != std::string::npos; b = e + 1) out.push_back(s.substr(b, e - b));
+  out.push_back(s.substr(b));
+  return out;
+}
+
+std::string fmt(const char* f, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, f, v);
+  return buf;
+}
+
+double mean_of(const std::vector<double>& v) {
+  return v.empty() ? 0.0 : std::accumulate(v.begin(), v.end(), 0.0) / double(v.size());
+}
+double std_of(const std::vector<double>& v) {
+  if (v.size() < 2) return 0.0;
+  const double m = mean_of(v);
+  double s = 0;
+  for (double x : v) s += (x - m) * (x - m);
+  return std::sqrt(s / double(v.size() - 1));
+}
+
+Columns columns_of(const Config& data) {
+  Columns c;
+  c.well = data.get_string("well_column", c.well);
+  c.depth = data.get_string("depth_column", c.depth);
+  c.label = data.get_string("label_column", c.label);
+  return c;
+}
+
+bool looks_like_las(const std::string& path) {
+  std::string ext = fs::path(path).extension().string();
+  for (char& ch : ext) ch = char(std::tolower(static_cast<unsigned char>(ch)));
+  if (ext == ".las") return true;
+  std::ifstream f(path);
+  for (std::string line; std::getline(f, line);) {
+    const size_t p = line.find_first_not_of(" \t\r\xEF\xBB\xBF");
+    if (p == std::string::npos || line[p] == '#') continue;
+    return line[p] == '~';
+  }
+  return false;
+}
+
+std::string require_file(const Config& c, const std::string& key, const std::string& path) {
+  STRATA_CHECK(fs::exists(path), c.key_path(key), ": no file '", path, "' (give the path relative to where you run ",
+               "the app, or override it: ", c.key_path(key), "=PATH)");
+  return path;
+}
+
+// Wells the preprocessing can use; the others are reported and left out.
+std::vector<Well> usable_wells(const Preprocessing& pre, std::vector<Well> wells) {
+  std::vector<Well> out;
+  for (Well& w : wells) {
+    std::string why;
+    if (pre.usable(w, &why))
+      out.push_back(std::move(w));
+    else
+      std::fprintf(stderr, "strata-welllog: leaving out %s (data.missing.curve: drop_well)\n", why.c_str());
+  }
+  return out;
+}
+
+struct Loaded {
+  Config cfg;
+  Preprocessing pre;
+  ModulePtr model;
+  int64_t window = 256, stride = 64;
+};
+
+void read_inference(const Config& cfg, int64_t& window, int64_t& stride) {
+  const Config inf = cfg.section("inference");
+  window = inf.get_int("window", 256, Bounds::at_least(0));
+  stride = inf.get_int("stride", 64, Bounds::at_least(1));
+}
+
+Loaded load_model(const std::string& checkpoint) {
+  const Checkpoint ck = Checkpoint::load(checkpoint);
+  STRATA_CHECK(ck.has("welllog.config"), checkpoint, ": not a strata-welllog checkpoint (no welllog.config)");
+  Loaded l{Config::parse(ck.get("welllog.config"), checkpoint + " [welllog.config]"), load_preprocessing(ck), nullptr};
+  l.model = build_module(l.cfg.section("model"));
+  ck.restore_module("model.", *l.model);
+  l.model->eval();
+  read_inference(l.cfg, l.window, l.stride);
+  return l;
+}
+
+void write_metrics(const std::string& path, const ConfusionMatrix& m, const Preprocessing& pre,
+                   const std::vector<std::vector<int64_t>>& adjacent) {
+  std::ofstream f(path);
+  f << "metric,value\n";
+  f << "samples," << m.total() << "\n";
+  f << "accuracy," << m.accuracy() << "\n";
+  f << "f1_micro," << m.f1_micro() << "\n";
+  f << "f1_macro," << m.f1_macro() << "\n";
+  f << "f1_weighted," << m.f1_weighted() << "\n";
+  if (!adjacent.empty()) f << "adjacent_accuracy," << m.adjacent_accuracy(adjacent) << "\n";
+  for (int64_t c = 0; c < pre.classes(); ++c) f << "f1_" << pre.class_names[size_t(c)] << "," << m.f1(c) << "\n";
+}
+
+std::string metrics_line(const ConfusionMatrix& m, const std::vector<std::vector<int64_t>>& adjacent) {
+  std::string s = "accuracy " + fmt("%.4f", m.accuracy()) + ", F1 micro " + fmt("%.4f", m.f1_micro()) +
+                  ", macro " + fmt("%.4f", m.f1_macro()) + ", weighted " + fmt("%.4f", m.f1_weighted());
+  if (!adjacent.empty()) s += ", adjacent accuracy " + fmt("%.4f", m.adjacent_accuracy(adjacent));
+  return s + " (" + std::to_string(m.total()) + " samples)";
+}
+
+std::string safe_name(std::string s) {
+  for (char& ch : s)
+    if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '-' && ch != '_') ch = '_';
+  return s;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// data
+
+std::vector<Well> load_wells_from_file(const std::string& path, const Config& data, bool read_labels) {
+  if (looks_like_las(path)) return {well_from_las(path)};
+  return wells_from_table(read_csv(path), columns_of(data), read_labels);
+}
+
+std::vector<Well> load_wells(const Config& data) {
+  const std::string source = data.get_choice("source", "csv", {"csv", "las", "synthetic"});
+  const Config syn = data.section("synthetic");
+  if (source == "synthetic") {
+    data.mark_known("path");
+    data.mark_known("paths");
+    return synthetic_gamma_wells(SyntheticOptions::from_config(syn));
+  }
+  if (source == "las") {
+    std::vector<Well> wells;
+    for (const std::string& p : data.get_string_list("paths", {})) wells.push_back(well_from_las(require_file(data, "paths", p)));
+    STRATA_CHECK(!wells.empty(), data.key_path("paths"), ": list at least one LAS file");
+    return wells;
+  }
+  const std::string path = require_file(data, "path", data.require_string("path"));
+  return wells_from_table(read_csv(path), columns_of(data), true);
+}
+
+void save_preprocessing(Checkpoint& ck, const Preprocessing& p) {
+  ck.set("welllog.curves", join(p.curves, "\n"));
+  ck.set("welllog.indicators", join(p.indicators, "\n"));
+  std::vector<std::string> codes;
+  for (int64_t c : p.codes) codes.push_back(std::to_string(c));
+  ck.set("welllog.codes", join(codes, "\n"));
+  ck.set("welllog.class_names", join(p.class_names, "\n"));
+  ck.set("welllog.missing_values", p.missing_values);
+  ck.set("welllog.missing_curve", p.missing_curve);
+  ck.add_tensor("welllog.mean", Tensor::from_vector(p.mean, {int64_t(p.mean.size())}));
+  ck.add_tensor("welllog.std", Tensor::from_vector(p.stddev, {int64_t(p.stddev.size())}));
+}
+
+Preprocessing load_preprocessing(const Checkpoint& ck) {
+  Preprocessing p;
+  p.curves = split(ck.get("welllog.curves"), '\n');
+  p.indicators = split(ck.get("welllog.indicators"), '\n');
+  for (const std::string& c : split(ck.get("welllog.codes"), '\n')) p.codes.push_back(std::stoll(c));
+  p.class_names = split(ck.get("welllog.class_names"), '\n');
+  p.missing_values = ck.get("welllog.missing_values");
+  p.missing_curve = ck.get("welllog.missing_curve");
+  p.mean = ck.tensor("welllog.mean").to_vector<double>();
+  p.stddev = ck.tensor("welllog.std").to_vector<double>();
+  STRATA_CHECK(p.mean.size() == p.curves.size() && p.stddev.size() == p.curves.size() &&
+                   p.class_names.size() == p.codes.size(),
+               ck.path, ": inconsistent welllog preprocessing entries");
+  return p;
+}
+
+std::vector<size_t> labelled_subset(size_t n, double fraction, uint64_t seed) {
+  std::vector<size_t> idx(n);
+  std::iota(idx.begin(), idx.end(), size_t(0));
+  if (fraction >= 1.0) return idx;
+  std::mt19937_64 rng(seed * 7919 + 17);
+  std::shuffle(idx.begin(), idx.end(), rng);
+  const size_t k = std::clamp<size_t>(size_t(std::lround(fraction * double(n))), 1, n);
+  idx.resize(k);
+  std::sort(idx.begin(), idx.end());
+  return idx;
+}
+
+std::vector<int64_t> fold_of_wells(size_t n, int64_t folds, uint64_t seed) {
+  STRATA_CHECK(folds >= 2 && size_t(folds) <= n, "cv.folds: ", folds, " folds need between 2 and ", n,
+               " wells (folds = number of wells is leave-one-well-out)");
+  std::vector<size_t> idx(n);
+  std::iota(idx.begin(), idx.end(), size_t(0));
+  std::mt19937_64 rng(seed + 1);
+  std::shuffle(idx.begin(), idx.end(), rng);
+  std::vector<int64_t> fold(n);
+  for (size_t i = 0; i < n; ++i) fold[idx[i]] = int64_t(i % size_t(folds));
+  return fold;
+}
+
+// ---------------------------------------------------------------------------
+// plots
+
+void strip_plot(const std::string& path, const Well& well, const Preprocessing& p, const std::vector<int64_t>& truth,
+                const std::vector<int64_t>& predicted) {
+  const int n = int(well.length());
+  const int track = 130, gap = 14, facies_w = 46, left = 80, top = 60;
+  const int plot_h = std::clamp(2 * n, 300, 1400);
+  const int legend_rows = int((p.classes() + 3) / 4);
+  const int tracks = int(p.curves.size());
+  const int has_truth = truth.empty() ? 0 : 1;
+  const int width = std::max(left + tracks * (track + gap) + (1 + has_truth) * (facies_w + gap) + 20, 4 * 150 + left);
+  const int height = top + plot_h + 30 + legend_rows * 24 + 10;
+  Canvas cv(width, height);
+  const Rgb black{0, 0, 0}, grey{200, 200, 200};
+  cv.text(left, 8, "well " + well.name, black, 2);
+  auto y_of = [&](double i) { return top + i * double(plot_h) / double(std::max(n, 1)); };
+  // Depth ticks.
+  for (int t = 0; t <= 8; ++t) {
+    const int i = std::min(n - 1, t * (n - 1) / 8);
+    if (n == 0) break;
+    const int y = int(y_of(i));
+    cv.line(left - 6, y, left, y, black);
+    cv.text(4, y - 4, fmt("%.1f", well.depth[size_t(i)]), black, 1);
+  }
+  int x = left;
+  for (const std::string& name : p.curves) {
+    cv.fill_rect(x, top, x + track, top + plot_h, {248, 248, 248});
+    cv.text(x + 2, top - 30, name, black, 1);
+    const auto it = well.logs.find(name);
+    if (it != well.logs.end()) {
+      std::vector<double> valid;
+      for (double v : it->second)
+        if (!std::isnan(v)) valid.push_back(v);
+      if (!valid.empty()) {
+        std::sort(valid.begin(), valid.end());
+        const double lo = valid[valid.size() / 100], hi = valid[valid.size() - 1 - valid.size() / 100];
+        const double span = hi > lo ? hi - lo : 1.0;
+        cv.text(x + 2, top - 16, fmt("%.3g", lo) + " - " + fmt("%.3g", hi), {90, 90, 90}, 1);
+        double px = -1, py = -1;
+        for (int i = 0; i < n; ++i) {
+          const double v = it->second[size_t(i)];
+          if (std::isnan(v)) {
+            px = -1;
+            continue;
+          }
+          const double cx = x + std::clamp((v - lo) / span, 0.0, 1.0) * (track - 1), cy = y_of(i + 0.5);
+          if (px >= 0) cv.line(px, py, cx, cy, {20, 60, 160});
+          px = cx, py = cy;
+        }
+      } else {
+        cv.text(x + 4, top + 10, "no data", {160, 0, 0}, 1);
+      }
+    } else {
+      cv.text(x + 4, top + 10, "absent", {160, 0, 0}, 1);
+    }
+    x += track + gap;
+  }
+  auto facies_track = [&](const std::vector<int64_t>& cls, const std::string& title) {
+    cv.text(x, top - 30, title, black, 1);
+    for (int i = 0; i < n; ++i) {
+      const int64_t c = cls[size_t(i)];
+      const Rgb col = c >= 0 ? class_colour(c) : grey;
+      cv.fill_rect(x, int(y_of(i)), x + facies_w, std::max(int(y_of(i + 1)), int(y_of(i)) + 1), col);
+    }
+    x += facies_w + gap;
+  };
+  if (has_truth) facies_track(truth, "truth");
+  facies_track(predicted, "predicted");
+  // Legend.
+  for (int64_t c = 0; c < p.classes(); ++c) {
+    const int lx = left + int(c % 4) * 150, ly = top + plot_h + 20 + int(c / 4) * 24;
+    cv.fill_rect(lx, ly, lx + 16, ly + 16, class_colour(c));
+    cv.text(lx + 22, ly + 2, std::to_string(p.codes[size_t(c)]) + " " + p.class_names[size_t(c)], black, 1);
+  }
+  cv.save_png(path);
+}
+
+// ---------------------------------------------------------------------------
+// train
+
+namespace {
+
+struct Experiment {
+  double fraction;
+  std::string mode;
+  std::vector<double> f1_by_seed, f1_macro_by_seed, adjacent_by_seed, fold_f1, seconds;
+  ConfusionMatrix pooled;
+};
+
+std::string fraction_label(double f) {
+  for (int d : {2, 4, 8, 16})
+    if (std::abs(f * d - 1.0) < 1e-9) return "1/" + std::to_string(d);
+  return f >= 1.0 ? "all" : fmt("%.3g", f);
+}
+
+std::vector<Well> without_labels(std::vector<Well> wells) {
+  for (Well& w : wells) w.codes.clear();
+  return wells;
+}
+
+// Trains one model on `train_wells` (of which `labelled` by index keep their
+// labels); returns the trainer (model inside) and the fitted preprocessing.
+struct FoldModel {
+  Preprocessing pre;
+  std::unique_ptr<FaciesTrainer> trainer;
+};
+
+FoldModel fit_fold(const Config& cfg, Preprocessing pre, const std::vector<Well>& train_wells, double fraction,
+                   const std::string& mode, int64_t epochs, uint64_t seed) {
+  pre.fit(train_wells);  // logs of every training well (labels are not used here)
+  const std::vector<size_t> lab = labelled_subset(train_wells.size(), fraction, seed);
+  std::vector<Well> labelled, unlabelled;
+  for (size_t i = 0; i < train_wells.size(); ++i)
+    (std::binary_search(lab.begin(), lab.end(), i) ? labelled : unlabelled).push_back(train_wells[i]);
+  manual_seed(seed);
+  FoldModel f{pre, nullptr};
+  f.trainer = std::make_unique<FaciesTrainer>(cfg, pre, prepare(pre, labelled), prepare(pre, without_labels(unlabelled)),
+                                              epochs, seed, mode);
+  for (int64_t e = 0; e < epochs; ++e)
+    for (int64_t b = 0; b < f.trainer->steps_per_epoch(); ++b) f.trainer->step(e, b);
+  return f;
+}
+
+void run_cross_validation(const Config& cfg, const Preprocessing& pre, const std::vector<Well>& wells,
+                          const std::vector<std::vector<int64_t>>& adjacent, const std::string& out) {
+  const Config cv = cfg.section("cv");
+  const Config train = cfg.section("train");
+  const int64_t folds = cv.get_int("folds", 0);
+  const std::vector<double> fractions = cv.get_double_list("fractions", {1.0});
+  const std::vector<std::string> modes = cv.get_string_list("modes", {train.get_string("mode", "supervised")});
+  const std::vector<int64_t> seeds = cv.get_int_list("seeds", {1});
+  const uint64_t split_seed = uint64_t(cv.get_int("split_seed", 0, Bounds::at_least(0)));
+  const int64_t epochs = train.get_int("epochs", 60, Bounds::at_least(1));
+  int64_t window, stride;
+  read_inference(cfg, window, stride);
+  for (double f : fractions) STRATA_CHECK(f > 0 && f <= 1, cv.key_path("fractions"), ": ", f, " is not in (0, 1]");
+  for (const std::string& m : modes)
+    STRATA_CHECK(m == "supervised" || m == "adversarial" || m == "semi", cv.key_path("modes"), ": unknown mode '", m,
+                 "' (supervised | adversarial | semi)");
+  const std::vector<int64_t> fold = fold_of_wells(wells.size(), folds, split_seed);
+
+  std::ofstream rows(fs::path(out) / "cv_folds.csv");
+  rows << "fraction,mode,seed,fold,test_wells,labelled_wells,f1_micro,f1_macro,seconds\n";
+  std::vector<Experiment> results;
+  const auto t_all = Clock::now();
+  for (double fraction : fractions)
+    for (const std::string& mode : modes) {
+      Experiment ex{fraction, mode, {}, {}, {}, {}, {}, ConfusionMatrix(pre.classes())};
+      for (int64_t seed : seeds) {
+        ConfusionMatrix pooled(pre.classes());
+        double secs = 0;
+        for (int64_t k = 0; k < folds; ++k) {
+          std::vector<Well> tr, te;
+          std::vector<std::string> test_names;
+          for (size_t i = 0; i < wells.size(); ++i) {
+            (fold[i] == k ? te : tr).push_back(wells[i]);
+            if (fold[i] == k) test_names.push_back(wells[i].name);
+          }
+          const auto t0 = Clock::now();
+          FoldModel fm = fit_fold(cfg, pre, tr, fraction, mode, epochs, uint64_t(seed) * 1000 + uint64_t(k));
+          const double s = seconds_since(t0);
+          secs += s;
+          const ConfusionMatrix m =
+              evaluate(fm.trainer->model(), prepare(fm.pre, te), pre.classes(), window, stride);
+          pooled.merge(m);
+          ex.fold_f1.push_back(m.f1_micro());
+          const size_t n_lab = labelled_subset(tr.size(), fraction, uint64_t(seed) * 1000 + uint64_t(k)).size();
+          rows << fraction << "," << mode << "," << seed << "," << k << ",\"" << join(test_names, ";") << "\","
+               << n_lab << "," << m.f1_micro() << "," << m.f1_macro() << "," << s << "\n";
+          rows.flush();
+          std::fprintf(stderr, "[cv] labelled %s, %s, seed %lld, fold %lld/%lld (%s): F1 micro %.4f (%.1f s)\n",
+                       fraction_label(fraction).c_str(), mode.c_str(), static_cast<long long>(seed),
+                       static_cast<long long>(k + 1), static_cast<long long>(folds), join(test_names, ", ").c_str(),
+                       m.f1_micro(), s);
+        }
+        ex.f1_by_seed.push_back(pooled.f1_micro());
+        ex.f1_macro_by_seed.push_back(pooled.f1_macro());
+        if (!adjacent.empty()) ex.adjacent_by_seed.push_back(pooled.adjacent_accuracy(adjacent));
+        ex.seconds.push_back(secs);
+        ex.pooled.merge(pooled);
+      }
+      confusion_plot((fs::path(out) / ("confusion_" + mode + "_" + safe_name(fraction_label(fraction)) + ".png")).string(),
+                     "CV " + mode + ", labelled wells " + fraction_label(fraction), ex.pooled, pre.class_names);
+      std::fprintf(stderr, "[cv] labelled %s, %s: F1 micro %.4f +- %.4f over %zu seeds\n",
+                   fraction_label(fraction).c_str(), mode.c_str(), mean_of(ex.f1_by_seed), std_of(ex.f1_by_seed),
+                   ex.f1_by_seed.size());
+      results.push_back(std::move(ex));
+    }
+
+  // Summary: CSV and a Markdown table for docs/welllog.md.
+  std::ofstream csv(fs::path(out) / "cv_summary.csv");
+  csv << "fraction,mode,seeds,f1_micro_mean,f1_micro_std,fold_f1_std,f1_macro_mean,adjacent_mean,seconds_per_model";
+  for (const std::string& n : pre.class_names) csv << ",f1_" << n;
+  csv << "\n";
+  std::ofstream md(fs::path(out) / "cv_summary.md");
+  md << "| labelled wells | mode | F1 micro (mean +- std over " << seeds.size()
+     << " seeds) | fold spread (std) | F1 macro | adjacent acc. | train s / model |\n|---|---|---|---|---|---|---|\n";
+  for (const Experiment& ex : results) {
+    const double per_model = mean_of(ex.seconds) / double(folds);
+    csv << ex.fraction << "," << ex.mode << "," << ex.f1_by_seed.size() << "," << mean_of(ex.f1_by_seed) << ","
+        << std_of(ex.f1_by_seed) << "," << std_of(ex.fold_f1) << "," << mean_of(ex.f1_macro_by_seed) << ","
+        << mean_of(ex.adjacent_by_seed) << "," << per_model;
+    for (int64_t c = 0; c < pre.classes(); ++c) csv << "," << ex.pooled.f1(c);
+    csv << "\n";
+    md << "| " << fraction_label(ex.fraction) << " | " << ex.mode << " | " << fmt("%.3f", mean_of(ex.f1_by_seed))
+       << " +- " << fmt("%.3f", std_of(ex.f1_by_seed)) << " | " << fmt("%.3f", std_of(ex.fold_f1)) << " | "
+       << fmt("%.3f", mean_of(ex.f1_macro_by_seed)) << " | "
+       << (adjacent.empty() ? std::string("-") : fmt("%.3f", mean_of(ex.adjacent_by_seed))) << " | "
+       << fmt("%.1f", per_model) << " |\n";
+  }
+  std::fprintf(stderr, "[cv] done in %.1f s: %s/cv_summary.md\n", seconds_since(t_all), out.c_str());
+}
+
+}  // namespace
+
+int train_command(const AppArgs& a) {
+  STRATA_CHECK(!a.config.empty(), "train needs --config FILE");
+  Config cfg = Config::load(a.config);
+  cfg.apply_overrides(a.overrides);
+  const std::string out = !a.out.empty() ? a.out : (fs::path("runs") / fs::path(a.config).stem()).string();
+  fs::create_directories(out);
+
+  const Config data = cfg.section("data");
+  Preprocessing pre = Preprocessing::from_config(data);
+  const std::vector<std::vector<int64_t>> adjacent = adjacent_classes(data, pre);
+  std::vector<Well> wells = usable_wells(pre, load_wells(data));
+  STRATA_CHECK(wells.size() >= 2, "strata-welllog: need at least 2 usable wells, have ", wells.size());
+  const std::vector<std::string> val_names = data.get_string_list("val_wells", {});
+  const Config train = cfg.section("train");
+  const int64_t epochs = train.get_int("epochs", 60, Bounds::at_least(1));
+  const uint64_t seed = uint64_t(train.get_int("seed", 1, Bounds::at_least(0)));
+  const double fraction = train.get_double("labelled_fraction", 1.0, Bounds{0, 1, true});
+  if (!train.has("monitor")) {
+    Config t = train;
+    t.apply_override(val_names.empty() ? "monitor=train_loss" : "monitor=val_f1_micro");
+    if (!val_names.empty() && !train.has("monitor_mode")) t.apply_override("monitor_mode=max");
+  }
+  TrainerOptions topt = TrainerOptions::from_config(train);
+  const Config cv = cfg.section("cv");
+  const int64_t folds = cv.get_int("folds", 0, Bounds::at_least(0));
+  const bool final_model = cv.get_bool("final", true);
+  int64_t window, stride;
+  read_inference(cfg, window, stride);
+
+  // Validate the whole config before any long work: build one trainer.
+  {
+    Preprocessing probe = pre;
+    probe.fit(wells);
+    FaciesTrainer check(cfg, probe, prepare(probe, {wells[0]}), {}, 1, seed);
+    if (folds > 0) {
+      cv.get_double_list("fractions", {1.0});
+      cv.get_string_list("modes", {});
+      cv.get_int_list("seeds", {1});
+      cv.get_int("split_seed", 0);
+    }
+    cfg.check_unknown_keys();
+  }
+  cfg.save((fs::path(out) / "config.yaml").string());
+  std::fprintf(stderr, "strata-welllog: %zu wells, %zu samples, curves %s, %lld classes -> %s\n", wells.size(),
+               size_t(std::accumulate(wells.begin(), wells.end(), int64_t(0),
+                                      [](int64_t s, const Well& w) { return s + w.length(); })),
+               join(pre.curves, ", ").c_str(), static_cast<long long>(pre.classes()), out.c_str());
+
+  if (folds > 0) run_cross_validation(cfg, pre, wells, adjacent, out);
+  if (!final_model) return 0;
+
+  // The final model: every well but data.val_wells, labelled by `fraction`.
+  std::vector<Well> tr, val;
+  for (const std::string& n : val_names)
+    STRATA_CHECK(std::any_of(wells.begin(), wells.end(), [&](const Well& w) { return w.name == n; }),
+                 data.key_path("val_wells"), ": no well named '", n, "'");
+  for (const Well& w : wells)
+    (std::find(val_names.begin(), val_names.end(), w.name) != val_names.end() ? val : tr).push_back(w);
+  pre.fit(tr);
+  const std::vector<size_t> lab = labelled_subset(tr.size(), fraction, seed);
+  std::vector<Well> labelled, unlabelled;
+  for (size_t i = 0; i < tr.size(); ++i)
+    (std::binary_search(lab.begin(), lab.end(), i) ? labelled : unlabelled).push_back(tr[i]);
+  manual_seed(seed);
+  FaciesTrainer ft(cfg, pre, prepare(pre, labelled), prepare(pre, without_labels(unlabelled)), epochs, seed);
+  const std::vector<Sample> val_samples = prepare(pre, val);
+  topt.steps_per_epoch = ft.steps_per_epoch();
+  const std::string config_text = cfg.dump();
+  Trainer trainer(
+      topt, out, [&](int64_t e, int64_t b) { return ft.step(e, b); },
+      [&](int64_t) {
+        std::map<std::string, double> m;
+        if (val_samples.empty()) return m;
+        const ConfusionMatrix cm = evaluate(ft.model(), val_samples, pre.classes(), window, stride);
+        m["val_accuracy"] = cm.accuracy();
+        m["val_f1_micro"] = cm.f1_micro();
+        m["val_f1_macro"] = cm.f1_macro();
+        if (!adjacent.empty()) m["val_adjacent_accuracy"] = cm.adjacent_accuracy(adjacent);
+        return m;
+      },
+      [&](Checkpoint& ck) {
+        ft.save(ck);
+        save_preprocessing(ck, pre);
+        ck.set("welllog.config", config_text);
+      },
+      [&](const Checkpoint& ck) { ft.load(ck); });
+  if (!a.resume.empty()) trainer.resume(a.resume);
+  const TrainSummary s = trainer.run();
+  if (s.interrupted) return 130;
+  std::fprintf(stderr, "strata-welllog: trained %lld epochs (%lld steps); best %s %.4f at epoch %lld\n",
+               static_cast<long long>(s.epochs_run), static_cast<long long>(s.steps), topt.monitor.c_str(), s.best,
+               static_cast<long long>(s.best_epoch));
+
+  // Strip plots and the fit of the best model on training / validation wells.
+  const Loaded best = load_model((fs::path(out) / "best.safetensors").string());
+  fs::create_directories(fs::path(out) / "wells");
+  for (const auto* set : {&tr, &val}) {
+    ConfusionMatrix cm(pre.classes());
+    for (const Well& w : *set) {
+      const Sample smp = prepare(best.pre, {w})[0];
+      const std::vector<int64_t> pred = argmax_classes(
+          predict_probs(*best.model, smp, pre.classes(), best.window, best.stride), pre.classes(), smp.length);
+      cm.add(smp.y, pred, -100);
+      strip_plot((fs::path(out) / "wells" / (safe_name(w.name) + ".png")).string(), w, best.pre,
+                 w.has_labels() ? smp.y : std::vector<int64_t>{}, pred);
+    }
+    if (cm.total() == 0) continue;
+    const std::string what = set == &tr ? "train" : "val";
+    std::fprintf(stderr, "strata-welllog: best model on %s wells: %s\n", what.c_str(),
+                 metrics_line(cm, adjacent).c_str());
+    confusion_plot((fs::path(out) / ("confusion_" + what + ".png")).string(), "best model, " + what + " wells", cm,
+                   pre.class_names);
+  }
+  return 0;
+}
+
+// ---------------------------------------------------------------------------
+// eval / predict
+
+int eval_command(const AppArgs& a) {
+  STRATA_CHECK(!a.checkpoint.empty(), "eval needs --checkpoint FILE");
+  Loaded l = load_model(a.checkpoint);
+  l.cfg.apply_overrides(a.overrides);
+  read_inference(l.cfg, l.window, l.stride);
+  const Config data = l.cfg.section("data");
+  std::vector<Well> wells = a.data.empty() ? load_wells(data) : load_wells_from_file(a.data, data, true);
+  wells = usable_wells(l.pre, wells);
+  const std::vector<std::vector<int64_t>> adjacent = adjacent_classes(data, l.pre);
+  const std::string out =
+      !a.out.empty() ? a.out : (fs::path(a.checkpoint).parent_path() / "eval").string();
+  fs::create_directories(fs::path(out) / "wells");
+  ConfusionMatrix total(l.pre.classes());
+  for (const Well& w : wells) {
+    const Sample s = prepare(l.pre, {w})[0];
+    const std::vector<int64_t> pred =
+        argmax_classes(predict_probs(*l.model, s, l.pre.classes(), l.window, l.stride), l.pre.classes(), s.length);
+    ConfusionMatrix m(l.pre.classes());
+    m.add(s.y, pred, -100);
+    total.merge(m);
+    if (m.total() > 0)
+      std::printf("%-20s %s\n", w.name.c_str(), metrics_line(m, adjacent).c_str());
+    strip_plot((fs::path(out) / "wells" / (safe_name(w.name) + ".png")).string(), w, l.pre,
+               w.has_labels() ? s.y : std::vector<int64_t>{}, pred);
+  }
+  STRATA_CHECK(total.total() > 0, "eval: none of the ", wells.size(), " wells has labels in the classes ",
+               "of the checkpoint; use predict for unlabelled wells");
+  std::printf("%-20s %s\n", "all wells", metrics_line(total, adjacent).c_str());
+  for (int64_t c = 0; c < l.pre.classes(); ++c)
+    std::printf("  F1 %-12s %.4f\n", l.pre.class_names[size_t(c)].c_str(), total.f1(c));
+  confusion_plot((fs::path(out) / "confusion.png").string(), "eval: " + fs::path(a.checkpoint).filename().string(),
+                 total, l.pre.class_names);
+  write_metrics((fs::path(out) / "metrics.csv").string(), total, l.pre, adjacent);
+  std::printf("wrote %s/{metrics.csv, confusion.png, wells/}\n", out.c_str());
+  return 0;
+}
+
+int predict_command(const AppArgs& a) {
+  STRATA_CHECK(!a.checkpoint.empty() && !a.input.empty() && !a.output.empty(),
+               "predict needs --checkpoint FILE --input FILE --output FILE");
+  Loaded l = load_model(a.checkpoint);
+  l.cfg.apply_overrides(a.overrides);
+  read_inference(l.cfg, l.window, l.stride);
+  const Config data = l.cfg.section("data");
+  const int64_t k = l.pre.classes();
+
+  std::vector<std::string> columns;
+  std::vector<std::vector<std::string>> rows;
+  std::vector<Well> wells;
+  if (looks_like_las(a.input)) {
+    const las::LasFile f = las::read(a.input);
+    wells.push_back(well_from_las(a.input));
+    for (const las::Curve& c : f.curves) columns.push_back(c.mnemonic);
+    rows.resize(size_t(f.rows()));
+    for (size_t r = 0; r < rows.size(); ++r)
+      for (const las::Curve& c : f.curves)
+        rows[r].push_back(std::isnan(c.values[r]) ? std::string() : fmt("%.10g", c.values[r]));
+  } else {
+    const Table t = read_csv(a.input);
+    wells = wells_from_table(t, columns_of(data), false);
+    columns = t.columns;
+    rows = t.rows;
+  }
+  for (const Well& w : wells) {
+    std::string why;
+    STRATA_CHECK(l.pre.usable(w, &why), a.input, ": ", why, "; the model needs curves ", join(l.pre.curves, ", "));
+  }
+  // Predicted code and probabilities per source row.
+  std::vector<std::string> extra(rows.size());
+  for (const Well& w : wells) {
+    const Sample s = prepare(l.pre, {w})[0];
+    const std::vector<float> p = predict_probs(*l.model, s, k, l.window, l.stride);
+    const std::vector<int64_t> cls = argmax_classes(p, k, s.length);
+    for (int64_t i = 0; i < s.length; ++i) {
+      std::string e = std::to_string(l.pre.codes[size_t(cls[size_t(i)])]);
+      for (int64_t c = 0; c < k; ++c) e += "," + fmt("%.5f", p[size_t(c * s.length + i)]);
+      extra[w.rows[size_t(i)]] = e;
+    }
+  }
+  if (fs::path(a.output).has_parent_path()) fs::create_directories(fs::path(a.output).parent_path());
+  const std::string tmp = a.output + ".tmp";
+  {
+    std::ofstream f(tmp);
+    STRATA_CHECK(f.good(), a.output, ": cannot write");
+    auto cell = [](const std::string& v) {
+      if (v.find_first_of(",\"") == std::string::npos) return v;
+      std::string q = "\"";
+      for (char ch : v) q += ch == '"' ? std::string("\"\"") : std::string(1, ch);
+      return q + "\"";
+    };
+    for (size_t j = 0; j < columns.size(); ++j) f << (j ? "," : "") << cell(columns[j]);
+    f << ",Predicted";
+    for (int64_t c : l.pre.codes) f << ",P_" << c;
+    f << "\n";
+    for (size_t r = 0; r < rows.size(); ++r) {
+      for (size_t j = 0; j < rows[r].size(); ++j) f << (j ? "," : "") << cell(rows[r][j]);
+      f << "," << extra[r] << "\n";
+    }
+  }
+  fs::rename(tmp, a.output);
+  std::printf("wrote %s: %zu rows, %zu wells, Predicted + P_<code> for %lld classes\n", a.output.c_str(),
+              rows.size(), wells.size(), static_cast<long long>(k));
+  return 0;
+}
+
+}  // namespace strata::welllog

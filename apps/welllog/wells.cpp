@@ -1,0 +1,367 @@
+#include "apps/welllog/wells.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <random>
+#include <set>
+
+#include "apps/welllog/las.h"
+#include "engine/error.h"
+
+namespace strata::welllog {
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+std::string trim(const std::string& s) {
+  size_t b = 0, e = s.size();
+  while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
+  while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1]))) --e;
+  return s.substr(b, e - b);
+}
+
+// One CSV record; double quotes group fields that hold commas ("" is a quote).
+std::vector<std::string> split_csv(const std::string& line) {
+  std::vector<std::string> out;
+  std::string cur;
+  bool quoted = false;
+  for (size_t i = 0; i < line.size(); ++i) {
+    const char ch = line[i];
+    if (quoted) {
+      if (ch == '"' && i + 1 < line.size() && line[i + 1] == '"') {
+        cur += '"';
+        ++i;
+      } else if (ch == '"') {
+        quoted = false;
+      } else {
+        cur += ch;
+      }
+    } else if (ch == '"') {
+      quoted = true;
+    } else if (ch == ',') {
+      out.push_back(trim(cur));
+      cur.clear();
+    } else {
+      cur += ch;
+    }
+  }
+  out.push_back(trim(cur));
+  return out;
+}
+
+bool parse_double(const std::string& s, double& v) {
+  if (s.empty()) return false;
+  char* end = nullptr;
+  v = std::strtod(s.c_str(), &end);
+  return *end == '\0';
+}
+
+// Linear interpolation over NaN gaps; nearest valid value beyond the ends.
+void interpolate_gaps(std::vector<double>& v) {
+  int64_t prev = -1;
+  const int64_t n = int64_t(v.size());
+  for (int64_t i = 0; i < n; ++i) {
+    if (std::isnan(v[size_t(i)])) continue;
+    if (prev < 0) {
+      for (int64_t j = 0; j < i; ++j) v[size_t(j)] = v[size_t(i)];
+    } else if (i - prev > 1) {
+      const double a = v[size_t(prev)], b = v[size_t(i)];
+      for (int64_t j = prev + 1; j < i; ++j) v[size_t(j)] = a + (b - a) * double(j - prev) / double(i - prev);
+    }
+    prev = i;
+  }
+  if (prev >= 0)
+    for (int64_t j = prev + 1; j < n; ++j) v[size_t(j)] = v[size_t(prev)];
+}
+
+bool all_missing(const std::vector<double>& v) {
+  return std::all_of(v.begin(), v.end(), [](double x) { return std::isnan(x); });
+}
+
+}  // namespace
+
+int Table::column(const std::string& name) const {
+  for (size_t i = 0; i < columns.size(); ++i)
+    if (columns[i] == name) return int(i);
+  return -1;
+}
+
+Table read_csv(const std::string& path) {
+  std::ifstream f(path);
+  STRATA_CHECK(f.good(), path, ": cannot open CSV file");
+  Table t;
+  t.path = path;
+  std::string line;
+  STRATA_CHECK(std::getline(f, line), path, ": empty file (expected a header row)");
+  if (line.rfind("\xEF\xBB\xBF", 0) == 0) line.erase(0, 3);
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  t.columns = split_csv(line);
+  for (size_t n = 2; std::getline(f, line); ++n) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (trim(line).empty()) continue;
+    std::vector<std::string> row = split_csv(line);
+    STRATA_CHECK(row.size() == t.columns.size(), path, ":", n, ": ", row.size(), " fields, the header has ",
+                 t.columns.size());
+    t.rows.push_back(std::move(row));
+  }
+  return t;
+}
+
+std::vector<Well> wells_from_table(const Table& t, const Columns& c, bool read_labels) {
+  const int wc = t.column(c.well), dc = t.column(c.depth), lc = read_labels ? t.column(c.label) : -1;
+  STRATA_CHECK(dc >= 0, t.path, ": no depth column '", c.depth, "' (set data.depth_column)");
+  // Numeric columns become logs: every non-empty cell parses as a number.
+  std::vector<int> log_columns;
+  for (size_t j = 0; j < t.columns.size(); ++j) {
+    if (int(j) == wc || int(j) == dc || int(j) == t.column(c.label)) continue;
+    bool numeric = true, any = false;
+    for (const auto& row : t.rows) {
+      double v;
+      if (row[j].empty()) continue;
+      any = true;
+      if (!parse_double(row[j], v)) {
+        numeric = false;
+        break;
+      }
+    }
+    if (numeric && any) log_columns.push_back(int(j));
+  }
+  std::vector<Well> wells;
+  std::map<std::string, size_t> index;
+  for (size_t r = 0; r < t.rows.size(); ++r) {
+    const auto& row = t.rows[r];
+    const std::string name = wc >= 0 ? row[size_t(wc)] : std::filesystem::path(t.path).stem().string();
+    auto [it, fresh] = index.emplace(name, wells.size());
+    if (fresh) {
+      wells.push_back({});
+      wells.back().name = name;
+    }
+    Well& w = wells[it->second];
+    double depth;
+    STRATA_CHECK(parse_double(row[size_t(dc)], depth), t.path, ":", r + 2, ": depth '", row[size_t(dc)],
+                 "' is not a number");
+    w.depth.push_back(depth);
+    w.rows.push_back(r);
+    for (int j : log_columns) {
+      double v = kNaN;
+      if (!row[size_t(j)].empty()) parse_double(row[size_t(j)], v);
+      w.logs[t.columns[size_t(j)]].push_back(v);
+    }
+    if (lc >= 0) {
+      double code = -1;
+      if (!row[size_t(lc)].empty())
+        STRATA_CHECK(parse_double(row[size_t(lc)], code) && code == std::floor(code), t.path, ":", r + 2, ": label '",
+                     row[size_t(lc)], "' in column ", c.label, " is not an integer code");
+      w.codes.push_back(int64_t(code));
+    }
+  }
+  return wells;
+}
+
+Well well_from_las(const std::string& path) {
+  const las::LasFile f = las::read(path);
+  STRATA_CHECK(f.rows() > 0, path, ": the ~A section holds no depth steps");
+  Well w;
+  w.name = f.well_value("WELL");
+  if (w.name.empty()) w.name = std::filesystem::path(path).stem().string();
+  w.depth = f.curves[0].values;
+  for (size_t c = 1; c < f.curves.size(); ++c) w.logs[f.curves[c].mnemonic] = f.curves[c].values;
+  for (size_t r = 0; r < w.depth.size(); ++r) w.rows.push_back(r);
+  return w;
+}
+
+SyntheticOptions SyntheticOptions::from_config(const Config& c) {
+  SyntheticOptions o;
+  o.wells = c.get_int("wells", o.wells, Bounds::at_least(2));
+  o.min_length = c.get_int("min_length", o.min_length, Bounds::at_least(64));
+  o.max_length = c.get_int("max_length", o.max_length, Bounds::at_least(64));
+  o.noise = c.get_double("noise", o.noise, Bounds::at_least(0));
+  o.seed = uint64_t(c.get_int("seed", int64_t(o.seed), Bounds::at_least(0)));
+  STRATA_CHECK(o.max_length >= o.min_length, c.key_path("max_length"), ": must be >= min_length (", o.min_length,
+               ")");
+  return o;
+}
+
+const std::vector<std::string>& synthetic_class_names() {
+  static const std::vector<std::string> names = {"none", "symmetrical", "cylindrical", "funnel", "bell"};
+  return names;
+}
+
+std::vector<Well> synthetic_gamma_wells(const SyntheticOptions& o) {
+  std::mt19937_64 rng(o.seed);
+  auto uniform = [&](double a, double b) { return std::uniform_real_distribution<double>(a, b)(rng); };
+  auto integer = [&](int64_t a, int64_t b) { return std::uniform_int_distribution<int64_t>(a, b)(rng); };
+  std::normal_distribution<double> gauss(0.0, 1.0);
+  std::vector<Well> wells;
+  for (int64_t k = 0; k < o.wells; ++k) {
+    Well w;
+    char name[32];
+    std::snprintf(name, sizeof name, "SYN-%03lld", static_cast<long long>(k + 1));
+    w.name = name;
+    const int64_t n = integer(o.min_length, o.max_length);
+    std::vector<double> gr(static_cast<size_t>(n)), shale(static_cast<size_t>(n));
+    w.codes.assign(size_t(n), 0);
+    double drift = 0;
+    const double shale_level = uniform(95, 125);
+    for (int64_t i = 0; i < n; ++i) {
+      drift = 0.995 * drift + 0.8 * gauss(rng);  // slow baseline wander
+      shale[size_t(i)] = shale_level + drift;
+    }
+    gr = shale;
+    for (int64_t i = integer(5, 60); i < n;) {
+      const int64_t thick = std::min<int64_t>(integer(8, 60), n - i);
+      if (thick < 8) break;
+      const int64_t cls = integer(1, 4);
+      const double sand = uniform(25, 65);
+      for (int64_t j = 0; j < thick; ++j) {
+        const double u = thick > 1 ? double(j) / double(thick - 1) : 0.0;  // 0 at the top, 1 at the base
+        double f = 0;  // 0: sand, 1: shale
+        switch (cls) {
+          case 1: f = std::abs(2 * u - 1); break;  // symmetrical: cleanest in the middle
+          case 2: f = 0; break;                    // cylindrical: blocky
+          case 3: f = u; break;                    // funnel: clean top, shaly base
+          case 4: f = 1 - u; break;                // bell: shaly top, clean base
+        }
+        const size_t s = size_t(i + j);
+        gr[s] = sand + (shale[s] - sand) * (0.1 + 0.8 * f);
+        w.codes[s] = cls;
+      }
+      i += thick + integer(6, 70);
+    }
+    for (int64_t i = 0; i < n; ++i) {
+      gr[size_t(i)] += o.noise * gauss(rng);
+      w.depth.push_back(1000.0 + 0.5 * double(i));
+      w.rows.push_back(size_t(i));
+    }
+    w.logs["GR"] = std::move(gr);
+    wells.push_back(std::move(w));
+  }
+  return wells;
+}
+
+Preprocessing Preprocessing::from_config(const Config& data) {
+  Preprocessing p;
+  p.curves = data.get_string_list("curves", {"GR"});
+  STRATA_CHECK(!p.curves.empty(), data.key_path("curves"), ": name at least one log curve");
+  p.codes = data.get_int_list("classes", {0, 1, 2, 3, 4});
+  STRATA_CHECK(!p.codes.empty(), data.key_path("classes"), ": list the label codes");
+  std::set<int64_t> unique(p.codes.begin(), p.codes.end());
+  STRATA_CHECK(unique.size() == p.codes.size(), data.key_path("classes"), ": label codes repeat");
+  std::vector<std::string> fallback;
+  for (int64_t c : p.codes) fallback.push_back(std::to_string(c));
+  p.class_names = data.get_string_list("class_names", fallback);
+  STRATA_CHECK(p.class_names.size() == p.codes.size(), data.key_path("class_names"), ": ", p.class_names.size(),
+               " names for ", p.codes.size(), " classes");
+  const Config m = data.section("missing");
+  p.missing_values = m.get_choice("values", "interpolate", {"interpolate", "mean"});
+  p.missing_curve = m.get_choice("curve", "mean", {"mean", "drop_well", "error"});
+  p.indicators = m.get_string_list("indicator", {});
+  for (const std::string& c : p.indicators)
+    STRATA_CHECK(std::find(p.curves.begin(), p.curves.end(), c) != p.curves.end(), m.key_path("indicator"),
+                 ": '", c, "' is not one of data.curves");
+  return p;
+}
+
+int64_t Preprocessing::class_of(int64_t code) const {
+  for (size_t i = 0; i < codes.size(); ++i)
+    if (codes[i] == code) return int64_t(i);
+  return -1;
+}
+
+void Preprocessing::fit(const std::vector<Well>& wells) {
+  mean.assign(curves.size(), 0);
+  stddev.assign(curves.size(), 1);
+  for (size_t c = 0; c < curves.size(); ++c) {
+    double s = 0, s2 = 0;
+    int64_t n = 0;
+    for (const Well& w : wells) {
+      const auto it = w.logs.find(curves[c]);
+      if (it == w.logs.end()) continue;
+      for (double v : it->second)
+        if (!std::isnan(v)) {
+          s += v;
+          s2 += v * v;
+          ++n;
+        }
+    }
+    STRATA_CHECK(n > 0, "curve '", curves[c], "' has no value in any training well");
+    mean[c] = s / double(n);
+    const double var = std::max(0.0, s2 / double(n) - mean[c] * mean[c]);
+    stddev[c] = var > 1e-24 ? std::sqrt(var) : 1.0;
+  }
+}
+
+bool Preprocessing::usable(const Well& w, std::string* why) const {
+  for (const std::string& c : curves) {
+    const auto it = w.logs.find(c);
+    if (it != w.logs.end() && !all_missing(it->second)) continue;
+    const std::string reason = str_cat("well '", w.name, "' has no ", it == w.logs.end() ? "curve" : "value in curve",
+                                       " '", c, "'");
+    STRATA_CHECK(missing_curve != "error", reason, " (data.missing.curve: error; use mean or drop_well)");
+    if (missing_curve == "drop_well") {
+      if (why) *why = reason;
+      return false;
+    }
+  }
+  return true;
+}
+
+std::vector<float> Preprocessing::features(const Well& w) const {
+  STRATA_CHECK(mean.size() == curves.size(), "preprocessing: normalisation not fitted");
+  const size_t n = size_t(w.length());
+  std::vector<float> x(size_t(channels()) * n, 0.0f);
+  for (size_t c = 0; c < curves.size(); ++c) {
+    const auto it = w.logs.find(curves[c]);
+    if (it == w.logs.end() || all_missing(it->second)) {
+      if (!indicators.empty()) {
+        const auto ind = std::find(indicators.begin(), indicators.end(), curves[c]);
+        if (ind != indicators.end())
+          std::fill_n(x.begin() + ptrdiff_t((curves.size() + size_t(ind - indicators.begin())) * n), n, 1.0f);
+      }
+      continue;  // filled with the training mean: 0 after normalisation
+    }
+    std::vector<double> v = it->second;
+    STRATA_CHECK(v.size() == n, "well '", w.name, "': curve '", curves[c], "' has ", v.size(), " samples, depth has ",
+                 n);
+    const auto ind = std::find(indicators.begin(), indicators.end(), curves[c]);
+    if (ind != indicators.end()) {
+      float* flag = x.data() + (curves.size() + size_t(ind - indicators.begin())) * n;
+      for (size_t i = 0; i < n; ++i) flag[i] = std::isnan(v[i]) ? 1.0f : 0.0f;
+    }
+    if (missing_values == "interpolate") interpolate_gaps(v);
+    float* dst = x.data() + c * n;
+    for (size_t i = 0; i < n; ++i) dst[i] = std::isnan(v[i]) ? 0.0f : float((v[i] - mean[c]) / stddev[c]);
+  }
+  return x;
+}
+
+std::vector<int64_t> Preprocessing::targets(const Well& w) const {
+  std::vector<int64_t> y(size_t(w.length()), -100);
+  if (!w.has_labels()) return y;
+  for (size_t i = 0; i < y.size(); ++i) {
+    const int64_t k = class_of(w.codes[i]);
+    if (k >= 0) y[i] = k;
+  }
+  return y;
+}
+
+std::vector<Sample> prepare(const Preprocessing& p, const std::vector<Well>& wells) {
+  std::vector<Sample> out;
+  for (const Well& w : wells) out.push_back({w.name, w.length(), p.features(w), p.targets(w)});
+  return out;
+}
+
+std::vector<int64_t> window_starts(int64_t length, int64_t window, int64_t stride) {
+  STRATA_CHECK(window > 0 && stride > 0, "window and stride must be > 0");
+  std::vector<int64_t> s;
+  if (length <= window) return {0};
+  for (int64_t p = 0; p + window <= length; p += stride) s.push_back(p);
+  if (s.back() + window < length) s.push_back(length - window);
+  return s;
+}
+
+}  // namespace strata::welllog

@@ -1,0 +1,117 @@
+// Wells for facies segmentation: reading (the SEG 2016 facies table, any CSV
+// of that shape, LAS files), a synthetic gamma-ray set, and the preparation
+// that turns logs into network input:
+//   * curve selection (config `data.curves`), class coding (`data.classes`:
+//     the label codes in the file, e.g. 1..9, mapped to class indices 0..K-1);
+//   * missing values: `interpolate` (linear between the valid samples of the
+//     well, nearest at the ends) or `mean` (the training mean); a curve a well
+//     does not have at all: `mean` (filled with the training mean, i.e. 0 after
+//     normalisation), `drop_well` or `error`; optional 0/1 indicator channels
+//     (`<curve>_missing`) that tell the network where values were filled;
+//   * per-curve normalisation (mean, standard deviation) fitted on the
+//     training wells only and stored in the checkpoint;
+//   * fixed-length windows with overlap for training, and full-well inference
+//     that stitches overlapping windows (apps/welllog/facies.h).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "engine/config.h"
+
+namespace strata::welllog {
+
+// One well as read: depth, named logs (NaN = missing) and, when known, the
+// label code of every sample (`has_labels`).
+struct Well {
+  std::string name;
+  std::vector<double> depth;
+  std::map<std::string, std::vector<double>> logs;
+  std::vector<int64_t> codes;  // label code per sample (empty when unlabelled)
+  std::vector<size_t> rows;    // row of each sample in the source table (CSV pass-through)
+  bool has_labels() const { return !codes.empty(); }
+  int64_t length() const { return int64_t(depth.size()); }
+};
+
+// A CSV table kept as text so `predict` can write every input column back.
+struct Table {
+  std::string path;
+  std::vector<std::string> columns;
+  std::vector<std::vector<std::string>> rows;
+  int column(const std::string& name) const;  // -1 when absent
+};
+
+Table read_csv(const std::string& path);
+
+struct Columns {
+  std::string well = "Well Name", depth = "Depth", label = "Facies";
+};
+
+// Groups the table's rows into wells (in order of first appearance). Columns
+// other than well / depth / label that parse as numbers become logs (an empty
+// cell is missing). Labels are read only when the label column exists and
+// `read_labels` is true.
+std::vector<Well> wells_from_table(const Table& t, const Columns& c, bool read_labels = true);
+// One well from a LAS file: curve mnemonics become log names, the first curve
+// is the depth; the well name is the WELL item (or the file name).
+Well well_from_las(const std::string& path);
+
+// Synthetic gamma-ray wells with the five shape classes of gamma-log facies
+// work: 0 none (shale background), 1 symmetrical (coarsening then fining
+// upward), 2 cylindrical (blocky sand), 3 funnel (coarsening upward: GR
+// falls towards the top), 4 bell (fining upward: GR rises towards the top).
+// Depth increases with the sample index. Bodies are 8..60 samples thick with
+// random amplitude; noise is Gaussian plus a slow random-walk baseline drift.
+struct SyntheticOptions {
+  int64_t wells = 40, min_length = 400, max_length = 900;
+  double noise = 6.0;  // GR units (API), standard deviation of the white noise
+  uint64_t seed = 7;
+  static SyntheticOptions from_config(const Config& c);
+};
+std::vector<Well> synthetic_gamma_wells(const SyntheticOptions& o);
+const std::vector<std::string>& synthetic_class_names();
+
+// How wells become network input; stored in checkpoints.
+struct Preprocessing {
+  std::vector<std::string> curves;
+  std::vector<std::string> indicators;  // curves that get a `<curve>_missing` channel
+  std::vector<int64_t> codes;           // label code of class 0..K-1
+  std::vector<std::string> class_names;
+  std::string missing_values = "interpolate";  // interpolate | mean
+  std::string missing_curve = "mean";          // mean | drop_well | error
+  std::vector<double> mean, stddev;            // per curve, fitted on training wells
+
+  // Reads data.curves / classes / class_names / missing.{values,curve,indicator}.
+  static Preprocessing from_config(const Config& data);
+  int64_t channels() const { return int64_t(curves.size() + indicators.size()); }
+  int64_t classes() const { return int64_t(codes.size()); }
+  int64_t class_of(int64_t code) const;  // -1 for a code not in `codes`
+  // Mean and standard deviation of every curve over the valid samples of `wells`.
+  void fit(const std::vector<Well>& wells);
+  // False (with the reason) when the well lacks a curve and the policy drops it;
+  // throws under the `error` policy.
+  bool usable(const Well& w, std::string* why = nullptr) const;
+  // (channels x length) features, normalised and filled, row-major.
+  std::vector<float> features(const Well& w) const;
+  // Class index per sample; -100 (ignored) for unknown or unlabelled samples.
+  std::vector<int64_t> targets(const Well& w) const;
+};
+
+// Prepared well: what the trainer and the evaluator use.
+struct Sample {
+  std::string name;
+  int64_t length = 0;
+  std::vector<float> x;       // channels x length
+  std::vector<int64_t> y;     // length; -100 where unknown
+};
+
+std::vector<Sample> prepare(const Preprocessing& p, const std::vector<Well>& wells);
+
+// Start positions of windows of `window` samples every `stride` samples that
+// cover a well of `length` samples (the last one ends at the well's end);
+// a well shorter than the window gives one window at 0 (padded when cut).
+std::vector<int64_t> window_starts(int64_t length, int64_t window, int64_t stride);
+
+}  // namespace strata::welllog
