@@ -314,6 +314,31 @@ void strip_plot(const std::string& path, const Well& well, const Preprocessing& 
 
 namespace {
 
+struct CvOptions {
+  int64_t folds = 0;
+  std::vector<double> fractions;
+  std::vector<std::string> modes;
+  std::vector<int64_t> seeds;
+  uint64_t split_seed = 0;
+  bool final_model = true;
+  static CvOptions from_config(const Config& cv, const std::string& mode) {
+    CvOptions o;
+    o.folds = cv.get_int("folds", 0, Bounds::at_least(0));
+    o.fractions = cv.get_double_list("fractions", {1.0});
+    o.modes = cv.get_string_list("modes", {mode});
+    o.seeds = cv.get_int_list("seeds", {1});
+    o.split_seed = uint64_t(cv.get_int("split_seed", 0, Bounds::at_least(0)));
+    o.final_model = cv.get_bool("final", true);
+    for (double f : o.fractions) STRATA_CHECK(f > 0 && f <= 1, cv.key_path("fractions"), ": ", f, " is not in (0, 1]");
+    for (const std::string& m : o.modes)
+      STRATA_CHECK(m == "supervised" || m == "adversarial" || m == "semi", cv.key_path("modes"), ": unknown mode '",
+                   m, "' (supervised | adversarial | semi)");
+    STRATA_CHECK(!o.seeds.empty() && !o.modes.empty() && !o.fractions.empty(), cv.key_path("seeds"),
+                 ": cv.seeds, cv.modes and cv.fractions must not be empty");
+    return o;
+  }
+};
+
 struct Experiment {
   double fraction;
   std::string mode;
@@ -355,22 +380,16 @@ FoldModel fit_fold(const Config& cfg, Preprocessing pre, const std::vector<Well>
   return f;
 }
 
-void run_cross_validation(const Config& cfg, const Preprocessing& pre, const std::vector<Well>& wells,
-                          const std::vector<std::vector<int64_t>>& adjacent, const std::string& out) {
-  const Config cv = cfg.section("cv");
-  const Config train = cfg.section("train");
-  const int64_t folds = cv.get_int("folds", 0);
-  const std::vector<double> fractions = cv.get_double_list("fractions", {1.0});
-  const std::vector<std::string> modes = cv.get_string_list("modes", {train.get_string("mode", "supervised")});
-  const std::vector<int64_t> seeds = cv.get_int_list("seeds", {1});
-  const uint64_t split_seed = uint64_t(cv.get_int("split_seed", 0, Bounds::at_least(0)));
-  const int64_t epochs = train.get_int("epochs", 60, Bounds::at_least(1));
+void run_cross_validation(const Config& cfg, const CvOptions& o, const Preprocessing& pre,
+                          const std::vector<Well>& wells, const std::vector<std::vector<int64_t>>& adjacent,
+                          int64_t epochs, const std::string& out) {
+  const int64_t folds = o.folds;
+  const std::vector<double>& fractions = o.fractions;
+  const std::vector<std::string>& modes = o.modes;
+  const std::vector<int64_t>& seeds = o.seeds;
+  const uint64_t split_seed = o.split_seed;
   int64_t window, stride;
   read_inference(cfg, window, stride);
-  for (double f : fractions) STRATA_CHECK(f > 0 && f <= 1, cv.key_path("fractions"), ": ", f, " is not in (0, 1]");
-  for (const std::string& m : modes)
-    STRATA_CHECK(m == "supervised" || m == "adversarial" || m == "semi", cv.key_path("modes"), ": unknown mode '", m,
-                 "' (supervised | adversarial | semi)");
   const std::vector<int64_t> fold = fold_of_wells(wells.size(), folds, split_seed);
 
   std::ofstream rows(fs::path(out) / "cv_folds.csv");
@@ -470,9 +489,7 @@ int train_command(const AppArgs& a) {
     if (!val_names.empty() && !train.has("monitor_mode")) t.apply_override("monitor_mode=max");
   }
   TrainerOptions topt = TrainerOptions::from_config(train);
-  const Config cv = cfg.section("cv");
-  const int64_t folds = cv.get_int("folds", 0, Bounds::at_least(0));
-  const bool final_model = cv.get_bool("final", true);
+  const CvOptions cvo = CvOptions::from_config(cfg.section("cv"), train.get_string("mode", "supervised"));
   int64_t window, stride;
   read_inference(cfg, window, stride);
 
@@ -481,12 +498,6 @@ int train_command(const AppArgs& a) {
     Preprocessing probe = pre;
     probe.fit(wells);
     FaciesTrainer check(cfg, probe, prepare(probe, {wells[0]}), {}, 1, seed);
-    if (folds > 0) {
-      cv.get_double_list("fractions", {1.0});
-      cv.get_string_list("modes", {});
-      cv.get_int_list("seeds", {1});
-      cv.get_int("split_seed", 0);
-    }
     cfg.check_unknown_keys();
   }
   cfg.save((fs::path(out) / "config.yaml").string());
@@ -495,8 +506,8 @@ int train_command(const AppArgs& a) {
                                       [](int64_t s, const Well& w) { return s + w.length(); })),
                join(pre.curves, ", ").c_str(), static_cast<long long>(pre.classes()), out.c_str());
 
-  if (folds > 0) run_cross_validation(cfg, pre, wells, adjacent, out);
-  if (!final_model) return 0;
+  if (cvo.folds > 0) run_cross_validation(cfg, cvo, pre, wells, adjacent, epochs, out);
+  if (!cvo.final_model) return 0;
 
   // The final model: every well but data.val_wells, labelled by `fraction`.
   std::vector<Well> tr, val;
@@ -632,6 +643,13 @@ int predict_command(const AppArgs& a) {
   for (const Well& w : wells) {
     std::string why;
     STRATA_CHECK(l.pre.usable(w, &why), a.input, ": ", why, "; the model needs curves ", join(l.pre.curves, ", "));
+    STRATA_CHECK(std::any_of(l.pre.curves.begin(), l.pre.curves.end(), [&](const std::string& c) { return w.logs.count(c) > 0; }),
+                 a.input, ": well '", w.name, "' has none of the model's curves (", join(l.pre.curves, ", "),
+                 "); it has ", [&] {
+                   std::vector<std::string> names;
+                   for (const auto& kv : w.logs) names.push_back(kv.first);
+                   return join(names, ", ");
+                 }());
   }
   // Predicted code and probabilities per source row.
   std::vector<std::string> extra(rows.size());

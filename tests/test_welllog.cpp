@@ -1,0 +1,573 @@
+// strata-welllog: LAS reader on the lasio examples and on broken input, the
+// SEG 2016 table, preprocessing (missing values and curves, normalisation),
+// windows and stitched inference, the synthetic gamma-ray shapes, the Hung et
+// al. training terms, exact resume, and the app's train / eval / predict.
+// Tests that read ../shared/data skip loudly when it is absent.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <numeric>
+#include <set>
+
+#include "apps/common/cli.h"
+#include "apps/welllog/facies.h"
+#include "apps/welllog/las.h"
+#include "apps/welllog/run.h"
+#include "apps/welllog/wells.h"
+#include "engine/error.h"
+#include "engine/random.h"
+#include "layers/checkpoint.h"
+#include "layers/layers.h"
+
+using namespace strata;
+using namespace strata::welllog;
+namespace fs = std::filesystem;
+
+namespace {
+
+fs::path data_dir() {
+  if (const char* env = std::getenv("STRATA_DATA")) return env;
+  return fs::path(STRATA_SOURCE_DIR) / ".." / "shared" / "data";
+}
+
+#define REQUIRE_DATA(rel)                                                                                   \
+  const fs::path data_file = data_dir() / (rel);                                                            \
+  if (!fs::exists(data_file))                                                                                \
+  GTEST_SKIP() << "SKIPPED LOUDLY: " << data_file << " is absent (shared data folder; set STRATA_DATA=DIR)"
+
+std::string las_path(const std::string& name) { return (data_dir() / "welllogs" / "las" / name).string(); }
+
+// Runs `body`, expects a strata::Error whose message contains `part`.
+template <class F>
+void expect_error(F&& body, const std::string& part) {
+  try {
+    body();
+    ADD_FAILURE() << "no error; expected one containing '" << part << "'";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << e.what();
+  }
+}
+
+fs::path fresh_dir(const std::string& name) {
+  const fs::path d = fs::temp_directory_path() / ("strata_test_welllog_" + name);
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d;
+}
+
+const char* kMiniLas =
+    "~VERSION INFORMATION\n"
+    " VERS.   2.0 : CWLS LOG ASCII STANDARD - VERSION 2.0\n"
+    " WRAP.   NO  : ONE LINE PER DEPTH STEP\n"
+    "~WELL INFORMATION\n"
+    " NULL.   -999.25 : NULL VALUE\n"
+    " WELL.   MINI 1  : WELL\n"
+    "~CURVE INFORMATION\n"
+    " DEPT.M  : DEPTH\n"
+    " GR  .GAPI : GAMMA RAY\n"
+    "~A\n";
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// LAS
+
+TEST(Las, ReadsVersion12WithSwappedWellItems) {
+  REQUIRE_DATA("welllogs/las/sample.las");
+  const las::LasFile f = las::read(data_file.string());
+  EXPECT_EQ(f.version, "1.2");
+  EXPECT_FALSE(f.wrapped);
+  ASSERT_EQ(f.curves.size(), 8u);
+  EXPECT_EQ(f.curves[0].mnemonic, "DEPT");
+  EXPECT_EQ(f.curves[1].unit, "US/M");
+  ASSERT_EQ(f.rows(), 3);
+  EXPECT_DOUBLE_EQ(f.curves[0].values[2], 1669.75);
+  EXPECT_DOUBLE_EQ(f.find("ild")->values[0], 105.6);
+  EXPECT_DOUBLE_EQ(f.null_value, -999.25);
+  // LAS 1.2 puts descriptive values after the colon.
+  EXPECT_EQ(f.well_value("WELL"), "ANY ET AL OIL WELL #12");
+  EXPECT_EQ(f.well_value("STRT"), "1670.000000");
+  EXPECT_NE(f.other.find("logging tools became stuck"), std::string::npos);
+}
+
+TEST(Las, ReadsVersion20AndWrapped) {
+  REQUIRE_DATA("welllogs/las/sample_2.0_wrapped.las");
+  const las::LasFile plain = las::read(las_path("sample_2.0.las"));
+  EXPECT_EQ(plain.version, "2.0");
+  EXPECT_EQ(plain.rows(), 3);
+  EXPECT_EQ(plain.well_value("WELL"), "AAAAA_2");
+
+  const las::LasFile w = las::read(data_file.string());
+  EXPECT_TRUE(w.wrapped);
+  ASSERT_EQ(w.curves.size(), 36u);
+  ASSERT_EQ(w.rows(), 2);
+  EXPECT_DOUBLE_EQ(w.curves[0].values[1], 909.875);
+  EXPECT_TRUE(std::isnan(w.curves[1].values[0]));  // DT -999.25 = NULL
+  EXPECT_DOUBLE_EQ(w.curves[2].values[0], 2692.7075);
+  EXPECT_DOUBLE_EQ(w.curves[35].values[1], 0.0);
+  EXPECT_DOUBLE_EQ(w.curves[29].values[1], 0.0);
+  EXPECT_DOUBLE_EQ(w.find("GR")->values[1], 90.2803);
+
+  const las::LasFile kgs = las::read(las_path("1001178549.las"));  // wrapped, comments before ~Version
+  EXPECT_TRUE(kgs.wrapped);
+  EXPECT_DOUBLE_EQ(kgs.curves[0].values[0], 1783.5);
+  EXPECT_GT(kgs.rows(), 1);
+}
+
+TEST(Las, NullValuesCommaDecimalsAndByteOrderMark) {
+  REQUIRE_DATA("welllogs/las/null_policy_-999.25.las");
+  const las::LasFile n = las::read(data_file.string());
+  EXPECT_TRUE(std::isnan(n.find("DT")->values[0]));
+  EXPECT_TRUE(std::isnan(n.find("DT")->values[1]));
+  EXPECT_DOUBLE_EQ(n.find("DT")->values[2], 123.45);
+  EXPECT_TRUE(std::isnan(n.find("SFLA")->values[2]));
+
+  const las::LasFile c = las::read(las_path("comma_decimal_mark.las"));
+  EXPECT_DOUBLE_EQ(c.find("SFLU")->values[1], 123.42);
+  EXPECT_EQ(c.parameters[4].value, "2710,1000");  // header values are kept as text
+
+  const las::LasFile bom = las::read(las_path("encodings_utf8wbom.las"));
+  EXPECT_EQ(bom.version, "1.2");
+  EXPECT_EQ(bom.curves.size(), 8u);
+
+  const las::LasFile big = las::read(las_path("6038187_v1.2.las"));  // NULL -99999
+  EXPECT_TRUE(std::isnan(big.find("GAMN")->values[0]));
+  EXPECT_DOUBLE_EQ(big.find("GAMN")->values[1], -2324.28);
+}
+
+TEST(Las, ClearErrorsForBadFiles) {
+  REQUIRE_DATA("welllogs/las/not_a_las_file.las");
+  expect_error([&] { las::read(data_file.string()); }, "not a LAS file");
+  expect_error([&] { las::read(las_path("sample_3.0.las")); }, "LAS 3.0 is not supported");
+  expect_error([&] { las::read(las_path("header_only.las")); }, "no ~A (log data) section");
+  expect_error([&] { las::read(las_path("no_such_file.las")); }, "cannot open");
+  // ~ASCII present with no rows: a valid, empty file, which a well cannot be made of.
+  EXPECT_EQ(las::read(las_path("missing_a_section.las")).rows(), 0);
+  expect_error([&] { well_from_las(las_path("missing_a_section.las")); }, "holds no depth steps");
+}
+
+TEST(Las, MalformedTextNamesTheLine) {
+  const std::string head = kMiniLas;
+  EXPECT_EQ(las::parse(head + "100.0 50.0\n100.5 -999.25\n", "m.las").rows(), 2);
+  expect_error([&] { las::parse(head + "100.0 50.0\n100.5\n", "m.las"); }, "m.las:12: 1 values in a data row, expected 2");
+  expect_error([&] { las::parse(head + "100.0 abc\n", "m.las"); }, "m.las:11: 'abc' is not a number (curve GR)");
+  expect_error([&] { las::parse("~VERSION\n VERS. 2.0 CWLS\n", "m.las"); }, "m.las:2: malformed header line");
+  expect_error([&] { las::parse("~WELL\n WELL. X : W\n", "m.las"); }, "not a LAS file: the first section");
+  std::string wrapped = head;
+  wrapped.replace(wrapped.find("WRAP.   NO "), 11, "WRAP.   YES");
+  EXPECT_EQ(las::parse(wrapped + "100.0\n50.0\n100.5\n51.0\n", "w.las").rows(), 2);
+  expect_error([&] { las::parse(wrapped + "100.0\n50.0\n100.5\n", "w.las"); }, "end in the middle of a depth step");
+  expect_error([&] { las::parse(head + "1 2\n~Other\n", "m.las"); }, "after the ~A data section");
+  expect_error([&] { las::parse(head.substr(0, head.find("~CURVE")) + "~Log_Definition\n", "m.las"); }, "LAS 3.0");
+}
+
+// ---------------------------------------------------------------------------
+// SEG 2016 table and preprocessing
+
+TEST(Wells, Seg2016Table) {
+  REQUIRE_DATA("welllogs/facies_vectors.csv");
+  const std::vector<Well> wells = wells_from_table(read_csv(data_file.string()), Columns{});
+  ASSERT_EQ(wells.size(), 10u);
+  int64_t total = 0;
+  std::set<int64_t> codes;
+  for (const Well& w : wells) {
+    total += w.length();
+    codes.insert(w.codes.begin(), w.codes.end());
+    EXPECT_EQ(w.logs.count("Formation"), 0u) << "a text column is not a log";
+    EXPECT_EQ(w.logs.size(), 7u);
+  }
+  EXPECT_EQ(total, 4149);
+  EXPECT_EQ(codes, (std::set<int64_t>{1, 2, 3, 4, 5, 6, 7, 8, 9}));
+  EXPECT_EQ(wells[0].name, "SHRIMPLIN");
+  EXPECT_EQ(wells[0].length(), 471);
+  EXPECT_DOUBLE_EQ(wells[0].logs.at("GR")[1], 78.26);
+  int missing_pe = 0;
+  for (const Well& w : wells) {
+    const auto& pe = w.logs.at("PE");
+    missing_pe += std::all_of(pe.begin(), pe.end(), [](double v) { return std::isnan(v); });
+  }
+  EXPECT_EQ(missing_pe, 2);  // ALEXANDER D and KIMZEY A have no PE
+}
+
+Well toy_well(const std::string& name, std::vector<double> a, std::vector<double> b, std::vector<int64_t> codes) {
+  Well w;
+  w.name = name;
+  for (size_t i = 0; i < a.size(); ++i) w.depth.push_back(double(i)), w.rows.push_back(i);
+  w.logs["A"] = std::move(a);
+  if (!b.empty()) w.logs["B"] = std::move(b);
+  w.codes = std::move(codes);
+  return w;
+}
+
+TEST(Wells, NormalisationMissingValuesAndCurves) {
+  const double nan = std::nan("");
+  Config cfg = Config::parse("curves: [A, B]\nclasses: [3, 7]\nmissing: {values: interpolate, indicator: [B]}\n");
+  Preprocessing p = Preprocessing::from_config(cfg);
+  const Well w1 = toy_well("w1", {1, nan, 3, 5}, {10, 10, 20, 20}, {3, 7, 9, 3});
+  const Well w2 = toy_well("w2", {7, 9, 11, 13}, {}, {});  // no curve B, unlabelled
+  p.fit({w1, w2});
+  // A: valid values 1, 3, 5, 7, 9, 11, 13 -> mean 7, population std 4.
+  EXPECT_DOUBLE_EQ(p.mean[0], 7.0);
+  EXPECT_DOUBLE_EQ(p.stddev[0], 4.0);
+  EXPECT_DOUBLE_EQ(p.mean[1], 15.0);
+  EXPECT_DOUBLE_EQ(p.stddev[1], 5.0);
+  const std::vector<float> x = p.features(w1);  // channels A, B, B_missing
+  ASSERT_EQ(x.size(), 12u);
+  EXPECT_FLOAT_EQ(x[0], -1.5f);
+  EXPECT_FLOAT_EQ(x[1], -1.25f);  // gap interpolated to 2
+  EXPECT_FLOAT_EQ(x[4], -1.0f);
+  EXPECT_FLOAT_EQ(x[8], 0.0f);    // B present: indicator 0
+  const std::vector<float> x2 = p.features(w2);
+  EXPECT_FLOAT_EQ(x2[4], 0.0f);  // B absent: training mean (0 after normalisation)
+  EXPECT_FLOAT_EQ(x2[8], 1.0f);  // ... and flagged
+  EXPECT_EQ(p.targets(w1), (std::vector<int64_t>{0, 1, -100, 0}));  // code 9 is not a class
+  EXPECT_EQ(p.targets(w2), (std::vector<int64_t>(4, -100)));
+
+  Preprocessing mean_fill = p;
+  mean_fill.missing_values = "mean";
+  EXPECT_FLOAT_EQ(mean_fill.features(w1)[1], 0.0f);
+
+  Preprocessing drop = p;
+  drop.missing_curve = "drop_well";
+  std::string why;
+  EXPECT_FALSE(drop.usable(w2, &why));
+  EXPECT_EQ(why, "well 'w2' has no curve 'B'");
+  Preprocessing strict = p;
+  strict.missing_curve = "error";
+  expect_error([&] { strict.usable(w2); }, "well 'w2' has no curve 'B' (data.missing.curve: error");
+  expect_error([&] { Preprocessing::from_config(Config::parse("curves: [A]\nmissing: {indicator: [Z]}\n")); },
+               "'Z' is not one of data.curves");
+}
+
+TEST(Wells, WindowsFoldsAndLabelledSubsets) {
+  EXPECT_EQ(window_starts(10, 4, 3), (std::vector<int64_t>{0, 3, 6}));
+  EXPECT_EQ(window_starts(11, 4, 3), (std::vector<int64_t>{0, 3, 6, 7}));
+  EXPECT_EQ(window_starts(3, 4, 3), (std::vector<int64_t>{0}));
+  const std::vector<int64_t> f = fold_of_wells(10, 5, 0);
+  for (int64_t k = 0; k < 5; ++k) EXPECT_EQ(std::count(f.begin(), f.end(), k), 2);
+  const std::vector<int64_t> lowo = fold_of_wells(10, 10, 3);
+  EXPECT_EQ(std::set<int64_t>(lowo.begin(), lowo.end()).size(), 10u);
+  expect_error([] { fold_of_wells(4, 5, 0); }, "cv.folds: 5 folds need between 2 and 4 wells");
+  EXPECT_EQ(labelled_subset(8, 0.25, 1).size(), 2u);
+  EXPECT_EQ(labelled_subset(8, 0.125, 1).size(), 1u);
+  EXPECT_EQ(labelled_subset(8, 1.0, 1).size(), 8u);
+  EXPECT_EQ(labelled_subset(8, 0.5, 4), labelled_subset(8, 0.5, 4));
+  EXPECT_NE(labelled_subset(8, 0.5, 4), labelled_subset(8, 0.5, 5));
+}
+
+TEST(Wells, SyntheticShapesFollowTheirClass) {
+  SyntheticOptions o;
+  o.wells = 6;
+  o.noise = 0;
+  const std::vector<Well> wells = synthetic_gamma_wells(o);
+  ASSERT_EQ(wells.size(), 6u);
+  std::set<int64_t> seen;
+  int checked = 0;
+  for (const Well& w : wells) {
+    EXPECT_GE(w.length(), o.min_length);
+    EXPECT_LE(w.length(), o.max_length);
+    const std::vector<double>& gr = w.logs.at("GR");
+    // Each body: contiguous run of one class; compare its top, middle and base.
+    for (int64_t i = 0; i < w.length();) {
+      int64_t j = i;
+      while (j < w.length() && w.codes[size_t(j)] == w.codes[size_t(i)]) ++j;
+      const int64_t c = w.codes[size_t(i)];
+      seen.insert(c);
+      if (c > 0 && j - i >= 9 && j < w.length() && i > 0 && w.codes[size_t(i - 1)] == 0 && w.codes[size_t(j)] == 0) {
+        const double top = gr[size_t(i)], mid = gr[size_t((i + j - 1) / 2)], base = gr[size_t(j - 1)];
+        const double shale = gr[size_t(i - 1)];
+        EXPECT_LT(std::min({top, mid, base}), shale - 5) << w.name << " class " << c << " at " << i;
+        if (c == 1) EXPECT_LT(mid, std::min(top, base) - 1) << "symmetrical: cleanest in the middle";
+        if (c == 2) EXPECT_NEAR(top, base, 3.0) << "cylindrical: blocky";
+        if (c == 3) EXPECT_LT(top, base - 5) << "funnel: clean top";
+        if (c == 4) EXPECT_GT(top, base + 5) << "bell: clean base";
+        ++checked;
+      }
+      i = j;
+    }
+  }
+  EXPECT_EQ(seen, (std::set<int64_t>{0, 1, 2, 3, 4}));
+  EXPECT_GT(checked, 20);
+  // Deterministic for a seed, different for another.
+  EXPECT_EQ(synthetic_gamma_wells(o)[2].logs.at("GR"), wells[2].logs.at("GR"));
+  o.seed = 8;
+  EXPECT_NE(synthetic_gamma_wells(o)[2].logs.at("GR"), wells[2].logs.at("GR"));
+}
+
+// ---------------------------------------------------------------------------
+// inference and training
+
+TEST(Facies, StitchedWindowsEqualWholeWellForPointwiseModel) {
+  // A 1x1 convolution has no context, so windows stitched with any taper must
+  // reproduce the whole-well probabilities exactly.
+  manual_seed(3);
+  Sequential model;
+  model.add(std::make_shared<Conv1d>(2, 4, 1));
+  Sample s;
+  s.length = 203;
+  Tensor x = Tensor::randn({2, s.length});
+  s.x = x.to_vector<float>();
+  const std::vector<float> whole = predict_probs(model, s, 4, 0, 0);
+  const std::vector<float> stitched = predict_probs(model, s, 4, 64, 24);
+  ASSERT_EQ(whole.size(), stitched.size());
+  for (size_t i = 0; i < whole.size(); ++i) ASSERT_NEAR(whole[i], stitched[i], 1e-6) << i;
+  for (int64_t j = 0; j < s.length; ++j) {
+    double sum = 0;
+    for (int64_t k = 0; k < 4; ++k) sum += stitched[size_t(k * s.length + j)];
+    ASSERT_NEAR(sum, 1.0, 1e-5);
+  }
+  // (classes x length): sample 0 scores 0.1 / 0.9, sample 1 scores 0.7 / 0.3.
+  EXPECT_EQ(argmax_classes({0.1f, 0.7f, 0.9f, 0.3f}, 2, 2), (std::vector<int64_t>{1, 0}));
+}
+
+namespace {
+
+const char* kSynthConfig =
+    "version: 1\n"
+    "data:\n"
+    "  source: synthetic\n"
+    "  synthetic: {wells: 12, min_length: 300, max_length: 400, noise: 6.0, seed: 5}\n"
+    "  curves: [GR]\n"
+    "  classes: [0, 1, 2, 3, 4]\n"
+    "  class_names: [none, symmetrical, cylindrical, funnel, bell]\n"
+    "  window: 64\n"
+    "  stride: 32\n"
+    "model: {type: unet1d, base: 8, depth: 3, dropout: 0.1}\n"
+    "train: {mode: semi, epochs: 2, batch: 8, seed: 1, semi_start: 0, progress: false}\n"
+    "optimizer: {type: adam, lr: 0.003}\n"
+    "discriminator: {model: {width: 16}}\n"
+    "inference: {window: 128, stride: 32}\n";
+
+struct SynthSetup {
+  Config cfg;
+  Preprocessing pre;
+  std::vector<Sample> labelled, unlabelled;
+};
+
+SynthSetup synthetic_setup(const std::string& overrides = "", size_t n_labelled = 4) {
+  SynthSetup s{Config::parse(kSynthConfig, "test.yaml"), {}, {}, {}};
+  if (!overrides.empty()) s.cfg.apply_override(overrides);
+  const Config data = s.cfg.section("data");
+  s.pre = Preprocessing::from_config(data);
+  std::vector<Well> wells = load_wells(data);
+  s.pre.fit(wells);
+  std::vector<Well> lab(wells.begin(), wells.begin() + ptrdiff_t(n_labelled)),
+      unl(wells.begin() + ptrdiff_t(n_labelled), wells.end());
+  for (Well& w : unl) w.codes.clear();
+  s.labelled = prepare(s.pre, lab);
+  s.unlabelled = prepare(s.pre, unl);
+  return s;
+}
+
+std::vector<float> flat_weights(Module& m) {
+  std::vector<float> out;
+  for (const auto& [name, t] : m.named_parameters()) {
+    const std::vector<float> v = t.to_vector<float>();
+    out.insert(out.end(), v.begin(), v.end());
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST(Facies, HungTermsAndConfidenceThreshold) {
+  SynthSetup s = synthetic_setup();
+  for (const Sample& u : s.unlabelled)
+    ASSERT_TRUE(std::all_of(u.y.begin(), u.y.end(), [](int64_t y) { return y == -100; })) << "labels leaked";
+  manual_seed(1);
+  FaciesTrainer t(s.cfg, s.pre, s.labelled, s.unlabelled, 2, 1);
+  const StepResult r = t.step(0, 0);
+  const auto& terms = t.last_terms();
+  EXPECT_TRUE(std::isfinite(r.loss));
+  EXPECT_GT(terms.ce, 0);
+  EXPECT_GT(terms.adv, 0);
+  EXPECT_GT(terms.semi_adv, 0);
+  EXPECT_GT(terms.d, 0);
+  // The total is CE + 0.01 adv + 0.001 semi_adv + 0.1 semi.
+  EXPECT_NEAR(r.loss, terms.ce + 0.01 * terms.adv + 0.001 * terms.semi_adv + 0.1 * terms.semi, 1e-4);
+
+  // T_semi = 0: every unlabelled sample is a target; T_semi = 1: none.
+  SynthSetup all = synthetic_setup("train.t_semi=0");
+  manual_seed(1);
+  FaciesTrainer t0(all.cfg, all.pre, all.labelled, all.unlabelled, 2, 1);
+  t0.step(0, 0);
+  EXPECT_EQ(t0.last_terms().confident, 8 * 64);
+  EXPECT_GT(t0.last_terms().semi, 0);
+  SynthSetup none = synthetic_setup("train.t_semi=1");
+  manual_seed(1);
+  FaciesTrainer t1(none.cfg, none.pre, none.labelled, none.unlabelled, 2, 1);
+  t1.step(0, 0);
+  EXPECT_EQ(t1.last_terms().confident, 0);
+  EXPECT_EQ(t1.last_terms().semi, 0);
+
+  // Supervised: no adversarial terms at all.
+  SynthSetup sup = synthetic_setup("train.mode=supervised");
+  manual_seed(1);
+  FaciesTrainer ts(sup.cfg, sup.pre, sup.labelled, sup.unlabelled, 2, 1);
+  const StepResult rs = ts.step(0, 0);
+  EXPECT_EQ(ts.last_terms().adv, 0);
+  EXPECT_EQ(ts.last_terms().d, 0);
+  EXPECT_DOUBLE_EQ(rs.loss, ts.last_terms().ce);
+}
+
+TEST(Facies, ResumeMidEpochGivesIdenticalWeights) {
+  SynthSetup s = synthetic_setup();
+  manual_seed(1);
+  FaciesTrainer straight(s.cfg, s.pre, s.labelled, s.unlabelled, 2, 1);
+  ASSERT_GE(straight.steps_per_epoch(), 3);
+  for (int64_t b = 0; b < 3; ++b) straight.step(0, b);
+
+  manual_seed(1);
+  FaciesTrainer first(s.cfg, s.pre, s.labelled, s.unlabelled, 2, 1);
+  first.step(0, 0);
+  Checkpoint ck;
+  first.save(ck);
+  ck.set_rng(default_generator());
+  const fs::path file = fresh_dir("resume") / "ck.safetensors";
+  ck.save(file.string());
+
+  manual_seed(99);  // a different initialisation, overwritten by the checkpoint
+  FaciesTrainer resumed(s.cfg, s.pre, s.labelled, s.unlabelled, 2, 1);
+  const Checkpoint loaded = Checkpoint::load(file.string());
+  resumed.load(loaded);
+  loaded.restore_rng(default_generator());
+  resumed.step(0, 1);
+  resumed.step(0, 2);
+  EXPECT_EQ(flat_weights(resumed.model()), flat_weights(straight.model()));
+}
+
+TEST(Facies, SupervisedTrainingLearnsSyntheticShapes) {
+  SynthSetup s = synthetic_setup("train.mode=supervised", 8);
+  s.cfg.apply_override("data.stride=8");  // more windows per epoch
+  manual_seed(1);
+  FaciesTrainer t(s.cfg, s.pre, s.labelled, {}, 25, 1);
+  const ConfusionMatrix before = evaluate(t.model(), s.labelled, 5, 128, 32);
+  for (int64_t e = 0; e < 25; ++e)
+    for (int64_t b = 0; b < t.steps_per_epoch(); ++b) t.step(e, b);
+  // Held-out wells: the unlabelled ones, with their labels read back.
+  const std::vector<Well> wells = load_wells(s.cfg.section("data"));
+  const std::vector<Sample> held = prepare(s.pre, std::vector<Well>(wells.begin() + 8, wells.end()));
+  const ConfusionMatrix after = evaluate(t.model(), held, 5, 128, 32);
+  EXPECT_GT(after.f1_micro(), 0.85) << "before training: " << before.f1_micro();
+  EXPECT_LT(before.f1_micro(), 0.7);
+}
+
+// ---------------------------------------------------------------------------
+// the app
+
+TEST(App, TrainEvalPredictOnSyntheticWells) {
+  const fs::path dir = fresh_dir("app");
+  const fs::path cfg_file = dir / "synth.yaml";
+  std::ofstream(cfg_file) << kSynthConfig << "cv: {folds: 2, final: true, modes: [supervised]}\n";
+  AppArgs a;
+  a.command = "train";
+  a.config = cfg_file.string();
+  a.out = (dir / "run").string();
+  a.overrides = {"train.mode=supervised", "data.val_wells=[SYN-001, SYN-002]", "train.epochs=3"};
+  ASSERT_EQ(train_command(a), 0);
+  for (const char* f : {"config.yaml", "best.safetensors", "last.safetensors", "metrics.csv", "cv_folds.csv",
+                        "cv_summary.md", "confusion_supervised_all.png", "wells/SYN-001.png", "confusion_val.png"})
+    EXPECT_TRUE(fs::exists(dir / "run" / f)) << f;
+
+  // Predict on a CSV of two wells without labels and on a LAS file.
+  const fs::path csv = dir / "in.csv";
+  {
+    std::ofstream f(csv);
+    f << "Well Name,Depth,GR,Comment\n";
+    for (int i = 0; i < 150; ++i) f << "A," << 1000 + 0.5 * i << "," << (i % 50 < 20 ? 45 : 110) << ",\"x, y\"\n";
+    for (int i = 0; i < 90; ++i) f << "B," << 2000 + 0.5 * i << "," << (i < 40 ? 100 : 40 + i * 0.5) << ",z\n";
+  }
+  AppArgs p;
+  p.command = "predict";
+  p.checkpoint = (dir / "run" / "best.safetensors").string();
+  p.input = csv.string();
+  p.output = (dir / "out.csv").string();
+  ASSERT_EQ(predict_command(p), 0);
+  const Table t = read_csv(p.output);
+  EXPECT_EQ(t.columns, (std::vector<std::string>{"Well Name", "Depth", "GR", "Comment", "Predicted", "P_0", "P_1",
+                                                  "P_2", "P_3", "P_4"}));
+  ASSERT_EQ(t.rows.size(), 240u);
+  EXPECT_EQ(t.rows[0][3], "x, y");
+  for (const auto& row : t.rows) {
+    double sum = 0, best = -1;
+    int64_t arg = -1;
+    for (int k = 0; k < 5; ++k) {
+      const double v = std::stod(row[size_t(5 + k)]);
+      sum += v;
+      if (v > best) best = v, arg = k;
+    }
+    ASSERT_NEAR(sum, 1.0, 1e-3);
+    ASSERT_EQ(std::stoll(row[4]), arg);
+  }
+
+  const fs::path las = dir / "in.las";
+  {
+    std::ofstream f(las);
+    f << kMiniLas;
+    for (int i = 0; i < 100; ++i) f << 500 + 0.5 * i << " " << (i == 7 ? -999.25 : (i < 50 ? 105.0 : 50.0)) << "\n";
+  }
+  p.input = las.string();
+  p.output = (dir / "out_las.csv").string();
+  ASSERT_EQ(predict_command(p), 0);
+  const Table tl = read_csv(p.output);
+  EXPECT_EQ(tl.columns[0], "DEPT");
+  EXPECT_EQ(tl.columns[2], "Predicted");
+  EXPECT_EQ(tl.rows.size(), 100u);
+  EXPECT_EQ(tl.rows[7][1], "");  // NULL stays empty, and still gets a prediction
+  EXPECT_FALSE(tl.rows[7][2].empty());
+
+  // Eval on the synthetic wells named by the checkpoint's config.
+  AppArgs e;
+  e.command = "eval";
+  e.checkpoint = p.checkpoint;
+  e.out = (dir / "eval").string();
+  ASSERT_EQ(eval_command(e), 0);
+  EXPECT_TRUE(fs::exists(dir / "eval" / "confusion.png"));
+  EXPECT_TRUE(fs::exists(dir / "eval" / "metrics.csv"));
+
+  // A LAS file without the model's curve is refused with the reason.
+  const fs::path bad = dir / "bad.las";
+  {
+    std::string text = kMiniLas;
+    text.replace(text.find(" GR  .GAPI"), 10, " DT  .US/M");
+    std::ofstream(bad) << text << "1 2\n2 3\n";
+  }
+  p.input = bad.string();
+  expect_error([&] { predict_command(p); }, "has none of the model's curves (GR)");
+  // Unknown config keys are refused before training.
+  a.overrides = {"train.epoch=3"};
+  expect_error([&] { train_command(a); }, "train.epoch");
+}
+
+TEST(App, Seg2016HeldOutWellsBeatChance) {
+  REQUIRE_DATA("welllogs/facies_vectors.csv");
+  const fs::path dir = fresh_dir("seg");
+  AppArgs a;
+  a.command = "train";
+  a.config = (fs::path(STRATA_SOURCE_DIR) / "configs" / "welllog_seg2016.yaml").string();
+  a.out = (dir / "run").string();
+  a.overrides = {"data.path=" + data_file.string(), "data.val_wells=[SHRIMPLIN, NEWBY]", "train.epochs=12",
+                 "train.progress=false"};
+  ASSERT_EQ(train_command(a), 0);
+  // metrics.csv: the best validation F1 on the two held-out wells. The most
+  // frequent facies alone scores about 0.23; the table's trees about 0.5-0.6.
+  std::ifstream f(dir / "run" / "metrics.csv");
+  std::string line;
+  std::getline(f, line);
+  std::getline(f, line);
+  std::vector<std::string> cols;
+  std::stringstream hs(line);
+  for (std::string c; std::getline(hs, c, ',');) cols.push_back(c);
+  const size_t at = size_t(std::find(cols.begin(), cols.end(), "val_f1_micro") - cols.begin());
+  ASSERT_LT(at, cols.size());
+  double best = 0;
+  while (std::getline(f, line)) {
+    std::stringstream rs(line);
+    std::string v;
+    for (size_t i = 0; i <= at; ++i) std::getline(rs, v, ',');
+    best = std::max(best, std::stod(v));
+  }
+  EXPECT_GT(best, 0.45);
+}
