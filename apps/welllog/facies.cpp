@@ -8,6 +8,7 @@
 #include "engine/error.h"
 #include "engine/nn_ops.h"
 #include "engine/ops.h"
+#include "engine/random.h"
 #include "layers/checkpoint.h"
 #include "layers/registry.h"
 
@@ -50,6 +51,7 @@ FaciesTrainer::FaciesTrainer(const Config& root, const Preprocessing& pre, std::
   win_.stride = data.get_int("stride", win_.stride, Bounds::at_least(1));
   win_.jitter = data.get_bool("jitter", win_.jitter);
   win_.batch = train.get_int("batch", win_.batch, Bounds::at_least(1));
+  win_.input_noise = train.get_double("input_noise", 0.0, Bounds::at_least(0));
   clip_ = train.get_double("clip_grad_norm", 0.0, Bounds::at_least(0));
   const std::string weighting = train.get_choice("class_weights", "none", {"none", "balanced"});
   STRATA_CHECK(!labelled_.empty(), "welllog: no labelled well to train on");
@@ -58,7 +60,12 @@ FaciesTrainer::FaciesTrainer(const Config& root, const Preprocessing& pre, std::
     for (int64_t s : window_starts(labelled_[i].length, win_.window, win_.stride)) windows_l_.push_back({i, s});
   for (size_t i = 0; i < unlabelled_.size(); ++i)
     for (int64_t s : window_starts(unlabelled_[i].length, win_.window, win_.stride)) windows_u_.push_back({i, s});
-  steps_per_epoch_ = (int64_t(windows_l_.size()) + win_.batch - 1) / win_.batch;
+  // An epoch is one pass over the labelled windows, or a fixed number of
+  // steps (train.steps_per_epoch) cycling through them, so that runs with few
+  // labelled wells get the same number of updates as runs with many.
+  const int64_t fixed_steps = train.get_int("steps_per_epoch", 0, Bounds::at_least(0));
+  fixed_steps_ = fixed_steps > 0;
+  steps_per_epoch_ = fixed_steps > 0 ? fixed_steps : (int64_t(windows_l_.size()) + win_.batch - 1) / win_.batch;
 
   const int64_t k = pre_.classes();
   if (weighting == "balanced") {
@@ -125,13 +132,21 @@ StepResult FaciesTrainer::step(int64_t epoch, int64_t batch) {
   std::vector<Window> lw;
   std::vector<std::mt19937_64::result_type> jitter_seeds(order.size());
   for (auto& js : jitter_seeds) js = rng();
-  const size_t first = size_t(batch * win_.batch), last = std::min(order.size(), first + size_t(win_.batch));
-  for (size_t i = first; i < last; ++i) {
-    std::mt19937_64 r(jitter_seeds[i]);
+  const size_t first = size_t(batch * win_.batch);
+  const size_t last = fixed_steps_ ? first + size_t(win_.batch) : std::min(order.size(), first + size_t(win_.batch));
+  for (size_t j = first; j < last; ++j) {
+    const size_t i = j % order.size();
+    std::mt19937_64 r(jitter_seeds[i] + j / order.size());
     lw.push_back(jittered(labelled_, windows_l_[order[i]], r));
   }
   Tensor x, y, valid;
   batch_tensors(labelled_, lw, x, y, valid);
+  Generator noise_gen(seed_ ^ 0x9e3779b97f4a7c15ull);
+  noise_gen.set_offset(uint64_t(epoch) << 40 | uint64_t(batch) << 24);  // a function of (epoch, batch)
+  auto add_noise = [&](Tensor& t) {
+    if (win_.input_noise > 0) t = add(t, Tensor::randn(t.shape(), DType::f32, &noise_gen, 0, win_.input_noise));
+  };
+  add_noise(x);
   terms_ = {};
 
   const bool adversarial = hung_.mode != "supervised";
@@ -161,6 +176,7 @@ StepResult FaciesTrainer::step(int64_t epoch, int64_t batch) {
     }
     Tensor yu_unused;
     batch_tensors(unlabelled_, uw, xu, yu_unused, valid_u);  // unlabelled y is all -100 by construction
+    add_noise(xu);
     const Tensor logits_u = (*model_)(xu);
     prob_u = softmax(logits_u, 1);
     const Tensor d_u = (*disc_)(prob_u);

@@ -46,6 +46,7 @@ struct WindowOptions {
   int64_t window = 64, stride = 16;  // training windows
   int64_t batch = 16;
   bool jitter = true;  // shift every window by a random offset < stride each epoch
+  double input_noise = 0;  // std of Gaussian noise added to the (normalised) training input
 };
 
 // Builds S and D from the config, owns their optimizers and draws batches.
@@ -94,6 +95,7 @@ class FaciesTrainer {
   double clip_ = 0;
   uint64_t seed_;
   int64_t steps_per_epoch_ = 1;
+  bool fixed_steps_ = false;  // train.steps_per_epoch set: batches cycle through the labelled windows
   Terms terms_;
 };
 

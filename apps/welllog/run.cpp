@@ -181,6 +181,7 @@ std::vector<Well> load_wells(const Config& data) {
 void save_preprocessing(Checkpoint& ck, const Preprocessing& p) {
   ck.set("welllog.curves", join(p.curves, "\n"));
   ck.set("welllog.indicators", join(p.indicators, "\n"));
+  ck.set("welllog.per_well", join(p.per_well, "\n"));
   std::vector<std::string> codes;
   for (int64_t c : p.codes) codes.push_back(std::to_string(c));
   ck.set("welllog.codes", join(codes, "\n"));
@@ -195,6 +196,7 @@ Preprocessing load_preprocessing(const Checkpoint& ck) {
   Preprocessing p;
   p.curves = split(ck.get("welllog.curves"), '\n');
   p.indicators = split(ck.get("welllog.indicators"), '\n');
+  p.per_well = split(ck.get("welllog.per_well"), '\n');
   for (const std::string& c : split(ck.get("welllog.codes"), '\n')) p.codes.push_back(std::stoll(c));
   p.class_names = split(ck.get("welllog.class_names"), '\n');
   p.missing_values = ck.get("welllog.missing_values");

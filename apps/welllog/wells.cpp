@@ -263,6 +263,10 @@ Preprocessing Preprocessing::from_config(const Config& data) {
   for (const std::string& c : p.indicators)
     STRATA_CHECK(std::find(p.curves.begin(), p.curves.end(), c) != p.curves.end(), m.key_path("indicator"),
                  ": '", c, "' is not one of data.curves");
+  p.per_well = data.get_string_list("normalise_per_well", {});
+  for (const std::string& c : p.per_well)
+    STRATA_CHECK(std::find(p.curves.begin(), p.curves.end(), c) != p.curves.end(), data.key_path("normalise_per_well"),
+                 ": '", c, "' is not one of data.curves");
   return p;
 }
 
@@ -332,9 +336,18 @@ std::vector<float> Preprocessing::features(const Well& w) const {
       float* flag = x.data() + (curves.size() + size_t(ind - indicators.begin())) * n;
       for (size_t i = 0; i < n; ++i) flag[i] = std::isnan(v[i]) ? 1.0f : 0.0f;
     }
+    double mu = mean[c], sd = stddev[c];
+    if (std::find(per_well.begin(), per_well.end(), curves[c]) != per_well.end()) {
+      double s = 0, s2 = 0;
+      int64_t k = 0;
+      for (double val : v)
+        if (!std::isnan(val)) s += val, s2 += val * val, ++k;
+      const double m = k > 0 ? s / double(k) : 0.0, var = k > 1 ? s2 / double(k) - m * m : 0.0;
+      if (var > 1e-12 * (1.0 + m * m)) mu = m, sd = std::sqrt(var);  // else: the training statistics
+    }
     if (missing_values == "interpolate") interpolate_gaps(v);
     float* dst = x.data() + c * n;
-    for (size_t i = 0; i < n; ++i) dst[i] = std::isnan(v[i]) ? 0.0f : float((v[i] - mean[c]) / stddev[c]);
+    for (size_t i = 0; i < n; ++i) dst[i] = std::isnan(v[i]) ? 0.0f : float((v[i] - mu) / sd);
   }
   return x;
 }

@@ -77,13 +77,16 @@ const std::vector<std::string>& synthetic_class_names();
 struct Preprocessing {
   std::vector<std::string> curves;
   std::vector<std::string> indicators;  // curves that get a `<curve>_missing` channel
+  std::vector<std::string> per_well;    // curves standardised by each well's own mean / std
   std::vector<int64_t> codes;           // label code of class 0..K-1
   std::vector<std::string> class_names;
   std::string missing_values = "interpolate";  // interpolate | mean
   std::string missing_curve = "mean";          // mean | drop_well | error
   std::vector<double> mean, stddev;            // per curve, fitted on training wells
 
-  // Reads data.curves / classes / class_names / missing.{values,curve,indicator}.
+  // Reads data.curves / classes / class_names / missing.{values,curve,indicator}
+  // / normalise_per_well (curves whose calibration differs between wells, e.g.
+  // GR: standardised by the well's own statistics, the training ones as fallback).
   static Preprocessing from_config(const Config& data);
   int64_t channels() const { return int64_t(curves.size() + indicators.size()); }
   int64_t classes() const { return int64_t(codes.size()); }
