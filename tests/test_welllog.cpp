@@ -410,6 +410,19 @@ TEST(Facies, HungTermsAndConfidenceThreshold) {
   EXPECT_EQ(ts.last_terms().adv, 0);
   EXPECT_EQ(ts.last_terms().d, 0);
   EXPECT_DOUBLE_EQ(rs.loss, ts.last_terms().ce);
+
+  // The adversarial gradient reaches the segmentation network through the
+  // frozen discriminator: same initialisation, same batch, different weights.
+  SynthSetup adv = synthetic_setup("train.mode=adversarial");
+  adv.cfg.apply_override("train.lambda_adv=10");
+  manual_seed(1);
+  FaciesTrainer ta(adv.cfg, adv.pre, adv.labelled, adv.unlabelled, 2, 1);
+  manual_seed(1);
+  FaciesTrainer tb(sup.cfg, sup.pre, sup.labelled, sup.unlabelled, 2, 1);
+  EXPECT_EQ(flat_weights(ta.model()), flat_weights(tb.model()));
+  ta.step(0, 0);
+  tb.step(0, 0);
+  EXPECT_NE(flat_weights(ta.model()), flat_weights(tb.model()));
 }
 
 TEST(Facies, ResumeMidEpochGivesIdenticalWeights) {

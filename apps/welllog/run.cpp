@@ -15,6 +15,7 @@
 #include "apps/common/trainer.h"
 #include "apps/welllog/facies.h"
 #include "apps/welllog/las.h"
+#include "apps/welllog/text.h"
 #include "engine/error.h"
 #include "engine/random.h"
 #include "layers/registry.h"
@@ -27,21 +28,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
-
-std::string join(const std::vector<std::string>& v, const std::string& sep) {
-  std::string s;
-  for (size_t i = 0; i < v.size(); ++i) s += (i ? sep : "") + v[i];
-  return s;
-}
-
-std::vector<std::string> split(const std::string& s, char sep) {
-  std::vector<std::string> out;
-  if (s.empty()) return out;
-  size_t b = 0;
-  for (size_t e; (e = s.find(sep, b)) != std::string::npos; b = e + 1) out.push_back(s.substr(b, e - b));
-  out.push_back(s.substr(b));
-  return out;
-}
 
 std::string fmt(const char* f, double v) {
   char buf[64];
@@ -366,9 +352,12 @@ struct FoldModel {
   std::unique_ptr<FaciesTrainer> trainer;
 };
 
-FoldModel fit_fold(const Config& cfg, Preprocessing pre, const std::vector<Well>& train_wells, double fraction,
-                   const std::string& mode, int64_t epochs, uint64_t seed) {
-  pre.fit(train_wells);  // logs of every training well (labels are not used here)
+// Fits the normalisation on the logs of every training well (labels are not
+// used for it), keeps labels on the `fraction` of wells chosen by `seed`, and
+// builds the trainer with the default generator seeded by `seed`.
+FoldModel make_trainer(const Config& cfg, Preprocessing pre, const std::vector<Well>& train_wells, double fraction,
+                       const std::string& mode, int64_t epochs, uint64_t seed) {
+  pre.fit(train_wells);
   const std::vector<size_t> lab = labelled_subset(train_wells.size(), fraction, seed);
   std::vector<Well> labelled, unlabelled;
   for (size_t i = 0; i < train_wells.size(); ++i)
@@ -377,6 +366,12 @@ FoldModel fit_fold(const Config& cfg, Preprocessing pre, const std::vector<Well>
   FoldModel f{pre, nullptr};
   f.trainer = std::make_unique<FaciesTrainer>(cfg, pre, prepare(pre, labelled), prepare(pre, without_labels(unlabelled)),
                                               epochs, seed, mode);
+  return f;
+}
+
+FoldModel fit_fold(const Config& cfg, const Preprocessing& pre, const std::vector<Well>& train_wells, double fraction,
+                   const std::string& mode, int64_t epochs, uint64_t seed) {
+  FoldModel f = make_trainer(cfg, pre, train_wells, fraction, mode, epochs, seed);
   for (int64_t e = 0; e < epochs; ++e)
     for (int64_t b = 0; b < f.trainer->steps_per_epoch(); ++b) f.trainer->step(e, b);
   return f;
@@ -518,13 +513,9 @@ int train_command(const AppArgs& a) {
                  data.key_path("val_wells"), ": no well named '", n, "'");
   for (const Well& w : wells)
     (std::find(val_names.begin(), val_names.end(), w.name) != val_names.end() ? val : tr).push_back(w);
-  pre.fit(tr);
-  const std::vector<size_t> lab = labelled_subset(tr.size(), fraction, seed);
-  std::vector<Well> labelled, unlabelled;
-  for (size_t i = 0; i < tr.size(); ++i)
-    (std::binary_search(lab.begin(), lab.end(), i) ? labelled : unlabelled).push_back(tr[i]);
-  manual_seed(seed);
-  FaciesTrainer ft(cfg, pre, prepare(pre, labelled), prepare(pre, without_labels(unlabelled)), epochs, seed);
+  FoldModel fm = make_trainer(cfg, pre, tr, fraction, "", epochs, seed);
+  pre = fm.pre;
+  FaciesTrainer& ft = *fm.trainer;
   const std::vector<Sample> val_samples = prepare(pre, val);
   topt.steps_per_epoch = ft.steps_per_epoch();
   const std::string config_text = cfg.dump();

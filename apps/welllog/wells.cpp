@@ -10,19 +10,13 @@
 #include <set>
 
 #include "apps/welllog/las.h"
+#include "apps/welllog/text.h"
 #include "engine/error.h"
 
 namespace strata::welllog {
 namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-
-std::string trim(const std::string& s) {
-  size_t b = 0, e = s.size();
-  while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
-  while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1]))) --e;
-  return s.substr(b, e - b);
-}
 
 // One CSV record; double quotes group fields that hold commas ("" is a quote).
 std::vector<std::string> split_csv(const std::string& line) {
