@@ -56,10 +56,14 @@ FaciesTrainer::FaciesTrainer(const Config& root, const Preprocessing& pre, std::
   const std::string weighting = train.get_choice("class_weights", "none", {"none", "balanced"});
   STRATA_CHECK(!labelled_.empty(), "welllog: no labelled well to train on");
 
-  for (size_t i = 0; i < labelled_.size(); ++i)
-    for (int64_t s : window_starts(labelled_[i].length, win_.window, win_.stride)) windows_l_.push_back({i, s});
-  for (size_t i = 0; i < unlabelled_.size(); ++i)
-    for (int64_t s : window_starts(unlabelled_[i].length, win_.window, win_.stride)) windows_u_.push_back({i, s});
+  auto windows_of = [&](const std::vector<Sample>& set) {
+    std::vector<Window> out;
+    for (size_t i = 0; i < set.size(); ++i)
+      for (int64_t s : window_starts(set[i].length, win_.window, win_.stride)) out.push_back({i, s});
+    return out;
+  };
+  windows_l_ = windows_of(labelled_);
+  windows_u_ = windows_of(unlabelled_);
   // An epoch is one pass over the labelled windows, or a fixed number of
   // steps (train.steps_per_epoch) cycling through them, so that runs with few
   // labelled wells get the same number of updates as runs with many.
@@ -200,9 +204,7 @@ StepResult FaciesTrainer::step(int64_t epoch, int64_t batch) {
           pseudo[i] = -100;
       }
       if (terms_.confident > 0) {
-        const Tensor target = Tensor::from_vector(pseudo, logits_u.shape().size() == 3
-                                                              ? Shape{logits_u.size(0), logits_u.size(2)}
-                                                              : Shape{logits_u.size(0)});
+        const Tensor target = Tensor::from_vector(pseudo, {logits_u.size(0), logits_u.size(2)});
         const Tensor semi_ce = cross_entropy(logits_u, target, Tensor(), -100);
         terms_.semi = semi_ce.item<float>();
         loss = add(loss, mul(semi_ce, hung_.lambda_semi));

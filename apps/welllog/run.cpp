@@ -136,6 +136,40 @@ std::string safe_name(std::string s) {
   return s;
 }
 
+// One well through the loaded model: its prepared sample, the class
+// probabilities (classes x length) and the predicted class of every sample.
+struct WellPrediction {
+  Sample sample;
+  std::vector<float> probs;
+  std::vector<int64_t> classes;
+};
+
+WellPrediction predict_well(const Loaded& l, const Well& w) {
+  WellPrediction p{prepare(l.pre, {w})[0], {}, {}};
+  p.probs = predict_probs(*l.model, p.sample, l.pre.classes(), l.window, l.stride);
+  p.classes = argmax_classes(p.probs, l.pre.classes(), p.sample.length);
+  return p;
+}
+
+// Predicts `wells`, draws <dir>/wells/<well>.png for each and scores their
+// labelled samples; with `adjacent_per_well`, prints each labelled well's scores.
+ConfusionMatrix plot_and_score(const Loaded& l, const std::vector<Well>& wells, const fs::path& dir,
+                               const std::vector<std::vector<int64_t>>* adjacent_per_well = nullptr) {
+  fs::create_directories(dir / "wells");
+  ConfusionMatrix total(l.pre.classes());
+  for (const Well& w : wells) {
+    const WellPrediction p = predict_well(l, w);
+    ConfusionMatrix m(l.pre.classes());
+    m.add(p.sample.y, p.classes, -100);
+    total.merge(m);
+    if (adjacent_per_well && m.total() > 0)
+      std::printf("%-20s %s\n", w.name.c_str(), metrics_line(m, *adjacent_per_well).c_str());
+    strip_plot((dir / "wells" / (safe_name(w.name) + ".png")).string(), w, l.pre,
+               w.has_labels() ? p.sample.y : std::vector<int64_t>{}, p.classes);
+  }
+  return total;
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------
@@ -546,17 +580,8 @@ int train_command(const AppArgs& a) {
 
   // Strip plots and the fit of the best model on training / validation wells.
   const Loaded best = load_model((fs::path(out) / "best.safetensors").string());
-  fs::create_directories(fs::path(out) / "wells");
   for (const auto* set : {&tr, &val}) {
-    ConfusionMatrix cm(pre.classes());
-    for (const Well& w : *set) {
-      const Sample smp = prepare(best.pre, {w})[0];
-      const std::vector<int64_t> pred = argmax_classes(
-          predict_probs(*best.model, smp, pre.classes(), best.window, best.stride), pre.classes(), smp.length);
-      cm.add(smp.y, pred, -100);
-      strip_plot((fs::path(out) / "wells" / (safe_name(w.name) + ".png")).string(), w, best.pre,
-                 w.has_labels() ? smp.y : std::vector<int64_t>{}, pred);
-    }
+    const ConfusionMatrix cm = plot_and_score(best, *set, out);
     if (cm.total() == 0) continue;
     const std::string what = set == &tr ? "train" : "val";
     std::fprintf(stderr, "strata-welllog: best model on %s wells: %s\n", what.c_str(),
@@ -581,20 +606,7 @@ int eval_command(const AppArgs& a) {
   const std::vector<std::vector<int64_t>> adjacent = adjacent_classes(data, l.pre);
   const std::string out =
       !a.out.empty() ? a.out : (fs::path(a.checkpoint).parent_path() / "eval").string();
-  fs::create_directories(fs::path(out) / "wells");
-  ConfusionMatrix total(l.pre.classes());
-  for (const Well& w : wells) {
-    const Sample s = prepare(l.pre, {w})[0];
-    const std::vector<int64_t> pred =
-        argmax_classes(predict_probs(*l.model, s, l.pre.classes(), l.window, l.stride), l.pre.classes(), s.length);
-    ConfusionMatrix m(l.pre.classes());
-    m.add(s.y, pred, -100);
-    total.merge(m);
-    if (m.total() > 0)
-      std::printf("%-20s %s\n", w.name.c_str(), metrics_line(m, adjacent).c_str());
-    strip_plot((fs::path(out) / "wells" / (safe_name(w.name) + ".png")).string(), w, l.pre,
-               w.has_labels() ? s.y : std::vector<int64_t>{}, pred);
-  }
+  const ConfusionMatrix total = plot_and_score(l, wells, out, &adjacent);
   STRATA_CHECK(total.total() > 0, "eval: none of the ", wells.size(), " wells has labels in the classes ",
                "of the checkpoint; use predict for unlabelled wells");
   std::printf("%-20s %s\n", "all wells", metrics_line(total, adjacent).c_str());
@@ -647,12 +659,11 @@ int predict_command(const AppArgs& a) {
   // Predicted code and probabilities per source row.
   std::vector<std::string> extra(rows.size());
   for (const Well& w : wells) {
-    const Sample s = prepare(l.pre, {w})[0];
-    const std::vector<float> p = predict_probs(*l.model, s, k, l.window, l.stride);
-    const std::vector<int64_t> cls = argmax_classes(p, k, s.length);
-    for (int64_t i = 0; i < s.length; ++i) {
-      std::string e = std::to_string(l.pre.codes[size_t(cls[size_t(i)])]);
-      for (int64_t c = 0; c < k; ++c) e += "," + fmt("%.5f", p[size_t(c * s.length + i)]);
+    const WellPrediction p = predict_well(l, w);
+    const int64_t n = p.sample.length;
+    for (int64_t i = 0; i < n; ++i) {
+      std::string e = std::to_string(l.pre.codes[size_t(p.classes[size_t(i)])]);
+      for (int64_t c = 0; c < k; ++c) e += "," + fmt("%.5f", p.probs[size_t(c * n + i)]);
       extra[w.rows[size_t(i)]] = e;
     }
   }
