@@ -70,6 +70,11 @@ class Backend {
   // (col2im overwrites those samples of gx). The engine runs the GEMMs around them.
   virtual void im2col(DType t, const ConvGeom& g, const void* x, int64_t n0, int64_t nb, void* cols) = 0;
   virtual void col2im(DType t, const ConvGeom& g, const void* cols, int64_t n0, int64_t nb, void* gx) = 0;
+  // One pass of a convolution without column matrices, where the backend has a
+  // direct kernel for it: forward (a = x, b = w, out = y), backward_data
+  // (a = gy, b = w, out = gx), backward_weight (a = x, b = gy, out = gw). Returns
+  // false, touching nothing, when it has none; the engine then uses im2col + GEMM.
+  virtual bool conv_direct(DType, ConvPass, const ConvGeom&, const void*, const void*, void*) { return false; }
   virtual void max_pool2d(DType t, const PoolGeom& g, const void* x, void* y, int64_t* indices) = 0;
   virtual void max_pool2d_backward(DType t, const PoolGeom& g, const void* gy, const int64_t* indices, void* gx) = 0;
   virtual void avg_pool2d(DType t, const PoolGeom& g, const void* x, void* y) = 0;

@@ -10,6 +10,7 @@
 #include "kernels/cpu/elementwise.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/index.h"
+#include "kernels/cpu/conv_direct.h"
 #include "kernels/cpu/nn.h"
 #include "kernels/cpu/optimizer.h"
 #include "kernels/cpu/random.h"
@@ -110,6 +111,18 @@ class CpuBackend final : public Backend {
   }
   void col2im(DType t, const ConvGeom& g, const void* cols, int64_t n0, int64_t nb, void* gx) override {
     STRATA_DISPATCH_FLOAT(t, "col2im", [&] { cpu::col2im(g, in<scalar_t>(cols), n0, nb, out<scalar_t>(gx)); });
+  }
+  bool conv_direct(DType t, ConvPass pass, const ConvGeom& g, const void* a, const void* b, void* o) override {
+    if (t != DType::f32 || !cpu::conv_direct_selected(g, pass)) return false;
+    const auto* fa = static_cast<const float*>(a);
+    const auto* fb = static_cast<const float*>(b);
+    auto* fo = static_cast<float*>(o);
+    switch (pass) {
+      case ConvPass::forward: cpu::conv_direct_forward(g, fa, fb, fo); break;
+      case ConvPass::backward_data: cpu::conv_direct_backward_data(g, fa, fb, fo); break;
+      case ConvPass::backward_weight: cpu::conv_direct_backward_weight(g, fa, fb, fo); break;
+    }
+    return true;
   }
   void max_pool2d(DType t, const PoolGeom& g, const void* x, void* y, int64_t* indices) override {
     STRATA_DISPATCH_FLOAT(t, "max_pool2d", [&] { cpu::max_pool2d(g, in<scalar_t>(x), out<scalar_t>(y), indices); });

@@ -1,7 +1,9 @@
 // Convolution, transposed convolution, pooling and upsampling. The three
 // convolution passes (forward, backward-data, backward-weight) are written
 // once on the Backend's im2col / col2im / batched GEMM, so they run on any
-// device; transposed convolution is the same three passes with roles swapped.
+// device; a backend with a direct kernel for a pass and shape (the CPU's, for
+// unit-stride f32 convolutions: kernels/cpu/conv_direct.h) runs it instead.
+// Transposed convolution is the same three passes with roles swapped.
 // 1-D ops are the 2-D ones with H = 1.
 #include <algorithm>
 #include <cmath>
@@ -57,6 +59,7 @@ Tensor conv_forward(const ConvGeom& g, const Tensor& x, const Tensor& w) {
   Tensor y = make_tensor({g.N, g.K, g.OH, g.OW}, t, x.device());
   if (ran_on_cudnn(x, [&] { return cuda::cudnn_conv_forward(t, g, x.raw_data(), w.raw_data(), y.raw_data()); }))
     return y;
+  if (be.conv_direct(t, ConvPass::forward, g, x.raw_data(), w.raw_data(), y.raw_data())) return y;
   const int64_t nb_max = chunk_samples(g, t);
   const Tensor cols = column_buffer(g, nb_max, t, x.device());
   const char* wp = static_cast<const char*>(w.raw_data());
@@ -81,6 +84,7 @@ Tensor conv_backward_data(const ConvGeom& g, const Tensor& gy, const Tensor& w) 
   if (ran_on_cudnn(gy,
                    [&] { return cuda::cudnn_conv_backward_data(t, g, gy.raw_data(), w.raw_data(), gx.raw_data()); }))
     return gx;
+  if (be.conv_direct(t, ConvPass::backward_data, g, gy.raw_data(), w.raw_data(), gx.raw_data())) return gx;
   const int64_t nb_max = chunk_samples(g, t);
   const Tensor cols = column_buffer(g, nb_max, t, gy.device());
   const char* wp = static_cast<const char*>(w.raw_data());
@@ -110,6 +114,9 @@ Tensor conv_backward_weight(const ConvGeom& g, const Tensor& x, const Tensor& gy
         return cuda::cudnn_conv_backward_weight(t, g, x.raw_data(), gy.raw_data(), gw_cudnn.raw_data());
       }))
     return gw_cudnn;
+  if (Tensor gw = make_tensor({g.K, g.Cg(), g.R, g.S}, t, x.device());
+      be.conv_direct(t, ConvPass::backward_weight, g, x.raw_data(), gy.raw_data(), gw.raw_data()))
+    return gw;
   const int64_t nb_max = chunk_samples(g, t);
   const Tensor cols = column_buffer(g, nb_max, t, x.device());
   Tensor per_sample = make_tensor({nb_max, g.K, CgRS}, t, x.device());

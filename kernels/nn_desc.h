@@ -30,6 +30,9 @@ struct ConvGeom {
   }
 };
 
+// The three passes of a convolution: y from (x, w); gx from (gy, w); gw from (x, gy).
+enum class ConvPass : uint8_t { forward, backward_data, backward_weight };
+
 // Max / average pooling of x (N, C, H, W) to y (N, C, OH, OW); padding is
 // -inf for max and zeros for average (counted when count_include_pad).
 struct PoolGeom {

@@ -279,10 +279,10 @@ TEST(Wells, SyntheticShapesFollowTheirClass) {
         const double top = gr[size_t(i)], mid = gr[size_t((i + j - 1) / 2)], base = gr[size_t(j - 1)];
         const double shale = gr[size_t(i - 1)];
         EXPECT_LT(std::min({top, mid, base}), shale - 5) << w.name << " class " << c << " at " << i;
-        if (c == 1) EXPECT_LT(mid, std::min(top, base) - 1) << "symmetrical: cleanest in the middle";
-        if (c == 2) EXPECT_NEAR(top, base, 3.0) << "cylindrical: blocky";
-        if (c == 3) EXPECT_LT(top, base - 5) << "funnel: clean top";
-        if (c == 4) EXPECT_GT(top, base + 5) << "bell: clean base";
+        if (c == 1) { EXPECT_LT(mid, std::min(top, base) - 1) << "symmetrical: cleanest in the middle"; }
+        if (c == 2) { EXPECT_NEAR(top, base, 3.0) << "cylindrical: blocky"; }
+        if (c == 3) { EXPECT_LT(top, base - 5) << "funnel: clean top"; }
+        if (c == 4) { EXPECT_GT(top, base + 5) << "bell: clean base"; }
         ++checked;
       }
       i = j;

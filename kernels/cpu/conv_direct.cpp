@@ -1,0 +1,320 @@
+#include "kernels/cpu/conv_direct.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <new>
+#include <string_view>
+#include <vector>
+
+namespace strata::cpu {
+namespace {
+
+// 16 floats: one AVX-512 register (the compiler splits it where the target is narrower).
+constexpr int kLanes = 16;
+using vf = float __attribute__((vector_size(kLanes * sizeof(float))));
+
+inline vf load(const float* p) {
+  vf v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+inline vf load_aligned(const float* p) { return *reinterpret_cast<const vf*>(__builtin_assume_aligned(p, 64)); }
+inline void store(float* p, vf v) { std::memcpy(p, &v, sizeof v); }
+// Lanes [s, s + 16) of the 32 lanes a, b (s in [0, 16]).
+inline vf shift_left(vf a, vf b, int s) {
+  switch (s) {
+    case 0: return a;
+    case 1: return __builtin_shufflevector(a, b, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16);
+    case 2: return __builtin_shufflevector(a, b, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17);
+    default: {
+      float buf[2 * kLanes];
+      std::memcpy(buf, &a, sizeof a);
+      std::memcpy(buf + kLanes, &b, sizeof b);
+      return load(buf + s);
+    }
+  }
+}
+inline vf splat(float s) { return vf{s, s, s, s, s, s, s, s, s, s, s, s, s, s, s, s}; }
+inline float hsum(vf v) {
+  float s = 0;
+  for (int i = 0; i < kLanes; ++i) s += v[i];
+  return s;
+}
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// ---- algorithm selection
+
+ConvAlgorithm algorithm_from_env() {
+  const char* v = std::getenv("STRATA_CPU_CONV");
+  const std::string_view s = v ? v : "";
+  if (s == "gemm") return ConvAlgorithm::gemm;
+  if (s == "direct") return ConvAlgorithm::direct;
+  return ConvAlgorithm::automatic;
+}
+
+std::atomic<ConvAlgorithm>& algorithm_slot() {
+  static std::atomic<ConvAlgorithm> a{algorithm_from_env()};
+  return a;
+}
+
+// ---- padded planes
+
+// The padded copy of `planes` planes (H, W): each becomes (Hp, Wp) with the
+// plane at row ph, column pw and zeros around it. Rows start on 64-byte
+// boundaries, and Wp leaves room for two whole vectors from the last output
+// column of every row.
+struct Padded {
+  struct Free {
+    void operator()(float* p) const { std::free(p); }
+  };
+  int64_t Hp = 0, Wp = 0;
+  std::unique_ptr<float[], Free> storage;
+  const float* data() const { return storage.get(); }
+  int64_t plane() const { return Hp * Wp; }
+};
+
+Padded pad_planes(const float* x, int64_t planes, int64_t H, int64_t W, int64_t ph, int64_t pw, int64_t OW,
+                  int64_t S) {
+  Padded p;
+  p.Hp = H + 2 * ph;
+  p.Wp = ceil_div(ceil_div(OW, kLanes) * kLanes + std::max<int64_t>(S - 1, kLanes), kLanes) * kLanes;
+  const size_t bytes = size_t(planes * p.plane()) * sizeof(float);
+  p.storage.reset(static_cast<float*>(std::aligned_alloc(64, std::max<size_t>(bytes, 64))));
+  if (!p.storage) throw std::bad_alloc();
+  float* out = p.storage.get();
+  const int64_t rows = planes * p.Hp, Hp = p.Hp, Wp = p.Wp;
+#pragma omp parallel for schedule(static) if (rows * Wp > 65536)
+  for (int64_t i = 0; i < rows; ++i) {
+    const int64_t plane = i / Hp, h = i % Hp - ph;
+    float* row = out + i * Wp;
+    if (h < 0 || h >= H) {
+      std::fill_n(row, Wp, 0.0f);
+      continue;
+    }
+    std::fill_n(row, pw, 0.0f);
+    std::memcpy(row + pw, x + (plane * H + h) * W, size_t(W) * sizeof(float));
+    std::fill(row + pw + W, row + Wp, 0.0f);
+  }
+  return p;
+}
+
+// ---- forward (and backward-data): correlation of padded planes with packed weights
+
+constexpr int kKB = 8;  // output channels per register tile
+constexpr int kWB = 3;  // vectors per register tile (48 columns)
+
+// Weights packed for the tile loop: (ceil(K / kKB), C, R, S, kKB), zeros past K.
+// at(k, c, r, s) gives the weight of output channel k, input channel c, tap (r, s).
+template <class At>
+std::vector<float> pack_weights(int64_t K, int64_t C, int64_t R, int64_t S, At&& at) {
+  const int64_t blocks = ceil_div(K, kKB);
+  std::vector<float> p(size_t(blocks * C * R * S * kKB), 0.0f);
+  for (int64_t k = 0; k < K; ++k)
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t r = 0; r < R; ++r)
+        for (int64_t s = 0; s < S; ++s)
+          p[size_t(((((k / kKB) * C + c) * R + r) * S + s) * kKB + k % kKB)] = at(k, c, r, s);
+  return p;
+}
+
+// One register tile: kKB output channels x WB vectors of one output row.
+// x points at (channel 0, first tap row, first column) of the padded input.
+template <int WB>
+void correlate_tile(const float* x, int64_t plane, int64_t Wp, int64_t C, int64_t R, int64_t S, const float* wk,
+                    float* y, int64_t y_plane, int64_t k_count, int64_t cols) {
+  vf acc[kKB][WB];
+  for (auto& a : acc)
+    for (auto& v : a) v = vf{};
+  for (int64_t c = 0; c < C; ++c)
+    for (int64_t r = 0; r < R; ++r) {
+      const float* xr = x + c * plane + r * Wp;
+      const float* wr = wk + (c * R + r) * S * kKB;
+      for (int64_t s = 0; s < S; ++s) {
+        vf xv[WB];
+#pragma GCC unroll 4
+        for (int j = 0; j < WB; ++j) xv[j] = load(xr + s + j * kLanes);
+#pragma GCC unroll 8
+        for (int k = 0; k < kKB; ++k) {
+          const vf b = splat(wr[s * kKB + k]);
+#pragma GCC unroll 4
+          for (int j = 0; j < WB; ++j) acc[k][j] += xv[j] * b;
+        }
+      }
+    }
+  for (int64_t k = 0; k < k_count; ++k)
+    for (int j = 0; j < WB; ++j) {
+      const int64_t n = std::min<int64_t>(kLanes, cols - j * kLanes);
+      float* out = y + k * y_plane + j * kLanes;
+      if (n == kLanes) {
+        store(out, acc[k][j]);
+      } else {
+        for (int64_t i = 0; i < n; ++i) out[i] = acc[k][j][i];
+      }
+    }
+}
+
+// y (N, K, OH, OW) = sum over c, r, s of packed[k, c, r, s] * xp[n, c, oh + r, ow + s].
+void correlate(const Padded& xp, int64_t N, int64_t C, int64_t R, int64_t S, const std::vector<float>& packed,
+               int64_t K, float* y, int64_t OH, int64_t OW) {
+  const int64_t blocks = ceil_div(K, kKB), vecs = ceil_div(OW, kLanes), items = N * blocks * OH;
+  const int64_t plane = xp.plane(), Wp = xp.Wp, y_plane = OH * OW;
+#pragma omp parallel for schedule(static) if (items * vecs * C * R * S > 16384)
+  for (int64_t item = 0; item < items; ++item) {
+    const int64_t n = item / (blocks * OH), kb = item / OH % blocks, oh = item % OH;
+    const float* x = xp.data() + n * C * plane + oh * Wp;
+    const float* wk = packed.data() + kb * C * R * S * kKB;
+    float* yrow = y + (n * K + kb * kKB) * y_plane + oh * OW;
+    const int64_t k_count = std::min<int64_t>(kKB, K - kb * kKB);
+    int64_t v = 0;
+    for (; v + kWB <= vecs; v += kWB)
+      correlate_tile<kWB>(x + v * kLanes, plane, Wp, C, R, S, wk, yrow + v * kLanes, y_plane, k_count,
+                          OW - v * kLanes);
+    if (vecs - v == 2)
+      correlate_tile<2>(x + v * kLanes, plane, Wp, C, R, S, wk, yrow + v * kLanes, y_plane, k_count,
+                        OW - v * kLanes);
+    else if (vecs - v == 1)
+      correlate_tile<1>(x + v * kLanes, plane, Wp, C, R, S, wk, yrow + v * kLanes, y_plane, k_count,
+                        OW - v * kLanes);
+  }
+}
+
+// ---- backward-weight
+
+// Adds to out[k * R * S + r * S + s] the sums over rows [i0, i1) of (sample,
+// output row) pairs of gy[n, kb * KB + k] * x[n, c] shifted by (r, s).
+// A block past K repeats channel K - 1; its sums are computed and dropped.
+template <int R, int S, int KB>
+void weight_sums(const ConvGeom& g, const Padded& xp, const float* gy, int64_t c, int64_t kb, int64_t i0, int64_t i1,
+                 float* out) {
+  vf acc[KB][R * S];
+  for (auto& a : acc)
+    for (auto& v : a) v = vf{};
+  const int64_t OW = g.OW, full = OW / kLanes, tail = OW % kLanes, P = g.P(), Wp = xp.Wp;
+  int64_t k_of[KB];
+  for (int k = 0; k < KB; ++k) k_of[k] = std::min(kb * KB + k, g.K - 1);
+  for (int64_t i = i0; i < i1; ++i) {
+    const int64_t n = i / g.OH, oh = i % g.OH;
+    const float* xrow = xp.data() + (n * g.C + c) * xp.plane() + oh * Wp;
+    const float* grow[KB];
+    for (int k = 0; k < KB; ++k) grow[k] = gy + (n * g.K + k_of[k]) * P + oh * OW;
+    // Row r of the input at columns col + s: two aligned loads per row, the
+    // shifted vectors made from them in registers.
+    auto step = [&](const vf* gv, int64_t col) {
+#pragma GCC unroll 3
+      for (int r = 0; r < R; ++r) {
+        const float* xr = xrow + r * Wp + col;
+        const vf a = load_aligned(xr), b = load_aligned(xr + kLanes);
+        vf xs[S];
+#pragma GCC unroll 3
+        for (int s = 0; s < S; ++s) xs[s] = shift_left(a, b, s);
+#pragma GCC unroll 3
+        for (int s = 0; s < S; ++s)
+#pragma GCC unroll 8
+          for (int k = 0; k < KB; ++k) acc[k][r * S + s] += gv[k] * xs[s];
+      }
+    };
+    for (int64_t v = 0; v < full; ++v) {
+      vf gv[KB];
+#pragma GCC unroll 8
+      for (int k = 0; k < KB; ++k) gv[k] = load(grow[k] + v * kLanes);
+      step(gv, v * kLanes);
+    }
+    if (tail) {  // the last partial vector: gradient lanes past the row are zero
+      vf gv[KB];
+      for (int k = 0; k < KB; ++k) {
+        float buf[kLanes] = {};
+        std::memcpy(buf, grow[k] + full * kLanes, size_t(tail) * sizeof(float));
+        gv[k] = load(buf);
+      }
+      step(gv, full * kLanes);
+    }
+  }
+  for (int k = 0; k < KB; ++k)
+    for (int t = 0; t < R * S; ++t) out[k * R * S + t] += hsum(acc[k][t]);
+}
+
+template <int R, int S, int KB>
+void backward_weight_fixed(const ConvGeom& g, const Padded& xp, const float* gy, float* gw) {
+  const int64_t blocks = ceil_div(g.K, KB), items = g.C * blocks, rows = g.N * g.OH;
+  // Per item, the (KB, R, S) sums in item order; gw is filled from them at the end.
+  std::vector<float> sums(size_t(items * KB * R * S), 0.0f);
+  // Rows (sample, output row) per pass: enough that one pass's input and
+  // gradient rows stay in cache (about 512 KiB), but at least 64 vectors per
+  // item so the lane sums at the end of a pass stay cheap.
+  const int64_t row_bytes = (g.C + g.K) * xp.Wp * int64_t(sizeof(float));
+  const int64_t by_cache = (int64_t(512) << 10) / std::max<int64_t>(row_bytes, 1);
+  const int64_t by_work = ceil_div(64, ceil_div(g.OW, kLanes));
+  const int64_t chunk = std::clamp<int64_t>(std::max(by_cache, by_work), 1, rows);
+  for (int64_t i0 = 0; i0 < rows; i0 += chunk) {
+    const int64_t i1 = std::min(rows, i0 + chunk);
+#pragma omp parallel for schedule(static) if (items * (i1 - i0) * g.OW * KB * R * S > 16384)
+    for (int64_t item = 0; item < items; ++item)
+      weight_sums<R, S, KB>(g, xp, gy, item / blocks, item % blocks, i0, i1, sums.data() + item * KB * R * S);
+  }
+  for (int64_t item = 0; item < items; ++item) {
+    const int64_t c = item / blocks, kb = item % blocks;
+    for (int k = 0; k < KB && kb * KB + k < g.K; ++k)
+      for (int t = 0; t < R * S; ++t)
+        gw[((kb * KB + k) * g.C + c) * R * S + t] = sums[size_t((item * KB + k) * R * S + t)];
+  }
+}
+
+bool unit_stride(const ConvGeom& g) {
+  return g.groups == 1 && g.stride_h == 1 && g.stride_w == 1 && g.dil_h == 1 && g.dil_w == 1;
+}
+
+}  // namespace
+
+ConvAlgorithm conv_algorithm() { return algorithm_slot().load(); }
+void set_conv_algorithm(ConvAlgorithm a) { algorithm_slot().store(a); }
+
+bool conv_direct_applies(const ConvGeom& g, ConvPass pass) {
+  if (!unit_stride(g) || g.OH < 1 || g.OW < 1) return false;
+  switch (pass) {
+    case ConvPass::forward:
+      return true;
+    case ConvPass::backward_data:  // the transposed correlation needs padding of at most R - 1, S - 1
+      return g.pad_h <= g.R - 1 && g.pad_w <= g.S - 1;
+    case ConvPass::backward_weight:
+      return (g.R == 3 && g.S == 3) || (g.R == 1 && g.S == 3);
+  }
+  return false;
+}
+
+bool conv_direct_selected(const ConvGeom& g, ConvPass pass) {
+  const ConvAlgorithm a = conv_algorithm();
+  if (a == ConvAlgorithm::gemm || !conv_direct_applies(g, pass)) return false;
+  if (a == ConvAlgorithm::direct) return true;
+  // automatic: 1x1 convolutions need no column matrix, and rows narrower than
+  // two vectors leave most of the register tile empty; GEMM wins both.
+  return !(g.R == 1 && g.S == 1) && g.OW >= 2 * kLanes;
+}
+
+void conv_direct_forward(const ConvGeom& g, const float* x, const float* w, float* y) {
+  const Padded xp = pad_planes(x, g.N * g.C, g.H, g.W, g.pad_h, g.pad_w, g.OW, g.S);
+  const auto packed = pack_weights(g.K, g.C, g.R, g.S, [&](int64_t k, int64_t c, int64_t r, int64_t s) {
+    return w[((k * g.C + c) * g.R + r) * g.S + s];
+  });
+  correlate(xp, g.N, g.C, g.R, g.S, packed, g.K, y, g.OH, g.OW);
+}
+
+void conv_direct_backward_data(const ConvGeom& g, const float* gy, const float* w, float* gx) {
+  // gx = correlation of gy padded by (R - 1 - pad) with w transposed (C <-> K) and flipped.
+  const Padded gp = pad_planes(gy, g.N * g.K, g.OH, g.OW, g.R - 1 - g.pad_h, g.S - 1 - g.pad_w, g.W, g.S);
+  const auto packed = pack_weights(g.C, g.K, g.R, g.S, [&](int64_t c, int64_t k, int64_t r, int64_t s) {
+    return w[((k * g.C + c) * g.R + (g.R - 1 - r)) * g.S + (g.S - 1 - s)];
+  });
+  correlate(gp, g.N, g.K, g.R, g.S, packed, g.C, gx, g.H, g.W);
+}
+
+void conv_direct_backward_weight(const ConvGeom& g, const float* x, const float* gy, float* gw) {
+  const Padded xp = pad_planes(x, g.N * g.C, g.H, g.W, g.pad_h, g.pad_w, g.OW, g.S);
+  if (g.R == 3 && g.S == 3) return backward_weight_fixed<3, 3, 2>(g, xp, gy, gw);
+  backward_weight_fixed<1, 3, 6>(g, xp, gy, gw);
+}
+
+}  // namespace strata::cpu
