@@ -81,6 +81,17 @@ class Backend {
   virtual void avg_pool2d_backward(DType t, const PoolGeom& g, const void* gy, void* gx) = 0;
   virtual void upsample2d(DType t, const UpsampleGeom& g, const void* x, void* y) = 0;
   virtual void upsample2d_backward(DType t, const UpsampleGeom& g, const void* gy, void* gx) = 0;
+  // Fused batch normalisation (kernels/cpu/nn.h for the contract), where the
+  // backend has it; false, touching nothing, otherwise (the engine then
+  // composes it from elementwise ops and reductions).
+  virtual bool batch_norm_forward(DType, const void*, int64_t, int64_t, int64_t, bool, double, const void*,
+                                  const void*, void*, void*, void*, void*) {
+    return false;
+  }
+  virtual bool batch_norm_backward(DType, const void*, const void*, int64_t, int64_t, int64_t, bool, const void*,
+                                   const void*, const void*, void*, void*, void*) {
+    return false;
+  }
   virtual void activation(DType t, Activation a, ActParams p, const void* x, void* y, int64_t n) = 0;
   virtual void activation_backward(DType t, Activation a, ActParams p, const void* x, const void* y, const void* gy,
                                    void* gx, int64_t n) = 0;

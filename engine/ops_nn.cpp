@@ -1,7 +1,9 @@
 // Batch norm, dropout, activations and losses. Activations are single
-// kernels with hand-written derivatives; batch norm, dropout and the losses
-// are compositions of engine ops (autograd derives their backward), except
-// the two BCE losses, whose stable closed-form gradients are written out.
+// kernels with hand-written derivatives; batch norm is a fused kernel where
+// the backend has one (the CPU) and a composition of engine ops elsewhere;
+// dropout and the losses are compositions of engine ops (autograd derives
+// their backward), except the two BCE losses, whose stable closed-form
+// gradients are written out.
 #include <cmath>
 
 #include "engine/nn_ops.h"
@@ -16,28 +18,35 @@ using namespace detail;
 
 namespace {
 
-Tensor activate(const char* name, const Tensor& x, Activation a, ActParams p = {}) {
+// y_suffices: the derivative can be read from y alone (the sign or range of x
+// is visible in y), so x need not be kept alive for the backward pass.
+Tensor activate(const char* name, const Tensor& x, Activation a, ActParams p = {}, bool y_suffices = false) {
   check_floating(name, x);
   const Tensor xc = x.contiguous();
   Tensor y = make_tensor(x.shape(), x.dtype(), x.device());
   backend_for(x.device()).activation(x.dtype(), a, p, xc.raw_data(), y.raw_data(), y.numel());
-  return record(name, y, {x}, [a, p, sx = Saved(xc), sy = Saved(y)](const Tensor& gy) -> Grads {
-    const Tensor gyc = gy.contiguous();
-    Tensor gx = make_tensor(gyc.shape(), gyc.dtype(), gyc.device());
-    backend_for(gy.device()).activation_backward(gy.dtype(), a, p, sx.get().raw_data(), sy.get().raw_data(),
-                                                 gyc.raw_data(), gx.raw_data(), gx.numel());
-    return {gx};
-  });
+  return record(name, y, {x},
+                [a, p, y_suffices, sx = y_suffices ? Saved() : Saved(xc), sy = Saved(y)](const Tensor& gy) -> Grads {
+                  const Tensor gyc = gy.contiguous();
+                  Tensor gx = make_tensor(gyc.shape(), gyc.dtype(), gyc.device());
+                  const Tensor& yv = sy.get();
+                  const Tensor& xv = y_suffices ? yv : sx.get();
+                  backend_for(gy.device()).activation_backward(gy.dtype(), a, p, xv.raw_data(), yv.raw_data(),
+                                                               gyc.raw_data(), gx.raw_data(), gx.numel());
+                  return {gx};
+                });
 }
 
 }  // namespace
 
-Tensor relu(const Tensor& x) { return activate("relu", x, Activation::relu); }
-Tensor leaky_relu(const Tensor& x, double slope) { return activate("leaky_relu", x, Activation::leaky_relu, {slope}); }
-Tensor relu6(const Tensor& x) { return activate("relu6", x, Activation::relu6); }
-Tensor elu(const Tensor& x, double alpha) { return activate("elu", x, Activation::elu, {alpha}); }
-Tensor sigmoid(const Tensor& x) { return activate("sigmoid", x, Activation::sigmoid); }
-Tensor tanh(const Tensor& x) { return activate("tanh", x, Activation::tanh); }
+Tensor relu(const Tensor& x) { return activate("relu", x, Activation::relu, {}, true); }
+Tensor leaky_relu(const Tensor& x, double slope) {
+  return activate("leaky_relu", x, Activation::leaky_relu, {slope}, slope >= 0);
+}
+Tensor relu6(const Tensor& x) { return activate("relu6", x, Activation::relu6, {}, true); }
+Tensor elu(const Tensor& x, double alpha) { return activate("elu", x, Activation::elu, {alpha}, alpha > 0); }
+Tensor sigmoid(const Tensor& x) { return activate("sigmoid", x, Activation::sigmoid, {}, true); }
+Tensor tanh(const Tensor& x) { return activate("tanh", x, Activation::tanh, {}, true); }
 Tensor silu(const Tensor& x) { return activate("silu", x, Activation::silu, {}); }
 
 Tensor softplus(const Tensor& x, double beta, double threshold) {
@@ -46,6 +55,61 @@ Tensor softplus(const Tensor& x, double beta, double threshold) {
 }
 
 // ---- batch norm and dropout -------------------------------------------------
+
+namespace {
+
+void update_running_stats(const Tensor& running_mean, const Tensor& running_var, const Tensor& mu, const Tensor& var,
+                          double momentum, int64_t count) {
+  if (!running_mean.defined() || !running_var.defined()) return;
+  NoGradGuard no_grad;
+  Tensor rm = running_mean, rv = running_var;
+  const int64_t C = rm.numel();
+  rm.mul_(1 - momentum).add_(mu.detach().reshape({C}), momentum);
+  // The running variance is unbiased, as PyTorch keeps it.
+  rv.mul_(1 - momentum).add_(var.detach().reshape({C}), momentum * double(count) / double(count - 1));
+}
+
+// Batch norm on the backend's fused kernel: one pass for the statistics, one
+// for y, and a backward of two passes that saves only x and two per-channel
+// vectors. Undefined when the backend has no such kernel or a tensor's dtype
+// differs from x's.
+Tensor fused_batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
+                        const Tensor& bias, bool training, double momentum, double eps) {
+  for (const Tensor* t : {&running_mean, &running_var, &weight, &bias})
+    if (t->defined() && t->dtype() != x.dtype()) return Tensor();
+  Backend& be = backend_for(x.device());
+  const DType t = x.dtype();
+  const int64_t outer = x.shape()[0], C = x.shape()[1], inner = x.numel() / std::max<int64_t>(outer * C, 1);
+  const Tensor xc = x.contiguous();
+  const Tensor wc = weight.defined() ? weight.detach().contiguous() : Tensor();
+  const Tensor bc = bias.defined() ? bias.detach().contiguous() : Tensor();
+  Tensor mu = training ? make_tensor({C}, t, x.device()) : running_mean.detach().contiguous();
+  Tensor var = training ? make_tensor({C}, t, x.device()) : running_var.detach().contiguous();
+  Tensor invstd = make_tensor({C}, t, x.device());
+  Tensor y = make_tensor(x.shape(), t, x.device());
+  auto ptr = [](const Tensor& v) -> const void* { return v.defined() ? v.raw_data() : nullptr; };
+  if (!be.batch_norm_forward(t, xc.raw_data(), outer, C, inner, training, eps, ptr(wc), ptr(bc), mu.raw_data(),
+                             var.raw_data(), invstd.raw_data(), y.raw_data()))
+    return Tensor();
+  if (training) update_running_stats(running_mean, running_var, mu, var, momentum, outer * inner);
+  const bool need_x = x.requires_grad();
+  const bool need_w = weight.defined() && weight.requires_grad(), need_b = bias.defined() && bias.requires_grad();
+  return record("batch_norm", y, {x, weight, bias},
+                [=, sx = Saved(xc), smu = Saved(mu), sis = Saved(invstd), sw = wc.defined() ? Saved(wc) : Saved()](const Tensor& gy) -> Grads {
+                  const Tensor gyc = gy.contiguous();
+                  const Tensor w = wc.defined() ? sw.get() : Tensor();
+                  Tensor gx = need_x ? make_tensor(gyc.shape(), t, gyc.device()) : Tensor();
+                  Tensor gw = make_tensor({C}, t, gyc.device()), gb = make_tensor({C}, t, gyc.device());
+                  backend_for(gyc.device())
+                      .batch_norm_backward(t, sx.get().raw_data(), gyc.raw_data(), outer, C, inner, training,
+                                           smu.get().raw_data(), sis.get().raw_data(),
+                                           w.defined() ? w.raw_data() : nullptr, need_x ? gx.raw_data() : nullptr,
+                                           gw.raw_data(), gb.raw_data());
+                  return {gx, need_w ? gw : Tensor(), need_b ? gb : Tensor()};
+                });
+}
+
+}  // namespace
 
 Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
                   const Tensor& bias, bool training, double momentum, double eps) {
@@ -66,20 +130,20 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
   for (int64_t d = 2; d < x.dim(); ++d) dims.push_back(d);
   const int64_t count = x.numel() / std::max<int64_t>(C, 1);
 
+  STRATA_CHECK(!training || count > 1, op, ": training needs more than one value per channel, input ",
+               shape_str(x.shape()));
+  STRATA_CHECK(training || (running_mean.defined() && running_var.defined()), op,
+               ": evaluation mode needs running_mean and running_var");
+  if (Tensor y = fused_batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps); y.defined())
+    return y;
+
+  // Composed from engine ops (a backend without a fused kernel); autograd derives the backward.
   Tensor mu, var;
   if (training) {
-    STRATA_CHECK(count > 1, op, ": training needs more than one value per channel, input ", shape_str(x.shape()));
     mu = mean(x, dims, true);
     var = mean(pow(sub(x, mu), 2.0), dims, true);  // biased, for normalising
-    if (running_mean.defined() && running_var.defined()) {
-      NoGradGuard no_grad;
-      Tensor rm = running_mean, rv = running_var;
-      rm.mul_(1 - momentum).add_(mu.detach().reshape({C}), momentum);
-      rv.mul_(1 - momentum).add_(var.detach().reshape({C}), momentum * double(count) / double(count - 1));
-    }
+    update_running_stats(running_mean, running_var, mu, var, momentum, count);
   } else {
-    STRATA_CHECK(running_mean.defined() && running_var.defined(), op,
-                 ": evaluation mode needs running_mean and running_var");
     mu = running_mean.reshape(per_channel);
     var = running_var.reshape(per_channel);
   }

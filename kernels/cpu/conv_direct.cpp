@@ -4,9 +4,10 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
-#include <memory>
+#include <mutex>
 #include <new>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace strata::cpu {
@@ -63,29 +64,92 @@ std::atomic<ConvAlgorithm>& algorithm_slot() {
 
 // ---- padded planes
 
+// Scratch for padded planes. A training step asks for the same few sizes on
+// every iteration, so released buffers are kept (up to kPoolBytes) and handed
+// out again instead of being mapped, faulted in and unmapped per convolution.
+class ScratchPool {
+ public:
+  static ScratchPool& instance() {
+    static ScratchPool pool;
+    return pool;
+  }
+  // A 64-byte aligned buffer of at least `bytes`; its capacity in *capacity.
+  float* acquire(size_t bytes, size_t* capacity) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      auto best = free_.end();
+      for (auto it = free_.begin(); it != free_.end(); ++it)
+        if (it->first >= bytes && (best == free_.end() || it->first < best->first)) best = it;
+      if (best != free_.end()) {
+        float* p = best->second;
+        *capacity = best->first;
+        held_ -= best->first;
+        free_.erase(best);
+        return p;
+      }
+    }
+    *capacity = (std::max<size_t>(bytes, 64) + 63) / 64 * 64;
+    auto* p = static_cast<float*>(std::aligned_alloc(64, *capacity));
+    if (!p) throw std::bad_alloc();
+    return p;
+  }
+  void release(float* p, size_t capacity) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    // Past the limit, the smallest kept buffers go first.
+    while (held_ + capacity > kPoolBytes && !free_.empty()) {
+      auto smallest = std::min_element(free_.begin(), free_.end());
+      held_ -= smallest->first;
+      std::free(smallest->second);
+      free_.erase(smallest);
+    }
+    if (capacity > kPoolBytes) {
+      std::free(p);
+      return;
+    }
+    free_.emplace_back(capacity, p);
+    held_ += capacity;
+  }
+
+ private:
+  static constexpr size_t kPoolBytes = size_t(128) << 20;
+  std::mutex mutex_;
+  std::vector<std::pair<size_t, float*>> free_;
+  size_t held_ = 0;
+};
+
 // The padded copy of `planes` planes (H, W): each becomes (Hp, Wp) with the
 // plane at row ph, column pw and zeros around it. Rows start on 64-byte
 // boundaries, and Wp leaves room for two whole vectors from the last output
 // column of every row.
-struct Padded {
-  struct Free {
-    void operator()(float* p) const { std::free(p); }
-  };
-  int64_t Hp = 0, Wp = 0;
-  std::unique_ptr<float[], Free> storage;
-  const float* data() const { return storage.get(); }
+class Padded {
+ public:
+  Padded(int64_t Hp, int64_t Wp, int64_t planes) : Hp(Hp), Wp(Wp) {
+    data_ = ScratchPool::instance().acquire(size_t(planes * Hp * Wp) * sizeof(float), &capacity_);
+  }
+  Padded(Padded&& o) noexcept
+      : Hp(o.Hp), Wp(o.Wp), data_(std::exchange(o.data_, nullptr)), capacity_(o.capacity_) {}
+  Padded(const Padded&) = delete;
+  Padded& operator=(const Padded&) = delete;
+  Padded& operator=(Padded&&) = delete;
+  ~Padded() {
+    if (data_) ScratchPool::instance().release(data_, capacity_);
+  }
+  const float* data() const { return data_; }
+  float* data() { return data_; }
   int64_t plane() const { return Hp * Wp; }
+
+  const int64_t Hp, Wp;
+
+ private:
+  float* data_ = nullptr;
+  size_t capacity_ = 0;
 };
 
 Padded pad_planes(const float* x, int64_t planes, int64_t H, int64_t W, int64_t ph, int64_t pw, int64_t OW,
                   int64_t S) {
-  Padded p;
-  p.Hp = H + 2 * ph;
-  p.Wp = ceil_div(ceil_div(OW, kLanes) * kLanes + std::max<int64_t>(S - 1, kLanes), kLanes) * kLanes;
-  const size_t bytes = size_t(planes * p.plane()) * sizeof(float);
-  p.storage.reset(static_cast<float*>(std::aligned_alloc(64, std::max<size_t>(bytes, 64))));
-  if (!p.storage) throw std::bad_alloc();
-  float* out = p.storage.get();
+  Padded p(H + 2 * ph,
+           ceil_div(ceil_div(OW, kLanes) * kLanes + std::max<int64_t>(S - 1, kLanes), kLanes) * kLanes, planes);
+  float* out = p.data();
   const int64_t rows = planes * p.Hp, Hp = p.Hp, Wp = p.Wp;
 #pragma omp parallel for schedule(static) if (rows * Wp > 65536)
   for (int64_t i = 0; i < rows; ++i) {

@@ -1,6 +1,7 @@
 #include "kernels/cpu/nn.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <limits>
 #include <utility>
@@ -222,6 +223,80 @@ void upsample2d_backward(const UpsampleGeom& g, const T* gy, T* gx) {
 }
 
 template <class T>
+void batch_norm_forward(const T* x, int64_t outer, int64_t C, int64_t inner, bool training, double eps,
+                        const T* weight, const T* bias, T* mean, T* var, T* invstd, T* y) {
+  const int64_t count = outer * inner;
+#pragma omp parallel for schedule(static) if (count * C > 65536)
+  for (int64_t c = 0; c < C; ++c) {
+    double mu, v;
+    if (training) {
+      double s = 0;
+      for (int64_t o = 0; o < outer; ++o) {
+        const T* xp = x + (o * C + c) * inner;
+#pragma omp simd reduction(+ : s)
+        for (int64_t i = 0; i < inner; ++i) s += double(xp[i]);
+      }
+      mu = s / double(count);
+      double q = 0;  // two passes: no cancellation when |mean| >> std
+      for (int64_t o = 0; o < outer; ++o) {
+        const T* xp = x + (o * C + c) * inner;
+#pragma omp simd reduction(+ : q)
+        for (int64_t i = 0; i < inner; ++i) q += (double(xp[i]) - mu) * (double(xp[i]) - mu);
+      }
+      v = q / double(count);
+      mean[c] = T(mu), var[c] = T(v);
+    } else {
+      mu = double(mean[c]), v = double(var[c]);
+    }
+    const double is = 1.0 / std::sqrt(v + eps);
+    invstd[c] = T(is);
+    const T a = T(is * (weight ? double(weight[c]) : 1.0));
+    const T b = T((bias ? double(bias[c]) : 0.0) - mu * double(a));
+    for (int64_t o = 0; o < outer; ++o) {
+      const T* xp = x + (o * C + c) * inner;
+      T* yp = y + (o * C + c) * inner;
+#pragma omp simd
+      for (int64_t i = 0; i < inner; ++i) yp[i] = xp[i] * a + b;
+    }
+  }
+}
+
+template <class T>
+void batch_norm_backward(const T* x, const T* gy, int64_t outer, int64_t C, int64_t inner, bool training,
+                         const T* mean, const T* invstd, const T* weight, T* gx, T* gweight, T* gbias) {
+  const int64_t count = outer * inner;
+#pragma omp parallel for schedule(static) if (count * C > 65536)
+  for (int64_t c = 0; c < C; ++c) {
+    const double mu = double(mean[c]), is = double(invstd[c]), w = weight ? double(weight[c]) : 1.0;
+    double sg = 0, sgx = 0;  // sum gy, sum gy * (x - mean)
+    for (int64_t o = 0; o < outer; ++o) {
+      const T* xp = x + (o * C + c) * inner;
+      const T* gp = gy + (o * C + c) * inner;
+#pragma omp simd reduction(+ : sg, sgx)
+      for (int64_t i = 0; i < inner; ++i) {
+        sg += double(gp[i]);
+        sgx += double(gp[i]) * (double(xp[i]) - mu);
+      }
+    }
+    gbias[c] = T(sg);
+    gweight[c] = T(sgx * is);
+    if (!gx) continue;
+    // gx = w * is * (gy - mean(gy) - xhat * mean(gy * xhat)) in training, w * is * gy otherwise.
+    const T k1 = T(w * is);
+    const T k2 = training ? T(-w * is * is * is * sgx / double(count)) : T(0);
+    const T k3 = training ? T(-w * is * sg / double(count)) : T(0);
+    const T m = T(mu);
+    for (int64_t o = 0; o < outer; ++o) {
+      const T* xp = x + (o * C + c) * inner;
+      const T* gp = gy + (o * C + c) * inner;
+      T* out = gx + (o * C + c) * inner;
+#pragma omp simd
+      for (int64_t i = 0; i < inner; ++i) out[i] = k1 * gp[i] + k2 * (xp[i] - m) + k3;
+    }
+  }
+}
+
+template <class T>
 void activation(Activation a, ActParams p, const T* x, T* y, int64_t n) {
   act::visit(a, p, [&](auto f) {
 #pragma omp parallel for simd schedule(static) if (n > 65536)
@@ -246,6 +321,10 @@ void activation_backward(Activation a, ActParams p, const T* x, const T* y, cons
   template void avg_pool2d_backward<T>(const PoolGeom&, const T*, T*);                            \
   template void upsample2d<T>(const UpsampleGeom&, const T*, T*);                                 \
   template void upsample2d_backward<T>(const UpsampleGeom&, const T*, T*);                        \
+  template void batch_norm_forward<T>(const T*, int64_t, int64_t, int64_t, bool, double, const T*, const T*, T*, T*, \
+                                      T*, T*);                                                    \
+  template void batch_norm_backward<T>(const T*, const T*, int64_t, int64_t, int64_t, bool, const T*, const T*,     \
+                                       const T*, T*, T*, T*);                                     \
   template void activation<T>(Activation, ActParams, const T*, T*, int64_t);                      \
   template void activation_backward<T>(Activation, ActParams, const T*, const T*, const T*, T*, int64_t);
 STRATA_INSTANTIATE_NN(float)

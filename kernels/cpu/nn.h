@@ -33,6 +33,21 @@ void upsample2d(const UpsampleGeom& g, const T* x, T* y);
 template <class T>
 void upsample2d_backward(const UpsampleGeom& g, const T* gy, T* gx);
 
+// Batch normalisation of x viewed as (outer, C, inner), contiguous. Training:
+// the per-channel mean and biased variance of x are written to mean / var;
+// otherwise mean / var are read (running statistics). Then invstd =
+// 1 / sqrt(var + eps) is written and y = (x - mean) * invstd * weight + bias
+// (weight / bias may be null: 1 / 0). Sums are taken in double.
+template <class T>
+void batch_norm_forward(const T* x, int64_t outer, int64_t C, int64_t inner, bool training, double eps,
+                        const T* weight, const T* bias, T* mean, T* var, T* invstd, T* y);
+// The gradients of batch_norm_forward from gy: gx (null: not wanted), gweight
+// and gbias (always written, C each). `training` adds the terms through the
+// batch statistics.
+template <class T>
+void batch_norm_backward(const T* x, const T* gy, int64_t outer, int64_t C, int64_t inner, bool training,
+                         const T* mean, const T* invstd, const T* weight, T* gx, T* gweight, T* gbias);
+
 template <class T>
 void activation(Activation a, ActParams p, const T* x, T* y, int64_t n);
 template <class T>
