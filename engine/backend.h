@@ -6,10 +6,12 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 #include "engine/allocator.h"
 #include "engine/device.h"
 #include "engine/dtype.h"
+#include "engine/error.h"
 #include "kernels/nn_desc.h"
 #include "kernels/op_kinds.h"
 #include "kernels/optimizer.h"
@@ -71,10 +73,15 @@ class Backend {
   virtual void im2col(DType t, const ConvGeom& g, const void* x, int64_t n0, int64_t nb, void* cols) = 0;
   virtual void col2im(DType t, const ConvGeom& g, const void* cols, int64_t n0, int64_t nb, void* gx) = 0;
   // One pass of a convolution without column matrices, where the backend has a
-  // direct kernel for it: forward (a = x, b = w, out = y), backward_data
-  // (a = gy, b = w, out = gx), backward_weight (a = x, b = gy, out = gw). Returns
-  // false, touching nothing, when it has none; the engine then uses im2col + GEMM.
-  virtual bool conv_direct(DType, ConvPass, const ConvGeom&, const void*, const void*, void*) { return false; }
+  // direct kernel for it. conv_direct_workspace gives the elements of dtype t
+  // of workspace the pass needs, or -1 when the backend has no direct kernel
+  // for it (the engine then uses im2col + GEMM). conv_direct runs it: forward
+  // (a = x, b = w, out = y), backward_data (a = gy, b = w, out = gx),
+  // backward_weight (a = x, b = gy, out = gw).
+  virtual int64_t conv_direct_workspace(DType, ConvPass, const ConvGeom&) { return -1; }
+  virtual void conv_direct(DType t, ConvPass, const ConvGeom&, const void*, const void*, void*, void*) {
+    throw Error("conv_direct: this backend has no direct convolution for " + std::string(dtype_name(t)));
+  }
   virtual void max_pool2d(DType t, const PoolGeom& g, const void* x, void* y, int64_t* indices) = 0;
   virtual void max_pool2d_backward(DType t, const PoolGeom& g, const void* gy, const int64_t* indices, void* gx) = 0;
   virtual void avg_pool2d(DType t, const PoolGeom& g, const void* x, void* y) = 0;

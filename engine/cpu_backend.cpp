@@ -112,17 +112,22 @@ class CpuBackend final : public Backend {
   void col2im(DType t, const ConvGeom& g, const void* cols, int64_t n0, int64_t nb, void* gx) override {
     STRATA_DISPATCH_FLOAT(t, "col2im", [&] { cpu::col2im(g, in<scalar_t>(cols), n0, nb, out<scalar_t>(gx)); });
   }
-  bool conv_direct(DType t, ConvPass pass, const ConvGeom& g, const void* a, const void* b, void* o) override {
-    if (t != DType::f32 || !cpu::conv_direct_selected(g, pass)) return false;
+  int64_t conv_direct_workspace(DType t, ConvPass pass, const ConvGeom& g) override {
+    if (t != DType::f32 || !cpu::conv_direct_selected(g, pass)) return -1;
+    return cpu::conv_direct_workspace(g, pass);
+  }
+  void conv_direct(DType t, ConvPass pass, const ConvGeom& g, const void* a, const void* b, void* o,
+                   void* workspace) override {
+    STRATA_CHECK(t == DType::f32, "conv_direct: the CPU's direct convolution takes f32, got ", dtype_name(t));
     const auto* fa = static_cast<const float*>(a);
     const auto* fb = static_cast<const float*>(b);
     auto* fo = static_cast<float*>(o);
+    auto* ws = static_cast<float*>(workspace);
     switch (pass) {
-      case ConvPass::forward: cpu::conv_direct_forward(g, fa, fb, fo); break;
-      case ConvPass::backward_data: cpu::conv_direct_backward_data(g, fa, fb, fo); break;
-      case ConvPass::backward_weight: cpu::conv_direct_backward_weight(g, fa, fb, fo); break;
+      case ConvPass::forward: cpu::conv_direct_forward(g, fa, fb, fo, ws); break;
+      case ConvPass::backward_data: cpu::conv_direct_backward_data(g, fa, fb, fo, ws); break;
+      case ConvPass::backward_weight: cpu::conv_direct_backward_weight(g, fa, fb, fo, ws); break;
     }
-    return true;
   }
   bool batch_norm_forward(DType t, const void* x, int64_t outer, int64_t C, int64_t inner, bool training, double eps,
                           const void* weight, const void* bias, void* mean, void* var, void* invstd,

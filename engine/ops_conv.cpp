@@ -25,6 +25,17 @@ namespace {
 // bytes (the chunk size depends on the shape only, so results are reproducible).
 constexpr int64_t kColumnBudget = int64_t(64) << 20;
 
+// Runs pass `pass` of g on the backend's direct kernel when it has one for
+// this shape (workspace from the device's caching allocator); false otherwise.
+bool ran_direct(Backend& be, DType t, ConvPass pass, const ConvGeom& g, Device device, const void* a, const void* b,
+                void* out) {
+  const int64_t ws = be.conv_direct_workspace(t, pass, g);
+  if (ws < 0) return false;
+  const Tensor workspace = make_tensor({ws}, t, device);
+  be.conv_direct(t, pass, g, a, b, out, workspace.raw_data());
+  return true;
+}
+
 // True when the cuDNN engine is selected for x's device and ran `call`.
 template <class Call>
 bool ran_on_cudnn(const Tensor& x, Call&& call) {
@@ -59,7 +70,7 @@ Tensor conv_forward(const ConvGeom& g, const Tensor& x, const Tensor& w) {
   Tensor y = make_tensor({g.N, g.K, g.OH, g.OW}, t, x.device());
   if (ran_on_cudnn(x, [&] { return cuda::cudnn_conv_forward(t, g, x.raw_data(), w.raw_data(), y.raw_data()); }))
     return y;
-  if (be.conv_direct(t, ConvPass::forward, g, x.raw_data(), w.raw_data(), y.raw_data())) return y;
+  if (ran_direct(be, t, ConvPass::forward, g, x.device(), x.raw_data(), w.raw_data(), y.raw_data())) return y;
   const int64_t nb_max = chunk_samples(g, t);
   const Tensor cols = column_buffer(g, nb_max, t, x.device());
   const char* wp = static_cast<const char*>(w.raw_data());
@@ -84,7 +95,8 @@ Tensor conv_backward_data(const ConvGeom& g, const Tensor& gy, const Tensor& w) 
   if (ran_on_cudnn(gy,
                    [&] { return cuda::cudnn_conv_backward_data(t, g, gy.raw_data(), w.raw_data(), gx.raw_data()); }))
     return gx;
-  if (be.conv_direct(t, ConvPass::backward_data, g, gy.raw_data(), w.raw_data(), gx.raw_data())) return gx;
+  if (ran_direct(be, t, ConvPass::backward_data, g, gy.device(), gy.raw_data(), w.raw_data(), gx.raw_data()))
+    return gx;
   const int64_t nb_max = chunk_samples(g, t);
   const Tensor cols = column_buffer(g, nb_max, t, gy.device());
   const char* wp = static_cast<const char*>(w.raw_data());
@@ -115,7 +127,7 @@ Tensor conv_backward_weight(const ConvGeom& g, const Tensor& x, const Tensor& gy
       }))
     return gw_cudnn;
   if (Tensor gw = make_tensor({g.K, g.Cg(), g.R, g.S}, t, x.device());
-      be.conv_direct(t, ConvPass::backward_weight, g, x.raw_data(), gy.raw_data(), gw.raw_data()))
+      ran_direct(be, t, ConvPass::backward_weight, g, x.device(), x.raw_data(), gy.raw_data(), gw.raw_data()))
     return gw;
   const int64_t nb_max = chunk_samples(g, t);
   const Tensor cols = column_buffer(g, nb_max, t, x.device());

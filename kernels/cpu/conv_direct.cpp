@@ -3,11 +3,9 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
+#include <cstdint>
 #include <cstring>
-#include <mutex>
-#include <new>
 #include <string_view>
-#include <utility>
 #include <vector>
 
 namespace strata::cpu {
@@ -64,92 +62,42 @@ std::atomic<ConvAlgorithm>& algorithm_slot() {
 
 // ---- padded planes
 
-// Scratch for padded planes. A training step asks for the same few sizes on
-// every iteration, so released buffers are kept (up to kPoolBytes) and handed
-// out again instead of being mapped, faulted in and unmapped per convolution.
-class ScratchPool {
- public:
-  static ScratchPool& instance() {
-    static ScratchPool pool;
-    return pool;
-  }
-  // A 64-byte aligned buffer of at least `bytes`; its capacity in *capacity.
-  float* acquire(size_t bytes, size_t* capacity) {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      auto best = free_.end();
-      for (auto it = free_.begin(); it != free_.end(); ++it)
-        if (it->first >= bytes && (best == free_.end() || it->first < best->first)) best = it;
-      if (best != free_.end()) {
-        float* p = best->second;
-        *capacity = best->first;
-        held_ -= best->first;
-        free_.erase(best);
-        return p;
-      }
-    }
-    *capacity = (std::max<size_t>(bytes, 64) + 63) / 64 * 64;
-    auto* p = static_cast<float*>(std::aligned_alloc(64, *capacity));
-    if (!p) throw std::bad_alloc();
-    return p;
-  }
-  void release(float* p, size_t capacity) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    // Past the limit, the smallest kept buffers go first.
-    while (held_ + capacity > kPoolBytes && !free_.empty()) {
-      auto smallest = std::min_element(free_.begin(), free_.end());
-      held_ -= smallest->first;
-      std::free(smallest->second);
-      free_.erase(smallest);
-    }
-    if (capacity > kPoolBytes) {
-      std::free(p);
-      return;
-    }
-    free_.emplace_back(capacity, p);
-    held_ += capacity;
-  }
-
- private:
-  static constexpr size_t kPoolBytes = size_t(128) << 20;
-  std::mutex mutex_;
-  std::vector<std::pair<size_t, float*>> free_;
-  size_t held_ = 0;
-};
-
-// The padded copy of `planes` planes (H, W): each becomes (Hp, Wp) with the
-// plane at row ph, column pw and zeros around it. Rows start on 64-byte
+// Zero-padded copies of `planes` planes (H, W), each (Hp, Wp) with the plane
+// at row ph, column pw, in caller-provided workspace. Rows start on 64-byte
 // boundaries, and Wp leaves room for two whole vectors from the last output
 // column of every row.
-class Padded {
- public:
-  Padded(int64_t Hp, int64_t Wp, int64_t planes) : Hp(Hp), Wp(Wp) {
-    data_ = ScratchPool::instance().acquire(size_t(planes * Hp * Wp) * sizeof(float), &capacity_);
-  }
-  Padded(Padded&& o) noexcept
-      : Hp(o.Hp), Wp(o.Wp), data_(std::exchange(o.data_, nullptr)), capacity_(o.capacity_) {}
-  Padded(const Padded&) = delete;
-  Padded& operator=(const Padded&) = delete;
-  Padded& operator=(Padded&&) = delete;
-  ~Padded() {
-    if (data_) ScratchPool::instance().release(data_, capacity_);
-  }
-  const float* data() const { return data_; }
-  float* data() { return data_; }
+struct Padded {
+  int64_t planes = 0, ph = 0, pw = 0, Hp = 0, Wp = 0;
+  float* base = nullptr;
+  const float* data() const { return base; }
   int64_t plane() const { return Hp * Wp; }
-
-  const int64_t Hp, Wp;
-
- private:
-  float* data_ = nullptr;
-  size_t capacity_ = 0;
+  // Workspace floats: the planes plus room to align their start.
+  int64_t workspace() const { return planes * Hp * Wp + 64 / int64_t(sizeof(float)); }
 };
 
-Padded pad_planes(const float* x, int64_t planes, int64_t H, int64_t W, int64_t ph, int64_t pw, int64_t OW,
-                  int64_t S) {
-  Padded p(H + 2 * ph,
-           ceil_div(ceil_div(OW, kLanes) * kLanes + std::max<int64_t>(S - 1, kLanes), kLanes) * kLanes, planes);
-  float* out = p.data();
+// The layout for output rows of out_w columns read by kernels S columns wide.
+Padded padded_layout(int64_t planes, int64_t H, int64_t ph, int64_t pw, int64_t out_w, int64_t S) {
+  Padded p;
+  p.planes = planes, p.ph = ph, p.pw = pw;
+  p.Hp = H + 2 * ph;
+  p.Wp = ceil_div(ceil_div(out_w, kLanes) * kLanes + std::max<int64_t>(S - 1, kLanes), kLanes) * kLanes;
+  return p;
+}
+
+// The layouts of the three passes: the input for forward and backward-weight,
+// the output gradient for backward-data.
+Padded pass_layout(const ConvGeom& g, ConvPass pass) {
+  if (pass == ConvPass::backward_data)
+    return padded_layout(g.N * g.K, g.OH, g.R - 1 - g.pad_h, g.S - 1 - g.pad_w, g.W, g.S);
+  return padded_layout(g.N * g.C, g.H, g.pad_h, g.pad_w, g.OW, g.S);
+}
+
+// Fills layout p (in workspace) with x.
+Padded pad_planes(Padded p, const float* x, int64_t H, int64_t W, float* workspace) {
+  const auto addr = reinterpret_cast<uintptr_t>(workspace);
+  p.base = reinterpret_cast<float*>((addr + 63) / 64 * 64);
+  const int64_t planes = p.planes, ph = p.ph, pw = p.pw;
+  float* out = p.base;
   const int64_t rows = planes * p.Hp, Hp = p.Hp, Wp = p.Wp;
 #pragma omp parallel for schedule(static) if (rows * Wp > 65536)
   for (int64_t i = 0; i < rows; ++i) {
@@ -358,25 +306,27 @@ bool conv_direct_selected(const ConvGeom& g, ConvPass pass) {
   return !(g.R == 1 && g.S == 1) && g.OW >= 2 * kLanes;
 }
 
-void conv_direct_forward(const ConvGeom& g, const float* x, const float* w, float* y) {
-  const Padded xp = pad_planes(x, g.N * g.C, g.H, g.W, g.pad_h, g.pad_w, g.OW, g.S);
+int64_t conv_direct_workspace(const ConvGeom& g, ConvPass pass) { return pass_layout(g, pass).workspace(); }
+
+void conv_direct_forward(const ConvGeom& g, const float* x, const float* w, float* y, float* workspace) {
+  const Padded xp = pad_planes(pass_layout(g, ConvPass::forward), x, g.H, g.W, workspace);
   const auto packed = pack_weights(g.K, g.C, g.R, g.S, [&](int64_t k, int64_t c, int64_t r, int64_t s) {
     return w[((k * g.C + c) * g.R + r) * g.S + s];
   });
   correlate(xp, g.N, g.C, g.R, g.S, packed, g.K, y, g.OH, g.OW);
 }
 
-void conv_direct_backward_data(const ConvGeom& g, const float* gy, const float* w, float* gx) {
+void conv_direct_backward_data(const ConvGeom& g, const float* gy, const float* w, float* gx, float* workspace) {
   // gx = correlation of gy padded by (R - 1 - pad) with w transposed (C <-> K) and flipped.
-  const Padded gp = pad_planes(gy, g.N * g.K, g.OH, g.OW, g.R - 1 - g.pad_h, g.S - 1 - g.pad_w, g.W, g.S);
+  const Padded gp = pad_planes(pass_layout(g, ConvPass::backward_data), gy, g.OH, g.OW, workspace);
   const auto packed = pack_weights(g.C, g.K, g.R, g.S, [&](int64_t c, int64_t k, int64_t r, int64_t s) {
     return w[((k * g.C + c) * g.R + (g.R - 1 - r)) * g.S + (g.S - 1 - s)];
   });
   correlate(gp, g.N, g.K, g.R, g.S, packed, g.C, gx, g.H, g.W);
 }
 
-void conv_direct_backward_weight(const ConvGeom& g, const float* x, const float* gy, float* gw) {
-  const Padded xp = pad_planes(x, g.N * g.C, g.H, g.W, g.pad_h, g.pad_w, g.OW, g.S);
+void conv_direct_backward_weight(const ConvGeom& g, const float* x, const float* gy, float* gw, float* workspace) {
+  const Padded xp = pad_planes(pass_layout(g, ConvPass::backward_weight), x, g.H, g.W, workspace);
   if (g.R == 3 && g.S == 3) return backward_weight_fixed<3, 3, 2>(g, xp, gy, gw);
   backward_weight_fixed<1, 3, 6>(g, xp, gy, gw);
 }

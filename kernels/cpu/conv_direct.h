@@ -31,11 +31,15 @@ bool conv_direct_applies(const ConvGeom& g, ConvPass pass);
 // True when the selected algorithm runs this pass of g directly.
 bool conv_direct_selected(const ConvGeom& g, ConvPass pass);
 
+// Floats of workspace a pass needs (the zero-padded copy of its input, with
+// room to align it); the caller provides it, uninitialised.
+int64_t conv_direct_workspace(const ConvGeom& g, ConvPass pass);
+
 // y (N, K, OH, OW) = conv(x (N, C, H, W), w (K, C, R, S)), no bias.
-void conv_direct_forward(const ConvGeom& g, const float* x, const float* w, float* y);
+void conv_direct_forward(const ConvGeom& g, const float* x, const float* w, float* y, float* workspace);
 // gx (N, C, H, W) from gy (N, K, OH, OW) and w.
-void conv_direct_backward_data(const ConvGeom& g, const float* gy, const float* w, float* gx);
+void conv_direct_backward_data(const ConvGeom& g, const float* gy, const float* w, float* gx, float* workspace);
 // gw (K, C, R, S) from x and gy (overwritten).
-void conv_direct_backward_weight(const ConvGeom& g, const float* x, const float* gy, float* gw);
+void conv_direct_backward_weight(const ConvGeom& g, const float* x, const float* gy, float* gw, float* workspace);
 
 }  // namespace strata::cpu
