@@ -181,16 +181,15 @@ void correlate(const Padded& xp, int64_t N, int64_t C, int64_t R, int64_t S, con
     const float* wk = packed.data() + kb * C * R * S * kKB;
     float* yrow = y + (n * K + kb * kKB) * y_plane + oh * OW;
     const int64_t k_count = std::min<int64_t>(kKB, K - kb * kKB);
+    // Tiles of kWB vectors from column v * 16, then one tile of the 1 or 2 vectors left.
+    auto tile = [&]<int WB>(int64_t v) {
+      correlate_tile<WB>(x + v * kLanes, plane, Wp, C, R, S, wk, yrow + v * kLanes, y_plane, k_count,
+                         OW - v * kLanes);
+    };
     int64_t v = 0;
-    for (; v + kWB <= vecs; v += kWB)
-      correlate_tile<kWB>(x + v * kLanes, plane, Wp, C, R, S, wk, yrow + v * kLanes, y_plane, k_count,
-                          OW - v * kLanes);
-    if (vecs - v == 2)
-      correlate_tile<2>(x + v * kLanes, plane, Wp, C, R, S, wk, yrow + v * kLanes, y_plane, k_count,
-                        OW - v * kLanes);
-    else if (vecs - v == 1)
-      correlate_tile<1>(x + v * kLanes, plane, Wp, C, R, S, wk, yrow + v * kLanes, y_plane, k_count,
-                        OW - v * kLanes);
+    for (; v + kWB <= vecs; v += kWB) tile.template operator()<kWB>(v);
+    if (vecs - v == 2) tile.template operator()<2>(v);
+    if (vecs - v == 1) tile.template operator()<1>(v);
   }
 }
 
