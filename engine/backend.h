@@ -99,6 +99,24 @@ class Backend {
                                    const void*, const void*, void*, void*, void*) {
     return false;
   }
+  // Losses fused with their softmax / sigmoid (kernels/cpu/loss.h for the
+  // contract), where the backend has them; false, touching nothing, otherwise
+  // (the engine then composes them from log_softmax, gather and elementwise ops).
+  virtual bool cross_entropy_forward(DType, const void*, const int64_t*, const void*, int64_t, int64_t, int64_t,
+                                     int64_t, void*, void*, void*) {
+    return false;
+  }
+  virtual bool cross_entropy_backward(DType, const void*, const int64_t*, const void*, int64_t, int64_t, int64_t,
+                                      int64_t, const void*, const void*, void*) {
+    return false;
+  }
+  virtual bool bce_with_logits_forward(DType, const void*, const void*, const void*, const void*, int64_t, void*) {
+    return false;
+  }
+  virtual bool bce_with_logits_backward(DType, const void*, const void*, const void*, const void*, const void*,
+                                        int64_t, void*) {
+    return false;
+  }
   virtual void activation(DType t, Activation a, ActParams p, const void* x, void* y, int64_t n) = 0;
   virtual void activation_backward(DType t, Activation a, ActParams p, const void* x, const void* y, const void* gy,
                                    void* gx, int64_t n) = 0;

@@ -10,6 +10,7 @@
 #include "kernels/cpu/elementwise.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/index.h"
+#include "kernels/cpu/loss.h"
 #include "kernels/cpu/conv_direct.h"
 #include "kernels/cpu/nn.h"
 #include "kernels/cpu/optimizer.h"
@@ -146,6 +147,40 @@ class CpuBackend final : public Backend {
       cpu::batch_norm_backward(in<scalar_t>(x), in<scalar_t>(gy), outer, C, inner, training, in<scalar_t>(mean),
                                in<scalar_t>(invstd), in<scalar_t>(weight), out<scalar_t>(gx),
                                out<scalar_t>(gweight), out<scalar_t>(gbias));
+    });
+    return true;
+  }
+  bool cross_entropy_forward(DType t, const void* x, const int64_t* target, const void* class_weight, int64_t outer,
+                             int64_t D, int64_t inner, int64_t ignore_index, void* loss, void* weight,
+                             void* lse) override {
+    STRATA_DISPATCH_FLOAT(t, "cross_entropy", [&] {
+      cpu::cross_entropy_forward(in<scalar_t>(x), target, in<scalar_t>(class_weight), outer, D, inner, ignore_index,
+                                 out<scalar_t>(loss), out<scalar_t>(weight), out<scalar_t>(lse));
+    });
+    return true;
+  }
+  bool cross_entropy_backward(DType t, const void* x, const int64_t* target, const void* class_weight, int64_t outer,
+                              int64_t D, int64_t inner, int64_t ignore_index, const void* lse, const void* gloss,
+                              void* gx) override {
+    STRATA_DISPATCH_FLOAT(t, "cross_entropy_backward", [&] {
+      cpu::cross_entropy_backward(in<scalar_t>(x), target, in<scalar_t>(class_weight), outer, D, inner,
+                                  ignore_index, in<scalar_t>(lse), in<scalar_t>(gloss), out<scalar_t>(gx));
+    });
+    return true;
+  }
+  bool bce_with_logits_forward(DType t, const void* x, const void* target, const void* weight, const void* pos_weight,
+                               int64_t n, void* loss) override {
+    STRATA_DISPATCH_FLOAT(t, "bce_with_logits", [&] {
+      cpu::bce_with_logits_forward(in<scalar_t>(x), in<scalar_t>(target), in<scalar_t>(weight),
+                                   in<scalar_t>(pos_weight), n, out<scalar_t>(loss));
+    });
+    return true;
+  }
+  bool bce_with_logits_backward(DType t, const void* x, const void* target, const void* weight,
+                                const void* pos_weight, const void* gloss, int64_t n, void* gx) override {
+    STRATA_DISPATCH_FLOAT(t, "bce_with_logits_backward", [&] {
+      cpu::bce_with_logits_backward(in<scalar_t>(x), in<scalar_t>(target), in<scalar_t>(weight),
+                                    in<scalar_t>(pos_weight), in<scalar_t>(gloss), n, out<scalar_t>(gx));
     });
     return true;
   }

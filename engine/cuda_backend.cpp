@@ -255,6 +255,67 @@ class CudaBackend final : public Backend {
       STRATA_CUDA_CHECK(cuda::upsample2d_backward(g, in<scalar_t>(gy), out<scalar_t>(gx)));
     });
   }
+  bool batch_norm_forward(DType t, const void* x, int64_t outer, int64_t C, int64_t inner, bool training, double eps,
+                          const void* weight, const void* bias, void* mean, void* var, void* invstd,
+                          void* y) override {
+    Scratch ws(batch_norm_workspace_bytes(outer, C, inner));
+    STRATA_DISPATCH_FLOAT(t, "batch_norm", [&] {
+      STRATA_CUDA_CHECK(cuda::batch_norm_forward(in<scalar_t>(x), outer, C, inner, training, eps,
+                                                 in<scalar_t>(weight), in<scalar_t>(bias), out<scalar_t>(mean),
+                                                 out<scalar_t>(var), out<scalar_t>(invstd), out<scalar_t>(y),
+                                                 ws.get()));
+    });
+    return true;
+  }
+  bool batch_norm_backward(DType t, const void* x, const void* gy, int64_t outer, int64_t C, int64_t inner,
+                           bool training, const void* mean, const void* invstd, const void* weight, void* gx,
+                           void* gweight, void* gbias) override {
+    Scratch ws(batch_norm_workspace_bytes(outer, C, inner));
+    STRATA_DISPATCH_FLOAT(t, "batch_norm_backward", [&] {
+      STRATA_CUDA_CHECK(cuda::batch_norm_backward(in<scalar_t>(x), in<scalar_t>(gy), outer, C, inner, training,
+                                                  in<scalar_t>(mean), in<scalar_t>(invstd), in<scalar_t>(weight),
+                                                  out<scalar_t>(gx), out<scalar_t>(gweight), out<scalar_t>(gbias),
+                                                  ws.get()));
+    });
+    return true;
+  }
+  bool cross_entropy_forward(DType t, const void* x, const int64_t* target, const void* class_weight, int64_t outer,
+                             int64_t D, int64_t inner, int64_t ignore_index, void* loss, void* weight,
+                             void* lse) override {
+    STRATA_DISPATCH_FLOAT(t, "cross_entropy", [&] {
+      STRATA_CUDA_CHECK(cuda::cross_entropy_forward(in<scalar_t>(x), target, in<scalar_t>(class_weight), outer, D,
+                                                    inner, ignore_index, out<scalar_t>(loss), out<scalar_t>(weight),
+                                                    out<scalar_t>(lse)));
+    });
+    return true;
+  }
+  bool cross_entropy_backward(DType t, const void* x, const int64_t* target, const void* class_weight, int64_t outer,
+                              int64_t D, int64_t inner, int64_t ignore_index, const void* lse, const void* gloss,
+                              void* gx) override {
+    STRATA_DISPATCH_FLOAT(t, "cross_entropy_backward", [&] {
+      STRATA_CUDA_CHECK(cuda::cross_entropy_backward(in<scalar_t>(x), target, in<scalar_t>(class_weight), outer, D,
+                                                     inner, ignore_index, in<scalar_t>(lse), in<scalar_t>(gloss),
+                                                     out<scalar_t>(gx)));
+    });
+    return true;
+  }
+  bool bce_with_logits_forward(DType t, const void* x, const void* target, const void* weight, const void* pos_weight,
+                               int64_t n, void* loss) override {
+    STRATA_DISPATCH_FLOAT(t, "bce_with_logits", [&] {
+      STRATA_CUDA_CHECK(cuda::bce_with_logits_forward(in<scalar_t>(x), in<scalar_t>(target), in<scalar_t>(weight),
+                                                      in<scalar_t>(pos_weight), n, out<scalar_t>(loss)));
+    });
+    return true;
+  }
+  bool bce_with_logits_backward(DType t, const void* x, const void* target, const void* weight,
+                                const void* pos_weight, const void* gloss, int64_t n, void* gx) override {
+    STRATA_DISPATCH_FLOAT(t, "bce_with_logits_backward", [&] {
+      STRATA_CUDA_CHECK(cuda::bce_with_logits_backward(in<scalar_t>(x), in<scalar_t>(target), in<scalar_t>(weight),
+                                                       in<scalar_t>(pos_weight), in<scalar_t>(gloss), n,
+                                                       out<scalar_t>(gx)));
+    });
+    return true;
+  }
   void activation(DType t, Activation a, ActParams p, const void* x, void* y, int64_t n) override {
     STRATA_DISPATCH_FLOAT(t, "activation", [&] {
       STRATA_CUDA_CHECK(cuda::activation(a, p, in<scalar_t>(x), out<scalar_t>(y), n));

@@ -1,9 +1,10 @@
 // Batch norm, dropout, activations and losses. Activations are single
-// kernels with hand-written derivatives; batch norm is a fused kernel where
-// the backend has one (the CPU) and a composition of engine ops elsewhere;
-// dropout and the losses are compositions of engine ops (autograd derives
-// their backward), except the two BCE losses, whose stable closed-form
-// gradients are written out.
+// kernels with hand-written derivatives; batch norm, cross-entropy and
+// BCE-with-logits are fused kernels where the backend has them (CPU and CUDA)
+// and compositions of engine ops elsewhere; dropout and the other losses are
+// compositions of engine ops (autograd derives their backward), except BCE,
+// whose stable closed-form gradient is written out. The fused kernels have no
+// double backward.
 #include <cmath>
 
 #include "engine/nn_ops.h"
@@ -219,11 +220,42 @@ Tensor bce(const Tensor& prob, const Tensor& target, const Tensor& weight, Reduc
   return reduce_loss(loss, reduction);
 }
 
+namespace {
+
+// The per-element BCE-with-logits on the backend's fused kernel; undefined when
+// the backend has none or a weight would broadcast the loss beyond the input's shape.
+Tensor fused_bce_with_logits(const Tensor& logits, const Tensor& t, const Tensor& w, const Tensor& pw) {
+  for (const Tensor* v : {&w, &pw})
+    if (v->defined() && broadcast_shapes(v->shape(), logits.shape(), "bce_with_logits") != logits.shape())
+      return Tensor();
+  const Tensor x = logits.detach().contiguous(), tc = t.contiguous();
+  auto full = [&](const Tensor& v) { return v.defined() ? v.expand(x.shape()).contiguous() : Tensor(); };
+  auto ptr = [](const Tensor& v) -> const void* { return v.defined() ? v.raw_data() : nullptr; };
+  const Tensor wc = full(w), pwc = full(pw);
+  Tensor loss = make_tensor(x.shape(), x.dtype(), x.device());
+  if (!backend_for(x.device())
+           .bce_with_logits_forward(x.dtype(), x.raw_data(), tc.raw_data(), ptr(wc), ptr(pwc), x.numel(),
+                                    loss.raw_data()))
+    return Tensor();
+  return record("bce_with_logits", loss, {logits}, [sx = Saved(x), tc, wc, pwc, ptr](const Tensor& g) -> Grads {
+    const Tensor& xv = sx.get();
+    const Tensor gc = g.contiguous();
+    Tensor gx = make_tensor(xv.shape(), xv.dtype(), xv.device());
+    backend_for(xv.device())
+        .bce_with_logits_backward(xv.dtype(), xv.raw_data(), tc.raw_data(), ptr(wc), ptr(pwc), gc.raw_data(),
+                                  xv.numel(), gx.raw_data());
+    return {gx};
+  });
+}
+
+}  // namespace
+
 Tensor bce_with_logits(const Tensor& logits, const Tensor& target, const Tensor& weight, const Tensor& pos_weight,
                        Reduction reduction) {
   const char* op = "bce_with_logits";
   check_loss_pair(op, logits, target);
   const Tensor t = target.detach(), w = weight_like(op, weight, logits), pw = weight_like(op, pos_weight, logits);
+  if (Tensor loss = fused_bce_with_logits(logits, t, w, pw); loss.defined()) return reduce_loss(loss, reduction);
   Tensor loss;
   {
     NoGradGuard no_grad;
@@ -244,6 +276,40 @@ Tensor bce_with_logits(const Tensor& logits, const Tensor& target, const Tensor&
   return reduce_loss(loss, reduction);
 }
 
+namespace {
+
+// Per-position weighted negative log-likelihood `per` and weights `w` on the
+// backend's fused kernel (false when it has none). Targets are in range or
+// ignore_index (checked by the caller).
+bool fused_cross_entropy(const Tensor& logits, const Tensor& target, const Tensor& class_weight,
+                         int64_t ignore_index, Tensor& per, Tensor& w) {
+  const Tensor x = logits.detach().contiguous(), tc = target.contiguous();
+  const Tensor cw = class_weight.defined() ? class_weight.detach().contiguous() : Tensor();
+  const int64_t outer = x.shape()[0], D = x.shape()[1], inner = x.numel() / std::max<int64_t>(outer * D, 1);
+  const void* cwp = cw.defined() ? cw.raw_data() : nullptr;
+  Tensor loss = make_tensor(tc.shape(), x.dtype(), x.device()), weight = make_tensor(tc.shape(), x.dtype(), x.device());
+  Tensor lse = make_tensor(tc.shape(), x.dtype(), x.device());
+  if (!backend_for(x.device())
+           .cross_entropy_forward(x.dtype(), x.raw_data(), tc.data<int64_t>(), cwp, outer, D, inner, ignore_index,
+                                  loss.raw_data(), weight.raw_data(), lse.raw_data()))
+    return false;
+  w = weight;
+  per = record("cross_entropy", loss, {logits},
+               [=, sx = Saved(x), slse = Saved(lse)](const Tensor& g) -> Grads {
+                 const void* cwp = cw.defined() ? cw.raw_data() : nullptr;  // keeps cw alive with the node
+                 const Tensor& xv = sx.get();
+                 const Tensor gc = g.contiguous();
+                 Tensor gx = make_tensor(xv.shape(), xv.dtype(), xv.device());
+                 backend_for(xv.device())
+                     .cross_entropy_backward(xv.dtype(), xv.raw_data(), tc.data<int64_t>(), cwp, outer, D, inner,
+                                             ignore_index, slse.get().raw_data(), gc.raw_data(), gx.raw_data());
+                 return {gx};
+               });
+  return true;
+}
+
+}  // namespace
+
 Tensor cross_entropy(const Tensor& logits, const Tensor& target, const Tensor& class_weight, int64_t ignore_index,
                      Reduction reduction) {
   const char* op = "cross_entropy";
@@ -261,16 +327,20 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, const Tensor& c
   const Tensor valid = ne(tgt, Tensor::scalar(double(ignore_index), DType::i64, tgt.device()));
   const Tensor safe = where(valid, tgt, Tensor::scalar(0, DType::i64, tgt.device()));
   check_index_range(op, safe, C);
-  const Tensor nll = neg(gather(log_softmax(logits, 1), 1, safe.unsqueeze(1)).squeeze(1));
-  Tensor w = valid.to(logits.dtype());
   if (class_weight.defined()) {
     check_same_device(op, logits, class_weight);
     check_same_dtype(op, logits, class_weight);
     STRATA_CHECK(class_weight.dim() == 1 && class_weight.numel() == C, op, ": class_weight must have shape [", C,
                  "], got ", shape_str(class_weight.shape()));
-    w = mul(w, index_select(class_weight.detach(), 0, safe.reshape({-1})).reshape(safe.shape()));
   }
-  const Tensor per = mul(nll, w);
+  Tensor per, w;
+  if (!fused_cross_entropy(logits, tgt, class_weight, ignore_index, per, w)) {
+    const Tensor nll = neg(gather(log_softmax(logits, 1), 1, safe.unsqueeze(1)).squeeze(1));
+    w = valid.to(logits.dtype());
+    if (class_weight.defined())
+      w = mul(w, index_select(class_weight.detach(), 0, safe.reshape({-1})).reshape(safe.shape()));
+    per = mul(nll, w);
+  }
   switch (reduction) {
     case Reduction::none: return per;
     case Reduction::sum: return sum(per);

@@ -319,6 +319,60 @@ TEST(CudaBackendNn, NormalisationActivationsLosses) {
   check("dice", [&](auto& v) { return dice_loss(sigmoid(v[0]), target.to(v[0].device())); }, {x});
 }
 
+// The fused kernels of the CUDA backend (Welford batch norm, losses fused with
+// softmax / sigmoid) in the cases their code paths split on.
+TEST(CudaBackendNn, FusedBatchNorm) {
+  // 2 x 3 x 4500 values per channel: several chunks in the two-stage reduction.
+  check("batch_norm 1d multi-chunk", [](auto& v) { return batch_norm(v[0], Tensor(), Tensor(), v[1], v[2], true); },
+        {randn({2, 3, 4500}, 80), randn({3}, 81), randn({3}, 82)}, 1e-5);
+  // |mean| >> std: a sum-of-squares variance would cancel catastrophically in float.
+  check("batch_norm offset mean", [](auto& v) { return batch_norm(add(v[0], 1000.0), Tensor(), Tensor(), v[1], Tensor(), true); },
+        {randn({4, 5, 33}, 83), randn({5}, 84)}, 2e-4);
+  check("batch_norm (N, C) no affine", [](auto& v) { return batch_norm(v[0], Tensor(), Tensor(), Tensor(), Tensor(), true); },
+        {randn({7, 6}, 85)}, 1e-5);
+  check("batch_norm eval", [](auto& v) {
+    return batch_norm(v[0], Tensor::full({4}, 0.3, DType::f32, v[0].device()), Tensor::full({4}, 2.0, DType::f32, v[0].device()),
+                      v[1], v[2], false);
+  }, {randn({2, 4, 5, 3}, 86), randn({4}, 87), randn({4}, 88)});
+  check("batch_norm f64", [](auto& v) { return batch_norm(v[0], Tensor(), Tensor(), v[1], v[2], true); },
+        {randn({3, 2, 9}, 89, DType::f64), randn({2}, 90, DType::f64), randn({2}, 91, DType::f64)}, 1e-12);
+
+  // Running statistics (unbiased variance, momentum) match the CPU's.
+  const Tensor x = randn({3, 4, 50}, 92);
+  Tensor rm_cpu = Tensor::zeros({4}, DType::f32), rv_cpu = Tensor::ones({4}, DType::f32);
+  Tensor rm_gpu = rm_cpu.to(kGpu), rv_gpu = rv_cpu.to(kGpu);
+  batch_norm(x, rm_cpu, rv_cpu, Tensor(), Tensor(), true, 0.1);
+  batch_norm(x.to(kGpu), rm_gpu, rv_gpu, Tensor(), Tensor(), true, 0.1);
+  expect_close(rm_gpu, rm_cpu, 1e-6, "running mean");
+  expect_close(rv_gpu, rv_cpu, 1e-6, "running var");
+}
+
+TEST(CudaBackendNn, FusedLosses) {
+  Generator g(93);
+  const Tensor cls = mul(Tensor::rand({5, 11}, DType::f32, &g), 6.99).to(DType::i64);
+  const Tensor cw = add(Tensor::rand({7}, DType::f32, &g), 0.5);
+  for (auto r : {Reduction::mean, Reduction::sum, Reduction::none}) {
+    check("cross_entropy (N,C,L) class weights ignore_index", [&](auto& v) {
+      const Tensor t = where(eq(v[1], Tensor::scalar(3, DType::i64, v[1].device())),
+                             Tensor::scalar(-100, DType::i64, v[1].device()), v[1]);
+      return cross_entropy(v[0], t, cw.to(v[0].device()), -100, r);
+    }, {randn({5, 7, 11}, 94), cls});
+  }
+  check("cross_entropy (N,C)", [](auto& v) { return cross_entropy(v[0], v[1]); },
+        {randn({11, 7}, 95), cls.slice(0, 0, 1).reshape({11})});
+  check("cross_entropy logits of 100", [](auto& v) { return cross_entropy(mul(v[0], 100.0), v[1]); },
+        {randn({5, 7, 11}, 96), cls}, 1e-4);
+  const Tensor target = ge(randn({3, 4, 7}, 97), 0.0).to(DType::f32);
+  const Tensor weight = add(abs(randn({7}, 99)), 0.1);
+  check("bce_with_logits weight and pos_weight", [&](auto& v) {
+    return bce_with_logits(v[0], target.to(v[0].device()), weight.to(v[0].device()),
+                           Tensor::full({4, 1}, 3.0, DType::f32, v[0].device()), Reduction::none);
+  }, {randn({3, 4, 7}, 98)});
+  check("bce_with_logits logits of +-100", [&](auto& v) {
+    return bce_with_logits(mul(v[0], 100.0), target.to(v[0].device()), Tensor(), Tensor(), Reduction::sum);
+  }, {randn({3, 4, 7}, 100)}, 1e-5);
+}
+
 TEST(CudaBackendNn, ConvEngineSelection) {
   EXPECT_EQ(cuda::parse_conv_engine("cudnn"), cuda::ConvEngine::cudnn);
   EXPECT_EQ(cuda::parse_conv_engine("auto"), cuda::ConvEngine::automatic);

@@ -94,6 +94,33 @@ cudaError_t activation(Activation a, ActParams p, const T* x, T* y, int64_t n);
 template <class T>
 cudaError_t activation_backward(Activation a, ActParams p, const T* x, const T* y, const T* gy, T* gx, int64_t n);
 
+// ---- batch norm over C of a contiguous (outer, C, inner) tensor (batch_norm.cu;
+// the contract of kernels/cpu/nn.h): Welford statistics in two deterministic
+// stages. Device scratch both passes need (bytes); pass at least this much.
+size_t batch_norm_workspace_bytes(int64_t outer, int64_t C, int64_t inner);
+template <class T>
+cudaError_t batch_norm_forward(const T* x, int64_t outer, int64_t C, int64_t inner, bool training, double eps,
+                               const T* weight, const T* bias, T* mean, T* var, T* invstd, T* y, void* workspace);
+template <class T>
+cudaError_t batch_norm_backward(const T* x, const T* gy, int64_t outer, int64_t C, int64_t inner, bool training,
+                                const T* mean, const T* invstd, const T* weight, T* gx, T* gweight, T* gbias,
+                                void* workspace);
+
+// ---- losses fused with softmax / sigmoid (loss.cu; kernels/cpu/loss.h) ----
+template <class T>
+cudaError_t cross_entropy_forward(const T* x, const int64_t* target, const T* class_weight, int64_t outer,
+                                  int64_t D, int64_t inner, int64_t ignore_index, T* loss, T* weight, T* lse);
+template <class T>
+cudaError_t cross_entropy_backward(const T* x, const int64_t* target, const T* class_weight, int64_t outer,
+                                   int64_t D, int64_t inner, int64_t ignore_index, const T* lse, const T* gloss,
+                                   T* gx);
+template <class T>
+cudaError_t bce_with_logits_forward(const T* x, const T* target, const T* weight, const T* pos_weight, int64_t n,
+                                    T* loss);
+template <class T>
+cudaError_t bce_with_logits_backward(const T* x, const T* target, const T* weight, const T* pos_weight,
+                                     const T* gloss, int64_t n, T* gx);
+
 // ---- fused optimizer updates (optimizer.cu); buf may be null when momentum is 0
 template <class T>
 cudaError_t adam_update(const AdamParams& a, T* param, const T* grad, T* m, T* v, int64_t n);
