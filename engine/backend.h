@@ -95,8 +95,8 @@ class Backend {
                                   const void*, void*, void*, void*, void*) {
     return false;
   }
-  virtual bool batch_norm_backward(DType, const void*, const void*, int64_t, int64_t, int64_t, bool, const void*,
-                                   const void*, const void*, void*, void*, void*) {
+  virtual bool batch_norm_backward(DType, const void*, const void*, int64_t, int64_t, int64_t, bool, double,
+                                   const void*, const void*, const void*, void*, void*, void*) {
     return false;
   }
   // Losses fused with their softmax / sigmoid (kernels/cpu/loss.h for the

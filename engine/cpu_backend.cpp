@@ -141,7 +141,7 @@ class CpuBackend final : public Backend {
     return true;
   }
   bool batch_norm_backward(DType t, const void* x, const void* gy, int64_t outer, int64_t C, int64_t inner,
-                           bool training, const void* mean, const void* invstd, const void* weight, void* gx,
+                           bool training, double /*eps: mean and invstd already hold it*/, const void* mean, const void* invstd, const void* weight, void* gx,
                            void* gweight, void* gbias) override {
     STRATA_DISPATCH_FLOAT(t, "batch_norm_backward", [&] {
       cpu::batch_norm_backward(in<scalar_t>(x), in<scalar_t>(gy), outer, C, inner, training, in<scalar_t>(mean),

@@ -9,6 +9,7 @@
 #include <type_traits>
 
 #include "engine/cuda_device.h"
+#include "engine/cudnn_ops.h"
 #include "kernels/cuda/kernels.h"
 
 #if !defined(STRATA_CUDA_EMU)
@@ -176,6 +177,7 @@ class CudaBackend final : public Backend {
     });
   }
   void softmax(DType t, const void* x, void* y, int64_t outer, int64_t D, int64_t inner, bool log) override {
+    if (use_cudnn_for(CudnnOp::softmax) && cudnn_softmax_forward(t, x, y, outer, D, inner, log)) return;
     STRATA_DISPATCH_FLOAT(t, "softmax", [&] {
       STRATA_CUDA_CHECK(cuda::softmax(in<scalar_t>(x), out<scalar_t>(y), outer, D, inner, log));
     });
@@ -258,6 +260,9 @@ class CudaBackend final : public Backend {
   bool batch_norm_forward(DType t, const void* x, int64_t outer, int64_t C, int64_t inner, bool training, double eps,
                           const void* weight, const void* bias, void* mean, void* var, void* invstd,
                           void* y) override {
+    if (training && use_cudnn_for(CudnnOp::batch_norm) &&
+        cudnn_batch_norm_forward(t, x, outer, C, inner, eps, weight, bias, mean, var, invstd, y))
+      return true;
     Scratch ws(batch_norm_workspace_bytes(outer, C, inner));
     STRATA_DISPATCH_FLOAT(t, "batch_norm", [&] {
       STRATA_CUDA_CHECK(cuda::batch_norm_forward(in<scalar_t>(x), outer, C, inner, training, eps,
@@ -268,8 +273,11 @@ class CudaBackend final : public Backend {
     return true;
   }
   bool batch_norm_backward(DType t, const void* x, const void* gy, int64_t outer, int64_t C, int64_t inner,
-                           bool training, const void* mean, const void* invstd, const void* weight, void* gx,
-                           void* gweight, void* gbias) override {
+                           bool training, double eps, const void* mean, const void* invstd, const void* weight,
+                           void* gx, void* gweight, void* gbias) override {
+    if (training && use_cudnn_for(CudnnOp::batch_norm) &&
+        cudnn_batch_norm_backward(t, x, gy, outer, C, inner, eps, mean, invstd, weight, gx, gweight, gbias))
+      return true;
     Scratch ws(batch_norm_workspace_bytes(outer, C, inner));
     STRATA_DISPATCH_FLOAT(t, "batch_norm_backward", [&] {
       STRATA_CUDA_CHECK(cuda::batch_norm_backward(in<scalar_t>(x), in<scalar_t>(gy), outer, C, inner, training,
@@ -317,12 +325,14 @@ class CudaBackend final : public Backend {
     return true;
   }
   void activation(DType t, Activation a, ActParams p, const void* x, void* y, int64_t n) override {
+    if (use_cudnn_for(CudnnOp::activation) && cudnn_activation_forward(t, a, p, x, y, n)) return;
     STRATA_DISPATCH_FLOAT(t, "activation", [&] {
       STRATA_CUDA_CHECK(cuda::activation(a, p, in<scalar_t>(x), out<scalar_t>(y), n));
     });
   }
   void activation_backward(DType t, Activation a, ActParams p, const void* x, const void* y, const void* gy,
                            void* gx, int64_t n) override {
+    if (use_cudnn_for(CudnnOp::activation) && cudnn_activation_backward(t, a, p, x, y, gy, gx, n)) return;
     STRATA_DISPATCH_FLOAT(t, "activation_backward", [&] {
       STRATA_CUDA_CHECK(cuda::activation_backward(a, p, in<scalar_t>(x), in<scalar_t>(y), in<scalar_t>(gy),
                                                     out<scalar_t>(gx), n));

@@ -10,9 +10,8 @@
 #include "engine/error.h"
 
 #if defined(STRATA_HAVE_CUDNN)
-#include <cudnn.h>
-
 #include "engine/cuda_device.h"
+#include "engine/cudnn_common.h"
 #endif
 
 namespace strata::cuda {
@@ -65,23 +64,9 @@ bool cudnn_available() { return true; }
 
 namespace {
 
-#define STRATA_CUDNN_CHECK(call)                                                                            \
-  do {                                                                                                      \
-    const cudnnStatus_t strata_cudnn_status_ = (call);                                                      \
-    STRATA_CHECK(strata_cudnn_status_ == CUDNN_STATUS_SUCCESS, "cuDNN error ",                             \
-                 cudnnGetErrorString(strata_cudnn_status_), " in ", #call, " at ", __FILE__, ":", __LINE__); \
-  } while (0)
-
 constexpr size_t kWorkspaceCap = size_t(1) << 30;  // algorithms needing more are skipped
 
-cudnnHandle_t handle() {
-  static cudnnHandle_t h = [] {
-    cudnnHandle_t created = nullptr;
-    STRATA_CUDNN_CHECK(cudnnCreate(&created));
-    return created;
-  }();
-  return h;
-}
+cudnnHandle_t handle() { return cudnn_handle(); }
 
 // One workspace shared by every call, grown on demand from the caching allocator.
 void* workspace(size_t bytes) {
@@ -198,13 +183,7 @@ Choice choose(Pass p, DType t, const ConvGeom& g, const Descriptors& d) {
   return c;
 }
 
-// alpha = 1, beta = 0 in the convolution's compute type.
-struct Scale {
-  float f1 = 1, f0 = 0;
-  double d1 = 1, d0 = 0;
-  const void* one(DType t) const { return t == DType::f64 ? static_cast<const void*>(&d1) : &f1; }
-  const void* zero(DType t) const { return t == DType::f64 ? static_cast<const void*>(&d0) : &f0; }
-};
+using Scale = CudnnScale;
 
 template <class Run>
 bool run(Pass p, DType t, const ConvGeom& g, Run&& go) {

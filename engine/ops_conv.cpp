@@ -13,6 +13,7 @@
 
 #include "engine/nn_ops.h"
 #include "engine/cudnn_conv.h"
+#include "engine/cudnn_ops.h"
 #include "engine/op_util.h"
 
 namespace strata {
@@ -361,6 +362,25 @@ Tensor spatial_op(const char* name, const Tensor& x, const Shape& out_shape, con
   });
 }
 
+// Pooling on cuDNN: x on a CUDA device, the pooling engine set to cudnn and a
+// geometry cuDNN produces; undefined otherwise. cuDNN's backward pass reads x
+// and y (not argmax indices), so both are kept.
+Tensor cudnn_pool(const char* name, const Tensor& x, const PoolGeom& g, bool max) {
+  if (!x.device().is_cuda() || !cuda::use_cudnn_for(cuda::CudnnOp::pooling)) return Tensor();
+  const Tensor xc = x.contiguous();
+  Tensor y = make_tensor({g.N, g.C, g.OH, g.OW}, x.dtype(), x.device());
+  if (!cuda::cudnn_pool_forward(x.dtype(), g, max, xc.raw_data(), y.raw_data())) return Tensor();
+  return record(name, y, {x}, [name, g, max, sx = Saved(xc), sy = Saved(y)](const Tensor& gy) -> Grads {
+    const Tensor gyc = gy.contiguous();
+    const Tensor& xv = sx.get();
+    Tensor gx = make_tensor(xv.shape(), gy.dtype(), gy.device());
+    STRATA_CHECK(cuda::cudnn_pool_backward(gy.dtype(), g, max, xv.raw_data(), sy.get().raw_data(), gyc.raw_data(),
+                                           gx.raw_data()),
+                 name, ": cuDNN ran the forward pass but refused the backward pass");
+    return {gx};
+  });
+}
+
 void check_3d(const char* op, const Tensor& x) {
   STRATA_CHECK(x.dim() == 3, op, ": input must be 3-D (N, C, L), got shape ", shape_str(x.shape()));
 }
@@ -369,6 +389,7 @@ void check_3d(const char* op, const Tensor& x) {
 
 Tensor max_pool2d(const Tensor& x, const Pool2dOptions& o) {
   const PoolGeom g = pool_geometry("max_pool2d", x, o);
+  if (Tensor y = cudnn_pool("max_pool2d", x, g, true); y.defined()) return y;
   const Tensor idx = make_tensor({g.N, g.C, g.OH, g.OW}, DType::i64, x.device());  // argmax, kept for backward
   return spatial_op(
       "max_pool2d", x, idx.shape(),
@@ -387,6 +408,7 @@ Tensor max_pool1d(const Tensor& x, const Pool1dOptions& o) {
 
 Tensor avg_pool2d(const Tensor& x, const Pool2dOptions& o) {
   const PoolGeom g = pool_geometry("avg_pool2d", x, o);
+  if (Tensor y = cudnn_pool("avg_pool2d", x, g, false); y.defined()) return y;
   return spatial_op(
       "avg_pool2d", x, {g.N, g.C, g.OH, g.OW},
       [g](Backend& be, const Tensor& in, Tensor& y) { be.avg_pool2d(in.dtype(), g, in.raw_data(), y.raw_data()); },

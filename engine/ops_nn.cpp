@@ -102,7 +102,7 @@ Tensor fused_batch_norm(const Tensor& x, const Tensor& running_mean, const Tenso
                   Tensor gx = need_x ? make_tensor(gyc.shape(), t, gyc.device()) : Tensor();
                   Tensor gw = make_tensor({C}, t, gyc.device()), gb = make_tensor({C}, t, gyc.device());
                   backend_for(gyc.device())
-                      .batch_norm_backward(t, sx.get().raw_data(), gyc.raw_data(), outer, C, inner, training,
+                      .batch_norm_backward(t, sx.get().raw_data(), gyc.raw_data(), outer, C, inner, training, eps,
                                            smu.get().raw_data(), sis.get().raw_data(),
                                            w.defined() ? w.raw_data() : nullptr, need_x ? gx.raw_data() : nullptr,
                                            gw.raw_data(), gb.raw_data());

@@ -1,7 +1,9 @@
-// Every op of the engine core on the CUDA backend (here: the kernels of
-// kernels/cuda running on the emulator) against the CPU backend, forward and
-// backward, with sizes that are not multiples of any block or tile size.
-// Label cuda_emu.
+// Every op of the engine core on the CUDA backend against the CPU backend,
+// forward and backward, with sizes that are not multiples of any block or tile
+// size. In the emulator build (label cuda_emu) the kernels of kernels/cuda run
+// on the CPU; in the nvcc build (label gpu) they run on the real device, with
+// the cuDNN engines compared against the native kernels, and every case is
+// skipped, loudly, on a machine without a GPU.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -12,6 +14,7 @@
 #include "engine/cuda_backend.h"
 #include "engine/cuda_device.h"
 #include "engine/cudnn_conv.h"
+#include "engine/cudnn_ops.h"
 #include "engine/nn_ops.h"
 #include "engine/ops.h"
 #include "engine/random.h"
@@ -77,6 +80,17 @@ void check(const std::string& name, const Fn& f, const std::vector<Tensor>& inpu
 }
 
 Tensor positive(const Shape& s, uint64_t seed) { return add(abs(randn(s, seed)), 0.5); }
+
+// The nvcc build runs this suite on the real device: without one there is nothing to test.
+class RequireDevice : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    if (cuda::device_count() == 0)
+      GTEST_SKIP() << "SKIPPED: no CUDA device on this machine; the CUDA backend tests need a GPU here "
+                      "(the emulator build runs them everywhere)";
+  }
+};
+const auto* const kRequireDevice = ::testing::AddGlobalTestEnvironment(new RequireDevice);
 
 }  // namespace
 
@@ -377,10 +391,80 @@ TEST(CudaBackendNn, ConvEngineSelection) {
   EXPECT_EQ(cuda::parse_conv_engine("cudnn"), cuda::ConvEngine::cudnn);
   EXPECT_EQ(cuda::parse_conv_engine("auto"), cuda::ConvEngine::automatic);
   EXPECT_THROW(cuda::parse_conv_engine("winograd"), Error);
+#if defined(STRATA_CUDA_EMU)
   EXPECT_FALSE(cuda::cudnn_available());  // the emulator build: convolutions use the native kernels
   EXPECT_FALSE(cuda::use_cudnn_for_conv());
   EXPECT_THROW(cuda::set_conv_engine(cuda::ConvEngine::cudnn), Error);
+#endif
   cuda::set_conv_engine(cuda::ConvEngine::native);
   EXPECT_EQ(cuda::conv_engine(), cuda::ConvEngine::native);
   cuda::set_conv_engine(cuda::ConvEngine::automatic);
+}
+
+// Pooling, batch norm, softmax and activations: engine per family, auto = native.
+TEST(CudaBackendNn, OpEngineSelection) {
+  using cuda::CudnnOp;
+  for (CudnnOp op : {CudnnOp::pooling, CudnnOp::batch_norm, CudnnOp::softmax, CudnnOp::activation}) {
+    EXPECT_EQ(cuda::op_engine(op), cuda::ConvEngine::automatic);
+    EXPECT_FALSE(cuda::use_cudnn_for(op));
+    if (!cuda::cudnn_available()) {
+      EXPECT_THROW(cuda::set_op_engine(op, cuda::ConvEngine::cudnn), Error);
+    }
+    cuda::set_op_engine(op, cuda::ConvEngine::native);
+    EXPECT_EQ(cuda::op_engine(op), cuda::ConvEngine::native);
+    cuda::set_op_engine(op, cuda::ConvEngine::automatic);
+  }
+}
+
+namespace {
+
+// f on the device with the family's native kernels, then with cuDNN: outputs
+// and input gradients must agree.
+void compare_engines(cuda::CudnnOp op, const std::string& name, const Fn& f, const std::vector<Tensor>& inputs,
+                     double tol = 1e-5) {
+  SCOPED_TRACE(name);
+  std::vector<Tensor> outs, grads;
+  for (cuda::ConvEngine e : {cuda::ConvEngine::native, cuda::ConvEngine::cudnn}) {
+    cuda::set_op_engine(op, e);
+    std::vector<Tensor> on_gpu;
+    for (const Tensor& x : inputs) on_gpu.push_back(x.to(kGpu).requires_grad_());
+    const Tensor y = f(on_gpu);
+    y.backward(randn(y.shape(), 99, y.dtype()).to(kGpu));
+    outs.push_back(y.detach());
+    grads.push_back(on_gpu[0].grad());
+  }
+  cuda::set_op_engine(op, cuda::ConvEngine::automatic);
+  expect_close(outs[1], outs[0], tol, name + " forward");
+  expect_close(grads[1], grads[0], tol, name + " gradient");
+}
+
+}  // namespace
+
+TEST(CudaBackendNn, CudnnEnginesMatchNative) {
+  if (!cuda::cudnn_available())
+    GTEST_SKIP() << "SKIPPED: this build has no cuDNN (emulator or CPU build); the cuDNN engines run only in the "
+                    "nvcc build on a GPU";
+  using cuda::CudnnOp;
+  const Tensor x = randn({2, 3, 11, 9}, 101);
+  compare_engines(CudnnOp::pooling, "max_pool2d 3x3 s2 p1", [](auto& v) { return max_pool2d(v[0], {{3, 3}, {2, 2}, {1, 1}}); }, {x});
+  compare_engines(CudnnOp::pooling, "avg_pool2d exclude pad",
+                  [](auto& v) { return avg_pool2d(v[0], {{3, 2}, {2, 1}, {1, 1}, false, false}); }, {x});
+  compare_engines(CudnnOp::pooling, "avg_pool2d include pad", [](auto& v) { return avg_pool2d(v[0], {{2, 2}}); }, {x});
+  compare_engines(CudnnOp::pooling, "max_pool2d ceil (native fallback)",
+                  [](auto& v) { return max_pool2d(v[0], {{2, 2}, {2, 2}, {0, 0}, true}); }, {x});
+  compare_engines(CudnnOp::batch_norm, "batch_norm 2d", [](auto& v) {
+    return batch_norm(v[0], Tensor(), Tensor(), Tensor::ones({3}, DType::f32, kGpu), Tensor(), true);
+  }, {randn({4, 3, 33, 17}, 102)});
+  compare_engines(CudnnOp::batch_norm, "batch_norm 1d", [](auto& v) {
+    return batch_norm(v[0], Tensor(), Tensor(), Tensor(), Tensor(), true);
+  }, {randn({5, 6, 301}, 103)});
+  compare_engines(CudnnOp::softmax, "softmax channels", [](auto& v) { return softmax(v[0], 1); }, {x});
+  compare_engines(CudnnOp::softmax, "log_softmax last axis", [](auto& v) { return log_softmax(v[0], -1); }, {x});
+  compare_engines(CudnnOp::activation, "relu", [](auto& v) { return relu(v[0]); }, {x});
+  compare_engines(CudnnOp::activation, "relu6", [](auto& v) { return relu6(mul(v[0], 4.0)); }, {x});
+  compare_engines(CudnnOp::activation, "sigmoid", [](auto& v) { return sigmoid(v[0]); }, {x});
+  compare_engines(CudnnOp::activation, "tanh", [](auto& v) { return tanh(v[0]); }, {x});
+  compare_engines(CudnnOp::activation, "elu", [](auto& v) { return elu(v[0], 0.7); }, {x});
+  compare_engines(CudnnOp::activation, "silu", [](auto& v) { return silu(v[0]); }, {x});
+  compare_engines(CudnnOp::activation, "leaky_relu (native fallback)", [](auto& v) { return leaky_relu(v[0], 0.1); }, {x});
 }
