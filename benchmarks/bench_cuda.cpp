@@ -1,6 +1,12 @@
-// CUDA kernel benchmarks (issue 3), run only where a GPU exists:
+// CUDA kernel benchmarks (issues 3 and 4), run only where a GPU exists:
 //   sgemm       native tiled SGEMM vs cuBLAS (pure FP32), TFLOP/s and % of cuBLAS
 //   elementwise add of two tensors vs a device-to-device copy, GB/s and % of copy
+//   conv2d      U-Net 3x3 shapes through the engine, native vs cuDNN (FP32, no
+//               TF32): forward, backward-data, backward-filter, TFLOP/s
+//   batch_norm  training-mode forward and backward, native (Welford) vs cuDNN, GB/s
+// Backward passes are timed as y.backward(gy) on a kept graph with only the
+// input (backward-data) or only the weight (backward-filter) requiring grad;
+// each includes the accumulation of the gradient into .grad (one add).
 // Timing: CUDA events around each repeat, after warm-up; the L2 cache is
 // flushed (a 256 MiB memset) before every repeat so operands come from HBM.
 // Prints one JSON object per case; without a GPU prints one line and exits 0.
@@ -15,7 +21,12 @@
 #include <string>
 #include <vector>
 
+#include "engine/autograd.h"
 #include "engine/cuda_device.h"
+#include "engine/cudnn_conv.h"
+#include "engine/cudnn_ops.h"
+#include "engine/nn_ops.h"
+#include "engine/random.h"
 #include "kernels/cuda/kernels.h"
 
 using namespace strata;
@@ -127,6 +138,72 @@ int main(int argc, char** argv) {
         "{\"name\": \"add_f32_%lld\", \"add_ms\": %.4f, \"copy_ms\": %.4f, \"add_gbs\": %.1f, \"copy_gbs\": %.1f, "
         "\"pct_of_copy\": %.1f}\n",
         (long long)n, add, copy, add_gbs, copy_gbs, 100.0 * add_gbs / copy_gbs);
+  }
+  // ---- conv2d and batch norm through the engine: native vs cuDNN -------------
+  const Device gpu = Device::cuda(0);
+  Generator gen(7);
+  std::vector<std::pair<const char*, cuda::ConvEngine>> engines{{"native", cuda::ConvEngine::native}};
+  if (cuda::cudnn_available()) engines.push_back({"cudnn", cuda::ConvEngine::cudnn});
+  struct ConvCase {
+    int64_t N, C, HW;
+  };
+  for (const ConvCase c : {ConvCase{16, 16, 256}, ConvCase{16, 32, 128}, ConvCase{16, 64, 64}, ConvCase{16, 128, 32},
+                           ConvCase{16, 256, 16}}) {
+    const Tensor x = Tensor::randn({c.N, c.C, c.HW, c.HW}, DType::f32, &gen, 0, 1, gpu);
+    const Tensor w = Tensor::randn({c.C, c.C, 3, 3}, DType::f32, &gen, 0, 1, gpu);
+    const double flop = 2.0 * double(c.N) * c.C * c.C * 9 * c.HW * c.HW;
+    for (const auto& [name, e] : engines) {
+      cuda::set_conv_engine(e);
+      const Conv2dOptions o{{1, 1}, {1, 1}};
+      double fwd, bwd_data, bwd_filter;
+      {
+        NoGradGuard no_grad;
+        fwd = time_ms([&] { conv2d(x, w, Tensor(), o); }, repeats, flush, flush_bytes);
+      }
+      {
+        Tensor xg = x.detach().requires_grad_();
+        const Tensor y = conv2d(xg, w, Tensor(), o);
+        const Tensor gy = Tensor::randn(y.shape(), DType::f32, &gen, 0, 1, gpu);
+        bwd_data = time_ms([&] { y.backward(gy, true); }, repeats, flush, flush_bytes);
+      }
+      {
+        Tensor wg = w.detach().requires_grad_();
+        const Tensor y = conv2d(x, wg, Tensor(), o);
+        const Tensor gy = Tensor::randn(y.shape(), DType::f32, &gen, 0, 1, gpu);
+        bwd_filter = time_ms([&] { y.backward(gy, true); }, repeats, flush, flush_bytes);
+      }
+      std::printf(
+          "{\"name\": \"conv2d_N%lld_C%lld_%lld\", \"engine\": \"%s\", \"forward_ms\": %.4f, "
+          "\"backward_data_ms\": %.4f, \"backward_filter_ms\": %.4f, \"forward_tflops\": %.2f, "
+          "\"backward_data_tflops\": %.2f, \"backward_filter_tflops\": %.2f}\n",
+          (long long)c.N, (long long)c.C, (long long)c.HW, name, fwd, bwd_data, bwd_filter, flop / fwd / 1e9,
+          flop / bwd_data / 1e9, flop / bwd_filter / 1e9);
+    }
+    cuda::set_conv_engine(cuda::ConvEngine::automatic);
+  }
+  for (const ConvCase c : {ConvCase{16, 16, 256}, ConvCase{16, 64, 64}, ConvCase{16, 256, 16}}) {
+    const Tensor x = Tensor::randn({c.N, c.C, c.HW, c.HW}, DType::f32, &gen, 0, 1, gpu);
+    const Tensor gamma = Tensor::ones({c.C}, DType::f32, gpu), beta = Tensor::zeros({c.C}, DType::f32, gpu);
+    const double bytes = double(x.numel()) * 4;
+    for (const auto& [name, e] : engines) {
+      cuda::set_op_engine(cuda::CudnnOp::batch_norm, e);
+      double fwd;
+      {
+        NoGradGuard no_grad;
+        fwd = time_ms([&] { batch_norm(x, Tensor(), Tensor(), gamma, beta, true); }, repeats, flush, flush_bytes);
+      }
+      Tensor xg = x.detach().requires_grad_();
+      const Tensor y = batch_norm(xg, Tensor(), Tensor(), gamma, beta, true);
+      const Tensor gy = Tensor::randn(y.shape(), DType::f32, &gen, 0, 1, gpu);
+      const double bwd = time_ms([&] { y.backward(gy, true); }, repeats, flush, flush_bytes);
+      // Forward reads x twice (statistics, normalise) and writes y; backward reads x and gy twice, writes gx.
+      std::printf(
+          "{\"name\": \"batch_norm_N%lld_C%lld_%lld\", \"engine\": \"%s\", \"forward_ms\": %.4f, "
+          "\"backward_ms\": %.4f, \"forward_gbs\": %.1f, \"backward_gbs\": %.1f}\n",
+          (long long)c.N, (long long)c.C, (long long)c.HW, name, fwd, bwd, 3 * bytes / fwd / 1e6,
+          5 * bytes / bwd / 1e6);
+    }
+    cuda::set_op_engine(cuda::CudnnOp::batch_norm, cuda::ConvEngine::automatic);
   }
   return 0;
 }
