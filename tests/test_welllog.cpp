@@ -554,6 +554,55 @@ TEST(App, TrainEvalPredictOnSyntheticWells) {
   expect_error([&] { train_command(a); }, "train.epoch");
 }
 
+// train.ensemble: members trained from different initialisations, one
+// best.safetensors holding all of them, predictions the mean of theirs.
+TEST(App, EnsemblePredictsTheMeanOfItsMembers) {
+  const fs::path dir = fresh_dir("ensemble");
+  const fs::path cfg_file = dir / "synth.yaml";
+  std::ofstream(cfg_file) << kSynthConfig;
+  AppArgs a;
+  a.command = "train";
+  a.config = cfg_file.string();
+  a.out = (dir / "run").string();
+  a.overrides = {"train.mode=supervised", "train.ensemble=2", "train.epochs=2"};
+  ASSERT_EQ(train_command(a), 0);
+  for (const char* f : {"best.safetensors", "member_0/best.safetensors", "member_1/last.safetensors",
+                        "member_1/metrics.csv", "wells/SYN-001.png"})
+    EXPECT_TRUE(fs::exists(dir / "run" / f)) << f;
+  EXPECT_EQ(Checkpoint::load((dir / "run" / "best.safetensors").string()).get_int("welllog.ensemble"), 2);
+
+  const fs::path csv = dir / "in.csv";
+  {
+    std::ofstream f(csv);
+    f << "Well Name,Depth,GR\n";
+    for (int i = 0; i < 200; ++i) f << "A," << 1000 + 0.5 * i << "," << (i % 60 < 25 ? 45 + i % 7 : 110) << "\n";
+  }
+  auto predict = [&](const fs::path& checkpoint, const std::string& name) {
+    AppArgs p;
+    p.command = "predict";
+    p.checkpoint = checkpoint.string();
+    p.input = csv.string();
+    p.output = (dir / name).string();
+    EXPECT_EQ(predict_command(p), 0);
+    return read_csv(p.output);
+  };
+  const Table ens = predict(dir / "run" / "best.safetensors", "ens.csv");
+  const Table m0 = predict(dir / "run" / "member_0" / "best.safetensors", "m0.csv");
+  const Table m1 = predict(dir / "run" / "member_1" / "best.safetensors", "m1.csv");
+  ASSERT_EQ(ens.rows.size(), 200u);
+  double differ = 0;
+  for (size_t r = 0; r < ens.rows.size(); ++r)
+    for (size_t c = 4; c < 9; ++c) {  // P_0 .. P_4, written with 5 decimals
+      const double p0 = std::stod(m0.rows[r][c]), p1 = std::stod(m1.rows[r][c]);
+      differ = std::max(differ, std::abs(p0 - p1));
+      ASSERT_NEAR(std::stod(ens.rows[r][c]), (p0 + p1) / 2, 1.1e-5) << "row " << r << " column " << ens.columns[c];
+    }
+  EXPECT_GT(differ, 1e-3) << "the members should differ (different initialisations)";
+  // Resuming a single member of an ensemble is refused with the reason.
+  a.resume = (dir / "run" / "member_0" / "last.safetensors").string();
+  expect_error([&] { train_command(a); }, "train.ensemble");
+}
+
 TEST(App, Seg2016HeldOutWellsBeatChance) {
   REQUIRE_DATA("welllogs/facies_vectors.csv");
   const fs::path dir = fresh_dir("seg");

@@ -304,11 +304,29 @@ std::vector<int64_t> argmax_classes(const std::vector<float>& probs, int64_t cla
   return out;
 }
 
+std::vector<float> predict_probs(const std::vector<Module*>& ensemble, const Sample& s, int64_t classes,
+                                 int64_t window, int64_t stride) {
+  STRATA_CHECK(!ensemble.empty(), "predict_probs: the ensemble has no member");
+  std::vector<float> mean = predict_probs(*ensemble[0], s, classes, window, stride);
+  for (size_t j = 1; j < ensemble.size(); ++j) {
+    const std::vector<float> p = predict_probs(*ensemble[j], s, classes, window, stride);
+    for (size_t i = 0; i < mean.size(); ++i) mean[i] += p[i];
+  }
+  const float scale = 1.0f / float(ensemble.size());
+  for (float& v : mean) v *= scale;
+  return mean;
+}
+
 ConfusionMatrix evaluate(Module& model, const std::vector<Sample>& samples, int64_t classes, int64_t window,
                          int64_t stride, std::vector<std::vector<int64_t>>* predictions) {
+  return evaluate(std::vector<Module*>{&model}, samples, classes, window, stride, predictions);
+}
+
+ConfusionMatrix evaluate(const std::vector<Module*>& ensemble, const std::vector<Sample>& samples, int64_t classes,
+                         int64_t window, int64_t stride, std::vector<std::vector<int64_t>>* predictions) {
   ConfusionMatrix m(classes);
   for (const Sample& s : samples) {
-    const std::vector<int64_t> pred = argmax_classes(predict_probs(model, s, classes, window, stride), classes,
+    const std::vector<int64_t> pred = argmax_classes(predict_probs(ensemble, s, classes, window, stride), classes,
                                                      s.length);
     m.add(s.y, pred, -100);
     if (predictions) predictions->push_back(pred);

@@ -106,9 +106,15 @@ class FaciesTrainer {
 std::vector<float> predict_probs(Module& model, const Sample& s, int64_t classes, int64_t window, int64_t stride);
 std::vector<int64_t> argmax_classes(const std::vector<float>& probs, int64_t classes, int64_t length);
 
+// The mean of predict_probs over the members of an ensemble.
+std::vector<float> predict_probs(const std::vector<Module*>& ensemble, const Sample& s, int64_t classes,
+                                 int64_t window, int64_t stride);
+
 // Predicts every sample and counts it against the known labels.
 ConfusionMatrix evaluate(Module& model, const std::vector<Sample>& samples, int64_t classes, int64_t window,
                          int64_t stride, std::vector<std::vector<int64_t>>* predictions = nullptr);
+ConfusionMatrix evaluate(const std::vector<Module*>& ensemble, const std::vector<Sample>& samples, int64_t classes,
+                         int64_t window, int64_t stride, std::vector<std::vector<int64_t>>* predictions = nullptr);
 
 // The SEG 2016 contest's adjacent facies (by label code 1..9).
 std::vector<std::vector<int64_t>> seg2016_adjacent_codes();

@@ -86,12 +86,21 @@ std::vector<Well> usable_wells(const Preprocessing& pre, std::vector<Well> wells
   return out;
 }
 
+// A trained model (or ensemble: members whose class probabilities are averaged) ready to predict.
 struct Loaded {
   Config cfg;
   Preprocessing pre;
-  ModulePtr model;
+  std::vector<ModulePtr> members;
   int64_t window = 256, stride = 64;
+  std::vector<Module*> ensemble() const {
+    std::vector<Module*> e;
+    for (const ModulePtr& m : members) e.push_back(m.get());
+    return e;
+  }
 };
+
+// Checkpoint keys of an ensemble: member j's model under ensemble.<j>., the count in welllog.ensemble.
+std::string member_prefix(int64_t j) { return "ensemble." + std::to_string(j) + "."; }
 
 void read_inference(const Config& cfg, int64_t& window, int64_t& stride) {
   const Config inf = cfg.section("inference");
@@ -102,10 +111,14 @@ void read_inference(const Config& cfg, int64_t& window, int64_t& stride) {
 Loaded load_model(const std::string& checkpoint) {
   const Checkpoint ck = Checkpoint::load(checkpoint);
   STRATA_CHECK(ck.has("welllog.config"), checkpoint, ": not a strata-welllog checkpoint (no welllog.config)");
-  Loaded l{Config::parse(ck.get("welllog.config"), checkpoint + " [welllog.config]"), load_preprocessing(ck), nullptr};
-  l.model = build_module(l.cfg.section("model"));
-  ck.restore_module("model.", *l.model);
-  l.model->eval();
+  Loaded l{Config::parse(ck.get("welllog.config"), checkpoint + " [welllog.config]"), load_preprocessing(ck), {}};
+  const int64_t members = ck.has("welllog.ensemble") ? ck.get_int("welllog.ensemble") : 0;
+  STRATA_CHECK(members >= 0 && members <= 32, checkpoint, ": welllog.ensemble is ", members, ", expected 1..32");
+  for (int64_t j = 0; j < std::max<int64_t>(members, 1); ++j) {
+    l.members.push_back(build_module(l.cfg.section("model")));
+    ck.restore_module(members == 0 ? "model." : member_prefix(j), *l.members.back());
+    l.members.back()->eval();
+  }
   read_inference(l.cfg, l.window, l.stride);
   return l;
 }
@@ -146,7 +159,7 @@ struct WellPrediction {
 
 WellPrediction predict_well(const Loaded& l, const Well& w) {
   WellPrediction p{prepare(l.pre, {w})[0], {}, {}};
-  p.probs = predict_probs(*l.model, p.sample, l.pre.classes(), l.window, l.stride);
+  p.probs = predict_probs(l.ensemble(), p.sample, l.pre.classes(), l.window, l.stride);
   p.classes = argmax_classes(p.probs, l.pre.classes(), p.sample.length);
   return p;
 }
@@ -341,6 +354,7 @@ struct CvOptions {
   std::vector<double> fractions;
   std::vector<std::string> modes;
   std::vector<int64_t> seeds;
+  int64_t ensemble = 1;  // train.ensemble: models per fold, from different initialisations, probabilities averaged
   uint64_t split_seed = 0;
   bool final_model = true;
   static CvOptions from_config(const Config& cv, const std::string& mode) {
@@ -388,24 +402,28 @@ struct FoldModel {
 
 // Fits the normalisation on the logs of every training well (labels are not
 // used for it), keeps labels on the `fraction` of wells chosen by `seed`, and
-// builds the trainer with the default generator seeded by `seed`.
+// builds the trainer with the default generator seeded by `init_seed` (the
+// members of an ensemble share `seed`, hence the labelled wells, and differ in it).
 FoldModel make_trainer(const Config& cfg, Preprocessing pre, const std::vector<Well>& train_wells, double fraction,
-                       const std::string& mode, int64_t epochs, uint64_t seed) {
+                       const std::string& mode, int64_t epochs, uint64_t seed, uint64_t init_seed) {
   pre.fit(train_wells);
   const std::vector<size_t> lab = labelled_subset(train_wells.size(), fraction, seed);
   std::vector<Well> labelled, unlabelled;
   for (size_t i = 0; i < train_wells.size(); ++i)
     (std::binary_search(lab.begin(), lab.end(), i) ? labelled : unlabelled).push_back(train_wells[i]);
-  manual_seed(seed);
+  manual_seed(init_seed);
   FoldModel f{pre, nullptr};
   f.trainer = std::make_unique<FaciesTrainer>(cfg, pre, prepare(pre, labelled), prepare(pre, without_labels(unlabelled)),
-                                              epochs, seed, mode);
+                                              epochs, init_seed, mode);
   return f;
 }
 
+// The initialisation seed of ensemble member j (member 0: the run's own seed).
+uint64_t member_seed(uint64_t seed, int64_t j) { return seed + uint64_t(j) * 1000003u; }
+
 FoldModel fit_fold(const Config& cfg, const Preprocessing& pre, const std::vector<Well>& train_wells, double fraction,
-                   const std::string& mode, int64_t epochs, uint64_t seed) {
-  FoldModel f = make_trainer(cfg, pre, train_wells, fraction, mode, epochs, seed);
+                   const std::string& mode, int64_t epochs, uint64_t seed, int64_t member) {
+  FoldModel f = make_trainer(cfg, pre, train_wells, fraction, mode, epochs, seed, member_seed(seed, member));
   for (int64_t e = 0; e < epochs; ++e)
     for (int64_t b = 0; b < f.trainer->steps_per_epoch(); ++b) f.trainer->step(e, b);
   return f;
@@ -441,11 +459,15 @@ void run_cross_validation(const Config& cfg, const CvOptions& o, const Preproces
             if (fold[i] == k) test_names.push_back(wells[i].name);
           }
           const auto t0 = Clock::now();
-          FoldModel fm = fit_fold(cfg, pre, tr, fraction, mode, epochs, uint64_t(seed) * 1000 + uint64_t(k));
+          std::vector<FoldModel> members;
+          std::vector<Module*> ensemble;
+          for (int64_t j = 0; j < o.ensemble; ++j) {
+            members.push_back(fit_fold(cfg, pre, tr, fraction, mode, epochs, uint64_t(seed) * 1000 + uint64_t(k), j));
+            ensemble.push_back(&members.back().trainer->model());
+          }
           const double s = seconds_since(t0);
           secs += s;
-          const ConfusionMatrix m =
-              evaluate(fm.trainer->model(), prepare(fm.pre, te), pre.classes(), window, stride);
+          const ConfusionMatrix m = evaluate(ensemble, prepare(members[0].pre, te), pre.classes(), window, stride);
           pooled.merge(m);
           ex.fold_f1.push_back(m.f1_micro());
           const size_t n_lab = labelled_subset(tr.size(), fraction, uint64_t(seed) * 1000 + uint64_t(k)).size();
@@ -520,7 +542,11 @@ int train_command(const AppArgs& a) {
     if (!val_names.empty() && !train.has("monitor_mode")) t.apply_override("monitor_mode=max");
   }
   TrainerOptions topt = TrainerOptions::from_config(train);
-  const CvOptions cvo = CvOptions::from_config(cfg.section("cv"), train.get_string("mode", "supervised"));
+  CvOptions cvo = CvOptions::from_config(cfg.section("cv"), train.get_string("mode", "supervised"));
+  const int64_t members = train.get_int("ensemble", 1, Bounds::between(1, 32));
+  cvo.ensemble = members;
+  STRATA_CHECK(members == 1 || a.resume.empty(), "--resume continues a single-model run; with train.ensemble: ",
+               members, " train the members again (each takes one run of train.epochs)");
   int64_t window, stride;
   read_inference(cfg, window, stride);
 
@@ -547,36 +573,63 @@ int train_command(const AppArgs& a) {
                  data.key_path("val_wells"), ": no well named '", n, "'");
   for (const Well& w : wells)
     (std::find(val_names.begin(), val_names.end(), w.name) != val_names.end() ? val : tr).push_back(w);
-  FoldModel fm = make_trainer(cfg, pre, tr, fraction, "", epochs, seed);
-  pre = fm.pre;
-  FaciesTrainer& ft = *fm.trainer;
-  const std::vector<Sample> val_samples = prepare(pre, val);
-  topt.steps_per_epoch = ft.steps_per_epoch();
   const std::string config_text = cfg.dump();
-  Trainer trainer(
-      topt, out, [&](int64_t e, int64_t b) { return ft.step(e, b); },
-      [&](int64_t) {
-        std::map<std::string, double> m;
-        if (val_samples.empty()) return m;
-        const ConfusionMatrix cm = evaluate(ft.model(), val_samples, pre.classes(), window, stride);
-        m["val_accuracy"] = cm.accuracy();
-        m["val_f1_micro"] = cm.f1_micro();
-        m["val_f1_macro"] = cm.f1_macro();
-        if (!adjacent.empty()) m["val_adjacent_accuracy"] = cm.adjacent_accuracy(adjacent);
-        return m;
-      },
-      [&](Checkpoint& ck) {
-        ft.save(ck);
-        save_preprocessing(ck, pre);
-        ck.set("welllog.config", config_text);
-      },
-      [&](const Checkpoint& ck) { ft.load(ck); });
-  if (!a.resume.empty()) trainer.resume(a.resume);
-  const TrainSummary s = trainer.run();
-  if (s.interrupted) return 130;
-  std::fprintf(stderr, "strata-welllog: trained %lld epochs (%lld steps); best %s %.4f at epoch %lld\n",
-               static_cast<long long>(s.epochs_run), static_cast<long long>(s.steps), topt.monitor.c_str(), s.best,
-               static_cast<long long>(s.best_epoch));
+  for (int64_t j = 0; j < members; ++j) {
+    // One member: its own run folder when there are several, the run folder itself otherwise.
+    const std::string dir = members == 1 ? out : (fs::path(out) / ("member_" + std::to_string(j))).string();
+    fs::create_directories(dir);
+    FoldModel fm = make_trainer(cfg, pre, tr, fraction, "", epochs, seed, member_seed(seed, j));
+    const Preprocessing fitted = fm.pre;
+    FaciesTrainer& ft = *fm.trainer;
+    const std::vector<Sample> val_samples = prepare(fitted, val);
+    topt.steps_per_epoch = ft.steps_per_epoch();
+    Trainer trainer(
+        topt, dir, [&](int64_t e, int64_t b) { return ft.step(e, b); },
+        [&](int64_t) {
+          std::map<std::string, double> m;
+          if (val_samples.empty()) return m;
+          const ConfusionMatrix cm = evaluate(ft.model(), val_samples, fitted.classes(), window, stride);
+          m["val_accuracy"] = cm.accuracy();
+          m["val_f1_micro"] = cm.f1_micro();
+          m["val_f1_macro"] = cm.f1_macro();
+          if (!adjacent.empty()) m["val_adjacent_accuracy"] = cm.adjacent_accuracy(adjacent);
+          return m;
+        },
+        [&](Checkpoint& ck) {
+          ft.save(ck);
+          save_preprocessing(ck, fitted);
+          ck.set("welllog.config", config_text);
+        },
+        [&](const Checkpoint& ck) { ft.load(ck); });
+    if (!a.resume.empty()) trainer.resume(a.resume);
+    const TrainSummary s = trainer.run();
+    if (s.interrupted) return 130;
+    std::fprintf(stderr, "strata-welllog: %strained %lld epochs (%lld steps); best %s %.4f at epoch %lld\n",
+                 members == 1 ? "" : ("member " + std::to_string(j) + ": ").c_str(),
+                 static_cast<long long>(s.epochs_run), static_cast<long long>(s.steps), topt.monitor.c_str(), s.best,
+                 static_cast<long long>(s.best_epoch));
+    pre = fitted;
+  }
+  if (members > 1) {
+    // best.safetensors of the run: every member's best model, the preprocessing and config of member 0
+    // (all members share them), for eval and predict; the members' folders keep their own for resuming.
+    Checkpoint ens;
+    for (int64_t j = 0; j < members; ++j) {
+      const Checkpoint m =
+          Checkpoint::load((fs::path(out) / ("member_" + std::to_string(j)) / "best.safetensors").string());
+      if (j == 0) {
+        ens.metadata = m.metadata;
+        for (const auto& [name, t] : m.tensors)
+          if (name.rfind("extra.", 0) == 0) ens.tensors[name] = t;
+      }
+      for (const auto& [name, t] : m.tensors)
+        if (name.rfind("model.", 0) == 0) ens.tensors[member_prefix(j) + name.substr(6)] = t;
+    }
+    ens.set("welllog.ensemble", std::to_string(members));
+    ens.save((fs::path(out) / "best.safetensors").string());
+    std::fprintf(stderr, "strata-welllog: ensemble of %lld members -> %s/best.safetensors\n",
+                 static_cast<long long>(members), out.c_str());
+  }
 
   // Strip plots and the fit of the best model on training / validation wells.
   const Loaded best = load_model((fs::path(out) / "best.safetensors").string());
