@@ -85,22 +85,6 @@ GemmEngine& engine_setting() {
   return e;
 }
 
-// Device scratch from the caching allocator, returned when it goes out of scope.
-class Scratch {
- public:
-  explicit Scratch(size_t nbytes) : n_(nbytes), p_(nbytes ? device_allocator().allocate(nbytes) : nullptr) {}
-  ~Scratch() {
-    if (p_) device_allocator().deallocate(p_, n_);
-  }
-  Scratch(const Scratch&) = delete;
-  Scratch& operator=(const Scratch&) = delete;
-  void* get() const { return p_; }
-
- private:
-  size_t n_;
-  void* p_;
-};
-
 class CudaBackend final : public Backend {
  public:
   Allocator& allocator() override { return device_allocator(); }
@@ -145,14 +129,14 @@ class CudaBackend final : public Backend {
     STRATA_DISPATCH_ALL(t, "fill", [&] { STRATA_CUDA_CHECK(cuda::fill(scalar_t(value), out<scalar_t>(y), yd)); });
   }
   void reduce(DType t, ReduceOp op, const void* x, const TensorDesc& xd, int kept_ndim, void* o) override {
-    Scratch ws(reduce_workspace_bytes(xd, kept_ndim));
+    DeviceScratch ws(reduce_workspace_bytes(xd, kept_ndim));
     STRATA_DISPATCH_ALL(t, "reduce", [&] {
       STRATA_CUDA_CHECK(cuda::reduce(op, in<scalar_t>(x), xd, kept_ndim, out<scalar_t>(o), ws.get()));
     });
   }
   void arg_reduce(DType t, ArgReduceOp op, const void* x, const TensorDesc& xd, int kept_ndim,
                   int64_t* o) override {
-    Scratch ws(reduce_workspace_bytes(xd, kept_ndim));
+    DeviceScratch ws(reduce_workspace_bytes(xd, kept_ndim));
     STRATA_DISPATCH_ALL(t, "arg_reduce", [&] {
       STRATA_CUDA_CHECK(cuda::arg_reduce(op, in<scalar_t>(x), xd, kept_ndim, o, ws.get()));
     });
@@ -263,7 +247,7 @@ class CudaBackend final : public Backend {
     if (training && use_cudnn_for(CudnnOp::batch_norm) &&
         cudnn_batch_norm_forward(t, x, outer, C, inner, eps, weight, bias, mean, var, invstd, y))
       return true;
-    Scratch ws(batch_norm_workspace_bytes(outer, C, inner));
+    DeviceScratch ws(batch_norm_workspace_bytes(outer, C, inner));
     STRATA_DISPATCH_FLOAT(t, "batch_norm", [&] {
       STRATA_CUDA_CHECK(cuda::batch_norm_forward(in<scalar_t>(x), outer, C, inner, training, eps,
                                                  in<scalar_t>(weight), in<scalar_t>(bias), out<scalar_t>(mean),
@@ -278,7 +262,7 @@ class CudaBackend final : public Backend {
     if (training && use_cudnn_for(CudnnOp::batch_norm) &&
         cudnn_batch_norm_backward(t, x, gy, outer, C, inner, eps, mean, invstd, weight, gx, gweight, gbias))
       return true;
-    Scratch ws(batch_norm_workspace_bytes(outer, C, inner));
+    DeviceScratch ws(batch_norm_workspace_bytes(outer, C, inner));
     STRATA_DISPATCH_FLOAT(t, "batch_norm_backward", [&] {
       STRATA_CUDA_CHECK(cuda::batch_norm_backward(in<scalar_t>(x), in<scalar_t>(gy), outer, C, inner, training,
                                                   in<scalar_t>(mean), in<scalar_t>(invstd), in<scalar_t>(weight),

@@ -20,6 +20,22 @@ int device_count();
 // STRATA_CUDA_CACHE_MB, default 4096): statistics and empty_cache as for host memory.
 Allocator& device_allocator();
 
+// Device memory from the caching allocator for the length of a scope (none for 0 bytes).
+class DeviceScratch {
+ public:
+  explicit DeviceScratch(size_t nbytes) : n_(nbytes), p_(nbytes ? device_allocator().allocate(nbytes) : nullptr) {}
+  ~DeviceScratch() {
+    if (p_) device_allocator().deallocate(p_, n_);
+  }
+  DeviceScratch(const DeviceScratch&) = delete;
+  DeviceScratch& operator=(const DeviceScratch&) = delete;
+  void* get() const { return p_; }
+
+ private:
+  size_t n_;
+  void* p_;
+};
+
 }  // namespace strata::cuda
 
 #define STRATA_CUDA_CHECK(call)                                                         \

@@ -85,22 +85,6 @@ void log_once(const std::string& what) {
   std::fprintf(stderr, "strata: cuDNN engine: %s; using the native kernels for it\n", what.c_str());
 }
 
-// Device memory from the caching allocator, returned when it goes out of scope.
-class DeviceBuffer {
- public:
-  explicit DeviceBuffer(size_t nbytes) : n_(nbytes), p_(nbytes ? device_allocator().allocate(nbytes) : nullptr) {}
-  ~DeviceBuffer() {
-    if (p_) device_allocator().deallocate(p_, n_);
-  }
-  DeviceBuffer(const DeviceBuffer&) = delete;
-  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
-  void* get() const { return p_; }
-
- private:
-  size_t n_;
-  void* p_;
-};
-
 // A device buffer of C values of dtype t; `src` when given, else filled with
 // `value` (batch norm without weight or bias). Empty when src is given.
 class ChannelValues {
@@ -120,7 +104,7 @@ class ChannelValues {
   const void* get() const { return src_ ? src_ : buf_.get(); }
 
  private:
-  DeviceBuffer buf_;
+  DeviceScratch buf_;
   const void* src_;
 };
 
@@ -249,7 +233,7 @@ bool cudnn_batch_norm_backward(DType t, const void* x, const void* gy, int64_t o
   STRATA_CUDNN_CHECK(cudnnDeriveBNTensorDescriptor(bnd.get(), xd.get(), CUDNN_BATCHNORM_SPATIAL));
   const ChannelValues scale(t, C, weight, 1.0);
   // cuDNN always writes dx: scratch when the caller does not want it.
-  const DeviceBuffer scratch(gx ? 0 : static_cast<size_t>(outer * C * inner) * dtype_size(t));
+  const DeviceScratch scratch(gx ? 0 : static_cast<size_t>(outer * C * inner) * dtype_size(t));
   const CudnnScale s;
   STRATA_CUDNN_CHECK(cudnnBatchNormalizationBackward(
       cudnn_handle(), CUDNN_BATCHNORM_SPATIAL, s.one(t), s.zero(t), s.one(t), s.zero(t), xd.get(), x, xd.get(), gy,

@@ -610,8 +610,9 @@ TEST(App, Seg2016HeldOutWellsBeatChance) {
   a.command = "train";
   a.config = (fs::path(STRATA_SOURCE_DIR) / "configs" / "welllog_seg2016.yaml").string();
   a.out = (dir / "run").string();
+  // One model (the config trains an ensemble): its validation F1 per epoch is in <run>/metrics.csv.
   a.overrides = {"data.path=" + data_file.string(), "data.val_wells=[SHRIMPLIN, NEWBY]", "train.epochs=12",
-                 "train.progress=false"};
+                 "train.progress=false", "train.ensemble=1"};
   ASSERT_EQ(train_command(a), 0);
   // metrics.csv: the best validation F1 on the two held-out wells. The most
   // frequent facies alone scores about 0.23; the table's trees about 0.5-0.6.

@@ -604,8 +604,8 @@ int train_command(const AppArgs& a) {
     if (!a.resume.empty()) trainer.resume(a.resume);
     const TrainSummary s = trainer.run();
     if (s.interrupted) return 130;
-    std::fprintf(stderr, "strata-welllog: %strained %lld epochs (%lld steps); best %s %.4f at epoch %lld\n",
-                 members == 1 ? "" : ("member " + std::to_string(j) + ": ").c_str(),
+    std::fprintf(stderr, "strata-welllog: %s%strained %lld epochs (%lld steps); best %s %.4f at epoch %lld\n",
+                 members == 1 ? "" : "member ", members == 1 ? "" : (std::to_string(j) + ": ").c_str(),
                  static_cast<long long>(s.epochs_run), static_cast<long long>(s.steps), topt.monitor.c_str(), s.best,
                  static_cast<long long>(s.best_epoch));
     pre = fitted;
@@ -716,7 +716,7 @@ int predict_command(const AppArgs& a) {
     const int64_t n = p.sample.length;
     for (int64_t i = 0; i < n; ++i) {
       std::string e = std::to_string(l.pre.codes[size_t(p.classes[size_t(i)])]);
-      for (int64_t c = 0; c < k; ++c) e += "," + fmt("%.5f", p.probs[size_t(c * n + i)]);
+      for (int64_t c = 0; c < k; ++c) e.append(",").append(fmt("%.5f", p.probs[size_t(c * n + i)]));
       extra[w.rows[size_t(i)]] = e;
     }
   }
