@@ -18,17 +18,8 @@ namespace strata::cuda {
 
 namespace {
 
-ConvEngine initial_engine() {
-  const char* env = std::getenv("STRATA_CONV_ENGINE");
-  if (env == nullptr || *env == '\0') return ConvEngine::automatic;
-  const ConvEngine e = parse_conv_engine(env);
-  STRATA_CHECK(e != ConvEngine::cudnn || cudnn_available(),
-               "STRATA_CONV_ENGINE=cudnn: this build has no cuDNN (a CPU-only or emulator build, or cuDNN not found); use native or auto");
-  return e;
-}
-
 ConvEngine& engine_setting() {
-  static ConvEngine e = initial_engine();
+  static ConvEngine e = engine_from_env("STRATA_CONV_ENGINE");
   return e;
 }
 
@@ -41,9 +32,21 @@ ConvEngine parse_conv_engine(std::string_view name) {
   STRATA_FAIL("unknown convolution engine '", std::string(name), "': expected native, cudnn or auto");
 }
 
+void check_engine_available(ConvEngine engine, std::string_view setting) {
+  STRATA_CHECK(engine != ConvEngine::cudnn || cudnn_available(), std::string(setting),
+               ": this build has no cuDNN (a CPU-only or emulator build, or cuDNN not found); use native or auto");
+}
+
+ConvEngine engine_from_env(const char* variable) {
+  const char* env = std::getenv(variable);
+  if (env == nullptr || *env == '\0') return ConvEngine::automatic;
+  const ConvEngine e = parse_conv_engine(env);
+  check_engine_available(e, std::string(variable) + "=cudnn");
+  return e;
+}
+
 void set_conv_engine(ConvEngine engine) {
-  STRATA_CHECK(engine != ConvEngine::cudnn || cudnn_available(),
-               "convolution engine cudnn: this build has no cuDNN (a CPU-only or emulator build, or cuDNN not found); use native or auto");
+  check_engine_available(engine, "convolution engine cudnn");
   engine_setting() = engine;
 }
 

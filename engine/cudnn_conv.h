@@ -18,6 +18,11 @@ namespace strata::cuda {
 // (default auto = cuDNN where the build has it, native in the emulator build).
 enum class ConvEngine { native, cudnn, automatic };
 ConvEngine parse_conv_engine(std::string_view name);
+// Throws when `engine` is cudnn and this build has none; `setting` names what
+// asked for it in the message (an environment variable, a setter).
+void check_engine_available(ConvEngine engine, std::string_view setting);
+// The engine an environment variable names (auto when unset or empty), checked as above.
+ConvEngine engine_from_env(const char* variable);
 void set_conv_engine(ConvEngine engine);  // throws for cudnn in a build without it
 ConvEngine conv_engine();
 bool cudnn_available();

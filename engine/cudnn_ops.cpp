@@ -2,7 +2,6 @@
 
 #include <array>
 #include <cstdio>
-#include <cstdlib>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -22,27 +21,16 @@ constexpr std::array<const char*, 4> kEnv{"STRATA_POOL_ENGINE", "STRATA_BATCHNOR
                                           "STRATA_ACTIVATION_ENGINE"};
 constexpr std::array<const char*, 4> kFamily{"pooling", "batch norm", "softmax", "activation"};
 
-ConvEngine initial_engine(CudnnOp op) {
-  const char* env = std::getenv(kEnv[size_t(op)]);
-  if (env == nullptr || *env == '\0') return ConvEngine::automatic;
-  const ConvEngine e = parse_conv_engine(env);
-  STRATA_CHECK(e != ConvEngine::cudnn || cudnn_available(), kEnv[size_t(op)],
-               "=cudnn: this build has no cuDNN (a CPU-only or emulator build, or cuDNN not found); use native or auto");
-  return e;
-}
-
 ConvEngine& setting(CudnnOp op) {
-  static std::array<ConvEngine, 4> engines{initial_engine(CudnnOp::pooling), initial_engine(CudnnOp::batch_norm),
-                                           initial_engine(CudnnOp::softmax), initial_engine(CudnnOp::activation)};
+  static std::array<ConvEngine, 4> engines{engine_from_env(kEnv[0]), engine_from_env(kEnv[1]),
+                                           engine_from_env(kEnv[2]), engine_from_env(kEnv[3])};
   return engines[size_t(op)];
 }
 
 }  // namespace
 
 void set_op_engine(CudnnOp op, ConvEngine engine) {
-  STRATA_CHECK(engine != ConvEngine::cudnn || cudnn_available(), kFamily[size_t(op)],
-               " engine cudnn: this build has no cuDNN (a CPU-only or emulator build, or cuDNN not found); use native "
-               "or auto");
+  check_engine_available(engine, std::string(kFamily[size_t(op)]) + " engine cudnn");
   setting(op) = engine;
 }
 

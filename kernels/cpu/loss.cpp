@@ -4,19 +4,14 @@
 #include <cmath>
 #include <limits>
 
+#include "kernels/loss_math.h"
+
 namespace strata::cpu {
 namespace {
 
 // Work is split over (outer, block of inner positions); every position is
 // handled by one thread, so results do not depend on the thread count.
 constexpr int64_t kBlock = 64;
-
-template <class T>
-T class_weight_of(const int64_t* target, const T* class_weight, int64_t p, int64_t ignore_index) {
-  const int64_t t = target[p];
-  if (t == ignore_index) return T(0);
-  return class_weight ? class_weight[t] : T(1);
-}
 
 template <class F>
 void for_blocks(int64_t outer, int64_t inner, int64_t D, F&& f) {
@@ -26,12 +21,6 @@ void for_blocks(int64_t outer, int64_t inner, int64_t D, F&& f) {
     const int64_t o = item / blocks, i0 = (item % blocks) * kBlock;
     f(o, i0, std::min(kBlock, inner - i0));
   }
-}
-
-// softplus(-x) = log(1 + e^-|x|) + max(-x, 0), finite for any x.
-template <class T>
-T softplus_neg(T x) {
-  return std::log1p(std::exp(-std::abs(x))) + std::max(-x, T(0));
 }
 
 }  // namespace
@@ -51,7 +40,7 @@ void cross_entropy_forward(const T* x, const int64_t* target, const T* class_wei
     for (int64_t i = 0; i < n; ++i) {
       const int64_t p = o * inner + i0 + i;
       const T l = mx[i] + std::log(sum[i]);
-      const T w = class_weight_of(target, class_weight, p, ignore_index);
+      const T w = losses::ce_weight(target[p], class_weight, ignore_index);
       lse[p] = l;
       weight[p] = w;
       loss[p] = w == T(0) ? T(0) : w * (l - xo[target[p] * inner + i]);
@@ -66,7 +55,7 @@ void cross_entropy_backward(const T* x, const int64_t* target, const T* class_we
     T scale[kBlock];
     for (int64_t i = 0; i < n; ++i) {
       const int64_t p = o * inner + i0 + i;
-      scale[i] = gloss[p] * class_weight_of(target, class_weight, p, ignore_index);
+      scale[i] = gloss[p] * losses::ce_weight(target[p], class_weight, ignore_index);
     }
     const T* xo = x + o * D * inner + i0;
     const T* lo = lse + o * inner + i0;
@@ -84,8 +73,7 @@ template <class T>
 void bce_with_logits_forward(const T* x, const T* target, const T* weight, const T* pos_weight, int64_t n, T* loss) {
 #pragma omp parallel for simd schedule(static) if (n > 65536)
   for (int64_t i = 0; i < n; ++i) {
-    const T t = target[i], lw = pos_weight ? T(1) + (pos_weight[i] - T(1)) * t : T(1);
-    const T l = (T(1) - t) * x[i] + lw * softplus_neg(x[i]);
+    const T l = losses::bce_with_logits(x[i], target[i], losses::pos_factor(pos_weight, i, target[i]));
     loss[i] = weight ? weight[i] * l : l;
   }
 }
@@ -95,9 +83,7 @@ void bce_with_logits_backward(const T* x, const T* target, const T* weight, cons
                               int64_t n, T* gx) {
 #pragma omp parallel for simd schedule(static) if (n > 65536)
   for (int64_t i = 0; i < n; ++i) {
-    const T t = target[i], lw = pos_weight ? T(1) + (pos_weight[i] - T(1)) * t : T(1);
-    const T sig_neg = T(1) / (T(1) + std::exp(x[i]));  // sigmoid(-x); 0 or 1 at the extremes, never NaN
-    const T g = (T(1) - t) - lw * sig_neg;
+    const T g = losses::bce_with_logits_grad(x[i], target[i], losses::pos_factor(pos_weight, i, target[i]));
     gx[i] = gloss[i] * (weight ? weight[i] * g : g);
   }
 }

@@ -6,16 +6,10 @@
 
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/kernels.h"
+#include "kernels/loss_math.h"
 
 namespace strata::cuda {
 namespace {
-
-template <class T>
-__device__ inline T weight_of(const int64_t* target, const T* class_weight, int64_t p, int64_t ignore_index) {
-  const int64_t t = target[p];
-  if (t == ignore_index) return T(0);
-  return class_weight ? class_weight[t] : T(1);
-}
 
 // One thread per (outer, inner) position; neighbouring threads read neighbouring addresses.
 template <class T>
@@ -30,7 +24,7 @@ __global__ void cross_entropy_forward_kernel(const T* __restrict__ x, const int6
     for (int64_t d = 0; d < D; ++d) mx = xp[d * inner] > mx ? xp[d * inner] : mx;
     T sum = 0;
     for (int64_t d = 0; d < D; ++d) sum += std::exp(xp[d * inner] - mx);
-    const T l = mx + std::log(sum), w = weight_of(target, class_weight, p, ignore_index);
+    const T l = mx + std::log(sum), w = losses::ce_weight(target[p], class_weight, ignore_index);
     lse[p] = l;
     weight[p] = w;
     loss[p] = w == T(0) ? T(0) : w * (l - xp[target[p] * inner]);
@@ -44,15 +38,10 @@ __global__ void cross_entropy_backward_kernel(const T* __restrict__ x, const int
                                               const T* __restrict__ gloss, T* __restrict__ gx) {
   STRATA_GRID_STRIDE(e, n) {
     const int64_t i = e % inner, d = (e / inner) % D, o = e / (inner * D), p = o * inner + i;
-    const T scale = gloss[p] * weight_of(target, class_weight, p, ignore_index);
+    const T scale = gloss[p] * losses::ce_weight(target[p], class_weight, ignore_index);
     const T g = scale * std::exp(x[e] - lse[p]);
     gx[e] = target[p] == d ? g - scale : g;
   }
-}
-
-template <class T>
-__device__ inline T pos_factor(const T* pos_weight, int64_t i, T t) {
-  return pos_weight ? T(1) + (pos_weight[i] - T(1)) * t : T(1);
 }
 
 template <class T>
@@ -60,9 +49,7 @@ __global__ void bce_with_logits_forward_kernel(const T* __restrict__ x, const T*
                                                const T* __restrict__ weight, const T* __restrict__ pos_weight,
                                                int64_t n, T* __restrict__ loss) {
   STRATA_GRID_STRIDE(i, n) {
-    const T v = x[i], t = target[i];
-    const T softplus_neg = std::log1p(std::exp(-std::abs(v))) + (v < T(0) ? -v : T(0));
-    const T l = (T(1) - t) * v + pos_factor(pos_weight, i, t) * softplus_neg;
+    const T l = losses::bce_with_logits(x[i], target[i], losses::pos_factor(pos_weight, i, target[i]));
     loss[i] = weight ? weight[i] * l : l;
   }
 }
@@ -72,8 +59,7 @@ __global__ void bce_with_logits_backward_kernel(const T* __restrict__ x, const T
                                                 const T* __restrict__ weight, const T* __restrict__ pos_weight,
                                                 const T* __restrict__ gloss, int64_t n, T* __restrict__ gx) {
   STRATA_GRID_STRIDE(i, n) {
-    const T t = target[i];
-    const T g = (T(1) - t) - pos_factor(pos_weight, i, t) / (T(1) + std::exp(x[i]));
+    const T g = losses::bce_with_logits_grad(x[i], target[i], losses::pos_factor(pos_weight, i, target[i]));
     gx[i] = gloss[i] * (weight ? weight[i] * g : g);
   }
 }
