@@ -451,6 +451,61 @@ TEST(Facies, ResumeMidEpochGivesIdenticalWeights) {
   EXPECT_EQ(flat_weights(resumed.model()), flat_weights(straight.model()));
 }
 
+TEST(Facies, CurveDropoutFillsWholeCurvesAndSetsTheirIndicators) {
+  // One curve (GR) with a missing indicator: channel 0 is GR, channel 1 GR_missing.
+  auto batch_of = [](double p, int64_t batch, Tensor& x, Tensor& valid) {
+    SynthSetup s = synthetic_setup("data.missing.indicator=[GR]");
+    ASSERT_EQ(s.pre.channels(), 2);
+    s.cfg.apply_override("train.mode=supervised");
+    s.cfg.apply_override("train.steps_per_epoch=8");  // full batches of 8 windows
+    s.cfg.apply_override(str_cat("train.curve_dropout=", p));
+    manual_seed(1);
+    FaciesTrainer t(s.cfg, s.pre, s.labelled, {}, 2, 1);
+    Tensor y;
+    t.labelled_batch(0, batch, x, y, valid);
+    ASSERT_EQ(x.shape(), (Shape{8, 2, 64}));
+  };
+  Tensor x, valid;
+  batch_of(0.0, 0, x, valid);
+  std::vector<float> v = x.to_vector<float>();
+  for (int64_t i = 0; i < 8; ++i) {
+    EXPECT_TRUE(std::all_of(v.begin() + (i * 2 + 1) * 64, v.begin() + (i * 2 + 2) * 64, [](float f) { return f == 0; }))
+        << "no GR value is missing in the synthetic wells";
+    EXPECT_TRUE(std::any_of(v.begin() + i * 2 * 64, v.begin() + (i * 2 + 1) * 64, [](float f) { return f != 0; }));
+  }
+  batch_of(1.0, 0, x, valid);
+  v = x.to_vector<float>();
+  const std::vector<float> m = valid.to_vector<float>();
+  for (int64_t i = 0; i < 8; ++i)
+    for (int64_t t = 0; t < 64; ++t) {
+      EXPECT_EQ(v[size_t((i * 2) * 64 + t)], 0.f) << "a dropped curve holds its fill (0 after normalisation)";
+      EXPECT_EQ(v[size_t((i * 2 + 1) * 64 + t)], m[size_t(i * 64 + t)]) << "indicator = 1 on every valid sample";
+    }
+  // p = 0.5: about half of the windows lose GR, each window all or nothing.
+  int64_t dropped = 0, windows = 0;
+  for (int64_t b = 0; b < 6; ++b) {
+    batch_of(0.5, b, x, valid);
+    v = x.to_vector<float>();
+    for (int64_t i = 0; i < 8; ++i, ++windows) {
+      const auto flag = v.begin() + (i * 2 + 1) * 64;
+      const bool gone = *flag == 1.f;
+      EXPECT_TRUE(std::all_of(flag, flag + 64, [&](float f) { return f == (gone ? 1.f : 0.f); }));
+      dropped += gone;
+    }
+  }
+  EXPECT_GT(dropped, windows / 4);
+  EXPECT_LT(dropped, 3 * windows / 4);
+
+  // Without indicator curves there is nothing to drop: a config error naming the key.
+  SynthSetup plain = synthetic_setup("train.curve_dropout=0.2");
+  try {
+    FaciesTrainer t(plain.cfg, plain.pre, plain.labelled, {}, 2, 1);
+    FAIL() << "curve_dropout without indicators was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("curve_dropout"), std::string::npos) << e.what();
+  }
+}
+
 TEST(Facies, SupervisedTrainingLearnsSyntheticShapes) {
   SynthSetup s = synthetic_setup("train.mode=supervised", 8);
   s.cfg.apply_override("data.stride=8");  // more windows per epoch

@@ -52,6 +52,9 @@ FaciesTrainer::FaciesTrainer(const Config& root, const Preprocessing& pre, std::
   win_.jitter = data.get_bool("jitter", win_.jitter);
   win_.batch = train.get_int("batch", win_.batch, Bounds::at_least(1));
   win_.input_noise = train.get_double("input_noise", 0.0, Bounds::at_least(0));
+  win_.curve_dropout = train.get_double("curve_dropout", 0.0, Bounds::between(0, 1));
+  STRATA_CHECK(win_.curve_dropout == 0 || !pre_.indicators.empty(), train.key_path("curve_dropout"),
+               " needs curves with a missing indicator (data.missing.indicator) to drop");
   clip_ = train.get_double("clip_grad_norm", 0.0, Bounds::at_least(0));
   const std::string weighting = train.get_choice("class_weights", "none", {"none", "balanced"});
   STRATA_CHECK(!labelled_.empty(), "welllog: no labelled well to train on");
@@ -102,7 +105,7 @@ FaciesTrainer::FaciesTrainer(const Config& root, const Preprocessing& pre, std::
 }
 
 void FaciesTrainer::batch_tensors(const std::vector<Sample>& set, const std::vector<Window>& windows, Tensor& x,
-                                  Tensor& y, Tensor& valid) const {
+                                  Tensor& y, Tensor& valid, std::mt19937_64* drop) const {
   const int64_t b = int64_t(windows.size()), c = pre_.channels(), w = win_.window;
   std::vector<float> xv(size_t(b * c * w), 0.f), mv(size_t(b * w), 0.f);
   std::vector<int64_t> yv(size_t(b * w), -100);
@@ -113,26 +116,36 @@ void FaciesTrainer::batch_tensors(const std::vector<Sample>& set, const std::vec
       std::copy_n(s.x.begin() + (ch * s.length + start), n, xv.begin() + (i * c + ch) * w);
     std::copy_n(s.y.begin() + start, n, yv.begin() + i * w);
     std::fill_n(mv.begin() + i * w, n, 1.f);
+    if (drop && win_.curve_dropout > 0) {
+      const int64_t ncurves = int64_t(pre_.curves.size());
+      for (size_t k = 0; k < pre_.indicators.size(); ++k) {
+        if (std::uniform_real_distribution<double>(0, 1)(*drop) >= win_.curve_dropout) continue;
+        const auto curve = std::find(pre_.curves.begin(), pre_.curves.end(), pre_.indicators[k]) - pre_.curves.begin();
+        std::fill_n(xv.begin() + (i * c + curve) * w, w, 0.f);  // the fill of a missing curve (training mean)
+        std::fill_n(xv.begin() + (i * c + ncurves + int64_t(k)) * w, n, 1.f);
+      }
+    }
   }
   x = Tensor::from_vector(xv, {b, c, w});
   y = Tensor::from_vector(yv, {b, w});
   valid = Tensor::from_vector(mv, {b, 1, w});
 }
 
-StepResult FaciesTrainer::step(int64_t epoch, int64_t batch) {
+FaciesTrainer::Window FaciesTrainer::jittered(const std::vector<Sample>& set, Window wdw, std::mt19937_64& r) const {
+  const int64_t len = set[wdw.sample].length;
+  if (win_.jitter && len > win_.window) {
+    const int64_t shift = std::uniform_int_distribution<int64_t>(-win_.stride / 2, win_.stride / 2)(r);
+    wdw.start = std::clamp<int64_t>(wdw.start + shift, 0, len - win_.window);
+  }
+  return wdw;
+}
+
+void FaciesTrainer::labelled_batch(int64_t epoch, int64_t batch, Tensor& x, Tensor& y, Tensor& valid) const {
   // This epoch's window order and jitter (the same for every batch of the epoch).
   std::mt19937_64 rng = stream(seed_, epoch, -1);
   std::vector<size_t> order(windows_l_.size());
   std::iota(order.begin(), order.end(), size_t(0));
   std::shuffle(order.begin(), order.end(), rng);
-  auto jittered = [&](const std::vector<Sample>& set, Window wdw, std::mt19937_64& r) {
-    const int64_t len = set[wdw.sample].length;
-    if (win_.jitter && len > win_.window) {
-      const int64_t shift = std::uniform_int_distribution<int64_t>(-win_.stride / 2, win_.stride / 2)(r);
-      wdw.start = std::clamp<int64_t>(wdw.start + shift, 0, len - win_.window);
-    }
-    return wdw;
-  };
   std::vector<Window> lw;
   std::vector<std::mt19937_64::result_type> jitter_seeds(order.size());
   for (auto& js : jitter_seeds) js = rng();
@@ -143,8 +156,13 @@ StepResult FaciesTrainer::step(int64_t epoch, int64_t batch) {
     std::mt19937_64 r(jitter_seeds[i] + j / order.size());
     lw.push_back(jittered(labelled_, windows_l_[order[i]], r));
   }
+  std::mt19937_64 drop_rng = stream(seed_ ^ 0xd509u, epoch, batch);
+  batch_tensors(labelled_, lw, x, y, valid, &drop_rng);
+}
+
+StepResult FaciesTrainer::step(int64_t epoch, int64_t batch) {
   Tensor x, y, valid;
-  batch_tensors(labelled_, lw, x, y, valid);
+  labelled_batch(epoch, batch, x, y, valid);
   Generator noise_gen(seed_ ^ 0x9e3779b97f4a7c15ull);
   noise_gen.set_offset(uint64_t(epoch) << 40 | uint64_t(batch) << 24);  // a function of (epoch, batch)
   auto add_noise = [&](Tensor& t) {
@@ -240,7 +258,7 @@ StepResult FaciesTrainer::step(int64_t epoch, int64_t batch) {
     loss_d.backward();
     opt_d_->step();
   }
-  return {loss.item<float>(), int64_t(lw.size())};
+  return {loss.item<float>(), x.size(0)};
 }
 
 void FaciesTrainer::save(Checkpoint& ck) const {

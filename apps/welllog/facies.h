@@ -47,6 +47,10 @@ struct WindowOptions {
   int64_t batch = 16;
   bool jitter = true;  // shift every window by a random offset < stride each epoch
   double input_noise = 0;  // std of Gaussian noise added to the (normalised) training input
+  // Probability that a training window loses each curve that has a missing
+  // indicator (data.missing.indicator): the curve is filled as for a well
+  // without it and its indicator set, so the network learns to do without.
+  double curve_dropout = 0;
 };
 
 // Builds S and D from the config, owns their optimizers and draws batches.
@@ -63,6 +67,10 @@ class FaciesTrainer {
 
   int64_t steps_per_epoch() const { return steps_per_epoch_; }
   StepResult step(int64_t epoch, int64_t batch);
+  // The labelled windows of (epoch, batch) as step() trains on them, before
+  // input noise: x (batch, channels, window), y (batch, window; -100 where
+  // unknown or padded), valid (batch, 1, window). Curve dropout is applied.
+  void labelled_batch(int64_t epoch, int64_t batch, Tensor& x, Tensor& y, Tensor& valid) const;
   Module& model() { return *model_; }
   const ModulePtr& model_ptr() const { return model_; }
   const HungOptions& hung() const { return hung_; }
@@ -81,8 +89,11 @@ class FaciesTrainer {
     size_t sample;
     int64_t start;
   };
+  // `drop`: when given, draws the curve dropout of every window.
+  // Shifts a window by a random offset of at most stride / 2 (data.jitter).
+  Window jittered(const std::vector<Sample>& set, Window wdw, std::mt19937_64& r) const;
   void batch_tensors(const std::vector<Sample>& set, const std::vector<Window>& windows, Tensor& x, Tensor& y,
-                     Tensor& valid) const;
+                     Tensor& valid, std::mt19937_64* drop = nullptr) const;
 
   Preprocessing pre_;
   HungOptions hung_;
