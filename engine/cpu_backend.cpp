@@ -12,6 +12,7 @@
 #include "kernels/cpu/index.h"
 #include "kernels/cpu/loss.h"
 #include "kernels/cpu/conv_direct.h"
+#include "kernels/cpu/conv_winograd.h"
 #include "kernels/cpu/nn.h"
 #include "kernels/cpu/optimizer.h"
 #include "kernels/cpu/random.h"
@@ -113,9 +114,16 @@ class CpuBackend final : public Backend {
   void col2im(DType t, const ConvGeom& g, const void* cols, int64_t n0, int64_t nb, void* gx) override {
     STRATA_DISPATCH_FLOAT(t, "col2im", [&] { cpu::col2im(g, in<scalar_t>(cols), n0, nb, out<scalar_t>(gx)); });
   }
+  // The backend's own convolution kernels (f32): direct or Winograd, as
+  // cpu::conv_kernel selects; -1 leaves the pass to the engine's im2col + GEMM.
   int64_t conv_direct_workspace(DType t, ConvPass pass, const ConvGeom& g) override {
-    if (t != DType::f32 || !cpu::conv_direct_selected(g, pass)) return -1;
-    return cpu::conv_direct_workspace(g, pass);
+    if (t != DType::f32) return -1;
+    switch (cpu::conv_kernel(g, pass)) {
+      case cpu::ConvKernel::direct: return cpu::conv_direct_workspace(g, pass);
+      case cpu::ConvKernel::winograd: return cpu::conv_winograd_workspace(g, pass);
+      case cpu::ConvKernel::gemm: return -1;
+    }
+    return -1;
   }
   void conv_direct(DType t, ConvPass pass, const ConvGeom& g, const void* a, const void* b, void* o,
                    void* workspace) override {
@@ -124,6 +132,10 @@ class CpuBackend final : public Backend {
     const auto* fb = static_cast<const float*>(b);
     auto* fo = static_cast<float*>(o);
     auto* ws = static_cast<float*>(workspace);
+    if (cpu::conv_kernel(g, pass) == cpu::ConvKernel::winograd) {
+      if (pass == ConvPass::forward) return cpu::conv_winograd_forward(g, fa, fb, fo, ws);
+      if (pass == ConvPass::backward_data) return cpu::conv_winograd_backward_data(g, fa, fb, fo, ws);
+    }
     switch (pass) {
       case ConvPass::forward: cpu::conv_direct_forward(g, fa, fb, fo, ws); break;
       case ConvPass::backward_data: cpu::conv_direct_backward_data(g, fa, fb, fo, ws); break;

@@ -1,5 +1,7 @@
 #include "kernels/cpu/conv_direct.h"
 
+#include "kernels/cpu/conv_winograd.h"
+
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
@@ -52,6 +54,7 @@ ConvAlgorithm algorithm_from_env() {
   const std::string_view s = v ? v : "";
   if (s == "gemm") return ConvAlgorithm::gemm;
   if (s == "direct") return ConvAlgorithm::direct;
+  if (s == "winograd") return ConvAlgorithm::winograd;
   return ConvAlgorithm::automatic;
 }
 
@@ -59,6 +62,10 @@ std::atomic<ConvAlgorithm>& algorithm_slot() {
   static std::atomic<ConvAlgorithm> a{algorithm_from_env()};
   return a;
 }
+
+// automatic: where F(4x4, 3x3) beats the direct kernel and im2col + GEMM
+// (measured on the U-Net shapes, docs/benchmarks.md).
+bool winograd_wins(const ConvGeom& g) { return g.C >= 64 && g.K >= 64; }
 
 // ---- padded planes
 
@@ -296,14 +303,20 @@ bool conv_direct_applies(const ConvGeom& g, ConvPass pass) {
   return false;
 }
 
-bool conv_direct_selected(const ConvGeom& g, ConvPass pass) {
+ConvKernel conv_kernel(const ConvGeom& g, ConvPass pass) {
   const ConvAlgorithm a = conv_algorithm();
-  if (a == ConvAlgorithm::gemm || !conv_direct_applies(g, pass)) return false;
-  if (a == ConvAlgorithm::direct) return true;
+  if (a == ConvAlgorithm::gemm) return ConvKernel::gemm;
+  if (a != ConvAlgorithm::direct && conv_winograd_applies(g, pass) &&
+      (a == ConvAlgorithm::winograd || winograd_wins(g)))
+    return ConvKernel::winograd;
+  if (!conv_direct_applies(g, pass)) return ConvKernel::gemm;
+  if (a != ConvAlgorithm::automatic) return ConvKernel::direct;
   // automatic: 1x1 convolutions need no column matrix, and rows narrower than
   // two vectors leave most of the register tile empty; GEMM wins both.
-  return !(g.R == 1 && g.S == 1) && g.OW >= 2 * kLanes;
+  return !(g.R == 1 && g.S == 1) && g.OW >= 2 * kLanes ? ConvKernel::direct : ConvKernel::gemm;
 }
+
+bool conv_direct_selected(const ConvGeom& g, ConvPass pass) { return conv_kernel(g, pass) == ConvKernel::direct; }
 
 int64_t conv_direct_workspace(const ConvGeom& g, ConvPass pass) { return pass_layout(g, pass).workspace(); }
 

@@ -18,13 +18,19 @@
 
 namespace strata::cpu {
 
-// How the CPU backend runs convolutions: `automatic` takes the direct kernel
-// where it is faster on the benchmarked U-Net shapes (docs/benchmarks.md),
+// How the CPU backend runs convolutions: `automatic` takes the fastest kernel
+// for the shape as measured on the benchmarked U-Net shapes (docs/benchmarks.md),
 // `gemm` always uses im2col + GEMM, `direct` uses the direct kernel wherever it
-// applies. Read once from STRATA_CPU_CONV=auto|gemm|direct; tests set it.
-enum class ConvAlgorithm : uint8_t { automatic, gemm, direct };
+// applies, `winograd` uses F(4x4, 3x3) (kernels/cpu/conv_winograd.h) wherever
+// it applies and the direct kernel elsewhere. Read once from
+// STRATA_CPU_CONV=auto|gemm|direct|winograd; tests set it.
+enum class ConvAlgorithm : uint8_t { automatic, gemm, direct, winograd };
 ConvAlgorithm conv_algorithm();
 void set_conv_algorithm(ConvAlgorithm a);
+
+// The kernel a pass runs on (the engine's im2col + GEMM is `gemm`).
+enum class ConvKernel : uint8_t { gemm, direct, winograd };
+ConvKernel conv_kernel(const ConvGeom& g, ConvPass pass);
 
 // True when the direct kernel can run this pass of g (f32 assumed by the caller).
 bool conv_direct_applies(const ConvGeom& g, ConvPass pass);

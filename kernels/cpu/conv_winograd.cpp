@@ -1,0 +1,214 @@
+#include "kernels/cpu/conv_winograd.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "kernels/cpu/gemm.h"
+
+namespace strata::cpu {
+namespace {
+
+constexpr int64_t kTile = 4;                 // output tile (m)
+constexpr int64_t kIn = kTile + 2;           // input tile (m + r - 1)
+constexpr int64_t kPoints = kIn * kIn;       // transform points: 36 GEMMs
+
+// One correlation y (N, Cout, OH, OW) = x (N, Cin, H, W) (*) f (Cout, Cin, 3, 3)
+// with zero padding (pad_h, pad_w), as the forward pass and backward-data see it.
+struct Plan {
+  int64_t N, Cin, H, W, Cout, OH, OW, pad_h, pad_w;
+  int64_t TH() const { return (OH + kTile - 1) / kTile; }
+  int64_t TW() const { return (OW + kTile - 1) / kTile; }
+  int64_t T() const { return N * TH() * TW(); }
+  int64_t u_floats() const { return kPoints * Cout * Cin; }
+  int64_t v_floats() const { return kPoints * Cin * T(); }
+  int64_t m_floats() const { return kPoints * Cout * T(); }
+  int64_t workspace() const { return u_floats() + v_floats() + m_floats(); }
+};
+
+Plan plan_of(const ConvGeom& g, ConvPass pass) {
+  if (pass == ConvPass::forward) return {g.N, g.C, g.H, g.W, g.K, g.OH, g.OW, g.pad_h, g.pad_w};
+  // backward-data: the gradient (N, K, OH, OW) padded by 2 - pad, correlated to (N, C, H, W).
+  return {g.N, g.K, g.OH, g.OW, g.C, g.H, g.W, 2 - g.pad_h, 2 - g.pad_w};
+}
+
+// G g for one 3-vector (stride `s` between its elements) into 6 values.
+inline void filter_1d(const float* g, int64_t s, float* u) {
+  const float g0 = g[0], g1 = g[s], g2 = g[2 * s];
+  u[0] = g0 * 0.25f;
+  u[1] = -(g0 + g1 + g2) * (1.0f / 6);
+  u[2] = -(g0 - g1 + g2) * (1.0f / 6);
+  u[3] = g0 * (1.0f / 24) + g1 * (1.0f / 12) + g2 * (1.0f / 6);
+  u[4] = g0 * (1.0f / 24) - g1 * (1.0f / 12) + g2 * (1.0f / 6);
+  u[5] = g2;
+}
+
+// U[e][co][ci] = (G f G^T)[e] for the 3x3 filter f(co, ci, r, s).
+template <class Filter>
+void transform_filters(const Plan& p, Filter f, float* U) {
+#pragma omp parallel
+  {
+    std::vector<float> buf(size_t(kPoints * p.Cin));  // one output channel: buf[e][ci]
+#pragma omp for schedule(static)
+    for (int64_t co = 0; co < p.Cout; ++co) {
+      for (int64_t ci = 0; ci < p.Cin; ++ci) {
+        float g[9], gt[kIn * 3], u[kPoints];
+        for (int64_t r = 0; r < 3; ++r)
+          for (int64_t s = 0; s < 3; ++s) g[r * 3 + s] = f(co, ci, r, s);
+        for (int64_t s = 0; s < 3; ++s) filter_1d(g + s, 3, gt + s * kIn);       // columns: gt[s][i]
+        for (int64_t i = 0; i < kIn; ++i) filter_1d(gt + i, kIn, u + i * kIn);  // rows: u[i][j]
+        for (int64_t e = 0; e < kPoints; ++e) buf[size_t(e * p.Cin + ci)] = u[e];
+      }
+      for (int64_t e = 0; e < kPoints; ++e)
+        std::copy_n(buf.data() + e * p.Cin, p.Cin, U + (e * p.Cout + co) * p.Cin);
+    }
+  }
+}
+
+// B^T d for d = (d0 .. d5), one lane per tile: out[k] = sum_i B^T[k][i] d_i.
+template <class Load>
+inline void input_1d(Load d, float* out[kIn], int64_t i) {
+  const float d0 = d(0), d1 = d(1), d2 = d(2), d3 = d(3), d4 = d(4), d5 = d(5);
+  out[0][i] = 4 * d0 - 5 * d2 + d4;
+  out[1][i] = -4 * d1 - 4 * d2 + d3 + d4;
+  out[2][i] = 4 * d1 - 4 * d2 - d3 + d4;
+  out[3][i] = -2 * d1 - d2 + 2 * d3 + d4;
+  out[4][i] = 2 * d1 - d2 - 2 * d3 + d4;
+  out[5][i] = 4 * d1 - 5 * d3 + d5;
+}
+
+// A^T m for m = (m0 .. m5): out[k] = sum_i A^T[k][i] m_i.
+template <class Load>
+inline void output_1d(Load m, float* out[kTile], int64_t i) {
+  const float m0 = m(0), m1 = m(1), m2 = m(2), m3 = m(3), m4 = m(4), m5 = m(5);
+  const float a = m1 + m2, b = m1 - m2, c = m3 + m4, d = m3 - m4;
+  out[0][i] = m0 + a + c;
+  out[1][i] = b + 2 * d;
+  out[2][i] = a + 4 * c;
+  out[3][i] = b + 8 * d + m5;
+}
+
+// V[e][ci][t] = (B^T d B)[e] for every 6x6 input tile d (zero outside x).
+// One row of tiles at a time: the six input rows are copied zero-padded, the
+// column transform runs along the whole row (contiguous), the row transform
+// tile by tile, and each transform point's TW tiles go out as one contiguous run.
+void transform_input(const Plan& p, const float* x, float* V) {
+  const int64_t TH = p.TH(), TW = p.TW(), T = p.T(), Wt = TW * kTile + 2;
+#pragma omp parallel
+  {
+    std::vector<float> rows(size_t(kIn * Wt)), cols(size_t(kIn * Wt)), out(size_t(kPoints * TW));
+#pragma omp for collapse(2) schedule(static)
+    for (int64_t n = 0; n < p.N; ++n)
+      for (int64_t ci = 0; ci < p.Cin; ++ci) {
+        const float* plane = x + (n * p.Cin + ci) * p.H * p.W;
+        const int64_t w_lo = std::max<int64_t>(0, p.pad_w), w_hi = std::min(Wt, p.W + p.pad_w);  // x's columns in a row
+        for (int64_t th = 0; th < TH; ++th) {
+          const int64_t h0 = th * kTile - p.pad_h;
+          for (int64_t i = 0; i < kIn; ++i) {
+            float* r = rows.data() + i * Wt;
+            const int64_t h = h0 + i;
+            if (h < 0 || h >= p.H || w_hi <= w_lo) {
+              std::fill_n(r, Wt, 0.0f);
+              continue;
+            }
+            std::fill_n(r, w_lo, 0.0f);
+            std::copy(plane + h * p.W + (w_lo - p.pad_w), plane + h * p.W + (w_hi - p.pad_w), r + w_lo);
+            std::fill(r + w_hi, r + Wt, 0.0f);
+          }
+          float* c[kIn];
+          for (int64_t k = 0; k < kIn; ++k) c[k] = cols.data() + k * Wt;
+          for (int64_t w = 0; w < Wt; ++w) input_1d([&](int64_t i) { return rows[size_t(i * Wt + w)]; }, c, w);
+          for (int64_t k = 0; k < kIn; ++k) {
+            float* o[kIn];
+            for (int64_t l = 0; l < kIn; ++l) o[l] = out.data() + (k * kIn + l) * TW;
+            const float* ck = c[k];
+            for (int64_t tw = 0; tw < TW; ++tw) input_1d([&](int64_t j) { return ck[tw * kTile + j]; }, o, tw);
+          }
+          const int64_t t0 = (n * TH + th) * TW;
+          for (int64_t e = 0; e < kPoints; ++e)
+            std::copy_n(out.data() + e * TW, TW, V + (e * p.Cin + ci) * T + t0);
+        }
+      }
+  }
+}
+
+// y tiles = A^T M A, clipped to (OH, OW); one row of tiles at a time, as above.
+void transform_output(const Plan& p, const float* M, float* y) {
+  const int64_t TH = p.TH(), TW = p.TW(), T = p.T();
+#pragma omp parallel
+  {
+    std::vector<float> tmp(size_t(kTile * kIn * TW)), out(size_t(kTile * kTile * TW));
+#pragma omp for collapse(2) schedule(static)
+    for (int64_t n = 0; n < p.N; ++n)
+      for (int64_t co = 0; co < p.Cout; ++co) {
+        float* plane = y + (n * p.Cout + co) * p.OH * p.OW;
+        for (int64_t th = 0; th < TH; ++th) {
+          const int64_t t0 = (n * TH + th) * TW;
+          const float* m = M + co * T + t0;  // point e of tile tw: m[e * Cout * T + tw]
+          const int64_t es = p.Cout * T;
+          for (int64_t j = 0; j < kIn; ++j) {  // columns: over i of point (i, j)
+            float* o[kTile];
+            for (int64_t k = 0; k < kTile; ++k) o[k] = tmp.data() + (k * kIn + j) * TW;
+            for (int64_t tw = 0; tw < TW; ++tw)
+              output_1d([&](int64_t i) { return m[(i * kIn + j) * es + tw]; }, o, tw);
+          }
+          for (int64_t k = 0; k < kTile; ++k) {  // rows
+            float* o[kTile];
+            for (int64_t l = 0; l < kTile; ++l) o[l] = out.data() + (k * kTile + l) * TW;
+            const float* tk = tmp.data() + k * kIn * TW;
+            for (int64_t tw = 0; tw < TW; ++tw) output_1d([&](int64_t j) { return tk[j * TW + tw]; }, o, tw);
+          }
+          const int64_t h0 = th * kTile, hn = std::min(kTile, p.OH - h0);
+          for (int64_t k = 0; k < hn; ++k) {
+            float* row = plane + (h0 + k) * p.OW;
+            for (int64_t tw = 0; tw < TW; ++tw) {
+              const int64_t w0 = tw * kTile, wn = std::min(kTile, p.OW - w0);
+              for (int64_t l = 0; l < wn; ++l) row[w0 + l] = out[size_t((k * kTile + l) * TW + tw)];
+            }
+          }
+        }
+      }
+  }
+}
+
+template <class Filter>
+void correlate(const Plan& p, const float* x, Filter f, float* y, float* workspace) {
+  float* U = workspace;
+  float* V = U + p.u_floats();
+  float* M = V + p.v_floats();
+  transform_filters(p, f, U);
+  transform_input(p, x, V);
+  const int64_t T = p.T();
+  gemm_batched<float>(kPoints, false, false, p.Cout, T, p.Cin, 1.0f, U, p.Cin, p.Cout * p.Cin, V, T, p.Cin * T,
+                      0.0f, M, T, p.Cout * T);
+  transform_output(p, M, y);
+}
+
+}  // namespace
+
+bool conv_winograd_applies(const ConvGeom& g, ConvPass pass) {
+  const bool shape = g.R == 3 && g.S == 3 && g.stride_h == 1 && g.stride_w == 1 && g.dil_h == 1 && g.dil_w == 1 &&
+                     g.groups == 1 && g.OH >= 1 && g.OW >= 1;
+  switch (pass) {
+    case ConvPass::forward: return shape;
+    case ConvPass::backward_data: return shape && g.pad_h <= 2 && g.pad_w <= 2;
+    case ConvPass::backward_weight: return false;
+  }
+  return false;
+}
+
+int64_t conv_winograd_workspace(const ConvGeom& g, ConvPass pass) { return plan_of(g, pass).workspace(); }
+
+void conv_winograd_forward(const ConvGeom& g, const float* x, const float* w, float* y, float* workspace) {
+  correlate(plan_of(g, ConvPass::forward), x,
+            [&](int64_t k, int64_t c, int64_t r, int64_t s) { return w[((k * g.C + c) * 3 + r) * 3 + s]; }, y,
+            workspace);
+}
+
+void conv_winograd_backward_data(const ConvGeom& g, const float* gy, const float* w, float* gx, float* workspace) {
+  // gx = correlation of gy padded by (2 - pad) with w transposed (C <-> K) and flipped.
+  correlate(plan_of(g, ConvPass::backward_data), gy,
+            [&](int64_t c, int64_t k, int64_t r, int64_t s) { return w[((k * g.C + c) * 3 + (2 - r)) * 3 + (2 - s)]; },
+            gx, workspace);
+}
+
+}  // namespace strata::cpu
