@@ -7,47 +7,15 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <ostream>
 #include <string>
 
-#include "engine/nn_ops.h"
-#include "engine/ops.h"
-#include "engine/parallel.h"
-#include "engine/random.h"
 #include "kernels/cpu/conv_direct.h"
+#include "tests/conv_cases.h"
 
 using namespace strata;
+using namespace strata::conv_test;
 
 namespace {
-
-struct Case {
-  int64_t N, C, H, W, K, R, S, pad_h, pad_w;
-};
-
-std::string describe(const Case& c) {
-  return "N" + std::to_string(c.N) + " C" + std::to_string(c.C) + " " + std::to_string(c.H) + "x" +
-         std::to_string(c.W) + " K" + std::to_string(c.K) + " " + std::to_string(c.R) + "x" + std::to_string(c.S) +
-         " pad " + std::to_string(c.pad_h) + "," + std::to_string(c.pad_w);
-}
-
-void PrintTo(const Case& c, std::ostream* os) { *os << describe(c); }
-
-struct Result {
-  Tensor y, gx, gw;
-};
-
-// y = conv2d(x, w) and the gradients of sum(y * up), in dtype t.
-Result run(const Case& c, DType t, uint64_t seed) {
-  Generator gen(seed);
-  Tensor x = Tensor::randn({c.N, c.C, c.H, c.W}, DType::f64, &gen).to(t).requires_grad_();
-  Tensor w = Tensor::randn({c.K, c.C, c.R, c.S}, DType::f64, &gen).to(t).requires_grad_();
-  Conv2dOptions o;
-  o.padding = {c.pad_h, c.pad_w};
-  Tensor y = conv2d(x, w, Tensor(), o);
-  const Tensor up = Tensor::randn(y.shape(), DType::f64, &gen).to(t);
-  sum(mul(y, up)).backward();
-  return {y.detach(), x.grad(), w.grad()};
-}
 
 // |got - want| <= tol * (1 + max |want|): float32 sums of up to C * R * S terms.
 void expect_close(const Tensor& got, const Tensor& want, double tol, const std::string& what) {
@@ -57,14 +25,6 @@ void expect_close(const Tensor& got, const Tensor& want, double tol, const std::
   for (double v : w) scale = std::max(scale, std::abs(v));
   for (size_t i = 0; i < g.size(); ++i)
     ASSERT_NEAR(g[i], w[i], tol * (1 + scale)) << what << " at " << i;
-}
-
-ConvGeom geometry(const Case& c) {
-  ConvGeom g;
-  g.N = c.N, g.C = c.C, g.H = c.H, g.W = c.W, g.K = c.K, g.R = c.R, g.S = c.S;
-  g.pad_h = c.pad_h, g.pad_w = c.pad_w;
-  g.OH = c.H + 2 * c.pad_h - c.R + 1, g.OW = c.W + 2 * c.pad_w - c.S + 1;
-  return g;
 }
 
 class ConvDirect : public ::testing::TestWithParam<Case> {
@@ -90,15 +50,7 @@ TEST_P(ConvDirect, SameBitsForOneAndTwoThreads) {
   const Case c = GetParam();
   SCOPED_TRACE(describe(c));
   cpu::set_conv_algorithm(cpu::ConvAlgorithm::direct);
-  const int threads = num_threads();
-  set_num_threads(1);
-  const Result one = run(c, DType::f32, 3);
-  set_num_threads(2);
-  const Result two = run(c, DType::f32, 3);
-  set_num_threads(threads);
-  EXPECT_EQ(one.y.to_vector<float>(), two.y.to_vector<float>());
-  EXPECT_EQ(one.gx.to_vector<float>(), two.gx.to_vector<float>());
-  EXPECT_EQ(one.gw.to_vector<float>(), two.gw.to_vector<float>());
+  expect_same_bits_for_one_and_two_threads(c);
 }
 
 INSTANTIATE_TEST_SUITE_P(

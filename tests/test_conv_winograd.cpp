@@ -6,54 +6,16 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <ostream>
 #include <string>
 
-#include "engine/nn_ops.h"
-#include "engine/ops.h"
-#include "engine/parallel.h"
-#include "engine/random.h"
 #include "kernels/cpu/conv_direct.h"
 #include "kernels/cpu/conv_winograd.h"
+#include "tests/conv_cases.h"
 
 using namespace strata;
+using namespace strata::conv_test;
 
 namespace {
-
-struct Case {
-  int64_t N, C, H, W, K, pad;
-};
-
-std::string describe(const Case& c) {
-  return "N" + std::to_string(c.N) + " C" + std::to_string(c.C) + " " + std::to_string(c.H) + "x" +
-         std::to_string(c.W) + " K" + std::to_string(c.K) + " pad " + std::to_string(c.pad);
-}
-
-void PrintTo(const Case& c, std::ostream* os) { *os << describe(c); }
-
-ConvGeom geometry(const Case& c) {
-  ConvGeom g;
-  g.N = c.N, g.C = c.C, g.H = c.H, g.W = c.W, g.K = c.K, g.R = 3, g.S = 3;
-  g.pad_h = g.pad_w = c.pad;
-  g.OH = c.H + 2 * c.pad - 2, g.OW = c.W + 2 * c.pad - 2;
-  return g;
-}
-
-struct Result {
-  Tensor y, gx, gw;
-};
-
-Result run(const Case& c, DType t, uint64_t seed) {
-  Generator gen(seed);
-  Tensor x = Tensor::randn({c.N, c.C, c.H, c.W}, DType::f64, &gen).to(t).requires_grad_();
-  Tensor w = Tensor::randn({c.K, c.C, 3, 3}, DType::f64, &gen).to(t).requires_grad_();
-  Conv2dOptions o;
-  o.padding = {c.pad, c.pad};
-  Tensor y = conv2d(x, w, Tensor(), o);
-  const Tensor up = Tensor::randn(y.shape(), DType::f64, &gen).to(t);
-  sum(mul(y, up)).backward();
-  return {y.detach(), x.grad(), w.grad()};
-}
 
 // max |got - want| / max |want|.
 double relative_error(const Tensor& got, const Tensor& want) {
@@ -92,28 +54,21 @@ TEST_P(ConvWinograd, SameBitsForOneAndTwoThreads) {
   const Case c = GetParam();
   SCOPED_TRACE(describe(c));
   cpu::set_conv_algorithm(cpu::ConvAlgorithm::winograd);
-  const int threads = num_threads();
-  set_num_threads(1);
-  const Result one = run(c, DType::f32, 3);
-  set_num_threads(2);
-  const Result two = run(c, DType::f32, 3);
-  set_num_threads(threads);
-  EXPECT_EQ(one.y.to_vector<float>(), two.y.to_vector<float>());
-  EXPECT_EQ(one.gx.to_vector<float>(), two.gx.to_vector<float>());
+  expect_same_bits_for_one_and_two_threads(c);
 }
 
 INSTANTIATE_TEST_SUITE_P(
     Shapes, ConvWinograd,
-    ::testing::Values(Case{2, 64, 16, 16, 64, 1},   // whole 4x4 tiles (a U-Net level)
-                      Case{1, 3, 13, 18, 5, 1},     // partial tiles in both directions
-                      Case{2, 1, 9, 7, 4, 0},       // one input channel, no padding (7x5 output)
-                      Case{1, 8, 6, 11, 16, 2},     // padding 2: backward-data with no padding
-                      Case{1, 5, 3, 3, 3, 0},       // one output pixel
-                      Case{3, 17, 21, 30, 9, 1}),   // odd channel counts, 3 samples
+    ::testing::Values(Case{2, 64, 16, 16, 64, 3, 3, 1, 1},  // whole 4x4 tiles (a U-Net level)
+                      Case{1, 3, 13, 18, 5, 3, 3, 1, 1},    // partial tiles in both directions
+                      Case{2, 1, 9, 7, 4, 3, 3, 0, 0},      // one input channel, no padding (7x5 output)
+                      Case{1, 8, 6, 11, 16, 3, 3, 2, 2},    // padding 2: backward-data with no padding
+                      Case{1, 5, 3, 3, 3, 3, 3, 0, 0},      // one output pixel
+                      Case{3, 17, 21, 30, 9, 3, 3, 1, 0}),  // odd channel counts, 3 samples, padding 1 / 0
     [](const ::testing::TestParamInfo<Case>& info) { return "case" + std::to_string(info.index); });
 
 TEST(ConvWinogradSelection, AppliesToUnitStride3x3Only) {
-  const ConvGeom g = geometry({4, 128, 32, 32, 128, 1});
+  const ConvGeom g = geometry({4, 128, 32, 32, 128, 3, 3, 1, 1});
   EXPECT_TRUE(cpu::conv_winograd_applies(g, ConvPass::forward));
   EXPECT_TRUE(cpu::conv_winograd_applies(g, ConvPass::backward_data));
   EXPECT_FALSE(cpu::conv_winograd_applies(g, ConvPass::backward_weight));
