@@ -13,6 +13,7 @@
 #include "engine/ops.h"
 #include "engine/parallel.h"
 #include "engine/random.h"
+#include "kernels/cpu/conv_direct.h"
 #include "kernels/nn_desc.h"
 
 namespace strata::conv_test {
@@ -55,6 +56,13 @@ inline ConvGeom geometry(const Case& c) {
   g.OH = c.H + 2 * c.pad_h - c.R + 1, g.OW = c.W + 2 * c.pad_w - c.S + 1;
   return g;
 }
+
+// A parameterised test that may change the CPU convolution algorithm: it is
+// automatic again after every test.
+class ConvKernelTest : public ::testing::TestWithParam<Case> {
+ protected:
+  void TearDown() override { cpu::set_conv_algorithm(cpu::ConvAlgorithm::automatic); }
+};
 
 // The case in float32 with one and with two threads: bitwise equal outputs.
 inline void expect_same_bits_for_one_and_two_threads(const Case& c) {

@@ -27,10 +27,7 @@ void expect_close(const Tensor& got, const Tensor& want, double tol, const std::
     ASSERT_NEAR(g[i], w[i], tol * (1 + scale)) << what << " at " << i;
 }
 
-class ConvDirect : public ::testing::TestWithParam<Case> {
- protected:
-  void TearDown() override { cpu::set_conv_algorithm(cpu::ConvAlgorithm::automatic); }
-};
+class ConvDirect : public ConvKernelTest {};
 
 TEST_P(ConvDirect, MatchesGemmInFloat64) {
   const Case c = GetParam();

@@ -26,10 +26,7 @@ double relative_error(const Tensor& got, const Tensor& want) {
   return err / scale;
 }
 
-class ConvWinograd : public ::testing::TestWithParam<Case> {
- protected:
-  void TearDown() override { cpu::set_conv_algorithm(cpu::ConvAlgorithm::automatic); }
-};
+class ConvWinograd : public ConvKernelTest {};
 
 TEST_P(ConvWinograd, MatchesGemmInFloat64) {
   const Case c = GetParam();

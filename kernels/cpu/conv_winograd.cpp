@@ -93,6 +93,7 @@ inline void output_1d(Load m, float* out[kTile], int64_t i) {
 // tile by tile, and each transform point's TW tiles go out as one contiguous run.
 void transform_input(const Plan& p, const float* x, float* V) {
   const int64_t TH = p.TH(), TW = p.TW(), T = p.T(), Wt = TW * kTile + 2;
+  const int64_t w_lo = std::max<int64_t>(0, p.pad_w), w_hi = std::min(Wt, p.W + p.pad_w);  // x's columns in a row
 #pragma omp parallel
   {
     std::vector<float> rows(size_t(kIn * Wt)), cols(size_t(kIn * Wt)), out(size_t(kPoints * TW));
@@ -100,7 +101,6 @@ void transform_input(const Plan& p, const float* x, float* V) {
     for (int64_t n = 0; n < p.N; ++n)
       for (int64_t ci = 0; ci < p.Cin; ++ci) {
         const float* plane = x + (n * p.Cin + ci) * p.H * p.W;
-        const int64_t w_lo = std::max<int64_t>(0, p.pad_w), w_hi = std::min(Wt, p.W + p.pad_w);  // x's columns in a row
         for (int64_t th = 0; th < TH; ++th) {
           const int64_t h0 = th * kTile - p.pad_h;
           for (int64_t i = 0; i < kIn; ++i) {
