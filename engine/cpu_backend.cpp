@@ -135,6 +135,7 @@ class CpuBackend final : public Backend {
     if (cpu::conv_kernel(g, pass) == cpu::ConvKernel::winograd) {
       if (pass == ConvPass::forward) return cpu::conv_winograd_forward(g, fa, fb, fo, ws);
       if (pass == ConvPass::backward_data) return cpu::conv_winograd_backward_data(g, fa, fb, fo, ws);
+      return cpu::conv_winograd_backward_weight(g, fa, fb, fo, ws);
     }
     switch (pass) {
       case ConvPass::forward: cpu::conv_direct_forward(g, fa, fb, fo, ws); break;

@@ -26,7 +26,8 @@ struct Plan {
 };
 
 Plan plan_of(const ConvGeom& g, ConvPass pass) {
-  if (pass == ConvPass::forward) return {g.N, g.C, g.H, g.W, g.K, g.OH, g.OW, g.pad_h, g.pad_w};
+  // backward-weight transforms the forward pass's tiles (and needs the same workspace).
+  if (pass != ConvPass::backward_data) return {g.N, g.C, g.H, g.W, g.K, g.OH, g.OW, g.pad_h, g.pad_w};
   // backward-data: the gradient (N, K, OH, OW) padded by 2 - pad, correlated to (N, C, H, W).
   return {g.N, g.K, g.OH, g.OW, g.C, g.H, g.W, 2 - g.pad_h, 2 - g.pad_w};
 }
@@ -170,6 +171,86 @@ void transform_output(const Plan& p, const float* M, float* y) {
   }
 }
 
+// A y for y = (y0 .. y3), the transpose of output_1d: out[i] = sum_k A^T[k][i] y_k.
+template <class Load>
+inline void gradient_1d(Load y, float* out[kIn], int64_t i) {
+  const float y0 = y(0), y1 = y(1), y2 = y(2), y3 = y(3);
+  const float even = y0 + y2, odd = y1 + y3, even4 = y0 + 4 * y2, odd8 = 2 * y1 + 8 * y3;
+  out[0][i] = y0;
+  out[1][i] = even + odd;
+  out[2][i] = even - odd;
+  out[3][i] = even4 + odd8;
+  out[4][i] = even4 - odd8;
+  out[5][i] = y3;
+}
+
+// Z[e][co][t] = (A dy A^T)[e] for every 4x4 tile dy of the output gradient
+// (zero beyond (OH, OW)): the transpose of transform_output, one row of tiles
+// at a time (rows transformed along the whole row, then each tile's columns).
+void transform_gradient(const Plan& p, const float* gy, float* Z) {
+  const int64_t TH = p.TH(), TW = p.TW(), T = p.T(), Wt = TW * kTile;
+#pragma omp parallel
+  {
+    std::vector<float> rows(size_t(kTile * Wt)), cols(size_t(kIn * Wt)), out(size_t(kPoints * TW));
+#pragma omp for collapse(2) schedule(static)
+    for (int64_t n = 0; n < p.N; ++n)
+      for (int64_t co = 0; co < p.Cout; ++co) {
+        const float* plane = gy + (n * p.Cout + co) * p.OH * p.OW;
+        for (int64_t th = 0; th < TH; ++th) {
+          for (int64_t k = 0; k < kTile; ++k) {
+            float* r = rows.data() + k * Wt;
+            const int64_t h = th * kTile + k;
+            if (h >= p.OH) {
+              std::fill_n(r, Wt, 0.0f);
+              continue;
+            }
+            std::copy_n(plane + h * p.OW, p.OW, r);
+            std::fill(r + p.OW, r + Wt, 0.0f);
+          }
+          float* c[kIn];
+          for (int64_t i = 0; i < kIn; ++i) c[i] = cols.data() + i * Wt;
+          for (int64_t w = 0; w < Wt; ++w) gradient_1d([&](int64_t k) { return rows[size_t(k * Wt + w)]; }, c, w);
+          for (int64_t i = 0; i < kIn; ++i) {
+            float* o[kIn];
+            for (int64_t j = 0; j < kIn; ++j) o[j] = out.data() + (i * kIn + j) * TW;
+            const float* ci = c[i];
+            for (int64_t tw = 0; tw < TW; ++tw) gradient_1d([&](int64_t l) { return ci[tw * kTile + l]; }, o, tw);
+          }
+          const int64_t t0 = (n * TH + th) * TW;
+          for (int64_t e = 0; e < kPoints; ++e)
+            std::copy_n(out.data() + e * TW, TW, Z + (e * p.Cout + co) * T + t0);
+        }
+      }
+  }
+}
+
+// G^T m for m = (m0 .. m5) (stride `s`), the transpose of filter_1d, into 3 values.
+inline void filter_gradient_1d(const float* m, int64_t s, float* g) {
+  const float m0 = m[0], m1 = m[s], m2 = m[2 * s], m3 = m[3 * s], m4 = m[4 * s], m5 = m[5 * s];
+  const float a = m1 + m2, b = m3 + m4;
+  g[0] = m0 * 0.25f - a * (1.0f / 6) + b * (1.0f / 24);
+  g[1] = (m2 - m1) * (1.0f / 6) + (m3 - m4) * (1.0f / 12);
+  g[2] = (b - a) * (1.0f / 6) + m5;
+}
+
+// gw[co][ci] = G^T M[co][ci] G (3x3) from M[e][co][ci].
+void transform_filter_gradient(const Plan& p, const float* M, float* gw) {
+  const int64_t es = p.Cout * p.Cin;
+#pragma omp parallel for schedule(static)
+  for (int64_t co = 0; co < p.Cout; ++co)
+    for (int64_t ci = 0; ci < p.Cin; ++ci) {
+      float m[kPoints], t[3 * kIn];
+      for (int64_t e = 0; e < kPoints; ++e) m[e] = M[e * es + co * p.Cin + ci];
+      for (int64_t j = 0; j < kIn; ++j) filter_gradient_1d(m + j, kIn, t + j * 3);  // over i: t[j][r]
+      float* g = gw + (co * p.Cin + ci) * 9;
+      float row[3];
+      for (int64_t r = 0; r < 3; ++r) {
+        filter_gradient_1d(t + r, 3, row);  // over j: g[r][s]
+        for (int64_t s = 0; s < 3; ++s) g[r * 3 + s] = row[s];
+      }
+    }
+}
+
 template <class Filter>
 void correlate(const Plan& p, const float* x, Filter f, float* y, float* workspace) {
   float* U = workspace;
@@ -191,7 +272,7 @@ bool conv_winograd_applies(const ConvGeom& g, ConvPass pass) {
   switch (pass) {
     case ConvPass::forward: return shape;
     case ConvPass::backward_data: return shape && g.pad_h <= 2 && g.pad_w <= 2;
-    case ConvPass::backward_weight: return false;
+    case ConvPass::backward_weight: return shape;
   }
   return false;
 }
@@ -209,6 +290,22 @@ void conv_winograd_backward_data(const ConvGeom& g, const float* gy, const float
   correlate(plan_of(g, ConvPass::backward_data), gy,
             [&](int64_t c, int64_t k, int64_t r, int64_t s) { return w[((k * g.C + c) * 3 + (2 - r)) * 3 + (2 - s)]; },
             gx, workspace);
+}
+
+void conv_winograd_backward_weight(const ConvGeom& g, const float* x, const float* gy, float* gw, float* workspace) {
+  // The transpose of the forward pass: y = A^T [(G w G^T) . (B^T x B)] A per
+  // tile gives dU = (A gy A^T) . (B^T x B), summed over tiles and samples in
+  // the transform domain (36 GEMMs (K x tiles) (tiles x C)), and gw = G^T dU G.
+  const Plan p = plan_of(g, ConvPass::forward);
+  float* M = workspace;  // M[e][k][c]: the u block of the forward pass
+  float* V = M + p.u_floats();
+  float* Z = V + p.v_floats();
+  transform_input(p, x, V);
+  transform_gradient(p, gy, Z);
+  const int64_t T = p.T();
+  gemm_batched<float>(kPoints, false, true, p.Cout, p.Cin, T, 1.0f, Z, T, p.Cout * T, V, T, p.Cin * T, 0.0f, M,
+                      p.Cin, p.Cout * p.Cin);
+  transform_filter_gradient(p, M, gw);
 }
 
 }  // namespace strata::cpu

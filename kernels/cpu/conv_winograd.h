@@ -9,7 +9,11 @@
 // a larger rounding error (about 1e-6 relative in f32 on unit-scale data).
 //
 // Forward and backward-data (a correlation of the gradient with the filters
-// flipped and transposed) use it; backward-weight stays direct / GEMM. The
+// flipped and transposed) use it, and so does backward-weight, as the
+// transpose of the forward pass: the output-gradient tiles are transformed
+// to 6x6 (A dy A^T), multiplied point by point with the input tiles' B^T d B
+// and summed over tiles by 36 GEMMs (K x tiles) (tiles x C); G^T . G takes
+// the sums back to 3x3. The
 // results do not depend on the thread count (cpu::gemm is deterministic and
 // every transform is one thread's work).
 #pragma once
@@ -31,5 +35,7 @@ int64_t conv_winograd_workspace(const ConvGeom& g, ConvPass pass);
 void conv_winograd_forward(const ConvGeom& g, const float* x, const float* w, float* y, float* workspace);
 // gx (N, C, H, W) from gy (N, K, OH, OW) and w.
 void conv_winograd_backward_data(const ConvGeom& g, const float* gy, const float* w, float* gx, float* workspace);
+// gw (K, C, 3, 3) from x and gy (overwritten).
+void conv_winograd_backward_weight(const ConvGeom& g, const float* x, const float* gy, float* gw, float* workspace);
 
 }  // namespace strata::cpu
