@@ -32,35 +32,63 @@ Plan plan_of(const ConvGeom& g, ConvPass pass) {
   return {g.N, g.K, g.OH, g.OW, g.C, g.H, g.W, 2 - g.pad_h, 2 - g.pad_w};
 }
 
-// G g for one 3-vector (stride `s` between its elements) into 6 values.
-inline void filter_1d(const float* g, int64_t s, float* u) {
-  const float g0 = g[0], g1 = g[s], g2 = g[2 * s];
-  u[0] = g0 * 0.25f;
-  u[1] = -(g0 + g1 + g2) * (1.0f / 6);
-  u[2] = -(g0 - g1 + g2) * (1.0f / 6);
-  u[3] = g0 * (1.0f / 24) + g1 * (1.0f / 12) + g2 * (1.0f / 6);
-  u[4] = g0 * (1.0f / 24) - g1 * (1.0f / 12) + g2 * (1.0f / 6);
-  u[5] = g2;
+// The 3x3 filters as the correlation sees them: filter (co, ci) tap (r, s) is
+// w[base + co * s_co + ci * s_ci + r * s_r + s * s_s] (strides may be negative:
+// backward-data reads the filters transposed and flipped).
+struct Filters {
+  const float* w;
+  int64_t base, s_co, s_ci, s_r, s_s;
+};
+
+// G g along one axis for n filters at once (vectorised over n): u_k = sum_r G[k][r] g_r.
+inline void filter_1d(const float* g0, const float* g1, const float* g2, float* const u[kIn], int64_t n) {
+#pragma omp simd  // the outputs never overlap the inputs
+  for (int64_t i = 0; i < n; ++i) {
+    const float a = g0[i], b = g1[i], c = g2[i];
+    u[0][i] = a * 0.25f;
+    u[1][i] = -(a + b + c) * (1.0f / 6);
+    u[2][i] = -(a - b + c) * (1.0f / 6);
+    u[3][i] = a * (1.0f / 24) + b * (1.0f / 12) + c * (1.0f / 6);
+    u[4][i] = a * (1.0f / 24) - b * (1.0f / 12) + c * (1.0f / 6);
+    u[5][i] = c;
+  }
 }
 
-// U[e][co][ci] = (G f G^T)[e] for the 3x3 filter f(co, ci, r, s).
-template <class Filter>
-void transform_filters(const Plan& p, Filter f, float* U) {
+// U[e][co][ci] = (G f G^T)[e] for every 3x3 filter f(co, ci). A block of
+// output channels at a time: gather the block's taps (input channel outer, so
+// the transposed reads of backward-data walk memory in order too), then per
+// output channel, vectorised over the input channels, transform the columns
+// (r) and the rows (s) straight into U.
+void transform_filters(const Plan& p, const Filters& f, float* U) {
+  constexpr int64_t kBlock = 16;
+  const int64_t C = p.Cin, blocks = (p.Cout + kBlock - 1) / kBlock;
 #pragma omp parallel
   {
-    std::vector<float> buf(size_t(kPoints * p.Cin));  // one output channel: buf[e][ci]
+    // taps[b][r][s][ci] for the block's output channels b, cols[s][i][ci]
+    std::vector<float> taps(size_t(kBlock * 9 * C)), cols(size_t(3 * kIn * C));
 #pragma omp for schedule(static)
-    for (int64_t co = 0; co < p.Cout; ++co) {
-      for (int64_t ci = 0; ci < p.Cin; ++ci) {
-        float g[9], gt[kIn * 3], u[kPoints];
-        for (int64_t r = 0; r < 3; ++r)
-          for (int64_t s = 0; s < 3; ++s) g[r * 3 + s] = f(co, ci, r, s);
-        for (int64_t s = 0; s < 3; ++s) filter_1d(g + s, 3, gt + s * kIn);       // columns: gt[s][i]
-        for (int64_t i = 0; i < kIn; ++i) filter_1d(gt + i, kIn, u + i * kIn);  // rows: u[i][j]
-        for (int64_t e = 0; e < kPoints; ++e) buf[size_t(e * p.Cin + ci)] = u[e];
+    for (int64_t blk = 0; blk < blocks; ++blk) {
+      const int64_t co0 = blk * kBlock, nb = std::min(kBlock, p.Cout - co0);
+      for (int64_t ci = 0; ci < C; ++ci)
+        for (int64_t b = 0; b < nb; ++b) {
+          const float* w = f.w + f.base + (co0 + b) * f.s_co + ci * f.s_ci;
+          float* t = taps.data() + b * 9 * C + ci;
+          for (int64_t r = 0; r < 3; ++r)
+            for (int64_t s = 0; s < 3; ++s) t[(r * 3 + s) * C] = w[r * f.s_r + s * f.s_s];
+        }
+      for (int64_t b = 0; b < nb; ++b) {
+        const float* tb = taps.data() + b * 9 * C;
+        for (int64_t s = 0; s < 3; ++s) {
+          float* u[kIn];
+          for (int64_t i = 0; i < kIn; ++i) u[i] = cols.data() + (s * kIn + i) * C;
+          filter_1d(tb + s * C, tb + (3 + s) * C, tb + (6 + s) * C, u, C);
+        }
+        for (int64_t i = 0; i < kIn; ++i) {
+          float* u[kIn];
+          for (int64_t j = 0; j < kIn; ++j) u[j] = U + ((i * kIn + j) * p.Cout + co0 + b) * C;
+          filter_1d(cols.data() + i * C, cols.data() + (kIn + i) * C, cols.data() + (2 * kIn + i) * C, u, C);
+        }
       }
-      for (int64_t e = 0; e < kPoints; ++e)
-        std::copy_n(buf.data() + e * p.Cin, p.Cin, U + (e * p.Cout + co) * p.Cin);
     }
   }
 }
@@ -117,11 +145,13 @@ void transform_input(const Plan& p, const float* x, float* V) {
           }
           float* c[kIn];
           for (int64_t k = 0; k < kIn; ++k) c[k] = cols.data() + k * Wt;
+#pragma omp simd
           for (int64_t w = 0; w < Wt; ++w) input_1d([&](int64_t i) { return rows[size_t(i * Wt + w)]; }, c, w);
           for (int64_t k = 0; k < kIn; ++k) {
             float* o[kIn];
             for (int64_t l = 0; l < kIn; ++l) o[l] = out.data() + (k * kIn + l) * TW;
             const float* ck = c[k];
+#pragma omp simd
             for (int64_t tw = 0; tw < TW; ++tw) input_1d([&](int64_t j) { return ck[tw * kTile + j]; }, o, tw);
           }
           const int64_t t0 = (n * TH + th) * TW;
@@ -149,6 +179,7 @@ void transform_output(const Plan& p, const float* M, float* y) {
           for (int64_t j = 0; j < kIn; ++j) {  // columns: over i of point (i, j)
             float* o[kTile];
             for (int64_t k = 0; k < kTile; ++k) o[k] = tmp.data() + (k * kIn + j) * TW;
+#pragma omp simd
             for (int64_t tw = 0; tw < TW; ++tw)
               output_1d([&](int64_t i) { return m[(i * kIn + j) * es + tw]; }, o, tw);
           }
@@ -156,6 +187,7 @@ void transform_output(const Plan& p, const float* M, float* y) {
             float* o[kTile];
             for (int64_t l = 0; l < kTile; ++l) o[l] = out.data() + (k * kTile + l) * TW;
             const float* tk = tmp.data() + k * kIn * TW;
+#pragma omp simd
             for (int64_t tw = 0; tw < TW; ++tw) output_1d([&](int64_t j) { return tk[j * TW + tw]; }, o, tw);
           }
           const int64_t h0 = th * kTile, hn = std::min(kTile, p.OH - h0);
@@ -209,11 +241,13 @@ void transform_gradient(const Plan& p, const float* gy, float* Z) {
           }
           float* c[kIn];
           for (int64_t i = 0; i < kIn; ++i) c[i] = cols.data() + i * Wt;
+#pragma omp simd
           for (int64_t w = 0; w < Wt; ++w) gradient_1d([&](int64_t k) { return rows[size_t(k * Wt + w)]; }, c, w);
           for (int64_t i = 0; i < kIn; ++i) {
             float* o[kIn];
             for (int64_t j = 0; j < kIn; ++j) o[j] = out.data() + (i * kIn + j) * TW;
             const float* ci = c[i];
+#pragma omp simd
             for (int64_t tw = 0; tw < TW; ++tw) gradient_1d([&](int64_t l) { return ci[tw * kTile + l]; }, o, tw);
           }
           const int64_t t0 = (n * TH + th) * TW;
@@ -224,35 +258,45 @@ void transform_gradient(const Plan& p, const float* gy, float* Z) {
   }
 }
 
-// G^T m for m = (m0 .. m5) (stride `s`), the transpose of filter_1d, into 3 values.
-inline void filter_gradient_1d(const float* m, int64_t s, float* g) {
-  const float m0 = m[0], m1 = m[s], m2 = m[2 * s], m3 = m[3 * s], m4 = m[4 * s], m5 = m[5 * s];
-  const float a = m1 + m2, b = m3 + m4;
-  g[0] = m0 * 0.25f - a * (1.0f / 6) + b * (1.0f / 24);
-  g[1] = (m2 - m1) * (1.0f / 6) + (m3 - m4) * (1.0f / 12);
-  g[2] = (b - a) * (1.0f / 6) + m5;
+// G^T m along one axis for n sums at once (vectorised over n): g_r = sum_k G[k][r] m_k.
+inline void filter_gradient_1d(const float* const m[kIn], float* g0, float* g1, float* g2, int64_t n) {
+#pragma omp simd  // the outputs never overlap the inputs
+  for (int64_t i = 0; i < n; ++i) {
+    const float a = m[1][i] + m[2][i], b = m[3][i] + m[4][i];
+    g0[i] = m[0][i] * 0.25f - a * (1.0f / 6) + b * (1.0f / 24);
+    g1[i] = (m[2][i] - m[1][i]) * (1.0f / 6) + (m[3][i] - m[4][i]) * (1.0f / 12);
+    g2[i] = (b - a) * (1.0f / 6) + m[5][i];
+  }
 }
 
-// gw[co][ci] = G^T M[co][ci] G (3x3) from M[e][co][ci].
+// gw[co][ci] = G^T M[co][ci] G (3x3) from M[e][co][ci]: one output channel at
+// a time, vectorised over the input channels (rows of M are contiguous in ci).
 void transform_filter_gradient(const Plan& p, const float* M, float* gw) {
-  const int64_t es = p.Cout * p.Cin;
-#pragma omp parallel for schedule(static)
-  for (int64_t co = 0; co < p.Cout; ++co)
-    for (int64_t ci = 0; ci < p.Cin; ++ci) {
-      float m[kPoints], t[3 * kIn];
-      for (int64_t e = 0; e < kPoints; ++e) m[e] = M[e * es + co * p.Cin + ci];
-      for (int64_t j = 0; j < kIn; ++j) filter_gradient_1d(m + j, kIn, t + j * 3);  // over i: t[j][r]
-      float* g = gw + (co * p.Cin + ci) * 9;
-      float row[3];
-      for (int64_t r = 0; r < 3; ++r) {
-        filter_gradient_1d(t + r, 3, row);  // over j: g[r][s]
-        for (int64_t s = 0; s < 3; ++s) g[r * 3 + s] = row[s];
+  const int64_t C = p.Cin, es = p.Cout * C;
+#pragma omp parallel
+  {
+    std::vector<float> rows(size_t(3 * kIn * C)), taps(size_t(9 * C));  // rows[r][j][ci], taps[r][s][ci]
+#pragma omp for schedule(static)
+    for (int64_t co = 0; co < p.Cout; ++co) {
+      for (int64_t j = 0; j < kIn; ++j) {  // over i of point (i, j)
+        const float* m[kIn];
+        for (int64_t i = 0; i < kIn; ++i) m[i] = M + (i * kIn + j) * es + co * C;
+        filter_gradient_1d(m, rows.data() + j * C, rows.data() + (kIn + j) * C, rows.data() + (2 * kIn + j) * C, C);
       }
+      for (int64_t r = 0; r < 3; ++r) {  // over j
+        const float* m[kIn];
+        for (int64_t j = 0; j < kIn; ++j) m[j] = rows.data() + (r * kIn + j) * C;
+        float* t = taps.data() + r * 3 * C;
+        filter_gradient_1d(m, t, t + C, t + 2 * C, C);
+      }
+      float* g = gw + co * C * 9;
+      for (int64_t ci = 0; ci < C; ++ci)
+        for (int64_t rs = 0; rs < 9; ++rs) g[ci * 9 + rs] = taps[size_t(rs * C + ci)];
     }
+  }
 }
 
-template <class Filter>
-void correlate(const Plan& p, const float* x, Filter f, float* y, float* workspace) {
+void correlate(const Plan& p, const float* x, const Filters& f, float* y, float* workspace) {
   float* U = workspace;
   float* V = U + p.u_floats();
   float* M = V + p.v_floats();
@@ -280,16 +324,14 @@ bool conv_winograd_applies(const ConvGeom& g, ConvPass pass) {
 int64_t conv_winograd_workspace(const ConvGeom& g, ConvPass pass) { return plan_of(g, pass).workspace(); }
 
 void conv_winograd_forward(const ConvGeom& g, const float* x, const float* w, float* y, float* workspace) {
-  correlate(plan_of(g, ConvPass::forward), x,
-            [&](int64_t k, int64_t c, int64_t r, int64_t s) { return w[((k * g.C + c) * 3 + r) * 3 + s]; }, y,
-            workspace);
+  // w (K, C, 3, 3) as it is.
+  correlate(plan_of(g, ConvPass::forward), x, Filters{w, 0, g.C * 9, 9, 3, 1}, y, workspace);
 }
 
 void conv_winograd_backward_data(const ConvGeom& g, const float* gy, const float* w, float* gx, float* workspace) {
-  // gx = correlation of gy padded by (2 - pad) with w transposed (C <-> K) and flipped.
-  correlate(plan_of(g, ConvPass::backward_data), gy,
-            [&](int64_t c, int64_t k, int64_t r, int64_t s) { return w[((k * g.C + c) * 3 + (2 - r)) * 3 + (2 - s)]; },
-            gx, workspace);
+  // gx = correlation of gy padded by (2 - pad) with w transposed (C <-> K) and
+  // flipped: filter (c, k) tap (r, s) is w[k][c][2 - r][2 - s].
+  correlate(plan_of(g, ConvPass::backward_data), gy, Filters{w, 8, 9, g.C * 9, -3, -1}, gx, workspace);
 }
 
 void conv_winograd_backward_weight(const ConvGeom& g, const float* x, const float* gy, float* gw, float* workspace) {
