@@ -100,4 +100,23 @@ TEST(ConvWinogradSelection, AppliesToUnitStride3x3Only) {
   cpu::set_conv_algorithm(cpu::ConvAlgorithm::automatic);
 }
 
+TEST(ConvWinogradSelection, AutomaticTakesWinogradFrom64ChannelsOnTheUNetLevels) {
+  // The benchmarked U-Net levels (docs/benchmarks.md): the direct kernel at 16
+  // and 32 channels, Winograd in all three passes from 64 on.
+  cpu::set_conv_algorithm(cpu::ConvAlgorithm::automatic);
+  const struct {
+    int64_t channels, size;
+    cpu::ConvKernel want;
+  } levels[] = {{16, 256, cpu::ConvKernel::direct},
+                {32, 128, cpu::ConvKernel::direct},
+                {64, 64, cpu::ConvKernel::winograd},
+                {128, 32, cpu::ConvKernel::winograd},
+                {256, 16, cpu::ConvKernel::winograd}};
+  for (const auto& l : levels) {
+    const ConvGeom g = geometry({4, l.channels, l.size, l.size, l.channels, 3, 3, 1, 1});
+    for (ConvPass pass : {ConvPass::forward, ConvPass::backward_data, ConvPass::backward_weight})
+      EXPECT_EQ(cpu::conv_kernel(g, pass), l.want) << "C" << l.channels << " pass " << int(pass);
+  }
+}
+
 }  // namespace
