@@ -116,50 +116,59 @@ inline void output_1d(Load m, float* out[kTile], int64_t i) {
   out[3][i] = b + 8 * d + m5;
 }
 
-// V[e][ci][t] = (B^T d B)[e] for every 6x6 input tile d (zero outside x).
-// One row of tiles at a time: the six input rows are copied zero-padded, the
-// column transform runs along the whole row (contiguous), the row transform
-// tile by tile, and each transform point's TW tiles go out as one contiguous run.
-void transform_input(const Plan& p, const float* x, float* V) {
-  const int64_t TH = p.TH(), TW = p.TW(), T = p.T(), Wt = TW * kTile + 2;
-  const int64_t w_lo = std::max<int64_t>(0, p.pad_w), w_hi = std::min(Wt, p.W + p.pad_w);  // x's columns in a row
+// Out[e][c][t] = the 2-D transform of every E x E tile of the planes
+// (N, P, H, W): tiles start every kTile samples from (-pad_h, -pad_w), samples
+// outside a plane are 0, and `one_d(load, out, i)` maps E values to the kIn
+// values out[0..5][i]. One row of tiles at a time: its E rows are copied
+// zero-padded, the transform along the columns runs over the whole row
+// (contiguous), then along each tile's row, and each transform point's TW
+// tiles go out as one contiguous run.
+template <int64_t E, class OneD>
+void transform_tiles(const float* planes, int64_t N, int64_t P, int64_t H, int64_t W, int64_t pad_h, int64_t pad_w,
+                     int64_t TH, int64_t TW, OneD one_d, float* Out) {
+  const int64_t T = N * TH * TW, Wt = (TW - 1) * kTile + E;
+  const int64_t w_lo = std::max<int64_t>(0, pad_w), w_hi = std::min(Wt, W + pad_w);  // the plane's columns in a row
 #pragma omp parallel
   {
-    std::vector<float> rows(size_t(kIn * Wt)), cols(size_t(kIn * Wt)), out(size_t(kPoints * TW));
+    std::vector<float> rows(size_t(E * Wt)), cols(size_t(kIn * Wt)), out(size_t(kPoints * TW));
 #pragma omp for collapse(2) schedule(static)
-    for (int64_t n = 0; n < p.N; ++n)
-      for (int64_t ci = 0; ci < p.Cin; ++ci) {
-        const float* plane = x + (n * p.Cin + ci) * p.H * p.W;
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t c = 0; c < P; ++c) {
+        const float* plane = planes + (n * P + c) * H * W;
         for (int64_t th = 0; th < TH; ++th) {
-          const int64_t h0 = th * kTile - p.pad_h;
-          for (int64_t i = 0; i < kIn; ++i) {
+          for (int64_t i = 0; i < E; ++i) {
             float* r = rows.data() + i * Wt;
-            const int64_t h = h0 + i;
-            if (h < 0 || h >= p.H || w_hi <= w_lo) {
+            const int64_t h = th * kTile - pad_h + i;
+            if (h < 0 || h >= H || w_hi <= w_lo) {
               std::fill_n(r, Wt, 0.0f);
               continue;
             }
             std::fill_n(r, w_lo, 0.0f);
-            std::copy(plane + h * p.W + (w_lo - p.pad_w), plane + h * p.W + (w_hi - p.pad_w), r + w_lo);
+            std::copy(plane + h * W + (w_lo - pad_w), plane + h * W + (w_hi - pad_w), r + w_lo);
             std::fill(r + w_hi, r + Wt, 0.0f);
           }
-          float* c[kIn];
-          for (int64_t k = 0; k < kIn; ++k) c[k] = cols.data() + k * Wt;
+          float* col[kIn];
+          for (int64_t k = 0; k < kIn; ++k) col[k] = cols.data() + k * Wt;
 #pragma omp simd
-          for (int64_t w = 0; w < Wt; ++w) input_1d([&](int64_t i) { return rows[size_t(i * Wt + w)]; }, c, w);
+          for (int64_t w = 0; w < Wt; ++w) one_d([&](int64_t i) { return rows[size_t(i * Wt + w)]; }, col, w);
           for (int64_t k = 0; k < kIn; ++k) {
             float* o[kIn];
             for (int64_t l = 0; l < kIn; ++l) o[l] = out.data() + (k * kIn + l) * TW;
-            const float* ck = c[k];
+            const float* ck = col[k];
 #pragma omp simd
-            for (int64_t tw = 0; tw < TW; ++tw) input_1d([&](int64_t j) { return ck[tw * kTile + j]; }, o, tw);
+            for (int64_t tw = 0; tw < TW; ++tw) one_d([&](int64_t j) { return ck[tw * kTile + j]; }, o, tw);
           }
           const int64_t t0 = (n * TH + th) * TW;
-          for (int64_t e = 0; e < kPoints; ++e)
-            std::copy_n(out.data() + e * TW, TW, V + (e * p.Cin + ci) * T + t0);
+          for (int64_t e = 0; e < kPoints; ++e) std::copy_n(out.data() + e * TW, TW, Out + (e * P + c) * T + t0);
         }
       }
   }
+}
+
+// V[e][ci][t] = (B^T d B)[e] for every 6x6 input tile d (zero outside x).
+void transform_input(const Plan& p, const float* x, float* V) {
+  transform_tiles<kIn>(x, p.N, p.Cin, p.H, p.W, p.pad_h, p.pad_w, p.TH(), p.TW(),
+                       [](auto load, float* out[kIn], int64_t i) { input_1d(load, out, i); }, V);
 }
 
 // y tiles = A^T M A, clipped to (OH, OW); one row of tiles at a time, as above.
@@ -217,45 +226,10 @@ inline void gradient_1d(Load y, float* out[kIn], int64_t i) {
 }
 
 // Z[e][co][t] = (A dy A^T)[e] for every 4x4 tile dy of the output gradient
-// (zero beyond (OH, OW)): the transpose of transform_output, one row of tiles
-// at a time (rows transformed along the whole row, then each tile's columns).
+// (zero beyond (OH, OW)): the transpose of transform_output.
 void transform_gradient(const Plan& p, const float* gy, float* Z) {
-  const int64_t TH = p.TH(), TW = p.TW(), T = p.T(), Wt = TW * kTile;
-#pragma omp parallel
-  {
-    std::vector<float> rows(size_t(kTile * Wt)), cols(size_t(kIn * Wt)), out(size_t(kPoints * TW));
-#pragma omp for collapse(2) schedule(static)
-    for (int64_t n = 0; n < p.N; ++n)
-      for (int64_t co = 0; co < p.Cout; ++co) {
-        const float* plane = gy + (n * p.Cout + co) * p.OH * p.OW;
-        for (int64_t th = 0; th < TH; ++th) {
-          for (int64_t k = 0; k < kTile; ++k) {
-            float* r = rows.data() + k * Wt;
-            const int64_t h = th * kTile + k;
-            if (h >= p.OH) {
-              std::fill_n(r, Wt, 0.0f);
-              continue;
-            }
-            std::copy_n(plane + h * p.OW, p.OW, r);
-            std::fill(r + p.OW, r + Wt, 0.0f);
-          }
-          float* c[kIn];
-          for (int64_t i = 0; i < kIn; ++i) c[i] = cols.data() + i * Wt;
-#pragma omp simd
-          for (int64_t w = 0; w < Wt; ++w) gradient_1d([&](int64_t k) { return rows[size_t(k * Wt + w)]; }, c, w);
-          for (int64_t i = 0; i < kIn; ++i) {
-            float* o[kIn];
-            for (int64_t j = 0; j < kIn; ++j) o[j] = out.data() + (i * kIn + j) * TW;
-            const float* ci = c[i];
-#pragma omp simd
-            for (int64_t tw = 0; tw < TW; ++tw) gradient_1d([&](int64_t l) { return ci[tw * kTile + l]; }, o, tw);
-          }
-          const int64_t t0 = (n * TH + th) * TW;
-          for (int64_t e = 0; e < kPoints; ++e)
-            std::copy_n(out.data() + e * TW, TW, Z + (e * p.Cout + co) * T + t0);
-        }
-      }
-  }
+  transform_tiles<kTile>(gy, p.N, p.Cout, p.OH, p.OW, 0, 0, p.TH(), p.TW(),
+                         [](auto load, float* out[kIn], int64_t i) { gradient_1d(load, out, i); }, Z);
 }
 
 // G^T m along one axis for n sums at once (vectorised over n): g_r = sum_k G[k][r] m_k.
