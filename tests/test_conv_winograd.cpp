@@ -1,8 +1,8 @@
 // The CPU's Winograd convolution F(4x4, 3x3) (kernels/cpu/conv_winograd.h)
-// against im2col + GEMM in float64: forward, backward-data and backward-weight on shapes with
-// partial output tiles (sizes that are not a multiple of 4), padding 0 / 1 / 2,
-// one input channel, one output pixel; identical results for one and two
-// threads; and the automatic choice on the U-Net shapes.
+// against im2col + GEMM in float64: forward, backward-data and backward-weight
+// on shapes with partial output tiles (sizes that are not a multiple of 4),
+// padding 0 / 1 / 2, one input channel, one output pixel; identical results
+// for one and two threads; and the automatic choice on the U-Net shapes.
 #include <gtest/gtest.h>
 
 #include <cmath>

@@ -13,9 +13,8 @@
 // transpose of the forward pass: the output-gradient tiles are transformed
 // to 6x6 (A dy A^T), multiplied point by point with the input tiles' B^T d B
 // and summed over tiles by 36 GEMMs (K x tiles) (tiles x C); G^T . G takes
-// the sums back to 3x3. The
-// results do not depend on the thread count (cpu::gemm is deterministic and
-// every transform is one thread's work).
+// the sums back to 3x3. The results do not depend on the thread count
+// (cpu::gemm is deterministic and every transform is one thread's work).
 #pragma once
 
 #include <cstdint>
