@@ -64,7 +64,10 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{2, 1, 9, 7, 4, 3, 3, 0, 0},      // one input channel, no padding (7x5 output)
                       Case{1, 8, 6, 11, 16, 3, 3, 2, 2},    // padding 2: backward-data with no padding
                       Case{1, 5, 3, 3, 3, 3, 3, 0, 0},      // one output pixel
-                      Case{3, 17, 21, 30, 9, 3, 3, 1, 0}),  // odd channel counts, 3 samples, padding 1 / 0
+                      Case{3, 17, 21, 30, 9, 3, 3, 1, 0},   // odd channel counts, 3 samples, padding 1 / 0
+                      Case{2, 64, 1, 40, 64, 1, 3, 0, 1},   // conv1d: F(4, 3) on whole tiles
+                      Case{3, 5, 1, 13, 7, 1, 3, 0, 0},     // conv1d, partial last tile, no padding
+                      Case{1, 8, 1, 9, 16, 1, 3, 0, 2}),    // conv1d, padding 2
     [](const ::testing::TestParamInfo<Case>& info) { return "case" + std::to_string(info.index); });
 
 TEST(ConvWinogradSelection, AppliesToUnitStride3x3Only) {
@@ -84,6 +87,12 @@ TEST(ConvWinogradSelection, AppliesToUnitStride3x3Only) {
   ConvGeom five = g;
   five.R = five.S = 5;
   EXPECT_FALSE(cpu::conv_winograd_applies(five, ConvPass::forward));
+  const ConvGeom line = geometry({4, 64, 1, 256, 64, 1, 3, 0, 1});  // conv1d
+  EXPECT_TRUE(cpu::conv_winograd_applies(line, ConvPass::forward));
+  EXPECT_TRUE(cpu::conv_winograd_applies(line, ConvPass::backward_data));
+  EXPECT_TRUE(cpu::conv_winograd_applies(line, ConvPass::backward_weight));
+  const ConvGeom rows_1x3 = geometry({4, 64, 8, 256, 64, 1, 3, 0, 1});  // 1x3 filters on planes of 8 rows
+  EXPECT_FALSE(cpu::conv_winograd_applies(rows_1x3, ConvPass::forward));
   ConvGeom wide_pad = g;
   wide_pad.pad_h = 3;
   EXPECT_TRUE(cpu::conv_winograd_applies(wide_pad, ConvPass::forward));

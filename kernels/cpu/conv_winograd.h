@@ -13,8 +13,10 @@
 // transpose of the forward pass: the output-gradient tiles are transformed
 // to 6x6 (A dy A^T), multiplied point by point with the input tiles' B^T d B
 // and summed over tiles by 36 GEMMs (K x tiles) (tiles x C); G^T . G takes
-// the sums back to 3x3. The results do not depend on the thread count
-// (cpu::gemm is deterministic and every transform is one thread's work).
+// the sums back to 3x3. conv1d (1x3 filters on planes of one row) runs the
+// same passes as F(4, 3): 6 transform points per tile of 4 outputs, 6 GEMMs.
+// The results do not depend on the thread count (cpu::gemm is deterministic
+// and every transform is one thread's work).
 #pragma once
 
 #include <cstdint>
@@ -23,8 +25,9 @@
 
 namespace strata::cpu {
 
-// True when the pass can run as F(4x4, 3x3): 3x3 filters, stride 1, dilation
-// 1, one group; backward-data also needs padding of at most 2.
+// True when the pass can run as F(4x4, 3x3) (3x3 filters) or F(4, 3) (1x3
+// filters, one row, no padding in h: conv1d): stride 1, dilation 1, one group;
+// backward-data also needs padding of at most 2.
 bool conv_winograd_applies(const ConvGeom& g, ConvPass pass);
 
 // Floats of workspace the pass needs (transformed filters, input and products).
