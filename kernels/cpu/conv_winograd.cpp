@@ -132,7 +132,7 @@ inline void output_1d(Load m, float* out[kTile], int64_t i) {
 
 // Out[e][c][t] = the 2-D transform of every E x E tile of the planes
 // (N, P, H, W): tiles start every kTile samples from (-pad_h, -pad_w), samples
-// outside a plane are 0, and `one_d(load, out, i)` maps E values to the kIn
+// outside a plane are 0, and `transform_1d(load, out, i)` maps E values to the kIn
 // values out[0..5][i]. One row of tiles at a time: its E rows are copied
 // zero-padded, the transform along the columns runs over the whole row
 // (contiguous), then along each tile's row, and each transform point's TW
@@ -141,7 +141,7 @@ inline void output_1d(Load m, float* out[kTile], int64_t i) {
 // and each tile has kIn points.
 template <int64_t E, class OneD>
 void transform_tiles(const float* planes, int64_t N, int64_t P, int64_t H, int64_t W, int64_t pad_h, int64_t pad_w,
-                     int64_t TH, int64_t TW, bool one_dim, OneD one_d, float* Out) {
+                     int64_t TH, int64_t TW, bool one_dim, OneD transform_1d, float* Out) {
   const int64_t T = N * TH * TW, Wt = (TW - 1) * kTile + E;
   const int64_t Eh = one_dim ? 1 : E, step_h = one_dim ? 1 : kTile, Ph = one_dim ? 1 : kIn, points = Ph * kIn;
   const int64_t w_lo = std::max<int64_t>(0, pad_w), w_hi = std::min(Wt, W + pad_w);  // the plane's columns in a row
@@ -168,14 +168,15 @@ void transform_tiles(const float* planes, int64_t N, int64_t P, int64_t H, int64
           if (!one_dim) {
             for (int64_t k = 0; k < kIn; ++k) col[k] = cols.data() + k * Wt;
 #pragma omp simd
-            for (int64_t w = 0; w < Wt; ++w) one_d([&](int64_t i) { return rows[size_t(i * Wt + w)]; }, col, w);
+            for (int64_t w = 0; w < Wt; ++w)
+              transform_1d([&](int64_t i) { return rows[size_t(i * Wt + w)]; }, col, w);
           }
           for (int64_t k = 0; k < Ph; ++k) {
             float* o[kIn];
             for (int64_t l = 0; l < kIn; ++l) o[l] = out.data() + (k * kIn + l) * TW;
             const float* ck = col[k];
 #pragma omp simd
-            for (int64_t tw = 0; tw < TW; ++tw) one_d([&](int64_t j) { return ck[tw * kTile + j]; }, o, tw);
+            for (int64_t tw = 0; tw < TW; ++tw) transform_1d([&](int64_t j) { return ck[tw * kTile + j]; }, o, tw);
           }
           const int64_t t0 = (n * TH + th) * TW;
           for (int64_t e = 0; e < points; ++e) std::copy_n(out.data() + e * TW, TW, Out + (e * P + c) * T + t0);
