@@ -59,7 +59,10 @@ TEST_P(ConvWinograd, SameBitsForOneAndTwoThreads) {
 
 INSTANTIATE_TEST_SUITE_P(
     Shapes, ConvWinograd,
-    ::testing::Values(Case{2, 64, 16, 16, 64, 3, 3, 1, 1},  // whole 4x4 tiles (a U-Net level)
+    ::testing::Values(Case{2, 64, 16, 16, 64, 3, 3, 1, 1},  // whole 4x4 tiles (a U-Net level), blocked
+                      Case{1, 80, 9, 10, 72, 3, 3, 1, 1},   // 80 x 72 channels: whole-tensor transforms + GEMMs
+                      Case{2, 32, 40, 40, 32, 3, 3, 1, 1},  // blocked, 3 blocks of tile rows (the last shorter)
+                      Case{10, 48, 18, 18, 64, 3, 3, 1, 1}, // blocked, 9 blocks: more than backward-weight's 8 groups
                       Case{1, 3, 13, 18, 5, 3, 3, 1, 1},    // partial tiles in both directions
                       Case{2, 1, 9, 7, 4, 3, 3, 0, 0},      // one input channel, no padding (7x5 output)
                       Case{1, 8, 6, 11, 16, 3, 3, 2, 2},    // padding 2: backward-data with no padding
@@ -109,22 +112,24 @@ TEST(ConvWinogradSelection, AppliesToUnitStride3x3Only) {
   cpu::set_conv_algorithm(cpu::ConvAlgorithm::automatic);
 }
 
-TEST(ConvWinogradSelection, AutomaticTakesWinogradFrom64ChannelsOnTheUNetLevels) {
-  // The benchmarked U-Net levels (docs/benchmarks.md): the direct kernel at 16
-  // and 32 channels, Winograd in all three passes from 64 on.
+TEST(ConvWinogradSelection, AutomaticChoiceOnTheUNetLevels) {
+  // The benchmarked U-Net levels (docs/benchmarks.md): Winograd in all three
+  // passes from 16 channels in 2-D; in 1-D the direct kernel below 64
+  // channels. A first layer (3 channels in) stays direct.
   cpu::set_conv_algorithm(cpu::ConvAlgorithm::automatic);
   const struct {
-    int64_t channels, size;
+    int64_t c, k, h, w, r;
     cpu::ConvKernel want;
-  } levels[] = {{16, 256, cpu::ConvKernel::direct},
-                {32, 128, cpu::ConvKernel::direct},
-                {64, 64, cpu::ConvKernel::winograd},
-                {128, 32, cpu::ConvKernel::winograd},
-                {256, 16, cpu::ConvKernel::winograd}};
+  } levels[] = {{16, 16, 256, 256, 3, cpu::ConvKernel::winograd}, {32, 32, 128, 128, 3, cpu::ConvKernel::winograd},
+                {64, 64, 64, 64, 3, cpu::ConvKernel::winograd},   {128, 128, 32, 32, 3, cpu::ConvKernel::winograd},
+                {256, 256, 16, 16, 3, cpu::ConvKernel::winograd}, {3, 16, 256, 256, 3, cpu::ConvKernel::direct},
+                {16, 16, 1, 1024, 1, cpu::ConvKernel::direct},    {32, 32, 1, 512, 1, cpu::ConvKernel::direct},
+                {64, 64, 1, 256, 1, cpu::ConvKernel::winograd},   {256, 256, 1, 64, 1, cpu::ConvKernel::winograd}};
   for (const auto& l : levels) {
-    const ConvGeom g = geometry({4, l.channels, l.size, l.size, l.channels, 3, 3, 1, 1});
+    const ConvGeom g = geometry({4, l.c, l.h, l.w, l.k, l.r, 3, l.r == 1 ? 0 : 1, 1});
     for (ConvPass pass : {ConvPass::forward, ConvPass::backward_data, ConvPass::backward_weight})
-      EXPECT_EQ(cpu::conv_kernel(g, pass), l.want) << "C" << l.channels << " pass " << int(pass);
+      EXPECT_EQ(cpu::conv_kernel(g, pass), l.want) << l.c << " -> " << l.k << " channels, " << l.h << "x" << l.w
+                                                   << ", pass " << int(pass);
   }
 }
 

@@ -426,29 +426,67 @@ TEST(Facies, HungTermsAndConfidenceThreshold) {
 }
 
 TEST(Facies, ResumeMidEpochGivesIdenticalWeights) {
-  SynthSetup s = synthetic_setup();
-  manual_seed(1);
-  FaciesTrainer straight(s.cfg, s.pre, s.labelled, s.unlabelled, 2, 1);
-  ASSERT_GE(straight.steps_per_epoch(), 3);
-  for (int64_t b = 0; b < 3; ++b) straight.step(0, b);
+  for (const std::string& overrides : {std::string("train.mode=semi"), std::string("train.ema=0.9")}) {
+    SCOPED_TRACE(overrides);
+    SynthSetup s = synthetic_setup(overrides);
+    manual_seed(1);
+    FaciesTrainer straight(s.cfg, s.pre, s.labelled, s.unlabelled, 2, 1);
+    ASSERT_GE(straight.steps_per_epoch(), 3);
+    for (int64_t b = 0; b < 3; ++b) straight.step(0, b);
 
+    manual_seed(1);
+    FaciesTrainer first(s.cfg, s.pre, s.labelled, s.unlabelled, 2, 1);
+    first.step(0, 0);
+    Checkpoint ck;
+    first.save(ck);
+    ck.set_rng(default_generator());
+    const fs::path file = fresh_dir("resume") / "ck.safetensors";
+    ck.save(file.string());
+
+    manual_seed(99);  // a different initialisation, overwritten by the checkpoint
+    FaciesTrainer resumed(s.cfg, s.pre, s.labelled, s.unlabelled, 2, 1);
+    const Checkpoint loaded = Checkpoint::load(file.string());
+    resumed.load(loaded);
+    loaded.restore_rng(default_generator());
+    resumed.step(0, 1);
+    resumed.step(0, 2);
+    EXPECT_EQ(flat_weights(resumed.trained_model()), flat_weights(straight.trained_model()));
+    EXPECT_EQ(flat_weights(resumed.model()), flat_weights(straight.model()));
+  }
+}
+
+TEST(Facies, WeightAverageFollowsTheTrainedWeights) {
+  SynthSetup s = synthetic_setup("train.mode=supervised");
+  s.cfg.apply_override("train.ema=0.9");
+  s.cfg.apply_override("train.steps_per_epoch=20");
   manual_seed(1);
-  FaciesTrainer first(s.cfg, s.pre, s.labelled, s.unlabelled, 2, 1);
-  first.step(0, 0);
+  FaciesTrainer t(s.cfg, s.pre, s.labelled, {}, 2, 1);
+  std::vector<float> avg = flat_weights(t.model());
+  ASSERT_EQ(avg, flat_weights(t.trained_model())) << "the average starts at the initial weights";
+  double largest_step = 0;
+  for (int64_t b = 0; b < 20; ++b) {
+    t.step(0, b);
+    // decay min(0.9, (1 + steps) / (10 + steps)) after `steps` updates
+    const double d = std::min(0.9, (1.0 + double(b + 1)) / (10.0 + double(b + 1)));
+    const std::vector<float> w = flat_weights(t.trained_model()), now = flat_weights(t.model());
+    ASSERT_EQ(now.size(), w.size());
+    for (size_t i = 0; i < w.size(); ++i) {
+      const double want = d * double(avg[i]) + (1 - d) * double(w[i]);
+      ASSERT_NEAR(now[i], want, 1e-6 * (1 + std::abs(want))) << "step " << b << " weight " << i;
+      largest_step = std::max(largest_step, double(std::abs(now[i] - avg[i])));
+    }
+    avg = now;
+  }
+  EXPECT_GT(largest_step, 0);
+  EXPECT_NE(flat_weights(t.model()), flat_weights(t.trained_model()));
+  // eval / predict load "model." as a trainer without an average does: they get the average.
   Checkpoint ck;
-  first.save(ck);
-  ck.set_rng(default_generator());
-  const fs::path file = fresh_dir("resume") / "ck.safetensors";
-  ck.save(file.string());
-
-  manual_seed(99);  // a different initialisation, overwritten by the checkpoint
-  FaciesTrainer resumed(s.cfg, s.pre, s.labelled, s.unlabelled, 2, 1);
-  const Checkpoint loaded = Checkpoint::load(file.string());
-  resumed.load(loaded);
-  loaded.restore_rng(default_generator());
-  resumed.step(0, 1);
-  resumed.step(0, 2);
-  EXPECT_EQ(flat_weights(resumed.model()), flat_weights(straight.model()));
+  t.save(ck);
+  SynthSetup plain = synthetic_setup("train.mode=supervised");
+  manual_seed(2);
+  FaciesTrainer reader(plain.cfg, plain.pre, plain.labelled, {}, 2, 1);
+  reader.load(ck);
+  EXPECT_EQ(flat_weights(reader.model()), flat_weights(t.model()));
 }
 
 TEST(Facies, CurveDropoutFillsWholeCurvesAndSetsTheirIndicators) {
@@ -504,6 +542,58 @@ TEST(Facies, CurveDropoutFillsWholeCurvesAndSetsTheirIndicators) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("curve_dropout"), std::string::npos) << e.what();
   }
+}
+
+TEST(Facies, DepthStretchResamplesCurvesAndLabelsTogether) {
+  // One labelled well whose only curve is its depth index and whose label
+  // changes every 10 samples: a stretched window must read the curve on an
+  // evenly spaced grid (slope = the stretch) and carry the label found at the
+  // nearest sample of that grid.
+  SynthSetup s = synthetic_setup("train.mode=supervised");
+  ASSERT_EQ(s.pre.channels(), 1);
+  Sample well;
+  well.name = "ramp";
+  well.length = 300;
+  for (int64_t i = 0; i < well.length; ++i) {
+    well.x.push_back(float(i));
+    well.y.push_back((i / 10) % 5);
+  }
+  auto slopes = [&](double stretch) {
+    s.cfg.apply_override(str_cat("train.stretch=", stretch));
+    s.cfg.apply_override("train.steps_per_epoch=8");
+    FaciesTrainer t(s.cfg, s.pre, {well}, {}, 2, 1);
+    std::vector<double> out;
+    for (int64_t b = 0; b < 4; ++b) {
+      Tensor x, y, valid;
+      t.labelled_batch(0, b, x, y, valid);
+      const std::vector<float> xv = x.to_vector<float>(), mv = valid.to_vector<float>();
+      const std::vector<int64_t> yv = y.to_vector<int64_t>();
+      for (int64_t i = 0; i < x.size(0); ++i) {
+        const float* r = &xv[size_t(i * 64)];
+        const double slope = double(r[63] - r[0]) / 63.0;
+        for (int64_t j = 0; j < 64; ++j) {
+          const size_t at = size_t(i * 64 + j);
+          EXPECT_EQ(mv[at], 1.f) << "every window lies inside the 300-sample well";
+          EXPECT_NEAR(r[j], r[0] + slope * double(j), 1e-3) << "window " << i << " sample " << j;
+          const double frac = r[j] - std::floor(r[j]);
+          if (std::abs(frac - 0.5) > 1e-3) {
+            EXPECT_EQ(yv[at], (std::lround(r[j]) / 10) % 5) << "window " << i << " sample " << j << " at " << r[j];
+          }
+        }
+        out.push_back(slope);
+      }
+    }
+    return out;
+  };
+  for (double slope : slopes(0.0)) EXPECT_DOUBLE_EQ(slope, 1.0);
+  const std::vector<double> stretched = slopes(0.25);
+  for (double slope : stretched) {
+    EXPECT_GE(slope, 1 / 1.25 - 1e-6);
+    EXPECT_LE(slope, 1.25 + 1e-6);
+  }
+  const auto [lo, hi] = std::minmax_element(stretched.begin(), stretched.end());
+  EXPECT_LT(*lo, 0.95) << "some windows are compressed";
+  EXPECT_GT(*hi, 1.05) << "some windows are stretched";
 }
 
 TEST(Facies, SupervisedTrainingLearnsSyntheticShapes) {

@@ -53,6 +53,7 @@ FaciesTrainer::FaciesTrainer(const Config& root, const Preprocessing& pre, std::
   win_.batch = train.get_int("batch", win_.batch, Bounds::at_least(1));
   win_.input_noise = train.get_double("input_noise", 0.0, Bounds::at_least(0));
   win_.curve_dropout = train.get_double("curve_dropout", 0.0, Bounds::between(0, 1));
+  win_.stretch = train.get_double("stretch", 0.0, Bounds::between(0, 1));
   STRATA_CHECK(win_.curve_dropout == 0 || !pre_.indicators.empty(), train.key_path("curve_dropout"),
                " needs curves with a missing indicator (data.missing.indicator) to drop");
   clip_ = train.get_double("clip_grad_norm", 0.0, Bounds::at_least(0));
@@ -89,6 +90,17 @@ FaciesTrainer::FaciesTrainer(const Config& root, const Preprocessing& pre, std::
   const int64_t total_steps = epochs * steps_per_epoch_;
   model_ = build_with(root.section("model"), {str_cat("in_channels=", pre_.channels()), str_cat("classes=", k)});
   opt_ = make_optimizer(root.section("optimizer"), model_->named_parameters(), total_steps);
+  ema_decay_ = train.get_double("ema", 0.0, Bounds::between(0, 0.99999));
+  if (ema_decay_ > 0) {
+    ema_ = build_with(root.section("model"), {str_cat("in_channels=", pre_.channels()), str_cat("classes=", k)});
+    NoGradGuard no_grad;
+    ema_->requires_grad_(false);
+    const NamedTensors from = model_->named_parameters(), from_b = model_->named_buffers();
+    NamedTensors to = ema_->named_parameters(), to_b = ema_->named_buffers();
+    for (size_t i = 0; i < to.size(); ++i) to[i].second.copy_(from[i].second);
+    for (size_t i = 0; i < to_b.size(); ++i) to_b[i].second.copy_(from_b[i].second);
+    ema_->eval();
+  }
   // The discriminator is built in every mode so its config is always checked;
   // only the adversarial modes train and save it.
   const Config dcfg = root.section("discriminator");
@@ -105,17 +117,25 @@ FaciesTrainer::FaciesTrainer(const Config& root, const Preprocessing& pre, std::
 }
 
 void FaciesTrainer::batch_tensors(const std::vector<Sample>& set, const std::vector<Window>& windows, Tensor& x,
-                                  Tensor& y, Tensor& valid, std::mt19937_64* drop) const {
+                                  Tensor& y, Tensor& valid, std::mt19937_64* drop, std::mt19937_64* stretch) const {
   const int64_t b = int64_t(windows.size()), c = pre_.channels(), w = win_.window;
   std::vector<float> xv(size_t(b * c * w), 0.f), mv(size_t(b * w), 0.f);
   std::vector<int64_t> yv(size_t(b * w), -100);
   for (int64_t i = 0; i < b; ++i) {
     const Sample& s = set[windows[size_t(i)].sample];
-    const int64_t start = windows[size_t(i)].start, n = std::min(w, s.length - start);
-    for (int64_t ch = 0; ch < c; ++ch)
-      std::copy_n(s.x.begin() + (ch * s.length + start), n, xv.begin() + (i * c + ch) * w);
-    std::copy_n(s.y.begin() + start, n, yv.begin() + i * w);
-    std::fill_n(mv.begin() + i * w, n, 1.f);
+    const int64_t start = windows[size_t(i)].start;
+    int64_t n = std::min(w, s.length - start);
+    if (stretch && win_.stretch > 0) {
+      n = w;
+      resample_window(s, start, std::exp(std::uniform_real_distribution<double>(-1, 1)(*stretch) *
+                                         std::log1p(win_.stretch)),
+                      &xv[size_t(i * c * w)], &yv[size_t(i * w)], &mv[size_t(i * w)]);
+    } else {
+      for (int64_t ch = 0; ch < c; ++ch)
+        std::copy_n(s.x.begin() + (ch * s.length + start), n, xv.begin() + (i * c + ch) * w);
+      std::copy_n(s.y.begin() + start, n, yv.begin() + i * w);
+      std::fill_n(mv.begin() + i * w, n, 1.f);
+    }
     if (drop && win_.curve_dropout > 0) {
       const int64_t ncurves = int64_t(pre_.curves.size());
       for (size_t k = 0; k < pre_.indicators.size(); ++k) {
@@ -129,6 +149,30 @@ void FaciesTrainer::batch_tensors(const std::vector<Sample>& set, const std::vec
   x = Tensor::from_vector(xv, {b, c, w});
   y = Tensor::from_vector(yv, {b, w});
   valid = Tensor::from_vector(mv, {b, 1, w});
+}
+
+void FaciesTrainer::resample_window(const Sample& s, int64_t start, double scale, float* x, int64_t* y,
+                                    float* valid) const {
+  // The window covers `scale` times its length of the well, centred where the
+  // unstretched window is but kept inside the well where it fits; output
+  // sample j reads the well at (fractional) depth index p.
+  const int64_t c = pre_.channels(), w = win_.window;
+  const double span = scale * double(w);
+  double first = double(start) + 0.5 * double(w) - 0.5 * span;
+  if (span <= double(s.length)) first = std::clamp(first, 0.0, double(s.length) - span);
+  for (int64_t j = 0; j < w; ++j) {
+    const double p = first + (double(j) + 0.5) * scale - 0.5;
+    if (p < -0.5 || p > double(s.length) - 0.5) continue;  // beyond the well: padding, masked out
+    const double q = std::clamp(p, 0.0, double(s.length - 1));
+    const int64_t lo = std::min(int64_t(q), s.length - 1), hi = std::min(lo + 1, s.length - 1);
+    const float t = float(q - double(lo));
+    for (int64_t ch = 0; ch < c; ++ch) {
+      const float* curve = s.x.data() + ch * s.length;
+      x[ch * w + j] = curve[lo] + t * (curve[hi] - curve[lo]);
+    }
+    y[j] = s.y[size_t(t < 0.5f ? lo : hi)];
+    valid[j] = 1.f;
+  }
 }
 
 FaciesTrainer::Window FaciesTrainer::jittered(const std::vector<Sample>& set, Window wdw, std::mt19937_64& r) const {
@@ -157,7 +201,8 @@ void FaciesTrainer::labelled_batch(int64_t epoch, int64_t batch, Tensor& x, Tens
     lw.push_back(jittered(labelled_, windows_l_[order[i]], r));
   }
   std::mt19937_64 drop_rng = stream(seed_ ^ 0xd509u, epoch, batch);
-  batch_tensors(labelled_, lw, x, y, valid, &drop_rng);
+  std::mt19937_64 stretch_rng = stream(seed_ ^ 0x57e7c4u, epoch, batch);
+  batch_tensors(labelled_, lw, x, y, valid, &drop_rng, &stretch_rng);
 }
 
 StepResult FaciesTrainer::step(int64_t epoch, int64_t batch) {
@@ -232,6 +277,7 @@ StepResult FaciesTrainer::step(int64_t epoch, int64_t batch) {
   loss.backward();
   if (clip_ > 0) clip_grad_norm(model_->parameters(), clip_);
   opt_->step();
+  if (ema_) update_average();
 
   // ---- discriminator ----------------------------------------------------
   if (adversarial) {
@@ -261,8 +307,29 @@ StepResult FaciesTrainer::step(int64_t epoch, int64_t batch) {
   return {loss.item<float>(), x.size(0)};
 }
 
+void FaciesTrainer::update_average() {
+  // decay ramps up from 0.1 at the first step (as timm's ModelEma does), so
+  // the average forgets the random initialisation within the first epochs.
+  const double t = double(opt_->steps());
+  const double d = std::min(ema_decay_, (1 + t) / (10 + t));
+  NoGradGuard no_grad;
+  auto fold_in = [&](const NamedTensors& avg, const NamedTensors& cur) {
+    for (size_t i = 0; i < avg.size(); ++i) {
+      Tensor a = avg[i].second;
+      if (is_floating(a.dtype()))
+        a.copy_(add(mul(a, d), mul(cur[i].second, 1 - d)));
+      else
+        a.copy_(cur[i].second);  // counters
+    }
+  };
+  fold_in(ema_->named_parameters(), model_->named_parameters());
+  fold_in(ema_->named_buffers(), model_->named_buffers());
+}
+
 void FaciesTrainer::save(Checkpoint& ck) const {
-  ck.add_module("model.", *model_);
+  // "model." is what eval and predict load: the average when there is one.
+  ck.add_module("model.", ema_ ? *ema_ : *model_);
+  if (ema_) ck.add_module("trained_model.", *model_);
   ck.add_optimizer("optimizer.", *opt_);
   if (hung_.mode != "supervised") {
     ck.add_module("discriminator.", *disc_);
@@ -271,7 +338,12 @@ void FaciesTrainer::save(Checkpoint& ck) const {
 }
 
 void FaciesTrainer::load(const Checkpoint& ck) {
-  ck.restore_module("model.", *model_);
+  if (ema_) {
+    ck.restore_module("model.", *ema_);
+    ck.restore_module("trained_model.", *model_);
+  } else {
+    ck.restore_module("model.", *model_);
+  }
   ck.restore_optimizer("optimizer.", *opt_);
   if (hung_.mode != "supervised") {
     ck.restore_module("discriminator.", *disc_);

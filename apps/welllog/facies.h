@@ -51,6 +51,11 @@ struct WindowOptions {
   // indicator (data.missing.indicator): the curve is filled as for a well
   // without it and its indicator set, so the network learns to do without.
   double curve_dropout = 0;
+  // Depth stretch: each training window covers between 1 / (1 + stretch) and
+  // (1 + stretch) times its length of the well (log-uniform), resampled to the
+  // window length (curves linearly, labels nearest), as beds of one facies
+  // are thicker in one well than in another.
+  double stretch = 0;
 };
 
 // Builds S and D from the config, owns their optimizers and draws batches.
@@ -71,8 +76,11 @@ class FaciesTrainer {
   // input noise: x (batch, channels, window), y (batch, window; -100 where
   // unknown or padded), valid (batch, 1, window). Curve dropout is applied.
   void labelled_batch(int64_t epoch, int64_t batch, Tensor& x, Tensor& y, Tensor& valid) const;
-  Module& model() { return *model_; }
-  const ModulePtr& model_ptr() const { return model_; }
+  // The model that predicts: the exponential moving average of the weights
+  // when train.ema is set, the trained weights otherwise.
+  Module& model() { return ema_ ? *ema_ : *model_; }
+  // The weights the optimizer updates.
+  Module& trained_model() { return *model_; }
   const HungOptions& hung() const { return hung_; }
   void save(Checkpoint& ck) const;
   void load(const Checkpoint& ck);
@@ -89,18 +97,28 @@ class FaciesTrainer {
     size_t sample;
     int64_t start;
   };
-  // `drop`: when given, draws the curve dropout of every window.
   // Shifts a window by a random offset of at most stride / 2 (data.jitter).
   Window jittered(const std::vector<Sample>& set, Window wdw, std::mt19937_64& r) const;
+  // `drop` / `stretch`: when given, draw the curve dropout / depth stretch of
+  // every window.
   void batch_tensors(const std::vector<Sample>& set, const std::vector<Window>& windows, Tensor& x, Tensor& y,
-                     Tensor& valid, std::mt19937_64* drop = nullptr) const;
+                     Tensor& valid, std::mt19937_64* drop = nullptr, std::mt19937_64* stretch = nullptr) const;
+  // Window `start` of `s` read over `scale` times the window length, written
+  // to x (channels x window), y and valid (window); samples beyond the well stay
+  // as they are (zero, -100, 0).
+  void resample_window(const Sample& s, int64_t start, double scale, float* x, int64_t* y, float* valid) const;
 
   Preprocessing pre_;
   HungOptions hung_;
   WindowOptions win_;
   std::vector<Sample> labelled_, unlabelled_;
   std::vector<Window> windows_l_, windows_u_;
+  // Folds the trained weights (and batch-norm statistics) into the average.
+  void update_average();
+
   ModulePtr model_, disc_;
+  ModulePtr ema_;            // train.ema > 0: the weight average, else null
+  double ema_decay_ = 0;
   std::unique_ptr<Optimizer> opt_, opt_d_;
   Tensor class_weight_;
   double clip_ = 0;

@@ -1,6 +1,7 @@
 #include "kernels/cpu/conv_direct.h"
 
 #include "kernels/cpu/conv_winograd.h"
+#include "kernels/cpu/simd.h"
 
 #include <algorithm>
 #include <atomic>
@@ -13,17 +14,13 @@
 namespace strata::cpu {
 namespace {
 
-// 16 floats: one AVX-512 register (the compiler splits it where the target is narrower).
-constexpr int kLanes = 16;
-using vf = float __attribute__((vector_size(kLanes * sizeof(float))));
+using simd::kLanes;
+using simd::load;
+using simd::load_aligned;
+using simd::splat;
+using simd::store;
+using simd::vf;
 
-inline vf load(const float* p) {
-  vf v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-inline vf load_aligned(const float* p) { return *reinterpret_cast<const vf*>(__builtin_assume_aligned(p, 64)); }
-inline void store(float* p, vf v) { std::memcpy(p, &v, sizeof v); }
 // Lanes [s, s + 16) of the 32 lanes a, b (s in [0, 16]).
 inline vf shift_left(vf a, vf b, int s) {
   switch (s) {
@@ -38,7 +35,6 @@ inline vf shift_left(vf a, vf b, int s) {
     }
   }
 }
-inline vf splat(float s) { return vf{s, s, s, s, s, s, s, s, s, s, s, s, s, s, s, s}; }
 inline float hsum(vf v) {
   float s = 0;
   for (int i = 0; i < kLanes; ++i) s += v[i];
@@ -63,9 +59,13 @@ std::atomic<ConvAlgorithm>& algorithm_slot() {
   return a;
 }
 
-// automatic: where F(4x4, 3x3) beats the direct kernel and im2col + GEMM
-// (measured on the U-Net shapes, docs/benchmarks.md).
-bool winograd_wins(const ConvGeom& g) { return g.C >= 64 && g.K >= 64; }
+// automatic: where Winograd beats the direct kernel and im2col + GEMM
+// (measured on the U-Net shapes, docs/benchmarks.md): F(4x4, 3x3) from 16
+// channels (the blocked passes below 64 x 64 channels), the 1-D F(4, 3) from 64.
+bool winograd_wins(const ConvGeom& g) {
+  const int64_t from = g.R == 1 ? 64 : 16;
+  return g.C >= from && g.K >= from;
+}
 
 // ---- padded planes
 

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "kernels/cpu/gemm.h"
+#include "kernels/cpu/simd.h"
 
 namespace strata::cpu {
 namespace {
@@ -16,9 +17,16 @@ constexpr int64_t kPoints = kIn * kIn;       // transform points of a 2-D tile: 
 // with zero padding (pad_h, pad_w), as the forward pass and backward-data see it.
 // R = 3 tiles both axes (F(4x4, 3x3)); R = 1 (one_d: H = OH = 1, no padding in
 // h, as conv1d runs) tiles the row only (F(4, 3)): one row per tile, 6 points.
+//
+// Two ways to run it. Small filter banks (blocked: 2-D, Cin x Cout <= 4096, so
+// the transformed filters stay in cache): each thread takes a block of tile
+// rows, transforms its tiles, multiplies and transforms back while they are
+// in cache. Larger ones: every transform over the whole tensor, then 36 large
+// GEMMs (cpu::gemm_batched), which read the big filter bank once.
 struct Plan {
   int64_t N, Cin, H, W, Cout, OH, OW, pad_h, pad_w;
   bool one_d;
+  bool blocked() const { return !one_d && Cin * Cout <= 4096; }
   int64_t R() const { return one_d ? 1 : 3; }             // filter rows
   int64_t tile_h() const { return one_d ? 1 : kTile; }    // output rows per tile
   int64_t points_h() const { return one_d ? 1 : kIn; }    // transform points along h
@@ -29,7 +37,8 @@ struct Plan {
   int64_t u_floats() const { return points() * Cout * Cin; }
   int64_t v_floats() const { return points() * Cin * T(); }
   int64_t m_floats() const { return points() * Cout * T(); }
-  int64_t workspace() const { return u_floats() + v_floats() + m_floats(); }
+  // The blocked passes keep their tiles in per-thread buffers.
+  int64_t workspace() const { return u_floats() + (blocked() ? 0 : v_floats() + m_floats()); }
 };
 
 Plan plan_of(const ConvGeom& g, ConvPass pass) {
@@ -130,58 +139,80 @@ inline void output_1d(Load m, float* out[kTile], int64_t i) {
   out[3][i] = b + 8 * d + m5;
 }
 
-// Out[e][c][t] = the 2-D transform of every E x E tile of the planes
-// (N, P, H, W): tiles start every kTile samples from (-pad_h, -pad_w), samples
-// outside a plane are 0, and `transform_1d(load, out, i)` maps E values to the kIn
-// values out[0..5][i]. One row of tiles at a time: its E rows are copied
-// zero-padded, the transform along the columns runs over the whole row
-// (contiguous), then along each tile's row, and each transform point's TW
-// tiles go out as one contiguous run.
-// With one_d (1-D tiles of E samples, H = 1) the column transform is skipped
-// and each tile has kIn points.
+// Scratch of the tile-row transforms, one per thread.
+struct RowScratch {
+  std::vector<float> rows, cols, out;
+  RowScratch(int64_t E, int64_t TW, bool one_dim)
+      : rows(size_t((one_dim ? 1 : E) * ((TW - 1) * kTile + E))),
+        cols(size_t(kIn * ((TW - 1) * kTile + E))),
+        out(size_t((one_dim ? 1 : kIn) * kIn * TW)) {}
+};
+
+// The transform of tile row th of one plane (H, W): tiles start every kTile
+// samples from (-pad_h, -pad_w), samples outside the plane are 0, and
+// `transform_1d(load, out, i)` maps E values to the kIn values out[0..5][i].
+// Point e of tile tw goes to out[e * point_stride + tw * tile_stride]. The row's E rows are
+// copied zero-padded, the transform along the columns runs over the whole row
+// (contiguous), then along each tile's row. With one_dim (1-D tiles of E
+// samples, H = 1) the column transform is skipped and each tile has kIn points.
+template <int64_t E, class OneD>
+void transform_row(const float* plane, int64_t H, int64_t W, int64_t pad_h, int64_t pad_w, int64_t th, int64_t TW,
+                   bool one_dim, OneD transform_1d, RowScratch& scratch, float* out, int64_t point_stride,
+                   int64_t tile_stride = 1) {
+  const int64_t Wt = (TW - 1) * kTile + E;
+  const int64_t Eh = one_dim ? 1 : E, step_h = one_dim ? 1 : kTile, Ph = one_dim ? 1 : kIn, points = Ph * kIn;
+  const int64_t w_lo = std::max<int64_t>(0, pad_w), w_hi = std::min(Wt, W + pad_w);  // the plane's columns in a row
+  float* rows = scratch.rows.data();
+  for (int64_t i = 0; i < Eh; ++i) {
+    float* r = rows + i * Wt;
+    const int64_t h = th * step_h - pad_h + i;
+    if (h < 0 || h >= H || w_hi <= w_lo) {
+      std::fill_n(r, Wt, 0.0f);
+      continue;
+    }
+    std::fill_n(r, w_lo, 0.0f);
+    std::copy(plane + h * W + (w_lo - pad_w), plane + h * W + (w_hi - pad_w), r + w_lo);
+    std::fill(r + w_hi, r + Wt, 0.0f);
+  }
+  float* col[kIn] = {rows};  // 1-D: the row itself
+  if (!one_dim) {
+    for (int64_t k = 0; k < kIn; ++k) col[k] = scratch.cols.data() + k * Wt;
+#pragma omp simd
+    for (int64_t w = 0; w < Wt; ++w) transform_1d([&](int64_t i) { return rows[i * Wt + w]; }, col, w);
+  }
+  float* buf = scratch.out.data();
+  for (int64_t k = 0; k < Ph; ++k) {
+    float* o[kIn];
+    for (int64_t l = 0; l < kIn; ++l) o[l] = buf + (k * kIn + l) * TW;
+    const float* ck = col[k];
+#pragma omp simd
+    for (int64_t tw = 0; tw < TW; ++tw) transform_1d([&](int64_t j) { return ck[tw * kTile + j]; }, o, tw);
+  }
+  for (int64_t e = 0; e < points; ++e) {
+    const float* from = buf + e * TW;
+    float* to = out + e * point_stride;
+    if (tile_stride == 1)
+      std::copy_n(from, TW, to);
+    else
+      for (int64_t tw = 0; tw < TW; ++tw) to[tw * tile_stride] = from[tw];
+  }
+}
+
+// Out[e][c][t] = the transform (transform_row) of every tile of the planes
+// (N, P, H, W), tile t = (n * TH + th) * TW + tw.
 template <int64_t E, class OneD>
 void transform_tiles(const float* planes, int64_t N, int64_t P, int64_t H, int64_t W, int64_t pad_h, int64_t pad_w,
                      int64_t TH, int64_t TW, bool one_dim, OneD transform_1d, float* Out) {
-  const int64_t T = N * TH * TW, Wt = (TW - 1) * kTile + E;
-  const int64_t Eh = one_dim ? 1 : E, step_h = one_dim ? 1 : kTile, Ph = one_dim ? 1 : kIn, points = Ph * kIn;
-  const int64_t w_lo = std::max<int64_t>(0, pad_w), w_hi = std::min(Wt, W + pad_w);  // the plane's columns in a row
+  const int64_t T = N * TH * TW;
 #pragma omp parallel
   {
-    std::vector<float> rows(size_t(Eh * Wt)), cols(size_t(kIn * Wt)), out(size_t(points * TW));
+    RowScratch scratch(E, TW, one_dim);
 #pragma omp for collapse(2) schedule(static)
     for (int64_t n = 0; n < N; ++n)
-      for (int64_t c = 0; c < P; ++c) {
-        const float* plane = planes + (n * P + c) * H * W;
-        for (int64_t th = 0; th < TH; ++th) {
-          for (int64_t i = 0; i < Eh; ++i) {
-            float* r = rows.data() + i * Wt;
-            const int64_t h = th * step_h - pad_h + i;
-            if (h < 0 || h >= H || w_hi <= w_lo) {
-              std::fill_n(r, Wt, 0.0f);
-              continue;
-            }
-            std::fill_n(r, w_lo, 0.0f);
-            std::copy(plane + h * W + (w_lo - pad_w), plane + h * W + (w_hi - pad_w), r + w_lo);
-            std::fill(r + w_hi, r + Wt, 0.0f);
-          }
-          float* col[kIn] = {rows.data()};  // 1-D: the row itself
-          if (!one_dim) {
-            for (int64_t k = 0; k < kIn; ++k) col[k] = cols.data() + k * Wt;
-#pragma omp simd
-            for (int64_t w = 0; w < Wt; ++w)
-              transform_1d([&](int64_t i) { return rows[size_t(i * Wt + w)]; }, col, w);
-          }
-          for (int64_t k = 0; k < Ph; ++k) {
-            float* o[kIn];
-            for (int64_t l = 0; l < kIn; ++l) o[l] = out.data() + (k * kIn + l) * TW;
-            const float* ck = col[k];
-#pragma omp simd
-            for (int64_t tw = 0; tw < TW; ++tw) transform_1d([&](int64_t j) { return ck[tw * kTile + j]; }, o, tw);
-          }
-          const int64_t t0 = (n * TH + th) * TW;
-          for (int64_t e = 0; e < points; ++e) std::copy_n(out.data() + e * TW, TW, Out + (e * P + c) * T + t0);
-        }
-      }
+      for (int64_t c = 0; c < P; ++c)
+        for (int64_t th = 0; th < TH; ++th)
+          transform_row<E>(planes + (n * P + c) * H * W, H, W, pad_h, pad_w, th, TW, one_dim, transform_1d, scratch,
+                           Out + c * T + (n * TH + th) * TW, P * T);
   }
 }
 
@@ -191,45 +222,54 @@ void transform_input(const Plan& p, const float* x, float* V) {
                        [](auto load, float* out[kIn], int64_t i) { input_1d(load, out, i); }, V);
 }
 
-// y tiles = A^T M A (1-D: A^T m), clipped to (OH, OW); one row of tiles at a time, as above.
+// Scratch of output_row, one per thread.
+struct OutputScratch {
+  std::vector<float> tmp, out;
+  explicit OutputScratch(int64_t TW) : tmp(size_t(kTile * kIn * TW)), out(size_t(kTile * kTile * TW)) {}
+};
+
+// Output tile row th of one plane (OH, OW) = A^T M A (1-D: A^T m) of its tiles,
+// clipped to the plane; point e of tile tw is m[e * es + tw].
+void output_row(const Plan& p, const float* m, int64_t es, int64_t th, float* plane, OutputScratch& scratch) {
+  const int64_t TW = p.TW(), rows = p.tile_h();
+  float* tmp = scratch.tmp.data();
+  float* out = scratch.out.data();
+  for (int64_t j = 0; j < kIn && !p.one_d; ++j) {  // columns: over i of point (i, j)
+    float* o[kTile];
+    for (int64_t k = 0; k < kTile; ++k) o[k] = tmp + (k * kIn + j) * TW;
+#pragma omp simd
+    for (int64_t tw = 0; tw < TW; ++tw) output_1d([&](int64_t i) { return m[(i * kIn + j) * es + tw]; }, o, tw);
+  }
+  for (int64_t k = 0; k < rows; ++k) {  // rows (1-D: straight from M)
+    float* o[kTile];
+    for (int64_t l = 0; l < kTile; ++l) o[l] = out + (k * kTile + l) * TW;
+    const float* tk = p.one_d ? m : tmp + k * kIn * TW;
+    const int64_t sj = p.one_d ? es : TW;
+#pragma omp simd
+    for (int64_t tw = 0; tw < TW; ++tw) output_1d([&](int64_t j) { return tk[j * sj + tw]; }, o, tw);
+  }
+  const int64_t h0 = th * rows, hn = std::min(rows, p.OH - h0);
+  for (int64_t k = 0; k < hn; ++k) {
+    float* row = plane + (h0 + k) * p.OW;
+    for (int64_t tw = 0; tw < TW; ++tw) {
+      const int64_t w0 = tw * kTile, wn = std::min(kTile, p.OW - w0);
+      for (int64_t l = 0; l < wn; ++l) row[w0 + l] = out[(k * kTile + l) * TW + tw];
+    }
+  }
+}
+
+// y tiles = A^T M A (1-D: A^T m) for every tile of M[e][co][t], clipped to (OH, OW).
 void transform_output(const Plan& p, const float* M, float* y) {
-  const int64_t TH = p.TH(), TW = p.TW(), T = p.T(), rows = p.tile_h();
+  const int64_t TH = p.TH(), T = p.T();
 #pragma omp parallel
   {
-    std::vector<float> tmp(size_t(kTile * kIn * TW)), out(size_t(kTile * kTile * TW));
+    OutputScratch scratch(p.TW());
 #pragma omp for collapse(2) schedule(static)
     for (int64_t n = 0; n < p.N; ++n)
-      for (int64_t co = 0; co < p.Cout; ++co) {
-        float* plane = y + (n * p.Cout + co) * p.OH * p.OW;
-        for (int64_t th = 0; th < TH; ++th) {
-          const int64_t t0 = (n * TH + th) * TW;
-          const float* m = M + co * T + t0;  // point e of tile tw: m[e * Cout * T + tw]
-          const int64_t es = p.Cout * T;
-          for (int64_t j = 0; j < kIn && !p.one_d; ++j) {  // columns: over i of point (i, j)
-            float* o[kTile];
-            for (int64_t k = 0; k < kTile; ++k) o[k] = tmp.data() + (k * kIn + j) * TW;
-#pragma omp simd
-            for (int64_t tw = 0; tw < TW; ++tw)
-              output_1d([&](int64_t i) { return m[(i * kIn + j) * es + tw]; }, o, tw);
-          }
-          for (int64_t k = 0; k < rows; ++k) {  // rows (1-D: straight from M)
-            float* o[kTile];
-            for (int64_t l = 0; l < kTile; ++l) o[l] = out.data() + (k * kTile + l) * TW;
-            const float* tk = p.one_d ? m : tmp.data() + k * kIn * TW;
-            const int64_t sj = p.one_d ? es : TW;
-#pragma omp simd
-            for (int64_t tw = 0; tw < TW; ++tw) output_1d([&](int64_t j) { return tk[j * sj + tw]; }, o, tw);
-          }
-          const int64_t h0 = th * rows, hn = std::min(rows, p.OH - h0);
-          for (int64_t k = 0; k < hn; ++k) {
-            float* row = plane + (h0 + k) * p.OW;
-            for (int64_t tw = 0; tw < TW; ++tw) {
-              const int64_t w0 = tw * kTile, wn = std::min(kTile, p.OW - w0);
-              for (int64_t l = 0; l < wn; ++l) row[w0 + l] = out[size_t((k * kTile + l) * TW + tw)];
-            }
-          }
-        }
-      }
+      for (int64_t co = 0; co < p.Cout; ++co)
+        for (int64_t th = 0; th < TH; ++th)
+          output_row(p, M + co * T + (n * TH + th) * p.TW(), p.Cout * T, th, y + (n * p.Cout + co) * p.OH * p.OW,
+                     scratch);
   }
 }
 
@@ -297,8 +337,194 @@ void transform_filter_gradient(const Plan& p, const float* M, float* gw) {
   }
 }
 
+// ---- the blocked correlation: transforms, products and output per block of tiles
+
+using simd::kLanes;
+using simd::vf;
+
+// RC rows of C (RC x N) = A (RC x K, row stride lda) B (K x N, row stride ldb)
+// (+ C when accumulating), N a multiple of kLanes: four vectors of columns at
+// a time (RC <= 4: 16 accumulators), then one.
+template <int RC, bool Accumulate>
+inline void gemm_rows(const float* A, int64_t lda, const float* B, int64_t ldb, int64_t K, int64_t N, float* C,
+                      int64_t ldc) {
+  int64_t j = 0;
+  for (; RC <= 4 && j + 4 * kLanes <= N; j += 4 * kLanes) {
+    vf acc[RC][4] = {};
+    if (Accumulate)
+      for (int r = 0; r < RC; ++r)
+        for (int v = 0; v < 4; ++v) acc[r][v] = simd::load(C + r * ldc + j + v * kLanes);
+    for (int64_t k = 0; k < K; ++k) {
+      const float* b = B + k * ldb + j;
+      const vf b0 = simd::load(b), b1 = simd::load(b + kLanes), b2 = simd::load(b + 2 * kLanes),
+               b3 = simd::load(b + 3 * kLanes);
+#pragma GCC unroll 8
+      for (int r = 0; r < RC; ++r) {
+        const vf a = simd::splat(A[r * lda + k]);
+        acc[r][0] += a * b0, acc[r][1] += a * b1, acc[r][2] += a * b2, acc[r][3] += a * b3;
+      }
+    }
+#pragma GCC unroll 8
+    for (int r = 0; r < RC; ++r)
+      for (int v = 0; v < 4; ++v) simd::store(C + r * ldc + j + v * kLanes, acc[r][v]);
+  }
+  for (; j < N; j += kLanes) {
+    vf acc[RC] = {};
+    if (Accumulate)
+      for (int r = 0; r < RC; ++r) acc[r] = simd::load(C + r * ldc + j);
+    for (int64_t k = 0; k < K; ++k) {
+      const vf b = simd::load(B + k * ldb + j);
+#pragma GCC unroll 8
+      for (int r = 0; r < RC; ++r) acc[r] += simd::splat(A[r * lda + k]) * b;
+    }
+#pragma GCC unroll 8
+    for (int r = 0; r < RC; ++r) simd::store(C + r * ldc + j, acc[r]);
+  }
+}
+
+// Rows [i, M) of the product, RC (down to 1) at a time.
+template <int RC, bool Accumulate>
+void gemm_tail(int64_t i, int64_t M, const float* A, int64_t lda, const float* B, int64_t ldb, int64_t K, int64_t N,
+               float* C, int64_t ldc) {
+  for (; i + RC <= M; i += RC) gemm_rows<RC, Accumulate>(A + i * lda, lda, B, ldb, K, N, C + i * ldc, ldc);
+  if constexpr (RC > 1) gemm_tail<RC - 1, Accumulate>(i, M, A, lda, B, ldb, K, N, C, ldc);
+}
+
+// C (M x N) = A (M x K) B (K x N) (+ C when accumulating), row-major with
+// leading dimensions lda / ldb / ldc, N a multiple of kLanes; single-threaded
+// (each thread multiplies its own block). Rows of 4 x 4 vectors where N allows,
+// else 8 rows of one vector (8 independent sums keep both FMA pipes busy).
+template <bool Accumulate>
+void gemm_block(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C,
+                int64_t ldc) {
+  if (N >= 4 * kLanes)
+    gemm_tail<4, Accumulate>(0, M, A, lda, B, ldb, K, N, C, ldc);
+  else
+    gemm_tail<8, Accumulate>(0, M, A, lda, B, ldb, K, N, C, ldc);
+}
+
+// How the blocked correlation cuts the tiles: blocks of `rows` whole tile
+// rows, TB tiles padded to a whole number of vectors, sized so that a block's
+// transformed input and products (points x (Cin + Cout) x TB floats) stay in
+// a core's L2 cache.
+struct Blocking {
+  int64_t rows = 1, TB = kLanes, blocks = 1;
+};
+
+Blocking blocking_of(const Plan& p) {
+  constexpr int64_t kBudget = 160 * 1024;  // floats: 640 KB of the 1 MB L2 of this machine's cores
+  const int64_t per_tile = p.points() * (p.Cin + p.Cout), TW = p.TW();
+  Blocking b;
+  const int64_t tiles = std::clamp<int64_t>(kBudget / per_tile, kLanes, 256);
+  b.rows = std::max<int64_t>(1, tiles / TW);
+  b.TB = (b.rows * TW + kLanes - 1) / kLanes * kLanes;
+  b.blocks = (p.N * p.TH() + b.rows - 1) / b.rows;
+  return b;
+}
+
+// y = the correlation of x with the transformed filters U, one block of tile
+// rows at a time per thread: its tiles are transformed, multiplied point by
+// point (points GEMMs Cout x TB x Cin) and transformed back while they are in
+// cache. Every block is computed by one thread in a fixed order, so the result
+// does not depend on the thread count.
+void correlate_blocked(const Plan& p, const float* x, const float* U, float* y) {
+  const Blocking b = blocking_of(p);
+  const int64_t TH = p.TH(), TW = p.TW(), rows_total = p.N * TH, P = p.points(), TB = b.TB;
+#pragma omp parallel
+  {
+    std::vector<float> V(size_t(P * p.Cin * TB), 0.0f), M(size_t(P * p.Cout * TB));
+    RowScratch in_scratch(kIn, TW, p.one_d);
+    OutputScratch out_scratch(TW);
+#pragma omp for schedule(static)
+    for (int64_t blk = 0; blk < b.blocks; ++blk) {
+      const int64_t r0 = blk * b.rows, rn = std::min(b.rows, rows_total - r0);
+      for (int64_t i = 0; i < rn; ++i) {
+        const int64_t n = (r0 + i) / TH, th = (r0 + i) % TH;
+        for (int64_t c = 0; c < p.Cin; ++c)
+          transform_row<kIn>(x + (n * p.Cin + c) * p.H * p.W, p.H, p.W, p.pad_h, p.pad_w, th, TW, p.one_d,
+                             [](auto load, float* out[kIn], int64_t t) { input_1d(load, out, t); }, in_scratch,
+                             V.data() + c * TB + i * TW, p.Cin * TB);
+      }
+      // Tiles beyond the last row (rn < rows) keep an earlier block's values:
+      // their products are computed and never read.
+      for (int64_t e = 0; e < P; ++e)
+        gemm_block<false>(p.Cout, TB, p.Cin, U + e * p.Cout * p.Cin, p.Cin, V.data() + e * p.Cin * TB, TB,
+                          M.data() + e * p.Cout * TB, TB);
+      for (int64_t i = 0; i < rn; ++i) {
+        const int64_t n = (r0 + i) / TH, th = (r0 + i) % TH;
+        for (int64_t co = 0; co < p.Cout; ++co)
+          output_row(p, M.data() + co * TB + i * TW, p.Cout * TB, th, y + (n * p.Cout + co) * p.OH * p.OW,
+                     out_scratch);
+      }
+    }
+  }
+}
+
+// Partial sums of the blocked backward-weight: block b adds into group
+// b % groups, each group is one thread's, and the groups are added in order,
+// so the sum does not depend on the thread count.
+constexpr int64_t kWeightGroups = 8;
+
+// dU[e][k][c] = sum over tiles of Z[e][k][t] V[e][c][t] (Z: the output-gradient
+// tiles' A dy A^T, V: the input tiles' B^T d B), one block of tile rows at a
+// time: a block's V (C x TB) and Z, transposed to TB x Kp (K padded to whole
+// vectors), give one GEMM (C x TB) (TB x Kp) per point, added to its group.
+void weight_products_blocked(const Plan& p, const float* x, const float* gy, float* dU) {
+  const Blocking b = blocking_of(p);
+  const int64_t TH = p.TH(), TW = p.TW(), rows_total = p.N * TH, P = p.points(), TB = b.TB;
+  const int64_t C = p.Cin, K = p.Cout, Kp = (K + kLanes - 1) / kLanes * kLanes;
+  const int64_t groups = std::min(kWeightGroups, b.blocks);
+  std::vector<float> sums(size_t(groups * P * C * Kp), 0.0f);  // sums[g][e][c][k]
+#pragma omp parallel
+  {
+    std::vector<float> V(size_t(P * C * TB), 0.0f), Zt(size_t(P * TB * Kp), 0.0f);
+    RowScratch in_scratch(kIn, TW, p.one_d), gy_scratch(kTile, TW, p.one_d);
+#pragma omp for schedule(static)
+    for (int64_t g = 0; g < groups; ++g)
+      for (int64_t blk = g; blk < b.blocks; blk += groups) {
+        const int64_t r0 = blk * b.rows, rn = std::min(b.rows, rows_total - r0);
+        for (int64_t i = 0; i < rn; ++i) {
+          const int64_t n = (r0 + i) / TH, th = (r0 + i) % TH;
+          for (int64_t c = 0; c < C; ++c)
+            transform_row<kIn>(x + (n * C + c) * p.H * p.W, p.H, p.W, p.pad_h, p.pad_w, th, TW, p.one_d,
+                               [](auto load, float* out[kIn], int64_t t) { input_1d(load, out, t); }, in_scratch,
+                               V.data() + c * TB + i * TW, C * TB);
+          for (int64_t k = 0; k < K; ++k)
+            transform_row<kTile>(gy + (n * K + k) * p.OH * p.OW, p.OH, p.OW, 0, 0, th, TW, p.one_d,
+                                 [](auto load, float* out[kIn], int64_t t) { gradient_1d(load, out, t); },
+                                 gy_scratch, Zt.data() + k + i * TW * Kp, TB * Kp, Kp);
+        }
+        // Tiles past the block's rows add nothing: zero them in both factors
+        // (an earlier block's values would otherwise add 0 * v, which can flip
+        // the sign of a zero sum).
+        const int64_t used = rn * TW;
+        for (int64_t e = 0; e < P; ++e) {
+          std::fill(Zt.begin() + (e * TB + used) * Kp, Zt.begin() + (e + 1) * TB * Kp, 0.0f);
+          for (int64_t c = 0; c < C; ++c)
+            std::fill(V.begin() + (e * C + c) * TB + used, V.begin() + (e * C + c + 1) * TB, 0.0f);
+        }
+        float* sum = sums.data() + g * P * C * Kp;
+        for (int64_t e = 0; e < P; ++e)
+          gemm_block<true>(C, Kp, TB, V.data() + e * C * TB, TB, Zt.data() + e * TB * Kp, Kp, sum + e * C * Kp, Kp);
+      }
+#pragma omp for schedule(static)
+    for (int64_t e = 0; e < P; ++e)
+      for (int64_t k = 0; k < K; ++k)
+        for (int64_t c = 0; c < C; ++c) {
+          float v = 0;
+          for (int64_t g = 0; g < groups; ++g) v += sums[size_t(((g * P + e) * C + c) * Kp + k)];
+          dU[(e * K + k) * C + c] = v;
+        }
+  }
+}
+
 void correlate(const Plan& p, const float* x, const Filters& f, float* y, float* workspace) {
   float* U = workspace;
+  if (p.blocked()) {
+    transform_filters(p, f, U);
+    correlate_blocked(p, x, U, y);
+    return;
+  }
   float* V = U + p.u_floats();
   float* M = V + p.v_floats();
   transform_filters(p, f, U);
@@ -345,6 +571,11 @@ void conv_winograd_backward_weight(const ConvGeom& g, const float* x, const floa
   // the transform domain (36 GEMMs (K x tiles) (tiles x C)), and gw = G^T dU G.
   const Plan p = plan_of(g, ConvPass::forward);
   float* M = workspace;  // M[e][k][c]: the u block of the forward pass
+  if (p.blocked()) {
+    weight_products_blocked(p, x, gy, M);
+    transform_filter_gradient(p, M, gw);
+    return;
+  }
   float* V = M + p.u_floats();
   float* Z = V + p.v_floats();
   transform_input(p, x, V);
