@@ -141,60 +141,52 @@ inline void output_1d(Load m, float* out[kTile], int64_t i) {
 
 // Scratch of the tile-row transforms, one per thread.
 struct RowScratch {
-  std::vector<float> rows, cols, out;
-  RowScratch(int64_t E, int64_t TW, bool one_dim)
-      : rows(size_t((one_dim ? 1 : E) * ((TW - 1) * kTile + E))),
-        cols(size_t(kIn * ((TW - 1) * kTile + E))),
-        out(size_t((one_dim ? 1 : kIn) * kIn * TW)) {}
+  std::vector<float> rows, cols;  // rows: 1-D, the zero-padded row; 2-D, a row of zeros
+  RowScratch(int64_t E, int64_t TW) : rows(size_t((TW - 1) * kTile + E)), cols(size_t(kIn * ((TW - 1) * kTile + E))) {}
 };
 
 // The transform of tile row th of one plane (H, W): tiles start every kTile
 // samples from (-pad_h, -pad_w), samples outside the plane are 0, and
 // `transform_1d(load, out, i)` maps E values to the kIn values out[0..5][i].
-// Point e of tile tw goes to out[e * point_stride + tw * tile_stride]. The row's E rows are
+// Point e of tile tw goes to out[e * point_stride + tw]. The row's E rows are
 // copied zero-padded, the transform along the columns runs over the whole row
 // (contiguous), then along each tile's row. With one_dim (1-D tiles of E
 // samples, H = 1) the column transform is skipped and each tile has kIn points.
 template <int64_t E, class OneD>
 void transform_row(const float* plane, int64_t H, int64_t W, int64_t pad_h, int64_t pad_w, int64_t th, int64_t TW,
-                   bool one_dim, OneD transform_1d, RowScratch& scratch, float* out, int64_t point_stride,
-                   int64_t tile_stride = 1) {
+                   bool one_dim, OneD transform_1d, RowScratch& scratch, float* out, int64_t point_stride) {
   const int64_t Wt = (TW - 1) * kTile + E;
   const int64_t Eh = one_dim ? 1 : E, step_h = one_dim ? 1 : kTile, Ph = one_dim ? 1 : kIn, points = Ph * kIn;
   const int64_t w_lo = std::max<int64_t>(0, pad_w), w_hi = std::min(Wt, W + pad_w);  // the plane's columns in a row
-  float* rows = scratch.rows.data();
-  for (int64_t i = 0; i < Eh; ++i) {
-    float* r = rows + i * Wt;
-    const int64_t h = th * step_h - pad_h + i;
-    if (h < 0 || h >= H || w_hi <= w_lo) {
-      std::fill_n(r, Wt, 0.0f);
-      continue;
+  float* col[kIn];
+  if (one_dim) {  // the row itself, zero-padded
+    float* r = scratch.rows.data();
+    col[0] = r;
+    std::fill_n(r, Wt, 0.0f);
+    if (w_hi > w_lo) std::copy(plane + (w_lo - pad_w), plane + (w_hi - pad_w), r + w_lo);
+  } else {
+    // The column transform reads the plane's rows where they are (a row above
+    // or below the plane reads scratch.rows, which stays zero) and writes 0
+    // where every row is padding.
+    const float* src[kIn];
+    for (int64_t i = 0; i < Eh; ++i) {
+      const int64_t h = th * step_h - pad_h + i;
+      src[i] = h < 0 || h >= H ? scratch.rows.data() + pad_w : plane + h * W;
     }
-    std::fill_n(r, w_lo, 0.0f);
-    std::copy(plane + h * W + (w_lo - pad_w), plane + h * W + (w_hi - pad_w), r + w_lo);
-    std::fill(r + w_hi, r + Wt, 0.0f);
-  }
-  float* col[kIn] = {rows};  // 1-D: the row itself
-  if (!one_dim) {
-    for (int64_t k = 0; k < kIn; ++k) col[k] = scratch.cols.data() + k * Wt;
+    for (int64_t k = 0; k < kIn; ++k) {
+      col[k] = scratch.cols.data() + k * Wt;
+      std::fill_n(col[k], w_lo, 0.0f);
+      std::fill(col[k] + std::max(w_lo, w_hi), col[k] + Wt, 0.0f);
+    }
 #pragma omp simd
-    for (int64_t w = 0; w < Wt; ++w) transform_1d([&](int64_t i) { return rows[i * Wt + w]; }, col, w);
+    for (int64_t w = w_lo; w < w_hi; ++w) transform_1d([&](int64_t i) { return src[i][w - pad_w]; }, col, w);
   }
-  float* buf = scratch.out.data();
   for (int64_t k = 0; k < Ph; ++k) {
     float* o[kIn];
-    for (int64_t l = 0; l < kIn; ++l) o[l] = buf + (k * kIn + l) * TW;
+    for (int64_t l = 0; l < kIn; ++l) o[l] = out + (k * kIn + l) * point_stride;
     const float* ck = col[k];
 #pragma omp simd
     for (int64_t tw = 0; tw < TW; ++tw) transform_1d([&](int64_t j) { return ck[tw * kTile + j]; }, o, tw);
-  }
-  for (int64_t e = 0; e < points; ++e) {
-    const float* from = buf + e * TW;
-    float* to = out + e * point_stride;
-    if (tile_stride == 1)
-      std::copy_n(from, TW, to);
-    else
-      for (int64_t tw = 0; tw < TW; ++tw) to[tw * tile_stride] = from[tw];
   }
 }
 
@@ -206,7 +198,7 @@ void transform_tiles(const float* planes, int64_t N, int64_t P, int64_t H, int64
   const int64_t T = N * TH * TW;
 #pragma omp parallel
   {
-    RowScratch scratch(E, TW, one_dim);
+    RowScratch scratch(E, TW);
 #pragma omp for collapse(2) schedule(static)
     for (int64_t n = 0; n < N; ++n)
       for (int64_t c = 0; c < P; ++c)
@@ -433,7 +425,7 @@ void correlate_blocked(const Plan& p, const float* x, const float* U, float* y) 
 #pragma omp parallel
   {
     std::vector<float> V(size_t(P * p.Cin * TB), 0.0f), M(size_t(P * p.Cout * TB));
-    RowScratch in_scratch(kIn, TW, p.one_d);
+    RowScratch in_scratch(kIn, TW);
     OutputScratch out_scratch(TW);
 #pragma omp for schedule(static)
     for (int64_t blk = 0; blk < b.blocks; ++blk) {
@@ -477,8 +469,9 @@ void weight_products_blocked(const Plan& p, const float* x, const float* gy, flo
   std::vector<float> sums(size_t(groups * P * C * Kp), 0.0f);  // sums[g][e][c][k]
 #pragma omp parallel
   {
-    std::vector<float> V(size_t(P * C * TB), 0.0f), Zt(size_t(P * TB * Kp), 0.0f);
-    RowScratch in_scratch(kIn, TW, p.one_d), gy_scratch(kTile, TW, p.one_d);
+    // V[e][c][t], Z[e][k][t], Zt[t][k] (one point at a time)
+    std::vector<float> V(size_t(P * C * TB), 0.0f), Z(size_t(P * K * TB), 0.0f), Zt(size_t(TB * Kp), 0.0f);
+    RowScratch in_scratch(kIn, TW), gy_scratch(kTile, TW);
 #pragma omp for schedule(static)
     for (int64_t g = 0; g < groups; ++g)
       for (int64_t blk = g; blk < b.blocks; blk += groups) {
@@ -492,20 +485,25 @@ void weight_products_blocked(const Plan& p, const float* x, const float* gy, flo
           for (int64_t k = 0; k < K; ++k)
             transform_row<kTile>(gy + (n * K + k) * p.OH * p.OW, p.OH, p.OW, 0, 0, th, TW, p.one_d,
                                  [](auto load, float* out[kIn], int64_t t) { gradient_1d(load, out, t); },
-                                 gy_scratch, Zt.data() + k + i * TW * Kp, TB * Kp, Kp);
+                                 gy_scratch, Z.data() + k * TB + i * TW, K * TB);
         }
         // Tiles past the block's rows add nothing: zero them in both factors
         // (an earlier block's values would otherwise add 0 * v, which can flip
         // the sign of a zero sum).
         const int64_t used = rn * TW;
         for (int64_t e = 0; e < P; ++e) {
-          std::fill(Zt.begin() + (e * TB + used) * Kp, Zt.begin() + (e + 1) * TB * Kp, 0.0f);
           for (int64_t c = 0; c < C; ++c)
             std::fill(V.begin() + (e * C + c) * TB + used, V.begin() + (e * C + c + 1) * TB, 0.0f);
+          for (int64_t k = 0; k < K; ++k)
+            std::fill(Z.begin() + (e * K + k) * TB + used, Z.begin() + (e * K + k + 1) * TB, 0.0f);
         }
         float* sum = sums.data() + g * P * C * Kp;
-        for (int64_t e = 0; e < P; ++e)
-          gemm_block<true>(C, Kp, TB, V.data() + e * C * TB, TB, Zt.data() + e * TB * Kp, Kp, sum + e * C * Kp, Kp);
+        for (int64_t e = 0; e < P; ++e) {
+          const float* z = Z.data() + e * K * TB;
+          for (int64_t t = 0; t < TB; ++t)
+            for (int64_t k = 0; k < K; ++k) Zt[size_t(t * Kp + k)] = z[k * TB + t];
+          gemm_block<true>(C, Kp, TB, V.data() + e * C * TB, TB, Zt.data(), Kp, sum + e * C * Kp, Kp);
+        }
       }
 #pragma omp for schedule(static)
     for (int64_t e = 0; e < P; ++e)
