@@ -140,9 +140,16 @@ inline void output_1d(Load m, float* out[kTile], int64_t i) {
 }
 
 // Scratch of the tile-row transforms, one per thread.
+// With `staged`, transform_row writes each row's points to `out` first and
+// copies them on as contiguous runs: faster where the destination is a
+// whole-tensor buffer far beyond the cache; the blocked passes write straight
+// into their cache-resident block.
 struct RowScratch {
-  std::vector<float> rows, cols;  // rows: 1-D, the zero-padded row; 2-D, a row of zeros
-  RowScratch(int64_t E, int64_t TW) : rows(size_t((TW - 1) * kTile + E)), cols(size_t(kIn * ((TW - 1) * kTile + E))) {}
+  std::vector<float> rows, cols, out;  // rows: 1-D, the zero-padded row; 2-D, a row of zeros
+  RowScratch(int64_t E, int64_t TW, bool staged)
+      : rows(size_t((TW - 1) * kTile + E)),
+        cols(size_t(kIn * ((TW - 1) * kTile + E))),
+        out(staged ? size_t(kIn * kIn * TW) : 0) {}
 };
 
 // The transform of tile row th of one plane (H, W): tiles start every kTile
@@ -181,13 +188,16 @@ void transform_row(const float* plane, int64_t H, int64_t W, int64_t pad_h, int6
 #pragma omp simd
     for (int64_t w = w_lo; w < w_hi; ++w) transform_1d([&](int64_t i) { return src[i][w - pad_w]; }, col, w);
   }
+  const bool staged = !scratch.out.empty();
   for (int64_t k = 0; k < Ph; ++k) {
     float* o[kIn];
-    for (int64_t l = 0; l < kIn; ++l) o[l] = out + (k * kIn + l) * point_stride;
+    for (int64_t l = 0; l < kIn; ++l)
+      o[l] = staged ? scratch.out.data() + (k * kIn + l) * TW : out + (k * kIn + l) * point_stride;
     const float* ck = col[k];
 #pragma omp simd
     for (int64_t tw = 0; tw < TW; ++tw) transform_1d([&](int64_t j) { return ck[tw * kTile + j]; }, o, tw);
   }
+  for (int64_t e = 0; e < points && staged; ++e) std::copy_n(scratch.out.data() + e * TW, TW, out + e * point_stride);
 }
 
 // Out[e][c][t] = the transform (transform_row) of every tile of the planes
@@ -198,7 +208,7 @@ void transform_tiles(const float* planes, int64_t N, int64_t P, int64_t H, int64
   const int64_t T = N * TH * TW;
 #pragma omp parallel
   {
-    RowScratch scratch(E, TW);
+    RowScratch scratch(E, TW, true);
 #pragma omp for collapse(2) schedule(static)
     for (int64_t n = 0; n < N; ++n)
       for (int64_t c = 0; c < P; ++c)
@@ -425,7 +435,7 @@ void correlate_blocked(const Plan& p, const float* x, const float* U, float* y) 
 #pragma omp parallel
   {
     std::vector<float> V(size_t(P * p.Cin * TB), 0.0f), M(size_t(P * p.Cout * TB));
-    RowScratch in_scratch(kIn, TW);
+    RowScratch in_scratch(kIn, TW, false);
     OutputScratch out_scratch(TW);
 #pragma omp for schedule(static)
     for (int64_t blk = 0; blk < b.blocks; ++blk) {
@@ -471,7 +481,7 @@ void weight_products_blocked(const Plan& p, const float* x, const float* gy, flo
   {
     // V[e][c][t], Z[e][k][t], Zt[t][k] (one point at a time)
     std::vector<float> V(size_t(P * C * TB), 0.0f), Z(size_t(P * K * TB), 0.0f), Zt(size_t(TB * Kp), 0.0f);
-    RowScratch in_scratch(kIn, TW), gy_scratch(kTile, TW);
+    RowScratch in_scratch(kIn, TW, false), gy_scratch(kTile, TW, false);
 #pragma omp for schedule(static)
     for (int64_t g = 0; g < groups; ++g)
       for (int64_t blk = g; blk < b.blocks; blk += groups) {
