@@ -61,8 +61,8 @@ INSTANTIATE_TEST_SUITE_P(
     Shapes, ConvWinograd,
     ::testing::Values(Case{2, 64, 16, 16, 64, 3, 3, 1, 1},  // whole 4x4 tiles (a U-Net level), blocked
                       Case{1, 80, 9, 10, 72, 3, 3, 1, 1},   // 80 x 72 channels: whole-tensor transforms + GEMMs
-                      Case{2, 32, 40, 40, 32, 3, 3, 1, 1},  // blocked, 3 blocks of tile rows (the last shorter)
-                      Case{10, 48, 18, 18, 64, 3, 3, 1, 1}, // blocked, 9 blocks: more than backward-weight's 8 groups
+                      Case{2, 32, 40, 40, 32, 3, 3, 1, 1},  // blocked: more blocks than backward-weight's 8 groups
+                      Case{10, 48, 18, 18, 64, 3, 3, 1, 1}, // blocked, C != K, the last block shorter
                       Case{1, 3, 13, 18, 5, 3, 3, 1, 1},    // partial tiles in both directions
                       Case{2, 1, 9, 7, 4, 3, 3, 0, 0},      // one input channel, no padding (7x5 output)
                       Case{1, 8, 6, 11, 16, 3, 3, 2, 2},    // padding 2: backward-data with no padding
