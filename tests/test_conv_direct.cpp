@@ -64,7 +64,7 @@ INSTANTIATE_TEST_SUITE_P(
 
 TEST(ConvDirectSelection, AutomaticKeepsGemmWhereItIsFaster) {
   cpu::set_conv_algorithm(cpu::ConvAlgorithm::automatic);
-  ConvGeom wide = geometry({4, 16, 256, 256, 16, 3, 3, 1, 1});
+  ConvGeom wide = geometry({4, 3, 256, 256, 16, 3, 3, 1, 1});  // a first layer (Winograd from 16 channels in)
   EXPECT_TRUE(cpu::conv_direct_selected(wide, ConvPass::forward));
   EXPECT_TRUE(cpu::conv_direct_selected(wide, ConvPass::backward_weight));
   ConvGeom pointwise = geometry({4, 16, 256, 256, 16, 1, 1, 0, 0});
