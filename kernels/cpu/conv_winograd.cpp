@@ -425,6 +425,20 @@ Blocking blocking_of(const Plan& p) {
   return b;
 }
 
+// V[e][c][i * TW + tw] = B^T d B of tile tw of tile row r0 + i (rows n * TH + th
+// counted over the batch), for the rn rows of a block of TB tiles.
+void transform_block_input(const Plan& p, const float* x, int64_t r0, int64_t rn, int64_t TB, RowScratch& scratch,
+                           float* V) {
+  const int64_t TH = p.TH(), TW = p.TW();
+  for (int64_t i = 0; i < rn; ++i) {
+    const int64_t n = (r0 + i) / TH, th = (r0 + i) % TH;
+    for (int64_t c = 0; c < p.Cin; ++c)
+      transform_row<kIn>(x + (n * p.Cin + c) * p.H * p.W, p.H, p.W, p.pad_h, p.pad_w, th, TW, p.one_d,
+                         [](auto load, float* out[kIn], int64_t t) { input_1d(load, out, t); }, scratch,
+                         V + c * TB + i * TW, p.Cin * TB);
+  }
+}
+
 // y = the correlation of x with the transformed filters U, one block of tile
 // rows at a time per thread: its tiles are transformed, multiplied point by
 // point (points GEMMs Cout x TB x Cin) and transformed back while they are in
@@ -441,13 +455,7 @@ void correlate_blocked(const Plan& p, const float* x, const float* U, float* y) 
 #pragma omp for schedule(static)
     for (int64_t blk = 0; blk < b.blocks; ++blk) {
       const int64_t r0 = blk * b.rows, rn = std::min(b.rows, rows_total - r0);
-      for (int64_t i = 0; i < rn; ++i) {
-        const int64_t n = (r0 + i) / TH, th = (r0 + i) % TH;
-        for (int64_t c = 0; c < p.Cin; ++c)
-          transform_row<kIn>(x + (n * p.Cin + c) * p.H * p.W, p.H, p.W, p.pad_h, p.pad_w, th, TW, p.one_d,
-                             [](auto load, float* out[kIn], int64_t t) { input_1d(load, out, t); }, in_scratch,
-                             V.data() + c * TB + i * TW, p.Cin * TB);
-      }
+      transform_block_input(p, x, r0, rn, TB, in_scratch, V.data());
       // Tiles beyond the last row (rn < rows) keep an earlier block's values:
       // their products are computed and never read.
       for (int64_t e = 0; e < P; ++e)
@@ -487,12 +495,9 @@ void weight_products_blocked(const Plan& p, const float* x, const float* gy, flo
     for (int64_t g = 0; g < groups; ++g)
       for (int64_t blk = g; blk < b.blocks; blk += groups) {
         const int64_t r0 = blk * b.rows, rn = std::min(b.rows, rows_total - r0);
+        transform_block_input(p, x, r0, rn, TB, in_scratch, V.data());
         for (int64_t i = 0; i < rn; ++i) {
           const int64_t n = (r0 + i) / TH, th = (r0 + i) % TH;
-          for (int64_t c = 0; c < C; ++c)
-            transform_row<kIn>(x + (n * C + c) * p.H * p.W, p.H, p.W, p.pad_h, p.pad_w, th, TW, p.one_d,
-                               [](auto load, float* out[kIn], int64_t t) { input_1d(load, out, t); }, in_scratch,
-                               V.data() + c * TB + i * TW, C * TB);
           for (int64_t k = 0; k < K; ++k)
             transform_row<kTile>(gy + (n * K + k) * p.OH * p.OW, p.OH, p.OW, 0, 0, th, TW, p.one_d,
                                  [](auto load, float* out[kIn], int64_t t) { gradient_1d(load, out, t); },
@@ -529,14 +534,13 @@ void weight_products_blocked(const Plan& p, const float* x, const float* gy, flo
 
 void correlate(const Plan& p, const float* x, const Filters& f, float* y, float* workspace) {
   float* U = workspace;
+  transform_filters(p, f, U);
   if (p.blocked()) {
-    transform_filters(p, f, U);
     correlate_blocked(p, x, U, y);
     return;
   }
   float* V = U + p.u_floats();
   float* M = V + p.v_floats();
-  transform_filters(p, f, U);
   transform_input(p, x, V);
   const int64_t T = p.T();
   gemm_batched<float>(p.points(), false, false, p.Cout, T, p.Cin, 1.0f, U, p.Cin, p.Cout * p.Cin, V, T, p.Cin * T,
@@ -582,16 +586,15 @@ void conv_winograd_backward_weight(const ConvGeom& g, const float* x, const floa
   float* M = workspace;  // M[e][k][c]: the u block of the forward pass
   if (p.blocked()) {
     weight_products_blocked(p, x, gy, M);
-    transform_filter_gradient(p, M, gw);
-    return;
+  } else {
+    float* V = M + p.u_floats();
+    float* Z = V + p.v_floats();
+    transform_input(p, x, V);
+    transform_gradient(p, gy, Z);
+    const int64_t T = p.T();
+    gemm_batched<float>(p.points(), false, true, p.Cout, p.Cin, T, 1.0f, Z, T, p.Cout * T, V, T, p.Cin * T, 0.0f, M,
+                        p.Cin, p.Cout * p.Cin);
   }
-  float* V = M + p.u_floats();
-  float* Z = V + p.v_floats();
-  transform_input(p, x, V);
-  transform_gradient(p, gy, Z);
-  const int64_t T = p.T();
-  gemm_batched<float>(p.points(), false, true, p.Cout, p.Cin, T, 1.0f, Z, T, p.Cout * T, V, T, p.Cin * T, 0.0f, M,
-                      p.Cin, p.Cout * p.Cin);
   transform_filter_gradient(p, M, gw);
 }
 
