@@ -88,11 +88,12 @@ FaciesTrainer::FaciesTrainer(const Config& root, const Preprocessing& pre, std::
   }
 
   const int64_t total_steps = epochs * steps_per_epoch_;
-  model_ = build_with(root.section("model"), {str_cat("in_channels=", pre_.channels()), str_cat("classes=", k)});
+  const std::vector<std::string> io = {str_cat("in_channels=", pre_.channels()), str_cat("classes=", k)};
+  model_ = build_with(root.section("model"), io);
   opt_ = make_optimizer(root.section("optimizer"), model_->named_parameters(), total_steps);
   ema_decay_ = train.get_double("ema", 0.0, Bounds::between(0, 0.99999));
   if (ema_decay_ > 0) {
-    ema_ = build_with(root.section("model"), {str_cat("in_channels=", pre_.channels()), str_cat("classes=", k)});
+    ema_ = build_with(root.section("model"), io);
     NoGradGuard no_grad;
     ema_->requires_grad_(false);
     const NamedTensors from = model_->named_parameters(), from_b = model_->named_buffers();
