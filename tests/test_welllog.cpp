@@ -372,6 +372,44 @@ std::vector<float> flat_weights(Module& m) {
 
 }  // namespace
 
+// Which wells keep their labels: wells without any label of the model's
+// classes and the extra (held-out) wells are always unlabelled, the fraction
+// counts labelled wells only, and no unlabelled well reaches the trainer with
+// a label.
+TEST(Wells, TrainingSplitLabelsOnlyTheChosenWells) {
+  SynthSetup s = synthetic_setup();
+  std::vector<Well> wells = load_wells(s.cfg.section("data"));
+  ASSERT_EQ(wells.size(), 12u);
+  const std::vector<Well> held(wells.begin() + 10, wells.end());
+  std::vector<Well> train(wells.begin(), wells.begin() + 10);
+  train[3].codes.clear();                                // a well without a label column
+  train[7].codes.assign(train[7].codes.size(), 9);       // codes outside data.classes
+  const auto names = [](const std::vector<Well>& ws) {
+    std::set<std::string> n;
+    for (const Well& w : ws) n.insert(w.name);
+    return n;
+  };
+  for (double fraction : {1.0, 0.5, 0.125}) {
+    const WellSplit split = split_training_wells(s.pre, train, fraction, 7, held);
+    const size_t expect_labelled = fraction == 1.0 ? 8u : fraction == 0.5 ? 4u : 1u;  // of the 8 labelled wells
+    EXPECT_EQ(split.labelled.size(), expect_labelled) << fraction;
+    EXPECT_EQ(split.labelled.size() + split.unlabelled.size(), 12u) << fraction;
+    const std::set<std::string> lab = names(split.labelled), unl = names(split.unlabelled);
+    for (const std::string& n : {train[3].name, train[7].name, held[0].name, held[1].name})
+      EXPECT_TRUE(unl.count(n) && !lab.count(n)) << n << " at fraction " << fraction;
+    for (const Well& w : split.unlabelled) EXPECT_FALSE(w.has_labels()) << w.name;
+    for (const Well& w : split.labelled) EXPECT_TRUE(w.has_labels()) << w.name;
+  }
+  // Without label-less wells, the split is labelled_subset's, as before.
+  const std::vector<Well> clean(wells.begin(), wells.begin() + 8);
+  const WellSplit plain = split_training_wells(s.pre, clean, 0.25, 3);
+  const std::vector<size_t> idx = labelled_subset(8, 0.25, 3);
+  ASSERT_EQ(plain.labelled.size(), idx.size());
+  for (size_t i = 0; i < idx.size(); ++i) EXPECT_EQ(plain.labelled[i].name, clean[idx[i]].name);
+  std::vector<Well> none = {train[3], train[7]};
+  expect_error([&] { split_training_wells(s.pre, none, 1.0, 1); }, "none of the 2 training wells has a label");
+}
+
 TEST(Facies, HungTermsAndConfidenceThreshold) {
   SynthSetup s = synthetic_setup();
   for (const Sample& u : s.unlabelled)
@@ -746,6 +784,31 @@ TEST(App, EnsemblePredictsTheMeanOfItsMembers) {
   // Resuming a single member of an ensemble is refused with the reason.
   a.resume = (dir / "run" / "member_0" / "last.safetensors").string();
   expect_error([&] { train_command(a); }, "train.ensemble");
+}
+
+// cv.transductive: semi mode also trains on the held-out wells' logs (as
+// unlabelled wells); the other modes and the labelled wells are unchanged.
+TEST(App, TransductiveCrossValidationAddsTheHeldOutWellsAsUnlabelled) {
+  const fs::path dir = fresh_dir("transductive");
+  const fs::path cfg_file = dir / "synth.yaml";
+  std::ofstream(cfg_file) << kSynthConfig;
+  AppArgs a;
+  a.command = "train";
+  a.config = cfg_file.string();
+  a.out = (dir / "run").string();
+  a.overrides = {"train.epochs=1", "cv.folds=3", "cv.final=false", "cv.fractions=[0.5]",
+                 "cv.modes=[supervised, semi]", "cv.transductive=true"};
+  ASSERT_EQ(train_command(a), 0);
+  const Table t = read_csv((dir / "run" / "cv_folds.csv").string());
+  const int mode = t.column("mode"), lab = t.column("labelled_wells"), unl = t.column("unlabelled_wells");
+  ASSERT_GE(mode, 0);
+  ASSERT_GE(unl, 0);
+  ASSERT_EQ(t.rows.size(), 6u);  // 2 modes x 3 folds
+  for (const auto& row : t.rows) {
+    // 12 wells in 3 folds: 8 training wells, 4 of them labelled; semi adds the 4 held-out wells.
+    EXPECT_EQ(row[size_t(lab)], "4");
+    EXPECT_EQ(row[size_t(unl)], row[size_t(mode)] == "semi" ? "8" : "4") << row[size_t(mode)];
+  }
 }
 
 TEST(App, Seg2016HeldOutWellsBeatChance) {

@@ -254,6 +254,25 @@ std::vector<size_t> labelled_subset(size_t n, double fraction, uint64_t seed) {
   return idx;
 }
 
+WellSplit split_training_wells(const Preprocessing& pre, const std::vector<Well>& train_wells, double fraction,
+                               uint64_t seed, const std::vector<Well>& extra_unlabelled) {
+  const auto has_class_labels = [&](const Well& w) {
+    const std::vector<int64_t> y = pre.targets(w);
+    return std::any_of(y.begin(), y.end(), [](int64_t k) { return k >= 0; });
+  };
+  std::vector<Well> with_labels;
+  WellSplit split;
+  for (const Well& w : train_wells) (has_class_labels(w) ? with_labels : split.unlabelled).push_back(w);
+  STRATA_CHECK(!with_labels.empty(), "strata-welllog: none of the ", train_wells.size(),
+               " training wells has a label of data.classes");
+  const std::vector<size_t> lab = labelled_subset(with_labels.size(), fraction, seed);
+  for (size_t i = 0; i < with_labels.size(); ++i)
+    (std::binary_search(lab.begin(), lab.end(), i) ? split.labelled : split.unlabelled).push_back(with_labels[i]);
+  split.unlabelled.insert(split.unlabelled.end(), extra_unlabelled.begin(), extra_unlabelled.end());
+  for (Well& w : split.unlabelled) w.codes.clear();
+  return split;
+}
+
 std::vector<int64_t> fold_of_wells(size_t n, int64_t folds, uint64_t seed) {
   STRATA_CHECK(folds >= 2 && size_t(folds) <= n, "cv.folds: ", folds, " folds need between 2 and ", n,
                " wells (folds = number of wells is leave-one-well-out)");
@@ -357,6 +376,7 @@ struct CvOptions {
   int64_t ensemble = 1;  // train.ensemble: models per fold, from different initialisations, probabilities averaged
   uint64_t split_seed = 0;
   bool final_model = true;
+  bool transductive = false;  // semi mode: the held-out wells are unlabelled training wells too
   static CvOptions from_config(const Config& cv, const std::string& mode) {
     CvOptions o;
     o.folds = cv.get_int("folds", 0, Bounds::at_least(0));
@@ -365,6 +385,7 @@ struct CvOptions {
     o.seeds = cv.get_int_list("seeds", {1});
     o.split_seed = uint64_t(cv.get_int("split_seed", 0, Bounds::at_least(0)));
     o.final_model = cv.get_bool("final", true);
+    o.transductive = cv.get_bool("transductive", false);
     for (double f : o.fractions) STRATA_CHECK(f > 0 && f <= 1, cv.key_path("fractions"), ": ", f, " is not in (0, 1]");
     for (const std::string& m : o.modes)
       STRATA_CHECK(m == "supervised" || m == "adversarial" || m == "semi", cv.key_path("modes"), ": unknown mode '",
@@ -388,11 +409,6 @@ std::string fraction_label(double f) {
   return f >= 1.0 ? "all" : fmt("%.3g", f);
 }
 
-std::vector<Well> without_labels(std::vector<Well> wells) {
-  for (Well& w : wells) w.codes.clear();
-  return wells;
-}
-
 // Trains one model on `train_wells` (of which `labelled` by index keep their
 // labels); returns the trainer (model inside) and the fitted preprocessing.
 struct FoldModel {
@@ -401,19 +417,18 @@ struct FoldModel {
 };
 
 // Fits the normalisation on the logs of every training well (labels are not
-// used for it), keeps labels on the `fraction` of wells chosen by `seed`, and
-// builds the trainer with the default generator seeded by `init_seed` (the
-// members of an ensemble share `seed`, hence the labelled wells, and differ in it).
+// used for it), splits the wells into labelled and unlabelled ones
+// (split_training_wells) and builds the trainer with the default generator
+// seeded by `init_seed` (the members of an ensemble share `seed`, hence the
+// labelled wells, and differ in it).
 FoldModel make_trainer(const Config& cfg, Preprocessing pre, const std::vector<Well>& train_wells, double fraction,
-                       const std::string& mode, int64_t epochs, uint64_t seed, uint64_t init_seed) {
+                       const std::string& mode, int64_t epochs, uint64_t seed, uint64_t init_seed,
+                       const std::vector<Well>& extra_unlabelled = {}) {
   pre.fit(train_wells);
-  const std::vector<size_t> lab = labelled_subset(train_wells.size(), fraction, seed);
-  std::vector<Well> labelled, unlabelled;
-  for (size_t i = 0; i < train_wells.size(); ++i)
-    (std::binary_search(lab.begin(), lab.end(), i) ? labelled : unlabelled).push_back(train_wells[i]);
+  const WellSplit split = split_training_wells(pre, train_wells, fraction, seed, extra_unlabelled);
   manual_seed(init_seed);
   FoldModel f{pre, nullptr};
-  f.trainer = std::make_unique<FaciesTrainer>(cfg, pre, prepare(pre, labelled), prepare(pre, without_labels(unlabelled)),
+  f.trainer = std::make_unique<FaciesTrainer>(cfg, pre, prepare(pre, split.labelled), prepare(pre, split.unlabelled),
                                               epochs, init_seed, mode);
   return f;
 }
@@ -422,8 +437,10 @@ FoldModel make_trainer(const Config& cfg, Preprocessing pre, const std::vector<W
 uint64_t member_seed(uint64_t seed, int64_t j) { return seed + uint64_t(j) * 1000003u; }
 
 FoldModel fit_fold(const Config& cfg, const Preprocessing& pre, const std::vector<Well>& train_wells, double fraction,
-                   const std::string& mode, int64_t epochs, uint64_t seed, int64_t member) {
-  FoldModel f = make_trainer(cfg, pre, train_wells, fraction, mode, epochs, seed, member_seed(seed, member));
+                   const std::string& mode, int64_t epochs, uint64_t seed, int64_t member,
+                   const std::vector<Well>& extra_unlabelled) {
+  FoldModel f =
+      make_trainer(cfg, pre, train_wells, fraction, mode, epochs, seed, member_seed(seed, member), extra_unlabelled);
   for (int64_t e = 0; e < epochs; ++e)
     for (int64_t b = 0; b < f.trainer->steps_per_epoch(); ++b) f.trainer->step(e, b);
   return f;
@@ -442,7 +459,7 @@ void run_cross_validation(const Config& cfg, const CvOptions& o, const Preproces
   const std::vector<int64_t> fold = fold_of_wells(wells.size(), folds, split_seed);
 
   std::ofstream rows(fs::path(out) / "cv_folds.csv");
-  rows << "fraction,mode,seed,fold,test_wells,labelled_wells,f1_micro,f1_macro,seconds\n";
+  rows << "fraction,mode,seed,fold,test_wells,labelled_wells,unlabelled_wells,f1_micro,f1_macro,seconds\n";
   std::vector<Experiment> results;
   const auto t_all = Clock::now();
   for (double fraction : fractions)
@@ -458,11 +475,14 @@ void run_cross_validation(const Config& cfg, const CvOptions& o, const Preproces
             (fold[i] == k ? te : tr).push_back(wells[i]);
             if (fold[i] == k) test_names.push_back(wells[i].name);
           }
+          // cv.transductive: in semi mode the held-out wells' logs are unlabelled training data too.
+          const std::vector<Well> extra = o.transductive && mode == "semi" ? te : std::vector<Well>{};
+          const uint64_t fold_seed = uint64_t(seed) * 1000 + uint64_t(k);
           const auto t0 = Clock::now();
           std::vector<FoldModel> members;
           std::vector<Module*> ensemble;
           for (int64_t j = 0; j < o.ensemble; ++j) {
-            members.push_back(fit_fold(cfg, pre, tr, fraction, mode, epochs, uint64_t(seed) * 1000 + uint64_t(k), j));
+            members.push_back(fit_fold(cfg, pre, tr, fraction, mode, epochs, fold_seed, j, extra));
             ensemble.push_back(&members.back().trainer->model());
           }
           const double s = seconds_since(t0);
@@ -470,9 +490,10 @@ void run_cross_validation(const Config& cfg, const CvOptions& o, const Preproces
           const ConfusionMatrix m = evaluate(ensemble, prepare(members[0].pre, te), pre.classes(), window, stride);
           pooled.merge(m);
           ex.fold_f1.push_back(m.f1_micro());
-          const size_t n_lab = labelled_subset(tr.size(), fraction, uint64_t(seed) * 1000 + uint64_t(k)).size();
+          const WellSplit split = split_training_wells(pre, tr, fraction, fold_seed, extra);
           rows << fraction << "," << mode << "," << seed << "," << k << ",\"" << join(test_names, ";") << "\","
-               << n_lab << "," << m.f1_micro() << "," << m.f1_macro() << "," << s << "\n";
+               << split.labelled.size() << "," << split.unlabelled.size() << "," << m.f1_micro() << ","
+               << m.f1_macro() << "," << s << "\n";
           rows.flush();
           std::fprintf(stderr, "[cv] labelled %s, %s, seed %lld, fold %lld/%lld (%s): F1 micro %.4f (%.1f s)\n",
                        fraction_label(fraction).c_str(), mode.c_str(), static_cast<long long>(seed),

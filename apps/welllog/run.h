@@ -32,6 +32,17 @@ void strip_plot(const std::string& path, const Well& well, const Preprocessing& 
 
 // Chooses round(fraction * n) of `n` wells (at least 1) as labelled, by `seed`.
 std::vector<size_t> labelled_subset(size_t n, double fraction, uint64_t seed);
+// The labelled and unlabelled wells of one training run. Training wells that
+// carry labels of `pre`'s classes keep them on labelled_subset(count, fraction,
+// seed); the others (wells without a single such label, then the wells that
+// lose theirs to `fraction`), then `extra_unlabelled` (cv.transductive: the
+// held-out wells) form the unlabelled wells, their labels removed. Errors when
+// no training well has labels.
+struct WellSplit {
+  std::vector<Well> labelled, unlabelled;
+};
+WellSplit split_training_wells(const Preprocessing& pre, const std::vector<Well>& train_wells, double fraction,
+                               uint64_t seed, const std::vector<Well>& extra_unlabelled = {});
 // Fold of each of `n` wells for k-fold cross-validation (k = n: leave one
 // well out), shuffled by `seed`.
 std::vector<int64_t> fold_of_wells(size_t n, int64_t folds, uint64_t seed);
