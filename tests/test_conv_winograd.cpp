@@ -61,6 +61,7 @@ INSTANTIATE_TEST_SUITE_P(
     Shapes, ConvWinograd,
     ::testing::Values(Case{2, 64, 16, 16, 64, 3, 3, 1, 1},  // whole 4x4 tiles (a U-Net level), blocked
                       Case{1, 80, 9, 10, 72, 3, 3, 1, 1},   // 80 x 72 channels: whole-tensor transforms + GEMMs
+                      Case{2, 66, 48, 48, 70, 3, 3, 1, 1},  // whole-tensor, 288 tiles, channels not a multiple of 16
                       Case{2, 32, 40, 40, 32, 3, 3, 1, 1},  // blocked: more blocks than backward-weight's 8 groups
                       Case{10, 48, 18, 18, 64, 3, 3, 1, 1}, // blocked, C != K, the last block shorter
                       Case{1, 3, 13, 18, 5, 3, 3, 1, 1},    // partial tiles in both directions
@@ -69,6 +70,7 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{1, 5, 3, 3, 3, 3, 3, 0, 0},      // one output pixel
                       Case{3, 17, 21, 30, 9, 3, 3, 1, 0},   // odd channel counts, 3 samples, padding 1 / 0
                       Case{2, 64, 1, 40, 64, 1, 3, 0, 1},   // conv1d: F(4, 3) on whole tiles
+                      Case{4, 64, 1, 64, 64, 1, 3, 0, 1},   // conv1d, 64 tiles (a multiple of 16)
                       Case{3, 5, 1, 13, 7, 1, 3, 0, 0},     // conv1d, partial last tile, no padding
                       Case{1, 8, 1, 9, 16, 1, 3, 0, 2}),    // conv1d, padding 2
     [](const ::testing::TestParamInfo<Case>& info) { return "case" + std::to_string(info.index); });

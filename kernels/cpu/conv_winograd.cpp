@@ -73,9 +73,10 @@ inline void filter_1d(const float* g0, const float* g1, const float* g2, float* 
 
 // U[e][co][ci] = (G f G^T)[e] (R = 3) or (G f)[e] (R = 1) for every filter
 // f(co, ci). A block of output channels at a time: gather the block's taps
-// (input channel outer, so the transposed reads of backward-data walk memory
-// in order too), then per output channel, vectorised over the input channels,
-// transform the columns (r) and the rows (s) straight into U.
+// (a block of input channels at a time, so that the transposed reads of
+// backward-data stay in cache too), then per output channel, vectorised over
+// the input channels, transform the columns (r) and the rows (s) straight
+// into U.
 void transform_filters(const Plan& p, const Filters& f, float* U) {
   constexpr int64_t kBlock = 16;
   const int64_t C = p.Cin, R = p.R(), taps_per = R * 3, blocks = (p.Cout + kBlock - 1) / kBlock;
@@ -86,13 +87,18 @@ void transform_filters(const Plan& p, const Filters& f, float* U) {
 #pragma omp for schedule(static)
     for (int64_t blk = 0; blk < blocks; ++blk) {
       const int64_t co0 = blk * kBlock, nb = std::min(kBlock, p.Cout - co0);
-      for (int64_t ci = 0; ci < C; ++ci)
-        for (int64_t b = 0; b < nb; ++b) {
-          const float* w = f.w + f.base + (co0 + b) * f.s_co + ci * f.s_ci;
-          float* t = taps.data() + b * taps_per * C + ci;
+      // 16 input channels at a time: the lines of `taps` being filled (16 x
+      // taps_per of them) and the filter taps being read both stay in L1.
+      for (int64_t ci0 = 0; ci0 < C; ci0 += kBlock) {
+        const int64_t nc = std::min(kBlock, C - ci0);
+        for (int64_t b = 0; b < nb; ++b)
           for (int64_t r = 0; r < R; ++r)
-            for (int64_t s = 0; s < 3; ++s) t[(r * 3 + s) * C] = w[r * f.s_r + s * f.s_s];
-        }
+            for (int64_t s = 0; s < 3; ++s) {
+              const float* w = f.w + f.base + (co0 + b) * f.s_co + ci0 * f.s_ci + r * f.s_r + s * f.s_s;
+              float* t = taps.data() + (b * taps_per + r * 3 + s) * C + ci0;
+              for (int64_t c = 0; c < nc; ++c) t[c] = w[c * f.s_ci];
+            }
+      }
       for (int64_t b = 0; b < nb; ++b) {
         const float* tb = taps.data() + b * taps_per * C;
         if (p.one_d) {
