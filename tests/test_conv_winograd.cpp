@@ -63,6 +63,8 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{1, 80, 9, 10, 72, 3, 3, 1, 1},   // 80 x 72 channels: whole-tensor transforms + GEMMs
                       Case{2, 66, 48, 48, 70, 3, 3, 1, 1},  // whole-tensor, 288 tiles, channels not a multiple of 16
                       Case{2, 32, 40, 40, 32, 3, 3, 1, 1},  // blocked: more blocks than backward-weight's 8 groups
+                      Case{1, 8, 6, 70, 8, 3, 3, 1, 1},     // rows of 18 tiles: 16 in vectors, 2 one by one
+                      Case{1, 72, 5, 66, 72, 3, 3, 1, 1},   // the same on the whole-tensor path (17 tiles a row)
                       Case{10, 48, 18, 18, 64, 3, 3, 1, 1}, // blocked, C != K, the last block shorter
                       Case{1, 3, 13, 18, 5, 3, 3, 1, 1},    // partial tiles in both directions
                       Case{2, 1, 9, 7, 4, 3, 3, 0, 0},      // one input channel, no padding (7x5 output)

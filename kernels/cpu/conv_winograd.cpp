@@ -122,27 +122,30 @@ void transform_filters(const Plan& p, const Filters& f, float* U) {
   }
 }
 
-// B^T d for d = (d0 .. d5), one lane per tile: out[k] = sum_i B^T[k][i] d_i.
-template <class Load>
-inline void input_1d(Load d, float* out[kIn], int64_t i) {
-  const float d0 = d(0), d1 = d(1), d2 = d(2), d3 = d(3), d4 = d(4), d5 = d(5);
-  out[0][i] = 4 * d0 - 5 * d2 + d4;
-  out[1][i] = -4 * d1 - 4 * d2 + d3 + d4;
-  out[2][i] = 4 * d1 - 4 * d2 - d3 + d4;
-  out[3][i] = -2 * d1 - d2 + 2 * d3 + d4;
-  out[4][i] = 2 * d1 - d2 - 2 * d3 + d4;
-  out[5][i] = 4 * d1 - 5 * d3 + d5;
+// The 1-D transforms, on floats or on vectors of 16 tiles: `load(i)` gives
+// input i, `store(k, v)` takes output k.
+
+// B^T d for d = (d0 .. d5): out[k] = sum_i B^T[k][i] d_i.
+template <class Load, class Store>
+inline void input_1d(Load d, Store out) {
+  const auto d0 = d(0), d1 = d(1), d2 = d(2), d3 = d(3), d4 = d(4), d5 = d(5);
+  out(0, 4 * d0 - 5 * d2 + d4);
+  out(1, -4 * d1 - 4 * d2 + d3 + d4);
+  out(2, 4 * d1 - 4 * d2 - d3 + d4);
+  out(3, -2 * d1 - d2 + 2 * d3 + d4);
+  out(4, 2 * d1 - d2 - 2 * d3 + d4);
+  out(5, 4 * d1 - 5 * d3 + d5);
 }
 
 // A^T m for m = (m0 .. m5): out[k] = sum_i A^T[k][i] m_i.
-template <class Load>
-inline void output_1d(Load m, float* out[kTile], int64_t i) {
-  const float m0 = m(0), m1 = m(1), m2 = m(2), m3 = m(3), m4 = m(4), m5 = m(5);
-  const float a = m1 + m2, b = m1 - m2, c = m3 + m4, d = m3 - m4;
-  out[0][i] = m0 + a + c;
-  out[1][i] = b + 2 * d;
-  out[2][i] = a + 4 * c;
-  out[3][i] = b + 8 * d + m5;
+template <class Load, class Store>
+inline void output_1d(Load m, Store out) {
+  const auto m0 = m(0), m1 = m(1), m2 = m(2), m3 = m(3), m4 = m(4), m5 = m(5);
+  const auto a = m1 + m2, b = m1 - m2, c = m3 + m4, d = m3 - m4;
+  out(0, m0 + a + c);
+  out(1, b + 2 * d);
+  out(2, a + 4 * c);
+  out(3, b + 8 * d + m5);
 }
 
 // Scratch of the tile-row transforms, one per thread.
@@ -151,16 +154,18 @@ inline void output_1d(Load m, float* out[kTile], int64_t i) {
 // whole-tensor buffer far beyond the cache; the blocked passes write straight
 // into their cache-resident block.
 struct RowScratch {
+  // The vectorised row pass reads up to 2 floats past the last tile's samples.
+  static constexpr int64_t kPad = 2 * simd::kLanes;
   std::vector<float> rows, cols, out;  // rows: 1-D, the zero-padded row; 2-D, a row of zeros
   RowScratch(int64_t E, int64_t TW, bool staged)
-      : rows(size_t((TW - 1) * kTile + E)),
-        cols(size_t(kIn * ((TW - 1) * kTile + E))),
+      : rows(size_t((TW - 1) * kTile + E + kPad)),
+        cols(size_t(kIn * ((TW - 1) * kTile + E) + kPad)),
         out(staged ? size_t(kIn * kIn * TW) : 0) {}
 };
 
 // The transform of tile row th of one plane (H, W): tiles start every kTile
 // samples from (-pad_h, -pad_w), samples outside the plane are 0, and
-// `transform_1d(load, out, i)` maps E values to the kIn values out[0..5][i].
+// `transform_1d(load, store)` maps E values to kIn (input_1d / gradient_1d).
 // Point e of tile tw goes to out[e * point_stride + tw]. The row's E rows are
 // copied zero-padded, the transform along the columns runs over the whole row
 // (contiguous), then along each tile's row. With one_dim (1-D tiles of E
@@ -192,7 +197,8 @@ void transform_row(const float* plane, int64_t H, int64_t W, int64_t pad_h, int6
       std::fill(col[k] + std::max(w_lo, w_hi), col[k] + Wt, 0.0f);
     }
 #pragma omp simd
-    for (int64_t w = w_lo; w < w_hi; ++w) transform_1d([&](int64_t i) { return src[i][w - pad_w]; }, col, w);
+    for (int64_t w = w_lo; w < w_hi; ++w)
+      transform_1d([&](int64_t i) { return src[i][w - pad_w]; }, [&](int64_t k, float v) { col[k][w] = v; });
   }
   const bool staged = !scratch.out.empty();
   for (int64_t k = 0; k < Ph; ++k) {
@@ -200,8 +206,19 @@ void transform_row(const float* plane, int64_t H, int64_t W, int64_t pad_h, int6
     for (int64_t l = 0; l < kIn; ++l)
       o[l] = staged ? scratch.out.data() + (k * kIn + l) * TW : out + (k * kIn + l) * point_stride;
     const float* ck = col[k];
+    // 16 tiles at a time: tile tw's samples are ck[4 tw .. 4 tw + E), split
+    // into vectors of one sample each by register shuffles (stride-4 reads do
+    // not vectorise); the rest one tile at a time.
+    int64_t tv = 0;
+    for (; tv + simd::kLanes <= TW; tv += simd::kLanes) {
+      simd::vf d[8];  // d[j] lane i: sample j of tile tv + i
+      simd::deinterleave4(ck + tv * kTile, d);
+      if constexpr (E > kTile) simd::deinterleave4(ck + (tv + 1) * kTile, d + 4);
+      transform_1d([&](int64_t j) { return d[j]; }, [&](int64_t l, simd::vf v) { simd::store(o[l] + tv, v); });
+    }
 #pragma omp simd
-    for (int64_t tw = 0; tw < TW; ++tw) transform_1d([&](int64_t j) { return ck[tw * kTile + j]; }, o, tw);
+    for (int64_t tw = tv; tw < TW; ++tw)
+      transform_1d([&](int64_t j) { return ck[tw * kTile + j]; }, [&](int64_t l, float v) { o[l][tw] = v; });
   }
   for (int64_t e = 0; e < points && staged; ++e) std::copy_n(scratch.out.data() + e * TW, TW, out + e * point_stride);
 }
@@ -227,7 +244,7 @@ void transform_tiles(const float* planes, int64_t N, int64_t P, int64_t H, int64
 // V[e][ci][t] = (B^T d B)[e] for every 6x6 input tile d (zero outside x).
 void transform_input(const Plan& p, const float* x, float* V) {
   transform_tiles<kIn>(x, p.N, p.Cin, p.H, p.W, p.pad_h, p.pad_w, p.TH(), p.TW(), p.one_d,
-                       [](auto load, float* out[kIn], int64_t i) { input_1d(load, out, i); }, V);
+                       [](auto load, auto store) { input_1d(load, store); }, V);
 }
 
 // Scratch of output_row, one per thread.
@@ -246,7 +263,8 @@ void output_row(const Plan& p, const float* m, int64_t es, int64_t th, float* pl
     float* o[kTile];
     for (int64_t k = 0; k < kTile; ++k) o[k] = tmp + (k * kIn + j) * TW;
 #pragma omp simd
-    for (int64_t tw = 0; tw < TW; ++tw) output_1d([&](int64_t i) { return m[(i * kIn + j) * es + tw]; }, o, tw);
+    for (int64_t tw = 0; tw < TW; ++tw)
+      output_1d([&](int64_t i) { return m[(i * kIn + j) * es + tw]; }, [&](int64_t k, float v) { o[k][tw] = v; });
   }
   for (int64_t k = 0; k < rows; ++k) {  // rows (1-D: straight from M)
     float* o[kTile];
@@ -254,12 +272,21 @@ void output_row(const Plan& p, const float* m, int64_t es, int64_t th, float* pl
     const float* tk = p.one_d ? m : tmp + k * kIn * TW;
     const int64_t sj = p.one_d ? es : TW;
 #pragma omp simd
-    for (int64_t tw = 0; tw < TW; ++tw) output_1d([&](int64_t j) { return tk[j * sj + tw]; }, o, tw);
+    for (int64_t tw = 0; tw < TW; ++tw)
+      output_1d([&](int64_t j) { return tk[j * sj + tw]; }, [&](int64_t l, float v) { o[l][tw] = v; });
   }
   const int64_t h0 = th * rows, hn = std::min(rows, p.OH - h0);
+  const int64_t whole = p.OW / kTile;  // tiles that lie inside the plane
   for (int64_t k = 0; k < hn; ++k) {
     float* row = plane + (h0 + k) * p.OW;
-    for (int64_t tw = 0; tw < TW; ++tw) {
+    const float* ok = out + k * kTile * TW;
+    int64_t tv = 0;
+    for (; tv + simd::kLanes <= whole; tv += simd::kLanes) {  // 16 tiles: interleave their 4 columns
+      const simd::vf cols[kTile] = {simd::load(ok + tv), simd::load(ok + TW + tv), simd::load(ok + 2 * TW + tv),
+                                    simd::load(ok + 3 * TW + tv)};
+      simd::interleave4(cols, row + tv * kTile);
+    }
+    for (int64_t tw = tv; tw < TW; ++tw) {
       const int64_t w0 = tw * kTile, wn = std::min(kTile, p.OW - w0);
       for (int64_t l = 0; l < wn; ++l) row[w0 + l] = out[(k * kTile + l) * TW + tw];
     }
@@ -282,23 +309,23 @@ void transform_output(const Plan& p, const float* M, float* y) {
 }
 
 // A y for y = (y0 .. y3), the transpose of output_1d: out[i] = sum_k A^T[k][i] y_k.
-template <class Load>
-inline void gradient_1d(Load y, float* out[kIn], int64_t i) {
-  const float y0 = y(0), y1 = y(1), y2 = y(2), y3 = y(3);
-  const float even = y0 + y2, odd = y1 + y3, even4 = y0 + 4 * y2, odd8 = 2 * y1 + 8 * y3;
-  out[0][i] = y0;
-  out[1][i] = even + odd;
-  out[2][i] = even - odd;
-  out[3][i] = even4 + odd8;
-  out[4][i] = even4 - odd8;
-  out[5][i] = y3;
+template <class Load, class Store>
+inline void gradient_1d(Load y, Store out) {
+  const auto y0 = y(0), y1 = y(1), y2 = y(2), y3 = y(3);
+  const auto even = y0 + y2, odd = y1 + y3, even4 = y0 + 4 * y2, odd8 = 2 * y1 + 8 * y3;
+  out(0, y0);
+  out(1, even + odd);
+  out(2, even - odd);
+  out(3, even4 + odd8);
+  out(4, even4 - odd8);
+  out(5, y3);
 }
 
 // Z[e][co][t] = (A dy A^T)[e] for every 4x4 tile dy of the output gradient
 // (zero beyond (OH, OW)): the transpose of transform_output.
 void transform_gradient(const Plan& p, const float* gy, float* Z) {
   transform_tiles<kTile>(gy, p.N, p.Cout, p.OH, p.OW, 0, 0, p.TH(), p.TW(), p.one_d,
-                         [](auto load, float* out[kIn], int64_t i) { gradient_1d(load, out, i); }, Z);
+                         [](auto load, auto store) { gradient_1d(load, store); }, Z);
 }
 
 // G^T m along one axis for n sums at once (vectorised over n): g_r = sum_k G[k][r] m_k.
@@ -440,7 +467,7 @@ void transform_block_input(const Plan& p, const float* x, int64_t r0, int64_t rn
     const int64_t n = (r0 + i) / TH, th = (r0 + i) % TH;
     for (int64_t c = 0; c < p.Cin; ++c)
       transform_row<kIn>(x + (n * p.Cin + c) * p.H * p.W, p.H, p.W, p.pad_h, p.pad_w, th, TW, p.one_d,
-                         [](auto load, float* out[kIn], int64_t t) { input_1d(load, out, t); }, scratch,
+                         [](auto load, auto store) { input_1d(load, store); }, scratch,
                          V + c * TB + i * TW, p.Cin * TB);
   }
 }
@@ -506,7 +533,7 @@ void weight_products_blocked(const Plan& p, const float* x, const float* gy, flo
           const int64_t n = (r0 + i) / TH, th = (r0 + i) % TH;
           for (int64_t k = 0; k < K; ++k)
             transform_row<kTile>(gy + (n * K + k) * p.OH * p.OW, p.OH, p.OW, 0, 0, th, TW, p.one_d,
-                                 [](auto load, float* out[kIn], int64_t t) { gradient_1d(load, out, t); },
+                                 [](auto load, auto store) { gradient_1d(load, store); },
                                  gy_scratch, Z.data() + k * TB + i * TW, K * TB);
         }
         // Tiles past the block's rows add nothing: zero them in both factors

@@ -20,4 +20,38 @@ inline vf load_aligned(const float* p) { return *reinterpret_cast<const vf*>(__b
 inline void store(float* p, vf v) { std::memcpy(p, &v, sizeof v); }
 inline vf splat(float s) { return vf{s, s, s, s, s, s, s, s, s, s, s, s, s, s, s, s}; }
 
+// Lanes 0-7: a[P], a[P + 4], .. over the 32 floats of (a, b); lanes 8-15: don't care.
+template <int P>
+inline vf every_4th(vf a, vf b) {
+  return __builtin_shufflevector(a, b, P, P + 4, P + 8, P + 12, P + 16, P + 20, P + 24, P + 28, P, P, P, P, P, P, P,
+                                 P);
+}
+template <int P>
+inline vf phase4(vf a, vf b, vf c, vf d) {
+  return __builtin_shufflevector(every_4th<P>(a, b), every_4th<P>(c, d), 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20,
+                                 21, 22, 23);
+}
+
+// 4-way deinterleave of the 64 floats at x: lane i of out[p] = x[4 i + p].
+inline void deinterleave4(const float* x, vf out[4]) {
+  const vf a = load(x), b = load(x + kLanes), c = load(x + 2 * kLanes), d = load(x + 3 * kLanes);
+  out[0] = phase4<0>(a, b, c, d);
+  out[1] = phase4<1>(a, b, c, d);
+  out[2] = phase4<2>(a, b, c, d);
+  out[3] = phase4<3>(a, b, c, d);
+}
+
+// The inverse: x[4 i + p] = lane i of in[p], 64 floats.
+inline void interleave4(const vf in[4], float* x) {
+  const vf ab_lo = __builtin_shufflevector(in[0], in[1], 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+  const vf ab_hi = __builtin_shufflevector(in[0], in[1], 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+  const vf cd_lo = __builtin_shufflevector(in[2], in[3], 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+  const vf cd_hi = __builtin_shufflevector(in[2], in[3], 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+  store(x, __builtin_shufflevector(ab_lo, cd_lo, 0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23));
+  store(x + kLanes, __builtin_shufflevector(ab_lo, cd_lo, 8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31));
+  store(x + 2 * kLanes, __builtin_shufflevector(ab_hi, cd_hi, 0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23));
+  store(x + 3 * kLanes,
+        __builtin_shufflevector(ab_hi, cd_hi, 8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31));
+}
+
 }  // namespace strata::cpu::simd
