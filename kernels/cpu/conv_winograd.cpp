@@ -180,7 +180,8 @@ void transform_row(const float* plane, int64_t H, int64_t W, int64_t pad_h, int6
   if (one_dim) {  // the row itself, zero-padded
     float* r = scratch.rows.data();
     col[0] = r;
-    std::fill_n(r, Wt, 0.0f);
+    std::fill_n(r, w_lo, 0.0f);
+    std::fill(r + std::max(w_lo, w_hi), r + Wt, 0.0f);
     if (w_hi > w_lo) std::copy(plane + (w_lo - pad_w), plane + (w_hi - pad_w), r + w_lo);
   } else {
     // The column transform reads the plane's rows where they are (a row above
