@@ -653,14 +653,21 @@ TEST(Facies, SupervisedTrainingLearnsSyntheticShapes) {
 // ---------------------------------------------------------------------------
 // the app
 
-TEST(App, TrainEvalPredictOnSyntheticWells) {
-  const fs::path dir = fresh_dir("app");
-  const fs::path cfg_file = dir / "synth.yaml";
-  std::ofstream(cfg_file) << kSynthConfig << "cv: {folds: 2, final: true, modes: [supervised]}\n";
+// `train` on kSynthConfig (+ the YAML `extra`) written to a fresh folder
+// `name`, the run going to <folder>/run.
+AppArgs synthetic_train(const std::string& name, const std::string& extra = "") {
+  const fs::path dir = fresh_dir(name);
+  std::ofstream(dir / "synth.yaml") << kSynthConfig << extra;
   AppArgs a;
   a.command = "train";
-  a.config = cfg_file.string();
+  a.config = (dir / "synth.yaml").string();
   a.out = (dir / "run").string();
+  return a;
+}
+
+TEST(App, TrainEvalPredictOnSyntheticWells) {
+  AppArgs a = synthetic_train("app", "cv: {folds: 2, final: true, modes: [supervised]}\n");
+  const fs::path dir = fs::path(a.out).parent_path();
   a.overrides = {"train.mode=supervised", "data.val_wells=[SYN-001, SYN-002]", "train.epochs=3"};
   ASSERT_EQ(train_command(a), 0);
   for (const char* f : {"config.yaml", "best.safetensors", "last.safetensors", "metrics.csv", "cv_folds.csv",
@@ -740,13 +747,8 @@ TEST(App, TrainEvalPredictOnSyntheticWells) {
 // train.ensemble: members trained from different initialisations, one
 // best.safetensors holding all of them, predictions the mean of theirs.
 TEST(App, EnsemblePredictsTheMeanOfItsMembers) {
-  const fs::path dir = fresh_dir("ensemble");
-  const fs::path cfg_file = dir / "synth.yaml";
-  std::ofstream(cfg_file) << kSynthConfig;
-  AppArgs a;
-  a.command = "train";
-  a.config = cfg_file.string();
-  a.out = (dir / "run").string();
+  AppArgs a = synthetic_train("ensemble");
+  const fs::path dir = fs::path(a.out).parent_path();
   a.overrides = {"train.mode=supervised", "train.ensemble=2", "train.epochs=2"};
   ASSERT_EQ(train_command(a), 0);
   for (const char* f : {"best.safetensors", "member_0/best.safetensors", "member_1/last.safetensors",
@@ -789,13 +791,8 @@ TEST(App, EnsemblePredictsTheMeanOfItsMembers) {
 // cv.transductive: semi mode also trains on the held-out wells' logs (as
 // unlabelled wells); the other modes and the labelled wells are unchanged.
 TEST(App, TransductiveCrossValidationAddsTheHeldOutWellsAsUnlabelled) {
-  const fs::path dir = fresh_dir("transductive");
-  const fs::path cfg_file = dir / "synth.yaml";
-  std::ofstream(cfg_file) << kSynthConfig;
-  AppArgs a;
-  a.command = "train";
-  a.config = cfg_file.string();
-  a.out = (dir / "run").string();
+  AppArgs a = synthetic_train("transductive");
+  const fs::path dir = fs::path(a.out).parent_path();
   a.overrides = {"train.epochs=1", "cv.folds=3", "cv.final=false", "cv.fractions=[0.5]",
                  "cv.modes=[supervised, semi]", "cv.transductive=true"};
   ASSERT_EQ(train_command(a), 0);
