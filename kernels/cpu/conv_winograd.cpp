@@ -154,8 +154,9 @@ inline void output_1d(Load m, Store out) {
 // whole-tensor buffer far beyond the cache; the blocked passes write straight
 // into their cache-resident block.
 struct RowScratch {
-  // The vectorised row pass reads up to 2 floats past the last tile's samples.
-  static constexpr int64_t kPad = 2 * simd::kLanes;
+  // The vectorised row pass reads up to 2 floats past the last tile's
+  // samples; one vector of zeros covers it.
+  static constexpr int64_t kPad = simd::kLanes;
   std::vector<float> rows, cols, out;  // rows: 1-D, the zero-padded row; 2-D, a row of zeros
   RowScratch(int64_t E, int64_t TW, bool staged)
       : rows(size_t((TW - 1) * kTile + E + kPad)),
