@@ -417,15 +417,12 @@ struct FoldModel {
 };
 
 // Fits the normalisation on the logs of every training well (labels are not
-// used for it), splits the wells into labelled and unlabelled ones
-// (split_training_wells) and builds the trainer with the default generator
-// seeded by `init_seed` (the members of an ensemble share `seed`, hence the
-// labelled wells, and differ in it).
-FoldModel make_trainer(const Config& cfg, Preprocessing pre, const std::vector<Well>& train_wells, double fraction,
-                       const std::string& mode, int64_t epochs, uint64_t seed, uint64_t init_seed,
-                       const std::vector<Well>& extra_unlabelled = {}) {
+// used for it) and builds the trainer on the wells of `split`
+// (split_training_wells) with the default generator seeded by `init_seed` (the
+// members of an ensemble share the split and differ in it).
+FoldModel make_trainer(const Config& cfg, Preprocessing pre, const std::vector<Well>& train_wells,
+                       const WellSplit& split, const std::string& mode, int64_t epochs, uint64_t init_seed) {
   pre.fit(train_wells);
-  const WellSplit split = split_training_wells(pre, train_wells, fraction, seed, extra_unlabelled);
   manual_seed(init_seed);
   FoldModel f{pre, nullptr};
   f.trainer = std::make_unique<FaciesTrainer>(cfg, pre, prepare(pre, split.labelled), prepare(pre, split.unlabelled),
@@ -436,11 +433,9 @@ FoldModel make_trainer(const Config& cfg, Preprocessing pre, const std::vector<W
 // The initialisation seed of ensemble member j (member 0: the run's own seed).
 uint64_t member_seed(uint64_t seed, int64_t j) { return seed + uint64_t(j) * 1000003u; }
 
-FoldModel fit_fold(const Config& cfg, const Preprocessing& pre, const std::vector<Well>& train_wells, double fraction,
-                   const std::string& mode, int64_t epochs, uint64_t seed, int64_t member,
-                   const std::vector<Well>& extra_unlabelled) {
-  FoldModel f =
-      make_trainer(cfg, pre, train_wells, fraction, mode, epochs, seed, member_seed(seed, member), extra_unlabelled);
+FoldModel fit_fold(const Config& cfg, const Preprocessing& pre, const std::vector<Well>& train_wells,
+                   const WellSplit& split, const std::string& mode, int64_t epochs, uint64_t seed, int64_t member) {
+  FoldModel f = make_trainer(cfg, pre, train_wells, split, mode, epochs, member_seed(seed, member));
   for (int64_t e = 0; e < epochs; ++e)
     for (int64_t b = 0; b < f.trainer->steps_per_epoch(); ++b) f.trainer->step(e, b);
   return f;
@@ -478,11 +473,12 @@ void run_cross_validation(const Config& cfg, const CvOptions& o, const Preproces
           // cv.transductive: in semi mode the held-out wells' logs are unlabelled training data too.
           const std::vector<Well> extra = o.transductive && mode == "semi" ? te : std::vector<Well>{};
           const uint64_t fold_seed = uint64_t(seed) * 1000 + uint64_t(k);
+          const WellSplit split = split_training_wells(pre, tr, fraction, fold_seed, extra);
           const auto t0 = Clock::now();
           std::vector<FoldModel> members;
           std::vector<Module*> ensemble;
           for (int64_t j = 0; j < o.ensemble; ++j) {
-            members.push_back(fit_fold(cfg, pre, tr, fraction, mode, epochs, fold_seed, j, extra));
+            members.push_back(fit_fold(cfg, pre, tr, split, mode, epochs, fold_seed, j));
             ensemble.push_back(&members.back().trainer->model());
           }
           const double s = seconds_since(t0);
@@ -490,7 +486,6 @@ void run_cross_validation(const Config& cfg, const CvOptions& o, const Preproces
           const ConfusionMatrix m = evaluate(ensemble, prepare(members[0].pre, te), pre.classes(), window, stride);
           pooled.merge(m);
           ex.fold_f1.push_back(m.f1_micro());
-          const WellSplit split = split_training_wells(pre, tr, fraction, fold_seed, extra);
           rows << fraction << "," << mode << "," << seed << "," << k << ",\"" << join(test_names, ";") << "\","
                << split.labelled.size() << "," << split.unlabelled.size() << "," << m.f1_micro() << ","
                << m.f1_macro() << "," << s << "\n";
@@ -595,11 +590,12 @@ int train_command(const AppArgs& a) {
   for (const Well& w : wells)
     (std::find(val_names.begin(), val_names.end(), w.name) != val_names.end() ? val : tr).push_back(w);
   const std::string config_text = cfg.dump();
+  const WellSplit split = split_training_wells(pre, tr, fraction, seed);  // every member trains on it
   for (int64_t j = 0; j < members; ++j) {
     // One member: its own run folder when there are several, the run folder itself otherwise.
     const std::string dir = members == 1 ? out : (fs::path(out) / ("member_" + std::to_string(j))).string();
     fs::create_directories(dir);
-    FoldModel fm = make_trainer(cfg, pre, tr, fraction, "", epochs, seed, member_seed(seed, j));
+    FoldModel fm = make_trainer(cfg, pre, tr, split, "", epochs, member_seed(seed, j));
     const Preprocessing fitted = fm.pre;
     FaciesTrainer& ft = *fm.trainer;
     const std::vector<Sample> val_samples = prepare(fitted, val);
