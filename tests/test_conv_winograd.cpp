@@ -65,6 +65,9 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{2, 32, 40, 40, 32, 3, 3, 1, 1},  // blocked: more blocks than backward-weight's 8 groups
                       Case{1, 8, 6, 70, 8, 3, 3, 1, 1},     // rows of 18 tiles: 16 in vectors, 2 one by one
                       Case{1, 72, 5, 66, 72, 3, 3, 1, 1},   // the same on the whole-tensor path (17 tiles a row)
+                      Case{2, 68, 16, 16, 72, 3, 3, 1, 1},  // whole-tensor planes of 16 tiles: one vector each
+                      Case{3, 70, 13, 11, 66, 3, 3, 0, 2},  // whole-tensor planes of 4 x 4 partial tiles, padding 2
+                      Case{1, 96, 30, 31, 80, 3, 3, 1, 1},  // planes of 8 x 8 tiles (4 vectors), partial tiles
                       Case{10, 48, 18, 18, 64, 3, 3, 1, 1}, // blocked, C != K, the last block shorter
                       Case{1, 3, 13, 18, 5, 3, 3, 1, 1},    // partial tiles in both directions
                       Case{2, 1, 9, 7, 4, 3, 3, 0, 0},      // one input channel, no padding (7x5 output)

@@ -34,9 +34,12 @@ struct Plan {
   int64_t TH() const { return (OH + tile_h() - 1) / tile_h(); }
   int64_t TW() const { return (OW + kTile - 1) / kTile; }
   int64_t T() const { return N * TH() * TW(); }
+  // Row length of the whole-tensor V[e][c][.] and M[e][co][.]: the tiles, in
+  // 2-D padded to whole vectors for gemm_block.
+  int64_t Tr() const { return one_d ? T() : (T() + simd::kLanes - 1) / simd::kLanes * simd::kLanes; }
   int64_t u_floats() const { return points() * Cout * Cin; }
-  int64_t v_floats() const { return points() * Cin * T(); }
-  int64_t m_floats() const { return points() * Cout * T(); }
+  int64_t v_floats() const { return points() * Cin * Tr(); }
+  int64_t m_floats() const { return points() * Cout * Tr(); }
   // The blocked passes keep their tiles in per-thread buffers.
   int64_t workspace() const { return u_floats() + (blocked() ? 0 : v_floats() + m_floats()); }
 };
@@ -225,28 +228,95 @@ void transform_row(const float* plane, int64_t H, int64_t W, int64_t pad_h, int6
   for (int64_t e = 0; e < points && staged; ++e) std::copy_n(scratch.out.data() + e * TW, TW, out + e * point_stride);
 }
 
+// Planes of fewer than 16 tiles a row (the 16x16 and 32x32 levels of a U-Net,
+// where the row pass above would run one tile at a time) are transformed all
+// at once instead, vectorised over the plane's tiles: their tiles are
+// contiguous in the whole-tensor layout, so every point is one run of
+// TH x TW floats. Scratch of transform_plane and output_plane, one per thread.
+struct PlaneScratch {
+  int64_t TP, TPv;             // the plane's tiles, and rounded up to whole vectors
+  std::vector<float> row;      // one zero-padded row of the plane
+  std::vector<float> d;        // the tiles' samples d[i][j][t] (output_plane: the outputs)
+  std::vector<float> tmp;      // the column pass of one vector of tiles
+  PlaneScratch(int64_t TH, int64_t TW)
+      : TP(TH * TW),
+        TPv((TP + simd::kLanes - 1) / simd::kLanes * simd::kLanes),
+        row(size_t(TW * kTile + 2)),
+        d(size_t(kIn * kIn * TPv), 0.0f),
+        tmp(size_t(kIn * kIn * simd::kLanes)) {}
+};
+
+// transform_row for every tile row of a plane at once (2-D): the tiles'
+// samples are gathered into d[i][j][t], then the column and row transforms run
+// on vectors of 16 tiles. Point e of tile t goes to out[e * point_stride + t].
+template <int64_t E, class OneD>
+void transform_plane(const float* plane, int64_t H, int64_t W, int64_t pad_h, int64_t pad_w, int64_t TH, int64_t TW,
+                     OneD transform_1d, PlaneScratch& s, float* out, int64_t point_stride) {
+  using simd::kLanes;
+  const int64_t Wt = (TW - 1) * kTile + E, TPv = s.TPv;
+  const int64_t w_lo = std::max<int64_t>(0, pad_w), w_hi = std::min(Wt, W + pad_w);  // the plane's columns in a row
+  float* row = s.row.data();
+  float* d = s.d.data();
+  for (int64_t th = 0; th < TH; ++th)
+    for (int64_t i = 0; i < E; ++i) {
+      const int64_t h = th * kTile - pad_h + i;
+      std::fill_n(row, Wt, 0.0f);
+      if (h >= 0 && h < H && w_hi > w_lo)
+        std::copy(plane + h * W + (w_lo - pad_w), plane + h * W + (w_hi - pad_w), row + w_lo);
+      for (int64_t j = 0; j < E; ++j) {
+        float* dst = d + (i * E + j) * TPv + th * TW;
+        for (int64_t tw = 0; tw < TW; ++tw) dst[tw] = row[tw * kTile + j];
+      }
+    }
+  float* tmp = s.tmp.data();  // tmp[k][j]: point k of column j, 16 tiles
+  for (int64_t t0 = 0; t0 < s.TP; t0 += kLanes) {
+    const int64_t n = std::min<int64_t>(kLanes, s.TP - t0);
+    for (int64_t j = 0; j < E; ++j)
+      transform_1d([&](int64_t i) { return simd::load(d + (i * E + j) * TPv + t0); },
+                   [&](int64_t k, simd::vf v) { simd::store(tmp + (k * E + j) * kLanes, v); });
+    for (int64_t k = 0; k < kIn; ++k)
+      transform_1d([&](int64_t j) { return simd::load(tmp + (k * E + j) * kLanes); },
+                   [&](int64_t l, simd::vf v) {
+                     float* o = out + (k * kIn + l) * point_stride + t0;
+                     if (n == kLanes) simd::store(o, v);
+                     else simd::store_n(o, v, n);
+                   });
+  }
+}
+
 // Out[e][c][t] = the transform (transform_row) of every tile of the planes
-// (N, P, H, W), tile t = (n * TH + th) * TW + tw.
+// (N, P, H, W), tile t = (n * TH + th) * TW + tw, in rows of Tr >= N TH TW
+// floats (the rest of each row is zeroed).
 template <int64_t E, class OneD>
 void transform_tiles(const float* planes, int64_t N, int64_t P, int64_t H, int64_t W, int64_t pad_h, int64_t pad_w,
-                     int64_t TH, int64_t TW, bool one_dim, OneD transform_1d, float* Out) {
-  const int64_t T = N * TH * TW;
+                     int64_t TH, int64_t TW, bool one_dim, OneD transform_1d, float* Out, int64_t Tr) {
+  const int64_t T = N * TH * TW, points = one_dim ? kIn : kIn * kIn;
+  const bool by_plane = !one_dim && TW < simd::kLanes;
+  if (Tr > T)
+    for (int64_t r = 0; r < points * P; ++r) std::fill(Out + r * Tr + T, Out + (r + 1) * Tr, 0.0f);
 #pragma omp parallel
   {
-    RowScratch scratch(E, TW, true);
+    RowScratch scratch(E, TW, !by_plane);
+    PlaneScratch plane_scratch(by_plane ? TH : 0, TW);
 #pragma omp for collapse(2) schedule(static)
     for (int64_t n = 0; n < N; ++n)
-      for (int64_t c = 0; c < P; ++c)
+      for (int64_t c = 0; c < P; ++c) {
+        const float* plane = planes + (n * P + c) * H * W;
+        float* out = Out + c * Tr + n * TH * TW;
+        if (by_plane) {
+          transform_plane<E>(plane, H, W, pad_h, pad_w, TH, TW, transform_1d, plane_scratch, out, P * Tr);
+          continue;
+        }
         for (int64_t th = 0; th < TH; ++th)
-          transform_row<E>(planes + (n * P + c) * H * W, H, W, pad_h, pad_w, th, TW, one_dim, transform_1d, scratch,
-                           Out + c * T + (n * TH + th) * TW, P * T);
+          transform_row<E>(plane, H, W, pad_h, pad_w, th, TW, one_dim, transform_1d, scratch, out + th * TW, P * Tr);
+      }
   }
 }
 
 // V[e][ci][t] = (B^T d B)[e] for every 6x6 input tile d (zero outside x).
 void transform_input(const Plan& p, const float* x, float* V) {
   transform_tiles<kIn>(x, p.N, p.Cin, p.H, p.W, p.pad_h, p.pad_w, p.TH(), p.TW(), p.one_d,
-                       [](auto load, auto store) { input_1d(load, store); }, V);
+                       [](auto load, auto store) { input_1d(load, store); }, V, p.Tr());
 }
 
 // Scratch of output_row, one per thread.
@@ -295,18 +365,57 @@ void output_row(const Plan& p, const float* m, int64_t es, int64_t th, float* pl
   }
 }
 
-// y tiles = A^T M A (1-D: A^T m) for every tile of M[e][co][t], clipped to (OH, OW).
+// output_row for every tile row of a plane at once (2-D, fewer than 16 tiles a
+// row): point e of tile t is m[e * es + t]; A^T M A on vectors of 16 tiles
+// into s.d[k][l][t], then scattered into the plane (OH, OW), clipped.
+void output_plane(const Plan& p, const float* m, int64_t es, float* plane, PlaneScratch& s) {
+  using simd::kLanes;
+  const int64_t TH = p.TH(), TW = p.TW(), TPv = s.TPv;
+  float* tmp = s.tmp.data();  // tmp[k][j]: row k of column j, 16 tiles
+  float* out = s.d.data();    // out[k][l][t]
+  for (int64_t t0 = 0; t0 < s.TP; t0 += kLanes) {
+    const int64_t n = std::min<int64_t>(kLanes, s.TP - t0);
+    for (int64_t j = 0; j < kIn; ++j)
+      output_1d(
+          [&](int64_t i) {
+            const float* q = m + (i * kIn + j) * es + t0;
+            return n == kLanes ? simd::load(q) : simd::load_n(q, n);
+          },
+          [&](int64_t k, simd::vf v) { simd::store(tmp + (k * kIn + j) * kLanes, v); });
+    for (int64_t k = 0; k < kTile; ++k)
+      output_1d([&](int64_t j) { return simd::load(tmp + (k * kIn + j) * kLanes); },
+                [&](int64_t l, simd::vf v) { simd::store(out + (k * kTile + l) * TPv + t0, v); });
+  }
+  for (int64_t th = 0; th < TH; ++th)
+    for (int64_t k = 0; k < kTile && th * kTile + k < p.OH; ++k) {
+      float* row = plane + (th * kTile + k) * p.OW;
+      for (int64_t l = 0; l < kTile; ++l) {
+        const float* src = out + (k * kTile + l) * TPv + th * TW;
+        for (int64_t tw = 0; tw < TW && tw * kTile + l < p.OW; ++tw) row[tw * kTile + l] = src[tw];
+      }
+    }
+}
+
+// y tiles = A^T M A (1-D: A^T m) for every tile of M[e][co][t] (rows of
+// p.Tr() floats), clipped to (OH, OW).
 void transform_output(const Plan& p, const float* M, float* y) {
-  const int64_t TH = p.TH(), T = p.T();
+  const int64_t TH = p.TH(), TW = p.TW(), T = p.Tr();
+  const bool by_plane = !p.one_d && TW < simd::kLanes;
 #pragma omp parallel
   {
-    OutputScratch scratch(p.TW());
+    OutputScratch scratch(TW);
+    PlaneScratch plane_scratch(by_plane ? TH : 0, TW);
 #pragma omp for collapse(2) schedule(static)
     for (int64_t n = 0; n < p.N; ++n)
-      for (int64_t co = 0; co < p.Cout; ++co)
-        for (int64_t th = 0; th < TH; ++th)
-          output_row(p, M + co * T + (n * TH + th) * p.TW(), p.Cout * T, th, y + (n * p.Cout + co) * p.OH * p.OW,
-                     scratch);
+      for (int64_t co = 0; co < p.Cout; ++co) {
+        const float* m = M + co * T + n * TH * TW;
+        float* plane = y + (n * p.Cout + co) * p.OH * p.OW;
+        if (by_plane) {
+          output_plane(p, m, p.Cout * T, plane, plane_scratch);
+          continue;
+        }
+        for (int64_t th = 0; th < TH; ++th) output_row(p, m + th * TW, p.Cout * T, th, plane, scratch);
+      }
   }
 }
 
@@ -327,7 +436,7 @@ inline void gradient_1d(Load y, Store out) {
 // (zero beyond (OH, OW)): the transpose of transform_output.
 void transform_gradient(const Plan& p, const float* gy, float* Z) {
   transform_tiles<kTile>(gy, p.N, p.Cout, p.OH, p.OW, 0, 0, p.TH(), p.TW(), p.one_d,
-                         [](auto load, auto store) { gradient_1d(load, store); }, Z);
+                         [](auto load, auto store) { gradient_1d(load, store); }, Z, p.Tr());
 }
 
 // G^T m along one axis for n sums at once (vectorised over n): g_r = sum_k G[k][r] m_k.
@@ -567,6 +676,31 @@ void weight_products_blocked(const Plan& p, const float* x, const float* gy, flo
   }
 }
 
+// The whole-tensor backward-weight products: dU[e] (K x C) = Z[e] (K x T)
+// V[e]^T (T x C). In 2-D through our kernel, with V[e] transposed (T x Cp, C
+// padded to whole vectors) one point at a time.
+void weight_products(const Plan& p, const float* V, const float* Z, float* dU) {
+  const int64_t T = p.T(), Tr = p.Tr(), C = p.Cin, K = p.Cout, P = p.points();
+  if (p.one_d) {
+    gemm_batched<float>(P, false, true, K, C, T, 1.0f, Z, T, K * T, V, T, C * T, 0.0f, dU, C, K * C);
+    return;
+  }
+  const int64_t Cp = (C + kLanes - 1) / kLanes * kLanes;
+#pragma omp parallel
+  {
+    std::vector<float> Vt(size_t(T * Cp), 0.0f), D(size_t(Cp == C ? 0 : K * Cp));
+#pragma omp for schedule(static)
+    for (int64_t e = 0; e < P; ++e) {
+      const float* v = V + e * C * Tr;
+      for (int64_t c = 0; c < C; ++c)
+        for (int64_t t = 0; t < T; ++t) Vt[size_t(t * Cp + c)] = v[c * Tr + t];
+      float* d = Cp == C ? dU + e * K * C : D.data();
+      gemm_block<false>(K, Cp, T, Z + e * K * Tr, Tr, Vt.data(), Cp, d, Cp);
+      for (int64_t k = 0; k < K && Cp != C; ++k) std::copy_n(d + k * Cp, C, dU + (e * K + k) * C);
+    }
+  }
+}
+
 void correlate(const Plan& p, const float* x, const Filters& f, float* y, float* workspace) {
   float* U = workspace;
   transform_filters(p, f, U);
@@ -577,9 +711,16 @@ void correlate(const Plan& p, const float* x, const Filters& f, float* y, float*
   float* V = U + p.u_floats();
   float* M = V + p.v_floats();
   transform_input(p, x, V);
-  const int64_t T = p.T();
-  gemm_batched<float>(p.points(), false, false, p.Cout, T, p.Cin, 1.0f, U, p.Cin, p.Cout * p.Cin, V, T, p.Cin * T,
-                      0.0f, M, T, p.Cout * T);
+  const int64_t T = p.T(), Tr = p.Tr(), K = p.Cin, Co = p.Cout;
+  if (p.one_d) {
+    gemm_batched<float>(p.points(), false, false, Co, T, K, 1.0f, U, K, Co * K, V, T, K * T, 0.0f, M, T, Co * T);
+  } else {
+    // Our kernel reads U in place (Eigen would pack it, 9.4 MB for 256 x 256
+    // channels, once per point) and V's rows of whole vectors from L2.
+#pragma omp parallel for schedule(static)
+    for (int64_t e = 0; e < p.points(); ++e)
+      gemm_block<false>(Co, Tr, K, U + e * Co * K, K, V + e * K * Tr, Tr, M + e * Co * Tr, Tr);
+  }
   transform_output(p, M, y);
 }
 
@@ -626,9 +767,7 @@ void conv_winograd_backward_weight(const ConvGeom& g, const float* x, const floa
     float* Z = V + p.v_floats();
     transform_input(p, x, V);
     transform_gradient(p, gy, Z);
-    const int64_t T = p.T();
-    gemm_batched<float>(p.points(), false, true, p.Cout, p.Cin, T, 1.0f, Z, T, p.Cout * T, V, T, p.Cin * T, 0.0f, M,
-                        p.Cin, p.Cout * p.Cin);
+    weight_products(p, V, Z, M);
   }
   transform_filter_gradient(p, M, gw);
 }

@@ -18,6 +18,13 @@ inline vf load(const float* p) {
 }
 inline vf load_aligned(const float* p) { return *reinterpret_cast<const vf*>(__builtin_assume_aligned(p, 64)); }
 inline void store(float* p, vf v) { std::memcpy(p, &v, sizeof v); }
+// The first n (0 <= n <= kLanes) lanes from / to p; load_n zeroes the others.
+inline vf load_n(const float* p, int64_t n) {
+  vf v = {};
+  std::memcpy(&v, p, size_t(n) * sizeof(float));
+  return v;
+}
+inline void store_n(float* p, vf v, int64_t n) { std::memcpy(p, &v, size_t(n) * sizeof(float)); }
 inline vf splat(float s) { return vf{s, s, s, s, s, s, s, s, s, s, s, s, s, s, s, s}; }
 
 // Lanes 0-7: a[P], a[P + 4], .. over the 32 floats of (a, b); lanes 8-15: don't care.
