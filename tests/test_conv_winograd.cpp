@@ -7,9 +7,12 @@
 
 #include <cmath>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "kernels/cpu/conv_direct.h"
 #include "kernels/cpu/conv_winograd.h"
+#include "kernels/cpu/simd.h"
 #include "tests/conv_cases.h"
 
 using namespace strata;
@@ -79,6 +82,20 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{3, 5, 1, 13, 7, 1, 3, 0, 0},     // conv1d, partial last tile, no padding
                       Case{1, 8, 1, 9, 16, 1, 3, 0, 2}),    // conv1d, padding 2
     [](const ::testing::TestParamInfo<Case>& info) { return "case" + std::to_string(info.index); });
+
+// The register transpose the Winograd products use: whole 16 x 16 blocks, edges, strides wider than the rows.
+TEST(Simd, TransposeMatchesTheDefinition) {
+  for (auto [rows, cols] : {std::pair<int64_t, int64_t>{16, 16}, {37, 50}, {5, 3}, {32, 48}, {16, 1}, {1, 17}}) {
+    const int64_t lds = cols + 3, ldd = rows + 5;
+    std::vector<float> src(size_t(rows * lds)), dst(size_t(cols * ldd), -1.0f);
+    for (size_t i = 0; i < src.size(); ++i) src[i] = float(i);
+    cpu::simd::transpose(src.data(), lds, rows, cols, dst.data(), ldd);
+    for (int64_t j = 0; j < cols; ++j)
+      for (int64_t i = 0; i < ldd; ++i)
+        ASSERT_EQ(dst[size_t(j * ldd + i)], i < rows ? src[size_t(i * lds + j)] : -1.0f)
+            << rows << "x" << cols << " at column " << j << ", row " << i;
+  }
+}
 
 TEST(ConvWinogradSelection, AppliesToUnitStride3x3Only) {
   const ConvGeom g = geometry({4, 128, 32, 32, 128, 3, 3, 1, 1});

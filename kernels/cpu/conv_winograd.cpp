@@ -662,8 +662,7 @@ void weight_products_blocked(const Plan& p, const float* x, const float* gy, flo
         float* sum = sums.data() + g * P * C * Kp;
         for (int64_t e = 0; e < P; ++e) {
           const float* z = Z.data() + e * K * TB;
-          for (int64_t t = 0; t < TB; ++t)
-            for (int64_t k = 0; k < K; ++k) Zt[size_t(t * Kp + k)] = z[k * TB + t];
+          simd::transpose(z, TB, K, TB, Zt.data(), Kp);
           gemm_block<true>(C, Kp, TB, V.data() + e * C * TB, TB, Zt.data(), Kp, sum + e * C * Kp, Kp);
         }
       }
@@ -694,8 +693,7 @@ void weight_products(const Plan& p, const float* V, const float* Z, float* dU) {
 #pragma omp for schedule(static)
     for (int64_t e = 0; e < P; ++e) {
       const float* v = V + e * C * Tr;
-      for (int64_t c = 0; c < C; ++c)
-        for (int64_t t = 0; t < T; ++t) Vt[size_t(t * Cp + c)] = v[c * Tr + t];
+      simd::transpose(v, Tr, C, T, Vt.data(), Cp);
       float* d = Cp == C ? dU + e * K * C : D.data();
       gemm_block<false>(K, Cp, T, Z + e * K * Tr, Tr, Vt.data(), Cp, d, Cp);
       for (int64_t k = 0; k < K && Cp != C; ++k) std::copy_n(d + k * Cp, C, dU + (e * K + k) * C);
