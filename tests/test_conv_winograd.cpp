@@ -25,7 +25,10 @@ double relative_error(const Tensor& got, const Tensor& want) {
   EXPECT_EQ(got.shape(), want.shape());
   const auto g = got.to(DType::f64).to_vector<double>(), w = want.to_vector<double>();
   double err = 0, scale = 0;
-  for (size_t i = 0; i < g.size(); ++i) err = std::max(err, std::abs(g[i] - w[i])), scale = std::max(scale, std::abs(w[i]));
+  for (size_t i = 0; i < g.size(); ++i) {
+    err = std::max(err, std::abs(g[i] - w[i]));
+    scale = std::max(scale, std::abs(w[i]));
+  }
   return err / scale;
 }
 
