@@ -638,9 +638,9 @@ TEST(Facies, SupervisedTrainingLearnsSyntheticShapes) {
   SynthSetup s = synthetic_setup("train.mode=supervised", 8);
   s.cfg.apply_override("data.stride=8");  // more windows per epoch
   manual_seed(1);
-  FaciesTrainer t(s.cfg, s.pre, s.labelled, {}, 25, 1);
+  FaciesTrainer t(s.cfg, s.pre, s.labelled, {}, 40, 1);
   const ConfusionMatrix before = evaluate(t.model(), s.labelled, 5, 128, 32);
-  for (int64_t e = 0; e < 25; ++e)
+  for (int64_t e = 0; e < 40; ++e)
     for (int64_t b = 0; b < t.steps_per_epoch(); ++b) t.step(e, b);
   // Held-out wells: the unlabelled ones, with their labels read back.
   const std::vector<Well> wells = load_wells(s.cfg.section("data"));

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <vector>
 
-#include "kernels/cpu/gemm.h"
 #include "kernels/cpu/simd.h"
 
 namespace strata::cpu {
@@ -21,8 +20,9 @@ constexpr int64_t kPoints = kIn * kIn;       // transform points of a 2-D tile: 
 // Two ways to run it. Small filter banks (blocked: 2-D, Cin x Cout <= 4096, so
 // the transformed filters stay in cache): each thread takes a block of tile
 // rows, transforms its tiles, multiplies and transforms back while they are
-// in cache. Larger ones: every transform over the whole tensor, then 36 large
-// GEMMs (cpu::gemm_batched), which read the big filter bank once.
+// in cache. Larger ones (and 1-D): every transform over the whole tensor, then
+// one large GEMM per point (gemm_block, our register-blocked kernel), which
+// reads the big filter bank once.
 struct Plan {
   int64_t N, Cin, H, W, Cout, OH, OW, pad_h, pad_w;
   bool one_d;
@@ -34,9 +34,9 @@ struct Plan {
   int64_t TH() const { return (OH + tile_h() - 1) / tile_h(); }
   int64_t TW() const { return (OW + kTile - 1) / kTile; }
   int64_t T() const { return N * TH() * TW(); }
-  // Row length of the whole-tensor V[e][c][.] and M[e][co][.]: the tiles, in
-  // 2-D padded to whole vectors for gemm_block.
-  int64_t Tr() const { return one_d ? T() : (T() + simd::kLanes - 1) / simd::kLanes * simd::kLanes; }
+  // Row length of the whole-tensor V[e][c][.] and M[e][co][.]: the tiles,
+  // padded to whole vectors for gemm_block.
+  int64_t Tr() const { return (T() + simd::kLanes - 1) / simd::kLanes * simd::kLanes; }
   int64_t u_floats() const { return points() * Cout * Cin; }
   int64_t v_floats() const { return points() * Cin * Tr(); }
   int64_t m_floats() const { return points() * Cout * Tr(); }
@@ -678,14 +678,10 @@ void weight_products_blocked(const Plan& p, const float* x, const float* gy, flo
 }
 
 // The whole-tensor backward-weight products: dU[e] (K x C) = Z[e] (K x T)
-// V[e]^T (T x C). In 2-D through our kernel, with V[e] transposed (T x Cp, C
-// padded to whole vectors) one point at a time.
+// V[e]^T (T x C), with V[e] transposed (T x Cp, C padded to whole vectors)
+// one point at a time.
 void weight_products(const Plan& p, const float* V, const float* Z, float* dU) {
   const int64_t T = p.T(), Tr = p.Tr(), C = p.Cin, K = p.Cout, P = p.points();
-  if (p.one_d) {
-    gemm_batched<float>(P, false, true, K, C, T, 1.0f, Z, T, K * T, V, T, C * T, 0.0f, dU, C, K * C);
-    return;
-  }
   const int64_t Cp = (C + kLanes - 1) / kLanes * kLanes;
 #pragma omp parallel
   {
@@ -711,16 +707,12 @@ void correlate(const Plan& p, const float* x, const Filters& f, float* y, float*
   float* V = U + p.u_floats();
   float* M = V + p.v_floats();
   transform_input(p, x, V);
-  const int64_t T = p.T(), Tr = p.Tr(), K = p.Cin, Co = p.Cout;
-  if (p.one_d) {
-    gemm_batched<float>(p.points(), false, false, Co, T, K, 1.0f, U, K, Co * K, V, T, K * T, 0.0f, M, T, Co * T);
-  } else {
-    // Our kernel reads U in place (Eigen would pack it, 9.4 MB for 256 x 256
-    // channels, once per point) and V's rows of whole vectors from L2.
+  const int64_t Tr = p.Tr(), K = p.Cin, Co = p.Cout;
+  // Our kernel reads U in place (Eigen would pack it, 9.4 MB for 256 x 256
+  // channels, once per point) and V's rows of whole vectors from L2.
 #pragma omp parallel for schedule(static)
-    for (int64_t e = 0; e < p.points(); ++e)
-      gemm_block<false>(Co, Tr, K, U + e * Co * K, K, V + e * K * Tr, Tr, M + e * Co * Tr, Tr);
-  }
+  for (int64_t e = 0; e < p.points(); ++e)
+    gemm_block<false>(Co, Tr, K, U + e * Co * K, K, V + e * K * Tr, Tr, M + e * Co * Tr, Tr);
   transform_output(p, M, y);
 }
 
