@@ -571,6 +571,20 @@ Blocking blocking_of(const Plan& p) {
   return b;
 }
 
+// The blocked passes read (and write) a few short rows of one channel after
+// another, a pattern the hardware prefetcher does not follow: they ask for
+// the rows of the channel kAhead on. Rows [h0, h0 + rows) of a plane (H, W),
+// clipped. (conv2d N4 C64 64x64, 1 thread: the input transform's perf
+// samples 888 -> 558, the whole case -6%; C32 128x128 -7%.)
+constexpr int64_t kAhead = 2;
+inline void prefetch_rows(const float* plane, int64_t H, int64_t W, int64_t h0, int64_t rows, bool write) {
+  const int64_t begin = std::max<int64_t>(0, h0) * W, end = std::min(H, h0 + rows) * W;
+  for (int64_t f = begin; f < end; f += simd::kLanes) {
+    if (write) __builtin_prefetch(plane + f, 1);
+    else __builtin_prefetch(plane + f, 0);
+  }
+}
+
 // V[e][c][i * TW + tw] = B^T d B of tile tw of tile row r0 + i (rows n * TH + th
 // counted over the batch), for the rn rows of a block of TB tiles.
 void transform_block_input(const Plan& p, const float* x, int64_t r0, int64_t rn, int64_t TB, RowScratch& scratch,
@@ -578,10 +592,13 @@ void transform_block_input(const Plan& p, const float* x, int64_t r0, int64_t rn
   const int64_t TH = p.TH(), TW = p.TW();
   for (int64_t i = 0; i < rn; ++i) {
     const int64_t n = (r0 + i) / TH, th = (r0 + i) % TH;
-    for (int64_t c = 0; c < p.Cin; ++c)
+    for (int64_t c = 0; c < p.Cin; ++c) {
+      if (c + kAhead < p.Cin)
+        prefetch_rows(x + (n * p.Cin + c + kAhead) * p.H * p.W, p.H, p.W, th * kTile - p.pad_h, kIn, false);
       transform_row<kIn>(x + (n * p.Cin + c) * p.H * p.W, p.H, p.W, p.pad_h, p.pad_w, th, TW, p.one_d,
                          [](auto load, auto store) { input_1d(load, store); }, scratch,
                          V + c * TB + i * TW, p.Cin * TB);
+    }
   }
 }
 
@@ -609,9 +626,12 @@ void correlate_blocked(const Plan& p, const float* x, const float* U, float* y) 
                           M.data() + e * p.Cout * TB, TB);
       for (int64_t i = 0; i < rn; ++i) {
         const int64_t n = (r0 + i) / TH, th = (r0 + i) % TH;
-        for (int64_t co = 0; co < p.Cout; ++co)
+        for (int64_t co = 0; co < p.Cout; ++co) {
+          if (co + kAhead < p.Cout)
+            prefetch_rows(y + (n * p.Cout + co + kAhead) * p.OH * p.OW, p.OH, p.OW, th * kTile, kTile, true);
           output_row(p, M.data() + co * TB + i * TW, p.Cout * TB, th, y + (n * p.Cout + co) * p.OH * p.OW,
                      out_scratch);
+        }
       }
     }
   }
@@ -644,10 +664,13 @@ void weight_products_blocked(const Plan& p, const float* x, const float* gy, flo
         transform_block_input(p, x, r0, rn, TB, in_scratch, V.data());
         for (int64_t i = 0; i < rn; ++i) {
           const int64_t n = (r0 + i) / TH, th = (r0 + i) % TH;
-          for (int64_t k = 0; k < K; ++k)
+          for (int64_t k = 0; k < K; ++k) {
+            if (k + kAhead < K) prefetch_rows(gy + (n * K + k + kAhead) * p.OH * p.OW, p.OH, p.OW, th * kTile, kTile,
+                                              false);
             transform_row<kTile>(gy + (n * K + k) * p.OH * p.OW, p.OH, p.OW, 0, 0, th, TW, p.one_d,
                                  [](auto load, auto store) { gradient_1d(load, store); },
                                  gy_scratch, Z.data() + k * TB + i * TW, K * TB);
+          }
         }
         // Tiles past the block's rows add nothing: zero them in both factors
         // (an earlier block's values would otherwise add 0 * v, which can flip
