@@ -235,44 +235,58 @@ void transform_row(const float* plane, int64_t H, int64_t W, int64_t pad_h, int6
 // TH x TW floats. Scratch of transform_plane and output_plane, one per thread.
 struct PlaneScratch {
   int64_t TP, TPv;             // the plane's tiles, and rounded up to whole vectors
-  std::vector<float> row;      // one zero-padded row of the plane
+  int64_t ds;                  // row stride of d: a vector of slack past TPv
+  static constexpr int64_t kRow = (simd::kLanes + 1) * kTile + 2;  // row stride of `rows`
+  std::vector<float> rows;     // the zero-padded plane, rows of kRow (zeros past its width)
   std::vector<float> d;        // the tiles' samples d[i][j][t] (output_plane: the outputs)
   std::vector<float> tmp;      // the column pass of one vector of tiles
   PlaneScratch(int64_t TH, int64_t TW)
       : TP(TH * TW),
         TPv((TP + simd::kLanes - 1) / simd::kLanes * simd::kLanes),
-        row(size_t(TW * kTile + 2)),
-        d(size_t(kIn * kIn * TPv), 0.0f),
+        ds(TPv + simd::kLanes),
+        rows(size_t((TH * kTile + 2) * kRow), 0.0f),
+        d(size_t(kIn * kIn * ds), 0.0f),
         tmp(size_t(kIn * kIn * simd::kLanes)) {}
 };
 
-// transform_row for every tile row of a plane at once (2-D): the tiles'
-// samples are gathered into d[i][j][t], then the column and row transforms run
-// on vectors of 16 tiles. Point e of tile t goes to out[e * point_stride + t].
+// transform_row for every tile row of a plane at once (2-D, fewer than 16
+// tiles a row): the tiles' samples are gathered into d[i][j][t], then the
+// column and row transforms run on vectors of 16 tiles. Point e of tile t goes
+// to out[e * point_stride + t].
 template <int64_t E, class OneD>
 void transform_plane(const float* plane, int64_t H, int64_t W, int64_t pad_h, int64_t pad_w, int64_t TH, int64_t TW,
                      OneD transform_1d, PlaneScratch& s, float* out, int64_t point_stride) {
   using simd::kLanes;
-  const int64_t Wt = (TW - 1) * kTile + E, TPv = s.TPv;
+  const int64_t Wt = (TW - 1) * kTile + E, ds = s.ds;
   const int64_t w_lo = std::max<int64_t>(0, pad_w), w_hi = std::min(Wt, W + pad_w);  // the plane's columns in a row
-  float* row = s.row.data();
+  // The whole zero-padded plane first: reading a row back right after its
+  // copy would stall on store forwarding (512-bit loads over smaller stores).
+  constexpr int64_t kRow = PlaneScratch::kRow;
+  const int64_t rows = (TH - 1) * kTile + E;
+  for (int64_t r = 0; r < rows; ++r) {
+    float* row = s.rows.data() + r * kRow;
+    const int64_t h = r - pad_h;
+    std::fill_n(row, Wt, 0.0f);
+    if (h >= 0 && h < H && w_hi > w_lo)
+      std::copy(plane + h * W + (w_lo - pad_w), plane + h * W + (w_hi - pad_w), row + w_lo);
+  }
   float* d = s.d.data();
   for (int64_t th = 0; th < TH; ++th)
     for (int64_t i = 0; i < E; ++i) {
-      const int64_t h = th * kTile - pad_h + i;
-      std::fill_n(row, Wt, 0.0f);
-      if (h >= 0 && h < H && w_hi > w_lo)
-        std::copy(plane + h * W + (w_lo - pad_w), plane + h * W + (w_hi - pad_w), row + w_lo);
-      for (int64_t j = 0; j < E; ++j) {
-        float* dst = d + (i * E + j) * TPv + th * TW;
-        for (int64_t tw = 0; tw < TW; ++tw) dst[tw] = row[tw * kTile + j];
-      }
+      const float* row = s.rows.data() + (th * kTile + i) * kRow;
+      // Lane tw of v[j]: sample j of tile tw, by register shuffles. Lanes
+      // from TW on spill into the next tile row's places (written after
+      // this one) or the slack past the last.
+      simd::vf v[8];
+      simd::deinterleave4(row, v);
+      if constexpr (E > kTile) simd::deinterleave4(row + kTile, v + 4);
+      for (int64_t j = 0; j < E; ++j) simd::store(d + (i * E + j) * ds + th * TW, v[j]);
     }
   float* tmp = s.tmp.data();  // tmp[k][j]: point k of column j, 16 tiles
   for (int64_t t0 = 0; t0 < s.TP; t0 += kLanes) {
     const int64_t n = std::min<int64_t>(kLanes, s.TP - t0);
     for (int64_t j = 0; j < E; ++j)
-      transform_1d([&](int64_t i) { return simd::load(d + (i * E + j) * TPv + t0); },
+      transform_1d([&](int64_t i) { return simd::load(d + (i * E + j) * ds + t0); },
                    [&](int64_t k, simd::vf v) { simd::store(tmp + (k * E + j) * kLanes, v); });
     for (int64_t k = 0; k < kIn; ++k)
       transform_1d([&](int64_t j) { return simd::load(tmp + (k * E + j) * kLanes); },
@@ -370,7 +384,7 @@ void output_row(const Plan& p, const float* m, int64_t es, int64_t th, float* pl
 // into s.d[k][l][t], then scattered into the plane (OH, OW), clipped.
 void output_plane(const Plan& p, const float* m, int64_t es, float* plane, PlaneScratch& s) {
   using simd::kLanes;
-  const int64_t TH = p.TH(), TW = p.TW(), TPv = s.TPv;
+  const int64_t TH = p.TH(), TW = p.TW(), ds = s.ds;
   float* tmp = s.tmp.data();  // tmp[k][j]: row k of column j, 16 tiles
   float* out = s.d.data();    // out[k][l][t]
   for (int64_t t0 = 0; t0 < s.TP; t0 += kLanes) {
@@ -384,15 +398,18 @@ void output_plane(const Plan& p, const float* m, int64_t es, float* plane, Plane
           [&](int64_t k, simd::vf v) { simd::store(tmp + (k * kIn + j) * kLanes, v); });
     for (int64_t k = 0; k < kTile; ++k)
       output_1d([&](int64_t j) { return simd::load(tmp + (k * kIn + j) * kLanes); },
-                [&](int64_t l, simd::vf v) { simd::store(out + (k * kTile + l) * TPv + t0, v); });
+                [&](int64_t l, simd::vf v) { simd::store(out + (k * kTile + l) * ds + t0, v); });
   }
+  // Each output row: its tiles' 4 columns interleaved by register shuffles
+  // (lanes from TW on belong to other rows and are cut off).
+  float buf[kTile * simd::kLanes];
   for (int64_t th = 0; th < TH; ++th)
     for (int64_t k = 0; k < kTile && th * kTile + k < p.OH; ++k) {
-      float* row = plane + (th * kTile + k) * p.OW;
-      for (int64_t l = 0; l < kTile; ++l) {
-        const float* src = out + (k * kTile + l) * TPv + th * TW;
-        for (int64_t tw = 0; tw < TW && tw * kTile + l < p.OW; ++tw) row[tw * kTile + l] = src[tw];
-      }
+      const float* src = out + k * kTile * ds + th * TW;
+      const simd::vf cols[kTile] = {simd::load(src), simd::load(src + ds), simd::load(src + 2 * ds),
+                                    simd::load(src + 3 * ds)};
+      simd::interleave4(cols, buf);
+      std::copy_n(buf, p.OW, plane + (th * kTile + k) * p.OW);
     }
 }
 
