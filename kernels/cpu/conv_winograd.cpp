@@ -234,16 +234,15 @@ void transform_row(const float* plane, int64_t H, int64_t W, int64_t pad_h, int6
 // contiguous in the whole-tensor layout, so every point is one run of
 // TH x TW floats. Scratch of transform_plane and output_plane, one per thread.
 struct PlaneScratch {
-  int64_t TP, TPv;             // the plane's tiles, and rounded up to whole vectors
-  int64_t ds;                  // row stride of d: a vector of slack past TPv
+  int64_t TP;                  // the plane's tiles
+  int64_t ds;                  // row stride of d: TP in whole vectors, and one vector of slack
   static constexpr int64_t kRow = (simd::kLanes + 1) * kTile + 2;  // row stride of `rows`
   std::vector<float> rows;     // the zero-padded plane, rows of kRow (zeros past its width)
   std::vector<float> d;        // the tiles' samples d[i][j][t] (output_plane: the outputs)
   std::vector<float> tmp;      // the column pass of one vector of tiles
   PlaneScratch(int64_t TH, int64_t TW)
       : TP(TH * TW),
-        TPv((TP + simd::kLanes - 1) / simd::kLanes * simd::kLanes),
-        ds(TPv + simd::kLanes),
+        ds((TP + simd::kLanes - 1) / simd::kLanes * simd::kLanes + simd::kLanes),
         rows(size_t((TH * kTile + 2) * kRow), 0.0f),
         d(size_t(kIn * kIn * ds), 0.0f),
         tmp(size_t(kIn * kIn * simd::kLanes)) {}
