@@ -80,8 +80,10 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{1, 8, 6, 11, 16, 3, 3, 2, 2},    // padding 2: backward-data with no padding
                       Case{1, 5, 3, 3, 3, 3, 3, 0, 0},      // one output pixel
                       Case{3, 17, 21, 30, 9, 3, 3, 1, 0},   // odd channel counts, 3 samples, padding 1 / 0
-                      Case{2, 64, 1, 40, 64, 1, 3, 0, 1},   // conv1d: F(4, 3) on whole tiles
+                      Case{2, 64, 1, 40, 64, 1, 3, 0, 1},   // conv1d: F(4, 3) on whole tiles, blocked
                       Case{4, 64, 1, 64, 64, 1, 3, 0, 1},   // conv1d, 64 tiles (a multiple of 16)
+                      Case{2, 72, 1, 40, 80, 1, 3, 0, 1},   // conv1d, whole-tensor (72 x 80 channels)
+                      Case{10, 24, 1, 1030, 40, 1, 3, 0, 1}, // conv1d, blocked: a row a block, 10 blocks > 8 groups
                       Case{3, 5, 1, 13, 7, 1, 3, 0, 0},     // conv1d, partial last tile, no padding
                       Case{1, 8, 1, 9, 16, 1, 3, 0, 2}),    // conv1d, padding 2
     [](const ::testing::TestParamInfo<Case>& info) { return "case" + std::to_string(info.index); });
@@ -141,7 +143,7 @@ TEST(ConvWinogradSelection, AppliesToUnitStride3x3Only) {
 
 TEST(ConvWinogradSelection, AutomaticChoiceOnTheUNetLevels) {
   // The benchmarked U-Net levels (docs/benchmarks.md): Winograd in all three
-  // passes from 16 channels in 2-D; in 1-D the direct kernel below 64
+  // passes from 16 channels in 2-D; in 1-D the direct kernel below 32
   // channels. A first layer (3 channels in) stays direct.
   cpu::set_conv_algorithm(cpu::ConvAlgorithm::automatic);
   const struct {
@@ -150,7 +152,7 @@ TEST(ConvWinogradSelection, AutomaticChoiceOnTheUNetLevels) {
   } levels[] = {{16, 16, 256, 256, 3, cpu::ConvKernel::winograd}, {32, 32, 128, 128, 3, cpu::ConvKernel::winograd},
                 {64, 64, 64, 64, 3, cpu::ConvKernel::winograd},   {128, 128, 32, 32, 3, cpu::ConvKernel::winograd},
                 {256, 256, 16, 16, 3, cpu::ConvKernel::winograd}, {3, 16, 256, 256, 3, cpu::ConvKernel::direct},
-                {16, 16, 1, 1024, 1, cpu::ConvKernel::direct},    {32, 32, 1, 512, 1, cpu::ConvKernel::direct},
+                {16, 16, 1, 1024, 1, cpu::ConvKernel::direct},    {32, 32, 1, 512, 1, cpu::ConvKernel::winograd},
                 {64, 64, 1, 256, 1, cpu::ConvKernel::winograd},   {256, 256, 1, 64, 1, cpu::ConvKernel::winograd}};
   for (const auto& l : levels) {
     const ConvGeom g = geometry({4, l.c, l.h, l.w, l.k, l.r, 3, l.r == 1 ? 0 : 1, 1});

@@ -61,9 +61,9 @@ std::atomic<ConvAlgorithm>& algorithm_slot() {
 
 // automatic: where Winograd beats the direct kernel and im2col + GEMM
 // (measured on the U-Net shapes, docs/benchmarks.md): F(4x4, 3x3) from 16
-// channels (the blocked passes below 64 x 64 channels), the 1-D F(4, 3) from 64.
+// channels (the blocked passes below 64 x 64 channels), the 1-D F(4, 3) from 32.
 bool winograd_wins(const ConvGeom& g) {
-  const int64_t from = g.R == 1 ? 64 : 16;
+  const int64_t from = g.R == 1 ? 32 : 16;
   return g.C >= from && g.K >= from;
 }
 
