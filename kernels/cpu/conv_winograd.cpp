@@ -535,7 +535,7 @@ inline void gemm_tile(const float* A, int64_t lda, const float* B, int64_t ldb, 
 
 // RC rows of C (RC x N) = A (RC x K) B (K x N) (+ C when accumulating), N a
 // multiple of kLanes: four vectors of columns at a time (RC <= 6: 24
-// accumulators), then two (RC <= 8), then one.
+// accumulators), then two, then one.
 template <int RC, bool Accumulate>
 inline void gemm_rows(const float* A, int64_t lda, const float* B, int64_t ldb, int64_t K, int64_t N, float* C,
                       int64_t ldc) {
