@@ -224,9 +224,14 @@ TrainSummary Trainer::run() {
       ++stale_epochs_;
     }
     write_checkpoint("last.safetensors", epoch + 1, 0);
-    if (o_.progress)
-      std::fprintf(stderr, "epoch %lld: train_loss %.4f, %s %.4f%s (%.1f s)\n", static_cast<long long>(epoch + 1),
-                   train_loss, o_.monitor.c_str(), it->second, better ? " (best)" : "", seconds);
+    if (o_.progress) {
+      // "train_loss 0.41, val_iou 0.77 (best)"; a train_loss monitor is named once.
+      char monitored[160] = "";
+      if (o_.monitor != "train_loss")
+        std::snprintf(monitored, sizeof monitored, ", %s %.4f", o_.monitor.c_str(), it->second);
+      std::fprintf(stderr, "epoch %lld: train_loss %.4f%s%s (%.1f s)\n", static_cast<long long>(epoch + 1), train_loss,
+                   monitored, better ? " (best)" : "", seconds);
+    }
     summary.epochs_run = epoch + 1;
     if (o_.patience > 0 && stale_epochs_ >= o_.patience) {
       summary.stopped_early = true;
