@@ -15,11 +15,12 @@ ModulePtr conv_same(int dims, int64_t in, int64_t out, int64_t k, bool bias = tr
 
 }  // namespace
 
-ConvBlock::ConvBlock(int dims, int64_t in, int64_t out, bool batchnorm, double dropout)
+ConvBlock::ConvBlock(int dims, int64_t in, int64_t out, bool batchnorm, double dropout, int64_t kernel)
     : Module("conv_block"), in_(in), out_(out) {
-  conv1_ = register_module("conv1", conv_same(dims, in, out, 3));
+  STRATA_CHECK(kernel >= 1 && kernel % 2 == 1, "conv_block: kernel must be odd and >= 1, got ", kernel);
+  conv1_ = register_module("conv1", conv_same(dims, in, out, kernel));
   if (batchnorm) bn1_ = register_module("bn1", std::make_shared<BatchNorm>(dims, out));
-  conv2_ = register_module("conv2", conv_same(dims, out, out, 3));
+  conv2_ = register_module("conv2", conv_same(dims, out, out, kernel));
   if (batchnorm) bn2_ = register_module("bn2", std::make_shared<BatchNorm>(dims, out));
   if (dropout > 0) drop_ = register_module("drop", std::make_shared<Dropout>(dropout));
 }
@@ -76,15 +77,16 @@ UNet::UNet(const UNetOptions& o) : Module(o.dims == 1 ? "unet1d" : "unet2d"), o_
   down_ = register_module("down", std::make_shared<ModuleList>());
   for (int64_t i = 0; i < o.depth; ++i)
     down_->add(std::make_shared<ConvBlock>(o.dims, i == 0 ? o.in_channels : width(i - 1), width(i), o.batchnorm,
-                                           o.dropout));
+                                           o.dropout, o.kernel));
   pool_ = register_module("pool", std::make_shared<Pool>(Pool::Kind::max, o.dims, std::array<int64_t, 2>{2, 2}));
   bottleneck_ = register_module(
-      "bottleneck", std::make_shared<ConvBlock>(o.dims, width(o.depth - 1), width(o.depth), o.batchnorm, o.dropout));
+      "bottleneck",
+      std::make_shared<ConvBlock>(o.dims, width(o.depth - 1), width(o.depth), o.batchnorm, o.dropout, o.kernel));
   up_ = register_module("up", std::make_shared<ModuleList>());
   dec_ = register_module("dec", std::make_shared<ModuleList>());
   for (int64_t i = 0; i < o.depth; ++i) {
     up_->add(make_upsampler(o.dims, width(i + 1), width(i), o.upsampling));
-    dec_->add(std::make_shared<ConvBlock>(o.dims, 2 * width(i), width(i), o.batchnorm, o.dropout));
+    dec_->add(std::make_shared<ConvBlock>(o.dims, 2 * width(i), width(i), o.batchnorm, o.dropout, o.kernel));
   }
   head_ = register_module("head", conv_same(o.dims, width(0), o.classes, 1));
 }
@@ -123,6 +125,8 @@ UNetOptions unet_options_from(const Config& c, int dims) {
   o.dropout = c.get_double("dropout", 0.0, Bounds::between(0, 0.99));
   o.batchnorm = c.get_bool("batchnorm", true);
   o.upsampling = c.get_choice("upsampling", "transposed", {"transposed", "nearest", "linear"});
+  o.kernel = c.get_int("kernel", 3, Bounds::at_least(1));
+  STRATA_CHECK(o.kernel % 2 == 1, c.key_path("kernel"), ": must be odd (a 'same' convolution), got ", o.kernel);
   return o;
 }
 

@@ -7,7 +7,8 @@
 //   dec.i     ConvBlock(2 w_i -> w_i) on cat(skip_i, up_i)
 //   head      1x1 conv w_0 -> classes (logits)
 // with w_i = base * 2^i and ConvBlock = (conv k3 same + bias, batch norm, ReLU) x 2
-// (+ dropout at the end when dropout > 0). These are the reference settings: with
+// (+ dropout at the end when dropout > 0; `kernel` sets an odd size other than 3
+// for the ConvBlocks' convolutions). These are the reference settings: with
 // base 16 and depth 4 the 2-D net (1 in, 1 out) has 1,943,761 parameters and the
 // 1-D net (1 in, 5 classes) 680,117.
 //
@@ -24,10 +25,12 @@
 
 namespace strata {
 
-// (conv k3 same, [batch norm], ReLU) x 2, [dropout]. Children conv1, bn1, conv2, bn2, drop.
+// (conv k same, [batch norm], ReLU) x 2, [dropout]; k odd, 3 by default (k x k in
+// 2-D). Children conv1, bn1, conv2, bn2, drop.
 class ConvBlock : public Module {
  public:
-  ConvBlock(int dims, int64_t in_channels, int64_t out_channels, bool batchnorm = true, double dropout = 0);
+  ConvBlock(int dims, int64_t in_channels, int64_t out_channels, bool batchnorm = true, double dropout = 0,
+            int64_t kernel = 3);
   Tensor forward(const Tensor& x) override;
   std::string describe() const override;
 
@@ -45,6 +48,7 @@ struct UNetOptions {
   double dropout = 0;         // in every ConvBlock
   bool batchnorm = true;
   std::string upsampling = "transposed";  // transposed | nearest | linear (interpolation + conv)
+  int64_t kernel = 3;         // odd size of the ConvBlocks' convolutions (a wider view per level)
 };
 
 // 2x upsampling from `in` to `out` channels, by transposed conv or interpolation + conv.

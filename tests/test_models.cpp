@@ -12,6 +12,7 @@
 #include "engine/autograd.h"
 #include "engine/nn_ops.h"
 #include "engine/ops.h"
+#include "engine/random.h"
 #include "engine/safetensors.h"
 #include "layers/optimizer.h"
 #include "models/autoencoder.h"
@@ -89,6 +90,42 @@ void check_unet(const std::string& name, UNetOptions o) {
 TEST(UNet, ReferenceParameterCounts) {
   EXPECT_EQ(UNet(UNetOptions{2, 1, 1, 16, 4}).parameter_count(), 1943761);
   EXPECT_EQ(UNet(UNetOptions{1, 1, 5, 16, 4}).parameter_count(), 680117);
+}
+
+// model.kernel: a kernel-5 U-Net whose outer taps are zero computes exactly what
+// the kernel-3 U-Net with the inner taps computes.
+TEST(UNet, WiderKernelWithZeroOuterTapsEqualsKernel3) {
+  UNetOptions o3{1, 2, 3, 4, 2};
+  UNetOptions o5 = o3;
+  o5.kernel = 5;
+  UNet n3(o3), n5(o5);
+  // Every ConvBlock weight gains two taps per (in, out) pair: down 2->4, 4->8, bottleneck 8->16, dec 8->4, 16->8
+  // (the skip doubles the input), each block's second conv out->out.
+  const int64_t pairs = (2 * 4 + 4 * 4) + (4 * 8 + 8 * 8) + (8 * 16 + 16 * 16) + (8 * 4 + 4 * 4) + (16 * 8 + 8 * 8);
+  EXPECT_EQ(n5.parameter_count() - n3.parameter_count(), 2 * pairs);
+  fill(n3);
+  {
+    NoGradGuard no_grad;
+    auto small = n3.state_dict();
+    for (auto& [name, t] : n5.state_dict()) {
+      const Tensor& src = small.at(name);
+      if (t.shape() == src.shape()) {
+        t.copy_(src);
+        continue;
+      }
+      ASSERT_EQ(t.dim(), 3) << name;
+      ASSERT_EQ(t.size(2), 5) << name;
+      t.copy_(Tensor::zeros(t.shape()));
+      t.slice(2, 1, 4).copy_(src);
+    }
+  }
+  n3.eval();
+  n5.eval();
+  NoGradGuard no_grad;
+  manual_seed(5);
+  const Tensor x = Tensor::randn({2, 2, 37});
+  expect_close(n5(x), n3(x), 1e-5, 1e-4, "kernel 5 with zero outer taps");
+  EXPECT_THROW(UNet(UNetOptions{1, 1, 2, 4, 2, 0, true, "transposed", 4}), Error);
 }
 
 TEST(UNet, NamesFollowPyTorch) {

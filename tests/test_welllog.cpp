@@ -8,6 +8,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <numeric>
 #include <set>
 
@@ -239,6 +240,24 @@ TEST(Wells, NormalisationMissingValuesAndCurves) {
   expect_error([&] { strict.usable(w2); }, "well 'w2' has no curve 'B' (data.missing.curve: error");
   expect_error([&] { Preprocessing::from_config(Config::parse("curves: [A]\nmissing: {indicator: [Z]}\n")); },
                "'Z' is not one of data.curves");
+}
+
+// data.per_well_min_samples: a curve with fewer valid samples in a well is
+// standardised by the training statistics, not the well's own.
+TEST(Wells, PerWellStatisticsNeedEnoughSamples) {
+  const double nan = std::nan("");
+  Preprocessing p = Preprocessing::from_config(
+      Config::parse("curves: [A]\nnormalise_per_well: [A]\nper_well_min_samples: 4\n"));
+  EXPECT_EQ(p.per_well_min_samples, 4);
+  const Well big = toy_well("big", {2, 4, 6, 8}, {}, {});         // own mean 5, std sqrt(5)
+  const Well small = toy_well("small", {10, nan, 12, nan}, {}, {});  // 2 valid samples
+  p.fit({big, small});  // training: 2, 4, 6, 8, 10, 12 -> mean 7, std sqrt(35 / 3)
+  EXPECT_FLOAT_EQ(p.features(big)[0], float(-3 / std::sqrt(5.0)));
+  EXPECT_FLOAT_EQ(p.features(small)[0], float(3 / std::sqrt(35.0 / 3.0)));
+  p.per_well_min_samples = 2;  // now the small well has enough: own mean 11, std 1
+  EXPECT_FLOAT_EQ(p.features(small)[0], -1.0f);
+  expect_error([] { Preprocessing::from_config(Config::parse("curves: [A]\nper_well_min_samples: -1\n")); },
+               "per_well_min_samples");
 }
 
 TEST(Wells, WindowsFoldsAndLabelledSubsets) {
@@ -805,6 +824,33 @@ TEST(App, TransductiveCrossValidationAddsTheHeldOutWellsAsUnlabelled) {
     // 12 wells in 3 folds: 8 training wells, 4 of them labelled; semi adds the 4 held-out wells.
     EXPECT_EQ(row[size_t(lab)], "4");
     EXPECT_EQ(row[size_t(unl)], row[size_t(mode)] == "semi" ? "8" : "4") << row[size_t(mode)];
+  }
+
+  // cv_wells.csv scores every held-out well; per fold, the sample-weighted mean of its wells' F1 micro is the
+  // fold's. confusion_<mode>_<fraction>.csv holds the pooled counts.
+  const Table w = read_csv((dir / "run" / "cv_wells.csv").string());
+  ASSERT_EQ(w.rows.size(), 24u);  // 2 modes x 12 wells
+  std::map<std::string, std::pair<double, double>> by_fold;  // mode/fold -> (correct, samples)
+  std::map<std::string, double> samples_by_mode;
+  for (const auto& row : w.rows) {
+    const double n = std::stod(row[size_t(w.column("samples"))]), f1 = std::stod(row[size_t(w.column("f1_micro"))]);
+    auto& acc = by_fold[row[size_t(w.column("mode"))] + "/" + row[size_t(w.column("fold"))]];
+    acc.first += f1 * n;
+    acc.second += n;
+    samples_by_mode[row[size_t(w.column("mode"))]] += n;
+  }
+  ASSERT_EQ(by_fold.size(), 6u);
+  for (const auto& row : t.rows) {
+    const auto& acc = by_fold.at(row[size_t(mode)] + "/" + row[size_t(t.column("fold"))]);
+    EXPECT_NEAR(acc.first / acc.second, std::stod(row[size_t(t.column("f1_micro"))]), 1e-5);
+  }
+  for (const char* m : {"supervised", "semi"}) {
+    const Table cm = read_csv((dir / "run" / (std::string("confusion_") + m + "_1_2.csv")).string());
+    ASSERT_EQ(cm.rows.size(), 5u) << m;
+    double total = 0;
+    for (const auto& row : cm.rows)
+      for (size_t j = 1; j < row.size(); ++j) total += std::stod(row[j]);
+    EXPECT_EQ(total, samples_by_mode.at(m)) << m;
   }
 }
 

@@ -215,6 +215,7 @@ void save_preprocessing(Checkpoint& ck, const Preprocessing& p) {
   ck.set("welllog.curves", join(p.curves, "\n"));
   ck.set("welllog.indicators", join(p.indicators, "\n"));
   ck.set("welllog.per_well", join(p.per_well, "\n"));
+  ck.set("welllog.per_well_min_samples", std::to_string(p.per_well_min_samples));
   std::vector<std::string> codes;
   for (int64_t c : p.codes) codes.push_back(std::to_string(c));
   ck.set("welllog.codes", join(codes, "\n"));
@@ -230,6 +231,8 @@ Preprocessing load_preprocessing(const Checkpoint& ck) {
   p.curves = split(ck.get("welllog.curves"), '\n');
   p.indicators = split(ck.get("welllog.indicators"), '\n');
   p.per_well = split(ck.get("welllog.per_well"), '\n');
+  if (ck.has("welllog.per_well_min_samples"))  // absent in checkpoints written before session 13
+    p.per_well_min_samples = std::stoll(ck.get("welllog.per_well_min_samples"));
   for (const std::string& c : split(ck.get("welllog.codes"), '\n')) p.codes.push_back(std::stoll(c));
   p.class_names = split(ck.get("welllog.class_names"), '\n');
   p.missing_values = ck.get("welllog.missing_values");
@@ -455,11 +458,14 @@ void run_cross_validation(const Config& cfg, const CvOptions& o, const Preproces
 
   std::ofstream rows(fs::path(out) / "cv_folds.csv");
   rows << "fraction,mode,seed,fold,test_wells,labelled_wells,unlabelled_wells,f1_micro,f1_macro,seconds\n";
+  std::ofstream per_well(fs::path(out) / "cv_wells.csv");
+  per_well << "fraction,mode,seed,fold,well,samples,f1_micro,adjacent\n";
   std::vector<Experiment> results;
   const auto t_all = Clock::now();
   for (double fraction : fractions)
     for (const std::string& mode : modes) {
       Experiment ex{fraction, mode, {}, {}, {}, {}, {}, ConfusionMatrix(pre.classes())};
+      std::map<std::string, std::vector<double>> well_f1;  // F1 micro of each held-out well, one per seed
       for (int64_t seed : seeds) {
         ConfusionMatrix pooled(pre.classes());
         double secs = 0;
@@ -483,7 +489,19 @@ void run_cross_validation(const Config& cfg, const CvOptions& o, const Preproces
           }
           const double s = seconds_since(t0);
           secs += s;
-          const ConfusionMatrix m = evaluate(ensemble, prepare(members[0].pre, te), pre.classes(), window, stride);
+          // Scored well by well (cv_wells.csv), then as the fold.
+          ConfusionMatrix m(pre.classes());
+          const std::vector<Sample> test = prepare(members[0].pre, te);
+          for (const Sample& w : test) {
+            const ConfusionMatrix mw = evaluate(ensemble, {w}, pre.classes(), window, stride);
+            m.merge(mw);
+            if (mw.total() == 0) continue;
+            per_well << fraction << "," << mode << "," << seed << "," << k << ",\"" << w.name << "\"," << mw.total()
+                     << "," << mw.f1_micro() << ","
+                     << (adjacent.empty() ? std::string() : fmt("%.6g", mw.adjacent_accuracy(adjacent))) << "\n";
+            well_f1[w.name].push_back(mw.f1_micro());
+          }
+          per_well.flush();
           pooled.merge(m);
           ex.fold_f1.push_back(m.f1_micro());
           rows << fraction << "," << mode << "," << seed << "," << k << ",\"" << join(test_names, ";") << "\","
@@ -501,11 +519,29 @@ void run_cross_validation(const Config& cfg, const CvOptions& o, const Preproces
         ex.seconds.push_back(secs);
         ex.pooled.merge(pooled);
       }
-      confusion_plot((fs::path(out) / ("confusion_" + mode + "_" + safe_name(fraction_label(fraction)) + ".png")).string(),
+      const std::string stem = "confusion_" + mode + "_" + safe_name(fraction_label(fraction));
+      confusion_plot((fs::path(out) / (stem + ".png")).string(),
                      "CV " + mode + ", labelled wells " + fraction_label(fraction), ex.pooled, pre.class_names);
+      {  // the same counts as numbers: rows truth, columns prediction, summed over seeds
+        std::ofstream cm(fs::path(out) / (stem + ".csv"));
+        cm << "truth\\predicted";
+        for (const std::string& n : pre.class_names) cm << "," << n;
+        cm << "\n";
+        for (int64_t t = 0; t < pre.classes(); ++t) {
+          cm << pre.class_names[size_t(t)];
+          for (int64_t q = 0; q < pre.classes(); ++q) cm << "," << ex.pooled.count(t, q);
+          cm << "\n";
+        }
+      }
       std::fprintf(stderr, "[cv] labelled %s, %s: F1 micro %.4f +- %.4f over %zu seeds\n",
                    fraction_label(fraction).c_str(), mode.c_str(), mean_of(ex.f1_by_seed), std_of(ex.f1_by_seed),
                    ex.f1_by_seed.size());
+      std::string wells_line;
+      for (const Well& w : wells)
+        if (well_f1.count(w.name))
+          wells_line += (wells_line.empty() ? "" : ", ") + w.name + " " + fmt("%.3f", mean_of(well_f1[w.name]));
+      std::fprintf(stderr, "[cv] labelled %s, %s, F1 micro per held-out well (mean over seeds): %s\n",
+                   fraction_label(fraction).c_str(), mode.c_str(), wells_line.c_str());
       results.push_back(std::move(ex));
     }
 

@@ -261,6 +261,7 @@ Preprocessing Preprocessing::from_config(const Config& data) {
   for (const std::string& c : p.per_well)
     STRATA_CHECK(std::find(p.curves.begin(), p.curves.end(), c) != p.curves.end(), data.key_path("normalise_per_well"),
                  ": '", c, "' is not one of data.curves");
+  p.per_well_min_samples = data.get_int("per_well_min_samples", 0, Bounds::at_least(0));
   return p;
 }
 
@@ -337,7 +338,8 @@ std::vector<float> Preprocessing::features(const Well& w) const {
       for (double val : v)
         if (!std::isnan(val)) s += val, s2 += val * val, ++k;
       const double m = k > 0 ? s / double(k) : 0.0, var = k > 1 ? s2 / double(k) - m * m : 0.0;
-      if (var > 1e-12 * (1.0 + m * m)) mu = m, sd = std::sqrt(var);  // else: the training statistics
+      if (k >= std::max<int64_t>(per_well_min_samples, 2) && var > 1e-12 * (1.0 + m * m))
+        mu = m, sd = std::sqrt(var);  // else: the training statistics
     }
     if (missing_values == "interpolate") interpolate_gaps(v);
     float* dst = x.data() + c * n;

@@ -78,6 +78,7 @@ struct Preprocessing {
   std::vector<std::string> curves;
   std::vector<std::string> indicators;  // curves that get a `<curve>_missing` channel
   std::vector<std::string> per_well;    // curves standardised by each well's own mean / std
+  int64_t per_well_min_samples = 0;     // fewer valid samples: the training mean / std instead
   std::vector<int64_t> codes;           // label code of class 0..K-1
   std::vector<std::string> class_names;
   std::string missing_values = "interpolate";  // interpolate | mean
@@ -86,7 +87,10 @@ struct Preprocessing {
 
   // Reads data.curves / classes / class_names / missing.{values,curve,indicator}
   // / normalise_per_well (curves whose calibration differs between wells, e.g.
-  // GR: standardised by the well's own statistics, the training ones as fallback).
+  // GR: standardised by the well's own statistics, the training ones as fallback)
+  // / per_well_min_samples (a curve with fewer valid samples in a well uses the
+  // training statistics: a short well, or a pseudo-well of one facies, says
+  // nothing reliable about its tool's calibration).
   static Preprocessing from_config(const Config& data);
   int64_t channels() const { return int64_t(curves.size() + indicators.size()); }
   int64_t classes() const { return int64_t(codes.size()); }
