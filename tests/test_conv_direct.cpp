@@ -59,6 +59,7 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{2, 4, 7, 40, 9, 1, 3, 0, 1},      // 1-D kernel: the conv1d path of backward-weight
                       Case{1, 6, 11, 37, 10, 2, 5, 1, 2},    // non-square kernel (backward-weight by GEMM)
                       Case{3, 12, 1, 200, 16, 1, 3, 0, 1},   // conv1d (H = 1), k = 3
+                      Case{2, 16, 1, 70, 13, 1, 5, 0, 2},    // conv1d, k = 5: 4-channel weight blocks, one partial
                       Case{1, 32, 16, 16, 64, 3, 3, 1, 1}),  // one vector per row
     [](const ::testing::TestParamInfo<Case>& info) { return "case" + std::to_string(info.index); });
 
@@ -69,6 +70,9 @@ TEST(ConvDirectSelection, AutomaticKeepsGemmWhereItIsFaster) {
   EXPECT_TRUE(cpu::conv_direct_selected(wide, ConvPass::backward_weight));
   ConvGeom pointwise = geometry({4, 16, 256, 256, 16, 1, 1, 0, 0});
   EXPECT_FALSE(cpu::conv_direct_selected(pointwise, ConvPass::forward));
+  ConvGeom conv1d_k5 = geometry({16, 16, 1, 64, 16, 1, 5, 0, 2});  // the well-log U-Net's first level
+  EXPECT_TRUE(cpu::conv_direct_selected(conv1d_k5, ConvPass::backward_weight));
+  EXPECT_FALSE(cpu::conv_direct_applies(geometry({1, 6, 11, 37, 10, 2, 5, 1, 2}), ConvPass::backward_weight));
   ConvGeom strided = wide;
   strided.stride_h = strided.stride_w = 2;
   EXPECT_FALSE(cpu::conv_direct_applies(strided, ConvPass::forward));

@@ -27,6 +27,8 @@ inline vf shift_left(vf a, vf b, int s) {
     case 0: return a;
     case 1: return __builtin_shufflevector(a, b, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16);
     case 2: return __builtin_shufflevector(a, b, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17);
+    case 3: return __builtin_shufflevector(a, b, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18);
+    case 4: return __builtin_shufflevector(a, b, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19);
     default: {
       float buf[2 * kLanes];
       std::memcpy(buf, &a, sizeof a);
@@ -227,9 +229,9 @@ void weight_sums(const ConvGeom& g, const Padded& xp, const float* gy, int64_t c
         const float* xr = xrow + r * Wp + col;
         const vf a = load_aligned(xr), b = load_aligned(xr + kLanes);
         vf xs[S];
-#pragma GCC unroll 3
+#pragma GCC unroll 5
         for (int s = 0; s < S; ++s) xs[s] = shift_left(a, b, s);
-#pragma GCC unroll 3
+#pragma GCC unroll 5
         for (int s = 0; s < S; ++s)
 #pragma GCC unroll 8
           for (int k = 0; k < KB; ++k) acc[k][r * S + s] += gv[k] * xs[s];
@@ -298,7 +300,7 @@ bool conv_direct_applies(const ConvGeom& g, ConvPass pass) {
     case ConvPass::backward_data:  // the transposed correlation needs padding of at most R - 1, S - 1
       return g.pad_h <= g.R - 1 && g.pad_w <= g.S - 1;
     case ConvPass::backward_weight:
-      return (g.R == 3 && g.S == 3) || (g.R == 1 && g.S == 3);
+      return (g.R == 3 && g.S == 3) || (g.R == 1 && (g.S == 3 || g.S == 5));
   }
   return false;
 }
@@ -340,6 +342,8 @@ void conv_direct_backward_data(const ConvGeom& g, const float* gy, const float* 
 void conv_direct_backward_weight(const ConvGeom& g, const float* x, const float* gy, float* gw, float* workspace) {
   const Padded xp = pad_planes(pass_layout(g, ConvPass::backward_weight), x, g.H, g.W, workspace);
   if (g.R == 3 && g.S == 3) return backward_weight_fixed<3, 3, 2>(g, xp, gy, gw);
+  // 1-D: KB output channels x S taps of accumulators, KB gradient vectors and S shifted inputs fill the registers.
+  if (g.S == 5) return backward_weight_fixed<1, 5, 4>(g, xp, gy, gw);
   backward_weight_fixed<1, 3, 6>(g, xp, gy, gw);
 }
 
