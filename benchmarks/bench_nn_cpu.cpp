@@ -53,19 +53,22 @@ int main(int argc, char** argv) {
   struct Case {
     std::string name;
     int dims;
-    int64_t n, c, size;
+    int64_t n, c, size, k = 3;
   };
   std::vector<Case> cases;
   for (const auto& [c, s] : std::vector<std::pair<int64_t, int64_t>>{{16, 256}, {32, 128}, {64, 64}, {128, 32}, {256, 16}})
     cases.push_back({"conv2d_n4_c" + std::to_string(c) + "_" + std::to_string(s), 2, 4, c, s});
   for (const auto& [c, s] : std::vector<std::pair<int64_t, int64_t>>{{16, 1024}, {32, 512}, {64, 256}, {128, 128}, {256, 64}})
     cases.push_back({"conv1d_n16_c" + std::to_string(c) + "_" + std::to_string(s), 1, 16, c, s});
+  // kernel 5: the well-log U-Net's convolutions (configs/welllog_seg2016.yaml)
+  for (const auto& [c, s] : std::vector<std::pair<int64_t, int64_t>>{{16, 1024}, {64, 256}})
+    cases.push_back({"conv1d_k5_n16_c" + std::to_string(c) + "_" + std::to_string(s), 1, 16, c, s, 5});
 
   for (const Case& k : cases) {
     if (!filter.empty() && k.name.find(filter) == std::string::npos) continue;
     Generator g(1);
     const Shape xs = k.dims == 2 ? Shape{k.n, k.c, k.size, k.size} : Shape{k.n, k.c, k.size};
-    const Shape ws = k.dims == 2 ? Shape{k.c, k.c, 3, 3} : Shape{k.c, k.c, 3};
+    const Shape ws = k.dims == 2 ? Shape{k.c, k.c, k.k, k.k} : Shape{k.c, k.c, k.k};
     Tensor x = Tensor::randn(xs, DType::f32, &g);
     x.requires_grad_();
     Tensor w = param(ws, 2), b = param({k.c}, 3);
@@ -73,12 +76,13 @@ int main(int argc, char** argv) {
     const double ms = median_ms(
         [&] {
           x.zero_grad(), w.zero_grad(), b.zero_grad();
-          const Tensor y = k.dims == 2 ? conv2d(x, w, b, {{1, 1}, {1, 1}}) : conv1d(x, w, b, {1, 1});
+          const int64_t pad = k.k / 2;
+          const Tensor y = k.dims == 2 ? conv2d(x, w, b, {{1, 1}, {pad, pad}}) : conv1d(x, w, b, {1, pad});
           y.backward(gy);
         },
         repeats);
     const double spatial = k.dims == 2 ? double(k.size) * k.size : double(k.size);
-    const double flop = 3.0 * 2.0 * double(k.n) * k.c * k.c * (k.dims == 2 ? 9 : 3) * spatial;
+    const double flop = 3.0 * 2.0 * double(k.n) * k.c * k.c * (k.dims == 2 ? k.k * k.k : k.k) * spatial;
     std::printf("{\"name\": \"%s\", \"strata_ms\": %.3f, \"strata_gflops\": %.1f, \"threads\": %d}\n", k.name.c_str(),
                 ms, flop / ms / 1e6, num_threads());
     std::fflush(stdout);

@@ -15,22 +15,25 @@ name_filter = sys.argv[3] if len(sys.argv) > 3 else ""
 torch.set_num_threads(threads)
 torch.manual_seed(0)
 
-cases = [(f"conv2d_n4_c{c}_{s}", 2, 4, c, s) for c, s in [(16, 256), (32, 128), (64, 64), (128, 32), (256, 16)]]
-cases += [(f"conv1d_n16_c{c}_{s}", 1, 16, c, s) for c, s in [(16, 1024), (32, 512), (64, 256), (128, 128), (256, 64)]]
+cases = [(f"conv2d_n4_c{c}_{s}", 2, 4, c, s, 3) for c, s in [(16, 256), (32, 128), (64, 64), (128, 32), (256, 16)]]
+cases += [(f"conv1d_n16_c{c}_{s}", 1, 16, c, s, 3)
+          for c, s in [(16, 1024), (32, 512), (64, 256), (128, 128), (256, 64)]]
+# kernel 5: the well-log U-Net's convolutions (configs/welllog_seg2016.yaml)
+cases += [(f"conv1d_k5_n16_c{c}_{s}", 1, 16, c, s, 5) for c, s in [(16, 1024), (64, 256)]]
 
-for name, dims, n, c, size in cases:
+for name, dims, n, c, size, k in cases:
     if name_filter not in name:
         continue
     shape = (n, c, size, size) if dims == 2 else (n, c, size)
     x = torch.randn(shape, requires_grad=True)
-    w = (torch.randn((c, c, 3, 3) if dims == 2 else (c, c, 3)) * 0.1).requires_grad_()
+    w = (torch.randn((c, c, k, k) if dims == 2 else (c, c, k)) * 0.1).requires_grad_()
     b = (torch.randn(c) * 0.1).requires_grad_()
     gy = torch.randn(shape)
     conv = F.conv2d if dims == 2 else F.conv1d
 
     def step():
         x.grad = w.grad = b.grad = None
-        conv(x, w, b, padding=1).backward(gy)
+        conv(x, w, b, padding=k // 2).backward(gy)
 
     step()
     step()

@@ -108,6 +108,35 @@ TEST(Ops, Reductions) {
   EXPECT_EQ(sum(x.transpose(0, 2), {0}).shape(), (Shape{4, 3}));
 }
 
+// Sums over leading dimensions with contiguous kept elements add whole rows
+// (kernels/cpu/reduce.cpp, sum_rows); per output they keep the general path's
+// order, so a transposed copy (kept elements strided: the general path) gives
+// the same bits, across more than one chunk of 32768 reduced elements too.
+TEST(Ops, SumsOverLeadingDimsMatchTheGeneralPathBitForBit) {
+  for (auto [rows, cols] : {std::pair<int64_t, int64_t>{16, 300}, {40000, 20}, {3, 17}}) {
+    const Tensor x = randn({rows, cols}, 9);
+    const Tensor strided = x.t().contiguous().t();  // same values, kept dim strided
+    for (bool take_mean : {false, true}) {
+      const Tensor a = take_mean ? mean(x, {0}) : sum(x, {0});
+      const Tensor b = take_mean ? mean(strided, {0}) : sum(strided, {0});
+      EXPECT_EQ(a.to_vector<float>(), b.to_vector<float>()) << rows << "x" << cols << (take_mean ? " mean" : " sum");
+    }
+    // Against a double loop.
+    const auto v = x.to_vector<float>();
+    const auto got = sum(x, {0}).to_vector<float>();
+    for (int64_t j = 0; j < cols; ++j) {
+      double ref = 0;
+      for (int64_t i = 0; i < rows; ++i) ref += v[size_t(i * cols + j)];
+      ASSERT_NEAR(got[size_t(j)], ref, 1e-5 * (1 + std::abs(ref))) << j;
+    }
+  }
+  // Three dims, two of them reduced (the per-sample weight gradients of a conv), and an expanded view.
+  const Tensor y = randn({4, 6, 50}, 11, DType::f64);
+  EXPECT_EQ(sum(y, {0}).to_vector<double>(), sum(y.permute({1, 2, 0}).contiguous().permute({2, 0, 1}), {0}).to_vector<double>());
+  EXPECT_EQ(sum(Tensor::ones({1, 40}).expand({7, 40}), {0}).to_vector<float>(), std::vector<float>(40, 7.0f));
+  EXPECT_EQ(sum(Tensor::full({5, 20}, 3, DType::i32), {0}).to_vector<int64_t>(), std::vector<int64_t>(20, 15));
+}
+
 TEST(Ops, LargeReductionsAreAccurate) {
   // 1e7 ones: float accumulation would stall at 2^24; ours accumulates in double.
   EXPECT_EQ(sum(Tensor::ones({10000000})).item<float>(), 1e7f);

@@ -167,11 +167,55 @@ void best_per_output(const ReduceGeometry& g, const T* x, bool want_max, Emit&& 
       });
 }
 
+// True when the kept elements of one reduced position are contiguous (x is
+// (reduced..., kept...) in memory, e.g. a sum over the batch of per-sample
+// weight gradients): then whole rows can be added at once.
+bool kept_contiguous(const ReduceGeometry& g) {
+  int64_t expect = 1;
+  for (int d = g.kept_ndim - 1; d >= 0; --d) {
+    if (g.kept_shape[d] == 1) continue;
+    if (g.kept_strides[d] != expect) return false;
+    expect *= g.kept_shape[d];
+  }
+  return g.kept_numel >= 16;
+}
+
+// Sum (mean) when kept_contiguous(g): each task adds the rows of a block of
+// outputs. Per output, the order is the general path's: sequential within each
+// chunk of kReduceChunk reduced elements, then the chunk sums in order, so the
+// results are the same bits.
+template <class T>
+void sum_rows(const ReduceGeometry& g, const T* x, bool mean, T* out) {
+  using A = acc_t<T>;
+  constexpr int64_t kBlock = 256;
+  const int64_t K = g.kept_numel, rows = g.red_numel, blocks = (K + kBlock - 1) / kBlock;
+#pragma omp parallel for schedule(static) if (K * rows > 32768)
+  for (int64_t b = 0; b < blocks; ++b) {
+    const int64_t k0 = b * kBlock, n = std::min(kBlock, K - k0);
+    A total[kBlock] = {}, part[kBlock];
+    int64_t idx[kMaxDims] = {};
+    for (int64_t c0 = 0; c0 < rows; c0 += kReduceChunk) {
+      std::fill_n(part, n, A(0));
+      for (int64_t r = c0; r < std::min(rows, c0 + kReduceChunk); ++r) {
+        int64_t off = 0;
+        for (int d = 0; d < g.red_ndim; ++d) off += idx[d] * g.red_strides[d];
+        const T* row = x + off + k0;
+        for (int64_t i = 0; i < n; ++i) part[i] += A(row[i]);
+        for (int d = g.red_ndim - 1; d >= 0 && ++idx[d] == g.red_shape[d]; --d) idx[d] = 0;
+      }
+      for (int64_t i = 0; i < n; ++i) total[i] += part[i];
+    }
+    for (int64_t i = 0; i < n; ++i) out[k0 + i] = mean ? mean_of<T>(double(total[i]), rows) : T(total[i]);
+  }
+}
+
 }  // namespace
 
 template <class T>
 void reduce(ReduceOp op, const T* x, const TensorDesc& xd, int kept_ndim, T* out) {
   const ReduceGeometry g = make_geometry(xd, kept_ndim);
+  if ((op == ReduceOp::sum || op == ReduceOp::mean) && g.red_numel > 0 && kept_contiguous(g))
+    return sum_rows(g, x, op == ReduceOp::mean, out);
   if (op == ReduceOp::sum || op == ReduceOp::mean) {
     using A = acc_t<T>;
     chunked<A>(
