@@ -110,7 +110,8 @@ Tensor UNet::forward(const Tensor& input) {
 }
 
 std::string UNet::describe() const {
-  return str_cat(o_.dims, "-D, base ", o_.base, ", depth ", o_.depth, ", ", o_.in_channels, "->", o_.classes);
+  const std::string kernel = o_.kernel != 3 ? str_cat(", kernel ", o_.kernel) : "";
+  return str_cat(o_.dims, "-D, base ", o_.base, ", depth ", o_.depth, kernel, ", ", o_.in_channels, "->", o_.classes);
 }
 
 namespace {

@@ -126,6 +126,8 @@ TEST(UNet, WiderKernelWithZeroOuterTapsEqualsKernel3) {
   const Tensor x = Tensor::randn({2, 2, 37});
   expect_close(n5(x), n3(x), 1e-5, 1e-4, "kernel 5 with zero outer taps");
   EXPECT_THROW(UNet(UNetOptions{1, 1, 2, 4, 2, 0, true, "transposed", 4}), Error);
+  EXPECT_EQ(n5.describe(), "1-D, base 4, depth 2, kernel 5, 2->3");
+  EXPECT_EQ(n3.describe(), "1-D, base 4, depth 2, 2->3");
 }
 
 TEST(UNet, NamesFollowPyTorch) {
