@@ -134,15 +134,15 @@ double ConfusionMatrix::adjacent_accuracy(const std::vector<std::vector<int64_t>
   return ratio(double(ok), double(total()));
 }
 
-std::string ConfusionMatrix::str(const std::vector<std::string>& labels) const {
+std::string ConfusionMatrix::str(const std::vector<std::string>& labels, char sep) const {
   auto label = [&](int64_t c) { return c < int64_t(labels.size()) ? labels[size_t(c)] : std::to_string(c); };
   std::ostringstream os;
   os << "truth \\ predicted";
-  for (int64_t p = 0; p < k_; ++p) os << "\t" << label(p);
+  for (int64_t p = 0; p < k_; ++p) os << sep << label(p);
   os << "\n";
   for (int64_t t = 0; t < k_; ++t) {
     os << label(t);
-    for (int64_t p = 0; p < k_; ++p) os << "\t" << count(t, p);
+    for (int64_t p = 0; p < k_; ++p) os << sep << count(t, p);
     os << "\n";
   }
   return os.str();

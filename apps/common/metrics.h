@@ -47,8 +47,9 @@ class ConfusionMatrix {
   // Accuracy that also accepts a prediction within `adjacent[truth]` (the SEG
   // 2016 facies contest's "adjacent facies" score).
   double adjacent_accuracy(const std::vector<std::vector<int64_t>>& adjacent) const;
-  // Rows = truth, columns = prediction, with labels.
-  std::string str(const std::vector<std::string>& labels = {}) const;
+  // Rows = truth, columns = prediction, with labels; cells separated by `sep`
+  // (a tab for reading, ',' for a CSV file).
+  std::string str(const std::vector<std::string>& labels = {}, char sep = '\t') const;
 
  private:
   int64_t k_;

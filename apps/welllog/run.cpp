@@ -522,17 +522,8 @@ void run_cross_validation(const Config& cfg, const CvOptions& o, const Preproces
       const std::string stem = "confusion_" + mode + "_" + safe_name(fraction_label(fraction));
       confusion_plot((fs::path(out) / (stem + ".png")).string(),
                      "CV " + mode + ", labelled wells " + fraction_label(fraction), ex.pooled, pre.class_names);
-      {  // the same counts as numbers: rows truth, columns prediction, summed over seeds
-        std::ofstream cm(fs::path(out) / (stem + ".csv"));
-        cm << "truth\\predicted";
-        for (const std::string& n : pre.class_names) cm << "," << n;
-        cm << "\n";
-        for (int64_t t = 0; t < pre.classes(); ++t) {
-          cm << pre.class_names[size_t(t)];
-          for (int64_t q = 0; q < pre.classes(); ++q) cm << "," << ex.pooled.count(t, q);
-          cm << "\n";
-        }
-      }
+      // The same counts as numbers: rows truth, columns prediction, summed over seeds.
+      std::ofstream(fs::path(out) / (stem + ".csv")) << ex.pooled.str(pre.class_names, ',');
       std::fprintf(stderr, "[cv] labelled %s, %s: F1 micro %.4f +- %.4f over %zu seeds\n",
                    fraction_label(fraction).c_str(), mode.c_str(), mean_of(ex.f1_by_seed), std_of(ex.f1_by_seed),
                    ex.f1_by_seed.size());
