@@ -482,6 +482,40 @@ TEST(Facies, HungTermsAndConfidenceThreshold) {
   EXPECT_NE(flat_weights(ta.model()), flat_weights(tb.model()));
 }
 
+// train.semi_targets=clean: the semi CE targets and D's confidence come from a
+// teacher pass over the unaugmented windows in eval mode. Without anything
+// that tells the passes apart (no batch norm, dropout, noise) it is the
+// paper's self-training term exactly; with input noise and network dropout it
+// is not, and S is back in training mode after the step.
+TEST(Facies, CleanSemiTargets) {
+  const std::string plain = "model={type: unet1d, base: 8, depth: 3, dropout: 0, batchnorm: false}";
+  auto run = [](const std::vector<std::string>& overrides) {
+    SynthSetup s = synthetic_setup("optimizer.lr=0.05");  // a fresh config: copies share their YAML nodes
+    for (const std::string& o : overrides) s.cfg.apply_override(o);
+    manual_seed(1);
+    FaciesTrainer t(s.cfg, s.pre, s.labelled, s.unlabelled, 2, 1);
+    for (int64_t b = 0; b < 3; ++b) t.step(0, b);
+    EXPECT_TRUE(t.trained_model().training());
+    return std::make_pair(t.last_terms(), flat_weights(t.trained_model()));
+  };
+  const auto self = run({plain});
+  const auto clean = run({plain, "train.semi_targets=clean"});
+  EXPECT_GT(self.first.confident, 0);
+  EXPECT_EQ(clean.first.confident, self.first.confident);
+  EXPECT_DOUBLE_EQ(clean.first.semi, self.first.semi);
+  EXPECT_EQ(clean.second, self.second);
+
+  const auto noisy_self = run({"train.input_noise=3"});
+  const auto noisy_clean = run({"train.input_noise=3", "train.semi_targets=clean"});
+  EXPECT_GT(noisy_clean.first.confident, 0);
+  EXPECT_NE(noisy_clean.first.semi, noisy_self.first.semi);
+  EXPECT_NE(noisy_clean.second, noisy_self.second);
+
+  SynthSetup bad = synthetic_setup("train.semi_targets=teacher");
+  expect_error([&] { FaciesTrainer(bad.cfg, bad.pre, bad.labelled, bad.unlabelled, 2, 1); },
+               "train.semi_targets");
+}
+
 TEST(Facies, ResumeMidEpochGivesIdenticalWeights) {
   for (const std::string& overrides : {std::string("train.mode=semi"), std::string("train.ema=0.9")}) {
     SCOPED_TRACE(overrides);

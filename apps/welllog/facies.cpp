@@ -37,6 +37,7 @@ HungOptions HungOptions::from_config(const Config& t) {
   o.t_semi = t.get_double("t_semi", o.t_semi, Bounds::between(0, 1));
   o.lambda_semi_adv = t.get_double("lambda_semi_adv", o.lambda_semi_adv, Bounds::at_least(0));
   o.semi_start = t.get_int("semi_start", o.semi_start, Bounds::at_least(0));
+  o.semi_targets = t.get_choice("semi_targets", o.semi_targets, {"self", "clean"});
   return o;
 }
 
@@ -242,8 +243,19 @@ StepResult FaciesTrainer::step(int64_t epoch, int64_t batch) {
       const size_t pick = std::uniform_int_distribution<size_t>(0, windows_u_.size() - 1)(r);
       uw.push_back(jittered(unlabelled_, windows_u_[pick], r));
     }
-    Tensor yu_unused;
-    batch_tensors(unlabelled_, uw, xu, yu_unused, valid_u);  // unlabelled y is all -100 by construction
+    const bool clean_targets = hung_.semi_targets == "clean";
+    const bool semi_ce_on = step_index >= hung_.semi_start && hung_.lambda_semi > 0;
+    Tensor yu_unused, xu_clean;
+    if (clean_targets) {
+      // The teacher reads the windows as they are; S the same windows with
+      // curve dropout and noise, as the labelled ones.
+      Tensor valid_unused;
+      if (semi_ce_on) batch_tensors(unlabelled_, uw, xu_clean, yu_unused, valid_unused);
+      std::mt19937_64 drop_rng = stream(seed_ ^ 0x5e41d509u, epoch, batch);
+      batch_tensors(unlabelled_, uw, xu, yu_unused, valid_u, &drop_rng);
+    } else {
+      batch_tensors(unlabelled_, uw, xu, yu_unused, valid_u);  // unlabelled y is all -100 by construction
+    }
     add_noise(xu);
     const Tensor logits_u = (*model_)(xu);
     prob_u = softmax(logits_u, 1);
@@ -251,15 +263,24 @@ StepResult FaciesTrainer::step(int64_t epoch, int64_t batch) {
     const Tensor semi_adv = bce_with_logits(d_u, Tensor::ones(d_u.shape()), valid_u);
     terms_.semi_adv = semi_adv.item<float>();
     loss = add(loss, mul(semi_adv, hung_.lambda_semi_adv));
-    if (step_index >= hung_.semi_start && hung_.lambda_semi > 0) {
+    if (semi_ce_on) {
       // Self-taught targets: argmax of the prediction where D trusts it.
       std::vector<float> conf, mask;
       std::vector<int64_t> pseudo;
       {
         NoGradGuard no_grad;
-        conf = sigmoid(d_u).to_vector<float>();
+        Tensor teacher_logits = logits_u, teacher_d = d_u;
+        if (clean_targets) {
+          Module& teacher = ema_ ? *ema_ : *model_;
+          const bool was_training = teacher.training();
+          teacher.eval();
+          teacher_logits = teacher(xu_clean);
+          teacher.train(was_training);
+          teacher_d = (*disc_)(softmax(teacher_logits, 1));
+        }
+        conf = sigmoid(teacher_d).to_vector<float>();
         mask = valid_u.to_vector<float>();
-        pseudo = argmax(logits_u, 1).to_vector<int64_t>();
+        pseudo = argmax(teacher_logits, 1).to_vector<int64_t>();
       }
       for (size_t i = 0; i < pseudo.size(); ++i) {
         if (conf[i] > hung_.t_semi && mask[i] > 0)

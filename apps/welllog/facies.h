@@ -13,6 +13,8 @@
 //       + lambda_semi     * CE(S(x_u), argmax S(x_u)) on samples
 //                           where sigmoid(D(softmax S(x_u))) > T_semi,
 //                           from step semi_start on                 semi
+//         (train.semi_targets: clean takes the argmax and D's confidence from a
+//          clean teacher pass instead, see HungOptions)
 //   L_D = BCE(D(softmax S(x).detached), 0) / 2 + BCE(D(onehot y_l), 1) / 2
 //         (x: the labelled and, in semi mode, the unlabelled windows)
 //
@@ -39,6 +41,13 @@ struct HungOptions {
   std::string mode = "supervised";  // supervised | adversarial | semi
   double lambda_adv = 0.01, lambda_semi = 0.1, t_semi = 0.2, lambda_semi_adv = 0.001;
   int64_t semi_start = 0;  // first optimisation step that uses the semi CE term
+  // Where the semi CE term's targets and D's confidence come from:
+  //   self:  the trained prediction S(x_u) itself (the paper);
+  //   clean: a teacher pass without input noise, curve dropout or network
+  //          dropout (the weight average when train.ema is set, else S in
+  //          eval mode), while S learns from the windows with noise and curve
+  //          dropout, so the term asks for predictions consistent under them.
+  std::string semi_targets = "self";
   static HungOptions from_config(const Config& train);
 };
 
