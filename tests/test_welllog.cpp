@@ -13,6 +13,7 @@
 #include <set>
 
 #include "apps/common/cli.h"
+#include "apps/welllog/curve_map.h"
 #include "apps/welllog/facies.h"
 #include "apps/welllog/las.h"
 #include "apps/welllog/run.h"
@@ -258,6 +259,70 @@ TEST(Wells, PerWellStatisticsNeedEnoughSamples) {
   EXPECT_FLOAT_EQ(p.features(small)[0], -1.0f);
   expect_error([] { Preprocessing::from_config(Config::parse("curves: [A]\nper_well_min_samples: -1\n")); },
                "per_well_min_samples");
+}
+
+// data.curve_map expressions: precedence, functions, quoted names, missing
+// values, errors that say where.
+TEST(Wells, CurveMapComputesCurvesFromTheWellsOwn) {
+  Well w;
+  w.name = "W";
+  w.depth = {1, 2, 3, 4};
+  const double nan = std::nan("");
+  w.logs["A"] = {1, 10, 100, 0};
+  w.logs["B.X"] = {2, 4, nan, 8};
+  w.logs["odd name"] = {5, 6, 7, 8};
+  CurveMap m;
+  m.add("sum", "A + 2 * B.X");
+  m.add("mean", "(A + B.X) / 2");
+  m.add("neg", "-A - -1");
+  m.add("log", "log10(A)");
+  m.add("quoted", "\"odd name\" * 0.5e1");
+  m.add("fns", "abs(-sqrt(A)) + ln(exp(2))");
+  m.add("A", "A / B.X");  // reads the loaded A, replaces it
+  EXPECT_EQ(m.inputs(), (std::vector<std::string>{"A", "B.X", "odd name"}));
+  m.apply(w);
+  auto expect = [&](const std::string& curve, const std::vector<double>& want) {
+    const std::vector<double>& got = w.logs.at(curve);
+    ASSERT_EQ(got.size(), want.size()) << curve;
+    for (size_t i = 0; i < want.size(); ++i) {
+      if (std::isnan(want[i]))
+        EXPECT_TRUE(std::isnan(got[i])) << curve << "[" << i << "] = " << got[i];
+      else
+        EXPECT_DOUBLE_EQ(got[i], want[i]) << curve << "[" << i << "]";
+    }
+  };
+  expect("sum", {5, 18, nan, 16});
+  expect("mean", {1.5, 7, nan, 4});
+  expect("neg", {0, -9, -99, 1});
+  expect("log", {0, 1, 2, nan});  // log10(0) is not finite: missing
+  expect("quoted", {25, 30, 35, 40});
+  expect("fns", {3, std::sqrt(10.0) + 2, 12, 2});
+  expect("A", {0.5, 2.5, nan, 0});
+  expect("B.X", {2, 4, nan, 8});  // inputs stay
+
+  auto bad = [](const std::string& expr, const std::string& part) {
+    expect_error([&] { CurveMap().add("C", expr, "data.curve_map.C"); }, part);
+  };
+  bad("A +", "data.curve_map.C: 'A +': expected a curve, a number or '(' at character 4");
+  bad("log(A)", "unknown function 'log' (log10, ln, exp, sqrt, abs) at character 1");
+  bad("(A + B", "expected ')'");
+  bad("A B", "unexpected 'B' at character 3");
+  bad("\"A", "unterminated quoted name");
+  bad("A # B", "unexpected '#'");
+  CurveMap twice;
+  twice.add("C", "A");
+  expect_error([&] { twice.add("C", "B.X"); }, "curve 'C' is mapped twice");
+  CurveMap missing;
+  missing.add("C", "A + Z", "data.curve_map.C");
+  expect_error([&] { missing.apply(w); }, "data.curve_map.C: 'A + Z': well 'W' has no curve 'Z'; it has A, B.X");
+
+  // From the config: absent is empty; a map parses every entry.
+  Config none = Config::parse("x: 1\n");
+  EXPECT_TRUE(CurveMap::from_config(none).empty());
+  Config data = Config::parse("curve_map: {GR: GAMMA, ILD_log10: log10(ILD)}\n");
+  const CurveMap parsed = CurveMap::from_config(data);
+  EXPECT_EQ(parsed.inputs(), (std::vector<std::string>{"GAMMA", "ILD"}));
+  expect_error([&] { CurveMap::from_config(Config::parse("curve_map: {GR: 2 *}\n")); }, "curve_map.GR: '2 *'");
 }
 
 TEST(Wells, WindowsFoldsAndLabelledSubsets) {
@@ -792,6 +857,29 @@ TEST(App, TrainEvalPredictOnSyntheticWells) {
   }
   p.input = bad.string();
   expect_error([&] { predict_command(p); }, "has none of the model's curves (GR)");
+
+  // data.curve_map: the same LAS well with its gamma ray as GAMMA in half the
+  // units predicts exactly as before once GR is mapped to 2 * GAMMA.
+  const fs::path renamed = dir / "renamed.las";
+  {
+    std::string text = kMiniLas;
+    text.replace(text.find(" GR  .GAPI"), 10, " GAMMA.HAPI");
+    std::ofstream f(renamed);
+    f << text;
+    for (int i = 0; i < 100; ++i) f << 500 + 0.5 * i << " " << (i == 7 ? -999.25 : (i < 50 ? 52.5 : 25.0)) << "\n";
+  }
+  p.input = renamed.string();
+  p.output = (dir / "out_renamed.csv").string();
+  p.overrides = {"data.curve_map={GR: 2 * GAMMA}"};
+  ASSERT_EQ(predict_command(p), 0);
+  const Table tr = read_csv(p.output);
+  EXPECT_EQ(tr.columns[1], "GAMMA");
+  ASSERT_EQ(tr.rows.size(), tl.rows.size());
+  for (size_t r = 0; r < tr.rows.size(); ++r)
+    for (size_t j = 2; j < tl.columns.size(); ++j) ASSERT_EQ(tr.rows[r][j], tl.rows[r][j]) << r << " " << j;
+  p.overrides = {"data.curve_map={GR: 2 * GAMA}"};
+  expect_error([&] { predict_command(p); }, "data.curve_map.GR: '2 * GAMA': well 'MINI 1' has no curve 'GAMA'; it has GAMMA");
+  p.overrides.clear();
   // Unknown config keys are refused before training.
   a.overrides = {"train.epoch=3"};
   expect_error([&] { train_command(a); }, "train.epoch");

@@ -14,6 +14,7 @@
 #include "apps/common/plot.h"
 #include "apps/common/trainer.h"
 #include "apps/welllog/facies.h"
+#include "apps/welllog/curve_map.h"
 #include "apps/welllog/las.h"
 #include "apps/welllog/text.h"
 #include "engine/error.h"
@@ -189,26 +190,30 @@ ConfusionMatrix plot_and_score(const Loaded& l, const std::vector<Well>& wells, 
 // data
 
 std::vector<Well> load_wells_from_file(const std::string& path, const Config& data, bool read_labels) {
-  if (looks_like_las(path)) return {well_from_las(path)};
-  return wells_from_table(read_csv(path), columns_of(data), read_labels);
+  std::vector<Well> wells =
+      looks_like_las(path) ? std::vector<Well>{well_from_las(path)} : wells_from_table(read_csv(path), columns_of(data), read_labels);
+  CurveMap::from_config(data).apply(wells);
+  return wells;
 }
 
 std::vector<Well> load_wells(const Config& data) {
   const std::string source = data.get_choice("source", "csv", {"csv", "las", "synthetic"});
   const Config syn = data.section("synthetic");
+  const CurveMap curve_map = CurveMap::from_config(data);
+  std::vector<Well> wells;
   if (source == "synthetic") {
     data.mark_known("path");
     data.mark_known("paths");
-    return synthetic_gamma_wells(SyntheticOptions::from_config(syn));
-  }
-  if (source == "las") {
-    std::vector<Well> wells;
+    wells = synthetic_gamma_wells(SyntheticOptions::from_config(syn));
+  } else if (source == "las") {
     for (const std::string& p : data.get_string_list("paths", {})) wells.push_back(well_from_las(require_file(data, "paths", p)));
     STRATA_CHECK(!wells.empty(), data.key_path("paths"), ": list at least one LAS file");
-    return wells;
+  } else {
+    const std::string path = require_file(data, "path", data.require_string("path"));
+    wells = wells_from_table(read_csv(path), columns_of(data), true);
   }
-  const std::string path = require_file(data, "path", data.require_string("path"));
-  return wells_from_table(read_csv(path), columns_of(data), true);
+  curve_map.apply(wells);
+  return wells;
 }
 
 void save_preprocessing(Checkpoint& ck, const Preprocessing& p) {
@@ -742,6 +747,7 @@ int predict_command(const AppArgs& a) {
     columns = t.columns;
     rows = t.rows;
   }
+  CurveMap::from_config(data).apply(wells);
   for (const Well& w : wells) {
     std::string why;
     STRATA_CHECK(l.pre.usable(w, &why), a.input, ": ", why, "; the model needs curves ", join(l.pre.curves, ", "));
