@@ -139,6 +139,50 @@ TEST(Las, NullValuesCommaDecimalsAndByteOrderMark) {
   EXPECT_DOUBLE_EQ(big.find("GAMN")->values[1], -2324.28);
 }
 
+// las::format writes LAS 2.0 that reads back as it was: header items,
+// parameters, other text, values and NULLs; STRT / STOP / STEP come from the
+// index, and mnemonics lose the characters LAS cannot hold.
+TEST(Las, WritesLas20ThatReadsBack) {
+  REQUIRE_DATA("welllogs/las/sample.las");
+  const las::LasFile in = las::read(data_file.string());
+  las::LasFile f = in;
+  f.curves.push_back({"NEW.CURVE", "V/V", "ADDED", std::vector<double>(size_t(in.rows()), 0.25)});
+  f.curves.back().values[1] = std::nan("");
+  const las::LasFile back = las::parse(las::format(f), "written.las");
+  EXPECT_EQ(back.version, "2.0");
+  EXPECT_FALSE(back.wrapped);
+  ASSERT_EQ(back.curves.size(), f.curves.size());
+  for (size_t c = 0; c < f.curves.size(); ++c) {
+    EXPECT_EQ(back.curves[c].unit, f.curves[c].unit) << c;
+    EXPECT_EQ(back.curves[c].description, f.curves[c].description) << c;
+    ASSERT_EQ(back.curves[c].values.size(), f.curves[c].values.size()) << c;
+    for (size_t r = 0; r < f.curves[c].values.size(); ++r) {
+      const double want = f.curves[c].values[r], got = back.curves[c].values[r];
+      if (std::isnan(want))
+        EXPECT_TRUE(std::isnan(got)) << c << " " << r;
+      else
+        EXPECT_DOUBLE_EQ(got, want) << c << " " << r;
+    }
+  }
+  EXPECT_EQ(back.curves.back().mnemonic, "NEW_CURVE");
+  EXPECT_EQ(back.well_value("WELL"), in.well_value("WELL"));
+  EXPECT_EQ(back.well_value("COMP"), in.well_value("COMP"));
+  EXPECT_EQ(std::stod(back.well_value("STRT")), in.curves[0].values.front());
+  EXPECT_EQ(std::stod(back.well_value("STOP")), in.curves[0].values.back());
+  ASSERT_EQ(back.parameters.size(), in.parameters.size());
+  for (size_t i = 0; i < in.parameters.size(); ++i) {
+    EXPECT_EQ(back.parameters[i].mnemonic, in.parameters[i].mnemonic);
+    EXPECT_EQ(back.parameters[i].value, in.parameters[i].value);
+  }
+  ASSERT_FALSE(in.other.empty());
+  EXPECT_EQ(back.other, in.other);
+  // Irregular depth steps: STEP 0.
+  f.curves[0].values.back() += 0.1;
+  EXPECT_EQ(las::parse(las::format(f), "w.las").well_value("STEP"), "0");
+  f.curves.back().values.pop_back();
+  expect_error([&] { las::format(f); }, "curve 'NEW.CURVE' has");
+}
+
 TEST(Las, ClearErrorsForBadFiles) {
   REQUIRE_DATA("welllogs/las/not_a_las_file.las");
   expect_error([&] { las::read(data_file.string()); }, "not a LAS file");
@@ -838,6 +882,46 @@ TEST(App, TrainEvalPredictOnSyntheticWells) {
   EXPECT_EQ(tl.rows.size(), 100u);
   EXPECT_EQ(tl.rows[7][1], "");  // NULL stays empty, and still gets a prediction
   EXPECT_FALSE(tl.rows[7][2].empty());
+
+  // --output F.las: the input LAS with Predicted and P_<code> curves, the same
+  // predictions as the CSV.
+  p.output = (dir / "out.las").string();
+  ASSERT_EQ(predict_command(p), 0);
+  const las::LasFile lo = las::read(p.output);
+  ASSERT_EQ(lo.curves.size(), 2u + 1u + 5u);
+  EXPECT_EQ(lo.curves[1].mnemonic, "GR");
+  EXPECT_EQ(lo.curves[2].mnemonic, "Predicted");
+  EXPECT_EQ(lo.curves[7].mnemonic, "P_4");
+  EXPECT_EQ(lo.well_value("WELL"), "MINI 1");
+  ASSERT_EQ(lo.rows(), 100);
+  EXPECT_TRUE(std::isnan(lo.curves[1].values[7]));
+  for (size_t r = 0; r < 100; ++r) {
+    EXPECT_EQ(lo.curves[2].values[r], std::stod(tl.rows[r][2])) << r;
+    for (size_t c = 0; c < 5; ++c) EXPECT_NEAR(lo.curves[3 + c].values[r], std::stod(tl.rows[r][3 + c]), 5e-6) << r;
+  }
+  // A CSV of one well becomes a LAS file with its numeric columns; a CSV of
+  // two wells is refused.
+  const fs::path one = dir / "one.csv";
+  {
+    std::ofstream f(one);
+    f << "Well Name,Depth,GR,Comment\n";
+    for (int i = 0; i < 150; ++i) f << "A," << 1000 + 0.5 * i << "," << (i % 50 < 20 ? 45 : 110) << ",x\n";
+  }
+  p.input = one.string();
+  p.output = (dir / "one.las").string();
+  ASSERT_EQ(predict_command(p), 0);
+  const las::LasFile lc = las::read(p.output);
+  ASSERT_EQ(lc.curves.size(), 2u + 1u + 5u);
+  EXPECT_EQ(lc.curves[0].mnemonic, "DEPT");
+  EXPECT_EQ(lc.curves[1].mnemonic, "GR");
+  EXPECT_EQ(lc.well_value("WELL"), "A");
+  EXPECT_EQ(lc.well_value("STEP"), "0.5");
+  ASSERT_EQ(lc.rows(), 150);
+  for (size_t r = 0; r < 150; ++r) EXPECT_EQ(lc.curves[2].values[r], std::stod(t.rows[r][4])) << r;  // well A of in.csv
+  p.input = csv.string();
+  p.output = (dir / "two.las").string();
+  expect_error([&] { predict_command(p); }, "a LAS file holds one well and");
+  p.input = las.string();
 
   // Eval on the synthetic wells named by the checkpoint's config.
   AppArgs e;

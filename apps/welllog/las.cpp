@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <sstream>
@@ -188,6 +190,92 @@ LasFile parse(const std::string& input, const std::string& origin) {
       las.curves[c].values[r] = v == las.null_value ? nan : v;
     }
   return las;
+}
+
+namespace {
+
+std::string number_text(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.10g", v);
+  return buf;
+}
+
+std::string mnemonic_text(std::string m) {
+  for (char& c : m)
+    if (c == ' ' || c == '.' || c == ':' || c == '\t') c = '_';
+  return m;
+}
+
+void header_line(std::string& out, const std::string& mnemonic, const std::string& unit, const std::string& value,
+                 const std::string& description) {
+  std::string head = " " + mnemonic_text(mnemonic) + "." + unit;
+  if (head.size() < 16) head.resize(16, ' ');
+  std::string val = value;
+  if (val.size() < 24) val.resize(24, ' ');
+  out += head + " " + val + " : " + description + "\n";
+}
+
+}  // namespace
+
+std::string format(const LasFile& f) {
+  STRATA_CHECK(!f.curves.empty(), "LAS output: no curves (the first curve is the depth index)");
+  const size_t rows = f.curves[0].values.size();
+  for (const Curve& c : f.curves)
+    STRATA_CHECK(c.values.size() == rows, "LAS output: curve '", c.mnemonic, "' has ", c.values.size(),
+                 " values, the index has ", rows);
+  const std::vector<double>& index = f.curves[0].values;
+  const std::string& depth_unit = f.curves[0].unit;
+  const double first = rows ? index.front() : 0, last = rows ? index.back() : 0;
+  double step = rows > 1 ? index[1] - index[0] : 0;
+  for (size_t r = 1; r < rows && step != 0; ++r)
+    if (std::fabs(index[r] - index[r - 1] - step) > 1e-6 * std::max(1.0, std::fabs(step))) step = 0;  // irregular
+
+  std::string out = "~VERSION INFORMATION\n";
+  header_line(out, "VERS", "", "2.0", "CWLS LOG ASCII STANDARD - VERSION 2.0");
+  header_line(out, "WRAP", "", "NO", "ONE LINE PER DEPTH STEP");
+  out += "~WELL INFORMATION\n";
+  header_line(out, "STRT", depth_unit, number_text(first), "START DEPTH");
+  header_line(out, "STOP", depth_unit, number_text(last), "STOP DEPTH");
+  header_line(out, "STEP", depth_unit, number_text(step), step == 0 ? "STEP (0 = irregular spacing)" : "STEP");
+  header_line(out, "NULL", "", number_text(f.null_value), "NULL VALUE");
+  for (const HeaderItem& h : f.well) {
+    const std::string m = upper(h.mnemonic);
+    if (m == "STRT" || m == "STOP" || m == "STEP" || m == "NULL") continue;
+    header_line(out, h.mnemonic, h.unit, h.value, h.description);
+  }
+  out += "~CURVE INFORMATION\n";
+  for (const Curve& c : f.curves) header_line(out, c.mnemonic, c.unit, "", c.description);
+  if (!f.parameters.empty()) {
+    out += "~PARAMETER INFORMATION\n";
+    for (const HeaderItem& h : f.parameters) header_line(out, h.mnemonic, h.unit, h.value, h.description);
+  }
+  if (!f.other.empty()) {
+    out += "~OTHER\n" + f.other;
+    if (out.back() != '\n') out += "\n";
+  }
+  out += "~A\n";
+  const std::string null_text = number_text(f.null_value);
+  for (size_t r = 0; r < rows; ++r) {
+    for (size_t c = 0; c < f.curves.size(); ++c) {
+      const double v = f.curves[c].values[r];
+      if (c) out += ' ';
+      out += std::isnan(v) ? null_text : number_text(v);
+    }
+    out += '\n';
+  }
+  return out;
+}
+
+void write(const LasFile& f, const std::string& path) {
+  const std::string text = format(f);
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary);
+    STRATA_CHECK(out.good(), path, ": cannot write");
+    out << text;
+    STRATA_CHECK(out.good(), path, ": write failed");
+  }
+  std::filesystem::rename(tmp, path);
 }
 
 }  // namespace strata::las

@@ -52,4 +52,12 @@ LasFile read(const std::string& path);
 // Parses LAS text; `origin` names it in errors.
 LasFile parse(const std::string& text, const std::string& origin);
 
+// LAS 2.0 text of `f`, one line per depth step: ~VERSION, ~WELL (STRT, STOP,
+// STEP from the index curve, NULL from null_value, then the other items),
+// ~CURVE, ~PARAMETER, ~OTHER when not empty, ~A. NaN is written as the NULL
+// value. Characters a mnemonic cannot hold (space, '.', ':') become '_'.
+std::string format(const LasFile& f);
+// format(f) written to `path` (through path.tmp, so a reader never sees half a file).
+void write(const LasFile& f, const std::string& path);
+
 }  // namespace strata::las

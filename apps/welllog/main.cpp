@@ -11,7 +11,7 @@ const char* kUsage =
     "usage:\n"
     "  strata-welllog train   --config F [--out DIR] [--resume CHECKPOINT] [key.sub=value ...]\n"
     "  strata-welllog eval    --checkpoint F [--data CSV|LAS] [--out DIR] [key.sub=value ...]\n"
-    "  strata-welllog predict --checkpoint F --input CSV|LAS --output CSV [key.sub=value ...]\n"
+    "  strata-welllog predict --checkpoint F --input CSV|LAS --output CSV|LAS [key.sub=value ...]\n"
     "configs: configs/welllog_synthetic.yaml (no download), configs/welllog_seg2016.yaml (SEG 2016 wells)";
 
 int body(const strata::AppArgs& a) {

@@ -1,6 +1,7 @@
 #include "apps/welllog/run.h"
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -8,13 +9,14 @@
 #include <fstream>
 #include <map>
 #include <numeric>
+#include <optional>
 #include <random>
 #include <set>
 
 #include "apps/common/plot.h"
 #include "apps/common/trainer.h"
-#include "apps/welllog/facies.h"
 #include "apps/welllog/curve_map.h"
+#include "apps/welllog/facies.h"
 #include "apps/welllog/las.h"
 #include "apps/welllog/text.h"
 #include "engine/error.h"
@@ -721,6 +723,41 @@ int eval_command(const AppArgs& a) {
   return 0;
 }
 
+namespace {
+
+// predict --output F.las: the input LAS (or the one well of a CSV) with
+// Predicted and P_<code> curves added.
+void write_las_prediction(const AppArgs& a, const Loaded& l, const std::optional<las::LasFile>& las_in,
+                          const Table* table, const Well& w, const std::vector<int64_t>& codes,
+                          const std::vector<std::vector<double>>& probs) {
+  las::LasFile out;
+  if (las_in) {
+    out = *las_in;
+  } else {
+    out.well.push_back({"WELL", "", w.name, "WELL"});
+    out.curves.push_back({"DEPT", "", "DEPTH", w.depth});
+    for (const std::string& column : table->columns) {  // the table's numeric columns, in its order
+      const auto it = w.logs.find(column);
+      if (it != w.logs.end()) out.curves.push_back({column, "", column, it->second});
+    }
+  }
+  const int64_t k = l.pre.classes();
+  // Sample i of the well is row w.rows[i] of the input (a LAS file: row i).
+  las::Curve predicted{"Predicted", "", "PREDICTED FACIES CODE (strata-welllog)", {}};
+  for (size_t r : w.rows) predicted.values.push_back(codes[r] < 0 ? std::nan("") : double(codes[r]));
+  out.curves.push_back(std::move(predicted));
+  for (int64_t c = 0; c < k; ++c) {
+    las::Curve p{"P_" + std::to_string(l.pre.codes[size_t(c)]), "",
+                 "PROBABILITY OF FACIES " + l.pre.class_names[size_t(c)], {}};
+    for (size_t r : w.rows) p.values.push_back(probs[r].empty() ? std::nan("") : probs[r][size_t(c)]);
+    out.curves.push_back(std::move(p));
+  }
+  if (fs::path(a.output).has_parent_path()) fs::create_directories(fs::path(a.output).parent_path());
+  las::write(out, a.output);
+}
+
+}  // namespace
+
 int predict_command(const AppArgs& a) {
   STRATA_CHECK(!a.checkpoint.empty() && !a.input.empty() && !a.output.empty(),
                "predict needs --checkpoint FILE --input FILE --output FILE");
@@ -729,24 +766,32 @@ int predict_command(const AppArgs& a) {
   read_inference(l.cfg, l.window, l.stride);
   const Config data = l.cfg.section("data");
   const int64_t k = l.pre.classes();
+  std::string out_ext = fs::path(a.output).extension().string();
+  for (char& ch : out_ext) ch = char(std::tolower(static_cast<unsigned char>(ch)));
+  const bool las_output = out_ext == ".las";
 
   std::vector<std::string> columns;
   std::vector<std::vector<std::string>> rows;
   std::vector<Well> wells;
+  std::optional<las::LasFile> las_in;
+  std::optional<Table> table;
   if (looks_like_las(a.input)) {
-    const las::LasFile f = las::read(a.input);
+    las_in = las::read(a.input);
     wells.push_back(well_from_las(a.input));
-    for (const las::Curve& c : f.curves) columns.push_back(c.mnemonic);
-    rows.resize(size_t(f.rows()));
+    for (const las::Curve& c : las_in->curves) columns.push_back(c.mnemonic);
+    rows.resize(size_t(las_in->rows()));
     for (size_t r = 0; r < rows.size(); ++r)
-      for (const las::Curve& c : f.curves)
+      for (const las::Curve& c : las_in->curves)
         rows[r].push_back(std::isnan(c.values[r]) ? std::string() : fmt("%.10g", c.values[r]));
   } else {
-    const Table t = read_csv(a.input);
-    wells = wells_from_table(t, columns_of(data), false);
-    columns = t.columns;
-    rows = t.rows;
+    table = read_csv(a.input);
+    wells = wells_from_table(*table, columns_of(data), false);
+    columns = table->columns;
+    rows = table->rows;
   }
+  STRATA_CHECK(!las_output || wells.size() == 1, a.output, ": a LAS file holds one well and ", a.input, " has ",
+               wells.size(), "; write CSV (--output F.csv) or split the wells");
+  const std::vector<Well> as_read = las_output ? wells : std::vector<Well>{};  // LAS output: the curves unmapped
   CurveMap::from_config(data).apply(wells);
   for (const Well& w : wells) {
     std::string why;
@@ -759,38 +804,47 @@ int predict_command(const AppArgs& a) {
                    return join(names, ", ");
                  }());
   }
-  // Predicted code and probabilities per source row.
-  std::vector<std::string> extra(rows.size());
+  // Predicted code and probabilities per source row (-1 / empty: a row of no well).
+  std::vector<int64_t> codes(rows.size(), -1);
+  std::vector<std::vector<double>> probs(rows.size());
   for (const Well& w : wells) {
     const WellPrediction p = predict_well(l, w);
     const int64_t n = p.sample.length;
     for (int64_t i = 0; i < n; ++i) {
-      std::string e = std::to_string(l.pre.codes[size_t(p.classes[size_t(i)])]);
-      for (int64_t c = 0; c < k; ++c) e.append(",").append(fmt("%.5f", p.probs[size_t(c * n + i)]));
-      extra[w.rows[size_t(i)]] = e;
+      const size_t r = w.rows[size_t(i)];
+      codes[r] = l.pre.codes[size_t(p.classes[size_t(i)])];
+      probs[r].resize(size_t(k));
+      for (int64_t c = 0; c < k; ++c) probs[r][size_t(c)] = p.probs[size_t(c * n + i)];
     }
   }
-  if (fs::path(a.output).has_parent_path()) fs::create_directories(fs::path(a.output).parent_path());
-  const std::string tmp = a.output + ".tmp";
-  {
-    std::ofstream f(tmp);
-    STRATA_CHECK(f.good(), a.output, ": cannot write");
-    auto cell = [](const std::string& v) {
-      if (v.find_first_of(",\"") == std::string::npos) return v;
-      std::string q = "\"";
-      for (char ch : v) q += ch == '"' ? std::string("\"\"") : std::string(1, ch);
-      return q + "\"";
-    };
-    for (size_t j = 0; j < columns.size(); ++j) f << (j ? "," : "") << cell(columns[j]);
-    f << ",Predicted";
-    for (int64_t c : l.pre.codes) f << ",P_" << c;
-    f << "\n";
-    for (size_t r = 0; r < rows.size(); ++r) {
-      for (size_t j = 0; j < rows[r].size(); ++j) f << (j ? "," : "") << cell(rows[r][j]);
-      f << "," << extra[r] << "\n";
+  if (las_output) {
+    write_las_prediction(a, l, las_in, table ? &*table : nullptr, as_read[0], codes, probs);
+  } else {
+    if (fs::path(a.output).has_parent_path()) fs::create_directories(fs::path(a.output).parent_path());
+    const std::string tmp = a.output + ".tmp";
+    {
+      std::ofstream f(tmp);
+      STRATA_CHECK(f.good(), a.output, ": cannot write");
+      auto cell = [](const std::string& v) {
+        if (v.find_first_of(",\"") == std::string::npos) return v;
+        std::string q = "\"";
+        for (char ch : v) q += ch == '"' ? std::string("\"\"") : std::string(1, ch);
+        return q + "\"";
+      };
+      for (size_t j = 0; j < columns.size(); ++j) f << (j ? "," : "") << cell(columns[j]);
+      f << ",Predicted";
+      for (int64_t c : l.pre.codes) f << ",P_" << c;
+      f << "\n";
+      for (size_t r = 0; r < rows.size(); ++r) {
+        for (size_t j = 0; j < rows[r].size(); ++j) f << (j ? "," : "") << cell(rows[r][j]);
+        f << ",";
+        if (codes[r] >= 0) f << codes[r];
+        for (int64_t c = 0; c < k; ++c) f << "," << (probs[r].empty() ? std::string() : fmt("%.5f", probs[r][size_t(c)]));
+        f << "\n";
+      }
     }
+    fs::rename(tmp, a.output);
   }
-  fs::rename(tmp, a.output);
   std::printf("wrote %s: %zu rows, %zu wells, Predicted + P_<code> for %lld classes\n", a.output.c_str(),
               rows.size(), wells.size(), static_cast<long long>(k));
   return 0;
