@@ -369,6 +369,54 @@ TEST(Wells, CurveMapComputesCurvesFromTheWellsOwn) {
   expect_error([&] { CurveMap::from_config(Config::parse("curve_map: {GR: 2 *}\n")); }, "curve_map.GR: '2 *'");
 }
 
+// Resampling to the training wells' spacing: grid depths on samples take
+// their values, others interpolate (missing next to a missing value), labels
+// and rows come from the nearest sample, in either depth direction.
+TEST(Wells, ResampleToAnotherSpacing) {
+  const double nan = std::nan("");
+  Well w;
+  w.name = "W";
+  w.depth = {10, 10.25, 10.5, 10.75, 11, 11.25, 11.5};
+  w.logs["A"] = {0, 1, 2, nan, 4, 5, 6};
+  w.codes = {1, 1, 2, 2, 3, 3, 4};
+  w.rows = {5, 6, 7, 8, 9, 10, 11};
+  EXPECT_DOUBLE_EQ(median_depth_step({w}), 0.25);
+  const Well coarse = resample_well(w, 0.5);
+  EXPECT_EQ(coarse.depth, (std::vector<double>{10, 10.5, 11, 11.5}));
+  EXPECT_EQ(coarse.logs.at("A"), (std::vector<double>{0, 2, 4, 6}));  // the missing 10.75 is not on the grid
+  EXPECT_EQ(coarse.codes, (std::vector<int64_t>{1, 2, 3, 4}));
+  EXPECT_EQ(coarse.rows, (std::vector<size_t>{5, 7, 9, 11}));
+
+  const Well fine = resample_well(coarse, 0.25);
+  ASSERT_EQ(fine.depth.size(), 7u);
+  EXPECT_EQ(fine.logs.at("A"), (std::vector<double>{0, 1, 2, 3, 4, 5, 6}));
+  Well gap = coarse;
+  gap.logs["A"][1] = nan;
+  const std::vector<double> g = resample_well(gap, 0.25).logs.at("A");
+  EXPECT_EQ(g[0], 0);
+  EXPECT_TRUE(std::isnan(g[1]) && std::isnan(g[2]) && std::isnan(g[3]));
+  EXPECT_EQ(g[4], 4);
+
+  // Decreasing depths, a spacing that does not divide the span: the grid stops
+  // before the last depth.
+  Well down;
+  down.name = "D";
+  down.depth = {3, 2, 1, 0};
+  down.logs["A"] = {30, 20, 10, 0};
+  down.rows = {0, 1, 2, 3};
+  const Well d = resample_well(down, 0.7);
+  ASSERT_EQ(d.depth.size(), 5u);
+  EXPECT_NEAR(d.depth.back(), 0.2, 1e-12);
+  for (size_t i = 0; i < d.depth.size(); ++i) EXPECT_NEAR(d.logs.at("A")[i], 10 * d.depth[i], 1e-9) << i;
+  EXPECT_EQ(d.rows, (std::vector<size_t>{0, 1, 1, 2, 3}));  // nearest: 3, 2.3, 1.6, 0.9, 0.2
+
+  Well jumpy = down;
+  jumpy.depth = {0, 1, 0.5, 2};
+  EXPECT_FALSE(monotonic_depth(jumpy));
+  expect_error([&] { resample_well(jumpy, 0.5); }, "well 'D': depths are not monotonic");
+  EXPECT_EQ(median_depth_step({}), 0);
+}
+
 TEST(Wells, WindowsFoldsAndLabelledSubsets) {
   EXPECT_EQ(window_starts(10, 4, 3), (std::vector<int64_t>{0, 3, 6}));
   EXPECT_EQ(window_starts(11, 4, 3), (std::vector<int64_t>{0, 3, 6, 7}));
@@ -921,6 +969,36 @@ TEST(App, TrainEvalPredictOnSyntheticWells) {
   p.input = csv.string();
   p.output = (dir / "two.las").string();
   expect_error([&] { predict_command(p); }, "a LAS file holds one well and");
+  p.input = las.string();
+
+  // The same well logged every 0.25 instead of the training wells' 0.5 is
+  // resampled to 0.5 for the network: on the depths both files share, the
+  // predictions are those of the 0.5 file; without resampling they differ.
+  const fs::path fine = dir / "fine.las";
+  {
+    std::ofstream f(fine);
+    f << kMiniLas;
+    auto gr = [](int i) { return i == 7 ? std::nan("") : (i < 50 ? 105.0 : 50.0); };
+    for (int j = 0; j < 199; ++j) {
+      const double v = j % 2 == 0 ? gr(j / 2) : 0.5 * (gr(j / 2) + gr(j / 2 + 1));
+      f << 500 + 0.25 * j << " " << (std::isnan(v) ? -999.25 : v) << "\n";
+    }
+  }
+  p.input = fine.string();
+  p.output = (dir / "out_fine.csv").string();
+  ASSERT_EQ(predict_command(p), 0);
+  const Table tf = read_csv(p.output);
+  ASSERT_EQ(tf.rows.size(), 199u);
+  EXPECT_EQ(tf.rows[14][1], "");  // the NULL of row 7
+  for (size_t r = 0; r < 100; ++r)
+    for (size_t j = 2; j < tl.columns.size(); ++j) ASSERT_EQ(tf.rows[2 * r][j], tl.rows[r][j]) << r << " " << j;
+  p.overrides = {"inference.resample=false"};
+  ASSERT_EQ(predict_command(p), 0);
+  const Table tn = read_csv(p.output);
+  size_t differ = 0;
+  for (size_t r = 0; r < 100; ++r) differ += tn.rows[2 * r][3] != tl.rows[r][3];
+  EXPECT_GT(differ, 0u);
+  p.overrides.clear();
   p.input = las.string();
 
   // Eval on the synthetic wells named by the checkpoint's config.

@@ -95,6 +95,7 @@ struct Loaded {
   Preprocessing pre;
   std::vector<ModulePtr> members;
   int64_t window = 256, stride = 64;
+  bool resample = true;  // inference.resample: wells at another sample spacing are predicted at the training one
   std::vector<Module*> ensemble() const {
     std::vector<Module*> e;
     for (const ModulePtr& m : members) e.push_back(m.get());
@@ -105,10 +106,12 @@ struct Loaded {
 // Checkpoint keys of an ensemble: member j's model under ensemble.<j>., the count in welllog.ensemble.
 std::string member_prefix(int64_t j) { return "ensemble." + std::to_string(j) + "."; }
 
-void read_inference(const Config& cfg, int64_t& window, int64_t& stride) {
+void read_inference(const Config& cfg, int64_t& window, int64_t& stride, bool* resample = nullptr) {
   const Config inf = cfg.section("inference");
   window = inf.get_int("window", 256, Bounds::at_least(0));
   stride = inf.get_int("stride", 64, Bounds::at_least(1));
+  const bool r = inf.get_bool("resample", true);
+  if (resample) *resample = r;
 }
 
 Loaded load_model(const std::string& checkpoint) {
@@ -122,7 +125,7 @@ Loaded load_model(const std::string& checkpoint) {
     ck.restore_module(members == 0 ? "model." : member_prefix(j), *l.members.back());
     l.members.back()->eval();
   }
-  read_inference(l.cfg, l.window, l.stride);
+  read_inference(l.cfg, l.window, l.stride, &l.resample);
   return l;
 }
 
@@ -160,10 +163,46 @@ struct WellPrediction {
   std::vector<int64_t> classes;
 };
 
+// The sample spacing `w` is predicted at: the training wells' when
+// inference.resample is on and the well's differs from it by more than 1%,
+// else 0 (as it is).
+double resample_step(const Loaded& l, const Well& w) {
+  if (!l.resample || l.pre.depth_step <= 0) return 0;
+  const double step = median_depth_step({w});
+  if (step <= 0 || std::fabs(step / l.pre.depth_step - 1) <= 0.01) return 0;
+  if (!monotonic_depth(w)) {
+    std::printf("well '%s': sample spacing %.6g, the model's %.6g, but its depths are not monotonic: predicted as "
+                "sampled\n", w.name.c_str(), step, l.pre.depth_step);
+    return 0;
+  }
+  std::printf("well '%s': resampled from a spacing of %.6g to the model's %.6g (inference.resample)\n",
+              w.name.c_str(), step, l.pre.depth_step);
+  return l.pre.depth_step;
+}
+
 WellPrediction predict_well(const Loaded& l, const Well& w) {
   WellPrediction p{prepare(l.pre, {w})[0], {}, {}};
-  p.probs = predict_probs(l.ensemble(), p.sample, l.pre.classes(), l.window, l.stride);
-  p.classes = argmax_classes(p.probs, l.pre.classes(), p.sample.length);
+  const int64_t k = l.pre.classes(), n = p.sample.length;
+  const double step = resample_step(l, w);
+  if (step == 0) {
+    p.probs = predict_probs(l.ensemble(), p.sample, k, l.window, l.stride);
+  } else {
+    // Predict on the regular grid, then interpolate the probabilities back
+    // to the well's own depths.
+    const Well grid = resample_well(w, step);
+    const Sample g = prepare(l.pre, {grid})[0];
+    const std::vector<float> gp = predict_probs(l.ensemble(), g, k, l.window, l.stride);
+    const int64_t m = g.length;
+    p.probs.assign(size_t(k * n), 0.f);
+    for (int64_t i = 0; i < n; ++i) {
+      const double t = std::clamp(std::fabs(w.depth[size_t(i)] - grid.depth[0]) / step, 0.0, double(m - 1));
+      const int64_t a = std::min(int64_t(t), m - 1), b = std::min(a + 1, m - 1);
+      const float f = float(t - double(a));
+      for (int64_t c = 0; c < k; ++c)
+        p.probs[size_t(c * n + i)] = gp[size_t(c * m + a)] + f * (gp[size_t(c * m + b)] - gp[size_t(c * m + a)]);
+    }
+  }
+  p.classes = argmax_classes(p.probs, k, n);
   return p;
 }
 
@@ -229,6 +268,7 @@ void save_preprocessing(Checkpoint& ck, const Preprocessing& p) {
   ck.set("welllog.class_names", join(p.class_names, "\n"));
   ck.set("welllog.missing_values", p.missing_values);
   ck.set("welllog.missing_curve", p.missing_curve);
+  ck.set("welllog.depth_step", fmt("%.17g", p.depth_step));
   ck.add_tensor("welllog.mean", Tensor::from_vector(p.mean, {int64_t(p.mean.size())}));
   ck.add_tensor("welllog.std", Tensor::from_vector(p.stddev, {int64_t(p.stddev.size())}));
 }
@@ -246,6 +286,8 @@ Preprocessing load_preprocessing(const Checkpoint& ck) {
   p.missing_curve = ck.get("welllog.missing_curve");
   p.mean = ck.tensor("welllog.mean").to_vector<double>();
   p.stddev = ck.tensor("welllog.std").to_vector<double>();
+  if (ck.has("welllog.depth_step"))  // absent in checkpoints written before session 14: no resampling
+    p.depth_step = std::stod(ck.get("welllog.depth_step"));
   STRATA_CHECK(p.mean.size() == p.curves.size() && p.stddev.size() == p.curves.size() &&
                    p.class_names.size() == p.codes.size(),
                ck.path, ": inconsistent welllog preprocessing entries");
@@ -703,7 +745,7 @@ int eval_command(const AppArgs& a) {
   STRATA_CHECK(!a.checkpoint.empty(), "eval needs --checkpoint FILE");
   Loaded l = load_model(a.checkpoint);
   l.cfg.apply_overrides(a.overrides);
-  read_inference(l.cfg, l.window, l.stride);
+  read_inference(l.cfg, l.window, l.stride, &l.resample);
   const Config data = l.cfg.section("data");
   std::vector<Well> wells = a.data.empty() ? load_wells(data) : load_wells_from_file(a.data, data, true);
   wells = usable_wells(l.pre, wells);
@@ -763,7 +805,7 @@ int predict_command(const AppArgs& a) {
                "predict needs --checkpoint FILE --input FILE --output FILE");
   Loaded l = load_model(a.checkpoint);
   l.cfg.apply_overrides(a.overrides);
-  read_inference(l.cfg, l.window, l.stride);
+  read_inference(l.cfg, l.window, l.stride, &l.resample);
   const Config data = l.cfg.section("data");
   const int64_t k = l.pre.classes();
   std::string out_ext = fs::path(a.output).extension().string();

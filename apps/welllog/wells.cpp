@@ -292,6 +292,66 @@ void Preprocessing::fit(const std::vector<Well>& wells) {
     const double var = std::max(0.0, s2 / double(n) - mean[c] * mean[c]);
     stddev[c] = var > 1e-24 ? std::sqrt(var) : 1.0;
   }
+  depth_step = median_depth_step(wells);
+}
+
+double median_depth_step(const std::vector<Well>& wells) {
+  std::vector<double> steps;
+  for (const Well& w : wells)
+    for (size_t i = 1; i < w.depth.size(); ++i) {
+      const double d = std::fabs(w.depth[i] - w.depth[i - 1]);
+      if (d > 0 && std::isfinite(d)) steps.push_back(d);
+    }
+  if (steps.empty()) return 0;
+  std::nth_element(steps.begin(), steps.begin() + ptrdiff_t(steps.size() / 2), steps.end());
+  return steps[steps.size() / 2];
+}
+
+bool monotonic_depth(const Well& w) {
+  if (w.depth.size() < 2) return false;
+  const bool up = w.depth[1] > w.depth[0];
+  for (size_t i = 1; i < w.depth.size(); ++i)
+    if (up ? !(w.depth[i] > w.depth[i - 1]) : !(w.depth[i] < w.depth[i - 1])) return false;
+  return true;
+}
+
+Well resample_well(const Well& w, double step) {
+  STRATA_CHECK(step > 0, "resample_well: step must be positive, got ", step);
+  STRATA_CHECK(monotonic_depth(w), "well '", w.name, "': depths are not monotonic, cannot resample");
+  const double first = w.depth.front(), span = std::fabs(w.depth.back() - first);
+  const double sign = w.depth.back() > first ? 1.0 : -1.0;
+  const size_t n = size_t(std::floor(span / step + 1e-9)) + 1;
+  Well out;
+  out.name = w.name;
+  // For each new depth: the sample at or before it (j) and the fraction t to the next.
+  std::vector<size_t> lo(n);
+  std::vector<double> frac(n);
+  size_t j = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const double d = first + sign * step * double(i);
+    out.depth.push_back(d);
+    while (j + 2 < w.depth.size() && sign * (w.depth[j + 1] - d) <= 0) ++j;
+    if (j + 1 >= w.depth.size()) {
+      lo[i] = w.depth.size() - 1, frac[i] = 0;
+    } else {
+      const double t = (d - w.depth[j]) / (w.depth[j + 1] - w.depth[j]);
+      lo[i] = j, frac[i] = std::clamp(t, 0.0, 1.0);
+    }
+  }
+  for (const auto& [name, values] : w.logs) {
+    std::vector<double>& v = out.logs[name];
+    v.resize(n);
+    for (size_t i = 0; i < n; ++i) {
+      const size_t a = lo[i], b = std::min(a + 1, values.size() - 1);
+      v[i] = frac[i] == 0 ? values[a] : frac[i] == 1 ? values[b] : values[a] + frac[i] * (values[b] - values[a]);
+    }
+  }
+  for (size_t i = 0; i < n; ++i) {
+    const size_t nearest = frac[i] < 0.5 ? lo[i] : std::min(lo[i] + 1, w.depth.size() - 1);
+    if (w.has_labels()) out.codes.push_back(w.codes[nearest]);
+    out.rows.push_back(w.rows.empty() ? nearest : w.rows[nearest]);
+  }
+  return out;
 }
 
 bool Preprocessing::usable(const Well& w, std::string* why) const {

@@ -58,6 +58,17 @@ std::vector<Well> wells_from_table(const Table& t, const Columns& c, bool read_l
 // is the depth; the well name is the WELL item (or the file name).
 Well well_from_las(const std::string& path);
 
+// Median spacing of consecutive depths over `wells` (absolute; repeated
+// depths skipped); 0 when no well has two distinct depths.
+double median_depth_step(const std::vector<Well>& wells);
+// True when the well's depths strictly increase or strictly decrease.
+bool monotonic_depth(const Well& w);
+// `w` sampled every `step` depth units from its first depth towards its last
+// (needs monotonic_depth): each curve interpolated linearly between the two
+// samples around a new depth (missing when either is; a new depth that falls
+// on a sample takes its value), label codes and rows from the nearest sample.
+Well resample_well(const Well& w, double step);
+
 // Synthetic gamma-ray wells with the five shape classes of gamma-log facies
 // work: 0 none (shale background), 1 symmetrical (coarsening then fining
 // upward), 2 cylindrical (blocky sand), 3 funnel (coarsening upward: GR
@@ -84,6 +95,7 @@ struct Preprocessing {
   std::string missing_values = "interpolate";  // interpolate | mean
   std::string missing_curve = "mean";          // mean | drop_well | error
   std::vector<double> mean, stddev;            // per curve, fitted on training wells
+  double depth_step = 0;                       // median sample spacing of the training wells (0: unknown)
 
   // Reads data.curves / classes / class_names / missing.{values,curve,indicator}
   // / normalise_per_well (curves whose calibration differs between wells, e.g.
@@ -95,7 +107,8 @@ struct Preprocessing {
   int64_t channels() const { return int64_t(curves.size() + indicators.size()); }
   int64_t classes() const { return int64_t(codes.size()); }
   int64_t class_of(int64_t code) const;  // -1 for a code not in `codes`
-  // Mean and standard deviation of every curve over the valid samples of `wells`.
+  // Mean and standard deviation of every curve over the valid samples of
+  // `wells`, and their median depth step.
   void fit(const std::vector<Well>& wells);
   // False (with the reason) when the well lacks a curve and the policy drops it;
   // throws under the `error` policy.
