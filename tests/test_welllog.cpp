@@ -1040,7 +1040,8 @@ TEST(App, TrainEvalPredictOnSyntheticWells) {
   for (size_t r = 0; r < tr.rows.size(); ++r)
     for (size_t j = 2; j < tl.columns.size(); ++j) ASSERT_EQ(tr.rows[r][j], tl.rows[r][j]) << r << " " << j;
   p.overrides = {"data.curve_map={GR: 2 * GAMA}"};
-  expect_error([&] { predict_command(p); }, "data.curve_map.GR: '2 * GAMA': well 'MINI 1' has no curve 'GAMA'; it has GAMMA");
+  expect_error([&] { predict_command(p); },
+               "data.curve_map.GR: '2 * GAMA': well 'MINI 1' has no curve 'GAMA'; it has GAMMA");
   p.overrides.clear();
   // Unknown config keys are refused before training.
   a.overrides = {"train.epoch=3"};

@@ -231,8 +231,8 @@ ConfusionMatrix plot_and_score(const Loaded& l, const std::vector<Well>& wells, 
 // data
 
 std::vector<Well> load_wells_from_file(const std::string& path, const Config& data, bool read_labels) {
-  std::vector<Well> wells =
-      looks_like_las(path) ? std::vector<Well>{well_from_las(path)} : wells_from_table(read_csv(path), columns_of(data), read_labels);
+  std::vector<Well> wells = looks_like_las(path) ? std::vector<Well>{well_from_las(path)}
+                                                : wells_from_table(read_csv(path), columns_of(data), read_labels);
   CurveMap::from_config(data).apply(wells);
   return wells;
 }
@@ -881,7 +881,8 @@ int predict_command(const AppArgs& a) {
         for (size_t j = 0; j < rows[r].size(); ++j) f << (j ? "," : "") << cell(rows[r][j]);
         f << ",";
         if (codes[r] >= 0) f << codes[r];
-        for (int64_t c = 0; c < k; ++c) f << "," << (probs[r].empty() ? std::string() : fmt("%.5f", probs[r][size_t(c)]));
+        for (int64_t c = 0; c < k; ++c)
+          f << "," << (probs[r].empty() ? std::string() : fmt("%.5f", probs[r][size_t(c)]));
         f << "\n";
       }
     }
