@@ -31,8 +31,6 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 using Expr = CurveMap::Expr;
 
-double abs_value(double x) { return std::fabs(x); }
-
 struct Function {
   const char* name;
   double (*f)(double);
@@ -40,7 +38,7 @@ struct Function {
 constexpr Function kFunctions[] = {
     {"log10", [](double x) { return std::log10(x); }}, {"ln", [](double x) { return std::log(x); }},
     {"exp", [](double x) { return std::exp(x); }},     {"sqrt", [](double x) { return std::sqrt(x); }},
-    {"abs", abs_value},
+    {"abs", [](double x) { return std::fabs(x); }},
 };
 
 bool name_start(char c) { return std::isalpha(static_cast<unsigned char>(c)) || c == '_'; }
