@@ -410,10 +410,21 @@ TEST(Wells, ResampleToAnotherSpacing) {
   for (size_t i = 0; i < d.depth.size(); ++i) EXPECT_NEAR(d.logs.at("A")[i], 10 * d.depth[i], 1e-9) << i;
   EXPECT_EQ(d.rows, (std::vector<size_t>{0, 1, 1, 2, 3}));  // nearest: 3, 2.3, 1.6, 0.9, 0.2
 
+  // A repeated depth (SHRIMPLIN has one) does not stop resampling.
+  Well repeated = down;
+  repeated.depth = {0, 1, 1, 2};
+  repeated.logs["A"] = {0, 10, 10, 20};
+  ASSERT_TRUE(monotonic_depth(repeated));
+  EXPECT_EQ(resample_well(repeated, 0.5).logs.at("A"), (std::vector<double>{0, 5, 10, 15, 20}));
+  repeated.depth = {0, 1, 2, 2};
+  EXPECT_EQ(resample_well(repeated, 0.5).logs.at("A"), (std::vector<double>{0, 5, 10, 10, 10}));
+
   Well jumpy = down;
   jumpy.depth = {0, 1, 0.5, 2};
   EXPECT_FALSE(monotonic_depth(jumpy));
   expect_error([&] { resample_well(jumpy, 0.5); }, "well 'D': depths are not monotonic");
+  jumpy.depth = {1, 1, 1, 1};
+  EXPECT_FALSE(monotonic_depth(jumpy));
   EXPECT_EQ(median_depth_step({}), 0);
 }
 

@@ -308,10 +308,10 @@ double median_depth_step(const std::vector<Well>& wells) {
 }
 
 bool monotonic_depth(const Well& w) {
-  if (w.depth.size() < 2) return false;
-  const bool up = w.depth[1] > w.depth[0];
+  if (w.depth.size() < 2 || !(w.depth.back() != w.depth.front())) return false;
+  const bool up = w.depth.back() > w.depth.front();
   for (size_t i = 1; i < w.depth.size(); ++i)
-    if (up ? !(w.depth[i] > w.depth[i - 1]) : !(w.depth[i] < w.depth[i - 1])) return false;
+    if (up ? !(w.depth[i] >= w.depth[i - 1]) : !(w.depth[i] <= w.depth[i - 1])) return false;
   return true;
 }
 
@@ -334,8 +334,8 @@ Well resample_well(const Well& w, double step) {
     if (j + 1 >= w.depth.size()) {
       lo[i] = w.depth.size() - 1, frac[i] = 0;
     } else {
-      const double t = (d - w.depth[j]) / (w.depth[j + 1] - w.depth[j]);
-      lo[i] = j, frac[i] = std::clamp(t, 0.0, 1.0);
+      const double gap = w.depth[j + 1] - w.depth[j];  // 0 only for a repeated last depth
+      lo[i] = j, frac[i] = gap == 0 ? 0.0 : std::clamp((d - w.depth[j]) / gap, 0.0, 1.0);
     }
   }
   for (const auto& [name, values] : w.logs) {

@@ -61,7 +61,8 @@ Well well_from_las(const std::string& path);
 // Median spacing of consecutive depths over `wells` (absolute; repeated
 // depths skipped); 0 when no well has two distinct depths.
 double median_depth_step(const std::vector<Well>& wells);
-// True when the well's depths strictly increase or strictly decrease.
+// True when the well's depths never turn back (a depth may repeat, as one
+// does in the SEG table's SHRIMPLIN) and its first and last differ.
 bool monotonic_depth(const Well& w);
 // `w` sampled every `step` depth units from its first depth towards its last
 // (needs monotonic_depth): each curve interpolated linearly between the two
