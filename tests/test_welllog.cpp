@@ -428,6 +428,22 @@ TEST(Wells, ResampleToAnotherSpacing) {
   EXPECT_EQ(median_depth_step({}), 0);
 }
 
+TEST(Wells, DepthUnits) {
+  for (const char* ft : {"FT", "ft", "F", "Feet", "FOOT"}) EXPECT_EQ(depth_unit_of(ft), "ft") << ft;
+  for (const char* m : {"M", "m", "METERS", "Metre", "metres"}) EXPECT_EQ(depth_unit_of(m), "m") << m;
+  for (const char* other : {"", "S", "MS", "US/F", "FTT"}) EXPECT_EQ(depth_unit_of(other), "") << other;
+  EXPECT_DOUBLE_EQ(feet_per("ft"), 1.0);
+  EXPECT_NEAR(feet_per("m") * 0.3048, 1.0, 1e-15);
+  expect_error([] { feet_per("yd"); }, "unknown depth unit 'yd'");
+  const fs::path file = fresh_dir("units") / "m.las";
+  std::ofstream(file) << kMiniLas << "1 2\n2 3\n";
+  EXPECT_EQ(well_from_las(file.string()).depth_unit, "m");
+  Config data = Config::parse("depth_unit: ft\n");
+  EXPECT_EQ(Preprocessing::from_config(data).depth_unit, "ft");
+  EXPECT_EQ(Preprocessing::from_config(Config::parse("x: 1\n")).depth_unit, "");
+  expect_error([] { Preprocessing::from_config(Config::parse("depth_unit: yards\n")); }, "depth_unit");
+}
+
 TEST(Wells, WindowsFoldsAndLabelledSubsets) {
   EXPECT_EQ(window_starts(10, 4, 3), (std::vector<int64_t>{0, 3, 6}));
   EXPECT_EQ(window_starts(11, 4, 3), (std::vector<int64_t>{0, 3, 6, 7}));
@@ -1009,7 +1025,29 @@ TEST(App, TrainEvalPredictOnSyntheticWells) {
   size_t differ = 0;
   for (size_t r = 0; r < 100; ++r) differ += tn.rows[2 * r][3] != tl.rows[r][3];
   EXPECT_GT(differ, 0u);
-  p.overrides.clear();
+  // Units: the same samples every 0.1524 m are the model's 0.5 when the model
+  // is in feet (data.depth_unit, here set at predict time as for a checkpoint
+  // trained without it): predicted as they are, equal to the 0.5 file.
+  const fs::path metres = dir / "metres.las";
+  {
+    std::ofstream f(metres);
+    f << kMiniLas;
+    for (int i = 0; i < 100; ++i) f << 500 + 0.1524 * i << " " << (i == 7 ? -999.25 : (i < 50 ? 105.0 : 50.0)) << "\n";
+  }
+  p.input = metres.string();
+  p.output = (dir / "out_metres.csv").string();
+  p.overrides = {"data.depth_unit=ft"};
+  ASSERT_EQ(predict_command(p), 0);
+  const Table tm = read_csv(p.output);
+  ASSERT_EQ(tm.rows.size(), 100u);
+  for (size_t r = 0; r < 100; ++r)
+    for (size_t j = 2; j < tl.columns.size(); ++j) ASSERT_EQ(tm.rows[r][j], tl.rows[r][j]) << r << " " << j;
+  p.overrides.clear();  // unit unknown: 0.1524 is not the model's 0.5, so it is resampled
+  ASSERT_EQ(predict_command(p), 0);
+  const Table tu = read_csv(p.output);
+  differ = 0;
+  for (size_t r = 0; r < 100; ++r) differ += tu.rows[r][3] != tl.rows[r][3];
+  EXPECT_GT(differ, 0u);
   p.input = las.string();
 
   // Eval on the synthetic wells named by the checkpoint's config.

@@ -114,6 +114,15 @@ void read_inference(const Config& cfg, int64_t& window, int64_t& stride, bool* r
   if (resample) *resample = r;
 }
 
+// A loaded model's inference settings from its config (with the command's
+// overrides): windows, resampling, and data.depth_unit where it names one
+// (a checkpoint trained without it gets its unit this way).
+void read_inference(Loaded& l) {
+  read_inference(l.cfg, l.window, l.stride, &l.resample);
+  const std::string unit = l.cfg.section("data").get_choice("depth_unit", "unknown", {"unknown", "ft", "m"});
+  if (unit != "unknown") l.pre.depth_unit = unit;
+}
+
 Loaded load_model(const std::string& checkpoint) {
   const Checkpoint ck = Checkpoint::load(checkpoint);
   STRATA_CHECK(ck.has("welllog.config"), checkpoint, ": not a strata-welllog checkpoint (no welllog.config)");
@@ -125,7 +134,7 @@ Loaded load_model(const std::string& checkpoint) {
     ck.restore_module(members == 0 ? "model." : member_prefix(j), *l.members.back());
     l.members.back()->eval();
   }
-  read_inference(l.cfg, l.window, l.stride, &l.resample);
+  read_inference(l);
   return l;
 }
 
@@ -163,21 +172,29 @@ struct WellPrediction {
   std::vector<int64_t> classes;
 };
 
-// The sample spacing `w` is predicted at: the training wells' when
-// inference.resample is on and the well's differs from it by more than 1%,
-// else 0 (as it is).
+// The sample spacing `w` is predicted at, in its own depth unit: the training
+// wells' when inference.resample is on and the well's differs from it by more
+// than 1%, else 0 (as it is). When both the model (data.depth_unit) and the
+// well (its LAS index unit) name a unit, spacings compare in feet.
 double resample_step(const Loaded& l, const Well& w) {
   if (!l.resample || l.pre.depth_step <= 0) return 0;
+  const std::string& unit = l.pre.depth_unit;
+  const bool convert = !unit.empty() && !w.depth_unit.empty() && w.depth_unit != unit;
+  const double target = convert ? l.pre.depth_step * feet_per(unit) / feet_per(w.depth_unit) : l.pre.depth_step;
   const double step = median_depth_step({w});
-  if (step <= 0 || std::fabs(step / l.pre.depth_step - 1) <= 0.01) return 0;
+  if (step <= 0 || std::fabs(step / target - 1) <= 0.01) return 0;
+  const std::string in_unit = w.depth_unit.empty() ? "" : " " + w.depth_unit;
+  const std::string model_step = fmt("%.6g", l.pre.depth_step) + (unit.empty() ? "" : " " + unit);
+  const std::string to = convert ? fmt("%.6g", target) + in_unit + " (the model's " + model_step + ")"
+                                 : "the model's " + model_step;
   if (!monotonic_depth(w)) {
-    std::printf("well '%s': sample spacing %.6g, the model's %.6g, but its depths are not monotonic: predicted as "
-                "sampled\n", w.name.c_str(), step, l.pre.depth_step);
+    std::printf("well '%s': sample spacing %.6g%s, not %s, but its depths turn back: predicted as sampled\n",
+                w.name.c_str(), step, in_unit.c_str(), to.c_str());
     return 0;
   }
-  std::printf("well '%s': resampled from a spacing of %.6g to the model's %.6g (inference.resample)\n",
-              w.name.c_str(), step, l.pre.depth_step);
-  return l.pre.depth_step;
+  std::printf("well '%s': resampled from a spacing of %.6g%s to %s (inference.resample)\n", w.name.c_str(), step,
+              in_unit.c_str(), to.c_str());
+  return target;
 }
 
 WellPrediction predict_well(const Loaded& l, const Well& w) {
@@ -269,6 +286,7 @@ void save_preprocessing(Checkpoint& ck, const Preprocessing& p) {
   ck.set("welllog.missing_values", p.missing_values);
   ck.set("welllog.missing_curve", p.missing_curve);
   ck.set("welllog.depth_step", fmt("%.17g", p.depth_step));
+  ck.set("welllog.depth_unit", p.depth_unit);
   ck.add_tensor("welllog.mean", Tensor::from_vector(p.mean, {int64_t(p.mean.size())}));
   ck.add_tensor("welllog.std", Tensor::from_vector(p.stddev, {int64_t(p.stddev.size())}));
 }
@@ -286,8 +304,10 @@ Preprocessing load_preprocessing(const Checkpoint& ck) {
   p.missing_curve = ck.get("welllog.missing_curve");
   p.mean = ck.tensor("welllog.mean").to_vector<double>();
   p.stddev = ck.tensor("welllog.std").to_vector<double>();
-  if (ck.has("welllog.depth_step"))  // absent in checkpoints written before session 14: no resampling
+  if (ck.has("welllog.depth_step")) {  // absent in checkpoints written before session 14: no resampling
     p.depth_step = std::stod(ck.get("welllog.depth_step"));
+    if (ck.has("welllog.depth_unit")) p.depth_unit = ck.get("welllog.depth_unit");
+  }
   STRATA_CHECK(p.mean.size() == p.curves.size() && p.stddev.size() == p.curves.size() &&
                    p.class_names.size() == p.codes.size(),
                ck.path, ": inconsistent welllog preprocessing entries");
@@ -745,7 +765,7 @@ int eval_command(const AppArgs& a) {
   STRATA_CHECK(!a.checkpoint.empty(), "eval needs --checkpoint FILE");
   Loaded l = load_model(a.checkpoint);
   l.cfg.apply_overrides(a.overrides);
-  read_inference(l.cfg, l.window, l.stride, &l.resample);
+  read_inference(l);
   const Config data = l.cfg.section("data");
   std::vector<Well> wells = a.data.empty() ? load_wells(data) : load_wells_from_file(a.data, data, true);
   wells = usable_wells(l.pre, wells);
@@ -805,7 +825,7 @@ int predict_command(const AppArgs& a) {
                "predict needs --checkpoint FILE --input FILE --output FILE");
   Loaded l = load_model(a.checkpoint);
   l.cfg.apply_overrides(a.overrides);
-  read_inference(l.cfg, l.window, l.stride, &l.resample);
+  read_inference(l);
   const Config data = l.cfg.section("data");
   const int64_t k = l.pre.classes();
   std::string out_ext = fs::path(a.output).extension().string();

@@ -1,6 +1,7 @@
 #include "apps/welllog/wells.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -163,6 +164,7 @@ Well well_from_las(const std::string& path) {
   w.name = f.well_value("WELL");
   if (w.name.empty()) w.name = std::filesystem::path(path).stem().string();
   w.depth = f.curves[0].values;
+  w.depth_unit = depth_unit_of(f.curves[0].unit);
   for (size_t c = 1; c < f.curves.size(); ++c) w.logs[f.curves[c].mnemonic] = f.curves[c].values;
   for (size_t r = 0; r < w.depth.size(); ++r) w.rows.push_back(r);
   return w;
@@ -262,6 +264,8 @@ Preprocessing Preprocessing::from_config(const Config& data) {
     STRATA_CHECK(std::find(p.curves.begin(), p.curves.end(), c) != p.curves.end(), data.key_path("normalise_per_well"),
                  ": '", c, "' is not one of data.curves");
   p.per_well_min_samples = data.get_int("per_well_min_samples", 0, Bounds::at_least(0));
+  const std::string unit = data.get_choice("depth_unit", "unknown", {"unknown", "ft", "m"});
+  p.depth_unit = unit == "unknown" ? "" : unit;
   return p;
 }
 
@@ -293,6 +297,19 @@ void Preprocessing::fit(const std::vector<Well>& wells) {
     stddev[c] = var > 1e-24 ? std::sqrt(var) : 1.0;
   }
   depth_step = median_depth_step(wells);
+}
+
+std::string depth_unit_of(const std::string& unit) {
+  std::string u;
+  for (char c : unit) u += char(std::tolower(static_cast<unsigned char>(c)));
+  if (u == "ft" || u == "f" || u == "feet" || u == "foot") return "ft";
+  if (u == "m" || u == "meter" || u == "meters" || u == "metre" || u == "metres") return "m";
+  return "";
+}
+
+double feet_per(const std::string& unit) {
+  STRATA_CHECK(unit == "ft" || unit == "m", "feet_per: unknown depth unit '", unit, "'");
+  return unit == "ft" ? 1.0 : 1.0 / 0.3048;
 }
 
 double median_depth_step(const std::vector<Well>& wells) {

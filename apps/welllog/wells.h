@@ -28,6 +28,7 @@ namespace strata::welllog {
 struct Well {
   std::string name;
   std::vector<double> depth;
+  std::string depth_unit;  // "ft", "m", or "" when the source does not say (CSV)
   std::map<std::string, std::vector<double>> logs;
   std::vector<int64_t> codes;  // label code per sample (empty when unlabelled)
   std::vector<size_t> rows;    // row of each sample in the source table (CSV pass-through)
@@ -57,6 +58,12 @@ std::vector<Well> wells_from_table(const Table& t, const Columns& c, bool read_l
 // One well from a LAS file: curve mnemonics become log names, the first curve
 // is the depth; the well name is the WELL item (or the file name).
 Well well_from_las(const std::string& path);
+
+// "ft" or "m" for the depth units LAS files name (FT, F, FEET, M, METER(S),
+// METRE(S), any case); "" for anything else.
+std::string depth_unit_of(const std::string& unit);
+// Feet in one `unit` ("ft" or "m").
+double feet_per(const std::string& unit);
 
 // Median spacing of consecutive depths over `wells` (absolute; repeated
 // depths skipped); 0 when no well has two distinct depths.
@@ -97,6 +104,7 @@ struct Preprocessing {
   std::string missing_curve = "mean";          // mean | drop_well | error
   std::vector<double> mean, stddev;            // per curve, fitted on training wells
   double depth_step = 0;                       // median sample spacing of the training wells (0: unknown)
+  std::string depth_unit;                      // data.depth_unit of the training wells: "ft", "m" or "" (unknown)
 
   // Reads data.curves / classes / class_names / missing.{values,curve,indicator}
   // / normalise_per_well (curves whose calibration differs between wells, e.g.
