@@ -942,12 +942,31 @@ TEST(App, TrainEvalPredictOnSyntheticWells) {
     ASSERT_EQ(std::stoll(row[4]), arg);
   }
 
+  // LAS files of one curve: `n` samples every `step` from 500, value(i) (NaN: NULL).
+  auto write_las = [](const fs::path& path, const std::string& header, int n, double step, auto value) {
+    std::ofstream f(path);
+    f << header;
+    for (int i = 0; i < n; ++i) {
+      const double v = value(i);
+      f << 500 + step * i << " " << (std::isnan(v) ? -999.25 : v) << "\n";
+    }
+  };
+  auto gr = [](int i) { return i == 7 ? std::nan("") : (i < 50 ? 105.0 : 50.0); };
+  // Predicted and P_<code> of every `every`-th row of `got` equal `want`'s rows.
+  auto expect_same_predictions = [](const Table& got, const Table& want, size_t every) {
+    ASSERT_GE(got.rows.size(), (want.rows.size() - 1) * every + 1);
+    for (size_t r = 0; r < want.rows.size(); ++r)
+      for (size_t j = 2; j < want.columns.size(); ++j)
+        ASSERT_EQ(got.rows[every * r][j], want.rows[r][j]) << r << " " << j;
+  };
+  auto rows_differing = [](const Table& got, const Table& want, size_t every) {
+    size_t n = 0;
+    for (size_t r = 0; r < want.rows.size(); ++r) n += got.rows[every * r][3] != want.rows[r][3];
+    return n;
+  };
+
   const fs::path las = dir / "in.las";
-  {
-    std::ofstream f(las);
-    f << kMiniLas;
-    for (int i = 0; i < 100; ++i) f << 500 + 0.5 * i << " " << (i == 7 ? -999.25 : (i < 50 ? 105.0 : 50.0)) << "\n";
-  }
+  write_las(las, kMiniLas, 100, 0.5, gr);
   p.input = las.string();
   p.output = (dir / "out_las.csv").string();
   ASSERT_EQ(predict_command(p), 0);
@@ -1002,52 +1021,33 @@ TEST(App, TrainEvalPredictOnSyntheticWells) {
   // resampled to 0.5 for the network: on the depths both files share, the
   // predictions are those of the 0.5 file; without resampling they differ.
   const fs::path fine = dir / "fine.las";
-  {
-    std::ofstream f(fine);
-    f << kMiniLas;
-    auto gr = [](int i) { return i == 7 ? std::nan("") : (i < 50 ? 105.0 : 50.0); };
-    for (int j = 0; j < 199; ++j) {
-      const double v = j % 2 == 0 ? gr(j / 2) : 0.5 * (gr(j / 2) + gr(j / 2 + 1));
-      f << 500 + 0.25 * j << " " << (std::isnan(v) ? -999.25 : v) << "\n";
-    }
-  }
+  write_las(fine, kMiniLas, 199, 0.25,
+            [&](int j) { return j % 2 == 0 ? gr(j / 2) : 0.5 * (gr(j / 2) + gr(j / 2 + 1)); });
   p.input = fine.string();
   p.output = (dir / "out_fine.csv").string();
   ASSERT_EQ(predict_command(p), 0);
   const Table tf = read_csv(p.output);
   ASSERT_EQ(tf.rows.size(), 199u);
   EXPECT_EQ(tf.rows[14][1], "");  // the NULL of row 7
-  for (size_t r = 0; r < 100; ++r)
-    for (size_t j = 2; j < tl.columns.size(); ++j) ASSERT_EQ(tf.rows[2 * r][j], tl.rows[r][j]) << r << " " << j;
+  expect_same_predictions(tf, tl, 2);
   p.overrides = {"inference.resample=false"};
   ASSERT_EQ(predict_command(p), 0);
-  const Table tn = read_csv(p.output);
-  size_t differ = 0;
-  for (size_t r = 0; r < 100; ++r) differ += tn.rows[2 * r][3] != tl.rows[r][3];
-  EXPECT_GT(differ, 0u);
+  EXPECT_GT(rows_differing(read_csv(p.output), tl, 2), 0u);
   // Units: the same samples every 0.1524 m are the model's 0.5 when the model
   // is in feet (data.depth_unit, here set at predict time as for a checkpoint
   // trained without it): predicted as they are, equal to the 0.5 file.
   const fs::path metres = dir / "metres.las";
-  {
-    std::ofstream f(metres);
-    f << kMiniLas;
-    for (int i = 0; i < 100; ++i) f << 500 + 0.1524 * i << " " << (i == 7 ? -999.25 : (i < 50 ? 105.0 : 50.0)) << "\n";
-  }
+  write_las(metres, kMiniLas, 100, 0.1524, gr);
   p.input = metres.string();
   p.output = (dir / "out_metres.csv").string();
   p.overrides = {"data.depth_unit=ft"};
   ASSERT_EQ(predict_command(p), 0);
   const Table tm = read_csv(p.output);
   ASSERT_EQ(tm.rows.size(), 100u);
-  for (size_t r = 0; r < 100; ++r)
-    for (size_t j = 2; j < tl.columns.size(); ++j) ASSERT_EQ(tm.rows[r][j], tl.rows[r][j]) << r << " " << j;
+  expect_same_predictions(tm, tl, 1);
   p.overrides.clear();  // unit unknown: 0.1524 is not the model's 0.5, so it is resampled
   ASSERT_EQ(predict_command(p), 0);
-  const Table tu = read_csv(p.output);
-  differ = 0;
-  for (size_t r = 0; r < 100; ++r) differ += tu.rows[r][3] != tl.rows[r][3];
-  EXPECT_GT(differ, 0u);
+  EXPECT_GT(rows_differing(read_csv(p.output), tl, 1), 0u);
   p.input = las.string();
 
   // Eval on the synthetic wells named by the checkpoint's config.
@@ -1072,13 +1072,9 @@ TEST(App, TrainEvalPredictOnSyntheticWells) {
   // data.curve_map: the same LAS well with its gamma ray as GAMMA in half the
   // units predicts exactly as before once GR is mapped to 2 * GAMMA.
   const fs::path renamed = dir / "renamed.las";
-  {
-    std::string text = kMiniLas;
-    text.replace(text.find(" GR  .GAPI"), 10, " GAMMA.HAPI");
-    std::ofstream f(renamed);
-    f << text;
-    for (int i = 0; i < 100; ++i) f << 500 + 0.5 * i << " " << (i == 7 ? -999.25 : (i < 50 ? 52.5 : 25.0)) << "\n";
-  }
+  std::string gamma_header = kMiniLas;
+  gamma_header.replace(gamma_header.find(" GR  .GAPI"), 10, " GAMMA.HAPI");
+  write_las(renamed, gamma_header, 100, 0.5, [&](int i) { return gr(i) / 2; });
   p.input = renamed.string();
   p.output = (dir / "out_renamed.csv").string();
   p.overrides = {"data.curve_map={GR: 2 * GAMMA}"};
@@ -1086,8 +1082,7 @@ TEST(App, TrainEvalPredictOnSyntheticWells) {
   const Table tr = read_csv(p.output);
   EXPECT_EQ(tr.columns[1], "GAMMA");
   ASSERT_EQ(tr.rows.size(), tl.rows.size());
-  for (size_t r = 0; r < tr.rows.size(); ++r)
-    for (size_t j = 2; j < tl.columns.size(); ++j) ASSERT_EQ(tr.rows[r][j], tl.rows[r][j]) << r << " " << j;
+  expect_same_predictions(tr, tl, 1);
   p.overrides = {"data.curve_map={GR: 2 * GAMA}"};
   expect_error([&] { predict_command(p); },
                "data.curve_map.GR: '2 * GAMA': well 'MINI 1' has no curve 'GAMA'; it has GAMMA");
