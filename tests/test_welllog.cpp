@@ -380,7 +380,7 @@ TEST(Wells, ResampleToAnotherSpacing) {
   w.logs["A"] = {0, 1, 2, nan, 4, 5, 6};
   w.codes = {1, 1, 2, 2, 3, 3, 4};
   w.rows = {5, 6, 7, 8, 9, 10, 11};
-  EXPECT_DOUBLE_EQ(median_depth_step({w}), 0.25);
+  EXPECT_DOUBLE_EQ(median_depth_step(w), 0.25);
   const Well coarse = resample_well(w, 0.5);
   EXPECT_EQ(coarse.depth, (std::vector<double>{10, 10.5, 11, 11.5}));
   EXPECT_EQ(coarse.logs.at("A"), (std::vector<double>{0, 2, 4, 6}));  // the missing 10.75 is not on the grid
@@ -425,7 +425,7 @@ TEST(Wells, ResampleToAnotherSpacing) {
   expect_error([&] { resample_well(jumpy, 0.5); }, "well 'D': depths are not monotonic");
   jumpy.depth = {1, 1, 1, 1};
   EXPECT_FALSE(monotonic_depth(jumpy));
-  EXPECT_EQ(median_depth_step({}), 0);
+  EXPECT_EQ(median_depth_step(std::vector<Well>{}), 0);
 }
 
 TEST(Wells, DepthUnits) {

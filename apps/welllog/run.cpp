@@ -57,10 +57,14 @@ Columns columns_of(const Config& data) {
   return c;
 }
 
-bool looks_like_las(const std::string& path) {
+std::string lower_extension(const std::string& path) {
   std::string ext = fs::path(path).extension().string();
   for (char& ch : ext) ch = char(std::tolower(static_cast<unsigned char>(ch)));
-  if (ext == ".las") return true;
+  return ext;
+}
+
+bool looks_like_las(const std::string& path) {
+  if (lower_extension(path) == ".las") return true;
   std::ifstream f(path);
   for (std::string line; std::getline(f, line);) {
     const size_t p = line.find_first_not_of(" \t\r\xEF\xBB\xBF");
@@ -119,8 +123,8 @@ void read_inference(const Config& cfg, int64_t& window, int64_t& stride, bool* r
 // (a checkpoint trained without it gets its unit this way).
 void read_inference(Loaded& l) {
   read_inference(l.cfg, l.window, l.stride, &l.resample);
-  const std::string unit = l.cfg.section("data").get_choice("depth_unit", "unknown", {"unknown", "ft", "m"});
-  if (unit != "unknown") l.pre.depth_unit = unit;
+  const std::string unit = depth_unit_from_config(l.cfg.section("data"));
+  if (!unit.empty()) l.pre.depth_unit = unit;
 }
 
 Loaded load_model(const std::string& checkpoint) {
@@ -181,7 +185,7 @@ double resample_step(const Loaded& l, const Well& w) {
   const std::string& unit = l.pre.depth_unit;
   const bool convert = !unit.empty() && !w.depth_unit.empty() && w.depth_unit != unit;
   const double target = convert ? l.pre.depth_step * feet_per(unit) / feet_per(w.depth_unit) : l.pre.depth_step;
-  const double step = median_depth_step({w});
+  const double step = median_depth_step(w);
   if (step <= 0 || std::fabs(step / target - 1) <= 0.01) return 0;
   const std::string in_unit = w.depth_unit.empty() ? "" : " " + w.depth_unit;
   const std::string model_step = fmt("%.6g", l.pre.depth_step) + (unit.empty() ? "" : " " + unit);
@@ -828,9 +832,7 @@ int predict_command(const AppArgs& a) {
   read_inference(l);
   const Config data = l.cfg.section("data");
   const int64_t k = l.pre.classes();
-  std::string out_ext = fs::path(a.output).extension().string();
-  for (char& ch : out_ext) ch = char(std::tolower(static_cast<unsigned char>(ch)));
-  const bool las_output = out_ext == ".las";
+  const bool las_output = lower_extension(a.output) == ".las";
 
   std::vector<std::string> columns;
   std::vector<std::vector<std::string>> rows;
@@ -839,7 +841,7 @@ int predict_command(const AppArgs& a) {
   std::optional<Table> table;
   if (looks_like_las(a.input)) {
     las_in = las::read(a.input);
-    wells.push_back(well_from_las(a.input));
+    wells.push_back(well_from_las(*las_in));
     for (const las::Curve& c : las_in->curves) columns.push_back(c.mnemonic);
     rows.resize(size_t(las_in->rows()));
     for (size_t r = 0; r < rows.size(); ++r)

@@ -157,12 +157,13 @@ std::vector<Well> wells_from_table(const Table& t, const Columns& c, bool read_l
   return wells;
 }
 
-Well well_from_las(const std::string& path) {
-  const las::LasFile f = las::read(path);
-  STRATA_CHECK(f.rows() > 0, path, ": the ~A section holds no depth steps");
+Well well_from_las(const std::string& path) { return well_from_las(las::read(path)); }
+
+Well well_from_las(const las::LasFile& f) {
+  STRATA_CHECK(f.rows() > 0, f.path, ": the ~A section holds no depth steps");
   Well w;
   w.name = f.well_value("WELL");
-  if (w.name.empty()) w.name = std::filesystem::path(path).stem().string();
+  if (w.name.empty()) w.name = std::filesystem::path(f.path).stem().string();
   w.depth = f.curves[0].values;
   w.depth_unit = depth_unit_of(f.curves[0].unit);
   for (size_t c = 1; c < f.curves.size(); ++c) w.logs[f.curves[c].mnemonic] = f.curves[c].values;
@@ -264,8 +265,7 @@ Preprocessing Preprocessing::from_config(const Config& data) {
     STRATA_CHECK(std::find(p.curves.begin(), p.curves.end(), c) != p.curves.end(), data.key_path("normalise_per_well"),
                  ": '", c, "' is not one of data.curves");
   p.per_well_min_samples = data.get_int("per_well_min_samples", 0, Bounds::at_least(0));
-  const std::string unit = data.get_choice("depth_unit", "unknown", {"unknown", "ft", "m"});
-  p.depth_unit = unit == "unknown" ? "" : unit;
+  p.depth_unit = depth_unit_from_config(data);
   return p;
 }
 
@@ -299,6 +299,11 @@ void Preprocessing::fit(const std::vector<Well>& wells) {
   depth_step = median_depth_step(wells);
 }
 
+std::string depth_unit_from_config(const Config& data) {
+  const std::string unit = data.get_choice("depth_unit", "unknown", {"unknown", "ft", "m"});
+  return unit == "unknown" ? "" : unit;
+}
+
 std::string depth_unit_of(const std::string& unit) {
   std::string u;
   for (char c : unit) u += char(std::tolower(static_cast<unsigned char>(c)));
@@ -312,16 +317,33 @@ double feet_per(const std::string& unit) {
   return unit == "ft" ? 1.0 : 1.0 / 0.3048;
 }
 
-double median_depth_step(const std::vector<Well>& wells) {
-  std::vector<double> steps;
-  for (const Well& w : wells)
-    for (size_t i = 1; i < w.depth.size(); ++i) {
-      const double d = std::fabs(w.depth[i] - w.depth[i - 1]);
-      if (d > 0 && std::isfinite(d)) steps.push_back(d);
-    }
+namespace {
+
+void add_depth_steps(const Well& w, std::vector<double>& steps) {
+  for (size_t i = 1; i < w.depth.size(); ++i) {
+    const double d = std::fabs(w.depth[i] - w.depth[i - 1]);
+    if (d > 0 && std::isfinite(d)) steps.push_back(d);
+  }
+}
+
+double median_of(std::vector<double> steps) {
   if (steps.empty()) return 0;
   std::nth_element(steps.begin(), steps.begin() + ptrdiff_t(steps.size() / 2), steps.end());
   return steps[steps.size() / 2];
+}
+
+}  // namespace
+
+double median_depth_step(const Well& w) {
+  std::vector<double> steps;
+  add_depth_steps(w, steps);
+  return median_of(std::move(steps));
+}
+
+double median_depth_step(const std::vector<Well>& wells) {
+  std::vector<double> steps;
+  for (const Well& w : wells) add_depth_steps(w, steps);
+  return median_of(std::move(steps));
 }
 
 bool monotonic_depth(const Well& w) {

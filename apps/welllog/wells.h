@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "apps/welllog/las.h"
 #include "engine/config.h"
 
 namespace strata::welllog {
@@ -58,6 +59,7 @@ std::vector<Well> wells_from_table(const Table& t, const Columns& c, bool read_l
 // One well from a LAS file: curve mnemonics become log names, the first curve
 // is the depth; the well name is the WELL item (or the file name).
 Well well_from_las(const std::string& path);
+Well well_from_las(const las::LasFile& f);  // a file already read (f.path names it)
 
 // "ft" or "m" for the depth units LAS files name (FT, F, FEET, M, METER(S),
 // METRE(S), any case); "" for anything else.
@@ -65,9 +67,13 @@ std::string depth_unit_of(const std::string& unit);
 // Feet in one `unit` ("ft" or "m").
 double feet_per(const std::string& unit);
 
+// data.depth_unit: "ft", "m", or "" when the config leaves it `unknown`.
+std::string depth_unit_from_config(const Config& data);
+
 // Median spacing of consecutive depths over `wells` (absolute; repeated
 // depths skipped); 0 when no well has two distinct depths.
 double median_depth_step(const std::vector<Well>& wells);
+double median_depth_step(const Well& w);
 // True when the well's depths never turn back (a depth may repeat, as one
 // does in the SEG table's SHRIMPLIN) and its first and last differ.
 bool monotonic_depth(const Well& w);
