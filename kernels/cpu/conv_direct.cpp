@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstring>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace strata::cpu {
@@ -21,22 +22,6 @@ using simd::splat;
 using simd::store;
 using simd::vf;
 
-// Lanes [s, s + 16) of the 32 lanes a, b (s in [0, 16]).
-inline vf shift_left(vf a, vf b, int s) {
-  switch (s) {
-    case 0: return a;
-    case 1: return __builtin_shufflevector(a, b, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16);
-    case 2: return __builtin_shufflevector(a, b, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17);
-    case 3: return __builtin_shufflevector(a, b, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18);
-    case 4: return __builtin_shufflevector(a, b, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19);
-    default: {
-      float buf[2 * kLanes];
-      std::memcpy(buf, &a, sizeof a);
-      std::memcpy(buf + kLanes, &b, sizeof b);
-      return load(buf + s);
-    }
-  }
-}
 inline float hsum(vf v) {
   float s = 0;
   for (int i = 0; i < kLanes; ++i) s += v[i];
@@ -125,8 +110,11 @@ Padded pad_planes(Padded p, const float* x, int64_t H, int64_t W, float* workspa
 
 // ---- forward (and backward-data): correlation of padded planes with packed weights
 
-constexpr int kKB = 8;  // output channels per register tile
-constexpr int kWB = 3;  // vectors per register tile (48 columns)
+// A register tile: kKB output channels x kWB vectors of one output row, its
+// kKB kWB accumulators with kWB input vectors and one broadcast weight in the
+// registers (24 + 4 of 32 with AVX-512, 12 + 4 of 16 with AVX2).
+constexpr int kKB = simd::kRegisters >= 32 ? 8 : 4;
+constexpr int kWB = 3;
 
 // Weights packed for the tile loop: (ceil(K / kKB), C, R, S, kKB), zeros past K.
 // at(k, c, r, s) gives the weight of output channel k, input channel c, tap (r, s).
@@ -190,7 +178,7 @@ void correlate(const Padded& xp, int64_t N, int64_t C, int64_t R, int64_t S, con
     const float* wk = packed.data() + kb * C * R * S * kKB;
     float* yrow = y + (n * K + kb * kKB) * y_plane + oh * OW;
     const int64_t k_count = std::min<int64_t>(kKB, K - kb * kKB);
-    // Tiles of kWB vectors from column v * 16, then one tile of the 1 or 2 vectors left.
+    // Tiles of kWB vectors from column v * kLanes, then one tile of the 1 or 2 vectors left.
     auto tile = [&]<int WB>(int64_t v) {
       correlate_tile<WB>(x + v * kLanes, plane, Wp, C, R, S, wk, yrow + v * kLanes, y_plane, k_count,
                          OW - v * kLanes);
@@ -229,8 +217,9 @@ void weight_sums(const ConvGeom& g, const Padded& xp, const float* gy, int64_t c
         const float* xr = xrow + r * Wp + col;
         const vf a = load_aligned(xr), b = load_aligned(xr + kLanes);
         vf xs[S];
-#pragma GCC unroll 5
-        for (int s = 0; s < S; ++s) xs[s] = shift_left(a, b, s);
+        [&]<int... s>(std::integer_sequence<int, s...>) {
+          ((xs[s] = simd::shift_left<s>(a, b)), ...);
+        }(std::make_integer_sequence<int, S>{});
 #pragma GCC unroll 5
         for (int s = 0; s < S; ++s)
 #pragma GCC unroll 8
@@ -341,10 +330,12 @@ void conv_direct_backward_data(const ConvGeom& g, const float* gy, const float* 
 
 void conv_direct_backward_weight(const ConvGeom& g, const float* x, const float* gy, float* gw, float* workspace) {
   const Padded xp = pad_planes(pass_layout(g, ConvPass::backward_weight), x, g.H, g.W, workspace);
-  if (g.R == 3 && g.S == 3) return backward_weight_fixed<3, 3, 2>(g, xp, gy, gw);
-  // 1-D: KB output channels x S taps of accumulators, KB gradient vectors and S shifted inputs fill the registers.
-  if (g.S == 5) return backward_weight_fixed<1, 5, 4>(g, xp, gy, gw);
-  backward_weight_fixed<1, 3, 6>(g, xp, gy, gw);
+  // KB output channels x R S taps of accumulators, KB gradient vectors, two
+  // input vectors and their shifts fill the registers (32 with AVX-512, 16 with AVX2).
+  constexpr bool wide = simd::kRegisters >= 32;
+  if (g.R == 3 && g.S == 3) return backward_weight_fixed<3, 3, wide ? 2 : 1>(g, xp, gy, gw);
+  if (g.S == 5) return backward_weight_fixed<1, 5, wide ? 4 : 2>(g, xp, gy, gw);
+  backward_weight_fixed<1, 3, wide ? 6 : 3>(g, xp, gy, gw);
 }
 
 }  // namespace strata::cpu

@@ -127,7 +127,7 @@ void transform_filters(const Plan& p, const Filters& f, float* U) {
   }
 }
 
-// The 1-D transforms, on floats or on vectors of 16 tiles: `load(i)` gives
+// The 1-D transforms, on floats or on vectors of kLanes tiles: `load(i)` gives
 // input i, `store(k, v)` takes output k.
 
 // B^T d for d = (d0 .. d5): out[k] = sum_i B^T[k][i] d_i.
@@ -216,7 +216,7 @@ void transform_row(const float* plane, int64_t H, int64_t W, int64_t pad_h, int6
     for (int64_t l = 0; l < kIn; ++l)
       o[l] = staged ? scratch.out.data() + (k * kIn + l) * TW : out + (k * kIn + l) * point_stride;
     const float* ck = col[k];
-    // 16 tiles at a time: tile tw's samples are ck[4 tw .. 4 tw + E), split
+    // kLanes tiles at a time: tile tw's samples are ck[4 tw .. 4 tw + E), split
     // into vectors of one sample each by register shuffles (stride-4 reads do
     // not vectorise); the rest one tile at a time.
     int64_t tv = 0;
@@ -233,7 +233,7 @@ void transform_row(const float* plane, int64_t H, int64_t W, int64_t pad_h, int6
   for (int64_t e = 0; e < points && staged; ++e) std::copy_n(scratch.out.data() + e * TW, TW, out + e * point_stride);
 }
 
-// Planes of fewer than 16 tiles a row (the 16x16 and 32x32 levels of a U-Net,
+// Planes of fewer than kLanes tiles a row (the 16x16 and 32x32 levels of a U-Net,
 // where the row pass above would run one tile at a time) are transformed all
 // at once instead, vectorised over the plane's tiles: their tiles are
 // contiguous in the whole-tensor layout, so every point is one run of
@@ -255,7 +255,7 @@ struct PlaneScratch {
 
 // transform_row for every tile row of a plane at once (2-D, fewer than 16
 // tiles a row): the tiles' samples are gathered into d[i][j][t], then the
-// column and row transforms run on vectors of 16 tiles. Point e of tile t goes
+// column and row transforms run on vectors of kLanes tiles. Point e of tile t goes
 // to out[e * point_stride + t].
 template <int64_t E, class OneD>
 void transform_plane(const float* plane, int64_t H, int64_t W, int64_t pad_h, int64_t pad_w, int64_t TH, int64_t TW,
@@ -286,7 +286,7 @@ void transform_plane(const float* plane, int64_t H, int64_t W, int64_t pad_h, in
       if constexpr (E > kTile) simd::deinterleave4(row + kTile, v + 4);
       for (int64_t j = 0; j < E; ++j) simd::store(d + (i * E + j) * ds + th * TW, v[j]);
     }
-  float* tmp = s.tmp.data();  // tmp[k][j]: point k of column j, 16 tiles
+  float* tmp = s.tmp.data();  // tmp[k][j]: point k of column j, kLanes tiles
   for (int64_t t0 = 0; t0 < s.TP; t0 += kLanes) {
     const int64_t n = std::min<int64_t>(kLanes, s.TP - t0);
     for (int64_t j = 0; j < E; ++j)
@@ -371,7 +371,7 @@ void output_row(const Plan& p, const float* m, int64_t es, int64_t th, float* pl
     float* row = plane + (h0 + k) * p.OW;
     const float* ok = out + k * kTile * TW;
     int64_t tv = 0;
-    for (; tv + simd::kLanes <= whole; tv += simd::kLanes) {  // 16 tiles: interleave their 4 columns
+    for (; tv + simd::kLanes <= whole; tv += simd::kLanes) {  // kLanes tiles: interleave their 4 columns
       const simd::vf cols[kTile] = {simd::load(ok + tv), simd::load(ok + TW + tv), simd::load(ok + 2 * TW + tv),
                                     simd::load(ok + 3 * TW + tv)};
       simd::interleave4(cols, row + tv * kTile);
@@ -383,13 +383,13 @@ void output_row(const Plan& p, const float* m, int64_t es, int64_t th, float* pl
   }
 }
 
-// output_row for every tile row of a plane at once (2-D, fewer than 16 tiles a
-// row): point e of tile t is m[e * es + t]; A^T M A on vectors of 16 tiles
+// output_row for every tile row of a plane at once (2-D, fewer than kLanes tiles a
+// row): point e of tile t is m[e * es + t]; A^T M A on vectors of kLanes tiles
 // into s.d[k][l][t], then scattered into the plane (OH, OW), clipped.
 void output_plane(const Plan& p, const float* m, int64_t es, float* plane, PlaneScratch& s) {
   using simd::kLanes;
   const int64_t TH = p.TH(), TW = p.TW(), ds = s.ds;
-  float* tmp = s.tmp.data();  // tmp[k][j]: row k of column j, 16 tiles
+  float* tmp = s.tmp.data();  // tmp[k][j]: row k of column j, kLanes tiles
   float* out = s.d.data();    // out[k][l][t]
   for (int64_t t0 = 0; t0 < s.TP; t0 += kLanes) {
     const int64_t n = std::min<int64_t>(kLanes, s.TP - t0);
@@ -533,16 +533,24 @@ inline void gemm_tile(const float* A, int64_t lda, const float* B, int64_t ldb, 
     for (int v = 0; v < NV; ++v) simd::store(C + r * ldc + v * kLanes, acc[r][v]);
 }
 
+// Accumulators a register tile may hold: 24 of AVX-512's 32 registers, 12 of
+// AVX2's 16, leaving room for the loads of B and the broadcast of A.
+constexpr int kAccumulators = simd::kRegisters * 3 / 4;
+// Vectors of columns of the widest tile, 6 rows high (6 x 4 with AVX-512, 6 x 2 with AVX2).
+constexpr int kWide = kAccumulators / 6;
+
 // RC rows of C (RC x N) = A (RC x K) B (K x N) (+ C when accumulating), N a
-// multiple of kLanes: four vectors of columns at a time (RC <= 6: 24
-// accumulators), then two, then one.
+// multiple of kLanes: kWide vectors of columns at a time where RC kWide
+// accumulators fit, then two, then one.
 template <int RC, bool Accumulate>
 inline void gemm_rows(const float* A, int64_t lda, const float* B, int64_t ldb, int64_t K, int64_t N, float* C,
                       int64_t ldc) {
   int64_t j = 0;
-  for (; RC <= 6 && j + 4 * kLanes <= N; j += 4 * kLanes)
-    gemm_tile<RC, 4, Accumulate>(A, lda, B + j, ldb, K, C + j, ldc);
-  for (; j + 2 * kLanes <= N; j += 2 * kLanes) gemm_tile<RC, 2, Accumulate>(A, lda, B + j, ldb, K, C + j, ldc);
+  if constexpr (RC * kWide <= kAccumulators)
+    for (; j + kWide * kLanes <= N; j += kWide * kLanes)
+      gemm_tile<RC, kWide, Accumulate>(A, lda, B + j, ldb, K, C + j, ldc);
+  if constexpr (RC * 2 <= kAccumulators)
+    for (; j + 2 * kLanes <= N; j += 2 * kLanes) gemm_tile<RC, 2, Accumulate>(A, lda, B + j, ldb, K, C + j, ldc);
   for (; j < N; j += kLanes) gemm_tile<RC, 1, Accumulate>(A, lda, B + j, ldb, K, C + j, ldc);
 }
 
@@ -556,15 +564,16 @@ void gemm_tail(int64_t i, int64_t M, const float* A, int64_t lda, const float* B
 
 // C (M x N) = A (M x K) B (K x N) (+ C when accumulating), row-major with
 // leading dimensions lda / ldb / ldc, N a multiple of kLanes; single-threaded
-// (each thread multiplies its own block). Rows of 6 x 4 vectors where N allows
-// (6 broadcasts and 4 loads feed 24 FMAs: 101-106 GFLOP/s on one Zen 4 core
-// at 256 x 64 x 256, against 52-55 for 4 x 4), else 8 rows of two vectors
-// (105-111 GFLOP/s at 32 x 32 x 128 and 64 x 32 x 64, against 99-103 for 8 rows
-// of one: half the broadcasts), then of one.
+// (each thread multiplies its own block). Rows of 6 x kWide vectors where N
+// allows (AVX-512: 6 broadcasts and 4 loads feed 24 FMAs, 101-106 GFLOP/s on
+// one Zen 4 core at 256 x 64 x 256, against 52-55 for 4 x 4), else 8 rows of
+// two vectors where they fit (AVX-512: 105-111 GFLOP/s at 32 x 32 x 128 and
+// 64 x 32 x 64, against 99-103 for 8 rows of one: half the broadcasts), else
+// of one.
 template <bool Accumulate>
 void gemm_block(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C,
                 int64_t ldc) {
-  if (N >= 4 * kLanes)
+  if (N >= kWide * kLanes)
     gemm_tail<6, Accumulate>(0, M, A, lda, B, ldb, K, N, C, ldc);
   else
     gemm_tail<8, Accumulate>(0, M, A, lda, B, ldb, K, N, C, ldc);
