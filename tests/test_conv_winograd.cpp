@@ -102,6 +102,32 @@ TEST(Simd, TransposeMatchesTheDefinition) {
   }
 }
 
+// The lane patterns the transforms and the direct kernel are built from, at the
+// lane count this build compiled for (16, 8 or 4: each build tests its own).
+TEST(Simd, LanePatternsMatchTheirDefinitions) {
+  using cpu::simd::kLanes;
+  using cpu::simd::vf;
+  std::vector<float> x(4 * kLanes);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = float(i);
+  vf parts[4];
+  cpu::simd::deinterleave4(x.data(), parts);
+  for (int p = 0; p < 4; ++p)
+    for (int i = 0; i < kLanes; ++i) ASSERT_EQ(parts[p][i], x[size_t(4 * i + p)]) << "deinterleave4 part " << p;
+  std::vector<float> back(4 * kLanes, -1.0f);
+  cpu::simd::interleave4(parts, back.data());
+  EXPECT_EQ(back, x) << "interleave4 is not the inverse of deinterleave4";
+
+  const vf a = cpu::simd::load(x.data()), b = cpu::simd::load(x.data() + kLanes);
+  auto shifted = [&]<int... s>(std::integer_sequence<int, s...>) {
+    return std::vector<vf>{cpu::simd::shift_left<s>(a, b)...};
+  }(std::make_integer_sequence<int, kLanes + 1>{});
+  for (int s = 0; s <= kLanes; ++s)
+    for (int i = 0; i < kLanes; ++i) ASSERT_EQ(shifted[size_t(s)][i], float(s + i)) << "shift_left<" << s << ">";
+
+  const vf z = cpu::simd::splat(-0.0f);
+  for (int i = 0; i < kLanes; ++i) EXPECT_TRUE(std::signbit(z[i])) << "splat(-0) lane " << i << " lost its sign";
+}
+
 TEST(ConvWinogradSelection, AppliesToUnitStride3x3Only) {
   const ConvGeom g = geometry({4, 128, 32, 32, 128, 3, 3, 1, 1});
   EXPECT_TRUE(cpu::conv_winograd_applies(g, ConvPass::forward));

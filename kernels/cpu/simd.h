@@ -109,17 +109,19 @@ inline void transpose_block(const float* src, int64_t lds, float* dst, int64_t l
   vf r[kLanes];
   for (int i = 0; i < kLanes; ++i) r[i] = load(src + i * lds);
   auto round = [&]<int H>() {
-    constexpr auto upper = [](int j) { return (j / H) % 2 ? kLanes + j - H : j; };
-    constexpr auto lower = [](int j) { return (j / H) % 2 ? kLanes + j : j + H; };
-    for (int i = 0; i < kLanes; ++i) {
-      if ((i / H) % 2) continue;
-      const vf a = r[i], b = r[i + H];
-      r[i] = shuffle<upper>(a, b);
-      r[i + H] = shuffle<lower>(a, b);
+    if constexpr (H < kLanes) {
+      constexpr auto upper = [](int j) { return (j / H) % 2 ? kLanes + j - H : j; };
+      constexpr auto lower = [](int j) { return (j / H) % 2 ? kLanes + j : j + H; };
+      for (int i = 0; i < kLanes; ++i) {
+        if ((i / H) % 2) continue;
+        const vf a = r[i], b = r[i + H];
+        r[i] = shuffle<upper>(a, b);
+        r[i + H] = shuffle<lower>(a, b);
+      }
     }
   };
-  if constexpr (kLanes >= 16) round.template operator()<8>();
-  if constexpr (kLanes >= 8) round.template operator()<4>();
+  round.template operator()<8>();
+  round.template operator()<4>();
   round.template operator()<2>();
   round.template operator()<1>();
   for (int j = 0; j < kLanes; ++j) store(dst + j * ldd, r[j]);
