@@ -52,7 +52,7 @@ TEST_P(ConvDirect, SameBitsForOneAndTwoThreads) {
 
 INSTANTIATE_TEST_SUITE_P(
     Shapes, ConvDirect,
-    ::testing::Values(Case{2, 3, 20, 50, 16, 3, 3, 1, 1},    // 50 columns: a 48-column tile and a 2-column tail
+    ::testing::Values(Case{2, 3, 20, 50, 16, 3, 3, 1, 1},    // 50 columns: whole tiles and a 2-column tail
                       Case{1, 1, 33, 64, 16, 3, 3, 1, 1},    // one input channel (the U-Net stem)
                       Case{2, 8, 9, 17, 5, 3, 3, 0, 0},      // no padding, 5 output channels (part of a tile)
                       Case{1, 16, 12, 96, 24, 3, 3, 2, 2},   // padding 2 = R - 1: the widest backward-data
