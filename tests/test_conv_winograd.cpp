@@ -88,7 +88,7 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{1, 8, 1, 9, 16, 1, 3, 0, 2}),    // conv1d, padding 2
     [](const ::testing::TestParamInfo<Case>& info) { return "case" + std::to_string(info.index); });
 
-// The register transpose the Winograd products use: whole 16 x 16 blocks, edges, strides wider than the rows.
+// The register transpose the Winograd products use: whole kLanes x kLanes blocks, edges, strides wider than the rows.
 TEST(Simd, TransposeMatchesTheDefinition) {
   for (auto [rows, cols] : {std::pair<int64_t, int64_t>{16, 16}, {37, 50}, {5, 3}, {32, 48}, {16, 1}, {1, 17}}) {
     const int64_t lds = cols + 3, ldd = rows + 5;

@@ -253,7 +253,7 @@ struct PlaneScratch {
         tmp(size_t(kIn * kIn * simd::kLanes)) {}
 };
 
-// transform_row for every tile row of a plane at once (2-D, fewer than 16
+// transform_row for every tile row of a plane at once (2-D, fewer than kLanes
 // tiles a row): the tiles' samples are gathered into d[i][j][t], then the
 // column and row transforms run on vectors of kLanes tiles. Point e of tile t goes
 // to out[e * point_stride + t].

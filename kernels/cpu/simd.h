@@ -88,10 +88,10 @@ inline void deinterleave4(const float* x, vf out[4]) {
 // two results two lanes at a time.
 inline void interleave4(const vf in[4], float* x) {
   constexpr int H = kLanes / 2;
-  // zip<Lo>: lanes of a and b alternately, from lane 0 (Lo) or lane H of each.
+  // zip_lo / zip_hi: lanes of a and b alternately, from lane 0 / lane H of each.
   constexpr auto zip_lo = [](int i) { return i % 2 ? kLanes + i / 2 : i / 2; };
   constexpr auto zip_hi = [](int i) { return i % 2 ? kLanes + H + i / 2 : H + i / 2; };
-  // pairs: two lanes of a, two of b, alternately, from lane 0 or lane H of each.
+  // pairs_lo / pairs_hi: two lanes of a, two of b, alternately, from lane 0 / lane H of each.
   constexpr auto pairs_lo = [](int i) { return (i / 2) % 2 ? kLanes + i / 4 * 2 + i % 2 : i / 4 * 2 + i % 2; };
   constexpr auto pairs_hi = [](int i) { return (i / 2) % 2 ? kLanes + H + i / 4 * 2 + i % 2 : H + i / 4 * 2 + i % 2; };
   const vf ab_lo = shuffle<zip_lo>(in[0], in[1]), ab_hi = shuffle<zip_hi>(in[0], in[1]);
