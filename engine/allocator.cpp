@@ -79,7 +79,12 @@ void CachingAllocator::empty_cache() {
 
 size_t cache_limit_from_env(const char* var, size_t default_mb) {
   size_t mb = default_mb;
-  if (const char* env = std::getenv(var)) mb = std::stoull(env);
+  if (const char* env = std::getenv(var)) {
+    char* end = nullptr;
+    const unsigned long long v = std::strtoull(env, &end, 10);
+    STRATA_CHECK(*env != '\0' && *end == '\0', var, "='", env, "': expected a size in MiB (a whole number)");
+    mb = size_t(v);
+  }
   return mb << 20;
 }
 

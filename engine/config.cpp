@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "engine/error.h"
+#include "engine/file_io.h"
 
 namespace strata {
 
@@ -44,7 +45,7 @@ bool is_index(const std::string& s) {
 std::string describe_bounds(const Bounds& b) {
   std::ostringstream os;
   const bool has_lo = b.lo > -1e307, has_hi = b.hi < 1e307;
-  if (has_lo && has_hi) os << "in [" << b.lo << ", " << b.hi << "]";
+  if (has_lo && has_hi) os << "in " << (b.lo_open ? "(" : "[") << b.lo << ", " << b.hi << "]";
   else if (has_lo) os << (b.lo_open ? "> " : ">= ") << b.lo;
   else os << "<= " << b.hi;
   return os.str();
@@ -72,6 +73,24 @@ void collect_unknown(const YAML::Node& node, const std::string& path, const std:
   }
 }
 
+// yaml-cpp keeps both entries of a key written twice in one map and answers
+// lookups with one of them; a duplicated key is almost always an edit gone
+// wrong, so it is an error naming the key, its path and its line.
+void check_duplicate_keys(const YAML::Node& node, const std::string& path, const std::string& origin) {
+  if (node.IsMap()) {
+    std::set<std::string> seen;
+    for (const auto& kv : node) {
+      const std::string key = kv.first.Scalar();
+      const std::string full = join_path(path, key);
+      STRATA_CHECK(seen.insert(key).second, origin, ": ", full, ": the key appears twice in the same map (line ",
+                   kv.first.Mark().line + 1, "); keep one");
+      check_duplicate_keys(kv.second, full, origin);
+    }
+  } else if (node.IsSequence()) {
+    for (size_t i = 0; i < node.size(); ++i) check_duplicate_keys(node[i], join_path(path, std::to_string(i)), origin);
+  }
+}
+
 }  // namespace
 
 Config::Config(std::shared_ptr<Document> doc, std::unique_ptr<YAML::Node> node, std::string path)
@@ -89,6 +108,7 @@ Config::~Config() = default;
 
 Config Config::from_root(std::shared_ptr<Document> doc) {
   if (!doc->root.IsDefined() || doc->root.IsNull()) doc->root = YAML::Node(YAML::NodeType::Map);
+  check_duplicate_keys(doc->root, "", doc->origin);
   STRATA_CHECK(doc->root.IsMap(), doc->origin, ": a config must be a YAML map of keys, got ", scalar_text(doc->root));
   Config c(doc, std::make_unique<YAML::Node>(doc->root), "");
   const int64_t version = c.get_int("version", kVersion);
@@ -100,7 +120,7 @@ Config Config::from_root(std::shared_ptr<Document> doc) {
 Config Config::load(const std::string& path) {
   auto doc = std::make_shared<Document>();
   doc->origin = path;
-  STRATA_CHECK(std::filesystem::is_regular_file(path), path, ": config file not found");
+  require_input_file(path, "config");
   try {
     doc->root = YAML::LoadFile(path);
   } catch (const YAML::Exception& e) {
@@ -130,6 +150,10 @@ void Config::apply_override(const std::string& assignment) {
   } catch (const YAML::Exception& e) {
     STRATA_FAIL("override '", assignment, "': the value is not valid YAML: ", e.what());
   }
+  STRATA_CHECK(!value.IsNull() || text.find_first_not_of(" \t") != std::string::npos, "override '", assignment,
+               "': empty value (to use the default, leave the key out)");
+  STRATA_CHECK(!value.IsNull(), "override '", assignment, "': a null value would silently reset ", key,
+               " to its default; leave the key out instead");
   const std::vector<std::string> parts = split_dots(key);
   YAML::Node cur = *node_;
   std::string walked = path_;
@@ -181,6 +205,17 @@ void Config::fail(const std::string& key, const std::string& message) const {
 }
 
 void Config::mark_known(const std::string& key) const { doc_->known.insert(key_path(key)); }
+
+bool Config::was_read(const std::string& key) const {
+  const std::string full = key_path(key);
+  if (doc_->known.count(full)) return true;
+  const auto after = doc_->known.lower_bound(full + ".");
+  if (after != doc_->known.end() && after->rfind(full + ".", 0) == 0) return true;
+  // x.3 of a list read whole as x.
+  for (size_t dot = full.rfind('.'); dot != std::string::npos && dot > 0; dot = full.rfind('.', dot - 1))
+    if (doc_->known.count(full.substr(0, dot))) return is_index(full.substr(dot + 1, full.find('.', dot + 1) - dot - 1));
+  return false;
+}
 
 bool Config::has(const std::string& key) const {
   YAML::Node n;
@@ -335,14 +370,8 @@ std::string Config::dump() const {
 }
 
 void Config::save(const std::string& path) const {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp);
-    STRATA_CHECK(f.good(), path, ": cannot write the config");
-    f << dump();
-    STRATA_CHECK(f.good(), path, ": write failed");
-  }
-  std::filesystem::rename(tmp, path);
+  const std::string text = dump();
+  write_file_atomic(path, [&](std::ostream& f) { f << text; });
 }
 
 }  // namespace strata

@@ -77,6 +77,9 @@ class Config {
   // Marks a key as understood without reading it (e.g. a key consumed by a
   // different component that reads it later through another Config).
   void mark_known(const std::string& key) const;
+  // Whether `key` (a path below this map), one of its sub-keys, or the list it
+  // indexes has been read or marked.
+  bool was_read(const std::string& key) const;
 
   // ---- whole-document operations --------------------------------------------
   // Throws one error listing every key nobody read, with file and path.

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "engine/error.h"
+#include "engine/file_io.h"
 
 namespace strata {
 namespace {
@@ -52,6 +53,7 @@ const Tensor& Safetensors::at(const std::string& name) const {
 }
 
 Safetensors load_safetensors(const std::string& path) {
+  require_input_file(path, "safetensors");
   std::ifstream in(path, std::ios::binary);
   STRATA_CHECK(in.good(), path, ": cannot open for reading");
   in.seekg(0, std::ios::end);
@@ -120,11 +122,7 @@ void save_safetensors(const std::string& path, const std::map<std::string, Tenso
   }
   std::string header = j.dump();
   header.append((8 - header.size() % 8) % 8, ' ');  // data starts 8-byte aligned
-  const std::filesystem::path target(path);
-  const std::filesystem::path tmp = target.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    STRATA_CHECK(out.good(), path, ": cannot open ", tmp.string(), " for writing");
+  write_file_atomic(path, [&](std::ostream& out) {
     unsigned char len_bytes[8];
     uint64_t len = header.size();
     for (int i = 0; i < 8; ++i, len >>= 8) len_bytes[i] = static_cast<unsigned char>(len & 0xff);
@@ -132,12 +130,7 @@ void save_safetensors(const std::string& path, const std::map<std::string, Tenso
     out.write(header.data(), int64_t(header.size()));
     for (const Tensor& c : host)
       out.write(static_cast<const char*>(c.raw_data()), c.numel() * int64_t(dtype_size(c.dtype())));
-    out.flush();
-    STRATA_CHECK(out.good(), path, ": write failed (disk full?)");
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, target, ec);
-  STRATA_CHECK(!ec, path, ": cannot rename ", tmp.string(), " into place: ", ec.message());
+  });
 }
 
 }  // namespace strata

@@ -5,6 +5,7 @@
 
 #include "engine/autograd.h"
 #include "engine/error.h"
+#include "engine/file_io.h"
 #include "engine/random.h"
 #include "engine/safetensors.h"
 #include "layers/optimizer.h"
@@ -116,18 +117,20 @@ void Checkpoint::save(const std::string& file) const {
 }
 
 Checkpoint Checkpoint::load(const std::string& file) {
+  require_input_file(file, "checkpoint");
   Safetensors st = load_safetensors(file);
   const auto fmt = st.metadata.find("format");
   STRATA_CHECK(fmt != st.metadata.end() && fmt->second == "strata-checkpoint", file,
                ": not a strata checkpoint (no format: strata-checkpoint in its metadata); for a plain state_dict "
                "use load_state_dict");
-  const int version = std::stoi(st.metadata.at("format_version"));
-  STRATA_CHECK(version <= kFormatVersion, file, ": checkpoint format ", version, " is newer than this strata (",
-               kFormatVersion, ")");
   Checkpoint c;
-  c.tensors = std::move(st.tensors);
   c.metadata = std::move(st.metadata);
   c.path = file;
+  const int64_t version = c.has("format_version") ? c.get_int("format_version") : 0;
+  STRATA_CHECK(version >= 1, file, ": entry 'format_version' is missing or below 1");
+  STRATA_CHECK(version <= kFormatVersion, file, ": checkpoint format ", version, " is newer than this strata (",
+               kFormatVersion, ")");
+  c.tensors = std::move(st.tensors);
   return c;
 }
 
@@ -146,8 +149,8 @@ void Checkpoint::restore_optimizer(const std::string& prefix, Optimizer& optimiz
 }
 
 void Checkpoint::restore_rng(Generator& gen) const {
-  gen.manual_seed(std::stoull(get("rng_seed")));
-  gen.set_offset(std::stoull(get("rng_offset")));
+  gen.manual_seed(uint64_t(get_int("rng_seed")));
+  gen.set_offset(uint64_t(get_int("rng_offset")));
 }
 
 const Tensor& Checkpoint::tensor(const std::string& name) const {
@@ -164,11 +167,28 @@ const std::string& Checkpoint::get(const std::string& key) const {
 
 int64_t Checkpoint::get_int(const std::string& key) const {
   const std::string& v = get(key);
+  size_t used = 0;
+  long long x = 0;
   try {
-    return std::stoll(v);
+    x = std::stoll(v, &used);
   } catch (const std::exception&) {
-    STRATA_FAIL(path, ": entry '", key, "' is not an integer: ", v);
+    used = 0;
   }
+  STRATA_CHECK(used > 0 && used == v.size(), path, ": entry '", key, "' is not an integer: '", v, "'");
+  return x;
+}
+
+double Checkpoint::get_double(const std::string& key) const {
+  const std::string& v = get(key);
+  size_t used = 0;
+  double x = 0;
+  try {
+    x = std::stod(v, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  STRATA_CHECK(used > 0 && used == v.size(), path, ": entry '", key, "' is not a number: '", v, "'");
+  return x;
 }
 
 }  // namespace strata

@@ -66,7 +66,10 @@ class Checkpoint {
   const Tensor& tensor(const std::string& name) const;  // extra.<name>
   bool has(const std::string& key) const { return metadata.count(key) > 0; }
   const std::string& get(const std::string& key) const;
+  // Parsed metadata; an entry that is absent or not entirely a number is an
+  // error naming the file and the entry.
   int64_t get_int(const std::string& key) const;
+  double get_double(const std::string& key) const;
 
   std::map<std::string, Tensor> tensors;
   std::map<std::string, std::string> metadata;

@@ -80,7 +80,7 @@ TEST(Config, ErrorsNameFileKeyPathAndProblem) {
   e = error_of([&] { Config::parse("version: 7\n", "new.yaml"); });
   EXPECT_TRUE(has(e, "config format 7")) << e;
   e = error_of([&] { Config::load("/nonexistent/strata.yaml"); });
-  EXPECT_TRUE(has(e, "/nonexistent/strata.yaml: config file not found")) << e;
+  EXPECT_TRUE(has(e, "/nonexistent/strata.yaml: no such config file")) << e;
 }
 
 TEST(Config, CommandLineOverrides) {

@@ -1,6 +1,7 @@
 // The shared trainer of the apps: metrics against hand-computed values, PNG
 // plots that decode, and interrupt (Ctrl-C) + resume giving the weights of an
 // uninterrupted run.
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <csignal>
@@ -21,6 +22,8 @@
 #include "layers/optimizer.h"
 
 using namespace strata;
+using ::testing::HasSubstr;
+using ::testing::Not;
 namespace fs = std::filesystem;
 
 namespace {
@@ -203,15 +206,113 @@ TEST(Trainer, CtrlCSavesAndStopsCleanly) {
   EXPECT_EQ(std::signal(SIGINT, SIG_DFL), SIG_DFL);  // the handler was removed again
 }
 
+AppSpec test_spec() {
+  AppSpec s;
+  s.name = "app";
+  s.summary = "a test app";
+  s.commands = {train_command_spec("trains"), eval_command_spec("scores", "labelled data"),
+                predict_command_spec("predicts", "input", "output")};
+  s.footer = "config keys: docs/app.md";
+  return s;
+}
+
+AppArgs parse(std::vector<const char*> args) {
+  args.insert(args.begin(), "app");
+  return parse_app_args(int(args.size()), const_cast<char**>(args.data()), test_spec());
+}
+
+std::string parse_error(std::vector<const char*> args) {
+  try {
+    parse(std::move(args));
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
 TEST(Cli, ParsesCommandsFlagsAndOverrides) {
-  const char* argv[] = {"app", "train", "--config", "c.yaml", "train.lr=0.1", "--out", "runs/x"};
-  const AppArgs a = parse_app_args(7, const_cast<char**>(argv), "usage");
+  const AppArgs a = parse({"train", "--config", "c.yaml", "train.lr=0.1", "--out", "runs/x", "--force"});
   EXPECT_EQ(a.command, "train");
   EXPECT_EQ(a.config, "c.yaml");
   EXPECT_EQ(a.out, "runs/x");
+  EXPECT_TRUE(a.force);
   EXPECT_EQ(a.overrides, std::vector<std::string>{"train.lr=0.1"});
-  const char* bad[] = {"app", "predict", "--checkpoint", "b.safetensors", "--colour"};
-  EXPECT_THROW(parse_app_args(5, const_cast<char**>(bad), "usage"), Error);
-  const char* missing[] = {"app", "predict", "--checkpoint", "b.safetensors"};
-  EXPECT_THROW(parse_app_args(4, const_cast<char**>(missing), "usage"), Error);
+  EXPECT_THAT(parse_error({"predict", "--checkpoint", "b.safetensors", "--colour"}),
+              HasSubstr("'--colour' is not a flag of predict"));
+  EXPECT_THAT(parse_error({"predict", "--checkpoint", "b.safetensors"}), HasSubstr("predict needs --input"));
+}
+
+TEST(Cli, FlagsOfAnotherCommandAreErrors) {
+  // eval --input used to be ignored, and eval scored the config's data instead.
+  EXPECT_THAT(parse_error({"eval", "--checkpoint", "b.safetensors", "--input", "x.csv"}),
+              HasSubstr("'--input' is not a flag of eval (it belongs to: predict)"));
+  EXPECT_THAT(parse_error({"train", "--config", "c.yaml", "--output", "o"}), HasSubstr("not a flag of train"));
+  EXPECT_THAT(parse_error({"train", "--config", "c.yaml", "--config", "d.yaml"}), HasSubstr("--config is given twice"));
+  EXPECT_THAT(parse_error({"train", "--config"}), HasSubstr("--config needs a value"));
+  EXPECT_THAT(parse_error({"train", "--config", "c.yaml", "stray"}), HasSubstr("unexpected argument 'stray'"));
+  EXPECT_THAT(parse_error({"train", "--config", "c.yaml", "--resume", "l.safetensors", "--force"}),
+              HasSubstr("contradict"));
+  EXPECT_THAT(parse_error({"fit"}), HasSubstr("unknown command 'fit'"));
+}
+
+TEST(Cli, EmptyOverrideValueIsAnError) {
+  EXPECT_THAT(parse_error({"train", "--config", "c.yaml", "train.epochs="}), HasSubstr("empty value"));
+  EXPECT_THAT(parse_error({"train", "--config", "c.yaml", "=3"}), HasSubstr("no key before '='"));
+}
+
+TEST(Cli, HelpForTheAppAndEachCommand) {
+  EXPECT_TRUE(parse({"--help"}).help);
+  EXPECT_TRUE(parse({"-h"}).help);
+  const AppArgs c = parse({"predict", "--help"});
+  EXPECT_TRUE(c.help);
+  EXPECT_EQ(c.command, "predict");
+  const std::string all = test_spec().usage();
+  EXPECT_THAT(all, HasSubstr("app train [--config FILE]"));
+  EXPECT_THAT(all, HasSubstr("app predict --checkpoint FILE --input PATH --output PATH"));
+  EXPECT_THAT(all, HasSubstr("docs/app.md"));
+  const std::string one = test_spec().usage("eval");
+  EXPECT_THAT(one, HasSubstr("--data PATH"));
+  EXPECT_THAT(one, HasSubstr("(required)"));
+  EXPECT_THAT(one, Not(HasSubstr("--input")));
+}
+
+TEST(Cli, OverridesMustBeReadByTheCommand) {
+  Config cfg = Config::parse("data: {path: a.csv}\ntrain: {epochs: 3}\n");
+  cfg.apply_overrides({"data.path=b.csv", "train.epochs=5"});
+  cfg.section("data").get_string("path", "");
+  EXPECT_NO_THROW(check_overrides_read(cfg, {"data.path=b.csv"}, "predict"));
+  try {
+    check_overrides_read(cfg, {"data.path=b.csv", "train.epochs=5"}, "predict");
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), HasSubstr("predict does not use the key train.epochs"));
+  }
+}
+
+TEST(Cli, RunFolderOfAFinishedRunIsNotOverwritten) {
+  const fs::path dir = fs::temp_directory_path() / "strata_cli_run_dir";
+  fs::remove_all(dir);
+  AppArgs a;
+  a.command = "train";
+  EXPECT_NO_THROW(prepare_run_dir(dir.string(), a));  // absent: created
+  EXPECT_TRUE(fs::is_directory(dir));
+  std::ofstream(dir / "metrics.csv") << "# strata metrics v1\n";
+  std::ofstream(dir / "best.safetensors") << "x";
+  try {
+    prepare_run_dir(dir.string(), a);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), HasSubstr("holds a previous run (best.safetensors, metrics.csv)"));
+    EXPECT_THAT(e.what(), HasSubstr("--force"));
+  }
+  EXPECT_TRUE(fs::exists(dir / "best.safetensors"));
+  a.resume = (dir / "last.safetensors").string();
+  EXPECT_NO_THROW(prepare_run_dir(dir.string(), a));  // --resume continues it
+  a.resume.clear();
+  a.force = true;
+  EXPECT_NO_THROW(prepare_run_dir(dir.string(), a));  // --force replaces it
+  EXPECT_FALSE(fs::exists(dir / "metrics.csv"));
+  std::ofstream(dir / "file") << "x";
+  EXPECT_THROW(prepare_run_dir((dir / "file").string(), a), Error);
+  fs::remove_all(dir);
 }

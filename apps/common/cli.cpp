@@ -1,49 +1,214 @@
 #include "apps/common/cli.h"
 
 #include <cstdio>
-#include <map>
+#include <filesystem>
+#include <new>
+#include <system_error>
 
 #include "engine/error.h"
+#include "engine/file_io.h"
+
+namespace fs = std::filesystem;
 
 namespace strata {
+namespace {
 
-AppArgs parse_app_args(int argc, char** argv, const std::string& usage) {
-  STRATA_CHECK(argc >= 2, "no command given\n", usage);
+const CommandSpec* find_command(const AppSpec& spec, const std::string& name) {
+  for (const CommandSpec& c : spec.commands)
+    if (c.name == name) return &c;
+  return nullptr;
+}
+
+std::string synopsis(const AppSpec& spec, const CommandSpec& c) {
+  std::string s = "  " + spec.name + " " + c.name;
+  for (const FlagSpec& f : c.flags) {
+    const std::string flag = f.name + (f.value.empty() ? "" : " " + f.value);
+    s += " " + (f.required ? flag : "[" + flag + "]");
+  }
+  if (c.overrides) s += " [key.sub=value ...]";
+  return s + "\n";
+}
+
+}  // namespace
+
+std::string AppSpec::usage() const {
+  std::string s = name + ": " + summary + "\n\nusage:\n";
+  for (const CommandSpec& c : commands) s += synopsis(*this, c);
+  s += "  " + name + " COMMAND --help   the flags of one command\n";
+  if (!footer.empty()) s += "\n" + footer + "\n";
+  return s;
+}
+
+std::string AppSpec::usage(const std::string& command) const {
+  const CommandSpec* c = find_command(*this, command);
+  if (!c) return usage();
+  std::string s = "usage:\n" + synopsis(*this, *c) + "\n" + c->summary + "\n\nflags:\n";
+  for (const FlagSpec& f : c->flags) {
+    std::string flag = "  " + f.name + (f.value.empty() ? "" : " " + f.value);
+    flag.resize(std::max<size_t>(flag.size() + 2, 26), ' ');
+    s += flag + f.help + (f.required ? " (required)" : "") + "\n";
+  }
+  if (c->overrides) s += "  key.sub=value            set a config key (YAML value), e.g. train.epochs=5\n";
+  if (!footer.empty()) s += "\n" + footer + "\n";
+  return s;
+}
+
+CommandSpec train_command_spec(const std::string& summary) {
+  return {"train",
+          summary,
+          {{"--config", "FILE", "YAML config (configs/*.yaml); required unless --resume"},
+           {"--out", "DIR", "run folder (default runs/<config name>)"},
+           {"--resume", "CHECKPOINT", "continue a run from its last.safetensors"},
+           {"--force", "", "replace a previous run in the run folder"}}};
+}
+
+CommandSpec eval_command_spec(const std::string& summary, const std::string& data_help) {
+  return {"eval",
+          summary,
+          {{"--checkpoint", "FILE", "a checkpoint written by train (best.safetensors)", true},
+           {"--data", "PATH", data_help},
+           {"--out", "DIR", "where metrics and plots go (default <checkpoint folder>/eval)"}}};
+}
+
+CommandSpec predict_command_spec(const std::string& summary, const std::string& input_help,
+                                 const std::string& output_help) {
+  return {"predict",
+          summary,
+          {{"--checkpoint", "FILE", "a checkpoint written by train (best.safetensors)", true},
+           {"--input", "PATH", input_help, true},
+           {"--output", "PATH", output_help, true}}};
+}
+
+AppArgs parse_app_args(int argc, char** argv, const AppSpec& spec) {
   AppArgs a;
-  a.command = argv[1];
-  STRATA_CHECK(a.command == "train" || a.command == "eval" || a.command == "predict", "unknown command '", a.command,
-               "'\n", usage);
-  const std::map<std::string, std::string AppArgs::*> flags = {
-      {"--config", &AppArgs::config}, {"--out", &AppArgs::out},       {"--resume", &AppArgs::resume},
-      {"--checkpoint", &AppArgs::checkpoint}, {"--data", &AppArgs::data}, {"--input", &AppArgs::input},
-      {"--output", &AppArgs::output}};
+  const std::string first = argc >= 2 ? argv[1] : "";
+  if (first == "--help" || first == "-h" || first == "help") {
+    a.help = true;
+    if (argc >= 3) a.command = argv[2];
+    return a;
+  }
+  STRATA_CHECK(argc >= 2, "no command given\n\n", spec.usage());
+  a.command = first;
+  const CommandSpec* cmd = find_command(spec, a.command);
+  STRATA_CHECK(cmd, "unknown command '", a.command, "'\n\n", spec.usage());
+  const std::string usage = "\n\n" + spec.usage(a.command);
   for (int i = 2; i < argc; ++i) {
     const std::string arg = argv[i];
-    const auto f = flags.find(arg);
-    if (f != flags.end()) {
-      STRATA_CHECK(i + 1 < argc, arg, " needs a value\n", usage);
-      a.*(f->second) = argv[++i];
-    } else if (arg.rfind("--", 0) != 0 && arg.find('=') != std::string::npos) {
+    if (arg == "--help" || arg == "-h") {
+      a.help = true;
+      return a;
+    }
+    const FlagSpec* flag = nullptr;
+    for (const FlagSpec& f : cmd->flags)
+      if (f.name == arg) flag = &f;
+    if (flag) {
+      STRATA_CHECK(!a.has(arg), arg, " is given twice", usage);
+      if (flag->value.empty()) {
+        a.switches.insert(arg);
+        continue;
+      }
+      STRATA_CHECK(i + 1 < argc, arg, " needs a value (", flag->value, ")", usage);
+      const std::string v = argv[++i];
+      STRATA_CHECK(!v.empty(), arg, " has an empty value; give ", flag->value, usage);
+      a.values[arg] = v;
+    } else if (arg.rfind("--", 0) == 0 || arg.rfind("-", 0) == 0) {
+      std::string known;
+      for (const CommandSpec& c : spec.commands)
+        for (const FlagSpec& f : c.flags)
+          if (f.name == arg) known += (known.empty() ? "" : ", ") + c.name;
+      STRATA_FAIL("'", arg, "' is not a flag of ", a.command,
+                  known.empty() ? std::string() : " (it belongs to: " + known + ")", usage);
+    } else if (arg.find('=') != std::string::npos) {
+      STRATA_CHECK(cmd->overrides, a.command, " takes no key=value overrides ('", arg, "')", usage);
+      STRATA_CHECK(arg.find('=') > 0, "override '", arg, "': no key before '='", usage);
+      STRATA_CHECK(arg.find('=') + 1 < arg.size(), "override '", arg, "': empty value (write ", arg,
+                   "VALUE; to use the default, leave the key out)", usage);
       a.overrides.push_back(arg);
     } else {
-      STRATA_FAIL("unknown argument '", arg, "'\n", usage);
+      STRATA_FAIL("unexpected argument '", arg, "' (flags start with --, config overrides are key.sub=value)", usage);
     }
   }
-  if (a.command == "train") STRATA_CHECK(!a.config.empty() || !a.resume.empty(), "train needs --config\n", usage);
-  if (a.command == "eval") STRATA_CHECK(!a.checkpoint.empty(), "eval needs --checkpoint\n", usage);
-  if (a.command == "predict")
-    STRATA_CHECK(!a.checkpoint.empty() && !a.input.empty() && !a.output.empty(),
-                 "predict needs --checkpoint, --input and --output\n", usage);
+  for (const FlagSpec& f : cmd->flags)
+    STRATA_CHECK(!f.required || a.has(f.name), a.command, " needs ", f.name, " ", f.value, usage);
+  const auto get = [&](const char* flag) {
+    const auto it = a.values.find(flag);
+    return it == a.values.end() ? std::string() : it->second;
+  };
+  a.config = get("--config");
+  a.out = get("--out");
+  a.resume = get("--resume");
+  a.checkpoint = get("--checkpoint");
+  a.data = get("--data");
+  a.input = get("--input");
+  a.output = get("--output");
+  a.force = a.switches.count("--force") > 0;
+  if (a.command == "train") {
+    STRATA_CHECK(!a.config.empty() || !a.resume.empty(), "train needs --config", usage);
+    STRATA_CHECK(!(a.force && !a.resume.empty()), "--force and --resume contradict each other: --resume continues "
+                 "the run in the folder, --force replaces it", usage);
+  }
   return a;
 }
 
-int run_app(const char* app, int (*body)(const AppArgs&), int argc, char** argv, const std::string& usage) {
+int run_app(const AppSpec& spec, int (*body)(const AppArgs&), int argc, char** argv) {
+  const char* app = spec.name.c_str();
   try {
-    return body(parse_app_args(argc, argv, usage));
+    const AppArgs a = parse_app_args(argc, argv, spec);
+    if (a.help) {
+      std::fputs((a.command.empty() ? spec.usage() : spec.usage(a.command)).c_str(), stdout);
+      return 0;
+    }
+    return body(a);
   } catch (const Error& e) {
     std::fprintf(stderr, "%s: %s\n", app, e.what());
-    return 1;
+  } catch (const fs::filesystem_error& e) {
+    std::string paths = e.path1().string();
+    if (!e.path2().empty()) paths += ", " + e.path2().string();
+    std::fprintf(stderr, "%s: %s: %s\n", app, paths.c_str(), e.code().message().c_str());
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "%s: out of memory: the input asks for more memory than this machine has (check sizes, "
+                         "sample spacings and batch sizes)\n", app);
+  } catch (const std::length_error& e) {
+    std::fprintf(stderr, "%s: the input asks for an impossible size (%s); check sizes and sample spacings\n", app,
+                 e.what());
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s: internal error: %s (please report it with the command line)\n", app, e.what());
   }
+  return 1;
+}
+
+void check_overrides_read(const Config& cfg, const std::vector<std::string>& overrides, const std::string& command) {
+  std::vector<std::string> unread;
+  for (const std::string& o : overrides) {
+    const std::string key = o.substr(0, o.find('='));
+    if (!cfg.was_read(key)) unread.push_back(key);
+  }
+  if (unread.empty()) return;
+  std::string list;
+  for (const std::string& k : unread) list += (list.empty() ? "" : ", ") + k;
+  STRATA_FAIL(command, " does not use ", unread.size() == 1 ? "the key " : "the keys ", list,
+              " (an override of a key the command does not read would change nothing; training keys apply to "
+              "train only)");
+}
+
+void prepare_run_dir(const std::string& out, const AppArgs& a) {
+  std::error_code ec;
+  const fs::file_status s = fs::status(out, ec);
+  STRATA_CHECK(!fs::exists(s) || fs::is_directory(s), out, ": the run folder exists and is not a folder");
+  if (fs::exists(s) && a.resume.empty()) {
+    std::vector<std::string> found;
+    for (const char* f : {"best.safetensors", "last.safetensors", "metrics.csv"})
+      if (fs::exists(fs::path(out) / f, ec)) found.push_back(f);
+    if (!found.empty()) {
+      std::string list;
+      for (const std::string& f : found) list += (list.empty() ? "" : ", ") + f;
+      STRATA_CHECK(a.force, out, ": holds a previous run (", list, "); continue it with --resume ", out,
+                   "/last.safetensors, replace it with --force, or train into another folder with --out DIR");
+      for (const std::string& f : found) fs::remove(fs::path(out) / f, ec);
+      std::fprintf(stderr, "%s: --force: removed the previous run's %s\n", out.c_str(), list.c_str());
+    }
+  }
+  create_directories_checked(out);
 }
 
 }  // namespace strata

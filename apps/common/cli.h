@@ -1,25 +1,85 @@
 // Command lines of the task apps (GUIDE section 6):
-//   APP train   --config F [--out DIR] [--resume CHECKPOINT] [key.sub=value ...]
+//   APP train   --config F [--out DIR] [--resume CHECKPOINT] [--force] [key.sub=value ...]
 //   APP eval    --checkpoint F [--data PATH] [--out DIR] [key.sub=value ...]
 //   APP predict --checkpoint F --input F --output F [key.sub=value ...]
-// Unknown flags and missing required ones are errors that print the usage.
+// Each app describes its commands and their flags in an AppSpec; a flag that
+// does not belong to the command, a missing required flag or a value-less
+// flag is an error that prints the command's usage. `APP --help`, `APP -h`
+// and `APP COMMAND --help` print the usage and exit 0.
+//
+// Validation boundary: everything on the command line is checked here, once.
+// Overrides are checked again after the command has read its config
+// (check_overrides_read), so an override the command does not use is an error.
 #pragma once
 
+#include <map>
+#include <set>
 #include <string>
 #include <vector>
 
+#include "engine/config.h"
+
 namespace strata {
 
-struct AppArgs {
-  std::string command;  // train | eval | predict
-  std::string config, out, resume, checkpoint, data, input, output;
-  std::vector<std::string> overrides;  // key.sub=value
+struct FlagSpec {
+  std::string name;   // "--config"
+  std::string value;  // "FILE"; "" for a switch (e.g. --force)
+  std::string help;
+  bool required = false;
 };
 
-// Throws strata::Error with `usage` appended on bad input.
-AppArgs parse_app_args(int argc, char** argv, const std::string& usage);
+struct CommandSpec {
+  std::string name;  // train | eval | predict | ...
+  std::string summary;
+  std::vector<FlagSpec> flags;
+  bool overrides = true;  // accepts key.sub=value
+};
 
-// Runs `body` and turns a strata::Error into "APP: message" on stderr and exit code 1.
-int run_app(const char* app, int (*body)(const AppArgs&), int argc, char** argv, const std::string& usage);
+struct AppSpec {
+  std::string name;     // strata-welllog
+  std::string summary;  // one line
+  std::vector<CommandSpec> commands;
+  std::string footer;  // configs, where the keys are documented
+  std::string usage() const;
+  std::string usage(const std::string& command) const;
+};
+
+// The standard flags of the three app commands, for AppSpecs to start from.
+CommandSpec train_command_spec(const std::string& summary);
+CommandSpec eval_command_spec(const std::string& summary, const std::string& data_help);
+CommandSpec predict_command_spec(const std::string& summary, const std::string& input_help,
+                                 const std::string& output_help);
+
+struct AppArgs {
+  std::string command;
+  std::string config, out, resume, checkpoint, data, input, output;  // the standard flags' values
+  bool force = false;                                                // --force
+  std::map<std::string, std::string> values;                         // every flag with a value, by name
+  std::set<std::string> switches;                                    // value-less flags given
+  std::vector<std::string> overrides;                                // key.sub=value
+  bool help = false;                                                 // --help / -h: print usage, exit 0
+  bool has(const std::string& flag) const { return values.count(flag) || switches.count(flag); }
+};
+
+// Throws strata::Error (with the usage appended) on bad input.
+AppArgs parse_app_args(int argc, char** argv, const AppSpec& spec);
+
+// Runs `body`. Every error (strata::Error, filesystem errors, out-of-memory,
+// any std::exception) becomes "APP: message" on stderr and exit code 1; never
+// "terminate called".
+int run_app(const AppSpec& spec, int (*body)(const AppArgs&), int argc, char** argv);
+
+// Errors unless every override names a key that `cfg`'s readers asked for
+// (call it after the command has read its whole configuration): `eval` and
+// `predict` read only part of a checkpoint's config, and an override of a key
+// they do not read would otherwise be ignored in silence.
+void check_overrides_read(const Config& cfg, const std::vector<std::string>& overrides, const std::string& command);
+
+// The run folder of `train`: refuses a folder that holds a previous run
+// (best / last checkpoint or metrics.csv) unless --resume continues it or
+// --force replaces it (its run files are then removed); creates the folder.
+// Call it after the config has been validated, so a config error leaves no
+// empty folder behind.
+void prepare_run_dir(const std::string& out, const AppArgs& a);
 
 }  // namespace strata

@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "engine/error.h"
+#include "engine/file_io.h"
 
 #define STB_IMAGE_WRITE_IMPLEMENTATION
 #include <stb/stb_image_write.h>
@@ -57,9 +58,9 @@ int Canvas::text_width(const std::string& s, int scale) {
 }
 
 void Canvas::save_png(const std::string& path) const {
-  const std::filesystem::path parent = std::filesystem::path(path).parent_path();
-  if (!parent.empty()) std::filesystem::create_directories(parent);
-  STRATA_CHECK(stbi_write_png(path.c_str(), w_, h_, 3, px_.data(), w_ * 3) != 0, path, ": cannot write the PNG");
+  write_file_atomic_via(path, [&](const std::string& tmp) {
+    return stbi_write_png(tmp.c_str(), w_, h_, 3, px_.data(), w_ * 3) != 0;
+  });
 }
 
 namespace {

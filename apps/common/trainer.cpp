@@ -13,6 +13,7 @@
 
 #include "apps/common/plot.h"
 #include "engine/error.h"
+#include "engine/file_io.h"
 #include "engine/random.h"
 
 namespace strata {
@@ -54,7 +55,7 @@ Trainer::Trainer(TrainerOptions options, std::string out_dir, StepFn step, Valid
     : o_(std::move(options)), out_(std::move(out_dir)), step_(std::move(step)), validate_(std::move(validate)),
       save_(std::move(save)), load_(std::move(load)) {
   STRATA_CHECK(o_.steps_per_epoch > 0, "trainer: steps_per_epoch must be > 0 (is the training set empty?)");
-  fs::create_directories(out_);
+  create_directories_checked(out_);
   best_ = o_.maximize ? -1e300 : 1e300;
 }
 
@@ -92,8 +93,8 @@ void Trainer::resume(const std::string& path) {
   steps_ = ck.get_int("trainer.steps");
   stale_epochs_ = ck.get_int("trainer.stale_epochs");
   best_epoch_ = ck.get_int("trainer.best_epoch");
-  best_ = std::stod(ck.get("trainer.best"));
-  partial_loss_ = std::stod(ck.get("trainer.partial_loss"));
+  best_ = ck.get_double("trainer.best");
+  partial_loss_ = ck.get_double("trainer.partial_loss");
   partial_samples_ = ck.get_int("trainer.partial_samples");
   STRATA_CHECK(start_batch_ <= o_.steps_per_epoch, path, ": stopped at batch ", start_batch_, " but an epoch now has ",
                o_.steps_per_epoch, " steps (did the data change?)");
@@ -134,7 +135,7 @@ void Trainer::redraw_plots() const {
   while (std::getline(f, line)) {
     std::stringstream row(line);
     size_t i = 0;
-    for (std::string v; std::getline(row, v, ',') && i < cols.size(); ++i) values[i].push_back(std::stod(v));
+    for (std::string v; std::getline(row, v, ',') && i < cols.size(); ++i) values[i].push_back(v.empty() ? std::nan("") : std::strtod(v.c_str(), nullptr));
   }
   std::vector<Series> losses, metrics;
   for (size_t i = 0; i < cols.size(); ++i) {
@@ -165,7 +166,7 @@ TrainSummary Trainer::run() {
     const int64_t first = epoch == start_epoch_ ? start_batch_ : 0;
     double loss_sum = epoch == start_epoch_ ? partial_loss_ : 0;
     int64_t samples = epoch == start_epoch_ ? partial_samples_ : 0, run_samples = 0;
-    int64_t last_report = -1;
+    double last_report = tty ? -1.0 : 0.0;  // seconds into the epoch of the last progress output
     for (int64_t batch = first; batch < o_.steps_per_epoch; ++batch) {
       if (stop_requested_) {
         partial_loss_ = loss_sum;
@@ -190,9 +191,12 @@ TrainSummary Trainer::run() {
       if (o_.progress) {
         const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         const int64_t done = batch + 1 - first, left = o_.steps_per_epoch - batch - 1;
-        const int64_t decile = 10 * (batch + 1) / o_.steps_per_epoch;
-        if (tty || decile != last_report) {
-          last_report = decile;
+        // A terminal gets the bar redrawn in place (at most 10 times a second); a log file or CI gets a
+        // line every 30 s of a long epoch, then the epoch's summary line below.
+        const double since = secs - last_report;
+        const bool last = batch + 1 == o_.steps_per_epoch;
+        if (tty ? (since >= 0.1 || last) : (since >= 30 && !last)) {
+          last_report = secs;
           const int width = 24, filled = int(width * (batch + 1) / o_.steps_per_epoch);
           std::fprintf(stderr, "%sepoch %lld/%lld [%s%s] %lld/%lld loss %.4f %.1f samples/s ETA %s%s",
                        tty ? "\r" : "", static_cast<long long>(epoch + 1), static_cast<long long>(o_.epochs),

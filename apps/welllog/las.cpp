@@ -12,6 +12,7 @@
 
 #include "apps/welllog/text.h"
 #include "engine/error.h"
+#include "engine/file_io.h"
 
 namespace strata::las {
 namespace {
@@ -168,6 +169,8 @@ LasFile parse(const std::string& input, const std::string& origin) {
       }
       las.well.push_back(h);
     } else if (section == 'C') {
+      STRATA_CHECK(las.find(h.mnemonic) == nullptr, where(i), "curve '", h.mnemonic,
+                   "' is defined twice in ~CURVE; rename one of them");
       las.curves.push_back({h.mnemonic, h.unit, h.description, {}});
     } else {
       las.parameters.push_back(h);
@@ -268,14 +271,7 @@ std::string format(const LasFile& f) {
 
 void write(const LasFile& f, const std::string& path) {
   const std::string text = format(f);
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary);
-    STRATA_CHECK(out.good(), path, ": cannot write");
-    out << text;
-    STRATA_CHECK(out.good(), path, ": write failed");
-  }
-  std::filesystem::rename(tmp, path);
+  write_file_atomic(path, [&](std::ostream& out) { out << text; });
 }
 
 }  // namespace strata::las

@@ -7,20 +7,28 @@
 
 namespace {
 
-const char* kUsage =
-    "usage:\n"
-    "  strata-welllog train   --config F [--out DIR] [--resume CHECKPOINT] [key.sub=value ...]\n"
-    "  strata-welllog eval    --checkpoint F [--data CSV|LAS] [--out DIR] [key.sub=value ...]\n"
-    "  strata-welllog predict --checkpoint F --input CSV|LAS --output CSV|LAS [key.sub=value ...]\n"
-    "configs: configs/welllog_synthetic.yaml (no download), configs/welllog_seg2016.yaml (SEG 2016 wells)";
+strata::AppSpec app_spec() {
+  strata::AppSpec s;
+  s.name = "strata-welllog";
+  s.summary = "facies segmentation of well logs (1-D U-Net, Hung et al. semi-supervised training)";
+  s.commands = {
+      strata::train_command_spec("Trains a model (and runs cross-validation when cv.folds > 0) into a run folder."),
+      strata::eval_command_spec("Scores a checkpoint on labelled wells: metrics.csv, confusion.png, strip plots.",
+                                "labelled wells, CSV or LAS (default: the data of the checkpoint's config)"),
+      strata::predict_command_spec("Predicts the facies of every sample of the wells in a CSV or LAS file.",
+                                   "wells to predict, CSV or LAS", "CSV (all columns + Predicted, P_<code>) or LAS")};
+  s.footer =
+      "configs: configs/welllog_synthetic.yaml (no download), configs/welllog_seg2016.yaml (SEG 2016 wells)\n"
+      "config keys: docs/welllog.md (every run writes its resolved config, defaults included, to config.yaml)";
+  return s;
+}
 
 int body(const strata::AppArgs& a) {
   if (a.command == "train") return strata::welllog::train_command(a);
   if (a.command == "eval") return strata::welllog::eval_command(a);
-  if (a.command == "predict") return strata::welllog::predict_command(a);
-  STRATA_FAIL("unknown command '", a.command, "'\n", kUsage);
+  return strata::welllog::predict_command(a);
 }
 
 }  // namespace
 
-int main(int argc, char** argv) { return strata::run_app("strata-welllog", body, argc, argv, kUsage); }
+int main(int argc, char** argv) { return strata::run_app(app_spec(), body, argc, argv); }

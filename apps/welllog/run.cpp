@@ -20,6 +20,7 @@
 #include "apps/welllog/las.h"
 #include "apps/welllog/text.h"
 #include "engine/error.h"
+#include "engine/file_io.h"
 #include "engine/random.h"
 #include "layers/registry.h"
 
@@ -54,6 +55,7 @@ Columns columns_of(const Config& data) {
   c.well = data.get_string("well_column", c.well);
   c.depth = data.get_string("depth_column", c.depth);
   c.label = data.get_string("label_column", c.label);
+  c.bad_values = data.get_choice("bad_values", c.bad_values, {"error", "missing"});
   return c;
 }
 
@@ -252,6 +254,7 @@ ConfusionMatrix plot_and_score(const Loaded& l, const std::vector<Well>& wells, 
 // data
 
 std::vector<Well> load_wells_from_file(const std::string& path, const Config& data, bool read_labels) {
+  require_input_file(path, "well data");
   std::vector<Well> wells = looks_like_las(path) ? std::vector<Well>{well_from_las(path)}
                                                 : wells_from_table(read_csv(path), columns_of(data), read_labels);
   CurveMap::from_config(data).apply(wells);
@@ -301,20 +304,30 @@ Preprocessing load_preprocessing(const Checkpoint& ck) {
   p.indicators = split(ck.get("welllog.indicators"), '\n');
   p.per_well = split(ck.get("welllog.per_well"), '\n');
   if (ck.has("welllog.per_well_min_samples"))  // absent in checkpoints written before session 13
-    p.per_well_min_samples = std::stoll(ck.get("welllog.per_well_min_samples"));
-  for (const std::string& c : split(ck.get("welllog.codes"), '\n')) p.codes.push_back(std::stoll(c));
+    p.per_well_min_samples = ck.get_int("welllog.per_well_min_samples");
+  for (const std::string& c : split(ck.get("welllog.codes"), '\n')) {
+    char* end = nullptr;
+    const long long code = std::strtoll(c.c_str(), &end, 10);
+    STRATA_CHECK(!c.empty() && end && *end == '\0', ck.path, ": entry 'welllog.codes' holds '", c,
+                 "', not an integer class code");
+    p.codes.push_back(code);
+  }
   p.class_names = split(ck.get("welllog.class_names"), '\n');
   p.missing_values = ck.get("welllog.missing_values");
   p.missing_curve = ck.get("welllog.missing_curve");
   p.mean = ck.tensor("welllog.mean").to_vector<double>();
   p.stddev = ck.tensor("welllog.std").to_vector<double>();
   if (ck.has("welllog.depth_step")) {  // absent in checkpoints written before session 14: no resampling
-    p.depth_step = std::stod(ck.get("welllog.depth_step"));
+    p.depth_step = ck.get_double("welllog.depth_step");
     if (ck.has("welllog.depth_unit")) p.depth_unit = ck.get("welllog.depth_unit");
   }
-  STRATA_CHECK(p.mean.size() == p.curves.size() && p.stddev.size() == p.curves.size() &&
-                   p.class_names.size() == p.codes.size(),
-               ck.path, ": inconsistent welllog preprocessing entries");
+  const auto consistent = [&](size_t n, size_t want, const char* entry, const char* of) {
+    STRATA_CHECK(n == want, ck.path, ": inconsistent preprocessing: entry '", entry, "' has ", n, " values for the ",
+                 want, " ", of);
+  };
+  consistent(p.mean.size(), p.curves.size(), "extra.welllog.mean", "curves of 'welllog.curves'");
+  consistent(p.stddev.size(), p.curves.size(), "extra.welllog.std", "curves of 'welllog.curves'");
+  consistent(p.class_names.size(), p.codes.size(), "welllog.class_names", "codes of 'welllog.codes'");
   return p;
 }
 
@@ -640,7 +653,6 @@ int train_command(const AppArgs& a) {
   Config cfg = Config::load(a.config);
   cfg.apply_overrides(a.overrides);
   const std::string out = !a.out.empty() ? a.out : (fs::path("runs") / fs::path(a.config).stem()).string();
-  fs::create_directories(out);
 
   const Config data = cfg.section("data");
   Preprocessing pre = Preprocessing::from_config(data);
@@ -658,7 +670,8 @@ int train_command(const AppArgs& a) {
     if (!val_names.empty() && !train.has("monitor_mode")) t.apply_override("monitor_mode=max");
   }
   TrainerOptions topt = TrainerOptions::from_config(train);
-  CvOptions cvo = CvOptions::from_config(cfg.section("cv"), train.get_string("mode", "supervised"));
+  CvOptions cvo = CvOptions::from_config(
+      cfg.section("cv"), train.get_choice("mode", "supervised", {"supervised", "adversarial", "semi"}));
   const int64_t members = train.get_int("ensemble", 1, Bounds::between(1, 32));
   cvo.ensemble = members;
   STRATA_CHECK(members == 1 || a.resume.empty(), "--resume continues a single-model run; with train.ensemble: ",
@@ -673,6 +686,7 @@ int train_command(const AppArgs& a) {
     FaciesTrainer check(cfg, probe, prepare(probe, {wells[0]}), {}, 1, seed);
     cfg.check_unknown_keys();
   }
+  prepare_run_dir(out, a);
   cfg.save((fs::path(out) / "config.yaml").string());
   std::fprintf(stderr, "strata-welllog: %zu wells, %zu samples, curves %s, %lld classes -> %s\n", wells.size(),
                size_t(std::accumulate(wells.begin(), wells.end(), int64_t(0),
@@ -694,7 +708,7 @@ int train_command(const AppArgs& a) {
   for (int64_t j = 0; j < members; ++j) {
     // One member: its own run folder when there are several, the run folder itself otherwise.
     const std::string dir = members == 1 ? out : (fs::path(out) / ("member_" + std::to_string(j))).string();
-    fs::create_directories(dir);
+    create_directories_checked(dir);
     FoldModel fm = make_trainer(cfg, pre, tr, split, "", epochs, member_seed(seed, j));
     const Preprocessing fitted = fm.pre;
     FaciesTrainer& ft = *fm.trainer;
@@ -773,9 +787,12 @@ int eval_command(const AppArgs& a) {
   const Config data = l.cfg.section("data");
   std::vector<Well> wells = a.data.empty() ? load_wells(data) : load_wells_from_file(a.data, data, true);
   wells = usable_wells(l.pre, wells);
+  for (Well& w : wells) flag_outliers(l.pre, w);
   const std::vector<std::vector<int64_t>> adjacent = adjacent_classes(data, l.pre);
+  check_overrides_read(l.cfg, a.overrides, "eval");
   const std::string out =
       !a.out.empty() ? a.out : (fs::path(a.checkpoint).parent_path() / "eval").string();
+  create_directories_checked(out);
   const ConfusionMatrix total = plot_and_score(l, wells, out, &adjacent);
   STRATA_CHECK(total.total() > 0, "eval: none of the ", wells.size(), " wells has labels in the classes ",
                "of the checkpoint; use predict for unlabelled wells");
@@ -818,7 +835,6 @@ void write_las_prediction(const AppArgs& a, const Loaded& l, const std::optional
     for (size_t r : w.rows) p.values.push_back(probs[r].empty() ? std::nan("") : probs[r][size_t(c)]);
     out.curves.push_back(std::move(p));
   }
-  if (fs::path(a.output).has_parent_path()) fs::create_directories(fs::path(a.output).parent_path());
   las::write(out, a.output);
 }
 
@@ -833,12 +849,14 @@ int predict_command(const AppArgs& a) {
   const Config data = l.cfg.section("data");
   const int64_t k = l.pre.classes();
   const bool las_output = lower_extension(a.output) == ".las";
+  output_target(a.output);  // a directory, FIFO or device at --output is refused before any work
 
   std::vector<std::string> columns;
   std::vector<std::vector<std::string>> rows;
   std::vector<Well> wells;
   std::optional<las::LasFile> las_in;
   std::optional<Table> table;
+  require_input_file(a.input, "input");
   if (looks_like_las(a.input)) {
     las_in = las::read(a.input);
     wells.push_back(well_from_las(*las_in));
@@ -857,11 +875,17 @@ int predict_command(const AppArgs& a) {
                wells.size(), "; write CSV (--output F.csv) or split the wells");
   const std::vector<Well> as_read = las_output ? wells : std::vector<Well>{};  // LAS output: the curves unmapped
   CurveMap::from_config(data).apply(wells);
-  for (const Well& w : wells) {
+  check_overrides_read(l.cfg, a.overrides, "predict");
+  for (Well& w : wells) {
+    flag_outliers(l.pre, w);
     std::string why;
     STRATA_CHECK(l.pre.usable(w, &why), a.input, ": ", why, "; the model needs curves ", join(l.pre.curves, ", "));
-    STRATA_CHECK(std::any_of(l.pre.curves.begin(), l.pre.curves.end(), [&](const std::string& c) { return w.logs.count(c) > 0; }),
-                 a.input, ": well '", w.name, "' has none of the model's curves (", join(l.pre.curves, ", "),
+    const auto has_values = [&](const std::string& c) {
+      const auto it = w.logs.find(c);
+      return it != w.logs.end() && std::any_of(it->second.begin(), it->second.end(), [](double v) { return !std::isnan(v); });
+    };
+    STRATA_CHECK(std::any_of(l.pre.curves.begin(), l.pre.curves.end(), has_values), a.input, ": well '", w.name,
+                 "' has no value in any of the model's curves (", join(l.pre.curves, ", "),
                  "); it has ", [&] {
                    std::vector<std::string> names;
                    for (const auto& kv : w.logs) names.push_back(kv.first);
@@ -884,11 +908,7 @@ int predict_command(const AppArgs& a) {
   if (las_output) {
     write_las_prediction(a, l, las_in, table ? &*table : nullptr, as_read[0], codes, probs);
   } else {
-    if (fs::path(a.output).has_parent_path()) fs::create_directories(fs::path(a.output).parent_path());
-    const std::string tmp = a.output + ".tmp";
-    {
-      std::ofstream f(tmp);
-      STRATA_CHECK(f.good(), a.output, ": cannot write");
+    write_file_atomic(a.output, [&](std::ostream& f) {
       auto cell = [](const std::string& v) {
         if (v.find_first_of(",\"") == std::string::npos) return v;
         std::string q = "\"";
@@ -907,8 +927,7 @@ int predict_command(const AppArgs& a) {
           f << "," << (probs[r].empty() ? std::string() : fmt("%.5f", probs[r][size_t(c)]));
         f << "\n";
       }
-    }
-    fs::rename(tmp, a.output);
+    });
   }
   std::printf("wrote %s: %zu rows, %zu wells, Predicted + P_<code> for %lld classes\n", a.output.c_str(),
               rows.size(), wells.size(), static_cast<long long>(k));

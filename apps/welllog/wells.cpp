@@ -3,10 +3,12 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <numeric>
 #include <random>
 #include <set>
 
@@ -86,7 +88,7 @@ int Table::column(const std::string& name) const {
 }
 
 Table read_csv(const std::string& path) {
-  std::ifstream f(path);
+  std::ifstream f(path, std::ios::binary);
   STRATA_CHECK(f.good(), path, ": cannot open CSV file");
   Table t;
   t.path = path;
@@ -94,7 +96,23 @@ Table read_csv(const std::string& path) {
   STRATA_CHECK(std::getline(f, line), path, ": empty file (expected a header row)");
   if (line.rfind("\xEF\xBB\xBF", 0) == 0) line.erase(0, 3);
   if (!line.empty() && line.back() == '\r') line.pop_back();
+  const size_t binary = size_t(std::count_if(line.begin(), line.end(), [](char ch) {
+    const auto u = static_cast<unsigned char>(ch);
+    return u < 32 ? u != '\t' : u >= 0x80;
+  }));
+  STRATA_CHECK(line.size() < 3200 || binary * 10 < line.size(), path, ": looks like a binary file (SEG-Y or other",
+               " binary data: ", binary, " non-text bytes in its first ", line.size(), "), not a CSV table");
+  STRATA_CHECK(binary * 10 < std::max<size_t>(line.size(), 1), path,
+               ": looks like a binary file, not a CSV table (its first line has ", binary, " non-text bytes)");
   t.columns = split_csv(line);
+  STRATA_CHECK(!(t.columns.size() == 1 && line.find(';') != std::string::npos), path,
+               ": looks semicolon-separated (the header has ';' and no ','); strata reads comma-separated CSV");
+  STRATA_CHECK(!(t.columns.size() == 1 && line.find('\t') != std::string::npos), path,
+               ": looks tab-separated; strata reads comma-separated CSV");
+  for (size_t a = 0; a < t.columns.size(); ++a)
+    for (size_t b = a + 1; b < t.columns.size(); ++b)
+      STRATA_CHECK(t.columns[a] != t.columns[b], path, ":1: column '", t.columns[a], "' appears twice (columns ", a + 1,
+                   " and ", b + 1, ")");
   for (size_t n = 2; std::getline(f, line); ++n) {
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (trim(line).empty()) continue;
@@ -102,6 +120,7 @@ Table read_csv(const std::string& path) {
     STRATA_CHECK(row.size() == t.columns.size(), path, ":", n, ": ", row.size(), " fields, the header has ",
                  t.columns.size());
     t.rows.push_back(std::move(row));
+    t.lines.push_back(n);
   }
   return t;
 }
@@ -109,21 +128,32 @@ Table read_csv(const std::string& path) {
 std::vector<Well> wells_from_table(const Table& t, const Columns& c, bool read_labels) {
   const int wc = t.column(c.well), dc = t.column(c.depth), lc = read_labels ? t.column(c.label) : -1;
   STRATA_CHECK(dc >= 0, t.path, ": no depth column '", c.depth, "' (set data.depth_column)");
-  // Numeric columns become logs: every non-empty cell parses as a number.
+  const auto line_of = [&](size_t r) { return t.lines.empty() ? r + 2 : t.lines[r]; };
+  // Logs: columns whose non-empty cells are mostly numbers. The others
+  // (formation names, comments) are text columns and not read.
   std::vector<int> log_columns;
   for (size_t j = 0; j < t.columns.size(); ++j) {
     if (int(j) == wc || int(j) == dc || int(j) == t.column(c.label)) continue;
-    bool numeric = true, any = false;
-    for (const auto& row : t.rows) {
+    size_t numbers = 0, texts = 0, first_text = 0;
+    for (size_t r = 0; r < t.rows.size(); ++r) {
       double v;
-      if (row[j].empty()) continue;
-      any = true;
-      if (!parse_double(row[j], v)) {
-        numeric = false;
-        break;
+      if (t.rows[r][j].empty()) continue;
+      if (parse_double(t.rows[r][j], v)) {
+        ++numbers;
+      } else if (texts++ == 0) {
+        first_text = r;
       }
     }
-    if (numeric && any) log_columns.push_back(int(j));
+    if (numbers == 0 || numbers < texts) continue;
+    if (texts > 0) {
+      const std::string where = str_cat(t.path, ":", line_of(first_text), ": column '", t.columns[j], "' value '",
+                                        t.rows[first_text][j], "' is not a number");
+      STRATA_CHECK(c.bad_values == "missing", where, " (", texts, " such cell", texts == 1 ? "" : "s",
+                   "; fix the file, or read them as missing values with data.bad_values=missing)");
+      std::fprintf(stderr, "warning: %s; %zu such cell%s read as missing (data.bad_values: missing)\n", where.c_str(),
+                   texts, texts == 1 ? "" : "s");
+    }
+    log_columns.push_back(int(j));
   }
   std::vector<Well> wells;
   std::map<std::string, size_t> index;
@@ -137,24 +167,78 @@ std::vector<Well> wells_from_table(const Table& t, const Columns& c, bool read_l
     }
     Well& w = wells[it->second];
     double depth;
-    STRATA_CHECK(parse_double(row[size_t(dc)], depth), t.path, ":", r + 2, ": depth '", row[size_t(dc)],
-                 "' is not a number");
+    STRATA_CHECK(parse_double(row[size_t(dc)], depth) && std::isfinite(depth), t.path, ":", line_of(r), ": depth '",
+                 row[size_t(dc)], "' is not a number");
     w.depth.push_back(depth);
     w.rows.push_back(r);
     for (int j : log_columns) {
       double v = kNaN;
-      if (!row[size_t(j)].empty()) parse_double(row[size_t(j)], v);
+      if (!row[size_t(j)].empty() && !parse_double(row[size_t(j)], v)) v = kNaN;
       w.logs[t.columns[size_t(j)]].push_back(v);
     }
     if (lc >= 0) {
       double code = -1;
       if (!row[size_t(lc)].empty())
-        STRATA_CHECK(parse_double(row[size_t(lc)], code) && code == std::floor(code), t.path, ":", r + 2, ": label '",
-                     row[size_t(lc)], "' in column ", c.label, " is not an integer code");
+        STRATA_CHECK(parse_double(row[size_t(lc)], code) && code == std::floor(code), t.path, ":", line_of(r),
+                     ": label '", row[size_t(lc)], "' in column ", c.label, " is not an integer code");
       w.codes.push_back(int64_t(code));
     }
   }
+  for (Well& w : wells) sort_by_depth(w, t.path);
   return wells;
+}
+
+void sort_by_depth(Well& w, const std::string& source) {
+  for (size_t i = 0; i < w.depth.size(); ++i)
+    STRATA_CHECK(std::isfinite(w.depth[i]), source, ": well '", w.name, "': depth of sample ", i + 1,
+                 " is not a number");
+  if (std::is_sorted(w.depth.begin(), w.depth.end())) return;
+  std::vector<size_t> order(w.depth.size());
+  std::iota(order.begin(), order.end(), size_t(0));
+  const bool reversed = std::is_sorted(w.depth.rbegin(), w.depth.rend());
+  if (reversed)
+    std::reverse(order.begin(), order.end());
+  else
+    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return w.depth[a] < w.depth[b]; });
+  const auto permute = [&](auto& v) {
+    if (v.empty()) return;
+    auto copy = v;
+    for (size_t i = 0; i < order.size(); ++i) v[i] = copy[order[i]];
+  };
+  permute(w.depth);
+  for (auto& [name, values] : w.logs) permute(values);
+  permute(w.codes);
+  if (w.rows.empty()) {
+    w.rows.resize(order.size());
+    std::iota(w.rows.begin(), w.rows.end(), size_t(0));
+  }
+  permute(w.rows);
+  std::fprintf(stderr, "%s: well '%s' is listed %s; its %zu samples are used in order of increasing depth "
+               "(outputs keep the file's row order)\n", source.c_str(), w.name.c_str(),
+               reversed ? "bottom-up (depths decrease)" : "out of depth order", order.size());
+}
+
+int64_t flag_outliers(const Preprocessing& p, Well& w) {
+  int64_t changed = 0;
+  for (size_t c = 0; c < p.curves.size(); ++c) {
+    const auto it = w.logs.find(p.curves[c]);
+    if (it == w.logs.end() || c >= p.mean.size()) continue;
+    const double limit = 100 * std::max(p.stddev[c], 1e-12);
+    int64_t count = 0;
+    double first_value = 0, first_depth = 0;
+    for (size_t i = 0; i < it->second.size(); ++i) {
+      double& v = it->second[i];
+      if (std::isnan(v) || (std::isfinite(v) && std::fabs(v - p.mean[c]) <= limit)) continue;
+      if (count++ == 0) first_value = v, first_depth = w.depth[i];
+      v = kNaN;
+    }
+    if (count == 0) continue;
+    changed += count;
+    std::fprintf(stderr, "warning: well '%s', curve '%s': %lld value%s more than 100 standard deviations from the "
+                 "training data (first: %g at depth %g; a null sentinel?) read as missing\n", w.name.c_str(),
+                 p.curves[c].c_str(), static_cast<long long>(count), count == 1 ? "" : "s", first_value, first_depth);
+  }
+  return changed;
 }
 
 Well well_from_las(const std::string& path) { return well_from_las(las::read(path)); }
@@ -168,6 +252,7 @@ Well well_from_las(const las::LasFile& f) {
   w.depth_unit = depth_unit_of(f.curves[0].unit);
   for (size_t c = 1; c < f.curves.size(); ++c) w.logs[f.curves[c].mnemonic] = f.curves[c].values;
   for (size_t r = 0; r < w.depth.size(); ++r) w.rows.push_back(r);
+  sort_by_depth(w, f.path);
   return w;
 }
 
@@ -404,6 +489,7 @@ bool Preprocessing::usable(const Well& w, std::string* why) const {
       if (why) *why = reason;
       return false;
     }
+    std::fprintf(stderr, "warning: %s: filled with the training mean (data.missing.curve: mean)\n", reason.c_str());
   }
   return true;
 }

@@ -42,6 +42,7 @@ struct Table {
   std::string path;
   std::vector<std::string> columns;
   std::vector<std::vector<std::string>> rows;
+  std::vector<size_t> lines;  // file line of each row (1-based; blank lines skipped)
   int column(const std::string& name) const;  // -1 when absent
 };
 
@@ -49,17 +50,30 @@ Table read_csv(const std::string& path);
 
 struct Columns {
   std::string well = "Well Name", depth = "Depth", label = "Facies";
+  // data.bad_values: a cell that is not a number in a numeric column is an
+  // `error` naming file:line and the column, or `missing` (with a warning).
+  std::string bad_values = "error";
 };
 
 // Groups the table's rows into wells (in order of first appearance). Columns
-// other than well / depth / label that parse as numbers become logs (an empty
-// cell is missing). Labels are read only when the label column exists and
-// `read_labels` is true.
+// other than well / depth / label whose non-empty cells are mostly numbers
+// become logs (an empty cell is missing; another non-number follows
+// c.bad_values); columns of mostly text are not logs. Labels are read only when
+// the label column exists and `read_labels` is true. Each well is put in order
+// of increasing depth (sort_by_depth).
 std::vector<Well> wells_from_table(const Table& t, const Columns& c, bool read_labels = true);
 // One well from a LAS file: curve mnemonics become log names, the first curve
-// is the depth; the well name is the WELL item (or the file name).
+// is the depth; the well name is the WELL item (or the file name). Sorted to
+// increasing depth (a negative STEP lists the well bottom-up).
 Well well_from_las(const std::string& path);
 Well well_from_las(const las::LasFile& f);  // a file already read (f.path names it)
+
+// Puts the samples of `w` in order of increasing depth (stable: repeated
+// depths keep their order), carrying logs, codes and source rows along, and
+// says so on stderr when the order changed: the model always sees a well top
+// down, and predictions go back to the source rows. A depth that is not a
+// number is an error naming the well.
+void sort_by_depth(Well& w, const std::string& source);
 
 // "ft" or "m" for the depth units LAS files name (FT, F, FEET, M, METER(S),
 // METRE(S), any case); "" for anything else.
@@ -133,6 +147,13 @@ struct Preprocessing {
   // Class index per sample; -100 (ignored) for unknown or unlabelled samples.
   std::vector<int64_t> targets(const Well& w) const;
 };
+
+// Values of the model's curves that lie absurdly far from the training data
+// (more than 100 training standard deviations from the training mean, e.g. a
+// 1e38 null sentinel) become missing, with a warning naming the well, curve,
+// count and first depth. Returns how many values were changed.
+int64_t flag_outliers(const Preprocessing& p, Well& w);
+
 
 // Prepared well: what the trainer and the evaluator use.
 struct Sample {
