@@ -14,10 +14,10 @@ namespace fs = std::filesystem;
 namespace strata {
 namespace {
 
-// "a directory", "a FIFO", ... for the messages; "" for a regular file.
+// "a file", "a directory", "a FIFO", ... for the messages.
 std::string kind_of(const fs::file_status& s) {
   switch (s.type()) {
-    case fs::file_type::regular: return "";
+    case fs::file_type::regular: return "a file";
     case fs::file_type::directory: return "a directory";
     case fs::file_type::fifo: return "a FIFO (named pipe)";
     case fs::file_type::socket: return "a socket";
@@ -60,7 +60,7 @@ void create_directories_checked(const std::string& dir) {
   std::error_code ec;
   const fs::file_status s = fs::status(dir, ec);
   if (fs::is_directory(s)) return;
-  STRATA_CHECK(!fs::exists(s), dir, ": exists and is ", kind_of(s), ", not a folder");
+  STRATA_CHECK(!fs::exists(s), dir, ": is ", kind_of(s), ", not a folder");
   const std::string block = blocking_ancestor(fs::path(dir));
   STRATA_CHECK(block.empty(), dir, ": cannot create the folder: ", block, " is a file, not a folder");
   fs::create_directories(dir, ec);

@@ -13,6 +13,7 @@ packages=(
   nlohmann-json3-dev                 # safetensors headers, JSON
   libyaml-cpp-dev                    # YAML configs
   libstb-dev                         # PNG / JPEG read and write, plot text
+  zlib1g-dev                         # 16-bit PNG output
   libgtest-dev googletest            # tests
   libbenchmark-dev                   # benchmarks
 )

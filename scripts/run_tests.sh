@@ -1,22 +1,32 @@
 #!/usr/bin/env bash
 # The whole test suite, exactly as CI runs it (.ci/run calls this script):
-# installs dependencies, then two builds (Release, all cores):
-#   build/      the normal build; with nvcc present it also compiles the CUDA
-#               sources for sm_80 and sm_90 (compile and link check, no GPU run)
-#   build-emu/  the CUDA emulator build, which runs the kernels in kernels/cuda
-#               and tests/*.cu on the CPU (ctest label cuda_emu)
-# and runs every ctest test of both. Tests labelled `data` skip with a message
-# when ../shared/data is absent.
+# installs dependencies (with python3-torch, so the PyTorch-reading tests run
+# instead of skipping), then three builds (all cores):
+#   build/       Release; with nvcc present it also compiles the CUDA sources
+#                for sm_80 and sm_90 (compile and link check, no GPU run)
+#   build-emu/   the CUDA emulator build, which runs the kernels in kernels/cuda
+#                and tests/*.cu on the CPU (ctest label cuda_emu)
+#   build-asan/  AddressSanitizer + UndefinedBehaviorSanitizer (STRATA_SANITIZE),
+#                running the core, layer, app and hostile-input suites
+# and runs their tests. Tests labelled `data` skip with a message when
+# ../shared/data is absent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-scripts/install_deps.sh
+scripts/install_deps.sh --torch
 if [[ -z "${CUDACXX:-}" && -x /usr/local/cuda/bin/nvcc ]]; then export CUDACXX=/usr/local/cuda/bin/nvcc; fi
+jobs="$(nproc)"
 
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release
-cmake --build build -j "$(nproc)"
+cmake --build build -j "$jobs"
 cmake -S . -B build-emu -G Ninja -DCMAKE_BUILD_TYPE=Release -DSTRATA_CUDA_EMU=ON -DSTRATA_BENCHMARKS=OFF
-cmake --build build-emu -j "$(nproc)"
+cmake --build build-emu -j "$jobs"
+cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Release -DSTRATA_SANITIZE=ON -DSTRATA_CUDA=OFF \
+  -DSTRATA_BENCHMARKS=OFF
+cmake --build build-asan -j "$jobs"
 
-ctest --test-dir build --output-on-failure -j "$(nproc)"
-ctest --test-dir build-emu --output-on-failure -j "$(nproc)" -L cuda_emu
+ctest --test-dir build --output-on-failure -j "$jobs"
+ctest --test-dir build-emu --output-on-failure -j "$jobs" -L cuda_emu
+# Leak checking stays on; OpenMP's thread pool is process-lifetime by design.
+ASAN_OPTIONS="detect_leaks=1:abort_on_error=1" UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
+  ctest --test-dir build-asan --output-on-failure -j "$jobs" -L "core|hostile"

@@ -8,7 +8,7 @@
 #include <filesystem>
 #include <fstream>
 
-#define STB_IMAGE_IMPLEMENTATION
+
 #include <stb/stb_image.h>
 
 #include "apps/common/cli.h"

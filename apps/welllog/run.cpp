@@ -889,7 +889,7 @@ int predict_command(const AppArgs& a) {
                  "); it has ", [&] {
                    std::vector<std::string> names;
                    for (const auto& kv : w.logs) names.push_back(kv.first);
-                   return join(names, ", ");
+                   return names.empty() ? std::string("no numeric curve") : join(names, ", ");
                  }());
   }
   // Predicted code and probabilities per source row (-1 / empty: a row of no well).

@@ -96,6 +96,8 @@ Table read_csv(const std::string& path) {
   STRATA_CHECK(std::getline(f, line), path, ": empty file (expected a header row)");
   if (line.rfind("\xEF\xBB\xBF", 0) == 0) line.erase(0, 3);
   if (!line.empty() && line.back() == '\r') line.pop_back();
+  STRATA_CHECK(!(line.size() >= 80 && static_cast<unsigned char>(line[0]) == 0xC3), path,
+               ": looks like a SEG-Y file (its first bytes are an EBCDIC text header), not a CSV table");
   const size_t binary = size_t(std::count_if(line.begin(), line.end(), [](char ch) {
     const auto u = static_cast<unsigned char>(ch);
     return u < 32 ? u != '\t' : u >= 0x80;
@@ -444,7 +446,11 @@ Well resample_well(const Well& w, double step) {
   STRATA_CHECK(monotonic_depth(w), "well '", w.name, "': depths are not monotonic, cannot resample");
   const double first = w.depth.front(), span = std::fabs(w.depth.back() - first);
   const double sign = w.depth.back() > first ? 1.0 : -1.0;
-  const size_t n = size_t(std::floor(span / step + 1e-9)) + 1;
+  const double samples = std::floor(span / step + 1e-9) + 1;
+  STRATA_CHECK(samples <= 5e7, "well '", w.name, "': resampling ", w.depth.size(), " samples spanning ", span,
+               " depth units to a spacing of ", step, " would need ", samples, " samples (over 50 million); check its",
+               " depths and depth unit, or predict it as sampled with inference.resample=false");
+  const size_t n = size_t(samples);
   Well out;
   out.name = w.name;
   // For each new depth: the sample at or before it (j) and the fraction t to the next.

@@ -1,0 +1,162 @@
+#include "apps/common/datasets.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <numeric>
+#include <random>
+#include <sstream>
+
+#include "engine/error.h"
+#include "engine/file_io.h"
+
+namespace fs = std::filesystem;
+
+namespace strata {
+namespace {
+
+void require_folder(const std::string& dir, const std::string& what) {
+  std::error_code ec;
+  STRATA_CHECK(fs::exists(dir, ec), dir, ": no such folder (", what, ")");
+  STRATA_CHECK(fs::is_directory(dir, ec), dir, ": is a file; ", what, " must be a folder");
+}
+
+// stem -> path of the image files directly in `dir`; two files of one stem are an error.
+std::map<std::string, std::string> by_stem(const std::string& dir) {
+  std::map<std::string, std::string> out;
+  for (const std::string& f : image_files(dir)) {
+    const std::string stem = fs::path(f).stem().string();
+    const auto [it, fresh] = out.emplace(stem, f);
+    STRATA_CHECK(fresh, dir, ": two images share the stem '", stem, "' (", fs::path(it->second).filename().string(),
+                 ", ", fs::path(f).filename().string(), "); pairs are matched by stem");
+  }
+  return out;
+}
+
+std::string listing(const std::vector<std::string>& names) {
+  std::string s;
+  for (size_t i = 0; i < names.size() && i < 10; ++i) s += (i ? ", " : "") + names[i];
+  if (names.size() > 10) s += ", ... (" + std::to_string(names.size()) + " in all)";
+  return s;
+}
+
+}  // namespace
+
+std::vector<std::string> image_files(const std::string& path, bool recursive) {
+  std::error_code ec;
+  STRATA_CHECK(fs::exists(path, ec), path, ": no such file or folder");
+  if (!fs::is_directory(path, ec)) {
+    STRATA_CHECK(is_image_file(path), path, ": not an image file (PNG, JPEG, BMP, TGA, GIF, PNM by extension)");
+    return {path};
+  }
+  std::vector<std::string> out;
+  const auto add = [&](const fs::directory_entry& e) {
+    if (e.is_regular_file() && is_image_file(e.path().string())) out.push_back(e.path().string());
+  };
+  if (recursive)
+    for (const auto& e : fs::recursive_directory_iterator(path, fs::directory_options::skip_permission_denied)) add(e);
+  else
+    for (const auto& e : fs::directory_iterator(path)) add(e);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::vector<ImagePair> pairs_from_folders(const std::string& images, const std::string& masks) {
+  require_folder(images, "data.images");
+  require_folder(masks, "data.masks");
+  const auto im = by_stem(images), ma = by_stem(masks);
+  STRATA_CHECK(!im.empty(), images, ": holds no image files (PNG, JPEG, BMP, ...)");
+  std::vector<std::string> no_mask, no_image;
+  std::vector<ImagePair> out;
+  for (const auto& [stem, path] : im) {
+    const auto it = ma.find(stem);
+    if (it == ma.end()) no_mask.push_back(fs::path(path).filename().string());
+    else out.push_back({path, it->second});
+  }
+  for (const auto& [stem, path] : ma)
+    if (!im.count(stem)) no_image.push_back(fs::path(path).filename().string());
+  STRATA_CHECK(no_mask.empty(), images, ": ", no_mask.size(), " image(s) without a mask of the same stem in ", masks,
+               ": ", listing(no_mask));
+  STRATA_CHECK(no_image.empty(), masks, ": ", no_image.size(), " mask(s) without an image of the same stem in ", images,
+               ": ", listing(no_image));
+  return out;
+}
+
+std::vector<ImagePair> pairs_from_list(const std::string& list_file) {
+  require_input_file(list_file, "list");
+  std::ifstream f(list_file);
+  const fs::path base = fs::path(list_file).parent_path();
+  std::vector<ImagePair> out;
+  std::string line;
+  for (int64_t n = 1; std::getline(f, line); ++n) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    std::istringstream in(line);
+    std::string image, mask, extra;
+    if (!(in >> image)) continue;  // blank line
+    if (image[0] == '#') continue;
+    STRATA_CHECK(static_cast<bool>(in >> mask) && !(in >> extra), list_file, ":", n,
+                 ": expected 'IMAGE MASK' (two paths separated by spaces), got '", line, "'");
+    // SegNet's lists carry absolute paths of the machine they were made on: take them relative to the list.
+    const auto resolve = [&](const std::string& p) {
+      const fs::path rel = fs::path(p).is_absolute() ? fs::path(p).relative_path() : fs::path(p);
+      fs::path local = base / rel;
+      if (!fs::exists(local) && fs::path(p).is_absolute()) {  // /SegNet/CamVid/train/x.png -> train/x.png
+        const fs::path tail = fs::path(p).parent_path().filename() / fs::path(p).filename();
+        local = base / tail;
+      }
+      STRATA_CHECK(fs::exists(local), list_file, ":", n, ": no file '", p, "' (looked for ", local.string(), ")");
+      return local.string();
+    };
+    out.push_back({resolve(image), resolve(mask)});
+  }
+  STRATA_CHECK(!out.empty(), list_file, ": lists no image / mask pairs");
+  return out;
+}
+
+std::pair<std::vector<ImagePair>, std::vector<ImagePair>> split_by_fraction(const std::vector<ImagePair>& pairs,
+                                                                             double fraction, uint64_t seed) {
+  STRATA_CHECK(fraction >= 0 && fraction < 1, "data.val_fraction: ", fraction, " is not in [0, 1)");
+  const size_t n = pairs.size();
+  size_t k = size_t(std::llround(fraction * double(n)));
+  if (fraction > 0 && n > 1) k = std::clamp<size_t>(k, 1, n - 1);
+  std::vector<size_t> idx(n);
+  std::iota(idx.begin(), idx.end(), size_t(0));
+  std::mt19937_64 rng(seed * 0x9E3779B97F4A7C15ULL + 11);
+  std::shuffle(idx.begin(), idx.end(), rng);
+  std::vector<bool> is_val(n, false);
+  for (size_t i = 0; i < k; ++i) is_val[idx[i]] = true;
+  std::pair<std::vector<ImagePair>, std::vector<ImagePair>> out;
+  for (size_t i = 0; i < n; ++i) (is_val[i] ? out.second : out.first).push_back(pairs[i]);
+  return out;
+}
+
+MaskSpec MaskSpec::from_config(const Config& mask, int64_t classes) {
+  MaskSpec m;
+  m.mode = mask.get_choice("mode", classes <= 2 ? "binary" : "index", {"binary", "index"});
+  m.threshold = mask.get_int("threshold", 127, Bounds::between(0, 65534));
+  m.ignore = mask.get_int("ignore", -1, Bounds::between(-1, 65535));
+  m.classes = classes;
+  return m;
+}
+
+LabelMap MaskSpec::read(const std::string& path, int64_t height, int64_t width) const {
+  LabelMap m = read_label_map(path);
+  STRATA_CHECK(m.height == height && m.width == width, path, ": the mask is ", m.width, " x ", m.height,
+               " but its image is ", width, " x ", height, " (width x height)");
+  for (size_t i = 0; i < m.data.size(); ++i) {
+    int32_t& v = m.data[i];
+    if (mode == "binary") {
+      v = v > threshold ? 1 : 0;
+    } else if (v == ignore) {
+      v = kIgnoreLabel;
+    } else {
+      STRATA_CHECK(v >= 0 && v < classes, path, ": class index ", v, " at pixel (x ", int64_t(i) % width, ", y ",
+                   int64_t(i) / width, ") is not below the class count ", classes,
+                   ignore >= 0 ? str_cat(" nor the ignore value ", ignore) : std::string(" (set data.mask.ignore?)"));
+    }
+  }
+  return m;
+}
+
+}  // namespace strata

@@ -1,0 +1,54 @@
+// Labelled image sets for segmentation (and unlabelled ones for prediction
+// and anomaly detection):
+//   pairs_from_folders  data.images + data.masks, paired by file stem (the
+//                       extensions may differ); an unpaired file is an error
+//                       that lists it
+//   pairs_from_list     SegNet-style list files: one "image mask" pair per
+//                       line, paths relative to the list's folder
+//   image_files         the images in a folder (optionally recursive) or a file
+//   split_by_fraction   a seeded split by file (data.val_fraction)
+// Masks (MaskSpec, data.mask): `binary` (pixel > threshold is class 1) or
+// `index` (the pixel is the class index; `ignore` marks pixels left out of the
+// loss and every metric). A mask whose size differs from its image, or an index
+// >= classes that is not the ignore value, is an error naming the file and value.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "apps/common/image_io.h"
+#include "engine/config.h"
+
+namespace strata {
+
+struct ImagePair {
+  std::string image, mask;  // mask "" when unlabelled
+};
+
+std::vector<ImagePair> pairs_from_folders(const std::string& images, const std::string& masks);
+std::vector<ImagePair> pairs_from_list(const std::string& list_file);
+std::vector<std::string> image_files(const std::string& folder_or_file, bool recursive = false);
+
+// (train, val): round(fraction * n) files to validation, at least 1 when
+// fraction > 0 and n > 1, chosen by `seed`; each side keeps the input order.
+std::pair<std::vector<ImagePair>, std::vector<ImagePair>> split_by_fraction(const std::vector<ImagePair>& pairs,
+                                                                             double fraction, uint64_t seed);
+
+// The label of a pixel left out of the loss and the metrics, inside strata.
+constexpr int32_t kIgnoreLabel = -1;
+
+struct MaskSpec {
+  std::string mode = "binary";  // binary | index
+  int64_t threshold = 127;      // binary: value > threshold is class 1
+  int64_t classes = 2;          // index: values 0 .. classes-1
+  int64_t ignore = -1;          // index: this value is ignored (-1: none)
+  // data.mask: {mode, threshold, ignore}; `classes` comes from the model.
+  static MaskSpec from_config(const Config& mask, int64_t classes);
+  // Reads and checks a mask for an image of `height` x `width`; ignored
+  // pixels become kIgnoreLabel.
+  LabelMap read(const std::string& path, int64_t height, int64_t width) const;
+};
+
+}  // namespace strata

@@ -1,0 +1,191 @@
+#include "apps/common/image_io.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <filesystem>
+#include <memory>
+
+#include <zlib.h>
+
+#include "engine/error.h"
+#include "engine/file_io.h"
+
+#define STB_IMAGE_IMPLEMENTATION
+#define STBI_FAILURE_USERMSG
+#include <stb/stb_image.h>
+#include <stb/stb_image_write.h>
+
+namespace fs = std::filesystem;
+
+namespace strata {
+namespace {
+
+std::string failure(const std::string& path) {
+  const char* why = stbi_failure_reason();
+  return str_cat(path, ": cannot decode the image (", why ? why : "unknown reason",
+                 "); PNG, JPEG, BMP, TGA, GIF, PSD, HDR, PIC and PNM are read");
+}
+
+void check_readable(const std::string& path) {
+  require_input_file(path, "image");
+  STRATA_CHECK(fs::file_size(path) > 0, path, ": the image file is empty (0 bytes)");
+}
+
+// The decoded pixels of `path`: 8- or 16-bit, as stored.
+struct Decoded {
+  int w = 0, h = 0, c = 0;
+  bool sixteen = false;
+  std::unique_ptr<void, void (*)(void*)> px{nullptr, stbi_image_free};
+  double value(int64_t i) const {
+    return sixteen ? double(static_cast<const uint16_t*>(px.get())[i]) : double(static_cast<const uint8_t*>(px.get())[i]);
+  }
+};
+
+Decoded decode(const std::string& path) {
+  check_readable(path);
+  Decoded d;
+  d.sixteen = stbi_is_16_bit(path.c_str()) != 0;
+  void* p = d.sixteen ? static_cast<void*>(stbi_load_16(path.c_str(), &d.w, &d.h, &d.c, 0))
+                      : static_cast<void*>(stbi_load(path.c_str(), &d.w, &d.h, &d.c, 0));
+  STRATA_CHECK(p != nullptr, failure(path));
+  d.px.reset(p);
+  STRATA_CHECK(d.w > 0 && d.h > 0, path, ": the image has zero size (", d.w, " x ", d.h, ")");
+  return d;
+}
+
+void put_be32(std::string& s, uint32_t v) {
+  for (int k = 3; k >= 0; --k) s += char((v >> (8 * k)) & 0xff);
+}
+
+void put_chunk(std::string& png, const char* type, const std::string& body) {
+  put_be32(png, uint32_t(body.size()));
+  const std::string typed = std::string(type, 4) + body;
+  png += typed;
+  put_be32(png, uint32_t(crc32(0L, reinterpret_cast<const Bytef*>(typed.data()), uInt(typed.size()))));
+}
+
+// A 16-bit grey or RGB PNG (stb_image_write writes 8 bits only): IHDR, one
+// zlib-compressed IDAT of unfiltered rows of big-endian samples, IEND.
+void write_png16(const std::string& path, const std::vector<uint16_t>& px, int64_t w, int64_t h, int64_t c) {
+  std::string raw;
+  raw.reserve(size_t(h * (1 + w * c * 2)));
+  for (int64_t y = 0; y < h; ++y) {
+    raw += '\0';  // filter: none
+    for (int64_t i = 0; i < w * c; ++i) {
+      const uint16_t v = px[size_t(y * w * c + i)];
+      raw += char(v >> 8);
+      raw += char(v & 0xff);
+    }
+  }
+  uLongf zlen = compressBound(uLong(raw.size()));
+  std::string z(zlen, '\0');
+  STRATA_CHECK(compress2(reinterpret_cast<Bytef*>(z.data()), &zlen, reinterpret_cast<const Bytef*>(raw.data()),
+                         uLong(raw.size()), 6) == Z_OK, path, ": zlib could not compress the PNG data");
+  z.resize(zlen);
+  std::string png("\x89PNG\r\n\x1a\n", 8), ihdr;
+  put_be32(ihdr, uint32_t(w));
+  put_be32(ihdr, uint32_t(h));
+  ihdr += char(16);                 // bit depth
+  ihdr += char(c == 3 ? 2 : 0);     // colour type: RGB or grey
+  ihdr += std::string(3, '\0');     // compression, filter, interlace
+  put_chunk(png, "IHDR", ihdr);
+  put_chunk(png, "IDAT", z);
+  put_chunk(png, "IEND", "");
+  write_file_atomic(path, [&](std::ostream& out) { out << png; });
+}
+
+}  // namespace
+
+bool is_image_file(const std::string& path) {
+  std::string ext = fs::path(path).extension().string();
+  for (char& ch : ext) ch = char(std::tolower(static_cast<unsigned char>(ch)));
+  for (const char* e : {".png", ".jpg", ".jpeg", ".bmp", ".tga", ".gif", ".pgm", ".ppm", ".pnm", ".tif"})
+    if (ext == e) return ext != ".tif";
+  return false;
+}
+
+ImageInfo image_info(const std::string& path) {
+  check_readable(path);
+  int w = 0, h = 0, c = 0;
+  STRATA_CHECK(stbi_info(path.c_str(), &w, &h, &c) != 0, failure(path));
+  STRATA_CHECK(w > 0 && h > 0, path, ": the image has zero size (", w, " x ", h, ")");
+  return {w, h, c, stbi_is_16_bit(path.c_str()) != 0};
+}
+
+Image read_image(const std::string& path, int64_t channels) {
+  STRATA_CHECK(channels == 0 || channels == 1 || channels == 3, "read_image: channels must be 0, 1 or 3, got ",
+               channels);
+  const Decoded d = decode(path);
+  const int64_t colour = d.c >= 3 ? 3 : 1;  // stored colour channels (alpha, if any, follows)
+  const int64_t out_c = channels == 0 ? colour : channels;
+  const double scale = d.sixteen ? 1.0 / 65535.0 : 1.0 / 255.0;
+  Image img{out_c, d.h, d.w, std::vector<float>(size_t(out_c * d.h * d.w))};
+  const int64_t plane = int64_t(d.w) * d.h;
+  for (int64_t i = 0; i < plane; ++i) {
+    const int64_t base = i * d.c;
+    if (out_c == colour) {
+      for (int64_t c = 0; c < out_c; ++c) img.data[size_t(c * plane + i)] = float(d.value(base + c) * scale);
+    } else if (out_c == 1) {  // RGB -> luminance (ITU-R BT.601, as PIL's convert("L"))
+      const double y = 0.299 * d.value(base) + 0.587 * d.value(base + 1) + 0.114 * d.value(base + 2);
+      img.data[size_t(i)] = float(y * scale);
+    } else {  // grey -> RGB
+      const float v = float(d.value(base) * scale);
+      for (int64_t c = 0; c < 3; ++c) img.data[size_t(c * plane + i)] = v;
+    }
+  }
+  return img;
+}
+
+LabelMap read_label_map(const std::string& path) {
+  const Decoded d = decode(path);
+  LabelMap m{d.h, d.w, std::vector<int32_t>(size_t(int64_t(d.w) * d.h))};
+  const int64_t plane = int64_t(d.w) * d.h;
+  const int64_t colour = d.c >= 3 ? 3 : 1;
+  for (int64_t i = 0; i < plane; ++i) {
+    const int64_t base = i * d.c;
+    const double v = d.value(base);
+    if (colour == 3)
+      STRATA_CHECK(d.value(base + 1) == v && d.value(base + 2) == v, path, ": a mask must hold one label per pixel;",
+                   " this RGB image has different channels at pixel (x ", i % d.w, ", y ", i / d.w,
+                   "); save the mask as a single-channel (grey or palette-index) PNG");
+    m.data[size_t(i)] = int32_t(v);
+  }
+  return m;
+}
+
+void write_png(const std::string& path, const Image& img, int bits) {
+  STRATA_CHECK(img.channels == 1 || img.channels == 3, path, ": PNGs are written with 1 or 3 channels, not ",
+               img.channels);
+  STRATA_CHECK(bits == 8 || bits == 16, path, ": PNG depth must be 8 or 16 bits");
+  const int64_t plane = img.height * img.width, c = img.channels;
+  if (bits == 8) {
+    std::vector<uint8_t> px(size_t(plane * c));
+    for (int64_t i = 0; i < plane; ++i)
+      for (int64_t k = 0; k < c; ++k)
+        px[size_t(i * c + k)] = uint8_t(std::lround(std::clamp(img.data[size_t(k * plane + i)], 0.f, 1.f) * 255.f));
+    write_file_atomic_via(path, [&](const std::string& tmp) {
+      return stbi_write_png(tmp.c_str(), int(img.width), int(img.height), int(c), px.data(), int(img.width * c)) != 0;
+    });
+    return;
+  }
+  // stb_image_write has no 16-bit PNG: write big-endian samples through a minimal encoder.
+  std::vector<uint16_t> px(size_t(plane * c));
+  for (int64_t i = 0; i < plane; ++i)
+    for (int64_t k = 0; k < c; ++k)
+      px[size_t(i * c + k)] = uint16_t(std::lround(std::clamp(img.data[size_t(k * plane + i)], 0.f, 1.f) * 65535.f));
+  write_png16(path, px, img.width, img.height, c);
+}
+
+void write_label_png(const std::string& path, const LabelMap& labels, int bits) {
+  Image img{1, labels.height, labels.width, std::vector<float>(labels.data.size())};
+  const float full = bits == 16 ? 65535.f : 255.f;
+  for (size_t i = 0; i < labels.data.size(); ++i) {
+    STRATA_CHECK(labels.data[i] >= 0 && labels.data[i] <= int32_t(full), path, ": label ", labels.data[i],
+                 " does not fit a ", bits, "-bit PNG");
+    img.data[i] = float(labels.data[i]) / full;
+  }
+  write_png(path, img, bits);
+}
+
+}  // namespace strata

@@ -1,0 +1,257 @@
+#include "apps/common/transforms.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "apps/common/datasets.h"
+#include "engine/error.h"
+
+namespace strata {
+namespace {
+
+uint64_t splitmix64(uint64_t x) {
+  x += 0x9E3779B97F4A7C15ULL;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
+  return x ^ (x >> 31);
+}
+
+// Source coordinate of output pixel i when n_in pixels map onto n_out (pixel centres aligned).
+double source_coord(int64_t i, int64_t n_in, int64_t n_out) {
+  return (double(i) + 0.5) * double(n_in) / double(n_out) - 0.5;
+}
+
+Image resize_bilinear(const Image& img, int64_t h, int64_t w) {
+  Image out{img.channels, h, w, std::vector<float>(size_t(img.channels * h * w))};
+  std::vector<int64_t> x0(static_cast<size_t>(w)), x1(static_cast<size_t>(w));
+  std::vector<float> fx(static_cast<size_t>(w));
+  for (int64_t x = 0; x < w; ++x) {
+    const double s = std::clamp(source_coord(x, img.width, w), 0.0, double(img.width - 1));
+    x0[size_t(x)] = int64_t(s);
+    x1[size_t(x)] = std::min(x0[size_t(x)] + 1, img.width - 1);
+    fx[size_t(x)] = float(s - double(x0[size_t(x)]));
+  }
+  for (int64_t c = 0; c < img.channels; ++c)
+    for (int64_t y = 0; y < h; ++y) {
+      const double s = std::clamp(source_coord(y, img.height, h), 0.0, double(img.height - 1));
+      const int64_t y0 = int64_t(s), y1 = std::min(y0 + 1, img.height - 1);
+      const float fy = float(s - double(y0));
+      for (int64_t x = 0; x < w; ++x) {
+        const float a = img.at(c, y0, x0[size_t(x)]), b = img.at(c, y0, x1[size_t(x)]);
+        const float d = img.at(c, y1, x0[size_t(x)]), e = img.at(c, y1, x1[size_t(x)]);
+        const float top = a + (b - a) * fx[size_t(x)], bottom = d + (e - d) * fx[size_t(x)];
+        out.at(c, y, x) = top + (bottom - top) * fy;
+      }
+    }
+  return out;
+}
+
+// Area averaging (OpenCV's INTER_AREA): each output pixel is the mean of the
+// source area it covers, partial pixels weighted by their overlap.
+Image resize_area(const Image& img, int64_t h, int64_t w) {
+  Image out{img.channels, h, w, std::vector<float>(size_t(img.channels * h * w), 0.f)};
+  const double sy = double(img.height) / double(h), sx = double(img.width) / double(w);
+  for (int64_t c = 0; c < img.channels; ++c)
+    for (int64_t y = 0; y < h; ++y) {
+      const double ya = double(y) * sy, yb = ya + sy;
+      for (int64_t x = 0; x < w; ++x) {
+        const double xa = double(x) * sx, xb = xa + sx;
+        double sum = 0, area = 0;
+        for (int64_t iy = int64_t(ya); iy < std::min<int64_t>(int64_t(std::ceil(yb)), img.height); ++iy) {
+          const double wy = std::min(yb, double(iy + 1)) - std::max(ya, double(iy));
+          for (int64_t ix = int64_t(xa); ix < std::min<int64_t>(int64_t(std::ceil(xb)), img.width); ++ix) {
+            const double wx = std::min(xb, double(ix + 1)) - std::max(xa, double(ix));
+            sum += wy * wx * img.at(c, iy, ix);
+            area += wy * wx;
+          }
+        }
+        out.at(c, y, x) = float(sum / std::max(area, 1e-12));
+      }
+    }
+  return out;
+}
+
+}  // namespace
+
+std::mt19937_64 sample_rng(uint64_t seed, uint64_t epoch, uint64_t index) {
+  return std::mt19937_64(splitmix64(splitmix64(splitmix64(seed) ^ epoch) ^ index));
+}
+
+Image resize_image(const Image& img, int64_t height, int64_t width, Interp interp) {
+  STRATA_CHECK(height > 0 && width > 0, "resize: target size ", height, " x ", width, " must be positive");
+  if (height == img.height && width == img.width) return img;
+  if (interp == Interp::nearest) {
+    Image out{img.channels, height, width, std::vector<float>(size_t(img.channels * height * width))};
+    for (int64_t c = 0; c < img.channels; ++c)
+      for (int64_t y = 0; y < height; ++y)
+        for (int64_t x = 0; x < width; ++x)
+          out.at(c, y, x) = img.at(c, std::min(img.height - 1, y * img.height / height),
+                                   std::min(img.width - 1, x * img.width / width));
+    return out;
+  }
+  return interp == Interp::area ? resize_area(img, height, width) : resize_bilinear(img, height, width);
+}
+
+LabelMap resize_labels(const LabelMap& m, int64_t height, int64_t width) {
+  if (height == m.height && width == m.width) return m;
+  LabelMap out{height, width, std::vector<int32_t>(size_t(height * width))};
+  for (int64_t y = 0; y < height; ++y) {
+    const int64_t sy = std::clamp<int64_t>(int64_t(std::floor(source_coord(y, m.height, height) + 0.5)), 0, m.height - 1);
+    for (int64_t x = 0; x < width; ++x) {
+      const int64_t sx = std::clamp<int64_t>(int64_t(std::floor(source_coord(x, m.width, width) + 0.5)), 0, m.width - 1);
+      out.at(y, x) = m.at(sy, sx);
+    }
+  }
+  return out;
+}
+
+Image hflip(const Image& img) {
+  Image out = img;
+  for (int64_t c = 0; c < img.channels; ++c)
+    for (int64_t y = 0; y < img.height; ++y)
+      for (int64_t x = 0; x < img.width; ++x) out.at(c, y, x) = img.at(c, y, img.width - 1 - x);
+  return out;
+}
+LabelMap hflip(const LabelMap& m) {
+  LabelMap out = m;
+  for (int64_t y = 0; y < m.height; ++y)
+    for (int64_t x = 0; x < m.width; ++x) out.at(y, x) = m.at(y, m.width - 1 - x);
+  return out;
+}
+Image vflip(const Image& img) {
+  Image out = img;
+  for (int64_t c = 0; c < img.channels; ++c)
+    for (int64_t y = 0; y < img.height; ++y)
+      for (int64_t x = 0; x < img.width; ++x) out.at(c, y, x) = img.at(c, img.height - 1 - y, x);
+  return out;
+}
+LabelMap vflip(const LabelMap& m) {
+  LabelMap out = m;
+  for (int64_t y = 0; y < m.height; ++y)
+    for (int64_t x = 0; x < m.width; ++x) out.at(y, x) = m.at(m.height - 1 - y, x);
+  return out;
+}
+
+Image crop(const Image& img, int64_t top, int64_t left, int64_t height, int64_t width) {
+  Image out{img.channels, height, width, std::vector<float>(size_t(img.channels * height * width), 0.f)};
+  for (int64_t c = 0; c < img.channels; ++c)
+    for (int64_t y = 0; y < height; ++y) {
+      const int64_t sy = top + y;
+      if (sy < 0 || sy >= img.height) continue;
+      for (int64_t x = 0; x < width; ++x) {
+        const int64_t sx = left + x;
+        if (sx >= 0 && sx < img.width) out.at(c, y, x) = img.at(c, sy, sx);
+      }
+    }
+  return out;
+}
+LabelMap crop(const LabelMap& m, int64_t top, int64_t left, int64_t height, int64_t width) {
+  LabelMap out{height, width, std::vector<int32_t>(size_t(height * width), kIgnoreLabel)};
+  for (int64_t y = 0; y < height; ++y) {
+    const int64_t sy = top + y;
+    if (sy < 0 || sy >= m.height) continue;
+    for (int64_t x = 0; x < width; ++x) {
+      const int64_t sx = left + x;
+      if (sx >= 0 && sx < m.width) out.at(y, x) = m.at(sy, sx);
+    }
+  }
+  return out;
+}
+
+TransformOptions TransformOptions::from_config(const Config& data, int64_t channels) {
+  TransformOptions o;
+  o.size = data.get_int_list("size", {});
+  STRATA_CHECK(o.size.empty() || (o.size.size() == 2 && o.size[0] > 0 && o.size[1] > 0), data.origin(), ": ",
+               data.key_path("size"), ": expected [height, width] of positive sizes");
+  o.resize = data.get_choice("resize", "auto", {"auto", "bilinear", "area"});
+  const Config aug = data.section("augment");
+  o.scale = aug.get_double_list("scale", {1.0, 1.0});
+  STRATA_CHECK(o.scale.size() == 2 && o.scale[0] > 0 && o.scale[0] <= o.scale[1], aug.origin(), ": ",
+               aug.key_path("scale"), ": expected [low, high] with 0 < low <= high");
+  o.crop = aug.get_int_list("crop", {});
+  STRATA_CHECK(o.crop.empty() || (o.crop.size() == 2 && o.crop[0] > 0 && o.crop[1] > 0), aug.origin(), ": ",
+               aug.key_path("crop"), ": expected [height, width] of positive sizes");
+  o.hflip = aug.get_double("hflip", 0.0, Bounds::between(0, 1));
+  o.vflip = aug.get_double("vflip", 0.0, Bounds::between(0, 1));
+  o.brightness = aug.get_double("brightness", 0.0, Bounds::between(0, 1));
+  o.contrast = aug.get_double("contrast", 0.0, Bounds::between(0, 1));
+  if (data.has("normalize") && !data.is_list("normalize") && data.get_string("normalize", "") != "") {
+    const std::string preset = data.get_string("normalize", "none");
+    if (preset == "imagenet") {
+      STRATA_CHECK(channels == 3, data.origin(), ": ", data.key_path("normalize"),
+                   ": imagenet statistics are for 3-channel images, the model takes ", channels);
+      o.mean = {0.485, 0.456, 0.406};
+      o.std = {0.229, 0.224, 0.225};
+      return o;
+    }
+    if (preset == "none") return o;
+  }
+  const Config norm = data.section("normalize");
+  o.mean = norm.get_double_list("mean", {});
+  o.std = norm.get_double_list("std", {});
+  STRATA_CHECK(o.mean.size() == o.std.size() && (o.mean.empty() || int64_t(o.mean.size()) == channels),
+               data.origin(), ": ", data.key_path("normalize"), ": mean and std need one value per channel (",
+               channels, "), or write normalize: imagenet / none");
+  for (double s : o.std)
+    STRATA_CHECK(s > 0, data.origin(), ": ", norm.key_path("std"), ": every std must be > 0");
+  return o;
+}
+
+void normalize(Image& img, const std::vector<double>& mean, const std::vector<double>& std) {
+  if (mean.empty()) return;
+  const int64_t plane = img.height * img.width;
+  for (int64_t c = 0; c < img.channels; ++c) {
+    const float m = float(mean[size_t(c)]), inv = float(1.0 / std[size_t(c)]);
+    float* p = img.data.data() + c * plane;
+    for (int64_t i = 0; i < plane; ++i) p[i] = (p[i] - m) * inv;
+  }
+}
+
+Sample apply_transforms(Sample s, const TransformOptions& o, std::mt19937_64* rng) {
+  const auto resize_to = [&](int64_t h, int64_t w) {
+    if (h == s.image.height && w == s.image.width) return;
+    const bool shrink = h * w < s.image.height * s.image.width;
+    const Interp interp = o.resize == "area" || (o.resize == "auto" && shrink) ? Interp::area : Interp::bilinear;
+    s.image = resize_image(s.image, h, w, interp);
+    if (s.labelled()) s.mask = resize_labels(s.mask, h, w);
+  };
+  if (!o.size.empty()) resize_to(o.size[0], o.size[1]);
+  if (rng) {
+    std::uniform_real_distribution<double> unit(0.0, 1.0);
+    if (o.scale[1] > o.scale[0] || o.scale[0] != 1.0) {
+      const double f = o.scale[0] + (o.scale[1] - o.scale[0]) * unit(*rng);
+      resize_to(std::max<int64_t>(1, std::llround(double(s.image.height) * f)),
+                std::max<int64_t>(1, std::llround(double(s.image.width) * f)));
+    }
+    if (!o.crop.empty()) {
+      const int64_t ch = o.crop[0], cw = o.crop[1];
+      // Smaller sides are centred with padding; larger ones give a uniform offset.
+      const auto offset = [&](int64_t n, int64_t c) {
+        return n <= c ? -(c - n) / 2 : int64_t(unit(*rng) * double(n - c + 1)) % (n - c + 1);
+      };
+      const int64_t top = offset(s.image.height, ch), left = offset(s.image.width, cw);
+      s.image = crop(s.image, top, left, ch, cw);
+      if (s.labelled()) s.mask = crop(s.mask, top, left, ch, cw);
+    }
+    if (o.hflip > 0 && unit(*rng) < o.hflip) {
+      s.image = hflip(s.image);
+      if (s.labelled()) s.mask = hflip(s.mask);
+    }
+    if (o.vflip > 0 && unit(*rng) < o.vflip) {
+      s.image = vflip(s.image);
+      if (s.labelled()) s.mask = vflip(s.mask);
+    }
+    if (o.brightness > 0 || o.contrast > 0) {
+      const float b = float((2 * unit(*rng) - 1) * o.brightness);
+      const float c = float(1 + (2 * unit(*rng) - 1) * o.contrast);
+      double mean = 0;
+      for (float v : s.image.data) mean += v;
+      const float m = float(mean / double(std::max<size_t>(s.image.data.size(), 1)));
+      for (float& v : s.image.data) v = std::clamp((v - m) * c + m + b, 0.f, 1.f);
+    }
+  }
+  normalize(s.image, o.mean, o.std);
+  return s;
+}
+
+}  // namespace strata

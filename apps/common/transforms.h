@@ -1,0 +1,65 @@
+// Paired transforms: what moves the image moves its mask the same way.
+//
+// A Sample is an image (C, H, W floats) and, when labelled, its label map
+// (H, W; kIgnoreLabel where no label). The pipeline (data.augment and
+// data.normalize in YAML) runs, for training:
+//   resize (data.size: images bilinear, or area when shrinking; masks nearest,
+//   so never a new label value) -> random scale (scale: [lo, hi]) -> random
+//   crop (crop: [h, w]; padded with 0 / kIgnoreLabel where the image is
+//   smaller) -> flips (hflip, vflip: probabilities) -> brightness / contrast
+//   jitter (image only) -> normalisation ((x - mean) / std per channel);
+// and for evaluation only resize and normalisation.
+// Random draws come from the Rng a caller makes for (seed, epoch, index), so
+// a sample's augmentation does not depend on which worker thread made it.
+#pragma once
+
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "apps/common/image_io.h"
+#include "engine/config.h"
+
+namespace strata {
+
+struct Sample {
+  Image image;
+  LabelMap mask;  // empty (0 x 0) when unlabelled
+  bool labelled() const { return mask.height > 0; }
+};
+
+// A random stream for one sample of one epoch: (seed, epoch, index) mixed
+// by SplitMix64 into an mt19937_64 seed.
+std::mt19937_64 sample_rng(uint64_t seed, uint64_t epoch, uint64_t index);
+
+enum class Interp { bilinear, area, nearest };
+Image resize_image(const Image& img, int64_t height, int64_t width, Interp interp);
+LabelMap resize_labels(const LabelMap& m, int64_t height, int64_t width);  // nearest
+Image hflip(const Image& img);
+LabelMap hflip(const LabelMap& m);
+Image vflip(const Image& img);
+LabelMap vflip(const LabelMap& m);
+// The (height x width) window at (top, left); outside the source: 0 / kIgnoreLabel.
+Image crop(const Image& img, int64_t top, int64_t left, int64_t height, int64_t width);
+LabelMap crop(const LabelMap& m, int64_t top, int64_t left, int64_t height, int64_t width);
+
+struct TransformOptions {
+  std::vector<int64_t> size;          // [h, w] resize first; empty: keep
+  std::string resize = "auto";        // auto (area when shrinking, else bilinear) | bilinear | area
+  std::vector<double> scale{1, 1};    // random scale range
+  std::vector<int64_t> crop;          // [h, w] random crop; empty: none
+  double hflip = 0, vflip = 0;        // probabilities
+  double brightness = 0, contrast = 0;  // jitter: x' = (x - m) * c + m + b, b in +-brightness, c in 1 +- contrast
+  std::vector<double> mean, std;      // per channel; empty: none
+  // data.size, data.resize, data.augment.{scale, crop, hflip, vflip, brightness,
+  // contrast}, data.normalize: {mean, std} or "imagenet" or "none".
+  static TransformOptions from_config(const Config& data, int64_t channels);
+};
+
+// Training: every step of the pipeline; evaluation (rng == nullptr): resize and normalise.
+Sample apply_transforms(Sample s, const TransformOptions& o, std::mt19937_64* rng);
+// Normalisation alone, in place.
+void normalize(Image& img, const std::vector<double>& mean, const std::vector<double>& std);
+
+}  // namespace strata

@@ -1,0 +1,247 @@
+// Hostile input, the shared table of every app (issue 23).
+//
+// Each row runs an app's real binary the way a user would, in a fresh folder:
+// `setup` (shell) prepares files, then `APP args` runs with stdout + stderr
+// captured in out.txt. The row asserts the exit code, words of the message,
+// that nothing aborted (no "terminate called", no signal) and, with `check`,
+// a shell test of what is left on disk afterwards (a FIFO still a FIFO, a
+// finished run untouched).
+//
+// Variables the rows use (exported to the shell):
+//   $BIN      build/bin            $SRC   the source tree
+//   $CFG      a small synthetic strata-welllog config (2 epochs, seconds)
+//   $CKPT     a strata-welllog checkpoint trained from $CFG once per run
+//   $WELL     a CSV well of 300 samples at 0.5 ft written by `well_csv`
+// A new app adds its rows (and, if it needs one, its own checkpoint in
+// SetUpTestSuite) to kCases: one row per class of the issue at least.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+namespace {
+
+struct HostileCase {
+  const char* name;  // test name: letters, digits, _
+  const char* app;
+  const char* setup;  // shell, run in the case's folder first
+  const char* args;   // the app's arguments (shell words)
+  int exit_code;
+  std::vector<const char*> words;  // each must appear in the output
+  const char* check = "";          // shell test run afterwards; must succeed
+};
+
+// Shell helpers available to every setup and check.
+const char* kHelpers = R"SH(
+well_csv() {  # well_csv FILE [ROWS]: one well, depth increasing, GR a smooth curve
+  awk -v n="${2:-300}" 'BEGIN { print "Well Name,Depth,GR";
+    for (i = 0; i < n; i++) printf "W,%.1f,%.3f\n", 1000 + 0.5 * i, 70 + 40 * sin(i / 9.0) }' > "$1"; }
+las_bottom_up() {  # las_bottom_up FILE: the same well as LAS 2.0, listed bottom-up (STEP negative)
+  { printf '~VERSION INFORMATION\n VERS.  2.0 : CWLS LOG ASCII STANDARD 2.0\n WRAP.  NO : ONE LINE PER STEP\n'
+    printf '~WELL INFORMATION\n STRT.FT 1149.5 : START\n STOP.FT 1000.0 : STOP\n STEP.FT -0.5 : STEP\n'
+    printf ' NULL. -999.25 : NULL\n WELL. W : WELL\n~CURVE INFORMATION\n DEPT.FT : DEPTH\n GR.GAPI : GAMMA RAY\n~A\n'
+    awk 'BEGIN { for (i = 299; i >= 0; i--) printf "%.1f %.3f\n", 1000 + 0.5 * i, 70 + 40 * sin(i / 9.0) }'; } > "$1"; }
+)SH";
+
+// gtest prints a failing row by its command line.
+void PrintTo(const HostileCase& c, std::ostream* os) { *os << c.app << " " << c.args; }
+
+const std::vector<HostileCase> kCases = {
+    // ---- strata-welllog ---------------------------------------------------------------------------------------
+    // 1. filesystem errors, malformed checkpoint metadata, impossible sizes: an error, never `terminate called`
+    {"welllog_output_is_a_directory", "strata-welllog", "mkdir outdir", "predict --checkpoint $CKPT --input $WELL "
+     "--output outdir", 1, {"outdir: is a directory"}, "test -d outdir"},
+    {"welllog_output_parent_is_a_file", "strata-welllog", "touch f", "predict --checkpoint $CKPT --input $WELL "
+     "--output f/p.csv", 1, {"f: is a file, not a folder"}},
+    {"welllog_run_folder_under_a_file", "strata-welllog", "touch f", "train --config $CFG --out f/run", 1,
+     {"f is a file, not a folder"}},
+    {"welllog_run_folder_cannot_be_created", "strata-welllog", "", "train --config $CFG --out /proc/strata_run", 1,
+     {"/proc/strata_run: cannot create the folder"}},
+    {"welllog_checkpoint_entry_not_a_number", "strata-welllog",
+     "cp $CKPT ck.safetensors && LC_ALL=C sed -i 's/\"welllog.depth_step\":\"0/\"welllog.depth_step\":\"z/' "
+     "ck.safetensors", "predict --checkpoint ck.safetensors --input $WELL --output p.csv", 1,
+     {"ck.safetensors: entry 'welllog.depth_step' is not a number: 'z"}},
+    {"welllog_resume_entry_not_a_number", "strata-welllog",
+     "cp $CKPT ck.safetensors && LC_ALL=C sed -i 's/\"trainer.best\":\"0/\"trainer.best\":\"q/' ck.safetensors",
+     "train --config $CFG --resume ck.safetensors --out run", 1, {"entry 'trainer.best' is not a number"}},
+    {"welllog_impossible_resampling", "strata-welllog", "printf 'Well Name,Depth,GR\\nW,0,50\\nW,1e12,60\\n' > w.csv",
+     "predict --checkpoint $CKPT --input w.csv --output p.csv", 1, {"well 'W'", "over 50 million"}},
+    // 2. order of the input: bottom-up wells are sorted and predicted as the same well top-down
+    {"welllog_bottom_up_csv_predicts_like_top_down", "strata-welllog",
+     "well_csv top.csv && { head -1 top.csv; tail -n +2 top.csv | tac; } > bottom.csv && "
+     "$BIN/strata-welllog predict --checkpoint $CKPT --input top.csv --output top_pred.csv",
+     "predict --checkpoint $CKPT --input bottom.csv --output bottom_pred.csv", 0,
+     {"bottom.csv: well 'W' is listed bottom-up", "increasing depth"},
+     "diff <(tail -n +2 top_pred.csv | sort) <(tail -n +2 bottom_pred.csv | sort) && "
+     "test \"$(sed -n 2p bottom_pred.csv | cut -d, -f2)\" = 1149.5"},
+    {"welllog_negative_step_las_predicts_like_top_down", "strata-welllog",
+     "well_csv top.csv && las_bottom_up w.las && "
+     "$BIN/strata-welllog predict --checkpoint $CKPT --input top.csv --output top_pred.csv",
+     "predict --checkpoint $CKPT --input w.las --output las_pred.csv", 0, {"listed bottom-up"},
+     "diff <(tail -n +2 top_pred.csv | awk -F, '{printf \"%.1f %s\\n\", $2, $4}' | sort) "
+     "<(tail -n +2 las_pred.csv | awk -F, '{printf \"%.1f %s\\n\", $1, $3}' | sort)"},
+    // 3. one bad value: an error naming file:line and column, or missing under an explicit policy
+    {"welllog_bad_cell_names_line_and_column", "strata-welllog", "well_csv w.csv && sed -i '50s/,[^,]*$/,abc/' w.csv",
+     "predict --checkpoint $CKPT --input w.csv --output p.csv", 1,
+     {"w.csv:50: column 'GR' value 'abc' is not a number", "data.bad_values=missing"}, "test ! -e p.csv"},
+    {"welllog_bad_cell_as_missing_under_policy", "strata-welllog",
+     "well_csv w.csv && sed -i '50s/,[^,]*$/,abc/' w.csv",
+     "predict --checkpoint $CKPT --input w.csv --output p.csv data.bad_values=missing", 0,
+     {"warning: w.csv:50: column 'GR'", "read as missing"}, "test $(wc -l < p.csv) -eq 301"},
+    {"welllog_sentinel_values_are_flagged", "strata-welllog", "well_csv w.csv && sed -i '80s/,[^,]*$/,1e38/' w.csv",
+     "predict --checkpoint $CKPT --input w.csv --output p.csv", 0,
+     {"curve 'GR': 1 value more than 100 standard deviations", "1e+38"}},
+    {"welllog_duplicate_csv_column", "strata-welllog", "well_csv w.csv && sed -i '1s/$/,GR/; 2,$s/$/,1/' w.csv",
+     "predict --checkpoint $CKPT --input w.csv --output p.csv", 1, {"column 'GR' appears twice"}},
+    {"welllog_duplicate_las_curve", "strata-welllog",
+     "las_bottom_up w.las && sed -i 's/^ GR.GAPI : GAMMA RAY$/ GR.GAPI : GAMMA RAY\\n GR.GAPI : AGAIN/' w.las && "
+     "sed -i '/^[0-9]/s/$/ 1/' w.las", "predict --checkpoint $CKPT --input w.las --output p.csv", 1,
+     {"curve 'GR' is defined twice"}},
+    {"welllog_well_without_values_of_the_curve", "strata-welllog", "well_csv w.csv && sed -i '2,$s/,[^,]*$/,/' w.csv",
+     "predict --checkpoint $CKPT --input w.csv --output p.csv", 1,
+     {"well 'W' has no value in any of the model's curves (GR); it has no numeric curve"}},
+    // 4. command line and config
+    {"welllog_predict_override_it_does_not_read", "strata-welllog", "well_csv w.csv",
+     "predict --checkpoint $CKPT --input w.csv --output p.csv train.epochs=3", 1,
+     {"predict does not use the key train.epochs"}, "test ! -e p.csv"},
+    {"welllog_eval_override_typo", "strata-welllog", "", "eval --checkpoint $CKPT inference.windw=3", 1,
+     {"eval does not use the key inference.windw"}},
+    {"welllog_eval_rejects_input_flag", "strata-welllog", "well_csv w.csv", "eval --checkpoint $CKPT --input w.csv", 1,
+     {"'--input' is not a flag of eval (it belongs to: predict)"}},
+    {"welllog_empty_override_value", "strata-welllog", "", "train --config $CFG --out run train.epochs=", 1,
+     {"train.epochs=': empty value"}, "test ! -e run"},
+    {"welllog_duplicate_yaml_key", "strata-welllog", "cp $CFG c.yaml && printf 'train: {epochs: 1}\\n' >> c.yaml",
+     "train --config c.yaml --out run", 1, {"c.yaml: train: the key appears twice"}},
+    {"welllog_error_names_the_key_written", "strata-welllog", "", "train --config $CFG --out run train.mode=bogus", 1,
+     {"train.mode: 'bogus' is not one of"}},
+    {"welllog_open_bound_printed_as_such", "strata-welllog", "",
+     "train --config $CFG --out run train.labelled_fraction=0", 1, {"train.labelled_fraction", "in (0, 1]"}},
+    {"welllog_help", "strata-welllog", "", "--help", 0, {"usage:", "strata-welllog predict", "docs/welllog.md"}},
+    {"welllog_h", "strata-welllog", "", "-h", 0, {"usage:", "strata-welllog train"}},
+    {"welllog_command_help", "strata-welllog", "", "predict --help", 0, {"--output PATH", "(required)"}},
+    // 5. never destroy what is at the output path
+    {"welllog_output_fifo_is_refused", "strata-welllog", "well_csv w.csv && mkfifo out.csv",
+     "predict --checkpoint $CKPT --input w.csv --output out.csv", 1, {"out.csv: is a FIFO"}, "test -p out.csv"},
+    {"welllog_output_device_is_refused", "strata-welllog", "well_csv w.csv",
+     "predict --checkpoint $CKPT --input w.csv --output /dev/full", 1, {"/dev/full: is a character device"},
+     "test -c /dev/full"},
+    {"welllog_output_symlink_is_written_through", "strata-welllog", "well_csv w.csv && touch real.csv && "
+     "ln -s real.csv link.csv", "predict --checkpoint $CKPT --input w.csv --output link.csv", 0, {"wrote link.csv"},
+     "test -L link.csv && grep -q Predicted real.csv"},
+    {"welllog_finished_run_is_not_overwritten", "strata-welllog",
+     "mkdir run && cp $CKPT run/best.safetensors && echo previous > run/metrics.csv",
+     "train --config $CFG --out run", 1, {"run: holds a previous run", "--force"},
+     "cmp run/best.safetensors $CKPT && test \"$(cat run/metrics.csv)\" = previous"},
+    {"welllog_config_error_leaves_no_folder", "strata-welllog", "", "train --config $CFG --out fresh model.bogus=1",
+     1, {"model.bogus"}, "test ! -e fresh"},
+    // 6. clear messages
+    {"welllog_checkpoint_is_a_directory", "strata-welllog", "mkdir d && well_csv w.csv",
+     "predict --checkpoint d --input w.csv --output p.csv", 1, {"d: is a directory; the checkpoint must be a file"}},
+    {"welllog_config_is_a_directory", "strata-welllog", "mkdir d", "train --config d", 1,
+     {"d: is a directory; the config must be a file"}},
+    {"welllog_input_is_a_directory", "strata-welllog", "mkdir d", "predict --checkpoint $CKPT --input d --output p.csv",
+     1, {"d: is a directory; the input must be a file"}},
+    {"welllog_segy_given_as_csv", "strata-welllog",
+     "for i in $(seq 40); do printf '\\xc3\\x40\\xf1\\x40\\xc3\\xd3\\xc9\\xc5\\xd5\\xe3'; printf '%70s' | tr ' ' '@'; "
+     "done > f.sgy && head -c 400 /dev/zero >> f.sgy", "predict --checkpoint $CKPT --input f.sgy --output p.csv", 1,
+     {"f.sgy: looks like a SEG-Y file"}},
+    {"welllog_semicolon_csv", "strata-welllog", "well_csv w.csv && sed -i 's/,/;/g' w.csv",
+     "predict --checkpoint $CKPT --input w.csv --output p.csv", 1, {"looks semicolon-separated"}},
+    // progress: a log file gets one line per epoch, not a bar per batch
+    {"welllog_log_file_gets_lines_per_epoch", "strata-welllog", "", "train --config $CFG --out run", 0,
+     {"epoch 1: train_loss", "epoch 2: train_loss"}, "! grep -q '\\[#' out.txt && ! grep -q 'ETA' out.txt"},
+};
+
+const char* kTinyWelllogConfig =
+    "version: 1\n"
+    "data:\n"
+    "  source: synthetic\n"
+    "  synthetic: {wells: 6, min_length: 300, max_length: 320, noise: 6.0, seed: 5}\n"
+    "  curves: [GR]\n"
+    "  classes: [0, 1, 2, 3, 4]\n"
+    "  class_names: [none, symmetrical, cylindrical, funnel, bell]\n"
+    "  window: 64\n"
+    "  stride: 32\n"
+    "  val_wells: [SYN-001]\n"
+    "model: {type: unet1d, base: 8, depth: 2}\n"
+    "train: {mode: supervised, epochs: 2, batch: 8, seed: 1}\n"
+    "optimizer: {type: adam, lr: 0.003}\n"
+    "inference: {window: 128, stride: 32}\n";
+
+std::string read_file(const fs::path& p) {
+  std::ifstream f(p);
+  std::stringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+// Runs `script` with bash in `dir`, helpers defined; returns the exit status.
+int run_bash(const fs::path& dir, const std::string& script) {
+  const fs::path file = dir / ".script.sh";
+  std::ofstream(file) << kHelpers << "set -o pipefail\ncd '" << dir.string() << "' || exit 98\n" << script << "\n";
+  const int status = std::system(("bash '" + file.string() + "' < /dev/null").c_str());
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+class HostileInput : public ::testing::TestWithParam<HostileCase> {
+ public:
+  // One folder per process (the suite may run in two builds at once).
+  static fs::path root() {
+    static const fs::path r = fs::temp_directory_path() / ("strata_hostile_" + std::to_string(getpid()));
+    return r;
+  }
+
+  static void SetUpTestSuite() {
+    fs::remove_all(root());
+    fs::create_directories(root());
+    setenv("BIN", STRATA_BIN_DIR, 1);
+    setenv("SRC", STRATA_SOURCE_DIR, 1);
+    const fs::path cfg = root() / "welllog_tiny.yaml";
+    std::ofstream(cfg) << kTinyWelllogConfig;
+    setenv("CFG", cfg.string().c_str(), 1);
+    const fs::path model = root() / "welllog_model";
+    const int rc = run_bash(root(), "\"$BIN/strata-welllog\" train --config \"$CFG\" --out '" + model.string() +
+                                        "' > welllog_train.log 2>&1");
+    ASSERT_EQ(rc, 0) << read_file(root() / "welllog_train.log");
+    setenv("CKPT", (model / "best.safetensors").string().c_str(), 1);
+    const fs::path well = root() / "well.csv";
+    ASSERT_EQ(run_bash(root(), "well_csv '" + well.string() + "'"), 0);
+    setenv("WELL", well.string().c_str(), 1);
+  }
+
+  static void TearDownTestSuite() {
+    if (!std::getenv("STRATA_KEEP_TEST_FILES")) fs::remove_all(root());
+  }
+};
+
+TEST_P(HostileInput, ClearErrorExitCodeAndNothingDestroyed) {
+  const HostileCase& c = GetParam();
+  const fs::path dir = root() / c.name;
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  if (*c.setup) ASSERT_EQ(run_bash(dir, c.setup), 0) << "setup failed: " << c.setup;
+  const int rc = run_bash(dir, std::string("\"$BIN/") + c.app + "\" " + c.args + " > out.txt 2>&1");
+  const std::string out = read_file(dir / "out.txt");
+  EXPECT_EQ(rc, c.exit_code) << c.app << " " << c.args << "\n" << out;
+  EXPECT_THAT(out, Not(HasSubstr("terminate called")));
+  EXPECT_THAT(out, Not(HasSubstr("internal error")));
+  for (const char* w : c.words) EXPECT_THAT(out, HasSubstr(w)) << c.app << " " << c.args;
+  if (*c.check) EXPECT_EQ(run_bash(dir, c.check), 0) << "after the run, this failed: " << c.check << "\n" << out;
+}
+
+INSTANTIATE_TEST_SUITE_P(Apps, HostileInput, ::testing::ValuesIn(kCases),
+                         [](const ::testing::TestParamInfo<HostileCase>& info) { return info.param.name; });
+
+}  // namespace
