@@ -227,6 +227,11 @@ bool Config::is_list(const std::string& key) const {
   return lookup(key, n) && n.IsSequence();
 }
 
+bool Config::is_scalar(const std::string& key) const {
+  YAML::Node n;
+  return lookup(key, n) && n.IsScalar();
+}
+
 std::vector<std::string> Config::keys() const {
   std::vector<std::string> out;
   for (const auto& kv : *node_) out.push_back(kv.first.as<std::string>());

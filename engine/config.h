@@ -54,6 +54,7 @@ class Config {
   // ---- reading (key: a direct child of this map) -----------------------------
   bool has(const std::string& key) const;
   bool is_list(const std::string& key) const;  // present and a YAML sequence
+  bool is_scalar(const std::string& key) const;  // present and a single value (not a map or list)
   std::vector<std::string> keys() const;       // the keys of this map, in file order
   bool get_bool(const std::string& key, bool fallback) const;
   int64_t get_int(const std::string& key, int64_t fallback, Bounds bounds = {}) const;

@@ -178,7 +178,8 @@ Tensor EncoderUNet::forward(const Tensor& input) {
 }
 
 std::string EncoderUNet::describe() const {
-  return str_cat(encoder_->type(), " encoder", o_.freeze_encoder ? " (frozen)" : "", ", ", o_.classes, " classes");
+  return str_cat(encoder_->type(), " encoder", o_.freeze_encoder ? " (frozen)" : "", ", ", o_.classes,
+                 o_.classes == 1 ? " output channel" : " output channels");
 }
 
 NameMapping torchvision_mapping() { return NameMapping{{}, {"classifier.", "*num_batches_tracked"}}; }
@@ -199,7 +200,7 @@ EncoderUNetOptions encoder_unet_options(const Config& c) {
 }
 
 ModulePtr with_pretrained(const Config& c, std::shared_ptr<EncoderUNet> m) {
-  const std::string weights = c.get_string("pretrained", "");
+  const std::string weights = c.get_string("encoder_weights", "");
   if (!weights.empty()) load_torchvision_encoder(*m, weights);
   return m;
 }

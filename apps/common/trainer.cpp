@@ -166,6 +166,7 @@ TrainSummary Trainer::run() {
     const int64_t first = epoch == start_epoch_ ? start_batch_ : 0;
     double loss_sum = epoch == start_epoch_ ? partial_loss_ : 0;
     int64_t samples = epoch == start_epoch_ ? partial_samples_ : 0, run_samples = 0;
+    double data_wait = 0, step_seconds = 0;
     double last_report = tty ? -1.0 : 0.0;  // seconds into the epoch of the last progress output
     for (int64_t batch = first; batch < o_.steps_per_epoch; ++batch) {
       if (stop_requested_) {
@@ -181,7 +182,10 @@ TrainSummary Trainer::run() {
         summary.steps = steps_;
         return summary;
       }
+      const auto step_start = std::chrono::steady_clock::now();
       const StepResult r = step_(epoch, batch);
+      step_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - step_start).count();
+      data_wait += r.data_wait;
       STRATA_CHECK(std::isfinite(r.loss), "training diverged: loss is ", r.loss, " at epoch ", epoch + 1, ", batch ",
                    batch, " (lower the learning rate, or check the inputs for NaN)");
       loss_sum += r.loss * double(std::max<int64_t>(r.samples, 1));
@@ -233,8 +237,11 @@ TrainSummary Trainer::run() {
       char monitored[160] = "";
       if (o_.monitor != "train_loss")
         std::snprintf(monitored, sizeof monitored, ", %s %.4f", o_.monitor.c_str(), it->second);
-      std::fprintf(stderr, "epoch %lld: train_loss %.4f%s%s (%.1f s)\n", static_cast<long long>(epoch + 1), train_loss,
-                   monitored, better ? " (best)" : "", seconds);
+      char waited[64] = "";
+      if (data_wait > 0)
+        std::snprintf(waited, sizeof waited, ", data wait %.1f%% of step time", 100 * data_wait / std::max(step_seconds, 1e-9));
+      std::fprintf(stderr, "epoch %lld: train_loss %.4f%s%s (%.1f s%s)\n", static_cast<long long>(epoch + 1), train_loss,
+                   monitored, better ? " (best)" : "", seconds, waited);
     }
     summary.epochs_run = epoch + 1;
     if (o_.patience > 0 && stale_epochs_ >= o_.patience) {

@@ -5,7 +5,8 @@
 // put in / take out of a checkpoint (model, optimizers, normalisation, ...).
 // The trainer owns the rest:
 //   * epochs of steps_per_epoch steps, a progress bar (epoch, step, loss,
-//     samples/s, ETA) on stderr;
+//     samples/s, ETA) on stderr, and with each epoch's line the share of the
+//     step time spent waiting for data when the step reports it;
 //   * after each epoch: validation, a row in <out>/metrics.csv (first line
 //     "# strata metrics v1"), loss.png and metrics.png redrawn, best.safetensors
 //     when the monitored metric improves, last.safetensors always, early
@@ -44,6 +45,7 @@ struct TrainerOptions {
 struct StepResult {
   double loss = 0;
   int64_t samples = 0;
+  double data_wait = 0;  // seconds of the step spent waiting for the data loader
 };
 
 struct TrainSummary {

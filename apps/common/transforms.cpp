@@ -175,8 +175,8 @@ TransformOptions TransformOptions::from_config(const Config& data, int64_t chann
   o.vflip = aug.get_double("vflip", 0.0, Bounds::between(0, 1));
   o.brightness = aug.get_double("brightness", 0.0, Bounds::between(0, 1));
   o.contrast = aug.get_double("contrast", 0.0, Bounds::between(0, 1));
-  if (data.has("normalize") && !data.is_list("normalize") && data.get_string("normalize", "") != "") {
-    const std::string preset = data.get_string("normalize", "none");
+  if (data.is_scalar("normalize")) {
+    const std::string preset = data.get_choice("normalize", "none", {"none", "imagenet"});
     if (preset == "imagenet") {
       STRATA_CHECK(channels == 3, data.origin(), ": ", data.key_path("normalize"),
                    ": imagenet statistics are for 3-channel images, the model takes ", channels);
@@ -184,7 +184,7 @@ TransformOptions TransformOptions::from_config(const Config& data, int64_t chann
       o.std = {0.229, 0.224, 0.225};
       return o;
     }
-    if (preset == "none") return o;
+    return o;
   }
   const Config norm = data.section("normalize");
   o.mean = norm.get_double_list("mean", {});

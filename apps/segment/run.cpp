@@ -1,0 +1,286 @@
+#include "apps/segment/run.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <numeric>
+#include <random>
+
+#include "apps/common/loader.h"
+#include "apps/common/plot.h"
+#include "apps/common/trainer.h"
+#include "apps/segment/segment.h"
+#include "engine/error.h"
+#include "engine/file_io.h"
+#include "engine/random.h"
+#include "layers/checkpoint.h"
+#include "layers/optimizer.h"
+#include "layers/registry.h"
+
+namespace fs = std::filesystem;
+
+namespace strata::segment {
+namespace {
+
+// Settings of a run that are not the data's, the model's or the optimizer's.
+struct RunOptions {
+  int64_t batch = 8, workers = 2, prefetch = 2, samples_per_epoch = 0, panels_every = 5, panel_images = 3;
+  int64_t tile = 1024;
+  uint64_t seed = 1;
+  static RunOptions from_config(const Config& cfg, int64_t train_size) {
+    RunOptions o;
+    const Config train = cfg.section("train"), data = cfg.section("data");
+    o.batch = train.get_int("batch", 8, Bounds::at_least(1));
+    o.seed = uint64_t(train.get_int("seed", 1, Bounds::at_least(0)));
+    o.panels_every = train.get_int("panels_every", 5, Bounds::at_least(0));
+    o.panel_images = train.get_int("panel_images", 3, Bounds::at_least(0));
+    o.workers = data.get_int("workers", 2, Bounds::between(0, 64));
+    o.prefetch = data.get_int("prefetch", 2, Bounds::between(1, 64));
+    o.samples_per_epoch = data.get_int("samples_per_epoch", train_size, Bounds::at_least(1));
+    o.tile = cfg.section("inference").get_int("tile", 1024, Bounds::at_least(32));
+    return o;
+  }
+};
+
+// A trained model with everything predict needs, from a checkpoint alone.
+struct Loaded {
+  Config cfg;
+  TaskSpec task;
+  ModulePtr model;
+};
+
+Loaded load_model(const std::string& path, const std::vector<std::string>& overrides) {
+  const Checkpoint ck = Checkpoint::load(path);
+  STRATA_CHECK(ck.has("segment.config"), path, ": not a strata-segment checkpoint (no segment.config entry)");
+  Config cfg = Config::parse(ck.get("segment.config"), path + " [segment.config]");
+  // The encoder's starting weights are in the checkpoint; the file they came from need not exist here.
+  cfg.apply_override("model.encoder_weights=''");
+  cfg.apply_overrides(overrides);
+  Loaded l{cfg, TaskSpec::from_config(cfg), build_module(cfg.section("model"))};
+  ck.restore_module("model.", *l.model);
+  l.model->eval();
+  return l;
+}
+
+// Validation metrics of `model` on `pairs`, and the confusion matrix.
+std::map<std::string, double> evaluate(Module& model, const SegmentData& data, const TaskSpec& task,
+                                       const LossOptions& loss, const std::vector<ImagePair>& pairs, int64_t tile,
+                                       ConfusionMatrix* out = nullptr) {
+  ConfusionMatrix cm(task.classes);
+  double loss_sum = 0;
+  int64_t pixels = 0;
+  for (const ImagePair& p : pairs) {
+    const Scored s = score_image(model, data, task, loss, p, tile);
+    const Sample raw = data.decoded(p);
+    std::vector<int64_t> truth(raw.mask.data.begin(), raw.mask.data.end()),
+        pred(s.predicted.data.begin(), s.predicted.data.end());
+    cm.add(truth, pred, kIgnoreLabel);
+    loss_sum += s.loss * double(s.pixels);
+    pixels += s.pixels;
+  }
+  std::map<std::string, double> m;
+  m["val_loss"] = loss_sum / double(std::max<int64_t>(pixels, 1));
+  m["val_accuracy"] = cm.accuracy();
+  m["val_miou"] = cm.mean_iou();
+  for (int64_t c = 0; c < task.classes; ++c) m["val_iou_" + task.class_names[size_t(c)]] = cm.iou(c);
+  if (task.binary) {
+    m["val_precision"] = cm.precision(1);
+    m["val_recall"] = cm.recall(1);
+    m["val_f1"] = cm.f1(1);
+  }
+  if (out) *out = cm;
+  return m;
+}
+
+void write_metrics_csv(const std::string& path, const std::map<std::string, double>& m, int64_t images) {
+  write_file_atomic(path, [&](std::ostream& f) {
+    f << "# strata segment metrics v1\nmetric,value\nimages," << images << "\n";
+    for (const auto& [k, v] : m) f << k.substr(k.rfind("val_", 0) == 0 ? 4 : 0) << "," << v << "\n";
+  });
+}
+
+std::string summary_line(const std::map<std::string, double>& m) {
+  char buf[256];
+  std::snprintf(buf, sizeof buf, "pixel accuracy %.4f, mean IoU %.4f, loss %.4f", m.at("val_accuracy"),
+                m.at("val_miou"), m.at("val_loss"));
+  std::string s = buf;
+  for (const auto& [k, v] : m)
+    if (k.rfind("val_iou_", 0) == 0) s += ", IoU " + k.substr(8) + " " + std::to_string(v).substr(0, 6);
+  return s;
+}
+
+}  // namespace
+
+int train_command(const AppArgs& a) {
+  Config cfg = Config::load(a.config);
+  cfg.apply_overrides(a.overrides);
+  const std::string out = !a.out.empty() ? a.out : (fs::path("runs") / fs::path(a.config).stem()).string();
+  const TaskSpec task = TaskSpec::from_config(cfg);
+  const SegmentData data(cfg.section("data"), task);
+  const LossOptions loss = LossOptions::from_config(cfg.section("loss"));
+  const RunOptions ro = RunOptions::from_config(cfg, int64_t(data.train().size()));
+  TrainerOptions topt = [&] {
+    Config train = cfg.section("train");
+    if (!train.has("monitor")) train.apply_override("monitor=val_miou");
+    if (!train.has("monitor_mode")) train.apply_override("monitor_mode=max");
+    return TrainerOptions::from_config(train);
+  }();
+  manual_seed(ro.seed);
+  const ModulePtr model = build_module(cfg.section("model"));
+  topt.steps_per_epoch = (ro.samples_per_epoch + ro.batch - 1) / ro.batch;
+  auto opt = make_optimizer(cfg.section("optimizer"), model->named_parameters(), topt.epochs * topt.steps_per_epoch);
+  cfg.check_unknown_keys();
+  // Sizes of every pair (file headers only) before any long work.
+  for (const auto* set : {&data.train(), &data.val()})
+    for (const ImagePair& p : *set) {
+      const ImageInfo im = image_info(p.image), ma = image_info(p.mask);
+      STRATA_CHECK(im.width == ma.width && im.height == ma.height, p.mask, ": the mask is ", ma.width, " x ", ma.height,
+                   " but its image ", p.image, " is ", im.width, " x ", im.height);
+    }
+  prepare_run_dir(out, a);
+  cfg.save((fs::path(out) / "config.yaml").string());
+  const std::string config_text = cfg.dump();
+  std::fprintf(stderr, "strata-segment: %zu training / %zu validation images, %s; %lld classes (%s), CPU -> %s\n",
+               data.train().size(), data.val().size(), model->describe().c_str(),
+               static_cast<long long>(task.classes), task.binary ? "sigmoid" : "softmax", out.c_str());
+
+  const int64_t n_train = int64_t(data.train().size());
+  Loader loader(
+      [&](int64_t epoch) {  // samples_per_epoch indices: seeded permutations of the training set, end to end
+        std::vector<int64_t> order;
+        std::mt19937_64 rng = sample_rng(ro.seed, uint64_t(epoch), ~uint64_t(0));
+        while (int64_t(order.size()) < ro.samples_per_epoch) {
+          std::vector<int64_t> perm(static_cast<size_t>(n_train));
+          std::iota(perm.begin(), perm.end(), int64_t(0));
+          std::shuffle(perm.begin(), perm.end(), rng);
+          order.insert(order.end(), perm.begin(), perm.end());
+        }
+        order.resize(size_t(ro.samples_per_epoch));
+        return order;
+      },
+      [&](int64_t index, std::mt19937_64& rng) { return data.sample(data.train()[size_t(index)], &rng); }, ro.batch,
+      ro.seed, ro.workers, ro.prefetch);
+
+  Trainer trainer(
+      topt, out,
+      [&](int64_t epoch, int64_t b) {
+        const double waited = loader.wait_seconds();
+        const Batch batch = collate(loader.batch(epoch, b));
+        const double wait = loader.wait_seconds() - waited;
+        model->train();
+        opt->zero_grad();
+        const Tensor l = segment_loss((*model)(batch.x), batch, task, loss);
+        l.backward();
+        opt->step();
+        return StepResult{l.item<float>(), batch.x.size(0), wait};
+      },
+      [&](int64_t epoch) {
+        model->eval();
+        std::map<std::string, double> m;
+        if (!data.val().empty()) m = evaluate(*model, data, task, loss, data.val(), ro.tile);
+        if (ro.panels_every > 0 && ro.panel_images > 0 && ((epoch + 1) % ro.panels_every == 0 || epoch == 0)) {
+          char name[32];
+          std::snprintf(name, sizeof name, "epoch_%03lld.png", static_cast<long long>(epoch + 1));
+          const auto& shown = data.val().empty() ? data.train() : data.val();
+          write_panels((fs::path(out) / "panels" / name).string(), *model, data, task, loss, shown, ro.panel_images,
+                       ro.tile);
+        }
+        model->train();
+        return m;
+      },
+      [&](Checkpoint& ck) {
+        ck.add_module("model.", *model);
+        ck.add_optimizer("optimizer.", *opt);
+        ck.set("segment.config", config_text);
+      },
+      [&](const Checkpoint& ck) {
+        ck.restore_module("model.", *model);
+        ck.restore_optimizer("optimizer.", *opt);
+      });
+  if (!a.resume.empty()) trainer.resume(a.resume);
+  const TrainSummary s = trainer.run();
+  if (s.interrupted) return 130;
+  std::fprintf(stderr, "strata-segment: trained %lld epochs (%lld steps); best %s %.4f at epoch %lld\n",
+               static_cast<long long>(s.epochs_run), static_cast<long long>(s.steps), topt.monitor.c_str(), s.best,
+               static_cast<long long>(s.best_epoch));
+  if (data.val().empty()) return 0;
+  // The best model on the validation images: metrics, confusion matrix, panels.
+  const Loaded best = load_model((fs::path(out) / "best.safetensors").string(), {});
+  ConfusionMatrix cm(task.classes);
+  const auto m = evaluate(*best.model, data, task, loss, data.val(), ro.tile, &cm);
+  write_metrics_csv((fs::path(out) / "val_metrics.csv").string(), m, int64_t(data.val().size()));
+  confusion_plot((fs::path(out) / "confusion_val.png").string(), "best model, validation images", cm, task.class_names);
+  write_panels((fs::path(out) / "panels" / "best.png").string(), *best.model, data, task, loss, data.val(),
+               int64_t(data.val().size()), ro.tile);
+  std::fprintf(stderr, "strata-segment: best model on %zu validation images: %s\n", data.val().size(),
+               summary_line(m).c_str());
+  return 0;
+}
+
+int eval_command(const AppArgs& a) {
+  Loaded l = load_model(a.checkpoint, a.overrides);
+  const Config data_cfg = l.cfg.section("data");
+  const SegmentData data = a.data.empty() ? SegmentData(data_cfg, l.task) : SegmentData(data_cfg, l.task, a.data);
+  const LossOptions loss = LossOptions::from_config(l.cfg.section("loss"));
+  const int64_t tile = l.cfg.section("inference").get_int("tile", 1024, Bounds::at_least(32));
+  check_overrides_read(l.cfg, a.overrides, "eval");
+  STRATA_CHECK(!data.val().empty(), "eval: no labelled images (the config has no validation set; give --data)");
+  const std::string out = !a.out.empty() ? a.out : (fs::path(a.checkpoint).parent_path() / "eval").string();
+  create_directories_checked(out);
+  ConfusionMatrix cm(l.task.classes);
+  const auto m = evaluate(*l.model, data, l.task, loss, data.val(), tile, &cm);
+  write_metrics_csv((fs::path(out) / "metrics.csv").string(), m, int64_t(data.val().size()));
+  confusion_plot((fs::path(out) / "confusion.png").string(), "eval: " + fs::path(a.checkpoint).filename().string(), cm,
+                 l.task.class_names);
+  write_panels((fs::path(out) / "panels.png").string(), *l.model, data, l.task, loss, data.val(),
+               std::min<int64_t>(int64_t(data.val().size()), 8), tile);
+  std::printf("%zu images: %s\n", data.val().size(), summary_line(m).c_str());
+  if (l.task.binary)
+    std::printf("object class: precision %.4f, recall %.4f, F1 %.4f\n", m.at("val_precision"), m.at("val_recall"),
+                m.at("val_f1"));
+  std::printf("wrote %s/{metrics.csv, confusion.png, panels.png}\n", out.c_str());
+  return 0;
+}
+
+int predict_command(const AppArgs& a) {
+  Loaded l = load_model(a.checkpoint, a.overrides);
+  const TransformOptions tf = TransformOptions::from_config(l.cfg.section("data"), l.task.channels);
+  const int64_t tile = l.cfg.section("inference").get_int("tile", 1024, Bounds::at_least(32));
+  check_overrides_read(l.cfg, a.overrides, "predict");
+  const std::vector<std::string> inputs = image_files(a.input, false);
+  STRATA_CHECK(!inputs.empty(), a.input, ": holds no image files (PNG, JPEG, BMP, ...)");
+  std::error_code ec;
+  STRATA_CHECK(!fs::exists(a.output, ec) || fs::is_directory(a.output, ec), a.output,
+               ": exists and is not a folder; --output names the folder the masks are written to");
+  create_directories_checked(a.output);
+  const bool probs_out = a.switches.count("--probabilities") > 0;
+  for (const std::string& path : inputs) {
+    const Image raw = read_image(path, l.task.channels);
+    Sample in = apply_transforms(Sample{raw, {}}, tf, nullptr);
+    Image probs = probabilities(predict_logits(*l.model, in.image, tile), l.task);
+    if (probs.height != raw.height || probs.width != raw.width)
+      probs = resize_image(probs, raw.height, raw.width, Interp::bilinear);
+    LabelMap labels = labels_of(probs, l.task);
+    const fs::path stem = fs::path(a.output) / fs::path(path).stem();
+    LabelMap shown = labels;
+    if (l.task.binary)
+      for (int32_t& v : shown.data) v *= 255;
+    write_label_png(stem.string() + ".png", shown, l.task.classes > 255 ? 16 : 8);
+    write_png(stem.string() + "_overlay.png", overlay(raw, labels, l.task));
+    if (probs_out) {
+      // Binary: P(object); multi-class: the probability of the predicted class.
+      const int64_t plane = raw.height * raw.width;
+      Image p{1, raw.height, raw.width, std::vector<float>(size_t(plane))};
+      for (int64_t i = 0; i < plane; ++i)
+        p.data[size_t(i)] = probs.data[size_t((l.task.binary ? 1 : labels.data[size_t(i)]) * plane + i)];
+      write_png(stem.string() + "_prob.png", p, 16);
+    }
+    std::printf("%s -> %s.png (%lld x %lld)\n", path.c_str(), stem.string().c_str(), static_cast<long long>(raw.width),
+                static_cast<long long>(raw.height));
+  }
+  std::printf("wrote %zu mask%s to %s\n", inputs.size(), inputs.size() == 1 ? "" : "s", a.output.c_str());
+  return 0;
+}
+
+}  // namespace strata::segment

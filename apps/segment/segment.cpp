@@ -1,0 +1,355 @@
+#include "apps/segment/segment.h"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+
+#include "apps/common/plot.h"
+#include "engine/autograd.h"
+#include "engine/error.h"
+#include "engine/nn_ops.h"
+#include "engine/ops.h"
+
+namespace fs = std::filesystem;
+
+namespace strata::segment {
+
+TaskSpec TaskSpec::from_config(const Config& cfg) {
+  TaskSpec t;
+  t.channels = cfg.section("data").get_int("channels", 3, Bounds::between(1, 3));
+  STRATA_CHECK(t.channels != 2, cfg.origin(), ": data.channels: 1 (grey) or 3 (RGB), not 2");
+  const Config model = cfg.section("model");
+  const int64_t outputs = model.get_int("classes", 1, Bounds::at_least(1));
+  const int64_t in = model.get_int("in_channels", 3, Bounds::at_least(1));
+  STRATA_CHECK(in == t.channels, cfg.origin(), ": model.in_channels is ", in, " but data.channels is ", t.channels,
+               "; make them equal");
+  t.binary = outputs == 1;
+  t.classes = t.binary ? 2 : outputs;
+  t.threshold = cfg.section("inference").get_double("threshold", 0.5, Bounds{0, 1, true});
+  std::vector<std::string> fallback;
+  for (int64_t c = 0; c < t.classes; ++c) fallback.push_back(t.binary ? (c ? "object" : "background") : "class" + std::to_string(c));
+  t.class_names = cfg.get_string_list("class_names", fallback);
+  STRATA_CHECK(int64_t(t.class_names.size()) == t.classes, cfg.origin(), ": class_names has ", t.class_names.size(),
+               " names for ", t.classes, " classes (model.classes: 1 means two classes, background and object)");
+  return t;
+}
+
+// ---------------------------------------------------------------------------
+// data
+
+void SegmentData::read_common(const Config& data) {
+  tf_ = TransformOptions::from_config(data, task_.channels);
+  mask_ = MaskSpec::from_config(data.section("mask"), task_.classes);
+  STRATA_CHECK(!(task_.binary && mask_.mode == "index" && mask_.classes > 2), "binary task with index masks");
+  cache_on_ = data.get_bool("cache", true);
+}
+
+namespace {
+
+std::vector<ImagePair> pairs_of(const Config& data, const std::string& images_key, const std::string& masks_key,
+                                const std::string& list_key) {
+  if (data.has(list_key)) {
+    data.mark_known(images_key);
+    data.mark_known(masks_key);
+    return pairs_from_list(data.require_string(list_key));
+  }
+  if (data.has(images_key) || data.has(masks_key))
+    return pairs_from_folders(data.require_string(images_key), data.require_string(masks_key));
+  data.mark_known(list_key);
+  return {};
+}
+
+}  // namespace
+
+SegmentData::SegmentData(const Config& data, const TaskSpec& task) : task_(task) {
+  read_common(data);
+  std::vector<ImagePair> all = pairs_of(data, "images", "masks", "train_list");
+  STRATA_CHECK(!all.empty(), data.origin(), ": no training data: set data.images and data.masks (folders paired by ",
+               "file stem) or data.train_list (SegNet-style list file)");
+  val_ = pairs_of(data, "val_images", "val_masks", "val_list");
+  const double fraction = data.get_double("val_fraction", val_.empty() ? 0.3 : 0.0, Bounds{0, 0.95});
+  const uint64_t seed = uint64_t(data.get_int("split_seed", 1, Bounds::at_least(0)));
+  STRATA_CHECK(val_.empty() || fraction == 0, data.origin(), ": data.val_fraction and an explicit validation set ",
+               "(val_images / val_list) exclude each other");
+  if (val_.empty() && fraction > 0) {
+    auto [tr, va] = split_by_fraction(all, fraction, seed);
+    train_ = std::move(tr);
+    val_ = std::move(va);
+  } else {
+    train_ = std::move(all);
+  }
+  STRATA_CHECK(!train_.empty(), data.origin(), ": the split left no training images");
+}
+
+SegmentData::SegmentData(const Config& data, const TaskSpec& task, const std::string& eval_data) : task_(task) {
+  read_common(data);
+  std::error_code ec;
+  if (fs::is_directory(eval_data, ec)) {
+    for (const auto& [im, ma] : {std::pair{"images", "masks"}, std::pair{"image", "label"}, std::pair{"val", "valannot"}})
+      if (fs::is_directory(fs::path(eval_data) / im) && fs::is_directory(fs::path(eval_data) / ma)) {
+        val_ = pairs_from_folders((fs::path(eval_data) / im).string(), (fs::path(eval_data) / ma).string());
+        return;
+      }
+    STRATA_FAIL(eval_data, ": a labelled folder needs images/ and masks/ subfolders (or image/ and label/); or give ",
+                "a SegNet-style list file");
+  }
+  val_ = pairs_from_list(eval_data);
+}
+
+Sample SegmentData::decoded(const ImagePair& p) const {
+  if (cache_on_) {
+    std::lock_guard<std::mutex> lock(cache_mu_);
+    const auto it = cache_.find(p.image);
+    if (it != cache_.end()) return *it->second;
+  }
+  Sample s;
+  s.image = read_image(p.image, task_.channels);
+  if (!p.mask.empty()) s.mask = mask_.read(p.mask, s.image.height, s.image.width);
+  if (cache_on_) {
+    std::lock_guard<std::mutex> lock(cache_mu_);
+    cache_.emplace(p.image, std::make_shared<const Sample>(s));
+  }
+  return s;
+}
+
+Sample SegmentData::sample(const ImagePair& p, std::mt19937_64* rng) const {
+  return apply_transforms(decoded(p), tf_, rng);
+}
+
+// ---------------------------------------------------------------------------
+// batches and loss
+
+Batch collate(const std::vector<Sample>& samples) {
+  STRATA_CHECK(!samples.empty(), "collate: no samples");
+  const Image& a = samples[0].image;
+  const int64_t n = int64_t(samples.size()), plane = a.height * a.width;
+  std::vector<float> x(size_t(n * a.channels * plane));
+  std::vector<int64_t> y(size_t(n * plane));
+  Batch b;
+  for (int64_t i = 0; i < n; ++i) {
+    const Sample& s = samples[size_t(i)];
+    STRATA_CHECK(s.image.height == a.height && s.image.width == a.width && s.image.channels == a.channels,
+                 "a training batch needs images of one size, got ", a.width, " x ", a.height, " and ", s.image.width,
+                 " x ", s.image.height, ": set data.size or data.augment.crop");
+    std::copy(s.image.data.begin(), s.image.data.end(), x.begin() + i * a.channels * plane);
+    for (int64_t j = 0; j < plane; ++j) {
+      const int32_t v = s.mask.data[size_t(j)];
+      y[size_t(i * plane + j)] = v == kIgnoreLabel ? -100 : v;
+      b.pixels += v == kIgnoreLabel ? 0 : 1;
+    }
+  }
+  b.x = Tensor::from_vector(x, {n, a.channels, a.height, a.width});
+  b.labels = Tensor::from_vector(y, {n, a.height, a.width});
+  return b;
+}
+
+LossOptions LossOptions::from_config(const Config& loss) {
+  LossOptions o;
+  o.type = loss.get_choice("type", "auto", {"auto", "bce", "cross_entropy"});
+  o.pos_weight = loss.get_double("pos_weight", 1.0, Bounds::positive());
+  o.dice = loss.get_double("dice", 0.0, Bounds::at_least(0));
+  o.class_weights = loss.get_double_list("class_weights", {});
+  return o;
+}
+
+namespace {
+
+// (N, K, H, W) one-hot targets of labels (N, H, W) (ignored pixels all 0) and
+// the (N, 1, H, W) mask of labelled pixels.
+std::pair<Tensor, Tensor> one_hot_and_valid(const Tensor& labels, int64_t k) {
+  const std::vector<int64_t> y = labels.to_vector<int64_t>();
+  const int64_t n = labels.size(0), plane = labels.size(1) * labels.size(2);
+  std::vector<float> oh(size_t(n * k * plane), 0.f), valid(size_t(n * plane), 0.f);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < plane; ++j) {
+      const int64_t v = y[size_t(i * plane + j)];
+      if (v < 0) continue;
+      valid[size_t(i * plane + j)] = 1.f;
+      oh[size_t((i * k + v) * plane + j)] = 1.f;
+    }
+  return {Tensor::from_vector(oh, {n, k, labels.size(1), labels.size(2)}),
+          Tensor::from_vector(valid, {n, 1, labels.size(1), labels.size(2)})};
+}
+
+}  // namespace
+
+Tensor segment_loss(const Tensor& logits, const Batch& b, const TaskSpec& task, const LossOptions& o) {
+  const bool bce = o.type == "bce" || (o.type == "auto" && task.binary);
+  STRATA_CHECK(bce == (logits.size(1) == 1), "loss.type ", o.type, " does not fit a model with ", logits.size(1),
+               " output channels (bce: model.classes 1; cross_entropy: 2 or more)");
+  if (!bce) {
+    Tensor w;
+    if (!o.class_weights.empty()) {
+      STRATA_CHECK(int64_t(o.class_weights.size()) == task.classes, "loss.class_weights: ", o.class_weights.size(),
+                   " weights for ", task.classes, " classes");
+      w = Tensor::from_vector(std::vector<float>(o.class_weights.begin(), o.class_weights.end()), {task.classes});
+    }
+    Tensor ce = cross_entropy(logits, b.labels, w, -100);
+    if (o.dice > 0) {
+      const auto [onehot, valid] = one_hot_and_valid(b.labels, task.classes);
+      ce = add(ce, mul(dice_loss(mul(softmax(logits, 1), valid), onehot), o.dice));
+    }
+    return ce;
+  }
+  // Binary: labels 0 / 1, -100 ignored (weight 0); mean over the labelled pixels.
+  const auto [onehot, valid] = one_hot_and_valid(b.labels, 2);
+  const Tensor target = onehot.narrow(1, 1, 1).contiguous();
+  const Tensor pw = o.pos_weight == 1.0 ? Tensor() : Tensor::full({1}, o.pos_weight);
+  Tensor loss = div(bce_with_logits(logits, target, valid, pw, Reduction::sum), double(std::max<int64_t>(b.pixels, 1)));
+  if (o.dice > 0) loss = add(loss, mul(dice_loss(mul(sigmoid(logits), valid), target), o.dice));
+  return loss;
+}
+
+// ---------------------------------------------------------------------------
+// inference
+
+Image predict_logits(Module& model, const Image& x, int64_t tile, int64_t overlap) {
+  NoGradGuard no_grad;
+  const auto run = [&](int64_t top, int64_t left, int64_t h, int64_t w) {
+    const Image part = (top == 0 && left == 0 && h == x.height && w == x.width) ? x : crop(x, top, left, h, w);
+    const Tensor out = model(Tensor::from_vector(part.data, {1, x.channels, h, w})).contiguous();
+    return Image{out.size(1), h, w, out.to_vector<float>()};
+  };
+  if (x.height <= tile && x.width <= tile) return run(0, 0, x.height, x.width);
+  // Tiles of tile x tile with `overlap` shared pixels; overlapping logits are averaged.
+  const int64_t step = std::max<int64_t>(tile - overlap, 1);
+  const auto starts = [&](int64_t n) {
+    std::vector<int64_t> s;
+    if (n <= tile) return std::vector<int64_t>{0};
+    for (int64_t p = 0;; p += step) {
+      s.push_back(std::min(p, n - tile));
+      if (p + tile >= n) break;
+    }
+    return s;
+  };
+  Image sum, count;
+  for (int64_t top : starts(x.height))
+    for (int64_t left : starts(x.width)) {
+      const int64_t h = std::min(tile, x.height), w = std::min(tile, x.width);
+      const Image part = run(top, left, h, w);
+      if (sum.data.empty()) {
+        sum = Image{part.channels, x.height, x.width, std::vector<float>(size_t(part.channels * x.height * x.width))};
+        count = Image{1, x.height, x.width, std::vector<float>(size_t(x.height * x.width))};
+      }
+      for (int64_t y = 0; y < h; ++y)
+        for (int64_t xx = 0; xx < w; ++xx) {
+          for (int64_t c = 0; c < part.channels; ++c) sum.at(c, top + y, left + xx) += part.at(c, y, xx);
+          count.at(0, top + y, left + xx) += 1;
+        }
+    }
+  for (int64_t c = 0; c < sum.channels; ++c)
+    for (int64_t y = 0; y < x.height; ++y)
+      for (int64_t xx = 0; xx < x.width; ++xx) sum.at(c, y, xx) /= count.at(0, y, xx);
+  return sum;
+}
+
+Image probabilities(const Image& logits, const TaskSpec& task) {
+  const int64_t plane = logits.height * logits.width;
+  Image p{task.classes, logits.height, logits.width, std::vector<float>(size_t(task.classes * plane))};
+  if (task.binary) {
+    for (int64_t i = 0; i < plane; ++i) {
+      const float one = 1.f / (1.f + std::exp(-logits.data[size_t(i)]));
+      p.data[size_t(i)] = 1.f - one;
+      p.data[size_t(plane + i)] = one;
+    }
+    return p;
+  }
+  for (int64_t i = 0; i < plane; ++i) {
+    float mx = -1e30f;
+    for (int64_t c = 0; c < task.classes; ++c) mx = std::max(mx, logits.data[size_t(c * plane + i)]);
+    float sum = 0;
+    for (int64_t c = 0; c < task.classes; ++c) sum += p.data[size_t(c * plane + i)] = std::exp(logits.data[size_t(c * plane + i)] - mx);
+    for (int64_t c = 0; c < task.classes; ++c) p.data[size_t(c * plane + i)] /= sum;
+  }
+  return p;
+}
+
+LabelMap labels_of(const Image& probs, const TaskSpec& task) {
+  const int64_t plane = probs.height * probs.width;
+  LabelMap m{probs.height, probs.width, std::vector<int32_t>(size_t(plane))};
+  for (int64_t i = 0; i < plane; ++i) {
+    if (task.binary) {
+      m.data[size_t(i)] = probs.data[size_t(plane + i)] >= task.threshold ? 1 : 0;
+      continue;
+    }
+    int32_t best = 0;
+    for (int64_t c = 1; c < task.classes; ++c)
+      if (probs.data[size_t(c * plane + i)] > probs.data[size_t(best * plane + i)]) best = int32_t(c);
+    m.data[size_t(i)] = best;
+  }
+  return m;
+}
+
+Scored score_image(Module& model, const SegmentData& data, const TaskSpec& task, const LossOptions& loss,
+                   const ImagePair& p, int64_t tile) {
+  const Sample raw = data.decoded(p);
+  const Sample in = apply_transforms(raw, data.transforms(), nullptr);
+  const Image logits = predict_logits(model, in.image, tile);
+  Scored s;
+  {  // the loss at the model's resolution
+    NoGradGuard no_grad;
+    const Batch b = collate({in});
+    const Tensor l = segment_loss(Tensor::from_vector(logits.data, {1, logits.channels, logits.height, logits.width}),
+                                  b, task, loss);
+    s.loss = l.item<float>();
+    s.pixels = b.pixels;
+  }
+  Image probs = probabilities(logits, task);
+  if (probs.height != raw.image.height || probs.width != raw.image.width)
+    probs = resize_image(probs, raw.image.height, raw.image.width, Interp::bilinear);
+  s.predicted = labels_of(probs, task);
+  s.probs = std::move(probs);
+  return s;
+}
+
+// ---------------------------------------------------------------------------
+// figures
+
+Panel label_panel(const LabelMap& m, const TaskSpec& task, const std::string& title) {
+  const int64_t plane = m.height * m.width;
+  Panel p{title, m.height, m.width, task.binary ? 1 : 3, std::vector<float>(size_t((task.binary ? 1 : 3) * plane))};
+  for (int64_t i = 0; i < plane; ++i) {
+    const int32_t v = m.data[size_t(i)];
+    if (task.binary) {
+      p.pixels[size_t(i)] = v == kIgnoreLabel ? 0.5f : float(v);
+      continue;
+    }
+    const Rgb c = v == kIgnoreLabel ? Rgb{0, 0, 0} : class_colour(v);
+    for (int k = 0; k < 3; ++k) p.pixels[size_t(i * 3 + k)] = float(c[size_t(k)]) / 255.f;
+  }
+  return p;
+}
+
+Image overlay(const Image& raw, const LabelMap& m, const TaskSpec& task) {
+  Image out{3, raw.height, raw.width, std::vector<float>(size_t(3 * raw.height * raw.width))};
+  const int64_t plane = raw.height * raw.width;
+  for (int64_t i = 0; i < plane; ++i) {
+    const int32_t v = m.data[size_t(i)];
+    const bool paint = task.binary ? v == 1 : v >= 0;
+    const Rgb c = task.binary ? Rgb{255, 40, 40} : class_colour(std::max(v, 0));
+    for (int64_t k = 0; k < 3; ++k) {
+      const float g = raw.data[size_t((raw.channels == 3 ? k : 0) * plane + i)];
+      out.data[size_t(k * plane + i)] = paint ? 0.55f * g + 0.45f * float(c[size_t(k)]) / 255.f : g;
+    }
+  }
+  return out;
+}
+
+void write_panels(const std::string& path, Module& model, const SegmentData& data, const TaskSpec& task,
+                  const LossOptions& loss, const std::vector<ImagePair>& pairs, int64_t n, int64_t tile) {
+  std::vector<std::vector<Panel>> rows;
+  for (int64_t i = 0; i < std::min<int64_t>(n, int64_t(pairs.size())); ++i) {
+    const ImagePair& p = pairs[size_t(i)];
+    const Sample raw = data.decoded(p);
+    const Scored s = score_image(model, data, task, loss, p, tile);
+    std::vector<float> hwc(raw.image.data.size());
+    const int64_t plane = raw.image.height * raw.image.width, c = raw.image.channels;
+    for (int64_t j = 0; j < plane; ++j)
+      for (int64_t k = 0; k < c; ++k) hwc[size_t(j * c + k)] = raw.image.data[size_t(k * plane + j)];
+    rows.push_back({Panel{fs::path(p.image).filename().string(), raw.image.height, raw.image.width, c, hwc},
+                    label_panel(raw.mask, task, "truth"), label_panel(s.predicted, task, "prediction")});
+  }
+  if (!rows.empty()) image_panels(path, rows, 256);
+}
+
+}  // namespace strata::segment

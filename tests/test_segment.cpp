@@ -1,0 +1,422 @@
+// The image pipeline (apps/common: image I/O, datasets, paired transforms, the
+// loader) and strata-segment: bad images and masks, mask values and alignment
+// through every transform, loader determinism for any worker count, metrics on
+// hand-computed examples, a tiny set overfitted by the app, predict at odd sizes,
+// and torchvision's MobileNetV2 / VGG16 loaded through the export script.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include "apps/common/datasets.h"
+#include "apps/common/image_io.h"
+#include "apps/common/loader.h"
+#include "apps/common/metrics.h"
+#include "apps/common/transforms.h"
+#include "apps/segment/run.h"
+#include "apps/segment/segment.h"
+#include "engine/autograd.h"
+#include "engine/error.h"
+#include "engine/random.h"
+#include "engine/safetensors.h"
+#include "layers/checkpoint.h"
+#include "layers/registry.h"
+#include "models/encoder_unet.h"
+
+using namespace strata;
+using ::testing::HasSubstr;
+namespace fs = std::filesystem;
+
+namespace {
+
+fs::path fresh_dir(const std::string& name) {
+  const fs::path d = fs::temp_directory_path() / ("strata_segment_" + name + "_" + std::to_string(getpid()));
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d;
+}
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+// A c-channel image whose pixel values encode their position.
+Image ramp(int64_t c, int64_t h, int64_t w) {
+  Image img{c, h, w, std::vector<float>(size_t(c * h * w))};
+  for (int64_t k = 0; k < c; ++k)
+    for (int64_t y = 0; y < h; ++y)
+      for (int64_t x = 0; x < w; ++x) img.at(k, y, x) = float((k * 7 + y * 3 + x) % 256) / 255.f;
+  return img;
+}
+
+LabelMap blocks(int64_t h, int64_t w, int32_t classes) {
+  LabelMap m{h, w, std::vector<int32_t>(size_t(h * w))};
+  for (int64_t y = 0; y < h; ++y)
+    for (int64_t x = 0; x < w; ++x) m.at(y, x) = int32_t((y / 5 + x / 7) % classes);
+  return m;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// image I/O
+
+TEST(ImageIo, PngRoundTripsGreyRgbAndSixteenBit) {
+  const fs::path d = fresh_dir("io");
+  const Image rgb = ramp(3, 13, 17);
+  write_png((d / "rgb.png").string(), rgb);
+  const Image back = read_image((d / "rgb.png").string(), 3);
+  ASSERT_EQ(back.height, 13);
+  ASSERT_EQ(back.width, 17);
+  for (size_t i = 0; i < rgb.data.size(); ++i) EXPECT_NEAR(back.data[i], rgb.data[i], 0.5 / 255) << i;
+  // RGB read as grey: BT.601 luminance; grey read as RGB: replicated.
+  const Image grey = read_image((d / "rgb.png").string(), 1);
+  EXPECT_NEAR(grey.at(0, 2, 3), 0.299 * back.at(0, 2, 3) + 0.587 * back.at(1, 2, 3) + 0.114 * back.at(2, 2, 3), 1e-6);
+  write_png((d / "grey.png").string(), grey);
+  const Image rep = read_image((d / "grey.png").string(), 3);
+  EXPECT_EQ(rep.at(0, 4, 5), rep.at(2, 4, 5));
+  // 16 bit: values survive to 1 / 65535.
+  Image fine{1, 3, 4, std::vector<float>{0.f, 1e-4f, 0.5f, 1.f, 0.25f, 0.75f, 0.3333f, 0.1f, 0.9f, 0.01f, 0.99f, 0.5f}};
+  write_png((d / "p16.png").string(), fine, 16);
+  EXPECT_TRUE(image_info((d / "p16.png").string()).sixteen_bit);
+  const Image fine_back = read_image((d / "p16.png").string(), 1);
+  for (size_t i = 0; i < fine.data.size(); ++i) EXPECT_NEAR(fine_back.data[i], fine.data[i], 1.0 / 65535) << i;
+  fs::remove_all(d);
+}
+
+TEST(ImageIo, BadFilesAreErrorsNamingTheFile) {
+  const fs::path d = fresh_dir("bad");
+  std::ofstream(d / "empty.png");
+  std::ofstream(d / "text.png") << "this is not an image\n";
+  write_png((d / "ok.png").string(), ramp(1, 20, 20));
+  {
+    std::ifstream in(d / "ok.png", std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), {});
+    std::ofstream(d / "truncated.png", std::ios::binary) << bytes.substr(0, bytes.size() / 2);
+  }
+  fs::create_directories(d / "folder.png");
+  const auto err = [&](const char* name) { return error_of([&] { read_image((d / name).string(), 1); }); };
+  EXPECT_THAT(err("empty.png"), HasSubstr("empty.png: the image file is empty"));
+  EXPECT_THAT(err("text.png"), HasSubstr("text.png: cannot decode the image"));
+  EXPECT_THAT(err("truncated.png"), HasSubstr("truncated.png: cannot decode the image"));
+  EXPECT_THAT(err("folder.png"), HasSubstr("folder.png: is a directory"));
+  EXPECT_THAT(err("absent.png"), HasSubstr("absent.png: no such image file"));
+  fs::remove_all(d);
+}
+
+// ---------------------------------------------------------------------------
+// datasets and masks
+
+TEST(Datasets, FoldersPairByStemAndListUnpairedFiles) {
+  const fs::path d = fresh_dir("pairs");
+  fs::create_directories(d / "im");
+  fs::create_directories(d / "ma");
+  for (const char* s : {"a", "b", "c"}) write_png((d / "im" / (std::string(s) + ".png")).string(), ramp(1, 8, 8));
+  for (const char* s : {"a", "b", "c"}) write_png((d / "ma" / (std::string(s) + ".bmp.png")).string(), ramp(1, 8, 8));
+  // Stems differ (b.bmp vs b): every file unpaired, each listed.
+  EXPECT_THAT(error_of([&] { pairs_from_folders((d / "im").string(), (d / "ma").string()); }),
+              HasSubstr("3 image(s) without a mask of the same stem"));
+  fs::remove_all(d / "ma");
+  fs::create_directories(d / "ma");
+  for (const char* s : {"a", "b"}) write_png((d / "ma" / (std::string(s) + ".png")).string(), ramp(1, 8, 8));
+  std::ofstream(d / "ma" / "a.jpg");  // two masks of stem a
+  EXPECT_THAT(error_of([&] { pairs_from_folders((d / "im").string(), (d / "ma").string()); }),
+              HasSubstr("two images share the stem 'a'"));
+  fs::remove(d / "ma" / "a.jpg");
+  EXPECT_THAT(error_of([&] { pairs_from_folders((d / "im").string(), (d / "ma").string()); }),
+              HasSubstr("1 image(s) without a mask of the same stem in"));
+  write_png((d / "ma" / "c.png").string(), ramp(1, 8, 8));
+  const auto pairs = pairs_from_folders((d / "im").string(), (d / "ma").string());
+  ASSERT_EQ(pairs.size(), 3u);
+  EXPECT_EQ(fs::path(pairs[1].mask).filename(), "b.png");
+  // List files: paths relative to the list's folder.
+  std::ofstream(d / "list.txt") << "im/a.png ma/a.png\n\nim/b.png ma/b.png\n";
+  EXPECT_EQ(pairs_from_list((d / "list.txt").string()).size(), 2u);
+  std::ofstream(d / "bad.txt") << "im/a.png\n";
+  EXPECT_THAT(error_of([&] { pairs_from_list((d / "bad.txt").string()); }), HasSubstr("bad.txt:1: expected 'IMAGE MASK'"));
+  std::ofstream(d / "missing.txt") << "im/a.png ma/zzz.png\n";
+  EXPECT_THAT(error_of([&] { pairs_from_list((d / "missing.txt").string()); }), HasSubstr("no file 'ma/zzz.png'"));
+  // A seeded split by file: same seed, same split; every file on one side.
+  const auto [tr, va] = split_by_fraction(pairs, 0.3, 4);
+  EXPECT_EQ(tr.size() + va.size(), 3u);
+  EXPECT_EQ(va.size(), 1u);
+  EXPECT_EQ(split_by_fraction(pairs, 0.3, 4).second[0].image, va[0].image);
+  fs::remove_all(d);
+}
+
+TEST(Datasets, MaskSizeAndClassIndexAreCheckedWithFileAndValue) {
+  const fs::path d = fresh_dir("masks");
+  LabelMap m{6, 5, std::vector<int32_t>(30, 1)};
+  m.at(2, 3) = 11;  // void
+  write_label_png((d / "m.png").string(), m);
+  MaskSpec spec;
+  spec.mode = "index";
+  spec.classes = 11;
+  EXPECT_THAT(error_of([&] { spec.read((d / "m.png").string(), 6, 5); }),
+              HasSubstr("m.png: class index 11 at pixel (x 3, y 2) is not below the class count 11"));
+  spec.ignore = 11;
+  const LabelMap r = spec.read((d / "m.png").string(), 6, 5);
+  EXPECT_EQ(r.at(2, 3), kIgnoreLabel);
+  EXPECT_EQ(r.at(0, 0), 1);
+  EXPECT_THAT(error_of([&] { spec.read((d / "m.png").string(), 5, 6); }),
+              HasSubstr("m.png: the mask is 5 x 6 but its image is 6 x 5"));
+  MaskSpec binary;  // pixel > 127 is class 1
+  LabelMap grey{1, 3, {0, 127, 128}};
+  write_label_png((d / "b.png").string(), grey);
+  EXPECT_EQ(binary.read((d / "b.png").string(), 1, 3).data, (std::vector<int32_t>{0, 0, 1}));
+  fs::remove_all(d);
+}
+
+// ---------------------------------------------------------------------------
+// transforms
+
+TEST(Transforms, MasksKeepTheirLabelSetThroughResizeScaleAndCrop) {
+  Sample s{ramp(3, 60, 80), blocks(60, 80, 4)};
+  TransformOptions o;
+  o.size = {45, 61};
+  o.scale = {0.6, 1.7};
+  o.crop = {50, 50};
+  o.hflip = o.vflip = 0.5;
+  o.brightness = o.contrast = 0.2;
+  for (uint64_t i = 0; i < 30; ++i) {
+    std::mt19937_64 rng = sample_rng(3, 0, i);
+    const Sample t = apply_transforms(s, o, &rng);
+    ASSERT_EQ(t.mask.height, 50);
+    ASSERT_EQ(t.image.height, 50);
+    std::set<int32_t> seen(t.mask.data.begin(), t.mask.data.end());
+    for (int32_t v : seen) EXPECT_TRUE(v == kIgnoreLabel || (v >= 0 && v < 4)) << v;
+  }
+  // Area resizing averages: a 2x2 block of 0 and 1 becomes 0.5.
+  Image checker{1, 4, 4, {0, 1, 0, 1, 1, 0, 1, 0, 0, 1, 0, 1, 1, 0, 1, 0}};
+  const Image half = resize_image(checker, 2, 2, Interp::area);
+  for (float v : half.data) EXPECT_FLOAT_EQ(v, 0.5f);
+}
+
+TEST(Transforms, ImageAndMaskMoveTogetherThroughFlipsAndCrops) {
+  // The image's one channel is its label / 10: after any flips and crop the two still agree pixel for pixel
+  // (padding: image 0, label ignored).
+  LabelMap m = blocks(37, 53, 5);
+  Image img{1, 37, 53, std::vector<float>(m.data.size())};
+  for (size_t i = 0; i < m.data.size(); ++i) img.data[i] = float(m.data[i] + 1) / 10.f;
+  TransformOptions o;
+  o.crop = {40, 30};  // taller than the image: padded rows
+  o.hflip = o.vflip = 0.5;
+  int flips = 0;
+  for (uint64_t i = 0; i < 20; ++i) {
+    std::mt19937_64 rng = sample_rng(1, 2, i);
+    const Sample t = apply_transforms(Sample{img, m}, o, &rng);
+    for (int64_t y = 0; y < 40; ++y)
+      for (int64_t x = 0; x < 30; ++x) {
+        const int32_t l = t.mask.at(y, x);
+        EXPECT_FLOAT_EQ(t.image.at(0, y, x), l == kIgnoreLabel ? 0.f : float(l + 1) / 10.f) << y << "," << x;
+      }
+    flips += t.image.at(0, 1, 0) != img.at(0, 0, 0);
+  }
+  EXPECT_GT(flips, 0);
+  // hflip moves column x to width-1-x in both.
+  const LabelMap f = hflip(m);
+  EXPECT_EQ(f.at(3, 0), m.at(3, 52));
+  EXPECT_FLOAT_EQ(hflip(img).at(0, 3, 0), img.at(0, 3, 52));
+}
+
+// ---------------------------------------------------------------------------
+// loader
+
+TEST(Loader, SameBatchesForAnyWorkerCountAndAfterAResume) {
+  const auto order = [](int64_t epoch) {
+    std::vector<int64_t> o(23);
+    for (int64_t i = 0; i < 23; ++i) o[size_t(i)] = (i * 7 + epoch) % 23;
+    return o;
+  };
+  const auto make = [](int64_t index, std::mt19937_64& rng) {
+    Image img{1, 1, 3, {float(index), float(rng() % 1000), float(rng() % 1000)}};
+    return Sample{img, {}};
+  };
+  const auto run = [&](int64_t workers, int64_t from_batch) {
+    Loader l(order, make, 4, 9, workers, 2);
+    std::vector<float> seen;
+    for (int64_t e = 0; e < 2; ++e)
+      for (int64_t b = e == 0 ? from_batch : 0; b < l.batches_per_epoch(23); ++b)
+        for (const Sample& s : l.batch(e, b)) seen.insert(seen.end(), s.image.data.begin(), s.image.data.end());
+    return seen;
+  };
+  const std::vector<float> one = run(0, 0);
+  EXPECT_EQ(one.size(), size_t(2 * 23 * 3));
+  EXPECT_EQ(run(1, 0), one);
+  EXPECT_EQ(run(3, 0), one);
+  const std::vector<float> resumed = run(3, 2);  // epoch 0 from batch 2
+  EXPECT_TRUE(std::equal(resumed.begin(), resumed.end(), one.begin() + 2 * 4 * 3));
+}
+
+TEST(Loader, AWorkerErrorReachesTheCaller) {
+  Loader l([](int64_t) { return std::vector<int64_t>{0, 1, 2}; },
+           [](int64_t i, std::mt19937_64&) -> Sample {
+             STRATA_CHECK(i != 1, "broken.png: cannot decode the image");
+             return Sample{Image{1, 1, 1, {0.f}}, {}};
+           },
+           3, 1, 2);
+  EXPECT_THAT(error_of([&] { l.batch(0, 0); }), HasSubstr("broken.png"));
+}
+
+// ---------------------------------------------------------------------------
+// metrics
+
+TEST(SegmentMetrics, HandComputedBinaryExample) {
+  // truth    1 1 0 0 | 1 0     predicted 1 0 0 1 | 1 0 (ignored pixel at the end)
+  ConfusionMatrix cm(2);
+  cm.add({1, 1, 0, 0, 1, 0, kIgnoreLabel}, {1, 0, 0, 1, 1, 0, 1}, kIgnoreLabel);
+  EXPECT_EQ(cm.total(), 6);
+  EXPECT_DOUBLE_EQ(cm.accuracy(), 4.0 / 6.0);
+  // class 1: TP 2, FP 1, FN 1 -> IoU 2 / 4; class 0: TP 2, FP 1, FN 1 -> 2 / 4 (Keras BinaryIoU convention)
+  EXPECT_DOUBLE_EQ(cm.iou(1), 0.5);
+  EXPECT_DOUBLE_EQ(cm.iou(0), 0.5);
+  EXPECT_DOUBLE_EQ(cm.mean_iou(), 0.5);
+  EXPECT_DOUBLE_EQ(cm.precision(1), 2.0 / 3.0);
+  EXPECT_DOUBLE_EQ(cm.recall(1), 2.0 / 3.0);
+  EXPECT_DOUBLE_EQ(cm.f1(1), 2.0 / 3.0);
+}
+
+// ---------------------------------------------------------------------------
+// the app
+
+namespace {
+
+// Bright disks (class 1) on a noisy darker background, odd sizes.
+void write_disk_set(const fs::path& d, int n, int64_t h, int64_t w, uint64_t seed) {
+  fs::create_directories(d / "images");
+  fs::create_directories(d / "masks");
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<double> u(0, 1);
+  for (int i = 0; i < n; ++i) {
+    Image img{1, h, w, std::vector<float>(size_t(h * w))};
+    LabelMap m{h, w, std::vector<int32_t>(size_t(h * w))};
+    const double cy = h * (0.25 + 0.5 * u(rng)), cx = w * (0.25 + 0.5 * u(rng)), r = 4 + 6 * u(rng);
+    for (int64_t y = 0; y < h; ++y)
+      for (int64_t x = 0; x < w; ++x) {
+        const bool in = (y - cy) * (y - cy) + (x - cx) * (x - cx) < r * r;
+        m.at(y, x) = in ? 255 : 0;
+        img.at(0, y, x) = float((in ? 0.75 : 0.3) + 0.1 * (u(rng) - 0.5));
+      }
+    write_png((d / "images" / (std::to_string(i) + ".png")).string(), img);
+    write_label_png((d / "masks" / (std::to_string(i) + ".png")).string(), m);
+  }
+}
+
+const char* kDiskConfig =
+    "version: 1\n"
+    "class_names: [background, disk]\n"
+    "data: {images: IMAGES, masks: MASKS, val_fraction: 0.25, channels: 1, workers: 2,\n"
+    "       augment: {hflip: 0.5}, normalize: {mean: [0.5], std: [0.25]}}\n"
+    "model: {type: unet2d, in_channels: 1, classes: 1, base: 8, depth: 2}\n"
+    "train: {epochs: 30, batch: 4, seed: 3, panels_every: 0, progress: false}\n"
+    "optimizer: {type: adam, lr: 0.01}\n";
+
+std::string replaced(std::string s, const std::string& from, const std::string& to) {
+  return s.replace(s.find(from), from.size(), to);
+}
+
+}  // namespace
+
+TEST(SegmentApp, OverfitsATinySetAndPredictsAtTheInputSize) {
+  const fs::path d = fresh_dir("app");
+  write_disk_set(d / "set", 8, 32, 32, 5);
+  std::ofstream(d / "disk.yaml") << replaced(replaced(kDiskConfig, "IMAGES", (d / "set" / "images").string()), "MASKS",
+                                             (d / "set" / "masks").string());
+  AppArgs train;
+  train.command = "train";
+  train.config = (d / "disk.yaml").string();
+  train.out = (d / "run").string();
+  ASSERT_EQ(segment::train_command(train), 0);
+  // The best checkpoint on the training images themselves (overfitting).
+  std::ofstream(d / "all.txt") << [&] {
+    std::string s;
+    for (int i = 0; i < 8; ++i) s += "set/images/" + std::to_string(i) + ".png set/masks/" + std::to_string(i) + ".png\n";
+    return s;
+  }();
+  AppArgs eval;
+  eval.command = "eval";
+  eval.checkpoint = (d / "run" / "best.safetensors").string();
+  eval.data = (d / "all.txt").string();
+  eval.out = (d / "eval").string();
+  ASSERT_EQ(segment::eval_command(eval), 0);
+  std::ifstream metrics(d / "eval" / "metrics.csv");
+  std::string line;
+  double accuracy = 0;
+  while (std::getline(metrics, line))
+    if (line.rfind("accuracy,", 0) == 0) accuracy = std::stod(line.substr(9));
+  EXPECT_GT(accuracy, 0.99);
+  EXPECT_TRUE(fs::exists(d / "run" / "loss.png"));
+  EXPECT_TRUE(fs::exists(d / "run" / "panels" / "best.png"));
+  // predict: an odd-sized image gets a mask of exactly its size, 0 / 255, an overlay and a 16-bit probability map.
+  write_disk_set(d / "odd", 1, 333, 517, 8);
+  AppArgs p;
+  p.command = "predict";
+  p.checkpoint = eval.checkpoint;
+  p.input = (d / "odd" / "images").string();
+  p.output = (d / "pred").string();
+  p.switches.insert("--probabilities");
+  ASSERT_EQ(segment::predict_command(p), 0);
+  const ImageInfo mask = image_info((d / "pred" / "0.png").string());
+  EXPECT_EQ(mask.width, 517);
+  EXPECT_EQ(mask.height, 333);
+  const LabelMap values = read_label_map((d / "pred" / "0.png").string());
+  for (int32_t v : values.data) ASSERT_TRUE(v == 0 || v == 255) << v;
+  EXPECT_EQ(image_info((d / "pred" / "0_overlay.png").string()).channels, 3);
+  EXPECT_TRUE(image_info((d / "pred" / "0_prob.png").string()).sixteen_bit);
+  fs::remove_all(d);
+}
+
+// ---------------------------------------------------------------------------
+// torchvision encoders through scripts/export_torchvision_weights.py
+
+namespace {
+
+void check_torchvision_stages(const std::string& arch, int64_t size) {
+  if (std::system("/usr/bin/python3 -c 'import torch, torchvision' > /dev/null 2>&1") != 0)
+    GTEST_SKIP() << "SKIPPED LOUDLY: python3-torch / python3-torchvision are not installed "
+                    "(scripts/install_deps.sh --torch)";
+  const fs::path d = fresh_dir("tv_" + arch);
+  const std::string cmd = "/usr/bin/python3 " + std::string(STRATA_SOURCE_DIR) +
+                          "/tests/reference/torchvision_stages.py " + arch + " " + std::to_string(size) + " '" +
+                          d.string() + "' > '" + (d / "log.txt").string() + "' 2>&1";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << "torchvision_stages.py failed; see " << (d / "log.txt");
+  Config cfg = Config::parse(arch == "mobilenet_v2" ? "type: unet_mobilenetv2\nclasses: 1\n"
+                                                    : "type: unet_vgg16\nclasses: 1\nbatchnorm: " +
+                                                          std::string(arch == "vgg16_bn" ? "true" : "false") + "\n");
+  cfg.apply_override("encoder_weights=" + (d / "weights.safetensors").string());
+  const ModulePtr m = build_module(cfg);
+  m->eval();
+  auto& unet = dynamic_cast<EncoderUNet&>(*m);
+  const Safetensors ref = load_safetensors((d / "stages.safetensors").string());
+  NoGradGuard no_grad;
+  const std::vector<Tensor> stages = unet.encoder().stages(ref.tensors.at("input"));
+  ASSERT_EQ(stages.size(), 5u);
+  for (size_t i = 0; i < stages.size(); ++i) {
+    const Tensor& want = ref.tensors.at("stage" + std::to_string(i));
+    ASSERT_EQ(stages[i].shape(), want.shape()) << "stage " << i;
+    const std::vector<float> a = stages[i].to_vector<float>(), b = want.to_vector<float>();
+    double max_abs = 0, max_ref = 0;
+    for (size_t j = 0; j < a.size(); ++j) {
+      max_abs = std::max(max_abs, double(std::fabs(a[j] - b[j])));
+      max_ref = std::max(max_ref, double(std::fabs(b[j])));
+    }
+    std::printf("%s stage %zu: max |strata - torchvision| = %.3g (max |torchvision| %.3g)\n", arch.c_str(), i, max_abs,
+                max_ref);
+    EXPECT_LE(max_abs, 1e-4 * std::max(max_ref, 1.0)) << arch << " stage " << i;
+  }
+  fs::remove_all(d);
+}
+
+}  // namespace
+
+TEST(TorchvisionEncoders, MobileNetV2StagesMatch) { check_torchvision_stages("mobilenet_v2", 96); }
+TEST(TorchvisionEncoders, Vgg16StagesMatch) { check_torchvision_stages("vgg16", 64); }
+TEST(TorchvisionEncoders, Vgg16BnStagesMatch) { check_torchvision_stages("vgg16_bn", 64); }
