@@ -12,6 +12,8 @@
 //   $CFG      a small synthetic strata-welllog config (2 epochs, seconds)
 //   $CKPT     a strata-welllog checkpoint trained from $CFG once per run
 //   $WELL     a CSV well of 300 samples at 0.5 ft written by `well_csv`
+//   $SEG_CFG, $SEG_CKPT   a tiny strata-segment config (disks on 32 x 32 images) and its checkpoint
+//   $SEG_SET  its data: images/ and masks/ (8 PNG pairs); $SEG_SMALL a 16 x 16 PNG
 // A new app adds its rows (and, if it needs one, its own checkpoint in
 // SetUpTestSuite) to kCases: one row per class of the issue at least.
 #include <gmock/gmock.h>
@@ -26,6 +28,8 @@
 #include <sstream>
 #include <string>
 #include <vector>
+
+#include "apps/common/image_io.h"
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
@@ -162,7 +166,93 @@ const std::vector<HostileCase> kCases = {
     // progress: a log file gets one line per epoch, not a bar per batch
     {"welllog_log_file_gets_lines_per_epoch", "strata-welllog", "", "train --config $CFG --out run", 0,
      {"epoch 1: train_loss", "epoch 2: train_loss"}, "! grep -q '\\[#' out.txt && ! grep -q 'ETA' out.txt"},
+    // ---- strata-segment ---------------------------------------------------------------------------------------
+    // 1. filesystem and checkpoint errors
+    {"segment_predict_output_is_a_file", "strata-segment", "echo keep > out", "predict --checkpoint $SEG_CKPT --input "
+     "$SEG_SET/images --output out", 1, {"out: exists and is not a folder"}, "test \"$(cat out)\" = keep"},
+    {"segment_predict_output_under_a_file", "strata-segment", "touch f", "predict --checkpoint $SEG_CKPT --input "
+     "$SEG_SET/images --output f/masks", 1, {"f is a file, not a folder"}},
+    {"segment_run_folder_under_a_file", "strata-segment", "touch f", "train --config $SEG_CFG --out f/run", 1,
+     {"f is a file, not a folder"}},
+    {"segment_checkpoint_of_another_app", "strata-segment", "", "predict --checkpoint $CKPT --input $SEG_SET/images "
+     "--output masks", 1, {"not a strata-segment checkpoint"}},
+    // 2. images and masks
+    {"segment_corrupt_image", "strata-segment", "cp -r $SEG_SET set && echo 'not a png' > set/images/3.png",
+     "train --config $SEG_CFG --out run data.images=set/images data.masks=set/masks", 1,
+     {"set/images/3.png: cannot decode the image"}},
+    {"segment_truncated_image", "strata-segment", "cp -r $SEG_SET set && head -c 60 $SEG_SET/images/2.png > "
+     "set/images/2.png", "train --config $SEG_CFG --out run data.images=set/images data.masks=set/masks", 1,
+     {"set/images/2.png: cannot decode the image"}},
+    {"segment_empty_image", "strata-segment", "cp -r $SEG_SET set && : > set/images/1.png",
+     "train --config $SEG_CFG --out run data.images=set/images data.masks=set/masks", 1,
+     {"set/images/1.png: the image file is empty"}},
+    {"segment_mask_of_another_size", "strata-segment", "cp -r $SEG_SET set && cp $SEG_SMALL set/masks/4.png",
+     "train --config $SEG_CFG --out run data.images=set/images data.masks=set/masks", 1,
+     {"set/masks/4.png: the mask is 16 x 16 but its image", "is 32 x 32"}, "test ! -e run"},
+    {"segment_class_index_out_of_range", "strata-segment", "",
+     "train --config $SEG_CFG --out run model.classes=3 data.mask.mode=index class_names=[a,b,c]", 1,
+     {"class index 255", "is not below the class count 3"}},
+    {"segment_unpaired_image", "strata-segment", "cp -r $SEG_SET set && cp $SEG_SET/images/0.png set/images/extra.png",
+     "train --config $SEG_CFG --out run data.images=set/images data.masks=set/masks", 1,
+     {"1 image(s) without a mask of the same stem", "extra.png"}},
+    {"segment_predict_input_not_an_image", "strata-segment", "echo text > notes.txt",
+     "predict --checkpoint $SEG_CKPT --input notes.txt --output masks", 1, {"notes.txt: not an image file"}},
+    {"segment_predict_folder_without_images", "strata-segment", "mkdir empty",
+     "predict --checkpoint $SEG_CKPT --input empty --output masks", 1, {"empty: holds no image files"}},
+    {"segment_list_with_a_missing_file", "strata-segment", "printf 'a.png b.png\\n' > list.txt",
+     "eval --checkpoint $SEG_CKPT --data list.txt", 1, {"list.txt:1: no file 'a.png'"}},
+    // 4. command line and config
+    {"segment_predict_override_it_does_not_read", "strata-segment", "", "predict --checkpoint $SEG_CKPT --input "
+     "$SEG_SET/images --output masks train.epochs=3", 1, {"predict does not use the key train.epochs"}},
+    {"segment_probabilities_is_a_predict_flag", "strata-segment", "", "train --config $SEG_CFG --probabilities", 1,
+     {"'--probabilities' is not a flag of train (it belongs to: predict)"}},
+    {"segment_unknown_config_key", "strata-segment", "", "train --config $SEG_CFG --out run data.augment.hflp=0.5", 1,
+     {"data.augment.hflp"}, "test ! -e run"},
+    {"segment_bad_normalize", "strata-segment", "", "train --config $SEG_CFG --out run data.normalize=imagenet", 1,
+     {"imagenet statistics are for 3-channel images"}},
+    {"segment_help", "strata-segment", "", "--help", 0, {"usage:", "strata-segment predict", "docs/segment.md"}},
+    {"segment_command_help", "strata-segment", "", "predict --help", 0, {"--probabilities", "(required)"}},
+    // 5. outputs
+    {"segment_finished_run_is_not_overwritten", "strata-segment",
+     "mkdir run && cp $SEG_CKPT run/best.safetensors && echo previous > run/metrics.csv",
+     "train --config $SEG_CFG --out run", 1, {"run: holds a previous run"},
+     "cmp run/best.safetensors $SEG_CKPT && test \"$(cat run/metrics.csv)\" = previous"},
+    {"segment_predict_writes_masks_of_the_input_size", "strata-segment", "",
+     "predict --checkpoint $SEG_CKPT --input $SEG_SMALL --output masks --probabilities", 0, {"(16 x 16)"},
+     "test -s masks/small.png && test -s masks/small_overlay.png && test -s masks/small_prob.png"},
+    // 6. messages
+    {"segment_checkpoint_is_a_directory", "strata-segment", "mkdir d",
+     "predict --checkpoint d --input $SEG_SMALL --output masks", 1, {"d: is a directory; the checkpoint must be a file"}},
+    {"segment_data_folder_is_a_file", "strata-segment", "touch f",
+     "train --config $SEG_CFG --out run data.images=f", 1, {"f: is a file; data.images must be a folder"}},
 };
+
+const char* kTinySegmentConfig =
+    "version: 1\n"
+    "class_names: [background, disk]\n"
+    "data: {images: SET/images, masks: SET/masks, val_fraction: 0.25, channels: 1, workers: 1}\n"
+    "model: {type: unet2d, in_channels: 1, classes: 1, base: 4, depth: 2}\n"
+    "train: {epochs: 1, batch: 4, seed: 1, panels_every: 0}\n"
+    "optimizer: {type: adam, lr: 0.01}\n";
+
+// 8 pairs of 32 x 32 disks (mask 255 inside) and one 16 x 16 image.
+void write_segment_set(const fs::path& dir) {
+  fs::create_directories(dir / "images");
+  fs::create_directories(dir / "masks");
+  for (int i = 0; i < 8; ++i) {
+    strata::Image img{1, 32, 32, std::vector<float>(1024)};
+    strata::LabelMap m{32, 32, std::vector<int32_t>(1024)};
+    for (int64_t y = 0; y < 32; ++y)
+      for (int64_t x = 0; x < 32; ++x) {
+        const bool in = (y - 12 - i) * (y - 12 - i) + (x - 16) * (x - 16) < 36;
+        m.at(y, x) = in ? 255 : 0;
+        img.at(0, y, x) = in ? 0.8f : 0.2f;
+      }
+    strata::write_png((dir / "images" / (std::to_string(i) + ".png")).string(), img);
+    strata::write_label_png((dir / "masks" / (std::to_string(i) + ".png")).string(), m);
+  }
+  strata::write_png((dir / "small.png").string(), strata::Image{1, 16, 16, std::vector<float>(256, 0.5f)});
+}
 
 const char* kTinyWelllogConfig =
     "version: 1\n"
@@ -219,6 +309,22 @@ class HostileInput : public ::testing::TestWithParam<HostileCase> {
     const fs::path well = root() / "well.csv";
     ASSERT_EQ(run_bash(root(), "well_csv '" + well.string() + "'"), 0);
     setenv("WELL", well.string().c_str(), 1);
+
+    const fs::path set = root() / "segment_set";
+    write_segment_set(set);
+    setenv("SEG_SET", set.string().c_str(), 1);
+    setenv("SEG_SMALL", (set / "small.png").string().c_str(), 1);
+    std::string seg = kTinySegmentConfig;
+    for (size_t p; (p = seg.find("SET/")) != std::string::npos;) seg.replace(p, 3, set.string());
+    const fs::path seg_cfg = root() / "segment_tiny.yaml";
+    std::ofstream(seg_cfg) << seg;
+    setenv("SEG_CFG", seg_cfg.string().c_str(), 1);
+    const fs::path seg_model = root() / "segment_model";
+    ASSERT_EQ(run_bash(root(), "\"$BIN/strata-segment\" train --config \"$SEG_CFG\" --out '" + seg_model.string() +
+                                   "' > segment_train.log 2>&1"),
+              0)
+        << read_file(root() / "segment_train.log");
+    setenv("SEG_CKPT", (seg_model / "best.safetensors").string().c_str(), 1);
   }
 
   static void TearDownTestSuite() {
