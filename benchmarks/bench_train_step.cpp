@@ -2,6 +2,9 @@
 // U-Nets on the CPU, for benchmarks/cpu_vs_torch.sh:
 //   unet2d: batch (4, 1, 256, 256), 1 output channel, BCE with logits
 //   unet1d: batch (16, 1, 1024), 5 classes, cross-entropy
+//   unet_mobilenetv2: batch (8, 3, 224, 224), 1 output channel, BCE with logits
+//     (the segment_membrane model shape on RGB input)
+//   unet_vgg16: batch (4, 3, 224, 224), 1 output channel, BCE with logits
 // Usage: bench_train_step MODEL [repeats (default 5)]
 // Prints one JSON object: name, strata_ms (median step after 2 warm-ups),
 // strata_peak_mb (peak resident set of this process), threads.
@@ -19,6 +22,7 @@
 #include "engine/parallel.h"
 #include "engine/random.h"
 #include "layers/optimizer.h"
+#include "layers/registry.h"
 #include "models/unet.h"
 
 using namespace strata;
@@ -26,25 +30,33 @@ using namespace strata;
 int main(int argc, char** argv) {
   const std::string model = argc > 1 ? argv[1] : "";
   const int repeats = argc > 2 ? std::max(1, std::atoi(argv[2])) : 5;
-  if (model != "unet2d" && model != "unet1d") {
-    std::fprintf(stderr, "usage: bench_train_step unet2d|unet1d [repeats]\n");
+  const bool encoder = model == "unet_mobilenetv2" || model == "unet_vgg16";
+  if (model != "unet2d" && model != "unet1d" && !encoder) {
+    std::fprintf(stderr, "usage: bench_train_step unet2d|unet1d|unet_mobilenetv2|unet_vgg16 [repeats]\n");
     return 2;
   }
-  const bool two_d = model == "unet2d";
+  const bool two_d = model != "unet1d";
   manual_seed(0);
-  UNet net(two_d ? UNetOptions{2, 1, 1, 16, 4} : UNetOptions{1, 1, 5, 16, 4});
+  ModulePtr net = encoder ? build_module(Config::parse("type: " + model + "\nclasses: 1\n"))
+                          : ModulePtr(std::make_shared<UNet>(two_d ? UNetOptions{2, 1, 1, 16, 4}
+                                                                   : UNetOptions{1, 1, 5, 16, 4}));
   Adam adam;
-  adam.add_group({"default", net.named_parameters(), 1e-3, 0});
+  adam.add_group({"default", net->named_parameters(), 1e-3, 0});
   Generator gen(1);
-  const Tensor x = two_d ? Tensor::randn({4, 1, 256, 256}, DType::f32, &gen)
-                         : Tensor::randn({16, 1, 1024}, DType::f32, &gen);
-  const Tensor target = two_d ? to_dtype(gt(Tensor::rand({4, 1, 256, 256}, DType::f32, &gen), 0.5), DType::f32)
+  const Shape shape = model == "unet_mobilenetv2" ? Shape{8, 3, 224, 224}
+                      : model == "unet_vgg16"     ? Shape{4, 3, 224, 224}
+                      : two_d                     ? Shape{4, 1, 256, 256}
+                                                  : Shape{16, 1, 1024};
+  const Tensor x = Tensor::randn(shape, DType::f32, &gen);
+  Shape out_shape = shape;
+  out_shape[1] = 1;
+  const Tensor target = two_d ? to_dtype(gt(Tensor::rand(out_shape, DType::f32, &gen), 0.5), DType::f32)
                               : argmax(Tensor::randn({16, 5, 1024}, DType::f32, &gen), 1);
   std::vector<double> ms;
   for (int i = 0; i < repeats + 2; ++i) {
     const auto t0 = std::chrono::steady_clock::now();
     adam.zero_grad();
-    const Tensor logits = net(x);
+    const Tensor logits = (*net)(x);
     const Tensor loss = two_d ? bce_with_logits(logits, target) : cross_entropy(logits, target);
     loss.backward();
     adam.step();

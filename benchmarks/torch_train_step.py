@@ -15,16 +15,22 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "reference"))
 from torch_unet import UNet  # noqa: E402
+from torch_encoder_unet import EncoderUNet  # noqa: E402
 
 model_name, threads, repeats = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 torch.set_num_threads(threads)
 torch.manual_seed(0)
-two_d = model_name == "unet2d"
-model = UNet(2, 1, 1) if two_d else UNet(1, 1, 5)
+two_d = model_name != "unet1d"
+if model_name.startswith("unet_"):
+    model = EncoderUNet("mobilenet_v2" if model_name == "unet_mobilenetv2" else "vgg16")
+    shape = (8, 3, 224, 224) if model_name == "unet_mobilenetv2" else (4, 3, 224, 224)
+else:
+    model = UNet(2, 1, 1) if two_d else UNet(1, 1, 5)
+    shape = (4, 1, 256, 256)
 opt = torch.optim.Adam(model.parameters(), lr=1e-3)
 if two_d:
-    x = torch.randn(4, 1, 256, 256)
-    target = (torch.rand(4, 1, 256, 256) > 0.5).float()
+    x = torch.randn(*shape)
+    target = (torch.rand(shape[0], 1, *shape[2:]) > 0.5).float()
 else:
     x = torch.randn(16, 1, 1024)
     target = torch.randint(0, 5, (16, 1024))

@@ -11,6 +11,7 @@
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/index.h"
 #include "kernels/cpu/loss.h"
+#include "kernels/cpu/conv_depthwise.h"
 #include "kernels/cpu/conv_direct.h"
 #include "kernels/cpu/conv_winograd.h"
 #include "kernels/cpu/nn.h"
@@ -121,6 +122,7 @@ class CpuBackend final : public Backend {
     switch (cpu::conv_kernel(g, pass)) {
       case cpu::ConvKernel::direct: return cpu::conv_direct_workspace(g, pass);
       case cpu::ConvKernel::winograd: return cpu::conv_winograd_workspace(g, pass);
+      case cpu::ConvKernel::depthwise: return 0;
       case cpu::ConvKernel::gemm: return -1;
     }
     return -1;
@@ -132,6 +134,11 @@ class CpuBackend final : public Backend {
     const auto* fb = static_cast<const float*>(b);
     auto* fo = static_cast<float*>(o);
     auto* ws = static_cast<float*>(workspace);
+    if (cpu::conv_kernel(g, pass) == cpu::ConvKernel::depthwise) {
+      if (pass == ConvPass::forward) return cpu::conv_depthwise_forward(g, fa, fb, fo);
+      if (pass == ConvPass::backward_data) return cpu::conv_depthwise_backward_data(g, fa, fb, fo);
+      return cpu::conv_depthwise_backward_weight(g, fa, fb, fo);
+    }
     if (cpu::conv_kernel(g, pass) == cpu::ConvKernel::winograd) {
       if (pass == ConvPass::forward) return cpu::conv_winograd_forward(g, fa, fb, fo, ws);
       if (pass == ConvPass::backward_data) return cpu::conv_winograd_backward_data(g, fa, fb, fo, ws);

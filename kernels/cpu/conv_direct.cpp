@@ -1,4 +1,5 @@
 #include "kernels/cpu/conv_direct.h"
+#include "kernels/cpu/conv_depthwise.h"
 
 #include "kernels/cpu/conv_winograd.h"
 #include "kernels/cpu/simd.h"
@@ -301,6 +302,7 @@ bool conv_direct_applies(const ConvGeom& g, ConvPass pass) {
 ConvKernel conv_kernel(const ConvGeom& g, ConvPass pass) {
   const ConvAlgorithm a = conv_algorithm();
   if (a == ConvAlgorithm::gemm) return ConvKernel::gemm;
+  if (conv_depthwise_applies(g)) return ConvKernel::depthwise;
   if (a != ConvAlgorithm::direct && conv_winograd_applies(g, pass) &&
       (a == ConvAlgorithm::winograd || winograd_wins(g)))
     return ConvKernel::winograd;
