@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <mutex>
 #include <unordered_map>
 #include <vector>
@@ -36,8 +37,13 @@ struct RawMemory {
 
 // Per-size free lists over a RawMemory (sizes rounded to 64 B, or 4 KiB above
 // 1 MiB). Freed blocks are cached up to `cache_limit` bytes, past which they go
-// back to the source. An allocation that fails empties the cache and retries
-// once before it throws. One implementation serves host and device memory.
+// back to the source. An allocation takes a cached block of its size, else the
+// smallest cached block at most 1.25x its size; when neither exists, cached
+// blocks (smallest first) go back to the source until the cache is within its
+// slack (64 MiB + 1/8 of the bytes in use) before the source is asked for more,
+// so memory held stays near what tensors use (a training step frees blocks of
+// one size and asks for others). An allocation that fails empties the cache and
+// retries once before it throws. One implementation serves host and device memory.
 class CachingAllocator final : public Allocator {
  public:
   CachingAllocator(RawMemory raw, size_t cache_limit);
@@ -52,7 +58,10 @@ class CachingAllocator final : public Allocator {
  private:
   RawMemory raw_;
   mutable std::mutex mutex_;
-  std::unordered_map<size_t, std::vector<void*>> free_blocks_;
+  size_t block_size(void* ptr, size_t nbytes);  // the size of a block handed out (mutex held)
+
+  std::map<size_t, std::vector<void*>> free_blocks_;  // by block size
+  std::unordered_map<void*, size_t> oversized_;        // blocks handed out for a smaller request
   size_t cached_bytes_ = 0, cache_limit_;
   AllocatorStats stats_;
 };

@@ -148,7 +148,7 @@ EncoderUNet::EncoderUNet(std::string type, std::shared_ptr<Encoder> encoder, con
   dec_ = register_module("dec", std::make_shared<ModuleList>());
   int64_t in = ch.back();
   for (size_t j = 0; j < n_up; ++j) {
-    const int64_t skip = j < n_skips ? ch[n_skips - 1 - j] : 0;
+    const int64_t skip = j < n_skips ? ch[n_skips - 1 - j] : o.input_skip ? encoder_->in_channels() : 0;
     up_->add(make_upsampler(2, in, widths[j], o.upsampling));
     dec_->add(std::make_shared<ConvBlock>(2, widths[j] + skip, widths[j], true, o.dropout));
     in = widths[j];
@@ -167,12 +167,13 @@ void EncoderUNet::train(bool on) {
 Tensor EncoderUNet::forward(const Tensor& input) {
   STRATA_CHECK(input.dim() == 4 && input.size(1) == encoder_->in_channels(), type(), ": expects (N, ",
                encoder_->in_channels(), ", H, W) input, got ", shape_str(input.shape()));
-  const std::vector<Tensor> stages = encoder_->stages(pad_to_multiple(input, multiple_));
+  const Tensor padded = pad_to_multiple(input, multiple_);
+  const std::vector<Tensor> stages = encoder_->stages(padded);
   const size_t n_skips = stages.size() - 1;
   Tensor x = stages.back();
   for (size_t j = 0; j < up_->size(); ++j) {
     x = (*up_)[j](x);
-    x = (*dec_)[j](j < n_skips ? cat({stages[n_skips - 1 - j], x}, 1) : x);
+    x = (*dec_)[j](j < n_skips ? cat({stages[n_skips - 1 - j], x}, 1) : o_.input_skip ? cat({padded, x}, 1) : x);
   }
   return crop_like((*head_)(x), input);
 }
@@ -195,6 +196,7 @@ EncoderUNetOptions encoder_unet_options(const Config& c) {
   o.decoder_widths = c.get_int_list("decoder_widths", {});
   o.upsampling = c.get_choice("upsampling", "transposed", {"transposed", "nearest", "linear"});
   o.freeze_encoder = c.get_bool("freeze_encoder", false);
+  o.input_skip = c.get_bool("input_skip", false);
   o.dropout = c.get_double("dropout", 0.0, Bounds::between(0, 0.99));
   return o;
 }

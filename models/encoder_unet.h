@@ -8,7 +8,7 @@
 // climbs back up: up.i (2x upsampling to decoder width i), dec.i (ConvBlock on
 // cat(skip_i, up_i)), and a 1x1 head to the class logits. When the encoder's
 // first stage is already at half resolution (MobileNetV2), one more up/dec pair
-// without a skip restores the input size.
+// restores the input size, without a skip or (input_skip) with the input itself.
 #pragma once
 
 #include <string>
@@ -71,6 +71,10 @@ struct EncoderUNetOptions {
   std::vector<int64_t> decoder_widths;  // one per up step, from the bottom up; empty: the encoder's skip widths
   std::string upsampling = "transposed";
   bool freeze_encoder = false;  // no gradients, and batch norm kept in eval mode
+  // The last up step of an encoder whose first stage is at half resolution
+  // (MobileNetV2) has no skip; with input_skip it gets the input image as one,
+  // so full-resolution detail (1-2 pixel structures) reaches the head.
+  bool input_skip = false;
   double dropout = 0;
 };
 

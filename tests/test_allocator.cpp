@@ -70,3 +70,34 @@ TEST(Allocator, EmptiesTheCacheBeforeGivingUp) {
   alloc.empty_cache();
   EXPECT_EQ(g_in_use, 0u);
 }
+
+TEST(Allocator, ReusesALargerBlockAndKeepsItsSize) {
+  CachingAllocator alloc(RawMemory{"test", std::malloc, std::free}, size_t(1) << 30);
+  void* a = alloc.allocate(4096);
+  alloc.deallocate(a, 4096);
+  void* b = alloc.allocate(3500);  // 3520 -> the cached 4096 block (within 1.25x)
+  EXPECT_EQ(b, a);
+  EXPECT_EQ(alloc.stats().allocated_bytes, 4096);
+  alloc.deallocate(b, 3500);  // goes back as a 4096-byte block
+  EXPECT_EQ(alloc.stats().allocated_bytes, 0);
+  EXPECT_EQ(alloc.allocate(4096), a);
+  void* c = alloc.allocate(1000);  // 4096 is over 1.25x of 1024: a new block
+  EXPECT_NE(c, a);
+  alloc.deallocate(a, 4096);
+  alloc.deallocate(c, 1000);
+  EXPECT_EQ(alloc.stats().reserved_bytes, 4096 + 1024);
+}
+
+TEST(Allocator, GivesCachedBlocksBackBeforeAskingForMore) {
+  CachingAllocator alloc(RawMemory{"test", std::malloc, std::free}, size_t(1) << 30);
+  // 100 MiB cached in blocks no later request fits: a miss returns them down to the 64 MiB slack.
+  std::vector<void*> blocks;
+  for (int i = 0; i < 10; ++i) blocks.push_back(alloc.allocate(size_t(10) << 20));
+  for (void* p : blocks) alloc.deallocate(p, size_t(10) << 20);
+  EXPECT_EQ(alloc.stats().reserved_bytes, int64_t(100) << 20);
+  void* small = alloc.allocate(size_t(1) << 20);
+  EXPECT_LE(alloc.stats().reserved_bytes - (int64_t(1) << 20), int64_t(64) << 20);
+  alloc.deallocate(small, size_t(1) << 20);
+  alloc.empty_cache();
+  EXPECT_EQ(alloc.stats().reserved_bytes, 0);
+}

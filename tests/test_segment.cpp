@@ -420,3 +420,28 @@ void check_torchvision_stages(const std::string& arch, int64_t size) {
 TEST(TorchvisionEncoders, MobileNetV2StagesMatch) { check_torchvision_stages("mobilenet_v2", 96); }
 TEST(TorchvisionEncoders, Vgg16StagesMatch) { check_torchvision_stages("vgg16", 64); }
 TEST(TorchvisionEncoders, Vgg16BnStagesMatch) { check_torchvision_stages("vgg16_bn", 64); }
+
+// The shipped membrane config, reduced to one short epoch (the full run is in docs/segment.md); needs
+// ../shared/data/membrane (or $STRATA_DATA/membrane) and skips loudly without it.
+TEST(SegmentApp, MembraneConfigRunsReduced) {
+  const char* env = std::getenv("STRATA_DATA");
+  const fs::path data = env ? fs::path(env) : fs::path(STRATA_SOURCE_DIR) / ".." / "shared" / "data";
+  if (!fs::is_directory(data / "membrane" / "image"))
+    GTEST_SKIP() << "SKIPPED LOUDLY: " << (data / "membrane") << " is absent (shared data folder; set STRATA_DATA=DIR)";
+  const fs::path d = fresh_dir("membrane");
+  AppArgs a;
+  a.command = "train";
+  a.config = (fs::path(STRATA_SOURCE_DIR) / "configs" / "segment_membrane.yaml").string();
+  a.out = (d / "run").string();
+  a.overrides = {"data.images=" + (data / "membrane" / "image").string(),
+                 "data.masks=" + (data / "membrane" / "label").string(), "train.epochs=1",
+                 "data.samples_per_epoch=8", "train.progress=false"};
+  ASSERT_EQ(segment::train_command(a), 0);
+  EXPECT_TRUE(fs::exists(d / "run" / "best.safetensors"));
+  EXPECT_TRUE(fs::exists(d / "run" / "panels" / "epoch_001.png"));
+  EXPECT_TRUE(fs::exists(d / "run" / "val_metrics.csv"));
+  const Checkpoint ck = Checkpoint::load((d / "run" / "best.safetensors").string());
+  const Config saved = Config::parse(ck.get("segment.config"));
+  EXPECT_EQ(saved.section("data").get_double("val_fraction", 0), 0.3);  // the reference's 70 / 30 split
+  fs::remove_all(d);
+}

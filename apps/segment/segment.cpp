@@ -203,8 +203,17 @@ Tensor segment_loss(const Tensor& logits, const Batch& b, const TaskSpec& task, 
 // ---------------------------------------------------------------------------
 // inference
 
-Image predict_logits(Module& model, const Image& x, int64_t tile, int64_t overlap) {
-  NoGradGuard no_grad;
+InferenceOptions InferenceOptions::from_config(const Config& inference) {
+  InferenceOptions o;
+  o.tile = inference.get_int("tile", 1024, Bounds::at_least(32));
+  o.overlap = inference.get_int("overlap", 64, Bounds::between(0, double(o.tile - 1)));
+  o.tta = inference.get_bool("tta", false);
+  return o;
+}
+
+namespace {
+
+Image predict_tiled(Module& model, const Image& x, int64_t tile, int64_t overlap) {
   const auto run = [&](int64_t top, int64_t left, int64_t h, int64_t w) {
     const Image part = (top == 0 && left == 0 && h == x.height && w == x.width) ? x : crop(x, top, left, h, w);
     const Tensor out = model(Tensor::from_vector(part.data, {1, x.channels, h, w})).contiguous();
@@ -241,6 +250,19 @@ Image predict_logits(Module& model, const Image& x, int64_t tile, int64_t overla
     for (int64_t y = 0; y < x.height; ++y)
       for (int64_t xx = 0; xx < x.width; ++xx) sum.at(c, y, xx) /= count.at(0, y, xx);
   return sum;
+}
+
+}  // namespace
+
+Image predict_logits(Module& model, const Image& x, const InferenceOptions& o) {
+  NoGradGuard no_grad;
+  Image mean = predict_tiled(model, x, o.tile, o.overlap);
+  if (!o.tta) return mean;
+  const Image h = hflip(predict_tiled(model, hflip(x), o.tile, o.overlap));
+  const Image v = vflip(predict_tiled(model, vflip(x), o.tile, o.overlap));
+  const Image hv = hflip(vflip(predict_tiled(model, hflip(vflip(x)), o.tile, o.overlap)));
+  for (size_t i = 0; i < mean.data.size(); ++i) mean.data[i] = (mean.data[i] + h.data[i] + v.data[i] + hv.data[i]) / 4;
+  return mean;
 }
 
 Image probabilities(const Image& logits, const TaskSpec& task) {
@@ -281,10 +303,10 @@ LabelMap labels_of(const Image& probs, const TaskSpec& task) {
 }
 
 Scored score_image(Module& model, const SegmentData& data, const TaskSpec& task, const LossOptions& loss,
-                   const ImagePair& p, int64_t tile) {
+                   const ImagePair& p, const InferenceOptions& inf) {
   const Sample raw = data.decoded(p);
   const Sample in = apply_transforms(raw, data.transforms(), nullptr);
-  const Image logits = predict_logits(model, in.image, tile);
+  const Image logits = predict_logits(model, in.image, inf);
   Scored s;
   {  // the loss at the model's resolution
     NoGradGuard no_grad;
@@ -336,12 +358,13 @@ Image overlay(const Image& raw, const LabelMap& m, const TaskSpec& task) {
 }
 
 void write_panels(const std::string& path, Module& model, const SegmentData& data, const TaskSpec& task,
-                  const LossOptions& loss, const std::vector<ImagePair>& pairs, int64_t n, int64_t tile) {
+                  const LossOptions& loss, const std::vector<ImagePair>& pairs, int64_t n,
+                  const InferenceOptions& inf) {
   std::vector<std::vector<Panel>> rows;
   for (int64_t i = 0; i < std::min<int64_t>(n, int64_t(pairs.size())); ++i) {
     const ImagePair& p = pairs[size_t(i)];
     const Sample raw = data.decoded(p);
-    const Scored s = score_image(model, data, task, loss, p, tile);
+    const Scored s = score_image(model, data, task, loss, p, inf);
     std::vector<float> hwc(raw.image.data.size());
     const int64_t plane = raw.image.height * raw.image.width, c = raw.image.channels;
     for (int64_t j = 0; j < plane; ++j)

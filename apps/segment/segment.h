@@ -87,8 +87,17 @@ struct LossOptions {
 };
 Tensor segment_loss(const Tensor& logits, const Batch& b, const TaskSpec& task, const LossOptions& o);
 
+// inference.{tile, overlap, tta}: tiles of images larger than `tile` pixels a
+// side; with `tta` the logits are the mean over the image and its horizontal,
+// vertical and double flips (each flipped back).
+struct InferenceOptions {
+  int64_t tile = 1024, overlap = 64;
+  bool tta = false;
+  static InferenceOptions from_config(const Config& inference);
+};
+
 // Logits (K, H, W) of one transformed image, in eval mode and without gradients.
-Image predict_logits(Module& model, const Image& x, int64_t tile = 1024, int64_t overlap = 64);
+Image predict_logits(Module& model, const Image& x, const InferenceOptions& o);
 // Class probabilities (classes, H, W) from logits (sigmoid -> 2 channels for binary).
 Image probabilities(const Image& logits, const TaskSpec& task);
 LabelMap labels_of(const Image& probs, const TaskSpec& task);
@@ -102,11 +111,12 @@ struct Scored {
   int64_t pixels = 0;
 };
 Scored score_image(Module& model, const SegmentData& data, const TaskSpec& task, const LossOptions& loss,
-                   const ImagePair& p, int64_t tile);
+                   const ImagePair& p, const InferenceOptions& inf);
 
 // Input | truth | prediction rows for the first `n` pairs of `pairs`.
 void write_panels(const std::string& path, Module& model, const SegmentData& data, const TaskSpec& task,
-                  const LossOptions& loss, const std::vector<ImagePair>& pairs, int64_t n, int64_t tile);
+                  const LossOptions& loss, const std::vector<ImagePair>& pairs, int64_t n,
+                  const InferenceOptions& inf);
 
 // A label map for display: grey for binary tasks, the class palette otherwise.
 Panel label_panel(const LabelMap& m, const TaskSpec& task, const std::string& title);
