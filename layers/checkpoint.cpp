@@ -165,30 +165,32 @@ const std::string& Checkpoint::get(const std::string& key) const {
   return it->second;
 }
 
-int64_t Checkpoint::get_int(const std::string& key) const {
-  const std::string& v = get(key);
+namespace {
+
+// `text` parsed whole by `parse` (std::stoll, std::stod), or an error naming the file and entry.
+template <class T, class Parse>
+T parse_entry(const std::string& path, const std::string& key, const std::string& text, Parse parse, const char* what) {
   size_t used = 0;
-  long long x = 0;
+  T value{};
   try {
-    x = std::stoll(v, &used);
+    value = parse(text, &used);
   } catch (const std::exception&) {
     used = 0;
   }
-  STRATA_CHECK(used > 0 && used == v.size(), path, ": entry '", key, "' is not an integer: '", v, "'");
-  return x;
+  STRATA_CHECK(used > 0 && used == text.size(), path, ": entry '", key, "' is not ", what, ": '", text, "'");
+  return value;
+}
+
+}  // namespace
+
+int64_t Checkpoint::get_int(const std::string& key) const {
+  return parse_entry<int64_t>(path, key, get(key), [](const std::string& t, size_t* n) { return std::stoll(t, n); },
+                              "an integer");
 }
 
 double Checkpoint::get_double(const std::string& key) const {
-  const std::string& v = get(key);
-  size_t used = 0;
-  double x = 0;
-  try {
-    x = std::stod(v, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  STRATA_CHECK(used > 0 && used == v.size(), path, ": entry '", key, "' is not a number: '", v, "'");
-  return x;
+  return parse_entry<double>(path, key, get(key), [](const std::string& t, size_t* n) { return std::stod(t, n); },
+                             "a number");
 }
 
 }  // namespace strata

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "tests/test_util.h"
 #include "engine/autograd.h"
 #include "engine/config.h"
 #include "engine/nn_ops.h"
@@ -19,18 +20,10 @@
 #include "models/unet.h"
 
 using namespace strata;
+using strata::test::error_of;
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 fs::path temp_dir(const std::string& name) {
   const fs::path d = fs::temp_directory_path() / ("strata_test_layers_" + name);

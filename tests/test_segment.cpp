@@ -11,6 +11,7 @@
 #include <fstream>
 #include <set>
 
+#include "tests/test_util.h"
 #include "apps/common/datasets.h"
 #include "apps/common/image_io.h"
 #include "apps/common/loader.h"
@@ -27,6 +28,7 @@
 #include "models/encoder_unet.h"
 
 using namespace strata;
+using strata::test::error_of;
 using ::testing::HasSubstr;
 namespace fs = std::filesystem;
 
@@ -37,15 +39,6 @@ fs::path fresh_dir(const std::string& name) {
   fs::remove_all(d);
   fs::create_directories(d);
   return d;
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
 }
 
 // A c-channel image whose pixel values encode their position.
