@@ -179,6 +179,9 @@ TEST(Transforms, MasksKeepTheirLabelSetThroughResizeScaleAndCrop) {
   o.crop = {50, 50};
   o.hflip = o.vflip = 0.5;
   o.brightness = o.contrast = 0.2;
+  o.elastic_alpha = 6;
+  o.elastic_sigma = 4;
+  o.elastic_p = 0.5;
   for (uint64_t i = 0; i < 30; ++i) {
     std::mt19937_64 rng = sample_rng(3, 0, i);
     const Sample t = apply_transforms(s, o, &rng);
@@ -191,6 +194,27 @@ TEST(Transforms, MasksKeepTheirLabelSetThroughResizeScaleAndCrop) {
   Image checker{1, 4, 4, {0, 1, 0, 1, 1, 0, 1, 0, 0, 1, 0, 1, 1, 0, 1, 0}};
   const Image half = resize_image(checker, 2, 2, Interp::area);
   for (float v : half.data) EXPECT_FLOAT_EQ(v, 0.5f);
+}
+
+TEST(Transforms, ElasticDeformationMovesImageAndMaskTogether) {
+  // Label l everywhere has image value (l + 1) / 10 and blocks are wide: after a smooth deformation, pixels
+  // whose label is kept (not ignored) mostly still carry their label's value (bilinear blends only at edges).
+  LabelMap m{64, 64, std::vector<int32_t>(64 * 64)};
+  for (int64_t y = 0; y < 64; ++y)
+    for (int64_t x = 0; x < 64; ++x) m.at(y, x) = int32_t((y / 16 + x / 16) % 4);
+  Image img{1, 64, 64, std::vector<float>(m.data.size())};
+  for (size_t i = 0; i < m.data.size(); ++i) img.data[i] = float(m.data[i] + 1) / 10.f;
+  std::mt19937_64 rng = sample_rng(4, 0, 0);
+  const Sample t = elastic(Sample{img, m}, 5.0, 6.0, rng);
+  int64_t agree = 0, labelled = 0, moved = 0;
+  for (size_t i = 0; i < t.mask.data.size(); ++i) {
+    if (t.mask.data[i] == kIgnoreLabel) continue;
+    ++labelled;
+    agree += std::fabs(t.image.data[i] - float(t.mask.data[i] + 1) / 10.f) < 1e-4f;
+    moved += t.mask.data[i] != m.data[i];
+  }
+  EXPECT_GT(moved, 100);                      // it did deform
+  EXPECT_GT(double(agree), 0.8 * double(labelled));  // and image and mask moved together
 }
 
 TEST(Transforms, ImageAndMaskMoveTogetherThroughFlipsAndCrops) {

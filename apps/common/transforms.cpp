@@ -158,6 +158,66 @@ LabelMap crop(const LabelMap& m, int64_t top, int64_t left, int64_t height, int6
   return out;
 }
 
+namespace {
+
+// In-place separable Gaussian blur of an h x w field (edges clamped).
+void gaussian_blur(std::vector<float>& f, int64_t h, int64_t w, double sigma) {
+  const int64_t radius = std::max<int64_t>(1, int64_t(std::ceil(3 * sigma)));
+  std::vector<float> k(size_t(2 * radius + 1));
+  double total = 0;
+  for (int64_t i = -radius; i <= radius; ++i) total += k[size_t(i + radius)] = float(std::exp(-0.5 * double(i * i) / (sigma * sigma)));
+  for (float& v : k) v = float(v / total);
+  std::vector<float> tmp(f.size());
+  for (int64_t y = 0; y < h; ++y)
+    for (int64_t x = 0; x < w; ++x) {
+      float acc = 0;
+      for (int64_t i = -radius; i <= radius; ++i) acc += k[size_t(i + radius)] * f[size_t(y * w + std::clamp(x + i, int64_t(0), w - 1))];
+      tmp[size_t(y * w + x)] = acc;
+    }
+  for (int64_t y = 0; y < h; ++y)
+    for (int64_t x = 0; x < w; ++x) {
+      float acc = 0;
+      for (int64_t i = -radius; i <= radius; ++i) acc += k[size_t(i + radius)] * tmp[size_t(std::clamp(y + i, int64_t(0), h - 1) * w + x)];
+      f[size_t(y * w + x)] = acc;
+    }
+}
+
+}  // namespace
+
+Sample elastic(const Sample& s, double alpha, double sigma, std::mt19937_64& rng) {
+  const int64_t h = s.image.height, w = s.image.width;
+  std::uniform_real_distribution<float> u(-1.f, 1.f);
+  std::vector<float> dx(size_t(h * w)), dy(size_t(h * w));
+  for (float& v : dx) v = u(rng);
+  for (float& v : dy) v = u(rng);
+  gaussian_blur(dx, h, w, sigma);
+  gaussian_blur(dy, h, w, sigma);
+  // Smoothed uniform noise has a small spread; scale the field so its largest displacement is alpha pixels.
+  float peak = 1e-12f;
+  for (size_t i = 0; i < dx.size(); ++i) peak = std::max({peak, std::fabs(dx[i]), std::fabs(dy[i])});
+  const float scale = float(alpha) / peak;
+  Sample out{Image{s.image.channels, h, w, std::vector<float>(s.image.data.size(), 0.f)}, s.mask};
+  for (int64_t y = 0; y < h; ++y)
+    for (int64_t x = 0; x < w; ++x) {
+      const float sy = float(y) + scale * dy[size_t(y * w + x)], sx = float(x) + scale * dx[size_t(y * w + x)];
+      if (s.labelled()) {
+        const int64_t ny = std::lround(sy), nx = std::lround(sx);
+        out.mask.at(y, x) = ny >= 0 && ny < h && nx >= 0 && nx < w ? s.mask.at(ny, nx) : kIgnoreLabel;
+      }
+      if (sy < 0 || sy > float(h - 1) || sx < 0 || sx > float(w - 1)) continue;
+      const int64_t y0 = std::min<int64_t>(int64_t(sy), std::max<int64_t>(h - 2, 0));
+      const int64_t x0 = std::min<int64_t>(int64_t(sx), std::max<int64_t>(w - 2, 0));
+      const int64_t y1 = std::min(y0 + 1, h - 1), x1 = std::min(x0 + 1, w - 1);
+      const float fy = sy - float(y0), fx = sx - float(x0);
+      for (int64_t c = 0; c < s.image.channels; ++c) {
+        const float top = s.image.at(c, y0, x0) + (s.image.at(c, y0, x1) - s.image.at(c, y0, x0)) * fx;
+        const float bottom = s.image.at(c, y1, x0) + (s.image.at(c, y1, x1) - s.image.at(c, y1, x0)) * fx;
+        out.image.at(c, y, x) = top + (bottom - top) * fy;
+      }
+    }
+  return out;
+}
+
 TransformOptions TransformOptions::from_config(const Config& data, int64_t channels) {
   TransformOptions o;
   o.size = data.get_int_list("size", {});
@@ -173,6 +233,10 @@ TransformOptions TransformOptions::from_config(const Config& data, int64_t chann
                aug.key_path("crop"), ": expected [height, width] of positive sizes");
   o.hflip = aug.get_double("hflip", 0.0, Bounds::between(0, 1));
   o.vflip = aug.get_double("vflip", 0.0, Bounds::between(0, 1));
+  const Config el = aug.section("elastic");
+  o.elastic_alpha = el.get_double("alpha", 0.0, Bounds::between(0, 1000));
+  o.elastic_sigma = el.get_double("sigma", 10.0, Bounds{0, 1000, true});
+  o.elastic_p = el.get_double("p", 0.5, Bounds::between(0, 1));
   o.brightness = aug.get_double("brightness", 0.0, Bounds::between(0, 1));
   o.contrast = aug.get_double("contrast", 0.0, Bounds::between(0, 1));
   if (data.is_scalar("normalize")) {
@@ -241,6 +305,7 @@ Sample apply_transforms(Sample s, const TransformOptions& o, std::mt19937_64* rn
       s.image = vflip(s.image);
       if (s.labelled()) s.mask = vflip(s.mask);
     }
+    if (o.elastic_alpha > 0 && unit(*rng) < o.elastic_p) s = elastic(s, o.elastic_alpha, o.elastic_sigma, *rng);
     if (o.brightness > 0 || o.contrast > 0) {
       const float b = float((2 * unit(*rng) - 1) * o.brightness);
       const float c = float(1 + (2 * unit(*rng) - 1) * o.contrast);

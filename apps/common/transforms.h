@@ -6,7 +6,10 @@
 //   resize (data.size: images bilinear, or area when shrinking; masks nearest,
 //   so never a new label value) -> random scale (scale: [lo, hi]) -> random
 //   crop (crop: [h, w]; padded with 0 / kIgnoreLabel where the image is
-//   smaller) -> flips (hflip, vflip: probabilities) -> brightness / contrast
+//   smaller) -> flips (hflip, vflip: probabilities) -> elastic deformation
+//   (elastic: {alpha, sigma, p}: a random displacement field smoothed by a
+//   Gaussian of sigma pixels and scaled to alpha pixels, images bilinear, masks
+//   nearest, as Simard et al. 2003 and the U-Net paper) -> brightness / contrast
 //   jitter (image only) -> normalisation ((x - mean) / std per channel);
 // and for evaluation only resize and normalisation.
 // Random draws come from the Rng a caller makes for (seed, epoch, index), so
@@ -43,6 +46,8 @@ LabelMap vflip(const LabelMap& m);
 // The (height x width) window at (top, left); outside the source: 0 / kIgnoreLabel.
 Image crop(const Image& img, int64_t top, int64_t left, int64_t height, int64_t width);
 LabelMap crop(const LabelMap& m, int64_t top, int64_t left, int64_t height, int64_t width);
+// Elastic deformation of a sample (image bilinear, mask nearest; outside: 0 / kIgnoreLabel).
+Sample elastic(const Sample& s, double alpha, double sigma, std::mt19937_64& rng);
 
 struct TransformOptions {
   std::vector<int64_t> size;          // [h, w] resize first; empty: keep
@@ -51,9 +56,10 @@ struct TransformOptions {
   std::vector<int64_t> crop;          // [h, w] random crop; empty: none
   double hflip = 0, vflip = 0;        // probabilities
   double brightness = 0, contrast = 0;  // jitter: x' = (x - m) * c + m + b, b in +-brightness, c in 1 +- contrast
+  double elastic_alpha = 0, elastic_sigma = 10, elastic_p = 0.5;  // alpha 0: no elastic deformation
   std::vector<double> mean, std;      // per channel; empty: none
-  // data.size, data.resize, data.augment.{scale, crop, hflip, vflip, brightness,
-  // contrast}, data.normalize: {mean, std} or "imagenet" or "none".
+  // data.size, data.resize, data.augment.{scale, crop, hflip, vflip, elastic,
+  // brightness, contrast}, data.normalize: {mean, std} or "imagenet" or "none".
   static TransformOptions from_config(const Config& data, int64_t channels);
 };
 
