@@ -337,14 +337,18 @@ TEST_P(HostileInput, ClearErrorExitCodeAndNothingDestroyed) {
   const fs::path dir = root() / c.name;
   fs::remove_all(dir);
   fs::create_directories(dir);
-  if (*c.setup) ASSERT_EQ(run_bash(dir, c.setup), 0) << "setup failed: " << c.setup;
+  if (*c.setup) {
+    ASSERT_EQ(run_bash(dir, c.setup), 0) << "setup failed: " << c.setup;
+  }
   const int rc = run_bash(dir, std::string("\"$BIN/") + c.app + "\" " + c.args + " > out.txt 2>&1");
   const std::string out = read_file(dir / "out.txt");
   EXPECT_EQ(rc, c.exit_code) << c.app << " " << c.args << "\n" << out;
   EXPECT_THAT(out, Not(HasSubstr("terminate called")));
   EXPECT_THAT(out, Not(HasSubstr("internal error")));
   for (const char* w : c.words) EXPECT_THAT(out, HasSubstr(w)) << c.app << " " << c.args;
-  if (*c.check) EXPECT_EQ(run_bash(dir, c.check), 0) << "after the run, this failed: " << c.check << "\n" << out;
+  if (*c.check) {
+    EXPECT_EQ(run_bash(dir, c.check), 0) << "after the run, this failed: " << c.check << "\n" << out;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Apps, HostileInput, ::testing::ValuesIn(kCases),

@@ -1067,7 +1067,7 @@ TEST(App, TrainEvalPredictOnSyntheticWells) {
     std::ofstream(bad) << text << "1 2\n2 3\n";
   }
   p.input = bad.string();
-  expect_error([&] { predict_command(p); }, "has none of the model's curves (GR)");
+  expect_error([&] { predict_command(p); }, "has no value in any of the model's curves (GR)");
 
   // data.curve_map: the same LAS well with its gamma ray as GAMMA in half the
   // units predicts exactly as before once GR is mapped to 2 * GAMMA.
