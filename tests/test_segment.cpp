@@ -6,6 +6,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
@@ -416,12 +417,15 @@ TEST(SegmentApp, InterruptedAndResumedRunEqualsAStraightOne) {
   ASSERT_EQ(train("straight", ""), 0);
   // A SIGINT that arrives after the trainer has put its own handler back is ignored, not fatal.
   auto previous = std::signal(SIGINT, SIG_IGN);
+  std::atomic<bool> finished{false};
   std::thread interrupter([&] {
-    while (!fs::exists(d / "cut" / "last.safetensors")) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    while (!finished && !fs::exists(d / "cut" / "last.safetensors"))
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
     std::this_thread::sleep_for(std::chrono::milliseconds(30));  // lands at some later batch: any must do
-    kill(getpid(), SIGINT);
+    if (!finished) kill(getpid(), SIGINT);
   });
   const int rc = train("cut", "");
+  finished = true;
   interrupter.join();
   std::signal(SIGINT, previous);
   EXPECT_TRUE(rc == 130 || rc == 0);
