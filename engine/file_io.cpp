@@ -1,6 +1,5 @@
 #include "engine/file_io.h"
 
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>

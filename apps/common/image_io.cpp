@@ -100,8 +100,8 @@ void write_png16(const std::string& path, const std::vector<uint16_t>& px, int64
 bool is_image_file(const std::string& path) {
   std::string ext = fs::path(path).extension().string();
   for (char& ch : ext) ch = char(std::tolower(static_cast<unsigned char>(ch)));
-  for (const char* e : {".png", ".jpg", ".jpeg", ".bmp", ".tga", ".gif", ".pgm", ".ppm", ".pnm", ".tif"})
-    if (ext == e) return ext != ".tif";
+  for (const char* e : {".png", ".jpg", ".jpeg", ".bmp", ".tga", ".gif", ".pgm", ".ppm", ".pnm"})
+    if (ext == e) return true;
   return false;
 }
 

@@ -135,7 +135,8 @@ void Trainer::redraw_plots() const {
   while (std::getline(f, line)) {
     std::stringstream row(line);
     size_t i = 0;
-    for (std::string v; std::getline(row, v, ',') && i < cols.size(); ++i) values[i].push_back(v.empty() ? std::nan("") : std::strtod(v.c_str(), nullptr));
+    for (std::string v; std::getline(row, v, ',') && i < cols.size(); ++i)
+      values[i].push_back(v.empty() ? std::nan("") : std::strtod(v.c_str(), nullptr));
   }
   std::vector<Series> losses, metrics;
   for (size_t i = 0; i < cols.size(); ++i) {

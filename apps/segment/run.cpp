@@ -72,8 +72,7 @@ std::map<std::string, double> evaluate(Module& model, const SegmentData& data, c
   int64_t pixels = 0;
   for (const ImagePair& p : pairs) {
     const Scored s = score_image(model, data, task, loss, p, inf);
-    const Sample raw = data.decoded(p);
-    std::vector<int64_t> truth(raw.mask.data.begin(), raw.mask.data.end()),
+    std::vector<int64_t> truth(s.raw.mask.data.begin(), s.raw.mask.data.end()),
         pred(s.predicted.data.begin(), s.predicted.data.end());
     cm.add(truth, pred, kIgnoreLabel);
     loss_sum += s.loss * double(s.pixels);

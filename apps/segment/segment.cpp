@@ -40,7 +40,6 @@ TaskSpec TaskSpec::from_config(const Config& cfg) {
 void SegmentData::read_common(const Config& data) {
   tf_ = TransformOptions::from_config(data, task_.channels);
   mask_ = MaskSpec::from_config(data.section("mask"), task_.classes);
-  STRATA_CHECK(!(task_.binary && mask_.mode == "index" && mask_.classes > 2), "binary task with index masks");
   cache_on_ = data.get_bool("cache", true);
 }
 
@@ -304,10 +303,11 @@ LabelMap labels_of(const Image& probs, const TaskSpec& task) {
 
 Scored score_image(Module& model, const SegmentData& data, const TaskSpec& task, const LossOptions& loss,
                    const ImagePair& p, const InferenceOptions& inf) {
-  const Sample raw = data.decoded(p);
+  Scored s;
+  s.raw = data.decoded(p);
+  const Sample& raw = s.raw;
   const Sample in = apply_transforms(raw, data.transforms(), nullptr);
   const Image logits = predict_logits(model, in.image, inf);
-  Scored s;
   {  // the loss at the model's resolution
     NoGradGuard no_grad;
     const Batch b = collate({in});
@@ -363,8 +363,8 @@ void write_panels(const std::string& path, Module& model, const SegmentData& dat
   std::vector<std::vector<Panel>> rows;
   for (int64_t i = 0; i < std::min<int64_t>(n, int64_t(pairs.size())); ++i) {
     const ImagePair& p = pairs[size_t(i)];
-    const Sample raw = data.decoded(p);
     const Scored s = score_image(model, data, task, loss, p, inf);
+    const Sample& raw = s.raw;
     std::vector<float> hwc(raw.image.data.size());
     const int64_t plane = raw.image.height * raw.image.width, c = raw.image.channels;
     for (int64_t j = 0; j < plane; ++j)

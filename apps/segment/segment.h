@@ -105,6 +105,7 @@ LabelMap labels_of(const Image& probs, const TaskSpec& task);
 // Scores of one labelled image at its mask's resolution: predicts at the
 // transformed size and resizes the probabilities back (bilinear).
 struct Scored {
+  Sample raw;  // the decoded image and its truth mask, as read
   LabelMap predicted;
   Image probs;  // at the mask's size
   double loss = 0;

@@ -102,10 +102,8 @@ Table read_csv(const std::string& path) {
     const auto u = static_cast<unsigned char>(ch);
     return u < 32 ? u != '\t' : u >= 0x80;
   }));
-  STRATA_CHECK(line.size() < 3200 || binary * 10 < line.size(), path, ": looks like a binary file (SEG-Y or other",
-               " binary data: ", binary, " non-text bytes in its first ", line.size(), "), not a CSV table");
-  STRATA_CHECK(binary * 10 < std::max<size_t>(line.size(), 1), path,
-               ": looks like a binary file, not a CSV table (its first line has ", binary, " non-text bytes)");
+  STRATA_CHECK(binary * 10 < std::max<size_t>(line.size(), 1), path, ": looks like a binary file (SEG-Y or other ",
+               "binary data: ", binary, " non-text bytes in its first ", line.size(), "), not a CSV table");
   t.columns = split_csv(line);
   STRATA_CHECK(!(t.columns.size() == 1 && line.find(';') != std::string::npos), path,
                ": looks semicolon-separated (the header has ';' and no ','); strata reads comma-separated CSV");
