@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <ostream>
 #include <sstream>
 #include <string>
@@ -49,6 +51,15 @@ inline Result run(const Case& c, DType t, uint64_t seed) {
   return {y.detach(), x.grad(), w.grad()};
 }
 
+// |got - want| <= tol * (1 + max |want|): float32 sums against the float64 reference.
+inline void expect_close(const Tensor& got, const Tensor& want, double tol, const std::string& what) {
+  ASSERT_EQ(got.shape(), want.shape()) << what;
+  const auto g = got.to(DType::f64).to_vector<double>(), w = want.to_vector<double>();
+  double scale = 0;
+  for (double v : w) scale = std::max(scale, std::abs(v));
+  for (size_t i = 0; i < g.size(); ++i) ASSERT_NEAR(g[i], w[i], tol * (1 + scale)) << what << " at " << i;
+}
+
 inline ConvGeom geometry(const Case& c) {
   ConvGeom g;
   g.N = c.N, g.C = c.C, g.H = c.H, g.W = c.W, g.K = c.K, g.R = c.R, g.S = c.S;
@@ -64,17 +75,23 @@ class ConvKernelTest : public ::testing::TestWithParam<Case> {
   void TearDown() override { cpu::set_conv_algorithm(cpu::ConvAlgorithm::automatic); }
 };
 
-// The case in float32 with one and with two threads: bitwise equal outputs.
-inline void expect_same_bits_for_one_and_two_threads(const Case& c) {
+// `run_f32()` (a Result in float32) with one and with two threads: bitwise equal outputs.
+template <class RunF32>
+void expect_same_bits_for_one_and_two_threads(RunF32 run_f32) {
   const int threads = num_threads();
   set_num_threads(1);
-  const Result one = run(c, DType::f32, 3);
+  const Result one = run_f32();
   set_num_threads(2);
-  const Result two = run(c, DType::f32, 3);
+  const Result two = run_f32();
   set_num_threads(threads);
   EXPECT_EQ(one.y.to_vector<float>(), two.y.to_vector<float>());
   EXPECT_EQ(one.gx.to_vector<float>(), two.gx.to_vector<float>());
   EXPECT_EQ(one.gw.to_vector<float>(), two.gw.to_vector<float>());
+}
+
+// The case in float32 with one and with two threads: bitwise equal outputs.
+inline void expect_same_bits_for_one_and_two_threads(const Case& c) {
+  expect_same_bits_for_one_and_two_threads([&] { return run(c, DType::f32, 3); });
 }
 
 }  // namespace strata::conv_test

@@ -12,10 +12,10 @@
 #include "engine/gradcheck.h"
 #include "engine/nn_ops.h"
 #include "engine/ops.h"
-#include "engine/parallel.h"
 #include "engine/random.h"
 #include "kernels/cpu/conv_depthwise.h"
 #include "kernels/cpu/conv_direct.h"
+#include "tests/conv_cases.h"
 
 using namespace strata;
 
@@ -25,11 +25,10 @@ struct DwCase {
   int64_t N, C, H, W, R, S, stride, pad;
 };
 
-struct DwResult {
-  Tensor y, gx, gw;
-};
+using conv_test::expect_close;
+using conv_test::Result;
 
-DwResult run(const DwCase& c, DType t, uint64_t seed) {
+Result run(const DwCase& c, DType t, uint64_t seed) {
   Generator gen(seed);
   Tensor x = Tensor::randn({c.N, c.C, c.H, c.W}, DType::f64, &gen).to(t).requires_grad_();
   Tensor w = Tensor::randn({c.C, 1, c.R, c.S}, DType::f64, &gen).to(t).requires_grad_();
@@ -43,14 +42,6 @@ DwResult run(const DwCase& c, DType t, uint64_t seed) {
   return {y.detach(), x.grad(), w.grad()};
 }
 
-void expect_close(const Tensor& got, const Tensor& want, double tol, const std::string& what) {
-  ASSERT_EQ(got.shape(), want.shape()) << what;
-  const auto g = got.to(DType::f64).to_vector<double>(), w = want.to_vector<double>();
-  double scale = 0;
-  for (double v : w) scale = std::max(scale, std::abs(v));
-  for (size_t i = 0; i < g.size(); ++i) ASSERT_NEAR(g[i], w[i], tol * (1 + scale)) << what << " at " << i;
-}
-
 class ConvDepthwise : public ::testing::TestWithParam<DwCase> {};
 
 TEST_P(ConvDepthwise, MatchesGemmInFloat64) {
@@ -58,8 +49,8 @@ TEST_P(ConvDepthwise, MatchesGemmInFloat64) {
   ConvGeom g;
   g.N = c.N, g.C = g.K = g.groups = c.C, g.H = c.H, g.W = c.W, g.R = c.R, g.S = c.S;
   ASSERT_EQ(cpu::conv_kernel(g, ConvPass::forward), cpu::ConvKernel::depthwise);
-  const DwResult fast = run(c, DType::f32, 5);
-  const DwResult want = run(c, DType::f64, 5);  // float64 runs im2col + GEMM
+  const Result fast = run(c, DType::f32, 5);
+  const Result want = run(c, DType::f64, 5);  // float64 runs im2col + GEMM
   expect_close(fast.y, want.y, 1e-5, "forward");
   expect_close(fast.gx, want.gx, 1e-5, "backward-data");
   expect_close(fast.gw, want.gw, 1e-5, "backward-weight");
@@ -67,15 +58,7 @@ TEST_P(ConvDepthwise, MatchesGemmInFloat64) {
 
 TEST_P(ConvDepthwise, SameBitsForOneAndTwoThreads) {
   const DwCase c = GetParam();
-  const int threads = num_threads();
-  set_num_threads(1);
-  const DwResult one = run(c, DType::f32, 3);
-  set_num_threads(2);
-  const DwResult two = run(c, DType::f32, 3);
-  set_num_threads(threads);
-  EXPECT_EQ(one.y.to_vector<float>(), two.y.to_vector<float>());
-  EXPECT_EQ(one.gx.to_vector<float>(), two.gx.to_vector<float>());
-  EXPECT_EQ(one.gw.to_vector<float>(), two.gw.to_vector<float>());
+  conv_test::expect_same_bits_for_one_and_two_threads([&] { return run(c, DType::f32, 3); });
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, ConvDepthwise,

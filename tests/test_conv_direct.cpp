@@ -17,16 +17,6 @@ using namespace strata::conv_test;
 
 namespace {
 
-// |got - want| <= tol * (1 + max |want|): float32 sums of up to C * R * S terms.
-void expect_close(const Tensor& got, const Tensor& want, double tol, const std::string& what) {
-  ASSERT_EQ(got.shape(), want.shape()) << what;
-  const auto g = got.to(DType::f64).to_vector<double>(), w = want.to_vector<double>();
-  double scale = 0;
-  for (double v : w) scale = std::max(scale, std::abs(v));
-  for (size_t i = 0; i < g.size(); ++i)
-    ASSERT_NEAR(g[i], w[i], tol * (1 + scale)) << what << " at " << i;
-}
-
 class ConvDirect : public ConvKernelTest {};
 
 TEST_P(ConvDirect, MatchesGemmInFloat64) {
