@@ -11,6 +11,9 @@ Autoencoder::Autoencoder(const AutoencoderOptions& o)
   STRATA_CHECK(o.input_shape.size() == 3, type(), ": input_shape must be (C, H, W), got ", shape_str(o.input_shape));
   STRATA_CHECK(!o.widths.empty() && o.latent > 0, type(), ": needs at least one width and latent > 0");
   STRATA_CHECK(o.output == "sigmoid" || o.output == "none", type(), ": output must be sigmoid or none");
+  STRATA_CHECK(o.bottleneck == "dense" || (o.conv && o.bottleneck == "none"), type(),
+               ": bottleneck must be dense, or none for a convolutional autoencoder; got '", o.bottleneck, "'");
+  const bool dense_code = o.bottleneck == "dense";
   const int64_t C = o.input_shape[0], H = o.input_shape[1], W = o.input_shape[2];
   const int64_t code = o.variational ? 2 * o.latent : o.latent;
   encoder_ = register_module("encoder", std::make_shared<Sequential>());
@@ -44,8 +47,10 @@ Autoencoder::Autoencoder(const AutoencoderOptions& o)
     }
     bottleneck_shape_ = {o.widths.back(), H / f, W / f};
     flat = o.widths.back() * (H / f) * (W / f);
-    encoder_->add(std::make_shared<Flatten>());
-    decoder_->add(std::make_shared<Reshape>(bottleneck_shape_));
+    if (dense_code) {
+      encoder_->add(std::make_shared<Flatten>());
+      decoder_->add(std::make_shared<Reshape>(bottleneck_shape_));
+    }
     for (size_t i = o.widths.size(); i-- > 0;) {
       const int64_t out = i == 0 ? C : o.widths[i - 1];
       decoder_->add(std::make_shared<ConvTranspose2d>(o.widths[i], out, std::array<int64_t, 2>{4, 4},
@@ -55,8 +60,14 @@ Autoencoder::Autoencoder(const AutoencoderOptions& o)
     }
   }
   if (o.output == "sigmoid") decoder_->add(std::make_shared<ActivationLayer>(Activation::sigmoid));
-  to_latent_ = register_module("to_latent", std::make_shared<Linear>(flat, code));
-  from_latent_ = register_module("from_latent", std::make_shared<Linear>(o.latent, flat));
+  if (dense_code) {
+    to_latent_ = register_module("to_latent", std::make_shared<Linear>(flat, code));
+    from_latent_ = register_module("from_latent", std::make_shared<Linear>(o.latent, flat));
+  } else {
+    const int64_t w = o.widths.back();
+    to_latent_ = register_module("to_latent", std::make_shared<Conv2d>(w, code, std::array<int64_t, 2>{1, 1}));
+    from_latent_ = register_module("from_latent", std::make_shared<Conv2d>(o.latent, w, std::array<int64_t, 2>{1, 1}));
+  }
   register_module("decoder", decoder_);
 }
 
@@ -87,6 +98,9 @@ Tensor Autoencoder::decode(const Tensor& z) { return (*decoder_)(relu((*from_lat
 Tensor Autoencoder::forward(const Tensor& x) { return run(x).reconstruction; }
 
 std::string Autoencoder::describe() const {
+  if (o_.bottleneck == "none")
+    return str_cat(shape_str(o_.input_shape), " -> latent map ", o_.latent, " x ", bottleneck_shape_[1], " x ",
+                   bottleneck_shape_[2]);
   return str_cat(shape_str(o_.input_shape), " -> latent ", o_.latent);
 }
 
@@ -99,6 +113,7 @@ ModulePtr make_autoencoder(const Config& c, bool conv, bool variational) {
   o.widths = c.get_int_list("widths", conv ? std::vector<int64_t>{32, 64, 128} : std::vector<int64_t>{512, 128});
   o.latent = c.get_int("latent", 32, Bounds::at_least(1));
   o.output = c.get_choice("output", "sigmoid", {"sigmoid", "none"});
+  if (conv) o.bottleneck = c.get_choice("bottleneck", "dense", {"dense", "none"});
   return std::make_shared<Autoencoder>(o);
 }
 }  // namespace

@@ -274,6 +274,28 @@ TEST(Autoencoders, ShapesAndVariationalOutputs) {
     }
 }
 
+TEST(Autoencoders, ConvWithoutDenseBottleneckHasALatentMap) {
+  for (bool variational : {false, true}) {
+    AutoencoderOptions o;
+    o.conv = true;
+    o.variational = variational;
+    o.bottleneck = "none";
+    o.input_shape = {1, 28, 28};
+    o.widths = {8, 16};
+    o.latent = 4;
+    Autoencoder ae(o);
+    for (const auto& [n, p] : ae.named_parameters()) EXPECT_NE(p.dim(), 2) << n << ": no dense layer expected";
+    const Tensor x = Tensor::rand({2, 1, 28, 28});
+    const auto out = ae.run(x);
+    EXPECT_EQ(out.reconstruction.shape(), x.shape());
+    EXPECT_EQ(out.mean.shape(), (Shape{2, 4, 7, 7}));
+    EXPECT_EQ(out.logvar.defined(), variational);
+  }
+  AutoencoderOptions dense_only;
+  dense_only.bottleneck = "none";  // a dense autoencoder has no latent map
+  EXPECT_THROW(Autoencoder{dense_only}, Error);
+}
+
 TEST(Discriminator, FullyConvolutionalAtInputSize) {
   Discriminator d1(1, 5), d2(2, 3, 16);
   NoGradGuard no_grad;

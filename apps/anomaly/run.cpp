@@ -1,0 +1,302 @@
+#include "apps/anomaly/run.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <numeric>
+#include <random>
+
+#include "apps/anomaly/anomaly.h"
+#include "apps/common/datasets.h"
+#include "apps/common/loader.h"
+#include "apps/common/metrics.h"
+#include "apps/common/trainer.h"
+#include "engine/error.h"
+#include "engine/file_io.h"
+#include "engine/ops.h"
+#include "engine/random.h"
+#include "layers/checkpoint.h"
+#include "layers/optimizer.h"
+#include "layers/registry.h"
+
+namespace fs = std::filesystem;
+
+namespace strata::anomaly {
+namespace {
+
+// The model's input shape comes from the data (Fashion-MNIST 1 x 28 x 28, or
+// data.channels x data.size); a different model.input_shape is an error.
+Config with_input_shape(Config cfg) {
+  const Shape in = AnomalyData::input_shape(cfg.section("data"));
+  const std::string shape = str_cat("[", in[0], ", ", in[1], ", ", in[2], "]");
+  const Config model = cfg.section("model");
+  if (model.has("input_shape"))
+    STRATA_CHECK(model.get_int_list("input_shape", {}) == std::vector<int64_t>(in.begin(), in.end()),
+                 "model.input_shape ", shape_str(model.get_int_list("input_shape", {})), " differs from the data's ",
+                 shape, " (leave it out: the data sets it)");
+  else
+    cfg.apply_override("model.input_shape=" + shape);
+  return cfg;
+}
+
+std::shared_ptr<Autoencoder> build_autoencoder(const Config& model_cfg) {
+  auto ae = std::dynamic_pointer_cast<Autoencoder>(build_module(model_cfg));
+  STRATA_CHECK(ae, "model.type '", model_cfg.get_string("type", ""),
+               "' is not an autoencoder (autoencoder, vae, conv_autoencoder, conv_vae)");
+  return ae;
+}
+
+// A trained model with its score settings and threshold, from a checkpoint alone.
+struct Loaded {
+  Config cfg;
+  std::shared_ptr<Autoencoder> model;
+  ScoreOptions score;
+  double threshold = 0;
+  double level = 0.91;
+};
+
+Loaded load_model(const std::string& path, const std::vector<std::string>& overrides) {
+  const Checkpoint ck = Checkpoint::load(path);
+  STRATA_CHECK(ck.has("anomaly.config"), path, ": not a strata-anomaly checkpoint (no anomaly.config entry)");
+  STRATA_CHECK(ck.has("anomaly.threshold"), path,
+               ": has no threshold (training was stopped before one was chosen on validation); use the "
+               "best.safetensors of a finished run");
+  Loaded l{Config::parse(ck.get("anomaly.config"), path + " [anomaly.config]"), nullptr, {}, 0, 0.91};
+  l.cfg.apply_overrides(overrides);
+  l.model = build_autoencoder(l.cfg.section("model"));
+  ck.restore_module("model.", *l.model);
+  l.model->eval();
+  l.score = ScoreOptions::from_config(l.cfg.section("score"));
+  l.threshold = ck.get_double("anomaly.threshold");
+  l.level = l.cfg.section("report").get_double("level", 0.91, Bounds::between(0, 1));
+  return l;
+}
+
+// Report and figures of `set` into `dir`; the scores in `scores_out`.
+Report report_set(const std::string& dir, const std::string& name, Autoencoder& model, const ImageSet& set,
+                  const ScoreOptions& score, double threshold, double level,
+                  std::vector<double>* scores_out = nullptr) {
+  create_directories_checked(dir);
+  const std::vector<double> s = score_images(model, set.images, score);
+  if (scores_out) *scores_out = s;
+  const Report r = make_report(s, set.labels, threshold, level);
+  write_report_csv((fs::path(dir) / "report.csv").string(), r, name);
+  write_file_atomic((fs::path(dir) / "scores.csv").string(), [&](std::ostream& f) {
+    f.precision(8);
+    f << "file,label,score,anomaly\n";
+    for (size_t i = 0; i < s.size(); ++i)
+      f << '"' << set.names[i] << "\"," << set.labels[i] << "," << s[i] << "," << (s[i] > threshold ? 1 : 0) << "\n";
+  });
+  rates_plot((fs::path(dir) / "rates.png").string(), name + ": TPR and TNR against the threshold", s, set.labels,
+             threshold);
+  roc_plot((fs::path(dir) / "roc.png").string(), name + ": ROC", s, set.labels);
+  histogram_plot((fs::path(dir) / "scores.png").string(), name + ": anomaly scores", s, set.labels, threshold);
+  case_panels((fs::path(dir) / "panels.png").string(), model, set, s, score);
+  return r;
+}
+
+// What each threshold rule picks on validation and gives on `set_name`: rules.csv.
+void rules_table(const std::string& path, const std::vector<double>& val_scores, const std::vector<int64_t>& val_labels,
+                 const std::vector<double>& scores, const std::vector<int64_t>& labels, const std::string& set_name) {
+  struct Rule {
+    const char* name;
+    ThresholdPolicy policy;
+  };
+  const Rule rules[] = {{"tpr1_quantile 0.9", {"tpr1_quantile", 0.9, 0}},
+                        {"youden", {"youden", 0, 0}},
+                        {"fpr 0.05", {"fpr", 0, 0.05}},
+                        {"fpr 0.10", {"fpr", 0, 0.10}},
+                        {"tpr 0.95", {"tpr", 0, 0.95}}};
+  write_file_atomic(path, [&](std::ostream& f) {
+    f.precision(8);
+    f << "# threshold rules chosen on validation, rates on " << set_name << "\nrule,threshold,tpr,tnr,f1\n";
+    for (const Rule& r : rules) {
+      const ThresholdChoice c = choose_threshold(val_scores, val_labels, r.policy);
+      const Report rep = make_report(scores, labels, c.threshold, 0.91);
+      f << r.name << "," << c.threshold << "," << rep.tpr << "," << rep.tnr << "," << rep.f1 << "\n";
+    }
+  });
+}
+
+}  // namespace
+
+int train_command(const AppArgs& a) {
+  Config cfg = with_input_shape(Config::load(a.config));
+  cfg.apply_overrides(a.overrides);
+  const std::string out = !a.out.empty() ? a.out : (fs::path("runs") / fs::path(a.config).stem()).string();
+  const Config train_cfg = cfg.section("train");
+  const int64_t batch = train_cfg.get_int("batch", 64, Bounds::at_least(1));
+  const uint64_t seed = uint64_t(train_cfg.get_int("seed", 1, Bounds::at_least(0)));
+  const LossOptions loss = LossOptions::from_config(cfg.section("loss"));
+  const ScoreOptions score = ScoreOptions::from_config(cfg.section("score"));
+  const ThresholdPolicy policy = ThresholdPolicy::from_config(cfg.section("threshold"));
+  const double level = cfg.section("report").get_double("level", 0.91, Bounds::between(0, 1));
+  const int64_t workers = cfg.section("data").get_int("workers", 0, Bounds::between(0, 64));
+  TrainerOptions topt = [&] {
+    Config t = train_cfg;
+    if (!t.has("monitor")) t.apply_override("monitor=val_auroc");
+    if (!t.has("monitor_mode")) t.apply_override("monitor_mode=max");
+    return TrainerOptions::from_config(t);
+  }();
+  manual_seed(seed);
+  const auto model = build_autoencoder(cfg.section("model"));
+  const AnomalyData data(cfg.section("data"), model->options().input_shape);
+  const int64_t n_train = int64_t(data.train().size());
+  topt.steps_per_epoch = (n_train + batch - 1) / batch;
+  auto opt = make_optimizer(cfg.section("optimizer"), model->named_parameters(), topt.epochs * topt.steps_per_epoch);
+  cfg.check_unknown_keys();
+  prepare_run_dir(out, a);
+  cfg.save((fs::path(out) / "config.yaml").string());
+  const std::string config_text = cfg.dump();
+  std::fprintf(stderr, "strata-anomaly: %s\nstrata-anomaly: %s %s, score %s, CPU -> %s\n", data.describe().c_str(),
+               model->type().c_str(), model->describe().c_str(), score.describe().c_str(), out.c_str());
+
+  const bool augment = data.source() == "folders";
+  Loader loader(
+      [&](int64_t epoch) {
+        std::vector<int64_t> order(static_cast<size_t>(n_train));
+        std::iota(order.begin(), order.end(), int64_t(0));
+        std::mt19937_64 rng = sample_rng(seed, uint64_t(epoch), ~uint64_t(0));
+        std::shuffle(order.begin(), order.end(), rng);
+        return order;
+      },
+      [&](int64_t index, std::mt19937_64& rng) {
+        return Sample{data.sample(data.train().images[size_t(index)], augment ? &rng : nullptr), {}};
+      },
+      batch, seed, workers, 2);
+
+  Trainer trainer(
+      topt, out,
+      [&](int64_t epoch, int64_t b) {
+        const double waited = loader.wait_seconds();
+        const std::vector<Sample> samples = loader.batch(epoch, b);
+        std::vector<Image> images;
+        images.reserve(samples.size());
+        for (const Sample& s : samples) images.push_back(s.image);
+        const Image& f = images[0];
+        std::vector<float> x(images.size() * f.data.size());
+        for (size_t i = 0; i < images.size(); ++i)
+          std::copy(images[i].data.begin(), images[i].data.end(), x.begin() + std::ptrdiff_t(i * f.data.size()));
+        const Tensor xt = Tensor::from_vector(x, {int64_t(images.size()), f.channels, f.height, f.width});
+        const double wait = loader.wait_seconds() - waited;
+        model->train();
+        opt->zero_grad();
+        const Tensor l = autoencoder_loss(model->run(xt), xt, loss);
+        l.backward();
+        opt->step();
+        return StepResult{l.item<float>(), xt.size(0), wait};
+      },
+      [&](int64_t) {
+        const std::vector<double> s = score_images(*model, data.val().images, score);
+        std::map<std::string, double> m;
+        m["val_auroc"] = roc_auc(s, data.val().labels);
+        m["val_ap"] = average_precision(s, data.val().labels);
+        double normal_sum = 0;
+        for (size_t i = 0; i < s.size(); ++i)
+          if (data.val().labels[i] == 0) normal_sum += s[i];
+        m["val_normal_score"] = normal_sum / double(data.val().count(0));
+        model->train();
+        return m;
+      },
+      [&](Checkpoint& ck) {
+        ck.add_module("model.", *model);
+        ck.add_optimizer("optimizer.", *opt);
+        ck.set("anomaly.config", config_text);
+      },
+      [&](const Checkpoint& ck) {
+        ck.restore_module("model.", *model);
+        ck.restore_optimizer("optimizer.", *opt);
+      });
+  if (!a.resume.empty()) trainer.resume(a.resume);
+  const TrainSummary sum = trainer.run();
+  if (sum.interrupted) return 130;
+  std::fprintf(stderr, "strata-anomaly: trained %lld epochs (%lld steps); best %s %.4f at epoch %lld\n",
+               static_cast<long long>(sum.epochs_run), static_cast<long long>(sum.steps), topt.monitor.c_str(),
+               sum.best, static_cast<long long>(sum.best_epoch));
+
+  // The threshold, on validation scores of the best model, goes into its checkpoint.
+  const std::string best_path = (fs::path(out) / "best.safetensors").string();
+  Checkpoint ck = Checkpoint::load(best_path);
+  ck.restore_module("model.", *model);
+  model->eval();
+  const std::vector<double> val_scores = score_images(*model, data.val().images, score);
+  const ThresholdChoice choice = choose_threshold(val_scores, data.val().labels, policy);
+  if (!choice.warning.empty()) std::fprintf(stderr, "strata-anomaly: warning: %s\n", choice.warning.c_str());
+  char t[64];
+  std::snprintf(t, sizeof t, "%.17g", choice.threshold);
+  ck.set("anomaly.threshold", t);
+  ck.set("anomaly.threshold_rule", choice.how);
+  ck.set("anomaly.score", score.describe());
+  ck.save(best_path);
+  std::fprintf(stderr, "strata-anomaly: threshold %.6g: %s\n", choice.threshold, choice.how.c_str());
+
+  const Report val = report_set((fs::path(out) / "val").string(), "validation", *model, data.val(), score,
+                                choice.threshold, level);
+  std::fprintf(stderr, "strata-anomaly: validation: %s", val.str().c_str());
+  if (!data.test().size()) {
+    std::fprintf(stderr, "strata-anomaly: no test set (data.test); evaluate later with eval --data FOLDER\n");
+    return 0;
+  }
+  std::vector<double> test_scores;
+  const Report test = report_set((fs::path(out) / "test").string(), "test", *model, data.test(), score,
+                                 choice.threshold, level, &test_scores);
+  rules_table((fs::path(out) / "test" / "rules.csv").string(), val_scores, data.val().labels, test_scores,
+              data.test().labels, "test");
+  std::printf("test: %s", test.str().c_str());
+  std::printf("wrote %s/{best.safetensors, metrics.csv, loss.png, val/, test/}\n", out.c_str());
+  return 0;
+}
+
+int eval_command(const AppArgs& a) {
+  Loaded l = load_model(a.checkpoint, a.overrides);
+  const Config data_cfg = l.cfg.section("data");
+  std::unique_ptr<AnomalyData> data;
+  ImageSet set;
+  if (a.data.empty()) {
+    data = std::make_unique<AnomalyData>(data_cfg, l.model->options().input_shape);
+    STRATA_CHECK(data->test().size() > 0, "eval: the checkpoint's config has no test set; give --data FOLDER (with "
+                                          "normal/ and anomalous/ subfolders)");
+    set = data->test();
+  } else {
+    // The training data need not exist here: images are only resized to the model's input.
+    set = AnomalyData::labelled_folder(a.data, l.model->options().input_shape);
+  }
+  check_overrides_read(l.cfg, a.overrides, "eval");
+  const std::string out = !a.out.empty() ? a.out : (fs::path(a.checkpoint).parent_path() / "eval").string();
+  const Report r = report_set(out, "eval", *l.model, set, l.score, l.threshold, l.level);
+  std::printf("%s", r.str().c_str());
+  std::printf("wrote %s/{report.csv, scores.csv, rates.png, roc.png, scores.png, panels.png}\n", out.c_str());
+  return 0;
+}
+
+int predict_command(const AppArgs& a) {
+  Loaded l = load_model(a.checkpoint, a.overrides);
+  const Shape in = l.model->options().input_shape;
+  check_overrides_read(l.cfg, a.overrides, "predict");
+  const std::vector<std::string> inputs = image_files(a.input, true);
+  STRATA_CHECK(!inputs.empty(), a.input, ": holds no image files (PNG, JPEG, BMP, ...)");
+  ImageSet set;
+  for (const std::string& f : inputs) set.add(AnomalyData::load_image(f, in), 0, f);
+  const std::vector<double> s = score_images(*l.model, set.images, l.score);
+  int64_t flagged = 0;
+  write_file_atomic(a.output, [&](std::ostream& f) {
+    f.precision(8);
+    f << "file,score,anomaly\n";
+    for (size_t i = 0; i < s.size(); ++i) {
+      const bool anomalous = s[i] > l.threshold;
+      flagged += anomalous;
+      std::string name = set.names[i];
+      if (name.find_first_of(",\"\n") != std::string::npos) {  // CSV quoting
+        std::string q = "\"";
+        for (char c : name) q += c == '"' ? std::string("\"\"") : std::string(1, c);
+        name = q + "\"";
+      }
+      f << name << "," << s[i] << "," << (anomalous ? 1 : 0) << "\n";
+    }
+  });
+  std::printf("scored %zu image%s: %lld above the threshold %.6g (anomalous); wrote %s\n", s.size(),
+              s.size() == 1 ? "" : "s", static_cast<long long>(flagged), l.threshold, a.output.c_str());
+  return 0;
+}
+
+}  // namespace strata::anomaly
