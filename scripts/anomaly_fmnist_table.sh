@@ -17,6 +17,7 @@ for seed in $seeds; do
     for k in 0 1 2 3 4 5 6 7 8 9; do
       run="$out/$model/class$k/seed$seed"
       [[ -f "$run/test/report.csv" ]] && continue
+      mkdir -p "$(dirname "$run")"
       start=$(date +%s)
       "$bin" train --config "configs/anomaly_fmnist_$model.yaml" --out "$run" --force \
         data.normal_class=$k train.seed=$seed train.progress=false > "$run.log" 2>&1 ||

@@ -512,10 +512,10 @@ void case_panels(const std::string& path, Autoencoder& model, const ImageSet& se
     int64_t label;
     bool highest;
   };
-  const Group groups[] = {{"normal, lowest score", 0, false},
-                          {"normal, highest score", 0, true},
-                          {"anomalous, highest score", 1, true},
-                          {"anomalous, lowest score", 1, false}};
+  const Group groups[] = {{"normal: lowest", 0, false},
+                          {"normal: highest", 0, true},
+                          {"anomaly: highest", 1, true},
+                          {"anomaly: lowest", 1, false}};
   std::vector<size_t> picked;
   std::vector<std::string> captions;
   for (const Group& g : groups) {
@@ -555,10 +555,10 @@ void case_panels(const std::string& path, Autoencoder& model, const ImageSet& se
                                          recon[k].data[size_t(c * x.height * x.width + i)]) /
                                (top * float(x.channels));
     char score_text[64];
-    std::snprintf(score_text, sizeof score_text, "score %.4g", scores[picked[k]]);
+    std::snprintf(score_text, sizeof score_text, "error %.4g", scores[picked[k]]);
     rows.push_back({to_panel(captions[k], x), to_panel("reconstruction", recon[k]), to_panel(score_text, err)});
   }
-  image_panels(path, rows, 160);
+  image_panels(path, rows, 200);
 }
 
 }  // namespace strata::anomaly

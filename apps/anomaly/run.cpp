@@ -26,7 +26,7 @@ namespace {
 
 // The model's input shape comes from the data (Fashion-MNIST 1 x 28 x 28, or
 // data.channels x data.size); a different model.input_shape is an error.
-Config with_input_shape(Config cfg) {
+void set_input_shape(Config& cfg) {
   const Shape in = AnomalyData::input_shape(cfg.section("data"));
   const std::string shape = str_cat("[", in[0], ", ", in[1], ", ", in[2], "]");
   const Config model = cfg.section("model");
@@ -36,7 +36,6 @@ Config with_input_shape(Config cfg) {
                  shape, " (leave it out: the data sets it)");
   else
     cfg.apply_override("model.input_shape=" + shape);
-  return cfg;
 }
 
 std::shared_ptr<Autoencoder> build_autoencoder(const Config& model_cfg) {
@@ -121,8 +120,9 @@ void rules_table(const std::string& path, const std::vector<double>& val_scores,
 }  // namespace
 
 int train_command(const AppArgs& a) {
-  Config cfg = with_input_shape(Config::load(a.config));
+  Config cfg = Config::load(a.config);
   cfg.apply_overrides(a.overrides);
+  set_input_shape(cfg);
   const std::string out = !a.out.empty() ? a.out : (fs::path("runs") / fs::path(a.config).stem()).string();
   const Config train_cfg = cfg.section("train");
   const int64_t batch = train_cfg.get_int("batch", 64, Bounds::at_least(1));

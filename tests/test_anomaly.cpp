@@ -1,0 +1,244 @@
+// strata-anomaly: threshold rules on hand-made score lists, the report's
+// rates and interval, average precision, the IDX reader on good, gzip,
+// truncated and foreign files, and the app end to end on a tiny image-folder
+// set (train, eval, predict on a file and on a folder).
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "apps/anomaly/anomaly.h"
+#include "apps/common/idx.h"
+#include "tests/anomaly_set.h"
+#include "tests/test_util.h"
+
+namespace fs = std::filesystem;
+using namespace strata;
+using namespace strata::anomaly;
+using strata::test::error_of;
+
+namespace {
+
+// normal 1 2 3 4, anomalous 3.5 5 6 (label 1)
+const std::vector<double> kScores{1, 2, 3, 4, 3.5, 5, 6};
+const std::vector<int64_t> kLabels{0, 0, 0, 0, 1, 1, 1};
+
+ThresholdPolicy rule(const std::string& name, double quantile_or_target) {
+  ThresholdPolicy p;
+  p.rule = name;
+  (name == "tpr1_quantile" ? p.quantile : p.target) = quantile_or_target;
+  return p;
+}
+
+}  // namespace
+
+TEST(Thresholds, RateCurveCallsScoresAboveTheThresholdAnomalous) {
+  const auto c = rate_curve(kScores, kLabels);
+  ASSERT_EQ(c.size(), 7u);
+  EXPECT_DOUBLE_EQ(c[0].threshold, 1);
+  EXPECT_DOUBLE_EQ(c[0].tpr, 1);
+  EXPECT_DOUBLE_EQ(c[0].tnr, 0.25);
+  EXPECT_DOUBLE_EQ(c[3].threshold, 3.5);  // 5 and 6 above it; 1..3 at or below
+  EXPECT_DOUBLE_EQ(c[3].tpr, 2.0 / 3);
+  EXPECT_DOUBLE_EQ(c[3].tnr, 0.75);
+  EXPECT_DOUBLE_EQ(c.back().tpr, 0);
+  EXPECT_DOUBLE_EQ(c.back().tnr, 1);
+}
+
+TEST(Thresholds, ReferenceRuleTakesTheQuantileOfThresholdsAtTprOne) {
+  // TPR is 1 for thresholds 1, 2, 3 (3.5 is the lowest anomaly); 0.9 quantile: 1 + 0.9 * 2 = 2.8.
+  const ThresholdChoice c = choose_threshold(kScores, kLabels, rule("tpr1_quantile", 0.9));
+  EXPECT_DOUBLE_EQ(c.threshold, 2.8);
+  EXPECT_TRUE(c.warning.empty());
+  EXPECT_DOUBLE_EQ(choose_threshold(kScores, kLabels, rule("tpr1_quantile", 1)).threshold, 3);
+  EXPECT_DOUBLE_EQ(choose_threshold(kScores, kLabels, rule("tpr1_quantile", 0)).threshold, 1);
+}
+
+TEST(Thresholds, ReferenceRuleWithTiesExcludesTheTiedScore) {
+  // A normal image ties the lowest anomaly at 0.5: threshold 0.5 would miss that anomaly.
+  const ThresholdChoice c = choose_threshold({0.1, 0.2, 0.5, 0.5, 0.6}, {0, 0, 0, 1, 1}, rule("tpr1_quantile", 0.9));
+  EXPECT_NEAR(c.threshold, 0.19, 1e-12);  // thresholds 0.1 and 0.2
+  EXPECT_TRUE(c.warning.empty());
+  const Report r = make_report({0.1, 0.2, 0.5, 0.5, 0.6}, {0, 0, 0, 1, 1}, c.threshold, 0.5);
+  EXPECT_DOUBLE_EQ(r.tpr, 1);
+}
+
+TEST(Thresholds, ReferenceRuleWhenNoThresholdGivesTprOne) {
+  // The lowest score of all is an anomaly: no threshold calls it anomalous. The rule falls back to the
+  // thresholds at the highest TPR reached (0.5: thresholds 0.05, 0.1, 0.2, 0.3) and says so.
+  const ThresholdChoice c =
+      choose_threshold({0.05, 0.1, 0.2, 0.3, 0.6}, {1, 0, 0, 0, 1}, rule("tpr1_quantile", 0.9));
+  EXPECT_NEAR(c.threshold, 0.27, 1e-12);
+  EXPECT_NE(c.warning.find("no validation threshold reaches TPR 1"), std::string::npos) << c.warning;
+}
+
+TEST(Thresholds, YoudenFprAndTprTargets) {
+  // J: 0.25, 0.5, 0.75 (threshold 3), 0.42, 0.67, 0.33, 0
+  EXPECT_DOUBLE_EQ(choose_threshold(kScores, kLabels, rule("youden", 0)).threshold, 3);
+  EXPECT_DOUBLE_EQ(choose_threshold(kScores, kLabels, rule("fpr", 0.25)).threshold, 3);
+  EXPECT_DOUBLE_EQ(choose_threshold(kScores, kLabels, rule("fpr", 0)).threshold, 4);
+  EXPECT_DOUBLE_EQ(choose_threshold(kScores, kLabels, rule("tpr", 0.9)).threshold, 3);
+  EXPECT_DOUBLE_EQ(choose_threshold(kScores, kLabels, rule("tpr", 0.6)).threshold, 4);
+  // Youden ties go to the lowest threshold: normal 1 2, anomalous 1.5 3 -> J = 0.5 at 1 and at 2.
+  EXPECT_DOUBLE_EQ(choose_threshold({1, 2, 1.5, 3}, {0, 0, 1, 1}, rule("youden", 0)).threshold, 1);
+}
+
+TEST(Thresholds, ScoreListsThatCannotChooseAreErrors) {
+  EXPECT_NE(error_of([] { choose_threshold({1, 2}, {0, 0}, {}); }).find("needs normal and anomalous images"),
+            std::string::npos);
+  EXPECT_NE(error_of([] { choose_threshold({1, NAN}, {0, 1}, {}); }).find("non-finite"), std::string::npos);
+  EXPECT_NE(error_of([] { choose_threshold({1, 2}, {0, 2}, {}); }).find("label 2"), std::string::npos);
+  EXPECT_NE(error_of([] { choose_threshold({1, 2, 3}, {0, 1}, {}); }).find("3 scores for 2 labels"),
+            std::string::npos);
+}
+
+TEST(Report, RatesPrecisionF1IntervalAndAveragePrecision) {
+  const Report r = make_report(kScores, kLabels, 3, 0.7);
+  EXPECT_EQ(r.normal, 4);
+  EXPECT_EQ(r.anomalous, 3);
+  EXPECT_DOUBLE_EQ(r.tpr, 1);
+  EXPECT_DOUBLE_EQ(r.tnr, 0.75);
+  EXPECT_DOUBLE_EQ(r.precision, 0.75);
+  EXPECT_NEAR(r.f1, 2 * 0.75 / 1.75, 1e-12);
+  // Both rates above 0.7 only at threshold 3.
+  ASSERT_TRUE(r.has_interval);
+  EXPECT_DOUBLE_EQ(r.interval_lo, 3);
+  EXPECT_DOUBLE_EQ(r.interval_hi, 3);
+  EXPECT_FALSE(make_report(kScores, kLabels, 3, 0.8).has_interval);
+  // 11 of 12 normal-anomalous pairs ranked right.
+  EXPECT_NEAR(r.auroc, 11.0 / 12, 1e-12);
+  // Recall steps of 1/3 at precisions 1, 1, 3/4.
+  EXPECT_NEAR(r.ap, (1 + 1 + 0.75) / 3, 1e-12);
+  EXPECT_NEAR(average_precision({1, 2, 3}, {0, 1, 1}), 1, 1e-12);
+}
+
+TEST(Idx, ReadsPlainAndGzipAndNamesWhatIsWrong) {
+  const fs::path dir = fs::temp_directory_path() / ("strata_idx_" + std::to_string(getpid()));
+  fs::create_directories(dir);
+  IdxArray a{{3, 2, 2}, {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 255}};
+  write_idx((dir / "a.idx").string(), a);
+  const IdxArray b = read_idx((dir / "a.idx").string());
+  EXPECT_EQ(b.dims, a.dims);
+  EXPECT_EQ(b.data, a.data);
+  {  // the same bytes gzip-compressed
+    std::ifstream in(dir / "a.idx", std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(in)), {});
+    gzFile gz = gzopen((dir / "a.idx.gz").string().c_str(), "wb");
+    gzwrite(gz, bytes.data(), unsigned(bytes.size()));
+    gzclose(gz);
+    EXPECT_EQ(read_idx((dir / "a.idx.gz").string()).data, a.data);
+    // A truncated gzip stream.
+    std::ifstream gin(dir / "a.idx.gz", std::ios::binary);
+    const std::string gzb((std::istreambuf_iterator<char>(gin)), {});
+    std::ofstream(dir / "cut.idx.gz", std::ios::binary).write(gzb.data(), std::streamsize(gzb.size() / 2));
+    EXPECT_NE(error_of([&] { read_idx((dir / "cut.idx.gz").string()); }).find("cut.idx.gz"), std::string::npos);
+  }
+  {  // truncated: the header promises 12 bytes, 7 follow
+    std::ifstream in(dir / "a.idx", std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), {});
+    bytes.resize(bytes.size() - 5);
+    std::ofstream(dir / "short.idx", std::ios::binary) << bytes;
+    const std::string e = error_of([&] { read_idx((dir / "short.idx").string()); });
+    EXPECT_NE(e.find("short.idx: truncated: the header promises 12 bytes of data (3 x 2 x 2), the file holds 7"),
+              std::string::npos)
+        << e;
+    std::ofstream(dir / "long.idx", std::ios::binary) << bytes << "0123456789";
+    EXPECT_NE(error_of([&] { read_idx((dir / "long.idx").string()); }).find("bytes after the data"),
+              std::string::npos);
+  }
+  std::ofstream(dir / "text.idx") << "hello, world";
+  EXPECT_NE(error_of([&] { read_idx((dir / "text.idx").string()); }).find("not an IDX file"), std::string::npos);
+  std::ofstream(dir / "float.idx", std::ios::binary).write("\0\0\x0d\x01\0\0\0\x01\0\0\0\0", 12);
+  EXPECT_NE(error_of([&] { read_idx((dir / "float.idx").string()); }).find("element type 13 is not supported"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { read_idx((dir / "absent.idx").string()); }).find("absent.idx"), std::string::npos);
+  fs::remove_all(dir);
+}
+
+namespace {
+
+std::string read_text(const fs::path& p) {
+  std::ifstream f(p);
+  std::stringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+int run(const std::string& cmd) {
+  const int status = std::system(cmd.c_str());
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+double report_value(const fs::path& csv, const std::string& key) {
+  std::istringstream in(read_text(csv));
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind(key + ",", 0) == 0) return std::stod(line.substr(key.size() + 1));
+  return NAN;
+}
+
+}  // namespace
+
+TEST(AnomalyApp, TinyFolderSetEndToEnd) {
+  const fs::path dir = fs::temp_directory_path() / ("strata_anomaly_e2e_" + std::to_string(getpid()));
+  fs::remove_all(dir);
+  strata::test::write_anomaly_set(dir / "set");
+  std::ofstream(dir / "cfg.yaml") << strata::test::anomaly_set_config(dir / "set");
+  const std::string bin = std::string(STRATA_BIN_DIR) + "/strata-anomaly";
+  const fs::path run_dir = dir / "run";
+  ASSERT_EQ(run(bin + " train --config " + (dir / "cfg.yaml").string() + " --out " + run_dir.string() + " > " +
+                (dir / "train.log").string() + " 2>&1"),
+            0)
+      << read_text(dir / "train.log");
+  // A bright square is easy to see in the reconstruction error: the test AUROC is high.
+  const double auroc = report_value(run_dir / "test" / "report.csv", "auroc");
+  EXPECT_GE(auroc, 0.9) << read_text(run_dir / "test" / "report.csv");
+  for (const char* f : {"test/rates.png", "test/roc.png", "test/scores.png", "test/panels.png", "test/rules.csv",
+                        "val/report.csv", "loss.png", "metrics.csv"})
+    EXPECT_TRUE(fs::is_regular_file(run_dir / f)) << f;
+
+  // eval on the test folder at the stored threshold gives the training report's rates.
+  const std::string ckpt = (run_dir / "best.safetensors").string();
+  ASSERT_EQ(run(bin + " eval --checkpoint " + ckpt + " --data " + (dir / "set" / "test").string() + " --out " +
+                (dir / "eval").string() + " > " + (dir / "eval.log").string() + " 2>&1"),
+            0)
+      << read_text(dir / "eval.log");
+  for (const char* k : {"tpr", "tnr", "auroc", "threshold"})
+    EXPECT_NEAR(report_value(dir / "eval" / "report.csv", k), report_value(run_dir / "test" / "report.csv", k), 1e-6)
+        << k;
+
+  // predict: a folder (recursive) and a single file; anomaly = score above the stored threshold.
+  const double threshold = report_value(run_dir / "test" / "report.csv", "threshold");
+  ASSERT_EQ(run(bin + " predict --checkpoint " + ckpt + " --input " + (dir / "set" / "test").string() +
+                " --output " + (dir / "scores.csv").string() + " > " + (dir / "predict.log").string() + " 2>&1"),
+            0)
+      << read_text(dir / "predict.log");
+  std::istringstream rows(read_text(dir / "scores.csv"));
+  std::string line;
+  std::getline(rows, line);
+  EXPECT_EQ(line, "file,score,anomaly");
+  int n = 0, flagged_anomalous = 0;
+  while (std::getline(rows, line)) {
+    ++n;
+    const size_t a = line.find(','), b = line.rfind(',');
+    const double score = std::stod(line.substr(a + 1, b - a - 1));
+    const int anomaly = std::stoi(line.substr(b + 1));
+    EXPECT_EQ(anomaly, score > threshold ? 1 : 0) << line;
+    if (line.find("/anomalous/") != std::string::npos) flagged_anomalous += anomaly;
+  }
+  EXPECT_EQ(n, 16);
+  EXPECT_GE(flagged_anomalous, 6) << "most squares should be flagged";
+  const std::string one = (dir / "set" / "test" / "anomalous" / "0.png").string();
+  ASSERT_EQ(run(bin + " predict --checkpoint " + ckpt + " --input " + one + " --output " +
+                (dir / "one.csv").string() + " > /dev/null 2>&1"),
+            0);
+  const std::string text = read_text(dir / "one.csv");
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 2) << text;
+  EXPECT_NE(text.find(one + ","), std::string::npos) << text;
+  if (!std::getenv("STRATA_KEEP_TEST_FILES")) fs::remove_all(dir);
+}
