@@ -14,6 +14,9 @@
 //   $WELL     a CSV well of 300 samples at 0.5 ft written by `well_csv`
 //   $SEG_CFG, $SEG_CKPT   a tiny strata-segment config (disks on 32 x 32 images) and its checkpoint
 //   $SEG_SET  its data: images/ and masks/ (8 PNG pairs); $SEG_SMALL a 16 x 16 PNG
+//   $AN_CFG, $AN_CKPT, $AN_LAST   a tiny strata-anomaly config (folders of 16 x 16 stripes, squares as
+//             anomalies), its finished checkpoint and a last.safetensors (no threshold in it)
+//   $AN_SET   its data: train/normal, {val,test}/{normal,anomalous} (tests/anomaly_set.h)
 // A new app adds its rows (and, if it needs one, its own checkpoint in
 // SetUpTestSuite) to kCases: one row per class of the issue at least.
 #include <gmock/gmock.h>
@@ -30,6 +33,7 @@
 #include <vector>
 
 #include "apps/common/image_io.h"
+#include "tests/anomaly_set.h"
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
@@ -225,6 +229,80 @@ const std::vector<HostileCase> kCases = {
      "predict --checkpoint d --input $SEG_SMALL --output masks", 1, {"d: is a directory; the checkpoint must be a file"}},
     {"segment_data_folder_is_a_file", "strata-segment", "touch f",
      "train --config $SEG_CFG --out run data.images=f", 1, {"f: is a file; data.images must be a folder"}},
+    // ---- strata-anomaly ---------------------------------------------------------------------------------------
+    // 1. filesystem errors
+    {"anomaly_predict_output_is_a_directory", "strata-anomaly", "mkdir outdir",
+     "predict --checkpoint $AN_CKPT --input $AN_SET/test --output outdir", 1, {"outdir: is a directory"},
+     "test -d outdir"},
+    {"anomaly_checkpoint_is_a_directory", "strata-anomaly", "mkdir d",
+     "predict --checkpoint d --input $AN_SET/test --output s.csv", 1, {"d: is a directory; the checkpoint must be a file"}},
+    // 2. data files: IDX
+    {"anomaly_idx_truncated", "strata-anomaly",
+     "mkdir fm && printf '\\000\\000\\010\\003\\000\\000\\000\\012\\000\\000\\000\\034\\000\\000\\000\\034' > "
+     "fm/train-images-idx3-ubyte && head -c 100 /dev/zero >> fm/train-images-idx3-ubyte && "
+     "printf '\\000\\000\\010\\001\\000\\000\\000\\012' > fm/train-labels-idx1-ubyte && head -c 10 /dev/zero >> "
+     "fm/train-labels-idx1-ubyte",
+     "train --config $AN_CFG --out run data.source=fmnist data.root=fm data.normal_class=0", 1,
+     {"train-images-idx3-ubyte: truncated: the header promises 7840 bytes of data (10 x 28 x 28), the file holds 100"},
+     "test ! -e run"},
+    {"anomaly_idx_not_idx", "strata-anomaly", "mkdir fm && echo hello > fm/train-images-idx3-ubyte && cp "
+     "fm/train-images-idx3-ubyte fm/train-labels-idx1-ubyte",
+     "train --config $AN_CFG --out run data.source=fmnist data.root=fm data.normal_class=0", 1, {"not an IDX file"}},
+    {"anomaly_idx_labels_do_not_match_images", "strata-anomaly",
+     "mkdir fm && printf '\\000\\000\\010\\003\\000\\000\\000\\002\\000\\000\\000\\034\\000\\000\\000\\034' > "
+     "fm/train-images-idx3-ubyte && head -c 1568 /dev/zero >> fm/train-images-idx3-ubyte && "
+     "printf '\\000\\000\\010\\001\\000\\000\\000\\003\\000\\001\\002' > fm/train-labels-idx1-ubyte",
+     "train --config $AN_CFG --out run data.source=fmnist data.root=fm data.normal_class=0", 1,
+     {"3 labels for 2 images"}},
+    {"anomaly_fmnist_files_absent", "strata-anomaly", "mkdir fm",
+     "train --config $AN_CFG --out run data.source=fmnist data.root=fm data.normal_class=0", 1,
+     {"has neither train-images-idx3-ubyte nor train-images-idx3-ubyte.gz", "dataset-fashion-mnist"}},
+    {"anomaly_normal_class_out_of_range", "strata-anomaly", "",
+     "train --config $AN_CFG --out run data.source=fmnist data.normal_class=10", 1, {"data.normal_class", "10"}},
+    // 3. image folders
+    {"anomaly_train_folder_with_anomalies", "strata-anomaly", "",
+     "train --config $AN_CFG --out run data.train=$AN_SET/val", 1, {"has an anomalous/ subfolder"}, "test ! -e run"},
+    {"anomaly_val_without_anomalous_folder", "strata-anomaly", "mkdir -p v && cp -r $AN_SET/val/normal v/",
+     "train --config $AN_CFG --out run data.val=v", 1, {"v: has no anomalous/ subfolder"}},
+    {"anomaly_val_without_anomalous_images", "strata-anomaly", "mkdir -p v/anomalous && cp -r $AN_SET/val/normal v/",
+     "train --config $AN_CFG --out run data.val=v", 1, {"the validation set needs normal and anomalous images"}},
+    {"anomaly_corrupt_training_image", "strata-anomaly",
+     "cp -r $AN_SET/train t && echo 'not a png' > t/normal/3.png", "train --config $AN_CFG --out run data.train=t", 1,
+     {"t/normal/3.png: cannot decode the image"}},
+    {"anomaly_folders_need_a_size", "strata-anomaly", "", "train --config $AN_CFG --out run data.size=[]", 1,
+     {"data.size: [height, width] is required"}},
+    {"anomaly_eval_folder_without_subfolders", "strata-anomaly", "mkdir plain",
+     "eval --checkpoint $AN_CKPT --data plain", 1, {"plain: has no normal/ subfolder"}},
+    {"anomaly_predict_input_not_an_image", "strata-anomaly", "echo text > notes.txt",
+     "predict --checkpoint $AN_CKPT --input notes.txt --output s.csv", 1, {"notes.txt: not an image file"}},
+    {"anomaly_predict_folder_without_images", "strata-anomaly", "mkdir -p empty/sub",
+     "predict --checkpoint $AN_CKPT --input empty --output s.csv", 1, {"empty: holds no image files"}},
+    // 4. command line, config, checkpoints
+    {"anomaly_model_is_not_an_autoencoder", "strata-anomaly", "",
+     "train --config $AN_CFG --out run model.type=unet2d", 1, {"is not an autoencoder"}},
+    {"anomaly_input_shape_differs_from_the_data", "strata-anomaly", "",
+     "train --config $AN_CFG --out run model.input_shape=[1,32,32]", 1, {"differs from the data's [1, 16, 16]"}},
+    {"anomaly_normalize_refused", "strata-anomaly", "",
+     "train --config $AN_CFG --out run 'data.normalize={mean: [0.5], std: [0.25]}'", 1,
+     {"data.normalize and data.augment.crop are not used"}},
+    {"anomaly_unknown_threshold_rule", "strata-anomaly", "",
+     "train --config $AN_CFG --out run threshold.rule=median", 1, {"threshold.rule", "median"}, "test ! -e run"},
+    {"anomaly_checkpoint_of_another_app", "strata-anomaly", "",
+     "predict --checkpoint $SEG_CKPT --input $AN_SET/test --output s.csv", 1, {"not a strata-anomaly checkpoint"}},
+    {"anomaly_checkpoint_without_threshold", "strata-anomaly", "",
+     "predict --checkpoint $AN_LAST --input $AN_SET/test --output s.csv", 1, {"has no threshold"}},
+    {"anomaly_predict_override_it_does_not_read", "strata-anomaly", "",
+     "predict --checkpoint $AN_CKPT --input $AN_SET/test --output s.csv train.epochs=3", 1,
+     {"predict does not use the key train.epochs"}},
+    {"anomaly_help", "strata-anomaly", "", "--help", 0, {"usage:", "strata-anomaly predict", "docs/anomaly.md"}},
+    // 5. outputs
+    {"anomaly_finished_run_is_not_overwritten", "strata-anomaly",
+     "mkdir run && cp $AN_CKPT run/best.safetensors && echo previous > run/metrics.csv",
+     "train --config $AN_CFG --out run", 1, {"run: holds a previous run"},
+     "cmp run/best.safetensors $AN_CKPT && test \"$(cat run/metrics.csv)\" = previous"},
+    {"anomaly_predict_one_file", "strata-anomaly", "",
+     "predict --checkpoint $AN_CKPT --input $AN_SET/test/normal/0.png --output s.csv", 0, {"scored 1 image:"},
+     "test \"$(head -1 s.csv)\" = file,score,anomaly && test $(wc -l < s.csv) = 2"},
 };
 
 const char* kTinySegmentConfig =
@@ -325,6 +403,20 @@ class HostileInput : public ::testing::TestWithParam<HostileCase> {
               0)
         << read_file(root() / "segment_train.log");
     setenv("SEG_CKPT", (seg_model / "best.safetensors").string().c_str(), 1);
+
+    const fs::path an_set = root() / "anomaly_set";
+    strata::test::write_anomaly_set(an_set, 16, 4);
+    setenv("AN_SET", an_set.string().c_str(), 1);
+    const fs::path an_cfg = root() / "anomaly_tiny.yaml";
+    std::ofstream(an_cfg) << strata::test::anomaly_set_config(an_set, 1);
+    setenv("AN_CFG", an_cfg.string().c_str(), 1);
+    const fs::path an_model = root() / "anomaly_model";
+    ASSERT_EQ(run_bash(root(), "\"$BIN/strata-anomaly\" train --config \"$AN_CFG\" --out '" + an_model.string() +
+                                   "' > anomaly_train.log 2>&1"),
+              0)
+        << read_file(root() / "anomaly_train.log");
+    setenv("AN_CKPT", (an_model / "best.safetensors").string().c_str(), 1);
+    setenv("AN_LAST", (an_model / "last.safetensors").string().c_str(), 1);
   }
 
   static void TearDownTestSuite() {
