@@ -26,14 +26,28 @@ struct SgdParams {
   bool nesterov = false, first_step = false;
 };
 
+// The step's constants in the parameter's type, computed once per update
+// rather than per element (the per-element rule then vectorises cleanly).
 template <class T>
-STRATA_HD inline void adam_element(const AdamParams& a, T& p, T g, T& m, T& v) {
-  if (a.decoupled) p -= T(a.lr * a.weight_decay) * p;
-  else g += T(a.weight_decay) * p;
-  m = T(a.beta1) * m + T(1 - a.beta1) * g;
-  v = T(a.beta2) * v + T(1 - a.beta2) * g * g;
-  const T denom = std::sqrt(v) / T(std::sqrt(a.bias_correction2)) + T(a.eps);
-  p -= T(a.lr / a.bias_correction1) * m / denom;
+struct AdamCoefficients {
+  T lr_bc1, beta1, one_minus_beta1, beta2, one_minus_beta2, sqrt_bc2, eps, weight_decay, lr_wd;
+  bool decoupled;
+};
+
+template <class T>
+STRATA_HD inline AdamCoefficients<T> adam_coefficients(const AdamParams& a) {
+  return {T(a.lr / a.bias_correction1), T(a.beta1), T(1 - a.beta1), T(a.beta2), T(1 - a.beta2),
+          T(std::sqrt(a.bias_correction2)), T(a.eps), T(a.weight_decay), T(a.lr * a.weight_decay), a.decoupled};
+}
+
+template <class T>
+STRATA_HD inline void adam_element(const AdamCoefficients<T>& c, T& p, T g, T& m, T& v) {
+  if (c.decoupled) p -= c.lr_wd * p;
+  else g += c.weight_decay * p;
+  m = c.beta1 * m + c.one_minus_beta1 * g;
+  v = c.beta2 * v + c.one_minus_beta2 * g * g;
+  const T denom = std::sqrt(v) / c.sqrt_bc2 + c.eps;
+  p -= c.lr_bc1 * m / denom;
 }
 
 template <class T>

@@ -16,9 +16,12 @@ packages=(
   zlib1g-dev                         # 16-bit PNG output
   libgtest-dev googletest            # tests
   libbenchmark-dev                   # benchmarks
+  dataset-fashion-mnist              # Fashion-MNIST (IDX) for strata-anomaly
 )
 if [[ "${1:-}" == "--torch" ]]; then
-  packages+=(python3-torch python3-torchvision python3-numpy)
+  # OpenBLAS: without it Debian's torch falls back to the reference BLAS (a 784-512 MLP step 5x slower),
+  # which would make every PyTorch comparison flatter us.
+  packages+=(python3-torch python3-torchvision python3-numpy libopenblas0-pthread)
 fi
 
 missing=()

@@ -25,7 +25,7 @@ cmake --build build-emu -j "$jobs"
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Release -DSTRATA_SANITIZE=ON -DSTRATA_CUDA=OFF \
   -DSTRATA_BENCHMARKS=OFF
 cmake --build build-asan -j "$jobs" --target test_tensor test_ops test_autograd test_layers test_trainer \
-  test_welllog test_segment test_hostile_inputs strata-welllog strata-segment
+  test_welllog test_segment test_anomaly test_hostile_inputs strata-welllog strata-segment strata-anomaly
 
 ctest --test-dir build --output-on-failure -j "$jobs"
 ctest --test-dir build-emu --output-on-failure -j "$jobs" -L cuda_emu

@@ -142,7 +142,9 @@ int train_command(const AppArgs& a) {
   const auto model = build_autoencoder(cfg.section("model"));
   const AnomalyData data(cfg.section("data"), model->options().input_shape);
   const int64_t n_train = int64_t(data.train().size());
-  topt.steps_per_epoch = (n_train + batch - 1) / batch;
+  // An epoch: samples_per_epoch images (default: the training set once), seeded permutations end to end.
+  const int64_t per_epoch = cfg.section("data").get_int("samples_per_epoch", n_train, Bounds::at_least(1));
+  topt.steps_per_epoch = (per_epoch + batch - 1) / batch;
   auto opt = make_optimizer(cfg.section("optimizer"), model->named_parameters(), topt.epochs * topt.steps_per_epoch);
   cfg.check_unknown_keys();
   prepare_run_dir(out, a);
@@ -154,10 +156,15 @@ int train_command(const AppArgs& a) {
   const bool augment = data.source() == "folders";
   Loader loader(
       [&](int64_t epoch) {
-        std::vector<int64_t> order(static_cast<size_t>(n_train));
-        std::iota(order.begin(), order.end(), int64_t(0));
+        std::vector<int64_t> order;
         std::mt19937_64 rng = sample_rng(seed, uint64_t(epoch), ~uint64_t(0));
-        std::shuffle(order.begin(), order.end(), rng);
+        while (int64_t(order.size()) < per_epoch) {
+          std::vector<int64_t> perm(static_cast<size_t>(n_train));
+          std::iota(perm.begin(), perm.end(), int64_t(0));
+          std::shuffle(perm.begin(), perm.end(), rng);
+          order.insert(order.end(), perm.begin(), perm.end());
+        }
+        order.resize(size_t(per_epoch));
         return order;
       },
       [&](int64_t index, std::mt19937_64& rng) {

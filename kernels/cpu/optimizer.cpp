@@ -4,8 +4,11 @@ namespace strata::cpu {
 
 template <class T>
 void adam_update(const AdamParams& a, T* param, const T* grad, T* m, T* v, int64_t n) {
-#pragma omp parallel for simd schedule(static) if (n > 65536)
-  for (int64_t i = 0; i < n; ++i) adam_element(a, param[i], grad[i], m[i], v[i]);
+  // firstprivate: each thread's copy of the constants is its own, so stores
+  // to the arrays cannot alias them and the loop vectorises.
+  const AdamCoefficients<T> c = adam_coefficients<T>(a);
+#pragma omp parallel for simd schedule(static) if (n > 65536) firstprivate(c)
+  for (int64_t i = 0; i < n; ++i) adam_element(c, param[i], grad[i], m[i], v[i]);
 }
 
 template <class T>

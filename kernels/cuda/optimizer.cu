@@ -9,9 +9,9 @@ namespace strata::cuda {
 namespace {
 
 template <class T>
-__global__ void adam_kernel(AdamParams a, T* __restrict__ p, const T* __restrict__ g, T* __restrict__ m,
+__global__ void adam_kernel(AdamCoefficients<T> c, T* __restrict__ p, const T* __restrict__ g, T* __restrict__ m,
                             T* __restrict__ v, int64_t n) {
-  STRATA_GRID_STRIDE(i, n) adam_element(a, p[i], g[i], m[i], v[i]);
+  STRATA_GRID_STRIDE(i, n) adam_element(c, p[i], g[i], m[i], v[i]);
 }
 
 template <class T>
@@ -26,7 +26,7 @@ __global__ void sgd_kernel(SgdParams s, T* __restrict__ p, const T* __restrict__
 
 template <class T>
 cudaError_t adam_update(const AdamParams& a, T* param, const T* grad, T* m, T* v, int64_t n) {
-  if (n > 0) launch(adam_kernel<T>, grid_for(n), kThreads, 0, nullptr, a, param, grad, m, v, n);
+  if (n > 0) launch(adam_kernel<T>, grid_for(n), kThreads, 0, nullptr, adam_coefficients<T>(a), param, grad, m, v, n);
   return cudaGetLastError();
 }
 
