@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
-#include <numeric>
 #include <random>
 
 #include "apps/anomaly/anomaly.h"
@@ -155,18 +154,7 @@ int train_command(const AppArgs& a) {
 
   const bool augment = data.source() == "folders";
   Loader loader(
-      [&](int64_t epoch) {
-        std::vector<int64_t> order;
-        std::mt19937_64 rng = sample_rng(seed, uint64_t(epoch), ~uint64_t(0));
-        while (int64_t(order.size()) < per_epoch) {
-          std::vector<int64_t> perm(static_cast<size_t>(n_train));
-          std::iota(perm.begin(), perm.end(), int64_t(0));
-          std::shuffle(perm.begin(), perm.end(), rng);
-          order.insert(order.end(), perm.begin(), perm.end());
-        }
-        order.resize(size_t(per_epoch));
-        return order;
-      },
+      [&](int64_t epoch) { return shuffled_epoch(seed, epoch, n_train, per_epoch); },
       [&](int64_t index, std::mt19937_64& rng) {
         return Sample{data.sample(data.train().images[size_t(index)], augment ? &rng : nullptr), {}};
       },

@@ -1,6 +1,8 @@
 #include "apps/common/loader.h"
 
+#include <algorithm>
 #include <chrono>
+#include <numeric>
 
 #include "engine/error.h"
 
@@ -95,6 +97,20 @@ std::vector<Sample> Loader::batch(int64_t epoch, int64_t b) {
   wanted_.notify_all();
   wait_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return out;
+}
+
+std::vector<int64_t> shuffled_epoch(uint64_t seed, int64_t epoch, int64_t n, int64_t count) {
+  STRATA_CHECK(n > 0, "shuffled_epoch: no samples to draw from");
+  std::vector<int64_t> order;
+  std::mt19937_64 rng = sample_rng(seed, uint64_t(epoch), ~uint64_t(0));
+  while (int64_t(order.size()) < count) {
+    std::vector<int64_t> perm(static_cast<size_t>(n));
+    std::iota(perm.begin(), perm.end(), int64_t(0));
+    std::shuffle(perm.begin(), perm.end(), rng);
+    order.insert(order.end(), perm.begin(), perm.end());
+  }
+  order.resize(size_t(count));
+  return order;
 }
 
 }  // namespace strata

@@ -25,6 +25,11 @@
 
 namespace strata {
 
+// The sample indices of one epoch: `count` indices from seeded permutations of
+// 0..n-1 laid end to end (count > n repeats the set, each pass reshuffled),
+// drawn from sample_rng(seed, epoch, ~0).
+std::vector<int64_t> shuffled_epoch(uint64_t seed, int64_t epoch, int64_t n, int64_t count);
+
 class Loader {
  public:
   using OrderFn = std::function<std::vector<int64_t>(int64_t epoch)>;

@@ -4,7 +4,6 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
-#include <numeric>
 #include <random>
 
 #include "apps/common/loader.h"
@@ -146,18 +145,7 @@ int train_command(const AppArgs& a) {
 
   const int64_t n_train = int64_t(data.train().size());
   Loader loader(
-      [&](int64_t epoch) {  // samples_per_epoch indices: seeded permutations of the training set, end to end
-        std::vector<int64_t> order;
-        std::mt19937_64 rng = sample_rng(ro.seed, uint64_t(epoch), ~uint64_t(0));
-        while (int64_t(order.size()) < ro.samples_per_epoch) {
-          std::vector<int64_t> perm(static_cast<size_t>(n_train));
-          std::iota(perm.begin(), perm.end(), int64_t(0));
-          std::shuffle(perm.begin(), perm.end(), rng);
-          order.insert(order.end(), perm.begin(), perm.end());
-        }
-        order.resize(size_t(ro.samples_per_epoch));
-        return order;
-      },
+      [&](int64_t epoch) { return shuffled_epoch(ro.seed, epoch, n_train, ro.samples_per_epoch); },
       [&](int64_t index, std::mt19937_64& rng) { return data.sample(data.train()[size_t(index)], &rng); }, ro.batch,
       ro.seed, ro.workers, ro.prefetch);
 
