@@ -15,6 +15,8 @@
 
 #include "apps/anomaly/anomaly.h"
 #include "apps/common/idx.h"
+#include "engine/autograd.h"
+#include "engine/nn_ops.h"
 #include "tests/anomaly_set.h"
 #include "tests/test_util.h"
 
@@ -116,6 +118,45 @@ TEST(Report, RatesPrecisionF1IntervalAndAveragePrecision) {
   // Recall steps of 1/3 at precisions 1, 1, 3/4.
   EXPECT_NEAR(r.ap, (1 + 1 + 0.75) / 3, 1e-12);
   EXPECT_NEAR(average_precision({1, 2, 3}, {0, 1, 1}), 1, 1e-12);
+}
+
+TEST(Scores, ReconstructionErrorAndNegativeElboPerImage) {
+  AutoencoderOptions o;
+  o.variational = true;
+  o.input_shape = {1, 6, 5};
+  o.widths = {16};
+  o.latent = 3;
+  Autoencoder vae(o);
+  std::vector<Image> images;
+  for (int i = 0; i < 5; ++i) {  // 5 images, scored in batches of 2 (a partial last batch)
+    const Tensor t = Tensor::rand({1, 6, 5});
+    images.push_back(Image{1, 6, 5, t.to_vector<float>()});
+  }
+  ScoreOptions mean_mse, sum_l1, elbo;
+  sum_l1.error = "l1";
+  sum_l1.reduce = "sum";
+  elbo.vae = "elbo";
+  std::vector<Image> recon;
+  const auto s_mean = score_images(vae, images, mean_mse, 2, &recon);
+  const auto s_l1 = score_images(vae, images, sum_l1, 2);
+  const auto s_elbo = score_images(vae, images, elbo, 2);
+  ASSERT_EQ(s_mean.size(), 5u);
+  ASSERT_EQ(recon.size(), 5u);
+  NoGradGuard no_grad;
+  vae.eval();
+  for (size_t i = 0; i < images.size(); ++i) {
+    const Tensor x = Tensor::from_vector(images[i].data, {1, 1, 6, 5});
+    const Autoencoder::Output out = vae.run(x);
+    const double se = mse_loss(out.reconstruction, x, Reduction::sum).item<float>();
+    const double ae = l1_loss(out.reconstruction, x, Reduction::sum).item<float>();
+    const double kl = gaussian_kl(out.mean, out.logvar, Reduction::sum).item<float>();
+    EXPECT_NEAR(s_mean[i], se / 30, 1e-6) << i;
+    EXPECT_NEAR(s_l1[i], ae, 1e-5) << i;
+    EXPECT_NEAR(s_elbo[i], se + kl, 1e-5) << i;
+    EXPECT_EQ(recon[i].data, out.reconstruction.to_vector<float>()) << i;
+  }
+  const auto one_batch = score_images(vae, images, mean_mse, 256);
+  for (size_t i = 0; i < images.size(); ++i) EXPECT_NEAR(one_batch[i], s_mean[i], 1e-7) << "batch size changed image " << i;
 }
 
 TEST(Idx, ReadsPlainAndGzipAndNamesWhatIsWrong) {
