@@ -49,12 +49,6 @@ ImageSet limited(ImageSet set, int64_t limit, uint64_t seed) {
   return out;
 }
 
-void require_folder(const std::string& path, const std::string& key) {
-  std::error_code ec;
-  STRATA_CHECK(fs::exists(path, ec), key, ": ", path, ": no such folder");
-  STRATA_CHECK(fs::is_directory(path, ec), key, ": ", path, ": not a folder");
-}
-
 }  // namespace
 
 Shape AnomalyData::input_shape(const Config& data) {
@@ -216,9 +210,7 @@ std::string ScoreOptions::describe() const {
                  vae == "elbo" ? " (VAE: negative ELBO)" : "");
 }
 
-namespace {
-
-Tensor stack(const std::vector<Image>& images, size_t begin, size_t end) {
+Tensor stack_images(const std::vector<Image>& images, size_t begin, size_t end) {
   const Image& a = images[begin];
   const size_t per = a.data.size();
   std::vector<float> x((end - begin) * per);
@@ -228,8 +220,6 @@ Tensor stack(const std::vector<Image>& images, size_t begin, size_t end) {
   }
   return Tensor::from_vector(x, {int64_t(end - begin), a.channels, a.height, a.width});
 }
-
-}  // namespace
 
 std::vector<double> score_images(Autoencoder& model, const std::vector<Image>& images, const ScoreOptions& o,
                                  int64_t batch, std::vector<Image>* recon) {
@@ -242,7 +232,7 @@ std::vector<double> score_images(Autoencoder& model, const std::vector<Image>& i
   const bool elbo = o.vae == "elbo" && model.options().variational;
   for (size_t b = 0; b < images.size(); b += size_t(batch)) {
     const size_t e = std::min(images.size(), b + size_t(batch));
-    const Tensor x = stack(images, b, e);
+    const Tensor x = stack_images(images, b, e);
     const Autoencoder::Output out = model.run(x);
     const Tensor diff = out.reconstruction - x;
     const bool squared = o.error == "mse";

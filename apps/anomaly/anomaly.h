@@ -88,6 +88,9 @@ struct ScoreOptions {
   std::string describe() const;
 };
 
+// Images [begin, end) as one (N, C, H, W) tensor; all must have one size.
+Tensor stack_images(const std::vector<Image>& images, size_t begin, size_t end);
+
 // Scores of `images` in eval mode (batches of `batch`); reconstructions too
 // when `recon` is given.
 std::vector<double> score_images(Autoencoder& model, const std::vector<Image>& images, const ScoreOptions& o,

@@ -70,20 +70,25 @@ Loaded load_model(const std::string& path, const std::vector<std::string>& overr
   return l;
 }
 
-// Report and figures of `set` into `dir`; the scores in `scores_out`.
+// A file name as a CSV field: quoted (inner quotes doubled) only when it holds a comma, quote or newline.
+std::string csv_field(const std::string& name) {
+  if (name.find_first_of(",\"\n") == std::string::npos) return name;
+  std::string q = "\"";
+  for (char c : name) q += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return q + "\"";
+}
+
+// Report and figures of `set`, scored `s`, into `dir`.
 Report report_set(const std::string& dir, const std::string& name, Autoencoder& model, const ImageSet& set,
-                  const ScoreOptions& score, double threshold, double level,
-                  std::vector<double>* scores_out = nullptr) {
+                  const std::vector<double>& s, const ScoreOptions& score, double threshold, double level) {
   create_directories_checked(dir);
-  const std::vector<double> s = score_images(model, set.images, score);
-  if (scores_out) *scores_out = s;
   const Report r = make_report(s, set.labels, threshold, level);
   write_report_csv((fs::path(dir) / "report.csv").string(), r, name);
   write_file_atomic((fs::path(dir) / "scores.csv").string(), [&](std::ostream& f) {
     f.precision(8);
     f << "file,label,score,anomaly\n";
     for (size_t i = 0; i < s.size(); ++i)
-      f << '"' << set.names[i] << "\"," << set.labels[i] << "," << s[i] << "," << (s[i] > threshold ? 1 : 0) << "\n";
+      f << csv_field(set.names[i]) << "," << set.labels[i] << "," << s[i] << "," << (s[i] > threshold ? 1 : 0) << "\n";
   });
   rates_plot((fs::path(dir) / "rates.png").string(), name + ": TPR and TNR against the threshold", s, set.labels,
              threshold);
@@ -164,15 +169,9 @@ int train_command(const AppArgs& a) {
       topt, out,
       [&](int64_t epoch, int64_t b) {
         const double waited = loader.wait_seconds();
-        const std::vector<Sample> samples = loader.batch(epoch, b);
         std::vector<Image> images;
-        images.reserve(samples.size());
-        for (const Sample& s : samples) images.push_back(s.image);
-        const Image& f = images[0];
-        std::vector<float> x(images.size() * f.data.size());
-        for (size_t i = 0; i < images.size(); ++i)
-          std::copy(images[i].data.begin(), images[i].data.end(), x.begin() + std::ptrdiff_t(i * f.data.size()));
-        const Tensor xt = Tensor::from_vector(x, {int64_t(images.size()), f.channels, f.height, f.width});
+        for (Sample& s : loader.batch(epoch, b)) images.push_back(std::move(s.image));
+        const Tensor xt = stack_images(images, 0, images.size());
         const double wait = loader.wait_seconds() - waited;
         model->train();
         opt->zero_grad();
@@ -225,16 +224,16 @@ int train_command(const AppArgs& a) {
   ck.save(best_path);
   std::fprintf(stderr, "strata-anomaly: threshold %.6g: %s\n", choice.threshold, choice.how.c_str());
 
-  const Report val = report_set((fs::path(out) / "val").string(), "validation", *model, data.val(), score,
-                                choice.threshold, level);
+  const Report val = report_set((fs::path(out) / "val").string(), "validation", *model, data.val(), val_scores,
+                                score, choice.threshold, level);
   std::fprintf(stderr, "strata-anomaly: validation: %s", val.str().c_str());
   if (!data.test().size()) {
     std::fprintf(stderr, "strata-anomaly: no test set (data.test); evaluate later with eval --data FOLDER\n");
     return 0;
   }
-  std::vector<double> test_scores;
-  const Report test = report_set((fs::path(out) / "test").string(), "test", *model, data.test(), score,
-                                 choice.threshold, level, &test_scores);
+  const std::vector<double> test_scores = score_images(*model, data.test().images, score);
+  const Report test = report_set((fs::path(out) / "test").string(), "test", *model, data.test(), test_scores, score,
+                                 choice.threshold, level);
   rules_table((fs::path(out) / "test" / "rules.csv").string(), val_scores, data.val().labels, test_scores,
               data.test().labels, "test");
   std::printf("test: %s", test.str().c_str());
@@ -246,19 +245,20 @@ int eval_command(const AppArgs& a) {
   Loaded l = load_model(a.checkpoint, a.overrides);
   const Config data_cfg = l.cfg.section("data");
   std::unique_ptr<AnomalyData> data;
-  ImageSet set;
+  ImageSet folder;
   if (a.data.empty()) {
     data = std::make_unique<AnomalyData>(data_cfg, l.model->options().input_shape);
     STRATA_CHECK(data->test().size() > 0, "eval: the checkpoint's config has no test set; give --data FOLDER (with "
                                           "normal/ and anomalous/ subfolders)");
-    set = data->test();
   } else {
     // The training data need not exist here: images are only resized to the model's input.
-    set = AnomalyData::labelled_folder(a.data, l.model->options().input_shape);
+    folder = AnomalyData::labelled_folder(a.data, l.model->options().input_shape);
   }
+  const ImageSet& set = data ? data->test() : folder;
   check_overrides_read(l.cfg, a.overrides, "eval");
   const std::string out = !a.out.empty() ? a.out : (fs::path(a.checkpoint).parent_path() / "eval").string();
-  const Report r = report_set(out, "eval", *l.model, set, l.score, l.threshold, l.level);
+  const Report r = report_set(out, "eval", *l.model, set, score_images(*l.model, set.images, l.score), l.score,
+                              l.threshold, l.level);
   std::printf("%s", r.str().c_str());
   std::printf("wrote %s/{report.csv, scores.csv, rates.png, roc.png, scores.png, panels.png}\n", out.c_str());
   return 0;
@@ -280,13 +280,7 @@ int predict_command(const AppArgs& a) {
     for (size_t i = 0; i < s.size(); ++i) {
       const bool anomalous = s[i] > l.threshold;
       flagged += anomalous;
-      std::string name = set.names[i];
-      if (name.find_first_of(",\"\n") != std::string::npos) {  // CSV quoting
-        std::string q = "\"";
-        for (char c : name) q += c == '"' ? std::string("\"\"") : std::string(1, c);
-        name = q + "\"";
-      }
-      f << name << "," << s[i] << "," << (anomalous ? 1 : 0) << "\n";
+      f << csv_field(set.names[i]) << "," << s[i] << "," << (anomalous ? 1 : 0) << "\n";
     }
   });
   std::printf("scored %zu image%s: %lld above the threshold %.6g (anomalous); wrote %s\n", s.size(),

@@ -16,11 +16,6 @@ namespace fs = std::filesystem;
 namespace strata {
 namespace {
 
-void require_folder(const std::string& dir, const std::string& what) {
-  std::error_code ec;
-  STRATA_CHECK(fs::exists(dir, ec), dir, ": no such folder (", what, ")");
-  STRATA_CHECK(fs::is_directory(dir, ec), dir, ": is a file; ", what, " must be a folder");
-}
 
 // stem -> path of the image files directly in `dir`; two files of one stem are an error.
 std::map<std::string, std::string> by_stem(const std::string& dir) {
@@ -42,6 +37,12 @@ std::string listing(const std::vector<std::string>& names) {
 }
 
 }  // namespace
+
+void require_folder(const std::string& dir, const std::string& what) {
+  std::error_code ec;
+  STRATA_CHECK(fs::exists(dir, ec), dir, ": no such folder (", what, ")");
+  STRATA_CHECK(fs::is_directory(dir, ec), dir, ": is a file; ", what, " must be a folder");
+}
 
 std::vector<std::string> image_files(const std::string& path, bool recursive) {
   std::error_code ec;

@@ -30,6 +30,8 @@ struct ImagePair {
 std::vector<ImagePair> pairs_from_folders(const std::string& images, const std::string& masks);
 std::vector<ImagePair> pairs_from_list(const std::string& list_file);
 std::vector<std::string> image_files(const std::string& folder_or_file, bool recursive = false);
+// Errors unless `dir` is an existing folder; `what` names the role (data.images).
+void require_folder(const std::string& dir, const std::string& what);
 
 // (train, val): round(fraction * n) files to validation, at least 1 when
 // fraction > 0 and n > 1, chosen by `seed`; each side keeps the input order.
