@@ -17,6 +17,7 @@ packages=(
   libgtest-dev googletest            # tests
   libbenchmark-dev                   # benchmarks
   dataset-fashion-mnist              # Fashion-MNIST (IDX) for strata-anomaly
+  libsegyio-dev                      # SEG-Y read / write for strata-faults
 )
 if [[ "${1:-}" == "--torch" ]]; then
   # OpenBLAS: without it Debian's torch falls back to the reference BLAS (a 784-512 MLP step 5x slower),

@@ -1,0 +1,237 @@
+#include "apps/faults/faults.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "apps/common/plot.h"
+#include "engine/autograd.h"
+#include "engine/error.h"
+#include "engine/nn_ops.h"
+#include "engine/ops.h"
+
+namespace strata::faults {
+namespace {
+
+int64_t bin_of(float p) { return std::clamp<int64_t>(int64_t(double(p) * FaultScores::kBins), 0, FaultScores::kBins - 1); }
+
+// Precision / recall from cumulative counts, thresholds from the top bin down.
+FaultScores::Summary summarise(const std::vector<int64_t>& predicted, const std::vector<int64_t>& correct,
+                               const std::vector<int64_t>& reached, int64_t truth, const std::vector<int64_t>* negatives,
+                               int64_t total_negatives) {
+  FaultScores::Summary s;
+  if (truth == 0) return s;
+  int64_t pred = 0, corr = 0, reach = 0, neg = 0;
+  double prev_recall = 0, prev_fpr = 0, prev_tpr = 0;
+  for (int64_t b = FaultScores::kBins - 1; b >= 0; --b) {
+    pred += predicted[size_t(b)];
+    corr += correct[size_t(b)];
+    reach += reached[size_t(b)];
+    if (pred == 0) continue;
+    const double precision = double(corr) / double(pred), recall = double(reach) / double(truth);
+    s.ap += (recall - prev_recall) * precision;
+    prev_recall = recall;
+    s.pr_precision.push_back(precision);
+    s.pr_recall.push_back(recall);
+    const double f1 = precision + recall > 0 ? 2 * precision * recall / (precision + recall) : 0;
+    if (f1 > s.best_f1) {
+      s.best_f1 = f1;
+      s.threshold = double(b) / FaultScores::kBins;
+      s.precision = precision;
+      s.recall = recall;
+      s.iou = precision > 0 && recall > 0 ? 1 / (1 / precision + 1 / recall - 1) : 0;
+    }
+    if (negatives && total_negatives > 0) {
+      neg += (*negatives)[size_t(b)];
+      const double fpr = double(neg) / double(total_negatives), tpr = recall;
+      s.auroc += (fpr - prev_fpr) * (tpr + prev_tpr) / 2;
+      prev_fpr = fpr;
+      prev_tpr = tpr;
+    }
+  }
+  return s;
+}
+
+}  // namespace
+
+FaultScores::FaultScores(int64_t tolerance)
+    : tol_(tolerance), all_(size_t(kBins)), fault_(size_t(kBins)), near_(size_t(kBins)), reached_(size_t(kBins)) {
+  STRATA_CHECK(tolerance >= 0 && tolerance <= 10, "metrics.tolerance ", tolerance, ": want 0 to 10 samples");
+}
+
+void FaultScores::add(const std::vector<float>& prob, const std::vector<uint8_t>& label, int64_t height,
+                      int64_t width) {
+  STRATA_CHECK(int64_t(prob.size()) == height * width && int64_t(label.size()) == height * width,
+               "fault scores: ", prob.size(), " probabilities and ", label.size(), " labels for a ", height, " x ",
+               width, " section");
+  const auto idx = [&](int64_t y, int64_t x) { return size_t(y * width + x); };
+  for (int64_t y = 0; y < height; ++y)
+    for (int64_t x = 0; x < width; ++x) {
+      const float p = prob[idx(y, x)];
+      const int64_t b = bin_of(p);
+      ++all_[size_t(b)];
+      ++n_;
+      bool near = false;
+      float best = 0;
+      for (int64_t dy = -tol_; dy <= tol_; ++dy)
+        for (int64_t dx = -tol_; dx <= tol_; ++dx) {
+          const int64_t yy = y + dy, xx = x + dx;
+          if (yy < 0 || yy >= height || xx < 0 || xx >= width) continue;
+          near = near || label[idx(yy, xx)];
+          best = std::max(best, prob[idx(yy, xx)]);
+        }
+      if (near) ++near_[size_t(b)];
+      if (label[idx(y, x)]) {
+        ++fault_[size_t(b)];
+        ++pos_;
+        ++reached_[size_t(bin_of(best))];
+      }
+    }
+}
+
+void FaultScores::merge(const FaultScores& o) {
+  STRATA_CHECK(o.tol_ == tol_, "fault scores: merging tolerances ", o.tol_, " and ", tol_);
+  for (size_t b = 0; b < all_.size(); ++b) {
+    all_[b] += o.all_[b];
+    fault_[b] += o.fault_[b];
+    near_[b] += o.near_[b];
+    reached_[b] += o.reached_[b];
+  }
+  pos_ += o.pos_;
+  n_ += o.n_;
+}
+
+FaultScores::Summary FaultScores::strict() const {
+  std::vector<int64_t> negatives(all_.size());
+  for (size_t b = 0; b < all_.size(); ++b) negatives[b] = all_[b] - fault_[b];
+  return summarise(all_, fault_, fault_, pos_, &negatives, n_ - pos_);
+}
+
+FaultScores::Summary FaultScores::tolerant() const { return summarise(all_, near_, reached_, pos_, nullptr, 0); }
+
+std::string summary_line(const FaultScores& s) {
+  const FaultScores::Summary a = s.strict(), b = s.tolerant();
+  return str_cat("AP ", a.ap, ", AUROC ", a.auroc, ", best F1 ", a.best_f1, " at ", a.threshold, " (IoU ", a.iou,
+                 "); within ", s.tolerance(), " sample", s.tolerance() == 1 ? "" : "s", ": AP ", b.ap, ", best F1 ",
+                 b.best_f1, " at ", b.threshold, " (IoU ", b.iou, ")");
+}
+
+void pr_plot(const std::string& path, const std::string& title, const FaultScores& s) {
+  const FaultScores::Summary a = s.strict(), b = s.tolerant();
+  line_plot(path, title, "recall", "precision",
+            {{str_cat("exact (AP ", std::round(a.ap * 1000) / 1000, ")"), a.pr_recall, a.pr_precision},
+             {str_cat("within ", s.tolerance(), " (AP ", std::round(b.ap * 1000) / 1000, ")"), b.pr_recall,
+              b.pr_precision}});
+}
+
+LossOptions LossOptions::from_config(const Config& c) {
+  LossOptions o;
+  const bool fixed_weight = c.has("pos_weight");
+  o.balance = c.get_bool("balance", o.balance);
+  o.pos_weight = c.get_double("pos_weight", o.pos_weight, Bounds::positive());
+  o.max_pos_weight = c.get_double("max_pos_weight", o.max_pos_weight, Bounds::at_least(1));
+  o.dice = c.get_double("dice", o.dice, Bounds::at_least(0));
+  STRATA_CHECK(!(o.balance && fixed_weight), "loss.pos_weight is used only with loss.balance: false");
+  return o;
+}
+
+Tensor fault_loss(const Tensor& logits, const Tensor& labels, const LossOptions& o) {
+  double pw = o.pos_weight;
+  if (o.balance) {
+    const double pos = sum(labels).item<float>(), n = double(labels.numel());
+    pw = pos > 0 ? std::min((n - pos) / pos, o.max_pos_weight) : 1.0;
+  }
+  Tensor loss = bce_with_logits(logits, labels, Tensor(), pw == 1.0 ? Tensor() : Tensor::full({1}, pw), Reduction::mean);
+  if (o.dice > 0) loss = add(loss, mul(dice_loss(sigmoid(logits), labels), o.dice));
+  return loss;
+}
+
+TileOptions TileOptions::from_config(const Config& c) {
+  TileOptions o;
+  o.tile = c.get_int("tile", o.tile, Bounds::at_least(32));
+  o.overlap = c.get_int("overlap", o.overlap, Bounds::between(0, double(o.tile) / 2));
+  return o;
+}
+
+void standardise(std::vector<float>& s) {
+  double mean = 0, var = 0;
+  for (float v : s) mean += v;
+  mean /= double(std::max<size_t>(s.size(), 1));
+  for (float v : s) var += (v - mean) * (v - mean);
+  const double sd = std::sqrt(var / double(std::max<size_t>(s.size(), 1)));
+  for (float& v : s) v = sd > 0 ? float((v - mean) / sd) : 0.f;
+}
+
+std::vector<float> predict_section(Module& model, const std::vector<float>& section, int64_t height, int64_t width,
+                                   const TileOptions& o) {
+  NoGradGuard no_grad;
+  model.eval();
+  // Tile origins along one axis: tiles of `tile` overlapping by at least `overlap`, the last flush with the end.
+  const auto starts = [&](int64_t n) {
+    std::vector<int64_t> s{0};
+    if (n <= o.tile) return s;
+    const int64_t step = o.tile - o.overlap;
+    while (s.back() + o.tile < n) s.push_back(std::min(s.back() + step, n - o.tile));
+    return s;
+  };
+  // Weight across a tile, towards an edge shared with another tile: ~0 over the outer quarter of the overlap
+  // (where the tile's own border padding reaches), ramping linearly to 1 over the next half.
+  const double dead = double(o.overlap) / 4, rise = std::max(double(o.overlap) / 2, 1.0);
+  const auto ramp = [&](int64_t i, int64_t len, bool first, bool last) {
+    double w = 1;
+    if (!first) w = std::min(w, (double(i) + 1 - dead) / rise);
+    if (!last) w = std::min(w, (double(len - i) - dead) / rise);
+    return std::max(w, 1e-6);
+  };
+  const std::vector<int64_t> ys = starts(height), xs = starts(width);
+  std::vector<double> acc(size_t(height * width), 0.0), wsum(size_t(height * width), 0.0);
+  for (size_t a = 0; a < ys.size(); ++a)
+    for (size_t b = 0; b < xs.size(); ++b) {
+      const int64_t th = std::min(o.tile, height), tw = std::min(o.tile, width);
+      std::vector<float> tile(size_t(th * tw));
+      for (int64_t y = 0; y < th; ++y)
+        for (int64_t x = 0; x < tw; ++x) tile[size_t(y * tw + x)] = section[size_t((ys[a] + y) * width + xs[b] + x)];
+      const std::vector<float> logit = model(Tensor::from_vector(tile, {1, 1, th, tw})).contiguous().to_vector<float>();
+      for (int64_t y = 0; y < th; ++y) {
+        const double wy = ramp(y, th, a == 0, a + 1 == ys.size());
+        for (int64_t x = 0; x < tw; ++x) {
+          const double w = wy * ramp(x, tw, b == 0, b + 1 == xs.size());
+          const size_t i = size_t((ys[a] + y) * width + xs[b] + x);
+          acc[i] += w / (1 + std::exp(-double(logit[size_t(y * tw + x)])));
+          wsum[i] += w;
+        }
+      }
+    }
+  std::vector<float> out(acc.size());
+  for (size_t i = 0; i < out.size(); ++i) out[i] = float(acc[i] / wsum[i]);
+  return out;
+}
+
+Panel seismic_panel(const std::vector<float>& section, int64_t height, int64_t width, const std::string& title) {
+  Panel p{title, height, width, 1, std::vector<float>(size_t(height * width))};
+  // Grey scale clipped at the 99th percentile of |amplitude|.
+  std::vector<float> mag(section.size());
+  for (size_t i = 0; i < section.size(); ++i) mag[i] = std::abs(section[i]);
+  const size_t k = size_t(double(mag.size() - 1) * 0.99);
+  std::nth_element(mag.begin(), mag.begin() + std::ptrdiff_t(k), mag.end());
+  const float clip = std::max(mag[k], 1e-6f);
+  for (size_t i = 0; i < section.size(); ++i) p.pixels[i] = 0.5f + 0.5f * std::clamp(section[i] / clip, -1.f, 1.f);
+  return p;
+}
+
+Panel overlay_panel(const std::vector<float>& section, const std::vector<float>& prob, int64_t height, int64_t width,
+                    const std::string& title, float floor) {
+  const Panel grey = seismic_panel(section, height, width, title);
+  Panel p{title, height, width, 3, std::vector<float>(size_t(3 * height * width))};
+  for (int64_t i = 0; i < height * width; ++i) {
+    const float g = grey.pixels[size_t(i)], q = prob[size_t(i)];
+    // Below `floor` the seismic shows alone; above, a yellow-to-red colour blends in with the probability.
+    const float a = q <= floor ? 0.f : std::min(1.f, (q - floor) / (1 - floor)) * 0.85f;
+    const float r = 1.f, gg = 1.f - q, bb = 0.f;
+    p.pixels[size_t(3 * i)] = (1 - a) * g + a * r;
+    p.pixels[size_t(3 * i + 1)] = (1 - a) * g + a * gg;
+    p.pixels[size_t(3 * i + 2)] = (1 - a) * g + a * bb;
+  }
+  return p;
+}
+
+}  // namespace strata::faults

@@ -1,0 +1,83 @@
+// strata-faults: the task pieces behind the commands (apps/faults/run.cpp).
+//
+//   FaultScores      pixel scores of fault probability against fault labels:
+//                    PR curve, average precision, ROC AUC, the best F1 and its
+//                    threshold, IoU there; strictly and with a tolerance of d
+//                    samples (Chebyshev distance) around the true fault
+//   fault_loss       class-balanced BCE (positives weighted by the batch's
+//                    negative / positive ratio, as FaultSeg), or a fixed
+//                    pos_weight; optional Dice
+//   predict_section  fault probability of a section of any size: tiles with
+//                    overlap, blended with weights that ramp down towards each
+//                    tile's inner edges, so no seam shows
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "apps/common/image_io.h"
+#include "apps/common/plot.h"
+#include "engine/config.h"
+#include "engine/tensor.h"
+#include "layers/module.h"
+
+namespace strata::faults {
+
+// Thresholds are binned on a grid of `kBins` over [0, 1].
+class FaultScores {
+ public:
+  static constexpr int64_t kBins = 1000;
+  explicit FaultScores(int64_t tolerance = 1);
+  // One section: probabilities and 0 / 1 labels, height x width each.
+  void add(const std::vector<float>& prob, const std::vector<uint8_t>& label, int64_t height, int64_t width);
+  void merge(const FaultScores& o);
+
+  struct Summary {
+    double ap = 0, auroc = 0, best_f1 = 0, threshold = 0.5, iou = 0, precision = 0, recall = 0;
+    std::vector<double> pr_precision, pr_recall;  // the curve, thresholds descending
+  };
+  Summary strict() const;
+  Summary tolerant() const;  // within `tolerance` samples (AUROC not defined: 0)
+  int64_t tolerance() const { return tol_; }
+  int64_t positives() const { return pos_; }
+  int64_t pixels() const { return n_; }
+
+ private:
+  int64_t tol_;
+  int64_t pos_ = 0, n_ = 0;
+  // Per probability bin: pixels, fault pixels, pixels within tol of a fault; true fault pixels whose
+  // neighbourhood maximum falls in the bin.
+  std::vector<int64_t> all_, fault_, near_, reached_;
+};
+
+// One row of scores, and the PR curves (strict and tolerant) as a PNG.
+std::string summary_line(const FaultScores& s);
+void pr_plot(const std::string& path, const std::string& title, const FaultScores& s);
+
+struct LossOptions {
+  bool balance = true;       // pos_weight = negatives / positives of the batch
+  double pos_weight = 1.0;   // when balance is off
+  double max_pos_weight = 200;
+  double dice = 0.0;
+  static LossOptions from_config(const Config& loss);
+};
+// logits (N, 1, H, W), labels (N, 1, H, W) of 0 / 1 floats.
+Tensor fault_loss(const Tensor& logits, const Tensor& labels, const LossOptions& o);
+
+struct TileOptions {
+  int64_t tile = 256, overlap = 32;
+  static TileOptions from_config(const Config& inference);
+};
+// Standardises the section (mean 0, standard deviation 1, as the generator's output) in place.
+void standardise(std::vector<float>& section);
+// Fault probability (height x width) of a standardised section, in eval mode without gradients.
+std::vector<float> predict_section(Module& model, const std::vector<float>& section, int64_t height, int64_t width,
+                                   const TileOptions& o);
+
+// Figures: seismic in grey with probability (or labels) in colour over it.
+Panel seismic_panel(const std::vector<float>& section, int64_t height, int64_t width, const std::string& title);
+Panel overlay_panel(const std::vector<float>& section, const std::vector<float>& prob, int64_t height, int64_t width,
+                    const std::string& title, float floor = 0.2f);
+
+}  // namespace strata::faults

@@ -1,0 +1,49 @@
+// strata-faults: fault probability on seismic sections from a U-Net trained on
+// synthetic sections; SEG-Y in and out. See docs/faults.md.
+#include "apps/common/cli.h"
+#include "apps/faults/run.h"
+
+namespace {
+
+strata::AppSpec app_spec() {
+  strata::AppSpec s;
+  s.name = "strata-faults";
+  s.summary = "seismic fault detection: synthetic training sections, U-Net fault probability, SEG-Y in and out";
+  strata::CommandSpec predict = strata::predict_command_spec(
+      "Fault probability of a SEG-Y line or cube (written as SEG-Y with the input's headers, IEEE float samples), "
+      "or of grey section images (<stem>_prob.png 16-bit, <stem>_overlay.png).",
+      "a SEG-Y file (.sgy / .segy), an image, or a folder of images", "a SEG-Y file, or a folder for images");
+  predict.flags.push_back({"--direction", "DIR", "sections of a cube: inline (default) or crossline"});
+  predict.flags.push_back({"--png", "DIR", "also write seismic | probability overlays of chosen sections here"});
+  predict.flags.push_back({"--sections", "LIST", "with --png: section indices, e.g. 0,10,22 (default first, middle, last)"});
+  strata::CommandSpec generate{
+      "generate",
+      "Writes synthetic sections of a config's generator: images/ (16-bit grey) and masks/ (255 on faults), a labelled "
+      "set for eval --data, and panels.png to look at.",
+      {{"--config", "FILE", "YAML config (its data.synthetic and data.match)", true},
+       {"--output", "DIR", "folder to write", true},
+       {"--count", "N", "sections (default 8)"}}};
+  s.commands = {
+      strata::train_command_spec("Trains on synthetic sections generated on the fly: metrics.csv, loss.png, val/, "
+                                 "test/, checkpoints."),
+      strata::eval_command_spec("Scores a checkpoint: AP, ROC AUC, best F1 and IoU, exact and within a tolerance; "
+                                "report.csv, pr.png, panels.png.",
+                                "a folder with images/ and masks/ (default: held-out synthetic sections of the "
+                                "checkpoint's generator)"),
+      predict, generate};
+  s.footer =
+      "configs: configs/faults_synthetic.yaml (U-Net), configs/faults_dense.yaml (dense baseline)\n"
+      "config keys: docs/faults.md (every run writes its resolved config, defaults included, to config.yaml)";
+  return s;
+}
+
+int body(const strata::AppArgs& a) {
+  if (a.command == "train") return strata::faults::train_command(a);
+  if (a.command == "eval") return strata::faults::eval_command(a);
+  if (a.command == "generate") return strata::faults::generate_command(a);
+  return strata::faults::predict_command(a);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) { return strata::run_app(app_spec(), body, argc, argv); }

@@ -1,0 +1,449 @@
+#include "apps/faults/run.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+
+#include "apps/common/datasets.h"
+#include "apps/common/loader.h"
+#include "apps/common/plot.h"
+#include "apps/common/trainer.h"
+#include "apps/faults/faults.h"
+#include "apps/faults/segy.h"
+#include "apps/faults/synth.h"
+#include "engine/autograd.h"
+#include "engine/error.h"
+#include "engine/file_io.h"
+#include "engine/ops.h"
+#include "engine/random.h"
+#include "layers/checkpoint.h"
+#include "layers/optimizer.h"
+#include "layers/registry.h"
+
+namespace fs = std::filesystem;
+
+namespace strata::faults {
+namespace {
+
+constexpr const char* kApp = "strata-faults";
+
+// The generator's options: data.synthetic, narrowed by data.match (a SEG-Y survey) when given. The matched
+// ranges are written back into the config, so config.yaml and the checkpoint hold what was generated.
+SynthOptions synth_options(Config& cfg, bool verbose) {
+  const Config data = cfg.section("data");
+  const std::string match = data.get_string("match", "");
+  SynthOptions o = SynthOptions::from_config(data.section("synthetic"));
+  if (match.empty()) return o;
+  const SegyVolume survey(match);
+  const std::string what = o.match(survey);
+  if (verbose) std::fprintf(stderr, "%s: matching %s\n%s", kApp, survey.describe().c_str(), what.c_str());
+  const auto set = [&](const char* key, const Range& r) {
+    cfg.apply_override(str_cat("data.synthetic.", key, "=[", r.lo, ", ", r.hi, "]"));
+  };
+  set("period", o.period);
+  set("snr", o.snr);
+  set("gain", o.gain);
+  cfg.apply_override("data.match=");
+  return o;
+}
+
+struct SectionSet {
+  std::vector<SynthSection> sections;
+  std::vector<std::string> names;
+};
+
+SectionSet synthetic_set(const SynthOptions& o, uint64_t seed, int64_t count) {
+  SectionSet s;
+  s.sections.resize(size_t(count));
+  for (int64_t i = 0; i < count; ++i) {
+    std::mt19937_64 rng = sample_rng(seed, 0, uint64_t(i));
+    s.sections[size_t(i)] = generate_section(o, rng);
+    s.names.push_back(str_cat("synthetic_", seed, "_", i));
+  }
+  return s;
+}
+
+// A labelled folder: images/ (grey sections, any bit depth) and masks/ (fault > 127), paired by stem.
+SectionSet folder_set(const std::string& dir) {
+  require_folder(dir, "labelled sections folder");
+  const fs::path images = fs::path(dir) / "images", masks = fs::path(dir) / "masks";
+  STRATA_CHECK(fs::is_directory(images) && fs::is_directory(masks), dir,
+               ": want images/ (sections) and masks/ (fault labels, 255 on faults) subfolders");
+  SectionSet s;
+  for (const ImagePair& p : pairs_from_folders(images.string(), masks.string())) {
+    const Image img = read_image(p.image, 1);
+    const LabelMap m = read_label_map(p.mask);
+    STRATA_CHECK(m.height == img.height && m.width == img.width, p.mask, ": ", m.height, " x ", m.width,
+                 " mask for a ", img.height, " x ", img.width, " section ", p.image);
+    SynthSection sec;
+    sec.height = img.height;
+    sec.width = img.width;
+    sec.seismic = img.data;
+    standardise(sec.seismic);
+    sec.label.resize(m.data.size());
+    for (size_t i = 0; i < m.data.size(); ++i) sec.label[i] = m.data[i] > 127 ? 1 : 0;
+    s.sections.push_back(std::move(sec));
+    s.names.push_back(fs::path(p.image).stem().string());
+  }
+  STRATA_CHECK(!s.sections.empty(), dir, ": no section / mask pairs");
+  return s;
+}
+
+struct Model {
+  Config cfg;
+  ModulePtr net;
+  TileOptions tiles;
+  double threshold = 0.5;
+  int64_t tolerance = 1;
+};
+
+Model load_model(const std::string& path, const std::vector<std::string>& overrides) {
+  const Checkpoint ck = Checkpoint::load(path);
+  STRATA_CHECK(ck.has("faults.config"), path, ": not a strata-faults checkpoint (no faults.config entry)");
+  Model m{Config::parse(ck.get("faults.config"), path + " [faults.config]"), nullptr, {}, 0.5, 1};
+  m.cfg.apply_overrides(overrides);
+  m.net = build_module(m.cfg.section("model"));
+  ck.restore_module("model.", *m.net);
+  m.net->eval();
+  m.tiles = TileOptions::from_config(m.cfg.section("inference"));
+  m.tolerance = m.cfg.section("metrics").get_int("tolerance", 1, Bounds::between(0, 10));
+  if (ck.has("faults.threshold")) m.threshold = ck.get_double("faults.threshold");
+  return m;
+}
+
+// Scores a set; writes report.csv, pr.png and panels.png (the first `panels` sections) into `dir`.
+FaultScores report_set(const std::string& dir, const std::string& name, Module& net, const SectionSet& set,
+                       const TileOptions& tiles, int64_t tolerance, int64_t panels) {
+  create_directories_checked(dir);
+  FaultScores scores(tolerance);
+  std::vector<std::vector<Panel>> rows;
+  for (size_t i = 0; i < set.sections.size(); ++i) {
+    const SynthSection& s = set.sections[i];
+    const std::vector<float> p = predict_section(net, s.seismic, s.height, s.width, tiles);
+    scores.add(p, s.label, s.height, s.width);
+    if (int64_t(i) < panels) {
+      std::vector<float> truth(s.label.begin(), s.label.end());
+      rows.push_back({seismic_panel(s.seismic, s.height, s.width, set.names[i]),
+                      overlay_panel(s.seismic, truth, s.height, s.width, "faults (labels)"),
+                      overlay_panel(s.seismic, p, s.height, s.width, "fault probability")});
+    }
+  }
+  const FaultScores::Summary a = scores.strict(), b = scores.tolerant();
+  write_file_atomic((fs::path(dir) / "report.csv").string(), [&](std::ostream& f) {
+    f.precision(6);
+    f << "set,tolerance,ap,auroc,best_f1,threshold,precision,recall,iou,sections,fault_pixels,pixels\n";
+    f << name << ",0," << a.ap << "," << a.auroc << "," << a.best_f1 << "," << a.threshold << "," << a.precision
+      << "," << a.recall << "," << a.iou << "," << set.sections.size() << "," << scores.positives() << ","
+      << scores.pixels() << "\n";
+    f << name << "," << tolerance << "," << b.ap << ",," << b.best_f1 << "," << b.threshold << "," << b.precision
+      << "," << b.recall << "," << b.iou << "," << set.sections.size() << "," << scores.positives() << ","
+      << scores.pixels() << "\n";
+  });
+  pr_plot((fs::path(dir) / "pr.png").string(), name + ": precision-recall of fault pixels", scores);
+  if (!rows.empty()) image_panels((fs::path(dir) / "panels.png").string(), rows, 256);
+  return scores;
+}
+
+// A progress line on stderr, redrawn at most every half second and at the end.
+void progress(const char* what, int64_t done, int64_t total, int64_t traces, double seconds) {
+  static double last = -1;
+  if (done != total && seconds - last < 0.5) return;
+  last = seconds;
+  std::fprintf(stderr, "\r%s: %s %lld/%lld, %.0f traces/s   ", kApp, what, static_cast<long long>(done),
+               static_cast<long long>(total), seconds > 0 ? double(traces) / seconds : 0.0);
+  if (done == total) std::fprintf(stderr, "\n");
+}
+
+bool is_segy(const std::string& path) {
+  std::string ext = fs::path(path).extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+  return ext == ".sgy" || ext == ".segy";
+}
+
+std::vector<int64_t> parse_indices(const std::string& list, int64_t count, const std::string& flag) {
+  std::vector<int64_t> out;
+  if (list.empty()) {
+    for (int64_t i : {int64_t(0), count / 2, count - 1})
+      if (std::find(out.begin(), out.end(), i) == out.end()) out.push_back(i);
+    return out;
+  }
+  size_t start = 0;
+  while (start <= list.size()) {
+    const size_t end = std::min(list.find(',', start), list.size());
+    const std::string item = list.substr(start, end - start);
+    char* tail = nullptr;
+    const long long v = std::strtoll(item.c_str(), &tail, 10);
+    STRATA_CHECK(!item.empty() && tail && *tail == '\0', flag, " '", list, "': '", item, "' is not a section index");
+    STRATA_CHECK(v >= 0 && v < count, flag, ": section ", v, " of ", count);
+    out.push_back(v);
+    start = end + 1;
+  }
+  return out;
+}
+
+}  // namespace
+
+int train_command(const AppArgs& a) {
+  Config cfg = Config::load(a.config);
+  cfg.apply_overrides(a.overrides);
+  const std::string out = !a.out.empty() ? a.out : (fs::path("runs") / fs::path(a.config).stem()).string();
+  const SynthOptions synth = synth_options(cfg, true);
+  const Config data = cfg.section("data");
+  const Config train_cfg = cfg.section("train");
+  const int64_t batch = train_cfg.get_int("batch", 16, Bounds::at_least(1));
+  const uint64_t seed = uint64_t(train_cfg.get_int("seed", 1, Bounds::at_least(0)));
+  const int64_t per_epoch = data.get_int("sections_per_epoch", 512, Bounds::at_least(1));
+  const int64_t n_val = data.get_int("val_sections", 64, Bounds::at_least(1));
+  const int64_t n_test = data.get_int("test_sections", 128, Bounds::at_least(0));
+  const uint64_t val_seed = uint64_t(data.get_int("val_seed", 1001, Bounds::at_least(0)));
+  const uint64_t test_seed = uint64_t(data.get_int("test_seed", 2002, Bounds::at_least(0)));
+  STRATA_CHECK(val_seed != seed && test_seed != seed && val_seed != test_seed,
+               "data.val_seed, data.test_seed and train.seed must differ (the sets would share sections)");
+  const int64_t workers = data.get_int("workers", 2, Bounds::between(0, 64));
+  const int64_t panels = cfg.section("report").get_int("panels", 6, Bounds::between(0, 64));
+  const int64_t tolerance = cfg.section("metrics").get_int("tolerance", 1, Bounds::between(0, 10));
+  const LossOptions loss = LossOptions::from_config(cfg.section("loss"));
+  const TileOptions tiles = TileOptions::from_config(cfg.section("inference"));
+  TrainerOptions topt = [&] {
+    Config t = train_cfg;
+    if (!t.has("monitor")) t.apply_override("monitor=val_ap");
+    if (!t.has("monitor_mode")) t.apply_override("monitor_mode=max");
+    return TrainerOptions::from_config(t);
+  }();
+  topt.steps_per_epoch = (per_epoch + batch - 1) / batch;
+  manual_seed(seed);
+  const ModulePtr model = build_module(cfg.section("model"));
+  auto opt = make_optimizer(cfg.section("optimizer"), model->named_parameters(), topt.epochs * topt.steps_per_epoch);
+  cfg.check_unknown_keys();
+  prepare_run_dir(out, a);
+  cfg.save((fs::path(out) / "config.yaml").string());
+  const std::string config_text = cfg.dump();
+  std::fprintf(stderr, "%s: generator %s\n%s: %s, %lld sections per epoch, batch %lld, CPU -> %s\n", kApp,
+               synth.describe().c_str(), kApp, model->type().c_str(), static_cast<long long>(per_epoch),
+               static_cast<long long>(batch), out.c_str());
+  const SectionSet val = synthetic_set(synth, val_seed, n_val);
+
+  Loader loader([&](int64_t) {
+                  std::vector<int64_t> order(static_cast<size_t>(per_epoch));
+                  for (int64_t i = 0; i < per_epoch; ++i) order[size_t(i)] = i;
+                  return order;
+                },
+                [&](int64_t, std::mt19937_64& rng) {
+                  SynthSection s = generate_section(synth, rng);
+                  Sample out{Image{1, s.height, s.width, std::move(s.seismic)}, LabelMap{s.height, s.width, {}}};
+                  out.mask.data.assign(s.label.begin(), s.label.end());
+                  return out;
+                },
+                batch, seed, workers, 2);
+
+  Trainer trainer(
+      topt, out,
+      [&](int64_t epoch, int64_t b) {
+        const double waited = loader.wait_seconds();
+        const std::vector<Sample> samples = loader.batch(epoch, b);
+        const double wait = loader.wait_seconds() - waited;
+        const int64_t n = int64_t(samples.size()), h = samples[0].image.height, w = samples[0].image.width;
+        std::vector<float> x, y;
+        x.reserve(size_t(n * h * w));
+        y.reserve(size_t(n * h * w));
+        for (const Sample& s : samples) {
+          x.insert(x.end(), s.image.data.begin(), s.image.data.end());
+          for (int32_t v : s.mask.data) y.push_back(float(v));
+        }
+        model->train();
+        opt->zero_grad();
+        const Tensor l = fault_loss((*model)(Tensor::from_vector(x, {n, 1, h, w})), Tensor::from_vector(y, {n, 1, h, w}),
+                                    loss);
+        l.backward();
+        opt->step();
+        return StepResult{l.item<float>(), n, wait};
+      },
+      [&](int64_t) {
+        FaultScores scores(tolerance);
+        double loss_sum = 0;
+        for (const SynthSection& s : val.sections) {
+          const std::vector<float> p = predict_section(*model, s.seismic, s.height, s.width, tiles);
+          scores.add(p, s.label, s.height, s.width);
+          NoGradGuard no_grad;
+          std::vector<float> logit(p.size()), y(s.label.begin(), s.label.end());
+          for (size_t i = 0; i < p.size(); ++i) {
+            const float q = std::clamp(p[i], 1e-6f, 1 - 1e-6f);
+            logit[i] = std::log(q / (1 - q));
+          }
+          loss_sum += fault_loss(Tensor::from_vector(logit, {1, 1, s.height, s.width}),
+                                 Tensor::from_vector(y, {1, 1, s.height, s.width}), loss)
+                          .item<float>();
+        }
+        const FaultScores::Summary st = scores.strict(), tl = scores.tolerant();
+        model->train();
+        return std::map<std::string, double>{{"val_loss", loss_sum / double(val.sections.size())},
+                                             {"val_ap", st.ap},
+                                             {"val_auroc", st.auroc},
+                                             {"val_f1", st.best_f1},
+                                             {"val_iou", st.iou},
+                                             {"val_ap_tol", tl.ap},
+                                             {"val_f1_tol", tl.best_f1}};
+      },
+      [&](Checkpoint& ck) {
+        ck.add_module("model.", *model);
+        ck.add_optimizer("optimizer.", *opt);
+        ck.set("faults.config", config_text);
+      },
+      [&](const Checkpoint& ck) {
+        ck.restore_module("model.", *model);
+        ck.restore_optimizer("optimizer.", *opt);
+      });
+  if (!a.resume.empty()) trainer.resume(a.resume);
+  const TrainSummary sum = trainer.run();
+  if (sum.interrupted) return 130;
+  std::fprintf(stderr, "%s: trained %lld epochs (%lld steps); best %s %.4f at epoch %lld\n", kApp,
+               static_cast<long long>(sum.epochs_run), static_cast<long long>(sum.steps), topt.monitor.c_str(),
+               sum.best, static_cast<long long>(sum.best_epoch));
+
+  // The threshold of the best F1 on validation goes into the best checkpoint.
+  const std::string best_path = (fs::path(out) / "best.safetensors").string();
+  Checkpoint ck = Checkpoint::load(best_path);
+  ck.restore_module("model.", *model);
+  const FaultScores v = report_set((fs::path(out) / "val").string(), "validation", *model, val, tiles, tolerance, panels);
+  const FaultScores::Summary vs = v.strict();
+  ck.set("faults.threshold", str_cat(vs.threshold));
+  ck.save(best_path);
+  std::fprintf(stderr, "%s: validation: %s\n", kApp, summary_line(v).c_str());
+  if (n_test > 0) {
+    const FaultScores t = report_set((fs::path(out) / "test").string(), "test", *model,
+                                     synthetic_set(synth, test_seed, n_test), tiles, tolerance, panels);
+    std::printf("test (%lld held-out synthetic sections): %s\n", static_cast<long long>(n_test),
+                summary_line(t).c_str());
+  }
+  std::printf("wrote %s/{best.safetensors, metrics.csv, loss.png, val/, test/}\n", out.c_str());
+  return 0;
+}
+
+int eval_command(const AppArgs& a) {
+  Model m = load_model(a.checkpoint, a.overrides);
+  SectionSet set;
+  std::string name = "eval";
+  if (a.data.empty()) {
+    const SynthOptions synth = synth_options(m.cfg, false);
+    const Config data = m.cfg.section("data");
+    const int64_t n = data.get_int("test_sections", 128, Bounds::at_least(1));
+    set = synthetic_set(synth, uint64_t(data.get_int("test_seed", 2002, Bounds::at_least(0))), n);
+    name = "synthetic test";
+  } else {
+    set = folder_set(a.data);
+  }
+  const int64_t panels = m.cfg.section("report").get_int("panels", 6, Bounds::between(0, 64));
+  check_overrides_read(m.cfg, a.overrides, "eval");
+  const std::string out = !a.out.empty() ? a.out : (fs::path(a.checkpoint).parent_path() / "eval").string();
+  const FaultScores s = report_set(out, name, *m.net, set, m.tiles, m.tolerance, panels);
+  std::printf("%s (%zu sections): %s\n", name.c_str(), set.sections.size(), summary_line(s).c_str());
+  std::printf("wrote %s/{report.csv, pr.png, panels.png}\n", out.c_str());
+  return 0;
+}
+
+int predict_command(const AppArgs& a) {
+  Model m = load_model(a.checkpoint, a.overrides);
+  check_overrides_read(m.cfg, a.overrides, "predict");
+  const std::string direction = a.values.count("--direction") ? a.values.at("--direction") : "inline";
+  STRATA_CHECK(direction == "inline" || direction == "crossline", "--direction '", direction,
+               "': want inline or crossline");
+  const std::string png_dir = a.values.count("--png") ? a.values.at("--png") : "";
+  const auto start = std::chrono::steady_clock::now();
+  const auto seconds = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
+
+  if (is_segy(a.input)) {
+    const SegyVolume in(a.input);
+    std::fprintf(stderr, "%s: %s\n", kApp, in.describe().c_str());
+    STRATA_CHECK(is_segy(a.output), a.output, ": the output of a SEG-Y input is a SEG-Y file (.sgy or .segy)");
+    const int64_t n = in.sections(direction);
+    const std::vector<int64_t> shown =
+        png_dir.empty() ? std::vector<int64_t>{}
+                        : parse_indices(a.values.count("--sections") ? a.values.at("--sections") : "", n, "--sections");
+    if (!png_dir.empty()) create_directories_checked(png_dir);
+    SegyWriter out(in, a.output);
+    int64_t traces = 0;
+    for (int64_t k = 0; k < n; ++k) {
+      SegyVolume::Section s = in.section(direction, k);
+      std::vector<float> x = s.data;
+      standardise(x);
+      const std::vector<float> p = predict_section(*m.net, x, s.samples, s.width, m.tiles);
+      std::vector<float> trace(size_t(s.samples));
+      for (int64_t t = 0; t < s.width; ++t) {
+        if (s.trace_index[size_t(t)] < 0) continue;
+        for (int64_t z = 0; z < s.samples; ++z) trace[size_t(z)] = p[size_t(z * s.width + t)];
+        out.write(s.trace_index[size_t(t)], trace.data());
+        ++traces;
+      }
+      if (std::find(shown.begin(), shown.end(), k) != shown.end()) {
+        const std::string label =
+            in.is_line() ? "line" : str_cat(direction, " ", (direction == "inline" ? in.inlines() : in.crosslines())[size_t(k)]);
+        image_panels((fs::path(png_dir) / str_cat(fs::path(a.input).stem().string(), "_", direction, "_", k, ".png")).string(),
+                     {{seismic_panel(x, s.samples, s.width, label),
+                       overlay_panel(x, p, s.samples, s.width, label + ": fault probability")}},
+                     512);
+      }
+      progress(direction == "inline" && !in.is_line() ? "inline" : "section", k + 1, n, traces, seconds());
+    }
+    out.close();
+    std::printf("wrote %s: fault probability of %lld traces (IEEE float, headers of %s) in %.2f s (%.0f traces/s)\n",
+                a.output.c_str(), static_cast<long long>(traces), a.input.c_str(), seconds(),
+                double(traces) / std::max(seconds(), 1e-9));
+    return 0;
+  }
+
+  // Images: a section per file (grey); writes <stem>_prob.png (16-bit) and <stem>_overlay.png.
+  const std::vector<std::string> files = image_files(a.input, false);
+  STRATA_CHECK(!files.empty(), a.input, ": holds no SEG-Y file or images");
+  create_directories_checked(a.output);
+  for (size_t i = 0; i < files.size(); ++i) {
+    const Image img = read_image(files[i], 1);
+    std::vector<float> x = img.data;
+    standardise(x);
+    const std::vector<float> p = predict_section(*m.net, x, img.height, img.width, m.tiles);
+    const std::string stem = (fs::path(a.output) / fs::path(files[i]).stem()).string();
+    write_png(stem + "_prob.png", Image{1, img.height, img.width, p}, 16);
+    image_panels(stem + "_overlay.png", {{overlay_panel(x, p, img.height, img.width, fs::path(files[i]).filename().string())}},
+                 512);
+    progress("image", int64_t(i + 1), int64_t(files.size()), img.width * int64_t(i + 1), seconds());
+  }
+  std::printf("wrote %zu fault probability maps to %s (<stem>_prob.png, <stem>_overlay.png)\n", files.size(),
+              a.output.c_str());
+  return 0;
+}
+
+int generate_command(const AppArgs& a) {
+  Config cfg = Config::load(a.config);
+  cfg.apply_overrides(a.overrides);
+  const SynthOptions synth = synth_options(cfg, true);
+  const int64_t count = a.values.count("--count") ? std::stoll(a.values.at("--count")) : 8;
+  STRATA_CHECK(count >= 1 && count <= 100000, "--count ", count, ": want 1 to 100000");
+  const uint64_t seed = uint64_t(cfg.section("data").get_int("test_seed", 2002, Bounds::at_least(0)));
+  const std::string out = a.output;
+  create_directories_checked((fs::path(out) / "images").string());
+  create_directories_checked((fs::path(out) / "masks").string());
+  std::vector<std::vector<Panel>> rows;
+  for (int64_t i = 0; i < count; ++i) {
+    std::mt19937_64 rng = sample_rng(seed, 0, uint64_t(i));
+    const SynthSection s = generate_section(synth, rng);
+    const std::string stem = str_cat("section_", i);
+    // Amplitudes clipped at 4 standard deviations into a 16-bit grey PNG; labels 0 / 255.
+    Image img{1, s.height, s.width, std::vector<float>(s.seismic.size())};
+    for (size_t k = 0; k < s.seismic.size(); ++k) img.data[k] = std::clamp(0.5f + s.seismic[k] / 8.f, 0.f, 1.f);
+    write_png((fs::path(out) / "images" / (stem + ".png")).string(), img, 16);
+    LabelMap mask{s.height, s.width, std::vector<int32_t>(s.label.size())};
+    for (size_t k = 0; k < s.label.size(); ++k) mask.data[k] = s.label[k] ? 255 : 0;
+    write_label_png((fs::path(out) / "masks" / (stem + ".png")).string(), mask, 8);
+    if (i < 12) {
+      std::vector<float> truth(s.label.begin(), s.label.end());
+      rows.push_back({seismic_panel(s.seismic, s.height, s.width, str_cat(stem, ": ", s.faults, " faults")),
+                      overlay_panel(s.seismic, truth, s.height, s.width, "labels")});
+    }
+  }
+  image_panels((fs::path(out) / "panels.png").string(), rows, 256);
+  std::printf("wrote %lld sections to %s/{images, masks}/ and %s/panels.png\n", static_cast<long long>(count),
+              out.c_str(), out.c_str());
+  return 0;
+}
+
+}  // namespace strata::faults

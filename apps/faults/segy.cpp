@@ -1,0 +1,288 @@
+#include "apps/faults/segy.h"
+
+#include <segyio/segy.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+
+#include "engine/error.h"
+#include "engine/file_io.h"
+
+namespace fs = std::filesystem;
+
+namespace strata::faults {
+namespace {
+
+bool known_format(int f) { return f == 1 || f == 2 || f == 3 || f == 5 || f == 8; }
+
+const char* segy_error_name(int e) {
+  switch (e) {
+    case SEGY_FOPEN_ERROR: return "cannot open";
+    case SEGY_FSEEK_ERROR: return "seek failed (file shorter than its headers say)";
+    case SEGY_FREAD_ERROR: return "read failed (file shorter than its headers say)";
+    case SEGY_FWRITE_ERROR: return "write failed (disk full?)";
+    case SEGY_INVALID_FIELD: return "invalid header field";
+    case SEGY_INVALID_SORTING: return "traces are not sorted by inline or crossline";
+    case SEGY_TRACE_SIZE_MISMATCH: return "the file's size is not its headers plus a whole number of traces";
+    case SEGY_INVALID_ARGS: return "invalid arguments";
+    default: return "segyio error";
+  }
+}
+
+}  // namespace
+
+void SegyVolume::fail(const std::string& what) const { STRATA_FAIL(path_, ": ", what); }
+
+SegyVolume::SegyVolume(const std::string& path, SegyOptions o) : path_(path) {
+  require_input_file(path, "SEG-Y");
+  fp_ = segy_open(path.c_str(), "rb");
+  if (!fp_) fail("cannot open for reading");
+  if (fs::file_size(path) < 3600) fail(str_cat("only ", fs::file_size(path), " bytes: not SEG-Y (the textual and binary headers alone take 3600)"));
+  if (segy_binheader(fp_, bin_.data()) != SEGY_OK) fail("cannot read the binary header");
+  // Byte order: the sample-format code reads as a known code in one order only.
+  format_ = segy_format(bin_.data());
+  if (!known_format(format_)) {
+    segy_set_format(fp_, SEGY_LSB);
+    segy_binheader(fp_, bin_.data());
+    const int swapped = segy_format(bin_.data());
+    if (!known_format(swapped))
+      fail(str_cat("binary header sample format ", format_,
+                   " is not one strata reads (1 IBM float, 2 int32, 3 int16, 5 IEEE float, 8 int8) in either byte "
+                   "order: not SEG-Y, or a damaged binary header"));
+    format_ = swapped;
+    lsb_ = true;
+  }
+  segy_set_format(fp_, format_ | (lsb_ ? SEGY_LSB : SEGY_MSB));
+  samples_ = segy_samples(bin_.data()) & 0xffff;  // a 2-byte unsigned count
+  if (samples_ == 0) fail("the binary header declares 0 samples per trace");
+  trace0_ = segy_trace0(bin_.data());
+  if (trace0_ < 3600) fail(str_cat("binary header declares a negative count of extended textual headers"));
+  trace_bytes_ = segy_trsize(format_, int(samples_));
+  int n = 0;
+  const int e = segy_traces(fp_, &n, long(trace0_), int(trace_bytes_));
+  if (e == SEGY_TRACE_SIZE_MISMATCH)
+    fail(str_cat(fs::file_size(path), " bytes is not ", trace0_, " bytes of headers plus whole traces of ", samples_,
+                 " samples (", 240 + trace_bytes_, " bytes each): truncated, or the binary header's sample count or "
+                 "format is wrong"));
+  if (e != SEGY_OK) fail(str_cat("cannot count traces: ", segy_error_name(e)));
+  if (n == 0) fail("holds headers but no traces");
+  traces_ = n;
+  float dt = 0;
+  if (segy_sample_interval(fp_, 0.f, &dt) != SEGY_OK || !(dt > 0)) dt = 4000.f;
+  dt_us_ = dt;
+
+  // Raw textual header bytes (EBCDIC or ASCII, as written), extended ones included.
+  {
+    std::ifstream f(path, std::ios::binary);
+    std::string head(size_t(trace0_), '\0');
+    f.read(head.data(), std::streamsize(head.size()));
+    if (!f) fail("cannot read the textual header");
+    text_ = head.substr(0, 3200) + head.substr(3600);
+  }
+
+  // Geometry from the trace headers.
+  std::vector<int> il(static_cast<size_t>(n)), xl(static_cast<size_t>(n)), off(static_cast<size_t>(n));
+  for (auto [field, buf] : {std::pair{o.inline_byte, &il}, std::pair{o.crossline_byte, &xl}, std::pair{int(SEGY_TR_OFFSET), &off}}) {
+    const int r = segy_field_forall(fp_, field, 0, n, 1, buf->data(), long(trace0_), int(trace_bytes_));
+    if (r != SEGY_OK) fail(str_cat("cannot read trace header byte ", field, ": ", segy_error_name(r)));
+  }
+  std::map<std::pair<int, int>, std::vector<int64_t>> at;
+  for (int64_t i = 0; i < n; ++i) at[{il[size_t(i)], xl[size_t(i)]}].push_back(i);
+  for (const auto& [pos, list] : at) {
+    if (list.size() < 2) continue;
+    std::set<int> offsets;
+    for (int64_t i : list) offsets.insert(off[size_t(i)]);
+    if (offsets.size() > 1)
+      fail(str_cat("pre-stack data: ", list.size(), " traces with ", offsets.size(), " offsets at inline ", pos.first,
+                   " crossline ", pos.second, "; strata-faults needs post-stack (stacked or migrated) data"));
+  }
+  if (at.size() == 1 && n > 1) {
+    // Every trace at one position: a 2-D line without inline / crossline numbers, in file order.
+    line_ = true;
+    sorting_ = "line";
+    inlines_ = {il[0]};
+    for (int64_t i = 0; i < n; ++i) {
+      crosslines_.push_back(int32_t(i + 1));
+      grid_.push_back(i);
+    }
+    return;
+  }
+  if (at.size() != size_t(n)) {
+    for (const auto& [pos, list] : at)
+      if (list.size() > 1)
+        fail(str_cat(list.size(), " traces share inline ", pos.first, " crossline ", pos.second,
+                     " with the same offset (traces ", list[0], " and ", list[1], "): duplicated traces"));
+  }
+  std::set<int> ils(il.begin(), il.end()), xls(xl.begin(), xl.end());
+  inlines_.assign(ils.begin(), ils.end());
+  crosslines_.assign(xls.begin(), xls.end());
+  line_ = inlines_.size() == 1 || crosslines_.size() == 1;
+  grid_.assign(inlines_.size() * crosslines_.size(), -1);
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t a = std::lower_bound(inlines_.begin(), inlines_.end(), il[size_t(i)]) - inlines_.begin();
+    const int64_t b = std::lower_bound(crosslines_.begin(), crosslines_.end(), xl[size_t(i)]) - crosslines_.begin();
+    grid_[size_t(a * int64_t(crosslines_.size()) + b)] = i;
+  }
+  // Sorting, as the traces lie in the file.
+  bool by_il = true, by_xl = true;
+  for (int64_t i = 1; i < n; ++i) {
+    const auto p = std::pair{il[size_t(i - 1)], xl[size_t(i - 1)]}, q = std::pair{il[size_t(i)], xl[size_t(i)]};
+    by_il = by_il && p < q;
+    by_xl = by_xl && std::pair{p.second, p.first} < std::pair{q.second, q.first};
+  }
+  sorting_ = line_ ? "line" : by_il ? "inline" : by_xl ? "crossline" : "unsorted";
+}
+
+SegyVolume::~SegyVolume() {
+  if (fp_) segy_close(fp_);
+}
+
+std::string SegyVolume::format_name() const {
+  switch (format_) {
+    case 1: return "IBM float";
+    case 2: return "int32";
+    case 3: return "int16";
+    case 5: return "IEEE float";
+    case 8: return "int8";
+  }
+  return "?";
+}
+
+std::string SegyVolume::describe() const {
+  const std::string shape = line_ ? str_cat("2-D line of ", traces_, " traces")
+                                  : str_cat("3-D cube ", inlines_.size(), " inlines x ", crosslines_.size(),
+                                            " crosslines (", traces_, " traces, ", sorting_, " sorted)");
+  return str_cat(path_, ": ", shape, ", ", samples_, " samples at ", interval_ms(), " ms, ", format_name(),
+                 lsb_ ? ", little-endian" : ", big-endian");
+}
+
+std::vector<float> SegyVolume::trace(int64_t i) const {
+  STRATA_CHECK(i >= 0 && i < traces_, path_, ": trace ", i, " of ", traces_);
+  std::vector<char> raw(size_t(std::max<int64_t>(trace_bytes_, samples_ * 4)));
+  const int e = segy_readtrace(fp_, int(i), raw.data(), long(trace0_), int(trace_bytes_));
+  if (e != SEGY_OK) fail(str_cat("cannot read trace ", i, ": ", segy_error_name(e)));
+  segy_to_native(format_, samples_, raw.data());
+  std::vector<float> out(static_cast<size_t>(samples_));
+  for (int64_t s = 0; s < samples_; ++s) {
+    switch (format_) {
+      case 1:
+      case 5: std::memcpy(&out[size_t(s)], raw.data() + 4 * s, 4); break;
+      case 2: {
+        int32_t v;
+        std::memcpy(&v, raw.data() + 4 * s, 4);
+        out[size_t(s)] = float(v);
+        break;
+      }
+      case 3: {
+        int16_t v;
+        std::memcpy(&v, raw.data() + 2 * s, 2);
+        out[size_t(s)] = float(v);
+        break;
+      }
+      case 8: out[size_t(s)] = float(static_cast<signed char>(raw[size_t(s)])); break;
+    }
+  }
+  return out;
+}
+
+std::array<char, 240> SegyVolume::trace_header(int64_t i) const {
+  std::array<char, 240> h{};
+  const int e = segy_traceheader(fp_, int(i), h.data(), long(trace0_), int(trace_bytes_));
+  if (e != SEGY_OK) fail(str_cat("cannot read the header of trace ", i, ": ", segy_error_name(e)));
+  return h;
+}
+
+int64_t SegyVolume::sections(const std::string& direction) const {
+  STRATA_CHECK(direction == "inline" || direction == "crossline", "section direction '", direction,
+               "' is not inline or crossline");
+  if (line_) return 1;
+  return int64_t(direction == "inline" ? inlines_.size() : crosslines_.size());
+}
+
+SegyVolume::Section SegyVolume::section(const std::string& direction, int64_t index) const {
+  STRATA_CHECK(index >= 0 && index < sections(direction), path_, ": ", direction, " section ", index, " of ",
+               sections(direction));
+  Section s;
+  s.samples = samples_;
+  const int64_t nil = int64_t(inlines_.size()), nxl = int64_t(crosslines_.size());
+  if (line_) {
+    for (int64_t a = 0; a < nil; ++a)
+      for (int64_t b = 0; b < nxl; ++b) s.trace_index.push_back(trace_at(a, b));
+  } else if (direction == "inline") {
+    for (int64_t b = 0; b < nxl; ++b) s.trace_index.push_back(trace_at(index, b));
+  } else {
+    for (int64_t a = 0; a < nil; ++a) s.trace_index.push_back(trace_at(a, index));
+  }
+  s.width = int64_t(s.trace_index.size());
+  s.data.assign(size_t(s.samples * s.width), 0.f);
+  for (int64_t t = 0; t < s.width; ++t) {
+    if (s.trace_index[size_t(t)] < 0) continue;
+    const std::vector<float> tr = trace(s.trace_index[size_t(t)]);
+    for (int64_t k = 0; k < samples_; ++k) s.data[size_t(k * s.width + t)] = tr[size_t(k)];
+  }
+  return s;
+}
+
+// ---------------------------------------------------------------------------
+
+SegyWriter::SegyWriter(const SegyVolume& like, const std::string& path)
+    : like_(like), path_(output_target(path)), tmp_(path_ + ".tmp") {
+  STRATA_CHECK(fs::weakly_canonical(path_) != fs::weakly_canonical(like.path()), path,
+               ": the output would overwrite the input SEG-Y file");
+  std::array<char, 400> bin = like.binary_header();
+  segy_set_bfield(bin.data(), SEGY_BIN_FORMAT, SEGY_IEEE_FLOAT_4_BYTE);
+  const std::string& text = like.text_bytes();
+  {
+    // Textual header bytes as in the input, the binary header (big-endian, as segyio returns it), extended
+    // textual headers.
+    std::ofstream f(tmp_, std::ios::binary | std::ios::trunc);
+    STRATA_CHECK(f, tmp_, ": cannot create");
+    f.write(text.data(), 3200);
+    f.write(bin.data(), 400);
+    f.write(text.data() + 3200, std::streamsize(text.size() - 3200));
+    STRATA_CHECK(f, tmp_, ": cannot write the headers");
+  }
+  fp_ = segy_open(tmp_.c_str(), "r+b");
+  STRATA_CHECK(fp_, tmp_, ": cannot open for writing");
+  segy_set_format(fp_, int(SEGY_IEEE_FLOAT_4_BYTE) | int(SEGY_MSB));
+  trace0_ = segy_trace0(bin.data());
+  trace_bytes_ = segy_trsize(SEGY_IEEE_FLOAT_4_BYTE, int(like.samples()));
+  written_.assign(size_t(like.traces()), false);
+}
+
+SegyWriter::~SegyWriter() {
+  if (fp_) {
+    segy_close(fp_);
+    std::error_code ec;
+    fs::remove(tmp_, ec);  // not closed: the output is incomplete
+  }
+}
+
+void SegyWriter::write(int64_t i, const float* samples) {
+  STRATA_CHECK(fp_, path_, ": writer already closed");
+  STRATA_CHECK(i >= 0 && i < like_.traces(), path_, ": trace ", i, " of ", like_.traces());
+  const std::array<char, 240> h = like_.trace_header(i);
+  int e = segy_write_traceheader(fp_, int(i), h.data(), long(trace0_), int(trace_bytes_));
+  STRATA_CHECK(e == SEGY_OK, tmp_, ": cannot write the header of trace ", i, ": ", segy_error_name(e));
+  std::vector<float> buf(samples, samples + like_.samples());
+  segy_from_native(SEGY_IEEE_FLOAT_4_BYTE, like_.samples(), buf.data());
+  e = segy_writetrace(fp_, int(i), buf.data(), long(trace0_), int(trace_bytes_));
+  STRATA_CHECK(e == SEGY_OK, tmp_, ": cannot write trace ", i, ": ", segy_error_name(e));
+  written_[size_t(i)] = true;
+}
+
+void SegyWriter::close() {
+  const int64_t missing = std::count(written_.begin(), written_.end(), false);
+  STRATA_CHECK(missing == 0, path_, ": ", missing, " of ", like_.traces(), " traces were not written");
+  const int e = segy_close(fp_);
+  fp_ = nullptr;
+  STRATA_CHECK(e == SEGY_OK, tmp_, ": cannot close: ", segy_error_name(e));
+  fs::rename(tmp_, path_);
+}
+
+}  // namespace strata::faults

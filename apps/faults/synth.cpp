@@ -1,0 +1,413 @@
+#include "apps/faults/synth.h"
+
+#include <algorithm>
+#include <cmath>
+#include <complex>
+#include <numbers>
+
+#include "apps/faults/segy.h"
+#include "engine/error.h"
+
+namespace strata::faults {
+namespace {
+
+constexpr double kPi = std::numbers::pi;
+
+Range get_range(const Config& c, const std::string& key, Range fallback, Bounds b) {
+  if (!c.has(key)) return fallback;
+  const std::vector<double> v = c.get_double_list(key, {});
+  STRATA_CHECK(v.size() == 2 && v[0] <= v[1], "data.synthetic.", key, ": want [low, high] with low <= high");
+  for (double x : v)
+    STRATA_CHECK(x >= b.lo && x <= b.hi, "data.synthetic.", key, ": ", x, " is outside [", b.lo, ", ", b.hi, "]");
+  return {v[0], v[1]};
+}
+
+int64_t draw_count(const Range& r, std::mt19937_64& rng) {
+  return std::uniform_int_distribution<int64_t>(int64_t(std::lround(r.lo)), int64_t(std::lround(r.hi)))(rng);
+}
+
+// Ricker wavelet of `period` samples, rotated by `phase` degrees (through its Hilbert transform).
+std::vector<double> ricker(double period, double phase_deg) {
+  const int64_t half = int64_t(std::ceil(1.6 * period));
+  const int64_t n = 2 * half + 1;
+  std::vector<double> w(static_cast<size_t>(n));
+  const double f = 1.0 / period;
+  for (int64_t i = 0; i < n; ++i) {
+    const double a = kPi * f * double(i - half);
+    w[size_t(i)] = (1 - 2 * a * a) * std::exp(-a * a);
+  }
+  if (phase_deg == 0) return w;
+  // Hilbert transform through the DFT (n is small): multiply by -i sign(frequency).
+  std::vector<std::complex<double>> spec(static_cast<size_t>(n));
+  for (int64_t k = 0; k < n; ++k)
+    for (int64_t t = 0; t < n; ++t) spec[size_t(k)] += w[size_t(t)] * std::polar(1.0, -2 * kPi * double(k * t) / double(n));
+  const double ph = phase_deg * kPi / 180;
+  std::vector<double> out(static_cast<size_t>(n));
+  for (int64_t t = 0; t < n; ++t) {
+    std::complex<double> h = 0;
+    for (int64_t k = 1; k < n; ++k) {
+      const double sign = k <= (n - 1) / 2 ? 1 : -1;
+      h += spec[size_t(k)] * std::complex<double>(0, -sign) * std::polar(1.0, 2 * kPi * double(k * t) / double(n));
+    }
+    out[size_t(t)] = std::cos(ph) * w[size_t(t)] + std::sin(ph) * h.real() / double(n);
+  }
+  return out;
+}
+
+// Convolves each column (trace) of a height x width section with `w` (centred), in place.
+void convolve_time(std::vector<double>& s, int64_t height, int64_t width, const std::vector<double>& w) {
+  const int64_t half = int64_t(w.size()) / 2;
+  std::vector<double> col(static_cast<size_t>(height)), out(static_cast<size_t>(height));
+  for (int64_t x = 0; x < width; ++x) {
+    for (int64_t z = 0; z < height; ++z) col[size_t(z)] = s[size_t(z * width + x)];
+    for (int64_t z = 0; z < height; ++z) {
+      double acc = 0;
+      for (int64_t k = -half; k <= half; ++k) {
+        const int64_t zz = z - k;
+        if (zz >= 0 && zz < height) acc += w[size_t(k + half)] * col[size_t(zz)];
+      }
+      out[size_t(z)] = acc;
+    }
+    for (int64_t z = 0; z < height; ++z) s[size_t(z * width + x)] = out[size_t(z)];
+  }
+}
+
+std::vector<double> gaussian_kernel(double sigma) {
+  if (sigma < 0.3) return {1.0};
+  const int64_t half = int64_t(std::ceil(3 * sigma));
+  std::vector<double> k(size_t(2 * half + 1));
+  double sum = 0;
+  for (int64_t i = -half; i <= half; ++i) sum += k[size_t(i + half)] = std::exp(-0.5 * double(i * i) / (sigma * sigma));
+  for (double& v : k) v /= sum;
+  return k;
+}
+
+// Separable smoothing along time (sz) and traces (sx), edges clamped.
+void smooth(std::vector<double>& s, int64_t height, int64_t width, double sz, double sx) {
+  const auto pass = [&](const std::vector<double>& k, bool along_time) {
+    if (k.size() == 1) return;
+    const int64_t half = int64_t(k.size()) / 2;
+    std::vector<double> out(s.size());
+    for (int64_t z = 0; z < height; ++z)
+      for (int64_t x = 0; x < width; ++x) {
+        double acc = 0;
+        for (int64_t i = -half; i <= half; ++i) {
+          const int64_t zz = along_time ? std::clamp<int64_t>(z + i, 0, height - 1) : z;
+          const int64_t xx = along_time ? x : std::clamp<int64_t>(x + i, 0, width - 1);
+          acc += k[size_t(i + half)] * s[size_t(zz * width + xx)];
+        }
+        out[size_t(z * width + x)] = acc;
+      }
+    s.swap(out);
+  };
+  pass(gaussian_kernel(sz), true);
+  pass(gaussian_kernel(sx), false);
+}
+
+double rms(const std::vector<double>& v) {
+  double s = 0;
+  for (double x : v) s += x * x;
+  return std::sqrt(s / double(std::max<size_t>(v.size(), 1)));
+}
+
+// A smooth random curve of n points with rms `sigma` (log-gain), from a few random cosines.
+std::vector<double> smooth_curve(int64_t n, double sigma, std::mt19937_64& rng) {
+  std::vector<double> c(size_t(n), 0.0);
+  if (sigma <= 0) return c;
+  std::normal_distribution<double> g;
+  std::uniform_real_distribution<double> u(0, 2 * kPi);
+  for (int k = 1; k <= 3; ++k) {
+    const double a = g(rng) * sigma / std::sqrt(3.0), ph = u(rng);
+    for (int64_t i = 0; i < n; ++i) c[size_t(i)] += a * std::cos(ph + kPi * k * double(i) / double(std::max<int64_t>(n, 2)));
+  }
+  return c;
+}
+
+struct Fault {
+  double cx, cy, cz;          // a point of the plane
+  double nx, ny, nz;          // unit normal (hanging wall: dot(p - c, n) > 0)
+  double vx, vy, vz;          // unit down-dip vector
+  double sx, sy;              // unit strike vector (horizontal)
+  double slip;                // along-dip slip at the centre (signed: + normal, - reverse)
+  int profile;                // 0 constant, 1 growing with depth, 2 elliptical
+  double half_dip, half_strike;  // extents of the elliptical / constant patch along dip and strike
+  double sin_dip;
+  // Slip at a point (along-dip and along-strike coordinates from the centre).
+  double slip_at(double w, double q) const {
+    if (profile == 0) return std::abs(w) <= half_dip && std::abs(q) <= half_strike ? slip : 0;
+    if (profile == 1) return slip * std::clamp(0.5 + 0.5 * w / half_dip, 0.0, 1.0);
+    const double r = 1 - (w / half_dip) * (w / half_dip) - (q / half_strike) * (q / half_strike);
+    return r > 0 ? slip * std::sqrt(r) : 0;
+  }
+};
+
+}  // namespace
+
+double Range::draw(std::mt19937_64& rng) const {
+  if (hi <= lo) return lo;
+  return std::uniform_real_distribution<double>(lo, hi)(rng);
+}
+
+std::string Range::str() const { return str_cat("[", lo, ", ", hi, "]"); }
+
+SynthOptions SynthOptions::from_config(const Config& c) {
+  SynthOptions o;
+  o.height = c.get_int("height", o.height, Bounds::between(16, 4096));
+  o.width = c.get_int("width", o.width, Bounds::between(16, 4096));
+  o.mode = c.get_choice("mode", o.mode, {"section", "cube"});
+  o.layer_thickness = get_range(c, "layer_thickness", o.layer_thickness, Bounds::between(0.5, 1000));
+  o.fold_bumps = get_range(c, "fold_bumps", o.fold_bumps, Bounds::between(0, 50));
+  o.fold_amplitude = get_range(c, "fold_amplitude", o.fold_amplitude, Bounds::between(0, 1000));
+  o.fold_width = get_range(c, "fold_width", o.fold_width, Bounds::between(0.01, 10));
+  o.shear = get_range(c, "shear", o.shear, Bounds::between(-5, 5));
+  o.faults = get_range(c, "faults", o.faults, Bounds::between(0, 50));
+  o.dip = get_range(c, "dip", o.dip, Bounds::between(10, 90));
+  o.throw_samples = get_range(c, "throw", o.throw_samples, Bounds::between(0, 1000));
+  o.reverse_fraction = c.get_double("reverse_fraction", o.reverse_fraction, Bounds::between(0, 1));
+  o.min_visible_throw = c.get_double("min_visible_throw", o.min_visible_throw, Bounds::between(0, 1000));
+  o.period = get_range(c, "period", o.period, Bounds::between(2, 1000));
+  o.phase = get_range(c, "phase", o.phase, Bounds::between(-180, 180));
+  o.mixed_wavelet = c.get_double("mixed_wavelet", o.mixed_wavelet, Bounds::between(0, 1));
+  o.snr = get_range(c, "snr", o.snr, Bounds::between(0.01, 1e6));
+  o.noise_smooth = get_range(c, "noise_smooth", o.noise_smooth, Bounds::between(0, 100));
+  o.noise_wavelet = c.get_double("noise_wavelet", o.noise_wavelet, Bounds::between(0, 1));
+  o.gain = get_range(c, "gain", o.gain, Bounds::between(0, 5));
+  return o;
+}
+
+std::string SynthOptions::describe() const {
+  return str_cat(mode, " ", height, " x ", width, ", faults ", faults.str(), " dip ", dip.str(), " throw ",
+                 throw_samples.str(), ", wavelet period ", period.str(), " phase ", phase.str(), ", snr ", snr.str());
+}
+
+SynthSection generate_section(const SynthOptions& o, std::mt19937_64& rng) {
+  const int64_t H = o.height, W = o.width;
+  std::uniform_real_distribution<double> u01(0, 1);
+  std::normal_distribution<double> g;
+  const bool cube = o.mode == "cube";
+
+  // 1. Reflectivity over a depth range wide enough for every shift below.
+  const double margin = o.fold_amplitude.hi + std::abs(o.shear.hi) * double(W) + std::abs(o.shear.lo) * double(W) +
+                        2 * o.throw_samples.hi / std::sin(o.dip.lo * kPi / 180) + 8;
+  const int64_t z0 = -int64_t(std::ceil(margin)), z1 = H + int64_t(std::ceil(margin));
+  std::vector<double> refl(size_t(z1 - z0 + 1), 0.0);
+  {
+    // Sparse reflectors: layer boundaries with random contrast; a random background trend of thickness.
+    const Range thick = o.layer_thickness;
+    double z = double(z0) + thick.draw(rng) * u01(rng);
+    double imp = g(rng);
+    while (z < double(z1)) {
+      const double next_imp = 0.6 * imp + 0.8 * g(rng);
+      const double r = (next_imp - imp) / 2;
+      const int64_t k = int64_t(std::floor(z));
+      const double f = z - double(k);  // split between the two samples (sub-sample position)
+      if (k - z0 >= 0 && k + 1 - z0 < int64_t(refl.size())) {
+        refl[size_t(k - z0)] += r * (1 - f);
+        refl[size_t(k + 1 - z0)] += r * f;
+      }
+      imp = next_imp;
+      z += thick.draw(rng);
+    }
+  }
+  const auto reflectivity = [&](double z) {
+    const double p = z - double(z0);
+    const int64_t k = std::clamp<int64_t>(int64_t(std::floor(p)), 0, int64_t(refl.size()) - 2);
+    const double f = std::clamp(p - double(k), 0.0, 1.0);
+    return refl[size_t(k)] * (1 - f) + refl[size_t(k + 1)] * f;
+  };
+
+  // 2. Folding: vertical shift = depth factor x (bumps + planar shear).
+  struct Bump {
+    double a, cx, cy, sigma;
+  };
+  std::vector<Bump> bumps;
+  const int64_t nb = draw_count(o.fold_bumps, rng);
+  for (int64_t i = 0; i < nb; ++i)
+    bumps.push_back({o.fold_amplitude.draw(rng) * (u01(rng) < 0.5 ? -1 : 1), u01(rng) * double(W),
+                     cube ? u01(rng) * double(W) : 0.0, o.fold_width.draw(rng) * double(W)});
+  const double shear_x = o.shear.draw(rng), shear_y = cube ? o.shear.draw(rng) : 0.0;
+  const double depth_power = 0.5 + u01(rng);  // folds grow with depth, at a random rate
+  const auto fold_shift = [&](double x, double y, double z) {
+    double s = shear_x * (x - W / 2.0) + shear_y * (y - W / 2.0);
+    for (const Bump& b : bumps) {
+      const double d2 = (x - b.cx) * (x - b.cx) + (y - b.cy) * (y - b.cy);
+      s += b.a * std::exp(-0.5 * d2 / (b.sigma * b.sigma));
+    }
+    return s * std::pow(std::clamp(z / double(H), 0.0, 1.5), depth_power);
+  };
+
+  // 3. Faults. Cube mode: any strike, and the section is a random inline (y fixed) or crossline (x fixed).
+  std::vector<Fault> faults;
+  const int64_t nf = draw_count(o.faults, rng);
+  for (int64_t i = 0; i < nf; ++i) {
+    Fault f{};
+    const double dip = o.dip.draw(rng) * kPi / 180;
+    const double az = cube ? u01(rng) * 2 * kPi : (u01(rng) < 0.5 ? 0.0 : kPi);  // dip direction
+    f.cx = (0.1 + 0.8 * u01(rng)) * double(W);
+    f.cy = cube ? (0.1 + 0.8 * u01(rng)) * double(W) : 0.0;
+    f.cz = (0.2 + 0.6 * u01(rng)) * double(H);
+    f.nx = std::sin(dip) * std::cos(az);
+    f.ny = std::sin(dip) * std::sin(az);
+    f.nz = -std::cos(dip);
+    f.vx = std::cos(dip) * std::cos(az);
+    f.vy = std::cos(dip) * std::sin(az);
+    f.vz = std::sin(dip);
+    f.sx = -std::sin(az);
+    f.sy = std::cos(az);
+    f.sin_dip = std::sin(dip);
+    const double thr = o.throw_samples.draw(rng);
+    f.slip = thr / f.sin_dip * (u01(rng) < o.reverse_fraction ? -1 : 1);
+    f.profile = int(u01(rng) * 3) % 3;
+    f.half_dip = (0.5 + 0.7 * u01(rng)) * double(H) / f.sin_dip;
+    f.half_strike = (0.4 + 0.8 * u01(rng)) * double(W);
+    if (f.profile == 0) f.half_dip *= 2;  // constant: through most of the section
+    faults.push_back(f);
+  }
+  const bool inline_section = !cube || u01(rng) < 0.5;
+  const double fixed = cube ? (0.2 + 0.6 * u01(rng)) * double(W) : 0.0;
+
+  SynthSection out;
+  out.height = H;
+  out.width = W;
+  out.faults = nf;
+  out.label.assign(size_t(H * W), 0);
+  std::vector<double> s(size_t(H * W));
+  for (int64_t z = 0; z < H; ++z)
+    for (int64_t t = 0; t < W; ++t) {
+      double px = inline_section ? double(t) : fixed, py = inline_section ? fixed : double(t), pz = double(z);
+      for (int64_t k = nf - 1; k >= 0; --k) {
+        const Fault& f = faults[size_t(k)];
+        const double dx = px - f.cx, dy = py - f.cy, dz = pz - f.cz;
+        const double side = dx * f.nx + dy * f.ny + dz * f.nz;
+        const double w = dx * f.vx + dy * f.vy + dz * f.vz, q = dx * f.sx + dy * f.sy;
+        const double slip = f.slip_at(w, q);
+        // Label: the plane within half a sample in this section's plane, where the throw shows.
+        const double nu = inline_section ? f.nx : f.ny;
+        const double in_plane = std::sqrt(nu * nu + f.nz * f.nz);
+        if (std::abs(slip) * f.sin_dip >= o.min_visible_throw && in_plane > 1e-6 && std::abs(side) / in_plane < 0.5)
+          out.label[size_t(z * W + t)] = 1;
+        if (side > 0 && slip != 0) {
+          px -= slip * f.vx;
+          py -= slip * f.vy;
+          pz -= slip * f.vz;
+        }
+      }
+      s[size_t(z * W + t)] = reflectivity(pz - fold_shift(px, py, pz));
+    }
+
+  // 4. Wavelet, noise, gain, standardisation.
+  std::vector<double> w = ricker(o.period.draw(rng), o.phase.draw(rng));
+  if (u01(rng) < o.mixed_wavelet) {
+    const std::vector<double> w2 = ricker(o.period.draw(rng), o.phase.draw(rng));
+    const double mix = 0.3 + 0.4 * u01(rng);
+    std::vector<double> m(std::max(w.size(), w2.size()), 0.0);
+    const auto add = [&](const std::vector<double>& a, double c) {
+      const size_t off = (m.size() - a.size()) / 2;
+      for (size_t i = 0; i < a.size(); ++i) m[off + i] += c * a[i];
+    };
+    add(w, 1 - mix);
+    add(w2, mix);
+    w = m;
+  }
+  convolve_time(s, H, W, w);
+  const double signal = std::max(rms(s), 1e-12);
+  std::vector<double> noise(s.size());
+  for (double& v : noise) v = g(rng);
+  if (u01(rng) < o.noise_wavelet) convolve_time(noise, H, W, w);
+  smooth(noise, H, W, o.noise_smooth.draw(rng), o.noise_smooth.draw(rng));
+  const double scale = signal / (o.snr.draw(rng) * std::max(rms(noise), 1e-12));
+  const std::vector<double> gx = smooth_curve(W, o.gain.draw(rng), rng), gz = smooth_curve(H, o.gain.draw(rng), rng);
+  double mean = 0;
+  for (int64_t z = 0; z < H; ++z)
+    for (int64_t t = 0; t < W; ++t) {
+      double& v = s[size_t(z * W + t)];
+      v = (v + scale * noise[size_t(z * W + t)]) * std::exp(gx[size_t(t)] + gz[size_t(z)]);
+      mean += v;
+    }
+  mean /= double(s.size());
+  double var = 0;
+  for (double v : s) var += (v - mean) * (v - mean);
+  const double sd = std::max(std::sqrt(var / double(s.size())), 1e-12);
+  out.seismic.resize(s.size());
+  for (size_t i = 0; i < s.size(); ++i) out.seismic[i] = float((s[i] - mean) / sd);
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// Matching a real survey
+
+SurveyStats survey_stats(const SegyVolume& v) {
+  SurveyStats st;
+  st.interval_ms = v.interval_ms();
+  const int64_t n = v.samples();
+  // Average amplitude spectrum over (up to 2000) traces, by a direct DFT of each demeaned, tapered trace.
+  const int64_t stride = std::max<int64_t>(1, v.traces() / 2000);
+  std::vector<double> spec(size_t(n / 2 + 1), 0.0);
+  double m2 = 0, m4 = 0, coherent = 0, energy = 0;
+  int64_t count = 0, samples = 0;
+  std::vector<float> prev;
+  for (int64_t i = 0; i < v.traces(); i += stride) {
+    std::vector<float> tr = v.trace(i);
+    double mean = 0;
+    for (float x : tr) mean += x;
+    mean /= double(n);
+    std::vector<double> d(static_cast<size_t>(n));
+    for (int64_t k = 0; k < n; ++k) {
+      const double taper = 0.5 - 0.5 * std::cos(2 * kPi * (double(k) + 0.5) / double(n));
+      d[size_t(k)] = (tr[size_t(k)] - mean) * taper;
+      m2 += (tr[size_t(k)] - mean) * (tr[size_t(k)] - mean);
+      ++samples;
+    }
+    for (int64_t f = 1; f <= n / 2; ++f) {
+      std::complex<double> acc = 0;
+      for (int64_t k = 0; k < n; ++k) acc += d[size_t(k)] * std::polar(1.0, -2 * kPi * double(f * k) / double(n));
+      spec[size_t(f)] += std::abs(acc);
+    }
+    // Neighbouring traces (stride 1): the incoherent share of the energy estimates the noise.
+    if (stride == 1 && !prev.empty()) {
+      double dot = 0, a = 0, b = 0;
+      for (int64_t k = 0; k < n; ++k) {
+        dot += double(prev[size_t(k)]) * tr[size_t(k)];
+        a += double(prev[size_t(k)]) * prev[size_t(k)];
+        b += double(tr[size_t(k)]) * tr[size_t(k)];
+      }
+      if (a > 0 && b > 0) {
+        coherent += dot / std::sqrt(a * b);
+        energy += 1;
+      }
+    }
+    prev = std::move(tr);
+    ++count;
+  }
+  STRATA_CHECK(count > 0 && m2 > 0, v.path(), ": every trace is constant; nothing to match");
+  const double var = m2 / double(samples);
+  for (int64_t i = 0; i < v.traces(); i += stride)
+    for (float x : v.trace(i)) m4 += std::pow(double(x), 4);
+  st.kurtosis = m4 / double(samples) / (var * var);
+  int64_t peak = 1;
+  for (int64_t f = 1; f <= n / 2; ++f)
+    if (spec[size_t(f)] > spec[size_t(peak)]) peak = f;
+  st.dominant_period = double(n) / double(peak);
+  st.dominant_hz = 1000.0 / (st.dominant_period * st.interval_ms);
+  // Correlation c between neighbours ~ S / (S + N) for a laterally continuous signal.
+  const double c = energy > 0 ? std::clamp(coherent / energy, 0.0, 1.0) : 0.9;
+  st.noise_fraction = 1 - c;
+  return st;
+}
+
+std::string SynthOptions::match(const SegyVolume& survey) {
+  const SurveyStats st = survey_stats(survey);
+  period = {std::max(2.5, st.dominant_period * 0.7), std::max(3.0, st.dominant_period * 1.4)};
+  // SNR from the coherent share: signal / noise energy = c / (1 - c); keep a wide range around it.
+  const double c = 1 - st.noise_fraction;
+  const double snr_est = std::sqrt(c / std::max(1 - c, 1e-3));
+  snr = {std::max(0.5, snr_est * 0.5), std::max(1.0, snr_est * 3)};
+  // Heavy amplitude tails (kurtosis over a Gaussian's 3) come from uneven gain: widen the gain range.
+  gain = {0, std::clamp(0.15 * std::sqrt(std::max(st.kurtosis - 3, 0.0)), 0.2, 1.0)};
+  return str_cat("  sample interval ", st.interval_ms, " ms\n  dominant frequency ", st.dominant_hz, " Hz (period ",
+                 st.dominant_period, " samples) -> wavelet period ", period.str(), "\n  amplitude kurtosis ",
+                 st.kurtosis, " -> log-gain rms ", gain.str(), "\n  incoherent energy between neighbouring traces ",
+                 st.noise_fraction, " (SNR about ", snr_est, ") -> snr ", snr.str(), "\n");
+}
+
+}  // namespace strata::faults

@@ -1,0 +1,91 @@
+// Synthetic seismic sections with fault labels, generated on the fly.
+//
+// A section is evaluated pointwise by inverse mapping, the way FaultSeg builds
+// its cubes, but only on the plane that is asked for:
+//   1. a 1-D reflectivity series of layers of random thickness and contrast;
+//   2. folding: a vertical shift growing with depth, from Gaussian bumps and a
+//      planar shear;
+//   3. faults (younger than the folds): planes with a random dip, strike (cube
+//      mode), centre, throw, sense (normal / reverse) and throw profile
+//      (constant, growing with depth, or elliptical with tips); the hanging
+//      wall slides along the dip; each point is moved back through the faults,
+//      youngest first, then unfolded, and takes the reflectivity there;
+//   4. convolution along time with a Ricker wavelet of random period and
+//      phase (sometimes two mixed), band-limited noise (smoothed or
+//      wavelet-filtered) at a random SNR, a smooth random gain, standardised.
+// The label of a sample is 1 where a fault plane with a visible throw passes
+// within half a sample of it in the section's plane: the fault traces.
+//
+// "section" mode draws 2-D faults striking across the section; "cube" mode
+// draws 3-D faults of any strike and cuts a random inline or crossline of the
+// cube, so apparent dips and widths vary as they do in a survey.
+// Every range lives in the config (data.synthetic.*); SynthOptions::match
+// sets the wavelet, amplitude and noise ranges from a real survey.
+#pragma once
+
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "engine/config.h"
+
+namespace strata::faults {
+
+class SegyVolume;
+
+struct Range {
+  double lo = 0, hi = 0;
+  double draw(std::mt19937_64& rng) const;
+  std::string str() const;
+};
+
+struct SynthOptions {
+  int64_t height = 128, width = 128;  // samples x traces
+  std::string mode = "section";       // section | cube
+  Range layer_thickness{1.5, 10};     // samples between reflectors
+  Range fold_bumps{0, 4};             // Gaussian bumps (count)
+  Range fold_amplitude{0, 12};        // samples, at the bottom of the section
+  Range fold_width{0.1, 0.6};         // bump sigma, fraction of the width
+  Range shear{-0.15, 0.15};           // planar dip at the bottom, samples per trace
+  Range faults{0, 4};                 // faults per section (count)
+  Range dip{50, 88};                  // degrees from horizontal, in samples x traces space
+  Range throw_samples{2, 14};         // vertical throw at the fault's centre
+  double reverse_fraction = 0.3;      // share of reverse faults
+  double min_visible_throw = 1.0;     // no label where the throw is smaller
+  Range period{6, 16};                // wavelet period in samples (1 / peak frequency)
+  Range phase{-60, 60};               // wavelet phase rotation, degrees
+  double mixed_wavelet = 0.3;         // share of sections with two Rickers mixed
+  Range snr{1.5, 20};                 // signal / noise rms
+  Range noise_smooth{0, 2};           // Gaussian sigma of the noise along time and traces (samples)
+  double noise_wavelet = 0.5;         // share of sections whose noise is wavelet-filtered
+  Range gain{0, 0.5};                 // rms of the smooth log-gain across traces and with depth
+
+  static SynthOptions from_config(const Config& synthetic);
+  // Estimates the survey's dominant period, amplitude tails and noise level
+  // and narrows the wavelet and noise ranges around them; returns what it
+  // estimated, one line per item.
+  std::string match(const SegyVolume& survey);
+  std::string describe() const;
+};
+
+struct SynthSection {
+  int64_t height = 0, width = 0;
+  std::vector<float> seismic;   // height x width, row-major (time down)
+  std::vector<uint8_t> label;   // 1 on a fault trace
+  int64_t faults = 0;
+};
+
+SynthSection generate_section(const SynthOptions& o, std::mt19937_64& rng);
+
+// What a survey's traces look like, for match() and the docs.
+struct SurveyStats {
+  double dominant_period = 0;  // samples
+  double dominant_hz = 0;
+  double interval_ms = 0;
+  double kurtosis = 0;
+  double noise_fraction = 0;   // share of the energy not coherent between neighbouring traces
+};
+SurveyStats survey_stats(const SegyVolume& v);
+
+}  // namespace strata::faults

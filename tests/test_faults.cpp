@@ -1,0 +1,502 @@
+// strata-faults: SEG-Y read (every sample format, both byte orders, sorted
+// and unsorted) and write (headers copied, read back), the bad files' errors,
+// the synthetic generator, matching a survey, fault scores on hand-made
+// sections, tiled against untiled prediction, and the app end to end.
+// SEG-Y cases read ../shared/data/seismic/segy (or $STRATA_DATA/seismic/segy)
+// and skip loudly without it.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <numeric>
+#include <sstream>
+
+#include "apps/common/transforms.h"
+#include "apps/faults/faults.h"
+#include "apps/faults/segy.h"
+#include "apps/faults/synth.h"
+#include "engine/random.h"
+#include "layers/registry.h"
+#include "tests/test_util.h"
+
+namespace fs = std::filesystem;
+using namespace strata;
+using namespace strata::faults;
+using strata::test::error_of;
+
+namespace {
+
+fs::path segy_dir() {
+  const char* env = std::getenv("STRATA_DATA");
+  const fs::path data = env ? fs::path(env) : fs::path(STRATA_SOURCE_DIR) / ".." / "shared" / "data";
+  return data / "seismic" / "segy";
+}
+
+#define REQUIRE_SEGY_DATA()                                                                                    \
+  if (!fs::is_regular_file(segy_dir() / "f3.sgy"))                                                            \
+  GTEST_SKIP() << "SKIPPED LOUDLY: " << segy_dir() << " is absent (shared data folder; set STRATA_DATA=DIR)"
+
+std::string seg(const char* name) { return (segy_dir() / name).string(); }
+
+fs::path fresh_dir(const std::string& name) {
+  const fs::path d = fs::temp_directory_path() / ("strata_faults_" + name + "_" + std::to_string(getpid()));
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d;
+}
+
+std::string bytes_of(const fs::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  std::stringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// SEG-Y
+
+TEST(Segy, ReadsEveryFormatAndByteOrderAlike) {
+  REQUIRE_SEGY_DATA();
+  const SegyVolume f3(seg("f3.sgy")), lsb(seg("f3-lsb.sgy"));
+  EXPECT_EQ(f3.format(), 3);
+  EXPECT_FALSE(f3.little_endian());
+  EXPECT_TRUE(lsb.little_endian());
+  EXPECT_EQ(f3.samples(), 75);
+  EXPECT_EQ(f3.traces(), 414);
+  EXPECT_EQ(f3.inlines().size(), 23u);
+  EXPECT_EQ(f3.crosslines().size(), 18u);
+  EXPECT_EQ(f3.inlines().front(), 111);
+  EXPECT_EQ(f3.crosslines().front(), 875);
+  EXPECT_EQ(f3.sorting(), "inline");
+  EXPECT_DOUBLE_EQ(f3.interval_ms(), 4.0);
+  for (int64_t i : {int64_t(0), int64_t(200), int64_t(413)}) {
+    EXPECT_EQ(f3.trace(i), lsb.trace(i)) << i;
+    EXPECT_EQ(f3.trace_header(i), lsb.trace_header(i)) << i;
+  }
+  // f3 in IBM float, IEEE float and int8 (segyio's test files: the int16 values as floats, and cast to int8).
+  const SegyVolume ibm(seg("Format1msb.sgy")), ieee(seg("Format5msb.sgy")), i8(seg("Format8msb.sgy"));
+  EXPECT_EQ(ibm.format_name(), "IBM float");
+  EXPECT_EQ(ieee.format_name(), "IEEE float");
+  EXPECT_EQ(i8.format_name(), "int8");
+  for (int64_t i : {int64_t(0), int64_t(100), int64_t(413)}) {
+    const std::vector<float> ref = f3.trace(i), a = ibm.trace(i), b = ieee.trace(i), c = i8.trace(i);
+    ASSERT_EQ(a.size(), 75u);
+    EXPECT_EQ(a, ref) << i;
+    EXPECT_EQ(b, ref) << i;
+    for (size_t k = 0; k < ref.size(); ++k)
+      ASSERT_EQ(c[k], float(static_cast<int8_t>(static_cast<int16_t>(ref[k])))) << i << " " << k;
+  }
+  double energy = 0;
+  for (float v : f3.trace(100)) energy += double(v) * v;
+  EXPECT_GT(energy, 0);
+  // The inline section equals the traces of that inline, one per column.
+  const SegyVolume::Section s = f3.section("inline", 5);
+  ASSERT_EQ(s.width, 18);
+  for (int64_t t = 0; t < s.width; ++t) {
+    const std::vector<float> tr = f3.trace(s.trace_index[size_t(t)]);
+    for (int64_t z = 0; z < s.samples; ++z) ASSERT_EQ(s.data[size_t(z * s.width + t)], tr[size_t(z)]);
+  }
+  EXPECT_EQ(f3.section("crossline", 0).width, 23);
+  EXPECT_EQ(f3.sections("inline"), 23);
+}
+
+TEST(Segy, BadFilesNameTheFileAndTheProblem) {
+  REQUIRE_SEGY_DATA();
+  const auto err = [](const std::string& p) { return error_of([&] { SegyVolume v(p); }); };
+  EXPECT_NE(err(seg("broken.sgy")).find("truncated"), std::string::npos) << err(seg("broken.sgy"));
+  EXPECT_NE(err(seg("broken.sgy")).find("broken.sgy"), std::string::npos);
+  EXPECT_NE(err(seg("text.sgy")).find("no traces"), std::string::npos) << err(seg("text.sgy"));
+  EXPECT_NE(err(seg("small-ps.sgy")).find("pre-stack"), std::string::npos) << err(seg("small-ps.sgy"));
+  const fs::path d = fresh_dir("bad");
+  const std::string f3 = bytes_of(segy_dir() / "f3.sgy");
+  std::ofstream(d / "cut.sgy", std::ios::binary).write(f3.data(), std::streamsize(f3.size() - 100));
+  EXPECT_NE(err((d / "cut.sgy").string()).find("truncated"), std::string::npos) << err((d / "cut.sgy").string());
+  std::ofstream(d / "short.sgy", std::ios::binary).write(f3.data(), 1000);
+  EXPECT_NE(err((d / "short.sgy").string()).find("not SEG-Y"), std::string::npos);
+  std::string junk = f3;
+  junk[3224] = 0x7f;  // sample format code 0x7fxx: no format in either byte order
+  junk[3225] = 0x33;
+  std::ofstream(d / "junk.sgy", std::ios::binary) << junk;
+  EXPECT_NE(err((d / "junk.sgy").string()).find("sample format"), std::string::npos) << err((d / "junk.sgy").string());
+  EXPECT_NE(err((d / "absent.sgy").string()).find("absent.sgy"), std::string::npos);
+  EXPECT_NE(err(d.string()).find("directory"), std::string::npos) << err(d.string());
+  fs::remove_all(d);
+}
+
+TEST(Segy, UnsortedTracesLandOnTheSameGrid) {
+  REQUIRE_SEGY_DATA();
+  // f3 with its traces in a shuffled order: the geometry comes from the headers, not the order.
+  const std::string f3 = bytes_of(segy_dir() / "f3.sgy");
+  const size_t trace_bytes = 240 + 75 * 2, n = 414;
+  std::vector<size_t> order(n);
+  std::iota(order.begin(), order.end(), 0);
+  std::mt19937_64 rng(3);
+  std::shuffle(order.begin(), order.end(), rng);
+  std::string shuffled = f3.substr(0, 3600);
+  for (size_t i : order) shuffled += f3.substr(3600 + i * trace_bytes, trace_bytes);
+  const fs::path d = fresh_dir("unsorted");
+  std::ofstream(d / "u.sgy", std::ios::binary) << shuffled;
+  const SegyVolume a(seg("f3.sgy")), b((d / "u.sgy").string());
+  EXPECT_EQ(b.sorting(), "unsorted");
+  EXPECT_EQ(a.inlines(), b.inlines());
+  EXPECT_EQ(a.crosslines(), b.crosslines());
+  for (int64_t k : {0, 7, 22}) EXPECT_EQ(a.section("inline", k).data, b.section("inline", k).data) << k;
+  EXPECT_EQ(a.section("crossline", 3).data, b.section("crossline", 3).data);
+  fs::remove_all(d);
+}
+
+TEST(Segy, WrittenFileKeepsEveryHeaderAndReadsBack) {
+  REQUIRE_SEGY_DATA();
+  const fs::path d = fresh_dir("write");
+  for (const char* name : {"f3.sgy", "f3-lsb.sgy", "Format1msb.sgy"}) {
+    const SegyVolume in(seg(name));
+    const std::string out = (d / (std::string("p_") + name)).string();
+    {
+      SegyWriter w(in, out);
+      // Traces in reverse order, values that identify the trace and sample.
+      for (int64_t i = in.traces() - 1; i >= 0; --i) {
+        std::vector<float> v(size_t(in.samples()));
+        for (int64_t z = 0; z < in.samples(); ++z) v[size_t(z)] = float(i) + float(z) / 128.f;
+        w.write(i, v.data());
+      }
+      w.close();
+    }
+    const SegyVolume back(out);
+    EXPECT_EQ(back.format(), 5) << name;
+    EXPECT_FALSE(back.little_endian());
+    EXPECT_EQ(back.samples(), in.samples());
+    EXPECT_EQ(back.traces(), in.traces());
+    EXPECT_EQ(back.inlines(), in.inlines());
+    EXPECT_EQ(back.crosslines(), in.crosslines());
+    EXPECT_EQ(back.interval_ms(), in.interval_ms());
+    EXPECT_EQ(back.text_bytes(), in.text_bytes());
+    std::array<char, 400> bin_in = in.binary_header(), bin_back = back.binary_header();
+    EXPECT_NE(bin_in[25], bin_back[25]) << "the format code changes (unless the input was IEEE already)";
+    bin_in[24] = bin_back[24] = 0;  // bytes 3225-3226: the sample format, the one field that differs
+    bin_in[25] = bin_back[25] = 0;
+    EXPECT_EQ(bin_in, bin_back) << name;
+    for (int64_t i = 0; i < in.traces(); ++i) {
+      ASSERT_EQ(back.trace_header(i), in.trace_header(i)) << name << " trace " << i;
+      const std::vector<float> v = back.trace(i);
+      ASSERT_EQ(v[3], float(i) + 3.f / 128.f) << name << " trace " << i;
+    }
+  }
+  // A writer that does not write every trace leaves no output behind.
+  {
+    const SegyVolume in(seg("small.sgy"));
+    SegyWriter w(in, (d / "partial.sgy").string());
+    std::vector<float> v(size_t(in.samples()), 1.f);
+    w.write(0, v.data());
+    EXPECT_NE(error_of([&] { w.close(); }).find("24 of 25 traces were not written"), std::string::npos);
+  }
+  EXPECT_FALSE(fs::exists(d / "partial.sgy"));
+  const SegyVolume in(seg("small.sgy"));
+  EXPECT_NE(error_of([&] { SegyWriter w(in, seg("small.sgy")); }).find("overwrite the input"), std::string::npos);
+  fs::remove_all(d);
+}
+
+// ---------------------------------------------------------------------------
+// The generator
+
+TEST(Synthetic, DeterministicStandardisedAndLabelled) {
+  SynthOptions o;
+  o.faults = {2, 3};
+  o.throw_samples = {6, 10};
+  std::mt19937_64 r1 = sample_rng(5, 2, 7), r2 = sample_rng(5, 2, 7), r3 = sample_rng(5, 2, 8);
+  const SynthSection a = generate_section(o, r1), b = generate_section(o, r2), c = generate_section(o, r3);
+  EXPECT_EQ(a.seismic, b.seismic);
+  EXPECT_EQ(a.label, b.label);
+  EXPECT_NE(a.seismic, c.seismic);
+  ASSERT_EQ(a.seismic.size(), size_t(128 * 128));
+  double mean = 0, var = 0;
+  for (float v : a.seismic) mean += v;
+  mean /= double(a.seismic.size());
+  for (float v : a.seismic) var += (v - mean) * (v - mean);
+  EXPECT_NEAR(mean, 0, 1e-4);
+  EXPECT_NEAR(var / double(a.seismic.size()), 1, 1e-3);
+  // Two or three faults with throws of 6-10 samples: each labelled on many rows, one or two pixels a row.
+  int64_t labelled = 0, rows = 0;
+  for (int64_t z = 0; z < 128; ++z) {
+    int64_t in_row = 0;
+    for (int64_t x = 0; x < 128; ++x) in_row += a.label[size_t(z * 128 + x)];
+    labelled += in_row;
+    rows += in_row > 0;
+  }
+  EXPECT_GT(rows, 64);
+  EXPECT_LT(labelled, 128 * 3 * 3);
+  for (uint8_t v : a.label) ASSERT_LE(v, 1);
+  // No faults: no labels.
+  o.faults = {0, 0};
+  std::mt19937_64 r4 = sample_rng(5, 2, 9);
+  const SynthSection none = generate_section(o, r4);
+  EXPECT_EQ(std::accumulate(none.label.begin(), none.label.end(), 0), 0);
+  EXPECT_EQ(none.faults, 0);
+}
+
+TEST(Synthetic, FaultOffsetsTheReflectorsAcrossIt) {
+  // One vertical-ish fault with a large constant throw, no noise, no folds: traces right beside the fault on
+  // either side are shifted copies of each other by about the throw.
+  SynthOptions o;
+  o.faults = {1, 1};
+  o.dip = {89.9, 89.9};
+  o.throw_samples = {10, 10};
+  o.reverse_fraction = 0;
+  o.fold_bumps = {0, 0};
+  o.shear = {0, 0};
+  o.snr = {1e5, 1e5};
+  o.gain = {0, 0};
+  o.phase = {0, 0};
+  o.mixed_wavelet = 0;
+  for (uint64_t seed = 0; seed < 6; ++seed) {
+    std::mt19937_64 rng = sample_rng(11, 0, seed);
+    const SynthSection s = generate_section(o, rng);
+    int64_t fx = -1;
+    for (int64_t x = 0; x < 128 && fx < 0; ++x)
+      if (s.label[size_t(64 * 128 + x)]) fx = x;
+    if (fx < 4 || fx > 123) continue;  // fault outside the middle row (elliptical tips): try another
+    const auto col = [&](int64_t x, int64_t shift) {
+      std::vector<double> c;
+      for (int64_t z = 30; z < 98; ++z) c.push_back(s.seismic[size_t((z + shift) * 128 + x)]);
+      return c;
+    };
+    const auto corr = [](const std::vector<double>& a, const std::vector<double>& b) {
+      double d = 0, na = 0, nb = 0;
+      for (size_t i = 0; i < a.size(); ++i) {
+        d += a[i] * b[i];
+        na += a[i] * a[i];
+        nb += b[i] * b[i];
+      }
+      return d / std::sqrt(na * nb);
+    };
+    double best = -2;
+    int64_t best_shift = 0;
+    for (int64_t sh = -14; sh <= 14; ++sh) {
+      const double c = corr(col(fx - 3, 0), col(fx + 3, sh));
+      if (c > best) best = c, best_shift = sh;
+    }
+    EXPECT_GE(std::abs(best_shift), 5) << "seed " << seed << ": reflectors line up across the fault";
+    EXPECT_GT(best, 0.8);
+    return;
+  }
+  FAIL() << "no seed put the fault across the middle row";
+}
+
+TEST(Synthetic, MatchEstimatesTheSurvey) {
+  REQUIRE_SEGY_DATA();
+  const SegyVolume f3(seg("f3.sgy"));
+  const SurveyStats st = survey_stats(f3);
+  EXPECT_DOUBLE_EQ(st.interval_ms, 4.0);
+  // F3's North Sea data peak at about 25-40 Hz: a period of 6-10 samples at 4 ms.
+  EXPECT_GT(st.dominant_hz, 15);
+  EXPECT_LT(st.dominant_hz, 50);
+  EXPECT_GT(st.noise_fraction, 0);
+  EXPECT_LT(st.noise_fraction, 0.8);
+  SynthOptions o;
+  const std::string said = o.match(f3);
+  EXPECT_NE(said.find("dominant frequency"), std::string::npos);
+  EXPECT_LE(o.period.lo, st.dominant_period);
+  EXPECT_GE(o.period.hi, st.dominant_period);
+}
+
+// ---------------------------------------------------------------------------
+// Scores
+
+TEST(FaultScoresTest, PerfectShiftedAndUninformativePredictions) {
+  const int64_t h = 40, w = 40;
+  std::vector<uint8_t> label(size_t(h * w), 0);
+  for (int64_t z = 0; z < h; ++z) label[size_t(z * w + 20)] = 1;  // a vertical fault at column 20
+  std::vector<float> exact(label.begin(), label.end()), shifted(size_t(h * w), 0.f), flat(size_t(h * w), 0.3f);
+  for (int64_t z = 0; z < h; ++z) shifted[size_t(z * w + 21)] = 1.f;
+  FaultScores a(1), b(1), c(1);
+  a.add(exact, label, h, w);
+  b.add(shifted, label, h, w);
+  c.add(flat, label, h, w);
+  EXPECT_NEAR(a.strict().ap, 1.0, 1e-12);
+  EXPECT_NEAR(a.strict().auroc, 1.0, 1e-12);
+  EXPECT_NEAR(a.strict().best_f1, 1.0, 1e-12);
+  EXPECT_NEAR(a.strict().iou, 1.0, 1e-12);
+  // One sample off: nothing right exactly, everything right within one sample.
+  EXPECT_LT(b.strict().ap, 0.05);
+  EXPECT_NEAR(b.tolerant().ap, 1.0, 1e-12);
+  EXPECT_NEAR(b.tolerant().best_f1, 1.0, 1e-12);
+  // A constant probability: precision = the fault share at every recall, AUROC 0.5.
+  EXPECT_NEAR(c.strict().ap, 1.0 / w, 1e-9);
+  EXPECT_NEAR(c.strict().auroc, 0.5, 1e-9);
+  // merge = one set
+  FaultScores m(1);
+  m.merge(a);
+  m.merge(c);
+  FaultScores both(1);
+  both.add(exact, label, h, w);
+  both.add(flat, label, h, w);
+  EXPECT_EQ(m.strict().ap, both.strict().ap);
+  EXPECT_EQ(m.tolerant().best_f1, both.tolerant().best_f1);
+}
+
+// ---------------------------------------------------------------------------
+// Tiled prediction
+
+TEST(PredictSection, TilesBlendToTheWholeSectionPrediction) {
+  manual_seed(4);
+  // A small receptive field (5 x 5): tiles with overlap see everything a pixel depends on, so the blend must
+  // give the untiled prediction everywhere, seams included.
+  const ModulePtr shallow = build_module(Config::parse(R"(
+type: sequential
+layers:
+  - {type: conv2d, in_channels: 1, out_channels: 4, kernel: 3, padding: 1}
+  - {type: relu}
+  - {type: conv2d, in_channels: 4, out_channels: 1, kernel: 3, padding: 1}
+)"));
+  std::mt19937_64 rng(1);
+  std::normal_distribution<float> g;
+  const int64_t h = 90, w = 230;
+  std::vector<float> x(size_t(h * w));
+  for (float& v : x) v = g(rng);
+  const std::vector<float> whole = predict_section(*shallow, x, h, w, {512, 32});
+  const std::vector<float> tiled = predict_section(*shallow, x, h, w, {64, 16});
+  for (size_t i = 0; i < whole.size(); ++i) ASSERT_NEAR(whole[i], tiled[i], 1e-5) << i;
+  // A U-Net (large receptive field): tiles see less context near their edges; the ramped blend keeps the
+  // tiled prediction close to the untiled one away from the section's borders.
+  const ModulePtr unet = build_module(
+      Config::parse("{type: unet2d, in_channels: 1, classes: 1, base: 4, depth: 2, batchnorm: false}"));
+  const std::vector<float> uw = predict_section(*unet, x, h, w, {512, 32});
+  const std::vector<float> ut = predict_section(*unet, x, h, w, {96, 40});
+  double spread = 0, worst = 0;
+  float lo = 1, hi = 0;
+  for (float v : uw) lo = std::min(lo, v), hi = std::max(hi, v);
+  spread = hi - lo;
+  for (int64_t z = 12; z < h - 12; ++z)
+    for (int64_t t = 12; t < w - 12; ++t) worst = std::max(worst, double(std::abs(uw[size_t(z * w + t)] - ut[size_t(z * w + t)])));
+  EXPECT_GT(spread, 0.01);
+  EXPECT_LT(worst, 0.1 * spread) << "worst " << worst << " of a spread of " << spread;
+}
+
+// ---------------------------------------------------------------------------
+// The app
+
+namespace {
+
+int run(const std::string& cmd) {
+  const int status = std::system(cmd.c_str());
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+std::string faults_bin() { return std::string(STRATA_BIN_DIR) + "/strata-faults"; }
+
+// report.csv row of `tolerance` (0 or the config's): the named column.
+double report_value(const fs::path& csv, int tolerance, const std::string& column) {
+  std::istringstream in(bytes_of(csv));
+  std::string header, line;
+  std::getline(in, header);
+  std::vector<std::string> names;
+  for (std::stringstream h(header); std::getline(h, line, ',');) names.push_back(line);
+  while (std::getline(in, line)) {
+    std::vector<std::string> cells;
+    for (std::stringstream r(line); std::getline(r, header, ',');) cells.push_back(header);
+    if (cells.size() > 1 && std::stoi(cells[1]) == tolerance)
+      for (size_t i = 0; i < names.size() && i < cells.size(); ++i)
+        if (names[i] == column) return std::stod(cells[i]);
+  }
+  return NAN;
+}
+
+const char* kTinyConfig = R"(
+data:
+  synthetic: {height: 48, width: 48, faults: [1, 2], throw: [4, 10], snr: [8, 20]}
+  sections_per_epoch: 48
+  val_sections: 6
+  test_sections: 6
+  workers: 1
+model: {type: unet2d, in_channels: 1, classes: 1, base: 4, depth: 2}
+optimizer: {type: adam, lr: 0.01}
+train: {epochs: 2, batch: 8, progress: false}
+report: {panels: 2}
+inference: {tile: 64, overlap: 16}
+)";
+
+}  // namespace
+
+TEST(FaultsApp, TrainEvalGeneratePredictEndToEnd) {
+  const fs::path d = fresh_dir("app");
+  std::ofstream(d / "cfg.yaml") << kTinyConfig;
+  const std::string bin = faults_bin(), log = " > " + (d / "log.txt").string() + " 2>&1";
+  ASSERT_EQ(run(bin + " train --config " + (d / "cfg.yaml").string() + " --out " + (d / "run").string() + log), 0)
+      << bytes_of(d / "log.txt");
+  for (const char* f : {"best.safetensors", "last.safetensors", "metrics.csv", "loss.png", "config.yaml",
+                        "val/report.csv", "val/pr.png", "val/panels.png", "test/report.csv", "test/pr.png"})
+    EXPECT_TRUE(fs::is_regular_file(d / "run" / f)) << f;
+  const double ap = report_value(d / "run" / "test" / "report.csv", 0, "ap");
+  const double ap_tol = report_value(d / "run" / "test" / "report.csv", 1, "ap");
+  EXPECT_GT(ap, 0.0);
+  EXPECT_GE(ap_tol, ap);  // within a sample can only find more
+
+  // eval without --data regenerates the same held-out sections: the training report's numbers.
+  const std::string ckpt = (d / "run" / "best.safetensors").string();
+  ASSERT_EQ(run(bin + " eval --checkpoint " + ckpt + " --out " + (d / "eval").string() + log), 0) << bytes_of(d / "log.txt");
+  EXPECT_NEAR(report_value(d / "eval" / "report.csv", 0, "ap"), ap, 1e-9);
+  // generate writes those sections as PNG pairs; eval --data on them agrees up to the 16-bit rounding and clip.
+  ASSERT_EQ(run(bin + " generate --config " + (d / "cfg.yaml").string() + " --output " + (d / "gen").string() +
+                " --count 6" + log),
+            0)
+      << bytes_of(d / "log.txt");
+  EXPECT_TRUE(fs::is_regular_file(d / "gen" / "panels.png"));
+  EXPECT_TRUE(fs::is_regular_file(d / "gen" / "images" / "section_5.png"));
+  ASSERT_EQ(run(bin + " eval --checkpoint " + ckpt + " --data " + (d / "gen").string() + " --out " +
+                (d / "eval_png").string() + log),
+            0)
+      << bytes_of(d / "log.txt");
+  EXPECT_NEAR(report_value(d / "eval_png" / "report.csv", 0, "ap"), ap, 0.05);
+
+  // Section images in, probability PNGs out.
+  ASSERT_EQ(run(bin + " predict --checkpoint " + ckpt + " --input " + (d / "gen" / "images").string() + " --output " +
+                (d / "pred").string() + log),
+            0)
+      << bytes_of(d / "log.txt");
+  EXPECT_TRUE(fs::is_regular_file(d / "pred" / "section_0_prob.png"));
+  EXPECT_TRUE(fs::is_regular_file(d / "pred" / "section_0_overlay.png"));
+
+  if (!fs::is_regular_file(segy_dir() / "f3.sgy")) {
+    fs::remove_all(d);
+    GTEST_SKIP() << "SKIPPED LOUDLY (SEG-Y part): " << segy_dir() << " is absent (set STRATA_DATA=DIR)";
+  }
+  // SEG-Y in, SEG-Y out: the input's headers and geometry, probabilities in [0, 1].
+  for (const char* direction : {"inline", "crossline"}) {
+    const fs::path out = d / (std::string("f3_faults_") + direction + ".sgy");
+    ASSERT_EQ(run(bin + " predict --checkpoint " + ckpt + " --input " + seg("f3-lsb.sgy") + " --output " +
+                  out.string() + " --direction " + direction + " --png " + (d / "png").string() + " --sections 0,3" + log),
+              0)
+        << bytes_of(d / "log.txt");
+    const SegyVolume in(seg("f3-lsb.sgy")), back(out.string());
+    EXPECT_EQ(back.traces(), in.traces());
+    EXPECT_EQ(back.samples(), in.samples());
+    EXPECT_EQ(back.inlines(), in.inlines());
+    EXPECT_EQ(back.crosslines(), in.crosslines());
+    EXPECT_EQ(back.text_bytes(), in.text_bytes());
+    for (int64_t i = 0; i < in.traces(); ++i) {
+      ASSERT_EQ(back.trace_header(i), in.trace_header(i)) << i;
+      for (float p : back.trace(i)) ASSERT_TRUE(p >= 0 && p <= 1) << p;
+    }
+    EXPECT_TRUE(fs::is_regular_file(d / "png" / (std::string("f3-lsb_") + direction + "_3.png")));
+  }
+  fs::remove_all(d);
+}
+
+// The shipped config, reduced to seconds (the full run is in docs/faults.md).
+TEST(FaultsApp, ShippedConfigRunsReduced) {
+  const fs::path d = fresh_dir("shipped");
+  const std::string log = " > " + (d / "log.txt").string() + " 2>&1";
+  ASSERT_EQ(run(faults_bin() + " train --config " + std::string(STRATA_SOURCE_DIR) +
+                "/configs/faults_synthetic.yaml --out " + (d / "run").string() +
+                " train.epochs=1 data.sections_per_epoch=16 data.val_sections=2 data.test_sections=2 "
+                "train.progress=false" + log),
+            0)
+      << bytes_of(d / "log.txt");
+  EXPECT_TRUE(fs::is_regular_file(d / "run" / "best.safetensors"));
+  fs::remove_all(d);
+}
