@@ -17,6 +17,8 @@
 //   $AN_CFG, $AN_CKPT, $AN_LAST   a tiny strata-anomaly config (folders of 16 x 16 stripes, squares as
 //             anomalies), its finished checkpoint and a last.safetensors (no threshold in it)
 //   $AN_SET   its data: train/normal, {val,test}/{normal,anomalous} (tests/anomaly_set.h)
+//   $FT_CFG, $FT_CKPT   a tiny strata-faults config (32 x 32 synthetic sections) and its checkpoint
+//   $FT_SGY, $FT_PS     a 4 x 6 trace post-stack SEG-Y and a pre-stack one (tests/segy_fixture.h)
 // A new app adds its rows (and, if it needs one, its own checkpoint in
 // SetUpTestSuite) to kCases: one row per class of the issue at least.
 #include <gmock/gmock.h>
@@ -34,6 +36,7 @@
 
 #include "apps/common/image_io.h"
 #include "tests/anomaly_set.h"
+#include "tests/segy_fixture.h"
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
@@ -306,7 +309,90 @@ const std::vector<HostileCase> kCases = {
     {"anomaly_predict_one_file", "strata-anomaly", "",
      "predict --checkpoint $AN_CKPT --input $AN_SET/test/normal/0.png --output s.csv", 0, {"scored 1 image:"},
      "test \"$(head -1 s.csv)\" = file,score,anomaly && test $(wc -l < s.csv) = 2"},
+    // ---- strata-faults ----
+    // 1. input files: SEG-Y that is not, is cut short, has no traces, is pre-stack, or is a directory
+    {"faults_segy_truncated", "strata-faults", "head -c 4100 $FT_SGY > cut.sgy",
+     "predict --checkpoint $FT_CKPT --input cut.sgy --output p.sgy", 1, {"cut.sgy:", "truncated"}, "test ! -e p.sgy"},
+    {"faults_segy_headers_only", "strata-faults", "head -c 3600 $FT_SGY > h.sgy",
+     "predict --checkpoint $FT_CKPT --input h.sgy --output p.sgy", 1, {"h.sgy: holds headers but no traces"}},
+    {"faults_segy_too_short", "strata-faults", "echo 'not seismic' > t.sgy",
+     "predict --checkpoint $FT_CKPT --input t.sgy --output p.sgy", 1, {"t.sgy: only 12 bytes: not SEG-Y"}},
+    {"faults_segy_text_file", "strata-faults", "head -c 5000 /dev/zero | tr '\\0' 'x' > t.sgy",
+     "predict --checkpoint $FT_CKPT --input t.sgy --output p.sgy", 1, {"t.sgy: binary header sample format"}},
+    {"faults_segy_prestack", "strata-faults", "", "predict --checkpoint $FT_CKPT --input $FT_PS --output p.sgy", 1,
+     {"pre-stack data", "needs post-stack"}},
+    {"faults_segy_absent", "strata-faults", "", "predict --checkpoint $FT_CKPT --input none.sgy --output p.sgy", 1,
+     {"none.sgy: no such SEG-Y file"}},
+    {"faults_segy_directory", "strata-faults", "mkdir d.sgy", "predict --checkpoint $FT_CKPT --input d.sgy --output p.sgy",
+     1, {"d.sgy: is a directory"}},
+    {"faults_image_corrupt", "strata-faults", "mkdir imgs && echo junk > imgs/a.png",
+     "predict --checkpoint $FT_CKPT --input imgs --output out", 1, {"a.png"}},
+    {"faults_eval_folder_without_masks", "strata-faults", "mkdir -p set/images",
+     "eval --checkpoint $FT_CKPT --data set", 1, {"want images/ (sections) and masks/"}},
+    {"faults_match_absent_survey", "strata-faults", "", "train --config $FT_CFG --out run data.match=none.sgy", 1,
+     {"none.sgy: no such SEG-Y file"}, "test ! -e run"},
+    // 2. config values
+    {"faults_range_reversed", "strata-faults", "", "train --config $FT_CFG --out run data.synthetic.dip=[80,50]", 1,
+     {"data.synthetic.dip", "low <= high"}, "test ! -e run"},
+    {"faults_range_out_of_bounds", "strata-faults", "", "train --config $FT_CFG --out run data.synthetic.period=[1,3]",
+     1, {"data.synthetic.period", "outside"}},
+    {"faults_range_not_a_pair", "strata-faults", "", "train --config $FT_CFG --out run data.synthetic.throw=5", 1,
+     {"data.synthetic.throw"}},
+    {"faults_pos_weight_with_balance", "strata-faults", "", "train --config $FT_CFG --out run loss.pos_weight=5", 1,
+     {"loss.pos_weight is used only with loss.balance: false"}},
+    {"faults_val_seed_equals_train_seed", "strata-faults", "", "train --config $FT_CFG --out run data.val_seed=1", 1,
+     {"must differ"}},
+    {"faults_unknown_key", "strata-faults", "", "train --config $FT_CFG --out run data.synthetic.faultz=[1,2]", 1,
+     {"faultz"}},
+    {"faults_tolerance_too_large", "strata-faults", "", "train --config $FT_CFG --out run metrics.tolerance=50", 1,
+     {"metrics.tolerance"}},
+    // 3. command line
+    {"faults_direction_unknown", "strata-faults", "",
+     "predict --checkpoint $FT_CKPT --input $FT_SGY --output p.sgy --direction diagonal", 1,
+     {"--direction 'diagonal'"}},
+    {"faults_sections_out_of_range", "strata-faults", "",
+     "predict --checkpoint $FT_CKPT --input $FT_SGY --output p.sgy --png png --sections 0,99", 1,
+     {"--sections: section 99 of 4"}, "test ! -e p.sgy"},
+    {"faults_sections_not_numbers", "strata-faults", "",
+     "predict --checkpoint $FT_CKPT --input $FT_SGY --output p.sgy --png png --sections 1,x", 1,
+     {"'x' is not a section index"}},
+    {"faults_generate_count_bad", "strata-faults", "", "generate --config $FT_CFG --output g --count lots", 1,
+     {"--count 'lots'"}},
+    {"faults_generate_needs_output", "strata-faults", "", "generate --config $FT_CFG", 1, {"--output"}},
+    // 4. checkpoints
+    {"faults_checkpoint_of_another_app", "strata-faults", "",
+     "predict --checkpoint $AN_CKPT --input $FT_SGY --output p.sgy", 1, {"not a strata-faults checkpoint"}},
+    {"faults_override_not_read_by_predict", "strata-faults", "",
+     "predict --checkpoint $FT_CKPT --input $FT_SGY --output p.sgy train.epochs=3", 1, {"train.epochs"}},
+    // 5. outputs: never over the input, never half a file
+    {"faults_output_is_the_input", "strata-faults", "cp $FT_SGY in.sgy && cp in.sgy keep.sgy",
+     "predict --checkpoint $FT_CKPT --input in.sgy --output in.sgy", 1, {"would overwrite the input"},
+     "cmp in.sgy keep.sgy"},
+    {"faults_output_not_segy", "strata-faults", "", "predict --checkpoint $FT_CKPT --input $FT_SGY --output p.csv", 1,
+     {"the output of a SEG-Y input is a SEG-Y file"}},
+    {"faults_output_is_a_directory", "strata-faults", "mkdir p.sgy",
+     "predict --checkpoint $FT_CKPT --input $FT_SGY --output p.sgy", 1, {"p.sgy: is a directory"}},
+    {"faults_predict_segy", "strata-faults", "",
+     "predict --checkpoint $FT_CKPT --input $FT_SGY --output p.sgy --png png", 0, {"wrote p.sgy", "24 traces"},
+     "test -s p.sgy && test $(ls png | wc -l) = 3 && ! ls | grep -q tmp"},
+    {"faults_finished_run_is_not_overwritten", "strata-faults",
+     "mkdir run && cp $FT_CKPT run/best.safetensors && echo previous > run/metrics.csv",
+     "train --config $FT_CFG --out run", 1, {"run: holds a previous run"},
+     "cmp run/best.safetensors $FT_CKPT && test \"$(cat run/metrics.csv)\" = previous"},
+    {"faults_help", "strata-faults", "", "--help", 0, {"usage:", "strata-faults generate", "docs/faults.md"}},
 };
+
+const char* kTinyFaultsConfig =
+    "data:\n"
+    "  synthetic: {height: 32, width: 32, faults: [1, 2]}\n"
+    "  sections_per_epoch: 16\n"
+    "  val_sections: 2\n"
+    "  test_sections: 2\n"
+    "  workers: 1\n"
+    "model: {type: unet2d, in_channels: 1, classes: 1, base: 4, depth: 2}\n"
+    "train: {epochs: 1, batch: 8, seed: 1, progress: false}\n"
+    "report: {panels: 1}\n"
+    "optimizer: {type: adam, lr: 0.01}\n";
 
 const char* kTinySegmentConfig =
     "version: 1\n"
@@ -420,6 +506,20 @@ class HostileInput : public ::testing::TestWithParam<HostileCase> {
         << read_file(root() / "anomaly_train.log");
     setenv("AN_CKPT", (an_model / "best.safetensors").string().c_str(), 1);
     setenv("AN_LAST", (an_model / "last.safetensors").string().c_str(), 1);
+
+    strata::test::write_test_segy(root() / "faults_small.sgy");
+    strata::test::write_test_segy(root() / "faults_prestack.sgy", 2, 2, 20, 2);
+    setenv("FT_SGY", (root() / "faults_small.sgy").string().c_str(), 1);
+    setenv("FT_PS", (root() / "faults_prestack.sgy").string().c_str(), 1);
+    const fs::path ft_cfg = root() / "faults_tiny.yaml";
+    std::ofstream(ft_cfg) << kTinyFaultsConfig;
+    setenv("FT_CFG", ft_cfg.string().c_str(), 1);
+    const fs::path ft_model = root() / "faults_model";
+    ASSERT_EQ(run_bash(root(), "\"$BIN/strata-faults\" train --config \"$FT_CFG\" --out '" + ft_model.string() +
+                                   "' > faults_train.log 2>&1"),
+              0)
+        << read_file(root() / "faults_train.log");
+    setenv("FT_CKPT", (ft_model / "best.safetensors").string().c_str(), 1);
   }
 
   static void TearDownTestSuite() {

@@ -416,8 +416,14 @@ int generate_command(const AppArgs& a) {
   Config cfg = Config::load(a.config);
   cfg.apply_overrides(a.overrides);
   const SynthOptions synth = synth_options(cfg, true);
-  const int64_t count = a.values.count("--count") ? std::stoll(a.values.at("--count")) : 8;
-  STRATA_CHECK(count >= 1 && count <= 100000, "--count ", count, ": want 1 to 100000");
+  int64_t count = 8;
+  if (a.values.count("--count")) {
+    const std::string& v = a.values.at("--count");
+    char* tail = nullptr;
+    count = std::strtoll(v.c_str(), &tail, 10);
+    STRATA_CHECK(!v.empty() && *tail == '\0' && count >= 1 && count <= 100000, "--count '", v,
+                 "': want a whole number from 1 to 100000");
+  }
   const uint64_t seed = uint64_t(cfg.section("data").get_int("test_seed", 2002, Bounds::at_least(0)));
   const std::string out = a.output;
   create_directories_checked((fs::path(out) / "images").string());
