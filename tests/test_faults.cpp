@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <cstring>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -17,9 +18,11 @@
 
 #include "apps/common/transforms.h"
 #include "apps/faults/faults.h"
+#include "apps/faults/opendtect.h"
 #include "apps/faults/segy.h"
 #include "apps/faults/synth.h"
 #include "engine/random.h"
+#include "layers/checkpoint.h"
 #include "layers/registry.h"
 #include "tests/test_util.h"
 
@@ -460,6 +463,72 @@ TEST(FaultsApp, TrainEvalGeneratePredictEndToEnd) {
       << bytes_of(d / "log.txt");
   EXPECT_TRUE(fs::is_regular_file(d / "pred" / "section_0_prob.png"));
   EXPECT_TRUE(fs::is_regular_file(d / "pred" / "section_0_overlay.png"));
+
+  // OpendTect's ExternalAttrib protocol, spoken by a harness from the plugin's documented block layouts.
+  {
+    ASSERT_EQ(run(bin + " opendtect --checkpoint " + ckpt + " -g > " + (d / "g.txt").string() + " 2>&1"), 0);
+    const std::string json = url_unquote(bytes_of(d / "g.txt"));
+    for (const char* key : {"\"Output\":[\"Fault probability\"]", "\"StepOut\"", "\"ZSampMargin\"", "\"Select\""})
+      EXPECT_NE(json.find(key), std::string::npos) << key << " in " << json;
+    // A synthetic section as a 3 x 48 survey (the same line on 3 inlines); three traces with a step-out of 1
+    // inline and 8 crosslines around them, as the plugin sends them; Selection 0 = the inline section alone.
+    std::mt19937_64 rng = sample_rng(9, 0, 0);
+    SynthOptions so;
+    so.height = 40;
+    so.width = 48;
+    const SynthSection sec = generate_section(so, rng);
+    const int32_t nrinl = 3, nrcrl = 17, ns = 40;
+    std::string in;
+    const auto put = [&](const void* p, size_t n) { in.append(static_cast<const char*>(p), n); };
+    const int32_t si_ints[5] = {nrinl * nrcrl, 1, 1, nrinl, nrcrl};
+    const float si_floats[5] = {0.004f, 25, 25, 1, 1};
+    put(si_ints, 20);
+    put(si_floats, 20);
+    const Checkpoint ck = Checkpoint::load(ckpt);
+    const Config cfg = Config::parse(ck.get("faults.config"));
+    const ModulePtr net = build_module(cfg.section("model"));
+    ck.restore_module("model.", *net);
+    const TileOptions tiles = TileOptions::from_config(cfg.section("inference"));
+    std::vector<float> expected;
+    const std::vector<int32_t> centres{8, 20, 39};
+    for (int32_t c : centres) {
+      const int32_t ti[4] = {ns, 0, 1, c};
+      put(ti, 16);
+      std::vector<float> window(size_t(ns * nrcrl));  // the inline section the attribute should see
+      for (int32_t il = 0; il < nrinl; ++il)
+        for (int32_t k = 0; k < nrcrl; ++k) {
+          const int32_t x = c - nrcrl / 2 + k;
+          for (int32_t z = 0; z < ns; ++z) {
+            // Outside the survey OpendTect sends undefined values (1e30): they read as 0.
+            const float v = x >= 0 && x < 48 ? sec.seismic[size_t(z * 48 + x)] : 1e30f;
+            put(&v, 4);
+            if (il == 0) window[size_t(z * nrcrl + k)] = x >= 0 && x < 48 ? v : 0.f;
+          }
+        }
+      standardise(window);
+      const std::vector<float> p = predict_section(*net, window, ns, nrcrl, tiles);
+      for (int32_t z = 0; z < ns; ++z) expected.push_back(p[size_t(z * nrcrl + nrcrl / 2)]);
+    }
+    std::ofstream(d / "in.bin", std::ios::binary) << in;
+    const std::string params = url_quote("{\"Select\": {\"Selection\": 0}}");
+    ASSERT_EQ(run(bin + " opendtect --checkpoint " + ckpt + " -c '" + params + "' < " + (d / "in.bin").string() +
+                  " > " + (d / "out.bin").string() + " 2> " + (d / "od.log").string()),
+              0)
+        << bytes_of(d / "od.log");
+    const std::string out = bytes_of(d / "out.bin");
+    ASSERT_EQ(out.size(), expected.size() * 4) << bytes_of(d / "od.log");
+    std::vector<float> got(expected.size());
+    std::memcpy(got.data(), out.data(), out.size());
+    for (size_t i = 0; i < got.size(); ++i) ASSERT_NEAR(got[i], expected[i], 1e-6) << i;
+    EXPECT_NE(bytes_of(d / "od.log").find("computed 3 traces"), std::string::npos);
+    // A stream cut inside a trace's samples is an error, not a silent partial answer.
+    std::ofstream(d / "cut.bin", std::ios::binary) << in.substr(0, in.size() - 10);
+    EXPECT_EQ(run(bin + " opendtect --checkpoint " + ckpt + " -c '" + params + "' < " + (d / "cut.bin").string() +
+                  " > /dev/null 2> " + (d / "od.log").string()),
+              1);
+    EXPECT_NE(bytes_of(d / "od.log").find("input ended inside a trace data block"), std::string::npos)
+        << bytes_of(d / "od.log");
+  }
 
   if (!fs::is_regular_file(segy_dir() / "f3.sgy")) {
     fs::remove_all(d);

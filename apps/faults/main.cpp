@@ -23,6 +23,14 @@ strata::AppSpec app_spec() {
       {{"--config", "FILE", "YAML config (its data.synthetic and data.match)", true},
        {"--output", "DIR", "folder to write", true},
        {"--count", "N", "sections (default 8)"}}};
+  strata::CommandSpec opendtect{
+      "opendtect",
+      "OpendTect's ExternalAttrib protocol, the model loaded once: -g prints the attribute's parameters, -c PARAMS "
+      "reads SeisInfo, then TrcInfo + samples per trace from stdin and writes fault probability to stdout "
+      "(apps/faults/opendtect/strata-faults-attribute.sh is the script to give the plugin).",
+      {{"--checkpoint", "FILE", "a checkpoint written by train (best.safetensors)", true},
+       {"-g", "", "print the parameter JSON (URL-quoted) and exit"},
+       {"-c", "PARAMS", "compute with these parameters (URL-quoted JSON, as the plugin passes them)"}}};
   s.commands = {
       strata::train_command_spec("Trains on synthetic sections generated on the fly: metrics.csv, loss.png, val/, "
                                  "test/, checkpoints."),
@@ -30,7 +38,7 @@ strata::AppSpec app_spec() {
                                 "report.csv, pr.png, panels.png.",
                                 "a folder with images/ and masks/ (default: held-out synthetic sections of the "
                                 "checkpoint's generator)"),
-      predict, generate};
+      predict, generate, opendtect};
   s.footer =
       "configs: configs/faults_synthetic.yaml (U-Net), configs/faults_dense.yaml (dense baseline)\n"
       "config keys: docs/faults.md (every run writes its resolved config, defaults included, to config.yaml)";
@@ -41,6 +49,7 @@ int body(const strata::AppArgs& a) {
   if (a.command == "train") return strata::faults::train_command(a);
   if (a.command == "eval") return strata::faults::eval_command(a);
   if (a.command == "generate") return strata::faults::generate_command(a);
+  if (a.command == "opendtect") return strata::faults::opendtect_command(a);
   return strata::faults::predict_command(a);
 }
 

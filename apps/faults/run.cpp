@@ -4,12 +4,14 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <iostream>
 
 #include "apps/common/datasets.h"
 #include "apps/common/loader.h"
 #include "apps/common/plot.h"
 #include "apps/common/trainer.h"
 #include "apps/faults/faults.h"
+#include "apps/faults/opendtect.h"
 #include "apps/faults/segy.h"
 #include "apps/faults/synth.h"
 #include "engine/autograd.h"
@@ -449,6 +451,25 @@ int generate_command(const AppArgs& a) {
   image_panels((fs::path(out) / "panels.png").string(), rows, 256);
   std::printf("wrote %lld sections to %s/{images, masks}/ and %s/panels.png\n", static_cast<long long>(count),
               out.c_str(), out.c_str());
+  return 0;
+}
+
+int opendtect_command(const AppArgs& a) {
+  const bool describe = a.switches.count("-g") > 0, compute = a.values.count("-c") > 0;
+  STRATA_CHECK(describe != compute, "opendtect: give -g (print the attribute's parameters) or -c PARAMS (compute), "
+                                    "as OpendTect's ExternalAttrib plugin does");
+  Model m = load_model(a.checkpoint, a.overrides);
+  const Config od = m.cfg.section("opendtect");
+  const int64_t step_out = od.get_int("step_out", 32, Bounds::between(1, 1024));
+  const int64_t z_margin = od.get_int("z_margin", 32, Bounds::between(0, 4096));
+  check_overrides_read(m.cfg, a.overrides, "opendtect");
+  if (describe) {
+    std::printf("%s\n", url_quote(opendtect_parameters(step_out, z_margin)).c_str());
+    return 0;
+  }
+  std::ios::sync_with_stdio(false);
+  const int64_t n = opendtect_serve(*m.net, m.tiles, a.values.at("-c"), std::cin, std::cout);
+  std::fprintf(stderr, "%s: opendtect: computed %lld traces\n", kApp, static_cast<long long>(n));
   return 0;
 }
 

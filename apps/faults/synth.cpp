@@ -154,7 +154,7 @@ SynthOptions SynthOptions::from_config(const Config& c) {
   SynthOptions o;
   o.height = c.get_int("height", o.height, Bounds::between(16, 4096));
   o.width = c.get_int("width", o.width, Bounds::between(16, 4096));
-  o.mode = c.get_choice("mode", o.mode, {"section", "cube"});
+  o.mode = c.get_choice("mode", o.mode, {"section", "cube", "mixed"});
   o.layer_thickness = get_range(c, "layer_thickness", o.layer_thickness, Bounds::between(0.5, 1000));
   o.fold_bumps = get_range(c, "fold_bumps", o.fold_bumps, Bounds::between(0, 50));
   o.fold_amplitude = get_range(c, "fold_amplitude", o.fold_amplitude, Bounds::between(0, 1000));
@@ -184,7 +184,7 @@ SynthSection generate_section(const SynthOptions& o, std::mt19937_64& rng) {
   const int64_t H = o.height, W = o.width;
   std::uniform_real_distribution<double> u01(0, 1);
   std::normal_distribution<double> g;
-  const bool cube = o.mode == "cube";
+  const bool cube = o.mode == "cube" || (o.mode == "mixed" && u01(rng) < 0.5);
 
   // 1. Reflectivity over a depth range wide enough for every shift below.
   const double margin = o.fold_amplitude.hi + std::abs(o.shear.hi) * double(W) + std::abs(o.shear.lo) * double(W) +

@@ -18,7 +18,8 @@
 //
 // "section" mode draws 2-D faults striking across the section; "cube" mode
 // draws 3-D faults of any strike and cuts a random inline or crossline of the
-// cube, so apparent dips and widths vary as they do in a survey.
+// cube, so apparent dips and widths vary as they do in a survey; "mixed"
+// draws each section from one of the two at random.
 // Every range lives in the config (data.synthetic.*); SynthOptions::match
 // sets the wavelet, amplitude and noise ranges from a real survey.
 #pragma once
@@ -42,7 +43,7 @@ struct Range {
 
 struct SynthOptions {
   int64_t height = 128, width = 128;  // samples x traces
-  std::string mode = "section";       // section | cube
+  std::string mode = "section";       // section | cube | mixed (half of each)
   Range layer_thickness{1.5, 10};     // samples between reflectors
   Range fold_bumps{0, 4};             // Gaussian bumps (count)
   Range fold_amplitude{0, 12};        // samples, at the bottom of the section
