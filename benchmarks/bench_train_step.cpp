@@ -5,6 +5,11 @@
 //   unet_mobilenetv2: batch (8, 3, 224, 224), 1 output channel, BCE with logits
 //     (the segment_membrane model shape on RGB input)
 //   unet_vgg16: batch (4, 3, 224, 224), 1 output channel, BCE with logits
+//   faults: the configs/faults_synthetic.yaml U-Net (unet2d, base 16, depth 4)
+//     on batch (16, 1, 128, 128), BCE with logits and pos_weight 60 (the
+//     class balance of 1-sample fault traces)
+//   faults_predict: that U-Net forward only, eval mode, no gradients, on one
+//     256 x 512 section (fault probability prediction)
 // Usage: bench_train_step MODEL [repeats (default 5)]
 // Prints one JSON object: name, strata_ms (median step after 2 warm-ups),
 // strata_peak_mb (peak resident set of this process), threads.
@@ -17,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/autograd.h"
 #include "engine/nn_ops.h"
 #include "engine/ops.h"
 #include "engine/parallel.h"
@@ -31,8 +37,10 @@ int main(int argc, char** argv) {
   const std::string model = argc > 1 ? argv[1] : "";
   const int repeats = argc > 2 ? std::max(1, std::atoi(argv[2])) : 5;
   const bool encoder = model == "unet_mobilenetv2" || model == "unet_vgg16";
-  if (model != "unet2d" && model != "unet1d" && !encoder) {
-    std::fprintf(stderr, "usage: bench_train_step unet2d|unet1d|unet_mobilenetv2|unet_vgg16 [repeats]\n");
+  const bool faults = model == "faults" || model == "faults_predict";
+  if (model != "unet2d" && model != "unet1d" && !encoder && !faults) {
+    std::fprintf(stderr,
+                 "usage: bench_train_step unet2d|unet1d|unet_mobilenetv2|unet_vgg16|faults|faults_predict [repeats]\n");
     return 2;
   }
   const bool two_d = model != "unet1d";
@@ -43,7 +51,9 @@ int main(int argc, char** argv) {
   Adam adam;
   adam.add_group({"default", net->named_parameters(), 1e-3, 0});
   Generator gen(1);
-  const Shape shape = model == "unet_mobilenetv2" ? Shape{8, 3, 224, 224}
+  const Shape shape = model == "faults"           ? Shape{16, 1, 128, 128}
+                      : model == "faults_predict" ? Shape{1, 1, 256, 512}
+                      : model == "unet_mobilenetv2" ? Shape{8, 3, 224, 224}
                       : model == "unet_vgg16"     ? Shape{4, 3, 224, 224}
                       : two_d                     ? Shape{4, 1, 256, 256}
                                                   : Shape{16, 1, 1024};
@@ -53,11 +63,24 @@ int main(int argc, char** argv) {
   const Tensor target = two_d ? to_dtype(gt(Tensor::rand(out_shape, DType::f32, &gen), 0.5), DType::f32)
                               : argmax(Tensor::randn({16, 5, 1024}, DType::f32, &gen), 1);
   std::vector<double> ms;
+  const Tensor pos_weight = Tensor::full({1}, 60.0);
+  if (model == "faults_predict") net->eval();
   for (int i = 0; i < repeats + 2; ++i) {
+    if (model == "faults_predict") {
+      const auto t0 = std::chrono::steady_clock::now();
+      NoGradGuard no_grad;
+      const Tensor p = sigmoid((*net)(x)).contiguous();
+      const double elapsed = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+      if (p.numel() != x.numel()) return 1;
+      if (i >= 2) ms.push_back(elapsed);
+      continue;
+    }
     const auto t0 = std::chrono::steady_clock::now();
     adam.zero_grad();
     const Tensor logits = (*net)(x);
-    const Tensor loss = two_d ? bce_with_logits(logits, target) : cross_entropy(logits, target);
+    const Tensor loss = faults  ? bce_with_logits(logits, target, Tensor(), pos_weight)
+                        : two_d ? bce_with_logits(logits, target)
+                                : cross_entropy(logits, target);
     loss.backward();
     adam.step();
     const double elapsed = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
@@ -66,7 +89,8 @@ int main(int argc, char** argv) {
   std::sort(ms.begin(), ms.end());
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
-  std::printf("{\"name\": \"train_step_%s\", \"strata_ms\": %.2f, \"strata_peak_mb\": %.1f, \"threads\": %d}\n",
+  std::printf(model == "faults_predict" ? "{\"name\": \"%s\", \"strata_ms\": %.2f, \"strata_peak_mb\": %.1f, \"threads\": %d}\n"
+                                        : "{\"name\": \"train_step_%s\", \"strata_ms\": %.2f, \"strata_peak_mb\": %.1f, \"threads\": %d}\n",
               model.c_str(), ms[ms.size() / 2], double(usage.ru_maxrss) / 1024.0, num_threads());
   return 0;
 }

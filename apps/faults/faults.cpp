@@ -161,8 +161,39 @@ void standardise(std::vector<float>& s) {
   for (float& v : s) v = sd > 0 ? float((v - mean) / sd) : 0.f;
 }
 
+namespace {
+
+// Mirror index of i into [0, n) (whole-sample symmetric extension, repeated for any distance).
+int64_t mirror(int64_t i, int64_t n) {
+  if (n == 1) return 0;
+  const int64_t period = 2 * (n - 1);
+  i %= period;
+  if (i < 0) i += period;
+  return i < n ? i : period - i;
+}
+
+}  // namespace
+
 std::vector<float> predict_section(Module& model, const std::vector<float>& section, int64_t height, int64_t width,
                                    const TileOptions& o) {
+  // The section's own borders are mirrored outwards by `kBorder` samples (and up to 64 a side in all), so the
+  // network sees no artificial edge there (zero padding inside the network looks like a fault to it).
+  constexpr int64_t kBorder = 16, kMinSize = 64;
+  const int64_t pad_y = std::max(kBorder, (kMinSize - height + 1) / 2), pad_x = std::max(kBorder, (kMinSize - width + 1) / 2);
+  const int64_t ph = height + 2 * pad_y, pw = width + 2 * pad_x;
+  std::vector<float> padded(size_t(ph * pw));
+  for (int64_t y = 0; y < ph; ++y)
+    for (int64_t x = 0; x < pw; ++x)
+      padded[size_t(y * pw + x)] = section[size_t(mirror(y - pad_y, height) * width + mirror(x - pad_x, width))];
+  const std::vector<float> p = predict_padded(model, padded, ph, pw, o);
+  std::vector<float> out(size_t(height * width));
+  for (int64_t y = 0; y < height; ++y)
+    for (int64_t x = 0; x < width; ++x) out[size_t(y * width + x)] = p[size_t((y + pad_y) * pw + x + pad_x)];
+  return out;
+}
+
+std::vector<float> predict_padded(Module& model, const std::vector<float>& section, int64_t height, int64_t width,
+                                  const TileOptions& o) {
   NoGradGuard no_grad;
   model.eval();
   // Tile origins along one axis: tiles of `tile` overlapping by at least `overlap`, the last flush with the end.

@@ -71,9 +71,13 @@ struct TileOptions {
 };
 // Standardises the section (mean 0, standard deviation 1, as the generator's output) in place.
 void standardise(std::vector<float>& section);
-// Fault probability (height x width) of a standardised section, in eval mode without gradients.
+// Fault probability (height x width) of a standardised section, in eval mode without gradients; the
+// section's borders are mirrored outwards first (at least 16 samples, and to 64 x 64 for small sections).
 std::vector<float> predict_section(Module& model, const std::vector<float>& section, int64_t height, int64_t width,
                                    const TileOptions& o);
+// The tiled, blended prediction of predict_section without the mirrored border.
+std::vector<float> predict_padded(Module& model, const std::vector<float>& section, int64_t height, int64_t width,
+                                  const TileOptions& o);
 
 // Figures: seismic in grey with probability (or labels) in colour over it.
 Panel seismic_panel(const std::vector<float>& section, int64_t height, int64_t width, const std::string& title);

@@ -172,6 +172,8 @@ SynthOptions SynthOptions::from_config(const Config& c) {
   o.noise_smooth = get_range(c, "noise_smooth", o.noise_smooth, Bounds::between(0, 100));
   o.noise_wavelet = c.get_double("noise_wavelet", o.noise_wavelet, Bounds::between(0, 1));
   o.gain = get_range(c, "gain", o.gain, Bounds::between(0, 5));
+  o.mute = c.get_double("mute", o.mute, Bounds::between(0, 1));
+  o.mute_depth = c.get_double("mute_depth", o.mute_depth, Bounds::between(0, 0.9));
   return o;
 }
 
@@ -324,6 +326,19 @@ SynthSection generate_section(const SynthOptions& o, std::mt19937_64& rng) {
       v = (v + scale * noise[size_t(z * W + t)]) * std::exp(gx[size_t(t)] + gz[size_t(z)]);
       mean += v;
     }
+  // A muted top: a wavy line above which the section is zero (and unlabelled).
+  if (u01(rng) < o.mute) {
+    const double depth = o.mute_depth * double(H) * u01(rng);
+    const std::vector<double> wave = smooth_curve(W, 0.3, rng);
+    for (int64_t t = 0; t < W; ++t) {
+      const int64_t top = std::clamp<int64_t>(int64_t(depth * (1 + wave[size_t(t)])), 0, H);
+      for (int64_t z = 0; z < top; ++z) {
+        mean -= s[size_t(z * W + t)];
+        s[size_t(z * W + t)] = 0;
+        out.label[size_t(z * W + t)] = 0;
+      }
+    }
+  }
   mean /= double(s.size());
   double var = 0;
   for (double v : s) var += (v - mean) * (v - mean);

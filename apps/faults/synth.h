@@ -12,7 +12,8 @@
 //      youngest first, then unfolded, and takes the reflectivity there;
 //   4. convolution along time with a Ricker wavelet of random period and
 //      phase (sometimes two mixed), band-limited noise (smoothed or
-//      wavelet-filtered) at a random SNR, a smooth random gain, standardised.
+//      wavelet-filtered) at a random SNR, a smooth random gain, sometimes a
+//      muted top (zeros, no labels there), standardised.
 // The label of a sample is 1 where a fault plane with a visible throw passes
 // within half a sample of it in the section's plane: the fault traces.
 //
@@ -61,6 +62,8 @@ struct SynthOptions {
   Range noise_smooth{0, 2};           // Gaussian sigma of the noise along time and traces (samples)
   double noise_wavelet = 0.5;         // share of sections whose noise is wavelet-filtered
   Range gain{0, 0.5};                 // rms of the smooth log-gain across traces and with depth
+  double mute = 0.2;                  // share of sections with a muted (zero) top, as processed data often have
+  double mute_depth = 0.25;           // the deepest mute, fraction of the height
 
   static SynthOptions from_config(const Config& synthetic);
   // Estimates the survey's dominant period, amplitude tails and noise level
