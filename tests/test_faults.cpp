@@ -534,6 +534,12 @@ TEST(FaultsApp, TrainEvalGeneratePredictEndToEnd) {
     fs::remove_all(d);
     GTEST_SKIP() << "SKIPPED LOUDLY (SEG-Y part): " << segy_dir() << " is absent (set STRATA_DATA=DIR)";
   }
+  // data.match: the generator's ranges from a real survey, printed, and recorded in the written config.
+  ASSERT_EQ(run(bin + " generate --config " + (d / "cfg.yaml").string() + " --output " + (d / "gen_f3").string() +
+                " --count 2 data.match=" + seg("f3.sgy") + log),
+            0)
+      << bytes_of(d / "log.txt");
+  EXPECT_NE(bytes_of(d / "log.txt").find("dominant frequency"), std::string::npos) << bytes_of(d / "log.txt");
   // SEG-Y in, SEG-Y out: the input's headers and geometry, probabilities in [0, 1].
   for (const char* direction : {"inline", "crossline"}) {
     const fs::path out = d / (std::string("f3_faults_") + direction + ".sgy");

@@ -31,12 +31,14 @@ namespace {
 constexpr const char* kApp = "strata-faults";
 
 // The generator's options: data.synthetic, narrowed by data.match (a SEG-Y survey) when given. The matched
-// ranges are written back into the config, so config.yaml and the checkpoint hold what was generated.
+// ranges are written back into the config with data.matched: true, so config.yaml and the checkpoint hold
+// what was generated and eval regenerates it without the survey.
 SynthOptions synth_options(Config& cfg, bool verbose) {
   const Config data = cfg.section("data");
   const std::string match = data.get_string("match", "");
+  const bool matched = data.get_bool("matched", false);
   SynthOptions o = SynthOptions::from_config(data.section("synthetic"));
-  if (match.empty()) return o;
+  if (match.empty() || matched) return o;
   const SegyVolume survey(match);
   const std::string what = o.match(survey);
   if (verbose) std::fprintf(stderr, "%s: matching %s\n%s", kApp, survey.describe().c_str(), what.c_str());
@@ -46,7 +48,7 @@ SynthOptions synth_options(Config& cfg, bool verbose) {
   set("period", o.period);
   set("snr", o.snr);
   set("gain", o.gain);
-  cfg.apply_override("data.match=");
+  cfg.apply_override("data.matched=true");
   return o;
 }
 
