@@ -12,7 +12,20 @@
 namespace strata::faults {
 namespace {
 
-int64_t bin_of(float p) { return std::clamp<int64_t>(int64_t(double(p) * FaultScores::kBins), 0, FaultScores::kBins - 1); }
+// Probability bins uniform in logit over [-16, 16]: fine near 0 and 1, where a balanced loss puts most samples.
+constexpr double kLogitRange = 16;
+
+int64_t bin_of(float p) {
+  const double q = std::clamp(double(p), 0.0, 1.0);  // NaN -> 0 below
+  const double logit = q > 0 ? std::log(q) - std::log1p(-q) : -kLogitRange;
+  const double u = (std::clamp(logit, -kLogitRange, kLogitRange) + kLogitRange) / (2 * kLogitRange);
+  return std::clamp<int64_t>(int64_t(u * FaultScores::kBins), 0, FaultScores::kBins - 1);
+}
+
+// The lowest probability of bin b: the threshold that admits it.
+double bin_threshold(int64_t b) {
+  return 1 / (1 + std::exp(-(double(b) / FaultScores::kBins * 2 * kLogitRange - kLogitRange)));
+}
 
 // Precision / recall from cumulative counts, thresholds from the top bin down.
 FaultScores::Summary summarise(const std::vector<int64_t>& predicted, const std::vector<int64_t>& correct,
@@ -35,7 +48,7 @@ FaultScores::Summary summarise(const std::vector<int64_t>& predicted, const std:
     const double f1 = precision + recall > 0 ? 2 * precision * recall / (precision + recall) : 0;
     if (f1 > s.best_f1) {
       s.best_f1 = f1;
-      s.threshold = double(b) / FaultScores::kBins;
+      s.threshold = bin_threshold(b);
       s.precision = precision;
       s.recall = recall;
       s.iou = precision > 0 && recall > 0 ? 1 / (1 / precision + 1 / recall - 1) : 0;
