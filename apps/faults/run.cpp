@@ -367,6 +367,7 @@ int predict_command(const AppArgs& a) {
     if (!png_dir.empty()) create_directories_checked(png_dir);
     SegyWriter out(in, a.output);
     int64_t traces = 0;
+    std::vector<Panel> overview_seismic, overview_prob;  // the chosen sections side by side, for one overview PNG
     for (int64_t k = 0; k < n; ++k) {
       SegyVolume::Section s = in.section(direction, k);
       std::vector<float> x = s.data;
@@ -382,14 +383,20 @@ int predict_command(const AppArgs& a) {
       if (std::find(shown.begin(), shown.end(), k) != shown.end()) {
         const std::string label =
             in.is_line() ? "line" : str_cat(direction, " ", (direction == "inline" ? in.inlines() : in.crosslines())[size_t(k)]);
+        const Panel seismic = seismic_panel(x, s.samples, s.width, label);
+        const Panel prob = overlay_panel(x, p, s.samples, s.width, label + ": fault probability");
         image_panels((fs::path(png_dir) / str_cat(fs::path(a.input).stem().string(), "_", direction, "_", k, ".png")).string(),
-                     {{seismic_panel(x, s.samples, s.width, label),
-                       overlay_panel(x, p, s.samples, s.width, label + ": fault probability")}},
-                     512);
+                     {{seismic, prob}}, 512);
+        overview_seismic.push_back(seismic);
+        overview_prob.push_back(prob);
+        overview_prob.back().title = "fault probability";
       }
       progress(direction == "inline" && !in.is_line() ? "inline" : "section", k + 1, n, traces, seconds());
     }
     out.close();
+    if (overview_seismic.size() > 1)
+      image_panels((fs::path(png_dir) / str_cat(fs::path(a.input).stem().string(), "_", direction, "_overview.png")).string(),
+                   {overview_seismic, overview_prob}, 256);
     std::printf("wrote %s: fault probability of %lld traces (IEEE float, headers of %s) in %.2f s (%.0f traces/s)\n",
                 a.output.c_str(), static_cast<long long>(traces), a.input.c_str(), seconds(),
                 double(traces) / std::max(seconds(), 1e-9));
