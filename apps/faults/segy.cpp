@@ -39,6 +39,17 @@ const char* segy_error_name(int e) {
 void SegyVolume::fail(const std::string& what) const { STRATA_FAIL(path_, ": ", what); }
 
 SegyVolume::SegyVolume(const std::string& path, SegyOptions o) : path_(path) {
+  try {
+    open(o);
+  } catch (...) {
+    if (fp_) segy_close(fp_);  // a throwing constructor runs no destructor
+    fp_ = nullptr;
+    throw;
+  }
+}
+
+void SegyVolume::open(const SegyOptions& o) {
+  const std::string& path = path_;
   require_input_file(path, "SEG-Y");
   fp_ = segy_open(path.c_str(), "rb");
   if (!fp_) fail("cannot open for reading");

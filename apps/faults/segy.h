@@ -72,6 +72,7 @@ class SegyVolume {
   Section section(const std::string& direction, int64_t index) const;
 
  private:
+  void open(const SegyOptions& o);
   void fail(const std::string& what) const;
   std::string path_;
   segy_file_handle* fp_ = nullptr;
