@@ -24,6 +24,7 @@
 #include "engine/random.h"
 #include "layers/checkpoint.h"
 #include "layers/registry.h"
+#include "tests/segy_fixture.h"
 #include "tests/test_util.h"
 
 namespace fs = std::filesystem;
@@ -151,6 +152,47 @@ TEST(Segy, UnsortedTracesLandOnTheSameGrid) {
   EXPECT_EQ(a.crosslines(), b.crosslines());
   for (int64_t k : {0, 7, 22}) EXPECT_EQ(a.section("inline", k).data, b.section("inline", k).data) << k;
   EXPECT_EQ(a.section("crossline", 3).data, b.section("crossline", 3).data);
+  fs::remove_all(d);
+}
+
+TEST(Segy, Int32Int16LinesAndCrosslineSorting) {
+  // Files written byte by byte (tests/segy_fixture.h): int32 and int16 samples, a 2-D line with inline
+  // numbers, a 2-D line without any (every trace at one position), and f3 re-sorted by crossline.
+  const fs::path d = fresh_dir("kinds");
+  test::write_test_segy(d / "i32.sgy", 3, 5, 20, 1, 2);
+  test::write_test_segy(d / "i16.sgy", 3, 5, 20, 1, 3);
+  for (const char* name : {"i32.sgy", "i16.sgy"}) {
+    const SegyVolume v((d / name).string());
+    EXPECT_EQ(v.format_name(), std::string(name) == "i32.sgy" ? "int32" : "int16");
+    EXPECT_EQ(v.inlines().size(), 3u);
+    EXPECT_EQ(v.sorting(), "inline");
+    const std::vector<float> t = v.trace(v.trace_at(2, 4));
+    for (int s = 0; s < 20; ++s) ASSERT_EQ(t[size_t(s)], std::lround(test::test_segy_value(2, 4, s) * 1000)) << name;
+  }
+  test::write_test_segy(d / "line.sgy", 1, 30, 16);
+  const SegyVolume line((d / "line.sgy").string());
+  EXPECT_TRUE(line.is_line());
+  EXPECT_EQ(line.sections("inline"), 1);
+  EXPECT_EQ(line.section("crossline", 0).width, 30);
+  test::write_test_segy(d / "bare.sgy", 1, 12, 16, 1, 5, true);
+  const SegyVolume bare((d / "bare.sgy").string());
+  EXPECT_TRUE(bare.is_line());
+  EXPECT_EQ(bare.sorting(), "line");
+  const SegyVolume::Section bs = bare.section("inline", 0);
+  ASSERT_EQ(bs.width, 12);
+  for (int64_t t = 0; t < 12; ++t) EXPECT_EQ(bs.trace_index[size_t(t)], t);  // file order
+  EXPECT_EQ(bs.data[size_t(3 * 12 + 7)], test::test_segy_value(0, 7, 3));
+  if (fs::is_regular_file(segy_dir() / "f3.sgy")) {
+    const std::string f3 = bytes_of(segy_dir() / "f3.sgy");
+    const size_t trace_bytes = 240 + 75 * 2;
+    std::string by_xl = f3.substr(0, 3600);
+    for (size_t xl = 0; xl < 18; ++xl)
+      for (size_t il = 0; il < 23; ++il) by_xl += f3.substr(3600 + (il * 18 + xl) * trace_bytes, trace_bytes);
+    std::ofstream(d / "xl.sgy", std::ios::binary) << by_xl;
+    const SegyVolume a(seg("f3.sgy")), b((d / "xl.sgy").string());
+    EXPECT_EQ(b.sorting(), "crossline");
+    for (int64_t k : {0, 11, 22}) EXPECT_EQ(a.section("inline", k).data, b.section("inline", k).data) << k;
+  }
   fs::remove_all(d);
 }
 
@@ -573,5 +615,31 @@ TEST(FaultsApp, ShippedConfigRunsReduced) {
             0)
       << bytes_of(d / "log.txt");
   EXPECT_TRUE(fs::is_regular_file(d / "run" / "best.safetensors"));
+  fs::remove_all(d);
+}
+
+// Sections come from (seed, epoch, index) in the loader's workers: one run of 2 epochs and a run of 1 epoch
+// resumed for the second give the same weights, bit for bit.
+TEST(FaultsApp, ResumeGivesTheUninterruptedWeights) {
+  const fs::path d = fresh_dir("resume");
+  std::ofstream(d / "cfg.yaml") << kTinyConfig;
+  const std::string bin = faults_bin(), cfg = " --config " + (d / "cfg.yaml").string(),
+                    log = " > " + (d / "log.txt").string() + " 2>&1", quick = " data.test_sections=0 data.workers=2";
+  ASSERT_EQ(run(bin + " train" + cfg + " --out " + (d / "a").string() + quick + log), 0) << bytes_of(d / "log.txt");
+  ASSERT_EQ(run(bin + " train" + cfg + " --out " + (d / "b").string() + quick + " train.epochs=1" + log), 0)
+      << bytes_of(d / "log.txt");
+  ASSERT_EQ(run(bin + " train" + cfg + " --out " + (d / "b").string() + " --resume " + (d / "b" / "last.safetensors").string() +
+                quick + log),
+            0)
+      << bytes_of(d / "log.txt");
+  const auto weights = [](const fs::path& ckpt) {
+    const Checkpoint ck = Checkpoint::load(ckpt.string());
+    const ModulePtr net = build_module(Config::parse(ck.get("faults.config")).section("model"));
+    ck.restore_module("model.", *net);
+    return net->state_dict();
+  };
+  const auto a = weights(d / "a" / "last.safetensors"), b = weights(d / "b" / "last.safetensors");
+  ASSERT_EQ(a.size(), b.size());
+  for (const auto& [name, t] : a) EXPECT_EQ(t.to_vector<float>(), b.at(name).to_vector<float>()) << name;
   fs::remove_all(d);
 }
