@@ -374,7 +374,7 @@ const std::vector<HostileCase> kCases = {
      "predict --checkpoint $FT_CKPT --input $FT_SGY --output p.sgy", 1, {"p.sgy: is a directory"}},
     {"faults_predict_segy", "strata-faults", "",
      "predict --checkpoint $FT_CKPT --input $FT_SGY --output p.sgy --png png", 0, {"wrote p.sgy", "24 traces"},
-     "test -s p.sgy && test $(ls png | wc -l) = 3 && ! ls | grep -q tmp"},
+     "test -s p.sgy && test $(ls png | wc -l) = 4 && test -s png/faults_small_inline_overview.png && ! ls | grep -q tmp"},
     {"faults_finished_run_is_not_overwritten", "strata-faults",
      "mkdir run && cp $FT_CKPT run/best.safetensors && echo previous > run/metrics.csv",
      "train --config $FT_CFG --out run", 1, {"run: holds a previous run"},
