@@ -192,21 +192,11 @@ int train_command(const AppArgs& a) {
         model->train();
         return m;
       },
-      [&](Checkpoint& ck) {
-        ck.add_module("model.", *model);
-        ck.add_optimizer("optimizer.", *opt);
-        ck.set("anomaly.config", config_text);
-      },
-      [&](const Checkpoint& ck) {
-        ck.restore_module("model.", *model);
-        ck.restore_optimizer("optimizer.", *opt);
-      });
+      save_model_state(*model, *opt, "anomaly.config", config_text), load_model_state(*model, *opt));
   if (!a.resume.empty()) trainer.resume(a.resume);
   const TrainSummary sum = trainer.run();
   if (sum.interrupted) return 130;
-  std::fprintf(stderr, "strata-anomaly: trained %lld epochs (%lld steps); best %s %.4f at epoch %lld\n",
-               static_cast<long long>(sum.epochs_run), static_cast<long long>(sum.steps), topt.monitor.c_str(),
-               sum.best, static_cast<long long>(sum.best_epoch));
+  print_train_summary("strata-anomaly", sum, topt.monitor);
 
   // The threshold, on validation scores of the best model, goes into its checkpoint.
   const std::string best_path = (fs::path(out) / "best.safetensors").string();

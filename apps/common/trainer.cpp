@@ -256,4 +256,26 @@ TrainSummary Trainer::run() {
   return summary;
 }
 
+Trainer::SaveFn save_model_state(const Module& model, const Optimizer& optimizer, std::string config_key,
+                                 std::string config_text) {
+  return [&model, &optimizer, key = std::move(config_key), text = std::move(config_text)](Checkpoint& ck) {
+    ck.add_module("model.", model);
+    ck.add_optimizer("optimizer.", optimizer);
+    ck.set(key, text);
+  };
+}
+
+Trainer::LoadFn load_model_state(Module& model, Optimizer& optimizer) {
+  return [&model, &optimizer](const Checkpoint& ck) {
+    ck.restore_module("model.", model);
+    ck.restore_optimizer("optimizer.", optimizer);
+  };
+}
+
+void print_train_summary(const std::string& app, const TrainSummary& s, const std::string& monitor) {
+  std::fprintf(stderr, "%s: trained %lld epochs (%lld steps); best %s %.4f at epoch %lld\n", app.c_str(),
+               static_cast<long long>(s.epochs_run), static_cast<long long>(s.steps), monitor.c_str(), s.best,
+               static_cast<long long>(s.best_epoch));
+}
+
 }  // namespace strata

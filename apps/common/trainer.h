@@ -27,6 +27,8 @@
 
 #include "engine/config.h"
 #include "layers/checkpoint.h"
+#include "layers/module.h"
+#include "layers/optimizer.h"
 
 namespace strata {
 
@@ -89,5 +91,14 @@ class Trainer {
   int64_t partial_samples_ = 0;
   std::atomic<bool> stop_requested_{false};
 };
+
+// The checkpoint callbacks of an app that trains one model (saved under "model.") with one optimizer
+// ("optimizer."), its resolved config text stored under `config_key` (e.g. "faults.config").
+Trainer::SaveFn save_model_state(const Module& model, const Optimizer& optimizer, std::string config_key,
+                                 std::string config_text);
+Trainer::LoadFn load_model_state(Module& model, Optimizer& optimizer);
+
+// "APP: trained N epochs (S steps); best MONITOR VALUE at epoch E" on stderr.
+void print_train_summary(const std::string& app, const TrainSummary& s, const std::string& monitor);
 
 }  // namespace strata

@@ -290,21 +290,11 @@ int train_command(const AppArgs& a) {
                                              {"val_ap_tol", tl.ap},
                                              {"val_f1_tol", tl.best_f1}};
       },
-      [&](Checkpoint& ck) {
-        ck.add_module("model.", *model);
-        ck.add_optimizer("optimizer.", *opt);
-        ck.set("faults.config", config_text);
-      },
-      [&](const Checkpoint& ck) {
-        ck.restore_module("model.", *model);
-        ck.restore_optimizer("optimizer.", *opt);
-      });
+      save_model_state(*model, *opt, "faults.config", config_text), load_model_state(*model, *opt));
   if (!a.resume.empty()) trainer.resume(a.resume);
   const TrainSummary sum = trainer.run();
   if (sum.interrupted) return 130;
-  std::fprintf(stderr, "%s: trained %lld epochs (%lld steps); best %s %.4f at epoch %lld\n", kApp,
-               static_cast<long long>(sum.epochs_run), static_cast<long long>(sum.steps), topt.monitor.c_str(),
-               sum.best, static_cast<long long>(sum.best_epoch));
+  print_train_summary(kApp, sum, topt.monitor);
 
   // The threshold of the best F1 on validation goes into the best checkpoint.
   const std::string best_path = (fs::path(out) / "best.safetensors").string();

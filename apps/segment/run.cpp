@@ -179,21 +179,11 @@ int train_command(const AppArgs& a) {
         model->train();
         return m;
       },
-      [&](Checkpoint& ck) {
-        ck.add_module("model.", *model);
-        ck.add_optimizer("optimizer.", *opt);
-        ck.set("segment.config", config_text);
-      },
-      [&](const Checkpoint& ck) {
-        ck.restore_module("model.", *model);
-        ck.restore_optimizer("optimizer.", *opt);
-      });
+      save_model_state(*model, *opt, "segment.config", config_text), load_model_state(*model, *opt));
   if (!a.resume.empty()) trainer.resume(a.resume);
   const TrainSummary s = trainer.run();
   if (s.interrupted) return 130;
-  std::fprintf(stderr, "strata-segment: trained %lld epochs (%lld steps); best %s %.4f at epoch %lld\n",
-               static_cast<long long>(s.epochs_run), static_cast<long long>(s.steps), topt.monitor.c_str(), s.best,
-               static_cast<long long>(s.best_epoch));
+  print_train_summary("strata-segment", s, topt.monitor);
   if (data.val().empty()) return 0;
   // The best model on the validation images: metrics, confusion matrix, panels.
   const Loaded best = load_model((fs::path(out) / "best.safetensors").string(), {});
