@@ -16,6 +16,7 @@
 #include <numeric>
 #include <sstream>
 
+#include "apps/common/npy.h"
 #include "apps/common/transforms.h"
 #include "apps/faults/faults.h"
 #include "apps/faults/opendtect.h"
@@ -243,6 +244,32 @@ TEST(Segy, WrittenFileKeepsEveryHeaderAndReadsBack) {
   EXPECT_FALSE(fs::exists(d / "partial.sgy"));
   const SegyVolume in(seg("small.sgy"));
   EXPECT_NE(error_of([&] { SegyWriter w(in, seg("small.sgy")); }).find("overwrite the input"), std::string::npos);
+  fs::remove_all(d);
+}
+
+TEST(Npy, RoundTripOtherDtypesAndErrors) {
+  const fs::path d = fresh_dir("npy");
+  const std::vector<float> v{1.5f, -2.f, 3.25f, 0.f, 7.f, -8.5f};
+  write_npy((d / "a.npy").string(), {2, 3}, v);
+  const NpyArray a = read_npy((d / "a.npy").string());
+  EXPECT_EQ(a.shape, (std::vector<int64_t>{2, 3}));
+  EXPECT_EQ(a.data, v);
+  // Big-endian int16 in Fortran order, as a hand-written version-1 header: [[1, 2, 3], [4, 5, 6]].
+  std::string header = "{'descr': '>i2', 'fortran_order': True, 'shape': (2, 3), }";
+  while ((10 + header.size() + 1) % 64) header += ' ';
+  header += '\n';
+  std::string f = std::string("\x93NUMPY\x01\x00", 8) + char(header.size()) + '\0' + header;
+  for (int v16 : {1, 4, 2, 5, 3, 6}) f += std::string{char(0), char(v16)};
+  std::ofstream(d / "b.npy", std::ios::binary) << f;
+  EXPECT_EQ(read_npy((d / "b.npy").string()).data, (std::vector<float>{1, 2, 3, 4, 5, 6}));
+  std::ofstream(d / "cut.npy", std::ios::binary) << f.substr(0, f.size() - 3);
+  EXPECT_NE(error_of([&] { read_npy((d / "cut.npy").string()); }).find("truncated"), std::string::npos);
+  std::ofstream(d / "text.npy") << "hello";
+  EXPECT_NE(error_of([&] { read_npy((d / "text.npy").string()); }).find("not a .npy file"), std::string::npos);
+  std::string c = f;
+  c.replace(c.find(">i2"), 3, "<c8");
+  std::ofstream(d / "complex.npy", std::ios::binary) << c;
+  EXPECT_NE(error_of([&] { read_npy((d / "complex.npy").string()); }).find("not supported"), std::string::npos);
   fs::remove_all(d);
 }
 
@@ -497,6 +524,29 @@ TEST(FaultsApp, TrainEvalGeneratePredictEndToEnd) {
             0)
       << bytes_of(d / "log.txt");
   EXPECT_NEAR(report_value(d / "eval_png" / "report.csv", 0, "ap"), ap, 0.05);
+
+  // The same sections as .npy arrays (float32 sections, 0 / 1 masks) score as the generator's own.
+  fs::create_directories(d / "npy" / "images");
+  fs::create_directories(d / "npy" / "masks");
+  for (int i = 0; i < 6; ++i) {
+    std::mt19937_64 rng = sample_rng(2002, 0, uint64_t(i));
+    const SynthSection s = generate_section(SynthOptions::from_config(Config::parse(
+                                                "{height: 48, width: 48, faults: [1, 2], throw: [4, 10], snr: [8, 20]}")),
+                                            rng);
+    write_npy((d / "npy" / "images" / ("s" + std::to_string(i) + ".npy")).string(), {48, 48}, s.seismic);
+    write_npy((d / "npy" / "masks" / ("s" + std::to_string(i) + ".npy")).string(), {48, 48},
+              std::vector<float>(s.label.begin(), s.label.end()));
+  }
+  ASSERT_EQ(run(bin + " eval --checkpoint " + ckpt + " --data " + (d / "npy").string() + " --out " +
+                (d / "eval_npy").string() + log),
+            0)
+      << bytes_of(d / "log.txt");
+  EXPECT_NEAR(report_value(d / "eval_npy" / "report.csv", 0, "ap"), ap, 1e-6);
+  ASSERT_EQ(run(bin + " predict --checkpoint " + ckpt + " --input " + (d / "npy" / "images" / "s0.npy").string() +
+                " --output " + (d / "pred_npy").string() + log),
+            0)
+      << bytes_of(d / "log.txt");
+  EXPECT_EQ(read_npy((d / "pred_npy" / "s0_prob.npy").string()).shape, (std::vector<int64_t>{48, 48}));
 
   // Section images in, probability PNGs out.
   ASSERT_EQ(run(bin + " predict --checkpoint " + ckpt + " --input " + (d / "gen" / "images").string() + " --output " +

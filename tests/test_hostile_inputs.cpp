@@ -327,6 +327,8 @@ const std::vector<HostileCase> kCases = {
      1, {"d.sgy: is a directory"}},
     {"faults_image_corrupt", "strata-faults", "mkdir imgs && echo junk > imgs/a.png",
      "predict --checkpoint $FT_CKPT --input imgs --output out", 1, {"a.png"}},
+    {"faults_npy_not_numpy", "strata-faults", "echo junk > s.npy",
+     "predict --checkpoint $FT_CKPT --input s.npy --output out", 1, {"s.npy: not a .npy file"}},
     {"faults_eval_folder_without_masks", "strata-faults", "mkdir -p set/images",
      "eval --checkpoint $FT_CKPT --data set", 1, {"want images/ (sections) and masks/"}},
     {"faults_match_absent_survey", "strata-faults", "", "train --config $FT_CFG --out run data.match=none.sgy", 1,

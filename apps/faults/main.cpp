@@ -11,8 +11,10 @@ strata::AppSpec app_spec() {
   s.summary = "seismic fault detection: synthetic training sections, U-Net fault probability, SEG-Y in and out";
   strata::CommandSpec predict = strata::predict_command_spec(
       "Fault probability of a SEG-Y line or cube (written as SEG-Y with the input's headers, IEEE float samples), "
-      "or of grey section images (<stem>_prob.png 16-bit, <stem>_overlay.png).",
-      "a SEG-Y file (.sgy / .segy), an image, or a folder of images", "a SEG-Y file, or a folder for images");
+      "or of sections as grey images or 2-D .npy arrays (<stem>_prob.png 16-bit or <stem>_prob.npy, "
+      "<stem>_overlay.png).",
+      "a SEG-Y file (.sgy / .segy), a section file (image or .npy), or a folder of them",
+      "a SEG-Y file, or a folder for section files");
   predict.flags.push_back({"--direction", "DIR", "sections of a cube: inline (default) or crossline"});
   predict.flags.push_back({"--png", "DIR", "also write seismic | probability overlays of chosen sections here"});
   predict.flags.push_back({"--sections", "LIST", "with --png: section indices, e.g. 0,10,22 (default first, middle, last)"});
@@ -36,8 +38,8 @@ strata::AppSpec app_spec() {
                                  "test/, checkpoints."),
       strata::eval_command_spec("Scores a checkpoint: AP, ROC AUC, best F1 and IoU, exact and within a tolerance; "
                                 "report.csv, pr.png, panels.png.",
-                                "a folder with images/ and masks/ (default: held-out synthetic sections of the "
-                                "checkpoint's generator)"),
+                                "a folder with images/ and masks/ (PNG or .npy, paired by stem; default: held-out "
+                                "synthetic sections of the checkpoint's generator)"),
       predict, generate, opendtect};
   s.footer =
       "configs: configs/faults_synthetic.yaml (U-Net), configs/faults_dense.yaml (dense baseline)\n"

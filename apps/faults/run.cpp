@@ -4,10 +4,12 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <iostream>
 
 #include "apps/common/datasets.h"
 #include "apps/common/loader.h"
+#include "apps/common/npy.h"
 #include "apps/common/plot.h"
 #include "apps/common/trainer.h"
 #include "apps/faults/faults.h"
@@ -68,29 +70,88 @@ SectionSet synthetic_set(const SynthOptions& o, uint64_t seed, int64_t count) {
   return s;
 }
 
-// A labelled folder: images/ (grey sections, any bit depth) and masks/ (fault > 127), paired by stem.
+bool has_ext(const std::string& path, const char* ext) {
+  std::string e = fs::path(path).extension().string();
+  std::transform(e.begin(), e.end(), e.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+  return e == ext;
+}
+
+// A section file: a grey image (any bit depth) or a 2-D .npy array (a 3-D one with a dimension of 1 too).
+struct SectionFile {
+  int64_t height = 0, width = 0;
+  std::vector<float> values;
+};
+SectionFile read_section_file(const std::string& path) {
+  if (!has_ext(path, ".npy")) {
+    Image img = read_image(path, 1);
+    return {img.height, img.width, std::move(img.data)};
+  }
+  NpyArray a = read_npy(path);
+  std::vector<int64_t> dims;
+  for (int64_t d : a.shape)
+    if (d != 1) dims.push_back(d);
+  STRATA_CHECK(dims.size() == 2, path, ": a section is a 2-D array (samples x traces); this one has shape ",
+               shape_str(a.shape));
+  return {dims[0], dims[1], std::move(a.data)};
+}
+
+// Section files of a folder (or one file): images and .npy arrays.
+std::vector<std::string> section_files(const std::string& folder_or_file) {
+  if (fs::is_regular_file(folder_or_file)) return {folder_or_file};
+  require_folder(folder_or_file, "input");
+  std::vector<std::string> out;
+  for (const auto& e : fs::directory_iterator(folder_or_file))
+    if (e.is_regular_file() && (is_image_file(e.path().string()) || has_ext(e.path().string(), ".npy")))
+      out.push_back(e.path().string());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// A labelled folder: images/ (sections: grey images or .npy) and masks/ (faults: > 127 in an image, > 0.5 in
+// a .npy), paired by stem.
 SectionSet folder_set(const std::string& dir) {
   require_folder(dir, "labelled sections folder");
   const fs::path images = fs::path(dir) / "images", masks = fs::path(dir) / "masks";
   STRATA_CHECK(fs::is_directory(images) && fs::is_directory(masks), dir,
-               ": want images/ (sections) and masks/ (fault labels, 255 on faults) subfolders");
+               ": want images/ (sections) and masks/ (fault labels, 255 or 1 on faults) subfolders");
+  std::map<std::string, std::string> mask_of;
+  for (const std::string& m : section_files(masks.string())) mask_of[fs::path(m).stem().string()] = m;
   SectionSet s;
-  for (const ImagePair& p : pairs_from_folders(images.string(), masks.string())) {
-    const Image img = read_image(p.image, 1);
-    const LabelMap m = read_label_map(p.mask);
-    STRATA_CHECK(m.height == img.height && m.width == img.width, p.mask, ": ", m.height, " x ", m.width,
-                 " mask for a ", img.height, " x ", img.width, " section ", p.image);
+  std::vector<std::string> unpaired;
+  for (const std::string& img_path : section_files(images.string())) {
+    const std::string stem = fs::path(img_path).stem().string();
+    const auto it = mask_of.find(stem);
+    if (it == mask_of.end()) {
+      unpaired.push_back(fs::path(img_path).filename().string());
+      continue;
+    }
+    SectionFile img = read_section_file(img_path);
+    const bool npy_mask = has_ext(it->second, ".npy");
+    std::vector<float> mask;
+    int64_t mh = 0, mw = 0;
+    if (npy_mask) {
+      SectionFile m = read_section_file(it->second);
+      mh = m.height, mw = m.width, mask = std::move(m.values);
+    } else {
+      const LabelMap m = read_label_map(it->second);
+      mh = m.height, mw = m.width;
+      for (int32_t v : m.data) mask.push_back(v > 127 ? 1.f : 0.f);
+    }
+    STRATA_CHECK(mh == img.height && mw == img.width, it->second, ": ", mh, " x ", mw, " mask for a ", img.height,
+                 " x ", img.width, " section ", img_path);
     SynthSection sec;
     sec.height = img.height;
     sec.width = img.width;
-    sec.seismic = img.data;
+    sec.seismic = std::move(img.values);
     standardise(sec.seismic);
-    sec.label.resize(m.data.size());
-    for (size_t i = 0; i < m.data.size(); ++i) sec.label[i] = m.data[i] > 127 ? 1 : 0;
+    sec.label.resize(mask.size());
+    for (size_t i = 0; i < mask.size(); ++i) sec.label[i] = mask[i] > 0.5f ? 1 : 0;
     s.sections.push_back(std::move(sec));
-    s.names.push_back(fs::path(p.image).stem().string());
+    s.names.push_back(stem);
   }
-  STRATA_CHECK(!s.sections.empty(), dir, ": no section / mask pairs");
+  STRATA_CHECK(unpaired.empty(), images.string(), ": ", unpaired.size(), " section(s) without a mask of the same stem in ",
+               masks.string(), " (", unpaired.front(), unpaired.size() > 1 ? ", ..." : "", ")");
+  STRATA_CHECK(!s.sections.empty(), dir, ": no section / mask pairs (PNG or .npy)");
   return s;
 }
 
@@ -394,22 +455,28 @@ int predict_command(const AppArgs& a) {
     return 0;
   }
 
-  // Images: a section per file (grey); writes <stem>_prob.png (16-bit) and <stem>_overlay.png.
-  const std::vector<std::string> files = image_files(a.input, false);
-  STRATA_CHECK(!files.empty(), a.input, ": holds no SEG-Y file or images");
+  // Section files (grey images, .npy arrays): <stem>_prob.png (16-bit) or <stem>_prob.npy (float32, for a .npy
+  // input), and <stem>_overlay.png.
+  const std::vector<std::string> files = section_files(a.input);
+  STRATA_CHECK(!files.empty(), a.input, ": holds no SEG-Y file, images or .npy sections");
   create_directories_checked(a.output);
+  int64_t traces = 0;
   for (size_t i = 0; i < files.size(); ++i) {
-    const Image img = read_image(files[i], 1);
-    std::vector<float> x = img.data;
+    SectionFile in = read_section_file(files[i]);
+    std::vector<float> x = std::move(in.values);
     standardise(x);
-    const std::vector<float> p = predict_section(*m.net, x, img.height, img.width, m.tiles);
+    const std::vector<float> p = predict_section(*m.net, x, in.height, in.width, m.tiles);
     const std::string stem = (fs::path(a.output) / fs::path(files[i]).stem()).string();
-    write_png(stem + "_prob.png", Image{1, img.height, img.width, p}, 16);
-    image_panels(stem + "_overlay.png", {{overlay_panel(x, p, img.height, img.width, fs::path(files[i]).filename().string())}},
+    if (has_ext(files[i], ".npy"))
+      write_npy(stem + "_prob.npy", {in.height, in.width}, p);
+    else
+      write_png(stem + "_prob.png", Image{1, in.height, in.width, p}, 16);
+    image_panels(stem + "_overlay.png", {{overlay_panel(x, p, in.height, in.width, fs::path(files[i]).filename().string())}},
                  512);
-    progress("image", int64_t(i + 1), int64_t(files.size()), img.width * int64_t(i + 1), seconds());
+    traces += in.width;
+    progress("section", int64_t(i + 1), int64_t(files.size()), traces, seconds());
   }
-  std::printf("wrote %zu fault probability maps to %s (<stem>_prob.png, <stem>_overlay.png)\n", files.size(),
+  std::printf("wrote %zu fault probability maps to %s (<stem>_prob.png or .npy, <stem>_overlay.png)\n", files.size(),
               a.output.c_str());
   return 0;
 }
