@@ -159,21 +159,19 @@ struct Model {
   Config cfg;
   ModulePtr net;
   TileOptions tiles;
-  double threshold = 0.5;
   int64_t tolerance = 1;
 };
 
 Model load_model(const std::string& path, const std::vector<std::string>& overrides) {
   const Checkpoint ck = Checkpoint::load(path);
   STRATA_CHECK(ck.has("faults.config"), path, ": not a strata-faults checkpoint (no faults.config entry)");
-  Model m{Config::parse(ck.get("faults.config"), path + " [faults.config]"), nullptr, {}, 0.5, 1};
+  Model m{Config::parse(ck.get("faults.config"), path + " [faults.config]"), nullptr, {}, 1};
   m.cfg.apply_overrides(overrides);
   m.net = build_module(m.cfg.section("model"));
   ck.restore_module("model.", *m.net);
   m.net->eval();
   m.tiles = TileOptions::from_config(m.cfg.section("inference"));
   m.tolerance = m.cfg.section("metrics").get_int("tolerance", 1, Bounds::between(0, 10));
-  if (ck.has("faults.threshold")) m.threshold = ck.get_double("faults.threshold");
   return m;
 }
 
@@ -194,16 +192,18 @@ FaultScores report_set(const std::string& dir, const std::string& name, Module& 
                       overlay_panel(s.seismic, p, s.height, s.width, "fault probability")});
     }
   }
-  const FaultScores::Summary a = scores.strict(), b = scores.tolerant();
   write_file_atomic((fs::path(dir) / "report.csv").string(), [&](std::ostream& f) {
     f.precision(6);
     f << "set,tolerance,ap,auroc,best_f1,threshold,precision,recall,iou,sections,fault_pixels,pixels\n";
-    f << name << ",0," << a.ap << "," << a.auroc << "," << a.best_f1 << "," << a.threshold << "," << a.precision
-      << "," << a.recall << "," << a.iou << "," << set.sections.size() << "," << scores.positives() << ","
-      << scores.pixels() << "\n";
-    f << name << "," << tolerance << "," << b.ap << ",," << b.best_f1 << "," << b.threshold << "," << b.precision
-      << "," << b.recall << "," << b.iou << "," << set.sections.size() << "," << scores.positives() << ","
-      << scores.pixels() << "\n";
+    // One row exact, one within the tolerance (ROC AUC left empty there: a tolerance defines no false-positive rate).
+    const auto row = [&](int64_t tol, const FaultScores::Summary& x, bool with_auroc) {
+      f << name << "," << tol << "," << x.ap << ",";
+      if (with_auroc) f << x.auroc;
+      f << "," << x.best_f1 << "," << x.threshold << "," << x.precision << "," << x.recall << "," << x.iou << ","
+        << set.sections.size() << "," << scores.positives() << "," << scores.pixels() << "\n";
+    };
+    row(0, scores.strict(), true);
+    row(tolerance, scores.tolerant(), false);
   });
   pr_plot((fs::path(dir) / "pr.png").string(), name + ": precision-recall of fault pixels", scores);
   if (!rows.empty()) image_panels((fs::path(dir) / "panels.png").string(), rows, 256);
@@ -220,11 +220,7 @@ void progress(const char* what, int64_t done, int64_t total, int64_t traces, dou
   if (done == total) std::fprintf(stderr, "\n");
 }
 
-bool is_segy(const std::string& path) {
-  std::string ext = fs::path(path).extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return char(std::tolower(c)); });
-  return ext == ".sgy" || ext == ".segy";
-}
+bool is_segy(const std::string& path) { return has_ext(path, ".sgy") || has_ext(path, ".segy"); }
 
 std::vector<int64_t> parse_indices(const std::string& list, int64_t count, const std::string& flag) {
   std::vector<int64_t> out;

@@ -370,7 +370,9 @@ SurveyStats survey_stats(const SegyVolume& v) {
     for (int64_t k = 0; k < n; ++k) {
       const double taper = 0.5 - 0.5 * std::cos(2 * kPi * (double(k) + 0.5) / double(n));
       d[size_t(k)] = (tr[size_t(k)] - mean) * taper;
-      m2 += (tr[size_t(k)] - mean) * (tr[size_t(k)] - mean);
+      const double c2 = (tr[size_t(k)] - mean) * (tr[size_t(k)] - mean);
+      m2 += c2;
+      m4 += c2 * c2;
       ++samples;
     }
     for (int64_t f = 1; f <= n / 2; ++f) {
@@ -396,8 +398,6 @@ SurveyStats survey_stats(const SegyVolume& v) {
   }
   STRATA_CHECK(count > 0 && m2 > 0, v.path(), ": every trace is constant; nothing to match");
   const double var = m2 / double(samples);
-  for (int64_t i = 0; i < v.traces(); i += stride)
-    for (float x : v.trace(i)) m4 += std::pow(double(x), 4);
   st.kurtosis = m4 / double(samples) / (var * var);
   int64_t peak = 1;
   for (int64_t f = 1; f <= n / 2; ++f)
