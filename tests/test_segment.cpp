@@ -25,6 +25,7 @@
 #include "apps/segment/segment.h"
 #include "engine/autograd.h"
 #include "engine/error.h"
+#include "engine/ops.h"
 #include "engine/random.h"
 #include "engine/safetensors.h"
 #include "layers/checkpoint.h"
@@ -512,5 +513,228 @@ TEST(SegmentApp, MembraneConfigRunsReduced) {
   const Checkpoint ck = Checkpoint::load((d / "run" / "best.safetensors").string());
   const Config saved = Config::parse(ck.get("segment.config"));
   EXPECT_EQ(saved.section("data").get_double("val_fraction", 0), 0.3);  // the reference's 70 / 30 split
+  fs::remove_all(d);
+}
+
+// ---------------------------------------------------------------------------
+// multi-class losses, class weights, pretraining and the run comparison (issue 25)
+
+TEST(SegmentLoss, FrequencyWeightsMatchHandComputedValues) {
+  segment::ClassFrequencies f;
+  f.pixels = {10, 30, 0, 60};
+  f.image_pixels = {100, 100, 0, 60};
+  f.total = 100;
+  // inverse_frequency: total / (K n_c); an absent class gets 0.
+  const std::vector<double> inv = segment::frequency_weights(f, "inverse_frequency");
+  ASSERT_EQ(inv.size(), 4u);
+  EXPECT_DOUBLE_EQ(inv[0], 2.5);
+  EXPECT_DOUBLE_EQ(inv[1], 100.0 / 120.0);
+  EXPECT_DOUBLE_EQ(inv[2], 0.0);
+  EXPECT_DOUBLE_EQ(inv[3], 100.0 / 240.0);
+  // median_frequency: f = n_c / pixels of images holding c = 0.1, 0.3, 1.0; median 0.3.
+  const std::vector<double> med = segment::frequency_weights(f, "median_frequency");
+  EXPECT_DOUBLE_EQ(med[0], 3.0);
+  EXPECT_DOUBLE_EQ(med[1], 1.0);
+  EXPECT_DOUBLE_EQ(med[2], 0.0);
+  EXPECT_DOUBLE_EQ(med[3], 0.3);
+}
+
+TEST(SegmentLoss, FocalWithGammaZeroIsCrossEntropyAndMatchesItsFormula) {
+  Generator gen(4);
+  const int64_t k = 3;
+  const Tensor logits = mul(Tensor::randn({2, k, 4, 5}, DType::f32, &gen), 2.0);
+  std::vector<int64_t> y(2 * 4 * 5);
+  for (size_t i = 0; i < y.size(); ++i) y[i] = i % 7 == 3 ? -100 : int64_t(i * 5 % 3);
+  segment::Batch b;
+  b.labels = Tensor::from_vector(y, {2, 4, 5});
+  b.pixels = int64_t(std::count_if(y.begin(), y.end(), [](int64_t v) { return v >= 0; }));
+  segment::TaskSpec task;
+  task.binary = false;
+  task.classes = k;
+  for (const std::vector<double>& weights : {std::vector<double>{}, std::vector<double>{0.5, 2.0, 1.25}}) {
+    segment::LossOptions ce, focal;
+    ce.type = "cross_entropy";
+    focal.type = "focal";
+    focal.gamma = 0.0;
+    ce.class_weights = focal.class_weights = weights;
+    ce.class_weight_mode = focal.class_weight_mode = weights.empty() ? "none" : "list";
+    const Tensor a = logits.clone().requires_grad_(true), c = logits.clone().requires_grad_(true);
+    const Tensor la = segment::segment_loss(a, b, task, ce), lc = segment::segment_loss(c, b, task, focal);
+    EXPECT_NEAR(la.item<float>(), lc.item<float>(), 1e-6);
+    la.backward();
+    lc.backward();
+    const std::vector<float> ga = a.grad().to_vector<float>(), gc = c.grad().to_vector<float>();
+    for (size_t i = 0; i < ga.size(); ++i) ASSERT_NEAR(ga[i], gc[i], 1e-6) << i;
+    // gamma 2 against the formula in double: sum -w_t (1 - p_t)^2 log p_t / sum w_t.
+    focal.gamma = 2.0;
+    const double got = segment::segment_loss(logits, b, task, focal).item<float>();
+    const std::vector<float> z = logits.contiguous().to_vector<float>();
+    double num = 0, den = 0;
+    for (int64_t n = 0; n < 2; ++n)
+      for (int64_t j = 0; j < 20; ++j) {
+        const int64_t t = y[size_t(n * 20 + j)];
+        if (t < 0) continue;
+        double mx = -1e30, s = 0;
+        for (int64_t q = 0; q < k; ++q) mx = std::max(mx, double(z[size_t((n * k + q) * 20 + j)]));
+        for (int64_t q = 0; q < k; ++q) s += std::exp(double(z[size_t((n * k + q) * 20 + j)]) - mx);
+        const double logp = double(z[size_t((n * k + t) * 20 + j)]) - mx - std::log(s);
+        const double w = weights.empty() ? 1.0 : weights[size_t(t)];
+        num += -w * std::pow(1 - std::exp(logp), 2.0) * logp;
+        den += w;
+      }
+    EXPECT_NEAR(got, num / den, 1e-5 * std::max(1.0, num / den));
+    EXPECT_LT(got, la.item<float>());  // easy pixels count less
+  }
+}
+
+namespace {
+
+// Three classes in blocks (index masks), label 9 = void in one corner; RGB images whose colour gives the class.
+void write_block_set(const fs::path& d, int n, int64_t h, int64_t w, uint64_t seed) {
+  fs::create_directories(d / "images");
+  fs::create_directories(d / "masks");
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<double> u(0, 1);
+  std::ofstream list(d / "list.txt");
+  for (int i = 0; i < n; ++i) {
+    Image img{3, h, w, std::vector<float>(size_t(3 * h * w))};
+    LabelMap m{h, w, std::vector<int32_t>(size_t(h * w))};
+    const int64_t oy = int64_t(u(rng) * 6), ox = int64_t(u(rng) * 6);
+    for (int64_t y = 0; y < h; ++y)
+      for (int64_t x = 0; x < w; ++x) {
+        // class 2 is rare (small squares): weighting must boost it
+        const int32_t c = ((y + oy) % 12 < 3 && (x + ox) % 12 < 3) ? 2 : ((y + oy) / 8 + (x + ox) / 8) % 2;
+        m.at(y, x) = y < 2 && x < 2 ? 9 : c;
+        for (int64_t k = 0; k < 3; ++k) img.at(k, y, x) = float(0.2 + 0.3 * (k == c) + 0.05 * (u(rng) - 0.5));
+      }
+    write_png((d / "images" / (std::to_string(i) + ".png")).string(), img);
+    write_label_png((d / "masks" / (std::to_string(i) + ".png")).string(), m);
+    list << "images/" << i << ".png masks/" << i << ".png\n";
+  }
+}
+
+const char* kBlockConfig =
+    "version: 1\n"
+    "class_names: [red, green, blue]\n"
+    "palette: ['#ff0000', '#00ff00', '#0000ff']\n"
+    "data: {train_list: SET/list.txt, val_list: SET/list.txt, channels: 3, workers: 2,\n"
+    "       mask: {mode: index, ignore: 9}, augment: {hflip: 0.5}}\n"
+    "model: {type: unet2d, in_channels: 3, classes: 3, base: 8, depth: 2}\n"
+    "loss: {type: focal, gamma: 1.0, class_weights: median_frequency}\n"
+    "train: {epochs: 3, batch: 4, seed: 3, panels_every: 0, panel_epochs: [2], progress: false}\n"
+    "optimizer: {type: adam, lr: 0.01}\n";
+
+std::map<std::string, double> metrics_of(const fs::path& csv) {
+  std::map<std::string, double> m;
+  std::ifstream f(csv);
+  std::string line;
+  while (std::getline(f, line)) {
+    const size_t comma = line.find(',');
+    if (comma == std::string::npos || line[0] == '#' || line.rfind("metric,", 0) == 0) continue;
+    m[line.substr(0, comma)] = std::stod(line.substr(comma + 1));
+  }
+  return m;
+}
+
+}  // namespace
+
+TEST(SegmentApp, MultiClassRunResolvesWeightsAndComparesRuns) {
+  const fs::path d = fresh_dir("multiclass");
+  write_block_set(d / "set", 6, 32, 40, 2);
+  std::string cfg = kBlockConfig;
+  for (size_t p; (p = cfg.find("SET/")) != std::string::npos;) cfg.replace(p, 3, (d / "set").string());
+  std::ofstream(d / "blocks.yaml") << cfg;
+  AppArgs train;
+  train.command = "train";
+  train.config = (d / "blocks.yaml").string();
+  train.out = (d / "run").string();
+  ASSERT_EQ(segment::train_command(train), 0);
+  // The weights were computed from the training labels and written into the run's config as numbers.
+  const Config saved = Config::load((d / "run" / "config.yaml").string());
+  const std::vector<double> w = saved.section("loss").get_double_list("class_weights", {});
+  ASSERT_EQ(w.size(), 3u);
+  EXPECT_GT(w[2], 2 * w[0]);  // the rare class weighs most
+  EXPECT_FALSE(fs::exists(d / "run" / "panels" / "epoch_001.png"));  // panels_every 0: none but the chosen
+  EXPECT_TRUE(fs::exists(d / "run" / "panels" / "epoch_002.png"));   // train.panel_epochs
+  EXPECT_FALSE(fs::exists(d / "run" / "panels" / "epoch_003.png"));
+  const auto m = metrics_of(d / "run" / "val_metrics.csv");
+  ASSERT_TRUE(m.count("class_accuracy"));
+  EXPECT_GE(m.at("class_accuracy"), 0.0);
+  EXPECT_LE(m.at("class_accuracy"), 1.0);
+  // eval at the images' own size and at the model's size agree here (no data.size: they are the same inputs).
+  for (const char* res : {"model", "full"}) {
+    AppArgs eval;
+    eval.command = "eval";
+    eval.checkpoint = (d / "run" / "best.safetensors").string();
+    eval.out = (d / (std::string("eval_") + res)).string();
+    eval.overrides = {std::string("inference.resolution=") + res};
+    ASSERT_EQ(segment::eval_command(eval), 0);
+  }
+  EXPECT_EQ(metrics_of(d / "eval_model" / "metrics.csv"), metrics_of(d / "eval_full" / "metrics.csv"));
+  // compare: a second run, then the table and plots of both.
+  train.out = (d / "run2").string();
+  train.overrides = {"optimizer.lr=0.003"};
+  ASSERT_EQ(segment::train_command(train), 0);
+  AppArgs cmp;
+  cmp.command = "compare";
+  cmp.values["--runs"] = (d / "run").string() + "," + (d / "run2").string();
+  cmp.values["--loss-target"] = "1000";  // every run reaches it at epoch 1
+  cmp.output = (d / "cmp").string();
+  ASSERT_EQ(segment::compare_command(cmp), 0);
+  for (const char* f : {"val_loss_by_epoch.png", "val_loss_by_time.png", "val_miou_by_epoch.png"})
+    EXPECT_TRUE(fs::exists(d / "cmp" / f)) << f;
+  std::ifstream csv(d / "cmp" / "compare.csv");
+  std::string line;
+  std::vector<std::string> rows;
+  while (std::getline(csv, line)) rows.push_back(line);
+  ASSERT_EQ(rows.size(), 4u);
+  EXPECT_THAT(rows[2], ::testing::StartsWith("run,3,"));
+  EXPECT_THAT(rows[2], HasSubstr(",1000,1,"));
+  EXPECT_THAT(rows[3], ::testing::StartsWith("run2,3,"));
+  fs::remove_all(d);
+}
+
+TEST(SegmentPretrain, WritesAnEncoderThatModelEncoderWeightsLoads) {
+  const fs::path d = fresh_dir("pretrain");
+  write_block_set(d / "set", 6, 32, 32, 3);
+  write_block_set(d / "extra", 4, 32, 32, 4);  // an unlabelled folder (its masks are images too: all are used)
+  std::string cfg = kBlockConfig;
+  for (size_t p; (p = cfg.find("SET/")) != std::string::npos;) cfg.replace(p, 3, (d / "set").string());
+  cfg = replaced(cfg, "type: unet2d, in_channels: 3, classes: 3, base: 8, depth: 2",
+                 "type: unet_mobilenetv2, in_channels: 3, classes: 3, width: 0.25");
+  cfg += "pretrain: {epochs: 2, batch: 4, patch: 8, mask_ratio: 0.5, val_fraction: 0.2}\n";
+  std::ofstream(d / "blocks.yaml") << cfg;
+  AppArgs a;
+  a.command = "pretrain";
+  a.config = (d / "blocks.yaml").string();
+  a.out = (d / "pre").string();
+  a.values["--images"] = (d / "extra" / "images").string();
+  ASSERT_EQ(segment::pretrain_command(a), 0);
+  const fs::path weights = d / "pre" / "encoder.safetensors";
+  ASSERT_TRUE(fs::exists(weights));
+  const Safetensors st = load_safetensors(weights.string());
+  ASSERT_FALSE(st.tensors.empty());
+  for (const auto& [name, t] : st.tensors) EXPECT_EQ(name.rfind("features.", 0), 0u) << name;  // torchvision names
+  EXPECT_TRUE(fs::exists(d / "pre" / "panels" / "epoch_001.png"));
+  // The pretraining loss is a number per epoch.
+  std::ifstream metrics(d / "pre" / "metrics.csv");
+  std::string line;
+  int rows = 0;
+  while (std::getline(metrics, line)) rows += std::isdigit(static_cast<unsigned char>(line[0])) ? 1 : 0;
+  EXPECT_EQ(rows, 2);
+  // model.encoder_weights starts a segmentation model from exactly these tensors.
+  Config model = Config::parse(
+      "type: unet_mobilenetv2\nin_channels: 3\nclasses: 3\nwidth: 0.25\nencoder_weights: " + weights.string() + "\n");
+  const ModulePtr net = build_module(model);
+  const auto sd = dynamic_cast<EncoderUNet&>(*net).encoder().state_dict();
+  for (const auto& [name, t] : st.tensors) {
+    ASSERT_TRUE(sd.count(name)) << name;
+    EXPECT_EQ(t.to_vector<float>(), sd.at(name).contiguous().to_vector<float>()) << name;
+  }
+  // A model without a separate encoder is refused before any work.
+  a.out = (d / "pre2").string();
+  a.overrides = {"model.type=unet2d"};
+  EXPECT_THAT(error_of([&] { segment::pretrain_command(a); }), HasSubstr("has no separate encoder"));
+  EXPECT_FALSE(fs::exists(d / "pre2"));
   fs::remove_all(d);
 }

@@ -15,14 +15,29 @@ strata::AppSpec app_spec() {
       "otherwise) and <stem>_overlay.png.",
       "an image, or a folder of images", "the folder the masks go to");
   predict.flags.push_back({"--probabilities", "", "also write <stem>_prob.png, a 16-bit probability map"});
+  strata::CommandSpec pretrain = strata::train_command_spec(
+      "Pretrains an encoder U-Net's encoder without labels (masked-patch reconstruction) on the config's training "
+      "images and any folders named; writes <out>/encoder.safetensors for model.encoder_weights.");
+  pretrain.name = "pretrain";
+  pretrain.flags.push_back({"--images", "DIR[,DIR...]", "more folders of unlabelled images (searched recursively)"});
+  strata::CommandSpec compare{"compare",
+                              "Plots the validation curves of runs together (by epoch and by minutes) and writes "
+                              "compare.csv: best mIoU, and the epoch and minutes at which each run's validation "
+                              "loss first reached the target.",
+                              {{"--runs", "DIR,DIR[,...]", "run folders written by train", true},
+                               {"--output", "DIR", "the folder the plots and compare.csv go to", true},
+                               {"--loss-target", "LOSS", "the validation loss to reach (default 0.7)"}},
+                              false};
   s.commands = {
       strata::train_command_spec("Trains a model into a run folder: metrics.csv, loss.png, panels/, checkpoints."),
       strata::eval_command_spec("Scores a checkpoint on labelled images: metrics.csv, confusion.png, panels.png.",
                                 "a list file of 'image mask' lines, or a folder with images/ and masks/ (default: "
                                 "the validation images of the checkpoint's config)"),
-      predict};
+      predict, pretrain, compare};
   s.footer =
-      "configs: configs/segment_membrane.yaml (ISBI EM membranes, MobileNetV2-encoder U-Net)\n"
+      "configs: configs/segment_membrane.yaml (ISBI EM membranes, MobileNetV2-encoder U-Net),\n"
+      "         configs/segment_camvid.yaml (CamVid road scenes, 11 classes), segment_camvid_scratch.yaml,\n"
+      "         segment_camvid_vgg16.yaml (the scratch vs pretrained comparison)\n"
       "config keys: docs/segment.md (every run writes its resolved config, defaults included, to config.yaml)";
   return s;
 }
@@ -30,6 +45,8 @@ strata::AppSpec app_spec() {
 int body(const strata::AppArgs& a) {
   if (a.command == "train") return strata::segment::train_command(a);
   if (a.command == "eval") return strata::segment::eval_command(a);
+  if (a.command == "pretrain") return strata::segment::pretrain_command(a);
+  if (a.command == "compare") return strata::segment::compare_command(a);
   return strata::segment::predict_command(a);
 }
 

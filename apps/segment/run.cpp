@@ -25,6 +25,7 @@ namespace {
 // Settings of a run that are not the data's, the model's or the optimizer's.
 struct RunOptions {
   int64_t batch = 8, workers = 2, prefetch = 2, samples_per_epoch = 0, panels_every = 5, panel_images = 3;
+  std::vector<int64_t> panel_epochs;  // epochs (1-based) that also get panels
   InferenceOptions inference;
   uint64_t seed = 1;
   static RunOptions from_config(const Config& cfg, int64_t train_size) {
@@ -34,6 +35,7 @@ struct RunOptions {
     o.seed = uint64_t(train.get_int("seed", 1, Bounds::at_least(0)));
     o.panels_every = train.get_int("panels_every", 5, Bounds::at_least(0));
     o.panel_images = train.get_int("panel_images", 3, Bounds::at_least(0));
+    o.panel_epochs = train.get_int_list("panel_epochs", {});
     o.workers = data.get_int("workers", 2, Bounds::between(0, 64));
     o.prefetch = data.get_int("prefetch", 2, Bounds::between(1, 64));
     o.samples_per_epoch = data.get_int("samples_per_epoch", train_size, Bounds::at_least(1));
@@ -81,6 +83,7 @@ std::map<std::string, double> evaluate(Module& model, const SegmentData& data, c
   m["val_loss"] = loss_sum / double(std::max<int64_t>(pixels, 1));
   m["val_accuracy"] = cm.accuracy();
   m["val_miou"] = cm.mean_iou();
+  if (!task.binary) m["val_class_accuracy"] = cm.recall_macro();
   for (int64_t c = 0; c < task.classes; ++c) m["val_iou_" + task.class_names[size_t(c)]] = cm.iou(c);
   if (task.binary) {
     m["val_precision"] = cm.precision(1);
@@ -103,9 +106,33 @@ std::string summary_line(const std::map<std::string, double>& m) {
   std::snprintf(buf, sizeof buf, "pixel accuracy %.4f, mean IoU %.4f, loss %.4f", m.at("val_accuracy"),
                 m.at("val_miou"), m.at("val_loss"));
   std::string s = buf;
+  if (m.count("val_class_accuracy")) s += ", class-average accuracy " + std::to_string(m.at("val_class_accuracy")).substr(0, 6);
   for (const auto& [k, v] : m)
     if (k.rfind("val_iou_", 0) == 0) s += ", IoU " + k.substr(8) + " " + std::to_string(v).substr(0, 6);
   return s;
+}
+
+// loss.class_weights: inverse_frequency | median_frequency -> the weights from
+// the training labels, printed, and written into the run's config as a list (so
+// checkpoints, eval and --resume use these numbers, not a recount).
+void resolve_class_weights(Config& cfg, const SegmentData& data, const TaskSpec& task, LossOptions& loss) {
+  STRATA_CHECK(!task.binary, cfg.origin(), ": loss.class_weights: ", loss.class_weight_mode,
+               " is for multi-class tasks; binary tasks weight the object class with loss.pos_weight");
+  const ClassFrequencies f = class_frequencies(data, task.classes);
+  loss.class_weights = frequency_weights(f, loss.class_weight_mode);
+  std::fprintf(stderr, "strata-segment: class weights (%s, from %zu training label maps, %lld labelled pixels):\n",
+               loss.class_weight_mode.c_str(), data.train().size(), static_cast<long long>(f.total));
+  std::string list = "[";
+  for (int64_t c = 0; c < task.classes; ++c) {
+    const double share = double(f.pixels[size_t(c)]) / double(std::max<int64_t>(f.total, 1));
+    std::fprintf(stderr, "  %-14s %6.2f%% of pixels  weight %.4f%s\n", task.class_names[size_t(c)].c_str(), 100 * share,
+                 loss.class_weights[size_t(c)], f.pixels[size_t(c)] == 0 ? "  (absent from the training labels)" : "");
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%s%.6g", c ? ", " : "", loss.class_weights[size_t(c)]);
+    list += buf;
+  }
+  cfg.apply_override("loss.class_weights=" + list + "]");
+  loss.class_weight_mode = "list";
 }
 
 }  // namespace
@@ -116,7 +143,7 @@ int train_command(const AppArgs& a) {
   const std::string out = !a.out.empty() ? a.out : (fs::path("runs") / fs::path(a.config).stem()).string();
   const TaskSpec task = TaskSpec::from_config(cfg);
   const SegmentData data(cfg.section("data"), task);
-  const LossOptions loss = LossOptions::from_config(cfg.section("loss"));
+  LossOptions loss = LossOptions::from_config(cfg.section("loss"));
   const RunOptions ro = RunOptions::from_config(cfg, int64_t(data.train().size()));
   TrainerOptions topt = [&] {
     Config train = cfg.section("train");
@@ -136,6 +163,10 @@ int train_command(const AppArgs& a) {
       STRATA_CHECK(im.width == ma.width && im.height == ma.height, p.mask, ": the mask is ", ma.width, " x ", ma.height,
                    " but its image ", p.image, " is ", im.width, " x ", im.height);
     }
+  STRATA_CHECK(!(task.binary && (loss.type == "cross_entropy" || loss.type == "focal")) && !(!task.binary && loss.type == "bce"),
+               cfg.origin(), ": loss.type ", loss.type, " does not fit model.classes ", task.binary ? 1 : task.classes,
+               " (bce: model.classes 1; cross_entropy / focal: 2 or more)");
+  if (loss.class_weight_mode != "none" && loss.class_weight_mode != "list") resolve_class_weights(cfg, data, task, loss);
   prepare_run_dir(out, a);
   cfg.save((fs::path(out) / "config.yaml").string());
   const std::string config_text = cfg.dump();
@@ -169,7 +200,9 @@ int train_command(const AppArgs& a) {
         InferenceOptions quick = ro.inference;
         quick.tta = false;
         if (!data.val().empty()) m = evaluate(*model, data, task, loss, data.val(), quick);
-        if (ro.panels_every > 0 && ro.panel_images > 0 && ((epoch + 1) % ro.panels_every == 0 || epoch == 0)) {
+        const bool chosen = std::find(ro.panel_epochs.begin(), ro.panel_epochs.end(), epoch + 1) != ro.panel_epochs.end();
+        if (ro.panel_images > 0 &&
+            (chosen || (ro.panels_every > 0 && ((epoch + 1) % ro.panels_every == 0 || epoch == 0)))) {
           char name[32];
           std::snprintf(name, sizeof name, "epoch_%03lld.png", static_cast<long long>(epoch + 1));
           const auto& shown = data.val().empty() ? data.train() : data.val();
@@ -237,10 +270,7 @@ int predict_command(const AppArgs& a) {
   const bool probs_out = a.switches.count("--probabilities") > 0;
   for (const std::string& path : inputs) {
     const Image raw = read_image(path, l.task.channels);
-    Sample in = apply_transforms(Sample{raw, {}}, tf, nullptr);
-    Image probs = probabilities(predict_logits(*l.model, in.image, inf), l.task);
-    if (probs.height != raw.height || probs.width != raw.width)
-      probs = resize_image(probs, raw.height, raw.width, Interp::bilinear);
+    const Image probs = probabilities(image_logits(*l.model, raw, tf, inf), l.task);
     LabelMap labels = labels_of(probs, l.task);
     const fs::path stem = fs::path(a.output) / fs::path(path).stem();
     LabelMap shown = labels;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 
 #include "apps/common/plot.h"
@@ -31,6 +32,23 @@ TaskSpec TaskSpec::from_config(const Config& cfg) {
   t.class_names = cfg.get_string_list("class_names", fallback);
   STRATA_CHECK(int64_t(t.class_names.size()) == t.classes, cfg.origin(), ": class_names has ", t.class_names.size(),
                " names for ", t.classes, " classes (model.classes: 1 means two classes, background and object)");
+  std::vector<std::string> hex;
+  for (int64_t c = 0; c < t.classes; ++c) {
+    const Rgb rgb = class_colour(c);
+    char buf[8];
+    std::snprintf(buf, sizeof buf, "#%02x%02x%02x", rgb[0], rgb[1], rgb[2]);
+    hex.push_back(buf);
+  }
+  hex = cfg.get_string_list("palette", hex);
+  STRATA_CHECK(int64_t(hex.size()) == t.classes, cfg.origin(), ": palette has ", hex.size(), " colours for ",
+               t.classes, " classes");
+  for (const std::string& h : hex) {
+    unsigned r = 0, g = 0, b = 0;
+    char tail = 0;
+    STRATA_CHECK(h.size() == 7 && std::sscanf(h.c_str(), "#%2x%2x%2x%c", &r, &g, &b, &tail) == 3, cfg.origin(),
+                 ": palette: '", h, "' is not a colour; write #RRGGBB (hexadecimal, e.g. '#808080', quoted in YAML)");
+    t.palette.push_back(Rgb{uint8_t(r), uint8_t(g), uint8_t(b)});
+  }
   return t;
 }
 
@@ -144,10 +162,18 @@ Batch collate(const std::vector<Sample>& samples) {
 
 LossOptions LossOptions::from_config(const Config& loss) {
   LossOptions o;
-  o.type = loss.get_choice("type", "auto", {"auto", "bce", "cross_entropy"});
+  o.type = loss.get_choice("type", "auto", {"auto", "bce", "cross_entropy", "focal"});
   o.pos_weight = loss.get_double("pos_weight", 1.0, Bounds::positive());
   o.dice = loss.get_double("dice", 0.0, Bounds::at_least(0));
-  o.class_weights = loss.get_double_list("class_weights", {});
+  o.gamma = loss.get_double("gamma", 2.0, Bounds::between(0, 10));
+  if (loss.is_scalar("class_weights")) {
+    o.class_weight_mode = loss.get_choice("class_weights", "none", {"none", "inverse_frequency", "median_frequency"});
+  } else {
+    o.class_weights = loss.get_double_list("class_weights", {});
+    for (double w : o.class_weights)
+      STRATA_CHECK(std::isfinite(w) && w >= 0, loss.key_path("class_weights"), ": weights must be finite and >= 0, got ", w);
+    if (!o.class_weights.empty()) o.class_weight_mode = "list";
+  }
   return o;
 }
 
@@ -175,7 +201,9 @@ std::pair<Tensor, Tensor> one_hot_and_valid(const Tensor& labels, int64_t k) {
 Tensor segment_loss(const Tensor& logits, const Batch& b, const TaskSpec& task, const LossOptions& o) {
   const bool bce = o.type == "bce" || (o.type == "auto" && task.binary);
   STRATA_CHECK(bce == (logits.size(1) == 1), "loss.type ", o.type, " does not fit a model with ", logits.size(1),
-               " output channels (bce: model.classes 1; cross_entropy: 2 or more)");
+               " output channels (bce: model.classes 1; cross_entropy / focal: 2 or more)");
+  STRATA_CHECK(o.class_weight_mode == "none" || o.class_weight_mode == "list", "loss.class_weights: ",
+               o.class_weight_mode, " is resolved from the training labels first (resolve the weights before the loss)");
   if (!bce) {
     Tensor w;
     if (!o.class_weights.empty()) {
@@ -183,11 +211,21 @@ Tensor segment_loss(const Tensor& logits, const Batch& b, const TaskSpec& task, 
                    " weights for ", task.classes, " classes");
       w = Tensor::from_vector(std::vector<float>(o.class_weights.begin(), o.class_weights.end()), {task.classes});
     }
-    Tensor ce = cross_entropy(logits, b.labels, w, -100);
-    if (o.dice > 0) {
-      const auto [onehot, valid] = one_hot_and_valid(b.labels, task.classes);
-      ce = add(ce, mul(dice_loss(mul(softmax(logits, 1), valid), onehot), o.dice));
+    const auto [onehot, valid] = one_hot_and_valid(b.labels, task.classes);
+    Tensor ce;
+    if (o.type == "focal") {
+      // -w_t (1 - p_t)^gamma log p_t, averaged with the weights as cross_entropy is.
+      const Tensor log_pt = sum(mul(log_softmax(logits, 1), onehot), {1});
+      const Tensor wt = w.defined() ? sum(mul(onehot, w.view({1, task.classes, 1, 1})), {1}) : valid.squeeze(1);
+      // (1 - p_t) is kept >= 1e-6: at exactly 0 (ignored pixels, certain ones) the
+      // derivative of x^gamma is infinite for gamma < 1, and 0 * inf = NaN.
+      const Tensor weighted = o.gamma == 0 ? wt : mul(wt, pow(clamp(sub(1.0, exp(log_pt)), 1e-6, 1.0), o.gamma));
+      const double norm = std::max(sum(wt).item<float>(), 1e-12f);
+      ce = div(neg(sum(mul(weighted, log_pt))), norm);
+    } else {
+      ce = cross_entropy(logits, b.labels, w, -100);
     }
+    if (o.dice > 0) ce = add(ce, mul(dice_loss(mul(softmax(logits, 1), valid), onehot), o.dice));
     return ce;
   }
   // Binary: labels 0 / 1, -100 ignored (weight 0); mean over the labelled pixels.
@@ -199,6 +237,52 @@ Tensor segment_loss(const Tensor& logits, const Batch& b, const TaskSpec& task, 
   return loss;
 }
 
+ClassFrequencies class_frequencies(const SegmentData& data, int64_t classes) {
+  ClassFrequencies f;
+  f.pixels.assign(size_t(classes), 0);
+  f.image_pixels.assign(size_t(classes), 0);
+  for (const ImagePair& p : data.train()) {
+    const Sample s = data.decoded(p);
+    std::vector<int64_t> n(size_t(classes), 0);
+    int64_t labelled = 0;
+    for (int32_t v : s.mask.data)
+      if (v != kIgnoreLabel) {
+        ++n[size_t(v)];
+        ++labelled;
+      }
+    for (int64_t c = 0; c < classes; ++c) {
+      f.pixels[size_t(c)] += n[size_t(c)];
+      if (n[size_t(c)] > 0) f.image_pixels[size_t(c)] += labelled;
+    }
+    f.total += labelled;
+  }
+  return f;
+}
+
+std::vector<double> frequency_weights(const ClassFrequencies& f, const std::string& mode) {
+  const size_t k = f.pixels.size();
+  std::vector<double> w(k, 0.0);
+  if (mode == "inverse_frequency") {
+    for (size_t c = 0; c < k; ++c)
+      if (f.pixels[c] > 0) w[c] = double(f.total) / (double(k) * double(f.pixels[c]));
+    return w;
+  }
+  STRATA_CHECK(mode == "median_frequency", "frequency_weights: unknown mode ", mode);
+  std::vector<double> freq, seen;
+  for (size_t c = 0; c < k; ++c)
+    if (f.pixels[c] > 0) {
+      freq.push_back(double(f.pixels[c]) / double(f.image_pixels[c]));
+      seen.push_back(freq.back());
+    }
+  if (seen.empty()) return w;
+  std::sort(seen.begin(), seen.end());
+  const size_t m = seen.size();
+  const double median = m % 2 ? seen[m / 2] : 0.5 * (seen[m / 2 - 1] + seen[m / 2]);
+  for (size_t c = 0, i = 0; c < k; ++c)
+    if (f.pixels[c] > 0) w[c] = median / freq[i++];
+  return w;
+}
+
 // ---------------------------------------------------------------------------
 // inference
 
@@ -207,6 +291,7 @@ InferenceOptions InferenceOptions::from_config(const Config& inference) {
   o.tile = inference.get_int("tile", 1024, Bounds::at_least(32));
   o.overlap = inference.get_int("overlap", 64, Bounds::between(0, double(o.tile - 1)));
   o.tta = inference.get_bool("tta", false);
+  o.resolution = inference.get_choice("resolution", "model", {"model", "full"});
   return o;
 }
 
@@ -301,14 +386,37 @@ LabelMap labels_of(const Image& probs, const TaskSpec& task) {
   return m;
 }
 
+namespace {
+
+// The network's input for a decoded image: the evaluation transforms
+// (data.size resize and normalisation), or normalisation alone at `full` resolution.
+Sample network_input(const Sample& raw, const TransformOptions& tf, const InferenceOptions& inf) {
+  if (inf.resolution != "full") return apply_transforms(raw, tf, nullptr);
+  TransformOptions own = tf;
+  own.size.clear();
+  return apply_transforms(raw, own, nullptr);
+}
+
+Image to_size(Image logits, int64_t height, int64_t width) {
+  if (logits.height == height && logits.width == width) return logits;
+  return resize_image(logits, height, width, Interp::bilinear);
+}
+
+}  // namespace
+
+Image image_logits(Module& model, const Image& raw, const TransformOptions& tf, const InferenceOptions& inf) {
+  const Sample in = network_input(Sample{raw, {}}, tf, inf);
+  return to_size(predict_logits(model, in.image, inf), raw.height, raw.width);
+}
+
 Scored score_image(Module& model, const SegmentData& data, const TaskSpec& task, const LossOptions& loss,
                    const ImagePair& p, const InferenceOptions& inf) {
   Scored s;
   s.raw = data.decoded(p);
   const Sample& raw = s.raw;
-  const Sample in = apply_transforms(raw, data.transforms(), nullptr);
+  const Sample in = network_input(raw, data.transforms(), inf);
   const Image logits = predict_logits(model, in.image, inf);
-  {  // the loss at the model's resolution
+  {  // the loss at the network's resolution
     NoGradGuard no_grad;
     const Batch b = collate({in});
     const Tensor l = segment_loss(Tensor::from_vector(logits.data, {1, logits.channels, logits.height, logits.width}),
@@ -316,11 +424,10 @@ Scored score_image(Module& model, const SegmentData& data, const TaskSpec& task,
     s.loss = l.item<float>();
     s.pixels = b.pixels;
   }
-  Image probs = probabilities(logits, task);
-  if (probs.height != raw.image.height || probs.width != raw.image.width)
-    probs = resize_image(probs, raw.image.height, raw.image.width, Interp::bilinear);
-  s.predicted = labels_of(probs, task);
-  s.probs = std::move(probs);
+  // Logits, not probabilities, are resized to the labels' size: the argmax of
+  // interpolated logits keeps class boundaries where the network put them.
+  s.probs = probabilities(to_size(logits, raw.image.height, raw.image.width), task);
+  s.predicted = labels_of(s.probs, task);
   return s;
 }
 
@@ -336,7 +443,7 @@ Panel label_panel(const LabelMap& m, const TaskSpec& task, const std::string& ti
       p.pixels[size_t(i)] = v == kIgnoreLabel ? 0.5f : float(v);
       continue;
     }
-    const Rgb c = v == kIgnoreLabel ? Rgb{0, 0, 0} : class_colour(v);
+    const Rgb c = v == kIgnoreLabel ? Rgb{0, 0, 0} : task.palette[size_t(v)];
     for (int k = 0; k < 3; ++k) p.pixels[size_t(i * 3 + k)] = float(c[size_t(k)]) / 255.f;
   }
   return p;
@@ -348,7 +455,7 @@ Image overlay(const Image& raw, const LabelMap& m, const TaskSpec& task) {
   for (int64_t i = 0; i < plane; ++i) {
     const int32_t v = m.data[size_t(i)];
     const bool paint = task.binary ? v == 1 : v >= 0;
-    const Rgb c = task.binary ? Rgb{255, 40, 40} : class_colour(std::max(v, 0));
+    const Rgb c = task.binary ? Rgb{255, 40, 40} : task.palette[size_t(std::max(v, 0))];
     for (int64_t k = 0; k < 3; ++k) {
       const float g = raw.data[size_t((raw.channels == 3 ? k : 0) * plane + i)];
       out.data[size_t(k * plane + i)] = paint ? 0.55f * g + 0.45f * float(c[size_t(k)]) / 255.f : g;

@@ -38,6 +38,7 @@ struct TaskSpec {
   bool binary = true;     // one sigmoid output
   double threshold = 0.5; // binary: probability of class 1 at or above this
   std::vector<std::string> class_names;
+  std::vector<Rgb> palette;  // one colour per class (`palette` in the config; default: the plots' palette)
   static TaskSpec from_config(const Config& cfg);
 };
 
@@ -79,20 +80,42 @@ struct Batch {
 Batch collate(const std::vector<Sample>& samples);
 
 struct LossOptions {
-  std::string type = "auto";       // auto | bce | cross_entropy
+  std::string type = "auto";       // auto | bce | cross_entropy | focal
   double pos_weight = 1.0;         // binary: weight of class-1 pixels
   double dice = 0.0;               // weight of the soft Dice term (0: none)
+  double gamma = 2.0;              // focal: the focusing exponent of (1 - p_t)
+  // loss.class_weights: a list (one per class), or none | inverse_frequency |
+  // median_frequency, computed from the training labels (resolve_class_weights).
+  std::string class_weight_mode = "none";
   std::vector<double> class_weights;  // multi-class; empty: none
   static LossOptions from_config(const Config& loss);
 };
 Tensor segment_loss(const Tensor& logits, const Batch& b, const TaskSpec& task, const LossOptions& o);
 
+// Pixel counts of each class over the decoded training masks (ignored pixels
+// left out), and the images in which each class appears.
+struct ClassFrequencies {
+  std::vector<int64_t> pixels, image_pixels;  // image_pixels[c]: all labelled pixels of images holding class c
+  int64_t total = 0;
+};
+ClassFrequencies class_frequencies(const SegmentData& data, int64_t classes);
+// Weights of a mode from frequencies: inverse_frequency w_c = total / (K n_c)
+// (scikit-learn's "balanced"); median_frequency w_c = median(f) / f_c with
+// f_c = n_c / image_pixels_c (Eigen & Fergus, as SegNet). A class never seen
+// gets weight 0 (it cannot be learned, and must not blow up the loss).
+std::vector<double> frequency_weights(const ClassFrequencies& f, const std::string& mode);
+
 // inference.{tile, overlap, tta}: tiles of images larger than `tile` pixels a
 // side; with `tta` the logits are the mean over the image and its horizontal,
 // vertical and double flips (each flipped back).
+//
+// inference.resolution: `model` runs at the config's data.size and resizes the
+// logits to the image's size (bilinear) before the softmax / threshold; `full`
+// runs the network on the image at its own size (normalisation only).
 struct InferenceOptions {
   int64_t tile = 1024, overlap = 64;
   bool tta = false;
+  std::string resolution = "model";
   static InferenceOptions from_config(const Config& inference);
 };
 
@@ -102,8 +125,10 @@ Image predict_logits(Module& model, const Image& x, const InferenceOptions& o);
 Image probabilities(const Image& logits, const TaskSpec& task);
 LabelMap labels_of(const Image& probs, const TaskSpec& task);
 
-// Scores of one labelled image at its mask's resolution: predicts at the
-// transformed size and resizes the probabilities back (bilinear).
+// The logits (K, H, W) of a decoded image at its own size, by inference.resolution.
+Image image_logits(Module& model, const Image& raw, const TransformOptions& tf, const InferenceOptions& inf);
+
+// Scores of one labelled image at its mask's resolution (image_logits).
 struct Scored {
   Sample raw;  // the decoded image and its truth mask, as read
   LabelMap predicted;
