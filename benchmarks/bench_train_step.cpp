@@ -33,25 +33,39 @@
 
 using namespace strata;
 
+// configs/segment_camvid_scratch.yaml's model.base.
+constexpr int64_t kCamvidBase = 32;
+
 int main(int argc, char** argv) {
   const std::string model = argc > 1 ? argv[1] : "";
   const int repeats = argc > 2 ? std::max(1, std::atoi(argv[2])) : 5;
   const bool encoder = model == "unet_mobilenetv2" || model == "unet_vgg16";
   const bool faults = model == "faults" || model == "faults_predict";
-  if (model != "unet2d" && model != "unet1d" && !encoder && !faults) {
+  // CamVid (issue 25): the two models of configs/segment_camvid_{scratch,vgg16}.yaml, 11 classes, their training
+  // crops (batch 8 x 3 x 160 x 224) and full-resolution prediction (one 360 x 480 image, padded to 368 x 480).
+  const bool camvid = model.rfind("camvid_", 0) == 0;
+  const bool predict = model == "faults_predict" || (camvid && model.find("_predict") != std::string::npos);
+  const bool camvid_vgg = model.rfind("camvid_vgg16", 0) == 0;
+  if (model != "unet2d" && model != "unet1d" && !encoder && !faults && model != "camvid_scratch" &&
+      model != "camvid_scratch_predict" && model != "camvid_vgg16" && model != "camvid_vgg16_predict") {
     std::fprintf(stderr,
-                 "usage: bench_train_step unet2d|unet1d|unet_mobilenetv2|unet_vgg16|faults|faults_predict [repeats]\n");
+                 "usage: bench_train_step unet2d|unet1d|unet_mobilenetv2|unet_vgg16|faults|faults_predict|"
+                 "camvid_scratch[_predict]|camvid_vgg16[_predict] [repeats]\n");
     return 2;
   }
   const bool two_d = model != "unet1d";
   manual_seed(0);
-  ModulePtr net = encoder ? build_module(Config::parse("type: " + model + "\nclasses: 1\n"))
-                          : ModulePtr(std::make_shared<UNet>(two_d ? UNetOptions{2, 1, 1, 16, 4}
-                                                                   : UNetOptions{1, 1, 5, 16, 4}));
+  ModulePtr net = encoder      ? build_module(Config::parse("type: " + model + "\nclasses: 1\n"))
+                  : camvid_vgg ? build_module(Config::parse("type: unet_vgg16\nclasses: 11\n"))
+                  : camvid     ? ModulePtr(std::make_shared<UNet>(UNetOptions{2, 3, 11, kCamvidBase, 4}))
+                               : ModulePtr(std::make_shared<UNet>(two_d ? UNetOptions{2, 1, 1, 16, 4}
+                                                                        : UNetOptions{1, 1, 5, 16, 4}));
   Adam adam;
   adam.add_group({"default", net->named_parameters(), 1e-3, 0});
   Generator gen(1);
-  const Shape shape = model == "faults"           ? Shape{16, 1, 128, 128}
+  const Shape shape = camvid && predict            ? Shape{1, 3, 368, 480}
+                      : camvid                    ? Shape{8, 3, 160, 224}
+                      : model == "faults"           ? Shape{16, 1, 128, 128}
                       : model == "faults_predict" ? Shape{1, 1, 256, 512}
                       : model == "unet_mobilenetv2" ? Shape{8, 3, 224, 224}
                       : model == "unet_vgg16"     ? Shape{4, 3, 224, 224}
@@ -60,18 +74,20 @@ int main(int argc, char** argv) {
   const Tensor x = Tensor::randn(shape, DType::f32, &gen);
   Shape out_shape = shape;
   out_shape[1] = 1;
-  const Tensor target = two_d ? to_dtype(gt(Tensor::rand(out_shape, DType::f32, &gen), 0.5), DType::f32)
-                              : argmax(Tensor::randn({16, 5, 1024}, DType::f32, &gen), 1);
+  const Tensor target = camvid  ? argmax(Tensor::randn({shape[0], 11, shape[2], shape[3]}, DType::f32, &gen), 1)
+                        : two_d ? to_dtype(gt(Tensor::rand(out_shape, DType::f32, &gen), 0.5), DType::f32)
+                                : argmax(Tensor::randn({16, 5, 1024}, DType::f32, &gen), 1);
   std::vector<double> ms;
   const Tensor pos_weight = Tensor::full({1}, 60.0);
-  if (model == "faults_predict") net->eval();
+  if (predict) net->eval();
   for (int i = 0; i < repeats + 2; ++i) {
-    if (model == "faults_predict") {
+    if (predict) {
       const auto t0 = std::chrono::steady_clock::now();
       NoGradGuard no_grad;
-      const Tensor p = sigmoid((*net)(x)).contiguous();
+      const Tensor logits = (*net)(x);
+      const Tensor p = (camvid ? softmax(logits, 1) : sigmoid(logits)).contiguous();
       const double elapsed = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-      if (p.numel() != x.numel()) return 1;
+      if (p.numel() != x.numel() / x.size(1) * logits.size(1)) return 1;
       if (i >= 2) ms.push_back(elapsed);
       continue;
     }
@@ -79,6 +95,7 @@ int main(int argc, char** argv) {
     adam.zero_grad();
     const Tensor logits = (*net)(x);
     const Tensor loss = faults  ? bce_with_logits(logits, target, Tensor(), pos_weight)
+                        : camvid ? cross_entropy(logits, target)
                         : two_d ? bce_with_logits(logits, target)
                                 : cross_entropy(logits, target);
     loss.backward();
@@ -89,7 +106,7 @@ int main(int argc, char** argv) {
   std::sort(ms.begin(), ms.end());
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
-  std::printf(model == "faults_predict" ? "{\"name\": \"%s\", \"strata_ms\": %.2f, \"strata_peak_mb\": %.1f, \"threads\": %d}\n"
+  std::printf(predict ? "{\"name\": \"%s\", \"strata_ms\": %.2f, \"strata_peak_mb\": %.1f, \"threads\": %d}\n"
                                         : "{\"name\": \"train_step_%s\", \"strata_ms\": %.2f, \"strata_peak_mb\": %.1f, \"threads\": %d}\n",
               model.c_str(), ms[ms.size() / 2], double(usage.ru_maxrss) / 1024.0, num_threads());
   return 0;

@@ -21,14 +21,23 @@ model_name, threads, repeats = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 torch.set_num_threads(threads)
 torch.manual_seed(0)
 two_d = model_name != "unet1d"
-if model_name.startswith("unet_"):
+camvid = model_name.startswith("camvid_")
+predict = model_name == "faults_predict" or (camvid and model_name.endswith("_predict"))
+CAMVID_BASE = 32  # configs/segment_camvid_scratch.yaml's model.base
+if camvid:
+    model = EncoderUNet("vgg16", classes=11) if model_name.startswith("camvid_vgg16") else UNet(2, 3, 11, base=CAMVID_BASE)
+    shape = (1, 3, 368, 480) if predict else (8, 3, 160, 224)
+elif model_name.startswith("unet_"):
     model = EncoderUNet("mobilenet_v2" if model_name == "unet_mobilenetv2" else "vgg16")
     shape = (8, 3, 224, 224) if model_name == "unet_mobilenetv2" else (4, 3, 224, 224)
 else:
     model = UNet(2, 1, 1) if two_d else UNet(1, 1, 5)
     shape = {"faults": (16, 1, 128, 128), "faults_predict": (1, 1, 256, 512)}.get(model_name, (4, 1, 256, 256))
 opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-if two_d:
+if camvid:
+    x = torch.randn(*shape)
+    target = torch.randint(0, 11, (shape[0], *shape[2:]))
+elif two_d:
     x = torch.randn(*shape)
     target = (torch.rand(shape[0], 1, *shape[2:]) > 0.5).float()
 else:
@@ -36,12 +45,12 @@ else:
     target = torch.randint(0, 5, (16, 1024))
 times = []
 pos_weight = torch.tensor([60.0])
-if model_name == "faults_predict":
+if predict:
     model.eval()
     with torch.no_grad():
         for i in range(repeats + 2):
             t0 = time.perf_counter()
-            p = torch.sigmoid(model(x))
+            p = torch.softmax(model(x), 1) if camvid else torch.sigmoid(model(x))
             if i >= 2:
                 times.append((time.perf_counter() - t0) * 1000)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -54,6 +63,8 @@ for i in range(repeats + 2):
     logits = model(x)
     if model_name == "faults":
         loss = F.binary_cross_entropy_with_logits(logits, target, pos_weight=pos_weight)
+    elif camvid:
+        loss = F.cross_entropy(logits, target)
     elif two_d:
         loss = F.binary_cross_entropy_with_logits(logits, target)
     else:

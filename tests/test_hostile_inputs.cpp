@@ -12,7 +12,8 @@
 //   $CFG      a small synthetic strata-welllog config (2 epochs, seconds)
 //   $CKPT     a strata-welllog checkpoint trained from $CFG once per run
 //   $WELL     a CSV well of 300 samples at 0.5 ft written by `well_csv`
-//   $SEG_CFG, $SEG_CKPT   a tiny strata-segment config (disks on 32 x 32 images) and its checkpoint
+//   $SEG_CFG, $SEG_CKPT   a tiny strata-segment config (disks on 32 x 32 images) and its checkpoint;
+//             $SEG_MODEL its run folder
 //   $SEG_SET  its data: images/ and masks/ (8 PNG pairs); $SEG_SMALL a 16 x 16 PNG
 //   $AN_CFG, $AN_CKPT, $AN_LAST   a tiny strata-anomaly config (folders of 16 x 16 stripes, squares as
 //             anomalies), its finished checkpoint and a last.safetensors (no threshold in it)
@@ -232,6 +233,33 @@ const std::vector<HostileCase> kCases = {
      "predict --checkpoint d --input $SEG_SMALL --output masks", 1, {"d: is a directory; the checkpoint must be a file"}},
     {"segment_data_folder_is_a_file", "strata-segment", "touch f",
      "train --config $SEG_CFG --out run data.images=f", 1, {"f: is a file; data.images must be a folder"}},
+    // issue 25: multi-class losses, pretrain, compare
+    {"segment_class_weights_unknown_mode", "strata-segment", "", "train --config $SEG_CFG --out run "
+     "loss.class_weights=median", 1, {"loss.class_weights", "median_frequency"}, "test ! -e run"},
+    {"segment_frequency_weights_on_a_binary_task", "strata-segment", "", "train --config $SEG_CFG --out run "
+     "loss.class_weights=median_frequency", 1, {"is for multi-class tasks", "loss.pos_weight"}, "test ! -e run"},
+    {"segment_negative_class_weight", "strata-segment", "", "train --config $SEG_CFG --out run model.classes=3 "
+     "data.mask.mode=index class_names=[a,b,c] loss.class_weights=[1,-2,1]", 1, {"must be finite and >= 0, got -2"},
+     "test ! -e run"},
+    {"segment_focal_on_a_binary_model", "strata-segment", "", "train --config $SEG_CFG --out run loss.type=focal", 1,
+     {"loss.type focal does not fit model.classes 1"}, "test ! -e run"},
+    {"segment_palette_not_a_colour", "strata-segment", "", "train --config $SEG_CFG --out run "
+     "\"palette=[red,'#000000']\"", 1, {"'red' is not a colour", "#RRGGBB"}, "test ! -e run"},
+    {"segment_palette_too_short", "strata-segment", "", "train --config $SEG_CFG --out run \"palette=['#000000']\"", 1,
+     {"palette has 1 colours for 2 classes"}, "test ! -e run"},
+    {"segment_pretrain_without_an_encoder", "strata-segment", "", "pretrain --config $SEG_CFG --out pre", 1,
+     {"pretrain trains the encoder of an encoder U-Net", "unet2d has no separate encoder"}, "test ! -e pre"},
+    {"segment_pretrain_folder_without_images", "strata-segment", "mkdir empty",
+     "pretrain --config $SEG_CFG --out pre --images empty", 1, {"empty: holds no image files"}, "test ! -e pre"},
+    {"segment_compare_folder_without_a_run", "strata-segment", "mkdir nothing",
+     "compare --runs nothing --output cmp", 1, {"nothing/metrics.csv: cannot read"}},
+    {"segment_compare_bad_loss_target", "strata-segment", "",
+     "compare --runs $SEG_MODEL --output cmp --loss-target fast", 1, {"--loss-target 'fast' is not a positive number"}},
+    {"segment_compare_corrupt_metrics", "strata-segment",
+     "mkdir r && printf '# strata metrics v1\\nepoch,step,train_loss,seconds\\n1,2,abc,3\\n' > r/metrics.csv",
+     "compare --runs r --output cmp", 1, {"r/metrics.csv: row 1, column train_loss: 'abc' is not a number"}},
+    {"segment_compare_writes_its_table", "strata-segment", "", "compare --runs $SEG_MODEL --output cmp", 0,
+     {"best val mIoU"}, "test -s cmp/compare.csv && test -s cmp/val_loss_by_time.png"},
     // ---- strata-anomaly ---------------------------------------------------------------------------------------
     // 1. filesystem errors
     {"anomaly_predict_output_is_a_directory", "strata-anomaly", "mkdir outdir",
@@ -494,6 +522,7 @@ class HostileInput : public ::testing::TestWithParam<HostileCase> {
               0)
         << read_file(root() / "segment_train.log");
     setenv("SEG_CKPT", (seg_model / "best.safetensors").string().c_str(), 1);
+    setenv("SEG_MODEL", seg_model.string().c_str(), 1);
 
     const fs::path an_set = root() / "anomaly_set";
     strata::test::write_anomaly_set(an_set, 16, 4);

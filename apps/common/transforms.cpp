@@ -239,6 +239,7 @@ TransformOptions TransformOptions::from_config(const Config& data, int64_t chann
   o.elastic_p = el.get_double("p", 0.5, Bounds::between(0, 1));
   o.brightness = aug.get_double("brightness", 0.0, Bounds::between(0, 1));
   o.contrast = aug.get_double("contrast", 0.0, Bounds::between(0, 1));
+  o.saturation = aug.get_double("saturation", 0.0, Bounds::between(0, 1));
   if (data.is_scalar("normalize")) {
     const std::string preset = data.get_choice("normalize", "none", {"none", "imagenet"});
     if (preset == "imagenet") {
@@ -313,6 +314,20 @@ Sample apply_transforms(Sample s, const TransformOptions& o, std::mt19937_64* rn
       for (float v : s.image.data) mean += v;
       const float m = float(mean / double(std::max<size_t>(s.image.data.size(), 1)));
       for (float& v : s.image.data) v = std::clamp((v - m) * c + m + b, 0.f, 1.f);
+    }
+    if (o.saturation > 0 && s.image.channels == 3) {
+      // Each pixel moved towards (factor < 1) or away from (> 1) its own grey (Rec. 601 luma).
+      const float f = float(1 + (2 * unit(*rng) - 1) * o.saturation);
+      const int64_t plane = s.image.height * s.image.width;
+      float* r = s.image.data.data();
+      float* g = r + plane;
+      float* bl = g + plane;
+      for (int64_t i = 0; i < plane; ++i) {
+        const float grey = 0.299f * r[i] + 0.587f * g[i] + 0.114f * bl[i];
+        r[i] = std::clamp(grey + (r[i] - grey) * f, 0.f, 1.f);
+        g[i] = std::clamp(grey + (g[i] - grey) * f, 0.f, 1.f);
+        bl[i] = std::clamp(grey + (bl[i] - grey) * f, 0.f, 1.f);
+      }
     }
   }
   normalize(s.image, o.mean, o.std);

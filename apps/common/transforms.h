@@ -10,7 +10,7 @@
 //   (elastic: {alpha, sigma, p}: a random displacement field smoothed by a
 //   Gaussian of sigma pixels and scaled to alpha pixels, images bilinear, masks
 //   nearest, as Simard et al. 2003 and the U-Net paper) -> brightness / contrast
-//   jitter (image only) -> normalisation ((x - mean) / std per channel);
+//   / saturation jitter (image only) -> normalisation ((x - mean) / std per channel);
 // and for evaluation only resize and normalisation.
 // Random draws come from the Rng a caller makes for (seed, epoch, index), so
 // a sample's augmentation does not depend on which worker thread made it.
@@ -56,6 +56,7 @@ struct TransformOptions {
   std::vector<int64_t> crop;          // [h, w] random crop; empty: none
   double hflip = 0, vflip = 0;        // probabilities
   double brightness = 0, contrast = 0;  // jitter: x' = (x - m) * c + m + b, b in +-brightness, c in 1 +- contrast
+  double saturation = 0;              // RGB: x' = grey + (x - grey) * s, s in 1 +- saturation
   double elastic_alpha = 0, elastic_sigma = 10, elastic_p = 0.5;  // alpha 0: no elastic deformation
   std::vector<double> mean, std;      // per channel; empty: none
   // data.size, data.resize, data.augment.{scale, crop, hflip, vflip, elastic,
