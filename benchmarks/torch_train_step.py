@@ -23,9 +23,9 @@ torch.manual_seed(0)
 two_d = model_name != "unet1d"
 camvid = model_name.startswith("camvid_")
 predict = model_name == "faults_predict" or (camvid and model_name.endswith("_predict"))
-CAMVID_BASE = 32  # configs/segment_camvid_scratch.yaml's model.base
+CAMVID_BASE = 16  # configs/segment_camvid_scratch.yaml's model.base
 if camvid:
-    model = EncoderUNet("vgg16", classes=11) if model_name.startswith("camvid_vgg16") else UNet(2, 3, 11, base=CAMVID_BASE)
+    model = EncoderUNet("vgg16_bn", classes=11) if model_name.startswith("camvid_vgg16") else UNet(2, 3, 11, base=CAMVID_BASE)
     shape = (1, 3, 368, 480) if predict else (8, 3, 160, 224)
 elif model_name.startswith("unet_"):
     model = EncoderUNet("mobilenet_v2" if model_name == "unet_mobilenetv2" else "vgg16")

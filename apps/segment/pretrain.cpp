@@ -46,6 +46,7 @@ struct PretrainOptions {
   double mask_ratio = 0.5, noise = 0.0, val_fraction = 0.05;
   uint64_t seed = 1;
   std::vector<std::string> folders;  // unlabelled image folders beside the config's training images
+  std::vector<int64_t> crop;          // training crop of pretraining (default: data.augment.crop)
 };
 
 PretrainOptions pretrain_options(const Config& p, const Config& data) {
@@ -59,6 +60,9 @@ PretrainOptions pretrain_options(const Config& p, const Config& data) {
   o.seed = uint64_t(p.get_int("seed", 1, Bounds::at_least(0)));
   o.panels_every = p.get_int("panels_every", 5, Bounds::at_least(0));
   o.folders = p.get_string_list("images", {});
+  o.crop = p.get_int_list("crop", {});
+  STRATA_CHECK(o.crop.empty() || (o.crop.size() == 2 && o.crop[0] > 0 && o.crop[1] > 0), p.key_path("crop"),
+               ": [height, width] in pixels");
   o.workers = data.get_int("workers", 2, Bounds::between(0, 64));
   o.prefetch = data.get_int("prefetch", 2, Bounds::between(1, 64));
   o.samples_per_epoch = p.get_int("samples_per_epoch", 0, Bounds::at_least(0));
@@ -148,15 +152,6 @@ Panel display(const Image& img, const TransformOptions& tf, const std::string& t
   return p;
 }
 
-// Keys of `key` (recursively) that another command of the same config reads.
-void mark_all_known(const Config& cfg, const std::string& key) {
-  if (!cfg.has(key)) return;
-  cfg.mark_known(key);
-  if (cfg.is_scalar(key) || cfg.is_list(key)) return;
-  const Config sub = cfg.section(key);
-  for (const std::string& k : sub.keys()) mark_all_known(sub, k);
-}
-
 }  // namespace
 
 int pretrain_command(const AppArgs& a) {
@@ -185,7 +180,8 @@ int pretrain_command(const AppArgs& a) {
   // The network: the config's model with C output channels and no starting weights.
   const Config model_cfg = cfg.section("model");
   for (const std::string& k : model_cfg.keys()) model_cfg.mark_known(k);
-  for (const char* k : {"loss", "train", "inference"}) mark_all_known(cfg, k);  // train's sections of the same config
+  const bool progress = cfg.section("train").get_bool("progress", true);
+  for (const char* k : {"loss", "train", "inference", "optimizer"}) mark_section_known(cfg, k);  // train's sections
   Config net_cfg = Config::parse(cfg.dump(), cfg.origin());
   net_cfg.apply_override("model.classes=" + std::to_string(task.channels));
   net_cfg.apply_override("model.encoder_weights=''");
@@ -201,6 +197,7 @@ int pretrain_command(const AppArgs& a) {
     return TrainerOptions::from_config(t);
   }();
   topt.steps_per_epoch = (per_epoch + po.batch - 1) / po.batch;
+  topt.progress = progress;
   const Config opt_cfg = cfg.section("pretrain").has("optimizer") ? cfg.section("pretrain").section("optimizer")
                                                                   : cfg.section("optimizer");
   auto opt = make_optimizer(opt_cfg, model->named_parameters(), topt.epochs * topt.steps_per_epoch);
@@ -215,7 +212,8 @@ int pretrain_command(const AppArgs& a) {
                train.size(), val.size(), model->describe().c_str(), po.mask_ratio, static_cast<long long>(po.patch),
                static_cast<long long>(po.patch), out.c_str());
 
-  const TransformOptions& tf = data.transforms();
+  TransformOptions tf = data.transforms();
+  if (!po.crop.empty()) tf.crop = po.crop;
   const auto make = [&](const ImagePair& p, std::mt19937_64* rng, std::mt19937_64& mask_rng) {
     Sample s = data.decoded(p);  // image only: the pair has no mask
     s = apply_transforms(std::move(s), tf, rng);

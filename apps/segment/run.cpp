@@ -101,14 +101,14 @@ void write_metrics_csv(const std::string& path, const std::map<std::string, doub
   });
 }
 
-std::string summary_line(const std::map<std::string, double>& m) {
+std::string summary_line(const std::map<std::string, double>& m, const TaskSpec& task) {
   char buf[256];
   std::snprintf(buf, sizeof buf, "pixel accuracy %.4f, mean IoU %.4f, loss %.4f", m.at("val_accuracy"),
                 m.at("val_miou"), m.at("val_loss"));
   std::string s = buf;
   if (m.count("val_class_accuracy")) s += ", class-average accuracy " + std::to_string(m.at("val_class_accuracy")).substr(0, 6);
-  for (const auto& [k, v] : m)
-    if (k.rfind("val_iou_", 0) == 0) s += ", IoU " + k.substr(8) + " " + std::to_string(v).substr(0, 6);
+  for (const std::string& name : task.class_names)  // in class order
+    if (m.count("val_iou_" + name)) s += ", IoU " + name + " " + std::to_string(m.at("val_iou_" + name)).substr(0, 6);
   return s;
 }
 
@@ -155,6 +155,7 @@ int train_command(const AppArgs& a) {
   const ModulePtr model = build_module(cfg.section("model"));
   topt.steps_per_epoch = (ro.samples_per_epoch + ro.batch - 1) / ro.batch;
   auto opt = make_optimizer(cfg.section("optimizer"), model->named_parameters(), topt.epochs * topt.steps_per_epoch);
+  mark_section_known(cfg, "pretrain");  // strata-segment pretrain's
   cfg.check_unknown_keys();
   // Sizes of every pair (file headers only) before any long work.
   for (const auto* set : {&data.train(), &data.val()})
@@ -227,7 +228,7 @@ int train_command(const AppArgs& a) {
   write_panels((fs::path(out) / "panels" / "best.png").string(), *best.model, data, task, loss, data.val(),
                int64_t(data.val().size()), ro.inference);
   std::fprintf(stderr, "strata-segment: best model on %zu validation images: %s\n", data.val().size(),
-               summary_line(m).c_str());
+               summary_line(m, task).c_str());
   return 0;
 }
 
@@ -248,7 +249,7 @@ int eval_command(const AppArgs& a) {
                  l.task.class_names);
   write_panels((fs::path(out) / "panels.png").string(), *l.model, data, l.task, loss, data.val(),
                std::min<int64_t>(int64_t(data.val().size()), 8), inf);
-  std::printf("%zu images: %s\n", data.val().size(), summary_line(m).c_str());
+  std::printf("%zu images: %s\n", data.val().size(), summary_line(m, l.task).c_str());
   if (l.task.binary)
     std::printf("object class: precision %.4f, recall %.4f, F1 %.4f\n", m.at("val_precision"), m.at("val_recall"),
                 m.at("val_f1"));

@@ -52,6 +52,14 @@ TaskSpec TaskSpec::from_config(const Config& cfg) {
   return t;
 }
 
+void mark_section_known(const Config& cfg, const std::string& key) {
+  if (!cfg.has(key)) return;
+  cfg.mark_known(key);
+  if (cfg.is_scalar(key) || cfg.is_list(key)) return;
+  const Config sub = cfg.section(key);
+  for (const std::string& k : sub.keys()) mark_section_known(sub, k);
+}
+
 // ---------------------------------------------------------------------------
 // data
 

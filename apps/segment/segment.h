@@ -42,6 +42,11 @@ struct TaskSpec {
   static TaskSpec from_config(const Config& cfg);
 };
 
+// Marks `key` and everything under it as read: the sections of a config that
+// another command of the app reads (train ignores `pretrain`, pretrain ignores
+// `loss`, `train`, `inference` and `optimizer`).
+void mark_section_known(const Config& cfg, const std::string& key);
+
 class SegmentData {
  public:
   // data.{images, masks | train_list} for training, validation from

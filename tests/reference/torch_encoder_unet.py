@@ -16,7 +16,8 @@ class EncoderUNet(nn.Module):
             self.features = torchvision.models.mobilenet_v2(weights=None).features
             self.taps, channels, extra = [1, 3, 6, 13, 18], [16, 24, 32, 96, 1280], True
         else:
-            self.features = torchvision.models.vgg16(weights=None).features
+            vgg = torchvision.models.vgg16_bn if arch == "vgg16_bn" else torchvision.models.vgg16
+            self.features = vgg(weights=None).features
             self.taps, channels, extra = None, [64, 128, 256, 512, 512], False
         skips = channels[:-1]
         widths = list(reversed(skips)) + ([max(channels[0] // 2, 8)] if extra else [])
