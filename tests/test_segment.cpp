@@ -672,6 +672,20 @@ TEST(SegmentApp, MultiClassRunResolvesWeightsAndComparesRuns) {
     ASSERT_EQ(segment::eval_command(eval), 0);
   }
   EXPECT_EQ(metrics_of(d / "eval_model" / "metrics.csv"), metrics_of(d / "eval_full" / "metrics.csv"));
+  // SegNet's folder layout (test/ beside testannot/) scores the same images as the list; two such sets are refused.
+  fs::create_directories(d / "held");
+  fs::copy(d / "set" / "images", d / "held" / "test");
+  fs::copy(d / "set" / "masks", d / "held" / "testannot");
+  AppArgs held;
+  held.command = "eval";
+  held.checkpoint = (d / "run" / "best.safetensors").string();
+  held.data = (d / "held").string();
+  held.out = (d / "eval_held").string();
+  ASSERT_EQ(segment::eval_command(held), 0);
+  EXPECT_EQ(metrics_of(d / "eval_held" / "metrics.csv"), metrics_of(d / "eval_model" / "metrics.csv"));
+  fs::copy(d / "set" / "images", d / "held" / "val");
+  fs::copy(d / "set" / "masks", d / "held" / "valannot");
+  EXPECT_THAT(error_of([&] { segment::eval_command(held); }), HasSubstr("holds several labelled sets (test/ and val/"));
   // compare: a second run, then the table and plots of both.
   train.out = (d / "run2").string();
   train.overrides = {"optimizer.lr=0.003"};

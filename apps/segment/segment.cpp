@@ -110,13 +110,28 @@ SegmentData::SegmentData(const Config& data, const TaskSpec& task, const std::st
   read_common(data);
   std::error_code ec;
   if (fs::is_directory(eval_data, ec)) {
-    for (const auto& [im, ma] : {std::pair{"images", "masks"}, std::pair{"image", "label"}, std::pair{"val", "valannot"}})
+    for (const auto& [im, ma] : {std::pair{"images", "masks"}, std::pair{"image", "label"}})
       if (fs::is_directory(fs::path(eval_data) / im) && fs::is_directory(fs::path(eval_data) / ma)) {
         val_ = pairs_from_folders((fs::path(eval_data) / im).string(), (fs::path(eval_data) / ma).string());
         return;
       }
-    STRATA_FAIL(eval_data, ": a labelled folder needs images/ and masks/ subfolders (or image/ and label/); or give ",
-                "a SegNet-style list file");
+    // SegNet's layout: X/ beside Xannot/ (test/ + testannot/, val/ + valannot/); exactly one such pair.
+    std::vector<std::string> annotated;
+    for (const auto& e : fs::directory_iterator(eval_data, ec)) {
+      const std::string name = e.path().filename().string();
+      if (e.is_directory() && fs::is_directory(fs::path(eval_data) / (name + "annot"))) annotated.push_back(name);
+    }
+    std::sort(annotated.begin(), annotated.end());
+    STRATA_CHECK(annotated.size() < 2, eval_data, ": holds several labelled sets (", annotated.front(), "/ and ",
+                 annotated[1], "/ with their *annot/ folders); give the one to score, e.g. ", eval_data, "/",
+                 annotated.front(), ".txt or a folder with only images/ and masks/");
+    if (annotated.size() == 1) {
+      const fs::path root(eval_data);
+      val_ = pairs_from_folders((root / annotated[0]).string(), (root / (annotated[0] + "annot")).string());
+      return;
+    }
+    STRATA_FAIL(eval_data, ": a labelled folder needs images/ and masks/ subfolders (or image/ and label/, or ",
+                "SegNet's X/ and Xannot/); or give a SegNet-style list file");
   }
   val_ = pairs_from_list(eval_data);
 }
