@@ -168,11 +168,10 @@ int train_command(const AppArgs& a) {
   Trainer trainer(
       topt, out,
       [&](int64_t epoch, int64_t b) {
-        const double waited = loader.wait_seconds();
+        double wait = 0;
         std::vector<Image> images;
-        for (Sample& s : loader.batch(epoch, b)) images.push_back(std::move(s.image));
+        for (Sample& s : loader.batch(epoch, b, &wait)) images.push_back(std::move(s.image));
         const Tensor xt = stack_images(images, 0, images.size());
-        const double wait = loader.wait_seconds() - waited;
         model->train();
         opt->zero_grad();
         const Tensor l = autoencoder_loss(model->run(xt), xt, loss);

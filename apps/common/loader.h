@@ -43,6 +43,13 @@ class Loader {
 
   int64_t batches_per_epoch(int64_t epoch_size) const { return (epoch_size + batch_ - 1) / batch_; }
   std::vector<Sample> batch(int64_t epoch, int64_t b);
+  // The same, and the seconds this call waited for the workers (StepResult::data_wait).
+  std::vector<Sample> batch(int64_t epoch, int64_t b, double* waited) {
+    const double before = wait_seconds_;
+    std::vector<Sample> out = batch(epoch, b);
+    *waited = wait_seconds_ - before;
+    return out;
+  }
   double wait_seconds() const { return wait_seconds_; }
 
  private:

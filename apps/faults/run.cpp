@@ -302,9 +302,8 @@ int train_command(const AppArgs& a) {
   Trainer trainer(
       topt, out,
       [&](int64_t epoch, int64_t b) {
-        const double waited = loader.wait_seconds();
-        const std::vector<Sample> samples = loader.batch(epoch, b);
-        const double wait = loader.wait_seconds() - waited;
+        double wait = 0;
+        const std::vector<Sample> samples = loader.batch(epoch, b, &wait);
         const int64_t n = int64_t(samples.size()), h = samples[0].image.height, w = samples[0].image.width;
         std::vector<float> x, y;
         x.reserve(size_t(n * h * w));

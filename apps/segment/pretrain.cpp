@@ -232,9 +232,8 @@ int pretrain_command(const AppArgs& a) {
   Trainer trainer(
       topt, out,
       [&](int64_t epoch, int64_t b) {
-        const double waited = loader.wait_seconds();
-        const std::vector<Sample> samples = loader.batch(epoch, b);
-        const double wait = loader.wait_seconds() - waited;
+        double wait = 0;
+        const std::vector<Sample> samples = loader.batch(epoch, b, &wait);
         const MaskedBatch mb = masked_batch(samples, po.noise, sample_rng(po.seed, uint64_t(epoch), uint64_t(b))());
         model->train();
         opt->zero_grad();

@@ -184,9 +184,8 @@ int train_command(const AppArgs& a) {
   Trainer trainer(
       topt, out,
       [&](int64_t epoch, int64_t b) {
-        const double waited = loader.wait_seconds();
-        const Batch batch = collate(loader.batch(epoch, b));
-        const double wait = loader.wait_seconds() - waited;
+        double wait = 0;
+        const Batch batch = collate(loader.batch(epoch, b, &wait));
         model->train();
         opt->zero_grad();
         const Tensor l = segment_loss((*model)(batch.x), batch, task, loss);
