@@ -19,6 +19,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -41,29 +42,34 @@ int main(int argc, char** argv) {
   const int repeats = argc > 2 ? std::max(1, std::atoi(argv[2])) : 5;
   const bool encoder = model == "unet_mobilenetv2" || model == "unet_vgg16";
   const bool faults = model == "faults" || model == "faults_predict";
-  // CamVid (issue 25): the two models of configs/segment_camvid_{scratch,vgg16}.yaml (U-Net base 16; VGG16-BN), 11 classes, their training
-  // crops (batch 8 x 3 x 160 x 224) and full-resolution prediction (one 360 x 480 image, padded to 368 x 480).
+  // CamVid (issue 25): the models of configs/segment_camvid_{scratch,vgg16}.yaml (U-Net base 16; VGG16-BN) and
+  // configs/segment_camvid.yaml (MobileNetV2 encoder, input skip), 11 classes, their training crops (batch 8 x 3 x
+  // 160 x 224) and full-resolution prediction (one 360 x 480 image, padded).
   const bool camvid = model.rfind("camvid_", 0) == 0;
   const bool predict = model == "faults_predict" || (camvid && model.find("_predict") != std::string::npos);
   const bool camvid_vgg = model.rfind("camvid_vgg16", 0) == 0;
-  if (model != "unet2d" && model != "unet1d" && !encoder && !faults && model != "camvid_scratch" &&
-      model != "camvid_scratch_predict" && model != "camvid_vgg16" && model != "camvid_vgg16_predict") {
+  const bool camvid_mnv2 = model.rfind("camvid_mobilenetv2", 0) == 0;  // configs/segment_camvid.yaml
+  const std::set<std::string> camvid_models{"camvid_scratch", "camvid_scratch_predict", "camvid_vgg16",
+                                            "camvid_vgg16_predict", "camvid_mobilenetv2", "camvid_mobilenetv2_predict"};
+  if (model != "unet2d" && model != "unet1d" && !encoder && !faults && !camvid_models.count(model)) {
     std::fprintf(stderr,
                  "usage: bench_train_step unet2d|unet1d|unet_mobilenetv2|unet_vgg16|faults|faults_predict|"
-                 "camvid_scratch[_predict]|camvid_vgg16[_predict] [repeats]\n");
+                 "camvid_{scratch,vgg16,mobilenetv2}[_predict] [repeats]\n");
     return 2;
   }
   const bool two_d = model != "unet1d";
   manual_seed(0);
   ModulePtr net = encoder      ? build_module(Config::parse("type: " + model + "\nclasses: 1\n"))
                   : camvid_vgg ? build_module(Config::parse("type: unet_vgg16\nbatchnorm: true\nclasses: 11\n"))
+                  : camvid_mnv2 ? build_module(Config::parse("type: unet_mobilenetv2\ninput_skip: true\nclasses: 11\n"))
                   : camvid     ? ModulePtr(std::make_shared<UNet>(UNetOptions{2, 3, 11, kCamvidBase, 4}))
                                : ModulePtr(std::make_shared<UNet>(two_d ? UNetOptions{2, 1, 1, 16, 4}
                                                                         : UNetOptions{1, 1, 5, 16, 4}));
   Adam adam;
   adam.add_group({"default", net->named_parameters(), 1e-3, 0});
   Generator gen(1);
-  const Shape shape = camvid && predict            ? Shape{1, 3, 368, 480}
+  // Full resolution 360 x 480 padded to the network's multiple: 16 (U-Net depth 4, VGG16's 4 skips), 32 (MobileNetV2).
+  const Shape shape = camvid && predict            ? Shape{1, 3, camvid_mnv2 ? 384 : 368, 480}
                       : camvid                    ? Shape{8, 3, 160, 224}
                       : model == "faults"           ? Shape{16, 1, 128, 128}
                       : model == "faults_predict" ? Shape{1, 1, 256, 512}

@@ -25,8 +25,14 @@ camvid = model_name.startswith("camvid_")
 predict = model_name == "faults_predict" or (camvid and model_name.endswith("_predict"))
 CAMVID_BASE = 16  # configs/segment_camvid_scratch.yaml's model.base
 if camvid:
-    model = EncoderUNet("vgg16_bn", classes=11) if model_name.startswith("camvid_vgg16") else UNet(2, 3, 11, base=CAMVID_BASE)
-    shape = (1, 3, 368, 480) if predict else (8, 3, 160, 224)
+    if model_name.startswith("camvid_vgg16"):
+        model = EncoderUNet("vgg16_bn", classes=11)
+    elif model_name.startswith("camvid_mobilenetv2"):  # configs/segment_camvid.yaml
+        model = EncoderUNet("mobilenet_v2", classes=11, input_skip=True)
+    else:
+        model = UNet(2, 3, 11, base=CAMVID_BASE)
+    # full resolution 360 x 480 padded to the network's multiple (MobileNetV2: 32, the others: 16)
+    shape = (1, 3, 384 if "mobilenetv2" in model_name else 368, 480) if predict else (8, 3, 160, 224)
 elif model_name.startswith("unet_"):
     model = EncoderUNet("mobilenet_v2" if model_name == "unet_mobilenetv2" else "vgg16")
     shape = (8, 3, 224, 224) if model_name == "unet_mobilenetv2" else (4, 3, 224, 224)

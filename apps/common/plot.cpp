@@ -148,10 +148,17 @@ void line_plot(const std::string& path, const std::string& title, const std::str
 
 void confusion_plot(const std::string& path, const std::string& title, const ConfusionMatrix& m,
                     const std::vector<std::string>& labels) {
-  const int k = int(m.classes()), cell = std::max(40, std::min(90, 720 / k)), left = 130, top = 80;
+  const int k = int(m.classes()), cell = std::max(40, std::min(90, 720 / k)), left = 130, top = 100;
   const int W = left + k * cell + 30, H = top + k * cell + 70;
   Canvas cv(W, H);
   auto label = [&](int c) { return c < int(labels.size()) ? labels[size_t(c)] : std::to_string(c); };
+  // Counts when they fit in a cell; otherwise (segmentation: millions of pixels) each cell is the share of its
+  // row, the true class's pixels, in percent.
+  bool counts_fit = true, labels_fit = true;
+  for (int t = 0; t < k; ++t) {
+    labels_fit = labels_fit && Canvas::text_width(label(t)) <= cell - 4;
+    for (int p = 0; p < k; ++p) counts_fit = counts_fit && Canvas::text_width(std::to_string(m.count(t, p))) <= cell - 4;
+  }
   for (int t = 0; t < k; ++t) {
     const int64_t row = m.true_count(t);
     for (int p = 0; p < k; ++p) {
@@ -159,16 +166,21 @@ void confusion_plot(const std::string& path, const std::string& title, const Con
       const Rgb c{uint8_t(255 - 200 * f), uint8_t(255 - 150 * f), 255};
       const int x = left + p * cell, y = top + t * cell;
       cv.fill_rect(x, y, x + cell - 1, y + cell - 1, c);
-      const std::string n = std::to_string(m.count(t, p));
+      char pct[16];
+      std::snprintf(pct, sizeof pct, "%.1f", 100 * f);
+      const std::string n = counts_fit ? std::to_string(m.count(t, p)) : std::string(pct);
       cv.text(x + (cell - Canvas::text_width(n)) / 2, y + cell / 2 - 7, n, f > 0.6 ? Rgb{255, 255, 255} : kBlack);
     }
     cv.text(left - 10 - Canvas::text_width(label(t)), top + t * cell + cell / 2 - 7, label(t), kBlack);
   }
+  // Column names on two staggered lines when they are wider than a cell.
   for (int p = 0; p < k; ++p)
-    cv.text(left + p * cell + (cell - Canvas::text_width(label(p))) / 2, top - 22, label(p), kBlack);
-  cv.text(8, top - 22, "truth \\ pred", kBlack);
-  char acc[64];
-  std::snprintf(acc, sizeof acc, "accuracy %.3f, n = %lld", m.accuracy(), static_cast<long long>(m.total()));
+    cv.text(left + p * cell + (cell - Canvas::text_width(label(p))) / 2, top - 22 - (labels_fit || p % 2 == 0 ? 0 : 22),
+            label(p), kBlack);
+  cv.text(8, top - 44, "truth \\ pred", kBlack);
+  char acc[96];
+  std::snprintf(acc, sizeof acc, "accuracy %.3f, n = %lld%s", m.accuracy(), static_cast<long long>(m.total()),
+                counts_fit ? "" : "; cells: % of the true class");
   cv.text(left, top + k * cell + 20, acc, kBlack);
   cv.text(8, 12, title, kBlack, 3);
   cv.save_png(path);

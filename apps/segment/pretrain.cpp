@@ -249,7 +249,8 @@ int pretrain_command(const AppArgs& a) {
         NoGradGuard no_grad;
         double total = 0, weight = 0;
         std::vector<std::vector<Panel>> rows;
-        const bool panels = po.panels_every > 0 && ((epoch + 1) % po.panels_every == 0 || epoch == 0);
+        const bool panels =
+            po.panels_every > 0 && ((epoch + 1) % po.panels_every == 0 || epoch == 0 || epoch + 1 == po.epochs);
         for (size_t i = 0; i < val.size(); ++i) {
           const MaskedBatch mb = masked_batch({val_sample(i)}, 0.0, 0);
           const Tensor recon = (*model)(mb.input);
@@ -261,8 +262,17 @@ int pretrain_command(const AppArgs& a) {
               const Tensor c = t.contiguous();
               return Image{c.size(1), c.size(2), c.size(3), c.to_vector<float>()};
             };
-            rows.push_back({display(image_of(mb.input), tf, "input (hidden cells blank)"),
-                            display(image_of(recon), tf, "reconstruction"), display(image_of(mb.target), tf, "image")});
+            // The loss sees only the hidden cells, so the network's output elsewhere means nothing: show the
+            // input with its hidden cells painted from the output.
+            Image input = image_of(mb.input), painted = input;
+            const Image out = image_of(recon);
+            const std::vector<float> hidden = mb.hidden.contiguous().to_vector<float>();
+            const int64_t plane = painted.height * painted.width;
+            for (int64_t k = 0; k < painted.channels; ++k)
+              for (int64_t j = 0; j < plane; ++j)
+                if (hidden[size_t(j)] > 0) painted.data[size_t(k * plane + j)] = out.data[size_t(k * plane + j)];
+            rows.push_back({display(input, tf, "input, hidden cells blank"), display(painted, tf, "cells repainted"),
+                            display(image_of(mb.target), tf, "image")});
           }
         }
         if (!rows.empty()) {

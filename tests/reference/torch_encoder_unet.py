@@ -10,8 +10,9 @@ from torch_unet import ConvBlock
 
 
 class EncoderUNet(nn.Module):
-    def __init__(self, arch, classes=1):
+    def __init__(self, arch, classes=1, input_skip=False):
         super().__init__()
+        self.input_skip = input_skip
         if arch == "mobilenet_v2":
             self.features = torchvision.models.mobilenet_v2(weights=None).features
             self.taps, channels, extra = [1, 3, 6, 13, 18], [16, 24, 32, 96, 1280], True
@@ -24,7 +25,7 @@ class EncoderUNet(nn.Module):
         self.up, self.dec = nn.ModuleList(), nn.ModuleList()
         cin = channels[-1]
         for j, w in enumerate(widths):
-            skip = skips[len(skips) - 1 - j] if j < len(skips) else 0
+            skip = skips[len(skips) - 1 - j] if j < len(skips) else (3 if input_skip else 0)
             self.up.append(nn.ConvTranspose2d(cin, w, 2, stride=2))
             self.dec.append(ConvBlock(nn.Conv2d, nn.BatchNorm2d, w + skip, w))
             cin = w
@@ -54,5 +55,8 @@ class EncoderUNet(nn.Module):
         y = stages[-1]
         for j in range(len(self.up)):
             y = self.up[j](y)
-            y = self.dec[j](torch.cat([stages[n_skips - 1 - j], y], 1) if j < n_skips else y)
+            if j < n_skips:
+                y = self.dec[j](torch.cat([stages[n_skips - 1 - j], y], 1))
+            else:
+                y = self.dec[j](torch.cat([x, y], 1) if self.input_skip else y)
         return self.head(y)
