@@ -130,15 +130,30 @@ void line_plot(const std::string& path, const std::string& title, const std::str
   }
   cv.line(left, top, left, top + ph, kBlack, 2);
   cv.line(left, top + ph, left + pw, top + ph, kBlack, 2);
+  int legend_w = 200;  // the legend, top right, as wide as its longest name
+  for (const Series& s : series) legend_w = std::max(legend_w, Canvas::text_width(s.name) + 40);
   for (size_t k = 0; k < series.size(); ++k) {
     const Series& s = series[k];
     const Rgb c = class_colour(int64_t(k));
     for (size_t i = 1; i < s.x.size(); ++i)
       if (std::isfinite(s.y[i - 1]) && std::isfinite(s.y[i])) cv.line(px(s.x[i - 1]), py(s.y[i - 1]), px(s.x[i]), py(s.y[i]), c, 2);
     if (s.x.size() == 1) cv.fill_rect(int(px(s.x[0])) - 3, int(py(s.y[0])) - 3, int(px(s.x[0])) + 4, int(py(s.y[0])) + 4, c);
-    const int ly = top + 10 + int(k) * 20, lx = left + pw - 200;
-    cv.fill_rect(lx, ly + 4, lx + 24, ly + 8, c);
-    cv.text(lx + 32, ly, s.name, kBlack);
+  }
+  // The legend on white, in the right-hand corner (top or bottom) that hides fewer points of the curves.
+  const int lx = std::max(left + 10, left + pw - legend_w), lh = 8 + int(series.size()) * 20;
+  const auto hidden = [&](int y0) {
+    int n = 0;
+    for (const Series& s : series)
+      for (size_t i = 0; i < s.x.size(); ++i)
+        if (std::isfinite(s.y[i]) && px(s.x[i]) >= lx - 6 && py(s.y[i]) >= y0 && py(s.y[i]) <= y0 + lh) ++n;
+    return n;
+  };
+  const int legend_top = hidden(top + 6) <= hidden(top + ph - lh - 6) ? top + 6 : top + ph - lh - 6;
+  if (!series.empty()) cv.fill_rect(lx - 6, legend_top, left + pw - 2, legend_top + lh, Rgb{255, 255, 255});
+  for (size_t k = 0; k < series.size(); ++k) {
+    const int ly = legend_top + 4 + int(k) * 20;
+    cv.fill_rect(lx, ly + 4, lx + 24, ly + 8, class_colour(int64_t(k)));
+    cv.text(lx + 32, ly, series[k].name, kBlack);
   }
   cv.text((W - Canvas::text_width(title, 3)) / 2, 12, title, kBlack, 3);
   cv.text(left + (pw - Canvas::text_width(x_label)) / 2, H - 30, x_label, kBlack);

@@ -408,10 +408,12 @@ int compare_command(const AppArgs& a) {
                     num(best, "%.4f").c_str(), num(best_epoch, "%.0f").c_str(), target, num(reach_epoch, "%.0f").c_str(),
                     num(reach_min, "%.1f").c_str());
       f << buf;
-      std::printf("%-28s %4zu epochs %7.1f min  best val mIoU %s (epoch %s)  val loss <= %g: epoch %s, %s min\n",
-                  r.name.c_str(), epoch.size(), minutes.back(), num(best, "%.4f").c_str(),
-                  num(best_epoch, "%.0f").c_str(), target, num(reach_epoch, "%.0f").c_str(),
-                  num(reach_min, "%.1f").c_str());
+      const std::string reached = std::isnan(reach_epoch)
+                                      ? std::string("never")
+                                      : "epoch " + num(reach_epoch, "%.0f") + ", " + num(reach_min, "%.1f") + " min";
+      std::printf("%-28s %4zu epochs %7.1f min  best val mIoU %s (epoch %s)  val loss <= %g: %s\n", r.name.c_str(),
+                  epoch.size(), minutes.back(), num(best, "%.4f").c_str(), num(best_epoch, "%.0f").c_str(), target,
+                  reached.c_str());
     }
   });
   const fs::path o(a.output);
