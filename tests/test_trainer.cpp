@@ -73,11 +73,16 @@ TEST(Plots, PngsDecodeWithTheExpectedSize) {
   ConfusionMatrix m(4);
   m.add({0, 1, 2, 3, 3}, {0, 1, 2, 3, 0});
   confusion_plot((dir / "cm.png").string(), "facies", m, {"SS", "CSiS", "FSiS", "MS"});
+  // Counts too wide for a cell (segmentation pixels) and names wider than a cell: percentages, two label lines.
+  ConfusionMatrix wide(4);
+  wide.add(std::vector<int64_t>(3000000, 1), std::vector<int64_t>(3000000, 1));
+  confusion_plot((dir / "cm_wide.png").string(), "pixels", wide, {"Sky", "Building", "Pavement", "SignSymbol"});
   Panel gray{"input", 20, 30, 1, std::vector<float>(600, 0.25f)};
   Panel rgb{"prediction", 20, 30, 3, std::vector<float>(1800, 0.75f)};
   image_panels((dir / "panels.png").string(), {{gray, rgb}, {gray}}, 64);
   for (const auto& [name, w, h] : std::vector<std::tuple<std::string, int, int>>{
-           {"loss.png", 900, 560}, {"cm.png", 130 + 4 * 90 + 30, 80 + 4 * 90 + 70}, {"panels.png", 158, 218}}) {
+           {"loss.png", 900, 560}, {"cm.png", 130 + 4 * 90 + 30, 80 + 4 * 90 + 70},
+           {"cm_wide.png", 130 + 4 * 90 + 30, 102 + 4 * 90 + 70}, {"panels.png", 158, 218}}) {
     int x = 0, y = 0, c = 0;
     unsigned char* px = stbi_load((dir / name).string().c_str(), &x, &y, &c, 3);
     ASSERT_NE(px, nullptr) << name;

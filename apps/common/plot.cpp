@@ -163,17 +163,18 @@ void line_plot(const std::string& path, const std::string& title, const std::str
 
 void confusion_plot(const std::string& path, const std::string& title, const ConfusionMatrix& m,
                     const std::vector<std::string>& labels) {
-  const int k = int(m.classes()), cell = std::max(40, std::min(90, 720 / k)), left = 130, top = 100;
-  const int W = left + k * cell + 30, H = top + k * cell + 70;
-  Canvas cv(W, H);
+  const int k = int(m.classes()), cell = std::max(40, std::min(90, 720 / k)), left = 130;
   auto label = [&](int c) { return c < int(labels.size()) ? labels[size_t(c)] : std::to_string(c); };
   // Counts when they fit in a cell; otherwise (segmentation: millions of pixels) each cell is the share of its
-  // row, the true class's pixels, in percent.
+  // row, the true class's pixels, in percent. Column names wider than a cell go on two staggered lines.
   bool counts_fit = true, labels_fit = true;
   for (int t = 0; t < k; ++t) {
     labels_fit = labels_fit && Canvas::text_width(label(t)) <= cell - 4;
     for (int p = 0; p < k; ++p) counts_fit = counts_fit && Canvas::text_width(std::to_string(m.count(t, p))) <= cell - 4;
   }
+  const int top = labels_fit ? 80 : 102;
+  const int W = left + k * cell + 30, H = top + k * cell + 70;
+  Canvas cv(W, H);
   for (int t = 0; t < k; ++t) {
     const int64_t row = m.true_count(t);
     for (int p = 0; p < k; ++p) {
@@ -192,7 +193,7 @@ void confusion_plot(const std::string& path, const std::string& title, const Con
   for (int p = 0; p < k; ++p)
     cv.text(left + p * cell + (cell - Canvas::text_width(label(p))) / 2, top - 22 - (labels_fit || p % 2 == 0 ? 0 : 22),
             label(p), kBlack);
-  cv.text(8, top - 44, "truth \\ pred", kBlack);
+  cv.text(8, top - (labels_fit ? 22 : 44), "truth \\ pred", kBlack);
   char acc[96];
   std::snprintf(acc, sizeof acc, "accuracy %.3f, n = %lld%s", m.accuracy(), static_cast<long long>(m.total()),
                 counts_fit ? "" : "; cells: % of the true class");
