@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <tuple>
 
 #include "apps/common/plot.h"
 #include "engine/autograd.h"
@@ -234,7 +235,9 @@ Tensor segment_loss(const Tensor& logits, const Batch& b, const TaskSpec& task, 
                    " weights for ", task.classes, " classes");
       w = Tensor::from_vector(std::vector<float>(o.class_weights.begin(), o.class_weights.end()), {task.classes});
     }
-    const auto [onehot, valid] = one_hot_and_valid(b.labels, task.classes);
+    // The one-hot targets only where a term needs them: plain cross-entropy is the hot path of every step.
+    Tensor onehot, valid;
+    if (o.type == "focal" || o.dice > 0) std::tie(onehot, valid) = one_hot_and_valid(b.labels, task.classes);
     Tensor ce;
     if (o.type == "focal") {
       // -w_t (1 - p_t)^gamma log p_t, averaged with the weights as cross_entropy is.
