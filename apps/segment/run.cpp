@@ -164,8 +164,7 @@ int train_command(const AppArgs& a) {
       STRATA_CHECK(im.width == ma.width && im.height == ma.height, p.mask, ": the mask is ", ma.width, " x ", ma.height,
                    " but its image ", p.image, " is ", im.width, " x ", im.height);
     }
-  STRATA_CHECK(!(task.binary && (loss.type == "cross_entropy" || loss.type == "focal")) && !(!task.binary && loss.type == "bce"),
-               cfg.origin(), ": loss.type ", loss.type, " does not fit model.classes ", task.binary ? 1 : task.classes,
+  STRATA_CHECK(loss.uses_bce(task) == task.binary, cfg.origin(), ": loss.type ", loss.type, " does not fit model.classes ", task.binary ? 1 : task.classes,
                " (bce: model.classes 1; cross_entropy / focal: 2 or more)");
   if (loss.class_weight_mode != "none" && loss.class_weight_mode != "list") resolve_class_weights(cfg, data, task, loss);
   prepare_run_dir(out, a);

@@ -223,7 +223,7 @@ std::pair<Tensor, Tensor> one_hot_and_valid(const Tensor& labels, int64_t k) {
 }  // namespace
 
 Tensor segment_loss(const Tensor& logits, const Batch& b, const TaskSpec& task, const LossOptions& o) {
-  const bool bce = o.type == "bce" || (o.type == "auto" && task.binary);
+  const bool bce = o.uses_bce(task);
   STRATA_CHECK(bce == (logits.size(1) == 1), "loss.type ", o.type, " does not fit a model with ", logits.size(1),
                " output channels (bce: model.classes 1; cross_entropy / focal: 2 or more)");
   STRATA_CHECK(o.class_weight_mode == "none" || o.class_weight_mode == "list", "loss.class_weights: ",

@@ -94,6 +94,8 @@ struct LossOptions {
   std::string class_weight_mode = "none";
   std::vector<double> class_weights;  // multi-class; empty: none
   static LossOptions from_config(const Config& loss);
+  // BCE on one sigmoid channel (bce, or auto on a binary task); otherwise a K-way softmax loss.
+  bool uses_bce(const TaskSpec& task) const { return type == "bce" || (type == "auto" && task.binary); }
 };
 Tensor segment_loss(const Tensor& logits, const Batch& b, const TaskSpec& task, const LossOptions& o);
 
