@@ -1,5 +1,6 @@
 #include "engine/safetensors.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -59,15 +60,20 @@ Safetensors load_safetensors(const std::string& path) {
   in.seekg(0, std::ios::end);
   const int64_t file_size = in.tellg();
   in.seekg(0);
+  std::string bytes(size_t(std::max<int64_t>(file_size, 0)), '\0');
+  in.read(bytes.data(), file_size);
+  STRATA_CHECK(in.good() || file_size == 0, path, ": cannot read the file");
+  return parse_safetensors(bytes, path);
+}
+
+Safetensors parse_safetensors(const std::string& bytes, const std::string& path) {
+  const int64_t file_size = int64_t(bytes.size());
   uint64_t header_len = 0;
-  unsigned char len_bytes[8];
-  STRATA_CHECK(file_size >= 8 && in.read(reinterpret_cast<char*>(len_bytes), 8), path,
-               ": not a safetensors file (shorter than its 8-byte header length)");
-  for (int i = 7; i >= 0; --i) header_len = header_len << 8 | len_bytes[i];
+  STRATA_CHECK(file_size >= 8, path, ": not a safetensors file (shorter than its 8-byte header length)");
+  for (int i = 7; i >= 0; --i) header_len = header_len << 8 | static_cast<unsigned char>(bytes[size_t(i)]);
   STRATA_CHECK(header_len > 0 && int64_t(header_len) <= file_size - 8, path,
                ": not a safetensors file (header length ", header_len, " does not fit in ", file_size, " bytes)");
-  std::string header(header_len, '\0');
-  in.read(header.data(), int64_t(header_len));
+  const std::string header = bytes.substr(8, header_len);
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(header);
@@ -76,9 +82,7 @@ Safetensors load_safetensors(const std::string& path) {
   }
   STRATA_CHECK(j.is_object(), path, ": not a safetensors file (header is not a JSON object)");
   const int64_t data_start = 8 + int64_t(header_len), data_size = file_size - data_start;
-  std::vector<char> data(static_cast<size_t>(data_size));
-  in.read(data.data(), data_size);
-  STRATA_CHECK(in.good() || data_size == 0, path, ": truncated while reading the data");
+  const char* data = bytes.data() + data_start;
 
   Safetensors out;
   for (const auto& [name, entry] : j.items()) {
@@ -96,7 +100,7 @@ Safetensors load_safetensors(const std::string& path) {
       STRATA_CHECK(offsets[1] - offsets[0] == nbytes, path, ": tensor '", name, "' of shape ", shape_str(shape),
                    " needs ", nbytes, " bytes, its offsets span ", offsets[1] - offsets[0]);
       Tensor x = make_tensor(shape, t, Device::cpu());
-      if (nbytes) std::memcpy(x.raw_data(), data.data() + offsets[0], size_t(nbytes));
+      if (nbytes) std::memcpy(x.raw_data(), data + offsets[0], size_t(nbytes));
       out.tensors.emplace(name, x);
     } catch (const nlohmann::json::exception& e) {
       STRATA_FAIL(path, ": malformed entry for tensor '", name, "': ", e.what());
@@ -105,8 +109,8 @@ Safetensors load_safetensors(const std::string& path) {
   return out;
 }
 
-void save_safetensors(const std::string& path, const std::map<std::string, Tensor>& tensors,
-                      const std::map<std::string, std::string>& metadata) {
+std::string safetensors_bytes(const std::map<std::string, Tensor>& tensors,
+                              const std::map<std::string, std::string>& metadata) {
   nlohmann::json j = nlohmann::json::object();
   if (!metadata.empty()) j["__metadata__"] = metadata;
   std::vector<Tensor> host;
@@ -122,15 +126,20 @@ void save_safetensors(const std::string& path, const std::map<std::string, Tenso
   }
   std::string header = j.dump();
   header.append((8 - header.size() % 8) % 8, ' ');  // data starts 8-byte aligned
-  write_file_atomic(path, [&](std::ostream& out) {
-    unsigned char len_bytes[8];
-    uint64_t len = header.size();
-    for (int i = 0; i < 8; ++i, len >>= 8) len_bytes[i] = static_cast<unsigned char>(len & 0xff);
-    out.write(reinterpret_cast<const char*>(len_bytes), 8);
-    out.write(header.data(), int64_t(header.size()));
-    for (const Tensor& c : host)
-      out.write(static_cast<const char*>(c.raw_data()), c.numel() * int64_t(dtype_size(c.dtype())));
-  });
+  std::string out;
+  out.reserve(8 + header.size() + size_t(offset));
+  uint64_t len = header.size();
+  for (int i = 0; i < 8; ++i, len >>= 8) out.push_back(static_cast<char>(len & 0xff));
+  out += header;
+  for (const Tensor& c : host)
+    out.append(static_cast<const char*>(c.raw_data()), size_t(c.numel()) * dtype_size(c.dtype()));
+  return out;
+}
+
+void save_safetensors(const std::string& path, const std::map<std::string, Tensor>& tensors,
+                      const std::map<std::string, std::string>& metadata) {
+  const std::string bytes = safetensors_bytes(tensors, metadata);
+  write_file_atomic(path, [&](std::ostream& out) { out.write(bytes.data(), int64_t(bytes.size())); });
 }
 
 }  // namespace strata

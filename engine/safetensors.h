@@ -24,6 +24,13 @@ struct Safetensors {
 // safetensors file, truncated, a dtype strata lacks such as F16, offsets past the end).
 Safetensors load_safetensors(const std::string& path);
 
+// The same from bytes in memory (`source` names them in errors).
+Safetensors parse_safetensors(const std::string& bytes, const std::string& source);
+
+// The file's bytes; save_safetensors writes them.
+std::string safetensors_bytes(const std::map<std::string, Tensor>& tensors,
+                              const std::map<std::string, std::string>& metadata = {});
+
 // Writes `path` atomically: a temporary file in the same folder, then rename.
 // Tensors on any device are copied to the CPU first.
 void save_safetensors(const std::string& path, const std::map<std::string, Tensor>& tensors,

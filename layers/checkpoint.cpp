@@ -109,16 +109,27 @@ void Checkpoint::set_rng(const Generator& gen) {
   metadata["rng_offset"] = std::to_string(gen.offset());
 }
 
-void Checkpoint::save(const std::string& file) const {
+std::map<std::string, std::string> Checkpoint::file_metadata() const {
   std::map<std::string, std::string> meta = metadata;
   meta["format"] = "strata-checkpoint";
   meta["format_version"] = std::to_string(kFormatVersion);
-  save_safetensors(file, tensors, meta);
+  return meta;
 }
+
+void Checkpoint::save(const std::string& file) const { save_safetensors(file, tensors, file_metadata()); }
+
+std::string Checkpoint::bytes() const { return safetensors_bytes(tensors, file_metadata()); }
 
 Checkpoint Checkpoint::load(const std::string& file) {
   require_input_file(file, "checkpoint");
-  Safetensors st = load_safetensors(file);
+  return from_safetensors(load_safetensors(file), file);
+}
+
+Checkpoint Checkpoint::from_bytes(const std::string& bytes, const std::string& source) {
+  return from_safetensors(parse_safetensors(bytes, source), source);
+}
+
+Checkpoint Checkpoint::from_safetensors(Safetensors st, const std::string& file) {
   const auto fmt = st.metadata.find("format");
   STRATA_CHECK(fmt != st.metadata.end() && fmt->second == "strata-checkpoint", file,
                ": not a strata checkpoint (no format: strata-checkpoint in its metadata); for a plain state_dict "

@@ -19,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "engine/safetensors.h"
 #include "engine/tensor.h"
 #include "layers/module.h"
 
@@ -55,10 +56,12 @@ class Checkpoint {
   void set(const std::string& key, const std::string& value) { metadata[key] = value; }
   void set_rng(const Generator& gen);
   void save(const std::string& path) const;
+  std::string bytes() const;  // what save() writes (e.g. to broadcast a state to other processes)
 
   // ---- reading ----------------------------------------------------------------
   // Errors when the file is not a strata checkpoint or has a newer format.
   static Checkpoint load(const std::string& path);
+  static Checkpoint from_bytes(const std::string& bytes, const std::string& source);
   void restore_module(const std::string& prefix, Module& module) const;
   void restore_optimizer(const std::string& prefix, Optimizer& optimizer) const;
   void restore_rng(Generator& gen) const;
@@ -74,6 +77,10 @@ class Checkpoint {
   std::map<std::string, Tensor> tensors;
   std::map<std::string, std::string> metadata;
   std::string path;  // set by load()
+
+ private:
+  std::map<std::string, std::string> file_metadata() const;
+  static Checkpoint from_safetensors(Safetensors st, const std::string& source);
 };
 
 }  // namespace strata

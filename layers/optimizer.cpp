@@ -7,6 +7,7 @@
 #include "engine/backend.h"
 #include "engine/error.h"
 #include "engine/ops.h"
+#include "layers/data_parallel.h"
 
 namespace strata {
 
@@ -58,8 +59,17 @@ double Optimizer::lr(size_t group) const {
   return groups_[group].lr * schedule_.factor(steps_);
 }
 
+std::vector<Tensor> Optimizer::parameters() const {
+  std::vector<Tensor> out;
+  for (const ParamGroup& group : groups_)
+    for (const auto& [_, p] : group.params) out.push_back(p);
+  return out;
+}
+
 void Optimizer::step() {
   NoGradGuard no_grad;
+  const std::vector<Tensor> params = parameters();
+  allreduce_gradients(params);  // data-parallel ranks: the average over the global batch (no-op on one)
   const double f = schedule_.factor(steps_);
   for (const ParamGroup& group : groups_)
     for (const auto& [name, p] : group.params) {
@@ -77,9 +87,11 @@ void Optimizer::step() {
       p.storage()->bump_version();
     }
   ++steps_;
+  gradients_consumed(params);
 }
 
 void Optimizer::zero_grad() {
+  gradients_consumed(parameters());
   for (const ParamGroup& group : groups_)
     for (const auto& [_, p] : group.params) p.zero_grad();
 }
@@ -213,6 +225,7 @@ std::unique_ptr<Optimizer> make_optimizer(const Config& cfg, const NamedTensors&
 
 double clip_grad_norm(const std::vector<Tensor>& params, double max_norm) {
   NoGradGuard no_grad;
+  allreduce_gradients(params);  // the norm of the averaged gradient, the same on every rank
   double total_sq = 0;
   for (const Tensor& p : params) {
     const Tensor g = p.grad();

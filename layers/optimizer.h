@@ -60,8 +60,11 @@ class Optimizer {
   void set_schedule(const LrSchedule& s) { schedule_ = s; }
   const LrSchedule& schedule() const { return schedule_; }
 
-  // One update of every parameter that has a gradient, then steps() + 1.
+  // One update of every parameter that has a gradient, then steps() + 1. In
+  // data-parallel training the gradients are first averaged over the ranks
+  // (layers/data_parallel.h).
   void step();
+  std::vector<Tensor> parameters() const;  // of every group, in order
   void zero_grad();
   int64_t steps() const { return steps_; }
   double lr(size_t group = 0) const;  // the rate the next step() will use

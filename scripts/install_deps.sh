@@ -18,6 +18,7 @@ packages=(
   libbenchmark-dev                   # benchmarks
   dataset-fashion-mnist              # Fashion-MNIST (IDX) for strata-anomaly
   libsegyio-dev                      # SEG-Y read / write for strata-faults
+  libopenmpi-dev openmpi-bin         # data-parallel training across processes (mpirun)
 )
 if [[ "${1:-}" == "--torch" ]]; then
   # OpenBLAS: without it Debian's torch falls back to the reference BLAS (a 784-512 MLP step 5x slower),

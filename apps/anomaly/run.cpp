@@ -10,6 +10,7 @@
 #include "apps/common/loader.h"
 #include "apps/common/metrics.h"
 #include "apps/common/trainer.h"
+#include "engine/distributed.h"
 #include "engine/error.h"
 #include "engine/file_io.h"
 #include "engine/ops.h"
@@ -127,7 +128,7 @@ int train_command(const AppArgs& a) {
   Config cfg = Config::load(a.config);
   cfg.apply_overrides(a.overrides);
   set_input_shape(cfg);
-  const std::string out = !a.out.empty() ? a.out : (fs::path("runs") / fs::path(a.config).stem()).string();
+  const std::string run_dir = !a.out.empty() ? a.out : (fs::path("runs") / fs::path(a.config).stem()).string();
   const Config train_cfg = cfg.section("train");
   const int64_t batch = train_cfg.get_int("batch", 64, Bounds::at_least(1));
   const uint64_t seed = uint64_t(train_cfg.get_int("seed", 1, Bounds::at_least(0)));
@@ -148,10 +149,10 @@ int train_command(const AppArgs& a) {
   const int64_t n_train = int64_t(data.train().size());
   // An epoch: samples_per_epoch images (default: the training set once), seeded permutations end to end.
   const int64_t per_epoch = cfg.section("data").get_int("samples_per_epoch", n_train, Bounds::at_least(1));
-  topt.steps_per_epoch = (per_epoch + batch - 1) / batch;
+  topt.steps_per_epoch = dist::global_steps(per_epoch, batch);  // global batches (batch per rank)
   auto opt = make_optimizer(cfg.section("optimizer"), model->named_parameters(), topt.epochs * topt.steps_per_epoch);
   cfg.check_unknown_keys();
-  prepare_run_dir(out, a);
+  const std::string out = prepare_run_dir(run_dir, a);  // rank 0: run_dir; other ranks: a scratch folder
   cfg.save((fs::path(out) / "config.yaml").string());
   const std::string config_text = cfg.dump();
   std::fprintf(stderr, "strata-anomaly: %s\nstrata-anomaly: %s %s, score %s, CPU -> %s\n", data.describe().c_str(),

@@ -3,8 +3,12 @@
 #include <cstdio>
 #include <filesystem>
 #include <new>
+#include <cstdlib>
+#include <unistd.h>
 #include <system_error>
 
+#include "apps/common/trainer.h"
+#include "engine/distributed.h"
 #include "engine/error.h"
 #include "engine/file_io.h"
 
@@ -151,30 +155,60 @@ AppArgs parse_app_args(int argc, char** argv, const AppSpec& spec) {
 }
 
 int run_app(const AppSpec& spec, int (*body)(const AppArgs&), int argc, char** argv) {
-  const char* app = spec.name.c_str();
+  const std::string name = spec.name;
+  const char* app = name.c_str();
+  // Errors go to this stream: stderr, kept open on the data-parallel ranks whose other output is silenced.
+  FILE* err = stderr;
+  std::string prefix = name;
+  try {
+    dist::init(&argc, &argv);
+    if (dist::active()) {
+      prefix = name + ": " + dist::where();
+      if (!dist::is_main() && !std::getenv("STRATA_LOG_ALL_RANKS")) {
+        // Ranks other than 0 log errors only (STRATA_LOG_ALL_RANKS=1 keeps their output).
+        const int fd = ::dup(2);
+        if (fd >= 0) err = ::fdopen(fd, "w");
+        if (!err) err = stderr;
+        std::fflush(stdout);
+        std::fflush(stderr);
+        if (!std::freopen("/dev/null", "w", stdout) || !std::freopen("/dev/null", "w", stderr)) err = stderr;
+      }
+    }
+  } catch (const Error& e) {
+    std::fprintf(stderr, "%s: %s\n", app, e.what());
+    return 1;
+  }
+  app = prefix.c_str();
+  int code = 1;
   try {
     const AppArgs a = parse_app_args(argc, argv, spec);
     if (a.help) {
-      std::fputs((a.command.empty() ? spec.usage() : spec.usage(a.command)).c_str(), stdout);
+      if (dist::is_main()) std::fputs((a.command.empty() ? spec.usage() : spec.usage(a.command)).c_str(), stdout);
       return 0;
     }
     return body(a);
   } catch (const Error& e) {
-    std::fprintf(stderr, "%s: %s\n", app, e.what());
+    std::fprintf(err, "%s: %s\n", app, e.what());
   } catch (const fs::filesystem_error& e) {
     std::string paths = e.path1().string();
     if (!e.path2().empty()) paths += ", " + e.path2().string();
-    std::fprintf(stderr, "%s: %s: %s\n", app, paths.c_str(), e.code().message().c_str());
+    std::fprintf(err, "%s: %s: %s\n", app, paths.c_str(), e.code().message().c_str());
   } catch (const std::bad_alloc&) {
-    std::fprintf(stderr, "%s: out of memory: the input asks for more memory than this machine has (check sizes, "
-                         "sample spacings and batch sizes)\n", app);
+    std::fprintf(err, "%s: out of memory: the input asks for more memory than this machine has (check sizes, "
+                      "sample spacings and batch sizes)\n", app);
   } catch (const std::length_error& e) {
-    std::fprintf(stderr, "%s: the input asks for an impossible size (%s); check sizes and sample spacings\n", app,
+    std::fprintf(err, "%s: the input asks for an impossible size (%s); check sizes and sample spacings\n", app,
                  e.what());
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "%s: internal error: %s (please report it with the command line)\n", app, e.what());
+    std::fprintf(err, "%s: internal error: %s (please report it with the command line)\n", app, e.what());
   }
-  return 1;
+  // A failing rank ends the whole job (the others would wait for it in the next collective forever).
+  if (dist::active()) {
+    std::fprintf(err, "%s: stopping all %d ranks\n", app, dist::size());
+    std::fflush(err);
+    dist::abort_job(code);
+  }
+  return code;
 }
 
 void check_overrides_read(const Config& cfg, const std::vector<std::string>& overrides, const std::string& command) {
@@ -191,8 +225,9 @@ void check_overrides_read(const Config& cfg, const std::vector<std::string>& ove
               "train only)");
 }
 
-void prepare_run_dir(const std::string& out, const AppArgs& a) {
+std::string prepare_run_dir(const std::string& out, const AppArgs& a) {
   std::error_code ec;
+  if (!dist::is_main()) return rank_scratch_dir();
   const fs::file_status s = fs::status(out, ec);
   STRATA_CHECK(!fs::exists(s) || fs::is_directory(s), out, ": the run folder exists and is not a folder");
   if (fs::exists(s) && a.resume.empty()) {
@@ -209,6 +244,7 @@ void prepare_run_dir(const std::string& out, const AppArgs& a) {
     }
   }
   create_directories_checked(out);
+  return out;
 }
 
 }  // namespace strata

@@ -79,7 +79,9 @@ void check_overrides_read(const Config& cfg, const std::vector<std::string>& ove
 // (best / last checkpoint or metrics.csv) unless --resume continues it or
 // --force replaces it (its run files are then removed); creates the folder.
 // Call it after the config has been validated, so a config error leaves no
-// empty folder behind.
-void prepare_run_dir(const std::string& out, const AppArgs& a);
+// empty folder behind. Returns the folder this process writes the run into:
+// `out`, or on data-parallel ranks other than 0 a private scratch folder
+// (removed at exit), so that rank 0 alone writes the run.
+std::string prepare_run_dir(const std::string& out, const AppArgs& a);
 
 }  // namespace strata

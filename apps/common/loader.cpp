@@ -4,7 +4,9 @@
 #include <chrono>
 #include <numeric>
 
+#include "engine/distributed.h"
 #include "engine/error.h"
+#include "layers/data_parallel.h"
 
 namespace strata {
 
@@ -28,27 +30,43 @@ void Loader::stop_workers() {
   stopping_ = false;
 }
 
-void Loader::restart(int64_t epoch, int64_t first_position) {
+void Loader::restart(int64_t epoch, int64_t first_batch) {
   stop_workers();
   epoch_ = epoch;
   epoch_order_ = order_(epoch);
+  // This rank's positions of every batch of the epoch, batch after batch (all of them on one process).
+  const int64_t count = int64_t(epoch_order_.size());
+  STRATA_CHECK(count > 0, "loader: epoch ", epoch, " has no samples");
+  const int64_t steps = dist::global_steps(count, batch_);
+  positions_.clear();
+  starts_.assign(1, 0);
+  shares_.clear();
+  for (int64_t b = 0; b < steps; ++b) {
+    const dist::Span span = dist::shard(b, batch_, count);
+    for (int64_t p = span.begin; p < span.end; ++p) positions_.push_back(p);
+    starts_.push_back(int64_t(positions_.size()));
+    shares_.push_back({span.size(), span.global_size()});
+  }
+  STRATA_CHECK(first_batch < steps, "loader: batch ", first_batch, " is past the end of epoch ", epoch, " (", count,
+               " samples, ", steps, " batches)");
   done_.clear();
-  next_position_ = consumed_ = first_position;
+  next_position_ = consumed_ = starts_[size_t(first_batch)];
   error_ = nullptr;
   for (int64_t i = 0; i < workers_; ++i) threads_.emplace_back([this] { work(); });
 }
 
 void Loader::work() {
   for (;;) {
-    int64_t p, index, epoch;
+    int64_t k, p, index, epoch;  // k: index into positions_; p: position in the epoch
     {
       std::unique_lock<std::mutex> lock(mu_);
       wanted_.wait(lock, [&] {
-        return stopping_ || (next_position_ < int64_t(epoch_order_.size()) &&
+        return stopping_ || (next_position_ < int64_t(positions_.size()) &&
                              next_position_ < consumed_ + prefetch_ * batch_);
       });
       if (stopping_) return;
-      p = next_position_++;
+      k = next_position_++;
+      p = positions_[size_t(k)];
       index = epoch_order_[size_t(p)];
       epoch = epoch_;
     }
@@ -63,22 +81,23 @@ void Loader::work() {
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (err && !error_) error_ = err;
-      done_[p] = std::move(s);
+      done_[k] = std::move(s);
     }
     ready_.notify_all();
   }
 }
 
 std::vector<Sample> Loader::batch(int64_t epoch, int64_t b) {
-  const int64_t first = b * batch_;
-  if (epoch != epoch_ || b != expected_batch_) restart(epoch, first);
+  if (epoch != epoch_ || b != expected_batch_) restart(epoch, b);
+  STRATA_CHECK(b >= 0 && b + 1 < int64_t(starts_.size()), "loader: batch ", b, " is past the end of epoch ", epoch,
+               " (", epoch_order_.size(), " samples, ", starts_.size() - 1, " batches)");
   expected_batch_ = b + 1;
-  const int64_t last = std::min<int64_t>(first + batch_, int64_t(epoch_order_.size()));
-  STRATA_CHECK(first < last, "loader: batch ", b, " is past the end of epoch ", epoch, " (", epoch_order_.size(),
-               " samples)");
+  set_step_samples(shares_[size_t(b)].first, shares_[size_t(b)].second);
+  const int64_t first = starts_[size_t(b)], last = starts_[size_t(b) + 1];
   std::vector<Sample> out;
   if (workers_ == 0) {
-    for (int64_t p = first; p < last; ++p) {
+    for (int64_t k = first; k < last; ++k) {
+      const int64_t p = positions_[size_t(k)];
       std::mt19937_64 rng = sample_rng(seed_, uint64_t(epoch), uint64_t(p));
       out.push_back(make_(epoch_order_[size_t(p)], rng));
     }
@@ -86,11 +105,11 @@ std::vector<Sample> Loader::batch(int64_t epoch, int64_t b) {
   }
   const auto t0 = std::chrono::steady_clock::now();
   std::unique_lock<std::mutex> lock(mu_);
-  for (int64_t p = first; p < last; ++p) {
-    ready_.wait(lock, [&] { return done_.count(p) > 0 || error_ != nullptr; });
+  for (int64_t k = first; k < last; ++k) {
+    ready_.wait(lock, [&] { return done_.count(k) > 0 || error_ != nullptr; });
     if (error_) std::rethrow_exception(error_);
-    out.push_back(std::move(done_[p]));
-    done_.erase(p);
+    out.push_back(std::move(done_[k]));
+    done_.erase(k);
   }
   consumed_ = last;
   lock.unlock();

@@ -6,7 +6,12 @@
 // sample_rng(seed, e, p), so batches are identical for any worker count and a
 // resumed run draws exactly what the uninterrupted one drew.
 //
-// batch(e, b) returns batch b of epoch e. Workers run ahead of the consumer by
+// batch(e, b) returns batch b of epoch e. In data-parallel training (under
+// mpirun) it returns this rank's part of global batch b (dist::shard: each
+// rank a disjoint, contiguous piece of batch_size samples; sample p is still
+// made with sample_rng(seed, e, p), so N ranks see exactly the samples one
+// process sees with batch_size x N), and reports the rank's share to the
+// gradient averaging (set_step_samples). Workers run ahead of the consumer by
 // up to `prefetch` batches; asking for a batch other than the next one (a
 // resume, a new epoch) restarts them there. wait_seconds() is the time batch()
 // spent blocked on workers, for the trainer's "data wait" share.
@@ -22,6 +27,7 @@
 #include <vector>
 
 #include "apps/common/transforms.h"
+#include "engine/distributed.h"
 
 namespace strata {
 
@@ -41,7 +47,8 @@ class Loader {
   Loader(const Loader&) = delete;
   Loader& operator=(const Loader&) = delete;
 
-  int64_t batches_per_epoch(int64_t epoch_size) const { return (epoch_size + batch_ - 1) / batch_; }
+  // Global steps per epoch (dist::global_steps; ceil(epoch_size / batch_size) on one process).
+  int64_t batches_per_epoch(int64_t epoch_size) const { return dist::global_steps(epoch_size, batch_); }
   std::vector<Sample> batch(int64_t epoch, int64_t b);
   // The same, and the seconds this call waited for the workers (StepResult::data_wait).
   std::vector<Sample> batch(int64_t epoch, int64_t b, double* waited) {
@@ -53,7 +60,7 @@ class Loader {
   double wait_seconds() const { return wait_seconds_; }
 
  private:
-  void restart(int64_t epoch, int64_t first_position);
+  void restart(int64_t epoch, int64_t first_batch);
   void stop_workers();
   void work();
 
@@ -67,7 +74,10 @@ class Loader {
   std::condition_variable ready_, wanted_;
   std::vector<std::thread> threads_;
   std::vector<int64_t> epoch_order_;
-  std::map<int64_t, Sample> done_;  // position in the epoch -> sample
+  std::vector<int64_t> positions_;  // this rank's positions in the epoch, batch after batch
+  std::vector<int64_t> starts_;     // batch b is positions_[starts_[b] .. starts_[b + 1])
+  std::vector<std::pair<int64_t, int64_t>> shares_;  // (this rank's, the global batch's) samples of batch b
+  std::map<int64_t, Sample> done_;  // index into positions_ -> sample
   int64_t epoch_ = -1, next_position_ = 0, consumed_ = 0, expected_batch_ = -1;
   bool stopping_ = false;
   std::exception_ptr error_;

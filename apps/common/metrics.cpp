@@ -5,6 +5,7 @@
 #include <numeric>
 #include <sstream>
 
+#include "engine/distributed.h"
 #include "engine/error.h"
 
 namespace strata {
@@ -34,6 +35,8 @@ void ConfusionMatrix::merge(const ConfusionMatrix& o) {
   STRATA_CHECK(o.k_ == k_, "confusion matrix: cannot merge ", o.k_, " classes into ", k_);
   for (size_t i = 0; i < m_.size(); ++i) m_[i] += o.m_[i];
 }
+
+void ConfusionMatrix::sum_over_ranks() { dist::allreduce_sum(m_.data(), int64_t(m_.size())); }
 
 int64_t ConfusionMatrix::total() const { return std::accumulate(m_.begin(), m_.end(), int64_t(0)); }
 

@@ -23,6 +23,10 @@ class ConfusionMatrix {
   void add(const int64_t* truth, const int64_t* predicted, int64_t n, int64_t ignore_index = -100);
   void add(const std::vector<int64_t>& truth, const std::vector<int64_t>& predicted, int64_t ignore_index = -100);
   void merge(const ConfusionMatrix& other);
+  // Data-parallel evaluation: each rank counts its part of the data, then the
+  // counts are summed over the ranks (no-op on one process), so every metric
+  // equals the one-process evaluation's.
+  void sum_over_ranks();
 
   int64_t classes() const { return k_; }
   int64_t count(int64_t truth, int64_t predicted) const { return m_[size_t(truth * k_ + predicted)]; }

@@ -9,12 +9,16 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <tuple>
 #include <vector>
 
 #include "apps/common/plot.h"
+#include "engine/distributed.h"
+#include "engine/autograd.h"
 #include "engine/error.h"
 #include "engine/file_io.h"
 #include "engine/random.h"
+#include "layers/data_parallel.h"
 
 namespace strata {
 namespace fs = std::filesystem;
@@ -38,7 +42,23 @@ std::string format_duration(double seconds) {
 
 const char* kMetricsHeader = "# strata metrics v1";
 
+std::string scratch_path;
+
+void remove_scratch() {
+  std::error_code ec;
+  if (!scratch_path.empty()) fs::remove_all(scratch_path, ec);
+}
+
 }  // namespace
+
+const std::string& rank_scratch_dir() {
+  if (scratch_path.empty()) {
+    scratch_path = (fs::temp_directory_path() / str_cat("strata-rank", dist::rank(), "-", ::getpid())).string();
+    create_directories_checked(scratch_path);
+    std::atexit(remove_scratch);
+  }
+  return scratch_path;
+}
 
 TrainerOptions TrainerOptions::from_config(const Config& c) {
   TrainerOptions o;
@@ -55,6 +75,8 @@ Trainer::Trainer(TrainerOptions options, std::string out_dir, StepFn step, Valid
     : o_(std::move(options)), out_(std::move(out_dir)), step_(std::move(step)), validate_(std::move(validate)),
       save_(std::move(save)), load_(std::move(load)) {
   STRATA_CHECK(o_.steps_per_epoch > 0, "trainer: steps_per_epoch must be > 0 (is the training set empty?)");
+  // Data-parallel ranks other than 0 write into their scratch folder (apps pass one from prepare_run_dir).
+  if (!dist::is_main() && out_.rfind(rank_scratch_dir(), 0) != 0) out_ = (fs::path(rank_scratch_dir()) / "run").string();
   create_directories_checked(out_);
   best_ = o_.maximize ? -1e300 : 1e300;
 }
@@ -63,7 +85,7 @@ Trainer::~Trainer() {
   if (active_stop_flag == &stop_requested_) active_stop_flag = nullptr;
 }
 
-void Trainer::write_checkpoint(const std::string& name, int64_t epoch, int64_t batch) {
+Checkpoint Trainer::state(int64_t epoch, int64_t batch) const {
   Checkpoint ck;
   save_(ck);
   ck.set_rng(default_generator());
@@ -79,11 +101,40 @@ void Trainer::write_checkpoint(const std::string& name, int64_t epoch, int64_t b
   ck.set("trainer.partial_loss", buf);
   ck.set("trainer.partial_samples", std::to_string(partial_samples_));
   ck.set("trainer.monitor", o_.monitor);
-  ck.save((fs::path(out_) / name).string());
+  ck.set("trainer.world_size", std::to_string(dist::size()));
+  return ck;
+}
+
+void Trainer::write_checkpoint(const std::string& name, int64_t epoch, int64_t batch) {
+  // Every rank writes into its own folder: rank 0 the run folder, the others a private scratch folder
+  // (prepare_run_dir), so what an app does after training (reload best.safetensors, ...) works on all.
+  state(epoch, batch).save((fs::path(out_) / name).string());
+}
+
+void Trainer::sync_from_main() {
+  if (!dist::active()) return;
+  NoGradGuard no_grad;
+  std::string bytes;
+  Checkpoint ck;
+  if (dist::is_main()) {
+    save_(ck);
+    bytes = ck.bytes();
+  }
+  dist::broadcast(bytes);
+  if (!dist::is_main()) load_(Checkpoint::from_bytes(bytes, "the state broadcast by rank 0"));
 }
 
 void Trainer::resume(const std::string& path) {
-  const Checkpoint ck = Checkpoint::load(path);
+  // Rank 0 reads the file and sends it to the others (they need not see the same file system).
+  Checkpoint ck;
+  if (!dist::active()) {
+    ck = Checkpoint::load(path);
+  } else {
+    std::string bytes;
+    if (dist::is_main()) bytes = Checkpoint::load(path).bytes();
+    dist::broadcast(bytes);
+    ck = Checkpoint::from_bytes(bytes, path);
+  }
   STRATA_CHECK(ck.has("trainer.epoch"), path, ": not a training checkpoint (no trainer position); use it with eval "
                                               "or predict");
   load_(ck);
@@ -96,6 +147,18 @@ void Trainer::resume(const std::string& path) {
   best_ = ck.get_double("trainer.best");
   partial_loss_ = ck.get_double("trainer.partial_loss");
   partial_samples_ = ck.get_int("trainer.partial_samples");
+  // A checkpoint of an N-rank run resumes on M ranks: a global batch holds batch x N samples, so a position
+  // inside an epoch moves to the first global batch that starts at or after the same sample.
+  const int64_t saved_world = ck.has("trainer.world_size") ? ck.get_int("trainer.world_size") : 1;
+  if (saved_world != dist::size() && start_batch_ > 0) {
+    const int64_t samples = start_batch_ * saved_world, now = (samples + dist::size() - 1) / dist::size();
+    if (dist::is_main())
+      std::fprintf(stderr, "%s: written by %lld ranks, resumed on %d: epoch %lld continues at batch %lld of the new "
+                           "size%s\n", path.c_str(), static_cast<long long>(saved_world), dist::size(),
+                   static_cast<long long>(start_epoch_ + 1), static_cast<long long>(now),
+                   samples % dist::size() ? " (the few samples in between are skipped)" : "");
+    start_batch_ = now;
+  }
   STRATA_CHECK(start_batch_ <= o_.steps_per_epoch, path, ": stopped at batch ", start_batch_, " but an epoch now has ",
                o_.steps_per_epoch, " steps (did the data change?)");
 }
@@ -124,6 +187,7 @@ void Trainer::log_epoch(int64_t epoch, double train_loss, const std::map<std::st
 }
 
 void Trainer::redraw_plots() const {
+  if (!dist::is_main()) return;
   std::ifstream f(fs::path(out_) / "metrics.csv");
   std::string line;
   std::getline(f, line);  // version line
@@ -152,27 +216,43 @@ TrainSummary Trainer::run() {
   std::atomic<bool>* previous_flag = active_stop_flag;
   active_stop_flag = &stop_requested_;
   auto previous_handler = std::signal(SIGINT, on_sigint);
+  // mpirun turns Ctrl-C into SIGTERM to every rank (then SIGKILL after odls_base_sigkill_timeout seconds).
+  auto previous_term = dist::active() ? std::signal(SIGTERM, on_sigint) : SIG_DFL;
   struct Restore {
     std::atomic<bool>* flag;
     void (*handler)(int);
+    void (*term)(int);
     ~Restore() {
       active_stop_flag = flag;
       std::signal(SIGINT, handler);
+      if (dist::active()) std::signal(SIGTERM, term);
     }
-  } restore{previous_flag, previous_handler};
+  } restore{previous_flag, previous_handler, previous_term};
 
-  const bool tty = o_.progress && isatty(2);
+  // Data-parallel ranks start from rank 0's state (parameters, buffers, optimizer), fresh or resumed; the
+  // interrupted epoch's partial loss sum is counted once, on rank 0.
+  sync_from_main();
+  if (!dist::is_main()) partial_loss_ = 0, partial_samples_ = 0;
+  const bool show = o_.progress && dist::is_main();  // other ranks print errors only
+  const bool tty = show && isatty(2);
+  // Sums over ranks of a loss sum and its sample count (the epoch's train loss over the global batch).
+  auto global_loss = [](double loss_sum, int64_t samples) {
+    double v[2] = {loss_sum, double(samples)};
+    dist::allreduce_sum(v, 2);
+    return std::pair<double, int64_t>(v[0], int64_t(v[1]));
+  };
   for (int64_t epoch = start_epoch_; epoch < o_.epochs; ++epoch) {
     const auto t0 = std::chrono::steady_clock::now();
     const int64_t first = epoch == start_epoch_ ? start_batch_ : 0;
     double loss_sum = epoch == start_epoch_ ? partial_loss_ : 0;
     int64_t samples = epoch == start_epoch_ ? partial_samples_ : 0, run_samples = 0;
     double data_wait = 0, step_seconds = 0;
+    const double sync_before = gradient_sync_seconds();
     double last_report = tty ? -1.0 : 0.0;  // seconds into the epoch of the last progress output
     for (int64_t batch = first; batch < o_.steps_per_epoch; ++batch) {
-      if (stop_requested_) {
-        partial_loss_ = loss_sum;
-        partial_samples_ = samples;
+      // Every rank stops at the same step (one rank's Ctrl-C stops all).
+      if (dist::active() ? dist::any(stop_requested_) : stop_requested_.load()) {
+        std::tie(partial_loss_, partial_samples_) = global_loss(loss_sum, samples);
         write_checkpoint("last.safetensors", epoch, batch);
         if (tty) std::fputc('\n', stderr);
         std::fprintf(stderr, "interrupted in epoch %lld after batch %lld/%lld: saved %s/last.safetensors; continue "
@@ -193,7 +273,7 @@ TrainSummary Trainer::run() {
       samples += std::max<int64_t>(r.samples, 1);
       run_samples += r.samples;
       ++steps_;
-      if (o_.progress) {
+      if (show) {
         const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         const int64_t done = batch + 1 - first, left = o_.steps_per_epoch - batch - 1;
         // A terminal gets the bar redrawn in place (at most 10 times a second); a log file or CI gets a
@@ -207,7 +287,7 @@ TrainSummary Trainer::run() {
                        tty ? "\r" : "", static_cast<long long>(epoch + 1), static_cast<long long>(o_.epochs),
                        std::string(size_t(filled), '#').c_str(), std::string(size_t(width - filled), '.').c_str(),
                        static_cast<long long>(batch + 1), static_cast<long long>(o_.steps_per_epoch),
-                       loss_sum / double(samples), double(run_samples) / std::max(secs, 1e-9),
+                       loss_sum / double(samples), double(run_samples * dist::size()) / std::max(secs, 1e-9),
                        format_duration(secs / double(done) * double(left)).c_str(), tty ? "" : "\n");
         }
       }
@@ -215,7 +295,10 @@ TrainSummary Trainer::run() {
     partial_loss_ = 0;
     partial_samples_ = 0;
     if (tty) std::fputc('\n', stderr);
+    std::tie(loss_sum, samples) = global_loss(loss_sum, samples);
     const double train_loss = loss_sum / double(std::max<int64_t>(samples, 1));
+    const double sync_seconds = gradient_sync_seconds() - sync_before;
+    sync_from_main();  // buffers (batch-norm running statistics) as rank 0 has them, for validation and checkpoints
     std::map<std::string, double> metrics = validate_(epoch);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     log_epoch(epoch + 1, train_loss, metrics, seconds);
@@ -233,7 +316,7 @@ TrainSummary Trainer::run() {
       ++stale_epochs_;
     }
     write_checkpoint("last.safetensors", epoch + 1, 0);
-    if (o_.progress) {
+    if (show) {
       // "train_loss 0.41, val_iou 0.77 (best)"; a train_loss monitor is named once.
       char monitored[160] = "";
       if (o_.monitor != "train_loss")
@@ -241,8 +324,11 @@ TrainSummary Trainer::run() {
       char waited[64] = "";
       if (data_wait > 0)
         std::snprintf(waited, sizeof waited, ", data wait %.1f%% of step time", 100 * data_wait / std::max(step_seconds, 1e-9));
-      std::fprintf(stderr, "epoch %lld: train_loss %.4f%s%s (%.1f s%s)\n", static_cast<long long>(epoch + 1), train_loss,
-                   monitored, better ? " (best)" : "", seconds, waited);
+      char synced[64] = "";
+      if (dist::active())
+        std::snprintf(synced, sizeof synced, ", gradient allreduce %.1f%%", 100 * sync_seconds / std::max(step_seconds, 1e-9));
+      std::fprintf(stderr, "epoch %lld: train_loss %.4f%s%s (%.1f s%s%s)\n", static_cast<long long>(epoch + 1),
+                   train_loss, monitored, better ? " (best)" : "", seconds, waited, synced);
     }
     summary.epochs_run = epoch + 1;
     if (o_.patience > 0 && stale_epochs_ >= o_.patience) {

@@ -16,7 +16,14 @@
 //   * resume(path): restores the app state, the default generator and the
 //     position, so N steps straight and k steps + resume give identical
 //     weights on the CPU, provided the step callback draws its data from
-//     (epoch, batch) and random numbers from the default generator.
+//     (epoch, batch) and random numbers from the default generator;
+//   * data-parallel training (started by mpirun; docs/distributed.md): every
+//     rank runs this loop on its own part of each global batch (the loaders
+//     shard, Optimizer::step averages the gradients); the ranks start from
+//     rank 0's state and take it again before each validation (batch-norm
+//     statistics); rank 0 alone writes the run folder (other ranks write
+//     into the scratch folder prepare_run_dir gave them) and prints progress; one rank's Ctrl-C (or mpirun's SIGTERM) stops all at
+//     the same step; a checkpoint of N ranks resumes on M.
 #pragma once
 
 #include <atomic>
@@ -76,7 +83,10 @@ class Trainer {
   const std::string& out_dir() const { return out_; }
 
  private:
+  Checkpoint state(int64_t epoch, int64_t batch) const;
   void write_checkpoint(const std::string& name, int64_t epoch, int64_t batch);
+  // Data-parallel ranks take rank 0's state (save_ there, load_ on the others); no-op on one process.
+  void sync_from_main();
   void log_epoch(int64_t epoch, double train_loss, const std::map<std::string, double>& metrics, double seconds);
   void redraw_plots() const;
 
@@ -97,6 +107,10 @@ class Trainer {
 Trainer::SaveFn save_model_state(const Module& model, const Optimizer& optimizer, std::string config_key,
                                  std::string config_text);
 Trainer::LoadFn load_model_state(Module& model, Optimizer& optimizer);
+
+// The private folder a data-parallel rank other than 0 writes its copies of
+// the run's files into (removed at exit); rank 0 writes the run folder.
+const std::string& rank_scratch_dir();
 
 // "APP: trained N epochs (S steps); best MONITOR VALUE at epoch E" on stderr.
 void print_train_summary(const std::string& app, const TrainSummary& s, const std::string& monitor);

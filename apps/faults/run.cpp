@@ -17,6 +17,7 @@
 #include "apps/faults/segy.h"
 #include "apps/faults/synth.h"
 #include "engine/autograd.h"
+#include "engine/distributed.h"
 #include "engine/error.h"
 #include "engine/file_io.h"
 #include "engine/ops.h"
@@ -249,7 +250,7 @@ int train_command(const AppArgs& a) {
   STRATA_CHECK(!a.config.empty(), "train needs --config FILE (with --resume too: the run's config.yaml)");
   Config cfg = Config::load(a.config);
   cfg.apply_overrides(a.overrides);
-  const std::string out = !a.out.empty() ? a.out : (fs::path("runs") / fs::path(a.config).stem()).string();
+  const std::string run_dir = !a.out.empty() ? a.out : (fs::path("runs") / fs::path(a.config).stem()).string();
   const SynthOptions synth = synth_options(cfg, true);
   const Config data = cfg.section("data");
   const Config train_cfg = cfg.section("train");
@@ -273,12 +274,12 @@ int train_command(const AppArgs& a) {
     if (!t.has("monitor_mode")) t.apply_override("monitor_mode=max");
     return TrainerOptions::from_config(t);
   }();
-  topt.steps_per_epoch = (per_epoch + batch - 1) / batch;
+  topt.steps_per_epoch = dist::global_steps(per_epoch, batch);  // global batches (batch per rank)
   manual_seed(seed);
   const ModulePtr model = build_module(cfg.section("model"));
   auto opt = make_optimizer(cfg.section("optimizer"), model->named_parameters(), topt.epochs * topt.steps_per_epoch);
   cfg.check_unknown_keys();
-  prepare_run_dir(out, a);
+  const std::string out = prepare_run_dir(run_dir, a);  // rank 0: run_dir; other ranks: a scratch folder
   cfg.save((fs::path(out) / "config.yaml").string());
   const std::string config_text = cfg.dump();
   std::fprintf(stderr, "%s: generator %s\n%s: %s, %lld sections per epoch, batch %lld, CPU -> %s\n", kApp,

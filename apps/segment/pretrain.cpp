@@ -26,6 +26,7 @@
 #include "apps/segment/run.h"
 #include "apps/segment/segment.h"
 #include "engine/autograd.h"
+#include "engine/distributed.h"
 #include "engine/error.h"
 #include "engine/file_io.h"
 #include "engine/ops.h"
@@ -157,7 +158,7 @@ Panel display(const Image& img, const TransformOptions& tf, const std::string& t
 int pretrain_command(const AppArgs& a) {
   Config cfg = Config::load(a.config);
   cfg.apply_overrides(a.overrides);
-  const std::string out =
+  const std::string run_dir =
       !a.out.empty() ? a.out : (fs::path("runs") / (fs::path(a.config).stem().string() + "_pretrain")).string();
   const TaskSpec task = TaskSpec::from_config(cfg);
   const Config data_cfg = cfg.section("data");
@@ -196,14 +197,14 @@ int pretrain_command(const AppArgs& a) {
     Config t = Config::parse("epochs: " + std::to_string(po.epochs) + "\nmonitor: val_loss\nmonitor_mode: min\n");
     return TrainerOptions::from_config(t);
   }();
-  topt.steps_per_epoch = (per_epoch + po.batch - 1) / po.batch;
+  topt.steps_per_epoch = dist::global_steps(per_epoch, po.batch);  // global batches (batch per rank)
   topt.progress = progress;
   const Config opt_cfg = cfg.section("pretrain").has("optimizer") ? cfg.section("pretrain").section("optimizer")
                                                                   : cfg.section("optimizer");
   auto opt = make_optimizer(opt_cfg, model->named_parameters(), topt.epochs * topt.steps_per_epoch);
   cfg.check_unknown_keys();
 
-  prepare_run_dir(out, a);
+  const std::string out = prepare_run_dir(run_dir, a);  // rank 0: run_dir; other ranks: a scratch folder
   cfg.save((fs::path(out) / "config.yaml").string());
   const std::string config_text = cfg.dump();
   std::fprintf(stderr,

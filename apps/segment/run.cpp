@@ -10,6 +10,7 @@
 #include "apps/common/plot.h"
 #include "apps/common/trainer.h"
 #include "apps/segment/segment.h"
+#include "engine/distributed.h"
 #include "engine/error.h"
 #include "engine/file_io.h"
 #include "engine/random.h"
@@ -71,7 +72,9 @@ std::map<std::string, double> evaluate(Module& model, const SegmentData& data, c
   ConfusionMatrix cm(task.classes);
   double loss_sum = 0;
   int64_t pixels = 0;
-  for (const ImagePair& p : pairs) {
+  const dist::Span mine = dist::split(int64_t(pairs.size()));  // data-parallel ranks: a share each, counts summed
+  for (int64_t i = mine.begin; i < mine.end; ++i) {
+    const ImagePair& p = pairs[size_t(i)];
     const Scored s = score_image(model, data, task, loss, p, inf);
     std::vector<int64_t> truth(s.raw.mask.data.begin(), s.raw.mask.data.end()),
         pred(s.predicted.data.begin(), s.predicted.data.end());
@@ -79,8 +82,11 @@ std::map<std::string, double> evaluate(Module& model, const SegmentData& data, c
     loss_sum += s.loss * double(s.pixels);
     pixels += s.pixels;
   }
+  cm.sum_over_ranks();
+  double sums[2] = {loss_sum, double(pixels)};
+  dist::allreduce_sum(sums, 2);
   std::map<std::string, double> m;
-  m["val_loss"] = loss_sum / double(std::max<int64_t>(pixels, 1));
+  m["val_loss"] = sums[0] / std::max(sums[1], 1.0);
   m["val_accuracy"] = cm.accuracy();
   m["val_miou"] = cm.mean_iou();
   if (!task.binary) m["val_class_accuracy"] = cm.recall_macro();
@@ -140,7 +146,7 @@ void resolve_class_weights(Config& cfg, const SegmentData& data, const TaskSpec&
 int train_command(const AppArgs& a) {
   Config cfg = Config::load(a.config);
   cfg.apply_overrides(a.overrides);
-  const std::string out = !a.out.empty() ? a.out : (fs::path("runs") / fs::path(a.config).stem()).string();
+  const std::string run_dir = !a.out.empty() ? a.out : (fs::path("runs") / fs::path(a.config).stem()).string();
   const TaskSpec task = TaskSpec::from_config(cfg);
   const SegmentData data(cfg.section("data"), task);
   LossOptions loss = LossOptions::from_config(cfg.section("loss"));
@@ -153,7 +159,7 @@ int train_command(const AppArgs& a) {
   }();
   manual_seed(ro.seed);
   const ModulePtr model = build_module(cfg.section("model"));
-  topt.steps_per_epoch = (ro.samples_per_epoch + ro.batch - 1) / ro.batch;
+  topt.steps_per_epoch = dist::global_steps(ro.samples_per_epoch, ro.batch);  // global batches (batch per rank)
   auto opt = make_optimizer(cfg.section("optimizer"), model->named_parameters(), topt.epochs * topt.steps_per_epoch);
   mark_section_known(cfg, "pretrain");  // strata-segment pretrain's
   cfg.check_unknown_keys();
@@ -167,7 +173,7 @@ int train_command(const AppArgs& a) {
   STRATA_CHECK(loss.uses_bce(task) == task.binary, cfg.origin(), ": loss.type ", loss.type, " does not fit model.classes ", task.binary ? 1 : task.classes,
                " (bce: model.classes 1; cross_entropy / focal: 2 or more)");
   if (loss.class_weight_mode != "none" && loss.class_weight_mode != "list") resolve_class_weights(cfg, data, task, loss);
-  prepare_run_dir(out, a);
+  const std::string out = prepare_run_dir(run_dir, a);  // rank 0: run_dir; other ranks: a scratch folder
   cfg.save((fs::path(out) / "config.yaml").string());
   const std::string config_text = cfg.dump();
   std::fprintf(stderr, "strata-segment: %zu training / %zu validation images, %s; %lld classes (%s), CPU -> %s\n",

@@ -5,11 +5,13 @@
 #include <numeric>
 
 #include "engine/autograd.h"
+#include "engine/distributed.h"
 #include "engine/error.h"
 #include "engine/nn_ops.h"
 #include "engine/ops.h"
 #include "engine/random.h"
 #include "layers/checkpoint.h"
+#include "layers/data_parallel.h"
 #include "layers/registry.h"
 
 namespace strata::welllog {
@@ -74,7 +76,7 @@ FaciesTrainer::FaciesTrainer(const Config& root, const Preprocessing& pre, std::
   // labelled wells get the same number of updates as runs with many.
   const int64_t fixed_steps = train.get_int("steps_per_epoch", 0, Bounds::at_least(0));
   fixed_steps_ = fixed_steps > 0;
-  steps_per_epoch_ = fixed_steps > 0 ? fixed_steps : (int64_t(windows_l_.size()) + win_.batch - 1) / win_.batch;
+  steps_per_epoch_ = fixed_steps > 0 ? fixed_steps : dist::global_steps(int64_t(windows_l_.size()), win_.batch);
 
   const int64_t k = pre_.classes();
   if (weighting == "balanced") {
@@ -195,9 +197,12 @@ void FaciesTrainer::labelled_batch(int64_t epoch, int64_t batch, Tensor& x, Tens
   std::vector<Window> lw;
   std::vector<std::mt19937_64::result_type> jitter_seeds(order.size());
   for (auto& js : jitter_seeds) js = rng();
-  const size_t first = size_t(batch * win_.batch);
-  const size_t last = fixed_steps_ ? first + size_t(win_.batch) : std::min(order.size(), first + size_t(win_.batch));
-  for (size_t j = first; j < last; ++j) {
+  // This rank's piece of global batch `batch` (the whole batch on one process); with
+  // train.steps_per_epoch the epoch cycles through the windows, so it has no end.
+  const int64_t epoch_size = fixed_steps_ ? steps_per_epoch_ * win_.batch * dist::size() : int64_t(order.size());
+  const dist::Span span = dist::shard(batch, win_.batch, epoch_size);
+  set_step_samples(span.size(), span.global_size());
+  for (size_t j = size_t(span.begin); j < size_t(span.end); ++j) {
     const size_t i = j % order.size();
     std::mt19937_64 r(jitter_seeds[i] + j / order.size());
     lw.push_back(jittered(labelled_, windows_l_[order[i]], r));
@@ -210,7 +215,7 @@ void FaciesTrainer::labelled_batch(int64_t epoch, int64_t batch, Tensor& x, Tens
 StepResult FaciesTrainer::step(int64_t epoch, int64_t batch) {
   Tensor x, y, valid;
   labelled_batch(epoch, batch, x, y, valid);
-  Generator noise_gen(seed_ ^ 0x9e3779b97f4a7c15ull);
+  Generator noise_gen(seed_ ^ 0x9e3779b97f4a7c15ull ^ (uint64_t(dist::rank()) * 0x632be59bd9b4e019ull));
   noise_gen.set_offset(uint64_t(epoch) << 40 | uint64_t(batch) << 24);  // a function of (epoch, batch)
   auto add_noise = [&](Tensor& t) {
     if (win_.input_noise > 0) t = add(t, Tensor::randn(t.shape(), DType::f32, &noise_gen, 0, win_.input_noise));
@@ -238,10 +243,11 @@ StepResult FaciesTrainer::step(int64_t epoch, int64_t batch) {
   }
   if (semi) {
     std::mt19937_64 r = stream(seed_, epoch, batch);
-    std::vector<Window> uw;
-    for (int64_t i = 0; i < win_.batch; ++i) {
+    std::vector<Window> uw;  // of the global batch's draws, this rank's piece
+    for (int64_t i = 0; i < win_.batch * dist::size(); ++i) {
       const size_t pick = std::uniform_int_distribution<size_t>(0, windows_u_.size() - 1)(r);
-      uw.push_back(jittered(unlabelled_, windows_u_[pick], r));
+      const Window w = jittered(unlabelled_, windows_u_[pick], r);
+      if (i / win_.batch == dist::rank()) uw.push_back(w);
     }
     const bool clean_targets = hung_.semi_targets == "clean";
     const bool semi_ce_on = step_index >= hung_.semi_start && hung_.lambda_semi > 0;

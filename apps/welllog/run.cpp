@@ -19,6 +19,7 @@
 #include "apps/welllog/facies.h"
 #include "apps/welllog/las.h"
 #include "apps/welllog/text.h"
+#include "engine/distributed.h"
 #include "engine/error.h"
 #include "engine/file_io.h"
 #include "engine/random.h"
@@ -652,7 +653,7 @@ int train_command(const AppArgs& a) {
   STRATA_CHECK(!a.config.empty(), "train needs --config FILE");
   Config cfg = Config::load(a.config);
   cfg.apply_overrides(a.overrides);
-  const std::string out = !a.out.empty() ? a.out : (fs::path("runs") / fs::path(a.config).stem()).string();
+  const std::string run_dir = !a.out.empty() ? a.out : (fs::path("runs") / fs::path(a.config).stem()).string();
 
   const Config data = cfg.section("data");
   Preprocessing pre = Preprocessing::from_config(data);
@@ -686,7 +687,7 @@ int train_command(const AppArgs& a) {
     FaciesTrainer check(cfg, probe, prepare(probe, {wells[0]}), {}, 1, seed);
     cfg.check_unknown_keys();
   }
-  prepare_run_dir(out, a);
+  const std::string out = prepare_run_dir(run_dir, a);  // rank 0: run_dir; other ranks: a scratch folder
   cfg.save((fs::path(out) / "config.yaml").string());
   std::fprintf(stderr, "strata-welllog: %zu wells, %zu samples, curves %s, %lld classes -> %s\n", wells.size(),
                size_t(std::accumulate(wells.begin(), wells.end(), int64_t(0),
@@ -719,7 +720,11 @@ int train_command(const AppArgs& a) {
         [&](int64_t) {
           std::map<std::string, double> m;
           if (val_samples.empty()) return m;
-          const ConfusionMatrix cm = evaluate(ft.model(), val_samples, fitted.classes(), window, stride);
+          // Data-parallel ranks score their share of the wells and add up the counts.
+          const dist::Span mine = dist::split(int64_t(val_samples.size()));
+          ConfusionMatrix cm = evaluate(ft.model(), {val_samples.begin() + mine.begin, val_samples.begin() + mine.end},
+                                        fitted.classes(), window, stride);
+          cm.sum_over_ranks();
           m["val_accuracy"] = cm.accuracy();
           m["val_f1_micro"] = cm.f1_micro();
           m["val_f1_macro"] = cm.f1_macro();
