@@ -2,12 +2,15 @@
 
 #include <chrono>
 #include <cstring>
-#include <mutex>
 #include <set>
 
 #include "engine/autograd.h"
 #include "engine/distributed.h"
 #include "engine/error.h"
+#include "engine/nn_ops.h"
+#include "engine/ops.h"
+#include "layers/layers.h"
+#include "layers/module.h"
 
 namespace strata {
 namespace {
@@ -120,6 +123,61 @@ void allreduce_gradients(const std::vector<Tensor>& params, int64_t bucket_bytes
   for (size_t k = 0; k < params.size(); ++k)
     if (has[k]) st.averaged.insert(params[k].grad().impl_ptr().get());
   st.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+namespace {
+
+// Sum over ranks of a tensor's values (a copy; any float dtype, any device).
+Tensor summed_over_ranks(const Tensor& x) {
+  Tensor host = x.detach().to(Device::cpu()).to(DType::f64).contiguous().clone();
+  dist::allreduce_sum(host.data<double>(), host.numel());
+  return host.to(x.dtype()).to(x.device());
+}
+
+}  // namespace
+
+Tensor allreduce_sum(const Tensor& x) {
+  if (!dist::active()) return x;
+  Tensor out = summed_over_ranks(x);
+  // Every rank's loss depends on the sum, so the gradient of each rank's input is the sum of the gradients.
+  return record("allreduce_sum", out, {x}, [](const Tensor& g) { return Grads{summed_over_ranks(g)}; });
+}
+
+Tensor sync_batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
+                       const Tensor& bias, double momentum, double eps) {
+  STRATA_CHECK(x.dim() >= 2 && x.dim() <= 4, "sync_batch_norm: input must be (N, C), (N, C, L) or (N, C, H, W), got ",
+               shape_str(x.shape()));
+  const int64_t C = x.shape()[1];
+  Shape per_channel(size_t(x.dim()), 1);
+  per_channel[1] = C;
+  std::vector<int64_t> dims{0};
+  for (int64_t d = 2; d < x.dim(); ++d) dims.push_back(d);
+  const double local_count = double(x.numel() / std::max<int64_t>(C, 1));
+  // [sum x, sum x^2, count] of this rank, summed over the ranks in one message.
+  const Tensor stats = allreduce_sum(cat({sum(x, dims), sum(mul(x, x), dims),
+                                          Tensor::full({1}, local_count, x.dtype(), x.device())}, 0));
+  const double count = stats.narrow(0, 2 * C, 1).to(DType::f64).item<double>();
+  STRATA_CHECK(count > 1, "sync_batch_norm: training needs more than one value per channel over all ranks, input ",
+               shape_str(x.shape()));
+  const Tensor mu = div(stats.narrow(0, 0, C), count);
+  const Tensor var = relu(sub(div(stats.narrow(0, C, C), count), mul(mu, mu)));  // biased, for normalising
+  if (running_mean.defined() && running_var.defined()) {
+    NoGradGuard no_grad;
+    Tensor rm = running_mean, rv = running_var;
+    rm.mul_(1 - momentum).add_(mu.detach(), momentum);
+    rv.mul_(1 - momentum).add_(var.detach(), momentum * count / (count - 1));  // unbiased, as PyTorch keeps it
+  }
+  Tensor y = div(sub(x, mu.reshape(per_channel)), sqrt(add(var.reshape(per_channel), eps)));
+  if (weight.defined()) y = mul(y, weight.reshape(per_channel));
+  if (bias.defined()) y = add(y, bias.reshape(per_channel));
+  return y;
+}
+
+int64_t convert_sync_batchnorm(Module& model) {
+  int64_t n = 0;
+  for (const auto& [_, m] : model.named_modules())
+    if (auto* bn = dynamic_cast<BatchNorm*>(m)) bn->sync = true, ++n;
+  return n;
 }
 
 }  // namespace strata

@@ -23,6 +23,8 @@
 
 namespace strata {
 
+class Module;
+
 // Averages the gradients of `params` over the ranks, once per step: parameters
 // already averaged since the last optimizer step are skipped.
 void allreduce_gradients(const std::vector<Tensor>& params, int64_t bucket_bytes = 25 << 20);
@@ -47,6 +49,26 @@ class NoGradientSync {
  private:
   bool previous_;
 };
+
+// ---- batch norm over the global batch (model.sync_batchnorm: true) ------------
+
+// Differentiable sum of x over the ranks (its backward sums the gradients over
+// the ranks); x itself on one process.
+Tensor allreduce_sum(const Tensor& x);
+
+// Training-mode batch norm with the statistics of the global batch: each
+// rank's per-channel sum, sum of squares and count are summed over the ranks
+// (one allreduce of 2C + 1 values per layer forward, one in its backward);
+// the running statistics are updated from the global ones (unbiased
+// variance), identically on every rank. Equal to batch_norm on the
+// concatenated global batch up to float rounding (SyncBatchNorm).
+Tensor sync_batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
+                       const Tensor& bias, double momentum, double eps);
+
+// Marks every BatchNorm of `model` to use sync_batch_norm in training when
+// running on several ranks (PyTorch's convert_sync_batchnorm); returns how
+// many. build_module() calls it for `sync_batchnorm: true` in a model config.
+int64_t convert_sync_batchnorm(Module& model);
 
 // Seconds spent averaging gradients since start (benchmarks, the trainer's log).
 double gradient_sync_seconds();

@@ -2,9 +2,11 @@
 
 #include <cmath>
 
+#include "engine/distributed.h"
 #include "engine/error.h"
 #include "engine/ops.h"
 #include "engine/random.h"
+#include "layers/data_parallel.h"
 #include "layers/registry.h"
 
 namespace strata {
@@ -119,6 +121,7 @@ Tensor BatchNorm::forward(const Tensor& x) {
   // batchnorm1d also takes (N, C) feature vectors, as PyTorch's BatchNorm1d does.
   STRATA_CHECK(x.dim() == spatial_dims + 2 || (spatial_dims == 1 && x.dim() == 2), type(), ": expects ",
                spatial_dims == 1 ? "(N, C) or (N, C, L)" : "(N, C, H, W)", " input, got ", shape_str(x.shape()));
+  if (sync && training() && dist::active()) return sync_batch_norm(x, running_mean, running_var, weight, bias, momentum, eps);
   return batch_norm(x, running_mean, running_var, weight, bias, training(), momentum, eps);
 }
 std::string BatchNorm::describe() const { return std::to_string(running_mean.size(0)); }

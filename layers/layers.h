@@ -81,6 +81,9 @@ class BatchNorm : public Module {
   Tensor weight, bias, running_mean, running_var;
   int spatial_dims;
   double eps, momentum;
+  // Training statistics over all data-parallel ranks (sync_batch_norm) when
+  // there are several; set by convert_sync_batchnorm / sync_batchnorm: true.
+  bool sync = false;
 };
 
 // ---- activations --------------------------------------------------------------

@@ -3,6 +3,7 @@
 #include <map>
 
 #include "engine/error.h"
+#include "layers/data_parallel.h"
 
 namespace strata {
 namespace {
@@ -33,7 +34,10 @@ ModulePtr build_module(const Config& cfg) {
     for (const auto& [t, _] : registry()) known += (known.empty() ? "" : ", ") + t;
     STRATA_FAIL(cfg.origin(), ": ", cfg.key_path("type"), ": unknown module type '", type, "' (known: ", known, ")");
   }
-  return it->second(cfg);
+  ModulePtr m = it->second(cfg);
+  // Any model: batch-norm statistics over the global batch in data-parallel training (docs/distributed.md).
+  if (cfg.get_bool("sync_batchnorm", false)) convert_sync_batchnorm(*m);
+  return m;
 }
 
 std::array<int64_t, 2> get_pair(const Config& cfg, const std::string& key, std::array<int64_t, 2> fallback) {

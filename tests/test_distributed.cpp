@@ -195,6 +195,46 @@ TEST(DataParallel, BatchNormPerRankMatchesMicroBatchesWithinFloatTolerance) {
   EXPECT_LT(worst, 1e-6) << (bitwise ? "bitwise equal" : "not bitwise equal");
 }
 
+TEST(DataParallel, SyncBatchNormMatchesOneProcessOnTheWholeGlobalBatch) {
+  if (!dist::active()) GTEST_SKIP() << "needs several ranks: run under mpirun -np 2 (ctest: distributed_2_ranks)";
+  // Two SGD steps of a batch-norm U-Net: N ranks with global statistics (2 images each) against one process
+  // with the whole global batch of 2N images. Without synchronisation the statistics of 2 images differ from
+  // those of 2N and the weights would part visibly.
+  const int n = dist::size(), me = dist::rank();
+  auto run = [&](bool distributed) {
+    Replica r = make_replica(true);
+    r.opt = make_optimizer(Config::parse("type: sgd\nlr: 0.1\n", "opt.yaml"), r.model->named_parameters(), 10);
+    if (distributed) {
+      EXPECT_GT(convert_sync_batchnorm(*r.model), 0);
+    }
+    std::unique_ptr<NoGradientSync> local;
+    if (!distributed) local = std::make_unique<NoGradientSync>();
+    for (int64_t step = 0; step < 2; ++step) {
+      Tensor x, y;
+      if (distributed) {
+        batch_of(step, 2 * me, 2, x, y);
+      } else {
+        batch_of(step, 0, 2 * n, x, y);
+      }
+      r.opt->zero_grad();
+      cross_entropy((*r.model)(x), y).backward();
+      r.opt->step();
+    }
+    std::vector<float> all;
+    for (const Tensor& t : r.model->parameters())
+      for (float v : t.to_vector<float>()) all.push_back(v);
+    for (const auto& [_, b] : r.model->named_buffers())
+      if (is_floating(b.dtype()))
+        for (float v : b.to_vector<float>()) all.push_back(v);
+    return all;
+  };
+  const std::vector<float> dp = run(true), whole = run(false);
+  ASSERT_EQ(dp.size(), whole.size());
+  double worst = 0;
+  for (size_t i = 0; i < dp.size(); ++i) worst = std::max(worst, double(std::abs(dp[i] - whole[i])));
+  EXPECT_LT(worst, 2e-5) << "parameters and running statistics";
+}
+
 TEST(DataParallel, ReplicasStayIdenticalAcrossRanks) {
   Replica dp = make_replica(true);
   for (int64_t step = 0; step < 2; ++step) {
