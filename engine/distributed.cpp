@@ -219,6 +219,19 @@ void barrier() {}
 void abort_job(int) {}
 #endif
 
+std::vector<double> gather_in_order(const std::vector<double>& mine) {
+  if (size() == 1) return mine;
+  const std::vector<std::string> parts =
+      allgather(std::string(reinterpret_cast<const char*>(mine.data()), mine.size() * sizeof(double)));
+  std::vector<double> out;
+  for (const std::string& p : parts) {
+    const size_t at = out.size();
+    out.resize(at + p.size() / sizeof(double));
+    std::memcpy(out.data() + at, p.data(), p.size());
+  }
+  return out;
+}
+
 bool any(bool flag) {
   int64_t v = flag ? 1 : 0;
   allreduce_max(&v, 1);

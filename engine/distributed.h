@@ -44,6 +44,9 @@ bool any(bool flag);
 void broadcast(std::string& bytes, int root = 0);
 // Every rank's bytes, in rank order.
 std::vector<std::string> allgather(const std::string& bytes);
+// Every rank's values laid end to end in rank order (e.g. per-sample scores of
+// each rank's share of a validation set: the whole set's, in its order).
+std::vector<double> gather_in_order(const std::vector<double>& mine);
 void barrier();
 // Ends every rank of the job with `code` (MPI_Abort); returns only in a group of one.
 void abort_job(int code);

@@ -181,7 +181,11 @@ int train_command(const AppArgs& a) {
         return StepResult{l.item<float>(), xt.size(0), wait};
       },
       [&](int64_t) {
-        const std::vector<double> s = score_images(*model, data.val().images, score);
+        // Data-parallel ranks score a share each; the scores are gathered back into the set's order.
+        const std::vector<Image>& all = data.val().images;
+        const dist::Span mine = dist::split(int64_t(all.size()));
+        const std::vector<double> s = dist::gather_in_order(
+            score_images(*model, {all.begin() + mine.begin, all.begin() + mine.end}, score));
         std::map<std::string, double> m;
         m["val_auroc"] = roc_auc(s, data.val().labels);
         m["val_ap"] = average_precision(s, data.val().labels);
@@ -246,7 +250,8 @@ int eval_command(const AppArgs& a) {
   }
   const ImageSet& set = data ? data->test() : folder;
   check_overrides_read(l.cfg, a.overrides, "eval");
-  const std::string out = !a.out.empty() ? a.out : (fs::path(a.checkpoint).parent_path() / "eval").string();
+  const std::string out =
+      rank_output_dir(!a.out.empty() ? a.out : (fs::path(a.checkpoint).parent_path() / "eval").string());
   const Report r = report_set(out, "eval", *l.model, set, score_images(*l.model, set.images, l.score), l.score,
                               l.threshold, l.level);
   std::printf("%s", r.str().c_str());

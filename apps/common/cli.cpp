@@ -186,6 +186,12 @@ int run_app(const AppSpec& spec, int (*body)(const AppArgs&), int argc, char** a
       if (dist::is_main()) std::fputs((a.command.empty() ? spec.usage() : spec.usage(a.command)).c_str(), stdout);
       return 0;
     }
+    if (dist::active() && a.command != "train" && a.command != "pretrain" && a.command != "eval") {
+      // Nothing to share out: rank 0 does the work, the others wait for it at exit.
+      if (!dist::is_main()) return 0;
+      std::fprintf(stderr, "%s: %s runs on rank 0 alone (data-parallel ranks share train, pretrain and eval)\n",
+                   app, a.command.c_str());
+    }
     return body(a);
   } catch (const Error& e) {
     std::fprintf(err, "%s: %s\n", app, e.what());
@@ -223,6 +229,11 @@ void check_overrides_read(const Config& cfg, const std::vector<std::string>& ove
   STRATA_FAIL(command, " does not use ", unread.size() == 1 ? "the key " : "the keys ", list,
               " (an override of a key the command does not read would change nothing; training keys apply to "
               "train only)");
+}
+
+std::string rank_output_dir(const std::string& out) {
+  if (dist::is_main()) return out;
+  return (fs::path(rank_scratch_dir()) / fs::path(out).filename()).string();
 }
 
 std::string prepare_run_dir(const std::string& out, const AppArgs& a) {

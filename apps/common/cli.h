@@ -84,4 +84,9 @@ void check_overrides_read(const Config& cfg, const std::vector<std::string>& ove
 // (removed at exit), so that rank 0 alone writes the run.
 std::string prepare_run_dir(const std::string& out, const AppArgs& a);
 
+// The folder this process writes a command's outputs into: `out`, or on a
+// data-parallel rank other than 0 a private scratch folder (so that rank 0
+// alone writes; eval under mpirun scores a share of the set on each rank).
+std::string rank_output_dir(const std::string& out);
+
 }  // namespace strata

@@ -5,6 +5,7 @@
 
 #include "apps/common/plot.h"
 #include "engine/autograd.h"
+#include "engine/distributed.h"
 #include "engine/error.h"
 #include "engine/nn_ops.h"
 #include "engine/ops.h"
@@ -111,6 +112,14 @@ void FaultScores::merge(const FaultScores& o) {
   }
   pos_ += o.pos_;
   n_ += o.n_;
+}
+
+void FaultScores::sum_over_ranks() {
+  for (std::vector<int64_t>* v : {&all_, &fault_, &near_, &reached_}) dist::allreduce_sum(v->data(), int64_t(v->size()));
+  int64_t totals[2] = {pos_, n_};
+  dist::allreduce_sum(totals, 2);
+  pos_ = totals[0];
+  n_ = totals[1];
 }
 
 FaultScores::Summary FaultScores::strict() const {

@@ -33,6 +33,8 @@ class FaultScores {
   // One section: probabilities and 0 / 1 labels, height x width each.
   void add(const std::vector<float>& prob, const std::vector<uint8_t>& label, int64_t height, int64_t width);
   void merge(const FaultScores& o);
+  // Data-parallel evaluation: the counts summed over the ranks (no-op on one process).
+  void sum_over_ranks();
 
   struct Summary {
     double ap = 0, auroc = 0, best_f1 = 0, threshold = 0.5, iou = 0, precision = 0, recall = 0;

@@ -324,7 +324,9 @@ int train_command(const AppArgs& a) {
       [&](int64_t) {
         FaultScores scores(tolerance);
         double loss_sum = 0;
-        for (const SynthSection& s : val.sections) {
+        const dist::Span mine = dist::split(int64_t(val.sections.size()));  // data-parallel: a share each
+        for (int64_t i = mine.begin; i < mine.end; ++i) {
+          const SynthSection& s = val.sections[size_t(i)];
           const std::vector<float> p = predict_section(*model, s.seismic, s.height, s.width, tiles);
           scores.add(p, s.label, s.height, s.width);
           NoGradGuard no_grad;
@@ -337,6 +339,8 @@ int train_command(const AppArgs& a) {
                                  Tensor::from_vector(y, {1, 1, s.height, s.width}), loss)
                           .item<float>();
         }
+        scores.sum_over_ranks();
+        dist::allreduce_sum(&loss_sum, 1);
         const FaultScores::Summary st = scores.strict(), tl = scores.tolerant();
         model->train();
         return std::map<std::string, double>{{"val_loss", loss_sum / double(val.sections.size())},
@@ -387,7 +391,8 @@ int eval_command(const AppArgs& a) {
   }
   const int64_t panels = m.cfg.section("report").get_int("panels", 6, Bounds::between(0, 64));
   check_overrides_read(m.cfg, a.overrides, "eval");
-  const std::string out = !a.out.empty() ? a.out : (fs::path(a.checkpoint).parent_path() / "eval").string();
+  const std::string out =
+      rank_output_dir(!a.out.empty() ? a.out : (fs::path(a.checkpoint).parent_path() / "eval").string());
   const FaultScores s = report_set(out, name, *m.net, set, m.tiles, m.tolerance, panels);
   std::printf("%s (%zu sections): %s\n", name.c_str(), set.sections.size(), summary_line(s).c_str());
   std::printf("wrote %s/{report.csv, pr.png, panels.png}\n", out.c_str());

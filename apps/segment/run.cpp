@@ -244,7 +244,8 @@ int eval_command(const AppArgs& a) {
   const InferenceOptions inf = InferenceOptions::from_config(l.cfg.section("inference"));
   check_overrides_read(l.cfg, a.overrides, "eval");
   STRATA_CHECK(!data.val().empty(), "eval: no labelled images (the config has no validation set; give --data)");
-  const std::string out = !a.out.empty() ? a.out : (fs::path(a.checkpoint).parent_path() / "eval").string();
+  const std::string out =
+      rank_output_dir(!a.out.empty() ? a.out : (fs::path(a.checkpoint).parent_path() / "eval").string());
   create_directories_checked(out);
   ConfusionMatrix cm(l.task.classes);
   const auto m = evaluate(*l.model, data, l.task, loss, data.val(), inf, &cm);

@@ -796,7 +796,7 @@ int eval_command(const AppArgs& a) {
   const std::vector<std::vector<int64_t>> adjacent = adjacent_classes(data, l.pre);
   check_overrides_read(l.cfg, a.overrides, "eval");
   const std::string out =
-      !a.out.empty() ? a.out : (fs::path(a.checkpoint).parent_path() / "eval").string();
+      rank_output_dir(!a.out.empty() ? a.out : (fs::path(a.checkpoint).parent_path() / "eval").string());
   create_directories_checked(out);
   const ConfusionMatrix total = plot_and_score(l, wells, out, &adjacent);
   STRATA_CHECK(total.total() > 0, "eval: none of the ", wells.size(), " wells has labels in the classes ",
