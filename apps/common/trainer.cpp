@@ -13,8 +13,8 @@
 #include <vector>
 
 #include "apps/common/plot.h"
-#include "engine/distributed.h"
 #include "engine/autograd.h"
+#include "engine/distributed.h"
 #include "engine/error.h"
 #include "engine/file_io.h"
 #include "engine/random.h"
@@ -151,12 +151,13 @@ void Trainer::resume(const std::string& path) {
   // inside an epoch moves to the first global batch that starts at or after the same sample.
   const int64_t saved_world = ck.has("trainer.world_size") ? ck.get_int("trainer.world_size") : 1;
   if (saved_world != dist::size() && start_batch_ > 0) {
-    const int64_t samples = start_batch_ * saved_world, now = (samples + dist::size() - 1) / dist::size();
+    // In units of per-rank batches (the per-rank batch is the config's, the same on any number of ranks).
+    const int64_t done = start_batch_ * saved_world, now = (done + dist::size() - 1) / dist::size();
     if (dist::is_main())
       std::fprintf(stderr, "%s: written by %lld ranks, resumed on %d: epoch %lld continues at batch %lld of the new "
                            "size%s\n", path.c_str(), static_cast<long long>(saved_world), dist::size(),
                    static_cast<long long>(start_epoch_ + 1), static_cast<long long>(now),
-                   samples % dist::size() ? " (the few samples in between are skipped)" : "");
+                   done % dist::size() ? " (the few samples in between are skipped)" : "");
     start_batch_ = now;
   }
   STRATA_CHECK(start_batch_ <= o_.steps_per_epoch, path, ": stopped at batch ", start_batch_, " but an epoch now has ",
