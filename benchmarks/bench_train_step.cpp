@@ -12,7 +12,9 @@
 //     256 x 512 section (fault probability prediction)
 // Usage: bench_train_step MODEL [repeats (default 5)]
 // Prints one JSON object: name, strata_ms (median step after 2 warm-ups),
-// strata_peak_mb (peak resident set of this process), threads.
+// strata_peak_mb (peak resident set of this process), threads. With
+// STRATA_PROFILE=1 it also prints, on stderr, where the timed steps' time went
+// (engine/profile.h: each leaf module's forward, each backward op).
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -27,6 +29,7 @@
 #include "engine/nn_ops.h"
 #include "engine/ops.h"
 #include "engine/parallel.h"
+#include "engine/profile.h"
 #include "engine/random.h"
 #include "layers/optimizer.h"
 #include "layers/registry.h"
@@ -87,6 +90,7 @@ int main(int argc, char** argv) {
   const Tensor pos_weight = Tensor::full({1}, 60.0);
   if (predict) net->eval();
   for (int i = 0; i < repeats + 2; ++i) {
+    if (i == 2) profile::reset();  // the profile covers the timed steps, not the warm-ups
     if (predict) {
       const auto t0 = std::chrono::steady_clock::now();
       NoGradGuard no_grad;
@@ -108,6 +112,11 @@ int main(int argc, char** argv) {
     adam.step();
     const double elapsed = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     if (i >= 2) ms.push_back(elapsed);
+  }
+  if (profile::enabled()) {
+    double total = 0;
+    for (double v : ms) total += v / 1000;
+    std::fprintf(stderr, "%s", profile::report(total).c_str());
   }
   std::sort(ms.begin(), ms.end());
   rusage usage{};

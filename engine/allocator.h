@@ -39,10 +39,11 @@ struct RawMemory {
 // 1 MiB). Freed blocks are cached up to `cache_limit` bytes, past which they go
 // back to the source. An allocation takes a cached block of its size, else the
 // smallest cached block at most 1.25x its size; when neither exists, cached
-// blocks (smallest first) go back to the source until the cache is within its
-// slack (64 MiB + 1/8 of the bytes in use) before the source is asked for more,
-// so memory held stays near what tensors use (a training step frees blocks of
-// one size and asks for others). An allocation that fails empties the cache and
+// blocks (smallest first) go back to the source until the memory reserved with
+// the new block is within the high-water mark of the bytes in use (+1/16 +
+// 64 MiB; or the cache within 64 MiB + 1/8 of the bytes in use, if more) before
+// the source is asked for more: a training step's blocks stay cached for the
+// next step, and memory held stays near the step's own peak. An allocation that fails empties the cache and
 // retries once before it throws. One implementation serves host and device memory.
 class CachingAllocator final : public Allocator {
  public:

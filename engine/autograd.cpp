@@ -1,11 +1,13 @@
 #include "engine/autograd.h"
 
 #include <algorithm>
+#include <chrono>
 #include <map>
 #include <unordered_map>
 
 #include "engine/error.h"
 #include "engine/ops.h"
+#include "engine/profile.h"
 
 namespace strata {
 
@@ -124,7 +126,14 @@ void run_backward(const Tensor& root, const Tensor& grad_in, bool retain_graph) 
     Grads input_grads(node->edges_.size());
     if (g.defined()) {
       try {
-        input_grads = node->fn_(g);
+        if (profile::enabled()) {
+          const auto t0 = std::chrono::steady_clock::now();
+          input_grads = node->fn_(g);
+          profile::add("bwd " + node->name() + " " + shape_str(g.shape()),
+                       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+        } else {
+          input_grads = node->fn_(g);
+        }
       } catch (const Error& err) {
         STRATA_FAIL("in the backward of '", node->name(), "': ", err.what());
       }

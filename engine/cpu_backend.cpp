@@ -1,5 +1,6 @@
 // The CPU backend: forwards the type-erased Backend interface to the
 // templated kernels in kernels/cpu.
+#include <chrono>
 #include <cstring>
 
 #include "engine/backend.h"
@@ -7,6 +8,7 @@
 #include "engine/cuda_backend.h"
 #endif
 #include "engine/error.h"
+#include "engine/profile.h"
 #include "kernels/cpu/elementwise.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/index.h"
@@ -129,6 +131,18 @@ class CpuBackend final : public Backend {
   }
   void conv_direct(DType t, ConvPass pass, const ConvGeom& g, const void* a, const void* b, void* o,
                    void* workspace) override {
+    if (!profile::enabled()) return conv_direct_pass(t, pass, g, a, b, o, workspace);
+    // STRATA_PROFILE: each pass of each shape, with the kernel that ran it.
+    const auto t0 = std::chrono::steady_clock::now();
+    conv_direct_pass(t, pass, g, a, b, o, workspace);
+    static const char* kPass[] = {"forward", "backward_data", "backward_weight"};
+    static const char* kKernel[] = {"gemm", "direct", "winograd", "depthwise"};
+    profile::add(str_cat("conv ", kPass[int(pass)], " ", kKernel[int(cpu::conv_kernel(g, pass))], " ", g.C, "->", g.K,
+                         " k", g.R, "x", g.S, " ", g.N, "x", g.H, "x", g.W),
+                 std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  void conv_direct_pass(DType t, ConvPass pass, const ConvGeom& g, const void* a, const void* b, void* o,
+                        void* workspace) {
     STRATA_CHECK(t == DType::f32, "conv_direct: the CPU's direct convolution takes f32, got ", dtype_name(t));
     const auto* fa = static_cast<const float*>(a);
     const auto* fb = static_cast<const float*>(b);

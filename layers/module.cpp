@@ -1,10 +1,12 @@
 #include "layers/module.h"
 
+#include <chrono>
 #include <cstdio>
 #include <sstream>
 
 #include "engine/autograd.h"
 #include "engine/error.h"
+#include "engine/profile.h"
 
 namespace strata {
 namespace {
@@ -34,7 +36,15 @@ std::string with_thousands(int64_t v) {
 
 Tensor Module::operator()(const Tensor& x) {
   SummaryRecorder* rec = active_recorder;
-  if (!rec) return forward(x);
+  if (!rec) {
+    if (!profile::enabled() || !children_.empty()) return forward(x);
+    // STRATA_PROFILE: leaf modules are the ops themselves; composites would count their children twice.
+    const auto t0 = std::chrono::steady_clock::now();
+    Tensor y = forward(x);
+    profile::add("fwd " + type_ + " " + describe() + " " + shape_str(x.shape()),
+                 std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    return y;
+  }
   const size_t row = rec->rows.size();
   rec->rows.push_back({this, rec->depth, {}});
   ++rec->depth;

@@ -88,15 +88,24 @@ TEST(Allocator, ReusesALargerBlockAndKeepsItsSize) {
   EXPECT_EQ(alloc.stats().reserved_bytes, 4096 + 1024);
 }
 
-TEST(Allocator, GivesCachedBlocksBackBeforeAskingForMore) {
+TEST(Allocator, GivesCachedBlocksBackBeforeGoingPastItsHighWaterMark) {
   CachingAllocator alloc(RawMemory{"test", std::malloc, std::free}, size_t(1) << 30);
-  // 100 MiB cached in blocks no later request fits: a miss returns them down to the 64 MiB slack.
+  // A step's 100 MiB, freed: the blocks stay cached for the next step's requests, even when a request
+  // of another size misses.
   std::vector<void*> blocks;
   for (int i = 0; i < 10; ++i) blocks.push_back(alloc.allocate(size_t(10) << 20));
   for (void* p : blocks) alloc.deallocate(p, size_t(10) << 20);
   EXPECT_EQ(alloc.stats().reserved_bytes, int64_t(100) << 20);
   void* small = alloc.allocate(size_t(1) << 20);
-  EXPECT_LE(alloc.stats().reserved_bytes - (int64_t(1) << 20), int64_t(64) << 20);
+  EXPECT_EQ(alloc.stats().reserved_bytes, int64_t(101) << 20);
+  void* again = alloc.allocate(size_t(10) << 20);  // the next step: a cached block, no new memory
+  EXPECT_EQ(alloc.stats().reserved_bytes, int64_t(101) << 20);
+  alloc.deallocate(again, size_t(10) << 20);
+  // A request past the high-water mark (100 MiB in use at most so far, + 1/16 + 64 MiB) gives cached blocks
+  // back first, down to the slack (64 MiB + 1/8 of the 1 MiB in use): 10 MiB blocks, so 60 MiB stay.
+  void* big = alloc.allocate(size_t(150) << 20);
+  EXPECT_EQ(alloc.stats().reserved_bytes, (int64_t(1) << 20) + (int64_t(60) << 20) + (int64_t(150) << 20));
+  alloc.deallocate(big, size_t(150) << 20);
   alloc.deallocate(small, size_t(1) << 20);
   alloc.empty_cache();
   EXPECT_EQ(alloc.stats().reserved_bytes, 0);

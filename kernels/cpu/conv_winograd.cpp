@@ -17,8 +17,8 @@ constexpr int64_t kPoints = kIn * kIn;       // transform points of a 2-D tile: 
 // R = 3 tiles both axes (F(4x4, 3x3)); R = 1 (one_d: H = OH = 1, no padding in
 // h, as conv1d runs) tiles the row only (F(4, 3)): one row per tile, 6 points.
 //
-// Two ways to run it. Small filter banks (blocked: Cin x Cout <= 4096, so the
-// transformed filters stay in cache): each thread takes a block of tile rows
+// Two ways to run it (plan_of picks by the memory traffic, blocked_wins). Blocked
+// (the transformed filters stay in cache): each thread takes a block of tile rows
 // (1-D: of whole rows), transforms its tiles, multiplies and transforms back
 // while they are in cache. Larger ones: every transform over the whole tensor,
 // then one large GEMM per point (gemm_block, our register-blocked kernel),
@@ -28,7 +28,8 @@ constexpr int64_t kPoints = kIn * kIn;       // transform points of a 2-D tile: 
 struct Plan {
   int64_t N, Cin, H, W, Cout, OH, OW, pad_h, pad_w;
   bool one_d;
-  bool blocked() const { return Cin * Cout <= 4096; }
+  bool blocked_ = false;  // plan_of: blocked_wins
+  bool blocked() const { return blocked_; }
   int64_t R() const { return one_d ? 1 : 3; }             // filter rows
   int64_t tile_h() const { return one_d ? 1 : kTile; }    // output rows per tile
   int64_t points_h() const { return one_d ? 1 : kIn; }    // transform points along h
@@ -46,13 +47,8 @@ struct Plan {
   int64_t workspace() const { return u_floats() + (blocked() ? 0 : v_floats() + m_floats()); }
 };
 
-Plan plan_of(const ConvGeom& g, ConvPass pass) {
-  const bool one_d = g.R == 1;
-  // backward-weight transforms the forward pass's tiles (and needs the same workspace).
-  if (pass != ConvPass::backward_data) return {g.N, g.C, g.H, g.W, g.K, g.OH, g.OW, g.pad_h, g.pad_w, one_d};
-  // backward-data: the gradient (N, K, OH, OW) padded by R - 1 - pad, correlated to (N, C, H, W).
-  return {g.N, g.K, g.OH, g.OW, g.C, g.H, g.W, one_d ? 0 : 2 - g.pad_h, 2 - g.pad_w, one_d};
-}
+// The geometry of one pass and how it runs (defined below, after the blocking).
+Plan plan_of(const ConvGeom& g, ConvPass pass);
 
 // The R x 3 filters as the correlation sees them: filter (co, ci) tap (r, s) is
 // w[base + co * s_co + ci * s_ci + r * s_r + s * s_s] (strides may be negative:
@@ -599,6 +595,37 @@ Blocking blocking_of(const Plan& p) {
   return b;
 }
 
+// Blocked or whole-tensor, from the memory traffic each would cause. The
+// blocked passes re-read the transformed filters U (points x Cin x Cout) once
+// per block, from cache while U fits there; backward-weight also reads and
+// writes a U-sized partial sum per block. The whole-tensor passes write and
+// read V and M (points x (Cin + Cout) floats per tile) in memory. Measured on
+// the VGG16-BN U-Net's shapes (64 to 1024 channels, 10 x 14 to 160 x 224,
+// batch 8; docs/benchmarks.md): blocked correlations win up to 6x the
+// whole-tensor traffic and lose from 12x; the blocked weight pass wins below
+// about 2x. Before that rule the blocked passes ran only for Cin x Cout <=
+// 4096, so 128 x 64 channels at 160 x 224 ran whole-tensor at a quarter of the
+// blocked speed. conv1d keeps that bound (measured there: blocked C32 and C64
+// faster, C128 slower).
+bool blocked_wins(const Plan& p, ConvPass pass) {
+  if (p.one_d) return p.Cin * p.Cout <= 4096;
+  const Blocking b = blocking_of(p);
+  const double u = double(p.u_floats()), whole = 2.0 * double(p.points()) * double(p.Cin + p.Cout) * double(p.T());
+  if (pass == ConvPass::backward_weight) return 2.0 * double(b.blocks) * u <= 2.0 * whole;
+  return double(b.blocks) * u <= 8.0 * whole;
+}
+
+Plan plan_of(const ConvGeom& g, ConvPass pass) {
+  const bool one_d = g.R == 1;
+  // backward-weight transforms the forward pass's tiles (and needs the same workspace);
+  // backward-data: the gradient (N, K, OH, OW) padded by R - 1 - pad, correlated to (N, C, H, W).
+  Plan p = pass != ConvPass::backward_data
+               ? Plan{g.N, g.C, g.H, g.W, g.K, g.OH, g.OW, g.pad_h, g.pad_w, one_d}
+               : Plan{g.N, g.K, g.OH, g.OW, g.C, g.H, g.W, one_d ? 0 : 2 - g.pad_h, 2 - g.pad_w, one_d};
+  p.blocked_ = blocked_wins(p, pass);
+  return p;
+}
+
 // The blocked passes read (and write) a few short rows of one channel after
 // another, a pattern the hardware prefetcher does not follow: they ask for
 // the rows of the channel kAhead on. Rows [h0, h0 + rows) of a plane (H, W),
@@ -801,7 +828,7 @@ void conv_winograd_backward_weight(const ConvGeom& g, const float* x, const floa
   // The transpose of the forward pass: y = A^T [(G w G^T) . (B^T x B)] A per
   // tile gives dU = (A gy A^T) . (B^T x B), summed over tiles and samples in
   // the transform domain (36 GEMMs (K x tiles) (tiles x C)), and gw = G^T dU G.
-  const Plan p = plan_of(g, ConvPass::forward);
+  const Plan p = plan_of(g, ConvPass::backward_weight);  // the forward pass's tiles
   float* M = workspace;  // M[e][k][c]: the u block of the forward pass
   if (p.blocked()) {
     weight_products_blocked(p, x, gy, M);
