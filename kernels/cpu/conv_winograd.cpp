@@ -605,11 +605,14 @@ Blocking blocking_of(const Plan& p) {
 // whole-tensor traffic and lose from 12x; the blocked weight pass wins below
 // about 2x. Before that rule the blocked passes ran only for Cin x Cout <=
 // 4096, so 128 x 64 channels at 160 x 224 ran whole-tensor at a quarter of the
-// blocked speed. conv1d keeps that bound (measured there: blocked C32 and C64
-// faster, C128 slower).
+// blocked speed. Filter banks up to 4096 stay blocked, and so does conv1d
+// (measured there: blocked C32 and C64 faster, C128 slower).
 bool blocked_wins(const Plan& p, ConvPass pass) {
-  if (p.one_d) return p.Cin * p.Cout <= 4096;
+  if (p.one_d || p.Cin * p.Cout <= 4096) return p.Cin * p.Cout <= 4096;
   const Blocking b = blocking_of(p);
+  // Blocks of fewer than two vectors of tiles make the per-point GEMMs too thin (the scratch U-Net's 128 and
+  // 256 channels at 20 x 28 and 10 x 14: forward 5.7 -> 9.9 ms, 7.4 -> 13.5 ms blocked).
+  if (b.TB < 2 * kLanes) return false;
   const double u = double(p.u_floats()), whole = 2.0 * double(p.points()) * double(p.Cin + p.Cout) * double(p.T());
   if (pass == ConvPass::backward_weight) return 2.0 * double(b.blocks) * u <= 2.0 * whole;
   return double(b.blocks) * u <= 8.0 * whole;
