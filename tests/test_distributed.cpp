@@ -12,6 +12,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <numeric>
 #include <sstream>
 
@@ -315,6 +316,8 @@ struct Regression {
   std::shared_ptr<Linear> model;
   std::unique_ptr<Optimizer> opt;
   Loader loader;
+  std::vector<int64_t> positions;  // the epoch-0 positions this rank trained on
+  std::function<void()> after_step;
 
   Regression()
       : loader([](int64_t e) { return shuffled_epoch(3, e, kSamples, kSamples); },
@@ -330,6 +333,42 @@ struct Regression {
     model = std::make_shared<Linear>(1, 1);
     opt = make_optimizer(Config::parse("type: sgd\nlr: 0.001\n", "o.yaml"), model->named_parameters(), 100);
   }
+
+  // The shared Trainer over this task, writing into `dir`.
+  std::unique_ptr<Trainer> trainer(const std::string& dir, int64_t epochs) {
+    TrainerOptions o;
+    o.epochs = epochs;
+    o.steps_per_epoch = loader.batches_per_epoch(kSamples);
+    o.progress = false;
+    return std::make_unique<Trainer>(
+        o, dir, [this](int64_t e, int64_t b) { return step(e, b); },
+        [](int64_t) { return std::map<std::string, double>{{"val_loss", 0.0}}; },
+        [this](Checkpoint& ck) {
+          ck.add_module("model.", *model);
+          ck.add_optimizer("optimizer.", *opt);
+        },
+        [this](const Checkpoint& ck) {
+          ck.restore_module("model.", *model);
+          ck.restore_optimizer("optimizer.", *opt);
+        });
+  }
+
+  StepResult step(int64_t e, int64_t b) {
+    const std::vector<Sample> batch = loader.batch(e, b);
+    const dist::Span span = dist::shard(b, kBatch, kSamples);
+    std::vector<float> xs;
+    for (int64_t k = 0; k < int64_t(batch.size()); ++k) {
+      xs.push_back(batch[size_t(k)].image.data[0] / float(kSamples));
+      if (e == 0) positions.push_back(span.begin + k);
+    }
+    const Tensor x = Tensor::from_vector(xs, {int64_t(xs.size()), 1});
+    opt->zero_grad();
+    const Tensor loss = mse_loss((*model)(x), mul(x, 2.0));
+    loss.backward();
+    opt->step();
+    if (after_step) after_step();
+    return StepResult{loss.item<float>(), int64_t(xs.size())};
+  }
 };
 
 const char* resume_dir() { return std::getenv("STRATA_TEST_RESUME_DIR"); }
@@ -338,40 +377,12 @@ TEST(DataParallel, WriteMidEpoch) {
   if (!resume_dir()) GTEST_SKIP() << "set STRATA_TEST_RESUME_DIR (ctest runs it as distributed_resume_*)";
   Regression task;
   const std::string dir = resume_dir();
-  TrainSummary s;
-  {
-    TrainerOptions opts;
-    opts.epochs = 2;
-    opts.steps_per_epoch = task.loader.batches_per_epoch(Regression::kSamples);
-    opts.progress = false;
-    Trainer* self = nullptr;
-    int64_t steps = 0;
-    Trainer trainer(
-        opts, dir,
-        [&](int64_t e, int64_t b) {
-          const std::vector<Sample> batch = task.loader.batch(e, b);
-          std::vector<float> xs;
-          for (const Sample& smp : batch) xs.push_back(smp.image.data[0] / float(Regression::kSamples));
-          const Tensor x = Tensor::from_vector(xs, {int64_t(xs.size()), 1});
-          task.opt->zero_grad();
-          const Tensor loss = mse_loss((*task.model)(x), mul(x, 2.0));
-          loss.backward();
-          task.opt->step();
-          if (++steps == 3) self->request_stop();
-          return StepResult{loss.item<float>(), int64_t(xs.size())};
-        },
-        [](int64_t) { return std::map<std::string, double>{{"val_loss", 0.0}}; },
-        [&](Checkpoint& ck) {
-          ck.add_module("model.", *task.model);
-          ck.add_optimizer("optimizer.", *task.opt);
-        },
-        [&](const Checkpoint& ck) {
-          ck.restore_module("model.", *task.model);
-          ck.restore_optimizer("optimizer.", *task.opt);
-        });
-    self = &trainer;
-    s = trainer.run();
-  }
+  const std::unique_ptr<Trainer> trainer = task.trainer(dir, 2);
+  int64_t steps = 0;
+  task.after_step = [&] {
+    if (++steps == 3) trainer->request_stop();
+  };
+  const TrainSummary s = trainer->run();
   EXPECT_TRUE(s.interrupted);
   if (dist::is_main()) {
     const Checkpoint ck = Checkpoint::load((fs::path(dir) / "last.safetensors").string());
@@ -387,39 +398,10 @@ TEST(DataParallel, ResumeMidEpoch) {
   const int64_t stopped_at = written.get_int("trainer.batch") * written.get_int("trainer.world_size") *
                              Regression::kBatch;  // samples of epoch 1 trained before the stop
   Regression task;
-  std::vector<int64_t> positions;  // epoch-0 positions trained after the resume, on this rank
-  TrainerOptions opts;
-  opts.epochs = 1;
-  opts.steps_per_epoch = task.loader.batches_per_epoch(Regression::kSamples);
-  opts.progress = false;
-  Trainer trainer(
-      opts, (fs::path(dir) / "resumed").string(),
-      [&](int64_t e, int64_t b) {
-        const std::vector<Sample> batch = task.loader.batch(e, b);
-        const dist::Span span = dist::shard(b, Regression::kBatch, Regression::kSamples);
-        std::vector<float> xs;
-        for (int64_t k = 0; k < int64_t(batch.size()); ++k) {
-          xs.push_back(batch[size_t(k)].image.data[0] / float(Regression::kSamples));
-          if (e == 0) positions.push_back(span.begin + k);
-        }
-        const Tensor x = Tensor::from_vector(xs, {int64_t(xs.size()), 1});
-        task.opt->zero_grad();
-        const Tensor loss = mse_loss((*task.model)(x), mul(x, 2.0));
-        loss.backward();
-        task.opt->step();
-        return StepResult{loss.item<float>(), int64_t(xs.size())};
-      },
-      [](int64_t) { return std::map<std::string, double>{{"val_loss", 0.0}}; },
-      [&](Checkpoint& ck) {
-        ck.add_module("model.", *task.model);
-        ck.add_optimizer("optimizer.", *task.opt);
-      },
-      [&](const Checkpoint& ck) {
-        ck.restore_module("model.", *task.model);
-        ck.restore_optimizer("optimizer.", *task.opt);
-      });
-  trainer.resume((fs::path(dir) / "last.safetensors").string());
-  const TrainSummary s = trainer.run();
+  const std::unique_ptr<Trainer> trainer = task.trainer((fs::path(dir) / "resumed").string(), 1);
+  trainer->resume((fs::path(dir) / "last.safetensors").string());
+  const TrainSummary s = trainer->run();
+  const std::vector<int64_t>& positions = task.positions;
   std::string mine(reinterpret_cast<const char*>(positions.data()), positions.size() * sizeof(int64_t));
   const std::vector<std::string> all = dist::allgather(mine);
   // The weights every rank starts from are the checkpoint's.
