@@ -2,7 +2,8 @@
 
 #include <chrono>
 #include <cstring>
-#include <set>
+#include <map>
+#include <memory>
 
 #include "engine/autograd.h"
 #include "engine/distributed.h"
@@ -16,7 +17,9 @@ namespace strata {
 namespace {
 
 struct SyncState {
-  std::set<const TensorImpl*> averaged;  // gradients averaged since the last step
+  // Gradients averaged since the last step, by address; the weak pointer tells a gradient that was freed
+  // (and whose address a new one may take) from a live one.
+  std::map<const TensorImpl*, std::weak_ptr<TensorImpl>> averaged;
   int64_t local = 0, global = 0;        // this step's sample shares (0: equal)
   bool paused = false;                  // a NoGradientSync lives
   double seconds = 0;
@@ -58,6 +61,11 @@ void reduce_bucket(const std::vector<Tensor>& grads, double scale) {
   }
 }
 
+bool was_averaged(const Tensor& g) {
+  const auto it = state().averaged.find(g.impl_ptr().get());
+  return it != state().averaged.end() && !it->second.expired();
+}
+
 }  // namespace
 
 void set_step_samples(int64_t local, int64_t global) {
@@ -90,7 +98,7 @@ void allreduce_gradients(const std::vector<Tensor>& params, int64_t bucket_bytes
   std::vector<int64_t> has(params.size(), 0);
   for (size_t i = 0; i < params.size(); ++i) {
     const Tensor g = params[i].grad();
-    if (g.defined() && !st.averaged.count(g.impl_ptr().get())) has[i] = 1;
+    if (g.defined() && !was_averaged(g)) has[i] = 1;
   }
   dist::allreduce_max(has.data(), int64_t(has.size()));
   double scale = 1;
@@ -121,7 +129,7 @@ void allreduce_gradients(const std::vector<Tensor>& params, int64_t bucket_bytes
   }
   flush();
   for (size_t k = 0; k < params.size(); ++k)
-    if (has[k]) st.averaged.insert(params[k].grad().impl_ptr().get());
+    if (has[k]) st.averaged[params[k].grad().impl_ptr().get()] = params[k].grad().impl_ptr();
   st.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
