@@ -241,22 +241,28 @@ bool any(bool flag) {
 double comm_seconds() { return world().seconds; }
 int64_t comm_calls() { return world().calls; }
 
+namespace {
+
+// Global batches of an epoch of `count` samples on n ranks: a last batch too small to give every rank a sample
+// joins the one before.
+int64_t steps_of(int64_t count, int64_t per_rank_batch, int64_t n) {
+  const int64_t g = per_rank_batch * n;
+  const int64_t steps = (count + g - 1) / g;
+  return steps > 1 && count - (steps - 1) * g < n ? steps - 1 : steps;
+}
+
+}  // namespace
+
 int64_t global_steps(int64_t count, int64_t per_rank_batch) {
   const int64_t n = size();
   STRATA_CHECK(per_rank_batch > 0, "batch size must be > 0, got ", per_rank_batch);
   STRATA_CHECK(count >= n, "an epoch of ", count, " samples cannot give each of ", n,
                " ranks a sample; use fewer ranks or more samples per epoch");
-  const int64_t g = per_rank_batch * n;
-  int64_t steps = (count + g - 1) / g;
-  const int64_t rest = count - (steps - 1) * g;
-  if (steps > 1 && rest < n) --steps;  // a last batch too small to share joins the one before
-  return steps;
+  return steps_of(count, per_rank_batch, n);
 }
 
 Span shard(int64_t step, int64_t per_rank_batch, int64_t count, int r, int n) {
-  const int64_t g = per_rank_batch * n;
-  int64_t steps = (count + g - 1) / g;
-  if (steps > 1 && count - (steps - 1) * g < n) --steps;
+  const int64_t g = per_rank_batch * n, steps = steps_of(count, per_rank_batch, n);
   STRATA_CHECK(step >= 0 && step < steps, "batch ", step, " is past the end of an epoch of ", steps, " batches");
   Span s;
   s.global_begin = step * g;
