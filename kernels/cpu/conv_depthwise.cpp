@@ -2,23 +2,10 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 namespace strata::cpu {
-namespace {
-
-// Output columns ow whose input column ow * stride - pad + s lies in [0, W).
-struct ColumnRange {
-  int64_t lo, hi;
-};
-ColumnRange valid_columns(const ConvGeom& g, int64_t s) {
-  const int64_t off = s - g.pad_w;  // iw = ow * stride + off
-  int64_t lo = off >= 0 ? 0 : (-off + g.stride_w - 1) / g.stride_w;
-  int64_t hi = (g.W - 1 - off) >= 0 ? (g.W - 1 - off) / g.stride_w + 1 : 0;
-  return {std::min(lo, g.OW), std::clamp<int64_t>(hi, 0, g.OW)};
-}
-
-}  // namespace
 
 bool conv_depthwise_applies(const ConvGeom& g) {
   return g.groups > 1 && g.groups == g.C && g.groups == g.K && g.dil_h == 1 && g.dil_w == 1;
@@ -26,88 +13,173 @@ bool conv_depthwise_applies(const ConvGeom& g) {
 
 namespace {
 
-// Calls tap(oh, ih, r, s, columns, off) for every output row oh, kernel row r whose input row ih is
-// inside the plane, and kernel column s with its valid output columns and input column offset
-// (iw = ow * stride_w + off): the one loop nest all three passes share, in one fixed order.
-template <class Tap>
-void for_each_tap(const ConvGeom& g, Tap tap) {
-  for (int64_t oh = 0; oh < g.OH; ++oh)
-    for (int64_t r = 0; r < g.R; ++r) {
-      const int64_t ih = oh * g.stride_h - g.pad_h + r;
-      if (ih < 0 || ih >= g.H) continue;
-      for (int64_t s = 0; s < g.S; ++s) tap(oh, ih, r, s, valid_columns(g, s), s - g.pad_w);
+// One (sample, channel) plane of the input, zero-padded and split by stride phase: padded row
+// ph = ih + pad_h and column pw = iw + pad_w land in phase (ph % sh, pw % sw) at row ph / sh,
+// column pw / sw, each phase a Hq x Wq plane (plus one row of slack). Tap (r, s) of output
+// (oh, ow) then reads phase (r % sh, s % sw) at (oh + r / sh, ow + s / sw): with the output kept
+// Wq wide (its columns from OW on are junk), every tap is one unit-stride pass
+//   out[i] += w * phase[i + (r / sh) * Wq + s / sw],  i in [0, OH * Wq),
+// with no bounds checks and a long inner loop even for 7 x 7 planes.
+struct PhaseLayout {
+  int64_t sh, sw, Hq, Wq, phase_size;
+
+  explicit PhaseLayout(const ConvGeom& g) : sh(g.stride_h), sw(g.stride_w) {
+    const int64_t Hp = std::max(g.H + g.pad_h, (g.OH - 1) * sh + g.R);
+    const int64_t Wp = std::max(g.W + g.pad_w, (g.OW - 1) * sw + g.S);
+    Hq = (Hp + sh - 1) / sh;
+    Wq = (Wp + sw - 1) / sw;
+    phase_size = (Hq + 1) * Wq;
+  }
+  int64_t size() const { return sh * sw * phase_size; }
+  int64_t tap_offset(int64_t r, int64_t s) const {
+    return ((r % sh) * sw + s % sw) * phase_size + (r / sh) * Wq + s / sw;
+  }
+  // Position of input sample (ih, iw) in the buffer.
+  int64_t at(const ConvGeom& g, int64_t ih, int64_t iw) const {
+    const int64_t ph = ih + g.pad_h, pw = iw + g.pad_w;
+    return ((ph % sh) * sw + pw % sw) * phase_size + (ph / sh) * Wq + pw / sw;
+  }
+};
+
+void scatter_input(const ConvGeom& g, const PhaseLayout& L, const float* x, float* buf) {
+  std::fill(buf, buf + L.size(), 0.f);
+  for (int64_t ih = 0; ih < g.H; ++ih) {
+    const float* xr = x + ih * g.W;
+    if (L.sw == 1) {
+      std::memcpy(buf + L.at(g, ih, 0), xr, size_t(g.W) * sizeof(float));
+    } else {
+      for (int64_t b = 0; b < L.sw && b < g.W; ++b) {  // input columns b, b + sw, ... share a phase
+        float* dst = buf + L.at(g, ih, b);
+        for (int64_t iw = b, j = 0; iw < g.W; iw += L.sw, ++j) dst[j] = xr[iw];
+      }
     }
+  }
+}
+
+void gather_input(const ConvGeom& g, const PhaseLayout& L, const float* buf, float* x) {
+  for (int64_t ih = 0; ih < g.H; ++ih) {
+    float* xr = x + ih * g.W;
+    if (L.sw == 1) {
+      std::memcpy(xr, buf + L.at(g, ih, 0), size_t(g.W) * sizeof(float));
+    } else {
+      for (int64_t b = 0; b < L.sw && b < g.W; ++b) {
+        const float* src = buf + L.at(g, ih, b);
+        for (int64_t iw = b, j = 0; iw < g.W; iw += L.sw, ++j) xr[iw] = src[j];
+      }
+    }
+  }
+}
+
+// Rows of output per block, so that a block of the Wq-wide output stays in L1 across the taps.
+int64_t block_rows(const PhaseLayout& L) { return std::max<int64_t>(1, 2048 / L.Wq); }
+
+// Per-thread scratch, grown once per call.
+struct Scratch {
+  std::vector<float> phases, out;
+  Scratch(const PhaseLayout& L, const ConvGeom& g)
+      : phases(size_t(L.size())), out(size_t((g.OH + 1) * L.Wq)) {}
+};
+
+float dot_in_order(const float* a, const float* b, int64_t n) {
+  // Sixteen partial sums in a fixed order: the loop vectorises and the result is reproducible.
+  float lane[16] = {};
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    for (int k = 0; k < 16; ++k) lane[k] += a[i + k] * b[i + k];
+  for (; i < n; ++i) lane[i & 15] += a[i] * b[i];
+  for (int k = 0; k < 8; ++k) lane[k] += lane[k + 8];
+  return ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
 }
 
 }  // namespace
 
 void conv_depthwise_forward(const ConvGeom& g, const float* x, const float* w, float* y) {
   const int64_t planes = g.N * g.C, in_plane = g.H * g.W, out_plane = g.OH * g.OW;
-#pragma omp parallel for schedule(static) if (planes * out_plane * g.R * g.S > 32768)
-  for (int64_t p = 0; p < planes; ++p) {
-    const float* xp = x + p * in_plane;
-    const float* wc = w + (p % g.C) * g.R * g.S;
-    float* yp = y + p * out_plane;
-    std::fill(yp, yp + out_plane, 0.f);
-    for_each_tap(g, [&](int64_t oh, int64_t ih, int64_t r, int64_t s, ColumnRange cr, int64_t off) {
-      const float wv = wc[r * g.S + s];
-      float* yrow = yp + oh * g.OW;
-      const float* xrow = xp + ih * g.W;
-      if (g.stride_w == 1) {
-        for (int64_t ow = cr.lo; ow < cr.hi; ++ow) yrow[ow] += wv * xrow[ow + off];
-      } else {
-        for (int64_t ow = cr.lo; ow < cr.hi; ++ow) yrow[ow] += wv * xrow[ow * g.stride_w + off];
+  const PhaseLayout L(g);
+  const int64_t rows = block_rows(L);
+#pragma omp parallel if (planes * out_plane * g.R * g.S > 32768)
+  {
+    Scratch t(L, g);
+#pragma omp for schedule(static)
+    for (int64_t p = 0; p < planes; ++p) {
+      scatter_input(g, L, x + p * in_plane, t.phases.data());
+      const float* wc = w + (p % g.C) * g.R * g.S;
+      float* acc = t.out.data();
+      for (int64_t o0 = 0; o0 < g.OH; o0 += rows) {
+        const int64_t i0 = o0 * L.Wq, i1 = std::min(g.OH, o0 + rows) * L.Wq;
+        for (int64_t r = 0; r < g.R; ++r)
+          for (int64_t s = 0; s < g.S; ++s) {
+            const float wv = wc[r * g.S + s];
+            const float* __restrict src = t.phases.data() + L.tap_offset(r, s);
+            float* __restrict a = acc;
+            if (r == 0 && s == 0) {
+              for (int64_t i = i0; i < i1; ++i) a[i] = wv * src[i];
+            } else {
+              for (int64_t i = i0; i < i1; ++i) a[i] += wv * src[i];
+            }
+          }
       }
-    });
+      float* yp = y + p * out_plane;
+      for (int64_t oh = 0; oh < g.OH; ++oh) std::memcpy(yp + oh * g.OW, acc + oh * L.Wq, size_t(g.OW) * sizeof(float));
+    }
   }
 }
 
 void conv_depthwise_backward_data(const ConvGeom& g, const float* gy, const float* w, float* gx) {
   const int64_t planes = g.N * g.C, in_plane = g.H * g.W, out_plane = g.OH * g.OW;
-#pragma omp parallel for schedule(static) if (planes * out_plane * g.R * g.S > 32768)
-  for (int64_t p = 0; p < planes; ++p) {
-    const float* gyp = gy + p * out_plane;
-    const float* wc = w + (p % g.C) * g.R * g.S;
-    float* gxp = gx + p * in_plane;
-    std::fill(gxp, gxp + in_plane, 0.f);
-    for_each_tap(g, [&](int64_t oh, int64_t ih, int64_t r, int64_t s, ColumnRange cr, int64_t off) {
-      const float wv = wc[r * g.S + s];
-      const float* grow = gyp + oh * g.OW;
-      float* xrow = gxp + ih * g.W;
-      if (g.stride_w == 1) {
-        for (int64_t ow = cr.lo; ow < cr.hi; ++ow) xrow[ow + off] += wv * grow[ow];
-      } else {
-        for (int64_t ow = cr.lo; ow < cr.hi; ++ow) xrow[ow * g.stride_w + off] += wv * grow[ow];
+  const PhaseLayout L(g);
+  const int64_t rows = block_rows(L);
+#pragma omp parallel if (planes * out_plane * g.R * g.S > 32768)
+  {
+    Scratch t(L, g);
+    // The output gradient kept Wq wide; its junk columns stay zero, so their scatter adds nothing.
+    std::fill(t.out.begin(), t.out.end(), 0.f);
+#pragma omp for schedule(static)
+    for (int64_t p = 0; p < planes; ++p) {
+      const float* gyp = gy + p * out_plane;
+      float* gq = t.out.data();
+      for (int64_t oh = 0; oh < g.OH; ++oh) std::memcpy(gq + oh * L.Wq, gyp + oh * g.OW, size_t(g.OW) * sizeof(float));
+      const float* wc = w + (p % g.C) * g.R * g.S;
+      float* buf = t.phases.data();
+      std::fill(buf, buf + L.size(), 0.f);
+      for (int64_t o0 = 0; o0 < g.OH; o0 += rows) {
+        const int64_t i0 = o0 * L.Wq, i1 = std::min(g.OH, o0 + rows) * L.Wq;
+        for (int64_t r = 0; r < g.R; ++r)
+          for (int64_t s = 0; s < g.S; ++s) {
+            const float wv = wc[r * g.S + s];
+            float* __restrict dst = buf + L.tap_offset(r, s);
+            const float* __restrict src = gq;
+            for (int64_t i = i0; i < i1; ++i) dst[i] += wv * src[i];
+          }
       }
-    });
+      gather_input(g, L, buf, gx + p * in_plane);
+    }
   }
 }
 
 void conv_depthwise_backward_weight(const ConvGeom& g, const float* x, const float* gy, float* gw) {
   const int64_t in_plane = g.H * g.W, out_plane = g.OH * g.OW, taps = g.R * g.S;
-#pragma omp parallel for schedule(static) if (g.N * g.C * out_plane * taps > 32768)
-  for (int64_t c = 0; c < g.C; ++c) {
-    std::vector<float> a(static_cast<size_t>(taps), 0.f);
-    for (int64_t n = 0; n < g.N; ++n) {
-      const float* xp = x + (n * g.C + c) * in_plane;
-      const float* gyp = gy + (n * g.C + c) * out_plane;
-      for_each_tap(g, [&](int64_t oh, int64_t ih, int64_t r, int64_t s, ColumnRange cr, int64_t off) {
-        const float* grow = gyp + oh * g.OW;
-        const float* xrow = xp + ih * g.W;
-        // Eight partial sums in a fixed order: the loop vectorises and the result is reproducible.
-        float lane[8] = {};
-        int64_t ow = cr.lo;
-        if (g.stride_w == 1) {
-          for (; ow + 8 <= cr.hi; ow += 8)
-            for (int k = 0; k < 8; ++k) lane[k] += grow[ow + k] * xrow[ow + k + off];
-          for (; ow < cr.hi; ++ow) lane[0] += grow[ow] * xrow[ow + off];
-        } else {
-          for (; ow < cr.hi; ++ow) lane[ow & 7] += grow[ow] * xrow[ow * g.stride_w + off];
-        }
-        a[size_t(r * g.S + s)] += ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
-      });
+  const PhaseLayout L(g);
+#pragma omp parallel if (g.N * g.C * out_plane * taps > 32768)
+  {
+    Scratch t(L, g);
+    std::fill(t.out.begin(), t.out.end(), 0.f);  // junk columns of the Wq-wide gradient stay zero
+    std::vector<float> a(static_cast<size_t>(taps));
+#pragma omp for schedule(static)
+    for (int64_t c = 0; c < g.C; ++c) {
+      std::fill(a.begin(), a.end(), 0.f);
+      for (int64_t n = 0; n < g.N; ++n) {
+        scatter_input(g, L, x + (n * g.C + c) * in_plane, t.phases.data());
+        const float* gyp = gy + (n * g.C + c) * out_plane;
+        float* gq = t.out.data();
+        for (int64_t oh = 0; oh < g.OH; ++oh)
+          std::memcpy(gq + oh * L.Wq, gyp + oh * g.OW, size_t(g.OW) * sizeof(float));
+        for (int64_t r = 0; r < g.R; ++r)
+          for (int64_t s = 0; s < g.S; ++s)
+            a[size_t(r * g.S + s)] += dot_in_order(gq, t.phases.data() + L.tap_offset(r, s), g.OH * L.Wq);
+      }
+      std::copy(a.begin(), a.end(), gw + c * taps);
     }
-    std::copy(a.begin(), a.end(), gw + c * taps);
   }
 }
 

@@ -1,14 +1,17 @@
 // Depthwise convolution on the CPU (f32): groups == C == K, one filter of
 // R x S taps per channel, any stride and padding, dilation 1 (MobileNetV2's
 // 3x3 stride-1 and stride-2 layers). As im2col + GEMM it is 1 x (R S) x P
-// products per channel, far below the memory bound; here each (sample,
-// channel) plane is one task that streams its rows once per tap, with the
-// output row in the inner loop (contiguous for stride 1, so it vectorises).
+// products per channel, far below the memory bound. Here each (sample,
+// channel) plane is one task: the input plane is copied zero-padded into a
+// scratch buffer split by stride phase, so that every tap becomes one
+// unit-stride multiply-add over the whole output plane (kept as wide as the
+// padded row, its extra columns discarded): no bounds checks, and a long
+// vectorised loop even for 7 x 7 planes.
 //
-// Backward-data scatters each tap's contribution into the input-gradient
-// plane of its own task; backward-weight gives each channel to one thread,
-// which sums over samples in order. Every result is accumulated in one fixed
-// order, so results do not depend on the thread count.
+// Backward-data scatters each tap's contribution into a padded scratch plane
+// of its own task and copies the inside out; backward-weight gives each
+// channel to one thread, which sums over samples in order. Every result is
+// accumulated in one fixed order, so results do not depend on the thread count.
 #pragma once
 
 #include "kernels/nn_desc.h"
