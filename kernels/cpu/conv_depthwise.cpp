@@ -70,6 +70,15 @@ void gather_input(const ConvGeom& g, const PhaseLayout& L, const float* buf, flo
   }
 }
 
+// An output-shaped plane (OH x OW) to and from the Wq-wide rows the taps run over. Widening writes only the
+// OW valid columns of each row, so columns a caller zeroed once stay zero across planes.
+void widen_rows(const ConvGeom& g, const PhaseLayout& L, const float* plane, float* wide) {
+  for (int64_t oh = 0; oh < g.OH; ++oh) std::memcpy(wide + oh * L.Wq, plane + oh * g.OW, size_t(g.OW) * sizeof(float));
+}
+void narrow_rows(const ConvGeom& g, const PhaseLayout& L, const float* wide, float* plane) {
+  for (int64_t oh = 0; oh < g.OH; ++oh) std::memcpy(plane + oh * g.OW, wide + oh * L.Wq, size_t(g.OW) * sizeof(float));
+}
+
 // Rows of output per block, so that a block of the Wq-wide output stays in L1 across the taps.
 int64_t block_rows(const PhaseLayout& L) { return std::max<int64_t>(1, 2048 / L.Wq); }
 
@@ -119,8 +128,7 @@ void conv_depthwise_forward(const ConvGeom& g, const float* x, const float* w, f
             }
           }
       }
-      float* yp = y + p * out_plane;
-      for (int64_t oh = 0; oh < g.OH; ++oh) std::memcpy(yp + oh * g.OW, acc + oh * L.Wq, size_t(g.OW) * sizeof(float));
+      narrow_rows(g, L, acc, y + p * out_plane);
     }
   }
 }
@@ -136,9 +144,8 @@ void conv_depthwise_backward_data(const ConvGeom& g, const float* gy, const floa
     std::fill(t.out.begin(), t.out.end(), 0.f);
 #pragma omp for schedule(static)
     for (int64_t p = 0; p < planes; ++p) {
-      const float* gyp = gy + p * out_plane;
       float* gq = t.out.data();
-      for (int64_t oh = 0; oh < g.OH; ++oh) std::memcpy(gq + oh * L.Wq, gyp + oh * g.OW, size_t(g.OW) * sizeof(float));
+      widen_rows(g, L, gy + p * out_plane, gq);
       const float* wc = w + (p % g.C) * g.R * g.S;
       float* buf = t.phases.data();
       std::fill(buf, buf + L.size(), 0.f);
@@ -170,10 +177,8 @@ void conv_depthwise_backward_weight(const ConvGeom& g, const float* x, const flo
       std::fill(a.begin(), a.end(), 0.f);
       for (int64_t n = 0; n < g.N; ++n) {
         scatter_input(g, L, x + (n * g.C + c) * in_plane, t.phases.data());
-        const float* gyp = gy + (n * g.C + c) * out_plane;
         float* gq = t.out.data();
-        for (int64_t oh = 0; oh < g.OH; ++oh)
-          std::memcpy(gq + oh * L.Wq, gyp + oh * g.OW, size_t(g.OW) * sizeof(float));
+        widen_rows(g, L, gy + (n * g.C + c) * out_plane, gq);
         for (int64_t r = 0; r < g.R; ++r)
           for (int64_t s = 0; s < g.S; ++s)
             a[size_t(r * g.S + s)] += dot_in_order(gq, t.phases.data() + L.tap_offset(r, s), g.OH * L.Wq);
