@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# How a strata-faults checkpoint holds up when the generator's look moves away from what it was trained on:
+# `eval` on 64 held-out sections (test seed 2002) of the checkpoint's own generator, then with one group of
+# ranges moved outside the shipped config's at a time. Prints one row per shift: AP exact, ROC AUC, AP within
+# the checkpoint's tolerance. A proxy for sections from another generator (docs/faults.md, "Generator shift").
+#   scripts/faults_generator_shift.sh runs/faults_synthetic/best.safetensors [extra key=value ...]
+# Extra overrides apply to every row (e.g. the shipped config's ranges, to score a model trained on others).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[[ $# -ge 1 ]] || { echo "usage: $0 CHECKPOINT [key=value ...]" >&2; exit 2; }
+ckpt=$1
+shift
+bin=build/bin/strata-faults
+[[ -x "$bin" ]] || { echo "faults_generator_shift: $bin not found; build first" >&2; exit 1; }
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+shifts=(
+  "own generator|"
+  "high frequency (period 3-5 samples)|data.synthetic.period=[3,5]"
+  "low frequency (period 18-30)|data.synthetic.period=[18,30]"
+  "noisy (SNR 0.7-1.5, smoothed noise)|data.synthetic.snr=[0.7,1.5] data.synthetic.noise_smooth=[1,3]"
+  "small throws (1-3 samples)|data.synthetic.throw=[1,3]"
+  "low dips (35-50 degrees)|data.synthetic.dip=[35,50]"
+  "thick layers (8-25 samples)|data.synthetic.layer_thickness=[8,25]"
+  "strong folding (10-25, shear 0.3)|data.synthetic.fold_amplitude=[10,25] data.synthetic.shear=[-0.3,0.3]"
+  "many faults (4-8)|data.synthetic.faults=[4,8]"
+)
+echo "| generator | AP exact | ROC AUC | AP within tolerance |"
+echo "|---|---|---|---|"
+for s in "${shifts[@]}"; do
+  name=${s%%|*}
+  read -r -a keys <<< "${s#*|}"
+  line=$("$bin" eval --checkpoint "$ckpt" --out "$out/eval" data.test_sections=64 "$@" "${keys[@]}" 2>/dev/null |
+         grep "sections):")
+  rm -rf "$out/eval"
+  echo "$line" | sed -E "s/.*: AP ([0-9.]+), AUROC ([0-9.]+),.*within [0-9]+ samples?: AP ([0-9.]+),.*/| $name | \1 | \2 | \3 |/"
+done
