@@ -30,8 +30,14 @@ echo "|---|---|---|---|"
 for s in "${shifts[@]}"; do
   name=${s%%|*}
   read -r -a keys <<< "${s#*|}"
-  line=$("$bin" eval --checkpoint "$ckpt" --out "$out/eval" data.test_sections=64 "$@" "${keys[@]}" 2>/dev/null |
-         grep "sections):")
+  if ! "$bin" eval --checkpoint "$ckpt" --out "$out/eval" data.test_sections=64 "$@" "${keys[@]}" \
+       > "$out/log.txt" 2>&1; then
+    echo "faults_generator_shift: eval failed for '$name':" >&2
+    cat "$out/log.txt" >&2
+    exit 1
+  fi
+  # report.csv: the exact row (tolerance 0, with ROC AUC), then the tolerant row; column 3 is AP, 4 ROC AUC.
+  awk -F, -v name="$name" 'NR == 2 { ap = $3; auroc = $4 } NR == 3 { printf "| %s | %s | %s | %s |\n", name, ap, auroc, $3 }' \
+    "$out/eval/report.csv"
   rm -rf "$out/eval"
-  echo "$line" | sed -E "s/.*: AP ([0-9.]+), AUROC ([0-9.]+),.*within [0-9]+ samples?: AP ([0-9.]+),.*/| $name | \1 | \2 | \3 |/"
 done
