@@ -359,6 +359,64 @@ TEST(Synthetic, FaultOffsetsTheReflectorsAcrossIt) {
   FAIL() << "no seed put the fault across the middle row";
 }
 
+TEST(Synthetic, AntialiasBlendsTheTraceTheFaultCuts) {
+  // A vertical fault, no noise or folds: every trace on one side is the same. Point sampled, the labelled trace
+  // is a copy of one neighbour; with antialias = 4 it is a blend of its two neighbours in quarters, weighted by
+  // how much of its bin lies on each side of the plane, so where the plane passes shows in the data.
+  SynthOptions o;
+  o.faults = {1, 1};
+  o.dip = {90, 90};  // exactly vertical: where the plane cuts a trace's bin is the same on every row
+  o.throw_samples = {10, 10};
+  o.reverse_fraction = 0;
+  o.fold_bumps = {0, 0};
+  o.shear = {0, 0};
+  o.snr = {1e6, 1e6};
+  o.gain = {0, 0};
+  o.mute = 0;
+  int64_t tested = 0, blended = 0;
+  for (uint64_t seed = 0; seed < 12; ++seed) {
+    for (int64_t n : {1, 4}) {
+      o.antialias = n;
+      std::mt19937_64 rng = sample_rng(12, 0, seed);
+      const SynthSection s = generate_section(o, rng);
+      int64_t fx = -1, count = 0;
+      for (int64_t x = 0; x < 128; ++x)
+        if (s.label[size_t(64 * 128 + x)]) fx = x, ++count;
+      if (count != 1 || fx < 2 || fx > 125) break;  // tips, or the plane between two traces: another seed
+      // Least-squares weight of the left neighbour in the labelled trace, over rows 40-88.
+      double num = 0, den = 0, resid = 0, diff = 0;
+      for (int64_t z = 40; z < 88; ++z) {
+        const double l = s.seismic[size_t(z * 128 + fx - 1)], r = s.seismic[size_t(z * 128 + fx + 1)];
+        const double m = s.seismic[size_t(z * 128 + fx)];
+        num += (m - r) * (l - r);
+        den += (l - r) * (l - r);
+        diff = std::max(diff, std::abs(l - r));
+      }
+      ASSERT_GT(diff, 0.5) << "seed " << seed << ": a throw of 10 samples must change the traces across the fault";
+      const double alpha = num / den;
+      for (int64_t z = 40; z < 88; ++z) {
+        const double l = s.seismic[size_t(z * 128 + fx - 1)], r = s.seismic[size_t(z * 128 + fx + 1)];
+        resid = std::max(resid, std::abs(s.seismic[size_t(z * 128 + fx)] - (alpha * l + (1 - alpha) * r)));
+      }
+      EXPECT_LT(resid, 1e-3) << "seed " << seed << ", antialias " << n;
+      if (n == 1) {
+        EXPECT_TRUE(std::abs(alpha) < 1e-3 || std::abs(alpha - 1) < 1e-3) << "seed " << seed << ": " << alpha;
+      } else {
+        // The four positions sit at -3/8, -1/8, 1/8, 3/8 of a trace; the plane is within half a trace of the
+        // centre, so unless it passes in the outer eighth, one to three of them lie on each side.
+        const double quarters = alpha * 4;
+        EXPECT_NEAR(quarters, std::round(quarters), 1e-3) << "seed " << seed;
+        EXPECT_GE(quarters, -1e-3);
+        EXPECT_LE(quarters, 4 + 1e-3);
+        blended += std::round(quarters) >= 1 && std::round(quarters) <= 3;
+      }
+      ++tested;
+    }
+  }
+  EXPECT_GE(tested, 8) << "too few seeds put a single labelled trace on the middle row";
+  EXPECT_GE(blended, tested / 4) << "the labelled trace should mostly be a blend";
+}
+
 TEST(Synthetic, MatchEstimatesTheSurvey) {
   REQUIRE_SEGY_DATA();
   const SegyVolume f3(seg("f3.sgy"));
@@ -447,6 +505,37 @@ layers:
     for (int64_t t = 12; t < w - 12; ++t) worst = std::max(worst, double(std::abs(uw[size_t(z * w + t)] - ut[size_t(z * w + t)])));
   EXPECT_GT(spread, 0.01);
   EXPECT_LT(worst, 0.1 * spread) << "worst " << worst << " of a spread of " << spread;
+}
+
+TEST(PredictSection, MirrorTtaAveragesTheSectionAndItsMirrorImage) {
+  manual_seed(5);
+  const ModulePtr unet = build_module(
+      Config::parse("{type: unet2d, in_channels: 1, classes: 1, base: 4, depth: 2, batchnorm: false}"));
+  std::mt19937_64 rng(2);
+  std::normal_distribution<float> g;
+  const int64_t h = 70, w = 150;
+  std::vector<float> x(size_t(h * w)), mirrored(size_t(h * w));
+  for (float& v : x) v = g(rng);
+  const auto mirror = [&](const std::vector<float>& v) {
+    std::vector<float> m(v.size());
+    for (int64_t z = 0; z < h; ++z)
+      for (int64_t t = 0; t < w; ++t) m[size_t(z * w + t)] = v[size_t(z * w + w - 1 - t)];
+    return m;
+  };
+  mirrored = mirror(x);
+  TileOptions plain{96, 32}, tta{96, 32};
+  tta.tta = true;
+  const std::vector<float> p = predict_section(*unet, x, h, w, plain);
+  const std::vector<float> pm = mirror(predict_section(*unet, mirrored, h, w, plain));
+  const std::vector<float> t = predict_section(*unet, x, h, w, tta);
+  const std::vector<float> tm = mirror(predict_section(*unet, mirrored, h, w, tta));
+  double differs = 0;
+  for (size_t i = 0; i < p.size(); ++i) {
+    ASSERT_NEAR(t[i], 0.5f * (p[i] + pm[i]), 1e-5) << i;
+    ASSERT_NEAR(t[i], tm[i], 1e-5) << i;  // mirror in, mirror out: the same probabilities
+    differs = std::max(differs, double(std::abs(p[i] - pm[i])));
+  }
+  EXPECT_GT(differs, 1e-3) << "an untrained U-Net is not mirror-symmetric; the test would show nothing";
 }
 
 // ---------------------------------------------------------------------------

@@ -171,6 +171,7 @@ TileOptions TileOptions::from_config(const Config& c) {
   TileOptions o;
   o.tile = c.get_int("tile", o.tile, Bounds::at_least(32));
   o.overlap = c.get_int("overlap", o.overlap, Bounds::between(0, double(o.tile) / 2));
+  o.tta = c.get_bool("tta", o.tta);
   return o;
 }
 
@@ -211,6 +212,18 @@ std::vector<float> predict_section(Module& model, const std::vector<float>& sect
   std::vector<float> out(size_t(height * width));
   for (int64_t y = 0; y < height; ++y)
     for (int64_t x = 0; x < width; ++x) out[size_t(y * width + x)] = p[size_t((y + pad_y) * pw + x + pad_x)];
+  if (o.tta) {
+    // A section seen in a mirror is as plausible as the section (faults dip either way): average the two.
+    const auto mirror_rows = [&](std::vector<float>& v) {
+      for (int64_t y = 0; y < ph; ++y) std::reverse(v.begin() + y * pw, v.begin() + (y + 1) * pw);
+    };
+    mirror_rows(padded);
+    std::vector<float> q = predict_padded(model, padded, ph, pw, o);
+    mirror_rows(q);
+    for (int64_t y = 0; y < height; ++y)
+      for (int64_t x = 0; x < width; ++x)
+        out[size_t(y * width + x)] = 0.5f * (out[size_t(y * width + x)] + q[size_t((y + pad_y) * pw + x + pad_x)]);
+  }
   return out;
 }
 

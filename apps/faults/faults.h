@@ -70,12 +70,14 @@ Tensor fault_loss(const Tensor& logits, const Tensor& labels, const LossOptions&
 
 struct TileOptions {
   int64_t tile = 256, overlap = 32;
+  bool tta = false;  // also predict the section mirrored left-right and average the two probabilities
   static TileOptions from_config(const Config& inference);
 };
 // Standardises the section (mean 0, standard deviation 1, as the generator's output) in place.
 void standardise(std::vector<float>& section);
 // Fault probability (height x width) of a standardised section, in eval mode without gradients; the
-// section's borders are mirrored outwards first (at least 16 samples, and to 64 x 64 for small sections).
+// section's borders are mirrored outwards first (at least 16 samples, and to 64 x 64 for small sections);
+// with o.tta, the mean of the section's and its left-right mirror's predictions.
 std::vector<float> predict_section(Module& model, const std::vector<float>& section, int64_t height, int64_t width,
                                    const TileOptions& o);
 // The tiled, blended prediction of predict_section without the mirrored border.

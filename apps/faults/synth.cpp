@@ -174,6 +174,7 @@ SynthOptions SynthOptions::from_config(const Config& c) {
   o.gain = get_range(c, "gain", o.gain, Bounds::between(0, 5));
   o.mute = c.get_double("mute", o.mute, Bounds::between(0, 1));
   o.mute_depth = c.get_double("mute_depth", o.mute_depth, Bounds::between(0, 0.9));
+  o.antialias = c.get_int("antialias", o.antialias, Bounds::between(1, 16));
   return o;
 }
 
@@ -274,27 +275,48 @@ SynthSection generate_section(const SynthOptions& o, std::mt19937_64& rng) {
   out.faults = nf;
   out.label.assign(size_t(H * W), 0);
   std::vector<double> s(size_t(H * W));
-  for (int64_t z = 0; z < H; ++z)
-    for (int64_t t = 0; t < W; ++t) {
-      double px = inline_section ? double(t) : fixed, py = inline_section ? fixed : double(t), pz = double(z);
-      for (int64_t k = nf - 1; k >= 0; --k) {
-        const Fault& f = faults[size_t(k)];
-        const double dx = px - f.cx, dy = py - f.cy, dz = pz - f.cz;
-        const double side = dx * f.nx + dy * f.ny + dz * f.nz;
-        const double w = dx * f.vx + dy * f.vy + dz * f.vz, q = dx * f.sx + dy * f.sy;
-        const double slip = f.slip_at(w, q);
-        // Label: the plane within half a sample in this section's plane, where the throw shows.
+  // Moves a point back through the faults, youngest first, then unfolds it; returns its reflectivity. With a
+  // label pointer, marks the sample where a plane with a visible throw passes within half a sample of it.
+  const auto value_at = [&](double px, double py, double pz, uint8_t* label) {
+    for (int64_t k = nf - 1; k >= 0; --k) {
+      const Fault& f = faults[size_t(k)];
+      const double dx = px - f.cx, dy = py - f.cy, dz = pz - f.cz;
+      const double side = dx * f.nx + dy * f.ny + dz * f.nz;
+      const double w = dx * f.vx + dy * f.vy + dz * f.vz, q = dx * f.sx + dy * f.sy;
+      const double slip = f.slip_at(w, q);
+      if (label) {
         const double nu = inline_section ? f.nx : f.ny;
         const double in_plane = std::sqrt(nu * nu + f.nz * f.nz);
         if (std::abs(slip) * f.sin_dip >= o.min_visible_throw && in_plane > 1e-6 && std::abs(side) / in_plane < 0.5)
-          out.label[size_t(z * W + t)] = 1;
-        if (side > 0 && slip != 0) {
-          px -= slip * f.vx;
-          py -= slip * f.vy;
-          pz -= slip * f.vz;
-        }
+          *label = 1;
       }
-      s[size_t(z * W + t)] = reflectivity(pz - fold_shift(px, py, pz));
+      if (side > 0 && slip != 0) {
+        px -= slip * f.vx;
+        py -= slip * f.vy;
+        pz -= slip * f.vz;
+      }
+    }
+    return reflectivity(pz - fold_shift(px, py, pz));
+  };
+  // A trace stands for a bin one trace wide: with antialias = n it averages n positions across the bin, so a
+  // fault passing between two traces blends the samples it cuts (as a real bin or a migrated section does) and
+  // where the plane passes is visible in the data, not only in the label.
+  const int64_t n_sub = o.antialias;
+  for (int64_t z = 0; z < H; ++z)
+    for (int64_t t = 0; t < W; ++t) {
+      const auto at = [&](double dt, uint8_t* label) {
+        const double x = double(t) + dt;
+        return inline_section ? value_at(x, fixed, double(z), label) : value_at(fixed, x, double(z), label);
+      };
+      uint8_t* label = &out.label[size_t(z * W + t)];
+      if (n_sub <= 1) {
+        s[size_t(z * W + t)] = at(0.0, label);
+        continue;
+      }
+      at(0.0, label);  // the label belongs to the trace's centre
+      double sum = 0;
+      for (int64_t i = 0; i < n_sub; ++i) sum += at((double(i) + 0.5) / double(n_sub) - 0.5, nullptr);
+      s[size_t(z * W + t)] = sum / double(n_sub);
     }
 
   // 4. Wavelet, noise, gain, standardisation.

@@ -14,6 +14,8 @@
 //      phase (sometimes two mixed), band-limited noise (smoothed or
 //      wavelet-filtered) at a random SNR, a smooth random gain, sometimes a
 //      muted top (zeros, no labels there), standardised.
+// With antialias = n, each trace averages n positions across its bin (one
+// trace wide), so a fault between two traces blends the trace it cuts.
 // The label of a sample is 1 where a fault plane with a visible throw passes
 // within half a sample of it in the section's plane: the fault traces.
 //
@@ -64,6 +66,7 @@ struct SynthOptions {
   Range gain{0, 0.5};                 // rms of the smooth log-gain across traces and with depth
   double mute = 0.2;                  // share of sections with a muted (zero) top, as processed data often have
   double mute_depth = 0.25;           // the deepest mute, fraction of the height
+  int64_t antialias = 1;              // positions averaged across each trace's bin (1: point sampling)
 
   static SynthOptions from_config(const Config& synthetic);
   // Estimates the survey's dominant period, amplitude tails and noise level
