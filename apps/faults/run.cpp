@@ -268,6 +268,10 @@ int train_command(const AppArgs& a) {
   const int64_t tolerance = cfg.section("metrics").get_int("tolerance", 1, Bounds::between(0, 10));
   const LossOptions loss = LossOptions::from_config(cfg.section("loss"));
   const TileOptions tiles = TileOptions::from_config(cfg.section("inference"));
+  // Per-epoch validation without the mirror (half the cost, and the same checkpoint choice with or without
+  // inference.tta); the final validation and test scores, and the stored threshold, use the config's inference.
+  TileOptions per_epoch_tiles = tiles;
+  per_epoch_tiles.tta = false;
   TrainerOptions topt = [&] {
     Config t = train_cfg;
     if (!t.has("monitor")) t.apply_override("monitor=val_ap");
@@ -327,7 +331,7 @@ int train_command(const AppArgs& a) {
         const dist::Span mine = dist::split(int64_t(val.sections.size()));  // data-parallel: a share each
         for (int64_t i = mine.begin; i < mine.end; ++i) {
           const SynthSection& s = val.sections[size_t(i)];
-          const std::vector<float> p = predict_section(*model, s.seismic, s.height, s.width, tiles);
+          const std::vector<float> p = predict_section(*model, s.seismic, s.height, s.width, per_epoch_tiles);
           scores.add(p, s.label, s.height, s.width);
           NoGradGuard no_grad;
           std::vector<float> logit(p.size()), y(s.label.begin(), s.label.end());
