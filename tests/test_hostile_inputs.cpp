@@ -376,6 +376,11 @@ const std::vector<HostileCase> kCases = {
      {"faultz"}},
     {"faults_tolerance_too_large", "strata-faults", "", "train --config $FT_CFG --out run metrics.tolerance=50", 1,
      {"metrics.tolerance"}},
+    {"faults_antialias_zero", "strata-faults", "", "train --config $FT_CFG --out run data.synthetic.antialias=0", 1,
+     {"data.synthetic.antialias", "[1, 16]"}, "test ! -e run"},
+    {"faults_tta_not_a_bool", "strata-faults", "",
+     "predict --checkpoint $FT_CKPT --input $FT_SGY --output p.sgy inference.tta=maybe", 1,
+     {"inference.tta", "true or false"}, "test ! -e p.sgy"},
     // 3. command line
     {"faults_direction_unknown", "strata-faults", "",
      "predict --checkpoint $FT_CKPT --input $FT_SGY --output p.sgy --direction diagonal", 1,
