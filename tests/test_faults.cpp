@@ -311,18 +311,28 @@ TEST(Synthetic, DeterministicStandardisedAndLabelled) {
   EXPECT_EQ(none.faults, 0);
 }
 
-TEST(Synthetic, FaultOffsetsTheReflectorsAcrossIt) {
-  // One vertical-ish fault with a large constant throw, no noise, no folds: traces right beside the fault on
-  // either side are shifted copies of each other by about the throw.
+namespace {
+
+// One normal fault of a constant 10-sample throw at `dip`, no folds, no gain, almost no noise.
+SynthOptions one_clean_fault(double dip) {
   SynthOptions o;
   o.faults = {1, 1};
-  o.dip = {89.9, 89.9};
+  o.dip = {dip, dip};
   o.throw_samples = {10, 10};
   o.reverse_fraction = 0;
   o.fold_bumps = {0, 0};
   o.shear = {0, 0};
   o.snr = {1e5, 1e5};
   o.gain = {0, 0};
+  return o;
+}
+
+}  // namespace
+
+TEST(Synthetic, FaultOffsetsTheReflectorsAcrossIt) {
+  // One vertical-ish fault with a large constant throw, no noise, no folds: traces right beside the fault on
+  // either side are shifted copies of each other by about the throw.
+  SynthOptions o = one_clean_fault(89.9);
   o.phase = {0, 0};
   o.mixed_wavelet = 0;
   for (uint64_t seed = 0; seed < 6; ++seed) {
@@ -363,15 +373,7 @@ TEST(Synthetic, AntialiasBlendsTheTraceTheFaultCuts) {
   // A vertical fault, no noise or folds: every trace on one side is the same. Point sampled, the labelled trace
   // is a copy of one neighbour; with antialias = 4 it is a blend of its two neighbours in quarters, weighted by
   // how much of its bin lies on each side of the plane, so where the plane passes shows in the data.
-  SynthOptions o;
-  o.faults = {1, 1};
-  o.dip = {90, 90};  // exactly vertical: where the plane cuts a trace's bin is the same on every row
-  o.throw_samples = {10, 10};
-  o.reverse_fraction = 0;
-  o.fold_bumps = {0, 0};
-  o.shear = {0, 0};
-  o.snr = {1e6, 1e6};
-  o.gain = {0, 0};
+  SynthOptions o = one_clean_fault(90);  // exactly vertical: where the plane cuts a bin is the same on every row
   o.mute = 0;
   int64_t tested = 0, blended = 0;
   for (uint64_t seed = 0; seed < 12; ++seed) {
