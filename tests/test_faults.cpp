@@ -516,7 +516,7 @@ TEST(PredictSection, MirrorTtaAveragesTheSectionAndItsMirrorImage) {
   std::mt19937_64 rng(2);
   std::normal_distribution<float> g;
   const int64_t h = 70, w = 150;
-  std::vector<float> x(size_t(h * w)), mirrored(size_t(h * w));
+  std::vector<float> x(size_t(h * w));
   for (float& v : x) v = g(rng);
   const auto mirror = [&](const std::vector<float>& v) {
     std::vector<float> m(v.size());
@@ -524,7 +524,7 @@ TEST(PredictSection, MirrorTtaAveragesTheSectionAndItsMirrorImage) {
       for (int64_t t = 0; t < w; ++t) m[size_t(z * w + t)] = v[size_t(z * w + w - 1 - t)];
     return m;
   };
-  mirrored = mirror(x);
+  const std::vector<float> mirrored = mirror(x);
   TileOptions plain{96, 32}, tta{96, 32};
   tta.tta = true;
   const std::vector<float> p = predict_section(*unet, x, h, w, plain);

@@ -208,10 +208,14 @@ std::vector<float> predict_section(Module& model, const std::vector<float>& sect
   for (int64_t y = 0; y < ph; ++y)
     for (int64_t x = 0; x < pw; ++x)
       padded[size_t(y * pw + x)] = section[size_t(mirror(y - pad_y, height) * width + mirror(x - pad_x, width))];
-  const std::vector<float> p = predict_padded(model, padded, ph, pw, o);
-  std::vector<float> out(size_t(height * width));
-  for (int64_t y = 0; y < height; ++y)
-    for (int64_t x = 0; x < width; ++x) out[size_t(y * width + x)] = p[size_t((y + pad_y) * pw + x + pad_x)];
+  // The section's own samples of a prediction of the padded section.
+  const auto unpad = [&](const std::vector<float>& p) {
+    std::vector<float> out(size_t(height * width));
+    for (int64_t y = 0; y < height; ++y)
+      for (int64_t x = 0; x < width; ++x) out[size_t(y * width + x)] = p[size_t((y + pad_y) * pw + x + pad_x)];
+    return out;
+  };
+  std::vector<float> out = unpad(predict_padded(model, padded, ph, pw, o));
   if (o.tta) {
     // A section seen in a mirror is as plausible as the section (faults dip either way): average the two.
     const auto mirror_rows = [&](std::vector<float>& v) {
@@ -220,9 +224,8 @@ std::vector<float> predict_section(Module& model, const std::vector<float>& sect
     mirror_rows(padded);
     std::vector<float> q = predict_padded(model, padded, ph, pw, o);
     mirror_rows(q);
-    for (int64_t y = 0; y < height; ++y)
-      for (int64_t x = 0; x < width; ++x)
-        out[size_t(y * width + x)] = 0.5f * (out[size_t(y * width + x)] + q[size_t((y + pad_y) * pw + x + pad_x)]);
+    const std::vector<float> mirrored = unpad(q);
+    for (size_t i = 0; i < out.size(); ++i) out[i] = 0.5f * (out[i] + mirrored[i]);
   }
   return out;
 }
