@@ -15,11 +15,13 @@
 #include "apps/common/metrics.h"
 #include "apps/common/plot.h"
 #include "apps/common/trainer.h"
+#include "engine/autograd.h"
 #include "engine/nn_ops.h"
 #include "engine/ops.h"
 #include "engine/random.h"
 #include "layers/layers.h"
 #include "layers/optimizer.h"
+#include "layers/weight_average.h"
 
 using namespace strata;
 using ::testing::HasSubstr;
@@ -194,6 +196,89 @@ TEST(Trainer, InterruptAndResumeMatchAStraightRun) {
   EXPECT_EQ(a, b);
   for (const char* f : {"best.safetensors", "last.safetensors", "loss.png"})
     EXPECT_TRUE(fs::exists(dir / f)) << f;
+}
+
+// A 1x1 convolution + batch norm (parameters and floating-point buffers): x (N, 3, L) -> (N, 2, L).
+std::shared_ptr<Sequential> conv_bn(uint64_t seed) {
+  manual_seed(seed);
+  auto m = std::make_shared<Sequential>();
+  m->add(std::make_shared<Conv1d>(3, 2, 1)).add(std::make_shared<BatchNorm>(1, 2));
+  return m;
+}
+
+TEST(WeightAverage, StartsAsACopyAndFoldsInWithTheRampedDecay) {
+  auto trained = conv_bn(1);
+  WeightAverage avg(*trained, conv_bn(2), 0.9);
+  const auto t0 = trained->state_dict(), a0 = avg.model().state_dict();
+  ASSERT_EQ(t0.size(), 6u);  // conv weight and bias; batch norm weight, bias, running mean and variance
+  for (const auto& [n, w] : t0) EXPECT_EQ(w.to_vector<float>(), a0.at(n).to_vector<float>()) << n;
+  EXPECT_FALSE(avg.model().training());
+
+  // The decay ramps as (1 + t) / (10 + t) up to its cap.
+  EXPECT_DOUBLE_EQ(avg.decay_at(1), 2.0 / 11.0);
+  EXPECT_DOUBLE_EQ(avg.decay_at(80), 0.9);
+  // A step that moves every trained entry by +1: after update(t), a = d a0 + (1 - d) (a0 + 1) = a0 + 1 - d.
+  {
+    NoGradGuard no_grad;
+    for (auto& [n, w] : trained->state_dict()) Tensor(w).copy_(add(w, 1.0));
+  }
+  for (int64_t t : {1, 500}) {
+    const auto before = avg.model().state_dict();
+    std::map<std::string, std::vector<float>> b;
+    for (const auto& [n, w] : before) b[n] = w.to_vector<float>();
+    avg.update(t);
+    const auto cur = trained->state_dict();
+    const double d = avg.decay_at(t);
+    for (const auto& [n, w] : avg.model().state_dict()) {
+      const std::vector<float> got = w.to_vector<float>(), tr = cur.at(n).to_vector<float>();
+      for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], d * b[n][i] + (1 - d) * tr[i], 1e-6) << n;
+    }
+  }
+  EXPECT_FALSE(avg.model().parameters()[0].requires_grad());
+}
+
+TEST(WeightAverage, RejectsADifferentArchitectureAndABadDecay) {
+  auto trained = conv_bn(1);
+  auto other = std::make_shared<Sequential>();
+  other->add(std::make_shared<Conv1d>(3, 4, 1)).add(std::make_shared<BatchNorm>(1, 4));
+  EXPECT_THAT([&] { WeightAverage(*trained, other, 0.9); },
+              ::testing::ThrowsMessage<Error>(HasSubstr("not the trained model's architecture: parameter '0.weight' differs")));
+  EXPECT_THROW(WeightAverage(*trained, conv_bn(2), 1.0), Error);
+  EXPECT_THROW(WeightAverage(*trained, conv_bn(2), 0.0), Error);
+}
+
+TEST(WeightAverage, CheckpointsHoldTheAverageAsModelAndResumeRestoresBoth) {
+  auto trained = conv_bn(1);
+  const Config oc = Config::parse("type: adam\nlr: 0.1\n", "o.yaml");
+  auto opt = make_optimizer(oc, trained->named_parameters(), 10);
+  WeightAverage avg(*trained, conv_bn(2), 0.5);
+  for (int step = 0; step < 3; ++step) {
+    Generator data{uint64_t(step)};
+    opt->zero_grad();
+    const Tensor x = Tensor::randn({8, 3, 5}, DType::f32, &data);
+    mse_loss((*trained)(x), Tensor::zeros({8, 2, 5})).backward();
+    opt->step();
+    avg.update(opt->steps());
+  }
+  Checkpoint ck;
+  save_model_state(*trained, *opt, "test.config", "x", &avg)(ck);
+  const auto trained_w = trained->state_dict().at("0.weight").to_vector<float>();
+  const auto avg_w = avg.model().state_dict().at("0.weight").to_vector<float>();
+  ASSERT_NE(trained_w, avg_w);
+  // "model." (what eval and predict load) is the average; "trained_model." the trained weights.
+  auto as_model = conv_bn(5), as_trained = conv_bn(6);
+  ck.restore_module("model.", *as_model);
+  ck.restore_module("trained_model.", *as_trained);
+  EXPECT_EQ(as_model->state_dict().at("0.weight").to_vector<float>(), avg_w);
+  EXPECT_EQ(as_trained->state_dict().at("0.weight").to_vector<float>(), trained_w);
+
+  auto trained2 = conv_bn(3);
+  auto opt2 = make_optimizer(oc, trained2->named_parameters(), 10);
+  WeightAverage avg2(*trained2, conv_bn(4), 0.5);
+  load_model_state(*trained2, *opt2, &avg2)(ck);
+  EXPECT_EQ(trained2->state_dict().at("0.weight").to_vector<float>(), trained_w);
+  EXPECT_EQ(avg2.model().state_dict().at("0.weight").to_vector<float>(), avg_w);
+  EXPECT_EQ(opt2->steps(), 3);
 }
 
 TEST(Trainer, CtrlCSavesAndStopsCleanly) {

@@ -151,6 +151,14 @@ int train_command(const AppArgs& a) {
   const int64_t per_epoch = cfg.section("data").get_int("samples_per_epoch", n_train, Bounds::at_least(1));
   topt.steps_per_epoch = dist::global_steps(per_epoch, batch);  // global batches (batch per rank)
   auto opt = make_optimizer(cfg.section("optimizer"), model->named_parameters(), topt.epochs * topt.steps_per_epoch);
+  // train.ema: validation, checkpoints and predict use the weight average.
+  std::shared_ptr<Autoencoder> average_model;
+  std::unique_ptr<WeightAverage> average;
+  if (const double decay = WeightAverage::decay_from_config(train_cfg); decay > 0) {
+    average_model = build_autoencoder(cfg.section("model"));
+    average = std::make_unique<WeightAverage>(*model, average_model, decay);
+  }
+  Autoencoder& scorer = average ? *average_model : *model;
   cfg.check_unknown_keys();
   const std::string out = prepare_run_dir(run_dir, a);  // rank 0: run_dir; other ranks: a scratch folder
   cfg.save((fs::path(out) / "config.yaml").string());
@@ -178,6 +186,7 @@ int train_command(const AppArgs& a) {
         const Tensor l = autoencoder_loss(model->run(xt), xt, loss);
         l.backward();
         opt->step();
+        if (average) average->update(opt->steps());
         return StepResult{l.item<float>(), xt.size(0), wait};
       },
       [&](int64_t) {
@@ -185,7 +194,7 @@ int train_command(const AppArgs& a) {
         const std::vector<Image>& all = data.val().images;
         const dist::Span mine = dist::split(int64_t(all.size()));
         const std::vector<double> s = dist::gather_in_order(
-            score_images(*model, {all.begin() + mine.begin, all.begin() + mine.end}, score));
+            score_images(scorer, {all.begin() + mine.begin, all.begin() + mine.end}, score));
         std::map<std::string, double> m;
         m["val_auroc"] = roc_auc(s, data.val().labels);
         m["val_ap"] = average_precision(s, data.val().labels);
@@ -196,7 +205,8 @@ int train_command(const AppArgs& a) {
         model->train();
         return m;
       },
-      save_model_state(*model, *opt, "anomaly.config", config_text), load_model_state(*model, *opt));
+      save_model_state(*model, *opt, "anomaly.config", config_text, average.get()),
+      load_model_state(*model, *opt, average.get()));
   if (!a.resume.empty()) trainer.resume(a.resume);
   const TrainSummary sum = trainer.run();
   if (sum.interrupted) return 130;

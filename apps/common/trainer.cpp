@@ -344,17 +344,19 @@ TrainSummary Trainer::run() {
 }
 
 Trainer::SaveFn save_model_state(const Module& model, const Optimizer& optimizer, std::string config_key,
-                                 std::string config_text) {
-  return [&model, &optimizer, key = std::move(config_key), text = std::move(config_text)](Checkpoint& ck) {
-    ck.add_module("model.", model);
+                                 std::string config_text, const WeightAverage* average) {
+  return [&model, &optimizer, average, key = std::move(config_key), text = std::move(config_text)](Checkpoint& ck) {
+    ck.add_module("model.", average ? average->model() : model);
+    if (average) ck.add_module("trained_model.", model);
     ck.add_optimizer("optimizer.", optimizer);
     ck.set(key, text);
   };
 }
 
-Trainer::LoadFn load_model_state(Module& model, Optimizer& optimizer) {
-  return [&model, &optimizer](const Checkpoint& ck) {
-    ck.restore_module("model.", model);
+Trainer::LoadFn load_model_state(Module& model, Optimizer& optimizer, WeightAverage* average) {
+  return [&model, &optimizer, average](const Checkpoint& ck) {
+    ck.restore_module(average ? "trained_model." : "model.", model);
+    if (average) ck.restore_module("model.", average->model());
     ck.restore_optimizer("optimizer.", optimizer);
   };
 }

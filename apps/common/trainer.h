@@ -36,6 +36,7 @@
 #include "layers/checkpoint.h"
 #include "layers/module.h"
 #include "layers/optimizer.h"
+#include "layers/weight_average.h"
 
 namespace strata {
 
@@ -103,10 +104,12 @@ class Trainer {
 };
 
 // The checkpoint callbacks of an app that trains one model (saved under "model.") with one optimizer
-// ("optimizer."), its resolved config text stored under `config_key` (e.g. "faults.config").
+// ("optimizer."), its resolved config text stored under `config_key` (e.g. "faults.config"). With a weight
+// average (train.ema) "model." holds the average, which eval and predict load, and "trained_model." the
+// trained weights, which --resume continues from.
 Trainer::SaveFn save_model_state(const Module& model, const Optimizer& optimizer, std::string config_key,
-                                 std::string config_text);
-Trainer::LoadFn load_model_state(Module& model, Optimizer& optimizer);
+                                 std::string config_text, const WeightAverage* average = nullptr);
+Trainer::LoadFn load_model_state(Module& model, Optimizer& optimizer, WeightAverage* average = nullptr);
 
 // The private folder a data-parallel rank other than 0 writes its copies of
 // the run's files into (removed at exit); rank 0 writes the run folder.

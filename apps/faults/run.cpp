@@ -282,6 +282,10 @@ int train_command(const AppArgs& a) {
   manual_seed(seed);
   const ModulePtr model = build_module(cfg.section("model"));
   auto opt = make_optimizer(cfg.section("optimizer"), model->named_parameters(), topt.epochs * topt.steps_per_epoch);
+  std::unique_ptr<WeightAverage> average;  // train.ema: validation, checkpoints and predict use the average
+  if (const double decay = WeightAverage::decay_from_config(train_cfg); decay > 0)
+    average = std::make_unique<WeightAverage>(*model, build_module(cfg.section("model")), decay);
+  Module& predictor = average ? average->model() : *model;
   cfg.check_unknown_keys();
   const std::string out = prepare_run_dir(run_dir, a);  // rank 0: run_dir; other ranks: a scratch folder
   cfg.save((fs::path(out) / "config.yaml").string());
@@ -323,6 +327,7 @@ int train_command(const AppArgs& a) {
                                     loss);
         l.backward();
         opt->step();
+        if (average) average->update(opt->steps());
         return StepResult{l.item<float>(), n, wait};
       },
       [&](int64_t) {
@@ -331,7 +336,7 @@ int train_command(const AppArgs& a) {
         const dist::Span mine = dist::split(int64_t(val.sections.size()));  // data-parallel: a share each
         for (int64_t i = mine.begin; i < mine.end; ++i) {
           const SynthSection& s = val.sections[size_t(i)];
-          const std::vector<float> p = predict_section(*model, s.seismic, s.height, s.width, per_epoch_tiles);
+          const std::vector<float> p = predict_section(predictor, s.seismic, s.height, s.width, per_epoch_tiles);
           scores.add(p, s.label, s.height, s.width);
           NoGradGuard no_grad;
           std::vector<float> logit(p.size()), y(s.label.begin(), s.label.end());
@@ -355,7 +360,8 @@ int train_command(const AppArgs& a) {
                                              {"val_ap_tol", tl.ap},
                                              {"val_f1_tol", tl.best_f1}};
       },
-      save_model_state(*model, *opt, "faults.config", config_text), load_model_state(*model, *opt));
+      save_model_state(*model, *opt, "faults.config", config_text, average.get()),
+      load_model_state(*model, *opt, average.get()));
   if (!a.resume.empty()) trainer.resume(a.resume);
   const TrainSummary sum = trainer.run();
   if (sum.interrupted) return 130;

@@ -161,6 +161,10 @@ int train_command(const AppArgs& a) {
   const ModulePtr model = build_module(cfg.section("model"));
   topt.steps_per_epoch = dist::global_steps(ro.samples_per_epoch, ro.batch);  // global batches (batch per rank)
   auto opt = make_optimizer(cfg.section("optimizer"), model->named_parameters(), topt.epochs * topt.steps_per_epoch);
+  std::unique_ptr<WeightAverage> average;  // train.ema: validation, checkpoints and predict use the average
+  if (const double decay = WeightAverage::decay_from_config(cfg.section("train")); decay > 0)
+    average = std::make_unique<WeightAverage>(*model, build_module(cfg.section("model")), decay);
+  Module& predictor = average ? average->model() : *model;
   mark_section_known(cfg, "pretrain");  // strata-segment pretrain's
   cfg.check_unknown_keys();
   // Sizes of every pair (file headers only) before any long work.
@@ -196,28 +200,30 @@ int train_command(const AppArgs& a) {
         const Tensor l = segment_loss((*model)(batch.x), batch, task, loss);
         l.backward();
         opt->step();
+        if (average) average->update(opt->steps());
         return StepResult{l.item<float>(), batch.x.size(0), wait};
       },
       [&](int64_t epoch) {
-        model->eval();
+        predictor.eval();
         std::map<std::string, double> m;
         // Per-epoch validation without test-time flips (4x cheaper); the final scores use inference.tta.
         InferenceOptions quick = ro.inference;
         quick.tta = false;
-        if (!data.val().empty()) m = evaluate(*model, data, task, loss, data.val(), quick);
+        if (!data.val().empty()) m = evaluate(predictor, data, task, loss, data.val(), quick);
         const bool chosen = std::find(ro.panel_epochs.begin(), ro.panel_epochs.end(), epoch + 1) != ro.panel_epochs.end();
         if (ro.panel_images > 0 &&
             (chosen || (ro.panels_every > 0 && ((epoch + 1) % ro.panels_every == 0 || epoch == 0)))) {
           char name[32];
           std::snprintf(name, sizeof name, "epoch_%03lld.png", static_cast<long long>(epoch + 1));
           const auto& shown = data.val().empty() ? data.train() : data.val();
-          write_panels((fs::path(out) / "panels" / name).string(), *model, data, task, loss, shown, ro.panel_images,
+          write_panels((fs::path(out) / "panels" / name).string(), predictor, data, task, loss, shown, ro.panel_images,
                        ro.inference);
         }
         model->train();
         return m;
       },
-      save_model_state(*model, *opt, "segment.config", config_text), load_model_state(*model, *opt));
+      save_model_state(*model, *opt, "segment.config", config_text, average.get()),
+      load_model_state(*model, *opt, average.get()));
   if (!a.resume.empty()) trainer.resume(a.resume);
   const TrainSummary s = trainer.run();
   if (s.interrupted) return 130;

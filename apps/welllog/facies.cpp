@@ -94,17 +94,8 @@ FaciesTrainer::FaciesTrainer(const Config& root, const Preprocessing& pre, std::
   const std::vector<std::string> io = {str_cat("in_channels=", pre_.channels()), str_cat("classes=", k)};
   model_ = build_with(root.section("model"), io);
   opt_ = make_optimizer(root.section("optimizer"), model_->named_parameters(), total_steps);
-  ema_decay_ = train.get_double("ema", 0.0, Bounds::between(0, 0.99999));
-  if (ema_decay_ > 0) {
-    ema_ = build_with(root.section("model"), io);
-    NoGradGuard no_grad;
-    ema_->requires_grad_(false);
-    const NamedTensors from = model_->named_parameters(), from_b = model_->named_buffers();
-    NamedTensors to = ema_->named_parameters(), to_b = ema_->named_buffers();
-    for (size_t i = 0; i < to.size(); ++i) to[i].second.copy_(from[i].second);
-    for (size_t i = 0; i < to_b.size(); ++i) to_b[i].second.copy_(from_b[i].second);
-    ema_->eval();
-  }
+  if (const double decay = WeightAverage::decay_from_config(train); decay > 0)
+    average_ = std::make_unique<WeightAverage>(*model_, build_with(root.section("model"), io), decay);
   // The discriminator is built in every mode so its config is always checked;
   // only the adversarial modes train and save it.
   const Config dcfg = root.section("discriminator");
@@ -277,7 +268,7 @@ StepResult FaciesTrainer::step(int64_t epoch, int64_t batch) {
         NoGradGuard no_grad;
         Tensor teacher_logits = logits_u, teacher_d = d_u;
         if (clean_targets) {
-          Module& teacher = ema_ ? *ema_ : *model_;
+          Module& teacher = model();
           const bool was_training = teacher.training();
           teacher.eval();
           teacher_logits = teacher(xu_clean);
@@ -305,7 +296,7 @@ StepResult FaciesTrainer::step(int64_t epoch, int64_t batch) {
   loss.backward();
   if (clip_ > 0) clip_grad_norm(model_->parameters(), clip_);
   opt_->step();
-  if (ema_) update_average();
+  if (average_) average_->update(opt_->steps());
 
   // ---- discriminator ----------------------------------------------------
   if (adversarial) {
@@ -335,29 +326,10 @@ StepResult FaciesTrainer::step(int64_t epoch, int64_t batch) {
   return {loss.item<float>(), x.size(0)};
 }
 
-void FaciesTrainer::update_average() {
-  // decay ramps up from 0.1 at the first step (as timm's ModelEma does), so
-  // the average forgets the random initialisation within the first epochs.
-  const double t = double(opt_->steps());
-  const double d = std::min(ema_decay_, (1 + t) / (10 + t));
-  NoGradGuard no_grad;
-  auto fold_in = [&](const NamedTensors& avg, const NamedTensors& cur) {
-    for (size_t i = 0; i < avg.size(); ++i) {
-      Tensor a = avg[i].second;
-      if (is_floating(a.dtype()))
-        a.copy_(add(mul(a, d), mul(cur[i].second, 1 - d)));
-      else
-        a.copy_(cur[i].second);  // counters
-    }
-  };
-  fold_in(ema_->named_parameters(), model_->named_parameters());
-  fold_in(ema_->named_buffers(), model_->named_buffers());
-}
-
 void FaciesTrainer::save(Checkpoint& ck) const {
   // "model." is what eval and predict load: the average when there is one.
-  ck.add_module("model.", ema_ ? *ema_ : *model_);
-  if (ema_) ck.add_module("trained_model.", *model_);
+  ck.add_module("model.", average_ ? average_->model() : *model_);
+  if (average_) ck.add_module("trained_model.", *model_);
   ck.add_optimizer("optimizer.", *opt_);
   if (hung_.mode != "supervised") {
     ck.add_module("discriminator.", *disc_);
@@ -366,8 +338,8 @@ void FaciesTrainer::save(Checkpoint& ck) const {
 }
 
 void FaciesTrainer::load(const Checkpoint& ck) {
-  if (ema_) {
-    ck.restore_module("model.", *ema_);
+  if (average_) {
+    ck.restore_module("model.", average_->model());
     ck.restore_module("trained_model.", *model_);
   } else {
     ck.restore_module("model.", *model_);

@@ -34,6 +34,7 @@
 #include "apps/welllog/wells.h"
 #include "layers/module.h"
 #include "layers/optimizer.h"
+#include "layers/weight_average.h"
 
 namespace strata::welllog {
 
@@ -87,7 +88,7 @@ class FaciesTrainer {
   void labelled_batch(int64_t epoch, int64_t batch, Tensor& x, Tensor& y, Tensor& valid) const;
   // The model that predicts: the exponential moving average of the weights
   // when train.ema is set, the trained weights otherwise.
-  Module& model() { return ema_ ? *ema_ : *model_; }
+  Module& model() { return average_ ? average_->model() : *model_; }
   // The weights the optimizer updates.
   Module& trained_model() { return *model_; }
   const HungOptions& hung() const { return hung_; }
@@ -122,12 +123,9 @@ class FaciesTrainer {
   WindowOptions win_;
   std::vector<Sample> labelled_, unlabelled_;
   std::vector<Window> windows_l_, windows_u_;
-  // Folds the trained weights (and batch-norm statistics) into the average.
-  void update_average();
 
   ModulePtr model_, disc_;
-  ModulePtr ema_;            // train.ema > 0: the weight average, else null
-  double ema_decay_ = 0;
+  std::unique_ptr<WeightAverage> average_;  // train.ema > 0: the weight average, else null
   std::unique_ptr<Optimizer> opt_, opt_d_;
   Tensor class_weight_;
   double clip_ = 0;
