@@ -18,9 +18,13 @@ void im2col(const ConvGeom& g, const T* x, int64_t n0, int64_t nb, T* cols);
 template <class T>
 void col2im(const ConvGeom& g, const T* cols, int64_t n0, int64_t nb, T* gx);
 
-// indices: flat h * W + w of each maximum within its plane (first maximum; NaN wins).
+// indices: flat h * W + w of each maximum within its plane (first maximum; NaN wins). 2 x 2 windows at
+// stride 2 inside the plane take a fast path; max_pool2d_reference is the plain loop for every geometry,
+// which the tests compare it with.
 template <class T>
 void max_pool2d(const PoolGeom& g, const T* x, T* y, int64_t* indices);
+template <class T>
+void max_pool2d_reference(const PoolGeom& g, const T* x, T* y, int64_t* indices);
 template <class T>
 void max_pool2d_backward(const PoolGeom& g, const T* gy, const int64_t* indices, T* gx);
 template <class T>
