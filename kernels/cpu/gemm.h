@@ -7,7 +7,10 @@
 // Threads: C is cut into tiles whose size depends on (M, N, K) only; each tile
 // is one single-threaded Eigen product and tiles run in parallel. Eigen's
 // blocking along K is then the same for every tile and thread count, so the
-// result is bitwise identical for any number of threads.
+// result is bitwise identical for any number of threads. It is not identical across product shapes: Eigen
+// takes a matrix-vector product when M or N is 1 and chooses its blocking from (M, N, K), so one row of a
+// batch can differ in the last bits from the same row computed alone (seen on AVX-512: a dense layer on a
+// batch of one against a batch of two).
 #pragma once
 
 #include <cstdint>
