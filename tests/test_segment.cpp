@@ -400,49 +400,66 @@ TEST(SegmentApp, OverfitsATinySetAndPredictsAtTheInputSize) {
 TEST(SegmentApp, InterruptedAndResumedRunEqualsAStraightOne) {
   // Ctrl-C at whatever batch it lands on, then --resume: the final weights equal those of an uninterrupted run
   // bit for bit (the loader's streams are keyed by (seed, epoch, sample), the trainer restores the position).
-  const fs::path d = fresh_dir("resume");
-  write_disk_set(d / "set", 8, 32, 32, 5);
-  std::string cfg = replaced(replaced(kDiskConfig, "IMAGES", (d / "set" / "images").string()), "MASKS",
-                             (d / "set" / "masks").string());
-  cfg = replaced(cfg, "epochs: 30", "epochs: 4");
-  cfg = replaced(cfg, "augment: {hflip: 0.5}", "augment: {hflip: 0.5, crop: [24, 24], scale: [0.8, 1.2]}");
-  std::ofstream(d / "disk.yaml") << cfg;
-  const auto train = [&](const std::string& out, const std::string& resume) {
-    AppArgs a;
-    a.command = "train";
-    a.config = (d / "disk.yaml").string();
-    a.out = (d / out).string();
-    a.resume = resume;
-    a.overrides = {"data.samples_per_epoch=24"};
-    return segment::train_command(a);
-  };
-  ASSERT_EQ(train("straight", ""), 0);
-  // A SIGINT that arrives after the trainer has put its own handler back is ignored, not fatal.
-  auto previous = std::signal(SIGINT, SIG_IGN);
-  std::atomic<bool> finished{false};
-  std::thread interrupter([&] {
-    while (!finished && !fs::exists(d / "cut" / "last.safetensors"))
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    std::this_thread::sleep_for(std::chrono::milliseconds(30));  // lands at some later batch: any must do
-    if (!finished) kill(getpid(), SIGINT);
-  });
-  const int rc = train("cut", "");
-  finished = true;
-  interrupter.join();
-  std::signal(SIGINT, previous);
-  EXPECT_TRUE(rc == 130 || rc == 0);
-  if (rc == 130) {
-    ASSERT_EQ(train("cut", (d / "cut" / "last.safetensors").string()), 0);
+  // Also with a weight average (train.ema), whose checkpoints hold the average as "model." and the trained
+  // weights as "trained_model.": both must continue exactly.
+  for (const std::string ema : {"", "train.ema=0.9"}) {
+    SCOPED_TRACE(ema.empty() ? "no weight average" : ema);
+    const fs::path d = fresh_dir("resume");
+    write_disk_set(d / "set", 8, 32, 32, 5);
+    std::string cfg = replaced(replaced(kDiskConfig, "IMAGES", (d / "set" / "images").string()), "MASKS",
+                               (d / "set" / "masks").string());
+    cfg = replaced(cfg, "epochs: 30", "epochs: 4");
+    cfg = replaced(cfg, "augment: {hflip: 0.5}", "augment: {hflip: 0.5, crop: [24, 24], scale: [0.8, 1.2]}");
+    std::ofstream(d / "disk.yaml") << cfg;
+    const auto train = [&](const std::string& out, const std::string& resume) {
+      AppArgs a;
+      a.command = "train";
+      a.config = (d / "disk.yaml").string();
+      a.out = (d / out).string();
+      a.resume = resume;
+      a.overrides = {"data.samples_per_epoch=24"};
+      if (!ema.empty()) a.overrides.push_back(ema);
+      return segment::train_command(a);
+    };
+    ASSERT_EQ(train("straight", ""), 0);
+    // A SIGINT that arrives after the trainer has put its own handler back is ignored, not fatal.
+    auto previous = std::signal(SIGINT, SIG_IGN);
+    std::atomic<bool> finished{false};
+    std::thread interrupter([&] {
+      while (!finished && !fs::exists(d / "cut" / "last.safetensors"))
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      std::this_thread::sleep_for(std::chrono::milliseconds(30));  // lands at some later batch: any must do
+      if (!finished) kill(getpid(), SIGINT);
+    });
+    const int rc = train("cut", "");
+    finished = true;
+    interrupter.join();
+    std::signal(SIGINT, previous);
+    EXPECT_TRUE(rc == 130 || rc == 0);
+    if (rc == 130) {
+      ASSERT_EQ(train("cut", (d / "cut" / "last.safetensors").string()), 0);
+    }
+    const Checkpoint a = Checkpoint::load((d / "straight" / "last.safetensors").string());
+    const Checkpoint b = Checkpoint::load((d / "cut" / "last.safetensors").string());
+    ASSERT_EQ(a.tensors.size(), b.tensors.size());
+    size_t trained = 0;
+    for (const auto& [name, t] : a.tensors) {
+      if (name.rfind("model.", 0) != 0 && name.rfind("trained_model.", 0) != 0) continue;
+      trained += name.rfind("trained_model.", 0) == 0;
+      ASSERT_TRUE(b.tensors.count(name)) << name;
+      EXPECT_EQ(t.to(DType::f64).to_vector<double>(), b.tensors.at(name).to(DType::f64).to_vector<double>()) << name;
+    }
+    EXPECT_EQ(trained > 0, !ema.empty());  // the trained weights are stored apart exactly when there is an average
+    if (!ema.empty()) {  // and the average is not the trained weights
+      bool differs = false;
+      for (const auto& [name, t] : a.tensors)
+        if (name.rfind("model.", 0) == 0 && a.tensors.count("trained_" + name))
+          differs |= t.to(DType::f64).to_vector<double>() !=
+                     a.tensors.at("trained_" + name).to(DType::f64).to_vector<double>();
+      EXPECT_TRUE(differs);
+    }
+    fs::remove_all(d);
   }
-  const Checkpoint a = Checkpoint::load((d / "straight" / "last.safetensors").string());
-  const Checkpoint b = Checkpoint::load((d / "cut" / "last.safetensors").string());
-  ASSERT_EQ(a.tensors.size(), b.tensors.size());
-  for (const auto& [name, t] : a.tensors) {
-    if (name.rfind("model.", 0) != 0) continue;
-    ASSERT_TRUE(b.tensors.count(name)) << name;
-    EXPECT_EQ(t.to(DType::f64).to_vector<double>(), b.tensors.at(name).to(DType::f64).to_vector<double>()) << name;
-  }
-  fs::remove_all(d);
 }
 
 // ---------------------------------------------------------------------------
