@@ -24,17 +24,18 @@ void check_same_layout(const NamedTensors& trained, const NamedTensors& average,
 }  // namespace
 
 WeightAverage::WeightAverage(const Module& trained, ModulePtr average, double decay)
-    : trained_(trained), average_(std::move(average)), decay_(decay) {
+    : average_(std::move(average)), decay_(decay) {
   STRATA_CHECK(average_ != nullptr, "WeightAverage: no model for the average");
   STRATA_CHECK(decay_ > 0 && decay_ < 1, "WeightAverage: decay ", decay_, " is not in (0, 1)");
-  const NamedTensors from = trained_.named_parameters(), from_b = trained_.named_buffers();
+  const NamedTensors from = trained.named_parameters(), from_b = trained.named_buffers();
   const NamedTensors to = average_->named_parameters(), to_b = average_->named_buffers();
   check_same_layout(from, to, "parameter");
   check_same_layout(from_b, to_b, "buffer");
+  for (size_t i = 0; i < to.size(); ++i) entries_.emplace_back(to[i].second, from[i].second);
+  for (size_t i = 0; i < to_b.size(); ++i) entries_.emplace_back(to_b[i].second, from_b[i].second);
   NoGradGuard no_grad;
   average_->requires_grad_(false);
-  for (size_t i = 0; i < to.size(); ++i) Tensor(to[i].second).copy_(from[i].second);
-  for (size_t i = 0; i < to_b.size(); ++i) Tensor(to_b[i].second).copy_(from_b[i].second);
+  for (auto& [a, w] : entries_) a.copy_(w);
   average_->eval();
 }
 
@@ -46,21 +47,19 @@ double WeightAverage::decay_at(int64_t steps) const {
 void WeightAverage::update(int64_t steps) {
   const double d = decay_at(steps);
   NoGradGuard no_grad;
-  auto fold_in = [d](const NamedTensors& avg, const NamedTensors& cur) {
-    for (size_t i = 0; i < avg.size(); ++i) {
-      Tensor a = avg[i].second;
-      if (is_floating(a.dtype()))
-        a.copy_(add(mul(a, d), mul(cur[i].second, 1 - d)));
-      else
-        a.copy_(cur[i].second);
-    }
-  };
-  fold_in(average_->named_parameters(), trained_.named_parameters());
-  fold_in(average_->named_buffers(), trained_.named_buffers());
+  for (auto& [a, w] : entries_) {
+    if (is_floating(a.dtype()))
+      a.copy_(add(mul(a, d), mul(w, 1 - d)));
+    else
+      a.copy_(w);  // counters
+  }
 }
 
-double WeightAverage::decay_from_config(const Config& train) {
-  return train.get_double("ema", 0.0, Bounds::between(0, 0.99999));
+std::unique_ptr<WeightAverage> WeightAverage::from_config(const Config& train, const Module& trained,
+                                                          const std::function<ModulePtr()>& build) {
+  const double decay = train.get_double("ema", 0.0, Bounds::between(0, 0.99999));
+  if (decay == 0) return nullptr;
+  return std::make_unique<WeightAverage>(trained, build(), decay);
 }
 
 }  // namespace strata

@@ -18,6 +18,10 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <memory>
+#include <utility>
+#include <vector>
 
 #include "engine/config.h"
 #include "layers/module.h"
@@ -26,7 +30,7 @@ namespace strata {
 
 class WeightAverage {
  public:
-  // `trained` must outlive this object; `average` has its architecture.
+  // `trained` must outlive this object (its tensors are read at each update); `average` has its architecture.
   WeightAverage(const Module& trained, ModulePtr average, double decay);
 
   // Folds the trained weights in; `steps` is the number of optimiser steps taken so far (>= 1).
@@ -36,13 +40,16 @@ class WeightAverage {
   // The decay update(steps) uses.
   double decay_at(int64_t steps) const;
 
-  // train.ema: the decay (0 < d < 1), or 0 / absent for no average.
-  static double decay_from_config(const Config& train);
+  // The average train.ema asks for (a decay in (0, 1); 0 or absent: none, nullptr), of `trained`, with
+  // `build` making the second instance of its architecture (called only when there is an average).
+  static std::unique_ptr<WeightAverage> from_config(const Config& train, const Module& trained,
+                                                    const std::function<ModulePtr()>& build);
 
  private:
-  const Module& trained_;
   ModulePtr average_;
   double decay_;
+  // Each parameter and buffer of the average beside the trained model's, found once (tensors are handles).
+  std::vector<std::pair<Tensor, Tensor>> entries_;
 };
 
 }  // namespace strata

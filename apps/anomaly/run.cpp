@@ -152,12 +152,11 @@ int train_command(const AppArgs& a) {
   topt.steps_per_epoch = dist::global_steps(per_epoch, batch);  // global batches (batch per rank)
   auto opt = make_optimizer(cfg.section("optimizer"), model->named_parameters(), topt.epochs * topt.steps_per_epoch);
   // train.ema: validation, checkpoints and predict use the weight average.
-  std::shared_ptr<Autoencoder> average_model;
-  std::unique_ptr<WeightAverage> average;
-  if (const double decay = WeightAverage::decay_from_config(train_cfg); decay > 0) {
+  std::shared_ptr<Autoencoder> average_model;  // the average, typed for score_images
+  const auto average = WeightAverage::from_config(train_cfg, *model, [&] {
     average_model = build_autoencoder(cfg.section("model"));
-    average = std::make_unique<WeightAverage>(*model, average_model, decay);
-  }
+    return average_model;
+  });
   Autoencoder& scorer = average ? *average_model : *model;
   cfg.check_unknown_keys();
   const std::string out = prepare_run_dir(run_dir, a);  // rank 0: run_dir; other ranks: a scratch folder

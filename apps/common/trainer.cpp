@@ -343,11 +343,20 @@ TrainSummary Trainer::run() {
   return summary;
 }
 
+void add_model_weights(Checkpoint& ck, const Module& model, const WeightAverage* average) {
+  ck.add_module("model.", average ? average->model() : model);
+  if (average) ck.add_module("trained_model.", model);
+}
+
+void restore_model_weights(const Checkpoint& ck, Module& model, WeightAverage* average) {
+  ck.restore_module(average ? "trained_model." : "model.", model);
+  if (average) ck.restore_module("model.", average->model());
+}
+
 Trainer::SaveFn save_model_state(const Module& model, const Optimizer& optimizer, std::string config_key,
                                  std::string config_text, const WeightAverage* average) {
   return [&model, &optimizer, average, key = std::move(config_key), text = std::move(config_text)](Checkpoint& ck) {
-    ck.add_module("model.", average ? average->model() : model);
-    if (average) ck.add_module("trained_model.", model);
+    add_model_weights(ck, model, average);
     ck.add_optimizer("optimizer.", optimizer);
     ck.set(key, text);
   };
@@ -355,8 +364,7 @@ Trainer::SaveFn save_model_state(const Module& model, const Optimizer& optimizer
 
 Trainer::LoadFn load_model_state(Module& model, Optimizer& optimizer, WeightAverage* average) {
   return [&model, &optimizer, average](const Checkpoint& ck) {
-    ck.restore_module(average ? "trained_model." : "model.", model);
-    if (average) ck.restore_module("model.", average->model());
+    restore_model_weights(ck, model, average);
     ck.restore_optimizer("optimizer.", optimizer);
   };
 }

@@ -103,6 +103,11 @@ class Trainer {
   std::atomic<bool> stop_requested_{false};
 };
 
+// The model part of a checkpoint: "model." is what eval and predict load (the weight average when there is
+// one); beside an average, "trained_model." holds the trained weights, which --resume continues from.
+void add_model_weights(Checkpoint& ck, const Module& model, const WeightAverage* average);
+void restore_model_weights(const Checkpoint& ck, Module& model, WeightAverage* average);
+
 // The checkpoint callbacks of an app that trains one model (saved under "model.") with one optimizer
 // ("optimizer."), its resolved config text stored under `config_key` (e.g. "faults.config"). With a weight
 // average (train.ema) "model." holds the average, which eval and predict load, and "trained_model." the

@@ -282,9 +282,9 @@ int train_command(const AppArgs& a) {
   manual_seed(seed);
   const ModulePtr model = build_module(cfg.section("model"));
   auto opt = make_optimizer(cfg.section("optimizer"), model->named_parameters(), topt.epochs * topt.steps_per_epoch);
-  std::unique_ptr<WeightAverage> average;  // train.ema: validation, checkpoints and predict use the average
-  if (const double decay = WeightAverage::decay_from_config(train_cfg); decay > 0)
-    average = std::make_unique<WeightAverage>(*model, build_module(cfg.section("model")), decay);
+  // train.ema: validation, checkpoints and predict use the average
+  const auto average =
+      WeightAverage::from_config(train_cfg, *model, [&] { return build_module(cfg.section("model")); });
   Module& predictor = average ? average->model() : *model;
   cfg.check_unknown_keys();
   const std::string out = prepare_run_dir(run_dir, a);  // rank 0: run_dir; other ranks: a scratch folder

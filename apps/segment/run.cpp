@@ -161,9 +161,9 @@ int train_command(const AppArgs& a) {
   const ModulePtr model = build_module(cfg.section("model"));
   topt.steps_per_epoch = dist::global_steps(ro.samples_per_epoch, ro.batch);  // global batches (batch per rank)
   auto opt = make_optimizer(cfg.section("optimizer"), model->named_parameters(), topt.epochs * topt.steps_per_epoch);
-  std::unique_ptr<WeightAverage> average;  // train.ema: validation, checkpoints and predict use the average
-  if (const double decay = WeightAverage::decay_from_config(cfg.section("train")); decay > 0)
-    average = std::make_unique<WeightAverage>(*model, build_module(cfg.section("model")), decay);
+  // train.ema: validation, checkpoints and predict use the average
+  const auto average =
+      WeightAverage::from_config(cfg.section("train"), *model, [&] { return build_module(cfg.section("model")); });
   Module& predictor = average ? average->model() : *model;
   mark_section_known(cfg, "pretrain");  // strata-segment pretrain's
   cfg.check_unknown_keys();

@@ -94,8 +94,7 @@ FaciesTrainer::FaciesTrainer(const Config& root, const Preprocessing& pre, std::
   const std::vector<std::string> io = {str_cat("in_channels=", pre_.channels()), str_cat("classes=", k)};
   model_ = build_with(root.section("model"), io);
   opt_ = make_optimizer(root.section("optimizer"), model_->named_parameters(), total_steps);
-  if (const double decay = WeightAverage::decay_from_config(train); decay > 0)
-    average_ = std::make_unique<WeightAverage>(*model_, build_with(root.section("model"), io), decay);
+  average_ = WeightAverage::from_config(train, *model_, [&] { return build_with(root.section("model"), io); });
   // The discriminator is built in every mode so its config is always checked;
   // only the adversarial modes train and save it.
   const Config dcfg = root.section("discriminator");
@@ -327,9 +326,7 @@ StepResult FaciesTrainer::step(int64_t epoch, int64_t batch) {
 }
 
 void FaciesTrainer::save(Checkpoint& ck) const {
-  // "model." is what eval and predict load: the average when there is one.
-  ck.add_module("model.", average_ ? average_->model() : *model_);
-  if (average_) ck.add_module("trained_model.", *model_);
+  add_model_weights(ck, *model_, average_.get());
   ck.add_optimizer("optimizer.", *opt_);
   if (hung_.mode != "supervised") {
     ck.add_module("discriminator.", *disc_);
@@ -338,12 +335,7 @@ void FaciesTrainer::save(Checkpoint& ck) const {
 }
 
 void FaciesTrainer::load(const Checkpoint& ck) {
-  if (average_) {
-    ck.restore_module("model.", average_->model());
-    ck.restore_module("trained_model.", *model_);
-  } else {
-    ck.restore_module("model.", *model_);
-  }
+  restore_model_weights(ck, *model_, average_.get());
   ck.restore_optimizer("optimizer.", *opt_);
   if (hung_.mode != "supervised") {
     ck.restore_module("discriminator.", *disc_);
