@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/allocator.h"
 #include "engine/autograd.h"
 #include "engine/nn_ops.h"
 #include "engine/ops.h"
@@ -87,10 +88,14 @@ int main(int argc, char** argv) {
                         : two_d ? to_dtype(gt(Tensor::rand(out_shape, DType::f32, &gen), 0.5), DType::f32)
                                 : argmax(Tensor::randn({16, 5, 1024}, DType::f32, &gen), 1);
   std::vector<double> ms;
+  AllocatorStats alloc_before;
   const Tensor pos_weight = Tensor::full({1}, 60.0);
   if (predict) net->eval();
   for (int i = 0; i < repeats + 2; ++i) {
-    if (i == 2) profile::reset();  // the profile covers the timed steps, not the warm-ups
+    if (i == 2) {  // the profile covers the timed steps, not the warm-ups
+      profile::reset();
+      alloc_before = cpu_allocator().stats();
+    }
     if (predict) {
       const auto t0 = std::chrono::steady_clock::now();
       NoGradGuard no_grad;
@@ -117,6 +122,11 @@ int main(int argc, char** argv) {
     double total = 0;
     for (double v : ms) total += v / 1000;
     std::fprintf(stderr, "%s", profile::report(total).c_str());
+    const AllocatorStats a = cpu_allocator().stats();
+    std::fprintf(stderr, "host allocator per step: %.1f cache hits, %.1f misses; %.1f MB reserved\n",
+                 double(a.cache_hits - alloc_before.cache_hits) / double(repeats),
+                 double(a.cache_misses - alloc_before.cache_misses) / double(repeats),
+                 double(a.reserved_bytes) / 1048576.0);
   }
   std::sort(ms.begin(), ms.end());
   rusage usage{};

@@ -1,5 +1,6 @@
 #include "engine/allocator.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <string>
 
@@ -18,10 +19,12 @@ size_t CachingAllocator::round_size(size_t nbytes) {
 
 void* CachingAllocator::allocate(size_t nbytes) {
   const size_t size = round_size(nbytes);
+  const bool large = size >= kLargeBlock;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    auto it = free_blocks_.lower_bound(size);
-    if (it != free_blocks_.end() && it->first <= size + size / 4) {
+    if (large) {
+      if (void* p = allocate_large(size)) return p;
+    } else if (auto it = free_blocks_.lower_bound(size); it != free_blocks_.end() && it->first <= size + size / 4) {
       const size_t got = it->first;
       void* p = it->second.back();
       it->second.pop_back();
@@ -34,26 +37,7 @@ void* CachingAllocator::allocate(size_t nbytes) {
       return p;
     }
     ++stats_.cache_misses;
-    // No block fits: cached blocks go back, smallest first, until the memory reserved with this block is
-    // within the high-water mark of the bytes in use (+1/16 + 64 MiB), or the cache within 64 MiB + 1/8 of
-    // the bytes in use if that is more. A training step asks for the same blocks every step, so what one
-    // step used stays cached for the next while memory held stays near the step's own peak. (The slack
-    // alone, before: VGG16-BN U-Net step 7.5 s with 18.6 s of system time in 5 steps, the kernel zeroing
-    // 5 GB of fresh pages a step; with the high-water mark 5.7-6.5 s, 7-8 s system time, peak RSS +3%.
-    // Smallest first measured best: MobileNetV2-U-Net step 587 ms / 905 MB against 735 ms / 937 MB
-    // largest first; docs/benchmarks.md.)
-    const size_t used = size_t(stats_.allocated_bytes), peak = size_t(stats_.peak_allocated_bytes);
-    const size_t high_water = peak + peak / 16 + (size_t(64) << 20);
-    size_t slack = (size_t(64) << 20) + used / 8;
-    if (high_water > used + size + slack) slack = high_water - used - size;
-    while (cached_bytes_ > slack && !free_blocks_.empty()) {
-      auto smallest = free_blocks_.begin();
-      raw_.free(smallest->second.back());
-      smallest->second.pop_back();
-      cached_bytes_ -= smallest->first;
-      stats_.reserved_bytes -= int64_t(smallest->first);
-      if (smallest->second.empty()) free_blocks_.erase(smallest);
-    }
+    make_room(size);
     stats_.allocated_bytes += int64_t(size);
     stats_.peak_allocated_bytes = std::max(stats_.peak_allocated_bytes, stats_.allocated_bytes);
     stats_.reserved_bytes += int64_t(size);
@@ -63,14 +47,99 @@ void* CachingAllocator::allocate(size_t nbytes) {
     empty_cache();
     p = raw_.alloc(size);
   }
+  std::lock_guard<std::mutex> lock(mutex_);
   if (!p) {
-    std::lock_guard<std::mutex> lock(mutex_);
     stats_.allocated_bytes -= int64_t(size);
     stats_.reserved_bytes -= int64_t(size);
     STRATA_FAIL("out of ", raw_.what, " memory allocating ", nbytes, " bytes (", stats_.allocated_bytes,
                 " bytes in use by tensors)");
   }
+  if (large) live_large_[p] = new Block{static_cast<char*>(p), size};  // a new segment of one block
   return p;
+}
+
+void* CachingAllocator::allocate_large(size_t size) {
+  Block key{nullptr, size};
+  const auto it = free_large_.lower_bound(&key);  // the smallest free block that holds `size`
+  if (it == free_large_.end()) return nullptr;
+  Block* b = *it;
+  free_large_.erase(it);
+  cached_bytes_ -= b->size;
+  if (b->size - size >= kLargeBlock) {  // split: the rest stays free in the segment
+    auto* rest = new Block{b->ptr + size, b->size - size, true, b, b->next};
+    if (b->next) b->next->prev = rest;
+    b->next = rest;
+    b->size = size;
+    free_large_.insert(rest);
+    cached_bytes_ += rest->size;
+  }
+  b->free = false;
+  live_large_[b->ptr] = b;
+  stats_.allocated_bytes += int64_t(b->size);
+  stats_.peak_allocated_bytes = std::max(stats_.peak_allocated_bytes, stats_.allocated_bytes);
+  ++stats_.cache_hits;
+  return b->ptr;
+}
+
+void CachingAllocator::deallocate_large(Block* b) {
+  b->free = true;
+  cached_bytes_ += b->size;
+  if (Block* n = b->next; n && n->free) {  // merge with the free block after it
+    free_large_.erase(n);
+    b->size += n->size;
+    b->next = n->next;
+    if (n->next) n->next->prev = b;
+    delete n;
+  }
+  if (Block* p = b->prev; p && p->free) {  // and with the one before it
+    free_large_.erase(p);
+    p->size += b->size;
+    p->next = b->next;
+    if (b->next) b->next->prev = p;
+    delete b;
+    b = p;
+  }
+  if (!b->prev && !b->next && cached_bytes_ > cache_limit_) return release_segment(b);
+  free_large_.insert(b);
+}
+
+void CachingAllocator::release_segment(Block* b) {
+  raw_.free(b->ptr);
+  cached_bytes_ -= b->size;
+  stats_.reserved_bytes -= int64_t(b->size);
+  delete b;
+}
+
+void CachingAllocator::make_room(size_t size) {
+  // No cached block fits: cached memory goes back, small blocks smallest first and then wholly free
+  // segments, until the memory reserved with this block is within the high-water mark of the bytes in
+  // use (+1/16 + 64 MiB), or the cache within 64 MiB + 1/8 of the bytes in use if that is more. A training
+  // step asks for the same blocks every step, so what one step used stays cached for the next while memory
+  // held stays near the step's own peak. (The slack alone, before: VGG16-BN U-Net step 7.5 s with 18.6 s of
+  // system time in 5 steps, the kernel zeroing 5 GB of fresh pages a step; with the high-water mark
+  // 5.7-6.5 s, 7-8 s system time, peak RSS +3%. Smallest first measured best: MobileNetV2-U-Net step
+  // 587 ms / 905 MB against 735 ms / 937 MB largest first; docs/benchmarks.md.)
+  const size_t used = size_t(stats_.allocated_bytes), peak = size_t(stats_.peak_allocated_bytes);
+  const size_t high_water = peak + peak / 16 + (size_t(64) << 20);
+  size_t slack = (size_t(64) << 20) + used / 8;
+  if (high_water > used + size + slack) slack = high_water - used - size;
+  while (cached_bytes_ > slack) {
+    if (!free_blocks_.empty()) {
+      auto smallest = free_blocks_.begin();
+      raw_.free(smallest->second.back());
+      smallest->second.pop_back();
+      cached_bytes_ -= smallest->first;
+      stats_.reserved_bytes -= int64_t(smallest->first);
+      if (smallest->second.empty()) free_blocks_.erase(smallest);
+      continue;
+    }
+    const auto whole = std::find_if(free_large_.begin(), free_large_.end(),
+                                    [](const Block* b) { return !b->prev && !b->next; });
+    if (whole == free_large_.end()) break;  // the rest is free space inside segments still in use
+    Block* b = *whole;
+    free_large_.erase(whole);
+    release_segment(b);
+  }
 }
 
 size_t CachingAllocator::block_size(void* ptr, size_t nbytes) {
@@ -84,6 +153,12 @@ size_t CachingAllocator::block_size(void* ptr, size_t nbytes) {
 void CachingAllocator::deallocate(void* ptr, size_t nbytes) {
   if (!ptr) return;
   std::lock_guard<std::mutex> lock(mutex_);
+  if (const auto it = live_large_.find(ptr); it != live_large_.end()) {
+    Block* b = it->second;
+    live_large_.erase(it);
+    stats_.allocated_bytes -= int64_t(b->size);
+    return deallocate_large(b);
+  }
   const size_t size = block_size(ptr, nbytes);
   stats_.allocated_bytes -= int64_t(size);
   if (cached_bytes_ + size <= cache_limit_) {
@@ -100,14 +175,27 @@ AllocatorStats CachingAllocator::stats() const {
   return stats_;
 }
 
-void CachingAllocator::empty_cache() {
-  std::lock_guard<std::mutex> lock(mutex_);
+void CachingAllocator::release_all_cached() {
   for (auto& [size, blocks] : free_blocks_) {
     for (void* p : blocks) raw_.free(p);
     stats_.reserved_bytes -= int64_t(size * blocks.size());
+    cached_bytes_ -= size * blocks.size();
   }
   free_blocks_.clear();
-  cached_bytes_ = 0;
+  for (auto it = free_large_.begin(); it != free_large_.end();) {
+    Block* b = *it;
+    if (b->prev || b->next) {
+      ++it;
+      continue;
+    }
+    it = free_large_.erase(it);
+    release_segment(b);
+  }
+}
+
+void CachingAllocator::empty_cache() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  release_all_cached();
 }
 
 size_t cache_limit_from_env(const char* var, size_t default_mb) {

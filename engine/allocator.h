@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <set>
 #include <unordered_map>
 #include <vector>
 
@@ -35,16 +36,30 @@ struct RawMemory {
   void (*free)(void* ptr);
 };
 
-// Per-size free lists over a RawMemory (sizes rounded to 64 B, or 4 KiB above
-// 1 MiB). Freed blocks are cached up to `cache_limit` bytes, past which they go
-// back to the source. An allocation takes a cached block of its size, else the
-// smallest cached block at most 1.25x its size; when neither exists, cached
-// blocks (smallest first) go back to the source until the memory reserved with
-// the new block is within the high-water mark of the bytes in use (+1/16 +
+// A caching allocator over a RawMemory, in two pools.
+//
+// Small blocks (under 1 MiB, sizes rounded to 64 B) sit in per-size free lists;
+// a request takes a cached block of its size, else the smallest cached block at
+// most 1.25x its size.
+//
+// Large blocks (1 MiB and up, sizes rounded to 4 KiB) are carved out of
+// segments, each one allocation from the source: a request takes the smallest
+// free block that holds it and splits off the rest when the rest is at least
+// 1 MiB; a freed block merges with the free blocks beside it in its segment.
+// A training step's activations and gradients change size as it goes (a freed
+// 50 MiB activation serves four 12 MiB gradients, and merges back for the next
+// step's activation), so the step runs on memory it already holds instead of
+// asking the source (the kernel, for host memory: fresh pages it must zero) for
+// new blocks whenever no cached block had the right size.
+//
+// When neither pool has a block, cached memory goes back to the source (small
+// blocks smallest first, then wholly free segments) until the memory reserved
+// with the new block is within the high-water mark of the bytes in use (+1/16 +
 // 64 MiB; or the cache within 64 MiB + 1/8 of the bytes in use, if more) before
-// the source is asked for more: a training step's blocks stay cached for the
-// next step, and memory held stays near the step's own peak. An allocation that fails empties the cache and
-// retries once before it throws. One implementation serves host and device memory.
+// the source is asked for more; freed memory past `cache_limit` goes back at
+// once. An allocation that fails empties the cache and retries once before it
+// throws. One implementation serves host and device memory: the allocator never
+// touches the memory it hands out.
 class CachingAllocator final : public Allocator {
  public:
   CachingAllocator(RawMemory raw, size_t cache_limit);
@@ -55,15 +70,38 @@ class CachingAllocator final : public Allocator {
   void empty_cache() override;
 
   static size_t round_size(size_t nbytes);
+  static constexpr size_t kLargeBlock = size_t(1) << 20;  // the large pool's smallest block
 
  private:
+  // A piece of a segment; the blocks of a segment are a list in address order.
+  struct Block {
+    char* ptr;
+    size_t size;
+    bool free = false;
+    Block* prev = nullptr;
+    Block* next = nullptr;
+  };
+  struct BySize {
+    bool operator()(const Block* a, const Block* b) const {
+      return a->size != b->size ? a->size < b->size : a->ptr < b->ptr;
+    }
+  };
+
   RawMemory raw_;
   mutable std::mutex mutex_;
-  size_t block_size(void* ptr, size_t nbytes);  // the size of a block handed out (mutex held)
+  // (all below with mutex_ held)
+  size_t block_size(void* ptr, size_t nbytes);  // the size of a small block handed out
+  void* allocate_large(size_t size);            // nullptr when no free block holds `size`
+  void deallocate_large(Block* b);
+  void release_segment(Block* b);              // b: a wholly free segment (one free block)
+  void make_room(size_t size);                 // give cached memory back before asking for `size`
+  void release_all_cached();
 
-  std::map<size_t, std::vector<void*>> free_blocks_;  // by block size
-  std::unordered_map<void*, size_t> oversized_;        // blocks handed out for a smaller request
-  size_t cached_bytes_ = 0, cache_limit_;
+  std::map<size_t, std::vector<void*>> free_blocks_;  // small blocks by size
+  std::unordered_map<void*, size_t> oversized_;        // small blocks handed out for a smaller request
+  std::set<Block*, BySize> free_large_;                // free large blocks, smallest first
+  std::unordered_map<void*, Block*> live_large_;       // large blocks handed out
+  size_t cached_bytes_ = 0, cache_limit_;             // free bytes in both pools
   AllocatorStats stats_;
 };
 

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <vector>
 
 #include "engine/allocator.h"
 #include "engine/error.h"
@@ -90,23 +91,88 @@ TEST(Allocator, ReusesALargerBlockAndKeepsItsSize) {
 
 TEST(Allocator, GivesCachedBlocksBackBeforeGoingPastItsHighWaterMark) {
   CachingAllocator alloc(RawMemory{"test", std::malloc, std::free}, size_t(1) << 30);
-  // A step's 100 MiB, freed: the blocks stay cached for the next step's requests, even when a request
-  // of another size misses.
+  // A step's 100 MiB, freed: the blocks stay cached for the next step's requests.
   std::vector<void*> blocks;
   for (int i = 0; i < 10; ++i) blocks.push_back(alloc.allocate(size_t(10) << 20));
   for (void* p : blocks) alloc.deallocate(p, size_t(10) << 20);
   EXPECT_EQ(alloc.stats().reserved_bytes, int64_t(100) << 20);
-  void* small = alloc.allocate(size_t(1) << 20);
-  EXPECT_EQ(alloc.stats().reserved_bytes, int64_t(101) << 20);
+  void* small = alloc.allocate(size_t(1) << 20);  // carved out of a cached 10 MiB block: no new memory
+  EXPECT_EQ(alloc.stats().reserved_bytes, int64_t(100) << 20);
   void* again = alloc.allocate(size_t(10) << 20);  // the next step: a cached block, no new memory
-  EXPECT_EQ(alloc.stats().reserved_bytes, int64_t(101) << 20);
+  EXPECT_EQ(alloc.stats().reserved_bytes, int64_t(100) << 20);
+  EXPECT_EQ(alloc.stats().cache_misses, 10);
   alloc.deallocate(again, size_t(10) << 20);
-  // A request past the high-water mark (100 MiB in use at most so far, + 1/16 + 64 MiB) gives cached blocks
-  // back first, down to the slack (64 MiB + 1/8 of the 1 MiB in use): 10 MiB blocks, so 60 MiB stay.
+  // A request past the high-water mark (100 MiB in use at most so far, + 1/16 + 64 MiB) gives wholly free
+  // segments back first, down to the slack (64 MiB + 1/8 of the 1 MiB in use): of the 99 MiB cached, four
+  // 10 MiB segments go, and 59 MiB stay (the 9 MiB beside `small` cannot go back while `small` lives).
   void* big = alloc.allocate(size_t(150) << 20);
-  EXPECT_EQ(alloc.stats().reserved_bytes, (int64_t(1) << 20) + (int64_t(60) << 20) + (int64_t(150) << 20));
+  EXPECT_EQ(alloc.stats().reserved_bytes, (int64_t(60) << 20) + (int64_t(150) << 20));
   alloc.deallocate(big, size_t(150) << 20);
   alloc.deallocate(small, size_t(1) << 20);
+  alloc.empty_cache();
+  EXPECT_EQ(alloc.stats().reserved_bytes, 0);
+}
+
+// Large blocks are cut from free blocks of any size and merge again when freed: the pattern of a
+// training step (an activation freed, then gradients of other sizes) runs on memory already held.
+TEST(Allocator, SplitsAndMergesLargeBlocks) {
+  constexpr size_t MiB = size_t(1) << 20;
+  CachingAllocator alloc(RawMemory{"test", std::malloc, std::free}, size_t(1) << 30);
+  auto* a = static_cast<char*>(alloc.allocate(8 * MiB));
+  alloc.deallocate(a, 8 * MiB);
+  void* b = alloc.allocate(3 * MiB);
+  void* c = alloc.allocate(3 * MiB);
+  EXPECT_EQ(b, a);
+  EXPECT_EQ(c, a + 3 * MiB);
+  // 2 MiB are left: a 1.5 MiB request takes all of it (a 0.5 MiB rest would be under the large pool's 1 MiB).
+  void* d = alloc.allocate(3 * MiB / 2);
+  EXPECT_EQ(d, a + 6 * MiB);
+  EXPECT_EQ(alloc.stats().allocated_bytes, int64_t(8 * MiB));
+  EXPECT_EQ(alloc.stats().reserved_bytes, int64_t(8 * MiB));
+  EXPECT_EQ(alloc.stats().cache_misses, 1);
+  alloc.deallocate(c, 3 * MiB);
+  alloc.deallocate(b, 3 * MiB);  // merges with c's block: 6 MiB free in one piece
+  void* e = alloc.allocate(6 * MiB);
+  EXPECT_EQ(e, a);
+  EXPECT_EQ(alloc.stats().cache_misses, 1);
+  // Nothing free holds 4 MiB: a new segment.
+  void* f = alloc.allocate(4 * MiB);
+  EXPECT_EQ(alloc.stats().cache_misses, 2);
+  EXPECT_EQ(alloc.stats().reserved_bytes, int64_t(12 * MiB));
+  alloc.deallocate(f, 4 * MiB);
+  // While e lives, its segment cannot go back; once d and e are freed it is one free block again.
+  alloc.deallocate(d, 3 * MiB / 2);
+  alloc.empty_cache();
+  EXPECT_EQ(alloc.stats().reserved_bytes, int64_t(8 * MiB));
+  alloc.deallocate(e, 6 * MiB);
+  EXPECT_EQ(alloc.stats().allocated_bytes, 0);
+  alloc.empty_cache();
+  EXPECT_EQ(alloc.stats().reserved_bytes, 0);
+}
+
+// Steps that ask for the same sizes in the same order stop missing after the first step, even though
+// the sizes change within the step, and the memory held stays at the step's own peak.
+TEST(Allocator, RepeatedStepsRunOnHeldMemory) {
+  constexpr size_t MiB = size_t(1) << 20;
+  CachingAllocator alloc(RawMemory{"test", std::malloc, std::free}, size_t(1) << 30);
+  auto step = [&] {
+    std::vector<void*> acts;
+    for (size_t mb : {48, 24, 12, 6}) acts.push_back(alloc.allocate(mb * MiB));  // forward
+    for (int i = 3; i >= 0; --i) {                                              // backward
+      const size_t mb = size_t(48) >> i;
+      alloc.deallocate(acts[size_t(i)], mb * MiB);
+      void* g1 = alloc.allocate(mb * MiB / 4 + 4096);  // gradients of other sizes
+      void* g2 = alloc.allocate(mb * MiB / 2);
+      alloc.deallocate(g1, mb * MiB / 4 + 4096);
+      alloc.deallocate(g2, mb * MiB / 2);
+    }
+  };
+  step();
+  const int64_t misses = alloc.stats().cache_misses, reserved = alloc.stats().reserved_bytes;
+  for (int i = 0; i < 5; ++i) step();
+  EXPECT_EQ(alloc.stats().cache_misses, misses);
+  EXPECT_EQ(alloc.stats().reserved_bytes, reserved);
+  EXPECT_LE(reserved, alloc.stats().peak_allocated_bytes + int64_t(64 * MiB));
   alloc.empty_cache();
   EXPECT_EQ(alloc.stats().reserved_bytes, 0);
 }
