@@ -4,6 +4,8 @@
 #include <cstdlib>
 #include <string>
 
+#include <sys/mman.h>
+
 #include "engine/error.h"
 
 namespace strata {
@@ -37,24 +39,39 @@ void* CachingAllocator::allocate(size_t nbytes) {
       return p;
     }
     ++stats_.cache_misses;
-    make_room(size);
-    stats_.allocated_bytes += int64_t(size);
-    stats_.peak_allocated_bytes = std::max(stats_.peak_allocated_bytes, stats_.allocated_bytes);
-    stats_.reserved_bytes += int64_t(size);
   }
-  void* p = raw_.alloc(size);
+  // A new segment: the request, or for a large one in whole granules of the source.
+  const size_t g = raw_.segment_granule;
+  const size_t segment = large && g > 0 && size >= 2 * g ? (size + g - 1) / g * g : size;
+  const size_t rest = segment - size >= kLargeBlock ? segment - size : 0;  // a free block beside it
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    make_room(segment);
+    stats_.allocated_bytes += int64_t(segment - rest);
+    stats_.peak_allocated_bytes = std::max(stats_.peak_allocated_bytes, stats_.allocated_bytes);
+    stats_.reserved_bytes += int64_t(segment);
+  }
+  void* p = raw_.alloc(segment);
   if (!p) {
     empty_cache();
-    p = raw_.alloc(size);
+    p = raw_.alloc(segment);
   }
   std::lock_guard<std::mutex> lock(mutex_);
   if (!p) {
-    stats_.allocated_bytes -= int64_t(size);
-    stats_.reserved_bytes -= int64_t(size);
+    stats_.allocated_bytes -= int64_t(segment - rest);
+    stats_.reserved_bytes -= int64_t(segment);
     STRATA_FAIL("out of ", raw_.what, " memory allocating ", nbytes, " bytes (", stats_.allocated_bytes,
                 " bytes in use by tensors)");
   }
-  if (large) live_large_[p] = new Block{static_cast<char*>(p), size};  // a new segment of one block
+  if (large) {
+    auto* b = new Block{static_cast<char*>(p), segment - rest};
+    live_large_[p] = b;
+    if (rest > 0) {
+      b->next = new Block{b->ptr + b->size, rest, true, b, nullptr};
+      free_large_.insert(b->next);
+      cached_bytes_ += rest;
+    }
+  }
   return p;
 }
 
@@ -209,9 +226,37 @@ size_t cache_limit_from_env(const char* var, size_t default_mb) {
   return mb << 20;
 }
 
+namespace {
+
+constexpr size_t kHugePage = size_t(2) << 20;
+
+// STRATA_HUGE_PAGES=0 turns them off.
+bool huge_pages() {
+  static const bool on = [] {
+    const char* env = std::getenv("STRATA_HUGE_PAGES");
+    return !env || std::string(env) != "0";
+  }();
+  return on;
+}
+
+// Host segments of whole 2 MiB pages are aligned to them and marked for transparent huge pages (a hint the
+// kernel may ignore: THP "never"): a training step's memory-bound passes stream through hundreds of MB, and
+// with 4 KiB pages much of that time goes to TLB misses (MobileNetV2 U-Net step 372-389 -> 356-366 ms, fault
+// U-Net 363-403 -> 340-346 ms; docs/benchmarks.md, session 25). Everything else: 64-byte alignment.
+void* host_alloc(size_t n) {
+  if (huge_pages() && n >= 2 * kHugePage && n % kHugePage == 0) {
+    void* p = std::aligned_alloc(kHugePage, n);
+    if (p) madvise(p, n, MADV_HUGEPAGE);
+    return p;
+  }
+  return std::aligned_alloc(64, n);
+}
+
+}  // namespace
+
 Allocator& cpu_allocator() {
   static CachingAllocator allocator(
-      RawMemory{"host", [](size_t n) { return std::aligned_alloc(64, n); }, [](void* p) { std::free(p); }},
+      RawMemory{"host", host_alloc, [](void* p) { std::free(p); }, huge_pages() ? kHugePage : 0},
       cache_limit_from_env("STRATA_CPU_CACHE_MB", 2048));
   return allocator;
 }

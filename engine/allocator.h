@@ -34,6 +34,10 @@ struct RawMemory {
   const char* what;  // "host", "CUDA device": used in messages
   void* (*alloc)(size_t nbytes);
   void (*free)(void* ptr);
+  // When nonzero, segments of at least 2 x segment_granule bytes are asked for in whole granules (the rest
+  // of the last granule is a free block of the segment): the host's 2 MiB, so that its alloc can back them
+  // with transparent huge pages.
+  size_t segment_granule = 0;
 };
 
 // A caching allocator over a RawMemory, in two pools.

@@ -176,3 +176,28 @@ TEST(Allocator, RepeatedStepsRunOnHeldMemory) {
   alloc.empty_cache();
   EXPECT_EQ(alloc.stats().reserved_bytes, 0);
 }
+
+// A source with a segment granule (the host's 2 MiB huge pages) gets whole granules for segments of at least
+// two granules; the rest of the last granule is a free block that later requests use.
+TEST(Allocator, SegmentsInWholeGranulesKeepTheRestFree) {
+  constexpr size_t MiB = size_t(1) << 20;
+  CachingAllocator alloc(RawMemory{"test", std::malloc, std::free, 4 * MiB}, size_t(1) << 30);
+  auto* a = static_cast<char*>(alloc.allocate(9 * MiB));  // 3 granules: 9 MiB handed out, 3 MiB free beside it
+  EXPECT_EQ(alloc.stats().reserved_bytes, int64_t(12 * MiB));
+  EXPECT_EQ(alloc.stats().allocated_bytes, int64_t(9 * MiB));
+  void* b = alloc.allocate(3 * MiB);
+  EXPECT_EQ(b, a + 9 * MiB);
+  EXPECT_EQ(alloc.stats().cache_misses, 1);
+  void* c = alloc.allocate(5 * MiB);  // under two granules: exactly its size
+  EXPECT_EQ(alloc.stats().reserved_bytes, int64_t(17 * MiB));
+  void* d = alloc.allocate(8 * MiB + 512 * 1024);  // 12 MiB; a 3.5 MiB rest
+  EXPECT_EQ(alloc.stats().reserved_bytes, int64_t(29 * MiB));
+  EXPECT_EQ(alloc.stats().allocated_bytes, int64_t(9 * MiB + 3 * MiB + 5 * MiB + 8 * MiB + 512 * 1024));
+  alloc.deallocate(a, 9 * MiB);
+  alloc.deallocate(b, 3 * MiB);
+  alloc.deallocate(c, 5 * MiB);
+  alloc.deallocate(d, 8 * MiB + 512 * 1024);
+  EXPECT_EQ(alloc.stats().allocated_bytes, 0);
+  alloc.empty_cache();  // every segment is one free block again
+  EXPECT_EQ(alloc.stats().reserved_bytes, 0);
+}
