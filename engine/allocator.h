@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <set>
@@ -87,7 +88,7 @@ class CachingAllocator final : public Allocator {
   };
   struct BySize {
     bool operator()(const Block* a, const Block* b) const {
-      return a->size != b->size ? a->size < b->size : a->ptr < b->ptr;
+      return a->size != b->size ? a->size < b->size : std::less<const char*>()(a->ptr, b->ptr);
     }
   };
 
