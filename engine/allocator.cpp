@@ -22,6 +22,10 @@ size_t CachingAllocator::round_size(size_t nbytes) {
 void* CachingAllocator::allocate(size_t nbytes) {
   const size_t size = round_size(nbytes);
   const bool large = size >= kLargeBlock;
+  // On a miss, a new segment: the request, or for a large one in whole granules of the source.
+  const size_t g = raw_.segment_granule;
+  const size_t segment = large && g > 0 && size >= 2 * g ? (size + g - 1) / g * g : size;
+  const size_t rest = segment - size >= kLargeBlock ? segment - size : 0;  // a free block beside it
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (large) {
@@ -39,13 +43,6 @@ void* CachingAllocator::allocate(size_t nbytes) {
       return p;
     }
     ++stats_.cache_misses;
-  }
-  // A new segment: the request, or for a large one in whole granules of the source.
-  const size_t g = raw_.segment_granule;
-  const size_t segment = large && g > 0 && size >= 2 * g ? (size + g - 1) / g * g : size;
-  const size_t rest = segment - size >= kLargeBlock ? segment - size : 0;  // a free block beside it
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
     make_room(segment);
     stats_.allocated_bytes += int64_t(segment - rest);
     stats_.peak_allocated_bytes = std::max(stats_.peak_allocated_bytes, stats_.allocated_bytes);
@@ -116,7 +113,7 @@ void CachingAllocator::deallocate_large(Block* b) {
     delete b;
     b = p;
   }
-  if (!b->prev && !b->next && cached_bytes_ > cache_limit_) return release_segment(b);
+  if (b->whole() && cached_bytes_ > cache_limit_) return release_segment(b);
   free_large_.insert(b);
 }
 
@@ -150,8 +147,7 @@ void CachingAllocator::make_room(size_t size) {
       if (smallest->second.empty()) free_blocks_.erase(smallest);
       continue;
     }
-    const auto whole = std::find_if(free_large_.begin(), free_large_.end(),
-                                    [](const Block* b) { return !b->prev && !b->next; });
+    const auto whole = std::find_if(free_large_.begin(), free_large_.end(), [](const Block* b) { return b->whole(); });
     if (whole == free_large_.end()) break;  // the rest is free space inside segments still in use
     Block* b = *whole;
     free_large_.erase(whole);
@@ -170,7 +166,9 @@ size_t CachingAllocator::block_size(void* ptr, size_t nbytes) {
 void CachingAllocator::deallocate(void* ptr, size_t nbytes) {
   if (!ptr) return;
   std::lock_guard<std::mutex> lock(mutex_);
-  if (const auto it = live_large_.find(ptr); it != live_large_.end()) {
+  // Only a request of 1 MiB or more was served by the large pool: smaller ones skip its map.
+  if (const auto it = round_size(nbytes) >= kLargeBlock ? live_large_.find(ptr) : live_large_.end();
+      it != live_large_.end()) {
     Block* b = it->second;
     live_large_.erase(it);
     stats_.allocated_bytes -= int64_t(b->size);
@@ -201,7 +199,7 @@ void CachingAllocator::release_all_cached() {
   free_blocks_.clear();
   for (auto it = free_large_.begin(); it != free_large_.end();) {
     Block* b = *it;
-    if (b->prev || b->next) {
+    if (!b->whole()) {
       ++it;
       continue;
     }

@@ -85,6 +85,7 @@ class CachingAllocator final : public Allocator {
     bool free = false;
     Block* prev = nullptr;
     Block* next = nullptr;
+    bool whole() const { return !prev && !next; }  // the whole of its segment
   };
   struct BySize {
     bool operator()(const Block* a, const Block* b) const {
