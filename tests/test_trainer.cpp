@@ -4,6 +4,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
@@ -130,7 +131,7 @@ class TinyTask {
     return {{"val_loss", mse_loss((*model)(x), sum(x, {1}, true) * 0.5).item<float>()}};
   }
   Trainer trainer(const fs::path& dir, std::function<void(int64_t)> after_step = nullptr) {
-    TrainerOptions o;
+    TrainerOptions o = options;
     o.epochs = 3;
     o.steps_per_epoch = 4;
     o.progress = false;
@@ -153,7 +154,42 @@ class TinyTask {
   }
   std::shared_ptr<Sequential> model;
   std::unique_ptr<Optimizer> opt;
+  TrainerOptions options;  // monitor and its mode; epochs and steps are the task's
 };
+
+TEST(Trainer, MonitorModeMinimisesLossesAndMaximisesScores) {
+  auto maximize = [](const std::string& yaml) { return TrainerOptions::from_config(Config::parse(yaml)).maximize; };
+  EXPECT_FALSE(maximize("epochs: 1"));  // val_loss
+  EXPECT_FALSE(maximize("monitor: train_loss"));
+  EXPECT_TRUE(maximize("monitor: val_miou"));
+  EXPECT_TRUE(maximize("monitor: val_ap"));
+  EXPECT_TRUE(maximize("monitor: train_loss\nmonitor_mode: max"));
+  EXPECT_FALSE(maximize("monitor: val_miou\nmonitor_mode: min"));
+  EXPECT_THROW(maximize("monitor_mode: lowest"), Error);
+}
+
+// best.safetensors is the epoch the monitor ranks first: with train_loss, the lowest training loss in metrics.csv.
+TEST(Trainer, TrainLossMonitorKeepsTheEpochOfLowestTrainingLoss) {
+  TinyTask task;
+  task.options = TrainerOptions::from_config(Config::parse("monitor: train_loss"));
+  const fs::path dir = fresh_dir("train_loss_monitor");
+  const TrainSummary s = task.trainer(dir).run();
+  std::ifstream f(dir / "metrics.csv");
+  std::string line;
+  std::getline(f, line);  // version
+  std::getline(f, line);  // header: epoch,step,train_loss,...
+  std::vector<double> losses;
+  while (std::getline(f, line)) {
+    const size_t a = line.find(',', line.find(',') + 1);
+    losses.push_back(std::stod(line.substr(a + 1)));
+  }
+  ASSERT_EQ(losses.size(), 3u);
+  const auto lowest = std::min_element(losses.begin(), losses.end());
+  EXPECT_EQ(s.best_epoch, 1 + (lowest - losses.begin()));
+  EXPECT_NEAR(s.best, *lowest, 1e-5 * std::abs(*lowest));
+  EXPECT_LT(*lowest, losses.front());  // the task learns, so the first epoch is not the best
+  fs::remove_all(dir);
+}
 
 TEST(Trainer, InterruptAndResumeMatchAStraightRun) {
   TinyTask straight;

@@ -140,7 +140,6 @@ int train_command(const AppArgs& a) {
   TrainerOptions topt = [&] {
     Config t = train_cfg;
     if (!t.has("monitor")) t.apply_override("monitor=val_auroc");
-    if (!t.has("monitor_mode")) t.apply_override("monitor_mode=max");
     return TrainerOptions::from_config(t);
   }();
   manual_seed(seed);

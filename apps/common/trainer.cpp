@@ -64,7 +64,10 @@ TrainerOptions TrainerOptions::from_config(const Config& c) {
   TrainerOptions o;
   o.epochs = c.get_int("epochs", 10, Bounds::at_least(1));
   o.monitor = c.get_string("monitor", "val_loss");
-  o.maximize = c.get_choice("monitor_mode", "min", {"min", "max"}) == "max";
+  // auto: a loss is minimised, any other metric (accuracy, IoU, AP, F1, AUROC) maximised.
+  const std::string mode = c.get_choice("monitor_mode", "auto", {"auto", "min", "max"});
+  const bool is_loss = o.monitor.size() >= 4 && o.monitor.compare(o.monitor.size() - 4, 4, "loss") == 0;
+  o.maximize = mode == "max" || (mode == "auto" && !is_loss);
   o.patience = c.get_int("patience", 0, Bounds::at_least(0));
   o.progress = c.get_bool("progress", true);
   return o;
@@ -318,18 +321,25 @@ TrainSummary Trainer::run() {
     }
     write_checkpoint("last.safetensors", epoch + 1, 0);
     if (show) {
-      // "train_loss 0.41, val_iou 0.77 (best)"; a train_loss monitor is named once.
+      // "train_loss 0.41, val_iou 0.77 (best)"; a train_loss monitor is named once, and the
+      // validation loss (when there is one) follows it so that the line still shows validation.
+      const char* mark = better ? " (best)" : "";
       char monitored[160] = "";
+      const auto val_loss = metrics.find("val_loss");
       if (o_.monitor != "train_loss")
-        std::snprintf(monitored, sizeof monitored, ", %s %.4f", o_.monitor.c_str(), it->second);
+        std::snprintf(monitored, sizeof monitored, ", %s %.4f%s", o_.monitor.c_str(), it->second, mark);
+      else if (val_loss != metrics.end())
+        std::snprintf(monitored, sizeof monitored, "%s, val_loss %.4f", mark, val_loss->second);
+      else
+        std::snprintf(monitored, sizeof monitored, "%s", mark);
       char waited[64] = "";
       if (data_wait > 0)
         std::snprintf(waited, sizeof waited, ", data wait %.1f%% of step time", 100 * data_wait / std::max(step_seconds, 1e-9));
       char synced[64] = "";
       if (dist::active())
         std::snprintf(synced, sizeof synced, ", gradient allreduce %.1f%%", 100 * sync_seconds / std::max(step_seconds, 1e-9));
-      std::fprintf(stderr, "epoch %lld: train_loss %.4f%s%s (%.1f s%s%s)\n", static_cast<long long>(epoch + 1),
-                   train_loss, monitored, better ? " (best)" : "", seconds, waited, synced);
+      std::fprintf(stderr, "epoch %lld: train_loss %.4f%s (%.1f s%s%s)\n", static_cast<long long>(epoch + 1),
+                   train_loss, monitored, seconds, waited, synced);
     }
     summary.epochs_run = epoch + 1;
     if (o_.patience > 0 && stale_epochs_ >= o_.patience) {

@@ -47,7 +47,8 @@ struct TrainerOptions {
   bool maximize = false;             // higher is better for `monitor`
   int64_t patience = 0;              // epochs without improvement before stopping; 0: never
   bool progress = true;
-  // Keys: epochs, monitor, monitor_mode (min | max), patience, progress. steps_per_epoch
+  // Keys: epochs, monitor, monitor_mode (auto | min | max; auto minimises a monitor whose
+  // name ends in "loss" and maximises any other), patience, progress. steps_per_epoch
   // comes from the data.
   static TrainerOptions from_config(const Config& train);
 };

@@ -275,7 +275,6 @@ int train_command(const AppArgs& a) {
   TrainerOptions topt = [&] {
     Config t = train_cfg;
     if (!t.has("monitor")) t.apply_override("monitor=val_ap");
-    if (!t.has("monitor_mode")) t.apply_override("monitor_mode=max");
     return TrainerOptions::from_config(t);
   }();
   topt.steps_per_epoch = dist::global_steps(per_epoch, batch);  // global batches (batch per rank)

@@ -154,7 +154,6 @@ int train_command(const AppArgs& a) {
   TrainerOptions topt = [&] {
     Config train = cfg.section("train");
     if (!train.has("monitor")) train.apply_override("monitor=val_miou");
-    if (!train.has("monitor_mode")) train.apply_override("monitor_mode=max");
     return TrainerOptions::from_config(train);
   }();
   manual_seed(ro.seed);

@@ -668,7 +668,6 @@ int train_command(const AppArgs& a) {
   if (!train.has("monitor")) {
     Config t = train;
     t.apply_override(val_names.empty() ? "monitor=train_loss" : "monitor=val_f1_micro");
-    if (!val_names.empty() && !train.has("monitor_mode")) t.apply_override("monitor_mode=max");
   }
   TrainerOptions topt = TrainerOptions::from_config(train);
   CvOptions cvo = CvOptions::from_config(
