@@ -232,6 +232,7 @@ TEST(Transforms, ImageAndMaskMoveTogetherThroughFlipsAndCrops) {
   TransformOptions o;
   o.crop = {40, 30};  // taller than the image: padded rows
   o.hflip = o.vflip = 0.5;
+  o.transpose = 0.5;  // the crop stays 40 x 30 either way
   int flips = 0;
   for (uint64_t i = 0; i < 20; ++i) {
     std::mt19937_64 rng = sample_rng(1, 2, i);
@@ -248,6 +249,54 @@ TEST(Transforms, ImageAndMaskMoveTogetherThroughFlipsAndCrops) {
   const LabelMap f = hflip(m);
   EXPECT_EQ(f.at(3, 0), m.at(3, 52));
   EXPECT_FLOAT_EQ(hflip(img).at(0, 3, 0), img.at(0, 3, 52));
+  // transpose moves (y, x) to (x, y) in both, and hflip after it is a quarter turn.
+  const LabelMap tm = transpose(m);
+  const Image ti = transpose(img);
+  ASSERT_EQ(tm.height, 53);
+  ASSERT_EQ(tm.width, 37);
+  ASSERT_EQ(ti.height, 53);
+  ASSERT_EQ(ti.width, 37);
+  for (int64_t y = 0; y < 37; ++y)
+    for (int64_t x = 0; x < 53; ++x) {
+      ASSERT_EQ(tm.at(x, y), m.at(y, x));
+      ASSERT_FLOAT_EQ(ti.at(0, x, y), img.at(0, y, x));
+    }
+  EXPECT_EQ(transpose(tm).data, m.data);
+  EXPECT_EQ(hflip(tm).at(0, 0), m.at(36, 0));  // clockwise: the bottom-left corner comes to the top left
+}
+
+TEST(Transforms, TransposeDrawsAllEightSymmetriesAndNothingWhenOff) {
+  // A 4 x 4 image with distinct values: hflip, vflip and transpose together give the 8 symmetries of the
+  // square, each at some index of 200 samples.
+  Image img{1, 4, 4, std::vector<float>(16)};
+  for (int i = 0; i < 16; ++i) img.data[size_t(i)] = float(i);
+  TransformOptions o;
+  o.hflip = o.vflip = o.transpose = 0.5;
+  std::set<std::vector<float>> seen;
+  for (uint64_t i = 0; i < 200; ++i) {
+    std::mt19937_64 rng = sample_rng(5, 0, i);
+    seen.insert(apply_transforms(Sample{img, {}}, o, &rng).image.data);
+  }
+  EXPECT_EQ(seen.size(), 8u);
+  // Off (the default), no draw is made: the flips see the same random stream as before the option existed.
+  TransformOptions flips;
+  flips.hflip = flips.vflip = 0.5;
+  for (uint64_t i = 0; i < 20; ++i) {
+    std::mt19937_64 a = sample_rng(6, 1, i), b = sample_rng(6, 1, i);
+    const Sample ta = apply_transforms(Sample{img, {}}, flips, &a);
+    std::uniform_real_distribution<double> unit(0.0, 1.0);
+    Image expect = img;
+    if (unit(b) < 0.5) expect = hflip(expect);
+    if (unit(b) < 0.5) expect = vflip(expect);
+    EXPECT_EQ(ta.image.data, expect.data) << i;
+  }
+  // Bounds: a probability.
+  EXPECT_THROW(TransformOptions::from_config(Config::parse("augment: {transpose: 1.5, crop: [8, 8]}\n"), 1), Error);
+  // A non-square sample would change shape: it needs a crop or a square size.
+  EXPECT_THROW(TransformOptions::from_config(Config::parse("size: [32, 48]\naugment: {transpose: 0.5}\n"), 1), Error);
+  EXPECT_THROW(TransformOptions::from_config(Config::parse("augment: {transpose: 0.5}\n"), 1), Error);
+  EXPECT_EQ(TransformOptions::from_config(Config::parse("size: [32, 32]\naugment: {transpose: 0.5}\n"), 1).transpose, 0.5);
+  EXPECT_EQ(TransformOptions::from_config(Config::parse("augment: {transpose: 0.5, crop: [16, 24]}\n"), 1).transpose, 0.5);
 }
 
 // ---------------------------------------------------------------------------

@@ -132,6 +132,20 @@ LabelMap vflip(const LabelMap& m) {
   return out;
 }
 
+Image transpose(const Image& img) {
+  Image out{img.channels, img.width, img.height, std::vector<float>(img.data.size())};
+  for (int64_t c = 0; c < img.channels; ++c)
+    for (int64_t y = 0; y < out.height; ++y)
+      for (int64_t x = 0; x < out.width; ++x) out.at(c, y, x) = img.at(c, x, y);
+  return out;
+}
+LabelMap transpose(const LabelMap& m) {
+  LabelMap out{m.width, m.height, std::vector<int32_t>(m.data.size())};
+  for (int64_t y = 0; y < out.height; ++y)
+    for (int64_t x = 0; x < out.width; ++x) out.at(y, x) = m.at(x, y);
+  return out;
+}
+
 Image crop(const Image& img, int64_t top, int64_t left, int64_t height, int64_t width) {
   Image out{img.channels, height, width, std::vector<float>(size_t(img.channels * height * width), 0.f)};
   for (int64_t c = 0; c < img.channels; ++c)
@@ -233,6 +247,11 @@ TransformOptions TransformOptions::from_config(const Config& data, int64_t chann
                aug.key_path("crop"), ": expected [height, width] of positive sizes");
   o.hflip = aug.get_double("hflip", 0.0, Bounds::between(0, 1));
   o.vflip = aug.get_double("vflip", 0.0, Bounds::between(0, 1));
+  o.transpose = aug.get_double("transpose", 0.0, Bounds::between(0, 1));
+  STRATA_CHECK(o.transpose == 0 || !o.crop.empty() || (o.size.size() == 2 && o.size[0] == o.size[1]),
+               aug.origin(), ": ", aug.key_path("transpose"),
+               ": a transposed sample is width x height, so it needs a crop (data.augment.crop) or a square "
+               "data.size to keep every sample of a batch the same shape");
   const Config el = aug.section("elastic");
   o.elastic_alpha = el.get_double("alpha", 0.0, Bounds::between(0, 1000));
   o.elastic_sigma = el.get_double("sigma", 10.0, Bounds{0, 1000, true});
@@ -287,6 +306,12 @@ Sample apply_transforms(Sample s, const TransformOptions& o, std::mt19937_64* rn
       const double f = o.scale[0] + (o.scale[1] - o.scale[0]) * unit(*rng);
       resize_to(std::max<int64_t>(1, std::llround(double(s.image.height) * f)),
                 std::max<int64_t>(1, std::llround(double(s.image.width) * f)));
+    }
+    // Transposed before the crop, so that a crop of [h, w] stays [h, w]. No draw when off: the random
+    // streams of configs without it are those of earlier versions.
+    if (o.transpose > 0 && unit(*rng) < o.transpose) {
+      s.image = transpose(s.image);
+      if (s.labelled()) s.mask = transpose(s.mask);
     }
     if (!o.crop.empty()) {
       const int64_t ch = o.crop[0], cw = o.crop[1];

@@ -5,8 +5,10 @@
 // data.normalize in YAML) runs, for training:
 //   resize (data.size: images bilinear, or area when shrinking; masks nearest,
 //   so never a new label value) -> random scale (scale: [lo, hi]) -> random
-//   crop (crop: [h, w]; padded with 0 / kIgnoreLabel where the image is
-//   smaller) -> flips (hflip, vflip: probabilities) -> elastic deformation
+//   transpose (transpose: a probability; rows and columns swapped, so with the
+//   two flips it gives all eight rotations and reflections) -> random crop
+//   (crop: [h, w]; padded with 0 / kIgnoreLabel where the image is smaller)
+//   -> flips (hflip, vflip: probabilities) -> elastic deformation
 //   (elastic: {alpha, sigma, p}: a random displacement field smoothed by a
 //   Gaussian of sigma pixels and scaled to alpha pixels, images bilinear, masks
 //   nearest, as Simard et al. 2003 and the U-Net paper) -> brightness / contrast
@@ -43,6 +45,9 @@ Image hflip(const Image& img);
 LabelMap hflip(const LabelMap& m);
 Image vflip(const Image& img);
 LabelMap vflip(const LabelMap& m);
+// Rows become columns: out(c, x, y) = in(c, y, x).
+Image transpose(const Image& img);
+LabelMap transpose(const LabelMap& m);
 // The (height x width) window at (top, left); outside the source: 0 / kIgnoreLabel.
 Image crop(const Image& img, int64_t top, int64_t left, int64_t height, int64_t width);
 LabelMap crop(const LabelMap& m, int64_t top, int64_t left, int64_t height, int64_t width);
@@ -55,11 +60,12 @@ struct TransformOptions {
   std::vector<double> scale{1, 1};    // random scale range
   std::vector<int64_t> crop;          // [h, w] random crop; empty: none
   double hflip = 0, vflip = 0;        // probabilities
+  double transpose = 0;               // probability; before the crop, so the crop keeps its [h, w]
   double brightness = 0, contrast = 0;  // jitter: x' = (x - m) * c + m + b, b in +-brightness, c in 1 +- contrast
   double saturation = 0;              // RGB: x' = grey + (x - grey) * s, s in 1 +- saturation
   double elastic_alpha = 0, elastic_sigma = 10, elastic_p = 0.5;  // alpha 0: no elastic deformation
   std::vector<double> mean, std;      // per channel; empty: none
-  // data.size, data.resize, data.augment.{scale, crop, hflip, vflip, elastic,
+  // data.size, data.resize, data.augment.{scale, crop, hflip, vflip, transpose, elastic,
   // brightness, contrast}, data.normalize: {mean, std} or "imagenet" or "none".
   static TransformOptions from_config(const Config& data, int64_t channels);
 };
