@@ -842,6 +842,101 @@ TEST(Transforms, SaturationJitterKeepsGreyPixelsAndTheMask) {
   }
 }
 
+TEST(Transforms, PerImageNormalizationUndoesAnyBrightnessAndContrast) {
+  // Each channel to mean 0 and standard deviation 1, so a x + b (a > 0) of an image normalises to the same values:
+  // what makes a model indifferent to the exposure of a new microscope or scanner.
+  const Image img = ramp(2, 9, 7);
+  Image shifted = img;
+  for (float& v : shifted.data) v = 0.4f * v + 0.3f;
+  TransformOptions o = TransformOptions::from_config(Config::parse("normalize: per_image\n"), 2);
+  ASSERT_TRUE(o.per_image);
+  EXPECT_TRUE(o.mean.empty());
+  const Image a = apply_transforms(Sample{img, {}}, o, nullptr).image;
+  const Image b = apply_transforms(Sample{shifted, {}}, o, nullptr).image;
+  for (int64_t c = 0; c < 2; ++c) {
+    double sum = 0, sq = 0;
+    for (int64_t y = 0; y < 9; ++y)
+      for (int64_t x = 0; x < 7; ++x) {
+        sum += a.at(c, y, x);
+        sq += double(a.at(c, y, x)) * a.at(c, y, x);
+        ASSERT_NEAR(a.at(c, y, x), b.at(c, y, x), 1e-4) << c << " " << y << " " << x;
+      }
+    EXPECT_NEAR(sum / 63, 0.0, 1e-5);
+    EXPECT_NEAR(sq / 63, 1.0, 1e-4);
+  }
+  // A flat channel becomes zeros rather than amplified rounding noise.
+  Image flat{1, 4, 4, std::vector<float>(16, 0.7f)};
+  standardize(flat);
+  for (float v : flat.data) EXPECT_EQ(v, 0.f);
+  EXPECT_THROW(TransformOptions::from_config(Config::parse("normalize: per_pixel\n"), 1), Error);
+}
+
+TEST(Transforms, GammaBlurAndNoiseChangeTheImageOnlyAndDrawNothingWhenOff) {
+  const Image img = ramp(1, 24, 24);
+  const LabelMap m = blocks(24, 24, 3);
+  const auto variance = [](const Image& im) {
+    double sum = 0, sq = 0;
+    for (float v : im.data) sum += v, sq += double(v) * v;
+    const double n = double(im.data.size());
+    return sq / n - (sum / n) * (sum / n);
+  };
+  // Gamma: values stay in [0, 1] and keep their order (a monotone map).
+  TransformOptions g;
+  g.gamma = 1.0;
+  bool changed = false;
+  for (uint64_t i = 0; i < 8; ++i) {
+    std::mt19937_64 rng = sample_rng(2, 0, i);
+    const Sample t = apply_transforms(Sample{img, m}, g, &rng);
+    EXPECT_EQ(t.mask.data, m.data);
+    changed = changed || t.image.data != img.data;
+    for (size_t j = 0; j < img.data.size(); ++j) {
+      ASSERT_TRUE(t.image.data[j] >= 0.f && t.image.data[j] <= 1.f);
+      if (j > 0 && img.data[j] > img.data[j - 1]) {
+        ASSERT_GE(t.image.data[j], t.image.data[j - 1]);
+      }
+    }
+  }
+  EXPECT_TRUE(changed);
+  // Blur (p = 1): the mean is kept away from the clamped borders, the variance of a checkerboard falls.
+  Image checker{1, 24, 24, std::vector<float>(576)};
+  for (int64_t y = 0; y < 24; ++y)
+    for (int64_t x = 0; x < 24; ++x) checker.at(0, y, x) = float((x + y) % 2);
+  TransformOptions b = TransformOptions::from_config(Config::parse("augment: {blur: {sigma: [1, 2], p: 1}}\n"), 1);
+  std::mt19937_64 rb = sample_rng(3, 0, 0);
+  const Sample tb = apply_transforms(Sample{checker, m}, b, &rb);
+  EXPECT_EQ(tb.mask.data, m.data);
+  EXPECT_LT(variance(tb.image), 0.1 * variance(checker));
+  EXPECT_NEAR(tb.image.at(0, 12, 12), 0.5f, 0.05f);
+  // Noise: adds variance to a flat image, on average nothing to its mean; the mask is untouched.
+  Image flat{1, 24, 24, std::vector<float>(576, 0.5f)};
+  TransformOptions n;
+  n.noise = 0.2;
+  double added = 0;
+  for (uint64_t i = 0; i < 8; ++i) {
+    std::mt19937_64 rng = sample_rng(4, 0, i);
+    const Sample t = apply_transforms(Sample{flat, m}, n, &rng);
+    EXPECT_EQ(t.mask.data, m.data);
+    added += variance(t.image);
+  }
+  EXPECT_GT(added / 8, 0.001);
+  // Off (the default), none of the three draws: flips see the stream they saw before the options existed.
+  TransformOptions flips;
+  flips.hflip = 0.5;
+  for (uint64_t i = 0; i < 20; ++i) {
+    std::mt19937_64 a = sample_rng(6, 1, i), c = sample_rng(6, 1, i);
+    apply_transforms(Sample{img, m}, flips, &a);
+    std::uniform_real_distribution<double> unit(0.0, 1.0);
+    unit(c);
+    EXPECT_EQ(a(), c()) << i;
+  }
+  // Bounds, each naming its key.
+  for (const char* bad : {"augment: {gamma: -0.5}\n", "augment: {gamma: 5}\n", "augment: {noise: 2}\n",
+                          "augment: {blur: {sigma: [2, 1], p: 0.5}}\n", "augment: {blur: {sigma: [0, 1]}}\n",
+                          "augment: {blur: {p: 1.5}}\n"}) {
+    EXPECT_THROW(TransformOptions::from_config(Config::parse(bad), 1), Error) << bad;
+  }
+}
+
 // The shipped CamVid config, reduced to one short epoch on 8 training images and 4 validation images (the full
 // run is in docs/segment.md); needs ../shared/data/camvid (or $STRATA_DATA/camvid) and skips loudly without it.
 TEST(SegmentApp, CamvidConfigRunsReduced) {

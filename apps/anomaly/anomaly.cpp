@@ -66,9 +66,10 @@ Shape AnomalyData::input_shape(const Config& data) {
 AnomalyData::AnomalyData(const Config& data, const Shape& input) : input_(input) {
   source_ = data.get_choice("source", "fmnist", {"fmnist", "folders"});
   tf_ = TransformOptions::from_config(data, input[0]);
-  STRATA_CHECK(tf_.mean.empty() && tf_.crop.empty() && tf_.scale == std::vector<double>({1, 1}),
-               "data.normalize, data.augment.crop and data.augment.scale are not used by strata-anomaly: the "
-               "autoencoder reconstructs the whole image, at data.size, with pixels in [0, 1]");
+  STRATA_CHECK(tf_.mean.empty() && !tf_.per_image && tf_.noise == 0 && tf_.crop.empty() &&
+                   tf_.scale == std::vector<double>({1, 1}),
+               "data.normalize, data.augment.crop, data.augment.scale and data.augment.noise are not used by "
+               "strata-anomaly: the autoencoder reconstructs the whole image, at data.size, with pixels in [0, 1]");
   tf_.size = {input[1], input[2]};
   const uint64_t split_seed = uint64_t(data.get_int("split_seed", 1, Bounds::at_least(0)));
   const int64_t limit_train = data.get_int("limit_train", 0, Bounds::at_least(0));

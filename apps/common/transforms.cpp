@@ -259,8 +259,17 @@ TransformOptions TransformOptions::from_config(const Config& data, int64_t chann
   o.brightness = aug.get_double("brightness", 0.0, Bounds::between(0, 1));
   o.contrast = aug.get_double("contrast", 0.0, Bounds::between(0, 1));
   o.saturation = aug.get_double("saturation", 0.0, Bounds::between(0, 1));
+  o.gamma = aug.get_double("gamma", 0.0, Bounds::between(0, 4));
+  const Config blur = aug.section("blur");
+  o.blur_p = blur.get_double("p", 0.0, Bounds::between(0, 1));
+  o.blur_sigma = blur.get_double_list("sigma", {0.5, 1.5});
+  STRATA_CHECK(o.blur_sigma.size() == 2 && o.blur_sigma[0] > 0 && o.blur_sigma[0] <= o.blur_sigma[1] &&
+                   o.blur_sigma[1] <= 20,
+               blur.origin(), ": ", blur.key_path("sigma"), ": expected [low, high] with 0 < low <= high <= 20 pixels");
+  o.noise = aug.get_double("noise", 0.0, Bounds::between(0, 1));
   if (data.is_scalar("normalize")) {
-    const std::string preset = data.get_choice("normalize", "none", {"none", "imagenet"});
+    const std::string preset = data.get_choice("normalize", "none", {"none", "imagenet", "per_image"});
+    o.per_image = preset == "per_image";
     if (preset == "imagenet") {
       STRATA_CHECK(channels == 3, data.origin(), ": ", data.key_path("normalize"),
                    ": imagenet statistics are for 3-channel images, the model takes ", channels);
@@ -275,7 +284,7 @@ TransformOptions TransformOptions::from_config(const Config& data, int64_t chann
   o.std = norm.get_double_list("std", {});
   STRATA_CHECK(o.mean.size() == o.std.size() && (o.mean.empty() || int64_t(o.mean.size()) == channels),
                data.origin(), ": ", data.key_path("normalize"), ": mean and std need one value per channel (",
-               channels, "), or write normalize: imagenet / none");
+               channels, "), or write normalize: imagenet / per_image / none");
   for (double s : o.std)
     STRATA_CHECK(s > 0, data.origin(), ": ", norm.key_path("std"), ": every std must be > 0");
   return o;
@@ -288,6 +297,22 @@ void normalize(Image& img, const std::vector<double>& mean, const std::vector<do
     const float m = float(mean[size_t(c)]), inv = float(1.0 / std[size_t(c)]);
     float* p = img.data.data() + c * plane;
     for (int64_t i = 0; i < plane; ++i) p[i] = (p[i] - m) * inv;
+  }
+}
+
+void standardize(Image& img) {
+  const int64_t plane = img.height * img.width;
+  if (plane == 0) return;
+  for (int64_t c = 0; c < img.channels; ++c) {
+    float* p = img.data.data() + c * plane;
+    double sum = 0, sq = 0;
+    for (int64_t i = 0; i < plane; ++i) sum += p[i];
+    const double m = sum / double(plane);
+    for (int64_t i = 0; i < plane; ++i) sq += (p[i] - m) * (p[i] - m);
+    const double sd = std::sqrt(sq / double(plane));
+    // A flat channel carries no pattern to scale up: it becomes 0 instead of amplified rounding.
+    const float inv = sd > 1e-6 ? float(1.0 / sd) : 0.f;
+    for (int64_t i = 0; i < plane; ++i) p[i] = float(p[i] - m) * inv;
   }
 }
 
@@ -354,8 +379,32 @@ Sample apply_transforms(Sample s, const TransformOptions& o, std::mt19937_64* rn
         bl[i] = std::clamp(grey + (bl[i] - grey) * f, 0.f, 1.f);
       }
     }
+    // Each of the three below draws nothing when off, so configs without them keep their random streams.
+    if (o.gamma > 0) {
+      const double e = std::exp((2 * unit(*rng) - 1) * std::log1p(o.gamma));
+      for (float& v : s.image.data) v = float(std::pow(double(std::clamp(v, 0.f, 1.f)), e));
+    }
+    if (o.blur_p > 0 && unit(*rng) < o.blur_p) {
+      const double sigma = o.blur_sigma[0] + (o.blur_sigma[1] - o.blur_sigma[0]) * unit(*rng);
+      const int64_t plane = s.image.height * s.image.width;
+      for (int64_t c = 0; c < s.image.channels; ++c) {
+        std::vector<float> f(s.image.data.begin() + c * plane, s.image.data.begin() + (c + 1) * plane);
+        gaussian_blur(f, s.image.height, s.image.width, sigma);
+        std::copy(f.begin(), f.end(), s.image.data.begin() + c * plane);
+      }
+    }
+    if (o.noise > 0) {
+      const float sd = float(o.noise * unit(*rng));
+      if (sd > 0) {
+        std::normal_distribution<float> gauss(0.f, sd);
+        for (float& v : s.image.data) v += gauss(*rng);
+      }
+    }
   }
-  normalize(s.image, o.mean, o.std);
+  if (o.per_image)
+    standardize(s.image);
+  else
+    normalize(s.image, o.mean, o.std);
   return s;
 }
 

@@ -12,7 +12,9 @@
 //   (elastic: {alpha, sigma, p}: a random displacement field smoothed by a
 //   Gaussian of sigma pixels and scaled to alpha pixels, images bilinear, masks
 //   nearest, as Simard et al. 2003 and the U-Net paper) -> brightness / contrast
-//   / saturation jitter (image only) -> normalisation ((x - mean) / std per channel);
+//   / saturation jitter -> gamma (x^e) -> Gaussian blur -> Gaussian noise (these
+//   four on the image only) -> normalisation ((x - mean) / std per channel, or
+//   per image: each channel of each image to mean 0 and standard deviation 1);
 // and for evaluation only resize and normalisation.
 // Random draws come from the Rng a caller makes for (seed, epoch, index), so
 // a sample's augmentation does not depend on which worker thread made it.
@@ -64,9 +66,15 @@ struct TransformOptions {
   double brightness = 0, contrast = 0;  // jitter: x' = (x - m) * c + m + b, b in +-brightness, c in 1 +- contrast
   double saturation = 0;              // RGB: x' = grey + (x - grey) * s, s in 1 +- saturation
   double elastic_alpha = 0, elastic_sigma = 10, elastic_p = 0.5;  // alpha 0: no elastic deformation
+  double gamma = 0;                   // x' = x^e (x in [0, 1]), ln e uniform in +-ln(1 + gamma)
+  double blur_p = 0;                  // probability of a Gaussian blur of sigma uniform in blur_sigma
+  std::vector<double> blur_sigma{0.5, 1.5};
+  double noise = 0;                   // additive Gaussian noise, its std uniform in [0, noise]
   std::vector<double> mean, std;      // per channel; empty: none
+  bool per_image = false;             // data.normalize: per_image (then mean / std stay empty)
   // data.size, data.resize, data.augment.{scale, crop, hflip, vflip, transpose, elastic,
-  // brightness, contrast}, data.normalize: {mean, std} or "imagenet" or "none".
+  // brightness, contrast, saturation, gamma, blur, noise}, data.normalize: {mean, std} or
+  // "imagenet", "per_image" or "none".
   static TransformOptions from_config(const Config& data, int64_t channels);
 };
 
@@ -74,5 +82,7 @@ struct TransformOptions {
 Sample apply_transforms(Sample s, const TransformOptions& o, std::mt19937_64* rng);
 // Normalisation alone, in place.
 void normalize(Image& img, const std::vector<double>& mean, const std::vector<double>& std);
+// Each channel to mean 0 and standard deviation 1 (a flat channel becomes 0), in place.
+void standardize(Image& img);
 
 }  // namespace strata

@@ -147,7 +147,9 @@ Panel display(const Image& img, const TransformOptions& tf, const std::string& t
   const int64_t plane = img.height * img.width, c = img.channels;
   Panel p{title, img.height, img.width, c, std::vector<float>(size_t(plane * c))};
   for (int64_t k = 0; k < c; ++k) {
-    const double mean = tf.mean.empty() ? 0 : tf.mean[size_t(k)], sd = tf.std.empty() ? 1 : tf.std[size_t(k)];
+    // Per-image standardised inputs have no stored statistics: shown as mean 0.5, two standard deviations to an edge.
+    const double mean = tf.per_image ? 0.5 : tf.mean.empty() ? 0 : tf.mean[size_t(k)];
+    const double sd = tf.per_image ? 0.25 : tf.std.empty() ? 1 : tf.std[size_t(k)];
     for (int64_t j = 0; j < plane; ++j) p.pixels[size_t(j * c + k)] = float(img.data[size_t(k * plane + j)] * sd + mean);
   }
   return p;
