@@ -6,10 +6,11 @@
 #   scripts/faults_generator_shift.sh runs/faults_synthetic/best.safetensors [extra key=value ...]
 # Extra overrides apply to every row (e.g. the shipped config's ranges, to score a model trained on others).
 set -euo pipefail
-cd "$(dirname "$0")/.."
 [[ $# -ge 1 ]] || { echo "usage: $0 CHECKPOINT [key=value ...]" >&2; exit 2; }
-ckpt=$1
+[[ -f $1 ]] || { echo "faults_generator_shift: $1: no such checkpoint" >&2; exit 1; }
+ckpt=$(realpath "$1")  # before the cd, so a path relative to the caller's folder works
 shift
+cd "$(dirname "$0")/.."
 bin=build/bin/strata-faults
 [[ -x "$bin" ]] || { echo "faults_generator_shift: $bin not found; build first" >&2; exit 1; }
 out=$(mktemp -d)
