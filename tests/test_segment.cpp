@@ -866,7 +866,7 @@ TEST(Transforms, PerImageNormalizationUndoesAnyBrightnessAndContrast) {
   }
   // A flat channel becomes zeros rather than amplified rounding noise.
   Image flat{1, 4, 4, std::vector<float>(16, 0.7f)};
-  standardize(flat);
+  standardise(flat);
   for (float v : flat.data) EXPECT_EQ(v, 0.f);
   EXPECT_THROW(TransformOptions::from_config(Config::parse("normalize: per_pixel\n"), 1), Error);
 }

@@ -175,7 +175,7 @@ LabelMap crop(const LabelMap& m, int64_t top, int64_t left, int64_t height, int6
 namespace {
 
 // In-place separable Gaussian blur of an h x w field (edges clamped).
-void gaussian_blur(std::vector<float>& f, int64_t h, int64_t w, double sigma) {
+void gaussian_blur(std::span<float> f, int64_t h, int64_t w, double sigma) {
   const int64_t radius = std::max<int64_t>(1, int64_t(std::ceil(3 * sigma)));
   std::vector<float> k(size_t(2 * radius + 1));
   double total = 0;
@@ -300,20 +300,19 @@ void normalize(Image& img, const std::vector<double>& mean, const std::vector<do
   }
 }
 
-void standardize(Image& img) {
-  const int64_t plane = img.height * img.width;
-  if (plane == 0) return;
-  for (int64_t c = 0; c < img.channels; ++c) {
-    float* p = img.data.data() + c * plane;
-    double sum = 0, sq = 0;
-    for (int64_t i = 0; i < plane; ++i) sum += p[i];
-    const double m = sum / double(plane);
-    for (int64_t i = 0; i < plane; ++i) sq += (p[i] - m) * (p[i] - m);
-    const double sd = std::sqrt(sq / double(plane));
-    // A flat channel carries no pattern to scale up: it becomes 0 instead of amplified rounding.
-    const float inv = sd > 1e-6 ? float(1.0 / sd) : 0.f;
-    for (int64_t i = 0; i < plane; ++i) p[i] = float(p[i] - m) * inv;
-  }
+void standardise(std::span<float> values) {
+  const double n = double(std::max<size_t>(values.size(), 1));
+  double mean = 0, var = 0;
+  for (float v : values) mean += v;
+  mean /= n;
+  for (float v : values) var += (v - mean) * (v - mean);
+  const double sd = std::sqrt(var / n);
+  for (float& v : values) v = sd > 0 ? float((v - mean) / sd) : 0.f;
+}
+
+void standardise(Image& img) {
+  const size_t plane = size_t(img.height * img.width);
+  for (int64_t c = 0; c < img.channels; ++c) standardise(std::span<float>(img.data).subspan(size_t(c) * plane, plane));
 }
 
 Sample apply_transforms(Sample s, const TransformOptions& o, std::mt19937_64* rng) {
@@ -386,12 +385,10 @@ Sample apply_transforms(Sample s, const TransformOptions& o, std::mt19937_64* rn
     }
     if (o.blur_p > 0 && unit(*rng) < o.blur_p) {
       const double sigma = o.blur_sigma[0] + (o.blur_sigma[1] - o.blur_sigma[0]) * unit(*rng);
-      const int64_t plane = s.image.height * s.image.width;
-      for (int64_t c = 0; c < s.image.channels; ++c) {
-        std::vector<float> f(s.image.data.begin() + c * plane, s.image.data.begin() + (c + 1) * plane);
-        gaussian_blur(f, s.image.height, s.image.width, sigma);
-        std::copy(f.begin(), f.end(), s.image.data.begin() + c * plane);
-      }
+      const size_t plane = size_t(s.image.height * s.image.width);
+      for (int64_t c = 0; c < s.image.channels; ++c)
+        gaussian_blur(std::span<float>(s.image.data).subspan(size_t(c) * plane, plane), s.image.height,
+                      s.image.width, sigma);
     }
     if (o.noise > 0) {
       const float sd = float(o.noise * unit(*rng));
@@ -402,7 +399,7 @@ Sample apply_transforms(Sample s, const TransformOptions& o, std::mt19937_64* rn
     }
   }
   if (o.per_image)
-    standardize(s.image);
+    standardise(s.image);
   else
     normalize(s.image, o.mean, o.std);
   return s;

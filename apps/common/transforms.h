@@ -22,6 +22,7 @@
 
 #include <cstdint>
 #include <random>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -82,7 +83,10 @@ struct TransformOptions {
 Sample apply_transforms(Sample s, const TransformOptions& o, std::mt19937_64* rng);
 // Normalisation alone, in place.
 void normalize(Image& img, const std::vector<double>& mean, const std::vector<double>& std);
-// Each channel to mean 0 and standard deviation 1 (a flat channel becomes 0), in place.
-void standardize(Image& img);
+// Values to mean 0 and standard deviation 1 (all 0 when they are all equal), in place: a seismic
+// section, or one channel of an image.
+void standardise(std::span<float> values);
+// Each channel of the image standardised on its own (data.normalize: per_image).
+void standardise(Image& img);
 
 }  // namespace strata

@@ -175,15 +175,6 @@ TileOptions TileOptions::from_config(const Config& c) {
   return o;
 }
 
-void standardise(std::vector<float>& s) {
-  double mean = 0, var = 0;
-  for (float v : s) mean += v;
-  mean /= double(std::max<size_t>(s.size(), 1));
-  for (float v : s) var += (v - mean) * (v - mean);
-  const double sd = std::sqrt(var / double(std::max<size_t>(s.size(), 1)));
-  for (float& v : s) v = sd > 0 ? float((v - mean) / sd) : 0.f;
-}
-
 namespace {
 
 // Mirror index of i into [0, n) (whole-sample symmetric extension, repeated for any distance).

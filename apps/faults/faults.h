@@ -18,6 +18,7 @@
 
 #include "apps/common/image_io.h"
 #include "apps/common/plot.h"
+#include "apps/common/transforms.h"  // standardise: sections to mean 0, standard deviation 1, as the generator's output
 #include "engine/config.h"
 #include "engine/tensor.h"
 #include "layers/module.h"
@@ -73,8 +74,6 @@ struct TileOptions {
   bool tta = false;  // also predict the section mirrored left-right and average the two probabilities
   static TileOptions from_config(const Config& inference);
 };
-// Standardises the section (mean 0, standard deviation 1, as the generator's output) in place.
-void standardise(std::vector<float>& section);
 // Fault probability (height x width) of a standardised section, in eval mode without gradients; the
 // section's borders are mirrored outwards first (at least 16 samples, and to 64 x 64 for small sections);
 // with o.tta, the mean of the section's and its left-right mirror's predictions.
