@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <numeric>
 #include <sstream>
 
@@ -436,6 +437,36 @@ TEST(Synthetic, MatchEstimatesTheSurvey) {
   EXPECT_GE(o.period.hi, st.dominant_period);
 }
 
+TEST(Synthetic, MatchLeavesOutTracesWithNaNOrInfinity) {
+  // Dead traces ("no data" written as NaN or infinity) would make every estimate NaN: they are left out and
+  // counted, and the estimates are those of the other traces.
+  const fs::path d = fresh_dir("match_nan");
+  test::write_test_segy(d / "clean.sgy", 4, 6, 40);
+  std::string bytes = bytes_of(d / "clean.sgy");
+  const size_t trace_bytes = 240 + 40 * 4;
+  const auto poke = [&](size_t trace, size_t sample, uint32_t word) {
+    test::put_be(bytes, 3600 + trace * trace_bytes + 240 + sample * 4, word, 4);
+  };
+  poke(7, 3, 0x7fc00000u);   // NaN
+  poke(15, 0, 0xff800000u);  // -infinity
+  std::ofstream(d / "holed.sgy", std::ios::binary) << bytes;
+  const SurveyStats clean = survey_stats(SegyVolume((d / "clean.sgy").string()));
+  const SurveyStats holed = survey_stats(SegyVolume((d / "holed.sgy").string()));
+  EXPECT_EQ(clean.skipped_traces, 0);
+  EXPECT_EQ(holed.skipped_traces, 2);
+  for (double v : {holed.dominant_period, holed.kurtosis, holed.noise_fraction}) EXPECT_TRUE(std::isfinite(v));
+  EXPECT_EQ(holed.dominant_period, clean.dominant_period);
+  SynthOptions o;
+  EXPECT_NE(o.match(SegyVolume((d / "holed.sgy").string())).find("2 trace(s) with NaN or infinite samples left out"),
+            std::string::npos);
+  // Every trace dead: an error that says so.
+  for (size_t t = 0; t < 24; ++t) poke(t, 0, 0x7fc00000u);
+  std::ofstream(d / "dead.sgy", std::ios::binary) << bytes;
+  EXPECT_NE(error_of([&] { survey_stats(SegyVolume((d / "dead.sgy").string())); }).find("NaN or infinite"),
+            std::string::npos);
+  fs::remove_all(d);
+}
+
 // ---------------------------------------------------------------------------
 // Scores
 
@@ -682,10 +713,12 @@ TEST(FaultsApp, TrainEvalGeneratePredictEndToEnd) {
         for (int32_t k = 0; k < nrcrl; ++k) {
           const int32_t x = c - nrcrl / 2 + k;
           for (int32_t z = 0; z < ns; ++z) {
-            // Outside the survey OpendTect sends undefined values (1e30): they read as 0.
+            // Outside the survey OpendTect sends undefined values (1e30): they are missing, left out of the
+            // standardisation and 0 after it.
             const float v = x >= 0 && x < 48 ? sec.seismic[size_t(z * 48 + x)] : 1e30f;
             put(&v, 4);
-            if (il == 0) window[size_t(z * nrcrl + k)] = x >= 0 && x < 48 ? v : 0.f;
+            if (il == 0)
+              window[size_t(z * nrcrl + k)] = x >= 0 && x < 48 ? v : std::numeric_limits<float>::quiet_NaN();
           }
         }
       standardise(window);

@@ -11,6 +11,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
+#include <limits>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -869,6 +870,25 @@ TEST(Transforms, PerImageNormalizationUndoesAnyBrightnessAndContrast) {
   standardise(flat);
   for (float v : flat.data) EXPECT_EQ(v, 0.f);
   EXPECT_THROW(TransformOptions::from_config(Config::parse("normalize: per_pixel\n"), 1), Error);
+}
+
+TEST(Transforms, StandardiseReadsNaNAndInfinityAsMissing) {
+  // A seismic section with dead samples: the statistics are those of the finite values, which are standardised
+  // exactly as they would be alone, and each missing value becomes 0 (the mean).
+  std::vector<float> finite = {1.f, 2.f, 4.f, 8.f, -3.f, 0.5f};
+  std::vector<float> holed = finite;
+  holed.insert(holed.begin() + 2, std::numeric_limits<float>::quiet_NaN());
+  holed.insert(holed.begin() + 5, std::numeric_limits<float>::infinity());
+  holed.push_back(-std::numeric_limits<float>::infinity());
+  EXPECT_EQ(standardise(std::span<float>(finite)), 0u);
+  EXPECT_EQ(standardise(std::span<float>(holed)), 3u);
+  const std::vector<float> expect = {finite[0], finite[1], 0.f, finite[2], finite[3], 0.f, finite[4], finite[5], 0.f};
+  ASSERT_EQ(holed.size(), expect.size());
+  for (size_t i = 0; i < holed.size(); ++i) EXPECT_FLOAT_EQ(holed[i], expect[i]) << i;
+  // Nothing but missing values: all 0, not NaN.
+  std::vector<float> dead(5, std::numeric_limits<float>::quiet_NaN());
+  EXPECT_EQ(standardise(std::span<float>(dead)), 5u);
+  for (float v : dead) EXPECT_EQ(v, 0.f);
 }
 
 TEST(Transforms, GammaBlurAndNoiseChangeTheImageOnlyAndDrawNothingWhenOff) {

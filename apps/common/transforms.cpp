@@ -300,14 +300,17 @@ void normalize(Image& img, const std::vector<double>& mean, const std::vector<do
   }
 }
 
-void standardise(std::span<float> values) {
-  const double n = double(std::max<size_t>(values.size(), 1));
+size_t standardise(std::span<float> values) {
   double mean = 0, var = 0;
-  for (float v : values) mean += v;
-  mean /= n;
-  for (float v : values) var += (v - mean) * (v - mean);
-  const double sd = std::sqrt(var / n);
-  for (float& v : values) v = sd > 0 ? float((v - mean) / sd) : 0.f;
+  size_t finite = 0;
+  for (float v : values)
+    if (std::isfinite(v)) mean += v, ++finite;
+  mean /= double(std::max<size_t>(finite, 1));
+  for (float v : values)
+    if (std::isfinite(v)) var += (v - mean) * (v - mean);
+  const double sd = std::sqrt(var / double(std::max<size_t>(finite, 1)));
+  for (float& v : values) v = sd > 0 && std::isfinite(v) ? float((v - mean) / sd) : 0.f;
+  return values.size() - finite;
 }
 
 void standardise(Image& img) {

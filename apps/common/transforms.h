@@ -84,8 +84,10 @@ Sample apply_transforms(Sample s, const TransformOptions& o, std::mt19937_64* rn
 // Normalisation alone, in place.
 void normalize(Image& img, const std::vector<double>& mean, const std::vector<double>& std);
 // Values to mean 0 and standard deviation 1 (all 0 when they are all equal), in place: a seismic
-// section, or one channel of an image.
-void standardise(std::span<float> values);
+// section, or one channel of an image. NaN and infinite values are missing: the mean and standard
+// deviation are those of the finite values, and a missing value becomes 0 (the mean). Returns how many
+// were missing, for the caller to report.
+size_t standardise(std::span<float> values);
 // Each channel of the image standardised on its own (data.normalize: per_image).
 void standardise(Image& img);
 

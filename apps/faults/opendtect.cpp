@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <vector>
 
 #include "engine/error.h"
@@ -105,7 +106,7 @@ int64_t opendtect_serve(Module& model, const TileOptions& tiles, const std::stri
     STRATA_CHECK(read_block(in, block.data(), block.size() * 4, "trace data"),
                  "opendtect: input ended before the samples of trace ", traces);
     for (float& v : block)
-      if (!(std::abs(v) < kUndefined * 0.5f)) v = 0.f;  // undefined and NaN samples
+      if (!(std::abs(v) < kUndefined * 0.5f)) v = std::numeric_limits<float>::quiet_NaN();  // undefined: missing to standardise()
     result.assign(size_t(ns), 0.f);
     int64_t parts = 0;
     // The first input's (inline, crossline, sample) block: a section is samples x traces.

@@ -33,6 +33,16 @@ namespace {
 
 constexpr const char* kApp = "strata-faults";
 
+// NaN or infinite samples in an input (dead traces, a writer's "no data"): standardise() leaves them out of the
+// statistics and sets them to 0, as a blank; one warning per input says how many there were.
+void warn_missing(const std::string& path, int64_t samples, int64_t sections) {
+  if (samples == 0) return;
+  std::fprintf(stderr,
+               "%s: warning: %s: %lld NaN or infinite sample(s) in %lld section(s), read as missing (0 after "
+               "standardisation, like a blank)\n",
+               kApp, path.c_str(), static_cast<long long>(samples), static_cast<long long>(sections));
+}
+
 // The generator's options: data.synthetic, narrowed by data.match (a SEG-Y survey) when given. The matched
 // ranges are written back into the config with data.matched: true, so config.yaml and the checkpoint hold
 // what was generated and eval regenerates it without the survey.
@@ -144,7 +154,8 @@ SectionSet folder_set(const std::string& dir) {
     sec.height = img.height;
     sec.width = img.width;
     sec.seismic = std::move(img.values);
-    standardise(sec.seismic);
+    const size_t missing = standardise(sec.seismic);
+    warn_missing(img_path, int64_t(missing), missing > 0);
     sec.label.resize(mask.size());
     for (size_t i = 0; i < mask.size(); ++i) sec.label[i] = mask[i] > 0.5f ? 1 : 0;
     s.sections.push_back(std::move(sec));
@@ -428,12 +439,12 @@ int predict_command(const AppArgs& a) {
                         : parse_indices(a.values.count("--sections") ? a.values.at("--sections") : "", n, "--sections");
     if (!png_dir.empty()) create_directories_checked(png_dir);
     SegyWriter out(in, a.output);
-    int64_t traces = 0;
+    int64_t traces = 0, missing = 0, missing_sections = 0;
     std::vector<Panel> overview_seismic, overview_prob;  // the chosen sections side by side, for one overview PNG
     for (int64_t k = 0; k < n; ++k) {
       SegyVolume::Section s = in.section(direction, k);
       std::vector<float> x = s.data;
-      standardise(x);
+      if (const size_t n_missing = standardise(x)) missing += int64_t(n_missing), ++missing_sections;
       const std::vector<float> p = predict_section(*m.net, x, s.samples, s.width, m.tiles);
       std::vector<float> trace(size_t(s.samples));
       for (int64_t t = 0; t < s.width; ++t) {
@@ -456,6 +467,7 @@ int predict_command(const AppArgs& a) {
       progress(direction == "inline" && !in.is_line() ? "inline" : "section", k + 1, n, traces, seconds());
     }
     out.close();
+    warn_missing(a.input, missing, missing_sections);
     if (overview_seismic.size() > 1)
       image_panels((fs::path(png_dir) / str_cat(fs::path(a.input).stem().string(), "_", direction, "_overview.png")).string(),
                    {overview_seismic, overview_prob}, 256);
@@ -474,7 +486,8 @@ int predict_command(const AppArgs& a) {
   for (size_t i = 0; i < files.size(); ++i) {
     SectionFile in = read_section_file(files[i]);
     std::vector<float> x = std::move(in.values);
-    standardise(x);
+    const size_t missing = standardise(x);
+    warn_missing(files[i], int64_t(missing), missing > 0);
     const std::vector<float> p = predict_section(*m.net, x, in.height, in.width, m.tiles);
     const std::string stem = (fs::path(a.output) / fs::path(files[i]).stem()).string();
     if (has_ext(files[i], ".npy"))

@@ -385,6 +385,12 @@ SurveyStats survey_stats(const SegyVolume& v) {
   std::vector<float> prev;
   for (int64_t i = 0; i < v.traces(); i += stride) {
     std::vector<float> tr = v.trace(i);
+    // A trace with a NaN or infinite sample (a dead trace, "no data") says nothing about the survey.
+    if (!std::all_of(tr.begin(), tr.end(), [](float x) { return std::isfinite(x); })) {
+      ++st.skipped_traces;
+      prev.clear();
+      continue;
+    }
     double mean = 0;
     for (float x : tr) mean += x;
     mean /= double(n);
@@ -418,7 +424,8 @@ SurveyStats survey_stats(const SegyVolume& v) {
     prev = std::move(tr);
     ++count;
   }
-  STRATA_CHECK(count > 0 && m2 > 0, v.path(), ": every trace is constant; nothing to match");
+  STRATA_CHECK(count > 0, v.path(), ": every trace read has NaN or infinite samples; nothing to match");
+  STRATA_CHECK(m2 > 0, v.path(), ": every trace is constant; nothing to match");
   const double var = m2 / double(samples);
   st.kurtosis = m4 / double(samples) / (var * var);
   int64_t peak = 1;
@@ -441,7 +448,10 @@ std::string SynthOptions::match(const SegyVolume& survey) {
   snr = {std::max(0.5, snr_est * 0.5), std::max(1.0, snr_est * 3)};
   // Heavy amplitude tails (kurtosis over a Gaussian's 3) come from uneven gain: widen the gain range.
   gain = {0, std::clamp(0.15 * std::sqrt(std::max(st.kurtosis - 3, 0.0)), 0.2, 1.0)};
-  return str_cat("  sample interval ", st.interval_ms, " ms\n  dominant frequency ", st.dominant_hz, " Hz (period ",
+  const std::string skipped =
+      st.skipped_traces == 0 ? ""
+                             : str_cat("  ", st.skipped_traces, " trace(s) with NaN or infinite samples left out\n");
+  return skipped + str_cat("  sample interval ", st.interval_ms, " ms\n  dominant frequency ", st.dominant_hz, " Hz (period ",
                  st.dominant_period, " samples) -> wavelet period ", period.str(), "\n  amplitude kurtosis ",
                  st.kurtosis, " -> log-gain rms ", gain.str(), "\n  incoherent energy between neighbouring traces ",
                  st.noise_fraction, " (SNR about ", snr_est, ") -> snr ", snr.str(), "\n");
