@@ -437,7 +437,7 @@ TEST(Synthetic, MatchEstimatesTheSurvey) {
   EXPECT_GE(o.period.hi, st.dominant_period);
 }
 
-TEST(Synthetic, MatchLeavesOutTracesWithNaNOrInfinity) {
+TEST(Synthetic, MissingSamplesAreLeftOutOfMatchingAndStandardisation) {
   // Dead traces ("no data" written as NaN or infinity) would make every estimate NaN: they are left out and
   // counted, and the estimates are those of the other traces.
   const fs::path d = fresh_dir("match_nan");
@@ -449,21 +449,29 @@ TEST(Synthetic, MatchLeavesOutTracesWithNaNOrInfinity) {
   };
   poke(7, 3, 0x7fc00000u);   // NaN
   poke(15, 0, 0xff800000u);  // -infinity
+  poke(20, 39, 0x7149f2cau); // 1e30, OpendTect's undefined value
   std::ofstream(d / "holed.sgy", std::ios::binary) << bytes;
   const SurveyStats clean = survey_stats(SegyVolume((d / "clean.sgy").string()));
   const SurveyStats holed = survey_stats(SegyVolume((d / "holed.sgy").string()));
   EXPECT_EQ(clean.skipped_traces, 0);
-  EXPECT_EQ(holed.skipped_traces, 2);
+  EXPECT_EQ(holed.skipped_traces, 3);
   for (double v : {holed.dominant_period, holed.kurtosis, holed.noise_fraction}) EXPECT_TRUE(std::isfinite(v));
   EXPECT_EQ(holed.dominant_period, clean.dominant_period);
   SynthOptions o;
-  EXPECT_NE(o.match(SegyVolume((d / "holed.sgy").string())).find("2 trace(s) with NaN or infinite samples left out"),
+  EXPECT_NE(o.match(SegyVolume((d / "holed.sgy").string())).find("3 trace(s) with NaN, infinite or undefined (1e30) samples left out"),
             std::string::npos);
   // Every trace dead: an error that says so.
   for (size_t t = 0; t < 24; ++t) poke(t, 0, 0x7fc00000u);
   std::ofstream(d / "dead.sgy", std::ios::binary) << bytes;
-  EXPECT_NE(error_of([&] { survey_stats(SegyVolume((d / "dead.sgy").string())); }).find("NaN or infinite"),
+  EXPECT_NE(error_of([&] { survey_stats(SegyVolume((d / "dead.sgy").string())); }).find("NaN, infinite or undefined"),
             std::string::npos);
+  // A section: the same rule, and the finite samples standardised as they would be alone.
+  std::vector<float> section = {1.f, 1e30f, 2.f, -1e30f, 4.f, std::numeric_limits<float>::quiet_NaN(), 8.f};
+  std::vector<float> alone = {1.f, 2.f, 4.f, 8.f};
+  EXPECT_EQ(standardise_section(section), 3u);
+  EXPECT_EQ(standardise_section(alone), 0u);
+  const std::vector<float> expect = {alone[0], 0.f, alone[1], 0.f, alone[2], 0.f, alone[3]};
+  for (size_t i = 0; i < section.size(); ++i) EXPECT_FLOAT_EQ(section[i], expect[i]) << i;
   fs::remove_all(d);
 }
 

@@ -420,12 +420,14 @@ const std::vector<HostileCase> kCases = {
      {"the output of a SEG-Y input is a SEG-Y file"}},
     {"faults_output_is_a_directory", "strata-faults", "mkdir p.sgy",
      "predict --checkpoint $FT_CKPT --input $FT_SGY --output p.sgy", 1, {"p.sgy: is a directory"}},
-    // A NaN (trace 0) and an infinity (trace 1) in an IEEE-float file: read as missing, one warning, a finite output.
+    // A NaN (trace 0), an infinity (trace 1) and OpendTect's undefined 1e30 (trace 2) in an IEEE-float file: read
+    // as missing, one warning.
     {"faults_segy_nan_samples", "strata-faults",
      "cp $FT_SGY n.sgy && printf '\\177\\300\\000\\000' | dd of=n.sgy bs=1 seek=3840 conv=notrunc 2>/dev/null && "
-     "printf '\\177\\200\\000\\000' | dd of=n.sgy bs=1 seek=4240 conv=notrunc 2>/dev/null",
+     "printf '\\177\\200\\000\\000' | dd of=n.sgy bs=1 seek=4240 conv=notrunc 2>/dev/null && "
+     "printf '\\161\\111\\362\\312' | dd of=n.sgy bs=1 seek=4640 conv=notrunc 2>/dev/null",
      "predict --checkpoint $FT_CKPT --input n.sgy --output p.sgy", 0,
-     {"n.sgy: 2 NaN or infinite sample(s) in 1 section(s), read as missing", "wrote p.sgy"}, "test -s p.sgy"},
+     {"n.sgy: 3 NaN, infinite or undefined (1e30) sample(s) in 1 section(s), read as missing", "wrote p.sgy"}, "test -s p.sgy"},
     {"faults_predict_segy", "strata-faults", "",
      "predict --checkpoint $FT_CKPT --input $FT_SGY --output p.sgy --png png", 0, {"wrote p.sgy", "24 traces"},
      "test -s p.sgy && test $(ls png | wc -l) = 4 && test -s png/faults_small_inline_overview.png && ! ls | grep -q tmp"},

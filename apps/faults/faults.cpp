@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "apps/common/plot.h"
+#include "apps/faults/segy.h"
 #include "engine/autograd.h"
 #include "engine/distributed.h"
 #include "engine/error.h"
@@ -187,6 +189,12 @@ int64_t mirror(int64_t i, int64_t n) {
 }
 
 }  // namespace
+
+size_t standardise_section(std::span<float> section) {
+  for (float& v : section)
+    if (missing_sample(v)) v = std::numeric_limits<float>::quiet_NaN();
+  return standardise(section);
+}
 
 std::vector<float> predict_section(Module& model, const std::vector<float>& section, int64_t height, int64_t width,
                                    const TileOptions& o) {

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -68,6 +69,11 @@ struct LossOptions {
 };
 // logits (N, 1, H, W), labels (N, 1, H, W) of 0 / 1 floats.
 Tensor fault_loss(const Tensor& logits, const Tensor& labels, const LossOptions& o);
+
+// A section read from a survey to the generator's scale (mean 0, standard deviation 1), in place. Missing
+// samples, NaN, infinite or OpendTect's undefined value (1e30; any |x| >= 5e29), are left out of the statistics
+// and become 0. Returns how many there were.
+size_t standardise_section(std::span<float> section);
 
 struct TileOptions {
   int64_t tile = 256, overlap = 32;

@@ -4,7 +4,6 @@
 
 #include <cstdint>
 #include <cstring>
-#include <limits>
 #include <vector>
 
 #include "engine/error.h"
@@ -12,7 +11,6 @@
 namespace strata::faults {
 namespace {
 
-constexpr float kUndefined = 1e30f;  // OpendTect's undefined value
 
 struct SeisInfo {
   int32_t nrtraces, nrinput, nroutput, nrinl, nrcrl;
@@ -105,8 +103,6 @@ int64_t opendtect_serve(Module& model, const TileOptions& tiles, const std::stri
     block.resize(size_t(si.nrinput * ni * nc * ns));
     STRATA_CHECK(read_block(in, block.data(), block.size() * 4, "trace data"),
                  "opendtect: input ended before the samples of trace ", traces);
-    for (float& v : block)
-      if (!(std::abs(v) < kUndefined * 0.5f)) v = std::numeric_limits<float>::quiet_NaN();  // undefined: missing to standardise()
     result.assign(size_t(ns), 0.f);
     int64_t parts = 0;
     // The first input's (inline, crossline, sample) block: a section is samples x traces.
@@ -117,7 +113,7 @@ int64_t opendtect_serve(Module& model, const TileOptions& tiles, const std::stri
         for (int64_t z = 0; z < ns; ++z)
           section[size_t(z * width + t)] =
               block[size_t(((along_crosslines ? ci : t) * nc + (along_crosslines ? t : cc)) * ns + z)];
-      standardise(section);
+      standardise_section(section);  // undefined samples (1e30) are missing
       const std::vector<float> p = predict_section(model, section, ns, width, tiles);
       const int64_t centre = along_crosslines ? cc : ci;
       for (int64_t z = 0; z < ns; ++z) result[size_t(z)] += p[size_t(z * width + centre)];

@@ -33,12 +33,13 @@ namespace {
 
 constexpr const char* kApp = "strata-faults";
 
-// NaN or infinite samples in an input (dead traces, a writer's "no data"): standardise() leaves them out of the
-// statistics and sets them to 0, as a blank; one warning per input says how many there were.
+// Missing samples in an input (NaN, infinite or OpendTect's undefined 1e30: dead traces, a writer's "no data"):
+// standardise_section() leaves them out of the statistics and sets them to 0, as a blank; one warning per input
+// says how many there were.
 void warn_missing(const std::string& path, int64_t samples, int64_t sections) {
   if (samples == 0) return;
   std::fprintf(stderr,
-               "%s: warning: %s: %lld NaN or infinite sample(s) in %lld section(s), read as missing (0 after "
+               "%s: warning: %s: %lld NaN, infinite or undefined (1e30) sample(s) in %lld section(s), read as missing (0 after "
                "standardisation, like a blank)\n",
                kApp, path.c_str(), static_cast<long long>(samples), static_cast<long long>(sections));
 }
@@ -154,7 +155,7 @@ SectionSet folder_set(const std::string& dir) {
     sec.height = img.height;
     sec.width = img.width;
     sec.seismic = std::move(img.values);
-    const size_t missing = standardise(sec.seismic);
+    const size_t missing = standardise_section(sec.seismic);
     warn_missing(img_path, int64_t(missing), missing > 0);
     sec.label.resize(mask.size());
     for (size_t i = 0; i < mask.size(); ++i) sec.label[i] = mask[i] > 0.5f ? 1 : 0;
@@ -444,7 +445,7 @@ int predict_command(const AppArgs& a) {
     for (int64_t k = 0; k < n; ++k) {
       SegyVolume::Section s = in.section(direction, k);
       std::vector<float> x = s.data;
-      if (const size_t n_missing = standardise(x)) missing += int64_t(n_missing), ++missing_sections;
+      if (const size_t n_missing = standardise_section(x)) missing += int64_t(n_missing), ++missing_sections;
       const std::vector<float> p = predict_section(*m.net, x, s.samples, s.width, m.tiles);
       std::vector<float> trace(size_t(s.samples));
       for (int64_t t = 0; t < s.width; ++t) {
@@ -486,7 +487,7 @@ int predict_command(const AppArgs& a) {
   for (size_t i = 0; i < files.size(); ++i) {
     SectionFile in = read_section_file(files[i]);
     std::vector<float> x = std::move(in.values);
-    const size_t missing = standardise(x);
+    const size_t missing = standardise_section(x);
     warn_missing(files[i], int64_t(missing), missing > 0);
     const std::vector<float> p = predict_section(*m.net, x, in.height, in.width, m.tiles);
     const std::string stem = (fs::path(a.output) / fs::path(files[i]).stem()).string();

@@ -385,8 +385,8 @@ SurveyStats survey_stats(const SegyVolume& v) {
   std::vector<float> prev;
   for (int64_t i = 0; i < v.traces(); i += stride) {
     std::vector<float> tr = v.trace(i);
-    // A trace with a NaN or infinite sample (a dead trace, "no data") says nothing about the survey.
-    if (!std::all_of(tr.begin(), tr.end(), [](float x) { return std::isfinite(x); })) {
+    // A trace with a missing sample (NaN, infinite, undefined: a dead trace, "no data") is left out.
+    if (std::any_of(tr.begin(), tr.end(), missing_sample)) {
       ++st.skipped_traces;
       prev.clear();
       continue;
@@ -424,7 +424,7 @@ SurveyStats survey_stats(const SegyVolume& v) {
     prev = std::move(tr);
     ++count;
   }
-  STRATA_CHECK(count > 0, v.path(), ": every trace read has NaN or infinite samples; nothing to match");
+  STRATA_CHECK(count > 0, v.path(), ": every trace read has NaN, infinite or undefined (1e30) samples; nothing to match");
   STRATA_CHECK(m2 > 0, v.path(), ": every trace is constant; nothing to match");
   const double var = m2 / double(samples);
   st.kurtosis = m4 / double(samples) / (var * var);
@@ -450,7 +450,7 @@ std::string SynthOptions::match(const SegyVolume& survey) {
   gain = {0, std::clamp(0.15 * std::sqrt(std::max(st.kurtosis - 3, 0.0)), 0.2, 1.0)};
   const std::string skipped =
       st.skipped_traces == 0 ? ""
-                             : str_cat("  ", st.skipped_traces, " trace(s) with NaN or infinite samples left out\n");
+                             : str_cat("  ", st.skipped_traces, " trace(s) with NaN, infinite or undefined (1e30) samples left out\n");
   return skipped + str_cat("  sample interval ", st.interval_ms, " ms\n  dominant frequency ", st.dominant_hz, " Hz (period ",
                  st.dominant_period, " samples) -> wavelet period ", period.str(), "\n  amplitude kurtosis ",
                  st.kurtosis, " -> log-gain rms ", gain.str(), "\n  incoherent energy between neighbouring traces ",

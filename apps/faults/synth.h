@@ -92,7 +92,7 @@ struct SurveyStats {
   double interval_ms = 0;
   double kurtosis = 0;
   double noise_fraction = 0;   // share of the energy not coherent between neighbouring traces
-  int64_t skipped_traces = 0;  // traces left out for NaN or infinite samples
+  int64_t skipped_traces = 0;  // traces left out for missing samples (segy.h: missing_sample)
 };
 SurveyStats survey_stats(const SegyVolume& v);
 
