@@ -10,9 +10,12 @@
 //     class balance of 1-sample fault traces)
 //   faults_predict: that U-Net forward only, eval mode, no gradients, on one
 //     256 x 512 section (fault probability prediction)
-// Usage: bench_train_step MODEL [repeats (default 5)]
+// Usage: bench_train_step MODEL [repeats (default 5)] [cpu|cuda]
 // Prints one JSON object: name, strata_ms (median step after 2 warm-ups),
-// strata_peak_mb (peak resident set of this process), threads. With
+// strata_peak_mb (peak resident set of this process), threads, device, and
+// the first step's loss. On `cuda` (a CUDA build on a GPU) the model, batch
+// and target live on the device, each timed step ends with a device
+// synchronisation, and device_peak_mb is the device allocator's peak. With
 // STRATA_PROFILE=1 it also prints, on stderr, where the timed steps' time went
 // (engine/profile.h: each leaf module's forward, each backward op).
 #include <sys/resource.h>
@@ -27,6 +30,7 @@
 
 #include "engine/allocator.h"
 #include "engine/autograd.h"
+#include "engine/error.h"
 #include "engine/nn_ops.h"
 #include "engine/ops.h"
 #include "engine/parallel.h"
@@ -35,6 +39,9 @@
 #include "layers/optimizer.h"
 #include "layers/registry.h"
 #include "models/unet.h"
+#if defined(STRATA_WITH_CUDA)
+#include "engine/cuda_device.h"
+#endif
 
 using namespace strata;
 
@@ -44,6 +51,27 @@ constexpr int64_t kCamvidBase = 16;
 int main(int argc, char** argv) {
   const std::string model = argc > 1 ? argv[1] : "";
   const int repeats = argc > 2 ? std::max(1, std::atoi(argv[2])) : 5;
+  const std::string device_name = argc > 3 ? argv[3] : "cpu";
+  if (device_name != "cpu" && device_name != "cuda") {
+    std::fprintf(stderr, "bench_train_step: device '%s': expected cpu or cuda\n", device_name.c_str());
+    return 2;
+  }
+  const Device device = device_name == "cuda" ? Device::cuda(0) : Device::cpu();
+#if defined(STRATA_WITH_CUDA)
+  if (device.is_cuda() && cuda::device_count() == 0) {
+    std::fprintf(stderr, "bench_train_step: no CUDA device\n");
+    return 2;
+  }
+  const auto sync = [&] {
+    if (device.is_cuda()) STRATA_CUDA_CHECK(cudaDeviceSynchronize());
+  };
+#else
+  if (device.is_cuda()) {
+    std::fprintf(stderr, "bench_train_step: this build has no CUDA backend\n");
+    return 2;
+  }
+  const auto sync = [] {};
+#endif
   const bool encoder = model == "unet_mobilenetv2" || model == "unet_vgg16";
   const bool faults = model == "faults" || model == "faults_predict";
   // CamVid (issue 25): the models of configs/segment_camvid_{scratch,vgg16}.yaml (U-Net base 16; VGG16-BN) and
@@ -69,6 +97,7 @@ int main(int argc, char** argv) {
                   : camvid     ? ModulePtr(std::make_shared<UNet>(UNetOptions{2, 3, 11, kCamvidBase, 4}))
                                : ModulePtr(std::make_shared<UNet>(two_d ? UNetOptions{2, 1, 1, 16, 4}
                                                                         : UNetOptions{1, 1, 5, 16, 4}));
+  net->to(device);
   Adam adam;
   adam.add_group({"default", net->named_parameters(), 1e-3, 0});
   Generator gen(1);
@@ -81,15 +110,17 @@ int main(int argc, char** argv) {
                       : model == "unet_vgg16"     ? Shape{4, 3, 224, 224}
                       : two_d                     ? Shape{4, 1, 256, 256}
                                                   : Shape{16, 1, 1024};
-  const Tensor x = Tensor::randn(shape, DType::f32, &gen);
+  const Tensor x = Tensor::randn(shape, DType::f32, &gen).to(device);
   Shape out_shape = shape;
   out_shape[1] = 1;
   const Tensor target = camvid  ? argmax(Tensor::randn({shape[0], 11, shape[2], shape[3]}, DType::f32, &gen), 1)
                         : two_d ? to_dtype(gt(Tensor::rand(out_shape, DType::f32, &gen), 0.5), DType::f32)
                                 : argmax(Tensor::randn({16, 5, 1024}, DType::f32, &gen), 1);
+  const Tensor target_on = target.to(device);
+  double first_loss = 0;
   std::vector<double> ms;
   AllocatorStats alloc_before;
-  const Tensor pos_weight = Tensor::full({1}, 60.0);
+  const Tensor pos_weight = Tensor::full({1}, 60.0).to(device);
   if (predict) net->eval();
   for (int i = 0; i < repeats + 2; ++i) {
     if (i == 2) {  // the profile covers the timed steps, not the warm-ups
@@ -101,6 +132,7 @@ int main(int argc, char** argv) {
       NoGradGuard no_grad;
       const Tensor logits = (*net)(x);
       const Tensor p = (camvid ? softmax(logits, 1) : sigmoid(logits)).contiguous();
+      sync();
       const double elapsed = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
       if (p.numel() != x.numel() / x.size(1) * logits.size(1)) return 1;
       if (i >= 2) ms.push_back(elapsed);
@@ -109,12 +141,14 @@ int main(int argc, char** argv) {
     const auto t0 = std::chrono::steady_clock::now();
     adam.zero_grad();
     const Tensor logits = (*net)(x);
-    const Tensor loss = faults  ? bce_with_logits(logits, target, Tensor(), pos_weight)
-                        : camvid ? cross_entropy(logits, target)
-                        : two_d ? bce_with_logits(logits, target)
-                                : cross_entropy(logits, target);
+    const Tensor loss = faults  ? bce_with_logits(logits, target_on, Tensor(), pos_weight)
+                        : camvid ? cross_entropy(logits, target_on)
+                        : two_d ? bce_with_logits(logits, target_on)
+                                : cross_entropy(logits, target_on);
     loss.backward();
     adam.step();
+    sync();
+    if (i == 0) first_loss = loss.item<float>();  // after the timing of a warm-up step
     const double elapsed = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     if (i >= 2) ms.push_back(elapsed);
   }
@@ -131,8 +165,15 @@ int main(int argc, char** argv) {
   std::sort(ms.begin(), ms.end());
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
-  std::printf(predict ? "{\"name\": \"%s\", \"strata_ms\": %.2f, \"strata_peak_mb\": %.1f, \"threads\": %d}\n"
-                                        : "{\"name\": \"train_step_%s\", \"strata_ms\": %.2f, \"strata_peak_mb\": %.1f, \"threads\": %d}\n",
-              model.c_str(), ms[ms.size() / 2], double(usage.ru_maxrss) / 1024.0, num_threads());
+  double device_peak_mb = 0;
+#if defined(STRATA_WITH_CUDA)
+  if (device.is_cuda()) device_peak_mb = double(cuda::device_allocator().stats().peak_allocated_bytes) / 1048576.0;
+#endif
+  std::printf("{\"name\": \"%s%s\", \"strata_ms\": %.2f, \"strata_peak_mb\": %.1f, \"threads\": %d, \"device\": \"%s\"",
+              predict ? "" : "train_step_", model.c_str(), ms[ms.size() / 2], double(usage.ru_maxrss) / 1024.0,
+              num_threads(), device_name.c_str());
+  if (device.is_cuda()) std::printf(", \"device_peak_mb\": %.1f", device_peak_mb);
+  if (!predict) std::printf(", \"first_loss\": %.7g", first_loss);
+  std::printf("}\n");
   return 0;
 }

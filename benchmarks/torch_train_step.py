@@ -2,7 +2,10 @@
 """The PyTorch side of the train-step rows of benchmarks/cpu_vs_torch.sh: the
 identical U-Net (tests/reference/torch_unet.py), batch, loss and Adam as
 bench_train_step.cpp; median step of N after 2 warm-ups and the peak resident
-set of this process. Usage: torch_train_step.py MODEL THREADS REPEATS"""
+set of this process. Usage: torch_train_step.py MODEL THREADS REPEATS [cpu|cuda]
+On cuda the model and batch live on the GPU, each timed step ends with
+torch.cuda.synchronize(), TF32 is off (strata computes in full FP32) and
+cuDNN's autotuner is on (the fastest algorithm PyTorch can pick)."""
 import json
 import os
 import resource
@@ -18,6 +21,18 @@ from torch_unet import UNet  # noqa: E402
 from torch_encoder_unet import EncoderUNet  # noqa: E402
 
 model_name, threads, repeats = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+device = torch.device(sys.argv[4] if len(sys.argv) > 4 else "cpu")
+if device.type == "cuda":
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cudnn.benchmark = True
+
+
+def sync():
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
 torch.set_num_threads(threads)
 torch.manual_seed(0)
 two_d = model_name != "unet1d"
@@ -39,6 +54,7 @@ elif model_name.startswith("unet_"):
 else:
     model = UNet(2, 1, 1) if two_d else UNet(1, 1, 5)
     shape = {"faults": (16, 1, 128, 128), "faults_predict": (1, 1, 256, 512)}.get(model_name, (4, 1, 256, 256))
+model = model.to(device)
 opt = torch.optim.Adam(model.parameters(), lr=1e-3)
 if camvid:
     x = torch.randn(*shape)
@@ -49,19 +65,29 @@ elif two_d:
 else:
     x = torch.randn(16, 1, 1024)
     target = torch.randint(0, 5, (16, 1024))
+x, target = x.to(device), target.to(device)
+
+
+def device_peak():
+    if device.type != "cuda":
+        return {}
+    return {"device_peak_mb": round(torch.cuda.max_memory_allocated() / 1048576, 1)}
+
+
 times = []
-pos_weight = torch.tensor([60.0])
+pos_weight = torch.tensor([60.0], device=device)
 if predict:
     model.eval()
     with torch.no_grad():
         for i in range(repeats + 2):
             t0 = time.perf_counter()
             p = torch.softmax(model(x), 1) if camvid else torch.sigmoid(model(x))
+            sync()
             if i >= 2:
                 times.append((time.perf_counter() - t0) * 1000)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"name": model_name, "torch_ms": round(statistics.median(times), 2),
-                      "torch_peak_mb": round(peak_mb, 1)}))
+                      "torch_peak_mb": round(peak_mb, 1), "device": device.type, **device_peak()}))
     sys.exit(0)
 for i in range(repeats + 2):
     t0 = time.perf_counter()
@@ -77,8 +103,9 @@ for i in range(repeats + 2):
         loss = F.cross_entropy(logits, target)
     loss.backward()
     opt.step()
+    sync()
     if i >= 2:
         times.append((time.perf_counter() - t0) * 1000)
 peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps({"name": f"train_step_{model_name}", "torch_ms": round(statistics.median(times), 2),
-                  "torch_peak_mb": round(peak_mb, 1)}))
+                  "torch_peak_mb": round(peak_mb, 1), "device": device.type, **device_peak()}))

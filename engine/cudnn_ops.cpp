@@ -254,8 +254,11 @@ bool cudnn_activation_backward(DType t, Activation a, ActParams p, const void* x
   cudnnActivationMode_t mode;
   double coef;
   if (!floating(t) || !fits_int(n) || !activation_mode(a, p, &mode, &coef)) return false;
-  if (x == y && (a == Activation::elu || a == Activation::silu)) {
-    log_once("ELU / SiLU backward from the output alone");
+  // cuDNN reads the derivative off x. Called with y in place of x (the op kept only its output): ELU and SiLU
+  // cannot be inverted that way, and clipped ReLU would pass the gradient where y sits at the clip (x >= 6
+  // gives y == 6, inside cuDNN's 0 < x <= 6), so those three take the native kernels, which read y.
+  if (x == y && (a == Activation::elu || a == Activation::silu || a == Activation::relu6)) {
+    log_once("ReLU6 / ELU / SiLU backward from the output alone");
     return false;
   }
   const CudnnTensor d(t, 1, 1, 1, n);

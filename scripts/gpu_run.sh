@@ -1,9 +1,16 @@
 #!/usr/bin/env bash
 # Runs on a lent GPU machine from the bundle scripts/gpu_bundle.sh makes
-# (copied there as .gpu/run.sh): the GPU tests, then the CUDA benchmarks.
+# (.gpu/run.sh unpacks it and runs this copy of the script from it, with
+# STRATA_REPO the repository): the GPU tests, then the CUDA benchmarks.
 #   bash .gpu/run.sh [REPEATS]     (default 10)
-# Results go to $OUT (or .gpu/out): device.txt, gpu_tests.xml, gpu_tests.log,
-# bench_cuda.jsonl. Exits with the tests' status.
+# Results go to $OUT (or .gpu/out), at most 8 files: device.txt, gpu_tests.log
+# (the gpu-label suites), bench_cuda.jsonl, bench_cuda.err (every benchmark's
+# stderr), train_step.jsonl (the reference U-Nets' training steps: strata on
+# the GPU and on the machine's CPU cores, PyTorch on the GPU when its python3
+# has CUDA), welllog.log and welllog_metrics.csv (configs/welllog_synthetic.yaml
+# trained with train.device=cuda twice with cuDNN's convolutions, twice with the
+# native ones, and once on the CPU; whether each pair is identical). Exits with
+# the tests' status.
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 out="${OUT:-$here/out}"
@@ -29,11 +36,63 @@ export LD_LIBRARY_PATH="$libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 } > "$out/device.txt"
 cat "$out/device.txt"
 
-"$here/test_cuda_backend" --gtest_output="xml:$out/gpu_tests.xml" > "$out/gpu_tests.log" 2>&1
-status=$?
-tail -n 30 "$out/gpu_tests.log"
+status=0
+: > "$out/gpu_tests.log"
+: > "$out/bench_cuda.err"
+for t in test_cuda_backend test_cuda_layers test_device_training; do
+  [ -x "$here/$t" ] || continue
+  timeout 240 "$here/$t" >> "$out/gpu_tests.log" 2>&1 || status=1
+done
+grep -E "^\[  (FAILED|PASSED|SKIPPED) |^U-Net|tests? from .* ran" "$out/gpu_tests.log"
+grep -B2 -A8 "Failure" "$out/gpu_tests.log" | head -n 80
 
-"$here/bench_cuda" --repeats "$repeats" > "$out/bench_cuda.jsonl" 2> "$out/bench_cuda.err"
+# The reference U-Nets' training steps (bench_train_step.cpp; torch_train_step.py, the identical PyTorch model).
+repo="${STRATA_REPO:-$here/..}"
+: > "$out/train_step.jsonl"
+for m in unet2d faults unet_mobilenetv2 unet_vgg16 faults_predict; do
+  timeout 60 "$here/bench_train_step" "$m" "$repeats" cuda >> "$out/train_step.jsonl" 2>> "$out/bench_cuda.err"
+  if [ -f "$repo/benchmarks/torch_train_step.py" ] && python3 -c "import torch; assert torch.cuda.is_available()" 2>/dev/null; then
+    timeout 90 python3 "$repo/benchmarks/torch_train_step.py" "$m" "$(nproc)" "$repeats" cuda >> "$out/train_step.jsonl" 2>> "$out/bench_cuda.err"
+  fi
+done
+for m in unet2d faults; do
+  timeout 60 "$here/bench_train_step" "$m" 3 cpu >> "$out/train_step.jsonl" 2>> "$out/bench_cuda.err"
+done
+cat "$out/train_step.jsonl"
+
+timeout 240 "$here/bench_cuda" --repeats "$repeats" > "$out/bench_cuda.jsonl" 2>> "$out/bench_cuda.err"
 echo "bench_cuda: exit $?, $(wc -l < "$out/bench_cuda.jsonl") lines"
 cat "$out/bench_cuda.jsonl"
+
+# The well-log app's reference config on the GPU and on the CPU: the loss curves must agree to float tolerance.
+repo_abs="$(cd "$repo" && pwd)"
+if [ -x "$here/strata-welllog" ]; then
+  : > "$out/welllog.log"
+  # cuda / cuda_again: cuDNN's convolutions (the default); native / native_again: STRATA_CONV_ENGINE=native.
+  runs="cuda cuda_again native native_again cpu"
+  for d in $runs; do
+    rm -rf "/tmp/welllog_$d"
+    dev=${d%_again}
+    engine=auto
+    [ "$dev" = native ] && dev=cuda engine=native
+    TIMEFORMAT="welllog $d: %R s wall"
+    { time (cd "$repo_abs" && STRATA_CONV_ENGINE=$engine timeout 240 "$here/strata-welllog" train \
+      --config configs/welllog_synthetic.yaml --out "/tmp/welllog_$d" train.device=$dev train.progress=false); } \
+      >> "$out/welllog.log" 2>&1
+  done
+  # Reproducibility: the same run twice on the GPU (metrics but the seconds column).
+  for e in cuda native; do
+    if cmp -s <(cut -d, -f1-6 "/tmp/welllog_$e/metrics.csv" 2>/dev/null) \
+              <(cut -d, -f1-6 "/tmp/welllog_${e}_again/metrics.csv" 2>/dev/null); then
+      echo "welllog $e twice: identical metrics" >> "$out/welllog.log"
+    else
+      echo "welllog $e twice: metrics differ" >> "$out/welllog.log"
+    fi
+  done
+  for d in $runs; do
+    [ -f "/tmp/welllog_$d/metrics.csv" ] && sed "s/^/$d,/" "/tmp/welllog_$d/metrics.csv"
+  done > "$out/welllog_metrics.csv"
+  grep -E "^welllog |trained|Error|error" "$out/welllog.log"
+  cat "$out/welllog_metrics.csv"
+fi
 exit $status

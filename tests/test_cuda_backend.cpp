@@ -204,6 +204,18 @@ TEST(CudaBackend, MatmulNativeEngine) {
   check("batched broadcast matmul", [](auto& v) { return matmul(v[0], v[1]); },
         {randn({3, 1, 9, 11}, 20), randn({4, 11, 6}, 21)}, 1e-5);
   check("matrix-vector", [](auto& v) { return matmul(v[0], v[1]); }, {randn({23, 300}, 22), randn({300}, 23)}, 1e-5);
+  // Rows of a multiple of 4 floats take the 16-byte-load kernel; M, N not multiples of the 128 tile, K of the
+  // 8-deep slice, so every edge of the vector loads is crossed. The gradient of A sums 260 products of unit
+  // size: two summation orders differ by about sqrt(260) u |terms| ~ 1e-5 (1.6e-5 seen on an H100), so these
+  // two cases allow 1e-4; a wrong index or a missed edge is off by O(1).
+  check("vector loads 132x68x260", [](auto& v) { return matmul(v[0], v[1]); },
+        {randn({132, 68}, 26), randn({68, 260}, 27)}, 1e-4);
+  check("vector loads, transposed operands", [](auto& v) { return matmul(v[0].t(), v[1].t()); },
+        {randn({68, 132}, 28), randn({260, 68}, 29)}, 1e-4);
+  check("vector loads, batched", [](auto& v) { return matmul(v[0], v[1]); },
+        {randn({3, 36, 44}, 30), randn({3, 44, 20}, 31)}, 1e-5);
+  check("vector loads, K tail inside a row", [](auto& v) { return matmul(slice(v[0], 1, 0, 66), v[1]); },
+        {randn({130, 72}, 32), randn({66, 132}, 33)}, 1e-5);
   check("f64 matmul", [](auto& v) { return matmul(v[0], v[1]); },
         {randn({9, 40}, 24, DType::f64), randn({40, 7}, 25, DType::f64)}, 1e-12);
   cuda::set_gemm_engine(cuda::GemmEngine::automatic);
@@ -218,8 +230,18 @@ TEST(CudaBackend, GemmEngineSelection) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("native, cublas or auto"), std::string::npos) << e.what();
   }
+#if defined(STRATA_CUDA_EMU)
   EXPECT_FALSE(cuda::cublas_available());  // the emulator build
   EXPECT_THROW(cuda::set_gemm_engine(cuda::GemmEngine::cublas), Error);
+#else
+  // The nvcc build links cuBLAS: it can be chosen, and it computes what the native kernel does.
+  EXPECT_TRUE(cuda::cublas_available());
+  cuda::set_gemm_engine(cuda::GemmEngine::cublas);
+  EXPECT_EQ(cuda::gemm_engine(), cuda::GemmEngine::cublas);
+  check("cuBLAS matmul 130x19x131", [](auto& v) { return matmul(v[0], v[1]); },
+        {randn({130, 19}, 16), randn({19, 131}, 17)}, 1e-5);
+  cuda::set_gemm_engine(cuda::GemmEngine::automatic);
+#endif
   EXPECT_EQ(cuda::gemm_engine(), cuda::GemmEngine::automatic);
 }
 

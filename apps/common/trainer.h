@@ -33,6 +33,7 @@
 #include <string>
 
 #include "engine/config.h"
+#include "engine/device.h"
 #include "layers/checkpoint.h"
 #include "layers/module.h"
 #include "layers/optimizer.h"
@@ -120,6 +121,10 @@ Trainer::LoadFn load_model_state(Module& model, Optimizer& optimizer, WeightAver
 // The private folder a data-parallel rank other than 0 writes its copies of
 // the run's files into (removed at exit); rank 0 writes the run folder.
 const std::string& rank_scratch_dir();
+
+// Where an app trains: `train.device` is cpu (the default), cuda or cuda:N. cuda needs a build with the CUDA
+// backend (nvcc) and a usable device, and runs on one process; each case is an error naming the key.
+Device train_device(const Config& train);
 
 // "APP: trained N epochs (S steps); best MONITOR VALUE at epoch E" on stderr.
 void print_train_summary(const std::string& app, const TrainSummary& s, const std::string& monitor);

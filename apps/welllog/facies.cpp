@@ -47,6 +47,7 @@ FaciesTrainer::FaciesTrainer(const Config& root, const Preprocessing& pre, std::
                              std::vector<Sample> unlabelled, int64_t epochs, uint64_t seed, const std::string& mode)
     : pre_(pre), labelled_(std::move(labelled)), unlabelled_(std::move(unlabelled)), seed_(seed) {
   const Config train = root.section("train");
+  device_ = train_device(train);
   hung_ = HungOptions::from_config(train);
   if (!mode.empty()) hung_.mode = mode;
   const Config data = root.section("data");
@@ -87,20 +88,26 @@ FaciesTrainer::FaciesTrainer(const Config& root, const Preprocessing& pre, std::
         if (y >= 0) count[size_t(y)] += 1, total += 1;
     std::vector<float> w(static_cast<size_t>(k));
     for (int64_t c = 0; c < k; ++c) w[size_t(c)] = count[size_t(c)] > 0 ? float(total / (double(k) * count[size_t(c)])) : 0.f;
-    class_weight_ = Tensor::from_vector(w, {k});
+    class_weight_ = Tensor::from_vector(w, {k}).to(device_);
   }
 
   const int64_t total_steps = epochs * steps_per_epoch_;
   const std::vector<std::string> io = {str_cat("in_channels=", pre_.channels()), str_cat("classes=", k)};
   model_ = build_with(root.section("model"), io);
+  model_->to(device_);
   opt_ = make_optimizer(root.section("optimizer"), model_->named_parameters(), total_steps);
-  average_ = WeightAverage::from_config(train, *model_, [&] { return build_with(root.section("model"), io); });
+  average_ = WeightAverage::from_config(train, *model_, [&] {
+    ModulePtr m = build_with(root.section("model"), io);
+    m->to(device_);
+    return m;
+  });
   // The discriminator is built in every mode so its config is always checked;
   // only the adversarial modes train and save it.
   const Config dcfg = root.section("discriminator");
   Config dmodel = dcfg.section("model");
   if (!dmodel.has("type")) dmodel.apply_override("type=discriminator1d");
   disc_ = build_with(dmodel, {str_cat("classes=", k)});
+  disc_->to(device_);
   Config dopt = dcfg.section("optimizer");
   if (!dopt.has("type")) dopt.apply_override("type=adam");
   if (!dopt.has("lr")) dopt.apply_override("lr=1e-4");
@@ -205,10 +212,13 @@ void FaciesTrainer::labelled_batch(int64_t epoch, int64_t batch, Tensor& x, Tens
 StepResult FaciesTrainer::step(int64_t epoch, int64_t batch) {
   Tensor x, y, valid;
   labelled_batch(epoch, batch, x, y, valid);
+  // Batches and noise are drawn on the host (the same numbers on every device), then moved.
+  x = x.to(device_), y = y.to(device_), valid = valid.to(device_);
   Generator noise_gen(seed_ ^ 0x9e3779b97f4a7c15ull ^ (uint64_t(dist::rank()) * 0x632be59bd9b4e019ull));
   noise_gen.set_offset(uint64_t(epoch) << 40 | uint64_t(batch) << 24);  // a function of (epoch, batch)
   auto add_noise = [&](Tensor& t) {
-    if (win_.input_noise > 0) t = add(t, Tensor::randn(t.shape(), DType::f32, &noise_gen, 0, win_.input_noise));
+    if (win_.input_noise > 0)
+      t = add(t, Tensor::randn(t.shape(), DType::f32, &noise_gen, 0, win_.input_noise).to(device_));
   };
   add_noise(x);
   terms_ = {};
@@ -227,7 +237,7 @@ StepResult FaciesTrainer::step(int64_t epoch, int64_t batch) {
   if (adversarial) {
     prob_l = softmax(logits, 1);
     const Tensor d = (*disc_)(prob_l);
-    const Tensor adv = bce_with_logits(d, Tensor::ones(d.shape()), valid);
+    const Tensor adv = bce_with_logits(d, Tensor::ones(d.shape(), DType::f32, device_), valid);
     terms_.adv = adv.item<float>();
     loss = add(loss, mul(adv, hung_.lambda_adv));
   }
@@ -252,11 +262,13 @@ StepResult FaciesTrainer::step(int64_t epoch, int64_t batch) {
     } else {
       batch_tensors(unlabelled_, uw, xu, yu_unused, valid_u);  // unlabelled y is all -100 by construction
     }
+    xu = xu.to(device_), valid_u = valid_u.to(device_);
+    if (xu_clean.defined()) xu_clean = xu_clean.to(device_);
     add_noise(xu);
     const Tensor logits_u = (*model_)(xu);
     prob_u = softmax(logits_u, 1);
     const Tensor d_u = (*disc_)(prob_u);
-    const Tensor semi_adv = bce_with_logits(d_u, Tensor::ones(d_u.shape()), valid_u);
+    const Tensor semi_adv = bce_with_logits(d_u, Tensor::ones(d_u.shape(), DType::f32, device_), valid_u);
     terms_.semi_adv = semi_adv.item<float>();
     loss = add(loss, mul(semi_adv, hung_.lambda_semi_adv));
     if (semi_ce_on) {
@@ -285,7 +297,7 @@ StepResult FaciesTrainer::step(int64_t epoch, int64_t batch) {
           pseudo[i] = -100;
       }
       if (terms_.confident > 0) {
-        const Tensor target = Tensor::from_vector(pseudo, {logits_u.size(0), logits_u.size(2)});
+        const Tensor target = Tensor::from_vector(pseudo, {logits_u.size(0), logits_u.size(2)}).to(device_);
         const Tensor semi_ce = cross_entropy(logits_u, target, Tensor(), -100);
         terms_.semi = semi_ce.item<float>();
         loss = add(loss, mul(semi_ce, hung_.lambda_semi));
@@ -307,16 +319,16 @@ StepResult FaciesTrainer::step(int64_t epoch, int64_t batch) {
       fake_valid = cat({valid, valid_u}, 0);
     }
     const Tensor d_fake = (*disc_)(fake);
-    const Tensor loss_fake = bce_with_logits(d_fake, Tensor::zeros(d_fake.shape()), fake_valid);
+    const Tensor loss_fake = bce_with_logits(d_fake, Tensor::zeros(d_fake.shape(), DType::f32, device_), fake_valid);
     Tensor onehot;
     {
       NoGradGuard no_grad;
       const Tensor known = ge(y, 0.0);
-      const Tensor idx = where(known, y, Tensor::zeros(y.shape(), DType::i64));
+      const Tensor idx = where(known, y, Tensor::zeros(y.shape(), DType::i64, device_));
       onehot = mul(permute(one_hot(idx, pre_.classes(), DType::f32), {0, 2, 1}), valid).contiguous();
     }
     const Tensor d_real = (*disc_)(onehot);
-    const Tensor loss_real = bce_with_logits(d_real, Tensor::ones(d_real.shape()), valid);
+    const Tensor loss_real = bce_with_logits(d_real, Tensor::ones(d_real.shape(), DType::f32, device_), valid);
     const Tensor loss_d = mul(add(loss_fake, loss_real), 0.5);
     terms_.d = loss_d.item<float>();
     loss_d.backward();
@@ -350,7 +362,7 @@ std::vector<float> predict_probs(Module& model, const Sample& s, int64_t classes
   const int64_t c = int64_t(s.x.size()) / std::max<int64_t>(s.length, 1), n = s.length;
   std::vector<float> out(size_t(classes * n), 0.f);
   if (window <= 0 || n <= window) {
-    const Tensor p = softmax(model(Tensor::from_vector(s.x, {1, c, n})), 1);
+    const Tensor p = softmax(model(Tensor::from_vector(s.x, {1, c, n}).to(model.device())), 1);
     out = p.contiguous().to_vector<float>();
   } else {
     const std::vector<int64_t> starts = window_starts(n, window, std::max<int64_t>(1, stride));
@@ -359,7 +371,9 @@ std::vector<float> predict_probs(Module& model, const Sample& s, int64_t classes
       for (int64_t ch = 0; ch < c; ++ch)
         std::copy_n(s.x.begin() + (ch * n + starts[i]), window, xv.begin() + (int64_t(i) * c + ch) * window);
     const std::vector<float> p =
-        softmax(model(Tensor::from_vector(xv, {int64_t(starts.size()), c, window})), 1).contiguous().to_vector<float>();
+        softmax(model(Tensor::from_vector(xv, {int64_t(starts.size()), c, window}).to(model.device())), 1)
+            .contiguous()
+            .to_vector<float>();
     std::vector<double> acc(size_t(classes * n), 0.0), weight(size_t(n), 0.0);
     for (size_t i = 0; i < starts.size(); ++i)
       for (int64_t j = 0; j < window; ++j) {

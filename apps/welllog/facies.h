@@ -91,6 +91,8 @@ class FaciesTrainer {
   Module& model() { return average_ ? average_->model() : *model_; }
   // The weights the optimizer updates.
   Module& trained_model() { return *model_; }
+  // Where the networks train (train.device): batches are built on the host and moved there.
+  Device device() const { return device_; }
   const HungOptions& hung() const { return hung_; }
   void save(Checkpoint& ck) const;
   void load(const Checkpoint& ck);
@@ -128,6 +130,7 @@ class FaciesTrainer {
   std::unique_ptr<WeightAverage> average_;  // train.ema > 0: the weight average, else null
   std::unique_ptr<Optimizer> opt_, opt_d_;
   Tensor class_weight_;
+  Device device_ = Device::cpu();
   double clip_ = 0;
   uint64_t seed_;
   int64_t steps_per_epoch_ = 1;

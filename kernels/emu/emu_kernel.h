@@ -23,6 +23,10 @@
 #define __restrict__ __restrict
 #define __shared__ static thread_local
 #define __launch_bounds__(...)
+#define __align__(n) __attribute__((aligned(n)))
+
+template <class T>
+inline T __ldg(const T* p) { return *p; }
 
 // ---- vector types and built-ins ----------------------------------------
 struct uint3 {

@@ -1,0 +1,150 @@
+// Training an app on the CUDA device (`train.device`, apps/common/trainer.h):
+// the choice is validated with errors that name the key, and the well-log
+// facies trainer takes the same steps on the device as on the CPU (every
+// loss term of Hung et al.'s semi-supervised scheme, the discriminator's too).
+// Built in every configuration: the CPU build checks the errors, the emulator
+// build (label cuda_emu) and the nvcc build on a GPU (label gpu) compare the
+// devices.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "apps/common/trainer.h"
+#include "apps/welllog/facies.h"
+#include "apps/welllog/run.h"
+#include "apps/welllog/wells.h"
+#include "engine/error.h"
+#include "engine/random.h"
+#if defined(STRATA_WITH_CUDA)
+#include "engine/cuda_device.h"
+#endif
+
+using namespace strata;
+using namespace strata::welllog;
+
+namespace {
+
+template <class F>
+void expect_error(F&& body, const std::string& part) {
+  try {
+    body();
+    ADD_FAILURE() << "no error; expected one containing '" << part << "'";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << e.what();
+  }
+}
+
+Config train_section(const std::string& device) {
+  return Config::parse("train: {device: '" + device + "'}\n", "run.yaml").section("train");
+}
+
+// Twelve short synthetic wells, four labelled; the semi mode uses every term.
+struct Wells {
+  Config cfg;
+  Preprocessing pre;
+  std::vector<Sample> labelled, unlabelled;
+};
+
+Wells semi_wells(const std::string& device) {
+  Wells s{Config::parse("version: 1\n"
+                        "data:\n"
+                        "  source: synthetic\n"
+                        "  synthetic: {wells: 12, min_length: 300, max_length: 400, noise: 6.0, seed: 5}\n"
+                        "  curves: [GR]\n"
+                        "  classes: [0, 1, 2, 3, 4]\n"
+                        "  window: 64\n"
+                        "  stride: 32\n"
+                        "model: {type: unet1d, base: 8, depth: 3, batchnorm: true}\n"
+                        "train: {mode: semi, epochs: 1, batch: 8, seed: 1, semi_start: 0, t_semi: 0.1,\n"
+                        "        input_noise: 0.05, class_weights: balanced}\n"
+                        "optimizer: {type: adam, lr: 0.003}\n"
+                        "discriminator: {model: {width: 16}}\n",
+                        "test.yaml"),
+          {}, {}, {}};
+  s.cfg.apply_override("train.device=" + device);
+  const Config data = s.cfg.section("data");
+  s.pre = Preprocessing::from_config(data);
+  std::vector<Well> wells = load_wells(data);
+  s.pre.fit(wells);
+  std::vector<Well> lab(wells.begin(), wells.begin() + 4), unl(wells.begin() + 4, wells.end());
+  for (Well& w : unl) w.codes.clear();
+  s.labelled = prepare(s.pre, lab);
+  s.unlabelled = prepare(s.pre, unl);
+  return s;
+}
+
+}  // namespace
+
+TEST(TrainDevice, ChoicesAndErrors) {
+  EXPECT_EQ(train_device(train_section("cpu")), Device::cpu());
+  EXPECT_EQ(train_device(Config::parse("epochs: 1\n", "run.yaml")), Device::cpu());  // the default
+  expect_error([] { train_device(train_section("gpu")); }, "train.device: 'gpu': expected cpu, cuda or cuda:N");
+  expect_error([] { train_device(train_section("cuda:x")); }, "expected cpu, cuda or cuda:N");
+  expect_error([] { train_device(train_section("cuda:")); }, "expected cpu, cuda or cuda:N");
+#if defined(STRATA_WITH_CUDA)
+  if (cuda::device_count() > 0) {
+    EXPECT_EQ(train_device(train_section("cuda")), Device::cuda(0));
+    EXPECT_EQ(train_device(train_section("cuda:0")), Device::cuda(0));
+    expect_error([] { train_device(train_section("cuda:99")); }, "train.device: cuda:99, but this machine has ");
+  }
+#else
+  expect_error([] { train_device(train_section("cuda")); }, "train.device: cuda, but this build has no CUDA backend");
+  expect_error([] { FaciesTrainer(semi_wells("cuda").cfg, {}, {}, {}, 1, 1); }, "this build has no CUDA backend");
+#endif
+}
+
+TEST(TrainDevice, WelllogSemiSupervisedStepsMatchTheCpu) {
+#if !defined(STRATA_WITH_CUDA)
+  GTEST_SKIP() << "SKIPPED: this build has no CUDA backend; the emulator build (cuda_emu) and the nvcc build on a "
+                  "GPU run this comparison";
+#else
+  if (cuda::device_count() == 0) GTEST_SKIP() << "SKIPPED: no CUDA device on this machine";
+  struct Run {
+    std::vector<FaciesTrainer::Terms> terms;
+    std::vector<double> loss;
+    std::vector<float> weights;
+  };
+  const auto run = [](const std::string& device) {
+    Wells s = semi_wells(device);
+    manual_seed(1);
+    FaciesTrainer t(s.cfg, s.pre, s.labelled, s.unlabelled, 1, 1);
+    EXPECT_EQ(t.device(), device == "cpu" ? Device::cpu() : Device::cuda(0));
+    EXPECT_EQ(t.model().device(), t.device());
+    Run r;
+    for (int64_t b = 0; b < 3; ++b) {
+      r.loss.push_back(t.step(0, b).loss);
+      r.terms.push_back(t.last_terms());
+    }
+    for (const auto& [name, p] : t.model().named_parameters()) {
+      // A conv bias followed by batch norm has a gradient that is zero up to rounding, which Adam's normalised
+      // step turns into moves of +-lr that differ between any two devices: those are left out.
+      if (name.find("conv") != std::string::npos && name.size() > 5 && name.substr(name.size() - 5) == ".bias")
+        continue;
+      const std::vector<float> v = p.to_vector<float>();
+      r.weights.insert(r.weights.end(), v.begin(), v.end());
+    }
+    return r;
+  };
+  const Run cpu = run("cpu"), gpu = run("cuda");
+  const auto near = [](double a, double b) { return std::abs(a - b) <= 1e-4 * std::max(1.0, std::abs(b)); };
+  for (size_t i = 0; i < cpu.loss.size(); ++i) {
+    SCOPED_TRACE("step " + std::to_string(i));
+    EXPECT_PRED2(near, gpu.loss[i], cpu.loss[i]);
+    EXPECT_PRED2(near, gpu.terms[i].ce, cpu.terms[i].ce);
+    EXPECT_PRED2(near, gpu.terms[i].adv, cpu.terms[i].adv);
+    EXPECT_PRED2(near, gpu.terms[i].semi_adv, cpu.terms[i].semi_adv);
+    EXPECT_PRED2(near, gpu.terms[i].semi, cpu.terms[i].semi);
+    EXPECT_PRED2(near, gpu.terms[i].d, cpu.terms[i].d);
+    EXPECT_EQ(gpu.terms[i].confident, cpu.terms[i].confident);
+  }
+  EXPECT_GT(cpu.terms.back().confident, 0);  // the semi CE term was on
+  ASSERT_EQ(gpu.weights.size(), cpu.weights.size());
+  double worst = 0;
+  for (size_t i = 0; i < cpu.weights.size(); ++i) worst = std::max(worst, double(std::abs(gpu.weights[i] - cpu.weights[i])));
+  // Three Adam steps of lr 0.003: a weight moves by at most about 0.01, and the devices agree far closer.
+  EXPECT_LT(worst, 2e-4);
+#endif
+}
