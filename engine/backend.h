@@ -132,6 +132,10 @@ class Backend {
 // machine does not have.
 Backend& backend_for(Device device);
 
+// True when backend_for(device) finds a backend (the CPU always; cuda:0 with a usable GPU in a CUDA build, or with
+// STRATA_TEST_HOST_AS_CUDA set).
+bool backend_available(Device device);
+
 // The CPU backend (always present).
 Backend& cpu_backend();
 

@@ -1,7 +1,10 @@
 // The CPU backend: forwards the type-erased Backend interface to the
 // templated kernels in kernels/cpu.
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <string>
 
 #include "engine/backend.h"
 #if defined(STRATA_WITH_CUDA)
@@ -280,14 +283,41 @@ void register_backend(DeviceType type, Backend* backend) {
   g_cuda_resolved = true;
 }
 
+namespace {
+
+// STRATA_TEST_HOST_AS_CUDA=1: cuda:0 is host memory run by the CPU backend, in any build. A test hook: the apps'
+// device plumbing (every tensor of a step on the model's device, results copied back) runs without a GPU and
+// must give the CPU's results bit for bit.
+bool host_as_cuda() {
+  const char* v = std::getenv("STRATA_TEST_HOST_AS_CUDA");
+  return v != nullptr && *v != '\0' && std::string(v) != "0";
+}
+
+void resolve_cuda() {
+  if (g_cuda_resolved) return;
+  g_cuda_resolved = true;
+  if (host_as_cuda()) {
+    std::fprintf(stderr, "strata: STRATA_TEST_HOST_AS_CUDA is set: cuda:0 is host memory run by the CPU backend "
+                         "(a test hook, not a GPU)\n");
+    g_cuda_backend = &cpu_backend();
+    return;
+  }
+#if defined(STRATA_WITH_CUDA)
+  g_cuda_backend = cuda::backend_or_null();
+#endif
+}
+
+}  // namespace
+
+bool backend_available(Device device) {
+  if (device.is_cpu()) return true;
+  resolve_cuda();
+  return g_cuda_backend != nullptr && device.index == 0;
+}
+
 Backend& backend_for(Device device) {
   if (device.is_cpu()) return cpu_backend();
-#if defined(STRATA_WITH_CUDA)
-  if (!g_cuda_resolved) {
-    g_cuda_backend = cuda::backend_or_null();
-    g_cuda_resolved = true;
-  }
-#endif
+  resolve_cuda();
   STRATA_CHECK(g_cuda_backend != nullptr, "device ", device,
                " is not available: no CUDA backend is registered (a build without CUDA, or no usable GPU)");
   STRATA_CHECK(device.index == 0, "device ", device, " is not available: strata uses one GPU, cuda:0");

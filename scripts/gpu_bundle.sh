@@ -14,7 +14,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build="${1:-build-gpu}"
-targets=(test_cuda_backend test_cuda_layers test_device_training bench_cuda bench_train_step strata-cuda-info strata-welllog)
+targets=(test_cuda_backend test_cuda_layers test_device_training bench_cuda bench_train_step strata-cuda-info strata-welllog
+  strata-segment strata-faults strata-anomaly)
 
 if [ ! -f "$build/CMakeCache.txt" ]; then
   cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DSTRATA_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 \

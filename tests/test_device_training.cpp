@@ -2,13 +2,20 @@
 // the choice is validated with errors that name the key, and the well-log
 // facies trainer takes the same steps on the device as on the CPU (every
 // loss term of Hung et al.'s semi-supervised scheme, the discriminator's too).
-// Built in every configuration: the CPU build checks the errors, the emulator
-// build (label cuda_emu) and the nvcc build on a GPU (label gpu) compare the
-// devices.
+// Built in every configuration: the CPU build checks the errors and trains every
+// app on a stand-in device (STRATA_TEST_HOST_AS_CUDA: cuda:0 is host memory run
+// by the CPU backend, so any tensor left on the wrong device is an error and the
+// results must equal the CPU's bit for bit); the emulator build (label cuda_emu)
+// and the nvcc build on a GPU (label gpu) compare the real devices.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -18,6 +25,8 @@
 #include "apps/welllog/wells.h"
 #include "engine/error.h"
 #include "engine/random.h"
+#include "tests/anomaly_set.h"
+#include "tests/segment_set.h"
 #if defined(STRATA_WITH_CUDA)
 #include "engine/cuda_device.h"
 #endif
@@ -84,11 +93,12 @@ TEST(TrainDevice, ChoicesAndErrors) {
   expect_error([] { train_device(train_section("gpu")); }, "train.device: 'gpu': expected cpu, cuda or cuda:N");
   expect_error([] { train_device(train_section("cuda:x")); }, "expected cpu, cuda or cuda:N");
   expect_error([] { train_device(train_section("cuda:")); }, "expected cpu, cuda or cuda:N");
+  expect_error([] { train_device(train_section("cuda:1")); }, "train.device: cuda:1: strata trains on one GPU, cuda:0; "
+                                                                "choose the card with CUDA_VISIBLE_DEVICES=1");
 #if defined(STRATA_WITH_CUDA)
   if (cuda::device_count() > 0) {
     EXPECT_EQ(train_device(train_section("cuda")), Device::cuda(0));
     EXPECT_EQ(train_device(train_section("cuda:0")), Device::cuda(0));
-    expect_error([] { train_device(train_section("cuda:99")); }, "train.device: cuda:99, but this machine has ");
   }
 #else
   expect_error([] { train_device(train_section("cuda")); }, "train.device: cuda, but this build has no CUDA backend");
@@ -148,3 +158,120 @@ TEST(TrainDevice, WelllogSemiSupervisedStepsMatchTheCpu) {
   EXPECT_LT(worst, 2e-4);
 #endif
 }
+
+#if defined(STRATA_BIN_DIR)
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string read_text(const fs::path& p) {
+  std::ifstream f(p);
+  std::stringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+// metrics.csv without its wall-clock column.
+std::string metrics_without_seconds(const fs::path& csv) {
+  std::ifstream f(csv);
+  std::string line, out;
+  long drop = -1;
+  while (std::getline(f, line)) {
+    std::vector<std::string> cells;
+    std::stringstream ls(line);
+    for (std::string c; std::getline(ls, c, ',');) cells.push_back(c);
+    if (drop < 0) {
+      const auto it = std::find(cells.begin(), cells.end(), "seconds");
+      if (it != cells.end()) drop = long(it - cells.begin());
+    }
+    for (size_t i = 0; i < cells.size(); ++i)
+      if (long(i) != drop) out += cells[i] + ",";
+    out += "\n";
+  }
+  return out;
+}
+
+// Trains `app` with `config` on the CPU and with train.device=cuda on the stand-in device; returns both runs'
+// metrics (seconds left out) after checking that each run succeeded.
+std::pair<std::string, std::string> train_both(const std::string& app, const fs::path& dir, const std::string& config,
+                                               const std::string& extra = "") {
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  std::ofstream(dir / "cfg.yaml") << config;
+  const std::string bin = std::string(STRATA_BIN_DIR) + "/" + app, cfg = " --config " + (dir / "cfg.yaml").string();
+  const std::string cpu = bin + " train" + cfg + " --out " + (dir / "cpu").string() + " " + extra + " > " +
+                          (dir / "cpu.log").string() + " 2>&1";
+  const std::string dev = "STRATA_TEST_HOST_AS_CUDA=1 " + bin + " train" + cfg + " --out " + (dir / "dev").string() +
+                          " train.device=cuda " + extra + " > " + (dir / "dev.log").string() + " 2>&1";
+  EXPECT_EQ(std::system(cpu.c_str()), 0) << read_text(dir / "cpu.log");
+  EXPECT_EQ(std::system(dev.c_str()), 0) << read_text(dir / "dev.log");
+  EXPECT_NE(read_text(dir / "dev.log").find("cuda:0 -> "), std::string::npos) << read_text(dir / "dev.log");
+  return {metrics_without_seconds(dir / "cpu" / "metrics.csv"), metrics_without_seconds(dir / "dev" / "metrics.csv")};
+}
+
+fs::path scratch(const std::string& name) {
+  return fs::temp_directory_path() / ("strata_test_device_" + std::to_string(getpid()) + "_" + name);
+}
+
+}  // namespace
+
+// Each app's train command on the stand-in device: the same metrics at every epoch as on the CPU.
+TEST(TrainDevice, EveryAppTrainsOnAStandInDeviceLikeOnTheCpu) {
+  const fs::path root = scratch("apps");
+  {
+    const auto [cpu, dev] = train_both("strata-welllog", root / "welllog",
+                                       "version: 1\n"
+                                       "data:\n"
+                                       "  source: synthetic\n"
+                                       "  synthetic: {wells: 6, min_length: 300, max_length: 320, noise: 6.0, seed: 5}\n"
+                                       "  curves: [GR]\n"
+                                       "  classes: [0, 1, 2, 3, 4]\n"
+                                       "  window: 64\n"
+                                       "  stride: 32\n"
+                                       "  val_wells: [SYN-001]\n"
+                                       "model: {type: unet1d, base: 8, depth: 2}\n"
+                                       "train: {mode: semi, epochs: 2, batch: 8, seed: 1, progress: false}\n"
+                                       "optimizer: {type: adam, lr: 0.003}\n"
+                                       "inference: {window: 128, stride: 32}\n",
+                                       "train.labelled_fraction=0.5");
+    EXPECT_GT(cpu.size(), 40u);
+    EXPECT_EQ(dev, cpu) << "strata-welllog";
+  }
+  {
+    const auto [cpu, dev] = train_both("strata-faults", root / "faults",
+                                       "data:\n"
+                                       "  synthetic: {height: 32, width: 32, faults: [1, 2]}\n"
+                                       "  sections_per_epoch: 16\n"
+                                       "  val_sections: 2\n"
+                                       "  test_sections: 2\n"
+                                       "  workers: 1\n"
+                                       "model: {type: unet2d, in_channels: 1, classes: 1, base: 4, depth: 2}\n"
+                                       "loss: {dice: 0.5}\n"
+                                       "train: {epochs: 2, batch: 8, seed: 1, progress: false, ema: 0.9}\n"
+                                       "report: {panels: 1}\n"
+                                       "optimizer: {type: adam, lr: 0.01}\n");
+    EXPECT_GT(cpu.size(), 40u);
+    EXPECT_EQ(dev, cpu) << "strata-faults";
+  }
+  {
+    strata::test::write_segment_set(root / "segment_set");
+    const auto [cpu, dev] = train_both("strata-segment", root / "segment",
+                                       strata::test::segment_set_config(root / "segment_set"),
+                                       "train.epochs=2 loss.dice=0.5 loss.pos_weight=2 train.progress=false");
+    EXPECT_GT(cpu.size(), 40u);
+    EXPECT_EQ(dev, cpu) << "strata-segment";
+  }
+  {
+    strata::test::write_anomaly_set(root / "anomaly_set", 16, 4);
+    const auto [cpu, dev] = train_both("strata-anomaly", root / "anomaly",
+                                       strata::test::anomaly_set_config(root / "anomaly_set", 2));
+    EXPECT_GT(cpu.size(), 40u);
+    EXPECT_EQ(dev, cpu) << "strata-anomaly";
+    const auto [vcpu, vdev] = train_both("strata-anomaly", root / "anomaly_vae",
+                                         strata::test::anomaly_set_config(root / "anomaly_set", 2),
+                                         "model.type=conv_vae");
+    EXPECT_EQ(vdev, vcpu) << "strata-anomaly, conv_vae";
+  }
+  if (!std::getenv("STRATA_KEEP_TEST_FILES")) fs::remove_all(root);
+}
+#endif

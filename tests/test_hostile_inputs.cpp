@@ -37,6 +37,7 @@
 
 #include "apps/common/image_io.h"
 #include "tests/anomaly_set.h"
+#include "tests/segment_set.h"
 #include "tests/segy_fixture.h"
 
 namespace fs = std::filesystem;
@@ -436,6 +437,16 @@ const std::vector<HostileCase> kCases = {
      "train --config $FT_CFG --out run", 1, {"run: holds a previous run"},
      "cmp run/best.safetensors $FT_CKPT && test \"$(cat run/metrics.csv)\" = previous"},
     {"faults_help", "strata-faults", "", "--help", 0, {"usage:", "strata-faults generate", "docs/faults.md"}},
+    // train.device (apps/common/trainer.h train_device), checked before the run folder is made; this machine
+    // (CI's) has no GPU.
+    {"welllog_train_device_typo", "strata-welllog", "", "train --config $CFG --out run train.device=gpu", 1,
+     {"train.device: 'gpu': expected cpu, cuda or cuda:N"}, "test ! -e run"},
+    {"segment_train_device_without_a_gpu", "strata-segment", "", "train --config $SEG_CFG --out run train.device=cuda",
+     1, {"train.device: cuda, but", "train on the CPU (device: cpu)"}, "test ! -e run"},
+    {"anomaly_train_device_without_a_gpu", "strata-anomaly", "", "train --config $AN_CFG --out run train.device=cuda",
+     1, {"train.device: cuda, but", "train on the CPU (device: cpu)"}, "test ! -e run"},
+    {"faults_train_device_second_gpu", "strata-faults", "", "train --config $FT_CFG --out run train.device=cuda:1", 1,
+     {"train.device: cuda:1: strata trains on one GPU, cuda:0", "CUDA_VISIBLE_DEVICES=1"}, "test ! -e run"},
 };
 
 const char* kTinyFaultsConfig =
@@ -449,33 +460,6 @@ const char* kTinyFaultsConfig =
     "train: {epochs: 1, batch: 8, seed: 1, progress: false}\n"
     "report: {panels: 1}\n"
     "optimizer: {type: adam, lr: 0.01}\n";
-
-const char* kTinySegmentConfig =
-    "version: 1\n"
-    "class_names: [background, disk]\n"
-    "data: {images: SET/images, masks: SET/masks, val_fraction: 0.25, channels: 1, workers: 1}\n"
-    "model: {type: unet2d, in_channels: 1, classes: 1, base: 4, depth: 2}\n"
-    "train: {epochs: 1, batch: 4, seed: 1, panels_every: 0}\n"
-    "optimizer: {type: adam, lr: 0.01}\n";
-
-// 8 pairs of 32 x 32 disks (mask 255 inside) and one 16 x 16 image.
-void write_segment_set(const fs::path& dir) {
-  fs::create_directories(dir / "images");
-  fs::create_directories(dir / "masks");
-  for (int i = 0; i < 8; ++i) {
-    strata::Image img{1, 32, 32, std::vector<float>(1024)};
-    strata::LabelMap m{32, 32, std::vector<int32_t>(1024)};
-    for (int64_t y = 0; y < 32; ++y)
-      for (int64_t x = 0; x < 32; ++x) {
-        const bool in = (y - 12 - i) * (y - 12 - i) + (x - 16) * (x - 16) < 36;
-        m.at(y, x) = in ? 255 : 0;
-        img.at(0, y, x) = in ? 0.8f : 0.2f;
-      }
-    strata::write_png((dir / "images" / (std::to_string(i) + ".png")).string(), img);
-    strata::write_label_png((dir / "masks" / (std::to_string(i) + ".png")).string(), m);
-  }
-  strata::write_png((dir / "small.png").string(), strata::Image{1, 16, 16, std::vector<float>(256, 0.5f)});
-}
 
 const char* kTinyWelllogConfig =
     "version: 1\n"
@@ -534,13 +518,11 @@ class HostileInput : public ::testing::TestWithParam<HostileCase> {
     setenv("WELL", well.string().c_str(), 1);
 
     const fs::path set = root() / "segment_set";
-    write_segment_set(set);
+    strata::test::write_segment_set(set);
     setenv("SEG_SET", set.string().c_str(), 1);
     setenv("SEG_SMALL", (set / "small.png").string().c_str(), 1);
-    std::string seg = kTinySegmentConfig;
-    for (size_t p; (p = seg.find("SET/")) != std::string::npos;) seg.replace(p, 3, set.string());
     const fs::path seg_cfg = root() / "segment_tiny.yaml";
-    std::ofstream(seg_cfg) << seg;
+    std::ofstream(seg_cfg) << strata::test::segment_set_config(set);
     setenv("SEG_CFG", seg_cfg.string().c_str(), 1);
     const fs::path seg_model = root() / "segment_model";
     ASSERT_EQ(run_bash(root(), "\"$BIN/strata-segment\" train --config \"$SEG_CFG\" --out '" + seg_model.string() +

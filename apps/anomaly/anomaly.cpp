@@ -233,7 +233,7 @@ std::vector<double> score_images(Autoencoder& model, const std::vector<Image>& i
   const bool elbo = o.vae == "elbo" && model.options().variational;
   for (size_t b = 0; b < images.size(); b += size_t(batch)) {
     const size_t e = std::min(images.size(), b + size_t(batch));
-    const Tensor x = stack_images(images, b, e);
+    const Tensor x = stack_images(images, b, e).to(model.device());
     const Autoencoder::Output out = model.run(x);
     const Tensor diff = out.reconstruction - x;
     const bool squared = o.error == "mse";

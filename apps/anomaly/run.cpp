@@ -142,8 +142,10 @@ int train_command(const AppArgs& a) {
     if (!t.has("monitor")) t.apply_override("monitor=val_auroc");
     return TrainerOptions::from_config(t);
   }();
+  const Device device = train_device(train_cfg);
   manual_seed(seed);
   const auto model = build_autoencoder(cfg.section("model"));
+  model->to(device);
   const AnomalyData data(cfg.section("data"), model->options().input_shape);
   const int64_t n_train = int64_t(data.train().size());
   // An epoch: samples_per_epoch images (default: the training set once), seeded permutations end to end.
@@ -154,6 +156,7 @@ int train_command(const AppArgs& a) {
   std::shared_ptr<Autoencoder> average_model;  // the average, typed for score_images
   const auto average = WeightAverage::from_config(train_cfg, *model, [&] {
     average_model = build_autoencoder(cfg.section("model"));
+    average_model->to(device);
     return average_model;
   });
   Autoencoder& scorer = average ? *average_model : *model;
@@ -161,8 +164,9 @@ int train_command(const AppArgs& a) {
   const std::string out = prepare_run_dir(run_dir, a);  // rank 0: run_dir; other ranks: a scratch folder
   cfg.save((fs::path(out) / "config.yaml").string());
   const std::string config_text = cfg.dump();
-  std::fprintf(stderr, "strata-anomaly: %s\nstrata-anomaly: %s %s, score %s, CPU -> %s\n", data.describe().c_str(),
-               model->type().c_str(), model->describe().c_str(), score.describe().c_str(), out.c_str());
+  std::fprintf(stderr, "strata-anomaly: %s\nstrata-anomaly: %s %s, score %s, %s -> %s\n", data.describe().c_str(),
+               model->type().c_str(), model->describe().c_str(), score.describe().c_str(),
+               device_label(device).c_str(), out.c_str());
 
   const bool augment = data.source() == "folders";
   Loader loader(
@@ -178,7 +182,7 @@ int train_command(const AppArgs& a) {
         double wait = 0;
         std::vector<Image> images;
         for (Sample& s : loader.batch(epoch, b, &wait)) images.push_back(std::move(s.image));
-        const Tensor xt = stack_images(images, 0, images.size());
+        const Tensor xt = stack_images(images, 0, images.size()).to(device);
         model->train();
         opt->zero_grad();
         const Tensor l = autoencoder_loss(model->run(xt), xt, loss);

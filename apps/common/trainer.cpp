@@ -19,9 +19,7 @@
 #include "engine/file_io.h"
 #include "engine/random.h"
 #include "layers/data_parallel.h"
-#if defined(STRATA_WITH_CUDA)
-#include "engine/cuda_device.h"
-#endif
+#include "engine/backend.h"
 
 namespace strata {
 namespace fs = std::filesystem;
@@ -58,26 +56,27 @@ Device train_device(const Config& train) {
   const std::string key = train.key_path("device");
   const std::string name = train.get_string("device", "cpu");
   if (name == "cpu") return Device::cpu();
-  int index = 0;
   if (name != "cuda") {
-    const bool numbered = name.rfind("cuda:", 0) == 0 && name.size() > 5 &&
-                          name.find_first_not_of("0123456789", 5) == std::string::npos && name.size() < 9;
+    const bool numbered = name.rfind("cuda:", 0) == 0 && name.size() > 5 && name.size() < 9 &&
+                          name.find_first_not_of("0123456789", 5) == std::string::npos;
     STRATA_CHECK(numbered, key, ": '", name, "': expected cpu, cuda or cuda:N");
-    index = std::stoi(name.substr(5));
+    STRATA_CHECK(name == "cuda:0", key, ": ", name, ": strata trains on one GPU, cuda:0; choose the card with ",
+                 "CUDA_VISIBLE_DEVICES=", name.substr(5));
   }
-#if defined(STRATA_WITH_CUDA)
-  const int count = cuda::device_count();
-  STRATA_CHECK(count > 0, key, ": ", name, ", but no CUDA device is usable here; train on the CPU (device: cpu)");
-  STRATA_CHECK(index < count, key, ": ", name, ", but this machine has ", count, " CUDA device(s): cuda:0",
-               count > 1 ? str_cat(" .. cuda:", count - 1) : "");
   STRATA_CHECK(dist::size() == 1, key, ": ", name, ": data-parallel training (", dist::size(),
                " ranks) runs on the CPU; train on one GPU with one process");
-  return Device::cuda(index);
+#if defined(STRATA_WITH_CUDA)
+  STRATA_CHECK(backend_available(Device::cuda(0)), key, ": ", name,
+               ", but no CUDA device is usable here; train on the CPU (device: cpu)");
 #else
-  throw Error(str_cat(key, ": ", name, ", but this build has no CUDA backend (configure with nvcc found, or ",
-                      "-DSTRATA_CUDA=ON); train on the CPU (device: cpu)"));
+  STRATA_CHECK(backend_available(Device::cuda(0)), key, ": ", name,
+               ", but this build has no CUDA backend (configure with nvcc found, or -DSTRATA_CUDA=ON); train on the ",
+               "CPU (device: cpu)");
 #endif
+  return Device::cuda(0);
 }
+
+std::string device_label(Device device) { return device.is_cpu() ? "CPU" : device.str(); }
 
 const std::string& rank_scratch_dir() {
   if (scratch_path.empty()) {

@@ -125,6 +125,8 @@ const std::string& rank_scratch_dir();
 // Where an app trains: `train.device` is cpu (the default), cuda or cuda:N. cuda needs a build with the CUDA
 // backend (nvcc) and a usable device, and runs on one process; each case is an error naming the key.
 Device train_device(const Config& train);
+// "CPU" or "cuda:0", for the apps' start-of-training line.
+std::string device_label(Device device);
 
 // "APP: trained N epochs (S steps); best MONITOR VALUE at epoch E" on stderr.
 void print_train_summary(const std::string& app, const TrainSummary& s, const std::string& monitor);

@@ -164,7 +164,8 @@ Tensor fault_loss(const Tensor& logits, const Tensor& labels, const LossOptions&
     const double pos = sum(labels).item<float>(), n = double(labels.numel());
     pw = pos > 0 ? std::min((n - pos) / pos, o.max_pos_weight) : 1.0;
   }
-  Tensor loss = bce_with_logits(logits, labels, Tensor(), pw == 1.0 ? Tensor() : Tensor::full({1}, pw), Reduction::mean);
+  const Tensor pos_weight = pw == 1.0 ? Tensor() : Tensor::full({1}, pw, DType::f32, logits.device());
+  Tensor loss = bce_with_logits(logits, labels, Tensor(), pos_weight, Reduction::mean);
   if (o.dice > 0) loss = add(loss, mul(dice_loss(sigmoid(logits), labels), o.dice));
   return loss;
 }
@@ -258,7 +259,8 @@ std::vector<float> predict_padded(Module& model, const std::vector<float>& secti
       std::vector<float> tile(size_t(th * tw));
       for (int64_t y = 0; y < th; ++y)
         for (int64_t x = 0; x < tw; ++x) tile[size_t(y * tw + x)] = section[size_t((ys[a] + y) * width + xs[b] + x)];
-      const std::vector<float> logit = model(Tensor::from_vector(tile, {1, 1, th, tw})).contiguous().to_vector<float>();
+      const std::vector<float> logit =
+          model(Tensor::from_vector(tile, {1, 1, th, tw}).to(model.device())).contiguous().to_vector<float>();
       for (int64_t y = 0; y < th; ++y) {
         const double wy = ramp(y, th, a == 0, a + 1 == ys.size());
         for (int64_t x = 0; x < tw; ++x) {

@@ -290,20 +290,25 @@ int train_command(const AppArgs& a) {
     return TrainerOptions::from_config(t);
   }();
   topt.steps_per_epoch = dist::global_steps(per_epoch, batch);  // global batches (batch per rank)
+  const Device device = train_device(train_cfg);
   manual_seed(seed);
   const ModulePtr model = build_module(cfg.section("model"));
+  model->to(device);
   auto opt = make_optimizer(cfg.section("optimizer"), model->named_parameters(), topt.epochs * topt.steps_per_epoch);
   // train.ema: validation, checkpoints and predict use the average
-  const auto average =
-      WeightAverage::from_config(train_cfg, *model, [&] { return build_module(cfg.section("model")); });
+  const auto average = WeightAverage::from_config(train_cfg, *model, [&] {
+    ModulePtr m = build_module(cfg.section("model"));
+    m->to(device);
+    return m;
+  });
   Module& predictor = average ? average->model() : *model;
   cfg.check_unknown_keys();
   const std::string out = prepare_run_dir(run_dir, a);  // rank 0: run_dir; other ranks: a scratch folder
   cfg.save((fs::path(out) / "config.yaml").string());
   const std::string config_text = cfg.dump();
-  std::fprintf(stderr, "%s: generator %s\n%s: %s, %lld sections per epoch, batch %lld, CPU -> %s\n", kApp,
+  std::fprintf(stderr, "%s: generator %s\n%s: %s, %lld sections per epoch, batch %lld, %s -> %s\n", kApp,
                synth.describe().c_str(), kApp, model->type().c_str(), static_cast<long long>(per_epoch),
-               static_cast<long long>(batch), out.c_str());
+               static_cast<long long>(batch), device_label(device).c_str(), out.c_str());
   const SectionSet val = synthetic_set(synth, val_seed, n_val);
 
   Loader loader([&](int64_t) {
@@ -334,8 +339,8 @@ int train_command(const AppArgs& a) {
         }
         model->train();
         opt->zero_grad();
-        const Tensor l = fault_loss((*model)(Tensor::from_vector(x, {n, 1, h, w})), Tensor::from_vector(y, {n, 1, h, w}),
-                                    loss);
+        const Tensor l = fault_loss((*model)(Tensor::from_vector(x, {n, 1, h, w}).to(device)),
+                                    Tensor::from_vector(y, {n, 1, h, w}).to(device), loss);
         l.backward();
         opt->step();
         if (average) average->update(opt->steps());

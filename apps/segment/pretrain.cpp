@@ -117,6 +117,12 @@ MaskedBatch masked_batch(const std::vector<Sample>& samples, double noise, uint6
           Tensor::from_vector(hidden, {n, 1, a.height, a.width})};
 }
 
+// The batch's tensors on `device`.
+MaskedBatch on(Device device, MaskedBatch b) {
+  b.input = b.input.to(device), b.target = b.target.to(device), b.hidden = b.hidden.to(device);
+  return b;
+}
+
 // Mean squared error over the hidden pixels (all channels).
 Tensor masked_mse(const Tensor& out, const MaskedBatch& b) {
   const double count = std::max(double(sum(b.hidden).item<float>()) * double(out.size(1)), 1.0);
@@ -184,6 +190,7 @@ int pretrain_command(const AppArgs& a) {
   const Config model_cfg = cfg.section("model");
   for (const std::string& k : model_cfg.keys()) model_cfg.mark_known(k);
   const bool progress = cfg.section("train").get_bool("progress", true);
+  const Device device = train_device(cfg.section("train"));
   for (const char* k : {"loss", "train", "inference", "optimizer"}) mark_section_known(cfg, k);  // train's sections
   Config net_cfg = Config::parse(cfg.dump(), cfg.origin());
   net_cfg.apply_override("model.classes=" + std::to_string(task.channels));
@@ -191,6 +198,7 @@ int pretrain_command(const AppArgs& a) {
   net_cfg.apply_override("model.freeze_encoder=false");
   manual_seed(po.seed);
   const ModulePtr model = build_module(net_cfg.section("model"));
+  model->to(device);
   auto* unet = dynamic_cast<EncoderUNet*>(model.get());
   STRATA_CHECK(unet != nullptr, cfg.origin(), ": pretrain trains the encoder of an encoder U-Net (model.type ",
                "unet_vgg16 or unet_mobilenetv2); ", model_cfg.get_string("type", "?"), " has no separate encoder");
@@ -211,9 +219,9 @@ int pretrain_command(const AppArgs& a) {
   const std::string config_text = cfg.dump();
   std::fprintf(stderr,
                "strata-segment pretrain: %zu unlabelled images (%zu held out for the reconstruction loss), %s; "
-               "%g of %lldx%lld cells hidden -> %s\n",
+               "%g of %lldx%lld cells hidden, %s -> %s\n",
                train.size(), val.size(), model->describe().c_str(), po.mask_ratio, static_cast<long long>(po.patch),
-               static_cast<long long>(po.patch), out.c_str());
+               static_cast<long long>(po.patch), device_label(device).c_str(), out.c_str());
 
   TransformOptions tf = data.transforms();
   if (!po.crop.empty()) tf.crop = po.crop;
@@ -237,7 +245,8 @@ int pretrain_command(const AppArgs& a) {
       [&](int64_t epoch, int64_t b) {
         double wait = 0;
         const std::vector<Sample> samples = loader.batch(epoch, b, &wait);
-        const MaskedBatch mb = masked_batch(samples, po.noise, sample_rng(po.seed, uint64_t(epoch), uint64_t(b))());
+        const MaskedBatch mb =
+            on(device, masked_batch(samples, po.noise, sample_rng(po.seed, uint64_t(epoch), uint64_t(b))()));
         model->train();
         opt->zero_grad();
         const Tensor l = masked_mse((*model)(mb.input), mb);
@@ -255,7 +264,7 @@ int pretrain_command(const AppArgs& a) {
         const bool panels =
             po.panels_every > 0 && ((epoch + 1) % po.panels_every == 0 || epoch == 0 || epoch + 1 == po.epochs);
         for (size_t i = 0; i < val.size(); ++i) {
-          const MaskedBatch mb = masked_batch({val_sample(i)}, 0.0, 0);
+          const MaskedBatch mb = on(device, masked_batch({val_sample(i)}, 0.0, 0));
           const Tensor recon = (*model)(mb.input);
           const double hidden = sum(mb.hidden).item<float>();
           total += masked_mse(recon, mb).item<float>() * hidden;

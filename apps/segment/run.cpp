@@ -156,13 +156,18 @@ int train_command(const AppArgs& a) {
     if (!train.has("monitor")) train.apply_override("monitor=val_miou");
     return TrainerOptions::from_config(train);
   }();
+  const Device device = train_device(cfg.section("train"));
   manual_seed(ro.seed);
   const ModulePtr model = build_module(cfg.section("model"));
+  model->to(device);
   topt.steps_per_epoch = dist::global_steps(ro.samples_per_epoch, ro.batch);  // global batches (batch per rank)
   auto opt = make_optimizer(cfg.section("optimizer"), model->named_parameters(), topt.epochs * topt.steps_per_epoch);
   // train.ema: validation, checkpoints and predict use the average
-  const auto average =
-      WeightAverage::from_config(cfg.section("train"), *model, [&] { return build_module(cfg.section("model")); });
+  const auto average = WeightAverage::from_config(cfg.section("train"), *model, [&] {
+    ModulePtr m = build_module(cfg.section("model"));
+    m->to(device);
+    return m;
+  });
   Module& predictor = average ? average->model() : *model;
   mark_section_known(cfg, "pretrain");  // strata-segment pretrain's
   cfg.check_unknown_keys();
@@ -179,9 +184,10 @@ int train_command(const AppArgs& a) {
   const std::string out = prepare_run_dir(run_dir, a);  // rank 0: run_dir; other ranks: a scratch folder
   cfg.save((fs::path(out) / "config.yaml").string());
   const std::string config_text = cfg.dump();
-  std::fprintf(stderr, "strata-segment: %zu training / %zu validation images, %s; %lld classes (%s), CPU -> %s\n",
+  std::fprintf(stderr, "strata-segment: %zu training / %zu validation images, %s; %lld classes (%s), %s -> %s\n",
                data.train().size(), data.val().size(), model->describe().c_str(),
-               static_cast<long long>(task.classes), task.binary ? "sigmoid" : "softmax", out.c_str());
+               static_cast<long long>(task.classes), task.binary ? "sigmoid" : "softmax",
+               device_label(device).c_str(), out.c_str());
 
   const int64_t n_train = int64_t(data.train().size());
   Loader loader(
@@ -193,7 +199,8 @@ int train_command(const AppArgs& a) {
       topt, out,
       [&](int64_t epoch, int64_t b) {
         double wait = 0;
-        const Batch batch = collate(loader.batch(epoch, b, &wait));
+        Batch batch = collate(loader.batch(epoch, b, &wait));
+        batch.x = batch.x.to(device), batch.labels = batch.labels.to(device);
         model->train();
         opt->zero_grad();
         const Tensor l = segment_loss((*model)(batch.x), batch, task, loss);

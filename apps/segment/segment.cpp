@@ -233,11 +233,13 @@ Tensor segment_loss(const Tensor& logits, const Batch& b, const TaskSpec& task, 
     if (!o.class_weights.empty()) {
       STRATA_CHECK(int64_t(o.class_weights.size()) == task.classes, "loss.class_weights: ", o.class_weights.size(),
                    " weights for ", task.classes, " classes");
-      w = Tensor::from_vector(std::vector<float>(o.class_weights.begin(), o.class_weights.end()), {task.classes});
+      w = Tensor::from_vector(std::vector<float>(o.class_weights.begin(), o.class_weights.end()), {task.classes})
+              .to(logits.device());
     }
     // The one-hot targets only where a term needs them: plain cross-entropy is the hot path of every step.
     Tensor onehot, valid;
     if (o.type == "focal" || o.dice > 0) std::tie(onehot, valid) = one_hot_and_valid(b.labels, task.classes);
+    if (onehot.defined()) onehot = onehot.to(logits.device()), valid = valid.to(logits.device());
     Tensor ce;
     if (o.type == "focal") {
       // -w_t (1 - p_t)^gamma log p_t, averaged with the weights as cross_entropy is.
@@ -255,9 +257,10 @@ Tensor segment_loss(const Tensor& logits, const Batch& b, const TaskSpec& task, 
     return ce;
   }
   // Binary: labels 0 / 1, -100 ignored (weight 0); mean over the labelled pixels.
-  const auto [onehot, valid] = one_hot_and_valid(b.labels, 2);
-  const Tensor target = onehot.narrow(1, 1, 1).contiguous();
-  const Tensor pw = o.pos_weight == 1.0 ? Tensor() : Tensor::full({1}, o.pos_weight);
+  const auto [onehot_host, valid_host] = one_hot_and_valid(b.labels, 2);
+  const Tensor valid = valid_host.to(logits.device());
+  const Tensor target = onehot_host.narrow(1, 1, 1).contiguous().to(logits.device());
+  const Tensor pw = o.pos_weight == 1.0 ? Tensor() : Tensor::full({1}, o.pos_weight, DType::f32, logits.device());
   Tensor loss = div(bce_with_logits(logits, target, valid, pw, Reduction::sum), double(std::max<int64_t>(b.pixels, 1)));
   if (o.dice > 0) loss = add(loss, mul(dice_loss(mul(sigmoid(logits), valid), target), o.dice));
   return loss;
@@ -326,7 +329,7 @@ namespace {
 Image predict_tiled(Module& model, const Image& x, int64_t tile, int64_t overlap) {
   const auto run = [&](int64_t top, int64_t left, int64_t h, int64_t w) {
     const Image part = (top == 0 && left == 0 && h == x.height && w == x.width) ? x : crop(x, top, left, h, w);
-    const Tensor out = model(Tensor::from_vector(part.data, {1, x.channels, h, w})).contiguous();
+    const Tensor out = model(Tensor::from_vector(part.data, {1, x.channels, h, w}).to(model.device())).contiguous();
     return Image{out.size(1), h, w, out.to_vector<float>()};
   };
   if (x.height <= tile && x.width <= tile) return run(0, 0, x.height, x.width);

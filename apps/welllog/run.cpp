@@ -688,10 +688,11 @@ int train_command(const AppArgs& a) {
   }
   const std::string out = prepare_run_dir(run_dir, a);  // rank 0: run_dir; other ranks: a scratch folder
   cfg.save((fs::path(out) / "config.yaml").string());
-  std::fprintf(stderr, "strata-welllog: %zu wells, %zu samples, curves %s, %lld classes -> %s\n", wells.size(),
+  std::fprintf(stderr, "strata-welllog: %zu wells, %zu samples, curves %s, %lld classes, %s -> %s\n", wells.size(),
                size_t(std::accumulate(wells.begin(), wells.end(), int64_t(0),
                                       [](int64_t s, const Well& w) { return s + w.length(); })),
-               join(pre.curves, ", ").c_str(), static_cast<long long>(pre.classes()), out.c_str());
+               join(pre.curves, ", ").c_str(), static_cast<long long>(pre.classes()),
+               device_label(train_device(cfg.section("train"))).c_str(), out.c_str());
 
   if (cvo.folds > 0) run_cross_validation(cfg, cvo, pre, wells, adjacent, epochs, out);
   if (!cvo.final_model) return 0;
