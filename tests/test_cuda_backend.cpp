@@ -18,6 +18,7 @@
 #include "engine/nn_ops.h"
 #include "engine/ops.h"
 #include "engine/random.h"
+#include "tests/require_device.h"
 
 using namespace strata;
 
@@ -82,15 +83,7 @@ void check(const std::string& name, const Fn& f, const std::vector<Tensor>& inpu
 Tensor positive(const Shape& s, uint64_t seed) { return add(abs(randn(s, seed)), 0.5); }
 
 // The nvcc build runs this suite on the real device: without one there is nothing to test.
-class RequireDevice : public ::testing::Environment {
- public:
-  void SetUp() override {
-    if (cuda::device_count() == 0)
-      GTEST_SKIP() << "SKIPPED: no CUDA device on this machine; the CUDA backend tests need a GPU here "
-                      "(the emulator build runs them everywhere)";
-  }
-};
-const auto* const kRequireDevice = ::testing::AddGlobalTestEnvironment(new RequireDevice);
+const auto* const kRequireDevice = ::testing::AddGlobalTestEnvironment(new test::RequireCudaDevice("CUDA backend"));
 
 }  // namespace
 

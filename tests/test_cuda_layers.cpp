@@ -14,26 +14,14 @@
 #include "kernels/cpu/conv_direct.h"
 #include "layers/optimizer.h"
 #include "models/unet.h"
-#if !defined(STRATA_CUDA_EMU)
-#include "engine/cuda_device.h"
-#endif
+#include "tests/require_device.h"
 
 using namespace strata;
 
 namespace {
 
-#if !defined(STRATA_CUDA_EMU)
 // The nvcc build runs this suite on the real device: without one there is nothing to test.
-class RequireDevice : public ::testing::Environment {
- public:
-  void SetUp() override {
-    if (cuda::device_count() == 0)
-      GTEST_SKIP() << "SKIPPED: no CUDA device on this machine; the CUDA layer tests need a GPU here "
-                      "(the emulator build runs them everywhere)";
-  }
-};
-const auto* const kRequireDevice = ::testing::AddGlobalTestEnvironment(new RequireDevice);
-#endif
+const auto* const kRequireDevice = ::testing::AddGlobalTestEnvironment(new test::RequireCudaDevice("CUDA layer"));
 
 std::map<std::string, Tensor> train(const std::string& optimizer_yaml, Device device) {
   manual_seed(5);

@@ -7,6 +7,7 @@
 // by the CPU backend, so any tensor left on the wrong device is an error and the
 // results must equal the CPU's bit for bit); the emulator build (label cuda_emu)
 // and the nvcc build on a GPU (label gpu) compare the real devices.
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -27,6 +28,8 @@
 #include "engine/random.h"
 #include "tests/anomaly_set.h"
 #include "tests/segment_set.h"
+#include "tests/test_util.h"
+#include "tests/tiny_configs.h"
 #if defined(STRATA_WITH_CUDA)
 #include "engine/cuda_device.h"
 #endif
@@ -36,14 +39,10 @@ using namespace strata::welllog;
 
 namespace {
 
+// The error `body` throws contains `part`.
 template <class F>
 void expect_error(F&& body, const std::string& part) {
-  try {
-    body();
-    ADD_FAILURE() << "no error; expected one containing '" << part << "'";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << e.what();
-  }
+  EXPECT_THAT(strata::test::error_of(body), ::testing::HasSubstr(part));
 }
 
 Config train_section(const std::string& device) {
@@ -219,37 +218,16 @@ fs::path scratch(const std::string& name) {
 TEST(TrainDevice, EveryAppTrainsOnAStandInDeviceLikeOnTheCpu) {
   const fs::path root = scratch("apps");
   {
-    const auto [cpu, dev] = train_both("strata-welllog", root / "welllog",
-                                       "version: 1\n"
-                                       "data:\n"
-                                       "  source: synthetic\n"
-                                       "  synthetic: {wells: 6, min_length: 300, max_length: 320, noise: 6.0, seed: 5}\n"
-                                       "  curves: [GR]\n"
-                                       "  classes: [0, 1, 2, 3, 4]\n"
-                                       "  window: 64\n"
-                                       "  stride: 32\n"
-                                       "  val_wells: [SYN-001]\n"
-                                       "model: {type: unet1d, base: 8, depth: 2}\n"
-                                       "train: {mode: semi, epochs: 2, batch: 8, seed: 1, progress: false}\n"
-                                       "optimizer: {type: adam, lr: 0.003}\n"
-                                       "inference: {window: 128, stride: 32}\n",
-                                       "train.labelled_fraction=0.5");
+    // Semi-supervised with half the wells labelled: the discriminator and every loss term on the device too.
+    const auto [cpu, dev] = train_both("strata-welllog", root / "welllog", strata::test::tiny_welllog_config(),
+                                       "train.mode=semi train.labelled_fraction=0.5 train.progress=false");
     EXPECT_GT(cpu.size(), 40u);
     EXPECT_EQ(dev, cpu) << "strata-welllog";
   }
   {
-    const auto [cpu, dev] = train_both("strata-faults", root / "faults",
-                                       "data:\n"
-                                       "  synthetic: {height: 32, width: 32, faults: [1, 2]}\n"
-                                       "  sections_per_epoch: 16\n"
-                                       "  val_sections: 2\n"
-                                       "  test_sections: 2\n"
-                                       "  workers: 1\n"
-                                       "model: {type: unet2d, in_channels: 1, classes: 1, base: 4, depth: 2}\n"
-                                       "loss: {dice: 0.5}\n"
-                                       "train: {epochs: 2, batch: 8, seed: 1, progress: false, ema: 0.9}\n"
-                                       "report: {panels: 1}\n"
-                                       "optimizer: {type: adam, lr: 0.01}\n");
+    // Two epochs with the Dice term and a weight average, so that the average model lives on the device too.
+    const auto [cpu, dev] = train_both("strata-faults", root / "faults", strata::test::tiny_faults_config(),
+                                       "train.epochs=2 loss.dice=0.5 train.ema=0.9");
     EXPECT_GT(cpu.size(), 40u);
     EXPECT_EQ(dev, cpu) << "strata-faults";
   }

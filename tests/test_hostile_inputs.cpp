@@ -39,6 +39,7 @@
 #include "tests/anomaly_set.h"
 #include "tests/segment_set.h"
 #include "tests/segy_fixture.h"
+#include "tests/tiny_configs.h"
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
@@ -449,34 +450,6 @@ const std::vector<HostileCase> kCases = {
      {"train.device: cuda:1: strata trains on one GPU, cuda:0", "CUDA_VISIBLE_DEVICES=1"}, "test ! -e run"},
 };
 
-const char* kTinyFaultsConfig =
-    "data:\n"
-    "  synthetic: {height: 32, width: 32, faults: [1, 2]}\n"
-    "  sections_per_epoch: 16\n"
-    "  val_sections: 2\n"
-    "  test_sections: 2\n"
-    "  workers: 1\n"
-    "model: {type: unet2d, in_channels: 1, classes: 1, base: 4, depth: 2}\n"
-    "train: {epochs: 1, batch: 8, seed: 1, progress: false}\n"
-    "report: {panels: 1}\n"
-    "optimizer: {type: adam, lr: 0.01}\n";
-
-const char* kTinyWelllogConfig =
-    "version: 1\n"
-    "data:\n"
-    "  source: synthetic\n"
-    "  synthetic: {wells: 6, min_length: 300, max_length: 320, noise: 6.0, seed: 5}\n"
-    "  curves: [GR]\n"
-    "  classes: [0, 1, 2, 3, 4]\n"
-    "  class_names: [none, symmetrical, cylindrical, funnel, bell]\n"
-    "  window: 64\n"
-    "  stride: 32\n"
-    "  val_wells: [SYN-001]\n"
-    "model: {type: unet1d, base: 8, depth: 2}\n"
-    "train: {mode: supervised, epochs: 2, batch: 8, seed: 1}\n"
-    "optimizer: {type: adam, lr: 0.003}\n"
-    "inference: {window: 128, stride: 32}\n";
-
 std::string read_file(const fs::path& p) {
   std::ifstream f(p);
   std::stringstream s;
@@ -506,7 +479,7 @@ class HostileInput : public ::testing::TestWithParam<HostileCase> {
     setenv("BIN", STRATA_BIN_DIR, 1);
     setenv("SRC", STRATA_SOURCE_DIR, 1);
     const fs::path cfg = root() / "welllog_tiny.yaml";
-    std::ofstream(cfg) << kTinyWelllogConfig;
+    std::ofstream(cfg) << strata::test::tiny_welllog_config();
     setenv("CFG", cfg.string().c_str(), 1);
     const fs::path model = root() / "welllog_model";
     const int rc = run_bash(root(), "\"$BIN/strata-welllog\" train --config \"$CFG\" --out '" + model.string() +
@@ -551,7 +524,7 @@ class HostileInput : public ::testing::TestWithParam<HostileCase> {
     setenv("FT_SGY", (root() / "faults_small.sgy").string().c_str(), 1);
     setenv("FT_PS", (root() / "faults_prestack.sgy").string().c_str(), 1);
     const fs::path ft_cfg = root() / "faults_tiny.yaml";
-    std::ofstream(ft_cfg) << kTinyFaultsConfig;
+    std::ofstream(ft_cfg) << strata::test::tiny_faults_config();
     setenv("FT_CFG", ft_cfg.string().c_str(), 1);
     const fs::path ft_model = root() / "faults_model";
     ASSERT_EQ(run_bash(root(), "\"$BIN/strata-faults\" train --config \"$FT_CFG\" --out '" + ft_model.string() +
