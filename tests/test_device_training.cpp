@@ -92,7 +92,7 @@ TEST(TrainDevice, ChoicesAndErrors) {
   expect_error([] { train_device(train_section("gpu")); }, "train.device: 'gpu': expected cpu, cuda or cuda:N");
   expect_error([] { train_device(train_section("cuda:x")); }, "expected cpu, cuda or cuda:N");
   expect_error([] { train_device(train_section("cuda:")); }, "expected cpu, cuda or cuda:N");
-  expect_error([] { train_device(train_section("cuda:1")); }, "train.device: cuda:1: strata trains on one GPU, cuda:0; "
+  expect_error([] { train_device(train_section("cuda:1")); }, "train.device: cuda:1: strata runs on one GPU, cuda:0; "
                                                                 "choose the card with CUDA_VISIBLE_DEVICES=1");
 #if defined(STRATA_WITH_CUDA)
   if (cuda::device_count() > 0) {
@@ -208,13 +208,35 @@ std::pair<std::string, std::string> train_both(const std::string& app, const fs:
   return {metrics_without_seconds(dir / "cpu" / "metrics.csv"), metrics_without_seconds(dir / "dev" / "metrics.csv")};
 }
 
+// `app eval` of the CPU run's best checkpoint on the CPU and with --device cuda on the stand-in device: every file
+// the two write (metrics, reports, plots) must be the same.
+void expect_same_eval(const std::string& app, const fs::path& dir) {
+  const std::string bin = std::string(STRATA_BIN_DIR) + "/" + app,
+                    ckpt = " eval --checkpoint " + (dir / "cpu" / "best.safetensors").string();
+  const std::string cpu = bin + ckpt + " --out " + (dir / "eval_cpu").string() + " > " +
+                          (dir / "eval_cpu.log").string() + " 2>&1";
+  const std::string dev = "STRATA_TEST_HOST_AS_CUDA=1 " + bin + ckpt + " --device cuda --out " +
+                          (dir / "eval_dev").string() + " > " + (dir / "eval_dev.log").string() + " 2>&1";
+  ASSERT_EQ(std::system(cpu.c_str()), 0) << read_text(dir / "eval_cpu.log");
+  ASSERT_EQ(std::system(dev.c_str()), 0) << read_text(dir / "eval_dev.log");
+  size_t files = 0;
+  for (const auto& e : fs::recursive_directory_iterator(dir / "eval_cpu")) {
+    if (!e.is_regular_file()) continue;
+    ++files;
+    const fs::path other = dir / "eval_dev" / fs::relative(e.path(), dir / "eval_cpu");
+    EXPECT_EQ(read_text(other), read_text(e.path())) << app << " eval: " << other << " differs";
+  }
+  EXPECT_GT(files, 0u) << app << " eval wrote nothing";
+}
+
 fs::path scratch(const std::string& name) {
   return fs::temp_directory_path() / ("strata_test_device_" + std::to_string(getpid()) + "_" + name);
 }
 
 }  // namespace
 
-// Each app's train command on the stand-in device: the same metrics at every epoch as on the CPU.
+// Each app's train command on the stand-in device: the same metrics at every epoch as on the CPU; and its eval
+// command with --device cuda: the same files.
 TEST(TrainDevice, EveryAppTrainsOnAStandInDeviceLikeOnTheCpu) {
   const fs::path root = scratch("apps");
   {
@@ -223,6 +245,7 @@ TEST(TrainDevice, EveryAppTrainsOnAStandInDeviceLikeOnTheCpu) {
                                        "train.mode=semi train.labelled_fraction=0.5 train.progress=false");
     EXPECT_GT(cpu.size(), 40u);
     EXPECT_EQ(dev, cpu) << "strata-welllog";
+    expect_same_eval("strata-welllog", root / "welllog");
   }
   {
     // Two epochs with the Dice term and a weight average, so that the average model lives on the device too.
@@ -230,6 +253,7 @@ TEST(TrainDevice, EveryAppTrainsOnAStandInDeviceLikeOnTheCpu) {
                                        "train.epochs=2 loss.dice=0.5 train.ema=0.9");
     EXPECT_GT(cpu.size(), 40u);
     EXPECT_EQ(dev, cpu) << "strata-faults";
+    expect_same_eval("strata-faults", root / "faults");
   }
   {
     strata::test::write_segment_set(root / "segment_set");
@@ -238,6 +262,7 @@ TEST(TrainDevice, EveryAppTrainsOnAStandInDeviceLikeOnTheCpu) {
                                        "train.epochs=2 loss.dice=0.5 loss.pos_weight=2 train.progress=false");
     EXPECT_GT(cpu.size(), 40u);
     EXPECT_EQ(dev, cpu) << "strata-segment";
+    expect_same_eval("strata-segment", root / "segment");
   }
   {
     strata::test::write_anomaly_set(root / "anomaly_set", 16, 4);
@@ -245,6 +270,7 @@ TEST(TrainDevice, EveryAppTrainsOnAStandInDeviceLikeOnTheCpu) {
                                        strata::test::anomaly_set_config(root / "anomaly_set", 2));
     EXPECT_GT(cpu.size(), 40u);
     EXPECT_EQ(dev, cpu) << "strata-anomaly";
+    expect_same_eval("strata-anomaly", root / "anomaly");
     const auto [vcpu, vdev] = train_both("strata-anomaly", root / "anomaly_vae",
                                          strata::test::anomaly_set_config(root / "anomaly_set", 2),
                                          "model.type=conv_vae");

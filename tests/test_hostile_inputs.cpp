@@ -443,11 +443,17 @@ const std::vector<HostileCase> kCases = {
     {"welllog_train_device_typo", "strata-welllog", "", "train --config $CFG --out run train.device=gpu", 1,
      {"train.device: 'gpu': expected cpu, cuda or cuda:N"}, "test ! -e run"},
     {"segment_train_device_without_a_gpu", "strata-segment", "", "train --config $SEG_CFG --out run train.device=cuda",
-     1, {"train.device: cuda, but", "train on the CPU (device: cpu)"}, "test ! -e run"},
+     1, {"train.device: cuda, but", "use the CPU (device cpu)"}, "test ! -e run"},
     {"anomaly_train_device_without_a_gpu", "strata-anomaly", "", "train --config $AN_CFG --out run train.device=cuda",
-     1, {"train.device: cuda, but", "train on the CPU (device: cpu)"}, "test ! -e run"},
+     1, {"train.device: cuda, but", "use the CPU (device cpu)"}, "test ! -e run"},
     {"faults_train_device_second_gpu", "strata-faults", "", "train --config $FT_CFG --out run train.device=cuda:1", 1,
-     {"train.device: cuda:1: strata trains on one GPU, cuda:0", "CUDA_VISIBLE_DEVICES=1"}, "test ! -e run"},
+     {"train.device: cuda:1: strata runs on one GPU, cuda:0", "CUDA_VISIBLE_DEVICES=1"}, "test ! -e run"},
+    // eval's and predict's --device, the same rules.
+    {"segment_predict_device_without_a_gpu", "strata-segment", "",
+     "predict --checkpoint $SEG_CKPT --input $SEG_SMALL --output p --device cuda", 1,
+     {"--device: cuda, but", "use the CPU (device cpu)"}, "test ! -e p"},
+    {"welllog_eval_device_typo", "strata-welllog", "", "eval --checkpoint $CKPT --out ev --device gpu", 1,
+     {"--device: 'gpu': expected cpu, cuda or cuda:N"}, "test ! -e ev"},
 };
 
 std::string read_file(const fs::path& p) {

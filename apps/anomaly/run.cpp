@@ -249,6 +249,7 @@ int train_command(const AppArgs& a) {
 
 int eval_command(const AppArgs& a) {
   Loaded l = load_model(a.checkpoint, a.overrides);
+  l.model->to(command_device(a));
   const Config data_cfg = l.cfg.section("data");
   std::unique_ptr<AnomalyData> data;
   ImageSet folder;
@@ -273,6 +274,7 @@ int eval_command(const AppArgs& a) {
 
 int predict_command(const AppArgs& a) {
   Loaded l = load_model(a.checkpoint, a.overrides);
+  l.model->to(command_device(a));
   const Shape in = l.model->options().input_shape;
   check_overrides_read(l.cfg, a.overrides, "predict");
   const std::vector<std::string> inputs = image_files(a.input, true);

@@ -71,7 +71,8 @@ CommandSpec eval_command_spec(const std::string& summary, const std::string& dat
           summary,
           {{"--checkpoint", "FILE", "a checkpoint written by train (best.safetensors)", true},
            {"--data", "PATH", data_help},
-           {"--out", "DIR", "where metrics and plots go (default <checkpoint folder>/eval)"}}};
+           {"--out", "DIR", "where metrics and plots go (default <checkpoint folder>/eval)"},
+           {"--device", "DEV", "cpu (default) or cuda: where the model runs"}}};
 }
 
 CommandSpec predict_command_spec(const std::string& summary, const std::string& input_help,
@@ -80,7 +81,8 @@ CommandSpec predict_command_spec(const std::string& summary, const std::string& 
           summary,
           {{"--checkpoint", "FILE", "a checkpoint written by train (best.safetensors)", true},
            {"--input", "PATH", input_help, true},
-           {"--output", "PATH", output_help, true}}};
+           {"--output", "PATH", output_help, true},
+           {"--device", "DEV", "cpu (default) or cuda: where the model runs"}}};
 }
 
 AppArgs parse_app_args(int argc, char** argv, const AppSpec& spec) {

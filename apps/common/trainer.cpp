@@ -52,28 +52,40 @@ void remove_scratch() {
 
 }  // namespace
 
-Device train_device(const Config& train) {
-  const std::string key = train.key_path("device");
-  const std::string name = train.get_string("device", "cpu");
+namespace {
+
+// `what` names the setting in errors (train.device, --device).
+Device device_named(const std::string& name, const std::string& what) {
   if (name == "cpu") return Device::cpu();
   if (name != "cuda") {
     const bool numbered = name.rfind("cuda:", 0) == 0 && name.size() > 5 && name.size() < 9 &&
                           name.find_first_not_of("0123456789", 5) == std::string::npos;
-    STRATA_CHECK(numbered, key, ": '", name, "': expected cpu, cuda or cuda:N");
-    STRATA_CHECK(name == "cuda:0", key, ": ", name, ": strata trains on one GPU, cuda:0; choose the card with ",
+    STRATA_CHECK(numbered, what, ": '", name, "': expected cpu, cuda or cuda:N");
+    STRATA_CHECK(name == "cuda:0", what, ": ", name, ": strata runs on one GPU, cuda:0; choose the card with ",
                  "CUDA_VISIBLE_DEVICES=", name.substr(5));
   }
-  STRATA_CHECK(dist::size() == 1, key, ": ", name, ": data-parallel training (", dist::size(),
-               " ranks) runs on the CPU; train on one GPU with one process");
+  STRATA_CHECK(dist::size() == 1, what, ": ", name, ": data-parallel runs (", dist::size(),
+               " ranks) use the CPU; run on one GPU with one process");
 #if defined(STRATA_WITH_CUDA)
-  STRATA_CHECK(backend_available(Device::cuda(0)), key, ": ", name,
-               ", but no CUDA device is usable here; train on the CPU (device: cpu)");
+  STRATA_CHECK(backend_available(Device::cuda(0)), what, ": ", name,
+               ", but no CUDA device is usable here; use the CPU (device cpu)");
 #else
-  STRATA_CHECK(backend_available(Device::cuda(0)), key, ": ", name,
-               ", but this build has no CUDA backend (configure with nvcc found, or -DSTRATA_CUDA=ON); train on the ",
-               "CPU (device: cpu)");
+  STRATA_CHECK(backend_available(Device::cuda(0)), what, ": ", name,
+               ", but this build has no CUDA backend (configure with nvcc found, or -DSTRATA_CUDA=ON); use the CPU ",
+               "(device cpu)");
 #endif
   return Device::cuda(0);
+}
+
+}  // namespace
+
+Device train_device(const Config& train) {
+  return device_named(train.get_string("device", "cpu"), train.key_path("device"));
+}
+
+Device command_device(const AppArgs& a) {
+  const auto it = a.values.find("--device");
+  return it == a.values.end() ? Device::cpu() : device_named(it->second, "--device");
 }
 
 std::string device_label(Device device) { return device.is_cpu() ? "CPU" : device.str(); }

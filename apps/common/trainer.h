@@ -32,6 +32,7 @@
 #include <map>
 #include <string>
 
+#include "apps/common/cli.h"
 #include "engine/config.h"
 #include "engine/device.h"
 #include "layers/checkpoint.h"
@@ -125,6 +126,8 @@ const std::string& rank_scratch_dir();
 // Where an app trains: `train.device` is cpu (the default), cuda or cuda:N. cuda needs a build with the CUDA
 // backend (nvcc) and a usable device, and runs on one process; each case is an error naming the key.
 Device train_device(const Config& train);
+// The same choice from eval's and predict's --device flag (cpu when absent).
+Device command_device(const AppArgs& a);
 // "CPU" or "cuda:0", for the apps' start-of-training line.
 std::string device_label(Device device);
 

@@ -404,6 +404,7 @@ int train_command(const AppArgs& a) {
 
 int eval_command(const AppArgs& a) {
   Model m = load_model(a.checkpoint, a.overrides);
+  m.net->to(command_device(a));
   SectionSet set;
   std::string name = "eval";
   if (a.data.empty()) {
@@ -427,6 +428,7 @@ int eval_command(const AppArgs& a) {
 
 int predict_command(const AppArgs& a) {
   Model m = load_model(a.checkpoint, a.overrides);
+  m.net->to(command_device(a));
   check_overrides_read(m.cfg, a.overrides, "predict");
   const std::string direction = a.values.count("--direction") ? a.values.at("--direction") : "inline";
   STRATA_CHECK(direction == "inline" || direction == "crossline", "--direction '", direction,

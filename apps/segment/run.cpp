@@ -250,6 +250,7 @@ int train_command(const AppArgs& a) {
 
 int eval_command(const AppArgs& a) {
   Loaded l = load_model(a.checkpoint, a.overrides);
+  l.model->to(command_device(a));
   const Config data_cfg = l.cfg.section("data");
   const SegmentData data = a.data.empty() ? SegmentData(data_cfg, l.task) : SegmentData(data_cfg, l.task, a.data);
   const LossOptions loss = LossOptions::from_config(l.cfg.section("loss"));
@@ -276,6 +277,7 @@ int eval_command(const AppArgs& a) {
 
 int predict_command(const AppArgs& a) {
   Loaded l = load_model(a.checkpoint, a.overrides);
+  l.model->to(command_device(a));
   const TransformOptions tf = TransformOptions::from_config(l.cfg.section("data"), l.task.channels);
   const InferenceOptions inf = InferenceOptions::from_config(l.cfg.section("inference"));
   check_overrides_read(l.cfg, a.overrides, "predict");
