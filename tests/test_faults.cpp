@@ -801,7 +801,8 @@ TEST(FaultsApp, ShippedConfigRunsReduced) {
 }
 
 // Sections come from (seed, epoch, index) in the loader's workers: one run of 2 epochs and a run of 1 epoch
-// resumed for the second give the same weights, bit for bit.
+// resumed for the second give the same weights, bit for bit. The resume reads the run's own config.yaml, as the
+// error message and docs tell users to (every default written out).
 TEST(FaultsApp, ResumeGivesTheUninterruptedWeights) {
   const fs::path d = fresh_dir("resume");
   std::ofstream(d / "cfg.yaml") << kTinyConfig;
@@ -810,8 +811,8 @@ TEST(FaultsApp, ResumeGivesTheUninterruptedWeights) {
   ASSERT_EQ(run(bin + " train" + cfg + " --out " + (d / "a").string() + quick + log), 0) << bytes_of(d / "log.txt");
   ASSERT_EQ(run(bin + " train" + cfg + " --out " + (d / "b").string() + quick + " train.epochs=1" + log), 0)
       << bytes_of(d / "log.txt");
-  ASSERT_EQ(run(bin + " train" + cfg + " --out " + (d / "b").string() + " --resume " + (d / "b" / "last.safetensors").string() +
-                quick + log),
+  ASSERT_EQ(run(bin + " train --config " + (d / "b" / "config.yaml").string() + " --out " + (d / "b").string() +
+                " --resume " + (d / "b" / "last.safetensors").string() + " train.epochs=2" + log),
             0)
       << bytes_of(d / "log.txt");
   const auto weights = [](const fs::path& ckpt) {

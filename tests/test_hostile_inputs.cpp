@@ -448,6 +448,12 @@ const std::vector<HostileCase> kCases = {
      1, {"train.device: cuda, but", "use the CPU (device cpu)"}, "test ! -e run"},
     {"faults_train_device_second_gpu", "strata-faults", "", "train --config $FT_CFG --out run train.device=cuda:1", 1,
      {"train.device: cuda:1: strata runs on one GPU, cuda:0", "CUDA_VISIBLE_DEVICES=1"}, "test ! -e run"},
+    // train --resume without --config reads the run's config.yaml beside the checkpoint; without one it says so.
+    {"welllog_resume_reads_the_runs_config", "strata-welllog", "cp -r \"$(dirname $CKPT)\" run",
+     "train --resume run/last.safetensors --out run train.epochs=3", 0, {"trained 3 epochs"},
+     "test -s run/last.safetensors"},
+    {"welllog_resume_without_a_config_beside", "strata-welllog", "mkdir r && cp $CKPT r/last.safetensors",
+     "train --resume r/last.safetensors --out r", 1, {"no --config given and no", "r/config.yaml"}},
     // eval's and predict's --device, the same rules.
     {"segment_predict_device_without_a_gpu", "strata-segment", "",
      "predict --checkpoint $SEG_CKPT --input $SEG_SMALL --output p --device cuda", 1,

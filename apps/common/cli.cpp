@@ -60,7 +60,7 @@ std::string AppSpec::usage(const std::string& command) const {
 CommandSpec train_command_spec(const std::string& summary) {
   return {"train",
           summary,
-          {{"--config", "FILE", "YAML config (configs/*.yaml); required unless --resume"},
+          {{"--config", "FILE", "YAML config (configs/*.yaml); with --resume, default: the run's config.yaml"},
            {"--out", "DIR", "run folder (default runs/<config name>)"},
            {"--resume", "CHECKPOINT", "continue a run from its last.safetensors"},
            {"--force", "", "replace a previous run in the run folder"}}};
@@ -152,6 +152,13 @@ AppArgs parse_app_args(int argc, char** argv, const AppSpec& spec) {
     STRATA_CHECK(!a.config.empty() || !a.resume.empty(), "train needs --config", usage);
     STRATA_CHECK(!(a.force && !a.resume.empty()), "--force and --resume contradict each other: --resume continues "
                  "the run in the folder, --force replaces it", usage);
+    if (a.config.empty()) {
+      // --resume alone: the run's own resolved config, written beside its checkpoints.
+      const std::filesystem::path beside = std::filesystem::path(a.resume).parent_path() / "config.yaml";
+      STRATA_CHECK(std::filesystem::is_regular_file(beside), "train --resume ", a.resume, ": no --config given and no ",
+                   beside.string(), " beside the checkpoint; give the run's config with --config");
+      a.config = beside.string();
+    }
   }
   return a;
 }

@@ -154,7 +154,9 @@ LossOptions LossOptions::from_config(const Config& c) {
   o.pos_weight = c.get_double("pos_weight", o.pos_weight, Bounds::positive());
   o.max_pos_weight = c.get_double("max_pos_weight", o.max_pos_weight, Bounds::at_least(1));
   o.dice = c.get_double("dice", o.dice, Bounds::at_least(0));
-  STRATA_CHECK(!(o.balance && fixed_weight), "loss.pos_weight is used only with loss.balance: false");
+  // A run's resolved config.yaml (what --resume is given) writes the neutral pos_weight 1 beside balance: true.
+  STRATA_CHECK(!(o.balance && fixed_weight && o.pos_weight != 1.0),
+               "loss.pos_weight is used only with loss.balance: false");
   return o;
 }
 

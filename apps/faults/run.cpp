@@ -259,7 +259,7 @@ std::vector<int64_t> parse_indices(const std::string& list, int64_t count, const
 }  // namespace
 
 int train_command(const AppArgs& a) {
-  STRATA_CHECK(!a.config.empty(), "train needs --config FILE (with --resume too: the run's config.yaml)");
+  STRATA_CHECK(!a.config.empty(), "train needs --config FILE");
   Config cfg = Config::load(a.config);
   cfg.apply_overrides(a.overrides);
   const std::string run_dir = !a.out.empty() ? a.out : (fs::path("runs") / fs::path(a.config).stem()).string();
