@@ -31,6 +31,7 @@ WeightAverage::WeightAverage(const Module& trained, ModulePtr average, double de
   const NamedTensors to = average_->named_parameters(), to_b = average_->named_buffers();
   check_same_layout(from, to, "parameter");
   check_same_layout(from_b, to_b, "buffer");
+  average_->to(trained.device());  // each update reads the trained weights where they live
   for (size_t i = 0; i < to.size(); ++i) entries_.emplace_back(to[i].second, from[i].second);
   for (size_t i = 0; i < to_b.size(); ++i) entries_.emplace_back(to_b[i].second, from_b[i].second);
   NoGradGuard no_grad;

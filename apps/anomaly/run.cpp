@@ -156,7 +156,6 @@ int train_command(const AppArgs& a) {
   std::shared_ptr<Autoencoder> average_model;  // the average, typed for score_images
   const auto average = WeightAverage::from_config(train_cfg, *model, [&] {
     average_model = build_autoencoder(cfg.section("model"));
-    average_model->to(device);
     return average_model;
   });
   Autoencoder& scorer = average ? *average_model : *model;

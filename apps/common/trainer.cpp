@@ -14,12 +14,12 @@
 
 #include "apps/common/plot.h"
 #include "engine/autograd.h"
+#include "engine/backend.h"
 #include "engine/distributed.h"
 #include "engine/error.h"
 #include "engine/file_io.h"
 #include "engine/random.h"
 #include "layers/data_parallel.h"
-#include "engine/backend.h"
 
 namespace strata {
 namespace fs = std::filesystem;

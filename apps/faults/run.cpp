@@ -296,11 +296,8 @@ int train_command(const AppArgs& a) {
   model->to(device);
   auto opt = make_optimizer(cfg.section("optimizer"), model->named_parameters(), topt.epochs * topt.steps_per_epoch);
   // train.ema: validation, checkpoints and predict use the average
-  const auto average = WeightAverage::from_config(train_cfg, *model, [&] {
-    ModulePtr m = build_module(cfg.section("model"));
-    m->to(device);
-    return m;
-  });
+  const auto average =
+      WeightAverage::from_config(train_cfg, *model, [&] { return build_module(cfg.section("model")); });
   Module& predictor = average ? average->model() : *model;
   cfg.check_unknown_keys();
   const std::string out = prepare_run_dir(run_dir, a);  // rank 0: run_dir; other ranks: a scratch folder

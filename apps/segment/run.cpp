@@ -163,11 +163,8 @@ int train_command(const AppArgs& a) {
   topt.steps_per_epoch = dist::global_steps(ro.samples_per_epoch, ro.batch);  // global batches (batch per rank)
   auto opt = make_optimizer(cfg.section("optimizer"), model->named_parameters(), topt.epochs * topt.steps_per_epoch);
   // train.ema: validation, checkpoints and predict use the average
-  const auto average = WeightAverage::from_config(cfg.section("train"), *model, [&] {
-    ModulePtr m = build_module(cfg.section("model"));
-    m->to(device);
-    return m;
-  });
+  const auto average =
+      WeightAverage::from_config(cfg.section("train"), *model, [&] { return build_module(cfg.section("model")); });
   Module& predictor = average ? average->model() : *model;
   mark_section_known(cfg, "pretrain");  // strata-segment pretrain's
   cfg.check_unknown_keys();

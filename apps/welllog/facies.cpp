@@ -96,11 +96,7 @@ FaciesTrainer::FaciesTrainer(const Config& root, const Preprocessing& pre, std::
   model_ = build_with(root.section("model"), io);
   model_->to(device_);
   opt_ = make_optimizer(root.section("optimizer"), model_->named_parameters(), total_steps);
-  average_ = WeightAverage::from_config(train, *model_, [&] {
-    ModulePtr m = build_with(root.section("model"), io);
-    m->to(device_);
-    return m;
-  });
+  average_ = WeightAverage::from_config(train, *model_, [&] { return build_with(root.section("model"), io); });
   // The discriminator is built in every mode so its config is always checked;
   // only the adversarial modes train and save it.
   const Config dcfg = root.section("discriminator");

@@ -787,7 +787,8 @@ int train_command(const AppArgs& a) {
 int eval_command(const AppArgs& a) {
   STRATA_CHECK(!a.checkpoint.empty(), "eval needs --checkpoint FILE");
   Loaded l = load_model(a.checkpoint);
-  for (const ModulePtr& m : l.members) m->to(command_device(a));
+  const Device device = command_device(a);
+  for (const ModulePtr& m : l.members) m->to(device);
   l.cfg.apply_overrides(a.overrides);
   read_inference(l);
   const Config data = l.cfg.section("data");
@@ -850,7 +851,8 @@ int predict_command(const AppArgs& a) {
   STRATA_CHECK(!a.checkpoint.empty() && !a.input.empty() && !a.output.empty(),
                "predict needs --checkpoint FILE --input FILE --output FILE");
   Loaded l = load_model(a.checkpoint);
-  for (const ModulePtr& m : l.members) m->to(command_device(a));
+  const Device device = command_device(a);
+  for (const ModulePtr& m : l.members) m->to(device);
   l.cfg.apply_overrides(a.overrides);
   read_inference(l);
   const Config data = l.cfg.section("data");
