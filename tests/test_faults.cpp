@@ -312,6 +312,33 @@ TEST(Synthetic, DeterministicStandardisedAndLabelled) {
   EXPECT_EQ(none.faults, 0);
 }
 
+TEST(Synthetic, TrainingFaultsChangeOnlyTheFaultCountOfTrainingSections) {
+  SynthOptions o;
+  o.faults = {0, 4};
+  // Without data.train_faults the training sections are the held-out sections' generator.
+  const SynthOptions same = training_options(o, Config::parse("sections_per_epoch: 8\n"));
+  EXPECT_EQ(same.faults.lo, 0);
+  EXPECT_EQ(same.faults.hi, 4);
+  const SynthOptions t = training_options(o, Config::parse("train_faults: [5, 5]\n"));
+  EXPECT_EQ(t.faults.lo, 5);
+  EXPECT_EQ(t.faults.hi, 5);
+  SynthOptions expected = o;
+  expected.faults = {5, 5};
+  EXPECT_EQ(t.describe(), expected.describe());
+  EXPECT_EQ(o.faults.hi, 4);  // the held-out generator is left alone
+  for (uint64_t i = 0; i < 4; ++i) {
+    std::mt19937_64 rng = sample_rng(3, 0, i);
+    EXPECT_EQ(generate_section(t, rng).faults, 5);
+  }
+  const auto err = [](const char* yaml) {
+    return error_of([&] { training_options(SynthOptions{}, Config::parse(yaml)); });
+  };
+  EXPECT_NE(err("train_faults: [6, 2]\n").find("train_faults: want [low, high] with low <= high"), std::string::npos)
+      << err("train_faults: [6, 2]\n");
+  EXPECT_NE(err("train_faults: [0, 80]\n").find("80 is outside [0, 50]"), std::string::npos)
+      << err("train_faults: [0, 80]\n");
+}
+
 namespace {
 
 // One normal fault of a constant 10-sample throw at `dip`, no folds, no gain, almost no noise.

@@ -379,6 +379,8 @@ const std::vector<HostileCase> kCases = {
      {"data.synthetic.dip", "low <= high"}, "test ! -e run"},
     {"faults_range_out_of_bounds", "strata-faults", "", "train --config $FT_CFG --out run data.synthetic.period=[1,3]",
      1, {"data.synthetic.period", "outside"}},
+    {"faults_train_faults_reversed", "strata-faults", "", "train --config $FT_CFG --out run data.train_faults=[6,0]", 1,
+     {"data.train_faults", "low <= high"}, "test ! -e run"},
     {"faults_range_not_a_pair", "strata-faults", "", "train --config $FT_CFG --out run data.synthetic.throw=5", 1,
      {"data.synthetic.throw"}},
     {"faults_pos_weight_with_balance", "strata-faults", "", "train --config $FT_CFG --out run loss.pos_weight=5", 1,

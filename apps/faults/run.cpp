@@ -265,6 +265,7 @@ int train_command(const AppArgs& a) {
   const std::string run_dir = !a.out.empty() ? a.out : (fs::path("runs") / fs::path(a.config).stem()).string();
   const SynthOptions synth = synth_options(cfg, true);
   const Config data = cfg.section("data");
+  const SynthOptions train_synth = training_options(synth, data);
   const Config train_cfg = cfg.section("train");
   const int64_t batch = train_cfg.get_int("batch", 16, Bounds::at_least(1));
   const uint64_t seed = uint64_t(train_cfg.get_int("seed", 1, Bounds::at_least(0)));
@@ -306,6 +307,9 @@ int train_command(const AppArgs& a) {
   std::fprintf(stderr, "%s: generator %s\n%s: %s, %lld sections per epoch, batch %lld, %s -> %s\n", kApp,
                synth.describe().c_str(), kApp, model->type().c_str(), static_cast<long long>(per_epoch),
                static_cast<long long>(batch), device_label(device).c_str(), out.c_str());
+  if (train_synth.faults.lo != synth.faults.lo || train_synth.faults.hi != synth.faults.hi)
+    std::fprintf(stderr, "%s: training sections have %s faults (data.train_faults); validation and test %s\n", kApp,
+                 train_synth.faults.str().c_str(), synth.faults.str().c_str());
   const SectionSet val = synthetic_set(synth, val_seed, n_val);
 
   Loader loader([&](int64_t) {
@@ -314,7 +318,7 @@ int train_command(const AppArgs& a) {
                   return order;
                 },
                 [&](int64_t, std::mt19937_64& rng) {
-                  SynthSection s = generate_section(synth, rng);
+                  SynthSection s = generate_section(train_synth, rng);
                   Sample out{Image{1, s.height, s.width, std::move(s.seismic)}, LabelMap{s.height, s.width, {}}};
                   out.mask.data.assign(s.label.begin(), s.label.end());
                   return out;

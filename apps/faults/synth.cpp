@@ -16,11 +16,13 @@ constexpr double kPi = std::numbers::pi;
 Range get_range(const Config& c, const std::string& key, Range fallback, Bounds b) {
   if (!c.has(key)) return fallback;
   const std::vector<double> v = c.get_double_list(key, {});
-  STRATA_CHECK(v.size() == 2 && v[0] <= v[1], "data.synthetic.", key, ": want [low, high] with low <= high");
+  STRATA_CHECK(v.size() == 2 && v[0] <= v[1], c.key_path(key), ": want [low, high] with low <= high");
   for (double x : v)
-    STRATA_CHECK(x >= b.lo && x <= b.hi, "data.synthetic.", key, ": ", x, " is outside [", b.lo, ", ", b.hi, "]");
+    STRATA_CHECK(x >= b.lo && x <= b.hi, c.key_path(key), ": ", x, " is outside [", b.lo, ", ", b.hi, "]");
   return {v[0], v[1]};
 }
+
+constexpr Bounds kFaultCount{0, 50, false};  // faults per section
 
 int64_t draw_count(const Range& r, std::mt19937_64& rng) {
   return std::uniform_int_distribution<int64_t>(int64_t(std::lround(r.lo)), int64_t(std::lround(r.hi)))(rng);
@@ -160,7 +162,7 @@ SynthOptions SynthOptions::from_config(const Config& c) {
   o.fold_amplitude = get_range(c, "fold_amplitude", o.fold_amplitude, Bounds::between(0, 1000));
   o.fold_width = get_range(c, "fold_width", o.fold_width, Bounds::between(0.01, 10));
   o.shear = get_range(c, "shear", o.shear, Bounds::between(-5, 5));
-  o.faults = get_range(c, "faults", o.faults, Bounds::between(0, 50));
+  o.faults = get_range(c, "faults", o.faults, kFaultCount);
   o.dip = get_range(c, "dip", o.dip, Bounds::between(10, 90));
   o.throw_samples = get_range(c, "throw", o.throw_samples, Bounds::between(0, 1000));
   o.reverse_fraction = c.get_double("reverse_fraction", o.reverse_fraction, Bounds::between(0, 1));
@@ -176,6 +178,12 @@ SynthOptions SynthOptions::from_config(const Config& c) {
   o.mute_depth = c.get_double("mute_depth", o.mute_depth, Bounds::between(0, 0.9));
   o.antialias = c.get_int("antialias", o.antialias, Bounds::between(1, 16));
   return o;
+}
+
+SynthOptions training_options(const SynthOptions& o, const Config& data) {
+  SynthOptions t = o;
+  t.faults = get_range(data, "train_faults", o.faults, kFaultCount);
+  return t;
 }
 
 std::string SynthOptions::describe() const {

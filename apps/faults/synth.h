@@ -85,6 +85,12 @@ struct SynthSection {
 
 SynthSection generate_section(const SynthOptions& o, std::mt19937_64& rng);
 
+// The generator of the training sections: `o` with data.train_faults (faults per training section), when the
+// data section sets it, in place of data.synthetic.faults. Validation and test sections keep `o`: more faults
+// per training section is more of the rare class in every step (oversampling), while the held-out sections
+// still describe the data.
+SynthOptions training_options(const SynthOptions& o, const Config& data);
+
 // What a survey's traces look like, for match() and the docs.
 struct SurveyStats {
   double dominant_period = 0;  // samples
