@@ -25,7 +25,7 @@ shifts=(
   "thick layers (8-25 samples)|data.synthetic.layer_thickness=[8,25]"
   "strong folding (10-25, shear 0.3)|data.synthetic.fold_amplitude=[10,25] data.synthetic.shear=[-0.3,0.3]"
   "many faults (4-8)|data.synthetic.faults=[4,8]"
-  "point-sampled traces (antialias 1)|data.synthetic.antialias=1"
+  "anti-aliased traces (antialias 4)|data.synthetic.antialias=4"
 )
 echo "| generator | AP exact | ROC AUC | AP within tolerance |"
 echo "|---|---|---|---|"
