@@ -537,6 +537,21 @@ TEST(FaultScoresTest, PerfectShiftedAndUninformativePredictions) {
   EXPECT_EQ(m.tolerant().best_f1, both.tolerant().best_f1);
 }
 
+TEST(FaultScoresTest, ProbabilityCountsCountEachLevelAndTheMaximum) {
+  ProbabilityCounts c({0.2, 0.5});
+  const std::vector<float> a{0.1f, 0.2f, 0.49f, 0.5f}, b{0.9f, std::numeric_limits<float>::quiet_NaN(), 0.f, 0.3f};
+  c.add(a);
+  c.add(b);
+  EXPECT_EQ(c.samples(), 8);
+  EXPECT_EQ(c.at_least(0), 5);  // 0.2, 0.49, 0.5, 0.9, 0.3: a level counts from itself up
+  EXPECT_EQ(c.at_least(1), 2);  // 0.5, 0.9; NaN reaches none
+  EXPECT_FLOAT_EQ(c.max(), 0.9f);
+  EXPECT_EQ(c.describe(), "max 0.9; of 8 samples, 5 (62.50%) >= 0.2, 2 (25.00%) >= 0.5");
+  EXPECT_EQ(ProbabilityCounts({0.5}).describe(), "max 0; of 0 samples, 0 (0.00%) >= 0.5");
+  EXPECT_THROW(ProbabilityCounts({0.5, 0.2}), Error);
+  EXPECT_THROW(ProbabilityCounts({0.0}), Error);
+}
+
 // ---------------------------------------------------------------------------
 // Tiled prediction
 
@@ -712,6 +727,7 @@ TEST(FaultsApp, TrainEvalGeneratePredictEndToEnd) {
       << bytes_of(d / "log.txt");
   EXPECT_TRUE(fs::is_regular_file(d / "pred" / "section_0_prob.png"));
   EXPECT_TRUE(fs::is_regular_file(d / "pred" / "section_0_overlay.png"));
+  EXPECT_NE(bytes_of(d / "log.txt").find("fault probability: max "), std::string::npos) << bytes_of(d / "log.txt");
 
   // OpendTect's ExternalAttrib protocol, spoken by a harness from the plugin's documented block layouts.
   {
@@ -804,10 +820,15 @@ TEST(FaultsApp, TrainEvalGeneratePredictEndToEnd) {
     EXPECT_EQ(back.inlines(), in.inlines());
     EXPECT_EQ(back.crosslines(), in.crosslines());
     EXPECT_EQ(back.text_bytes(), in.text_bytes());
+    ProbabilityCounts counts({0.2, 0.5});
     for (int64_t i = 0; i < in.traces(); ++i) {
       ASSERT_EQ(back.trace_header(i), in.trace_header(i)) << i;
       for (float p : back.trace(i)) ASSERT_TRUE(p >= 0 && p <= 1) << p;
+      counts.add(back.trace(i));
     }
+    // The summary predict prints is the one of the file it wrote.
+    EXPECT_NE(bytes_of(d / "log.txt").find("fault probability: " + counts.describe()), std::string::npos)
+        << counts.describe() << " in " << bytes_of(d / "log.txt");
     EXPECT_TRUE(fs::is_regular_file(d / "png" / (std::string("f3-lsb_") + direction + "_3.png")));
   }
   fs::remove_all(d);

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <limits>
+#include <utility>
 
 #include "apps/common/plot.h"
 #include "apps/faults/segy.h"
@@ -131,6 +133,31 @@ FaultScores::Summary FaultScores::strict() const {
 }
 
 FaultScores::Summary FaultScores::tolerant() const { return summarise(all_, near_, reached_, pos_, nullptr, 0); }
+
+ProbabilityCounts::ProbabilityCounts(std::vector<double> levels) : levels_(std::move(levels)), at_least_(levels_.size(), 0) {
+  STRATA_CHECK(std::is_sorted(levels_.begin(), levels_.end()), "ProbabilityCounts: levels must be ascending");
+  for (const double l : levels_) STRATA_CHECK(l > 0 && l <= 1, "ProbabilityCounts: level ", l, " is not in (0, 1]");
+}
+
+void ProbabilityCounts::add(std::span<const float> prob) {
+  samples_ += int64_t(prob.size());
+  for (const float p : prob) {
+    max_ = std::max(max_, p);  // a NaN compares false and is skipped here and below
+    for (size_t i = 0; i < levels_.size() && p >= levels_[i]; ++i) ++at_least_[i];
+  }
+}
+
+std::string ProbabilityCounts::describe() const {
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "max %.3g; of %lld samples", double(max_), static_cast<long long>(samples_));
+  std::string out = buf;
+  for (size_t i = 0; i < levels_.size(); ++i) {
+    const double share = samples_ > 0 ? 100.0 * double(at_least_[i]) / double(samples_) : 0.0;
+    std::snprintf(buf, sizeof buf, ", %lld (%.2f%%) >= %.3g", static_cast<long long>(at_least_[i]), share, levels_[i]);
+    out += buf;
+  }
+  return out;
+}
 
 std::string summary_line(const FaultScores& s) {
   const FaultScores::Summary a = s.strict(), b = s.tolerant();

@@ -7,6 +7,7 @@
 //   fault_loss       class-balanced BCE (positives weighted by the batch's
 //                    negative / positive ratio, as FaultSeg), or a fixed
 //                    pos_weight; optional Dice
+//   ProbabilityCounts  samples of a prediction at or above given probabilities
 //   predict_section  fault probability of a section of any size: tiles with
 //                    overlap, blended with weights that ramp down towards each
 //                    tile's inner edges, so no seam shows
@@ -59,6 +60,26 @@ class FaultScores {
 // One row of scores, and the PR curves (strict and tolerant) as a PNG.
 std::string summary_line(const FaultScores& s);
 void pr_plot(const std::string& path, const std::string& title, const FaultScores& s);
+
+// How much of a prediction reaches given probabilities: what `predict` prints after a survey or a folder, so
+// a user sees at once how much of the data the network calls fault (and two models can be compared on data
+// without labels). NaN samples are counted but reach no level.
+class ProbabilityCounts {
+ public:
+  explicit ProbabilityCounts(std::vector<double> levels);  // ascending, each in (0, 1]
+  void add(std::span<const float> prob);
+  int64_t samples() const { return samples_; }
+  int64_t at_least(size_t level) const { return at_least_[level]; }
+  float max() const { return max_; }
+  // "max 0.73; of 31050 samples, 287 (0.92%) >= 0.2, 13 (0.042%) >= 0.5"
+  std::string describe() const;
+
+ private:
+  std::vector<double> levels_;
+  std::vector<int64_t> at_least_;
+  int64_t samples_ = 0;
+  float max_ = 0;
+};
 
 struct LossOptions {
   bool balance = true;       // pos_weight = negatives / positives of the batch

@@ -427,6 +427,10 @@ int eval_command(const AppArgs& a) {
   return 0;
 }
 
+// What predict prints about its output: the share of samples from where the overlays start colouring (0.2)
+// and above even odds (0.5).
+const std::vector<double> kCountLevels{0.2, 0.5};
+
 int predict_command(const AppArgs& a) {
   Model m = load_model(a.checkpoint, a.overrides);
   m.net->to(command_device(a));
@@ -448,6 +452,7 @@ int predict_command(const AppArgs& a) {
                         : parse_indices(a.values.count("--sections") ? a.values.at("--sections") : "", n, "--sections");
     if (!png_dir.empty()) create_directories_checked(png_dir);
     SegyWriter out(in, a.output);
+    ProbabilityCounts counts(kCountLevels);
     int64_t traces = 0, missing = 0, missing_sections = 0;
     std::vector<Panel> overview_seismic, overview_prob;  // the chosen sections side by side, for one overview PNG
     for (int64_t k = 0; k < n; ++k) {
@@ -460,6 +465,7 @@ int predict_command(const AppArgs& a) {
         if (s.trace_index[size_t(t)] < 0) continue;
         for (int64_t z = 0; z < s.samples; ++z) trace[size_t(z)] = p[size_t(z * s.width + t)];
         out.write(s.trace_index[size_t(t)], trace.data());
+        counts.add(trace);
         ++traces;
       }
       if (std::find(shown.begin(), shown.end(), k) != shown.end()) {
@@ -483,6 +489,7 @@ int predict_command(const AppArgs& a) {
     std::printf("wrote %s: fault probability of %lld traces (IEEE float, headers of %s) in %.2f s (%.0f traces/s)\n",
                 a.output.c_str(), static_cast<long long>(traces), a.input.c_str(), seconds(),
                 double(traces) / std::max(seconds(), 1e-9));
+    std::printf("fault probability: %s\n", counts.describe().c_str());
     return 0;
   }
 
@@ -491,6 +498,7 @@ int predict_command(const AppArgs& a) {
   const std::vector<std::string> files = section_files(a.input);
   STRATA_CHECK(!files.empty(), a.input, ": holds no SEG-Y file, images or .npy sections");
   create_directories_checked(a.output);
+  ProbabilityCounts counts(kCountLevels);
   int64_t traces = 0;
   for (size_t i = 0; i < files.size(); ++i) {
     SectionFile in = read_section_file(files[i]);
@@ -498,6 +506,7 @@ int predict_command(const AppArgs& a) {
     const size_t missing = standardise_section(x);
     warn_missing(files[i], int64_t(missing), missing > 0);
     const std::vector<float> p = predict_section(*m.net, x, in.height, in.width, m.tiles);
+    counts.add(p);
     const std::string stem = (fs::path(a.output) / fs::path(files[i]).stem()).string();
     if (has_ext(files[i], ".npy"))
       write_npy(stem + "_prob.npy", {in.height, in.width}, p);
@@ -510,6 +519,7 @@ int predict_command(const AppArgs& a) {
   }
   std::printf("wrote %zu fault probability maps to %s (<stem>_prob.png or .npy, <stem>_overlay.png)\n", files.size(),
               a.output.c_str());
+  std::printf("fault probability: %s\n", counts.describe().c_str());
   return 0;
 }
 
