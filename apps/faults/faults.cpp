@@ -134,7 +134,8 @@ FaultScores::Summary FaultScores::strict() const {
 
 FaultScores::Summary FaultScores::tolerant() const { return summarise(all_, near_, reached_, pos_, nullptr, 0); }
 
-ProbabilityCounts::ProbabilityCounts(std::vector<double> levels) : levels_(std::move(levels)), at_least_(levels_.size(), 0) {
+ProbabilityCounts::ProbabilityCounts(std::vector<double> levels)
+    : levels_(std::move(levels)), at_least_(levels_.size(), 0) {
   STRATA_CHECK(std::is_sorted(levels_.begin(), levels_.end()), "ProbabilityCounts: levels must be ascending");
   for (const double l : levels_) STRATA_CHECK(l > 0 && l <= 1, "ProbabilityCounts: level ", l, " is not in (0, 1]");
 }

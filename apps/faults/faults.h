@@ -71,7 +71,7 @@ class ProbabilityCounts {
   int64_t samples() const { return samples_; }
   int64_t at_least(size_t level) const { return at_least_[level]; }
   float max() const { return max_; }
-  // "max 0.73; of 31050 samples, 287 (0.92%) >= 0.2, 13 (0.042%) >= 0.5"
+  // "max 0.73; of 31050 samples, 287 (0.92%) >= 0.2, 13 (0.04%) >= 0.5"
   std::string describe() const;
 
  private:
