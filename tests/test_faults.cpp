@@ -823,8 +823,9 @@ TEST(FaultsApp, TrainEvalGeneratePredictEndToEnd) {
     ProbabilityCounts counts({0.2, 0.5});
     for (int64_t i = 0; i < in.traces(); ++i) {
       ASSERT_EQ(back.trace_header(i), in.trace_header(i)) << i;
-      for (float p : back.trace(i)) ASSERT_TRUE(p >= 0 && p <= 1) << p;
-      counts.add(back.trace(i));
+      const std::vector<float> trace = back.trace(i);
+      for (float p : trace) ASSERT_TRUE(p >= 0 && p <= 1) << p;
+      counts.add(trace);
     }
     // The summary predict prints is the one of the file it wrote.
     EXPECT_NE(bytes_of(d / "log.txt").find("fault probability: " + counts.describe()), std::string::npos)

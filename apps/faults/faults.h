@@ -110,9 +110,10 @@ std::vector<float> predict_section(Module& model, const std::vector<float>& sect
 std::vector<float> predict_padded(Module& model, const std::vector<float>& section, int64_t height, int64_t width,
                                   const TileOptions& o);
 
-// Figures: seismic in grey with probability (or labels) in colour over it.
+// Figures: seismic in grey with probability (or labels) in colour over it; below `floor` the seismic shows alone.
+constexpr float kOverlayFloor = 0.2f;
 Panel seismic_panel(const std::vector<float>& section, int64_t height, int64_t width, const std::string& title);
 Panel overlay_panel(const std::vector<float>& section, const std::vector<float>& prob, int64_t height, int64_t width,
-                    const std::string& title, float floor = 0.2f);
+                    const std::string& title, float floor = kOverlayFloor);
 
 }  // namespace strata::faults

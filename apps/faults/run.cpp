@@ -427,9 +427,9 @@ int eval_command(const AppArgs& a) {
   return 0;
 }
 
-// What predict prints about its output: the share of samples from where the overlays start colouring (0.2)
-// and above even odds (0.5).
-const std::vector<double> kCountLevels{0.2, 0.5};
+// What predict prints about its output: the share of samples from where the overlays start colouring and
+// above even odds.
+const std::vector<double> kCountLevels{kOverlayFloor, 0.5};
 
 int predict_command(const AppArgs& a) {
   Model m = load_model(a.checkpoint, a.overrides);
