@@ -621,6 +621,61 @@ TEST(PredictSection, MirrorTtaAveragesTheSectionAndItsMirrorImage) {
   EXPECT_GT(differs, 1e-3) << "an untrained U-Net is not mirror-symmetric; the test would show nothing";
 }
 
+TEST(PredictSection, ShiftedViewsLineUpWithTheSection) {
+  manual_seed(6);
+  std::mt19937_64 rng(3);
+  std::normal_distribution<float> g;
+  const int64_t h = 45, w = 77;
+  std::vector<float> x(size_t(h * w));
+  for (float& v : x) v = g(rng);
+  // A pointwise network: every view, shifted or mirrored, must give each sample the same probability, so any
+  // view put back one sample off would show.
+  const ModulePtr pointwise = build_module(Config::parse(R"(
+type: sequential
+layers:
+  - {type: conv2d, in_channels: 1, out_channels: 3, kernel: 1}
+  - {type: relu}
+  - {type: conv2d, in_channels: 3, out_channels: 1, kernel: 1}
+)"));
+  const std::vector<float> plain = predict_section(*pointwise, x, h, w, {64, 16});
+  for (const bool tta : {false, true})
+    for (const std::array<int64_t, 2> shift : {std::array<int64_t, 2>{1, 1}, {0, 5}, {3, 0}, {17, 9}}) {
+      TileOptions o{64, 16};
+      o.tta = tta;
+      o.shift = shift;
+      const std::vector<float> p = predict_section(*pointwise, x, h, w, o);
+      for (size_t i = 0; i < p.size(); ++i)
+        ASSERT_NEAR(p[i], plain[i], 1e-6) << "tta " << tta << ", shift " << shift[0] << "," << shift[1] << ", sample " << i;
+    }
+  // A U-Net is not shift-invariant (pooling, strided upsampling): the shifted view is another prediction. With
+  // the shift along depth only, the frame stays symmetric left-right, so mirror in, mirror out holds for all
+  // four views together.
+  const ModulePtr unet = build_module(
+      Config::parse("{type: unet2d, in_channels: 1, classes: 1, base: 4, depth: 2, batchnorm: false}"));
+  TileOptions one{96, 32}, shifted{96, 32};
+  shifted.shift = {1, 1};
+  const std::vector<float> a = predict_section(*unet, x, h, w, one), b = predict_section(*unet, x, h, w, shifted);
+  double differs = 0;
+  for (size_t i = 0; i < a.size(); ++i) differs = std::max(differs, double(std::abs(a[i] - b[i])));
+  EXPECT_GT(differs, 1e-4) << "the shifted view should meet the network's grid differently";
+  const auto mirror = [&](const std::vector<float>& v) {
+    std::vector<float> m(v.size());
+    for (int64_t z = 0; z < h; ++z)
+      for (int64_t t = 0; t < w; ++t) m[size_t(z * w + t)] = v[size_t(z * w + w - 1 - t)];
+    return m;
+  };
+  TileOptions four{96, 32};
+  four.tta = true;
+  four.shift = {2, 0};
+  const std::vector<float> f = predict_section(*unet, x, h, w, four), fm = mirror(predict_section(*unet, mirror(x), h, w, four));
+  for (size_t i = 0; i < f.size(); ++i) ASSERT_NEAR(f[i], fm[i], 1e-5) << i;
+  // The option's checks.
+  EXPECT_EQ(TileOptions::from_config(Config::parse("{shift: [1, 2]}")).shift, (std::array<int64_t, 2>{1, 2}));
+  EXPECT_EQ(TileOptions::from_config(Config::parse("{}")).shift, (std::array<int64_t, 2>{0, 0}));
+  for (const char* bad : {"{shift: [1]}", "{shift: [1, 2, 3]}", "{shift: [-1, 0]}", "{shift: [0, 64]}"})
+    EXPECT_THROW(TileOptions::from_config(Config::parse(bad)), Error) << bad;
+}
+
 // ---------------------------------------------------------------------------
 // The app
 

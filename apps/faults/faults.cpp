@@ -205,6 +205,11 @@ TileOptions TileOptions::from_config(const Config& c) {
   o.tile = c.get_int("tile", o.tile, Bounds::at_least(32));
   o.overlap = c.get_int("overlap", o.overlap, Bounds::between(0, double(o.tile) / 2));
   o.tta = c.get_bool("tta", o.tta);
+  const std::vector<int64_t> shift = c.get_int_list("shift", {0, 0});
+  STRATA_CHECK(shift.size() == 2, "inference.shift: expected [samples, traces], got ", shift.size(), " values");
+  for (const int64_t v : shift)
+    STRATA_CHECK(v >= 0 && v < 64, "inference.shift: ", v, " is out of range: want 0-63 samples or traces");
+  o.shift = {shift[0], shift[1]};
   return o;
 }
 
@@ -233,30 +238,38 @@ std::vector<float> predict_section(Module& model, const std::vector<float>& sect
   // network sees no artificial edge there (zero padding inside the network looks like a fault to it).
   constexpr int64_t kBorder = 16, kMinSize = 64;
   const int64_t pad_y = std::max(kBorder, (kMinSize - height + 1) / 2), pad_x = std::max(kBorder, (kMinSize - width + 1) / 2);
-  const int64_t ph = height + 2 * pad_y, pw = width + 2 * pad_x;
-  std::vector<float> padded(size_t(ph * pw));
-  for (int64_t y = 0; y < ph; ++y)
-    for (int64_t x = 0; x < pw; ++x)
-      padded[size_t(y * pw + x)] = section[size_t(mirror(y - pad_y, height) * width + mirror(x - pad_x, width))];
-  // The section's own samples of a prediction of the padded section.
-  const auto unpad = [&](const std::vector<float>& p) {
+  // One view: the section placed `dy`, `dx` samples further down and right in its padded frame (so it meets the
+  // network's pooling grid differently), optionally mirrored left-right; returns the prediction of the section.
+  const auto view = [&](int64_t dy, int64_t dx, bool mirrored) {
+    const int64_t top = pad_y + dy, left = pad_x + dx, ph = height + 2 * pad_y + dy, pw = width + 2 * pad_x + dx;
+    std::vector<float> padded(size_t(ph * pw));
+    for (int64_t y = 0; y < ph; ++y)
+      for (int64_t x = 0; x < pw; ++x) {
+        const int64_t xs = mirrored ? pw - 1 - x : x;
+        padded[size_t(y * pw + x)] = section[size_t(mirror(y - top, height) * width + mirror(xs - left, width))];
+      }
+    const std::vector<float> p = predict_padded(model, padded, ph, pw, o);
     std::vector<float> out(size_t(height * width));
     for (int64_t y = 0; y < height; ++y)
-      for (int64_t x = 0; x < width; ++x) out[size_t(y * width + x)] = p[size_t((y + pad_y) * pw + x + pad_x)];
+      for (int64_t x = 0; x < width; ++x) {
+        const int64_t xp = x + left;
+        out[size_t(y * width + x)] = p[size_t((y + top) * pw + (mirrored ? pw - 1 - xp : xp))];
+      }
     return out;
   };
-  std::vector<float> out = unpad(predict_padded(model, padded, ph, pw, o));
-  if (o.tta) {
-    // A section seen in a mirror is as plausible as the section (faults dip either way): average the two.
-    const auto mirror_rows = [&](std::vector<float>& v) {
-      for (int64_t y = 0; y < ph; ++y) std::reverse(v.begin() + y * pw, v.begin() + (y + 1) * pw);
-    };
-    mirror_rows(padded);
-    std::vector<float> q = predict_padded(model, padded, ph, pw, o);
-    mirror_rows(q);
-    const std::vector<float> mirrored = unpad(q);
-    for (size_t i = 0; i < out.size(); ++i) out[i] = 0.5f * (out[i] + mirrored[i]);
-  }
+  std::vector<std::array<int64_t, 2>> shifts{{0, 0}};
+  if (o.shift[0] != 0 || o.shift[1] != 0) shifts.push_back(o.shift);
+  std::vector<float> out(size_t(height * width), 0.0f);
+  int64_t views = 0;
+  for (const auto& [dy, dx] : shifts)
+    for (const bool mirrored : {false, true}) {
+      // A section seen in a mirror is as plausible as the section (faults dip either way): average the two.
+      if (mirrored && !o.tta) continue;
+      const std::vector<float> p = view(dy, dx, mirrored);
+      for (size_t i = 0; i < out.size(); ++i) out[i] += p[i];
+      ++views;
+    }
+  for (float& v : out) v /= float(views);
   return out;
 }
 

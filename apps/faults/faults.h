@@ -13,6 +13,7 @@
 //                    tile's inner edges, so no seam shows
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -99,11 +100,15 @@ size_t standardise_section(std::span<float> section);
 struct TileOptions {
   int64_t tile = 256, overlap = 32;
   bool tta = false;  // also predict the section mirrored left-right and average the two probabilities
+  // Also predict the section moved this many samples down and right against the network's pooling grid (and,
+  // with tta, its mirror too), averaging all; {0, 0}: no such view.
+  std::array<int64_t, 2> shift{0, 0};
   static TileOptions from_config(const Config& inference);
 };
 // Fault probability (height x width) of a standardised section, in eval mode without gradients; the
 // section's borders are mirrored outwards first (at least 16 samples, and to 64 x 64 for small sections);
-// with o.tta, the mean of the section's and its left-right mirror's predictions.
+// with o.tta, the mean of the section's and its left-right mirror's predictions; with o.shift, also those of the
+// section moved o.shift samples down and right in its padded frame (4 predictions with both).
 std::vector<float> predict_section(Module& model, const std::vector<float>& section, int64_t height, int64_t width,
                                    const TileOptions& o);
 // The tiled, blended prediction of predict_section without the mirrored border.

@@ -281,10 +281,12 @@ int train_command(const AppArgs& a) {
   const int64_t tolerance = cfg.section("metrics").get_int("tolerance", 1, Bounds::between(0, 10));
   const LossOptions loss = LossOptions::from_config(cfg.section("loss"));
   const TileOptions tiles = TileOptions::from_config(cfg.section("inference"));
-  // Per-epoch validation without the mirror (half the cost, and the same checkpoint choice with or without
-  // inference.tta); the final validation and test scores, and the stored threshold, use the config's inference.
+  // Per-epoch validation with one prediction per section, no mirror or shifted view (a quarter of the cost, and
+  // the same checkpoint choice whatever inference.tta and inference.shift say); the final validation and test
+  // scores, and the stored threshold, use the config's inference.
   TileOptions per_epoch_tiles = tiles;
   per_epoch_tiles.tta = false;
+  per_epoch_tiles.shift = {0, 0};
   TrainerOptions topt = [&] {
     Config t = train_cfg;
     if (!t.has("monitor")) t.apply_override("monitor=val_ap");
