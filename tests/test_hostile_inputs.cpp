@@ -398,6 +398,9 @@ const std::vector<HostileCase> kCases = {
     {"faults_tta_not_a_bool", "strata-faults", "",
      "predict --checkpoint $FT_CKPT --input $FT_SGY --output p.sgy inference.tta=maybe", 1,
      {"inference.tta", "true or false"}, "test ! -e p.sgy"},
+    {"faults_shift_out_of_range", "strata-faults", "",
+     "predict --checkpoint $FT_CKPT --input $FT_SGY --output p.sgy inference.shift=[1,64]", 1,
+     {"inference.shift", "64", "0-63"}, "test ! -e p.sgy"},
     // 3. command line
     {"faults_direction_unknown", "strata-faults", "",
      "predict --checkpoint $FT_CKPT --input $FT_SGY --output p.sgy --direction diagonal", 1,
