@@ -125,6 +125,7 @@ class TinyTask {
     return {loss.item<float>(), 8};
   }
   std::map<std::string, double> validate() {
+    ++validations;
     model->eval();
     Generator data(999);
     const Tensor x = Tensor::randn({32, 4}, DType::f32, &data);
@@ -132,7 +133,7 @@ class TinyTask {
   }
   Trainer trainer(const fs::path& dir, std::function<void(int64_t)> after_step = nullptr) {
     TrainerOptions o = options;
-    o.epochs = 3;
+    o.epochs = epochs;
     o.steps_per_epoch = 4;
     o.progress = false;
     return Trainer(
@@ -155,7 +156,26 @@ class TinyTask {
   std::shared_ptr<Sequential> model;
   std::unique_ptr<Optimizer> opt;
   TrainerOptions options;  // monitor and its mode; epochs and steps are the task's
+  int64_t epochs = 3;
+  int validations = 0;
 };
+
+// metrics.csv rows after its two header lines, split at commas (empty fields kept).
+static std::vector<std::vector<std::string>> csv_rows(const fs::path& csv) {
+  std::ifstream f(csv);
+  std::string line;
+  std::getline(f, line);
+  std::getline(f, line);
+  std::vector<std::vector<std::string>> rows;
+  while (std::getline(f, line)) {
+    std::vector<std::string> row;
+    size_t a = 0;
+    for (size_t b; (b = line.find(',', a)) != std::string::npos; a = b + 1) row.push_back(line.substr(a, b - a));
+    row.push_back(line.substr(a));
+    rows.push_back(row);
+  }
+  return rows;
+}
 
 TEST(Trainer, MonitorModeMinimisesLossesAndMaximisesScores) {
   auto maximize = [](const std::string& yaml) { return TrainerOptions::from_config(Config::parse(yaml)).maximize; };
@@ -189,6 +209,48 @@ TEST(Trainer, TrainLossMonitorKeepsTheEpochOfLowestTrainingLoss) {
   EXPECT_NEAR(s.best, *lowest, 1e-5 * std::abs(*lowest));
   EXPECT_LT(*lowest, losses.front());  // the task learns, so the first epoch is not the best
   fs::remove_all(dir);
+}
+
+// train.val_every: validation after epoch 1, every n-th and the last; other epochs log empty metric fields,
+// and a validation monitor chooses among the validated epochs only.
+TEST(Trainer, ValEveryValidatesTheFirstEveryNthAndTheLastEpoch) {
+  EXPECT_EQ(TrainerOptions::from_config(Config::parse("epochs: 2")).val_every, 1);
+  EXPECT_THROW(TrainerOptions::from_config(Config::parse("val_every: 0")), Error);
+  TinyTask task;
+  task.epochs = 7;
+  task.options = TrainerOptions::from_config(Config::parse("val_every: 3"));
+  const fs::path dir = fresh_dir("val_every");
+  const TrainSummary s = task.trainer(dir).run();
+  EXPECT_EQ(s.epochs_run, 7);
+  EXPECT_EQ(task.validations, 4);  // epochs 1, 3, 6, 7
+  const std::vector<std::vector<std::string>> rows = csv_rows(dir / "metrics.csv");
+  ASSERT_EQ(rows.size(), 7u);
+  double best = 1e300;
+  int64_t best_epoch = 0;
+  for (size_t e = 0; e < rows.size(); ++e) {
+    ASSERT_EQ(rows[e].size(), 5u) << "epoch,step,train_loss,val_loss,seconds";
+    const bool validated = e == 0 || e == 2 || e == 5 || e == 6;
+    EXPECT_EQ(rows[e][3].empty(), !validated) << "epoch " << e + 1;
+    EXPECT_FALSE(rows[e][2].empty());
+    if (validated && std::stod(rows[e][3]) < best) best = std::stod(rows[e][3]), best_epoch = int64_t(e) + 1;
+  }
+  EXPECT_EQ(s.best_epoch, best_epoch);
+  EXPECT_NEAR(s.best, best, 1e-5 * best);
+  // A train_loss monitor is still compared every epoch.
+  TinyTask by_loss;
+  by_loss.epochs = 7;
+  by_loss.options = TrainerOptions::from_config(Config::parse("val_every: 3\nmonitor: train_loss"));
+  const fs::path dir2 = fresh_dir("val_every_train_loss");
+  const TrainSummary s2 = by_loss.trainer(dir2).run();
+  const std::vector<std::vector<std::string>> rows2 = csv_rows(dir2 / "metrics.csv");
+  ASSERT_EQ(rows2.size(), 7u);
+  const auto lowest = std::min_element(rows2.begin(), rows2.end(), [](const auto& a, const auto& b) {
+    return std::stod(a[2]) < std::stod(b[2]);
+  });
+  EXPECT_EQ(s2.best_epoch, 1 + (lowest - rows2.begin()));
+  EXPECT_EQ(by_loss.validations, 4);
+  fs::remove_all(dir);
+  fs::remove_all(dir2);
 }
 
 TEST(Trainer, InterruptAndResumeMatchAStraightRun) {

@@ -135,9 +135,15 @@ void line_plot(const std::string& path, const std::string& title, const std::str
   for (size_t k = 0; k < series.size(); ++k) {
     const Series& s = series[k];
     const Rgb c = class_colour(int64_t(k));
-    for (size_t i = 1; i < s.x.size(); ++i)
-      if (std::isfinite(s.y[i - 1]) && std::isfinite(s.y[i])) cv.line(px(s.x[i - 1]), py(s.y[i - 1]), px(s.x[i]), py(s.y[i]), c, 2);
-    if (s.x.size() == 1) cv.fill_rect(int(px(s.x[0])) - 3, int(py(s.y[0])) - 3, int(px(s.x[0])) + 4, int(py(s.y[0])) + 4, c);
+    // Consecutive finite points are joined across missing values (a metric recorded every few epochs).
+    size_t last = s.x.size(), finite = 0;
+    for (size_t i = 0; i < s.x.size(); ++i) {
+      if (!std::isfinite(s.y[i])) continue;
+      if (last < s.x.size()) cv.line(px(s.x[last]), py(s.y[last]), px(s.x[i]), py(s.y[i]), c, 2);
+      last = i;
+      ++finite;
+    }
+    if (finite == 1) cv.fill_rect(int(px(s.x[last])) - 3, int(py(s.y[last])) - 3, int(px(s.x[last])) + 4, int(py(s.y[last])) + 4, c);
   }
   // The legend on white, in the right-hand corner (top or bottom) that hides fewer points of the curves.
   const int lx = std::max(left + 10, left + pw - legend_w), lh = 8 + int(series.size()) * 20;

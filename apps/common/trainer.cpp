@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <csignal>
@@ -109,6 +110,7 @@ TrainerOptions TrainerOptions::from_config(const Config& c) {
   o.maximize = mode == "max" || (mode == "auto" && !is_loss);
   o.patience = c.get_int("patience", 0, Bounds::at_least(0));
   o.progress = c.get_bool("progress", true);
+  o.val_every = c.get_int("val_every", 1, Bounds::at_least(1));
   return o;
 }
 
@@ -224,6 +226,15 @@ void Trainer::log_epoch(int64_t epoch, double train_loss, const std::map<std::st
   for (const auto& [_, v] : metrics) {
     std::snprintf(buf, sizeof buf, ",%.6g", v);
     f << buf;
+  }
+  if (metrics.empty() && !fresh) {
+    // An epoch without validation (train.val_every): empty fields under the header's metric columns.
+    std::ifstream r(csv);
+    std::string line;
+    std::getline(r, line);  // version
+    std::getline(r, line);  // epoch,step,train_loss,<metrics>,seconds
+    const auto columns = std::count(line.begin(), line.end(), ',') + 1;
+    f << std::string(size_t(std::max<std::ptrdiff_t>(columns - 4, 0)), ',');
   }
   std::snprintf(buf, sizeof buf, ",%.1f\n", seconds);
   f << buf;
@@ -342,20 +353,27 @@ TrainSummary Trainer::run() {
     const double train_loss = loss_sum / double(std::max<int64_t>(samples, 1));
     const double sync_seconds = gradient_sync_seconds() - sync_before;
     sync_from_main();  // buffers (batch-norm running statistics) as rank 0 has them, for validation and checkpoints
-    std::map<std::string, double> metrics = validate_(epoch);
+    // train.val_every: the first epoch (it names metrics.csv's columns), every val_every-th and the last.
+    const bool validated = o_.val_every == 1 || epoch == 0 || (epoch + 1) % o_.val_every == 0 ||
+                           epoch + 1 == o_.epochs || !fs::exists(fs::path(out_) / "metrics.csv");
+    std::map<std::string, double> metrics;
+    if (validated) metrics = validate_(epoch);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     log_epoch(epoch + 1, train_loss, metrics, seconds);
     redraw_plots();
     metrics.emplace("train_loss", train_loss);
     const auto it = metrics.find(o_.monitor);
-    STRATA_CHECK(it != metrics.end(), "trainer: monitor '", o_.monitor, "' is not among the metrics of this app");
-    const bool better = o_.maximize ? it->second > best_ : it->second < best_;
+    STRATA_CHECK(it != metrics.end() || !validated, "trainer: monitor '", o_.monitor,
+                 "' is not among the metrics of this app");
+    // A validation monitor is compared (and counts towards patience) on validated epochs only.
+    const bool compared = it != metrics.end();
+    const bool better = compared && (o_.maximize ? it->second > best_ : it->second < best_);
     if (better) {
       best_ = it->second;
       best_epoch_ = epoch + 1;
       stale_epochs_ = 0;
       write_checkpoint("best.safetensors", epoch + 1, 0);
-    } else {
+    } else if (compared) {
       ++stale_epochs_;
     }
     write_checkpoint("last.safetensors", epoch + 1, 0);
@@ -365,7 +383,7 @@ TrainSummary Trainer::run() {
       const char* mark = better ? " (best)" : "";
       char monitored[160] = "";
       const auto val_loss = metrics.find("val_loss");
-      if (o_.monitor != "train_loss")
+      if (compared && o_.monitor != "train_loss")
         std::snprintf(monitored, sizeof monitored, ", %s %.4f%s", o_.monitor.c_str(), it->second, mark);
       else if (val_loss != metrics.end())
         std::snprintf(monitored, sizeof monitored, "%s, val_loss %.4f", mark, val_loss->second);

@@ -47,10 +47,13 @@ struct TrainerOptions {
   int64_t steps_per_epoch = 1;
   std::string monitor = "val_loss";  // metric that picks best.safetensors
   bool maximize = false;             // higher is better for `monitor`
-  int64_t patience = 0;              // epochs without improvement before stopping; 0: never
+  int64_t patience = 0;              // validations without improvement before stopping; 0: never
   bool progress = true;
+  // Validate after the first epoch, every val_every-th and the last; other epochs log the training
+  // loss only, and a validation monitor picks among the validated epochs.
+  int64_t val_every = 1;
   // Keys: epochs, monitor, monitor_mode (auto | min | max; auto minimises a monitor whose
-  // name ends in "loss" and maximises any other), patience, progress. steps_per_epoch
+  // name ends in "loss" and maximises any other), patience, progress, val_every. steps_per_epoch
   // comes from the data.
   static TrainerOptions from_config(const Config& train);
 };
