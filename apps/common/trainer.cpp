@@ -353,9 +353,12 @@ TrainSummary Trainer::run() {
     const double train_loss = loss_sum / double(std::max<int64_t>(samples, 1));
     const double sync_seconds = gradient_sync_seconds() - sync_before;
     sync_from_main();  // buffers (batch-norm running statistics) as rank 0 has them, for validation and checkpoints
-    // train.val_every: the first epoch (it names metrics.csv's columns), every val_every-th and the last.
+    // train.val_every: the first epoch (it names metrics.csv's columns), every val_every-th and the last; also
+    // any epoch a rank has no metrics.csv for yet (a resume into a fresh folder). Validation is collective under
+    // data parallelism, so every rank decides alike.
+    const bool no_csv = !fs::exists(fs::path(out_) / "metrics.csv");
     const bool validated = o_.val_every == 1 || epoch == 0 || (epoch + 1) % o_.val_every == 0 ||
-                           epoch + 1 == o_.epochs || !fs::exists(fs::path(out_) / "metrics.csv");
+                           epoch + 1 == o_.epochs || (dist::active() ? dist::any(no_csv) : no_csv);
     std::map<std::string, double> metrics;
     if (validated) metrics = validate_(epoch);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
