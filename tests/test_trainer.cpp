@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
@@ -97,6 +98,22 @@ TEST(Plots, PngsDecodeWithTheExpectedSize) {
     stbi_image_free(px);
   }
   EXPECT_THROW(image_panels((dir / "bad.png").string(), {{Panel{"x", 2, 2, 1, {0.f}}}}), Error);
+  // A metric recorded every few epochs (train.val_every: NaN between) is drawn as one line across the gaps: the
+  // series' colour crosses the middle of the plot, where no recorded point lies.
+  const double nan = std::nan("");
+  line_plot((dir / "gaps.png").string(), "loss", "epoch", "loss", {{"val", {1, 2, 3, 4, 5}, {0.0, nan, nan, nan, 1.0}}});
+  int x = 0, y = 0, c = 0;
+  unsigned char* px = stbi_load((dir / "gaps.png").string().c_str(), &x, &y, &c, 3);
+  ASSERT_NE(px, nullptr);
+  const Rgb colour = class_colour(0);
+  int64_t on_line = 0;
+  for (int row = 0; row < y; ++row)
+    for (int col = 400; col < 580; ++col) {
+      const unsigned char* p = px + 3 * (row * x + col);
+      on_line += p[0] == colour[0] && p[1] == colour[1] && p[2] == colour[2];
+    }
+  stbi_image_free(px);
+  EXPECT_GT(on_line, 100) << "the points either side of the gap are not joined";
 }
 
 // A small regression model trained by the Trainer: data from (epoch, batch),
