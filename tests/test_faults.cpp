@@ -590,6 +590,18 @@ layers:
   EXPECT_LT(worst, 0.1 * spread) << "worst " << worst << " of a spread of " << spread;
 }
 
+namespace {
+
+// A section (h x w, row-major) seen in a mirror: trace t becomes trace w - 1 - t.
+std::vector<float> mirror_traces(const std::vector<float>& v, int64_t h, int64_t w) {
+  std::vector<float> m(v.size());
+  for (int64_t z = 0; z < h; ++z)
+    for (int64_t t = 0; t < w; ++t) m[size_t(z * w + t)] = v[size_t(z * w + w - 1 - t)];
+  return m;
+}
+
+}  // namespace
+
 TEST(PredictSection, MirrorTtaAveragesTheSectionAndItsMirrorImage) {
   manual_seed(5);
   const ModulePtr unet = build_module(
@@ -599,12 +611,7 @@ TEST(PredictSection, MirrorTtaAveragesTheSectionAndItsMirrorImage) {
   const int64_t h = 70, w = 150;
   std::vector<float> x(size_t(h * w));
   for (float& v : x) v = g(rng);
-  const auto mirror = [&](const std::vector<float>& v) {
-    std::vector<float> m(v.size());
-    for (int64_t z = 0; z < h; ++z)
-      for (int64_t t = 0; t < w; ++t) m[size_t(z * w + t)] = v[size_t(z * w + w - 1 - t)];
-    return m;
-  };
+  const auto mirror = [&](const std::vector<float>& v) { return mirror_traces(v, h, w); };
   const std::vector<float> mirrored = mirror(x);
   TileOptions plain{96, 32}, tta{96, 32};
   tta.tta = true;
@@ -658,12 +665,7 @@ layers:
   double differs = 0;
   for (size_t i = 0; i < a.size(); ++i) differs = std::max(differs, double(std::abs(a[i] - b[i])));
   EXPECT_GT(differs, 1e-4) << "the shifted view should meet the network's grid differently";
-  const auto mirror = [&](const std::vector<float>& v) {
-    std::vector<float> m(v.size());
-    for (int64_t z = 0; z < h; ++z)
-      for (int64_t t = 0; t < w; ++t) m[size_t(z * w + t)] = v[size_t(z * w + w - 1 - t)];
-    return m;
-  };
+  const auto mirror = [&](const std::vector<float>& v) { return mirror_traces(v, h, w); };
   TileOptions four{96, 32};
   four.tta = true;
   four.shift = {2, 0};

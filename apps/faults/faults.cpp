@@ -259,17 +259,16 @@ std::vector<float> predict_section(Module& model, const std::vector<float>& sect
   };
   std::vector<std::array<int64_t, 2>> shifts{{0, 0}};
   if (o.shift[0] != 0 || o.shift[1] != 0) shifts.push_back(o.shift);
+  // A section seen in a mirror is as plausible as the section (faults dip either way): with tta, both.
+  const std::vector<bool> mirrors = o.tta ? std::vector<bool>{false, true} : std::vector<bool>{false};
   std::vector<float> out(size_t(height * width), 0.0f);
-  int64_t views = 0;
   for (const auto& [dy, dx] : shifts)
-    for (const bool mirrored : {false, true}) {
-      // A section seen in a mirror is as plausible as the section (faults dip either way): average the two.
-      if (mirrored && !o.tta) continue;
+    for (const bool mirrored : mirrors) {
       const std::vector<float> p = view(dy, dx, mirrored);
       for (size_t i = 0; i < out.size(); ++i) out[i] += p[i];
-      ++views;
     }
-  for (float& v : out) v /= float(views);
+  const float views = float(shifts.size() * mirrors.size());
+  for (float& v : out) v /= views;
   return out;
 }
 
