@@ -72,10 +72,12 @@ void update_running_stats(const Tensor& running_mean, const Tensor& running_var,
 
 // Batch norm on the backend's fused kernel: one pass for the statistics, one
 // for y, and a backward of two passes that saves only x and two per-channel
-// vectors. Undefined when the backend has no such kernel or a tensor's dtype
-// differs from x's.
+// vectors. With `with_relu`, the kernel that also applies a ReLU (and keeps
+// the scale and shift it used, two more per-channel vectors, from which the
+// backward recomputes where the ReLU passed). Undefined when the backend has
+// no such kernel or a tensor's dtype differs from x's.
 Tensor fused_batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
-                        const Tensor& bias, bool training, double momentum, double eps) {
+                        const Tensor& bias, bool training, double momentum, double eps, bool with_relu) {
   for (const Tensor* t : {&running_mean, &running_var, &weight, &bias})
     if (t->defined() && t->dtype() != x.dtype()) return Tensor();
   Backend& be = backend_for(x.device());
@@ -87,34 +89,43 @@ Tensor fused_batch_norm(const Tensor& x, const Tensor& running_mean, const Tenso
   Tensor mu = training ? make_tensor({C}, t, x.device()) : running_mean.detach().contiguous();
   Tensor var = training ? make_tensor({C}, t, x.device()) : running_var.detach().contiguous();
   Tensor invstd = make_tensor({C}, t, x.device());
+  Tensor scale_shift = with_relu ? make_tensor({2 * C}, t, x.device()) : Tensor();
   Tensor y = make_tensor(x.shape(), t, x.device());
   auto ptr = [](const Tensor& v) -> const void* { return v.defined() ? v.raw_data() : nullptr; };
-  if (!be.batch_norm_forward(t, xc.raw_data(), outer, C, inner, training, eps, ptr(wc), ptr(bc), mu.raw_data(),
-                             var.raw_data(), invstd.raw_data(), y.raw_data()))
-    return Tensor();
+  const bool ran = with_relu ? be.batch_norm_relu_forward(t, xc.raw_data(), outer, C, inner, training, eps, ptr(wc),
+                                                          ptr(bc), mu.raw_data(), var.raw_data(), invstd.raw_data(),
+                                                          y.raw_data(), scale_shift.raw_data())
+                             : be.batch_norm_forward(t, xc.raw_data(), outer, C, inner, training, eps, ptr(wc),
+                                                     ptr(bc), mu.raw_data(), var.raw_data(), invstd.raw_data(),
+                                                     y.raw_data());
+  if (!ran) return Tensor();
   if (training) update_running_stats(running_mean, running_var, mu, var, momentum, outer * inner);
   const bool need_x = x.requires_grad();
   const bool need_w = weight.defined() && weight.requires_grad(), need_b = bias.defined() && bias.requires_grad();
-  return record("batch_norm", y, {x, weight, bias},
-                [=, sx = Saved(xc), smu = Saved(mu), sis = Saved(invstd), sw = wc.defined() ? Saved(wc) : Saved()](const Tensor& gy) -> Grads {
+  return record(with_relu ? "batch_norm_relu" : "batch_norm", y, {x, weight, bias},
+                [=, sx = Saved(xc), smu = Saved(mu), sis = Saved(invstd), sw = wc.defined() ? Saved(wc) : Saved(),
+                 sss = with_relu ? Saved(scale_shift) : Saved()](const Tensor& gy) -> Grads {
                   const Tensor gyc = gy.contiguous();
                   const Tensor w = wc.defined() ? sw.get() : Tensor();
                   Tensor gx = need_x ? make_tensor(gyc.shape(), t, gyc.device()) : Tensor();
                   Tensor gw = make_tensor({C}, t, gyc.device()), gb = make_tensor({C}, t, gyc.device());
-                  backend_for(gyc.device())
-                      .batch_norm_backward(t, sx.get().raw_data(), gyc.raw_data(), outer, C, inner, training, eps,
-                                           smu.get().raw_data(), sis.get().raw_data(),
-                                           w.defined() ? w.raw_data() : nullptr, need_x ? gx.raw_data() : nullptr,
-                                           gw.raw_data(), gb.raw_data());
+                  Backend& bb = backend_for(gyc.device());
+                  const void* wp = w.defined() ? w.raw_data() : nullptr;
+                  void* gxp = need_x ? gx.raw_data() : nullptr;
+                  if (with_relu)
+                    bb.batch_norm_relu_backward(t, sx.get().raw_data(), gyc.raw_data(), outer, C, inner, training,
+                                                smu.get().raw_data(), sis.get().raw_data(), wp,
+                                                sss.get().raw_data(), gxp, gw.raw_data(), gb.raw_data());
+                  else
+                    bb.batch_norm_backward(t, sx.get().raw_data(), gyc.raw_data(), outer, C, inner, training, eps,
+                                           smu.get().raw_data(), sis.get().raw_data(), wp, gxp, gw.raw_data(),
+                                           gb.raw_data());
                   return {gx, need_w ? gw : Tensor(), need_b ? gb : Tensor()};
                 });
 }
 
-}  // namespace
-
-Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
-                  const Tensor& bias, bool training, double momentum, double eps) {
-  const char* op = "batch_norm";
+void check_batch_norm(const char* op, const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
+                      const Tensor& weight, const Tensor& bias, bool training) {
   check_floating(op, x);
   STRATA_CHECK(x.dim() >= 2 && x.dim() <= 4, op, ": input must be (N, C), (N, C, L) or (N, C, H, W), got shape ",
                shape_str(x.shape()));
@@ -125,25 +136,32 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
     STRATA_CHECK(t->dim() == 1 && t->numel() == C, op, ": parameters and running statistics must have shape [", C,
                  "] for input ", shape_str(x.shape()), ", got ", shape_str(t->shape()));
   }
+  STRATA_CHECK(!training || x.numel() / std::max<int64_t>(C, 1) > 1, op,
+               ": training needs more than one value per channel, input ", shape_str(x.shape()));
+  STRATA_CHECK(training || (running_mean.defined() && running_var.defined()), op,
+               ": evaluation mode needs running_mean and running_var");
+}
+
+}  // namespace
+
+Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
+                  const Tensor& bias, bool training, double momentum, double eps) {
+  check_batch_norm("batch_norm", x, running_mean, running_var, weight, bias, training);
+  if (Tensor y = fused_batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps, false);
+      y.defined())
+    return y;
+
+  // Composed from engine ops (a backend without a fused kernel); autograd derives the backward.
+  const int64_t C = x.shape()[1];
   Shape per_channel(x.dim(), 1);
   per_channel[1] = C;
   std::vector<int64_t> dims{0};
   for (int64_t d = 2; d < x.dim(); ++d) dims.push_back(d);
-  const int64_t count = x.numel() / std::max<int64_t>(C, 1);
-
-  STRATA_CHECK(!training || count > 1, op, ": training needs more than one value per channel, input ",
-               shape_str(x.shape()));
-  STRATA_CHECK(training || (running_mean.defined() && running_var.defined()), op,
-               ": evaluation mode needs running_mean and running_var");
-  if (Tensor y = fused_batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps); y.defined())
-    return y;
-
-  // Composed from engine ops (a backend without a fused kernel); autograd derives the backward.
   Tensor mu, var;
   if (training) {
     mu = mean(x, dims, true);
     var = mean(pow(sub(x, mu), 2.0), dims, true);  // biased, for normalising
-    update_running_stats(running_mean, running_var, mu, var, momentum, count);
+    update_running_stats(running_mean, running_var, mu, var, momentum, x.numel() / std::max<int64_t>(C, 1));
   } else {
     mu = running_mean.reshape(per_channel);
     var = running_var.reshape(per_channel);
@@ -152,6 +170,15 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
   if (weight.defined()) y = mul(y, weight.reshape(per_channel));
   if (bias.defined()) y = add(y, bias.reshape(per_channel));
   return y;
+}
+
+Tensor batch_norm_relu(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
+                       const Tensor& bias, bool training, double momentum, double eps) {
+  check_batch_norm("batch_norm_relu", x, running_mean, running_var, weight, bias, training);
+  if (Tensor y = fused_batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps, true);
+      y.defined())
+    return y;
+  return relu(batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps));
 }
 
 Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) {

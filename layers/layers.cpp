@@ -121,10 +121,14 @@ Tensor BatchNorm::forward(const Tensor& x) {
   // batchnorm1d also takes (N, C) feature vectors, as PyTorch's BatchNorm1d does.
   STRATA_CHECK(x.dim() == spatial_dims + 2 || (spatial_dims == 1 && x.dim() == 2), type(), ": expects ",
                spatial_dims == 1 ? "(N, C) or (N, C, L)" : "(N, C, H, W)", " input, got ", shape_str(x.shape()));
-  if (sync && training() && dist::active()) return sync_batch_norm(x, running_mean, running_var, weight, bias, momentum, eps);
+  if (sync && training() && dist::active()) {
+    const Tensor y = sync_batch_norm(x, running_mean, running_var, weight, bias, momentum, eps);
+    return relu ? strata::relu(y) : y;
+  }
+  if (relu) return batch_norm_relu(x, running_mean, running_var, weight, bias, training(), momentum, eps);
   return batch_norm(x, running_mean, running_var, weight, bias, training(), momentum, eps);
 }
-std::string BatchNorm::describe() const { return std::to_string(running_mean.size(0)); }
+std::string BatchNorm::describe() const { return std::to_string(running_mean.size(0)) + (relu ? " + relu" : ""); }
 
 // ---- activations ----------------------------------------------------------------
 namespace {

@@ -19,18 +19,24 @@ ConvBlock::ConvBlock(int dims, int64_t in, int64_t out, bool batchnorm, double d
     : Module("conv_block"), in_(in), out_(out) {
   STRATA_CHECK(kernel >= 1 && kernel % 2 == 1, "conv_block: kernel must be odd and >= 1, got ", kernel);
   conv1_ = register_module("conv1", conv_same(dims, in, out, kernel));
-  if (batchnorm) bn1_ = register_module("bn1", std::make_shared<BatchNorm>(dims, out));
+  // Each batch norm carries the ReLU after it (one fused kernel on the CPU).
+  if (batchnorm) {
+    bn1_ = register_module("bn1", std::make_shared<BatchNorm>(dims, out));
+    bn1_->relu = true;
+  }
   conv2_ = register_module("conv2", conv_same(dims, out, out, kernel));
-  if (batchnorm) bn2_ = register_module("bn2", std::make_shared<BatchNorm>(dims, out));
+  if (batchnorm) {
+    bn2_ = register_module("bn2", std::make_shared<BatchNorm>(dims, out));
+    bn2_->relu = true;
+  }
   if (dropout > 0) drop_ = register_module("drop", std::make_shared<Dropout>(dropout));
 }
 
 Tensor ConvBlock::forward(const Tensor& x) {
   Tensor y = (*conv1_)(x);
-  if (bn1_) y = (*bn1_)(y);
-  y = (*conv2_)(relu(y));
-  if (bn2_) y = (*bn2_)(y);
-  y = relu(y);
+  y = bn1_ ? (*bn1_)(y) : relu(y);
+  y = (*conv2_)(y);
+  y = bn2_ ? (*bn2_)(y) : relu(y);
   return drop_ ? (*drop_)(y) : y;
 }
 

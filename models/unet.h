@@ -35,7 +35,8 @@ class ConvBlock : public Module {
   std::string describe() const override;
 
  private:
-  ModulePtr conv1_, bn1_, conv2_, bn2_, drop_;
+  ModulePtr conv1_, conv2_, drop_;
+  std::shared_ptr<BatchNorm> bn1_, bn2_;  // with their ReLU (BatchNorm::relu)
   int64_t in_, out_;
 };
 

@@ -136,6 +136,13 @@ TEST(NnGradcheck, BatchNormAndDropout) {
         {input({2, 3, 4, 5}, 49), input({3}, 50), input({3}, 51)});
   check("batch_norm no affine", [](auto& v) { return batch_norm(v[0], Tensor(), Tensor(), Tensor(), Tensor(), true); },
         {input({3, 2, 5}, 52)});
+  check("batch_norm_relu train", [](auto& v) { return batch_norm_relu(v[0], Tensor(), Tensor(), v[1], v[2], true); },
+        {input({2, 3, 4, 5}, 201), input({3}, 202, 0.5, 1.5), input({3}, 203)});
+  check("batch_norm_relu eval", [rm, rv](auto& v) { return batch_norm_relu(v[0], rm, rv, v[1], v[2], false); },
+        {input({2, 3, 4, 5}, 204), input({3}, 205), input({3}, 206)});
+  check("batch_norm_relu no affine",
+        [](auto& v) { return batch_norm_relu(v[0], Tensor(), Tensor(), Tensor(), Tensor(), true); },
+        {input({3, 2, 5}, 207)});
   check("dropout", [](auto& v) {
     Generator g(7);  // the same mask on every evaluation
     return dropout(v[0], 0.3, true, &g);

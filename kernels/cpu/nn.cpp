@@ -266,8 +266,9 @@ void upsample2d_backward(const UpsampleGeom& g, const T* gy, T* gx) {
 
 template <class T>
 void batch_norm_forward(const T* x, int64_t outer, int64_t C, int64_t inner, bool training, double eps,
-                        const T* weight, const T* bias, T* mean, T* var, T* invstd, T* y) {
+                        const T* weight, const T* bias, T* mean, T* var, T* invstd, T* y, T* scale_shift) {
   const int64_t count = outer * inner;
+  const act::Relu relu;
 #pragma omp parallel for schedule(static) if (count * C > 65536)
   for (int64_t c = 0; c < C; ++c) {
     double mu, v;
@@ -295,29 +296,55 @@ void batch_norm_forward(const T* x, int64_t outer, int64_t C, int64_t inner, boo
     const T a = T(is * (weight ? double(weight[c]) : 1.0));
     const T b = T((bias ? double(bias[c]) : 0.0) - mu * double(a));
     for (int64_t o = 0; o < outer; ++o) {
-      const T* xp = x + (o * C + c) * inner;
-      T* yp = y + (o * C + c) * inner;
+      const T* __restrict xp = x + (o * C + c) * inner;
+      T* __restrict yp = y + (o * C + c) * inner;
+      if (scale_shift) {
 #pragma omp simd
-      for (int64_t i = 0; i < inner; ++i) yp[i] = xp[i] * a + b;
+        for (int64_t i = 0; i < inner; ++i) yp[i] = relu.fwd(xp[i] * a + b);
+      } else {
+#pragma omp simd
+        for (int64_t i = 0; i < inner; ++i) yp[i] = xp[i] * a + b;
+      }
     }
+    if (scale_shift) scale_shift[c] = a, scale_shift[C + c] = b;
   }
 }
 
 template <class T>
 void batch_norm_backward(const T* x, const T* gy, int64_t outer, int64_t C, int64_t inner, bool training,
-                         const T* mean, const T* invstd, const T* weight, T* gx, T* gweight, T* gbias) {
+                         const T* mean, const T* invstd, const T* weight, T* gx, T* gweight, T* gbias,
+                         const T* scale_shift) {
   const int64_t count = outer * inner;
 #pragma omp parallel for schedule(static) if (count * C > 65536)
   for (int64_t c = 0; c < C; ++c) {
     const double mu = double(mean[c]), is = double(invstd[c]), w = weight ? double(weight[c]) : 1.0;
+    // The ReLU's gradient: gy where the forward's x * a + b (the same float expression) was positive, else 0.
+    const T a = scale_shift ? scale_shift[c] : T(0), b = scale_shift ? scale_shift[C + c] : T(0);
     double sg = 0, sgx = 0;  // sum gy, sum gy * (x - mean)
     for (int64_t o = 0; o < outer; ++o) {
-      const T* xp = x + (o * C + c) * inner;
-      const T* gp = gy + (o * C + c) * inner;
+      const T* __restrict xp = x + (o * C + c) * inner;
+      const T* __restrict gp = gy + (o * C + c) * inner;
+      if (scale_shift) {
+        // The ReLU-masked gradient a block at a time into L1, then the plain sums over it (one loop doing both
+        // stays scalar with GCC: the select and the widening to double do not vectorise together).
+        constexpr int64_t kBlock = 256;
+        alignas(64) T masked[kBlock];
+        for (int64_t i0 = 0; i0 < inner; i0 += kBlock) {
+          const int64_t n = std::min(kBlock, inner - i0);
+#pragma omp simd
+          for (int64_t i = 0; i < n; ++i) masked[i] = xp[i0 + i] * a + b > T(0) ? gp[i0 + i] : T(0);
 #pragma omp simd reduction(+ : sg, sgx)
-      for (int64_t i = 0; i < inner; ++i) {
-        sg += double(gp[i]);
-        sgx += double(gp[i]) * (double(xp[i]) - mu);
+          for (int64_t i = 0; i < n; ++i) {
+            sg += double(masked[i]);
+            sgx += double(masked[i]) * (double(xp[i0 + i]) - mu);
+          }
+        }
+      } else {
+#pragma omp simd reduction(+ : sg, sgx)
+        for (int64_t i = 0; i < inner; ++i) {
+          sg += double(gp[i]);
+          sgx += double(gp[i]) * (double(xp[i]) - mu);
+        }
       }
     }
     gbias[c] = T(sg);
@@ -329,11 +356,19 @@ void batch_norm_backward(const T* x, const T* gy, int64_t outer, int64_t C, int6
     const T k3 = training ? T(-w * is * sg / double(count)) : T(0);
     const T m = T(mu);
     for (int64_t o = 0; o < outer; ++o) {
-      const T* xp = x + (o * C + c) * inner;
-      const T* gp = gy + (o * C + c) * inner;
-      T* out = gx + (o * C + c) * inner;
+      const T* __restrict xp = x + (o * C + c) * inner;
+      const T* __restrict gp = gy + (o * C + c) * inner;
+      T* __restrict out = gx + (o * C + c) * inner;
+      if (scale_shift) {
 #pragma omp simd
-      for (int64_t i = 0; i < inner; ++i) out[i] = k1 * gp[i] + k2 * (xp[i] - m) + k3;
+        for (int64_t i = 0; i < inner; ++i) {
+          const T gi = gp[i];
+          out[i] = k1 * (xp[i] * a + b > T(0) ? gi : T(0)) + k2 * (xp[i] - m) + k3;
+        }
+      } else {
+#pragma omp simd
+        for (int64_t i = 0; i < inner; ++i) out[i] = k1 * gp[i] + k2 * (xp[i] - m) + k3;
+      }
     }
   }
 }
@@ -373,9 +408,9 @@ void activation_backward(Activation a, ActParams p, const T* x, const T* y, cons
   template void upsample2d<T>(const UpsampleGeom&, const T*, T*);                                 \
   template void upsample2d_backward<T>(const UpsampleGeom&, const T*, T*);                        \
   template void batch_norm_forward<T>(const T*, int64_t, int64_t, int64_t, bool, double, const T*, const T*, T*, T*, \
-                                      T*, T*);                                                    \
+                                      T*, T*, T*);                                                \
   template void batch_norm_backward<T>(const T*, const T*, int64_t, int64_t, int64_t, bool, const T*, const T*,     \
-                                       const T*, T*, T*, T*);                                     \
+                                       const T*, T*, T*, T*, const T*);                           \
   template void activation<T>(Activation, ActParams, const T*, T*, int64_t);                      \
   template void activation_backward<T>(Activation, ActParams, const T*, const T*, const T*, T*, int64_t);
 STRATA_INSTANTIATE_NN(float)
