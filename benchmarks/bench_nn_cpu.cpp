@@ -87,5 +87,26 @@ int main(int argc, char** argv) {
                 ms, flop / ms / 1e6, num_threads());
     std::fflush(stdout);
   }
+  // The 2-D U-Net's upsamplers: transposed convolution, kernel 2, stride 2, c -> c / 2 channels
+  // (configs/faults_synthetic.yaml's decoder, batch 16 of 128 x 128 sections: input sizes 8 to 64).
+  for (const auto& [c, s] : std::vector<std::pair<int64_t, int64_t>>{{256, 8}, {128, 16}, {64, 32}, {32, 64}}) {
+    const std::string name = "convt2d_k2s2_n16_c" + std::to_string(c) + "_" + std::to_string(s);
+    if (!filter.empty() && name.find(filter) == std::string::npos) continue;
+    Generator g(1);
+    Tensor x = Tensor::randn({16, c, s, s}, DType::f32, &g);
+    x.requires_grad_();
+    Tensor w = param({c, c / 2, 2, 2}, 2), b = param({c / 2}, 3);
+    const Tensor gy = Tensor::randn({16, c / 2, 2 * s, 2 * s}, DType::f32, &g);
+    const double ms = median_ms(
+        [&] {
+          x.zero_grad(), w.zero_grad(), b.zero_grad();
+          conv_transpose2d(x, w, b, {{2, 2}}).backward(gy);
+        },
+        repeats);
+    const double flop = 3.0 * 2.0 * 16.0 * double(c) * double(c / 2) * 4.0 * double(s) * double(s);
+    std::printf("{\"name\": \"%s\", \"strata_ms\": %.3f, \"strata_gflops\": %.1f, \"threads\": %d}\n", name.c_str(),
+                ms, flop / ms / 1e6, num_threads());
+    std::fflush(stdout);
+  }
   return 0;
 }

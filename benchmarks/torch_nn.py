@@ -43,3 +43,26 @@ for name, dims, n, c, size, k in cases:
         step()
         times.append((time.perf_counter() - t0) * 1e3)
     print(json.dumps({"name": name, "torch_ms": round(statistics.median(times), 3), "threads": threads}), flush=True)
+
+# The 2-D U-Net's upsamplers: transposed convolution, kernel 2, stride 2, c -> c / 2 channels.
+for c, s in [(256, 8), (128, 16), (64, 32), (32, 64)]:
+    name = f"convt2d_k2s2_n16_c{c}_{s}"
+    if name_filter not in name:
+        continue
+    x = torch.randn((16, c, s, s), requires_grad=True)
+    w = (torch.randn((c, c // 2, 2, 2)) * 0.1).requires_grad_()
+    b = (torch.randn(c // 2) * 0.1).requires_grad_()
+    gy = torch.randn((16, c // 2, 2 * s, 2 * s))
+
+    def step():
+        x.grad = w.grad = b.grad = None
+        F.conv_transpose2d(x, w, b, stride=2).backward(gy)
+
+    step()
+    step()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        step()
+        times.append((time.perf_counter() - t0) * 1e3)
+    print(json.dumps({"name": name, "torch_ms": round(statistics.median(times), 3), "threads": threads}), flush=True)

@@ -18,6 +18,7 @@
 #include "kernels/cpu/loss.h"
 #include "kernels/cpu/conv_depthwise.h"
 #include "kernels/cpu/conv_direct.h"
+#include "kernels/cpu/conv_patch.h"
 #include "kernels/cpu/conv_winograd.h"
 #include "kernels/cpu/nn.h"
 #include "kernels/cpu/optimizer.h"
@@ -128,6 +129,7 @@ class CpuBackend final : public Backend {
       case cpu::ConvKernel::direct: return cpu::conv_direct_workspace(g, pass);
       case cpu::ConvKernel::winograd: return cpu::conv_winograd_workspace(g, pass);
       case cpu::ConvKernel::depthwise: return 0;
+      case cpu::ConvKernel::patch: return cpu::conv_patch_workspace(g, pass);
       case cpu::ConvKernel::gemm: return -1;
     }
     return -1;
@@ -139,7 +141,7 @@ class CpuBackend final : public Backend {
     const auto t0 = std::chrono::steady_clock::now();
     conv_direct_pass(t, pass, g, a, b, o, workspace);
     static const char* kPass[] = {"forward", "backward_data", "backward_weight"};
-    static const char* kKernel[] = {"gemm", "direct", "winograd", "depthwise"};
+    static const char* kKernel[] = {"gemm", "direct", "winograd", "depthwise", "patch"};
     profile::add(str_cat("conv ", kPass[int(pass)], " ", kKernel[int(cpu::conv_kernel(g, pass))], " ", g.C, "->", g.K,
                          " k", g.R, "x", g.S, " ", g.N, "x", g.H, "x", g.W),
                  std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
@@ -155,6 +157,11 @@ class CpuBackend final : public Backend {
       if (pass == ConvPass::forward) return cpu::conv_depthwise_forward(g, fa, fb, fo);
       if (pass == ConvPass::backward_data) return cpu::conv_depthwise_backward_data(g, fa, fb, fo);
       return cpu::conv_depthwise_backward_weight(g, fa, fb, fo);
+    }
+    if (cpu::conv_kernel(g, pass) == cpu::ConvKernel::patch) {
+      if (pass == ConvPass::forward) return cpu::conv_patch_forward(g, fa, fb, fo);
+      if (pass == ConvPass::backward_data) return cpu::conv_patch_backward_data(g, fa, fb, fo);
+      return cpu::conv_patch_backward_weight(g, fa, fb, fo, ws);
     }
     if (cpu::conv_kernel(g, pass) == cpu::ConvKernel::winograd) {
       if (pass == ConvPass::forward) return cpu::conv_winograd_forward(g, fa, fb, fo, ws);

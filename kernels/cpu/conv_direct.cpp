@@ -1,5 +1,6 @@
 #include "kernels/cpu/conv_direct.h"
 #include "kernels/cpu/conv_depthwise.h"
+#include "kernels/cpu/conv_patch.h"
 
 #include "kernels/cpu/conv_winograd.h"
 #include "kernels/cpu/simd.h"
@@ -303,6 +304,7 @@ ConvKernel conv_kernel(const ConvGeom& g, ConvPass pass) {
   const ConvAlgorithm a = conv_algorithm();
   if (a == ConvAlgorithm::gemm) return ConvKernel::gemm;
   if (conv_depthwise_applies(g)) return ConvKernel::depthwise;
+  if (conv_patch_applies(g)) return ConvKernel::patch;
   if (a != ConvAlgorithm::direct && conv_winograd_applies(g, pass) &&
       (a == ConvAlgorithm::winograd || winograd_wins(g)))
     return ConvKernel::winograd;
