@@ -106,50 +106,65 @@ int64_t conv_patch_workspace(const ConvGeom& g, ConvPass pass) {
   return pass == ConvPass::backward_weight ? g.N * g.K * g.C * g.R * g.S : 0;
 }
 
+// Output rows per task: narrow rows are taken several at a time (positions of consecutive rows are adjacent in
+// y and gy), so that the register tile's vectors are full.
+int64_t rows_per_task(const ConvGeom& g) { return std::clamp<int64_t>((8 * kLanes + g.OW - 1) / g.OW, 1, g.OH); }
+
 void conv_patch_forward(const ConvGeom& g, const float* x, const float* w, float* y) {
-  // y[n, k, oh, ow] = sum over taps q = (c, r, s) of w[k, q] x[n, c, oh R + r, ow S + s]: per output row, the
-  // row's taps gathered into xs[q][ow], then tiles of 6 output channels x 2 vectors of ow.
-  const int64_t Q = g.C * g.R * g.S, OWp = round_up(g.OW, kLanes);
+  // y[n, k, oh, ow] = sum over taps q = (c, r, s) of w[k, q] x[n, c, oh R + r, ow S + s]: per task (a sample's
+  // block of output rows), the rows' taps gathered into xs[q][position], then tiles of 6 output channels x 2
+  // vectors of positions.
+  const int64_t Q = g.C * g.R * g.S, rows = rows_per_task(g), blocks = (g.OH + rows - 1) / rows;
+  const int64_t Wp = round_up(rows * g.OW, kLanes);
   const std::vector<float> wp = pack_rows(g.K, Q, [&](int64_t k, int64_t q) { return w[k * Q + q]; });
 #pragma omp parallel for schedule(static)
-  for (int64_t item = 0; item < g.N * g.OH; ++item) {
-    const int64_t n = item / g.OH, oh = item % g.OH;
-    float* xs = scratch(0, Q * OWp, OWp != g.OW);  // the columns past OW only feed results that are dropped
+  for (int64_t task = 0; task < g.N * blocks; ++task) {
+    const int64_t n = task / blocks, oh0 = task % blocks * rows, nr = std::min(rows, g.OH - oh0);
+    const int64_t width = nr * g.OW;
+    float* xs = scratch(0, Q * Wp, width != Wp);  // the positions past `width` only feed results that are dropped
     for (int64_t c = 0; c < g.C; ++c)
       for (int64_t r = 0; r < g.R; ++r)
-        split_taps(x + ((n * g.C + c) * g.H + oh * g.R + r) * g.W, g.OW, g.S, xs + (c * g.R + r) * g.S * OWp, OWp);
+        for (int64_t i = 0; i < nr; ++i)
+          split_taps(x + ((n * g.C + c) * g.H + (oh0 + i) * g.R + r) * g.W, g.OW, g.S,
+                     xs + (c * g.R + r) * g.S * Wp + i * g.OW, Wp);
     for (int64_t k0 = 0; k0 < g.K; k0 += kRows)
-      tiles_along_row(wp.data() + k0 * Q, xs, Q, OWp, g.OW, [&](const float (*out)[kVecs * kLanes], int64_t col, int64_t count) {
+      tiles_along_row(wp.data() + k0 * Q, xs, Q, Wp, width, [&](const float (*out)[kVecs * kLanes], int64_t col, int64_t count) {
         for (int64_t j = 0; j < kRows && k0 + j < g.K; ++j)
-          std::copy_n(out[j], count, y + ((n * g.K + k0 + j) * g.OH + oh) * g.OW + col);
+          std::copy_n(out[j], count, y + ((n * g.K + k0 + j) * g.OH + oh0) * g.OW + col);
       });
   }
 }
 
 void conv_patch_backward_data(const ConvGeom& g, const float* gy, const float* w, float* gx) {
-  // gx[n, c, oh R + r, ow S + s] = sum over k of w[k, q] gy[n, k, oh, ow], q = (c, r, s): per output row of gy,
-  // its K rows copied into gs[k][ow], then tiles of 6 taps x 2 vectors of ow, each result written to its one
-  // place in gx (the S taps of one (c, r) interleaved back into their row).
-  const int64_t Q = g.C * g.R * g.S, OWp = round_up(g.OW, kLanes);
+  // gx[n, c, oh R + r, ow S + s] = sum over k of w[k, q] gy[n, k, oh, ow], q = (c, r, s): per task (a sample's
+  // block of rows of gy), the rows of its K channels copied into gs[k][position], then tiles of 6 taps x 2
+  // vectors of positions, each result written to its one place in gx (the S taps of one (c, r) interleaved back
+  // into their row).
+  const int64_t Q = g.C * g.R * g.S, rows = rows_per_task(g), blocks = (g.OH + rows - 1) / rows;
+  const int64_t Wp = round_up(rows * g.OW, kLanes);
   const std::vector<float> wp = pack_rows(Q, g.K, [&](int64_t q, int64_t k) { return w[k * Q + q]; });
 #pragma omp parallel for schedule(static)
-  for (int64_t item = 0; item < g.N * g.OH; ++item) {
-    const int64_t n = item / g.OH, oh = item % g.OH;
-    float* gs = scratch(0, g.K * OWp, OWp != g.OW);
-    for (int64_t k = 0; k < g.K; ++k) std::copy_n(gy + ((n * g.K + k) * g.OH + oh) * g.OW, g.OW, gs + k * OWp);
+  for (int64_t task = 0; task < g.N * blocks; ++task) {
+    const int64_t n = task / blocks, oh0 = task % blocks * rows, nr = std::min(rows, g.OH - oh0);
+    const int64_t width = nr * g.OW;
+    float* gs = scratch(0, g.K * Wp, width != Wp);
+    for (int64_t k = 0; k < g.K; ++k) std::copy_n(gy + ((n * g.K + k) * g.OH + oh0) * g.OW, width, gs + k * Wp);
     for (int64_t q0 = 0; q0 < Q; q0 += kRows)
-      tiles_along_row(wp.data() + q0 * g.K, gs, g.K, OWp, g.OW, [&](const float (*out)[kVecs * kLanes], int64_t col, int64_t count) {
-        // Rows j of the tile are taps q0 + j; the S taps of one (c, r) are consecutive.
+      tiles_along_row(wp.data() + q0 * g.K, gs, g.K, Wp, width, [&](const float (*out)[kVecs * kLanes], int64_t col, int64_t count) {
+        // Rows j of the tile are taps q0 + j (the S taps of one (c, r) consecutive); columns are positions,
+        // which may run over several rows of the block.
         for (int64_t j = 0; j < kRows && q0 + j < Q;) {
           const int64_t q = q0 + j, c = q / (g.R * g.S), r = q / g.S % g.R, s = q % g.S;
-          float* dst = gx + ((n * g.C + c) * g.H + oh * g.R + r) * g.W + col * g.S;
-          if (s == 0 && j + g.S <= kRows) {  // the whole (c, r) row segment
-            join_taps(out[j], kVecs * kLanes, count, g.S, dst);
-            j += g.S;
-          } else {
-            for (int64_t i = 0; i < count; ++i) dst[i * g.S + s] = out[j][i];
-            ++j;
+          const bool whole = s == 0 && j + g.S <= kRows;  // all S taps of (c, r) in this tile
+          for (int64_t done = 0; done < count;) {
+            const int64_t pos = col + done, i = pos / g.OW, ow = pos % g.OW, seg = std::min(count - done, g.OW - ow);
+            float* dst = gx + ((n * g.C + c) * g.H + (oh0 + i) * g.R + r) * g.W + ow * g.S;
+            if (whole) join_taps(out[j] + done, kVecs * kLanes, seg, g.S, dst);
+            else
+              for (int64_t t = 0; t < seg; ++t) dst[t * g.S + s] = out[j][done + t];
+            done += seg;
           }
+          j += whole ? g.S : 1;
         }
       });
   }
@@ -197,13 +212,18 @@ void conv_patch_backward_weight(const ConvGeom& g, const float* x, const float* 
               acc[j][1] += gv * x1;
             }
           }
-          alignas(64) float out[kVecs * kLanes];
           const int64_t count = std::min<int64_t>(Q - q0, kVecs * kLanes);
           for (int64_t j = 0; j < kRows && k0 + j < g.K; ++j) {
-            simd::store(out, acc[j][0]);
-            simd::store(out + kLanes, acc[j][1]);
             float* dst = part + (k0 + j) * Q + q0;
-            for (int64_t i = 0; i < count; ++i) dst[i] += out[i];
+            if (count == kVecs * kLanes) {
+              simd::store(dst, simd::load(dst) + acc[j][0]);
+              simd::store(dst + kLanes, simd::load(dst + kLanes) + acc[j][1]);
+            } else {
+              alignas(64) float out[kVecs * kLanes];
+              simd::store(out, acc[j][0]);
+              simd::store(out + kLanes, acc[j][1]);
+              for (int64_t i = 0; i < count; ++i) dst[i] += out[i];
+            }
           }
         }
       }
