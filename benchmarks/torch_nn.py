@@ -15,6 +15,19 @@ name_filter = sys.argv[3] if len(sys.argv) > 3 else ""
 torch.set_num_threads(threads)
 torch.manual_seed(0)
 
+
+def report(name, step):
+    """Prints the median time of `step` over `repeats` runs after 2 warm-up runs."""
+    step()
+    step()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        step()
+        times.append((time.perf_counter() - t0) * 1e3)
+    print(json.dumps({"name": name, "torch_ms": round(statistics.median(times), 3), "threads": threads}), flush=True)
+
+
 cases = [(f"conv2d_n4_c{c}_{s}", 2, 4, c, s, 3) for c, s in [(16, 256), (32, 128), (64, 64), (128, 32), (256, 16)]]
 cases += [(f"conv1d_n16_c{c}_{s}", 1, 16, c, s, 3)
           for c, s in [(16, 1024), (32, 512), (64, 256), (128, 128), (256, 64)]]
@@ -35,14 +48,7 @@ for name, dims, n, c, size, k in cases:
         x.grad = w.grad = b.grad = None
         conv(x, w, b, padding=k // 2).backward(gy)
 
-    step()
-    step()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        step()
-        times.append((time.perf_counter() - t0) * 1e3)
-    print(json.dumps({"name": name, "torch_ms": round(statistics.median(times), 3), "threads": threads}), flush=True)
+    report(name, step)
 
 # The 2-D U-Net's upsamplers: transposed convolution, kernel 2, stride 2, c -> c / 2 channels.
 for c, s in [(256, 8), (128, 16), (64, 32), (32, 64)]:
@@ -58,11 +64,4 @@ for c, s in [(256, 8), (128, 16), (64, 32), (32, 64)]:
         x.grad = w.grad = b.grad = None
         F.conv_transpose2d(x, w, b, stride=2).backward(gy)
 
-    step()
-    step()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        step()
-        times.append((time.perf_counter() - t0) * 1e3)
-    print(json.dumps({"name": name, "torch_ms": round(statistics.median(times), 3), "threads": threads}), flush=True)
+    report(name, step)
