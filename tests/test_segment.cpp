@@ -791,6 +791,7 @@ TEST(SegmentPretrain, WritesAnEncoderThatModelEncoderWeightsLoads) {
   a.config = (d / "blocks.yaml").string();
   a.out = (d / "pre").string();
   a.values["--images"] = (d / "extra" / "images").string();
+  a.overrides = {"data.samples_per_epoch=12"};  // a training key of the data section: pretrain's epoch size too
   ASSERT_EQ(segment::pretrain_command(a), 0);
   const fs::path weights = d / "pre" / "encoder.safetensors";
   ASSERT_TRUE(fs::exists(weights));
@@ -802,7 +803,11 @@ TEST(SegmentPretrain, WritesAnEncoderThatModelEncoderWeightsLoads) {
   std::ifstream metrics(d / "pre" / "metrics.csv");
   std::string line;
   int rows = 0;
-  while (std::getline(metrics, line)) rows += std::isdigit(static_cast<unsigned char>(line[0])) ? 1 : 0;
+  while (std::getline(metrics, line)) {
+    if (!std::isdigit(static_cast<unsigned char>(line[0]))) continue;
+    ++rows;
+    if (rows == 1) EXPECT_THAT(line, ::testing::StartsWith("1,3,"));  // 12 samples per epoch in batches of 4
+  }
   EXPECT_EQ(rows, 2);
   // model.encoder_weights starts a segmentation model from exactly these tensors.
   Config model = Config::parse(

@@ -66,7 +66,9 @@ PretrainOptions pretrain_options(const Config& p, const Config& data) {
                ": [height, width] in pixels");
   o.workers = data.get_int("workers", 2, Bounds::between(0, 64));
   o.prefetch = data.get_int("prefetch", 2, Bounds::between(1, 64));
-  o.samples_per_epoch = p.get_int("samples_per_epoch", 0, Bounds::at_least(0));
+  // Samples per epoch: pretrain's own key, else the data section's (what `train` uses), else one per image.
+  o.samples_per_epoch =
+      p.get_int("samples_per_epoch", data.get_int("samples_per_epoch", 0, Bounds::at_least(0)), Bounds::at_least(0));
   return o;
 }
 
