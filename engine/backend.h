@@ -99,16 +99,18 @@ class Backend {
                                    const void*, const void*, const void*, void*, void*, void*) {
     return false;
   }
-  // The same followed by a ReLU, with the per-channel scale and shift it used
-  // (kernels/cpu/nn.h: scale_shift), where the backend has it; false, touching
-  // nothing, otherwise (the engine then applies relu to batch_norm).
+  // The same followed by a ReLU or ReLU6 (`act`), with the per-channel scale
+  // and shift it used (kernels/cpu/nn.h: scale_shift), where the backend has
+  // it; false, touching nothing, otherwise (the engine then applies the
+  // activation to batch_norm).
   virtual bool batch_norm_relu_forward(DType, const void*, int64_t, int64_t, int64_t, bool, double, const void*,
-                                       const void*, void*, void*, void*, void*, void* /*scale_shift*/) {
+                                       const void*, void*, void*, void*, void*, void* /*scale_shift*/,
+                                       Activation /*act*/) {
     return false;
   }
   virtual bool batch_norm_relu_backward(DType, const void*, const void*, int64_t, int64_t, int64_t, bool,
-                                        const void*, const void*, const void*, const void* /*scale_shift*/, void*,
-                                        void*, void*) {
+                                        const void*, const void*, const void*, const void* /*scale_shift*/,
+                                        Activation /*act*/, void*, void*, void*) {
     return false;
   }
   // Losses fused with their softmax / sigmoid (kernels/cpu/loss.h for the

@@ -196,21 +196,22 @@ class CpuBackend final : public Backend {
   }
   bool batch_norm_relu_forward(DType t, const void* x, int64_t outer, int64_t C, int64_t inner, bool training,
                                double eps, const void* weight, const void* bias, void* mean, void* var, void* invstd,
-                               void* y, void* scale_shift) override {
+                               void* y, void* scale_shift, Activation act) override {
     STRATA_DISPATCH_FLOAT(t, "batch_norm_relu", [&] {
       cpu::batch_norm_forward(in<scalar_t>(x), outer, C, inner, training, eps, in<scalar_t>(weight),
                               in<scalar_t>(bias), out<scalar_t>(mean), out<scalar_t>(var), out<scalar_t>(invstd),
-                              out<scalar_t>(y), out<scalar_t>(scale_shift));
+                              out<scalar_t>(y), out<scalar_t>(scale_shift), act);
     });
     return true;
   }
   bool batch_norm_relu_backward(DType t, const void* x, const void* gy, int64_t outer, int64_t C, int64_t inner,
                                 bool training, const void* mean, const void* invstd, const void* weight,
-                                const void* scale_shift, void* gx, void* gweight, void* gbias) override {
+                                const void* scale_shift, Activation act, void* gx, void* gweight,
+                                void* gbias) override {
     STRATA_DISPATCH_FLOAT(t, "batch_norm_relu_backward", [&] {
       cpu::batch_norm_backward(in<scalar_t>(x), in<scalar_t>(gy), outer, C, inner, training, in<scalar_t>(mean),
                                in<scalar_t>(invstd), in<scalar_t>(weight), out<scalar_t>(gx),
-                               out<scalar_t>(gweight), out<scalar_t>(gbias), in<scalar_t>(scale_shift));
+                               out<scalar_t>(gweight), out<scalar_t>(gbias), in<scalar_t>(scale_shift), act);
     });
     return true;
   }

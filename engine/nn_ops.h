@@ -86,11 +86,13 @@ Tensor upsample1d(const Tensor& x, const Upsample1dOptions& o);
 // unbiased; eval: running statistics. weight / bias (C) may be undefined.
 Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
                   const Tensor& bias, bool training, double momentum = 0.1, double eps = 1e-5);
-// relu(batch_norm(...)) in one kernel where the backend has one (the CPU's):
-// one pass over the activation fewer each way, and no second activation kept
-// for the backward. Elsewhere it is that composition.
+// relu(batch_norm(...)), or relu6(batch_norm(...)) with act = relu6, in one
+// kernel where the backend has one (the CPU's): one pass over the activation
+// fewer each way, and no second activation kept for the backward. Elsewhere
+// it is that composition. Other activations are an error.
 Tensor batch_norm_relu(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
-                       const Tensor& bias, bool training, double momentum = 0.1, double eps = 1e-5);
+                       const Tensor& bias, bool training, double momentum = 0.1, double eps = 1e-5,
+                       Activation act = Activation::relu);
 // Zeroes elements with probability p and scales the rest by 1 / (1 - p) when
 // training; identity otherwise. gen: nullptr = the default generator.
 Tensor dropout(const Tensor& x, double p, bool training, Generator* gen = nullptr);

@@ -6,6 +6,7 @@
 // whose stable closed-form gradient is written out. The fused kernels have no
 // double backward.
 #include <cmath>
+#include <optional>
 
 #include "engine/nn_ops.h"
 #include "engine/op_util.h"
@@ -72,12 +73,14 @@ void update_running_stats(const Tensor& running_mean, const Tensor& running_var,
 
 // Batch norm on the backend's fused kernel: one pass for the statistics, one
 // for y, and a backward of two passes that saves only x and two per-channel
-// vectors. With `with_relu`, the kernel that also applies a ReLU (and keeps
-// the scale and shift it used, two more per-channel vectors, from which the
-// backward recomputes where the ReLU passed). Undefined when the backend has
-// no such kernel or a tensor's dtype differs from x's.
+// vectors. With `act` (ReLU or ReLU6), the kernel that also applies it (and
+// keeps the scale and shift it used, two more per-channel vectors, from which
+// the backward recomputes where the activation passed). Undefined when the
+// backend has no such kernel or a tensor's dtype differs from x's.
 Tensor fused_batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
-                        const Tensor& bias, bool training, double momentum, double eps, bool with_relu) {
+                        const Tensor& bias, bool training, double momentum, double eps,
+                        std::optional<Activation> act) {
+  const bool with_act = act.has_value();
   for (const Tensor* t : {&running_mean, &running_var, &weight, &bias})
     if (t->defined() && t->dtype() != x.dtype()) return Tensor();
   Backend& be = backend_for(x.device());
@@ -89,12 +92,12 @@ Tensor fused_batch_norm(const Tensor& x, const Tensor& running_mean, const Tenso
   Tensor mu = training ? make_tensor({C}, t, x.device()) : running_mean.detach().contiguous();
   Tensor var = training ? make_tensor({C}, t, x.device()) : running_var.detach().contiguous();
   Tensor invstd = make_tensor({C}, t, x.device());
-  Tensor scale_shift = with_relu ? make_tensor({2 * C}, t, x.device()) : Tensor();
+  Tensor scale_shift = with_act ? make_tensor({2 * C}, t, x.device()) : Tensor();
   Tensor y = make_tensor(x.shape(), t, x.device());
   auto ptr = [](const Tensor& v) -> const void* { return v.defined() ? v.raw_data() : nullptr; };
-  const bool ran = with_relu ? be.batch_norm_relu_forward(t, xc.raw_data(), outer, C, inner, training, eps, ptr(wc),
-                                                          ptr(bc), mu.raw_data(), var.raw_data(), invstd.raw_data(),
-                                                          y.raw_data(), scale_shift.raw_data())
+  const bool ran = with_act ? be.batch_norm_relu_forward(t, xc.raw_data(), outer, C, inner, training, eps, ptr(wc),
+                                                         ptr(bc), mu.raw_data(), var.raw_data(), invstd.raw_data(),
+                                                         y.raw_data(), scale_shift.raw_data(), *act)
                              : be.batch_norm_forward(t, xc.raw_data(), outer, C, inner, training, eps, ptr(wc),
                                                      ptr(bc), mu.raw_data(), var.raw_data(), invstd.raw_data(),
                                                      y.raw_data());
@@ -102,9 +105,10 @@ Tensor fused_batch_norm(const Tensor& x, const Tensor& running_mean, const Tenso
   if (training) update_running_stats(running_mean, running_var, mu, var, momentum, outer * inner);
   const bool need_x = x.requires_grad();
   const bool need_w = weight.defined() && weight.requires_grad(), need_b = bias.defined() && bias.requires_grad();
-  return record(with_relu ? "batch_norm_relu" : "batch_norm", y, {x, weight, bias},
+  const char* name = !with_act ? "batch_norm" : *act == Activation::relu6 ? "batch_norm_relu6" : "batch_norm_relu";
+  return record(name, y, {x, weight, bias},
                 [=, sx = Saved(xc), smu = Saved(mu), sis = Saved(invstd), sw = wc.defined() ? Saved(wc) : Saved(),
-                 sss = with_relu ? Saved(scale_shift) : Saved()](const Tensor& gy) -> Grads {
+                 sss = with_act ? Saved(scale_shift) : Saved()](const Tensor& gy) -> Grads {
                   const Tensor gyc = gy.contiguous();
                   const Tensor w = wc.defined() ? sw.get() : Tensor();
                   Tensor gx = need_x ? make_tensor(gyc.shape(), t, gyc.device()) : Tensor();
@@ -112,10 +116,10 @@ Tensor fused_batch_norm(const Tensor& x, const Tensor& running_mean, const Tenso
                   Backend& bb = backend_for(gyc.device());
                   const void* wp = w.defined() ? w.raw_data() : nullptr;
                   void* gxp = need_x ? gx.raw_data() : nullptr;
-                  if (with_relu)
+                  if (with_act)
                     bb.batch_norm_relu_backward(t, sx.get().raw_data(), gyc.raw_data(), outer, C, inner, training,
                                                 smu.get().raw_data(), sis.get().raw_data(), wp,
-                                                sss.get().raw_data(), gxp, gw.raw_data(), gb.raw_data());
+                                                sss.get().raw_data(), *act, gxp, gw.raw_data(), gb.raw_data());
                   else
                     bb.batch_norm_backward(t, sx.get().raw_data(), gyc.raw_data(), outer, C, inner, training, eps,
                                            smu.get().raw_data(), sis.get().raw_data(), wp, gxp, gw.raw_data(),
@@ -147,7 +151,7 @@ void check_batch_norm(const char* op, const Tensor& x, const Tensor& running_mea
 Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
                   const Tensor& bias, bool training, double momentum, double eps) {
   check_batch_norm("batch_norm", x, running_mean, running_var, weight, bias, training);
-  if (Tensor y = fused_batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps, false);
+  if (Tensor y = fused_batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps, std::nullopt);
       y.defined())
     return y;
 
@@ -173,12 +177,15 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
 }
 
 Tensor batch_norm_relu(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
-                       const Tensor& bias, bool training, double momentum, double eps) {
+                       const Tensor& bias, bool training, double momentum, double eps, Activation act) {
+  STRATA_CHECK(act == Activation::relu || act == Activation::relu6,
+               "batch_norm_relu: the activation must be relu or relu6");
   check_batch_norm("batch_norm_relu", x, running_mean, running_var, weight, bias, training);
-  if (Tensor y = fused_batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps, true);
+  if (Tensor y = fused_batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps, act);
       y.defined())
     return y;
-  return relu(batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps));
+  const Tensor y = batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps);
+  return act == Activation::relu6 ? relu6(y) : relu(y);
 }
 
 Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) {

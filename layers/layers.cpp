@@ -123,12 +123,16 @@ Tensor BatchNorm::forward(const Tensor& x) {
                spatial_dims == 1 ? "(N, C) or (N, C, L)" : "(N, C, H, W)", " input, got ", shape_str(x.shape()));
   if (sync && training() && dist::active()) {
     const Tensor y = sync_batch_norm(x, running_mean, running_var, weight, bias, momentum, eps);
-    return relu ? strata::relu(y) : y;
+    if (!act) return y;
+    return *act == Activation::relu6 ? strata::relu6(y) : strata::relu(y);
   }
-  if (relu) return batch_norm_relu(x, running_mean, running_var, weight, bias, training(), momentum, eps);
+  if (act) return batch_norm_relu(x, running_mean, running_var, weight, bias, training(), momentum, eps, *act);
   return batch_norm(x, running_mean, running_var, weight, bias, training(), momentum, eps);
 }
-std::string BatchNorm::describe() const { return std::to_string(running_mean.size(0)) + (relu ? " + relu" : ""); }
+std::string BatchNorm::describe() const {
+  const std::string n = std::to_string(running_mean.size(0));
+  return !act ? n : n + (*act == Activation::relu6 ? " + relu6" : " + relu");
+}
 
 // ---- activations ----------------------------------------------------------------
 namespace {

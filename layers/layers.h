@@ -12,6 +12,7 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "engine/nn_ops.h"
@@ -84,9 +85,10 @@ class BatchNorm : public Module {
   // Training statistics over all data-parallel ranks (sync_batch_norm) when
   // there are several; set by convert_sync_batchnorm / sync_batchnorm: true.
   bool sync = false;
-  // A ReLU after the normalisation, in the same kernel where the backend has
-  // one (batch_norm_relu); no parameter of its own, so checkpoints are alike.
-  bool relu = false;
+  // A ReLU or ReLU6 after the normalisation, in the same kernel where the
+  // backend has one (batch_norm_relu); no parameter of its own, so
+  // checkpoints are alike.
+  std::optional<Activation> act;
 };
 
 // ---- activations --------------------------------------------------------------

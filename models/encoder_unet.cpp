@@ -17,12 +17,14 @@ std::shared_ptr<Conv2d> conv(int64_t in, int64_t out, int64_t k, int64_t stride,
                                   Conv2dOptions{{stride, stride}, {pad, pad}, {1, 1}, groups, false}, bias);
 }
 
-// torchvision's Conv2dNormActivation: conv (no bias), batch norm, ReLU6 as children 0, 1, 2.
+// torchvision's Conv2dNormActivation: conv (no bias), batch norm, ReLU6 as children 0, 1, 2. Here the ReLU6 (no
+// parameters) runs inside the batch norm, child 1 (one fused kernel on the CPU): the parameter names and the
+// outputs are torchvision's.
 std::shared_ptr<Sequential> conv_bn_relu6(int64_t in, int64_t out, int64_t k, int64_t stride, int64_t groups) {
+  auto bn = std::make_shared<BatchNorm>(2, out);
+  bn->act = Activation::relu6;
   auto s = std::make_shared<Sequential>();
-  s->add(conv(in, out, k, stride, groups, false))
-      .add(std::make_shared<BatchNorm>(2, out))
-      .add(std::make_shared<ActivationLayer>(Activation::relu6));
+  s->add(conv(in, out, k, stride, groups, false)).add(bn);
   return s;
 }
 

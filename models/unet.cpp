@@ -22,12 +22,12 @@ ConvBlock::ConvBlock(int dims, int64_t in, int64_t out, bool batchnorm, double d
   // Each batch norm carries the ReLU after it (one fused kernel on the CPU).
   if (batchnorm) {
     bn1_ = register_module("bn1", std::make_shared<BatchNorm>(dims, out));
-    bn1_->relu = true;
+    bn1_->act = Activation::relu;
   }
   conv2_ = register_module("conv2", conv_same(dims, out, out, kernel));
   if (batchnorm) {
     bn2_ = register_module("bn2", std::make_shared<BatchNorm>(dims, out));
-    bn2_->relu = true;
+    bn2_->act = Activation::relu;
   }
   if (dropout > 0) drop_ = register_module("drop", std::make_shared<Dropout>(dropout));
 }

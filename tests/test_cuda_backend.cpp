@@ -332,6 +332,10 @@ TEST(CudaBackendNn, NormalisationActivationsLosses) {
         {x, randn({4}, 75), randn({4}, 76)}, 1e-5);
   check("batch_norm_relu train", [](auto& v) { return batch_norm_relu(v[0], Tensor(), Tensor(), v[1], v[2], true); },
         {x, randn({4}, 75), randn({4}, 76)}, 1e-5);
+  check("batch_norm_relu6 train",
+        [](auto& v) { return batch_norm_relu(v[0], Tensor(), Tensor(), mul(v[1], 4.0), v[2], true, 0.1, 1e-5,
+                                             Activation::relu6); },
+        {x, randn({4}, 75), randn({4}, 76)}, 1e-5);
   check("relu", [](auto& v) { return relu(v[0]); }, {x});
   check("leaky_relu", [](auto& v) { return leaky_relu(v[0], 0.2); }, {x});
   check("relu6", [](auto& v) { return relu6(mul(v[0], 4.0)); }, {x});

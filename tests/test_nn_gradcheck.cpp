@@ -143,6 +143,13 @@ TEST(NnGradcheck, BatchNormAndDropout) {
   check("batch_norm_relu no affine",
         [](auto& v) { return batch_norm_relu(v[0], Tensor(), Tensor(), Tensor(), Tensor(), true); },
         {input({3, 2, 5}, 207)});
+  // Weights of 3-5 put a good share of the normalised values above 6, where ReLU6 cuts the gradient.
+  check("batch_norm_relu6 train",
+        [](auto& v) { return batch_norm_relu(v[0], Tensor(), Tensor(), v[1], v[2], true, 0.1, 1e-5, Activation::relu6); },
+        {input({2, 3, 4, 5}, 208), input({3}, 209, 3, 5), input({3}, 210)});
+  check("batch_norm_relu6 eval",
+        [rm, rv](auto& v) { return batch_norm_relu(v[0], rm, rv, v[1], v[2], false, 0.1, 1e-5, Activation::relu6); },
+        {input({2, 3, 4, 5}, 211), input({3}, 212, 3, 5), input({3}, 213)});
   check("dropout", [](auto& v) {
     Generator g(7);  // the same mask on every evaluation
     return dropout(v[0], 0.3, true, &g);

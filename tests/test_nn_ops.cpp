@@ -191,53 +191,68 @@ TEST(NnOps, DropoutAndBatchNormModes) {
                {"batch_norm", "more than one value per channel", "[1, 3]"});
 }
 
-// The fused kernel is relu(batch_norm): the same outputs to the bit (one float expression per element, clamped as
-// relu clamps), the same running statistics, and the same gradients (the ReLU's mask recomputed from the saved
-// scale and shift; only the order of the double sums differs), in training and evaluation, with and without
-// affine parameters, in float and double.
+// The fused kernel is relu(batch_norm) (relu6(batch_norm) with act = relu6): the same outputs to the bit (one
+// float expression per element, clamped as relu / relu6 clamp), the same running statistics, and the same
+// gradients (the activation's mask recomputed from the saved scale and shift; only the order of the double sums
+// differs), in training and evaluation, with and without affine parameters, in float and double.
 TEST(NnOps, BatchNormReluIsReluOfBatchNorm) {
-  for (const DType t : {DType::f32, DType::f64})
-    for (const bool training : {true, false})
-      for (const bool affine : {true, false}) {
-        SCOPED_TRACE(std::string(t == DType::f32 ? "f32" : "f64") + (training ? " train" : " eval") +
-                     (affine ? " affine" : ""));
-        Generator g(11);
-        const Tensor x0 = add(Tensor::randn({4, 3, 37, 29}, t, &g), 0.3);  // a shifted mean: a mask not at 0
-        const Tensor gy = Tensor::randn({4, 3, 37, 29}, t, &g);
-        const Tensor w0 = Tensor::rand({3}, t, &g, 0.5, 1.5), b0 = Tensor::rand({3}, t, &g, -0.5, 0.5);
-        const Tensor rm0 = Tensor::randn({3}, t, &g), rv0 = Tensor::rand({3}, t, &g, 0.5, 2);
-        struct Run {
-          Tensor y, gx, gw, gb, rm, rv;
-        };
-        const auto run = [&](bool fused) {
-          Tensor x = x0.clone(), w = w0.clone(), b = b0.clone();
-          x.requires_grad_();
-          w.requires_grad_();
-          b.requires_grad_();
-          Run r{Tensor(), Tensor(), Tensor(), Tensor(), rm0.clone(), rv0.clone()};
-          const Tensor wa = affine ? w : Tensor(), ba = affine ? b : Tensor();
-          r.y = fused ? batch_norm_relu(x, r.rm, r.rv, wa, ba, training, 0.1, 1e-5)
-                      : relu(batch_norm(x, r.rm, r.rv, wa, ba, training, 0.1, 1e-5));
-          r.y.backward(gy);
-          r.gx = x.grad();
-          if (affine) r.gw = w.grad(), r.gb = b.grad();
-          return r;
-        };
-        const Run fused = run(true), composed = run(false);
-        EXPECT_EQ(fused.y.to(DType::f64).to_vector<double>(), composed.y.to(DType::f64).to_vector<double>());
-        const auto y = fused.y.to(DType::f64).to_vector<double>();
-        const size_t cut = size_t(std::count(y.begin(), y.end(), 0.0));
-        EXPECT_GT(cut, y.size() / 5) << "the ReLU must cut a good share for the test to mean anything";
-        EXPECT_LT(cut, y.size() * 4 / 5);
-        EXPECT_EQ(fused.rm.to_vector<double>(), composed.rm.to_vector<double>());
-        EXPECT_EQ(fused.rv.to_vector<double>(), composed.rv.to_vector<double>());
-        const double tol = t == DType::f32 ? 2e-6 : 1e-12;
-        expect_close(fused.gx, composed.gx, tol, "gradient of x");
-        if (affine) {
-          expect_close(fused.gw, composed.gw, tol, "gradient of weight");
-          expect_close(fused.gb, composed.gb, tol, "gradient of bias");
+  for (const Activation act : {Activation::relu, Activation::relu6})
+    for (const DType t : {DType::f32, DType::f64})
+      for (const bool training : {true, false})
+        for (const bool affine : {true, false}) {
+          const bool six = act == Activation::relu6;
+          SCOPED_TRACE(std::string(six ? "relu6 " : "relu ") + (t == DType::f32 ? "f32" : "f64") +
+                       (training ? " train" : " eval") + (affine ? " affine" : ""));
+          Generator g(11);
+          // A shifted mean (a mask not at 0) and, for ReLU6, inputs spread so that a good share reaches 6.
+          const double spread = six ? 5.0 : 1.0;
+          const Tensor x0 = mul(add(Tensor::randn({4, 3, 37, 29}, t, &g), 0.3), spread);
+          const Tensor gy = Tensor::randn({4, 3, 37, 29}, t, &g);
+          const Tensor w0 = mul(Tensor::rand({3}, t, &g, 0.5, 1.5), spread), b0 = Tensor::rand({3}, t, &g, -0.5, 0.5);
+          const Tensor rm0 = Tensor::randn({3}, t, &g), rv0 = Tensor::rand({3}, t, &g, 0.5, 2);
+          struct Run {
+            Tensor y, gx, gw, gb, rm, rv;
+          };
+          const auto run = [&](bool fused) {
+            Tensor x = x0.clone(), w = w0.clone(), b = b0.clone();
+            x.requires_grad_();
+            w.requires_grad_();
+            b.requires_grad_();
+            Run r{Tensor(), Tensor(), Tensor(), Tensor(), rm0.clone(), rv0.clone()};
+            const Tensor wa = affine ? w : Tensor(), ba = affine ? b : Tensor();
+            if (fused) {
+              r.y = batch_norm_relu(x, r.rm, r.rv, wa, ba, training, 0.1, 1e-5, act);
+            } else {
+              const Tensor y = batch_norm(x, r.rm, r.rv, wa, ba, training, 0.1, 1e-5);
+              r.y = six ? relu6(y) : relu(y);
+            }
+            r.y.backward(gy);
+            r.gx = x.grad();
+            if (affine) r.gw = w.grad(), r.gb = b.grad();
+            return r;
+          };
+          const Run fused = run(true), composed = run(false);
+          EXPECT_EQ(fused.y.to(DType::f64).to_vector<double>(), composed.y.to(DType::f64).to_vector<double>());
+          const auto y = fused.y.to(DType::f64).to_vector<double>();
+          const size_t cut = size_t(std::count(y.begin(), y.end(), 0.0));
+          EXPECT_GT(cut, y.size() / 5) << "the ReLU must cut a good share for the test to mean anything";
+          EXPECT_LT(cut, y.size() * 4 / 5);
+          const size_t capped = size_t(std::count(y.begin(), y.end(), 6.0));
+          if (six && affine) {
+            EXPECT_GT(capped, y.size() / 20) << "ReLU6 must cap a share at 6";
+          }
+          EXPECT_EQ(fused.rm.to_vector<double>(), composed.rm.to_vector<double>());
+          EXPECT_EQ(fused.rv.to_vector<double>(), composed.rv.to_vector<double>());
+          const double tol = t == DType::f32 ? 2e-6 : 1e-12;
+          expect_close(fused.gx, composed.gx, tol, "gradient of x");
+          if (affine) {
+            expect_close(fused.gw, composed.gw, tol, "gradient of weight");
+            expect_close(fused.gb, composed.gb, tol, "gradient of bias");
+          }
         }
-      }
+  expect_error([] { batch_norm_relu(Tensor::ones({2, 3}), Tensor(), Tensor(), Tensor(), Tensor(), true, 0.1, 1e-5,
+                                    Activation::sigmoid); },
+               {"batch_norm_relu", "relu or relu6"});
 }
 
 TEST(NnOps, ErrorsNameTheOpAndShapes) {

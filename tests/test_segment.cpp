@@ -806,7 +806,9 @@ TEST(SegmentPretrain, WritesAnEncoderThatModelEncoderWeightsLoads) {
   while (std::getline(metrics, line)) {
     if (!std::isdigit(static_cast<unsigned char>(line[0]))) continue;
     ++rows;
-    if (rows == 1) EXPECT_THAT(line, ::testing::StartsWith("1,3,"));  // 12 samples per epoch in batches of 4
+    if (rows == 1) {
+      EXPECT_THAT(line, ::testing::StartsWith("1,3,"));  // 12 samples per epoch in batches of 4
+    }
   }
   EXPECT_EQ(rows, 2);
   // model.encoder_weights starts a segmentation model from exactly these tensors.

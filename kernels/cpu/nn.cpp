@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 #include <utility>
 
 #include "kernels/activation.h"
@@ -264,11 +265,24 @@ void upsample2d_backward(const UpsampleGeom& g, const T* gy, T* gx) {
   }
 }
 
-template <class T>
-void batch_norm_forward(const T* x, int64_t outer, int64_t C, int64_t inner, bool training, double eps,
-                        const T* weight, const T* bias, T* mean, T* var, T* invstd, T* y, T* scale_shift) {
+namespace {
+
+// The activations batch norm can end in (none, ReLU, ReLU6), as types, so each
+// kernel loop below is compiled for one of them.
+struct NoActivation {
+  template <class T> T fwd(T x) const { return x; }
+};
+template <class T, class F>
+void with_bn_activation(const T* scale_shift, Activation a, F&& f) {
+  if (!scale_shift) f(NoActivation{});
+  else if (a == Activation::relu6) f(act::Relu6{});
+  else f(act::Relu{});
+}
+
+template <class T, class Act>
+void batch_norm_forward_with(Act f, const T* x, int64_t outer, int64_t C, int64_t inner, bool training, double eps,
+                             const T* weight, const T* bias, T* mean, T* var, T* invstd, T* y, T* scale_shift) {
   const int64_t count = outer * inner;
-  const act::Relu relu;
 #pragma omp parallel for schedule(static) if (count * C > 65536)
   for (int64_t c = 0; c < C; ++c) {
     double mu, v;
@@ -298,41 +312,37 @@ void batch_norm_forward(const T* x, int64_t outer, int64_t C, int64_t inner, boo
     for (int64_t o = 0; o < outer; ++o) {
       const T* __restrict xp = x + (o * C + c) * inner;
       T* __restrict yp = y + (o * C + c) * inner;
-      if (scale_shift) {
 #pragma omp simd
-        for (int64_t i = 0; i < inner; ++i) yp[i] = relu.fwd(xp[i] * a + b);
-      } else {
-#pragma omp simd
-        for (int64_t i = 0; i < inner; ++i) yp[i] = xp[i] * a + b;
-      }
+      for (int64_t i = 0; i < inner; ++i) yp[i] = f.fwd(xp[i] * a + b);
     }
     if (scale_shift) scale_shift[c] = a, scale_shift[C + c] = b;
   }
 }
 
-template <class T>
-void batch_norm_backward(const T* x, const T* gy, int64_t outer, int64_t C, int64_t inner, bool training,
-                         const T* mean, const T* invstd, const T* weight, T* gx, T* gweight, T* gbias,
-                         const T* scale_shift) {
+template <class T, class Act>
+void batch_norm_backward_with(Act f, const T* x, const T* gy, int64_t outer, int64_t C, int64_t inner,
+                              bool training, const T* mean, const T* invstd, const T* weight, T* gx, T* gweight,
+                              T* gbias, const T* scale_shift) {
+  constexpr bool has_act = !std::is_same_v<Act, NoActivation>;
   const int64_t count = outer * inner;
 #pragma omp parallel for schedule(static) if (count * C > 65536)
   for (int64_t c = 0; c < C; ++c) {
     const double mu = double(mean[c]), is = double(invstd[c]), w = weight ? double(weight[c]) : 1.0;
-    // The ReLU's gradient: gy where the forward's x * a + b (the same float expression) was positive, else 0.
-    const T a = scale_shift ? scale_shift[c] : T(0), b = scale_shift ? scale_shift[C + c] : T(0);
+    // The activation's gradient: gy where the forward's x * a + b (the same float expression) passed, else 0.
+    const T a = has_act ? scale_shift[c] : T(0), b = has_act ? scale_shift[C + c] : T(0);
     double sg = 0, sgx = 0;  // sum gy, sum gy * (x - mean)
     for (int64_t o = 0; o < outer; ++o) {
       const T* __restrict xp = x + (o * C + c) * inner;
       const T* __restrict gp = gy + (o * C + c) * inner;
-      if (scale_shift) {
-        // The ReLU-masked gradient a block at a time into L1, then the plain sums over it (one loop doing both
+      if constexpr (has_act) {
+        // The masked gradient a block at a time into L1, then the plain sums over it (one loop doing both
         // stays scalar with GCC: the select and the widening to double do not vectorise together).
         constexpr int64_t kBlock = 256;
         alignas(64) T masked[kBlock];
         for (int64_t i0 = 0; i0 < inner; i0 += kBlock) {
           const int64_t n = std::min(kBlock, inner - i0);
 #pragma omp simd
-          for (int64_t i = 0; i < n; ++i) masked[i] = xp[i0 + i] * a + b > T(0) ? gp[i0 + i] : T(0);
+          for (int64_t i = 0; i < n; ++i) masked[i] = f.bwd(xp[i0 + i] * a + b, T(0), gp[i0 + i]);
 #pragma omp simd reduction(+ : sg, sgx)
           for (int64_t i = 0; i < n; ++i) {
             sg += double(masked[i]);
@@ -359,18 +369,36 @@ void batch_norm_backward(const T* x, const T* gy, int64_t outer, int64_t C, int6
       const T* __restrict xp = x + (o * C + c) * inner;
       const T* __restrict gp = gy + (o * C + c) * inner;
       T* __restrict out = gx + (o * C + c) * inner;
-      if (scale_shift) {
+      if constexpr (has_act) {
 #pragma omp simd
-        for (int64_t i = 0; i < inner; ++i) {
-          const T gi = gp[i];
-          out[i] = k1 * (xp[i] * a + b > T(0) ? gi : T(0)) + k2 * (xp[i] - m) + k3;
-        }
+        for (int64_t i = 0; i < inner; ++i) out[i] = k1 * f.bwd(xp[i] * a + b, T(0), gp[i]) + k2 * (xp[i] - m) + k3;
       } else {
 #pragma omp simd
         for (int64_t i = 0; i < inner; ++i) out[i] = k1 * gp[i] + k2 * (xp[i] - m) + k3;
       }
     }
   }
+}
+
+}  // namespace
+
+template <class T>
+void batch_norm_forward(const T* x, int64_t outer, int64_t C, int64_t inner, bool training, double eps,
+                        const T* weight, const T* bias, T* mean, T* var, T* invstd, T* y, T* scale_shift,
+                        Activation act) {
+  with_bn_activation(scale_shift, act, [&](auto f) {
+    batch_norm_forward_with(f, x, outer, C, inner, training, eps, weight, bias, mean, var, invstd, y, scale_shift);
+  });
+}
+
+template <class T>
+void batch_norm_backward(const T* x, const T* gy, int64_t outer, int64_t C, int64_t inner, bool training,
+                         const T* mean, const T* invstd, const T* weight, T* gx, T* gweight, T* gbias,
+                         const T* scale_shift, Activation act) {
+  with_bn_activation(scale_shift, act, [&](auto f) {
+    batch_norm_backward_with(f, x, gy, outer, C, inner, training, mean, invstd, weight, gx, gweight, gbias,
+                             scale_shift);
+  });
 }
 
 // The loops run on local restrict pointers: through the lambda's captured
@@ -408,9 +436,9 @@ void activation_backward(Activation a, ActParams p, const T* x, const T* y, cons
   template void upsample2d<T>(const UpsampleGeom&, const T*, T*);                                 \
   template void upsample2d_backward<T>(const UpsampleGeom&, const T*, T*);                        \
   template void batch_norm_forward<T>(const T*, int64_t, int64_t, int64_t, bool, double, const T*, const T*, T*, T*, \
-                                      T*, T*, T*);                                                \
+                                      T*, T*, T*, Activation);                                    \
   template void batch_norm_backward<T>(const T*, const T*, int64_t, int64_t, int64_t, bool, const T*, const T*,     \
-                                       const T*, T*, T*, T*, const T*);                           \
+                                       const T*, T*, T*, T*, const T*, Activation);               \
   template void activation<T>(Activation, ActParams, const T*, T*, int64_t);                      \
   template void activation_backward<T>(Activation, ActParams, const T*, const T*, const T*, T*, int64_t);
 STRATA_INSTANTIATE_NN(float)

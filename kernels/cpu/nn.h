@@ -43,20 +43,24 @@ void upsample2d_backward(const UpsampleGeom& g, const T* gy, T* gx);
 // 1 / sqrt(var + eps) is written and y = (x - mean) * invstd * weight + bias
 // (weight / bias may be null: 1 / 0). Sums are taken in double.
 //
-// With scale_shift (2 C values) a ReLU follows: y = max(x * a + b, 0), and the
-// per-channel a (first C) and b (last C) that y was computed with are written
-// there, so the backward can tell exactly which outputs the ReLU cut.
+// With scale_shift (2 C values) an activation `act` follows, ReLU or ReLU6
+// (kernels/activation.h: the same float expressions as the separate op):
+// y = act(x * a + b), and the per-channel a (first C) and b (last C) that y
+// was computed with are written there, so the backward can tell exactly which
+// outputs the activation cut.
 template <class T>
 void batch_norm_forward(const T* x, int64_t outer, int64_t C, int64_t inner, bool training, double eps,
-                        const T* weight, const T* bias, T* mean, T* var, T* invstd, T* y, T* scale_shift = nullptr);
+                        const T* weight, const T* bias, T* mean, T* var, T* invstd, T* y, T* scale_shift = nullptr,
+                        Activation act = Activation::relu);
 // The gradients of batch_norm_forward from gy: gx (null: not wanted), gweight
 // and gbias (always written, C each). `training` adds the terms through the
-// batch statistics. scale_shift: the forward's, when it had the ReLU (gy is
-// then zeroed where x * a + b <= 0 before anything else).
+// batch statistics. scale_shift and act: the forward's, when it had the
+// activation (gy is then zeroed where the activation cut x * a + b before
+// anything else).
 template <class T>
 void batch_norm_backward(const T* x, const T* gy, int64_t outer, int64_t C, int64_t inner, bool training,
                          const T* mean, const T* invstd, const T* weight, T* gx, T* gweight, T* gbias,
-                         const T* scale_shift = nullptr);
+                         const T* scale_shift = nullptr, Activation act = Activation::relu);
 
 template <class T>
 void activation(Activation a, ActParams p, const T* x, T* y, int64_t n);
