@@ -255,6 +255,41 @@ TEST(NnOps, BatchNormReluIsReluOfBatchNorm) {
                {"batch_norm_relu", "relu or relu6"});
 }
 
+// The training statistics are summed in float within blocks: they must still match a double computation on the
+// same float values when the mean is far from zero (|mean| / std = 1e5), with a plane size that leaves a partial
+// block, for batch norm alone and fused with ReLU.
+TEST(NnOps, BatchNormStatisticsKeepTheirPrecisionFarFromZero) {
+  Generator g(5);
+  const int64_t N = 8, C = 2, H = 33, W = 47;
+  const Tensor noise = Tensor::randn({N, C, H, W}, DType::f32, &g);
+  const double centre[2] = {1000.0, -3.0}, spread[2] = {0.01, 2.0};
+  const Tensor x = add(mul(noise, Tensor::from_vector<float>({float(spread[0]), float(spread[1])}, {1, 2, 1, 1})),
+                       Tensor::from_vector<float>({float(centre[0]), float(centre[1])}, {1, 2, 1, 1}));
+  const auto xv = x.to(DType::f64).to_vector<double>();
+  for (const bool fused : {false, true}) {
+    SCOPED_TRACE(fused ? "batch_norm_relu" : "batch_norm");
+    Tensor rm = Tensor::zeros({C}), rv = Tensor::ones({C});
+    // momentum 1: the running statistics are this batch's (the variance unbiased).
+    if (fused) batch_norm_relu(x, rm, rv, Tensor(), Tensor(), true, 1.0, 1e-5);
+    else batch_norm(x, rm, rv, Tensor(), Tensor(), true, 1.0, 1e-5);
+    const auto mv = rm.to(DType::f64).to_vector<double>(), vv = rv.to(DType::f64).to_vector<double>();
+    for (int64_t c = 0; c < C; ++c) {
+      double s = 0, q = 0;
+      const int64_t n = N * H * W;
+      for (int64_t o = 0; o < N; ++o)
+        for (int64_t i = 0; i < H * W; ++i) s += xv[size_t((o * C + c) * H * W + i)];
+      const double mu = s / double(n);
+      for (int64_t o = 0; o < N; ++o)
+        for (int64_t i = 0; i < H * W; ++i) q += std::pow(xv[size_t((o * C + c) * H * W + i)] - mu, 2);
+      const double var = q / double(n - 1);
+      // 1e-3 std, plus the rounding of the stored float mean (half a unit in the last place is at most
+      // |mu| * 2^-24).
+      EXPECT_NEAR(mv[size_t(c)], mu, 1e-3 * spread[c] + std::abs(mu) * 0x1p-24) << "mean of channel " << c;
+      EXPECT_NEAR(vv[size_t(c)], var, 1e-6 * var) << "variance of channel " << c;
+    }
+  }
+}
+
 TEST(NnOps, ErrorsNameTheOpAndShapes) {
   expect_error([] { conv2d(Tensor::zeros({1, 3, 8, 8}), Tensor::zeros({8, 16, 3, 3})); },
                {"conv2d", "expects 16 input channels", "[1, 3, 8, 8]", "has 3"});

@@ -279,6 +279,8 @@ void with_bn_activation(const T* scale_shift, Activation a, F&& f) {
   else f(act::Relu{});
 }
 
+constexpr int64_t kStatBlock = 256;
+
 template <class T, class Act>
 void batch_norm_forward_with(Act f, const T* x, int64_t outer, int64_t C, int64_t inner, bool training, double eps,
                              const T* weight, const T* bias, T* mean, T* var, T* invstd, T* y, T* scale_shift) {
@@ -287,20 +289,39 @@ void batch_norm_forward_with(Act f, const T* x, int64_t outer, int64_t C, int64_
   for (int64_t c = 0; c < C; ++c) {
     double mu, v;
     if (training) {
+      // Sums in T over blocks of kStatBlock values (full-width vectors, no widening per element), the blocks'
+      // sums added in double.
       double s = 0;
       for (int64_t o = 0; o < outer; ++o) {
         const T* xp = x + (o * C + c) * inner;
-#pragma omp simd reduction(+ : s)
-        for (int64_t i = 0; i < inner; ++i) s += double(xp[i]);
+        for (int64_t i0 = 0; i0 < inner; i0 += kStatBlock) {
+          const int64_t n = std::min(kStatBlock, inner - i0);
+          T bs = 0;
+#pragma omp simd reduction(+ : bs)
+          for (int64_t i = 0; i < n; ++i) bs += xp[i0 + i];
+          s += double(bs);
+        }
       }
       mu = s / double(count);
-      double q = 0;  // two passes: no cancellation when |mean| >> std
+      // Two passes: no cancellation when |mean| >> std. The second also sums x - m, m the mean rounded to T, to
+      // take out the square of that rounding (the corrected two-pass variance).
+      const T m = T(mu);
+      double q = 0, e = 0;
       for (int64_t o = 0; o < outer; ++o) {
         const T* xp = x + (o * C + c) * inner;
-#pragma omp simd reduction(+ : q)
-        for (int64_t i = 0; i < inner; ++i) q += (double(xp[i]) - mu) * (double(xp[i]) - mu);
+        for (int64_t i0 = 0; i0 < inner; i0 += kStatBlock) {
+          const int64_t n = std::min(kStatBlock, inner - i0);
+          T bq = 0, be = 0;
+#pragma omp simd reduction(+ : bq, be)
+          for (int64_t i = 0; i < n; ++i) {
+            const T d = xp[i0 + i] - m;
+            bq += d * d;
+            be += d;
+          }
+          q += double(bq), e += double(be);
+        }
       }
-      v = q / double(count);
+      v = std::max(q / double(count) - (e / double(count)) * (e / double(count)), 0.0);
       mean[c] = T(mu), var[c] = T(v);
     } else {
       mu = double(mean[c]), v = double(var[c]);
@@ -330,31 +351,34 @@ void batch_norm_backward_with(Act f, const T* x, const T* gy, int64_t outer, int
     const double mu = double(mean[c]), is = double(invstd[c]), w = weight ? double(weight[c]) : 1.0;
     // The activation's gradient: gy where the forward's x * a + b (the same float expression) passed, else 0.
     const T a = has_act ? scale_shift[c] : T(0), b = has_act ? scale_shift[C + c] : T(0);
-    double sg = 0, sgx = 0;  // sum gy, sum gy * (x - mean)
+    // sum gy and sum gy * (x - mean): in T over blocks of kStatBlock values, the blocks' sums added in double.
+    double sg = 0, sgx = 0;
+    const T m = T(mu);
     for (int64_t o = 0; o < outer; ++o) {
       const T* __restrict xp = x + (o * C + c) * inner;
       const T* __restrict gp = gy + (o * C + c) * inner;
-      if constexpr (has_act) {
-        // The masked gradient a block at a time into L1, then the plain sums over it (one loop doing both
-        // stays scalar with GCC: the select and the widening to double do not vectorise together).
-        constexpr int64_t kBlock = 256;
-        alignas(64) T masked[kBlock];
-        for (int64_t i0 = 0; i0 < inner; i0 += kBlock) {
-          const int64_t n = std::min(kBlock, inner - i0);
+      for (int64_t i0 = 0; i0 < inner; i0 += kStatBlock) {
+        const int64_t n = std::min(kStatBlock, inner - i0);
+        T bg = 0, bgx = 0;
+        if constexpr (has_act) {
+          // The masked gradient into a block in L1, then the sums over it (one loop doing both stays scalar
+          // with GCC: the select does not vectorise together with the reduction).
+          alignas(64) T masked[kStatBlock];
 #pragma omp simd
           for (int64_t i = 0; i < n; ++i) masked[i] = f.bwd(xp[i0 + i] * a + b, T(0), gp[i0 + i]);
-#pragma omp simd reduction(+ : sg, sgx)
+#pragma omp simd reduction(+ : bg, bgx)
           for (int64_t i = 0; i < n; ++i) {
-            sg += double(masked[i]);
-            sgx += double(masked[i]) * (double(xp[i0 + i]) - mu);
+            bg += masked[i];
+            bgx += masked[i] * (xp[i0 + i] - m);
+          }
+        } else {
+#pragma omp simd reduction(+ : bg, bgx)
+          for (int64_t i = 0; i < n; ++i) {
+            bg += gp[i0 + i];
+            bgx += gp[i0 + i] * (xp[i0 + i] - m);
           }
         }
-      } else {
-#pragma omp simd reduction(+ : sg, sgx)
-        for (int64_t i = 0; i < inner; ++i) {
-          sg += double(gp[i]);
-          sgx += double(gp[i]) * (double(xp[i]) - mu);
-        }
+        sg += double(bg), sgx += double(bgx);
       }
     }
     gbias[c] = T(sg);
@@ -364,7 +388,6 @@ void batch_norm_backward_with(Act f, const T* x, const T* gy, int64_t outer, int
     const T k1 = T(w * is);
     const T k2 = training ? T(-w * is * is * is * sgx / double(count)) : T(0);
     const T k3 = training ? T(-w * is * sg / double(count)) : T(0);
-    const T m = T(mu);
     for (int64_t o = 0; o < outer; ++o) {
       const T* __restrict xp = x + (o * C + c) * inner;
       const T* __restrict gp = gy + (o * C + c) * inner;
