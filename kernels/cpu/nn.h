@@ -41,7 +41,8 @@ void upsample2d_backward(const UpsampleGeom& g, const T* gy, T* gx);
 // the per-channel mean and biased variance of x are written to mean / var;
 // otherwise mean / var are read (running statistics). Then invstd =
 // 1 / sqrt(var + eps) is written and y = (x - mean) * invstd * weight + bias
-// (weight / bias may be null: 1 / 0). Sums are taken in double.
+// (weight / bias may be null: 1 / 0). Sums run in T over blocks of 256 values,
+// the block sums added in double; the variance is the corrected two-pass one.
 //
 // With scale_shift (2 C values) an activation `act` follows, ReLU or ReLU6
 // (kernels/activation.h: the same float expressions as the separate op):
