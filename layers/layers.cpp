@@ -117,24 +117,8 @@ BatchNorm::BatchNorm(int dims, int64_t n, double eps_, double momentum_, bool af
   running_mean = register_buffer("running_mean", Tensor::zeros({n}));
   running_var = register_buffer("running_var", Tensor::ones({n}));
 }
-Tensor BatchNorm::forward(const Tensor& x) {
-  // batchnorm1d also takes (N, C) feature vectors, as PyTorch's BatchNorm1d does.
-  STRATA_CHECK(x.dim() == spatial_dims + 2 || (spatial_dims == 1 && x.dim() == 2), type(), ": expects ",
-               spatial_dims == 1 ? "(N, C) or (N, C, L)" : "(N, C, H, W)", " input, got ", shape_str(x.shape()));
-  if (sync && training() && dist::active()) {
-    const Tensor y = sync_batch_norm(x, running_mean, running_var, weight, bias, momentum, eps);
-    if (!act) return y;
-    return *act == Activation::relu6 ? strata::relu6(y) : strata::relu(y);
-  }
-  if (act) return batch_norm_relu(x, running_mean, running_var, weight, bias, training(), momentum, eps, *act);
-  return batch_norm(x, running_mean, running_var, weight, bias, training(), momentum, eps);
-}
-std::string BatchNorm::describe() const {
-  const std::string n = std::to_string(running_mean.size(0));
-  return !act ? n : n + (*act == Activation::relu6 ? " + relu6" : " + relu");
-}
 
-// ---- activations ----------------------------------------------------------------
+// The activations by kind: ActivationLayer's, and the one a batch norm carries.
 namespace {
 const char* activation_name(Activation a) {
   switch (a) {
@@ -149,10 +133,8 @@ const char* activation_name(Activation a) {
   }
   return "?";
 }
-}  // namespace
-
-ActivationLayer::ActivationLayer(Activation k, double p) : Module(activation_name(k)), kind(k), param(p) {}
-Tensor ActivationLayer::forward(const Tensor& x) {
+// The activation `kind` of x; param: slope (leaky_relu), alpha (elu), beta (softplus).
+Tensor apply_activation(Activation kind, double param, const Tensor& x) {
   switch (kind) {
     case Activation::relu: return relu(x);
     case Activation::leaky_relu: return leaky_relu(x, param);
@@ -165,6 +147,27 @@ Tensor ActivationLayer::forward(const Tensor& x) {
   }
   STRATA_FAIL("activation: unknown kind");
 }
+}  // namespace
+
+Tensor BatchNorm::forward(const Tensor& x) {
+  // batchnorm1d also takes (N, C) feature vectors, as PyTorch's BatchNorm1d does.
+  STRATA_CHECK(x.dim() == spatial_dims + 2 || (spatial_dims == 1 && x.dim() == 2), type(), ": expects ",
+               spatial_dims == 1 ? "(N, C) or (N, C, L)" : "(N, C, H, W)", " input, got ", shape_str(x.shape()));
+  if (sync && training() && dist::active()) {
+    const Tensor y = sync_batch_norm(x, running_mean, running_var, weight, bias, momentum, eps);
+    return act ? apply_activation(*act, 0, y) : y;
+  }
+  if (act) return batch_norm_relu(x, running_mean, running_var, weight, bias, training(), momentum, eps, *act);
+  return batch_norm(x, running_mean, running_var, weight, bias, training(), momentum, eps);
+}
+std::string BatchNorm::describe() const {
+  const std::string n = std::to_string(running_mean.size(0));
+  return act ? n + " + " + activation_name(*act) : n;
+}
+
+// ---- activations ----------------------------------------------------------------
+ActivationLayer::ActivationLayer(Activation k, double p) : Module(activation_name(k)), kind(k), param(p) {}
+Tensor ActivationLayer::forward(const Tensor& x) { return apply_activation(kind, param, x); }
 std::string ActivationLayer::describe() const {
   return kind == Activation::leaky_relu || kind == Activation::elu || kind == Activation::softplus
              ? str_cat(param)
