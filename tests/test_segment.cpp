@@ -144,6 +144,18 @@ TEST(Datasets, FoldersPairByStemAndListUnpairedFiles) {
   EXPECT_THAT(error_of([&] { pairs_from_list((d / "bad.txt").string()); }), HasSubstr("bad.txt:1: expected 'IMAGE MASK'"));
   std::ofstream(d / "missing.txt") << "im/a.png ma/zzz.png\n";
   EXPECT_THAT(error_of([&] { pairs_from_list((d / "missing.txt").string()); }), HasSubstr("no file 'ma/zzz.png'"));
+  // A written list (a run's split) reads back as the same files, from a list in another folder.
+  fs::create_directories(d / "run");
+  ASSERT_TRUE(write_pair_list((d / "run" / "split.txt").string(), pairs));
+  const auto back = pairs_from_list((d / "run" / "split.txt").string());
+  ASSERT_EQ(back.size(), pairs.size());
+  for (size_t i = 0; i < pairs.size(); ++i) {
+    EXPECT_TRUE(fs::equivalent(back[i].image, pairs[i].image)) << back[i].image;
+    EXPECT_TRUE(fs::equivalent(back[i].mask, pairs[i].mask)) << back[i].mask;
+  }
+  // Paths with a space cannot be listed: nothing is written.
+  EXPECT_FALSE(write_pair_list((d / "run" / "spaced.txt").string(), {{(d / "im" / "a b.png").string(), pairs[0].mask}}));
+  EXPECT_FALSE(fs::exists(d / "run" / "spaced.txt"));
   // A seeded split by file: same seed, same split; every file on one side.
   const auto [tr, va] = split_by_fraction(pairs, 0.3, 4);
   EXPECT_EQ(tr.size() + va.size(), 3u);

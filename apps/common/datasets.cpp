@@ -1,6 +1,7 @@
 #include "apps/common/datasets.h"
 
 #include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -113,6 +114,22 @@ std::vector<ImagePair> pairs_from_list(const std::string& list_file) {
   }
   STRATA_CHECK(!out.empty(), list_file, ": lists no image / mask pairs");
   return out;
+}
+
+bool write_pair_list(const std::string& list_file, const std::vector<ImagePair>& pairs) {
+  const fs::path base = fs::weakly_canonical(fs::absolute(fs::path(list_file)).parent_path());
+  std::vector<std::pair<std::string, std::string>> lines;
+  for (const ImagePair& p : pairs) {
+    if (p.mask.empty()) return false;
+    const auto rel = [&](const std::string& path) { return fs::weakly_canonical(fs::absolute(path)).lexically_relative(base).generic_string(); };
+    lines.emplace_back(rel(p.image), rel(p.mask));
+    for (const std::string& s : {lines.back().first, lines.back().second})
+      if (s.empty() || std::any_of(s.begin(), s.end(), [](unsigned char c) { return std::isspace(c); })) return false;
+  }
+  write_file_atomic(list_file, [&](std::ostream& f) {
+    for (const auto& [image, mask] : lines) f << image << ' ' << mask << '\n';
+  });
+  return true;
 }
 
 std::pair<std::vector<ImagePair>, std::vector<ImagePair>> split_by_fraction(const std::vector<ImagePair>& pairs,

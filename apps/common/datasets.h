@@ -5,6 +5,8 @@
 //                       that lists it
 //   pairs_from_list     SegNet-style list files: one "image mask" pair per
 //                       line, paths relative to the list's folder
+//   write_pair_list     the other way: pairs to such a list file (a run's
+//                       split, to be fed back as data.train_list / val_list)
 //   image_files         the images in a folder (optionally recursive) or a file
 //   split_by_fraction   a seeded split by file (data.val_fraction)
 // Masks (MaskSpec, data.mask): `binary` (pixel > threshold is class 1) or
@@ -29,6 +31,10 @@ struct ImagePair {
 
 std::vector<ImagePair> pairs_from_folders(const std::string& images, const std::string& masks);
 std::vector<ImagePair> pairs_from_list(const std::string& list_file);
+// Writes `pairs` as a list file that pairs_from_list reads back, each path relative to the list's folder. Returns
+// false and writes nothing when a path holds whitespace (the format separates the two paths by spaces) or a pair has
+// no mask.
+bool write_pair_list(const std::string& list_file, const std::vector<ImagePair>& pairs);
 std::vector<std::string> image_files(const std::string& folder_or_file, bool recursive = false);
 // Errors unless `dir` is an existing folder; `what` names the role (data.images).
 void require_folder(const std::string& dir, const std::string& what);
