@@ -1,7 +1,9 @@
 #include "models/encoder_unet.h"
 
 #include <cmath>
+#include <map>
 
+#include "engine/autograd.h"
 #include "engine/error.h"
 #include "engine/ops.h"
 #include "engine/safetensors.h"
@@ -131,6 +133,21 @@ std::vector<Tensor> MobileNetV2Encoder::stages(const Tensor& x) {
   return out;
 }
 
+void init_torchvision(Encoder& encoder) {
+  NoGradGuard no_grad;
+  const NamedTensors params = encoder.named_parameters();
+  std::map<std::string, Tensor> by_name(params.begin(), params.end());
+  const std::string weight = "weight";
+  for (const auto& [name, w] : params) {
+    if (w.dim() != 4 || !name.ends_with(weight)) continue;
+    const int64_t fan_out = w.size(0) * w.size(2) * w.size(3);
+    Tensor target = w;  // a handle on the parameter
+    target.copy_(Tensor::randn(w.shape(), w.dtype(), nullptr, 0.0, std::sqrt(2.0 / double(fan_out))).to(w.device()));
+    const auto bias = by_name.find(name.substr(0, name.size() - weight.size()) + "bias");
+    if (bias != by_name.end()) bias->second.zero_();
+  }
+}
+
 // ---- the U-Net around an encoder --------------------------------------------------------
 EncoderUNet::EncoderUNet(std::string type, std::shared_ptr<Encoder> encoder, const EncoderUNetOptions& o)
     : Module(std::move(type)), encoder_(std::move(encoder)), o_(o) {
@@ -157,6 +174,9 @@ EncoderUNet::EncoderUNet(std::string type, std::shared_ptr<Encoder> encoder, con
   }
   head_ = register_module("head", std::make_shared<Conv2d>(in, o.classes, std::array<int64_t, 2>{1, 1}));
   multiple_ = int64_t(1) << (ch.size() - 1 + size_t(encoder_->first_stage_downsampling()));
+  STRATA_CHECK(o.encoder_init == "default" || o.encoder_init == "torchvision", this->type(),
+               ": encoder_init must be default or torchvision, got '", o.encoder_init, "'");
+  if (o.encoder_init == "torchvision") init_torchvision(*encoder_);
   if (o.freeze_encoder) encoder_->requires_grad_(false);
   train(true);
 }
@@ -188,7 +208,20 @@ std::string EncoderUNet::describe() const {
 NameMapping torchvision_mapping() { return NameMapping{{}, {"classifier.", "*num_batches_tracked"}}; }
 
 void load_torchvision_encoder(EncoderUNet& model, const std::string& path) {
-  load_state_dict(model.encoder(), load_safetensors(path).tensors, path, torchvision_mapping());
+  std::map<std::string, Tensor> tensors = load_safetensors(path).tensors;
+  // Grey models from RGB weights: a grey image is the RGB image (g, g, g), whose first convolution is the sum of
+  // the three input-channel slices of its weight, so the summed weight gives the RGB network's outputs exactly.
+  // Only the input convolution can be [O, 1, k, k] here and [O, 3, k, k] in the file (depthwise ones are 1 in both).
+  if (model.encoder().in_channels() == 1)
+    for (const auto& [name, ours] : model.encoder().named_parameters()) {
+      const auto theirs = tensors.find(name);
+      if (theirs == tensors.end() || ours.dim() != 4 || theirs->second.dim() != 4 || ours.size(1) != 1 ||
+          theirs->second.size(1) != 3 || ours.size(0) != theirs->second.size(0))
+        continue;
+      NoGradGuard no_grad;
+      theirs->second = sum(theirs->second, {1}, true);
+    }
+  load_state_dict(model.encoder(), tensors, path, torchvision_mapping());
 }
 
 namespace {
@@ -200,6 +233,7 @@ EncoderUNetOptions encoder_unet_options(const Config& c) {
   o.freeze_encoder = c.get_bool("freeze_encoder", false);
   o.input_skip = c.get_bool("input_skip", false);
   o.dropout = c.get_double("dropout", 0.0, Bounds::between(0, 0.99));
+  o.encoder_init = c.get_choice("encoder_init", "default", {"default", "torchvision"});
   return o;
 }
 

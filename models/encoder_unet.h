@@ -66,6 +66,13 @@ class MobileNetV2Encoder : public Encoder {
 // torchvision's channel rounding: v to a multiple of 8, never below 90% of v.
 int64_t make_divisible(double v, int64_t divisor = 8);
 
+// torchvision's initialisation of its VGG and MobileNetV2 (what `mobilenet_v2(weights=None)` starts from):
+// every convolution weight normal with standard deviation sqrt(2 / fan_out), fan_out = output channels x kernel
+// area, and zero biases; batch norm as built (weight 1, bias 0). Drawn from the global generator. The layers'
+// own default, which the encoders are built with, is PyTorch's layer default U(+-1 / sqrt(fan_in)): for a
+// depthwise 3 x 3 convolution on C channels that is a standard deviation of 0.19 against sqrt(2 / 9C) here.
+void init_torchvision(Encoder& encoder);
+
 struct EncoderUNetOptions {
   int64_t classes = 1;
   std::vector<int64_t> decoder_widths;  // one per up step, from the bottom up; empty: the encoder's skip widths
@@ -76,6 +83,9 @@ struct EncoderUNetOptions {
   // so full-resolution detail (1-2 pixel structures) reaches the head.
   bool input_skip = false;
   double dropout = 0;
+  // The encoder's starting weights when no encoder_weights are loaded: "default" (the layers' own) or
+  // "torchvision" (init_torchvision).
+  std::string encoder_init = "default";
 };
 
 class EncoderUNet : public Module {
@@ -99,7 +109,9 @@ class EncoderUNet : public Module {
 // are ignored.
 NameMapping torchvision_mapping();
 // Loads such a safetensors file into the U-Net's encoder (every encoder tensor
-// must be there with its torchvision shape).
+// must be there with its torchvision shape). A grey encoder (in_channels 1)
+// takes RGB weights with its first convolution summed over the three colours:
+// it then computes what the RGB encoder computes on the image (g, g, g).
 void load_torchvision_encoder(EncoderUNet& model, const std::string& path);
 
 }  // namespace strata

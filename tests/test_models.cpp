@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -15,6 +16,7 @@
 #include "engine/random.h"
 #include "engine/safetensors.h"
 #include "layers/optimizer.h"
+#include "layers/registry.h"
 #include "models/autoencoder.h"
 #include "models/discriminator.h"
 #include "models/encoder_unet.h"
@@ -248,6 +250,90 @@ TEST(EncoderUNet, ShapesFreezingAndLoadErrors) {
     EXPECT_NE(msg.find("missing from the file"), std::string::npos) << msg;
     EXPECT_NE(msg.find("features.1.running_mean"), std::string::npos) << msg;
   }
+}
+
+// model.encoder_init: torchvision draws each convolution weight with standard deviation sqrt(2 / fan_out) and zeroes
+// its bias; batch norm stays at 1 / 0. Sample statistics over the larger tensors, so the check fails for the
+// layers' default (a depthwise 3 x 3 on 960 channels has 0.19 there against 0.015).
+TEST(EncoderUNet, TorchvisionInitialisation) {
+  const auto check = [](const Module& m, const char* what) {
+    int64_t checked = 0;
+    for (const auto& [name, t] : m.named_parameters()) {
+      const std::vector<float> v = t.to_vector<float>();
+      double sum = 0, sq = 0;
+      for (float x : v) sum += x, sq += double(x) * x;
+      const double n = double(v.size()), mean = sum / n, sd = std::sqrt(sq / n - mean * mean);
+      if (t.dim() == 4) {
+        if (v.size() < 2000) continue;
+        const double want = std::sqrt(2.0 / double(t.size(0) * t.size(2) * t.size(3)));
+        EXPECT_NEAR(sd / want, 1.0, 0.08) << what << " " << name;
+        EXPECT_LT(std::abs(mean), 4 * want / std::sqrt(n)) << what << " " << name;
+        ++checked;
+      } else if (name.find("running") == std::string::npos) {
+        const bool bn_weight = name.ends_with("weight");
+        for (float x : v) ASSERT_EQ(x, bn_weight ? 1.f : 0.f) << what << " " << name;  // conv biases zeroed too
+      }
+    }
+    EXPECT_GT(checked, 10) << what;
+  };
+  manual_seed(5);
+  MobileNetV2Encoder mnet(1, 1.0);
+  init_torchvision(mnet);
+  check(mnet, "mobilenet_v2");
+  Vgg16Encoder vgg(3, false);  // convolutions with biases
+  init_torchvision(vgg);
+  check(vgg, "vgg16");
+  // Through the config, seeded: the same weights twice, other weights than the default.
+  const auto encoder_of = [](const std::string& init) {
+    manual_seed(9);
+    const Config c = Config::parse("type: unet_mobilenetv2\nin_channels: 1\nwidth: 0.5\nencoder_init: " + init + "\n");
+    const ModulePtr m = build_module(c);
+    return m->named_parameters().front().second.to_vector<float>();
+  };
+  EXPECT_EQ(encoder_of("torchvision"), encoder_of("torchvision"));
+  EXPECT_NE(encoder_of("torchvision"), encoder_of("default"));
+  try {
+    encoder_of("kaiming");
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("encoder_init"), std::string::npos) << e.what();
+  }
+}
+
+// RGB weights into a grey encoder: the first convolution summed over the colours, so the grey network on g gives
+// the RGB network's stages on (g, g, g). Batch-norm statistics randomised so eval mode is not the identity.
+TEST(EncoderUNet, GreyEncoderLoadsRgbWeights) {
+  NoGradGuard no_grad;
+  manual_seed(11);
+  EncoderUNet rgb("unet_mobilenetv2", std::make_shared<MobileNetV2Encoder>(3, 0.35), EncoderUNetOptions{});
+  std::map<std::string, Tensor> file;
+  for (auto& [name, t] : rgb.encoder().state_dict()) {
+    if (name.ends_with("running_var")) t.copy_(Tensor::rand(t.shape(), DType::f32, nullptr, 0.5, 2.0));
+    if (name.ends_with("running_mean")) t.copy_(Tensor::randn(t.shape()) * 0.1);
+    file[name] = t;
+  }
+  const std::string path = (std::filesystem::temp_directory_path() / "strata_rgb_encoder.safetensors").string();
+  save_safetensors(path, file);
+  EncoderUNet grey("unet_mobilenetv2", std::make_shared<MobileNetV2Encoder>(1, 0.35), EncoderUNetOptions{});
+  load_torchvision_encoder(grey, path);
+  rgb.eval();
+  grey.eval();
+  const Tensor g = Tensor::randn({2, 1, 48, 40});
+  const std::vector<Tensor> want = rgb.encoder().stages(cat({g, g, g}, 1));
+  const std::vector<Tensor> got = grey.encoder().stages(g);
+  ASSERT_EQ(want.size(), got.size());
+  for (size_t i = 0; i < want.size(); ++i) {
+    const std::vector<float> w = want[i].to_vector<float>(), o = got[i].to_vector<float>();
+    ASSERT_EQ(w.size(), o.size());
+    double worst = 0, scale = 0;
+    for (size_t j = 0; j < w.size(); ++j) worst = std::max(worst, double(std::abs(w[j] - o[j]))), scale = std::max(scale, double(std::abs(w[j])));
+    EXPECT_LT(worst, 1e-4 * std::max(scale, 1.0)) << "stage " << i;
+    EXPECT_GT(scale, 0.1) << "stage " << i;
+  }
+  // A 2-channel encoder has no such reading of RGB weights: the shape error stays.
+  EncoderUNet two("unet_mobilenetv2", std::make_shared<MobileNetV2Encoder>(2, 0.35), EncoderUNetOptions{});
+  EXPECT_THROW(load_torchvision_encoder(two, path), Error);
+  std::filesystem::remove(path);
 }
 
 TEST(Autoencoders, ShapesAndVariationalOutputs) {
