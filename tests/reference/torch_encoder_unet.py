@@ -10,7 +10,7 @@ from torch_unet import ConvBlock
 
 
 class EncoderUNet(nn.Module):
-    def __init__(self, arch, classes=1, input_skip=False):
+    def __init__(self, arch, classes=1, input_skip=False, in_channels=3):
         super().__init__()
         self.input_skip = input_skip
         if arch == "mobilenet_v2":
@@ -20,12 +20,21 @@ class EncoderUNet(nn.Module):
             vgg = torchvision.models.vgg16_bn if arch == "vgg16_bn" else torchvision.models.vgg16
             self.features = vgg(weights=None).features
             self.taps, channels, extra = None, [64, 128, 256, 512, 512], False
+        if in_channels != 3:  # as strata's encoders for in_channels != 3: the first convolution takes them
+            first = self.features[0][0] if arch == "mobilenet_v2" else self.features[0]
+            conv = nn.Conv2d(in_channels, first.out_channels, first.kernel_size, first.stride, first.padding,
+                             bias=first.bias is not None)
+            nn.init.kaiming_normal_(conv.weight, mode="fan_out")
+            if arch == "mobilenet_v2":
+                self.features[0][0] = conv
+            else:
+                self.features[0] = conv
         skips = channels[:-1]
         widths = list(reversed(skips)) + ([max(channels[0] // 2, 8)] if extra else [])
         self.up, self.dec = nn.ModuleList(), nn.ModuleList()
         cin = channels[-1]
         for j, w in enumerate(widths):
-            skip = skips[len(skips) - 1 - j] if j < len(skips) else (3 if input_skip else 0)
+            skip = skips[len(skips) - 1 - j] if j < len(skips) else (in_channels if input_skip else 0)
             self.up.append(nn.ConvTranspose2d(cin, w, 2, stride=2))
             self.dec.append(ConvBlock(nn.Conv2d, nn.BatchNorm2d, w + skip, w))
             cin = w
