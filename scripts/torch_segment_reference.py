@@ -29,16 +29,11 @@ from PIL import Image
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "reference"))
 from torch_encoder_unet import EncoderUNet  # noqa: E402
+from segment_cv import read_pairs  # noqa: E402  (this folder)
 
 
 def read_list(path):
-    base = os.path.dirname(os.path.abspath(path))
-    pairs = []
-    with open(path) as f:
-        for line in f:
-            parts = line.split()
-            if len(parts) == 2 and not parts[0].startswith("#"):
-                pairs.append(tuple(os.path.join(base, p) for p in parts))
+    pairs = read_pairs(path)
     if not pairs:
         sys.exit(f"{path}: lists no image / mask pairs")
     return pairs
