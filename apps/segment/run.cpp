@@ -183,7 +183,7 @@ int train_command(const AppArgs& a) {
   // The images each side of the split, as list files that data.train_list / data.val_list take back.
   for (const auto& [name, set] : {std::pair{"train_list.txt", &data.train()}, std::pair{"val_list.txt", &data.val()}})
     if (!set->empty() && !write_pair_list((fs::path(out) / name).string(), *set))
-      std::fprintf(stderr, "strata-segment: %s not written (a path holds a space, which list files cannot carry)\n",
+      std::fprintf(stderr, "strata-segment: %s not written (a path holds whitespace, which list files cannot carry)\n",
                    name);
   const std::string config_text = cfg.dump();
   std::fprintf(stderr, "strata-segment: %zu training / %zu validation images, %s; %lld classes (%s), %s -> %s\n",
