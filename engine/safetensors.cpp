@@ -96,7 +96,12 @@ Safetensors parse_safetensors(const std::string& bytes, const std::string& path)
       const auto offsets = entry.at("data_offsets").get<std::vector<int64_t>>();
       STRATA_CHECK(offsets.size() == 2 && offsets[0] >= 0 && offsets[0] <= offsets[1] && offsets[1] <= data_size,
                    path, ": tensor '", name, "' has data offsets outside the file's ", data_size, " data bytes");
-      const int64_t nbytes = shape_numel(shape) * int64_t(dtype_size(t));
+      int64_t numel = 1;
+      for (int64_t d : shape)
+        STRATA_CHECK(d >= 0 && !__builtin_mul_overflow(numel, d, &numel) && numel <= data_size, path, ": tensor '",
+                     name, "' has the impossible shape ", shape_str(shape), " (", data_size,
+                     " data bytes in the file); the checkpoint is damaged");
+      const int64_t nbytes = numel * int64_t(dtype_size(t));
       STRATA_CHECK(offsets[1] - offsets[0] == nbytes, path, ": tensor '", name, "' of shape ", shape_str(shape),
                    " needs ", nbytes, " bytes, its offsets span ", offsets[1] - offsets[0]);
       Tensor x = make_tensor(shape, t, Device::cpu());

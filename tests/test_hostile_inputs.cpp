@@ -1,4 +1,4 @@
-// Hostile input, the shared table of every app (issue 23).
+// Hostile input, the shared table of every app.
 //
 // Each row runs an app's real binary the way a user would, in a fresh folder:
 // `setup` (shell) prepares files, then `APP args` runs with stdout + stderr
@@ -20,6 +20,7 @@
 //   $AN_SET   its data: train/normal, {val,test}/{normal,anomalous} (tests/anomaly_set.h)
 //   $FT_CFG, $FT_CKPT   a tiny strata-faults config (32 x 32 synthetic sections) and its checkpoint
 //   $FT_SGY, $FT_PS     a 4 x 6 trace post-stack SEG-Y and a pre-stack one (tests/segy_fixture.h)
+//   $FT_BIG             a 48 x 64 trace post-stack SEG-Y of 256 samples (seconds to predict)
 // A new app adds its rows (and, if it needs one, its own checkpoint in
 // SetUpTestSuite) to kCases: one row per class of the issue at least.
 #include <gmock/gmock.h>
@@ -67,6 +68,66 @@ las_bottom_up() {  # las_bottom_up FILE: the same well as LAS 2.0, listed bottom
     printf '~WELL INFORMATION\n STRT.FT 1149.5 : START\n STOP.FT 1000.0 : STOP\n STEP.FT -0.5 : STEP\n'
     printf ' NULL. -999.25 : NULL\n WELL. W : WELL\n~CURVE INFORMATION\n DEPT.FT : DEPTH\n GR.GAPI : GAMMA RAY\n~A\n'
     awk 'BEGIN { for (i = 299; i >= 0; i--) printf "%.1f %.3f\n", 1000 + 0.5 * i, 70 + 40 * sin(i / 9.0) }'; } > "$1"; }
+npy_f4() {  # npy_f4 FILE SHAPE [VALUE]: a float32 .npy of SHAPE (a Python tuple) filled with VALUE (default 0.5)
+  python3 - "$@" <<'PY'
+import math, struct, sys
+path, shape = sys.argv[1], eval(sys.argv[2])
+value = float(sys.argv[3]) if len(sys.argv) > 3 else 0.5
+n = math.prod(shape)
+header = "{'descr': '<f4', 'fortran_order': False, 'shape': %s, }" % (shape,)
+header += ' ' * ((64 - (10 + len(header) + 1) % 64) % 64) + '\n'
+body = struct.pack('<%df' % n, *([value] * n))
+open(path, 'wb').write(b'\x93NUMPY\x01\x00' + struct.pack('<H', len(header)) + header.encode() + body)
+PY
+}
+npy_header() {  # npy_header FILE DICT BYTES: a .npy whose header dict is DICT, followed by BYTES zero bytes
+  python3 - "$@" <<'PY'
+import struct, sys
+header = sys.argv[2] + '\n'
+open(sys.argv[1], 'wb').write(b'\x93NUMPY\x01\x00' + struct.pack('<H', len(header)) + header.encode() +
+                              bytes(int(sys.argv[3])))
+PY
+}
+png_disk() {  # png_disk FILE I VALUE [palette]: the 32 x 32 disk mask I of the segment set, VALUE inside; with
+              # palette: an indexed-colour PNG (index 0 black, index VALUE red)
+  python3 - "$@" <<'PY'
+import struct, sys, zlib
+path, i, value = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+palette = len(sys.argv) > 4
+rows = b''.join(b'\0' + bytes(value if (y - 12 - i) ** 2 + (x - 16) ** 2 < 36 else 0 for x in range(32))
+                for y in range(32))
+def chunk(t, d): return struct.pack('>I', len(d)) + t + d + struct.pack('>I', zlib.crc32(t + d) & 0xffffffff)
+png = b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', 32, 32, 8, 3 if palette else 0, 0, 0, 0))
+if palette:
+    png += chunk(b'PLTE', bytes([0, 0, 0] + [255, 0, 0] * value))
+open(path, 'wb').write(png + chunk(b'IDAT', zlib.compress(rows)) + chunk(b'IEND', b''))
+PY
+}
+png_zeros() {  # png_zeros FILE W H: an 8-bit grey PNG of zeros (a few hundred KB for 16000 x 16000)
+  python3 - "$@" <<'PY'
+import struct, sys, zlib
+path, w, h = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+def chunk(t, d): return struct.pack('>I', len(d)) + t + d + struct.pack('>I', zlib.crc32(t + d) & 0xffffffff)
+c = zlib.compressobj(9)
+z = b''.join(c.compress(bytes(w + 1)) for _ in range(h)) + c.flush()
+open(path, 'wb').write(b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', w, h, 8, 0, 0, 0, 0)) +
+                       chunk(b'IDAT', z) + chunk(b'IEND', b''))
+PY
+}
+segy_diagonal() {  # segy_diagonal FILE: renumber the traces of a SEG-Y as a diagonal line (inline +1, crossline +2)
+  python3 - "$1" <<'PY'
+import struct, sys
+b = bytearray(open(sys.argv[1], 'rb').read())
+size = 240 + 4 * struct.unpack('>H', b[3220:3222])[0]
+for i in range((len(b) - 3600) // size):
+    o = 3600 + i * size
+    b[o + 188:o + 196] = struct.pack('>ii', 10 + i, 200 + 2 * i)
+open(sys.argv[1], 'wb').write(b)
+PY
+}
+seis_info() {  # seis_info FILE NRINL NRCRL NRTRACES: an OpendTect SeisInfo block (one input, one output)
+  python3 -c "import struct, sys; open(sys.argv[1], 'wb').write(struct.pack('<5i5f', int(sys.argv[4]), 1, 1,
+    int(sys.argv[2]), int(sys.argv[3]), 0.004, 25, 25, 1, 1))" "$@"; }
 )SH";
 
 // gtest prints a failing row by its command line.
@@ -465,6 +526,140 @@ const std::vector<HostileCase> kCases = {
      {"--device: cuda, but", "use the CPU (device cpu)"}, "test ! -e p"},
     {"welllog_eval_device_typo", "strata-welllog", "", "eval --checkpoint $CKPT --out ev --device gpu", 1,
      {"--device: 'gpu': expected cpu, cuda or cuda:N"}, "test ! -e ev"},
+    // ---- what a user owns is never overwritten or mixed ----------------------------------------------------------
+    // Output onto input, symlinks resolved: refused before anything is written.
+    {"segment_predict_output_folder_is_the_input", "strata-segment",
+     "mkdir imgs && cp $SEG_SET/images/*.png imgs/ && cp -r imgs keep",
+     "predict --checkpoint $SEG_CKPT --input imgs --output imgs", 1, {"would overwrite the input"},
+     "diff -r imgs keep"},
+    {"anomaly_predict_output_is_an_input_image", "strata-anomaly",
+     "cp -r $AN_SET/test t && cp t/normal/0.png keep.png",
+     "predict --checkpoint $AN_CKPT --input t --output t/normal/0.png", 1, {"would overwrite the input"},
+     "cmp t/normal/0.png keep.png"},
+    {"welllog_predict_output_links_to_the_input", "strata-welllog",
+     "well_csv w.csv && cp w.csv keep.csv && ln -s w.csv link.csv",
+     "predict --checkpoint $CKPT --input w.csv --output link.csv", 1, {"would overwrite the input w.csv"},
+     "cmp w.csv keep.csv"},
+    // Run folders: --resume continues its own run; never into another run or a folder of the user's files.
+    {"welllog_resume_without_out_continues_the_run", "strata-welllog", "cp -r \"$(dirname $CKPT)\" run",
+     "train --resume run/last.safetensors train.epochs=3", 0, {"trained 3 epochs"},
+     "test ! -e runs && test \"$(grep -v '^#' run/metrics.csv | tail -1 | cut -d, -f1)\" = 3"},
+    {"welllog_resume_into_another_run_is_refused", "strata-welllog",
+     "cp -r \"$(dirname $CKPT)\" a && cp -r \"$(dirname $CKPT)\" b && cp b/metrics.csv keep.csv",
+     "train --resume a/last.safetensors --out b train.epochs=3", 1,
+     {"b: --resume a/last.safetensors continues the run of a", "not empty"},
+     "cmp b/metrics.csv keep.csv && cmp b/last.safetensors \"$(dirname $CKPT)/last.safetensors\""},
+    {"welllog_resume_into_a_new_folder", "strata-welllog", "cp -r \"$(dirname $CKPT)\" a",
+     "train --resume a/last.safetensors --out fresh train.epochs=3", 0, {"trained 3 epochs"},
+     "test -s fresh/best.safetensors && cmp a/last.safetensors \"$(dirname $CKPT)/last.safetensors\""},
+    {"welllog_out_folder_of_the_users_files", "strata-welllog",
+     "mkdir mine && echo 'mine: 1' > mine/config.yaml && touch mine/figure.png",
+     "train --config $CFG --out mine --force", 1,
+     {"mine: is not empty (config.yaml, figure.png) and was not written by strata train"},
+     "test \"$(cat mine/config.yaml)\" = 'mine: 1' && test \"$(ls -A mine | wc -l)\" = 2"},
+    {"segment_force_keeps_the_old_run_when_the_new_one_fails", "strata-segment",
+     "cp -r $SEG_MODEL run && cp -r $SEG_SET set && head -c 60 set/images/3.png > t && mv t set/images/3.png",
+     "train --config $SEG_CFG --out run --force data.images=set/images data.masks=set/masks", 1,
+     {"3.png: cannot decode the image", "the previous run is put back"},
+     "cmp run/best.safetensors $SEG_CKPT && test ! -e .run.replaced"},
+    {"segment_force_replaces_a_run", "strata-segment", "cp -r $SEG_MODEL run && echo old > run/stale.txt",
+     "train --config $SEG_CFG --out run --force", 0, {"--force: the previous run"},
+     "test -s run/best.safetensors && test ! -e run/stale.txt && test ! -e .run.replaced"},
+    // Two inputs onto one output name: refused before anything is written.
+    {"segment_predict_two_inputs_one_mask_name", "strata-segment",
+     "mkdir i && cp $SEG_SET/images/0.png i/a.png && cp $SEG_SET/images/1.png i/a.jpg",
+     "predict --checkpoint $SEG_CKPT --input i --output o", 1, {"a.png: both", "would write this file"},
+     "test ! -e o"},
+    {"segment_predict_overlay_name_of_another_input", "strata-segment",
+     "mkdir i && cp $SEG_SET/images/0.png i/x.png && cp $SEG_SET/images/1.png i/x_overlay.png",
+     "predict --checkpoint $SEG_CKPT --input i --output o", 1, {"x_overlay.png: both"}, "test ! -e o"},
+    {"faults_predict_npy_and_png_of_one_stem", "strata-faults",
+     "mkdir s && npy_f4 s/a.npy '(32, 32)' && cp $SEG_SET/images/0.png s/a.png",
+     "predict --checkpoint $FT_CKPT --input s --output o", 1, {"a_overlay.png: both"}, "test ! -e o"},
+    // ---- no silent wrong answers -------------------------------------------------------------------------------
+    {"segment_list_absolute_paths_are_read_as_given", "strata-segment",
+     "mkdir -p L/images L/masks && for i in 0 1 2 3; do echo junk > L/images/$i.png; echo junk > L/masks/$i.png; "
+     "echo \"$SEG_SET/images/$i.png $SEG_SET/masks/$i.png\" >> L/list.txt; done",
+     "eval --checkpoint $SEG_CKPT --data L/list.txt --out ev", 0, {"4 images:"}},
+    {"segment_list_duplicate_line", "strata-segment",
+     "for i in 0 1 1 2; do echo \"$SEG_SET/images/$i.png $SEG_SET/masks/$i.png\" >> l.txt; done",
+     "train --config $SEG_CFG --out run data.train_list=l.txt", 1,
+     {"l.txt:3: lists the image", "again (first on line 2)"}, "test ! -e run"},
+    {"segment_list_with_a_byte_order_mark", "strata-segment",
+     "printf '\\357\\273\\277' > l.txt && for i in 0 1; do echo \"$SEG_SET/images/$i.png $SEG_SET/masks/$i.png\" "
+     ">> l.txt; done", "eval --checkpoint $SEG_CKPT --data l.txt --out ev", 0, {"2 images:"}},
+    {"segment_zero_one_masks_under_threshold_127", "strata-segment",
+     "mkdir -p o/images o/masks && cp $SEG_SET/images/*.png o/images/ && "
+     "for i in 0 1 2 3 4 5 6 7; do png_disk o/masks/$i.png $i 1; done",
+     "train --config $SEG_CFG --out run data.images=o/images data.masks=o/masks", 1,
+     {"holds only the values 0 and 1, none above data.mask.threshold 127", "data.mask.threshold=0"},
+     "test ! -e run"},
+    {"segment_binary_checkpoint_scored_on_index_labels", "strata-segment",
+     "mkdir -p o/images o/masks && cp $SEG_SET/images/*.png o/images/ && "
+     "for i in 0 1 2 3 4 5 6 7; do png_disk o/masks/$i.png $i 1; done",
+     "eval --checkpoint $SEG_CKPT --data o --out ev", 1, {"holds only the values 0 and 1"}},
+    {"segment_palette_index_masks", "strata-segment",
+     "mkdir -p p/images p/masks && cp $SEG_SET/images/*.png p/images/ && "
+     "for i in 0 1 2 3 4 5 6 7; do png_disk p/masks/$i.png $i 1 palette; done && "
+     "$BIN/strata-segment eval --checkpoint $SEG_CKPT --data $SEG_SET --out grey > grey.txt",
+     "eval --checkpoint $SEG_CKPT --data p --out ev data.mask.threshold=0", 0, {"8 images:"},
+     "cmp ev/metrics.csv grey/metrics.csv"},
+    {"faults_segy_diagonal_line", "strata-faults", "cp $FT_SGY d.sgy && segy_diagonal d.sgy",
+     "predict --checkpoint $FT_CKPT --input d.sgy --output p.sgy", 0, {"2-D line of 24 traces", "24 traces"},
+     "test -s p.sgy"},
+    {"anomaly_checkpoint_threshold_nan", "strata-anomaly",
+     "cp $AN_CKPT ck.safetensors && perl -0777 -pi -e "
+     "'s/(\"anomaly.threshold\":\")([^\"]*)\"/$1 . \"nan\\\"\" . (\" \" x (length($2) - 3))/e' ck.safetensors",
+     "predict --checkpoint ck.safetensors --input $AN_SET/test --output s.csv", 1,
+     {"the threshold is nan, not a finite number"}, "test ! -e s.csv"},
+    {"faults_npy_mask_with_nan", "strata-faults",
+     "mkdir -p set/images set/masks && npy_f4 set/images/a.npy '(32, 32)' && npy_f4 set/masks/a.npy '(32, 32)' nan",
+     "eval --checkpoint $FT_CKPT --data set --out ev", 1, {"masks/a.npy: the fault mask holds nan"}},
+    // ---- no crash, no unbounded allocation ---------------------------------------------------------------------
+    {"faults_npy_empty_sections", "strata-faults",
+     "mkdir s && npy_f4 s/a.npy '(0, 5)' && npy_f4 s/b.npy '(0, 0)' && npy_f4 s/c.npy '(48, 0)'",
+     "predict --checkpoint $FT_CKPT --input s --output o", 1, {"a.npy: a section is a 2-D array", "at least one value"}},
+    {"faults_opendtect_window_overflowing_int32", "strata-faults", "seis_info si.bin 65536 65536 0",
+     "opendtect --checkpoint $FT_CKPT -c '{}' < si.bin", 1, {"SeisInfo nrinl is 65536; want 1 to 2049"}},
+    {"faults_opendtect_block_too_large", "strata-faults",
+     "seis_info si.bin 2049 2049 4198401 && python3 -c \"import struct; "
+     "open('si.bin', 'ab').write(struct.pack('<4i', 1000000, 0, 1, 1))\"",
+     "opendtect --checkpoint $FT_CKPT -c '{}' < si.bin", 1, {"is over the 268435456 values"}},
+    {"segment_png_decompression_bomb", "strata-segment", "png_zeros big.png 16000 16000",
+     "predict --checkpoint $SEG_CKPT --input big.png --output o", 1,
+     {"big.png: 16000 x 16000 = 256000000 pixels is over the limit", "STRATA_MAX_IMAGE_PIXELS"}},
+    // ---- errors that say what is wrong -------------------------------------------------------------------------
+    {"faults_npy_structured_dtype", "strata-faults",
+     "mkdir s && npy_header s/a.npy \"{'descr': [('a', '<f4'), ('b', '<i4')], 'fortran_order': False, "
+     "'shape': (4,), }\" 32", "predict --checkpoint $FT_CKPT --input s --output o", 1,
+     {"a.npy: .npy holds a structured dtype"}},
+    {"faults_npy_odd_descr", "strata-faults",
+     "mkdir s && npy_header s/a.npy \"{'descr': 'f4', 'fortran_order': False, 'shape': (4, 4), }\" 64",
+     "predict --checkpoint $FT_CKPT --input s --output o", 1, {"a.npy: .npy dtype 'f4' is not understood"}},
+    {"faults_npy_overflowing_shape", "strata-faults",
+     "mkdir s && npy_header s/a.npy \"{'descr': '<f4', 'fortran_order': False, "
+     "'shape': (4294967296, 4294967296), }\" 64", "predict --checkpoint $FT_CKPT --input s --output o", 1,
+     {"a.npy: truncated: the header's shape", "more than 2^64"}},
+    {"faults_npy_dimension_of_many_digits", "strata-faults",
+     "mkdir s && npy_header s/a.npy \"{'descr': '<f4', 'fortran_order': False, "
+     "'shape': (99999999999999999999999, 2), }\" 64", "predict --checkpoint $FT_CKPT --input s --output o", 1,
+     {"a.npy: .npy shape", "digits"}},
+    {"faults_opendtect_selection_not_a_number", "strata-faults", "seis_info si.bin 1 1 1",
+     "opendtect --checkpoint $FT_CKPT -c '{\"Select\":{\"Selection\":\"two\"}}' < si.bin", 1,
+     {"Select.Selection is \"two\" (string)"}},
+    {"welllog_checkpoint_negative_shape", "strata-welllog",
+     "cp $CKPT ck.safetensors && perl -0777 -pi -e 's/\"shape\":\\[(\\d)(\\d)\\]/\"shape\":[-$2]/' ck.safetensors",
+     "predict --checkpoint ck.safetensors --input $WELL --output p.csv", 1,
+     {"ck.safetensors: tensor '", "has the impossible shape"}},
+    {"faults_interrupted_segy_prediction_leaves_no_tmp", "strata-faults",
+     "$BIN/strata-faults predict --checkpoint $FT_CKPT --input $FT_BIG --output p.sgy > pred.txt 2>&1 & pid=$!; "
+     "for i in $(seq 1000); do test -e p.sgy.tmp && break; sleep 0.01; done; kill -INT $pid; wait $pid; true",
+     "--help", 0, {"usage:"}, "test ! -e p.sgy.tmp && test ! -e p.sgy"},
+    {"anomaly_interrupted_run_best_has_a_threshold", "strata-anomaly",
+     "$BIN/strata-anomaly train --config $AN_CFG --out run train.epochs=100000 > train.txt 2>&1 & pid=$!; "
+     "for i in $(seq 1200); do test -e run/best.safetensors && break; sleep 0.05; done; kill -INT $pid; "
+     "wait $pid; test -e run/best.safetensors",
+     "predict --checkpoint run/best.safetensors --input $AN_SET/test --output s.csv", 0, {"scored"}},
 };
 
 std::string read_file(const fs::path& p) {
@@ -540,6 +735,8 @@ class HostileInput : public ::testing::TestWithParam<HostileCase> {
     strata::test::write_test_segy(root() / "faults_prestack.sgy", 2, 2, 20, 2);
     setenv("FT_SGY", (root() / "faults_small.sgy").string().c_str(), 1);
     setenv("FT_PS", (root() / "faults_prestack.sgy").string().c_str(), 1);
+    strata::test::write_test_segy(root() / "faults_big.sgy", 48, 64, 256);
+    setenv("FT_BIG", (root() / "faults_big.sgy").string().c_str(), 1);
     const fs::path ft_cfg = root() / "faults_tiny.yaml";
     std::ofstream(ft_cfg) << strata::test::tiny_faults_config();
     setenv("FT_CFG", ft_cfg.string().c_str(), 1);

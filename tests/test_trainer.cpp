@@ -515,9 +515,54 @@ TEST(Cli, RunFolderOfAFinishedRunIsNotOverwritten) {
   EXPECT_NO_THROW(prepare_run_dir(dir.string(), a));  // --resume continues it
   a.resume.clear();
   a.force = true;
-  EXPECT_NO_THROW(prepare_run_dir(dir.string(), a));  // --force replaces it
+  const fs::path aside = dir.parent_path() / ".strata_cli_run_dir.replaced";
+  EXPECT_NO_THROW(prepare_run_dir(dir.string(), a));  // --force sets it aside ...
   EXPECT_FALSE(fs::exists(dir / "metrics.csv"));
+  EXPECT_TRUE(fs::exists(aside / "best.safetensors"));
+  restore_run_dir();  // ... puts it back when the new run fails before its first checkpoint ...
+  EXPECT_TRUE(fs::exists(dir / "best.safetensors"));
+  EXPECT_FALSE(fs::exists(aside));
+  EXPECT_NO_THROW(prepare_run_dir(dir.string(), a));
+  commit_run_dir();  // ... and deletes it once the new run has one
+  EXPECT_FALSE(fs::exists(aside));
+  EXPECT_FALSE(fs::exists(dir / "best.safetensors"));
   std::ofstream(dir / "file") << "x";
   EXPECT_THROW(prepare_run_dir((dir / "file").string(), a), Error);
   fs::remove_all(dir);
+}
+
+TEST(Cli, RunFolderNeverTakesFilesStrataDidNotWrite) {
+  const fs::path dir = fs::temp_directory_path() / "strata_cli_users_dir";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  std::ofstream(dir / "config.yaml") << "mine: 1\n";
+  AppArgs a;
+  a.command = "train";
+  for (const bool force : {false, true}) {
+    a.force = force;
+    try {
+      prepare_run_dir(dir.string(), a);
+      FAIL() << "no error";
+    } catch (const Error& e) {
+      EXPECT_THAT(e.what(), HasSubstr("is not empty (config.yaml) and was not written by strata train"));
+    }
+  }
+  // --resume of a run elsewhere into it: refused too.
+  a.force = false;
+  a.resume = (fs::temp_directory_path() / "elsewhere" / "last.safetensors").string();
+  EXPECT_THROW(prepare_run_dir(dir.string(), a), Error);
+  fs::remove_all(dir);
+}
+
+TEST(Cli, TrainRunFolderOfAResumeIsTheCheckpointsFolder) {
+  AppArgs a;
+  a.command = "train";
+  a.resume = "runs/exp/last.safetensors";
+  EXPECT_EQ(train_run_dir(a, "config"), "runs/exp");
+  a.resume = "last.safetensors";
+  EXPECT_EQ(train_run_dir(a, "config"), ".");
+  a.out = "elsewhere";
+  EXPECT_EQ(train_run_dir(a, "config"), "elsewhere");
+  a = AppArgs{};
+  EXPECT_EQ(train_run_dir(a, "segment_membrane"), "runs/segment_membrane");
 }

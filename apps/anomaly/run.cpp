@@ -1,6 +1,7 @@
 #include "apps/anomaly/run.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <random>
@@ -9,6 +10,7 @@
 #include "apps/common/datasets.h"
 #include "apps/common/loader.h"
 #include "apps/common/metrics.h"
+#include "apps/common/output_plan.h"
 #include "apps/common/trainer.h"
 #include "engine/distributed.h"
 #include "engine/error.h"
@@ -67,6 +69,9 @@ Loaded load_model(const std::string& path, const std::vector<std::string>& overr
   l.model->eval();
   l.score = ScoreOptions::from_config(l.cfg.section("score"));
   l.threshold = ck.get_double("anomaly.threshold");
+  STRATA_CHECK(std::isfinite(l.threshold), path, ": the threshold is ", ck.get("anomaly.threshold"),
+               ", not a finite number, so no image could be told anomalous; the checkpoint is damaged (retrain, "
+               "or take the best.safetensors of another run)");
   l.level = l.cfg.section("report").get_double("level", 0.91, Bounds::between(0, 1));
   return l;
 }
@@ -122,13 +127,22 @@ void rules_table(const std::string& path, const std::vector<double>& val_scores,
   });
 }
 
+// The threshold entries of a checkpoint that predict reads.
+void set_threshold(Checkpoint& ck, const ThresholdChoice& choice, const ScoreOptions& score) {
+  char t[64];
+  std::snprintf(t, sizeof t, "%.17g", choice.threshold);
+  ck.set("anomaly.threshold", t);
+  ck.set("anomaly.threshold_rule", choice.how);
+  ck.set("anomaly.score", score.describe());
+}
+
 }  // namespace
 
 int train_command(const AppArgs& a) {
   Config cfg = Config::load(a.config);
   cfg.apply_overrides(a.overrides);
   set_input_shape(cfg);
-  const std::string run_dir = !a.out.empty() ? a.out : (fs::path("runs") / fs::path(a.config).stem()).string();
+  const std::string run_dir = train_run_dir(a, fs::path(a.config).stem().string());
   const Config train_cfg = cfg.section("train");
   const int64_t batch = train_cfg.get_int("batch", 64, Bounds::at_least(1));
   const uint64_t seed = uint64_t(train_cfg.get_int("seed", 1, Bounds::at_least(0)));
@@ -167,6 +181,7 @@ int train_command(const AppArgs& a) {
                model->type().c_str(), model->describe().c_str(), score.describe().c_str(),
                device_label(device).c_str(), out.c_str());
 
+  std::vector<double> latest_val_scores;  // of the last validation: the threshold of a best.safetensors
   const bool augment = data.source() == "folders";
   Loader loader(
       [&](int64_t epoch) { return shuffled_epoch(seed, epoch, n_train, per_epoch); },
@@ -203,11 +218,18 @@ int train_command(const AppArgs& a) {
         for (size_t i = 0; i < s.size(); ++i)
           if (data.val().labels[i] == 0) normal_sum += s[i];
         m["val_normal_score"] = normal_sum / double(data.val().count(0));
+        latest_val_scores = s;
         model->train();
         return m;
       },
       save_model_state(*model, *opt, "anomaly.config", config_text, average.get()),
       load_model_state(*model, *opt, average.get()));
+  // Each best.safetensors carries the threshold chosen on its own validation scores, so a run stopped early
+  // (Ctrl-C) leaves a best model that predicts.
+  trainer.on_best([&](Checkpoint& ck) {
+    const ThresholdChoice choice = choose_threshold(latest_val_scores, data.val().labels, policy);
+    set_threshold(ck, choice, score);
+  });
   if (!a.resume.empty()) trainer.resume(a.resume);
   const TrainSummary sum = trainer.run();
   if (sum.interrupted) return 130;
@@ -221,11 +243,7 @@ int train_command(const AppArgs& a) {
   const std::vector<double> val_scores = score_images(*model, data.val().images, score);
   const ThresholdChoice choice = choose_threshold(val_scores, data.val().labels, policy);
   if (!choice.warning.empty()) std::fprintf(stderr, "strata-anomaly: warning: %s\n", choice.warning.c_str());
-  char t[64];
-  std::snprintf(t, sizeof t, "%.17g", choice.threshold);
-  ck.set("anomaly.threshold", t);
-  ck.set("anomaly.threshold_rule", choice.how);
-  ck.set("anomaly.score", score.describe());
+  set_threshold(ck, choice, score);
   ck.save(best_path);
   std::fprintf(stderr, "strata-anomaly: threshold %.6g: %s\n", choice.threshold, choice.how.c_str());
 
@@ -278,6 +296,7 @@ int predict_command(const AppArgs& a) {
   check_overrides_read(l.cfg, a.overrides, "predict");
   const std::vector<std::string> inputs = image_files(a.input, true);
   STRATA_CHECK(!inputs.empty(), a.input, ": holds no image files (PNG, JPEG, BMP, ...)");
+  OutputPlan(inputs).add(a.output, "the scores");  // never a CSV over one of the images
   ImageSet set;
   for (const std::string& f : inputs) set.add(AnomalyData::load_image(f, in), 0, f);
   const std::vector<double> s = score_images(*l.model, set.images, l.score);

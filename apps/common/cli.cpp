@@ -1,5 +1,6 @@
 #include "apps/common/cli.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <new>
@@ -217,6 +218,7 @@ int run_app(const AppSpec& spec, int (*body)(const AppArgs&), int argc, char** a
   } catch (const std::exception& e) {
     std::fprintf(err, "%s: internal error: %s (please report it with the command line)\n", app, e.what());
   }
+  restore_run_dir();
   // A failing rank ends the whole job (the others would wait for it in the next collective forever).
   if (dist::active()) {
     std::fprintf(err, "%s: stopping all %d ranks\n", app, dist::size());
@@ -245,26 +247,112 @@ std::string rank_output_dir(const std::string& out) {
   return (fs::path(rank_scratch_dir()) / fs::path(out).filename()).string();
 }
 
+namespace {
+
+// Written into every run folder train creates; a folder without it holds files strata did not write.
+constexpr const char* kRunMarker = ".strata-run";
+
+// The previous run that --force set aside: restored when the new run fails before its first checkpoint.
+struct SetAside {
+  std::string out, backup;
+};
+SetAside& set_aside() {
+  static SetAside s;
+  return s;
+}
+
+std::string listing(const std::vector<std::string>& names) {
+  std::string s;
+  for (size_t i = 0; i < names.size() && i < 6; ++i) s += (i ? ", " : "") + names[i];
+  if (names.size() > 6) s += str_cat(", ... (", names.size(), " in all)");
+  return s;
+}
+
+std::vector<std::string> entries_of(const std::string& dir) {
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(dir)) names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+}  // namespace
+
+std::string train_run_dir(const AppArgs& a, const std::string& default_name) {
+  if (!a.out.empty()) return a.out;
+  if (!a.resume.empty()) {
+    const fs::path folder = fs::path(a.resume).parent_path();
+    return folder.empty() ? std::string(".") : folder.string();
+  }
+  return (fs::path("runs") / default_name).string();
+}
+
 std::string prepare_run_dir(const std::string& out, const AppArgs& a) {
   std::error_code ec;
   if (!dist::is_main()) return rank_scratch_dir();
   const fs::file_status s = fs::status(out, ec);
   STRATA_CHECK(!fs::exists(s) || fs::is_directory(s), out, ": the run folder exists and is not a folder");
-  if (fs::exists(s) && a.resume.empty()) {
-    std::vector<std::string> found;
-    for (const char* f : {"best.safetensors", "last.safetensors", "metrics.csv"})
-      if (fs::exists(fs::path(out) / f, ec)) found.push_back(f);
-    if (!found.empty()) {
-      std::string list;
-      for (const std::string& f : found) list += (list.empty() ? "" : ", ") + f;
-      STRATA_CHECK(a.force, out, ": holds a previous run (", list, "); continue it with --resume ", out,
-                   "/last.safetensors, replace it with --force, or train into another folder with --out DIR");
-      for (const std::string& f : found) fs::remove(fs::path(out) / f, ec);
-      std::fprintf(stderr, "%s: --force: removed the previous run's %s\n", out.c_str(), list.c_str());
+  const std::vector<std::string> entries = fs::exists(s) ? entries_of(out) : std::vector<std::string>{};
+  const bool marked = fs::exists(fs::path(out) / kRunMarker, ec);
+  std::vector<std::string> run_files;
+  for (const char* f : {"best.safetensors", "last.safetensors", "metrics.csv"})
+    if (fs::exists(fs::path(out) / f, ec)) run_files.push_back(f);
+  if (!a.resume.empty()) {
+    const fs::path from = fs::path(a.resume).parent_path().empty() ? fs::path(".") : fs::path(a.resume).parent_path();
+    const bool own_folder = fs::exists(s) && fs::equivalent(from, out, ec) && !ec;
+    // Resuming elsewhere starts a new folder: it must not hold another run or the user's files.
+    STRATA_CHECK(own_folder || entries.empty(), out, ": --resume ", a.resume, " continues the run of ",
+                 from.string(), ", but this folder is not empty (", listing(entries),
+                 "); leave out --out to continue the run in its own folder, or give a new, empty folder");
+  } else if (!entries.empty()) {
+    STRATA_CHECK(run_files.empty() || a.force, out, ": holds a previous run (", listing(run_files),
+                 "); continue it with --resume ", out, "/last.safetensors, replace it with --force, or train into "
+                 "another folder with --out DIR");
+    STRATA_CHECK(marked, out, ": is not empty (", listing(entries), ") and was not written by strata train (no ",
+                 kRunMarker, "); a run never writes into a folder of other files: train into a new or empty folder "
+                 "(--out DIR)");
+    if (a.force && !run_files.empty()) {
+      // Set the previous run aside; it is deleted once the new run has written its first checkpoint and put back
+      // if the new run fails before (commit_run_dir / restore_run_dir).
+      const fs::path path = fs::absolute(out).lexically_normal();
+      const fs::path folder = path.filename().empty() ? path.parent_path() : path;
+      const fs::path backup = folder.parent_path() / ("." + folder.filename().string() + ".replaced");
+      fs::remove_all(backup, ec);
+      fs::rename(folder, backup, ec);
+      STRATA_CHECK(!ec, out, ": --force: cannot set the previous run aside as ", backup.string(), " (", ec.message(),
+                   ")");
+      set_aside() = {folder.string(), backup.string()};
+      std::fprintf(stderr, "%s: --force: the previous run (%s) is set aside as %s and deleted when this run writes "
+                           "its first checkpoint\n", out.c_str(), listing(run_files).c_str(), backup.c_str());
     }
   }
   create_directories_checked(out);
+  if (!fs::exists(fs::path(out) / kRunMarker, ec))
+    write_file_atomic((fs::path(out) / kRunMarker).string(),
+                      [](std::ostream& f) { f << "strata run folder v1: written by strata train\n"; });
   return out;
+}
+
+void commit_run_dir() {
+  SetAside& s = set_aside();
+  if (s.backup.empty()) return;
+  std::error_code ec;
+  fs::remove_all(s.backup, ec);
+  s = {};
+}
+
+void restore_run_dir() {
+  SetAside& s = set_aside();
+  if (s.backup.empty()) return;
+  std::error_code ec;
+  fs::remove_all(s.out, ec);
+  fs::rename(s.backup, s.out, ec);
+  if (ec)
+    std::fprintf(stderr, "%s: the previous run could not be put back (%s); it is in %s\n", s.out.c_str(),
+                 ec.message().c_str(), s.backup.c_str());
+  else
+    std::fprintf(stderr, "%s: the previous run is put back (this run failed before its first checkpoint)\n",
+                 s.out.c_str());
+  s = {};
 }
 
 }  // namespace strata

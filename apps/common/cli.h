@@ -75,14 +75,24 @@ int run_app(const AppSpec& spec, int (*body)(const AppArgs&), int argc, char** a
 // they do not read would otherwise be ignored in silence.
 void check_overrides_read(const Config& cfg, const std::vector<std::string>& overrides, const std::string& command);
 
-// The run folder of `train`: refuses a folder that holds a previous run
-// (best / last checkpoint or metrics.csv) unless --resume continues it or
-// --force replaces it (its run files are then removed); creates the folder.
-// Call it after the config has been validated, so a config error leaves no
-// empty folder behind. Returns the folder this process writes the run into:
-// `out`, or on data-parallel ranks other than 0 a private scratch folder
-// (removed at exit), so that rank 0 alone writes the run.
+// The run folder of `train`: --out, or with --resume alone the folder of the checkpoint (the run continues
+// where it was), or runs/<default_name>.
+std::string train_run_dir(const AppArgs& a, const std::string& default_name);
+
+// Makes the run folder of `train` and returns the folder this process writes the run into: `out`, or on
+// data-parallel ranks other than 0 a private scratch folder (removed at exit), so that rank 0 alone writes
+// the run. Call it after the config and data have been validated, so an error leaves nothing behind.
+//   * a new or empty folder is created and marked as a run folder (.strata-run);
+//   * a folder holding a previous run (best / last checkpoint, metrics.csv) is refused unless --force
+//     replaces it: the old run is then set aside (.NAME.replaced beside it), deleted by commit_run_dir when
+//     the new run writes its first checkpoint and put back by restore_run_dir when it fails before;
+//   * a non-empty folder strata did not write (no marker) is refused, --force or not;
+//   * --resume continues in the checkpoint's own folder; into another folder only when that one is empty.
 std::string prepare_run_dir(const std::string& out, const AppArgs& a);
+// The new run has a checkpoint: the run --force set aside is deleted (no-op otherwise).
+void commit_run_dir();
+// The new run failed: the run --force set aside is put back (no-op otherwise). run_app calls it on errors.
+void restore_run_dir();
 
 // The folder this process writes a command's outputs into: `out`, or on a
 // data-parallel rank other than 0 a private scratch folder (so that rank 0

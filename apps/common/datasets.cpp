@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -90,8 +91,11 @@ std::vector<ImagePair> pairs_from_list(const std::string& list_file) {
   std::ifstream f(list_file);
   const fs::path base = fs::path(list_file).parent_path();
   std::vector<ImagePair> out;
+  std::map<std::string, int64_t> line_of;  // canonical image path -> the line that lists it
+  bool rerooted = false;
   std::string line;
   for (int64_t n = 1; std::getline(f, line); ++n) {
+    if (n == 1 && line.rfind("\xEF\xBB\xBF", 0) == 0) line.erase(0, 3);  // a UTF-8 byte-order mark
     if (!line.empty() && line.back() == '\r') line.pop_back();
     std::istringstream in(line);
     std::string image, mask, extra;
@@ -99,18 +103,32 @@ std::vector<ImagePair> pairs_from_list(const std::string& list_file) {
     if (image[0] == '#') continue;
     STRATA_CHECK(static_cast<bool>(in >> mask) && !(in >> extra), list_file, ":", n,
                  ": expected 'IMAGE MASK' (two paths separated by spaces), got '", line, "'");
-    // SegNet's lists carry absolute paths of the machine they were made on: take them relative to the list.
+    // An absolute path that exists is read as it is. SegNet's lists carry absolute paths of the machine they
+    // were made on: one that does not exist here is looked for under the list's folder (said once).
     const auto resolve = [&](const std::string& p) {
-      const fs::path rel = fs::path(p).is_absolute() ? fs::path(p).relative_path() : fs::path(p);
-      fs::path local = base / rel;
-      if (!fs::exists(local) && fs::path(p).is_absolute()) {  // /SegNet/CamVid/train/x.png -> train/x.png
-        const fs::path tail = fs::path(p).parent_path().filename() / fs::path(p).filename();
-        local = base / tail;
+      const fs::path given(p);
+      if (!given.is_absolute()) {
+        const fs::path local = base / given;
+        STRATA_CHECK(fs::exists(local), list_file, ":", n, ": no file '", p, "' (looked for ", local.string(), ")");
+        return local.string();
       }
-      STRATA_CHECK(fs::exists(local), list_file, ":", n, ": no file '", p, "' (looked for ", local.string(), ")");
+      if (fs::exists(given)) return p;
+      fs::path local = base / given.relative_path();
+      if (!fs::exists(local)) local = base / given.parent_path().filename() / given.filename();  // .../train/x.png
+      STRATA_CHECK(fs::exists(local), list_file, ":", n, ": no file '", p, "' (nor ", local.string(),
+                   " under the list's folder)");
+      if (!rerooted)
+        std::fprintf(stderr, "%s:%lld: '%s' does not exist here; absolute paths that do not exist are read under "
+                             "the list's folder (%s)\n", list_file.c_str(), static_cast<long long>(n), p.c_str(),
+                     local.string().c_str());
+      rerooted = true;
       return local.string();
     };
-    out.push_back({resolve(image), resolve(mask)});
+    ImagePair pair{resolve(image), resolve(mask)};
+    const auto [it, fresh] = line_of.emplace(fs::weakly_canonical(fs::absolute(pair.image)).string(), n);
+    STRATA_CHECK(fresh, list_file, ":", n, ": lists the image ", image, " again (first on line ", it->second,
+                 "); a duplicate would be drawn twice as often, or land on both sides of a split");
+    out.push_back(std::move(pair));
   }
   STRATA_CHECK(!out.empty(), list_file, ": lists no image / mask pairs");
   return out;
@@ -162,6 +180,18 @@ LabelMap MaskSpec::read(const std::string& path, int64_t height, int64_t width) 
   LabelMap m = read_label_map(path);
   STRATA_CHECK(m.height == height && m.width == width, path, ": the mask is ", m.width, " x ", m.height,
                " but its image is ", width, " x ", height, " (width x height)");
+  if (mode == "binary") {
+    // A label mask stored as 0 / 1 (or 0 / k at or below the threshold) would read as all background.
+    int32_t top = 0;
+    bool two_level = true;
+    for (int32_t v : m.data) {
+      if (v != 0 && top != 0 && v != top) two_level = false;
+      if (v != 0 && top == 0) top = v;
+    }
+    STRATA_CHECK(!(two_level && top > 0 && top <= threshold), path, ": the mask holds only the values 0 and ", top,
+                 ", none above data.mask.threshold ", threshold, ", so every pixel would be background; for a 0 / ",
+                 top, " mask set data.mask.threshold=", top - 1);
+  }
   for (size_t i = 0; i < m.data.size(); ++i) {
     int32_t& v = m.data[i];
     if (mode == "binary") {

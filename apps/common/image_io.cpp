@@ -1,9 +1,14 @@
 #include "apps/common/image_io.h"
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <map>
 #include <memory>
 
 #include <zlib.h>
@@ -42,8 +47,39 @@ struct Decoded {
   }
 };
 
+// The palette of an indexed-colour PNG (colour type 3) as RGB triples; empty for any other file.
+std::vector<std::array<uint8_t, 3>> png_palette(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  char sig[8];
+  if (!f.read(sig, 8) || std::memcmp(sig, "\x89PNG\r\n\x1a\n", 8) != 0) return {};
+  bool indexed = false;
+  for (;;) {
+    unsigned char head[8];
+    if (!f.read(reinterpret_cast<char*>(head), 8)) return {};
+    const uint32_t len = uint32_t(head[0]) << 24 | uint32_t(head[1]) << 16 | uint32_t(head[2]) << 8 | head[3];
+    const std::string type(reinterpret_cast<const char*>(head + 4), 4);
+    if (type == "IDAT" || type == "IEND" || len > (1u << 20)) return {};
+    std::string body(len, '\0');
+    if (!f.read(body.data(), std::streamsize(len)) || !f.seekg(4, std::ios::cur)) return {};  // the chunk and its CRC
+    if (type == "IHDR") indexed = len >= 10 && body[9] == 3;
+    if (type == "PLTE") {
+      if (!indexed) return {};
+      std::vector<std::array<uint8_t, 3>> palette(len / 3);
+      for (size_t i = 0; i < palette.size(); ++i)
+        for (size_t k = 0; k < 3; ++k) palette[i][k] = uint8_t(body[3 * i + k]);
+      return palette;
+    }
+  }
+}
+
 Decoded decode(const std::string& path) {
   check_readable(path);
+  // Sizes from the header before any pixel is decoded: a small file can expand to gigabytes.
+  int w = 0, h = 0, c = 0;
+  if (stbi_info(path.c_str(), &w, &h, &c) != 0)
+    STRATA_CHECK(int64_t(w) * h <= max_image_pixels(), path, ": ", w, " x ", h, " = ", int64_t(w) * h,
+                 " pixels is over the limit of ", max_image_pixels(), " pixels per image (a decompression bomb?); "
+                 "raise it with STRATA_MAX_IMAGE_PIXELS=N if the image is genuine");
   Decoded d;
   d.sixteen = stbi_is_16_bit(path.c_str()) != 0;
   void* p = d.sixteen ? static_cast<void*>(stbi_load_16(path.c_str(), &d.w, &d.h, &d.c, 0))
@@ -97,6 +133,24 @@ void write_png16(const std::string& path, const std::vector<uint16_t>& px, int64
 
 }  // namespace
 
+static int64_t& image_pixel_limit() {
+  static int64_t limit = [] {
+    const char* env = std::getenv("STRATA_MAX_IMAGE_PIXELS");
+    if (!env || !*env) return kDefaultMaxImagePixels;
+    char* end = nullptr;
+    const long long v = std::strtoll(env, &end, 10);
+    STRATA_CHECK(end && *end == '\0' && v > 0, "STRATA_MAX_IMAGE_PIXELS='", env, "': want a positive whole number");
+    return int64_t(v);
+  }();
+  return limit;
+}
+
+int64_t max_image_pixels() { return image_pixel_limit(); }
+void set_max_image_pixels(int64_t pixels) {
+  STRATA_CHECK(pixels > 0, "set_max_image_pixels: ", pixels, " is not positive");
+  image_pixel_limit() = pixels;
+}
+
 bool is_image_file(const std::string& path) {
   std::string ext = fs::path(path).extension().string();
   for (char& ch : ext) ch = char(std::tolower(static_cast<unsigned char>(ch)));
@@ -142,13 +196,40 @@ LabelMap read_label_map(const std::string& path) {
   LabelMap m{d.h, d.w, std::vector<int32_t>(size_t(int64_t(d.w) * d.h))};
   const int64_t plane = int64_t(d.w) * d.h;
   const int64_t colour = d.c >= 3 ? 3 : 1;
+  // A palette-index PNG of colours (VOC / CamVid style): stb_image expands the palette, so each colour is mapped
+  // back to its index; two indices of one colour cannot be told apart. A palette of greys reads as its grey
+  // values, as every viewer shows it (a black / white mask stays 0 / 255).
+  std::vector<std::array<uint8_t, 3>> palette = colour == 3 && !d.sixteen ? png_palette(path) : decltype(palette){};
+  if (std::all_of(palette.begin(), palette.end(), [](const auto& c) { return c[0] == c[1] && c[1] == c[2]; }))
+    palette.clear();
+  if (!palette.empty()) {
+    std::map<uint32_t, int32_t> index_of;
+    std::map<uint32_t, int32_t> twin;  // colour -> a second index with that colour
+    for (size_t i = 0; i < palette.size(); ++i) {
+      const uint32_t key = uint32_t(palette[i][0]) << 16 | uint32_t(palette[i][1]) << 8 | palette[i][2];
+      if (!index_of.emplace(key, int32_t(i)).second) twin.emplace(key, int32_t(i));
+    }
+    const auto* px = static_cast<const uint8_t*>(d.px.get());
+    for (int64_t i = 0; i < plane; ++i) {
+      const uint8_t* p = px + i * d.c;
+      const uint32_t key = uint32_t(p[0]) << 16 | uint32_t(p[1]) << 8 | p[2];
+      const auto it = index_of.find(key);
+      STRATA_CHECK(it != index_of.end(), path, ": pixel (x ", i % d.w, ", y ", i / d.w, ") has a colour that is not ",
+                   "in the palette");
+      STRATA_CHECK(!twin.count(key), path, ": palette indices ", it->second, " and ", twin.count(key) ? twin.at(key) : 0,
+                   " have the same colour, so the label of pixel (x ", i % d.w, ", y ", i / d.w,
+                   ") is ambiguous; give each index its own colour or save the labels as a grey PNG");
+      m.data[size_t(i)] = it->second;
+    }
+    return m;
+  }
   for (int64_t i = 0; i < plane; ++i) {
     const int64_t base = i * d.c;
     const double v = d.value(base);
     if (colour == 3)
       STRATA_CHECK(d.value(base + 1) == v && d.value(base + 2) == v, path, ": a mask must hold one label per pixel;",
                    " this RGB image has different channels at pixel (x ", i % d.w, ", y ", i / d.w,
-                   "); save the mask as a single-channel (grey or palette-index) PNG");
+                   "); save the mask as a grey PNG of label values, or as a palette-index PNG");
     m.data[size_t(i)] = int32_t(v);
   }
   return m;

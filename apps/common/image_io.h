@@ -6,7 +6,8 @@
 //   read_image     decodes and converts to the channel count the model wants
 //                  (1: luminance of RGB, alpha dropped; 3: grey replicated)
 //   read_label_map the raw 8- or 16-bit values of a single-channel image (an
-//                  RGB mask whose three channels are equal is accepted too)
+//                  RGB mask whose three channels are equal is accepted too), or
+//                  the indices of a palette-index PNG
 //   write_png      8- or 16-bit PNG, atomically
 //
 // Bad input (absent, a directory, empty, truncated or corrupt, an unsupported
@@ -48,6 +49,13 @@ LabelMap read_label_map(const std::string& path);
 void write_png(const std::string& path, const Image& img, int bits = 8);
 // A label map as an 8-bit (values 0..255) or 16-bit PNG.
 void write_label_png(const std::string& path, const LabelMap& labels, int bits = 8);
+
+// Decoded pixels allowed per image, checked from the header before decoding (a small compressed file can
+// expand to gigabytes). Default kDefaultMaxImagePixels; the environment variable STRATA_MAX_IMAGE_PIXELS
+// sets another, as does set_max_image_pixels.
+constexpr int64_t kDefaultMaxImagePixels = 178956970;  // 2 x 89,478,485, where Pillow refuses an image
+int64_t max_image_pixels();
+void set_max_image_pixels(int64_t pixels);
 
 // Image file extensions read_image accepts (lower case, with the dot).
 bool is_image_file(const std::string& path);

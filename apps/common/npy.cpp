@@ -20,6 +20,7 @@ std::string dict_value(const std::string& header, const std::string& key, const 
   STRATA_CHECK(v != std::string::npos, path, ": .npy header is malformed near '", key, "'");
   ++v;
   while (v < header.size() && header[v] == ' ') ++v;
+  STRATA_CHECK(v < header.size(), path, ": .npy header ends after '", key, "'");
   if (header[v] == '(') return header.substr(v, header.find(')', v) - v + 1);
   size_t e = v;
   while (e < header.size() && header[e] != ',' && header[e] != '}') ++e;
@@ -62,19 +63,28 @@ NpyArray read_npy(const std::string& path) {
   STRATA_CHECK(start + header_len <= bytes.size(), path, ": truncated .npy header");
   const std::string header = bytes.substr(start, header_len);
   std::string descr = dict_value(header, "descr", path);
+  STRATA_CHECK(descr.empty() || descr[0] != '[', path, ": .npy holds a structured dtype (a record array with named "
+               "fields); save one numeric field as a plain array, e.g. np.save(f, arr['field'].astype(np.float32))");
   descr.erase(std::remove(descr.begin(), descr.end(), '\''), descr.end());
+  const bool descr_ok = descr.size() >= 3 && descr.size() <= 4 && std::string("<>|=").find(descr[0]) != std::string::npos &&
+                        std::isalpha(static_cast<unsigned char>(descr[1])) &&
+                        std::all_of(descr.begin() + 2, descr.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+  STRATA_CHECK(descr_ok, path, ": .npy dtype '", descr, "' is not understood (want e.g. '<f4': byte order, kind, size)");
   const bool fortran = dict_value(header, "fortran_order", path).find("True") != std::string::npos;
   NpyArray a;
   const std::string shape = dict_value(header, "shape", path);
+  STRATA_CHECK(shape.size() >= 2 && shape.front() == '(' && shape.back() == ')' &&
+                   shape.find_first_not_of("0123456789, ", 1) == shape.size() - 1,
+               path, ": .npy shape '", shape, "' is not a tuple of whole numbers");
   for (size_t i = 1; i < shape.size();) {
     while (i < shape.size() && !std::isdigit(static_cast<unsigned char>(shape[i]))) ++i;
     if (i >= shape.size()) break;
     size_t e = i;
     while (e < shape.size() && std::isdigit(static_cast<unsigned char>(shape[e]))) ++e;
+    STRATA_CHECK(e - i <= 15, path, ": .npy shape ", shape, " has a dimension of ", e - i, " digits");
     a.shape.push_back(std::stoll(shape.substr(i, e - i)));
     i = e;
   }
-  STRATA_CHECK(descr.size() >= 3, path, ": .npy dtype '", descr, "' is not understood");
   const char order = descr[0], kind = descr[1];
   const int size = std::stoi(descr.substr(2));
   const bool swap = (order == '>' && std::endian::native == std::endian::little) ||
@@ -82,11 +92,17 @@ NpyArray read_npy(const std::string& path) {
   const bool ok = (kind == 'f' && (size == 4 || size == 8)) || (kind == 'i' && (size == 1 || size == 2 || size == 4 || size == 8)) ||
                   (kind == 'u' && (size == 1 || size == 2)) || (kind == 'b' && size == 1);
   STRATA_CHECK(ok, path, ": .npy dtype '", descr, "' is not supported (float32 / float64, int8-64, uint8 / 16, bool)");
-  int64_t n = 1;
-  for (int64_t d : a.shape) n *= d;
+  // The value count, checked against the bytes in the file before anything is allocated.
   const size_t payload = start + header_len;
-  STRATA_CHECK(bytes.size() - payload >= size_t(n) * size_t(size), path, ": truncated: the header says ", n,
-               " values of ", size, " bytes, the file holds ", bytes.size() - payload, " bytes of data");
+  const uint64_t held = (bytes.size() - payload) / uint64_t(size);
+  uint64_t product = 1;
+  bool overflow = false;
+  for (int64_t d : a.shape) overflow = overflow || __builtin_mul_overflow(product, uint64_t(d), &product);
+  if (std::find(a.shape.begin(), a.shape.end(), 0) != a.shape.end()) product = 0, overflow = false;
+  STRATA_CHECK(!overflow && product <= held, path, ": truncated: the header's shape ", shape, " asks for ",
+               overflow ? std::string("more than 2^64") : std::to_string(product), " values and the file holds ",
+               bytes.size() - payload, " bytes of data (", held, " values of ", size, " bytes)");
+  const int64_t n = int64_t(product);
   a.data.resize(size_t(n));
   const char* p = bytes.data() + payload;
   for (int64_t i = 0; i < n; ++i, p += size) {

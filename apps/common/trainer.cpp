@@ -152,7 +152,10 @@ Checkpoint Trainer::state(int64_t epoch, int64_t batch) const {
 void Trainer::write_checkpoint(const std::string& name, int64_t epoch, int64_t batch) {
   // Every rank writes into its own folder: rank 0 the run folder, the others a private scratch folder
   // (prepare_run_dir), so what an app does after training (reload best.safetensors, ...) works on all.
-  state(epoch, batch).save((fs::path(out_) / name).string());
+  Checkpoint ck = state(epoch, batch);
+  if (on_best_ && name == "best.safetensors") on_best_(ck);
+  ck.save((fs::path(out_) / name).string());
+  commit_run_dir();  // a run --force replaced can go now that this one has a checkpoint
 }
 
 void Trainer::sync_from_main() {

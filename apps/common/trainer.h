@@ -84,6 +84,8 @@ class Trainer {
   // Continues from a last.safetensors (or any checkpoint this trainer wrote).
   void resume(const std::string& checkpoint_path);
   TrainSummary run();
+  // Adds task entries to each best.safetensors as it is written (after the validation that made it best).
+  void on_best(SaveFn decorate) { on_best_ = std::move(decorate); }
   // Makes run() stop after the current step (what Ctrl-C does).
   void request_stop() { stop_requested_ = true; }
 
@@ -103,6 +105,7 @@ class Trainer {
   ValidateFn validate_;
   SaveFn save_;
   LoadFn load_;
+  SaveFn on_best_;
   int64_t start_epoch_ = 0, start_batch_ = 0, steps_ = 0, stale_epochs_ = 0, best_epoch_ = -1;
   double best_ = 0, partial_loss_ = 0;  // partial_loss_: loss sum of the interrupted epoch so far
   int64_t partial_samples_ = 0;

@@ -11,6 +11,9 @@
 namespace strata::faults {
 namespace {
 
+// Bounds on what the stream may ask for: a step-out window of up to 1024 traces each way, 64 inputs, a
+// million samples a trace, 2^28 values (1 GiB) in one window.
+constexpr int64_t kMaxWindow = 2049, kMaxInputs = 64, kMaxSamples = 1000000, kMaxBlockValues = int64_t(1) << 28;
 
 struct SeisInfo {
   int32_t nrtraces, nrinput, nroutput, nrinl, nrcrl;
@@ -83,23 +86,39 @@ int64_t opendtect_serve(Module& model, const TileOptions& tiles, const std::stri
   } catch (const nlohmann::json::exception& e) {
     STRATA_FAIL("opendtect: the -c parameter string is not JSON (", e.what(), ")");
   }
-  int selection = 2;
-  if (params.contains("Select") && params["Select"].contains("Selection")) selection = params["Select"]["Selection"].get<int>();
+  int64_t selection = 2;
+  if (params.is_object() && params.contains("Select") && params["Select"].is_object() &&
+      params["Select"].contains("Selection")) {
+    const nlohmann::json& v = params["Select"]["Selection"];
+    STRATA_CHECK(v.is_number_integer(), "opendtect: Select.Selection is ", v.dump(), " (", v.type_name(),
+                 "); want the number 0 (inline), 1 (crossline) or 2 (both)");
+    selection = v.get<int64_t>();
+  }
   STRATA_CHECK(selection >= 0 && selection <= 2, "opendtect: Select.Selection ", selection, " is not 0, 1 or 2");
 
   SeisInfo si{};
   STRATA_CHECK(read_block(in, &si, sizeof si, "SeisInfo"), "opendtect: no SeisInfo block on stdin");
-  STRATA_CHECK(si.nrinl >= 1 && si.nrcrl >= 1 && si.nrtraces == si.nrinl * si.nrcrl && si.nrinput >= 1 &&
-                   si.nroutput == 1,
-               "opendtect: SeisInfo says ", si.nrtraces, " traces of ", si.nrinl, " x ", si.nrcrl, ", ", si.nrinput,
-               " inputs and ", si.nroutput, " outputs; want nrinl x nrcrl traces, at least one input, one output");
+  // Every size from the stream is bounded, in 64 bits, before anything is allocated from it.
+  const auto bounded = [](const char* field, int64_t v, int64_t hi) {
+    STRATA_CHECK(v >= 1 && v <= hi, "opendtect: SeisInfo ", field, " is ", v, "; want 1 to ", hi);
+  };
+  bounded("nrinl", si.nrinl, kMaxWindow);
+  bounded("nrcrl", si.nrcrl, kMaxWindow);
+  bounded("nrinput", si.nrinput, kMaxInputs);
+  STRATA_CHECK(int64_t(si.nrtraces) == int64_t(si.nrinl) * si.nrcrl && si.nroutput == 1, "opendtect: SeisInfo says ",
+               si.nrtraces, " traces of ", si.nrinl, " x ", si.nrcrl, ", ", si.nrinput, " inputs and ", si.nroutput,
+               " outputs; want nrinl x nrcrl traces and one output");
   const int64_t ni = si.nrinl, nc = si.nrcrl, ci = ni / 2, cc = nc / 2;
   const bool use_inline = selection != 1 || ni == 1, use_crossline = (selection != 0 || nc == 1) && ni > 1;
   int64_t traces = 0;
   std::vector<float> block, section, result;
   for (TrcInfo ti{}; read_block(in, &ti, sizeof ti, "TrcInfo");) {
-    STRATA_CHECK(ti.nrsamp >= 1 && ti.nrsamp <= 1000000, "opendtect: TrcInfo says ", ti.nrsamp, " samples");
+    STRATA_CHECK(ti.nrsamp >= 1 && ti.nrsamp <= kMaxSamples, "opendtect: TrcInfo nrsamp of trace ", traces, " is ",
+                 ti.nrsamp, "; want 1 to ", kMaxSamples);
     const int64_t ns = ti.nrsamp;
+    STRATA_CHECK(int64_t(si.nrinput) * ni * nc * ns <= kMaxBlockValues, "opendtect: trace ", traces, ": ",
+                 si.nrinput, " inputs x ", ni, " x ", nc, " traces x ", ns, " samples is over the ", kMaxBlockValues,
+                 " values (", kMaxBlockValues * 4 >> 20, " MiB) a window may hold");
     block.resize(size_t(si.nrinput * ni * nc * ns));
     STRATA_CHECK(read_block(in, block.data(), block.size() * 4, "trace data"),
                  "opendtect: input ended before the samples of trace ", traces);

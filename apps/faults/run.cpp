@@ -1,6 +1,7 @@
 #include "apps/faults/run.h"
 
 #include <algorithm>
+#include <cmath>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -10,6 +11,7 @@
 #include "apps/common/datasets.h"
 #include "apps/common/loader.h"
 #include "apps/common/npy.h"
+#include "apps/common/output_plan.h"
 #include "apps/common/plot.h"
 #include "apps/common/trainer.h"
 #include "apps/faults/faults.h"
@@ -102,7 +104,8 @@ SectionFile read_section_file(const std::string& path) {
   std::vector<int64_t> dims;
   for (int64_t d : a.shape)
     if (d != 1) dims.push_back(d);
-  STRATA_CHECK(dims.size() == 2, path, ": a section is a 2-D array (samples x traces); this one has shape ",
+  STRATA_CHECK(dims.size() == 2 && std::find(a.shape.begin(), a.shape.end(), 0) == a.shape.end(), path,
+               ": a section is a 2-D array (samples x traces) with at least one value; this one has shape ",
                shape_str(a.shape));
   return {dims[0], dims[1], std::move(a.data)};
 }
@@ -144,6 +147,9 @@ SectionSet folder_set(const std::string& dir) {
     if (npy_mask) {
       SectionFile m = read_section_file(it->second);
       mh = m.height, mw = m.width, mask = std::move(m.values);
+      const auto bad = std::find_if(mask.begin(), mask.end(), [](float v) { return !std::isfinite(v); });
+      STRATA_CHECK(bad == mask.end(), it->second, ": the fault mask holds ", *bad, " at value ", bad - mask.begin(),
+                   " (row ", (bad - mask.begin()) / std::max<int64_t>(mw, 1), "); a mask is 1 on faults and 0 elsewhere");
     } else {
       const LabelMap m = read_label_map(it->second);
       mh = m.height, mw = m.width;
@@ -262,7 +268,7 @@ int train_command(const AppArgs& a) {
   STRATA_CHECK(!a.config.empty(), "train needs --config FILE");
   Config cfg = Config::load(a.config);
   cfg.apply_overrides(a.overrides);
-  const std::string run_dir = !a.out.empty() ? a.out : (fs::path("runs") / fs::path(a.config).stem()).string();
+  const std::string run_dir = train_run_dir(a, fs::path(a.config).stem().string());
   const SynthOptions synth = synth_options(cfg, true);
   const Config data = cfg.section("data");
   const SynthOptions train_synth = training_options(synth, data);
@@ -499,6 +505,12 @@ int predict_command(const AppArgs& a) {
   // input), and <stem>_overlay.png.
   const std::vector<std::string> files = section_files(a.input);
   STRATA_CHECK(!files.empty(), a.input, ": holds no SEG-Y file, images or .npy sections");
+  OutputPlan plan(files);  // every output named first: none over an input, no two inputs onto one name
+  for (const std::string& f : files) {
+    const std::string stem = (fs::path(a.output) / fs::path(f).stem()).string();
+    plan.add(stem + (has_ext(f, ".npy") ? "_prob.npy" : "_prob.png"), f);
+    plan.add(stem + "_overlay.png", f);
+  }
   create_directories_checked(a.output);
   ProbabilityCounts counts(kCountLevels);
   int64_t traces = 0;

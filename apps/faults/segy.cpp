@@ -2,7 +2,10 @@
 
 #include <segyio/segy.h>
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -112,8 +115,7 @@ void SegyVolume::open(const SegyOptions& o) {
       fail(str_cat("pre-stack data: ", list.size(), " traces with ", offsets.size(), " offsets at inline ", pos.first,
                    " crossline ", pos.second, "; strata-faults needs post-stack (stacked or migrated) data"));
   }
-  if (at.size() == 1 && n > 1) {
-    // Every trace at one position: a 2-D line without inline / crossline numbers, in file order.
+  const auto line_in_file_order = [&] {
     line_ = true;
     sorting_ = "line";
     inlines_ = {il[0]};
@@ -121,6 +123,10 @@ void SegyVolume::open(const SegyOptions& o) {
       crosslines_.push_back(int32_t(i + 1));
       grid_.push_back(i);
     }
+  };
+  if (at.size() == 1 && n > 1) {
+    // Every trace at one position: a 2-D line without inline / crossline numbers, in file order.
+    line_in_file_order();
     return;
   }
   if (at.size() != size_t(n)) {
@@ -130,6 +136,12 @@ void SegyVolume::open(const SegyOptions& o) {
                      " with the same offset (traces ", list[0], " and ", list[1], "): duplicated traces"));
   }
   std::set<int> ils(il.begin(), il.end()), xls(xl.begin(), xl.end());
+  if (ils.size() > 1 && xls.size() > 1 && (ils.size() == size_t(n) || xls.size() == size_t(n))) {
+    // Every trace has an inline (or a crossline) of its own while both numbers change: a 2-D line that runs
+    // diagonally through the survey's numbering, not a cube. Its traces are read in file order.
+    line_in_file_order();
+    return;
+  }
   inlines_.assign(ils.begin(), ils.end());
   crosslines_.assign(xls.begin(), xls.end());
   line_ = inlines_.size() == 1 || crosslines_.size() == 1;
@@ -241,6 +253,22 @@ SegyVolume::Section SegyVolume::section(const std::string& direction, int64_t in
 
 // ---------------------------------------------------------------------------
 
+namespace {
+
+// The temporary file of the SegyWriter alive now: Ctrl-C or SIGTERM removes it before the process ends
+// (unlink is async-signal-safe), so an interrupted prediction leaves no OUT.sgy.tmp behind.
+char interrupted_tmp[4096];
+void (*previous_int)(int) = SIG_DFL;
+void (*previous_term)(int) = SIG_DFL;
+
+extern "C" void remove_tmp_and_end(int sig) {
+  if (interrupted_tmp[0]) ::unlink(interrupted_tmp);
+  std::signal(sig, SIG_DFL);
+  std::raise(sig);
+}
+
+}  // namespace
+
 SegyWriter::SegyWriter(const SegyVolume& like, const std::string& path)
     : like_(like), path_(output_target(path)), tmp_(path_ + ".tmp") {
   STRATA_CHECK(fs::weakly_canonical(path_) != fs::weakly_canonical(like.path()), path,
@@ -264,6 +292,12 @@ SegyWriter::SegyWriter(const SegyVolume& like, const std::string& path)
   trace0_ = segy_trace0(bin.data());
   trace_bytes_ = segy_trsize(SEGY_IEEE_FLOAT_4_BYTE, int(like.samples()));
   written_.assign(size_t(like.traces()), false);
+  if (tmp_.size() < sizeof interrupted_tmp) {
+    std::memcpy(interrupted_tmp, tmp_.c_str(), tmp_.size() + 1);
+    previous_int = std::signal(SIGINT, remove_tmp_and_end);
+    previous_term = std::signal(SIGTERM, remove_tmp_and_end);
+    handlers_ = true;
+  }
 }
 
 SegyWriter::~SegyWriter() {
@@ -272,6 +306,15 @@ SegyWriter::~SegyWriter() {
     std::error_code ec;
     fs::remove(tmp_, ec);  // not closed: the output is incomplete
   }
+  release_signals();
+}
+
+void SegyWriter::release_signals() {
+  if (!handlers_) return;
+  std::signal(SIGINT, previous_int);
+  std::signal(SIGTERM, previous_term);
+  interrupted_tmp[0] = '\0';
+  handlers_ = false;
 }
 
 void SegyWriter::write(int64_t i, const float* samples) {
@@ -294,6 +337,7 @@ void SegyWriter::close() {
   fp_ = nullptr;
   STRATA_CHECK(e == SEGY_OK, tmp_, ": cannot close: ", segy_error_name(e));
   fs::rename(tmp_, path_);
+  release_signals();
 }
 
 }  // namespace strata::faults

@@ -103,6 +103,9 @@ class SegyWriter {
   void close();
 
  private:
+  // While the writer is open, SIGINT / SIGTERM remove its temporary file before the process ends.
+  void release_signals();
+  bool handlers_ = false;
   const SegyVolume& like_;
   std::string path_, tmp_;
   segy_file_handle* fp_ = nullptr;

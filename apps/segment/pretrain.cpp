@@ -168,8 +168,7 @@ Panel display(const Image& img, const TransformOptions& tf, const std::string& t
 int pretrain_command(const AppArgs& a) {
   Config cfg = Config::load(a.config);
   cfg.apply_overrides(a.overrides);
-  const std::string run_dir =
-      !a.out.empty() ? a.out : (fs::path("runs") / (fs::path(a.config).stem().string() + "_pretrain")).string();
+  const std::string run_dir = train_run_dir(a, fs::path(a.config).stem().string() + "_pretrain");
   const TaskSpec task = TaskSpec::from_config(cfg);
   const Config data_cfg = cfg.section("data");
   const SegmentData data(data_cfg, task);

@@ -7,6 +7,7 @@
 #include <random>
 
 #include "apps/common/loader.h"
+#include "apps/common/output_plan.h"
 #include "apps/common/plot.h"
 #include "apps/common/trainer.h"
 #include "apps/segment/segment.h"
@@ -146,7 +147,7 @@ void resolve_class_weights(Config& cfg, const SegmentData& data, const TaskSpec&
 int train_command(const AppArgs& a) {
   Config cfg = Config::load(a.config);
   cfg.apply_overrides(a.overrides);
-  const std::string run_dir = !a.out.empty() ? a.out : (fs::path("runs") / fs::path(a.config).stem()).string();
+  const std::string run_dir = train_run_dir(a, fs::path(a.config).stem().string());
   const TaskSpec task = TaskSpec::from_config(cfg);
   const SegmentData data(cfg.section("data"), task);
   LossOptions loss = LossOptions::from_config(cfg.section("loss"));
@@ -168,12 +169,14 @@ int train_command(const AppArgs& a) {
   Module& predictor = average ? average->model() : *model;
   mark_section_known(cfg, "pretrain");  // strata-segment pretrain's
   cfg.check_unknown_keys();
-  // Sizes of every pair (file headers only) before any long work.
+  // Every pair before any long work or any file of the run: the sizes from the headers, each mask's labels
+  // (a class index out of range, a 0 / 1 mask under a threshold of 127).
   for (const auto* set : {&data.train(), &data.val()})
     for (const ImagePair& p : *set) {
       const ImageInfo im = image_info(p.image), ma = image_info(p.mask);
       STRATA_CHECK(im.width == ma.width && im.height == ma.height, p.mask, ": the mask is ", ma.width, " x ", ma.height,
                    " but its image ", p.image, " is ", im.width, " x ", im.height);
+      data.mask_spec().read(p.mask, im.height, im.width);
     }
   STRATA_CHECK(loss.uses_bce(task) == task.binary, cfg.origin(), ": loss.type ", loss.type, " does not fit model.classes ", task.binary ? 1 : task.classes,
                " (bce: model.classes 1; cross_entropy / focal: 2 or more)");
@@ -288,8 +291,15 @@ int predict_command(const AppArgs& a) {
   std::error_code ec;
   STRATA_CHECK(!fs::exists(a.output, ec) || fs::is_directory(a.output, ec), a.output,
                ": exists and is not a folder; --output names the folder the masks are written to");
-  create_directories_checked(a.output);
   const bool probs_out = a.switches.count("--probabilities") > 0;
+  // Every output named before the first is written: none over an input, no two inputs onto one name.
+  OutputPlan plan(inputs);
+  for (const std::string& path : inputs) {
+    const std::string stem = (fs::path(a.output) / fs::path(path).stem()).string();
+    for (const char* suffix : {".png", "_overlay.png", "_prob.png"})
+      if (probs_out || std::string(suffix) != "_prob.png") plan.add(stem + suffix, path);
+  }
+  create_directories_checked(a.output);
   for (const std::string& path : inputs) {
     const Image raw = read_image(path, l.task.channels);
     const Image probs = probabilities(image_logits(*l.model, raw, tf, inf), l.task);

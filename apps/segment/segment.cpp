@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <set>
 #include <tuple>
 
 #include "apps/common/plot.h"
@@ -105,6 +106,12 @@ SegmentData::SegmentData(const Config& data, const TaskSpec& task) : task_(task)
     train_ = std::move(all);
   }
   STRATA_CHECK(!train_.empty(), data.origin(), ": the split left no training images");
+  // An image on both sides would score the model on what it trained on.
+  std::set<std::string> trained;
+  for (const ImagePair& p : train_) trained.insert(fs::weakly_canonical(fs::absolute(p.image)).string());
+  for (const ImagePair& p : val_)
+    STRATA_CHECK(!trained.count(fs::weakly_canonical(fs::absolute(p.image)).string()), data.origin(), ": ", p.image,
+                 " is both a training and a validation image; a validation set must be held out");
 }
 
 SegmentData::SegmentData(const Config& data, const TaskSpec& task, const std::string& eval_data) : task_(task) {

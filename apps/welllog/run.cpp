@@ -13,6 +13,7 @@
 #include <random>
 #include <set>
 
+#include "apps/common/output_plan.h"
 #include "apps/common/plot.h"
 #include "apps/common/trainer.h"
 #include "apps/welllog/curve_map.h"
@@ -653,7 +654,7 @@ int train_command(const AppArgs& a) {
   STRATA_CHECK(!a.config.empty(), "train needs --config FILE");
   Config cfg = Config::load(a.config);
   cfg.apply_overrides(a.overrides);
-  const std::string run_dir = !a.out.empty() ? a.out : (fs::path("runs") / fs::path(a.config).stem()).string();
+  const std::string run_dir = train_run_dir(a, fs::path(a.config).stem().string());
 
   const Config data = cfg.section("data");
   Preprocessing pre = Preprocessing::from_config(data);
@@ -859,6 +860,7 @@ int predict_command(const AppArgs& a) {
   const int64_t k = l.pre.classes();
   const bool las_output = lower_extension(a.output) == ".las";
   output_target(a.output);  // a directory, FIFO or device at --output is refused before any work
+  refuse_output_onto_input(a.output, a.input);
 
   std::vector<std::string> columns;
   std::vector<std::vector<std::string>> rows;
