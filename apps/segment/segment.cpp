@@ -106,12 +106,16 @@ SegmentData::SegmentData(const Config& data, const TaskSpec& task) : task_(task)
     train_ = std::move(all);
   }
   STRATA_CHECK(!train_.empty(), data.origin(), ": the split left no training images");
-  // An image on both sides would score the model on what it trained on.
+  // An image on both sides scores the model on what it trained on: said, as the scores are then not held out.
   std::set<std::string> trained;
   for (const ImagePair& p : train_) trained.insert(fs::weakly_canonical(fs::absolute(p.image)).string());
+  size_t shared = 0;
+  std::string first;
   for (const ImagePair& p : val_)
-    STRATA_CHECK(!trained.count(fs::weakly_canonical(fs::absolute(p.image)).string()), data.origin(), ": ", p.image,
-                 " is both a training and a validation image; a validation set must be held out");
+    if (trained.count(fs::weakly_canonical(fs::absolute(p.image)).string()) && !shared++) first = p.image;
+  if (shared)
+    std::fprintf(stderr, "strata-segment: warning: %zu of %zu validation images are training images too (%s%s); "
+                 "validation scores are not held out\n", shared, val_.size(), first.c_str(), shared > 1 ? ", ..." : "");
 }
 
 SegmentData::SegmentData(const Config& data, const TaskSpec& task, const std::string& eval_data) : task_(task) {
