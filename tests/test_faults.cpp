@@ -786,7 +786,8 @@ TEST(FaultsApp, TrainEvalGeneratePredictEndToEnd) {
   EXPECT_TRUE(fs::is_regular_file(d / "pred" / "section_0_overlay.png"));
   EXPECT_NE(bytes_of(d / "log.txt").find("fault probability: max "), std::string::npos) << bytes_of(d / "log.txt");
 
-  // OpendTect's ExternalAttrib protocol, spoken by a harness from the plugin's documented block layouts.
+  // The ExternalAttrib protocol from a file on stdin (40-byte SeisInfo, told apart by the default --seisinfo auto);
+  // tests/test_opendtect.cpp drives the installed wrapper as the plugin itself does.
   {
     ASSERT_EQ(run(bin + " opendtect --checkpoint " + ckpt + " -g > " + (d / "g.txt").string() + " 2>&1"), 0);
     const std::string json = url_unquote(bytes_of(d / "g.txt"));
@@ -821,8 +822,8 @@ TEST(FaultsApp, TrainEvalGeneratePredictEndToEnd) {
         for (int32_t k = 0; k < nrcrl; ++k) {
           const int32_t x = c - nrcrl / 2 + k;
           for (int32_t z = 0; z < ns; ++z) {
-            // Outside the survey OpendTect sends undefined values (1e30): they are missing, left out of the
-            // standardisation and 0 after it.
+            // 1e30, OpendTect's undefined value in its files, is missing: left out of the standardisation and 0
+            // after it (the plugin itself sends 0 for undefined samples).
             const float v = x >= 0 && x < 48 ? sec.seismic[size_t(z * 48 + x)] : 1e30f;
             put(&v, 4);
             if (il == 0)
@@ -850,7 +851,7 @@ TEST(FaultsApp, TrainEvalGeneratePredictEndToEnd) {
     EXPECT_EQ(run(bin + " opendtect --checkpoint " + ckpt + " -c '" + params + "' < " + (d / "cut.bin").string() +
                   " > /dev/null 2> " + (d / "od.log").string()),
               1);
-    EXPECT_NE(bytes_of(d / "od.log").find("input ended inside a trace data block"), std::string::npos)
+    EXPECT_NE(bytes_of(d / "od.log").find("input ended inside the samples of trace 2"), std::string::npos)
         << bytes_of(d / "od.log");
   }
 

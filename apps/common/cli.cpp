@@ -96,10 +96,13 @@ AppArgs parse_app_args(int argc, char** argv, const AppSpec& spec) {
   }
   STRATA_CHECK(argc >= 2, "no command given\n\n", spec.usage());
   a.command = first;
+  int i = 2;
+  // A command of two words (strata-faults opendtect install) is taken before one of the first word alone.
+  if (argc >= 3 && find_command(spec, first + " " + argv[2])) a.command = first + " " + argv[i++];
   const CommandSpec* cmd = find_command(spec, a.command);
   STRATA_CHECK(cmd, "unknown command '", a.command, "'\n\n", spec.usage());
   const std::string usage = "\n\n" + spec.usage(a.command);
-  for (int i = 2; i < argc; ++i) {
+  for (; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--help" || arg == "-h") {
       a.help = true;

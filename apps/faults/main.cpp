@@ -28,11 +28,20 @@ strata::AppSpec app_spec() {
   strata::CommandSpec opendtect{
       "opendtect",
       "OpendTect's ExternalAttrib protocol, the model loaded once: -g prints the attribute's parameters, -c PARAMS "
-      "reads SeisInfo, then TrcInfo + samples per trace from stdin and writes fault probability to stdout "
-      "(apps/faults/opendtect/strata-faults-attribute.sh is the script to give the plugin).",
+      "reads SeisInfo, then TrcInfo + samples per trace from stdin and writes fault probability to stdout. "
+      "`opendtect install` writes the script to give the plugin.",
       {{"--checkpoint", "FILE", "a checkpoint written by train (best.safetensors)", true},
        {"-g", "", "print the parameter JSON (URL-quoted) and exit"},
-       {"-c", "PARAMS", "compute with these parameters (URL-quoted JSON, as the plugin passes them)"}}};
+       {"-c", "PARAMS", "compute with these parameters (URL-quoted JSON, as the plugin passes them)"},
+       {"--seisinfo", "N", "SeisInfo block size: auto (default), 44 (plugin 7.0.9 and later), 40 (7.0.6 and older)"}}};
+  strata::CommandSpec opendtect_install{
+      "opendtect install",
+      "Writes DIR/strata-faults-attribute.sh for OpendTect's ExternalAttrib plugin, with absolute paths to this "
+      "program and the checkpoint, and runs it as the plugin does (only IFS and PATH set) to check it answers.",
+      {{"--checkpoint", "FILE", "a checkpoint written by train (best.safetensors)", true},
+       {"--dir", "DIR", "folder to write the script into", true},
+       {"--seisinfo", "N", "SeisInfo block size: auto (default), 44 (plugin 7.0.9 and later), 40 (7.0.6 and older)"}},
+      false};
   s.commands = {
       strata::train_command_spec("Trains on synthetic sections generated on the fly: metrics.csv, loss.png, val/, "
                                  "test/, checkpoints."),
@@ -40,7 +49,7 @@ strata::AppSpec app_spec() {
                                 "report.csv, pr.png, panels.png.",
                                 "a folder with images/ and masks/ (PNG or .npy, paired by stem; default: held-out "
                                 "synthetic sections of the checkpoint's generator)"),
-      predict, generate, opendtect};
+      predict, generate, opendtect, opendtect_install};
   s.footer =
       "configs: configs/faults_synthetic.yaml (U-Net), configs/faults_dense.yaml (dense baseline)\n"
       "config keys: docs/faults.md (every run writes its resolved config, defaults included, to config.yaml)";
@@ -52,6 +61,7 @@ int body(const strata::AppArgs& a) {
   if (a.command == "eval") return strata::faults::eval_command(a);
   if (a.command == "generate") return strata::faults::generate_command(a);
   if (a.command == "opendtect") return strata::faults::opendtect_command(a);
+  if (a.command == "opendtect install") return strata::faults::opendtect_install_command(a);
   return strata::faults::predict_command(a);
 }
 

@@ -1,9 +1,15 @@
 #include "apps/faults/opendtect.h"
 
 #include <nlohmann/json.hpp>
+#include <poll.h>
+#include <unistd.h>
 
+#include <cctype>
+#include <cerrno>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
+#include <utility>
 #include <vector>
 
 #include "engine/error.h"
@@ -14,32 +20,238 @@ namespace {
 // Bounds on what the stream may ask for: a step-out window of up to 1024 traces each way, 64 inputs, a
 // million samples a trace, 2^28 values (1 GiB) in one window.
 constexpr int64_t kMaxWindow = 2049, kMaxInputs = 64, kMaxSamples = 1000000, kMaxBlockValues = int64_t(1) << 28;
+// With SeisInfoLayout::detect: how long the stream must stay quiet after the shorter reading's first message
+// before that reading is taken (the plugin writes a message whole, then waits for the answer).
+constexpr double kQuietSeconds = 1.0;
 
 struct SeisInfo {
   int32_t nrtraces, nrinput, nroutput, nrinl, nrcrl;
   float zstep, inldist, crldist, zfactor, dipfactor;
+  int32_t nrz;  // 44-byte layout only
 };
 struct TrcInfo {
   int32_t nrsamp, z0, inl, crl;
 };
-static_assert(sizeof(SeisInfo) == 40 && sizeof(TrcInfo) == 16);
+static_assert(sizeof(TrcInfo) == 16);
+constexpr size_t kSeisInfo40 = 40, kSeisInfo44 = 44;
 
-// Reads n bytes; false at a clean end of input before the first byte, an error after it.
-bool read_block(std::istream& in, void* dst, size_t n, const char* what) {
-  in.read(static_cast<char*>(dst), std::streamsize(n));
-  const size_t got = size_t(in.gcount());
-  if (got == 0 && in.eof()) return false;
-  STRATA_CHECK(got == n, "opendtect: input ended inside a ", what, " block (", got, " of ", n, " bytes)");
-  return true;
+// Buffered reads from a file descriptor, each bounded in time once it has begun.
+class StreamReader {
+ public:
+  explicit StreamReader(int fd) : fd_(fd) {}
+
+  // Buffers until `n` bytes are held. Waits without a limit for the first new byte when `wait_for_start` (the
+  // plugin may idle between blocks), then at most `silence` seconds between bytes. Returns false at the end of
+  // input or when the silence runs out; `ended` says which.
+  bool fill(size_t n, bool wait_for_start, double silence, bool* ended) {
+    *ended = false;
+    const size_t start = held();
+    while (held() < n) {
+      const int timeout_ms = wait_for_start && held() == start ? -1 : int(silence * 1000);
+      pollfd p{fd_, POLLIN, 0};
+      const int r = ::poll(&p, 1, timeout_ms);
+      if (r < 0 && errno == EINTR) continue;
+      STRATA_CHECK(r >= 0, "opendtect: cannot wait for stdin: ", std::strerror(errno));
+      if (r == 0) return false;
+      char chunk[65536];
+      const ssize_t got = ::read(fd_, chunk, sizeof chunk);
+      if (got < 0 && errno == EINTR) continue;
+      STRATA_CHECK(got >= 0, "opendtect: cannot read stdin: ", std::strerror(errno));
+      if (got == 0) {
+        *ended = true;
+        return false;
+      }
+      buf_.insert(buf_.end(), chunk, chunk + got);
+    }
+    return true;
+  }
+  size_t held() const { return buf_.size() - pos_; }
+  const std::vector<char>& peek() {
+    buf_.erase(buf_.begin(), buf_.begin() + std::ptrdiff_t(pos_));
+    pos_ = 0;
+    return buf_;
+  }
+  void take(void* dst, size_t n) {
+    std::memcpy(dst, buf_.data() + pos_, n);
+    pos_ += n;
+  }
+
+  // Reads a block of `n` bytes. Returns false at a clean end of input before its first byte when `may_end`;
+  // any other shortfall is an error naming the block.
+  bool read(void* dst, size_t n, const std::string& what, bool may_end) {
+    bool ended = false;
+    if (!fill(n, may_end, kBlockTimeoutSeconds, &ended)) {
+      if (ended && held() == 0 && may_end) return false;
+      STRATA_FAIL("opendtect: ", ended ? "input ended" : "input stopped arriving", " inside ", what, " (", held(),
+                  " of ", n, " bytes", ended ? "" : str_cat(" after ", kBlockTimeoutSeconds, " s"), ")");
+    }
+    take(dst, n);
+    return true;
+  }
+
+ private:
+  int fd_;
+  std::vector<char> buf_;
+  size_t pos_ = 0;
+};
+
+// What the parameters ask for: the view(s) and the Z margin's width (nrsamp is at least width + 1).
+struct Request {
+  int64_t selection = 2;
+  int64_t margin_width = 0;
+};
+
+Request parse_request(const std::string& quoted_params) {
+  nlohmann::json params;
+  try {
+    params = nlohmann::json::parse(url_unquote(quoted_params));
+  } catch (const nlohmann::json::exception& e) {
+    STRATA_FAIL("opendtect: the -c parameter string is not JSON (", e.what(), ")");
+  }
+  Request r;
+  if (!params.is_object()) return r;
+  if (params.contains("Select") && params["Select"].is_object() && params["Select"].contains("Selection")) {
+    const nlohmann::json& v = params["Select"]["Selection"];
+    STRATA_CHECK(v.is_number_integer(), "opendtect: Select.Selection is ", v.dump(), " (", v.type_name(),
+                 "); want the number 0 (inline), 1 (crossline) or 2 (both)");
+    r.selection = v.get<int64_t>();
+  }
+  STRATA_CHECK(r.selection >= 0 && r.selection <= 2, "opendtect: Select.Selection ", r.selection,
+               " is not 0, 1 or 2");
+  if (params.contains("ZSampMargin") && params["ZSampMargin"].is_object() &&
+      params["ZSampMargin"].contains("Value")) {
+    const nlohmann::json& v = params["ZSampMargin"]["Value"];
+    STRATA_CHECK(v.is_array() && v.size() == 2 && v[0].is_number_integer() && v[1].is_number_integer() &&
+                     v[0].get<int64_t>() <= v[1].get<int64_t>() && v[1].get<int64_t>() - v[0].get<int64_t>() <= kMaxSamples,
+                 "opendtect: ZSampMargin.Value is ", v.dump(), "; want [start, stop] with start <= stop");
+    r.margin_width = v[1].get<int64_t>() - v[0].get<int64_t>();
+  }
+  return r;
+}
+
+void check_seisinfo(const SeisInfo& si, bool has_nrz) {
+  const auto bounded = [](const char* field, int64_t v, int64_t hi) {
+    STRATA_CHECK(v >= 1 && v <= hi, "opendtect: SeisInfo ", field, " is ", v, "; want 1 to ", hi);
+  };
+  bounded("nrinl", si.nrinl, kMaxWindow);
+  bounded("nrcrl", si.nrcrl, kMaxWindow);
+  bounded("nrinput", si.nrinput, kMaxInputs);
+  if (has_nrz) bounded("nrZ", si.nrz, kMaxSamples);
+  STRATA_CHECK(int64_t(si.nrtraces) == int64_t(si.nrinl) * si.nrcrl && si.nroutput == 1, "opendtect: SeisInfo says ",
+               si.nrtraces, " traces of ", si.nrinl, " x ", si.nrcrl, ", ", si.nrinput, " inputs and ", si.nroutput,
+               " outputs; want nrinl x nrcrl traces and one output");
+}
+
+// The samples of one trace's message, checked against what SeisInfo and the parameters announced.
+int64_t trace_values(const SeisInfo& si, const TrcInfo& ti, const Request& rq, int64_t trace) {
+  STRATA_CHECK(ti.nrsamp >= rq.margin_width + 1 && ti.nrsamp <= kMaxSamples, "opendtect: TrcInfo nrsamp of trace ",
+               trace, " is ", ti.nrsamp, "; the Z margin asked for (", rq.margin_width, " samples) needs ",
+               rq.margin_width + 1, " to ", kMaxSamples, " (a SeisInfo of another size than the plugin's? see "
+               "--seisinfo)");
+  const int64_t values = int64_t(si.nrinput) * si.nrinl * si.nrcrl * ti.nrsamp;
+  STRATA_CHECK(values <= kMaxBlockValues, "opendtect: trace ", trace, ": ", si.nrinput, " inputs x ", si.nrinl, " x ",
+               si.nrcrl, " traces x ", ti.nrsamp, " samples is over the ", kMaxBlockValues, " values (",
+               kMaxBlockValues * 4 >> 20, " MiB) a window may hold");
+  return values;
+}
+
+// The first message read both ways (SeisInfo of 40 or 44 bytes, then TrcInfo and samples): a reading is possible
+// when its blocks pass the checks, and the plugin's message is exactly as long as the true one announces. The
+// plugin writes the message whole and then waits for the answer, so the stream falls quiet at its end: bytes
+// beyond the shorter reading's length mean the longer one.
+SeisInfoLayout detect_seisinfo_layout(StreamReader& in, const Request& rq) {
+  // The plugin may pause where a block ends: after the 40 bytes of either layout, and after the 44th byte. Inside
+  // a block the stream must keep coming. The ten fields both layouts share are checked as soon as they arrive.
+  bool ended = false;
+  const auto stopped = [&](const char* where) {
+    STRATA_FAIL("opendtect: ", ended ? "input ended" : "input stopped arriving", " inside ", where, " (", in.held(),
+                " bytes)");
+  };
+  if (!in.fill(kSeisInfo40, true, kBlockTimeoutSeconds, &ended)) {
+    if (ended && in.held() == 0) return SeisInfoLayout::bytes44;  // nothing at all: serve ends at once
+    stopped("the SeisInfo block");
+  }
+  {
+    SeisInfo si{};
+    std::memcpy(&si, in.peek().data(), kSeisInfo40);
+    check_seisinfo(si, false);
+  }
+  for (const auto& [upto, pause_before] : {std::pair{kSeisInfo40 + 1, true}, std::pair{kSeisInfo44, false},
+                                           std::pair{kSeisInfo44 + 1, true},
+                                           std::pair{kSeisInfo44 + sizeof(TrcInfo), false}})
+    if (!in.fill(upto, pause_before, kBlockTimeoutSeconds, &ended)) {
+      // A stream that ends here holds SeisInfo alone (no trace asked for) or a 40-byte one's first TrcInfo.
+      if (ended && (in.held() == kSeisInfo40 || in.held() == kSeisInfo44))
+        return in.held() == kSeisInfo40 ? SeisInfoLayout::bytes40 : SeisInfoLayout::bytes44;
+      if (ended && in.held() >= kSeisInfo40 + sizeof(TrcInfo)) return SeisInfoLayout::bytes40;
+      stopped("the SeisInfo and first TrcInfo blocks");
+    }
+  const std::vector<char>& b = in.peek();
+  struct Reading {
+    SeisInfoLayout layout;
+    size_t seis_bytes;
+    bool possible = false;
+    size_t length = 0;  // of the whole first message
+    std::string why;
+  };
+  Reading readings[2] = {{SeisInfoLayout::bytes40, kSeisInfo40, false, 0, ""},
+                         {SeisInfoLayout::bytes44, kSeisInfo44, false, 0, ""}};
+  for (Reading& r : readings) {
+    SeisInfo si{};
+    std::memcpy(&si, b.data(), r.seis_bytes);
+    TrcInfo ti{};
+    std::memcpy(&ti, b.data() + r.seis_bytes, sizeof ti);
+    try {
+      check_seisinfo(si, r.seis_bytes == kSeisInfo44);
+      r.length = r.seis_bytes + sizeof ti + 4 * size_t(trace_values(si, ti, rq, 0));
+      r.possible = true;
+    } catch (const Error& e) {
+      r.why = e.what();
+    }
+  }
+  const Reading &r40 = readings[0], &r44 = readings[1];
+  STRATA_CHECK(r40.possible || r44.possible, "opendtect: the stream fits neither SeisInfo layout: read as 44 bytes, ",
+               r44.why, "; read as 40 bytes, ", r40.why);
+  if (!r40.possible) return SeisInfoLayout::bytes44;
+  if (!r44.possible) return SeisInfoLayout::bytes40;
+  if (r40.length == r44.length) return SeisInfoLayout::bytes44;  // no way to tell: the current plugin's
+  const Reading &shorter = r40.length < r44.length ? r40 : r44, &longer = r40.length < r44.length ? r44 : r40;
+  if (!in.fill(shorter.length, false, kBlockTimeoutSeconds, &ended))
+    STRATA_FAIL("opendtect: ", ended ? "input ended" : "input stopped arriving", " inside the first trace (",
+                in.held(), " bytes; a SeisInfo of 40 bytes announces ", r40.length, ", of 44 bytes ", r44.length, ")");
+  if (!in.fill(shorter.length + 1, false, kQuietSeconds, &ended)) return shorter.layout;
+  return longer.layout;
+}
+
+// The inline view (traces along the crosslines through the centre inline) and / or the crossline view.
+struct Views {
+  bool inline_view, crossline_view;
+};
+Views views_of(int64_t selection, int64_t ni, int64_t nc) {
+  if (selection == 0) return {true, false};
+  if (selection == 1) return {false, true};
+  return {nc > 1 || ni == 1, ni > 1};
 }
 
 }  // namespace
+
+SeisInfoLayout parse_seisinfo_layout(const std::string& value) {
+  if (value == "auto") return SeisInfoLayout::detect;
+  if (value == "40") return SeisInfoLayout::bytes40;
+  if (value == "44") return SeisInfoLayout::bytes44;
+  STRATA_FAIL("--seisinfo '", value, "': want auto (default), 44 (OpendTect plugin 7.0.9 and later) or 40 (7.0.6 and ",
+              "older)");
+}
+
+const char* seisinfo_layout_name(SeisInfoLayout layout) {
+  return layout == SeisInfoLayout::detect ? "auto" : layout == SeisInfoLayout::bytes40 ? "40" : "44";
+}
 
 std::string url_quote(const std::string& s) {
   static const char* hex = "0123456789ABCDEF";
   std::string out;
   for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '_' || c == '.' || c == '-' || c == '~' || c == '/') {
+    if (std::isalnum(c)) {
       out += char(c);
     } else {
       out += '%';
@@ -53,8 +265,11 @@ std::string url_quote(const std::string& s) {
 std::string url_unquote(const std::string& s) {
   std::string out;
   for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size() && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
-        std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
+    if (s.compare(i, 6, "%5C%5C") == 0 || s.compare(i, 6, "%5c%5c") == 0) {
+      out += '\\';
+      i += 5;
+    } else if (s[i] == '%' && i + 2 < s.size() && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
+               std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
       out += char(std::stoi(s.substr(i + 1, 2), nullptr, 16));
       i += 2;
     } else {
@@ -64,8 +279,8 @@ std::string url_unquote(const std::string& s) {
   return out;
 }
 
-std::string opendtect_parameters(int64_t step_out, int64_t z_margin) {
-  nlohmann::json j;
+std::string opendtect_parameters(int64_t step_out, int64_t z_margin, const std::string& help_url) {
+  nlohmann::ordered_json j;
   j["Input"] = "Seismic";
   j["Output"] = {"Fault probability"};
   j["ZSampMargin"] = {{"Value", {-z_margin, z_margin}}, {"Symmetric", true}};
@@ -74,54 +289,31 @@ std::string opendtect_parameters(int64_t step_out, int64_t z_margin) {
                  {"Values", {"inline", "crossline", "inline and crossline (mean)"}},
                  {"Selection", 2}};
   j["Parallel"] = false;
-  j["Help"] = "strata: docs/faults.md, section OpendTect";
+  if (!help_url.empty()) j["Help"] = help_url;
   return j.dump();
 }
 
-int64_t opendtect_serve(Module& model, const TileOptions& tiles, const std::string& quoted_params, std::istream& in,
-                        std::ostream& out) {
-  nlohmann::json params;
-  try {
-    params = nlohmann::json::parse(url_unquote(quoted_params));
-  } catch (const nlohmann::json::exception& e) {
-    STRATA_FAIL("opendtect: the -c parameter string is not JSON (", e.what(), ")");
+int64_t opendtect_serve(Module& model, const TileOptions& tiles, const std::string& quoted_params, int in_fd,
+                        std::ostream& out, SeisInfoLayout layout) {
+  const Request rq = parse_request(quoted_params);
+  StreamReader in(in_fd);
+  if (layout == SeisInfoLayout::detect) {
+    layout = detect_seisinfo_layout(in, rq);
+    std::fprintf(stderr, "strata-faults: opendtect: SeisInfo of %s bytes\n", seisinfo_layout_name(layout));
   }
-  int64_t selection = 2;
-  if (params.is_object() && params.contains("Select") && params["Select"].is_object() &&
-      params["Select"].contains("Selection")) {
-    const nlohmann::json& v = params["Select"]["Selection"];
-    STRATA_CHECK(v.is_number_integer(), "opendtect: Select.Selection is ", v.dump(), " (", v.type_name(),
-                 "); want the number 0 (inline), 1 (crossline) or 2 (both)");
-    selection = v.get<int64_t>();
-  }
-  STRATA_CHECK(selection >= 0 && selection <= 2, "opendtect: Select.Selection ", selection, " is not 0, 1 or 2");
-
   SeisInfo si{};
-  STRATA_CHECK(read_block(in, &si, sizeof si, "SeisInfo"), "opendtect: no SeisInfo block on stdin");
-  // Every size from the stream is bounded, in 64 bits, before anything is allocated from it.
-  const auto bounded = [](const char* field, int64_t v, int64_t hi) {
-    STRATA_CHECK(v >= 1 && v <= hi, "opendtect: SeisInfo ", field, " is ", v, "; want 1 to ", hi);
-  };
-  bounded("nrinl", si.nrinl, kMaxWindow);
-  bounded("nrcrl", si.nrcrl, kMaxWindow);
-  bounded("nrinput", si.nrinput, kMaxInputs);
-  STRATA_CHECK(int64_t(si.nrtraces) == int64_t(si.nrinl) * si.nrcrl && si.nroutput == 1, "opendtect: SeisInfo says ",
-               si.nrtraces, " traces of ", si.nrinl, " x ", si.nrcrl, ", ", si.nrinput, " inputs and ", si.nroutput,
-               " outputs; want nrinl x nrcrl traces and one output");
+  const size_t seis_bytes = layout == SeisInfoLayout::bytes44 ? kSeisInfo44 : kSeisInfo40;
+  if (!in.read(&si, seis_bytes, str_cat("the SeisInfo block (", seis_bytes, " bytes)"), true)) return 0;
+  check_seisinfo(si, layout == SeisInfoLayout::bytes44);
   const int64_t ni = si.nrinl, nc = si.nrcrl, ci = ni / 2, cc = nc / 2;
-  const bool use_inline = selection != 1 || ni == 1, use_crossline = (selection != 0 || nc == 1) && ni > 1;
+  const Views views = views_of(rq.selection, ni, nc);
   int64_t traces = 0;
   std::vector<float> block, section, result;
-  for (TrcInfo ti{}; read_block(in, &ti, sizeof ti, "TrcInfo");) {
-    STRATA_CHECK(ti.nrsamp >= 1 && ti.nrsamp <= kMaxSamples, "opendtect: TrcInfo nrsamp of trace ", traces, " is ",
-                 ti.nrsamp, "; want 1 to ", kMaxSamples);
-    const int64_t ns = ti.nrsamp;
-    STRATA_CHECK(int64_t(si.nrinput) * ni * nc * ns <= kMaxBlockValues, "opendtect: trace ", traces, ": ",
-                 si.nrinput, " inputs x ", ni, " x ", nc, " traces x ", ns, " samples is over the ", kMaxBlockValues,
-                 " values (", kMaxBlockValues * 4 >> 20, " MiB) a window may hold");
-    block.resize(size_t(si.nrinput * ni * nc * ns));
-    STRATA_CHECK(read_block(in, block.data(), block.size() * 4, "trace data"),
-                 "opendtect: input ended before the samples of trace ", traces);
+  for (TrcInfo ti{}; in.read(&ti, sizeof ti, str_cat("the TrcInfo block of trace ", traces), true);) {
+    const int64_t ns = ti.nrsamp, values = trace_values(si, ti, rq, traces);
+    block.resize(size_t(values));
+    in.read(block.data(), block.size() * 4, str_cat("the samples of trace ", traces, " (inline ", ti.inl,
+                                                     ", crossline ", ti.crl, ")"), false);
     result.assign(size_t(ns), 0.f);
     int64_t parts = 0;
     // The first input's (inline, crossline, sample) block: a section is samples x traces.
@@ -132,14 +324,14 @@ int64_t opendtect_serve(Module& model, const TileOptions& tiles, const std::stri
         for (int64_t z = 0; z < ns; ++z)
           section[size_t(z * width + t)] =
               block[size_t(((along_crosslines ? ci : t) * nc + (along_crosslines ? t : cc)) * ns + z)];
-      standardise_section(section);  // undefined samples (1e30) are missing
+      standardise_section(section);
       const std::vector<float> p = predict_section(model, section, ns, width, tiles);
       const int64_t centre = along_crosslines ? cc : ci;
       for (int64_t z = 0; z < ns; ++z) result[size_t(z)] += p[size_t(z * width + centre)];
       ++parts;
     };
-    if (use_inline) run(true);
-    if (use_crossline) run(false);
+    if (views.inline_view) run(true);
+    if (views.crossline_view) run(false);
     for (float& v : result) v /= float(parts);
     out.write(reinterpret_cast<const char*>(result.data()), std::streamsize(result.size() * 4));
     out.flush();
@@ -147,6 +339,21 @@ int64_t opendtect_serve(Module& model, const TileOptions& tiles, const std::stri
     ++traces;
   }
   return traces;
+}
+
+std::string opendtect_wrapper_script(const std::string& binary, const std::string& checkpoint,
+                                     SeisInfoLayout layout) {
+  const auto quoted = [](const std::string& s) {  // one shell word, whatever the characters
+    std::string q = "'";
+    for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return q + "'";
+  };
+  return str_cat("#!/bin/sh\n",
+                 "# OpendTect ExternalAttrib attribute: fault probability from a strata-faults model.\n",
+                 "# Written by `strata-faults opendtect install`; in the attribute dialog choose Interpreter /bin/sh\n",
+                 "# and this file as External File. Paths are absolute: the plugin runs it with only IFS and PATH set.\n",
+                 "exec ", quoted(binary), " opendtect --checkpoint ", quoted(checkpoint), " --seisinfo ",
+                 seisinfo_layout_name(layout), " \"$@\"\n");
 }
 
 }  // namespace strata::faults

@@ -6,7 +6,6 @@
 #include <cstdio>
 #include <filesystem>
 #include <map>
-#include <iostream>
 
 #include "apps/common/datasets.h"
 #include "apps/common/loader.h"
@@ -15,7 +14,6 @@
 #include "apps/common/plot.h"
 #include "apps/common/trainer.h"
 #include "apps/faults/faults.h"
-#include "apps/faults/opendtect.h"
 #include "apps/faults/segy.h"
 #include "apps/faults/synth.h"
 #include "engine/autograd.h"
@@ -174,26 +172,6 @@ SectionSet folder_set(const std::string& dir) {
   return s;
 }
 
-struct Model {
-  Config cfg;
-  ModulePtr net;
-  TileOptions tiles;
-  int64_t tolerance = 1;
-};
-
-Model load_model(const std::string& path, const std::vector<std::string>& overrides) {
-  const Checkpoint ck = Checkpoint::load(path);
-  STRATA_CHECK(ck.has("faults.config"), path, ": not a strata-faults checkpoint (no faults.config entry)");
-  Model m{Config::parse(ck.get("faults.config"), path + " [faults.config]"), nullptr, {}, 1};
-  m.cfg.apply_overrides(overrides);
-  m.net = build_module(m.cfg.section("model"));
-  ck.restore_module("model.", *m.net);
-  m.net->eval();
-  m.tiles = TileOptions::from_config(m.cfg.section("inference"));
-  m.tolerance = m.cfg.section("metrics").get_int("tolerance", 1, Bounds::between(0, 10));
-  return m;
-}
-
 // Scores a set; writes report.csv, pr.png and panels.png (the first `panels` sections) into `dir`.
 FaultScores report_set(const std::string& dir, const std::string& name, Module& net, const SectionSet& set,
                        const TileOptions& tiles, int64_t tolerance, int64_t panels) {
@@ -263,6 +241,19 @@ std::vector<int64_t> parse_indices(const std::string& list, int64_t count, const
 }
 
 }  // namespace
+
+Model load_model(const std::string& path, const std::vector<std::string>& overrides) {
+  const Checkpoint ck = Checkpoint::load(path);
+  STRATA_CHECK(ck.has("faults.config"), path, ": not a strata-faults checkpoint (no faults.config entry)");
+  Model m{Config::parse(ck.get("faults.config"), path + " [faults.config]"), nullptr, {}, 1};
+  m.cfg.apply_overrides(overrides);
+  m.net = build_module(m.cfg.section("model"));
+  ck.restore_module("model.", *m.net);
+  m.net->eval();
+  m.tiles = TileOptions::from_config(m.cfg.section("inference"));
+  m.tolerance = m.cfg.section("metrics").get_int("tolerance", 1, Bounds::between(0, 10));
+  return m;
+}
 
 int train_command(const AppArgs& a) {
   STRATA_CHECK(!a.config.empty(), "train needs --config FILE");
@@ -574,25 +565,6 @@ int generate_command(const AppArgs& a) {
   image_panels((fs::path(out) / "panels.png").string(), rows, 256);
   std::printf("wrote %lld sections to %s/{images, masks}/ and %s/panels.png\n", static_cast<long long>(count),
               out.c_str(), out.c_str());
-  return 0;
-}
-
-int opendtect_command(const AppArgs& a) {
-  const bool describe = a.switches.count("-g") > 0, compute = a.values.count("-c") > 0;
-  STRATA_CHECK(describe != compute, "opendtect: give -g (print the attribute's parameters) or -c PARAMS (compute), "
-                                    "as OpendTect's ExternalAttrib plugin does");
-  Model m = load_model(a.checkpoint, a.overrides);
-  const Config od = m.cfg.section("opendtect");
-  const int64_t step_out = od.get_int("step_out", 32, Bounds::between(1, 1024));
-  const int64_t z_margin = od.get_int("z_margin", 32, Bounds::between(0, 4096));
-  check_overrides_read(m.cfg, a.overrides, "opendtect");
-  if (describe) {
-    std::printf("%s\n", url_quote(opendtect_parameters(step_out, z_margin)).c_str());
-    return 0;
-  }
-  std::ios::sync_with_stdio(false);
-  const int64_t n = opendtect_serve(*m.net, m.tiles, a.values.at("-c"), std::cin, std::cout);
-  std::fprintf(stderr, "%s: opendtect: computed %lld traces\n", kApp, static_cast<long long>(n));
   return 0;
 }
 

@@ -2,14 +2,31 @@
 // and opendtect (the ExternalAttrib protocol, apps/faults/opendtect.h).
 #pragma once
 
+#include <string>
+#include <vector>
+
 #include "apps/common/cli.h"
+#include "apps/faults/faults.h"
+#include "engine/config.h"
+#include "layers/module.h"
 
 namespace strata::faults {
+
+// The model of a strata-faults checkpoint, as eval, predict and opendtect use it (overrides applied to its config).
+struct Model {
+  Config cfg;
+  ModulePtr net;
+  TileOptions tiles;
+  int64_t tolerance = 1;
+};
+Model load_model(const std::string& path, const std::vector<std::string>& overrides);
 
 int train_command(const AppArgs& a);
 int eval_command(const AppArgs& a);
 int predict_command(const AppArgs& a);
 int generate_command(const AppArgs& a);
+// opendtect_command.cpp: -g / -c of the ExternalAttrib protocol, and `opendtect install` (the wrapper script).
 int opendtect_command(const AppArgs& a);
+int opendtect_install_command(const AppArgs& a);
 
 }  // namespace strata::faults

@@ -1,0 +1,409 @@
+// strata-faults as OpendTect's ExternalAttrib plugin runs it on Linux.
+//
+// The driver here launches the installed wrapper the way the plugin's launch code does: pipes for stdin and
+// stdout, stderr to a log file, fork, the other descriptors closed, execve(/bin/sh, [/bin/sh, SCRIPT, FLAG,
+// ...]) with an environment of only IFS and PATH=/usr/bin:/bin:/usr/sbin:/sbin. `-g` is read to the end and
+// URL-decoded as the plugin's urllib.h decodes it; `-c` gets the JSON back, with the keys the plugin adds
+// (Survey, SurveyDiskLocation, InputNames), URL-encoded the same way. The blocks are written with fwrite on
+// unbuffered streams: SeisInfo (40 bytes as plugin 7.0.6 and older write it, or 44 with nrZ), then per trace
+// TrcInfo and the window's samples (traces inline-major, the centre at soInl * nrCrl + soCrl, traces outside the
+// survey replaced by the centre trace, undefined samples sent as 0); the answer is read as nrsamp float32 with
+// fread. The process is ended with SIGKILL, stdin left open. Each answer must equal the library's prediction of
+// the window's section(s) at the centre column.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "apps/faults/faults.h"
+#include "apps/faults/synth.h"
+#include "engine/config.h"
+#include "layers/checkpoint.h"
+#include "layers/registry.h"
+#include "tests/tiny_configs.h"
+
+namespace fs = std::filesystem;
+using namespace strata;
+using namespace strata::faults;
+using ::testing::HasSubstr;
+
+namespace {
+
+std::string slurp(const fs::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  std::stringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+// The plugin's urllib.h: letters and digits as they are, every other byte %XX, a backslash %5C%5C.
+std::string plugin_urlencode(const std::string& s) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c)) out += char(c);
+    else if (c == '\\') out += "%5C%5C";
+    else out += {'%', hex[c >> 4], hex[c & 15]};
+  }
+  return out;
+}
+std::string plugin_urldecode(const std::string& s) {
+  std::string out;
+  const auto from_hex = [](char c) { return std::isdigit(static_cast<unsigned char>(c)) ? c - '0' : (std::toupper(c) - 'A' + 10) & 15; };
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && s.size() > i + 2) {
+      const char ch = char(from_hex(s[i + 1]) << 4 | from_hex(s[i + 2]));
+      out += ch;
+      if (ch == '\\') out += ch;
+      i += 2;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+// One attribute process, started as the plugin starts it.
+class PluginProcess {
+ public:
+  PluginProcess(const fs::path& script, const std::vector<std::string>& args, const fs::path& log) {
+    int in[2], out[2];
+    EXPECT_EQ(pipe(in), 0);
+    EXPECT_EQ(pipe(out), 0);
+    write_ = fdopen(in[1], "w");
+    read_ = fdopen(out[0], "r");
+    setbuf(write_, nullptr);
+    setbuf(read_, nullptr);
+    pid_ = fork();
+    if (pid_ == 0) {
+      close(out[0]);
+      close(in[1]);
+      dup2(in[0], 0);
+      close(in[0]);
+      dup2(out[1], 1);
+      close(out[1]);
+      const int err = open(log.c_str(), O_RDWR | O_CREAT | O_TRUNC, S_IRUSR | S_IWUSR);
+      if (err != -1) dup2(err, 2), close(err);
+      for (int fd = 3; fd < 1024; ++fd) close(fd);
+      std::vector<std::string> words{"/bin/sh", script.string()};
+      words.insert(words.end(), args.begin(), args.end());
+      std::vector<char*> argv;
+      for (std::string& w : words) argv.push_back(w.data());
+      argv.push_back(nullptr);
+      char ifs[] = "IFS= \t\n", path[] = "PATH=/usr/bin:/bin:/usr/sbin:/sbin";
+      char* envp[] = {ifs, path, nullptr};
+      execve("/bin/sh", argv.data(), envp);
+      _exit(127);
+    }
+    close(in[0]);
+    close(out[1]);
+  }
+  ~PluginProcess() { finish(); }
+
+  void send(const void* p, size_t n) { ASSERT_EQ(fwrite(p, n, 1, write_), 1u); }
+  std::string read_all() {
+    std::string s;
+    char b[4096];
+    for (size_t n; (n = fread(b, 1, sizeof b, read_)) > 0;) s.append(b, n);
+    return s;
+  }
+  bool read_floats(float* dst, size_t n) { return fread(dst, sizeof(float), n, read_) == n; }
+  // Waits up to `seconds` for the process to end by itself; its status, or -1 when it is still running.
+  int wait_exit(double seconds) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+    while (std::chrono::steady_clock::now() < until) {
+      int status = 0;
+      if (waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return -1;
+  }
+  // As the plugin's ProcInst::finish: SIGKILL, stdin never closed before.
+  void finish() {
+    if (pid_ > 0) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+      pid_ = -1;
+    }
+    if (write_) fclose(write_), write_ = nullptr;
+    if (read_) fclose(read_), read_ = nullptr;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  FILE* write_ = nullptr;
+  FILE* read_ = nullptr;
+};
+
+// A small survey: kInlines x kCrosslines traces of kSamples, one synthetic section per inline.
+constexpr int kInlines = 6, kCrosslines = 24, kSamples = 48;
+
+struct Request {
+  int so_inl = 0, so_crl = 0, selection = 2, margin = 8;
+  int layout = 44;  // SeisInfo bytes the driver writes
+  int nrsamples = kSamples;  // output samples per trace (1: a Z-slice)
+  int z0 = 0;                // first output sample
+};
+
+class OpendtectPlugin : public ::testing::Test {
+ public:
+  static fs::path root() {
+    static const fs::path r = fs::temp_directory_path() / ("strata_opendtect " + std::to_string(getpid()));
+    return r;
+  }
+  static std::string bin() { return std::string(STRATA_BIN_DIR) + "/strata-faults"; }
+
+  static void SetUpTestSuite() {
+    fs::remove_all(root());
+    fs::create_directories(root());
+    std::ofstream(root() / "tiny.yaml") << test::tiny_faults_config();
+    const std::string log = " > '" + (root() / "log.txt").string() + "' 2>&1";
+    ASSERT_EQ(std::system((bin() + " train --config '" + (root() / "tiny.yaml").string() + "' --out '" +
+                           (root() / "run").string() + "'" + log).c_str()),
+              0)
+        << slurp(root() / "log.txt");
+    checkpoint_ = new fs::path(root() / "run" / "best.safetensors");
+    for (const char* layout : {"auto", "40", "44"})
+      ASSERT_EQ(std::system((bin() + " opendtect install --checkpoint '" + checkpoint_->string() + "' --dir '" +
+                             (root() / (std::string("wrapper dir ") + layout)).string() + "' --seisinfo " + layout + log)
+                                .c_str()),
+                0)
+          << slurp(root() / "log.txt");
+    survey_ = new std::vector<float>(size_t(kInlines) * kCrosslines * kSamples);
+    SynthOptions so;
+    so.height = kSamples;
+    so.width = kCrosslines;
+    for (int il = 0; il < kInlines; ++il) {
+      std::mt19937_64 rng = sample_rng(11, 0, uint64_t(il));
+      const SynthSection s = generate_section(so, rng);
+      for (int xl = 0; xl < kCrosslines; ++xl)
+        for (int z = 0; z < kSamples; ++z)
+          (*survey_)[size_t((il * kCrosslines + xl) * kSamples + z)] = s.seismic[size_t(z * kCrosslines + xl)];
+    }
+  }
+  static void TearDownTestSuite() {
+    delete checkpoint_;
+    delete survey_;
+    if (!std::getenv("STRATA_KEEP_TEST_FILES")) fs::remove_all(root());
+  }
+
+  static fs::path script(const std::string& layout) {
+    return root() / ("wrapper dir " + layout) / "strata-faults-attribute.sh";
+  }
+
+  // The window of the trace at (il, xl) as the plugin sends it: trace-major, inline-major, nrsamp samples from
+  // z0 - margin; outside the survey's traces the centre trace, outside its samples 0.
+  static std::vector<float> window(const Request& r, int il, int xl) {
+    const int ni = 2 * r.so_inl + 1, nc = 2 * r.so_crl + 1, ns = 2 * r.margin + r.nrsamples;
+    std::vector<float> w;
+    for (int a = 0; a < ni; ++a)
+      for (int c = 0; c < nc; ++c) {
+        int ti = il - r.so_inl + a, tc = xl - r.so_crl + c;
+        if (ti < 0 || ti >= kInlines || tc < 0 || tc >= kCrosslines) ti = il, tc = xl;
+        for (int k = 0; k < ns; ++k) {
+          const int z = r.z0 - r.margin + k;
+          w.push_back(z >= 0 && z < kSamples ? (*survey_)[size_t((ti * kCrosslines + tc) * kSamples + z)] : 0.f);
+        }
+      }
+    return w;
+  }
+
+  // What the attribute must answer: the library's prediction of the window's inline and / or crossline section
+  // at the centre column (the mean of both for selection 2 where both have more than one trace).
+  static std::vector<float> expected(const Request& r, const std::vector<float>& w) {
+    static Model* model = nullptr;
+    if (!model) {
+      const Checkpoint ck = Checkpoint::load(checkpoint_->string());
+      const Config cfg = Config::parse(ck.get("faults.config"));
+      model = new Model{build_module(cfg.section("model")), TileOptions::from_config(cfg.section("inference"))};
+      ck.restore_module("model.", *model->net);
+      model->net->eval();
+    }
+    const int ni = 2 * r.so_inl + 1, nc = 2 * r.so_crl + 1, ns = 2 * r.margin + r.nrsamples;
+    const bool inline_view = r.selection == 0 || (r.selection == 2 && (nc > 1 || ni == 1));
+    const bool crossline_view = r.selection == 1 || (r.selection == 2 && ni > 1);
+    std::vector<float> out(size_t(ns), 0.f);
+    int parts = 0;
+    for (const bool along_crosslines : {true, false}) {
+      if (along_crosslines ? !inline_view : !crossline_view) continue;
+      const int width = along_crosslines ? nc : ni;
+      std::vector<float> section(size_t(ns * width));
+      for (int t = 0; t < width; ++t)
+        for (int z = 0; z < ns; ++z)
+          section[size_t(z * width + t)] =
+              w[size_t(((along_crosslines ? r.so_inl : t) * nc + (along_crosslines ? t : r.so_crl)) * ns + z)];
+      standardise_section(section);
+      const std::vector<float> p = predict_section(*model->net, section, ns, width, model->tiles);
+      for (int z = 0; z < ns; ++z) out[size_t(z)] += p[size_t(z * width + (along_crosslines ? r.so_crl : r.so_inl))];
+      ++parts;
+    }
+    for (float& v : out) v /= float(parts);
+    return out;
+  }
+
+  static std::string params(const Request& r) {
+    static const std::string g = get_params(script("auto"));
+    nlohmann::ordered_json j = nlohmann::ordered_json::parse(g);
+    j["ZSampMargin"] = {{"Value", {-r.margin, r.margin}}};
+    j["StepOut"] = {{"Value", {r.so_inl, r.so_crl}}};
+    j["Select"] = {{"Selection", r.selection}};
+    j["Survey"] = "Test survey";
+    j["SurveyDiskLocation"] = "/data/Survey Data/Test survey";
+    j["InputNames"] = {"Seismic \"raw\""};
+    return plugin_urlencode(j.dump());
+  }
+
+  static std::string get_params(const fs::path& wrapper) {
+    PluginProcess p(wrapper, {"-g"}, root() / "g.log");
+    const std::string out = p.read_all();
+    EXPECT_EQ(p.wait_exit(30), 0) << slurp(root() / "g.log");
+    return plugin_urldecode(out);
+  }
+
+  static void send_seisinfo(PluginProcess& p, const Request& r) {
+    const int ni = 2 * r.so_inl + 1, nc = 2 * r.so_crl + 1;
+    const int32_t ints[5] = {ni * nc, 1, 1, ni, nc};
+    const float floats[5] = {0.004f, 25.f, 25.f, 1.f, 1.f};
+    std::string block(reinterpret_cast<const char*>(ints), 20);
+    block.append(reinterpret_cast<const char*>(floats), 20);
+    const int32_t nrz = kSamples;
+    if (r.layout == 44) block.append(reinterpret_cast<const char*>(&nrz), 4);
+    p.send(block.data(), block.size());
+  }
+
+  // Runs the attribute on the traces `at` with wrapper `layout_flag`; every answer is compared.
+  static void check(const Request& r, const std::vector<std::pair<int, int>>& at, const std::string& layout_flag) {
+    SCOPED_TRACE("SeisInfo " + std::to_string(r.layout) + " bytes, wrapper --seisinfo " + layout_flag +
+                 ", step-out (" + std::to_string(r.so_inl) + ", " + std::to_string(r.so_crl) + "), selection " +
+                 std::to_string(r.selection) + ", " + std::to_string(r.nrsamples) + " samples from " +
+                 std::to_string(r.z0));
+    const fs::path log = root() / "c.log";
+    PluginProcess p(script(layout_flag), {"-c", params(r)}, log);
+    send_seisinfo(p, r);
+    const int ns = 2 * r.margin + r.nrsamples;
+    for (const auto& [il, xl] : at) {
+      const std::vector<float> w = window(r, il, xl);
+      const int32_t ti[4] = {ns, r.z0, 100 + il, 300 + xl};
+      p.send(ti, sizeof ti);
+      p.send(w.data(), w.size() * 4);
+      std::vector<float> got(static_cast<size_t>(ns));
+      ASSERT_TRUE(p.read_floats(got.data(), got.size())) << "no answer for trace (" << il << ", " << xl << "): "
+                                                          << slurp(log);
+      const std::vector<float> want = expected(r, w);
+      for (int k = 0; k < ns; ++k) ASSERT_NEAR(got[size_t(k)], want[size_t(k)], 1e-6) << "sample " << k;
+    }
+    EXPECT_EQ(p.wait_exit(0.1), -1) << "the attribute ended before the plugin ended it: " << slurp(log);
+    p.finish();
+  }
+
+  static fs::path* checkpoint_;
+  static std::vector<float>* survey_;
+  struct Model {
+    ModulePtr net;
+    TileOptions tiles;
+  };
+};
+fs::path* OpendtectPlugin::checkpoint_ = nullptr;
+std::vector<float>* OpendtectPlugin::survey_ = nullptr;
+
+TEST_F(OpendtectPlugin, ParametersInTheBareEnvironment) {
+  const nlohmann::json j = nlohmann::json::parse(get_params(script("auto")));
+  EXPECT_EQ(j["Output"], nlohmann::json::array({"Fault probability"}));
+  EXPECT_EQ(j["ZSampMargin"]["Value"], nlohmann::json::array({-32, 32}));
+  EXPECT_EQ(j["StepOut"]["Value"], nlohmann::json::array({32, 32}));
+  EXPECT_EQ(j["Select"]["Selection"], 2);
+  ASSERT_TRUE(j.contains("Help"));
+  EXPECT_THAT(j["Help"].get<std::string>(), HasSubstr("file://"));
+  EXPECT_THAT(j["Help"].get<std::string>(), HasSubstr("faults.md#opendtect"));
+}
+
+// Both SeisInfo layouts, told apart by the default wrapper, for every kind of step-out; an inside trace and a
+// corner one (whose window reaches outside the survey); undefined samples (0) above and below the survey.
+TEST_F(OpendtectPlugin, BothLayoutsEveryStepOutDetected) {
+  int n = 0;
+  for (const int layout : {44, 40})
+    for (const auto& [si, sc] : {std::pair{0, 0}, std::pair{0, 3}, std::pair{3, 0}, std::pair{3, 3}}) {
+      Request r;
+      r.layout = layout;
+      r.so_inl = si, r.so_crl = sc;
+      r.selection = n++ % 3;
+      check(r, {{2, 11}, {0, 0}}, "auto");
+    }
+}
+
+TEST_F(OpendtectPlugin, EachSelectionWithAFixedLayout) {
+  for (const int layout : {44, 40})
+    for (const int selection : {0, 1, 2})
+      for (const auto& [si, sc] : {std::pair{3, 3}, std::pair{0, 3}}) {
+        Request r;
+        r.layout = layout;
+        r.so_inl = si, r.so_crl = sc;
+        r.selection = selection;
+        check(r, {{3, 5}}, std::to_string(layout));
+      }
+}
+
+// A Z-slice: one output sample a trace, the window much shorter than the survey (nrZ).
+TEST_F(OpendtectPlugin, ZSliceRequest) {
+  for (const int layout : {44, 40}) {
+    Request r;
+    r.layout = layout;
+    r.so_inl = 2, r.so_crl = 4;
+    r.nrsamples = 1;
+    r.z0 = 30;
+    check(r, {{1, 1}, {4, 20}, {5, 23}}, "auto");
+  }
+}
+
+// A stream that stops inside a trace's samples (stdin left open, as the plugin does until it kills the
+// process) ends in an error naming the block within seconds, never a hang.
+TEST_F(OpendtectPlugin, TruncatedStreamIsAnErrorNotAHang) {
+  for (const std::string layout_flag : {"auto", "44"}) {
+    Request r;
+    r.so_inl = 1, r.so_crl = 1;
+    const fs::path log = root() / "cut.log";
+    PluginProcess p(script(layout_flag), {"-c", params(r)}, log);
+    send_seisinfo(p, r);
+    const int ns = 2 * r.margin + r.nrsamples;
+    const std::vector<float> w = window(r, 2, 2);
+    const int32_t ti[4] = {ns, 0, 102, 302};
+    p.send(ti, sizeof ti);
+    p.send(w.data(), w.size() * 2);  // half the samples
+    const auto start = std::chrono::steady_clock::now();
+    EXPECT_EQ(p.wait_exit(15), 1) << slurp(log);
+    EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), 10);
+    EXPECT_THAT(slurp(log), HasSubstr("input stopped arriving inside"));
+  }
+}
+
+// A window the parameters did not ask for (fewer samples than the Z margin needs) is refused with the field.
+TEST_F(OpendtectPlugin, SampleCountShorterThanTheMarginIsRefused) {
+  Request r;
+  r.so_inl = 1, r.so_crl = 1;
+  const fs::path log = root() / "short.log";
+  PluginProcess p(script("44"), {"-c", params(r)}, log);
+  send_seisinfo(p, r);
+  const int32_t ti[4] = {4, 0, 102, 302};
+  p.send(ti, sizeof ti);
+  EXPECT_EQ(p.wait_exit(15), 1) << slurp(log);
+  EXPECT_THAT(slurp(log), HasSubstr("TrcInfo nrsamp of trace 0 is 4; the Z margin asked for (16 samples) needs 17"));
+}
+
+}  // namespace
