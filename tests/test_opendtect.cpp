@@ -34,12 +34,17 @@
 #include "engine/config.h"
 #include "layers/checkpoint.h"
 #include "layers/registry.h"
+#include "tests/opendtect_plugin.h"
 #include "tests/tiny_configs.h"
 
 namespace fs = std::filesystem;
 using namespace strata;
 using namespace strata::faults;
 using ::testing::HasSubstr;
+
+using strata::test::PluginProcess;
+using strata::test::plugin_urldecode;
+using strata::test::plugin_urlencode;
 
 namespace {
 
@@ -49,108 +54,6 @@ std::string slurp(const fs::path& p) {
   s << f.rdbuf();
   return s.str();
 }
-
-// The plugin's urllib.h: letters and digits as they are, every other byte %XX, a backslash %5C%5C.
-std::string plugin_urlencode(const std::string& s) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c)) out += char(c);
-    else if (c == '\\') out += "%5C%5C";
-    else out += {'%', hex[c >> 4], hex[c & 15]};
-  }
-  return out;
-}
-std::string plugin_urldecode(const std::string& s) {
-  std::string out;
-  const auto from_hex = [](char c) { return std::isdigit(static_cast<unsigned char>(c)) ? c - '0' : (std::toupper(c) - 'A' + 10) & 15; };
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && s.size() > i + 2) {
-      const char ch = char(from_hex(s[i + 1]) << 4 | from_hex(s[i + 2]));
-      out += ch;
-      if (ch == '\\') out += ch;
-      i += 2;
-    } else {
-      out += s[i];
-    }
-  }
-  return out;
-}
-
-// One attribute process, started as the plugin starts it.
-class PluginProcess {
- public:
-  PluginProcess(const fs::path& script, const std::vector<std::string>& args, const fs::path& log) {
-    int in[2], out[2];
-    EXPECT_EQ(pipe(in), 0);
-    EXPECT_EQ(pipe(out), 0);
-    write_ = fdopen(in[1], "w");
-    read_ = fdopen(out[0], "r");
-    setbuf(write_, nullptr);
-    setbuf(read_, nullptr);
-    pid_ = fork();
-    if (pid_ == 0) {
-      close(out[0]);
-      close(in[1]);
-      dup2(in[0], 0);
-      close(in[0]);
-      dup2(out[1], 1);
-      close(out[1]);
-      const int err = open(log.c_str(), O_RDWR | O_CREAT | O_TRUNC, S_IRUSR | S_IWUSR);
-      if (err != -1) dup2(err, 2), close(err);
-      for (int fd = 3; fd < 1024; ++fd) close(fd);
-      std::vector<std::string> words{"/bin/sh", script.string()};
-      words.insert(words.end(), args.begin(), args.end());
-      std::vector<char*> argv;
-      for (std::string& w : words) argv.push_back(w.data());
-      argv.push_back(nullptr);
-      char ifs[] = "IFS= \t\n", path[] = "PATH=/usr/bin:/bin:/usr/sbin:/sbin";
-      char* envp[] = {ifs, path, nullptr};
-      execve("/bin/sh", argv.data(), envp);
-      _exit(127);
-    }
-    close(in[0]);
-    close(out[1]);
-  }
-  ~PluginProcess() { finish(); }
-
-  void send(const void* p, size_t n) { ASSERT_EQ(fwrite(p, n, 1, write_), 1u); }
-  std::string read_all() {
-    std::string s;
-    char b[4096];
-    for (size_t n; (n = fread(b, 1, sizeof b, read_)) > 0;) s.append(b, n);
-    return s;
-  }
-  bool read_floats(float* dst, size_t n) { return fread(dst, sizeof(float), n, read_) == n; }
-  // Waits up to `seconds` for the process to end by itself; its status, or -1 when it is still running.
-  int wait_exit(double seconds) {
-    const auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
-    while (std::chrono::steady_clock::now() < until) {
-      int status = 0;
-      if (waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return -1;
-  }
-  // As the plugin's ProcInst::finish: SIGKILL, stdin never closed before.
-  void finish() {
-    if (pid_ > 0) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-      pid_ = -1;
-    }
-    if (write_) fclose(write_), write_ = nullptr;
-    if (read_) fclose(read_), read_ = nullptr;
-  }
-
- private:
-  pid_t pid_ = -1;
-  FILE* write_ = nullptr;
-  FILE* read_ = nullptr;
-};
 
 // A small survey: kInlines x kCrosslines traces of kSamples, one synthetic section per inline.
 constexpr int kInlines = 6, kCrosslines = 24, kSamples = 48;
@@ -285,7 +188,7 @@ class OpendtectPlugin : public ::testing::Test {
     block.append(reinterpret_cast<const char*>(floats), 20);
     const int32_t nrz = kSamples;
     if (r.layout == 44) block.append(reinterpret_cast<const char*>(&nrz), 4);
-    p.send(block.data(), block.size());
+    ASSERT_TRUE(p.send(block.data(), block.size()));
   }
 
   // Runs the attribute on the traces `at` with wrapper `layout_flag`; every answer is compared.
@@ -301,8 +204,8 @@ class OpendtectPlugin : public ::testing::Test {
     for (const auto& [il, xl] : at) {
       const std::vector<float> w = window(r, il, xl);
       const int32_t ti[4] = {ns, r.z0, 100 + il, 300 + xl};
-      p.send(ti, sizeof ti);
-      p.send(w.data(), w.size() * 4);
+      ASSERT_TRUE(p.send(ti, sizeof ti));
+      ASSERT_TRUE(p.send(w.data(), w.size() * 4));
       std::vector<float> got(static_cast<size_t>(ns));
       ASSERT_TRUE(p.read_floats(got.data(), got.size())) << "no answer for trace (" << il << ", " << xl << "): "
                                                           << slurp(log);
@@ -384,8 +287,8 @@ TEST_F(OpendtectPlugin, TruncatedStreamIsAnErrorNotAHang) {
     const int ns = 2 * r.margin + r.nrsamples;
     const std::vector<float> w = window(r, 2, 2);
     const int32_t ti[4] = {ns, 0, 102, 302};
-    p.send(ti, sizeof ti);
-    p.send(w.data(), w.size() * 2);  // half the samples
+    ASSERT_TRUE(p.send(ti, sizeof ti));
+    ASSERT_TRUE(p.send(w.data(), w.size() * 2));  // half the samples
     const auto start = std::chrono::steady_clock::now();
     EXPECT_EQ(p.wait_exit(15), 1) << slurp(log);
     EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), 10);
@@ -401,7 +304,7 @@ TEST_F(OpendtectPlugin, SampleCountShorterThanTheMarginIsRefused) {
   PluginProcess p(script("44"), {"-c", params(r)}, log);
   send_seisinfo(p, r);
   const int32_t ti[4] = {4, 0, 102, 302};
-  p.send(ti, sizeof ti);
+  ASSERT_TRUE(p.send(ti, sizeof ti));
   EXPECT_EQ(p.wait_exit(15), 1) << slurp(log);
   EXPECT_THAT(slurp(log), HasSubstr("TrcInfo nrsamp of trace 0 is 4; the Z margin asked for (16 samples) needs 17"));
 }

@@ -37,11 +37,11 @@ strata::AppSpec app_spec() {
   strata::CommandSpec opendtect_install{
       "opendtect install",
       "Writes DIR/strata-faults-attribute.sh for OpendTect's ExternalAttrib plugin, with absolute paths to this "
-      "program and the checkpoint, and runs it as the plugin does (only IFS and PATH set) to check it answers.",
+      "program and the checkpoint (and any key=value overrides, e.g. inference.tta=false), and runs it as the plugin "
+      "does (only IFS and PATH set) to check it answers.",
       {{"--checkpoint", "FILE", "a checkpoint written by train (best.safetensors)", true},
        {"--dir", "DIR", "folder to write the script into", true},
-       {"--seisinfo", "N", "SeisInfo block size: auto (default), 44 (plugin 7.0.9 and later), 40 (7.0.6 and older)"}},
-      false};
+       {"--seisinfo", "N", "SeisInfo block size: auto (default), 44 (plugin 7.0.9 and later), 40 (7.0.6 and older)"}}};
   s.commands = {
       strata::train_command_spec("Trains on synthetic sections generated on the fly: metrics.csv, loss.png, val/, "
                                  "test/, checkpoints."),

@@ -341,19 +341,21 @@ int64_t opendtect_serve(Module& model, const TileOptions& tiles, const std::stri
   return traces;
 }
 
-std::string opendtect_wrapper_script(const std::string& binary, const std::string& checkpoint,
-                                     SeisInfoLayout layout) {
+std::string opendtect_wrapper_script(const std::string& binary, const std::string& checkpoint, SeisInfoLayout layout,
+                                     const std::vector<std::string>& overrides) {
   const auto quoted = [](const std::string& s) {  // one shell word, whatever the characters
     std::string q = "'";
     for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
     return q + "'";
   };
+  std::string words;
+  for (const std::string& o : overrides) words.append(" ").append(quoted(o));
   return str_cat("#!/bin/sh\n",
                  "# OpendTect ExternalAttrib attribute: fault probability from a strata-faults model.\n",
                  "# Written by `strata-faults opendtect install`; in the attribute dialog choose Interpreter /bin/sh\n",
                  "# and this file as External File. Paths are absolute: the plugin runs it with only IFS and PATH set.\n",
                  "exec ", quoted(binary), " opendtect --checkpoint ", quoted(checkpoint), " --seisinfo ",
-                 seisinfo_layout_name(layout), " \"$@\"\n");
+                 seisinfo_layout_name(layout), words, " \"$@\"\n");
 }
 
 }  // namespace strata::faults

@@ -35,6 +35,7 @@
 
 #include <ostream>
 #include <string>
+#include <vector>
 
 #include "apps/faults/faults.h"
 #include "layers/module.h"
@@ -66,7 +67,9 @@ int64_t opendtect_serve(Module& model, const TileOptions& tiles, const std::stri
                         std::ostream& out, SeisInfoLayout layout);
 
 // The wrapper script the plugin is given (`strata-faults opendtect install`): /bin/sh, absolute paths to the
-// binary and the checkpoint written in, so it runs in the plugin's bare environment.
-std::string opendtect_wrapper_script(const std::string& binary, const std::string& checkpoint, SeisInfoLayout layout);
+// binary and the checkpoint written in, so it runs in the plugin's bare environment; `overrides` (key=value)
+// are passed on every run.
+std::string opendtect_wrapper_script(const std::string& binary, const std::string& checkpoint, SeisInfoLayout layout,
+                                     const std::vector<std::string>& overrides);
 
 }  // namespace strata::faults

@@ -108,13 +108,18 @@ int opendtect_command(const AppArgs& a) {
 
 int opendtect_install_command(const AppArgs& a) {
   const SeisInfoLayout layout = layout_flag(a);
-  load_model(a.checkpoint, {});  // a readable strata-faults checkpoint, or the error now rather than in OpendTect
+  // A readable strata-faults checkpoint and overrides -c reads, or the error now rather than inside OpendTect.
+  const Model m = load_model(a.checkpoint, a.overrides);
+  const Config od = m.cfg.section("opendtect");
+  od.get_int("step_out", 32, Bounds::between(1, 1024));
+  od.get_int("z_margin", 32, Bounds::between(0, 4096));
+  check_overrides_read(m.cfg, a.overrides, "opendtect install");
   const std::string dir = a.values.at("--dir");
   create_directories_checked(dir);
   const fs::path script = fs::absolute(fs::path(dir) / kWrapperName).lexically_normal();
   const std::string checkpoint = fs::canonical(a.checkpoint).string();
   write_file_atomic(script.string(), [&](std::ostream& f) {
-    f << opendtect_wrapper_script(fs::canonical(this_binary()).string(), checkpoint, layout);
+    f << opendtect_wrapper_script(fs::canonical(this_binary()).string(), checkpoint, layout, a.overrides);
   });
   fs::permissions(script, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
                               fs::perms::others_read | fs::perms::others_exec);

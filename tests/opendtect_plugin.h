@@ -1,0 +1,124 @@
+// OpendTect's ExternalAttrib plugin, its side of the protocol, as its Linux code does it: the launch (pipes for
+// stdin and stdout, stderr to a log file, fork, every other descriptor closed, execve of /bin/sh SCRIPT ARGS with
+// only IFS and PATH=/usr/bin:/bin:/usr/sbin:/sbin), unbuffered fwrite / fread of the blocks, SIGKILL at the end
+// without closing stdin; and its URL encoding (urllib.h). For tests/test_opendtect.cpp and
+// benchmarks/bench_opendtect.cpp.
+#pragma once
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cctype>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace strata::test {
+
+// The plugin's urllib.h: letters and digits as they are, every other byte %XX, a backslash %5C%5C.
+inline std::string plugin_urlencode(const std::string& s) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c)) out += char(c);
+    else if (c == '\\') out += "%5C%5C";
+    else out += {'%', hex[c >> 4], hex[c & 15]};
+  }
+  return out;
+}
+inline std::string plugin_urldecode(const std::string& s) {
+  std::string out;
+  const auto from_hex = [](char c) { return std::isdigit(static_cast<unsigned char>(c)) ? c - '0' : (std::toupper(c) - 'A' + 10) & 15; };
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && s.size() > i + 2) {
+      const char ch = char(from_hex(s[i + 1]) << 4 | from_hex(s[i + 2]));
+      out += ch;
+      if (ch == '\\') out += ch;
+      i += 2;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+// One attribute process, started as the plugin starts it.
+class PluginProcess {
+ public:
+  PluginProcess(const std::filesystem::path& script, const std::vector<std::string>& args, const std::filesystem::path& log) {
+    int in[2], out[2];
+    if (pipe(in) != 0 || pipe(out) != 0) return;
+    write_ = fdopen(in[1], "w");
+    read_ = fdopen(out[0], "r");
+    setbuf(write_, nullptr);
+    setbuf(read_, nullptr);
+    pid_ = fork();
+    if (pid_ == 0) {
+      close(out[0]);
+      close(in[1]);
+      dup2(in[0], 0);
+      close(in[0]);
+      dup2(out[1], 1);
+      close(out[1]);
+      const int err = open(log.c_str(), O_RDWR | O_CREAT | O_TRUNC, S_IRUSR | S_IWUSR);
+      if (err != -1) dup2(err, 2), close(err);
+      for (int fd = 3; fd < 1024; ++fd) close(fd);
+      std::vector<std::string> words{"/bin/sh", script.string()};
+      words.insert(words.end(), args.begin(), args.end());
+      std::vector<char*> argv;
+      for (std::string& w : words) argv.push_back(w.data());
+      argv.push_back(nullptr);
+      char ifs[] = "IFS= \t\n", path[] = "PATH=/usr/bin:/bin:/usr/sbin:/sbin";
+      char* envp[] = {ifs, path, nullptr};
+      execve("/bin/sh", argv.data(), envp);
+      _exit(127);
+    }
+    close(in[0]);
+    close(out[1]);
+  }
+  ~PluginProcess() { finish(); }
+
+  bool send(const void* p, size_t n) { return fwrite(p, n, 1, write_) == 1; }
+  std::string read_all() {
+    std::string s;
+    char b[4096];
+    for (size_t n; (n = fread(b, 1, sizeof b, read_)) > 0;) s.append(b, n);
+    return s;
+  }
+  bool read_floats(float* dst, size_t n) { return fread(dst, sizeof(float), n, read_) == n; }
+  // Waits up to `seconds` for the process to end by itself; its status, or -1 when it is still running.
+  int wait_exit(double seconds) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+    while (std::chrono::steady_clock::now() < until) {
+      int status = 0;
+      if (waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return -1;
+  }
+  // As the plugin's ProcInst::finish: SIGKILL, stdin never closed before.
+  void finish() {
+    if (pid_ > 0) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+      pid_ = -1;
+    }
+    if (write_) fclose(write_), write_ = nullptr;
+    if (read_) fclose(read_), read_ = nullptr;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  FILE* write_ = nullptr;
+  FILE* read_ = nullptr;
+};
+
+}  // namespace strata::test
