@@ -8,6 +8,7 @@
 #include "engine/error.h"
 #include "engine/ops.h"
 #include "engine/profile.h"
+#include "engine/trace.h"
 
 namespace strata {
 
@@ -46,6 +47,7 @@ Node::Node(std::string name, const std::vector<Tensor>& inputs, BackwardFn fn)
 }
 
 Tensor record(const char* name, Tensor out, const std::vector<Tensor>& inputs, BackwardFn fn) {
+  if (tracing()) trace_record(name, inputs, out);
   if (!grad_enabled()) return out;
   const bool any = std::any_of(inputs.begin(), inputs.end(),
                                [](const Tensor& t) { return t.defined() && t.requires_grad(); });

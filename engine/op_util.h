@@ -8,6 +8,7 @@
 #include "engine/error.h"
 #include "engine/ops.h"
 #include "engine/tensor.h"
+#include "engine/trace.h"
 
 namespace strata::detail {
 

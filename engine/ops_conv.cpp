@@ -220,6 +220,11 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
   if (bias.defined()) add_bias(y, bias);
   // Only the gradients that are needed are computed (the input of a network needs none).
   const bool need_x = x.requires_grad(), need_w = weight.requires_grad(), need_b = bias.defined() && bias.requires_grad();
+  if (tracing())
+    trace_attrs("conv2d", {{{"strides", {g.stride_h, g.stride_w}},
+                            {"pads", {g.pad_h, g.pad_w, g.pad_h, g.pad_w}},
+                            {"dilations", {g.dil_h, g.dil_w}},
+                            {"group", {g.groups}}}, {}, {}});
   return record("conv2d", y, {x, weight, bias},
                 [g, sx = Saved(xc), sw = Saved(wc), need_x, need_w, need_b](const Tensor& gy) -> Grads {
                   const Tensor gyc = gy.contiguous();
@@ -279,6 +284,12 @@ Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bia
   Tensor y = conv_backward_data(g, xc, wc);
   if (bias.defined()) add_bias(y, bias);
   const bool need_x = x.requires_grad(), need_w = weight.requires_grad(), need_b = bias.defined() && bias.requires_grad();
+  if (tracing())
+    trace_attrs("conv_transpose2d", {{{"strides", {g.stride_h, g.stride_w}},
+                                      {"pads", {g.pad_h, g.pad_w, g.pad_h, g.pad_w}},
+                                      {"dilations", {g.dil_h, g.dil_w}},
+                                      {"output_padding", {o.output_padding[0], o.output_padding[1]}},
+                                      {"group", {g.groups}}}, {}, {}});
   return record("conv_transpose2d", y, {x, weight, bias},
                 [g, sx = Saved(xc), sw = Saved(wc), need_x, need_w, need_b](const Tensor& gy) -> Grads {
                   const Tensor gyc = gy.contiguous();
@@ -381,6 +392,17 @@ Tensor cudnn_pool(const char* name, const Tensor& x, const PoolGeom& g, bool max
   });
 }
 
+// The attributes of a pooling op for an exporter (ONNX MaxPool / AveragePool names).
+TraceAttrs pool_attrs(const PoolGeom& g, const Pool2dOptions& o) {
+  return {{{"kernel_shape", {g.R, g.S}},
+           {"strides", {g.stride_h, g.stride_w}},
+           {"pads", {g.pad_h, g.pad_w, g.pad_h, g.pad_w}},
+           {"ceil_mode", {o.ceil_mode ? 1 : 0}},
+           {"count_include_pad", {g.count_include_pad ? 1 : 0}}},
+          {},
+          {}};
+}
+
 void check_3d(const char* op, const Tensor& x) {
   STRATA_CHECK(x.dim() == 3, op, ": input must be 3-D (N, C, L), got shape ", shape_str(x.shape()));
 }
@@ -391,6 +413,7 @@ Tensor max_pool2d(const Tensor& x, const Pool2dOptions& o) {
   const PoolGeom g = pool_geometry("max_pool2d", x, o);
   if (Tensor y = cudnn_pool("max_pool2d", x, g, true); y.defined()) return y;
   const Tensor idx = make_tensor({g.N, g.C, g.OH, g.OW}, DType::i64, x.device());  // argmax, kept for backward
+  if (tracing()) trace_attrs("max_pool2d", pool_attrs(g, o));
   return spatial_op(
       "max_pool2d", x, idx.shape(),
       [g, idx](Backend& be, const Tensor& in, Tensor& y) {
@@ -409,6 +432,7 @@ Tensor max_pool1d(const Tensor& x, const Pool1dOptions& o) {
 Tensor avg_pool2d(const Tensor& x, const Pool2dOptions& o) {
   const PoolGeom g = pool_geometry("avg_pool2d", x, o);
   if (Tensor y = cudnn_pool("avg_pool2d", x, g, false); y.defined()) return y;
+  if (tracing()) trace_attrs("avg_pool2d", pool_attrs(g, o));
   return spatial_op(
       "avg_pool2d", x, {g.N, g.C, g.OH, g.OW},
       [g](Backend& be, const Tensor& in, Tensor& y) { be.avg_pool2d(in.dtype(), g, in.raw_data(), y.raw_data()); },
@@ -459,6 +483,12 @@ Tensor upsample2d(const Tensor& x, const Upsample2dOptions& o) {
   g.align_corners = o.align_corners;
   g.ratio_h = source_ratio(g.H, g.OH, by_scale ? o.scale[0] : 0, o.mode, o.align_corners);
   g.ratio_w = source_ratio(g.W, g.OW, by_scale ? o.scale[1] : 0, o.mode, o.align_corners);
+  if (tracing())
+    trace_attrs("upsample2d", {{{"linear", {o.mode == UpsampleMode::linear ? 1 : 0}},
+                                {"align_corners", {o.align_corners ? 1 : 0}},
+                                {"sizes", {by_size ? g.OH : 0, by_size ? g.OW : 0}}},
+                               {{"scales", {by_scale ? o.scale[0] : 0.0, by_scale ? o.scale[1] : 0.0}}},
+                               {}});
   return spatial_op(
       "upsample2d", x, {g.N, g.C, g.OH, g.OW},
       [g](Backend& be, const Tensor& in, Tensor& y) { be.upsample2d(in.dtype(), g, in.raw_data(), y.raw_data()); },

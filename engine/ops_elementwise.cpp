@@ -126,6 +126,7 @@ Tensor div(const Tensor& a, double b) { return div(a, scalar_like(b, a)); }
 Tensor div(double a, const Tensor& b) { return div(scalar_like(a, b), b); }
 
 Tensor pow(const Tensor& a, double exponent) {
+  if (tracing()) trace_attrs("pow", {{}, {{"exponent", {exponent}}}, {}});
   return record("pow", unary_forward("pow", UnaryOp::pow_scalar, a, {exponent, 0}), {a},
                 [sa = Saved(a), exponent](const Tensor& g) -> Grads {
                   return {mul(g, mul(pow(sa.get(), exponent - 1), exponent))};
@@ -163,6 +164,7 @@ Tensor relu_mask(const Tensor& x) { return unary_forward("relu_mask", UnaryOp::r
 
 Tensor clamp(const Tensor& x, double lo, double hi) {
   STRATA_CHECK(lo <= hi, "clamp: lower bound ", lo, " is above upper bound ", hi);
+  if (tracing()) trace_attrs("clamp", {{}, {{"min", {lo}}, {"max", {hi}}}, {}});
   return record("clamp", unary_forward("clamp", UnaryOp::clamp, x, {lo, hi}), {x},
                 [sx = Saved(x), lo, hi](const Tensor& g) -> Grads {
                   const Tensor& v = sx.get();

@@ -114,6 +114,7 @@ Tensor softmax(const Tensor& x, int64_t dim) {
   check_floating("softmax", x);
   const int64_t d = wrap_dim(dim, x.dim(), "softmax");
   Tensor y = softmax_forward(x, d, false);
+  if (tracing()) trace_attrs("softmax", {{{"axis", {d}}}, {}, {}});
   return record("softmax", y, {x}, [sy = Saved(y), d](const Tensor& g) -> Grads {
     const Tensor& p = sy.get();
     return {mul(p, sub(g, sum(mul(g, p), {d}, true)))};

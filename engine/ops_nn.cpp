@@ -24,6 +24,7 @@ namespace {
 // is visible in y), so x need not be kept alive for the backward pass.
 Tensor activate(const char* name, const Tensor& x, Activation a, ActParams p = {}, bool y_suffices = false) {
   check_floating(name, x);
+  if (tracing()) trace_attrs(name, {{}, {{"alpha", {p.alpha}}, {"threshold", {p.threshold}}}, {}});
   const Tensor xc = x.contiguous();
   Tensor y = make_tensor(x.shape(), x.dtype(), x.device());
   backend_for(x.device()).activation(x.dtype(), a, p, xc.raw_data(), y.raw_data(), y.numel());
@@ -106,6 +107,7 @@ Tensor fused_batch_norm(const Tensor& x, const Tensor& running_mean, const Tenso
   const bool need_x = x.requires_grad();
   const bool need_w = weight.defined() && weight.requires_grad(), need_b = bias.defined() && bias.requires_grad();
   const char* name = !with_act ? "batch_norm" : *act == Activation::relu6 ? "batch_norm_relu6" : "batch_norm_relu";
+  if (tracing()) trace_attrs(name, {{{"training", {training ? 1 : 0}}}, {{"epsilon", {eps}}}, {running_mean, running_var}});
   return record(name, y, {x, weight, bias},
                 [=, sx = Saved(xc), smu = Saved(mu), sis = Saved(invstd), sw = wc.defined() ? Saved(wc) : Saved(),
                  sss = with_act ? Saved(scale_shift) : Saved()](const Tensor& gy) -> Grads {

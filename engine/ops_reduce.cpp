@@ -63,6 +63,7 @@ Tensor sum(const Tensor& x, const std::vector<int64_t>& dims_in, bool keepdim) {
   const std::vector<int64_t> dims = normalize_dims(dims_in, x.dim(), "sum");
   const DType out_dtype = is_floating(x.dtype()) ? x.dtype() : DType::i64;
   Tensor out = finish_keepdim(reduce_forward(ReduceOp::sum, x, dims, out_dtype), x.shape(), dims, keepdim);
+  if (tracing()) trace_attrs("sum", {{{"axes", dims}, {"keepdims", {keepdim ? 1 : 0}}}, {}, {}});
   return record("sum", out, {x}, [s = x.shape(), dims](const Tensor& g) -> Grads {
     return {g.reshape(keepdim_shape(s, dims)).expand(s)};
   });
@@ -72,6 +73,7 @@ Tensor mean(const Tensor& x, const std::vector<int64_t>& dims_in, bool keepdim) 
   check_floating("mean", x);
   const std::vector<int64_t> dims = normalize_dims(dims_in, x.dim(), "mean");
   Tensor out = finish_keepdim(reduce_forward(ReduceOp::mean, x, dims, x.dtype()), x.shape(), dims, keepdim);
+  if (tracing()) trace_attrs("mean", {{{"axes", dims}, {"keepdims", {keepdim ? 1 : 0}}}, {}, {}});
   return record("mean", out, {x}, [s = x.shape(), dims](const Tensor& g) -> Grads {
     return {div(g.reshape(keepdim_shape(s, dims)), double(reduced_count(s, dims))).expand(s)};
   });

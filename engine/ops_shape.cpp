@@ -189,6 +189,7 @@ Tensor permute(const Tensor& x, const std::vector<int64_t>& dims) {
     seen[d[i]] = true;
     inverse[d[i]] = int64_t(i);
   }
+  if (tracing()) trace_attrs("permute", {{{"perm", d}}, {}, {}});
   return record("permute", raw_permute(x, d), {x}, [inverse](const Tensor& g) -> Grads { return {permute(g, inverse)}; });
 }
 
@@ -211,6 +212,7 @@ Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end, int64_t s
   shape[d] = (end - start + step - 1) / step;
   strides[d] *= step;
   Tensor out = make_view(x, shape, strides, x.offset() + start * x.strides()[d]);
+  if (tracing()) trace_attrs("slice", {{{"axes", {d}}, {"starts", {start}}, {"ends", {end}}, {"steps", {step}}}, {}, {}});
   return record("slice", out, {x}, [s = x.shape(), d, start, end, step](const Tensor& g) -> Grads {
     Tensor gx = Tensor::zeros(s, g.dtype(), g.device());
     slice(gx, d, start, end, step).copy_(g);
@@ -323,6 +325,7 @@ Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
     sizes.push_back(t.shape()[d]);
     at += t.shape()[d];
   }
+  if (tracing()) trace_attrs("cat", {{{"axis", {d}}}, {}, {}});
   return record("cat", out, tensors, [sizes, d](const Tensor& g) -> Grads { return split(g, sizes, d); });
 }
 

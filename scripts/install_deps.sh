@@ -4,7 +4,19 @@
 # apt-get runs only when something is missing.
 #   scripts/install_deps.sh            build + test dependencies
 #   scripts/install_deps.sh --torch    also python3-torch and -torchvision (PyTorch comparisons, reference files)
+#   scripts/install_deps.sh --onnx     also .venv/ (beside this folder): onnxruntime, onnx and numpy from PyPI,
+#                                      which the ONNX export's parity test runs the exported models with
+# The flags combine.
 set -euo pipefail
+cd "$(dirname "$0")/.."
+torch=0 onnx=0
+for flag in "$@"; do
+  case "$flag" in
+    --torch) torch=1 ;;
+    --onnx) onnx=1 ;;
+    *) echo "install_deps: unknown flag $flag (--torch, --onnx)" >&2; exit 2 ;;
+  esac
+done
 
 packages=(
   cmake ninja-build g++ pkg-config   # toolchain
@@ -19,8 +31,10 @@ packages=(
   dataset-fashion-mnist              # Fashion-MNIST (IDX) for strata-anomaly
   libsegyio-dev                      # SEG-Y read / write for strata-faults
   libopenmpi-dev openmpi-bin         # data-parallel training across processes (mpirun)
+  libonnx-dev libprotobuf-dev        # ONNX export (the ONNX project's protobuf classes and checker)
+  python3-venv                       # the onnxruntime environment of --onnx
 )
-if [[ "${1:-}" == "--torch" ]]; then
+if ((torch)); then
   # OpenBLAS: without it Debian's torch falls back to the reference BLAS (a 784-512 MLP step 5x slower),
   # which would make every PyTorch comparison flatter us.
   packages+=(python3-torch python3-torchvision python3-numpy libopenblas0-pthread)
@@ -34,11 +48,19 @@ for p in "${packages[@]}"; do
 done
 if ((${#missing[@]} == 0)); then
   echo "install_deps: all ${#packages[@]} packages present"
-  exit 0
+else
+  sudo=""
+  if [[ $(id -u) -ne 0 ]]; then sudo="sudo"; fi
+  echo "install_deps: installing ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-sudo=""
-if [[ $(id -u) -ne 0 ]]; then sudo="sudo"; fi
-echo "install_deps: installing ${missing[*]}"
-$sudo apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+if ((onnx)); then
+  if ! .venv/bin/python -c "import onnxruntime, onnx, numpy" 2>/dev/null; then
+    echo "install_deps: making .venv with onnxruntime, onnx and numpy"
+    python3 -m venv .venv
+    .venv/bin/pip install -q --disable-pip-version-check onnxruntime onnx numpy
+  fi
+  echo "install_deps: .venv: $(.venv/bin/python -c 'import onnxruntime, onnx; print("onnxruntime", onnxruntime.__version__, "onnx", onnx.__version__)')"
+fi

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, exactly as CI runs it (.ci/run calls this script):
 # installs dependencies (with python3-torch, so the PyTorch-reading tests run
-# instead of skipping), then three builds (all cores):
+# instead of skipping, and .venv with onnxruntime for the ONNX export's parity
+# test), then three builds (all cores):
 #   build/       Release; with nvcc present it also compiles the CUDA sources
 #                for sm_80 and sm_90 (compile and link check, no GPU run)
 #   build-emu/   the CUDA emulator build, which runs the kernels in kernels/cuda
@@ -15,7 +16,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-scripts/install_deps.sh --torch
+scripts/install_deps.sh --torch --onnx
 if [[ -z "${CUDACXX:-}" && -x /usr/local/cuda/bin/nvcc ]]; then export CUDACXX=/usr/local/cuda/bin/nvcc; fi
 jobs="$(nproc)"
 
