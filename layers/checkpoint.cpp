@@ -14,6 +14,18 @@ namespace strata {
 namespace {
 
 bool starts_with(const std::string& s, const std::string& p) { return s.rfind(p, 0) == 0; }
+
+// A prefix as callers give it ("model" or "model."), without its trailing dot: names are prefix + "." + name.
+std::string scope(const std::string& prefix) {
+  return !prefix.empty() && prefix.back() == '.' ? prefix.substr(0, prefix.size() - 1) : prefix;
+}
+
+// Files written before prefixes lost their trailing dot carry a double dot ("model..conv.weight",
+// "optimizer..type"): read as one.
+std::string undouble(const std::string& key) {
+  const size_t at = key.find("..");
+  return at == std::string::npos ? key : key.substr(0, at) + key.substr(at + 1);
+}
 bool ends_with(const std::string& s, const std::string& p) {
   return s.size() >= p.size() && s.compare(s.size() - p.size(), p.size(), p) == 0;
 }
@@ -21,7 +33,7 @@ bool ends_with(const std::string& s, const std::string& p) {
 // The tensors under `prefix.`, with the prefix removed.
 std::map<std::string, Tensor> under(const std::map<std::string, Tensor>& all, const std::string& prefix) {
   std::map<std::string, Tensor> out;
-  const std::string p = prefix + ".";
+  const std::string p = scope(prefix) + ".";
   for (const auto& [n, t] : all)
     if (starts_with(n, p)) out.emplace(n.substr(p.size()), t);
   return out;
@@ -93,13 +105,14 @@ void load_state_dict(Module& module, const std::map<std::string, Tensor>& tensor
 
 // ---- Checkpoint ------------------------------------------------------------------------
 void Checkpoint::add_module(const std::string& prefix, const Module& module) {
-  for (const auto& [n, t] : module.state_dict()) tensors[prefix + "." + n] = t;
+  for (const auto& [n, t] : module.state_dict()) tensors[scope(prefix) + "." + n] = t;
 }
 
 void Checkpoint::add_optimizer(const std::string& prefix, const Optimizer& optimizer) {
-  for (const auto& [n, t] : optimizer.state()) tensors[prefix + "." + n] = t;
-  metadata[prefix + ".type"] = optimizer.name();
-  metadata[prefix + ".steps"] = std::to_string(optimizer.steps());
+  const std::string p = scope(prefix);
+  for (const auto& [n, t] : optimizer.state()) tensors[p + "." + n] = t;
+  metadata[p + ".type"] = optimizer.name();
+  metadata[p + ".steps"] = std::to_string(optimizer.steps());
 }
 
 void Checkpoint::add_tensor(const std::string& name, const Tensor& t) { tensors["extra." + name] = t; }
@@ -135,28 +148,29 @@ Checkpoint Checkpoint::from_safetensors(Safetensors st, const std::string& file)
                ": not a strata checkpoint (no format: strata-checkpoint in its metadata); for a plain state_dict "
                "use load_state_dict");
   Checkpoint c;
-  c.metadata = std::move(st.metadata);
+  for (auto& [k, v] : st.metadata) c.metadata[undouble(k)] = std::move(v);
   c.path = file;
   const int64_t version = c.has("format_version") ? c.get_int("format_version") : 0;
   STRATA_CHECK(version >= 1, file, ": entry 'format_version' is missing or below 1");
   STRATA_CHECK(version <= kFormatVersion, file, ": checkpoint format ", version, " is newer than this strata (",
                kFormatVersion, ")");
-  c.tensors = std::move(st.tensors);
+  for (auto& [k, t] : st.tensors) c.tensors[undouble(k)] = std::move(t);
   return c;
 }
 
 void Checkpoint::restore_module(const std::string& prefix, Module& module) const {
   const auto mine = under(tensors, prefix);
-  STRATA_CHECK(!mine.empty(), path, ": holds no module '", prefix, "'");
+  STRATA_CHECK(!mine.empty(), path, ": holds no module '", scope(prefix), "'");
   load_state_dict(module, mine, path + " [" + prefix + "]");
 }
 
 void Checkpoint::restore_optimizer(const std::string& prefix, Optimizer& optimizer) const {
-  const auto type = metadata.find(prefix + ".type");
-  STRATA_CHECK(type != metadata.end(), path, ": holds no optimizer '", prefix, "'");
-  STRATA_CHECK(type->second == optimizer.name(), path, ": optimizer '", prefix, "' is ", type->second,
+  const std::string p = scope(prefix);
+  const auto type = metadata.find(p + ".type");
+  STRATA_CHECK(type != metadata.end(), path, ": holds no optimizer '", p, "'");
+  STRATA_CHECK(type->second == optimizer.name(), path, ": optimizer '", p, "' is ", type->second,
                ", this run uses ", optimizer.name());
-  optimizer.load_state(under(tensors, prefix), get_int(prefix + ".steps"));
+  optimizer.load_state(under(tensors, prefix), get_int(p + ".steps"));
 }
 
 void Checkpoint::restore_rng(Generator& gen) const {

@@ -299,6 +299,41 @@ TEST(Checkpoint, MismatchesAreListedExactly) {
     EXPECT_EQ(entry.path().extension(), ".safetensors") << entry.path();
 }
 
+// Names are PREFIX.NAME whether the prefix is given with its dot or without; files written with the double dot of
+// earlier versions ("model..head.weight", "optimizer..type") still load.
+TEST(Checkpoint, OneDotBetweenPrefixAndNameAndOldDoubleDotFilesLoad) {
+  const fs::path dir = temp_dir("dots");
+  manual_seed(5);
+  UNet net(UNetOptions{1, 1, 2, 4, 2});
+  const Config oc = Config::parse("type: adam\nlr: 0.01\n", "o.yaml");
+  auto opt = make_optimizer(oc, net.named_parameters(), 4);
+  Generator data(1);
+  train_steps(net, *opt, data, 2);
+  Checkpoint ck;
+  ck.add_module("model.", net);
+  ck.add_optimizer("optimizer.", *opt);
+  for (const auto& [name, t] : ck.tensors) EXPECT_EQ(name.find(".."), std::string::npos) << name;
+  EXPECT_TRUE(ck.tensors.count("model.head.weight"));
+  EXPECT_TRUE(ck.metadata.count("optimizer.type"));
+  // The same state as an earlier version wrote it.
+  std::map<std::string, Tensor> legacy;
+  for (const auto& [name, t] : ck.tensors) legacy[name.substr(0, name.find('.')) + "." + name.substr(name.find('.'))] = t;
+  std::map<std::string, std::string> meta{{"format", "strata-checkpoint"}, {"format_version", "1"},
+                                          {"optimizer..type", ck.metadata.at("optimizer.type")},
+                                          {"optimizer..steps", ck.metadata.at("optimizer.steps")}};
+  ASSERT_TRUE(legacy.count("model..head.weight"));
+  save_safetensors((dir / "old.safetensors").string(), legacy, meta);
+  const Checkpoint old = Checkpoint::load((dir / "old.safetensors").string());
+  manual_seed(77);
+  UNet restored(UNetOptions{1, 1, 2, 4, 2});
+  auto opt_r = make_optimizer(oc, restored.named_parameters(), 4);
+  old.restore_module("model.", restored);
+  old.restore_optimizer("optimizer", *opt_r);
+  EXPECT_EQ(opt_r->steps(), 2);
+  for (const auto& [n, t] : net.state_dict())
+    EXPECT_EQ(t.to_vector<float>(), restored.state_dict().at(n).to_vector<float>()) << n;
+}
+
 // The Python reader in tests/reference opens a strata checkpoint.
 TEST(Checkpoint, ReadableFromPython) {
   if (std::system("/usr/bin/python3 -c 'import numpy' > /dev/null 2>&1") != 0)
