@@ -203,6 +203,7 @@ Tensor transpose(const Tensor& x, int64_t d0, int64_t d1) {
 
 Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end, int64_t step) {
   const int64_t d = wrap_dim(dim, x.dim(), "slice");
+  const int64_t given_start = start, given_end = end;  // an exporter keeps negative ones: they follow the size
   STRATA_CHECK(step > 0, "slice: step must be positive, got ", step);
   const int64_t n = x.shape()[d];
   auto clamp_index = [n](int64_t i) { return std::clamp<int64_t>(i < 0 ? i + n : i, 0, n); };
@@ -212,7 +213,8 @@ Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end, int64_t s
   shape[d] = (end - start + step - 1) / step;
   strides[d] *= step;
   Tensor out = make_view(x, shape, strides, x.offset() + start * x.strides()[d]);
-  if (tracing()) trace_attrs("slice", {{{"axes", {d}}, {"starts", {start}}, {"ends", {end}}, {"steps", {step}}}, {}, {}});
+  if (tracing())
+    trace_attrs("slice", {{{"axes", {d}}, {"starts", {given_start}}, {"ends", {given_end}}, {"steps", {step}}}, {}, {}});
   return record("slice", out, {x}, [s = x.shape(), d, start, end, step](const Tensor& g) -> Grads {
     Tensor gx = Tensor::zeros(s, g.dtype(), g.device());
     slice(gx, d, start, end, step).copy_(g);
@@ -401,6 +403,20 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
                                         ix.shape()[d], gc.raw_data());
     return {gx};
   });
+}
+
+Tensor flip(const Tensor& x, int64_t dim) {
+  const int64_t d = wrap_dim(dim, x.dim(), "flip");
+  const int64_t n = x.shape()[d];
+  std::vector<int64_t> reversed(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) reversed[size_t(i)] = n - 1 - i;
+  Tensor out;
+  {
+    NoGradGuard no_grad;
+    out = index_select(x, d, Tensor::from_vector(reversed, {n}, x.device()));
+  }
+  if (tracing()) trace_attrs("flip", {{{"axis", {d}}}, {}, {}});
+  return record("flip", out, {x}, [d](const Tensor& g) -> Grads { return {flip(g, d)}; });
 }
 
 Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {

@@ -1,5 +1,6 @@
 #include "layers/onnx_export.h"
 
+#include <limits>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -256,6 +257,10 @@ void emit(GraphWriter& w, const TracedOp& op, const std::vector<std::string>& in
   } else if (k == "slice") {
     w.node("Slice", {in[0], w.int64s(ints(a, "starts", k)), w.int64s(ints(a, "ends", k)), w.int64s(ints(a, "axes", k)),
                      w.int64s(ints(a, "steps", k))},
+           y);
+  } else if (k == "flip") {
+    w.node("Slice", {in[0], w.int64s({-1}), w.int64s({std::numeric_limits<int64_t>::min()}),
+                     w.int64s({ints(a, "axis", k)[0]}), w.int64s({-1})},
            y);
   } else if (k == "expand") {
     const Shape& s = op.output.shape();

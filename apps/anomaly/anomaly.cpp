@@ -222,6 +222,22 @@ Tensor stack_images(const std::vector<Image>& images, size_t begin, size_t end) 
   return Tensor::from_vector(x, {int64_t(end - begin), a.channels, a.height, a.width});
 }
 
+Tensor reconstruction_error(const Autoencoder::Output& out, const Tensor& x, const ScoreOptions& o, bool elbo) {
+  const Tensor diff = out.reconstruction - x;
+  const Tensor err = (o.error == "mse" ? diff * diff : abs(diff)).reshape({x.size(0), -1});
+  return elbo || o.reduce == "sum" ? sum(err, {1}) : mean(err, {1});
+}
+
+Tensor kl_term(const Autoencoder::Output& out) {
+  return sum((out.mean * out.mean + exp(out.logvar) - out.logvar - 1.0).reshape({out.mean.size(0), -1}) * 0.5, {1});
+}
+
+Tensor anomaly_scores(const Autoencoder::Output& out, const Tensor& x, const ScoreOptions& o, bool variational) {
+  const bool elbo = o.vae == "elbo" && variational;
+  const Tensor error = reconstruction_error(out, x, o, elbo);
+  return elbo ? error + kl_term(out) : error;
+}
+
 std::vector<double> score_images(Autoencoder& model, const std::vector<Image>& images, const ScoreOptions& o,
                                  int64_t batch, std::vector<Image>* recon) {
   NoGradGuard no_grad;
@@ -235,14 +251,10 @@ std::vector<double> score_images(Autoencoder& model, const std::vector<Image>& i
     const size_t e = std::min(images.size(), b + size_t(batch));
     const Tensor x = stack_images(images, b, e).to(model.device());
     const Autoencoder::Output out = model.run(x);
-    const Tensor diff = out.reconstruction - x;
-    const bool squared = o.error == "mse";
-    const Tensor err = (squared ? diff * diff : abs(diff)).reshape({int64_t(e - b), -1});
-    std::vector<float> per_image = (elbo || o.reduce == "sum" ? sum(err, {1}) : mean(err, {1})).to_vector<float>();
+    const Tensor error = reconstruction_error(out, x, o, elbo);
+    std::vector<float> per_image = error.to_vector<float>();
     std::vector<float> kl;
-    if (elbo)
-      kl = sum((out.mean * out.mean + exp(out.logvar) - out.logvar - 1.0).reshape({int64_t(e - b), -1}) * 0.5, {1})
-               .to_vector<float>();
+    if (elbo) kl = kl_term(out).to_vector<float>();
     for (size_t i = 0; i < per_image.size(); ++i) scores.push_back(double(per_image[i]) + (elbo ? double(kl[i]) : 0));
     if (recon) {
       const std::vector<float> r = out.reconstruction.to_vector<float>();

@@ -91,6 +91,12 @@ struct ScoreOptions {
 // Images [begin, end) as one (N, C, H, W) tensor; all must have one size.
 Tensor stack_images(const std::vector<Image>& images, size_t begin, size_t end);
 
+// The per-image terms of a score as strata ops (also what an exported graph computes), x: (N, C, H, W):
+// the reconstruction error reduced over each image (summed for elbo), the VAE's KL term, and the score.
+Tensor reconstruction_error(const Autoencoder::Output& out, const Tensor& x, const ScoreOptions& o, bool elbo);
+Tensor kl_term(const Autoencoder::Output& out);
+Tensor anomaly_scores(const Autoencoder::Output& out, const Tensor& x, const ScoreOptions& o, bool variational);
+
 // Scores of `images` in eval mode (batches of `batch`); reconstructions too
 // when `recon` is given.
 std::vector<double> score_images(Autoencoder& model, const std::vector<Image>& images, const ScoreOptions& o,

@@ -3,6 +3,7 @@
 // chosen on validation. See docs/anomaly.md.
 #include "apps/anomaly/run.h"
 #include "apps/common/cli.h"
+#include "apps/common/export.h"
 
 namespace {
 
@@ -19,7 +20,8 @@ strata::AppSpec app_spec() {
                                 "a folder with normal/ and anomalous/ subfolders (default: the test set of the "
                                 "checkpoint's config)"),
       strata::predict_command_spec("Writes file,score,anomaly per image (anomaly: score above the stored threshold).",
-                                   "an image, or a folder of images (read recursively)", "the CSV file to write")};
+                                   "an image, or a folder of images (read recursively)", "the CSV file to write"),
+      strata::export_command_spec("Writes the model as ONNX: image -> reconstruction and anomaly score (the threshold and its rule in the metadata), or its weights as safetensors.")};
   s.footer =
       "configs: configs/anomaly_fmnist_{ae,vae,convae,convae_dense}.yaml (Fashion-MNIST one-class; set "
       "data.normal_class=K), configs/anomaly_folders.yaml (your image folders)\n"
@@ -28,6 +30,7 @@ strata::AppSpec app_spec() {
 }
 
 int body(const strata::AppArgs& a) {
+  if (a.command == "export") return strata::anomaly::export_command(a);
   if (a.command == "train") return strata::anomaly::train_command(a);
   if (a.command == "eval") return strata::anomaly::eval_command(a);
   return strata::anomaly::predict_command(a);

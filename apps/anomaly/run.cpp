@@ -8,6 +8,7 @@
 
 #include "apps/anomaly/anomaly.h"
 #include "apps/common/datasets.h"
+#include "apps/common/export.h"
 #include "apps/common/loader.h"
 #include "apps/common/metrics.h"
 #include "apps/common/output_plan.h"
@@ -53,6 +54,7 @@ struct Loaded {
   std::shared_ptr<Autoencoder> model;
   ScoreOptions score;
   double threshold = 0;
+  std::string threshold_rule;
   double level = 0.91;
 };
 
@@ -62,13 +64,14 @@ Loaded load_model(const std::string& path, const std::vector<std::string>& overr
   STRATA_CHECK(ck.has("anomaly.threshold"), path,
                ": has no threshold (training was stopped before one was chosen on validation); use the "
                "best.safetensors of a finished run");
-  Loaded l{Config::parse(ck.get("anomaly.config"), path + " [anomaly.config]"), nullptr, {}, 0, 0.91};
+  Loaded l{Config::parse(ck.get("anomaly.config"), path + " [anomaly.config]"), nullptr, {}, 0, "", 0.91};
   l.cfg.apply_overrides(overrides);
   l.model = build_autoencoder(l.cfg.section("model"));
   ck.restore_module("model.", *l.model);
   l.model->eval();
   l.score = ScoreOptions::from_config(l.cfg.section("score"));
   l.threshold = ck.get_double("anomaly.threshold");
+  l.threshold_rule = ck.has("anomaly.threshold_rule") ? ck.get("anomaly.threshold_rule") : "";
   STRATA_CHECK(std::isfinite(l.threshold), path, ": the threshold is ", ck.get("anomaly.threshold"),
                ", not a finite number, so no image could be told anomalous; the checkpoint is damaged (retrain, "
                "or take the best.safetensors of another run)");
@@ -287,6 +290,33 @@ int eval_command(const AppArgs& a) {
   std::printf("%s", r.str().c_str());
   std::printf("wrote %s/{report.csv, scores.csv, rates.png, roc.png, scores.png, panels.png}\n", out.c_str());
   return 0;
+}
+
+int export_command(const AppArgs& a) {
+  Loaded l = load_model(a.checkpoint, a.overrides);
+  check_overrides_read(l.cfg, a.overrides, "export");
+  const Shape in = l.model->options().input_shape;
+  AppExport e;
+  e.model = l.model.get();
+  e.example = Tensor::rand({2, in[0], in[1], in[2]});
+  e.graph = [&](const Tensor& x) {
+    const Autoencoder::Output out = l.model->run(x);
+    return std::vector<Tensor>{out.reconstruction, anomaly_scores(out, x, l.score, l.model->options().variational)};
+  };
+  e.onnx.input_name = "image";
+  e.onnx.input_dims = {"batch", "", "", ""};
+  e.onnx.output_names = {"reconstruction", "score"};
+  char threshold[64];
+  std::snprintf(threshold, sizeof threshold, "%.17g", l.threshold);
+  e.onnx.metadata = {{"strata.input", str_cat("images (N, ", in[0], ", ", in[1], ", ", in[2],
+                                              "), pixels in [0, 1] after resizing to the model's input")},
+                     {"strata.outputs", "reconstruction (N, C, H, W); score (N): anomalous when above the threshold"},
+                     {"strata.threshold", threshold},
+                     {"strata.threshold_rule", l.threshold_rule},
+                     {"strata.score", l.score.describe()},
+                     {"strata.model", l.model->type() + " " + l.model->describe()}};
+  e.onnx.doc = "strata-anomaly: an autoencoder's reconstruction and anomaly score";
+  return run_export(a, "strata-anomaly", e);
 }
 
 int predict_command(const AppArgs& a) {

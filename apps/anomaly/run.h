@@ -8,5 +8,6 @@ namespace strata::anomaly {
 int train_command(const AppArgs& a);
 int eval_command(const AppArgs& a);
 int predict_command(const AppArgs& a);
+int export_command(const AppArgs& a);
 
 }  // namespace strata::anomaly

@@ -236,7 +236,7 @@ std::vector<float> predict_section(Module& model, const std::vector<float>& sect
                                    const TileOptions& o) {
   // The section's own borders are mirrored outwards by `kBorder` samples (and up to 64 a side in all), so the
   // network sees no artificial edge there (zero padding inside the network looks like a fault to it).
-  constexpr int64_t kBorder = 16, kMinSize = 64;
+  constexpr int64_t kMinSize = 64;
   const int64_t pad_y = std::max(kBorder, (kMinSize - height + 1) / 2), pad_x = std::max(kBorder, (kMinSize - width + 1) / 2);
   // One view: the section placed `dy`, `dx` samples further down and right in its padded frame (so it meets the
   // network's pooling grid differently), optionally mirrored left-right; returns the prediction of the section.

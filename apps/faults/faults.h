@@ -105,6 +105,8 @@ struct TileOptions {
   std::array<int64_t, 2> shift{0, 0};
   static TileOptions from_config(const Config& inference);
 };
+// The samples predict_section mirrors outwards at each border of a section of 32 samples or more.
+constexpr int64_t kBorder = 16;
 // Fault probability (height x width) of a standardised section, in eval mode without gradients; the
 // section's borders are mirrored outwards first (at least 16 samples, and to 64 x 64 for small sections);
 // with o.tta, the mean of the section's and its left-right mirror's predictions; with o.shift, also those of the

@@ -1,6 +1,7 @@
 // strata-faults: fault probability on seismic sections from a U-Net trained on
 // synthetic sections; SEG-Y in and out. See docs/faults.md.
 #include "apps/common/cli.h"
+#include "apps/common/export.h"
 #include "apps/faults/run.h"
 
 namespace {
@@ -49,7 +50,8 @@ strata::AppSpec app_spec() {
                                 "report.csv, pr.png, panels.png.",
                                 "a folder with images/ and masks/ (PNG or .npy, paired by stem; default: held-out "
                                 "synthetic sections of the checkpoint's generator)"),
-      predict, generate, opendtect, opendtect_install};
+      predict, generate, opendtect, opendtect_install,
+      strata::export_command_spec("Writes the model as ONNX: seismic section -> fault probability (the per-section standardisation and the sigmoid inside), or its weights as safetensors.")};
   s.footer =
       "configs: configs/faults_synthetic.yaml (U-Net), configs/faults_dense.yaml (dense baseline)\n"
       "config keys: docs/faults.md (every run writes its resolved config, defaults included, to config.yaml)";
@@ -57,6 +59,7 @@ strata::AppSpec app_spec() {
 }
 
 int body(const strata::AppArgs& a) {
+  if (a.command == "export") return strata::faults::export_command(a);
   if (a.command == "train") return strata::faults::train_command(a);
   if (a.command == "eval") return strata::faults::eval_command(a);
   if (a.command == "generate") return strata::faults::generate_command(a);

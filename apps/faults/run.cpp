@@ -8,6 +8,7 @@
 #include <map>
 
 #include "apps/common/datasets.h"
+#include "apps/common/export.h"
 #include "apps/common/loader.h"
 #include "apps/common/npy.h"
 #include "apps/common/output_plan.h"
@@ -20,6 +21,7 @@
 #include "engine/distributed.h"
 #include "engine/error.h"
 #include "engine/file_io.h"
+#include "engine/nn_ops.h"
 #include "engine/ops.h"
 #include "engine/random.h"
 #include "layers/checkpoint.h"
@@ -526,6 +528,44 @@ int predict_command(const AppArgs& a) {
               a.output.c_str());
   std::printf("fault probability: %s\n", counts.describe().c_str());
   return 0;
+}
+
+int export_command(const AppArgs& a) {
+  Model m = load_model(a.checkpoint, a.overrides);
+  check_overrides_read(m.cfg, a.overrides, "export");
+  const int64_t multiple = spatial_multiple(m.cfg.section("model"));
+  AppExport e;
+  e.model = m.net.get();
+  // An example the border fits in (32 or more each way), its sizes multiples of the U-Net's.
+  e.example = Tensor::randn({1, 1, multiple * ((64 + multiple - 1) / multiple), multiple * ((48 + multiple - 1) / multiple)});
+  e.graph = [&](const Tensor& x) {
+    // As predict_section: the standardised section's borders mirrored outwards by kBorder samples, the model,
+    // the section cropped back; with inference.tta, also the left-right mirror, averaged.
+    const auto mirror_pad = [](const Tensor& t, int64_t dim, int64_t p) {
+      return cat({flip(slice(t, dim, 1, p + 1), dim), t, flip(slice(t, dim, -(p + 1), -1), dim)}, dim);
+    };
+    const auto crop = [](const Tensor& t, int64_t dim, int64_t p) { return slice(t, dim, p, -p); };
+    const Tensor padded = mirror_pad(mirror_pad(standardise_per_channel(x), 2, kBorder), 3, kBorder);
+    const auto view = [&](const Tensor& in) { return sigmoid((*m.net)(in)); };
+    Tensor prob = view(padded);
+    if (m.tiles.tta) prob = mul(add(prob, flip(view(flip(padded, 3)), 3)), 0.5);
+    return std::vector<Tensor>{crop(crop(prob, 2, kBorder), 3, kBorder)};
+  };
+  e.onnx.input_name = "section";
+  e.onnx.input_dims = {"batch", "", "samples", "traces"};
+  e.onnx.output_names = {"fault_probability"};
+  e.onnx.metadata = {
+      {"strata.input", str_cat("seismic sections (N, 1, samples, traces), amplitudes as recorded (standardised per "
+                               "section inside the graph); samples and traces multiples of ", multiple,
+                               "; no missing values")},
+      {"strata.output", "fault_probability (N, 1, samples, traces) in [0, 1]"},
+      {"strata.predict", str_cat("equals strata-faults predict with 'inference.shift=[0,0]' on sections of 32 to ",
+                                 m.tiles.tile - 2 * kBorder, " samples and traces (predict tiles larger ones, mirrors "
+                                 "smaller ones further, and adds shifted views with inference.shift); inference.tta ",
+                                 m.tiles.tta ? "on" : "off")},
+      {"strata.model", m.net->describe()}};
+  e.onnx.doc = "strata-faults: fault probability of seismic sections";
+  return run_export(a, "strata-faults", e);
 }
 
 int generate_command(const AppArgs& a) {

@@ -24,6 +24,7 @@ Model load_model(const std::string& path, const std::vector<std::string>& overri
 int train_command(const AppArgs& a);
 int eval_command(const AppArgs& a);
 int predict_command(const AppArgs& a);
+int export_command(const AppArgs& a);
 int generate_command(const AppArgs& a);
 // opendtect_command.cpp: -g / -c of the ExternalAttrib protocol, and `opendtect install` (the wrapper script).
 int opendtect_command(const AppArgs& a);

@@ -2,6 +2,7 @@
 // MobileNetV2 / VGG16 encoders): binary object masks and multi-class scenes.
 // See docs/segment.md.
 #include "apps/common/cli.h"
+#include "apps/common/export.h"
 #include "apps/segment/run.h"
 
 namespace {
@@ -33,7 +34,8 @@ strata::AppSpec app_spec() {
       strata::eval_command_spec("Scores a checkpoint on labelled images: metrics.csv, confusion.png, panels.png.",
                                 "a list file of 'image mask' lines, or a folder with images/ and masks/ (default: "
                                 "the validation images of the checkpoint's config)"),
-      predict, pretrain, compare};
+      predict, pretrain, compare,
+      strata::export_command_spec("Writes the model as ONNX: image pixels in [0, 1] -> class probabilities (the normalisation and the sigmoid / softmax inside, class names and palette in the metadata), or its weights as safetensors.")};
   s.footer =
       "configs: configs/segment_membrane.yaml (ISBI EM membranes, MobileNetV2-encoder U-Net),\n"
       "         configs/segment_camvid.yaml (CamVid road scenes, 11 classes), segment_camvid_scratch.yaml,\n"
@@ -43,6 +45,7 @@ strata::AppSpec app_spec() {
 }
 
 int body(const strata::AppArgs& a) {
+  if (a.command == "export") return strata::segment::export_command(a);
   if (a.command == "train") return strata::segment::train_command(a);
   if (a.command == "eval") return strata::segment::eval_command(a);
   if (a.command == "pretrain") return strata::segment::pretrain_command(a);

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <random>
 
+#include "apps/common/export.h"
 #include "apps/common/loader.h"
 #include "apps/common/output_plan.h"
 #include "apps/common/plot.h"
@@ -14,6 +15,8 @@
 #include "engine/distributed.h"
 #include "engine/error.h"
 #include "engine/file_io.h"
+#include "engine/nn_ops.h"
+#include "engine/ops.h"
 #include "engine/random.h"
 #include "layers/checkpoint.h"
 #include "layers/optimizer.h"
@@ -278,6 +281,50 @@ int eval_command(const AppArgs& a) {
                 m.at("val_f1"));
   std::printf("wrote %s/{metrics.csv, confusion.png, panels.png}\n", out.c_str());
   return 0;
+}
+
+int export_command(const AppArgs& a) {
+  Loaded l = load_model(a.checkpoint, a.overrides);
+  const TransformOptions tf = TransformOptions::from_config(l.cfg.section("data"), l.task.channels);
+  check_overrides_read(l.cfg, a.overrides, "export");
+  const int64_t multiple = spatial_multiple(l.cfg.section("model"));
+  const int64_t h = tf.size.empty() ? 3 * multiple : tf.size[0], w = tf.size.empty() ? 2 * multiple : tf.size[1];
+  AppExport e;
+  e.model = l.model.get();
+  e.example = Tensor::rand({1, l.task.channels, h, w});
+  e.graph = [&](const Tensor& x) {
+    Tensor in = x;
+    if (tf.per_image) {
+      in = standardise_per_channel(x);
+    } else if (!tf.mean.empty()) {
+      std::vector<float> m, inv;
+      for (size_t c = 0; c < tf.mean.size(); ++c) m.push_back(float(tf.mean[c])), inv.push_back(float(1.0 / tf.std[c]));
+      const int64_t C = int64_t(m.size());
+      in = mul(sub(x, Tensor::from_vector(m, {1, C, 1, 1})), Tensor::from_vector(inv, {1, C, 1, 1}));
+    }
+    const Tensor logits = (*l.model)(in);
+    return std::vector<Tensor>{l.task.binary ? sigmoid(logits) : softmax(logits, 1)};
+  };
+  e.onnx.input_name = "image";
+  e.onnx.input_dims = {"batch", "", "height", "width"};
+  e.onnx.output_names = {"probability"};
+  std::string names, palette;
+  for (const std::string& n : l.task.class_names) names += (names.empty() ? "" : ", ") + n;
+  for (const Rgb& c : l.task.palette) palette += str_cat(palette.empty() ? "" : " ", int(c[0]), ",", int(c[1]), ",", int(c[2]));
+  e.onnx.metadata = {
+      {"strata.input", str_cat("images (N, ", l.task.channels, ", H, W), pixels in [0, 1]",
+                               tf.size.empty() ? std::string() : str_cat(", resized to ", tf.size[0], " x ", tf.size[1]),
+                               "; H and W multiples of ", multiple)},
+      {"strata.output", l.task.binary ? "probability (N, 1, H, W) of class 1; predicted where >= strata.threshold"
+                                      : "probability (N, classes, H, W); the predicted class is the argmax"},
+      {"strata.class_names", names},
+      {"strata.palette", palette},
+      {"strata.threshold", str_cat(l.task.threshold)},
+      {"strata.normalize", tf.per_image ? "per_image (inside the graph)"
+                                        : tf.mean.empty() ? "none" : "mean / std (inside the graph)"},
+      {"strata.model", l.model->describe()}};
+  e.onnx.doc = "strata-segment: image segmentation";
+  return run_export(a, "strata-segment", e);
 }
 
 int predict_command(const AppArgs& a) {

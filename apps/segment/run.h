@@ -8,6 +8,7 @@ namespace strata::segment {
 int train_command(const AppArgs& a);
 int eval_command(const AppArgs& a);
 int predict_command(const AppArgs& a);
+int export_command(const AppArgs& a);
 int pretrain_command(const AppArgs& a);
 int compare_command(const AppArgs& a);
 

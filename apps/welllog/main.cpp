@@ -2,6 +2,7 @@
 // supervised or with adversarial semi-supervised learning (Hung et al. 2018).
 // See docs/welllog.md.
 #include "apps/common/cli.h"
+#include "apps/common/export.h"
 #include "apps/welllog/run.h"
 #include "engine/error.h"
 
@@ -16,7 +17,8 @@ strata::AppSpec app_spec() {
       strata::eval_command_spec("Scores a checkpoint on labelled wells: metrics.csv, confusion.png, strip plots.",
                                 "labelled wells, CSV or LAS (default: the data of the checkpoint's config)"),
       strata::predict_command_spec("Predicts the facies of every sample of the wells in a CSV or LAS file.",
-                                   "wells to predict, CSV or LAS", "CSV (all columns + Predicted, P_<code>) or LAS")};
+                                   "wells to predict, CSV or LAS", "CSV (all columns + Predicted, P_<code>) or LAS"),
+      strata::export_command_spec("Writes the model as ONNX: log curves -> facies probabilities (the normalisation of the curves and the softmax inside, curve names and facies codes in the metadata), or its weights as safetensors.")};
   s.footer =
       "configs: configs/welllog_synthetic.yaml (no download), configs/welllog_seg2016.yaml (SEG 2016 wells)\n"
       "config keys: docs/welllog.md (every run writes its resolved config, defaults included, to config.yaml)";
@@ -24,6 +26,7 @@ strata::AppSpec app_spec() {
 }
 
 int body(const strata::AppArgs& a) {
+  if (a.command == "export") return strata::welllog::export_command(a);
   if (a.command == "train") return strata::welllog::train_command(a);
   if (a.command == "eval") return strata::welllog::eval_command(a);
   return strata::welllog::predict_command(a);

@@ -13,6 +13,7 @@
 #include <random>
 #include <set>
 
+#include "apps/common/export.h"
 #include "apps/common/output_plan.h"
 #include "apps/common/plot.h"
 #include "apps/common/trainer.h"
@@ -23,6 +24,8 @@
 #include "engine/distributed.h"
 #include "engine/error.h"
 #include "engine/file_io.h"
+#include "engine/nn_ops.h"
+#include "engine/ops.h"
 #include "engine/random.h"
 #include "layers/registry.h"
 
@@ -847,6 +850,60 @@ void write_las_prediction(const AppArgs& a, const Loaded& l, const std::optional
 }
 
 }  // namespace
+
+int export_command(const AppArgs& a) {
+  Loaded l = load_model(a.checkpoint);
+  l.cfg.apply_overrides(a.overrides);
+  read_inference(l);
+  check_overrides_read(l.cfg, a.overrides, "export");
+  const Preprocessing& pre = l.pre;
+  const int64_t curves = int64_t(pre.curves.size()), multiple = spatial_multiple(l.cfg.section("model"));
+  // Per curve: the training mean / std, or (data.normalise_per_well) the well's own, chosen by a 0 / 1 mask.
+  std::vector<float> mean, inv, own;
+  for (int64_t c = 0; c < curves; ++c) {
+    mean.push_back(float(pre.mean[size_t(c)]));
+    inv.push_back(float(1.0 / pre.stddev[size_t(c)]));
+    own.push_back(std::count(pre.per_well.begin(), pre.per_well.end(), pre.curves[size_t(c)]) ? 1.f : 0.f);
+  }
+  AppExport e;
+  e.model = l.members[0].get();
+  e.example = Tensor::randn({1, curves, 8 * multiple});
+  e.graph = [&](const Tensor& x) {
+    const Tensor m = Tensor::from_vector(own, {1, curves, 1});
+    const Tensor trained =
+        mul(sub(x, Tensor::from_vector(mean, {1, curves, 1})), Tensor::from_vector(inv, {1, curves, 1}));
+    Tensor in = add(mul(m, standardise_per_channel(x)), mul(sub(1.0, m), trained));
+    if (!pre.indicators.empty())  // no value is missing in the graph's input: every indicator channel is 0
+      in = cat({in, mul(slice(x, 1, 0, int64_t(pre.indicators.size())), 0.0)}, 1);
+    Tensor probs;
+    for (const ModulePtr& member : l.members) {
+      const Tensor p = softmax((*member)(in), 1);
+      probs = probs.defined() ? add(probs, p) : p;
+    }
+    return std::vector<Tensor>{l.members.size() > 1 ? div(probs, double(l.members.size())) : probs};
+  };
+  e.onnx.input_name = "curves";
+  e.onnx.input_dims = {"batch", "", "samples"};
+  e.onnx.output_names = {"probabilities"};
+  std::string codes, names;
+  for (int64_t c : pre.codes) codes += (codes.empty() ? "" : ", ") + std::to_string(c);
+  e.onnx.metadata = {
+      {"strata.input", str_cat("curves (N, ", curves, ", samples) in the order of strata.curves, as logged, every ",
+                               pre.depth_step, " ", pre.depth_unit.empty() ? "(depth unit)" : pre.depth_unit,
+                               "; samples a multiple of ", multiple, "; no missing values")},
+      {"strata.curves", join(pre.curves, ", ")},
+      {"strata.output", "probabilities (N, classes, samples) of the facies in strata.codes order"},
+      {"strata.codes", codes},
+      {"strata.class_names", join(pre.class_names, ", ")},
+      {"strata.depth_step", str_cat(pre.depth_step)},
+      {"strata.depth_unit", pre.depth_unit},
+      {"strata.normalise_per_well", join(pre.per_well, ", ")},
+      {"strata.predict", "strata-welllog predict also fills missing values, resamples wells logged at another "
+                         "spacing and, for wells longer than inference.window, blends overlapping windows"},
+      {"strata.members", std::to_string(l.members.size())}};
+  e.onnx.doc = "strata-welllog: facies probabilities of well-log curves";
+  return run_export(a, "strata-welllog", e);
+}
 
 int predict_command(const AppArgs& a) {
   STRATA_CHECK(!a.checkpoint.empty() && !a.input.empty() && !a.output.empty(),

@@ -50,5 +50,6 @@ std::vector<int64_t> fold_of_wells(size_t n, int64_t folds, uint64_t seed);
 int train_command(const AppArgs& a);
 int eval_command(const AppArgs& a);
 int predict_command(const AppArgs& a);
+int export_command(const AppArgs& a);
 
 }  // namespace strata::welllog

@@ -1,0 +1,81 @@
+#include "apps/common/export.h"
+
+#include <cstdio>
+
+#include "apps/common/output_plan.h"
+#include "engine/error.h"
+#include "engine/ops.h"
+#include "engine/safetensors.h"
+
+namespace strata {
+
+CommandSpec export_command_spec(const std::string& summary) {
+  return {"export",
+          summary,
+          {{"--checkpoint", "FILE", "a checkpoint written by train (best.safetensors)", true},
+           {"--output", "FILE", "the file to write (model.onnx, or model.safetensors with --format safetensors)", true},
+           {"--format", "FORMAT", "onnx (default: the whole prediction as a graph) or safetensors (weights only, "
+                                  "PyTorch state_dict names)"}}};
+}
+
+Tensor standardise_per_channel(const Tensor& x) {
+  std::vector<int64_t> spatial;
+  for (int64_t d = 2; d < x.dim(); ++d) spatial.push_back(d);
+  const Tensor centred = sub(x, mean(x, spatial, true));
+  const Tensor sd = sqrt(mean(pow(centred, 2.0), spatial, true));
+  return div(centred, maximum(sd, Tensor::full({1}, 1e-6)));
+}
+
+int64_t spatial_multiple(const Config& model) {
+  const std::string type = model.get_string("type", "");
+  if (type == "unet1d" || type == "unet2d") return int64_t(1) << model.get_int("depth", 4, Bounds::between(1, 8));
+  if (type.rfind("unet_", 0) == 0) return 32;
+  return 1;
+}
+
+namespace {
+
+// The state_dict as PyTorch has it: every batch norm also carries num_batches_tracked (int64, a scalar).
+std::map<std::string, Tensor> pytorch_state_dict(const Module& model) {
+  std::map<std::string, Tensor> out = model.state_dict();
+  for (const auto& [name, t] : model.state_dict()) {
+    const std::string suffix = "running_var";
+    if (name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0) {
+      const std::string tracked = name.substr(0, name.size() - suffix.size()) + "num_batches_tracked";
+      if (!out.count(tracked)) out[tracked] = Tensor::zeros({}, DType::i64);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+int run_export(const AppArgs& a, const std::string& app, const AppExport& e) {
+  const std::string format = a.values.count("--format") ? a.values.at("--format") : "onnx";
+  STRATA_CHECK(format == "onnx" || format == "safetensors", "--format '", format, "': want onnx or safetensors");
+  refuse_output_onto_input(a.output, a.checkpoint);
+  std::map<std::string, std::string> metadata = e.onnx.metadata;
+  metadata["strata.app"] = app;
+  metadata["strata.checkpoint"] = a.checkpoint;
+  if (format == "safetensors") {
+    const std::map<std::string, Tensor> weights = pytorch_state_dict(*e.model);
+    save_safetensors(a.output, weights, metadata);
+    std::printf("wrote %s: %zu tensors (the model's weights, PyTorch state_dict names)\n", a.output.c_str(),
+                weights.size());
+    return 0;
+  }
+  OnnxExportOptions o = e.onnx;
+  o.metadata = metadata;
+  export_onnx(*e.model, e.graph, e.example, o, a.output);
+  std::string dims;
+  for (size_t d = 0; d < size_t(e.example.dim()); ++d)
+    dims += (d ? ", " : "") + (d < o.input_dims.size() && !o.input_dims[d].empty() ? o.input_dims[d]
+                                                                                    : std::to_string(e.example.size(int64_t(d))));
+  std::printf("wrote %s: ONNX opset %lld, input '%s' (%s), outputs", a.output.c_str(),
+              static_cast<long long>(kOnnxOpset), o.input_name.c_str(), dims.c_str());
+  for (const std::string& n : o.output_names) std::printf(" '%s'", n.c_str());
+  std::printf("\n");
+  return 0;
+}
+
+}  // namespace strata

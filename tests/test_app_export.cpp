@@ -1,0 +1,199 @@
+// `APP export` against `APP predict`: each app's exported ONNX graph, run by onnxruntime on the input predict
+// read, gives what predict wrote (tests/app_export_parity.py), and the weights-only safetensors holds the model's
+// state_dict. The models are tiny ones trained here (tests/tiny_configs.h and the segment / anomaly sets); the
+// onnxruntime part runs in the .venv of scripts/install_deps.sh --onnx and skips loudly without it.
+#include <gtest/gtest.h>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "apps/common/image_io.h"
+#include "apps/common/npy.h"
+#include "engine/safetensors.h"
+#include "layers/onnx_export.h"
+#include "tests/anomaly_set.h"
+#include "tests/segment_set.h"
+#include "tests/tiny_configs.h"
+
+namespace fs = std::filesystem;
+using namespace strata;
+
+namespace {
+
+std::string slurp(const fs::path& p) {
+  std::ifstream f(p);
+  std::stringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+class AppExport : public ::testing::Test {
+ public:
+  static fs::path root() {
+    static const fs::path r = fs::temp_directory_path() / ("strata_app_export_" + std::to_string(getpid()));
+    return r;
+  }
+  static std::string bin(const std::string& app) { return std::string(STRATA_BIN_DIR) + "/strata-" + app; }
+  static std::string python() {
+    if (const char* p = std::getenv("STRATA_ONNX_PYTHON")) return p;
+    return (fs::path(STRATA_SOURCE_DIR) / ".venv" / "bin" / "python").string();
+  }
+  // Runs a shell command with its output in root()/log.txt; returns the exit status.
+  static int run(const std::string& cmd) {
+    const int status = std::system((cmd + " > '" + (root() / "log.txt").string() + "' 2>&1").c_str());
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  }
+  static std::string log() { return slurp(root() / "log.txt"); }
+
+  static void SetUpTestSuite() {
+    fs::remove_all(root());
+    fs::create_directories(root());
+    std::ofstream(root() / "welllog.yaml") << test::tiny_welllog_config();
+    std::ofstream(root() / "faults.yaml") << test::tiny_faults_config();
+    test::write_segment_set(root() / "segment_set");
+    std::ofstream(root() / "segment.yaml") << test::segment_set_config(root() / "segment_set");
+    test::write_anomaly_set(root() / "anomaly_set", 16, 4);
+    std::ofstream(root() / "anomaly.yaml") << test::anomaly_set_config(root() / "anomaly_set", 1);
+    for (const char* app : {"welllog", "faults", "segment", "anomaly"})
+      ASSERT_EQ(run(bin(app) + " train --config " + (root() / (std::string(app) + ".yaml")).string() + " --out " +
+                    (root() / app).string()),
+                0)
+          << log();
+  }
+  static void TearDownTestSuite() {
+    if (!std::getenv("STRATA_KEEP_TEST_FILES")) fs::remove_all(root());
+  }
+
+  static std::string checkpoint(const std::string& app) { return (root() / app / "best.safetensors").string(); }
+
+  // Exports `app`'s model and compares onnxruntime with predict's output.
+  void parity(const std::string& app, const fs::path& input, const fs::path& expected,
+              const std::string& overrides = "") {
+    const fs::path model = root() / (app + ".onnx");
+    ASSERT_EQ(run(bin(app) + " export --checkpoint " + checkpoint(app) + " --output " + model.string() + overrides), 0)
+        << log();
+    EXPECT_NE(log().find("ONNX opset 17"), std::string::npos) << log();
+    if (!fs::exists(python())) GTEST_SKIP() << "SKIPPED LOUDLY (onnxruntime): " << python() << " is absent; "
+                                            << "scripts/install_deps.sh --onnx makes it";
+    EXPECT_EQ(run(python() + " " + STRATA_SOURCE_DIR + "/tests/app_export_parity.py " + app + " " + model.string() +
+                  " " + input.string() + " " + expected.string()),
+              0)
+        << log();
+    std::printf("%s", log().c_str());
+  }
+};
+
+// A 48 x 40 image (the tiny U-Net's sizes are multiples of 4): predict's 16-bit probability map and the graph's.
+TEST_F(AppExport, SegmentGraphMatchesPredict) {
+  Image img{1, 48, 40, std::vector<float>(48 * 40)};
+  for (int64_t y = 0; y < 48; ++y)
+    for (int64_t x = 0; x < 40; ++x) img.at(0, y, x) = std::round(255.f * (0.5f + 0.4f * std::sin(0.3f * x + 0.2f * y))) / 255.f;
+  fs::create_directories(root() / "seg_in");
+  write_png((root() / "seg_in" / "a.png").string(), img);
+  write_npy((root() / "seg_in.npy").string(), {1, 1, 48, 40}, img.data);
+  ASSERT_EQ(run(bin("segment") + " predict --checkpoint " + checkpoint("segment") + " --input " +
+                (root() / "seg_in").string() + " --output " + (root() / "seg_out").string() + " --probabilities"),
+            0)
+      << log();
+  const Image prob = read_image((root() / "seg_out" / "a_prob.png").string(), 1);
+  write_npy((root() / "seg_prob.npy").string(), {1, 1, 48, 40}, prob.data);
+  parity("segment", root() / "seg_in.npy", root() / "seg_prob.npy");
+}
+
+// A 64 x 48 section: predict with 'inference.shift=[0,0]' (the graph has no shifted views), with and without
+// the test-time mirror.
+TEST_F(AppExport, FaultsGraphMatchesPredictWithoutShift) {
+  std::vector<float> s(64 * 48);
+  for (int64_t z = 0; z < 64; ++z)
+    for (int64_t x = 0; x < 48; ++x) s[size_t(z * 48 + x)] = 300.f * std::sin(0.5f * z + 0.05f * x * (z > 30 ? 1 : -1));
+  write_npy((root() / "section.npy").string(), {64, 48}, s);
+  write_npy((root() / "section_in.npy").string(), {1, 1, 64, 48}, s);
+  for (const std::string tta : {"false", "true"}) {
+    SCOPED_TRACE("inference.tta=" + tta);
+    const fs::path out = root() / ("ft_out_" + tta);
+    ASSERT_EQ(run(bin("faults") + " predict --checkpoint " + checkpoint("faults") + " --input " +
+                  (root() / "section.npy").string() + " --output " + out.string() +
+                  " 'inference.shift=[0,0]' inference.tta=" + tta),
+              0)
+        << log();
+    parity("faults", root() / "section_in.npy", out / "section_prob.npy", " inference.tta=" + tta);
+  }
+}
+
+TEST_F(AppExport, AnomalyGraphMatchesPredictScores) {
+  const fs::path images = root() / "anomaly_set" / "test" / "normal";
+  std::vector<float> all;
+  int64_t n = 0;
+  for (const auto& e : fs::directory_iterator(images)) (void)e, ++n;
+  std::vector<std::string> files;
+  for (const auto& e : fs::directory_iterator(images)) files.push_back(e.path().string());
+  std::sort(files.begin(), files.end());
+  for (const std::string& f : files) {
+    const Image img = read_image(f, 1);
+    all.insert(all.end(), img.data.begin(), img.data.end());
+  }
+  write_npy((root() / "an_in.npy").string(), {n, 1, 16, 16}, all);
+  ASSERT_EQ(run(bin("anomaly") + " predict --checkpoint " + checkpoint("anomaly") + " --input " + images.string() +
+                " --output " + (root() / "scores.csv").string()),
+            0)
+      << log();
+  parity("anomaly", root() / "an_in.npy", root() / "scores.csv");
+}
+
+// A well of 256 samples without missing values, predicted in one window (inference.window=0) as the graph does.
+TEST_F(AppExport, WelllogGraphMatchesPredictInOneWindow) {
+  std::ofstream csv(root() / "well.csv");
+  csv << "Well Name,Depth,GR\n";
+  std::vector<float> gr;
+  for (int i = 0; i < 256; ++i) {
+    gr.push_back(float(std::round((70 + 40 * std::sin(i / 9.0) + 10 * std::sin(i / 2.3)) * 1000) / 1000));
+    csv << "W," << 1000 + 0.5 * i << "," << gr.back() << "\n";
+  }
+  csv.close();
+  write_npy((root() / "well_in.npy").string(), {1, 1, 256}, gr);
+  ASSERT_EQ(run(bin("welllog") + " predict --checkpoint " + checkpoint("welllog") + " --input " +
+                (root() / "well.csv").string() + " --output " + (root() / "well_pred.csv").string() +
+                " inference.window=0"),
+            0)
+      << log();
+  parity("welllog", root() / "well_in.npy", root() / "well_pred.csv");
+}
+
+// --format safetensors: the model's weights alone, under their state_dict names, batch norms with
+// num_batches_tracked as PyTorch has them; the checkpoint's optimizer state is not in it.
+TEST_F(AppExport, WeightsOnlySafetensors) {
+  const fs::path out = root() / "welllog_weights.safetensors";
+  ASSERT_EQ(run(bin("welllog") + " export --checkpoint " + checkpoint("welllog") + " --output " + out.string() +
+                " --format safetensors"),
+            0)
+      << log();
+  const Safetensors st = load_safetensors(out.string());
+  bool tracked = false;
+  for (const auto& [name, t] : st.tensors) {
+    EXPECT_EQ(name.find(".."), std::string::npos) << name;
+    EXPECT_NE(name.rfind("optimizer", 0), 0u) << name;
+    EXPECT_NE(name.rfind("model.", 0), 0u) << name;
+    tracked = tracked || name.find("num_batches_tracked") != std::string::npos;
+  }
+  EXPECT_TRUE(tracked);
+  EXPECT_TRUE(st.tensors.count("head.weight"));
+  EXPECT_EQ(st.metadata.at("strata.app"), "strata-welllog");
+}
+
+TEST_F(AppExport, ExportRefusesToOverwriteTheCheckpoint) {
+  EXPECT_EQ(run(bin("faults") + " export --checkpoint " + checkpoint("faults") + " --output " + checkpoint("faults") +
+                " --format safetensors"),
+            1);
+  EXPECT_NE(log().find("would overwrite the input"), std::string::npos) << log();
+}
+
+}  // namespace
