@@ -65,6 +65,16 @@ TEST(GradCheck, BinaryOpsWithBroadcasting) {
   check("mul one-sided", [](const Inputs& v) { return mul(v[0], v[1]); }, {input({2, 3}, 6), fixed});
 }
 
+TEST(GradCheck, FlipReversesOneDimension) {
+  const Tensor x = Tensor::from_vector(std::vector<double>{1, 2, 3, 4, 5, 6}, {2, 3});
+  EXPECT_EQ(flip(x, 1).to_vector<double>(), (std::vector<double>{3, 2, 1, 6, 5, 4}));
+  EXPECT_EQ(flip(x, 0).to_vector<double>(), (std::vector<double>{4, 5, 6, 1, 2, 3}));
+  // A weight that differs per position, so a gradient sent back unflipped would fail.
+  const Tensor w = Tensor::from_vector(std::vector<double>{1, 2, 3, 4, 5, 6, 7, 8}, {1, 2, 4});
+  check("flip", [w](const Inputs& v) { return mul(flip(v[0], 2), w); }, {input({3, 2, 4}, 21)});
+  check("flip dim 0", [](const Inputs& v) { return flip(v[0], 0); }, {input({3, 2}, 22)});
+}
+
 TEST(GradCheck, NonContiguousInputs) {
   check("mul transposed", [](const Inputs& v) { return mul(v[0].t(), v[1]); }, {input({4, 3}, 7), input({3, 4}, 8)});
   check("exp of a strided slice", [](const Inputs& v) { return exp(v[0].slice(1, 0, 5, 2)); }, {input({3, 5}, 9)});

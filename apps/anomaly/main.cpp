@@ -21,7 +21,9 @@ strata::AppSpec app_spec() {
                                 "checkpoint's config)"),
       strata::predict_command_spec("Writes file,score,anomaly per image (anomaly: score above the stored threshold).",
                                    "an image, or a folder of images (read recursively)", "the CSV file to write"),
-      strata::export_command_spec("Writes the model as ONNX: image -> reconstruction and anomaly score (the threshold and its rule in the metadata), or its weights as safetensors.")};
+      strata::export_command_spec(
+          "Writes the model as ONNX: image -> reconstruction and anomaly score (the threshold and "
+          "its rule in the metadata), or its weights as safetensors.")};
   s.footer =
       "configs: configs/anomaly_fmnist_{ae,vae,convae,convae_dense}.yaml (Fashion-MNIST one-class; set "
       "data.normal_class=K), configs/anomaly_folders.yaml (your image folders)\n"

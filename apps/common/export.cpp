@@ -68,9 +68,10 @@ int run_export(const AppArgs& a, const std::string& app, const AppExport& e) {
   o.metadata = metadata;
   export_onnx(*e.model, e.graph, e.example, o, a.output);
   std::string dims;
-  for (size_t d = 0; d < size_t(e.example.dim()); ++d)
-    dims += (d ? ", " : "") + (d < o.input_dims.size() && !o.input_dims[d].empty() ? o.input_dims[d]
-                                                                                    : std::to_string(e.example.size(int64_t(d))));
+  for (size_t d = 0; d < size_t(e.example.dim()); ++d) {
+    const bool named = d < o.input_dims.size() && !o.input_dims[d].empty();
+    dims += (d ? ", " : "") + (named ? o.input_dims[d] : std::to_string(e.example.size(int64_t(d))));
+  }
   std::printf("wrote %s: ONNX opset %lld, input '%s' (%s), outputs", a.output.c_str(),
               static_cast<long long>(kOnnxOpset), o.input_name.c_str(), dims.c_str());
   for (const std::string& n : o.output_names) std::printf(" '%s'", n.c_str());

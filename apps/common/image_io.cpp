@@ -216,7 +216,8 @@ LabelMap read_label_map(const std::string& path) {
       const auto it = index_of.find(key);
       STRATA_CHECK(it != index_of.end(), path, ": pixel (x ", i % d.w, ", y ", i / d.w, ") has a colour that is not ",
                    "in the palette");
-      STRATA_CHECK(!twin.count(key), path, ": palette indices ", it->second, " and ", twin.count(key) ? twin.at(key) : 0,
+      STRATA_CHECK(!twin.count(key), path, ": palette indices ", it->second, " and ",
+                   twin.count(key) ? twin.at(key) : 0,
                    " have the same colour, so the label of pixel (x ", i % d.w, ", y ", i / d.w,
                    ") is ambiguous; give each index its own colour or save the labels as a grey PNG");
       m.data[size_t(i)] = it->second;

@@ -66,10 +66,13 @@ NpyArray read_npy(const std::string& path) {
   STRATA_CHECK(descr.empty() || descr[0] != '[', path, ": .npy holds a structured dtype (a record array with named "
                "fields); save one numeric field as a plain array, e.g. np.save(f, arr['field'].astype(np.float32))");
   descr.erase(std::remove(descr.begin(), descr.end(), '\''), descr.end());
-  const bool descr_ok = descr.size() >= 3 && descr.size() <= 4 && std::string("<>|=").find(descr[0]) != std::string::npos &&
+  const auto digit = [](char c) { return std::isdigit(static_cast<unsigned char>(c)) != 0; };
+  const bool descr_ok = descr.size() >= 3 && descr.size() <= 4 &&
+                        std::string("<>|=").find(descr[0]) != std::string::npos &&
                         std::isalpha(static_cast<unsigned char>(descr[1])) &&
-                        std::all_of(descr.begin() + 2, descr.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
-  STRATA_CHECK(descr_ok, path, ": .npy dtype '", descr, "' is not understood (want e.g. '<f4': byte order, kind, size)");
+                        std::all_of(descr.begin() + 2, descr.end(), digit);
+  STRATA_CHECK(descr_ok, path, ": .npy dtype '", descr,
+               "' is not understood (want e.g. '<f4': byte order, kind, size)");
   const bool fortran = dict_value(header, "fortran_order", path).find("True") != std::string::npos;
   NpyArray a;
   const std::string shape = dict_value(header, "shape", path);

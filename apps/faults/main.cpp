@@ -51,7 +51,9 @@ strata::AppSpec app_spec() {
                                 "a folder with images/ and masks/ (PNG or .npy, paired by stem; default: held-out "
                                 "synthetic sections of the checkpoint's generator)"),
       predict, generate, opendtect, opendtect_install,
-      strata::export_command_spec("Writes the model as ONNX: seismic section -> fault probability (the per-section standardisation and the sigmoid inside), or its weights as safetensors.")};
+      strata::export_command_spec(
+          "Writes the model as ONNX: seismic section -> fault probability (the per-section "
+          "standardisation and the sigmoid inside), or its weights as safetensors.")};
   s.footer =
       "configs: configs/faults_synthetic.yaml (U-Net), configs/faults_dense.yaml (dense baseline)\n"
       "config keys: docs/faults.md (every run writes its resolved config, defaults included, to config.yaml)";

@@ -35,7 +35,10 @@ strata::AppSpec app_spec() {
                                 "a list file of 'image mask' lines, or a folder with images/ and masks/ (default: "
                                 "the validation images of the checkpoint's config)"),
       predict, pretrain, compare,
-      strata::export_command_spec("Writes the model as ONNX: image pixels in [0, 1] -> class probabilities (the normalisation and the sigmoid / softmax inside, class names and palette in the metadata), or its weights as safetensors.")};
+      strata::export_command_spec(
+          "Writes the model as ONNX: image pixels in [0, 1] -> class probabilities (the "
+          "normalisation and the sigmoid / softmax inside, class names and palette in the "
+          "metadata), or its weights as safetensors.")};
   s.footer =
       "configs: configs/segment_membrane.yaml (ISBI EM membranes, MobileNetV2-encoder U-Net),\n"
       "         configs/segment_camvid.yaml (CamVid road scenes, 11 classes), segment_camvid_scratch.yaml,\n"

@@ -18,7 +18,10 @@ strata::AppSpec app_spec() {
                                 "labelled wells, CSV or LAS (default: the data of the checkpoint's config)"),
       strata::predict_command_spec("Predicts the facies of every sample of the wells in a CSV or LAS file.",
                                    "wells to predict, CSV or LAS", "CSV (all columns + Predicted, P_<code>) or LAS"),
-      strata::export_command_spec("Writes the model as ONNX: log curves -> facies probabilities (the normalisation of the curves and the softmax inside, curve names and facies codes in the metadata), or its weights as safetensors.")};
+      strata::export_command_spec(
+          "Writes the model as ONNX: log curves -> facies probabilities (the normalisation of the "
+          "curves and the softmax inside, curve names and facies codes in the metadata), or its "
+          "weights as safetensors.")};
   s.footer =
       "configs: configs/welllog_synthetic.yaml (no download), configs/welllog_seg2016.yaml (SEG 2016 wells)\n"
       "config keys: docs/welllog.md (every run writes its resolved config, defaults included, to config.yaml)";
