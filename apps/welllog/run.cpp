@@ -27,6 +27,7 @@
 #include "engine/nn_ops.h"
 #include "engine/ops.h"
 #include "engine/random.h"
+#include "layers/layers.h"
 #include "layers/registry.h"
 
 namespace fs = std::filesystem;
@@ -865,8 +866,11 @@ int export_command(const AppArgs& a) {
     inv.push_back(float(1.0 / pre.stddev[size_t(c)]));
     own.push_back(std::count(pre.per_well.begin(), pre.per_well.end(), pre.curves[size_t(c)]) ? 1.f : 0.f);
   }
+  // An ensemble's members are children "0", "1", ... as in a PyTorch nn.ModuleList of them.
+  ModuleList ensemble;
+  for (const ModulePtr& member : l.members) ensemble.add(member);
   AppExport e;
-  e.model = l.members[0].get();
+  e.model = l.members.size() > 1 ? static_cast<const Module*>(&ensemble) : l.members[0].get();
   e.example = Tensor::randn({1, curves, 8 * multiple});
   e.graph = [&](const Tensor& x) {
     const Tensor m = Tensor::from_vector(own, {1, curves, 1});
