@@ -26,6 +26,52 @@ const char* dtype_tag(DType t) {
   return "?";
 }
 
+// IEEE half precision <-> float, rounding to nearest even; F16 tensors are read as f32 (strata has no f16 dtype).
+float half_to_float(uint16_t h) {
+  const uint32_t sign = uint32_t(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ff;
+  uint32_t bits;
+  if (exp == 0) {
+    if (man == 0) {
+      bits = sign;
+    } else {  // subnormal: normalise
+      int e = -1;
+      uint32_t m = man;
+      do ++e, m <<= 1;
+      while (!(m & 0x400));
+      bits = sign | uint32_t(127 - 15 - e) << 23 | (m & 0x3ff) << 13;
+    }
+  } else if (exp == 31) {
+    bits = sign | 0x7f800000 | man << 13;
+  } else {
+    bits = sign | (exp + 127 - 15) << 23 | man << 13;
+  }
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+uint16_t float_to_half(float f) {
+  uint32_t x;
+  std::memcpy(&x, &f, 4);
+  const uint32_t sign = (x >> 16) & 0x8000, biased = (x >> 23) & 0xff;
+  uint32_t man = x & 0x7fffff;
+  if (biased == 0xff) return uint16_t(sign | 0x7c00 | (man ? 0x200 : 0));  // inf, nan
+  const int32_t exp = int32_t(biased) - 127 + 15;
+  if (exp >= 31) return uint16_t(sign | 0x7c00);  // too large: inf
+  if (exp <= 0) {                                 // a half subnormal, or zero
+    if (exp < -10) return uint16_t(sign);
+    man |= 0x800000;
+    const uint32_t shift = uint32_t(14 - exp), halfway = 1u << (shift - 1), rem = man & ((1u << shift) - 1);
+    uint32_t h = man >> shift;
+    if (rem > halfway || (rem == halfway && (h & 1))) ++h;
+    return uint16_t(sign | h);
+  }
+  uint32_t h = sign | uint32_t(exp) << 10 | man >> 13;
+  const uint32_t rem = man & 0x1fff;
+  if (rem > 0x1000 || (rem == 0x1000 && (h & 1))) ++h;  // a carry into the exponent rounds up correctly
+  return uint16_t(h);
+}
+
 DType dtype_from_tag(const std::string& tag, const std::string& name, const std::string& path) {
   if (tag == "F32") return DType::f32;
   if (tag == "F64") return DType::f64;
@@ -33,7 +79,7 @@ DType dtype_from_tag(const std::string& tag, const std::string& name, const std:
   if (tag == "I64") return DType::i64;
   if (tag == "U8" || tag == "BOOL") return DType::u8;
   STRATA_FAIL(path, ": tensor '", name, "' has dtype ", tag,
-              ", which strata does not support (F32, F64, I32, I64, U8, BOOL); convert it before saving");
+              ", which strata does not support (F16, F32, F64, I32, I64, U8, BOOL); convert it before saving");
 }
 
 }  // namespace
@@ -91,7 +137,9 @@ Safetensors parse_safetensors(const std::string& bytes, const std::string& path)
       continue;
     }
     try {
-      const DType t = dtype_from_tag(entry.at("dtype").get<std::string>(), name, path);
+      const std::string tag = entry.at("dtype").get<std::string>();
+      const bool half = tag == "F16";
+      const DType t = half ? DType::f32 : dtype_from_tag(tag, name, path);
       const Shape shape = entry.at("shape").get<Shape>();
       const auto offsets = entry.at("data_offsets").get<std::vector<int64_t>>();
       STRATA_CHECK(offsets.size() == 2 && offsets[0] >= 0 && offsets[0] <= offsets[1] && offsets[1] <= data_size,
@@ -101,11 +149,20 @@ Safetensors parse_safetensors(const std::string& bytes, const std::string& path)
         STRATA_CHECK(d >= 0 && !__builtin_mul_overflow(numel, d, &numel) && numel <= data_size, path, ": tensor '",
                      name, "' has the impossible shape ", shape_str(shape), " (", data_size,
                      " data bytes in the file); the checkpoint is damaged");
-      const int64_t nbytes = numel * int64_t(dtype_size(t));
+      const int64_t nbytes = numel * (half ? 2 : int64_t(dtype_size(t)));
       STRATA_CHECK(offsets[1] - offsets[0] == nbytes, path, ": tensor '", name, "' of shape ", shape_str(shape),
                    " needs ", nbytes, " bytes, its offsets span ", offsets[1] - offsets[0]);
       Tensor x = make_tensor(shape, t, Device::cpu());
-      if (nbytes) std::memcpy(x.raw_data(), data + offsets[0], size_t(nbytes));
+      if (half) {
+        float* dst = static_cast<float*>(x.raw_data());
+        for (int64_t k = 0; k < numel; ++k) {
+          uint16_t h;
+          std::memcpy(&h, data + offsets[0] + 2 * k, 2);
+          dst[k] = half_to_float(h);
+        }
+      } else if (nbytes) {
+        std::memcpy(x.raw_data(), data + offsets[0], size_t(nbytes));
+      }
       out.tensors.emplace(name, x);
     } catch (const nlohmann::json::exception& e) {
       STRATA_FAIL(path, ": malformed entry for tensor '", name, "': ", e.what());
@@ -115,7 +172,7 @@ Safetensors parse_safetensors(const std::string& bytes, const std::string& path)
 }
 
 std::string safetensors_bytes(const std::map<std::string, Tensor>& tensors,
-                              const std::map<std::string, std::string>& metadata) {
+                              const std::map<std::string, std::string>& metadata, bool f32_as_f16) {
   nlohmann::json j = nlohmann::json::object();
   if (!metadata.empty()) j["__metadata__"] = metadata;
   std::vector<Tensor> host;
@@ -124,8 +181,10 @@ std::string safetensors_bytes(const std::map<std::string, Tensor>& tensors,
     STRATA_CHECK(t.defined(), "save_safetensors: tensor '", name, "' is undefined");
     STRATA_CHECK(name != "__metadata__", "save_safetensors: '__metadata__' is reserved");
     Tensor c = t.detach().to(Device::cpu()).contiguous();
-    const int64_t nbytes = c.numel() * int64_t(dtype_size(c.dtype()));
-    j[name] = {{"dtype", dtype_tag(c.dtype())}, {"shape", c.shape()}, {"data_offsets", {offset, offset + nbytes}}};
+    const bool half = f32_as_f16 && c.dtype() == DType::f32;
+    const int64_t nbytes = c.numel() * (half ? 2 : int64_t(dtype_size(c.dtype())));
+    j[name] = {{"dtype", half ? "F16" : dtype_tag(c.dtype())}, {"shape", c.shape()},
+               {"data_offsets", {offset, offset + nbytes}}};
     offset += nbytes;
     host.push_back(c);
   }
@@ -136,14 +195,23 @@ std::string safetensors_bytes(const std::map<std::string, Tensor>& tensors,
   uint64_t len = header.size();
   for (int i = 0; i < 8; ++i, len >>= 8) out.push_back(static_cast<char>(len & 0xff));
   out += header;
-  for (const Tensor& c : host)
+  for (const Tensor& c : host) {
+    if (f32_as_f16 && c.dtype() == DType::f32) {
+      const float* v = static_cast<const float*>(c.raw_data());
+      for (int64_t k = 0; k < c.numel(); ++k) {
+        const uint16_t h = float_to_half(v[k]);
+        out.append(reinterpret_cast<const char*>(&h), 2);
+      }
+      continue;
+    }
     out.append(static_cast<const char*>(c.raw_data()), size_t(c.numel()) * dtype_size(c.dtype()));
+  }
   return out;
 }
 
 void save_safetensors(const std::string& path, const std::map<std::string, Tensor>& tensors,
-                      const std::map<std::string, std::string>& metadata) {
-  const std::string bytes = safetensors_bytes(tensors, metadata);
+                      const std::map<std::string, std::string>& metadata, bool f32_as_f16) {
+  const std::string bytes = safetensors_bytes(tensors, metadata, f32_as_f16);
   write_file_atomic(path, [&](std::ostream& out) { out.write(bytes.data(), int64_t(bytes.size())); });
 }
 

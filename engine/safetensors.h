@@ -20,20 +20,22 @@ struct Safetensors {
   const Tensor& at(const std::string& name) const;
 };
 
-// Reads the whole file. Errors name the file and what is wrong (not a
-// safetensors file, truncated, a dtype strata lacks such as F16, offsets past the end).
+// Reads the whole file; F16 tensors are read as f32. Errors name the file and
+// what is wrong (not a safetensors file, truncated, a dtype strata lacks such as
+// BF16, offsets past the end).
 Safetensors load_safetensors(const std::string& path);
 
 // The same from bytes in memory (`source` names them in errors).
 Safetensors parse_safetensors(const std::string& bytes, const std::string& source);
 
 // The file's bytes; save_safetensors writes them.
+// With f32_as_f16, f32 tensors are stored as F16 (round to nearest even).
 std::string safetensors_bytes(const std::map<std::string, Tensor>& tensors,
-                              const std::map<std::string, std::string>& metadata = {});
+                              const std::map<std::string, std::string>& metadata = {}, bool f32_as_f16 = false);
 
 // Writes `path` atomically: a temporary file in the same folder, then rename.
 // Tensors on any device are copied to the CPU first.
 void save_safetensors(const std::string& path, const std::map<std::string, Tensor>& tensors,
-                      const std::map<std::string, std::string>& metadata = {});
+                      const std::map<std::string, std::string>& metadata = {}, bool f32_as_f16 = false);
 
 }  // namespace strata

@@ -144,7 +144,8 @@ Checkpoint Checkpoint::from_bytes(const std::string& bytes, const std::string& s
 
 Checkpoint Checkpoint::from_safetensors(Safetensors st, const std::string& file) {
   const auto fmt = st.metadata.find("format");
-  STRATA_CHECK(fmt != st.metadata.end() && fmt->second == "strata-checkpoint", file,
+  const bool weights = fmt != st.metadata.end() && fmt->second == "strata-weights";
+  STRATA_CHECK(fmt != st.metadata.end() && (fmt->second == "strata-checkpoint" || weights), file,
                ": not a strata checkpoint (no format: strata-checkpoint in its metadata); for a plain state_dict "
                "use load_state_dict");
   Checkpoint c;
@@ -154,7 +155,25 @@ Checkpoint Checkpoint::from_safetensors(Safetensors st, const std::string& file)
   STRATA_CHECK(version >= 1, file, ": entry 'format_version' is missing or below 1");
   STRATA_CHECK(version <= kFormatVersion, file, ": checkpoint format ", version, " is newer than this strata (",
                kFormatVersion, ")");
-  for (auto& [k, t] : st.tensors) c.tensors[undouble(k)] = std::move(t);
+  // A weights-only export (`APP export --format safetensors`, the zoo) holds the model under its state_dict names,
+  // and the other tensors predict needs in its metadata ("tensor.extra.NAME": comma-separated f64 values).
+  // (PyTorch's batch-norm counters, num_batches_tracked, have no strata counterpart.)
+  for (auto& [k, t] : st.tensors)
+    if (!weights || !ends_with(k, ".num_batches_tracked")) c.tensors[weights ? "model." + k : undouble(k)] = std::move(t);
+  if (weights)
+    for (const auto& [k, v] : c.metadata) {
+      if (k.rfind("tensor.", 0) != 0) continue;
+      std::vector<double> values;
+      std::stringstream list(v);
+      for (std::string item; std::getline(list, item, ',');) {
+        try {
+          values.push_back(std::stod(item));
+        } catch (const std::exception&) {
+          STRATA_FAIL(file, ": entry '", k, "' holds '", item, "', not a number");
+        }
+      }
+      c.tensors[k.substr(7)] = Tensor::from_vector(values, {int64_t(values.size())});
+    }
   return c;
 }
 

@@ -187,6 +187,24 @@ TEST_F(AppExport, WeightsOnlySafetensors) {
   EXPECT_TRUE(tracked);
   EXPECT_TRUE(st.tensors.count("head.weight"));
   EXPECT_EQ(st.metadata.at("strata.app"), "strata-welllog");
+  EXPECT_EQ(st.metadata.at("format"), "strata-weights");
+  // predict reads it as it reads the checkpoint: the same rows; in f16, the same within half precision.
+  std::ofstream(root() / "w.csv") << "Well Name,Depth,GR\nW,1000,60\nW,1000.5,75\nW,1001,90\nW,1001.5,70\n";
+  const auto predicted = [&](const std::string& model, const std::string& out) {
+    EXPECT_EQ(run(bin("welllog") + " predict --checkpoint " + model + " --input " + (root() / "w.csv").string() +
+                  " --output " + (root() / out).string()),
+              0)
+        << log();
+    return slurp(root() / out);
+  };
+  EXPECT_EQ(predicted(out.string(), "w_weights.csv"), predicted(checkpoint("welllog"), "w_checkpoint.csv"));
+  ASSERT_EQ(run(bin("welllog") + " export --checkpoint " + checkpoint("welllog") + " --output " +
+                (root() / "half.safetensors").string() + " --format safetensors --precision f16"),
+            0)
+      << log();
+  EXPECT_LT(fs::file_size(root() / "half.safetensors"), fs::file_size(out) * 6 / 10);
+  const std::string half = predicted((root() / "half.safetensors").string(), "w_half.csv");
+  EXPECT_EQ(std::count(half.begin(), half.end(), '\n'), 5);
 }
 
 TEST_F(AppExport, ExportRefusesToOverwriteTheCheckpoint) {

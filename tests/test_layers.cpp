@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
+#include <limits>
 #include <fstream>
 
 #include "tests/test_util.h"
@@ -332,6 +333,20 @@ TEST(Checkpoint, OneDotBetweenPrefixAndNameAndOldDoubleDotFilesLoad) {
   EXPECT_EQ(opt_r->steps(), 2);
   for (const auto& [n, t] : net.state_dict())
     EXPECT_EQ(t.to_vector<float>(), restored.state_dict().at(n).to_vector<float>()) << n;
+}
+
+// F16 on disk, f32 in memory: values as numpy's float16 rounds them (to nearest, ties to even), subnormals,
+// the largest half and the overflow to infinity.
+TEST(Safetensors, HalfPrecisionRoundsToNearestEven) {
+  const fs::path dir = temp_dir("half");
+  const std::vector<float> v{1.0f, -2.5f, 0.1f, 1.0f / 3, 65504.f, 65520.f, 5.9604645e-08f, 1e-9f, 2049.f, 2051.f};
+  const std::vector<float> want{1.0f, -2.5f, 0.0999755859375f, 0.333251953125f, 65504.f,
+                                std::numeric_limits<float>::infinity(), 5.9604645e-08f, 0.f, 2048.f, 2052.f};
+  save_safetensors((dir / "h.safetensors").string(), {{"x", Tensor::from_vector(v, {10})}}, {}, true);
+  EXPECT_EQ(fs::file_size(dir / "h.safetensors") % 8, 4u);  // 20 data bytes after an 8-aligned header
+  const Safetensors st = load_safetensors((dir / "h.safetensors").string());
+  EXPECT_EQ(st.at("x").dtype(), DType::f32);
+  EXPECT_EQ(st.at("x").to_vector<float>(), want);
 }
 
 // The Python reader in tests/reference opens a strata checkpoint.

@@ -1,11 +1,16 @@
 #include "apps/common/export.h"
 
 #include <cstdio>
+#include <filesystem>
+#include <sstream>
 
 #include "apps/common/output_plan.h"
 #include "engine/error.h"
 #include "engine/ops.h"
 #include "engine/safetensors.h"
+#include "layers/checkpoint.h"
+
+namespace fs = std::filesystem;
 
 namespace strata {
 
@@ -15,7 +20,9 @@ CommandSpec export_command_spec(const std::string& summary) {
           {{"--checkpoint", "FILE", "a checkpoint written by train (best.safetensors)", true},
            {"--output", "FILE", "the file to write (model.onnx, or model.safetensors with --format safetensors)", true},
            {"--format", "FORMAT", "onnx (default: the whole prediction as a graph) or safetensors (weights only, "
-                                  "PyTorch state_dict names)"}}};
+                                  "PyTorch state_dict names; predict, eval and export read it like a checkpoint)"},
+           {"--precision", "P", "safetensors: f32 (default) or f16 (half the size)"},
+           {"--metadata", "K=V[,K=V]", "more metadata entries (e.g. the figure a model reproduces)"}}};
 }
 
 Tensor standardise_per_channel(const Tensor& x) {
@@ -54,14 +61,46 @@ int run_export(const AppArgs& a, const std::string& app, const AppExport& e) {
   const std::string format = a.values.count("--format") ? a.values.at("--format") : "onnx";
   STRATA_CHECK(format == "onnx" || format == "safetensors", "--format '", format, "': want onnx or safetensors");
   refuse_output_onto_input(a.output, a.checkpoint);
+  const std::string precision = a.values.count("--precision") ? a.values.at("--precision") : "f32";
+  STRATA_CHECK(precision == "f32" || precision == "f16", "--precision '", precision, "': want f32 or f16");
+  STRATA_CHECK(precision == "f32" || format == "safetensors", "--precision f16 is for --format safetensors");
   std::map<std::string, std::string> metadata = e.onnx.metadata;
   metadata["strata.app"] = app;
-  metadata["strata.checkpoint"] = a.checkpoint;
+  metadata["strata.checkpoint"] = fs::path(a.checkpoint).filename().string();
+  if (a.values.count("--metadata")) {
+    std::stringstream list(a.values.at("--metadata"));
+    for (std::string kv; std::getline(list, kv, ',');) {
+      const size_t eq = kv.find('=');
+      STRATA_CHECK(eq != std::string::npos && eq > 0, "--metadata '", kv, "': want KEY=VALUE");
+      metadata[kv.substr(0, eq)] = kv.substr(eq + 1);
+    }
+  }
   if (format == "safetensors") {
+    // What predict needs besides the weights: the checkpoint's entries, less the training state.
+    const Checkpoint ck = Checkpoint::load(a.checkpoint);
+    for (const auto& [k, v] : ck.metadata) {
+      const bool training_state = k.rfind("trainer.", 0) == 0 || k.rfind("rng_", 0) == 0 ||
+                                  k.find("optim") != std::string::npos || k.rfind("format", 0) == 0;
+      if (!training_state && !metadata.count(k)) metadata[k] = v;
+    }
+    // Tensors predict needs that are not weights (a well-log model's curve statistics) ride in the metadata, so that
+    // the file holds exactly the model's state_dict: "tensor.NAME" = comma-separated values (1-D, f64).
+    for (const auto& [name, t] : ck.tensors) {
+      if (name.rfind("extra.", 0) != 0) continue;
+      std::string values;
+      for (double v : t.to(DType::f64).contiguous().to_vector<double>()) {
+        char buf[32];
+        std::snprintf(buf, sizeof buf, "%.17g", v);
+        values += (values.empty() ? "" : ",") + std::string(buf);
+      }
+      metadata["tensor." + name] = values;
+    }
+    metadata["format"] = "strata-weights";
+    metadata["format_version"] = "1";
     const std::map<std::string, Tensor> weights = pytorch_state_dict(*e.model);
-    save_safetensors(a.output, weights, metadata);
-    std::printf("wrote %s: %zu tensors (the model's weights, PyTorch state_dict names)\n", a.output.c_str(),
-                weights.size());
+    save_safetensors(a.output, weights, metadata, precision == "f16");
+    std::printf("wrote %s: %zu tensors (the model's weights, PyTorch state_dict names, %s)\n", a.output.c_str(),
+                weights.size(), precision.c_str());
     return 0;
   }
   OnnxExportOptions o = e.onnx;

@@ -143,7 +143,13 @@ Loaded load_model(const std::string& checkpoint) {
   STRATA_CHECK(members >= 0 && members <= 32, checkpoint, ": welllog.ensemble is ", members, ", expected 1..32");
   for (int64_t j = 0; j < std::max<int64_t>(members, 1); ++j) {
     l.members.push_back(build_module(l.cfg.section("model")));
-    ck.restore_module(members == 0 ? "model." : member_prefix(j), *l.members.back());
+    // An ensemble's member j: ensemble.<j>. in a checkpoint, model.<j>. in a weights-only export.
+    const auto holds = [&](const std::string& p) {
+      const auto it = ck.tensors.lower_bound(p);
+      return it != ck.tensors.end() && it->first.rfind(p, 0) == 0;
+    };
+    const std::string member = holds(member_prefix(j)) ? member_prefix(j) : "model." + std::to_string(j) + ".";
+    ck.restore_module(members == 0 ? "model." : member, *l.members.back());
     l.members.back()->eval();
   }
   read_inference(l);
