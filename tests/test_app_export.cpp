@@ -18,7 +18,12 @@
 
 #include "apps/common/image_io.h"
 #include "apps/common/npy.h"
+#include "engine/autograd.h"
+#include "engine/config.h"
+#include "engine/random.h"
 #include "engine/safetensors.h"
+#include "layers/checkpoint.h"
+#include "layers/registry.h"
 #include "layers/onnx_export.h"
 #include "tests/anomaly_set.h"
 #include "tests/segment_set.h"
@@ -205,6 +210,48 @@ TEST_F(AppExport, WeightsOnlySafetensors) {
   EXPECT_LT(fs::file_size(root() / "half.safetensors"), fs::file_size(out) * 6 / 10);
   const std::string half = predicted((root() / "half.safetensors").string(), "w_half.csv");
   EXPECT_EQ(std::count(half.begin(), half.end(), '\n'), 5);
+}
+
+// The weights-only export loads into strata's reference U-Net in PyTorch (tests/reference/torch_unet.py) with
+// strict=True and gives strata's output (tests/torch_weights_check.py, Debian's python3-torch), in f32 and f16.
+TEST_F(AppExport, WeightsLoadIntoPyTorchStrictly) {
+  if (std::system("/usr/bin/python3 -c 'import torch' > /dev/null 2>&1") != 0)
+    GTEST_SKIP() << "SKIPPED LOUDLY: /usr/bin/python3 has no torch (scripts/install_deps.sh --torch installs it)";
+  struct Case {
+    std::string app, unet;  // unet: the reference's arguments DIMS IN CLASSES BASE DEPTH
+    Shape input;
+  };
+  for (const Case& c : {Case{"welllog", "1 1 5 8 2", {2, 1, 64}}, Case{"segment", "2 1 1 4 2", {1, 1, 32, 24}},
+                        Case{"faults", "2 1 1 4 2", {2, 1, 16, 20}}}) {
+    for (const std::string precision : {"f32", "f16"}) {
+      SCOPED_TRACE(c.app + " " + precision);
+      const fs::path weights = root() / (c.app + "_" + precision + ".safetensors");
+      ASSERT_EQ(run(bin(c.app) + " export --checkpoint " + checkpoint(c.app) + " --output " + weights.string() +
+                    " --format safetensors --precision " + precision),
+                0)
+          << log();
+      // strata's output with the file's own (possibly rounded) weights.
+      const Checkpoint ck = Checkpoint::load(weights.string());
+      const ModulePtr model = build_module(Config::parse(ck.get(c.app + ".config")).section("model"));
+      ck.restore_module("model.", *model);
+      model->eval();
+      manual_seed(3);
+      const Tensor x = Tensor::randn(c.input);
+      NoGradGuard no_grad;
+      const Tensor y = (*model)(x);
+      write_npy((root() / "torch_in.npy").string(), std::vector<int64_t>(c.input.begin(), c.input.end()),
+                x.to_vector<float>());
+      const Shape& ys = y.shape();
+      write_npy((root() / "torch_out.npy").string(), std::vector<int64_t>(ys.begin(), ys.end()),
+                y.contiguous().to_vector<float>());
+      const std::string check = "/usr/bin/python3 " + std::string(STRATA_SOURCE_DIR) + "/tests/torch_weights_check.py ";
+      EXPECT_EQ(run(check + c.unet + " " + weights.string() + " " + (root() / "torch_in.npy").string() + " " +
+                    (root() / "torch_out.npy").string()),
+                0)
+          << log();
+      std::printf("%s", log().c_str());
+    }
+  }
 }
 
 TEST_F(AppExport, ExportRefusesToOverwriteTheCheckpoint) {

@@ -10,7 +10,7 @@ import sys
 
 import numpy as np
 
-NUMPY = {"F64": np.float64, "F32": np.float32, "I64": np.int64, "I32": np.int32, "U8": np.uint8, "BOOL": np.bool_}
+NUMPY = {"F64": np.float64, "F32": np.float32, "F16": np.float16, "I64": np.int64, "I32": np.int32, "U8": np.uint8, "BOOL": np.bool_}
 TAGS = {np.dtype(v): k for k, v in NUMPY.items() if k != "BOOL"}
 
 
