@@ -22,7 +22,7 @@ CommandSpec export_command_spec(const std::string& summary) {
            {"--format", "FORMAT", "onnx (default: the whole prediction as a graph) or safetensors (weights only, "
                                   "PyTorch state_dict names; predict, eval and export read it like a checkpoint)"},
            {"--precision", "P", "safetensors: f32 (default) or f16 (half the size)"},
-           {"--metadata", "K=V[,K=V]", "more metadata entries (e.g. the figure a model reproduces)"}}};
+           {"--metadata", "K=V[;K=V]", "more metadata entries (e.g. the figure a model reproduces)"}}};
 }
 
 Tensor standardise_per_channel(const Tensor& x) {
@@ -69,7 +69,7 @@ int run_export(const AppArgs& a, const std::string& app, const AppExport& e) {
   metadata["strata.checkpoint"] = fs::path(a.checkpoint).filename().string();
   if (a.values.count("--metadata")) {
     std::stringstream list(a.values.at("--metadata"));
-    for (std::string kv; std::getline(list, kv, ',');) {
+    for (std::string kv; std::getline(list, kv, ';');) {
       const size_t eq = kv.find('=');
       STRATA_CHECK(eq != std::string::npos && eq > 0, "--metadata '", kv, "': want KEY=VALUE");
       metadata[kv.substr(0, eq)] = kv.substr(eq + 1);

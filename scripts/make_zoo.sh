@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Builds zoo/: a trained model for each main config, weights only (strata-weights safetensors), in float16 where
+# that moves the held-out figure by at most 0.002 (else float32), each carrying its config, the command that
+# trained it, the commit, and the held-out figure it reproduces with `strata-APP eval` (tests/test_zoo.cpp
+# checks that figure on every CI run).
+#
+#   scripts/make_zoo.sh [NAME ...]      NAME: welllog_seg2016 segment_membrane anomaly_fmnist_convae_dense
+#                                       faults_synthetic (default: all)
+#
+# A run already in runs/zoo/NAME (best.safetensors) is used as it is; otherwise the config is trained there.
+# Needs ../shared/data for the well-log and membrane models, and a Release build in build/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+names=("$@")
+((${#names[@]})) || names=(welllog_seg2016 segment_membrane anomaly_fmnist_convae_dense faults_synthetic)
+commit="${ZOO_COMMIT:-$(git rev-parse --short HEAD)}"
+mkdir -p zoo
+
+# The held-out figure of an eval folder: FILE:KEY, a "metric,value" file or a table's first row.
+figure() {
+  python3 - "$1/${2%%:*}" "${2#*:}" <<'PY'
+import csv, sys
+rows = [r for r in csv.reader(open(sys.argv[1])) if r and not r[0].startswith("#")]
+key = sys.argv[2]
+if rows[0][:2] == ["metric", "value"]:
+    print(next(r[1] for r in rows[1:] if r[0] == key))
+else:
+    print(rows[1][rows[0].index(key)])
+PY
+}
+
+for name in "${names[@]}"; do
+  held_out=""
+  case "$name" in
+    welllog_seg2016) app=welllog metric=metrics.csv:accuracy held_out="SHRIMPLIN|CROSS H CATTLE"
+      what="accuracy on wells SHRIMPLIN and CROSS H CATTLE (held out, best epochs by training loss)" ;;
+    segment_membrane) app=segment metric=metrics.csv:accuracy what="pixel accuracy on the held-out 30% (9 images)" ;;
+    anomaly_fmnist_convae_dense) app=anomaly metric=report.csv:auroc
+      what="test AUROC with Fashion-MNIST class 0 (T-shirt/top) as normal" ;;
+    faults_synthetic) app=faults metric=report.csv:ap what="exact-pixel AP on the held-out synthetic test sections" ;;
+    *) echo "make_zoo: unknown model $name" >&2; exit 2 ;;
+  esac
+  run="runs/zoo/$name" command="build/bin/strata-$app train --config configs/$name.yaml"
+  args=()
+  if [[ -n "$held_out" ]]; then  # the well-log table: train without the held-out wells, score on them alone
+    args=("data.val_wells=[${held_out//|/, }]" train.monitor=train_loss)
+    command="$command 'data.val_wells=[${held_out//|/, }]' train.monitor=train_loss"
+  fi
+  [[ -f "$run/best.safetensors" ]] || build/bin/strata-$app train --config "configs/$name.yaml" "${args[@]}" --out "$run"
+  data=()
+  if [[ -n "$held_out" ]]; then
+    awk -F, -v wells="$held_out" 'BEGIN { n = split(wells, w, "|"); for (i = 1; i <= n; i++) keep[w[i]] = 1 }
+      NR == 1 || ($3 in keep)' ../shared/data/welllogs/facies_vectors.csv > "$run/held_out.csv"
+    data=(--data "$run/held_out.csv")
+  fi
+  build/bin/strata-$app eval --checkpoint "$run/best.safetensors" "${data[@]}" --out "$run/eval_f32" > /dev/null
+  full=$(figure "$run/eval_f32" "$metric")
+  precision=f16
+  build/bin/strata-$app export --checkpoint "$run/best.safetensors" --format safetensors --precision f16 \
+    --output "$run/half.safetensors" > /dev/null
+  build/bin/strata-$app eval --checkpoint "$run/half.safetensors" "${data[@]}" --out "$run/eval_f16" > /dev/null
+  half=$(figure "$run/eval_f16" "$metric")
+  if python3 -c "import sys; sys.exit(abs($half - $full) > 0.002)"; then value=$half; else precision=f32 value=$full; fi
+  build/bin/strata-$app export --checkpoint "$run/best.safetensors" --format safetensors --precision $precision \
+    --output "zoo/$name.safetensors" \
+    --metadata "zoo.name=$name;zoo.config=configs/$name.yaml;zoo.command=$command;zoo.commit=$commit;zoo.metric=$metric;zoo.figure=$value;zoo.figure_f32=$full;zoo.what=$what;zoo.held_out_wells=$held_out" \
+    > /dev/null
+  printf '%s: %s %s = %s (%s; float32 %s), %s bytes\n' "$name" "$what" "${metric#*:}" "$value" "$precision" "$full" \
+    "$(stat -c %s "zoo/$name.safetensors")"
+done
