@@ -212,21 +212,26 @@ TEST_F(AppExport, WeightsOnlySafetensors) {
   EXPECT_EQ(std::count(half.begin(), half.end(), '\n'), 5);
 }
 
-// The weights-only export loads into strata's reference U-Net in PyTorch (tests/reference/torch_unet.py) with
-// strict=True and gives strata's output (tests/torch_weights_check.py, Debian's python3-torch), in f32 and f16.
+// The weights-only export loads into strata's reference models in PyTorch (tests/reference/torch_unet.py,
+// torch_encoder_unet.py) with strict=True and gives strata's output (tests/torch_weights_check.py, Debian's
+// python3-torch and -torchvision), in f32 and f16.
 TEST_F(AppExport, WeightsLoadIntoPyTorchStrictly) {
   if (std::system("/usr/bin/python3 -c 'import torch' > /dev/null 2>&1") != 0)
     GTEST_SKIP() << "SKIPPED LOUDLY: /usr/bin/python3 has no torch (scripts/install_deps.sh --torch installs it)";
   struct Case {
-    std::string app, unet;  // unet: the reference's arguments DIMS IN CLASSES BASE DEPTH
+    std::string app, checkpoint, model;  // model: the reference (tests/torch_weights_check.py)
     Shape input;
   };
-  for (const Case& c : {Case{"welllog", "1 1 5 8 2", {2, 1, 64}}, Case{"segment", "2 1 1 4 2", {1, 1, 32, 24}},
-                        Case{"faults", "2 1 1 4 2", {2, 1, 16, 20}}}) {
+  // The tiny U-Nets trained here, and the zoo's MobileNetV2-encoder U-Net.
+  const std::string zoo = std::string(STRATA_SOURCE_DIR) + "/zoo/segment_membrane.safetensors";
+  for (const Case& c : {Case{"welllog", checkpoint("welllog"), "unet:1:1:5:8:2", {2, 1, 64}},
+                        Case{"segment", checkpoint("segment"), "unet:2:1:1:4:2", {1, 1, 32, 24}},
+                        Case{"faults", checkpoint("faults"), "unet:2:1:1:4:2", {2, 1, 16, 20}},
+                        Case{"segment", zoo, "encoder:mobilenet_v2:1:1:1", {1, 1, 64, 96}}}) {
     for (const std::string precision : {"f32", "f16"}) {
-      SCOPED_TRACE(c.app + " " + precision);
+      SCOPED_TRACE(c.model + " " + precision);
       const fs::path weights = root() / (c.app + "_" + precision + ".safetensors");
-      ASSERT_EQ(run(bin(c.app) + " export --checkpoint " + checkpoint(c.app) + " --output " + weights.string() +
+      ASSERT_EQ(run(bin(c.app) + " export --checkpoint " + c.checkpoint + " --output " + weights.string() +
                     " --format safetensors --precision " + precision),
                 0)
           << log();
@@ -245,7 +250,7 @@ TEST_F(AppExport, WeightsLoadIntoPyTorchStrictly) {
       write_npy((root() / "torch_out.npy").string(), std::vector<int64_t>(ys.begin(), ys.end()),
                 y.contiguous().to_vector<float>());
       const std::string check = "/usr/bin/python3 " + std::string(STRATA_SOURCE_DIR) + "/tests/torch_weights_check.py ";
-      EXPECT_EQ(run(check + c.unet + " " + weights.string() + " " + (root() / "torch_in.npy").string() + " " +
+      EXPECT_EQ(run(check + c.model + " " + weights.string() + " " + (root() / "torch_in.npy").string() + " " +
                     (root() / "torch_out.npy").string()),
                 0)
           << log();

@@ -1,8 +1,9 @@
 """A strata weights-only export (`APP export --format safetensors`, f32 or f16) loads into strata's reference
-U-Net in PyTorch (tests/reference/torch_unet.py: strata's parameter names) with strict=True, and gives strata's
-output on the same input within 1e-4 (relative to max(1, |value|)).
+models in PyTorch (tests/reference/torch_unet.py, torch_encoder_unet.py: strata's parameter names) with
+strict=True, and gives strata's output on the same input within 1e-4 (relative to max(1, |value|)).
 
-    /usr/bin/python3 tests/torch_weights_check.py DIMS IN_CHANNELS CLASSES BASE DEPTH WEIGHTS INPUT.npy OUTPUT.npy
+    /usr/bin/python3 tests/torch_weights_check.py MODEL WEIGHTS INPUT.npy OUTPUT.npy
+    MODEL: unet:DIMS:IN_CHANNELS:CLASSES:BASE:DEPTH or encoder:ARCH:IN_CHANNELS:CLASSES:INPUT_SKIP
 """
 import os
 import sys
@@ -12,14 +13,19 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "reference"))
 import safetensors_io  # noqa: E402
+from torch_encoder_unet import EncoderUNet  # noqa: E402
 from torch_unet import UNet  # noqa: E402
 
 
 def main():
-    dims, cin, classes, base, depth = (int(v) for v in sys.argv[1:6])
-    weights, inputs, expected = sys.argv[6:9]
+    kind, *spec = sys.argv[1].split(":")
+    weights, inputs, expected = sys.argv[2:5]
     arrays, meta = safetensors_io.load(weights)
-    model = UNet(dims, cin, classes, base, depth)
+    if kind == "unet":
+        model = UNet(*(int(v) for v in spec))
+    else:
+        arch, cin, classes, input_skip = spec
+        model = EncoderUNet(arch, classes=int(classes), input_skip=input_skip == "1", in_channels=int(cin))
     state = {k: torch.from_numpy(np.array(v, dtype=np.int64 if v.dtype == np.int64 else np.float32)) for k, v in arrays.items()}
     model.load_state_dict(state, strict=True)
     model.eval()

@@ -13,12 +13,15 @@ class EncoderUNet(nn.Module):
     def __init__(self, arch, classes=1, input_skip=False, in_channels=3):
         super().__init__()
         self.input_skip = input_skip
+        # As in strata (models/encoder_unet.h), the encoder's layers are encoder.features.N: a weights-only strata
+        # export (APP export --format safetensors) loads with strict=True.
+        self.encoder = nn.Module()
         if arch == "mobilenet_v2":
-            self.features = torchvision.models.mobilenet_v2(weights=None).features
+            self.encoder.features = torchvision.models.mobilenet_v2(weights=None).features
             self.taps, channels, extra = [1, 3, 6, 13, 18], [16, 24, 32, 96, 1280], True
         else:
             vgg = torchvision.models.vgg16_bn if arch == "vgg16_bn" else torchvision.models.vgg16
-            self.features = vgg(weights=None).features
+            self.encoder.features = vgg(weights=None).features
             self.taps, channels, extra = None, [64, 128, 256, 512, 512], False
         if in_channels != 3:  # as strata's encoders for in_channels != 3: the first convolution takes them
             first = self.features[0][0] if arch == "mobilenet_v2" else self.features[0]
@@ -39,6 +42,10 @@ class EncoderUNet(nn.Module):
             self.dec.append(ConvBlock(nn.Conv2d, nn.BatchNorm2d, w + skip, w))
             cin = w
         self.head = nn.Conv2d(cin, classes, 1)
+
+    @property
+    def features(self):
+        return self.encoder.features
 
     def stages(self, x):
         out = []
