@@ -66,6 +66,7 @@ int run_export(const AppArgs& a, const std::string& app, const AppExport& e) {
   STRATA_CHECK(precision == "f32" || format == "safetensors", "--precision f16 is for --format safetensors");
   std::map<std::string, std::string> metadata = e.onnx.metadata;
   metadata["strata.app"] = app;
+  metadata["data_format"] = "channels_first";  // the key OpendTect's dgbpy reads (dgbonnx.OnnxModel)
   metadata["strata.checkpoint"] = fs::path(a.checkpoint).filename().string();
   if (a.values.count("--metadata")) {
     std::stringstream list(a.values.at("--metadata"));
