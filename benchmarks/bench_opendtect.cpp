@@ -47,17 +47,7 @@ int main(int argc, char** argv) {
                    dir.string() + "' --seisinfo 44" + words + " > /dev/null").c_str()) != 0)
     return 1;
 
-  std::vector<float> survey(size_t(kInlines) * kCrosslines * kSamples);
-  SynthOptions synth;
-  synth.height = kSamples;
-  synth.width = kCrosslines;
-  for (int il = 0; il < kInlines; ++il) {
-    std::mt19937_64 rng = sample_rng(3, 0, uint64_t(il));
-    const SynthSection s = generate_section(synth, rng);
-    for (int xl = 0; xl < kCrosslines; ++xl)
-      for (int z = 0; z < kSamples; ++z)
-        survey[size_t((il * kCrosslines + xl) * kSamples + z)] = s.seismic[size_t(z * kCrosslines + xl)];
-  }
+  const std::vector<float> survey = test::synthetic_survey(kInlines, kCrosslines, kSamples, 3);
 
   // predict on the centre inline.
   const Checkpoint ck = Checkpoint::load(checkpoint);

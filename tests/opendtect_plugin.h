@@ -1,7 +1,7 @@
 // OpendTect's ExternalAttrib plugin, its side of the protocol, as its Linux code does it: the launch (pipes for
 // stdin and stdout, stderr to a log file, fork, every other descriptor closed, execve of /bin/sh SCRIPT ARGS with
 // only IFS and PATH=/usr/bin:/bin:/usr/sbin:/sbin), unbuffered fwrite / fread of the blocks, SIGKILL at the end
-// without closing stdin; and its URL encoding (urllib.h). For tests/test_opendtect.cpp and
+// without closing stdin; its URL encoding (urllib.h); and a synthetic survey. For tests/test_opendtect.cpp and
 // benchmarks/bench_opendtect.cpp.
 #pragma once
 
@@ -13,12 +13,33 @@
 #include <cctype>
 #include <chrono>
 #include <cstdio>
+#include <cstdint>
 #include <filesystem>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "apps/faults/synth.h"
+
 namespace strata::test {
+
+// A synthetic survey for the attribute: `inlines` generated sections of `samples` x `crosslines`, stored
+// (inline, crossline, sample) as the plugin indexes traces.
+inline std::vector<float> synthetic_survey(int inlines, int crosslines, int samples, uint64_t seed) {
+  std::vector<float> survey(size_t(inlines) * size_t(crosslines) * size_t(samples));
+  faults::SynthOptions synth;
+  synth.height = samples;
+  synth.width = crosslines;
+  for (int il = 0; il < inlines; ++il) {
+    std::mt19937_64 rng = sample_rng(seed, 0, uint64_t(il));
+    const faults::SynthSection s = faults::generate_section(synth, rng);
+    for (int xl = 0; xl < crosslines; ++xl)
+      for (int z = 0; z < samples; ++z)
+        survey[size_t((il * crosslines + xl) * samples + z)] = s.seismic[size_t(z * crosslines + xl)];
+  }
+  return survey;
+}
 
 // The plugin's urllib.h: letters and digits as they are, every other byte %XX, a backslash %5C%5C.
 inline std::string plugin_urlencode(const std::string& s) {

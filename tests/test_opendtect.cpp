@@ -89,17 +89,7 @@ class OpendtectPlugin : public ::testing::Test {
                                 .c_str()),
                 0)
           << slurp(root() / "log.txt");
-    survey_ = new std::vector<float>(size_t(kInlines) * kCrosslines * kSamples);
-    SynthOptions so;
-    so.height = kSamples;
-    so.width = kCrosslines;
-    for (int il = 0; il < kInlines; ++il) {
-      std::mt19937_64 rng = sample_rng(11, 0, uint64_t(il));
-      const SynthSection s = generate_section(so, rng);
-      for (int xl = 0; xl < kCrosslines; ++xl)
-        for (int z = 0; z < kSamples; ++z)
-          (*survey_)[size_t((il * kCrosslines + xl) * kSamples + z)] = s.seismic[size_t(z * kCrosslines + xl)];
-    }
+    survey_ = new std::vector<float>(test::synthetic_survey(kInlines, kCrosslines, kSamples, 11));
   }
   static void TearDownTestSuite() {
     delete checkpoint_;
