@@ -193,6 +193,8 @@ TEST_F(AppExport, WeightsOnlySafetensors) {
   EXPECT_TRUE(st.tensors.count("head.weight"));
   EXPECT_EQ(st.metadata.at("strata.app"), "strata-welllog");
   EXPECT_EQ(st.metadata.at("format"), "strata-weights");
+  EXPECT_FALSE(st.metadata.at("strata.commit").empty());  // every checkpoint records the build that trained it
+  EXPECT_EQ(st.metadata.count("trainer.epoch"), 0u);       // and the training state stays out of a weights file
   // predict reads it as it reads the checkpoint: the same rows; in f16, the same within half precision.
   std::ofstream(root() / "w.csv") << "Well Name,Depth,GR\nW,1000,60\nW,1000.5,75\nW,1001,90\nW,1001.5,70\n";
   const auto predicted = [&](const std::string& model, const std::string& out) {

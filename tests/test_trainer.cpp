@@ -447,6 +447,22 @@ TEST(Cli, ParsesCommandsFlagsAndOverrides) {
   EXPECT_THAT(parse_error({"predict", "--checkpoint", "b.safetensors"}), HasSubstr("predict needs --input"));
 }
 
+TEST(Cli, FlagValuesAfterAnEqualsSign) {
+  const AppArgs a = parse({"train", "--config=c.yaml", "--out=runs/a=b", "train.lr=0.1", "--force"});
+  EXPECT_EQ(a.config, "c.yaml");
+  EXPECT_EQ(a.out, "runs/a=b");  // the first '=' separates
+  EXPECT_EQ(a.overrides, std::vector<std::string>{"train.lr=0.1"});
+  EXPECT_THAT(parse_error({"train", "--config=c.yaml", "--force=yes"}), HasSubstr("--force takes no value"));
+  EXPECT_THAT(parse_error({"train", "--config="}), HasSubstr("--config= has an empty value"));
+  EXPECT_THAT(parse_error({"train", "--config=c.yaml", "--colour=red"}), HasSubstr("'--colour' is not a flag"));
+}
+
+TEST(Cli, VersionNamesTheBuild) {
+  EXPECT_TRUE(parse({"--version"}).version);
+  EXPECT_THAT(build_description(), HasSubstr(std::string("strata ") + strata_version() + " (commit "));
+  EXPECT_THAT(build_description(), HasSubstr("CUDA backend"));
+}
+
 TEST(Cli, FlagsOfAnotherCommandAreErrors) {
   // eval --input used to be ignored, and eval scored the config's data instead.
   EXPECT_THAT(parse_error({"eval", "--checkpoint", "b.safetensors", "--input", "x.csv"}),

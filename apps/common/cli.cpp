@@ -86,9 +86,31 @@ CommandSpec predict_command_spec(const std::string& summary, const std::string& 
            {"--device", "DEV", "cpu (default) or cuda: where the model runs"}}};
 }
 
+const char* strata_version() { return STRATA_VERSION; }
+const char* strata_commit() { return STRATA_COMMIT; }
+
+std::string build_description() {
+#ifdef STRATA_WITH_CUDA
+  const char* cuda = "on";
+#else
+  const char* cuda = "off";
+#endif
+#ifdef STRATA_WITH_MPI
+  const char* mpi = "on";
+#else
+  const char* mpi = "off";
+#endif
+  return str_cat("strata ", STRATA_VERSION, " (commit ", STRATA_COMMIT, ", ", STRATA_BUILD_TYPE, "; CUDA backend ",
+                 cuda, ", MPI ", mpi, ")");
+}
+
 AppArgs parse_app_args(int argc, char** argv, const AppSpec& spec) {
   AppArgs a;
   const std::string first = argc >= 2 ? argv[1] : "";
+  if (first == "--version") {
+    a.version = true;
+    return a;
+  }
   if (first == "--help" || first == "-h" || first == "help") {
     a.help = true;
     if (argc >= 3) a.command = argv[2];
@@ -103,7 +125,13 @@ AppArgs parse_app_args(int argc, char** argv, const AppSpec& spec) {
   STRATA_CHECK(cmd, "unknown command '", a.command, "'\n\n", spec.usage());
   const std::string usage = "\n\n" + spec.usage(a.command);
   for (; i < argc; ++i) {
-    const std::string arg = argv[i];
+    std::string arg = argv[i];
+    std::string attached;  // --flag=value
+    if (arg.rfind("--", 0) == 0 && arg.find('=') != std::string::npos) {
+      attached = arg.substr(arg.find('=') + 1);
+      arg = arg.substr(0, arg.find('='));
+      STRATA_CHECK(!attached.empty(), arg, "= has an empty value", usage);
+    }
     if (arg == "--help" || arg == "-h") {
       a.help = true;
       return a;
@@ -114,11 +142,12 @@ AppArgs parse_app_args(int argc, char** argv, const AppSpec& spec) {
     if (flag) {
       STRATA_CHECK(!a.has(arg), arg, " is given twice", usage);
       if (flag->value.empty()) {
+        STRATA_CHECK(attached.empty(), arg, " takes no value", usage);
         a.switches.insert(arg);
         continue;
       }
-      STRATA_CHECK(i + 1 < argc, arg, " needs a value (", flag->value, ")", usage);
-      const std::string v = argv[++i];
+      STRATA_CHECK(!attached.empty() || i + 1 < argc, arg, " needs a value (", flag->value, ")", usage);
+      const std::string v = attached.empty() ? std::string(argv[++i]) : attached;
       STRATA_CHECK(!v.empty(), arg, " has an empty value; give ", flag->value, usage);
       a.values[arg] = v;
     } else if (arg.rfind("--", 0) == 0 || arg.rfind("-", 0) == 0) {
@@ -197,6 +226,10 @@ int run_app(const AppSpec& spec, int (*body)(const AppArgs&), int argc, char** a
     const AppArgs a = parse_app_args(argc, argv, spec);
     if (a.help) {
       if (dist::is_main()) std::fputs((a.command.empty() ? spec.usage() : spec.usage(a.command)).c_str(), stdout);
+      return 0;
+    }
+    if (a.version) {
+      if (dist::is_main()) std::printf("%s %s\n", name.c_str(), build_description().c_str());
       return 0;
     }
     if (dist::active() && a.command != "train" && a.command != "pretrain" && a.command != "eval") {
@@ -331,7 +364,10 @@ std::string prepare_run_dir(const std::string& out, const AppArgs& a) {
   create_directories_checked(out);
   if (!fs::exists(fs::path(out) / kRunMarker, ec))
     write_file_atomic((fs::path(out) / kRunMarker).string(),
-                      [](std::ostream& f) { f << "strata run folder v1: written by strata train\n"; });
+                      [](std::ostream& f) {
+                        f << "strata run folder v1: written by strata train\n"
+                          << build_description() << "\n";
+                      });
   return out;
 }
 

@@ -58,9 +58,17 @@ struct AppArgs {
   std::set<std::string> switches;                                    // value-less flags given
   std::vector<std::string> overrides;                                // key.sub=value
   bool help = false;                                                 // --help / -h: print usage, exit 0
+  bool version = false;                                              // --version: print build_description()
   bool has(const std::string& flag) const { return values.count(flag) || switches.count(flag); }
 };
 
+// "strata 0.1.0 (commit abc1234, Release; CUDA backend on, MPI on)": what --version prints.
+std::string build_description();
+// The version and source commit alone, for checkpoints and run folders ("0.1.0", "abc1234").
+const char* strata_version();
+const char* strata_commit();
+
+// Flags take their value as the next word or after '=' (--out DIR, --out=DIR).
 // Throws strata::Error (with the usage appended) on bad input.
 AppArgs parse_app_args(int argc, char** argv, const AppSpec& spec);
 

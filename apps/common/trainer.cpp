@@ -146,6 +146,8 @@ Checkpoint Trainer::state(int64_t epoch, int64_t batch) const {
   ck.set("trainer.partial_samples", std::to_string(partial_samples_));
   ck.set("trainer.monitor", o_.monitor);
   ck.set("trainer.world_size", std::to_string(dist::size()));
+  ck.set("strata.version", strata_version());
+  ck.set("strata.commit", strata_commit());
   return ck;
 }
 
