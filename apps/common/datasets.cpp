@@ -10,6 +10,7 @@
 #include <random>
 #include <sstream>
 
+#include "apps/common/output_plan.h"
 #include "engine/error.h"
 #include "engine/file_io.h"
 
@@ -125,7 +126,7 @@ std::vector<ImagePair> pairs_from_list(const std::string& list_file) {
       return local.string();
     };
     ImagePair pair{resolve(image), resolve(mask)};
-    const auto [it, fresh] = line_of.emplace(fs::weakly_canonical(fs::absolute(pair.image)).string(), n);
+    const auto [it, fresh] = line_of.emplace(canonical_key(pair.image), n);
     STRATA_CHECK(fresh, list_file, ":", n, ": lists the image ", image, " again (first on line ", it->second,
                  "); a duplicate would be drawn twice as often, or land on both sides of a split");
     out.push_back(std::move(pair));

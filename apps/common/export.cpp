@@ -44,8 +44,9 @@ namespace {
 
 // The state_dict as PyTorch has it: every batch norm also carries num_batches_tracked (int64, a scalar).
 std::map<std::string, Tensor> pytorch_state_dict(const Module& model) {
-  std::map<std::string, Tensor> out = model.state_dict();
-  for (const auto& [name, t] : model.state_dict()) {
+  const std::map<std::string, Tensor> state = model.state_dict();
+  std::map<std::string, Tensor> out = state;
+  for (const auto& [name, t] : state) {
     const std::string suffix = "running_var";
     if (name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0) {
       const std::string tracked = name.substr(0, name.size() - suffix.size()) + "num_batches_tracked";

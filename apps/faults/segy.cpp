@@ -13,6 +13,7 @@
 #include <map>
 #include <set>
 
+#include "apps/common/output_plan.h"
 #include "engine/error.h"
 #include "engine/file_io.h"
 
@@ -271,8 +272,7 @@ extern "C" void remove_tmp_and_end(int sig) {
 
 SegyWriter::SegyWriter(const SegyVolume& like, const std::string& path)
     : like_(like), path_(output_target(path)), tmp_(path_ + ".tmp") {
-  STRATA_CHECK(fs::weakly_canonical(path_) != fs::weakly_canonical(like.path()), path,
-               ": the output would overwrite the input SEG-Y file");
+  refuse_output_onto_input(path_, like.path());  // symlinks and hard links resolved, as for every app output
   std::array<char, 400> bin = like.binary_header();
   segy_set_bfield(bin.data(), SEGY_BIN_FORMAT, SEGY_IEEE_FLOAT_4_BYTE);
   const std::string& text = like.text_bytes();

@@ -7,6 +7,7 @@
 #include <set>
 #include <tuple>
 
+#include "apps/common/output_plan.h"
 #include "apps/common/plot.h"
 #include "engine/autograd.h"
 #include "engine/error.h"
@@ -108,11 +109,11 @@ SegmentData::SegmentData(const Config& data, const TaskSpec& task) : task_(task)
   STRATA_CHECK(!train_.empty(), data.origin(), ": the split left no training images");
   // An image on both sides scores the model on what it trained on: said, as the scores are then not held out.
   std::set<std::string> trained;
-  for (const ImagePair& p : train_) trained.insert(fs::weakly_canonical(fs::absolute(p.image)).string());
+  for (const ImagePair& p : train_) trained.insert(canonical_key(p.image));
   size_t shared = 0;
   std::string first;
   for (const ImagePair& p : val_)
-    if (trained.count(fs::weakly_canonical(fs::absolute(p.image)).string()) && !shared++) first = p.image;
+    if (trained.count(canonical_key(p.image)) && !shared++) first = p.image;
   if (shared)
     std::fprintf(stderr, "strata-segment: warning: %zu of %zu validation images are training images too (%s%s); "
                  "validation scores are not held out\n", shared, val_.size(), first.c_str(), shared > 1 ? ", ..." : "");
