@@ -273,31 +273,39 @@ extern "C" void remove_tmp_and_end(int sig) {
 SegyWriter::SegyWriter(const SegyVolume& like, const std::string& path)
     : like_(like), path_(output_target(path)), tmp_(path_ + ".tmp") {
   refuse_output_onto_input(path_, like.path());  // symlinks and hard links resolved, as for every app output
-  std::array<char, 400> bin = like.binary_header();
-  segy_set_bfield(bin.data(), SEGY_BIN_FORMAT, SEGY_IEEE_FLOAT_4_BYTE);
-  const std::string& text = like.text_bytes();
-  {
-    // Textual header bytes as in the input, the binary header (big-endian, as segyio returns it), extended
-    // textual headers.
-    std::ofstream f(tmp_, std::ios::binary | std::ios::trunc);
-    STRATA_CHECK(f, tmp_, ": cannot create");
-    f.write(text.data(), 3200);
-    f.write(bin.data(), 400);
-    f.write(text.data() + 3200, std::streamsize(text.size() - 3200));
-    STRATA_CHECK(f, tmp_, ": cannot write the headers");
-  }
-  fp_ = segy_open(tmp_.c_str(), "r+b");
-  STRATA_CHECK(fp_, tmp_, ": cannot open for writing");
-  segy_set_format(fp_, int(SEGY_IEEE_FLOAT_4_BYTE) | int(SEGY_MSB));
-  trace0_ = segy_trace0(bin.data());
-  trace_bytes_ = segy_trsize(SEGY_IEEE_FLOAT_4_BYTE, int(like.samples()));
-  written_.assign(size_t(like.traces()), false);
+  // The handlers come first: from the moment the temporary file exists, Ctrl-C or SIGTERM removes it.
   if (tmp_.size() < sizeof interrupted_tmp) {
     std::memcpy(interrupted_tmp, tmp_.c_str(), tmp_.size() + 1);
     previous_int = std::signal(SIGINT, remove_tmp_and_end);
     previous_term = std::signal(SIGTERM, remove_tmp_and_end);
     handlers_ = true;
   }
+  std::array<char, 400> bin = like.binary_header();
+  segy_set_bfield(bin.data(), SEGY_BIN_FORMAT, SEGY_IEEE_FLOAT_4_BYTE);
+  const std::string& text = like.text_bytes();
+  try {
+    {
+      // Textual header bytes as in the input, the binary header (big-endian, as segyio returns it), extended
+      // textual headers.
+      std::ofstream f(tmp_, std::ios::binary | std::ios::trunc);
+      STRATA_CHECK(f, tmp_, ": cannot create");
+      f.write(text.data(), 3200);
+      f.write(bin.data(), 400);
+      f.write(text.data() + 3200, std::streamsize(text.size() - 3200));
+      STRATA_CHECK(f, tmp_, ": cannot write the headers");
+    }
+    fp_ = segy_open(tmp_.c_str(), "r+b");
+    STRATA_CHECK(fp_, tmp_, ": cannot open for writing");
+  } catch (...) {  // no destructor runs for a writer that was never made: its file and handlers go here
+    std::error_code ec;
+    fs::remove(tmp_, ec);
+    release_signals();
+    throw;
+  }
+  segy_set_format(fp_, int(SEGY_IEEE_FLOAT_4_BYTE) | int(SEGY_MSB));
+  trace0_ = segy_trace0(bin.data());
+  trace_bytes_ = segy_trsize(SEGY_IEEE_FLOAT_4_BYTE, int(like.samples()));
+  written_.assign(size_t(like.traces()), false);
 }
 
 SegyWriter::~SegyWriter() {
