@@ -26,9 +26,9 @@ double LrSchedule::factor(int64_t step) const {
   return f;
 }
 
-LrSchedule LrSchedule::from_config(const Config& cfg, int64_t total_steps) {
+LrSchedule LrSchedule::from_config(const Config& cfg, int64_t total_steps, const std::string& default_type) {
   LrSchedule s;
-  const std::string type = cfg.get_choice("type", "constant", {"constant", "step", "poly", "cosine"});
+  const std::string type = cfg.get_choice("type", default_type, {"constant", "step", "poly", "cosine"});
   s.kind = type == "step" ? Kind::step : type == "poly" ? Kind::poly : type == "cosine" ? Kind::cosine : Kind::constant;
   s.total_steps = total_steps;
   if (s.kind == Kind::step) {
@@ -176,16 +176,17 @@ void Adam::update(const ParamGroup& group, double lr, const Tensor& p, const Ten
 }
 
 // ---- construction from config ----------------------------------------------------------------
-std::unique_ptr<Optimizer> make_optimizer(const Config& cfg, const NamedTensors& params, int64_t total_steps) {
-  const std::string type = cfg.get_choice("type", "adam", {"sgd", "adam", "adamw"});
-  const double lr = cfg.get_double("lr", type == "sgd" ? 0.01 : 1e-3, Bounds::positive());
+std::unique_ptr<Optimizer> make_optimizer(const Config& cfg, const NamedTensors& params, int64_t total_steps,
+                                          const OptimizerDefaults& defaults) {
+  const std::string type = cfg.get_choice("type", defaults.type, {"sgd", "adam", "adamw"});
+  const double lr = cfg.get_double("lr", defaults.lr > 0 ? defaults.lr : type == "sgd" ? 0.01 : 1e-3, Bounds::positive());
   const double wd = cfg.get_double("weight_decay", type == "adamw" ? 0.01 : 0.0, Bounds::at_least(0));
   std::unique_ptr<Optimizer> opt;
   if (type == "sgd") {
     opt = std::make_unique<Sgd>(cfg.get_double("momentum", 0.0, Bounds::between(0, 1)),
                                 cfg.get_double("dampening", 0.0, Bounds::between(0, 1)), cfg.get_bool("nesterov", false));
   } else {
-    const std::vector<double> betas = cfg.get_double_list("betas", {0.9, 0.999});
+    const std::vector<double> betas = cfg.get_double_list("betas", defaults.betas);
     STRATA_CHECK(betas.size() == 2, cfg.origin(), ": ", cfg.key_path("betas"), ": must be a list of two numbers");
     opt = std::make_unique<Adam>(betas[0], betas[1], cfg.get_double("eps", 1e-8, Bounds::positive()),
                                  type == "adamw");
@@ -219,7 +220,7 @@ std::unique_ptr<Optimizer> make_optimizer(const Config& cfg, const NamedTensors&
                  "' selects no trainable parameter");
     opt->add_group(std::move(r.group));
   }
-  opt->set_schedule(LrSchedule::from_config(cfg.section("schedule"), total_steps));
+  opt->set_schedule(LrSchedule::from_config(cfg.section("schedule"), total_steps, defaults.schedule));
   return opt;
 }
 

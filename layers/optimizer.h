@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/config.h"
+#include "config/config.h"
 #include "layers/module.h"
 
 namespace strata {
@@ -40,7 +40,8 @@ struct LrSchedule {
   double factor(int64_t step) const;
   // Keys: type (constant | step | poly | cosine), step_size, gamma, power,
   // min_factor, warmup_steps; total_steps comes from the trainer.
-  static LrSchedule from_config(const Config& cfg, int64_t total_steps);
+  // `default_type`: the schedule when cfg names none.
+  static LrSchedule from_config(const Config& cfg, int64_t total_steps, const std::string& default_type = "constant");
 };
 
 struct ParamGroup {
@@ -130,7 +131,16 @@ class Adam : public Optimizer {
 //   groups: [{match: "head.", lr_scale: 10, weight_decay: 0}, ...]  parameters whose
 //     name starts with `match` form that group (first match wins; the rest: "default");
 //   schedule: {type: poly, power: 0.9, warmup_steps: 0, ...}  (LrSchedule::from_config).
-std::unique_ptr<Optimizer> make_optimizer(const Config& cfg, const NamedTensors& params, int64_t total_steps);
+// `defaults` are what an absent key means for this optimizer (a discriminator's Adam at 1e-4, say); the
+// resolved values are recorded in the config, so a saved config shows them.
+struct OptimizerDefaults {
+  std::string type = "adam";
+  double lr = 0;                    // 0: the type's own (sgd 0.01, adam / adamw 1e-3)
+  std::vector<double> betas{0.9, 0.999};
+  std::string schedule = "constant";
+};
+std::unique_ptr<Optimizer> make_optimizer(const Config& cfg, const NamedTensors& params, int64_t total_steps,
+                                          const OptimizerDefaults& defaults = {});
 
 // Scales all gradients so their global L2 norm is at most max_norm (PyTorch's
 // clip_grad_norm_: factor max_norm / (norm + 1e-6) when norm > max_norm).

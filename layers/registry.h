@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/config.h"
+#include "config/config.h"
 #include "layers/module.h"
 
 namespace strata {

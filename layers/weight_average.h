@@ -23,7 +23,7 @@
 #include <utility>
 #include <vector>
 
-#include "engine/config.h"
+#include "config/config.h"
 #include "layers/module.h"
 
 namespace strata {

@@ -237,22 +237,26 @@ EncoderUNetOptions encoder_unet_options(const Config& c) {
   return o;
 }
 
-ModulePtr with_pretrained(const Config& c, std::shared_ptr<EncoderUNet> m) {
-  const std::string weights = c.get_string("encoder_weights", "");
-  if (!weights.empty()) load_torchvision_encoder(*m, weights);
-  return m;
-}
 }  // namespace
+
+void load_pretrained_weights(const Config& model_cfg, Module& model) {
+  const std::string weights = model_cfg.get_string("encoder_weights", "");
+  if (weights.empty()) return;
+  auto* unet = dynamic_cast<EncoderUNet*>(&model);
+  STRATA_CHECK(unet != nullptr, model_cfg.origin(), ": ", model_cfg.key_path("encoder_weights"), ": model.type ",
+               model.type(), " has no separate encoder to load (unet_vgg16 and unet_mobilenetv2 have)");
+  load_torchvision_encoder(*unet, weights);
+}
 
 STRATA_REGISTER_MODULE("unet_vgg16", [](const Config& c) -> ModulePtr {
   const bool bn = c.get_bool("batchnorm", false);
   auto enc = std::make_shared<Vgg16Encoder>(c.get_int("in_channels", 3, Bounds::at_least(1)), bn);
-  return with_pretrained(c, std::make_shared<EncoderUNet>("unet_vgg16", enc, encoder_unet_options(c)));
+  return std::make_shared<EncoderUNet>("unet_vgg16", enc, encoder_unet_options(c));
 });
 STRATA_REGISTER_MODULE("unet_mobilenetv2", [](const Config& c) -> ModulePtr {
   auto enc = std::make_shared<MobileNetV2Encoder>(c.get_int("in_channels", 3, Bounds::at_least(1)),
                                                   c.get_double("width", 1.0, Bounds::positive()));
-  return with_pretrained(c, std::make_shared<EncoderUNet>("unet_mobilenetv2", enc, encoder_unet_options(c)));
+  return std::make_shared<EncoderUNet>("unet_mobilenetv2", enc, encoder_unet_options(c));
 });
 
 }  // namespace strata

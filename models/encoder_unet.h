@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "config/config.h"
 #include "layers/checkpoint.h"
 #include "layers/layers.h"
 
@@ -113,5 +114,10 @@ NameMapping torchvision_mapping();
 // takes RGB weights with its first convolution summed over the three colours:
 // it then computes what the RGB encoder computes on the image (g, g, g).
 void load_torchvision_encoder(EncoderUNet& model, const std::string& path);
+
+// The starting weights a model config names, loaded into a model built from it: `encoder_weights: FILE`
+// (torchvision-format safetensors) for the encoder U-Nets; nothing when the key is absent or empty. The
+// factories only build; the apps' driver calls this after construction, and only when training starts.
+void load_pretrained_weights(const Config& model_cfg, Module& model);
 
 }  // namespace strata

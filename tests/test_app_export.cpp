@@ -19,7 +19,7 @@
 #include "apps/common/image_io.h"
 #include "apps/common/npy.h"
 #include "engine/autograd.h"
-#include "engine/config.h"
+#include "config/config.h"
 #include "engine/random.h"
 #include "engine/safetensors.h"
 #include "layers/checkpoint.h"

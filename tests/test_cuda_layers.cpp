@@ -7,7 +7,7 @@
 #include <cmath>
 #include <cstdio>
 
-#include "engine/config.h"
+#include "config/config.h"
 #include "engine/nn_ops.h"
 #include "engine/ops.h"
 #include "engine/random.h"

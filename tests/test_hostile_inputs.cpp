@@ -2,7 +2,8 @@
 //
 // Each row runs an app's real binary the way a user would, in a fresh folder:
 // `setup` (shell) prepares files, then `APP args` runs with stdout + stderr
-// captured in out.txt. The row asserts the exit code, words of the message,
+// captured in out.txt. The row asserts the exit code (2 for a command line that
+// does not fit the command, 1 for every other error), words of the message,
 // that nothing aborted (no "terminate called", no signal) and, with `check`,
 // a shell test of what is left on disk afterwards (a FIFO still a FIFO, a
 // finished run untouched).
@@ -189,13 +190,13 @@ const std::vector<HostileCase> kCases = {
      {"well 'W' has no value in any of the model's curves (GR); it has no numeric curve"}},
     // 4. command line and config
     {"welllog_predict_override_it_does_not_read", "strata-welllog", "well_csv w.csv",
-     "predict --checkpoint $CKPT --input w.csv --output p.csv train.epochs=3", 1,
+     "predict --checkpoint $CKPT --input w.csv --output p.csv train.epochs=3", 2,
      {"predict does not use the key train.epochs"}, "test ! -e p.csv"},
-    {"welllog_eval_override_typo", "strata-welllog", "", "eval --checkpoint $CKPT inference.windw=3", 1,
+    {"welllog_eval_override_typo", "strata-welllog", "", "eval --checkpoint $CKPT inference.windw=3", 2,
      {"eval does not use the key inference.windw"}},
-    {"welllog_eval_rejects_input_flag", "strata-welllog", "well_csv w.csv", "eval --checkpoint $CKPT --input w.csv", 1,
+    {"welllog_eval_rejects_input_flag", "strata-welllog", "well_csv w.csv", "eval --checkpoint $CKPT --input w.csv", 2,
      {"'--input' is not a flag of eval (it belongs to: predict)"}},
-    {"welllog_empty_override_value", "strata-welllog", "", "train --config $CFG --out run train.epochs=", 1,
+    {"welllog_empty_override_value", "strata-welllog", "", "train --config $CFG --out run train.epochs=", 2,
      {"train.epochs=': empty value"}, "test ! -e run"},
     {"welllog_duplicate_yaml_key", "strata-welllog", "cp $CFG c.yaml && printf 'train: {epochs: 1}\\n' >> c.yaml",
      "train --config c.yaml --out run", 1, {"c.yaml: train: the key appears twice"}},
@@ -276,8 +277,8 @@ const std::vector<HostileCase> kCases = {
      "eval --checkpoint $SEG_CKPT --data list.txt", 1, {"list.txt:1: no file 'a.png'"}},
     // 4. command line and config
     {"segment_predict_override_it_does_not_read", "strata-segment", "", "predict --checkpoint $SEG_CKPT --input "
-     "$SEG_SET/images --output masks train.epochs=3", 1, {"predict does not use the key train.epochs"}},
-    {"segment_probabilities_is_a_predict_flag", "strata-segment", "", "train --config $SEG_CFG --probabilities", 1,
+     "$SEG_SET/images --output masks train.epochs=3", 2, {"predict does not use the key train.epochs"}},
+    {"segment_probabilities_is_a_predict_flag", "strata-segment", "", "train --config $SEG_CFG --probabilities", 2,
      {"'--probabilities' is not a flag of train (it belongs to: predict)"}},
     {"segment_unknown_config_key", "strata-segment", "", "train --config $SEG_CFG --out run data.augment.hflp=0.5", 1,
      {"data.augment.hflp"}, "test ! -e run"},
@@ -400,7 +401,7 @@ const std::vector<HostileCase> kCases = {
     {"anomaly_checkpoint_without_threshold", "strata-anomaly", "",
      "predict --checkpoint $AN_LAST --input $AN_SET/test --output s.csv", 1, {"has no threshold"}},
     {"anomaly_predict_override_it_does_not_read", "strata-anomaly", "",
-     "predict --checkpoint $AN_CKPT --input $AN_SET/test --output s.csv train.epochs=3", 1,
+     "predict --checkpoint $AN_CKPT --input $AN_SET/test --output s.csv train.epochs=3", 2,
      {"predict does not use the key train.epochs"}},
     {"anomaly_help", "strata-anomaly", "", "--help", 0, {"usage:", "strata-anomaly predict", "docs/anomaly.md"}},
     // 5. outputs
@@ -464,22 +465,22 @@ const std::vector<HostileCase> kCases = {
      {"inference.shift", "64", "0-63"}, "test ! -e p.sgy"},
     // 3. command line
     {"faults_direction_unknown", "strata-faults", "",
-     "predict --checkpoint $FT_CKPT --input $FT_SGY --output p.sgy --direction diagonal", 1,
+     "predict --checkpoint $FT_CKPT --input $FT_SGY --output p.sgy --direction diagonal", 2,
      {"--direction 'diagonal'"}},
     {"faults_sections_out_of_range", "strata-faults", "",
      "predict --checkpoint $FT_CKPT --input $FT_SGY --output p.sgy --png png --sections 0,99", 1,
      {"--sections: section 99 of 4"}, "test ! -e p.sgy"},
     {"faults_sections_not_numbers", "strata-faults", "",
-     "predict --checkpoint $FT_CKPT --input $FT_SGY --output p.sgy --png png --sections 1,x", 1,
+     "predict --checkpoint $FT_CKPT --input $FT_SGY --output p.sgy --png png --sections 1,x", 2,
      {"'x' is not a section index"}},
-    {"faults_generate_count_bad", "strata-faults", "", "generate --config $FT_CFG --output g --count lots", 1,
+    {"faults_generate_count_bad", "strata-faults", "", "generate --config $FT_CFG --output g --count lots", 2,
      {"--count 'lots'"}},
-    {"faults_generate_needs_output", "strata-faults", "", "generate --config $FT_CFG", 1, {"--output"}},
+    {"faults_generate_needs_output", "strata-faults", "", "generate --config $FT_CFG", 2, {"--output"}},
     // 4. checkpoints
     {"faults_checkpoint_of_another_app", "strata-faults", "",
      "predict --checkpoint $AN_CKPT --input $FT_SGY --output p.sgy", 1, {"not a strata-faults checkpoint"}},
     {"faults_override_not_read_by_predict", "strata-faults", "",
-     "predict --checkpoint $FT_CKPT --input $FT_SGY --output p.sgy train.epochs=3", 1, {"train.epochs"}},
+     "predict --checkpoint $FT_CKPT --input $FT_SGY --output p.sgy train.epochs=3", 2, {"train.epochs"}},
     // 5. outputs: never over the input, never half a file
     {"faults_output_is_the_input", "strata-faults", "cp $FT_SGY in.sgy && cp in.sgy keep.sgy",
      "predict --checkpoint $FT_CKPT --input in.sgy --output in.sgy", 1, {"would overwrite the input"},

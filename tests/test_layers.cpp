@@ -9,7 +9,7 @@
 
 #include "tests/test_util.h"
 #include "engine/autograd.h"
-#include "engine/config.h"
+#include "config/config.h"
 #include "engine/nn_ops.h"
 #include "engine/ops.h"
 #include "engine/random.h"

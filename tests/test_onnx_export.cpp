@@ -15,7 +15,7 @@
 
 #include "apps/common/npy.h"
 #include "engine/autograd.h"
-#include "engine/config.h"
+#include "config/config.h"
 #include "engine/ops.h"
 #include "engine/random.h"
 #include "layers/onnx_export.h"

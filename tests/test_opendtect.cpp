@@ -31,7 +31,7 @@
 
 #include "apps/faults/faults.h"
 #include "apps/faults/synth.h"
-#include "engine/config.h"
+#include "config/config.h"
 #include "layers/checkpoint.h"
 #include "layers/registry.h"
 #include "tests/opendtect_plugin.h"

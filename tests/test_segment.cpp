@@ -541,8 +541,9 @@ void check_torchvision_stages(const std::string& arch, int64_t size) {
   Config cfg = Config::parse(arch == "mobilenet_v2" ? "type: unet_mobilenetv2\nclasses: 1\n"
                                                     : "type: unet_vgg16\nclasses: 1\nbatchnorm: " +
                                                           std::string(arch == "vgg16_bn" ? "true" : "false") + "\n");
-  cfg.apply_override("encoder_weights=" + (d / "weights.safetensors").string());
+  cfg.set("encoder_weights", (d / "weights.safetensors").string());
   const ModulePtr m = build_module(cfg);
+  load_pretrained_weights(cfg, *m);
   m->eval();
   auto& unet = dynamic_cast<EncoderUNet&>(*m);
   const Safetensors ref = load_safetensors((d / "stages.safetensors").string());
@@ -827,6 +828,7 @@ TEST(SegmentPretrain, WritesAnEncoderThatModelEncoderWeightsLoads) {
   Config model = Config::parse(
       "type: unet_mobilenetv2\nin_channels: 3\nclasses: 3\nwidth: 0.25\nencoder_weights: " + weights.string() + "\n");
   const ModulePtr net = build_module(model);
+  load_pretrained_weights(model, *net);
   const auto sd = dynamic_cast<EncoderUNet&>(*net).encoder().state_dict();
   for (const auto& [name, t] : st.tensors) {
     ASSERT_TRUE(sd.count(name)) << name;

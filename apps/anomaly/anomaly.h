@@ -14,7 +14,7 @@
 
 #include "apps/common/image_io.h"
 #include "apps/common/transforms.h"
-#include "engine/config.h"
+#include "config/config.h"
 #include "models/autoencoder.h"
 
 namespace strata::anomaly {

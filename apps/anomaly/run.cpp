@@ -8,6 +8,7 @@
 
 #include "apps/anomaly/anomaly.h"
 #include "apps/common/datasets.h"
+#include "apps/common/driver.h"
 #include "apps/common/export.h"
 #include "apps/common/loader.h"
 #include "apps/common/metrics.h"
@@ -31,14 +32,14 @@ namespace {
 // data.channels x data.size); a different model.input_shape is an error.
 void set_input_shape(Config& cfg) {
   const Shape in = AnomalyData::input_shape(cfg.section("data"));
-  const std::string shape = str_cat("[", in[0], ", ", in[1], ", ", in[2], "]");
-  const Config model = cfg.section("model");
+  const std::vector<int64_t> shape(in.begin(), in.end());
+  Config model = cfg.section("model");
   if (model.has("input_shape"))
-    STRATA_CHECK(model.get_int_list("input_shape", {}) == std::vector<int64_t>(in.begin(), in.end()),
-                 "model.input_shape ", shape_str(model.get_int_list("input_shape", {})), " differs from the data's ",
-                 shape, " (leave it out: the data sets it)");
+    STRATA_CHECK(model.get_int_list("input_shape", {}) == shape, "model.input_shape ",
+                 shape_str(model.get_int_list("input_shape", {})), " differs from the data's ", shape_str(shape),
+                 " (leave it out: the data sets it)");
   else
-    cfg.apply_override("model.input_shape=" + shape);
+    model.set("input_shape", shape);
 }
 
 std::shared_ptr<Autoencoder> build_autoencoder(const Config& model_cfg) {
@@ -59,16 +60,12 @@ struct Loaded {
 };
 
 Loaded load_model(const std::string& path, const std::vector<std::string>& overrides) {
-  const Checkpoint ck = Checkpoint::load(path);
-  STRATA_CHECK(ck.has("anomaly.config"), path, ": not a strata-anomaly checkpoint (no anomaly.config entry)");
+  TrainedModel t = load_trained(path, "strata-anomaly", "anomaly.config", overrides, build_autoencoder);
+  const Checkpoint& ck = t.checkpoint;
   STRATA_CHECK(ck.has("anomaly.threshold"), path,
                ": has no threshold (training was stopped before one was chosen on validation); use the "
                "best.safetensors of a finished run");
-  Loaded l{Config::parse(ck.get("anomaly.config"), path + " [anomaly.config]"), nullptr, {}, 0, "", 0.91};
-  l.cfg.apply_overrides(overrides);
-  l.model = build_autoencoder(l.cfg.section("model"));
-  ck.restore_module("model.", *l.model);
-  l.model->eval();
+  Loaded l{std::move(t.cfg), std::static_pointer_cast<Autoencoder>(t.model), {}, 0, "", 0.91};
   l.score = ScoreOptions::from_config(l.cfg.section("score"));
   l.threshold = ck.get_double("anomaly.threshold");
   l.threshold_rule = ck.has("anomaly.threshold_rule") ? ck.get("anomaly.threshold_rule") : "";
@@ -139,132 +136,111 @@ void set_threshold(Checkpoint& ck, const ThresholdChoice& choice, const ScoreOpt
   ck.set("anomaly.score", score.describe());
 }
 
+// An autoencoder trained on normal images alone; the threshold on its scores is chosen on validation images
+// of both kinds and stored in each best checkpoint.
+class AnomalyTask : public Task {
+ public:
+  std::string app() const override { return "strata-anomaly"; }
+  std::string config_entry() const override { return "anomaly.config"; }
+  std::string default_monitor() const override { return "val_auroc"; }
+
+  TrainingPlan prepare(Config& cfg) override {
+    set_input_shape(cfg);
+    const Config train = cfg.section("train"), data = cfg.section("data");
+    TrainingPlan plan;
+    plan.batch = train.get_int("batch", 64, Bounds::at_least(1));
+    plan.seed = uint64_t(train.get_int("seed", 1, Bounds::at_least(0)));
+    loss_ = LossOptions::from_config(cfg.section("loss"));
+    score_ = ScoreOptions::from_config(cfg.section("score"));
+    policy_ = ThresholdPolicy::from_config(cfg.section("threshold"));
+    level_ = cfg.section("report").get_double("level", 0.91, Bounds::between(0, 1));
+    plan.workers = data.get_int("workers", 0, Bounds::between(0, 64));
+    data_ = std::make_unique<AnomalyData>(data, AnomalyData::input_shape(data));
+    plan.size = int64_t(data_->train().size());
+    // An epoch: samples_per_epoch images (default: the training set once), seeded permutations end to end.
+    plan.samples_per_epoch = data.get_int("samples_per_epoch", plan.size, Bounds::at_least(1));
+    return plan;
+  }
+
+  ModulePtr build_model(const Config& model_cfg) const override { return build_autoencoder(model_cfg); }
+
+  void start(const std::string& out, const Module& model, Device device) override {
+    std::fprintf(stderr, "strata-anomaly: %s\nstrata-anomaly: %s %s, score %s, %s -> %s\n", data_->describe().c_str(),
+                 model.type().c_str(), model.describe().c_str(), score_.describe().c_str(),
+                 device_label(device).c_str(), out.c_str());
+  }
+
+  Sample sample(int64_t index, std::mt19937_64& rng) const override {
+    const bool augment = data_->source() == "folders";
+    return Sample{data_->sample(data_->train().images[size_t(index)], augment ? &rng : nullptr), {}};
+  }
+
+  Tensor loss(Module& model, std::vector<Sample> batch, Device device) override {
+    std::vector<Image> images;
+    for (Sample& s : batch) images.push_back(std::move(s.image));
+    const Tensor x = stack_images(images, 0, images.size()).to(device);  // (N, C, H, W)
+    return autoencoder_loss(static_cast<Autoencoder&>(model).run(x), x, loss_);
+  }
+
+  std::map<std::string, double> validate(Module& model, int64_t, const std::string&) override {
+    // Data-parallel ranks score a share each; the scores are gathered back into the set's order.
+    const std::vector<Image>& all = data_->val().images;
+    const std::vector<int64_t>& labels = data_->val().labels;
+    const dist::Span mine = dist::split(int64_t(all.size()));
+    const std::vector<double> s = dist::gather_in_order(
+        score_images(static_cast<Autoencoder&>(model), {all.begin() + mine.begin, all.begin() + mine.end}, score_));
+    double normal_sum = 0;
+    for (size_t i = 0; i < s.size(); ++i)
+      if (labels[i] == 0) normal_sum += s[i];
+    latest_val_scores_ = s;
+    return {{"val_auroc", roc_auc(s, labels)},
+            {"val_ap", average_precision(s, labels)},
+            {"val_normal_score", normal_sum / double(data_->val().count(0))}};
+  }
+
+  // Each best.safetensors carries the threshold chosen on its own validation scores, so a run stopped early
+  // (Ctrl-C) leaves a best model that predicts.
+  void decorate_best(Checkpoint& ck) override {
+    set_threshold(ck, choose_threshold(latest_val_scores_, data_->val().labels, policy_), score_);
+  }
+
+  void finish(const std::string& out, Module& best_module, Checkpoint& best_ck) override {
+    auto& best = static_cast<Autoencoder&>(best_module);
+    const std::vector<double> val_scores = score_images(best, data_->val().images, score_);
+    const ThresholdChoice choice = choose_threshold(val_scores, data_->val().labels, policy_);
+    if (!choice.warning.empty()) std::fprintf(stderr, "strata-anomaly: warning: %s\n", choice.warning.c_str());
+    set_threshold(best_ck, choice, score_);
+    std::fprintf(stderr, "strata-anomaly: threshold %.6g: %s\n", choice.threshold, choice.how.c_str());
+    const Report val = report_set((fs::path(out) / "val").string(), "validation", best, data_->val(), val_scores,
+                                  score_, choice.threshold, level_);
+    std::fprintf(stderr, "strata-anomaly: validation: %s", val.str().c_str());
+    if (!data_->test().size()) {
+      std::fprintf(stderr, "strata-anomaly: no test set (data.test); evaluate later with eval --data FOLDER\n");
+      return;
+    }
+    const std::vector<double> test_scores = score_images(best, data_->test().images, score_);
+    const Report test = report_set((fs::path(out) / "test").string(), "test", best, data_->test(), test_scores,
+                                   score_, choice.threshold, level_);
+    rules_table((fs::path(out) / "test" / "rules.csv").string(), val_scores, data_->val().labels, test_scores,
+                data_->test().labels, "test");
+    std::printf("test: %s", test.str().c_str());
+    std::printf("wrote %s/{best.safetensors, metrics.csv, loss.png, val/, test/}\n", out.c_str());
+  }
+
+ private:
+  std::unique_ptr<AnomalyData> data_;
+  LossOptions loss_;
+  ScoreOptions score_;
+  ThresholdPolicy policy_;
+  double level_ = 0.91;
+  std::vector<double> latest_val_scores_;  // of the last validation: the threshold of a best.safetensors
+};
+
 }  // namespace
 
 int train_command(const AppArgs& a) {
-  Config cfg = Config::load(a.config);
-  cfg.apply_overrides(a.overrides);
-  set_input_shape(cfg);
-  const std::string run_dir = train_run_dir(a, fs::path(a.config).stem().string());
-  const Config train_cfg = cfg.section("train");
-  const int64_t batch = train_cfg.get_int("batch", 64, Bounds::at_least(1));
-  const uint64_t seed = uint64_t(train_cfg.get_int("seed", 1, Bounds::at_least(0)));
-  const LossOptions loss = LossOptions::from_config(cfg.section("loss"));
-  const ScoreOptions score = ScoreOptions::from_config(cfg.section("score"));
-  const ThresholdPolicy policy = ThresholdPolicy::from_config(cfg.section("threshold"));
-  const double level = cfg.section("report").get_double("level", 0.91, Bounds::between(0, 1));
-  const int64_t workers = cfg.section("data").get_int("workers", 0, Bounds::between(0, 64));
-  TrainerOptions topt = [&] {
-    Config t = train_cfg;
-    if (!t.has("monitor")) t.apply_override("monitor=val_auroc");
-    return TrainerOptions::from_config(t);
-  }();
-  const Device device = train_device(train_cfg);
-  manual_seed(seed);
-  const auto model = build_autoencoder(cfg.section("model"));
-  model->to(device);
-  const AnomalyData data(cfg.section("data"), model->options().input_shape);
-  const int64_t n_train = int64_t(data.train().size());
-  // An epoch: samples_per_epoch images (default: the training set once), seeded permutations end to end.
-  const int64_t per_epoch = cfg.section("data").get_int("samples_per_epoch", n_train, Bounds::at_least(1));
-  topt.steps_per_epoch = dist::global_steps(per_epoch, batch);  // global batches (batch per rank)
-  auto opt = make_optimizer(cfg.section("optimizer"), model->named_parameters(), topt.epochs * topt.steps_per_epoch);
-  // train.ema: validation, checkpoints and predict use the weight average.
-  std::shared_ptr<Autoencoder> average_model;  // the average, typed for score_images
-  const auto average = WeightAverage::from_config(train_cfg, *model, [&] {
-    average_model = build_autoencoder(cfg.section("model"));
-    return average_model;
-  });
-  Autoencoder& scorer = average ? *average_model : *model;
-  cfg.check_unknown_keys();
-  const std::string out = prepare_run_dir(run_dir, a);  // rank 0: run_dir; other ranks: a scratch folder
-  cfg.save((fs::path(out) / "config.yaml").string());
-  const std::string config_text = cfg.dump();
-  std::fprintf(stderr, "strata-anomaly: %s\nstrata-anomaly: %s %s, score %s, %s -> %s\n", data.describe().c_str(),
-               model->type().c_str(), model->describe().c_str(), score.describe().c_str(),
-               device_label(device).c_str(), out.c_str());
-
-  std::vector<double> latest_val_scores;  // of the last validation: the threshold of a best.safetensors
-  const bool augment = data.source() == "folders";
-  Loader loader(
-      [&](int64_t epoch) { return shuffled_epoch(seed, epoch, n_train, per_epoch); },
-      [&](int64_t index, std::mt19937_64& rng) {
-        return Sample{data.sample(data.train().images[size_t(index)], augment ? &rng : nullptr), {}};
-      },
-      batch, seed, workers, 2);
-
-  Trainer trainer(
-      topt, out,
-      [&](int64_t epoch, int64_t b) {
-        double wait = 0;
-        std::vector<Image> images;
-        for (Sample& s : loader.batch(epoch, b, &wait)) images.push_back(std::move(s.image));
-        const Tensor xt = stack_images(images, 0, images.size()).to(device);
-        model->train();
-        opt->zero_grad();
-        const Tensor l = autoencoder_loss(model->run(xt), xt, loss);
-        l.backward();
-        opt->step();
-        if (average) average->update(opt->steps());
-        return StepResult{l.item<float>(), xt.size(0), wait};
-      },
-      [&](int64_t) {
-        // Data-parallel ranks score a share each; the scores are gathered back into the set's order.
-        const std::vector<Image>& all = data.val().images;
-        const dist::Span mine = dist::split(int64_t(all.size()));
-        const std::vector<double> s = dist::gather_in_order(
-            score_images(scorer, {all.begin() + mine.begin, all.begin() + mine.end}, score));
-        std::map<std::string, double> m;
-        m["val_auroc"] = roc_auc(s, data.val().labels);
-        m["val_ap"] = average_precision(s, data.val().labels);
-        double normal_sum = 0;
-        for (size_t i = 0; i < s.size(); ++i)
-          if (data.val().labels[i] == 0) normal_sum += s[i];
-        m["val_normal_score"] = normal_sum / double(data.val().count(0));
-        latest_val_scores = s;
-        model->train();
-        return m;
-      },
-      save_model_state(*model, *opt, "anomaly.config", config_text, average.get()),
-      load_model_state(*model, *opt, average.get()));
-  // Each best.safetensors carries the threshold chosen on its own validation scores, so a run stopped early
-  // (Ctrl-C) leaves a best model that predicts.
-  trainer.on_best([&](Checkpoint& ck) {
-    const ThresholdChoice choice = choose_threshold(latest_val_scores, data.val().labels, policy);
-    set_threshold(ck, choice, score);
-  });
-  if (!a.resume.empty()) trainer.resume(a.resume);
-  const TrainSummary sum = trainer.run();
-  if (sum.interrupted) return 130;
-  print_train_summary("strata-anomaly", sum, topt.monitor);
-
-  // The threshold, on validation scores of the best model, goes into its checkpoint.
-  const std::string best_path = (fs::path(out) / "best.safetensors").string();
-  Checkpoint ck = Checkpoint::load(best_path);
-  ck.restore_module("model.", *model);
-  model->eval();
-  const std::vector<double> val_scores = score_images(*model, data.val().images, score);
-  const ThresholdChoice choice = choose_threshold(val_scores, data.val().labels, policy);
-  if (!choice.warning.empty()) std::fprintf(stderr, "strata-anomaly: warning: %s\n", choice.warning.c_str());
-  set_threshold(ck, choice, score);
-  ck.save(best_path);
-  std::fprintf(stderr, "strata-anomaly: threshold %.6g: %s\n", choice.threshold, choice.how.c_str());
-
-  const Report val = report_set((fs::path(out) / "val").string(), "validation", *model, data.val(), val_scores,
-                                score, choice.threshold, level);
-  std::fprintf(stderr, "strata-anomaly: validation: %s", val.str().c_str());
-  if (!data.test().size()) {
-    std::fprintf(stderr, "strata-anomaly: no test set (data.test); evaluate later with eval --data FOLDER\n");
-    return 0;
-  }
-  const std::vector<double> test_scores = score_images(*model, data.test().images, score);
-  const Report test = report_set((fs::path(out) / "test").string(), "test", *model, data.test(), test_scores, score,
-                                 choice.threshold, level);
-  rules_table((fs::path(out) / "test" / "rules.csv").string(), val_scores, data.val().labels, test_scores,
-              data.test().labels, "test");
-  std::printf("test: %s", test.str().c_str());
-  std::printf("wrote %s/{best.safetensors, metrics.csv, loss.png, val/, test/}\n", out.c_str());
-  return 0;
+  AnomalyTask task;
+  return train_task(task, a);
 }
 
 int eval_command(const AppArgs& a) {

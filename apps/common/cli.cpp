@@ -104,7 +104,9 @@ std::string build_description() {
                  cuda, ", MPI ", mpi, ")");
 }
 
-AppArgs parse_app_args(int argc, char** argv, const AppSpec& spec) {
+namespace {
+
+AppArgs parse_words(int argc, char** argv, const AppSpec& spec) {
   AppArgs a;
   const std::string first = argc >= 2 ? argv[1] : "";
   if (first == "--version") {
@@ -185,13 +187,25 @@ AppArgs parse_app_args(int argc, char** argv, const AppSpec& spec) {
     STRATA_CHECK(!a.config.empty() || !a.resume.empty(), "train needs --config", usage);
     STRATA_CHECK(!(a.force && !a.resume.empty()), "--force and --resume contradict each other: --resume continues "
                  "the run in the folder, --force replaces it", usage);
-    if (a.config.empty()) {
-      // --resume alone: the run's own resolved config, written beside its checkpoints.
-      const std::filesystem::path beside = std::filesystem::path(a.resume).parent_path() / "config.yaml";
-      STRATA_CHECK(std::filesystem::is_regular_file(beside), "train --resume ", a.resume, ": no --config given and no ",
-                   beside.string(), " beside the checkpoint; give the run's config with --config");
-      a.config = beside.string();
-    }
+  }
+  return a;
+}
+
+}  // namespace
+
+AppArgs parse_app_args(int argc, char** argv, const AppSpec& spec) {
+  AppArgs a;
+  try {
+    a = parse_words(argc, argv, spec);
+  } catch (const Error& e) {
+    throw UsageError(e.what());
+  }
+  if (a.command == "train" && a.config.empty() && !a.resume.empty()) {
+    // --resume alone: the run's own resolved config, written beside its checkpoints.
+    const std::filesystem::path beside = std::filesystem::path(a.resume).parent_path() / "config.yaml";
+    STRATA_CHECK(std::filesystem::is_regular_file(beside), "train --resume ", a.resume, ": no --config given and no ",
+                 beside.string(), " beside the checkpoint; give the run's config with --config");
+    a.config = beside.string();
   }
   return a;
 }
@@ -239,6 +253,9 @@ int run_app(const AppSpec& spec, int (*body)(const AppArgs&), int argc, char** a
                    app, a.command.c_str());
     }
     return body(a);
+  } catch (const UsageError& e) {
+    std::fprintf(err, "%s: %s\n", app, e.what());
+    return 2;
   } catch (const Error& e) {
     std::fprintf(err, "%s: %s\n", app, e.what());
   } catch (const fs::filesystem_error& e) {
@@ -273,9 +290,9 @@ void check_overrides_read(const Config& cfg, const std::vector<std::string>& ove
   if (unread.empty()) return;
   std::string list;
   for (const std::string& k : unread) list += (list.empty() ? "" : ", ") + k;
-  STRATA_FAIL(command, " does not use ", unread.size() == 1 ? "the key " : "the keys ", list,
-              " (an override of a key the command does not read would change nothing; training keys apply to "
-              "train only)");
+  throw UsageError(str_cat(command, " does not use ", unread.size() == 1 ? "the key " : "the keys ", list,
+                           " (an override of a key the command does not read would change nothing; training keys "
+                           "apply to train only)"));
 }
 
 std::string rank_output_dir(const std::string& out) {

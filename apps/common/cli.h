@@ -17,7 +17,8 @@
 #include <string>
 #include <vector>
 
-#include "engine/config.h"
+#include "config/config.h"
+#include "engine/error.h"
 
 namespace strata {
 
@@ -68,12 +69,25 @@ std::string build_description();
 const char* strata_version();
 const char* strata_commit();
 
+// A command line that does not fit the app's commands and flags (exit status 2, as argparse and click use).
+class UsageError : public Error {
+ public:
+  using Error::Error;
+};
+
+// STRATA_CHECK for what the command line gives (a flag's value out of its choices): a UsageError.
+#define STRATA_USAGE_CHECK(cond, ...) \
+  do {                                \
+    if (!(cond)) throw ::strata::UsageError(::strata::str_cat(__VA_ARGS__)); \
+  } while (0)
+
 // Flags take their value as the next word or after '=' (--out DIR, --out=DIR).
-// Throws strata::Error (with the usage appended) on bad input.
+// Throws UsageError (with the usage appended) on bad input.
 AppArgs parse_app_args(int argc, char** argv, const AppSpec& spec);
 
-// Runs `body`. Every error (strata::Error, filesystem errors, out-of-memory,
-// any std::exception) becomes "APP: message" on stderr and exit code 1; never
+// Runs `body`. A usage error becomes "APP: message" and the usage on stderr
+// and exit status 2; every other error (strata::Error, filesystem errors,
+// out-of-memory, any std::exception) "APP: message" and exit status 1; never
 // "terminate called".
 int run_app(const AppSpec& spec, int (*body)(const AppArgs&), int argc, char** argv);
 

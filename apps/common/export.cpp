@@ -60,11 +60,11 @@ std::map<std::string, Tensor> pytorch_state_dict(const Module& model) {
 
 int run_export(const AppArgs& a, const std::string& app, const AppExport& e) {
   const std::string format = a.values.count("--format") ? a.values.at("--format") : "onnx";
-  STRATA_CHECK(format == "onnx" || format == "safetensors", "--format '", format, "': want onnx or safetensors");
+  STRATA_USAGE_CHECK(format == "onnx" || format == "safetensors", "--format '", format, "': want onnx or safetensors");
   refuse_output_onto_input(a.output, a.checkpoint);
   const std::string precision = a.values.count("--precision") ? a.values.at("--precision") : "f32";
-  STRATA_CHECK(precision == "f32" || precision == "f16", "--precision '", precision, "': want f32 or f16");
-  STRATA_CHECK(precision == "f32" || format == "safetensors", "--precision f16 is for --format safetensors");
+  STRATA_USAGE_CHECK(precision == "f32" || precision == "f16", "--precision '", precision, "': want f32 or f16");
+  STRATA_USAGE_CHECK(precision == "f32" || format == "safetensors", "--precision f16 is for --format safetensors");
   std::map<std::string, std::string> metadata = e.onnx.metadata;
   metadata["strata.app"] = app;
   metadata["data_format"] = "channels_first";  // the key OpendTect's dgbpy reads (dgbonnx.OnnxModel)
@@ -73,7 +73,7 @@ int run_export(const AppArgs& a, const std::string& app, const AppExport& e) {
     std::stringstream list(a.values.at("--metadata"));
     for (std::string kv; std::getline(list, kv, ';');) {
       const size_t eq = kv.find('=');
-      STRATA_CHECK(eq != std::string::npos && eq > 0, "--metadata '", kv, "': want KEY=VALUE");
+      STRATA_USAGE_CHECK(eq != std::string::npos && eq > 0, "--metadata '", kv, "': want KEY=VALUE");
       metadata[kv.substr(0, eq)] = kv.substr(eq + 1);
     }
   }

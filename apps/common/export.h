@@ -12,7 +12,7 @@
 #include <string>
 
 #include "apps/common/cli.h"
-#include "engine/config.h"
+#include "config/config.h"
 #include "engine/tensor.h"
 #include "layers/module.h"
 #include "layers/onnx_export.h"

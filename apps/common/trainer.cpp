@@ -300,6 +300,8 @@ TrainSummary Trainer::run() {
     dist::allreduce_sum(v, 2);
     return std::pair<double, int64_t>(v[0], int64_t(v[1]));
   };
+  double epoch_seconds_sum = 0;  // of the whole epochs this process ran (the progress line's run ETA)
+  int64_t epochs_timed = 0;
   for (int64_t epoch = start_epoch_; epoch < o_.epochs; ++epoch) {
     const auto t0 = std::chrono::steady_clock::now();
     const int64_t first = epoch == start_epoch_ ? start_batch_ : 0;
@@ -342,12 +344,18 @@ TrainSummary Trainer::run() {
         if (tty ? (since >= 0.1 || last) : (since >= 30 && !last)) {
           last_report = secs;
           const int width = 24, filled = int(width * (batch + 1) / o_.steps_per_epoch);
-          std::fprintf(stderr, "%sepoch %lld/%lld [%s%s] %lld/%lld loss %.4f %.1f samples/s ETA %s%s",
+          // The run's ETA: this epoch's rest, then the epochs after it at the mean time of the epochs this
+          // process finished (validation included), or at this epoch's step rate before the first ends.
+          const double epoch_eta = secs / double(done) * double(left);
+          const double per_epoch = epochs_timed > 0 ? epoch_seconds_sum / double(epochs_timed)
+                                                    : secs / double(done) * double(o_.steps_per_epoch);
+          const double run_eta = epoch_eta + per_epoch * double(o_.epochs - epoch - 1);
+          std::fprintf(stderr, "%sepoch %lld/%lld [%s%s] %lld/%lld loss %.4f %.1f samples/s ETA %s, run %s%s",
                        tty ? "\r" : "", static_cast<long long>(epoch + 1), static_cast<long long>(o_.epochs),
                        std::string(size_t(filled), '#').c_str(), std::string(size_t(width - filled), '.').c_str(),
                        static_cast<long long>(batch + 1), static_cast<long long>(o_.steps_per_epoch),
                        loss_sum / double(samples), double(run_samples * dist::size()) / std::max(secs, 1e-9),
-                       format_duration(secs / double(done) * double(left)).c_str(), tty ? "" : "\n");
+                       format_duration(epoch_eta).c_str(), format_duration(run_eta).c_str(), tty ? "" : "\n");
         }
       }
     }
@@ -368,6 +376,7 @@ TrainSummary Trainer::run() {
     if (validated) metrics = validate_(epoch);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     log_epoch(epoch + 1, train_loss, metrics, seconds);
+    if (first == 0) epoch_seconds_sum += seconds, ++epochs_timed;
     redraw_plots();
     metrics.emplace("train_loss", train_loss);
     const auto it = metrics.find(o_.monitor);

@@ -5,7 +5,7 @@
 // put in / take out of a checkpoint (model, optimizers, normalisation, ...).
 // The trainer owns the rest:
 //   * epochs of steps_per_epoch steps, a progress bar (epoch, step, loss,
-//     samples/s, ETA) on stderr, and with each epoch's line the share of the
+//     samples/s, the epoch's ETA and the whole run's) on stderr, and with each epoch's line the share of the
 //     step time spent waiting for data when the step reports it;
 //   * after each epoch: validation, a row in <out>/metrics.csv (first line
 //     "# strata metrics v1"), loss.png and metrics.png redrawn, best.safetensors
@@ -33,7 +33,7 @@
 #include <string>
 
 #include "apps/common/cli.h"
-#include "engine/config.h"
+#include "config/config.h"
 #include "engine/device.h"
 #include "layers/checkpoint.h"
 #include "layers/module.h"

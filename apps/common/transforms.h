@@ -27,7 +27,7 @@
 #include <vector>
 
 #include "apps/common/image_io.h"
-#include "engine/config.h"
+#include "config/config.h"
 
 namespace strata {
 

@@ -200,6 +200,30 @@ Tensor fault_loss(const Tensor& logits, const Tensor& labels, const LossOptions&
   return loss;
 }
 
+double fault_loss_of_probabilities(const std::vector<float>& prob, const std::vector<uint8_t>& labels,
+                                   const LossOptions& o) {
+  STRATA_CHECK(prob.size() == labels.size() && !prob.empty(), "fault_loss_of_probabilities: ", prob.size(),
+               " probabilities for ", labels.size(), " labels");
+  const double n = double(labels.size());
+  double pos = 0;
+  for (const uint8_t y : labels) pos += y;
+  const double pw = o.balance ? (pos > 0 ? std::min((n - pos) / pos, o.max_pos_weight) : 1.0) : o.pos_weight;
+  // Probabilities of a tiled prediction can be exactly 0 or 1: clamped, as a logit of +-13.8 would be.
+  double bce = 0;
+  for (size_t i = 0; i < prob.size(); ++i) {
+    const double q = std::clamp(double(prob[i]), 1e-6, 1 - 1e-6);
+    bce -= labels[i] ? pw * std::log(q) : std::log(1 - q);
+  }
+  double loss = bce / n;
+  if (o.dice > 0) {
+    const int64_t count = int64_t(prob.size());
+    const std::vector<float> y(labels.begin(), labels.end());
+    NoGradGuard no_grad;
+    loss += o.dice * dice_loss(Tensor::from_vector(prob, {1, count}), Tensor::from_vector(y, {1, count})).item<float>();
+  }
+  return loss;
+}
+
 TileOptions TileOptions::from_config(const Config& c) {
   TileOptions o;
   o.tile = c.get_int("tile", o.tile, Bounds::at_least(32));

@@ -22,7 +22,7 @@
 #include "apps/common/image_io.h"
 #include "apps/common/plot.h"
 #include "apps/common/transforms.h"  // standardise: sections to mean 0, standard deviation 1, as the generator's output
-#include "engine/config.h"
+#include "config/config.h"
 #include "engine/tensor.h"
 #include "layers/module.h"
 
@@ -91,6 +91,10 @@ struct LossOptions {
 };
 // logits (N, 1, H, W), labels (N, 1, H, W) of 0 / 1 floats.
 Tensor fault_loss(const Tensor& logits, const Tensor& labels, const LossOptions& o);
+// The same loss of one predicted section's probabilities (predict_section's output) against its 0 / 1 labels,
+// probabilities clamped to [1e-6, 1 - 1e-6]: the validation loss of a tiled, blended prediction.
+double fault_loss_of_probabilities(const std::vector<float>& prob, const std::vector<uint8_t>& labels,
+                                   const LossOptions& o);
 
 // A section read from a survey to the generator's scale (mean 0, standard deviation 1), in place. Missing
 // samples, NaN, infinite or OpendTect's undefined value (1e30; any |x| >= 5e29), are left out of the statistics

@@ -46,7 +46,11 @@ std::string help_url() {
 }
 
 SeisInfoLayout layout_flag(const AppArgs& a) {
-  return parse_seisinfo_layout(a.values.count("--seisinfo") ? a.values.at("--seisinfo") : "auto");
+  try {
+    return parse_seisinfo_layout(a.values.count("--seisinfo") ? a.values.at("--seisinfo") : "auto");
+  } catch (const Error& e) {
+    throw UsageError(e.what());
+  }
 }
 
 // Runs `script -g` as the plugin does on Linux (fork + execve of /bin/sh with only IFS and PATH set) and returns

@@ -8,6 +8,7 @@
 #include <map>
 
 #include "apps/common/datasets.h"
+#include "apps/common/driver.h"
 #include "apps/common/export.h"
 #include "apps/common/loader.h"
 #include "apps/common/npy.h"
@@ -50,7 +51,7 @@ void warn_missing(const std::string& path, int64_t samples, int64_t sections) {
 // ranges are written back into the config with data.matched: true, so config.yaml and the checkpoint hold
 // what was generated and eval regenerates it without the survey.
 SynthOptions synth_options(Config& cfg, bool verbose) {
-  const Config data = cfg.section("data");
+  Config data = cfg.section("data");
   const std::string match = data.get_string("match", "");
   const bool matched = data.get_bool("matched", false);
   SynthOptions o = SynthOptions::from_config(data.section("synthetic"));
@@ -58,13 +59,10 @@ SynthOptions synth_options(Config& cfg, bool verbose) {
   const SegyVolume survey(match);
   const std::string what = o.match(survey);
   if (verbose) std::fprintf(stderr, "%s: matching %s\n%s", kApp, survey.describe().c_str(), what.c_str());
-  const auto set = [&](const char* key, const Range& r) {
-    cfg.apply_override(str_cat("data.synthetic.", key, "=[", r.lo, ", ", r.hi, "]"));
-  };
-  set("period", o.period);
-  set("snr", o.snr);
-  set("gain", o.gain);
-  cfg.apply_override("data.matched=true");
+  Config synthetic = data.section("synthetic");
+  for (const auto& [key, r] : {std::pair{"period", o.period}, std::pair{"snr", o.snr}, std::pair{"gain", o.gain}})
+    synthetic.set(key, std::vector<double>{r.lo, r.hi});
+  data.set("matched", true);
   return o;
 }
 
@@ -234,7 +232,7 @@ std::vector<int64_t> parse_indices(const std::string& list, int64_t count, const
     const std::string item = list.substr(start, end - start);
     char* tail = nullptr;
     const long long v = std::strtoll(item.c_str(), &tail, 10);
-    STRATA_CHECK(!item.empty() && tail && *tail == '\0', flag, " '", list, "': '", item, "' is not a section index");
+    STRATA_USAGE_CHECK(!item.empty() && tail && *tail == '\0', flag, " '", list, "': '", item, "' is not a section index");
     STRATA_CHECK(v >= 0 && v < count, flag, ": section ", v, " of ", count);
     out.push_back(v);
     start = end + 1;
@@ -245,163 +243,138 @@ std::vector<int64_t> parse_indices(const std::string& list, int64_t count, const
 }  // namespace
 
 Model load_model(const std::string& path, const std::vector<std::string>& overrides) {
-  const Checkpoint ck = Checkpoint::load(path);
-  STRATA_CHECK(ck.has("faults.config"), path, ": not a strata-faults checkpoint (no faults.config entry)");
-  Model m{Config::parse(ck.get("faults.config"), path + " [faults.config]"), nullptr, {}, 1};
-  m.cfg.apply_overrides(overrides);
-  m.net = build_module(m.cfg.section("model"));
-  ck.restore_module("model.", *m.net);
-  m.net->eval();
+  TrainedModel t = load_trained(path, kApp, "faults.config", overrides);
+  Model m{std::move(t.cfg), std::move(t.model), {}, 1};
   m.tiles = TileOptions::from_config(m.cfg.section("inference"));
   m.tolerance = m.cfg.section("metrics").get_int("tolerance", 1, Bounds::between(0, 10));
   return m;
 }
 
-int train_command(const AppArgs& a) {
-  STRATA_CHECK(!a.config.empty(), "train needs --config FILE");
-  Config cfg = Config::load(a.config);
-  cfg.apply_overrides(a.overrides);
-  const std::string run_dir = train_run_dir(a, fs::path(a.config).stem().string());
-  const SynthOptions synth = synth_options(cfg, true);
-  const Config data = cfg.section("data");
-  const SynthOptions train_synth = training_options(synth, data);
-  const Config train_cfg = cfg.section("train");
-  const int64_t batch = train_cfg.get_int("batch", 16, Bounds::at_least(1));
-  const uint64_t seed = uint64_t(train_cfg.get_int("seed", 1, Bounds::at_least(0)));
-  const int64_t per_epoch = data.get_int("sections_per_epoch", 512, Bounds::at_least(1));
-  const int64_t n_val = data.get_int("val_sections", 64, Bounds::at_least(1));
-  const int64_t n_test = data.get_int("test_sections", 128, Bounds::at_least(0));
-  const uint64_t val_seed = uint64_t(data.get_int("val_seed", 1001, Bounds::at_least(0)));
-  const uint64_t test_seed = uint64_t(data.get_int("test_seed", 2002, Bounds::at_least(0)));
-  STRATA_CHECK(val_seed != seed && test_seed != seed && val_seed != test_seed,
-               "data.val_seed, data.test_seed and train.seed must differ (the sets would share sections)");
-  const int64_t workers = data.get_int("workers", 2, Bounds::between(0, 64));
-  const int64_t panels = cfg.section("report").get_int("panels", 6, Bounds::between(0, 64));
-  const int64_t tolerance = cfg.section("metrics").get_int("tolerance", 1, Bounds::between(0, 10));
-  const LossOptions loss = LossOptions::from_config(cfg.section("loss"));
-  const TileOptions tiles = TileOptions::from_config(cfg.section("inference"));
-  // Per-epoch validation with one prediction per section, no mirror or shifted view (a quarter of the cost, and
-  // the same checkpoint choice whatever inference.tta and inference.shift say); the final validation and test
-  // scores, and the stored threshold, use the config's inference.
-  TileOptions per_epoch_tiles = tiles;
-  per_epoch_tiles.tta = false;
-  per_epoch_tiles.shift = {0, 0};
-  TrainerOptions topt = [&] {
-    Config t = train_cfg;
-    if (!t.has("monitor")) t.apply_override("monitor=val_ap");
-    return TrainerOptions::from_config(t);
-  }();
-  topt.steps_per_epoch = dist::global_steps(per_epoch, batch);  // global batches (batch per rank)
-  const Device device = train_device(train_cfg);
-  manual_seed(seed);
-  const ModulePtr model = build_module(cfg.section("model"));
-  model->to(device);
-  auto opt = make_optimizer(cfg.section("optimizer"), model->named_parameters(), topt.epochs * topt.steps_per_epoch);
-  // train.ema: validation, checkpoints and predict use the average
-  const auto average =
-      WeightAverage::from_config(train_cfg, *model, [&] { return build_module(cfg.section("model")); });
-  Module& predictor = average ? average->model() : *model;
-  cfg.check_unknown_keys();
-  const std::string out = prepare_run_dir(run_dir, a);  // rank 0: run_dir; other ranks: a scratch folder
-  cfg.save((fs::path(out) / "config.yaml").string());
-  const std::string config_text = cfg.dump();
-  std::fprintf(stderr, "%s: generator %s\n%s: %s, %lld sections per epoch, batch %lld, %s -> %s\n", kApp,
-               synth.describe().c_str(), kApp, model->type().c_str(), static_cast<long long>(per_epoch),
-               static_cast<long long>(batch), device_label(device).c_str(), out.c_str());
-  if (train_synth.faults.lo != synth.faults.lo || train_synth.faults.hi != synth.faults.hi)
-    std::fprintf(stderr, "%s: training sections have %s faults (data.train_faults); validation and test %s\n", kApp,
-                 train_synth.faults.str().c_str(), synth.faults.str().c_str());
-  const SectionSet val = synthetic_set(synth, val_seed, n_val);
+// Training on generated sections: every step draws new ones (data.sections_per_epoch per epoch); validation and
+// test sections come from their own seeds, so every run scores the same sets.
+class FaultsTask : public Task {
+ public:
+  std::string app() const override { return kApp; }
+  std::string config_entry() const override { return "faults.config"; }
+  std::string default_monitor() const override { return "val_ap"; }
 
-  Loader loader([&](int64_t) {
-                  std::vector<int64_t> order(static_cast<size_t>(per_epoch));
-                  for (int64_t i = 0; i < per_epoch; ++i) order[size_t(i)] = i;
-                  return order;
-                },
-                [&](int64_t, std::mt19937_64& rng) {
-                  SynthSection s = generate_section(train_synth, rng);
-                  Sample out{Image{1, s.height, s.width, std::move(s.seismic)}, LabelMap{s.height, s.width, {}}};
-                  out.mask.data.assign(s.label.begin(), s.label.end());
-                  return out;
-                },
-                batch, seed, workers, 2);
-
-  Trainer trainer(
-      topt, out,
-      [&](int64_t epoch, int64_t b) {
-        double wait = 0;
-        const std::vector<Sample> samples = loader.batch(epoch, b, &wait);
-        const int64_t n = int64_t(samples.size()), h = samples[0].image.height, w = samples[0].image.width;
-        std::vector<float> x, y;
-        x.reserve(size_t(n * h * w));
-        y.reserve(size_t(n * h * w));
-        for (const Sample& s : samples) {
-          x.insert(x.end(), s.image.data.begin(), s.image.data.end());
-          for (int32_t v : s.mask.data) y.push_back(float(v));
-        }
-        model->train();
-        opt->zero_grad();
-        const Tensor l = fault_loss((*model)(Tensor::from_vector(x, {n, 1, h, w}).to(device)),
-                                    Tensor::from_vector(y, {n, 1, h, w}).to(device), loss);
-        l.backward();
-        opt->step();
-        if (average) average->update(opt->steps());
-        return StepResult{l.item<float>(), n, wait};
-      },
-      [&](int64_t) {
-        FaultScores scores(tolerance);
-        double loss_sum = 0;
-        const dist::Span mine = dist::split(int64_t(val.sections.size()));  // data-parallel: a share each
-        for (int64_t i = mine.begin; i < mine.end; ++i) {
-          const SynthSection& s = val.sections[size_t(i)];
-          const std::vector<float> p = predict_section(predictor, s.seismic, s.height, s.width, per_epoch_tiles);
-          scores.add(p, s.label, s.height, s.width);
-          NoGradGuard no_grad;
-          std::vector<float> logit(p.size()), y(s.label.begin(), s.label.end());
-          for (size_t i = 0; i < p.size(); ++i) {
-            const float q = std::clamp(p[i], 1e-6f, 1 - 1e-6f);
-            logit[i] = std::log(q / (1 - q));
-          }
-          loss_sum += fault_loss(Tensor::from_vector(logit, {1, 1, s.height, s.width}),
-                                 Tensor::from_vector(y, {1, 1, s.height, s.width}), loss)
-                          .item<float>();
-        }
-        scores.sum_over_ranks();
-        dist::allreduce_sum(&loss_sum, 1);
-        const FaultScores::Summary st = scores.strict(), tl = scores.tolerant();
-        model->train();
-        return std::map<std::string, double>{{"val_loss", loss_sum / double(val.sections.size())},
-                                             {"val_ap", st.ap},
-                                             {"val_auroc", st.auroc},
-                                             {"val_f1", st.best_f1},
-                                             {"val_iou", st.iou},
-                                             {"val_ap_tol", tl.ap},
-                                             {"val_f1_tol", tl.best_f1}};
-      },
-      save_model_state(*model, *opt, "faults.config", config_text, average.get()),
-      load_model_state(*model, *opt, average.get()));
-  if (!a.resume.empty()) trainer.resume(a.resume);
-  const TrainSummary sum = trainer.run();
-  if (sum.interrupted) return 130;
-  print_train_summary(kApp, sum, topt.monitor);
-
-  // The threshold of the best F1 on validation goes into the best checkpoint.
-  const std::string best_path = (fs::path(out) / "best.safetensors").string();
-  Checkpoint ck = Checkpoint::load(best_path);
-  ck.restore_module("model.", *model);
-  const FaultScores v = report_set((fs::path(out) / "val").string(), "validation", *model, val, tiles, tolerance, panels);
-  const FaultScores::Summary vs = v.strict();
-  ck.set("faults.threshold", str_cat(vs.threshold));
-  ck.save(best_path);
-  std::fprintf(stderr, "%s: validation: %s\n", kApp, summary_line(v).c_str());
-  if (n_test > 0) {
-    const FaultScores t = report_set((fs::path(out) / "test").string(), "test", *model,
-                                     synthetic_set(synth, test_seed, n_test), tiles, tolerance, panels);
-    std::printf("test (%lld held-out synthetic sections): %s\n", static_cast<long long>(n_test),
-                summary_line(t).c_str());
+  TrainingPlan prepare(Config& cfg) override {
+    synth_ = synth_options(cfg, true);
+    const Config data = cfg.section("data"), train = cfg.section("train");
+    train_synth_ = training_options(synth_, data);
+    TrainingPlan plan;
+    plan.batch = train.get_int("batch", 16, Bounds::at_least(1));
+    plan.seed = uint64_t(train.get_int("seed", 1, Bounds::at_least(0)));
+    plan.size = plan.samples_per_epoch = data.get_int("sections_per_epoch", 512, Bounds::at_least(1));
+    n_val_ = data.get_int("val_sections", 64, Bounds::at_least(1));
+    n_test_ = data.get_int("test_sections", 128, Bounds::at_least(0));
+    val_seed_ = uint64_t(data.get_int("val_seed", 1001, Bounds::at_least(0)));
+    test_seed_ = uint64_t(data.get_int("test_seed", 2002, Bounds::at_least(0)));
+    STRATA_CHECK(val_seed_ != plan.seed && test_seed_ != plan.seed && val_seed_ != test_seed_,
+                 "data.val_seed, data.test_seed and train.seed must differ (the sets would share sections)");
+    plan.workers = data.get_int("workers", 2, Bounds::between(0, 64));
+    panels_ = cfg.section("report").get_int("panels", 6, Bounds::between(0, 64));
+    tolerance_ = cfg.section("metrics").get_int("tolerance", 1, Bounds::between(0, 10));
+    loss_ = LossOptions::from_config(cfg.section("loss"));
+    tiles_ = TileOptions::from_config(cfg.section("inference"));
+    // Per-epoch validation with one prediction per section, no mirror or shifted view (a quarter of the cost,
+    // and the same checkpoint choice whatever inference.tta and inference.shift say); the final validation and
+    // test scores, and the stored threshold, use the config's inference.
+    quick_tiles_ = tiles_;
+    quick_tiles_.tta = false;
+    quick_tiles_.shift = {0, 0};
+    sections_per_epoch_ = plan.samples_per_epoch;
+    batch_ = plan.batch;
+    return plan;
   }
-  std::printf("wrote %s/{best.safetensors, metrics.csv, loss.png, val/, test/}\n", out.c_str());
-  return 0;
+
+  void start(const std::string& out, const Module& model, Device device) override {
+    std::fprintf(stderr, "%s: generator %s\n%s: %s, %lld sections per epoch, batch %lld, %s -> %s\n", kApp,
+                 synth_.describe().c_str(), kApp, model.type().c_str(), static_cast<long long>(sections_per_epoch_),
+                 static_cast<long long>(batch_), device_label(device).c_str(), out.c_str());
+    if (train_synth_.faults.lo != synth_.faults.lo || train_synth_.faults.hi != synth_.faults.hi)
+      std::fprintf(stderr, "%s: training sections have %s faults (data.train_faults); validation and test %s\n",
+                   kApp, train_synth_.faults.str().c_str(), synth_.faults.str().c_str());
+    val_ = synthetic_set(synth_, val_seed_, n_val_);
+  }
+
+  // Sections are generated, not drawn from a set: the epoch's order is simply 0 .. sections_per_epoch - 1.
+  std::vector<int64_t> epoch_order(int64_t, const TrainingPlan& plan) const override {
+    std::vector<int64_t> order(static_cast<size_t>(plan.samples_per_epoch));
+    for (size_t i = 0; i < order.size(); ++i) order[i] = int64_t(i);
+    return order;
+  }
+
+  Sample sample(int64_t, std::mt19937_64& rng) const override {
+    SynthSection s = generate_section(train_synth_, rng);
+    Sample out{Image{1, s.height, s.width, std::move(s.seismic)}, LabelMap{s.height, s.width, {}}};
+    out.mask.data.assign(s.label.begin(), s.label.end());
+    return out;
+  }
+
+  Tensor loss(Module& model, std::vector<Sample> batch, Device device) override {
+    // x: (N, 1, H, W) standardised amplitudes; y: (N, 1, H, W) 0 / 1 fault labels
+    const int64_t n = int64_t(batch.size()), h = batch[0].image.height, w = batch[0].image.width;
+    std::vector<float> x, y;
+    x.reserve(size_t(n * h * w));
+    y.reserve(size_t(n * h * w));
+    for (const Sample& s : batch) {
+      x.insert(x.end(), s.image.data.begin(), s.image.data.end());
+      for (int32_t v : s.mask.data) y.push_back(float(v));
+    }
+    return fault_loss(model(Tensor::from_vector(x, {n, 1, h, w}).to(device)),
+                      Tensor::from_vector(y, {n, 1, h, w}).to(device), loss_);
+  }
+
+  std::map<std::string, double> validate(Module& model, int64_t, const std::string&) override {
+    FaultScores scores(tolerance_);
+    double loss_sum = 0;
+    const dist::Span mine = dist::split(int64_t(val_.sections.size()));  // data-parallel: a share each
+    for (int64_t i = mine.begin; i < mine.end; ++i) {
+      const SynthSection& s = val_.sections[size_t(i)];
+      const std::vector<float> p = predict_section(model, s.seismic, s.height, s.width, quick_tiles_);
+      scores.add(p, s.label, s.height, s.width);
+      loss_sum += fault_loss_of_probabilities(p, s.label, loss_);
+    }
+    scores.sum_over_ranks();
+    dist::allreduce_sum(&loss_sum, 1);
+    const FaultScores::Summary st = scores.strict(), tl = scores.tolerant();
+    return {{"val_loss", loss_sum / double(val_.sections.size())},
+            {"val_ap", st.ap},
+            {"val_auroc", st.auroc},
+            {"val_f1", st.best_f1},
+            {"val_iou", st.iou},
+            {"val_ap_tol", tl.ap},
+            {"val_f1_tol", tl.best_f1}};
+  }
+
+  // The threshold of the best F1 on validation goes into the best checkpoint; then the held-out test sections.
+  void finish(const std::string& out, Module& best, Checkpoint& best_ck) override {
+    const FaultScores v = report_set((fs::path(out) / "val").string(), "validation", best, val_, tiles_, tolerance_,
+                                     panels_);
+    best_ck.set("faults.threshold", str_cat(v.strict().threshold));
+    std::fprintf(stderr, "%s: validation: %s\n", kApp, summary_line(v).c_str());
+    if (n_test_ > 0) {
+      const FaultScores t = report_set((fs::path(out) / "test").string(), "test", best,
+                                       synthetic_set(synth_, test_seed_, n_test_), tiles_, tolerance_, panels_);
+      std::printf("test (%lld held-out synthetic sections): %s\n", static_cast<long long>(n_test_),
+                  summary_line(t).c_str());
+    }
+    std::printf("wrote %s/{best.safetensors, metrics.csv, loss.png, val/, test/}\n", out.c_str());
+  }
+
+ private:
+  SynthOptions synth_, train_synth_;
+  SectionSet val_;
+  int64_t n_val_ = 0, n_test_ = 0, panels_ = 0, tolerance_ = 1, sections_per_epoch_ = 0, batch_ = 0;
+  uint64_t val_seed_ = 0, test_seed_ = 0;
+  LossOptions loss_;
+  TileOptions tiles_, quick_tiles_;
+};
+
+int train_command(const AppArgs& a) {
+  FaultsTask task;
+  return train_task(task, a);
 }
 
 int eval_command(const AppArgs& a) {
@@ -437,7 +410,7 @@ int predict_command(const AppArgs& a) {
   m.net->to(command_device(a));
   check_overrides_read(m.cfg, a.overrides, "predict");
   const std::string direction = a.values.count("--direction") ? a.values.at("--direction") : "inline";
-  STRATA_CHECK(direction == "inline" || direction == "crossline", "--direction '", direction,
+  STRATA_USAGE_CHECK(direction == "inline" || direction == "crossline", "--direction '", direction,
                "': want inline or crossline");
   const std::string png_dir = a.values.count("--png") ? a.values.at("--png") : "";
   const auto start = std::chrono::steady_clock::now();
@@ -577,7 +550,7 @@ int generate_command(const AppArgs& a) {
     const std::string& v = a.values.at("--count");
     char* tail = nullptr;
     count = std::strtoll(v.c_str(), &tail, 10);
-    STRATA_CHECK(!v.empty() && *tail == '\0' && count >= 1 && count <= 100000, "--count '", v,
+    STRATA_USAGE_CHECK(!v.empty() && *tail == '\0' && count >= 1 && count <= 100000, "--count '", v,
                  "': want a whole number from 1 to 100000");
   }
   const uint64_t seed = uint64_t(cfg.section("data").get_int("test_seed", 2002, Bounds::at_least(0)));

@@ -7,7 +7,7 @@
 
 #include "apps/common/cli.h"
 #include "apps/faults/faults.h"
-#include "engine/config.h"
+#include "config/config.h"
 #include "layers/module.h"
 
 namespace strata::faults {

@@ -32,7 +32,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/config.h"
+#include "config/config.h"
 
 namespace strata::faults {
 

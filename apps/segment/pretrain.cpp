@@ -20,6 +20,7 @@
 #include <set>
 #include <sstream>
 
+#include "apps/common/driver.h"
 #include "apps/common/loader.h"
 #include "apps/common/plot.h"
 #include "apps/common/trainer.h"
@@ -166,8 +167,7 @@ Panel display(const Image& img, const TransformOptions& tf, const std::string& t
 }  // namespace
 
 int pretrain_command(const AppArgs& a) {
-  Config cfg = Config::load(a.config);
-  cfg.apply_overrides(a.overrides);
+  Config cfg = read_train_config(a);
   const std::string run_dir = train_run_dir(a, fs::path(a.config).stem().string() + "_pretrain");
   const TaskSpec task = TaskSpec::from_config(cfg);
   const Config data_cfg = cfg.section("data");
@@ -193,30 +193,27 @@ int pretrain_command(const AppArgs& a) {
   const bool progress = cfg.section("train").get_bool("progress", true);
   const Device device = train_device(cfg.section("train"));
   for (const char* k : {"loss", "train", "inference", "optimizer"}) mark_section_known(cfg, k);  // train's sections
-  Config net_cfg = Config::parse(cfg.dump(), cfg.origin());
-  net_cfg.apply_override("model.classes=" + std::to_string(task.channels));
-  net_cfg.apply_override("model.encoder_weights=''");
-  net_cfg.apply_override("model.freeze_encoder=false");
+  Config net_cfg = model_cfg.detached();  // the run's config keeps the model it will train
+  net_cfg.set("classes", int64_t(task.channels));
+  net_cfg.set("freeze_encoder", false);
   manual_seed(po.seed);
-  const ModulePtr model = build_module(net_cfg.section("model"));
+  const ModulePtr model = build_module(net_cfg);
   model->to(device);
   auto* unet = dynamic_cast<EncoderUNet*>(model.get());
   STRATA_CHECK(unet != nullptr, cfg.origin(), ": pretrain trains the encoder of an encoder U-Net (model.type ",
                "unet_vgg16 or unet_mobilenetv2); ", model_cfg.get_string("type", "?"), " has no separate encoder");
   const int64_t per_epoch = po.samples_per_epoch > 0 ? po.samples_per_epoch : int64_t(train.size());
-  TrainerOptions topt = [&] {
-    Config t = Config::parse("epochs: " + std::to_string(po.epochs) + "\nmonitor: val_loss\nmonitor_mode: min\n");
-    return TrainerOptions::from_config(t);
-  }();
+  TrainerOptions topt;
+  topt.epochs = po.epochs;
+  topt.monitor = "val_loss";
+  topt.maximize = false;
   topt.steps_per_epoch = dist::global_steps(per_epoch, po.batch);  // global batches (batch per rank)
   topt.progress = progress;
   const Config opt_cfg = cfg.section("pretrain").has("optimizer") ? cfg.section("pretrain").section("optimizer")
                                                                   : cfg.section("optimizer");
   auto opt = make_optimizer(opt_cfg, model->named_parameters(), topt.epochs * topt.steps_per_epoch);
-  cfg.check_unknown_keys();
 
-  const std::string out = prepare_run_dir(run_dir, a);  // rank 0: run_dir; other ranks: a scratch folder
-  cfg.save((fs::path(out) / "config.yaml").string());
+  const std::string out = open_run(cfg, run_dir, a);  // rank 0: run_dir; other ranks: a scratch folder
   const std::string config_text = cfg.dump();
   std::fprintf(stderr,
                "strata-segment pretrain: %zu unlabelled images (%zu held out for the reconstruction loss), %s; "

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <random>
 
+#include "apps/common/driver.h"
 #include "apps/common/export.h"
 #include "apps/common/loader.h"
 #include "apps/common/output_plan.h"
@@ -57,16 +58,11 @@ struct Loaded {
 };
 
 Loaded load_model(const std::string& path, const std::vector<std::string>& overrides) {
-  const Checkpoint ck = Checkpoint::load(path);
-  STRATA_CHECK(ck.has("segment.config"), path, ": not a strata-segment checkpoint (no segment.config entry)");
-  Config cfg = Config::parse(ck.get("segment.config"), path + " [segment.config]");
-  // The encoder's starting weights are in the checkpoint; the file they came from need not exist here.
-  cfg.apply_override("model.encoder_weights=''");
-  cfg.apply_overrides(overrides);
-  Loaded l{cfg, TaskSpec::from_config(cfg), build_module(cfg.section("model"))};
-  ck.restore_module("model.", *l.model);
-  l.model->eval();
-  return l;
+  // The encoder's starting weights are in the checkpoint (model.encoder_weights, the file they came from, is
+  // read at the start of training only).
+  TrainedModel t = load_trained(path, "strata-segment", "segment.config", overrides);
+  const TaskSpec task = TaskSpec::from_config(t.cfg);
+  return Loaded{std::move(t.cfg), task, std::move(t.model)};
 }
 
 // Validation metrics of `model` on `pairs`, and the confusion matrix.
@@ -132,128 +128,114 @@ void resolve_class_weights(Config& cfg, const SegmentData& data, const TaskSpec&
   loss.class_weights = frequency_weights(f, loss.class_weight_mode);
   std::fprintf(stderr, "strata-segment: class weights (%s, from %zu training label maps, %lld labelled pixels):\n",
                loss.class_weight_mode.c_str(), data.train().size(), static_cast<long long>(f.total));
-  std::string list = "[";
   for (int64_t c = 0; c < task.classes; ++c) {
     const double share = double(f.pixels[size_t(c)]) / double(std::max<int64_t>(f.total, 1));
     std::fprintf(stderr, "  %-14s %6.2f%% of pixels  weight %.4f%s\n", task.class_names[size_t(c)].c_str(), 100 * share,
                  loss.class_weights[size_t(c)], f.pixels[size_t(c)] == 0 ? "  (absent from the training labels)" : "");
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%s%.6g", c ? ", " : "", loss.class_weights[size_t(c)]);
-    list += buf;
   }
-  cfg.apply_override("loss.class_weights=" + list + "]");
+  cfg.section("loss").set("class_weights", loss.class_weights);
   loss.class_weight_mode = "list";
 }
+
+// Image segmentation from image / mask pairs: binary (sigmoid) or multi-class (softmax).
+class SegmentTask : public Task {
+ public:
+  std::string app() const override { return "strata-segment"; }
+  std::string config_entry() const override { return "segment.config"; }
+  std::string default_monitor() const override { return "val_miou"; }
+
+  TrainingPlan prepare(Config& cfg) override {
+    task_ = TaskSpec::from_config(cfg);
+    data_ = std::make_unique<SegmentData>(cfg.section("data"), task_);
+    loss_ = LossOptions::from_config(cfg.section("loss"));
+    ro_ = RunOptions::from_config(cfg, int64_t(data_->train().size()));
+    mark_section_known(cfg, "pretrain");  // strata-segment pretrain's
+    // Every pair before any long work or any file of the run: the sizes from the headers, each mask's labels
+    // (a class index out of range, a 0 / 1 mask under a threshold of 127).
+    for (const auto* set : {&data_->train(), &data_->val()})
+      for (const ImagePair& p : *set) {
+        const ImageInfo im = image_info(p.image), ma = image_info(p.mask);
+        STRATA_CHECK(im.width == ma.width && im.height == ma.height, p.mask, ": the mask is ", ma.width, " x ",
+                     ma.height, " but its image ", p.image, " is ", im.width, " x ", im.height);
+        data_->mask_spec().read(p.mask, im.height, im.width);
+      }
+    STRATA_CHECK(loss_.uses_bce(task_) == task_.binary, cfg.origin(), ": loss.type ", loss_.type,
+                 " does not fit model.classes ", task_.binary ? 1 : task_.classes,
+                 " (bce: model.classes 1; cross_entropy / focal: 2 or more)");
+    if (loss_.class_weight_mode != "none" && loss_.class_weight_mode != "list")
+      resolve_class_weights(cfg, *data_, task_, loss_);
+    return {int64_t(data_->train().size()), ro_.samples_per_epoch, ro_.batch, ro_.seed, ro_.workers, ro_.prefetch};
+  }
+
+  void start(const std::string& out, const Module& model, Device device) override {
+    // The images each side of the split, as list files that data.train_list / data.val_list take back.
+    for (const auto& [name, set] :
+         {std::pair{"train_list.txt", &data_->train()}, std::pair{"val_list.txt", &data_->val()}})
+      if (!set->empty() && !write_pair_list((fs::path(out) / name).string(), *set))
+        std::fprintf(stderr,
+                     "strata-segment: %s not written (a path holds whitespace, which list files cannot carry)\n",
+                     name);
+    std::fprintf(stderr, "strata-segment: %zu training / %zu validation images, %s; %lld classes (%s), %s -> %s\n",
+                 data_->train().size(), data_->val().size(), model.describe().c_str(),
+                 static_cast<long long>(task_.classes), task_.binary ? "sigmoid" : "softmax",
+                 device_label(device).c_str(), out.c_str());
+  }
+
+  Sample sample(int64_t index, std::mt19937_64& rng) const override {
+    return data_->sample(data_->train()[size_t(index)], &rng);
+  }
+
+  Tensor loss(Module& model, std::vector<Sample> samples, Device device) override {
+    Batch batch = collate(std::move(samples));  // x: (N, C, H, W); labels: (N, H, W)
+    batch.x = batch.x.to(device), batch.labels = batch.labels.to(device);
+    return segment_loss(model(batch.x), batch, task_, loss_);
+  }
+
+  std::map<std::string, double> validate(Module& model, int64_t epoch, const std::string& out) override {
+    std::map<std::string, double> m;
+    // Per-epoch validation without test-time flips (4x cheaper); the final scores use inference.tta.
+    InferenceOptions quick = ro_.inference;
+    quick.tta = false;
+    if (!data_->val().empty()) m = evaluate(model, *data_, task_, loss_, data_->val(), quick);
+    const bool chosen =
+        std::find(ro_.panel_epochs.begin(), ro_.panel_epochs.end(), epoch + 1) != ro_.panel_epochs.end();
+    if (ro_.panel_images > 0 &&
+        (chosen || (ro_.panels_every > 0 && ((epoch + 1) % ro_.panels_every == 0 || epoch == 0)))) {
+      char name[32];
+      std::snprintf(name, sizeof name, "epoch_%03lld.png", static_cast<long long>(epoch + 1));
+      const auto& shown = data_->val().empty() ? data_->train() : data_->val();
+      write_panels((fs::path(out) / "panels" / name).string(), model, *data_, task_, loss_, shown, ro_.panel_images,
+                   ro_.inference);
+    }
+    return m;
+  }
+
+  // The best model on the validation images: metrics, confusion matrix, panels.
+  void finish(const std::string& out, Module& best, Checkpoint&) override {
+    if (data_->val().empty()) return;
+    ConfusionMatrix cm(task_.classes);
+    const auto m = evaluate(best, *data_, task_, loss_, data_->val(), ro_.inference, &cm);
+    write_metrics_csv((fs::path(out) / "val_metrics.csv").string(), m, int64_t(data_->val().size()));
+    confusion_plot((fs::path(out) / "confusion_val.png").string(), "best model, validation images", cm,
+                   task_.class_names);
+    write_panels((fs::path(out) / "panels" / "best.png").string(), best, *data_, task_, loss_, data_->val(),
+                 int64_t(data_->val().size()), ro_.inference);
+    std::fprintf(stderr, "strata-segment: best model on %zu validation images: %s\n", data_->val().size(),
+                 summary_line(m, task_).c_str());
+  }
+
+ private:
+  TaskSpec task_;
+  std::unique_ptr<SegmentData> data_;
+  LossOptions loss_;
+  RunOptions ro_;
+};
 
 }  // namespace
 
 int train_command(const AppArgs& a) {
-  Config cfg = Config::load(a.config);
-  cfg.apply_overrides(a.overrides);
-  const std::string run_dir = train_run_dir(a, fs::path(a.config).stem().string());
-  const TaskSpec task = TaskSpec::from_config(cfg);
-  const SegmentData data(cfg.section("data"), task);
-  LossOptions loss = LossOptions::from_config(cfg.section("loss"));
-  const RunOptions ro = RunOptions::from_config(cfg, int64_t(data.train().size()));
-  TrainerOptions topt = [&] {
-    Config train = cfg.section("train");
-    if (!train.has("monitor")) train.apply_override("monitor=val_miou");
-    return TrainerOptions::from_config(train);
-  }();
-  const Device device = train_device(cfg.section("train"));
-  manual_seed(ro.seed);
-  const ModulePtr model = build_module(cfg.section("model"));
-  model->to(device);
-  topt.steps_per_epoch = dist::global_steps(ro.samples_per_epoch, ro.batch);  // global batches (batch per rank)
-  auto opt = make_optimizer(cfg.section("optimizer"), model->named_parameters(), topt.epochs * topt.steps_per_epoch);
-  // train.ema: validation, checkpoints and predict use the average
-  const auto average =
-      WeightAverage::from_config(cfg.section("train"), *model, [&] { return build_module(cfg.section("model")); });
-  Module& predictor = average ? average->model() : *model;
-  mark_section_known(cfg, "pretrain");  // strata-segment pretrain's
-  cfg.check_unknown_keys();
-  // Every pair before any long work or any file of the run: the sizes from the headers, each mask's labels
-  // (a class index out of range, a 0 / 1 mask under a threshold of 127).
-  for (const auto* set : {&data.train(), &data.val()})
-    for (const ImagePair& p : *set) {
-      const ImageInfo im = image_info(p.image), ma = image_info(p.mask);
-      STRATA_CHECK(im.width == ma.width && im.height == ma.height, p.mask, ": the mask is ", ma.width, " x ", ma.height,
-                   " but its image ", p.image, " is ", im.width, " x ", im.height);
-      data.mask_spec().read(p.mask, im.height, im.width);
-    }
-  STRATA_CHECK(loss.uses_bce(task) == task.binary, cfg.origin(), ": loss.type ", loss.type, " does not fit model.classes ", task.binary ? 1 : task.classes,
-               " (bce: model.classes 1; cross_entropy / focal: 2 or more)");
-  if (loss.class_weight_mode != "none" && loss.class_weight_mode != "list") resolve_class_weights(cfg, data, task, loss);
-  const std::string out = prepare_run_dir(run_dir, a);  // rank 0: run_dir; other ranks: a scratch folder
-  cfg.save((fs::path(out) / "config.yaml").string());
-  // The images each side of the split, as list files that data.train_list / data.val_list take back.
-  for (const auto& [name, set] : {std::pair{"train_list.txt", &data.train()}, std::pair{"val_list.txt", &data.val()}})
-    if (!set->empty() && !write_pair_list((fs::path(out) / name).string(), *set))
-      std::fprintf(stderr, "strata-segment: %s not written (a path holds whitespace, which list files cannot carry)\n",
-                   name);
-  const std::string config_text = cfg.dump();
-  std::fprintf(stderr, "strata-segment: %zu training / %zu validation images, %s; %lld classes (%s), %s -> %s\n",
-               data.train().size(), data.val().size(), model->describe().c_str(),
-               static_cast<long long>(task.classes), task.binary ? "sigmoid" : "softmax",
-               device_label(device).c_str(), out.c_str());
-
-  const int64_t n_train = int64_t(data.train().size());
-  Loader loader(
-      [&](int64_t epoch) { return shuffled_epoch(ro.seed, epoch, n_train, ro.samples_per_epoch); },
-      [&](int64_t index, std::mt19937_64& rng) { return data.sample(data.train()[size_t(index)], &rng); }, ro.batch,
-      ro.seed, ro.workers, ro.prefetch);
-
-  Trainer trainer(
-      topt, out,
-      [&](int64_t epoch, int64_t b) {
-        double wait = 0;
-        Batch batch = collate(loader.batch(epoch, b, &wait));
-        batch.x = batch.x.to(device), batch.labels = batch.labels.to(device);
-        model->train();
-        opt->zero_grad();
-        const Tensor l = segment_loss((*model)(batch.x), batch, task, loss);
-        l.backward();
-        opt->step();
-        if (average) average->update(opt->steps());
-        return StepResult{l.item<float>(), batch.x.size(0), wait};
-      },
-      [&](int64_t epoch) {
-        predictor.eval();
-        std::map<std::string, double> m;
-        // Per-epoch validation without test-time flips (4x cheaper); the final scores use inference.tta.
-        InferenceOptions quick = ro.inference;
-        quick.tta = false;
-        if (!data.val().empty()) m = evaluate(predictor, data, task, loss, data.val(), quick);
-        const bool chosen = std::find(ro.panel_epochs.begin(), ro.panel_epochs.end(), epoch + 1) != ro.panel_epochs.end();
-        if (ro.panel_images > 0 &&
-            (chosen || (ro.panels_every > 0 && ((epoch + 1) % ro.panels_every == 0 || epoch == 0)))) {
-          char name[32];
-          std::snprintf(name, sizeof name, "epoch_%03lld.png", static_cast<long long>(epoch + 1));
-          const auto& shown = data.val().empty() ? data.train() : data.val();
-          write_panels((fs::path(out) / "panels" / name).string(), predictor, data, task, loss, shown, ro.panel_images,
-                       ro.inference);
-        }
-        model->train();
-        return m;
-      },
-      save_model_state(*model, *opt, "segment.config", config_text, average.get()),
-      load_model_state(*model, *opt, average.get()));
-  if (!a.resume.empty()) trainer.resume(a.resume);
-  const TrainSummary s = trainer.run();
-  if (s.interrupted) return 130;
-  print_train_summary("strata-segment", s, topt.monitor);
-  if (data.val().empty()) return 0;
-  // The best model on the validation images: metrics, confusion matrix, panels.
-  const Loaded best = load_model((fs::path(out) / "best.safetensors").string(), {});
-  ConfusionMatrix cm(task.classes);
-  const auto m = evaluate(*best.model, data, task, loss, data.val(), ro.inference, &cm);
-  write_metrics_csv((fs::path(out) / "val_metrics.csv").string(), m, int64_t(data.val().size()));
-  confusion_plot((fs::path(out) / "confusion_val.png").string(), "best model, validation images", cm, task.class_names);
-  write_panels((fs::path(out) / "panels" / "best.png").string(), *best.model, data, task, loss, data.val(),
-               int64_t(data.val().size()), ro.inference);
-  std::fprintf(stderr, "strata-segment: best model on %zu validation images: %s\n", data.val().size(),
-               summary_line(m, task).c_str());
-  return 0;
+  SegmentTask task;
+  return train_task(task, a);
 }
 
 int eval_command(const AppArgs& a) {

@@ -25,7 +25,7 @@
 #include "apps/common/metrics.h"
 #include "apps/common/plot.h"
 #include "apps/common/transforms.h"
-#include "engine/config.h"
+#include "config/config.h"
 #include "engine/tensor.h"
 #include "layers/module.h"
 

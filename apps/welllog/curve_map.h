@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "apps/welllog/wells.h"
-#include "engine/config.h"
+#include "config/config.h"
 
 namespace strata::welllog {
 

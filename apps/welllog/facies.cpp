@@ -24,8 +24,10 @@ std::mt19937_64 stream(uint64_t seed, int64_t epoch, int64_t batch) {
   return std::mt19937_64(seq);
 }
 
-ModulePtr build_with(Config section, const std::vector<std::string>& assignments) {
-  section.apply_overrides(assignments);
+// The model of `section` with the input channels and classes the data gives (recorded in the run's config).
+ModulePtr build_sized(Config section, int64_t in_channels, int64_t classes) {
+  if (in_channels > 0) section.set("in_channels", in_channels);
+  section.set("classes", classes);
   return build_module(section);
 }
 
@@ -92,24 +94,20 @@ FaciesTrainer::FaciesTrainer(const Config& root, const Preprocessing& pre, std::
   }
 
   const int64_t total_steps = epochs * steps_per_epoch_;
-  const std::vector<std::string> io = {str_cat("in_channels=", pre_.channels()), str_cat("classes=", k)};
-  model_ = build_with(root.section("model"), io);
+  model_ = build_sized(root.section("model"), pre_.channels(), k);
   model_->to(device_);
   opt_ = make_optimizer(root.section("optimizer"), model_->named_parameters(), total_steps);
-  average_ = WeightAverage::from_config(train, *model_, [&] { return build_with(root.section("model"), io); });
+  average_ = WeightAverage::from_config(train, *model_, [&] { return build_sized(root.section("model"), pre_.channels(), k); });
   // The discriminator is built in every mode so its config is always checked;
   // only the adversarial modes train and save it.
   const Config dcfg = root.section("discriminator");
   Config dmodel = dcfg.section("model");
-  if (!dmodel.has("type")) dmodel.apply_override("type=discriminator1d");
-  disc_ = build_with(dmodel, {str_cat("classes=", k)});
+  if (!dmodel.has("type")) dmodel.set("type", std::string("discriminator1d"));
+  disc_ = build_sized(dmodel, 0, k);
   disc_->to(device_);
-  Config dopt = dcfg.section("optimizer");
-  if (!dopt.has("type")) dopt.apply_override("type=adam");
-  if (!dopt.has("lr")) dopt.apply_override("lr=1e-4");
-  if (!dopt.has("betas")) dopt.apply_override("betas=[0.9, 0.99]");
-  if (!dopt.has("schedule")) dopt.apply_override("schedule.type=poly");
-  opt_d_ = make_optimizer(dopt, disc_->named_parameters(), total_steps);
+  // Hung et al.'s discriminator optimizer unless the config says otherwise.
+  opt_d_ = make_optimizer(dcfg.section("optimizer"), disc_->named_parameters(), total_steps,
+                          {.type = "adam", .lr = 1e-4, .betas = {0.9, 0.99}, .schedule = "poly"});
   model_->train();
 }
 

@@ -1,5 +1,6 @@
 // strata-welllog commands: train (cross-validation experiments and / or the
-// final model), eval and predict. See docs/welllog.md for the config keys.
+// final model), eval, predict and export, and the readers of the wells they
+// take. See docs/welllog.md for the config keys.
 #pragma once
 
 #include <string>
@@ -7,8 +8,10 @@
 
 #include "apps/common/cli.h"
 #include "apps/common/metrics.h"
+#include "apps/welllog/cv.h"
+#include "apps/welllog/trained.h"
 #include "apps/welllog/wells.h"
-#include "engine/config.h"
+#include "config/config.h"
 #include "layers/checkpoint.h"
 
 namespace strata::welllog {
@@ -21,31 +24,15 @@ std::vector<Well> load_wells(const Config& data);
 // the command line, read with the column names of `data`.
 std::vector<Well> load_wells_from_file(const std::string& path, const Config& data, bool read_labels);
 
-// Preprocessing to / from checkpoint metadata and tensors.
-void save_preprocessing(Checkpoint& ck, const Preprocessing& p);
-Preprocessing load_preprocessing(const Checkpoint& ck);
+// The table columns of `data` (well_column, depth_column, label_column, bad_values).
+Columns columns_of(const Config& data);
+// A path's extension in lower case (".las").
+std::string lower_extension(const std::string& path);
+// A LAS file: by its extension, or a first line that is not a comment starting with '~'.
+bool looks_like_las(const std::string& path);
 
-// Per-well strip plot: every input curve (depth down), the true facies column
-// (when known) and the predicted one, with a class legend.
-void strip_plot(const std::string& path, const Well& well, const Preprocessing& p,
-                const std::vector<int64_t>& truth, const std::vector<int64_t>& predicted);
-
-// Chooses round(fraction * n) of `n` wells (at least 1) as labelled, by `seed`.
-std::vector<size_t> labelled_subset(size_t n, double fraction, uint64_t seed);
-// The labelled and unlabelled wells of one training run. Training wells that
-// carry labels of `pre`'s classes keep them on labelled_subset(count, fraction,
-// seed); the others (wells without a single such label, then the wells that
-// lose theirs to `fraction`), then `extra_unlabelled` (cv.transductive: the
-// held-out wells) form the unlabelled wells, their labels removed. Errors when
-// no training well has labels.
-struct WellSplit {
-  std::vector<Well> labelled, unlabelled;
-};
-WellSplit split_training_wells(const Preprocessing& pre, const std::vector<Well>& train_wells, double fraction,
-                               uint64_t seed, const std::vector<Well>& extra_unlabelled = {});
-// Fold of each of `n` wells for k-fold cross-validation (k = n: leave one
-// well out), shuffled by `seed`.
-std::vector<int64_t> fold_of_wells(size_t n, int64_t folds, uint64_t seed);
+// Wells the preprocessing can use; the others are reported on stderr and left out.
+std::vector<Well> usable_wells(const Preprocessing& pre, std::vector<Well> wells);
 
 int train_command(const AppArgs& a);
 int eval_command(const AppArgs& a);

@@ -20,7 +20,7 @@
 #include <vector>
 
 #include "apps/welllog/las.h"
-#include "engine/config.h"
+#include "config/config.h"
 
 namespace strata::welllog {
 

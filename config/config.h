@@ -50,6 +50,15 @@ class Config {
   // `key.sub=value`; errors when the text has no '=' or walks through a scalar.
   void apply_override(const std::string& assignment);
   void apply_overrides(const std::vector<std::string>& assignments);
+  // Sets a direct child of this map to a value the code computed (a model's input channels from the data);
+  // the document records it, so a saved config shows it.
+  void set(const std::string& key, int64_t value);
+  void set(const std::string& key, bool value);
+  void set(const std::string& key, const std::string& value);
+  void set(const std::string& key, const std::vector<int64_t>& value);
+  void set(const std::string& key, const std::vector<double>& value);
+  // A deep copy in a document of its own with the same origin: changes to one do not reach the other.
+  Config detached() const;
 
   // ---- reading (key: a direct child of this map) -----------------------------
   bool has(const std::string& key) const;

@@ -1,4 +1,4 @@
-#include "engine/config.h"
+#include "config/config.h"
 
 #include <yaml-cpp/yaml.h>
 
@@ -183,6 +183,29 @@ void Config::apply_override(const std::string& assignment) {
     STRATA_CHECK(cur.IsMap() || cur.IsNull(), "override '", assignment, "': the parent of ", key, " is not a map");
     cur[parts.back()] = value;
   }
+}
+
+void Config::set(const std::string& key, int64_t value) { (*node_)[key] = value; }
+void Config::set(const std::string& key, bool value) { (*node_)[key] = value; }
+void Config::set(const std::string& key, const std::string& value) { (*node_)[key] = value; }
+namespace {
+template <class T>
+YAML::Node flow_list(const std::vector<T>& values) {
+  YAML::Node list(YAML::NodeType::Sequence);
+  list.SetStyle(YAML::EmitterStyle::Flow);
+  for (const T& v : values) list.push_back(v);
+  return list;
+}
+}  // namespace
+
+void Config::set(const std::string& key, const std::vector<int64_t>& value) { (*node_)[key] = flow_list(value); }
+void Config::set(const std::string& key, const std::vector<double>& value) { (*node_)[key] = flow_list(value); }
+
+Config Config::detached() const {
+  auto doc = std::make_shared<Document>();
+  doc->origin = doc_->origin;
+  doc->root = YAML::Clone(*node_);
+  return Config(doc, std::make_unique<YAML::Node>(doc->root), path_);
 }
 
 void Config::apply_overrides(const std::vector<std::string>& assignments) {

@@ -1,0 +1,127 @@
+#include "apps/common/driver.h"
+
+#include <cstdio>
+#include <filesystem>
+
+#include "engine/distributed.h"
+#include "engine/error.h"
+#include "engine/random.h"
+#include "layers/optimizer.h"
+#include "layers/weight_average.h"
+#include "models/encoder_unet.h"
+
+namespace fs = std::filesystem;
+
+namespace strata {
+
+ModulePtr Task::build_model(const Config& model_cfg) const { return build_module(model_cfg); }
+
+std::vector<int64_t> Task::epoch_order(int64_t epoch, const TrainingPlan& plan) const {
+  return shuffled_epoch(plan.seed, epoch, plan.size, plan.samples_per_epoch);
+}
+
+Config read_train_config(const AppArgs& a) {
+  STRATA_CHECK(!a.config.empty(), "train needs --config FILE");
+  Config cfg = Config::load(a.config);
+  cfg.apply_overrides(a.overrides);
+  return cfg;
+}
+
+TrainerOptions train_options(const Config& cfg, const std::string& default_monitor) {
+  Config train = cfg.section("train");
+  if (!train.has("monitor")) train.set("monitor", default_monitor);
+  return TrainerOptions::from_config(train);
+}
+
+ModulePtr build_for_training(const Task& task, const Config& model_cfg, Device device) {
+  ModulePtr model = task.build_model(model_cfg);
+  load_pretrained_weights(model_cfg, *model);
+  model->to(device);
+  return model;
+}
+
+std::string open_run(const Config& cfg, const std::string& run_dir, const AppArgs& a) {
+  cfg.check_unknown_keys();
+  const std::string out = prepare_run_dir(run_dir, a);  // rank 0: run_dir; other ranks: a scratch folder
+  cfg.save((fs::path(out) / "config.yaml").string());
+  return out;
+}
+
+int train_task(Task& task, const AppArgs& a) {
+  Config cfg = read_train_config(a);
+  const std::string run_dir = train_run_dir(a, fs::path(a.config).stem().string());
+  TrainingPlan plan = task.prepare(cfg);
+  if (plan.samples_per_epoch <= 0) plan.samples_per_epoch = plan.size;
+  STRATA_CHECK(plan.size > 0, cfg.origin(), ": no training samples");
+
+  const Config train = cfg.section("train");
+  TrainerOptions topt = train_options(cfg, task.default_monitor());
+  topt.steps_per_epoch = dist::global_steps(plan.samples_per_epoch, plan.batch);  // global batches (batch per rank)
+  const Device device = train_device(train);
+
+  manual_seed(plan.seed);
+  const ModulePtr model = build_for_training(task, cfg.section("model"), device);
+  auto opt = make_optimizer(cfg.section("optimizer"), model->named_parameters(), topt.epochs * topt.steps_per_epoch);
+  // train.ema: validation, checkpoints and eval / predict use the average.
+  const auto average = WeightAverage::from_config(train, *model, [&] { return task.build_model(cfg.section("model")); });
+  Module& predictor = average ? average->model() : *model;
+
+  const std::string out = open_run(cfg, run_dir, a);
+  task.start(out, *model, device);
+
+  Loader loader([&](int64_t epoch) { return task.epoch_order(epoch, plan); },
+                [&](int64_t index, std::mt19937_64& rng) { return task.sample(index, rng); }, plan.batch, plan.seed,
+                plan.workers, plan.prefetch);
+  Trainer trainer(
+      topt, out,
+      [&](int64_t epoch, int64_t b) {
+        double wait = 0;
+        std::vector<Sample> batch = loader.batch(epoch, b, &wait);
+        const int64_t n = int64_t(batch.size());
+        model->train();
+        opt->zero_grad();
+        const Tensor l = task.loss(*model, std::move(batch), device);
+        l.backward();
+        opt->step();
+        if (average) average->update(opt->steps());
+        return StepResult{l.item<float>(), n, wait};
+      },
+      [&](int64_t epoch) {
+        predictor.eval();
+        std::map<std::string, double> m = task.validate(predictor, epoch, out);
+        model->train();
+        return m;
+      },
+      save_model_state(*model, *opt, task.config_entry(), cfg.dump(), average.get()),
+      load_model_state(*model, *opt, average.get()));
+  trainer.on_best([&](Checkpoint& ck) { task.decorate_best(ck); });
+  if (!a.resume.empty()) trainer.resume(a.resume);
+  const TrainSummary summary = trainer.run();
+  if (summary.interrupted) return 130;
+  print_train_summary(task.app(), summary, topt.monitor);
+
+  const std::string best_path = (fs::path(out) / "best.safetensors").string();
+  Checkpoint best_ck = Checkpoint::load(best_path);
+  best_ck.restore_module("model.", *model);
+  model->eval();
+  const auto entries = best_ck.metadata;
+  task.finish(out, *model, best_ck);
+  if (best_ck.metadata != entries) best_ck.save(best_path);
+  return 0;
+}
+
+TrainedModel load_trained(const std::string& path, const std::string& app, const std::string& config_entry,
+                          const std::vector<std::string>& overrides,
+                          const std::function<ModulePtr(const Config&)>& build) {
+  STRATA_CHECK(!path.empty(), "needs --checkpoint FILE");
+  TrainedModel t{Checkpoint::load(path), Config::parse("{}"), nullptr};
+  STRATA_CHECK(t.checkpoint.has(config_entry), path, ": not a ", app, " checkpoint (no ", config_entry, " entry)");
+  t.cfg = Config::parse(t.checkpoint.get(config_entry), path + " [" + config_entry + "]");
+  t.cfg.apply_overrides(overrides);
+  t.model = build(t.cfg.section("model"));
+  t.checkpoint.restore_module("model.", *t.model);
+  t.model->eval();
+  return t;
+}
+
+}  // namespace strata

@@ -1,0 +1,107 @@
+// The training recipe of every app, written once.
+//
+// An app describes its task as a Task: what its part of the config means (data, loss, metrics), one
+// training sample, one batch's loss, a validation pass, and the report on the best model. The driver owns
+// the rest, and train_task's body reads in this order, top to bottom:
+//   1. the config (--config FILE, then the key.sub=value overrides);
+//   2. the task reads its data and options (every error before any file is written);
+//   3. train.*: epochs, monitor (the task's default when the config names none), device, seed;
+//   4. the model, built from `model:`, then its pretrained weights (model.encoder_weights), on the device;
+//   5. the optimizer over the whole run's steps, and the weight average (train.ema);
+//   6. the run folder (--out, --force, --resume) with config.yaml;
+//   7. the loader: the task's samples in the task's epoch order, made by data.workers threads;
+//   8. the Trainer: steps, validation, best / last checkpoints, resume, Ctrl-C, MPI;
+//   9. the task's report on the best model, which may add entries (a threshold) to best.safetensors.
+// The commands that are not training (eval, predict, export) load a model with load_trained.
+//
+// Commands that train something else (strata-segment pretrain, the well-log ensembles and cross-validation)
+// use the same pieces: read_train_config, train_options, open_run.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "apps/common/cli.h"
+#include "apps/common/loader.h"
+#include "apps/common/trainer.h"
+#include "config/config.h"
+#include "engine/device.h"
+#include "layers/checkpoint.h"
+#include "layers/module.h"
+#include "layers/registry.h"
+
+namespace strata {
+
+// What a task's training data looks like to the driver.
+struct TrainingPlan {
+  int64_t size = 0;               // training samples (indices 0 .. size-1 for Task::sample)
+  int64_t samples_per_epoch = 0;  // 0: size
+  int64_t batch = 1;              // per rank
+  uint64_t seed = 1;              // model initialisation, sample order and augmentation
+  int64_t workers = 2, prefetch = 2;
+};
+
+class Task {
+ public:
+  virtual ~Task() = default;
+
+  // "strata-faults": the prefix of its messages.
+  virtual std::string app() const = 0;
+  // The checkpoint entry that holds the run's resolved config ("faults.config").
+  virtual std::string config_entry() const = 0;
+  // train.monitor when the config names none ("val_ap").
+  virtual std::string default_monitor() const = 0;
+
+  // Reads and checks the task's part of `cfg` and loads its training and validation data. Called before the
+  // run folder exists, so an error leaves nothing behind.
+  virtual TrainingPlan prepare(Config& cfg) = 0;
+  // The model of `model_cfg` (build_module; a task that needs a model family checks it here).
+  virtual ModulePtr build_model(const Config& model_cfg) const;
+  // After the run folder is made: the task's own files in it and its start-of-training line on stderr.
+  virtual void start(const std::string& out, const Module& model, Device device) = 0;
+  // The sample indices of one epoch (default: seeded permutations of 0 .. size-1, end to end).
+  virtual std::vector<int64_t> epoch_order(int64_t epoch, const TrainingPlan& plan) const;
+  // Training sample `index`, drawn with `rng`. Runs on loader threads: it reads the task, never changes it.
+  virtual Sample sample(int64_t index, std::mt19937_64& rng) const = 0;
+  // The loss of one batch; `model` is in training mode and on `device`.
+  virtual Tensor loss(Module& model, std::vector<Sample> batch, Device device) = 0;
+  // Validation metrics of `model` (the weight average when the run keeps one), named as metrics.csv's
+  // columns; `out` is the run folder (for panels). The model is in eval mode.
+  virtual std::map<std::string, double> validate(Module& model, int64_t epoch, const std::string& out) = 0;
+  // Entries each best.safetensors carries beside the model, chosen on the validation that made it best.
+  virtual void decorate_best(Checkpoint&) {}
+  // After training, once: `best` holds best.safetensors' model (eval mode) and `best_ck` that checkpoint,
+  // which is saved again after this returns (the task may add entries). The report goes into `out`.
+  virtual void finish(const std::string& out, Module& best, Checkpoint& best_ck) = 0;
+};
+
+// `APP train` for a task. Returns the exit status (0, or 130 when interrupted by Ctrl-C).
+int train_task(Task& task, const AppArgs& a);
+
+// --config with its overrides applied (an error naming the flag when --config is missing).
+Config read_train_config(const AppArgs& a);
+// train.* as the Trainer reads it, with `default_monitor` recorded in the config when it names none.
+TrainerOptions train_options(const Config& cfg, const std::string& default_monitor);
+// The model of `model_cfg` with its pretrained weights (model.encoder_weights) loaded, on `device`.
+ModulePtr build_for_training(const Task& task, const Config& model_cfg, Device device);
+// Checks every key of `cfg` was read, makes the run folder (prepare_run_dir: the folder this process
+// writes into) and saves the resolved config there as config.yaml.
+std::string open_run(const Config& cfg, const std::string& run_dir, const AppArgs& a);
+
+// A trained model from a checkpoint alone, for eval, predict and export.
+struct TrainedModel {
+  Checkpoint checkpoint;
+  Config cfg;  // the run's resolved config with the command's overrides applied
+  ModulePtr model;
+};
+// Loads `path`, checks it is `app`'s (it holds `config_entry`), applies `overrides`, builds the model with
+// `build` and restores its weights ("model."); the model is in eval mode on the CPU.
+TrainedModel load_trained(const std::string& path, const std::string& app, const std::string& config_entry,
+                          const std::vector<std::string>& overrides,
+                          const std::function<ModulePtr(const Config&)>& build = build_module);
+
+}  // namespace strata

@@ -1,0 +1,96 @@
+#include <cctype>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "apps/common/datasets.h"
+#include "apps/welllog/curve_map.h"
+#include "apps/welllog/las.h"
+#include "apps/welllog/run.h"
+#include "engine/error.h"
+#include "engine/file_io.h"
+
+namespace fs = std::filesystem;
+
+namespace strata::welllog {
+
+Columns columns_of(const Config& data) {
+  Columns c;
+  c.well = data.get_string("well_column", c.well);
+  c.depth = data.get_string("depth_column", c.depth);
+  c.label = data.get_string("label_column", c.label);
+  c.bad_values = data.get_choice("bad_values", c.bad_values, {"error", "missing"});
+  return c;
+}
+
+std::string lower_extension(const std::string& path) {
+  std::string ext = fs::path(path).extension().string();
+  for (char& ch : ext) ch = char(std::tolower(static_cast<unsigned char>(ch)));
+  return ext;
+}
+
+bool looks_like_las(const std::string& path) {
+  if (lower_extension(path) == ".las") return true;
+  std::ifstream f(path);
+  for (std::string line; std::getline(f, line);) {
+    const size_t p = line.find_first_not_of(" \t\r\xEF\xBB\xBF");
+    if (p == std::string::npos || line[p] == '#') continue;
+    return line[p] == '~';
+  }
+  return false;
+}
+
+namespace {
+
+std::string require_file(const Config& c, const std::string& key, const std::string& path) {
+  STRATA_CHECK(fs::exists(path), c.key_path(key), ": no file '", path, "' (give the path relative to where you run ",
+               "the app, or override it: ", c.key_path(key), "=PATH)");
+  return path;
+}
+
+// Wells the preprocessing can use; the others are reported and left out.
+
+}  // namespace
+
+std::vector<Well> usable_wells(const Preprocessing& pre, std::vector<Well> wells) {
+  std::vector<Well> out;
+  for (Well& w : wells) {
+    std::string why;
+    if (pre.usable(w, &why))
+      out.push_back(std::move(w));
+    else
+      std::fprintf(stderr, "strata-welllog: leaving out %s (data.missing.curve: drop_well)\n", why.c_str());
+  }
+  return out;
+}
+
+
+std::vector<Well> load_wells_from_file(const std::string& path, const Config& data, bool read_labels) {
+  require_input_file(path, "well data");
+  std::vector<Well> wells = looks_like_las(path) ? std::vector<Well>{well_from_las(path)}
+                                                : wells_from_table(read_csv(path), columns_of(data), read_labels);
+  CurveMap::from_config(data).apply(wells);
+  return wells;
+}
+
+std::vector<Well> load_wells(const Config& data) {
+  const std::string source = data.get_choice("source", "csv", {"csv", "las", "synthetic"});
+  const Config syn = data.section("synthetic");
+  const CurveMap curve_map = CurveMap::from_config(data);
+  std::vector<Well> wells;
+  if (source == "synthetic") {
+    data.mark_known("path");
+    data.mark_known("paths");
+    wells = synthetic_gamma_wells(SyntheticOptions::from_config(syn));
+  } else if (source == "las") {
+    for (const std::string& p : data.get_string_list("paths", {})) wells.push_back(well_from_las(require_file(data, "paths", p)));
+    STRATA_CHECK(!wells.empty(), data.key_path("paths"), ": list at least one LAS file");
+  } else {
+    const std::string path = require_file(data, "path", data.require_string("path"));
+    wells = wells_from_table(read_csv(path), columns_of(data), true);
+  }
+  curve_map.apply(wells);
+  return wells;
+}
+
+}  // namespace strata::welllog
