@@ -35,33 +35,109 @@ namespace fs = std::filesystem;
 
 namespace strata::welllog {
 
+namespace {
+
+// Every well but data.val_wells (training), and those (validation).
+std::pair<std::vector<Well>, std::vector<Well>> split_validation_wells(const Config& data,
+                                                                       const std::vector<Well>& wells) {
+  const std::vector<std::string> val_names = data.get_string_list("val_wells", {});
+  for (const std::string& n : val_names)
+    STRATA_CHECK(std::any_of(wells.begin(), wells.end(), [&](const Well& w) { return w.name == n; }),
+                 data.key_path("val_wells"), ": no well named '", n, "'");
+  std::vector<Well> tr, val;
+  for (const Well& w : wells)
+    (std::find(val_names.begin(), val_names.end(), w.name) != val_names.end() ? val : tr).push_back(w);
+  return {tr, val};
+}
+
+// One model of the final run (the model, or one member of an ensemble) trained into `dir` by the shared Trainer:
+// per-epoch scores on the validation wells, checkpoints with the preprocessing fitted on the training wells.
+struct Member {
+  const Config& cfg;
+  const std::vector<Well>& train_wells;
+  const WellSplit& split;
+  const std::vector<Well>& val_wells;
+  const std::vector<std::vector<int64_t>>& adjacent;
+  TrainerOptions options;
+  int64_t window, stride;  // inference.window / stride of the validation scores
+};
+
+TrainSummary train_member(const Member& m, const Preprocessing& pre, const std::string& dir, uint64_t seed,
+                          const std::string& resume) {
+  FoldModel fm = make_trainer(m.cfg, pre, m.train_wells, m.split, "", m.options.epochs, seed);
+  const Preprocessing fitted = fm.pre;
+  FaciesTrainer& ft = *fm.trainer;
+  const std::vector<Sample> val = prepare(fitted, m.val_wells);
+  TrainerOptions topt = m.options;
+  topt.steps_per_epoch = ft.steps_per_epoch();
+  const std::string config_text = m.cfg.dump();
+  Trainer trainer(
+      topt, dir, [&](int64_t e, int64_t b) { return ft.step(e, b); },
+      [&](int64_t) {
+        std::map<std::string, double> metrics;
+        if (val.empty()) return metrics;
+        // Data-parallel ranks score their share of the wells and add up the counts.
+        const dist::Span mine = dist::split(int64_t(val.size()));
+        ConfusionMatrix cm = evaluate(ft.model(), {val.begin() + mine.begin, val.begin() + mine.end},
+                                      fitted.classes(), m.window, m.stride);
+        cm.sum_over_ranks();
+        metrics["val_accuracy"] = cm.accuracy();
+        metrics["val_f1_micro"] = cm.f1_micro();
+        metrics["val_f1_macro"] = cm.f1_macro();
+        if (!m.adjacent.empty()) metrics["val_adjacent_accuracy"] = cm.adjacent_accuracy(m.adjacent);
+        return metrics;
+      },
+      [&](Checkpoint& ck) {
+        ft.save(ck);
+        save_preprocessing(ck, fitted);
+        ck.set("welllog.config", config_text);
+      },
+      [&](const Checkpoint& ck) { ft.load(ck); });
+  if (!resume.empty()) trainer.resume(resume);
+  return trainer.run();
+}
+
+// Strip plots and the fit of the best model on the training and validation wells.
+void report_best(const std::string& out, const std::vector<Well>& tr, const std::vector<Well>& val,
+                 const std::vector<std::vector<int64_t>>& adjacent) {
+  const Loaded best = load_model((fs::path(out) / "best.safetensors").string());
+  for (const auto* set : {&tr, &val}) {
+    const ConfusionMatrix cm = plot_and_score(best, *set, out);
+    if (cm.total() == 0) continue;
+    const std::string what = set == &tr ? "train" : "val";
+    std::fprintf(stderr, "strata-welllog: best model on %s wells: %s\n", what.c_str(),
+                 metrics_line(cm, adjacent).c_str());
+    confusion_plot((fs::path(out) / ("confusion_" + what + ".png")).string(), "best model, " + what + " wells", cm,
+                   best.pre.class_names);
+  }
+}
+
+}  // namespace
+
+// Cross-validation experiments (cv.folds) and / or the final model: one network, or train.ensemble members
+// trained alike from different initialisations whose probabilities eval and predict average.
 int train_command(const AppArgs& a) {
   Config cfg = read_train_config(a);
   const std::string run_dir = train_run_dir(a, fs::path(a.config).stem().string());
-
-  const Config data = cfg.section("data");
-  Preprocessing pre = Preprocessing::from_config(data);
+  const Config data = cfg.section("data"), train = cfg.section("train");
+  const Preprocessing pre = Preprocessing::from_config(data);
   const std::vector<std::vector<int64_t>> adjacent = adjacent_classes(data, pre);
-  std::vector<Well> wells = usable_wells(pre, load_wells(data));
+  const std::vector<Well> wells = usable_wells(pre, load_wells(data));
   STRATA_CHECK(wells.size() >= 2, "strata-welllog: need at least 2 usable wells, have ", wells.size());
-  const std::vector<std::string> val_names = data.get_string_list("val_wells", {});
-  const Config train = cfg.section("train");
-  const int64_t epochs = train.get_int("epochs", 60, Bounds::at_least(1));
+  const auto [tr, val] = split_validation_wells(data, wells);
   const uint64_t seed = uint64_t(train.get_int("seed", 1, Bounds::at_least(0)));
   const double fraction = train.get_double("labelled_fraction", 1.0, Bounds{0, 1, true});
+  train.get_int("epochs", 60, Bounds::at_least(1));  // the well-log default (recorded before the Trainer reads it)
   // Without validation wells the best epoch is the one of the lowest training loss.
-  TrainerOptions topt = train_options(cfg, val_names.empty() ? "train_loss" : "val_f1_micro");
+  const TrainerOptions topt = train_options(cfg, val.empty() ? "train_loss" : "val_f1_micro");
   CvOptions cvo = CvOptions::from_config(
       cfg.section("cv"), train.get_choice("mode", "supervised", {"supervised", "adversarial", "semi"}));
-  const int64_t members = train.get_int("ensemble", 1, Bounds::between(1, 32));
-  cvo.ensemble = members;
+  const int64_t members = cvo.ensemble = train.get_int("ensemble", 1, Bounds::between(1, 32));
   STRATA_CHECK(members == 1 || a.resume.empty(), "--resume continues a single-model run; with train.ensemble: ",
                members, " train the members again (each takes one run of train.epochs)");
   int64_t window, stride;
   read_inference(cfg, window, stride);
-
-  // Validate the whole config before any long work: build one trainer.
-  {
+  {  // The whole config is checked before any long work: build one trainer.
     Preprocessing probe = pre;
     probe.fit(wells);
     FaciesTrainer check(cfg, probe, prepare(probe, {wells[0]}), {}, 1, seed);
@@ -71,92 +147,23 @@ int train_command(const AppArgs& a) {
                size_t(std::accumulate(wells.begin(), wells.end(), int64_t(0),
                                       [](int64_t s, const Well& w) { return s + w.length(); })),
                join(pre.curves, ", ").c_str(), static_cast<long long>(pre.classes()),
-               device_label(train_device(cfg.section("train"))).c_str(), out.c_str());
+               device_label(train_device(train)).c_str(), out.c_str());
 
-  if (cvo.folds > 0) run_cross_validation(cfg, cvo, pre, wells, adjacent, epochs, out);
+  if (cvo.folds > 0) run_cross_validation(cfg, cvo, pre, wells, adjacent, topt.epochs, out);
   if (!cvo.final_model) return 0;
-
-  // The final model: every well but data.val_wells, labelled by `fraction`.
-  std::vector<Well> tr, val;
-  for (const std::string& n : val_names)
-    STRATA_CHECK(std::any_of(wells.begin(), wells.end(), [&](const Well& w) { return w.name == n; }),
-                 data.key_path("val_wells"), ": no well named '", n, "'");
-  for (const Well& w : wells)
-    (std::find(val_names.begin(), val_names.end(), w.name) != val_names.end() ? val : tr).push_back(w);
-  const std::string config_text = cfg.dump();
   const WellSplit split = split_training_wells(pre, tr, fraction, seed);  // every member trains on it
+  const Member member{cfg, tr, split, val, adjacent, topt, window, stride};
   for (int64_t j = 0; j < members; ++j) {
     // One member: its own run folder when there are several, the run folder itself otherwise.
     const std::string dir = members == 1 ? out : (fs::path(out) / ("member_" + std::to_string(j))).string();
     create_directories_checked(dir);
-    FoldModel fm = make_trainer(cfg, pre, tr, split, "", epochs, member_seed(seed, j));
-    const Preprocessing fitted = fm.pre;
-    FaciesTrainer& ft = *fm.trainer;
-    const std::vector<Sample> val_samples = prepare(fitted, val);
-    topt.steps_per_epoch = ft.steps_per_epoch();
-    Trainer trainer(
-        topt, dir, [&](int64_t e, int64_t b) { return ft.step(e, b); },
-        [&](int64_t) {
-          std::map<std::string, double> m;
-          if (val_samples.empty()) return m;
-          // Data-parallel ranks score their share of the wells and add up the counts.
-          const dist::Span mine = dist::split(int64_t(val_samples.size()));
-          ConfusionMatrix cm = evaluate(ft.model(), {val_samples.begin() + mine.begin, val_samples.begin() + mine.end},
-                                        fitted.classes(), window, stride);
-          cm.sum_over_ranks();
-          m["val_accuracy"] = cm.accuracy();
-          m["val_f1_micro"] = cm.f1_micro();
-          m["val_f1_macro"] = cm.f1_macro();
-          if (!adjacent.empty()) m["val_adjacent_accuracy"] = cm.adjacent_accuracy(adjacent);
-          return m;
-        },
-        [&](Checkpoint& ck) {
-          ft.save(ck);
-          save_preprocessing(ck, fitted);
-          ck.set("welllog.config", config_text);
-        },
-        [&](const Checkpoint& ck) { ft.load(ck); });
-    if (!a.resume.empty()) trainer.resume(a.resume);
-    const TrainSummary s = trainer.run();
+    const TrainSummary s = train_member(member, pre, dir, member_seed(seed, j), a.resume);
     if (s.interrupted) return 130;
-    std::fprintf(stderr, "strata-welllog: %s%strained %lld epochs (%lld steps); best %s %.4f at epoch %lld\n",
-                 members == 1 ? "" : "member ", members == 1 ? "" : (std::to_string(j) + ": ").c_str(),
-                 static_cast<long long>(s.epochs_run), static_cast<long long>(s.steps), topt.monitor.c_str(), s.best,
-                 static_cast<long long>(s.best_epoch));
-    pre = fitted;
+    print_train_summary(members == 1 ? "strata-welllog" : "strata-welllog: member " + std::to_string(j), s,
+                        topt.monitor);
   }
-  if (members > 1) {
-    // best.safetensors of the run: every member's best model, the preprocessing and config of member 0
-    // (all members share them), for eval and predict; the members' folders keep their own for resuming.
-    Checkpoint ens;
-    for (int64_t j = 0; j < members; ++j) {
-      const Checkpoint m =
-          Checkpoint::load((fs::path(out) / ("member_" + std::to_string(j)) / "best.safetensors").string());
-      if (j == 0) {
-        ens.metadata = m.metadata;
-        for (const auto& [name, t] : m.tensors)
-          if (name.rfind("extra.", 0) == 0) ens.tensors[name] = t;
-      }
-      for (const auto& [name, t] : m.tensors)
-        if (name.rfind("model.", 0) == 0) ens.tensors[member_prefix(j) + name.substr(6)] = t;
-    }
-    ens.set("welllog.ensemble", std::to_string(members));
-    ens.save((fs::path(out) / "best.safetensors").string());
-    std::fprintf(stderr, "strata-welllog: ensemble of %lld members -> %s/best.safetensors\n",
-                 static_cast<long long>(members), out.c_str());
-  }
-
-  // Strip plots and the fit of the best model on training / validation wells.
-  const Loaded best = load_model((fs::path(out) / "best.safetensors").string());
-  for (const auto* set : {&tr, &val}) {
-    const ConfusionMatrix cm = plot_and_score(best, *set, out);
-    if (cm.total() == 0) continue;
-    const std::string what = set == &tr ? "train" : "val";
-    std::fprintf(stderr, "strata-welllog: best model on %s wells: %s\n", what.c_str(),
-                 metrics_line(cm, adjacent).c_str());
-    confusion_plot((fs::path(out) / ("confusion_" + what + ".png")).string(), "best model, " + what + " wells", cm,
-                   pre.class_names);
-  }
+  if (members > 1) write_ensemble_checkpoint(out, members);
+  report_best(out, tr, val, adjacent);
   return 0;
 }
 

@@ -62,6 +62,25 @@ Loaded load_model(const std::string& checkpoint) {
   return l;
 }
 
+void write_ensemble_checkpoint(const std::string& out, int64_t members) {
+  Checkpoint ens;
+  for (int64_t j = 0; j < members; ++j) {
+    const Checkpoint m =
+        Checkpoint::load((fs::path(out) / ("member_" + std::to_string(j)) / "best.safetensors").string());
+    if (j == 0) {
+      ens.metadata = m.metadata;
+      for (const auto& [name, t] : m.tensors)
+        if (name.rfind("extra.", 0) == 0) ens.tensors[name] = t;
+    }
+    for (const auto& [name, t] : m.tensors)
+      if (name.rfind("model.", 0) == 0) ens.tensors[member_prefix(j) + name.substr(6)] = t;
+  }
+  ens.set("welllog.ensemble", std::to_string(members));
+  ens.save((fs::path(out) / "best.safetensors").string());
+  std::fprintf(stderr, "strata-welllog: ensemble of %lld members -> %s/best.safetensors\n",
+               static_cast<long long>(members), out.c_str());
+}
+
 void write_metrics(const std::string& path, const ConfusionMatrix& m, const Preprocessing& pre,
                    const std::vector<std::vector<int64_t>>& adjacent) {
   std::ofstream f(path);

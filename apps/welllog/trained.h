@@ -33,6 +33,10 @@ struct Loaded {
 // Checkpoint keys of an ensemble: member j's model under ensemble.<j>., the count in welllog.ensemble.
 std::string member_prefix(int64_t j);
 
+// best.safetensors of an ensemble run in `out`: every member's best model (member_J/best.safetensors) under
+// ensemble.<J>., the preprocessing and config of member 0 (all members share them).
+void write_ensemble_checkpoint(const std::string& out, int64_t members);
+
 // inference.window / stride / resample of a config.
 void read_inference(const Config& cfg, int64_t& window, int64_t& stride, bool* resample = nullptr);
 // A loaded model's inference settings from its config (with the command's overrides): windows, resampling,
