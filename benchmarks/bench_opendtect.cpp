@@ -19,7 +19,7 @@
 
 #include "apps/faults/faults.h"
 #include "apps/faults/synth.h"
-#include "engine/config.h"
+#include "config/config.h"
 #include "engine/parallel.h"
 #include "layers/checkpoint.h"
 #include "layers/registry.h"

@@ -240,6 +240,7 @@ EncoderUNetOptions encoder_unet_options(const Config& c) {
 }  // namespace
 
 void load_pretrained_weights(const Config& model_cfg, Module& model) {
+  if (!model_cfg.has("encoder_weights")) return;  // nothing recorded in the run's config for a key never given
   const std::string weights = model_cfg.get_string("encoder_weights", "");
   if (weights.empty()) return;
   auto* unet = dynamic_cast<EncoderUNet*>(&model);
