@@ -3,6 +3,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -313,8 +314,47 @@ double Config::get_double(const std::string& key, double fallback, Bounds bounds
   return v;
 }
 
+namespace {
+
+// ${NAME} and ${NAME:-fallback} in a string value, from the environment; STRATA_DATA (the data root) is "data"
+// when unset. `where` names the key in errors.
+std::string expand_environment(const std::string& v, const std::string& where) {
+  if (v.find("${") == std::string::npos) return v;
+  std::string out;
+  for (size_t i = 0; i < v.size();) {
+    if (v.compare(i, 2, "${") != 0) {
+      out += v[i++];
+      continue;
+    }
+    const size_t close = v.find('}', i);
+    STRATA_CHECK(close != std::string::npos, where, ": '", v, "': '${' without a closing '}'");
+    std::string name = v.substr(i + 2, close - i - 2), fallback;
+    bool has_fallback = false;
+    if (const size_t dash = name.find(":-"); dash != std::string::npos) {
+      fallback = name.substr(dash + 2);
+      name = name.substr(0, dash);
+      has_fallback = true;
+    }
+    STRATA_CHECK(!name.empty(), where, ": '", v, "': an empty variable name in ${}");
+    const char* env = std::getenv(name.c_str());
+    if (env && *env)
+      out += env;
+    else if (has_fallback)
+      out += fallback;
+    else if (name == "STRATA_DATA")
+      out += "data";
+    else
+      STRATA_FAIL(where, ": '", v, "' names the environment variable ", name, ", which is not set (set it, or write ${",
+                  name, ":-DEFAULT})");
+    i = close + 1;
+  }
+  return out;
+}
+
+}  // namespace
+
 std::string Config::get_string(const std::string& key, const std::string& fallback) const {
-  return read_scalar<std::string>(key, fallback, "a string");
+  return expand_environment(read_scalar<std::string>(key, fallback, "a string"), origin() + ": " + key_path(key));
 }
 
 std::string Config::get_choice(const std::string& key, const std::string& fallback,
@@ -335,7 +375,9 @@ std::vector<double> Config::get_double_list(const std::string& key, const std::v
 }
 std::vector<std::string> Config::get_string_list(const std::string& key,
                                                  const std::vector<std::string>& fallback) const {
-  return read_list<std::string>(key, fallback, "strings");
+  std::vector<std::string> v = read_list<std::string>(key, fallback, "strings");
+  for (std::string& s : v) s = expand_environment(s, origin() + ": " + key_path(key));
+  return v;
 }
 
 std::string Config::require_string(const std::string& key) const {
@@ -397,9 +439,12 @@ std::string Config::dump() const {
   return std::string(out.c_str()) + "\n";
 }
 
-void Config::save(const std::string& path) const {
+void Config::save(const std::string& path, const std::string& comment) const {
   const std::string text = dump();
-  write_file_atomic(path, [&](std::ostream& f) { f << text; });
+  write_file_atomic(path, [&](std::ostream& f) {
+    if (!comment.empty()) f << "# " << comment << "\n";
+    f << text;
+  });
 }
 
 }  // namespace strata

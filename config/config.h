@@ -68,6 +68,9 @@ class Config {
   bool get_bool(const std::string& key, bool fallback) const;
   int64_t get_int(const std::string& key, int64_t fallback, Bounds bounds = {}) const;
   double get_double(const std::string& key, double fallback, Bounds bounds = {}) const;
+  // Strings (and lists of strings) expand ${NAME} and ${NAME:-fallback} from the environment when read;
+  // ${STRATA_DATA}, the root of the data sets (scripts/get_data.sh), is "data" when unset. The saved config
+  // keeps the text as written, so a checkpoint's config reads its data wherever STRATA_DATA points.
   std::string get_string(const std::string& key, const std::string& fallback) const;
   // One of `choices`; the error lists them.
   std::string get_choice(const std::string& key, const std::string& fallback,
@@ -95,7 +98,8 @@ class Config {
   // Throws one error listing every key nobody read, with file and path.
   void check_unknown_keys() const;
   std::string dump() const;                 // resolved YAML of the whole document
-  void save(const std::string& path) const;  // dump() written atomically
+  // dump() written atomically, after `comment` as a YAML comment line when given.
+  void save(const std::string& path, const std::string& comment = "") const;
   const std::string& origin() const;
   const std::string& path() const { return path_; }  // "" for the root
   std::string key_path(const std::string& key) const;

@@ -4,15 +4,15 @@
 # trained it, the commit, and the held-out figure it reproduces with `strata-APP eval` (tests/test_zoo.cpp
 # checks that figure on every CI run).
 #
-#   scripts/make_zoo.sh [NAME ...]      NAME: welllog_seg2016 segment_membrane anomaly_fmnist_convae_dense
-#                                       faults_synthetic (default: all)
+#   scripts/make_zoo.sh [NAME ...]      NAME: welllog_seg2016 segment_membrane segment_camvid
+#                                       anomaly_fmnist_convae_dense faults_synthetic (default: all)
 #
 # A run already in runs/zoo/NAME (best.safetensors) is used as it is; otherwise the config is trained there.
-# Needs ../shared/data for the well-log and membrane models, and a Release build in build/.
+# Needs the well-log, membrane and CamVid data under $STRATA_DATA (scripts/get_data.sh), and a Release build in build/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 names=("$@")
-((${#names[@]})) || names=(welllog_seg2016 segment_membrane anomaly_fmnist_convae_dense faults_synthetic)
+((${#names[@]})) || names=(welllog_seg2016 segment_membrane segment_camvid anomaly_fmnist_convae_dense faults_synthetic)
 commit="${ZOO_COMMIT:-$(git rev-parse --short HEAD)}"
 mkdir -p zoo
 
@@ -35,6 +35,8 @@ for name in "${names[@]}"; do
     welllog_seg2016) app=welllog metric=metrics.csv:accuracy held_out="SHRIMPLIN|CROSS H CATTLE"
       what="accuracy on wells SHRIMPLIN and CROSS H CATTLE (held out, best epochs by training loss)" ;;
     segment_membrane) app=segment metric=metrics.csv:accuracy what="pixel accuracy on the held-out 30% (9 images)" ;;
+    segment_camvid) app=segment metric=metrics.csv:miou
+      what="mean IoU of the 11 classes on the 101 CamVid validation images at 480 x 360" ;;
     anomaly_fmnist_convae_dense) app=anomaly metric=report.csv:auroc
       what="test AUROC with Fashion-MNIST class 0 (T-shirt/top) as normal" ;;
     faults_synthetic) app=faults metric=report.csv:ap what="exact-pixel AP on the held-out synthetic test sections" ;;
@@ -50,7 +52,7 @@ for name in "${names[@]}"; do
   data=()
   if [[ -n "$held_out" ]]; then
     awk -F, -v wells="$held_out" 'BEGIN { n = split(wells, w, "|"); for (i = 1; i <= n; i++) keep[w[i]] = 1 }
-      NR == 1 || ($3 in keep)' ../shared/data/welllogs/facies_vectors.csv > "$run/held_out.csv"
+      NR == 1 || ($3 in keep)' "${STRATA_DATA:-data}/welllogs/facies_vectors.csv" > "$run/held_out.csv"
     data=(--data "$run/held_out.csv")
   fi
   build/bin/strata-$app eval --checkpoint "$run/best.safetensors" "${data[@]}" --out "$run/eval_f32" > /dev/null

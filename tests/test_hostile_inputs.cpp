@@ -328,7 +328,7 @@ const std::vector<HostileCase> kCases = {
     {"segment_compare_bad_loss_target", "strata-segment", "",
      "compare --runs $SEG_MODEL --output cmp --loss-target fast", 1, {"--loss-target 'fast' is not a positive number"}},
     {"segment_compare_corrupt_metrics", "strata-segment",
-     "mkdir r && printf '# strata metrics v1\\nepoch,step,train_loss,seconds\\n1,2,abc,3\\n' > r/metrics.csv",
+     "mkdir r && printf 'epoch,step,train_loss,seconds\\n1,2,abc,3\\n' > r/metrics.csv",
      "compare --runs r --output cmp", 1, {"r/metrics.csv: row 1, column train_loss: 'abc' is not a number"}},
     {"segment_compare_writes_its_table", "strata-segment", "", "compare --runs $SEG_MODEL --output cmp", 0,
      {"best val mIoU"}, "test -s cmp/compare.csv && test -s cmp/val_loss_by_time.png"},

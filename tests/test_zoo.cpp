@@ -1,5 +1,5 @@
 // The zoo (zoo/, scripts/make_zoo.sh): every model reproduces the held-out figure written in it (zoo.figure) with
-// `strata-APP eval` on the data here, within 0.005. The well-log and membrane models need ../shared/data (or
+// `strata-APP eval` on the data here, within 0.005. The well-log, membrane and CamVid models need ../shared/data (or
 // $STRATA_DATA) and the Fashion-MNIST one the dataset-fashion-mnist package; each skips loudly without its data.
 #include <gtest/gtest.h>
 
@@ -102,7 +102,7 @@ TEST_P(Zoo, ReproducesItsHeldOutFigure) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, Zoo,
-                         ::testing::Values("welllog_seg2016", "segment_membrane", "anomaly_fmnist_convae_dense",
-                                           "faults_synthetic"));
+                         ::testing::Values("welllog_seg2016", "segment_membrane", "segment_camvid",
+                                           "anomaly_fmnist_convae_dense", "faults_synthetic"));
 
 }  // namespace

@@ -76,7 +76,15 @@ AnomalyData::AnomalyData(const Config& data, const Shape& input) : input_(input)
   const int64_t limit_val = data.get_int("limit_val", 0, Bounds::at_least(0));
   const int64_t limit_test = data.get_int("limit_test", 0, Bounds::at_least(0));
   if (source_ == "fmnist") {
-    root_ = data.get_string("root", "/usr/share/datasets/fashion-mnist");
+    // Without data.root: the data root's copy (scripts/get_data.sh fashion-mnist) when there is one, else the
+    // Debian package's (apt-get install dataset-fashion-mnist).
+    std::string fallback = "/usr/share/datasets/fashion-mnist";
+    if (!data.has("root")) {
+      const char* env = std::getenv("STRATA_DATA");
+      const fs::path mine = fs::path(env && *env ? env : "data") / "fashion-mnist";
+      if (fs::is_directory(mine)) fallback = mine.string();
+    }
+    root_ = data.get_string("root", fallback);
     const int64_t k = data.require_int("normal_class", Bounds::between(0, 9));
     const double val_fraction = data.get_double("val_fraction", 0.1, Bounds{0, 1, true});
     STRATA_CHECK(val_fraction < 1, "data.val_fraction must be below 1 (the rest trains), got ", val_fraction);
@@ -125,7 +133,8 @@ ImageSet AnomalyData::read_fmnist_split(bool train_file, int64_t normal_class) c
     if (fs::exists(base)) return base.string();
     const std::string gz = base.string() + ".gz";
     STRATA_CHECK(fs::exists(gz), "data.root: ", root_, " has neither ", base.filename().string(), " nor ",
-                 fs::path(gz).filename().string(), " (apt-get install dataset-fashion-mnist)");
+                 fs::path(gz).filename().string(),
+                 " (scripts/get_data.sh fashion-mnist, or apt-get install dataset-fashion-mnist)");
     return gz;
   };
   const std::string ip = path("images"), lp = path("labels");

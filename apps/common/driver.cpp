@@ -43,7 +43,9 @@ ModulePtr build_for_training(const Task& task, const Config& model_cfg, Device d
 std::string open_run(const Config& cfg, const std::string& run_dir, const AppArgs& a) {
   cfg.check_unknown_keys();
   const std::string out = prepare_run_dir(run_dir, a);  // rank 0: run_dir; other ranks: a scratch folder
-  cfg.save((fs::path(out) / "config.yaml").string());
+  cfg.save((fs::path(out) / "config.yaml").string(),
+           str_cat("strata ", strata_version(), " (commit ", strata_commit(), "); metrics.csv format ",
+                   kMetricsFormat, ": epoch,step,train_loss,<validation metrics>,seconds"));
   return out;
 }
 

@@ -89,7 +89,8 @@ TrainerOptions train_options(const Config& cfg, const std::string& default_monit
 // The model of `model_cfg` with its pretrained weights (model.encoder_weights) loaded, on `device`.
 ModulePtr build_for_training(const Task& task, const Config& model_cfg, Device device);
 // Checks every key of `cfg` was read, makes the run folder (prepare_run_dir: the folder this process
-// writes into) and saves the resolved config there as config.yaml.
+// writes into) and saves the resolved config there as config.yaml, its first line a comment naming the
+// strata version, the commit and the metrics.csv format.
 std::string open_run(const Config& cfg, const std::string& run_dir, const AppArgs& a);
 
 // A trained model from a checkpoint alone, for eval, predict and export.

@@ -42,7 +42,6 @@ std::string format_duration(double seconds) {
   return buf;
 }
 
-const char* kMetricsHeader = "# strata metrics v1";
 
 std::string scratch_path;
 
@@ -213,6 +212,13 @@ void Trainer::resume(const std::string& path) {
                o_.steps_per_epoch, " steps (did the data change?)");
 }
 
+std::string metrics_csv_header(std::istream& csv) {
+  std::string line;
+  while (std::getline(csv, line) && !line.empty() && line[0] == '#') {
+  }
+  return line;
+}
+
 void Trainer::log_epoch(int64_t epoch, double train_loss, const std::map<std::string, double>& metrics,
                         double seconds) {
   const fs::path csv = fs::path(out_) / "metrics.csv";
@@ -220,7 +226,7 @@ void Trainer::log_epoch(int64_t epoch, double train_loss, const std::map<std::st
   std::ofstream f(csv, std::ios::app);
   STRATA_CHECK(f.good(), csv.string(), ": cannot write");
   if (fresh) {
-    f << kMetricsHeader << "\nepoch,step,train_loss";
+    f << "epoch,step,train_loss";
     for (const auto& [k, _] : metrics) f << "," << k;
     f << ",seconds\n";
   }
@@ -235,9 +241,7 @@ void Trainer::log_epoch(int64_t epoch, double train_loss, const std::map<std::st
   if (metrics.empty() && !fresh) {
     // An epoch without validation (train.val_every): empty fields under the header's metric columns.
     std::ifstream r(csv);
-    std::string line;
-    std::getline(r, line);  // version
-    std::getline(r, line);  // epoch,step,train_loss,<metrics>,seconds
+    const std::string line = metrics_csv_header(r);  // epoch,step,train_loss,<metrics>,seconds
     const auto columns = std::count(line.begin(), line.end(), ',') + 1;
     f << std::string(size_t(std::max<std::ptrdiff_t>(columns - 4, 0)), ',');
   }
@@ -248,9 +252,7 @@ void Trainer::log_epoch(int64_t epoch, double train_loss, const std::map<std::st
 void Trainer::redraw_plots() const {
   if (!dist::is_main()) return;
   std::ifstream f(fs::path(out_) / "metrics.csv");
-  std::string line;
-  std::getline(f, line);  // version line
-  std::getline(f, line);
+  std::string line = metrics_csv_header(f);
   std::vector<std::string> cols;
   std::stringstream header(line);
   for (std::string c; std::getline(header, c, ',');) cols.push_back(c);

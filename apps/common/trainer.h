@@ -7,8 +7,9 @@
 //   * epochs of steps_per_epoch steps, a progress bar (epoch, step, loss,
 //     samples/s, the epoch's ETA and the whole run's) on stderr, and with each epoch's line the share of the
 //     step time spent waiting for data when the step reports it;
-//   * after each epoch: validation, a row in <out>/metrics.csv (first line
-//     "# strata metrics v1"), loss.png and metrics.png redrawn, best.safetensors
+//   * after each epoch: validation, a row in <out>/metrics.csv (plain CSV: a header
+//     epoch,step,train_loss,<metrics>,seconds, then a row an epoch; pandas.read_csv reads it as it is),
+//     loss.png and metrics.png redrawn, best.safetensors
 //     when the monitored metric improves, last.safetensors always, early
 //     stopping after `patience` epochs without improvement;
 //   * Ctrl-C (SIGINT): the current step finishes, last.safetensors records the
@@ -136,6 +137,13 @@ Device train_device(const Config& train);
 Device command_device(const AppArgs& a);
 // "CPU" or "cuda:0", for the apps' start-of-training line.
 std::string device_label(Device device);
+
+// The version of metrics.csv's layout, recorded in each run's config.yaml.
+constexpr int kMetricsFormat = 1;
+
+// The header line of a metrics.csv (epoch,step,...), read past any '#' line before it (the version line of
+// runs written by older strata).
+std::string metrics_csv_header(std::istream& csv);
 
 // "APP: trained N epochs (S steps); best MONITOR VALUE at epoch E" on stderr.
 void print_train_summary(const std::string& app, const TrainSummary& s, const std::string& monitor);

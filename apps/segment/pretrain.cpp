@@ -335,10 +335,8 @@ RunCurves read_run(const std::string& dir) {
   RunCurves r;
   r.name = fs::path(dir).filename().empty() ? fs::path(dir).parent_path().filename().string()
                                             : fs::path(dir).filename().string();
-  std::string line;
-  std::getline(f, line);
-  STRATA_CHECK(line.rfind("# strata", 0) == 0, csv.string(), ": not a strata metrics file (first line: ", line, ")");
-  std::getline(f, line);
+  std::string line = metrics_csv_header(f);
+  STRATA_CHECK(line.rfind("epoch,step,", 0) == 0, csv.string(), ": not a strata metrics file (header: ", line, ")");
   std::stringstream header(line);
   for (std::string c; std::getline(header, c, ',');) r.cols.push_back(c);
   r.values.resize(r.cols.size());

@@ -102,7 +102,7 @@ std::map<std::string, double> evaluate(Module& model, const SegmentData& data, c
 
 void write_metrics_csv(const std::string& path, const std::map<std::string, double>& m, int64_t images) {
   write_file_atomic(path, [&](std::ostream& f) {
-    f << "# strata segment metrics v1\nmetric,value\nimages," << images << "\n";
+    f << "metric,value\nimages," << images << "\n";
     for (const auto& [k, v] : m) f << k.substr(k.rfind("val_", 0) == 0 ? 4 : 0) << "," << v << "\n";
   });
 }
