@@ -74,7 +74,7 @@ int main(int argc, char** argv) {
 #endif
   const bool encoder = model == "unet_mobilenetv2" || model == "unet_vgg16";
   const bool faults = model == "faults" || model == "faults_predict";
-  // CamVid (issue 25): the models of configs/segment_camvid_{scratch,vgg16}.yaml (U-Net base 16; VGG16-BN) and
+  // CamVid: the models of configs/segment_camvid_{scratch,vgg16}.yaml (U-Net base 16; VGG16-BN) and
   // configs/segment_camvid.yaml (MobileNetV2 encoder, input skip), 11 classes, their training crops (batch 8 x 3 x
   // 160 x 224) and full-resolution prediction (one 360 x 480 image, padded).
   const bool camvid = model.rfind("camvid_", 0) == 0;

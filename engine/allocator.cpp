@@ -240,7 +240,7 @@ bool huge_pages() {
 // Host segments of whole 2 MiB pages are aligned to them and marked for transparent huge pages (a hint the
 // kernel may ignore: THP "never"): a training step's memory-bound passes stream through hundreds of MB, and
 // with 4 KiB pages much of that time goes to TLB misses (MobileNetV2 U-Net step 372-389 -> 356-366 ms, fault
-// U-Net 363-403 -> 340-346 ms; docs/benchmarks.md, session 25). Everything else: 64-byte alignment.
+// U-Net 363-403 -> 340-346 ms on a 2-core AMD EPYC). Everything else: 64-byte alignment.
 void* host_alloc(size_t n) {
   if (huge_pages() && n >= 2 * kHugePage && n % kHugePage == 0) {
     void* p = std::aligned_alloc(kHugePage, n);

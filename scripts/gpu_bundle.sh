@@ -1,12 +1,10 @@
 #!/usr/bin/env bash
-# Packs what a lent GPU machine needs to run strata's GPU tests and CUDA
-# benchmarks into .gpu/ (ignored by git), so that one device call does the
-# whole check. The device image has the CUDA runtime, cuBLAS and cuDNN (the
-# latter two as PyTorch's pip wheels) but none of strata's build dependencies,
-# so the binaries are built here with nvcc and carried:
+# Packs strata's GPU tests and CUDA benchmarks, built here with nvcc, into .gpu/ (ignored by git) for a GPU
+# machine that has the CUDA runtime, cuBLAS and cuDNN (e.g. PyTorch's pip wheels) but none of strata's build
+# dependencies; copy .gpu/ there and run it:
 #
 #   scripts/gpu_bundle.sh [BUILD_DIR]      # default build-gpu: configured with STRATA_CUDA=ON, sm_90
-#   device run, carry [".gpu"]:  bash .gpu/run.sh [REPEATS]
+#   on the GPU machine:  bash .gpu/run.sh [REPEATS]
 #
 # run.sh writes gpu_tests.xml, gpu_tests.log, bench_cuda.jsonl and device.txt
 # to $OUT (or .gpu/out without one). Binaries need glibc >= 2.34; libstdc++
@@ -25,8 +23,8 @@ grep -q '^STRATA_CUDA:BOOL=ON' "$build/CMakeCache.txt" ||
   { echo "gpu_bundle: $build is not a CUDA build (STRATA_CUDA=OFF)" >&2; exit 1; }
 cmake --build "$build" --target "${targets[@]}"
 
-# The binaries carry the CUDA kernels (about 11 MB each), over the device call's 64 MiB: they travel as one
-# gzip archive (about 24 MB), which .gpu/run.sh unpacks into /tmp/strata-gpu on the device.
+# The binaries carry the CUDA kernels (about 11 MB each): they travel as one gzip archive (about 24 MB, small
+# enough for a 64 MiB transfer limit), which .gpu/run.sh unpacks into /tmp/strata-gpu on the GPU machine.
 rm -rf .gpu
 stage=.gpu/stage
 mkdir -p "$stage/lib"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs on a lent GPU machine from the bundle scripts/gpu_bundle.sh makes
+# Runs on a GPU machine from the bundle scripts/gpu_bundle.sh makes
 # (.gpu/run.sh unpacks it and runs this copy of the script from it, with
 # STRATA_REPO the repository): the GPU tests, then the CUDA benchmarks.
 #   bash .gpu/run.sh [REPEATS]     (default 10)

@@ -18,9 +18,9 @@ import onnxruntime as ort
 def main():
     app, model, inputs, expected = sys.argv[1:5]
     onnx.checker.check_model(model, full_check=True)
-    session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
+    runtime = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
     x = np.load(inputs).astype(np.float32)
-    outputs = session.run(None, {session.get_inputs()[0].name: x})
+    outputs = runtime.run(None, {runtime.get_inputs()[0].name: x})
     if app in ("segment", "faults"):
         got, want = outputs[0], np.load(expected).reshape(outputs[0].shape)
         err = float(np.max(np.abs(got - want)))

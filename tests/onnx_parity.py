@@ -26,12 +26,12 @@ def main():
     for path in models:
         name = os.path.splitext(os.path.basename(path))[0]
         onnx.checker.check_model(path, full_check=True)
-        session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
-        input_name = session.get_inputs()[0].name
+        runtime = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+        input_name = runtime.get_inputs()[0].name
         k = 0
         while os.path.exists(os.path.join(folder, f"{name}_in{k}.npy")):
             x = np.load(os.path.join(folder, f"{name}_in{k}.npy"))
-            outputs = session.run(None, {input_name: x})
+            outputs = runtime.run(None, {input_name: x})
             for j, got in enumerate(outputs):
                 want = np.load(os.path.join(folder, f"{name}_out{k}_{j}.npy"))
                 if got.shape != want.shape:

@@ -288,7 +288,7 @@ TEST(CudaBackend, ADeviceTrainingStep) {
         {x, w1, w2, labels}, 1e-5);
 }
 
-// ---- neural-network ops (issue 4) on the emulated device --------------------
+// ---- neural-network ops on the emulated device ------------------------------
 
 TEST(CudaBackendNn, Convolutions) {
   check("conv2d 3x3 pad 1", [](auto& v) { return conv2d(v[0], v[1], v[2], {{1, 1}, {1, 1}}); },

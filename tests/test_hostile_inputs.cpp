@@ -305,7 +305,7 @@ const std::vector<HostileCase> kCases = {
      "predict --checkpoint d --input $SEG_SMALL --output masks", 1, {"d: is a directory; the checkpoint must be a file"}},
     {"segment_data_folder_is_a_file", "strata-segment", "touch f",
      "train --config $SEG_CFG --out run data.images=f", 1, {"f: is a file; data.images must be a folder"}},
-    // issue 25: multi-class losses, pretrain, compare
+    // strata-segment multi-class losses, pretrain, compare
     {"segment_class_weights_unknown_mode", "strata-segment", "", "train --config $SEG_CFG --out run "
      "loss.class_weights=median", 1, {"loss.class_weights", "median_frequency"}, "test ! -e run"},
     {"segment_frequency_weights_on_a_binary_task", "strata-segment", "", "train --config $SEG_CFG --out run "

@@ -598,7 +598,7 @@ TEST(SegmentApp, MembraneConfigRunsReduced) {
 }
 
 // ---------------------------------------------------------------------------
-// multi-class losses, class weights, pretraining and the run comparison (issue 25)
+// multi-class losses, class weights, pretraining and the run comparison
 
 TEST(SegmentLoss, FrequencyWeightsMatchHandComputedValues) {
   segment::ClassFrequencies f;

@@ -200,7 +200,7 @@ Preprocessing load_preprocessing(const Checkpoint& ck) {
   p.curves = split(ck.get("welllog.curves"), '\n');
   p.indicators = split(ck.get("welllog.indicators"), '\n');
   p.per_well = split(ck.get("welllog.per_well"), '\n');
-  if (ck.has("welllog.per_well_min_samples"))  // absent in checkpoints written before session 13
+  if (ck.has("welllog.per_well_min_samples"))  // absent in checkpoints of strata before per-well minimums
     p.per_well_min_samples = ck.get_int("welllog.per_well_min_samples");
   for (const std::string& c : split(ck.get("welllog.codes"), '\n')) {
     char* end = nullptr;
@@ -214,7 +214,7 @@ Preprocessing load_preprocessing(const Checkpoint& ck) {
   p.missing_curve = ck.get("welllog.missing_curve");
   p.mean = ck.tensor("welllog.mean").to_vector<double>();
   p.stddev = ck.tensor("welllog.std").to_vector<double>();
-  if (ck.has("welllog.depth_step")) {  // absent in checkpoints written before session 14: no resampling
+  if (ck.has("welllog.depth_step")) {  // absent in checkpoints of strata before resampling: none then
     p.depth_step = ck.get_double("welllog.depth_step");
     if (ck.has("welllog.depth_unit")) p.depth_unit = ck.get("welllog.depth_unit");
   }

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""PyTorch reference values for the models, optimizers and torchvision names (issue 5).
+"""PyTorch reference values for the models, optimizers and torchvision names.
 
 Writes model_reference.safetensors next to this script:
   * unet2d / unet1d: the reference U-Nets (base 16, depth 4) defined below with

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""PyTorch reference values for the neural-network ops (issue 4).
+"""PyTorch reference values for the neural-network ops.
 
 Writes nn_reference.safetensors next to this script: for every case the
 inputs, the upstream gradient, PyTorch's output and its gradients, in float64.
