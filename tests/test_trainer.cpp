@@ -476,6 +476,28 @@ TEST(Cli, FlagsOfAnotherCommandAreErrors) {
   EXPECT_THAT(parse_error({"fit"}), HasSubstr("unknown command 'fit'"));
 }
 
+int body_that_fails(const AppArgs&) { throw Error("the data is unreadable"); }
+int body_that_succeeds(const AppArgs&) { return 0; }
+
+int run_with(std::vector<const char*> args, int (*body)(const AppArgs&)) {
+  args.insert(args.begin(), "app");
+  return run_app(test_spec(), body, int(args.size()), const_cast<char**>(args.data()));
+}
+
+TEST(Cli, UsageErrorsExitWith2AndOtherErrorsWith1) {
+  // argparse's and click's convention: 2 for a command line that does not fit, 1 for a failure of the work.
+  EXPECT_THROW(parse({"predict", "--checkpoint", "b.safetensors", "--colour"}), UsageError);
+  EXPECT_EQ(run_with({"predict", "--checkpoint", "b.safetensors", "--colour"}, body_that_succeeds), 2);
+  EXPECT_EQ(run_with({"fit"}, body_that_succeeds), 2);
+  EXPECT_EQ(run_with({"train", "--config", "c.yaml"}, body_that_fails), 1);
+  EXPECT_EQ(run_with({"train", "--config", "c.yaml"}, body_that_succeeds), 0);
+  EXPECT_EQ(run_with({"--help"}, body_that_fails), 0);
+  // An override the command does not read is a usage error too.
+  const Config cfg = Config::parse("inference: {window: 3}\n");
+  cfg.section("inference").get_int("window", 1);
+  EXPECT_THROW(check_overrides_read(cfg, {"train.epochs=3"}, "predict"), UsageError);
+}
+
 TEST(Cli, EmptyOverrideValueIsAnError) {
   EXPECT_THAT(parse_error({"train", "--config", "c.yaml", "train.epochs="}), HasSubstr("empty value"));
   EXPECT_THAT(parse_error({"train", "--config", "c.yaml", "=3"}), HasSubstr("no key before '='"));
