@@ -1183,6 +1183,45 @@ TEST(App, TransductiveCrossValidationAddsTheHeldOutWellsAsUnlabelled) {
   }
 }
 
+TEST(App, UnlabelledWellsFromFilesJoinEveryFoldsTraining) {
+  AppArgs a = synthetic_train("unlabelled_files");
+  const fs::path dir = fs::path(a.out).parent_path();
+  const fs::path csv = dir / "new_wells.csv";
+  {
+    std::ofstream f(csv);
+    f << "Well Name,Depth,GR\n";
+    for (const char* well : {"NEW-1", "NEW-2"})
+      for (int i = 0; i < 200; ++i) f << well << "," << 1000 + 0.5 * i << "," << (i % 60 < 25 ? 45 : 105) << "\n";
+  }
+  a.overrides = {"train.epochs=1", "cv.folds=3", "cv.final=false", "cv.fractions=[0.5]", "cv.modes=[semi]",
+                 "data.unlabelled=[" + csv.string() + "]"};
+  ASSERT_EQ(train_command(a), 0);
+  const Table t = read_csv((dir / "run" / "cv_folds.csv").string());
+  ASSERT_EQ(t.rows.size(), 3u);
+  for (const auto& row : t.rows) {
+    // 8 training wells, 4 labelled; the 4 others and the file's 2 wells are unlabelled.
+    EXPECT_EQ(row[size_t(t.column("labelled_wells"))], "4");
+    EXPECT_EQ(row[size_t(t.column("unlabelled_wells"))], "6");
+  }
+  EXPECT_EQ(read_csv((dir / "run" / "cv_wells.csv").string()).rows.size(), 12u) << "the new wells are never scored";
+
+  // A file well named like a labelled one is an error before any run folder.
+  {
+    std::ofstream f(dir / "dup.csv");
+    f << "Well Name,Depth,GR\nSYN-001,1000,50\nSYN-001,1000.5,60\n";
+  }
+  AppArgs b = synthetic_train("unlabelled_dup");
+  b.overrides = {"train.epochs=1", "data.unlabelled=[" + (dir / "dup.csv").string() + "]"};
+  try {
+    train_command(b);
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("well 'SYN-001' is also a labelled well"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(fs::exists(b.out));
+  fs::remove_all(dir);
+}
+
 TEST(App, Seg2016HeldOutWellsBeatChance) {
   REQUIRE_DATA("welllogs/facies_vectors.csv");
   const fs::path dir = fresh_dir("seg");

@@ -159,7 +159,9 @@ void run_cross_validation(const Config& cfg, const CvOptions& o, const Preproces
             if (fold[i] == k) test_names.push_back(wells[i].name);
           }
           // cv.transductive: in semi mode the held-out wells' logs are unlabelled training data too.
-          const std::vector<Well> extra = o.transductive && mode == "semi" ? te : std::vector<Well>{};
+          // data.unlabelled: wells without labels (new wells of the field) join every fold's training set.
+          std::vector<Well> extra = o.transductive && mode == "semi" ? te : std::vector<Well>{};
+          extra.insert(extra.end(), o.unlabelled.begin(), o.unlabelled.end());
           const uint64_t fold_seed = uint64_t(seed) * 1000 + uint64_t(k);
           const WellSplit split = split_training_wells(pre, tr, fraction, fold_seed, extra);
           const auto t0 = Clock::now();

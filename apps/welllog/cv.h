@@ -23,6 +23,7 @@ struct CvOptions {
   uint64_t split_seed = 0;
   bool final_model = true;
   bool transductive = false;  // semi mode: the held-out wells are unlabelled training wells too
+  std::vector<Well> unlabelled;  // data.unlabelled: wells without labels that every fold trains on (semi mode)
   static CvOptions from_config(const Config& cv, const std::string& mode) {
     CvOptions o;
     o.folds = cv.get_int("folds", 0, Bounds::at_least(0));

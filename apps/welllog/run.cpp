@@ -124,6 +124,7 @@ int train_command(const AppArgs& a) {
   const std::vector<std::vector<int64_t>> adjacent = adjacent_classes(data, pre);
   const std::vector<Well> wells = usable_wells(pre, load_wells(data));
   STRATA_CHECK(wells.size() >= 2, "strata-welllog: need at least 2 usable wells, have ", wells.size());
+  const std::vector<Well> unlabelled = usable_wells(pre, load_unlabelled_wells(data, wells));
   const auto [tr, val] = split_validation_wells(data, wells);
   const uint64_t seed = uint64_t(train.get_int("seed", 1, Bounds::at_least(0)));
   const double fraction = train.get_double("labelled_fraction", 1.0, Bounds{0, 1, true});
@@ -133,6 +134,7 @@ int train_command(const AppArgs& a) {
   CvOptions cvo = CvOptions::from_config(
       cfg.section("cv"), train.get_choice("mode", "supervised", {"supervised", "adversarial", "semi"}));
   const int64_t members = cvo.ensemble = train.get_int("ensemble", 1, Bounds::between(1, 32));
+  cvo.unlabelled = unlabelled;
   STRATA_CHECK(members == 1 || a.resume.empty(), "--resume continues a single-model run; with train.ensemble: ",
                members, " train the members again (each takes one run of train.epochs)");
   int64_t window, stride;
@@ -148,10 +150,15 @@ int train_command(const AppArgs& a) {
                                       [](int64_t s, const Well& w) { return s + w.length(); })),
                join(pre.curves, ", ").c_str(), static_cast<long long>(pre.classes()),
                device_label(train_device(train)).c_str(), out.c_str());
+  if (!unlabelled.empty())
+    std::fprintf(stderr, "strata-welllog: %zu unlabelled wells (data.unlabelled)%s\n", unlabelled.size(),
+                 train.get_choice("mode", "supervised", {"supervised", "adversarial", "semi"}) == "semi"
+                     ? ""
+                     : ", used by train.mode semi only");
 
   if (cvo.folds > 0) run_cross_validation(cfg, cvo, pre, wells, adjacent, topt.epochs, out);
   if (!cvo.final_model) return 0;
-  const WellSplit split = split_training_wells(pre, tr, fraction, seed);  // every member trains on it
+  const WellSplit split = split_training_wells(pre, tr, fraction, seed, unlabelled);  // every member trains on it
   const Member member{cfg, tr, split, val, adjacent, topt, window, stride};
   for (int64_t j = 0; j < members; ++j) {
     // One member: its own run folder when there are several, the run folder itself otherwise.

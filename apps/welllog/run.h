@@ -20,6 +20,9 @@ namespace strata::welllog {
 // depth_column, label_column), `source: las` (paths: a list of LAS files,
 // unlabelled) or `source: synthetic` (the gamma-ray generator).
 std::vector<Well> load_wells(const Config& data);
+// The wells of data.unlabelled (CSV tables or LAS files, labels never read): new wells of the field, which
+// semi-supervised training learns from; a well named like one of `labelled` is an error.
+std::vector<Well> load_unlabelled_wells(const Config& data, const std::vector<Well>& labelled);
 // A CSV table or a LAS file (by extension .las or a first '~' line) given on
 // the command line, read with the column names of `data`.
 std::vector<Well> load_wells_from_file(const std::string& path, const Config& data, bool read_labels);

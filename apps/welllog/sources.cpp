@@ -73,6 +73,21 @@ std::vector<Well> load_wells_from_file(const std::string& path, const Config& da
   return wells;
 }
 
+std::vector<Well> load_unlabelled_wells(const Config& data, const std::vector<Well>& labelled) {
+  std::vector<Well> wells;
+  for (const std::string& path : data.get_string_list("unlabelled", {})) {
+    STRATA_CHECK(fs::exists(path), data.key_path("unlabelled"), ": no file '", path, "'");
+    for (Well& w : load_wells_from_file(path, data, false)) {
+      for (const Well& l : labelled)
+        STRATA_CHECK(l.name != w.name, data.key_path("unlabelled"), ": ", path, ": well '", w.name,
+                     "' is also a labelled well of the training data");
+      w.codes.clear();
+      wells.push_back(std::move(w));
+    }
+  }
+  return wells;
+}
+
 std::vector<Well> load_wells(const Config& data) {
   const std::string source = data.get_choice("source", "csv", {"csv", "las", "synthetic"});
   const Config syn = data.section("synthetic");
