@@ -15,6 +15,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <random>
 #include <set>
@@ -164,6 +165,41 @@ Panel display(const Image& img, const TransformOptions& tf, const std::string& t
   return p;
 }
 
+// One validation pass of pretraining: the masked loss over the held-out images (weighted by their hidden pixels),
+// and with `panels` a figure of the first three: input with hidden cells blank | cells repainted | image.
+double validate_repainting(Module& model, size_t count, const std::function<Sample(size_t)>& sample, Device device,
+                           const TransformOptions& tf, const std::string& panels) {
+  model.eval();
+  NoGradGuard no_grad;
+  double total = 0, weight = 0;
+  std::vector<std::vector<Panel>> rows;
+  const auto image_of = [](const Tensor& t) {
+    const Tensor c = t.contiguous();  // (1, C, H, W)
+    return Image{c.size(1), c.size(2), c.size(3), c.to_vector<float>()};
+  };
+  for (size_t i = 0; i < count; ++i) {
+    const MaskedBatch mb = on(device, masked_batch({sample(i)}, 0.0, 0));
+    const Tensor recon = model(mb.input);
+    const double hidden = sum(mb.hidden).item<float>();
+    total += masked_mse(recon, mb).item<float>() * hidden;
+    weight += hidden;
+    if (panels.empty() || rows.size() >= 3) continue;
+    // The loss sees only the hidden cells, so the network's output elsewhere means nothing: show the input with
+    // its hidden cells painted from the output.
+    Image input = image_of(mb.input), painted = input;
+    const Image out = image_of(recon);
+    const std::vector<float> mask = mb.hidden.contiguous().to_vector<float>();
+    const int64_t plane = painted.height * painted.width;
+    for (int64_t k = 0; k < painted.channels; ++k)
+      for (int64_t j = 0; j < plane; ++j)
+        if (mask[size_t(j)] > 0) painted.data[size_t(k * plane + j)] = out.data[size_t(k * plane + j)];
+    rows.push_back({display(input, tf, "input, hidden cells blank"), display(painted, tf, "cells repainted"),
+                    display(image_of(mb.target), tf, "image")});
+  }
+  if (!rows.empty()) image_panels(panels, rows, 256);
+  return total / std::max(weight, 1.0);
+}
+
 }  // namespace
 
 int pretrain_command(const AppArgs& a) {
@@ -255,43 +291,13 @@ int pretrain_command(const AppArgs& a) {
       [&](int64_t epoch) {
         std::map<std::string, double> m;
         if (val.empty()) return m;
-        model->eval();
-        NoGradGuard no_grad;
-        double total = 0, weight = 0;
-        std::vector<std::vector<Panel>> rows;
         const bool panels =
             po.panels_every > 0 && ((epoch + 1) % po.panels_every == 0 || epoch == 0 || epoch + 1 == po.epochs);
-        for (size_t i = 0; i < val.size(); ++i) {
-          const MaskedBatch mb = on(device, masked_batch({val_sample(i)}, 0.0, 0));
-          const Tensor recon = (*model)(mb.input);
-          const double hidden = sum(mb.hidden).item<float>();
-          total += masked_mse(recon, mb).item<float>() * hidden;
-          weight += hidden;
-          if (panels && rows.size() < 3) {
-            const auto image_of = [](const Tensor& t) {
-              const Tensor c = t.contiguous();
-              return Image{c.size(1), c.size(2), c.size(3), c.to_vector<float>()};
-            };
-            // The loss sees only the hidden cells, so the network's output elsewhere means nothing: show the
-            // input with its hidden cells painted from the output.
-            Image input = image_of(mb.input), painted = input;
-            const Image out = image_of(recon);
-            const std::vector<float> hidden = mb.hidden.contiguous().to_vector<float>();
-            const int64_t plane = painted.height * painted.width;
-            for (int64_t k = 0; k < painted.channels; ++k)
-              for (int64_t j = 0; j < plane; ++j)
-                if (hidden[size_t(j)] > 0) painted.data[size_t(k * plane + j)] = out.data[size_t(k * plane + j)];
-            rows.push_back({display(input, tf, "input, hidden cells blank"), display(painted, tf, "cells repainted"),
-                            display(image_of(mb.target), tf, "image")});
-          }
-        }
-        if (!rows.empty()) {
-          char name[40];
-          std::snprintf(name, sizeof name, "epoch_%03lld.png", static_cast<long long>(epoch + 1));
-          image_panels((fs::path(out) / "panels" / name).string(), rows, 256);
-        }
+        char name[40];
+        std::snprintf(name, sizeof name, "epoch_%03lld.png", static_cast<long long>(epoch + 1));
+        m["val_loss"] = validate_repainting(*model, val.size(), val_sample, device, tf,
+                                            panels ? (fs::path(out) / "panels" / name).string() : "");
         model->train();
-        m["val_loss"] = total / std::max(weight, 1.0);
         return m;
       },
       save_model_state(*model, *opt, "segment.pretrain_config", config_text), load_model_state(*model, *opt));
