@@ -67,6 +67,21 @@ for name in "${names[@]}"; do
     --output "zoo/$name.safetensors" \
     --metadata "zoo.name=$name;zoo.config=configs/$name.yaml;zoo.command=$command;zoo.commit=$commit;zoo.metric=$metric;zoo.figure=$value;zoo.figure_f32=$full;zoo.what=$what;zoo.held_out_wells=$held_out" \
     > /dev/null
+  # Data paths inside the model's config name the data root as ${STRATA_DATA}, not this machine's folder.
+  python3 - "zoo/$name.safetensors" "${STRATA_DATA:-data}" <<'PY'
+import json, struct, sys
+path, root = sys.argv[1], sys.argv[2].rstrip("/") + "/"
+blob = open(path, "rb").read()
+n = struct.unpack("<Q", blob[:8])[0]
+header = json.loads(blob[8:8 + n])
+meta = header.get("__metadata__", {})
+for key, value in meta.items():
+    if key.endswith(".config"):
+        meta[key] = value.replace(root, "${STRATA_DATA}/")
+text = json.dumps(header, separators=(",", ":")).encode()
+text += b" " * (-len(text) % 8)
+open(path, "wb").write(struct.pack("<Q", len(text)) + text + blob[8 + n:])
+PY
   printf '%s: %s %s = %s (%s; float32 %s), %s bytes\n' "$name" "$what" "${metric#*:}" "$value" "$precision" "$full" \
     "$(stat -c %s "zoo/$name.safetensors")"
 done

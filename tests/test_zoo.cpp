@@ -27,8 +27,10 @@ fs::path data_dir() {
 }
 
 int run(const std::string& cmd, const fs::path& log) {
-  const int status = std::system(("cd '" + std::string(STRATA_SOURCE_DIR) + "' && " + cmd + " > '" + log.string() +
-                                  "' 2>&1").c_str());
+  // The models' configs read their data from ${STRATA_DATA}.
+  const int status = std::system(("cd '" + std::string(STRATA_SOURCE_DIR) + "' && STRATA_DATA='" +
+                                  data_dir().string() + "' " + cmd + " > '" + log.string() + "' 2>&1")
+                                     .c_str());
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
