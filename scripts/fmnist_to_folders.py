@@ -6,10 +6,13 @@ images:
     OUT/val/{normal,anomalous}/*.png       training file, images not in train/
     OUT/test/{normal,anomalous}/*.png      the official test file
 Usage: scripts/fmnist_to_folders.py OUT [K (7)] [train (1000)] [val per kind (100)] [test per kind (300)]
-Needs only the Python standard library and dataset-fashion-mnist."""
+Needs only the Python standard library and Fashion-MNIST ($STRATA_DATA/fashion-mnist, or dataset-fashion-mnist)."""
 import gzip, os, random, struct, sys, zlib
 
-ROOT = "/usr/share/datasets/fashion-mnist"
+# The data root's copy (scripts/get_data.sh fashion-mnist) when there is one, else Debian's dataset-fashion-mnist.
+ROOT = os.path.join(os.environ.get("STRATA_DATA") or "data", "fashion-mnist")
+if not os.path.isdir(ROOT):
+    ROOT = "/usr/share/datasets/fashion-mnist"
 
 
 def read_idx(path):

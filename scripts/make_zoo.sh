@@ -5,14 +5,16 @@
 # checks that figure on every CI run).
 #
 #   scripts/make_zoo.sh [NAME ...]      NAME: welllog_seg2016 segment_membrane segment_camvid
-#                                       anomaly_fmnist_convae_dense faults_synthetic (default: all)
+#                                       anomaly_fmnist_convae_dense anomaly_folders_fmnist7 faults_synthetic
+#                                       (default: all)
 #
 # A run already in runs/zoo/NAME (best.safetensors) is used as it is; otherwise the config is trained there.
 # Needs the well-log, membrane and CamVid data under $STRATA_DATA (scripts/get_data.sh), and a Release build in build/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 names=("$@")
-((${#names[@]})) || names=(welllog_seg2016 segment_membrane segment_camvid anomaly_fmnist_convae_dense faults_synthetic)
+((${#names[@]})) || names=(welllog_seg2016 segment_membrane segment_camvid anomaly_fmnist_convae_dense
+                           anomaly_folders_fmnist7 faults_synthetic)
 commit="${ZOO_COMMIT:-$(git rev-parse --short HEAD)}"
 mkdir -p zoo
 
@@ -30,7 +32,7 @@ PY
 }
 
 for name in "${names[@]}"; do
-  held_out=""
+  held_out="" config="$name" prepare="" eval_data=""
   case "$name" in
     welllog_seg2016) app=welllog metric=metrics.csv:accuracy held_out="SHRIMPLIN|CROSS H CATTLE"
       what="accuracy on wells SHRIMPLIN and CROSS H CATTLE (held out, best epochs by training loss)" ;;
@@ -39,17 +41,29 @@ for name in "${names[@]}"; do
       what="mean IoU of the 11 classes on the 101 CamVid validation images at 480 x 360" ;;
     anomaly_fmnist_convae_dense) app=anomaly metric=report.csv:auroc
       what="test AUROC with Fashion-MNIST class 0 (T-shirt/top) as normal" ;;
+    anomaly_folders_fmnist7) app=anomaly config=anomaly_folders metric=report.csv:auroc
+      # The folder config's architecture on real images: Fashion-MNIST exported as folders ({dir}: a folder the
+      # model's test reproduces them in), sneakers normal.
+      prepare="scripts/fmnist_to_folders.py {dir} 7" eval_data="{dir}/test"
+      what="test AUROC of the folder config on Fashion-MNIST exported as folders, sneakers (class 7) normal" ;;
     faults_synthetic) app=faults metric=report.csv:ap what="exact-pixel AP on the held-out synthetic test sections" ;;
     *) echo "make_zoo: unknown model $name" >&2; exit 2 ;;
   esac
-  run="runs/zoo/$name" command="build/bin/strata-$app train --config configs/$name.yaml"
+  run="runs/zoo/$name" command="build/bin/strata-$app train --config configs/$config.yaml"
   args=()
+  if [[ -n "$prepare" ]]; then  # data made by a script: train from it, score its eval_data
+    [[ -d "$run.data" ]] || ${prepare//\{dir\}/$run.data} > /dev/null
+    args=("data.train=$run.data/train" "data.val=$run.data/val" "data.test=$run.data/test")
+    command="${prepare//\{dir\}/DIR} && $command data.train=DIR/train data.val=DIR/val data.test=DIR/test"
+  fi
   if [[ -n "$held_out" ]]; then  # the well-log table: train without the held-out wells, score on them alone
     args=("data.val_wells=[${held_out//|/, }]" train.monitor=train_loss)
     command="$command 'data.val_wells=[${held_out//|/, }]' train.monitor=train_loss"
   fi
-  [[ -f "$run/best.safetensors" ]] || build/bin/strata-$app train --config "configs/$name.yaml" "${args[@]}" --out "$run"
+  [[ -f "$run/best.safetensors" ]] ||
+    build/bin/strata-$app train --config "configs/$config.yaml" "${args[@]}" --out "$run"
   data=()
+  [[ -z "$eval_data" ]] || data=(--data "${eval_data//\{dir\}/$run.data}")
   if [[ -n "$held_out" ]]; then
     awk -F, -v wells="$held_out" 'BEGIN { n = split(wells, w, "|"); for (i = 1; i <= n; i++) keep[w[i]] = 1 }
       NR == 1 || ($3 in keep)' "${STRATA_DATA:-data}/welllogs/facies_vectors.csv" > "$run/held_out.csv"
@@ -65,7 +79,7 @@ for name in "${names[@]}"; do
   if python3 -c "import sys; sys.exit(abs($half - $full) > 0.002)"; then value=$half; else precision=f32 value=$full; fi
   build/bin/strata-$app export --checkpoint "$run/best.safetensors" --format safetensors --precision $precision \
     --output "zoo/$name.safetensors" \
-    --metadata "zoo.name=$name;zoo.config=configs/$name.yaml;zoo.command=$command;zoo.commit=$commit;zoo.metric=$metric;zoo.figure=$value;zoo.figure_f32=$full;zoo.what=$what;zoo.held_out_wells=$held_out" \
+    --metadata "zoo.name=$name;zoo.config=configs/$config.yaml;zoo.command=$command;zoo.commit=$commit;zoo.metric=$metric;zoo.figure=$value;zoo.figure_f32=$full;zoo.what=$what;zoo.held_out_wells=$held_out;zoo.prepare=$prepare;zoo.eval_data=$eval_data" \
     > /dev/null
   # Data paths inside the model's config name the data root as ${STRATA_DATA}, not this machine's folder.
   python3 - "zoo/$name.safetensors" "${STRATA_DATA:-data}" <<'PY'
