@@ -178,11 +178,12 @@ class TinyTask {
 };
 
 // metrics.csv rows after its two header lines, split at commas (empty fields kept).
+// The epoch rows of a metrics.csv (after its header).
 static std::vector<std::vector<std::string>> csv_rows(const fs::path& csv) {
   std::ifstream f(csv);
   std::string line;
   std::getline(f, line);
-  std::getline(f, line);
+  EXPECT_EQ(line.rfind("epoch,step,train_loss", 0), 0u) << line;
   std::vector<std::vector<std::string>> rows;
   while (std::getline(f, line)) {
     std::vector<std::string> row;
