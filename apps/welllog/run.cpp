@@ -150,11 +150,13 @@ int train_command(const AppArgs& a) {
                                       [](int64_t s, const Well& w) { return s + w.length(); })),
                join(pre.curves, ", ").c_str(), static_cast<long long>(pre.classes()),
                device_label(train_device(train)).c_str(), out.c_str());
-  if (!unlabelled.empty())
+  if (!unlabelled.empty()) {
+    // Only semi-supervised training learns from unlabelled wells: the final model's mode, and the CV modes.
+    const bool used = train.get_choice("mode", "supervised", {"supervised", "adversarial", "semi"}) == "semi" ||
+                      (cvo.folds > 0 && std::count(cvo.modes.begin(), cvo.modes.end(), "semi") > 0);
     std::fprintf(stderr, "strata-welllog: %zu unlabelled wells (data.unlabelled)%s\n", unlabelled.size(),
-                 train.get_choice("mode", "supervised", {"supervised", "adversarial", "semi"}) == "semi"
-                     ? ""
-                     : ", used by train.mode semi only");
+                 used ? "" : ", unused: only train.mode semi learns from them");
+  }
 
   if (cvo.folds > 0) run_cross_validation(cfg, cvo, pre, wells, adjacent, topt.epochs, out);
   if (!cvo.final_model) return 0;
