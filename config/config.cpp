@@ -342,7 +342,7 @@ std::string expand_environment(const std::string& v, const std::string& where) {
     else if (has_fallback)
       out += fallback;
     else if (name == "STRATA_DATA")
-      out += "data";
+      out += Config::data_root();
     else
       STRATA_FAIL(where, ": '", v, "' names the environment variable ", name, ", which is not set (set it, or write ${",
                   name, ":-DEFAULT})");
@@ -352,6 +352,11 @@ std::string expand_environment(const std::string& v, const std::string& where) {
 }
 
 }  // namespace
+
+std::string Config::data_root() {
+  const char* env = std::getenv("STRATA_DATA");
+  return env && *env ? env : "data";
+}
 
 std::string Config::get_string(const std::string& key, const std::string& fallback) const {
   return expand_environment(read_scalar<std::string>(key, fallback, "a string"), origin() + ": " + key_path(key));

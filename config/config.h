@@ -72,6 +72,8 @@ class Config {
   // ${STRATA_DATA}, the root of the data sets (scripts/get_data.sh), is "data" when unset. The saved config
   // keeps the text as written, so a checkpoint's config reads its data wherever STRATA_DATA points.
   std::string get_string(const std::string& key, const std::string& fallback) const;
+  // The data root ${STRATA_DATA} names: the environment variable, or "data" when it is unset or empty.
+  static std::string data_root();
   // One of `choices`; the error lists them.
   std::string get_choice(const std::string& key, const std::string& fallback,
                          const std::vector<std::string>& choices) const;

@@ -80,8 +80,7 @@ AnomalyData::AnomalyData(const Config& data, const Shape& input) : input_(input)
     // Debian package's (apt-get install dataset-fashion-mnist).
     std::string fallback = "/usr/share/datasets/fashion-mnist";
     if (!data.has("root")) {
-      const char* env = std::getenv("STRATA_DATA");
-      const fs::path mine = fs::path(env && *env ? env : "data") / "fashion-mnist";
+      const fs::path mine = fs::path(Config::data_root()) / "fashion-mnist";
       if (fs::is_directory(mine)) fallback = mine.string();
     }
     root_ = data.get_string("root", fallback);

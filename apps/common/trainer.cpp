@@ -42,7 +42,6 @@ std::string format_duration(double seconds) {
   return buf;
 }
 
-
 std::string scratch_path;
 
 void remove_scratch() {

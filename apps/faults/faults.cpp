@@ -188,12 +188,14 @@ LossOptions LossOptions::from_config(const Config& c) {
   return o;
 }
 
+double LossOptions::positive_weight(double positives, double count) const {
+  if (!balance) return pos_weight;
+  return positives > 0 ? std::min((count - positives) / positives, max_pos_weight) : 1.0;
+}
+
 Tensor fault_loss(const Tensor& logits, const Tensor& labels, const LossOptions& o) {
-  double pw = o.pos_weight;
-  if (o.balance) {
-    const double pos = sum(labels).item<float>(), n = double(labels.numel());
-    pw = pos > 0 ? std::min((n - pos) / pos, o.max_pos_weight) : 1.0;
-  }
+  // The batch's positives are counted only when the weight depends on them.
+  const double pw = o.balance ? o.positive_weight(sum(labels).item<float>(), double(labels.numel())) : o.pos_weight;
   const Tensor pos_weight = pw == 1.0 ? Tensor() : Tensor::full({1}, pw, DType::f32, logits.device());
   Tensor loss = bce_with_logits(logits, labels, Tensor(), pos_weight, Reduction::mean);
   if (o.dice > 0) loss = add(loss, mul(dice_loss(sigmoid(logits), labels), o.dice));
@@ -207,7 +209,7 @@ double fault_loss_of_probabilities(const std::vector<float>& prob, const std::ve
   const double n = double(labels.size());
   double pos = 0;
   for (const uint8_t y : labels) pos += y;
-  const double pw = o.balance ? (pos > 0 ? std::min((n - pos) / pos, o.max_pos_weight) : 1.0) : o.pos_weight;
+  const double pw = o.positive_weight(pos, n);
   // Probabilities of a tiled prediction can be exactly 0 or 1: clamped, as a logit of +-13.8 would be.
   double bce = 0;
   for (size_t i = 0; i < prob.size(); ++i) {

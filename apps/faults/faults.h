@@ -88,6 +88,9 @@ struct LossOptions {
   double max_pos_weight = 200;
   double dice = 0.0;
   static LossOptions from_config(const Config& loss);
+  // The weight of fault pixels for `positives` of `count` labels: negatives / positives capped at max_pos_weight
+  // (1 without positives) when balanced, else pos_weight.
+  double positive_weight(double positives, double count) const;
 };
 // logits (N, 1, H, W), labels (N, 1, H, W) of 0 / 1 floats.
 Tensor fault_loss(const Tensor& logits, const Tensor& labels, const LossOptions& o);

@@ -131,8 +131,8 @@ int train_command(const AppArgs& a) {
   train.get_int("epochs", 60, Bounds::at_least(1));  // the well-log default (recorded before the Trainer reads it)
   // Without validation wells the best epoch is the one of the lowest training loss.
   const TrainerOptions topt = train_options(cfg, val.empty() ? "train_loss" : "val_f1_micro");
-  CvOptions cvo = CvOptions::from_config(
-      cfg.section("cv"), train.get_choice("mode", "supervised", {"supervised", "adversarial", "semi"}));
+  const std::string mode = train.get_choice("mode", "supervised", {"supervised", "adversarial", "semi"});
+  CvOptions cvo = CvOptions::from_config(cfg.section("cv"), mode);
   const int64_t members = cvo.ensemble = train.get_int("ensemble", 1, Bounds::between(1, 32));
   cvo.unlabelled = unlabelled;
   STRATA_CHECK(members == 1 || a.resume.empty(), "--resume continues a single-model run; with train.ensemble: ",
@@ -152,8 +152,8 @@ int train_command(const AppArgs& a) {
                device_label(train_device(train)).c_str(), out.c_str());
   if (!unlabelled.empty()) {
     // Only semi-supervised training learns from unlabelled wells: the final model's mode, and the CV modes.
-    const bool used = train.get_choice("mode", "supervised", {"supervised", "adversarial", "semi"}) == "semi" ||
-                      (cvo.folds > 0 && std::count(cvo.modes.begin(), cvo.modes.end(), "semi") > 0);
+    const bool used =
+        mode == "semi" || (cvo.folds > 0 && std::count(cvo.modes.begin(), cvo.modes.end(), "semi") > 0);
     std::fprintf(stderr, "strata-welllog: %zu unlabelled wells (data.unlabelled)%s\n", unlabelled.size(),
                  used ? "" : ", unused: only train.mode semi learns from them");
   }
