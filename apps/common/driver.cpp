@@ -27,10 +27,10 @@ Config read_train_config(const AppArgs& a) {
   return cfg;
 }
 
-TrainerOptions train_options(const Config& cfg, const std::string& default_monitor) {
+TrainerOptions train_options(const Config& cfg, const std::string& default_monitor, int64_t default_epochs) {
   Config train = cfg.section("train");
   if (!train.has("monitor")) train.set("monitor", default_monitor);
-  return TrainerOptions::from_config(train);
+  return TrainerOptions::from_config(train, default_epochs);
 }
 
 ModulePtr build_for_training(const Task& task, const Config& model_cfg, Device device) {

@@ -84,8 +84,9 @@ int train_task(Task& task, const AppArgs& a);
 
 // --config with its overrides applied (an error naming the flag when --config is missing).
 Config read_train_config(const AppArgs& a);
-// train.* as the Trainer reads it, with `default_monitor` recorded in the config when it names none.
-TrainerOptions train_options(const Config& cfg, const std::string& default_monitor);
+// train.* as the Trainer reads it, with `default_monitor` (and `default_epochs`) recorded in the config when it
+// names none.
+TrainerOptions train_options(const Config& cfg, const std::string& default_monitor, int64_t default_epochs = 10);
 // The model of `model_cfg` with its pretrained weights (model.encoder_weights) loaded, on `device`.
 ModulePtr build_for_training(const Task& task, const Config& model_cfg, Device device);
 // Checks every key of `cfg` was read, makes the run folder (prepare_run_dir: the folder this process

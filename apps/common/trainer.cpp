@@ -98,9 +98,9 @@ const std::string& rank_scratch_dir() {
   return scratch_path;
 }
 
-TrainerOptions TrainerOptions::from_config(const Config& c) {
+TrainerOptions TrainerOptions::from_config(const Config& c, int64_t default_epochs) {
   TrainerOptions o;
-  o.epochs = c.get_int("epochs", 10, Bounds::at_least(1));
+  o.epochs = c.get_int("epochs", default_epochs, Bounds::at_least(1));
   o.monitor = c.get_string("monitor", "val_loss");
   // auto: a loss is minimised, any other metric (accuracy, IoU, AP, F1, AUROC) maximised.
   const std::string mode = c.get_choice("monitor_mode", "auto", {"auto", "min", "max"});

@@ -56,7 +56,8 @@ struct TrainerOptions {
   // Keys: epochs, monitor, monitor_mode (auto | min | max; auto minimises a monitor whose
   // name ends in "loss" and maximises any other), patience, progress, val_every. steps_per_epoch
   // comes from the data.
-  static TrainerOptions from_config(const Config& train);
+  // `default_epochs`: train.epochs when the config names none (an app's own default).
+  static TrainerOptions from_config(const Config& train, int64_t default_epochs = 10);
 };
 
 struct StepResult {

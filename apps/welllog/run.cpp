@@ -128,9 +128,8 @@ int train_command(const AppArgs& a) {
   const auto [tr, val] = split_validation_wells(data, wells);
   const uint64_t seed = uint64_t(train.get_int("seed", 1, Bounds::at_least(0)));
   const double fraction = train.get_double("labelled_fraction", 1.0, Bounds{0, 1, true});
-  train.get_int("epochs", 60, Bounds::at_least(1));  // the well-log default (recorded before the Trainer reads it)
-  // Without validation wells the best epoch is the one of the lowest training loss.
-  const TrainerOptions topt = train_options(cfg, val.empty() ? "train_loss" : "val_f1_micro");
+  // Without validation wells the best epoch is the one of the lowest training loss; 60 epochs unless said.
+  const TrainerOptions topt = train_options(cfg, val.empty() ? "train_loss" : "val_f1_micro", 60);
   const std::string mode = train.get_choice("mode", "supervised", {"supervised", "adversarial", "semi"});
   CvOptions cvo = CvOptions::from_config(cfg.section("cv"), mode);
   const int64_t members = cvo.ensemble = train.get_int("ensemble", 1, Bounds::between(1, 32));
