@@ -24,7 +24,8 @@ packages=(
   libboost-context-dev               # fibers of the CUDA emulator
   nlohmann-json3-dev                 # safetensors headers, JSON
   libyaml-cpp-dev                    # YAML configs
-  libstb-dev                         # PNG / JPEG read and write, plot text
+  libstb-dev                         # PNG / JPEG read and write
+  libcairo2-dev fonts-dejavu-core    # figures: PNG, SVG and PDF through cairo, text in DejaVu Sans
   zlib1g-dev                         # 16-bit PNG output
   libgtest-dev googletest            # tests
   libbenchmark-dev                   # benchmarks

@@ -11,7 +11,6 @@
 #include <fstream>
 
 
-#include <stb/stb_image.h>
 
 #include "apps/common/cli.h"
 #include "apps/common/metrics.h"
@@ -68,52 +67,6 @@ TEST(Metrics, RocAucWithTies) {
   EXPECT_DOUBLE_EQ(roc_auc({0.5, 0.5, 0.5, 0.5}, {0, 1, 0, 1}), 0.5);
   EXPECT_DOUBLE_EQ(roc_auc({1, 2, 3}, {0, 1, 1}), 1.0);
   EXPECT_TRUE(std::isnan(roc_auc({1, 2}, {1, 1})));
-}
-
-TEST(Plots, PngsDecodeWithTheExpectedSize) {
-  const fs::path dir = fresh_dir("plots");
-  line_plot((dir / "loss.png").string(), "loss", "epoch", "loss",
-            {{"train", {1, 2, 3, 4}, {1.0, 0.6, 0.4, 0.35}}, {"val", {1, 2, 3, 4}, {1.1, 0.7, 0.5, 0.5}}});
-  ConfusionMatrix m(4);
-  m.add({0, 1, 2, 3, 3}, {0, 1, 2, 3, 0});
-  confusion_plot((dir / "cm.png").string(), "facies", m, {"SS", "CSiS", "FSiS", "MS"});
-  // Counts too wide for a cell (segmentation pixels) and names wider than a cell: percentages, two label lines.
-  ConfusionMatrix wide(4);
-  wide.add(std::vector<int64_t>(3000000, 1), std::vector<int64_t>(3000000, 1));
-  confusion_plot((dir / "cm_wide.png").string(), "pixels", wide, {"Sky", "Building", "Pavement", "SignSymbol"});
-  Panel gray{"input", 20, 30, 1, std::vector<float>(600, 0.25f)};
-  Panel rgb{"prediction", 20, 30, 3, std::vector<float>(1800, 0.75f)};
-  image_panels((dir / "panels.png").string(), {{gray, rgb}, {gray}}, 64);
-  for (const auto& [name, w, h] : std::vector<std::tuple<std::string, int, int>>{
-           {"loss.png", 900, 560}, {"cm.png", 130 + 4 * 90 + 30, 80 + 4 * 90 + 70},
-           {"cm_wide.png", 130 + 4 * 90 + 30, 102 + 4 * 90 + 70}, {"panels.png", 158, 218}}) {
-    int x = 0, y = 0, c = 0;
-    unsigned char* px = stbi_load((dir / name).string().c_str(), &x, &y, &c, 3);
-    ASSERT_NE(px, nullptr) << name;
-    EXPECT_EQ(x, w) << name;
-    EXPECT_EQ(y, h) << name;
-    int64_t dark = 0;
-    for (int i = 0; i < x * y * 3; ++i) dark += px[i] < 128;
-    EXPECT_GT(dark, 100) << name << " is blank";
-    stbi_image_free(px);
-  }
-  EXPECT_THROW(image_panels((dir / "bad.png").string(), {{Panel{"x", 2, 2, 1, {0.f}}}}), Error);
-  // A metric recorded every few epochs (train.val_every: NaN between) is drawn as one line across the gaps: the
-  // series' colour crosses the middle of the plot, where no recorded point lies.
-  const double nan = std::nan("");
-  line_plot((dir / "gaps.png").string(), "loss", "epoch", "loss", {{"val", {1, 2, 3, 4, 5}, {0.0, nan, nan, nan, 1.0}}});
-  int x = 0, y = 0, c = 0;
-  unsigned char* px = stbi_load((dir / "gaps.png").string().c_str(), &x, &y, &c, 3);
-  ASSERT_NE(px, nullptr);
-  const Rgb colour = class_colour(0);
-  int64_t on_line = 0;
-  for (int row = 0; row < y; ++row)
-    for (int col = 400; col < 580; ++col) {
-      const unsigned char* p = px + 3 * (row * x + col);
-      on_line += p[0] == colour[0] && p[1] == colour[1] && p[2] == colour[2];
-    }
-  stbi_image_free(px);
-  EXPECT_GT(on_line, 100) << "the points either side of the gap are not joined";
 }
 
 // A small regression model trained by the Trainer: data from (epoch, batch),

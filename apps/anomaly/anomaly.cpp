@@ -456,7 +456,15 @@ void write_report_csv(const std::string& path, const Report& r, const std::strin
 // ---- figures -----------------------------------------------------------------
 
 namespace {
-Series vertical(const std::string& name, double x, double y0, double y1) { return {name, {x, x}, {y0, y1}}; }
+// A marked value across the plot: a dashed dark line.
+Series vertical(const std::string& name, double x, double y0, double y1) {
+  return {name, {x, x}, {y0, y1}, Rgb{60, 60, 60}, Dash::dashed};
+}
+LinePlotOptions unit_y() {
+  LinePlotOptions o;
+  o.y_lo = 0, o.y_hi = 1;
+  return o;
+}
 }  // namespace
 
 void rates_plot(const std::string& path, const std::string& title, const std::vector<double>& scores,
@@ -469,7 +477,8 @@ void rates_plot(const std::string& path, const std::string& title, const std::ve
     tnr.x.push_back(p.threshold);
     tnr.y.push_back(p.tnr);
   }
-  line_plot(path, title, "threshold (anomaly score)", "rate", {tpr, tnr, vertical("chosen threshold", threshold, 0, 1)});
+  line_plot(path, title, "threshold (anomaly score)", "rate", {tpr, tnr, vertical("chosen threshold", threshold, 0, 1)},
+            unit_y());
 }
 
 void roc_plot(const std::string& path, const std::string& title, const std::vector<double>& scores,
@@ -480,7 +489,8 @@ void roc_plot(const std::string& path, const std::string& title, const std::vect
     roc.x.push_back(1 - p.tnr);
     roc.y.push_back(p.tpr);
   }
-  line_plot(path, title, "false-positive rate", "true-positive rate", {roc, Series{"chance", {0, 1}, {0, 1}}});
+  line_plot(path, title, "false-positive rate", "true-positive rate",
+            {roc, Series{"chance", {0, 1}, {0, 1}, Rgb{150, 150, 150}, Dash::dotted}}, unit_y());
 }
 
 void histogram_plot(const std::string& path, const std::string& title, const std::vector<double>& scores,
@@ -564,12 +574,16 @@ void case_panels(const std::string& path, Autoencoder& model, const ImageSet& se
       for (int64_t i = 0; i < x.height * x.width; ++i)
         err.data[size_t(i)] += std::fabs(x.data[size_t(c * x.height * x.width + i)] -
                                          recon[k].data[size_t(c * x.height * x.width + i)]) /
-                               (top * float(x.channels));
+                               float(x.channels);
     char score_text[64];
-    std::snprintf(score_text, sizeof score_text, "error %.4g", scores[picked[k]]);
-    rows.push_back({to_panel(captions[k], x), to_panel("reconstruction", recon[k]), to_panel(score_text, err)});
+    std::snprintf(score_text, sizeof score_text, "score %.4g", scores[picked[k]]);
+    Panel error = to_panel(score_text, err);
+    error.map = Colormap::magma;
+    error.hi = top;
+    error.bar = "|input - reconstruction|";
+    rows.push_back({to_panel(captions[k], x), to_panel("reconstruction", recon[k]), error});
   }
-  image_panels(path, rows, 200);
+  image_panels(path, rows, 160);
 }
 
 }  // namespace strata::anomaly

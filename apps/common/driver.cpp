@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "apps/common/figure.h"
 #include "engine/distributed.h"
 #include "engine/error.h"
 #include "engine/random.h"
@@ -20,10 +21,15 @@ std::vector<int64_t> Task::epoch_order(int64_t epoch, const TrainingPlan& plan) 
   return shuffled_epoch(plan.seed, epoch, plan.size, plan.samples_per_epoch);
 }
 
+void apply_figure_formats(const Config& cfg) {
+  set_figure_formats(cfg.section("report").get_string_list("formats", {"png"}));
+}
+
 Config read_train_config(const AppArgs& a) {
   STRATA_CHECK(!a.config.empty(), "train needs --config FILE");
   Config cfg = Config::load(a.config);
   cfg.apply_overrides(a.overrides);
+  apply_figure_formats(cfg);
   return cfg;
 }
 
@@ -120,6 +126,7 @@ TrainedModel load_trained(const std::string& path, const std::string& app, const
   STRATA_CHECK(t.checkpoint.has(config_entry), path, ": not a ", app, " checkpoint (no ", config_entry, " entry)");
   t.cfg = Config::parse(t.checkpoint.get(config_entry), path + " [" + config_entry + "]");
   t.cfg.apply_overrides(overrides);
+  apply_figure_formats(t.cfg);
   t.model = build(t.cfg.section("model"));
   t.checkpoint.restore_module("model.", *t.model);
   t.model->eval();

@@ -82,6 +82,9 @@ class Task {
 // `APP train` for a task. Returns the exit status (0, or 130 when interrupted by Ctrl-C).
 int train_task(Task& task, const AppArgs& a);
 
+// Sets the formats every figure of the command is written in from report.formats (default [png]; png, svg, pdf).
+void apply_figure_formats(const Config& cfg);
+
 // --config with its overrides applied (an error naming the flag when --config is missing).
 Config read_train_config(const AppArgs& a);
 // train.* as the Trainer reads it, with `default_monitor` (and `default_epochs`) recorded in the config when it

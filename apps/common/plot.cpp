@@ -3,239 +3,378 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <filesystem>
 
 #include "engine/error.h"
-#include "engine/file_io.h"
-
-#define STB_IMAGE_WRITE_IMPLEMENTATION
-#include <stb/stb_image_write.h>
-#include <stb/stb_easy_font.h>
 
 namespace strata {
-
-Canvas::Canvas(int width, int height, Rgb bg) : w_(width), h_(height), px_(size_t(width) * size_t(height) * 3) {
-  STRATA_CHECK(width > 0 && height > 0, "canvas: size must be positive, got ", width, "x", height);
-  for (size_t i = 0; i < px_.size(); i += 3) px_[i] = bg[0], px_[i + 1] = bg[1], px_[i + 2] = bg[2];
-}
-
-void Canvas::set(int x, int y, Rgb c) {
-  if (x < 0 || y < 0 || x >= w_ || y >= h_) return;
-  uint8_t* p = &px_[(size_t(y) * size_t(w_) + size_t(x)) * 3];
-  p[0] = c[0], p[1] = c[1], p[2] = c[2];
-}
-
-void Canvas::fill_rect(int x0, int y0, int x1, int y1, Rgb c) {
-  for (int y = std::max(0, y0); y < std::min(h_, y1); ++y)
-    for (int x = std::max(0, x0); x < std::min(w_, x1); ++x) set(x, y, c);
-}
-
-void Canvas::line(double x0, double y0, double x1, double y1, Rgb c, int thickness) {
-  const double len = std::max(std::abs(x1 - x0), std::abs(y1 - y0));
-  const int steps = std::max(1, int(std::ceil(len)));
-  const int r0 = -(thickness - 1) / 2, r1 = thickness / 2;
-  for (int i = 0; i <= steps; ++i) {
-    const double t = double(i) / steps;
-    const int x = int(std::lround(x0 + t * (x1 - x0))), y = int(std::lround(y0 + t * (y1 - y0)));
-    for (int dy = r0; dy <= r1; ++dy)
-      for (int dx = r0; dx <= r1; ++dx) set(x + dx, y + dy, c);
-  }
-}
-
-void Canvas::text(int x, int y, const std::string& s, Rgb c, int scale) {
-  // stb_easy_font emits axis-aligned quads (4 vertices of 16 bytes: x, y, z, colour).
-  static thread_local std::vector<char> buffer(1 << 18);
-  const int quads = stb_easy_font_print(0, 0, const_cast<char*>(s.c_str()), nullptr, buffer.data(), int(buffer.size()));
-  for (int q = 0; q < quads; ++q) {
-    const float* v0 = reinterpret_cast<const float*>(&buffer[size_t(q) * 64]);
-    const float* v2 = reinterpret_cast<const float*>(&buffer[size_t(q) * 64 + 32]);
-    fill_rect(x + int(v0[0]) * scale, y + int(v0[1]) * scale, x + int(v2[0]) * scale, y + int(v2[1]) * scale, c);
-  }
-}
-
-int Canvas::text_width(const std::string& s, int scale) {
-  return stb_easy_font_width(const_cast<char*>(s.c_str())) * scale;
-}
-
-void Canvas::save_png(const std::string& path) const {
-  write_file_atomic_via(path, [&](const std::string& tmp) {
-    return stbi_write_png(tmp.c_str(), w_, h_, 3, px_.data(), w_ * 3) != 0;
-  });
-}
-
 namespace {
 
-const Rgb kBlack{0, 0, 0}, kGrey{200, 200, 200};
+constexpr double kTitleFont = 15, kCaptionFont = 11;
+const Rgb kCaptionColour{90, 90, 90};
 
-std::string tick_text(double v) {
-  char buf[32];
-  const double a = std::abs(v);
-  if (a != 0 && (a < 1e-3 || a >= 1e5)) std::snprintf(buf, sizeof buf, "%.1e", v);
-  else std::snprintf(buf, sizeof buf, "%.4g", v);
-  return buf;
+void title_text(Figure& f, double x, double y, const std::string& s, HAlign h = HAlign::center) {
+  Font font{kTitleFont};
+  font.h = h, font.v = VAlign::top;
+  f.text({x, y}, s, font);
 }
 
-// About n "nice" tick values (1, 2, 5 x 10^k steps) covering [lo, hi].
-std::vector<double> nice_ticks(double lo, double hi, int n) {
-  const double raw = (hi - lo) / n, mag = std::pow(10.0, std::floor(std::log10(raw)));
-  const double step = raw / mag < 1.5 ? mag : raw / mag < 3.5 ? 2 * mag : raw / mag < 7.5 ? 5 * mag : 10 * mag;
-  std::vector<double> t;
-  for (double v = std::ceil(lo / step) * step; v <= hi + 1e-9 * step; v += step) t.push_back(std::abs(v) < 1e-12 * step ? 0 : v);
-  return t;
+void caption(Figure& f, double x, double y, const std::string& s) {
+  Font font{kCaptionFont, false, kCaptionColour};
+  font.v = VAlign::top;
+  f.text({x, y}, s, font);
+}
+
+std::string non_finite_note(int64_t n, const char* what) {
+  return n == 0 ? "" : str_cat(n, " non-finite ", what, n == 1 ? "" : "s", " not drawn");
+}
+
+// Whether series b runs on top of series a: the same x values and y within a thousandth of the plot's range.
+bool coincides(const Series& a, const Series& b, double y_range) {
+  if (a.x.size() != b.x.size() || a.x.size() < 2) return false;
+  for (size_t i = 0; i < a.x.size(); ++i) {
+    if (a.x[i] != b.x[i]) return false;
+    const bool fa = std::isfinite(a.y[i]), fb = std::isfinite(b.y[i]);
+    if (fa != fb || (fa && std::abs(a.y[i] - b.y[i]) > 1e-3 * y_range)) return false;
+  }
+  return true;
 }
 
 }  // namespace
 
-Rgb class_colour(int64_t c) {
-  static const Rgb palette[] = {{31, 119, 180}, {255, 127, 14}, {44, 160, 44},  {214, 39, 40},  {148, 103, 189},
-                                {140, 86, 75},  {227, 119, 194}, {127, 127, 127}, {188, 189, 34}, {23, 190, 207},
-                                {0, 0, 128},    {128, 128, 0}};
-  return palette[size_t(c) % std::size(palette)];
+double probability_scale(double top) {
+  if (!(top > 0) || top >= 0.5) return 1.0;
+  const double mag = std::pow(10.0, std::floor(std::log10(top)) - 1);
+  return std::min(1.0, std::ceil(top / mag - 1e-9) * mag);
+}
+
+// ---- line plots --------------------------------------------------------------
+
+Figure line_figure(const std::string& title, const std::string& x_label, const std::string& y_label,
+                   const std::vector<Series>& series, const LinePlotOptions& o) {
+  constexpr int W = 820, H = 500;
+  double xlo = INFINITY, xhi = -INFINITY, ylo = INFINITY, yhi = -INFINITY;
+  int64_t skipped = 0;
+  const auto usable = [&](double x, double y) { return std::isfinite(x) && std::isfinite(y) && (!o.log_y || y > 0); };
+  for (const Series& s : series) {
+    STRATA_CHECK(s.x.size() == s.y.size(), "plot '", title, "': series '", s.name, "' has ", s.x.size(), " x and ",
+                 s.y.size(), " y values");
+    for (size_t i = 0; i < s.x.size(); ++i) {
+      if (!usable(s.x[i], s.y[i])) {
+        ++skipped;
+        continue;
+      }
+      xlo = std::min(xlo, s.x[i]), xhi = std::max(xhi, s.x[i]);
+      ylo = std::min(ylo, s.y[i]), yhi = std::max(yhi, s.y[i]);
+    }
+  }
+  if (xlo > xhi) xlo = 0, xhi = 1, ylo = o.log_y ? 0.1 : 0, yhi = 1;  // nothing to draw: empty axes
+  if (o.y_lo && o.y_hi) ylo = *o.y_lo, yhi = *o.y_hi;
+  if (xhi == xlo) xlo -= 0.5, xhi += 0.5;
+  if (yhi == ylo) ylo -= o.log_y ? ylo / 2 : 0.5, yhi += o.log_y ? yhi : 0.5;
+  Scale xs{xlo, xhi}, ys{ylo, yhi, o.log_y};
+  // Margins as matplotlib's: 3% of the range on x, 5% on y (a factor on a log axis), so no curve lies on the frame.
+  const double xpad = 0.03 * (xhi - xlo);
+  xs.lo -= xpad, xs.hi += xpad;
+  if (o.log_y) ys.lo /= 1.25, ys.hi *= 1.25;
+  else ys.lo -= 0.05 * (yhi - ylo), ys.hi += 0.05 * (yhi - ylo);
+
+  const Ticks xt = nice_ticks(xs.lo, xs.hi, 8, o.integer_x), yt = nice_ticks(ys.lo, ys.hi, 6, false, o.log_y);
+  const double left = frame_left_margin(yt, !y_label.empty()) + 4, top = 40;
+  const double bottom = frame_bottom_margin(!x_label.empty()) + (skipped ? 18 : 0);
+  Axes axes{{left, top, W - left - 20, H - top - bottom}, xs, ys};
+
+  // Styles: the palette's colours; a series that runs on top of an earlier one dashed, with hollow markers.
+  std::vector<LegendEntry> entries;
+  std::vector<bool> with_markers;
+  for (size_t k = 0; k < series.size(); ++k) {
+    const Series& s = series[k];
+    LegendEntry e;
+    e.name = s.name;
+    e.stroke = Stroke{s.colour.value_or(palette_colour(int64_t(k))), 1.8, s.dash.value_or(Dash::solid)};
+    bool hidden = false;
+    for (size_t j = 0; j < k; ++j) hidden = hidden || coincides(series[j], s, yhi - ylo);
+    if (hidden && !s.dash) e.stroke.dash = Dash::dashed;
+    int64_t finite = 0;
+    for (size_t i = 0; i < s.x.size(); ++i) finite += usable(s.x[i], s.y[i]);
+    with_markers.push_back(finite <= 60 && s.x.size() > 2);
+    if (with_markers.back() || finite == 1) {
+      constexpr Marker shapes[] = {Marker::circle, Marker::square, Marker::triangle, Marker::diamond};
+      e.marker = shapes[k % 4];
+      e.hollow = hidden;
+    }
+    entries.push_back(e);
+  }
+
+  // Pixel curves, then the legend where it covers none of them (outside, on the right, when every place would).
+  std::vector<std::vector<Point>> curves;
+  const auto pixel_curves = [&] {
+    curves.clear();
+    for (const Series& s : series) {
+      std::vector<Point> c;
+      for (size_t i = 0; i < s.x.size(); ++i)
+        if (usable(s.x[i], s.y[i])) c.push_back({axes.px(s.x[i]), axes.py(s.y[i])});
+      curves.push_back(std::move(c));
+    }
+  };
+  pixel_curves();
+  std::optional<Rect> legend;
+  if (!entries.empty()) {
+    const TextSize size = legend_size(entries);
+    legend = place_legend(axes.area, size, curves);
+    if (!legend) {
+      axes.area.w -= size.w + 16;
+      legend = Rect{axes.area.right() + 12, axes.area.y, size.w, size.h};
+      pixel_curves();
+    }
+  }
+
+  Figure f(W, H);
+  draw_grid(f, axes, xt, yt);
+  f.clip(axes.area);
+  for (size_t k = 0; k < series.size(); ++k) {
+    // Consecutive drawable points are joined (a metric recorded every few epochs has no points between).
+    f.polyline(curves[k], entries[k].stroke);
+    if (entries[k].marker != Marker::none)
+      for (const Point& p : curves[k]) f.marker(p, entries[k].marker, entries[k].hollow ? 8 : 6, entries[k].stroke.colour, entries[k].hollow);
+  }
+  f.unclip();
+  draw_frame(f, axes, xt, yt, x_label, y_label);
+  if (legend) draw_legend(f, *legend, entries);
+  title_text(f, axes.area.x + axes.area.w / 2, 12, title);
+  if (skipped) caption(f, 10, H - 18, non_finite_note(skipped, "value"));
+  return f;
 }
 
 void line_plot(const std::string& path, const std::string& title, const std::string& x_label,
-               const std::string& y_label, const std::vector<Series>& series, bool log_y) {
-  const int W = 900, H = 560, left = 110, right = 30, top = 50, bottom = 70;
-  Canvas cv(W, H);
-  double xlo = 1e300, xhi = -1e300, ylo = 1e300, yhi = -1e300;
-  auto ty = [&](double y) { return log_y ? std::log10(std::max(y, 1e-30)) : y; };
-  for (const Series& s : series) {
-    STRATA_CHECK(s.x.size() == s.y.size(), path, ": series '", s.name, "' has ", s.x.size(), " x and ", s.y.size(),
-                 " y values");
-    for (size_t i = 0; i < s.x.size(); ++i) {
-      if (!std::isfinite(s.y[i])) continue;
-      xlo = std::min(xlo, s.x[i]), xhi = std::max(xhi, s.x[i]);
-      ylo = std::min(ylo, ty(s.y[i])), yhi = std::max(yhi, ty(s.y[i]));
+               const std::string& y_label, const std::vector<Series>& series, const LinePlotOptions& options) {
+  line_figure(title, x_label, y_label, series, options).save(path);
+}
+
+// ---- confusion matrix --------------------------------------------------------
+
+Figure confusion_figure(const std::string& title, const ConfusionMatrix& m, const std::vector<std::string>& labels) {
+  const int k = int(m.classes());
+  const double cell = std::clamp(560.0 / k, 34.0, 80.0), font = cell < 44 ? 10.5 : 12;
+  const auto label = [&](int c) { return c < int(labels.size()) ? labels[size_t(c)] : std::to_string(c); };
+  // Counts when they fit in a cell; otherwise (segmentation: millions of pixels) each cell is the share of its row,
+  // the true class's samples, in percent. Column names are rotated when any is wider than a cell.
+  bool counts_fit = true;
+  double widest = 0;
+  for (int t = 0; t < k; ++t) {
+    widest = std::max(widest, measure_text(label(t), 12).w);
+    for (int p = 0; p < k; ++p) counts_fit = counts_fit && measure_text(std::to_string(m.count(t, p)), font).w <= cell - 6;
+  }
+  const bool rotate = widest > cell - 4;
+  const double header = rotate ? 0.71 * widest + 16 : 22;
+  const double left = 16 + 13 + 10 + widest + 8, top = 44 + header + 20;
+  const double bar_w = 16, bar_room = 14 + bar_w + colour_bar_width(0, 100, "% of the true class");
+  const int W = int(left + k * cell + bar_room + 12), H = int(top + k * cell + 54);
+  Figure f(W, H);
+
+  for (int t = 0; t < k; ++t) {
+    const int64_t row = m.true_count(t);
+    for (int p = 0; p < k; ++p) {
+      const double share = row ? double(m.count(t, p)) / double(row) : 0.0;
+      const Rgb c = colour_at(Colormap::blues, share);
+      const Rect r{left + p * cell, top + t * cell, cell, cell};
+      f.rect(r, c);
+      char pct[16];
+      std::snprintf(pct, sizeof pct, "%.1f", 100 * share);
+      Font v{font, false, text_colour_on(c)};
+      v.h = HAlign::center, v.v = VAlign::middle;
+      f.text({r.x + cell / 2, r.y + cell / 2}, counts_fit ? std::to_string(m.count(t, p)) : std::string(pct), v);
     }
+    Font row_name{12};
+    row_name.h = HAlign::right, row_name.v = VAlign::middle;
+    f.text({left - 8, top + t * cell + cell / 2}, label(t), row_name);
   }
-  if (xlo > xhi) xlo = 0, xhi = 1, ylo = 0, yhi = 1;  // nothing to draw: empty axes
-  if (xhi == xlo) xhi = xlo + 1;
-  if (yhi == ylo) yhi = ylo + 1;
-  const double pad = 0.05 * (yhi - ylo);
-  ylo -= pad, yhi += pad;
-  const int pw = W - left - right, ph = H - top - bottom;
-  auto px = [&](double x) { return left + (x - xlo) / (xhi - xlo) * pw; };
-  auto py = [&](double y) { return top + ph - (ty(y) - ylo) / (yhi - ylo) * ph; };
-  for (double t : nice_ticks(ylo, yhi, 6)) {
-    const double y = top + ph - (t - ylo) / (yhi - ylo) * ph;
-    cv.line(left, y, left + pw, y, kGrey);
-    const std::string label = tick_text(log_y ? std::pow(10.0, t) : t);
-    cv.text(left - 8 - Canvas::text_width(label), int(y) - 6, label, kBlack);
+  f.rect({left, top, k * cell, k * cell}, std::nullopt, Stroke{{40, 40, 40}, 1});
+  for (int p = 0; p < k; ++p) {
+    Font col{12};
+    col.v = VAlign::middle;
+    if (rotate) col.angle = 45, col.h = HAlign::left;
+    else col.h = HAlign::center;
+    f.text({left + p * cell + cell / 2 - (rotate ? 4 : 0), top - (rotate ? 10 : 12)}, label(p), col);
   }
-  for (double t : nice_ticks(xlo, xhi, 8)) {
-    const double x = px(t);
-    cv.line(x, top + ph, x, top + ph + 5, kBlack);
-    const std::string label = tick_text(t);
-    cv.text(int(x) - Canvas::text_width(label) / 2, top + ph + 10, label, kBlack);
-  }
-  cv.line(left, top, left, top + ph, kBlack, 2);
-  cv.line(left, top + ph, left + pw, top + ph, kBlack, 2);
-  int legend_w = 200;  // the legend, top right, as wide as its longest name
-  for (const Series& s : series) legend_w = std::max(legend_w, Canvas::text_width(s.name) + 40);
-  for (size_t k = 0; k < series.size(); ++k) {
-    const Series& s = series[k];
-    const Rgb c = class_colour(int64_t(k));
-    // Consecutive finite points are joined across missing values (a metric recorded every few epochs).
-    size_t last = s.x.size(), finite = 0;
-    for (size_t i = 0; i < s.x.size(); ++i) {
-      if (!std::isfinite(s.y[i])) continue;
-      if (last < s.x.size()) cv.line(px(s.x[last]), py(s.y[last]), px(s.x[i]), py(s.y[i]), c, 2);
-      last = i;
-      ++finite;
-    }
-    if (finite == 1) cv.fill_rect(int(px(s.x[last])) - 3, int(py(s.y[last])) - 3, int(px(s.x[last])) + 4, int(py(s.y[last])) + 4, c);
-  }
-  // The legend on white, in the right-hand corner (top or bottom) that hides fewer points of the curves.
-  const int lx = std::max(left + 10, left + pw - legend_w), lh = 8 + int(series.size()) * 20;
-  const auto hidden = [&](int y0) {
-    int n = 0;
-    for (const Series& s : series)
-      for (size_t i = 0; i < s.x.size(); ++i)
-        if (std::isfinite(s.y[i]) && px(s.x[i]) >= lx - 6 && py(s.y[i]) >= y0 && py(s.y[i]) <= y0 + lh) ++n;
-    return n;
-  };
-  const int legend_top = hidden(top + 6) <= hidden(top + ph - lh - 6) ? top + 6 : top + ph - lh - 6;
-  if (!series.empty()) cv.fill_rect(lx - 6, legend_top, left + pw - 2, legend_top + lh, Rgb{255, 255, 255});
-  for (size_t k = 0; k < series.size(); ++k) {
-    const int ly = legend_top + 4 + int(k) * 20;
-    cv.fill_rect(lx, ly + 4, lx + 24, ly + 8, class_colour(int64_t(k)));
-    cv.text(lx + 32, ly, series[k].name, kBlack);
-  }
-  cv.text((W - Canvas::text_width(title, 3)) / 2, 12, title, kBlack, 3);
-  cv.text(left + (pw - Canvas::text_width(x_label)) / 2, H - 30, x_label, kBlack);
-  cv.text(8, top - 30, y_label + (log_y ? " (log)" : ""), kBlack);
-  cv.save_png(path);
+  Font axis{13};
+  axis.h = HAlign::center, axis.v = VAlign::top;
+  f.text({left + k * cell / 2, top - header - 20}, "predicted class", axis);
+  axis.angle = 90;
+  f.text({16, top + k * cell / 2}, "true class", axis);
+  draw_colour_bar(f, {left + k * cell + 14, top, bar_w, k * cell}, Colormap::blues, 0, 100, "% of the true class");
+  title_text(f, 12, 12, title, HAlign::left);
+  char acc[128];
+  std::snprintf(acc, sizeof acc, "accuracy %.3f, n = %lld%s", m.accuracy(), static_cast<long long>(m.total()),
+                counts_fit ? "; cells: counts, shaded by the share of the true class" : "; cells: % of the true class");
+  caption(f, left, top + k * cell + 14, acc);
+  return f;
 }
 
 void confusion_plot(const std::string& path, const std::string& title, const ConfusionMatrix& m,
                     const std::vector<std::string>& labels) {
-  const int k = int(m.classes()), cell = std::max(40, std::min(90, 720 / k)), left = 130;
-  auto label = [&](int c) { return c < int(labels.size()) ? labels[size_t(c)] : std::to_string(c); };
-  // Counts when they fit in a cell; otherwise (segmentation: millions of pixels) each cell is the share of its
-  // row, the true class's pixels, in percent. Column names wider than a cell go on two staggered lines.
-  bool counts_fit = true, labels_fit = true;
-  for (int t = 0; t < k; ++t) {
-    labels_fit = labels_fit && Canvas::text_width(label(t)) <= cell - 4;
-    for (int p = 0; p < k; ++p) counts_fit = counts_fit && Canvas::text_width(std::to_string(m.count(t, p))) <= cell - 4;
-  }
-  const int top = labels_fit ? 80 : 102;
-  const int W = left + k * cell + 30, H = top + k * cell + 70;
-  Canvas cv(W, H);
-  for (int t = 0; t < k; ++t) {
-    const int64_t row = m.true_count(t);
-    for (int p = 0; p < k; ++p) {
-      const double f = row ? double(m.count(t, p)) / double(row) : 0.0;
-      const Rgb c{uint8_t(255 - 200 * f), uint8_t(255 - 150 * f), 255};
-      const int x = left + p * cell, y = top + t * cell;
-      cv.fill_rect(x, y, x + cell - 1, y + cell - 1, c);
-      char pct[16];
-      std::snprintf(pct, sizeof pct, "%.1f", 100 * f);
-      const std::string n = counts_fit ? std::to_string(m.count(t, p)) : std::string(pct);
-      cv.text(x + (cell - Canvas::text_width(n)) / 2, y + cell / 2 - 7, n, f > 0.6 ? Rgb{255, 255, 255} : kBlack);
-    }
-    cv.text(left - 10 - Canvas::text_width(label(t)), top + t * cell + cell / 2 - 7, label(t), kBlack);
-  }
-  // Column names on two staggered lines when they are wider than a cell.
-  for (int p = 0; p < k; ++p)
-    cv.text(left + p * cell + (cell - Canvas::text_width(label(p))) / 2, top - 22 - (labels_fit || p % 2 == 0 ? 0 : 22),
-            label(p), kBlack);
-  cv.text(8, top - (labels_fit ? 22 : 44), "truth \\ pred", kBlack);
-  char acc[96];
-  std::snprintf(acc, sizeof acc, "accuracy %.3f, n = %lld%s", m.accuracy(), static_cast<long long>(m.total()),
-                counts_fit ? "" : "; cells: % of the true class");
-  cv.text(left, top + k * cell + 20, acc, kBlack);
-  cv.text(8, 12, title, kBlack, 3);
-  cv.save_png(path);
+  confusion_figure(title, m, labels).save(path);
 }
 
-void image_panels(const std::string& path, const std::vector<std::vector<Panel>>& rows, int cell) {
-  STRATA_CHECK(!rows.empty(), path, ": no panels to draw");
+// ---- image panels ------------------------------------------------------------
+
+namespace {
+
+constexpr double kPanelTitle = 13, kBarWidth = 14;
+
+// The panel's colour at source pixel i; `bad` counts non-finite values.
+Rgb panel_colour(const Panel& p, size_t i, int64_t& bad) {
+  Rgb c;
+  if (p.channels == 3) {
+    for (int ch = 0; ch < 3; ++ch) {
+      const float v = p.pixels[3 * i + size_t(ch)];
+      if (!std::isfinite(v)) return ++bad, Rgb{128, 128, 128};
+      c[size_t(ch)] = uint8_t(std::lround(255.0 * std::clamp(double(v), 0.0, 1.0)));
+    }
+  } else {
+    const float v = p.pixels[i];
+    if (!std::isfinite(v)) return ++bad, Rgb{128, 128, 128};
+    c = colour_at(p.map, p.hi > p.lo ? (v - p.lo) / (p.hi - p.lo) : 0.0);
+  }
+  if (!p.overlay.empty()) {
+    const float q = p.overlay[i];
+    if (std::isfinite(q) && q > p.overlay_floor) {
+      const double t = std::min(1.0, double(q) / p.overlay_hi), a = 0.85 * t;
+      const Rgb o = colour_at(p.overlay_map, t);
+      for (int ch = 0; ch < 3; ++ch) c[size_t(ch)] = uint8_t(std::lround((1 - a) * c[size_t(ch)] + a * o[size_t(ch)]));
+    } else if (!std::isfinite(q)) {
+      ++bad;
+    }
+  }
+  return c;
+}
+
+// The panel resampled to w x h display pixels: nearest source pixel when enlarging, the mean of the covered
+// source pixels when shrinking (so a large seismic section does not alias).
+Picture panel_picture(const Panel& p, int w, int h, int64_t& bad) {
+  std::vector<Rgb> src(size_t(p.height * p.width));
+  for (size_t i = 0; i < src.size(); ++i) src[i] = panel_colour(p, i, bad);
+  Picture out{w, h, std::vector<uint32_t>(size_t(w) * size_t(h))};
+  const double sy = double(p.height) / h, sx = double(p.width) / w;
+  for (int y = 0; y < h; ++y) {
+    const int64_t y0 = std::min<int64_t>(p.height - 1, int64_t(y * sy));
+    const int64_t y1 = std::max(y0 + 1, std::min<int64_t>(p.height, int64_t(std::ceil((y + 1) * sy))));
+    for (int x = 0; x < w; ++x) {
+      const int64_t x0 = std::min<int64_t>(p.width - 1, int64_t(x * sx));
+      const int64_t x1 = std::max(x0 + 1, std::min<int64_t>(p.width, int64_t(std::ceil((x + 1) * sx))));
+      double acc[3] = {0, 0, 0};
+      for (int64_t yy = y0; yy < y1; ++yy)
+        for (int64_t xx = x0; xx < x1; ++xx)
+          for (int c = 0; c < 3; ++c) acc[c] += src[size_t(yy * p.width + xx)][size_t(c)];
+      const double n = double((y1 - y0) * (x1 - x0));
+      out.argb[size_t(y) * size_t(w) + size_t(x)] =
+          argb({uint8_t(std::lround(acc[0] / n)), uint8_t(std::lround(acc[1] / n)), uint8_t(std::lround(acc[2] / n))});
+    }
+  }
+  return out;
+}
+
+struct PanelLayout {
+  double img_w = 0, img_h = 0;  // display size of the image
+  double left = 0, below = 0, right = 0;  // room for the y axis, the x axis, the colour bar
+  Ticks xt, yt;
+  double width() const { return left + img_w + right; }
+  double height() const { return kPanelTitle + 8 + img_h + below; }
+};
+
+PanelLayout layout_of(const Panel& p, int cell) {
+  PanelLayout l;
+  const double s = double(cell) / double(std::max(p.height, p.width));
+  l.img_w = std::max(1.0, std::round(double(p.width) * s)), l.img_h = std::max(1.0, std::round(double(p.height) * s));
+  const auto ticks = [](const PanelAxis& a, int64_t n, int target) {
+    const double lo = a.first, hi = a.first + a.step * double(n - 1);
+    return nice_ticks(std::min(lo, hi), std::max(lo, hi), target, std::abs(a.step) >= 1 && a.step == std::round(a.step));
+  };
+  if (!p.y.label.empty()) l.yt = ticks(p.y, p.height, 5), l.left = frame_left_margin(l.yt, true);
+  if (!p.x.label.empty()) l.xt = ticks(p.x, p.width, std::max(2, int(l.img_w / 90))), l.below = frame_bottom_margin(true);
+  const bool overlay_bar = !p.overlay.empty() && !p.overlay_bar.empty();
+  if (overlay_bar) l.right = 10 + kBarWidth + colour_bar_width(0, p.overlay_hi, p.overlay_bar);
+  else if (!p.bar.empty()) l.right = 10 + kBarWidth + colour_bar_width(p.lo, p.hi, p.bar);
+  return l;
+}
+
+}  // namespace
+
+Figure panels_figure(const std::vector<std::vector<Panel>>& rows, int cell, const std::vector<LegendEntry>& legend) {
+  STRATA_CHECK(!rows.empty(), "image panels: no panels to draw");
   size_t cols = 0;
   for (const auto& r : rows) cols = std::max(cols, r.size());
-  const int title_h = 30, gap = 10;
-  const int W = int(cols) * (cell + gap) + gap, H = int(rows.size()) * (cell + title_h + gap) + gap;
-  Canvas cv(W, H);
+  std::vector<std::vector<PanelLayout>> layouts(rows.size());
+  std::vector<double> col_w(cols, 0), row_h(rows.size(), 0);
   for (size_t r = 0; r < rows.size(); ++r)
     for (size_t c = 0; c < rows[r].size(); ++c) {
       const Panel& p = rows[r][c];
-      STRATA_CHECK(p.channels == 1 || p.channels == 3, path, ": panel '", p.title, "' has ", p.channels, " channels");
-      STRATA_CHECK(int64_t(p.pixels.size()) == p.height * p.width * p.channels, path, ": panel '", p.title,
-                   "' has ", p.pixels.size(), " values for ", p.height, "x", p.width, "x", p.channels);
-      const int x0 = gap + int(c) * (cell + gap), y0 = gap + int(r) * (cell + title_h + gap);
-      cv.text(x0, y0, p.title, kBlack);
-      const double s = double(cell) / double(std::max(p.height, p.width));
-      for (int y = 0; y < int(std::ceil(double(p.height) * s)); ++y)
-        for (int x = 0; x < int(std::ceil(double(p.width) * s)); ++x) {
-          const int64_t sy = std::min<int64_t>(p.height - 1, int64_t(y / s)), sx = std::min<int64_t>(p.width - 1, int64_t(x / s));
-          Rgb v;
-          for (int ch = 0; ch < 3; ++ch) {
-            const float f = p.pixels[size_t((sy * p.width + sx) * p.channels + (p.channels == 3 ? ch : 0))];
-            v[size_t(ch)] = uint8_t(std::lround(255.0 * std::clamp(double(f), 0.0, 1.0)));
-          }
-          cv.set(x0 + x, y0 + title_h + y, v);
-        }
+      STRATA_CHECK(p.channels == 1 || p.channels == 3, "panel '", p.title, "' has ", p.channels, " channels (1 or 3)");
+      STRATA_CHECK(p.height > 0 && p.width > 0 && int64_t(p.pixels.size()) == p.height * p.width * p.channels, "panel '",
+                   p.title, "' has ", p.pixels.size(), " values for ", p.height, "x", p.width, "x", p.channels);
+      STRATA_CHECK(p.overlay.empty() || int64_t(p.overlay.size()) == p.height * p.width, "panel '", p.title,
+                   "': overlay of ", p.overlay.size(), " values for ", p.height, "x", p.width);
+      layouts[r].push_back(layout_of(p, cell));
+      col_w[c] = std::max(col_w[c], layouts[r][c].width());
+      row_h[r] = std::max(row_h[r], layouts[r][c].height());
     }
-  cv.save_png(path);
+  constexpr double gap = 18, margin = 12;
+  double W = margin, H = margin;
+  for (double w : col_w) W += w + gap;
+  for (double h : row_h) H += h + gap;
+  // Room for the legend, the caption and titles longer than their panel.
+  const double grid_w = W;
+  if (!legend.empty()) {
+    const TextSize size = legend_size(legend);
+    W += size.w + margin;
+    H = std::max(H, margin + kPanelTitle + 8 + size.h + gap);
+  }
+  H += 16;
+  for (size_t r = 0; r < rows.size(); ++r)
+    if (!rows[r].empty()) W = std::max(W, margin + measure_text(rows[r].back().title, kPanelTitle).w + 2 * margin);
+  Figure f(int(std::ceil(W)), int(std::ceil(H)));
+  int64_t bad = 0;
+  double y = margin;
+  for (size_t r = 0; r < rows.size(); ++r) {
+    double x = margin;
+    for (size_t c = 0; c < rows[r].size(); ++c) {
+      const Panel& p = rows[r][c];
+      const PanelLayout& l = layouts[r][c];
+      const Rect img{x + l.left, y + kPanelTitle + 8, l.img_w, l.img_h};
+      Font t{kPanelTitle};
+      t.v = VAlign::top;
+      f.text({img.x, y}, p.title, t);
+      f.picture(img, panel_picture(p, int(l.img_w), int(l.img_h), bad));
+      if (!p.x.label.empty() || !p.y.label.empty()) {
+        // Axes in data units: pixel centres at first + i * step.
+        const auto scale = [](const PanelAxis& a, int64_t n) {
+          const double lo = a.first - 0.5 * a.step, hi = a.first + (double(n) - 0.5) * a.step;
+          return Scale{std::min(lo, hi), std::max(lo, hi), false, a.step < 0};
+        };
+        Axes a{img, scale(p.x, p.width), scale(p.y, p.height)};
+        a.y.reversed = !a.y.reversed;  // rows run downwards
+        draw_frame(f, a, l.xt, l.yt, p.x.label, p.y.label);
+      }
+      const Rect bar{img.right() + 10, img.y, kBarWidth, img.h};
+      if (!p.overlay.empty() && !p.overlay_bar.empty()) {
+        draw_colour_bar(f, bar, p.overlay_map, 0, p.overlay_hi, p.overlay_bar);
+      } else if (!p.bar.empty()) {
+        draw_colour_bar(f, bar, p.map, p.lo, p.hi, p.bar);
+      }
+      x += col_w[c] + gap;
+    }
+    y += row_h[r] + gap;
+  }
+  if (!legend.empty()) {
+    const TextSize size = legend_size(legend);
+    draw_legend(f, {grid_w, margin + kPanelTitle + 8, size.w, size.h}, legend);
+  }
+  if (bad) caption(f, margin, H - 18, str_cat(bad, " non-finite value", bad == 1 ? "" : "s", " drawn grey"));
+  return f;
+}
+
+void image_panels(const std::string& path, const std::vector<std::vector<Panel>>& rows, int cell,
+                  const std::vector<LegendEntry>& legend) {
+  panels_figure(rows, cell, legend).save(path);
 }
 
 }  // namespace strata

@@ -255,20 +255,31 @@ void Trainer::redraw_plots() const {
   std::vector<std::string> cols;
   std::stringstream header(line);
   for (std::string c; std::getline(header, c, ',');) cols.push_back(c);
-  std::vector<std::vector<double>> values(cols.size());
+  // One series per column; an empty field (an epoch without validation) is no point at all, so the curve joins
+  // the epochs that have one.
+  std::vector<Series> columns(cols.size());
+  for (size_t i = 0; i < cols.size(); ++i) columns[i].name = cols[i];
   while (std::getline(f, line)) {
     std::stringstream row(line);
-    size_t i = 0;
-    for (std::string v; std::getline(row, v, ',') && i < cols.size(); ++i)
-      values[i].push_back(v.empty() ? std::nan("") : std::strtod(v.c_str(), nullptr));
+    std::string v;
+    if (!std::getline(row, v, ',')) continue;
+    const double epoch = std::strtod(v.c_str(), nullptr);
+    for (size_t i = 1; std::getline(row, v, ',') && i < cols.size(); ++i) {
+      if (v.empty()) continue;
+      columns[i].x.push_back(epoch);
+      columns[i].y.push_back(std::strtod(v.c_str(), nullptr));
+    }
   }
   std::vector<Series> losses, metrics;
-  for (size_t i = 0; i < cols.size(); ++i) {
-    if (cols[i] == "epoch" || cols[i] == "step" || cols[i] == "seconds") continue;
-    (cols[i].find("loss") != std::string::npos ? losses : metrics).push_back({cols[i], values[0], values[i]});
+  for (size_t i = 1; i < cols.size(); ++i) {
+    if (cols[i] == "step" || cols[i] == "seconds") continue;
+    (cols[i].find("loss") != std::string::npos ? losses : metrics).push_back(std::move(columns[i]));
   }
-  if (!losses.empty()) line_plot((fs::path(out_) / "loss.png").string(), "loss", "epoch", "loss", losses);
-  if (!metrics.empty()) line_plot((fs::path(out_) / "metrics.png").string(), "validation metrics", "epoch", "", metrics);
+  LinePlotOptions by_epoch;
+  by_epoch.integer_x = true;
+  if (!losses.empty()) line_plot((fs::path(out_) / "loss.png").string(), "loss", "epoch", "loss", losses, by_epoch);
+  if (!metrics.empty())
+    line_plot((fs::path(out_) / "metrics.png").string(), "validation metrics", "epoch", "", metrics, by_epoch);
 }
 
 TrainSummary Trainer::run() {

@@ -169,10 +169,13 @@ std::string summary_line(const FaultScores& s) {
 
 void pr_plot(const std::string& path, const std::string& title, const FaultScores& s) {
   const FaultScores::Summary a = s.strict(), b = s.tolerant();
+  LinePlotOptions unit;
+  unit.y_lo = 0, unit.y_hi = 1;
   line_plot(path, title, "recall", "precision",
             {{str_cat("exact (AP ", std::round(a.ap * 1000) / 1000, ")"), a.pr_recall, a.pr_precision},
              {str_cat("within ", s.tolerance(), " (AP ", std::round(b.ap * 1000) / 1000, ")"), b.pr_recall,
-              b.pr_precision}});
+              b.pr_precision}},
+            unit);
 }
 
 LossOptions LossOptions::from_config(const Config& c) {
@@ -344,31 +347,47 @@ std::vector<float> predict_padded(Module& model, const std::vector<float>& secti
   return out;
 }
 
-Panel seismic_panel(const std::vector<float>& section, int64_t height, int64_t width, const std::string& title) {
-  Panel p{title, height, width, 1, std::vector<float>(size_t(height * width))};
-  // Grey scale clipped at the 99th percentile of |amplitude|.
-  std::vector<float> mag(section.size());
-  for (size_t i = 0; i < section.size(); ++i) mag[i] = std::abs(section[i]);
-  const size_t k = size_t(double(mag.size() - 1) * 0.99);
-  std::nth_element(mag.begin(), mag.begin() + std::ptrdiff_t(k), mag.end());
-  const float clip = std::max(mag[k], 1e-6f);
-  for (size_t i = 0; i < section.size(); ++i) p.pixels[i] = 0.5f + 0.5f * std::clamp(section[i] / clip, -1.f, 1.f);
+Panel seismic_panel(const std::vector<float>& section, int64_t height, int64_t width, const std::string& title,
+                    const PanelAxis& x, const PanelAxis& y) {
+  // Grey, symmetric about zero and clipped at the 99th percentile of |amplitude| (a few spikes would wash out the rest).
+  std::vector<float> mag;
+  mag.reserve(section.size());
+  for (float v : section)
+    if (std::isfinite(v)) mag.push_back(std::abs(v));
+  float clip = 1e-6f;
+  if (!mag.empty()) {
+    const size_t k = size_t(double(mag.size() - 1) * 0.99);
+    std::nth_element(mag.begin(), mag.begin() + std::ptrdiff_t(k), mag.end());
+    clip = std::max(mag[k], clip);
+  }
+  Panel p{title, height, width, 1, section};
+  p.map = Colormap::grey;
+  p.lo = -clip, p.hi = clip;
+  p.bar = "amplitude (clipped at 99th pct.)";
+  p.x = x, p.y = y;
   return p;
 }
 
 Panel overlay_panel(const std::vector<float>& section, const std::vector<float>& prob, int64_t height, int64_t width,
-                    const std::string& title, float floor) {
-  const Panel grey = seismic_panel(section, height, width, title);
-  Panel p{title, height, width, 3, std::vector<float>(size_t(3 * height * width))};
-  for (int64_t i = 0; i < height * width; ++i) {
-    const float g = grey.pixels[size_t(i)], q = prob[size_t(i)];
-    // Below `floor` the seismic shows alone; above, a yellow-to-red colour blends in with the probability.
-    const float a = q <= floor ? 0.f : std::min(1.f, (q - floor) / (1 - floor)) * 0.85f;
-    const float r = 1.f, gg = 1.f - q, bb = 0.f;
-    p.pixels[size_t(3 * i)] = (1 - a) * g + a * r;
-    p.pixels[size_t(3 * i + 1)] = (1 - a) * g + a * gg;
-    p.pixels[size_t(3 * i + 2)] = (1 - a) * g + a * bb;
+                    const std::string& title, OverlayKind kind, const PanelAxis& x, const PanelAxis& y) {
+  Panel p = seismic_panel(section, height, width, title, x, y);
+  p.overlay = prob;
+  p.overlay_map = Colormap::hot;
+  if (kind == OverlayKind::labels) {
+    p.overlay_floor = 0.5, p.overlay_hi = 1;
+    return p;
   }
+  // Probabilities: the colour scale runs to 1, or to the section's maximum when that is below 0.5, so a faint map
+  // stays visible; the colour bar's label says which.
+  float top = 0;
+  for (float v : prob)
+    if (std::isfinite(v)) top = std::max(top, v);
+  p.overlay_hi = probability_scale(top);
+  p.overlay_floor = float(0.1 * p.overlay_hi);
+  char max_text[32];
+  std::snprintf(max_text, sizeof max_text, "%.3g", double(top));
+  p.overlay_bar = p.overlay_hi < 1 ? str_cat("fault probability (scale to max ", max_text, ")")
+                                   : std::string("fault probability");
   return p;
 }
 

@@ -124,10 +124,15 @@ std::vector<float> predict_section(Module& model, const std::vector<float>& sect
 std::vector<float> predict_padded(Module& model, const std::vector<float>& section, int64_t height, int64_t width,
                                   const TileOptions& o);
 
-// Figures: seismic in grey with probability (or labels) in colour over it; below `floor` the seismic shows alone.
-constexpr float kOverlayFloor = 0.2f;
-Panel seismic_panel(const std::vector<float>& section, int64_t height, int64_t width, const std::string& title);
+// Figures: seismic in grey (symmetric, clipped at the 99th percentile of |amplitude|) with an amplitude colour bar,
+// optionally with axes in survey units.
+Panel seismic_panel(const std::vector<float>& section, int64_t height, int64_t width, const std::string& title,
+                    const PanelAxis& x = {}, const PanelAxis& y = {});
+// The seismic with fault labels (0 / 1: drawn where 1) or fault probability over it in a yellow-to-red map with
+// its colour bar; a probability map whose maximum is below 0.5 gets a scale to its maximum (the bar says so).
+enum class OverlayKind { probability, labels };
 Panel overlay_panel(const std::vector<float>& section, const std::vector<float>& prob, int64_t height, int64_t width,
-                    const std::string& title, float floor = kOverlayFloor);
+                    const std::string& title, OverlayKind kind = OverlayKind::probability, const PanelAxis& x = {},
+                    const PanelAxis& y = {});
 
 }  // namespace strata::faults

@@ -185,7 +185,7 @@ FaultScores report_set(const std::string& dir, const std::string& name, Module& 
     if (int64_t(i) < panels) {
       std::vector<float> truth(s.label.begin(), s.label.end());
       rows.push_back({seismic_panel(s.seismic, s.height, s.width, set.names[i]),
-                      overlay_panel(s.seismic, truth, s.height, s.width, "faults (labels)"),
+                      overlay_panel(s.seismic, truth, s.height, s.width, "faults (labels)", OverlayKind::labels),
                       overlay_panel(s.seismic, p, s.height, s.width, "fault probability")});
     }
   }
@@ -401,9 +401,8 @@ int eval_command(const AppArgs& a) {
   return 0;
 }
 
-// What predict prints about its output: the share of samples from where the overlays start colouring and
-// above even odds.
-const std::vector<double> kCountLevels{kOverlayFloor, 0.5};
+// What predict prints about its output: the share of samples above 0.2 and above even odds.
+const std::vector<double> kCountLevels{0.2, 0.5};
 
 int predict_command(const AppArgs& a) {
   Model m = load_model(a.checkpoint, a.overrides);
@@ -445,8 +444,14 @@ int predict_command(const AppArgs& a) {
       if (std::find(shown.begin(), shown.end(), k) != shown.end()) {
         const std::string label =
             in.is_line() ? "line" : str_cat(direction, " ", (direction == "inline" ? in.inlines() : in.crosslines())[size_t(k)]);
-        const Panel seismic = seismic_panel(x, s.samples, s.width, label);
-        const Panel prob = overlay_panel(x, p, s.samples, s.width, label + ": fault probability");
+        // Axes in survey units: the line numbers across, time samples down.
+        const std::vector<int32_t>& across = direction == "inline" ? in.crosslines() : in.inlines();
+        PanelAxis traces_axis{"trace"}, time_axis{str_cat("time sample (", in.interval_ms(), " ms)")};
+        if (!in.is_line() && across.size() == size_t(s.width) && across.size() > 1)
+          traces_axis = {direction == "inline" ? "crossline" : "inline", double(across[0]), double(across[1] - across[0])};
+        const Panel seismic = seismic_panel(x, s.samples, s.width, label, traces_axis, time_axis);
+        const Panel prob = overlay_panel(x, p, s.samples, s.width, label + ": fault probability",
+                                         OverlayKind::probability, traces_axis, time_axis);
         image_panels((fs::path(png_dir) / str_cat(fs::path(a.input).stem().string(), "_", direction, "_", k, ".png")).string(),
                      {{seismic, prob}}, 512);
         overview_seismic.push_back(seismic);
@@ -492,7 +497,9 @@ int predict_command(const AppArgs& a) {
       write_npy(stem + "_prob.npy", {in.height, in.width}, p);
     else
       write_png(stem + "_prob.png", Image{1, in.height, in.width, p}, 16);
-    image_panels(stem + "_overlay.png", {{overlay_panel(x, p, in.height, in.width, fs::path(files[i]).filename().string())}},
+    image_panels(stem + "_overlay.png",
+                 {{overlay_panel(x, p, in.height, in.width, fs::path(files[i]).filename().string(),
+                                 OverlayKind::probability, PanelAxis{"trace"}, PanelAxis{"sample"})}},
                  512);
     traces += in.width;
     progress("section", int64_t(i + 1), int64_t(files.size()), traces, seconds());
@@ -544,6 +551,7 @@ int export_command(const AppArgs& a) {
 int generate_command(const AppArgs& a) {
   Config cfg = Config::load(a.config);
   cfg.apply_overrides(a.overrides);
+  apply_figure_formats(cfg);
   const SynthOptions synth = synth_options(cfg, true);
   int64_t count = 8;
   if (a.values.count("--count")) {
@@ -572,7 +580,7 @@ int generate_command(const AppArgs& a) {
     if (i < 12) {
       std::vector<float> truth(s.label.begin(), s.label.end());
       rows.push_back({seismic_panel(s.seismic, s.height, s.width, str_cat(stem, ": ", s.faults, " faults")),
-                      overlay_panel(s.seismic, truth, s.height, s.width, "labels")});
+                      overlay_panel(s.seismic, truth, s.height, s.width, "labels", OverlayKind::labels)});
     }
   }
   image_panels((fs::path(out) / "panels.png").string(), rows, 256);

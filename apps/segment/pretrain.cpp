@@ -431,11 +431,13 @@ int compare_command(const AppArgs& a) {
     }
   });
   const fs::path o(a.output);
+  LinePlotOptions epochs;
+  epochs.integer_x = true;
   if (!by_epoch.empty()) {
-    line_plot((o / "val_loss_by_epoch.png").string(), "validation loss", "epoch", "loss", by_epoch);
+    line_plot((o / "val_loss_by_epoch.png").string(), "validation loss", "epoch", "loss", by_epoch, epochs);
     line_plot((o / "val_loss_by_time.png").string(), "validation loss", "minutes of training", "loss", by_time);
   }
-  if (!miou.empty()) line_plot((o / "val_miou_by_epoch.png").string(), "validation mean IoU", "epoch", "mIoU", miou);
+  if (!miou.empty()) line_plot((o / "val_miou_by_epoch.png").string(), "validation mean IoU", "epoch", "mIoU", miou, epochs);
   std::printf("wrote %s/{compare.csv, val_loss_by_epoch.png, val_loss_by_time.png, val_miou_by_epoch.png}\n",
               a.output.c_str());
   return 0;

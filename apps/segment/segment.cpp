@@ -520,7 +520,12 @@ void write_panels(const std::string& path, Module& model, const SegmentData& dat
     rows.push_back({Panel{fs::path(p.image).filename().string(), raw.image.height, raw.image.width, c, hwc},
                     label_panel(raw.mask, task, "truth"), label_panel(s.predicted, task, "prediction")});
   }
-  if (!rows.empty()) image_panels(path, rows, 256);
+  std::vector<LegendEntry> classes;  // the colours of a multi-class label map
+  if (!task.binary)
+    for (size_t c = 0; c < task.palette.size(); ++c)
+      classes.push_back({c < task.class_names.size() ? task.class_names[c] : std::to_string(c), {}, Marker::none,
+                         false, task.palette[c]});
+  if (!rows.empty()) image_panels(path, rows, 256, classes);
 }
 
 }  // namespace strata::segment

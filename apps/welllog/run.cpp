@@ -184,6 +184,7 @@ int eval_command(const AppArgs& a) {
   const Device device = command_device(a);
   for (const ModulePtr& m : l.members) m->to(device);
   l.cfg.apply_overrides(a.overrides);
+  apply_figure_formats(l.cfg);
   read_inference(l);
   const Config data = l.cfg.section("data");
   std::vector<Well> wells = a.data.empty() ? load_wells(data) : load_wells_from_file(a.data, data, true);
@@ -244,6 +245,7 @@ void write_las_prediction(const AppArgs& a, const Loaded& l, const std::optional
 int export_command(const AppArgs& a) {
   Loaded l = load_model(a.checkpoint);
   l.cfg.apply_overrides(a.overrides);
+  apply_figure_formats(l.cfg);
   read_inference(l);
   check_overrides_read(l.cfg, a.overrides, "export");
   const Preprocessing& pre = l.pre;
@@ -305,6 +307,7 @@ int predict_command(const AppArgs& a) {
   const Device device = command_device(a);
   for (const ModulePtr& m : l.members) m->to(device);
   l.cfg.apply_overrides(a.overrides);
+  apply_figure_formats(l.cfg);
   read_inference(l);
   const Config data = l.cfg.section("data");
   const int64_t k = l.pre.classes();

@@ -233,78 +233,96 @@ Preprocessing load_preprocessing(const Checkpoint& ck) {
 
 void strip_plot(const std::string& path, const Well& well, const Preprocessing& p, const std::vector<int64_t>& truth,
                 const std::vector<int64_t>& predicted) {
-  const int n = int(well.length());
-  const int track = 130, gap = 14, facies_w = 46, left = 80, top = 60;
-  const int plot_h = std::clamp(2 * n, 300, 1400);
-  const int legend_rows = int((p.classes() + 3) / 4);
-  const int tracks = int(p.curves.size());
-  const int has_truth = truth.empty() ? 0 : 1;
-  const int width = std::max(left + tracks * (track + gap) + (1 + has_truth) * (facies_w + gap) + 20, 4 * 150 + left);
-  const int height = top + plot_h + 30 + legend_rows * 24 + 10;
-  Canvas cv(width, height);
-  const Rgb black{0, 0, 0}, grey{200, 200, 200};
-  cv.text(left, 8, "well " + well.name, black, 2);
-  auto y_of = [&](double i) { return top + i * double(plot_h) / double(std::max(n, 1)); };
-  // Depth ticks.
-  for (int t = 0; t <= 8; ++t) {
-    const int i = std::min(n - 1, t * (n - 1) / 8);
-    if (n == 0) break;
-    const int y = int(y_of(i));
-    cv.line(left - 6, y, left, y, black);
-    cv.text(4, y - 4, fmt("%.1f", well.depth[size_t(i)]), black, 1);
-  }
-  int x = left;
+  const int64_t n = well.length();
+  STRATA_CHECK(n > 0, "well ", well.name, ": no samples to plot");
+  STRATA_CHECK(int64_t(predicted.size()) == n && (truth.empty() || int64_t(truth.size()) == n), "well ", well.name,
+               ": ", n, " samples, ", predicted.size(), " predicted and ", truth.size(), " true facies");
+  // Depth down one shared axis; a track per input curve with its scale at the top (1st to 99th percentile, as a
+  // log viewer scales a track), then the facies columns and the class legend beside them.
+  const double d0 = well.depth.front(), d1 = well.depth.back() > d0 ? well.depth.back() : d0 + 1;
+  const Scale depth{d0, d1, false, true};
+  const Ticks dt = nice_ticks(d0, d1, 10);
+  const std::string depth_label = well.depth_unit.empty() ? "depth" : "depth (" + well.depth_unit + ")";
+  constexpr double track = 118, gap = 12, top = 86;
+  const double facies_w = std::max(44.0, measure_text("predicted", 12, true).w + 6);
+  const double plot_h = std::clamp(1.6 * double(n), 420.0, 1000.0);
+  const double left = frame_left_margin(dt, true) + 6;
+  std::vector<LegendEntry> legend;
+  for (int64_t c = 0; c < p.classes(); ++c)
+    legend.push_back({str_cat(p.codes[size_t(c)], " ", p.class_names[size_t(c)]), {}, Marker::none, false, class_colour(c)});
+  const TextSize legend_box = legend_size(legend);
+  const double tracks_w = double(p.curves.size()) * (track + gap) + (truth.empty() ? 1 : 2) * (facies_w + gap);
+  Figure f(int(left + tracks_w + 12 + legend_box.w + 12), int(top + std::max(plot_h, legend_box.h) + 24));
+  Font title{15};
+  title.v = VAlign::top;
+  f.text({12, 10}, "well " + well.name, title);
+  Font head{12, true};
+  head.h = HAlign::center, head.v = VAlign::bottom;
+  Font scale{10.5, false, {70, 70, 70}};
+  scale.v = VAlign::bottom;
+
+  double x = left;
+  bool first = true;
   for (const std::string& name : p.curves) {
-    cv.fill_rect(x, top, x + track, top + plot_h, {248, 248, 248});
-    cv.text(x + 2, top - 30, name, black, 1);
     const auto it = well.logs.find(name);
-    if (it != well.logs.end()) {
-      std::vector<double> valid;
+    std::vector<double> valid;
+    if (it != well.logs.end())
       for (double v : it->second)
-        if (!std::isnan(v)) valid.push_back(v);
-      if (!valid.empty()) {
-        std::sort(valid.begin(), valid.end());
-        const double lo = valid[valid.size() / 100], hi = valid[valid.size() - 1 - valid.size() / 100];
-        const double span = hi > lo ? hi - lo : 1.0;
-        cv.text(x + 2, top - 16, fmt("%.3g", lo) + " - " + fmt("%.3g", hi), {90, 90, 90}, 1);
-        double px = -1, py = -1;
-        for (int i = 0; i < n; ++i) {
-          const double v = it->second[size_t(i)];
-          if (std::isnan(v)) {
-            px = -1;
-            continue;
-          }
-          const double cx = x + std::clamp((v - lo) / span, 0.0, 1.0) * (track - 1), cy = y_of(i + 0.5);
-          if (px >= 0) cv.line(px, py, cx, cy, {20, 60, 160});
-          px = cx, py = cy;
-        }
-      } else {
-        cv.text(x + 4, top + 10, "no data", {160, 0, 0}, 1);
-      }
+        if (std::isfinite(v)) valid.push_back(v);
+    std::sort(valid.begin(), valid.end());
+    const double lo = valid.empty() ? 0 : valid[valid.size() / 100];
+    const double hi = valid.empty() ? 1 : std::max(valid[valid.size() - 1 - valid.size() / 100], lo + 1e-9);
+    const Axes a{{x, top, track, plot_h}, Scale{lo, hi}, depth};
+    draw_grid(f, a, {}, dt);
+    f.text({x + track / 2, top - 24}, name, head);
+    if (valid.empty()) {
+      Font note{11, false, {160, 0, 0}};
+      note.h = HAlign::center, note.v = VAlign::top;
+      f.text({x + track / 2, top + 8}, it == well.logs.end() ? "absent" : "no data", note);
     } else {
-      cv.text(x + 4, top + 10, "absent", {160, 0, 0}, 1);
+      scale.h = HAlign::left;
+      f.text({x, top - 6}, fmt("%.3g", lo), scale);
+      scale.h = HAlign::right;
+      f.text({x + track, top - 6}, fmt("%.3g", hi), scale);
+      f.clip(a.area);
+      std::vector<Point> run;  // a curve broken where the log has no value
+      for (int64_t i = 0; i <= n; ++i) {
+        const double v = i < n ? it->second[size_t(i)] : NAN;
+        if (std::isfinite(v)) {
+          run.push_back({a.px(v), a.py(well.depth[size_t(i)])});
+        } else {
+          f.polyline(run, Stroke{{25, 70, 160}, 1.1});
+          run.clear();
+        }
+      }
+      f.unclip();
     }
+    draw_frame(f, a, {}, first ? dt : Ticks{}, "", first ? depth_label : "");
+    first = false;
     x += track + gap;
   }
-  auto facies_track = [&](const std::vector<int64_t>& cls, const std::string& title) {
-    cv.text(x, top - 30, title, black, 1);
-    for (int i = 0; i < n; ++i) {
+  const auto facies_track = [&](const std::vector<int64_t>& cls, const std::string& name) {
+    const Axes a{{x, top, facies_w, plot_h}, Scale{0, 1}, depth};
+    // One rectangle per run of a class, from half a sample above its first sample to half below its last.
+    const auto edge = [&](int64_t i) {
+      return i <= 0 ? d0 : i >= n ? d1 : 0.5 * (well.depth[size_t(i - 1)] + well.depth[size_t(i)]);
+    };
+    for (int64_t i = 0; i < n;) {
+      int64_t j = i + 1;
+      while (j < n && cls[size_t(j)] == cls[size_t(i)]) ++j;
       const int64_t c = cls[size_t(i)];
-      const Rgb col = c >= 0 ? class_colour(c) : grey;
-      cv.fill_rect(x, int(y_of(i)), x + facies_w, std::max(int(y_of(i + 1)), int(y_of(i)) + 1), col);
+      const double y0 = a.py(edge(i)), y1 = a.py(edge(j));
+      f.rect({x, y0, facies_w, y1 - y0}, c >= 0 ? class_colour(c) : Rgb{215, 215, 215});
+      i = j;
     }
+    draw_frame(f, a, {}, {}, "", "");
+    f.text({x + facies_w / 2, top - 24}, name, head);
     x += facies_w + gap;
   };
-  if (has_truth) facies_track(truth, "truth");
+  if (!truth.empty()) facies_track(truth, "truth");
   facies_track(predicted, "predicted");
-  // Legend.
-  for (int64_t c = 0; c < p.classes(); ++c) {
-    const int lx = left + int(c % 4) * 150, ly = top + plot_h + 20 + int(c / 4) * 24;
-    cv.fill_rect(lx, ly, lx + 16, ly + 16, class_colour(c));
-    cv.text(lx + 22, ly + 2, std::to_string(p.codes[size_t(c)]) + " " + p.class_names[size_t(c)], black, 1);
-  }
-  cv.save_png(path);
+  draw_legend(f, {x + 4, top, legend_box.w, legend_box.h}, legend);
+  f.save(path);
 }
-
 
 }  // namespace strata::welllog
