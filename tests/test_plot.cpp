@@ -13,6 +13,7 @@
 
 #include "apps/common/figure.h"
 #include "apps/common/plot.h"
+#include "apps/common/trainer.h"
 #include "engine/error.h"
 
 namespace fs = std::filesystem;
@@ -139,6 +140,7 @@ TEST(Figures, ImagePanelsDrawEveryPanelKindWithColourBarsAxesAndLegend) {
   EXPECT_DOUBLE_EQ(probability_scale(0.08), 0.08);
   EXPECT_DOUBLE_EQ(probability_scale(0.0861), 0.087);
   EXPECT_DOUBLE_EQ(probability_scale(0.7), 1.0);
+  EXPECT_DOUBLE_EQ(probability_scale(6e-5), 1.0);  // nothing there: not stretched
   EXPECT_THROW(panels_figure({{Panel{"x", 2, 2, 1, {0.f}}}}), Error);
   EXPECT_THROW(panels_figure({}), Error);
 }
@@ -224,4 +226,25 @@ TEST(Figures, FormatsAreCheckedAndEachIsWritten) {
   EXPECT_TRUE(fs::exists(dir / "curve.svg"));
   EXPECT_EQ(read_text(dir / "curve.pdf").substr(0, 5), "%PDF-");
   EXPECT_THROW(line_figure("t", "x", "y", {}).write((dir / "curve.bmp").string()), Error);
+}
+
+TEST(Figures, TrainingCurvesComeFromMetricsCsvAndJoinEpochsWithoutValidation) {
+  const fs::path dir = fresh_dir("curves");
+  {
+    std::ofstream csv(dir / "metrics.csv");
+    csv << "epoch,step,train_loss,val_loss,val_f1,seconds\n"
+        << "1,10,1.0,1.2,0.5,1.0\n2,20,0.8,,,2.0\n3,30,0.6,0.9,0.7,3.0\n";
+  }
+  set_figure_formats({"png", "svg"});
+  plot_training_curves(dir.string());
+  set_figure_formats({"png"});
+  EXPECT_EQ(decode(dir / "loss.png").w, 820);
+  EXPECT_EQ(decode(dir / "metrics.png").w, 820);
+  const std::string loss = read_text(dir / "loss.svg"), metrics = read_text(dir / "metrics.svg");
+  EXPECT_NE(loss.find(">train_loss</text>"), std::string::npos);
+  EXPECT_NE(loss.find(">val_loss</text>"), std::string::npos);
+  EXPECT_NE(metrics.find(">val_f1</text>"), std::string::npos);
+  // Empty fields are epochs without validation, not non-finite values.
+  EXPECT_EQ(metrics.find("non-finite"), std::string::npos);
+  EXPECT_THROW(plot_training_curves((dir / "absent").string()), Error);
 }

@@ -42,7 +42,8 @@ bool coincides(const Series& a, const Series& b, double y_range) {
 }  // namespace
 
 double probability_scale(double top) {
-  if (!(top > 0) || top >= 0.5) return 1.0;
+  // Below 0.01 the map holds nothing worth showing: stretching it would paint noise as if it were a finding.
+  if (!(top >= 0.01) || top >= 0.5) return 1.0;
   const double mag = std::pow(10.0, std::floor(std::log10(top)) - 1);
   return std::min(1.0, std::ceil(top / mag - 1e-9) * mag);
 }
@@ -90,7 +91,9 @@ Figure line_figure(const std::string& title, const std::string& x_label, const s
     const Series& s = series[k];
     LegendEntry e;
     e.name = s.name;
-    e.stroke = Stroke{s.colour.value_or(palette_colour(int64_t(k))), 1.8, s.dash.value_or(Dash::solid)};
+    // Past the palette's 12 colours the line style changes, so no two series look alike.
+    constexpr Dash cycle[] = {Dash::solid, Dash::dashed, Dash::dotted, Dash::dash_dot};
+    e.stroke = Stroke{s.colour.value_or(palette_colour(int64_t(k))), 1.8, s.dash.value_or(cycle[(k / 12) % 4])};
     bool hidden = false;
     for (size_t j = 0; j < k; ++j) hidden = hidden || coincides(series[j], s, yhi - ylo);
     if (hidden && !s.dash) e.stroke.dash = Dash::dashed;

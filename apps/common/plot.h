@@ -88,8 +88,8 @@ void image_panels(const std::string& path, const std::vector<std::vector<Panel>>
 // A colour for class c of a label map (a fixed, distinguishable palette).
 inline Rgb class_colour(int64_t c) { return palette_colour(c); }
 
-// The upper end of a colour scale for values whose maximum is `top` in [0, 1]: 1 when top >= 0.5, else top
-// rounded up to two significant digits, so faint probabilities stay visible (figures say when they rescale).
+// The upper end of a colour scale for values whose maximum is `top` in [0, 1]: top rounded up to two significant
+// digits when it lies in [0.01, 0.5), so faint probabilities stay visible (figures say when they rescale); else 1.
 double probability_scale(double top);
 
 }  // namespace strata

@@ -249,8 +249,13 @@ void Trainer::log_epoch(int64_t epoch, double train_loss, const std::map<std::st
 }
 
 void Trainer::redraw_plots() const {
-  if (!dist::is_main()) return;
-  std::ifstream f(fs::path(out_) / "metrics.csv");
+  if (dist::is_main()) plot_training_curves(out_);
+}
+
+void plot_training_curves(const std::string& run_dir) {
+  const fs::path csv = fs::path(run_dir) / "metrics.csv";
+  std::ifstream f(csv);
+  STRATA_CHECK(f.good(), csv.string(), ": cannot read (a run folder has metrics.csv)");
   std::string line = metrics_csv_header(f);
   std::vector<std::string> cols;
   std::stringstream header(line);
@@ -277,9 +282,9 @@ void Trainer::redraw_plots() const {
   }
   LinePlotOptions by_epoch;
   by_epoch.integer_x = true;
-  if (!losses.empty()) line_plot((fs::path(out_) / "loss.png").string(), "loss", "epoch", "loss", losses, by_epoch);
+  if (!losses.empty()) line_plot((fs::path(run_dir) / "loss.png").string(), "loss", "epoch", "loss", losses, by_epoch);
   if (!metrics.empty())
-    line_plot((fs::path(out_) / "metrics.png").string(), "validation metrics", "epoch", "", metrics, by_epoch);
+    line_plot((fs::path(run_dir) / "metrics.png").string(), "validation metrics", "epoch", "", metrics, by_epoch);
 }
 
 TrainSummary Trainer::run() {

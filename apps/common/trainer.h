@@ -73,6 +73,10 @@ struct TrainSummary {
   bool interrupted = false, stopped_early = false;
 };
 
+// loss.png (the *loss columns) and metrics.png (the others) of a run folder, from its metrics.csv, in the formats of
+// figure_formats(); the Trainer redraws them after every epoch. An empty field is an epoch without that value.
+void plot_training_curves(const std::string& run_dir);
+
 class Trainer {
  public:
   using StepFn = std::function<StepResult(int64_t epoch, int64_t batch)>;

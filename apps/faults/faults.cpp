@@ -373,6 +373,7 @@ Panel overlay_panel(const std::vector<float>& section, const std::vector<float>&
   Panel p = seismic_panel(section, height, width, title, x, y);
   p.overlay = prob;
   p.overlay_map = Colormap::hot;
+  p.bar.clear();  // the seismic panel beside it carries the amplitude scale
   if (kind == OverlayKind::labels) {
     p.overlay_floor = 0.5, p.overlay_hi = 1;
     return p;

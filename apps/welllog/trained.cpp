@@ -242,7 +242,9 @@ void strip_plot(const std::string& path, const Well& well, const Preprocessing& 
   const double d0 = well.depth.front(), d1 = well.depth.back() > d0 ? well.depth.back() : d0 + 1;
   const Scale depth{d0, d1, false, true};
   const Ticks dt = nice_ticks(d0, d1, 10);
-  const std::string depth_label = well.depth_unit.empty() ? "depth" : "depth (" + well.depth_unit + ")";
+  // The well's own unit (LAS), else the training wells' data.depth_unit (CSV tables do not say).
+  const std::string unit = well.depth_unit.empty() ? p.depth_unit : well.depth_unit;
+  const std::string depth_label = unit.empty() ? "depth" : "depth (" + unit + ")";
   constexpr double track = 118, gap = 12, top = 86;
   const double facies_w = std::max(44.0, measure_text("predicted", 12, true).w + 6);
   const double plot_h = std::clamp(1.6 * double(n), 420.0, 1000.0);
