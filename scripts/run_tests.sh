@@ -42,5 +42,6 @@ ctest --test-dir build-emu --output-on-failure -j "$jobs" -L cuda_emu
 # take 95-350 s each (7.2 min of the 7.2-min sanitizer run) and add no code path the others do not run
 # (training, eval, predict of the apps are in App.*, SegmentApp.Overfits*, FaultsApp.TrainEval*).
 ASAN_OPTIONS="detect_leaks=1:abort_on_error=1" UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
+  LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp" \
   ctest --test-dir build-asan --output-on-failure -j "$jobs" -L sanitize \
   -E "SupervisedTrainingLearnsSyntheticShapes|MembraneConfigRunsReduced|CamvidConfigRunsReduced|Seg2016HeldOutWellsBeatChance|ShippedConfigRunsReduced"
