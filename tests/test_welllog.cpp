@@ -13,6 +13,7 @@
 #include <set>
 
 #include "apps/common/cli.h"
+#include "apps/common/figure.h"
 #include "apps/welllog/curve_map.h"
 #include "apps/welllog/facies.h"
 #include "apps/welllog/las.h"
@@ -245,6 +246,26 @@ Well toy_well(const std::string& name, std::vector<double> a, std::vector<double
   if (!b.empty()) w.logs["B"] = std::move(b);
   w.codes = std::move(codes);
   return w;
+}
+
+TEST(Wells, StripPlotShowsEveryCurveBothFaciesColumnsAndTheClasses) {
+  const double nan = std::nan("");
+  Preprocessing p = Preprocessing::from_config(
+      Config::parse("curves: [A, B, C]\nclasses: [3, 7]\nclass_names: [sand, shale]\ndepth_unit: ft\n"));
+  // B has a gap and C is absent: the plot breaks the curve and says the curve is absent.
+  const Well w = toy_well("W-1", {1, 2, 3, 4, 5, 6}, {10, nan, 12, 13, nan, 15}, {3, 3, 7, 7, 3, 7});
+  const fs::path dir = fs::temp_directory_path() / "strata_test_strip";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  set_figure_formats({"png", "svg"});
+  strip_plot((dir / "w.png").string(), w, p, {0, 0, 1, 1, 0, -1}, {0, 1, 1, 1, 0, 1});
+  set_figure_formats({"png"});
+  EXPECT_TRUE(fs::exists(dir / "w.png"));
+  std::ifstream f(dir / "w.svg");
+  const std::string svg((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  for (const char* text : {"well W-1", "A", "B", "C", "absent", "truth", "predicted", "3 sand", "7 shale", "depth (ft)"})
+    EXPECT_NE(svg.find(std::string(">") + text + "</text>"), std::string::npos) << text;
+  EXPECT_THROW(strip_plot((dir / "x.png").string(), w, p, {}, {0, 1}), Error);  // 2 predictions for 6 samples
 }
 
 TEST(Wells, NormalisationMissingValuesAndCurves) {
