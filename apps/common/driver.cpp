@@ -80,31 +80,19 @@ int train_task(Task& task, const AppArgs& a) {
   Loader loader([&](int64_t epoch) { return task.epoch_order(epoch, plan); },
                 [&](int64_t index, std::mt19937_64& rng) { return task.sample(index, rng); }, plan.batch, plan.seed,
                 plan.workers, plan.prefetch);
-  Trainer trainer(
-      topt, out,
-      [&](int64_t epoch, int64_t b) {
-        double wait = 0;
-        std::vector<Sample> batch = loader.batch(epoch, b, &wait);
-        const int64_t n = int64_t(batch.size());
-        model->train();
-        opt->zero_grad();
-        const Tensor l = task.loss(*model, std::move(batch), device);
-        l.backward();
-        opt->step();
-        if (average) average->update(opt->steps());
-        return StepResult{l.item<float>(), n, wait};
-      },
+  OneModelLearner learner(
+      *model, *opt, average.get(), loader,
+      [&](Module& m, std::vector<Sample> batch, int64_t, int64_t) { return task.loss(m, std::move(batch), device); },
+      task.config_entry(), cfg.dump());
+  const TrainSummary summary = fit(
+      learner, topt, out,
       [&](int64_t epoch) {
         predictor.eval();
         std::map<std::string, double> m = task.validate(predictor, epoch, out);
         model->train();
         return m;
       },
-      save_model_state(*model, *opt, task.config_entry(), cfg.dump(), average.get()),
-      load_model_state(*model, *opt, average.get()));
-  trainer.on_best([&](Checkpoint& ck) { task.decorate_best(ck); });
-  if (!a.resume.empty()) trainer.resume(a.resume);
-  const TrainSummary summary = trainer.run();
+      a.resume, [&](Checkpoint& ck) { task.decorate_best(ck); });
   if (summary.interrupted) return 130;
   print_train_summary(task.app(), summary, topt.monitor);
 
@@ -116,6 +104,39 @@ int train_task(Task& task, const AppArgs& a) {
   task.finish(out, *model, best_ck);
   if (best_ck.metadata != entries) best_ck.save(best_path);
   return 0;
+}
+
+OneModelLearner::OneModelLearner(Module& model, Optimizer& optimizer, WeightAverage* average, Loader& loader,
+                                 LossFn loss, std::string config_key, std::string config_text)
+    : model_(model),
+      optimizer_(optimizer),
+      average_(average),
+      loader_(loader),
+      loss_(std::move(loss)),
+      save_(save_model_state(model, optimizer, std::move(config_key), std::move(config_text), average)),
+      load_(load_model_state(model, optimizer, average)) {}
+
+StepResult OneModelLearner::step(int64_t epoch, int64_t index) {
+  double wait = 0;
+  std::vector<Sample> batch = loader_.batch(epoch, index, &wait);
+  const int64_t n = int64_t(batch.size());
+  model_.train();
+  optimizer_.zero_grad();
+  const Tensor l = loss_(model_, std::move(batch), epoch, index);
+  l.backward();
+  optimizer_.step();
+  if (average_) average_->update(optimizer_.steps());
+  return StepResult{l.item<float>(), n, wait};
+}
+
+TrainSummary fit(Learner& learner, const TrainerOptions& options, const std::string& out,
+                 const Trainer::ValidateFn& validate, const std::string& resume, const Trainer::SaveFn& on_best) {
+  Trainer trainer(
+      options, out, [&](int64_t epoch, int64_t batch) { return learner.step(epoch, batch); }, validate,
+      [&](Checkpoint& ck) { learner.save(ck); }, [&](const Checkpoint& ck) { learner.load(ck); });
+  if (on_best) trainer.on_best(on_best);
+  if (!resume.empty()) trainer.resume(resume);
+  return trainer.run();
 }
 
 TrainedModel load_trained(const std::string& path, const std::string& app, const std::string& config_entry,

@@ -31,6 +31,8 @@
 #include "config/config.h"
 #include "engine/device.h"
 #include "layers/checkpoint.h"
+#include "layers/optimizer.h"
+#include "layers/weight_average.h"
 #include "layers/module.h"
 #include "layers/registry.h"
 
@@ -81,6 +83,47 @@ class Task {
 
 // `APP train` for a task. Returns the exit status (0, or 130 when interrupted by Ctrl-C).
 int train_task(Task& task, const AppArgs& a);
+
+// What one training step updates and what a checkpoint of the run holds. train_task's learner is one model with
+// its optimizer (and weight average) fed by the loader (OneModelLearner); a training of several networks at
+// once (the well-log model and its adversarial discriminator) is a Learner of its own. Every one runs through
+// fit().
+class Learner {
+ public:
+  virtual ~Learner() = default;
+  virtual StepResult step(int64_t epoch, int64_t batch) = 0;
+  virtual void save(Checkpoint& ck) const = 0;
+  virtual void load(const Checkpoint& ck) = 0;
+};
+
+// One model, one optimizer and optionally its weight average; each step takes the loader's batch (epoch, index),
+// computes `loss` in training mode and takes an optimizer step. Checkpoints: save_model_state's entries, the
+// resolved config text under `config_key`.
+class OneModelLearner : public Learner {
+ public:
+  using LossFn = std::function<Tensor(Module& model, std::vector<Sample> batch, int64_t epoch, int64_t index)>;
+  OneModelLearner(Module& model, Optimizer& optimizer, WeightAverage* average, Loader& loader, LossFn loss,
+                  std::string config_key, std::string config_text);
+  StepResult step(int64_t epoch, int64_t batch) override;
+  void save(Checkpoint& ck) const override { save_(ck); }
+  void load(const Checkpoint& ck) override { load_(ck); }
+
+ private:
+  Module& model_;
+  Optimizer& optimizer_;
+  WeightAverage* average_;
+  Loader& loader_;
+  LossFn loss_;
+  Trainer::SaveFn save_;
+  Trainer::LoadFn load_;
+};
+
+// Trains `learner` with the Trainer into `out`: `validate` after the epochs train.val_every names, best and last
+// checkpoints, --resume from `resume` (empty: a fresh run), Ctrl-C and MPI. `on_best` adds entries to each
+// best.safetensors as it is written.
+TrainSummary fit(Learner& learner, const TrainerOptions& options, const std::string& out,
+                 const Trainer::ValidateFn& validate, const std::string& resume = "",
+                 const Trainer::SaveFn& on_best = nullptr);
 
 // Sets the formats every figure of the command is written in from report.formats (default [png]; png, svg, pdf).
 void apply_figure_formats(const Config& cfg);

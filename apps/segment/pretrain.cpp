@@ -274,35 +274,27 @@ int pretrain_command(const AppArgs& a) {
     std::mt19937_64 rng = sample_rng(po.seed ^ 0x5eedULL, 0, i);
     return make(val[i], nullptr, rng);
   };
-  Trainer trainer(
-      topt, out,
-      [&](int64_t epoch, int64_t b) {
-        double wait = 0;
-        const std::vector<Sample> samples = loader.batch(epoch, b, &wait);
+  // The loss sees only the hidden cells; the masks' noise is drawn per step from (epoch, batch).
+  OneModelLearner learner(
+      *model, *opt, nullptr, loader,
+      [&](Module& m, std::vector<Sample> samples, int64_t epoch, int64_t b) {
         const MaskedBatch mb =
             on(device, masked_batch(samples, po.noise, sample_rng(po.seed, uint64_t(epoch), uint64_t(b))()));
-        model->train();
-        opt->zero_grad();
-        const Tensor l = masked_mse((*model)(mb.input), mb);
-        l.backward();
-        opt->step();
-        return StepResult{l.item<float>(), mb.input.size(0), wait};
+        return masked_mse(m(mb.input), mb);
       },
-      [&](int64_t epoch) {
-        std::map<std::string, double> m;
-        if (val.empty()) return m;
-        const bool panels =
-            po.panels_every > 0 && ((epoch + 1) % po.panels_every == 0 || epoch == 0 || epoch + 1 == po.epochs);
-        char name[40];
-        std::snprintf(name, sizeof name, "epoch_%03lld.png", static_cast<long long>(epoch + 1));
-        m["val_loss"] = validate_repainting(*model, val.size(), val_sample, device, tf,
-                                            panels ? (fs::path(out) / "panels" / name).string() : "");
-        model->train();
-        return m;
-      },
-      save_model_state(*model, *opt, "segment.pretrain_config", config_text), load_model_state(*model, *opt));
-  if (!a.resume.empty()) trainer.resume(a.resume);
-  const TrainSummary s = trainer.run();
+      "segment.pretrain_config", config_text);
+  const TrainSummary s = fit(learner, topt, out, [&](int64_t epoch) {
+    std::map<std::string, double> m;
+    if (val.empty()) return m;
+    const bool panels =
+        po.panels_every > 0 && ((epoch + 1) % po.panels_every == 0 || epoch == 0 || epoch + 1 == po.epochs);
+    char name[40];
+    std::snprintf(name, sizeof name, "epoch_%03lld.png", static_cast<long long>(epoch + 1));
+    m["val_loss"] = validate_repainting(*model, val.size(), val_sample, device, tf,
+                                        panels ? (fs::path(out) / "panels" / name).string() : "");
+    model->train();
+    return m;
+  }, a.resume);
   if (s.interrupted) return 130;
   print_train_summary("strata-segment pretrain", s, topt.monitor);
   // The best network's encoder, under torchvision's names.

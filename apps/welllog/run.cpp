@@ -62,6 +62,26 @@ struct Member {
   int64_t window, stride;  // inference.window / stride of the validation scores
 };
 
+// A model of the final run as the driver's fit() trains it: FaciesTrainer's step (the network, and the
+// discriminator in the adversarial modes); checkpoints also carry the preprocessing and the config.
+class MemberLearner : public Learner {
+ public:
+  MemberLearner(FaciesTrainer& trainer, const Preprocessing& pre, std::string config_text)
+      : trainer_(trainer), pre_(pre), config_text_(std::move(config_text)) {}
+  StepResult step(int64_t epoch, int64_t batch) override { return trainer_.step(epoch, batch); }
+  void save(Checkpoint& ck) const override {
+    trainer_.save(ck);
+    save_preprocessing(ck, pre_);
+    ck.set("welllog.config", config_text_);
+  }
+  void load(const Checkpoint& ck) override { trainer_.load(ck); }
+
+ private:
+  FaciesTrainer& trainer_;
+  const Preprocessing& pre_;
+  std::string config_text_;
+};
+
 TrainSummary train_member(const Member& m, const Preprocessing& pre, const std::string& dir, uint64_t seed,
                           const std::string& resume) {
   FoldModel fm = make_trainer(m.cfg, pre, m.train_wells, m.split, "", m.options.epochs, seed);
@@ -70,31 +90,21 @@ TrainSummary train_member(const Member& m, const Preprocessing& pre, const std::
   const std::vector<Sample> val = prepare(fitted, m.val_wells);
   TrainerOptions topt = m.options;
   topt.steps_per_epoch = ft.steps_per_epoch();
-  const std::string config_text = m.cfg.dump();
-  Trainer trainer(
-      topt, dir, [&](int64_t e, int64_t b) { return ft.step(e, b); },
-      [&](int64_t) {
-        std::map<std::string, double> metrics;
-        if (val.empty()) return metrics;
-        // Data-parallel ranks score their share of the wells and add up the counts.
-        const dist::Span mine = dist::split(int64_t(val.size()));
-        ConfusionMatrix cm = evaluate(ft.model(), {val.begin() + mine.begin, val.begin() + mine.end},
-                                      fitted.classes(), m.window, m.stride);
-        cm.sum_over_ranks();
-        metrics["val_accuracy"] = cm.accuracy();
-        metrics["val_f1_micro"] = cm.f1_micro();
-        metrics["val_f1_macro"] = cm.f1_macro();
-        if (!m.adjacent.empty()) metrics["val_adjacent_accuracy"] = cm.adjacent_accuracy(m.adjacent);
-        return metrics;
-      },
-      [&](Checkpoint& ck) {
-        ft.save(ck);
-        save_preprocessing(ck, fitted);
-        ck.set("welllog.config", config_text);
-      },
-      [&](const Checkpoint& ck) { ft.load(ck); });
-  if (!resume.empty()) trainer.resume(resume);
-  return trainer.run();
+  MemberLearner learner(ft, fitted, m.cfg.dump());
+  return fit(learner, topt, dir, [&](int64_t) {
+    std::map<std::string, double> metrics;
+    if (val.empty()) return metrics;
+    // Data-parallel ranks score their share of the wells and add up the counts.
+    const dist::Span mine = dist::split(int64_t(val.size()));
+    ConfusionMatrix cm = evaluate(ft.model(), {val.begin() + mine.begin, val.begin() + mine.end}, fitted.classes(),
+                                  m.window, m.stride);
+    cm.sum_over_ranks();
+    metrics["val_accuracy"] = cm.accuracy();
+    metrics["val_f1_micro"] = cm.f1_micro();
+    metrics["val_f1_macro"] = cm.f1_macro();
+    if (!m.adjacent.empty()) metrics["val_adjacent_accuracy"] = cm.adjacent_accuracy(m.adjacent);
+    return metrics;
+  }, resume);
 }
 
 // Strip plots and the fit of the best model on the training and validation wells.
