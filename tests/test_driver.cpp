@@ -8,6 +8,7 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <random>
 
 #include "apps/common/driver.h"
@@ -222,5 +223,82 @@ TEST(Driver, ErrorsComeBeforeAnyFileOfTheRun) {
     EXPECT_THROW(train_task(task, with), Error);
     EXPECT_FALSE(fs::exists(d / "weights" / "run"));
   }
+  fs::remove_all(d);
+}
+
+namespace {
+
+// The trained half of LineTask: records what the driver calls, in order.
+class TrainedLine : public TrainedTask {
+ public:
+  std::vector<std::string> calls;
+  std::string eval_out;
+
+  const Config& load(const std::string& checkpoint, const std::vector<std::string>& overrides) override {
+    calls.push_back("load");
+    t_.emplace(load_trained(checkpoint, "strata-line", "line.config", overrides));
+    return t_->cfg;
+  }
+  void prepare(const std::string& command, const AppArgs&) override {
+    calls.push_back("prepare " + command);
+    t_->cfg.section("data").get_int("points", 64, Bounds::at_least(1));  // what an app reads for its data
+  }
+  void to(Device) override { calls.push_back("to"); }
+  void evaluate(const std::string& out, const AppArgs&) override {
+    calls.push_back("evaluate");
+    EXPECT_TRUE(fs::is_directory(out)) << "the driver makes eval's folder";
+    eval_out = out;
+  }
+  void predict(const AppArgs&) override { calls.push_back("predict"); }
+  AppExport export_graph() override {
+    calls.push_back("export_graph");
+    AppExport e;
+    e.model = t_->model.get();
+    e.example = Tensor::rand({3, 2});
+    e.graph = [this](const Tensor& x) { return std::vector<Tensor>{sigmoid((*t_->model)(x))}; };
+    e.onnx.input_name = "points";
+    e.onnx.output_names = {"probability"};
+    return e;
+  }
+
+ private:
+  std::optional<TrainedModel> t_;
+};
+
+}  // namespace
+
+TEST(Driver, EvalPredictAndExportRunTheTrainedTaskInOrder) {
+  const fs::path d = fresh_dir("trained");
+  LineTask task;
+  ASSERT_EQ(train_task(task, train_args(d)), 0);
+  AppArgs a;
+  a.checkpoint = (d / "run" / "best.safetensors").string();
+  a.overrides = {"data.points=10"};
+
+  TrainedLine eval;
+  a.command = "eval";
+  ASSERT_EQ(eval_task(eval, a), 0);
+  EXPECT_EQ(eval.calls, (std::vector<std::string>{"load", "prepare eval", "to", "evaluate"}));
+  EXPECT_EQ(fs::path(eval.eval_out), d / "run" / "eval") << "default: beside the checkpoint";
+
+  TrainedLine predict;
+  a.command = "predict";
+  ASSERT_EQ(predict_task(predict, a), 0);
+  EXPECT_EQ(predict.calls, (std::vector<std::string>{"load", "prepare predict", "to", "predict"}));
+
+  TrainedLine exported;
+  a.command = "export";
+  a.output = (d / "line.safetensors").string();
+  a.values["--format"] = "safetensors";
+  ASSERT_EQ(export_task(exported, "strata-line", a), 0);
+  EXPECT_EQ(exported.calls, (std::vector<std::string>{"load", "prepare export", "export_graph"}));
+  EXPECT_TRUE(fs::exists(d / "line.safetensors"));
+
+  // An override no step reads is a mistyped key: an error before anything is scored or written.
+  TrainedLine typo;
+  a.command = "eval";
+  a.overrides = {"data.pionts=10"};
+  EXPECT_THROW(eval_task(typo, a), Error);
+  EXPECT_EQ(typo.calls, (std::vector<std::string>{"load", "prepare eval"}));
   fs::remove_all(d);
 }

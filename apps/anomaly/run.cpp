@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <random>
 
 #include "apps/anomaly/anomaly.h"
@@ -243,82 +244,107 @@ int train_command(const AppArgs& a) {
   return train_task(task, a);
 }
 
-int eval_command(const AppArgs& a) {
-  Loaded l = load_model(a.checkpoint, a.overrides);
-  l.model->to(command_device(a));
-  const Config data_cfg = l.cfg.section("data");
-  std::unique_ptr<AnomalyData> data;
-  ImageSet folder;
-  if (a.data.empty()) {
-    data = std::make_unique<AnomalyData>(data_cfg, l.model->options().input_shape);
-    STRATA_CHECK(data->test().size() > 0, "eval: the checkpoint's config has no test set; give --data FOLDER (with "
-                                          "normal/ and anomalous/ subfolders)");
-  } else {
-    // The training data need not exist here: images are only resized to the model's input.
-    folder = AnomalyData::labelled_folder(a.data, l.model->options().input_shape);
-  }
-  const ImageSet& set = data ? data->test() : folder;
-  check_overrides_read(l.cfg, a.overrides, "eval");
-  const std::string out =
-      rank_output_dir(!a.out.empty() ? a.out : (fs::path(a.checkpoint).parent_path() / "eval").string());
-  const Report r = report_set(out, "eval", *l.model, set, score_images(*l.model, set.images, l.score), l.score,
-                              l.threshold, l.level);
-  std::printf("%s", r.str().c_str());
-  std::printf("wrote %s/{report.csv, scores.csv, rates.png, roc.png, scores.png, panels.png}\n", out.c_str());
-  return 0;
-}
+namespace {
 
-int export_command(const AppArgs& a) {
-  Loaded l = load_model(a.checkpoint, a.overrides);
-  check_overrides_read(l.cfg, a.overrides, "export");
-  const Shape in = l.model->options().input_shape;
-  AppExport e;
-  e.model = l.model.get();
-  e.example = Tensor::rand({2, in[0], in[1], in[2]});
-  e.graph = [&](const Tensor& x) {
-    const Autoencoder::Output out = l.model->run(x);
-    return std::vector<Tensor>{out.reconstruction, anomaly_scores(out, x, l.score, l.model->options().variational)};
-  };
-  e.onnx.input_name = "image";
-  e.onnx.input_dims = {"batch", "", "", ""};
-  e.onnx.output_names = {"reconstruction", "score"};
-  char threshold[64];
-  std::snprintf(threshold, sizeof threshold, "%.17g", l.threshold);
-  e.onnx.metadata = {{"strata.input", str_cat("images (N, ", in[0], ", ", in[1], ", ", in[2],
-                                              "), pixels in [0, 1] after resizing to the model's input")},
-                     {"strata.outputs", "reconstruction (N, C, H, W); score (N): anomalous when above the threshold"},
-                     {"strata.threshold", threshold},
-                     {"strata.threshold_rule", l.threshold_rule},
-                     {"strata.score", l.score.describe()},
-                     {"strata.model", l.model->type() + " " + l.model->describe()}};
-  e.onnx.doc = "strata-anomaly: an autoencoder's reconstruction and anomaly score";
-  return run_export(a, "strata-anomaly", e);
+// The trained model's commands: scores of labelled images (eval), of any images (predict), the export graph.
+class AnomalyModel : public TrainedTask {
+ public:
+  const Config& load(const std::string& checkpoint, const std::vector<std::string>& overrides) override {
+    l_.emplace(load_model(checkpoint, overrides));
+    return l_->cfg;
+  }
+
+  void prepare(const std::string& command, const AppArgs& a) override {
+    const Shape in = l_->model->options().input_shape;
+    if (command == "eval" && a.data.empty()) {
+      data_ = std::make_unique<AnomalyData>(l_->cfg.section("data"), in);
+      STRATA_CHECK(data_->test().size() > 0, "eval: the checkpoint's config has no test set; give --data FOLDER (with "
+                                             "normal/ and anomalous/ subfolders)");
+    } else if (command == "eval") {
+      // The training data need not exist here: images are only resized to the model's input.
+      folder_ = AnomalyData::labelled_folder(a.data, in);
+    } else if (command == "predict") {
+      inputs_ = image_files(a.input, true);
+      STRATA_CHECK(!inputs_.empty(), a.input, ": holds no image files (PNG, JPEG, BMP, ...)");
+      OutputPlan(inputs_).add(a.output, "the scores");  // never a CSV over one of the images
+    }
+  }
+
+  void to(Device device) override { l_->model->to(device); }
+
+  void evaluate(const std::string& out, const AppArgs&) override {
+    const ImageSet& set = data_ ? data_->test() : folder_;
+    const Report r = report_set(out, "eval", *l_->model, set, score_images(*l_->model, set.images, l_->score), l_->score,
+                                l_->threshold, l_->level);
+    std::printf("%s", r.str().c_str());
+    std::printf("wrote %s/{report.csv, scores.csv, rates.png, roc.png, scores.png, panels.png}\n", out.c_str());
+  }
+
+  void predict(const AppArgs& a) override {
+    ImageSet set;
+    for (const std::string& f : inputs_) set.add(AnomalyData::load_image(f, l_->model->options().input_shape), 0, f);
+    const std::vector<double> s = score_images(*l_->model, set.images, l_->score);
+    int64_t flagged = 0;
+    write_file_atomic(a.output, [&](std::ostream& f) {
+      f.precision(8);
+      f << "file,score,anomaly\n";
+      for (size_t i = 0; i < s.size(); ++i) {
+        const bool anomalous = s[i] > l_->threshold;
+        flagged += anomalous;
+        f << csv_field(set.names[i]) << "," << s[i] << "," << (anomalous ? 1 : 0) << "\n";
+      }
+    });
+    std::printf("scored %zu image%s: %lld above the threshold %.6g (anomalous); wrote %s\n", s.size(),
+                s.size() == 1 ? "" : "s", static_cast<long long>(flagged), l_->threshold, a.output.c_str());
+  }
+
+  AppExport export_graph() override {
+    const Shape in = l_->model->options().input_shape;
+    AppExport e;
+    e.model = l_->model.get();
+    e.example = Tensor::rand({2, in[0], in[1], in[2]});
+    e.graph = [this](const Tensor& x) {
+      const Autoencoder::Output out = l_->model->run(x);
+      return std::vector<Tensor>{out.reconstruction, anomaly_scores(out, x, l_->score, l_->model->options().variational)};
+    };
+    e.onnx.input_name = "image";
+    e.onnx.input_dims = {"batch", "", "", ""};
+    e.onnx.output_names = {"reconstruction", "score"};
+    char threshold[64];
+    std::snprintf(threshold, sizeof threshold, "%.17g", l_->threshold);
+    e.onnx.metadata = {{"strata.input", str_cat("images (N, ", in[0], ", ", in[1], ", ", in[2],
+                                                "), pixels in [0, 1] after resizing to the model's input")},
+                       {"strata.outputs", "reconstruction (N, C, H, W); score (N): anomalous when above the threshold"},
+                       {"strata.threshold", threshold},
+                       {"strata.threshold_rule", l_->threshold_rule},
+                       {"strata.score", l_->score.describe()},
+                       {"strata.model", l_->model->type() + " " + l_->model->describe()}};
+    e.onnx.doc = "strata-anomaly: an autoencoder's reconstruction and anomaly score";
+    return e;
+  }
+
+ private:
+  std::optional<Loaded> l_;
+  std::unique_ptr<AnomalyData> data_;
+  ImageSet folder_;
+  std::vector<std::string> inputs_;
+};
+
+}  // namespace
+
+int eval_command(const AppArgs& a) {
+  AnomalyModel m;
+  return eval_task(m, a);
 }
 
 int predict_command(const AppArgs& a) {
-  Loaded l = load_model(a.checkpoint, a.overrides);
-  l.model->to(command_device(a));
-  const Shape in = l.model->options().input_shape;
-  check_overrides_read(l.cfg, a.overrides, "predict");
-  const std::vector<std::string> inputs = image_files(a.input, true);
-  STRATA_CHECK(!inputs.empty(), a.input, ": holds no image files (PNG, JPEG, BMP, ...)");
-  OutputPlan(inputs).add(a.output, "the scores");  // never a CSV over one of the images
-  ImageSet set;
-  for (const std::string& f : inputs) set.add(AnomalyData::load_image(f, in), 0, f);
-  const std::vector<double> s = score_images(*l.model, set.images, l.score);
-  int64_t flagged = 0;
-  write_file_atomic(a.output, [&](std::ostream& f) {
-    f.precision(8);
-    f << "file,score,anomaly\n";
-    for (size_t i = 0; i < s.size(); ++i) {
-      const bool anomalous = s[i] > l.threshold;
-      flagged += anomalous;
-      f << csv_field(set.names[i]) << "," << s[i] << "," << (anomalous ? 1 : 0) << "\n";
-    }
-  });
-  std::printf("scored %zu image%s: %lld above the threshold %.6g (anomalous); wrote %s\n", s.size(),
-              s.size() == 1 ? "" : "s", static_cast<long long>(flagged), l.threshold, a.output.c_str());
-  return 0;
+  AnomalyModel m;
+  return predict_task(m, a);
+}
+
+int export_command(const AppArgs& a) {
+  AnomalyModel m;
+  return export_task(m, "strata-anomaly", a);
 }
 
 }  // namespace strata::anomaly

@@ -6,6 +6,7 @@
 #include "apps/common/figure.h"
 #include "engine/distributed.h"
 #include "engine/error.h"
+#include "engine/file_io.h"
 #include "engine/random.h"
 #include "layers/optimizer.h"
 #include "layers/weight_average.h"
@@ -139,6 +140,40 @@ TrainSummary fit(Learner& learner, const TrainerOptions& options, const std::str
   return trainer.run();
 }
 
+namespace {
+
+void load_and_prepare(TrainedTask& t, const std::string& command, const AppArgs& a) {
+  STRATA_CHECK(!a.checkpoint.empty(), command, " needs --checkpoint FILE");
+  const Config& cfg = t.load(a.checkpoint, a.overrides);
+  apply_figure_formats(cfg);
+  t.prepare(command, a);
+  check_overrides_read(cfg, a.overrides, command);
+}
+
+}  // namespace
+
+int eval_task(TrainedTask& t, const AppArgs& a) {
+  load_and_prepare(t, "eval", a);
+  t.to(command_device(a));
+  const std::string out =
+      rank_output_dir(!a.out.empty() ? a.out : (fs::path(a.checkpoint).parent_path() / "eval").string());
+  create_directories_checked(out);
+  t.evaluate(out, a);
+  return 0;
+}
+
+int predict_task(TrainedTask& t, const AppArgs& a) {
+  load_and_prepare(t, "predict", a);
+  t.to(command_device(a));
+  t.predict(a);
+  return 0;
+}
+
+int export_task(TrainedTask& t, const std::string& app, const AppArgs& a) {
+  load_and_prepare(t, "export", a);
+  return run_export(a, app, t.export_graph());
+}
+
 TrainedModel load_trained(const std::string& path, const std::string& app, const std::string& config_entry,
                           const std::vector<std::string>& overrides,
                           const std::function<ModulePtr(const Config&)>& build) {
@@ -147,7 +182,6 @@ TrainedModel load_trained(const std::string& path, const std::string& app, const
   STRATA_CHECK(t.checkpoint.has(config_entry), path, ": not a ", app, " checkpoint (no ", config_entry, " entry)");
   t.cfg = Config::parse(t.checkpoint.get(config_entry), path + " [" + config_entry + "]");
   t.cfg.apply_overrides(overrides);
-  apply_figure_formats(t.cfg);
   t.model = build(t.cfg.section("model"));
   t.checkpoint.restore_module("model.", *t.model);
   t.model->eval();

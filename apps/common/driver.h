@@ -12,10 +12,13 @@
 //   7. the loader: the task's samples in the task's epoch order, made by data.workers threads;
 //   8. the Trainer: steps, validation, best / last checkpoints, resume, Ctrl-C, MPI;
 //   9. the task's report on the best model, which may add entries (a threshold) to best.safetensors.
-// The commands that are not training (eval, predict, export) load a model with load_trained.
-//
+// Every training runs through fit() with a Learner (what a step updates, what a checkpoint holds): train_task's
+// OneModelLearner, strata-segment pretrain's (the same with its repainting loss), the well-log members'.
 // Commands that train something else (strata-segment pretrain, the well-log ensembles and cross-validation)
-// use the same pieces: read_train_config, train_options, open_run.
+// use the same pieces: read_train_config, train_options, open_run, fit.
+//
+// The trained model's commands (eval, predict, export) are a TrainedTask run by eval_task, predict_task and
+// export_task.
 #pragma once
 
 #include <functional>
@@ -26,6 +29,7 @@
 #include <vector>
 
 #include "apps/common/cli.h"
+#include "apps/common/export.h"
 #include "apps/common/loader.h"
 #include "apps/common/trainer.h"
 #include "config/config.h"
@@ -139,6 +143,35 @@ ModulePtr build_for_training(const Task& task, const Config& model_cfg, Device d
 // writes into) and saves the resolved config there as config.yaml, its first line a comment naming the
 // strata version, the commit and the metrics.csv format.
 std::string open_run(const Config& cfg, const std::string& run_dir, const AppArgs& a);
+
+// The other half of an app: what its trained model does in eval, predict and export. The driver runs the steps
+// these commands share (eval_task, predict_task, export_task): the checkpoint loaded with the command's overrides,
+// the model moved to --device, the check that every override was read (an unused one is a mistyped key), eval's
+// output folder; the app reads its data, scores, predicts and describes its export graph.
+class TrainedTask {
+ public:
+  virtual ~TrainedTask() = default;
+  // Loads `checkpoint` (with `overrides` applied to its config) and returns the config.
+  virtual const Config& load(const std::string& checkpoint, const std::vector<std::string>& overrides) = 0;
+  // Reads everything `command` ("eval", "predict" or "export") takes from the config, the flags and eval's data
+  // (--data, or the config's own test set), before the driver checks the overrides and anything is written.
+  virtual void prepare(const std::string& command, const AppArgs& a) = 0;
+  virtual void to(Device device) = 0;
+  // Scores the prepared data; the report goes into `out` (which the driver has created).
+  virtual void evaluate(const std::string& out, const AppArgs& a) = 0;
+  // Predicts --input into --output.
+  virtual void predict(const AppArgs& a) = 0;
+  // The graph, example input and metadata the export writes.
+  virtual AppExport export_graph() = 0;
+};
+
+// `APP eval`: load, prepare, --device, overrides checked, then evaluate into --out (default <checkpoint
+// folder>/eval; a data-parallel rank other than 0 writes to its scratch folder).
+int eval_task(TrainedTask& t, const AppArgs& a);
+// `APP predict`: load, prepare, --device, overrides checked, predict.
+int predict_task(TrainedTask& t, const AppArgs& a);
+// `APP export`: load, prepare, overrides checked, then --format / --output through run_export.
+int export_task(TrainedTask& t, const std::string& app, const AppArgs& a);
 
 // A trained model from a checkpoint alone, for eval, predict and export.
 struct TrainedModel {

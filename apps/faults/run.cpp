@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <map>
 
 #include "apps/common/datasets.h"
@@ -377,37 +378,12 @@ int train_command(const AppArgs& a) {
   return train_task(task, a);
 }
 
-int eval_command(const AppArgs& a) {
-  Model m = load_model(a.checkpoint, a.overrides);
-  m.net->to(command_device(a));
-  SectionSet set;
-  std::string name = "eval";
-  if (a.data.empty()) {
-    const SynthOptions synth = synth_options(m.cfg, false);
-    const Config data = m.cfg.section("data");
-    const int64_t n = data.get_int("test_sections", 128, Bounds::at_least(1));
-    set = synthetic_set(synth, uint64_t(data.get_int("test_seed", 2002, Bounds::at_least(0))), n);
-    name = "synthetic test";
-  } else {
-    set = folder_set(a.data);
-  }
-  const int64_t panels = m.cfg.section("report").get_int("panels", 6, Bounds::between(0, 64));
-  check_overrides_read(m.cfg, a.overrides, "eval");
-  const std::string out =
-      rank_output_dir(!a.out.empty() ? a.out : (fs::path(a.checkpoint).parent_path() / "eval").string());
-  const FaultScores s = report_set(out, name, *m.net, set, m.tiles, m.tolerance, panels);
-  std::printf("%s (%zu sections): %s\n", name.c_str(), set.sections.size(), summary_line(s).c_str());
-  std::printf("wrote %s/{report.csv, pr.png, panels.png}\n", out.c_str());
-  return 0;
-}
-
 // What predict prints about its output: the share of samples above 0.2 and above even odds.
 const std::vector<double> kCountLevels{0.2, 0.5};
 
-int predict_command(const AppArgs& a) {
-  Model m = load_model(a.checkpoint, a.overrides);
-  m.net->to(command_device(a));
-  check_overrides_read(m.cfg, a.overrides, "predict");
+// predict: a SEG-Y line or cube into SEG-Y (with --png overlays of chosen sections), or section files into
+// probability files and overlays.
+void predict_with(Model& m, const AppArgs& a) {
   const std::string direction = a.values.count("--direction") ? a.values.at("--direction") : "inline";
   STRATA_USAGE_CHECK(direction == "inline" || direction == "crossline", "--direction '", direction,
                "': want inline or crossline");
@@ -469,7 +445,7 @@ int predict_command(const AppArgs& a) {
                 a.output.c_str(), static_cast<long long>(traces), a.input.c_str(), seconds(),
                 double(traces) / std::max(seconds(), 1e-9));
     std::printf("fault probability: %s\n", counts.describe().c_str());
-    return 0;
+    return;
   }
 
   // Section files (grey images, .npy arrays): <stem>_prob.png (16-bit) or <stem>_prob.npy (float32, for a .npy
@@ -507,12 +483,10 @@ int predict_command(const AppArgs& a) {
   std::printf("wrote %zu fault probability maps to %s (<stem>_prob.png or .npy, <stem>_overlay.png)\n", files.size(),
               a.output.c_str());
   std::printf("fault probability: %s\n", counts.describe().c_str());
-  return 0;
 }
 
-int export_command(const AppArgs& a) {
-  Model m = load_model(a.checkpoint, a.overrides);
-  check_overrides_read(m.cfg, a.overrides, "export");
+// export: predict_section's graph (mirrored borders, the model, optionally its mirror view) with its metadata.
+AppExport export_graph_of(Model& m) {
   const int64_t multiple = spatial_multiple(m.cfg.section("model"));
   AppExport e;
   e.model = m.net.get();
@@ -545,7 +519,66 @@ int export_command(const AppArgs& a) {
                                  m.tiles.tta ? "on" : "off")},
       {"strata.model", m.net->describe()}};
   e.onnx.doc = "strata-faults: fault probability of seismic sections";
-  return run_export(a, "strata-faults", e);
+  return e;
+}
+
+namespace {
+
+// The trained model's commands.
+class FaultsModel : public TrainedTask {
+ public:
+  const Config& load(const std::string& checkpoint, const std::vector<std::string>& overrides) override {
+    m_.emplace(load_model(checkpoint, overrides));
+    return m_->cfg;
+  }
+
+  void prepare(const std::string& command, const AppArgs& a) override {
+    if (command != "eval") return;
+    if (a.data.empty()) {  // held-out sections of the checkpoint's own generator
+      const SynthOptions synth = synth_options(m_->cfg, false);
+      const Config data = m_->cfg.section("data");
+      const int64_t n = data.get_int("test_sections", 128, Bounds::at_least(1));
+      set_ = synthetic_set(synth, uint64_t(data.get_int("test_seed", 2002, Bounds::at_least(0))), n);
+      name_ = "synthetic test";
+    } else {
+      set_ = folder_set(a.data);
+    }
+    panels_ = m_->cfg.section("report").get_int("panels", 6, Bounds::between(0, 64));
+  }
+
+  void to(Device device) override { m_->net->to(device); }
+
+  void evaluate(const std::string& out, const AppArgs&) override {
+    const FaultScores s = report_set(out, name_, *m_->net, set_, m_->tiles, m_->tolerance, panels_);
+    std::printf("%s (%zu sections): %s\n", name_.c_str(), set_.sections.size(), summary_line(s).c_str());
+    std::printf("wrote %s/{report.csv, pr.png, panels.png}\n", out.c_str());
+  }
+
+  void predict(const AppArgs& a) override { predict_with(*m_, a); }
+  AppExport export_graph() override { return export_graph_of(*m_); }
+
+ private:
+  std::optional<Model> m_;
+  SectionSet set_;
+  std::string name_ = "eval";
+  int64_t panels_ = 0;
+};
+
+}  // namespace
+
+int eval_command(const AppArgs& a) {
+  FaultsModel m;
+  return eval_task(m, a);
+}
+
+int predict_command(const AppArgs& a) {
+  FaultsModel m;
+  return predict_task(m, a);
+}
+
+int export_command(const AppArgs& a) {
+  FaultsModel m;
+  return export_task(m, kApp, a);
 }
 
 int generate_command(const AppArgs& a) {

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <random>
 
 #include "apps/common/driver.h"
@@ -238,120 +239,161 @@ int train_command(const AppArgs& a) {
   return train_task(task, a);
 }
 
-int eval_command(const AppArgs& a) {
-  Loaded l = load_model(a.checkpoint, a.overrides);
-  l.model->to(command_device(a));
-  const Config data_cfg = l.cfg.section("data");
-  const SegmentData data = a.data.empty() ? SegmentData(data_cfg, l.task) : SegmentData(data_cfg, l.task, a.data);
-  const LossOptions loss = LossOptions::from_config(l.cfg.section("loss"));
-  const InferenceOptions inf = InferenceOptions::from_config(l.cfg.section("inference"));
-  check_overrides_read(l.cfg, a.overrides, "eval");
-  STRATA_CHECK(!data.val().empty(), "eval: no labelled images (the config has no validation set; give --data)");
-  const std::string out =
-      rank_output_dir(!a.out.empty() ? a.out : (fs::path(a.checkpoint).parent_path() / "eval").string());
-  create_directories_checked(out);
-  ConfusionMatrix cm(l.task.classes);
-  const auto m = evaluate(*l.model, data, l.task, loss, data.val(), inf, &cm);
-  write_metrics_csv((fs::path(out) / "metrics.csv").string(), m, int64_t(data.val().size()));
-  confusion_plot((fs::path(out) / "confusion.png").string(), "eval: " + fs::path(a.checkpoint).filename().string(), cm,
-                 l.task.class_names);
-  write_panels((fs::path(out) / "panels.png").string(), *l.model, data, l.task, loss, data.val(),
-               std::min<int64_t>(int64_t(data.val().size()), 8), inf);
-  std::printf("%zu images: %s\n", data.val().size(), summary_line(m, l.task).c_str());
-  if (l.task.binary)
-    std::printf("object class: precision %.4f, recall %.4f, F1 %.4f\n", m.at("val_precision"), m.at("val_recall"),
-                m.at("val_f1"));
-  std::printf("wrote %s/{metrics.csv, confusion.png, panels.png}\n", out.c_str());
-  return 0;
-}
+namespace {
 
-int export_command(const AppArgs& a) {
-  Loaded l = load_model(a.checkpoint, a.overrides);
-  const TransformOptions tf = TransformOptions::from_config(l.cfg.section("data"), l.task.channels);
-  check_overrides_read(l.cfg, a.overrides, "export");
-  const int64_t multiple = spatial_multiple(l.cfg.section("model"));
-  const int64_t h = tf.size.empty() ? 3 * multiple : tf.size[0], w = tf.size.empty() ? 2 * multiple : tf.size[1];
-  AppExport e;
-  e.model = l.model.get();
-  e.example = Tensor::rand({1, l.task.channels, h, w});
-  e.graph = [&](const Tensor& x) {
-    Tensor in = x;
-    if (tf.per_image) {
-      in = standardise_per_channel(x);
-    } else if (!tf.mean.empty()) {
-      std::vector<float> m, inv;
-      for (size_t c = 0; c < tf.mean.size(); ++c) m.push_back(float(tf.mean[c])), inv.push_back(float(1.0 / tf.std[c]));
-      const int64_t C = int64_t(m.size());
-      in = mul(sub(x, Tensor::from_vector(m, {1, C, 1, 1})), Tensor::from_vector(inv, {1, C, 1, 1}));
+// The trained model's commands: scores on labelled images (eval), masks of any images (predict), the export graph.
+class SegmentModel : public TrainedTask {
+ public:
+  const Config& load(const std::string& checkpoint, const std::vector<std::string>& overrides) override {
+    l_.emplace(load_model(checkpoint, overrides));
+    return l_->cfg;
+  }
+
+  void prepare(const std::string& command, const AppArgs& a) override {
+    tf_ = TransformOptions::from_config(l_->cfg.section("data"), l_->task.channels);
+    if (command == "export") return;
+    inf_ = InferenceOptions::from_config(l_->cfg.section("inference"));
+    if (command == "eval") {
+      const Config data_cfg = l_->cfg.section("data");
+      if (a.data.empty())
+        data_.emplace(data_cfg, l_->task);
+      else
+        data_.emplace(data_cfg, l_->task, a.data);
+      loss_ = LossOptions::from_config(l_->cfg.section("loss"));
+      STRATA_CHECK(!data_->val().empty(), "eval: no labelled images (the config has no validation set; give --data)");
+      return;
     }
-    const Tensor logits = (*l.model)(in);
-    return std::vector<Tensor>{l.task.binary ? sigmoid(logits) : softmax(logits, 1)};
-  };
-  e.onnx.input_name = "image";
-  e.onnx.input_dims = {"batch", "", "height", "width"};
-  e.onnx.output_names = {"probability"};
-  std::string names, palette;
-  for (const std::string& n : l.task.class_names) names += (names.empty() ? "" : ", ") + n;
-  for (const Rgb& c : l.task.palette) palette += str_cat(palette.empty() ? "" : " ", int(c[0]), ",", int(c[1]), ",", int(c[2]));
-  e.onnx.metadata = {
-      {"strata.input", str_cat("images (N, ", l.task.channels, ", H, W), pixels in [0, 1]",
-                               tf.size.empty() ? std::string() : str_cat(", resized to ", tf.size[0], " x ", tf.size[1]),
-                               "; H and W multiples of ", multiple)},
-      {"strata.output", l.task.binary ? "probability (N, 1, H, W) of class 1; predicted where >= strata.threshold"
-                                      : "probability (N, classes, H, W); the predicted class is the argmax"},
-      {"strata.class_names", names},
-      {"strata.palette", palette},
-      {"strata.threshold", str_cat(l.task.threshold)},
-      {"strata.normalize", tf.per_image ? "per_image (inside the graph)"
-                                        : tf.mean.empty() ? "none" : "mean / std (inside the graph)"},
-      {"strata.model", l.model->describe()}};
-  e.onnx.doc = "strata-segment: image segmentation";
-  return run_export(a, "strata-segment", e);
+    inputs_ = image_files(a.input, false);
+    STRATA_CHECK(!inputs_.empty(), a.input, ": holds no image files (PNG, JPEG, BMP, ...)");
+    std::error_code ec;
+    STRATA_CHECK(!fs::exists(a.output, ec) || fs::is_directory(a.output, ec), a.output,
+                 ": exists and is not a folder; --output names the folder the masks are written to");
+    // Every output named before the first is written: none over an input, no two inputs onto one name.
+    const bool probs_out = a.switches.count("--probabilities") > 0;
+    OutputPlan plan(inputs_);
+    for (const std::string& path : inputs_) {
+      const std::string stem = (fs::path(a.output) / fs::path(path).stem()).string();
+      for (const char* suffix : {".png", "_overlay.png", "_prob.png"})
+        if (probs_out || std::string(suffix) != "_prob.png") plan.add(stem + suffix, path);
+    }
+  }
+
+  void to(Device device) override { l_->model->to(device); }
+
+  void evaluate(const std::string& out, const AppArgs& a) override {
+    const Loaded& l = *l_;
+    const SegmentData& data = *data_;
+    ConfusionMatrix cm(l.task.classes);
+    const auto m = strata::segment::evaluate(*l.model, data, l.task, loss_, data.val(), inf_, &cm);
+    write_metrics_csv((fs::path(out) / "metrics.csv").string(), m, int64_t(data.val().size()));
+    confusion_plot((fs::path(out) / "confusion.png").string(), "eval: " + fs::path(a.checkpoint).filename().string(),
+                   cm, l.task.class_names);
+    write_panels((fs::path(out) / "panels.png").string(), *l.model, data, l.task, loss_, data.val(),
+                 std::min<int64_t>(int64_t(data.val().size()), 8), inf_);
+    std::printf("%zu images: %s\n", data.val().size(), summary_line(m, l.task).c_str());
+    if (l.task.binary)
+      std::printf("object class: precision %.4f, recall %.4f, F1 %.4f\n", m.at("val_precision"), m.at("val_recall"),
+                  m.at("val_f1"));
+    std::printf("wrote %s/{metrics.csv, confusion.png, panels.png}\n", out.c_str());
+  }
+
+  void predict(const AppArgs& a) override {
+    const Loaded& l = *l_;
+    const bool probs_out = a.switches.count("--probabilities") > 0;
+    create_directories_checked(a.output);
+    for (const std::string& path : inputs_) {
+      const Image raw = read_image(path, l.task.channels);
+      const Image probs = probabilities(image_logits(*l.model, raw, tf_, inf_), l.task);
+      LabelMap labels = labels_of(probs, l.task);
+      const fs::path stem = fs::path(a.output) / fs::path(path).stem();
+      LabelMap shown = labels;
+      if (l.task.binary)
+        for (int32_t& v : shown.data) v *= 255;
+      write_label_png(stem.string() + ".png", shown, l.task.classes > 255 ? 16 : 8);
+      write_png(stem.string() + "_overlay.png", overlay(raw, labels, l.task));
+      if (probs_out) {
+        // Binary: P(object); multi-class: the probability of the predicted class.
+        const int64_t plane = raw.height * raw.width;
+        Image p{1, raw.height, raw.width, std::vector<float>(size_t(plane))};
+        for (int64_t i = 0; i < plane; ++i)
+          p.data[size_t(i)] = probs.data[size_t((l.task.binary ? 1 : labels.data[size_t(i)]) * plane + i)];
+        write_png(stem.string() + "_prob.png", p, 16);
+      }
+      std::printf("%s -> %s.png (%lld x %lld)\n", path.c_str(), stem.string().c_str(),
+                  static_cast<long long>(raw.width), static_cast<long long>(raw.height));
+    }
+    std::printf("wrote %zu mask%s to %s\n", inputs_.size(), inputs_.size() == 1 ? "" : "s", a.output.c_str());
+  }
+
+  AppExport export_graph() override {
+    const Loaded& l = *l_;
+    const TransformOptions& tf = tf_;
+    const int64_t multiple = spatial_multiple(l.cfg.section("model"));
+    const int64_t h = tf.size.empty() ? 3 * multiple : tf.size[0], w = tf.size.empty() ? 2 * multiple : tf.size[1];
+    AppExport e;
+    e.model = l.model.get();
+    e.example = Tensor::rand({1, l.task.channels, h, w});
+    e.graph = [this](const Tensor& x) {
+      const TransformOptions& tf = tf_;
+      Tensor in = x;
+      if (tf.per_image) {
+        in = standardise_per_channel(x);
+      } else if (!tf.mean.empty()) {
+        std::vector<float> m, inv;
+        for (size_t c = 0; c < tf.mean.size(); ++c) m.push_back(float(tf.mean[c])), inv.push_back(float(1.0 / tf.std[c]));
+        const int64_t C = int64_t(m.size());
+        in = mul(sub(x, Tensor::from_vector(m, {1, C, 1, 1})), Tensor::from_vector(inv, {1, C, 1, 1}));
+      }
+      const Tensor logits = (*l_->model)(in);
+      return std::vector<Tensor>{l_->task.binary ? sigmoid(logits) : softmax(logits, 1)};
+    };
+    e.onnx.input_name = "image";
+    e.onnx.input_dims = {"batch", "", "height", "width"};
+    e.onnx.output_names = {"probability"};
+    std::string names, palette;
+    for (const std::string& n : l.task.class_names) names += (names.empty() ? "" : ", ") + n;
+    for (const Rgb& c : l.task.palette)
+      palette += str_cat(palette.empty() ? "" : " ", int(c[0]), ",", int(c[1]), ",", int(c[2]));
+    e.onnx.metadata = {
+        {"strata.input", str_cat("images (N, ", l.task.channels, ", H, W), pixels in [0, 1]",
+                                 tf.size.empty() ? std::string() : str_cat(", resized to ", tf.size[0], " x ", tf.size[1]),
+                                 "; H and W multiples of ", multiple)},
+        {"strata.output", l.task.binary ? "probability (N, 1, H, W) of class 1; predicted where >= strata.threshold"
+                                        : "probability (N, classes, H, W); the predicted class is the argmax"},
+        {"strata.class_names", names},
+        {"strata.palette", palette},
+        {"strata.threshold", str_cat(l.task.threshold)},
+        {"strata.normalize", tf.per_image ? "per_image (inside the graph)"
+                                          : tf.mean.empty() ? "none" : "mean / std (inside the graph)"},
+        {"strata.model", l.model->describe()}};
+    e.onnx.doc = "strata-segment: image segmentation";
+    return e;
+  }
+
+ private:
+  std::optional<Loaded> l_;
+  std::optional<SegmentData> data_;
+  TransformOptions tf_;
+  InferenceOptions inf_;
+  LossOptions loss_;
+  std::vector<std::string> inputs_;
+};
+
+}  // namespace
+
+int eval_command(const AppArgs& a) {
+  SegmentModel m;
+  return eval_task(m, a);
 }
 
 int predict_command(const AppArgs& a) {
-  Loaded l = load_model(a.checkpoint, a.overrides);
-  l.model->to(command_device(a));
-  const TransformOptions tf = TransformOptions::from_config(l.cfg.section("data"), l.task.channels);
-  const InferenceOptions inf = InferenceOptions::from_config(l.cfg.section("inference"));
-  check_overrides_read(l.cfg, a.overrides, "predict");
-  const std::vector<std::string> inputs = image_files(a.input, false);
-  STRATA_CHECK(!inputs.empty(), a.input, ": holds no image files (PNG, JPEG, BMP, ...)");
-  std::error_code ec;
-  STRATA_CHECK(!fs::exists(a.output, ec) || fs::is_directory(a.output, ec), a.output,
-               ": exists and is not a folder; --output names the folder the masks are written to");
-  const bool probs_out = a.switches.count("--probabilities") > 0;
-  // Every output named before the first is written: none over an input, no two inputs onto one name.
-  OutputPlan plan(inputs);
-  for (const std::string& path : inputs) {
-    const std::string stem = (fs::path(a.output) / fs::path(path).stem()).string();
-    for (const char* suffix : {".png", "_overlay.png", "_prob.png"})
-      if (probs_out || std::string(suffix) != "_prob.png") plan.add(stem + suffix, path);
-  }
-  create_directories_checked(a.output);
-  for (const std::string& path : inputs) {
-    const Image raw = read_image(path, l.task.channels);
-    const Image probs = probabilities(image_logits(*l.model, raw, tf, inf), l.task);
-    LabelMap labels = labels_of(probs, l.task);
-    const fs::path stem = fs::path(a.output) / fs::path(path).stem();
-    LabelMap shown = labels;
-    if (l.task.binary)
-      for (int32_t& v : shown.data) v *= 255;
-    write_label_png(stem.string() + ".png", shown, l.task.classes > 255 ? 16 : 8);
-    write_png(stem.string() + "_overlay.png", overlay(raw, labels, l.task));
-    if (probs_out) {
-      // Binary: P(object); multi-class: the probability of the predicted class.
-      const int64_t plane = raw.height * raw.width;
-      Image p{1, raw.height, raw.width, std::vector<float>(size_t(plane))};
-      for (int64_t i = 0; i < plane; ++i)
-        p.data[size_t(i)] = probs.data[size_t((l.task.binary ? 1 : labels.data[size_t(i)]) * plane + i)];
-      write_png(stem.string() + "_prob.png", p, 16);
-    }
-    std::printf("%s -> %s.png (%lld x %lld)\n", path.c_str(), stem.string().c_str(), static_cast<long long>(raw.width),
-                static_cast<long long>(raw.height));
-  }
-  std::printf("wrote %zu mask%s to %s\n", inputs.size(), inputs.size() == 1 ? "" : "s", a.output.c_str());
-  return 0;
+  SegmentModel m;
+  return predict_task(m, a);
+}
+
+int export_command(const AppArgs& a) {
+  SegmentModel m;
+  return export_task(m, "strata-segment", a);
 }
 
 }  // namespace strata::segment

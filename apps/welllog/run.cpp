@@ -188,36 +188,6 @@ int train_command(const AppArgs& a) {
 // ---------------------------------------------------------------------------
 // eval / predict
 
-int eval_command(const AppArgs& a) {
-  STRATA_CHECK(!a.checkpoint.empty(), "eval needs --checkpoint FILE");
-  Loaded l = load_model(a.checkpoint);
-  const Device device = command_device(a);
-  for (const ModulePtr& m : l.members) m->to(device);
-  l.cfg.apply_overrides(a.overrides);
-  apply_figure_formats(l.cfg);
-  read_inference(l);
-  const Config data = l.cfg.section("data");
-  std::vector<Well> wells = a.data.empty() ? load_wells(data) : load_wells_from_file(a.data, data, true);
-  wells = usable_wells(l.pre, wells);
-  for (Well& w : wells) flag_outliers(l.pre, w);
-  const std::vector<std::vector<int64_t>> adjacent = adjacent_classes(data, l.pre);
-  check_overrides_read(l.cfg, a.overrides, "eval");
-  const std::string out =
-      rank_output_dir(!a.out.empty() ? a.out : (fs::path(a.checkpoint).parent_path() / "eval").string());
-  create_directories_checked(out);
-  const ConfusionMatrix total = plot_and_score(l, wells, out, &adjacent);
-  STRATA_CHECK(total.total() > 0, "eval: none of the ", wells.size(), " wells has labels in the classes ",
-               "of the checkpoint; use predict for unlabelled wells");
-  std::printf("%-20s %s\n", "all wells", metrics_line(total, adjacent).c_str());
-  for (int64_t c = 0; c < l.pre.classes(); ++c)
-    std::printf("  F1 %-12s %.4f\n", l.pre.class_names[size_t(c)].c_str(), total.f1(c));
-  confusion_plot((fs::path(out) / "confusion.png").string(), "eval: " + fs::path(a.checkpoint).filename().string(),
-                 total, l.pre.class_names);
-  write_metrics((fs::path(out) / "metrics.csv").string(), total, l.pre, adjacent);
-  std::printf("wrote %s/{metrics.csv, confusion.png, wells/}\n", out.c_str());
-  return 0;
-}
-
 namespace {
 
 // predict --output F.las: the input LAS (or the one well of a CSV) with
@@ -252,160 +222,222 @@ void write_las_prediction(const AppArgs& a, const Loaded& l, const std::optional
 
 }  // namespace
 
-int export_command(const AppArgs& a) {
-  Loaded l = load_model(a.checkpoint);
-  l.cfg.apply_overrides(a.overrides);
-  apply_figure_formats(l.cfg);
-  read_inference(l);
-  check_overrides_read(l.cfg, a.overrides, "export");
-  const Preprocessing& pre = l.pre;
-  const int64_t curves = int64_t(pre.curves.size()), multiple = spatial_multiple(l.cfg.section("model"));
-  // Per curve: the training mean / std, or (data.normalise_per_well) the well's own, chosen by a 0 / 1 mask.
-  std::vector<float> mean, inv, own;
-  for (int64_t c = 0; c < curves; ++c) {
-    mean.push_back(float(pre.mean[size_t(c)]));
-    inv.push_back(float(1.0 / pre.stddev[size_t(c)]));
-    own.push_back(std::count(pre.per_well.begin(), pre.per_well.end(), pre.curves[size_t(c)]) ? 1.f : 0.f);
+namespace {
+
+// The trained model's commands: scores on labelled wells (eval), facies of any wells (predict), the export graph.
+class WelllogModel : public TrainedTask {
+ public:
+  const Config& load(const std::string& checkpoint, const std::vector<std::string>& overrides) override {
+    l_.emplace(load_model(checkpoint));
+    l_->cfg.apply_overrides(overrides);
+    return l_->cfg;
   }
-  // An ensemble's members are children "0", "1", ... as in a PyTorch nn.ModuleList of them.
-  ModuleList ensemble;
-  for (const ModulePtr& member : l.members) ensemble.add(member);
-  AppExport e;
-  e.model = l.members.size() > 1 ? static_cast<const Module*>(&ensemble) : l.members[0].get();
-  e.example = Tensor::randn({1, curves, 8 * multiple});
-  e.graph = [&](const Tensor& x) {
-    const Tensor m = Tensor::from_vector(own, {1, curves, 1});
-    const Tensor trained =
-        mul(sub(x, Tensor::from_vector(mean, {1, curves, 1})), Tensor::from_vector(inv, {1, curves, 1}));
-    Tensor in = add(mul(m, standardise_per_channel(x)), mul(sub(1.0, m), trained));
-    if (!pre.indicators.empty())  // no value is missing in the graph's input: every indicator channel is 0
-      in = cat({in, mul(slice(x, 1, 0, int64_t(pre.indicators.size())), 0.0)}, 1);
-    Tensor probs;
-    for (const ModulePtr& member : l.members) {
-      const Tensor p = softmax((*member)(in), 1);
-      probs = probs.defined() ? add(probs, p) : p;
+
+  void prepare(const std::string& command, const AppArgs& a) override {
+    Loaded& l = *l_;
+    read_inference(l);
+    if (command == "eval") {
+      const Config data = l.cfg.section("data");
+      wells_ = usable_wells(l.pre, a.data.empty() ? load_wells(data) : load_wells_from_file(a.data, data, true));
+      for (Well& w : wells_) flag_outliers(l.pre, w);
+      adjacent_ = adjacent_classes(data, l.pre);
+    } else if (command == "predict") {
+      read_input(a);
     }
-    return std::vector<Tensor>{l.members.size() > 1 ? div(probs, double(l.members.size())) : probs};
-  };
-  e.onnx.input_name = "curves";
-  e.onnx.input_dims = {"batch", "", "samples"};
-  e.onnx.output_names = {"probabilities"};
-  std::string codes, names;
-  for (int64_t c : pre.codes) codes += (codes.empty() ? "" : ", ") + std::to_string(c);
-  e.onnx.metadata = {
-      {"strata.input", str_cat("curves (N, ", curves, ", samples) in the order of strata.curves, as logged, every ",
-                               pre.depth_step, " ", pre.depth_unit.empty() ? "(depth unit)" : pre.depth_unit,
-                               "; samples a multiple of ", multiple, "; no missing values")},
-      {"strata.curves", join(pre.curves, ", ")},
-      {"strata.output", "probabilities (N, classes, samples) of the facies in strata.codes order"},
-      {"strata.codes", codes},
-      {"strata.class_names", join(pre.class_names, ", ")},
-      {"strata.depth_step", str_cat(pre.depth_step)},
-      {"strata.depth_unit", pre.depth_unit},
-      {"strata.normalise_per_well", join(pre.per_well, ", ")},
-      {"strata.predict", "strata-welllog predict also fills missing values, resamples wells logged at another "
-                         "spacing and, for wells longer than inference.window, blends overlapping windows"},
-      {"strata.members", std::to_string(l.members.size())}};
-  e.onnx.doc = "strata-welllog: facies probabilities of well-log curves";
-  return run_export(a, "strata-welllog", e);
+  }
+
+  void to(Device device) override {
+    for (const ModulePtr& m : l_->members) m->to(device);
+  }
+
+  void evaluate(const std::string& out, const AppArgs& a) override {
+    const Loaded& l = *l_;
+    const ConfusionMatrix total = plot_and_score(l, wells_, out, &adjacent_);
+    STRATA_CHECK(total.total() > 0, "eval: none of the ", wells_.size(), " wells has labels in the classes ",
+                 "of the checkpoint; use predict for unlabelled wells");
+    std::printf("%-20s %s\n", "all wells", metrics_line(total, adjacent_).c_str());
+    for (int64_t c = 0; c < l.pre.classes(); ++c)
+      std::printf("  F1 %-12s %.4f\n", l.pre.class_names[size_t(c)].c_str(), total.f1(c));
+    confusion_plot((fs::path(out) / "confusion.png").string(), "eval: " + fs::path(a.checkpoint).filename().string(),
+                   total, l.pre.class_names);
+    write_metrics((fs::path(out) / "metrics.csv").string(), total, l.pre, adjacent_);
+    std::printf("wrote %s/{metrics.csv, confusion.png, wells/}\n", out.c_str());
+  }
+
+  void predict(const AppArgs& a) override {
+    const Loaded& l = *l_;
+    const int64_t k = l.pre.classes();
+    for (Well& w : wells_) {
+      flag_outliers(l.pre, w);
+      std::string why;
+      STRATA_CHECK(l.pre.usable(w, &why), a.input, ": ", why, "; the model needs curves ", join(l.pre.curves, ", "));
+      const auto has_values = [&](const std::string& c) {
+        const auto it = w.logs.find(c);
+        return it != w.logs.end() && std::any_of(it->second.begin(), it->second.end(), [](double v) { return !std::isnan(v); });
+      };
+      STRATA_CHECK(std::any_of(l.pre.curves.begin(), l.pre.curves.end(), has_values), a.input, ": well '", w.name,
+                   "' has no value in any of the model's curves (", join(l.pre.curves, ", "),
+                   "); it has ", [&] {
+                     std::vector<std::string> names;
+                     for (const auto& kv : w.logs) names.push_back(kv.first);
+                     return names.empty() ? std::string("no numeric curve") : join(names, ", ");
+                   }());
+    }
+    // Predicted code and probabilities per source row (-1 / empty: a row of no well).
+    std::vector<int64_t> codes(rows_.size(), -1);
+    std::vector<std::vector<double>> probs(rows_.size());
+    for (const Well& w : wells_) {
+      const WellPrediction p = predict_well(l, w);
+      const int64_t n = p.sample.length;
+      for (int64_t i = 0; i < n; ++i) {
+        const size_t r = w.rows[size_t(i)];
+        codes[r] = l.pre.codes[size_t(p.classes[size_t(i)])];
+        probs[r].resize(size_t(k));
+        for (int64_t c = 0; c < k; ++c) probs[r][size_t(c)] = p.probs[size_t(c * n + i)];
+      }
+    }
+    if (las_output_) {
+      write_las_prediction(a, l, las_in_, table_ ? &*table_ : nullptr, as_read_[0], codes, probs);
+    } else {
+      write_file_atomic(a.output, [&](std::ostream& f) {
+        auto cell = [](const std::string& v) {
+          if (v.find_first_of(",\"") == std::string::npos) return v;
+          std::string q = "\"";
+          for (char ch : v) q += ch == '"' ? std::string("\"\"") : std::string(1, ch);
+          return q + "\"";
+        };
+        for (size_t j = 0; j < columns_.size(); ++j) f << (j ? "," : "") << cell(columns_[j]);
+        f << ",Predicted";
+        for (int64_t c : l.pre.codes) f << ",P_" << c;
+        f << "\n";
+        for (size_t r = 0; r < rows_.size(); ++r) {
+          for (size_t j = 0; j < rows_[r].size(); ++j) f << (j ? "," : "") << cell(rows_[r][j]);
+          f << ",";
+          if (codes[r] >= 0) f << codes[r];
+          for (int64_t c = 0; c < k; ++c)
+            f << "," << (probs[r].empty() ? std::string() : fmt("%.5f", probs[r][size_t(c)]));
+          f << "\n";
+        }
+      });
+    }
+    std::printf("wrote %s: %zu rows, %zu wells, Predicted + P_<code> for %lld classes\n", a.output.c_str(),
+                rows_.size(), wells_.size(), static_cast<long long>(k));
+  }
+
+  AppExport export_graph() override {
+    const Loaded& l = *l_;
+    const Preprocessing& pre = l.pre;
+    const int64_t curves = int64_t(pre.curves.size()), multiple = spatial_multiple(l.cfg.section("model"));
+    // Per curve: the training mean / std, or (data.normalise_per_well) the well's own, chosen by a 0 / 1 mask.
+    std::vector<float> mean, inv, own;
+    for (int64_t c = 0; c < curves; ++c) {
+      mean.push_back(float(pre.mean[size_t(c)]));
+      inv.push_back(float(1.0 / pre.stddev[size_t(c)]));
+      own.push_back(std::count(pre.per_well.begin(), pre.per_well.end(), pre.curves[size_t(c)]) ? 1.f : 0.f);
+    }
+    // An ensemble's members are children "0", "1", ... as in a PyTorch nn.ModuleList of them.
+    ensemble_ = std::make_shared<ModuleList>();
+    for (const ModulePtr& member : l.members) ensemble_->add(member);
+    AppExport e;
+    e.model = l.members.size() > 1 ? static_cast<const Module*>(ensemble_.get()) : l.members[0].get();
+    e.example = Tensor::randn({1, curves, 8 * multiple});
+    e.graph = [this, curves, mean, inv, own](const Tensor& x) {
+      const Loaded& l = *l_;
+      const Preprocessing& pre = l.pre;
+      const Tensor m = Tensor::from_vector(own, {1, curves, 1});
+      const Tensor trained =
+          mul(sub(x, Tensor::from_vector(mean, {1, curves, 1})), Tensor::from_vector(inv, {1, curves, 1}));
+      Tensor in = add(mul(m, standardise_per_channel(x)), mul(sub(1.0, m), trained));
+      if (!pre.indicators.empty())  // no value is missing in the graph's input: every indicator channel is 0
+        in = cat({in, mul(slice(x, 1, 0, int64_t(pre.indicators.size())), 0.0)}, 1);
+      Tensor probs;
+      for (const ModulePtr& member : l.members) {
+        const Tensor p = softmax((*member)(in), 1);
+        probs = probs.defined() ? add(probs, p) : p;
+      }
+      return std::vector<Tensor>{l.members.size() > 1 ? div(probs, double(l.members.size())) : probs};
+    };
+    e.onnx.input_name = "curves";
+    e.onnx.input_dims = {"batch", "", "samples"};
+    e.onnx.output_names = {"probabilities"};
+    std::string codes, names;
+    for (int64_t c : pre.codes) codes += (codes.empty() ? "" : ", ") + std::to_string(c);
+    e.onnx.metadata = {
+        {"strata.input", str_cat("curves (N, ", curves, ", samples) in the order of strata.curves, as logged, every ",
+                                 pre.depth_step, " ", pre.depth_unit.empty() ? "(depth unit)" : pre.depth_unit,
+                                 "; samples a multiple of ", multiple, "; no missing values")},
+        {"strata.curves", join(pre.curves, ", ")},
+        {"strata.output", "probabilities (N, classes, samples) of the facies in strata.codes order"},
+        {"strata.codes", codes},
+        {"strata.class_names", join(pre.class_names, ", ")},
+        {"strata.depth_step", str_cat(pre.depth_step)},
+        {"strata.depth_unit", pre.depth_unit},
+        {"strata.normalise_per_well", join(pre.per_well, ", ")},
+        {"strata.predict", "strata-welllog predict also fills missing values, resamples wells logged at another "
+                           "spacing and, for wells longer than inference.window, blends overlapping windows"},
+        {"strata.members", std::to_string(l.members.size())}};
+    e.onnx.doc = "strata-welllog: facies probabilities of well-log curves";
+    return e;
+  }
+
+ private:
+  // predict: the input's wells, and its columns and rows to write back with the predictions.
+  void read_input(const AppArgs& a) {
+    const Loaded& l = *l_;
+    const Config data = l.cfg.section("data");
+    las_output_ = lower_extension(a.output) == ".las";
+    output_target(a.output);  // a directory, FIFO or device at --output is refused before any work
+    refuse_output_onto_input(a.output, a.input);
+
+    require_input_file(a.input, "input");
+    if (looks_like_las(a.input)) {
+      las_in_ = las::read(a.input);
+      wells_.push_back(well_from_las(*las_in_));
+      for (const las::Curve& c : las_in_->curves) columns_.push_back(c.mnemonic);
+      rows_.resize(size_t(las_in_->rows()));
+      for (size_t r = 0; r < rows_.size(); ++r)
+        for (const las::Curve& c : las_in_->curves)
+          rows_[r].push_back(std::isnan(c.values[r]) ? std::string() : fmt("%.10g", c.values[r]));
+    } else {
+      table_ = read_csv(a.input);
+      wells_ = wells_from_table(*table_, columns_of(data), false);
+      columns_ = table_->columns;
+      rows_ = table_->rows;
+    }
+    STRATA_CHECK(!las_output_ || wells_.size() == 1, a.output, ": a LAS file holds one well and ", a.input, " has ",
+                 wells_.size(), "; write CSV (--output F.csv) or split the wells");
+    if (las_output_) as_read_ = wells_;  // LAS output: the curves unmapped
+    CurveMap::from_config(data).apply(wells_);
+  }
+
+  std::optional<Loaded> l_;
+  std::vector<Well> wells_, as_read_;
+  std::vector<std::vector<int64_t>> adjacent_;
+  bool las_output_ = false;
+  std::vector<std::string> columns_;
+  std::vector<std::vector<std::string>> rows_;
+  std::optional<las::LasFile> las_in_;
+  std::optional<Table> table_;
+  std::shared_ptr<ModuleList> ensemble_;
+};
+
+}  // namespace
+
+int eval_command(const AppArgs& a) {
+  WelllogModel m;
+  return eval_task(m, a);
 }
 
 int predict_command(const AppArgs& a) {
   STRATA_CHECK(!a.checkpoint.empty() && !a.input.empty() && !a.output.empty(),
                "predict needs --checkpoint FILE --input FILE --output FILE");
-  Loaded l = load_model(a.checkpoint);
-  const Device device = command_device(a);
-  for (const ModulePtr& m : l.members) m->to(device);
-  l.cfg.apply_overrides(a.overrides);
-  apply_figure_formats(l.cfg);
-  read_inference(l);
-  const Config data = l.cfg.section("data");
-  const int64_t k = l.pre.classes();
-  const bool las_output = lower_extension(a.output) == ".las";
-  output_target(a.output);  // a directory, FIFO or device at --output is refused before any work
-  refuse_output_onto_input(a.output, a.input);
+  WelllogModel m;
+  return predict_task(m, a);
+}
 
-  std::vector<std::string> columns;
-  std::vector<std::vector<std::string>> rows;
-  std::vector<Well> wells;
-  std::optional<las::LasFile> las_in;
-  std::optional<Table> table;
-  require_input_file(a.input, "input");
-  if (looks_like_las(a.input)) {
-    las_in = las::read(a.input);
-    wells.push_back(well_from_las(*las_in));
-    for (const las::Curve& c : las_in->curves) columns.push_back(c.mnemonic);
-    rows.resize(size_t(las_in->rows()));
-    for (size_t r = 0; r < rows.size(); ++r)
-      for (const las::Curve& c : las_in->curves)
-        rows[r].push_back(std::isnan(c.values[r]) ? std::string() : fmt("%.10g", c.values[r]));
-  } else {
-    table = read_csv(a.input);
-    wells = wells_from_table(*table, columns_of(data), false);
-    columns = table->columns;
-    rows = table->rows;
-  }
-  STRATA_CHECK(!las_output || wells.size() == 1, a.output, ": a LAS file holds one well and ", a.input, " has ",
-               wells.size(), "; write CSV (--output F.csv) or split the wells");
-  const std::vector<Well> as_read = las_output ? wells : std::vector<Well>{};  // LAS output: the curves unmapped
-  CurveMap::from_config(data).apply(wells);
-  check_overrides_read(l.cfg, a.overrides, "predict");
-  for (Well& w : wells) {
-    flag_outliers(l.pre, w);
-    std::string why;
-    STRATA_CHECK(l.pre.usable(w, &why), a.input, ": ", why, "; the model needs curves ", join(l.pre.curves, ", "));
-    const auto has_values = [&](const std::string& c) {
-      const auto it = w.logs.find(c);
-      return it != w.logs.end() && std::any_of(it->second.begin(), it->second.end(), [](double v) { return !std::isnan(v); });
-    };
-    STRATA_CHECK(std::any_of(l.pre.curves.begin(), l.pre.curves.end(), has_values), a.input, ": well '", w.name,
-                 "' has no value in any of the model's curves (", join(l.pre.curves, ", "),
-                 "); it has ", [&] {
-                   std::vector<std::string> names;
-                   for (const auto& kv : w.logs) names.push_back(kv.first);
-                   return names.empty() ? std::string("no numeric curve") : join(names, ", ");
-                 }());
-  }
-  // Predicted code and probabilities per source row (-1 / empty: a row of no well).
-  std::vector<int64_t> codes(rows.size(), -1);
-  std::vector<std::vector<double>> probs(rows.size());
-  for (const Well& w : wells) {
-    const WellPrediction p = predict_well(l, w);
-    const int64_t n = p.sample.length;
-    for (int64_t i = 0; i < n; ++i) {
-      const size_t r = w.rows[size_t(i)];
-      codes[r] = l.pre.codes[size_t(p.classes[size_t(i)])];
-      probs[r].resize(size_t(k));
-      for (int64_t c = 0; c < k; ++c) probs[r][size_t(c)] = p.probs[size_t(c * n + i)];
-    }
-  }
-  if (las_output) {
-    write_las_prediction(a, l, las_in, table ? &*table : nullptr, as_read[0], codes, probs);
-  } else {
-    write_file_atomic(a.output, [&](std::ostream& f) {
-      auto cell = [](const std::string& v) {
-        if (v.find_first_of(",\"") == std::string::npos) return v;
-        std::string q = "\"";
-        for (char ch : v) q += ch == '"' ? std::string("\"\"") : std::string(1, ch);
-        return q + "\"";
-      };
-      for (size_t j = 0; j < columns.size(); ++j) f << (j ? "," : "") << cell(columns[j]);
-      f << ",Predicted";
-      for (int64_t c : l.pre.codes) f << ",P_" << c;
-      f << "\n";
-      for (size_t r = 0; r < rows.size(); ++r) {
-        for (size_t j = 0; j < rows[r].size(); ++j) f << (j ? "," : "") << cell(rows[r][j]);
-        f << ",";
-        if (codes[r] >= 0) f << codes[r];
-        for (int64_t c = 0; c < k; ++c)
-          f << "," << (probs[r].empty() ? std::string() : fmt("%.5f", probs[r][size_t(c)]));
-        f << "\n";
-      }
-    });
-  }
-  std::printf("wrote %s: %zu rows, %zu wells, Predicted + P_<code> for %lld classes\n", a.output.c_str(),
-              rows.size(), wells.size(), static_cast<long long>(k));
-  return 0;
+int export_command(const AppArgs& a) {
+  WelllogModel m;
+  return export_task(m, "strata-welllog", a);
 }
 
 }  // namespace strata::welllog
