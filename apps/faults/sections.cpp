@@ -1,0 +1,124 @@
+#include "apps/faults/sections.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+
+#include "apps/common/datasets.h"
+#include "apps/common/image_io.h"
+#include "apps/common/transforms.h"
+#include "apps/common/npy.h"
+#include "apps/faults/faults.h"
+#include "engine/error.h"
+#include "engine/file_io.h"
+#include "engine/random.h"
+
+namespace fs = std::filesystem;
+
+namespace strata::faults {
+
+void warn_missing(const std::string& path, int64_t samples, int64_t sections) {
+  if (samples == 0) return;
+  std::fprintf(stderr,
+               "%s: warning: %s: %lld NaN, infinite or undefined (1e30) sample(s) in %lld section(s), read as missing (0 after "
+               "standardisation, like a blank)\n",
+               "strata-faults", path.c_str(), static_cast<long long>(samples), static_cast<long long>(sections));
+}
+
+SectionSet synthetic_set(const SynthOptions& o, uint64_t seed, int64_t count) {
+  SectionSet s;
+  s.sections.resize(size_t(count));
+  for (int64_t i = 0; i < count; ++i) {
+    std::mt19937_64 rng = sample_rng(seed, 0, uint64_t(i));
+    s.sections[size_t(i)] = generate_section(o, rng);
+    s.names.push_back(str_cat("synthetic_", seed, "_", i));
+  }
+  return s;
+}
+
+bool has_ext(const std::string& path, const char* ext) {
+  std::string e = fs::path(path).extension().string();
+  std::transform(e.begin(), e.end(), e.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+  return e == ext;
+}
+
+SectionFile read_section_file(const std::string& path) {
+  if (!has_ext(path, ".npy")) {
+    Image img = read_image(path, 1);
+    return {img.height, img.width, std::move(img.data)};
+  }
+  NpyArray a = read_npy(path);
+  std::vector<int64_t> dims;
+  for (int64_t d : a.shape)
+    if (d != 1) dims.push_back(d);
+  STRATA_CHECK(dims.size() == 2 && std::find(a.shape.begin(), a.shape.end(), 0) == a.shape.end(), path,
+               ": a section is a 2-D array (samples x traces) with at least one value; this one has shape ",
+               shape_str(a.shape));
+  return {dims[0], dims[1], std::move(a.data)};
+}
+
+std::vector<std::string> section_files(const std::string& folder_or_file) {
+  if (fs::is_regular_file(folder_or_file)) return {folder_or_file};
+  require_folder(folder_or_file, "input");
+  std::vector<std::string> out;
+  for (const auto& e : fs::directory_iterator(folder_or_file))
+    if (e.is_regular_file() && (is_image_file(e.path().string()) || has_ext(e.path().string(), ".npy")))
+      out.push_back(e.path().string());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+SectionSet folder_set(const std::string& dir) {
+  require_folder(dir, "labelled sections folder");
+  const fs::path images = fs::path(dir) / "images", masks = fs::path(dir) / "masks";
+  STRATA_CHECK(fs::is_directory(images) && fs::is_directory(masks), dir,
+               ": want images/ (sections) and masks/ (fault labels, 255 or 1 on faults) subfolders");
+  std::map<std::string, std::string> mask_of;
+  for (const std::string& m : section_files(masks.string())) mask_of[fs::path(m).stem().string()] = m;
+  SectionSet s;
+  std::vector<std::string> unpaired;
+  for (const std::string& img_path : section_files(images.string())) {
+    const std::string stem = fs::path(img_path).stem().string();
+    const auto it = mask_of.find(stem);
+    if (it == mask_of.end()) {
+      unpaired.push_back(fs::path(img_path).filename().string());
+      continue;
+    }
+    SectionFile img = read_section_file(img_path);
+    const bool npy_mask = has_ext(it->second, ".npy");
+    std::vector<float> mask;
+    int64_t mh = 0, mw = 0;
+    if (npy_mask) {
+      SectionFile m = read_section_file(it->second);
+      mh = m.height, mw = m.width, mask = std::move(m.values);
+      const auto bad = std::find_if(mask.begin(), mask.end(), [](float v) { return !std::isfinite(v); });
+      STRATA_CHECK(bad == mask.end(), it->second, ": the fault mask holds ", *bad, " at value ", bad - mask.begin(),
+                   " (row ", (bad - mask.begin()) / std::max<int64_t>(mw, 1), "); a mask is 1 on faults and 0 elsewhere");
+    } else {
+      const LabelMap m = read_label_map(it->second);
+      mh = m.height, mw = m.width;
+      for (int32_t v : m.data) mask.push_back(v > 127 ? 1.f : 0.f);
+    }
+    STRATA_CHECK(mh == img.height && mw == img.width, it->second, ": ", mh, " x ", mw, " mask for a ", img.height,
+                 " x ", img.width, " section ", img_path);
+    SynthSection sec;
+    sec.height = img.height;
+    sec.width = img.width;
+    sec.seismic = std::move(img.values);
+    const size_t missing = standardise_section(sec.seismic);
+    warn_missing(img_path, int64_t(missing), missing > 0);
+    sec.label.resize(mask.size());
+    for (size_t i = 0; i < mask.size(); ++i) sec.label[i] = mask[i] > 0.5f ? 1 : 0;
+    s.sections.push_back(std::move(sec));
+    s.names.push_back(stem);
+  }
+  STRATA_CHECK(unpaired.empty(), images.string(), ": ", unpaired.size(), " section(s) without a mask of the same stem in ",
+               masks.string(), " (", unpaired.front(), unpaired.size() > 1 ? ", ..." : "", ")");
+  STRATA_CHECK(!s.sections.empty(), dir, ": no section / mask pairs (PNG or .npy)");
+  return s;
+}
+
+}  // namespace strata::faults
