@@ -5,6 +5,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
@@ -56,7 +57,13 @@ class LineTask : public Task {
   void start(const std::string& out, const Module& model, Device) override {
     EXPECT_TRUE(fs::is_regular_file(fs::path(out) / "config.yaml")) << "start() comes after the run folder";
     ++started;
+    start_weights.clear();
+    for (const auto& [name, p] : model.named_parameters()) {
+      const std::vector<float> v = p.to_vector<float>();
+      start_weights.insert(start_weights.end(), v.begin(), v.end());
+    }
   }
+  std::vector<float> start_weights;  // the model's parameters when training starts
 
   Sample sample(int64_t index, std::mt19937_64&) const override { return points_[size_t(index)]; }
 
@@ -300,5 +307,30 @@ TEST(Driver, EvalPredictAndExportRunTheTrainedTaskInOrder) {
   a.overrides = {"data.pionts=10"};
   EXPECT_THROW(eval_task(typo, a), Error);
   EXPECT_EQ(typo.calls, (std::vector<std::string>{"load", "prepare eval"}));
+  fs::remove_all(d);
+}
+
+TEST(Driver, InitFromStartsTrainingFromATrainedModel) {
+  const fs::path d = fresh_dir("init_from");
+  LineTask first;
+  ASSERT_EQ(train_task(first, train_args(d / "a")), 0);
+  const fs::path trained = d / "a" / "run" / "best.safetensors";
+  // The second run starts from exactly the first one's best weights.
+  LineTask second;
+  AppArgs b = train_args(d / "b");
+  b.overrides = {"model.init_from=" + trained.string()};
+  ASSERT_EQ(train_task(second, b), 0);
+  const auto sorted = [](std::vector<float> v) {  // parameter order against the checkpoint's name order
+    std::sort(v.begin(), v.end());
+    return v;
+  };
+  EXPECT_EQ(sorted(second.start_weights), sorted(weights_of(trained)));
+  EXPECT_NE(sorted(first.start_weights), sorted(weights_of(trained)));
+  // A model of another shape: an error naming the tensor, before any file of the run.
+  LineTask third;
+  AppArgs c = train_args(d / "c");
+  c.overrides = {"model.init_from=" + trained.string(), "model.in_features=3"};
+  EXPECT_THROW(train_task(third, c), Error);
+  EXPECT_FALSE(fs::exists(d / "c" / "run"));
   fs::remove_all(d);
 }

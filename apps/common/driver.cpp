@@ -43,6 +43,15 @@ TrainerOptions train_options(const Config& cfg, const std::string& default_monit
 ModulePtr build_for_training(const Task& task, const Config& model_cfg, Device device) {
   ModulePtr model = task.build_model(model_cfg);
   load_pretrained_weights(model_cfg, *model);
+  // model.init_from: every weight from a trained model of the same architecture (a run's best.safetensors, a zoo
+  // file), to fine-tune it on new data; a missing or differently shaped tensor is an error naming it.
+  if (model_cfg.has("init_from")) {
+    const std::string from = model_cfg.get_string("init_from", "");
+    if (!from.empty()) {
+      Checkpoint::load(from).restore_module("model.", *model);
+      std::fprintf(stderr, "%s: model weights from %s (model.init_from)\n", task.app().c_str(), from.c_str());
+    }
+  }
   model->to(device);
   return model;
 }

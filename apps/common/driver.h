@@ -137,7 +137,8 @@ Config read_train_config(const AppArgs& a);
 // train.* as the Trainer reads it, with `default_monitor` (and `default_epochs`) recorded in the config when it
 // names none.
 TrainerOptions train_options(const Config& cfg, const std::string& default_monitor, int64_t default_epochs = 10);
-// The model of `model_cfg` with its pretrained weights (model.encoder_weights) loaded, on `device`.
+// The model of `model_cfg` with its starting weights loaded, on `device`: a pretrained encoder
+// (model.encoder_weights) and / or every weight of a trained model of the same architecture (model.init_from).
 ModulePtr build_for_training(const Task& task, const Config& model_cfg, Device device);
 // Checks every key of `cfg` was read, makes the run folder (prepare_run_dir: the folder this process
 // writes into) and saves the resolved config there as config.yaml, its first line a comment naming the
