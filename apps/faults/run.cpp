@@ -496,7 +496,8 @@ int generate_command(const AppArgs& a) {
     write_label_png((fs::path(out) / "masks" / (stem + ".png")).string(), mask, 8);
     if (i < 12) {
       std::vector<float> truth(s.label.begin(), s.label.end());
-      rows.push_back({seismic_panel(s.seismic, s.height, s.width, str_cat(stem, ": ", s.faults, " faults")),
+      const std::string title = str_cat(stem, ": ", s.faults, s.faults == 1 ? " fault" : " faults");
+      rows.push_back({seismic_panel(s.seismic, s.height, s.width, title),
                       overlay_panel(s.seismic, truth, s.height, s.width, "labels", OverlayKind::labels)});
     }
   }
