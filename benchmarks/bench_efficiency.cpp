@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "benchmarks/median.h"
 #include "engine/autograd.h"
 #include "engine/nn_ops.h"
 #include "engine/ops.h"
@@ -28,48 +29,29 @@ using namespace strata;
 
 namespace {
 
-double median_ms(const std::function<void()>& fn, int repeats) {
-  fn();
-  fn();
-  std::vector<double> ms;
-  for (int i = 0; i < repeats; ++i) {
-    const auto t0 = std::chrono::steady_clock::now();
-    fn();
-    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
-  }
-  std::sort(ms.begin(), ms.end());
-  return ms[ms.size() / 2];
-}
-
 // Independent chains of vector fused multiply-adds per thread, each chain kept in a register (AVX-512: 16
 // chains of 16 floats; AVX2: 16 chains of 8): enough chains to hide the FMA latency on two ports. Returns
 // GFLOP/s over all threads (2 flops per lane per FMA).
 double fma_peak_gflops(int threads) {
 #if defined(__AVX512F__)
   using V = __m512;
-  constexpr int kLanes = 16;
   const auto fma = [](V x, V y, V z) { return _mm512_fmadd_ps(x, y, z); };
   const auto splat = [](float v) { return _mm512_set1_ps(v); };
+#elif defined(__AVX2__) && defined(__FMA__)
+  using V = __m256;
+  const auto fma = [](V x, V y, V z) { return _mm256_fmadd_ps(x, y, z); };
+  const auto splat = [](float v) { return _mm256_set1_ps(v); };
+#else
+  return 0;  // no vector FMA to measure
+#endif
+  constexpr int kLanes = int(sizeof(V) / sizeof(float));
   const auto lanes_sum = [](V v) {
-    float f[16];
-    _mm512_storeu_ps(f, v);
+    float f[kLanes];
+    std::memcpy(f, &v, sizeof f);
     float t = 0;
     for (float x : f) t += x;
     return t;
   };
-#elif defined(__AVX2__) && defined(__FMA__)
-  using V = __m256;
-  constexpr int kLanes = 8;
-  const auto fma = [](V x, V y, V z) { return _mm256_fmadd_ps(x, y, z); };
-  const auto splat = [](float v) { return _mm256_set1_ps(v); };
-  const auto lanes_sum = [](V v) {
-    float f[8];
-    _mm256_storeu_ps(f, v);
-    return f[0] + f[1] + f[2] + f[3] + f[4] + f[5] + f[6] + f[7];
-  };
-#else
-  return 0;  // no vector FMA to measure
-#endif
   constexpr int kChains = 16;
   constexpr int64_t kSteps = 20'000'000;  // FMAs per chain
   double best = 0;

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "benchmarks/median.h"
 #include "engine/nn_ops.h"
 #include "engine/ops.h"
 #include "engine/parallel.h"
@@ -20,19 +21,6 @@
 using namespace strata;
 
 namespace {
-
-double median_ms(const std::function<void()>& fn, int repeats) {
-  fn();
-  fn();
-  std::vector<double> ms;
-  for (int i = 0; i < repeats; ++i) {
-    const auto t0 = std::chrono::steady_clock::now();
-    fn();
-    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
-  }
-  std::sort(ms.begin(), ms.end());
-  return ms[ms.size() / 2];
-}
 
 Tensor param(const Shape& s, uint64_t seed) {
   Generator g(seed);

@@ -332,19 +332,10 @@ class AnomalyModel : public TrainedTask {
 
 }  // namespace
 
-int eval_command(const AppArgs& a) {
-  AnomalyModel m;
-  return eval_task(m, a);
-}
+int eval_command(const AppArgs& a) { return eval_with<AnomalyModel>(a); }
 
-int predict_command(const AppArgs& a) {
-  AnomalyModel m;
-  return predict_task(m, a);
-}
+int predict_command(const AppArgs& a) { return predict_with<AnomalyModel>(a); }
 
-int export_command(const AppArgs& a) {
-  AnomalyModel m;
-  return export_task(m, "strata-anomaly", a);
-}
+int export_command(const AppArgs& a) { return export_with<AnomalyModel>("strata-anomaly", a); }
 
 }  // namespace strata::anomaly

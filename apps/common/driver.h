@@ -173,6 +173,22 @@ int eval_task(TrainedTask& t, const AppArgs& a);
 int predict_task(TrainedTask& t, const AppArgs& a);
 // `APP export`: load, prepare, overrides checked, then --format / --output through run_export.
 int export_task(TrainedTask& t, const std::string& app, const AppArgs& a);
+// An app's eval, predict and export commands on a fresh TrainedTask of type T.
+template <class T>
+int eval_with(const AppArgs& a) {
+  T t;
+  return eval_task(t, a);
+}
+template <class T>
+int predict_with(const AppArgs& a) {
+  T t;
+  return predict_task(t, a);
+}
+template <class T>
+int export_with(const std::string& app, const AppArgs& a) {
+  T t;
+  return export_task(t, app, a);
+}
 
 // A trained model from a checkpoint alone, for eval, predict and export.
 struct TrainedModel {

@@ -267,7 +267,7 @@ const std::vector<double> kCountLevels{0.2, 0.5};
 
 // predict: a SEG-Y line or cube into SEG-Y (with --png overlays of chosen sections), or section files into
 // probability files and overlays.
-void predict_with(Model& m, const AppArgs& a) {
+void predict_files(Model& m, const AppArgs& a) {
   const std::string direction = a.values.count("--direction") ? a.values.at("--direction") : "inline";
   STRATA_USAGE_CHECK(direction == "inline" || direction == "crossline", "--direction '", direction,
                "': want inline or crossline");
@@ -438,7 +438,7 @@ class FaultsModel : public TrainedTask {
     std::printf("wrote %s/{report.csv, pr.png, panels.png}\n", out.c_str());
   }
 
-  void predict(const AppArgs& a) override { predict_with(*m_, a); }
+  void predict(const AppArgs& a) override { predict_files(*m_, a); }
   AppExport export_graph() override { return export_graph_of(*m_); }
 
  private:
@@ -450,20 +450,11 @@ class FaultsModel : public TrainedTask {
 
 }  // namespace
 
-int eval_command(const AppArgs& a) {
-  FaultsModel m;
-  return eval_task(m, a);
-}
+int eval_command(const AppArgs& a) { return eval_with<FaultsModel>(a); }
 
-int predict_command(const AppArgs& a) {
-  FaultsModel m;
-  return predict_task(m, a);
-}
+int predict_command(const AppArgs& a) { return predict_with<FaultsModel>(a); }
 
-int export_command(const AppArgs& a) {
-  FaultsModel m;
-  return export_task(m, kApp, a);
-}
+int export_command(const AppArgs& a) { return export_with<FaultsModel>(kApp, a); }
 
 int generate_command(const AppArgs& a) {
   Config cfg = Config::load(a.config);

@@ -381,19 +381,10 @@ class SegmentModel : public TrainedTask {
 
 }  // namespace
 
-int eval_command(const AppArgs& a) {
-  SegmentModel m;
-  return eval_task(m, a);
-}
+int eval_command(const AppArgs& a) { return eval_with<SegmentModel>(a); }
 
-int predict_command(const AppArgs& a) {
-  SegmentModel m;
-  return predict_task(m, a);
-}
+int predict_command(const AppArgs& a) { return predict_with<SegmentModel>(a); }
 
-int export_command(const AppArgs& a) {
-  SegmentModel m;
-  return export_task(m, "strata-segment", a);
-}
+int export_command(const AppArgs& a) { return export_with<SegmentModel>("strata-segment", a); }
 
 }  // namespace strata::segment

@@ -423,21 +423,14 @@ class WelllogModel : public TrainedTask {
 
 }  // namespace
 
-int eval_command(const AppArgs& a) {
-  WelllogModel m;
-  return eval_task(m, a);
-}
+int eval_command(const AppArgs& a) { return eval_with<WelllogModel>(a); }
 
 int predict_command(const AppArgs& a) {
   STRATA_CHECK(!a.checkpoint.empty() && !a.input.empty() && !a.output.empty(),
                "predict needs --checkpoint FILE --input FILE --output FILE");
-  WelllogModel m;
-  return predict_task(m, a);
+  return predict_with<WelllogModel>(a);
 }
 
-int export_command(const AppArgs& a) {
-  WelllogModel m;
-  return export_task(m, "strata-welllog", a);
-}
+int export_command(const AppArgs& a) { return export_with<WelllogModel>("strata-welllog", a); }
 
 }  // namespace strata::welllog
