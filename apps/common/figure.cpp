@@ -327,10 +327,8 @@ Rgb colour_at(Colormap map, double t) {
   // Each map as evenly spaced stops (matplotlib's and ColorBrewer's published colours), interpolated linearly.
   static const std::vector<uint32_t> stops[] = {
       {0x000000, 0xffffff},
-      {0x440154, 0x482878, 0x3e4989, 0x31688e, 0x26828e, 0x1f9e89, 0x35b779, 0x6ece58, 0xb5de2b, 0xfde725},
       {0x000004, 0x180f3d, 0x440f76, 0x721f81, 0x9e2f7f, 0xcd4071, 0xf1605d, 0xfd9668, 0xfeca8d, 0xfcfdbf},
       {0xf7fbff, 0xdeebf7, 0xc6dbef, 0x9ecae1, 0x6baed6, 0x4292c6, 0x2171b5, 0x08519c, 0x08306b},
-      {0x053061, 0x2166ac, 0x4393c3, 0x92c5de, 0xd1e5f0, 0xf7f7f7, 0xfddbc7, 0xf4a582, 0xd6604d, 0xb2182b, 0x67001f},
       {0xffff33, 0xffd700, 0xffa500, 0xff6a00, 0xe31a1c, 0xb00026, 0x800026},
   };
   const std::vector<uint32_t>& s = stops[size_t(map)];
@@ -488,7 +486,7 @@ void draw_colour_bar(Figure& f, const Rect& bar, Colormap map, double lo, double
 }
 
 namespace {
-constexpr double kLegendRow = 19, kLegendSample = 26, kLegendPad = 7;
+constexpr double kLegendFont = 12, kLegendRow = 19, kLegendSample = 26, kLegendPad = 7;
 }
 
 TextSize legend_size(const std::vector<LegendEntry>& entries) {

@@ -30,7 +30,6 @@ struct Rect {
   double right() const { return x + w; }
   double bottom() const { return y + h; }
   bool contains(Point p) const { return p.x >= x && p.x <= right() && p.y >= y && p.y <= bottom(); }
-  bool intersects(const Rect& o) const { return x < o.right() && o.x < right() && y < o.bottom() && o.y < bottom(); }
 };
 
 // Whether the segment a-b passes through r (an end inside counts).
@@ -140,10 +139,8 @@ const std::vector<std::string>& figure_formats();
 
 enum class Colormap {
   grey,     // black to white
-  viridis,  // perceptually uniform, for probabilities
   magma,    // perceptually uniform, dark to light, for errors
   blues,    // white to dark blue, for shares (confusion matrices)
-  rdbu,     // diverging blue-white-red (seismic amplitude)
   hot,      // transparent-friendly yellow to dark red (overlays)
 };
 // t in [0, 1] (clamped).
@@ -201,8 +198,7 @@ struct LegendEntry {
   bool hollow = false;
   std::optional<Rgb> patch;  // a filled square instead of a line (classes)
 };
-constexpr double kLegendFont = 12;
-// The legend's size when drawn with kLegendFont.
+// The legend's size as draw_legend draws it.
 TextSize legend_size(const std::vector<LegendEntry>& entries);
 // Where a legend of `size` fits inside `plot` without covering any of `curves` (pixel polylines; a one-point
 // curve is a marker): the first free place of the upper right, upper left, lower right, lower left corners, then

@@ -86,7 +86,6 @@ Figure line_figure(const std::string& title, const std::string& x_label, const s
 
   // Styles: the palette's colours; a series that runs on top of an earlier one dashed, with hollow markers.
   std::vector<LegendEntry> entries;
-  std::vector<bool> with_markers;
   for (size_t k = 0; k < series.size(); ++k) {
     const Series& s = series[k];
     LegendEntry e;
@@ -99,8 +98,7 @@ Figure line_figure(const std::string& title, const std::string& x_label, const s
     if (hidden && !s.dash) e.stroke.dash = Dash::dashed;
     int64_t finite = 0;
     for (size_t i = 0; i < s.x.size(); ++i) finite += usable(s.x[i], s.y[i]);
-    with_markers.push_back(finite <= 60 && s.x.size() > 2);
-    if (with_markers.back() || finite == 1) {
+    if ((finite <= 60 && s.x.size() > 2) || finite == 1) {
       constexpr Marker shapes[] = {Marker::circle, Marker::square, Marker::triangle, Marker::diamond};
       e.marker = shapes[k % 4];
       e.hollow = hidden;

@@ -262,6 +262,8 @@ int train_command(const AppArgs& a) {
   return train_task(task, a);
 }
 
+namespace {
+
 // What predict prints about its output: the share of samples above 0.2 and above even odds.
 const std::vector<double> kCountLevels{0.2, 0.5};
 
@@ -405,8 +407,6 @@ AppExport export_graph_of(Model& m) {
   e.onnx.doc = "strata-faults: fault probability of seismic sections";
   return e;
 }
-
-namespace {
 
 // The trained model's commands.
 class FaultsModel : public TrainedTask {
