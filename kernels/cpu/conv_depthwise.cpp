@@ -1,4 +1,5 @@
 #include "kernels/cpu/conv_depthwise.h"
+#include "kernels/cpu/thread_pool.h"
 
 #include <algorithm>
 #include <cstdint>
@@ -106,86 +107,83 @@ void conv_depthwise_forward(const ConvGeom& g, const float* x, const float* w, f
   const int64_t planes = g.N * g.C, in_plane = g.H * g.W, out_plane = g.OH * g.OW;
   const PhaseLayout L(g);
   const int64_t rows = block_rows(L);
-#pragma omp parallel if (planes * out_plane * g.R * g.S > 32768)
-  {
+  parallel_chunks(planes, planes * out_plane * g.R * g.S > 32768, [&](Chunks& chunks) {
     Scratch t(L, g);
-#pragma omp for schedule(static)
-    for (int64_t p = 0; p < planes; ++p) {
-      scatter_input(g, L, x + p * in_plane, t.phases.data());
-      const float* wc = w + (p % g.C) * g.R * g.S;
-      float* acc = t.out.data();
-      for (int64_t o0 = 0; o0 < g.OH; o0 += rows) {
-        const int64_t i0 = o0 * L.Wq, i1 = std::min(g.OH, o0 + rows) * L.Wq;
-        for (int64_t r = 0; r < g.R; ++r)
-          for (int64_t s = 0; s < g.S; ++s) {
-            const float wv = wc[r * g.S + s];
-            const float* __restrict src = t.phases.data() + L.tap_offset(r, s);
-            float* __restrict a = acc;
-            if (r == 0 && s == 0) {
-              for (int64_t i = i0; i < i1; ++i) a[i] = wv * src[i];
-            } else {
-              for (int64_t i = i0; i < i1; ++i) a[i] += wv * src[i];
+    for (int64_t p0, p1; chunks.next(p0, p1);)
+      for (int64_t p = p0; p < p1; ++p) {
+        scatter_input(g, L, x + p * in_plane, t.phases.data());
+        const float* wc = w + (p % g.C) * g.R * g.S;
+        float* acc = t.out.data();
+        for (int64_t o0 = 0; o0 < g.OH; o0 += rows) {
+          const int64_t i0 = o0 * L.Wq, i1 = std::min(g.OH, o0 + rows) * L.Wq;
+          for (int64_t r = 0; r < g.R; ++r)
+            for (int64_t s = 0; s < g.S; ++s) {
+              const float wv = wc[r * g.S + s];
+              const float* __restrict src = t.phases.data() + L.tap_offset(r, s);
+              float* __restrict a = acc;
+              if (r == 0 && s == 0) {
+                for (int64_t i = i0; i < i1; ++i) a[i] = wv * src[i];
+              } else {
+                for (int64_t i = i0; i < i1; ++i) a[i] += wv * src[i];
+              }
             }
-          }
+        }
+        narrow_rows(g, L, acc, y + p * out_plane);
       }
-      narrow_rows(g, L, acc, y + p * out_plane);
-    }
-  }
+  });
 }
 
 void conv_depthwise_backward_data(const ConvGeom& g, const float* gy, const float* w, float* gx) {
   const int64_t planes = g.N * g.C, in_plane = g.H * g.W, out_plane = g.OH * g.OW;
   const PhaseLayout L(g);
   const int64_t rows = block_rows(L);
-#pragma omp parallel if (planes * out_plane * g.R * g.S > 32768)
-  {
+  parallel_chunks(planes, planes * out_plane * g.R * g.S > 32768, [&](Chunks& chunks) {
     Scratch t(L, g);
     // The output gradient kept Wq wide; its junk columns stay zero, so their scatter adds nothing.
     std::fill(t.out.begin(), t.out.end(), 0.f);
-#pragma omp for schedule(static)
-    for (int64_t p = 0; p < planes; ++p) {
-      float* gq = t.out.data();
-      widen_rows(g, L, gy + p * out_plane, gq);
-      const float* wc = w + (p % g.C) * g.R * g.S;
-      float* buf = t.phases.data();
-      std::fill(buf, buf + L.size(), 0.f);
-      for (int64_t o0 = 0; o0 < g.OH; o0 += rows) {
-        const int64_t i0 = o0 * L.Wq, i1 = std::min(g.OH, o0 + rows) * L.Wq;
-        for (int64_t r = 0; r < g.R; ++r)
-          for (int64_t s = 0; s < g.S; ++s) {
-            const float wv = wc[r * g.S + s];
-            float* __restrict dst = buf + L.tap_offset(r, s);
-            const float* __restrict src = gq;
-            for (int64_t i = i0; i < i1; ++i) dst[i] += wv * src[i];
-          }
+    for (int64_t p0, p1; chunks.next(p0, p1);)
+      for (int64_t p = p0; p < p1; ++p) {
+        float* gq = t.out.data();
+        widen_rows(g, L, gy + p * out_plane, gq);
+        const float* wc = w + (p % g.C) * g.R * g.S;
+        float* buf = t.phases.data();
+        std::fill(buf, buf + L.size(), 0.f);
+        for (int64_t o0 = 0; o0 < g.OH; o0 += rows) {
+          const int64_t i0 = o0 * L.Wq, i1 = std::min(g.OH, o0 + rows) * L.Wq;
+          for (int64_t r = 0; r < g.R; ++r)
+            for (int64_t s = 0; s < g.S; ++s) {
+              const float wv = wc[r * g.S + s];
+              float* __restrict dst = buf + L.tap_offset(r, s);
+              const float* __restrict src = gq;
+              for (int64_t i = i0; i < i1; ++i) dst[i] += wv * src[i];
+            }
+        }
+        gather_input(g, L, buf, gx + p * in_plane);
       }
-      gather_input(g, L, buf, gx + p * in_plane);
-    }
-  }
+  });
 }
 
 void conv_depthwise_backward_weight(const ConvGeom& g, const float* x, const float* gy, float* gw) {
   const int64_t in_plane = g.H * g.W, out_plane = g.OH * g.OW, taps = g.R * g.S;
   const PhaseLayout L(g);
-#pragma omp parallel if (g.N * g.C * out_plane * taps > 32768)
-  {
+  parallel_chunks(g.C, g.N * g.C * out_plane * taps > 32768, [&](Chunks& chunks) {
     Scratch t(L, g);
     std::fill(t.out.begin(), t.out.end(), 0.f);  // junk columns of the Wq-wide gradient stay zero
     std::vector<float> a(static_cast<size_t>(taps));
-#pragma omp for schedule(static)
-    for (int64_t c = 0; c < g.C; ++c) {
-      std::fill(a.begin(), a.end(), 0.f);
-      for (int64_t n = 0; n < g.N; ++n) {
-        scatter_input(g, L, x + (n * g.C + c) * in_plane, t.phases.data());
-        float* gq = t.out.data();
-        widen_rows(g, L, gy + (n * g.C + c) * out_plane, gq);
-        for (int64_t r = 0; r < g.R; ++r)
-          for (int64_t s = 0; s < g.S; ++s)
-            a[size_t(r * g.S + s)] += dot_in_order(gq, t.phases.data() + L.tap_offset(r, s), g.OH * L.Wq);
+    for (int64_t c0, c1; chunks.next(c0, c1);)
+      for (int64_t c = c0; c < c1; ++c) {
+        std::fill(a.begin(), a.end(), 0.f);
+        for (int64_t n = 0; n < g.N; ++n) {
+          scatter_input(g, L, x + (n * g.C + c) * in_plane, t.phases.data());
+          float* gq = t.out.data();
+          widen_rows(g, L, gy + (n * g.C + c) * out_plane, gq);
+          for (int64_t r = 0; r < g.R; ++r)
+            for (int64_t s = 0; s < g.S; ++s)
+              a[size_t(r * g.S + s)] += dot_in_order(gq, t.phases.data() + L.tap_offset(r, s), g.OH * L.Wq);
+        }
+        std::copy(a.begin(), a.end(), gw + c * taps);
       }
-      std::copy(a.begin(), a.end(), gw + c * taps);
-    }
-  }
+  });
 }
 
 }  // namespace strata::cpu

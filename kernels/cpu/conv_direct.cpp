@@ -1,4 +1,5 @@
 #include "kernels/cpu/conv_direct.h"
+#include "kernels/cpu/thread_pool.h"
 #include "kernels/cpu/conv_depthwise.h"
 #include "kernels/cpu/conv_patch.h"
 
@@ -95,18 +96,19 @@ Padded pad_planes(Padded p, const float* x, int64_t H, int64_t W, float* workspa
   const int64_t planes = p.planes, ph = p.ph, pw = p.pw;
   float* out = p.base;
   const int64_t rows = planes * p.Hp, Hp = p.Hp, Wp = p.Wp;
-#pragma omp parallel for schedule(static) if (rows * Wp > 65536)
-  for (int64_t i = 0; i < rows; ++i) {
-    const int64_t plane = i / Hp, h = i % Hp - ph;
-    float* row = out + i * Wp;
-    if (h < 0 || h >= H) {
-      std::fill_n(row, Wp, 0.0f);
-      continue;
+  parallel_for(rows, rows * Wp > 65536, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      const int64_t plane = i / Hp, h = i % Hp - ph;
+      float* row = out + i * Wp;
+      if (h < 0 || h >= H) {
+        std::fill_n(row, Wp, 0.0f);
+        continue;
+      }
+      std::fill_n(row, pw, 0.0f);
+      std::memcpy(row + pw, x + (plane * H + h) * W, size_t(W) * sizeof(float));
+      std::fill(row + pw + W, row + Wp, 0.0f);
     }
-    std::fill_n(row, pw, 0.0f);
-    std::memcpy(row + pw, x + (plane * H + h) * W, size_t(W) * sizeof(float));
-    std::fill(row + pw + W, row + Wp, 0.0f);
-  }
+  });
   return p;
 }
 
@@ -177,23 +179,24 @@ void correlate(const Padded& xp, int64_t N, int64_t C, int64_t R, int64_t S, con
                int64_t K, float* y, int64_t OH, int64_t OW) {
   const int64_t blocks = ceil_div(K, kKB), vecs = ceil_div(OW, kLanes), items = N * blocks * OH;
   const int64_t plane = xp.plane(), Wp = xp.Wp, y_plane = OH * OW;
-#pragma omp parallel for schedule(static) if (items * vecs * C * R * S > 16384)
-  for (int64_t item = 0; item < items; ++item) {
-    const int64_t n = item / (blocks * OH), kb = item / OH % blocks, oh = item % OH;
-    const float* x = xp.data() + n * C * plane + oh * Wp;
-    const float* wk = packed.data() + kb * C * R * S * kKB;
-    float* yrow = y + (n * K + kb * kKB) * y_plane + oh * OW;
-    const int64_t k_count = std::min<int64_t>(kKB, K - kb * kKB);
-    // Tiles of kWB vectors from column v * kLanes, then one tile of the 1 or 2 vectors left.
-    auto tile = [&]<int WB>(int64_t v) {
-      correlate_tile<WB>(x + v * kLanes, plane, Wp, C, R, S, wk, yrow + v * kLanes, y_plane, k_count,
-                         OW - v * kLanes);
-    };
-    int64_t v = 0;
-    for (; v + kWB <= vecs; v += kWB) tile.template operator()<kWB>(v);
-    if (vecs - v == 2) tile.template operator()<2>(v);
-    if (vecs - v == 1) tile.template operator()<1>(v);
-  }
+  parallel_for(items, items * vecs * C * R * S > 16384, [&](int64_t item0, int64_t item1) {
+    for (int64_t item = item0; item < item1; ++item) {
+      const int64_t n = item / (blocks * OH), kb = item / OH % blocks, oh = item % OH;
+      const float* x = xp.data() + n * C * plane + oh * Wp;
+      const float* wk = packed.data() + kb * C * R * S * kKB;
+      float* yrow = y + (n * K + kb * kKB) * y_plane + oh * OW;
+      const int64_t k_count = std::min<int64_t>(kKB, K - kb * kKB);
+      // Tiles of kWB vectors from column v * kLanes, then one tile of the 1 or 2 vectors left.
+      auto tile = [&]<int WB>(int64_t v) {
+        correlate_tile<WB>(x + v * kLanes, plane, Wp, C, R, S, wk, yrow + v * kLanes, y_plane, k_count,
+                           OW - v * kLanes);
+      };
+      int64_t v = 0;
+      for (; v + kWB <= vecs; v += kWB) tile.template operator()<kWB>(v);
+      if (vecs - v == 2) tile.template operator()<2>(v);
+      if (vecs - v == 1) tile.template operator()<1>(v);
+    }
+  });
 }
 
 // ---- backward-weight
@@ -266,9 +269,10 @@ void backward_weight_fixed(const ConvGeom& g, const Padded& xp, const float* gy,
   const int64_t chunk = std::clamp<int64_t>(std::max(by_cache, by_work), 1, rows);
   for (int64_t i0 = 0; i0 < rows; i0 += chunk) {
     const int64_t i1 = std::min(rows, i0 + chunk);
-#pragma omp parallel for schedule(static) if (items * (i1 - i0) * g.OW * KB * R * S > 16384)
-    for (int64_t item = 0; item < items; ++item)
-      weight_sums<R, S, KB>(g, xp, gy, item / blocks, item % blocks, i0, i1, sums.data() + item * KB * R * S);
+    parallel_for(items, items * (i1 - i0) * g.OW * KB * R * S > 16384, [&](int64_t item0, int64_t item1) {
+      for (int64_t item = item0; item < item1; ++item)
+        weight_sums<R, S, KB>(g, xp, gy, item / blocks, item % blocks, i0, i1, sums.data() + item * KB * R * S);
+    });
   }
   for (int64_t item = 0; item < items; ++item) {
     const int64_t c = item / blocks, kb = item % blocks;

@@ -1,4 +1,5 @@
 #include "kernels/cpu/conv_patch.h"
+#include "kernels/cpu/thread_pool.h"
 
 #include <algorithm>
 #include <vector>
@@ -17,7 +18,7 @@ constexpr int kVecs = 2;  // vectors of the register tile along the row (or alon
 
 int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
-// A scratch buffer of each thread, kept between calls (OpenMP's threads persist); zero-filled to n floats when
+// A scratch buffer of each thread, kept between calls (the pool's threads persist); zero-filled to n floats when
 // `zero`.
 float* scratch(int slot, int64_t n, bool zero) {
   thread_local std::vector<float> buf[2];
@@ -117,22 +118,23 @@ void conv_patch_forward(const ConvGeom& g, const float* x, const float* w, float
   const int64_t Q = g.C * g.R * g.S, rows = rows_per_task(g), blocks = (g.OH + rows - 1) / rows;
   const int64_t Wp = round_up(rows * g.OW, kLanes);
   const std::vector<float> wp = pack_rows(g.K, Q, [&](int64_t k, int64_t q) { return w[k * Q + q]; });
-#pragma omp parallel for schedule(static)
-  for (int64_t task = 0; task < g.N * blocks; ++task) {
-    const int64_t n = task / blocks, oh0 = task % blocks * rows, nr = std::min(rows, g.OH - oh0);
-    const int64_t width = nr * g.OW;
-    float* xs = scratch(0, Q * Wp, width != Wp);  // the positions past `width` only feed results that are dropped
-    for (int64_t c = 0; c < g.C; ++c)
-      for (int64_t r = 0; r < g.R; ++r)
-        for (int64_t i = 0; i < nr; ++i)
-          split_taps(x + ((n * g.C + c) * g.H + (oh0 + i) * g.R + r) * g.W, g.OW, g.S,
-                     xs + (c * g.R + r) * g.S * Wp + i * g.OW, Wp);
-    for (int64_t k0 = 0; k0 < g.K; k0 += kRows)
-      tiles_along_row(wp.data() + k0 * Q, xs, Q, Wp, width, [&](const float (*out)[kVecs * kLanes], int64_t col, int64_t count) {
-        for (int64_t j = 0; j < kRows && k0 + j < g.K; ++j)
-          std::copy_n(out[j], count, y + ((n * g.K + k0 + j) * g.OH + oh0) * g.OW + col);
-      });
-  }
+  parallel_for(g.N * blocks, true, [&](int64_t task0, int64_t task1) {
+    for (int64_t task = task0; task < task1; ++task) {
+      const int64_t n = task / blocks, oh0 = task % blocks * rows, nr = std::min(rows, g.OH - oh0);
+      const int64_t width = nr * g.OW;
+      float* xs = scratch(0, Q * Wp, width != Wp);  // the positions past `width` only feed results that are dropped
+      for (int64_t c = 0; c < g.C; ++c)
+        for (int64_t r = 0; r < g.R; ++r)
+          for (int64_t i = 0; i < nr; ++i)
+            split_taps(x + ((n * g.C + c) * g.H + (oh0 + i) * g.R + r) * g.W, g.OW, g.S,
+                       xs + (c * g.R + r) * g.S * Wp + i * g.OW, Wp);
+      for (int64_t k0 = 0; k0 < g.K; k0 += kRows)
+        tiles_along_row(wp.data() + k0 * Q, xs, Q, Wp, width, [&](const float (*out)[kVecs * kLanes], int64_t col, int64_t count) {
+          for (int64_t j = 0; j < kRows && k0 + j < g.K; ++j)
+            std::copy_n(out[j], count, y + ((n * g.K + k0 + j) * g.OH + oh0) * g.OW + col);
+        });
+    }
+  });
 }
 
 void conv_patch_backward_data(const ConvGeom& g, const float* gy, const float* w, float* gx) {
@@ -143,31 +145,32 @@ void conv_patch_backward_data(const ConvGeom& g, const float* gy, const float* w
   const int64_t Q = g.C * g.R * g.S, rows = rows_per_task(g), blocks = (g.OH + rows - 1) / rows;
   const int64_t Wp = round_up(rows * g.OW, kLanes);
   const std::vector<float> wp = pack_rows(Q, g.K, [&](int64_t q, int64_t k) { return w[k * Q + q]; });
-#pragma omp parallel for schedule(static)
-  for (int64_t task = 0; task < g.N * blocks; ++task) {
-    const int64_t n = task / blocks, oh0 = task % blocks * rows, nr = std::min(rows, g.OH - oh0);
-    const int64_t width = nr * g.OW;
-    float* gs = scratch(0, g.K * Wp, width != Wp);
-    for (int64_t k = 0; k < g.K; ++k) std::copy_n(gy + ((n * g.K + k) * g.OH + oh0) * g.OW, width, gs + k * Wp);
-    for (int64_t q0 = 0; q0 < Q; q0 += kRows)
-      tiles_along_row(wp.data() + q0 * g.K, gs, g.K, Wp, width, [&](const float (*out)[kVecs * kLanes], int64_t col, int64_t count) {
-        // Rows j of the tile are taps q0 + j (the S taps of one (c, r) consecutive); columns are positions,
-        // which may run over several rows of the block.
-        for (int64_t j = 0; j < kRows && q0 + j < Q;) {
-          const int64_t q = q0 + j, c = q / (g.R * g.S), r = q / g.S % g.R, s = q % g.S;
-          const bool whole = s == 0 && j + g.S <= kRows;  // all S taps of (c, r) in this tile
-          for (int64_t done = 0; done < count;) {
-            const int64_t pos = col + done, i = pos / g.OW, ow = pos % g.OW, seg = std::min(count - done, g.OW - ow);
-            float* dst = gx + ((n * g.C + c) * g.H + (oh0 + i) * g.R + r) * g.W + ow * g.S;
-            if (whole) join_taps(out[j] + done, kVecs * kLanes, seg, g.S, dst);
-            else
-              for (int64_t t = 0; t < seg; ++t) dst[t * g.S + s] = out[j][done + t];
-            done += seg;
+  parallel_for(g.N * blocks, true, [&](int64_t task0, int64_t task1) {
+    for (int64_t task = task0; task < task1; ++task) {
+      const int64_t n = task / blocks, oh0 = task % blocks * rows, nr = std::min(rows, g.OH - oh0);
+      const int64_t width = nr * g.OW;
+      float* gs = scratch(0, g.K * Wp, width != Wp);
+      for (int64_t k = 0; k < g.K; ++k) std::copy_n(gy + ((n * g.K + k) * g.OH + oh0) * g.OW, width, gs + k * Wp);
+      for (int64_t q0 = 0; q0 < Q; q0 += kRows)
+        tiles_along_row(wp.data() + q0 * g.K, gs, g.K, Wp, width, [&](const float (*out)[kVecs * kLanes], int64_t col, int64_t count) {
+          // Rows j of the tile are taps q0 + j (the S taps of one (c, r) consecutive); columns are positions,
+          // which may run over several rows of the block.
+          for (int64_t j = 0; j < kRows && q0 + j < Q;) {
+            const int64_t q = q0 + j, c = q / (g.R * g.S), r = q / g.S % g.R, s = q % g.S;
+            const bool whole = s == 0 && j + g.S <= kRows;  // all S taps of (c, r) in this tile
+            for (int64_t done = 0; done < count;) {
+              const int64_t pos = col + done, i = pos / g.OW, ow = pos % g.OW, seg = std::min(count - done, g.OW - ow);
+              float* dst = gx + ((n * g.C + c) * g.H + (oh0 + i) * g.R + r) * g.W + ow * g.S;
+              if (whole) join_taps(out[j] + done, kVecs * kLanes, seg, g.S, dst);
+              else
+                for (int64_t t = 0; t < seg; ++t) dst[t * g.S + s] = out[j][done + t];
+              done += seg;
+            }
+            j += whole ? g.S : 1;
           }
-          j += whole ? g.S : 1;
-        }
-      });
-  }
+        });
+    }
+  });
 }
 
 void conv_patch_backward_weight(const ConvGeom& g, const float* x, const float* gy, float* gw, float* workspace) {
@@ -182,60 +185,62 @@ void conv_patch_backward_weight(const ConvGeom& g, const float* x, const float* 
   const int64_t rows = std::clamp<int64_t>((int64_t(1) << 15) / (Qp * g.OW), 1, g.OH);
   const int64_t len = rows * g.OW;
   const std::vector<float> zeros(size_t(len), 0.0f);  // the gradient rows of the channels past K in a tile
-#pragma omp parallel for schedule(static)
-  for (int64_t n = 0; n < g.N; ++n) {
-    float* part = workspace + n * g.K * Q;
-    std::fill_n(part, g.K * Q, 0.0f);
-    float* xs = scratch(0, Q * len, false);  // [q][position]
-    float* xt = scratch(1, len * Qp, true);  // [position][q]; the taps past Q stay zero
-    for (int64_t oh0 = 0; oh0 < g.OH; oh0 += rows) {
-      const int64_t nr = std::min(rows, g.OH - oh0), used = nr * g.OW;
-      for (int64_t c = 0; c < g.C; ++c)
-        for (int64_t r = 0; r < g.R; ++r)
-          for (int64_t i = 0; i < nr; ++i)
-            split_taps(x + ((n * g.C + c) * g.H + (oh0 + i) * g.R + r) * g.W, g.OW, g.S,
-                       xs + (c * g.R + r) * g.S * len + i * g.OW, len);
-      simd::transpose(xs, len, Q, used, xt, Qp);
-      for (int64_t k0 = 0; k0 < g.K; k0 += kRows) {
-        const float* grow[kRows];
-        for (int j = 0; j < kRows; ++j)
-          grow[j] = k0 + j < g.K ? gy + (n * g.K + k0 + j) * P + oh0 * g.OW : zeros.data();
-        for (int64_t q0 = 0; q0 < Q; q0 += kVecs * kLanes) {
-          const bool two = Qp - q0 > kLanes;
-          vf acc[kRows][kVecs] = {};
-          for (int64_t p = 0; p < used; ++p) {
-            const float* xp = xt + p * Qp + q0;
-            const vf x0 = simd::load(xp), x1 = two ? simd::load(xp + kLanes) : vf{};
-            for (int j = 0; j < kRows; ++j) {
-              const vf gv = simd::splat(grow[j][p]);
-              acc[j][0] += gv * x0;
-              acc[j][1] += gv * x1;
+  parallel_for(g.N, true, [&](int64_t n0, int64_t n1) {
+    for (int64_t n = n0; n < n1; ++n) {
+      float* part = workspace + n * g.K * Q;
+      std::fill_n(part, g.K * Q, 0.0f);
+      float* xs = scratch(0, Q * len, false);  // [q][position]
+      float* xt = scratch(1, len * Qp, true);  // [position][q]; the taps past Q stay zero
+      for (int64_t oh0 = 0; oh0 < g.OH; oh0 += rows) {
+        const int64_t nr = std::min(rows, g.OH - oh0), used = nr * g.OW;
+        for (int64_t c = 0; c < g.C; ++c)
+          for (int64_t r = 0; r < g.R; ++r)
+            for (int64_t i = 0; i < nr; ++i)
+              split_taps(x + ((n * g.C + c) * g.H + (oh0 + i) * g.R + r) * g.W, g.OW, g.S,
+                         xs + (c * g.R + r) * g.S * len + i * g.OW, len);
+        simd::transpose(xs, len, Q, used, xt, Qp);
+        for (int64_t k0 = 0; k0 < g.K; k0 += kRows) {
+          const float* grow[kRows];
+          for (int j = 0; j < kRows; ++j)
+            grow[j] = k0 + j < g.K ? gy + (n * g.K + k0 + j) * P + oh0 * g.OW : zeros.data();
+          for (int64_t q0 = 0; q0 < Q; q0 += kVecs * kLanes) {
+            const bool two = Qp - q0 > kLanes;
+            vf acc[kRows][kVecs] = {};
+            for (int64_t p = 0; p < used; ++p) {
+              const float* xp = xt + p * Qp + q0;
+              const vf x0 = simd::load(xp), x1 = two ? simd::load(xp + kLanes) : vf{};
+              for (int j = 0; j < kRows; ++j) {
+                const vf gv = simd::splat(grow[j][p]);
+                acc[j][0] += gv * x0;
+                acc[j][1] += gv * x1;
+              }
             }
-          }
-          const int64_t count = std::min<int64_t>(Q - q0, kVecs * kLanes);
-          for (int64_t j = 0; j < kRows && k0 + j < g.K; ++j) {
-            float* dst = part + (k0 + j) * Q + q0;
-            if (count == kVecs * kLanes) {
-              simd::store(dst, simd::load(dst) + acc[j][0]);
-              simd::store(dst + kLanes, simd::load(dst + kLanes) + acc[j][1]);
-            } else {
-              alignas(64) float out[kVecs * kLanes];
-              simd::store(out, acc[j][0]);
-              simd::store(out + kLanes, acc[j][1]);
-              for (int64_t i = 0; i < count; ++i) dst[i] += out[i];
+            const int64_t count = std::min<int64_t>(Q - q0, kVecs * kLanes);
+            for (int64_t j = 0; j < kRows && k0 + j < g.K; ++j) {
+              float* dst = part + (k0 + j) * Q + q0;
+              if (count == kVecs * kLanes) {
+                simd::store(dst, simd::load(dst) + acc[j][0]);
+                simd::store(dst + kLanes, simd::load(dst + kLanes) + acc[j][1]);
+              } else {
+                alignas(64) float out[kVecs * kLanes];
+                simd::store(out, acc[j][0]);
+                simd::store(out + kLanes, acc[j][1]);
+                for (int64_t i = 0; i < count; ++i) dst[i] += out[i];
+              }
             }
           }
         }
       }
     }
-  }
+  });
   const int64_t KQ = g.K * Q;
-#pragma omp parallel for schedule(static)
-  for (int64_t i = 0; i < KQ; ++i) {
-    float s = 0;
-    for (int64_t n = 0; n < g.N; ++n) s += workspace[n * KQ + i];
-    gw[i] = s;
-  }
+  parallel_for(KQ, true, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      float s = 0;
+      for (int64_t n = 0; n < g.N; ++n) s += workspace[n * KQ + i];
+      gw[i] = s;
+    }
+  });
 }
 
 }  // namespace strata::cpu

@@ -1,4 +1,5 @@
 #include "kernels/cpu/conv_winograd.h"
+#include "kernels/cpu/thread_pool.h"
 
 #include <algorithm>
 #include <vector>
@@ -81,46 +82,45 @@ inline void filter_1d(const float* g0, const float* g1, const float* g2, float* 
 void transform_filters(const Plan& p, const Filters& f, float* U) {
   constexpr int64_t kBlock = 16;
   const int64_t C = p.Cin, R = p.R(), taps_per = R * 3, blocks = (p.Cout + kBlock - 1) / kBlock;
-#pragma omp parallel
-  {
+  parallel_chunks(blocks, true, [&](Chunks& chunks) {
     // taps[b][r][s][ci] for the block's output channels b, cols[s][i][ci]
     std::vector<float> taps(size_t(kBlock * taps_per * C)), cols(size_t(3 * kIn * C));
-#pragma omp for schedule(static)
-    for (int64_t blk = 0; blk < blocks; ++blk) {
-      const int64_t co0 = blk * kBlock, nb = std::min(kBlock, p.Cout - co0);
-      // 16 input channels at a time: the lines of `taps` being filled (16 x
-      // taps_per of them) and the filter taps being read both stay in L1.
-      for (int64_t ci0 = 0; ci0 < C; ci0 += kBlock) {
-        const int64_t nc = std::min(kBlock, C - ci0);
-        for (int64_t b = 0; b < nb; ++b)
-          for (int64_t r = 0; r < R; ++r)
-            for (int64_t s = 0; s < 3; ++s) {
-              const float* w = f.w + f.base + (co0 + b) * f.s_co + ci0 * f.s_ci + r * f.s_r + s * f.s_s;
-              float* t = taps.data() + (b * taps_per + r * 3 + s) * C + ci0;
-              for (int64_t c = 0; c < nc; ++c) t[c] = w[c * f.s_ci];
-            }
+    for (int64_t blk0, blk1; chunks.next(blk0, blk1);)
+      for (int64_t blk = blk0; blk < blk1; ++blk) {
+        const int64_t co0 = blk * kBlock, nb = std::min(kBlock, p.Cout - co0);
+        // 16 input channels at a time: the lines of `taps` being filled (16 x
+        // taps_per of them) and the filter taps being read both stay in L1.
+        for (int64_t ci0 = 0; ci0 < C; ci0 += kBlock) {
+          const int64_t nc = std::min(kBlock, C - ci0);
+          for (int64_t b = 0; b < nb; ++b)
+            for (int64_t r = 0; r < R; ++r)
+              for (int64_t s = 0; s < 3; ++s) {
+                const float* w = f.w + f.base + (co0 + b) * f.s_co + ci0 * f.s_ci + r * f.s_r + s * f.s_s;
+                float* t = taps.data() + (b * taps_per + r * 3 + s) * C + ci0;
+                for (int64_t c = 0; c < nc; ++c) t[c] = w[c * f.s_ci];
+              }
+        }
+        for (int64_t b = 0; b < nb; ++b) {
+          const float* tb = taps.data() + b * taps_per * C;
+          if (p.one_d) {
+            float* u[kIn];
+            for (int64_t j = 0; j < kIn; ++j) u[j] = U + (j * p.Cout + co0 + b) * C;
+            filter_1d(tb, tb + C, tb + 2 * C, u, C);
+            continue;
+          }
+          for (int64_t s = 0; s < 3; ++s) {
+            float* u[kIn];
+            for (int64_t i = 0; i < kIn; ++i) u[i] = cols.data() + (s * kIn + i) * C;
+            filter_1d(tb + s * C, tb + (3 + s) * C, tb + (6 + s) * C, u, C);
+          }
+          for (int64_t i = 0; i < kIn; ++i) {
+            float* u[kIn];
+            for (int64_t j = 0; j < kIn; ++j) u[j] = U + ((i * kIn + j) * p.Cout + co0 + b) * C;
+            filter_1d(cols.data() + i * C, cols.data() + (kIn + i) * C, cols.data() + (2 * kIn + i) * C, u, C);
+          }
+        }
       }
-      for (int64_t b = 0; b < nb; ++b) {
-        const float* tb = taps.data() + b * taps_per * C;
-        if (p.one_d) {
-          float* u[kIn];
-          for (int64_t j = 0; j < kIn; ++j) u[j] = U + (j * p.Cout + co0 + b) * C;
-          filter_1d(tb, tb + C, tb + 2 * C, u, C);
-          continue;
-        }
-        for (int64_t s = 0; s < 3; ++s) {
-          float* u[kIn];
-          for (int64_t i = 0; i < kIn; ++i) u[i] = cols.data() + (s * kIn + i) * C;
-          filter_1d(tb + s * C, tb + (3 + s) * C, tb + (6 + s) * C, u, C);
-        }
-        for (int64_t i = 0; i < kIn; ++i) {
-          float* u[kIn];
-          for (int64_t j = 0; j < kIn; ++j) u[j] = U + ((i * kIn + j) * p.Cout + co0 + b) * C;
-          filter_1d(cols.data() + i * C, cols.data() + (kIn + i) * C, cols.data() + (2 * kIn + i) * C, u, C);
-        }
-      }
-    }
-  }
+  });
 }
 
 // The 1-D transforms, on floats or on vectors of kLanes tiles: `load(i)` gives
@@ -308,13 +308,12 @@ void transform_tiles(const float* planes, int64_t N, int64_t P, int64_t H, int64
   const bool by_plane = !one_dim && TW < simd::kLanes;
   if (Tr > T)
     for (int64_t r = 0; r < points * P; ++r) std::fill(Out + r * Tr + T, Out + (r + 1) * Tr, 0.0f);
-#pragma omp parallel
-  {
+  parallel_chunks(N * P, true, [&](Chunks& chunks) {
     RowScratch scratch(E, TW, !by_plane && !one_dim);
     PlaneScratch plane_scratch(by_plane ? TH : 0, TW);
-#pragma omp for collapse(2) schedule(static)
-    for (int64_t n = 0; n < N; ++n)
-      for (int64_t c = 0; c < P; ++c) {
+    for (int64_t nc0, nc1; chunks.next(nc0, nc1);)
+      for (int64_t nc = nc0; nc < nc1; ++nc) {
+        const int64_t n = nc / P, c = nc % P;
         const float* plane = planes + (n * P + c) * H * W;
         float* out = Out + c * Tr + n * TH * TW;
         if (by_plane) {
@@ -324,7 +323,7 @@ void transform_tiles(const float* planes, int64_t N, int64_t P, int64_t H, int64
         for (int64_t th = 0; th < TH; ++th)
           transform_row<E>(plane, H, W, pad_h, pad_w, th, TW, one_dim, transform_1d, scratch, out + th * TW, P * Tr);
       }
-  }
+  });
 }
 
 // V[e][ci][t] = (B^T d B)[e] for every 6x6 input tile d (zero outside x).
@@ -418,13 +417,12 @@ void output_plane(const Plan& p, const float* m, int64_t es, float* plane, Plane
 void transform_output(const Plan& p, const float* M, float* y) {
   const int64_t TH = p.TH(), TW = p.TW(), T = p.Tr();
   const bool by_plane = !p.one_d && TW < simd::kLanes;
-#pragma omp parallel
-  {
+  parallel_chunks(p.N * p.Cout, true, [&](Chunks& chunks) {
     OutputScratch scratch(TW);
     PlaneScratch plane_scratch(by_plane ? TH : 0, TW);
-#pragma omp for collapse(2) schedule(static)
-    for (int64_t n = 0; n < p.N; ++n)
-      for (int64_t co = 0; co < p.Cout; ++co) {
+    for (int64_t nc0, nc1; chunks.next(nc0, nc1);)
+      for (int64_t nc = nc0; nc < nc1; ++nc) {
+        const int64_t n = nc / p.Cout, co = nc % p.Cout;
         const float* m = M + co * T + n * TH * TW;
         float* plane = y + (n * p.Cout + co) * p.OH * p.OW;
         if (by_plane) {
@@ -433,7 +431,7 @@ void transform_output(const Plan& p, const float* M, float* y) {
         }
         for (int64_t th = 0; th < TH; ++th) output_row(p, m + th * TW, p.Cout * T, th, plane, scratch);
       }
-  }
+  });
 }
 
 // A y for y = (y0 .. y3), the transpose of output_1d: out[i] = sum_k A^T[k][i] y_k.
@@ -472,32 +470,31 @@ inline void filter_gradient_1d(const float* const m[kIn], float* g0, float* g1, 
 // contiguous in ci).
 void transform_filter_gradient(const Plan& p, const float* M, float* gw) {
   const int64_t C = p.Cin, es = p.Cout * C, taps_per = p.R() * 3;
-#pragma omp parallel
-  {
+  parallel_chunks(p.Cout, true, [&](Chunks& chunks) {
     std::vector<float> rows(size_t(3 * kIn * C)), taps(size_t(9 * C));  // rows[r][j][ci], taps[r][s][ci]
-#pragma omp for schedule(static)
-    for (int64_t co = 0; co < p.Cout; ++co) {
-      if (p.one_d) {
-        const float* m[kIn];
-        for (int64_t j = 0; j < kIn; ++j) m[j] = M + j * es + co * C;
-        filter_gradient_1d(m, taps.data(), taps.data() + C, taps.data() + 2 * C, C);
+    for (int64_t co0, co1; chunks.next(co0, co1);)
+      for (int64_t co = co0; co < co1; ++co) {
+        if (p.one_d) {
+          const float* m[kIn];
+          for (int64_t j = 0; j < kIn; ++j) m[j] = M + j * es + co * C;
+          filter_gradient_1d(m, taps.data(), taps.data() + C, taps.data() + 2 * C, C);
+        }
+        for (int64_t j = 0; j < kIn && !p.one_d; ++j) {  // over i of point (i, j)
+          const float* m[kIn];
+          for (int64_t i = 0; i < kIn; ++i) m[i] = M + (i * kIn + j) * es + co * C;
+          filter_gradient_1d(m, rows.data() + j * C, rows.data() + (kIn + j) * C, rows.data() + (2 * kIn + j) * C, C);
+        }
+        for (int64_t r = 0; r < 3 && !p.one_d; ++r) {  // over j
+          const float* m[kIn];
+          for (int64_t j = 0; j < kIn; ++j) m[j] = rows.data() + (r * kIn + j) * C;
+          float* t = taps.data() + r * 3 * C;
+          filter_gradient_1d(m, t, t + C, t + 2 * C, C);
+        }
+        float* g = gw + co * C * taps_per;
+        for (int64_t ci = 0; ci < C; ++ci)
+          for (int64_t rs = 0; rs < taps_per; ++rs) g[ci * taps_per + rs] = taps[size_t(rs * C + ci)];
       }
-      for (int64_t j = 0; j < kIn && !p.one_d; ++j) {  // over i of point (i, j)
-        const float* m[kIn];
-        for (int64_t i = 0; i < kIn; ++i) m[i] = M + (i * kIn + j) * es + co * C;
-        filter_gradient_1d(m, rows.data() + j * C, rows.data() + (kIn + j) * C, rows.data() + (2 * kIn + j) * C, C);
-      }
-      for (int64_t r = 0; r < 3 && !p.one_d; ++r) {  // over j
-        const float* m[kIn];
-        for (int64_t j = 0; j < kIn; ++j) m[j] = rows.data() + (r * kIn + j) * C;
-        float* t = taps.data() + r * 3 * C;
-        filter_gradient_1d(m, t, t + C, t + 2 * C, C);
-      }
-      float* g = gw + co * C * taps_per;
-      for (int64_t ci = 0; ci < C; ++ci)
-        for (int64_t rs = 0; rs < taps_per; ++rs) g[ci * taps_per + rs] = taps[size_t(rs * C + ci)];
-    }
-  }
+  });
 }
 
 // ---- the blocked correlation: transforms, products and output per block of tiles
@@ -668,31 +665,30 @@ void transform_block_input(const Plan& p, const float* x, int64_t r0, int64_t rn
 void correlate_blocked(const Plan& p, const float* x, const float* U, float* y) {
   const Blocking b = blocking_of(p);
   const int64_t TH = p.TH(), TW = p.TW(), rows_total = p.N * TH, P = p.points(), TB = b.TB;
-#pragma omp parallel
-  {
+  parallel_chunks(b.blocks, true, [&](Chunks& chunks) {
     std::vector<float> V(size_t(P * p.Cin * TB), 0.0f), M(size_t(P * p.Cout * TB));
     RowScratch in_scratch(kIn, TW, false);
     OutputScratch out_scratch(TW);
-#pragma omp for schedule(static)
-    for (int64_t blk = 0; blk < b.blocks; ++blk) {
-      const int64_t r0 = blk * b.rows, rn = std::min(b.rows, rows_total - r0);
-      transform_block_input(p, x, r0, rn, TB, in_scratch, V.data());
-      // Tiles beyond the last row (rn < rows) keep an earlier block's values:
-      // their products are computed and never read.
-      for (int64_t e = 0; e < P; ++e)
-        gemm_block<false>(p.Cout, TB, p.Cin, U + e * p.Cout * p.Cin, p.Cin, V.data() + e * p.Cin * TB, TB,
-                          M.data() + e * p.Cout * TB, TB);
-      for (int64_t i = 0; i < rn; ++i) {
-        const int64_t n = (r0 + i) / TH, th = (r0 + i) % TH;
-        for (int64_t co = 0; co < p.Cout; ++co) {
-          if (co + kAhead < p.Cout)
-            prefetch_rows(y + (n * p.Cout + co + kAhead) * p.OH * p.OW, p.OH, p.OW, th * kTile, kTile, true);
-          output_row(p, M.data() + co * TB + i * TW, p.Cout * TB, th, y + (n * p.Cout + co) * p.OH * p.OW,
-                     out_scratch);
+    for (int64_t blk0, blk1; chunks.next(blk0, blk1);)
+      for (int64_t blk = blk0; blk < blk1; ++blk) {
+        const int64_t r0 = blk * b.rows, rn = std::min(b.rows, rows_total - r0);
+        transform_block_input(p, x, r0, rn, TB, in_scratch, V.data());
+        // Tiles beyond the last row (rn < rows) keep an earlier block's values:
+        // their products are computed and never read.
+        for (int64_t e = 0; e < P; ++e)
+          gemm_block<false>(p.Cout, TB, p.Cin, U + e * p.Cout * p.Cin, p.Cin, V.data() + e * p.Cin * TB, TB,
+                            M.data() + e * p.Cout * TB, TB);
+        for (int64_t i = 0; i < rn; ++i) {
+          const int64_t n = (r0 + i) / TH, th = (r0 + i) % TH;
+          for (int64_t co = 0; co < p.Cout; ++co) {
+            if (co + kAhead < p.Cout)
+              prefetch_rows(y + (n * p.Cout + co + kAhead) * p.OH * p.OW, p.OH, p.OW, th * kTile, kTile, true);
+            output_row(p, M.data() + co * TB + i * TW, p.Cout * TB, th, y + (n * p.Cout + co) * p.OH * p.OW,
+                       out_scratch);
+          }
         }
       }
-    }
-  }
+  });
 }
 
 // Partial sums of the blocked backward-weight: block b adds into group
@@ -710,52 +706,52 @@ void weight_products_blocked(const Plan& p, const float* x, const float* gy, flo
   const int64_t C = p.Cin, K = p.Cout, Kp = (K + kLanes - 1) / kLanes * kLanes;
   const int64_t groups = std::min(kWeightGroups, b.blocks);
   std::vector<float> sums(size_t(groups * P * C * Kp), 0.0f);  // sums[g][e][c][k]
-#pragma omp parallel
-  {
+  parallel_chunks(groups, true, [&](Chunks& chunks) {
     // V[e][c][t], Z[e][k][t], Zt[t][k] (one point at a time)
     std::vector<float> V(size_t(P * C * TB), 0.0f), Z(size_t(P * K * TB), 0.0f), Zt(size_t(TB * Kp), 0.0f);
     RowScratch in_scratch(kIn, TW, false), gy_scratch(kTile, TW, false);
-#pragma omp for schedule(static)
-    for (int64_t g = 0; g < groups; ++g)
-      for (int64_t blk = g; blk < b.blocks; blk += groups) {
-        const int64_t r0 = blk * b.rows, rn = std::min(b.rows, rows_total - r0);
-        transform_block_input(p, x, r0, rn, TB, in_scratch, V.data());
-        for (int64_t i = 0; i < rn; ++i) {
-          const int64_t n = (r0 + i) / TH, th = (r0 + i) % TH;
-          for (int64_t k = 0; k < K; ++k) {
-            if (k + kAhead < K) prefetch_rows(gy + (n * K + k + kAhead) * p.OH * p.OW, p.OH, p.OW, th * kTile, kTile,
-                                              false);
-            transform_row<kTile>(gy + (n * K + k) * p.OH * p.OW, p.OH, p.OW, 0, 0, th, TW, p.one_d,
-                                 [](auto load, auto store) { gradient_1d(load, store); },
-                                 gy_scratch, Z.data() + k * TB + i * TW, K * TB);
+    for (int64_t g0, g1; chunks.next(g0, g1);)
+      for (int64_t g = g0; g < g1; ++g)
+        for (int64_t blk = g; blk < b.blocks; blk += groups) {
+          const int64_t r0 = blk * b.rows, rn = std::min(b.rows, rows_total - r0);
+          transform_block_input(p, x, r0, rn, TB, in_scratch, V.data());
+          for (int64_t i = 0; i < rn; ++i) {
+            const int64_t n = (r0 + i) / TH, th = (r0 + i) % TH;
+            for (int64_t k = 0; k < K; ++k) {
+              if (k + kAhead < K) prefetch_rows(gy + (n * K + k + kAhead) * p.OH * p.OW, p.OH, p.OW, th * kTile, kTile,
+                                                false);
+              transform_row<kTile>(gy + (n * K + k) * p.OH * p.OW, p.OH, p.OW, 0, 0, th, TW, p.one_d,
+                                   [](auto load, auto store) { gradient_1d(load, store); },
+                                   gy_scratch, Z.data() + k * TB + i * TW, K * TB);
+            }
+          }
+          // Tiles past the block's rows add nothing: zero them in both factors
+          // (an earlier block's values would otherwise add 0 * v, which can flip
+          // the sign of a zero sum).
+          const int64_t used = rn * TW;
+          for (int64_t e = 0; e < P; ++e) {
+            for (int64_t c = 0; c < C; ++c)
+              std::fill(V.begin() + (e * C + c) * TB + used, V.begin() + (e * C + c + 1) * TB, 0.0f);
+            for (int64_t k = 0; k < K; ++k)
+              std::fill(Z.begin() + (e * K + k) * TB + used, Z.begin() + (e * K + k + 1) * TB, 0.0f);
+          }
+          float* sum = sums.data() + g * P * C * Kp;
+          for (int64_t e = 0; e < P; ++e) {
+            const float* z = Z.data() + e * K * TB;
+            simd::transpose(z, TB, K, TB, Zt.data(), Kp);
+            gemm_block<true>(C, Kp, TB, V.data() + e * C * TB, TB, Zt.data(), Kp, sum + e * C * Kp, Kp);
           }
         }
-        // Tiles past the block's rows add nothing: zero them in both factors
-        // (an earlier block's values would otherwise add 0 * v, which can flip
-        // the sign of a zero sum).
-        const int64_t used = rn * TW;
-        for (int64_t e = 0; e < P; ++e) {
-          for (int64_t c = 0; c < C; ++c)
-            std::fill(V.begin() + (e * C + c) * TB + used, V.begin() + (e * C + c + 1) * TB, 0.0f);
-          for (int64_t k = 0; k < K; ++k)
-            std::fill(Z.begin() + (e * K + k) * TB + used, Z.begin() + (e * K + k + 1) * TB, 0.0f);
-        }
-        float* sum = sums.data() + g * P * C * Kp;
-        for (int64_t e = 0; e < P; ++e) {
-          const float* z = Z.data() + e * K * TB;
-          simd::transpose(z, TB, K, TB, Zt.data(), Kp);
-          gemm_block<true>(C, Kp, TB, V.data() + e * C * TB, TB, Zt.data(), Kp, sum + e * C * Kp, Kp);
-        }
-      }
-#pragma omp for schedule(static)
-    for (int64_t e = 0; e < P; ++e)
+  });
+  parallel_for(P, true, [&](int64_t e0, int64_t e1) {
+    for (int64_t e = e0; e < e1; ++e)
       for (int64_t k = 0; k < K; ++k)
         for (int64_t c = 0; c < C; ++c) {
           float v = 0;
           for (int64_t g = 0; g < groups; ++g) v += sums[size_t(((g * P + e) * C + c) * Kp + k)];
           dU[(e * K + k) * C + c] = v;
         }
-  }
+  });
 }
 
 // The whole-tensor backward-weight products: dU[e] (K x C) = Z[e] (K x T)
@@ -764,18 +760,17 @@ void weight_products_blocked(const Plan& p, const float* x, const float* gy, flo
 void weight_products(const Plan& p, const float* V, const float* Z, float* dU) {
   const int64_t T = p.T(), Tr = p.Tr(), C = p.Cin, K = p.Cout, P = p.points();
   const int64_t Cp = (C + kLanes - 1) / kLanes * kLanes;
-#pragma omp parallel
-  {
+  parallel_chunks(P, true, [&](Chunks& chunks) {
     std::vector<float> Vt(size_t(T * Cp), 0.0f), D(size_t(Cp == C ? 0 : K * Cp));
-#pragma omp for schedule(static)
-    for (int64_t e = 0; e < P; ++e) {
-      const float* v = V + e * C * Tr;
-      simd::transpose(v, Tr, C, T, Vt.data(), Cp);
-      float* d = Cp == C ? dU + e * K * C : D.data();
-      gemm_block<false>(K, Cp, T, Z + e * K * Tr, Tr, Vt.data(), Cp, d, Cp);
-      for (int64_t k = 0; k < K && Cp != C; ++k) std::copy_n(d + k * Cp, C, dU + (e * K + k) * C);
-    }
-  }
+    for (int64_t e0, e1; chunks.next(e0, e1);)
+      for (int64_t e = e0; e < e1; ++e) {
+        const float* v = V + e * C * Tr;
+        simd::transpose(v, Tr, C, T, Vt.data(), Cp);
+        float* d = Cp == C ? dU + e * K * C : D.data();
+        gemm_block<false>(K, Cp, T, Z + e * K * Tr, Tr, Vt.data(), Cp, d, Cp);
+        for (int64_t k = 0; k < K && Cp != C; ++k) std::copy_n(d + k * Cp, C, dU + (e * K + k) * C);
+      }
+  });
 }
 
 void correlate(const Plan& p, const float* x, const Filters& f, float* y, float* workspace) {
@@ -791,9 +786,10 @@ void correlate(const Plan& p, const float* x, const Filters& f, float* y, float*
   const int64_t Tr = p.Tr(), Ci = p.Cin, Co = p.Cout;
   // Our kernel reads U in place (Eigen would pack it, 9.4 MB for 256 x 256
   // channels, once per point) and V's rows of whole vectors from L2.
-#pragma omp parallel for schedule(static)
-  for (int64_t e = 0; e < p.points(); ++e)
-    gemm_block<false>(Co, Tr, Ci, U + e * Co * Ci, Ci, V + e * Ci * Tr, Tr, M + e * Co * Tr, Tr);
+  parallel_for(p.points(), true, [&](int64_t e0, int64_t e1) {
+    for (int64_t e = e0; e < e1; ++e)
+      gemm_block<false>(Co, Tr, Ci, U + e * Co * Ci, Ci, V + e * Ci * Tr, Tr, M + e * Co * Tr, Tr);
+  });
   transform_output(p, M, y);
 }
 

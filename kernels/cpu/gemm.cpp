@@ -1,6 +1,6 @@
 #include "kernels/cpu/gemm.h"
+#include "kernels/cpu/thread_pool.h"
 
-#include <omp.h>
 
 #include <Eigen/Core>
 #include <algorithm>
@@ -67,15 +67,16 @@ void gemm_batched(int64_t batch, bool trans_a, bool trans_b, int64_t M, int64_t 
   const Tiling t = make_tiling(M, N, K);
   const int64_t per_batch = t.tm * t.tn, tasks = batch * per_batch;
   const bool parallel = tasks > 1 && batch * M * N * K >= (int64_t(1) << 18);
-#pragma omp parallel for schedule(static) if (parallel)
-  for (int64_t task = 0; task < tasks; ++task) {
-    const int64_t b = task / per_batch, tile = task % per_batch;
-    const int64_t i0 = (tile / t.tn) * t.rows, j0 = (tile % t.tn) * t.cols;
-    const int64_t m = std::min(t.rows, M - i0), n = std::min(t.cols, N - j0);
-    if (m > 0 && n > 0)
-      gemm_tile<T>(trans_a, trans_b, i0, m, j0, n, K, alpha, A + b * stride_a, lda, B + b * stride_b, ldb, beta,
-                   C + b * stride_c, ldc);
-  }
+  parallel_for(tasks, parallel, [&](int64_t task0, int64_t task1) {
+    for (int64_t task = task0; task < task1; ++task) {
+      const int64_t b = task / per_batch, tile = task % per_batch;
+      const int64_t i0 = (tile / t.tn) * t.rows, j0 = (tile % t.tn) * t.cols;
+      const int64_t m = std::min(t.rows, M - i0), n = std::min(t.cols, N - j0);
+      if (m > 0 && n > 0)
+        gemm_tile<T>(trans_a, trans_b, i0, m, j0, n, K, alpha, A + b * stride_a, lda, B + b * stride_b, ldb, beta,
+                     C + b * stride_c, ldc);
+    }
+  });
 }
 
 template <class T>

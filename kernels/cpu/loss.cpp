@@ -1,4 +1,5 @@
 #include "kernels/cpu/loss.h"
+#include "kernels/cpu/thread_pool.h"
 
 #include <algorithm>
 #include <cmath>
@@ -16,11 +17,12 @@ constexpr int64_t kBlock = 64;
 template <class F>
 void for_blocks(int64_t outer, int64_t inner, int64_t D, F&& f) {
   const int64_t blocks = (inner + kBlock - 1) / kBlock;
-#pragma omp parallel for schedule(static) if (outer * D * inner > 32768)
-  for (int64_t item = 0; item < outer * blocks; ++item) {
-    const int64_t o = item / blocks, i0 = (item % blocks) * kBlock;
-    f(o, i0, std::min(kBlock, inner - i0));
-  }
+  parallel_for(outer * blocks, outer * D * inner > 32768, [&](int64_t item0, int64_t item1) {
+    for (int64_t item = item0; item < item1; ++item) {
+      const int64_t o = item / blocks, i0 = (item % blocks) * kBlock;
+      f(o, i0, std::min(kBlock, inner - i0));
+    }
+  });
 }
 
 }  // namespace
@@ -71,21 +73,25 @@ void cross_entropy_backward(const T* x, const int64_t* target, const T* class_we
 
 template <class T>
 void bce_with_logits_forward(const T* x, const T* target, const T* weight, const T* pos_weight, int64_t n, T* loss) {
-#pragma omp parallel for simd schedule(static) if (n > 65536)
-  for (int64_t i = 0; i < n; ++i) {
-    const T l = losses::bce_with_logits(x[i], target[i], losses::pos_factor(pos_weight, i, target[i]));
-    loss[i] = weight ? weight[i] * l : l;
-  }
+  parallel_for(n, n > 65536, [&](int64_t i0, int64_t i1) {
+    #pragma omp simd
+    for (int64_t i = i0; i < i1; ++i) {
+      const T l = losses::bce_with_logits(x[i], target[i], losses::pos_factor(pos_weight, i, target[i]));
+      loss[i] = weight ? weight[i] * l : l;
+    }
+  });
 }
 
 template <class T>
 void bce_with_logits_backward(const T* x, const T* target, const T* weight, const T* pos_weight, const T* gloss,
                               int64_t n, T* gx) {
-#pragma omp parallel for simd schedule(static) if (n > 65536)
-  for (int64_t i = 0; i < n; ++i) {
-    const T g = losses::bce_with_logits_grad(x[i], target[i], losses::pos_factor(pos_weight, i, target[i]));
-    gx[i] = gloss[i] * (weight ? weight[i] * g : g);
-  }
+  parallel_for(n, n > 65536, [&](int64_t i0, int64_t i1) {
+    #pragma omp simd
+    for (int64_t i = i0; i < i1; ++i) {
+      const T g = losses::bce_with_logits_grad(x[i], target[i], losses::pos_factor(pos_weight, i, target[i]));
+      gx[i] = gloss[i] * (weight ? weight[i] * g : g);
+    }
+  });
 }
 
 #define STRATA_INSTANTIATE_LOSS(T)                                                                               \

@@ -1,21 +1,27 @@
 #include "kernels/cpu/optimizer.h"
 
+#include "kernels/cpu/thread_pool.h"
+
 namespace strata::cpu {
 
 template <class T>
 void adam_update(const AdamParams& a, T* param, const T* grad, T* m, T* v, int64_t n) {
-  // firstprivate: each thread's copy of the constants is its own, so stores
-  // to the arrays cannot alias them and the loop vectorises.
-  const AdamCoefficients<T> c = adam_coefficients<T>(a);
-#pragma omp parallel for simd schedule(static) if (n > 65536) firstprivate(c)
-  for (int64_t i = 0; i < n; ++i) adam_element(c, param[i], grad[i], m[i], v[i]);
+  const AdamCoefficients<T> coefficients = adam_coefficients<T>(a);
+  parallel_for(n, n > 65536, [&](int64_t i0, int64_t i1) {
+    // A local copy of the constants: stores to the arrays cannot alias it, so the loop vectorises.
+    const AdamCoefficients<T> c = coefficients;
+#pragma omp simd
+    for (int64_t i = i0; i < i1; ++i) adam_element(c, param[i], grad[i], m[i], v[i]);
+  });
 }
 
 template <class T>
 void sgd_update(const SgdParams& s, T* param, const T* grad, T* buf, int64_t n) {
-  T unused = T(0);
-#pragma omp parallel for simd schedule(static) if (n > 65536) firstprivate(unused)
-  for (int64_t i = 0; i < n; ++i) sgd_element(s, param[i], grad[i], buf ? buf[i] : unused);
+  parallel_for(n, n > 65536, [&](int64_t i0, int64_t i1) {
+    T unused = T(0);
+#pragma omp simd
+    for (int64_t i = i0; i < i1; ++i) sgd_element(s, param[i], grad[i], buf ? buf[i] : unused);
+  });
 }
 
 template void adam_update<float>(const AdamParams&, float*, const float*, float*, float*, int64_t);

@@ -1,4 +1,4 @@
-// Fused optimizer updates over contiguous arrays of n elements (OpenMP).
+// Fused optimizer updates over contiguous arrays of n elements (over the thread pool).
 #pragma once
 
 #include <cstdint>

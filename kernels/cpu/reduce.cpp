@@ -1,6 +1,6 @@
 #include "kernels/cpu/reduce.h"
+#include "kernels/cpu/thread_pool.h"
 
-#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
@@ -146,11 +146,12 @@ void chunked(const ReduceGeometry& g, PartialFn&& partial, CombineFn&& combine) 
   const int64_t tasks = g.kept_numel * chunks;
   std::vector<P> partials(tasks);
   const bool parallel = g.kept_numel * g.red_numel > 32768;
-#pragma omp parallel for schedule(static) if (parallel)
-  for (int64_t t = 0; t < tasks; ++t) {
-    const int64_t k = t / chunks, c = t % chunks;
-    partials[t] = partial(k, c * kReduceChunk, std::min(g.red_numel, (c + 1) * kReduceChunk));
-  }
+  parallel_for(tasks, parallel, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t k = t / chunks, c = t % chunks;
+      partials[t] = partial(k, c * kReduceChunk, std::min(g.red_numel, (c + 1) * kReduceChunk));
+    }
+  });
   for (int64_t k = 0; k < g.kept_numel; ++k) combine(k, &partials[k * chunks], chunks);
 }
 
@@ -189,24 +190,25 @@ void sum_rows(const ReduceGeometry& g, const T* x, bool mean, T* out) {
   using A = acc_t<T>;
   constexpr int64_t kBlock = 256;
   const int64_t K = g.kept_numel, rows = g.red_numel, blocks = (K + kBlock - 1) / kBlock;
-#pragma omp parallel for schedule(static) if (K * rows > 32768)
-  for (int64_t b = 0; b < blocks; ++b) {
-    const int64_t k0 = b * kBlock, n = std::min(kBlock, K - k0);
-    A total[kBlock] = {}, part[kBlock];
-    int64_t idx[kMaxDims] = {};
-    for (int64_t c0 = 0; c0 < rows; c0 += kReduceChunk) {
-      std::fill_n(part, n, A(0));
-      for (int64_t r = c0; r < std::min(rows, c0 + kReduceChunk); ++r) {
-        int64_t off = 0;
-        for (int d = 0; d < g.red_ndim; ++d) off += idx[d] * g.red_strides[d];
-        const T* row = x + off + k0;
-        for (int64_t i = 0; i < n; ++i) part[i] += A(row[i]);
-        for (int d = g.red_ndim - 1; d >= 0 && ++idx[d] == g.red_shape[d]; --d) idx[d] = 0;
+  parallel_for(blocks, K * rows > 32768, [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) {
+      const int64_t k0 = b * kBlock, n = std::min(kBlock, K - k0);
+      A total[kBlock] = {}, part[kBlock];
+      int64_t idx[kMaxDims] = {};
+      for (int64_t c0 = 0; c0 < rows; c0 += kReduceChunk) {
+        std::fill_n(part, n, A(0));
+        for (int64_t r = c0; r < std::min(rows, c0 + kReduceChunk); ++r) {
+          int64_t off = 0;
+          for (int d = 0; d < g.red_ndim; ++d) off += idx[d] * g.red_strides[d];
+          const T* row = x + off + k0;
+          for (int64_t i = 0; i < n; ++i) part[i] += A(row[i]);
+          for (int d = g.red_ndim - 1; d >= 0 && ++idx[d] == g.red_shape[d]; --d) idx[d] = 0;
+        }
+        for (int64_t i = 0; i < n; ++i) total[i] += part[i];
       }
-      for (int64_t i = 0; i < n; ++i) total[i] += part[i];
+      for (int64_t i = 0; i < n; ++i) out[k0 + i] = mean ? mean_of<T>(double(total[i]), rows) : T(total[i]);
     }
-    for (int64_t i = 0; i < n; ++i) out[k0 + i] = mean ? mean_of<T>(double(total[i]), rows) : T(total[i]);
-  }
+  });
 }
 
 }  // namespace
