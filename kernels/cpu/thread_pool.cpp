@@ -162,7 +162,7 @@ class Pool {
  private:
   void start_workers();
   void stop_workers();
-  void worker(int self);
+  void worker(int self, uint32_t seen);
   void run_body(Chunks& chunks);
   void finish(int taken);
 
@@ -170,7 +170,7 @@ class Pool {
   int threads_;
   std::vector<std::thread> workers_;
   std::unique_ptr<Share[]> shares_;
-  bool stop_ = false;
+  std::atomic<bool> stop_{false};
   uint32_t last_gen_ = 0;
   Job job_;
   alignas(64) std::atomic<uint32_t> gen_{0};
@@ -238,9 +238,10 @@ void Pool::finish(int taken) {
   if (now == uint32_t(job_.chunks) && caller_asleep_.load(std::memory_order_seq_cst)) futex_wake_all(done_);
 }
 
-void Pool::worker(int self) {
+// `seen` is the generation when the worker was started: a worker that starts
+// late must still see every later loop (and the stop) as new.
+void Pool::worker(int self, uint32_t seen) {
   t_in_region = true;  // a loop inside a loop runs serially
-  uint32_t seen = gen_.load(std::memory_order_acquire);
   for (;;) {
     if (!spin_until([&] { return gen_.load(std::memory_order_acquire) != seen; })) {
       sleepers_.fetch_add(1, std::memory_order_seq_cst);
@@ -248,7 +249,7 @@ void Pool::worker(int self) {
       sleepers_.fetch_sub(1, std::memory_order_relaxed);
     }
     seen = gen_.load(std::memory_order_acquire);
-    if (stop_) return;
+    if (stop_.load(std::memory_order_relaxed)) return;
     int slice = self;
     const int64_t first = claim_any(seen, self, slice);
     if (first < 0) continue;
@@ -260,13 +261,14 @@ void Pool::worker(int self) {
 
 void Pool::start_workers() {
   shares_ = std::make_unique<Share[]>(size_t(threads_));
-  stop_ = false;
-  for (int t = 1; t < threads_; ++t) workers_.emplace_back([this, t] { worker(t); });
+  stop_.store(false, std::memory_order_relaxed);
+  const uint32_t seen = gen_.load(std::memory_order_relaxed);
+  for (int t = 1; t < threads_; ++t) workers_.emplace_back([this, t, seen] { worker(t, seen); });
 }
 
 void Pool::stop_workers() {
   if (workers_.empty()) return;
-  stop_ = true;
+  stop_.store(true, std::memory_order_relaxed);
   gen_.fetch_add(1, std::memory_order_seq_cst);
   futex_wake_all(gen_);
   for (std::thread& w : workers_) w.join();

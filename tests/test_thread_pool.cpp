@@ -1,0 +1,187 @@
+// The CPU thread pool: every index of a loop runs exactly once, on any thread
+// count, with threads held up, from several callers at once, nested, and when
+// a body throws.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <set>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+#include "engine/parallel.h"
+#include "kernels/cpu/thread_pool.h"
+
+using namespace strata;
+
+namespace {
+
+// Restores the thread count a test changed.
+struct ThreadCount {
+  int saved = num_threads();
+  explicit ThreadCount(int n) { set_num_threads(n); }
+  ~ThreadCount() { set_num_threads(saved); }
+};
+
+// How often parallel_for visited each index of [0, n).
+std::vector<int> visits(int64_t n, bool parallel = true) {
+  std::vector<std::atomic<int>> count(static_cast<size_t>(n));
+  cpu::parallel_for(n, parallel, [&](int64_t begin, int64_t end) {
+    EXPECT_LE(0, begin);
+    EXPECT_LT(begin, end);
+    EXPECT_LE(end, n);
+    for (int64_t i = begin; i < end; ++i) count[size_t(i)].fetch_add(1);
+  });
+  std::vector<int> out(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) out[size_t(i)] = count[size_t(i)].load();
+  return out;
+}
+
+}  // namespace
+
+TEST(ThreadPool, EveryIndexRunsOnceForEveryThreadCountAndSize) {
+  for (int threads : {1, 2, 3, 8}) {
+    ThreadCount tc(threads);
+    EXPECT_EQ(num_threads(), threads);
+    for (int64_t n : {0, 1, 2, 3, 7, 8, 9, 31, 32, 33, 1000, 100003}) {
+      const std::vector<int> v = visits(n);
+      for (int64_t i = 0; i < n; ++i) ASSERT_EQ(v[size_t(i)], 1) << "threads " << threads << " n " << n << " i " << i;
+    }
+  }
+}
+
+TEST(ThreadPool, ASerialLoopIsOneCallOnTheCaller) {
+  ThreadCount tc(4);
+  int calls = 0;
+  const std::thread::id caller = std::this_thread::get_id();
+  cpu::parallel_for(1000, false, [&](int64_t begin, int64_t end) {
+    ++calls;
+    EXPECT_EQ(begin, 0);
+    EXPECT_EQ(end, 1000);
+    EXPECT_EQ(std::this_thread::get_id(), caller);
+  });
+  EXPECT_EQ(calls, 1);
+}
+
+TEST(ThreadPool, ChunksOfAHeldUpThreadAreTakenByTheOthers) {
+  // The chunk that starts the loop (the caller's first) is held up until every
+  // other chunk has run: the others must go to the other threads, and the loop
+  // must still finish with every index once.
+  ThreadCount tc(4);
+  const int64_t n = 64;
+  std::vector<std::atomic<int>> count(n);
+  std::atomic<int64_t> done{0};
+  std::mutex mu;
+  std::set<std::thread::id> workers;
+  cpu::parallel_for(n, true, [&](int64_t begin, int64_t end) {
+    if (begin == 0) {
+      const auto limit = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+      while (done.load() < n - end && std::chrono::steady_clock::now() < limit)
+        std::this_thread::sleep_for(std::chrono::microseconds(200));
+    } else {
+      std::lock_guard lock(mu);
+      workers.insert(std::this_thread::get_id());
+    }
+    for (int64_t i = begin; i < end; ++i) count[size_t(i)].fetch_add(1);
+    done.fetch_add(end - begin);
+  });
+  for (int64_t i = 0; i < n; ++i) EXPECT_EQ(count[size_t(i)].load(), 1) << i;
+  EXPECT_EQ(done.load(), n);
+  EXPECT_GE(workers.size(), 1u);
+}
+
+TEST(ThreadPool, PerThreadScratchIsSetUpOncePerThreadThatWorks) {
+  ThreadCount tc(3);
+  std::atomic<int> bodies{0};
+  std::vector<std::atomic<int>> count(997);
+  cpu::parallel_chunks(997, true, [&](cpu::Chunks& chunks) {
+    bodies.fetch_add(1);
+    std::vector<int> scratch(16, 0);  // what a kernel keeps per thread
+    for (int64_t b, e; chunks.next(b, e);)
+      for (int64_t i = b; i < e; ++i) {
+        ++scratch[size_t(i % 16)];
+        count[size_t(i)].fetch_add(1);
+      }
+  });
+  EXPECT_GE(bodies.load(), 1);
+  EXPECT_LE(bodies.load(), 3);
+  for (auto& c : count) EXPECT_EQ(c.load(), 1);
+}
+
+TEST(ThreadPool, ALoopInsideALoopRunsSeriallyOnItsThread) {
+  ThreadCount tc(2);
+  const int64_t outer = 8, inner = 50;
+  std::vector<std::atomic<int>> count(outer * inner);
+  cpu::parallel_for(outer, true, [&](int64_t b, int64_t e) {
+    for (int64_t o = b; o < e; ++o) {
+      const std::thread::id self = std::this_thread::get_id();
+      cpu::parallel_for(inner, true, [&](int64_t ib, int64_t ie) {
+        EXPECT_EQ(std::this_thread::get_id(), self);
+        for (int64_t i = ib; i < ie; ++i) count[size_t(o * inner + i)].fetch_add(1);
+      });
+    }
+  });
+  for (auto& c : count) EXPECT_EQ(c.load(), 1);
+}
+
+TEST(ThreadPool, SeveralCallersAtOnceEachGetTheirWholeLoop) {
+  ThreadCount tc(2);
+  constexpr int kCallers = 4, kLoops = 200;
+  std::vector<std::thread> callers;
+  std::atomic<int> wrong{0};
+  for (int c = 0; c < kCallers; ++c)
+    callers.emplace_back([&, c] {
+      for (int loop = 0; loop < kLoops; ++loop) {
+        const int64_t n = 100 + c * 17 + loop % 7;
+        const std::vector<int> v = visits(n);
+        for (int x : v) wrong += x != 1;
+      }
+    });
+  for (std::thread& t : callers) t.join();
+  EXPECT_EQ(wrong.load(), 0);
+}
+
+TEST(ThreadPool, AnExceptionInABodyReachesTheCallerAndThePoolStaysUsable) {
+  ThreadCount tc(3);
+  EXPECT_THROW(cpu::parallel_for(1000, true,
+                                 [](int64_t begin, int64_t end) {
+                                   if (begin <= 500 && 500 < end) throw std::runtime_error("chunk failed");
+                                 }),
+               std::runtime_error);
+  const std::vector<int> v = visits(1000);
+  for (int x : v) EXPECT_EQ(x, 1);
+}
+
+TEST(ThreadPool, ThreadCountChangesBetweenLoops) {
+  ThreadCount tc(1);
+  std::set<std::thread::id> seen;
+  std::mutex mu;
+  auto record = [&](int64_t, int64_t) {
+    std::lock_guard lock(mu);
+    seen.insert(std::this_thread::get_id());
+  };
+  cpu::parallel_for(64, true, record);
+  EXPECT_EQ(seen.size(), 1u);
+  set_num_threads(3);
+  EXPECT_EQ(num_threads(), 3);
+  for (int i = 0; i < 50; ++i) cpu::parallel_for(3000, true, record);
+  EXPECT_LE(seen.size(), 3u);
+  EXPECT_THROW(set_num_threads(0), std::exception);
+}
+
+TEST(ThreadPool, ManyShortLoopsInARow) {
+  // Back-to-back loops exercise the hand-over between spinning and sleeping.
+  ThreadCount tc(2);
+  int64_t total = 0;
+  for (int loop = 0; loop < 20000; ++loop) {
+    std::atomic<int64_t> sum{0};
+    cpu::parallel_for(16, true, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) sum += i;
+    });
+    total += sum.load();
+    if (loop % 5000 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(2));  // let the workers sleep
+  }
+  EXPECT_EQ(total, int64_t(20000) * 120);
+}
