@@ -31,10 +31,9 @@ cmake --build build-asan -j "$jobs" --target test_tensor test_ops test_pooling t
   test_driver test_plot test_welllog test_segment test_anomaly test_faults test_opendtect test_hostile_inputs \
   strata-welllog strata-segment strata-anomaly strata-faults
 
-# ctest runs $jobs tests at once and each uses every core through OpenMP, so the cores are oversubscribed.
-# libgomp's threads spin-wait at each barrier by default, and with another process's threads needing the
-# core that spinning is wasted time: two copies of Facies.SupervisedTrainingLearnsSyntheticShapes side by
-# side took 67 s with the default and 9.7 s with passive waiting (alone: 7 s). Users' runs keep the default.
+# ctest runs $jobs tests at once and each uses every core, so the cores are oversubscribed. The CPU kernels'
+# thread pool gives a shared core back quickly by itself; the CUDA emulator schedules its blocks with OpenMP,
+# whose threads spin-wait at each barrier by default, so its waiting is made passive here.
 export OMP_WAIT_POLICY=PASSIVE
 ctest --test-dir build --output-on-failure -j "$jobs"
 ctest --test-dir build-emu --output-on-failure -j "$jobs" -L cuda_emu

@@ -129,7 +129,8 @@ void conv_patch_forward(const ConvGeom& g, const float* x, const float* w, float
             split_taps(x + ((n * g.C + c) * g.H + (oh0 + i) * g.R + r) * g.W, g.OW, g.S,
                        xs + (c * g.R + r) * g.S * Wp + i * g.OW, Wp);
       for (int64_t k0 = 0; k0 < g.K; k0 += kRows)
-        tiles_along_row(wp.data() + k0 * Q, xs, Q, Wp, width, [&](const float (*out)[kVecs * kLanes], int64_t col, int64_t count) {
+        tiles_along_row(wp.data() + k0 * Q, xs, Q, Wp, width,
+                        [&](const float (*out)[kVecs * kLanes], int64_t col, int64_t count) {
           for (int64_t j = 0; j < kRows && k0 + j < g.K; ++j)
             std::copy_n(out[j], count, y + ((n * g.K + k0 + j) * g.OH + oh0) * g.OW + col);
         });
@@ -152,7 +153,8 @@ void conv_patch_backward_data(const ConvGeom& g, const float* gy, const float* w
       float* gs = scratch(0, g.K * Wp, width != Wp);
       for (int64_t k = 0; k < g.K; ++k) std::copy_n(gy + ((n * g.K + k) * g.OH + oh0) * g.OW, width, gs + k * Wp);
       for (int64_t q0 = 0; q0 < Q; q0 += kRows)
-        tiles_along_row(wp.data() + q0 * g.K, gs, g.K, Wp, width, [&](const float (*out)[kVecs * kLanes], int64_t col, int64_t count) {
+        tiles_along_row(wp.data() + q0 * g.K, gs, g.K, Wp, width,
+                        [&](const float (*out)[kVecs * kLanes], int64_t col, int64_t count) {
           // Rows j of the tile are taps q0 + j (the S taps of one (c, r) consecutive); columns are positions,
           // which may run over several rows of the block.
           for (int64_t j = 0; j < kRows && q0 + j < Q;) {

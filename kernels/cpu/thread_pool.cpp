@@ -125,13 +125,13 @@ class Pool {
  public:
   Pool() : threads_(default_threads()) {}
 
-  int threads() const { return threads_; }
+  int threads() const { return threads_.load(std::memory_order_relaxed); }
 
   void set_threads(int n) {
     std::lock_guard lock(run_mu_);
-    if (n == threads_) return;
+    if (n == threads_.load()) return;
     stop_workers();
-    threads_ = n;
+    threads_.store(n);
   }
 
   void run(int64_t n, detail::RegionFn fn, void* ctx);
@@ -167,7 +167,7 @@ class Pool {
   void finish(int taken);
 
   std::mutex run_mu_;  // one loop at a time; a second caller runs its loop serially
-  int threads_;
+  std::atomic<int> threads_;
   std::vector<std::thread> workers_;
   std::unique_ptr<Share[]> shares_;
   std::atomic<bool> stop_{false};
