@@ -11,7 +11,10 @@
 #include <thread>
 #include <vector>
 
+#include "engine/nn_ops.h"
+#include "engine/ops.h"
 #include "engine/parallel.h"
+#include "engine/random.h"
 #include "kernels/cpu/thread_pool.h"
 
 using namespace strata;
@@ -184,4 +187,71 @@ TEST(ThreadPool, ManyShortLoopsInARow) {
     if (loop % 5000 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(2));  // let the workers sleep
   }
   EXPECT_EQ(total, int64_t(20000) * 120);
+}
+
+namespace {
+
+Tensor random_tensor(const Shape& shape, uint64_t seed) {
+  Generator g(seed);
+  return Tensor::randn(shape, DType::f32, &g);
+}
+
+// A forward and backward pass through the kernel families (direct / Winograd, depthwise and 1x1 convolutions,
+// batch norm + ReLU6, pooling, upsampling, cross-entropy): the output, the loss and every gradient.
+std::vector<std::vector<float>> forward_backward() {
+  Tensor x = random_tensor({4, 8, 48, 48}, 1), w1 = random_tensor({16, 8, 3, 3}, 2),
+         dw = random_tensor({16, 1, 3, 3}, 3), w2 = random_tensor({5, 16, 1, 1}, 4);
+  Tensor gamma = Tensor::ones({16}), beta = Tensor::zeros({16});
+  for (Tensor* t : {&x, &w1, &dw, &w2, &gamma, &beta}) t->requires_grad_();
+  Tensor mean = Tensor::zeros({16}), var = Tensor::ones({16});
+  Conv2dOptions same;
+  same.padding = {1, 1};
+  Conv2dOptions depthwise = same;
+  depthwise.groups = 16;
+  Tensor h = conv2d(x, w1, Tensor(), same);
+  h = batch_norm_relu(conv2d(h, dw, Tensor(), depthwise), mean, var, gamma, beta, true, 0.1, 1e-5,
+                      Activation::relu6);
+  Pool2dOptions pool;
+  pool.kernel = {2, 2};
+  pool.stride = {2, 2};
+  Upsample2dOptions up;
+  up.scale = {2, 2};
+  up.mode = UpsampleMode::linear;
+  h = upsample2d(max_pool2d(h, pool), up);
+  Tensor logits = conv2d(h, w2);
+  std::vector<int64_t> labels(4 * 48 * 48);
+  for (size_t i = 0; i < labels.size(); ++i) labels[i] = int64_t((i * 7 + i / 13) % 5);
+  Tensor target = Tensor::from_vector<int64_t>(labels, {4, 48, 48});
+  Tensor loss = cross_entropy(logits, target);
+  loss.backward();
+  return {logits.to_vector<float>(), loss.to_vector<float>(), x.grad().to_vector<float>(), w1.grad().to_vector<float>(),
+          dw.grad().to_vector<float>(), w2.grad().to_vector<float>(), gamma.grad().to_vector<float>(),
+          beta.grad().to_vector<float>()};
+}
+
+}  // namespace
+
+TEST(ThreadPool, ResultsKeepTheirBitsWhenThreadsAreHeldUp) {
+  // More threads than cores, and two more busy threads: the OS keeps pausing the pool's threads mid-loop, so
+  // chunks move between threads from run to run. Every result must be the single-threaded one, bit for bit.
+  std::vector<std::vector<float>> one;
+  {
+    ThreadCount tc(1);
+    one = forward_backward();
+  }
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> busy;
+  for (int i = 0; i < 2; ++i)
+    busy.emplace_back([&] {
+      while (!stop.load(std::memory_order_relaxed)) {
+      }
+    });
+  ThreadCount tc(4);
+  for (int run = 0; run < 5; ++run) {
+    const std::vector<std::vector<float>> many = forward_backward();
+    ASSERT_EQ(many.size(), one.size());
+    for (size_t i = 0; i < one.size(); ++i) EXPECT_EQ(many[i], one[i]) << "result " << i << ", run " << run;
+  }
+  stop = true;
+  for (std::thread& t : busy) t.join();
 }
