@@ -17,18 +17,13 @@
 #include "engine/error.h"
 #include "engine/nn_ops.h"
 #include "engine/ops.h"
+#include "tests/test_util.h"
 
 using namespace strata;
 using ::testing::HasSubstr;
 namespace fs = std::filesystem;
 
 namespace {
-
-fs::path fresh_dir(const std::string& name) {
-  const fs::path d = fs::temp_directory_path() / ("strata_test_driver_" + name);
-  fs::remove_all(d);
-  return d;
-}
 
 // x: (x0, x1) uniform in [-1, 1]^2; label 1 where x0 + 0.5 x1 > 0.1.
 class LineTask : public Task {
@@ -153,7 +148,7 @@ std::vector<float> weights_of(const fs::path& checkpoint, const std::string& pre
 }  // namespace
 
 TEST(Driver, TrainsATaskIntoARunFolderWithItsMonitorAndReport) {
-  const fs::path d = fresh_dir("train");
+  const fs::path d = test::fresh_path("driver", "train");
   LineTask task;
   ASSERT_EQ(train_task(task, train_args(d)), 0);
   const fs::path run = d / "run";
@@ -190,7 +185,7 @@ TEST(Driver, TrainsATaskIntoARunFolderWithItsMonitorAndReport) {
 }
 
 TEST(Driver, InterruptedAndResumedRunEndsWithTheWeightsOfAStraightOne) {
-  const fs::path d = fresh_dir("resume");
+  const fs::path d = test::fresh_path("driver", "resume");
   LineTask straight;
   ASSERT_EQ(train_task(straight, train_args(d / "a")), 0);
 
@@ -210,7 +205,7 @@ TEST(Driver, InterruptedAndResumedRunEndsWithTheWeightsOfAStraightOne) {
 }
 
 TEST(Driver, ErrorsComeBeforeAnyFileOfTheRun) {
-  const fs::path d = fresh_dir("errors");
+  const fs::path d = test::fresh_path("driver", "errors");
   {
     LineTask task;
     task.fail_in_prepare = true;
@@ -275,7 +270,7 @@ class TrainedLine : public TrainedTask {
 }  // namespace
 
 TEST(Driver, EvalPredictAndExportRunTheTrainedTaskInOrder) {
-  const fs::path d = fresh_dir("trained");
+  const fs::path d = test::fresh_path("driver", "trained");
   LineTask task;
   ASSERT_EQ(train_task(task, train_args(d)), 0);
   AppArgs a;
@@ -311,7 +306,7 @@ TEST(Driver, EvalPredictAndExportRunTheTrainedTaskInOrder) {
 }
 
 TEST(Driver, InitFromStartsTrainingFromATrainedModel) {
-  const fs::path d = fresh_dir("init_from");
+  const fs::path d = test::fresh_path("driver", "init_from");
   LineTask first;
   ASSERT_EQ(train_task(first, train_args(d / "a")), 0);
   const fs::path trained = d / "a" / "run" / "best.safetensors";

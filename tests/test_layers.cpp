@@ -26,13 +26,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-fs::path temp_dir(const std::string& name) {
-  const fs::path d = fs::temp_directory_path() / ("strata_test_layers_" + name);
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
-
 bool has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 }  // namespace
@@ -241,7 +234,7 @@ void train_steps(UNet& net, Optimizer& opt, Generator& gen, int steps) {
 }  // namespace
 
 TEST(Checkpoint, ResumeGivesIdenticalWeights) {
-  const fs::path dir = temp_dir("resume");
+  const fs::path dir = test::fresh_dir("layers", "resume");
   const Config oc = Config::parse("type: adam\nlr: 0.01\nschedule: {type: cosine}\n", "o.yaml");
   Generator init_a(1), init_b(1);
   manual_seed(3);
@@ -278,7 +271,7 @@ TEST(Checkpoint, ResumeGivesIdenticalWeights) {
 }
 
 TEST(Checkpoint, MismatchesAreListedExactly) {
-  const fs::path dir = temp_dir("mismatch");
+  const fs::path dir = test::fresh_dir("layers", "mismatch");
   UNet small(UNetOptions{1, 1, 2, 4, 2});
   Checkpoint ck;
   ck.add_module("model", small);
@@ -303,7 +296,7 @@ TEST(Checkpoint, MismatchesAreListedExactly) {
 // Names are PREFIX.NAME whether the prefix is given with its dot or without; files written with the double dot of
 // earlier versions ("model..head.weight", "optimizer..type") still load.
 TEST(Checkpoint, OneDotBetweenPrefixAndNameAndOldDoubleDotFilesLoad) {
-  const fs::path dir = temp_dir("dots");
+  const fs::path dir = test::fresh_dir("layers", "dots");
   manual_seed(5);
   UNet net(UNetOptions{1, 1, 2, 4, 2});
   const Config oc = Config::parse("type: adam\nlr: 0.01\n", "o.yaml");
@@ -338,7 +331,7 @@ TEST(Checkpoint, OneDotBetweenPrefixAndNameAndOldDoubleDotFilesLoad) {
 // F16 on disk, f32 in memory: values as numpy's float16 rounds them (to nearest, ties to even), subnormals,
 // the largest half and the overflow to infinity.
 TEST(Safetensors, HalfPrecisionRoundsToNearestEven) {
-  const fs::path dir = temp_dir("half");
+  const fs::path dir = test::fresh_dir("layers", "half");
   const std::vector<float> v{1.0f, -2.5f, 0.1f, 1.0f / 3, 65504.f, 65520.f, 5.9604645e-08f, 1e-9f, 2049.f, 2051.f};
   const std::vector<float> want{1.0f, -2.5f, 0.0999755859375f, 0.333251953125f, 65504.f,
                                 std::numeric_limits<float>::infinity(), 5.9604645e-08f, 0.f, 2048.f, 2052.f};
@@ -353,7 +346,7 @@ TEST(Safetensors, HalfPrecisionRoundsToNearestEven) {
 TEST(Checkpoint, ReadableFromPython) {
   if (std::system("/usr/bin/python3 -c 'import numpy' > /dev/null 2>&1") != 0)
     GTEST_SKIP() << "SKIPPED LOUDLY: /usr/bin/python3 with numpy is not installed (scripts/install_deps.sh --torch)";
-  const fs::path dir = temp_dir("python");
+  const fs::path dir = test::fresh_dir("layers", "python");
   UNet net(UNetOptions{1, 1, 5, 4, 2});
   Checkpoint ck;
   ck.add_module("model", net);

@@ -15,18 +15,12 @@
 #include "apps/common/plot.h"
 #include "apps/common/trainer.h"
 #include "engine/error.h"
+#include "tests/test_util.h"
 
 namespace fs = std::filesystem;
 using namespace strata;
 
 namespace {
-
-fs::path fresh_dir(const std::string& name) {
-  const fs::path d = fs::temp_directory_path() / ("strata_test_plot_" + name);
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
 
 std::string read_text(const fs::path& p) {
   std::ifstream f(p);
@@ -93,7 +87,7 @@ void expect_written(const Figure& f, const fs::path& stem, const std::vector<std
 }  // namespace
 
 TEST(Figures, LinePlotWritesPngAndSvgWithItsTitleLabelsAndLegend) {
-  const fs::path dir = fresh_dir("line");
+  const fs::path dir = test::fresh_dir("plot", "line");
   const Figure f = line_figure("training loss", "epoch", "loss",
                                {{"train_loss", {1, 2, 3, 4}, {1.0, 0.6, 0.4, 0.35}}, {"val_loss", {1, 2, 3, 4}, {1.1, 0.7, 0.5, 0.5}}});
   EXPECT_EQ(f.width(), 820);
@@ -102,7 +96,7 @@ TEST(Figures, LinePlotWritesPngAndSvgWithItsTitleLabelsAndLegend) {
 }
 
 TEST(Figures, ConfusionMatrixRotatesLongClassNamesAndHasAColourBar) {
-  const fs::path dir = fresh_dir("confusion");
+  const fs::path dir = test::fresh_dir("plot", "confusion");
   ConfusionMatrix m(4);
   m.add({0, 1, 2, 3, 3}, {0, 1, 2, 3, 0});
   expect_written(confusion_figure("facies", m, {"SS", "CSiS", "FSiS", "MS"}), dir / "counts",
@@ -119,7 +113,7 @@ TEST(Figures, ConfusionMatrixRotatesLongClassNamesAndHasAColourBar) {
 }
 
 TEST(Figures, ImagePanelsDrawEveryPanelKindWithColourBarsAxesAndLegend) {
-  const fs::path dir = fresh_dir("panels");
+  const fs::path dir = test::fresh_dir("plot", "panels");
   Panel grey{"input", 20, 30, 1, std::vector<float>(600, 0.25f)};
   Panel rgb{"prediction", 20, 30, 3, std::vector<float>(1800, 0.75f)};
   Panel error{"error", 20, 30, 1, std::vector<float>(600)};
@@ -162,7 +156,7 @@ TEST(Figures, NonFiniteValuesAreSkippedAndCounted) {
 }
 
 TEST(Figures, CurvesThatCoincideAreDashedSoBothShow) {
-  const fs::path dir = fresh_dir("coincide");
+  const fs::path dir = test::fresh_dir("plot", "coincide");
   const std::vector<double> x{1, 2, 3, 4, 5, 6}, y{0.5, 0.55, 0.6, 0.62, 0.63, 0.64};
   set_figure_formats({"svg"});
   line_plot((dir / "same.png").string(), "metrics", "epoch", "", {{"val_accuracy", x, y}, {"val_f1_micro", x, y}});
@@ -216,7 +210,7 @@ TEST(Figures, TicksAreRoundAndWholeForEpochs) {
 }
 
 TEST(Figures, FormatsAreCheckedAndEachIsWritten) {
-  const fs::path dir = fresh_dir("formats");
+  const fs::path dir = test::fresh_dir("plot", "formats");
   EXPECT_THROW(set_figure_formats({"bmp"}), Error);
   EXPECT_THROW(set_figure_formats({}), Error);
   set_figure_formats({"png", "svg", "pdf"});
@@ -229,7 +223,7 @@ TEST(Figures, FormatsAreCheckedAndEachIsWritten) {
 }
 
 TEST(Figures, TrainingCurvesComeFromMetricsCsvAndJoinEpochsWithoutValidation) {
-  const fs::path dir = fresh_dir("curves");
+  const fs::path dir = test::fresh_dir("plot", "curves");
   {
     std::ofstream csv(dir / "metrics.csv");
     csv << "epoch,step,train_loss,val_loss,val_f1,seconds\n"

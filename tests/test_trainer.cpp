@@ -23,19 +23,12 @@
 #include "layers/layers.h"
 #include "layers/optimizer.h"
 #include "layers/weight_average.h"
+#include "tests/test_util.h"
 
 using namespace strata;
 using ::testing::HasSubstr;
 using ::testing::Not;
 namespace fs = std::filesystem;
-
-namespace {
-fs::path fresh_dir(const std::string& name) {
-  const fs::path d = fs::temp_directory_path() / ("strata_test_trainer_" + name);
-  fs::remove_all(d);
-  return d;
-}
-}  // namespace
 
 TEST(Metrics, ConfusionMatrixScores) {
   ConfusionMatrix m(3);
@@ -163,7 +156,7 @@ TEST(Trainer, MonitorModeMinimisesLossesAndMaximisesScores) {
 TEST(Trainer, TrainLossMonitorKeepsTheEpochOfLowestTrainingLoss) {
   TinyTask task;
   task.options = TrainerOptions::from_config(Config::parse("monitor: train_loss"));
-  const fs::path dir = fresh_dir("train_loss_monitor");
+  const fs::path dir = test::fresh_path("trainer", "train_loss_monitor");
   const TrainSummary s = task.trainer(dir).run();
   std::ifstream f(dir / "metrics.csv");
   std::string line;
@@ -190,7 +183,7 @@ TEST(Trainer, ValEveryValidatesTheFirstEveryNthAndTheLastEpoch) {
   TinyTask task;
   task.epochs = 7;
   task.options = TrainerOptions::from_config(Config::parse("val_every: 3"));
-  const fs::path dir = fresh_dir("val_every");
+  const fs::path dir = test::fresh_path("trainer", "val_every");
   const TrainSummary s = task.trainer(dir).run();
   EXPECT_EQ(s.epochs_run, 7);
   EXPECT_EQ(task.validations, 4);  // epochs 1, 3, 6, 7
@@ -211,7 +204,7 @@ TEST(Trainer, ValEveryValidatesTheFirstEveryNthAndTheLastEpoch) {
   TinyTask by_loss;
   by_loss.epochs = 7;
   by_loss.options = TrainerOptions::from_config(Config::parse("val_every: 3\nmonitor: train_loss"));
-  const fs::path dir2 = fresh_dir("val_every_train_loss");
+  const fs::path dir2 = test::fresh_path("trainer", "val_every_train_loss");
   const TrainSummary s2 = by_loss.trainer(dir2).run();
   const std::vector<std::vector<std::string>> rows2 = csv_rows(dir2 / "metrics.csv");
   ASSERT_EQ(rows2.size(), 7u);
@@ -226,12 +219,12 @@ TEST(Trainer, ValEveryValidatesTheFirstEveryNthAndTheLastEpoch) {
 
 TEST(Trainer, InterruptAndResumeMatchAStraightRun) {
   TinyTask straight;
-  const fs::path straight_dir = fresh_dir("straight");
+  const fs::path straight_dir = test::fresh_path("trainer", "straight");
   const TrainSummary s = straight.trainer(straight_dir).run();
   EXPECT_EQ(s.steps, 12);
   EXPECT_FALSE(s.interrupted);
 
-  const fs::path dir = fresh_dir("resumed");
+  const fs::path dir = test::fresh_path("trainer", "resumed");
   {
     TinyTask first;
     Trainer* self = nullptr;
@@ -351,7 +344,7 @@ TEST(WeightAverage, CheckpointsHoldTheAverageAsModelAndResumeRestoresBoth) {
 }
 
 TEST(Trainer, CtrlCSavesAndStopsCleanly) {
-  const fs::path dir = fresh_dir("sigint");
+  const fs::path dir = test::fresh_path("trainer", "sigint");
   TinyTask task;
   Trainer t = task.trainer(dir, [](int64_t step) {
     if (step == 2) std::raise(SIGINT);

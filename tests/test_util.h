@@ -1,6 +1,7 @@
 // Small helpers shared by the test suites.
 #pragma once
 
+#include <filesystem>
 #include <functional>
 #include <string>
 
@@ -16,6 +17,21 @@ inline std::string error_of(const std::function<void()>& f) {
     return e.what();
   }
   return "(no error)";
+}
+
+// strata_test_<suite>_<name> under the temporary directory, removed if an earlier run left it behind: for a
+// folder the code under test must create itself (a run folder).
+inline std::filesystem::path fresh_path(const std::string& suite, const std::string& name) {
+  const std::filesystem::path p = std::filesystem::temp_directory_path() / ("strata_test_" + suite + "_" + name);
+  std::filesystem::remove_all(p);
+  return p;
+}
+
+// The same folder, created empty: for files a test writes itself.
+inline std::filesystem::path fresh_dir(const std::string& suite, const std::string& name) {
+  const std::filesystem::path p = fresh_path(suite, name);
+  std::filesystem::create_directories(p);
+  return p;
 }
 
 }  // namespace strata::test

@@ -23,6 +23,7 @@
 #include "engine/random.h"
 #include "layers/checkpoint.h"
 #include "layers/layers.h"
+#include "tests/test_util.h"
 
 using namespace strata;
 using namespace strata::welllog;
@@ -51,13 +52,6 @@ void expect_error(F&& body, const std::string& part) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << e.what();
   }
-}
-
-fs::path fresh_dir(const std::string& name) {
-  const fs::path d = fs::temp_directory_path() / ("strata_test_welllog_" + name);
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
 }
 
 const char* kMiniLas =
@@ -456,7 +450,7 @@ TEST(Wells, DepthUnits) {
   EXPECT_DOUBLE_EQ(feet_per("ft"), 1.0);
   EXPECT_NEAR(feet_per("m") * 0.3048, 1.0, 1e-15);
   expect_error([] { feet_per("yd"); }, "unknown depth unit 'yd'");
-  const fs::path file = fresh_dir("units") / "m.las";
+  const fs::path file = test::fresh_dir("welllog", "units") / "m.las";
   std::ofstream(file) << kMiniLas << "1 2\n2 3\n";
   EXPECT_EQ(well_from_las(file.string()).depth_unit, "m");
   Config data = Config::parse("depth_unit: ft\n");
@@ -736,7 +730,7 @@ TEST(Facies, ResumeMidEpochGivesIdenticalWeights) {
     Checkpoint ck;
     first.save(ck);
     ck.set_rng(default_generator());
-    const fs::path file = fresh_dir("resume") / "ck.safetensors";
+    const fs::path file = test::fresh_dir("welllog", "resume") / "ck.safetensors";
     ck.save(file.string());
 
     manual_seed(99);  // a different initialisation, overwritten by the checkpoint
@@ -914,7 +908,7 @@ TEST(Facies, SupervisedTrainingLearnsSyntheticShapes) {
 // `train` on kSynthConfig (+ the YAML `extra`) written to a fresh folder
 // `name`, the run going to <folder>/run.
 AppArgs synthetic_train(const std::string& name, const std::string& extra = "") {
-  const fs::path dir = fresh_dir(name);
+  const fs::path dir = test::fresh_dir("welllog", name);
   std::ofstream(dir / "synth.yaml") << kSynthConfig << extra;
   AppArgs a;
   a.command = "train";
@@ -1245,7 +1239,7 @@ TEST(App, UnlabelledWellsFromFilesJoinEveryFoldsTraining) {
 
 TEST(App, Seg2016HeldOutWellsBeatChance) {
   REQUIRE_DATA("welllogs/facies_vectors.csv");
-  const fs::path dir = fresh_dir("seg");
+  const fs::path dir = test::fresh_dir("welllog", "seg");
   AppArgs a;
   a.command = "train";
   a.config = (fs::path(STRATA_SOURCE_DIR) / "configs" / "welllog_seg2016.yaml").string();
