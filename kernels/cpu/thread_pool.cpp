@@ -134,7 +134,9 @@ class Pool {
     threads_.store(n);
   }
 
-  void run(int64_t n, detail::RegionFn fn, void* ctx);
+  // Runs the loop on the pool's threads; false (nothing run) while another caller holds the pool or with one
+  // thread, and the caller runs it serially.
+  bool try_run(int64_t n, detail::RegionFn fn, void* ctx);
 
   // Claims the next chunk of loop `gen` from share s, or -1.
   int64_t claim(uint32_t gen, int s) {
@@ -276,13 +278,9 @@ void Pool::stop_workers() {
   last_gen_ = gen_.load();
 }
 
-void Pool::run(int64_t n, detail::RegionFn fn, void* ctx) {
+bool Pool::try_run(int64_t n, detail::RegionFn fn, void* ctx) {
   std::unique_lock lock(run_mu_, std::try_to_lock);
-  if (!lock.owns_lock() || threads_ == 1) {
-    Chunks chunks = PoolAccess::serial(n);
-    fn(ctx, chunks);
-    return;
-  }
+  if (!lock.owns_lock() || threads_ == 1) return false;
   if (workers_.empty()) start_workers();
 
   const int t = threads_;
@@ -319,6 +317,7 @@ void Pool::run(int64_t n, detail::RegionFn fn, void* ctx) {
     for (uint32_t d; (d = done_.load(std::memory_order_seq_cst)) != all;) futex_wait(done_, d);
   }
   if (job_.error) std::rethrow_exception(job_.error);
+  return true;
 }
 
 }  // namespace
@@ -336,12 +335,9 @@ namespace detail {
 
 void run_region(int64_t n, bool parallel, RegionFn fn, void* ctx) {
   if (n <= 0) return;
-  if (!parallel || n < 2 || t_in_region) {
-    Chunks chunks = PoolAccess::serial(n);
-    fn(ctx, chunks);
-    return;
-  }
-  pool().run(n, fn, ctx);
+  if (parallel && n >= 2 && !t_in_region && pool().try_run(n, fn, ctx)) return;
+  Chunks chunks = PoolAccess::serial(n);
+  fn(ctx, chunks);
 }
 
 }  // namespace detail

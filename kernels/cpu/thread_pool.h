@@ -20,7 +20,6 @@
 
 #include <cstdint>
 #include <type_traits>
-#include <utility>
 
 namespace strata::cpu {
 
