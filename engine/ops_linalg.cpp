@@ -125,6 +125,7 @@ Tensor log_softmax(const Tensor& x, int64_t dim) {
   check_floating("log_softmax", x);
   const int64_t d = wrap_dim(dim, x.dim(), "log_softmax");
   Tensor y = softmax_forward(x, d, true);
+  if (tracing()) trace_attrs("log_softmax", {{{"axis", {d}}}, {}, {}});
   return record("log_softmax", y, {x}, [sy = Saved(y), d](const Tensor& g) -> Grads {
     return {sub(g, mul(exp(sy.get()), sum(g, {d}, true)))};
   });

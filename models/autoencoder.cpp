@@ -69,6 +69,60 @@ Autoencoder::Autoencoder(const AutoencoderOptions& o)
     from_latent_ = register_module("from_latent", std::make_shared<Conv2d>(o.latent, w, std::array<int64_t, 2>{1, 1}));
   }
   register_module("decoder", decoder_);
+  if (o.transform_head > 0) {
+    STRATA_CHECK(H == W, type(), ": the transform head turns images by quarter turns, so it needs square inputs; got ",
+                 H, " x ", W, " (set data.size square, or transform_head: 0)");
+    const int64_t w = o.transform_head;
+    head_ = register_module("transform_head", std::make_shared<Sequential>());
+    int64_t in = C;
+    for (auto [out, stride] : {std::pair<int64_t, int64_t>{w, 1}, {2 * w, 2}, {2 * w, 1}, {4 * w, 2}, {4 * w, 1}}) {
+      head_->add(std::make_shared<Conv2d>(in, out, std::array<int64_t, 2>{3, 3},
+                                          Conv2dOptions{{stride, stride}, {1, 1}, {1, 1}, 1, false}))
+          .add(std::make_shared<BatchNorm>(2, out))
+          .add(std::make_shared<ActivationLayer>(Activation::relu));
+      in = out;
+    }
+    head_->add(std::make_shared<GlobalAvgPool>(true)).add(std::make_shared<Linear>(in, kTransforms));
+  }
+}
+
+Tensor Autoencoder::geometric_transform(const Tensor& x, int64_t t) {
+  STRATA_CHECK(t >= 0 && t < kTransforms, "geometric_transform: t must be in [0, 8), got ", t);
+  Tensor y = t >= 4 ? flip(x, 3) : x;
+  for (int64_t q = 0; q < t % 4; ++q) y = flip(transpose(y, 2, 3), 2);  // a quarter turn counter-clockwise
+  return y;
+}
+
+Autoencoder::TransformBatch Autoencoder::transform_batch(const Tensor& x, int64_t per_image) {
+  STRATA_CHECK(head_, type(), " has no transform head (model.transform_head)");
+  STRATA_CHECK(per_image == 1 || per_image == 2 || per_image == 4 || per_image == 8,
+               "transforms per image must be 1, 2, 4 or 8, got ", per_image);
+  const int64_t n = x.size(0);
+  std::vector<Tensor> parts;
+  std::vector<int64_t> target;
+  for (int64_t s = 0; s < kTransforms; ++s) {
+    const int64_t begin = per_image == kTransforms ? 0 : n * s / kTransforms;
+    const int64_t end = per_image == kTransforms ? n : n * (s + 1) / kTransforms;
+    if (begin == end) continue;
+    const Tensor slice = per_image == kTransforms ? x : x.slice(0, begin, end);
+    for (int64_t j = 0; j < per_image; ++j) {
+      const int64_t t = per_image == kTransforms ? j : (s + j * (kTransforms / per_image)) % kTransforms;
+      parts.push_back(geometric_transform(slice, t));
+      target.insert(target.end(), size_t(end - begin), t);
+    }
+    if (per_image == kTransforms) break;
+  }
+  return {(*head_)(cat(parts, 0)), Tensor::from_vector(target, {int64_t(target.size())}).to(x.device())};
+}
+
+Tensor Autoencoder::transform_nll(const Tensor& x) {
+  STRATA_CHECK(head_, type(), " has no transform head (model.transform_head)");
+  Tensor total;
+  for (int64_t t = 0; t < kTransforms; ++t) {
+    const Tensor nll = neg(log_softmax((*head_)(geometric_transform(x, t)), 1).slice(1, t, t + 1));
+    total = t == 0 ? nll : total + nll;
+  }
+  return total.reshape({x.size(0)}) * (1.0 / double(kTransforms));
 }
 
 Autoencoder::Output Autoencoder::run(const Tensor& x) {
@@ -100,8 +154,9 @@ Tensor Autoencoder::forward(const Tensor& x) { return run(x).reconstruction; }
 std::string Autoencoder::describe() const {
   if (o_.bottleneck == "none")
     return str_cat(shape_str(o_.input_shape), " -> latent map ", o_.latent, " x ", bottleneck_shape_[1], " x ",
-                   bottleneck_shape_[2]);
-  return str_cat(shape_str(o_.input_shape), " -> latent ", o_.latent);
+                   bottleneck_shape_[2], head_ ? str_cat(", transform head ", o_.transform_head) : "");
+  return str_cat(shape_str(o_.input_shape), " -> latent ", o_.latent,
+                 head_ ? str_cat(", transform head ", o_.transform_head) : "");
 }
 
 namespace {
@@ -114,6 +169,7 @@ ModulePtr make_autoencoder(const Config& c, bool conv, bool variational) {
   o.latent = c.get_int("latent", 32, Bounds::at_least(1));
   o.output = c.get_choice("output", "sigmoid", {"sigmoid", "none"});
   if (conv) o.bottleneck = c.get_choice("bottleneck", "dense", {"dense", "none"});
+  o.transform_head = c.get_int("transform_head", 0, Bounds::at_least(0));
   return std::make_shared<Autoencoder>(o);
 }
 }  // namespace

@@ -17,6 +17,8 @@
 #include "apps/common/idx.h"
 #include "engine/autograd.h"
 #include "engine/nn_ops.h"
+#include "engine/ops.h"
+#include "layers/optimizer.h"
 #include "tests/anomaly_set.h"
 #include "tests/test_util.h"
 
@@ -137,9 +139,9 @@ TEST(Scores, ReconstructionErrorAndNegativeElboPerImage) {
   sum_l1.reduce = "sum";
   elbo.vae = "elbo";
   std::vector<Image> recon;
-  const auto s_mean = score_images(vae, images, mean_mse, 2, &recon);
-  const auto s_l1 = score_images(vae, images, sum_l1, 2);
-  const auto s_elbo = score_images(vae, images, elbo, 2);
+  const auto s_mean = score_images(vae, images, mean_mse, {}, 2, &recon);
+  const auto s_l1 = score_images(vae, images, sum_l1, {}, 2);
+  const auto s_elbo = score_images(vae, images, elbo, {}, 2);
   ASSERT_EQ(s_mean.size(), 5u);
   ASSERT_EQ(recon.size(), 5u);
   NoGradGuard no_grad;
@@ -160,8 +162,206 @@ TEST(Scores, ReconstructionErrorAndNegativeElboPerImage) {
     ASSERT_EQ(recon[i].data.size(), want.size());
     for (size_t k = 0; k < want.size(); ++k) EXPECT_NEAR(recon[i].data[k], want[k], 1e-6) << i << ", " << k;
   }
-  const auto one_batch = score_images(vae, images, mean_mse, 256);
+  const auto one_batch = score_images(vae, images, mean_mse, {}, 256);
   for (size_t i = 0; i < images.size(); ++i) EXPECT_NEAR(one_batch[i], s_mean[i], 1e-7) << "batch size changed image " << i;
+}
+
+namespace {
+
+// A 1 x 5 x 5 image with no symmetry: each of the eight rotations / flips gives a different image.
+Tensor asymmetric_image() {
+  std::vector<float> v(25, 0);
+  for (int i : {0, 1, 2, 3, 5, 6, 10}) v[size_t(i)] = 1;  // a mark in one corner, longer along the top
+  return Tensor::from_vector(v, {1, 1, 5, 5});
+}
+
+}  // namespace
+
+TEST(TransformHead, EightTransformsAreTheRotationsAndFlips) {
+  const Tensor x = asymmetric_image();
+  const std::vector<float> v = x.to_vector<float>();
+  const auto at = [](const std::vector<float>& img, int y, int c) { return img[size_t(y * 5 + c)]; };
+  // t = 1: a quarter turn counter-clockwise, out[y][c] = in[c][4 - y]; t = 4: a left-right flip.
+  const std::vector<float> q = Autoencoder::geometric_transform(x, 1).to_vector<float>();
+  const std::vector<float> f = Autoencoder::geometric_transform(x, 4).to_vector<float>();
+  for (int y = 0; y < 5; ++y)
+    for (int c = 0; c < 5; ++c) {
+      EXPECT_EQ(at(q, y, c), at(v, c, 4 - y)) << y << ", " << c;
+      EXPECT_EQ(at(f, y, c), at(v, y, 4 - c)) << y << ", " << c;
+    }
+  std::vector<std::vector<float>> seen;
+  for (int64_t t = 0; t < Autoencoder::kTransforms; ++t) {
+    const std::vector<float> y = Autoencoder::geometric_transform(x, t).to_vector<float>();
+    for (const auto& s : seen) EXPECT_NE(s, y) << "transform " << t << " repeats an earlier one";
+    seen.push_back(y);
+  }
+  EXPECT_EQ(seen[0], v);
+  // Two quarter turns are t = 2; t = 5 is the flip then a quarter turn.
+  EXPECT_EQ(Autoencoder::geometric_transform(Autoencoder::geometric_transform(x, 1), 1).to_vector<float>(), seen[2]);
+  EXPECT_EQ(Autoencoder::geometric_transform(Autoencoder::geometric_transform(x, 4), 1).to_vector<float>(), seen[5]);
+}
+
+TEST(TransformHead, TrainingBatchesSeeEveryTransformEquallyOften) {
+  AutoencoderOptions o;
+  o.input_shape = {1, 8, 8};
+  o.widths = {16};
+  o.latent = 4;
+  o.transform_head = 2;
+  Autoencoder m(o);
+  const Tensor x = Tensor::rand({16, 1, 8, 8});
+  for (int64_t per : {1, 2, 4, 8}) {
+    const Autoencoder::TransformBatch b = m.transform_batch(x, per);
+    EXPECT_EQ(b.logits.shape(), (Shape{16 * per, 8})) << per;
+    std::vector<int64_t> count(8, 0);
+    for (int64_t t : b.target.to_vector<int64_t>()) ++count[size_t(t)];
+    for (int64_t t = 0; t < 8; ++t) EXPECT_EQ(count[size_t(t)], 2 * per) << "per image " << per << ", transform " << t;
+  }
+  EXPECT_NE(error_of([&] { m.transform_batch(x, 3); }).find("1, 2, 4 or 8"), std::string::npos);
+  o.input_shape = {1, 8, 12};
+  EXPECT_NE(error_of([&] { Autoencoder bad(o); }).find("needs square inputs"), std::string::npos);
+}
+
+// Whatever its weights, the head cannot tell the transforms of an image that all eight leave unchanged apart,
+// so such an image scores at least log 8; trained on an asymmetric mark, the head scores the mark far lower.
+TEST(TransformHead, LearnsTheOrientationOfNormalImages) {
+  AutoencoderOptions o;
+  o.input_shape = {1, 5, 5};
+  o.widths = {8};
+  o.latent = 2;
+  o.transform_head = 4;
+  Autoencoder m(o);
+  std::vector<float> sym(25, 0);
+  for (int i : {6, 7, 8, 11, 13, 16, 17, 18}) sym[size_t(i)] = 1;  // a ring: every transform keeps it
+  const Tensor ring = Tensor::from_vector(sym, {1, 1, 5, 5});
+  m.eval();
+  EXPECT_GE(m.transform_nll(ring).item<float>(), std::log(8.0) - 1e-5);
+  m.train();
+  Adam opt;
+  opt.add_group(ParamGroup{"all", m.named_parameters(), 0.01, 0});
+  const Tensor batch = cat({asymmetric_image(), asymmetric_image(), asymmetric_image(), asymmetric_image()}, 0);
+  for (int step = 0; step < 150; ++step) {
+    const Autoencoder::TransformBatch b = m.transform_batch(batch, 8);
+    Tensor loss = cross_entropy(b.logits, b.target);
+    opt.zero_grad();
+    loss.backward();
+    opt.step();
+  }
+  m.eval();
+  NoGradGuard no_grad;
+  EXPECT_LT(m.transform_nll(asymmetric_image()).item<float>(), 0.3);
+  EXPECT_GE(m.transform_nll(ring).item<float>(), std::log(8.0) - 1e-5);
+}
+
+// The latent term is the Mahalanobis distance from the training codes' Gaussian; several terms add after
+// standardising on the validation normal images, so there each has mean 0 and standard deviation 1.
+TEST(Scores, CombinedTermsAreStandardisedOnValidationNormals) {
+  AutoencoderOptions o;
+  o.input_shape = {1, 8, 8};
+  o.widths = {16};
+  o.latent = 3;
+  o.transform_head = 2;
+  Autoencoder m(o);
+  const auto images = [](int n, int64_t label) {
+    ImageSet s;
+    for (int i = 0; i < n; ++i) s.add(Image{1, 8, 8, Tensor::rand({1, 8, 8}).to_vector<float>()}, label, "");
+    return s;
+  };
+  const ImageSet train = images(40, 0);
+  ImageSet val = images(30, 0);
+  for (Image& img : images(10, 1).images) val.add(std::move(img), 1, "");
+  ScoreOptions so;
+  so.terms = {"error", "latent", "transforms"};
+  const ScoreCalibration c = calibrate(m, train, val, so);
+  ASSERT_EQ(c.term_mean.size(), 3u);
+
+  // The latent Gaussian: the mean of the training codes and a whitening L whose L L^T inverts their covariance
+  // (with its small ridge, 1e-3 of the mean variance); the term is (z - mean)^T L L^T (z - mean).
+  const std::vector<std::vector<double>> raw = term_values(m, val.images, so, c);
+  ScoreOptions latent_only;
+  latent_only.terms = {"latent"};
+  {
+    NoGradGuard no_grad;
+    m.eval();
+    const std::vector<float> codes = m.run(stack_images(train.images, 0, train.size())).mean.to_vector<float>();
+    const std::vector<float> mu = c.latent_mean.to_vector<float>(), l = c.latent_whitening.to_vector<float>();
+    double mean[3] = {0, 0, 0}, cov[3][3] = {}, trace = 0;
+    for (int i = 0; i < 40; ++i)
+      for (int a = 0; a < 3; ++a) mean[a] += codes[size_t(i * 3 + a)] / 40;
+    for (int a = 0; a < 3; ++a) EXPECT_NEAR(mu[size_t(a)], mean[a], 1e-5);
+    for (int i = 0; i < 40; ++i)
+      for (int a = 0; a < 3; ++a)
+        for (int b = 0; b < 3; ++b)
+          cov[a][b] += (codes[size_t(i * 3 + a)] - mean[a]) * (codes[size_t(i * 3 + b)] - mean[b]) / 39;
+    for (int a = 0; a < 3; ++a) trace += cov[a][a];
+    for (int a = 0; a < 3; ++a) cov[a][a] += 1e-3 * trace / 3;
+    double p[3][3] = {};  // L L^T
+    for (int a = 0; a < 3; ++a)
+      for (int b = 0; b < 3; ++b)
+        for (int k = 0; k < 3; ++k) p[a][b] += double(l[size_t(a * 3 + k)]) * l[size_t(b * 3 + k)];
+    for (int a = 0; a < 3; ++a)
+      for (int b = 0; b < 3; ++b) {
+        double id = 0;  // (L L^T) cov = I
+        for (int k = 0; k < 3; ++k) id += p[a][k] * cov[k][b];
+        EXPECT_NEAR(id, a == b ? 1 : 0, 1e-3) << a << ", " << b;
+      }
+    const std::vector<float> z = m.run(stack_images(val.images, 0, 1)).mean.to_vector<float>();
+    double q = 0;
+    for (int a = 0; a < 3; ++a)
+      for (int b = 0; b < 3; ++b) q += (z[size_t(a)] - mean[a]) * p[a][b] * (z[size_t(b)] - mean[b]);
+    EXPECT_NEAR(raw[1][0], q, 1e-3 * std::max(1.0, q));
+    EXPECT_NEAR(score_images(m, {val.images[0]}, latent_only, c)[0], raw[1][0], 1e-6 * std::max(1.0, q));
+  }
+  // Standardised on the normals of validation: mean 0 and sd 1 per term, the score their sum.
+  const std::vector<double> score = score_images(m, val.images, so, c);
+  for (size_t j = 0; j < 3; ++j) {
+    double mean = 0, ss = 0;
+    std::vector<double> z;
+    for (size_t i = 0; i < 30; ++i) z.push_back(((j < 2 ? std::log(raw[j][i] + 1e-12) : raw[j][i]) - c.term_mean[j]) / c.term_sd[j]);
+    for (double v : z) mean += v / 30;
+    for (double v : z) ss += (v - mean) * (v - mean);
+    EXPECT_NEAR(mean, 0, 1e-6) << so.terms[j];
+    EXPECT_NEAR(std::sqrt(ss / 29), 1, 1e-6) << so.terms[j];
+  }
+  for (size_t i = 0; i < val.size(); ++i) {
+    double sum = 0;
+    for (size_t j = 0; j < 3; ++j) sum += ((j < 2 ? std::log(raw[j][i] + 1e-12) : raw[j][i]) - c.term_mean[j]) / c.term_sd[j];
+    EXPECT_NEAR(score[i], sum, 1e-9) << i;
+  }
+  // The graph's score (as exported) is the same sum in strata ops.
+  {
+    NoGradGuard no_grad;
+    const Tensor x = stack_images(val.images, 0, val.size());
+    const std::vector<float> g = anomaly_scores(m, m.run(x), x, so, c).to_vector<float>();
+    for (size_t i = 0; i < val.size(); ++i) EXPECT_NEAR(g[i], score[i], 1e-4) << i;
+  }
+  // Saved and loaded with the checkpoint; a checkpoint without them names what is missing.
+  Checkpoint ck;
+  c.save(ck);
+  const ScoreCalibration back = ScoreCalibration::load(ck, so);
+  ASSERT_EQ(back.term_mean.size(), 3u);
+  EXPECT_EQ(back.term_mean, c.term_mean);  // every digit: a loaded model scores as in training
+  EXPECT_EQ(back.term_sd, c.term_sd);
+  EXPECT_EQ(back.latent_whitening.to_vector<float>(), c.latent_whitening.to_vector<float>());
+  EXPECT_NE(error_of([&] { ScoreCalibration::load(Checkpoint{}, so); }).find("anomaly.latent_mean"), std::string::npos);
+}
+
+TEST(Scores, TermsConfigNamesWhatIsWrong) {
+  const auto terms = [](const std::string& list) {
+    return ScoreOptions::from_config(Config::parse("terms: " + list + "\n"));
+  };
+  EXPECT_EQ(terms("[error]").combined(), false);
+  EXPECT_EQ(terms("[error, transforms]").combined(), true);
+  EXPECT_NE(error_of([&] { terms("[error, shape]"); }).find("'shape' is not a term"), std::string::npos);
+  EXPECT_NE(error_of([&] { terms("[latent, latent]"); }).find("named twice"), std::string::npos);
+  EXPECT_NE(error_of([&] { terms("[]"); }).find("at least one term"), std::string::npos);
+  AutoencoderOptions o;
+  o.input_shape = {1, 8, 8};
+  o.widths = {16};
+  o.latent = 3;
+  Autoencoder plain(o);
+  std::vector<Image> one{Image{1, 8, 8, std::vector<float>(64, 0.5f)}};
+  EXPECT_NE(error_of([&] { score_images(plain, one, terms("[transforms]"), {}); }).find("model.transform_head"),
+            std::string::npos);
 }
 
 TEST(Idx, ReadsPlainAndGzipAndNamesWhatIsWrong) {

@@ -25,6 +25,7 @@
 #include "layers/checkpoint.h"
 #include "layers/registry.h"
 #include "layers/onnx_export.h"
+#include "apps/common/idx.h"
 #include "tests/anomaly_set.h"
 #include "tests/segment_set.h"
 #include "tests/tiny_configs.h"
@@ -152,6 +153,51 @@ TEST_F(AppExport, AnomalyGraphMatchesPredictScores) {
             0)
       << log();
   parity("anomaly", root() / "an_in.npy", root() / "scores.csv");
+}
+
+// The shipped Fashion-MNIST config with the transform head and the three-term score, reduced (a sample of each
+// set, 2 epochs): the graph holds the eight rotations / flips, the latent Gaussian and the terms'
+// standardisation, and gives predict's scores on 24 test images written as PNG files (8-bit, as in the IDX file).
+TEST_F(AppExport, AnomalyCombinedScoreGraphMatchesPredictScores) {
+  const std::string idx = "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz";
+  if (!fs::exists(idx))
+    GTEST_SKIP() << "SKIPPED LOUDLY: /usr/share/datasets/fashion-mnist absent (apt-get install dataset-fashion-mnist, "
+                    "or scripts/install_deps.sh)";
+  const fs::path run_dir = root() / "anomaly_combined";
+  ASSERT_EQ(run(bin("anomaly") + " train --config " + STRATA_SOURCE_DIR + "/configs/anomaly_fmnist_ae_transforms.yaml" +
+                " --out " + run_dir.string() +
+                " data.normal_class=7 data.limit_train=600 data.limit_val=400 data.limit_test=200 train.epochs=2"
+                " train.val_every=1 train.progress=false"),
+            0)
+      << log();
+  const IdxArray test = read_idx(idx);
+  const fs::path images = root() / "fmnist_images";
+  fs::create_directories(images);
+  std::vector<float> all;
+  const int64_t n = 24, plane = 28 * 28;
+  for (int64_t i = 0; i < n; ++i) {  // names sort in this order
+    Image img{1, 28, 28, std::vector<float>(size_t(plane))};
+    for (int64_t k = 0; k < plane; ++k) img.data[size_t(k)] = float(test.data[size_t(i * 97 * plane + k)]) / 255.0f;
+    char name[32];
+    std::snprintf(name, sizeof name, "%03lld.png", static_cast<long long>(i));
+    write_png((images / name).string(), img);
+    all.insert(all.end(), img.data.begin(), img.data.end());
+  }
+  write_npy((root() / "an_combined_in.npy").string(), {n, 1, 28, 28}, all);
+  const std::string ck = (run_dir / "best.safetensors").string();
+  ASSERT_EQ(run(bin("anomaly") + " predict --checkpoint " + ck + " --input " + images.string() + " --output " +
+                (root() / "combined_scores.csv").string()),
+            0)
+      << log();
+  const fs::path model = root() / "anomaly_combined.onnx";
+  ASSERT_EQ(run(bin("anomaly") + " export --checkpoint " + ck + " --output " + model.string()), 0) << log();
+  if (!fs::exists(python())) GTEST_SKIP() << "SKIPPED LOUDLY (onnxruntime): " << python() << " is absent; "
+                                          << "scripts/install_deps.sh --onnx makes it";
+  EXPECT_EQ(run(python() + " " + STRATA_SOURCE_DIR + "/tests/app_export_parity.py anomaly " + model.string() + " " +
+                (root() / "an_combined_in.npy").string() + " " + (root() / "combined_scores.csv").string()),
+            0)
+      << log();
+  std::printf("%s", log().c_str());
 }
 
 // A well of 256 samples without missing values, predicted in one window (inference.window=0) as the graph does.

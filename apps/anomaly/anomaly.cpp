@@ -3,11 +3,13 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <limits>
 #include <numeric>
 #include <random>
+#include <sstream>
 
 #include "apps/common/datasets.h"
 #include "apps/common/idx.h"
@@ -192,6 +194,9 @@ LossOptions LossOptions::from_config(const Config& loss) {
   LossOptions o;
   o.reconstruction = loss.get_choice("reconstruction", "mse", {"mse", "l1", "bce"});
   o.kl_weight = loss.get_double("kl_weight", 1, Bounds::at_least(0));
+  o.transforms_per_image = loss.get_int("transforms_per_image", 2, Bounds::between(1, 8));
+  STRATA_CHECK(8 % o.transforms_per_image == 0,
+               "loss.transforms_per_image must be 1, 2, 4 or 8, got ", o.transforms_per_image);
   return o;
 }
 
@@ -206,17 +211,101 @@ Tensor autoencoder_loss(const Autoencoder::Output& out, const Tensor& x, const L
   return loss;
 }
 
+Tensor training_loss(Autoencoder& model, const Tensor& x, const LossOptions& o) {
+  Tensor loss = autoencoder_loss(model.run(x), x, o);
+  if (model.has_transform_head()) {
+    const Autoencoder::TransformBatch t = model.transform_batch(x, o.transforms_per_image);
+    loss = loss + cross_entropy(t.logits, t.target);
+  }
+  return loss;
+}
+
 ScoreOptions ScoreOptions::from_config(const Config& score) {
   ScoreOptions o;
   o.error = score.get_choice("error", "mse", {"mse", "l1"});
   o.reduce = score.get_choice("reduce", "mean", {"mean", "sum"});
   o.vae = score.get_choice("vae", "reconstruction", {"reconstruction", "elbo"});
+  o.terms = score.get_string_list("terms", {"error"});
+  STRATA_CHECK(!o.terms.empty(), "score.terms: name at least one term (error, latent, transforms)");
+  for (size_t i = 0; i < o.terms.size(); ++i) {
+    const std::string& t = o.terms[i];
+    STRATA_CHECK(t == "error" || t == "latent" || t == "transforms", "score.terms: '", t,
+                 "' is not a term (error, latent, transforms)");
+    STRATA_CHECK(std::find(o.terms.begin(), o.terms.begin() + std::ptrdiff_t(i), t) == o.terms.begin() + std::ptrdiff_t(i),
+                 "score.terms: '", t, "' is named twice");
+  }
   return o;
 }
 
+bool ScoreOptions::uses(const std::string& term) const {
+  return std::find(terms.begin(), terms.end(), term) != terms.end();
+}
+
 std::string ScoreOptions::describe() const {
-  return str_cat(error, " ", reduce == "mean" ? "averaged" : "summed", " over pixels",
-                 vae == "elbo" ? " (VAE: negative ELBO)" : "");
+  const std::string err = str_cat(error, " ", reduce == "mean" ? "averaged" : "summed", " over pixels",
+                                  vae == "elbo" ? " (VAE: negative ELBO)" : "");
+  const auto name = [&](const std::string& t) {
+    return t == "error" ? (combined() ? "log " + err : err)
+           : t == "latent" ? std::string(combined() ? "log " : "") + "latent Mahalanobis distance"
+                           : std::string("transform head's negative log-likelihood");
+  };
+  if (!combined()) return name(terms[0]);
+  std::string d = "sum of standardised terms: ";
+  for (size_t i = 0; i < terms.size(); ++i) d += (i ? ", " : "") + name(terms[i]);
+  return d;
+}
+
+void ScoreCalibration::save(Checkpoint& ck) const {
+  if (latent_mean.defined()) {
+    ck.add_tensor("anomaly.latent_mean", latent_mean);
+    ck.add_tensor("anomaly.latent_whitening", latent_whitening);
+  }
+  if (!term_mean.empty()) {  // as text, every digit kept: a loaded model scores exactly as in training
+    const auto text = [](const std::vector<double>& v) {
+      std::string s;
+      char buf[64];
+      for (double x : v) {
+        std::snprintf(buf, sizeof buf, "%.17g", x);
+        s += (s.empty() ? "" : ",") + std::string(buf);
+      }
+      return s;
+    };
+    ck.set("anomaly.term_mean", text(term_mean));
+    ck.set("anomaly.term_sd", text(term_sd));
+  }
+}
+
+ScoreCalibration ScoreCalibration::load(const Checkpoint& ck, const ScoreOptions& o) {
+  ScoreCalibration c;
+  const auto need = [&](const std::string& name) -> const Tensor& {
+    STRATA_CHECK(ck.has_tensor(name), ck.path, ": the score (", o.describe(), ") needs ", name,
+                 ", which this checkpoint does not hold; use the best.safetensors of a finished run");
+    return ck.tensor(name);
+  };
+  if (o.uses("latent")) {
+    c.latent_mean = need("anomaly.latent_mean");
+    c.latent_whitening = need("anomaly.latent_whitening");
+  }
+  if (o.combined()) {
+    const auto numbers = [&](const std::string& key) {
+      STRATA_CHECK(ck.has(key), ck.path, ": the score (", o.describe(), ") needs ", key,
+                   ", which this checkpoint does not hold; use the best.safetensors of a finished run");
+      std::vector<double> v;
+      std::stringstream in(ck.get(key));
+      for (std::string item; std::getline(in, item, ',');) {
+        char* end = nullptr;
+        v.push_back(std::strtod(item.c_str(), &end));
+        STRATA_CHECK(end && *end == 0 && !item.empty() && std::isfinite(v.back()), ck.path, ": ", key, " holds '",
+                     item, "', not a number");
+      }
+      STRATA_CHECK(v.size() == o.terms.size(), ck.path, ": ", key, " holds ", v.size(), " terms, the score names ",
+                   o.terms.size());
+      return v;
+    };
+    c.term_mean = numbers("anomaly.term_mean");
+    c.term_sd = numbers("anomaly.term_sd");
+  }
+  return c;
 }
 
 Tensor stack_images(const std::vector<Image>& images, size_t begin, size_t end) {
@@ -240,30 +329,112 @@ Tensor kl_term(const Autoencoder::Output& out) {
   return sum((out.mean * out.mean + exp(out.logvar) - out.logvar - 1.0).reshape({out.mean.size(0), -1}) * 0.5, {1});
 }
 
-Tensor anomaly_scores(const Autoencoder::Output& out, const Tensor& x, const ScoreOptions& o, bool variational) {
-  const bool elbo = o.vae == "elbo" && variational;
-  const Tensor error = reconstruction_error(out, x, o, elbo);
-  return elbo ? error + kl_term(out) : error;
+namespace {
+
+// A term's value as it is added: errors and distances span decades, so they add as logarithms.
+constexpr double kLogFloor = 1e-12;
+bool logged(const std::string& term) { return term != "transforms"; }
+
+// Gauss-Jordan inverse of a symmetric positive definite matrix (n x n, row-major), in double.
+std::vector<double> invert(std::vector<double> a, int64_t n) {
+  std::vector<double> inv(size_t(n * n), 0);
+  for (int64_t i = 0; i < n; ++i) inv[size_t(i * n + i)] = 1;
+  for (int64_t c = 0; c < n; ++c) {
+    int64_t pivot = c;
+    for (int64_t r = c + 1; r < n; ++r)
+      if (std::fabs(a[size_t(r * n + c)]) > std::fabs(a[size_t(pivot * n + c)])) pivot = r;
+    STRATA_CHECK(std::fabs(a[size_t(pivot * n + c)]) > 0, "the latent covariance is singular");
+    for (int64_t k = 0; k < n; ++k) {
+      std::swap(a[size_t(c * n + k)], a[size_t(pivot * n + k)]);
+      std::swap(inv[size_t(c * n + k)], inv[size_t(pivot * n + k)]);
+    }
+    const double d = a[size_t(c * n + c)];
+    for (int64_t k = 0; k < n; ++k) {
+      a[size_t(c * n + k)] /= d;
+      inv[size_t(c * n + k)] /= d;
+    }
+    for (int64_t r = 0; r < n; ++r) {
+      if (r == c) continue;
+      const double f = a[size_t(r * n + c)];
+      if (f == 0) continue;
+      for (int64_t k = 0; k < n; ++k) {
+        a[size_t(r * n + k)] -= f * a[size_t(c * n + k)];
+        inv[size_t(r * n + k)] -= f * inv[size_t(c * n + k)];
+      }
+    }
+  }
+  return inv;
 }
 
-std::vector<double> score_images(Autoencoder& model, const std::vector<Image>& images, const ScoreOptions& o,
-                                 int64_t batch, std::vector<Image>* recon) {
+// The lower-triangular L with L L^T = a (a symmetric positive definite, n x n, row-major), in double.
+std::vector<double> cholesky(const std::vector<double>& a, int64_t n) {
+  std::vector<double> l(size_t(n * n), 0);
+  for (int64_t j = 0; j < n; ++j) {
+    double d = a[size_t(j * n + j)];
+    for (int64_t k = 0; k < j; ++k) d -= l[size_t(j * n + k)] * l[size_t(j * n + k)];
+    STRATA_CHECK(d > 0, "the latent precision is not positive definite");
+    l[size_t(j * n + j)] = std::sqrt(d);
+    for (int64_t i = j + 1; i < n; ++i) {
+      double v = a[size_t(i * n + j)];
+      for (int64_t k = 0; k < j; ++k) v -= l[size_t(i * n + k)] * l[size_t(j * n + k)];
+      l[size_t(i * n + j)] = v / l[size_t(j * n + j)];
+    }
+  }
+  return l;
+}
+
+}  // namespace
+
+std::vector<Tensor> score_terms(Autoencoder& model, const Autoencoder::Output& out, const Tensor& x,
+                                const ScoreOptions& o, const ScoreCalibration& c) {
+  const bool elbo = o.vae == "elbo" && model.options().variational;
+  std::vector<Tensor> terms;
+  for (const std::string& t : o.terms) {
+    if (t == "error") {
+      const Tensor error = reconstruction_error(out, x, o, elbo);
+      terms.push_back(elbo ? error + kl_term(out) : error);
+    } else if (t == "latent") {
+      STRATA_CHECK(c.latent_mean.defined(), "score.terms latent: the latent Gaussian has not been fitted");
+      const Tensor d = out.mean.reshape({x.size(0), -1}) - c.latent_mean.to(x.device());
+      const Tensor w = matmul(d, c.latent_whitening.to(x.device()));
+      terms.push_back(sum(w * w, {1}));
+    } else {
+      STRATA_CHECK(model.has_transform_head(), "score.terms transforms needs a model with a transform head "
+                                               "(model.transform_head: channels, e.g. 16)");
+      terms.push_back(model.transform_nll(x));
+    }
+  }
+  return terms;
+}
+
+Tensor anomaly_scores(Autoencoder& model, const Autoencoder::Output& out, const Tensor& x, const ScoreOptions& o,
+                      const ScoreCalibration& c) {
+  std::vector<Tensor> terms = score_terms(model, out, x, o, c);
+  if (!o.combined()) return terms[0];
+  Tensor score;
+  for (size_t j = 0; j < terms.size(); ++j) {
+    const Tensor v = logged(o.terms[j]) ? log(terms[j] + kLogFloor) : terms[j];
+    const Tensor z = (v - c.term_mean[j]) * (1.0 / c.term_sd[j]);
+    score = j == 0 ? z : score + z;
+  }
+  return score;
+}
+
+std::vector<std::vector<double>> term_values(Autoencoder& model, const std::vector<Image>& images,
+                                             const ScoreOptions& o, const ScoreCalibration& c, int64_t batch,
+                                             std::vector<Image>* recon) {
   NoGradGuard no_grad;
   const bool was_training = model.training();
   model.eval();
-  std::vector<double> scores;
-  scores.reserve(images.size());
+  std::vector<std::vector<double>> values(o.terms.size());
   if (recon) recon->clear();
-  const bool elbo = o.vae == "elbo" && model.options().variational;
   for (size_t b = 0; b < images.size(); b += size_t(batch)) {
     const size_t e = std::min(images.size(), b + size_t(batch));
     const Tensor x = stack_images(images, b, e).to(model.device());
     const Autoencoder::Output out = model.run(x);
-    const Tensor error = reconstruction_error(out, x, o, elbo);
-    std::vector<float> per_image = error.to_vector<float>();
-    std::vector<float> kl;
-    if (elbo) kl = kl_term(out).to_vector<float>();
-    for (size_t i = 0; i < per_image.size(); ++i) scores.push_back(double(per_image[i]) + (elbo ? double(kl[i]) : 0));
+    const std::vector<Tensor> terms = score_terms(model, out, x, o, c);
+    for (size_t j = 0; j < terms.size(); ++j)
+      for (float v : terms[j].to_vector<float>()) values[j].push_back(double(v));
     if (recon) {
       const std::vector<float> r = out.reconstruction.to_vector<float>();
       const size_t per = images[b].data.size();
@@ -276,7 +447,86 @@ std::vector<double> score_images(Autoencoder& model, const std::vector<Image>& i
     }
   }
   if (was_training) model.train();
-  return scores;
+  return values;
+}
+
+std::vector<double> combine_terms(const std::vector<std::vector<double>>& terms, const ScoreOptions& o,
+                                  const ScoreCalibration& c) {
+  if (!o.combined()) return terms.at(0);
+  STRATA_CHECK(c.term_mean.size() == terms.size(), "combined score: the terms' spread has not been fitted");
+  std::vector<double> score(terms[0].size(), 0);
+  for (size_t j = 0; j < terms.size(); ++j)
+    for (size_t i = 0; i < score.size(); ++i) {
+      const double v = logged(o.terms[j]) ? std::log(terms[j][i] + kLogFloor) : terms[j][i];
+      score[i] += (v - c.term_mean[j]) / c.term_sd[j];
+    }
+  return score;
+}
+
+std::vector<double> score_images(Autoencoder& model, const std::vector<Image>& images, const ScoreOptions& o,
+                                 const ScoreCalibration& c, int64_t batch, std::vector<Image>* recon) {
+  return combine_terms(term_values(model, images, o, c, batch, recon), o, c);
+}
+
+ScoreCalibration calibrate(Autoencoder& model, const ImageSet& train, const ImageSet& val, const ScoreOptions& o) {
+  ScoreCalibration c;
+  if (o.uses("latent")) {
+    STRATA_CHECK(model.options().bottleneck == "dense",
+                 "score.terms latent needs a dense latent (a latent map has no Gaussian of its own here)");
+    NoGradGuard no_grad;
+    const bool was_training = model.training();
+    model.eval();
+    const int64_t n = int64_t(train.size());
+    STRATA_CHECK(n >= 2, "score.terms latent: needs at least two training images to fit the codes' Gaussian");
+    std::vector<double> codes;
+    int64_t dim = 0;
+    for (size_t b = 0; b < train.size(); b += 256) {
+      const size_t e = std::min(train.size(), b + 256);
+      const Tensor x = stack_images(train.images, b, e).to(model.device());
+      const Tensor z = model.run(x).mean;
+      dim = z.numel() / z.size(0);
+      for (float v : z.to_vector<float>()) codes.push_back(double(v));
+    }
+    if (was_training) model.train();
+    std::vector<double> mean(size_t(dim), 0), cov(size_t(dim * dim), 0);
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t a = 0; a < dim; ++a) mean[size_t(a)] += codes[size_t(i * dim + a)] / double(n);
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t a = 0; a < dim; ++a) {
+        const double da = codes[size_t(i * dim + a)] - mean[size_t(a)];
+        for (int64_t b = 0; b <= a; ++b)
+          cov[size_t(a * dim + b)] += da * (codes[size_t(i * dim + b)] - mean[size_t(b)]) / double(n - 1);
+      }
+    double trace = 0;
+    for (int64_t a = 0; a < dim; ++a) {
+      for (int64_t b = 0; b < a; ++b) cov[size_t(b * dim + a)] = cov[size_t(a * dim + b)];
+      trace += cov[size_t(a * dim + a)];
+    }
+    // Shrinkage keeps the inverse finite when a code dimension hardly varies (or there are few images).
+    const double ridge = 1e-3 * std::max(trace / double(dim), 1e-12);
+    for (int64_t a = 0; a < dim; ++a) cov[size_t(a * dim + a)] += ridge;
+    const std::vector<double> l = cholesky(invert(cov, dim), dim);
+    c.latent_mean = Tensor::from_vector(std::vector<float>(mean.begin(), mean.end()), {1, dim});
+    c.latent_whitening = Tensor::from_vector(std::vector<float>(l.begin(), l.end()), {dim, dim});
+  }
+  if (o.combined()) {
+    std::vector<Image> normal;
+    for (size_t i = 0; i < val.size(); ++i)
+      if (val.labels[i] == 0) normal.push_back(val.images[i]);
+    STRATA_CHECK(normal.size() >= 2, "a combined score needs at least two normal validation images to weigh its terms");
+    const std::vector<std::vector<double>> v = term_values(model, normal, o, c);
+    for (size_t j = 0; j < v.size(); ++j) {
+      double m = 0, ss = 0;
+      for (double x : v[j]) m += (logged(o.terms[j]) ? std::log(x + kLogFloor) : x) / double(v[j].size());
+      for (double x : v[j]) {
+        const double d = (logged(o.terms[j]) ? std::log(x + kLogFloor) : x) - m;
+        ss += d * d;
+      }
+      c.term_mean.push_back(m);
+      c.term_sd.push_back(std::max(std::sqrt(ss / double(v[j].size() - 1)), 1e-12));
+    }
+  }
+  return c;
 }
 
 // ---- thresholds --------------------------------------------------------------
@@ -524,7 +774,7 @@ void histogram_plot(const std::string& path, const std::string& title, const std
 }
 
 void case_panels(const std::string& path, Autoencoder& model, const ImageSet& set, const std::vector<double>& scores,
-                 const ScoreOptions& score, int64_t per_group) {
+                 int64_t per_group) {
   std::vector<size_t> order(set.size());
   std::iota(order.begin(), order.end(), size_t(0));
   std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return scores[a] < scores[b]; });
@@ -552,7 +802,7 @@ void case_panels(const std::string& path, Autoencoder& model, const ImageSet& se
   if (picked.empty()) return;
   std::vector<Image> inputs, recon;
   for (size_t i : picked) inputs.push_back(set.images[i]);
-  score_images(model, inputs, score, 256, &recon);
+  term_values(model, inputs, ScoreOptions{}, ScoreCalibration{}, 256, &recon);  // the reconstructions
   // Error maps share one scale (the largest error shown) so they compare.
   float top = 1e-6f;
   for (size_t k = 0; k < inputs.size(); ++k)

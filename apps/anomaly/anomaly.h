@@ -15,6 +15,7 @@
 #include "apps/common/image_io.h"
 #include "apps/common/transforms.h"
 #include "config/config.h"
+#include "layers/checkpoint.h"
 #include "models/autoencoder.h"
 
 namespace strata::anomaly {
@@ -72,20 +73,47 @@ class AnomalyData {
 struct LossOptions {
   std::string reconstruction = "mse";
   double kl_weight = 1;
+  int64_t transforms_per_image = 2;  // of the eight, for the transform head's cross-entropy (1, 2, 4, 8)
   static LossOptions from_config(const Config& loss);
 };
 Tensor autoencoder_loss(const Autoencoder::Output& out, const Tensor& x, const LossOptions& o);
+// A training batch's loss: autoencoder_loss, plus the transform head's cross-entropy over
+// o.transforms_per_image of the eight rotations / flips of every image when the model has one (its weights are its own, so the two parts do not
+// compete).
+Tensor training_loss(Autoencoder& model, const Tensor& x, const LossOptions& o);
 
-// The anomaly score of an image: its reconstruction error (mse | l1) averaged
-// or summed over pixels; for a VAE optionally the negative ELBO (summed error,
-// squared or absolute as `error`, plus the KL of the encoder's distribution).
-// Stored in the checkpoint with the threshold.
+// The anomaly score of an image. Its terms (score.terms, default [error]):
+//   error       the reconstruction error (mse | l1) averaged or summed over pixels; for a VAE optionally the
+//               negative ELBO (summed error, squared or absolute as `error`, plus the KL of the encoder)
+//   latent      the Mahalanobis distance of the image's code from a Gaussian fitted to the training images'
+//               codes (squared; dense latents)
+//   transforms  the transform head's mean negative log-likelihood of the right rotation / flip
+// One term is the score as it is. Several are added after each is standardised: the error and the latent
+// distance as logarithms, every term shifted and scaled by its mean and standard deviation over the
+// validation set's normal images, so each counts alike. Stored in the checkpoint with the threshold.
 struct ScoreOptions {
   std::string error = "mse";            // mse | l1
   std::string reduce = "mean";          // mean | sum
   std::string vae = "reconstruction";   // reconstruction | elbo
+  std::vector<std::string> terms{"error"};
   static ScoreOptions from_config(const Config& score);
   std::string describe() const;
+  bool combined() const { return terms.size() > 1; }
+  bool uses(const std::string& term) const;
+};
+
+// What a score needs beyond the model, fitted after training (calibrate): the training codes' Gaussian (for
+// the latent term) and each term's mean and standard deviation over the validation normal images (to add
+// several terms). Saved in the checkpoint: tensors anomaly.latent_mean and latent_whitening, entries anomaly.term_mean and
+// term_sd (all digits).
+struct ScoreCalibration {
+  Tensor latent_mean;        // (1, latent)
+  Tensor latent_whitening;   // (latent, latent): L with L L^T the inverse covariance (shrunk towards its
+                             // diagonal), so the distance is |(z - mean) L|^2, a sum of squares
+  std::vector<double> term_mean, term_sd;  // per term, in ScoreOptions::terms order (combined scores)
+  void save(Checkpoint& ck) const;
+  // Reads what `o` needs from `ck`; an error naming the file when an entry is missing.
+  static ScoreCalibration load(const Checkpoint& ck, const ScoreOptions& o);
 };
 
 // Images [begin, end) as one (N, C, H, W) tensor; all must have one size.
@@ -95,12 +123,26 @@ Tensor stack_images(const std::vector<Image>& images, size_t begin, size_t end);
 // the reconstruction error reduced over each image (summed for elbo), the VAE's KL term, and the score.
 Tensor reconstruction_error(const Autoencoder::Output& out, const Tensor& x, const ScoreOptions& o, bool elbo);
 Tensor kl_term(const Autoencoder::Output& out);
-Tensor anomaly_scores(const Autoencoder::Output& out, const Tensor& x, const ScoreOptions& o, bool variational);
+// Each term of `o.terms` as it is (before standardising), (N) each.
+std::vector<Tensor> score_terms(Autoencoder& model, const Autoencoder::Output& out, const Tensor& x,
+                                const ScoreOptions& o, const ScoreCalibration& c);
+Tensor anomaly_scores(Autoencoder& model, const Autoencoder::Output& out, const Tensor& x, const ScoreOptions& o,
+                      const ScoreCalibration& c);
 
-// Scores of `images` in eval mode (batches of `batch`); reconstructions too
-// when `recon` is given.
+// The terms of `images` in eval mode (batches of `batch`): terms[j][i] is term j of image i; reconstructions
+// too when `recon` is given.
+std::vector<std::vector<double>> term_values(Autoencoder& model, const std::vector<Image>& images,
+                                             const ScoreOptions& o, const ScoreCalibration& c, int64_t batch = 256,
+                                             std::vector<Image>* recon = nullptr);
+// Scores from term values (combined as ScoreOptions says).
+std::vector<double> combine_terms(const std::vector<std::vector<double>>& terms, const ScoreOptions& o,
+                                  const ScoreCalibration& c);
+// Scores of `images` in eval mode.
 std::vector<double> score_images(Autoencoder& model, const std::vector<Image>& images, const ScoreOptions& o,
-                                 int64_t batch = 256, std::vector<Image>* recon = nullptr);
+                                 const ScoreCalibration& c, int64_t batch = 256, std::vector<Image>* recon = nullptr);
+// Fits what the score needs: the latent Gaussian on `train`'s images, the terms' spread on `val`'s normal
+// images. Empty when the score is the reconstruction error alone.
+ScoreCalibration calibrate(Autoencoder& model, const ImageSet& train, const ImageSet& val, const ScoreOptions& o);
 
 // ---- thresholds --------------------------------------------------------------
 
@@ -160,6 +202,6 @@ void histogram_plot(const std::string& path, const std::string& title, const std
 // Input | reconstruction | error map for the `per_group` best and worst
 // normal and anomalous images.
 void case_panels(const std::string& path, Autoencoder& model, const ImageSet& set, const std::vector<double>& scores,
-                 const ScoreOptions& score, int64_t per_group = 3);
+                 int64_t per_group = 3);
 
 }  // namespace strata::anomaly

@@ -55,6 +55,7 @@ struct Loaded {
   Config cfg;
   std::shared_ptr<Autoencoder> model;
   ScoreOptions score;
+  ScoreCalibration calibration;
   double threshold = 0;
   std::string threshold_rule;
   double level = 0.91;
@@ -66,8 +67,9 @@ Loaded load_model(const std::string& path, const std::vector<std::string>& overr
   STRATA_CHECK(ck.has("anomaly.threshold"), path,
                ": has no threshold (training was stopped before one was chosen on validation); use the "
                "best.safetensors of a finished run");
-  Loaded l{std::move(t.cfg), std::static_pointer_cast<Autoencoder>(t.model), {}, 0, "", 0.91};
+  Loaded l{std::move(t.cfg), std::static_pointer_cast<Autoencoder>(t.model), {}, {}, 0, "", 0.91};
   l.score = ScoreOptions::from_config(l.cfg.section("score"));
+  l.calibration = ScoreCalibration::load(ck, l.score);
   l.threshold = ck.get_double("anomaly.threshold");
   l.threshold_rule = ck.has("anomaly.threshold_rule") ? ck.get("anomaly.threshold_rule") : "";
   STRATA_CHECK(std::isfinite(l.threshold), path, ": the threshold is ", ck.get("anomaly.threshold"),
@@ -87,7 +89,7 @@ std::string csv_field(const std::string& name) {
 
 // Report and figures of `set`, scored `s`, into `dir`.
 Report report_set(const std::string& dir, const std::string& name, Autoencoder& model, const ImageSet& set,
-                  const std::vector<double>& s, const ScoreOptions& score, double threshold, double level) {
+                  const std::vector<double>& s, double threshold, double level) {
   create_directories_checked(dir);
   const Report r = make_report(s, set.labels, threshold, level);
   write_report_csv((fs::path(dir) / "report.csv").string(), r, name);
@@ -101,7 +103,7 @@ Report report_set(const std::string& dir, const std::string& name, Autoencoder& 
              threshold);
   roc_plot((fs::path(dir) / "roc.png").string(), name + ": ROC", s, set.labels);
   histogram_plot((fs::path(dir) / "scores.png").string(), name + ": anomaly scores", s, set.labels, threshold);
-  case_panels((fs::path(dir) / "panels.png").string(), model, set, s, score);
+  case_panels((fs::path(dir) / "panels.png").string(), model, set, s);
   return r;
 }
 
@@ -128,8 +130,10 @@ void rules_table(const std::string& path, const std::vector<double>& val_scores,
   });
 }
 
-// The threshold entries of a checkpoint that predict reads.
-void set_threshold(Checkpoint& ck, const ThresholdChoice& choice, const ScoreOptions& score) {
+// The threshold entries of a checkpoint that predict reads, with what the score needs beside the model.
+void set_threshold(Checkpoint& ck, const ThresholdChoice& choice, const ScoreOptions& score,
+                   const ScoreCalibration& calibration) {
+  calibration.save(ck);
   char t[64];
   std::snprintf(t, sizeof t, "%.17g", choice.threshold);
   ck.set("anomaly.threshold", t);
@@ -180,7 +184,7 @@ class AnomalyTask : public Task {
     std::vector<Image> images;
     for (Sample& s : batch) images.push_back(std::move(s.image));
     const Tensor x = stack_images(images, 0, images.size()).to(device);  // (N, C, H, W)
-    return autoencoder_loss(static_cast<Autoencoder&>(model).run(x), x, loss_);
+    return training_loss(static_cast<Autoencoder&>(model), x, loss_);
   }
 
   std::map<std::string, double> validate(Module& model, int64_t, const std::string&) override {
@@ -188,8 +192,10 @@ class AnomalyTask : public Task {
     const std::vector<Image>& all = data_->val().images;
     const std::vector<int64_t>& labels = data_->val().labels;
     const dist::Span mine = dist::split(int64_t(all.size()));
+    auto& ae = static_cast<Autoencoder&>(model);
+    latest_calibration_ = calibrate(ae, data_->train(), data_->val(), score_);
     const std::vector<double> s = dist::gather_in_order(
-        score_images(static_cast<Autoencoder&>(model), {all.begin() + mine.begin, all.begin() + mine.end}, score_));
+        score_images(ae, {all.begin() + mine.begin, all.begin() + mine.end}, score_, latest_calibration_));
     double normal_sum = 0;
     for (size_t i = 0; i < s.size(); ++i)
       if (labels[i] == 0) normal_sum += s[i];
@@ -202,26 +208,27 @@ class AnomalyTask : public Task {
   // Each best.safetensors carries the threshold chosen on its own validation scores, so a run stopped early
   // (Ctrl-C) leaves a best model that predicts.
   void decorate_best(Checkpoint& ck) override {
-    set_threshold(ck, choose_threshold(latest_val_scores_, data_->val().labels, policy_), score_);
+    set_threshold(ck, choose_threshold(latest_val_scores_, data_->val().labels, policy_), score_, latest_calibration_);
   }
 
   void finish(const std::string& out, Module& best_module, Checkpoint& best_ck) override {
     auto& best = static_cast<Autoencoder&>(best_module);
-    const std::vector<double> val_scores = score_images(best, data_->val().images, score_);
+    const ScoreCalibration calibration = calibrate(best, data_->train(), data_->val(), score_);
+    const std::vector<double> val_scores = score_images(best, data_->val().images, score_, calibration);
     const ThresholdChoice choice = choose_threshold(val_scores, data_->val().labels, policy_);
     if (!choice.warning.empty()) std::fprintf(stderr, "strata-anomaly: warning: %s\n", choice.warning.c_str());
-    set_threshold(best_ck, choice, score_);
+    set_threshold(best_ck, choice, score_, calibration);
     std::fprintf(stderr, "strata-anomaly: threshold %.6g: %s\n", choice.threshold, choice.how.c_str());
     const Report val = report_set((fs::path(out) / "val").string(), "validation", best, data_->val(), val_scores,
-                                  score_, choice.threshold, level_);
+                                  choice.threshold, level_);
     std::fprintf(stderr, "strata-anomaly: validation: %s", val.str().c_str());
     if (!data_->test().size()) {
       std::fprintf(stderr, "strata-anomaly: no test set (data.test); evaluate later with eval --data FOLDER\n");
       return;
     }
-    const std::vector<double> test_scores = score_images(best, data_->test().images, score_);
+    const std::vector<double> test_scores = score_images(best, data_->test().images, score_, calibration);
     const Report test = report_set((fs::path(out) / "test").string(), "test", best, data_->test(), test_scores,
-                                   score_, choice.threshold, level_);
+                                   choice.threshold, level_);
     rules_table((fs::path(out) / "test" / "rules.csv").string(), val_scores, data_->val().labels, test_scores,
                 data_->test().labels, "test");
     std::printf("test: %s", test.str().c_str());
@@ -235,6 +242,7 @@ class AnomalyTask : public Task {
   ThresholdPolicy policy_;
   double level_ = 0.91;
   std::vector<double> latest_val_scores_;  // of the last validation: the threshold of a best.safetensors
+  ScoreCalibration latest_calibration_;    // and what its score needs
 };
 
 }  // namespace
@@ -274,8 +282,9 @@ class AnomalyModel : public TrainedTask {
 
   void evaluate(const std::string& out, const AppArgs&) override {
     const ImageSet& set = data_ ? data_->test() : folder_;
-    const Report r = report_set(out, "eval", *l_->model, set, score_images(*l_->model, set.images, l_->score), l_->score,
-                                l_->threshold, l_->level);
+    const Report r = report_set(out, "eval", *l_->model, set,
+                                score_images(*l_->model, set.images, l_->score, l_->calibration), l_->threshold,
+                                l_->level);
     std::printf("%s", r.str().c_str());
     std::printf("wrote %s/{report.csv, scores.csv, rates.png, roc.png, scores.png, panels.png}\n", out.c_str());
   }
@@ -283,7 +292,7 @@ class AnomalyModel : public TrainedTask {
   void predict(const AppArgs& a) override {
     ImageSet set;
     for (const std::string& f : inputs_) set.add(AnomalyData::load_image(f, l_->model->options().input_shape), 0, f);
-    const std::vector<double> s = score_images(*l_->model, set.images, l_->score);
+    const std::vector<double> s = score_images(*l_->model, set.images, l_->score, l_->calibration);
     int64_t flagged = 0;
     write_file_atomic(a.output, [&](std::ostream& f) {
       f.precision(8);
@@ -305,7 +314,7 @@ class AnomalyModel : public TrainedTask {
     e.example = Tensor::rand({2, in[0], in[1], in[2]});
     e.graph = [this](const Tensor& x) {
       const Autoencoder::Output out = l_->model->run(x);
-      return std::vector<Tensor>{out.reconstruction, anomaly_scores(out, x, l_->score, l_->model->options().variational)};
+      return std::vector<Tensor>{out.reconstruction, anomaly_scores(*l_->model, out, x, l_->score, l_->calibration)};
     };
     e.onnx.input_name = "image";
     e.onnx.input_dims = {"batch", "", "", ""};
