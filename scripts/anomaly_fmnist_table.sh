@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
-# The four-model Fashion-MNIST one-class table of docs/anomaly.md: every
+# The Fashion-MNIST one-class table of docs/anomaly.md: every
 # model config x every class x seeds, each run's test report collected into
 # one CSV, then per-model means and spreads.
-#   scripts/anomaly_fmnist_table.sh [out (runs/anomaly_table)] [seeds (1 2 3)] [models (ae vae convae convae_dense)]
+#   scripts/anomaly_fmnist_table.sh [out (runs/anomaly_table)] [seeds (1 2 3)] [models (ae vae convae convae_dense ae_transforms)]
 # Runs that already have test/report.csv are kept (the script resumes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-runs/anomaly_table}"
 seeds="${2:-1 2 3}"
-models="${3:-ae vae convae convae_dense}"
+models="${3:-ae vae convae convae_dense ae_transforms}"
 bin=build/bin/strata-anomaly
 [[ -x "$bin" ]] || { echo "anomaly_fmnist_table: $bin not found; build first" >&2; exit 1; }
 mkdir -p "$out"

@@ -69,6 +69,10 @@ Loaded load_model(const std::string& path, const std::vector<std::string>& overr
                "best.safetensors of a finished run");
   Loaded l{std::move(t.cfg), std::static_pointer_cast<Autoencoder>(t.model), {}, {}, 0, "", 0.91};
   l.score = ScoreOptions::from_config(l.cfg.section("score"));
+  if (ck.has("anomaly.score"))
+    STRATA_CHECK(ck.get("anomaly.score") == l.score.describe(), path, ": the threshold was chosen for the score '",
+                 ck.get("anomaly.score"), "', and score.* overrides make it '", l.score.describe(),
+                 "'; leave score.* as trained (or train with the score you want)");
   l.calibration = ScoreCalibration::load(ck, l.score);
   l.threshold = ck.get_double("anomaly.threshold");
   l.threshold_rule = ck.has("anomaly.threshold_rule") ? ck.get("anomaly.threshold_rule") : "";
