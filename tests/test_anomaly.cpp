@@ -175,6 +175,16 @@ Tensor asymmetric_image() {
   return Tensor::from_vector(v, {1, 1, 5, 5});
 }
 
+// A small dense autoencoder's options: one hidden width, a latent, a transform head of `head` channels (0: none).
+AutoencoderOptions dense_options(Shape input, int64_t width, int64_t latent, int64_t head) {
+  AutoencoderOptions o;
+  o.input_shape = std::move(input);
+  o.widths = {width};
+  o.latent = latent;
+  o.transform_head = head;
+  return o;
+}
+
 }  // namespace
 
 TEST(TransformHead, EightTransformsAreTheRotationsAndFlips) {
@@ -202,11 +212,7 @@ TEST(TransformHead, EightTransformsAreTheRotationsAndFlips) {
 }
 
 TEST(TransformHead, TrainingBatchesSeeEveryTransformEquallyOften) {
-  AutoencoderOptions o;
-  o.input_shape = {1, 8, 8};
-  o.widths = {16};
-  o.latent = 4;
-  o.transform_head = 2;
+  AutoencoderOptions o = dense_options({1, 8, 8}, 16, 4, 2);
   Autoencoder m(o);
   const Tensor x = Tensor::rand({16, 1, 8, 8});
   for (int64_t per : {1, 2, 4, 8}) {
@@ -224,11 +230,7 @@ TEST(TransformHead, TrainingBatchesSeeEveryTransformEquallyOften) {
 // Whatever its weights, the head cannot tell the transforms of an image that all eight leave unchanged apart,
 // so such an image scores at least log 8; trained on an asymmetric mark, the head scores the mark far lower.
 TEST(TransformHead, LearnsTheOrientationOfNormalImages) {
-  AutoencoderOptions o;
-  o.input_shape = {1, 5, 5};
-  o.widths = {8};
-  o.latent = 2;
-  o.transform_head = 4;
+  AutoencoderOptions o = dense_options({1, 5, 5}, 8, 2, 4);
   Autoencoder m(o);
   std::vector<float> sym(25, 0);
   for (int i : {6, 7, 8, 11, 13, 16, 17, 18}) sym[size_t(i)] = 1;  // a ring: every transform keeps it
@@ -255,11 +257,7 @@ TEST(TransformHead, LearnsTheOrientationOfNormalImages) {
 // The latent term is the Mahalanobis distance from the training codes' Gaussian; several terms add after
 // standardising on the validation normal images, so there each has mean 0 and standard deviation 1.
 TEST(Scores, CombinedTermsAreStandardisedOnValidationNormals) {
-  AutoencoderOptions o;
-  o.input_shape = {1, 8, 8};
-  o.widths = {16};
-  o.latent = 3;
-  o.transform_head = 2;
+  AutoencoderOptions o = dense_options({1, 8, 8}, 16, 3, 2);
   Autoencoder m(o);
   const auto images = [](int n, int64_t label) {
     ImageSet s;
@@ -363,11 +361,7 @@ TEST(Scores, TermsConfigNamesWhatIsWrong) {
   EXPECT_NE(error_of([&] { terms("[error, shape]"); }).find("'shape' is not a term"), std::string::npos);
   EXPECT_NE(error_of([&] { terms("[latent, latent]"); }).find("named twice"), std::string::npos);
   EXPECT_NE(error_of([&] { terms("[]"); }).find("at least one term"), std::string::npos);
-  AutoencoderOptions o;
-  o.input_shape = {1, 8, 8};
-  o.widths = {16};
-  o.latent = 3;
-  Autoencoder plain(o);
+  Autoencoder plain(dense_options({1, 8, 8}, 16, 3, 0));
   std::vector<Image> one{Image{1, 8, 8, std::vector<float>(64, 0.5f)}};
   EXPECT_NE(error_of([&] { score_images(plain, one, terms("[transforms]"), {}); }).find("model.transform_head"),
             std::string::npos);
