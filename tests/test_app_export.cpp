@@ -189,6 +189,16 @@ TEST_F(AppExport, AnomalyCombinedScoreGraphMatchesPredictScores) {
                 (root() / "combined_scores.csv").string()),
             0)
       << log();
+  // The weights-only file (what the zoo ships) scores the same: the score's calibration rides along.
+  const fs::path weights = root() / "anomaly_combined_weights.safetensors";
+  ASSERT_EQ(run(bin("anomaly") + " export --checkpoint " + ck + " --format safetensors --output " + weights.string()),
+            0)
+      << log();
+  ASSERT_EQ(run(bin("anomaly") + " predict --checkpoint " + weights.string() + " --input " + images.string() +
+                " --output " + (root() / "combined_scores_weights.csv").string()),
+            0)
+      << log();
+  EXPECT_EQ(slurp(root() / "combined_scores_weights.csv"), slurp(root() / "combined_scores.csv"));
   const fs::path model = root() / "anomaly_combined.onnx";
   ASSERT_EQ(run(bin("anomaly") + " export --checkpoint " + ck + " --output " + model.string()), 0) << log();
   if (!fs::exists(python())) GTEST_SKIP() << "SKIPPED LOUDLY (onnxruntime): " << python() << " is absent; "

@@ -283,8 +283,13 @@ ScoreCalibration ScoreCalibration::load(const Checkpoint& ck, const ScoreOptions
     return ck.tensor(name);
   };
   if (o.uses("latent")) {
-    c.latent_mean = need("anomaly.latent_mean");
-    c.latent_whitening = need("anomaly.latent_whitening");
+    // A weights-only file (export --format safetensors) carries them flattened to f64.
+    c.latent_mean = need("anomaly.latent_mean").to(DType::f32).contiguous().reshape({1, -1});
+    const int64_t dim = c.latent_mean.size(1);
+    const Tensor& w = need("anomaly.latent_whitening");
+    STRATA_CHECK(w.numel() == dim * dim, ck.path, ": anomaly.latent_whitening holds ", w.numel(), " values, not ", dim,
+                 " x ", dim);
+    c.latent_whitening = w.to(DType::f32).contiguous().reshape({dim, dim});
   }
   if (o.combined()) {
     const auto numbers = [&](const std::string& key) {
