@@ -5,7 +5,8 @@
 # checks that figure on every CI run).
 #
 #   scripts/make_zoo.sh [NAME ...]      NAME: welllog_seg2016 segment_membrane segment_camvid
-#                                       anomaly_fmnist_convae_dense anomaly_folders_fmnist7 faults_synthetic
+#                                       anomaly_fmnist_convae_dense anomaly_fmnist_ae_transforms
+#                                       anomaly_folders_fmnist7 faults_synthetic
 #                                       (default: all)
 #
 # A run already in runs/zoo/NAME (best.safetensors) is used as it is; otherwise the config is trained there.
@@ -14,7 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 names=("$@")
 ((${#names[@]})) || names=(welllog_seg2016 segment_membrane segment_camvid anomaly_fmnist_convae_dense
-                           anomaly_folders_fmnist7 faults_synthetic)
+                           anomaly_fmnist_ae_transforms anomaly_folders_fmnist7 faults_synthetic)
 commit="${ZOO_COMMIT:-$(git rev-parse --short HEAD)}"
 mkdir -p zoo
 
@@ -40,6 +41,8 @@ for name in "${names[@]}"; do
     segment_camvid) app=segment metric=metrics.csv:miou
       what="mean IoU of the 11 classes on the 101 CamVid validation images at 480 x 360" ;;
     anomaly_fmnist_convae_dense) app=anomaly metric=report.csv:auroc
+      what="test AUROC with Fashion-MNIST class 0 (T-shirt/top) as normal" ;;
+    anomaly_fmnist_ae_transforms) app=anomaly metric=report.csv:auroc
       what="test AUROC with Fashion-MNIST class 0 (T-shirt/top) as normal" ;;
     anomaly_folders_fmnist7) app=anomaly config=anomaly_folders metric=report.csv:auroc
       # The folder config's architecture on real images: Fashion-MNIST exported as folders ({dir}: a folder the
