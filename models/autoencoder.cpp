@@ -101,16 +101,14 @@ Autoencoder::TransformBatch Autoencoder::transform_batch(const Tensor& x, int64_
   std::vector<Tensor> parts;
   std::vector<int64_t> target;
   for (int64_t s = 0; s < kTransforms; ++s) {
-    const int64_t begin = per_image == kTransforms ? 0 : n * s / kTransforms;
-    const int64_t end = per_image == kTransforms ? n : n * (s + 1) / kTransforms;
+    const int64_t begin = n * s / kTransforms, end = n * (s + 1) / kTransforms;
     if (begin == end) continue;
-    const Tensor slice = per_image == kTransforms ? x : x.slice(0, begin, end);
+    const Tensor slice = x.slice(0, begin, end);
     for (int64_t j = 0; j < per_image; ++j) {
-      const int64_t t = per_image == kTransforms ? j : (s + j * (kTransforms / per_image)) % kTransforms;
+      const int64_t t = (s + j * (kTransforms / per_image)) % kTransforms;
       parts.push_back(geometric_transform(slice, t));
       target.insert(target.end(), size_t(end - begin), t);
     }
-    if (per_image == kTransforms) break;
   }
   return {(*head_)(cat(parts, 0)), Tensor::from_vector(target, {int64_t(target.size())}).to(x.device())};
 }

@@ -61,9 +61,9 @@ class Autoencoder : public Module {
   // Transform t of x (N, C, H, W), H == W: t % 4 quarter turns, after a left-right flip when t >= 4.
   static Tensor geometric_transform(const Tensor& x, int64_t t);
   // Training: `per_image` of the eight transforms of each image of x (N, C, H, W), the head's logits
-  // (per_image x N, 8) and the right transforms; cross_entropy(logits, target) is the head's loss. With fewer
-  // than eight, the batch is cut into eight slices and slice s gets transforms s, s + 8 / per_image, ... (mod
-  // 8), so every transform is seen equally often and, as batches are drawn afresh, each image meets them all.
+  // (per_image x N, 8) and the right transforms; cross_entropy(logits, target) is the head's loss. The batch
+  // is cut into eight slices and slice s gets transforms s, s + 8 / per_image, ... (mod 8), so every transform
+  // is seen equally often and, as batches are drawn afresh, each image meets them all.
   struct TransformBatch {
     Tensor logits, target;
   };
