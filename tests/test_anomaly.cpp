@@ -269,12 +269,13 @@ TEST(Scores, CombinedTermsAreStandardisedOnValidationNormals) {
   for (Image& img : images(10, 1).images) val.add(std::move(img), 1, "");
   ScoreOptions so;
   so.terms = {"error", "latent", "transforms"};
-  const ScoreCalibration c = calibrate(m, train, val, so);
+  ScoreCalibration c = fit_latent(m, train, so);
+  const std::vector<std::vector<double>> raw = term_values(m, val.images, so, c);
+  fit_term_spread(c, raw, val.labels, so);
   ASSERT_EQ(c.term_mean.size(), 3u);
 
   // The latent Gaussian: the mean of the training codes and a whitening L whose L L^T inverts their covariance
   // (with its small ridge, 1e-3 of the mean variance); the term is (z - mean)^T L L^T (z - mean).
-  const std::vector<std::vector<double>> raw = term_values(m, val.images, so, c);
   ScoreOptions latent_only;
   latent_only.terms = {"latent"};
   {

@@ -339,45 +339,15 @@ namespace {
 // A term's value as it is added: errors and distances span decades, so they add as logarithms.
 constexpr double kLogFloor = 1e-12;
 bool logged(const std::string& term) { return term != "transforms"; }
+double as_added(const std::string& term, double value) { return logged(term) ? std::log(value + kLogFloor) : value; }
 
-// Gauss-Jordan inverse of a symmetric positive definite matrix (n x n, row-major), in double.
-std::vector<double> invert(std::vector<double> a, int64_t n) {
-  std::vector<double> inv(size_t(n * n), 0);
-  for (int64_t i = 0; i < n; ++i) inv[size_t(i * n + i)] = 1;
-  for (int64_t c = 0; c < n; ++c) {
-    int64_t pivot = c;
-    for (int64_t r = c + 1; r < n; ++r)
-      if (std::fabs(a[size_t(r * n + c)]) > std::fabs(a[size_t(pivot * n + c)])) pivot = r;
-    STRATA_CHECK(std::fabs(a[size_t(pivot * n + c)]) > 0, "the latent covariance is singular");
-    for (int64_t k = 0; k < n; ++k) {
-      std::swap(a[size_t(c * n + k)], a[size_t(pivot * n + k)]);
-      std::swap(inv[size_t(c * n + k)], inv[size_t(pivot * n + k)]);
-    }
-    const double d = a[size_t(c * n + c)];
-    for (int64_t k = 0; k < n; ++k) {
-      a[size_t(c * n + k)] /= d;
-      inv[size_t(c * n + k)] /= d;
-    }
-    for (int64_t r = 0; r < n; ++r) {
-      if (r == c) continue;
-      const double f = a[size_t(r * n + c)];
-      if (f == 0) continue;
-      for (int64_t k = 0; k < n; ++k) {
-        a[size_t(r * n + k)] -= f * a[size_t(c * n + k)];
-        inv[size_t(r * n + k)] -= f * inv[size_t(c * n + k)];
-      }
-    }
-  }
-  return inv;
-}
-
-// The lower-triangular L with L L^T = a (a symmetric positive definite, n x n, row-major), in double.
+// The lower-triangular K with K K^T = a (a symmetric positive definite, n x n, row-major), in double.
 std::vector<double> cholesky(const std::vector<double>& a, int64_t n) {
   std::vector<double> l(size_t(n * n), 0);
   for (int64_t j = 0; j < n; ++j) {
     double d = a[size_t(j * n + j)];
     for (int64_t k = 0; k < j; ++k) d -= l[size_t(j * n + k)] * l[size_t(j * n + k)];
-    STRATA_CHECK(d > 0, "the latent precision is not positive definite");
+    STRATA_CHECK(d > 0, "the latent covariance is not positive definite");
     l[size_t(j * n + j)] = std::sqrt(d);
     for (int64_t i = j + 1; i < n; ++i) {
       double v = a[size_t(i * n + j)];
@@ -386,6 +356,20 @@ std::vector<double> cholesky(const std::vector<double>& a, int64_t n) {
     }
   }
   return l;
+}
+
+// The inverse of a lower-triangular matrix (n x n, row-major), by forward substitution; lower-triangular too.
+std::vector<double> lower_inverse(const std::vector<double>& k, int64_t n) {
+  std::vector<double> m(size_t(n * n), 0);
+  for (int64_t j = 0; j < n; ++j) {
+    m[size_t(j * n + j)] = 1 / k[size_t(j * n + j)];
+    for (int64_t i = j + 1; i < n; ++i) {
+      double v = 0;
+      for (int64_t q = j; q < i; ++q) v += k[size_t(i * n + q)] * m[size_t(q * n + j)];
+      m[size_t(i * n + j)] = -v / k[size_t(i * n + i)];
+    }
+  }
+  return m;
 }
 
 }  // namespace
@@ -461,10 +445,7 @@ std::vector<double> combine_terms(const std::vector<std::vector<double>>& terms,
   STRATA_CHECK(c.term_mean.size() == terms.size(), "combined score: the terms' spread has not been fitted");
   std::vector<double> score(terms[0].size(), 0);
   for (size_t j = 0; j < terms.size(); ++j)
-    for (size_t i = 0; i < score.size(); ++i) {
-      const double v = logged(o.terms[j]) ? std::log(terms[j][i] + kLogFloor) : terms[j][i];
-      score[i] += (v - c.term_mean[j]) / c.term_sd[j];
-    }
+    for (size_t i = 0; i < score.size(); ++i) score[i] += (as_added(o.terms[j], terms[j][i]) - c.term_mean[j]) / c.term_sd[j];
   return score;
 }
 
@@ -473,65 +454,69 @@ std::vector<double> score_images(Autoencoder& model, const std::vector<Image>& i
   return combine_terms(term_values(model, images, o, c, batch, recon), o, c);
 }
 
-ScoreCalibration calibrate(Autoencoder& model, const ImageSet& train, const ImageSet& val, const ScoreOptions& o) {
+ScoreCalibration fit_latent(Autoencoder& model, const ImageSet& train, const ScoreOptions& o) {
   ScoreCalibration c;
-  if (o.uses("latent")) {
-    STRATA_CHECK(model.options().bottleneck == "dense",
-                 "score.terms latent needs a dense latent (a latent map has no Gaussian of its own here)");
-    NoGradGuard no_grad;
-    const bool was_training = model.training();
-    model.eval();
-    const int64_t n = int64_t(train.size());
-    STRATA_CHECK(n >= 2, "score.terms latent: needs at least two training images to fit the codes' Gaussian");
-    std::vector<double> codes;
-    int64_t dim = 0;
-    for (size_t b = 0; b < train.size(); b += 256) {
-      const size_t e = std::min(train.size(), b + 256);
-      const Tensor x = stack_images(train.images, b, e).to(model.device());
-      const Tensor z = model.run(x).mean;
-      dim = z.numel() / z.size(0);
-      for (float v : z.to_vector<float>()) codes.push_back(double(v));
-    }
-    if (was_training) model.train();
-    std::vector<double> mean(size_t(dim), 0), cov(size_t(dim * dim), 0);
-    for (int64_t i = 0; i < n; ++i)
-      for (int64_t a = 0; a < dim; ++a) mean[size_t(a)] += codes[size_t(i * dim + a)] / double(n);
-    for (int64_t i = 0; i < n; ++i)
-      for (int64_t a = 0; a < dim; ++a) {
-        const double da = codes[size_t(i * dim + a)] - mean[size_t(a)];
-        for (int64_t b = 0; b <= a; ++b)
-          cov[size_t(a * dim + b)] += da * (codes[size_t(i * dim + b)] - mean[size_t(b)]) / double(n - 1);
-      }
-    double trace = 0;
+  if (!o.uses("latent")) return c;
+  STRATA_CHECK(model.options().bottleneck == "dense",
+               "score.terms latent needs a dense latent (a latent map has no Gaussian of its own here)");
+  NoGradGuard no_grad;
+  const bool was_training = model.training();
+  model.eval();
+  const int64_t n = int64_t(train.size());
+  STRATA_CHECK(n >= 2, "score.terms latent: needs at least two training images to fit the codes' Gaussian");
+  std::vector<double> codes;
+  int64_t dim = 0;
+  for (size_t b = 0; b < train.size(); b += 256) {
+    const size_t e = std::min(train.size(), b + 256);
+    const Tensor x = stack_images(train.images, b, e).to(model.device());
+    const Tensor z = model.run(x).mean;
+    dim = z.numel() / z.size(0);
+    for (float v : z.to_vector<float>()) codes.push_back(double(v));
+  }
+  if (was_training) model.train();
+  std::vector<double> mean(size_t(dim), 0), cov(size_t(dim * dim), 0);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t a = 0; a < dim; ++a) mean[size_t(a)] += codes[size_t(i * dim + a)] / double(n);
+  for (int64_t i = 0; i < n; ++i)
     for (int64_t a = 0; a < dim; ++a) {
-      for (int64_t b = 0; b < a; ++b) cov[size_t(b * dim + a)] = cov[size_t(a * dim + b)];
-      trace += cov[size_t(a * dim + a)];
+      const double da = codes[size_t(i * dim + a)] - mean[size_t(a)];
+      for (int64_t b = 0; b <= a; ++b)
+        cov[size_t(a * dim + b)] += da * (codes[size_t(i * dim + b)] - mean[size_t(b)]) / double(n - 1);
     }
-    // Shrinkage keeps the inverse finite when a code dimension hardly varies (or there are few images).
-    const double ridge = 1e-3 * std::max(trace / double(dim), 1e-12);
-    for (int64_t a = 0; a < dim; ++a) cov[size_t(a * dim + a)] += ridge;
-    const std::vector<double> l = cholesky(invert(cov, dim), dim);
-    c.latent_mean = Tensor::from_vector(std::vector<float>(mean.begin(), mean.end()), {1, dim});
-    c.latent_whitening = Tensor::from_vector(std::vector<float>(l.begin(), l.end()), {dim, dim});
-  }
-  if (o.combined()) {
-    std::vector<Image> normal;
-    for (size_t i = 0; i < val.size(); ++i)
-      if (val.labels[i] == 0) normal.push_back(val.images[i]);
-    STRATA_CHECK(normal.size() >= 2, "a combined score needs at least two normal validation images to weigh its terms");
-    const std::vector<std::vector<double>> v = term_values(model, normal, o, c);
-    for (size_t j = 0; j < v.size(); ++j) {
-      double m = 0, ss = 0;
-      for (double x : v[j]) m += (logged(o.terms[j]) ? std::log(x + kLogFloor) : x) / double(v[j].size());
-      for (double x : v[j]) {
-        const double d = (logged(o.terms[j]) ? std::log(x + kLogFloor) : x) - m;
-        ss += d * d;
-      }
-      c.term_mean.push_back(m);
-      c.term_sd.push_back(std::max(std::sqrt(ss / double(v[j].size() - 1)), 1e-12));
-    }
-  }
+  double trace = 0;
+  for (int64_t a = 0; a < dim; ++a) trace += cov[size_t(a * dim + a)];
+  // Shrinkage keeps the inverse finite when a code dimension hardly varies (or there are few images).
+  const double ridge = 1e-3 * std::max(trace / double(dim), 1e-12);
+  for (int64_t a = 0; a < dim; ++a) cov[size_t(a * dim + a)] += ridge;
+  // cov = K K^T, so d^T cov^-1 d = |K^-1 d|^2: the whitening W = (K^-1)^T gives it as |d W|^2 for a row d.
+  // (cholesky reads the lower triangle only, which is the part filled above.)
+  const std::vector<double> m = lower_inverse(cholesky(cov, dim), dim);
+  std::vector<float> w(size_t(dim * dim));
+  for (int64_t a = 0; a < dim; ++a)
+    for (int64_t b = 0; b < dim; ++b) w[size_t(a * dim + b)] = float(m[size_t(b * dim + a)]);
+  c.latent_mean = Tensor::from_vector(std::vector<float>(mean.begin(), mean.end()), {1, dim});
+  c.latent_whitening = Tensor::from_vector(w, {dim, dim});
   return c;
+}
+
+void fit_term_spread(ScoreCalibration& c, const std::vector<std::vector<double>>& terms,
+                     const std::vector<int64_t>& labels, const ScoreOptions& o) {
+  c.term_mean.clear();
+  c.term_sd.clear();
+  if (!o.combined()) return;
+  for (size_t j = 0; j < terms.size(); ++j) {
+    STRATA_CHECK(terms[j].size() == labels.size(), "fit_term_spread: ", terms[j].size(), " values for ",
+                 labels.size(), " labels");
+    std::vector<double> v;  // the term as it is added, over the normal images
+    for (size_t i = 0; i < labels.size(); ++i)
+      if (labels[i] == 0) v.push_back(as_added(o.terms[j], terms[j][i]));
+    STRATA_CHECK(v.size() >= 2, "a combined score needs at least two normal validation images to weigh its terms");
+    double m = 0, ss = 0;
+    for (double x : v) m += x / double(v.size());
+    for (double x : v) ss += (x - m) * (x - m);
+    c.term_mean.push_back(m);
+    c.term_sd.push_back(std::max(std::sqrt(ss / double(v.size() - 1)), 1e-12));
+  }
 }
 
 // ---- thresholds --------------------------------------------------------------

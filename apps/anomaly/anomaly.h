@@ -102,14 +102,14 @@ struct ScoreOptions {
   bool uses(const std::string& term) const;
 };
 
-// What a score needs beyond the model, fitted after training (calibrate): the training codes' Gaussian (for
+// What a score needs beyond the model, fitted after training (fit_latent, fit_term_spread): the training codes' Gaussian (for
 // the latent term) and each term's mean and standard deviation over the validation normal images (to add
 // several terms). Saved in the checkpoint: tensors anomaly.latent_mean and latent_whitening, entries anomaly.term_mean and
 // term_sd (all digits).
 struct ScoreCalibration {
   Tensor latent_mean;        // (1, latent)
-  Tensor latent_whitening;   // (latent, latent): L with L L^T the inverse covariance (shrunk towards its
-                             // diagonal), so the distance is |(z - mean) L|^2, a sum of squares
+  Tensor latent_whitening;   // (latent, latent): W with W W^T the inverse covariance (shrunk towards its
+                             // diagonal), so the distance is |(z - mean) W|^2, a sum of squares
   std::vector<double> term_mean, term_sd;  // per term, in ScoreOptions::terms order (combined scores)
   void save(Checkpoint& ck) const;
   // Reads what `o` needs from `ck`; an error naming the file when an entry is missing.
@@ -140,9 +140,13 @@ std::vector<double> combine_terms(const std::vector<std::vector<double>>& terms,
 // Scores of `images` in eval mode.
 std::vector<double> score_images(Autoencoder& model, const std::vector<Image>& images, const ScoreOptions& o,
                                  const ScoreCalibration& c, int64_t batch = 256, std::vector<Image>* recon = nullptr);
-// Fits what the score needs: the latent Gaussian on `train`'s images, the terms' spread on `val`'s normal
-// images. Empty when the score is the reconstruction error alone.
-ScoreCalibration calibrate(Autoencoder& model, const ImageSet& train, const ImageSet& val, const ScoreOptions& o);
+// The latent Gaussian of the score's latent term, fitted to `train`'s codes (empty without that term).
+ScoreCalibration fit_latent(Autoencoder& model, const ImageSet& train, const ScoreOptions& o);
+// Each term's mean and standard deviation over the normal images (label 0) of a set whose term values
+// (term_values, with `c`'s latent Gaussian) are `terms`: what a combined score standardises by. Nothing for a
+// score of one term.
+void fit_term_spread(ScoreCalibration& c, const std::vector<std::vector<double>>& terms,
+                     const std::vector<int64_t>& labels, const ScoreOptions& o);
 
 // ---- thresholds --------------------------------------------------------------
 

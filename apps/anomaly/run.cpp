@@ -192,14 +192,8 @@ class AnomalyTask : public Task {
   }
 
   std::map<std::string, double> validate(Module& model, int64_t, const std::string&) override {
-    // Data-parallel ranks score a share each; the scores are gathered back into the set's order.
-    const std::vector<Image>& all = data_->val().images;
     const std::vector<int64_t>& labels = data_->val().labels;
-    const dist::Span mine = dist::split(int64_t(all.size()));
-    auto& ae = static_cast<Autoencoder&>(model);
-    latest_calibration_ = calibrate(ae, data_->train(), data_->val(), score_);
-    const std::vector<double> s = dist::gather_in_order(
-        score_images(ae, {all.begin() + mine.begin, all.begin() + mine.end}, score_, latest_calibration_));
+    const std::vector<double> s = score_validation(static_cast<Autoencoder&>(model), latest_calibration_, true);
     double normal_sum = 0;
     for (size_t i = 0; i < s.size(); ++i)
       if (labels[i] == 0) normal_sum += s[i];
@@ -217,8 +211,8 @@ class AnomalyTask : public Task {
 
   void finish(const std::string& out, Module& best_module, Checkpoint& best_ck) override {
     auto& best = static_cast<Autoencoder&>(best_module);
-    const ScoreCalibration calibration = calibrate(best, data_->train(), data_->val(), score_);
-    const std::vector<double> val_scores = score_images(best, data_->val().images, score_, calibration);
+    ScoreCalibration calibration;
+    const std::vector<double> val_scores = score_validation(best, calibration, false);
     const ThresholdChoice choice = choose_threshold(val_scores, data_->val().labels, policy_);
     if (!choice.warning.empty()) std::fprintf(stderr, "strata-anomaly: warning: %s\n", choice.warning.c_str());
     set_threshold(best_ck, choice, score_, calibration);
@@ -240,6 +234,22 @@ class AnomalyTask : public Task {
   }
 
  private:
+  // The validation scores of `m`, with what its score needs fitted into `c` first: the codes' Gaussian on the
+  // training images, then the terms' spread on the validation normal images from the same term values the
+  // scores add. With `share`, data-parallel ranks compute a share of the images each and gather the values
+  // back into the set's order.
+  std::vector<double> score_validation(Autoencoder& m, ScoreCalibration& c, bool share) const {
+    const std::vector<Image>& all = data_->val().images;
+    const dist::Span mine = share ? dist::split(int64_t(all.size())) : dist::Span{0, int64_t(all.size())};
+    c = fit_latent(m, data_->train(), score_);
+    std::vector<std::vector<double>> terms =
+        term_values(m, {all.begin() + mine.begin, all.begin() + mine.end}, score_, c);
+    if (share)
+      for (std::vector<double>& t : terms) t = dist::gather_in_order(t);
+    fit_term_spread(c, terms, data_->val().labels, score_);
+    return combine_terms(terms, score_, c);
+  }
+
   std::unique_ptr<AnomalyData> data_;
   LossOptions loss_;
   ScoreOptions score_;
