@@ -40,9 +40,7 @@ for name in "${names[@]}"; do
     segment_membrane) app=segment metric=metrics.csv:accuracy what="pixel accuracy on the held-out 30% (9 images)" ;;
     segment_camvid) app=segment metric=metrics.csv:miou
       what="mean IoU of the 11 classes on the 101 CamVid validation images at 480 x 360" ;;
-    anomaly_fmnist_convae_dense) app=anomaly metric=report.csv:auroc
-      what="test AUROC with Fashion-MNIST class 0 (T-shirt/top) as normal" ;;
-    anomaly_fmnist_ae_transforms) app=anomaly metric=report.csv:auroc
+    anomaly_fmnist_convae_dense | anomaly_fmnist_ae_transforms) app=anomaly metric=report.csv:auroc
       what="test AUROC with Fashion-MNIST class 0 (T-shirt/top) as normal" ;;
     anomaly_folders_fmnist7) app=anomaly config=anomaly_folders metric=report.csv:auroc
       # The folder config's architecture on real images: Fashion-MNIST exported as folders ({dir}: a folder the

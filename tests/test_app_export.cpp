@@ -81,11 +81,13 @@ class AppExport : public ::testing::Test {
 
   static std::string checkpoint(const std::string& app) { return (root() / app / "best.safetensors").string(); }
 
-  // Exports `app`'s model and compares onnxruntime with predict's output.
+  // Exports `app`'s model (or the checkpoint `ck`) and compares onnxruntime with predict's output.
   void parity(const std::string& app, const fs::path& input, const fs::path& expected,
-              const std::string& overrides = "") {
+              const std::string& overrides = "", const std::string& ck = "") {
     const fs::path model = root() / (app + ".onnx");
-    ASSERT_EQ(run(bin(app) + " export --checkpoint " + checkpoint(app) + " --output " + model.string() + overrides), 0)
+    ASSERT_EQ(run(bin(app) + " export --checkpoint " + (ck.empty() ? checkpoint(app) : ck) + " --output " +
+                  model.string() + overrides),
+              0)
         << log();
     EXPECT_NE(log().find("ONNX opset 17"), std::string::npos) << log();
     if (!fs::exists(python())) GTEST_SKIP() << "SKIPPED LOUDLY (onnxruntime): " << python() << " is absent; "
@@ -199,15 +201,7 @@ TEST_F(AppExport, AnomalyCombinedScoreGraphMatchesPredictScores) {
             0)
       << log();
   EXPECT_EQ(slurp(root() / "combined_scores_weights.csv"), slurp(root() / "combined_scores.csv"));
-  const fs::path model = root() / "anomaly_combined.onnx";
-  ASSERT_EQ(run(bin("anomaly") + " export --checkpoint " + ck + " --output " + model.string()), 0) << log();
-  if (!fs::exists(python())) GTEST_SKIP() << "SKIPPED LOUDLY (onnxruntime): " << python() << " is absent; "
-                                          << "scripts/install_deps.sh --onnx makes it";
-  EXPECT_EQ(run(python() + " " + STRATA_SOURCE_DIR + "/tests/app_export_parity.py anomaly " + model.string() + " " +
-                (root() / "an_combined_in.npy").string() + " " + (root() / "combined_scores.csv").string()),
-            0)
-      << log();
-  std::printf("%s", log().c_str());
+  parity("anomaly", root() / "an_combined_in.npy", root() / "combined_scores.csv", "", ck);
 }
 
 // A well of 256 samples without missing values, predicted in one window (inference.window=0) as the graph does.
