@@ -447,6 +447,247 @@ TEST(Synthetic, AntialiasBlendsTheTraceTheFaultCuts) {
   EXPECT_GE(blended, tested / 4) << "the labelled trace should mostly be a blend";
 }
 
+namespace {
+
+// Flat layers and nothing else: no faults, folds, gain, mute or noise; every trace the same.
+SynthOptions flat_layers() {
+  SynthOptions o;
+  o.faults = {0, 0};
+  o.fold_bumps = {0, 0};
+  o.shear = {0, 0};
+  o.snr = {1e5, 1e5};
+  o.gain = {0, 0};
+  o.mute = 0;
+  o.mode = "section";
+  return o;
+}
+
+std::vector<double> column(const SynthSection& s, int64_t x, int64_t z0 = 0, int64_t z1 = -1) {
+  std::vector<double> c;
+  for (int64_t z = z0; z < (z1 < 0 ? s.height : z1); ++z) c.push_back(s.seismic[size_t(z * s.width + x)]);
+  return c;
+}
+
+double rms_of(const std::vector<double>& v) {
+  double a = 0;
+  for (double x : v) a += x * x;
+  return std::sqrt(a / double(v.size()));
+}
+
+double correlation(const std::vector<double>& a, const std::vector<double>& b) {
+  double d = 0, na = 0, nb = 0;
+  for (size_t i = 0; i < a.size(); ++i) d += a[i] * b[i], na += a[i] * a[i], nb += b[i] * b[i];
+  return d / std::sqrt(na * nb);
+}
+
+}  // namespace
+
+TEST(Synthetic, VarietyIsOffByDefaultAndTrainingSectionsTakeIt) {
+  // A config without the variety keys generates what SynthOptions{} does, and naming the defaults changes nothing.
+  const SynthOptions plain = SynthOptions::from_config(Config::parse("faults: [2, 4]\n"));
+  const SynthOptions named = SynthOptions::from_config(
+      Config::parse("faults: [2, 4]\nwavelets: [ricker]\nreflector_variation: [0, 0]\nlistric: 0\nfault_zone: [0, 0]\n"
+                    "truncated: 0\ncoherent_noise: 0\n"));
+  for (uint64_t i = 0; i < 3; ++i) {
+    std::mt19937_64 r1 = sample_rng(4, 0, i), r2 = sample_rng(4, 0, i);
+    const SynthSection a = generate_section(plain, r1), b = generate_section(named, r2);
+    EXPECT_EQ(a.seismic, b.seismic);
+    EXPECT_EQ(a.label, b.label);
+  }
+  // data.train_synthetic: the training generator takes its keys over data.synthetic's, the held-out one is left
+  // alone, and train_faults still applies.
+  const Config data = Config::parse(
+      "synthetic: {faults: [0, 4], period: [6, 12]}\n"
+      "train_faults: [0, 8]\n"
+      "train_synthetic: {wavelets: [ricker, ormsby, morlet], listric: 0.4, fault_zone: [0, 3], period: [5, 14]}\n");
+  const SynthOptions o = SynthOptions::from_config(data.section("synthetic"));
+  const SynthOptions t = training_options(o, data);
+  EXPECT_EQ(t.wavelets, (std::vector<std::string>{"ricker", "ormsby", "morlet"}));
+  EXPECT_EQ(t.listric, 0.4);
+  EXPECT_EQ(t.fault_zone.hi, 3);
+  EXPECT_EQ(t.period.lo, 5);
+  EXPECT_EQ(t.faults.hi, 8);
+  EXPECT_EQ(t.snr.lo, o.snr.lo);  // not named: data.synthetic's
+  EXPECT_EQ(o.wavelets, std::vector<std::string>{"ricker"});
+  EXPECT_EQ(o.period.hi, 12);
+  EXPECT_NE(t.describe().find("wavelets ricker ormsby morlet"), std::string::npos) << t.describe();
+  const auto err = [](const char* yaml) {
+    return error_of([&] { training_options(SynthOptions{}, Config::parse(yaml)); });
+  };
+  EXPECT_NE(err("train_synthetic: {height: 64}\n").find("train_synthetic.height: training sections have"),
+            std::string::npos)
+      << err("train_synthetic: {height: 64}\n");
+  EXPECT_NE(err("train_synthetic: {wavelets: [ricker, klauder]}\n").find("unknown wavelet 'klauder'"),
+            std::string::npos)
+      << err("train_synthetic: {wavelets: [ricker, klauder]}\n");
+  EXPECT_NE(err("train_synthetic: {listric: 2}\n").find("train_synthetic.listric: must be in [0, 1], got 2"), std::string::npos)
+      << err("train_synthetic: {listric: 2}\n");
+}
+
+TEST(Synthetic, WaveletFamiliesKeepTheirPeriodAndDiffer) {
+  // Every family carries its energy around 1 / period; Ormsby and Morlet wavelets are not Rickers.
+  SynthOptions o = flat_layers();
+  o.period = {10, 10};
+  o.phase = {0, 0};
+  o.mixed_wavelet = 0;
+  std::vector<std::vector<float>> first;
+  for (const char* family : {"ricker", "ormsby", "morlet"}) {
+    o.wavelets = {family};
+    double weighted = 0, total = 0;
+    for (uint64_t i = 0; i < 4; ++i) {
+      std::mt19937_64 rng = sample_rng(21, 0, i);
+      const SynthSection s = generate_section(o, rng);
+      if (i == 0) first.push_back(s.seismic);
+      const std::vector<double> c = column(s, 64);
+      for (int64_t f = 1; f < 64; ++f) {  // amplitude spectrum of the trace by a direct DFT
+        double re = 0, im = 0;
+        for (size_t k = 0; k < c.size(); ++k) {
+          re += c[k] * std::cos(2 * M_PI * double(f) * double(k) / double(c.size()));
+          im -= c[k] * std::sin(2 * M_PI * double(f) * double(k) / double(c.size()));
+        }
+        const double power = re * re + im * im, freq = double(f) / double(c.size());
+        weighted += power * freq;
+        total += power;
+      }
+    }
+    const double centroid_period = total / weighted;
+    EXPECT_GT(centroid_period, 6.0) << family;
+    EXPECT_LT(centroid_period, 14.0) << family;
+  }
+  EXPECT_NE(first[0], first[1]);
+  EXPECT_NE(first[0], first[2]);
+}
+
+TEST(Synthetic, ListricFaultsFlattenWithDepth) {
+  // One constant-throw fault at 75 degrees: planar, its label moves the same number of traces every row; listric,
+  // it moves farther per row at depth than near the top.
+  for (const double share : {0.0, 1.0}) {
+    SynthOptions o = one_clean_fault(75);
+    o.mode = "section";
+    o.mute = 0;
+    o.listric = share;
+    o.listric_curvature = {2, 2};
+    int64_t tested = 0;
+    for (uint64_t seed = 0; seed < 16 && tested < 3; ++seed) {
+      std::mt19937_64 rng = sample_rng(31, 0, seed);
+      const SynthSection s = generate_section(o, rng);
+      const auto where = [&](int64_t z) {  // mean labelled x of a row
+        double sum = 0;
+        int64_t n = 0;
+        for (int64_t x = 0; x < 128; ++x)
+          if (s.label[size_t(z * 128 + x)]) sum += double(x), ++n;
+        return n ? sum / double(n) : std::nan("");
+      };
+      const double top = where(40) - where(20), bottom = where(110) - where(90);
+      if (std::isnan(top) || std::isnan(bottom) || std::abs(where(90) - 64) > 50) continue;  // tips or edges
+      if (share == 0) {
+        EXPECT_NEAR(std::abs(top), std::abs(bottom), 1.5) << "seed " << seed;
+      } else {
+        EXPECT_GT(std::abs(bottom), 1.5 * std::abs(top) + 1) << "seed " << seed << ": top " << top << " bottom " << bottom;
+      }
+      ++tested;
+    }
+    EXPECT_EQ(tested, 3) << "too few seeds put the fault across rows 20-110 (listric " << share << ")";
+  }
+}
+
+TEST(Synthetic, FaultZonesDimTheReflectorsBesideThePlane) {
+  // A vertical fault in flat layers: with a zone of 4 samples the traces beside it are fainter than those 20
+  // traces away; without, they are as strong.
+  for (const double zone : {0.0, 4.0}) {
+    SynthOptions o = one_clean_fault(90);
+    o.mode = "section";
+    o.mute = 0;
+    o.fault_zone = {zone, zone};
+    double ratio_sum = 0;
+    int64_t tested = 0;
+    for (uint64_t seed = 0; seed < 24 && tested < 4; ++seed) {
+      std::mt19937_64 rng = sample_rng(41, 0, seed);
+      const SynthSection s = generate_section(o, rng);
+      int64_t fx = -1, count = 0;
+      for (int64_t x = 0; x < 128; ++x)
+        if (s.label[size_t(64 * 128 + x)]) fx = x, ++count;
+      if (count != 1 || fx < 24 || fx > 103) continue;
+      // Rows where the fault is labelled the whole way (a constant profile through the section).
+      const double near = rms_of(column(s, fx - 1, 40, 88)) + rms_of(column(s, fx + 1, 40, 88));
+      const double far = rms_of(column(s, fx - 20, 40, 88)) + rms_of(column(s, fx + 20, 40, 88));
+      ratio_sum += near / far;
+      ++tested;
+    }
+    ASSERT_GE(tested, 2) << "too few seeds put the fault in the middle (zone " << zone << ")";
+    const double ratio = ratio_sum / double(tested);
+    if (zone == 0)
+      EXPECT_GT(ratio, 0.85);
+    else
+      EXPECT_LT(ratio, 0.8);
+  }
+}
+
+TEST(Synthetic, TruncatedFaultsEndAgainstAnOlderFault) {
+  // Two faults per section: when the younger one exists only on one side of the older one, about a quarter of
+  // the labelled samples go (half of the younger fault's, on average).
+  SynthOptions o;
+  o.faults = {2, 2};
+  o.mode = "section";
+  o.mute = 0;
+  double labelled[2] = {0, 0};
+  for (int i = 0; i < 2; ++i) {
+    o.truncated = i;
+    for (uint64_t seed = 0; seed < 96; ++seed) {
+      std::mt19937_64 rng = sample_rng(51, 0, seed);
+      const SynthSection s = generate_section(o, rng);
+      labelled[i] += std::accumulate(s.label.begin(), s.label.end(), 0.0);
+    }
+  }
+  EXPECT_LT(labelled[1], 0.9 * labelled[0]) << labelled[1] << " vs " << labelled[0];
+  EXPECT_GT(labelled[1], 0.45 * labelled[0]) << labelled[1] << " vs " << labelled[0];
+}
+
+TEST(Synthetic, CoherentNoiseCrossesTheLayersWithoutLabels) {
+  // Flat layers give identical traces; coherent noise events make them differ and label nothing.
+  SynthOptions o = flat_layers();
+  for (const double share : {0.0, 1.0}) {
+    o.coherent_noise = share;
+    double spread = 0;
+    for (uint64_t seed = 0; seed < 4; ++seed) {
+      std::mt19937_64 rng = sample_rng(61, 0, seed);
+      const SynthSection s = generate_section(o, rng);
+      EXPECT_EQ(std::accumulate(s.label.begin(), s.label.end(), 0), 0);
+      const std::vector<double> a = column(s, 10);
+      for (int64_t x = 11; x < 128; ++x) {
+        const std::vector<double> b = column(s, x);
+        for (size_t k = 0; k < a.size(); ++k) spread = std::max(spread, std::abs(a[k] - b[k]));
+      }
+    }
+    if (share == 0)
+      EXPECT_LT(spread, 1e-3);
+    else
+      EXPECT_GT(spread, 0.3);
+  }
+}
+
+TEST(Synthetic, ReflectorAmplitudesVaryAlongTheReflectors) {
+  // Flat layers: with reflector_variation the traces keep their shape (the same reflectors) but not their
+  // strength.
+  SynthOptions o = flat_layers();
+  o.reflector_variation = {0.5, 0.5};
+  double lowest_corr = 1, strength_ratio = 1;
+  for (uint64_t seed = 0; seed < 4; ++seed) {
+    std::mt19937_64 rng = sample_rng(71, 0, seed);
+    const SynthSection s = generate_section(o, rng);
+    double lo = 1e9, hi = 0;
+    for (int64_t x = 0; x < 128; x += 8) {
+      const std::vector<double> c = column(s, x);
+      lo = std::min(lo, rms_of(c));
+      hi = std::max(hi, rms_of(c));
+      lowest_corr = std::min(lowest_corr, correlation(c, column(s, (x + 8) % 128)));
+    }
+    strength_ratio = std::max(strength_ratio, hi / lo);
+  }
+  EXPECT_GT(strength_ratio, 1.3);
+  EXPECT_GT(lowest_corr, 0.6);
+}
+
 TEST(Synthetic, MatchEstimatesTheSurvey) {
   REQUIRE_SEGY_DATA();
   const SegyVolume f3(seg("f3.sgy"));

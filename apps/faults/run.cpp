@@ -177,7 +177,11 @@ class FaultsTask : public Task {
     std::fprintf(stderr, "%s: generator %s\n%s: %s, %lld sections per epoch, batch %lld, %s -> %s\n", kApp,
                  synth_.describe().c_str(), kApp, model.type().c_str(), static_cast<long long>(sections_per_epoch_),
                  static_cast<long long>(batch_), device_label(device).c_str(), out.c_str());
-    if (train_synth_.faults.lo != synth_.faults.lo || train_synth_.faults.hi != synth_.faults.hi)
+    SynthOptions same_count = train_synth_;
+    same_count.faults = synth_.faults;
+    if (same_count.describe() != synth_.describe())
+      std::fprintf(stderr, "%s: training generator (data.train_synthetic) %s\n", kApp, train_synth_.describe().c_str());
+    else if (train_synth_.faults.lo != synth_.faults.lo || train_synth_.faults.hi != synth_.faults.hi)
       std::fprintf(stderr, "%s: training sections have %s faults (data.train_faults); validation and test %s\n",
                    kApp, train_synth_.faults.str().c_str(), synth_.faults.str().c_str());
     val_ = synthetic_set(synth_, val_seed_, n_val_);

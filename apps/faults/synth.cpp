@@ -28,18 +28,11 @@ int64_t draw_count(const Range& r, std::mt19937_64& rng) {
   return std::uniform_int_distribution<int64_t>(int64_t(std::lround(r.lo)), int64_t(std::lround(r.hi)))(rng);
 }
 
-// Ricker wavelet of `period` samples, rotated by `phase` degrees (through its Hilbert transform).
-std::vector<double> ricker(double period, double phase_deg) {
-  const int64_t half = int64_t(std::ceil(1.6 * period));
-  const int64_t n = 2 * half + 1;
-  std::vector<double> w(static_cast<size_t>(n));
-  const double f = 1.0 / period;
-  for (int64_t i = 0; i < n; ++i) {
-    const double a = kPi * f * double(i - half);
-    w[size_t(i)] = (1 - 2 * a * a) * std::exp(-a * a);
-  }
+// `w` rotated by `phase_deg` degrees through its Hilbert transform (a DFT: wavelets are short).
+std::vector<double> rotate_phase(const std::vector<double>& w, double phase_deg) {
   if (phase_deg == 0) return w;
-  // Hilbert transform through the DFT (n is small): multiply by -i sign(frequency).
+  const int64_t n = int64_t(w.size());
+  // Multiply the spectrum by -i sign(frequency).
   std::vector<std::complex<double>> spec(static_cast<size_t>(n));
   for (int64_t k = 0; k < n; ++k)
     for (int64_t t = 0; t < n; ++t) spec[size_t(k)] += w[size_t(t)] * std::polar(1.0, -2 * kPi * double(k * t) / double(n));
@@ -54,6 +47,78 @@ std::vector<double> ricker(double period, double phase_deg) {
     out[size_t(t)] = std::cos(ph) * w[size_t(t)] + std::sin(ph) * h.real() / double(n);
   }
   return out;
+}
+
+// Ricker wavelet of `period` samples, rotated by `phase` degrees.
+std::vector<double> ricker(double period, double phase_deg) {
+  const int64_t half = int64_t(std::ceil(1.6 * period));
+  const int64_t n = 2 * half + 1;
+  std::vector<double> w(static_cast<size_t>(n));
+  const double f = 1.0 / period;
+  for (int64_t i = 0; i < n; ++i) {
+    const double a = kPi * f * double(i - half);
+    w[size_t(i)] = (1 - 2 * a * a) * std::exp(-a * a);
+  }
+  return rotate_phase(w, phase_deg);
+}
+
+// Scales a wavelet to a peak of 1 (a Ricker's) and rotates its phase.
+std::vector<double> finish_wavelet(std::vector<double> w, double phase_deg) {
+  double peak = 0;
+  for (double v : w) peak = std::max(peak, std::abs(v));
+  for (double& v : w) v /= std::max(peak, 1e-12);
+  return rotate_phase(w, phase_deg);
+}
+
+// Ormsby wavelet: a zero-phase trapezoidal band-pass with corners f1 < f2 < f3 < f4 around the peak frequency
+// 1 / period (random, within the Nyquist frequency), Hann-tapered; flatter-topped and longer-ringing than a
+// Ricker of the same period.
+std::vector<double> ormsby(double period, double phase_deg, std::mt19937_64& rng) {
+  std::uniform_real_distribution<double> u(0, 1);
+  const double fp = 1.0 / period;
+  const double f1 = fp * (0.2 + 0.25 * u(rng)), f2 = fp * (0.5 + 0.3 * u(rng)), f3 = fp * (1.2 + 0.4 * u(rng));
+  const double f4 = std::min(fp * (1.8 + 0.8 * u(rng)), 0.48);
+  const auto term = [](double f, double t) {  // pi f^2 sinc^2(f t)
+    const double x = kPi * f * t;
+    const double sinc = x == 0 ? 1 : std::sin(x) / x;
+    return kPi * f * f * sinc * sinc;
+  };
+  const int64_t half = int64_t(std::ceil(2.5 * period));
+  std::vector<double> w(size_t(2 * half + 1));
+  for (int64_t i = -half; i <= half; ++i) {
+    const double t = double(i);
+    const double taper = 0.5 + 0.5 * std::cos(kPi * t / double(half + 1));
+    w[size_t(i + half)] =
+        taper * ((term(f4, t) - term(f3, t)) / std::max(f4 - f3, 1e-9) - (term(f2, t) - term(f1, t)) / (f2 - f1));
+  }
+  return finish_wavelet(std::move(w), phase_deg);
+}
+
+// Morlet (Gabor) wavelet: a cosine of `period` samples under a Gaussian of 0.45-1 period: from a Ricker-like
+// pulse to one with several side lobes.
+std::vector<double> morlet(double period, double phase_deg, std::mt19937_64& rng) {
+  const double sigma = period * std::uniform_real_distribution<double>(0.45, 1.0)(rng);
+  const int64_t half = int64_t(std::ceil(3 * sigma));
+  std::vector<double> w(size_t(2 * half + 1));
+  for (int64_t i = -half; i <= half; ++i)
+    w[size_t(i + half)] = std::cos(2 * kPi * double(i) / period) * std::exp(-0.5 * double(i * i) / (sigma * sigma));
+  return finish_wavelet(std::move(w), phase_deg);
+}
+
+// One wavelet of a family drawn from o.wavelets.
+std::vector<double> draw_wavelet(const SynthOptions& o, std::mt19937_64& rng) {
+  const std::string& family =
+      o.wavelets.size() == 1 ? o.wavelets[0]
+                             : o.wavelets[size_t(std::uniform_int_distribution<size_t>(0, o.wavelets.size() - 1)(rng))];
+  if (family == "ormsby") {
+    const double period = o.period.draw(rng), phase = o.phase.draw(rng);
+    return ormsby(period, phase, rng);
+  }
+  if (family == "morlet") {
+    const double period = o.period.draw(rng), phase = o.phase.draw(rng);
+    return morlet(period, phase, rng);
+  }
+  return ricker(o.period.draw(rng), o.phase.draw(rng));
 }
 
 // Convolves each column (trace) of a height x width section with `w` (centred), in place.
@@ -125,6 +190,13 @@ std::vector<double> smooth_curve(int64_t n, double sigma, std::mt19937_64& rng) 
   return c;
 }
 
+// Where a point lies against a fault: signed distance `side` (hanging wall: > 0), along-dip and along-strike
+// coordinates w, q from the fault's centre, and the local unit normal n and down-dip vector v.
+struct FaultFrame {
+  double side, w, q;
+  double nx, ny, nz, vx, vy, vz;
+};
+
 struct Fault {
   double cx, cy, cz;          // a point of the plane
   double nx, ny, nz;          // unit normal (hanging wall: dot(p - c, n) > 0)
@@ -134,6 +206,28 @@ struct Fault {
   int profile;                // 0 constant, 1 growing with depth, 2 elliptical
   double half_dip, half_strike;  // extents of the elliptical / constant patch along dip and strike
   double sin_dip;
+  // Listric faults: the horizontal distance of the fault from its centre's vertical grows as
+  // cot(dip) e^(k dz / height) per sample of depth dz (k = 0: a plane).
+  double curvature = 0, cot_dip = 0, cos_az = 0, sin_az = 0, height = 1;
+  // A fault zone: drag (the hanging wall slips less, the footwall a little, within `zone` samples of the plane)
+  // and dimmed reflectors there.
+  double zone = 0, drag = 0, dim = 0;
+  // Ends against the older fault `stop_at` (-1: does not), existing only on its `stop_side`.
+  int64_t stop_at = -1;
+  double stop_side = 1;
+
+  FaultFrame frame(double px, double py, double pz) const {
+    const double dx = px - cx, dy = py - cy, dz = pz - cz;
+    if (curvature == 0)
+      return {dx * nx + dy * ny + dz * nz, dx * vx + dy * vy + dz * vz, dx * sx + dy * sy, nx, ny, nz, vx, vy, vz};
+    const double a = dx * cos_az + dy * sin_az, e = std::exp(curvature * dz / height);
+    const double slope = cot_dip * e, trace = cot_dip * height / curvature * (e - 1);
+    const double norm = std::sqrt(1 + slope * slope);
+    FaultFrame f{(a - trace) / norm, 0, dx * sx + dy * sy,
+                 cos_az / norm, sin_az / norm, -slope / norm, slope * cos_az / norm, slope * sin_az / norm, 1 / norm};
+    f.w = dx * f.vx + dy * f.vy + dz * f.vz;
+    return f;
+  }
   // Slip at a point (along-dip and along-strike coordinates from the centre).
   double slip_at(double w, double q) const {
     if (profile == 0) return std::abs(w) <= half_dip && std::abs(q) <= half_strike ? slip : 0;
@@ -142,6 +236,60 @@ struct Fault {
     return r > 0 ? slip * std::sqrt(r) : 0;
   }
 };
+
+// Smooth variation of the reflectors' log-amplitude along them: a few plane waves over the restored position,
+// slow along the layers (a wavelength of 0.7-4 section widths) and changing every 5-30 samples across them, so
+// each reflector brightens and dims along its length and its neighbours do so differently.
+struct AmplitudeField {
+  double sigma = 0;
+  struct Wave {
+    double kx, ky, kz, phase, weight;
+  };
+  std::vector<Wave> waves;
+  AmplitudeField() = default;
+  AmplitudeField(double rms, double width, bool cube, std::mt19937_64& rng) : sigma(rms) {
+    std::uniform_real_distribution<double> u(0, 1);
+    std::normal_distribution<double> g;
+    for (int i = 0; i < 4; ++i) {
+      const double k = 2 * kPi / (width * (0.7 + 3.3 * u(rng))), az = cube ? u(rng) * 2 * kPi : 0.0;
+      waves.push_back({k * std::cos(az), k * std::sin(az), 2 * kPi / (5 + 25 * u(rng)), u(rng) * 2 * kPi, g(rng) / 2});
+    }
+  }
+  double operator()(double x, double y, double z) const {
+    if (sigma == 0) return 1;
+    double s = 0;
+    for (const Wave& w : waves) s += w.weight * std::cos(w.kx * x + w.ky * y + w.kz * z + w.phase);
+    return std::exp(sigma * s);
+  }
+};
+
+// Coherent noise: events that cross the layers (straight: multiples, migration swings; parabolic: diffraction
+// tails), over part of the section's width, added to the reflectivity before the wavelet so they look like
+// reflections.
+void add_coherent_noise(std::vector<double>& s, int64_t H, int64_t W, const Range& amplitude, std::mt19937_64& rng) {
+  std::uniform_real_distribution<double> u(0, 1);
+  const double level = rms(s);
+  const int64_t events = 1 + int64_t(u(rng) * 4) % 4;
+  for (int64_t e = 0; e < events; ++e) {
+    const double a = amplitude.draw(rng) * level * (u(rng) < 0.5 ? -1 : 1);
+    const bool straight = u(rng) < 0.5;
+    const double x0 = u(rng) * double(W), z0 = u(rng) * double(H);
+    const double slope = (0.2 + 2.8 * u(rng)) * (u(rng) < 0.5 ? -1 : 1);  // samples per trace
+    const double bend = (0.004 + 0.04 * u(rng)) * (u(rng) < 0.5 ? -1 : 1);
+    double xa = u(rng) * double(W), xb = u(rng) * double(W);
+    if (xa > xb) std::swap(xa, xb);
+    xa = std::min(xa, 0.4 * double(W));  // at least 40% of the width
+    xb = std::max(xb, xa + 0.4 * double(W));
+    for (int64_t x = int64_t(std::ceil(xa)); x < std::min<int64_t>(W, int64_t(xb)); ++x) {
+      const double d = double(x) - x0, z = straight ? z0 + slope * d : z0 + bend * d * d;
+      const int64_t k = int64_t(std::floor(z));
+      if (k < 0 || k + 1 >= H) continue;
+      const double f = z - double(k);
+      s[size_t(k * W + x)] += a * (1 - f);
+      s[size_t((k + 1) * W + x)] += a * f;
+    }
+  }
+}
 
 }  // namespace
 
@@ -152,8 +300,10 @@ double Range::draw(std::mt19937_64& rng) const {
 
 std::string Range::str() const { return str_cat("[", lo, ", ", hi, "]"); }
 
-SynthOptions SynthOptions::from_config(const Config& c) {
-  SynthOptions o;
+SynthOptions SynthOptions::from_config(const Config& c) { return from_config(c, SynthOptions{}); }
+
+SynthOptions SynthOptions::from_config(const Config& c, const SynthOptions& defaults) {
+  SynthOptions o = defaults;
   o.height = c.get_int("height", o.height, Bounds::between(16, 4096));
   o.width = c.get_int("width", o.width, Bounds::between(16, 4096));
   o.mode = c.get_choice("mode", o.mode, {"section", "cube", "mixed"});
@@ -177,18 +327,47 @@ SynthOptions SynthOptions::from_config(const Config& c) {
   o.mute = c.get_double("mute", o.mute, Bounds::between(0, 1));
   o.mute_depth = c.get_double("mute_depth", o.mute_depth, Bounds::between(0, 0.9));
   o.antialias = c.get_int("antialias", o.antialias, Bounds::between(1, 16));
+  o.wavelets = c.get_string_list("wavelets", o.wavelets);
+  STRATA_CHECK(!o.wavelets.empty(), c.key_path("wavelets"), ": name at least one of ricker, ormsby, morlet");
+  for (const std::string& w : o.wavelets)
+    STRATA_CHECK(w == "ricker" || w == "ormsby" || w == "morlet", c.key_path("wavelets"), ": unknown wavelet '", w,
+                 "' (ricker, ormsby, morlet)");
+  o.reflector_variation = get_range(c, "reflector_variation", o.reflector_variation, Bounds::between(0, 2));
+  o.listric = c.get_double("listric", o.listric, Bounds::between(0, 1));
+  o.listric_curvature = get_range(c, "listric_curvature", o.listric_curvature, Bounds::between(0.01, 5));
+  o.fault_zone = get_range(c, "fault_zone", o.fault_zone, Bounds::between(0, 50));
+  o.truncated = c.get_double("truncated", o.truncated, Bounds::between(0, 1));
+  o.coherent_noise = c.get_double("coherent_noise", o.coherent_noise, Bounds::between(0, 1));
+  o.coherent_amplitude = get_range(c, "coherent_amplitude", o.coherent_amplitude, Bounds::between(0, 100));
   return o;
 }
 
 SynthOptions training_options(const SynthOptions& o, const Config& data) {
   SynthOptions t = o;
-  t.faults = get_range(data, "train_faults", o.faults, kFaultCount);
+  if (data.has("train_synthetic")) {
+    const Config c = data.section("train_synthetic");
+    for (const char* key : {"height", "width"})
+      STRATA_CHECK(!c.has(key), c.key_path(key), ": training sections have data.synthetic's size (set it there)");
+    t = SynthOptions::from_config(c, o);
+  }
+  t.faults = get_range(data, "train_faults", t.faults, kFaultCount);
   return t;
 }
 
 std::string SynthOptions::describe() const {
-  return str_cat(mode, " ", height, " x ", width, ", faults ", faults.str(), " dip ", dip.str(), " throw ",
-                 throw_samples.str(), ", wavelet period ", period.str(), " phase ", phase.str(), ", snr ", snr.str());
+  std::string d = str_cat(mode, " ", height, " x ", width, ", faults ", faults.str(), " dip ", dip.str(), " throw ",
+                          throw_samples.str(), ", wavelet period ", period.str(), " phase ", phase.str(), ", snr ",
+                          snr.str());
+  if (wavelets != std::vector<std::string>{"ricker"}) {
+    d += ", wavelets";
+    for (const std::string& w : wavelets) d += " " + w;
+  }
+  if (reflector_variation.hi > 0) d += ", reflector variation " + reflector_variation.str();
+  if (listric > 0) d += str_cat(", listric ", listric, " curvature ", listric_curvature.str());
+  if (fault_zone.hi > 0) d += ", fault zones " + fault_zone.str();
+  if (truncated > 0) d += str_cat(", truncated ", truncated);
+  if (coherent_noise > 0) d += str_cat(", coherent noise ", coherent_noise, " amplitude ", coherent_amplitude.str());
+  return d;
 }
 
 SynthSection generate_section(const SynthOptions& o, std::mt19937_64& rng) {
@@ -272,10 +451,30 @@ SynthSection generate_section(const SynthOptions& o, std::mt19937_64& rng) {
     f.half_dip = (0.5 + 0.7 * u01(rng)) * double(H) / f.sin_dip;
     f.half_strike = (0.4 + 0.8 * u01(rng)) * double(W);
     if (f.profile == 0) f.half_dip *= 2;  // constant: through most of the section
+    // Variety draws happen only when asked for, so the sections of a config without them stay the same.
+    if (o.listric > 0 && u01(rng) < o.listric) {
+      f.curvature = o.listric_curvature.draw(rng);
+      f.cot_dip = std::cos(dip) / std::sin(dip);
+      f.cos_az = std::cos(az);
+      f.sin_az = std::sin(az);
+      f.height = double(H);
+    }
+    if (o.fault_zone.hi > 0) {
+      f.zone = o.fault_zone.draw(rng);
+      f.drag = 0.25 * u01(rng);
+      f.dim = 0.2 + 0.6 * u01(rng);
+    }
+    if (o.truncated > 0 && i > 0 && u01(rng) < o.truncated) {
+      f.stop_at = std::uniform_int_distribution<int64_t>(0, i - 1)(rng);
+      f.stop_side = u01(rng) < 0.5 ? -1 : 1;
+    }
     faults.push_back(f);
   }
   const bool inline_section = !cube || u01(rng) < 0.5;
   const double fixed = cube ? (0.2 + 0.6 * u01(rng)) * double(W) : 0.0;
+  const AmplitudeField amplitude =
+      o.reflector_variation.hi > 0 ? AmplitudeField(o.reflector_variation.draw(rng), double(W), cube, rng)
+                                   : AmplitudeField();
 
   SynthSection out;
   out.height = H;
@@ -286,25 +485,33 @@ SynthSection generate_section(const SynthOptions& o, std::mt19937_64& rng) {
   // Moves a point back through the faults, youngest first, then unfolds it; returns its reflectivity. With a
   // label pointer, marks the sample where a plane with a visible throw passes within half a sample of it.
   const auto value_at = [&](double px, double py, double pz, uint8_t* label) {
+    double gain = 1;
     for (int64_t k = nf - 1; k >= 0; --k) {
       const Fault& f = faults[size_t(k)];
-      const double dx = px - f.cx, dy = py - f.cy, dz = pz - f.cz;
-      const double side = dx * f.nx + dy * f.ny + dz * f.nz;
-      const double w = dx * f.vx + dy * f.vy + dz * f.vz, q = dx * f.sx + dy * f.sy;
-      const double slip = f.slip_at(w, q);
+      if (f.stop_at >= 0 && faults[size_t(f.stop_at)].frame(px, py, pz).side * f.stop_side < 0) continue;
+      const FaultFrame fr = f.frame(px, py, pz);
+      const double slip = f.slip_at(fr.w, fr.q);
       if (label) {
-        const double nu = inline_section ? f.nx : f.ny;
-        const double in_plane = std::sqrt(nu * nu + f.nz * f.nz);
-        if (std::abs(slip) * f.sin_dip >= o.min_visible_throw && in_plane > 1e-6 && std::abs(side) / in_plane < 0.5)
+        const double nu = inline_section ? fr.nx : fr.ny;
+        const double in_plane = std::sqrt(nu * nu + fr.nz * fr.nz);
+        if (std::abs(slip) * f.sin_dip >= o.min_visible_throw && in_plane > 1e-6 && std::abs(fr.side) / in_plane < 0.5)
           *label = 1;
       }
-      if (side > 0 && slip != 0) {
-        px -= slip * f.vx;
-        py -= slip * f.vy;
-        pz -= slip * f.vz;
+      if (slip == 0) continue;
+      double moved = fr.side > 0 ? slip : 0;
+      if (f.zone > 0) {
+        const double near = std::exp(-std::abs(fr.side) / f.zone);
+        moved = fr.side > 0 ? slip * (1 - f.drag * near) : slip * f.drag * near;
+        gain *= 1 - f.dim * std::exp(-0.5 * fr.side * fr.side / (f.zone * f.zone));
+      }
+      if (moved != 0) {
+        px -= moved * fr.vx;
+        py -= moved * fr.vy;
+        pz -= moved * fr.vz;
       }
     }
-    return reflectivity(pz - fold_shift(px, py, pz));
+    const double z = pz - fold_shift(px, py, pz);
+    return gain == 1 && amplitude.sigma == 0 ? reflectivity(z) : gain * amplitude(px, py, z) * reflectivity(z);
   };
   // A trace stands for a bin one trace wide: with antialias = n it averages n positions across the bin, so a
   // fault passing between two traces blends the samples it cuts (as a real bin or a migrated section does) and
@@ -327,10 +534,12 @@ SynthSection generate_section(const SynthOptions& o, std::mt19937_64& rng) {
       s[size_t(z * W + t)] = sum / double(n_sub);
     }
 
+  if (o.coherent_noise > 0 && u01(rng) < o.coherent_noise) add_coherent_noise(s, H, W, o.coherent_amplitude, rng);
+
   // 4. Wavelet, noise, gain, standardisation.
-  std::vector<double> w = ricker(o.period.draw(rng), o.phase.draw(rng));
+  std::vector<double> w = draw_wavelet(o, rng);
   if (u01(rng) < o.mixed_wavelet) {
-    const std::vector<double> w2 = ricker(o.period.draw(rng), o.phase.draw(rng));
+    const std::vector<double> w2 = draw_wavelet(o, rng);
     const double mix = 0.3 + 0.4 * u01(rng);
     std::vector<double> m(std::max(w.size(), w2.size()), 0.0);
     const auto add = [&](const std::vector<double>& a, double c) {

@@ -10,10 +10,17 @@
 //      (constant, growing with depth, or elliptical with tips); the hanging
 //      wall slides along the dip; each point is moved back through the faults,
 //      youngest first, then unfolded, and takes the reflectivity there;
-//   4. convolution along time with a Ricker wavelet of random period and
-//      phase (sometimes two mixed), band-limited noise (smoothed or
-//      wavelet-filtered) at a random SNR, a smooth random gain, sometimes a
-//      muted top (zeros, no labels there), standardised.
+//   4. convolution along time with a wavelet of random period and phase
+//      (Ricker, or a family drawn from `wavelets`; sometimes two mixed),
+//      band-limited noise (smoothed or wavelet-filtered) at a random SNR,
+//      a smooth random gain, sometimes a muted top (zeros, no labels
+//      there), standardised.
+// Optional variety (all off by default, so sections are unchanged unless a
+// config asks): reflectors whose amplitude varies along them, listric
+// (curved) faults, fault zones (drag of the reflectors and dimmed amplitudes
+// a few samples either side of the plane), faults that end against an older
+// fault, and coherent noise (straight and curved events crossing the
+// layers: multiples, diffraction tails, migration swings).
 // With antialias = n, each trace averages n positions across its bin (one
 // trace wide), so a fault between two traces blends the trace it cuts.
 // The label of a sample is 1 where a fault plane with a visible throw passes
@@ -67,8 +74,20 @@ struct SynthOptions {
   double mute = 0.2;                  // share of sections with a muted (zero) top, as processed data often have
   double mute_depth = 0.25;           // the deepest mute, fraction of the height
   int64_t antialias = 1;              // positions averaged across each trace's bin (1: point sampling)
+  // Variety (defaults: off).
+  std::vector<std::string> wavelets{"ricker"};  // families drawn from per wavelet: ricker, ormsby, morlet
+  Range reflector_variation{0, 0};    // rms of the log-amplitude varying along each reflector
+  double listric = 0;                 // share of faults that flatten with depth
+  Range listric_curvature{0.5, 2};    // how fast: cot(dip) grows by e^(k z / height)
+  Range fault_zone{0, 0};             // samples either side of a fault with drag and dimmed amplitudes
+  double truncated = 0;               // share of faults (after the first) that end against an older fault
+  double coherent_noise = 0;          // share of sections with 1-4 coherent noise events
+  Range coherent_amplitude{0.5, 2};   // their amplitude against the reflectivity's rms
 
+  // Keys of data.synthetic read over `defaults` (data.train_synthetic: over data.synthetic).
   static SynthOptions from_config(const Config& synthetic);
+  static SynthOptions from_config(const Config& synthetic, const SynthOptions& defaults);
+
   // Estimates the survey's dominant period, amplitude tails and noise level
   // and narrows the wavelet and noise ranges around them; returns what it
   // estimated, one line per item.
@@ -86,9 +105,11 @@ struct SynthSection {
 SynthSection generate_section(const SynthOptions& o, std::mt19937_64& rng);
 
 // The generator of the training sections: `o` with data.train_faults (faults per training section), when the
-// data section sets it, in place of data.synthetic.faults. Validation and test sections keep `o`: more faults
-// per training section is more of the rare class in every step (oversampling), while the held-out sections
-// still describe the data.
+// data section sets it, in place of data.synthetic.faults, and with any key of data.train_synthetic (a map of
+// data.synthetic's keys but the section size and mode) in place of data.synthetic's. Validation and test
+// sections keep `o`: more faults per training section is more of the rare class in every step (oversampling),
+// and more variety in training is a model that holds on other generators, while the held-out sections still
+// describe the data.
 SynthOptions training_options(const SynthOptions& o, const Config& data);
 
 // What a survey's traces look like, for match() and the docs.
