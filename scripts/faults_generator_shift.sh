@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # How a strata-faults checkpoint holds up when the generator's look moves away from what it was trained on:
 # `eval` on 64 held-out sections (test seed 2002) of the checkpoint's own generator, then with one group of
-# ranges moved outside the shipped config's at a time. Prints one row per shift: AP exact, ROC AUC, AP within
-# the checkpoint's tolerance. A proxy for sections from another generator (docs/faults.md, "Generator shift").
+# ranges moved outside the shipped config's at a time, then each kind of variety the generator can add (in the
+# shipped config's training sections, not its test sections), then several at once. Prints one row per shift:
+# AP exact, ROC AUC, AP within the checkpoint's tolerance. A proxy for sections from another generator
+# (docs/faults.md, "Generator shift").
 #   scripts/faults_generator_shift.sh runs/faults_synthetic/best.safetensors [extra key=value ...]
 # Extra overrides apply to every row (e.g. the shipped config's ranges, to score a model trained on others).
 set -euo pipefail
@@ -26,6 +28,15 @@ shifts=(
   "strong folding (10-25, shear 0.3)|data.synthetic.fold_amplitude=[10,25] data.synthetic.shear=[-0.3,0.3]"
   "many faults (4-8)|data.synthetic.faults=[4,8]"
   "anti-aliased traces (antialias 4)|data.synthetic.antialias=4"
+  "Ormsby wavelets|data.synthetic.wavelets=[ormsby]"
+  "Morlet wavelets|data.synthetic.wavelets=[morlet]"
+  "reflector amplitudes varying (0.3-0.6)|data.synthetic.reflector_variation=[0.3,0.6]"
+  "listric faults|data.synthetic.listric=1"
+  "fault zones (2-4 samples)|data.synthetic.fault_zone=[2,4]"
+  "faults ending against others (2-6 faults)|data.synthetic.truncated=1 data.synthetic.faults=[2,6]"
+  "coherent noise events|data.synthetic.coherent_noise=1"
+  "all seven at once|data.synthetic.wavelets=[ormsby,morlet] data.synthetic.reflector_variation=[0.3,0.6] data.synthetic.listric=1 data.synthetic.fault_zone=[2,4] data.synthetic.truncated=1 data.synthetic.faults=[2,6] data.synthetic.coherent_noise=1"
+  "low frequency, noisy and all seven|data.synthetic.period=[18,30] data.synthetic.snr=[0.7,1.5] data.synthetic.noise_smooth=[1,3] data.synthetic.wavelets=[ormsby,morlet] data.synthetic.reflector_variation=[0.3,0.6] data.synthetic.listric=1 data.synthetic.fault_zone=[2,4] data.synthetic.truncated=1 data.synthetic.faults=[2,6] data.synthetic.coherent_noise=1"
 )
 echo "| generator | AP exact | ROC AUC | AP within tolerance |"
 echo "|---|---|---|---|"

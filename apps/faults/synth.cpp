@@ -488,15 +488,23 @@ SynthSection generate_section(const SynthOptions& o, std::mt19937_64& rng) {
     double gain = 1;
     for (int64_t k = nf - 1; k >= 0; --k) {
       const Fault& f = faults[size_t(k)];
-      if (f.stop_at >= 0 && faults[size_t(f.stop_at)].frame(px, py, pz).side * f.stop_side < 0) continue;
       const FaultFrame fr = f.frame(px, py, pz);
       const double slip = f.slip_at(fr.w, fr.q);
-      if (label) {
-        const double nu = inline_section ? fr.nx : fr.ny;
-        const double in_plane = std::sqrt(nu * nu + fr.nz * fr.nz);
-        if (std::abs(slip) * f.sin_dip >= o.min_visible_throw && in_plane > 1e-6 && std::abs(fr.side) / in_plane < 0.5)
-          *label = 1;
+      const bool visible = std::abs(slip) * f.sin_dip >= o.min_visible_throw;
+      // Within half a sample of a plane, measured in the section's plane.
+      const auto on_plane = [&](const FaultFrame& p) {
+        const double nu = inline_section ? p.nx : p.ny;
+        const double in_plane = std::sqrt(nu * nu + p.nz * p.nz);
+        return in_plane > 1e-6 && std::abs(p.side) / in_plane < 0.5;
+      };
+      if (f.stop_at >= 0) {
+        // A fault that ends against an older one: its hanging wall is bounded by the older plane, which takes
+        // up the slip there (and is a fault trace there, even where the older fault's own throw is small).
+        const FaultFrame older = faults[size_t(f.stop_at)].frame(px, py, pz);
+        if (label && visible && fr.side > 0 && on_plane(older)) *label = 1;
+        if (older.side * f.stop_side < 0) continue;
       }
+      if (label && visible && on_plane(fr)) *label = 1;
       if (slip == 0) continue;
       double moved = fr.side > 0 ? slip : 0;
       if (f.zone > 0) {
