@@ -28,6 +28,7 @@ shifts=(
   "strong folding (10-25, shear 0.3)|data.synthetic.fold_amplitude=[10,25] data.synthetic.shear=[-0.3,0.3]"
   "many faults (4-8)|data.synthetic.faults=[4,8]"
   "anti-aliased traces (antialias 4)|data.synthetic.antialias=4"
+  "a reflection coefficient at every sample|data.synthetic.dense_reflectivity=1"
   "Ormsby wavelets|data.synthetic.wavelets=[ormsby]"
   "Morlet wavelets|data.synthetic.wavelets=[morlet]"
   "reflector amplitudes varying (0.3-0.6)|data.synthetic.reflector_variation=[0.3,0.6]"
@@ -35,8 +36,8 @@ shifts=(
   "fault zones (2-4 samples)|data.synthetic.fault_zone=[2,4]"
   "faults ending against others (2-6 faults)|data.synthetic.truncated=1 data.synthetic.faults=[2,6]"
   "coherent noise events|data.synthetic.coherent_noise=1"
-  "all seven at once|data.synthetic.wavelets=[ormsby,morlet] data.synthetic.reflector_variation=[0.3,0.6] data.synthetic.listric=1 data.synthetic.fault_zone=[2,4] data.synthetic.truncated=1 data.synthetic.faults=[2,6] data.synthetic.coherent_noise=1"
-  "low frequency, noisy and all seven|data.synthetic.period=[18,30] data.synthetic.snr=[0.7,1.5] data.synthetic.noise_smooth=[1,3] data.synthetic.wavelets=[ormsby,morlet] data.synthetic.reflector_variation=[0.3,0.6] data.synthetic.listric=1 data.synthetic.fault_zone=[2,4] data.synthetic.truncated=1 data.synthetic.faults=[2,6] data.synthetic.coherent_noise=1"
+  "all eight at once|data.synthetic.dense_reflectivity=0.5 data.synthetic.wavelets=[ormsby,morlet] data.synthetic.reflector_variation=[0.3,0.6] data.synthetic.listric=1 data.synthetic.fault_zone=[2,4] data.synthetic.truncated=1 data.synthetic.faults=[2,6] data.synthetic.coherent_noise=1"
+  "low frequency, noisy and all eight|data.synthetic.period=[18,30] data.synthetic.snr=[0.7,1.5] data.synthetic.noise_smooth=[1,3] data.synthetic.dense_reflectivity=0.5 data.synthetic.wavelets=[ormsby,morlet] data.synthetic.reflector_variation=[0.3,0.6] data.synthetic.listric=1 data.synthetic.fault_zone=[2,4] data.synthetic.truncated=1 data.synthetic.faults=[2,6] data.synthetic.coherent_noise=1"
 )
 echo "| generator | AP exact | ROC AUC | AP within tolerance |"
 echo "|---|---|---|---|"

@@ -487,7 +487,7 @@ TEST(Synthetic, VarietyIsOffByDefaultAndTrainingSectionsTakeIt) {
   const SynthOptions plain = SynthOptions::from_config(Config::parse("faults: [2, 4]\n"));
   const SynthOptions named = SynthOptions::from_config(
       Config::parse("faults: [2, 4]\nwavelets: [ricker]\nreflector_variation: [0, 0]\nlistric: 0\nfault_zone: [0, 0]\n"
-                    "truncated: 0\ncoherent_noise: 0\n"));
+                    "truncated: 0\ncoherent_noise: 0\ndense_reflectivity: 0\n"));
   for (uint64_t i = 0; i < 3; ++i) {
     std::mt19937_64 r1 = sample_rng(4, 0, i), r2 = sample_rng(4, 0, i);
     const SynthSection a = generate_section(plain, r1), b = generate_section(named, r2);
@@ -556,6 +556,29 @@ TEST(Synthetic, WaveletFamiliesKeepTheirPeriodAndDiffer) {
   }
   EXPECT_NE(first[0], first[1]);
   EXPECT_NE(first[0], first[2]);
+}
+
+TEST(Synthetic, DenseReflectivityPutsAReflectorAtEverySample) {
+  // Without noise, folds or faults a trace is the reflectivity convolved with the wavelet; at a short period
+  // (3 samples) the trace shows the reflectivity's sparseness: layers of 8-12 samples leave most of it near zero,
+  // a coefficient at every sample leaves little of it so.
+  SynthOptions o = flat_layers();
+  o.period = {3, 3};
+  o.phase = {0, 0};
+  o.mixed_wavelet = 0;
+  o.layer_thickness = {8, 12};
+  for (const double share : {0.0, 1.0}) {
+    o.dense_reflectivity = share;
+    std::mt19937_64 rng = sample_rng(81, 0, 0);
+    const SynthSection s = generate_section(o, rng);
+    const std::vector<double> c = column(s, 64);
+    const double quiet = double(std::count_if(c.begin(), c.end(), [](double v) { return std::abs(v) < 0.1; })) /
+                         double(c.size());
+    if (share == 0)
+      EXPECT_GT(quiet, 0.4);
+    else
+      EXPECT_LT(quiet, 0.25);
+  }
 }
 
 TEST(Synthetic, ListricFaultsFlattenWithDepth) {

@@ -332,6 +332,7 @@ SynthOptions SynthOptions::from_config(const Config& c, const SynthOptions& defa
   for (const std::string& w : o.wavelets)
     STRATA_CHECK(w == "ricker" || w == "ormsby" || w == "morlet", c.key_path("wavelets"), ": unknown wavelet '", w,
                  "' (ricker, ormsby, morlet)");
+  o.dense_reflectivity = c.get_double("dense_reflectivity", o.dense_reflectivity, Bounds::between(0, 1));
   o.reflector_variation = get_range(c, "reflector_variation", o.reflector_variation, Bounds::between(0, 2));
   o.listric = c.get_double("listric", o.listric, Bounds::between(0, 1));
   o.listric_curvature = get_range(c, "listric_curvature", o.listric_curvature, Bounds::between(0.01, 5));
@@ -362,6 +363,7 @@ std::string SynthOptions::describe() const {
     d += ", wavelets";
     for (const std::string& w : wavelets) d += " " + w;
   }
+  if (dense_reflectivity > 0) d += str_cat(", dense reflectivity ", dense_reflectivity);
   if (reflector_variation.hi > 0) d += ", reflector variation " + reflector_variation.str();
   if (listric > 0) d += str_cat(", listric ", listric, " curvature ", listric_curvature.str());
   if (fault_zone.hi > 0) d += ", fault zones " + fault_zone.str();
@@ -381,7 +383,10 @@ SynthSection generate_section(const SynthOptions& o, std::mt19937_64& rng) {
                         2 * o.throw_samples.hi / std::sin(o.dip.lo * kPi / 180) + 8;
   const int64_t z0 = -int64_t(std::ceil(margin)), z1 = H + int64_t(std::ceil(margin));
   std::vector<double> refl(size_t(z1 - z0 + 1), 0.0);
-  {
+  if (o.dense_reflectivity > 0 && u01(rng) < o.dense_reflectivity) {
+    // A reflection coefficient at every sample, uniform in [-1, 1] (as FaultSeg's generator draws them).
+    for (double& r : refl) r = 2 * u01(rng) - 1;
+  } else {
     // Sparse reflectors: layer boundaries with random contrast; a random background trend of thickness.
     const Range thick = o.layer_thickness;
     double z = double(z0) + thick.draw(rng) * u01(rng);

@@ -16,7 +16,8 @@
 //      a smooth random gain, sometimes a muted top (zeros, no labels
 //      there), standardised.
 // Optional variety (all off by default, so sections are unchanged unless a
-// config asks): reflectors whose amplitude varies along them, listric
+// config asks): a reflection coefficient at every sample instead of layers,
+// reflectors whose amplitude varies along them, listric
 // (curved) faults, fault zones (drag of the reflectors and dimmed amplitudes
 // a few samples either side of the plane), faults that end against an older
 // fault, and coherent noise (straight and curved events crossing the
@@ -76,6 +77,7 @@ struct SynthOptions {
   int64_t antialias = 1;              // positions averaged across each trace's bin (1: point sampling)
   // Variety (defaults: off).
   std::vector<std::string> wavelets{"ricker"};  // families drawn from per wavelet: ricker, ormsby, morlet
+  double dense_reflectivity = 0;      // share of sections with a reflection coefficient at every sample
   Range reflector_variation{0, 0};    // rms of the log-amplitude varying along each reflector
   double listric = 0;                 // share of faults that flatten with depth
   Range listric_curvature{0.5, 2};    // how fast: cot(dip) grows by e^(k z / height)
