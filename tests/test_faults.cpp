@@ -511,6 +511,14 @@ TEST(Synthetic, VarietyIsOffByDefaultAndTrainingSectionsTakeIt) {
   EXPECT_EQ(o.wavelets, std::vector<std::string>{"ricker"});
   EXPECT_EQ(o.period.hi, 12);
   EXPECT_NE(t.describe().find("wavelets ricker ormsby morlet"), std::string::npos) << t.describe();
+  // The plain training sections (data.train_synthetic.share < 1): train_faults only.
+  const SynthOptions plain_training = training_options(o, data, false);
+  EXPECT_EQ(plain_training.wavelets, std::vector<std::string>{"ricker"});
+  EXPECT_EQ(plain_training.faults.hi, 8);
+  EXPECT_EQ(plain_training.period.lo, 6);
+  EXPECT_EQ(training_share(data), 1);
+  EXPECT_EQ(training_share(Config::parse("train_synthetic: {listric: 0.2, share: 0.25}\n")), 0.25);
+  EXPECT_EQ(training_share(Config::parse("train_faults: [0, 8]\n")), 1);
   const auto err = [](const char* yaml) {
     return error_of([&] { training_options(SynthOptions{}, Config::parse(yaml)); });
   };
@@ -522,6 +530,9 @@ TEST(Synthetic, VarietyIsOffByDefaultAndTrainingSectionsTakeIt) {
       << err("train_synthetic: {wavelets: [ricker, klauder]}\n");
   EXPECT_NE(err("train_synthetic: {listric: 2}\n").find("train_synthetic.listric: must be in [0, 1], got 2"), std::string::npos)
       << err("train_synthetic: {listric: 2}\n");
+  EXPECT_NE(error_of([] { training_share(Config::parse("train_synthetic: {share: 1.5}\n")); })
+                .find("train_synthetic.share: must be in [0, 1], got 1.5"),
+            std::string::npos);
 }
 
 TEST(Synthetic, WaveletFamiliesKeepTheirPeriodAndDiffer) {

@@ -147,6 +147,8 @@ class FaultsTask : public Task {
     synth_ = synth_options(cfg, true);
     const Config data = cfg.section("data"), train = cfg.section("train");
     train_synth_ = training_options(synth_, data);
+    plain_train_synth_ = training_options(synth_, data, false);
+    train_share_ = training_share(data);
     TrainingPlan plan;
     plan.batch = train.get_int("batch", 16, Bounds::at_least(1));
     plan.seed = uint64_t(train.get_int("seed", 1, Bounds::at_least(0)));
@@ -180,7 +182,8 @@ class FaultsTask : public Task {
     SynthOptions same_count = train_synth_;
     same_count.faults = synth_.faults;
     if (same_count.describe() != synth_.describe())
-      std::fprintf(stderr, "%s: training generator (data.train_synthetic) %s\n", kApp, train_synth_.describe().c_str());
+      std::fprintf(stderr, "%s: training generator (data.train_synthetic, %g of the sections) %s\n", kApp, train_share_,
+                   train_synth_.describe().c_str());
     else if (train_synth_.faults.lo != synth_.faults.lo || train_synth_.faults.hi != synth_.faults.hi)
       std::fprintf(stderr, "%s: training sections have %s faults (data.train_faults); validation and test %s\n",
                    kApp, train_synth_.faults.str().c_str(), synth_.faults.str().c_str());
@@ -195,7 +198,10 @@ class FaultsTask : public Task {
   }
 
   Sample sample(int64_t, std::mt19937_64& rng) const override {
-    SynthSection s = generate_section(train_synth_, rng);
+    // With data.train_synthetic.share < 1, a section is drawn from the training generator only with that
+    // probability (one draw from the section's own generator, so the set is the same on every run).
+    const bool varied = train_share_ >= 1 || std::uniform_real_distribution<double>(0, 1)(rng) < train_share_;
+    SynthSection s = generate_section(varied ? train_synth_ : plain_train_synth_, rng);
     Sample out{Image{1, s.height, s.width, std::move(s.seismic)}, LabelMap{s.height, s.width, {}}};
     out.mask.data.assign(s.label.begin(), s.label.end());
     return out;
@@ -253,7 +259,8 @@ class FaultsTask : public Task {
   }
 
  private:
-  SynthOptions synth_, train_synth_;
+  SynthOptions synth_, train_synth_, plain_train_synth_;
+  double train_share_ = 1;
   SectionSet val_;
   int64_t n_val_ = 0, n_test_ = 0, panels_ = 0, tolerance_ = 1, sections_per_epoch_ = 0, batch_ = 0;
   uint64_t val_seed_ = 0, test_seed_ = 0;

@@ -343,9 +343,9 @@ SynthOptions SynthOptions::from_config(const Config& c, const SynthOptions& defa
   return o;
 }
 
-SynthOptions training_options(const SynthOptions& o, const Config& data) {
+SynthOptions training_options(const SynthOptions& o, const Config& data, bool variety) {
   SynthOptions t = o;
-  if (data.has("train_synthetic")) {
+  if (variety && data.has("train_synthetic")) {
     const Config c = data.section("train_synthetic");
     for (const char* key : {"height", "width"})
       STRATA_CHECK(!c.has(key), c.key_path(key), ": training sections have data.synthetic's size (set it there)");
@@ -353,6 +353,11 @@ SynthOptions training_options(const SynthOptions& o, const Config& data) {
   }
   t.faults = get_range(data, "train_faults", t.faults, kFaultCount);
   return t;
+}
+
+double training_share(const Config& data) {
+  if (!data.has("train_synthetic")) return 1;
+  return data.section("train_synthetic").get_double("share", 1, Bounds::between(0, 1));
 }
 
 std::string SynthOptions::describe() const {

@@ -108,11 +108,15 @@ SynthSection generate_section(const SynthOptions& o, std::mt19937_64& rng);
 
 // The generator of the training sections: `o` with data.train_faults (faults per training section), when the
 // data section sets it, in place of data.synthetic.faults, and with any key of data.train_synthetic (a map of
-// data.synthetic's keys but the section size and mode) in place of data.synthetic's. Validation and test
+// data.synthetic's keys but the section size) in place of data.synthetic's. Validation and test
 // sections keep `o`: more faults per training section is more of the rare class in every step (oversampling),
 // and more variety in training is a model that holds on other generators, while the held-out sections still
 // describe the data.
-SynthOptions training_options(const SynthOptions& o, const Config& data);
+// variety = false: data.train_faults alone (the plain training sections when data.train_synthetic.share < 1).
+SynthOptions training_options(const SynthOptions& o, const Config& data, bool variety = true);
+// data.train_synthetic.share (default 1): the share of training sections drawn from the generator with
+// data.train_synthetic's keys; the rest are drawn without them.
+double training_share(const Config& data);
 
 // What a survey's traces look like, for match() and the docs.
 struct SurveyStats {
