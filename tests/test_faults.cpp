@@ -528,6 +528,9 @@ TEST(Synthetic, VarietyIsOffByDefaultAndTrainingSectionsTakeIt) {
   EXPECT_NE(err("train_synthetic: {wavelets: [ricker, klauder]}\n").find("unknown wavelet 'klauder'"),
             std::string::npos)
       << err("train_synthetic: {wavelets: [ricker, klauder]}\n");
+  EXPECT_NE(err("train_synthetic: {listrc: 0.2}\n").find("train_synthetic.listrc: not a key of data.synthetic"),
+            std::string::npos)
+      << err("train_synthetic: {listrc: 0.2}\n");
   EXPECT_NE(err("train_synthetic: {listric: 2}\n").find("train_synthetic.listric: must be in [0, 1], got 2"), std::string::npos)
       << err("train_synthetic: {listric: 2}\n");
   EXPECT_NE(error_of([] { training_share(Config::parse("train_synthetic: {share: 1.5}\n")); })
@@ -1179,6 +1182,21 @@ TEST(FaultsApp, ShippedConfigRunsReduced) {
             0)
       << bytes_of(d / "log.txt");
   EXPECT_TRUE(fs::is_regular_file(d / "run" / "best.safetensors"));
+  // Training sections with the generator's variety in half of them: the log says so, and the resolved config
+  // keeps only the keys given (so the run resumes from it).
+  ASSERT_EQ(run(faults_bin() + " train --config " + std::string(STRATA_SOURCE_DIR) +
+                "/configs/faults_synthetic.yaml --out " + (d / "variety").string() +
+                " train.epochs=1 data.sections_per_epoch=16 data.val_sections=2 data.test_sections=2 "
+                "train.progress=false 'data.train_synthetic.wavelets=[ormsby, morlet]' data.train_synthetic.listric=0.5 "
+                "data.train_synthetic.share=0.5" + log),
+            0)
+      << bytes_of(d / "log.txt");
+  EXPECT_NE(bytes_of(d / "log.txt").find("training generator (data.train_synthetic, 0.5 of the sections)"),
+            std::string::npos)
+      << bytes_of(d / "log.txt");
+  const Config resolved = Config::load((d / "variety" / "config.yaml").string());
+  EXPECT_EQ(resolved.section("data").section("train_synthetic").keys(),
+            (std::vector<std::string>{"wavelets", "listric", "share"}));
   fs::remove_all(d);
 }
 

@@ -349,7 +349,15 @@ SynthOptions training_options(const SynthOptions& o, const Config& data, bool va
     const Config c = data.section("train_synthetic");
     for (const char* key : {"height", "width"})
       STRATA_CHECK(!c.has(key), c.key_path(key), ": training sections have data.synthetic's size (set it there)");
-    t = SynthOptions::from_config(c, o);
+    // Read from a copy, so the resolved config keeps only the keys given here (the rest are data.synthetic's,
+    // not repeated); a key the generator does not know is still an error.
+    const Config given = c.detached();
+    t = SynthOptions::from_config(given, o);
+    for (const std::string& key : c.keys()) {
+      if (key == "share") continue;  // training_share()
+      STRATA_CHECK(given.was_read(key), c.key_path(key), ": not a key of data.synthetic");
+      c.mark_known(key);
+    }
   }
   t.faults = get_range(data, "train_faults", t.faults, kFaultCount);
   return t;
