@@ -67,7 +67,7 @@ struct SynthOptions {
   double min_visible_throw = 1.0;     // no label where the throw is smaller
   Range period{6, 16};                // wavelet period in samples (1 / peak frequency)
   Range phase{-60, 60};               // wavelet phase rotation, degrees
-  double mixed_wavelet = 0.3;         // share of sections with two Rickers mixed
+  double mixed_wavelet = 0.3;         // share of sections with two wavelets mixed
   Range snr{1.5, 20};                 // signal / noise rms
   Range noise_smooth{0, 2};           // Gaussian sigma of the noise along time and traces (samples)
   double noise_wavelet = 0.5;         // share of sections whose noise is wavelet-filtered
