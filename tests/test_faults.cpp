@@ -341,6 +341,37 @@ TEST(Synthetic, TrainingFaultsChangeOnlyTheFaultCountOfTrainingSections) {
 
 namespace {
 
+// Flat layers and nothing else: no faults, folds, gain, mute or noise; every trace the same.
+SynthOptions flat_layers() {
+  SynthOptions o;
+  o.faults = {0, 0};
+  o.fold_bumps = {0, 0};
+  o.shear = {0, 0};
+  o.snr = {1e5, 1e5};
+  o.gain = {0, 0};
+  o.mute = 0;
+  o.mode = "section";
+  return o;
+}
+
+std::vector<double> column(const SynthSection& s, int64_t x, int64_t z0 = 0, int64_t z1 = -1) {
+  std::vector<double> c;
+  for (int64_t z = z0; z < (z1 < 0 ? s.height : z1); ++z) c.push_back(s.seismic[size_t(z * s.width + x)]);
+  return c;
+}
+
+double rms_of(const std::vector<double>& v) {
+  double a = 0;
+  for (double x : v) a += x * x;
+  return std::sqrt(a / double(v.size()));
+}
+
+double correlation(const std::vector<double>& a, const std::vector<double>& b) {
+  double d = 0, na = 0, nb = 0;
+  for (size_t i = 0; i < a.size(); ++i) d += a[i] * b[i], na += a[i] * a[i], nb += b[i] * b[i];
+  return d / std::sqrt(na * nb);
+}
+
 // One normal fault of a constant 10-sample throw at `dip`, no folds, no gain, almost no noise.
 SynthOptions one_clean_fault(double dip) {
   SynthOptions o;
@@ -370,24 +401,10 @@ TEST(Synthetic, FaultOffsetsTheReflectorsAcrossIt) {
     for (int64_t x = 0; x < 128 && fx < 0; ++x)
       if (s.label[size_t(64 * 128 + x)]) fx = x;
     if (fx < 4 || fx > 123) continue;  // fault outside the middle row (elliptical tips): try another
-    const auto col = [&](int64_t x, int64_t shift) {
-      std::vector<double> c;
-      for (int64_t z = 30; z < 98; ++z) c.push_back(s.seismic[size_t((z + shift) * 128 + x)]);
-      return c;
-    };
-    const auto corr = [](const std::vector<double>& a, const std::vector<double>& b) {
-      double d = 0, na = 0, nb = 0;
-      for (size_t i = 0; i < a.size(); ++i) {
-        d += a[i] * b[i];
-        na += a[i] * a[i];
-        nb += b[i] * b[i];
-      }
-      return d / std::sqrt(na * nb);
-    };
     double best = -2;
     int64_t best_shift = 0;
     for (int64_t sh = -14; sh <= 14; ++sh) {
-      const double c = corr(col(fx - 3, 0), col(fx + 3, sh));
+      const double c = correlation(column(s, fx - 3, 30, 98), column(s, fx + 3, 30 + sh, 98 + sh));
       if (c > best) best = c, best_shift = sh;
     }
     EXPECT_GE(std::abs(best_shift), 5) << "seed " << seed << ": reflectors line up across the fault";
@@ -446,41 +463,6 @@ TEST(Synthetic, AntialiasBlendsTheTraceTheFaultCuts) {
   EXPECT_GE(tested, 8) << "too few seeds put a single labelled trace on the middle row";
   EXPECT_GE(blended, tested / 4) << "the labelled trace should mostly be a blend";
 }
-
-namespace {
-
-// Flat layers and nothing else: no faults, folds, gain, mute or noise; every trace the same.
-SynthOptions flat_layers() {
-  SynthOptions o;
-  o.faults = {0, 0};
-  o.fold_bumps = {0, 0};
-  o.shear = {0, 0};
-  o.snr = {1e5, 1e5};
-  o.gain = {0, 0};
-  o.mute = 0;
-  o.mode = "section";
-  return o;
-}
-
-std::vector<double> column(const SynthSection& s, int64_t x, int64_t z0 = 0, int64_t z1 = -1) {
-  std::vector<double> c;
-  for (int64_t z = z0; z < (z1 < 0 ? s.height : z1); ++z) c.push_back(s.seismic[size_t(z * s.width + x)]);
-  return c;
-}
-
-double rms_of(const std::vector<double>& v) {
-  double a = 0;
-  for (double x : v) a += x * x;
-  return std::sqrt(a / double(v.size()));
-}
-
-double correlation(const std::vector<double>& a, const std::vector<double>& b) {
-  double d = 0, na = 0, nb = 0;
-  for (size_t i = 0; i < a.size(); ++i) d += a[i] * b[i], na += a[i] * a[i], nb += b[i] * b[i];
-  return d / std::sqrt(na * nb);
-}
-
-}  // namespace
 
 TEST(Synthetic, VarietyIsOffByDefaultAndTrainingSectionsTakeIt) {
   // A config without the variety keys generates what SynthOptions{} does, and naming the defaults changes nothing.

@@ -149,6 +149,7 @@ class FaultsTask : public Task {
     train_synth_ = training_options(synth_, data);
     plain_train_synth_ = training_options(synth_, data, false);
     train_share_ = training_share(data);
+    train_variety_ = data.has("train_synthetic");
     TrainingPlan plan;
     plan.batch = train.get_int("batch", 16, Bounds::at_least(1));
     plan.seed = uint64_t(train.get_int("seed", 1, Bounds::at_least(0)));
@@ -179,9 +180,7 @@ class FaultsTask : public Task {
     std::fprintf(stderr, "%s: generator %s\n%s: %s, %lld sections per epoch, batch %lld, %s -> %s\n", kApp,
                  synth_.describe().c_str(), kApp, model.type().c_str(), static_cast<long long>(sections_per_epoch_),
                  static_cast<long long>(batch_), device_label(device).c_str(), out.c_str());
-    SynthOptions same_count = train_synth_;
-    same_count.faults = synth_.faults;
-    if (same_count.describe() != synth_.describe())
+    if (train_variety_)
       std::fprintf(stderr, "%s: training generator (data.train_synthetic, %g of the sections) %s\n", kApp, train_share_,
                    train_synth_.describe().c_str());
     else if (train_synth_.faults.lo != synth_.faults.lo || train_synth_.faults.hi != synth_.faults.hi)
@@ -261,6 +260,7 @@ class FaultsTask : public Task {
  private:
   SynthOptions synth_, train_synth_, plain_train_synth_;
   double train_share_ = 1;
+  bool train_variety_ = false;  // data.train_synthetic given
   SectionSet val_;
   int64_t n_val_ = 0, n_test_ = 0, panels_ = 0, tolerance_ = 1, sections_per_epoch_ = 0, batch_ = 0;
   uint64_t val_seed_ = 0, test_seed_ = 0;

@@ -110,15 +110,11 @@ std::vector<double> draw_wavelet(const SynthOptions& o, std::mt19937_64& rng) {
   const std::string& family =
       o.wavelets.size() == 1 ? o.wavelets[0]
                              : o.wavelets[size_t(std::uniform_int_distribution<size_t>(0, o.wavelets.size() - 1)(rng))];
-  if (family == "ormsby") {
-    const double period = o.period.draw(rng), phase = o.phase.draw(rng);
-    return ormsby(period, phase, rng);
-  }
-  if (family == "morlet") {
-    const double period = o.period.draw(rng), phase = o.phase.draw(rng);
-    return morlet(period, phase, rng);
-  }
-  return ricker(o.period.draw(rng), o.phase.draw(rng));
+  // The Ricker keeps the draws of the generator before the families (in the compiler's argument order), so a
+  // config without `wavelets` generates the sections it always did.
+  if (family == "ricker") return ricker(o.period.draw(rng), o.phase.draw(rng));
+  const double period = o.period.draw(rng), phase = o.phase.draw(rng);
+  return family == "ormsby" ? ormsby(period, phase, rng) : morlet(period, phase, rng);
 }
 
 // Convolves each column (trace) of a height x width section with `w` (centred), in place.
@@ -269,7 +265,7 @@ struct AmplitudeField {
 void add_coherent_noise(std::vector<double>& s, int64_t H, int64_t W, const Range& amplitude, std::mt19937_64& rng) {
   std::uniform_real_distribution<double> u(0, 1);
   const double level = rms(s);
-  const int64_t events = 1 + int64_t(u(rng) * 4) % 4;
+  const int64_t events = 1 + int64_t(u(rng) * 4);
   for (int64_t e = 0; e < events; ++e) {
     const double a = amplitude.draw(rng) * level * (u(rng) < 0.5 ? -1 : 1);
     const bool straight = u(rng) < 0.5;
@@ -502,6 +498,12 @@ SynthSection generate_section(const SynthOptions& o, std::mt19937_64& rng) {
   std::vector<double> s(size_t(H * W));
   // Moves a point back through the faults, youngest first, then unfolds it; returns its reflectivity. With a
   // label pointer, marks the sample where a plane with a visible throw passes within half a sample of it.
+  // Within half a sample of a fault surface, measured in the section's plane.
+  const auto on_plane = [&](const FaultFrame& p) {
+    const double nu = inline_section ? p.nx : p.ny;
+    const double in_plane = std::sqrt(nu * nu + p.nz * p.nz);
+    return in_plane > 1e-6 && std::abs(p.side) / in_plane < 0.5;
+  };
   const auto value_at = [&](double px, double py, double pz, uint8_t* label) {
     double gain = 1;
     for (int64_t k = nf - 1; k >= 0; --k) {
@@ -509,12 +511,6 @@ SynthSection generate_section(const SynthOptions& o, std::mt19937_64& rng) {
       const FaultFrame fr = f.frame(px, py, pz);
       const double slip = f.slip_at(fr.w, fr.q);
       const bool visible = std::abs(slip) * f.sin_dip >= o.min_visible_throw;
-      // Within half a sample of a plane, measured in the section's plane.
-      const auto on_plane = [&](const FaultFrame& p) {
-        const double nu = inline_section ? p.nx : p.ny;
-        const double in_plane = std::sqrt(nu * nu + p.nz * p.nz);
-        return in_plane > 1e-6 && std::abs(p.side) / in_plane < 0.5;
-      };
       if (f.stop_at >= 0) {
         // A fault that ends against an older one: its hanging wall is bounded by the older plane, which takes
         // up the slip there (and is a fault trace there, even where the older fault's own throw is small).
@@ -537,7 +533,7 @@ SynthSection generate_section(const SynthOptions& o, std::mt19937_64& rng) {
       }
     }
     const double z = pz - fold_shift(px, py, pz);
-    return gain == 1 && amplitude.sigma == 0 ? reflectivity(z) : gain * amplitude(px, py, z) * reflectivity(z);
+    return gain * amplitude(px, py, z) * reflectivity(z);  // exactly the reflectivity without zones and variation
   };
   // A trace stands for a bin one trace wide: with antialias = n it averages n positions across the bin, so a
   // fault passing between two traces blends the samples it cuts (as a real bin or a migrated section does) and
