@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/test_util.h"
 #include "apps/common/image_io.h"
 #include "apps/common/npy.h"
 #include "engine/autograd.h"
@@ -31,16 +32,10 @@
 #include "tests/tiny_configs.h"
 
 namespace fs = std::filesystem;
+using strata::test::slurp;
 using namespace strata;
 
 namespace {
-
-std::string slurp(const fs::path& p) {
-  std::ifstream f(p);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
 
 class AppExport : public ::testing::Test {
  public:

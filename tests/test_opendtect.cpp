@@ -29,6 +29,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/test_util.h"
 #include "apps/faults/faults.h"
 #include "apps/faults/synth.h"
 #include "config/config.h"
@@ -38,6 +39,7 @@
 #include "tests/tiny_configs.h"
 
 namespace fs = std::filesystem;
+using strata::test::slurp;
 using namespace strata;
 using namespace strata::faults;
 using ::testing::HasSubstr;
@@ -47,13 +49,6 @@ using strata::test::plugin_urldecode;
 using strata::test::plugin_urlencode;
 
 namespace {
-
-std::string slurp(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
 
 // A small survey: kInlines x kCrosslines traces of kSamples, one synthetic section per inline.
 constexpr int kInlines = 6, kCrosslines = 24, kSamples = 48;

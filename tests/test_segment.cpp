@@ -36,6 +36,7 @@
 
 using namespace strata;
 using strata::test::error_of;
+using strata::test::slurp;
 using ::testing::HasSubstr;
 namespace fs = std::filesystem;
 
@@ -976,6 +977,49 @@ TEST(Transforms, GammaBlurAndNoiseChangeTheImageOnlyAndDrawNothingWhenOff) {
                           "augment: {blur: {p: 1.5}}\n"}) {
     EXPECT_THROW(TransformOptions::from_config(Config::parse(bad), 1), Error) << bad;
   }
+}
+
+// scripts/camvid_sequence_split.sh on a CamVid-shaped folder: every frame of the held sequence goes to the
+// validation list, every other training or validation frame to the training list, and strata reads both back.
+TEST(SegmentApp, CamvidSequenceSplitHoldsOutAWholeSequence) {
+  const fs::path d = fresh_dir("camvid_split");
+  const std::vector<std::pair<std::string, std::vector<std::string>>> lists = {
+      {"train", {"0001TP_006690", "0001TP_006720", "0006R0_f00930", "0016E5_00390"}},
+      {"val", {"0016E5_07959", "0016E5_07961"}}};
+  for (const auto& [split, stems] : lists) {
+    fs::create_directories(d / "camvid" / split);
+    fs::create_directories(d / "camvid" / (split + "annot"));
+    std::ofstream list(d / "camvid" / (split + ".txt"));
+    for (const std::string& s : stems) {
+      std::ofstream(d / "camvid" / split / (s + ".png")) << "x";
+      std::ofstream(d / "camvid" / (split + "annot") / (s + ".png")) << "x";
+      list << split << "/" << s << ".png " << split << "annot/" << s << ".png\n";
+    }
+  }
+  const std::string script = (fs::path(STRATA_SOURCE_DIR) / "scripts" / "camvid_sequence_split.sh").string();
+  const auto split = [&](const std::string& held, const fs::path& out) {
+    return std::system(("bash '" + script + "' --data '" + (d / "camvid").string() + "' --held " + held + " '" +
+                        out.string() + "' > '" + (d / "log.txt").string() + "' 2>&1")
+                           .c_str());
+  };
+  const auto stems_of = [](const std::vector<ImagePair>& pairs) {
+    std::set<std::string> out;
+    for (const ImagePair& p : pairs) {
+      EXPECT_EQ(fs::path(p.image).filename(), fs::path(p.mask).filename());
+      EXPECT_NE(p.mask.find("annot"), std::string::npos) << p.mask;
+      out.insert(fs::path(p.image).stem().string());
+    }
+    return out;
+  };
+  ASSERT_EQ(split("0016E5", d / "out"), 0) << slurp(d / "log.txt");
+  EXPECT_EQ(stems_of(pairs_from_list((d / "out" / "val_seq.txt").string())),
+            (std::set<std::string>{"0016E5_00390", "0016E5_07959", "0016E5_07961"}));
+  EXPECT_EQ(stems_of(pairs_from_list((d / "out" / "train_seq.txt").string())),
+            (std::set<std::string>{"0001TP_006690", "0001TP_006720", "0006R0_f00930"}));
+  // A sequence the data does not hold is an error that names the ones it does.
+  EXPECT_NE(split("Seq05VD", d / "none"), 0);
+  EXPECT_THAT(slurp(d / "log.txt"), HasSubstr("0001TP 0006R0 0016E5"));
+  fs::remove_all(d);
 }
 
 // The shipped CamVid config, reduced to one short epoch on 8 training images and 4 validation images (the full

@@ -2,7 +2,9 @@
 #pragma once
 
 #include <filesystem>
+#include <fstream>
 #include <functional>
+#include <sstream>
 #include <string>
 
 #include "engine/error.h"
@@ -32,6 +34,14 @@ inline std::filesystem::path fresh_dir(const std::string& suite, const std::stri
   const std::filesystem::path p = fresh_path(suite, name);
   std::filesystem::create_directories(p);
   return p;
+}
+
+// A file's whole contents (empty when it cannot be read): a log to show beside a failed assertion.
+inline std::string slurp(const std::filesystem::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  std::stringstream s;
+  s << f.rdbuf();
+  return s.str();
 }
 
 }  // namespace strata::test

@@ -14,9 +14,11 @@
 #include <string>
 #include <vector>
 
+#include "tests/test_util.h"
 #include "engine/safetensors.h"
 
 namespace fs = std::filesystem;
+using strata::test::slurp;
 using namespace strata;
 
 namespace {
@@ -32,13 +34,6 @@ int run(const std::string& cmd, const fs::path& log) {
                                   data_dir().string() + "' " + cmd + " > '" + log.string() + "' 2>&1")
                                      .c_str());
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
-std::string slurp(const fs::path& p) {
-  std::ifstream f(p);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
 }
 
 // The value of `key` in a "metric,value" file, or in the first row of a table with a header.
