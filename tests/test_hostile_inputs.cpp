@@ -308,6 +308,9 @@ const std::vector<HostileCase> kCases = {
     // strata-segment multi-class losses, pretrain, compare
     {"segment_class_weights_unknown_mode", "strata-segment", "", "train --config $SEG_CFG --out run "
      "loss.class_weights=median", 1, {"loss.class_weights", "median_frequency"}, "test ! -e run"},
+    {"segment_class_weights_section_without_from", "strata-segment", "", "train --config $SEG_CFG --out run "
+     "model.classes=3 data.mask.mode=index class_names=[a,b,c] 'loss.class_weights={power: 0.5}'", 1,
+     {"loss.class_weights as a section needs 'from'"}, "test ! -e run"},
     {"segment_frequency_weights_on_a_binary_task", "strata-segment", "", "train --config $SEG_CFG --out run "
      "loss.class_weights=median_frequency", 1, {"is for multi-class tasks", "loss.pos_weight"}, "test ! -e run"},
     {"segment_negative_class_weight", "strata-segment", "", "train --config $SEG_CFG --out run model.classes=3 "

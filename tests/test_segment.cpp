@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
@@ -736,6 +737,16 @@ TEST(SegmentApp, MultiClassRunResolvesWeightsAndComparesRuns) {
   const std::vector<double> w = saved.section("loss").get_double_list("class_weights", {});
   ASSERT_EQ(w.size(), 3u);
   EXPECT_GT(w[2], 2 * w[0]);  // the rare class weighs most
+  // {from, power}: the same weights raised to the power, written as numbers (so a resumed run does not raise
+  // them again).
+  AppArgs soft = train;
+  soft.out = (d / "soft").string();
+  soft.overrides = {"loss.class_weights={from: median_frequency, power: 0.5}", "train.epochs=1"};
+  ASSERT_EQ(segment::train_command(soft), 0);
+  const std::vector<double> ws =
+      Config::load((d / "soft" / "config.yaml").string()).section("loss").get_double_list("class_weights", {});
+  ASSERT_EQ(ws.size(), 3u);
+  for (size_t c = 0; c < 3; ++c) EXPECT_NEAR(ws[c], std::sqrt(w[c]), 1e-12) << c;
   EXPECT_FALSE(fs::exists(d / "run" / "panels" / "epoch_001.png"));  // panels_every 0: none but the chosen
   EXPECT_TRUE(fs::exists(d / "run" / "panels" / "epoch_002.png"));   // train.panel_epochs
   EXPECT_FALSE(fs::exists(d / "run" / "panels" / "epoch_003.png"));

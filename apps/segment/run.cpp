@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <optional>
@@ -127,8 +128,12 @@ void resolve_class_weights(Config& cfg, const SegmentData& data, const TaskSpec&
                " is for multi-class tasks; binary tasks weight the object class with loss.pos_weight");
   const ClassFrequencies f = class_frequencies(data, task.classes);
   loss.class_weights = frequency_weights(f, loss.class_weight_mode);
+  for (double& w : loss.class_weights) w = w > 0 ? std::pow(w, loss.class_weight_power) : 0.0;
+  char power[48] = "";
+  if (loss.class_weight_power != 1) std::snprintf(power, sizeof power, " to the power %g", loss.class_weight_power);
+  const std::string how = loss.class_weight_mode + power;
   std::fprintf(stderr, "strata-segment: class weights (%s, from %zu training label maps, %lld labelled pixels):\n",
-               loss.class_weight_mode.c_str(), data.train().size(), static_cast<long long>(f.total));
+               how.c_str(), data.train().size(), static_cast<long long>(f.total));
   for (int64_t c = 0; c < task.classes; ++c) {
     const double share = double(f.pixels[size_t(c)]) / double(std::max<int64_t>(f.total, 1));
     std::fprintf(stderr, "  %-14s %6.2f%% of pixels  weight %.4f%s\n", task.class_names[size_t(c)].c_str(), 100 * share,

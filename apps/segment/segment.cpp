@@ -204,6 +204,12 @@ LossOptions LossOptions::from_config(const Config& loss) {
   o.gamma = loss.get_double("gamma", 2.0, Bounds::between(0, 10));
   if (loss.is_scalar("class_weights")) {
     o.class_weight_mode = loss.get_choice("class_weights", "none", {"none", "inverse_frequency", "median_frequency"});
+  } else if (loss.has("class_weights") && !loss.is_list("class_weights")) {
+    const Config from = loss.section("class_weights");
+    STRATA_CHECK(from.has("from"), from.origin(), ": loss.class_weights as a section needs 'from' (",
+                 "inverse_frequency or median_frequency) and takes 'power' (1: as computed, 0.5: their square roots)");
+    o.class_weight_mode = from.get_choice("from", "median_frequency", {"inverse_frequency", "median_frequency"});
+    o.class_weight_power = from.get_double("power", 1.0, Bounds::between(0, 4));
   } else {
     o.class_weights = loss.get_double_list("class_weights", {});
     for (double w : o.class_weights)

@@ -90,8 +90,10 @@ struct LossOptions {
   double dice = 0.0;               // weight of the soft Dice term (0: none)
   double gamma = 2.0;              // focal: the focusing exponent of (1 - p_t)
   // loss.class_weights: a list (one per class), or none | inverse_frequency |
-  // median_frequency, computed from the training labels (resolve_class_weights).
+  // median_frequency, computed from the training labels (resolve_class_weights),
+  // or {from: MODE, power: P}: those weights raised to P (0.5 softens them).
   std::string class_weight_mode = "none";
+  double class_weight_power = 1.0;
   std::vector<double> class_weights;  // multi-class; empty: none
   static LossOptions from_config(const Config& loss);
   // BCE on one sigmoid channel (bce, or auto on a binary task); otherwise a K-way softmax loss.
