@@ -721,6 +721,31 @@ std::map<std::string, double> metrics_of(const fs::path& csv) {
 
 }  // namespace
 
+// A validation set of many images (CamVid's 101) still ends the run with a readable panels/best.png: its first 16
+// images, not a figure tens of thousands of pixels tall (which the figure code refuses, failing the run).
+TEST(SegmentApp, BestPanelsOfALargeValidationSetShowTheFirstSixteen) {
+  const fs::path d = fresh_dir("many_val");
+  write_block_set(d / "set", 90, 16, 16, 5);
+  std::string cfg = kBlockConfig;
+  for (size_t p; (p = cfg.find("SET/")) != std::string::npos;) cfg.replace(p, 3, (d / "set").string());
+  std::ofstream(d / "blocks.yaml") << cfg;
+  AppArgs train;
+  train.command = "train";
+  train.config = (d / "blocks.yaml").string();
+  train.out = (d / "run").string();
+  train.overrides = {"train.epochs=1", "train.panel_epochs=[1]", "data.samples_per_epoch=8"};
+  ASSERT_EQ(segment::train_command(train), 0);
+  const ImageInfo one = image_info((d / "run" / "panels" / "epoch_001.png").string());  // panel_images: 3 rows
+  const ImageInfo best = image_info((d / "run" / "panels" / "best.png").string());
+  EXPECT_EQ(metrics_of(d / "run" / "val_metrics.csv").at("images"), 90);  // every image scored
+  EXPECT_GT(best.height, 4 * one.height);
+  EXPECT_LT(best.height, 7 * one.height);
+  // train.panel_images is bounded the same way.
+  train.overrides = {"train.panel_images=17"};
+  EXPECT_THAT(error_of([&] { segment::train_command(train); }), HasSubstr("panel_images"));
+  fs::remove_all(d);
+}
+
 TEST(SegmentApp, MultiClassRunResolvesWeightsAndComparesRuns) {
   const fs::path d = fresh_dir("multiclass");
   write_block_set(d / "set", 6, 32, 40, 2);

@@ -471,9 +471,9 @@ Trainer::LoadFn load_model_state(Module& model, Optimizer& optimizer, WeightAver
 }
 
 void print_train_summary(const std::string& app, const TrainSummary& s, const std::string& monitor) {
-  std::fprintf(stderr, "%s: trained %lld epochs (%lld steps); best %s %.4f at epoch %lld\n", app.c_str(),
-               static_cast<long long>(s.epochs_run), static_cast<long long>(s.steps), monitor.c_str(), s.best,
-               static_cast<long long>(s.best_epoch));
+  std::fprintf(stderr, "%s: trained %lld epoch%s (%lld step%s); best %s %.4f at epoch %lld\n", app.c_str(),
+               static_cast<long long>(s.epochs_run), s.epochs_run == 1 ? "" : "s", static_cast<long long>(s.steps),
+               s.steps == 1 ? "" : "s", monitor.c_str(), s.best, static_cast<long long>(s.best_epoch));
 }
 
 }  // namespace strata

@@ -42,7 +42,7 @@ struct RunOptions {
     o.batch = train.get_int("batch", 8, Bounds::at_least(1));
     o.seed = uint64_t(train.get_int("seed", 1, Bounds::at_least(0)));
     o.panels_every = train.get_int("panels_every", 5, Bounds::at_least(0));
-    o.panel_images = train.get_int("panel_images", 3, Bounds::at_least(0));
+    o.panel_images = train.get_int("panel_images", 3, Bounds::between(0, kMaxPanelRows));
     o.panel_epochs = train.get_int_list("panel_epochs", {});
     o.workers = data.get_int("workers", 2, Bounds::between(0, 64));
     o.prefetch = data.get_int("prefetch", 2, Bounds::between(1, 64));
@@ -216,7 +216,7 @@ class SegmentTask : public Task {
     return m;
   }
 
-  // The best model on the validation images: metrics, confusion matrix, panels.
+  // The best model on the validation images: metrics, confusion matrix, panels of the first 16.
   void finish(const std::string& out, Module& best, Checkpoint&) override {
     if (data_->val().empty()) return;
     ConfusionMatrix cm(task_.classes);
@@ -225,7 +225,7 @@ class SegmentTask : public Task {
     confusion_plot((fs::path(out) / "confusion_val.png").string(), "best model, validation images", cm,
                    task_.class_names);
     write_panels((fs::path(out) / "panels" / "best.png").string(), best, *data_, task_, loss_, data_->val(),
-                 int64_t(data_->val().size()), ro_.inference);
+                 kMaxPanelRows, ro_.inference);
     std::fprintf(stderr, "strata-segment: best model on %zu validation images: %s\n", data_->val().size(),
                  summary_line(m, task_).c_str());
   }

@@ -515,7 +515,7 @@ void write_panels(const std::string& path, Module& model, const SegmentData& dat
                   const LossOptions& loss, const std::vector<ImagePair>& pairs, int64_t n,
                   const InferenceOptions& inf) {
   std::vector<std::vector<Panel>> rows;
-  for (int64_t i = 0; i < std::min<int64_t>(n, int64_t(pairs.size())); ++i) {
+  for (int64_t i = 0; i < std::min({n, kMaxPanelRows, int64_t(pairs.size())}); ++i) {
     const ImagePair& p = pairs[size_t(i)];
     const Scored s = score_image(model, data, task, loss, p, inf);
     const Sample& raw = s.raw;
