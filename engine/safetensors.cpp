@@ -1,6 +1,7 @@
 #include "engine/safetensors.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -176,12 +177,20 @@ std::string safetensors_bytes(const std::map<std::string, Tensor>& tensors,
   nlohmann::json j = nlohmann::json::object();
   if (!metadata.empty()) j["__metadata__"] = metadata;
   std::vector<Tensor> host;
+  std::vector<bool> as_half;
   int64_t offset = 0;
   for (const auto& [name, t] : tensors) {
     STRATA_CHECK(t.defined(), "save_safetensors: tensor '", name, "' is undefined");
     STRATA_CHECK(name != "__metadata__", "save_safetensors: '__metadata__' is reserved");
     Tensor c = t.detach().to(Device::cpu()).contiguous();
-    const bool half = f32_as_f16 && c.dtype() == DType::f32;
+    // A tensor with a finite value that half precision cannot hold (|x| >= 65520 rounds to infinity; a batch
+    // norm's running variance can be that large) stays F32, so the file computes what the model computes.
+    bool half = f32_as_f16 && c.dtype() == DType::f32;
+    if (half) {
+      const float* v = static_cast<const float*>(c.raw_data());
+      for (int64_t k = 0; k < c.numel() && half; ++k) half = !(std::isfinite(v[k]) && std::fabs(v[k]) >= 65520.f);
+    }
+    as_half.push_back(half);
     const int64_t nbytes = c.numel() * (half ? 2 : int64_t(dtype_size(c.dtype())));
     j[name] = {{"dtype", half ? "F16" : dtype_tag(c.dtype())}, {"shape", c.shape()},
                {"data_offsets", {offset, offset + nbytes}}};
@@ -195,8 +204,9 @@ std::string safetensors_bytes(const std::map<std::string, Tensor>& tensors,
   uint64_t len = header.size();
   for (int i = 0; i < 8; ++i, len >>= 8) out.push_back(static_cast<char>(len & 0xff));
   out += header;
-  for (const Tensor& c : host) {
-    if (f32_as_f16 && c.dtype() == DType::f32) {
+  for (size_t i = 0; i < host.size(); ++i) {
+    const Tensor& c = host[i];
+    if (as_half[i]) {
       const float* v = static_cast<const float*>(c.raw_data());
       for (int64_t k = 0; k < c.numel(); ++k) {
         const uint16_t h = float_to_half(v[k]);

@@ -29,7 +29,8 @@ Safetensors load_safetensors(const std::string& path);
 Safetensors parse_safetensors(const std::string& bytes, const std::string& source);
 
 // The file's bytes; save_safetensors writes them.
-// With f32_as_f16, f32 tensors are stored as F16 (round to nearest even).
+// With f32_as_f16, f32 tensors are stored as F16 (round to nearest even), except those holding a finite value
+// beyond half precision's range (|x| >= 65520), which stay F32.
 std::string safetensors_bytes(const std::map<std::string, Tensor>& tensors,
                               const std::map<std::string, std::string>& metadata = {}, bool f32_as_f16 = false);
 

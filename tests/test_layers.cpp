@@ -328,18 +328,23 @@ TEST(Checkpoint, OneDotBetweenPrefixAndNameAndOldDoubleDotFilesLoad) {
     EXPECT_EQ(t.to_vector<float>(), restored.state_dict().at(n).to_vector<float>()) << n;
 }
 
-// F16 on disk, f32 in memory: values as numpy's float16 rounds them (to nearest, ties to even), subnormals,
-// the largest half and the overflow to infinity.
-TEST(Safetensors, HalfPrecisionRoundsToNearestEven) {
+// F16 on disk, f32 in memory: values as numpy's float16 rounds them (to nearest, ties to even), subnormals, the
+// largest half, and 65519 rounding down to it. A tensor holding a value half precision cannot (a batch norm's
+// running variance of 190,944) stays F32, exactly; infinities alone do not keep a tensor F32.
+TEST(Safetensors, HalfPrecisionRoundsToNearestEvenAndKeepsLargeTensorsExact) {
   const fs::path dir = test::fresh_dir("layers", "half");
-  const std::vector<float> v{1.0f, -2.5f, 0.1f, 1.0f / 3, 65504.f, 65520.f, 5.9604645e-08f, 1e-9f, 2049.f, 2051.f};
-  const std::vector<float> want{1.0f, -2.5f, 0.0999755859375f, 0.333251953125f, 65504.f,
-                                std::numeric_limits<float>::infinity(), 5.9604645e-08f, 0.f, 2048.f, 2052.f};
-  save_safetensors((dir / "h.safetensors").string(), {{"x", Tensor::from_vector(v, {10})}}, {}, true);
-  EXPECT_EQ(fs::file_size(dir / "h.safetensors") % 8, 4u);  // 20 data bytes after an 8-aligned header
+  const float inf = std::numeric_limits<float>::infinity();
+  const std::vector<float> v{1.0f, -2.5f, 0.1f, 1.0f / 3, 65504.f, 65519.f, 5.9604645e-08f, 1e-9f, 2049.f, 2051.f, inf};
+  const std::vector<float> want{1.0f, -2.5f, 0.0999755859375f, 0.333251953125f, 65504.f, 65504.f,
+                                5.9604645e-08f, 0.f, 2048.f, 2052.f, inf};
+  const std::vector<float> big{0.1f, 190944.25f, -65520.f};
+  save_safetensors((dir / "h.safetensors").string(),
+                   {{"x", Tensor::from_vector(v, {11})}, {"y_var", Tensor::from_vector(big, {3})}}, {}, true);
+  EXPECT_EQ(fs::file_size(dir / "h.safetensors") % 8, 2u);  // 22 + 12 data bytes after an 8-aligned header
   const Safetensors st = load_safetensors((dir / "h.safetensors").string());
   EXPECT_EQ(st.at("x").dtype(), DType::f32);
   EXPECT_EQ(st.at("x").to_vector<float>(), want);
+  EXPECT_EQ(st.at("y_var").to_vector<float>(), big);
 }
 
 // The Python reader in tests/reference opens a strata checkpoint.
