@@ -17,6 +17,7 @@
 #include <numeric>
 #include <sstream>
 
+#include "apps/common/image_io.h"
 #include "apps/common/npy.h"
 #include "apps/common/transforms.h"
 #include "apps/faults/faults.h"
@@ -1045,6 +1046,24 @@ TEST(FaultsApp, TrainEvalGeneratePredictEndToEnd) {
   EXPECT_TRUE(fs::is_regular_file(d / "pred" / "section_0_prob.png"));
   EXPECT_TRUE(fs::is_regular_file(d / "pred" / "section_0_overlay.png"));
   EXPECT_NE(bytes_of(d / "log.txt").find("fault probability: max "), std::string::npos) << bytes_of(d / "log.txt");
+
+  // A cube with PNGs of 70 sections: one PNG each, and an overview of 12 of them side by side (all 70 would make
+  // a figure wider than the figure code draws).
+  {
+    test::write_test_segy(d / "wide.sgy", 70, 40, 24);
+    std::string sections;
+    for (int i = 0; i < 70; ++i) sections += (i ? "," : "") + std::to_string(i);
+    ASSERT_EQ(run(bin + " predict --checkpoint " + ckpt + " --input " + (d / "wide.sgy").string() + " --output " +
+                  (d / "wide_faults.sgy").string() + " --png " + (d / "wide_png").string() + " --sections " +
+                  sections + log),
+              0)
+        << bytes_of(d / "log.txt");
+    EXPECT_TRUE(fs::is_regular_file(d / "wide_png" / "wide_inline_69.png"));
+    const ImageInfo one = image_info((d / "wide_png" / "wide_inline_0.png").string());
+    const ImageInfo overview = image_info((d / "wide_png" / "wide_inline_overview.png").string());
+    EXPECT_LT(overview.width, 12 * one.width);
+    EXPECT_GT(overview.width, 3 * one.width);
+  }
 
   // The ExternalAttrib protocol from a file on stdin (40-byte SeisInfo, told apart by the default --seisinfo auto);
   // tests/test_opendtect.cpp drives the installed wrapper as the plugin itself does.

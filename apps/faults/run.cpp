@@ -301,6 +301,10 @@ void predict_files(Model& m, const AppArgs& a) {
     ProbabilityCounts counts(kCountLevels);
     int64_t traces = 0, missing = 0, missing_sections = 0;
     std::vector<Panel> overview_seismic, overview_prob;  // the chosen sections side by side, for one overview PNG
+    // At most 12 of them, evenly spaced over the chosen ones (a wider overview would be unreadable).
+    std::vector<int64_t> overview;
+    for (size_t j = 0, m = std::min<size_t>(shown.size(), 12); j < m; ++j)
+      overview.push_back(shown[m == 1 ? 0 : j * (shown.size() - 1) / (m - 1)]);
     for (int64_t k = 0; k < n; ++k) {
       SegyVolume::Section s = in.section(direction, k);
       std::vector<float> x = s.data;
@@ -327,9 +331,11 @@ void predict_files(Model& m, const AppArgs& a) {
                                          OverlayKind::probability, traces_axis, time_axis);
         image_panels((fs::path(png_dir) / str_cat(fs::path(a.input).stem().string(), "_", direction, "_", k, ".png")).string(),
                      {{seismic, prob}}, 512);
-        overview_seismic.push_back(seismic);
-        overview_prob.push_back(prob);
-        overview_prob.back().title = "fault probability";
+        if (std::find(overview.begin(), overview.end(), k) != overview.end()) {
+          overview_seismic.push_back(seismic);
+          overview_prob.push_back(prob);
+          overview_prob.back().title = "fault probability";
+        }
       }
       progress(direction == "inline" && !in.is_line() ? "inline" : "section", k + 1, n, traces, seconds());
     }
