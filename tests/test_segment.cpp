@@ -719,13 +719,9 @@ std::map<std::string, double> metrics_of(const fs::path& csv) {
   return m;
 }
 
-}  // namespace
-
-// A validation set of many images (CamVid's 101) still ends the run with a readable panels/best.png: its first 16
-// images, not a figure tens of thousands of pixels tall (which the figure code refuses, failing the run).
-TEST(SegmentApp, BestPanelsOfALargeValidationSetShowTheFirstSixteen) {
-  const fs::path d = fresh_dir("many_val");
-  write_block_set(d / "set", 90, 16, 16, 5);
+// `train` arguments of kBlockConfig on a block set of n images of h x w written under d.
+AppArgs block_training(const fs::path& d, int n, int64_t h, int64_t w, uint64_t seed) {
+  write_block_set(d / "set", n, h, w, seed);
   std::string cfg = kBlockConfig;
   for (size_t p; (p = cfg.find("SET/")) != std::string::npos;) cfg.replace(p, 3, (d / "set").string());
   std::ofstream(d / "blocks.yaml") << cfg;
@@ -733,6 +729,16 @@ TEST(SegmentApp, BestPanelsOfALargeValidationSetShowTheFirstSixteen) {
   train.command = "train";
   train.config = (d / "blocks.yaml").string();
   train.out = (d / "run").string();
+  return train;
+}
+
+}  // namespace
+
+// A validation set of many images (CamVid's 101) still ends the run with a readable panels/best.png: its first 16
+// images, not a figure tens of thousands of pixels tall (which the figure code refuses, failing the run).
+TEST(SegmentApp, BestPanelsOfALargeValidationSetShowTheFirstSixteen) {
+  const fs::path d = fresh_dir("many_val");
+  AppArgs train = block_training(d, 90, 16, 16, 5);
   train.overrides = {"train.epochs=1", "train.panel_epochs=[1]", "data.samples_per_epoch=8"};
   ASSERT_EQ(segment::train_command(train), 0);
   const ImageInfo one = image_info((d / "run" / "panels" / "epoch_001.png").string());  // panel_images: 3 rows
@@ -748,14 +754,7 @@ TEST(SegmentApp, BestPanelsOfALargeValidationSetShowTheFirstSixteen) {
 
 TEST(SegmentApp, MultiClassRunResolvesWeightsAndComparesRuns) {
   const fs::path d = fresh_dir("multiclass");
-  write_block_set(d / "set", 6, 32, 40, 2);
-  std::string cfg = kBlockConfig;
-  for (size_t p; (p = cfg.find("SET/")) != std::string::npos;) cfg.replace(p, 3, (d / "set").string());
-  std::ofstream(d / "blocks.yaml") << cfg;
-  AppArgs train;
-  train.command = "train";
-  train.config = (d / "blocks.yaml").string();
-  train.out = (d / "run").string();
+  AppArgs train = block_training(d, 6, 32, 40, 2);
   ASSERT_EQ(segment::train_command(train), 0);
   // The weights were computed from the training labels and written into the run's config as numbers.
   const Config saved = Config::load((d / "run" / "config.yaml").string());
