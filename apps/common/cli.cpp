@@ -12,6 +12,7 @@
 #include "engine/distributed.h"
 #include "engine/error.h"
 #include "engine/file_io.h"
+#include "strata_commit.h"  // generated at build time (cmake/write_commit.cmake)
 
 namespace fs = std::filesystem;
 
