@@ -176,8 +176,11 @@ std::string safetensors_bytes(const std::map<std::string, Tensor>& tensors,
                               const std::map<std::string, std::string>& metadata, bool f32_as_f16) {
   nlohmann::json j = nlohmann::json::object();
   if (!metadata.empty()) j["__metadata__"] = metadata;
-  std::vector<Tensor> host;
-  std::vector<bool> as_half;
+  struct Stored {
+    Tensor host;  // on the CPU, contiguous
+    bool half;    // written as F16
+  };
+  std::vector<Stored> stored;
   int64_t offset = 0;
   for (const auto& [name, t] : tensors) {
     STRATA_CHECK(t.defined(), "save_safetensors: tensor '", name, "' is undefined");
@@ -190,12 +193,11 @@ std::string safetensors_bytes(const std::map<std::string, Tensor>& tensors,
       const float* v = static_cast<const float*>(c.raw_data());
       for (int64_t k = 0; k < c.numel() && half; ++k) half = !(std::isfinite(v[k]) && std::fabs(v[k]) >= 65520.f);
     }
-    as_half.push_back(half);
     const int64_t nbytes = c.numel() * (half ? 2 : int64_t(dtype_size(c.dtype())));
     j[name] = {{"dtype", half ? "F16" : dtype_tag(c.dtype())}, {"shape", c.shape()},
                {"data_offsets", {offset, offset + nbytes}}};
     offset += nbytes;
-    host.push_back(c);
+    stored.push_back({c, half});
   }
   std::string header = j.dump();
   header.append((8 - header.size() % 8) % 8, ' ');  // data starts 8-byte aligned
@@ -204,9 +206,8 @@ std::string safetensors_bytes(const std::map<std::string, Tensor>& tensors,
   uint64_t len = header.size();
   for (int i = 0; i < 8; ++i, len >>= 8) out.push_back(static_cast<char>(len & 0xff));
   out += header;
-  for (size_t i = 0; i < host.size(); ++i) {
-    const Tensor& c = host[i];
-    if (as_half[i]) {
+  for (const auto& [c, half] : stored) {
+    if (half) {
       const float* v = static_cast<const float*>(c.raw_data());
       for (int64_t k = 0; k < c.numel(); ++k) {
         const uint16_t h = float_to_half(v[k]);

@@ -16,7 +16,6 @@
 #include <string>
 #include <vector>
 
-#include "tests/test_util.h"
 #include "apps/common/image_io.h"
 #include "apps/common/npy.h"
 #include "engine/autograd.h"
@@ -29,6 +28,7 @@
 #include "apps/common/idx.h"
 #include "tests/anomaly_set.h"
 #include "tests/segment_set.h"
+#include "tests/test_util.h"
 #include "tests/tiny_configs.h"
 
 namespace fs = std::filesystem;

@@ -29,13 +29,13 @@
 #include <thread>
 #include <vector>
 
-#include "tests/test_util.h"
 #include "apps/faults/faults.h"
 #include "apps/faults/synth.h"
 #include "config/config.h"
 #include "layers/checkpoint.h"
 #include "layers/registry.h"
 #include "tests/opendtect_plugin.h"
+#include "tests/test_util.h"
 #include "tests/tiny_configs.h"
 
 namespace fs = std::filesystem;

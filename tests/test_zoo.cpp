@@ -14,8 +14,8 @@
 #include <string>
 #include <vector>
 
-#include "tests/test_util.h"
 #include "engine/safetensors.h"
+#include "tests/test_util.h"
 
 namespace fs = std::filesystem;
 using strata::test::slurp;

@@ -129,9 +129,8 @@ void resolve_class_weights(Config& cfg, const SegmentData& data, const TaskSpec&
   const ClassFrequencies f = class_frequencies(data, task.classes);
   loss.class_weights = frequency_weights(f, loss.class_weight_mode);
   for (double& w : loss.class_weights) w = w > 0 ? std::pow(w, loss.class_weight_power) : 0.0;
-  char power[48] = "";
-  if (loss.class_weight_power != 1) std::snprintf(power, sizeof power, " to the power %g", loss.class_weight_power);
-  const std::string how = loss.class_weight_mode + power;
+  const std::string how =
+      loss.class_weight_mode + (loss.class_weight_power == 1 ? "" : str_cat(" to the power ", loss.class_weight_power));
   std::fprintf(stderr, "strata-segment: class weights (%s, from %zu training label maps, %lld labelled pixels):\n",
                how.c_str(), data.train().size(), static_cast<long long>(f.total));
   for (int64_t c = 0; c < task.classes; ++c) {
