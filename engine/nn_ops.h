@@ -64,12 +64,15 @@ Tensor avg_pool1d(const Tensor& x, const Pool1dOptions& o = {});
 Tensor global_avg_pool(const Tensor& x);
 
 // ---- upsampling ---------------------------------------------------------
-// Either size (both > 0) or scale (both > 0). linear = bilinear in 2-D.
+// One of: size (both > 0), scale (both > 0; the output is floor(size * scale) and source positions follow the
+// scale, as PyTorch and ONNX Resize do), or size_like (the last two sizes of that tensor, which an exported graph
+// reads at run time). linear = bilinear in 2-D.
 struct Upsample2dOptions {
   std::array<int64_t, 2> size{0, 0};
   std::array<double, 2> scale{0, 0};
   UpsampleMode mode = UpsampleMode::nearest;
   bool align_corners = false;
+  Tensor size_like{};
 };
 struct Upsample1dOptions {
   int64_t size = 0;

@@ -114,6 +114,12 @@ Tensor permute(const Tensor& x, const std::vector<int64_t>& dims);
 Tensor transpose(const Tensor& x, int64_t d0, int64_t d1);
 Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end, int64_t step = 1);
 Tensor flip(const Tensor& x, int64_t dim);  // the order along dim reversed (a copy)
+// Zeros appended to every axis after the first two (N, C, ...) up to a multiple of `multiple`. Traced as one op,
+// so an exported graph computes the padding from its input's size at run time.
+Tensor pad_to_multiple(const Tensor& x, int64_t multiple);
+// The leading part of every axis of y after the first two, as long as `like`'s (undone padding). An exported
+// graph reads the sizes from `like` at run time.
+Tensor crop_like(const Tensor& y, const Tensor& like);
 Tensor expand(const Tensor& x, const Shape& shape);
 Tensor unsqueeze(const Tensor& x, int64_t dim);
 Tensor squeeze(const Tensor& x, int64_t dim);

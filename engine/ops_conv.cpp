@@ -469,15 +469,19 @@ Tensor upsample2d(const Tensor& x, const Upsample2dOptions& o) {
   const char* op = "upsample2d";
   check_floating(op, x);
   STRATA_CHECK(x.dim() == 4, op, ": input must be 4-D (N, C, H, W), got shape ", shape_str(x.shape()));
-  const bool by_size = o.size[0] > 0 && o.size[1] > 0, by_scale = o.scale[0] > 0 && o.scale[1] > 0;
-  STRATA_CHECK(by_size != by_scale, op, ": give either a size or a scale factor (both positive), not ",
-               by_size ? "both" : "neither");
+  const bool by_like = o.size_like.defined();
+  const bool by_size = by_like || (o.size[0] > 0 && o.size[1] > 0), by_scale = o.scale[0] > 0 && o.scale[1] > 0;
+  STRATA_CHECK(int(by_like) + int(o.size[0] > 0 && o.size[1] > 0) + int(by_scale) == 1, op,
+               ": give one of a size, a scale factor (both positive) or a tensor whose size to take");
+  STRATA_CHECK(!by_like || o.size_like.dim() >= 2, op, ": size_like has shape ", shape_str(o.size_like.shape()));
+  const int64_t like_h = by_like ? o.size_like.shape()[size_t(o.size_like.dim() - 2)] : 0;
+  const int64_t like_w = by_like ? o.size_like.shape()[size_t(o.size_like.dim() - 1)] : 0;
   STRATA_CHECK(!(o.align_corners && o.mode == UpsampleMode::nearest), op,
                ": align_corners applies to linear mode only");
   UpsampleGeom g;
   g.N = x.shape()[0], g.C = x.shape()[1], g.H = x.shape()[2], g.W = x.shape()[3];
-  g.OH = by_size ? o.size[0] : int64_t(std::floor(double(g.H) * o.scale[0]));
-  g.OW = by_size ? o.size[1] : int64_t(std::floor(double(g.W) * o.scale[1]));
+  g.OH = by_like ? like_h : by_size ? o.size[0] : int64_t(std::floor(double(g.H) * o.scale[0]));
+  g.OW = by_like ? like_w : by_size ? o.size[1] : int64_t(std::floor(double(g.W) * o.scale[1]));
   STRATA_CHECK(g.OH > 0 && g.OW > 0, op, ": output size (", g.OH, ", ", g.OW, ") is empty");
   g.mode = o.mode;
   g.align_corners = o.align_corners;
@@ -488,7 +492,7 @@ Tensor upsample2d(const Tensor& x, const Upsample2dOptions& o) {
                                 {"align_corners", {o.align_corners ? 1 : 0}},
                                 {"sizes", {by_size ? g.OH : 0, by_size ? g.OW : 0}}},
                                {{"scales", {by_scale ? o.scale[0] : 0.0, by_scale ? o.scale[1] : 0.0}}},
-                               {}});
+                               by_like ? std::vector<Tensor>{o.size_like} : std::vector<Tensor>{}});
   return spatial_op(
       "upsample2d", x, {g.N, g.C, g.OH, g.OW},
       [g](Backend& be, const Tensor& in, Tensor& y) { be.upsample2d(in.dtype(), g, in.raw_data(), y.raw_data()); },

@@ -419,6 +419,59 @@ Tensor flip(const Tensor& x, int64_t dim) {
   return record("flip", out, {x}, [d](const Tensor& g) -> Grads { return {flip(g, d)}; });
 }
 
+Tensor pad_to_multiple(const Tensor& x, int64_t multiple) {
+  STRATA_CHECK(multiple > 0, "pad_to_multiple: multiple must be positive, got ", multiple);
+  STRATA_CHECK(x.dim() >= 3, "pad_to_multiple: expects (N, C, ...) input, got shape ", shape_str(x.shape()));
+  bool padded = false;
+  for (int64_t d = 2; d < x.dim(); ++d) padded = padded || x.shape()[d] % multiple != 0;
+  if (!padded && !tracing()) return x;
+  Tensor out;
+  {
+    NoGradGuard no_grad;
+    out = x.clone();
+    for (int64_t d = 2; d < x.dim(); ++d) {
+      const int64_t extra = (multiple - x.shape()[d] % multiple) % multiple;
+      if (extra == 0) continue;
+      Shape zeros = out.shape();
+      zeros[size_t(d)] = extra;
+      out = cat({out, Tensor::zeros(zeros, x.dtype(), x.device())}, d);
+    }
+  }
+  if (tracing()) trace_attrs("pad_to_multiple", {{{"multiple", {multiple}}}, {}, {}});
+  return record("pad_to_multiple", out, {x}, [s = x.shape()](const Tensor& g) -> Grads {
+    Tensor gx = g;
+    for (size_t d = 2; d < s.size(); ++d) gx = slice(gx, int64_t(d), 0, s[d]);
+    return {gx.contiguous()};
+  });
+}
+
+Tensor crop_like(const Tensor& y, const Tensor& like) {
+  STRATA_CHECK(y.dim() >= 3 && like.dim() == y.dim(), "crop_like: expects (N, C, ...) tensors of the same rank, got ",
+               shape_str(y.shape()), " and ", shape_str(like.shape()));
+  bool cropped = false;
+  for (int64_t d = 2; d < y.dim(); ++d) {
+    STRATA_CHECK(like.shape()[d] <= y.shape()[d], "crop_like: cannot crop ", shape_str(y.shape()), " to the size of ",
+                 shape_str(like.shape()));
+    cropped = cropped || like.shape()[d] != y.shape()[d];
+  }
+  if (!cropped && !tracing()) return y;
+  Tensor out;
+  {
+    NoGradGuard no_grad;
+    out = y;
+    for (int64_t d = 2; d < y.dim(); ++d) out = slice(out, d, 0, like.shape()[d]);
+    out = out.contiguous().clone();
+  }
+  if (tracing()) trace_attrs("crop_like", {{}, {}, {like}});
+  return record("crop_like", out, {y}, [s = y.shape()](const Tensor& g) -> Grads {
+    Tensor gy = Tensor::zeros(s, g.dtype(), g.device());
+    Tensor part = gy;
+    for (size_t d = 2; d < s.size(); ++d) part = slice(part, int64_t(d), 0, g.shape()[d]);
+    part.copy_(g);
+    return {gy};
+  });
+}
+
 Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
   const int64_t d = wrap_dim(dim, x.dim(), "index_select");
   check_same_device("index_select", x, index);

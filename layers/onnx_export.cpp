@@ -214,7 +214,13 @@ void emit(GraphWriter& w, const TracedOp& op, const std::vector<std::string>& in
     const std::vector<int64_t>& sizes = ints(a, "sizes", k);
     const auto scales = a.floats.at("scales");
     onnx::NodeProto* n;
-    if (sizes[0] > 0) {
+    if (!a.tensors.empty()) {  // the size of another value, read at run time: N, C of the input, H, W of that
+      const std::string nc = w.fresh(), hw = w.fresh(), target = w.fresh();
+      GraphWriter::attr(w.node("Shape", {in[0]}, nc), "end", int64_t(2));
+      GraphWriter::attr(w.node("Shape", {w.constant(a.tensors[0])}, hw), "start", int64_t(-2));
+      GraphWriter::attr(w.node("Concat", {nc, hw}, target), "axis", int64_t(0));
+      n = w.node("Resize", {in[0], "", "", target}, y);
+    } else if (sizes[0] > 0) {
       const Shape& s = op.inputs[0].shape();
       n = w.node("Resize", {in[0], "", "", w.int64s({s[0], s[1], sizes[0], sizes[1]})}, y);
     } else {
@@ -258,6 +264,25 @@ void emit(GraphWriter& w, const TracedOp& op, const std::vector<std::string>& in
     w.node("Slice", {in[0], w.int64s(ints(a, "starts", k)), w.int64s(ints(a, "ends", k)), w.int64s(ints(a, "axes", k)),
                      w.int64s(ints(a, "steps", k))},
            y);
+  } else if (k == "pad_to_multiple") {
+    // pads = [0] * (rank + 2) ++ (m - size % m) % m for the axes after N and C, read from the input at run time
+    const int64_t rank = int64_t(op.inputs[0].shape().size()), m = ints(a, "multiple", k)[0];
+    const std::string size = w.fresh(), rest = w.fresh(), short_by = w.fresh(), extra = w.fresh(), pads = w.fresh();
+    const std::string mm = w.int64s({m});
+    GraphWriter::attr(w.node("Shape", {in[0]}, size), "start", int64_t(2));
+    w.node("Mod", {size, mm}, rest);
+    w.node("Sub", {mm, rest}, short_by);
+    w.node("Mod", {short_by, mm}, extra);
+    GraphWriter::attr(w.node("Concat", {w.int64s(std::vector<int64_t>(size_t(rank + 2), 0)), extra}, pads), "axis",
+                      int64_t(0));
+    w.node("Pad", {in[0], pads}, y);
+  } else if (k == "crop_like") {
+    const int64_t rank = int64_t(op.inputs[0].shape().size());
+    std::vector<int64_t> axes;
+    for (int64_t d = 2; d < rank; ++d) axes.push_back(d);
+    const std::string ends = w.fresh();
+    GraphWriter::attr(w.node("Shape", {w.constant(a.tensors[0])}, ends), "start", int64_t(2));
+    w.node("Slice", {in[0], w.int64s(std::vector<int64_t>(axes.size(), 0)), ends, w.int64s(axes)}, y);
   } else if (k == "flip") {
     w.node("Slice", {in[0], w.int64s({-1}), w.int64s({std::numeric_limits<int64_t>::min()}),
                      w.int64s({ints(a, "axis", k)[0]}), w.int64s({-1})},
@@ -331,6 +356,8 @@ void export_onnx(const Module& names, const ExportFn& fn, const Tensor& example,
     if (it == made_by.end() || needed[it->second]) continue;
     needed[it->second] = true;
     for (const Tensor& t : ops[it->second].inputs)
+      if (t.defined() && live.count(&t.impl())) todo.push_back(&t.impl());
+    for (const Tensor& t : ops[it->second].attrs.tensors)  // a size read from another value
       if (t.defined() && live.count(&t.impl())) todo.push_back(&t.impl());
   }
 

@@ -56,25 +56,6 @@ ModulePtr make_upsampler(int dims, int64_t in, int64_t out, const std::string& h
   return seq;
 }
 
-Tensor pad_to_multiple(const Tensor& x, int64_t multiple) {
-  Tensor y = x;
-  for (int64_t d = 2; d < x.dim(); ++d) {
-    const int64_t n = y.size(d), extra = (multiple - n % multiple) % multiple;
-    if (extra == 0) continue;
-    Shape zshape = y.shape();
-    zshape[size_t(d)] = extra;
-    y = cat({y, Tensor::zeros(zshape, y.dtype(), y.device())}, d);
-  }
-  return y;
-}
-
-Tensor crop_like(const Tensor& y, const Tensor& like) {
-  Tensor out = y;
-  for (int64_t d = 2; d < like.dim(); ++d)
-    if (out.size(d) != like.size(d)) out = out.slice(d, 0, like.size(d));
-  return out;
-}
-
 UNet::UNet(const UNetOptions& o) : Module(o.dims == 1 ? "unet1d" : "unet2d"), o_(o) {
   STRATA_CHECK(o.dims == 1 || o.dims == 2, "unet: dims must be 1 or 2, got ", o.dims);
   STRATA_CHECK(o.in_channels > 0 && o.classes > 0 && o.base > 0, "unet: in_channels, classes and base must be > 0");

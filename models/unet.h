@@ -55,11 +55,6 @@ struct UNetOptions {
 // 2x upsampling from `in` to `out` channels, by transposed conv or interpolation + conv.
 ModulePtr make_upsampler(int dims, int64_t in_channels, int64_t out_channels, const std::string& how);
 
-// Zero-pads the spatial axes of x (N, C, ...) at the end to multiples of `multiple`.
-Tensor pad_to_multiple(const Tensor& x, int64_t multiple);
-// Crops the spatial axes of y to those of `like`.
-Tensor crop_like(const Tensor& y, const Tensor& like);
-
 class UNet : public Module {
  public:
   explicit UNet(const UNetOptions& o);

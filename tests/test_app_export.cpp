@@ -112,6 +112,42 @@ TEST_F(AppExport, SegmentGraphMatchesPredict) {
   parity("segment", root() / "seg_in.npy", root() / "seg_prob.npy");
 }
 
+// A 46 x 38 image, two of them in one batch: the graph was traced on a 12 x 8 example, so the padding to the
+// U-Net's multiple, the crop back and the resizing of the scales all follow the input's size at run time; the
+// mirrored view and three scales as predict averages them.
+TEST_F(AppExport, SegmentGraphTakesAnySizeAndBatchWithFlipsAndScales) {
+  Image img{1, 46, 38, std::vector<float>(46 * 38)};
+  for (int64_t y = 0; y < 46; ++y)
+    for (int64_t x = 0; x < 38; ++x)
+      img.at(0, y, x) = std::round(255.f * (0.5f + 0.4f * std::sin(0.37f * x + 0.11f * y * (x > 20 ? 1 : -1)))) / 255.f;
+  fs::create_directories(root() / "seg_views_in");
+  write_png((root() / "seg_views_in" / "b.png").string(), img);
+  std::vector<float> two = img.data;
+  two.insert(two.end(), img.data.begin(), img.data.end());
+  write_npy((root() / "seg_views_in.npy").string(), {2, 1, 46, 38}, two);
+  const std::string views = " inference.tta=hflip 'inference.scales=[0.75,1,1.25]'";
+  ASSERT_EQ(run(bin("segment") + " predict --checkpoint " + checkpoint("segment") + " --input " +
+                (root() / "seg_views_in").string() + " --output " + (root() / "seg_views_out").string() +
+                " --probabilities" + views),
+            0)
+      << log();
+  const Image prob = read_image((root() / "seg_views_out" / "b_prob.png").string(), 1);
+  std::vector<float> both = prob.data;
+  both.insert(both.end(), prob.data.begin(), prob.data.end());
+  write_npy((root() / "seg_views_prob.npy").string(), {2, 1, 46, 38}, both);
+  // The views change the prediction, so a graph without them would not pass.
+  ASSERT_EQ(run(bin("segment") + " predict --checkpoint " + checkpoint("segment") + " --input " +
+                (root() / "seg_views_in").string() + " --output " + (root() / "seg_plain_out").string() +
+                " --probabilities"),
+            0)
+      << log();
+  const Image plain = read_image((root() / "seg_plain_out" / "b_prob.png").string(), 1);
+  float changed = 0;
+  for (size_t i = 0; i < plain.data.size(); ++i) changed = std::max(changed, std::abs(plain.data[i] - prob.data[i]));
+  EXPECT_GT(changed, 1e-3f);
+  parity("segment", root() / "seg_views_in.npy", root() / "seg_views_prob.npy", views);
+}
+
 // A 64 x 48 section: predict with 'inference.shift=[0,0]' (the graph has no shifted views), with and without
 // the test-time mirror.
 TEST_F(AppExport, FaultsGraphMatchesPredictWithoutShift) {

@@ -28,10 +28,12 @@
 #include "apps/segment/segment.h"
 #include "engine/autograd.h"
 #include "engine/error.h"
+#include "engine/nn_ops.h"
 #include "engine/ops.h"
 #include "engine/random.h"
 #include "engine/safetensors.h"
 #include "layers/checkpoint.h"
+#include "layers/layers.h"
 #include "layers/registry.h"
 #include "models/encoder_unet.h"
 
@@ -1106,4 +1108,89 @@ TEST(SegmentApp, CamvidConfigRunsReduced) {
     break;
   }
   fs::remove_all(d);
+}
+
+// ---------------------------------------------------------------------------
+// test-time views
+
+namespace {
+
+// The mean of views, each the network's logits of a transformed input mapped back.
+Image mean_of(const std::vector<Image>& views) {
+  Image m = views.front();
+  for (size_t i = 0; i < m.data.size(); ++i) {
+    float s = 0;
+    for (const Image& v : views) s += v.data[i];
+    m.data[i] = s / float(views.size());
+  }
+  return m;
+}
+
+float max_abs_difference(const Image& a, const Image& b) {
+  EXPECT_EQ(a.data.size(), b.data.size());
+  float d = 0;
+  for (size_t i = 0; i < a.data.size(); ++i) d = std::max(d, std::abs(a.data[i] - b.data[i]));
+  return d;
+}
+
+}  // namespace
+
+TEST(SegmentInference, FlipsAndScalesAverageTheViewsMappedBack) {
+  Generator gen(5);
+  Conv2d conv(3, 4, {3, 3}, Conv2dOptions{.padding = {1, 1}}, true, &gen);  // not mirror-symmetric
+  const Image x = ramp(3, 24, 32);
+  segment::InferenceOptions plain;
+  const auto one = [&](const Image& in) { return segment::predict_logits(conv, in, plain); };
+  const Image single = one(x);
+
+  segment::InferenceOptions mirror = plain;
+  mirror.tta = segment::InferenceOptions::Flips::hflip;
+  const Image h = segment::predict_logits(conv, x, mirror);
+  EXPECT_LT(max_abs_difference(h, mean_of({single, hflip(one(hflip(x)))})), 1e-6f);
+  EXPECT_GT(max_abs_difference(h, single), 1e-3f) << "the mirrored view changed nothing";
+
+  segment::InferenceOptions four = plain;
+  four.tta = segment::InferenceOptions::Flips::all;
+  EXPECT_LT(max_abs_difference(segment::predict_logits(conv, x, four),
+                               mean_of({single, hflip(one(hflip(x))), vflip(one(vflip(x))),
+                                        hflip(vflip(one(hflip(vflip(x)))))})),
+            1e-6f);
+
+  // Scales: the input resized (bilinear), the logits resized back to the input's size; flips inside each scale.
+  segment::InferenceOptions scaled = mirror;
+  scaled.scales = {0.5, 1.0, 1.3};
+  // Resized as the exported graph does (ONNX Resize, linear, half-pixel): floor(f * size) by the scale, then to size.
+  const auto resized = [](const Image& im, Upsample2dOptions u) {
+    u.mode = UpsampleMode::linear;
+    const Tensor t = upsample2d(Tensor::from_vector(im.data, {1, im.channels, im.height, im.width}), u);
+    return Image{im.channels, t.size(2), t.size(3), t.to_vector<float>()};
+  };
+  const auto at = [&](double f) {
+    const Image in = resized(x, Upsample2dOptions{.scale = {f, f}});
+    EXPECT_EQ(in.height, int64_t(std::floor(f * 24)));
+    return resized(mean_of({one(in), hflip(one(hflip(in)))}), Upsample2dOptions{.size = {24, 32}});
+  };
+  const Image s = segment::predict_logits(conv, x, scaled);
+  ASSERT_EQ(s.height, 24);
+  ASSERT_EQ(s.width, 32);
+  EXPECT_LT(max_abs_difference(s, mean_of({at(0.5), h, at(1.3)})), 1e-6f);
+  EXPECT_GT(max_abs_difference(s, h), 1e-3f) << "the other scales changed nothing";
+}
+
+TEST(SegmentInference, ConfigReadsFlipsAndScalesAndNamesTheChoices) {
+  const auto parse = [](const std::string& text) {
+    return segment::InferenceOptions::from_config(Config::parse(text, "inf.yaml").section("inference"));
+  };
+  EXPECT_EQ(parse("inference: {}").tta, segment::InferenceOptions::Flips::none);
+  EXPECT_EQ(parse("inference: {}").scales, std::vector<double>{1.0});
+  EXPECT_EQ(parse("inference: {tta: true}").tta, segment::InferenceOptions::Flips::all);
+  const segment::InferenceOptions o = parse("inference: {tta: hflip, scales: [0.75, 1, 1.25]}");
+  EXPECT_EQ(o.tta, segment::InferenceOptions::Flips::hflip);
+  EXPECT_EQ(o.scales, (std::vector<double>{0.75, 1, 1.25}));
+  EXPECT_THAT(error_of([&] { parse("inference: {tta: mirror}"); }),
+              HasSubstr("inference.tta: 'mirror' is not one of: false, true, hflip"));
+  EXPECT_THAT(error_of([&] { parse("inference: {scales: []}"); }),
+              HasSubstr("inference.scales: give at least one factor"));
+  EXPECT_THAT(error_of([&] { parse("inference: {scales: [1, 8]}"); }),
+              HasSubstr("inference.scales: 8 is outside [0.25, 4]"));
 }

@@ -413,8 +413,8 @@ AppExport export_graph_of(Model& m) {
   e.onnx.output_names = {"fault_probability"};
   e.onnx.metadata = {
       {"strata.input", str_cat("seismic sections (N, 1, samples, traces), amplitudes as recorded (standardised per "
-                               "section inside the graph); samples and traces multiples of ", multiple,
-                               "; no missing values")},
+                               "section inside the graph); 33 or more samples and traces (any size: the graph pads to the "
+                               "network's multiple of ", multiple, " and crops back); no missing values")},
       {"strata.output", "fault_probability (N, 1, samples, traces) in [0, 1]"},
       {"strata.predict", str_cat("equals strata-faults predict with 'inference.shift=[0,0]' on sections of 32 to ",
                                  m.tiles.tile - 2 * kBorder, " samples and traces (predict tiles larger ones, mirrors "

@@ -198,9 +198,10 @@ class SegmentTask : public Task {
 
   std::map<std::string, double> validate(Module& model, int64_t epoch, const std::string& out) override {
     std::map<std::string, double> m;
-    // Per-epoch validation without test-time flips (4x cheaper); the final scores use inference.tta.
+    // Per-epoch validation in one view (no flips, one scale); the final scores use inference.tta and scales.
     InferenceOptions quick = ro_.inference;
-    quick.tta = false;
+    quick.tta = InferenceOptions::Flips::none;
+    quick.scales = {1.0};
     if (!data_->val().empty()) m = evaluate(model, *data_, task_, loss_, data_->val(), quick);
     const bool chosen =
         std::find(ro_.panel_epochs.begin(), ro_.panel_epochs.end(), epoch + 1) != ro_.panel_epochs.end();
@@ -255,8 +256,8 @@ class SegmentModel : public TrainedTask {
 
   void prepare(const std::string& command, const AppArgs& a) override {
     tf_ = TransformOptions::from_config(l_->cfg.section("data"), l_->task.channels);
-    if (command == "export") return;
     inf_ = InferenceOptions::from_config(l_->cfg.section("inference"));
+    if (command == "export") return;
     if (command == "eval") {
       const Config data_cfg = l_->cfg.section("data");
       if (a.data.empty())
@@ -348,7 +349,28 @@ class SegmentModel : public TrainedTask {
         const int64_t C = int64_t(m.size());
         in = mul(sub(x, Tensor::from_vector(m, {1, C, 1, 1})), Tensor::from_vector(inv, {1, C, 1, 1}));
       }
-      const Tensor logits = (*l_->model)(in);
+      // As predict_logits: the mean logits over inference.tta's flips at each of inference.scales, resized back.
+      using Flips = InferenceOptions::Flips;
+      const auto views = [&](const Tensor& v) {
+        Module& net = *l_->model;
+        std::vector<Tensor> more;
+        if (inf_.tta != Flips::none) more.push_back(flip(net(flip(v, 3)), 3));
+        if (inf_.tta == Flips::all) {
+          more.push_back(flip(net(flip(v, 2)), 2));
+          more.push_back(flip(flip(net(flip(flip(v, 3), 2)), 2), 3));
+        }
+        Tensor sum = net(v);
+        for (const Tensor& m : more) sum = add(sum, m);
+        return more.empty() ? sum : mul(sum, 1.0 / double(more.size() + 1));
+      };
+      Tensor logits;
+      for (const double f : inf_.scales) {
+        Tensor l = f == 1.0 ? views(in)
+                            : views(upsample2d(in, Upsample2dOptions{.scale = {f, f}, .mode = UpsampleMode::linear}));
+        if (f != 1.0) l = upsample2d(l, Upsample2dOptions{.mode = UpsampleMode::linear, .size_like = in});
+        logits = logits.defined() ? add(logits, l) : l;
+      }
+      if (inf_.scales.size() > 1) logits = mul(logits, 1.0 / double(inf_.scales.size()));
       return std::vector<Tensor>{l_->task.binary ? sigmoid(logits) : softmax(logits, 1)};
     };
     e.onnx.input_name = "image";
@@ -361,12 +383,14 @@ class SegmentModel : public TrainedTask {
     e.onnx.metadata = {
         {"strata.input", str_cat("images (N, ", l.task.channels, ", H, W), pixels in [0, 1]",
                                  tf.size.empty() ? std::string() : str_cat(", resized to ", tf.size[0], " x ", tf.size[1]),
-                                 "; H and W multiples of ", multiple)},
+                                 "; any H and W (the graph pads to the network's multiple of ", multiple, " and crops back)")},
         {"strata.output", l.task.binary ? "probability (N, 1, H, W) of class 1; predicted where >= strata.threshold"
                                         : "probability (N, classes, H, W); the predicted class is the argmax"},
         {"strata.class_names", names},
         {"strata.palette", palette},
         {"strata.threshold", str_cat(l.task.threshold)},
+        {"strata.predict", str_cat("equals strata-segment predict on images at the model's size (data.size) up to "
+                                   "inference.tile (", inf_.tile, ") a side: ", describe_views(inf_))},
         {"strata.normalize", tf.per_image ? "per_image (inside the graph)"
                                           : tf.mean.empty() ? "none" : "mean / std (inside the graph)"},
         {"strata.model", l.model->describe()}};

@@ -337,9 +337,30 @@ InferenceOptions InferenceOptions::from_config(const Config& inference) {
   InferenceOptions o;
   o.tile = inference.get_int("tile", 1024, Bounds::at_least(32));
   o.overlap = inference.get_int("overlap", 64, Bounds::between(0, double(o.tile - 1)));
-  o.tta = inference.get_bool("tta", false);
+  const std::string tta = inference.get_choice("tta", "false", {"false", "true", "hflip"});
+  o.tta = tta == "true" ? InferenceOptions::Flips::all
+          : tta == "hflip" ? InferenceOptions::Flips::hflip
+                           : InferenceOptions::Flips::none;
+  o.scales = inference.get_double_list("scales", {1.0});
+  const std::string where = str_cat(inference.origin(), ": ", inference.key_path("scales"), ": ");
+  STRATA_CHECK(!o.scales.empty(), where, "give at least one factor, e.g. [1]");
+  for (double f : o.scales) STRATA_CHECK(f >= 0.25 && f <= 4, where, f, " is outside [0.25, 4]");
   o.resolution = inference.get_choice("resolution", "model", {"model", "full"});
   return o;
+}
+
+std::string describe_views(const InferenceOptions& o) {
+  using Flips = InferenceOptions::Flips;
+  const bool one_scale = o.scales.size() == 1 && o.scales[0] == 1.0;
+  if (o.tta == Flips::none && one_scale) return "one view";
+  std::string s = o.tta == Flips::all    ? "the mean of the image and its three flips"
+                  : o.tta == Flips::hflip ? "the mean of the image and its left-right mirror"
+                                          : "the mean of the image";
+  if (one_scale) return s;
+  s += " at ";
+  for (size_t i = 0; i < o.scales.size(); ++i)
+    s += str_cat(i == 0 ? "" : i + 1 == o.scales.size() ? " and " : ", ", o.scales[i]);
+  return s + " times its size";
 }
 
 namespace {
@@ -386,13 +407,41 @@ Image predict_tiled(Module& model, const Image& x, int64_t tile, int64_t overlap
 }  // namespace
 
 Image predict_logits(Module& model, const Image& x, const InferenceOptions& o) {
+  using Flips = InferenceOptions::Flips;
   NoGradGuard no_grad;
-  Image mean = predict_tiled(model, x, o.tile, o.overlap);
-  if (!o.tta) return mean;
-  const Image h = hflip(predict_tiled(model, hflip(x), o.tile, o.overlap));
-  const Image v = vflip(predict_tiled(model, vflip(x), o.tile, o.overlap));
-  const Image hv = hflip(vflip(predict_tiled(model, hflip(vflip(x)), o.tile, o.overlap)));
-  for (size_t i = 0; i < mean.data.size(); ++i) mean.data[i] = (mean.data[i] + h.data[i] + v.data[i] + hv.data[i]) / 4;
+  const auto views = [&](const Image& in) {  // the mean over the flips of one input
+    Image mean = predict_tiled(model, in, o.tile, o.overlap);
+    if (o.tta == Flips::none) return mean;
+    std::vector<Image> more{hflip(predict_tiled(model, hflip(in), o.tile, o.overlap))};
+    if (o.tta == Flips::all) {
+      more.push_back(vflip(predict_tiled(model, vflip(in), o.tile, o.overlap)));
+      more.push_back(hflip(vflip(predict_tiled(model, hflip(vflip(in)), o.tile, o.overlap))));
+    }
+    const float n = float(more.size() + 1);
+    for (size_t i = 0; i < mean.data.size(); ++i) {
+      float sum = mean.data[i];
+      for (const Image& m : more) sum += m.data[i];
+      mean.data[i] = sum / n;
+    }
+    return mean;
+  };
+  // Bilinear resizing by the engine's upsample2d, as the exported graph does it: floor(f * size), source
+  // positions following f, and back to the input's size.
+  const auto resized = [](const Image& im, Upsample2dOptions u) {
+    u.mode = UpsampleMode::linear;
+    const Tensor t = upsample2d(Tensor::from_vector(im.data, {1, im.channels, im.height, im.width}), u);
+    return Image{im.channels, t.size(2), t.size(3), t.to_vector<float>()};
+  };
+  Image mean;
+  for (double f : o.scales) {
+    Image l = f == 1.0 ? views(x) : views(resized(x, Upsample2dOptions{.scale = {f, f}}));
+    if (l.height != x.height || l.width != x.width) l = resized(l, Upsample2dOptions{.size = {x.height, x.width}});
+    if (mean.data.empty()) mean = std::move(l);
+    else
+      for (size_t i = 0; i < mean.data.size(); ++i) mean.data[i] += l.data[i];
+  }
+  if (o.scales.size() > 1)
+    for (float& v : mean.data) v /= float(o.scales.size());
   return mean;
 }
 

@@ -114,19 +114,28 @@ ClassFrequencies class_frequencies(const SegmentData& data, int64_t classes);
 // gets weight 0 (it cannot be learned, and must not blow up the loss).
 std::vector<double> frequency_weights(const ClassFrequencies& f, const std::string& mode);
 
-// inference.{tile, overlap, tta}: tiles of images larger than `tile` pixels a
-// side; with `tta` the logits are the mean over the image and its horizontal,
-// vertical and double flips (each flipped back).
+// inference.{tile, overlap, tta, scales}: tiles of images larger than `tile`
+// pixels a side; `tta` also runs the image's flips and averages the logits
+// (each flipped back): `true` the horizontal, vertical and double flips,
+// `hflip` the left-right mirror only (scenes with an up and a down); `scales`
+// runs the network at each factor of the input's size (bilinear) and averages
+// the logits resized back.
 //
 // inference.resolution: `model` runs at the config's data.size and resizes the
 // logits to the image's size (bilinear) before the softmax / threshold; `full`
 // runs the network on the image at its own size (normalisation only).
 struct InferenceOptions {
+  enum class Flips { none, hflip, all };
   int64_t tile = 1024, overlap = 64;
-  bool tta = false;
+  Flips tta = Flips::none;
+  std::vector<double> scales{1.0};
   std::string resolution = "model";
   static InferenceOptions from_config(const Config& inference);
 };
+
+// What inference.tta and scales average, in words ("one view", "the image and its left-right mirror at 0.75,
+// 1 and 1.25 times its size").
+std::string describe_views(const InferenceOptions& o);
 
 // Logits (K, H, W) of one transformed image, in eval mode and without gradients.
 Image predict_logits(Module& model, const Image& x, const InferenceOptions& o);

@@ -365,7 +365,8 @@ class WelllogModel : public TrainedTask {
     e.onnx.metadata = {
         {"strata.input", str_cat("curves (N, ", curves, ", samples) in the order of strata.curves, as logged, every ",
                                  pre.depth_step, " ", pre.depth_unit.empty() ? "(depth unit)" : pre.depth_unit,
-                                 "; samples a multiple of ", multiple, "; no missing values")},
+                                 "; any number of samples (the graph pads to the network's multiple of ", multiple,
+                                 " and crops back); no missing values")},
         {"strata.curves", join(pre.curves, ", ")},
         {"strata.output", "probabilities (N, classes, samples) of the facies in strata.codes order"},
         {"strata.codes", codes},
