@@ -123,6 +123,26 @@ TEST(NnGradcheck, Upsampling) {
   check("upsample2d downsample bilinear", [](auto& v) {
     return upsample2d(v[0], {{3, 2}, {0, 0}, UpsampleMode::linear, false});
   }, {input({1, 1, 7, 5}, 43)});
+  check("upsample2d by 0.75 and back to the size of another tensor", [](auto& v) {
+    const Tensor down = upsample2d(v[0], {{0, 0}, {0.75, 0.75}, UpsampleMode::linear, false});
+    return upsample2d(down, {{0, 0}, {0, 0}, UpsampleMode::linear, false, v[0]});
+  }, {input({1, 2, 7, 6}, 44)});
+}
+
+// Padding to a multiple and cropping back (the U-Nets' way to take any size).
+TEST(NnGradcheck, PadToMultipleAndCropLike) {
+  check("pad_to_multiple 2-D", [](auto& v) { return pad_to_multiple(v[0], 4); }, {input({2, 2, 5, 7}, 45)});
+  check("pad_to_multiple 1-D", [](auto& v) { return pad_to_multiple(v[0], 8); }, {input({2, 3, 9}, 46)});
+  check("pad_to_multiple then crop_like", [](auto& v) { return crop_like(mul(pad_to_multiple(v[0], 4), 3.0), v[0]); },
+        {input({1, 2, 6, 5}, 47)});
+  check("crop_like", [](auto& v) { return crop_like(v[0], v[1]); }, {input({2, 2, 8, 8}, 48), input({2, 2, 5, 7}, 49)});
+  const Tensor x = Tensor::randn({2, 3, 5, 7});
+  const Tensor p = pad_to_multiple(x, 4);
+  EXPECT_EQ(p.shape(), (Shape{2, 3, 8, 8}));
+  for (float z : slice(p, 2, 5, 8).contiguous().to_vector<float>()) EXPECT_EQ(z, 0.f);
+  for (float z : slice(p, 3, 7, 8).contiguous().to_vector<float>()) EXPECT_EQ(z, 0.f);
+  EXPECT_EQ(crop_like(p, x).contiguous().to_vector<float>(), x.to_vector<float>());
+  EXPECT_THROW(crop_like(x, p), Error);
 }
 
 TEST(NnGradcheck, BatchNormAndDropout) {
