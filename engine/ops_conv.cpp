@@ -472,7 +472,7 @@ Tensor upsample2d(const Tensor& x, const Upsample2dOptions& o) {
   const bool by_like = o.size_like.defined();
   const bool by_size = by_like || (o.size[0] > 0 && o.size[1] > 0), by_scale = o.scale[0] > 0 && o.scale[1] > 0;
   STRATA_CHECK(int(by_like) + int(o.size[0] > 0 && o.size[1] > 0) + int(by_scale) == 1, op,
-               ": give one of a size, a scale factor (both positive) or a tensor whose size to take");
+               ": give one of: a size or a scale factor (both positive), or a tensor whose size to take");
   STRATA_CHECK(!by_like || o.size_like.dim() >= 2, op, ": size_like has shape ", shape_str(o.size_like.shape()));
   const int64_t like_h = by_like ? o.size_like.shape()[size_t(o.size_like.dim() - 2)] : 0;
   const int64_t like_w = by_like ? o.size_like.shape()[size_t(o.size_like.dim() - 1)] : 0;
