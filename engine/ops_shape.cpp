@@ -425,10 +425,9 @@ Tensor pad_to_multiple(const Tensor& x, int64_t multiple) {
   bool padded = false;
   for (int64_t d = 2; d < x.dim(); ++d) padded = padded || x.shape()[d] % multiple != 0;
   if (!padded && !tracing()) return x;
-  Tensor out;
+  Tensor out = x;
   {
     NoGradGuard no_grad;
-    out = x.clone();
     for (int64_t d = 2; d < x.dim(); ++d) {
       const int64_t extra = (multiple - x.shape()[d] % multiple) % multiple;
       if (extra == 0) continue;
@@ -436,6 +435,7 @@ Tensor pad_to_multiple(const Tensor& x, int64_t multiple) {
       zeros[size_t(d)] = extra;
       out = cat({out, Tensor::zeros(zeros, x.dtype(), x.device())}, d);
     }
+    if (!padded) out = x.clone();  // tracing: the op needs an output of its own
   }
   if (tracing()) trace_attrs("pad_to_multiple", {{{"multiple", {multiple}}}, {}, {}});
   return record("pad_to_multiple", out, {x}, [s = x.shape()](const Tensor& g) -> Grads {
@@ -455,12 +455,10 @@ Tensor crop_like(const Tensor& y, const Tensor& like) {
     cropped = cropped || like.shape()[d] != y.shape()[d];
   }
   if (!cropped && !tracing()) return y;
-  Tensor out;
+  Tensor out = y;  // a view of y, as slice gives
   {
     NoGradGuard no_grad;
-    out = y;
     for (int64_t d = 2; d < y.dim(); ++d) out = slice(out, d, 0, like.shape()[d]);
-    out = out.contiguous().clone();
   }
   if (tracing()) trace_attrs("crop_like", {{}, {}, {like}});
   return record("crop_like", out, {y}, [s = y.shape()](const Tensor& g) -> Grads {

@@ -349,28 +349,8 @@ class SegmentModel : public TrainedTask {
         const int64_t C = int64_t(m.size());
         in = mul(sub(x, Tensor::from_vector(m, {1, C, 1, 1})), Tensor::from_vector(inv, {1, C, 1, 1}));
       }
-      // As predict_logits: the mean logits over inference.tta's flips at each of inference.scales, resized back.
-      using Flips = InferenceOptions::Flips;
-      const auto views = [&](const Tensor& v) {
-        Module& net = *l_->model;
-        std::vector<Tensor> more;
-        if (inf_.tta != Flips::none) more.push_back(flip(net(flip(v, 3)), 3));
-        if (inf_.tta == Flips::all) {
-          more.push_back(flip(net(flip(v, 2)), 2));
-          more.push_back(flip(flip(net(flip(flip(v, 3), 2)), 2), 3));
-        }
-        Tensor sum = net(v);
-        for (const Tensor& m : more) sum = add(sum, m);
-        return more.empty() ? sum : mul(sum, 1.0 / double(more.size() + 1));
-      };
-      Tensor logits;
-      for (const double f : inf_.scales) {
-        Tensor l = f == 1.0 ? views(in)
-                            : views(upsample2d(in, Upsample2dOptions{.scale = {f, f}, .mode = UpsampleMode::linear}));
-        if (f != 1.0) l = upsample2d(l, Upsample2dOptions{.mode = UpsampleMode::linear, .size_like = in});
-        logits = logits.defined() ? add(logits, l) : l;
-      }
-      if (inf_.scales.size() > 1) logits = mul(logits, 1.0 / double(inf_.scales.size()));
+      // The views of inference.tta and inference.scales, as predict_logits averages them.
+      const Tensor logits = mean_over_views([this](const Tensor& v) { return (*l_->model)(v); }, in, inf_);
       return std::vector<Tensor>{l_->task.binary ? sigmoid(logits) : softmax(logits, 1)};
     };
     e.onnx.input_name = "image";

@@ -406,43 +406,35 @@ Image predict_tiled(Module& model, const Image& x, int64_t tile, int64_t overlap
 
 }  // namespace
 
-Image predict_logits(Module& model, const Image& x, const InferenceOptions& o) {
+Tensor mean_over_views(const std::function<Tensor(const Tensor&)>& net, const Tensor& x, const InferenceOptions& o) {
   using Flips = InferenceOptions::Flips;
-  NoGradGuard no_grad;
-  const auto views = [&](const Image& in) {  // the mean over the flips of one input
-    Image mean = predict_tiled(model, in, o.tile, o.overlap);
-    if (o.tta == Flips::none) return mean;
-    std::vector<Image> more{hflip(predict_tiled(model, hflip(in), o.tile, o.overlap))};
-    if (o.tta == Flips::all) {
-      more.push_back(vflip(predict_tiled(model, vflip(in), o.tile, o.overlap)));
-      more.push_back(hflip(vflip(predict_tiled(model, hflip(vflip(in)), o.tile, o.overlap))));
-    }
-    const float n = float(more.size() + 1);
-    for (size_t i = 0; i < mean.data.size(); ++i) {
-      float sum = mean.data[i];
-      for (const Image& m : more) sum += m.data[i];
-      mean.data[i] = sum / n;
-    }
-    return mean;
+  const auto flips = [&](const Tensor& v) {  // the mean over the flips of one input
+    Tensor sum = net(v);
+    if (o.tta == Flips::none) return sum;
+    sum = add(sum, flip(net(flip(v, 3)), 3));
+    if (o.tta == Flips::hflip) return mul(sum, 0.5);
+    sum = add(sum, flip(net(flip(v, 2)), 2));
+    sum = add(sum, flip(flip(net(flip(flip(v, 3), 2)), 2), 3));
+    return mul(sum, 0.25);
   };
-  // Bilinear resizing by the engine's upsample2d, as the exported graph does it: floor(f * size), source
-  // positions following f, and back to the input's size.
-  const auto resized = [](const Image& im, Upsample2dOptions u) {
-    u.mode = UpsampleMode::linear;
-    const Tensor t = upsample2d(Tensor::from_vector(im.data, {1, im.channels, im.height, im.width}), u);
-    return Image{im.channels, t.size(2), t.size(3), t.to_vector<float>()};
-  };
-  Image mean;
-  for (double f : o.scales) {
-    Image l = f == 1.0 ? views(x) : views(resized(x, Upsample2dOptions{.scale = {f, f}}));
-    if (l.height != x.height || l.width != x.width) l = resized(l, Upsample2dOptions{.size = {x.height, x.width}});
-    if (mean.data.empty()) mean = std::move(l);
-    else
-      for (size_t i = 0; i < mean.data.size(); ++i) mean.data[i] += l.data[i];
+  Tensor mean;
+  for (const double f : o.scales) {
+    Tensor l = f == 1.0 ? flips(x) : flips(upsample2d(x, Upsample2dOptions{.scale = {f, f}, .mode = UpsampleMode::linear}));
+    if (f != 1.0) l = upsample2d(l, Upsample2dOptions{.mode = UpsampleMode::linear, .size_like = x});
+    mean = mean.defined() ? add(mean, l) : l;
   }
-  if (o.scales.size() > 1)
-    for (float& v : mean.data) v /= float(o.scales.size());
-  return mean;
+  return o.scales.size() > 1 ? mul(mean, 1.0 / double(o.scales.size())) : mean;
+}
+
+Image predict_logits(Module& model, const Image& x, const InferenceOptions& o) {
+  NoGradGuard no_grad;
+  const auto tiled = [&](const Tensor& v) {
+    const Image logits = predict_tiled(model, Image{v.size(1), v.size(2), v.size(3), v.contiguous().to_vector<float>()},
+                                       o.tile, o.overlap);
+    return Tensor::from_vector(logits.data, {1, logits.channels, logits.height, logits.width});
+  };
+  const Tensor mean = mean_over_views(tiled, Tensor::from_vector(x.data, {1, x.channels, x.height, x.width}), o);
+  return Image{mean.size(1), mean.size(2), mean.size(3), mean.contiguous().to_vector<float>()};
 }
 
 Image probabilities(const Image& logits, const TaskSpec& task) {

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -136,6 +137,11 @@ struct InferenceOptions {
 // What inference.tta and scales average, in words ("one view", "the image and its left-right mirror at 0.75,
 // 1 and 1.25 times its size").
 std::string describe_views(const InferenceOptions& o);
+
+// The mean logits over inference.tta's flips at each of inference.scales (each view mapped back, the other
+// scales resized back to x's size by upsample2d), `net` giving the logits of one (N, C, H, W) input.
+// predict_logits and the exported graph both compute their views with it.
+Tensor mean_over_views(const std::function<Tensor(const Tensor&)>& net, const Tensor& x, const InferenceOptions& o);
 
 // Logits (K, H, W) of one transformed image, in eval mode and without gradients.
 Image predict_logits(Module& model, const Image& x, const InferenceOptions& o);
