@@ -213,6 +213,16 @@ class CudaBackend final : public Backend {
       STRATA_CUDA_CHECK(cuda::col2im(g, in<scalar_t>(cols), n0, nb, out<scalar_t>(gx)));
     });
   }
+  // f32 convolutions run as implicit GEMMs (kernels/cuda/conv_igemm.cu) where they serve the shape; the rest
+  // (f64, depthwise, 1x1) through im2col and the GEMM.
+  int64_t conv_direct_workspace(DType t, ConvPass pass, const ConvGeom& g) override {
+    return t == DType::f32 ? cuda::conv_igemm_workspace(pass, g) : -1;
+  }
+  void conv_direct(DType t, ConvPass pass, const ConvGeom& g, const void* a, const void* b, void* o,
+                   void* workspace) override {
+    STRATA_CHECK(t == DType::f32, "conv_direct: the CUDA implicit-GEMM convolution takes f32, got ", dtype_name(t));
+    STRATA_CUDA_CHECK(cuda::conv_igemm(pass, g, in<float>(a), in<float>(b), out<float>(o), out<float>(workspace)));
+  }
   void max_pool2d(DType t, const PoolGeom& g, const void* x, void* y, int64_t* indices) override {
     STRATA_DISPATCH_FLOAT(t, "max_pool2d", [&] {
       STRATA_CUDA_CHECK(cuda::max_pool2d(g, in<scalar_t>(x), out<scalar_t>(y), indices));

@@ -1,5 +1,6 @@
 #include "engine/cudnn_conv.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
@@ -21,6 +22,26 @@ namespace {
 ConvEngine& engine_setting() {
   static ConvEngine e = engine_from_env("STRATA_CONV_ENGINE");
   return e;
+}
+
+AlgoChoice& algo_setting() {
+  static AlgoChoice c = [] {
+    const char* env = std::getenv("STRATA_CUDNN_ALGO");
+    return env == nullptr || *env == '\0' ? AlgoChoice::search : parse_algo_choice(env);
+  }();
+  return c;
+}
+
+bool& deterministic_setting() {
+  static bool on = [] {
+    const char* env = std::getenv("STRATA_DETERMINISTIC");
+    if (env == nullptr) return false;
+    const std::string v = env;
+    if (v.empty() || v == "0" || v == "false") return false;
+    STRATA_CHECK(v == "1" || v == "true", "STRATA_DETERMINISTIC='", v, "': expected 1 or 0 (true or false)");
+    return true;
+  }();
+  return on;
 }
 
 }  // namespace
@@ -53,6 +74,17 @@ void set_conv_engine(ConvEngine engine) {
 ConvEngine conv_engine() { return engine_setting(); }
 
 bool use_cudnn_for_conv() { return cudnn_available() && conv_engine() != ConvEngine::native; }
+
+AlgoChoice parse_algo_choice(std::string_view name) {
+  if (name == "search") return AlgoChoice::search;
+  if (name == "heuristic") return AlgoChoice::heuristic;
+  STRATA_FAIL("unknown cuDNN algorithm choice '", std::string(name), "': expected search or heuristic");
+}
+
+void set_algo_choice(AlgoChoice choice) { algo_setting() = choice; }
+AlgoChoice algo_choice() { return algo_setting(); }
+void set_deterministic(bool on) { deterministic_setting() = on; }
+bool deterministic() { return deterministic_setting(); }
 
 #if !defined(STRATA_HAVE_CUDNN)
 
@@ -126,7 +158,7 @@ using Key = std::tuple<int, int, int64_t, int64_t, int64_t, int64_t, int64_t, in
                        int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t>;
 Key key_of(Pass p, DType t, const ConvGeom& g) {
   return {int(p), int(t), g.N, g.C, g.H, g.W, g.K, g.R, g.S, g.OH, g.OW, g.stride_h, g.stride_w, g.pad_h, g.pad_w,
-          g.dil_h, g.dil_w, g.groups, 0};
+          g.dil_h, g.dil_w, g.groups, int64_t(algo_choice()) * 2 + int64_t(deterministic())};
 }
 
 struct Choice {
@@ -145,39 +177,88 @@ void log_unsupported(const char* pass, const ConvGeom& g) {
                (long long)g.S, (long long)g.groups);
 }
 
-// The first algorithm cuDNN ranks that succeeds within the workspace cap.
+// The first algorithm of a list (cuDNN's ranking, or measured times, fastest
+// first) that succeeded, fits `cap` and, when asked, is deterministic.
 template <class Perf>
-Choice pick(const Perf* perf, int n) {
+Choice pick(const Perf* perf, int n, size_t cap) {
   for (int i = 0; i < n; ++i)
-    if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= kWorkspaceCap)
+    if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= cap &&
+        (!deterministic() || perf[i].determinism == CUDNN_DETERMINISTIC))
       return {int(perf[i].algo), perf[i].memory};
   return {};
 }
 
-Choice choose(Pass p, DType t, const ConvGeom& g, const Descriptors& d) {
+// The workspace a timed search may use: the most any algorithm cuDNN proposes needs, within the cap and half
+// the device memory free now (searching must not take what training needs).
+template <class Perf>
+size_t search_workspace(const Perf* perf, int n) {
+  size_t free_bytes = 0, total = 0;
+  STRATA_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total));
+  const size_t cap = std::min(kWorkspaceCap, free_bytes / 2);
+  size_t most = 0;
+  for (int i = 0; i < n; ++i)
+    if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= cap) most = std::max(most, perf[i].memory);
+  return most;
+}
+
+// The buffers of one call: a timed search runs every algorithm on them (writing the output, which the call then
+// overwrites).
+struct Buffers {
+  const void* a;
+  const void* b;
+  void* out;
+};
+
+Choice choose(Pass p, DType t, const ConvGeom& g, const Descriptors& d, const Buffers& io) {
   const Key k = key_of(p, t, g);
   {
     std::lock_guard<std::mutex> lock(g_mutex);
     const auto it = g_cache.find(k);
     if (it != g_cache.end()) return it->second;
   }
+  const bool search = algo_choice() == AlgoChoice::search;
   Choice c;
   int n = 0;
+  // cuDNN's ranking first: its workspace needs bound the search's workspace.
   if (p == Pass::forward) {
     cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
     STRATA_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(handle(), d.x, d.w, d.conv, d.y,
                                                               CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &n, perf));
-    c = pick(perf, n);
+    if (!search) {
+      c = pick(perf, n, kWorkspaceCap);
+    } else {
+      const size_t ws = search_workspace(perf, n);
+      STRATA_CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithmEx(handle(), d.x, io.a, d.w, io.b, d.conv, d.y, io.out,
+                                                                CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &n, perf,
+                                                                workspace(ws), ws));
+      c = pick(perf, n, ws);
+    }
   } else if (p == Pass::backward_data) {
     cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
     STRATA_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(handle(), d.w, d.y, d.conv, d.x,
                                                                    CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &n, perf));
-    c = pick(perf, n);
+    if (!search) {
+      c = pick(perf, n, kWorkspaceCap);
+    } else {
+      const size_t ws = search_workspace(perf, n);
+      STRATA_CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithmEx(
+          handle(), d.w, io.b, d.y, io.a, d.conv, d.x, io.out, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &n, perf,
+          workspace(ws), ws));
+      c = pick(perf, n, ws);
+    }
   } else {
     cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
     STRATA_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(
         handle(), d.x, d.y, d.conv, d.w, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &n, perf));
-    c = pick(perf, n);
+    if (!search) {
+      c = pick(perf, n, kWorkspaceCap);
+    } else {
+      const size_t ws = search_workspace(perf, n);
+      STRATA_CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithmEx(
+          handle(), d.x, io.a, d.y, io.b, d.conv, d.w, io.out, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &n, perf,
+          workspace(ws), ws));
+      c = pick(perf, n, ws);
+    }
   }
   if (c.algo < 0) log_unsupported(p == Pass::forward ? "forward" : p == Pass::backward_data ? "backward-data"
                                                                                              : "backward-filter", g);
@@ -189,7 +270,7 @@ Choice choose(Pass p, DType t, const ConvGeom& g, const Descriptors& d) {
 using Scale = CudnnScale;
 
 template <class Run>
-bool run(Pass p, DType t, const ConvGeom& g, Run&& go) {
+bool run(Pass p, DType t, const ConvGeom& g, const Buffers& io, Run&& go) {
   if (t != DType::f32 && t != DType::f64) return false;
   const Descriptors d(t, g);
   if (!d.ok) {
@@ -199,7 +280,7 @@ bool run(Pass p, DType t, const ConvGeom& g, Run&& go) {
     });
     return false;
   }
-  const Choice c = choose(p, t, g, d);
+  const Choice c = choose(p, t, g, d, io);
   if (c.algo < 0) return false;
   go(d, c, workspace(c.workspace), Scale{});
   return true;
@@ -208,14 +289,14 @@ bool run(Pass p, DType t, const ConvGeom& g, Run&& go) {
 }  // namespace
 
 bool cudnn_conv_forward(DType t, const ConvGeom& g, const void* x, const void* w, void* y) {
-  return run(Pass::forward, t, g, [&](const Descriptors& d, const Choice& c, void* ws, const Scale& s) {
+  return run(Pass::forward, t, g, {x, w, y}, [&](const Descriptors& d, const Choice& c, void* ws, const Scale& s) {
     STRATA_CUDNN_CHECK(cudnnConvolutionForward(handle(), s.one(t), d.x, x, d.w, w, d.conv,
                                                cudnnConvolutionFwdAlgo_t(c.algo), ws, c.workspace, s.zero(t), d.y, y));
   });
 }
 
 bool cudnn_conv_backward_data(DType t, const ConvGeom& g, const void* gy, const void* w, void* gx) {
-  return run(Pass::backward_data, t, g, [&](const Descriptors& d, const Choice& c, void* ws, const Scale& s) {
+  return run(Pass::backward_data, t, g, {gy, w, gx}, [&](const Descriptors& d, const Choice& c, void* ws, const Scale& s) {
     STRATA_CUDNN_CHECK(cudnnConvolutionBackwardData(handle(), s.one(t), d.w, w, d.y, gy, d.conv,
                                                     cudnnConvolutionBwdDataAlgo_t(c.algo), ws, c.workspace,
                                                     s.zero(t), d.x, gx));
@@ -223,7 +304,7 @@ bool cudnn_conv_backward_data(DType t, const ConvGeom& g, const void* gy, const 
 }
 
 bool cudnn_conv_backward_weight(DType t, const ConvGeom& g, const void* x, const void* gy, void* gw) {
-  return run(Pass::backward_weight, t, g, [&](const Descriptors& d, const Choice& c, void* ws, const Scale& s) {
+  return run(Pass::backward_weight, t, g, {x, gy, gw}, [&](const Descriptors& d, const Choice& c, void* ws, const Scale& s) {
     STRATA_CUDNN_CHECK(cudnnConvolutionBackwardFilter(handle(), s.one(t), d.x, x, d.y, gy, d.conv,
                                                       cudnnConvolutionBwdFilterAlgo_t(c.algo), ws, c.workspace,
                                                       s.zero(t), d.w, gw));

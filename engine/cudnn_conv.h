@@ -1,10 +1,14 @@
 // The cuDNN engine for convolutions (nvcc build): forward, backward-data and
 // backward-weight of the ConvGeom the engine's im2col path also serves.
-// Per-shape algorithm choice is cached (cudnnGet*Algorithm_v7, first
-// successful algorithm that fits the workspace cap), all calls share one
-// workspace, and FP32 runs with CUDNN_FMA_MATH (no TF32) so results compare
-// with the CPU. A case cuDNN does not support returns false after one log
-// line and the caller uses the native kernels.
+// The algorithm of each shape and pass is chosen once per process and cached:
+// by default cuDNN times every algorithm it offers on the call's own buffers
+// (cudnnFind*AlgorithmEx, workspace bounded) and the fastest runs from then
+// on, as PyTorch's cudnn.benchmark does; `heuristic` takes cuDNN's ranking
+// without timing (cudnnGet*Algorithm_v7). `deterministic` keeps only the
+// algorithms cuDNN marks deterministic, so two runs give the same numbers.
+// All calls share one workspace, and FP32 runs with CUDNN_FMA_MATH (no TF32)
+// so results compare with the CPU. A case cuDNN does not support returns
+// false after one log line and the caller uses the native kernels.
 #pragma once
 
 #include <string_view>
@@ -27,6 +31,18 @@ void set_conv_engine(ConvEngine engine);  // throws for cudnn in a build without
 ConvEngine conv_engine();
 bool cudnn_available();
 bool use_cudnn_for_conv();
+
+// How cuDNN's algorithm is chosen: STRATA_CUDNN_ALGO=search|heuristic (default search).
+enum class AlgoChoice { search, heuristic };
+AlgoChoice parse_algo_choice(std::string_view name);
+void set_algo_choice(AlgoChoice choice);
+AlgoChoice algo_choice();
+
+// Bit-reproducible GPU runs: cuDNN convolutions restricted to its deterministic
+// algorithms (the native kernels always are). STRATA_DETERMINISTIC=1, or an
+// app's train.deterministic; off by default, as in PyTorch.
+void set_deterministic(bool on);
+bool deterministic();
 
 // y = conv(x, w); gx = conv^T(gy, w); gw = dconv/dw (pointers on the device).
 bool cudnn_conv_forward(DType t, const ConvGeom& g, const void* x, const void* w, void* y);

@@ -18,6 +18,7 @@
 #include "engine/nn_ops.h"
 #include "engine/ops.h"
 #include "engine/random.h"
+#include "kernels/cuda/kernels.h"
 #include "tests/require_device.h"
 
 using namespace strata;
@@ -306,6 +307,29 @@ TEST(CudaBackendNn, Convolutions) {
         {randn({1, 4, 5, 3}, 65), randn({4, 2, 3, 4}, 66), randn({4}, 67)}, 1e-5);
   check("conv_transpose1d", [](auto& v) { return conv_transpose1d(v[0], v[1], v[2], {2}); },
         {randn({2, 3, 13}, 68), randn({3, 2, 2}, 69), randn({2}, 70)}, 1e-5);
+}
+
+// The implicit-GEMM kernels (kernels/cuda/conv_igemm.cu) in each tile height (32, 64, 128 output rows), with
+// tiles cut by the edges, strides that leave input rows no output reads, and a backward-weight sum long enough to
+// be split into chunks (2 x 48 x 48 positions). Inputs are scaled so that the weight gradients, sums of 300 to
+// 4,608 products, stay near 1: the tolerance is then relative for them too.
+TEST(CudaBackendNn, ImplicitGemmConvolutions) {
+  ConvGeom g;
+  g.N = 2, g.C = 5, g.H = g.W = 48, g.K = 70, g.R = g.S = 3, g.OH = g.OW = 48, g.pad_h = g.pad_w = 1;
+  EXPECT_EQ(cuda::conv_igemm_workspace(ConvPass::forward, g), 0);
+  EXPECT_GT(cuda::conv_igemm_workspace(ConvPass::backward_weight, g), 70 * 5 * 9);  // chunks' partial sums
+  g.C = g.groups = g.K = 5;
+  EXPECT_EQ(cuda::conv_igemm_workspace(ConvPass::forward, g), -1);  // depthwise keeps the GEMM path
+  check("conv2d 3x3 K70 (128-row tiles), split weight sum",
+        [](auto& v) { return conv2d(v[0], v[1], v[2], {{1, 1}, {1, 1}}); },
+        {mul(randn({2, 5, 48, 48}, 160), 0.05), mul(randn({70, 5, 3, 3}, 161), 0.3), randn({70}, 162)}, 1e-5);
+  check("conv2d 5x3 stride 2 K40 (64-row tiles)", [](auto& v) { return conv2d(v[0], v[1], v[2], {{2, 2}, {2, 1}}); },
+        {randn({3, 36, 13, 11}, 163), mul(randn({40, 36, 5, 3}, 164), 0.2), randn({40}, 165)}, 1e-5);
+  check("conv2d stride 3 dilation 2 groups 2 (32-row tiles)",
+        [](auto& v) { return conv2d(v[0], v[1], v[2], {{3, 3}, {2, 2}, {2, 2}, 2}); },
+        {randn({2, 8, 17, 19}, 166), randn({12, 4, 3, 3}, 167), randn({12}, 168)}, 1e-5);
+  check("conv1d k5 64 channels", [](auto& v) { return conv1d(v[0], v[1], v[2], {1, 2}); },
+        {mul(randn({2, 64, 150}, 169), 0.1), mul(randn({64, 64, 5}, 170), 0.1), randn({64}, 171)}, 1e-5);
 }
 
 TEST(CudaBackendNn, PoolingAndUpsampling) {

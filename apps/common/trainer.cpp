@@ -16,6 +16,7 @@
 #include "apps/common/plot.h"
 #include "engine/autograd.h"
 #include "engine/backend.h"
+#include "engine/cudnn_conv.h"
 #include "engine/distributed.h"
 #include "engine/error.h"
 #include "engine/file_io.h"
@@ -79,7 +80,9 @@ Device device_named(const std::string& name, const std::string& what) {
 }  // namespace
 
 Device train_device(const Config& train) {
-  return device_named(train.get_string("device", "cpu"), train.key_path("device"));
+  const Device device = device_named(train.get_string("device", "cpu"), train.key_path("device"));
+  cuda::set_deterministic(train.get_bool("deterministic", cuda::deterministic()));
+  return device;
 }
 
 Device command_device(const AppArgs& a) {

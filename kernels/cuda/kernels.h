@@ -77,6 +77,10 @@ template <class T>
 cudaError_t im2col(const ConvGeom& g, const T* x, int64_t n0, int64_t nb, T* cols);
 template <class T>
 cudaError_t col2im(const ConvGeom& g, const T* cols, int64_t n0, int64_t nb, T* gx);
+// Implicit-GEMM convolution passes of f32 tensors (conv_igemm.cu; a, b, out as Backend::conv_direct names them):
+// the floats of workspace a pass needs, or -1 for a shape they do not serve (depthwise, 1x1, over 2^31 elements).
+int64_t conv_igemm_workspace(ConvPass pass, const ConvGeom& g);
+cudaError_t conv_igemm(ConvPass pass, const ConvGeom& g, const float* a, const float* b, float* out, float* workspace);
 template <class T>
 cudaError_t max_pool2d(const PoolGeom& g, const T* x, T* y, int64_t* indices);
 template <class T>

@@ -27,6 +27,9 @@
 
 template <class T>
 inline T __ldg(const T* p) { return *p; }
+inline unsigned int __umulhi(unsigned int a, unsigned int b) {
+  return static_cast<unsigned int>((static_cast<unsigned long long>(a) * b) >> 32);
+}
 
 // ---- vector types and built-ins ----------------------------------------
 struct uint3 {
