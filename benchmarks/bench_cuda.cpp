@@ -144,6 +144,9 @@ int main(int argc, char** argv) {
   Generator gen(7);
   std::vector<std::pair<const char*, cuda::ConvEngine>> engines{{"native", cuda::ConvEngine::native}};
   if (cuda::cudnn_available()) engines.push_back({"cudnn", cuda::ConvEngine::cudnn});
+  // Convolutions: cuDNN with its algorithms chosen by a timed search (the default) and by its heuristic ranking.
+  std::vector<std::pair<const char*, cuda::ConvEngine>> conv_engines = engines;
+  if (cuda::cudnn_available()) conv_engines.push_back({"cudnn_heuristic", cuda::ConvEngine::cudnn});
   struct ConvCase {
     int64_t N, C, HW;
   };
@@ -152,8 +155,10 @@ int main(int argc, char** argv) {
     const Tensor x = Tensor::randn({c.N, c.C, c.HW, c.HW}, DType::f32, &gen, 0, 1, gpu);
     const Tensor w = Tensor::randn({c.C, c.C, 3, 3}, DType::f32, &gen, 0, 1, gpu);
     const double flop = 2.0 * double(c.N) * c.C * c.C * 9 * c.HW * c.HW;
-    for (const auto& [name, e] : engines) {
+    for (const auto& [name, e] : conv_engines) {
       cuda::set_conv_engine(e);
+      cuda::set_algo_choice(std::string_view(name) == "cudnn_heuristic" ? cuda::AlgoChoice::heuristic
+                                                                         : cuda::AlgoChoice::search);
       const Conv2dOptions o{{1, 1}, {1, 1}};
       double fwd, bwd_data, bwd_filter;
       {
@@ -180,6 +185,7 @@ int main(int argc, char** argv) {
           flop / bwd_data / 1e9, flop / bwd_filter / 1e9);
     }
     cuda::set_conv_engine(cuda::ConvEngine::automatic);
+    cuda::set_algo_choice(cuda::AlgoChoice::search);
   }
   for (const ConvCase c : {ConvCase{16, 16, 256}, ConvCase{16, 64, 64}, ConvCase{16, 256, 16}}) {
     const Tensor x = Tensor::randn({c.N, c.C, c.HW, c.HW}, DType::f32, &gen, 0, 1, gpu);

@@ -8,8 +8,9 @@
 # stderr), train_step.jsonl (the reference U-Nets' training steps: strata on
 # the GPU and on the machine's CPU cores, PyTorch on the GPU when its python3
 # has CUDA), welllog.log and welllog_metrics.csv (configs/welllog_synthetic.yaml
-# trained with train.device=cuda twice with cuDNN's convolutions, twice with the
-# native ones, and once on the CPU; whether each pair is identical). Exits with
+# trained with train.device=cuda twice with cuDNN's convolutions, twice more with
+# train.deterministic, twice with the native ones, and once on the CPU; whether
+# each pair is identical). Exits with
 # the tests' status.
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -49,8 +50,13 @@ grep -B2 -A8 "Failure" "$out/gpu_tests.log" | head -n 80
 # The reference U-Nets' training steps (bench_train_step.cpp; torch_train_step.py, the identical PyTorch model).
 repo="${STRATA_REPO:-$here/..}"
 : > "$out/train_step.jsonl"
+# strata three ways: cuDNN with searched algorithms (the default), cuDNN's heuristic choice, the native kernels.
 for m in unet2d faults unet_mobilenetv2 unet_vgg16 faults_predict; do
   timeout 60 "$here/bench_train_step" "$m" "$repeats" cuda >> "$out/train_step.jsonl" 2>> "$out/bench_cuda.err"
+  STRATA_CUDNN_ALGO=heuristic timeout 60 "$here/bench_train_step" "$m" "$repeats" cuda 2>> "$out/bench_cuda.err" |
+    sed 's/^{"name": "\([^"]*\)"/{"name": "\1", "engine": "cudnn_heuristic"/' >> "$out/train_step.jsonl"
+  STRATA_CONV_ENGINE=native timeout 60 "$here/bench_train_step" "$m" "$repeats" cuda 2>> "$out/bench_cuda.err" |
+    sed 's/^{"name": "\([^"]*\)"/{"name": "\1", "engine": "native"/' >> "$out/train_step.jsonl"
   if [ -f "$repo/benchmarks/torch_train_step.py" ] && python3 -c "import torch; assert torch.cuda.is_available()" 2>/dev/null; then
     timeout 90 python3 "$repo/benchmarks/torch_train_step.py" "$m" "$(nproc)" "$repeats" cuda >> "$out/train_step.jsonl" 2>> "$out/bench_cuda.err"
   fi
@@ -68,20 +74,23 @@ cat "$out/bench_cuda.jsonl"
 repo_abs="$(cd "$repo" && pwd)"
 if [ -x "$here/strata-welllog" ]; then
   : > "$out/welllog.log"
-  # cuda / cuda_again: cuDNN's convolutions (the default); native / native_again: STRATA_CONV_ENGINE=native.
-  runs="cuda cuda_again native native_again cpu"
+  # cuda / cuda_again: cuDNN's convolutions (the default); det / det_again: the same with train.deterministic;
+  # native / native_again: STRATA_CONV_ENGINE=native.
+  runs="cuda cuda_again det det_again native native_again cpu"
   for d in $runs; do
     rm -rf "/tmp/welllog_$d"
     dev=${d%_again}
     engine=auto
+    deterministic=false
     [ "$dev" = native ] && dev=cuda engine=native
+    [ "$dev" = det ] && dev=cuda deterministic=true
     TIMEFORMAT="welllog $d: %R s wall"
     { time (cd "$repo_abs" && STRATA_CONV_ENGINE=$engine timeout 240 "$here/strata-welllog" train \
-      --config configs/welllog_synthetic.yaml --out "/tmp/welllog_$d" train.device=$dev train.progress=false); } \
+      --config configs/welllog_synthetic.yaml --out "/tmp/welllog_$d" train.device=$dev train.deterministic=$deterministic train.progress=false); } \
       >> "$out/welllog.log" 2>&1
   done
   # Reproducibility: the same run twice on the GPU (metrics but the seconds column).
-  for e in cuda native; do
+  for e in cuda det native; do
     if cmp -s <(cut -d, -f1-6 "/tmp/welllog_$e/metrics.csv" 2>/dev/null) \
               <(cut -d, -f1-6 "/tmp/welllog_${e}_again/metrics.csv" 2>/dev/null); then
       echo "welllog $e twice: identical metrics" >> "$out/welllog.log"

@@ -6,6 +6,7 @@
 // skipped, loudly, on a machine without a GPU.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <limits>
@@ -512,4 +513,65 @@ TEST(CudaBackendNn, CudnnEnginesMatchNative) {
   compare_engines(CudnnOp::activation, "elu", [](auto& v) { return elu(v[0], 0.7); }, {x});
   compare_engines(CudnnOp::activation, "silu", [](auto& v) { return silu(v[0]); }, {x});
   compare_engines(CudnnOp::activation, "leaky_relu (native fallback)", [](auto& v) { return leaky_relu(v[0], 0.1); }, {x});
+}
+
+namespace {
+
+// The output and both gradients of a 3x3 convolution large enough that cuDNN offers several algorithms (some of
+// them, for the weight gradient, summing in a run-dependent order).
+std::vector<Tensor> conv_pass_results(const Tensor& x, const Tensor& w, const Tensor& gy) {
+  Tensor xg = x.to(kGpu).requires_grad_(), wg = w.to(kGpu).requires_grad_();
+  const Tensor y = conv2d(xg, wg, Tensor(), {{1, 1}, {1, 1}});
+  y.backward(gy.to(kGpu));
+  return {y.detach().to(Device::cpu()), xg.grad().to(Device::cpu()), wg.grad().to(Device::cpu())};
+}
+
+bool same_bits(const Tensor& a, const Tensor& b) {
+  return a.shape() == b.shape() && std::equal(a.data<float>(), a.data<float>() + a.numel(), b.data<float>());
+}
+
+}  // namespace
+
+// Native kernels: two runs give the same bits (gathers and ordered chunk sums, no atomics).
+TEST(CudaBackendNn, NativeConvolutionsAreDeterministic) {
+  const Tensor x = randn({2, 16, 40, 40}, 180), w = mul(randn({24, 16, 3, 3}, 181), 0.1),
+               gy = randn({2, 24, 40, 40}, 182);
+  cuda::set_conv_engine(cuda::ConvEngine::native);
+  const auto a = conv_pass_results(x, w, gy), b = conv_pass_results(x, w, gy);
+  cuda::set_conv_engine(cuda::ConvEngine::automatic);
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(same_bits(a[i], b[i])) << "result " << i;
+}
+
+// cuDNN with a timed search, with its heuristic and restricted to deterministic algorithms: each agrees with the
+// CPU; deterministic runs repeat bit for bit.
+TEST(CudaBackendNn, CudnnAlgorithmSearchAndDeterminism) {
+  EXPECT_EQ(cuda::parse_algo_choice("heuristic"), cuda::AlgoChoice::heuristic);
+  EXPECT_THROW(cuda::parse_algo_choice("fastest"), Error);
+  if (!cuda::cudnn_available())
+    GTEST_SKIP() << "SKIPPED: this build has no cuDNN (emulator or CPU build); the cuDNN engines run only in the "
+                    "nvcc build on a GPU";
+  const Tensor x = randn({8, 32, 64, 64}, 183), w = mul(randn({32, 32, 3, 3}, 184), 0.05),
+               gy = mul(randn({8, 32, 64, 64}, 185), 0.02);
+  Tensor xc = x.clone().requires_grad_(), wc = w.clone().requires_grad_();
+  const Tensor yc = conv2d(xc, wc, Tensor(), {{1, 1}, {1, 1}});
+  yc.backward(gy);
+  const std::vector<Tensor> cpu{yc.detach(), xc.grad(), wc.grad()};
+  cuda::set_conv_engine(cuda::ConvEngine::cudnn);
+  for (const auto choice : {cuda::AlgoChoice::search, cuda::AlgoChoice::heuristic}) {
+    cuda::set_algo_choice(choice);
+    for (const bool det : {false, true}) {
+      cuda::set_deterministic(det);
+      const auto a = conv_pass_results(x, w, gy);
+      const std::string what = std::string(choice == cuda::AlgoChoice::search ? "search" : "heuristic") +
+                               (det ? ", deterministic" : "");
+      for (size_t i = 0; i < a.size(); ++i) expect_close(a[i], cpu[i], 2e-4, what + " result " + std::to_string(i));
+      if (det) {
+        const auto b = conv_pass_results(x, w, gy);
+        for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(same_bits(a[i], b[i])) << what << " result " << i;
+      }
+    }
+  }
+  cuda::set_deterministic(false);
+  cuda::set_algo_choice(cuda::AlgoChoice::search);
+  cuda::set_conv_engine(cuda::ConvEngine::automatic);
 }

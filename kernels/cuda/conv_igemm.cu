@@ -169,8 +169,10 @@ __device__ __forceinline__ int tile_row(int ty, int i) {
   else return TM * ty + i;
 }
 
+// Two resident blocks per multiprocessor for the 128-row tiles (at most 128 registers a thread, as gemm.cu's
+// float kernel); the smaller tiles need fewer registers and fit more by themselves.
 template <int BM, class Op>
-__global__ void __launch_bounds__(kIgThreads) conv_igemm_kernel(Op op) {
+__global__ void __launch_bounds__(kIgThreads, BM == 128 ? 2 : 1) conv_igemm_kernel(Op op) {
   constexpr int TM = BM / 16, kAPer = BM * kBK / kIgThreads, kCols = Op::kBNFast ? 1 : 4;
   __shared__ __align__(16) float As[2][kBK][BM + kPad];
   __shared__ __align__(16) float Bs[2][kBK][kBN + kPad];
