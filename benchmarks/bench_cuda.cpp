@@ -1,7 +1,8 @@
-// CUDA kernel benchmarks (issues 3 and 4), run only where a GPU exists:
+// CUDA kernel benchmarks, run only where a GPU exists:
 //   sgemm       native tiled SGEMM vs cuBLAS (pure FP32), TFLOP/s and % of cuBLAS
 //   elementwise add of two tensors vs a device-to-device copy, GB/s and % of copy
-//   conv2d      U-Net 3x3 shapes through the engine, native vs cuDNN (FP32, no
+//   conv        U-Net 3x3 shapes through the engine, native (implicit GEMM) vs
+//               cuDNN with searched and with heuristic algorithms (FP32, no
 //               TF32): forward, backward-data, backward-filter, TFLOP/s
 //   batch_norm  training-mode forward and backward, native (Welford) vs cuDNN, GB/s
 // Backward passes are timed as y.backward(gy) on a kept graph with only the
@@ -10,7 +11,7 @@
 // Timing: CUDA events around each repeat, after warm-up; the L2 cache is
 // flushed (a 256 MiB memset) before every repeat so operands come from HBM.
 // Prints one JSON object per case; without a GPU prints one line and exits 0.
-//   build/bin/bench_cuda [--repeats N] [--size S]
+//   build/bin/bench_cuda [--repeats N] [--size S] [--only sgemm,add,conv,batch_norm]
 #include <cublas_v2.h>
 
 #include <algorithm>
@@ -73,10 +74,19 @@ void fill_random(float* d, size_t n) {
 int main(int argc, char** argv) {
   int repeats = 20;
   int64_t size = 4096;
+  std::string only = "sgemm,add,conv,batch_norm";
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--repeats") && i + 1 < argc) repeats = std::atoi(argv[++i]);
     else if (!std::strcmp(argv[i], "--size") && i + 1 < argc) size = std::atoll(argv[++i]);
+    else if (!std::strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
+    else {
+      std::fprintf(stderr, "bench_cuda: unknown argument '%s'\nusage: bench_cuda [--repeats N] [--size S] "
+                           "[--only sgemm,add,conv,batch_norm]\n", argv[i]);
+      return 2;
+    }
   }
+  const auto wanted = [&](const char* group) { return ("," + only + ",").find("," + std::string(group) + ",") !=
+                                                      std::string::npos; };
   if (cuda::device_count() == 0) {
     std::printf("bench_cuda: no CUDA device; CUDA benchmarks not run\n");
     return 0;
@@ -90,6 +100,7 @@ int main(int argc, char** argv) {
 
   // ---- SGEMM ----------------------------------------------------------------
   for (const int64_t n : {int64_t(1024), int64_t(2048), size}) {
+    if (!wanted("sgemm")) break;
     DeviceBuffer a(n * n * 4), b(n * n * 4), c(n * n * 4);
     fill_random(a.as<float>(), n * n);
     fill_random(b.as<float>(), n * n);
@@ -119,6 +130,7 @@ int main(int argc, char** argv) {
 
   // ---- elementwise ------------------------------------------------------------
   for (const int64_t n : {int64_t(1) << 24, int64_t(1) << 26}) {
+    if (!wanted("add")) break;
     DeviceBuffer x(n * 4), y(n * 4), z(n * 4);
     fill_random(x.as<float>(), n);
     fill_random(y.as<float>(), n);
@@ -152,6 +164,7 @@ int main(int argc, char** argv) {
   };
   for (const ConvCase c : {ConvCase{16, 16, 256}, ConvCase{16, 32, 128}, ConvCase{16, 64, 64}, ConvCase{16, 128, 32},
                            ConvCase{16, 256, 16}}) {
+    if (!wanted("conv")) break;
     const Tensor x = Tensor::randn({c.N, c.C, c.HW, c.HW}, DType::f32, &gen, 0, 1, gpu);
     const Tensor w = Tensor::randn({c.C, c.C, 3, 3}, DType::f32, &gen, 0, 1, gpu);
     const double flop = 2.0 * double(c.N) * c.C * c.C * 9 * c.HW * c.HW;
@@ -188,6 +201,7 @@ int main(int argc, char** argv) {
     cuda::set_algo_choice(cuda::AlgoChoice::search);
   }
   for (const ConvCase c : {ConvCase{16, 16, 256}, ConvCase{16, 64, 64}, ConvCase{16, 256, 16}}) {
+    if (!wanted("batch_norm")) break;
     const Tensor x = Tensor::randn({c.N, c.C, c.HW, c.HW}, DType::f32, &gen, 0, 1, gpu);
     const Tensor gamma = Tensor::ones({c.C}, DType::f32, gpu), beta = Tensor::zeros({c.C}, DType::f32, gpu);
     const double bytes = double(x.numel()) * 4;

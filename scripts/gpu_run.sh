@@ -2,7 +2,10 @@
 # Runs on a GPU machine from the bundle scripts/gpu_bundle.sh makes
 # (.gpu/run.sh unpacks it and runs this copy of the script from it, with
 # STRATA_REPO the repository): the GPU tests, then the CUDA benchmarks.
-#   bash .gpu/run.sh [REPEATS]     (default 10)
+#   bash .gpu/run.sh [REPEATS] [PARTS]     (default 10, tests,steps,kernels,welllog)
+# PARTS picks what runs, comma-separated: tests, steps (training steps),
+# kernels (bench_cuda), welllog, profile (Nsight Compute on the native
+# convolution kernels, profile.txt; not in the default).
 # Results go to $OUT (or .gpu/out), at most 8 files: device.txt, gpu_tests.log
 # (the gpu-label suites), bench_cuda.jsonl, bench_cuda.err (every benchmark's
 # stderr), train_step.jsonl (the reference U-Nets' training steps: strata on
@@ -16,6 +19,8 @@ set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 out="${OUT:-$here/out}"
 repeats="${1:-10}"
+parts=",${2:-tests,steps,kernels,welllog},"
+want() { [[ "$parts" == *",$1,"* ]]; }
 mkdir -p "$out"
 
 # cuBLAS and cuDNN: the toolkit's, else the pip wheels next to PyTorch.
@@ -38,41 +43,60 @@ export LD_LIBRARY_PATH="$libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 cat "$out/device.txt"
 
 status=0
-: > "$out/gpu_tests.log"
 : > "$out/bench_cuda.err"
-for t in test_cuda_backend test_cuda_layers test_device_training; do
-  [ -x "$here/$t" ] || continue
-  timeout 240 "$here/$t" >> "$out/gpu_tests.log" 2>&1 || status=1
-done
-grep -E "^\[  (FAILED|PASSED|SKIPPED) |^U-Net|tests? from .* ran" "$out/gpu_tests.log"
-grep -B2 -A8 "Failure" "$out/gpu_tests.log" | head -n 80
+if want tests; then
+  : > "$out/gpu_tests.log"
+  for t in test_cuda_backend test_cuda_layers test_device_training; do
+    [ -x "$here/$t" ] || continue
+    timeout 240 "$here/$t" >> "$out/gpu_tests.log" 2>&1 || status=1
+  done
+  grep -E "^\[  (FAILED|PASSED|SKIPPED) |^U-Net|tests? from .* ran" "$out/gpu_tests.log"
+  grep -B2 -A8 "Failure" "$out/gpu_tests.log" | head -n 80
+fi
 
-# The reference U-Nets' training steps (bench_train_step.cpp; torch_train_step.py, the identical PyTorch model).
 repo="${STRATA_REPO:-$here/..}"
-: > "$out/train_step.jsonl"
-# strata three ways: cuDNN with searched algorithms (the default), cuDNN's heuristic choice, the native kernels.
-for m in unet2d faults unet_mobilenetv2 unet_vgg16 faults_predict; do
-  timeout 60 "$here/bench_train_step" "$m" "$repeats" cuda >> "$out/train_step.jsonl" 2>> "$out/bench_cuda.err"
-  STRATA_CUDNN_ALGO=heuristic timeout 60 "$here/bench_train_step" "$m" "$repeats" cuda 2>> "$out/bench_cuda.err" |
-    sed 's/^{"name": "\([^"]*\)"/{"name": "\1", "engine": "cudnn_heuristic"/' >> "$out/train_step.jsonl"
-  STRATA_CONV_ENGINE=native timeout 60 "$here/bench_train_step" "$m" "$repeats" cuda 2>> "$out/bench_cuda.err" |
-    sed 's/^{"name": "\([^"]*\)"/{"name": "\1", "engine": "native"/' >> "$out/train_step.jsonl"
-  if [ -f "$repo/benchmarks/torch_train_step.py" ] && python3 -c "import torch; assert torch.cuda.is_available()" 2>/dev/null; then
-    timeout 90 python3 "$repo/benchmarks/torch_train_step.py" "$m" "$(nproc)" "$repeats" cuda >> "$out/train_step.jsonl" 2>> "$out/bench_cuda.err"
-  fi
-done
-for m in unet2d faults; do
-  timeout 60 "$here/bench_train_step" "$m" 3 cpu >> "$out/train_step.jsonl" 2>> "$out/bench_cuda.err"
-done
-cat "$out/train_step.jsonl"
+# The reference U-Nets' training steps (bench_train_step.cpp; torch_train_step.py, the identical PyTorch model).
+if want steps; then
+  : > "$out/train_step.jsonl"
+  # strata three ways: cuDNN with searched algorithms (the default), cuDNN's heuristic choice, the native kernels.
+  for m in unet2d faults unet_mobilenetv2 unet_vgg16 faults_predict; do
+    timeout 60 "$here/bench_train_step" "$m" "$repeats" cuda >> "$out/train_step.jsonl" 2>> "$out/bench_cuda.err"
+    STRATA_CUDNN_ALGO=heuristic timeout 60 "$here/bench_train_step" "$m" "$repeats" cuda 2>> "$out/bench_cuda.err" |
+      sed 's/^{"name": "\([^"]*\)"/{"name": "\1", "engine": "cudnn_heuristic"/' >> "$out/train_step.jsonl"
+    STRATA_CONV_ENGINE=native timeout 60 "$here/bench_train_step" "$m" "$repeats" cuda 2>> "$out/bench_cuda.err" |
+      sed 's/^{"name": "\([^"]*\)"/{"name": "\1", "engine": "native"/' >> "$out/train_step.jsonl"
+    if [ -f "$repo/benchmarks/torch_train_step.py" ] && python3 -c "import torch; assert torch.cuda.is_available()" 2>/dev/null; then
+      timeout 90 python3 "$repo/benchmarks/torch_train_step.py" "$m" "$(nproc)" "$repeats" cuda >> "$out/train_step.jsonl" 2>> "$out/bench_cuda.err"
+    fi
+  done
+  for m in unet2d faults; do
+    timeout 60 "$here/bench_train_step" "$m" 3 cpu >> "$out/train_step.jsonl" 2>> "$out/bench_cuda.err"
+  done
+  cat "$out/train_step.jsonl"
+fi
 
-timeout 240 "$here/bench_cuda" --repeats "$repeats" > "$out/bench_cuda.jsonl" 2>> "$out/bench_cuda.err"
-echo "bench_cuda: exit $?, $(wc -l < "$out/bench_cuda.jsonl") lines"
-cat "$out/bench_cuda.jsonl"
+if want kernels; then
+  timeout 240 "$here/bench_cuda" --repeats "$repeats" > "$out/bench_cuda.jsonl" 2>> "$out/bench_cuda.err"
+  echo "bench_cuda: exit $?, $(wc -l < "$out/bench_cuda.jsonl") lines"
+  cat "$out/bench_cuda.jsonl"
+fi
+
+# Nsight Compute's summary of the implicit-GEMM convolution kernels (one launch of each kind).
+if want profile; then
+  ncu_bin=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -n 1)
+  if [ -n "$ncu_bin" ]; then
+    timeout 180 "$ncu_bin" --kernel-name regex:conv_igemm --launch-count 9 --section SpeedOfLight \
+      --section Occupancy --section LaunchStats "$here/bench_cuda" --repeats 1 --only conv > "$out/profile.txt" 2>&1
+    grep -E "conv_igemm_kernel|Duration|Compute \(SM\) Throughput|Memory Throughput|Achieved Occupancy|Registers Per" \
+      "$out/profile.txt" | head -n 80
+  else
+    echo "profile: no ncu on this machine"
+  fi
+fi
 
 # The well-log app's reference config on the GPU and on the CPU: the loss curves must agree to float tolerance.
 repo_abs="$(cd "$repo" && pwd)"
-if [ -x "$here/strata-welllog" ]; then
+if want welllog && [ -x "$here/strata-welllog" ]; then
   : > "$out/welllog.log"
   # cuda / cuda_again: cuDNN's convolutions (the default); det / det_again: the same with train.deterministic;
   # native / native_again: STRATA_CONV_ENGINE=native.
