@@ -3,7 +3,11 @@
 # machine that has the CUDA runtime, cuBLAS and cuDNN (e.g. PyTorch's pip wheels) but none of strata's build
 # dependencies; copy .gpu/ there and run it:
 #
-#   scripts/gpu_bundle.sh [BUILD_DIR]      # default build-gpu: configured with STRATA_CUDA=ON, sm_90
+#   scripts/gpu_bundle.sh [BUILD_DIR] [APPS]   # default build-gpu (configured with STRATA_CUDA=ON, sm_90), welllog
+#
+# APPS: the apps to include, comma-separated (welllog, segment, faults, anomaly). Each binary carries the CUDA
+# kernels (about 5 MB compressed), and the bundle travels with the repository under a 64 MiB limit, so take the
+# apps a run needs.
 #   on the GPU machine:  bash .gpu/run.sh [REPEATS]
 #
 # run.sh writes gpu_tests.xml, gpu_tests.log, bench_cuda.jsonl and device.txt
@@ -12,8 +16,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build="${1:-build-gpu}"
-targets=(test_cuda_backend test_cuda_layers test_device_training bench_cuda bench_train_step strata-cuda-info strata-welllog
-  strata-segment strata-faults strata-anomaly)
+apps="${2:-welllog}"
+targets=(test_cuda_backend test_cuda_layers test_device_training bench_cuda bench_train_step strata-cuda-info)
+for app in ${apps//,/ }; do
+  case "$app" in
+    welllog | segment | faults | anomaly) targets+=("strata-$app") ;;
+    *) echo "gpu_bundle: unknown app '$app': expected welllog, segment, faults or anomaly" >&2; exit 2 ;;
+  esac
+done
 
 if [ ! -f "$build/CMakeCache.txt" ]; then
   cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DSTRATA_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 \

@@ -2,7 +2,7 @@
 # Runs on a GPU machine from the bundle scripts/gpu_bundle.sh makes
 # (.gpu/run.sh unpacks it and runs this copy of the script from it, with
 # STRATA_REPO the repository): the GPU tests, then the CUDA benchmarks.
-#   bash .gpu/run.sh [REPEATS] [PARTS]     (default 10, tests,steps,kernels,welllog)
+#   bash .gpu/run.sh [REPEATS] [PARTS]     (default 10, tests,kernels,steps,welllog)
 # PARTS picks what runs, comma-separated: tests, steps (training steps),
 # kernels (bench_cuda), welllog, profile (Nsight Compute on the native
 # convolution kernels, profile.txt; not in the default).
@@ -54,6 +54,25 @@ if want tests; then
   grep -B2 -A8 "Failure" "$out/gpu_tests.log" | head -n 80
 fi
 
+if want kernels; then
+  timeout 240 "$here/bench_cuda" --repeats "$repeats" > "$out/bench_cuda.jsonl" 2>> "$out/bench_cuda.err"
+  echo "bench_cuda: exit $?, $(wc -l < "$out/bench_cuda.jsonl") lines"
+  cat "$out/bench_cuda.jsonl"
+fi
+
+# Nsight Compute's summary of the implicit-GEMM convolution kernels (one launch of each kind).
+if want profile; then
+  ncu_bin=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -n 1)
+  if [ -n "$ncu_bin" ]; then
+    timeout 180 "$ncu_bin" --kernel-name regex:conv_igemm --launch-count 9 --section SpeedOfLight \
+      --section Occupancy --section LaunchStats "$here/bench_cuda" --repeats 1 --only conv > "$out/profile.txt" 2>&1
+    grep -E "conv_igemm_kernel|Duration|Compute \(SM\) Throughput|Memory Throughput|Achieved Occupancy|Registers Per" \
+      "$out/profile.txt" | head -n 80
+  else
+    echo "profile: no ncu on this machine"
+  fi
+fi
+
 repo="${STRATA_REPO:-$here/..}"
 # The reference U-Nets' training steps (bench_train_step.cpp; torch_train_step.py, the identical PyTorch model).
 if want steps; then
@@ -73,25 +92,6 @@ if want steps; then
     timeout 60 "$here/bench_train_step" "$m" 3 cpu >> "$out/train_step.jsonl" 2>> "$out/bench_cuda.err"
   done
   cat "$out/train_step.jsonl"
-fi
-
-if want kernels; then
-  timeout 240 "$here/bench_cuda" --repeats "$repeats" > "$out/bench_cuda.jsonl" 2>> "$out/bench_cuda.err"
-  echo "bench_cuda: exit $?, $(wc -l < "$out/bench_cuda.jsonl") lines"
-  cat "$out/bench_cuda.jsonl"
-fi
-
-# Nsight Compute's summary of the implicit-GEMM convolution kernels (one launch of each kind).
-if want profile; then
-  ncu_bin=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -n 1)
-  if [ -n "$ncu_bin" ]; then
-    timeout 180 "$ncu_bin" --kernel-name regex:conv_igemm --launch-count 9 --section SpeedOfLight \
-      --section Occupancy --section LaunchStats "$here/bench_cuda" --repeats 1 --only conv > "$out/profile.txt" 2>&1
-    grep -E "conv_igemm_kernel|Duration|Compute \(SM\) Throughput|Memory Throughput|Achieved Occupancy|Registers Per" \
-      "$out/profile.txt" | head -n 80
-  else
-    echo "profile: no ncu on this machine"
-  fi
 fi
 
 # The well-log app's reference config on the GPU and on the CPU: the loss curves must agree to float tolerance.
