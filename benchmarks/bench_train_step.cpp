@@ -12,12 +12,14 @@
 //     256 x 512 section (fault probability prediction)
 // Usage: bench_train_step MODEL [repeats (default 5)] [cpu|cuda]
 // Prints one JSON object: name, strata_ms (median step after 2 warm-ups),
-// strata_peak_mb (peak resident set of this process), threads, device, and
-// the first step's loss. On `cuda` (a CUDA build on a GPU) the model, batch
+// strata_peak_mb (peak resident set of this process), threads, device,
+// strata_min_ms / strata_max_ms (the spread of the timed steps), and the
+// first step's loss. On `cuda` (a CUDA build on a GPU) the model, batch
 // and target live on the device, each timed step ends with a device
 // synchronisation, and device_peak_mb is the device allocator's peak. With
 // STRATA_PROFILE=1 it also prints, on stderr, where the timed steps' time went
-// (engine/profile.h: each leaf module's forward, each backward op).
+// (engine/profile.h: each leaf module's forward, each backward op; on a GPU each
+// waits for the device, so the profiled step is slower than the plain one).
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -172,6 +174,7 @@ int main(int argc, char** argv) {
               predict ? "" : "train_step_", model.c_str(), ms[ms.size() / 2], double(usage.ru_maxrss) / 1024.0,
               num_threads(), device_name.c_str());
   if (device.is_cuda()) std::printf(", \"device_peak_mb\": %.1f", device_peak_mb);
+  std::printf(", \"strata_min_ms\": %.2f, \"strata_max_ms\": %.2f", ms.front(), ms.back());
   if (!predict) std::printf(", \"first_loss\": %.7g", first_loss);
   std::printf("}\n");
   return 0;

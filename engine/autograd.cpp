@@ -129,8 +129,10 @@ void run_backward(const Tensor& root, const Tensor& grad_in, bool retain_graph) 
     if (g.defined()) {
       try {
         if (profile::enabled()) {
+          profile::wait_for_devices();
           const auto t0 = std::chrono::steady_clock::now();
           input_grads = node->fn_(g);
+          profile::wait_for_devices();
           profile::add("bwd " + node->name() + " " + shape_str(g.shape()),
                        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
         } else {

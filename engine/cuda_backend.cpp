@@ -10,6 +10,7 @@
 
 #include "engine/cuda_device.h"
 #include "engine/cudnn_ops.h"
+#include "engine/profile.h"
 #include "kernels/cuda/kernels.h"
 
 #if !defined(STRATA_CUDA_EMU)
@@ -87,6 +88,9 @@ GemmEngine& engine_setting() {
 
 class CudaBackend final : public Backend {
  public:
+  CudaBackend() {
+    profile::set_device_wait([] { STRATA_CUDA_CHECK(cudaDeviceSynchronize()); });
+  }
   Allocator& allocator() override { return device_allocator(); }
   void copy_to_host(void* dst, const void* src, size_t nbytes) override {
     STRATA_CUDA_CHECK(cudaMemcpy(dst, src, nbytes, cudaMemcpyDeviceToHost));

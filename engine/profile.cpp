@@ -31,6 +31,16 @@ bool enabled() {
   return on;
 }
 
+namespace {
+void (*device_wait)() = nullptr;
+}  // namespace
+
+void set_device_wait(void (*wait)()) { device_wait = wait; }
+
+void wait_for_devices() {
+  if (device_wait) device_wait();
+}
+
 void add(const std::string& key, double seconds) {
   std::lock_guard<std::mutex> lock(mu);
   Entry& e = table()[key];

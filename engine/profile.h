@@ -13,6 +13,10 @@ namespace strata::profile {
 
 bool enabled();
 void add(const std::string& key, double seconds);
+// A GPU runs kernels after their launch returns: a backend that queues work registers how to wait for it, and
+// the timers above wait before reading the clock (only while profiling), so each key is charged its own work.
+void set_device_wait(void (*wait)());
+void wait_for_devices();
 // The table, longest first; `total_seconds` > 0 adds each key's share of it.
 std::string report(double total_seconds = 0);
 void reset();

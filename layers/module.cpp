@@ -39,8 +39,10 @@ Tensor Module::operator()(const Tensor& x) {
   if (!rec) {
     if (!profile::enabled() || !children_.empty()) return forward(x);
     // STRATA_PROFILE: leaf modules are the ops themselves; composites would count their children twice.
+    profile::wait_for_devices();
     const auto t0 = std::chrono::steady_clock::now();
     Tensor y = forward(x);
+    profile::wait_for_devices();
     profile::add("fwd " + type_ + " " + describe() + " " + shape_str(x.shape()),
                  std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     return y;

@@ -4,8 +4,10 @@
 # STRATA_REPO the repository): the GPU tests, then the CUDA benchmarks.
 #   bash .gpu/run.sh [REPEATS] [PARTS]     (default 10, tests,kernels,steps,welllog)
 # PARTS picks what runs, comma-separated: tests, steps (training steps),
-# kernels (bench_cuda), welllog, profile (Nsight Compute on the native
-# convolution kernels, profile.txt; not in the default).
+# kernels (bench_cuda), conv (bench_cuda's convolutions only), welllog; not in
+# the default: profile (Nsight Compute on the native convolution kernels,
+# profile.txt), step_profile (where the VGG16 U-Net step and the faults
+# prediction spend their time on the GPU, step_profile.txt).
 # Results go to $OUT (or .gpu/out), at most 8 files: device.txt, gpu_tests.log
 # (the gpu-label suites), bench_cuda.jsonl, bench_cuda.err (every benchmark's
 # stderr), train_step.jsonl (the reference U-Nets' training steps: strata on
@@ -54,8 +56,10 @@ if want tests; then
   grep -B2 -A8 "Failure" "$out/gpu_tests.log" | head -n 80
 fi
 
-if want kernels; then
-  timeout 240 "$here/bench_cuda" --repeats "$repeats" > "$out/bench_cuda.jsonl" 2>> "$out/bench_cuda.err"
+if want kernels || want conv; then
+  only=sgemm,add,conv,batch_norm
+  want kernels || only=conv
+  timeout 240 "$here/bench_cuda" --repeats "$repeats" --only "$only" > "$out/bench_cuda.jsonl" 2>> "$out/bench_cuda.err"
   echo "bench_cuda: exit $?, $(wc -l < "$out/bench_cuda.jsonl") lines"
   cat "$out/bench_cuda.jsonl"
 fi
@@ -92,6 +96,14 @@ if want steps; then
     timeout 60 "$here/bench_train_step" "$m" 3 cpu >> "$out/train_step.jsonl" 2>> "$out/bench_cuda.err"
   done
   cat "$out/train_step.jsonl"
+fi
+
+if want step_profile; then
+  for m in unet_vgg16 faults_predict; do
+    echo "== $m" >> "$out/step_profile.txt"
+    STRATA_PROFILE=1 timeout 60 "$here/bench_train_step" "$m" 5 cuda >> "$out/step_profile.txt" 2>&1
+  done
+  head -n 60 "$out/step_profile.txt"
 fi
 
 # The well-log app's reference config on the GPU and on the CPU: the loss curves must agree to float tolerance.

@@ -5,8 +5,9 @@
 //   backward-data    gx (Cg x N*H*W)   = w^T  (Cg x Kg*R*S)  . the taps of gy that each input element fed
 //   backward-weight  gw (Kg x Cg*R*S)  = gy   (Kg x N*OH*OW) . columns of x, transposed
 // Backward-data gathers (every gx element is one thread's sum: no atomics).
-// Backward-weight sums over N*OH*OW, which is long while its output is small:
-// the sum is split into chunks whose partial products go to a workspace, then
+// Where the output has too few tiles to fill the GPU (backward-weight sums
+// over N*OH*OW into a small output; deep layers have few positions), the sum
+// is split into chunks whose partial results go to a workspace and are then
 // added in chunk order. Every result is therefore deterministic.
 //
 // Tiles follow gemm.cu: 256 threads, a BM x 128 tile of the output per block
@@ -25,9 +26,11 @@ namespace strata::cuda {
 namespace {
 
 constexpr int kBN = 128, kBK = 8, kIgThreads = 256, kPad = 4;
-// Backward-weight splits its sum until about this many blocks run (a fixed number, not the device's: results
-// must not depend on the GPU), keeping at least kMinChunk terms per chunk.
+// A pass with fewer tiles than this splits its sum until about this many blocks run (a fixed number, not the
+// device's: results must not depend on the GPU), keeping at least kMinChunk terms per chunk and the partial
+// results within kMaxParts floats.
 constexpr int kTargetBlocks = 512, kMinChunk = 256;
+constexpr int64_t kMaxParts = int64_t(1) << 26;
 
 // n / d for 0 <= n < 2^31 by one high multiply, an add and a shift (the round-up method: s = ceil(log2 d),
 // m = floor(2^32 (2^s - d) / d) + 1, n / d = (mulhi(n, m) + n) >> s).
@@ -56,16 +59,17 @@ struct Geom {
 
 // Each pass is an Op: the GEMM's sizes (M rows, Ncols columns, Kd summed terms), its A(m, k), its B(k, n)
 // through a per-column part (Col, decomposed once per thread) and a per-term part (Row), and where a result goes.
-// kBNFast: B's threads run along n (a column fixed per thread, four terms per slice) or along k (four columns
-// fixed per thread, one term per slice); each chooses the order that reads x or gy along its rows.
+// kBNFast: B's threads run along n (forward, backward-data: x or gy read along its rows) or along k
+// (backward-weight: x read along its rows as the sum runs over positions).
 
 struct Forward {
   static constexpr bool kBNFast = true;
   Geom g;
   const float* x;
   const float* w;
-  float* y;
+  float* y;  // (splits, N, K, OH, OW): y itself when the sum is not split
   int M, Ncols, Kd, k_chunk;
+  int64_t part;  // elements of one chunk's results
 
   struct Col { int base, ih0, iw0; };  // base < 0: past the last column
   struct Row { int off, dy, dx; };
@@ -85,9 +89,9 @@ struct Forward {
     if (c.base < 0 || unsigned(ih) >= unsigned(g.H) || unsigned(iw) >= unsigned(g.W)) return 0.f;
     return __ldg(x + c.base + r.off + c.ih0 * g.W + c.iw0);
   }
-  __device__ void store(int grp, int, int m, int n, float v) const {
+  __device__ void store(int grp, int split, int m, int n, float v) const {
     const int nn = g.by_P.div(n), p = n - nn * g.P;
-    y[(nn * g.K + grp * g.Kg + m) * g.P + p] = v;
+    y[split * part + (nn * g.K + grp * g.Kg + m) * g.P + p] = v;
   }
 };
 
@@ -96,8 +100,9 @@ struct BackwardData {
   Geom g;
   const float* gy;
   const float* w;
-  float* gx;
+  float* gx;  // (splits, N, C, H, W): gx itself when the sum is not split
   int M, Ncols, Kd, k_chunk;
+  int64_t part;
 
   struct Col { int base, th0, tw0; };
   struct Row { int off, dy, dx; };
@@ -123,9 +128,9 @@ struct BackwardData {
     if (oh * g.sh != th || ow * g.sw != tw || oh >= g.OH || ow >= g.OW) return 0.f;
     return __ldg(gy + c.base + r.off + oh * g.OW + ow);
   }
-  __device__ void store(int grp, int, int m, int n, float v) const {
+  __device__ void store(int grp, int split, int m, int n, float v) const {
     const int nn = g.by_HW.div(n), hw = n - nn * g.HW;
-    gx[(nn * g.C + grp * g.Cg + m) * g.HW + hw] = v;
+    gx[split * part + (nn * g.C + grp * g.Cg + m) * g.HW + hw] = v;
   }
 };
 
@@ -136,6 +141,7 @@ struct BackwardWeight {
   const float* gy;
   float* out;  // (splits, K, Cg * R * S): gw itself when the sum is not split
   int M, Ncols, Kd, k_chunk;
+  int64_t part;
 
   struct Col { int base, dy, dx; };  // a (c, r, s) of the weight
   struct Row { int xoff, ih0, iw0; };  // an (n, oh, ow) of the sum
@@ -159,7 +165,7 @@ struct BackwardWeight {
     return __ldg(x + r.xoff + c.base + ih * g.W + iw);
   }
   __device__ void store(int grp, int split, int m, int n, float v) const {
-    out[(split * g.K + grp * g.Kg + m) * Ncols + n] = v;
+    out[split * part + (grp * g.Kg + m) * Ncols + n] = v;
   }
 };
 
@@ -169,11 +175,12 @@ __device__ __forceinline__ int tile_row(int ty, int i) {
   else return TM * ty + i;
 }
 
-// Two resident blocks per multiprocessor for the 128-row tiles (at most 128 registers a thread, as gemm.cu's
-// float kernel); the smaller tiles need fewer registers and fit more by themselves.
+// Resident blocks per multiprocessor the register budget must allow: two for the 128- and 64-row tiles (at most
+// 128 registers a thread, as gemm.cu's float kernel), three for the 32-row tiles, whose few rows per gathered
+// element leave them waiting on loads (at most 85 registers).
 template <int BM, class Op>
-__global__ void __launch_bounds__(kIgThreads, BM == 128 ? 2 : 1) conv_igemm_kernel(Op op) {
-  constexpr int TM = BM / 16, kAPer = BM * kBK / kIgThreads, kCols = Op::kBNFast ? 1 : 4;
+__global__ void __launch_bounds__(kIgThreads, BM == 32 ? 3 : 2) conv_igemm_kernel(Op op) {
+  constexpr int TM = BM / 16, kAPer = BM * kBK / kIgThreads;
   __shared__ __align__(16) float As[2][kBK][BM + kPad];
   __shared__ __align__(16) float Bs[2][kBK][kBN + kPad];
   const int tid = int(threadIdx.x), tx = tid % 16, ty = tid / 16;
@@ -181,13 +188,15 @@ __global__ void __launch_bounds__(kIgThreads, BM == 128 ? 2 : 1) conv_igemm_kern
   const int grp = int(blockIdx.z) % op.g.groups, split = int(blockIdx.z) / op.g.groups;
   const int kbeg = split * op.k_chunk, kend = kbeg + op.k_chunk < op.Kd ? kbeg + op.k_chunk : op.Kd;
 
-  // A is staged along k: a thread's term within a slice is fixed (ak), its rows are tid / 8 + 32 r.
-  // B along n: its column is fixed (tid % 128), its terms tid / 128 + 2 r; along k: its term is ak, its
-  // columns tid / 8 + 32 r. Either way the columns are decomposed once.
+  // A is staged along k: a thread's term within a slice is fixed (ak), its rows are tid / 8 + 32 r. B holds one
+  // term and four columns per thread: along n, term tid / 32 and four neighbouring columns (one decomposition of
+  // the term per slice, and the gathers of a warp cover 128 consecutive columns); along k, term ak and columns
+  // tid / 8 + 32 q. Either way a thread's columns are fixed and decomposed once.
   const int ak = tid % kBK;
-  typename Op::Col cols[kCols];
+  const int bk = Op::kBNFast ? tid / 32 : ak;
+  typename Op::Col cols[4];
 #pragma unroll
-  for (int r = 0; r < kCols; ++r) cols[r] = op.col(grp, n0 + (Op::kBNFast ? tid % kBN : tid / kBK + 32 * r));
+  for (int q = 0; q < 4; ++q) cols[q] = op.col(grp, n0 + (Op::kBNFast ? 4 * (tid % 32) + q : tid / kBK + 32 * q));
 
   float ra[kAPer], rb[4];
   auto fetch = [&](int k0) {
@@ -197,30 +206,24 @@ __global__ void __launch_bounds__(kIgThreads, BM == 128 ? 2 : 1) conv_igemm_kern
       const int m = m0 + tid / kBK + 32 * r;
       ra[r] = k < kend && m < op.M ? op.a(grp, m, k) : 0.f;
     }
-    if constexpr (Op::kBNFast) {
+    const int kb = k0 + bk;
+    if (kb < kend) {
+      const typename Op::Row row = op.row(kb);
 #pragma unroll
-      for (int r = 0; r < 4; ++r) {
-        const int kb = k0 + tid / kBN + 2 * r;
-        rb[r] = kb < kend ? op.b(op.row(kb), cols[0]) : 0.f;
-      }
+      for (int q = 0; q < 4; ++q) rb[q] = op.b(row, cols[q]);
     } else {
-      if (k < kend) {
-        const typename Op::Row row = op.row(k);
 #pragma unroll
-        for (int r = 0; r < 4; ++r) rb[r] = op.b(row, cols[r]);
-      } else {
-#pragma unroll
-        for (int r = 0; r < 4; ++r) rb[r] = 0.f;
-      }
+      for (int q = 0; q < 4; ++q) rb[q] = 0.f;
     }
   };
   auto stage = [&](int buf) {
 #pragma unroll
     for (int r = 0; r < kAPer; ++r) As[buf][ak][tid / kBK + 32 * r] = ra[r];
+    if constexpr (Op::kBNFast) {
+      *reinterpret_cast<float4*>(&Bs[buf][bk][4 * (tid % 32)]) = make_float4(rb[0], rb[1], rb[2], rb[3]);
+    } else {
 #pragma unroll
-    for (int r = 0; r < 4; ++r) {
-      if constexpr (Op::kBNFast) Bs[buf][tid / kBN + 2 * r][tid % kBN] = rb[r];
-      else Bs[buf][ak][tid / kBK + 32 * r] = rb[r];
+      for (int q = 0; q < 4; ++q) Bs[buf][bk][tid / kBK + 32 * q] = rb[q];
     }
   };
 
@@ -284,29 +287,32 @@ __global__ void sum_chunks_kernel(const float* __restrict__ parts, int64_t split
   }
 }
 
-// The GEMM's sizes of a pass; Kd split into chunks of k_chunk terms (whole slices) for backward-weight.
+// The GEMM's sizes of a pass, and its sum split into `splits` chunks of k_chunk terms (whole slices) where the
+// output has few tiles; part: the elements of the pass's output (one chunk's partial results).
 struct Plan {
   int M = 0, Ncols = 0, Kd = 0, k_chunk = 0, splits = 1, bm = 128;
+  int64_t part = 0;
 };
 
 Plan plan_of(ConvPass pass, const ConvGeom& g) {
   Plan p;
   const int64_t RS = g.R * g.S;
   switch (pass) {
-    case ConvPass::forward: p = {int(g.Kg()), int(g.N * g.P()), int(g.Cg() * RS)}; break;
-    case ConvPass::backward_data: p = {int(g.Cg()), int(g.N * g.H * g.W), int(g.Kg() * RS)}; break;
-    case ConvPass::backward_weight: p = {int(g.Kg()), int(g.Cg() * RS), int(g.N * g.P())}; break;
+    case ConvPass::forward: p = {int(g.Kg()), int(g.N * g.P()), int(g.Cg() * RS)}; p.part = g.N * g.K * g.P(); break;
+    case ConvPass::backward_data:
+      p = {int(g.Cg()), int(g.N * g.H * g.W), int(g.Kg() * RS)};
+      p.part = g.N * g.C * g.H * g.W;
+      break;
+    case ConvPass::backward_weight: p = {int(g.Kg()), int(g.Cg() * RS), int(g.N * g.P())}; p.part = g.K * g.Cg() * RS; break;
   }
   p.bm = p.M <= 32 ? 32 : p.M <= 64 ? 64 : 128;
-  p.k_chunk = p.Kd;
-  if (pass == ConvPass::backward_weight) {
-    const int64_t tiles = ((p.Ncols + kBN - 1) / kBN) * ((p.M + p.bm - 1) / p.bm) * g.groups;
-    const int64_t most = std::max<int64_t>(1, std::min<int64_t>(p.Kd / kMinChunk, 65535 / g.groups));
-    const int64_t want = std::clamp<int64_t>((kTargetBlocks + tiles - 1) / tiles, 1, most);
-    const int64_t chunk = ((p.Kd + want - 1) / want + kBK - 1) / kBK * kBK;
-    p.k_chunk = int(chunk);
-    p.splits = int((p.Kd + chunk - 1) / chunk);
-  }
+  const int64_t tiles = ((p.Ncols + kBN - 1) / kBN) * ((p.M + p.bm - 1) / p.bm) * g.groups;
+  const int64_t most = std::max<int64_t>(
+      1, std::min({p.Kd / int64_t(kMinChunk), 65535 / g.groups, kMaxParts / std::max<int64_t>(p.part, 1)}));
+  const int64_t want = std::clamp<int64_t>((kTargetBlocks + tiles - 1) / tiles, 1, most);
+  const int64_t chunk = ((p.Kd + want - 1) / want + kBK - 1) / kBK * kBK;
+  p.k_chunk = int(chunk);
+  p.splits = int((p.Kd + chunk - 1) / chunk);
   return p;
 }
 
@@ -333,10 +339,8 @@ int64_t conv_igemm_workspace(ConvPass pass, const ConvGeom& g) {
   const int64_t sizes[] = {g.N * g.C * g.H * g.W, g.N * g.K * g.OH * g.OW, g.K * g.Cg() * g.R * g.S};
   for (const int64_t s : sizes)
     if (s >= limit - kBN) return -1;
-  if (pass != ConvPass::backward_weight) return 0;
   const Plan p = plan_of(pass, g);
-  const int64_t parts = p.splits > 1 ? int64_t(p.splits) * g.K * g.Cg() * g.R * g.S : 0;
-  return parts < limit ? parts : -1;
+  return p.splits > 1 ? int64_t(p.splits) * p.part : 0;
 }
 
 cudaError_t conv_igemm(ConvPass pass, const ConvGeom& cg, const float* a, const float* b, float* out,
@@ -344,24 +348,21 @@ cudaError_t conv_igemm(ConvPass pass, const ConvGeom& cg, const float* a, const 
   if (cg.N == 0 || cg.K == 0 || cg.C == 0) return cudaGetLastError();
   const Geom g(cg);
   const Plan p = plan_of(pass, cg);
+  float* dst = p.splits > 1 ? workspace : out;
   switch (pass) {
     case ConvPass::forward:
-      launch_tiles(Forward{g, a, b, out, p.M, p.Ncols, p.Kd, p.k_chunk}, p.bm, 1);
+      launch_tiles(Forward{g, a, b, dst, p.M, p.Ncols, p.Kd, p.k_chunk, p.part}, p.bm, p.splits);
       break;
     case ConvPass::backward_data:
-      launch_tiles(BackwardData{g, a, b, out, p.M, p.Ncols, p.Kd, p.k_chunk}, p.bm, 1);
+      launch_tiles(BackwardData{g, a, b, dst, p.M, p.Ncols, p.Kd, p.k_chunk, p.part}, p.bm, p.splits);
       break;
-    case ConvPass::backward_weight: {
-      float* dst = p.splits > 1 ? workspace : out;
-      launch_tiles(BackwardWeight{g, a, b, dst, p.M, p.Ncols, p.Kd, p.k_chunk}, p.bm, p.splits);
-      if (p.splits > 1) {
-        const int64_t n = cg.K * cg.Cg() * cg.R * cg.S;
-        launch(sum_chunks_kernel, dim3(unsigned(std::min<int64_t>((n + kThreads - 1) / kThreads, kMaxBlocks))),
-               dim3(kThreads), 0, nullptr, workspace, int64_t(p.splits), n, out);
-      }
+    case ConvPass::backward_weight:
+      launch_tiles(BackwardWeight{g, a, b, dst, p.M, p.Ncols, p.Kd, p.k_chunk, p.part}, p.bm, p.splits);
       break;
-    }
   }
+  if (p.splits > 1)
+    launch(sum_chunks_kernel, dim3(unsigned(std::min<int64_t>((p.part + kThreads - 1) / kThreads, kMaxBlocks))),
+           dim3(kThreads), 0, nullptr, workspace, int64_t(p.splits), p.part, out);
   return cudaGetLastError();
 }
 
