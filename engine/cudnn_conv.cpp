@@ -13,6 +13,7 @@
 #if defined(STRATA_HAVE_CUDNN)
 #include "engine/cuda_device.h"
 #include "engine/cudnn_common.h"
+#include "kernels/cuda/kernels.h"
 #endif
 
 namespace strata::cuda {
@@ -158,12 +159,16 @@ using Key = std::tuple<int, int, int64_t, int64_t, int64_t, int64_t, int64_t, in
                        int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t>;
 Key key_of(Pass p, DType t, const ConvGeom& g) {
   return {int(p), int(t), g.N, g.C, g.H, g.W, g.K, g.R, g.S, g.OH, g.OW, g.stride_h, g.stride_w, g.pad_h, g.pad_w,
-          g.dil_h, g.dil_w, g.groups, int64_t(algo_choice()) * 2 + int64_t(deterministic())};
+          g.dil_h, g.dil_w, g.groups,
+          int64_t(algo_choice()) * 4 + int64_t(deterministic()) * 2 + int64_t(conv_engine() == ConvEngine::automatic)};
 }
 
+constexpr int kUnsupported = -1, kNative = -2;
+
 struct Choice {
-  int algo = -1;  // -1: unsupported, use the native kernels
+  int algo = kUnsupported;  // or kNative: the native kernel was faster in the search
   size_t workspace = 0;
+  float ms = 0;  // the search's time of the algorithm
 };
 
 std::mutex g_mutex;
@@ -184,8 +189,40 @@ Choice pick(const Perf* perf, int n, size_t cap) {
   for (int i = 0; i < n; ++i)
     if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= cap &&
         (!deterministic() || perf[i].determinism == CUDNN_DETERMINISTIC))
-      return {int(perf[i].algo), perf[i].memory};
+      return {int(perf[i].algo), perf[i].memory, perf[i].time};
   return {};
+}
+
+// The native implicit-GEMM kernel's time for the pass on the call's buffers (best of three after a warm-up), or
+// a negative value where it does not serve the shape. It joins the search when the engine is auto.
+float native_ms(Pass p, const ConvGeom& g, const void* a, const void* b, void* out) {
+  const ConvPass pass = p == Pass::forward         ? ConvPass::forward
+                        : p == Pass::backward_data ? ConvPass::backward_data
+                                                   : ConvPass::backward_weight;
+  const int64_t floats = conv_igemm_workspace(pass, g);
+  if (floats < 0) return -1;
+  float* ws = static_cast<float*>(workspace(size_t(floats) * sizeof(float)));
+  const auto go = [&] {
+    STRATA_CUDA_CHECK(conv_igemm(pass, g, static_cast<const float*>(a), static_cast<const float*>(b),
+                                 static_cast<float*>(out), ws));
+  };
+  cudaEvent_t start, stop;
+  STRATA_CUDA_CHECK(cudaEventCreate(&start));
+  STRATA_CUDA_CHECK(cudaEventCreate(&stop));
+  go();
+  float best = -1;
+  for (int i = 0; i < 3; ++i) {
+    STRATA_CUDA_CHECK(cudaEventRecord(start));
+    go();
+    STRATA_CUDA_CHECK(cudaEventRecord(stop));
+    STRATA_CUDA_CHECK(cudaEventSynchronize(stop));
+    float ms = 0;
+    STRATA_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
+    if (best < 0 || ms < best) best = ms;
+  }
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  return best;
 }
 
 // The workspace a timed search may use: the most any algorithm cuDNN proposes needs, within the cap and half
@@ -260,8 +297,12 @@ Choice choose(Pass p, DType t, const ConvGeom& g, const Descriptors& d, const Bu
       c = pick(perf, n, ws);
     }
   }
-  if (c.algo < 0) log_unsupported(p == Pass::forward ? "forward" : p == Pass::backward_data ? "backward-data"
-                                                                                             : "backward-filter", g);
+  if (search && t == DType::f32 && conv_engine() == ConvEngine::automatic) {
+    const float native = native_ms(p, g, io.a, io.b, io.out);
+    if (native >= 0 && (c.algo < 0 || native < c.ms)) c = {kNative, 0, native};
+  }
+  if (c.algo == kUnsupported)
+    log_unsupported(p == Pass::forward ? "forward" : p == Pass::backward_data ? "backward-data" : "backward-filter", g);
   std::lock_guard<std::mutex> lock(g_mutex);
   g_cache[k] = c;
   return c;
@@ -281,7 +322,7 @@ bool run(Pass p, DType t, const ConvGeom& g, const Buffers& io, Run&& go) {
     return false;
   }
   const Choice c = choose(p, t, g, d, io);
-  if (c.algo < 0) return false;
+  if (c.algo < 0) return false;  // unsupported, or the native kernel was faster
   go(d, c, workspace(c.workspace), Scale{});
   return true;
 }

@@ -3,8 +3,10 @@
 // The algorithm of each shape and pass is chosen once per process and cached:
 // by default cuDNN times every algorithm it offers on the call's own buffers
 // (cudnnFind*AlgorithmEx, workspace bounded) and the fastest runs from then
-// on, as PyTorch's cudnn.benchmark does; `heuristic` takes cuDNN's ranking
-// without timing (cudnnGet*Algorithm_v7). `deterministic` keeps only the
+// on, as PyTorch's cudnn.benchmark does; under the auto engine the native
+// implicit-GEMM kernel is timed beside them and runs the shapes where it is
+// faster. `heuristic` takes cuDNN's ranking without timing
+// (cudnnGet*Algorithm_v7). `deterministic` keeps only the
 // algorithms cuDNN marks deterministic, so two runs give the same numbers.
 // All calls share one workspace, and FP32 runs with CUDNN_FMA_MATH (no TF32)
 // so results compare with the CPU. A case cuDNN does not support returns

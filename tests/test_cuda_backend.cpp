@@ -35,17 +35,22 @@ Tensor randn(const Shape& s, uint64_t seed, DType t = DType::f32) {
 
 std::vector<double> host_values(const Tensor& t) { return t.to(Device::cpu()).to(DType::f64).to_vector<double>(); }
 
-// |a - b| <= tol * max(1, |b|) elementwise, NaN matching NaN.
-void expect_close(const Tensor& got, const Tensor& want, double tol, const std::string& what) {
+// |a - b| <= tol * max(1, |b|) elementwise, NaN matching NaN. With to_largest, tol * max(1, max |b|): for
+// algorithms whose rounding scales with the whole result (FFT and Winograd transforms), not with each element.
+void expect_close(const Tensor& got, const Tensor& want, double tol, const std::string& what,
+                  bool to_largest = false) {
   ASSERT_EQ(got.shape(), want.shape()) << what;
   ASSERT_EQ(got.dtype(), want.dtype()) << what;
   const auto g = host_values(got), w = host_values(want);
+  double largest = 1;
+  if (to_largest)
+    for (const double v : w) largest = std::isnan(v) ? largest : std::max(largest, std::abs(v));
   for (size_t i = 0; i < g.size(); ++i) {
     if (std::isnan(w[i])) {
       ASSERT_TRUE(std::isnan(g[i])) << what << " at " << i;
       continue;
     }
-    ASSERT_NEAR(g[i], w[i], tol * std::max(1.0, std::abs(w[i]))) << what << " at " << i;
+    ASSERT_NEAR(g[i], w[i], tol * std::max(largest, std::abs(w[i]))) << what << " at " << i;
   }
 }
 
@@ -54,7 +59,8 @@ using Fn = std::function<Tensor(const std::vector<Tensor>&)>;
 // Runs f on CPU copies and on CUDA copies of `inputs`; compares the outputs,
 // then backpropagates the same random output gradient on both devices and
 // compares the gradient of every floating input.
-void check(const std::string& name, const Fn& f, const std::vector<Tensor>& inputs, double tol = 2e-6) {
+void check(const std::string& name, const Fn& f, const std::vector<Tensor>& inputs, double tol = 2e-6,
+           bool to_largest = false) {
   SCOPED_TRACE(name);
   std::vector<Tensor> on_cpu, on_gpu;
   for (const Tensor& x : inputs) {
@@ -69,7 +75,7 @@ void check(const std::string& name, const Fn& f, const std::vector<Tensor>& inpu
   }
   const Tensor y_cpu = f(on_cpu), y_gpu = f(on_gpu);
   ASSERT_EQ(y_gpu.device(), kGpu);
-  expect_close(y_gpu, y_cpu, tol, name + " forward");
+  expect_close(y_gpu, y_cpu, tol, name + " forward", to_largest);
   if (!y_cpu.requires_grad()) return;
   const Tensor gy = randn(y_cpu.shape(), 99, y_cpu.dtype());
   y_cpu.backward(gy);
@@ -78,7 +84,8 @@ void check(const std::string& name, const Fn& f, const std::vector<Tensor>& inpu
     if (!on_cpu[i].requires_grad()) continue;
     ASSERT_TRUE(on_gpu[i].grad().defined()) << name << " input " << i;
     EXPECT_EQ(on_gpu[i].grad().device(), kGpu);
-    expect_close(on_gpu[i].grad(), on_cpu[i].grad(), tol, name + " gradient of input " + std::to_string(i));
+    expect_close(on_gpu[i].grad(), on_cpu[i].grad(), tol, name + " gradient of input " + std::to_string(i),
+                 to_largest);
   }
 }
 
@@ -292,22 +299,35 @@ TEST(CudaBackend, ADeviceTrainingStep) {
 
 // ---- neural-network ops on the emulated device ------------------------------
 
+// Each engine the build has: the native kernels to the element; cuDNN's searched algorithms, transforms (FFT,
+// Winograd) among them, relative to the largest element.
 TEST(CudaBackendNn, Convolutions) {
-  check("conv2d 3x3 pad 1", [](auto& v) { return conv2d(v[0], v[1], v[2], {{1, 1}, {1, 1}}); },
-        {randn({2, 3, 9, 7}, 50), randn({5, 3, 3, 3}, 51), randn({5}, 52)}, 1e-5);
-  check("conv2d stride 2 dilation 2 groups 2",
-        [](auto& v) { return conv2d(v[0], v[1], v[2], {{2, 2}, {2, 2}, {2, 2}, 2}); },
-        {randn({2, 4, 11, 10}, 53), randn({6, 2, 3, 3}, 54), randn({6}, 55)}, 1e-5);
-  check("conv2d depthwise non-square", [](auto& v) { return conv2d(v[0], v[1], v[2], {{2, 1}, {1, 2}, {1, 1}, 3}); },
-        {randn({1, 3, 7, 9}, 56), randn({3, 1, 2, 5}, 57), randn({3}, 58)}, 1e-5);
-  check("conv2d 1x1", [](auto& v) { return conv2d(v[0], v[1], v[2]); },
-        {randn({2, 5, 6, 7}, 59), randn({3, 5, 1, 1}, 60), randn({3}, 61)}, 1e-5);
-  check("conv1d same", [](auto& v) { return conv1d(v[0], v[1], v[2], {1, 0, 1, 1, true}); },
-        {randn({3, 2, 37}, 62), randn({4, 2, 5}, 63), randn({4}, 64)}, 1e-5);
-  check("conv_transpose2d", [](auto& v) { return conv_transpose2d(v[0], v[1], v[2], {{2, 3}, {1, 0}, {1, 2}, {1, 1}, 2}); },
-        {randn({1, 4, 5, 3}, 65), randn({4, 2, 3, 4}, 66), randn({4}, 67)}, 1e-5);
-  check("conv_transpose1d", [](auto& v) { return conv_transpose1d(v[0], v[1], v[2], {2}); },
-        {randn({2, 3, 13}, 68), randn({3, 2, 2}, 69), randn({2}, 70)}, 1e-5);
+  std::vector<cuda::ConvEngine> engines{cuda::ConvEngine::native};
+  if (cuda::cudnn_available()) engines.push_back(cuda::ConvEngine::automatic);
+  for (const cuda::ConvEngine engine : engines) {
+    cuda::set_conv_engine(engine);
+    const bool to_largest = engine != cuda::ConvEngine::native;
+    SCOPED_TRACE(to_largest ? "engine auto (cuDNN, searched)" : "engine native");
+    const auto conv_check = [&](const std::string& name, const Fn& f, const std::vector<Tensor>& inputs) {
+      check(name, f, inputs, 1e-5, to_largest);
+    };
+    conv_check("conv2d 3x3 pad 1", [](auto& v) { return conv2d(v[0], v[1], v[2], {{1, 1}, {1, 1}}); },
+               {randn({2, 3, 9, 7}, 50), randn({5, 3, 3, 3}, 51), randn({5}, 52)});
+    conv_check("conv2d stride 2 dilation 2 groups 2",
+               [](auto& v) { return conv2d(v[0], v[1], v[2], {{2, 2}, {2, 2}, {2, 2}, 2}); },
+               {randn({2, 4, 11, 10}, 53), randn({6, 2, 3, 3}, 54), randn({6}, 55)});
+    conv_check("conv2d depthwise non-square", [](auto& v) { return conv2d(v[0], v[1], v[2], {{2, 1}, {1, 2}, {1, 1}, 3}); },
+               {randn({1, 3, 7, 9}, 56), randn({3, 1, 2, 5}, 57), randn({3}, 58)});
+    conv_check("conv2d 1x1", [](auto& v) { return conv2d(v[0], v[1], v[2]); },
+               {randn({2, 5, 6, 7}, 59), randn({3, 5, 1, 1}, 60), randn({3}, 61)});
+    conv_check("conv1d same", [](auto& v) { return conv1d(v[0], v[1], v[2], {1, 0, 1, 1, true}); },
+               {randn({3, 2, 37}, 62), randn({4, 2, 5}, 63), randn({4}, 64)});
+    conv_check("conv_transpose2d", [](auto& v) { return conv_transpose2d(v[0], v[1], v[2], {{2, 3}, {1, 0}, {1, 2}, {1, 1}, 2}); },
+               {randn({1, 4, 5, 3}, 65), randn({4, 2, 3, 4}, 66), randn({4}, 67)});
+    conv_check("conv_transpose1d", [](auto& v) { return conv_transpose1d(v[0], v[1], v[2], {2}); },
+               {randn({2, 3, 13}, 68), randn({3, 2, 2}, 69), randn({2}, 70)});
+  }
+  cuda::set_conv_engine(cuda::ConvEngine::automatic);
 }
 
 // As check, against the CPU in f64: for long float sums the CPU's own rounding (Winograd's, for example) can
@@ -334,6 +354,7 @@ void check_f64(const std::string& name, const Fn& f, const std::vector<Tensor>& 
 // be split into chunks (2 x 48 x 48 positions) and a deep layer whose every pass splits its sum. Inputs are
 // scaled so that the gradients, sums of 300 to 4,608 products, stay near 1.
 TEST(CudaBackendNn, ImplicitGemmConvolutions) {
+  cuda::set_conv_engine(cuda::ConvEngine::native);  // on a GPU the default would choose per shape
   ConvGeom g;
   g.N = 2, g.C = 5, g.H = g.W = 48, g.K = 70, g.R = g.S = 3, g.OH = g.OW = 48, g.pad_h = g.pad_w = 1;
   EXPECT_EQ(cuda::conv_igemm_workspace(ConvPass::forward, g), 0);
@@ -357,6 +378,7 @@ TEST(CudaBackendNn, ImplicitGemmConvolutions) {
         {mul(randn({8, 64, 8, 8}, 172), 0.1), mul(randn({64, 64, 3, 3}, 173), 0.05), randn({64}, 174)}, 1e-5);
   check_f64("conv1d k5 64 channels", [](auto& v) { return conv1d(v[0], v[1], v[2], {1, 2}); },
         {mul(randn({2, 64, 150}, 169), 0.1), mul(randn({64, 64, 5}, 170), 0.1), randn({64}, 171)}, 1e-5);
+  cuda::set_conv_engine(cuda::ConvEngine::automatic);
 }
 
 TEST(CudaBackendNn, PoolingAndUpsampling) {
