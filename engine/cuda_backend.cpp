@@ -9,6 +9,7 @@
 #include <type_traits>
 
 #include "engine/cuda_device.h"
+#include "engine/cudnn_conv.h"
 #include "engine/cudnn_ops.h"
 #include "engine/profile.h"
 #include "kernels/cuda/kernels.h"
@@ -57,12 +58,28 @@ cublasHandle_t cublas_handle() {
 }
 
 // Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: swap the operands.
+// Elements a strided batch of matrices spans: the last matrix's last row ends the span.
+int64_t span(int64_t batch, int64_t stride, int64_t rows, int64_t cols, int64_t ld) {
+  return (batch - 1) * stride + (rows - 1) * ld + cols;
+}
+
 template <class T>
 void cublas_gemm(int64_t batch, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const T* A, int64_t lda,
                  int64_t sa, const T* B, int64_t ldb, int64_t sb, T* C, int64_t ldc, int64_t sc) {
   const T one = 1, zero = 0;
   const cublasOperation_t opb = tb ? CUBLAS_OP_T : CUBLAS_OP_N, opa = ta ? CUBLAS_OP_T : CUBLAS_OP_N;
   if constexpr (std::is_same_v<T, float>) {
+    if (precision() == Precision::bf16) {  // bfloat16 copies of A and B, float accumulation and result
+      const int64_t na = span(batch, sa, ta ? K : M, ta ? M : K, lda), nb = span(batch, sb, tb ? N : K, tb ? K : N, ldb);
+      const DeviceScratch a16(size_t(na) * 2), b16(size_t(nb) * 2);
+      STRATA_CUDA_CHECK(f32_to_bf16(A, static_cast<uint16_t*>(a16.get()), na));
+      STRATA_CUDA_CHECK(f32_to_bf16(B, static_cast<uint16_t*>(b16.get()), nb));
+      STRATA_CUBLAS_CHECK(cublasGemmStridedBatchedEx(
+          cublas_handle(), opb, opa, int(N), int(M), int(K), &one, b16.get(), CUDA_R_16BF, int(ldb), sb, a16.get(),
+          CUDA_R_16BF, int(lda), sa, &zero, C, CUDA_R_32F, int(ldc), sc, int(batch), CUBLAS_COMPUTE_32F,
+          CUBLAS_GEMM_DEFAULT));
+      return;
+    }
     STRATA_CUBLAS_CHECK(cublasSgemmStridedBatched(cublas_handle(), opb, opa, int(N), int(M), int(K), &one, B, int(ldb),
                                                   sb, A, int(lda), sa, &zero, C, int(ldc), sc, int(batch)));
   } else {

@@ -1,6 +1,7 @@
 #include "engine/cudnn_conv.h"
 
 #include <algorithm>
+#include <array>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
@@ -31,6 +32,14 @@ AlgoChoice& algo_setting() {
     return env == nullptr || *env == '\0' ? AlgoChoice::search : parse_algo_choice(env);
   }();
   return c;
+}
+
+Precision& precision_setting() {
+  static Precision p = [] {
+    const char* env = std::getenv("STRATA_PRECISION");
+    return env == nullptr || *env == '\0' ? Precision::fp32 : parse_precision(env);
+  }();
+  return p;
 }
 
 bool& deterministic_setting() {
@@ -84,6 +93,14 @@ AlgoChoice parse_algo_choice(std::string_view name) {
 
 void set_algo_choice(AlgoChoice choice) { algo_setting() = choice; }
 AlgoChoice algo_choice() { return algo_setting(); }
+Precision parse_precision(std::string_view name) {
+  if (name == "fp32") return Precision::fp32;
+  if (name == "bf16") return Precision::bf16;
+  STRATA_FAIL("unknown precision '", std::string(name), "': expected fp32 or bf16");
+}
+
+void set_precision(Precision p) { precision_setting() = p; }
+Precision precision() { return precision_setting(); }
 void set_deterministic(bool on) { deterministic_setting() = on; }
 bool deterministic() { return deterministic_setting(); }
 
@@ -124,11 +141,13 @@ struct Descriptors {
   cudnnConvolutionDescriptor_t conv = nullptr;
   bool ok = false;
 
-  Descriptors(DType t, const ConvGeom& g) {
+  // bf16: bfloat16 tensors, float accumulation, tensor cores allowed.
+  Descriptors(DType t, const ConvGeom& g, bool bf16) {
     const int64_t oh = (g.H + 2 * g.pad_h - g.dil_h * (g.R - 1) - 1) / g.stride_h + 1;
     const int64_t ow = (g.W + 2 * g.pad_w - g.dil_w * (g.S - 1) - 1) / g.stride_w + 1;
     if (oh != g.OH || ow != g.OW) return;
-    const cudnnDataType_t dt = t == DType::f64 ? CUDNN_DATA_DOUBLE : CUDNN_DATA_FLOAT;
+    const cudnnDataType_t compute = t == DType::f64 ? CUDNN_DATA_DOUBLE : CUDNN_DATA_FLOAT;
+    const cudnnDataType_t dt = bf16 ? CUDNN_DATA_BFLOAT16 : compute;
     STRATA_CUDNN_CHECK(cudnnCreateTensorDescriptor(&x));
     STRATA_CUDNN_CHECK(cudnnCreateTensorDescriptor(&y));
     STRATA_CUDNN_CHECK(cudnnCreateFilterDescriptor(&w));
@@ -138,9 +157,9 @@ struct Descriptors {
     STRATA_CUDNN_CHECK(cudnnSetFilter4dDescriptor(w, dt, CUDNN_TENSOR_NCHW, int(g.K), int(g.Cg()), int(g.R), int(g.S)));
     STRATA_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(conv, int(g.pad_h), int(g.pad_w), int(g.stride_h),
                                                        int(g.stride_w), int(g.dil_h), int(g.dil_w),
-                                                       CUDNN_CROSS_CORRELATION, dt));
+                                                       CUDNN_CROSS_CORRELATION, compute));
     STRATA_CUDNN_CHECK(cudnnSetConvolutionGroupCount(conv, int(g.groups)));
-    STRATA_CUDNN_CHECK(cudnnSetConvolutionMathType(conv, CUDNN_FMA_MATH));
+    STRATA_CUDNN_CHECK(cudnnSetConvolutionMathType(conv, bf16 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH));
     ok = true;
   }
   ~Descriptors() {
@@ -160,7 +179,8 @@ using Key = std::tuple<int, int, int64_t, int64_t, int64_t, int64_t, int64_t, in
 Key key_of(Pass p, DType t, const ConvGeom& g) {
   return {int(p), int(t), g.N, g.C, g.H, g.W, g.K, g.R, g.S, g.OH, g.OW, g.stride_h, g.stride_w, g.pad_h, g.pad_w,
           g.dil_h, g.dil_w, g.groups,
-          int64_t(algo_choice()) * 4 + int64_t(deterministic()) * 2 + int64_t(conv_engine() == ConvEngine::automatic)};
+          int64_t(precision()) * 8 + int64_t(algo_choice()) * 4 + int64_t(deterministic()) * 2 +
+              int64_t(conv_engine() == ConvEngine::automatic)};
 }
 
 constexpr int kUnsupported = -1, kNative = -2;
@@ -297,7 +317,7 @@ Choice choose(Pass p, DType t, const ConvGeom& g, const Descriptors& d, const Bu
       c = pick(perf, n, ws);
     }
   }
-  if (search && t == DType::f32 && conv_engine() == ConvEngine::automatic) {
+  if (search && t == DType::f32 && precision() == Precision::fp32 && conv_engine() == ConvEngine::automatic) {
     const float native = native_ms(p, g, io.a, io.b, io.out);
     if (native >= 0 && (c.algo < 0 || native < c.ms)) c = {kNative, 0, native};
   }
@@ -310,10 +330,22 @@ Choice choose(Pass p, DType t, const ConvGeom& g, const Descriptors& d, const Bu
 
 using Scale = CudnnScale;
 
+// Elements of a pass's operands a, b and result: forward (x, w, y), backward-data (gy, w, gx),
+// backward-weight (x, gy, gw).
+std::array<int64_t, 3> operand_sizes(Pass p, const ConvGeom& g) {
+  const int64_t x = g.N * g.C * g.H * g.W, y = g.N * g.K * g.OH * g.OW, w = g.K * g.Cg() * g.R * g.S;
+  if (p == Pass::forward) return {x, w, y};
+  if (p == Pass::backward_data) return {y, w, x};
+  return {x, y, w};
+}
+
+// Runs `go(descriptors, choice, workspace, scale, buffers)` on cuDNN; false where cuDNN does not take the case or
+// the search chose the native kernel. In bf16 precision the float operands go through bfloat16 copies.
 template <class Run>
 bool run(Pass p, DType t, const ConvGeom& g, const Buffers& io, Run&& go) {
   if (t != DType::f32 && t != DType::f64) return false;
-  const Descriptors d(t, g);
+  const bool bf16 = t == DType::f32 && precision() == Precision::bf16;
+  const Descriptors d(t, g, bf16);
   if (!d.ok) {
     static std::once_flag once;
     std::call_once(once, [] {
@@ -321,35 +353,51 @@ bool run(Pass p, DType t, const ConvGeom& g, const Buffers& io, Run&& go) {
     });
     return false;
   }
-  const Choice c = choose(p, t, g, d, io);
-  if (c.algo < 0) return false;  // unsupported, or the native kernel was faster
-  go(d, c, workspace(c.workspace), Scale{});
+  if (!bf16) {
+    const Choice c = choose(p, t, g, d, io);
+    if (c.algo < 0) return false;  // unsupported, or the native kernel was faster
+    go(d, c, workspace(c.workspace), Scale{}, io);
+    return true;
+  }
+  const auto [na, nb, nout] = operand_sizes(p, g);
+  const DeviceScratch a16(size_t(na) * 2), b16(size_t(nb) * 2), out16(size_t(nout) * 2);
+  STRATA_CUDA_CHECK(f32_to_bf16(static_cast<const float*>(io.a), static_cast<uint16_t*>(a16.get()), na));
+  STRATA_CUDA_CHECK(f32_to_bf16(static_cast<const float*>(io.b), static_cast<uint16_t*>(b16.get()), nb));
+  const Buffers io16{a16.get(), b16.get(), out16.get()};
+  const Choice c = choose(p, t, g, d, io16);
+  if (c.algo < 0) return false;
+  go(d, c, workspace(c.workspace), Scale{}, io16);
+  STRATA_CUDA_CHECK(bf16_to_f32(static_cast<const uint16_t*>(out16.get()), static_cast<float*>(io.out), nout));
   return true;
 }
 
 }  // namespace
 
 bool cudnn_conv_forward(DType t, const ConvGeom& g, const void* x, const void* w, void* y) {
-  return run(Pass::forward, t, g, {x, w, y}, [&](const Descriptors& d, const Choice& c, void* ws, const Scale& s) {
-    STRATA_CUDNN_CHECK(cudnnConvolutionForward(handle(), s.one(t), d.x, x, d.w, w, d.conv,
-                                               cudnnConvolutionFwdAlgo_t(c.algo), ws, c.workspace, s.zero(t), d.y, y));
-  });
+  return run(Pass::forward, t, g, {x, w, y},
+             [&](const Descriptors& d, const Choice& c, void* ws, const Scale& s, const Buffers& io) {
+               STRATA_CUDNN_CHECK(cudnnConvolutionForward(handle(), s.one(t), d.x, io.a, d.w, io.b, d.conv,
+                                                          cudnnConvolutionFwdAlgo_t(c.algo), ws, c.workspace,
+                                                          s.zero(t), d.y, io.out));
+             });
 }
 
 bool cudnn_conv_backward_data(DType t, const ConvGeom& g, const void* gy, const void* w, void* gx) {
-  return run(Pass::backward_data, t, g, {gy, w, gx}, [&](const Descriptors& d, const Choice& c, void* ws, const Scale& s) {
-    STRATA_CUDNN_CHECK(cudnnConvolutionBackwardData(handle(), s.one(t), d.w, w, d.y, gy, d.conv,
-                                                    cudnnConvolutionBwdDataAlgo_t(c.algo), ws, c.workspace,
-                                                    s.zero(t), d.x, gx));
-  });
+  return run(Pass::backward_data, t, g, {gy, w, gx},
+             [&](const Descriptors& d, const Choice& c, void* ws, const Scale& s, const Buffers& io) {
+               STRATA_CUDNN_CHECK(cudnnConvolutionBackwardData(handle(), s.one(t), d.w, io.b, d.y, io.a, d.conv,
+                                                               cudnnConvolutionBwdDataAlgo_t(c.algo), ws,
+                                                               c.workspace, s.zero(t), d.x, io.out));
+             });
 }
 
 bool cudnn_conv_backward_weight(DType t, const ConvGeom& g, const void* x, const void* gy, void* gw) {
-  return run(Pass::backward_weight, t, g, {x, gy, gw}, [&](const Descriptors& d, const Choice& c, void* ws, const Scale& s) {
-    STRATA_CUDNN_CHECK(cudnnConvolutionBackwardFilter(handle(), s.one(t), d.x, x, d.y, gy, d.conv,
-                                                      cudnnConvolutionBwdFilterAlgo_t(c.algo), ws, c.workspace,
-                                                      s.zero(t), d.w, gw));
-  });
+  return run(Pass::backward_weight, t, g, {x, gy, gw},
+             [&](const Descriptors& d, const Choice& c, void* ws, const Scale& s, const Buffers& io) {
+               STRATA_CUDNN_CHECK(cudnnConvolutionBackwardFilter(handle(), s.one(t), d.x, io.a, d.y, io.b, d.conv,
+                                                                 cudnnConvolutionBwdFilterAlgo_t(c.algo), ws,
+                                                                 c.workspace, s.zero(t), d.w, io.out));
+             });
 }
 
 #endif

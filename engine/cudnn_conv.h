@@ -40,6 +40,16 @@ AlgoChoice parse_algo_choice(std::string_view name);
 void set_algo_choice(AlgoChoice choice);
 AlgoChoice algo_choice();
 
+// Precision of convolutions and matrix products on a GPU: fp32 (the default) or bf16, mixed precision: their
+// float operands are rounded to bfloat16 and multiplied on the tensor cores with float accumulation, and the
+// results come back as float, so tensors, weights and optimiser state, batch norm and losses stay float. bf16
+// runs on cuDNN and cuBLAS (the native kernels compute in float). STRATA_PRECISION=fp32|bf16, or an app's
+// train.precision.
+enum class Precision { fp32, bf16 };
+Precision parse_precision(std::string_view name);
+void set_precision(Precision p);
+Precision precision();
+
 // Bit-reproducible GPU runs: cuDNN convolutions restricted to its deterministic
 // algorithms (the native kernels always are). STRATA_DETERMINISTIC=1, or an
 // app's train.deterministic; off by default, as in PyTorch.

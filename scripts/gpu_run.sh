@@ -14,8 +14,8 @@
 # the GPU and on the machine's CPU cores, PyTorch on the GPU when its python3
 # has CUDA), welllog.log and welllog_metrics.csv (configs/welllog_synthetic.yaml
 # trained with train.device=cuda twice with cuDNN's convolutions, twice more with
-# train.deterministic, twice with the native ones, and once on the CPU; whether
-# each pair is identical). Exits with
+# train.deterministic, twice with the native ones, once in bf16 and once on the
+# CPU; whether each pair is identical). Exits with
 # the tests' status.
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -81,13 +81,16 @@ repo="${STRATA_REPO:-$here/..}"
 # The reference U-Nets' training steps (bench_train_step.cpp; torch_train_step.py, the identical PyTorch model).
 if want steps; then
   : > "$out/train_step.jsonl"
-  # strata three ways: cuDNN with searched algorithms (the default), cuDNN's heuristic choice, the native kernels.
+  # strata four ways: cuDNN with searched algorithms (the default), cuDNN's heuristic choice, the native kernels,
+  # and the default in bf16 mixed precision.
   for m in unet2d faults unet_mobilenetv2 unet_vgg16 faults_predict; do
     timeout 60 "$here/bench_train_step" "$m" "$repeats" cuda >> "$out/train_step.jsonl" 2>> "$out/bench_cuda.err"
     STRATA_CUDNN_ALGO=heuristic timeout 60 "$here/bench_train_step" "$m" "$repeats" cuda 2>> "$out/bench_cuda.err" |
       sed 's/^{"name": "\([^"]*\)"/{"name": "\1", "engine": "cudnn_heuristic"/' >> "$out/train_step.jsonl"
     STRATA_CONV_ENGINE=native timeout 60 "$here/bench_train_step" "$m" "$repeats" cuda 2>> "$out/bench_cuda.err" |
       sed 's/^{"name": "\([^"]*\)"/{"name": "\1", "engine": "native"/' >> "$out/train_step.jsonl"
+    STRATA_PRECISION=bf16 timeout 60 "$here/bench_train_step" "$m" "$repeats" cuda 2>> "$out/bench_cuda.err" |
+      sed 's/^{"name": "\([^"]*\)"/{"name": "\1", "precision": "bf16"/' >> "$out/train_step.jsonl"
     if [ -f "$repo/benchmarks/torch_train_step.py" ] && python3 -c "import torch; assert torch.cuda.is_available()" 2>/dev/null; then
       timeout 90 python3 "$repo/benchmarks/torch_train_step.py" "$m" "$(nproc)" "$repeats" cuda >> "$out/train_step.jsonl" 2>> "$out/bench_cuda.err"
     fi
@@ -111,18 +114,20 @@ repo_abs="$(cd "$repo" && pwd)"
 if want welllog && [ -x "$here/strata-welllog" ]; then
   : > "$out/welllog.log"
   # cuda / cuda_again: cuDNN's convolutions (the default); det / det_again: the same with train.deterministic;
-  # native / native_again: STRATA_CONV_ENGINE=native.
-  runs="cuda cuda_again det det_again native native_again cpu"
+  # native / native_again: STRATA_CONV_ENGINE=native; bf16: train.precision=bf16.
+  runs="cuda cuda_again det det_again native native_again cpu bf16"
   for d in $runs; do
     rm -rf "/tmp/welllog_$d"
     dev=${d%_again}
     engine=auto
     deterministic=false
     [ "$dev" = native ] && dev=cuda engine=native
+    precision=fp32
     [ "$dev" = det ] && dev=cuda deterministic=true
+    [ "$dev" = bf16 ] && dev=cuda precision=bf16
     TIMEFORMAT="welllog $d: %R s wall"
     { time (cd "$repo_abs" && STRATA_CONV_ENGINE=$engine timeout 240 "$here/strata-welllog" train \
-      --config configs/welllog_synthetic.yaml --out "/tmp/welllog_$d" train.device=$dev train.deterministic=$deterministic train.progress=false); } \
+      --config configs/welllog_synthetic.yaml --out "/tmp/welllog_$d" train.device=$dev train.deterministic=$deterministic train.precision=$precision train.progress=false); } \
       >> "$out/welllog.log" 2>&1
   done
   # Reproducibility: the same run twice on the GPU (metrics but the seconds column).

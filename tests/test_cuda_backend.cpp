@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <functional>
 #include <limits>
 #include <string>
@@ -625,4 +626,58 @@ TEST(CudaBackendNn, CudnnAlgorithmSearchAndDeterminism) {
   cuda::set_deterministic(false);
   cuda::set_algo_choice(cuda::AlgoChoice::search);
   cuda::set_conv_engine(cuda::ConvEngine::automatic);
+}
+
+// Rounding to bfloat16: nearest, ties to even, overflow to infinity, NaN kept quiet; widening is exact.
+TEST(CudaBackendNn, Bfloat16Conversion) {
+  const std::vector<uint32_t> bits{0x3F800000u, 0x3F808000u, 0x3F818000u, 0x3F808001u, 0xC0200000u,
+                                   0x7F7FFFFFu, 0x7F800000u, 0x7FC00001u, 0x7F800001u, 0x00000001u};
+  const std::vector<uint16_t> want{0x3F80, 0x3F80, 0x3F82, 0x3F81, 0xC020, 0x7F80, 0x7F80, 0x7FC0, 0x7FC0, 0x0000};
+  std::vector<float> values(bits.size());
+  std::memcpy(values.data(), bits.data(), bits.size() * sizeof(float));
+  const int64_t n = int64_t(values.size());
+  const Tensor x = Tensor::from_vector<float>(values, {n}).to(kGpu);
+  const Tensor h = Tensor::zeros({2 * n}, DType::u8, kGpu), back = Tensor::zeros({n}, DType::f32, kGpu);
+  ASSERT_EQ(cuda::f32_to_bf16(x.data<float>(), reinterpret_cast<uint16_t*>(h.data<uint8_t>()), n), cudaSuccess);
+  ASSERT_EQ(cuda::bf16_to_f32(reinterpret_cast<const uint16_t*>(h.data<uint8_t>()), back.data<float>(), n),
+            cudaSuccess);
+  const std::vector<uint8_t> got = h.to(Device::cpu()).to_vector<uint8_t>();
+  const std::vector<float> wide = back.to(Device::cpu()).to_vector<float>();
+  for (int64_t i = 0; i < n; ++i) {
+    uint16_t g = 0;
+    std::memcpy(&g, got.data() + 2 * i, 2);
+    EXPECT_EQ(g, want[size_t(i)]) << "value " << i;
+    uint32_t w = 0;
+    std::memcpy(&w, &wide[size_t(i)], 4);
+    EXPECT_EQ(w, uint32_t(want[size_t(i)]) << 16) << "value " << i;
+  }
+}
+
+// precision bf16: convolutions (cuDNN) and matrix products (cuBLAS) round their operands to bfloat16 and agree
+// with an f64 reference to bfloat16's precision, and differ from the fp32 results (the setting takes effect).
+TEST(CudaBackendNn, Bfloat16ConvolutionsAndMatmul) {
+  EXPECT_EQ(cuda::parse_precision("bf16"), cuda::Precision::bf16);
+  EXPECT_THROW(cuda::parse_precision("fp16"), Error);
+  if (!cuda::cudnn_available())
+    GTEST_SKIP() << "SKIPPED: this build has no cuDNN or cuBLAS (emulator or CPU build); bf16 runs on them, in the "
+                    "nvcc build on a GPU";
+  const Tensor x = randn({2, 32, 16, 16}, 190), w = mul(randn({48, 32, 3, 3}, 191), 0.1),
+               gy = randn({2, 48, 16, 16}, 192), a = randn({3, 64, 96}, 193), b = randn({96, 80}, 194);
+  Tensor xr = x.to(DType::f64).detach().requires_grad_(), wr = w.to(DType::f64).detach().requires_grad_();
+  const Tensor yr = conv2d(xr, wr, Tensor(), {{1, 1}, {1, 1}});
+  yr.backward(gy.to(DType::f64));
+  const std::vector<Tensor> ref{yr.detach().to(DType::f32), xr.grad().to(DType::f32), wr.grad().to(DType::f32),
+                                matmul(a.to(DType::f64), b.to(DType::f64)).to(DType::f32)};
+  std::vector<std::vector<Tensor>> runs;
+  for (const auto p : {cuda::Precision::fp32, cuda::Precision::bf16}) {
+    cuda::set_precision(p);
+    auto r = conv_pass_results(x, w, gy);
+    r.push_back(matmul(a.to(kGpu), b.to(kGpu)).to(Device::cpu()));
+    runs.push_back(r);
+  }
+  cuda::set_precision(cuda::Precision::fp32);
+  for (size_t i = 0; i < ref.size(); ++i) {
+    expect_close(runs[1][i], ref[i], 2e-2, "bf16 result " + std::to_string(i), true);
+    EXPECT_GT(max(abs(sub(runs[1][i], runs[0][i]))).item<double>(), 1e-4) << "bf16 result " << i << " equals fp32";
+  }
 }

@@ -82,6 +82,11 @@ Device device_named(const std::string& name, const std::string& what) {
 Device train_device(const Config& train) {
   const Device device = device_named(train.get_string("device", "cpu"), train.key_path("device"));
   cuda::set_deterministic(train.get_bool("deterministic", cuda::deterministic()));
+  const std::string precision =
+      train.get_choice("precision", cuda::precision() == cuda::Precision::bf16 ? "bf16" : "fp32", {"fp32", "bf16"});
+  STRATA_CHECK(precision == "fp32" || device.is_cuda(), train.key_path("precision"),
+               ": bf16 (mixed precision) runs on a GPU (train.device: cuda); the CPU trains in fp32");
+  cuda::set_precision(cuda::parse_precision(precision));
   return device;
 }
 

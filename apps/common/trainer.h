@@ -138,7 +138,8 @@ const std::string& rank_scratch_dir();
 // Where an app trains: `train.device` is cpu (the default), cuda or cuda:N. cuda needs a build with the CUDA
 // backend (nvcc) and a usable device, and runs on one process; each case is an error naming the key.
 // `train.deterministic: true` makes GPU runs bit-reproducible (cuDNN's deterministic convolution algorithms only;
-// default off, or STRATA_DETERMINISTIC); CPU runs always are.
+// default off, or STRATA_DETERMINISTIC); CPU runs always are. `train.precision: bf16` trains convolutions and
+// matrix products in mixed precision on a GPU (engine/cudnn_conv.h; an error on the CPU), default fp32.
 Device train_device(const Config& train);
 // The same choice from eval's and predict's --device flag (cpu when absent).
 Device command_device(const AppArgs& a);

@@ -77,6 +77,10 @@ template <class T>
 cudaError_t im2col(const ConvGeom& g, const T* x, int64_t n0, int64_t nb, T* cols);
 template <class T>
 cudaError_t col2im(const ConvGeom& g, const T* cols, int64_t n0, int64_t nb, T* gx);
+// ---- bfloat16 conversions (bf16.cu; bfloat16 as uint16_t bit patterns): round to nearest even, and back ----
+cudaError_t f32_to_bf16(const float* x, uint16_t* y, int64_t n);
+cudaError_t bf16_to_f32(const uint16_t* x, float* y, int64_t n);
+
 // Implicit-GEMM convolution passes of f32 tensors (conv_igemm.cu; a, b, out as Backend::conv_direct names them):
 // the floats of workspace a pass needs, or -1 for a shape they do not serve (depthwise, 1x1, over 2^31 elements).
 int64_t conv_igemm_workspace(ConvPass pass, const ConvGeom& g);
