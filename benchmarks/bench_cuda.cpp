@@ -85,8 +85,15 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  const auto wanted = [&](const char* group) { return ("," + only + ",").find("," + std::string(group) + ",") !=
-                                                      std::string::npos; };
+  const auto wanted = [&](const char* group) {
+    size_t from = 0;  // is `group` one of the comma-separated names?
+    while (from <= only.size()) {
+      const size_t end = std::min(only.find(',', from), only.size());
+      if (only.compare(from, end - from, group) == 0) return true;
+      from = end + 1;
+    }
+    return false;
+  };
   if (cuda::device_count() == 0) {
     std::printf("bench_cuda: no CUDA device; CUDA benchmarks not run\n");
     return 0;
