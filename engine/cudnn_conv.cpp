@@ -188,7 +188,8 @@ constexpr int kUnsupported = -1, kNative = -2;
 struct Choice {
   int algo = kUnsupported;  // or kNative: the native kernel was faster in the search
   size_t workspace = 0;
-  float ms = 0;  // the search's time of the algorithm
+  float ms = 0;                                // the search's time of the algorithm
+  cudnnMathType_t math = CUDNN_DEFAULT_MATH;  // the math the algorithm was measured or ranked with
 };
 
 std::mutex g_mutex;
@@ -209,7 +210,7 @@ Choice pick(const Perf* perf, int n, size_t cap) {
   for (int i = 0; i < n; ++i)
     if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= cap &&
         (!deterministic() || perf[i].determinism == CUDNN_DETERMINISTIC))
-      return {int(perf[i].algo), perf[i].memory, perf[i].time};
+      return {int(perf[i].algo), perf[i].memory, perf[i].time, perf[i].mathType};
   return {};
 }
 
@@ -273,7 +274,8 @@ Choice choose(Pass p, DType t, const ConvGeom& g, const Descriptors& d, const Bu
     const auto it = g_cache.find(k);
     if (it != g_cache.end()) return it->second;
   }
-  const bool search = algo_choice() == AlgoChoice::search;
+  // Deterministic runs take cuDNN's ranking: a timed choice could differ from run to run, and so would the sums.
+  const bool search = algo_choice() == AlgoChoice::search && !deterministic();
   Choice c;
   int n = 0;
   // cuDNN's ranking first: its workspace needs bound the search's workspace.
@@ -319,7 +321,7 @@ Choice choose(Pass p, DType t, const ConvGeom& g, const Descriptors& d, const Bu
   }
   if (search && t == DType::f32 && precision() == Precision::fp32 && conv_engine() == ConvEngine::automatic) {
     const float native = native_ms(p, g, io.a, io.b, io.out);
-    if (native >= 0 && (c.algo < 0 || native < c.ms)) c = {kNative, 0, native};
+    if (native >= 0 && (c.algo < 0 || native < c.ms)) c = {kNative, 0, native, CUDNN_DEFAULT_MATH};
   }
   if (c.algo == kUnsupported)
     log_unsupported(p == Pass::forward ? "forward" : p == Pass::backward_data ? "backward-data" : "backward-filter", g);
@@ -356,7 +358,7 @@ bool run(Pass p, DType t, const ConvGeom& g, const Buffers& io, Run&& go) {
   if (!bf16) {
     const Choice c = choose(p, t, g, d, io);
     if (c.algo < 0) return false;  // unsupported, or the native kernel was faster
-    go(d, c, workspace(c.workspace), Scale{}, io);
+    go(d, c, workspace(c.workspace), Scale{}, io);  // FMA math: never TF32
     return true;
   }
   const auto [na, nb, nout] = operand_sizes(p, g);
@@ -366,6 +368,8 @@ bool run(Pass p, DType t, const ConvGeom& g, const Buffers& io, Run&& go) {
   const Buffers io16{a16.get(), b16.get(), out16.get()};
   const Choice c = choose(p, t, g, d, io16);
   if (c.algo < 0) return false;
+  // The math the algorithm was measured with: some run bfloat16 without tensor cores, and the call must match.
+  STRATA_CUDNN_CHECK(cudnnSetConvolutionMathType(d.conv, c.math));
   go(d, c, workspace(c.workspace), Scale{}, io16);
   STRATA_CUDA_CHECK(bf16_to_f32(static_cast<const uint16_t*>(out16.get()), static_cast<float*>(io.out), nout));
   return true;

@@ -51,7 +51,8 @@ void set_precision(Precision p);
 Precision precision();
 
 // Bit-reproducible GPU runs: cuDNN convolutions restricted to its deterministic
-// algorithms (the native kernels always are). STRATA_DETERMINISTIC=1, or an
+// algorithms, chosen by its ranking rather than by timing (a timed choice can
+// differ from run to run); the native kernels always are deterministic. STRATA_DETERMINISTIC=1, or an
 // app's train.deterministic; off by default, as in PyTorch.
 void set_deterministic(bool on);
 bool deterministic();

@@ -7,7 +7,8 @@
 # kernels (bench_cuda), conv (bench_cuda's convolutions only), welllog; not in
 # the default: profile (Nsight Compute on the native convolution kernels,
 # profile.txt), step_profile (where the VGG16 U-Net step and the faults
-# prediction spend their time on the GPU, step_profile.txt).
+# prediction spend their time on the GPU, step_profile.txt). STEP_MODELS and
+# WELLLOG_RUNS narrow the steps and the well-log runs (defaults below).
 # Results go to $OUT (or .gpu/out), at most 8 files: device.txt, gpu_tests.log
 # (the gpu-label suites), bench_cuda.jsonl, bench_cuda.err (every benchmark's
 # stderr), train_step.jsonl (the reference U-Nets' training steps: strata on
@@ -83,7 +84,7 @@ if want steps; then
   : > "$out/train_step.jsonl"
   # strata four ways: cuDNN with searched algorithms (the default), cuDNN's heuristic choice, the native kernels,
   # and the default in bf16 mixed precision.
-  for m in unet2d faults unet_mobilenetv2 unet_vgg16 faults_predict; do
+  for m in ${STEP_MODELS:-unet2d faults unet_mobilenetv2 unet_vgg16 faults_predict}; do
     timeout 60 "$here/bench_train_step" "$m" "$repeats" cuda >> "$out/train_step.jsonl" 2>> "$out/bench_cuda.err"
     STRATA_CUDNN_ALGO=heuristic timeout 60 "$here/bench_train_step" "$m" "$repeats" cuda 2>> "$out/bench_cuda.err" |
       sed 's/^{"name": "\([^"]*\)"/{"name": "\1", "engine": "cudnn_heuristic"/' >> "$out/train_step.jsonl"
@@ -115,7 +116,7 @@ if want welllog && [ -x "$here/strata-welllog" ]; then
   : > "$out/welllog.log"
   # cuda / cuda_again: cuDNN's convolutions (the default); det / det_again: the same with train.deterministic;
   # native / native_again: STRATA_CONV_ENGINE=native; bf16: train.precision=bf16.
-  runs="cuda cuda_again det det_again native native_again cpu bf16"
+  runs="${WELLLOG_RUNS:-cuda cuda_again det det_again native native_again cpu bf16}"
   for d in $runs; do
     rm -rf "/tmp/welllog_$d"
     dev=${d%_again}
