@@ -133,6 +133,7 @@ if want welllog && [ -x "$here/strata-welllog" ]; then
   done
   # Reproducibility: the same run twice on the GPU (metrics but the seconds column).
   for e in cuda det native; do
+    [ -f "/tmp/welllog_$e/metrics.csv" ] && [ -f "/tmp/welllog_${e}_again/metrics.csv" ] || continue
     if cmp -s <(cut -d, -f1-6 "/tmp/welllog_$e/metrics.csv" 2>/dev/null) \
               <(cut -d, -f1-6 "/tmp/welllog_${e}_again/metrics.csv" 2>/dev/null); then
       echo "welllog $e twice: identical metrics" >> "$out/welllog.log"

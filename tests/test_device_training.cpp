@@ -24,6 +24,7 @@
 #include "apps/welllog/facies.h"
 #include "apps/welllog/run.h"
 #include "apps/welllog/wells.h"
+#include "engine/cudnn_conv.h"
 #include "engine/error.h"
 #include "engine/random.h"
 #include "tests/anomaly_set.h"
@@ -103,6 +104,19 @@ TEST(TrainDevice, ChoicesAndErrors) {
   expect_error([] { train_device(train_section("cuda")); }, "train.device: cuda, but this build has no CUDA backend");
   expect_error([] { FaciesTrainer(semi_wells("cuda").cfg, {}, {}, {}, 1, 1); }, "this build has no CUDA backend");
 #endif
+}
+
+// train.deterministic and train.precision set the GPU's convolution choices; bf16 on the CPU is an error.
+TEST(TrainDevice, DeterministicAndPrecision) {
+  train_device(Config::parse("device: cpu\ndeterministic: true\nprecision: fp32\n", "run.yaml"));
+  EXPECT_TRUE(cuda::deterministic());
+  EXPECT_EQ(cuda::precision(), cuda::Precision::fp32);
+  train_device(Config::parse("device: cpu\ndeterministic: false\n", "run.yaml"));
+  EXPECT_FALSE(cuda::deterministic());
+  expect_error([] { train_device(Config::parse("device: cpu\nprecision: bf16\n", "run.yaml")); },
+               "precision: bf16 (mixed precision) runs on a GPU (train.device: cuda); the CPU trains in fp32");
+  expect_error([] { train_device(Config::parse("device: cpu\nprecision: fp16\n", "run.yaml")); }, "fp16");
+  EXPECT_EQ(cuda::precision(), cuda::Precision::fp32);
 }
 
 TEST(TrainDevice, WelllogSemiSupervisedStepsMatchTheCpu) {
