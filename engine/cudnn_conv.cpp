@@ -93,6 +93,7 @@ AlgoChoice parse_algo_choice(std::string_view name) {
 
 void set_algo_choice(AlgoChoice choice) { algo_setting() = choice; }
 AlgoChoice algo_choice() { return algo_setting(); }
+
 Precision parse_precision(std::string_view name) {
   if (name == "fp32") return Precision::fp32;
   if (name == "bf16") return Precision::bf16;
@@ -101,6 +102,7 @@ Precision parse_precision(std::string_view name) {
 
 void set_precision(Precision p) { precision_setting() = p; }
 Precision precision() { return precision_setting(); }
+
 void set_deterministic(bool on) { deterministic_setting() = on; }
 bool deterministic() { return deterministic_setting(); }
 
