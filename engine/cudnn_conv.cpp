@@ -174,11 +174,9 @@ struct Descriptors {
   Descriptors& operator=(const Descriptors&) = delete;
 };
 
-enum class Pass { forward, backward_data, backward_weight };
-
 using Key = std::tuple<int, int, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
                        int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t>;
-Key key_of(Pass p, DType t, const ConvGeom& g) {
+Key key_of(ConvPass p, DType t, const ConvGeom& g) {
   return {int(p), int(t), g.N, g.C, g.H, g.W, g.K, g.R, g.S, g.OH, g.OW, g.stride_h, g.stride_w, g.pad_h, g.pad_w,
           g.dil_h, g.dil_w, g.groups,
           int64_t(precision()) * 8 + int64_t(algo_choice()) * 4 + int64_t(deterministic()) * 2 +
@@ -218,10 +216,7 @@ Choice pick(const Perf* perf, int n, size_t cap) {
 
 // The native implicit-GEMM kernel's time for the pass on the call's buffers (best of three after a warm-up), or
 // a negative value where it does not serve the shape. It joins the search when the engine is auto.
-float native_ms(Pass p, const ConvGeom& g, const void* a, const void* b, void* out) {
-  const ConvPass pass = p == Pass::forward         ? ConvPass::forward
-                        : p == Pass::backward_data ? ConvPass::backward_data
-                                                   : ConvPass::backward_weight;
+float native_ms(ConvPass pass, const ConvGeom& g, const void* a, const void* b, void* out) {
   const int64_t floats = conv_igemm_workspace(pass, g);
   if (floats < 0) return -1;
   float* ws = static_cast<float*>(workspace(size_t(floats) * sizeof(float)));
@@ -269,7 +264,7 @@ struct Buffers {
   void* out;
 };
 
-Choice choose(Pass p, DType t, const ConvGeom& g, const Descriptors& d, const Buffers& io) {
+Choice choose(ConvPass p, DType t, const ConvGeom& g, const Descriptors& d, const Buffers& io) {
   const Key k = key_of(p, t, g);
   {
     std::lock_guard<std::mutex> lock(g_mutex);
@@ -281,7 +276,7 @@ Choice choose(Pass p, DType t, const ConvGeom& g, const Descriptors& d, const Bu
   Choice c;
   int n = 0;
   // cuDNN's ranking first: its workspace needs bound the search's workspace.
-  if (p == Pass::forward) {
+  if (p == ConvPass::forward) {
     cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
     STRATA_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(handle(), d.x, d.w, d.conv, d.y,
                                                               CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &n, perf));
@@ -294,7 +289,7 @@ Choice choose(Pass p, DType t, const ConvGeom& g, const Descriptors& d, const Bu
                                                                 workspace(ws), ws));
       c = pick(perf, n, ws);
     }
-  } else if (p == Pass::backward_data) {
+  } else if (p == ConvPass::backward_data) {
     cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
     STRATA_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(handle(), d.w, d.y, d.conv, d.x,
                                                                    CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &n, perf));
@@ -326,7 +321,7 @@ Choice choose(Pass p, DType t, const ConvGeom& g, const Descriptors& d, const Bu
     if (native >= 0 && (c.algo < 0 || native < c.ms)) c = {kNative, 0, native, CUDNN_DEFAULT_MATH};
   }
   if (c.algo == kUnsupported)
-    log_unsupported(p == Pass::forward ? "forward" : p == Pass::backward_data ? "backward-data" : "backward-filter", g);
+    log_unsupported(p == ConvPass::forward ? "forward" : p == ConvPass::backward_data ? "backward-data" : "backward-filter", g);
   std::lock_guard<std::mutex> lock(g_mutex);
   g_cache[k] = c;
   return c;
@@ -336,17 +331,17 @@ using Scale = CudnnScale;
 
 // Elements of a pass's operands a, b and result: forward (x, w, y), backward-data (gy, w, gx),
 // backward-weight (x, gy, gw).
-std::array<int64_t, 3> operand_sizes(Pass p, const ConvGeom& g) {
+std::array<int64_t, 3> operand_sizes(ConvPass p, const ConvGeom& g) {
   const int64_t x = g.N * g.C * g.H * g.W, y = g.N * g.K * g.OH * g.OW, w = g.K * g.Cg() * g.R * g.S;
-  if (p == Pass::forward) return {x, w, y};
-  if (p == Pass::backward_data) return {y, w, x};
+  if (p == ConvPass::forward) return {x, w, y};
+  if (p == ConvPass::backward_data) return {y, w, x};
   return {x, y, w};
 }
 
 // Runs `go(descriptors, choice, workspace, scale, buffers)` on cuDNN; false where cuDNN does not take the case or
 // the search chose the native kernel. In bf16 precision the float operands go through bfloat16 copies.
 template <class Run>
-bool run(Pass p, DType t, const ConvGeom& g, const Buffers& io, Run&& go) {
+bool run(ConvPass p, DType t, const ConvGeom& g, const Buffers& io, Run&& go) {
   if (t != DType::f32 && t != DType::f64) return false;
   const bool bf16 = t == DType::f32 && precision() == Precision::bf16;
   const Descriptors d(t, g, bf16);
@@ -380,7 +375,7 @@ bool run(Pass p, DType t, const ConvGeom& g, const Buffers& io, Run&& go) {
 }  // namespace
 
 bool cudnn_conv_forward(DType t, const ConvGeom& g, const void* x, const void* w, void* y) {
-  return run(Pass::forward, t, g, {x, w, y},
+  return run(ConvPass::forward, t, g, {x, w, y},
              [&](const Descriptors& d, const Choice& c, void* ws, const Scale& s, const Buffers& io) {
                STRATA_CUDNN_CHECK(cudnnConvolutionForward(handle(), s.one(t), d.x, io.a, d.w, io.b, d.conv,
                                                           cudnnConvolutionFwdAlgo_t(c.algo), ws, c.workspace,
@@ -389,7 +384,7 @@ bool cudnn_conv_forward(DType t, const ConvGeom& g, const void* x, const void* w
 }
 
 bool cudnn_conv_backward_data(DType t, const ConvGeom& g, const void* gy, const void* w, void* gx) {
-  return run(Pass::backward_data, t, g, {gy, w, gx},
+  return run(ConvPass::backward_data, t, g, {gy, w, gx},
              [&](const Descriptors& d, const Choice& c, void* ws, const Scale& s, const Buffers& io) {
                STRATA_CUDNN_CHECK(cudnnConvolutionBackwardData(handle(), s.one(t), d.w, io.b, d.y, io.a, d.conv,
                                                                cudnnConvolutionBwdDataAlgo_t(c.algo), ws,
@@ -398,7 +393,7 @@ bool cudnn_conv_backward_data(DType t, const ConvGeom& g, const void* gy, const 
 }
 
 bool cudnn_conv_backward_weight(DType t, const ConvGeom& g, const void* x, const void* gy, void* gw) {
-  return run(Pass::backward_weight, t, g, {x, gy, gw},
+  return run(ConvPass::backward_weight, t, g, {x, gy, gw},
              [&](const Descriptors& d, const Choice& c, void* ws, const Scale& s, const Buffers& io) {
                STRATA_CUDNN_CHECK(cudnnConvolutionBackwardFilter(handle(), s.one(t), d.x, io.a, d.y, io.b, d.conv,
                                                                  cudnnConvolutionBwdFilterAlgo_t(c.algo), ws,

@@ -59,13 +59,15 @@ using Fn = std::function<Tensor(const std::vector<Tensor>&)>;
 
 // Runs f on CPU copies and on CUDA copies of `inputs`; compares the outputs,
 // then backpropagates the same random output gradient on both devices and
-// compares the gradient of every floating input.
+// compares the gradient of every floating input. reference = f64 runs the CPU
+// side in double precision (float inputs): for long float sums the CPU's own
+// rounding (Winograd's, for example) can exceed the GPU's.
 void check(const std::string& name, const Fn& f, const std::vector<Tensor>& inputs, double tol = 2e-6,
-           bool to_largest = false) {
+           bool to_largest = false, DType reference = DType::f32) {
   SCOPED_TRACE(name);
   std::vector<Tensor> on_cpu, on_gpu;
   for (const Tensor& x : inputs) {
-    Tensor c = x.clone(), g = x.to(kGpu);
+    Tensor c = x.dtype() == DType::f32 ? x.to(reference).detach().clone() : x.clone(), g = x.to(kGpu);
     ASSERT_EQ(g.device(), kGpu);
     if (is_floating(x.dtype())) {
       c.requires_grad_();
@@ -76,17 +78,17 @@ void check(const std::string& name, const Fn& f, const std::vector<Tensor>& inpu
   }
   const Tensor y_cpu = f(on_cpu), y_gpu = f(on_gpu);
   ASSERT_EQ(y_gpu.device(), kGpu);
-  expect_close(y_gpu, y_cpu, tol, name + " forward", to_largest);
+  expect_close(y_gpu, y_cpu.to(y_gpu.dtype()), tol, name + " forward", to_largest);
   if (!y_cpu.requires_grad()) return;
-  const Tensor gy = randn(y_cpu.shape(), 99, y_cpu.dtype());
-  y_cpu.backward(gy);
+  const Tensor gy = randn(y_gpu.shape(), 99, y_gpu.dtype());
+  y_cpu.backward(gy.to(y_cpu.dtype()));
   y_gpu.backward(gy.to(kGpu));
   for (size_t i = 0; i < inputs.size(); ++i) {
     if (!on_cpu[i].requires_grad()) continue;
     ASSERT_TRUE(on_gpu[i].grad().defined()) << name << " input " << i;
     EXPECT_EQ(on_gpu[i].grad().device(), kGpu);
-    expect_close(on_gpu[i].grad(), on_cpu[i].grad(), tol, name + " gradient of input " + std::to_string(i),
-                 to_largest);
+    expect_close(on_gpu[i].grad(), on_cpu[i].grad().to(on_gpu[i].grad().dtype()), tol,
+                 name + " gradient of input " + std::to_string(i), to_largest);
   }
 }
 
@@ -331,54 +333,38 @@ TEST(CudaBackendNn, Convolutions) {
   cuda::set_conv_engine(cuda::ConvEngine::automatic);
 }
 
-// As check, against the CPU in f64: for long float sums the CPU's own rounding (Winograd's, for example) can
-// exceed the GPU's, so the reference must be exact enough for both.
-void check_f64(const std::string& name, const Fn& f, const std::vector<Tensor>& inputs, double tol) {
-  SCOPED_TRACE(name);
-  std::vector<Tensor> on_cpu, on_gpu;
-  for (const Tensor& x : inputs) {
-    on_cpu.push_back(x.to(DType::f64).detach().requires_grad_());
-    on_gpu.push_back(x.to(kGpu).requires_grad_());
-  }
-  const Tensor y_cpu = f(on_cpu), y_gpu = f(on_gpu);
-  expect_close(y_gpu, y_cpu.to(DType::f32), tol, name + " forward");
-  const Tensor gy = randn(y_cpu.shape(), 99);
-  y_cpu.backward(gy.to(DType::f64));
-  y_gpu.backward(gy.to(kGpu));
-  for (size_t i = 0; i < inputs.size(); ++i)
-    expect_close(on_gpu[i].grad(), on_cpu[i].grad().to(DType::f32), tol,
-                 name + " gradient of input " + std::to_string(i));
-}
-
 // The implicit-GEMM kernels (kernels/cuda/conv_igemm.cu) in each tile height (32, 64, 128 output rows), with
 // tiles cut by the edges, strides that leave input rows no output reads, a backward-weight sum long enough to
 // be split into chunks (2 x 48 x 48 positions) and a deep layer whose every pass splits its sum. Inputs are
 // scaled so that the gradients, sums of 300 to 4,608 products, stay near 1.
 TEST(CudaBackendNn, ImplicitGemmConvolutions) {
   cuda::set_conv_engine(cuda::ConvEngine::native);  // on a GPU the default would choose per shape
+  const auto against_f64 = [](const std::string& name, const Fn& f, const std::vector<Tensor>& inputs) {
+    check(name, f, inputs, 1e-5, false, DType::f64);
+  };
   ConvGeom g;
   g.N = 2, g.C = 5, g.H = g.W = 48, g.K = 70, g.R = g.S = 3, g.OH = g.OW = 48, g.pad_h = g.pad_w = 1;
   EXPECT_EQ(cuda::conv_igemm_workspace(ConvPass::forward, g), 0);
   EXPECT_GT(cuda::conv_igemm_workspace(ConvPass::backward_weight, g), 70 * 5 * 9);  // chunks' partial sums
   g.C = g.groups = g.K = 5;
   EXPECT_EQ(cuda::conv_igemm_workspace(ConvPass::forward, g), -1);  // depthwise keeps the GEMM path
-  check_f64("conv2d 3x3 K70 (128-row tiles), split weight sum",
-        [](auto& v) { return conv2d(v[0], v[1], v[2], {{1, 1}, {1, 1}}); },
-        {mul(randn({2, 5, 48, 48}, 160), 0.05), mul(randn({70, 5, 3, 3}, 161), 0.1), randn({70}, 162)}, 1e-5);
-  check_f64("conv2d 5x3 stride 2 K40 (64-row tiles)", [](auto& v) { return conv2d(v[0], v[1], v[2], {{2, 2}, {2, 1}}); },
-        {randn({3, 36, 13, 11}, 163), mul(randn({40, 36, 5, 3}, 164), 0.2), randn({40}, 165)}, 1e-5);
-  check_f64("conv2d stride 3 dilation 2 groups 2 (32-row tiles)",
-        [](auto& v) { return conv2d(v[0], v[1], v[2], {{3, 3}, {2, 2}, {2, 2}, 2}); },
-        {randn({2, 8, 17, 19}, 166), randn({12, 4, 3, 3}, 167), randn({12}, 168)}, 1e-5);
+  against_f64("conv2d 3x3 K70 (128-row tiles), split weight sum",
+              [](auto& v) { return conv2d(v[0], v[1], v[2], {{1, 1}, {1, 1}}); },
+              {mul(randn({2, 5, 48, 48}, 160), 0.05), mul(randn({70, 5, 3, 3}, 161), 0.1), randn({70}, 162)});
+  against_f64("conv2d 5x3 stride 2 K40 (64-row tiles)", [](auto& v) { return conv2d(v[0], v[1], v[2], {{2, 2}, {2, 1}}); },
+              {randn({3, 36, 13, 11}, 163), mul(randn({40, 36, 5, 3}, 164), 0.2), randn({40}, 165)});
+  against_f64("conv2d stride 3 dilation 2 groups 2 (32-row tiles)",
+              [](auto& v) { return conv2d(v[0], v[1], v[2], {{3, 3}, {2, 2}, {2, 2}, 2}); },
+              {randn({2, 8, 17, 19}, 166), randn({12, 4, 3, 3}, 167), randn({12}, 168)});
   ConvGeom deep;  // few output tiles: every pass splits its sum
   deep.N = 8, deep.C = deep.K = 64, deep.H = deep.W = deep.OH = deep.OW = 8, deep.R = deep.S = 3, deep.pad_h = deep.pad_w = 1;
   for (const ConvPass pass : {ConvPass::forward, ConvPass::backward_data, ConvPass::backward_weight})
     EXPECT_GT(cuda::conv_igemm_workspace(pass, deep), 0) << int(pass);
-  check_f64("conv2d 3x3 64 channels 8 x 8 (split sums in all passes)",
-        [](auto& v) { return conv2d(v[0], v[1], v[2], {{1, 1}, {1, 1}}); },
-        {mul(randn({8, 64, 8, 8}, 172), 0.1), mul(randn({64, 64, 3, 3}, 173), 0.05), randn({64}, 174)}, 1e-5);
-  check_f64("conv1d k5 64 channels", [](auto& v) { return conv1d(v[0], v[1], v[2], {1, 2}); },
-        {mul(randn({2, 64, 150}, 169), 0.1), mul(randn({64, 64, 5}, 170), 0.1), randn({64}, 171)}, 1e-5);
+  against_f64("conv2d 3x3 64 channels 8 x 8 (split sums in all passes)",
+              [](auto& v) { return conv2d(v[0], v[1], v[2], {{1, 1}, {1, 1}}); },
+              {mul(randn({8, 64, 8, 8}, 172), 0.1), mul(randn({64, 64, 3, 3}, 173), 0.05), randn({64}, 174)});
+  against_f64("conv1d k5 64 channels", [](auto& v) { return conv1d(v[0], v[1], v[2], {1, 2}); },
+              {mul(randn({2, 64, 150}, 169), 0.1), mul(randn({64, 64, 5}, 170), 0.1), randn({64}, 171)});
   cuda::set_conv_engine(cuda::ConvEngine::automatic);
 }
 
@@ -566,13 +552,17 @@ TEST(CudaBackendNn, CudnnEnginesMatchNative) {
 
 namespace {
 
-// The output and both gradients of a 3x3 convolution large enough that cuDNN offers several algorithms (some of
-// them, for the weight gradient, summing in a run-dependent order).
-std::vector<Tensor> conv_pass_results(const Tensor& x, const Tensor& w, const Tensor& gy) {
-  Tensor xg = x.to(kGpu).requires_grad_(), wg = w.to(kGpu).requires_grad_();
+// The output and both gradients of a 3x3 convolution, as float on the CPU: computed on the GPU, or with
+// reference = f64 on the CPU in double precision.
+std::vector<Tensor> conv_pass_results(const Tensor& x, const Tensor& w, const Tensor& gy,
+                                      DType reference = DType::f32) {
+  const Device d = reference == DType::f32 ? kGpu : Device::cpu();
+  const auto on = [&](const Tensor& t) { return t.to(reference).to(d).detach(); };
+  Tensor xg = on(x).requires_grad_(), wg = on(w).requires_grad_();
   const Tensor y = conv2d(xg, wg, Tensor(), {{1, 1}, {1, 1}});
-  y.backward(gy.to(kGpu));
-  return {y.detach().to(Device::cpu()), xg.grad().to(Device::cpu()), wg.grad().to(Device::cpu())};
+  y.backward(on(gy));
+  const auto back = [](const Tensor& t) { return t.to(Device::cpu()).to(DType::f32); };
+  return {back(y.detach()), back(xg.grad()), back(wg.grad())};
 }
 
 bool same_bits(const Tensor& a, const Tensor& b) {
@@ -604,10 +594,7 @@ TEST(CudaBackendNn, CudnnAlgorithmSearchAndDeterminism) {
   // The reference in f64. The weight gradient sums 32,768 products per element in float: the CPU's errs by 1e-5
   // relative, cuDNN's deterministic algorithm (one long sum) by up to 2.7e-4 on an H100, hence 1e-3; a wrong
   // algorithm, buffer or workspace errs by O(1).
-  Tensor xc = x.to(DType::f64).detach().requires_grad_(), wc = w.to(DType::f64).detach().requires_grad_();
-  const Tensor yc = conv2d(xc, wc, Tensor(), {{1, 1}, {1, 1}});
-  yc.backward(gy.to(DType::f64));
-  const std::vector<Tensor> cpu{yc.detach().to(DType::f32), xc.grad().to(DType::f32), wc.grad().to(DType::f32)};
+  const std::vector<Tensor> cpu = conv_pass_results(x, w, gy, DType::f64);
   cuda::set_conv_engine(cuda::ConvEngine::cudnn);
   for (const auto choice : {cuda::AlgoChoice::search, cuda::AlgoChoice::heuristic}) {
     cuda::set_algo_choice(choice);
@@ -663,11 +650,8 @@ TEST(CudaBackendNn, Bfloat16ConvolutionsAndMatmul) {
                     "nvcc build on a GPU";
   const Tensor x = randn({2, 32, 16, 16}, 190), w = mul(randn({48, 32, 3, 3}, 191), 0.1),
                gy = randn({2, 48, 16, 16}, 192), a = randn({3, 64, 96}, 193), b = randn({96, 80}, 194);
-  Tensor xr = x.to(DType::f64).detach().requires_grad_(), wr = w.to(DType::f64).detach().requires_grad_();
-  const Tensor yr = conv2d(xr, wr, Tensor(), {{1, 1}, {1, 1}});
-  yr.backward(gy.to(DType::f64));
-  const std::vector<Tensor> ref{yr.detach().to(DType::f32), xr.grad().to(DType::f32), wr.grad().to(DType::f32),
-                                matmul(a.to(DType::f64), b.to(DType::f64)).to(DType::f32)};
+  std::vector<Tensor> ref = conv_pass_results(x, w, gy, DType::f64);
+  ref.push_back(matmul(a.to(DType::f64), b.to(DType::f64)).to(DType::f32));
   std::vector<std::vector<Tensor>> runs;
   for (const auto p : {cuda::Precision::fp32, cuda::Precision::bf16}) {
     cuda::set_precision(p);

@@ -35,9 +35,10 @@ constexpr int64_t kMaxParts = int64_t(1) << 26;
 // n / d for 0 <= n < 2^31 by one high multiply, an add and a shift (the round-up method: s = ceil(log2 d),
 // m = floor(2^32 (2^s - d) / d) + 1, n / d = (mulhi(n, m) + n) >> s).
 struct FastDiv {
-  uint32_t d = 1, m = 1, s = 0;
+  uint32_t m = 1, s = 0;
   FastDiv() = default;
-  explicit FastDiv(int64_t divisor) : d(uint32_t(divisor)) {
+  explicit FastDiv(int64_t divisor) {
+    const uint64_t d = uint64_t(divisor);
     while ((uint64_t(1) << s) < d) ++s;
     m = uint32_t(((uint64_t(1) << 32) * ((uint64_t(1) << s) - d)) / d + 1);
   }
