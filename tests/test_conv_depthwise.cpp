@@ -1,7 +1,8 @@
 // The CPU's depthwise convolution (kernels/cpu/conv_depthwise.h) against the
 // im2col + GEMM path in float64: forward, backward-data and backward-weight for
 // MobileNetV2's shapes (3x3, stride 1 and 2, padding 1) and odd ones (widths
-// not a multiple of 8, 5x5 and 1x3 kernels, no padding, stride 3), plus
+// not a multiple of 8, rows of several vectors, 5x5 and 1x3 kernels, no
+// padding, stride 3), plus
 // identical bits for one and two threads, and a gradient check in float32
 // through the fast path (central differences, step 1e-2).
 #include <gtest/gtest.h>
@@ -67,7 +68,10 @@ INSTANTIATE_TEST_SUITE_P(Shapes, ConvDepthwise,
                                            DwCase{1, 5, 13, 19, 5, 5, 1, 2},    // 5x5, width not a multiple of 8
                                            DwCase{3, 7, 9, 11, 3, 3, 1, 0},     // no padding
                                            DwCase{1, 4, 1, 37, 1, 3, 1, 1},     // conv1d (H = 1)
-                                           DwCase{2, 6, 17, 23, 3, 3, 3, 1}),   // stride 3
+                                           DwCase{2, 6, 17, 23, 3, 3, 3, 1},    // stride 3
+                                           DwCase{2, 5, 6, 70, 3, 3, 1, 1},     // rows of several vectors
+                                           DwCase{1, 3, 7, 75, 3, 3, 2, 1},     // the same, stride 2
+                                           DwCase{1, 2, 5, 66, 5, 5, 2, 2}),    // 5x5, stride 2, even width
                          [](const ::testing::TestParamInfo<DwCase>& info) {
                            return "case" + std::to_string(info.index);
                          });

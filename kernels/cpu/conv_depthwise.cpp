@@ -1,4 +1,5 @@
 #include "kernels/cpu/conv_depthwise.h"
+#include "kernels/cpu/simd.h"
 #include "kernels/cpu/thread_pool.h"
 
 #include <algorithm>
@@ -13,6 +14,14 @@ bool conv_depthwise_applies(const ConvGeom& g) {
 }
 
 namespace {
+
+using simd::kLanes;
+using simd::load;
+using simd::load_n;
+using simd::splat;
+using simd::store;
+using simd::store_n;
+using simd::vf;
 
 // One (sample, channel) plane of the input, zero-padded and split by stride phase: padded row
 // ph = ih + pad_h and column pw = iw + pad_w land in phase (ph % sh, pw % sw) at row ph / sh,
@@ -42,16 +51,30 @@ struct PhaseLayout {
   }
 };
 
+// Lanes x[0], x[2], ..., x[2 kLanes - 2]: the even floats of two vectors.
+inline vf every_other(const float* x) {
+  return simd::shuffle<[](int i) { return 2 * i; }>(load(x), load(x + kLanes));
+}
+// x[2 i] = even[i], x[2 i + 1] = odd[i], i < kLanes.
+inline void interleave_pair(vf even, vf odd, float* x) {
+  store(x, simd::shuffle<[](int i) { return i % 2 ? kLanes + i / 2 : i / 2; }>(even, odd));
+  store(x + kLanes, simd::shuffle<[](int i) { return i % 2 ? kLanes + kLanes / 2 + i / 2 : kLanes / 2 + i / 2; }>(even, odd));
+}
+
+// Scatters one input plane into the phase buffer. Only the positions of input samples are written, and they are
+// the same for every plane: a buffer zeroed once keeps its padding zero across planes.
 void scatter_input(const ConvGeom& g, const PhaseLayout& L, const float* x, float* buf) {
-  std::fill(buf, buf + L.size(), 0.f);
   for (int64_t ih = 0; ih < g.H; ++ih) {
     const float* xr = x + ih * g.W;
     if (L.sw == 1) {
-      std::memcpy(buf + L.at(g, ih, 0), xr, size_t(g.W) * sizeof(float));
+      simd::copy(buf + L.at(g, ih, 0), xr, g.W);
     } else {
       for (int64_t b = 0; b < L.sw && b < g.W; ++b) {  // input columns b, b + sw, ... share a phase
         float* dst = buf + L.at(g, ih, b);
-        for (int64_t iw = b, j = 0; iw < g.W; iw += L.sw, ++j) dst[j] = xr[iw];
+        int64_t j = 0;
+        if (L.sw == 2)
+          for (; b + 2 * (j + kLanes) <= g.W; j += kLanes) store(dst + j, every_other(xr + b + 2 * j));
+        for (int64_t iw = b + j * L.sw; iw < g.W; iw += L.sw, ++j) dst[j] = xr[iw];
       }
     }
   }
@@ -61,8 +84,16 @@ void gather_input(const ConvGeom& g, const PhaseLayout& L, const float* buf, flo
   for (int64_t ih = 0; ih < g.H; ++ih) {
     float* xr = x + ih * g.W;
     if (L.sw == 1) {
-      std::memcpy(xr, buf + L.at(g, ih, 0), size_t(g.W) * sizeof(float));
+      simd::copy(xr, buf + L.at(g, ih, 0), g.W);
     } else {
+      if (L.sw == 2 && g.W >= 2) {  // both phases of the row at once, interleaved back
+        const float* even = buf + L.at(g, ih, 0);
+        const float* odd = buf + L.at(g, ih, 1);
+        int64_t j = 0;
+        for (; 2 * (j + kLanes) <= g.W; j += kLanes) interleave_pair(load(even + j), load(odd + j), xr + 2 * j);
+        for (int64_t iw = 2 * j; iw < g.W; ++iw) xr[iw] = (iw % 2 ? odd : even)[iw / 2];
+        continue;
+      }
       for (int64_t b = 0; b < L.sw && b < g.W; ++b) {
         const float* src = buf + L.at(g, ih, b);
         for (int64_t iw = b, j = 0; iw < g.W; iw += L.sw, ++j) xr[iw] = src[j];
@@ -71,94 +102,167 @@ void gather_input(const ConvGeom& g, const PhaseLayout& L, const float* buf, flo
   }
 }
 
-// An output-shaped plane (OH x OW) to and from the Wq-wide rows the taps run over. Widening writes only the
-// OW valid columns of each row, so columns a caller zeroed once stay zero across planes.
-void widen_rows(const ConvGeom& g, const PhaseLayout& L, const float* plane, float* wide) {
-  for (int64_t oh = 0; oh < g.OH; ++oh) std::memcpy(wide + oh * L.Wq, plane + oh * g.OW, size_t(g.OW) * sizeof(float));
+// An output-shaped plane (OH x OW) to and from rows `stride` wide, starting at `first`. Widening writes only
+// the OW valid columns of each row, so positions a caller zeroed once stay zero across planes.
+void widen_rows(const ConvGeom& g, const float* plane, int64_t stride, float* first) {
+  for (int64_t oh = 0; oh < g.OH; ++oh) simd::copy(first + oh * stride, plane + oh * g.OW, g.OW);
 }
-void narrow_rows(const ConvGeom& g, const PhaseLayout& L, const float* wide, float* plane) {
-  for (int64_t oh = 0; oh < g.OH; ++oh) std::memcpy(plane + oh * g.OW, wide + oh * L.Wq, size_t(g.OW) * sizeof(float));
+void narrow_rows(const ConvGeom& g, const float* first, int64_t stride, float* plane) {
+  for (int64_t oh = 0; oh < g.OH; ++oh) simd::copy(plane + oh * g.OW, first + oh * stride, g.OW);
 }
 
-// Rows of output per block, so that a block of the Wq-wide output stays in L1 across the taps.
-int64_t block_rows(const PhaseLayout& L) { return std::max<int64_t>(1, 2048 / L.Wq); }
-
-// Per-thread scratch, grown once per call.
-struct Scratch {
-  std::vector<float> phases, out;
-  Scratch(const PhaseLayout& L, const ConvGeom& g)
-      : phases(size_t(L.size())), out(size_t((g.OH + 1) * L.Wq)) {}
-};
-
-float dot_in_order(const float* a, const float* b, int64_t n) {
-  // Sixteen partial sums in a fixed order: the loop vectorises and the result is reproducible.
-  float lane[16] = {};
+// out[i] = sum over t of w[t] * src[i + off[t]], i in [0, n): two vectors of outputs at a time, every tap
+// added in registers, so each output is written once (9 loads and 9 FMAs per vector for a 3 x 3 filter,
+// where a pass over the plane per tap loads and stores the sums nine times). Taps are added in the order given.
+void sum_taps(const float* src, const int64_t* off, const float* w, int64_t taps, float* out, int64_t n) {
+  constexpr int64_t V = kLanes;
   int64_t i = 0;
-  for (; i + 16 <= n; i += 16)
-    for (int k = 0; k < 16; ++k) lane[k] += a[i + k] * b[i + k];
-  for (; i < n; ++i) lane[i & 15] += a[i] * b[i];
-  for (int k = 0; k < 8; ++k) lane[k] += lane[k + 8];
-  return ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
+  for (; i + 2 * V <= n; i += 2 * V) {
+    vf w0 = splat(w[0]);
+    vf a0 = w0 * load(src + off[0] + i), a1 = w0 * load(src + off[0] + i + V);
+    for (int64_t t = 1; t < taps; ++t) {
+      const vf wt = splat(w[t]);
+      a0 += wt * load(src + off[t] + i);
+      a1 += wt * load(src + off[t] + i + V);
+    }
+    store(out + i, a0);
+    store(out + i + V, a1);
+  }
+  for (; i < n; i += V) {
+    const int64_t m = std::min(V, n - i);
+    vf a = splat(w[0]) * load_n(src + off[0] + i, m);
+    for (int64_t t = 1; t < taps; ++t) a += splat(w[t]) * load_n(src + off[t] + i, m);
+    store_n(out + i, a, m);
+  }
+}
+
+// acc[t] += gq[i] * src[i + off[t]] lane by lane over i in [0, n) of each of `rows` rows (gq and src stepping
+// by their strides), for T taps at once: gq is loaded once for all of them. The lanes are summed (in a fixed
+// order) by the caller, so results do not depend on threads.
+template <int T>
+void dot_taps(const float* gq, int64_t gq_stride, const float* src, int64_t src_stride, const int64_t* off,
+              int64_t rows, int64_t n, float* acc) {
+  vf a[T];
+  for (int t = 0; t < T; ++t) a[t] = load(acc + t * kLanes);
+  for (int64_t row = 0; row < rows; ++row, gq += gq_stride, src += src_stride) {
+    int64_t i = 0;
+    for (; i + kLanes <= n; i += kLanes) {
+      const vf gv = load(gq + i);
+      for (int t = 0; t < T; ++t) a[t] += gv * load(src + off[t] + i);
+    }
+    if (i < n) {
+      const vf gv = load_n(gq + i, n - i);  // zero lanes past the end
+      for (int t = 0; t < T; ++t) a[t] += gv * load_n(src + off[t] + i, n - i);
+    }
+  }
+  for (int t = 0; t < T; ++t) store(acc + t * kLanes, a[t]);
+}
+
+// Up to kTapGroup taps per pass over the plane (a 3 x 3 filter in one): 9 accumulators, the gradient and one
+// input vector fit the 16 registers of AVX2.
+constexpr int64_t kTapGroup = 9;
+
+void dot_tap_group(const float* gq, int64_t gq_stride, const float* src, int64_t src_stride, const int64_t* off,
+                   int64_t taps, int64_t rows, int64_t n, float* acc) {
+  const auto run = [&]<int T>() { dot_taps<T>(gq, gq_stride, src, src_stride, off, rows, n, acc); };
+  switch (taps) {
+    case 1: return run.template operator()<1>();
+    case 2: return run.template operator()<2>();
+    case 3: return run.template operator()<3>();
+    case 4: return run.template operator()<4>();
+    case 5: return run.template operator()<5>();
+    case 6: return run.template operator()<6>();
+    case 7: return run.template operator()<7>();
+    case 8: return run.template operator()<8>();
+    default: return run.template operator()<kTapGroup>();
+  }
+}
+
+// Rows at least two vectors wide are computed row by row, straight from and to the caller's planes; narrower
+// ones as one flat run over the padded width (fuller vectors, for the cost of a copy).
+bool wide_rows(int64_t width) { return width >= 2 * kLanes; }
+
+// Each tap's offset in the phase buffer, r-major.
+std::vector<int64_t> tap_offsets(const ConvGeom& g, const PhaseLayout& L) {
+  std::vector<int64_t> off;
+  for (int64_t r = 0; r < g.R; ++r)
+    for (int64_t s = 0; s < g.S; ++s) off.push_back(L.tap_offset(r, s));
+  return off;
+}
+
+float sum_lanes(vf v) {
+  // Pairwise, in a fixed order.
+  for (int h = kLanes / 2; h >= 1; h /= 2)
+    for (int k = 0; k < h; ++k) v[k] += v[k + h];
+  return v[0];
 }
 
 }  // namespace
 
 void conv_depthwise_forward(const ConvGeom& g, const float* x, const float* w, float* y) {
-  const int64_t planes = g.N * g.C, in_plane = g.H * g.W, out_plane = g.OH * g.OW;
+  const int64_t planes = g.N * g.C, in_plane = g.H * g.W, out_plane = g.OH * g.OW, taps = g.R * g.S;
   const PhaseLayout L(g);
-  const int64_t rows = block_rows(L);
-  parallel_chunks(planes, planes * out_plane * g.R * g.S > 32768, [&](Chunks& chunks) {
-    Scratch t(L, g);
+  const std::vector<int64_t> off = tap_offsets(g, L);
+  parallel_chunks(planes, planes * out_plane * taps > 32768, [&](Chunks& chunks) {
+    std::vector<float> phases(size_t(L.size()), 0.f), out(size_t(g.OH * L.Wq));
     for (int64_t p0, p1; chunks.next(p0, p1);)
       for (int64_t p = p0; p < p1; ++p) {
-        scatter_input(g, L, x + p * in_plane, t.phases.data());
-        const float* wc = w + (p % g.C) * g.R * g.S;
-        float* acc = t.out.data();
-        for (int64_t o0 = 0; o0 < g.OH; o0 += rows) {
-          const int64_t i0 = o0 * L.Wq, i1 = std::min(g.OH, o0 + rows) * L.Wq;
-          for (int64_t r = 0; r < g.R; ++r)
-            for (int64_t s = 0; s < g.S; ++s) {
-              const float wv = wc[r * g.S + s];
-              const float* __restrict src = t.phases.data() + L.tap_offset(r, s);
-              float* __restrict a = acc;
-              if (r == 0 && s == 0) {
-                for (int64_t i = i0; i < i1; ++i) a[i] = wv * src[i];
-              } else {
-                for (int64_t i = i0; i < i1; ++i) a[i] += wv * src[i];
-              }
-            }
+        scatter_input(g, L, x + p * in_plane, phases.data());
+        const float* wc = w + (p % g.C) * taps;
+        if (wide_rows(g.OW)) {
+          for (int64_t oh = 0; oh < g.OH; ++oh)
+            sum_taps(phases.data() + oh * L.Wq, off.data(), wc, taps, y + p * out_plane + oh * g.OW, g.OW);
+        } else {
+          sum_taps(phases.data(), off.data(), wc, taps, out.data(), g.OH * L.Wq);
+          narrow_rows(g, out.data(), L.Wq, y + p * out_plane);
         }
-        narrow_rows(g, L, acc, y + p * out_plane);
       }
   });
 }
 
 void conv_depthwise_backward_data(const ConvGeom& g, const float* gy, const float* w, float* gx) {
+  // Gathered, not scattered: input position (q, v) of phase (a, b) (padded row q sh + a, column v sw + b) takes
+  // tap (r, s) with r = a, a + sh, ... and s = b, b + sw, ... from output (q - r / sh, v - s / sw). With the
+  // output gradient kept Wq wide below Ph = (R - 1) / sh zero rows and right of Pw = (S - 1) / sw zero
+  // columns, every tap is one constant offset (Ph - r / sh) Wq + Pw - s / sw: a reach past the output's edge
+  // lands on zero padding, a reach past a row's end on the next row's zero columns.
   const int64_t planes = g.N * g.C, in_plane = g.H * g.W, out_plane = g.OH * g.OW;
   const PhaseLayout L(g);
-  const int64_t rows = block_rows(L);
+  const int64_t Ph = (g.R - 1) / L.sh, Pw = (g.S - 1) / L.sw;
+  struct Phase {
+    std::vector<int64_t> off, tap;  // offsets into the padded gradient, filter taps
+  };
+  std::vector<Phase> phases(size_t(L.sh * L.sw));
+  for (int64_t r = 0; r < g.R; ++r)
+    for (int64_t s = 0; s < g.S; ++s) {
+      Phase& ph = phases[size_t((r % L.sh) * L.sw + s % L.sw)];
+      ph.off.push_back((Ph - r / L.sh) * L.Wq + Pw - s / L.sw);
+      ph.tap.push_back(r * g.S + s);
+    }
+  const bool unit_stride = L.sh == 1 && L.sw == 1;
   parallel_chunks(planes, planes * out_plane * g.R * g.S > 32768, [&](Chunks& chunks) {
-    Scratch t(L, g);
-    // The output gradient kept Wq wide; its junk columns stay zero, so their scatter adds nothing.
-    std::fill(t.out.begin(), t.out.end(), 0.f);
+    std::vector<float> grad(size_t((L.Hq + Ph + 1) * L.Wq), 0.f), buf(size_t(L.size()), 0.f), wt(size_t(g.R * g.S));
     for (int64_t p0, p1; chunks.next(p0, p1);)
       for (int64_t p = p0; p < p1; ++p) {
-        float* gq = t.out.data();
-        widen_rows(g, L, gy + p * out_plane, gq);
+        widen_rows(g, gy + p * out_plane, L.Wq, grad.data() + Ph * L.Wq + Pw);
         const float* wc = w + (p % g.C) * g.R * g.S;
-        float* buf = t.phases.data();
-        std::fill(buf, buf + L.size(), 0.f);
-        for (int64_t o0 = 0; o0 < g.OH; o0 += rows) {
-          const int64_t i0 = o0 * L.Wq, i1 = std::min(g.OH, o0 + rows) * L.Wq;
-          for (int64_t r = 0; r < g.R; ++r)
-            for (int64_t s = 0; s < g.S; ++s) {
-              const float wv = wc[r * g.S + s];
-              float* __restrict dst = buf + L.tap_offset(r, s);
-              const float* __restrict src = gq;
-              for (int64_t i = i0; i < i1; ++i) dst[i] += wv * src[i];
-            }
+        if (unit_stride && wide_rows(g.W)) {
+          // One phase: input (ih, iw) is position (ih + pad_h, iw + pad_w); each row goes straight to gx.
+          const Phase& ph = phases[0];
+          for (size_t t = 0; t < ph.tap.size(); ++t) wt[t] = wc[ph.tap[t]];
+          for (int64_t ih = 0; ih < g.H; ++ih)
+            sum_taps(grad.data() + (ih + g.pad_h) * L.Wq + g.pad_w, ph.off.data(), wt.data(), int64_t(ph.off.size()),
+                     gx + p * in_plane + ih * g.W, g.W);
+          continue;
         }
-        gather_input(g, L, buf, gx + p * in_plane);
+        for (size_t k = 0; k < phases.size(); ++k) {
+          const Phase& ph = phases[k];
+          if (ph.off.empty()) continue;  // stride above the filter: these inputs take nothing (stay zero)
+          for (size_t t = 0; t < ph.tap.size(); ++t) wt[t] = wc[ph.tap[t]];
+          sum_taps(grad.data(), ph.off.data(), wt.data(), int64_t(ph.off.size()), buf.data() + int64_t(k) * L.phase_size,
+                   L.Hq * L.Wq);
+        }
+        gather_input(g, L, buf.data(), gx + p * in_plane);
       }
   });
 }
@@ -166,22 +270,29 @@ void conv_depthwise_backward_data(const ConvGeom& g, const float* gy, const floa
 void conv_depthwise_backward_weight(const ConvGeom& g, const float* x, const float* gy, float* gw) {
   const int64_t in_plane = g.H * g.W, out_plane = g.OH * g.OW, taps = g.R * g.S;
   const PhaseLayout L(g);
+  const std::vector<int64_t> off = tap_offsets(g, L);
   parallel_chunks(g.C, g.N * g.C * out_plane * taps > 32768, [&](Chunks& chunks) {
-    Scratch t(L, g);
-    std::fill(t.out.begin(), t.out.end(), 0.f);  // junk columns of the Wq-wide gradient stay zero
-    std::vector<float> a(static_cast<size_t>(taps));
+    // The gradient kept Wq wide: its columns from OW on stay zero, so they add nothing to the sums.
+    std::vector<float> phases(size_t(L.size()), 0.f), gq(size_t(g.OH * L.Wq), 0.f);
+    std::vector<float> acc(size_t(taps * kLanes));  // kLanes partial sums per tap
     for (int64_t c0, c1; chunks.next(c0, c1);)
       for (int64_t c = c0; c < c1; ++c) {
-        std::fill(a.begin(), a.end(), 0.f);
+        std::fill(acc.begin(), acc.end(), 0.f);
         for (int64_t n = 0; n < g.N; ++n) {
-          scatter_input(g, L, x + (n * g.C + c) * in_plane, t.phases.data());
-          float* gq = t.out.data();
-          widen_rows(g, L, gy + (n * g.C + c) * out_plane, gq);
-          for (int64_t r = 0; r < g.R; ++r)
-            for (int64_t s = 0; s < g.S; ++s)
-              a[size_t(r * g.S + s)] += dot_in_order(gq, t.phases.data() + L.tap_offset(r, s), g.OH * L.Wq);
+          scatter_input(g, L, x + (n * g.C + c) * in_plane, phases.data());
+          const float* gyc = gy + (n * g.C + c) * out_plane;
+          for (int64_t t = 0; t < taps; t += kTapGroup) {
+            const int64_t group = std::min(kTapGroup, taps - t);
+            if (wide_rows(g.OW)) {
+              dot_tap_group(gyc, g.OW, phases.data(), L.Wq, off.data() + t, group, g.OH, g.OW, acc.data() + t * kLanes);
+            } else {
+              if (t == 0) widen_rows(g, gyc, L.Wq, gq.data());
+              dot_tap_group(gq.data(), 0, phases.data(), 0, off.data() + t, group, 1, g.OH * L.Wq,
+                            acc.data() + t * kLanes);
+            }
+          }
         }
-        std::copy(a.begin(), a.end(), gw + c * taps);
+        for (int64_t t = 0; t < taps; ++t) gw[c * taps + t] = sum_lanes(load(acc.data() + t * kLanes));
       }
   });
 }

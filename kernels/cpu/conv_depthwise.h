@@ -3,15 +3,17 @@
 // 3x3 stride-1 and stride-2 layers). As im2col + GEMM it is 1 x (R S) x P
 // products per channel, far below the memory bound. Here each (sample,
 // channel) plane is one task: the input plane is copied zero-padded into a
-// scratch buffer split by stride phase, so that every tap becomes one
-// unit-stride multiply-add over the whole output plane (kept as wide as the
-// padded row, its extra columns discarded): no bounds checks, and a long
-// vectorised loop even for 7 x 7 planes.
+// scratch buffer split by stride phase, so that every tap reads the buffer at
+// one constant offset from the output position (the output kept as wide as
+// the padded row, its extra columns discarded): no bounds checks, and long
+// vectorised loops even for 7 x 7 planes. All taps of a vector of outputs are
+// summed in registers, so each output is written once.
 //
-// Backward-data scatters each tap's contribution into a padded scratch plane
-// of its own task and copies the inside out; backward-weight gives each
-// channel to one thread, which sums over samples in order. Every result is
-// accumulated in one fixed order, so results do not depend on the thread count.
+// Backward-data gathers the same way from the output gradient, zero-padded,
+// one stride phase of the input at a time; backward-weight gives each channel
+// to one thread, which sums every tap's products over samples in order, one
+// pass over the plane for up to nine taps. Every result is accumulated in one
+// fixed order, so results do not depend on the thread count.
 #pragma once
 
 #include "kernels/nn_desc.h"

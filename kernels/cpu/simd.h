@@ -8,6 +8,10 @@
 // compile-time facts here, and every kernel sizes its register tiles from them.
 #pragma once
 
+#if defined(__AVX512F__) || defined(__AVX2__)
+#include <immintrin.h>
+#endif
+
 #include <cstdint>
 #include <cstring>
 #include <utility>
@@ -35,13 +39,35 @@ inline vf load(const float* p) {
 }
 inline vf load_aligned(const float* p) { return *reinterpret_cast<const vf*>(__builtin_assume_aligned(p, kBytes)); }
 inline void store(float* p, vf v) { std::memcpy(p, &v, sizeof v); }
-// The first n (0 <= n <= kLanes) lanes from / to p; load_n zeroes the others.
+// The first n (0 <= n <= kLanes) lanes from / to p; load_n zeroes the others. Masked moves where the target
+// has them (a masked-off lane is never touched, so p + n may end a mapped page); a variable-length memcpy
+// otherwise, which is a library call.
+#if defined(__AVX512F__)
+inline __mmask16 first_lanes(int64_t n) { return __mmask16((1u << n) - 1); }
+inline vf load_n(const float* p, int64_t n) { return vf(_mm512_maskz_loadu_ps(first_lanes(n), p)); }
+inline void store_n(float* p, vf v, int64_t n) { _mm512_mask_storeu_ps(p, first_lanes(n), __m512(v)); }
+#elif defined(__AVX2__)
+inline __m256i first_lanes(int64_t n) {
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(int(n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+inline vf load_n(const float* p, int64_t n) { return vf(_mm256_maskload_ps(p, first_lanes(n))); }
+inline void store_n(float* p, vf v, int64_t n) { _mm256_maskstore_ps(p, first_lanes(n), __m256(v)); }
+#else
 inline vf load_n(const float* p, int64_t n) {
   vf v = {};
   std::memcpy(&v, p, size_t(n) * sizeof(float));
   return v;
 }
 inline void store_n(float* p, vf v, int64_t n) { std::memcpy(p, &v, size_t(n) * sizeof(float)); }
+#endif
+
+// dst[i] = src[i], i in [0, n), whole vectors and a masked tail: for the short rows of small planes,
+// where memcpy's call and size dispatch cost more than the copy.
+inline void copy(float* dst, const float* src, int64_t n) {
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) store(dst + i, load(src + i));
+  if (i < n) store_n(dst + i, load_n(src + i, n - i), n - i);
+}
 // shuffle<Index>(a, b): lane i of the result is lane Index(i) of the 2 kLanes
 // lanes (a, b), for a constexpr Index: one two-source register shuffle for any
 // lane count, its indices written once as a formula.
