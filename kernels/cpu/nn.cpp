@@ -1,4 +1,5 @@
 #include "kernels/cpu/nn.h"
+#include "kernels/cpu/simd.h"
 #include "kernels/cpu/thread_pool.h"
 
 #include <algorithm>
@@ -123,34 +124,86 @@ void max_pool2d_reference(const PoolGeom& g, const T* x, T* y, int64_t* indices)
 }
 
 namespace {
-// 2 x 2 windows at stride 2 that all lie inside the plane (the U-Nets' pooling): no bounds checks, the four
-// candidates in the reference's order (row by row), so the same maximum and index as max_pool2d_reference.
+
+// Windows of 1 or 2 rows x 2 columns at a stride equal to the window, all inside the plane: the U-Nets' 2 x 2
+// pooling and the 1-D U-Net's pairs. No bounds checks, and the candidates taken in the reference's order (row by
+// row), so the same maximum and index as max_pool2d_reference.
+bool pairs_inside(const PoolGeom& g) {
+  return g.S == 2 && g.stride_w == 2 && g.R == g.stride_h && (g.R == 1 || g.R == 2) && g.pad_h == 0 &&
+         g.pad_w == 0 && g.R * g.OH <= g.H && 2 * g.OW <= g.W;
+}
+
+// Candidate v at offset `at` (from the window's first sample) replaces the best so far when the best is not NaN
+// and v is larger or NaN: the first maximum wins, and so does the first NaN.
 template <class T>
-void max_pool2d_2x2(const PoolGeom& g, const T* x, T* y, int64_t* indices) {
+inline void consider(T v, int64_t at, T& best, int64_t& arg) {
+  const bool take = !nan(best) && (v > best || nan(v));
+  best = take ? v : best;
+  arg = take ? at : arg;
+}
+
+// One row of outputs, the scalar way (double, and the columns past the last whole vector).
+template <class T>
+void pool_pairs_row(const T* r0, const T* r1, int64_t ow0, int64_t OW, int64_t W, T* yr, int64_t* ir, int64_t row0) {
+  for (int64_t ow = ow0; ow < OW; ++ow) {
+    T best = r0[2 * ow];
+    int64_t arg = 0;
+    consider(r0[2 * ow + 1], 1, best, arg);
+    if (r1) {
+      consider(r1[2 * ow], W, best, arg);
+      consider(r1[2 * ow + 1], W + 1, best, arg);
+    }
+    yr[ow] = best;
+    ir[ow] = row0 + 2 * ow + arg;
+  }
+}
+
+// The float row: kLanes outputs at a time, the even and odd columns split with shuffles, the rule above as
+// lane masks; the winner's position is kept as its candidate number (0-3) and made an index at the end.
+void pool_pairs_row(const float* r0, const float* r1, int64_t, int64_t OW, int64_t W, float* yr, int64_t* ir,
+                    int64_t row0) {
+  using simd::kLanes;
+  using simd::vf;
+  using vi = int32_t __attribute__((vector_size(kLanes * sizeof(int32_t))));
+  using vl = int64_t __attribute__((vector_size(kLanes * sizeof(int64_t))));
+  constexpr auto even = [](int i) { return 2 * i; };
+  constexpr auto odd = [](int i) { return 2 * i + 1; };
+  vl lane2;  // 0, 2, 4, ...: the first column of each lane's window
+  for (int i = 0; i < kLanes; ++i) lane2[i] = 2 * i;
+  const auto take = [](vf v, vf best) { return (best == best) & ((v > best) | (v != v)); };
+  int64_t ow = 0;
+  for (; ow + kLanes <= OW; ow += kLanes) {
+    const vf a0 = simd::load(r0 + 2 * ow), a1 = simd::load(r0 + 2 * ow + kLanes);
+    vf best = simd::shuffle<even>(a0, a1);
+    vi which = {};
+    const auto step = [&](vf v, int32_t k) {
+      const vi t = take(v, best);
+      best = t ? v : best;
+      which = t ? vi{} + k : which;
+    };
+    step(simd::shuffle<odd>(a0, a1), 1);
+    if (r1) {
+      const vf b0 = simd::load(r1 + 2 * ow), b1 = simd::load(r1 + 2 * ow + kLanes);
+      step(simd::shuffle<even>(b0, b1), 2);
+      step(simd::shuffle<odd>(b0, b1), 3);
+    }
+    simd::store(yr + ow, best);
+    const vl col = __builtin_convertvector(which & 1, vl), row = __builtin_convertvector(which >> 1, vl);
+    const vl index = (row0 + 2 * ow) + lane2 + col + row * W;
+    std::memcpy(ir + ow, &index, sizeof index);
+  }
+  pool_pairs_row<float>(r0, r1, ow, OW, W, yr, ir, row0);
+}
+
+template <class T>
+void max_pool_pairs(const PoolGeom& g, const T* x, T* y, int64_t* indices) {
   const int64_t planes = g.N * g.C;
   parallel_for(planes, planes * g.OH * g.OW > 8192, [&](int64_t pc0, int64_t pc1) {
     for (int64_t pc = pc0; pc < pc1; ++pc)
       for (int64_t oh = 0; oh < g.OH; ++oh) {
-        const T* r0 = x + (pc * g.H + 2 * oh) * g.W;
-        const T* r1 = r0 + g.W;
-        T* yr = y + (pc * g.OH + oh) * g.OW;
-        int64_t* ir = indices + (pc * g.OH + oh) * g.OW;
-        const int64_t row0 = 2 * oh * g.W;
-        // Branch-free selects, so the compiler can vectorise along the row.
-        for (int64_t ow = 0; ow < g.OW; ++ow) {
-          T best = r0[2 * ow];
-          int64_t arg = row0 + 2 * ow;
-          const auto consider = [&](T v, int64_t at) {
-            const bool take = !nan(best) && (v > best || nan(v));
-            best = take ? v : best;
-            arg = take ? at : arg;
-          };
-          consider(r0[2 * ow + 1], row0 + 2 * ow + 1);
-          consider(r1[2 * ow], row0 + g.W + 2 * ow);
-          consider(r1[2 * ow + 1], row0 + g.W + 2 * ow + 1);
-          yr[ow] = best;
-          ir[ow] = arg;
-        }
+        const T* r0 = x + (pc * g.H + g.R * oh) * g.W;
+        const int64_t out = (pc * g.OH + oh) * g.OW;
+        pool_pairs_row(r0, g.R == 2 ? r0 + g.W : nullptr, 0, g.OW, g.W, y + out, indices + out, g.R * oh * g.W);
       }
   });
 }
@@ -158,9 +211,8 @@ void max_pool2d_2x2(const PoolGeom& g, const T* x, T* y, int64_t* indices) {
 
 template <class T>
 void max_pool2d(const PoolGeom& g, const T* x, T* y, int64_t* indices) {
-  const bool windows_inside = g.pad_h == 0 && g.pad_w == 0 && 2 * g.OH <= g.H && 2 * g.OW <= g.W;
-  if (g.R == 2 && g.S == 2 && g.stride_h == 2 && g.stride_w == 2 && windows_inside)
-    max_pool2d_2x2(g, x, y, indices);
+  if (pairs_inside(g))
+    max_pool_pairs(g, x, y, indices);
   else
     max_pool2d_reference(g, x, y, indices);
 }
