@@ -7,24 +7,27 @@
 namespace strata {
 namespace {
 
-ModulePtr conv_same(int dims, int64_t in, int64_t out, int64_t k, bool bias = true) {
-  if (dims == 1) return std::make_shared<Conv1d>(in, out, k, Conv1dOptions{1, 0, 1, 1, true}, bias);
+ModulePtr conv_same(int dims, int64_t in, int64_t out, int64_t k, bool bias = true, int64_t dilation = 1) {
+  if (dims == 1) return std::make_shared<Conv1d>(in, out, k, Conv1dOptions{1, 0, dilation, 1, true}, bias);
   return std::make_shared<Conv2d>(in, out, std::array<int64_t, 2>{k, k},
-                                  Conv2dOptions{{1, 1}, {0, 0}, {1, 1}, 1, true}, bias);
+                                  Conv2dOptions{{1, 1}, {0, 0}, {dilation, dilation}, 1, true}, bias);
 }
 
 }  // namespace
 
-ConvBlock::ConvBlock(int dims, int64_t in, int64_t out, bool batchnorm, double dropout, int64_t kernel)
+ConvBlock::ConvBlock(int dims, int64_t in, int64_t out, bool batchnorm, double dropout, int64_t kernel,
+                     std::array<int64_t, 2> dilations)
     : Module("conv_block"), in_(in), out_(out) {
   STRATA_CHECK(kernel >= 1 && kernel % 2 == 1, "conv_block: kernel must be odd and >= 1, got ", kernel);
-  conv1_ = register_module("conv1", conv_same(dims, in, out, kernel));
+  STRATA_CHECK(dilations[0] >= 1 && dilations[1] >= 1, "conv_block: dilations must be >= 1, got ", dilations[0], ", ",
+               dilations[1]);
+  conv1_ = register_module("conv1", conv_same(dims, in, out, kernel, true, dilations[0]));
   // Each batch norm carries the ReLU after it (one fused kernel on the CPU).
   if (batchnorm) {
     bn1_ = register_module("bn1", std::make_shared<BatchNorm>(dims, out));
     bn1_->act = Activation::relu;
   }
-  conv2_ = register_module("conv2", conv_same(dims, out, out, kernel));
+  conv2_ = register_module("conv2", conv_same(dims, out, out, kernel, true, dilations[1]));
   if (batchnorm) {
     bn2_ = register_module("bn2", std::make_shared<BatchNorm>(dims, out));
     bn2_->act = Activation::relu;
@@ -64,16 +67,18 @@ UNet::UNet(const UNetOptions& o) : Module(o.dims == 1 ? "unet1d" : "unet2d"), o_
   down_ = register_module("down", std::make_shared<ModuleList>());
   for (int64_t i = 0; i < o.depth; ++i)
     down_->add(std::make_shared<ConvBlock>(o.dims, i == 0 ? o.in_channels : width(i - 1), width(i), o.batchnorm,
-                                           o.dropout, o.kernel));
+                                           o.dropout, o.kernel, o.dilations));
   pool_ = register_module("pool", std::make_shared<Pool>(Pool::Kind::max, o.dims, std::array<int64_t, 2>{2, 2}));
   bottleneck_ = register_module(
       "bottleneck",
-      std::make_shared<ConvBlock>(o.dims, width(o.depth - 1), width(o.depth), o.batchnorm, o.dropout, o.kernel));
+      std::make_shared<ConvBlock>(o.dims, width(o.depth - 1), width(o.depth), o.batchnorm, o.dropout, o.kernel,
+                                  o.dilations));
   up_ = register_module("up", std::make_shared<ModuleList>());
   dec_ = register_module("dec", std::make_shared<ModuleList>());
   for (int64_t i = 0; i < o.depth; ++i) {
     up_->add(make_upsampler(o.dims, width(i + 1), width(i), o.upsampling));
-    dec_->add(std::make_shared<ConvBlock>(o.dims, 2 * width(i), width(i), o.batchnorm, o.dropout, o.kernel));
+    dec_->add(
+        std::make_shared<ConvBlock>(o.dims, 2 * width(i), width(i), o.batchnorm, o.dropout, o.kernel, o.dilations));
   }
   head_ = register_module("head", conv_same(o.dims, width(0), o.classes, 1));
 }
@@ -98,7 +103,11 @@ Tensor UNet::forward(const Tensor& input) {
 
 std::string UNet::describe() const {
   const std::string kernel = o_.kernel != 3 ? str_cat(", kernel ", o_.kernel) : "";
-  return str_cat(o_.dims, "-D, base ", o_.base, ", depth ", o_.depth, kernel, ", ", o_.in_channels, "->", o_.classes);
+  const std::string dilations = o_.dilations != std::array<int64_t, 2>{1, 1}
+                                    ? str_cat(", dilations ", o_.dilations[0], "/", o_.dilations[1])
+                                    : "";
+  return str_cat(o_.dims, "-D, base ", o_.base, ", depth ", o_.depth, kernel, dilations, ", ", o_.in_channels, "->",
+                 o_.classes);
 }
 
 namespace {
@@ -115,6 +124,12 @@ UNetOptions unet_options_from(const Config& c, int dims) {
   o.upsampling = c.get_choice("upsampling", "transposed", {"transposed", "nearest", "linear"});
   o.kernel = c.get_int("kernel", 3, Bounds::at_least(1));
   STRATA_CHECK(o.kernel % 2 == 1, c.key_path("kernel"), ": must be odd (a 'same' convolution), got ", o.kernel);
+  const std::vector<int64_t> d = c.get_int_list("dilations", {1, 1});
+  std::string got;
+  for (size_t i = 0; i < d.size(); ++i) got += str_cat(i ? ", " : "", d[i]);
+  STRATA_CHECK(d.size() == 2 && d[0] >= 1 && d[1] >= 1, c.key_path("dilations"),
+               ": two dilations >= 1 (each block's first and second convolution), got [", got, "]");
+  o.dilations = {d[0], d[1]};
   return o;
 }
 

@@ -8,7 +8,8 @@
 //   head      1x1 conv w_0 -> classes (logits)
 // with w_i = base * 2^i and ConvBlock = (conv k3 same + bias, batch norm, ReLU) x 2
 // (+ dropout at the end when dropout > 0; `kernel` sets an odd size other than 3
-// for the ConvBlocks' convolutions). These are the reference settings: with
+// for the ConvBlocks' convolutions, `dilations` spreads their taps: [1, 2] widens
+// every block's view from 2k - 1 to 3k - 2 samples at the same cost). These are the reference settings: with
 // base 16 and depth 4 the 2-D net (1 in, 1 out) has 1,943,761 parameters and the
 // 1-D net (1 in, 5 classes) 680,117.
 //
@@ -17,6 +18,7 @@
 // so any size works and the output always matches the input's size.
 #pragma once
 
+#include <array>
 #include <memory>
 #include <string>
 #include <vector>
@@ -30,7 +32,7 @@ namespace strata {
 class ConvBlock : public Module {
  public:
   ConvBlock(int dims, int64_t in_channels, int64_t out_channels, bool batchnorm = true, double dropout = 0,
-            int64_t kernel = 3);
+            int64_t kernel = 3, std::array<int64_t, 2> dilations = {1, 1});
   Tensor forward(const Tensor& x) override;
   std::string describe() const override;
 
@@ -50,6 +52,7 @@ struct UNetOptions {
   bool batchnorm = true;
   std::string upsampling = "transposed";  // transposed | nearest | linear (interpolation + conv)
   int64_t kernel = 3;         // odd size of the ConvBlocks' convolutions (a wider view per level)
+  std::array<int64_t, 2> dilations = {1, 1};  // of each ConvBlock's first and second convolution
 };
 
 // 2x upsampling from `in` to `out` channels, by transposed conv or interpolation + conv.

@@ -132,6 +132,53 @@ TEST(UNet, WiderKernelWithZeroOuterTapsEqualsKernel3) {
   EXPECT_EQ(n3.describe(), "1-D, base 4, depth 2, 2->3");
 }
 
+// model.dilations: a kernel-3 U-Net whose second convolutions are dilated by 2 computes what the kernel-5 U-Net
+// computes with the first convolutions' taps in the middle (zero outer taps) and the second ones' on every other
+// tap (zeros between).
+TEST(UNet, DilatedSecondConvolutionsEqualSpreadKernel5Taps) {
+  UNetOptions od{1, 2, 3, 4, 2};
+  od.dilations = {1, 2};
+  UNetOptions o5{1, 2, 3, 4, 2};
+  o5.kernel = 5;
+  UNet nd(od), n5(o5);
+  fill(nd);
+  {
+    NoGradGuard no_grad;
+    auto small = nd.state_dict();
+    for (auto& [name, t] : n5.state_dict()) {
+      const Tensor& src = small.at(name);
+      if (t.shape() == src.shape()) {
+        t.copy_(src);
+        continue;
+      }
+      ASSERT_EQ(t.size(2), 5) << name;
+      t.copy_(Tensor::zeros(t.shape()));
+      if (name.find("conv2") != std::string::npos) {
+        for (int64_t j = 0; j < 3; ++j) t.slice(2, 2 * j, 2 * j + 1).copy_(src.slice(2, j, j + 1));
+      } else {
+        t.slice(2, 1, 4).copy_(src);
+      }
+    }
+  }
+  nd.eval();
+  n5.eval();
+  NoGradGuard no_grad;
+  manual_seed(6);
+  const Tensor x = Tensor::randn({2, 2, 45});
+  expect_close(nd(x), n5(x), 1e-5, 1e-4, "dilation 2 against spread kernel-5 taps");
+  EXPECT_EQ(nd.describe(), "1-D, base 4, depth 2, dilations 1/2, 2->3");
+  UNetOptions bad = od;
+  bad.dilations = {0, 1};
+  EXPECT_THROW(UNet{bad}, Error);
+  const Config c = Config::parse("{type: unet1d, dilations: [1, 2, 4]}");
+  try {
+    build_module(c);
+    ADD_FAILURE() << "three dilations accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("got [1, 2, 4]"), std::string::npos) << e.what();
+  }
+}
+
 TEST(UNet, NamesFollowPyTorch) {
   const auto sd = UNet(UNetOptions{1, 1, 5, 16, 4}).state_dict();
   for (const char* n : {"down.0.conv1.weight", "down.3.bn2.running_var", "bottleneck.conv2.bias", "up.0.weight",
