@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -87,6 +88,35 @@ void check_unet(const std::string& name, UNetOptions o) {
                name + " running var");
 }
 
+// Copies the kernel-3 U-Net `small` into the kernel-5 U-Net `wide`: tensors of the same shape as they are, each
+// convolution weight zeroed and its three taps placed by place_taps(name, zeroed weight, small weight).
+void copy_into_kernel5(UNet& small, UNet& wide,
+                       const std::function<void(const std::string&, Tensor&, const Tensor&)>& place_taps) {
+  NoGradGuard no_grad;
+  auto from = small.state_dict();
+  for (auto& [name, t] : wide.state_dict()) {
+    const Tensor& src = from.at(name);
+    if (t.shape() == src.shape()) {
+      t.copy_(src);
+      continue;
+    }
+    ASSERT_EQ(t.dim(), 3) << name;
+    ASSERT_EQ(t.size(2), 5) << name;
+    t.copy_(Tensor::zeros(t.shape()));
+    place_taps(name, t, src);
+  }
+}
+
+// a and b in eval mode give the same output for one seeded random input of `shape`.
+void expect_same_outputs(UNet& a, UNet& b, const Shape& shape, const std::string& what) {
+  a.eval();
+  b.eval();
+  NoGradGuard no_grad;
+  manual_seed(5);
+  const Tensor x = Tensor::randn(shape);
+  expect_close(a(x), b(x), 1e-5, 1e-4, what);
+}
+
 }  // namespace
 
 TEST(UNet, ReferenceParameterCounts) {
@@ -106,27 +136,8 @@ TEST(UNet, WiderKernelWithZeroOuterTapsEqualsKernel3) {
   const int64_t pairs = (2 * 4 + 4 * 4) + (4 * 8 + 8 * 8) + (8 * 16 + 16 * 16) + (8 * 4 + 4 * 4) + (16 * 8 + 8 * 8);
   EXPECT_EQ(n5.parameter_count() - n3.parameter_count(), 2 * pairs);
   fill(n3);
-  {
-    NoGradGuard no_grad;
-    auto small = n3.state_dict();
-    for (auto& [name, t] : n5.state_dict()) {
-      const Tensor& src = small.at(name);
-      if (t.shape() == src.shape()) {
-        t.copy_(src);
-        continue;
-      }
-      ASSERT_EQ(t.dim(), 3) << name;
-      ASSERT_EQ(t.size(2), 5) << name;
-      t.copy_(Tensor::zeros(t.shape()));
-      t.slice(2, 1, 4).copy_(src);
-    }
-  }
-  n3.eval();
-  n5.eval();
-  NoGradGuard no_grad;
-  manual_seed(5);
-  const Tensor x = Tensor::randn({2, 2, 37});
-  expect_close(n5(x), n3(x), 1e-5, 1e-4, "kernel 5 with zero outer taps");
+  copy_into_kernel5(n3, n5, [](const std::string&, Tensor& t, const Tensor& src) { t.slice(2, 1, 4).copy_(src); });
+  expect_same_outputs(n5, n3, {2, 2, 37}, "kernel 5 with zero outer taps");
   EXPECT_THROW(UNet(UNetOptions{1, 1, 2, 4, 2, 0, true, "transposed", 4}), Error);
   EXPECT_EQ(n5.describe(), "1-D, base 4, depth 2, kernel 5, 2->3");
   EXPECT_EQ(n3.describe(), "1-D, base 4, depth 2, 2->3");
@@ -142,30 +153,14 @@ TEST(UNet, DilatedSecondConvolutionsEqualSpreadKernel5Taps) {
   o5.kernel = 5;
   UNet nd(od), n5(o5);
   fill(nd);
-  {
-    NoGradGuard no_grad;
-    auto small = nd.state_dict();
-    for (auto& [name, t] : n5.state_dict()) {
-      const Tensor& src = small.at(name);
-      if (t.shape() == src.shape()) {
-        t.copy_(src);
-        continue;
-      }
-      ASSERT_EQ(t.size(2), 5) << name;
-      t.copy_(Tensor::zeros(t.shape()));
-      if (name.find("conv2") != std::string::npos) {
-        for (int64_t j = 0; j < 3; ++j) t.slice(2, 2 * j, 2 * j + 1).copy_(src.slice(2, j, j + 1));
-      } else {
-        t.slice(2, 1, 4).copy_(src);
-      }
+  copy_into_kernel5(nd, n5, [](const std::string& name, Tensor& t, const Tensor& src) {
+    if (name.find("conv2") == std::string::npos) {
+      t.slice(2, 1, 4).copy_(src);  // the undilated first convolutions: the middle taps
+      return;
     }
-  }
-  nd.eval();
-  n5.eval();
-  NoGradGuard no_grad;
-  manual_seed(6);
-  const Tensor x = Tensor::randn({2, 2, 45});
-  expect_close(nd(x), n5(x), 1e-5, 1e-4, "dilation 2 against spread kernel-5 taps");
+    for (int64_t j = 0; j < 3; ++j) t.slice(2, 2 * j, 2 * j + 1).copy_(src.slice(2, j, j + 1));
+  });
+  expect_same_outputs(nd, n5, {2, 2, 45}, "dilation 2 against spread kernel-5 taps");
   EXPECT_EQ(nd.describe(), "1-D, base 4, depth 2, dilations 1/2, 2->3");
   UNetOptions bad = od;
   bad.dilations = {0, 1};
