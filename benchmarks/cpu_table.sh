@@ -14,7 +14,7 @@ for ((r = 1; r <= rounds; r++)); do
 done
 cpu="$(lscpu | sed -n 's/^Model name: *//p' | head -1)"
 flags="$(grep -o -m1 -w 'avx512f\|avx2' /proc/cpuinfo | sort -u | tail -1 || true)"
-OUT="$out" CPU="$cpu" FLAGS="$flags" THREADS="$threads" ROUNDS="$rounds" /usr/bin/python3 - <<'PY'
+OUT="$out" CPU="$cpu" FLAGS="$flags" THREADS="$threads" ROUNDS="$rounds" REPEATS="$repeats" /usr/bin/python3 - <<'PY'
 import datetime, json, os
 import torch
 rows = {}
@@ -24,8 +24,9 @@ for line in open(os.environ["OUT"]):
         rows.setdefault(r["name"], []).append(r)
 span = lambda v, f: f % min(v) if f % min(v) == f % max(v) else (f % min(v)) + "-" + (f % max(v))
 print(f"{os.environ['CPU']} ({os.environ['FLAGS'].upper() or 'no AVX2'}), {os.environ['THREADS']} threads each, "
-      f"{os.environ['ROUNDS']} rounds, {datetime.date.today()}; PyTorch {torch.__version__.split('+')[0]}; "
-      f"`benchmarks/cpu_table.sh {os.environ['THREADS']} {os.environ['ROUNDS']}`")
+      f"{os.environ['ROUNDS']} rounds of {os.environ['REPEATS']} steps (median), {datetime.date.today()}; "
+      f"PyTorch {torch.__version__.split('+')[0]}; "
+      f"`benchmarks/cpu_table.sh {os.environ['THREADS']} {os.environ['ROUNDS']} {os.environ['REPEATS']}`")
 print()
 print("| case | strata ms | PyTorch ms | speedup | strata / PyTorch peak MB |")
 print("|---|---|---|---|---|")
