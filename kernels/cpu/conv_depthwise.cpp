@@ -91,7 +91,10 @@ void gather_input(const ConvGeom& g, const PhaseLayout& L, const float* buf, flo
         const float* odd = buf + L.at(g, ih, 1);
         int64_t j = 0;
         for (; 2 * (j + kLanes) <= g.W; j += kLanes) interleave_pair(load(even + j), load(odd + j), xr + 2 * j);
-        for (int64_t iw = 2 * j; iw < g.W; ++iw) xr[iw] = (iw % 2 ? odd : even)[iw / 2];
+        for (int64_t b = 0; b < 2; ++b) {  // the columns past the last whole pair of vectors
+          const float* src = b ? odd : even;
+          for (int64_t iw = 2 * j + b, k = j; iw < g.W; iw += 2, ++k) xr[iw] = src[k];
+        }
         continue;
       }
       for (int64_t b = 0; b < L.sw && b < g.W; ++b) {
