@@ -36,6 +36,8 @@ struct ExportCase {
 const std::vector<ExportCase> kCases = {
     {"unet1d", "{type: unet1d, in_channels: 4, classes: 5, base: 8, depth: 3, batchnorm: true}", {2, 4, 64},
      {3, 4, 40}, {"batch", "", "length"}},
+    {"unet1d_dilated", "{type: unet1d, in_channels: 3, classes: 4, base: 4, depth: 2, kernel: 5, dilations: [1, 2]}",
+     {2, 3, 48}, {1, 3, 37}, {"batch", "", "length"}},
     {"unet2d", "{type: unet2d, in_channels: 1, classes: 1, base: 4, depth: 2}", {2, 1, 32, 24}, {1, 1, 20, 36},
      {"batch", "", "height", "width"}},
     {"unet2d_linear", "{type: unet2d, in_channels: 3, classes: 4, base: 4, depth: 2, upsampling: linear}",
