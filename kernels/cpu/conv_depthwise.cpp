@@ -27,8 +27,8 @@ using simd::vf;
 // ph = ih + pad_h and column pw = iw + pad_w land in phase (ph % sh, pw % sw) at row ph / sh,
 // column pw / sw, each phase a Hq x Wq plane (plus one row of slack). Tap (r, s) of output
 // (oh, ow) then reads phase (r % sh, s % sw) at (oh + r / sh, ow + s / sw): with the output kept
-// Wq wide (its columns from OW on are junk), every tap is one unit-stride pass
-//   out[i] += w * phase[i + (r / sh) * Wq + s / sw],  i in [0, OH * Wq),
+// Wq wide (its columns from OW on are junk), every tap is one constant offset,
+//   out[i] = sum over taps of w * phase[i + (r / sh) * Wq + s / sw],  i in [0, OH * Wq),
 // with no bounds checks and a long inner loop even for 7 x 7 planes.
 struct PhaseLayout {
   int64_t sh, sw, Hq, Wq, phase_size;
@@ -51,30 +51,25 @@ struct PhaseLayout {
   }
 };
 
-// Lanes x[0], x[2], ..., x[2 kLanes - 2]: the even floats of two vectors.
-inline vf every_other(const float* x) {
-  return simd::shuffle<[](int i) { return 2 * i; }>(load(x), load(x + kLanes));
-}
-// x[2 i] = even[i], x[2 i + 1] = odd[i], i < kLanes.
-inline void interleave_pair(vf even, vf odd, float* x) {
-  store(x, simd::shuffle<[](int i) { return i % 2 ? kLanes + i / 2 : i / 2; }>(even, odd));
-  store(x + kLanes, simd::shuffle<[](int i) { return i % 2 ? kLanes + kLanes / 2 + i / 2 : kLanes / 2 + i / 2; }>(even, odd));
-}
+// Moves one input plane into the phase buffer (scatter_input) or back (gather_input). Only the positions of
+// input samples are touched, and they are the same for every plane: a buffer zeroed once keeps its padding zero
+// across planes. At stride 2 a row's two phases are split or joined at once: in every row the places of columns
+// 0 and 1 lie the same distance apart (`pair`), whatever the padding.
+int64_t pair(const ConvGeom& g, const PhaseLayout& L) { return L.at(g, 0, 1) - L.at(g, 0, 0); }
 
-// Scatters one input plane into the phase buffer. Only the positions of input samples are written, and they are
-// the same for every plane: a buffer zeroed once keeps its padding zero across planes.
 void scatter_input(const ConvGeom& g, const PhaseLayout& L, const float* x, float* buf) {
   for (int64_t ih = 0; ih < g.H; ++ih) {
     const float* xr = x + ih * g.W;
     if (L.sw == 1) {
       simd::copy(buf + L.at(g, ih, 0), xr, g.W);
+    } else if (L.sw == 2) {
+      float* first = buf + L.at(g, ih, 0);
+      simd::split_row(xr, g.W / 2, 2, first, pair(g, L));
+      if (g.W % 2) first[g.W / 2] = xr[g.W - 1];
     } else {
       for (int64_t b = 0; b < L.sw && b < g.W; ++b) {  // input columns b, b + sw, ... share a phase
         float* dst = buf + L.at(g, ih, b);
-        int64_t j = 0;
-        if (L.sw == 2)
-          for (; b + 2 * (j + kLanes) <= g.W; j += kLanes) store(dst + j, every_other(xr + b + 2 * j));
-        for (int64_t iw = b + j * L.sw; iw < g.W; iw += L.sw, ++j) dst[j] = xr[iw];
+        for (int64_t iw = b, j = 0; iw < g.W; iw += L.sw, ++j) dst[j] = xr[iw];
       }
     }
   }
@@ -85,18 +80,11 @@ void gather_input(const ConvGeom& g, const PhaseLayout& L, const float* buf, flo
     float* xr = x + ih * g.W;
     if (L.sw == 1) {
       simd::copy(xr, buf + L.at(g, ih, 0), g.W);
+    } else if (L.sw == 2) {
+      const float* first = buf + L.at(g, ih, 0);
+      simd::join_row(first, pair(g, L), g.W / 2, 2, xr);
+      if (g.W % 2) xr[g.W - 1] = first[g.W / 2];
     } else {
-      if (L.sw == 2 && g.W >= 2) {  // both phases of the row at once, interleaved back
-        const float* even = buf + L.at(g, ih, 0);
-        const float* odd = buf + L.at(g, ih, 1);
-        int64_t j = 0;
-        for (; 2 * (j + kLanes) <= g.W; j += kLanes) interleave_pair(load(even + j), load(odd + j), xr + 2 * j);
-        for (int64_t b = 0; b < 2; ++b) {  // the columns past the last whole pair of vectors
-          const float* src = b ? odd : even;
-          for (int64_t iw = 2 * j + b, k = j; iw < g.W; iw += 2, ++k) xr[iw] = src[k];
-        }
-        continue;
-      }
       for (int64_t b = 0; b < L.sw && b < g.W; ++b) {
         const float* src = buf + L.at(g, ih, b);
         for (int64_t iw = b, j = 0; iw < g.W; iw += L.sw, ++j) xr[iw] = src[j];

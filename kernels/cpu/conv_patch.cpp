@@ -69,33 +69,6 @@ void tiles_along_row(const float* w, const float* src, int64_t n, int64_t stride
   }
 }
 
-// dst[s][ow] = row[ow S + s] for ow < OW, s < S (rows of dst `ld` apart): one tap row split by horizontal tap.
-void split_taps(const float* row, int64_t OW, int64_t S, float* dst, int64_t ld) {
-  int64_t ow = 0;
-  if (S == 2)
-    for (; ow + kLanes <= OW; ow += kLanes) {
-      const vf a = simd::load(row + 2 * ow), b = simd::load(row + 2 * ow + kLanes);
-      simd::store(dst + ow, simd::shuffle<[](int i) { return 2 * i; }>(a, b));
-      simd::store(dst + ld + ow, simd::shuffle<[](int i) { return 2 * i + 1; }>(a, b));
-    }
-  for (; ow < OW; ++ow)
-    for (int64_t s = 0; s < S; ++s) dst[s * ld + ow] = row[ow * S + s];
-}
-
-// row[ow S + s] = src[s][ow] for ow < count (rows of src `ld` apart): the inverse of split_taps.
-void join_taps(const float* src, int64_t ld, int64_t count, int64_t S, float* row) {
-  int64_t ow = 0;
-  if (S == 2)
-    for (; ow + kLanes <= count; ow += kLanes) {
-      const vf a = simd::load(src + ow), b = simd::load(src + ld + ow);
-      constexpr int H = kLanes / 2;
-      simd::store(row + 2 * ow, simd::shuffle<[](int i) { return i % 2 ? kLanes + i / 2 : i / 2; }>(a, b));
-      simd::store(row + 2 * ow + kLanes, simd::shuffle<[](int i) { return i % 2 ? kLanes + H + i / 2 : H + i / 2; }>(a, b));
-    }
-  for (; ow < count; ++ow)
-    for (int64_t s = 0; s < S; ++s) row[ow * S + s] = src[s * ld + ow];
-}
-
 }  // namespace
 
 bool conv_patch_applies(const ConvGeom& g) {
@@ -126,7 +99,7 @@ void conv_patch_forward(const ConvGeom& g, const float* x, const float* w, float
       for (int64_t c = 0; c < g.C; ++c)
         for (int64_t r = 0; r < g.R; ++r)
           for (int64_t i = 0; i < nr; ++i)
-            split_taps(x + ((n * g.C + c) * g.H + (oh0 + i) * g.R + r) * g.W, g.OW, g.S,
+            simd::split_row(x + ((n * g.C + c) * g.H + (oh0 + i) * g.R + r) * g.W, g.OW, g.S,
                        xs + (c * g.R + r) * g.S * Wp + i * g.OW, Wp);
       for (int64_t k0 = 0; k0 < g.K; k0 += kRows)
         tiles_along_row(wp.data() + k0 * Q, xs, Q, Wp, width,
@@ -163,7 +136,7 @@ void conv_patch_backward_data(const ConvGeom& g, const float* gy, const float* w
             for (int64_t done = 0; done < count;) {
               const int64_t pos = col + done, i = pos / g.OW, ow = pos % g.OW, seg = std::min(count - done, g.OW - ow);
               float* dst = gx + ((n * g.C + c) * g.H + (oh0 + i) * g.R + r) * g.W + ow * g.S;
-              if (whole) join_taps(out[j] + done, kVecs * kLanes, seg, g.S, dst);
+              if (whole) simd::join_row(out[j] + done, kVecs * kLanes, seg, g.S, dst);
               else
                 for (int64_t t = 0; t < seg; ++t) dst[t * g.S + s] = out[j][done + t];
               done += seg;
@@ -198,7 +171,7 @@ void conv_patch_backward_weight(const ConvGeom& g, const float* x, const float* 
         for (int64_t c = 0; c < g.C; ++c)
           for (int64_t r = 0; r < g.R; ++r)
             for (int64_t i = 0; i < nr; ++i)
-              split_taps(x + ((n * g.C + c) * g.H + (oh0 + i) * g.R + r) * g.W, g.OW, g.S,
+              simd::split_row(x + ((n * g.C + c) * g.H + (oh0 + i) * g.R + r) * g.W, g.OW, g.S,
                          xs + (c * g.R + r) * g.S * len + i * g.OW, len);
         simd::transpose(xs, len, Q, used, xt, Qp);
         for (int64_t k0 = 0; k0 < g.K; k0 += kRows) {

@@ -166,26 +166,24 @@ void pool_pairs_row(const float* r0, const float* r1, int64_t, int64_t OW, int64
   using simd::vf;
   using vi = int32_t __attribute__((vector_size(kLanes * sizeof(int32_t))));
   using vl = int64_t __attribute__((vector_size(kLanes * sizeof(int64_t))));
-  constexpr auto even = [](int i) { return 2 * i; };
-  constexpr auto odd = [](int i) { return 2 * i + 1; };
   vl lane2;  // 0, 2, 4, ...: the first column of each lane's window
   for (int i = 0; i < kLanes; ++i) lane2[i] = 2 * i;
   const auto take = [](vf v, vf best) { return (best == best) & ((v > best) | (v != v)); };
   int64_t ow = 0;
   for (; ow + kLanes <= OW; ow += kLanes) {
     const vf a0 = simd::load(r0 + 2 * ow), a1 = simd::load(r0 + 2 * ow + kLanes);
-    vf best = simd::shuffle<even>(a0, a1);
+    vf best = simd::even_lanes(a0, a1);
     vi which = {};
     const auto step = [&](vf v, int32_t k) {
       const vi t = take(v, best);
       best = t ? v : best;
       which = t ? vi{} + k : which;
     };
-    step(simd::shuffle<odd>(a0, a1), 1);
+    step(simd::odd_lanes(a0, a1), 1);
     if (r1) {
       const vf b0 = simd::load(r1 + 2 * ow), b1 = simd::load(r1 + 2 * ow + kLanes);
-      step(simd::shuffle<even>(b0, b1), 2);
-      step(simd::shuffle<odd>(b0, b1), 3);
+      step(simd::even_lanes(b0, b1), 2);
+      step(simd::odd_lanes(b0, b1), 3);
     }
     simd::store(yr + ow, best);
     const vl col = __builtin_convertvector(which & 1, vl), row = __builtin_convertvector(which >> 1, vl);

@@ -92,6 +92,16 @@ inline vf shift_left(vf a, vf b) {
   return shuffle<[](int i) { return i + S; }>(a, b);
 }
 
+// The even and the odd lanes of the 2 kLanes lanes (a, b): a stride-2 row split in two.
+inline vf even_lanes(vf a, vf b) { return shuffle<[](int i) { return 2 * i; }>(a, b); }
+inline vf odd_lanes(vf a, vf b) { return shuffle<[](int i) { return 2 * i + 1; }>(a, b); }
+// The inverse, a lane of `even` and one of `odd` alternately: from their lane 0 (zip_lo) or lane kLanes / 2
+// (zip_hi) on.
+inline vf zip_lo(vf even, vf odd) { return shuffle<[](int i) { return i % 2 ? kLanes + i / 2 : i / 2; }>(even, odd); }
+inline vf zip_hi(vf even, vf odd) {
+  return shuffle<[](int i) { return i % 2 ? kLanes + kLanes / 2 + i / 2 : kLanes / 2 + i / 2; }>(even, odd);
+}
+
 // 4-way deinterleave of the 4 kLanes floats at x: lane i of out[p] = x[4 i + p].
 // Each half of out[p] comes from one pair of the four vectors.
 inline void deinterleave4(const float* x, vf out[4]) {
@@ -114,18 +124,42 @@ inline void deinterleave4(const float* x, vf out[4]) {
 // two results two lanes at a time.
 inline void interleave4(const vf in[4], float* x) {
   constexpr int H = kLanes / 2;
-  // zip_lo / zip_hi: lanes of a and b alternately, from lane 0 / lane H of each.
-  constexpr auto zip_lo = [](int i) { return i % 2 ? kLanes + i / 2 : i / 2; };
-  constexpr auto zip_hi = [](int i) { return i % 2 ? kLanes + H + i / 2 : H + i / 2; };
   // pairs_lo / pairs_hi: two lanes of a, two of b, alternately, from lane 0 / lane H of each.
   constexpr auto pairs_lo = [](int i) { return (i / 2) % 2 ? kLanes + i / 4 * 2 + i % 2 : i / 4 * 2 + i % 2; };
   constexpr auto pairs_hi = [](int i) { return (i / 2) % 2 ? kLanes + H + i / 4 * 2 + i % 2 : H + i / 4 * 2 + i % 2; };
-  const vf ab_lo = shuffle<zip_lo>(in[0], in[1]), ab_hi = shuffle<zip_hi>(in[0], in[1]);
-  const vf cd_lo = shuffle<zip_lo>(in[2], in[3]), cd_hi = shuffle<zip_hi>(in[2], in[3]);
+  const vf ab_lo = zip_lo(in[0], in[1]), ab_hi = zip_hi(in[0], in[1]);
+  const vf cd_lo = zip_lo(in[2], in[3]), cd_hi = zip_hi(in[2], in[3]);
   store(x, shuffle<pairs_lo>(ab_lo, cd_lo));
   store(x + kLanes, shuffle<pairs_hi>(ab_lo, cd_lo));
   store(x + 2 * kLanes, shuffle<pairs_lo>(ab_hi, cd_hi));
   store(x + 3 * kLanes, shuffle<pairs_hi>(ab_hi, cd_hi));
+}
+
+// dst[s * ld + i] = row[i S + s] for i < count, s < S: a row split into its S phases (rows of dst `ld` apart,
+// ld may be negative); S = 2 through even_lanes / odd_lanes.
+inline void split_row(const float* row, int64_t count, int64_t S, float* dst, int64_t ld) {
+  int64_t i = 0;
+  if (S == 2)
+    for (; i + kLanes <= count; i += kLanes) {
+      const vf a = load(row + 2 * i), b = load(row + 2 * i + kLanes);
+      store(dst + i, even_lanes(a, b));
+      store(dst + ld + i, odd_lanes(a, b));
+    }
+  for (; i < count; ++i)
+    for (int64_t s = 0; s < S; ++s) dst[s * ld + i] = row[i * S + s];
+}
+
+// row[i S + s] = src[s * ld + i] for i < count, s < S: the inverse of split_row.
+inline void join_row(const float* src, int64_t ld, int64_t count, int64_t S, float* row) {
+  int64_t i = 0;
+  if (S == 2)
+    for (; i + kLanes <= count; i += kLanes) {
+      const vf even = load(src + i), odd = load(src + ld + i);
+      store(row + 2 * i, zip_lo(even, odd));
+      store(row + 2 * i + kLanes, zip_hi(even, odd));
+    }
+  for (; i < count; ++i)
+    for (int64_t s = 0; s < S; ++s) row[i * S + s] = src[s * ld + i];
 }
 
 // dst[j * ldd + i] = src[i * lds + j] for a kLanes x kLanes block, through
