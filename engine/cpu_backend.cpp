@@ -19,6 +19,7 @@
 #include "kernels/cpu/conv_depthwise.h"
 #include "kernels/cpu/conv_direct.h"
 #include "kernels/cpu/conv_patch.h"
+#include "kernels/cpu/conv_pointwise.h"
 #include "kernels/cpu/conv_winograd.h"
 #include "kernels/cpu/nn.h"
 #include "kernels/cpu/optimizer.h"
@@ -130,6 +131,7 @@ class CpuBackend final : public Backend {
       case cpu::ConvKernel::winograd: return cpu::conv_winograd_workspace(g, pass);
       case cpu::ConvKernel::depthwise: return 0;
       case cpu::ConvKernel::patch: return cpu::conv_patch_workspace(g, pass);
+      case cpu::ConvKernel::pointwise: return cpu::conv_pointwise_workspace(g, pass);
       case cpu::ConvKernel::gemm: return -1;
     }
     return -1;
@@ -141,7 +143,7 @@ class CpuBackend final : public Backend {
     const auto t0 = std::chrono::steady_clock::now();
     conv_direct_pass(t, pass, g, a, b, o, workspace);
     static const char* kPass[] = {"forward", "backward_data", "backward_weight"};
-    static const char* kKernel[] = {"gemm", "direct", "winograd", "depthwise", "patch"};
+    static const char* kKernel[] = {"gemm", "direct", "winograd", "depthwise", "patch", "pointwise"};
     profile::add(str_cat("conv ", kPass[int(pass)], " ", kKernel[int(cpu::conv_kernel(g, pass))], " ", g.C, "->", g.K,
                          " k", g.R, "x", g.S, " ", g.N, "x", g.H, "x", g.W),
                  std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
@@ -157,6 +159,11 @@ class CpuBackend final : public Backend {
       if (pass == ConvPass::forward) return cpu::conv_depthwise_forward(g, fa, fb, fo);
       if (pass == ConvPass::backward_data) return cpu::conv_depthwise_backward_data(g, fa, fb, fo);
       return cpu::conv_depthwise_backward_weight(g, fa, fb, fo);
+    }
+    if (cpu::conv_kernel(g, pass) == cpu::ConvKernel::pointwise) {
+      if (pass == ConvPass::forward) return cpu::conv_pointwise_forward(g, fa, fb, fo, ws);
+      if (pass == ConvPass::backward_data) return cpu::conv_pointwise_backward_data(g, fa, fb, fo, ws);
+      return cpu::conv_pointwise_backward_weight(g, fa, fb, fo, ws);
     }
     if (cpu::conv_kernel(g, pass) == cpu::ConvKernel::patch) {
       if (pass == ConvPass::forward) return cpu::conv_patch_forward(g, fa, fb, fo);

@@ -2,6 +2,7 @@
 #include "kernels/cpu/thread_pool.h"
 #include "kernels/cpu/conv_depthwise.h"
 #include "kernels/cpu/conv_patch.h"
+#include "kernels/cpu/conv_pointwise.h"
 
 #include "kernels/cpu/conv_winograd.h"
 #include "kernels/cpu/simd.h"
@@ -308,6 +309,7 @@ ConvKernel conv_kernel(const ConvGeom& g, ConvPass pass) {
   const ConvAlgorithm a = conv_algorithm();
   if (a == ConvAlgorithm::gemm) return ConvKernel::gemm;
   if (conv_depthwise_applies(g)) return ConvKernel::depthwise;
+  if (conv_pointwise_applies(g)) return ConvKernel::pointwise;
   if (conv_patch_applies(g)) return ConvKernel::patch;
   if (a != ConvAlgorithm::direct && conv_winograd_applies(g, pass) &&
       (a == ConvAlgorithm::winograd || winograd_wins(g)))

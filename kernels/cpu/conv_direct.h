@@ -29,10 +29,11 @@ ConvAlgorithm conv_algorithm();
 void set_conv_algorithm(ConvAlgorithm a);
 
 // The kernel a pass runs on (the engine's im2col + GEMM is `gemm`).
-// Depthwise convolutions (groups == C == K) run kernels/cpu/conv_depthwise.h
+// Depthwise convolutions (groups == C == K) run kernels/cpu/conv_depthwise.h,
+// pointwise ones (1 x 1, stride 1, no padding) kernels/cpu/conv_pointwise.h
 // and non-overlapping ones (kernel == stride) kernels/cpu/conv_patch.h under
 // every algorithm but `gemm`.
-enum class ConvKernel : uint8_t { gemm, direct, winograd, depthwise, patch };
+enum class ConvKernel : uint8_t { gemm, direct, winograd, depthwise, patch, pointwise };
 ConvKernel conv_kernel(const ConvGeom& g, ConvPass pass);
 
 // True when the direct kernel can run this pass of g (f32 assumed by the caller).

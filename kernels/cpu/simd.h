@@ -39,6 +39,15 @@ inline vf load(const float* p) {
 }
 inline vf load_aligned(const float* p) { return *reinterpret_cast<const vf*>(__builtin_assume_aligned(p, kBytes)); }
 inline void store(float* p, vf v) { std::memcpy(p, &v, sizeof v); }
+// A vector loaded once and used by several multiply-adds: GCC otherwise folds the load into each of them as a
+// memory operand, one load per use, and a tile whose loads already match its multiply-adds becomes load-bound.
+inline vf load_once(const float* p) {
+  vf v = load(p);
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  asm("" : "+v"(v));
+#endif
+  return v;
+}
 // The first n (0 <= n <= kLanes) lanes from / to p; load_n zeroes the others. Masked moves where the target
 // has them (a masked-off lane is never touched, so p + n may end a mapped page); a variable-length memcpy
 // otherwise, which is a library call.
@@ -90,6 +99,15 @@ inline vf splat(float s) {
 template <int S>
 inline vf shift_left(vf a, vf b) {
   return shuffle<[](int i) { return i + S; }>(a, b);
+}
+
+// The sum of the lanes, halves added pairwise (lane i + lane i + kLanes / 2, then again on the first half):
+// a fixed order, log2(kLanes) shuffles and adds instead of a chain of kLanes dependent scalar adds.
+template <int H = kLanes / 2>
+inline float sum_lanes(vf v) {
+  v += shift_left<H>(v, v);
+  if constexpr (H > 1) return sum_lanes<H / 2>(v);
+  else return v[0];
 }
 
 // The even and the odd lanes of the 2 kLanes lanes (a, b): a stride-2 row split in two.
