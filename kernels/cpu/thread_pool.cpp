@@ -2,6 +2,7 @@
 
 #include <linux/futex.h>
 #include <sched.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -95,6 +96,21 @@ constexpr int64_t kShortSpinNs = 2'000;
 constexpr int64_t kPreemptedGapNs = 50'000;
 constexpr int64_t kSharedCoresNs = 50'000'000;
 std::atomic<int64_t> g_short_spin_until{0};
+
+// The other sign of shared cores: the scheduler took the core from a thread of ours for another runnable
+// thread (an involuntary context switch), twice within kSharedCoresNs. Alone that happens a few times a second
+// (kernel threads, timers); beside a busy process, every few milliseconds, and mostly while a thread works,
+// where the spin-gap test above cannot see it. Each thread checks its own count after a loop's chunks.
+std::atomic<int64_t> g_last_preemption{0};
+
+void note_preemptions(long& seen) {
+  rusage ru;
+  if (getrusage(RUSAGE_THREAD, &ru) != 0 || ru.ru_nivcsw == seen) return;
+  seen = ru.ru_nivcsw;
+  const int64_t t = now_ns();
+  if (t - g_last_preemption.exchange(t, std::memory_order_relaxed) < kSharedCoresNs)
+    g_short_spin_until.store(t + kSharedCoresNs, std::memory_order_relaxed);
+}
 
 // Polls ready() until it holds (true) or the spin is used up (false).
 template <class Ready>
@@ -244,6 +260,7 @@ void Pool::finish(int taken) {
 // late must still see every later loop (and the stop) as new.
 void Pool::worker(int self, uint32_t seen) {
   t_in_region = true;  // a loop inside a loop runs serially
+  long preempted = 0;  // involuntary context switches seen so far
   for (;;) {
     if (!spin_until([&] { return gen_.load(std::memory_order_acquire) != seen; })) {
       sleepers_.fetch_add(1, std::memory_order_seq_cst);
@@ -258,6 +275,7 @@ void Pool::worker(int self, uint32_t seen) {
     Chunks chunks = PoolAccess::make(&job_, self, slice, first);
     run_body(chunks);
     finish(PoolAccess::taken(chunks));
+    note_preemptions(preempted);
   }
 }
 
@@ -310,6 +328,8 @@ bool Pool::try_run(int64_t n, detail::RegionFn fn, void* ctx) {
     finish(PoolAccess::taken(mine));
   }
   t_in_region = false;
+  thread_local long preempted = 0;
+  note_preemptions(preempted);
 
   const uint32_t all = uint32_t(chunks);
   if (!spin_until([&] { return done_.load(std::memory_order_acquire) == all; })) {
