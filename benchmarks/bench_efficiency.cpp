@@ -130,13 +130,9 @@ int main(int argc, char** argv) {
       {"depthwise 3x3", A::automatic, 2, 8, 384, 384, 14, 3, 1, 384},
       {"patch 2x2 stride 2", A::automatic, 2, 4, 64, 128, 64, 2, 2},
       {"pointwise 1x1", A::automatic, 2, 8, 16, 96, 96, 1},
-      {"pointwise 1x1", A::automatic, 2, 8, 144, 24, 48, 1},
       {"pointwise 1x1", A::automatic, 2, 8, 96, 576, 12, 1},
       {"pointwise 1x1", A::automatic, 2, 8, 960, 160, 6, 1},
-      {"gemm 1x1", A::gemm, 2, 8, 16, 96, 96, 1},
-      {"gemm 1x1", A::gemm, 2, 8, 144, 24, 48, 1},
       {"gemm 1x1", A::gemm, 2, 8, 96, 576, 12, 1},
-      {"gemm 1x1", A::gemm, 2, 8, 960, 160, 6, 1},
   };
   Generator g(7);
   for (const ConvCase& cc : cases) {
