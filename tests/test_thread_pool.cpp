@@ -2,9 +2,11 @@
 // count, with threads held up, from several callers at once, nested, and when
 // a body throws.
 #include <gtest/gtest.h>
+#include <sched.h>
 
 #include <atomic>
 #include <chrono>
+#include <filesystem>
 #include <mutex>
 #include <set>
 #include <stdexcept>
@@ -254,4 +256,20 @@ TEST(ThreadPool, ResultsKeepTheirBitsWhenThreadsAreHeldUp) {
   }
   stop = true;
   for (std::thread& t : busy) t.join();
+
+  // Beside the busy threads the workers kept off the caller's core; once the cores are free again (the shared
+  // period is 50 ms) a worker takes the process's CPU mask back as it wakes for the next loop.
+  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  visits(64);
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));  // every woken worker past its first step
+  cpu_set_t mine;
+  ASSERT_EQ(sched_getaffinity(0, sizeof mine, &mine), 0);
+  int threads = 0;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/task")) {
+    cpu_set_t theirs;
+    ASSERT_EQ(sched_getaffinity(pid_t(std::stol(entry.path().filename().string())), sizeof theirs, &theirs), 0);
+    EXPECT_TRUE(CPU_EQUAL(&theirs, &mine)) << "thread " << entry.path().filename();
+    ++threads;
+  }
+  EXPECT_GE(threads, 4);
 }

@@ -11,12 +11,11 @@
 // Waiting threads spin for a short while (new work usually follows within
 // microseconds) and then sleep. When the cores are shared with other work (a
 // thread found it was descheduled while spinning, or the scheduler preempted
-// our threads twice within 50 ms) they spin much less for a while: a thread
-// that sleeps at once leaves its core to the thread it waits for, and wakes
-// with the priority the scheduler gives sleepers. Beside one busy process on
-// two cores this took a U-Net 2D step from about 1.8x its time alone to
-// 1.55-1.8x (ideal 1.5x). STRATA_SPIN_US sets the spin (default 100
-// microseconds; 0 always sleeps).
+// our threads twice within 50 ms) they spin much less for a while, so that a
+// waiting thread leaves its core to the thread it waits for, and workers keep
+// off the caller's core, so that the step's threads do not end up sharing one
+// core while the other work has its own. STRATA_SPIN_US sets the spin
+// (default 100 microseconds; 0 always sleeps).
 //
 // Which thread runs a chunk never changes results: every kernel writes each
 // output from one chunk only and reduces in an order fixed by the shape.
