@@ -3,6 +3,7 @@
 // Each case times forward + backward (input, weight and bias gradients):
 // median of --repeats runs after 2 warm-up runs. One JSON object per line.
 //   build/bin/bench_nn_cpu [--repeats N] [--filter substring]
+// With STRATA_PROFILE=1 the time of each kernel pass (all runs, warm-ups included) goes to stderr at the end.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -16,6 +17,7 @@
 #include "engine/nn_ops.h"
 #include "engine/ops.h"
 #include "engine/parallel.h"
+#include "engine/profile.h"
 #include "engine/random.h"
 
 using namespace strata;
@@ -96,5 +98,6 @@ int main(int argc, char** argv) {
                 ms, flop / ms / 1e6, num_threads());
     std::fflush(stdout);
   }
+  if (profile::enabled()) std::fprintf(stderr, "%s", profile::report().c_str());
   return 0;
 }
