@@ -30,7 +30,8 @@ struct Job {
   void* ctx = nullptr;
   int64_t n = 0;
   int chunks = 0, threads = 0;
-  int caller_cpu = -1;  // where the caller was when it published the loop
+  // Where the caller was when it published the loop; read by workers before they hold a chunk, so atomic.
+  std::atomic<int> caller_cpu{-1};
   std::mutex error_mu;
   std::exception_ptr error;
 };
@@ -301,7 +302,7 @@ void Pool::worker(int self, uint32_t seen) {
     }
     seen = gen_.load(std::memory_order_acquire);
     if (stop_.load(std::memory_order_relaxed)) return;
-    placement.update(job_.caller_cpu);
+    placement.update(job_.caller_cpu.load(std::memory_order_relaxed));
     int slice = self;
     const int64_t first = claim_any(seen, self, slice);
     if (first < 0) continue;
@@ -342,7 +343,7 @@ bool Pool::try_run(int64_t n, detail::RegionFn fn, void* ctx) {
   job_.n = n;
   job_.chunks = chunks;
   job_.threads = t;
-  job_.caller_cpu = sched_getcpu();
+  job_.caller_cpu.store(sched_getcpu(), std::memory_order_relaxed);
   job_.error = nullptr;
   done_.store(0, std::memory_order_relaxed);
   caller_asleep_.store(false, std::memory_order_relaxed);
