@@ -102,7 +102,7 @@ TEST(Simd, TransposeMatchesTheDefinition) {
   }
 }
 
-// The lane patterns the transforms and the direct kernel are built from, at the
+// The lane patterns the transforms, the direct and the pointwise kernels are built from, at the
 // lane count this build compiled for (16, 8 or 4: each build tests its own).
 TEST(Simd, LanePatternsMatchTheirDefinitions) {
   using cpu::simd::kLanes;
@@ -126,6 +126,19 @@ TEST(Simd, LanePatternsMatchTheirDefinitions) {
 
   const vf z = cpu::simd::splat(-0.0f);
   for (int i = 0; i < kLanes; ++i) EXPECT_TRUE(std::signbit(z[i])) << "splat(-0) lane " << i << " lost its sign";
+
+  EXPECT_EQ(cpu::simd::load_once(x.data() + 3)[kLanes - 1], float(kLanes + 2));
+  // sum_lanes adds halves pairwise: lanes i and i + h for h = kLanes / 2, ..., 1. Values whose sum depends on
+  // the order (1 + 2^-24 rounds to 1 when added to 1 alone, not when first added to another 2^-24) pin it.
+  std::vector<float> lanes(size_t(kLanes), std::ldexp(1.0f, -24));
+  lanes[0] = 1.0f;
+  std::vector<float> want = lanes;
+  for (int h = kLanes / 2; h >= 1; h /= 2)
+    for (int i = 0; i < h; ++i) want[size_t(i)] += want[size_t(i + h)];
+  EXPECT_EQ(cpu::simd::sum_lanes(cpu::simd::load(lanes.data())), want[0]);
+  float sequential = 0;
+  for (float v : lanes) sequential += v;
+  EXPECT_NE(want[0], sequential) << "the test values do not tell the orders apart";
 }
 
 TEST(ConvWinogradSelection, AppliesToUnitStride3x3Only) {

@@ -101,8 +101,8 @@ inline vf shift_left(vf a, vf b) {
   return shuffle<[](int i) { return i + S; }>(a, b);
 }
 
-// The sum of the lanes, halves added pairwise (lane i + lane i + kLanes / 2, then again on the first half):
-// a fixed order, log2(kLanes) shuffles and adds instead of a chain of kLanes dependent scalar adds.
+// The sum of the lanes in a fixed order: lanes i and i + kLanes / 2 added, then the same on the first half, down
+// to one lane; log2(kLanes) shuffles and adds instead of a chain of kLanes dependent scalar adds.
 template <int H = kLanes / 2>
 inline float sum_lanes(vf v) {
   v += shift_left<H>(v, v);
