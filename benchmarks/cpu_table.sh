@@ -12,7 +12,8 @@ for ((r = 1; r <= rounds; r++)); do
   echo "cpu_table: round $r of $rounds" >&2
   benchmarks/cpu_vs_torch.sh "$threads" "$repeats" train_step >> "$out"
 done
-cpu="$(lscpu | sed -n 's/^Model name: *//p' | head -1)"
+source benchmarks/cpu_model.sh
+cpu="$(cpu_model)"
 flags="$(grep -o -m1 -w 'avx512f\|avx2' /proc/cpuinfo | sort -u | tail -1 || true)"
 OUT="$out" CPU="$cpu" FLAGS="$flags" THREADS="$threads" ROUNDS="$rounds" REPEATS="$repeats" /usr/bin/python3 - <<'PY'
 import datetime, json, os

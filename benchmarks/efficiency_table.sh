@@ -12,7 +12,8 @@ trap 'rm -f "$out"' EXIT
 for ((r = 1; r <= rounds; r++)); do
   STRATA_NUM_THREADS="$threads" OMP_NUM_THREADS="$threads" build/bin/bench_efficiency >> "$out"
 done
-cpu="$(lscpu | sed -n 's/^Model name: *//p' | head -1)"
+source benchmarks/cpu_model.sh
+cpu="$(cpu_model)"
 OUT="$out" CPU="$cpu" THREADS="$threads" ROUNDS="$rounds" /usr/bin/python3 - <<'PY'
 import datetime, json, os
 rows, peaks = {}, []
