@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <map>
 #include <numeric>
 #include <sstream>
 
@@ -249,6 +250,31 @@ TEST(Segy, WrittenFileKeepsEveryHeaderAndReadsBack) {
   fs::remove_all(d);
 }
 
+TEST(Segy, NewCubeReadsBackWithItsGeometry) {
+  const fs::path d = fresh_dir("new_cube");
+  std::vector<float> v(size_t(3 * 5 * 7));
+  for (size_t i = 0; i < v.size(); ++i) v[i] = float(i) / 4.f - 3.f;
+  write_segy_cube((d / "c.sgy").string(), v, 3, 5, 7, 2.0, {"a test cube"});
+  const SegyVolume back((d / "c.sgy").string());
+  EXPECT_EQ(back.format(), 5);
+  EXPECT_EQ(back.traces(), 15);
+  EXPECT_EQ(back.samples(), 7);
+  EXPECT_EQ(back.interval_ms(), 2.0);
+  EXPECT_EQ(back.inlines(), (std::vector<int32_t>{1, 2, 3}));
+  EXPECT_EQ(back.crosslines(), (std::vector<int32_t>{1, 2, 3, 4, 5}));
+  EXPECT_EQ(back.sorting(), "inline");
+  EXPECT_EQ(back.text_bytes().substr(0, 15), "C 1 a test cube");
+  for (int64_t il = 0; il < 3; ++il)
+    for (int64_t xl = 0; xl < 5; ++xl) {
+      const std::vector<float> t = back.trace(back.trace_at(il, xl));
+      ASSERT_EQ(t, std::vector<float>(v.begin() + (il * 5 + xl) * 7, v.begin() + (il * 5 + xl + 1) * 7)) << il << " " << xl;
+    }
+  EXPECT_NE(error_of([&] { write_segy_cube((d / "bad.sgy").string(), v, 3, 5, 6, 2.0, {}); }).find("105 samples for 3 x 5"),
+            std::string::npos);
+  EXPECT_FALSE(fs::exists(d / "bad.sgy"));
+  fs::remove_all(d);
+}
+
 TEST(Npy, RoundTripOtherDtypesAndErrors) {
   const fs::path d = fresh_dir("npy");
   const std::vector<float> v{1.5f, -2.f, 3.25f, 0.f, 7.f, -8.5f};
@@ -311,6 +337,57 @@ TEST(Synthetic, DeterministicStandardisedAndLabelled) {
   const SynthSection none = generate_section(o, r4);
   EXPECT_EQ(std::accumulate(none.label.begin(), none.label.end(), 0), 0);
   EXPECT_EQ(none.faults, 0);
+}
+
+TEST(Synthetic, CubeIsOneEarthModelLabelledOnItsFaultSurfaces) {
+  SynthOptions o;
+  o.height = 40;
+  o.width = 32;
+  o.faults = {1, 1};
+  o.throw_samples = {6, 8};
+  o.snr = {1e5, 1e5};  // no noise: the faults alone break the reflectors
+  o.gain = {0, 0};
+  std::mt19937_64 r1 = sample_rng(3, 1, 0), r2 = sample_rng(3, 1, 0);
+  const SynthCube a = generate_cube(o, 24, r1), b = generate_cube(o, 24, r2);
+  EXPECT_EQ(a.seismic, b.seismic);
+  EXPECT_EQ(a.label, b.label);
+  ASSERT_EQ(a.seismic.size(), size_t(24 * 32 * 40));
+  ASSERT_EQ(a.label.size(), a.seismic.size());
+  EXPECT_EQ(a.faults, 1);
+  double mean = 0, var = 0;
+  for (float v : a.seismic) mean += v;
+  mean /= double(a.seismic.size());
+  for (float v : a.seismic) var += (v - mean) * (v - mean);
+  EXPECT_NEAR(mean, 0, 1e-4);
+  EXPECT_NEAR(var / double(a.seismic.size()), 1, 1e-3);
+  // One fault surface across the cube: labelled on most inlines (unless it strikes along them and misses some),
+  // a thin sheet (at most about two samples thick along its normal's strongest axis on each trace column).
+  int64_t inlines_with = 0, labelled = 0;
+  for (int64_t y = 0; y < 24; ++y) {
+    int64_t n = 0;
+    for (int64_t i = 0; i < 32 * 40; ++i) n += a.label[size_t(y * 32 * 40 + i)];
+    inlines_with += n > 0;
+    labelled += n;
+  }
+  EXPECT_GT(inlines_with, 0);
+  EXPECT_LT(labelled, int64_t(a.label.size()) / 8);
+  // Neighbouring traces are alike away from the fault (one continuous model), in both directions.
+  const auto trace = [&](int64_t y, int64_t x) { return &a.seismic[size_t((y * 32 + x) * 40)]; };
+  double along_inline = 0, along_crossline = 0, total = 0;
+  for (int64_t y = 1; y < 24; ++y)
+    for (int64_t x = 1; x < 32; ++x)
+      for (int64_t z = 0; z < 40; ++z) {
+        along_inline += std::pow(trace(y, x)[z] - trace(y, x - 1)[z], 2);
+        along_crossline += std::pow(trace(y, x)[z] - trace(y - 1, x)[z], 2);
+        total += std::pow(trace(y, x)[z], 2);
+      }
+  EXPECT_LT(along_inline, 0.5 * total);
+  EXPECT_LT(along_crossline, 0.5 * total);
+  // No faults: no labels.
+  o.faults = {0, 0};
+  std::mt19937_64 r3 = sample_rng(3, 1, 1);
+  const SynthCube none = generate_cube(o, 8, r3);
+  EXPECT_EQ(std::accumulate(none.label.begin(), none.label.end(), 0), 0);
 }
 
 TEST(Synthetic, TrainingFaultsChangeOnlyTheFaultCountOfTrainingSections) {
@@ -1063,6 +1140,52 @@ TEST(FaultsApp, TrainEvalGeneratePredictEndToEnd) {
     const ImageInfo overview = image_info((d / "wide_png" / "wide_inline_overview.png").string());
     EXPECT_LT(overview.width, 12 * one.width);
     EXPECT_GT(overview.width, 3 * one.width);
+  }
+
+  // A labelled synthetic cube: predicted on inlines, crosslines and both (the two averaged sample by sample),
+  // and scored by eval as it is predicted.
+  {
+    ASSERT_EQ(run(bin + " generate --config " + (d / "cfg.yaml").string() + " --output " + (d / "cubes").string() +
+                  " --cubes 1" + log),
+              0)
+        << bytes_of(d / "log.txt");
+    const std::string cube = (d / "cubes" / "cube_0.sgy").string(), labels = (d / "cubes" / "cube_0_faults.sgy").string();
+    std::map<std::string, std::vector<float>> prob;
+    for (const char* direction : {"inline", "crossline", "both"}) {
+      const fs::path out = d / (std::string("cube_") + direction + ".sgy");
+      ASSERT_EQ(run(bin + " predict --checkpoint " + ckpt + " --input " + cube + " --output " + out.string() +
+                    " --direction " + direction + log),
+                0)
+          << bytes_of(d / "log.txt");
+      const SegyVolume back(out.string());
+      ASSERT_EQ(back.traces(), 48 * 48);
+      for (int64_t i = 0; i < back.traces(); ++i) {
+        const std::vector<float> t = back.trace(i);
+        prob[direction].insert(prob[direction].end(), t.begin(), t.end());
+      }
+    }
+    EXPECT_NE(prob["inline"], prob["crossline"]);
+    for (size_t i = 0; i < prob["both"].size(); ++i)
+      ASSERT_NEAR(prob["both"][i], 0.5f * (prob["inline"][i] + prob["crossline"][i]), 1e-6f) << i;
+    const SegyVolume lab(labels);
+    int64_t faults = 0;
+    for (int64_t i = 0; i < lab.traces(); ++i)
+      for (float v : lab.trace(i)) faults += v > 0.5f;
+    EXPECT_GT(faults, 0);
+    ASSERT_EQ(run(bin + " eval --checkpoint " + ckpt + " --data " + cube + " --labels " + labels +
+                  " --direction both --out " + (d / "eval_cube").string() + log),
+              0)
+        << bytes_of(d / "log.txt");
+    EXPECT_EQ(report_value(d / "eval_cube" / "report.csv", 0, "fault_pixels"), double(faults));
+    EXPECT_EQ(report_value(d / "eval_cube" / "report.csv", 0, "pixels"), double(48 * 48 * 48));
+    EXPECT_GT(report_value(d / "eval_cube" / "report.csv", 0, "ap"), 0.0);
+    EXPECT_TRUE(fs::is_regular_file(d / "eval_cube" / "panels.png"));
+    EXPECT_EQ(run(bin + " eval --checkpoint " + ckpt + " --data " + cube + log), 2);  // no --labels
+    EXPECT_NE(bytes_of(d / "log.txt").find("needs --labels"), std::string::npos) << bytes_of(d / "log.txt");
+    EXPECT_EQ(run(bin + " predict --checkpoint " + ckpt + " --input " + cube + " --output " +
+                  (d / "x.sgy").string() + " --direction diagonal" + log),
+              2);
+    EXPECT_NE(bytes_of(d / "log.txt").find("want inline, crossline or both"), std::string::npos);
   }
 
   // The ExternalAttrib protocol from a file on stdin (40-byte SeisInfo, told apart by the default --seisinfo auto);

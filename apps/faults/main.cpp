@@ -16,16 +16,19 @@ strata::AppSpec app_spec() {
       "<stem>_overlay.png).",
       "a SEG-Y file (.sgy / .segy), a section file (image or .npy), or a folder of them",
       "a SEG-Y file, or a folder for section files");
-  predict.flags.push_back({"--direction", "DIR", "sections of a cube: inline (default) or crossline"});
+  predict.flags.push_back({"--direction", "DIR",
+                           "sections of a cube: inline (default), crossline, or both (their probabilities averaged)"});
   predict.flags.push_back({"--png", "DIR", "also write seismic | probability overlays of chosen sections here"});
   predict.flags.push_back({"--sections", "LIST", "with --png: section indices, e.g. 0,10,22 (default first, middle, last)"});
   strata::CommandSpec generate{
       "generate",
       "Writes synthetic sections of a config's generator: images/ (16-bit grey) and masks/ (255 on faults), a labelled "
-      "set for eval --data, and panels.png to look at.",
+      "set for eval --data, and panels.png to look at; with --cubes, SEG-Y cubes (cube_K.sgy) and their labels "
+      "(cube_K_faults.sgy) for eval --data cube_K.sgy --labels cube_K_faults.sgy.",
       {{"--config", "FILE", "YAML config (its data.synthetic and data.match)", true},
        {"--output", "DIR", "folder to write", true},
-       {"--count", "N", "sections (default 8)"}}};
+       {"--count", "N", "sections (default 8)"},
+       {"--cubes", "N", "write N cubes instead: data.synthetic's height x width x width, faults of any strike"}}};
   strata::CommandSpec opendtect{
       "opendtect",
       "OpendTect's ExternalAttrib protocol, the model loaded once: -g prints the attribute's parameters, -c PARAMS "
@@ -43,13 +46,16 @@ strata::AppSpec app_spec() {
       {{"--checkpoint", "FILE", "a checkpoint written by train (best.safetensors)", true},
        {"--dir", "DIR", "folder to write the script into", true},
        {"--seisinfo", "N", "SeisInfo block size: auto (default), 44 (plugin 7.0.9 and later), 40 (7.0.6 and older)"}}};
+  strata::CommandSpec eval = strata::eval_command_spec(
+      "Scores a checkpoint: AP, ROC AUC, best F1 and IoU, exact and within a tolerance; report.csv, pr.png, panels.png.",
+      "a folder with images/ and masks/ (PNG or .npy, paired by stem), or a SEG-Y volume with --labels (default: "
+      "held-out synthetic sections of the checkpoint's generator)");
+  eval.flags.push_back({"--labels", "FILE", "with a SEG-Y --data: a SEG-Y of the same geometry, 1 on faults"});
+  eval.flags.push_back({"--direction", "DIR", "with a SEG-Y --data: inline (default), crossline or both, as predict"});
   s.commands = {
       strata::train_command_spec("Trains on synthetic sections generated on the fly: metrics.csv, loss.png, val/, "
                                  "test/, checkpoints."),
-      strata::eval_command_spec("Scores a checkpoint: AP, ROC AUC, best F1 and IoU, exact and within a tolerance; "
-                                "report.csv, pr.png, panels.png.",
-                                "a folder with images/ and masks/ (PNG or .npy, paired by stem; default: held-out "
-                                "synthetic sections of the checkpoint's generator)"),
+      eval,
       predict, generate, opendtect, opendtect_install,
       strata::export_command_spec(
           "Writes the model as ONNX: seismic section -> fault probability (the per-section "

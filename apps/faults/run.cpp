@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <map>
 
@@ -37,6 +38,8 @@ namespace strata::faults {
 namespace {
 
 constexpr const char* kApp = "strata-faults";
+// The sections a cube is predicted on when --direction is not given.
+constexpr const char* kDefaultDirection = "inline";
 
 // The generator's options: data.synthetic, narrowed by data.match (a SEG-Y survey) when given. The matched
 // ranges are written back into the config with data.matched: true, so config.yaml and the checkpoint hold
@@ -57,6 +60,36 @@ SynthOptions synth_options(Config& cfg, bool verbose) {
   return o;
 }
 
+// One row of a report's panels: seismic | labels | fault probability.
+std::vector<Panel> report_row(const std::vector<float>& x, const std::vector<uint8_t>& label, const std::vector<float>& p,
+                              int64_t height, int64_t width, const std::string& title) {
+  const std::vector<float> truth(label.begin(), label.end());
+  return {seismic_panel(x, height, width, title),
+          overlay_panel(x, truth, height, width, "faults (labels)", OverlayKind::labels),
+          overlay_panel(x, p, height, width, "fault probability")};
+}
+
+// report.csv (exact and within the tolerance), pr.png and panels.png of scored sections, into `dir`.
+void write_report(const std::string& dir, const std::string& name, const FaultScores& scores, size_t sections,
+                  const std::vector<std::vector<Panel>>& rows) {
+  const int64_t tolerance = scores.tolerance();
+  write_file_atomic((fs::path(dir) / "report.csv").string(), [&](std::ostream& f) {
+    f.precision(6);
+    f << "set,tolerance,ap,auroc,best_f1,threshold,precision,recall,iou,sections,fault_pixels,pixels\n";
+    // One row exact, one within the tolerance (ROC AUC left empty there: a tolerance defines no false-positive rate).
+    const auto row = [&](int64_t tol, const FaultScores::Summary& x, bool with_auroc) {
+      f << name << "," << tol << "," << x.ap << ",";
+      if (with_auroc) f << x.auroc;
+      f << "," << x.best_f1 << "," << x.threshold << "," << x.precision << "," << x.recall << "," << x.iou << ","
+        << sections << "," << scores.positives() << "," << scores.pixels() << "\n";
+    };
+    row(0, scores.strict(), true);
+    row(tolerance, scores.tolerant(), false);
+  });
+  pr_plot((fs::path(dir) / "pr.png").string(), name + ": precision-recall of fault pixels", scores);
+  if (!rows.empty()) image_panels((fs::path(dir) / "panels.png").string(), rows, 256);
+}
+
 // Scores a set; writes report.csv, pr.png and panels.png (the first `panels` sections) into `dir`.
 FaultScores report_set(const std::string& dir, const std::string& name, Module& net, const SectionSet& set,
                        const TileOptions& tiles, int64_t tolerance, int64_t panels) {
@@ -67,28 +100,9 @@ FaultScores report_set(const std::string& dir, const std::string& name, Module& 
     const SynthSection& s = set.sections[i];
     const std::vector<float> p = predict_section(net, s.seismic, s.height, s.width, tiles);
     scores.add(p, s.label, s.height, s.width);
-    if (int64_t(i) < panels) {
-      std::vector<float> truth(s.label.begin(), s.label.end());
-      rows.push_back({seismic_panel(s.seismic, s.height, s.width, set.names[i]),
-                      overlay_panel(s.seismic, truth, s.height, s.width, "faults (labels)", OverlayKind::labels),
-                      overlay_panel(s.seismic, p, s.height, s.width, "fault probability")});
-    }
+    if (int64_t(i) < panels) rows.push_back(report_row(s.seismic, s.label, p, s.height, s.width, set.names[i]));
   }
-  write_file_atomic((fs::path(dir) / "report.csv").string(), [&](std::ostream& f) {
-    f.precision(6);
-    f << "set,tolerance,ap,auroc,best_f1,threshold,precision,recall,iou,sections,fault_pixels,pixels\n";
-    // One row exact, one within the tolerance (ROC AUC left empty there: a tolerance defines no false-positive rate).
-    const auto row = [&](int64_t tol, const FaultScores::Summary& x, bool with_auroc) {
-      f << name << "," << tol << "," << x.ap << ",";
-      if (with_auroc) f << x.auroc;
-      f << "," << x.best_f1 << "," << x.threshold << "," << x.precision << "," << x.recall << "," << x.iou << ","
-        << set.sections.size() << "," << scores.positives() << "," << scores.pixels() << "\n";
-    };
-    row(0, scores.strict(), true);
-    row(tolerance, scores.tolerant(), false);
-  });
-  pr_plot((fs::path(dir) / "pr.png").string(), name + ": precision-recall of fault pixels", scores);
-  if (!rows.empty()) image_panels((fs::path(dir) / "panels.png").string(), rows, 256);
+  write_report(dir, name, scores, set.sections.size(), rows);
   return scores;
 }
 
@@ -123,6 +137,15 @@ std::vector<int64_t> parse_indices(const std::string& list, int64_t count, const
     start = end + 1;
   }
   return out;
+}
+
+// A flag's whole number from 1 to `most`.
+int64_t parse_count(const std::string& v, const char* flag, int64_t most) {
+  char* tail = nullptr;
+  const long long n = std::strtoll(v.c_str(), &tail, 10);
+  STRATA_USAGE_CHECK(!v.empty() && *tail == '\0' && n >= 1 && n <= most, flag, " '", v, "': want a whole number from 1 to ",
+                     most);
+  return n;
 }
 
 }  // namespace
@@ -278,12 +301,80 @@ namespace {
 // What predict prints about its output: the share of samples above 0.2 and above even odds.
 const std::vector<double> kCountLevels{0.2, 0.5};
 
+// --direction: the sections a cube is predicted on.
+std::string volume_direction(const AppArgs& a) {
+  const std::string direction = a.values.count("--direction") ? a.values.at("--direction") : kDefaultDirection;
+  STRATA_USAGE_CHECK(direction == "inline" || direction == "crossline" || direction == "both", "--direction '",
+                     direction, "': want inline, crossline or both");
+  return direction;
+}
+
+// The sections a volume's output comes in: crosslines for "crossline", else inlines.
+std::string output_direction(const std::string& direction) { return direction == "crossline" ? "crossline" : "inline"; }
+
+struct VolumeCounts {
+  int64_t traces = 0, missing = 0, missing_sections = 0;
+};
+using SectionSink = std::function<void(int64_t index, const SegyVolume::Section& section,
+                                       const std::vector<float>& standardised, const std::vector<float>& prob)>;
+
+// Fault probability of a SEG-Y volume, a section at a time, handed to `sink` in output_direction()'s order.
+// "both" predicts every crossline first (its probabilities held in memory: 4 bytes a sample), then every inline,
+// and hands on each inline with the two averaged: a fault striking along the inlines is nearly invisible on
+// them and plain across them. A 2-D line has one section whatever the direction.
+VolumeCounts predict_volume(Model& m, const SegyVolume& in, const std::string& direction, const SectionSink& sink) {
+  const auto start = std::chrono::steady_clock::now();
+  const auto seconds = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
+  const bool both = direction == "both" && !in.is_line();
+  const std::string out_dir = output_direction(direction);
+  const char* what = in.is_line() ? "section" : both ? "inline (then averaged with the crosslines)" : out_dir.c_str();
+  VolumeCounts c;
+  int64_t done = 0;  // traces predicted, both passes
+  std::vector<float> across;  // the crossline pass, trace by trace
+  if (both) {
+    across.assign(size_t(in.traces() * in.samples()), 0.f);
+    const int64_t n = in.sections("crossline");
+    for (int64_t k = 0; k < n; ++k) {
+      const SegyVolume::Section s = in.section("crossline", k);
+      std::vector<float> x = s.data;
+      standardise_section(x);
+      const std::vector<float> p = predict_section(*m.net, x, s.samples, s.width, m.tiles);
+      for (int64_t t = 0; t < s.width; ++t) {
+        const int64_t trace = s.trace_index[size_t(t)];
+        if (trace < 0) continue;
+        for (int64_t z = 0; z < s.samples; ++z) across[size_t(trace * s.samples + z)] = p[size_t(z * s.width + t)];
+        ++done;
+      }
+      progress("crossline", k + 1, n, done, seconds());
+    }
+  }
+  const int64_t n = in.sections(out_dir);
+  for (int64_t k = 0; k < n; ++k) {
+    const SegyVolume::Section s = in.section(out_dir, k);
+    std::vector<float> x = s.data;
+    if (const size_t n_missing = standardise_section(x)) c.missing += int64_t(n_missing), ++c.missing_sections;
+    std::vector<float> p = predict_section(*m.net, x, s.samples, s.width, m.tiles);
+    for (int64_t t = 0; t < s.width; ++t) {
+      const int64_t trace = s.trace_index[size_t(t)];
+      if (trace < 0) continue;
+      if (both)
+        for (int64_t z = 0; z < s.samples; ++z) {
+          float& v = p[size_t(z * s.width + t)];
+          v = 0.5f * (v + across[size_t(trace * s.samples + z)]);
+        }
+      ++c.traces;
+      ++done;
+    }
+    sink(k, s, x, p);
+    progress(what, k + 1, n, done, seconds());
+  }
+  return c;
+}
+
 // predict: a SEG-Y line or cube into SEG-Y (with --png overlays of chosen sections), or section files into
 // probability files and overlays.
 void predict_files(Model& m, const AppArgs& a) {
-  const std::string direction = a.values.count("--direction") ? a.values.at("--direction") : "inline";
-  STRATA_USAGE_CHECK(direction == "inline" || direction == "crossline", "--direction '", direction,
-               "': want inline or crossline");
+  const std::string direction = volume_direction(a);
   const std::string png_dir = a.values.count("--png") ? a.values.at("--png") : "";
   const auto start = std::chrono::steady_clock::now();
   const auto seconds = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
@@ -292,57 +383,53 @@ void predict_files(Model& m, const AppArgs& a) {
     const SegyVolume in(a.input);
     std::fprintf(stderr, "%s: %s\n", kApp, in.describe().c_str());
     STRATA_CHECK(is_segy(a.output), a.output, ": the output of a SEG-Y input is a SEG-Y file (.sgy or .segy)");
-    const int64_t n = in.sections(direction);
+    const std::string sections_of = output_direction(direction);
+    const int64_t n = in.sections(sections_of);
     const std::vector<int64_t> shown =
         png_dir.empty() ? std::vector<int64_t>{}
                         : parse_indices(a.values.count("--sections") ? a.values.at("--sections") : "", n, "--sections");
     if (!png_dir.empty()) create_directories_checked(png_dir);
     SegyWriter out(in, a.output);
     ProbabilityCounts counts(kCountLevels);
-    int64_t traces = 0, missing = 0, missing_sections = 0;
     std::vector<Panel> overview_seismic, overview_prob;  // the chosen sections side by side, for one overview PNG
     // At most 12 of them, evenly spaced over the chosen ones (a wider overview would be unreadable).
     std::vector<int64_t> overview;
     for (size_t j = 0, m = std::min<size_t>(shown.size(), 12); j < m; ++j)
       overview.push_back(shown[m == 1 ? 0 : j * (shown.size() - 1) / (m - 1)]);
-    for (int64_t k = 0; k < n; ++k) {
-      SegyVolume::Section s = in.section(direction, k);
-      std::vector<float> x = s.data;
-      if (const size_t n_missing = standardise_section(x)) missing += int64_t(n_missing), ++missing_sections;
-      const std::vector<float> p = predict_section(*m.net, x, s.samples, s.width, m.tiles);
+    const VolumeCounts c = predict_volume(m, in, direction, [&](int64_t k, const SegyVolume::Section& s,
+                                                                const std::vector<float>& x, const std::vector<float>& p) {
       std::vector<float> trace(size_t(s.samples));
       for (int64_t t = 0; t < s.width; ++t) {
         if (s.trace_index[size_t(t)] < 0) continue;
         for (int64_t z = 0; z < s.samples; ++z) trace[size_t(z)] = p[size_t(z * s.width + t)];
         out.write(s.trace_index[size_t(t)], trace.data());
         counts.add(trace);
-        ++traces;
       }
-      if (std::find(shown.begin(), shown.end(), k) != shown.end()) {
-        const std::string label =
-            in.is_line() ? "line" : str_cat(direction, " ", (direction == "inline" ? in.inlines() : in.crosslines())[size_t(k)]);
-        // Axes in survey units: the line numbers across, time samples down.
-        const std::vector<int32_t>& across = direction == "inline" ? in.crosslines() : in.inlines();
-        PanelAxis traces_axis{"trace"}, time_axis{str_cat("time sample (", in.interval_ms(), " ms)")};
-        if (!in.is_line() && across.size() == size_t(s.width) && across.size() > 1)
-          traces_axis = {direction == "inline" ? "crossline" : "inline", double(across[0]), double(across[1] - across[0])};
-        const Panel seismic = seismic_panel(x, s.samples, s.width, label, traces_axis, time_axis);
-        const Panel prob = overlay_panel(x, p, s.samples, s.width, label + ": fault probability",
-                                         OverlayKind::probability, traces_axis, time_axis);
-        image_panels((fs::path(png_dir) / str_cat(fs::path(a.input).stem().string(), "_", direction, "_", k, ".png")).string(),
-                     {{seismic, prob}}, 512);
-        if (std::find(overview.begin(), overview.end(), k) != overview.end()) {
-          overview_seismic.push_back(seismic);
-          overview_prob.push_back(prob);
-          overview_prob.back().title = "fault probability";
-        }
+      if (std::find(shown.begin(), shown.end(), k) == shown.end()) return;
+      const bool inl = sections_of == "inline";
+      const std::string label =
+          in.is_line() ? "line" : str_cat(sections_of, " ", (inl ? in.inlines() : in.crosslines())[size_t(k)]);
+      // Axes in survey units: the line numbers across, time samples down.
+      const std::vector<int32_t>& across = inl ? in.crosslines() : in.inlines();
+      PanelAxis traces_axis{"trace"}, time_axis{str_cat("time sample (", in.interval_ms(), " ms)")};
+      if (!in.is_line() && across.size() == size_t(s.width) && across.size() > 1)
+        traces_axis = {inl ? "crossline" : "inline", double(across[0]), double(across[1] - across[0])};
+      const Panel seismic = seismic_panel(x, s.samples, s.width, label, traces_axis, time_axis);
+      const Panel prob = overlay_panel(x, p, s.samples, s.width, label + ": fault probability",
+                                       OverlayKind::probability, traces_axis, time_axis);
+      image_panels((fs::path(png_dir) / str_cat(fs::path(a.input).stem().string(), "_", sections_of, "_", k, ".png")).string(),
+                   {{seismic, prob}}, 512);
+      if (std::find(overview.begin(), overview.end(), k) != overview.end()) {
+        overview_seismic.push_back(seismic);
+        overview_prob.push_back(prob);
+        overview_prob.back().title = "fault probability";
       }
-      progress(direction == "inline" && !in.is_line() ? "inline" : "section", k + 1, n, traces, seconds());
-    }
+    });
+    const int64_t traces = c.traces;
     out.close();
-    warn_missing(a.input, missing, missing_sections);
+    warn_missing(a.input, c.missing, c.missing_sections);
     if (overview_seismic.size() > 1)
-      image_panels((fs::path(png_dir) / str_cat(fs::path(a.input).stem().string(), "_", direction, "_overview.png")).string(),
+      image_panels((fs::path(png_dir) / str_cat(fs::path(a.input).stem().string(), "_", sections_of, "_overview.png")).string(),
                    {overview_seismic, overview_prob}, 256);
     std::printf("wrote %s: fault probability of %lld traces (IEEE float, headers of %s) in %.2f s (%.0f traces/s)\n",
                 a.output.c_str(), static_cast<long long>(traces), a.input.c_str(), seconds(),
@@ -435,6 +522,23 @@ class FaultsModel : public TrainedTask {
 
   void prepare(const std::string& command, const AppArgs& a) override {
     if (command != "eval") return;
+    panels_ = m_->cfg.section("report").get_int("panels", 6, Bounds::between(0, 64));
+    if (is_segy(a.data)) {  // a labelled cube: scored as it is predicted
+      STRATA_USAGE_CHECK(a.values.count("--labels"), "eval --data ", a.data,
+                         ": a SEG-Y volume needs --labels FILE.sgy (1 on faults, 0 elsewhere, the same geometry)");
+      direction_ = volume_direction(a);
+      volume_.emplace(a.data);
+      labels_.emplace(a.values.at("--labels"));
+      const SegyVolume &v = *volume_, &l = *labels_;
+      STRATA_CHECK(v.inlines() == l.inlines() && v.crosslines() == l.crosslines() && v.samples() == l.samples() &&
+                       v.traces() == l.traces(),
+                   l.path(), ": labels of another geometry than ", v.path(), " (", l.describe(), " against ",
+                   v.describe(), ")");
+      name_ = fs::path(a.data).filename().string();
+      return;
+    }
+    STRATA_USAGE_CHECK(!a.values.count("--labels") && !a.values.count("--direction"),
+                       "--labels and --direction go with a SEG-Y volume as --data");
     if (a.data.empty()) {  // held-out sections of the checkpoint's own generator
       const SynthOptions synth = synth_options(m_->cfg, false);
       const Config data = m_->cfg.section("data");
@@ -444,12 +548,12 @@ class FaultsModel : public TrainedTask {
     } else {
       set_ = folder_set(a.data);
     }
-    panels_ = m_->cfg.section("report").get_int("panels", 6, Bounds::between(0, 64));
   }
 
   void to(Device device) override { m_->net->to(device); }
 
   void evaluate(const std::string& out, const AppArgs&) override {
+    if (volume_) return evaluate_volume(out);
     const FaultScores s = report_set(out, name_, *m_->net, set_, m_->tiles, m_->tolerance, panels_);
     std::printf("%s (%zu sections): %s\n", name_.c_str(), set_.sections.size(), summary_line(s).c_str());
     std::printf("wrote %s/{report.csv, pr.png, panels.png}\n", out.c_str());
@@ -459,7 +563,37 @@ class FaultsModel : public TrainedTask {
   AppExport export_graph() override { return export_graph_of(*m_); }
 
  private:
+  // Every sample of the volume scored against its label (the tolerance within each output section), the
+  // panels of up to report.panels sections spread over the volume.
+  void evaluate_volume(const std::string& out) {
+    create_directories_checked(out);
+    const std::string sections_of = output_direction(direction_);
+    const int64_t n = volume_->sections(sections_of);
+    std::vector<int64_t> shown;
+    for (int64_t j = 0, k = std::min(panels_, n); j < k; ++j) shown.push_back(k == 1 ? n / 2 : j * (n - 1) / (k - 1));
+    FaultScores scores(m_->tolerance);
+    std::vector<std::vector<Panel>> rows;
+    const VolumeCounts c = predict_volume(*m_, *volume_, direction_, [&](int64_t k, const SegyVolume::Section& s,
+                                                                        const std::vector<float>& x,
+                                                                        const std::vector<float>& p) {
+      const SegyVolume::Section l = labels_->section(sections_of, k);
+      std::vector<uint8_t> label(l.data.size());
+      for (size_t i = 0; i < label.size(); ++i) label[i] = l.data[i] > 0.5f;
+      scores.add(p, label, s.samples, s.width);
+      if (std::find(shown.begin(), shown.end(), k) != shown.end())
+        rows.push_back(report_row(x, label, p, s.samples, s.width, str_cat(sections_of, " ", k)));
+    });
+    warn_missing(volume_->path(), c.missing, c.missing_sections);
+    write_report(out, name_, scores, size_t(n), rows);
+    std::printf("%s (%lld %ss, %s): %s\n", name_.c_str(), static_cast<long long>(n), sections_of.c_str(),
+                direction_ == "both" ? "inline and crossline predictions averaged" : "predicted on them",
+                summary_line(scores).c_str());
+    std::printf("wrote %s/{report.csv, pr.png, panels.png}\n", out.c_str());
+  }
+
   std::optional<Model> m_;
+  std::optional<SegyVolume> volume_, labels_;
+  std::string direction_;
   SectionSet set_;
   std::string name_ = "eval";
   int64_t panels_ = 0;
@@ -478,16 +612,30 @@ int generate_command(const AppArgs& a) {
   cfg.apply_overrides(a.overrides);
   apply_figure_formats(cfg);
   const SynthOptions synth = synth_options(cfg, true);
-  int64_t count = 8;
-  if (a.values.count("--count")) {
-    const std::string& v = a.values.at("--count");
-    char* tail = nullptr;
-    count = std::strtoll(v.c_str(), &tail, 10);
-    STRATA_USAGE_CHECK(!v.empty() && *tail == '\0' && count >= 1 && count <= 100000, "--count '", v,
-                 "': want a whole number from 1 to 100000");
-  }
+  const int64_t count = a.values.count("--count") ? parse_count(a.values.at("--count"), "--count", 100000) : 8;
   const uint64_t seed = uint64_t(cfg.section("data").get_int("test_seed", 2002, Bounds::at_least(0)));
   const std::string out = a.output;
+  if (a.values.count("--cubes")) {
+    STRATA_USAGE_CHECK(!a.values.count("--count"), "--count (sections) and --cubes: one or the other");
+    const int64_t cubes = parse_count(a.values.at("--cubes"), "--cubes", 1000);
+    create_directories_checked(out);
+    for (int64_t i = 0; i < cubes; ++i) {
+      // Another stream than the sections' (and than training's): cube i is the same cube on every run.
+      std::mt19937_64 rng = sample_rng(seed, 1, uint64_t(i));
+      const SynthCube c = generate_cube(synth, synth.width, rng);
+      const std::string stem = (fs::path(out) / str_cat("cube_", i)).string();
+      const std::string about = str_cat("strata-faults generate: synthetic cube ", i, " of ", a.config);
+      write_segy_cube(stem + ".sgy", c.seismic, c.inlines, c.width, c.height, 4.0, {about, "standardised amplitude"});
+      write_segy_cube(stem + "_faults.sgy", std::vector<float>(c.label.begin(), c.label.end()), c.inlines, c.width,
+                      c.height, 4.0, {about, "fault labels: 1 within half a sample of a fault surface, 0 elsewhere"});
+      std::fprintf(stderr, "\r%s: cube %lld/%lld   ", kApp, static_cast<long long>(i + 1), static_cast<long long>(cubes));
+    }
+    std::fprintf(stderr, "\n");
+    std::printf("wrote %lld cubes of %lld samples x %lld x %lld traces to %s/cube_K.sgy (labels cube_K_faults.sgy)\n",
+                static_cast<long long>(cubes), static_cast<long long>(synth.height), static_cast<long long>(synth.width),
+                static_cast<long long>(synth.width), out.c_str());
+    return 0;
+  }
   create_directories_checked((fs::path(out) / "images").string());
   create_directories_checked((fs::path(out) / "masks").string());
   std::vector<std::vector<Panel>> rows;

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -346,6 +347,71 @@ void SegyWriter::close() {
   STRATA_CHECK(e == SEGY_OK, tmp_, ": cannot close: ", segy_error_name(e));
   fs::rename(tmp_, path_);
   release_signals();
+}
+
+void write_segy_cube(const std::string& path, const std::vector<float>& data, int64_t inlines, int64_t crosslines,
+                     int64_t samples, double interval_ms, const std::vector<std::string>& description) {
+  STRATA_CHECK(inlines >= 1 && crosslines >= 1 && samples >= 1 && samples <= 65535, path,
+               ": a cube needs traces and 1 to 65535 samples per trace");
+  STRATA_CHECK(data.size() == size_t(inlines * crosslines * samples), path, ": ", data.size(), " samples for ",
+               inlines, " x ", crosslines, " traces of ", samples);
+  const auto put = [](char* at, uint32_t v, int bytes) {
+    for (int i = 0; i < bytes; ++i) at[i] = char((v >> (8 * (bytes - 1 - i))) & 0xff);
+  };
+  const uint32_t dt_us = uint32_t(std::lround(interval_ms * 1000));
+  STRATA_CHECK(dt_us >= 1 && dt_us <= 65535, path, ": sample interval ", interval_ms, " ms does not fit SEG-Y");
+  // Textual header: 40 lines of 80 characters, "C 1 ..." to "C40 END TEXTUAL HEADER".
+  std::string text(3200, ' ');
+  for (size_t i = 0; i < 40; ++i) {
+    std::string line = str_cat(i + 1 < 10 ? "C " : "C", i + 1, " ");
+    if (i < description.size()) line += description[i];
+    if (i == 38) line += "SEG-Y REV2.0";
+    if (i == 39) line += "END TEXTUAL HEADER";
+    text.replace(i * 80, std::min<size_t>(line.size(), 80), line.substr(0, 80));
+  }
+  std::array<char, 400> bin{};
+  put(&bin[3213 - 3201], uint32_t(crosslines), 2);  // traces per ensemble
+  put(&bin[3217 - 3201], dt_us, 2);
+  put(&bin[3221 - 3201], uint32_t(samples), 2);
+  put(&bin[3225 - 3201], 5, 2);                    // IEEE float
+  put(&bin[3229 - 3201], 1, 2);                    // CDP ensembles
+  put(&bin[3255 - 3201], 1, 2);                    // metres
+  put(&bin[3501 - 3201], 0x0200, 2);               // revision 2.0
+  put(&bin[3503 - 3201], 1, 2);                    // fixed trace length
+  const std::string tmp = output_target(path) + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    STRATA_CHECK(f, tmp, ": cannot create");
+    f.write(text.data(), 3200);
+    f.write(bin.data(), 400);
+    std::vector<char> trace(size_t(240 + 4 * samples));
+    for (int64_t il = 0; il < inlines; ++il)
+      for (int64_t xl = 0; xl < crosslines; ++xl) {
+        std::fill(trace.begin(), trace.end(), char(0));
+        char* h = trace.data();
+        const uint32_t seq = uint32_t(il * crosslines + xl + 1);
+        put(h + 0, seq, 4);                       // 1: trace sequence number in the line
+        put(h + 4, seq, 4);                       // 5: ... in the file
+        put(h + 20, seq, 4);                      // 21: CDP number
+        put(h + 28, 1, 2);                        // 29: trace identification (seismic data)
+        put(h + 70, uint32_t(-1) & 0xffff, 2);    // 71: coordinate scalar (-1: as recorded; whole metres)
+        put(h + 114, uint32_t(samples), 2);       // 115: samples
+        put(h + 116, dt_us, 2);                   // 117: interval
+        put(h + 180, uint32_t(25 * (xl + 1)), 4);  // 181: CDP X
+        put(h + 184, uint32_t(25 * (il + 1)), 4);  // 185: CDP Y
+        put(h + 188, uint32_t(il + 1), 4);         // 189: inline
+        put(h + 192, uint32_t(xl + 1), 4);         // 193: crossline
+        const float* src = data.data() + (il * crosslines + xl) * samples;
+        for (int64_t k = 0; k < samples; ++k) {
+          uint32_t u;
+          std::memcpy(&u, &src[k], 4);
+          put(h + 240 + 4 * k, u, 4);
+        }
+        f.write(trace.data(), std::streamsize(trace.size()));
+      }
+    STRATA_CHECK(f.flush(), tmp, ": cannot write");
+  }
+  fs::rename(tmp, output_target(path));
 }
 
 }  // namespace strata::faults

@@ -113,4 +113,11 @@ class SegyWriter {
   std::vector<bool> written_;
 };
 
+// Writes a new 3-D SEG-Y file: an ASCII textual header whose first lines are `description` (SEG-Y rev 2),
+// IEEE float samples, big-endian, `inlines` x `crosslines` traces of `samples` samples, inline-major (`data`
+// holds each trace's samples together). Inline numbers start at 1 (byte 189), crossline numbers at 1 (193);
+// CDP X / Y (181 / 185) are the crossline and inline numbers x 25 m.
+void write_segy_cube(const std::string& path, const std::vector<float>& data, int64_t inlines, int64_t crosslines,
+                     int64_t samples, double interval_ms, const std::vector<std::string>& description);
+
 }  // namespace strata::faults

@@ -287,6 +287,181 @@ void add_coherent_noise(std::vector<double>& s, int64_t H, int64_t W, const Rang
   }
 }
 
+// The earth model of one section or cube: a reflectivity series along depth, folds and faults (and, when the
+// config asks, varying reflector amplitudes). The constructor draws from `rng` (and `g`, whose cached second
+// value is part of the stream) in a fixed order, so a config's sections stay the same.
+class Geology {
+ public:
+  Geology(const SynthOptions& o, bool cube, std::mt19937_64& rng, std::normal_distribution<double>& g)
+      : o_(o), H_(o.height), W_(o.width) {
+    std::uniform_real_distribution<double> u01(0, 1);
+    const double W = double(W_);
+    // 1. Reflectivity over a depth range wide enough for every shift below.
+    const double margin = o.fold_amplitude.hi + std::abs(o.shear.hi) * W + std::abs(o.shear.lo) * W +
+                          2 * o.throw_samples.hi / std::sin(o.dip.lo * kPi / 180) + 8;
+    z0_ = -int64_t(std::ceil(margin));
+    const int64_t z1 = H_ + int64_t(std::ceil(margin));
+    refl_.assign(size_t(z1 - z0_ + 1), 0.0);
+    if (o.dense_reflectivity > 0 && u01(rng) < o.dense_reflectivity) {
+      // A reflection coefficient at every sample, uniform in [-1, 1] (as FaultSeg's generator draws them).
+      for (double& r : refl_) r = 2 * u01(rng) - 1;
+    } else {
+      // Sparse reflectors: layer boundaries with random contrast; a random background trend of thickness.
+      const Range thick = o.layer_thickness;
+      double z = double(z0_) + thick.draw(rng) * u01(rng);
+      double imp = g(rng);
+      while (z < double(z1)) {
+        const double next_imp = 0.6 * imp + 0.8 * g(rng);
+        const double r = (next_imp - imp) / 2;
+        const int64_t k = int64_t(std::floor(z));
+        const double f = z - double(k);  // split between the two samples (sub-sample position)
+        if (k - z0_ >= 0 && k + 1 - z0_ < int64_t(refl_.size())) {
+          refl_[size_t(k - z0_)] += r * (1 - f);
+          refl_[size_t(k + 1 - z0_)] += r * f;
+        }
+        imp = next_imp;
+        z += thick.draw(rng);
+      }
+    }
+    // 2. Folding: vertical shift = depth factor x (bumps + planar shear).
+    const int64_t nb = draw_count(o.fold_bumps, rng);
+    for (int64_t i = 0; i < nb; ++i)
+      bumps_.push_back({o.fold_amplitude.draw(rng) * (u01(rng) < 0.5 ? -1 : 1), u01(rng) * W,
+                        cube ? u01(rng) * W : 0.0, o.fold_width.draw(rng) * W});
+    shear_x_ = o.shear.draw(rng);
+    shear_y_ = cube ? o.shear.draw(rng) : 0.0;
+    depth_power_ = 0.5 + u01(rng);  // folds grow with depth, at a random rate
+    // 3. Faults. Cube: any strike; sections: striking across the section.
+    const int64_t nf = draw_count(o.faults, rng);
+    for (int64_t i = 0; i < nf; ++i) {
+      Fault f{};
+      const double dip = o.dip.draw(rng) * kPi / 180;
+      const double az = cube ? u01(rng) * 2 * kPi : (u01(rng) < 0.5 ? 0.0 : kPi);  // dip direction
+      f.cx = (0.1 + 0.8 * u01(rng)) * W;
+      f.cy = cube ? (0.1 + 0.8 * u01(rng)) * W : 0.0;
+      f.cz = (0.2 + 0.6 * u01(rng)) * double(H_);
+      f.nx = std::sin(dip) * std::cos(az);
+      f.ny = std::sin(dip) * std::sin(az);
+      f.nz = -std::cos(dip);
+      f.vx = std::cos(dip) * std::cos(az);
+      f.vy = std::cos(dip) * std::sin(az);
+      f.vz = std::sin(dip);
+      f.sx = -std::sin(az);
+      f.sy = std::cos(az);
+      f.sin_dip = std::sin(dip);
+      const double thr = o.throw_samples.draw(rng);
+      f.slip = thr / f.sin_dip * (u01(rng) < o.reverse_fraction ? -1 : 1);
+      f.profile = int(u01(rng) * 3) % 3;
+      f.half_dip = (0.5 + 0.7 * u01(rng)) * double(H_) / f.sin_dip;
+      f.half_strike = (0.4 + 0.8 * u01(rng)) * W;
+      if (f.profile == 0) f.half_dip *= 2;  // constant: through most of the section
+      // Variety draws happen only when asked for, so the sections of a config without them stay the same.
+      if (o.listric > 0 && u01(rng) < o.listric) {
+        f.curvature = o.listric_curvature.draw(rng);
+        f.cot_dip = std::cos(dip) / std::sin(dip);
+        f.cos_az = std::cos(az);
+        f.sin_az = std::sin(az);
+        f.height = double(H_);
+      }
+      if (o.fault_zone.hi > 0) {
+        f.zone = o.fault_zone.draw(rng);
+        f.drag = 0.25 * u01(rng);
+        f.dim = 0.2 + 0.6 * u01(rng);
+      }
+      if (o.truncated > 0 && i > 0 && u01(rng) < o.truncated) {
+        f.stop_at = std::uniform_int_distribution<int64_t>(0, i - 1)(rng);
+        f.stop_side = u01(rng) < 0.5 ? -1 : 1;
+      }
+      faults_.push_back(f);
+    }
+  }
+
+  int64_t faults() const { return int64_t(faults_.size()); }
+
+  // Moves a point back through the faults, youngest first, then unfolds it; returns its reflectivity. With a
+  // label pointer, marks the point where a plane with a visible throw passes close to it: `near(frame)` says
+  // what close is (within half a sample in a section's plane, or in 3-D).
+  template <class Near>
+  double value_at(double px, double py, double pz, uint8_t* label, const Near& near) const {
+    double gain = 1;
+    for (int64_t k = int64_t(faults_.size()) - 1; k >= 0; --k) {
+      const Fault& f = faults_[size_t(k)];
+      const FaultFrame fr = f.frame(px, py, pz);
+      const double slip = f.slip_at(fr.w, fr.q);
+      const bool visible = std::abs(slip) * f.sin_dip >= o_.min_visible_throw;
+      if (f.stop_at >= 0) {
+        // A fault that ends against an older one: its hanging wall is bounded by the older plane, which takes
+        // up the slip there (and is a fault trace there, even where the older fault's own throw is small).
+        const FaultFrame older = faults_[size_t(f.stop_at)].frame(px, py, pz);
+        if (label && visible && fr.side > 0 && near(older)) *label = 1;
+        if (older.side * f.stop_side < 0) continue;
+      }
+      if (label && visible && near(fr)) *label = 1;
+      if (slip == 0) continue;
+      double moved = fr.side > 0 ? slip : 0;
+      if (f.zone > 0) {
+        const double close = std::exp(-std::abs(fr.side) / f.zone);
+        moved = fr.side > 0 ? slip * (1 - f.drag * close) : slip * f.drag * close;
+        gain *= 1 - f.dim * std::exp(-0.5 * fr.side * fr.side / (f.zone * f.zone));
+      }
+      if (moved != 0) {
+        px -= moved * fr.vx;
+        py -= moved * fr.vy;
+        pz -= moved * fr.vz;
+      }
+    }
+    const double z = pz - fold_shift(px, py, pz);
+    return gain * amplitude(px, py, z) * reflectivity(z);  // exactly the reflectivity without zones and variation
+  }
+
+  AmplitudeField amplitude;  // drawn after the geometry (a section first draws which plane it cuts)
+
+ private:
+  struct Bump {
+    double a, cx, cy, sigma;
+  };
+  double reflectivity(double z) const {
+    const double p = z - double(z0_);
+    const int64_t k = std::clamp<int64_t>(int64_t(std::floor(p)), 0, int64_t(refl_.size()) - 2);
+    const double f = std::clamp(p - double(k), 0.0, 1.0);
+    return refl_[size_t(k)] * (1 - f) + refl_[size_t(k + 1)] * f;
+  }
+  double fold_shift(double x, double y, double z) const {
+    double s = shear_x_ * (x - double(W_) / 2.0) + shear_y_ * (y - double(W_) / 2.0);
+    for (const Bump& b : bumps_) {
+      const double d2 = (x - b.cx) * (x - b.cx) + (y - b.cy) * (y - b.cy);
+      s += b.a * std::exp(-0.5 * d2 / (b.sigma * b.sigma));
+    }
+    return s * std::pow(std::clamp(z / double(H_), 0.0, 1.5), depth_power_);
+  }
+
+  const SynthOptions& o_;
+  int64_t H_, W_, z0_ = 0;
+  std::vector<double> refl_;
+  std::vector<Bump> bumps_;
+  double shear_x_ = 0, shear_y_ = 0, depth_power_ = 1;
+  std::vector<Fault> faults_;
+};
+
+// The section's wavelet: one of o.wavelets, sometimes two mixed.
+std::vector<double> section_wavelet(const SynthOptions& o, std::mt19937_64& rng) {
+  std::uniform_real_distribution<double> u01(0, 1);
+  std::vector<double> w = draw_wavelet(o, rng);
+  if (u01(rng) < o.mixed_wavelet) {
+    const std::vector<double> w2 = draw_wavelet(o, rng);
+    const double mix = 0.3 + 0.4 * u01(rng);
+    std::vector<double> m(std::max(w.size(), w2.size()), 0.0);
+    const auto add = [&](const std::vector<double>& a, double c) {
+      const size_t off = (m.size() - a.size()) / 2;
+      for (size_t i = 0; i < a.size(); ++i) m[off + i] += c * a[i];
+    };
+    add(w, 1 - mix);
+    add(w2, mix);
+    w = m;
+  }
+  return w;
+}
+
 }  // namespace
 
 double Range::draw(std::mt19937_64& rng) const {
@@ -386,118 +561,18 @@ SynthSection generate_section(const SynthOptions& o, std::mt19937_64& rng) {
   std::uniform_real_distribution<double> u01(0, 1);
   std::normal_distribution<double> g;
   const bool cube = o.mode == "cube" || (o.mode == "mixed" && u01(rng) < 0.5);
-
-  // 1. Reflectivity over a depth range wide enough for every shift below.
-  const double margin = o.fold_amplitude.hi + std::abs(o.shear.hi) * double(W) + std::abs(o.shear.lo) * double(W) +
-                        2 * o.throw_samples.hi / std::sin(o.dip.lo * kPi / 180) + 8;
-  const int64_t z0 = -int64_t(std::ceil(margin)), z1 = H + int64_t(std::ceil(margin));
-  std::vector<double> refl(size_t(z1 - z0 + 1), 0.0);
-  if (o.dense_reflectivity > 0 && u01(rng) < o.dense_reflectivity) {
-    // A reflection coefficient at every sample, uniform in [-1, 1] (as FaultSeg's generator draws them).
-    for (double& r : refl) r = 2 * u01(rng) - 1;
-  } else {
-    // Sparse reflectors: layer boundaries with random contrast; a random background trend of thickness.
-    const Range thick = o.layer_thickness;
-    double z = double(z0) + thick.draw(rng) * u01(rng);
-    double imp = g(rng);
-    while (z < double(z1)) {
-      const double next_imp = 0.6 * imp + 0.8 * g(rng);
-      const double r = (next_imp - imp) / 2;
-      const int64_t k = int64_t(std::floor(z));
-      const double f = z - double(k);  // split between the two samples (sub-sample position)
-      if (k - z0 >= 0 && k + 1 - z0 < int64_t(refl.size())) {
-        refl[size_t(k - z0)] += r * (1 - f);
-        refl[size_t(k + 1 - z0)] += r * f;
-      }
-      imp = next_imp;
-      z += thick.draw(rng);
-    }
-  }
-  const auto reflectivity = [&](double z) {
-    const double p = z - double(z0);
-    const int64_t k = std::clamp<int64_t>(int64_t(std::floor(p)), 0, int64_t(refl.size()) - 2);
-    const double f = std::clamp(p - double(k), 0.0, 1.0);
-    return refl[size_t(k)] * (1 - f) + refl[size_t(k + 1)] * f;
-  };
-
-  // 2. Folding: vertical shift = depth factor x (bumps + planar shear).
-  struct Bump {
-    double a, cx, cy, sigma;
-  };
-  std::vector<Bump> bumps;
-  const int64_t nb = draw_count(o.fold_bumps, rng);
-  for (int64_t i = 0; i < nb; ++i)
-    bumps.push_back({o.fold_amplitude.draw(rng) * (u01(rng) < 0.5 ? -1 : 1), u01(rng) * double(W),
-                     cube ? u01(rng) * double(W) : 0.0, o.fold_width.draw(rng) * double(W)});
-  const double shear_x = o.shear.draw(rng), shear_y = cube ? o.shear.draw(rng) : 0.0;
-  const double depth_power = 0.5 + u01(rng);  // folds grow with depth, at a random rate
-  const auto fold_shift = [&](double x, double y, double z) {
-    double s = shear_x * (x - W / 2.0) + shear_y * (y - W / 2.0);
-    for (const Bump& b : bumps) {
-      const double d2 = (x - b.cx) * (x - b.cx) + (y - b.cy) * (y - b.cy);
-      s += b.a * std::exp(-0.5 * d2 / (b.sigma * b.sigma));
-    }
-    return s * std::pow(std::clamp(z / double(H), 0.0, 1.5), depth_power);
-  };
-
-  // 3. Faults. Cube mode: any strike, and the section is a random inline (y fixed) or crossline (x fixed).
-  std::vector<Fault> faults;
-  const int64_t nf = draw_count(o.faults, rng);
-  for (int64_t i = 0; i < nf; ++i) {
-    Fault f{};
-    const double dip = o.dip.draw(rng) * kPi / 180;
-    const double az = cube ? u01(rng) * 2 * kPi : (u01(rng) < 0.5 ? 0.0 : kPi);  // dip direction
-    f.cx = (0.1 + 0.8 * u01(rng)) * double(W);
-    f.cy = cube ? (0.1 + 0.8 * u01(rng)) * double(W) : 0.0;
-    f.cz = (0.2 + 0.6 * u01(rng)) * double(H);
-    f.nx = std::sin(dip) * std::cos(az);
-    f.ny = std::sin(dip) * std::sin(az);
-    f.nz = -std::cos(dip);
-    f.vx = std::cos(dip) * std::cos(az);
-    f.vy = std::cos(dip) * std::sin(az);
-    f.vz = std::sin(dip);
-    f.sx = -std::sin(az);
-    f.sy = std::cos(az);
-    f.sin_dip = std::sin(dip);
-    const double thr = o.throw_samples.draw(rng);
-    f.slip = thr / f.sin_dip * (u01(rng) < o.reverse_fraction ? -1 : 1);
-    f.profile = int(u01(rng) * 3) % 3;
-    f.half_dip = (0.5 + 0.7 * u01(rng)) * double(H) / f.sin_dip;
-    f.half_strike = (0.4 + 0.8 * u01(rng)) * double(W);
-    if (f.profile == 0) f.half_dip *= 2;  // constant: through most of the section
-    // Variety draws happen only when asked for, so the sections of a config without them stay the same.
-    if (o.listric > 0 && u01(rng) < o.listric) {
-      f.curvature = o.listric_curvature.draw(rng);
-      f.cot_dip = std::cos(dip) / std::sin(dip);
-      f.cos_az = std::cos(az);
-      f.sin_az = std::sin(az);
-      f.height = double(H);
-    }
-    if (o.fault_zone.hi > 0) {
-      f.zone = o.fault_zone.draw(rng);
-      f.drag = 0.25 * u01(rng);
-      f.dim = 0.2 + 0.6 * u01(rng);
-    }
-    if (o.truncated > 0 && i > 0 && u01(rng) < o.truncated) {
-      f.stop_at = std::uniform_int_distribution<int64_t>(0, i - 1)(rng);
-      f.stop_side = u01(rng) < 0.5 ? -1 : 1;
-    }
-    faults.push_back(f);
-  }
+  // Cube mode: the section is a random inline (y fixed) or crossline (x fixed) of the cube.
+  Geology geology(o, cube, rng, g);
   const bool inline_section = !cube || u01(rng) < 0.5;
   const double fixed = cube ? (0.2 + 0.6 * u01(rng)) * double(W) : 0.0;
-  const AmplitudeField amplitude =
-      o.reflector_variation.hi > 0 ? AmplitudeField(o.reflector_variation.draw(rng), double(W), cube, rng)
-                                   : AmplitudeField();
+  if (o.reflector_variation.hi > 0) geology.amplitude = AmplitudeField(o.reflector_variation.draw(rng), double(W), cube, rng);
 
   SynthSection out;
   out.height = H;
   out.width = W;
-  out.faults = nf;
+  out.faults = geology.faults();
   out.label.assign(size_t(H * W), 0);
   std::vector<double> s(size_t(H * W));
-  // Moves a point back through the faults, youngest first, then unfolds it; returns its reflectivity. With a
-  // label pointer, marks the sample where a plane with a visible throw passes within half a sample of it.
   // Within half a sample of a fault surface, measured in the section's plane.
   const auto on_plane = [&](const FaultFrame& p) {
     const double nu = inline_section ? p.nx : p.ny;
@@ -505,35 +580,7 @@ SynthSection generate_section(const SynthOptions& o, std::mt19937_64& rng) {
     return in_plane > 1e-6 && std::abs(p.side) / in_plane < 0.5;
   };
   const auto value_at = [&](double px, double py, double pz, uint8_t* label) {
-    double gain = 1;
-    for (int64_t k = nf - 1; k >= 0; --k) {
-      const Fault& f = faults[size_t(k)];
-      const FaultFrame fr = f.frame(px, py, pz);
-      const double slip = f.slip_at(fr.w, fr.q);
-      const bool visible = std::abs(slip) * f.sin_dip >= o.min_visible_throw;
-      if (f.stop_at >= 0) {
-        // A fault that ends against an older one: its hanging wall is bounded by the older plane, which takes
-        // up the slip there (and is a fault trace there, even where the older fault's own throw is small).
-        const FaultFrame older = faults[size_t(f.stop_at)].frame(px, py, pz);
-        if (label && visible && fr.side > 0 && on_plane(older)) *label = 1;
-        if (older.side * f.stop_side < 0) continue;
-      }
-      if (label && visible && on_plane(fr)) *label = 1;
-      if (slip == 0) continue;
-      double moved = fr.side > 0 ? slip : 0;
-      if (f.zone > 0) {
-        const double near = std::exp(-std::abs(fr.side) / f.zone);
-        moved = fr.side > 0 ? slip * (1 - f.drag * near) : slip * f.drag * near;
-        gain *= 1 - f.dim * std::exp(-0.5 * fr.side * fr.side / (f.zone * f.zone));
-      }
-      if (moved != 0) {
-        px -= moved * fr.vx;
-        py -= moved * fr.vy;
-        pz -= moved * fr.vz;
-      }
-    }
-    const double z = pz - fold_shift(px, py, pz);
-    return gain * amplitude(px, py, z) * reflectivity(z);  // exactly the reflectivity without zones and variation
+    return geology.value_at(px, py, pz, label, on_plane);
   };
   // A trace stands for a bin one trace wide: with antialias = n it averages n positions across the bin, so a
   // fault passing between two traces blends the samples it cuts (as a real bin or a migrated section does) and
@@ -559,19 +606,7 @@ SynthSection generate_section(const SynthOptions& o, std::mt19937_64& rng) {
   if (o.coherent_noise > 0 && u01(rng) < o.coherent_noise) add_coherent_noise(s, H, W, o.coherent_amplitude, rng);
 
   // 4. Wavelet, noise, gain, standardisation.
-  std::vector<double> w = draw_wavelet(o, rng);
-  if (u01(rng) < o.mixed_wavelet) {
-    const std::vector<double> w2 = draw_wavelet(o, rng);
-    const double mix = 0.3 + 0.4 * u01(rng);
-    std::vector<double> m(std::max(w.size(), w2.size()), 0.0);
-    const auto add = [&](const std::vector<double>& a, double c) {
-      const size_t off = (m.size() - a.size()) / 2;
-      for (size_t i = 0; i < a.size(); ++i) m[off + i] += c * a[i];
-    };
-    add(w, 1 - mix);
-    add(w2, mix);
-    w = m;
-  }
+  const std::vector<double> w = section_wavelet(o, rng);
   convolve_time(s, H, W, w);
   const double signal = std::max(rms(s), 1e-12);
   std::vector<double> noise(s.size());
@@ -606,6 +641,99 @@ SynthSection generate_section(const SynthOptions& o, std::mt19937_64& rng) {
   const double sd = std::max(std::sqrt(var / double(s.size())), 1e-12);
   out.seismic.resize(s.size());
   for (size_t i = 0; i < s.size(); ++i) out.seismic[i] = float((s[i] - mean) / sd);
+  return out;
+}
+
+SynthCube generate_cube(const SynthOptions& o, int64_t inlines, std::mt19937_64& rng) {
+  STRATA_CHECK(inlines >= 1, "a synthetic cube needs at least one inline");
+  const int64_t H = o.height, W = o.width, N = inlines;
+  std::uniform_real_distribution<double> u01(0, 1);
+  std::normal_distribution<double> g;
+  Geology geology(o, true, rng, g);
+  if (o.reflector_variation.hi > 0) geology.amplitude = AmplitudeField(o.reflector_variation.draw(rng), double(W), true, rng);
+  // Inlines are spread over the model's footprint (W x W): a cube of fewer inlines is a strip of it.
+  const double y0 = (double(W) - double(N)) / 2;
+  const auto near = [](const FaultFrame& p) { return std::abs(p.side) < 0.5; };
+
+  SynthCube out;
+  out.height = H;
+  out.width = W;
+  out.inlines = N;
+  out.faults = geology.faults();
+  out.label.assign(size_t(N * W * H), 0);
+  // Rendered and filtered one inline at a time as a section (samples x crosslines, row-major), then laid out
+  // trace by trace.
+  std::vector<std::vector<double>> s(size_t(N), std::vector<double>(size_t(H * W)));
+  for (int64_t y = 0; y < N; ++y)
+    for (int64_t z = 0; z < H; ++z)
+      for (int64_t x = 0; x < W; ++x) {
+        uint8_t* label = &out.label[size_t((y * W + x) * H + z)];
+        const int64_t n_sub = o.antialias;
+        if (n_sub <= 1) {
+          s[size_t(y)][size_t(z * W + x)] = geology.value_at(double(x), y0 + double(y), double(z), label, near);
+          continue;
+        }
+        geology.value_at(double(x), y0 + double(y), double(z), label, near);
+        double sum = 0;  // the bin averaged across both trace directions
+        for (int64_t i = 0; i < n_sub; ++i)
+          for (int64_t j = 0; j < n_sub; ++j)
+            sum += geology.value_at(double(x) + (double(i) + 0.5) / double(n_sub) - 0.5,
+                                    y0 + double(y) + (double(j) + 0.5) / double(n_sub) - 0.5, double(z), nullptr, near);
+        s[size_t(y)][size_t(z * W + x)] = sum / double(n_sub * n_sub);
+      }
+
+  const std::vector<double> w = section_wavelet(o, rng);
+  double signal = 0;
+  for (std::vector<double>& sec : s) {
+    convolve_time(sec, H, W, w);
+    for (double v : sec) signal += v * v;
+  }
+  signal = std::max(std::sqrt(signal / double(N * W * H)), 1e-12);
+  std::vector<std::vector<double>> noise(size_t(N), std::vector<double>(size_t(H * W)));
+  for (std::vector<double>& sec : noise)
+    for (double& v : sec) v = g(rng);
+  const bool wavelet_noise = u01(rng) < o.noise_wavelet;
+  const double sz = o.noise_smooth.draw(rng), sx = o.noise_smooth.draw(rng);
+  for (std::vector<double>& sec : noise) {
+    if (wavelet_noise) convolve_time(sec, H, W, w);
+    smooth(sec, H, W, sz, sx);
+  }
+  if (const std::vector<double> k = gaussian_kernel(sx); k.size() > 1) {  // across inlines as across crosslines
+    const int64_t half = int64_t(k.size()) / 2;
+    std::vector<double> column(static_cast<size_t>(N));
+    for (size_t i = 0; i < size_t(H * W); ++i) {
+      for (int64_t y = 0; y < N; ++y) {
+        double acc = 0;
+        for (int64_t d = -half; d <= half; ++d) acc += k[size_t(d + half)] * noise[size_t(std::clamp<int64_t>(y + d, 0, N - 1))][i];
+        column[size_t(y)] = acc;
+      }
+      for (int64_t y = 0; y < N; ++y) noise[size_t(y)][i] = column[size_t(y)];
+    }
+  }
+  double noise_rms = 0;
+  for (const std::vector<double>& sec : noise)
+    for (double v : sec) noise_rms += v * v;
+  noise_rms = std::max(std::sqrt(noise_rms / double(N * W * H)), 1e-12);
+  const double scale = signal / (o.snr.draw(rng) * noise_rms);
+  const double gain = o.gain.draw(rng);
+  const std::vector<double> gx = smooth_curve(W, gain, rng), gy = smooth_curve(N, gain, rng),
+                            gz = smooth_curve(H, o.gain.draw(rng), rng);
+  std::vector<double> v(size_t(N * W * H));
+  double mean = 0;
+  for (int64_t y = 0; y < N; ++y)
+    for (int64_t x = 0; x < W; ++x)
+      for (int64_t z = 0; z < H; ++z) {
+        const size_t i = size_t(z * W + x);
+        double& o_v = v[size_t((y * W + x) * H + z)];
+        o_v = (s[size_t(y)][i] + scale * noise[size_t(y)][i]) * std::exp(gx[size_t(x)] + gy[size_t(y)] + gz[size_t(z)]);
+        mean += o_v;
+      }
+  mean /= double(v.size());
+  double var = 0;
+  for (double x : v) var += (x - mean) * (x - mean);
+  const double sd = std::max(std::sqrt(var / double(v.size())), 1e-12);
+  out.seismic.resize(v.size());
+  for (size_t i = 0; i < v.size(); ++i) out.seismic[i] = float((v[i] - mean) / sd);
   return out;
 }
 

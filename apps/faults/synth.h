@@ -106,6 +106,19 @@ struct SynthSection {
 
 SynthSection generate_section(const SynthOptions& o, std::mt19937_64& rng);
 
+// A whole cube of one earth model (faults of any strike, as cube mode draws them), for scoring a model the way
+// a survey is predicted: height samples x width crosslines x `inlines` inlines. The label is 1 where a fault
+// surface with a visible throw passes within half a sample in 3-D. Wavelet, noise (smoothed along time,
+// crosslines and inlines alike) and gain are drawn once for the cube; mutes and coherent noise events are
+// drawn for sections only.
+struct SynthCube {
+  int64_t height = 0, width = 0, inlines = 0;
+  std::vector<float> seismic;   // inline-major: (inline, crossline, sample), each trace contiguous
+  std::vector<uint8_t> label;
+  int64_t faults = 0;
+};
+SynthCube generate_cube(const SynthOptions& o, int64_t inlines, std::mt19937_64& rng);
+
 // The generator of the training sections: `o` with data.train_faults (faults per training section), when the
 // data section sets it, in place of data.synthetic.faults, and with any key of data.train_synthetic (a map of
 // data.synthetic's keys but the section size) in place of data.synthetic's. Validation and test
