@@ -1142,7 +1142,7 @@ TEST(FaultsApp, TrainEvalGeneratePredictEndToEnd) {
     EXPECT_GT(overview.width, 3 * one.width);
   }
 
-  // A labelled synthetic cube: predicted on inlines, crosslines and both (the two averaged sample by sample),
+  // A labelled synthetic cube: predicted on inlines, crosslines and both (the chance either marks a sample),
   // and scored by eval as it is predicted.
   {
     ASSERT_EQ(run(bin + " generate --config " + (d / "cfg.yaml").string() + " --output " + (d / "cubes").string() +
@@ -1166,7 +1166,7 @@ TEST(FaultsApp, TrainEvalGeneratePredictEndToEnd) {
     }
     EXPECT_NE(prob["inline"], prob["crossline"]);
     for (size_t i = 0; i < prob["both"].size(); ++i)
-      ASSERT_NEAR(prob["both"][i], 0.5f * (prob["inline"][i] + prob["crossline"][i]), 1e-6f) << i;
+      ASSERT_NEAR(prob["both"][i], 1.f - (1.f - prob["inline"][i]) * (1.f - prob["crossline"][i]), 1e-6f) << i;
     const SegyVolume lab(labels);
     int64_t faults = 0;
     for (int64_t i = 0; i < lab.traces(); ++i)

@@ -114,7 +114,7 @@ class OpendtectPlugin : public ::testing::Test {
   }
 
   // What the attribute must answer: the library's prediction of the window's inline and / or crossline section
-  // at the centre column (the mean of both for selection 2 where both have more than one trace).
+  // at the centre column (for selection 2, where both have more than one trace, the chance either marks it).
   static std::vector<float> expected(const Request& r, const std::vector<float>& w) {
     static Model* model = nullptr;
     if (!model) {
@@ -139,10 +139,13 @@ class OpendtectPlugin : public ::testing::Test {
               w[size_t(((along_crosslines ? r.so_inl : t) * nc + (along_crosslines ? t : r.so_crl)) * ns + z)];
       standardise_section(section);
       const std::vector<float> p = predict_section(*model->net, section, ns, width, model->tiles);
-      for (int z = 0; z < ns; ++z) out[size_t(z)] += p[size_t(z * width + (along_crosslines ? r.so_crl : r.so_inl))];
+      // Two views: the chance that either marks the sample.
+      for (int z = 0; z < ns; ++z) {
+        const float v = p[size_t(z * width + (along_crosslines ? r.so_crl : r.so_inl))];
+        out[size_t(z)] = parts == 0 ? v : 1.f - (1.f - out[size_t(z)]) * (1.f - v);
+      }
       ++parts;
     }
-    for (float& v : out) v /= float(parts);
     return out;
   }
 

@@ -104,6 +104,11 @@ double fault_loss_of_probabilities(const std::vector<float>& prob, const std::ve
 // and become 0. Returns how many there were.
 size_t standardise_section(std::span<float> section);
 
+// A sample's fault probability from its inline and its crossline section: the chance that either marks it,
+// 1 - (1 - a)(1 - b). A fault striking along one direction stands out on the other section only; on labelled
+// synthetic cubes this rule ranks samples better than the mean or the maximum of the two (docs/faults.md).
+inline float either_view(float a, float b) { return 1.f - (1.f - a) * (1.f - b); }
+
 struct TileOptions {
   int64_t tile = 256, overlap = 32;
   bool tta = false;  // also predict the section mirrored left-right and average the two probabilities

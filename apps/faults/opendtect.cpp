@@ -286,7 +286,7 @@ std::string opendtect_parameters(int64_t step_out, int64_t z_margin, const std::
   j["ZSampMargin"] = {{"Value", {-z_margin, z_margin}}, {"Symmetric", true}};
   j["StepOut"] = {{"Value", {step_out, step_out}}};
   j["Select"] = {{"Name", "Sections"},
-                 {"Values", {"inline", "crossline", "inline and crossline (mean)"}},
+                 {"Values", {"inline", "crossline", "inline and crossline (either)"}},
                  {"Selection", 2}};
   j["Parallel"] = false;
   if (!help_url.empty()) j["Help"] = help_url;
@@ -315,7 +315,7 @@ int64_t opendtect_serve(Module& model, const TileOptions& tiles, const std::stri
     in.read(block.data(), block.size() * 4, str_cat("the samples of trace ", traces, " (inline ", ti.inl,
                                                      ", crossline ", ti.crl, ")"), false);
     result.assign(size_t(ns), 0.f);
-    int64_t parts = 0;
+    bool first = true;  // with both views, the second is combined by either_view()
     // The first input's (inline, crossline, sample) block: a section is samples x traces.
     const auto run = [&](bool along_crosslines) {
       const int64_t width = along_crosslines ? nc : ni;
@@ -327,12 +327,14 @@ int64_t opendtect_serve(Module& model, const TileOptions& tiles, const std::stri
       standardise_section(section);
       const std::vector<float> p = predict_section(model, section, ns, width, tiles);
       const int64_t centre = along_crosslines ? cc : ci;
-      for (int64_t z = 0; z < ns; ++z) result[size_t(z)] += p[size_t(z * width + centre)];
-      ++parts;
+      for (int64_t z = 0; z < ns; ++z) {
+        const float v = p[size_t(z * width + centre)];
+        result[size_t(z)] = first ? v : either_view(result[size_t(z)], v);
+      }
+      first = false;
     };
     if (views.inline_view) run(true);
     if (views.crossline_view) run(false);
-    for (float& v : result) v /= float(parts);
     out.write(reinterpret_cast<const char*>(result.data()), std::streamsize(result.size() * 4));
     out.flush();
     STRATA_CHECK(out, "opendtect: cannot write the output of trace ", traces, " (stdout closed)");

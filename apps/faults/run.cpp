@@ -39,7 +39,7 @@ namespace {
 
 constexpr const char* kApp = "strata-faults";
 // The sections a cube is predicted on when --direction is not given.
-constexpr const char* kDefaultDirection = "inline";
+constexpr const char* kDefaultDirection = "both";
 
 // The generator's options: data.synthetic, narrowed by data.match (a SEG-Y survey) when given. The matched
 // ranges are written back into the config with data.matched: true, so config.yaml and the checkpoint hold
@@ -320,14 +320,14 @@ using SectionSink = std::function<void(int64_t index, const SegyVolume::Section&
 
 // Fault probability of a SEG-Y volume, a section at a time, handed to `sink` in output_direction()'s order.
 // "both" predicts every crossline first (its probabilities held in memory: 4 bytes a sample), then every inline,
-// and hands on each inline with the two averaged: a fault striking along the inlines is nearly invisible on
-// them and plain across them. A 2-D line has one section whatever the direction.
+// and hands on each inline with the two combined by either_view(): a fault striking along the inlines is nearly
+// invisible on them and plain across them. A 2-D line has one section whatever the direction.
 VolumeCounts predict_volume(Model& m, const SegyVolume& in, const std::string& direction, const SectionSink& sink) {
   const auto start = std::chrono::steady_clock::now();
   const auto seconds = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
   const bool both = direction == "both" && !in.is_line();
   const std::string out_dir = output_direction(direction);
-  const char* what = in.is_line() ? "section" : both ? "inline (then averaged with the crosslines)" : out_dir.c_str();
+  const char* what = in.is_line() ? "section" : both ? "inline (with the crosslines)" : out_dir.c_str();
   VolumeCounts c;
   int64_t done = 0;  // traces predicted, both passes
   std::vector<float> across;  // the crossline pass, trace by trace
@@ -360,7 +360,7 @@ VolumeCounts predict_volume(Model& m, const SegyVolume& in, const std::string& d
       if (both)
         for (int64_t z = 0; z < s.samples; ++z) {
           float& v = p[size_t(z * s.width + t)];
-          v = 0.5f * (v + across[size_t(trace * s.samples + z)]);
+          v = either_view(v, across[size_t(trace * s.samples + z)]);
         }
       ++c.traces;
       ++done;
@@ -586,7 +586,7 @@ class FaultsModel : public TrainedTask {
     warn_missing(volume_->path(), c.missing, c.missing_sections);
     write_report(out, name_, scores, size_t(n), rows);
     std::printf("%s (%lld %ss, %s): %s\n", name_.c_str(), static_cast<long long>(n), sections_of.c_str(),
-                direction_ == "both" ? "inline and crossline predictions averaged" : "predicted on them",
+                direction_ == "both" ? "inline and crossline predictions combined" : "predicted on them",
                 summary_line(scores).c_str());
     std::printf("wrote %s/{report.csv, pr.png, panels.png}\n", out.c_str());
   }
