@@ -715,6 +715,33 @@ TEST(Facies, CleanSemiTargets) {
                "train.semi_targets");
 }
 
+// train.semi_confidence=softmax: a pseudo-label is trusted where the targets' top class probability passes
+// t_semi. Five classes: every sample's top probability is at least 1/5, and below 1; the count falls as the
+// threshold rises, and some threshold between splits the samples.
+TEST(Facies, SoftmaxConfidenceGatesPseudoLabels) {
+  const auto confident = [](const std::string& t_semi) {
+    SynthSetup s = synthetic_setup("train.semi_confidence=softmax");
+    s.cfg.apply_override("train.t_semi=" + t_semi);
+    manual_seed(1);
+    FaciesTrainer t(s.cfg, s.pre, s.labelled, s.unlabelled, 2, 1);
+    t.step(0, 0);
+    return t.last_terms().confident;
+  };
+  EXPECT_EQ(confident("0.19"), 8 * 64);
+  EXPECT_EQ(confident("0.9999"), 0);
+  int64_t previous = 8 * 64;
+  bool split = false;
+  for (const char* t : {"0.21", "0.22", "0.24", "0.27", "0.3", "0.35", "0.45"}) {
+    const int64_t n = confident(t);
+    EXPECT_LE(n, previous) << t;
+    split = split || (n > 0 && n < 8 * 64);
+    previous = n;
+  }
+  EXPECT_TRUE(split);
+  SynthSetup bad = synthetic_setup("train.semi_confidence=entropy");
+  expect_error([&] { FaciesTrainer(bad.cfg, bad.pre, bad.labelled, bad.unlabelled, 2, 1); }, "train.semi_confidence");
+}
+
 TEST(Facies, ResumeMidEpochGivesIdenticalWeights) {
   for (const std::string& overrides : {std::string("train.mode=semi"), std::string("train.ema=0.9")}) {
     SCOPED_TRACE(overrides);

@@ -42,6 +42,7 @@ HungOptions HungOptions::from_config(const Config& t) {
   o.lambda_semi_adv = t.get_double("lambda_semi_adv", o.lambda_semi_adv, Bounds::at_least(0));
   o.semi_start = t.get_int("semi_start", o.semi_start, Bounds::at_least(0));
   o.semi_targets = t.get_choice("semi_targets", o.semi_targets, {"self", "clean"});
+  o.semi_confidence = t.get_choice("semi_confidence", o.semi_confidence, {"discriminator", "softmax"});
   return o;
 }
 
@@ -280,7 +281,8 @@ StepResult FaciesTrainer::step(int64_t epoch, int64_t batch) {
           teacher.train(was_training);
           teacher_d = (*disc_)(softmax(teacher_logits, 1));
         }
-        conf = sigmoid(teacher_d).to_vector<float>();
+        conf = (hung_.semi_confidence == "softmax" ? max(softmax(teacher_logits, 1), 1) : sigmoid(teacher_d))
+                   .to_vector<float>();
         mask = valid_u.to_vector<float>();
         pseudo = argmax(teacher_logits, 1).to_vector<int64_t>();
       }

@@ -14,7 +14,8 @@
 //                           where sigmoid(D(softmax S(x_u))) > T_semi,
 //                           from step semi_start on                 semi
 //         (train.semi_targets: clean takes the argmax and D's confidence from a
-//          clean teacher pass instead, see HungOptions)
+//          clean teacher pass instead; train.semi_confidence: softmax gates by
+//          the targets' top class probability instead of D, see HungOptions)
 //   L_D = BCE(D(softmax S(x).detached), 0) / 2 + BCE(D(onehot y_l), 1) / 2
 //         (x: the labelled and, in semi mode, the unlabelled windows)
 //
@@ -49,6 +50,10 @@ struct HungOptions {
   //          eval mode), while S learns from the windows with noise and curve
   //          dropout, so the term asks for predictions consistent under them.
   std::string semi_targets = "self";
+  // What decides that a pseudo-label is trusted (above t_semi):
+  //   discriminator: D's confidence that the prediction looks like a label map (the paper);
+  //   softmax:       the targets' own top class probability (as FixMatch gates its pseudo-labels).
+  std::string semi_confidence = "discriminator";
   static HungOptions from_config(const Config& train);
 };
 

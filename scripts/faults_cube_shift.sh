@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# How a strata-faults checkpoint scores whole cubes, predicted as a survey is: labelled synthetic SEG-Y cubes
+# (`generate --cubes`: 128 samples x 128 x 128 traces, 1-4 faults of any strike, test seed 2002) of the shipped
+# config's generator, then of looks it was not trained on, each predicted on its inlines, on its crosslines and
+# on both (`--direction both`, predict's default). Prints one row per look and direction: AP exact and within
+# one sample, the mean over the cubes and its lowest and highest (docs/faults.md, "Whole cubes").
+#   scripts/faults_cube_shift.sh runs/faults_synthetic/best.safetensors [CUBES (default 6)]
+set -euo pipefail
+[[ $# -ge 1 && $# -le 2 ]] || { echo "usage: $0 CHECKPOINT [CUBES]" >&2; exit 2; }
+[[ -f $1 ]] || { echo "faults_cube_shift: $1: no such checkpoint" >&2; exit 1; }
+ckpt=$(realpath "$1")  # before the cd, so a path relative to the caller's folder works
+cubes=${2:-6}
+cd "$(dirname "$0")/.."
+bin=build/bin/strata-faults
+[[ -x "$bin" ]] || { echo "faults_cube_shift: $bin not found; build first" >&2; exit 1; }
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+looks=(
+  "shipped generator|"
+  "varied look (Ormsby / Morlet wavelets, dense reflectivity, varying reflectors, listric, zones, truncated, SNR 1-10)|data.synthetic.wavelets=[ricker,ormsby,morlet] data.synthetic.dense_reflectivity=0.3 data.synthetic.reflector_variation=[0,0.5] data.synthetic.listric=0.3 data.synthetic.fault_zone=[0,3] data.synthetic.truncated=0.3 data.synthetic.snr=[1,10]"
+  "noisy (SNR 0.7-1.5, smoothed noise)|data.synthetic.snr=[0.7,1.5] data.synthetic.noise_smooth=[1,3]"
+  "low frequency (period 18-30)|data.synthetic.period=[18,30]"
+)
+echo "| cubes | sections | AP exact | AP within 1 sample |"
+echo "|---|---|---|---|"
+for look in "${looks[@]}"; do
+  name=${look%%|*}
+  read -r -a keys <<< "${look#*|}"
+  rm -rf "$out/cubes"
+  if ! "$bin" generate --config configs/faults_synthetic.yaml --output "$out/cubes" --cubes "$cubes" \
+       "data.synthetic.faults=[1,4]" "${keys[@]}" > "$out/log.txt" 2>&1; then
+    echo "faults_cube_shift: generate failed for '$name':" >&2
+    cat "$out/log.txt" >&2
+    exit 1
+  fi
+  for direction in inline crossline both; do
+    : > "$out/scores.txt"
+    for ((i = 0; i < cubes; ++i)); do
+      if ! "$bin" eval --checkpoint "$ckpt" --data "$out/cubes/cube_$i.sgy" --labels "$out/cubes/cube_${i}_faults.sgy" \
+           --direction "$direction" --out "$out/eval" > "$out/log.txt" 2>&1; then
+        echo "faults_cube_shift: eval failed for '$name', cube $i, $direction:" >&2
+        cat "$out/log.txt" >&2
+        exit 1
+      fi
+      # report.csv: the exact row, then the tolerant row; column 3 is AP.
+      awk -F, 'NR == 2 { ap = $3 } NR == 3 { print ap, $3 }' "$out/eval/report.csv" >> "$out/scores.txt"
+      rm -rf "$out/eval"
+    done
+    awk -v name="$name" -v dir="$direction" '
+      { a += $1; t += $2; if (NR == 1 || $1 < lo) lo = $1; if (NR == 1 || $1 > hi) hi = $1
+        if (NR == 1 || $2 < tlo) tlo = $2; if (NR == 1 || $2 > thi) thi = $2 }
+      END { printf "| %s | %s | %.3f (%.3f-%.3f) | %.3f (%.3f-%.3f) |\n", name, dir, a / NR, lo, hi, t / NR, tlo, thi }' \
+      "$out/scores.txt"
+  done
+done
