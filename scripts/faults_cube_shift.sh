@@ -5,6 +5,7 @@
 # on both (`--direction both`, predict's default). Prints one row per look and direction: AP exact and within
 # one sample, the mean over the cubes and its lowest and highest (docs/faults.md, "Whole cubes").
 #   scripts/faults_cube_shift.sh runs/faults_synthetic/best.safetensors [CUBES (default 6)]
+# DIRECTIONS="both" scores one direction only (default "inline crossline both").
 set -euo pipefail
 [[ $# -ge 1 && $# -le 2 ]] || { echo "usage: $0 CHECKPOINT [CUBES]" >&2; exit 2; }
 [[ -f $1 ]] || { echo "faults_cube_shift: $1: no such checkpoint" >&2; exit 1; }
@@ -33,7 +34,7 @@ for look in "${looks[@]}"; do
     cat "$out/log.txt" >&2
     exit 1
   fi
-  for direction in inline crossline both; do
+  for direction in ${DIRECTIONS:-inline crossline both}; do
     : > "$out/scores.txt"
     for ((i = 0; i < cubes; ++i)); do
       if ! "$bin" eval --checkpoint "$ckpt" --data "$out/cubes/cube_$i.sgy" --labels "$out/cubes/cube_${i}_faults.sgy" \

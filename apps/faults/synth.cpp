@@ -443,6 +443,16 @@ class Geology {
   std::vector<Fault> faults_;
 };
 
+// `s` less its mean, over its standard deviation, as floats.
+std::vector<float> standardised(const std::vector<double>& s, double mean) {
+  double var = 0;
+  for (double v : s) var += (v - mean) * (v - mean);
+  const double sd = std::max(std::sqrt(var / double(s.size())), 1e-12);
+  std::vector<float> out(s.size());
+  for (size_t i = 0; i < s.size(); ++i) out[i] = float((s[i] - mean) / sd);
+  return out;
+}
+
 // The section's wavelet: one of o.wavelets, sometimes two mixed.
 std::vector<double> section_wavelet(const SynthOptions& o, std::mt19937_64& rng) {
   std::uniform_real_distribution<double> u01(0, 1);
@@ -635,12 +645,7 @@ SynthSection generate_section(const SynthOptions& o, std::mt19937_64& rng) {
       }
     }
   }
-  mean /= double(s.size());
-  double var = 0;
-  for (double v : s) var += (v - mean) * (v - mean);
-  const double sd = std::max(std::sqrt(var / double(s.size())), 1e-12);
-  out.seismic.resize(s.size());
-  for (size_t i = 0; i < s.size(); ++i) out.seismic[i] = float((s[i] - mean) / sd);
+  out.seismic = standardised(s, mean / double(s.size()));
   return out;
 }
 
@@ -728,12 +733,7 @@ SynthCube generate_cube(const SynthOptions& o, int64_t inlines, std::mt19937_64&
         o_v = (s[size_t(y)][i] + scale * noise[size_t(y)][i]) * std::exp(gx[size_t(x)] + gy[size_t(y)] + gz[size_t(z)]);
         mean += o_v;
       }
-  mean /= double(v.size());
-  double var = 0;
-  for (double x : v) var += (x - mean) * (x - mean);
-  const double sd = std::max(std::sqrt(var / double(v.size())), 1e-12);
-  out.seismic.resize(v.size());
-  for (size_t i = 0; i < v.size(); ++i) out.seismic[i] = float((v[i] - mean) / sd);
+  out.seismic = standardised(v, mean / double(v.size()));
   return out;
 }
 
