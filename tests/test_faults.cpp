@@ -1299,7 +1299,7 @@ TEST(FaultsApp, TrainEvalGeneratePredictEndToEnd) {
   fs::remove_all(d);
 }
 
-// The shipped config, reduced to seconds (the full run is in docs/faults.md).
+// The shipped configs, reduced to seconds (the full runs are in docs/faults.md).
 TEST(FaultsApp, ShippedConfigRunsReduced) {
   const fs::path d = fresh_dir("shipped");
   const std::string log = " > " + (d / "log.txt").string() + " 2>&1";
@@ -1310,21 +1310,23 @@ TEST(FaultsApp, ShippedConfigRunsReduced) {
             0)
       << bytes_of(d / "log.txt");
   EXPECT_TRUE(fs::is_regular_file(d / "run" / "best.safetensors"));
-  // Training sections with the generator's variety in half of them: the log says so, and the resolved config
-  // keeps only the keys given (so the run resumes from it).
+  // The varied config: the generator's variety in half of the training sections; the log says so, and the
+  // resolved config keeps only the keys given (so the run resumes from it), an override among them.
   ASSERT_EQ(run(faults_bin() + " train --config " + std::string(STRATA_SOURCE_DIR) +
-                "/configs/faults_synthetic.yaml --out " + (d / "variety").string() +
+                "/configs/faults_varied.yaml --out " + (d / "variety").string() +
                 " train.epochs=1 data.sections_per_epoch=16 data.val_sections=2 data.test_sections=2 "
-                "train.progress=false 'data.train_synthetic.wavelets=[ormsby, morlet]' data.train_synthetic.listric=0.5 "
-                "data.train_synthetic.share=0.5" + log),
+                "train.progress=false 'data.train_synthetic.wavelets=[ormsby, morlet]'" + log),
             0)
       << bytes_of(d / "log.txt");
   EXPECT_NE(bytes_of(d / "log.txt").find("training generator (data.train_synthetic, 0.5 of the sections)"),
             std::string::npos)
       << bytes_of(d / "log.txt");
+  EXPECT_NE(bytes_of(d / "log.txt").find("wavelets ormsby morlet, dense reflectivity 0.3"), std::string::npos)
+      << bytes_of(d / "log.txt");
   const Config resolved = Config::load((d / "variety" / "config.yaml").string());
   EXPECT_EQ(resolved.section("data").section("train_synthetic").keys(),
-            (std::vector<std::string>{"wavelets", "listric", "share"}));
+            (std::vector<std::string>{"wavelets", "dense_reflectivity", "reflector_variation", "listric", "fault_zone",
+                                      "truncated", "coherent_noise", "share"}));
   fs::remove_all(d);
 }
 
