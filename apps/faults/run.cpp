@@ -139,6 +139,13 @@ std::vector<int64_t> parse_indices(const std::string& list, int64_t count, const
   return out;
 }
 
+// `k` indices spread evenly over 0 .. n - 1, the first and the last among them (one: the middle).
+std::vector<int64_t> spread(int64_t n, int64_t k) {
+  std::vector<int64_t> out;
+  for (int64_t j = 0; j < k; ++j) out.push_back(k == 1 ? n / 2 : j * (n - 1) / (k - 1));
+  return out;
+}
+
 // A flag's whole number from 1 to `most`.
 int64_t parse_count(const std::string& v, const char* flag, int64_t most) {
   char* tail = nullptr;
@@ -330,19 +337,30 @@ VolumeCounts predict_volume(Model& m, const SegyVolume& in, const std::string& d
   const char* what = in.is_line() ? "section" : both ? "inline (with the crosslines)" : out_dir.c_str();
   VolumeCounts c;
   int64_t done = 0;  // traces predicted, both passes
+  // Section k of a direction: read, standardised (missing samples counted), predicted.
+  struct Predicted {
+    SegyVolume::Section s;
+    std::vector<float> x, p;
+  };
+  const auto predict = [&](const std::string& dir, int64_t k) {
+    Predicted r{in.section(dir, k), {}, {}};
+    r.x = r.s.data;
+    if (const size_t n_missing = standardise_section(r.x); n_missing && dir == out_dir)
+      c.missing += int64_t(n_missing), ++c.missing_sections;
+    r.p = predict_section(*m.net, r.x, r.s.samples, r.s.width, m.tiles);
+    return r;
+  };
   std::vector<float> across;  // the crossline pass, trace by trace
   if (both) {
     across.assign(size_t(in.traces() * in.samples()), 0.f);
     const int64_t n = in.sections("crossline");
     for (int64_t k = 0; k < n; ++k) {
-      const SegyVolume::Section s = in.section("crossline", k);
-      std::vector<float> x = s.data;
-      standardise_section(x);
-      const std::vector<float> p = predict_section(*m.net, x, s.samples, s.width, m.tiles);
-      for (int64_t t = 0; t < s.width; ++t) {
-        const int64_t trace = s.trace_index[size_t(t)];
+      const Predicted r = predict("crossline", k);
+      for (int64_t t = 0; t < r.s.width; ++t) {
+        const int64_t trace = r.s.trace_index[size_t(t)];
         if (trace < 0) continue;
-        for (int64_t z = 0; z < s.samples; ++z) across[size_t(trace * s.samples + z)] = p[size_t(z * s.width + t)];
+        for (int64_t z = 0; z < r.s.samples; ++z)
+          across[size_t(trace * r.s.samples + z)] = r.p[size_t(z * r.s.width + t)];
         ++done;
       }
       progress("crossline", k + 1, n, done, seconds());
@@ -350,22 +368,19 @@ VolumeCounts predict_volume(Model& m, const SegyVolume& in, const std::string& d
   }
   const int64_t n = in.sections(out_dir);
   for (int64_t k = 0; k < n; ++k) {
-    const SegyVolume::Section s = in.section(out_dir, k);
-    std::vector<float> x = s.data;
-    if (const size_t n_missing = standardise_section(x)) c.missing += int64_t(n_missing), ++c.missing_sections;
-    std::vector<float> p = predict_section(*m.net, x, s.samples, s.width, m.tiles);
-    for (int64_t t = 0; t < s.width; ++t) {
-      const int64_t trace = s.trace_index[size_t(t)];
+    Predicted r = predict(out_dir, k);
+    for (int64_t t = 0; t < r.s.width; ++t) {
+      const int64_t trace = r.s.trace_index[size_t(t)];
       if (trace < 0) continue;
       if (both)
-        for (int64_t z = 0; z < s.samples; ++z) {
-          float& v = p[size_t(z * s.width + t)];
-          v = either_view(v, across[size_t(trace * s.samples + z)]);
+        for (int64_t z = 0; z < r.s.samples; ++z) {
+          float& v = r.p[size_t(z * r.s.width + t)];
+          v = either_view(v, across[size_t(trace * r.s.samples + z)]);
         }
       ++c.traces;
       ++done;
     }
-    sink(k, s, x, p);
+    sink(k, r.s, r.x, r.p);
     progress(what, k + 1, n, done, seconds());
   }
   return c;
@@ -394,8 +409,8 @@ void predict_files(Model& m, const AppArgs& a) {
     std::vector<Panel> overview_seismic, overview_prob;  // the chosen sections side by side, for one overview PNG
     // At most 12 of them, evenly spaced over the chosen ones (a wider overview would be unreadable).
     std::vector<int64_t> overview;
-    for (size_t j = 0, m = std::min<size_t>(shown.size(), 12); j < m; ++j)
-      overview.push_back(shown[m == 1 ? 0 : j * (shown.size() - 1) / (m - 1)]);
+    for (int64_t j : spread(int64_t(shown.size()), std::min<int64_t>(int64_t(shown.size()), 12)))
+      overview.push_back(shown[size_t(j)]);
     const VolumeCounts c = predict_volume(m, in, direction, [&](int64_t k, const SegyVolume::Section& s,
                                                                 const std::vector<float>& x, const std::vector<float>& p) {
       std::vector<float> trace(size_t(s.samples));
@@ -425,15 +440,14 @@ void predict_files(Model& m, const AppArgs& a) {
         overview_prob.back().title = "fault probability";
       }
     });
-    const int64_t traces = c.traces;
     out.close();
     warn_missing(a.input, c.missing, c.missing_sections);
     if (overview_seismic.size() > 1)
       image_panels((fs::path(png_dir) / str_cat(fs::path(a.input).stem().string(), "_", sections_of, "_overview.png")).string(),
                    {overview_seismic, overview_prob}, 256);
     std::printf("wrote %s: fault probability of %lld traces (IEEE float, headers of %s) in %.2f s (%.0f traces/s)\n",
-                a.output.c_str(), static_cast<long long>(traces), a.input.c_str(), seconds(),
-                double(traces) / std::max(seconds(), 1e-9));
+                a.output.c_str(), static_cast<long long>(c.traces), a.input.c_str(), seconds(),
+                double(c.traces) / std::max(seconds(), 1e-9));
     std::printf("fault probability: %s\n", counts.describe().c_str());
     return;
   }
@@ -569,8 +583,7 @@ class FaultsModel : public TrainedTask {
     create_directories_checked(out);
     const std::string sections_of = output_direction(direction_);
     const int64_t n = volume_->sections(sections_of);
-    std::vector<int64_t> shown;
-    for (int64_t j = 0, k = std::min(panels_, n); j < k; ++j) shown.push_back(k == 1 ? n / 2 : j * (n - 1) / (k - 1));
+    const std::vector<int64_t> shown = spread(n, std::min(panels_, n));
     FaultScores scores(m_->tolerance);
     std::vector<std::vector<Panel>> rows;
     const VolumeCounts c = predict_volume(*m_, *volume_, direction_, [&](int64_t k, const SegyVolume::Section& s,

@@ -378,7 +378,7 @@ void write_segy_cube(const std::string& path, const std::vector<float>& data, in
   put(&bin[3255 - 3201], 1, 2);                    // metres
   put(&bin[3501 - 3201], 0x0200, 2);               // revision 2.0
   put(&bin[3503 - 3201], 1, 2);                    // fixed trace length
-  const std::string tmp = output_target(path) + ".tmp";
+  const std::string target = output_target(path), tmp = target + ".tmp";
   {
     std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
     STRATA_CHECK(f, tmp, ": cannot create");
@@ -411,7 +411,7 @@ void write_segy_cube(const std::string& path, const std::vector<float>& data, in
       }
     STRATA_CHECK(f.flush(), tmp, ": cannot write");
   }
-  fs::rename(tmp, output_target(path));
+  fs::rename(tmp, target);
 }
 
 }  // namespace strata::faults

@@ -687,13 +687,16 @@ SynthCube generate_cube(const SynthOptions& o, int64_t inlines, std::mt19937_64&
         s[size_t(y)][size_t(z * W + x)] = sum / double(n_sub * n_sub);
       }
 
+  // The rms over every inline's section.
+  const auto cube_rms = [&](const std::vector<std::vector<double>>& sections) {
+    double sum = 0;
+    for (const std::vector<double>& sec : sections)
+      for (double v : sec) sum += v * v;
+    return std::max(std::sqrt(sum / double(N * W * H)), 1e-12);
+  };
   const std::vector<double> w = section_wavelet(o, rng);
-  double signal = 0;
-  for (std::vector<double>& sec : s) {
-    convolve_time(sec, H, W, w);
-    for (double v : sec) signal += v * v;
-  }
-  signal = std::max(std::sqrt(signal / double(N * W * H)), 1e-12);
+  for (std::vector<double>& sec : s) convolve_time(sec, H, W, w);
+  const double signal = cube_rms(s);
   std::vector<std::vector<double>> noise(size_t(N), std::vector<double>(size_t(H * W)));
   for (std::vector<double>& sec : noise)
     for (double& v : sec) v = g(rng);
@@ -715,11 +718,7 @@ SynthCube generate_cube(const SynthOptions& o, int64_t inlines, std::mt19937_64&
       for (int64_t y = 0; y < N; ++y) noise[size_t(y)][i] = column[size_t(y)];
     }
   }
-  double noise_rms = 0;
-  for (const std::vector<double>& sec : noise)
-    for (double v : sec) noise_rms += v * v;
-  noise_rms = std::max(std::sqrt(noise_rms / double(N * W * H)), 1e-12);
-  const double scale = signal / (o.snr.draw(rng) * noise_rms);
+  const double scale = signal / (o.snr.draw(rng) * cube_rms(noise));
   const double gain = o.gain.draw(rng);
   const std::vector<double> gx = smooth_curve(W, gain, rng), gy = smooth_curve(N, gain, rng),
                             gz = smooth_curve(H, o.gain.draw(rng), rng);
