@@ -147,4 +147,84 @@ if want welllog && [ -x "$here/strata-welllog" ]; then
   grep -E "^welllog |trained|Error|error" "$out/welllog.log"
   cat "$out/welllog_metrics.csv"
 fi
+# Every app's shipped config on the GPU: train (its held-out figures are in apps.log), then predict, each timed
+# as a user runs it (process start, data, the convolution search and the figures included). APP_RUNS picks the
+# runs, in order; the bf16 runs repeat a config in mixed precision.
+if want apps; then
+  data="${STRATA_DATA:-$repo_abs/../shared/data}"
+  device="${APP_DEVICE:-cuda}"  # APP_DEVICE=cpu and APP_OVERRIDES (keys for every train) check the runs
+  overrides=${APP_OVERRIDES:-}  # on a machine without a GPU
+  runs_dir=/tmp/strata-apps
+  rm -rf "$runs_dir" && mkdir -p "$runs_dir"
+  : > "$out/apps.log"
+  echo "run,seconds,exit" > "$out/apps.csv"
+  # timed NAME COMMAND...: runs COMMAND from the repository, logs it under NAME and appends its wall time.
+  timed() {
+    local name=$1 start end rc
+    shift
+    echo "== $name: $*" >> "$out/apps.log"
+    start=$(date +%s.%N)
+    (cd "$repo_abs" && STRATA_DATA="$data" timeout "${APP_TIMEOUT:-400}" "$@") >> "$out/apps.log" 2>&1
+    rc=$?
+    end=$(date +%s.%N)
+    echo "$name,$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }'),$rc" | tee -a "$out/apps.csv"
+  }
+  for r in ${APP_RUNS:-welllog faults membrane anomaly camvid membrane_bf16 faults_bf16}; do
+    case "$r" in
+      welllog)
+        timed welllog_train "$here/strata-welllog" train --config configs/welllog_seg2016.yaml --out "$runs_dir/welllog" \
+          train.device=$device train.progress=false $overrides
+        timed welllog_predict "$here/strata-welllog" predict --checkpoint "$runs_dir/welllog/best.safetensors" \
+          --input "$data/welllogs/validation_data_nofacies.csv" --output "$runs_dir/welllog_predicted.csv" --device $device ;;
+      faults | faults_bf16)
+        precision=fp32
+        [ "$r" = faults_bf16 ] && precision=bf16
+        timed "${r}_train" "$here/strata-faults" train --config configs/faults_synthetic.yaml --out "$runs_dir/$r" \
+          train.device=$device train.precision=$precision train.progress=false $overrides
+        if [ "$r" = faults ]; then
+          timed faults_predict_f3 "$here/strata-faults" predict --checkpoint "$runs_dir/faults/best.safetensors" \
+            --input "$data/seismic/segy/f3.sgy" --output "$runs_dir/f3_faults.sgy" --device $device
+          (cd "$repo_abs" && "$here/strata-faults" generate --config configs/faults_synthetic.yaml --cubes 1 --output "$runs_dir/cube" >> "$out/apps.log" 2>&1)
+          timed faults_predict_cube "$here/strata-faults" predict --checkpoint "$runs_dir/faults/best.safetensors" \
+            --input "$runs_dir/cube/cube_0.sgy" --output "$runs_dir/cube_0_faults.sgy" --device $device
+        fi ;;
+      membrane | membrane_bf16)
+        precision=fp32
+        [ "$r" = membrane_bf16 ] && precision=bf16
+        timed "${r}_train" "$here/strata-segment" train --config configs/segment_membrane.yaml --out "$runs_dir/$r" \
+          train.device=$device train.precision=$precision train.progress=false $overrides
+        [ "$r" = membrane ] && timed membrane_predict "$here/strata-segment" predict \
+          --checkpoint "$runs_dir/membrane/best.safetensors" --input "$data/membrane/image" \
+          --output "$runs_dir/membrane_masks" --device $device ;;
+      anomaly)
+        timed anomaly_train "$here/strata-anomaly" train --config configs/anomaly_fmnist_ae_transforms.yaml \
+          --out "$runs_dir/anomaly" data.normal_class=7 train.device=$device train.progress=false $overrides
+        timed anomaly_eval "$here/strata-anomaly" eval --checkpoint "$runs_dir/anomaly/best.safetensors" \
+          --out "$runs_dir/anomaly_eval" --device $device ;;
+      camvid)
+        # CamVid's epochs from the bundle's sample: its frames linked or copied under new names as many times as the full
+        # lists name frames, so an epoch is as long as the full set's; the shipped 120 epochs take 120 times one.
+        cv="$runs_dir/camvid_data"
+        for list in train val; do
+          mkdir -p "$cv/$list" "$cv/${list}annot"
+          mapfile -t frames < "$data/camvid/$list.txt"
+          for ((i = 0; i < $(cat "$data/camvid/$list.count"); ++i)); do
+            read -r img ann <<< "${frames[i % ${#frames[@]}]}"
+            for f in "$img" "$ann"; do  # a hard link (the app reads a symbolic link as its target), else a copy
+              ln "$data/camvid/$f" "$cv/${f%%/*}/${i}_${f#*/}" 2>/dev/null || cp "$data/camvid/$f" "$cv/${f%%/*}/${i}_${f#*/}"
+            done
+            echo "$list/${i}_${img#*/} ${list}annot/${i}_${ann#*/}"
+          done > "$cv/$list.txt"
+        done
+        epochs="${CAMVID_EPOCHS:-4}"
+        timed "camvid_train_${epochs}_epochs" "$here/strata-segment" train --config configs/segment_camvid.yaml \
+          --out "$runs_dir/camvid" data.train_list="$cv/train.txt" data.val_list="$cv/val.txt" train.device=$device \
+          train.progress=false train.epochs="$epochs" "train.panel_epochs=[]" $overrides
+        timed camvid_predict "$here/strata-segment" predict --checkpoint "$runs_dir/camvid/best.safetensors" \
+          --input "$cv/val" --output "$runs_dir/camvid_masks" --device $device ;;
+      *) echo "apps: unknown run '$r'" >> "$out/apps.log" ;;
+    esac
+  done
+  grep -E "^== |[Tt]est|held-out|AP|AUROC|F1|IoU|accuracy|[Ee]rror" "$out/apps.log" | head -n 150
+fi
 exit $status
