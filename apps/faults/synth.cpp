@@ -117,22 +117,22 @@ std::vector<double> draw_wavelet(const SynthOptions& o, std::mt19937_64& rng) {
   return family == "ormsby" ? ormsby(period, phase, rng) : morlet(period, phase, rng);
 }
 
-// Convolves each column (trace) of a height x width section with `w` (centred), in place.
+// Convolves each column (trace) of a height x width section with `w` (centred), in place. Rows are computed
+// whole: each output sample still sums its terms in the order k = -half .. half, so the result does not depend
+// on the loop order, and the inner loop runs along a row.
 void convolve_time(std::vector<double>& s, int64_t height, int64_t width, const std::vector<double>& w) {
   const int64_t half = int64_t(w.size()) / 2;
-  std::vector<double> col(static_cast<size_t>(height)), out(static_cast<size_t>(height));
-  for (int64_t x = 0; x < width; ++x) {
-    for (int64_t z = 0; z < height; ++z) col[size_t(z)] = s[size_t(z * width + x)];
-    for (int64_t z = 0; z < height; ++z) {
-      double acc = 0;
-      for (int64_t k = -half; k <= half; ++k) {
-        const int64_t zz = z - k;
-        if (zz >= 0 && zz < height) acc += w[size_t(k + half)] * col[size_t(zz)];
-      }
-      out[size_t(z)] = acc;
+  std::vector<double> out(s.size(), 0.0);
+  for (int64_t z = 0; z < height; ++z) {
+    double* o = &out[size_t(z * width)];
+    // Taps whose source row z - k lies inside the section.
+    for (int64_t k = std::max(-half, z - height + 1); k <= std::min(half, z); ++k) {
+      const double wk = w[size_t(k + half)];
+      const double* in = &s[size_t((z - k) * width)];
+      for (int64_t x = 0; x < width; ++x) o[x] += wk * in[x];
     }
-    for (int64_t z = 0; z < height; ++z) s[size_t(z * width + x)] = out[size_t(z)];
   }
+  s.swap(out);
 }
 
 std::vector<double> gaussian_kernel(double sigma) {
@@ -145,22 +145,30 @@ std::vector<double> gaussian_kernel(double sigma) {
   return k;
 }
 
-// Separable smoothing along time (sz) and traces (sx), edges clamped.
+// Separable smoothing along time (sz) and traces (sx), edges clamped. As in convolve_time, each output sample
+// sums its taps in order i = -half .. half, and the inner loops run along rows.
 void smooth(std::vector<double>& s, int64_t height, int64_t width, double sz, double sx) {
   const auto pass = [&](const std::vector<double>& k, bool along_time) {
     if (k.size() == 1) return;
     const int64_t half = int64_t(k.size()) / 2;
-    std::vector<double> out(s.size());
-    for (int64_t z = 0; z < height; ++z)
-      for (int64_t x = 0; x < width; ++x) {
-        double acc = 0;
-        for (int64_t i = -half; i <= half; ++i) {
-          const int64_t zz = along_time ? std::clamp<int64_t>(z + i, 0, height - 1) : z;
-          const int64_t xx = along_time ? x : std::clamp<int64_t>(x + i, 0, width - 1);
-          acc += k[size_t(i + half)] * s[size_t(zz * width + xx)];
+    std::vector<double> out(s.size(), 0.0);
+    for (int64_t z = 0; z < height; ++z) {
+      double* o = &out[size_t(z * width)];
+      for (int64_t i = -half; i <= half; ++i) {
+        const double ki = k[size_t(i + half)];
+        if (along_time) {
+          const double* in = &s[size_t(std::clamp<int64_t>(z + i, 0, height - 1) * width)];
+          for (int64_t x = 0; x < width; ++x) o[x] += ki * in[x];
+        } else {
+          const double* in = &s[size_t(z * width)];
+          // Columns whose neighbour x + i is inside the row, then the clamped edges.
+          const int64_t lo = std::clamp<int64_t>(-i, 0, width), hi = std::clamp<int64_t>(width - i, lo, width);
+          for (int64_t x = 0; x < lo; ++x) o[x] += ki * in[0];
+          for (int64_t x = lo; x < hi; ++x) o[x] += ki * in[x + i];
+          for (int64_t x = hi; x < width; ++x) o[x] += ki * in[width - 1];
         }
-        out[size_t(z * width + x)] = acc;
       }
+    }
     s.swap(out);
   };
   pass(gaussian_kernel(sz), true);
