@@ -9,6 +9,7 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 
 
@@ -215,6 +216,50 @@ TEST(Trainer, ValEveryValidatesTheFirstEveryNthAndTheLastEpoch) {
   EXPECT_EQ(by_loss.validations, 4);
   fs::remove_all(dir);
   fs::remove_all(dir2);
+}
+
+// A loader that keeps the steps waiting gets one note per run to raise data.workers, where the machine has cores
+// to spare; none when the workers are enough, the wait is short, or there are no more cores.
+TEST(Trainer, SaysOnceToRaiseDataWorkersWhenStepsWaitForData) {
+  EXPECT_EQ(data_workers_hint(0.9, 2.0, 2, 2), "");   // as many workers as cores
+  EXPECT_EQ(data_workers_hint(0.9, 2.0, 0, 16), "");  // samples made on the training thread
+  EXPECT_EQ(data_workers_hint(0.9, 2.0, 2, 16), "");  // under half of the step time
+  EXPECT_EQ(data_workers_hint(0.4, 0.5, 2, 16), "");  // too little time to judge
+  const std::string hint = data_workers_hint(1.5, 2.0, 2, 16);
+  EXPECT_THAT(hint, HasSubstr("75% of their time with data.workers 2 on 16 cores"));
+  EXPECT_THAT(hint, HasSubstr("data.workers=16"));
+  EXPECT_THAT(data_workers_hint(1.5, 2.0, 2, 64), HasSubstr("data.workers=16"));  // a suggestion within reason
+  EXPECT_GE(usable_cores(), 1);
+
+  // Through the trainer: steps of 0.1 s that report 0.09 s of waiting, 12 steps an epoch, 2 epochs.
+  const auto run = [](int64_t workers) {
+    TrainerOptions o;
+    o.epochs = 2;
+    o.steps_per_epoch = 12;
+    o.progress = false;
+    o.monitor = "train_loss";
+    o.data_workers = workers;
+    const fs::path dir = test::fresh_path("trainer", "workers_hint");
+    Trainer t(
+        o, dir.string(),
+        [](int64_t, int64_t) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(100));
+          return StepResult{1.0, 1, 0.09};
+        },
+        [](int64_t) { return std::map<std::string, double>{}; }, [](Checkpoint&) {}, [](const Checkpoint&) {});
+    testing::internal::CaptureStderr();
+    t.run();
+    const std::string err = testing::internal::GetCapturedStderr();
+    fs::remove_all(dir);
+    return err;
+  };
+  if (usable_cores() > 1) {
+    const std::string err = run(1);
+    EXPECT_THAT(err, HasSubstr("raise data.workers"));
+    EXPECT_EQ(err.find("raise data.workers"), err.rfind("raise data.workers")) << "said once per run:\n" << err;
+  }
+  EXPECT_THAT(run(usable_cores()), Not(HasSubstr("data.workers")));
+  EXPECT_THAT(run(-1), Not(HasSubstr("data.workers")));  // workers not known
 }
 
 TEST(Trainer, InterruptAndResumeMatchAStraightRun) {

@@ -75,6 +75,7 @@ int train_task(Task& task, const AppArgs& a) {
   const Config train = cfg.section("train");
   TrainerOptions topt = train_options(cfg, task.default_monitor());
   topt.steps_per_epoch = dist::global_steps(plan.samples_per_epoch, plan.batch);  // global batches (batch per rank)
+  topt.data_workers = plan.workers;
   const Device device = train_device(train);
 
   manual_seed(plan.seed);

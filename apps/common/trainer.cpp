@@ -1,5 +1,6 @@
 #include "apps/common/trainer.h"
 
+#include <sched.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -10,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 #include <tuple>
 #include <vector>
 
@@ -25,6 +27,20 @@
 
 namespace strata {
 namespace fs = std::filesystem;
+
+int64_t usable_cores() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) == 0) return std::max(1, CPU_COUNT(&set));
+  return std::max<int64_t>(1, int64_t(std::thread::hardware_concurrency()));
+}
+
+std::string data_workers_hint(double data_wait, double step_seconds, int64_t workers, int64_t cores) {
+  if (workers < 1 || workers >= cores || step_seconds < 1 || data_wait < 0.5 * step_seconds) return "";
+  return str_cat("the training steps waited for data ", int(100 * data_wait / step_seconds + 0.5),
+                 "% of their time with data.workers ", workers, " on ", cores,
+                 " cores: raise data.workers (e.g. data.workers=", std::min<int64_t>(cores, 16), ") to feed them");
+}
 
 namespace {
 
@@ -439,6 +455,12 @@ TrainSummary Trainer::run() {
         std::snprintf(synced, sizeof synced, ", gradient allreduce %.1f%%", 100 * sync_seconds / std::max(step_seconds, 1e-9));
       std::fprintf(stderr, "epoch %lld: train_loss %.4f%s (%.1f s%s%s)\n", static_cast<long long>(epoch + 1),
                    train_loss, monitored, seconds, waited, synced);
+    }
+    // Once per run, where the loader cannot keep up and the machine has cores to spare (a GPU machine).
+    if (first == 0 && !workers_hint_given_ && dist::is_main()) {
+      const std::string hint = data_workers_hint(data_wait, step_seconds, o_.data_workers, usable_cores());
+      if (!hint.empty()) std::fprintf(stderr, "note: %s\n", hint.c_str());
+      workers_hint_given_ = !hint.empty();
     }
     summary.epochs_run = epoch + 1;
     if (o_.patience > 0 && stale_epochs_ >= o_.patience) {

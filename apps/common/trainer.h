@@ -53,6 +53,9 @@ struct TrainerOptions {
   // Validate after the first epoch, every val_every-th and the last; other epochs log the training
   // loss only, and a validation monitor picks among the validated epochs.
   int64_t val_every = 1;
+  // The loader's worker threads (data.workers; -1: not known). When a whole epoch's steps waited for data at
+  // least half of their time and the machine has more cores than workers, the trainer says once to raise it.
+  int64_t data_workers = -1;
   // Keys: epochs, monitor, monitor_mode (auto | min | max; auto minimises a monitor whose
   // name ends in "loss" and maximises any other), patience, progress, val_every. steps_per_epoch
   // comes from the data.
@@ -115,8 +118,16 @@ class Trainer {
   int64_t start_epoch_ = 0, start_batch_ = 0, steps_ = 0, stale_epochs_ = 0, best_epoch_ = -1;
   double best_ = 0, partial_loss_ = 0;  // partial_loss_: loss sum of the interrupted epoch so far
   int64_t partial_samples_ = 0;
+  bool workers_hint_given_ = false;
   std::atomic<bool> stop_requested_{false};
 };
+
+// The cores this process may run on (its CPU affinity), at least 1.
+int64_t usable_cores();
+// The trainer's hint after an epoch whose steps took `step_seconds` and waited `data_wait` of them for data,
+// or "" when there is none to give: the wait is at least half of at least a second of steps, and `workers`
+// (data.workers, >= 1) is below `cores`.
+std::string data_workers_hint(double data_wait, double step_seconds, int64_t workers, int64_t cores);
 
 // The model part of a checkpoint: "model." is what eval and predict load (the weight average when there is
 // one); beside an average, "trained_model." holds the trained weights, which --resume continues from.

@@ -245,6 +245,7 @@ int pretrain_command(const AppArgs& a) {
   topt.maximize = false;
   topt.steps_per_epoch = dist::global_steps(per_epoch, po.batch);  // global batches (batch per rank)
   topt.progress = progress;
+  topt.data_workers = po.workers;
   const Config opt_cfg = cfg.section("pretrain").has("optimizer") ? cfg.section("pretrain").section("optimizer")
                                                                   : cfg.section("optimizer");
   auto opt = make_optimizer(opt_cfg, model->named_parameters(), topt.epochs * topt.steps_per_epoch);
