@@ -7,17 +7,21 @@
 # kernels (bench_cuda), conv (bench_cuda's convolutions only), welllog; not in
 # the default: profile (Nsight Compute on the native convolution kernels,
 # profile.txt), step_profile (where the VGG16 U-Net step and the faults
-# prediction spend their time on the GPU, step_profile.txt). STEP_MODELS and
-# WELLLOG_RUNS narrow the steps and the well-log runs (defaults below).
-# Results go to $OUT (or .gpu/out), at most 8 files: device.txt, gpu_tests.log
+# prediction spend their time on the GPU, step_profile.txt), apps (every app's
+# shipped config trained, then predict or eval, each timed as a user runs it;
+# bf16 runs of the membrane and faults configs; apps.csv and apps.log; needs
+# the bundle's apps and data: scripts/gpu_bundle.sh). STEP_MODELS,
+# WELLLOG_RUNS and APP_RUNS narrow the steps, the well-log and the app runs
+# (defaults below); CAMVID_EPOCHS (4) is how many CamVid epochs are timed.
+# Results go to $OUT (or .gpu/out): device.txt, gpu_tests.log
 # (the gpu-label suites), bench_cuda.jsonl, bench_cuda.err (every benchmark's
 # stderr), train_step.jsonl (the reference U-Nets' training steps: strata on
 # the GPU and on the machine's CPU cores, PyTorch on the GPU when its python3
 # has CUDA), welllog.log and welllog_metrics.csv (configs/welllog_synthetic.yaml
 # trained with train.device=cuda twice with cuDNN's convolutions, twice more with
 # train.deterministic, twice with the native ones, once in bf16 and once on the
-# CPU; whether each pair is identical). Exits with
-# the tests' status.
+# CPU; whether each pair is identical), and the optional parts' files. Exits
+# with the tests' status.
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 out="${OUT:-$here/out}"
