@@ -29,17 +29,13 @@ int main(int argc, char** argv) {
   const Config cfg = Config::load(path);
   const Config data = cfg.section("data");
   const SynthOptions base = SynthOptions::from_config(data.section("synthetic"));
-  const SynthOptions varied = training_options(base, data), plain = training_options(base, data, false);
-  const double share = training_share(data);
+  const TrainingSections train = training_sections(base, data);
   uint64_t seed = 1;
   size_t checksum = 0;  // keeps the work observable
   const double ms = median_ms(
       [&] {
         std::mt19937_64 rng(seed++);
-        for (int i = 0; i < sections; ++i) {
-          const bool v = share >= 1 || std::uniform_real_distribution<double>(0, 1)(rng) < share;
-          checksum += generate_section(v ? varied : plain, rng).faults;
-        }
+        for (int i = 0; i < sections; ++i) checksum += train.draw(rng).faults;
       },
       repeats);
   nlohmann::json out{{"name", "faults_training_sections"},

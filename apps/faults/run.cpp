@@ -176,9 +176,7 @@ class FaultsTask : public Task {
   TrainingPlan prepare(Config& cfg) override {
     synth_ = synth_options(cfg, true);
     const Config data = cfg.section("data"), train = cfg.section("train");
-    train_synth_ = training_options(synth_, data);
-    plain_train_synth_ = training_options(synth_, data, false);
-    train_share_ = training_share(data);
+    train_ = training_sections(synth_, data);
     train_variety_ = data.has("train_synthetic");
     TrainingPlan plan;
     plan.batch = train.get_int("batch", 16, Bounds::at_least(1));
@@ -211,11 +209,11 @@ class FaultsTask : public Task {
                  synth_.describe().c_str(), kApp, model.type().c_str(), static_cast<long long>(sections_per_epoch_),
                  static_cast<long long>(batch_), device_label(device).c_str(), out.c_str());
     if (train_variety_)
-      std::fprintf(stderr, "%s: training generator (data.train_synthetic, %g of the sections) %s\n", kApp, train_share_,
-                   train_synth_.describe().c_str());
-    else if (train_synth_.faults.lo != synth_.faults.lo || train_synth_.faults.hi != synth_.faults.hi)
+      std::fprintf(stderr, "%s: training generator (data.train_synthetic, %g of the sections) %s\n", kApp, train_.share,
+                   train_.varied.describe().c_str());
+    else if (train_.varied.faults.lo != synth_.faults.lo || train_.varied.faults.hi != synth_.faults.hi)
       std::fprintf(stderr, "%s: training sections have %s faults (data.train_faults); validation and test %s\n",
-                   kApp, train_synth_.faults.str().c_str(), synth_.faults.str().c_str());
+                   kApp, train_.varied.faults.str().c_str(), synth_.faults.str().c_str());
     val_ = synthetic_set(synth_, val_seed_, n_val_);
   }
 
@@ -227,10 +225,7 @@ class FaultsTask : public Task {
   }
 
   Sample sample(int64_t, std::mt19937_64& rng) const override {
-    // With data.train_synthetic.share < 1, a section is drawn from the training generator only with that
-    // probability (one draw from the section's own generator, so the set is the same on every run).
-    const bool varied = train_share_ >= 1 || std::uniform_real_distribution<double>(0, 1)(rng) < train_share_;
-    SynthSection s = generate_section(varied ? train_synth_ : plain_train_synth_, rng);
+    SynthSection s = train_.draw(rng);  // the sample's own rng: the same sections on every run
     Sample out{Image{1, s.height, s.width, std::move(s.seismic)}, LabelMap{s.height, s.width, {}}};
     out.mask.data.assign(s.label.begin(), s.label.end());
     return out;
@@ -288,8 +283,8 @@ class FaultsTask : public Task {
   }
 
  private:
-  SynthOptions synth_, train_synth_, plain_train_synth_;
-  double train_share_ = 1;
+  SynthOptions synth_;
+  TrainingSections train_;
   bool train_variety_ = false;  // data.train_synthetic given
   SectionSet val_;
   int64_t n_val_ = 0, n_test_ = 0, panels_ = 0, tolerance_ = 1, sections_per_epoch_ = 0, batch_ = 0;

@@ -557,6 +557,15 @@ double training_share(const Config& data) {
   return data.section("train_synthetic").get_double("share", 1, Bounds::between(0, 1));
 }
 
+TrainingSections training_sections(const SynthOptions& o, const Config& data) {
+  return {training_options(o, data), training_options(o, data, false), training_share(data)};
+}
+
+SynthSection TrainingSections::draw(std::mt19937_64& rng) const {
+  const bool v = share >= 1 || std::uniform_real_distribution<double>(0, 1)(rng) < share;
+  return generate_section(v ? varied : plain, rng);
+}
+
 std::string SynthOptions::describe() const {
   std::string d = str_cat(mode, " ", height, " x ", width, ", faults ", faults.str(), " dip ", dip.str(), " throw ",
                           throw_samples.str(), ", wavelet period ", period.str(), " phase ", phase.str(), ", snr ",

@@ -131,6 +131,17 @@ SynthOptions training_options(const SynthOptions& o, const Config& data, bool va
 // data.train_synthetic's keys; the rest are drawn without them.
 double training_share(const Config& data);
 
+// The generator of the training sections as training draws them: a share of the sections from `varied`
+// (data.train_synthetic's keys), the rest from `plain`.
+struct TrainingSections {
+  SynthOptions varied, plain;
+  double share = 1;
+  // One section; below a share of 1 the choice takes one draw from `rng` first, so a section is the same
+  // whatever draws before it.
+  SynthSection draw(std::mt19937_64& rng) const;
+};
+TrainingSections training_sections(const SynthOptions& o, const Config& data);
+
 // What a survey's traces look like, for match() and the docs.
 struct SurveyStats {
   double dominant_period = 0;  // samples
