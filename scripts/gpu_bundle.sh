@@ -11,7 +11,8 @@
 # welllogs, membrane, seismic (f3.sgy), camvid-sample (16 training and 4 validation frames, and the full lists'
 # lengths, so that run.sh makes epochs of CamVid's length from them), fashion-mnist (from $STRATA_DATA or Debian's
 # /usr/share/datasets), fashion-mnist-7 (the same, with a training file of every class-7 image and 300 of each
-# other class: the quick start's normal class trains on as many images in a third of the size). The bundle travels with the repository under a 64 MiB limit, so take what a run needs.
+# other class: the quick start's normal class trains on as many images in a third of the size). The bundle
+# travels with the repository under a 64 MiB limit, so take what a run needs.
 #   on the GPU machine:  bash .gpu/run.sh [REPEATS] [PARTS]
 #
 # run.sh writes gpu_tests.xml, gpu_tests.log, bench_cuda.jsonl and device.txt
@@ -57,19 +58,17 @@ cp scripts/gpu_run.sh "$stage/gpu_run.sh"
 tar -cf - -C "$stage" . | xz -9e -T2 > .gpu/bundle.txz
 rm -rf "$stage"
 
-# Data for the apps' runs.
+# Data for the apps' runs. Fashion-MNIST: $STRATA_DATA's copy, else Debian's.
+fm="$data_root/fashion-mnist"
+[ -d "$fm" ] || fm=/usr/share/datasets/fashion-mnist
 for set in ${data_sets//,/ }; do
   case "$set" in
     welllogs) mkdir -p .gpu/data/welllogs && cp "$data_root"/welllogs/*.csv .gpu/data/welllogs/ ;;
     membrane) mkdir -p .gpu/data && cp -r "$data_root/membrane" .gpu/data/ ;;
     seismic) mkdir -p .gpu/data/seismic/segy && cp "$data_root/seismic/segy/f3.sgy" .gpu/data/seismic/segy/ ;;
     fashion-mnist)
-      fm="$data_root/fashion-mnist"
-      [ -d "$fm" ] || fm=/usr/share/datasets/fashion-mnist
       mkdir -p .gpu/data/fashion-mnist && cp "$fm"/*.gz .gpu/data/fashion-mnist/ ;;
     fashion-mnist-7)
-      fm="$data_root/fashion-mnist"
-      [ -d "$fm" ] || fm=/usr/share/datasets/fashion-mnist
       mkdir -p .gpu/data/fashion-mnist && cp "$fm"/t10k-*.gz .gpu/data/fashion-mnist/
       python3 - "$fm" .gpu/data/fashion-mnist <<'PY'
 import gzip, struct, sys

@@ -174,6 +174,8 @@ if want apps; then
     echo "$name,$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }'),$rc" | tee -a "$out/apps.csv"
   }
   for r in ${APP_RUNS:-welllog faults membrane anomaly camvid membrane_bf16 faults_bf16}; do
+    precision=fp32
+    [[ "$r" == *_bf16 ]] && precision=bf16
     case "$r" in
       welllog)
         timed welllog_train "$here/strata-welllog" train --config configs/welllog_seg2016.yaml --out "$runs_dir/welllog" \
@@ -181,8 +183,6 @@ if want apps; then
         timed welllog_predict "$here/strata-welllog" predict --checkpoint "$runs_dir/welllog/best.safetensors" \
           --input "$data/welllogs/validation_data_nofacies.csv" --output "$runs_dir/welllog_predicted.csv" --device $device ;;
       faults | faults_bf16)
-        precision=fp32
-        [ "$r" = faults_bf16 ] && precision=bf16
         timed "${r}_train" "$here/strata-faults" train --config configs/faults_synthetic.yaml --out "$runs_dir/$r" \
           train.device=$device train.precision=$precision train.progress=false $overrides
         if [ "$r" = faults ]; then
@@ -193,8 +193,6 @@ if want apps; then
             --input "$runs_dir/cube/cube_0.sgy" --output "$runs_dir/cube_0_faults.sgy" --device $device
         fi ;;
       membrane | membrane_bf16)
-        precision=fp32
-        [ "$r" = membrane_bf16 ] && precision=bf16
         timed "${r}_train" "$here/strata-segment" train --config configs/segment_membrane.yaml --out "$runs_dir/$r" \
           train.device=$device train.precision=$precision train.progress=false $overrides
         [ "$r" = membrane ] && timed membrane_predict "$here/strata-segment" predict \
@@ -206,8 +204,8 @@ if want apps; then
         timed anomaly_eval "$here/strata-anomaly" eval --checkpoint "$runs_dir/anomaly/best.safetensors" \
           --out "$runs_dir/anomaly_eval" --device $device ;;
       camvid)
-        # CamVid's epochs from the bundle's sample: its frames linked or copied under new names as many times as the full
-        # lists name frames, so an epoch is as long as the full set's; the shipped 120 epochs take 120 times one.
+        # CamVid's epochs from the bundle's sample: its frames linked or copied under new names as many times as
+        # the full lists name frames, so an epoch is as long as the full set's; 120 epochs take 120 times one.
         cv="$runs_dir/camvid_data"
         for list in train val; do
           mkdir -p "$cv/$list" "$cv/${list}annot"
