@@ -672,6 +672,63 @@ TEST(SegmentLoss, FocalWithGammaZeroIsCrossEntropyAndMatchesItsFormula) {
   }
 }
 
+TEST(SegmentLoss, DiceIsTheMeanOverPresentClassesOfEachClassDiceOverTheBatch) {
+  // 4 classes, class 3 absent from the labels, class 2 on 3 pixels only, some pixels ignored.
+  Generator gen(7);
+  const int64_t n = 2, k = 4, h = 3, w = 5, plane = h * w;
+  const Tensor logits = mul(Tensor::randn({n, k, h, w}, DType::f32, &gen), 1.5);
+  std::vector<int64_t> y(size_t(n * plane));
+  for (size_t i = 0; i < y.size(); ++i) y[i] = i % 9 == 4 ? -100 : int64_t(i % 2);
+  y[3] = y[17] = y[26] = 2;
+  segment::Batch b;
+  b.labels = Tensor::from_vector(y, {n, h, w});
+  b.pixels = int64_t(std::count_if(y.begin(), y.end(), [](int64_t v) { return v >= 0; }));
+  segment::TaskSpec task;
+  task.binary = false;
+  task.classes = k;
+  segment::LossOptions ce, dice;
+  ce.type = dice.type = "cross_entropy";
+  dice.dice = 0.75;
+  // The Dice term in double: softmax probabilities of labelled pixels, per-class sums over the batch.
+  const auto term = [&](const std::vector<float>& z) {
+    std::vector<double> inter(size_t(k), 0), psum(size_t(k), 0), tsum(size_t(k), 0);
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t j = 0; j < plane; ++j) {
+        const int64_t t = y[size_t(i * plane + j)];
+        if (t < 0) continue;
+        double mx = -1e30, s = 0;
+        for (int64_t q = 0; q < k; ++q) mx = std::max(mx, double(z[size_t((i * k + q) * plane + j)]));
+        for (int64_t q = 0; q < k; ++q) s += std::exp(double(z[size_t((i * k + q) * plane + j)]) - mx);
+        for (int64_t q = 0; q < k; ++q) {
+          const double p = std::exp(double(z[size_t((i * k + q) * plane + j)]) - mx) / s;
+          psum[size_t(q)] += p;
+          if (q == t) inter[size_t(q)] += p, tsum[size_t(q)] += 1;
+        }
+      }
+    double total = 0;
+    int present = 0;
+    for (int64_t q = 0; q < k; ++q)
+      if (tsum[size_t(q)] > 0) total += 1 - (2 * inter[size_t(q)] + 1) / (psum[size_t(q)] + tsum[size_t(q)] + 1), ++present;
+    EXPECT_EQ(present, 3);
+    return total / present;
+  };
+  const std::vector<float> z = logits.contiguous().to_vector<float>();
+  const Tensor a = logits.clone().requires_grad_(true), c = logits.clone().requires_grad_(true);
+  const Tensor la = segment::segment_loss(a, b, task, ce), ld = segment::segment_loss(c, b, task, dice);
+  EXPECT_NEAR(ld.item<float>() - la.item<float>(), 0.75 * term(z), 1e-5);
+  // Its gradient against central differences of the double formula.
+  la.backward();
+  ld.backward();
+  const std::vector<float> ga = a.grad().to_vector<float>(), gd = c.grad().to_vector<float>();
+  for (size_t i : {size_t(0), size_t(3), size_t(2 * plane + 3), size_t(3 * plane + 7), size_t((k + 2) * plane + 2)}) {
+    std::vector<float> up = z, down = z;
+    up[i] += 1e-2f;
+    down[i] -= 1e-2f;
+    const double numeric = 0.75 * (term(up) - term(down)) / 2e-2;
+    EXPECT_NEAR(gd[i] - ga[i], numeric, 1e-3) << i;
+  }
+}
+
 namespace {
 
 // Three classes in blocks (index masks), label 9 = void in one corner; RGB images whose colour gives the class.

@@ -240,6 +240,22 @@ std::pair<Tensor, Tensor> one_hot_and_valid(const Tensor& labels, int64_t k) {
 
 }  // namespace
 
+Tensor class_mean_dice(const Tensor& prob, const Tensor& onehot) {
+  STRATA_CHECK(prob.dim() == 4 && prob.shape() == onehot.shape(), "class_mean_dice: prob and onehot must be the same ",
+               "(N, K, H, W), got ", shape_str(prob.shape()), " and ", shape_str(onehot.shape()));
+  const Tensor t = onehot.detach();
+  const Tensor inter = sum(mul(prob, t), {0, 2, 3}), truth = sum(t, {0, 2, 3});
+  const Tensor per_class = sub(1.0, div(add(mul(inter, 2.0), 1.0), add(add(sum(prob, {0, 2, 3}), truth), 1.0)));
+  // Only the classes the batch's labels hold: an absent class would only learn to be predicted nowhere.
+  const std::vector<float> counts = truth.to_vector<float>();
+  std::vector<float> present(counts.size());
+  for (size_t c = 0; c < counts.size(); ++c) present[c] = counts[c] > 0 ? 1.f : 0.f;
+  const float n_present = float(std::count(present.begin(), present.end(), 1.f));
+  if (n_present == 0) return sum(mul(prob, 0.0));
+  const Tensor mask = Tensor::from_vector(present, {int64_t(present.size())}).to(prob.device());
+  return div(sum(mul(per_class, mask)), double(n_present));
+}
+
 Tensor segment_loss(const Tensor& logits, const Batch& b, const TaskSpec& task, const LossOptions& o) {
   const bool bce = o.uses_bce(task);
   STRATA_CHECK(bce == (logits.size(1) == 1), "loss.type ", o.type, " does not fit a model with ", logits.size(1),
@@ -271,7 +287,7 @@ Tensor segment_loss(const Tensor& logits, const Batch& b, const TaskSpec& task, 
     } else {
       ce = cross_entropy(logits, b.labels, w, -100);
     }
-    if (o.dice > 0) ce = add(ce, mul(dice_loss(mul(softmax(logits, 1), valid), onehot), o.dice));
+    if (o.dice > 0) ce = add(ce, mul(class_mean_dice(mul(softmax(logits, 1), valid), onehot), o.dice));
     return ce;
   }
   // Binary: labels 0 / 1, -100 ignored (weight 0); mean over the labelled pixels.

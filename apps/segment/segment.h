@@ -88,7 +88,7 @@ Batch collate(const std::vector<Sample>& samples);
 struct LossOptions {
   std::string type = "auto";       // auto | bce | cross_entropy | focal
   double pos_weight = 1.0;         // binary: weight of class-1 pixels
-  double dice = 0.0;               // weight of the soft Dice term (0: none)
+  double dice = 0.0;               // weight of the soft Dice term (0: none); K-way: class_mean_dice
   double gamma = 2.0;              // focal: the focusing exponent of (1 - p_t)
   // loss.class_weights: a list (one per class), or none | inverse_frequency |
   // median_frequency, computed from the training labels (resolve_class_weights),
@@ -101,6 +101,9 @@ struct LossOptions {
   bool uses_bce(const TaskSpec& task) const { return type == "bce" || (type == "auto" && task.binary); }
 };
 Tensor segment_loss(const Tensor& logits, const Batch& b, const TaskSpec& task, const LossOptions& o);
+// Soft Dice of each class over the whole batch, averaged over the classes its labels hold: a thin or rare class
+// counts as much as the sky. prob and onehot are (N, K, H, W), ignored pixels 0 in both.
+Tensor class_mean_dice(const Tensor& prob, const Tensor& onehot);
 
 // Pixel counts of each class over the decoded training masks (ignored pixels
 // left out), and the images in which each class appears.
