@@ -246,14 +246,10 @@ Tensor class_mean_dice(const Tensor& prob, const Tensor& onehot) {
   const Tensor t = onehot.detach();
   const Tensor inter = sum(mul(prob, t), {0, 2, 3}), truth = sum(t, {0, 2, 3});
   const Tensor per_class = sub(1.0, div(add(mul(inter, 2.0), 1.0), add(add(sum(prob, {0, 2, 3}), truth), 1.0)));
-  // Only the classes the batch's labels hold: an absent class would only learn to be predicted nowhere.
-  const std::vector<float> counts = truth.to_vector<float>();
-  std::vector<float> present(counts.size());
-  for (size_t c = 0; c < counts.size(); ++c) present[c] = counts[c] > 0 ? 1.f : 0.f;
-  const float n_present = float(std::count(present.begin(), present.end(), 1.f));
-  if (n_present == 0) return sum(mul(prob, 0.0));
-  const Tensor mask = Tensor::from_vector(present, {int64_t(present.size())}).to(prob.device());
-  return div(sum(mul(per_class, mask)), double(n_present));
+  // Only the classes the batch's labels hold: an absent class would only learn to be predicted nowhere. Kept on
+  // the model's device (no copy to the host each step); a batch without a labelled pixel gives 0.
+  const Tensor present = relu_mask(truth);
+  return div(sum(mul(per_class, present)), clamp(sum(present), 1.0, double(prob.size(1))));
 }
 
 Tensor segment_loss(const Tensor& logits, const Batch& b, const TaskSpec& task, const LossOptions& o) {
