@@ -811,6 +811,49 @@ TEST(SegmentApp, BestPanelsOfALargeValidationSetShowTheFirstSixteen) {
   fs::remove_all(d);
 }
 
+// A final model on every labelled image: data.train_list names several list files (SegNet's train.txt and
+// val.txt), data.val_fraction: 0 leaves no validation, and the best checkpoint is then the lowest training loss.
+TEST(SegmentApp, TrainsOnSeveralListsWithoutValidation) {
+  const fs::path d = fresh_dir("train_plus_val");
+  write_block_set(d / "set", 6, 16, 16, 7);
+  {
+    std::ifstream all(d / "set" / "list.txt");
+    std::ofstream a(d / "set" / "a.txt"), b(d / "set" / "b.txt");
+    std::string line;
+    for (int i = 0; std::getline(all, line); ++i) (i < 4 ? a : b) << line << "\n";
+  }
+  const std::string set = (d / "set").string();
+  const auto data_of = [&](const std::string& lists) {
+    return Config::parse("train_list: [" + lists + "]\nval_fraction: 0\nchannels: 3\nmask: {mode: index, ignore: 9}\n");
+  };
+  const Config model = Config::parse("version: 1\nclass_names: [red, green, blue]\nmodel: {classes: 3, in_channels: 3}\n");
+  const segment::TaskSpec task = segment::TaskSpec::from_config(model);
+  const segment::SegmentData data(data_of(set + "/a.txt, " + set + "/b.txt"), task);
+  ASSERT_EQ(data.train().size(), 6u);
+  EXPECT_TRUE(data.val().empty());
+  EXPECT_NE(data.train()[0].image, data.train()[4].image);
+  // An image in two of the lists is refused, naming both.
+  const std::string twice = error_of([&] { segment::SegmentData(data_of(set + "/a.txt, " + set + "/list.txt"), task); });
+  EXPECT_THAT(twice, HasSubstr("is in both " + set + "/a.txt and " + set + "/list.txt"));
+  EXPECT_THAT(error_of([&] { segment::SegmentData(data_of(""), task); }), HasSubstr("empty list"));
+
+  std::string cfg = kBlockConfig;
+  cfg.replace(cfg.find("train_list: SET/list.txt, val_list: SET/list.txt"),
+              std::string("train_list: SET/list.txt, val_list: SET/list.txt").size(),
+              "train_list: [" + set + "/a.txt, " + set + "/b.txt], val_fraction: 0");
+  std::ofstream(d / "final.yaml") << cfg;
+  AppArgs train;
+  train.command = "train";
+  train.config = (d / "final.yaml").string();
+  train.out = (d / "run").string();
+  ASSERT_EQ(segment::train_command(train), 0);
+  EXPECT_TRUE(fs::exists(d / "run" / "best.safetensors"));
+  EXPECT_FALSE(fs::exists(d / "run" / "val_metrics.csv"));
+  const Checkpoint best = Checkpoint::load((d / "run" / "best.safetensors").string());
+  EXPECT_EQ(best.get("trainer.monitor"), "train_loss");
+  fs::remove_all(d);
+}
+
 TEST(SegmentApp, MultiClassRunResolvesWeightsAndComparesRuns) {
   const fs::path d = fresh_dir("multiclass");
   AppArgs train = block_training(d, 6, 32, 40, 2);

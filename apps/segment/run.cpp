@@ -147,7 +147,9 @@ class SegmentTask : public Task {
  public:
   std::string app() const override { return "strata-segment"; }
   std::string config_entry() const override { return "segment.config"; }
-  std::string default_monitor() const override { return "val_miou"; }
+  // Without validation images (data.val_fraction: 0, e.g. a final model on every labelled image) the best
+  // checkpoint is the epoch of the lowest training loss.
+  std::string default_monitor() const override { return data_ && data_->val().empty() ? "train_loss" : "val_miou"; }
 
   TrainingPlan prepare(Config& cfg) override {
     task_ = TaskSpec::from_config(cfg);

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <set>
 #include <tuple>
 
@@ -79,7 +80,20 @@ std::vector<ImagePair> pairs_of(const Config& data, const std::string& images_ke
   if (data.has(list_key)) {
     data.mark_known(images_key);
     data.mark_known(masks_key);
-    return pairs_from_list(data.require_string(list_key));
+    if (!data.is_list(list_key)) return pairs_from_list(data.require_string(list_key));
+    // Several list files (SegNet's train.txt and val.txt for a final model): their pairs in order, each image once.
+    const std::vector<std::string> files = data.get_string_list(list_key, {});
+    STRATA_CHECK(!files.empty(), data.origin(), ": data.", list_key, " is an empty list; give one list file or several");
+    std::vector<ImagePair> all;
+    std::map<std::string, std::string> listed_in;  // canonical image path -> its list file
+    for (const std::string& file : files)
+      for (ImagePair& p : pairs_from_list(file)) {
+        const auto [it, fresh] = listed_in.emplace(canonical_key(p.image), file);
+        STRATA_CHECK(fresh, data.origin(), ": data.", list_key, ": ", p.image, " is in both ", it->second, " and ",
+                     file, "; a duplicate would be drawn twice as often");
+        all.push_back(std::move(p));
+      }
+    return all;
   }
   if (data.has(images_key) || data.has(masks_key))
     return pairs_from_folders(data.require_string(images_key), data.require_string(masks_key));
