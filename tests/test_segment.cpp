@@ -1166,6 +1166,20 @@ TEST(SegmentApp, CamvidConfigRunsReduced) {
   const fs::path data = env ? fs::path(env) : fs::path(STRATA_SOURCE_DIR) / ".." / "shared" / "data";
   if (!fs::exists(data / "camvid" / "train.txt"))
     GTEST_SKIP() << "SKIPPED LOUDLY: " << (data / "camvid") << " is absent (shared data folder; set STRATA_DATA=DIR)";
+  // As shipped, the config is the final model: it trains on SegNet's training and validation lists together,
+  // with no validation set.
+  if (!env) setenv("STRATA_DATA", data.c_str(), 1);  // the config's ${STRATA_DATA}
+  const Config shipped = Config::load((fs::path(STRATA_SOURCE_DIR) / "configs" / "segment_camvid.yaml").string());
+  const segment::SegmentData every(shipped.section("data"), segment::TaskSpec::from_config(shipped));
+  if (!env) unsetenv("STRATA_DATA");
+  size_t labelled = 0;
+  for (const char* name : {"train.txt", "val.txt"}) {
+    std::ifstream in(data / "camvid" / name);
+    for (std::string line; std::getline(in, line);) labelled += line.find_first_not_of(" \t\r") != std::string::npos;
+  }
+  EXPECT_EQ(every.train().size(), labelled);
+  EXPECT_TRUE(every.val().empty());
+
   const fs::path d = fresh_dir("camvid");
   // The first lines of the lists, in a folder whose image folders link to the data's (list paths are relative
   // to the list's folder).
