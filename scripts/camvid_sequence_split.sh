@@ -12,7 +12,7 @@
 #     SEQ: 0006R0 (default), 0001TP or 0016E5; DIR: the CamVid folder (default ${STRATA_DATA:-data}/camvid);
 #     OUT: default runs/camvid_sequence_split
 #   build/bin/strata-segment train --config configs/segment_camvid.yaml \
-#       data.train_list=OUT/train_seq.txt data.val_list=OUT/val_seq.txt
+#       data.train_list=OUT/train_seq.txt data.val_list=OUT/val_seq.txt train.epochs=120
 set -euo pipefail
 
 held=0006R0
@@ -22,7 +22,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --held) held="$2"; shift 2 ;;
     --data) data="$2"; shift 2 ;;
-    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "camvid_sequence_split.sh: unknown flag '$1' (--held SEQ, --data DIR)" >&2; exit 2 ;;
     *) out="$1"; shift ;;
   esac
