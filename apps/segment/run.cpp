@@ -182,8 +182,10 @@ class SegmentTask : public Task {
         std::fprintf(stderr,
                      "strata-segment: %s not written (a path holds whitespace, which list files cannot carry)\n",
                      name);
-    std::fprintf(stderr, "strata-segment: %zu training / %zu validation images, %s; %lld classes (%s), %s -> %s\n",
-                 data_->train().size(), data_->val().size(), model.describe().c_str(),
+    const std::string validation = data_->val().empty() ? "no validation images (best checkpoint by training loss)"
+                                                        : std::to_string(data_->val().size()) + " validation images";
+    std::fprintf(stderr, "strata-segment: %zu training images, %s, %s; %lld classes (%s), %s -> %s\n",
+                 data_->train().size(), validation.c_str(), model.describe().c_str(),
                  static_cast<long long>(task_.classes), task_.binary ? "sigmoid" : "softmax",
                  device_label(device).c_str(), out.c_str());
   }
