@@ -36,6 +36,8 @@ for name in "${names[@]}"; do
   held_out="" config="$name" prepare="" eval_data="" recipe=()
   case "$name" in
     welllog_seg2016) app=welllog metric=metrics.csv:accuracy held_out="SHRIMPLIN|CROSS H CATTLE"
+      # The table's model trains without the held-out wells and is scored on them alone.
+      recipe=("data.val_wells=[${held_out//|/, }]" train.monitor=train_loss)
       what="accuracy on wells SHRIMPLIN and CROSS H CATTLE (held out, best epochs by training loss)" ;;
     segment_membrane) app=segment metric=metrics.csv:accuracy what="pixel accuracy on the held-out 30% (9 images)" ;;
     segment_camvid) app=segment metric=metrics.csv:miou
@@ -66,10 +68,6 @@ for name in "${names[@]}"; do
   if ((${#recipe[@]})); then  # overrides that hold data out of the shipped config's training
     args=("${recipe[@]}")
     command="$command$(printf " '%s'" "${recipe[@]}")"
-  fi
-  if [[ -n "$held_out" ]]; then  # the well-log table: train without the held-out wells, score on them alone
-    args=("data.val_wells=[${held_out//|/, }]" train.monitor=train_loss)
-    command="$command 'data.val_wells=[${held_out//|/, }]' train.monitor=train_loss"
   fi
   [[ -f "$run/best.safetensors" ]] ||
     build/bin/strata-$app train --config "configs/$config.yaml" "${args[@]}" --out "$run"
