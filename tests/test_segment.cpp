@@ -282,6 +282,56 @@ TEST(Transforms, ImageAndMaskMoveTogetherThroughFlipsAndCrops) {
   EXPECT_EQ(hflip(tm).at(0, 0), m.at(36, 0));  // clockwise: the bottom-left corner comes to the top left
 }
 
+TEST(Transforms, ClassCropCentresOnRareClassesAndDrawsNothingWhenOff) {
+  // A 100 x 100 map of class 0 with one 2 x 2 "pole" of class 3 near a corner; 20 x 20 crops. Uniform crops
+  // hold the pole about (20 / 81)^2 = 6% of the time; class-centred crops draw class 0 or 3 with even odds, so
+  // about half of them are centred on the pole and hold it whole.
+  LabelMap m{100, 100, std::vector<int32_t>(100 * 100, 0)};
+  for (int64_t y = 90; y < 92; ++y)
+    for (int64_t x = 5; x < 7; ++x) m.at(y, x) = 3;
+  m.at(0, 0) = kIgnoreLabel;  // ignored pixels are never a class to centre on
+  Image img{1, 100, 100, std::vector<float>(m.data.size(), 0.5f)};
+  TransformOptions o;
+  o.crop = {20, 20};
+  const auto pole_pixels = [](const LabelMap& c) { return std::count(c.data.begin(), c.data.end(), 3); };
+  int uniform = 0, centred = 0, whole = 0;
+  for (uint64_t i = 0; i < 400; ++i) {
+    std::mt19937_64 a = sample_rng(7, 0, i);
+    uniform += pole_pixels(apply_transforms(Sample{img, m}, o, &a).mask) > 0;
+    TransformOptions c = o;
+    c.class_crop = 1;
+    std::mt19937_64 b = sample_rng(7, 0, i);
+    const Sample t = apply_transforms(Sample{img, m}, c, &b);
+    ASSERT_EQ(t.mask.height, 20);
+    ASSERT_EQ(t.mask.width, 20);
+    const auto n = pole_pixels(t.mask);
+    centred += n > 0;
+    whole += n == 4;
+  }
+  EXPECT_LT(uniform, 60);
+  EXPECT_GT(whole, 160);  // a crop centred on the pole holds all of it
+  EXPECT_LT(centred, 240);
+  // In a config it needs a crop to centre, and is a probability.
+  EXPECT_THROW(TransformOptions::from_config(Config::parse("augment: {class_crop: 0.5}\n"), 1), Error);
+  EXPECT_THROW(TransformOptions::from_config(Config::parse("augment: {class_crop: 2, crop: [8, 8]}\n"), 1), Error);
+  EXPECT_EQ(TransformOptions::from_config(Config::parse("augment: {class_crop: 0.5, crop: [8, 8]}\n"), 1).class_crop,
+            0.5);
+  // A map with every pixel ignored falls back to a uniform crop.
+  TransformOptions on = o;
+  on.class_crop = 1;
+  LabelMap none{100, 100, std::vector<int32_t>(100 * 100, kIgnoreLabel)};
+  std::mt19937_64 r = sample_rng(7, 0, 0);
+  EXPECT_EQ(apply_transforms(Sample{img, none}, on, &r).image.height, 20);
+  // Unlabelled samples draw nothing for it: with or without the option, the same crop and flip.
+  on.hflip = o.hflip = 0.5;
+  const Image distinct = ramp(1, 100, 100);
+  for (uint64_t i = 0; i < 10; ++i) {
+    std::mt19937_64 x = sample_rng(9, 1, i), y = sample_rng(9, 1, i);
+    EXPECT_EQ(apply_transforms(Sample{distinct, {}}, on, &x).image.data,
+              apply_transforms(Sample{distinct, {}}, o, &y).image.data);
+  }
+}
+
 TEST(Transforms, TransposeDrawsAllEightSymmetriesAndNothingWhenOff) {
   // A 4 x 4 image with distinct values: hflip, vflip and transpose together give the 8 symmetries of the
   // square, each at some index of 200 samples.

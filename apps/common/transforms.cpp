@@ -245,6 +245,9 @@ TransformOptions TransformOptions::from_config(const Config& data, int64_t chann
   o.crop = aug.get_int_list("crop", {});
   STRATA_CHECK(o.crop.empty() || (o.crop.size() == 2 && o.crop[0] > 0 && o.crop[1] > 0), aug.origin(), ": ",
                aug.key_path("crop"), ": expected [height, width] of positive sizes");
+  o.class_crop = aug.get_double("class_crop", 0.0, Bounds::between(0, 1));
+  STRATA_CHECK(o.class_crop == 0 || !o.crop.empty(), aug.origin(), ": ", aug.key_path("class_crop"),
+               ": centres a crop, so it needs one (data.augment.crop)");
   o.hflip = aug.get_double("hflip", 0.0, Bounds::between(0, 1));
   o.vflip = aug.get_double("vflip", 0.0, Bounds::between(0, 1));
   o.transpose = aug.get_double("transpose", 0.0, Bounds::between(0, 1));
@@ -318,6 +321,30 @@ void standardise(Image& img) {
   for (int64_t c = 0; c < img.channels; ++c) standardise(std::span<float>(img.data).subspan(size_t(c) * plane, plane));
 }
 
+namespace {
+
+struct Pixel {
+  int64_t y, x;
+};
+
+// A pixel of a class drawn uniformly from the classes the map holds (ignored pixels left out), the pixel
+// uniform among that class's; {-1, -1} when every pixel is ignored.
+Pixel pixel_of_a_class(const LabelMap& m, std::mt19937_64& rng) {
+  std::vector<int32_t> classes;
+  for (int32_t v : m.data)
+    if (v != kIgnoreLabel && std::find(classes.begin(), classes.end(), v) == classes.end()) classes.push_back(v);
+  if (classes.empty()) return {-1, -1};
+  std::sort(classes.begin(), classes.end());  // the draw depends on the map, not on the order pixels show classes
+  const int32_t label = classes[size_t(std::uniform_int_distribution<size_t>(0, classes.size() - 1)(rng))];
+  const auto count = std::count(m.data.begin(), m.data.end(), label);
+  auto k = std::uniform_int_distribution<int64_t>(0, count - 1)(rng);
+  for (size_t i = 0; i < m.data.size(); ++i)
+    if (m.data[i] == label && k-- == 0) return {int64_t(i) / m.width, int64_t(i) % m.width};
+  return {-1, -1};  // not reached: k < count
+}
+
+}  // namespace
+
 Sample apply_transforms(Sample s, const TransformOptions& o, std::mt19937_64* rng) {
   const auto resize_to = [&](int64_t h, int64_t w) {
     if (h == s.image.height && w == s.image.width) return;
@@ -346,7 +373,19 @@ Sample apply_transforms(Sample s, const TransformOptions& o, std::mt19937_64* rn
       const auto offset = [&](int64_t n, int64_t c) {
         return n <= c ? -(c - n) / 2 : int64_t(unit(*rng) * double(n - c + 1)) % (n - c + 1);
       };
-      const int64_t top = offset(s.image.height, ch), left = offset(s.image.width, cw);
+      int64_t top, left;
+      // Only labelled samples draw here, and only when class_crop is on: other random streams are unchanged.
+      const Pixel centre = o.class_crop > 0 && s.labelled() && unit(*rng) < o.class_crop
+                               ? pixel_of_a_class(s.mask, *rng)
+                               : Pixel{-1, -1};
+      if (centre.y >= 0) {
+        const auto around = [](int64_t at, int64_t n, int64_t c) {
+          return n <= c ? -(c - n) / 2 : std::clamp<int64_t>(at - c / 2, 0, n - c);
+        };
+        top = around(centre.y, s.image.height, ch), left = around(centre.x, s.image.width, cw);
+      } else {
+        top = offset(s.image.height, ch), left = offset(s.image.width, cw);
+      }
       s.image = crop(s.image, top, left, ch, cw);
       if (s.labelled()) s.mask = crop(s.mask, top, left, ch, cw);
     }

@@ -7,8 +7,10 @@
 //   so never a new label value) -> random scale (scale: [lo, hi]) -> random
 //   transpose (transpose: a probability; rows and columns swapped, so with the
 //   two flips it gives all eight rotations and reflections) -> random crop
-//   (crop: [h, w]; padded with 0 / kIgnoreLabel where the image is smaller)
-//   -> flips (hflip, vflip: probabilities) -> elastic deformation
+//   (crop: [h, w]; padded with 0 / kIgnoreLabel where the image is smaller;
+//   class_crop: the probability that the crop is centred, as far as the image
+//   allows, on a pixel of a class drawn uniformly from those the label map
+//   holds, so that thin and rare classes are seen whole more often) -> flips (hflip, vflip: probabilities) -> elastic deformation
 //   (elastic: {alpha, sigma, p}: a random displacement field smoothed by a
 //   Gaussian of sigma pixels and scaled to alpha pixels, images bilinear, masks
 //   nearest, as Simard et al. 2003 and the U-Net paper) -> brightness / contrast
@@ -62,6 +64,7 @@ struct TransformOptions {
   std::string resize = "auto";        // auto (area when shrinking, else bilinear) | bilinear | area
   std::vector<double> scale{1, 1};    // random scale range
   std::vector<int64_t> crop;          // [h, w] random crop; empty: none
+  double class_crop = 0;              // probability of a crop centred on a pixel of a class drawn uniformly
   double hflip = 0, vflip = 0;        // probabilities
   double transpose = 0;               // probability; before the crop, so the crop keeps its [h, w]
   double brightness = 0, contrast = 0;  // jitter: x' = (x - m) * c + m + b, b in +-brightness, c in 1 +- contrast
@@ -73,7 +76,7 @@ struct TransformOptions {
   double noise = 0;                   // additive Gaussian noise, its std uniform in [0, noise]
   std::vector<double> mean, std;      // per channel; empty: none
   bool per_image = false;             // data.normalize: per_image (then mean / std stay empty)
-  // data.size, data.resize, data.augment.{scale, crop, hflip, vflip, transpose, elastic,
+  // data.size, data.resize, data.augment.{scale, crop, class_crop, hflip, vflip, transpose, elastic,
   // brightness, contrast, saturation, gamma, blur, noise}, data.normalize: {mean, std} or
   // "imagenet", "per_image" or "none".
   static TransformOptions from_config(const Config& data, int64_t channels);
