@@ -10,7 +10,8 @@
 //   (crop: [h, w]; padded with 0 / kIgnoreLabel where the image is smaller;
 //   class_crop: the probability that the crop is centred, as far as the image
 //   allows, on a pixel of a class drawn uniformly from those the label map
-//   holds, so that thin and rare classes are seen whole more often) -> flips (hflip, vflip: probabilities) -> elastic deformation
+//   holds, so that thin and rare classes are seen whole more often) -> flips
+//   (hflip, vflip: probabilities) -> elastic deformation
 //   (elastic: {alpha, sigma, p}: a random displacement field smoothed by a
 //   Gaussian of sigma pixels and scaled to alpha pixels, images bilinear, masks
 //   nearest, as Simard et al. 2003 and the U-Net paper) -> brightness / contrast
