@@ -369,23 +369,18 @@ Sample apply_transforms(Sample s, const TransformOptions& o, std::mt19937_64* rn
     }
     if (!o.crop.empty()) {
       const int64_t ch = o.crop[0], cw = o.crop[1];
-      // Smaller sides are centred with padding; larger ones give a uniform offset.
-      const auto offset = [&](int64_t n, int64_t c) {
-        return n <= c ? -(c - n) / 2 : int64_t(unit(*rng) * double(n - c + 1)) % (n - c + 1);
-      };
-      int64_t top, left;
       // Only labelled samples draw here, and only when class_crop is on: other random streams are unchanged.
       const Pixel centre = o.class_crop > 0 && s.labelled() && unit(*rng) < o.class_crop
                                ? pixel_of_a_class(s.mask, *rng)
                                : Pixel{-1, -1};
-      if (centre.y >= 0) {
-        const auto around = [](int64_t at, int64_t n, int64_t c) {
-          return n <= c ? -(c - n) / 2 : std::clamp<int64_t>(at - c / 2, 0, n - c);
-        };
-        top = around(centre.y, s.image.height, ch), left = around(centre.x, s.image.width, cw);
-      } else {
-        top = offset(s.image.height, ch), left = offset(s.image.width, cw);
-      }
+      // Smaller sides are centred with padding; larger ones are placed around the centre pixel as far as the
+      // side allows, or, without one (at < 0), at a uniform offset.
+      const auto offset = [&](int64_t n, int64_t c, int64_t at) {
+        if (n <= c) return -(c - n) / 2;
+        if (at >= 0) return std::clamp<int64_t>(at - c / 2, 0, n - c);
+        return int64_t(unit(*rng) * double(n - c + 1)) % (n - c + 1);
+      };
+      const int64_t top = offset(s.image.height, ch, centre.y), left = offset(s.image.width, cw, centre.x);
       s.image = crop(s.image, top, left, ch, cw);
       if (s.labelled()) s.mask = crop(s.mask, top, left, ch, cw);
     }
