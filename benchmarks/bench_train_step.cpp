@@ -10,13 +10,16 @@
 //     class balance of 1-sample fault traces)
 //   faults_predict: that U-Net forward only, eval mode, no gradients, on one
 //     256 x 512 section (fault probability prediction)
-// Usage: bench_train_step MODEL [repeats (default 5)] [cpu|cuda]
+// Usage: bench_train_step MODEL [repeats (default 5)] [cpu|cuda] [graph]
 // Prints one JSON object: name, strata_ms (median step after 2 warm-ups),
 // strata_peak_mb (peak resident set of this process), threads, device,
 // strata_min_ms / strata_max_ms (the spread of the timed steps), and the
-// first step's loss. On `cuda` (a CUDA build on a GPU) the model, batch
+// first and last steps' losses. On `cuda` (a CUDA build on a GPU) the model, batch
 // and target live on the device, each timed step ends with a device
-// synchronisation, and device_peak_mb is the device allocator's peak. With
+// synchronisation, and device_peak_mb is the device allocator's peak. `graph`
+// (cuda only) captures the step as a CUDA graph after one eager step
+// (layers/graphed_step.h; prediction: engine/cuda_graph.h) and times its
+// replays; graph_pool_mb is the memory the graph holds. With
 // STRATA_PROFILE=1 it also prints, on stderr, where the timed steps' time went
 // (engine/profile.h: each leaf module's forward, each backward op; on a GPU each
 // waits for the device, so the profiled step is slower than the plain one).
@@ -26,6 +29,8 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
+#include <memory>
 #include <set>
 #include <string>
 #include <vector>
@@ -38,11 +43,13 @@
 #include "engine/parallel.h"
 #include "engine/profile.h"
 #include "engine/random.h"
+#include "layers/graphed_step.h"
 #include "layers/optimizer.h"
 #include "layers/registry.h"
 #include "models/unet.h"
 #if defined(STRATA_WITH_CUDA)
 #include "engine/cuda_device.h"
+#include "engine/cuda_graph.h"
 #endif
 
 using namespace strata;
@@ -56,6 +63,15 @@ int main(int argc, char** argv) {
   const std::string device_name = argc > 3 ? argv[3] : "cpu";
   if (device_name != "cpu" && device_name != "cuda") {
     std::fprintf(stderr, "bench_train_step: device '%s': expected cpu or cuda\n", device_name.c_str());
+    return 2;
+  }
+  const bool graphed = argc > 4 && std::string(argv[4]) == "graph";
+  if (argc > 4 && !graphed) {
+    std::fprintf(stderr, "bench_train_step: unknown fourth argument '%s': expected graph\n", argv[4]);
+    return 2;
+  }
+  if (graphed && device_name != "cuda") {
+    std::fprintf(stderr, "bench_train_step: graph needs the cuda device\n");
     return 2;
   }
   const Device device = device_name == "cuda" ? Device::cuda(0) : Device::cpu();
@@ -123,36 +139,52 @@ int main(int argc, char** argv) {
   AllocatorStats alloc_before;
   const Tensor pos_weight = Tensor::full({1}, 60.0).to(device);
   if (predict) net->eval();
+  // The step's outputs live outside it, so that a graph's replays write them where the capture put them.
+  Tensor loss, probabilities;
+  const std::function<void()> step = [&] {
+    if (predict) {
+      NoGradGuard no_grad;
+      const Tensor logits = (*net)(x);
+      probabilities = (camvid ? softmax(logits, 1) : sigmoid(logits)).contiguous();
+      return;
+    }
+    adam.zero_grad();
+    const Tensor logits = (*net)(x);
+    loss = faults   ? bce_with_logits(logits, target, Tensor(), pos_weight)
+           : camvid ? cross_entropy(logits, target)
+           : two_d  ? bce_with_logits(logits, target)
+                    : cross_entropy(logits, target);
+    loss.backward();
+    adam.step();
+  };
+#if defined(STRATA_WITH_CUDA)
+  std::unique_ptr<GraphedStep> graphed_step;
+  if (graphed && !predict) graphed_step = std::make_unique<GraphedStep>(adam, step);
+  std::unique_ptr<cuda::Graph> predict_graph;
+  const auto run_step = [&](int i) {
+    if (!graphed) return step();
+    if (graphed_step) return (*graphed_step)();
+    if (i == 0) return step();  // the convolutions choose their algorithms
+    if (!predict_graph) predict_graph = std::make_unique<cuda::Graph>(step);
+    predict_graph->replay();
+  };
+#else
+  const auto run_step = [&](int) { step(); };
+#endif
   for (int i = 0; i < repeats + 2; ++i) {
     if (i == 2) {  // the profile covers the timed steps, not the warm-ups
       profile::reset();
       alloc_before = cpu_allocator().stats();
     }
-    if (predict) {
-      const auto t0 = std::chrono::steady_clock::now();
-      NoGradGuard no_grad;
-      const Tensor logits = (*net)(x);
-      const Tensor p = (camvid ? softmax(logits, 1) : sigmoid(logits)).contiguous();
-      sync();
-      const double elapsed = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-      if (p.numel() != x.numel() / x.size(1) * logits.size(1)) return 1;
-      if (i >= 2) ms.push_back(elapsed);
-      continue;
-    }
     const auto t0 = std::chrono::steady_clock::now();
-    adam.zero_grad();
-    const Tensor logits = (*net)(x);
-    const Tensor loss = faults  ? bce_with_logits(logits, target, Tensor(), pos_weight)
-                        : camvid ? cross_entropy(logits, target)
-                        : two_d ? bce_with_logits(logits, target)
-                                : cross_entropy(logits, target);
-    loss.backward();
-    adam.step();
+    run_step(i);
     sync();
-    if (i == 0) first_loss = loss.item<float>();  // a warm-up step: its time is not kept
     const double elapsed = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-    if (i >= 2) ms.push_back(elapsed);
+    if (i >= 2) ms.push_back(elapsed);  // the first two are warm-ups (and the graph's capture)
+    if (predict && probabilities.numel() != x.numel() / x.size(1) * (camvid ? 11 : 1)) return 1;
+    if (!predict && i == 0) first_loss = loss.item<float>();
   }
+  const double last_loss = predict ? 0.0 : loss.item<float>();
   if (profile::enabled()) {
     double total = 0;
     for (double v : ms) total += v / 1000;
@@ -168,14 +200,18 @@ int main(int argc, char** argv) {
   getrusage(RUSAGE_SELF, &usage);
   double device_peak_mb = 0;
 #if defined(STRATA_WITH_CUDA)
-  if (device.is_cuda()) device_peak_mb = double(cuda::device_allocator().stats().peak_allocated_bytes) / 1048576.0;
+  double graph_pool_mb = 0;
+  if (device.is_cuda()) device_peak_mb = double(cuda::main_device_allocator().stats().peak_allocated_bytes) / 1048576.0;
+  if (graphed)
+    graph_pool_mb = double((predict ? predict_graph->pool_stats() : graphed_step->memory()).reserved_bytes) / 1048576.0;
 #endif
   std::printf("{\"name\": \"%s%s\", \"strata_ms\": %.2f, \"strata_peak_mb\": %.1f, \"threads\": %d, \"device\": \"%s\"",
               predict ? "" : "train_step_", model.c_str(), ms[ms.size() / 2], double(usage.ru_maxrss) / 1024.0,
               num_threads(), device_name.c_str());
   if (device.is_cuda()) std::printf(", \"device_peak_mb\": %.1f", device_peak_mb);
+  if (graphed) std::printf(", \"graph\": true, \"graph_pool_mb\": %.1f", graph_pool_mb);
   std::printf(", \"strata_min_ms\": %.2f, \"strata_max_ms\": %.2f", ms.front(), ms.back());
-  if (!predict) std::printf(", \"first_loss\": %.7g", first_loss);
+  if (!predict) std::printf(", \"first_loss\": %.7g, \"last_loss\": %.7g", first_loss, last_loss);
   std::printf("}\n");
   return 0;
 }

@@ -150,6 +150,11 @@ Backend& backend_for(Device device);
 // STRATA_TEST_HOST_AS_CUDA set).
 bool backend_available(Device device);
 
+// True while this thread records device work into a CUDA graph (engine/cuda_graph.h): nothing runs then, so
+// values cannot be read on the host. Set by the graph's capture.
+bool capturing_graph();
+void set_capturing_graph(bool on);
+
 // The CPU backend (always present).
 Backend& cpu_backend();
 

@@ -289,11 +289,13 @@ class CpuBackend final : public Backend {
 
   void adam_update(DType t, const AdamParams& a, void* param, const void* grad, void* m, void* v,
                    int64_t n) override {
+    STRATA_CHECK(!a.device_coefficients, "adam_update: device coefficients are for a CUDA graph's step");
     STRATA_DISPATCH_FLOAT(t, "adam_update", [&] {
       cpu::adam_update(a, out<scalar_t>(param), in<scalar_t>(grad), out<scalar_t>(m), out<scalar_t>(v), n);
     });
   }
   void sgd_update(DType t, const SgdParams& s, void* param, const void* grad, void* buf, int64_t n) override {
+    STRATA_CHECK(!s.device_lr, "sgd_update: a device rate is for a CUDA graph's step");
     STRATA_DISPATCH_FLOAT(t, "sgd_update", [&] {
       cpu::sgd_update(s, out<scalar_t>(param), in<scalar_t>(grad), out<scalar_t>(buf), n);
     });
@@ -349,6 +351,13 @@ bool backend_available(Device device) {
   resolve_cuda();
   return g_cuda_backend != nullptr && device.index == 0;
 }
+
+namespace {
+thread_local bool t_capturing_graph = false;
+}  // namespace
+
+bool capturing_graph() { return t_capturing_graph; }
+void set_capturing_graph(bool on) { t_capturing_graph = on; }
 
 Backend& backend_for(Device device) {
   if (device.is_cpu()) return cpu_backend();

@@ -4,15 +4,18 @@
 #include "engine/cuda_backend.h"
 
 #include <cstdlib>
+#include <map>
 #include <mutex>
 #include <string>
 #include <type_traits>
 
 #include "engine/cuda_device.h"
+#include "engine/cuda_graph.h"
 #include "engine/cudnn_conv.h"
 #include "engine/cudnn_ops.h"
 #include "engine/profile.h"
 #include "kernels/cuda/kernels.h"
+#include "kernels/cuda/stream.h"
 
 #if !defined(STRATA_CUDA_EMU)
 #include <cublas_v2.h>
@@ -46,6 +49,16 @@ const char* cublas_status_name(cublasStatus_t s) {
                  cublas_status_name(strata_cublas_status_), " in ", #call, " at ", __FILE__, ":", __LINE__); \
   } while (0)
 
+struct BlasWorkspace {
+  void* ptr;
+  size_t nbytes;
+};
+std::map<cudaStream_t, BlasWorkspace>& blas_workspaces() {
+  static std::map<cudaStream_t, BlasWorkspace> w;
+  return w;
+}
+
+// The handle, bound to this thread's current stream (a CUDA graph's while one is captured).
 cublasHandle_t cublas_handle() {
   static cublasHandle_t handle = [] {
     cublasHandle_t h = nullptr;
@@ -54,6 +67,14 @@ cublasHandle_t cublas_handle() {
     STRATA_CUBLAS_CHECK(cublasSetMathMode(h, CUBLAS_DEFAULT_MATH));
     return h;
   }();
+  static cudaStream_t bound = nullptr;
+  const cudaStream_t s = current_stream();
+  if (s != bound) {
+    STRATA_CUBLAS_CHECK(cublasSetStream(handle, s));  // also resets the workspace to cuBLAS's own
+    const auto w = blas_workspaces().find(s);
+    if (w != blas_workspaces().end()) STRATA_CUBLAS_CHECK(cublasSetWorkspace(handle, w->second.ptr, w->second.nbytes));
+    bound = s;
+  }
   return handle;
 }
 
@@ -101,6 +122,12 @@ GemmEngine initial_engine() {
 GemmEngine& engine_setting() {
   static GemmEngine e = initial_engine();
   return e;
+}
+
+// A graph would replay the captured draw's seed and offset: every replay the same numbers.
+void refuse_random_in_capture() {
+  STRATA_CHECK(!capturing(), "random numbers drawn on the device (dropout, rand, randn) cannot be captured in a CUDA "
+               "graph: each replay would draw the same numbers");
 }
 
 class CudaBackend final : public Backend {
@@ -215,11 +242,13 @@ class CudaBackend final : public Backend {
     STRATA_DISPATCH_ALL(t, "one_hot", [&] { STRATA_CUDA_CHECK(cuda::one_hot(idx, n, C, out<scalar_t>(o))); });
   }
   void random_uniform(DType t, void* y, int64_t n, uint64_t seed, uint64_t offset, double lo, double hi) override {
+    refuse_random_in_capture();
     STRATA_DISPATCH_FLOAT(
         t, "rand", [&] { STRATA_CUDA_CHECK(cuda::random_uniform(out<scalar_t>(y), n, seed, offset, lo, hi)); });
   }
   void random_normal(DType t, void* y, int64_t n, uint64_t seed, uint64_t offset, double mean,
                      double std) override {
+    refuse_random_in_capture();
     STRATA_DISPATCH_FLOAT(
         t, "randn", [&] { STRATA_CUDA_CHECK(cuda::random_normal(out<scalar_t>(y), n, seed, offset, mean, std)); });
   }
@@ -382,6 +411,15 @@ bool cublas_available() {
   return false;
 #else
   return true;
+#endif
+}
+
+void set_blas_workspace(cudaStream_t stream, void* workspace, size_t nbytes) {
+#if defined(STRATA_CUDA_EMU)
+  (void)stream, (void)workspace, (void)nbytes;
+#else
+  if (workspace) blas_workspaces()[stream] = {workspace, nbytes};
+  else blas_workspaces().erase(stream);
 #endif
 }
 

@@ -4,9 +4,11 @@
 // cuda::device_count() finds a device (in the emulator build there is always one).
 #pragma once
 
+#include <cstddef>
 #include <string_view>
 
 #include "engine/backend.h"
+#include "kernels/cuda/cuda_compat.h"
 
 namespace strata::cuda {
 
@@ -19,6 +21,9 @@ GemmEngine parse_gemm_engine(std::string_view name);  // throws on anything else
 void set_gemm_engine(GemmEngine engine);               // throws for cublas in a build without it
 GemmEngine gemm_engine();
 bool cublas_available();
+// A workspace cuBLAS uses for its calls on `stream` (a CUDA graph's; nullptr: forget it), so that a captured
+// call needs no allocation of its own.
+void set_blas_workspace(cudaStream_t stream, void* workspace, size_t nbytes);
 
 // The backend, or nullptr when no CUDA device is usable (after one log line).
 Backend* backend_or_null();

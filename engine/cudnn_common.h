@@ -10,6 +10,7 @@
 
 #include "engine/dtype.h"
 #include "engine/error.h"
+#include "kernels/cuda/stream.h"
 
 #define STRATA_CUDNN_CHECK(call)                                                                            \
   do {                                                                                                      \
@@ -20,13 +21,20 @@
 
 namespace strata::cuda {
 
-// The cuDNN handle of this process, created on first use (default stream).
+// The cuDNN handle of this process, created on first use, bound to this
+// thread's current stream (the default stream, or a CUDA graph's while one is captured).
 inline cudnnHandle_t cudnn_handle() {
   static cudnnHandle_t h = [] {
     cudnnHandle_t created = nullptr;
     STRATA_CUDNN_CHECK(cudnnCreate(&created));
     return created;
   }();
+  static cudaStream_t bound = nullptr;
+  const cudaStream_t s = current_stream();
+  if (s != bound) {
+    STRATA_CUDNN_CHECK(cudnnSetStream(h, s));
+    bound = s;
+  }
   return h;
 }
 

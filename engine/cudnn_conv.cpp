@@ -123,16 +123,22 @@ constexpr size_t kWorkspaceCap = size_t(1) << 30;  // algorithms needing more ar
 
 cudnnHandle_t handle() { return cudnn_handle(); }
 
-// One workspace shared by every call, grown on demand from the caching allocator.
+// One workspace shared by every call, grown on demand from the caching allocator; a CUDA graph's capture has
+// one of its own from the graph's pool (the replays use it while the other calls may grow theirs).
 void* workspace(size_t bytes) {
-  static void* ptr = nullptr;
-  static size_t size = 0;
-  if (bytes > size) {
-    if (ptr) device_allocator().deallocate(ptr, size);
-    ptr = device_allocator().allocate(bytes);
-    size = bytes;
+  struct Workspace {
+    void* ptr = nullptr;
+    size_t size = 0;
+  };
+  static std::map<Allocator*, Workspace> by_allocator;
+  Allocator& from = device_allocator();
+  Workspace& w = by_allocator[&from];
+  if (bytes > w.size) {
+    if (w.ptr) from.deallocate(w.ptr, w.size);
+    w.ptr = from.allocate(bytes);
+    w.size = bytes;
   }
-  return ptr;
+  return w.ptr;
 }
 
 // Descriptors of one convolution; cuDNN pads symmetrically, so a geometry whose

@@ -73,7 +73,8 @@ Shape keepdim_shape(const Shape& shape, const std::vector<int64_t>& dims) {
 }
 
 void check_index_range(const char* op, const Tensor& index, int64_t size) {
-  if (index.numel() == 0) return;
+  // A CUDA graph's capture cannot read the range on the host; its step was checked when it ran eagerly first.
+  if (index.numel() == 0 || capturing_graph()) return;
   // Straight to the kernels: min() / max() are built on gather, which calls this.
   const Tensor flat = index.to(DType::i64).contiguous();
   TensorDesc d;

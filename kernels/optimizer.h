@@ -17,6 +17,10 @@ struct AdamParams {
   double lr = 1e-3, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0;
   double bias_correction1 = 1, bias_correction2 = 1;
   bool decoupled = false;
+  // A step replayed from a CUDA graph (layers/graphed_step.h): when set, lr / bias_correction1,
+  // sqrt(bias_correction2) and lr * weight_decay are read, in the parameter's type, from these three device
+  // values when the update runs, so that each replay uses its own step's rate and bias corrections.
+  const void* device_coefficients = nullptr;
 };
 
 // SGD with momentum (dampening, Nesterov) and L2 weight decay. first_step:
@@ -24,6 +28,8 @@ struct AdamParams {
 struct SgdParams {
   double lr = 1e-2, momentum = 0, dampening = 0, weight_decay = 0;
   bool nesterov = false, first_step = false;
+  // A step replayed from a CUDA graph: when set, the rate is read from this device value (the parameter's type).
+  const void* device_lr = nullptr;
 };
 
 // The step's constants in the parameter's type, computed once per update

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <set>
+#include <utility>
 
 #include "engine/autograd.h"
 #include "engine/backend.h"
@@ -71,7 +72,10 @@ void Optimizer::step() {
   const std::vector<Tensor> params = parameters();
   allreduce_gradients(params);  // data-parallel ranks: the average over the global batch (no-op on one)
   const double f = schedule_.factor(steps_);
-  for (const ParamGroup& group : groups_)
+  const bool graphed = std::exchange(graphed_next_, false);
+  for (size_t gi = 0; gi < groups_.size(); ++gi) {
+    const ParamGroup& group = groups_[gi];
+    const void* device_values = graphed ? graph_values_[gi].raw_data() : nullptr;
     for (const auto& [name, p] : group.params) {
       const Tensor g = p.grad();
       if (!g.defined()) continue;
@@ -83,11 +87,50 @@ void Optimizer::step() {
       if (st.slots.empty())
         for (size_t i = 0; i < slot_names().size(); ++i) st.slots.push_back(Tensor::zeros(p.shape(), p.dtype(), p.device()));
       ++st.steps;
-      update(group, group.lr * f, p, g.contiguous(), st.slots, st.steps);
+      update(group, group.lr * f, p, g.contiguous(), st.slots, st.steps, device_values);
       p.storage()->bump_version();
     }
+  }
   ++steps_;
   gradients_consumed(params);
+}
+
+void Optimizer::prepare_graphed_step() {
+  const double f = schedule_.factor(steps_);
+  graph_values_.resize(groups_.size());
+  for (size_t gi = 0; gi < groups_.size(); ++gi) {
+    const ParamGroup& group = groups_[gi];
+    if (group.params.empty()) continue;
+    const Tensor& first = group.params.front().second;
+    STRATA_CHECK(first.device().is_cuda(), "optimizer: a graphed step needs CUDA parameters; '",
+                 group.params.front().first, "' is on ", first.device().str());
+    int64_t stepped = -1;
+    for (const auto& [name, p] : group.params) {
+      const auto it = state_.find(name);
+      STRATA_CHECK(it != state_.end() && it->second.steps > 0, "optimizer: parameter '", name,
+                   "' has not been stepped yet: run one step eagerly before capturing one in a graph");
+      STRATA_CHECK(stepped < 0 || it->second.steps == stepped, "optimizer: parameter '", name, "' has taken ",
+                   it->second.steps, " steps and others ", stepped,
+                   ": a graph's step updates every parameter of a group together");
+      STRATA_CHECK(p.dtype() == first.dtype() && p.device() == first.device(), "optimizer: parameter '", name,
+                   "' differs in dtype or device from '", group.params.front().first, "' in its group");
+      stepped = it->second.steps;
+    }
+    const std::vector<double> values = graph_values(group, group.lr * f, stepped + 1);
+    Tensor& dst = graph_values_[gi];
+    if (!dst.defined() || dst.dtype() != first.dtype() || dst.device() != first.device() ||
+        dst.numel() != int64_t(values.size()))
+      dst = Tensor::zeros({int64_t(values.size())}, first.dtype(), first.device());
+    NoGradGuard no_grad;
+    dst.copy_(Tensor::from_vector(values, {int64_t(values.size())}));
+  }
+  graphed_next_ = true;
+}
+
+void Optimizer::count_replayed_step() {
+  for (const ParamGroup& group : groups_)
+    for (const auto& [name, p] : group.params) ++state_[name].steps;
+  ++steps_;
 }
 
 void Optimizer::zero_grad() {
@@ -146,8 +189,8 @@ std::vector<std::string> Sgd::slot_names() const {
 }
 
 void Sgd::update(const ParamGroup& group, double lr, const Tensor& p, const Tensor& g,
-                 std::vector<Tensor>& slots, int64_t param_step) {
-  SgdParams s{lr, momentum_, dampening_, group.weight_decay, nesterov_, param_step == 1};
+                 std::vector<Tensor>& slots, int64_t param_step, const void* device_values) {
+  SgdParams s{lr, momentum_, dampening_, group.weight_decay, nesterov_, param_step == 1, device_values};
   backend_for(p.device()).sgd_update(p.dtype(), s, p.raw_data(), g.raw_data(),
                                      slots.empty() ? nullptr : slots[0].raw_data(), p.numel());
 }
@@ -160,8 +203,10 @@ Adam::Adam(double beta1, double beta2, double eps, bool decoupled)
   STRATA_CHECK(eps > 0, "adam: eps must be > 0, got ", eps);
 }
 
+std::vector<double> Sgd::graph_values(const ParamGroup&, double lr, int64_t) const { return {lr}; }
+
 void Adam::update(const ParamGroup& group, double lr, const Tensor& p, const Tensor& g,
-                  std::vector<Tensor>& slots, int64_t param_step) {
+                  std::vector<Tensor>& slots, int64_t param_step, const void* device_values) {
   AdamParams a;
   a.lr = lr;
   a.beta1 = beta1_;
@@ -171,8 +216,16 @@ void Adam::update(const ParamGroup& group, double lr, const Tensor& p, const Ten
   a.bias_correction1 = 1 - std::pow(beta1_, double(param_step));
   a.bias_correction2 = 1 - std::pow(beta2_, double(param_step));
   a.decoupled = decoupled_;
+  a.device_coefficients = device_values;
   backend_for(p.device()).adam_update(p.dtype(), a, p.raw_data(), g.raw_data(), slots[0].raw_data(),
                                       slots[1].raw_data(), p.numel());
+}
+
+// The coefficients adam_coefficients computes from lr and the bias corrections (kernels/optimizer.h).
+std::vector<double> Adam::graph_values(const ParamGroup& group, double lr, int64_t param_step) const {
+  const double bias_correction1 = 1 - std::pow(beta1_, double(param_step));
+  const double bias_correction2 = 1 - std::pow(beta2_, double(param_step));
+  return {lr / bias_correction1, std::sqrt(bias_correction2), lr * group.weight_decay};
 }
 
 // ---- construction from config ----------------------------------------------------------------

@@ -70,6 +70,14 @@ class Optimizer {
   int64_t steps() const { return steps_; }
   double lr(size_t group = 0) const;  // the rate the next step() will use
 
+  // A step replayed from a CUDA graph (layers/graphed_step.h). prepare_graphed_step writes, on the device,
+  // the rate and bias corrections of the step to come; the next step() (the one captured) has its updates read
+  // them there when they run, so a replay takes the values written before it. count_replayed_step advances the
+  // step counters as the replayed step() would have. Every parameter must have been stepped eagerly before
+  // (its state exists, and the captured step must not create it) and as often as the others.
+  void prepare_graphed_step();
+  void count_replayed_step();
+
   // Named state tensors ("<slot>.<param name>", e.g. "exp_avg.down.0.conv1.weight").
   std::map<std::string, Tensor> state() const;
   // Restores state() and the step count; names and shapes must match.
@@ -79,9 +87,12 @@ class Optimizer {
  protected:
   // Updates p in place from its gradient g; `slots` is this parameter's state
   // (created on first use with slot_names().size() zero tensors like p).
+  // `device_values`: a graph's step (nullptr otherwise): graph_values(group, lr, param_step) on the device.
   virtual void update(const ParamGroup& group, double lr, const Tensor& p, const Tensor& g,
-                      std::vector<Tensor>& slots, int64_t param_step) = 0;
+                      std::vector<Tensor>& slots, int64_t param_step, const void* device_values) = 0;
   virtual std::vector<std::string> slot_names() const = 0;
+  // What a graph's update reads on the device (kernels/optimizer.h: device_lr, device_coefficients).
+  virtual std::vector<double> graph_values(const ParamGroup& group, double lr, int64_t param_step) const = 0;
 
  private:
   struct ParamState {
@@ -92,6 +103,8 @@ class Optimizer {
   std::map<std::string, ParamState> state_;
   LrSchedule schedule_;
   int64_t steps_ = 0;
+  bool graphed_next_ = false;        // the next step() is a graph's
+  std::vector<Tensor> graph_values_;  // per group, on the parameters' device
 };
 
 class Sgd : public Optimizer {
@@ -101,7 +114,8 @@ class Sgd : public Optimizer {
 
  protected:
   void update(const ParamGroup& group, double lr, const Tensor& p, const Tensor& g,
-              std::vector<Tensor>& slots, int64_t param_step) override;
+              std::vector<Tensor>& slots, int64_t param_step, const void* device_values) override;
+  std::vector<double> graph_values(const ParamGroup& group, double lr, int64_t param_step) const override;
   std::vector<std::string> slot_names() const override;
 
  private:
@@ -117,7 +131,8 @@ class Adam : public Optimizer {
 
  protected:
   void update(const ParamGroup& group, double lr, const Tensor& p, const Tensor& g,
-              std::vector<Tensor>& slots, int64_t param_step) override;
+              std::vector<Tensor>& slots, int64_t param_step, const void* device_values) override;
+  std::vector<double> graph_values(const ParamGroup& group, double lr, int64_t param_step) const override;
   std::vector<std::string> slot_names() const override { return {"exp_avg", "exp_avg_sq"}; }
 
  private:

@@ -7,7 +7,9 @@
 # kernels (bench_cuda), conv (bench_cuda's convolutions only), welllog; not in
 # the default: profile (Nsight Compute on the native convolution kernels,
 # profile.txt), step_profile (where the VGG16 U-Net step and the faults
-# prediction spend their time on the GPU, step_profile.txt), apps (every app's
+# prediction spend their time on the GPU, step_profile.txt), graph (the CUDA
+# graph tests, then steps captured as graphs against eager ones and PyTorch,
+# graph_steps.jsonl; GRAPH_MODELS narrows them), apps (every app's
 # shipped config trained, then predict or eval, each timed as a user runs it;
 # bf16 runs of the membrane and faults configs; apps.csv and apps.log; needs
 # the bundle's apps and data: scripts/gpu_bundle.sh). STEP_MODELS,
@@ -53,7 +55,7 @@ status=0
 : > "$out/bench_cuda.err"
 if want tests; then
   : > "$out/gpu_tests.log"
-  for t in test_cuda_backend test_cuda_layers test_device_training; do
+  for t in test_cuda_backend test_cuda_layers test_cuda_graph test_device_training; do
     [ -x "$here/$t" ] || continue
     timeout 240 "$here/$t" >> "$out/gpu_tests.log" 2>&1 || status=1
   done
@@ -104,6 +106,26 @@ if want steps; then
     timeout 60 "$here/bench_train_step" "$m" 3 cpu >> "$out/train_step.jsonl" 2>> "$out/bench_cuda.err"
   done
   cat "$out/train_step.jsonl"
+fi
+
+# Training steps and predictions captured as CUDA graphs (layers/graphed_step.h) against the same steps issued
+# one kernel at a time, alternated (eager, graph, eager, graph), then PyTorch's eager step once; the graph test
+# suite first. graph_steps.jsonl.
+if want graph; then
+  timeout 120 "$here/test_cuda_graph" > "$out/graph_tests.log" 2>&1 || status=1
+  grep -E "^\[  (FAILED|PASSED|SKIPPED) |tests? from .* ran" "$out/graph_tests.log"
+  : > "$out/graph_steps.jsonl"
+  for m in ${GRAPH_MODELS:-unet_mobilenetv2 camvid_mobilenetv2 unet2d faults faults_predict unet_vgg16}; do
+    for pass in 1 2; do
+      timeout 60 "$here/bench_train_step" "$m" "$repeats" cuda >> "$out/graph_steps.jsonl" 2>> "$out/bench_cuda.err"
+      timeout 60 "$here/bench_train_step" "$m" "$repeats" cuda graph >> "$out/graph_steps.jsonl" 2>> "$out/bench_cuda.err"
+    done
+    if [ -f "$repo/benchmarks/torch_train_step.py" ] && python3 -c "import torch; assert torch.cuda.is_available()" 2>/dev/null; then
+      timeout 90 python3 "$repo/benchmarks/torch_train_step.py" "$m" "$(nproc)" "$repeats" cuda >> "$out/graph_steps.jsonl" 2>> "$out/bench_cuda.err"
+    fi
+  done
+  cat "$out/graph_steps.jsonl"
+  grep -i -E "graph|error" "$out/bench_cuda.err" | head -n 20
 fi
 
 if want step_profile; then

@@ -171,17 +171,10 @@ void warp_exchange(unsigned mask, uint64_t value, uint64_t (&lanes)[kWarpSize]) 
 
 void* dynamic_shared_memory() { return t_dynamic_shared.data(); }
 
-void launch(dim3 grid, dim3 block, size_t dynamic_shared_bytes, cudaStream_t, const std::function<void()>& body) {
-  const uint64_t threads = uint64_t(block.x) * block.y * block.z;
-  if (threads == 0 || threads > 1024 || block.x > 1024 || block.y > 1024 || block.z > 64 || grid.x == 0 ||
-      grid.y == 0 || grid.z == 0 || grid.y > 65535 || grid.z > 65535) {
-    set_error(cudaErrorInvalidConfiguration);
-    return;
-  }
-  if (dynamic_shared_bytes > kSharedMemPerBlock) {
-    set_error(cudaErrorInvalidValue);
-    return;
-  }
+namespace {
+
+// Runs a validated launch now.
+void run_grid(dim3 grid, dim3 block, size_t dynamic_shared_bytes, const std::function<void()>& body) {
   const int64_t blocks = int64_t(grid.x) * grid.y * grid.z;
   bool deadlock = false;
 #pragma omp parallel reduction(|| : deadlock) if (blocks > 1)
@@ -198,9 +191,57 @@ void launch(dim3 grid, dim3 block, size_t dynamic_shared_bytes, cudaStream_t, co
   if (deadlock) set_error(cudaErrorLaunchFailure);
 }
 
+}  // namespace
+
+// ---- stream capture --------------------------------------------------------
+// One capture at a time: the work enqueued on the capturing stream is recorded
+// instead of run, and a graph replays it in order. As on a GPU in relaxed mode,
+// work that would order the legacy default stream after the capturing stream
+// (a synchronous copy, a launch on stream 0) or wait for it (a synchronisation)
+// fails and invalidates the capture; device allocation is allowed, cudaFree is not.
+
+struct Capture {
+  cudaStream_t stream = nullptr;  // the capturing stream; nullptr when none
+  bool invalidated = false;
+  std::vector<std::function<void()>> work;
+};
+Capture g_capture;
+
+bool capturing(cudaStream_t stream) { return g_capture.stream && stream == g_capture.stream; }
+
+cudaError_t refuse_during_capture(cudaError_t e) {
+  g_capture.invalidated = true;
+  return set_error(e);
+}
+
+void launch(dim3 grid, dim3 block, size_t dynamic_shared_bytes, cudaStream_t stream, const std::function<void()>& body) {
+  const uint64_t threads = uint64_t(block.x) * block.y * block.z;
+  if (threads == 0 || threads > 1024 || block.x > 1024 || block.y > 1024 || block.z > 64 || grid.x == 0 ||
+      grid.y == 0 || grid.z == 0 || grid.y > 65535 || grid.z > 65535) {
+    set_error(cudaErrorInvalidConfiguration);
+    return;
+  }
+  if (dynamic_shared_bytes > kSharedMemPerBlock) {
+    set_error(cudaErrorInvalidValue);
+    return;
+  }
+  if (capturing(stream)) {
+    g_capture.work.push_back([=] { run_grid(grid, block, dynamic_shared_bytes, body); });
+    return;
+  }
+  if (g_capture.stream && !stream) {
+    refuse_during_capture(cudaErrorStreamCaptureImplicit);
+    return;
+  }
+  run_grid(grid, block, dynamic_shared_bytes, body);
+}
+
 }  // namespace strata::emu
 
+using strata::emu::capturing;
+using strata::emu::g_capture;
 using strata::emu::is_device_range;
+using strata::emu::refuse_during_capture;
 using strata::emu::set_error;
 
 // ---- runtime API -----------------------------------------------------------
@@ -216,6 +257,10 @@ const char* cudaGetErrorString(cudaError_t error) {
     case cudaErrorNoDevice: return "no CUDA-capable device is detected";
     case cudaErrorInvalidDevice: return "invalid device ordinal";
     case cudaErrorLaunchFailure: return "unspecified launch failure";
+    case cudaErrorStreamCaptureUnsupported: return "operation not permitted when stream is capturing";
+    case cudaErrorStreamCaptureInvalidated: return "operation failed due to a previous error during capture";
+    case cudaErrorStreamCaptureImplicit:
+      return "operation would make the legacy stream depend on a capturing blocking stream";
   }
   return "unrecognized error code";
 }
@@ -231,6 +276,9 @@ const char* cudaGetErrorName(cudaError_t error) {
     case cudaErrorNoDevice: return "cudaErrorNoDevice";
     case cudaErrorInvalidDevice: return "cudaErrorInvalidDevice";
     case cudaErrorLaunchFailure: return "cudaErrorLaunchFailure";
+    case cudaErrorStreamCaptureUnsupported: return "cudaErrorStreamCaptureUnsupported";
+    case cudaErrorStreamCaptureInvalidated: return "cudaErrorStreamCaptureInvalidated";
+    case cudaErrorStreamCaptureImplicit: return "cudaErrorStreamCaptureImplicit";
   }
   return "cudaErrorUnknown";
 }
@@ -270,7 +318,9 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device) {
   return cudaSuccess;
 }
 
-cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }
+cudaError_t cudaDeviceSynchronize() {
+  return g_capture.stream ? refuse_during_capture(cudaErrorStreamCaptureUnsupported) : cudaSuccess;
+}
 
 cudaError_t cudaMalloc(void** ptr, size_t nbytes) {
   if (!ptr) return set_error(cudaErrorInvalidValue);
@@ -283,6 +333,7 @@ cudaError_t cudaMalloc(void** ptr, size_t nbytes) {
 
 cudaError_t cudaFree(void* ptr) {
   if (!ptr) return cudaSuccess;
+  if (g_capture.stream) return refuse_during_capture(cudaErrorStreamCaptureUnsupported);
   {
     std::lock_guard<std::mutex> lock(strata::emu::g_alloc_mutex);
     auto it = strata::emu::g_allocations.find(static_cast<const char*>(ptr));
@@ -294,6 +345,7 @@ cudaError_t cudaFree(void* ptr) {
 }
 
 cudaError_t cudaMemcpy(void* dst, const void* src, size_t nbytes, cudaMemcpyKind kind) {
+  if (g_capture.stream) return refuse_during_capture(cudaErrorStreamCaptureImplicit);
   if (kind < cudaMemcpyHostToHost || kind > cudaMemcpyDefault) return set_error(cudaErrorInvalidMemcpyDirection);
   const bool dst_dev = kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDeviceToDevice;
   const bool src_dev = kind == cudaMemcpyDeviceToHost || kind == cudaMemcpyDeviceToDevice;
@@ -303,17 +355,28 @@ cudaError_t cudaMemcpy(void* dst, const void* src, size_t nbytes, cudaMemcpyKind
   return cudaSuccess;
 }
 
-cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t nbytes, cudaMemcpyKind kind, cudaStream_t) {
+cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t nbytes, cudaMemcpyKind kind, cudaStream_t stream) {
+  if (capturing(stream)) {
+    g_capture.work.push_back([=] { cudaMemcpy(dst, src, nbytes, kind); });
+    return cudaSuccess;
+  }
   return cudaMemcpy(dst, src, nbytes, kind);
 }
 
 cudaError_t cudaMemset(void* ptr, int value, size_t nbytes) {
+  if (g_capture.stream) return refuse_during_capture(cudaErrorStreamCaptureImplicit);
   if (nbytes > 0 && !is_device_range(ptr, nbytes)) return set_error(cudaErrorInvalidValue);
   std::memset(ptr, value, nbytes);
   return cudaSuccess;
 }
 
-cudaError_t cudaMemsetAsync(void* ptr, int value, size_t nbytes, cudaStream_t) { return cudaMemset(ptr, value, nbytes); }
+cudaError_t cudaMemsetAsync(void* ptr, int value, size_t nbytes, cudaStream_t stream) {
+  if (capturing(stream)) {
+    g_capture.work.push_back([=] { cudaMemset(ptr, value, nbytes); });
+    return cudaSuccess;
+  }
+  return cudaMemset(ptr, value, nbytes);
+}
 
 struct CUstream_st {};
 struct CUevent_st {
@@ -329,7 +392,10 @@ cudaError_t cudaStreamDestroy(cudaStream_t stream) {
   delete stream;
   return cudaSuccess;
 }
-cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
+cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
+  return g_capture.stream && (!stream || capturing(stream)) ? refuse_during_capture(cudaErrorStreamCaptureUnsupported)
+                                                            : cudaSuccess;
+}
 cudaError_t cudaEventCreate(cudaEvent_t* event) {
   *event = new CUevent_st;
   return cudaSuccess;
@@ -348,5 +414,59 @@ cudaError_t cudaEventSynchronize(cudaEvent_t event) { return event ? cudaSuccess
 cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end) {
   if (!ms || !start || !end || !start->recorded || !end->recorded) return set_error(cudaErrorInvalidValue);
   *ms = std::chrono::duration<float, std::milli>(end->time - start->time).count();
+  return cudaSuccess;
+}
+
+struct CUgraph_st {
+  std::vector<std::function<void()>> work;
+};
+struct CUgraphExec_st {
+  std::vector<std::function<void()>> work;
+};
+
+cudaError_t cudaStreamBeginCapture(cudaStream_t stream, cudaStreamCaptureMode) {
+  if (!stream || g_capture.stream) return set_error(cudaErrorStreamCaptureUnsupported);
+  g_capture = {};
+  g_capture.stream = stream;
+  return cudaSuccess;
+}
+
+cudaError_t cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t* graph) {
+  if (!graph || !capturing(stream)) return set_error(cudaErrorInvalidValue);
+  const bool invalidated = g_capture.invalidated;
+  *graph = invalidated ? nullptr : new CUgraph_st{std::move(g_capture.work)};
+  g_capture = {};
+  return invalidated ? set_error(cudaErrorStreamCaptureInvalidated) : cudaSuccess;
+}
+
+cudaError_t cudaStreamIsCapturing(cudaStream_t stream, cudaStreamCaptureStatus* status) {
+  if (!status) return set_error(cudaErrorInvalidValue);
+  *status = !capturing(stream)           ? cudaStreamCaptureStatusNone
+            : g_capture.invalidated ? cudaStreamCaptureStatusInvalidated
+                                    : cudaStreamCaptureStatusActive;
+  return cudaSuccess;
+}
+
+cudaError_t cudaGraphInstantiate(cudaGraphExec_t* exec, cudaGraph_t graph, unsigned long long) {
+  if (!exec || !graph) return set_error(cudaErrorInvalidValue);
+  *exec = new CUgraphExec_st{graph->work};
+  return cudaSuccess;
+}
+
+cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t stream) {
+  if (!exec) return set_error(cudaErrorInvalidValue);
+  if (g_capture.stream) return refuse_during_capture(cudaErrorStreamCaptureUnsupported);
+  (void)stream;
+  for (const std::function<void()>& w : exec->work) w();
+  return cudaPeekAtLastError();
+}
+
+cudaError_t cudaGraphDestroy(cudaGraph_t graph) {
+  delete graph;
+  return cudaSuccess;
+}
+
+cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec) {
+  delete exec;
   return cudaSuccess;
 }
