@@ -49,7 +49,7 @@ void* CachingAllocator::allocate(size_t nbytes) {
     stats_.reserved_bytes += int64_t(segment);
   }
   void* p = raw_.alloc(segment);
-  if (!p) {
+  if (!p && !raw_.keep_until_emptied) {
     empty_cache();
     p = raw_.alloc(segment);
   }
@@ -113,7 +113,7 @@ void CachingAllocator::deallocate_large(Block* b) {
     delete b;
     b = p;
   }
-  if (b->whole() && cached_bytes_ > cache_limit_) return release_segment(b);
+  if (b->whole() && cached_bytes_ > cache_limit_ && !raw_.keep_until_emptied) return release_segment(b);
   free_large_.insert(b);
 }
 
@@ -133,6 +133,7 @@ void CachingAllocator::make_room(size_t size) {
   // system time in 5 steps, the kernel zeroing 5 GB of fresh pages a step; with the high-water mark
   // 5.7-6.5 s, 7-8 s system time, peak RSS +3%. Smallest first measured best: MobileNetV2-U-Net step
   // 587 ms / 905 MB against 735 ms / 937 MB largest first; docs/benchmarks.md.)
+  if (raw_.keep_until_emptied) return;
   const size_t used = size_t(stats_.allocated_bytes), peak = size_t(stats_.peak_allocated_bytes);
   const size_t high_water = peak + peak / 16 + (size_t(64) << 20);
   size_t slack = (size_t(64) << 20) + used / 8;
@@ -176,7 +177,7 @@ void CachingAllocator::deallocate(void* ptr, size_t nbytes) {
   }
   const size_t size = block_size(ptr, nbytes);
   stats_.allocated_bytes -= int64_t(size);
-  if (cached_bytes_ + size <= cache_limit_) {
+  if (cached_bytes_ + size <= cache_limit_ || raw_.keep_until_emptied) {
     free_blocks_[size].push_back(ptr);
     cached_bytes_ += size;
   } else {

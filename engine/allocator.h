@@ -39,6 +39,9 @@ struct RawMemory {
   // of the last granule is a free block of the segment): the host's 2 MiB, so that its alloc can back them
   // with transparent huge pages.
   size_t segment_granule = 0;
+  // When set, memory goes back to the source only through empty_cache(): a CUDA graph's pool, whose replays use
+  // every block its capture touched, freed or not.
+  bool keep_until_emptied = false;
 };
 
 // A caching allocator over a RawMemory, in two pools.

@@ -67,9 +67,10 @@ Allocator& main_device_allocator() {
 Allocator& device_allocator() { return t_capture_pool ? *t_capture_pool : main_device_allocator(); }
 
 std::unique_ptr<Allocator> make_graph_pool() {
-  // No cache limit: a block the captured work used is reused by the replays, never given back while they run.
-  return std::make_unique<CachingAllocator>(RawMemory{"CUDA graph pool", device_alloc, device_free},
-                                            std::numeric_limits<size_t>::max());
+  // Nothing goes back before the graph is destroyed: its replays use every block the capture touched.
+  RawMemory raw{"CUDA graph pool", device_alloc, device_free};
+  raw.keep_until_emptied = true;
+  return std::make_unique<CachingAllocator>(raw, std::numeric_limits<size_t>::max());
 }
 
 namespace detail {

@@ -113,6 +113,31 @@ TEST(Allocator, GivesCachedBlocksBackBeforeGoingPastItsHighWaterMark) {
   EXPECT_EQ(alloc.stats().reserved_bytes, 0);
 }
 
+// A CUDA graph's pool: the same requests as above give nothing back (the graph's replays use every block its
+// capture touched), whatever the cache limit, until empty_cache.
+TEST(Allocator, APoolKeptUntilEmptiedGivesNothingBackBefore) {
+  static int frees = 0;
+  frees = 0;
+  RawMemory raw{"test", std::malloc, [](void* p) {
+                  ++frees;
+                  std::free(p);
+                }};
+  raw.keep_until_emptied = true;
+  CachingAllocator alloc(raw, 0);
+  std::vector<void*> blocks;
+  for (int i = 0; i < 10; ++i) blocks.push_back(alloc.allocate(size_t(10) << 20));
+  for (void* p : blocks) alloc.deallocate(p, size_t(10) << 20);
+  void* small = alloc.allocate(100);
+  alloc.deallocate(small, 100);
+  void* big = alloc.allocate(size_t(150) << 20);  // past the high-water mark: new memory, nothing released
+  EXPECT_EQ(alloc.stats().reserved_bytes, (int64_t(250) << 20) + 128);
+  alloc.deallocate(big, size_t(150) << 20);
+  EXPECT_EQ(frees, 0);
+  alloc.empty_cache();
+  EXPECT_EQ(frees, 12);
+  EXPECT_EQ(alloc.stats().reserved_bytes, 0);
+}
+
 // Large blocks are cut from free blocks of any size and merge again when freed: the pattern of a
 // training step (an activation freed, then gradients of other sizes) runs on memory already held.
 TEST(Allocator, SplitsAndMergesLargeBlocks) {
