@@ -57,6 +57,9 @@ std::map<cudaStream_t, BlasWorkspace>& blas_workspaces() {
   static std::map<cudaStream_t, BlasWorkspace> w;
   return w;
 }
+// Set when a workspace comes or goes: the next call binds again even on the same stream value (a destroyed
+// graph's stream may come back as a new graph's).
+bool g_blas_rebind = false;
 
 // The handle, bound to this thread's current stream (a CUDA graph's while one is captured).
 cublasHandle_t cublas_handle() {
@@ -69,11 +72,12 @@ cublasHandle_t cublas_handle() {
   }();
   static cudaStream_t bound = nullptr;
   const cudaStream_t s = current_stream();
-  if (s != bound) {
+  if (s != bound || g_blas_rebind) {
     STRATA_CUBLAS_CHECK(cublasSetStream(handle, s));  // also resets the workspace to cuBLAS's own
     const auto w = blas_workspaces().find(s);
     if (w != blas_workspaces().end()) STRATA_CUBLAS_CHECK(cublasSetWorkspace(handle, w->second.ptr, w->second.nbytes));
     bound = s;
+    g_blas_rebind = false;
   }
   return handle;
 }
@@ -420,6 +424,7 @@ void set_blas_workspace(cudaStream_t stream, void* workspace, size_t nbytes) {
 #else
   if (workspace) blas_workspaces()[stream] = {workspace, nbytes};
   else blas_workspaces().erase(stream);
+  g_blas_rebind = true;
 #endif
 }
 

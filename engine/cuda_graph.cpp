@@ -53,6 +53,17 @@ constexpr const char* kRules =
 bool capturing() { return capturing_graph(); }
 
 Graph::Graph(const std::function<void()>& body) : pool_(make_graph_pool()) {
+  try {
+    capture(body);
+  } catch (...) {
+    release();  // tensors the failed capture allocated give their memory back to the retired pool
+    throw;
+  }
+}
+
+Graph::~Graph() { release(); }
+
+void Graph::capture(const std::function<void()>& body) {
   STRATA_CHECK(!capturing_graph(), "CUDA graph: this thread is already capturing one");
   // The capture records only work enqueued from here on: what came before must be done.
   STRATA_CUDA_CHECK(cudaDeviceSynchronize());
@@ -89,7 +100,7 @@ Graph::Graph(const std::function<void()>& body) : pool_(make_graph_pool()) {
   }
 }
 
-Graph::~Graph() {
+void Graph::release() {
   if (stream_) cudaStreamSynchronize(stream_);
   if (exec_) cudaGraphExecDestroy(exec_);
   if (blas_workspace_) {
@@ -97,16 +108,20 @@ Graph::~Graph() {
     pool_->deallocate(blas_workspace_, blas_workspace_bytes_);
   }
   if (stream_) cudaStreamDestroy(stream_);
+  exec_ = nullptr;
+  blas_workspace_ = nullptr;
+  stream_ = nullptr;
   pool_->empty_cache();
   const std::lock_guard<std::mutex> lock(g_retired_mutex);
   g_retired.push_back(std::move(pool_));
 }
 
 void Graph::replay() {
+  STRATA_CHECK(exec_, "CUDA graph: released");
   STRATA_CHECK(!capturing_graph(), "CUDA graph: a graph cannot be replayed while this thread captures");
   STRATA_CUDA_CHECK(cudaGraphLaunch(exec_, stream_));
 }
 
-AllocatorStats Graph::pool_stats() const { return pool_->stats(); }
+AllocatorStats Graph::pool_stats() const { return pool_ ? pool_->stats() : AllocatorStats{}; }
 
 }  // namespace strata::cuda

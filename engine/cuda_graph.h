@@ -35,6 +35,9 @@ class Graph {
   AllocatorStats pool_stats() const;
 
  private:
+  void capture(const std::function<void()>& body);
+  void release();  // the stream and the graph; the pool is retired, not freed: tensors made from it outlive us
+
   std::shared_ptr<Allocator> pool_;
   cudaStream_t stream_ = nullptr;
   cudaGraphExec_t exec_ = nullptr;

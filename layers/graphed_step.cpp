@@ -24,7 +24,12 @@ void GraphedStep::operator()() {
   }
   if (!graph_) {
     optimizer_.prepare_graphed_step();
-    graph_ = std::make_unique<cuda::Graph>(step_);  // the captured step() counts the step
+    try {
+      graph_ = std::make_unique<cuda::Graph>(step_);  // the captured step() counts the step
+    } catch (...) {
+      optimizer_.abandon_graphed_step();
+      throw;
+    }
   } else {
     optimizer_.prepare_graphed_step();
     optimizer_.count_replayed_step();

@@ -125,6 +125,17 @@ void Optimizer::prepare_graphed_step() {
     dst.copy_(Tensor::from_vector(values, {int64_t(values.size())}));
   }
   graphed_next_ = true;
+  graph_prepared_at_ = steps_;
+}
+
+void Optimizer::abandon_graphed_step() {
+  graphed_next_ = false;
+  if (steps_ == graph_prepared_at_ + 1) {  // the failed capture's step() counted a step that never ran
+    for (const ParamGroup& group : groups_)
+      for (const auto& [name, p] : group.params) --state_[name].steps;
+    --steps_;
+  }
+  graph_prepared_at_ = -1;
 }
 
 void Optimizer::count_replayed_step() {

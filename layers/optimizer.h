@@ -77,6 +77,8 @@ class Optimizer {
   // (its state exists, and the captured step must not create it) and as often as the others.
   void prepare_graphed_step();
   void count_replayed_step();
+  // After a capture that failed: the counters as before it, and the next step() an eager one.
+  void abandon_graphed_step();
 
   // Named state tensors ("<slot>.<param name>", e.g. "exp_avg.down.0.conv1.weight").
   std::map<std::string, Tensor> state() const;
@@ -104,6 +106,7 @@ class Optimizer {
   LrSchedule schedule_;
   int64_t steps_ = 0;
   bool graphed_next_ = false;        // the next step() is a graph's
+  int64_t graph_prepared_at_ = -1;   // steps_ when prepare_graphed_step ran
   std::vector<Tensor> graph_values_;  // per group, on the parameters' device
 };
 

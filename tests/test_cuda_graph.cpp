@@ -200,6 +200,34 @@ TEST(CudaGraph, RandomNumbersAreRefused) {
   }
 }
 
+// A step that reads its loss on the host cannot be captured: the error says why, and the optimizer's counters
+// and the model are as the eager step left them, so training goes on eagerly.
+TEST(CudaGraph, AFailedStepCaptureLeavesTheOptimizerAsItWas) {
+  manual_seed(3);
+  UNet net(UNetOptions{2, 1, 1, 4, 1});
+  net.to(kCuda);
+  auto opt = make_optimizer(Config::parse("type: adam\n", "test"), net.named_parameters(), 3);
+  const Tensor x = Tensor::randn({2, 1, 8, 8}, DType::f32).to(kCuda);
+  const Tensor y = Tensor::zeros({2, 1, 8, 8}, DType::f32, kCuda);
+  const std::function<void()> body = [&] {
+    opt->zero_grad();
+    const Tensor loss = bce_with_logits(net(x), y);
+    loss.backward();
+    opt->step();
+    (void)loss.item<float>();
+  };
+  GraphedStep step(*opt, body);
+  step();  // eager
+  const std::vector<float> before = net.named_parameters().front().second.to(Device::cpu()).to_vector<float>();
+  EXPECT_THROW(step(), Error);
+  EXPECT_FALSE(step.captured());
+  EXPECT_EQ(opt->steps(), 1);
+  EXPECT_EQ(net.named_parameters().front().second.to(Device::cpu()).to_vector<float>(), before);
+  body();  // an eager step as the second
+  EXPECT_EQ(opt->steps(), 2);
+  EXPECT_EQ(opt->state().at("step." + net.named_parameters().front().first).item<int64_t>(), 2);
+}
+
 TEST(CudaGraph, AStepNeedsTheOptimizersStateFirst) {
   UNet net(UNetOptions{2, 1, 1, 4, 1});
   net.to(kCuda);
