@@ -36,9 +36,13 @@ class CaptureScope {
   CaptureScope& operator=(const CaptureScope&) = delete;
 };
 
-// Pools of destroyed graphs: tensors captured in them may outlive the graph and give their memory back later.
+// Pools of destroyed graphs: tensors captured in them may outlive the graph and give their memory back later,
+// up to the process's exit (so the list is never destroyed: a pool must not free into a runtime already gone).
 std::mutex g_retired_mutex;
-std::vector<std::shared_ptr<Allocator>> g_retired;
+std::vector<std::shared_ptr<Allocator>>& retired_pools() {
+  static auto* pools = new std::vector<std::shared_ptr<Allocator>>;
+  return *pools;
+}
 
 std::string refusal(cudaError_t e) {
   return std::string(cudaGetErrorName(e)) + " (" + cudaGetErrorString(e) + ")";
@@ -113,7 +117,7 @@ void Graph::release() {
   stream_ = nullptr;
   pool_->empty_cache();
   const std::lock_guard<std::mutex> lock(g_retired_mutex);
-  g_retired.push_back(std::move(pool_));
+  retired_pools().push_back(std::move(pool_));
 }
 
 void Graph::replay() {
