@@ -10,7 +10,6 @@
 #include <type_traits>
 
 #include "engine/cuda_device.h"
-#include "engine/cuda_graph.h"
 #include "engine/cudnn_conv.h"
 #include "engine/cudnn_ops.h"
 #include "engine/profile.h"
@@ -130,7 +129,7 @@ GemmEngine& engine_setting() {
 
 // A graph would replay the captured draw's seed and offset: every replay the same numbers.
 void refuse_random_in_capture() {
-  STRATA_CHECK(!capturing(), "random numbers drawn on the device (dropout, rand, randn) cannot be captured in a CUDA "
+  STRATA_CHECK(!capturing_graph(), "random numbers drawn on the device (dropout, rand, randn) cannot be captured in a CUDA "
                "graph: each replay would draw the same numbers");
 }
 

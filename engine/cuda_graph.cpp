@@ -54,8 +54,6 @@ constexpr const char* kRules =
 
 }  // namespace
 
-bool capturing() { return capturing_graph(); }
-
 Graph::Graph(const std::function<void()>& body) : pool_(make_graph_pool()) {
   try {
     capture(body);

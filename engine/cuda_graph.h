@@ -45,7 +45,4 @@ class Graph {
   size_t blas_workspace_bytes_ = 0;
 };
 
-// True while this thread captures a graph.
-bool capturing();
-
 }  // namespace strata::cuda

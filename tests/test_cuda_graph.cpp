@@ -14,6 +14,7 @@
 
 #include "config/config.h"
 #include "engine/autograd.h"
+#include "engine/backend.h"
 #include "engine/cuda_device.h"
 #include "engine/cuda_graph.h"
 #include "engine/cudnn_conv.h"
@@ -164,7 +165,7 @@ TEST(CudaGraph, ReplaysRecordedKernelsOnTheirTensors) {
   EXPECT_FLOAT_EQ(a.to(Device::cpu()).to_vector<float>()[999], 1.0f);
   for (int i = 0; i < 3; ++i) graph.replay();
   EXPECT_FLOAT_EQ(a.to(Device::cpu()).to_vector<float>()[999], 2.5f);
-  EXPECT_FALSE(cuda::capturing());
+  EXPECT_FALSE(capturing_graph());
 }
 
 TEST(CudaGraph, AReadOnTheHostFailsTheCaptureAndLeavesTheEngineUsable) {
@@ -177,7 +178,7 @@ TEST(CudaGraph, AReadOnTheHostFailsTheCaptureAndLeavesTheEngineUsable) {
     EXPECT_NE(what.find("CUDA graph capture failed"), std::string::npos) << what;
     EXPECT_NE(what.find("copy to or from the host"), std::string::npos) << what;
   }
-  EXPECT_FALSE(cuda::capturing());
+  EXPECT_FALSE(capturing_graph());
   EXPECT_FLOAT_EQ(sum(a).item<float>(), 8.0f);  // eager work runs as before
 }
 
