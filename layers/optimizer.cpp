@@ -139,6 +139,7 @@ void Optimizer::abandon_graphed_step() {
 }
 
 void Optimizer::count_replayed_step() {
+  graphed_next_ = false;  // the replay was the step the values were written for
   for (const ParamGroup& group : groups_)
     for (const auto& [name, p] : group.params) ++state_[name].steps;
   ++steps_;

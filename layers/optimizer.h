@@ -73,8 +73,9 @@ class Optimizer {
   // A step replayed from a CUDA graph (layers/graphed_step.h). prepare_graphed_step writes, on the device,
   // the rate and bias corrections of the step to come; the next step() (the one captured) has its updates read
   // them there when they run, so a replay takes the values written before it. count_replayed_step advances the
-  // step counters as the replayed step() would have. Every parameter must have been stepped eagerly before
-  // (its state exists, and the captured step must not create it) and as often as the others.
+  // step counters as the replayed step() would have (and leaves the next step() an eager one). Every
+  // parameter must have been stepped eagerly before (its state exists, and the captured step must not create
+  // it) and as often as the others.
   void prepare_graphed_step();
   void count_replayed_step();
   // After a capture that failed: the counters as before it, and the next step() an eager one.

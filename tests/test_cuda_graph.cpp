@@ -90,6 +90,8 @@ TrainRun train(const std::string& optimizer_yaml, bool graphed, int64_t classes 
     run.losses.push_back(loss.item<float>());
   }
   EXPECT_EQ(step.captured(), graphed);
+  body();  // training goes on eagerly after the replays (a batch of another shape, say): with its own step's rate
+  run.losses.push_back(loss.item<float>());
   for (const auto& [name, t] : net->state_dict()) run.weights.emplace(name, t.to(Device::cpu()));
   run.optimizer_steps = opt->steps();
   return run;
