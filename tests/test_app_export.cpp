@@ -148,6 +148,30 @@ TEST_F(AppExport, SegmentGraphTakesAnySizeAndBatchWithFlipsAndScales) {
   parity("segment", root() / "seg_views_in.npy", root() / "seg_views_prob.npy", views);
 }
 
+// The zoo's CamVid model (RGB, 11 classes, the normalisation its config names, six views) on a 360 x 270 image, the
+// model's size: onnxruntime's probability of each pixel's most likely class against predict's.
+TEST_F(AppExport, CamvidZooGraphMatchesPredict) {
+  const std::string zoo = std::string(STRATA_SOURCE_DIR) + "/zoo/segment_camvid.safetensors";
+  Image img{3, 270, 360, std::vector<float>(3 * 270 * 360)};
+  // Channels of different levels and contrasts, so that normalising each on its own differs from fixed statistics.
+  for (int64_t c = 0; c < 3; ++c)
+    for (int64_t y = 0; y < 270; ++y)
+      for (int64_t x = 0; x < 360; ++x)
+        img.at(c, y, x) = std::round(255.f * (0.3f + 0.15f * float(c) +
+                                              (0.1f + 0.05f * float(c)) * std::sin(0.05f * x + 0.08f * y * (c + 1)) +
+                                              (y < 90 ? 0.2f : 0.f))) / 255.f;
+  fs::create_directories(root() / "camvid_in");
+  write_png((root() / "camvid_in" / "c.png").string(), img);
+  write_npy((root() / "camvid_in.npy").string(), {1, 3, 270, 360}, img.data);
+  ASSERT_EQ(run(bin("segment") + " predict --checkpoint " + zoo + " --input " + (root() / "camvid_in").string() +
+                " --output " + (root() / "camvid_out").string() + " --probabilities"),
+            0)
+      << log();
+  const Image prob = read_image((root() / "camvid_out" / "c_prob.png").string(), 1);
+  write_npy((root() / "camvid_prob.npy").string(), {1, 1, 270, 360}, prob.data);
+  parity("segment", root() / "camvid_in.npy", root() / "camvid_prob.npy", "", zoo);
+}
+
 // A 64 x 48 section: predict with 'inference.shift=[0,0]' (the graph has no shifted views), with and without
 // the test-time mirror.
 TEST_F(AppExport, FaultsGraphMatchesPredictWithoutShift) {
