@@ -93,6 +93,22 @@ class AppExport : public ::testing::Test {
         << log();
     std::printf("%s", log().c_str());
   }
+
+  // Writes `img` as NAME_in/a.png, runs predict on it with --probabilities and compares the exported graph of
+  // `ck` with predict's 16-bit probability map.
+  void segment_parity(const std::string& ck, const Image& img, const std::string& name) {
+    const fs::path in = root() / (name + "_in"), out = root() / (name + "_out");
+    fs::create_directories(in);
+    write_png((in / "a.png").string(), img);
+    write_npy((root() / (name + "_in.npy")).string(), {1, img.channels, img.height, img.width}, img.data);
+    ASSERT_EQ(run(bin("segment") + " predict --checkpoint " + ck + " --input " + in.string() + " --output " +
+                  out.string() + " --probabilities"),
+              0)
+        << log();
+    const Image prob = read_image((out / "a_prob.png").string(), 1);
+    write_npy((root() / (name + "_prob.npy")).string(), {1, 1, img.height, img.width}, prob.data);
+    parity("segment", root() / (name + "_in.npy"), root() / (name + "_prob.npy"), "", ck);
+  }
 };
 
 // A 48 x 40 image (the tiny U-Net's sizes are multiples of 4): predict's 16-bit probability map and the graph's.
@@ -100,16 +116,7 @@ TEST_F(AppExport, SegmentGraphMatchesPredict) {
   Image img{1, 48, 40, std::vector<float>(48 * 40)};
   for (int64_t y = 0; y < 48; ++y)
     for (int64_t x = 0; x < 40; ++x) img.at(0, y, x) = std::round(255.f * (0.5f + 0.4f * std::sin(0.3f * x + 0.2f * y))) / 255.f;
-  fs::create_directories(root() / "seg_in");
-  write_png((root() / "seg_in" / "a.png").string(), img);
-  write_npy((root() / "seg_in.npy").string(), {1, 1, 48, 40}, img.data);
-  ASSERT_EQ(run(bin("segment") + " predict --checkpoint " + checkpoint("segment") + " --input " +
-                (root() / "seg_in").string() + " --output " + (root() / "seg_out").string() + " --probabilities"),
-            0)
-      << log();
-  const Image prob = read_image((root() / "seg_out" / "a_prob.png").string(), 1);
-  write_npy((root() / "seg_prob.npy").string(), {1, 1, 48, 40}, prob.data);
-  parity("segment", root() / "seg_in.npy", root() / "seg_prob.npy");
+  segment_parity(checkpoint("segment"), img, "seg");
 }
 
 // A 46 x 38 image, two of them in one batch: the graph was traced on a 12 x 8 example, so the padding to the
@@ -160,16 +167,7 @@ TEST_F(AppExport, CamvidZooGraphMatchesPredict) {
         img.at(c, y, x) = std::round(255.f * (0.3f + 0.15f * float(c) +
                                               (0.1f + 0.05f * float(c)) * std::sin(0.05f * x + 0.08f * y * (c + 1)) +
                                               (y < 90 ? 0.2f : 0.f))) / 255.f;
-  fs::create_directories(root() / "camvid_in");
-  write_png((root() / "camvid_in" / "c.png").string(), img);
-  write_npy((root() / "camvid_in.npy").string(), {1, 3, 270, 360}, img.data);
-  ASSERT_EQ(run(bin("segment") + " predict --checkpoint " + zoo + " --input " + (root() / "camvid_in").string() +
-                " --output " + (root() / "camvid_out").string() + " --probabilities"),
-            0)
-      << log();
-  const Image prob = read_image((root() / "camvid_out" / "c_prob.png").string(), 1);
-  write_npy((root() / "camvid_prob.npy").string(), {1, 1, 270, 360}, prob.data);
-  parity("segment", root() / "camvid_in.npy", root() / "camvid_prob.npy", "", zoo);
+  segment_parity(zoo, img, "camvid");
 }
 
 // A 64 x 48 section: predict with 'inference.shift=[0,0]' (the graph has no shifted views), with and without
