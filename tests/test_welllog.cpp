@@ -742,6 +742,40 @@ TEST(Facies, SoftmaxConfidenceGatesPseudoLabels) {
   expect_error([&] { FaciesTrainer(bad.cfg, bad.pre, bad.labelled, bad.unlabelled, 2, 1); }, "train.semi_confidence");
 }
 
+// train.lambda_consistency: the squared distance between S's probabilities on the unlabelled windows with noise
+// and the clean teacher's. With nothing that tells the two passes apart the term is zero and training is the
+// same as without it; with input noise it is positive, enters the loss with its weight and ramp, and changes
+// what S learns.
+TEST(Facies, ConsistencyTermTiesNoisyToCleanPredictions) {
+  const std::string plain = "model={type: unet1d, base: 8, depth: 3, dropout: 0, batchnorm: false}";
+  auto run = [](const std::vector<std::string>& overrides, int64_t steps = 3) {
+    SynthSetup s = synthetic_setup("train.lambda_semi=0");
+    for (const std::string& o : overrides) s.cfg.apply_override(o);
+    manual_seed(1);
+    FaciesTrainer t(s.cfg, s.pre, s.labelled, s.unlabelled, 2, 1);
+    StepResult r{};
+    for (int64_t b = 0; b < steps; ++b) r = t.step(0, b);
+    EXPECT_TRUE(t.trained_model().training());
+    return std::make_tuple(t.last_terms(), flat_weights(t.trained_model()), r.loss);
+  };
+  const auto without = run({plain});
+  const auto same = run({plain, "train.lambda_consistency=5"});
+  EXPECT_EQ(std::get<0>(same).consistency, 0);
+  EXPECT_EQ(std::get<1>(same), std::get<1>(without));
+
+  const auto noisy = run({"train.input_noise=2"}, 1);
+  const auto tied = run({"train.input_noise=2", "train.lambda_consistency=5"}, 1);
+  const auto ramped = run({"train.input_noise=2", "train.lambda_consistency=5", "train.consistency_rampup=100"}, 1);
+  const auto& terms = std::get<0>(tied);
+  EXPECT_EQ(std::get<0>(noisy).consistency, 0);
+  EXPECT_GT(terms.consistency, 1e-4);
+  EXPECT_LT(terms.consistency, 2.0);  // a squared distance between two probability vectors
+  // Same batch, same first step: only the new term differs, at full weight or at exp(-5) of it (step 0 of 100).
+  EXPECT_NEAR(std::get<2>(tied) - std::get<2>(noisy), 5 * terms.consistency, 1e-4);
+  EXPECT_NEAR(std::get<2>(ramped) - std::get<2>(noisy), 5 * std::exp(-5.0) * terms.consistency, 1e-4);
+  EXPECT_NE(std::get<1>(tied), std::get<1>(noisy));
+}
+
 TEST(Facies, ResumeMidEpochGivesIdenticalWeights) {
   for (const std::string& overrides : {std::string("train.mode=semi"), std::string("train.ema=0.9")}) {
     SCOPED_TRACE(overrides);

@@ -43,6 +43,8 @@ HungOptions HungOptions::from_config(const Config& t) {
   o.semi_start = t.get_int("semi_start", o.semi_start, Bounds::at_least(0));
   o.semi_targets = t.get_choice("semi_targets", o.semi_targets, {"self", "clean"});
   o.semi_confidence = t.get_choice("semi_confidence", o.semi_confidence, {"discriminator", "softmax"});
+  o.lambda_consistency = t.get_double("lambda_consistency", o.lambda_consistency, Bounds::at_least(0));
+  o.consistency_rampup = t.get_int("consistency_rampup", o.consistency_rampup, Bounds::at_least(0));
   return o;
 }
 
@@ -246,12 +248,13 @@ StepResult FaciesTrainer::step(int64_t epoch, int64_t batch) {
     }
     const bool clean_targets = hung_.semi_targets == "clean";
     const bool semi_ce_on = step_index >= hung_.semi_start && hung_.lambda_semi > 0;
+    const bool consistency_on = hung_.lambda_consistency > 0;
     Tensor yu_unused, xu_clean;
-    if (clean_targets) {
+    if (clean_targets || consistency_on) {
       // The teacher reads the windows as they are; S the same windows with
       // curve dropout and noise, as the labelled ones.
       Tensor valid_unused;
-      if (semi_ce_on) batch_tensors(unlabelled_, uw, xu_clean, yu_unused, valid_unused);
+      if (semi_ce_on || consistency_on) batch_tensors(unlabelled_, uw, xu_clean, yu_unused, valid_unused);
       std::mt19937_64 drop_rng = stream(seed_ ^ 0x5e41d509u, epoch, batch);
       batch_tensors(unlabelled_, uw, xu, yu_unused, valid_u, &drop_rng);
     } else {
@@ -260,6 +263,18 @@ StepResult FaciesTrainer::step(int64_t epoch, int64_t batch) {
     xu = xu.to(device_), valid_u = valid_u.to(device_);
     if (xu_clean.defined()) xu_clean = xu_clean.to(device_);
     add_noise(xu);
+    // The clean teacher's logits on the unlabelled windows (no gradient).
+    Tensor teacher_logits;
+    auto teacher_pass = [&] {
+      if (teacher_logits.defined()) return teacher_logits;
+      NoGradGuard no_grad;
+      Module& teacher = model();
+      const bool was_training = teacher.training();
+      teacher.eval();
+      teacher_logits = teacher(xu_clean);
+      teacher.train(was_training);
+      return teacher_logits;
+    };
     const Tensor logits_u = (*model_)(xu);
     prob_u = softmax(logits_u, 1);
     const Tensor d_u = (*disc_)(prob_u);
@@ -272,19 +287,15 @@ StepResult FaciesTrainer::step(int64_t epoch, int64_t batch) {
       std::vector<int64_t> pseudo;
       {
         NoGradGuard no_grad;
-        Tensor teacher_logits = logits_u, teacher_d = d_u;
+        Tensor targets = logits_u, teacher_d = d_u;
         if (clean_targets) {
-          Module& teacher = model();
-          const bool was_training = teacher.training();
-          teacher.eval();
-          teacher_logits = teacher(xu_clean);
-          teacher.train(was_training);
-          teacher_d = (*disc_)(softmax(teacher_logits, 1));
+          targets = teacher_pass();
+          teacher_d = (*disc_)(softmax(targets, 1));
         }
-        conf = (hung_.semi_confidence == "softmax" ? max(softmax(teacher_logits, 1), 1) : sigmoid(teacher_d))
+        conf = (hung_.semi_confidence == "softmax" ? max(softmax(targets, 1), 1) : sigmoid(teacher_d))
                    .to_vector<float>();
         mask = valid_u.to_vector<float>();
-        pseudo = argmax(teacher_logits, 1).to_vector<int64_t>();
+        pseudo = argmax(targets, 1).to_vector<int64_t>();
       }
       for (size_t i = 0; i < pseudo.size(); ++i) {
         if (conf[i] > hung_.t_semi && mask[i] > 0)
@@ -298,6 +309,20 @@ StepResult FaciesTrainer::step(int64_t epoch, int64_t batch) {
         terms_.semi = semi_ce.item<float>();
         loss = add(loss, mul(semi_ce, hung_.lambda_semi));
       }
+    }
+    if (consistency_on) {
+      const Tensor target = softmax(teacher_pass(), 1);
+      const Tensor diff = sub(prob_u, target);
+      const Tensor per_sample = mul(sum(mul(diff, diff), {1}, true), valid_u);
+      const double count = std::max(1.0, double(sum(valid_u).item<float>()));
+      const Tensor consistency = div(sum(per_sample), count);
+      terms_.consistency = consistency.item<float>();
+      double ramp = 1.0;
+      if (hung_.consistency_rampup > 0 && step_index < hung_.consistency_rampup) {
+        const double t = double(step_index) / double(hung_.consistency_rampup);
+        ramp = std::exp(-5.0 * (1.0 - t) * (1.0 - t));
+      }
+      loss = add(loss, mul(consistency, hung_.lambda_consistency * ramp));
     }
   }
   loss.backward();

@@ -16,6 +16,10 @@
 //         (train.semi_targets: clean takes the argmax and D's confidence from a
 //          clean teacher pass instead; train.semi_confidence: softmax gates by
 //          the targets' top class probability instead of D, see HungOptions)
+//       + lambda_consistency * r(t) * |softmax S(x_u~) - softmax T(x_u)|^2
+//                           (x_u~: x_u with input noise and curve dropout;
+//                           T: the clean teacher; r: a ramp from 0 to 1 over
+//                           consistency_rampup steps)                     semi
 //   L_D = BCE(D(softmax S(x).detached), 0) / 2 + BCE(D(onehot y_l), 1) / 2
 //         (x: the labelled and, in semi mode, the unlabelled windows)
 //
@@ -54,6 +58,14 @@ struct HungOptions {
   //   discriminator: D's confidence that the prediction looks like a label map (the paper);
   //   softmax:       the targets' own top class probability (as FixMatch gates its pseudo-labels).
   std::string semi_confidence = "discriminator";
+  // Soft consistency (as the mean teacher of Tarvainen and Valpola 2017): the
+  // squared distance between S's class probabilities on the unlabelled windows
+  // with noise and curve dropout and the clean teacher's on the same windows
+  // (the teacher as for semi_targets: clean), summed over classes, averaged
+  // over samples, weighted by lambda_consistency x exp(-5 (1 - t)^2) with t the
+  // share of consistency_rampup steps done (1 after them).
+  double lambda_consistency = 0;
+  int64_t consistency_rampup = 0;
   static HungOptions from_config(const Config& train);
 };
 
@@ -104,7 +116,7 @@ class FaciesTrainer {
 
   // The last step's loss terms (for logging and tests).
   struct Terms {
-    double ce = 0, adv = 0, semi_adv = 0, semi = 0, d = 0;
+    double ce = 0, adv = 0, semi_adv = 0, semi = 0, consistency = 0, d = 0;
     int64_t confident = 0;  // unlabelled samples that passed T_semi
   };
   const Terms& last_terms() const { return terms_; }
