@@ -24,11 +24,11 @@ cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release
 cmake --build build -j "$jobs"
 cmake -S . -B build-emu -G Ninja -DCMAKE_BUILD_TYPE=Release -DSTRATA_CUDA_EMU=ON -DSTRATA_BENCHMARKS=OFF -DSTRATA_MPI=OFF
 # Only the emulator's suites: the apps and the other suites are built and tested by the Release build.
-cmake --build build-emu -j "$jobs" --target test_emu test_cuda_runtime test_cuda_backend test_cuda_layers test_cuda_graph test_device_training
+cmake --build build-emu -j "$jobs" --target test_emu test_cuda_runtime test_cuda_backend test_cuda_layers test_cuda_graph test_device_training test_graph_training
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Release -DSTRATA_SANITIZE=ON -DSTRATA_CUDA=OFF -DSTRATA_MPI=OFF \
   -DSTRATA_BENCHMARKS=OFF
 cmake --build build-asan -j "$jobs" --target test_tensor test_ops test_thread_pool test_pooling test_conv_depthwise test_conv_pointwise test_autograd test_layers test_trainer \
-  test_driver test_plot test_welllog test_segment test_anomaly test_faults test_opendtect test_hostile_inputs \
+  test_driver test_plot test_welllog test_segment test_anomaly test_faults test_opendtect test_hostile_inputs test_graph_training \
   strata-welllog strata-segment strata-anomaly strata-faults
 
 # ctest runs $jobs tests at once and each uses every core, so the cores are oversubscribed. The CPU kernels'

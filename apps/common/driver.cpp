@@ -8,6 +8,7 @@
 #include "engine/error.h"
 #include "engine/file_io.h"
 #include "engine/random.h"
+#include "layers/graphed_step.h"
 #include "layers/optimizer.h"
 #include "layers/weight_average.h"
 #include "models/encoder_unet.h"
@@ -65,6 +66,17 @@ std::string open_run(const Config& cfg, const std::string& run_dir, const AppArg
   return out;
 }
 
+bool Task::graph_ready(std::string* why_not) const {
+  if (why_not) *why_not = "this app's training step is not written for a CUDA graph";
+  return false;
+}
+
+std::vector<Tensor> Task::graph_batch(std::vector<Sample>) {
+  STRATA_FAIL(app(), ": graph_batch is not implemented");
+}
+
+Tensor Task::graph_loss(Module&, const std::vector<Tensor>&) { STRATA_FAIL(app(), ": graph_loss is not implemented"); }
+
 int train_task(Task& task, const AppArgs& a) {
   Config cfg = read_train_config(a);
   const std::string run_dir = train_run_dir(a, fs::path(a.config).stem().string());
@@ -77,6 +89,18 @@ int train_task(Task& task, const AppArgs& a) {
   topt.steps_per_epoch = dist::global_steps(plan.samples_per_epoch, plan.batch);  // global batches (batch per rank)
   topt.data_workers = plan.workers;
   const Device device = train_device(train);
+  const bool cuda_graph = train.get_bool("cuda_graph", false);
+  if (cuda_graph) {
+#if !defined(STRATA_WITH_CUDA)
+    STRATA_FAIL(train.key_path("cuda_graph"), " needs a CUDA build of strata (STRATA_CUDA=ON)");
+#endif
+    STRATA_CHECK(device.is_cuda(), train.key_path("cuda_graph"), " records the training step on the GPU: it needs ",
+                 train.key_path("device"), ": cuda");
+    STRATA_CHECK(dist::size() == 1, train.key_path("cuda_graph"),
+                 " is for one process: a data-parallel step exchanges gradients between processes");
+    std::string why;
+    STRATA_CHECK(task.graph_ready(&why), train.key_path("cuda_graph"), ": ", why);
+  }
 
   manual_seed(plan.seed);
   const ModulePtr model = build_for_training(task, cfg.section("model"), device);
@@ -95,6 +119,7 @@ int train_task(Task& task, const AppArgs& a) {
       *model, *opt, average.get(), loader,
       [&](Module& m, std::vector<Sample> batch, int64_t, int64_t) { return task.loss(m, std::move(batch), device); },
       task.config_entry(), cfg.dump());
+  if (cuda_graph) learner.use_cuda_graph(task, device);
   const TrainSummary summary = fit(
       learner, topt, out,
       [&](int64_t epoch) {
@@ -104,6 +129,9 @@ int train_task(Task& task, const AppArgs& a) {
         return m;
       },
       a.resume, [&](Checkpoint& ck) { task.decorate_best(ck); });
+  if (cuda_graph)
+    std::fprintf(stderr, "%s: %lld training steps replayed from a CUDA graph (train.cuda_graph)\n",
+                 task.app().c_str(), static_cast<long long>(learner.replayed_steps()));
   if (summary.interrupted) return 130;
   print_train_summary(task.app(), summary, topt.monitor);
 
@@ -132,12 +160,84 @@ StepResult OneModelLearner::step(int64_t epoch, int64_t index) {
   std::vector<Sample> batch = loader_.batch(epoch, index, &wait);
   const int64_t n = int64_t(batch.size());
   model_.train();
+  if (graph_) return graphed_step(std::move(batch), wait);
   optimizer_.zero_grad();
   const Tensor l = loss_(model_, std::move(batch), epoch, index);
   l.backward();
   optimizer_.step();
   if (average_) average_->update(optimizer_.steps());
   return StepResult{l.item<float>(), n, wait};
+}
+
+struct OneModelLearner::Graphed {
+  Task& task;
+  Device device;
+  std::vector<Tensor> inputs;  // on the device; each step's batch is copied into them
+  Tensor loss;                 // the recorded step's loss
+  std::unique_ptr<GraphedStep> step;
+  bool warmed_up = false;      // the first step ran (eagerly)
+  bool eager_only = false;     // the step could not be recorded
+  int64_t replayed = 0;
+};
+
+OneModelLearner::~OneModelLearner() = default;
+
+void OneModelLearner::use_cuda_graph(Task& task, Device device) {
+  graph_ = std::make_unique<Graphed>(Graphed{task, device, {}, Tensor(), nullptr, false, false, 0});
+}
+
+int64_t OneModelLearner::replayed_steps() const { return graph_ ? graph_->replayed : 0; }
+
+StepResult OneModelLearner::graphed_step(std::vector<Sample> batch, double wait) {
+  Graphed& g = *graph_;
+  const int64_t n = int64_t(batch.size());
+  std::vector<Tensor> host = g.task.graph_batch(std::move(batch));
+  bool fits = !g.inputs.empty() && !g.eager_only;
+  for (size_t i = 0; fits && i < host.size(); ++i) fits = host[i].shape() == g.inputs[i].shape();
+  if (g.inputs.empty()) {
+    for (const Tensor& t : host) g.inputs.push_back(t.to(g.device));
+    g.step = std::make_unique<GraphedStep>(optimizer_, [this] {
+      Graphed& gr = *graph_;
+      optimizer_.zero_grad();
+      gr.loss = gr.task.graph_loss(model_, gr.inputs);
+      gr.loss.backward();
+      optimizer_.step();
+    });
+    fits = true;
+  } else if (fits) {
+    for (size_t i = 0; i < host.size(); ++i) g.inputs[i].copy_(host[i]);
+  }
+  Tensor loss;
+  if (fits && g.step->captured()) {
+    (*g.step)();
+    loss = g.loss;
+    ++g.replayed;
+  } else if (fits && !g.warmed_up) {
+    (*g.step)();  // eager: the convolutions choose their algorithms, the optimizer makes its state
+    loss = g.loss;
+    g.warmed_up = true;
+  } else if (fits) {
+    try {
+      (*g.step)();  // recorded, then replayed
+      loss = g.loss;
+      ++g.replayed;
+    } catch (const Error& e) {
+      // The recording failed and left the engine as it was: this step and every later one run eagerly.
+      std::fprintf(stderr, "warning: train.cuda_graph: the training step cannot be recorded as a CUDA graph (%s); "
+                   "it runs eagerly\n", e.what());
+      g.eager_only = true;
+    }
+  }
+  if (!loss.defined()) {
+    std::vector<Tensor> inputs;
+    for (const Tensor& t : host) inputs.push_back(t.to(g.device));
+    optimizer_.zero_grad();
+    loss = g.task.graph_loss(model_, inputs);
+    loss.backward();
+    optimizer_.step();
+  }
+  if (average_) average_->update(optimizer_.steps());
+  return StepResult{loss.item<float>(), n, wait};
 }
 
 TrainSummary fit(Learner& learner, const TrainerOptions& options, const std::string& out,

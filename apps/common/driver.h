@@ -75,6 +75,13 @@ class Task {
   virtual Sample sample(int64_t index, std::mt19937_64& rng) const = 0;
   // The loss of one batch; `model` is in training mode and on `device`.
   virtual Tensor loss(Module& model, std::vector<Sample> batch, Device device) = 0;
+  // A step that a CUDA graph records once and replays (train.cuda_graph): graph_batch makes on the host every
+  // tensor the loss reads, and graph_loss computes the loss from them once they are on the device, with no copy
+  // to or from the host and no value read on the host. A task that can (graph_ready true) overrides all three;
+  // otherwise graph_ready says why not.
+  virtual bool graph_ready(std::string* why_not) const;
+  virtual std::vector<Tensor> graph_batch(std::vector<Sample> batch);
+  virtual Tensor graph_loss(Module& model, const std::vector<Tensor>& on_device);
   // Validation metrics of `model` (the weight average when the run keeps one), named as metrics.csv's
   // columns; `out` is the run folder (for panels). The model is in eval mode.
   virtual std::map<std::string, double> validate(Module& model, int64_t epoch, const std::string& out) = 0;
@@ -108,11 +115,23 @@ class OneModelLearner : public Learner {
   using LossFn = std::function<Tensor(Module& model, std::vector<Sample> batch, int64_t epoch, int64_t index)>;
   OneModelLearner(Module& model, Optimizer& optimizer, WeightAverage* average, Loader& loader, LossFn loss,
                   std::string config_key, std::string config_text);
+  ~OneModelLearner() override;
   StepResult step(int64_t epoch, int64_t batch) override;
   void save(Checkpoint& ck) const override { save_(ck); }
   void load(const Checkpoint& ck) override { load_(ck); }
 
+  // train.cuda_graph: from here on each step is `task`'s graph_batch copied into the same tensors on `device`
+  // and a CUDA graph of zero_grad, graph_loss, backward and the optimizer step, recorded on the second step and
+  // replayed after that (layers/graphed_step.h). A batch of another shape (an epoch's shorter last one) steps
+  // eagerly; a step the graph cannot hold (random numbers in the model) is reported once and steps eagerly.
+  void use_cuda_graph(Task& task, Device device);
+  // Steps replayed from the graph so far (0 before the recording and without use_cuda_graph).
+  int64_t replayed_steps() const;
+
  private:
+  struct Graphed;
+  StepResult graphed_step(std::vector<Sample> batch, double wait);
+
   Module& model_;
   Optimizer& optimizer_;
   WeightAverage* average_;
@@ -120,6 +139,7 @@ class OneModelLearner : public Learner {
   LossFn loss_;
   Trainer::SaveFn save_;
   Trainer::LoadFn load_;
+  std::unique_ptr<Graphed> graph_;
 };
 
 // Trains `learner` with the Trainer into `out`: `validate` after the epochs train.val_every names, best and last

@@ -200,6 +200,21 @@ class SegmentTask : public Task {
     return segment_loss(model(batch.x), batch, task_, loss_);
   }
 
+  bool graph_ready(std::string* why_not) const override {
+    if (GraphLoss::supports(loss_)) return true;
+    if (why_not) *why_not = "loss.type focal reads a sum on the host each step; use cross_entropy or bce";
+    return false;
+  }
+
+  std::vector<Tensor> graph_batch(std::vector<Sample> samples) override {
+    if (!graph_loss_) graph_loss_ = std::make_unique<GraphLoss>(task_, loss_);
+    return graph_loss_->batch(collate(std::move(samples)));
+  }
+
+  Tensor graph_loss(Module& model, const std::vector<Tensor>& on_device) override {
+    return (*graph_loss_)(model, on_device);
+  }
+
   std::map<std::string, double> validate(Module& model, int64_t epoch, const std::string& out) override {
     std::map<std::string, double> m;
     // Per-epoch validation in one view (no flips, one scale); the final scores use inference.tta and scales.
@@ -238,6 +253,7 @@ class SegmentTask : public Task {
   TaskSpec task_;
   std::unique_ptr<SegmentData> data_;
   LossOptions loss_;
+  std::unique_ptr<GraphLoss> graph_loss_;  // train.cuda_graph
   RunOptions ro_;
 };
 

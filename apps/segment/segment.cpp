@@ -266,37 +266,58 @@ Tensor class_mean_dice(const Tensor& prob, const Tensor& onehot) {
   return div(sum(mul(per_class, present)), clamp(sum(present), 1.0, double(prob.size(1))));
 }
 
-Tensor segment_loss(const Tensor& logits, const Batch& b, const TaskSpec& task, const LossOptions& o) {
-  const bool bce = o.uses_bce(task);
-  STRATA_CHECK(bce == (logits.size(1) == 1), "loss.type ", o.type, " does not fit a model with ", logits.size(1),
-               " output channels (bce: model.classes 1; cross_entropy / focal: 2 or more)");
+namespace {
+
+void check_loss_fits(const Tensor& logits, const TaskSpec& task, const LossOptions& o) {
+  STRATA_CHECK(o.uses_bce(task) == (logits.size(1) == 1), "loss.type ", o.type, " does not fit a model with ",
+               logits.size(1), " output channels (bce: model.classes 1; cross_entropy / focal: 2 or more)");
   STRATA_CHECK(o.class_weight_mode == "none" || o.class_weight_mode == "list", "loss.class_weights: ",
                o.class_weight_mode, " is resolved from the training labels first (resolve the weights before the loss)");
-  if (!bce) {
-    Tensor w;
-    if (!o.class_weights.empty()) {
-      STRATA_CHECK(int64_t(o.class_weights.size()) == task.classes, "loss.class_weights: ", o.class_weights.size(),
-                   " weights for ", task.classes, " classes");
-      w = Tensor::from_vector(std::vector<float>(o.class_weights.begin(), o.class_weights.end()), {task.classes})
-              .to(logits.device());
-    }
+}
+
+// loss.class_weights as a tensor on `device` (undefined: none).
+Tensor class_weight_tensor(const TaskSpec& task, const LossOptions& o, Device device) {
+  if (o.class_weights.empty()) return Tensor();
+  STRATA_CHECK(int64_t(o.class_weights.size()) == task.classes, "loss.class_weights: ", o.class_weights.size(),
+               " weights for ", task.classes, " classes");
+  return Tensor::from_vector(std::vector<float>(o.class_weights.begin(), o.class_weights.end()), {task.classes})
+      .to(device);
+}
+
+// Cross-entropy (weighted by w) plus the class-mean Dice term, from tensors on the logits' device.
+Tensor softmax_loss(const Tensor& logits, const Tensor& labels, const Tensor& w, const Tensor& onehot,
+                    const Tensor& valid, const LossOptions& o) {
+  Tensor ce = cross_entropy(logits, labels, w, -100);
+  if (o.dice > 0) ce = add(ce, mul(class_mean_dice(mul(softmax(logits, 1), valid), onehot), o.dice));
+  return ce;
+}
+
+// Dice on the sigmoid of the labelled pixels, added to a BCE already averaged over them.
+Tensor with_binary_dice(Tensor bce, const Tensor& logits, const Tensor& target, const Tensor& valid,
+                        const LossOptions& o) {
+  if (o.dice > 0) bce = add(bce, mul(dice_loss(mul(sigmoid(logits), valid), target), o.dice));
+  return bce;
+}
+
+}  // namespace
+
+Tensor segment_loss(const Tensor& logits, const Batch& b, const TaskSpec& task, const LossOptions& o) {
+  check_loss_fits(logits, task, o);
+  if (!o.uses_bce(task)) {
+    const Tensor w = class_weight_tensor(task, o, logits.device());
     // The one-hot targets only where a term needs them: plain cross-entropy is the hot path of every step.
     Tensor onehot, valid;
     if (o.type == "focal" || o.dice > 0) std::tie(onehot, valid) = one_hot_and_valid(b.labels, task.classes);
     if (onehot.defined()) onehot = onehot.to(logits.device()), valid = valid.to(logits.device());
-    Tensor ce;
-    if (o.type == "focal") {
-      // -w_t (1 - p_t)^gamma log p_t, averaged with the weights as cross_entropy is.
-      const Tensor log_pt = sum(mul(log_softmax(logits, 1), onehot), {1});
-      const Tensor wt = w.defined() ? sum(mul(onehot, w.view({1, task.classes, 1, 1})), {1}) : valid.squeeze(1);
-      // (1 - p_t) is kept >= 1e-6: at exactly 0 (ignored pixels, certain ones) the
-      // derivative of x^gamma is infinite for gamma < 1, and 0 * inf = NaN.
-      const Tensor weighted = o.gamma == 0 ? wt : mul(wt, pow(clamp(sub(1.0, exp(log_pt)), 1e-6, 1.0), o.gamma));
-      const double norm = std::max(sum(wt).item<float>(), 1e-12f);
-      ce = div(neg(sum(mul(weighted, log_pt))), norm);
-    } else {
-      ce = cross_entropy(logits, b.labels, w, -100);
-    }
+    if (o.type != "focal") return softmax_loss(logits, b.labels, w, onehot, valid, o);
+    // -w_t (1 - p_t)^gamma log p_t, averaged with the weights as cross_entropy is.
+    const Tensor log_pt = sum(mul(log_softmax(logits, 1), onehot), {1});
+    const Tensor wt = w.defined() ? sum(mul(onehot, w.view({1, task.classes, 1, 1})), {1}) : valid.squeeze(1);
+    // (1 - p_t) is kept >= 1e-6: at exactly 0 (ignored pixels, certain ones) the
+    // derivative of x^gamma is infinite for gamma < 1, and 0 * inf = NaN.
+    const Tensor weighted = o.gamma == 0 ? wt : mul(wt, pow(clamp(sub(1.0, exp(log_pt)), 1e-6, 1.0), o.gamma));
+    const double norm = std::max(sum(wt).item<float>(), 1e-12f);
+    Tensor ce = div(neg(sum(mul(weighted, log_pt))), norm);
     if (o.dice > 0) ce = add(ce, mul(class_mean_dice(mul(softmax(logits, 1), valid), onehot), o.dice));
     return ce;
   }
@@ -305,9 +326,38 @@ Tensor segment_loss(const Tensor& logits, const Batch& b, const TaskSpec& task, 
   const Tensor valid = valid_host.to(logits.device());
   const Tensor target = onehot_host.narrow(1, 1, 1).contiguous().to(logits.device());
   const Tensor pw = o.pos_weight == 1.0 ? Tensor() : Tensor::full({1}, o.pos_weight, DType::f32, logits.device());
-  Tensor loss = div(bce_with_logits(logits, target, valid, pw, Reduction::sum), double(std::max<int64_t>(b.pixels, 1)));
-  if (o.dice > 0) loss = add(loss, mul(dice_loss(mul(sigmoid(logits), valid), target), o.dice));
-  return loss;
+  const Tensor bce =
+      div(bce_with_logits(logits, target, valid, pw, Reduction::sum), double(std::max<int64_t>(b.pixels, 1)));
+  return with_binary_dice(bce, logits, target, valid, o);
+}
+
+bool GraphLoss::supports(const LossOptions& o) { return o.type != "focal"; }
+
+std::vector<Tensor> GraphLoss::batch(const Batch& b) const {
+  STRATA_CHECK(supports(o_), "loss.type focal reads a sum on the host each step: a CUDA graph cannot replay it");
+  if (!o_.uses_bce(task_)) {
+    if (o_.dice == 0) return {b.x, b.labels};
+    const auto [onehot, valid] = one_hot_and_valid(b.labels, task_.classes);
+    return {b.x, b.labels, onehot, valid};
+  }
+  const auto [onehot, valid] = one_hot_and_valid(b.labels, 2);
+  // 1 / (labelled pixels) as a tensor: the mean over them without reading a count on the host.
+  return {b.x, onehot.narrow(1, 1, 1).contiguous(), valid,
+          Tensor::full({1}, 1.0 / double(std::max<int64_t>(b.pixels, 1)), DType::f32, Device::cpu())};
+}
+
+Tensor GraphLoss::operator()(Module& model, const std::vector<Tensor>& t) {
+  const Tensor logits = model(t[0]);
+  check_loss_fits(logits, task_, o_);
+  // Constant tensors are made on the first call, which runs eagerly, never in a capture.
+  if (!o_.uses_bce(task_)) {
+    if (!weights_.defined() && !o_.class_weights.empty()) weights_ = class_weight_tensor(task_, o_, logits.device());
+    return softmax_loss(logits, t[1], weights_, o_.dice > 0 ? t[2] : Tensor(), o_.dice > 0 ? t[3] : Tensor(), o_);
+  }
+  if (!weights_.defined() && o_.pos_weight != 1.0)
+    weights_ = Tensor::full({1}, o_.pos_weight, DType::f32, logits.device());
+  const Tensor bce = mul(bce_with_logits(logits, t[1], t[2], weights_, Reduction::sum), t[3]);
+  return with_binary_dice(bce, logits, t[1], t[2], o_);
 }
 
 ClassFrequencies class_frequencies(const SegmentData& data, int64_t classes) {

@@ -101,6 +101,24 @@ struct LossOptions {
   bool uses_bce(const TaskSpec& task) const { return type == "bce" || (type == "auto" && task.binary); }
 };
 Tensor segment_loss(const Tensor& logits, const Batch& b, const TaskSpec& task, const LossOptions& o);
+
+// segment_loss split for a step that a CUDA graph replays (train.cuda_graph): batch() makes, on the host, every
+// tensor the loss reads (x, the targets, the masks, 1 / labelled pixels); operator() computes the loss from those
+// tensors once they are on the model's device, with no copy to or from the host. Its constant tensors (class
+// weights) are made on the first call, which must run eagerly. Equal to segment_loss up to the order of rounding
+// (binary: the mean over the labelled pixels is a product with their inverse count). Focal loss is not supported.
+class GraphLoss {
+ public:
+  GraphLoss(TaskSpec task, LossOptions o) : task_(std::move(task)), o_(std::move(o)) {}
+  static bool supports(const LossOptions& o);
+  std::vector<Tensor> batch(const Batch& b) const;
+  Tensor operator()(Module& model, const std::vector<Tensor>& on_device);
+
+ private:
+  TaskSpec task_;
+  LossOptions o_;
+  Tensor weights_;
+};
 // Soft Dice of each class over the whole batch, averaged over the classes its labels hold: a thin or rare class
 // counts as much as the sky. prob and onehot are (N, K, H, W), ignored pixels 0 in both.
 Tensor class_mean_dice(const Tensor& prob, const Tensor& onehot);
