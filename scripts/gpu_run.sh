@@ -11,7 +11,9 @@
 # graph tests, then steps captured as graphs against eager ones and PyTorch,
 # graph_steps.jsonl; GRAPH_MODELS narrows them), apps (every app's
 # shipped config trained, then predict or eval, each timed as a user runs it;
-# bf16 runs of the membrane and faults configs; apps.csv and apps.log; needs
+# bf16 runs of the membrane and faults configs, membrane and CamVid with
+# train.cuda_graph (CamVid with 8 data workers, eager and graphed); apps.csv
+# and apps.log; needs
 # the bundle's apps and data: scripts/gpu_bundle.sh). STEP_MODELS,
 # WELLLOG_RUNS and APP_RUNS narrow the steps, the well-log and the app runs
 # (defaults below); CAMVID_EPOCHS (4) is how many CamVid epochs are timed.
@@ -195,7 +197,7 @@ if want apps; then
     end=$(date +%s.%N)
     echo "$name,$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }'),$rc" | tee -a "$out/apps.csv"
   }
-  for r in ${APP_RUNS:-welllog faults membrane anomaly camvid membrane_bf16 faults_bf16}; do
+  for r in ${APP_RUNS:-welllog faults membrane anomaly camvid membrane_bf16 faults_bf16 membrane_graph camvid_w8 camvid_graph}; do
     precision=fp32
     [[ "$r" == *_bf16 ]] && precision=bf16
     case "$r" in
@@ -214,9 +216,11 @@ if want apps; then
           timed faults_predict_cube "$here/strata-faults" predict --checkpoint "$runs_dir/faults/best.safetensors" \
             --input "$runs_dir/cube/cube_0.sgy" --output "$runs_dir/cube_0_faults.sgy" --device $device
         fi ;;
-      membrane | membrane_bf16)
+      membrane | membrane_bf16 | membrane_graph)
+        graph=false
+        [ "$r" = membrane_graph ] && graph=true
         timed "${r}_train" "$here/strata-segment" train --config configs/segment_membrane.yaml --out "$runs_dir/$r" \
-          train.device=$device train.precision=$precision train.progress=false $overrides
+          train.device=$device train.precision=$precision train.cuda_graph=$graph train.progress=false $overrides
         [ "$r" = membrane ] && timed membrane_predict "$here/strata-segment" predict \
           --checkpoint "$runs_dir/membrane/best.safetensors" --input "$data/membrane/image" \
           --output "$runs_dir/membrane_masks" --device $device ;;
@@ -225,11 +229,15 @@ if want apps; then
           --out "$runs_dir/anomaly" data.normal_class=7 train.device=$device train.progress=false $overrides
         timed anomaly_eval "$here/strata-anomaly" eval --checkpoint "$runs_dir/anomaly/best.safetensors" \
           --out "$runs_dir/anomaly_eval" --device $device ;;
-      camvid)
+      camvid | camvid_w8 | camvid_graph)
         # CamVid's epochs from the bundle's sample: its frames linked or copied under new names as many times as
         # the full lists name frames, so an epoch is as long as the full set's; 120 epochs take 120 times one.
+        # camvid_w8: 8 augmentation threads; camvid_graph: the same with the step replayed from a CUDA graph.
         cv="$runs_dir/camvid_data"
-        for list in train val; do
+        extra=()
+        [ "$r" != camvid ] && extra+=(data.workers=8)
+        [ "$r" = camvid_graph ] && extra+=(train.cuda_graph=true)
+        [ -f "$cv/val.txt" ] || for list in train val; do
           mkdir -p "$cv/$list" "$cv/${list}annot"
           mapfile -t frames < "$data/camvid/$list.txt"
           for ((i = 0; i < $(cat "$data/camvid/$list.count"); ++i)); do
@@ -241,11 +249,12 @@ if want apps; then
           done > "$cv/$list.txt"
         done
         epochs="${CAMVID_EPOCHS:-4}"
-        timed "camvid_train_${epochs}_epochs" "$here/strata-segment" train --config configs/segment_camvid.yaml \
-          --out "$runs_dir/camvid" data.train_list="$cv/train.txt" data.val_list="$cv/val.txt" train.device=$device \
-          train.progress=false train.epochs="$epochs" "train.panel_epochs=[]" $overrides
-        timed camvid_predict "$here/strata-segment" predict --checkpoint "$runs_dir/camvid/best.safetensors" \
-          --input "$cv/val" --output "$runs_dir/camvid_masks" --device $device ;;
+        timed "${r}_train_${epochs}_epochs" "$here/strata-segment" train --config configs/segment_camvid.yaml \
+          --out "$runs_dir/$r" data.train_list="$cv/train.txt" data.val_list="$cv/val.txt" train.device=$device \
+          train.progress=false train.epochs="$epochs" "train.panel_epochs=[]" ${extra[@]+"${extra[@]}"} $overrides
+        [ "$r" = camvid ] && timed camvid_predict "$here/strata-segment" predict \
+          --checkpoint "$runs_dir/camvid/best.safetensors" --input "$cv/val" --output "$runs_dir/camvid_masks" \
+          --device $device ;;
       *) echo "apps: unknown run '$r'" >> "$out/apps.log" ;;
     esac
   done
