@@ -13,8 +13,7 @@
 # shipped config trained, then predict or eval, each timed as a user runs it;
 # bf16 runs of the membrane and faults configs, membrane and CamVid with
 # train.cuda_graph (CamVid with 8 data workers, eager and graphed); apps.csv
-# and apps.log; needs
-# the bundle's apps and data: scripts/gpu_bundle.sh). STEP_MODELS,
+# and apps.log; needs the bundle's apps and data: scripts/gpu_bundle.sh). STEP_MODELS,
 # WELLLOG_RUNS and APP_RUNS narrow the steps, the well-log and the app runs
 # (defaults below); CAMVID_EPOCHS (4) is how many CamVid epochs are timed.
 # Results go to $OUT (or .gpu/out): device.txt, gpu_tests.log
