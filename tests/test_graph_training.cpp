@@ -1,7 +1,8 @@
 // train.cuda_graph (apps/common/driver.h, OneModelLearner::use_cuda_graph): strata-segment's training step
 // recorded as a CUDA graph on its second call and replayed after that. With deterministic algorithms a run whose
 // steps are replayed gives the same metrics at every epoch as the eager run; a batch of another shape (an epoch's
-// shorter last one) steps eagerly between replays; the settings a graph cannot take are errors that name the key.
+// shorter last one) steps eagerly between replays; a step it cannot record (dropout) runs eagerly with a warning;
+// the settings a graph cannot take are errors that name the key.
 // The emulator build (label cuda_emu) and the nvcc build on a GPU (label gpu) train; the CPU build checks the
 // error of a build without CUDA.
 #include <gmock/gmock.h>
@@ -163,6 +164,22 @@ TEST(GraphTraining, BinaryLossAgreesWithTheEagerLoss) {
   ASSERT_EQ(a.size(), 2u);
   ASSERT_EQ(b.size(), a.size());
   for (size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(b[i], a[i], 1e-5 * std::abs(a[i])) << "epoch " << i + 1;
+  fs::remove_all(dir);
+}
+
+// Dropout draws random numbers in the step, which a replay would repeat: the recording fails, says so once, and
+// training goes on eagerly to the end.
+TEST(GraphTraining, AStepThatCannotBeRecordedRunsEagerly) {
+  if (cuda::device_count() == 0) GTEST_SKIP() << "SKIPPED: no CUDA device on this machine";
+  const fs::path dir = scratch("dropout");
+  fs::remove_all(dir);
+  write_three_class_set(dir / "set");
+  const std::string log = train(dir, "graph", three_class_config(dir / "set"),
+                                {"train.device=cuda", "train.cuda_graph=true", "model.dropout=0.3"});
+  EXPECT_THAT(log, ::testing::HasSubstr("warning: train.cuda_graph: the training step cannot be recorded"));
+  EXPECT_THAT(log, ::testing::HasSubstr("0 training steps replayed"));
+  const std::string metrics = metrics_without_seconds(dir / "graph" / "metrics.csv");
+  EXPECT_EQ(std::count(metrics.begin(), metrics.end(), '\n'), 4);  // the header and three epochs
   fs::remove_all(dir);
 }
 
