@@ -84,15 +84,21 @@ fs::path scratch(const std::string& name) {
   return out;
 }
 
-// strata-segment train of `config` into dir/name with `overrides`; returns what it wrote on stderr.
-[[maybe_unused]] std::string train(const fs::path& dir, const std::string& name, const std::string& config,
-                  std::vector<std::string> overrides) {
-  std::ofstream(dir / "cfg.yaml") << config;
+// `strata-segment train --config DIR/cfg.yaml --out DIR/NAME OVERRIDES`.
+AppArgs train_args(const fs::path& dir, const std::string& name, std::vector<std::string> overrides) {
   AppArgs a;
   a.command = "train";
   a.config = (dir / "cfg.yaml").string();
   a.out = (dir / name).string();
   a.overrides = std::move(overrides);
+  return a;
+}
+
+// strata-segment train of `config` into dir/name with `overrides`; returns what it wrote on stderr.
+[[maybe_unused]] std::string train(const fs::path& dir, const std::string& name, const std::string& config,
+                                   std::vector<std::string> overrides) {
+  std::ofstream(dir / "cfg.yaml") << config;
+  const AppArgs a = train_args(dir, name, std::move(overrides));
   ::testing::internal::CaptureStderr();
   int rc = -1;
   try {
@@ -190,12 +196,7 @@ TEST(GraphTraining, SettingsAGraphCannotTakeAreErrors) {
   write_three_class_set(dir / "set");
   std::ofstream(dir / "cfg.yaml") << three_class_config(dir / "set");
   auto error_with = [&](std::vector<std::string> overrides) {
-    AppArgs a;
-    a.command = "train";
-    a.config = (dir / "cfg.yaml").string();
-    a.out = (dir / "run").string();
-    a.force = true;
-    a.overrides = std::move(overrides);
+    const AppArgs a = train_args(dir, "run", std::move(overrides));
     return strata::test::error_of([&] { segment::train_command(a); });
   };
   EXPECT_THAT(error_with({"train.cuda_graph=true"}), ::testing::HasSubstr("train.cuda_graph records the training step "
@@ -212,11 +213,7 @@ TEST(GraphTraining, NeedsACudaBuild) {
   fs::remove_all(dir);
   strata::test::write_segment_set(dir / "set");
   std::ofstream(dir / "cfg.yaml") << strata::test::segment_set_config(dir / "set");
-  AppArgs a;
-  a.command = "train";
-  a.config = (dir / "cfg.yaml").string();
-  a.out = (dir / "run").string();
-  a.overrides = {"train.cuda_graph=true"};
+  const AppArgs a = train_args(dir, "run", {"train.cuda_graph=true"});
   EXPECT_THAT(strata::test::error_of([&] { segment::train_command(a); }),
               ::testing::HasSubstr("train.cuda_graph needs a CUDA build of strata"));
   EXPECT_FALSE(fs::exists(dir / "run"));
