@@ -12,7 +12,8 @@
 # graph_steps.jsonl; GRAPH_MODELS narrows them), apps (every app's
 # shipped config trained, then predict or eval, each timed as a user runs it;
 # bf16 runs of the membrane and faults configs, membrane and CamVid with
-# train.cuda_graph (CamVid with 8 data workers, eager and graphed); apps.csv
+# train.cuda_graph (CamVid with 8 data workers, eager and graphed; faults_w8
+# and faults_graph the same for faults, when APP_RUNS names them); apps.csv
 # and apps.log; needs the bundle's apps and data: scripts/gpu_bundle.sh). STEP_MODELS,
 # WELLLOG_RUNS and APP_RUNS narrow the steps, the well-log and the app runs
 # (defaults below); CAMVID_EPOCHS (4) is how many CamVid epochs are timed.
@@ -205,9 +206,13 @@ if want apps; then
           train.device=$device train.progress=false $overrides
         timed welllog_predict "$here/strata-welllog" predict --checkpoint "$runs_dir/welllog/best.safetensors" \
           --input "$data/welllogs/validation_data_nofacies.csv" --output "$runs_dir/welllog_predicted.csv" --device $device ;;
-      faults | faults_bf16)
+      faults | faults_bf16 | faults_w8 | faults_graph)
+        # faults_w8: 8 section generators; faults_graph: the same with the step replayed from a CUDA graph.
+        extra=()
+        [ "$r" = faults_w8 ] || [ "$r" = faults_graph ] && extra+=(data.workers=8)
+        [ "$r" = faults_graph ] && extra+=(train.cuda_graph=true)
         timed "${r}_train" "$here/strata-faults" train --config configs/faults_synthetic.yaml --out "$runs_dir/$r" \
-          train.device=$device train.precision=$precision train.progress=false $overrides
+          train.device=$device train.precision=$precision train.progress=false ${extra[@]+"${extra[@]}"} $overrides
         if [ "$r" = faults ]; then
           timed faults_predict_f3 "$here/strata-faults" predict --checkpoint "$runs_dir/faults/best.safetensors" \
             --input "$data/seismic/segy/f3.sgy" --output "$runs_dir/f3_faults.sgy" --device $device

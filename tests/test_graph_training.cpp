@@ -1,8 +1,8 @@
-// train.cuda_graph (apps/common/driver.h, OneModelLearner::use_cuda_graph): strata-segment's training step
-// recorded as a CUDA graph on its second call and replayed after that. With deterministic algorithms a run whose
-// steps are replayed gives the same metrics at every epoch as the eager run; a batch of another shape (an epoch's
-// shorter last one) steps eagerly between replays; a step it cannot record (dropout) runs eagerly with a warning;
-// the settings a graph cannot take are errors that name the key.
+// train.cuda_graph (apps/common/driver.h, OneModelLearner::use_cuda_graph): strata-segment's and strata-faults'
+// training steps recorded as a CUDA graph on their second call and replayed after that. With deterministic
+// algorithms a run whose steps are replayed gives the same metrics at every epoch as the eager run; a batch of
+// another shape (an epoch's shorter last one) steps eagerly between replays; a step it cannot record (dropout)
+// runs eagerly with a warning; the settings a graph cannot take are errors that name the key.
 // The emulator build (label cuda_emu) and the nvcc build on a GPU (label gpu) train; the CPU build checks the
 // error of a build without CUDA.
 #include <gmock/gmock.h>
@@ -17,11 +17,13 @@
 
 #include "apps/common/cli.h"
 #include "apps/common/image_io.h"
+#include "apps/faults/run.h"
 #include "apps/segment/run.h"
 #include "engine/cudnn_conv.h"
 #include "engine/error.h"
 #include "tests/segment_set.h"
 #include "tests/test_util.h"
+#include "tests/tiny_configs.h"
 #if defined(STRATA_WITH_CUDA)
 #include "engine/cuda_device.h"
 #endif
@@ -94,15 +96,17 @@ AppArgs train_args(const fs::path& dir, const std::string& name, std::vector<std
   return a;
 }
 
-// strata-segment train of `config` into dir/name with `overrides`; returns what it wrote on stderr.
+// `command` (strata-segment train unless given) of `config` into dir/name with `overrides`; returns what it wrote
+// on stderr.
 [[maybe_unused]] std::string train(const fs::path& dir, const std::string& name, const std::string& config,
-                                   std::vector<std::string> overrides) {
+                                   std::vector<std::string> overrides,
+                                   int (*command)(const AppArgs&) = segment::train_command) {
   std::ofstream(dir / "cfg.yaml") << config;
   const AppArgs a = train_args(dir, name, std::move(overrides));
   ::testing::internal::CaptureStderr();
   int rc = -1;
   try {
-    rc = segment::train_command(a);
+    rc = command(a);
   } catch (...) {
     ::testing::internal::GetCapturedStderr();
     throw;
@@ -133,6 +137,29 @@ TEST(GraphTraining, ReplayedStepsGiveTheEagerRunsMetrics) {
   const std::string eager = metrics_without_seconds(dir / "eager" / "metrics.csv");
   EXPECT_GT(std::count(eager.begin(), eager.end(), '\n'), 3);
   EXPECT_EQ(metrics_without_seconds(dir / "graph" / "metrics.csv"), eager);
+  fs::remove_all(dir);
+}
+
+// strata-faults: fault_loss with a fixed positive weight and with the batch's own (loss.balance), a Dice term;
+// each section's generation is the same in both runs, so the metrics are the same at every epoch.
+TEST(GraphTraining, FaultsStepsReplayedLikeEagerOnes) {
+  if (cuda::device_count() == 0) GTEST_SKIP() << "SKIPPED: no CUDA device on this machine";
+  const fs::path dir = scratch("faults");
+  for (const std::string& loss : {std::string("loss={balance: false, pos_weight: 8, dice: 0.5}"),
+                                  std::string("loss={balance: true, dice: 0.5}")}) {
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    const std::vector<std::string> eager = {"train.device=cuda", "train.deterministic=true", "train.epochs=2", loss};
+    std::vector<std::string> graphed = eager;
+    graphed.push_back("train.cuda_graph=true");
+    train(dir, "eager", strata::test::tiny_faults_config(), eager, faults::train_command);
+    // 16 sections in batches of 8 for 2 epochs: the first step eager, the second recorded, then replays.
+    EXPECT_THAT(train(dir, "graph", strata::test::tiny_faults_config(), graphed, faults::train_command),
+                ::testing::HasSubstr("3 training steps replayed")) << loss;
+    const std::string metrics = metrics_without_seconds(dir / "eager" / "metrics.csv");
+    EXPECT_EQ(std::count(metrics.begin(), metrics.end(), '\n'), 3) << loss;
+    EXPECT_EQ(metrics_without_seconds(dir / "graph" / "metrics.csv"), metrics) << loss;
+  }
   fs::remove_all(dir);
 }
 

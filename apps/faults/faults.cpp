@@ -196,13 +196,35 @@ double LossOptions::positive_weight(double positives, double count) const {
   return positives > 0 ? std::min((count - positives) / positives, max_pos_weight) : 1.0;
 }
 
+namespace {
+
+Tensor weighted_bce_dice(const Tensor& logits, const Tensor& labels, const Tensor& pos_weight, const LossOptions& o) {
+  Tensor loss = bce_with_logits(logits, labels, Tensor(), pos_weight, Reduction::mean);
+  if (o.dice > 0) loss = add(loss, mul(dice_loss(sigmoid(logits), labels), o.dice));
+  return loss;
+}
+
+}  // namespace
+
 Tensor fault_loss(const Tensor& logits, const Tensor& labels, const LossOptions& o) {
   // The batch's positives are counted only when the weight depends on them.
   const double pw = o.balance ? o.positive_weight(sum(labels).item<float>(), double(labels.numel())) : o.pos_weight;
   const Tensor pos_weight = pw == 1.0 ? Tensor() : Tensor::full({1}, pw, DType::f32, logits.device());
-  Tensor loss = bce_with_logits(logits, labels, Tensor(), pos_weight, Reduction::mean);
-  if (o.dice > 0) loss = add(loss, mul(dice_loss(sigmoid(logits), labels), o.dice));
-  return loss;
+  return weighted_bce_dice(logits, labels, pos_weight, o);
+}
+
+std::vector<Tensor> fault_graph_batch(Tensor x, Tensor labels, const LossOptions& o) {
+  if (!o.balance) return {std::move(x), std::move(labels)};
+  const double pw = o.positive_weight(sum(labels).item<float>(), double(labels.numel()));  // host tensors
+  return {std::move(x), std::move(labels), Tensor::full({1}, pw, DType::f32, Device::cpu())};
+}
+
+Tensor fault_graph_loss(const Tensor& logits, const std::vector<Tensor>& t, const LossOptions& o,
+                        Tensor& fixed_weight) {
+  if (o.balance) return weighted_bce_dice(logits, t[1], t[2], o);
+  if (!fixed_weight.defined() && o.pos_weight != 1.0)
+    fixed_weight = Tensor::full({1}, o.pos_weight, DType::f32, logits.device());
+  return weighted_bce_dice(logits, t[1], fixed_weight, o);
 }
 
 double fault_loss_of_probabilities(const std::vector<float>& prob, const std::vector<uint8_t>& labels,

@@ -94,6 +94,13 @@ struct LossOptions {
 };
 // logits (N, 1, H, W), labels (N, 1, H, W) of 0 / 1 floats.
 Tensor fault_loss(const Tensor& logits, const Tensor& labels, const LossOptions& o);
+// fault_loss split for a step that a CUDA graph replays (train.cuda_graph): fault_graph_batch gives the batch's
+// tensors on the host (x, labels and, with loss.balance, the batch's positive weight as a one-element tensor);
+// fault_graph_loss computes fault_loss's operations from them once they are on the device, with no copy to or
+// from the host. `fixed_weight` holds loss.pos_weight on the device, made on the first call (which runs eagerly).
+std::vector<Tensor> fault_graph_batch(Tensor x, Tensor labels, const LossOptions& o);
+Tensor fault_graph_loss(const Tensor& logits, const std::vector<Tensor>& on_device, const LossOptions& o,
+                        Tensor& fixed_weight);
 // The same loss of one predicted section's probabilities (predict_section's output) against its 0 / 1 labels,
 // probabilities clamped to [1e-6, 1 - 1e-6]: the validation loss of a tiled, blended prediction.
 double fault_loss_of_probabilities(const std::vector<float>& prob, const std::vector<uint8_t>& labels,

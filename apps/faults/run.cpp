@@ -232,17 +232,19 @@ class FaultsTask : public Task {
   }
 
   Tensor loss(Module& model, std::vector<Sample> batch, Device device) override {
-    // x: (N, 1, H, W) standardised amplitudes; y: (N, 1, H, W) 0 / 1 fault labels
-    const int64_t n = int64_t(batch.size()), h = batch[0].image.height, w = batch[0].image.width;
-    std::vector<float> x, y;
-    x.reserve(size_t(n * h * w));
-    y.reserve(size_t(n * h * w));
-    for (const Sample& s : batch) {
-      x.insert(x.end(), s.image.data.begin(), s.image.data.end());
-      for (int32_t v : s.mask.data) y.push_back(float(v));
-    }
-    return fault_loss(model(Tensor::from_vector(x, {n, 1, h, w}).to(device)),
-                      Tensor::from_vector(y, {n, 1, h, w}).to(device), loss_);
+    const auto [x, y] = host_batch(batch);
+    return fault_loss(model(x.to(device)), y.to(device), loss_);
+  }
+
+  bool graph_ready(std::string*) const override { return true; }
+
+  std::vector<Tensor> graph_batch(std::vector<Sample> batch) override {
+    auto [x, y] = host_batch(batch);
+    return fault_graph_batch(std::move(x), std::move(y), loss_);
+  }
+
+  Tensor graph_loss(Module& model, const std::vector<Tensor>& on_device) override {
+    return fault_graph_loss(model(on_device[0]), on_device, loss_, graph_pos_weight_);
   }
 
   std::map<std::string, double> validate(Module& model, int64_t, const std::string&) override {
@@ -283,6 +285,19 @@ class FaultsTask : public Task {
   }
 
  private:
+  // x: (N, 1, H, W) standardised amplitudes; y: (N, 1, H, W) 0 / 1 fault labels, on the host.
+  static std::pair<Tensor, Tensor> host_batch(const std::vector<Sample>& batch) {
+    const int64_t n = int64_t(batch.size()), h = batch[0].image.height, w = batch[0].image.width;
+    std::vector<float> x, y;
+    x.reserve(size_t(n * h * w));
+    y.reserve(size_t(n * h * w));
+    for (const Sample& s : batch) {
+      x.insert(x.end(), s.image.data.begin(), s.image.data.end());
+      for (int32_t v : s.mask.data) y.push_back(float(v));
+    }
+    return {Tensor::from_vector(x, {n, 1, h, w}), Tensor::from_vector(y, {n, 1, h, w})};
+  }
+
   SynthOptions synth_;
   TrainingSections train_;
   bool train_variety_ = false;  // data.train_synthetic given
@@ -290,6 +305,7 @@ class FaultsTask : public Task {
   int64_t n_val_ = 0, n_test_ = 0, panels_ = 0, tolerance_ = 1, sections_per_epoch_ = 0, batch_ = 0;
   uint64_t val_seed_ = 0, test_seed_ = 0;
   LossOptions loss_;
+  Tensor graph_pos_weight_;  // train.cuda_graph: loss.pos_weight on the device
   TileOptions tiles_, quick_tiles_;
 };
 
