@@ -24,7 +24,8 @@ build="${1:-build-gpu}"
 apps="${2:-welllog}"
 data_sets="${3:-}"
 data_root="${STRATA_DATA:-../shared/data}"
-targets=(test_cuda_backend test_cuda_layers test_cuda_graph test_device_training bench_cuda bench_train_step strata-cuda-info)
+targets=(test_cuda_backend test_cuda_layers test_cuda_graph test_device_training test_graph_training bench_cuda bench_train_step
+  strata-cuda-info)
 for app in ${apps//,/ }; do
   case "$app" in
     welllog | segment | faults | anomaly) targets+=("strata-$app") ;;

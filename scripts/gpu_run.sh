@@ -57,7 +57,7 @@ status=0
 : > "$out/bench_cuda.err"
 if want tests; then
   : > "$out/gpu_tests.log"
-  for t in test_cuda_backend test_cuda_layers test_cuda_graph test_device_training; do
+  for t in test_cuda_backend test_cuda_layers test_cuda_graph test_device_training test_graph_training; do
     [ -x "$here/$t" ] || continue
     timeout 240 "$here/$t" >> "$out/gpu_tests.log" 2>&1 || status=1
   done
