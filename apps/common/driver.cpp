@@ -188,40 +188,38 @@ void OneModelLearner::use_cuda_graph(Task& task, Device device) {
 
 int64_t OneModelLearner::replayed_steps() const { return graph_ ? graph_->replayed : 0; }
 
+Tensor OneModelLearner::train_on(const std::vector<Tensor>& on_device) {
+  optimizer_.zero_grad();
+  Tensor l = graph_->task.graph_loss(model_, on_device);
+  l.backward();
+  optimizer_.step();
+  return l;
+}
+
 StepResult OneModelLearner::graphed_step(std::vector<Sample> batch, double wait) {
   Graphed& g = *graph_;
   const int64_t n = int64_t(batch.size());
   std::vector<Tensor> host = g.task.graph_batch(std::move(batch));
-  bool fits = !g.inputs.empty() && !g.eager_only;
-  for (size_t i = 0; fits && i < host.size(); ++i) fits = host[i].shape() == g.inputs[i].shape();
-  if (g.inputs.empty()) {
+  bool fits = !g.eager_only;  // the graph's inputs take this batch (not one of another shape)
+  if (!g.step) {
     for (const Tensor& t : host) g.inputs.push_back(t.to(g.device));
-    g.step = std::make_unique<GraphedStep>(optimizer_, [this] {
-      Graphed& gr = *graph_;
-      optimizer_.zero_grad();
-      gr.loss = gr.task.graph_loss(model_, gr.inputs);
-      gr.loss.backward();
-      optimizer_.step();
-    });
-    fits = true;
+    g.step = std::make_unique<GraphedStep>(optimizer_, [this] { graph_->loss = train_on(graph_->inputs); });
   } else if (fits) {
-    for (size_t i = 0; i < host.size(); ++i) g.inputs[i].copy_(host[i]);
+    for (size_t i = 0; fits && i < host.size(); ++i) fits = host[i].shape() == g.inputs[i].shape();
+    if (fits)
+      for (size_t i = 0; i < host.size(); ++i) g.inputs[i].copy_(host[i]);
   }
   Tensor loss;
-  if (fits && g.step->captured()) {
-    (*g.step)();
-    loss = g.loss;
-    ++g.replayed;
-  } else if (fits && !g.warmed_up) {
-    (*g.step)();  // eager: the convolutions choose their algorithms, the optimizer makes its state
-    loss = g.loss;
-    g.warmed_up = true;
-  } else if (fits) {
+  if (fits) {
+    // GraphedStep's first call runs eagerly (algorithm searches, optimizer state), its second records and replays.
+    const bool recording = g.warmed_up && !g.step->captured();
     try {
-      (*g.step)();  // recorded, then replayed
+      (*g.step)();
       loss = g.loss;
-      ++g.replayed;
+      if (g.warmed_up) ++g.replayed;
+      g.warmed_up = true;
     } catch (const Error& e) {
+      if (!recording) throw;
       // The recording failed and left the engine as it was: this step and every later one run eagerly.
       std::fprintf(stderr, "warning: train.cuda_graph: the training step cannot be recorded as a CUDA graph (%s); "
                    "it runs eagerly\n", e.what());
@@ -231,10 +229,7 @@ StepResult OneModelLearner::graphed_step(std::vector<Sample> batch, double wait)
   if (!loss.defined()) {
     std::vector<Tensor> inputs;
     for (const Tensor& t : host) inputs.push_back(t.to(g.device));
-    optimizer_.zero_grad();
-    loss = g.task.graph_loss(model_, inputs);
-    loss.backward();
-    optimizer_.step();
+    loss = train_on(inputs);
   }
   if (average_) average_->update(optimizer_.steps());
   return StepResult{loss.item<float>(), n, wait};

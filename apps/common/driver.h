@@ -131,6 +131,9 @@ class OneModelLearner : public Learner {
  private:
   struct Graphed;
   StepResult graphed_step(std::vector<Sample> batch, double wait);
+  // zero_grad, the task's graph_loss of `on_device`, backward and the optimizer step: the recorded step's body,
+  // and a step taken eagerly.
+  Tensor train_on(const std::vector<Tensor>& on_device);
 
   Module& model_;
   Optimizer& optimizer_;
