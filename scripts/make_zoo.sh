@@ -6,7 +6,7 @@
 #
 #   scripts/make_zoo.sh [NAME ...]      NAME: welllog_seg2016 segment_membrane segment_camvid
 #                                       anomaly_fmnist_convae_dense anomaly_fmnist_ae_transforms
-#                                       anomaly_folders_fmnist7 faults_synthetic faults_varied
+#                                       anomaly_folders_fmnist7 faults_synthetic
 #                                       (default: all)
 #
 # A run already in runs/zoo/NAME (best.safetensors) is used as it is; otherwise the config is trained there.
@@ -15,7 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 names=("$@")
 ((${#names[@]})) || names=(welllog_seg2016 segment_membrane segment_camvid anomaly_fmnist_convae_dense
-                           anomaly_fmnist_ae_transforms anomaly_folders_fmnist7 faults_synthetic faults_varied)
+                           anomaly_fmnist_ae_transforms anomaly_folders_fmnist7 faults_synthetic)
 commit="${ZOO_COMMIT:-$(git rev-parse --short HEAD)}"
 mkdir -p zoo
 
@@ -54,8 +54,6 @@ for name in "${names[@]}"; do
       prepare="scripts/fmnist_to_folders.py {dir} 7" eval_data="{dir}/test"
       what="test AUROC of the folder config on Fashion-MNIST exported as folders, sneakers (class 7) normal" ;;
     faults_synthetic) app=faults metric=report.csv:ap what="exact-pixel AP on the held-out synthetic test sections" ;;
-    faults_varied) app=faults metric=report.csv:ap
-      what="exact-pixel AP on the held-out synthetic test sections (the plain generator's)" ;;
     *) echo "make_zoo: unknown model $name" >&2; exit 2 ;;
   esac
   run="runs/zoo/$name" command="build/bin/strata-$app train --config configs/$config.yaml"

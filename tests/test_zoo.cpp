@@ -109,6 +109,6 @@ TEST_P(Zoo, ReproducesItsHeldOutFigure) {
 INSTANTIATE_TEST_SUITE_P(Models, Zoo,
                          ::testing::Values("welllog_seg2016", "segment_membrane", "segment_camvid",
                                            "anomaly_fmnist_convae_dense", "anomaly_fmnist_ae_transforms",
-                                           "anomaly_folders_fmnist7", "faults_synthetic", "faults_varied"));
+                                           "anomaly_folders_fmnist7", "faults_synthetic"));
 
 }  // namespace

@@ -61,8 +61,7 @@ strata::AppSpec app_spec() {
           "Writes the model as ONNX: seismic section -> fault probability (the per-section "
           "standardisation and the sigmoid inside), or its weights as safetensors.")};
   s.footer =
-      "configs: configs/faults_synthetic.yaml (U-Net), configs/faults_varied.yaml (the U-Net for surveys unlike the\n"
-      "plain generator), configs/faults_dense.yaml (dense baseline)\n"
+      "configs: configs/faults_synthetic.yaml (U-Net), configs/faults_dense.yaml (dense baseline)\n"
       "config keys: docs/faults.md (every run writes its resolved config, defaults included, to config.yaml)";
   return s;
 }

@@ -562,7 +562,7 @@ TrainingSections training_sections(const SynthOptions& o, const Config& data) {
 }
 
 SynthSection TrainingSections::draw(std::mt19937_64& rng) const {
-  const bool v = share >= 1 || std::uniform_real_distribution<double>(0, 1)(rng) < share;
+  const bool v = share >= 1 || (share > 0 && std::uniform_real_distribution<double>(0, 1)(rng) < share);
   return generate_section(v ? varied : plain, rng);
 }
 

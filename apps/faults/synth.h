@@ -136,8 +136,9 @@ double training_share(const Config& data);
 struct TrainingSections {
   SynthOptions varied, plain;
   double share = 1;
-  // One section; below a share of 1 the choice takes one draw from `rng` first, so a section is the same
-  // whatever draws before it.
+  // One section; with a share strictly between 0 and 1 the choice takes one draw from `rng` first, so a section
+  // is the same whatever draws before it. A share of 0 or 1 draws nothing: such a config's sections are those of
+  // the same config without the other kind.
   SynthSection draw(std::mt19937_64& rng) const;
 };
 TrainingSections training_sections(const SynthOptions& o, const Config& data);
