@@ -1341,6 +1341,17 @@ TEST(FaultsApp, ShippedConfigRunsReduced) {
   EXPECT_EQ(resolved.section("data").section("train_synthetic").keys(),
             (std::vector<std::string>{"wavelets", "dense_reflectivity", "reflector_variation", "listric", "fault_zone",
                                       "truncated", "coherent_noise", "share"}));
+  // share 0: plain training sections only, and the log says what they are.
+  ASSERT_EQ(run(faults_bin() + " train --config " + std::string(STRATA_SOURCE_DIR) +
+                "/configs/faults_synthetic.yaml --out " + (d / "plain").string() +
+                " train.epochs=1 data.sections_per_epoch=16 data.val_sections=2 data.test_sections=0 "
+                "train.progress=false data.train_synthetic.share=0" + log),
+            0)
+      << bytes_of(d / "log.txt");
+  EXPECT_EQ(bytes_of(d / "log.txt").find("training generator"), std::string::npos) << bytes_of(d / "log.txt");
+  EXPECT_NE(bytes_of(d / "log.txt").find("training sections have [0, 10] faults (data.train_faults)"),
+            std::string::npos)
+      << bytes_of(d / "log.txt");
   fs::remove_all(d);
 }
 

@@ -177,7 +177,7 @@ class FaultsTask : public Task {
     synth_ = synth_options(cfg, true);
     const Config data = cfg.section("data"), train = cfg.section("train");
     train_ = training_sections(synth_, data);
-    train_variety_ = data.has("train_synthetic");
+    train_variety_ = data.has("train_synthetic") && train_.share > 0;
     TrainingPlan plan;
     plan.batch = train.get_int("batch", 16, Bounds::at_least(1));
     plan.seed = uint64_t(train.get_int("seed", 1, Bounds::at_least(0)));
@@ -300,7 +300,7 @@ class FaultsTask : public Task {
 
   SynthOptions synth_;
   TrainingSections train_;
-  bool train_variety_ = false;  // data.train_synthetic given
+  bool train_variety_ = false;  // data.train_synthetic given, for a share of the sections above 0
   SectionSet val_;
   int64_t n_val_ = 0, n_test_ = 0, panels_ = 0, tolerance_ = 1, sections_per_epoch_ = 0, batch_ = 0;
   uint64_t val_seed_ = 0, test_seed_ = 0;
