@@ -585,15 +585,13 @@ TEST(Synthetic, VarietyIsOffByDefaultAndTrainingSectionsTakeIt) {
   EXPECT_EQ(training_share(Config::parse("train_faults: [0, 8]\n")), 1);
   // share 0 turns the variety off: the training sections are those of the same config without it, draw for draw
   // (a share strictly between 0 and 1 mixes the two kinds).
-  const Config without = Config::parse("synthetic: {faults: [0, 4], period: [6, 12]}\ntrain_faults: [0, 8]\n");
-  const Config share0 = Config::parse(
-      "synthetic: {faults: [0, 4], period: [6, 12]}\ntrain_faults: [0, 8]\n"
-      "train_synthetic: {wavelets: [morlet], fault_zone: [2, 3], share: 0}\n");
-  const Config half = Config::parse(
-      "synthetic: {faults: [0, 4], period: [6, 12]}\ntrain_faults: [0, 8]\n"
-      "train_synthetic: {wavelets: [morlet], fault_zone: [2, 3], share: 0.5}\n");
-  const TrainingSections ref = training_sections(o, without), off = training_sections(o, share0),
-                         mixed = training_sections(o, half);
+  const std::string plain_data = "synthetic: {faults: [0, 4], period: [6, 12]}\ntrain_faults: [0, 8]\n";
+  const auto with_share = [&](const char* share) {
+    return training_sections(o, Config::parse(plain_data + "train_synthetic: {wavelets: [morlet], fault_zone: [2, 3], "
+                                              "share: " + share + "}\n"));
+  };
+  const TrainingSections ref = training_sections(o, Config::parse(plain_data)), off = with_share("0"),
+                         mixed = with_share("0.5");
   int differing = 0;
   for (uint64_t i = 0; i < 6; ++i) {
     std::mt19937_64 r1 = sample_rng(5, 0, i), r2 = sample_rng(5, 0, i), r3 = sample_rng(5, 0, i);
@@ -1324,12 +1322,13 @@ TEST(FaultsApp, TrainEvalGeneratePredictEndToEnd) {
 // resumes from it), an override among them.
 TEST(FaultsApp, ShippedConfigRunsReduced) {
   const fs::path d = fresh_dir("shipped");
-  const std::string log = " > " + (d / "log.txt").string() + " 2>&1";
-  ASSERT_EQ(run(faults_bin() + " train --config " + std::string(STRATA_SOURCE_DIR) +
-                "/configs/faults_synthetic.yaml --out " + (d / "run").string() +
-                " train.epochs=1 data.sections_per_epoch=16 data.val_sections=2 data.test_sections=2 "
-                "train.progress=false 'data.train_synthetic.wavelets=[ormsby, morlet]'" + log),
-            0)
+  // The shipped config for one epoch of 16 sections into d/out with `extra` overrides; its log is d/log.txt.
+  const auto train_reduced = [&](const std::string& out, const std::string& extra) {
+    return run(faults_bin() + " train --config " + std::string(STRATA_SOURCE_DIR) +
+               "/configs/faults_synthetic.yaml --out " + (d / out).string() + " train.epochs=1 data.sections_per_epoch=16 data.val_sections=2 " +
+               "train.progress=false " + extra + " > " + (d / "log.txt").string() + " 2>&1");
+  };
+  ASSERT_EQ(train_reduced("run", "data.test_sections=2 'data.train_synthetic.wavelets=[ormsby, morlet]'"), 0)
       << bytes_of(d / "log.txt");
   EXPECT_TRUE(fs::is_regular_file(d / "run" / "best.safetensors"));
   EXPECT_NE(bytes_of(d / "log.txt").find("training generator (data.train_synthetic, 0.5 of the sections)"),
@@ -1342,12 +1341,7 @@ TEST(FaultsApp, ShippedConfigRunsReduced) {
             (std::vector<std::string>{"wavelets", "dense_reflectivity", "reflector_variation", "listric", "fault_zone",
                                       "truncated", "coherent_noise", "share"}));
   // share 0: plain training sections only, and the log says what they are.
-  ASSERT_EQ(run(faults_bin() + " train --config " + std::string(STRATA_SOURCE_DIR) +
-                "/configs/faults_synthetic.yaml --out " + (d / "plain").string() +
-                " train.epochs=1 data.sections_per_epoch=16 data.val_sections=2 data.test_sections=0 "
-                "train.progress=false data.train_synthetic.share=0" + log),
-            0)
-      << bytes_of(d / "log.txt");
+  ASSERT_EQ(train_reduced("plain", "data.test_sections=0 data.train_synthetic.share=0"), 0) << bytes_of(d / "log.txt");
   EXPECT_EQ(bytes_of(d / "log.txt").find("training generator"), std::string::npos) << bytes_of(d / "log.txt");
   EXPECT_NE(bytes_of(d / "log.txt").find("training sections have [0, 10] faults (data.train_faults)"),
             std::string::npos)
