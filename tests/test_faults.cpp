@@ -1325,8 +1325,9 @@ TEST(FaultsApp, ShippedConfigRunsReduced) {
   // The shipped config for one epoch of 16 sections into d/out with `extra` overrides; its log is d/log.txt.
   const auto train_reduced = [&](const std::string& out, const std::string& extra) {
     return run(faults_bin() + " train --config " + std::string(STRATA_SOURCE_DIR) +
-               "/configs/faults_synthetic.yaml --out " + (d / out).string() + " train.epochs=1 data.sections_per_epoch=16 data.val_sections=2 " +
-               "train.progress=false " + extra + " > " + (d / "log.txt").string() + " 2>&1");
+               "/configs/faults_synthetic.yaml --out " + (d / out).string() +
+               " train.epochs=1 data.sections_per_epoch=16 data.val_sections=2 train.progress=false " + extra + " > " +
+               (d / "log.txt").string() + " 2>&1");
   };
   ASSERT_EQ(train_reduced("run", "data.test_sections=2 'data.train_synthetic.wavelets=[ormsby, morlet]'"), 0)
       << bytes_of(d / "log.txt");
