@@ -1,9 +1,10 @@
 // CUDA kernel benchmarks, run only where a GPU exists:
 //   sgemm       native tiled SGEMM vs cuBLAS (pure FP32), TFLOP/s and % of cuBLAS
 //   elementwise add of two tensors vs a device-to-device copy, GB/s and % of copy
-//   conv        U-Net 3x3 shapes through the engine, native (implicit GEMM) vs
-//               cuDNN with searched and with heuristic algorithms (FP32, no
-//               TF32): forward, backward-data, backward-filter, TFLOP/s
+//   conv        U-Net 3x3 shapes through the engine, native (implicit GEMM, and
+//               Winograd F(4x4, 3x3)) vs cuDNN with searched and with heuristic
+//               algorithms (FP32, no TF32): forward, backward-data,
+//               backward-filter, TFLOP/s (counted as direct convolution)
 //   batch_norm  training-mode forward and backward, native (Welford) vs cuDNN, GB/s
 // Backward passes are timed as y.backward(gy) on a kept graph with only the
 // input (backward-data) or only the weight (backward-filter) requiring grad;
@@ -165,6 +166,7 @@ int main(int argc, char** argv) {
   if (cuda::cudnn_available()) engines.push_back({"cudnn", cuda::ConvEngine::cudnn});
   // Convolutions: cuDNN with its algorithms chosen by a timed search (the default) and by its heuristic ranking.
   std::vector<std::pair<const char*, cuda::ConvEngine>> conv_engines = engines;
+  conv_engines.insert(conv_engines.begin() + 1, {"native_winograd", cuda::ConvEngine::native});
   if (cuda::cudnn_available()) conv_engines.push_back({"cudnn_heuristic", cuda::ConvEngine::cudnn});
   struct ConvCase {
     int64_t N, C, HW;
@@ -177,6 +179,8 @@ int main(int argc, char** argv) {
     const double flop = 2.0 * double(c.N) * c.C * c.C * 9 * c.HW * c.HW;
     for (const auto& [name, e] : conv_engines) {
       cuda::set_conv_engine(e);
+      cuda::set_native_conv(std::string_view(name) == "native_winograd" ? cuda::NativeConv::winograd
+                                                                        : cuda::NativeConv::implicit_gemm);
       cuda::set_algo_choice(std::string_view(name) == "cudnn_heuristic" ? cuda::AlgoChoice::heuristic
                                                                          : cuda::AlgoChoice::search);
       const Conv2dOptions o{{1, 1}, {1, 1}};
@@ -205,6 +209,7 @@ int main(int argc, char** argv) {
           flop / bwd_data / 1e9, flop / bwd_filter / 1e9);
     }
     cuda::set_conv_engine(cuda::ConvEngine::automatic);
+    cuda::set_native_conv(cuda::NativeConv::implicit_gemm);
     cuda::set_algo_choice(cuda::AlgoChoice::search);
   }
   for (const ConvCase c : {ConvCase{16, 16, 256}, ConvCase{16, 64, 64}, ConvCase{16, 256, 16}}) {

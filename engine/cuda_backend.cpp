@@ -266,15 +266,21 @@ class CudaBackend final : public Backend {
       STRATA_CUDA_CHECK(cuda::col2im(g, in<scalar_t>(cols), n0, nb, out<scalar_t>(gx)));
     });
   }
-  // f32 convolutions run as implicit GEMMs (kernels/cuda/conv_igemm.cu) where they serve the shape; the rest
-  // (f64, depthwise, 1x1) through im2col and the GEMM.
+  // f32 convolutions run as implicit GEMMs (kernels/cuda/conv_igemm.cu) where they serve the shape, or as
+  // Winograd F(4x4, 3x3) (conv_winograd.cu) where it serves and STRATA_NATIVE_CONV asks for it; the rest (f64,
+  // depthwise, 1x1) through im2col and the GEMM.
+  static bool winograd_runs(ConvPass pass, const ConvGeom& g) {
+    return cuda::native_conv() == cuda::NativeConv::winograd && cuda::conv_winograd_workspace(pass, g) >= 0;
+  }
   int64_t conv_direct_workspace(DType t, ConvPass pass, const ConvGeom& g) override {
-    return t == DType::f32 ? cuda::conv_igemm_workspace(pass, g) : -1;
+    if (t != DType::f32) return -1;
+    return winograd_runs(pass, g) ? cuda::conv_winograd_workspace(pass, g) : cuda::conv_igemm_workspace(pass, g);
   }
   void conv_direct(DType t, ConvPass pass, const ConvGeom& g, const void* a, const void* b, void* o,
                    void* workspace) override {
-    STRATA_CHECK(t == DType::f32, "conv_direct: the CUDA implicit-GEMM convolution takes f32, got ", dtype_name(t));
-    STRATA_CUDA_CHECK(cuda::conv_igemm(pass, g, in<float>(a), in<float>(b), out<float>(o), out<float>(workspace)));
+    STRATA_CHECK(t == DType::f32, "conv_direct: the CUDA native convolutions take f32, got ", dtype_name(t));
+    const auto run = winograd_runs(pass, g) ? cuda::conv_winograd : cuda::conv_igemm;
+    STRATA_CUDA_CHECK(run(pass, g, in<float>(a), in<float>(b), out<float>(o), out<float>(workspace)));
   }
   void max_pool2d(DType t, const PoolGeom& g, const void* x, void* y, int64_t* indices) override {
     STRATA_DISPATCH_FLOAT(t, "max_pool2d", [&] {

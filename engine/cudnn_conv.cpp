@@ -42,6 +42,14 @@ Precision& precision_setting() {
   return p;
 }
 
+NativeConv& native_setting() {
+  static NativeConv k = [] {
+    const char* env = std::getenv("STRATA_NATIVE_CONV");
+    return env == nullptr || *env == '\0' ? NativeConv::implicit_gemm : parse_native_conv(env);
+  }();
+  return k;
+}
+
 bool& deterministic_setting() {
   static bool on = [] {
     const char* env = std::getenv("STRATA_DETERMINISTIC");
@@ -84,6 +92,15 @@ void set_conv_engine(ConvEngine engine) {
 ConvEngine conv_engine() { return engine_setting(); }
 
 bool use_cudnn_for_conv() { return cudnn_available() && conv_engine() != ConvEngine::native; }
+
+NativeConv parse_native_conv(std::string_view name) {
+  if (name == "igemm") return NativeConv::implicit_gemm;
+  if (name == "winograd") return NativeConv::winograd;
+  STRATA_FAIL("unknown native convolution kernel '", std::string(name), "': expected igemm or winograd");
+}
+
+void set_native_conv(NativeConv kernel) { native_setting() = kernel; }
+NativeConv native_conv() { return native_setting(); }
 
 AlgoChoice parse_algo_choice(std::string_view name) {
   if (name == "search") return AlgoChoice::search;
@@ -189,10 +206,10 @@ Key key_of(ConvPass p, DType t, const ConvGeom& g) {
               int64_t(conv_engine() == ConvEngine::automatic)};
 }
 
-constexpr int kUnsupported = -1, kNative = -2;
+constexpr int kUnsupported = -1, kNative = -2, kNativeWinograd = -3;
 
 struct Choice {
-  int algo = kUnsupported;  // or kNative: the native kernel was faster in the search
+  int algo = kUnsupported;  // or kNative / kNativeWinograd: that native kernel was faster in the search
   size_t workspace = 0;
   float ms = 0;                                // the search's time of the algorithm
   cudnnMathType_t math = CUDNN_DEFAULT_MATH;  // the math the algorithm was measured or ranked with
@@ -220,15 +237,28 @@ Choice pick(const Perf* perf, int n, size_t cap) {
   return {};
 }
 
-// The native implicit-GEMM kernel's time for the pass on the call's buffers (best of three after a warm-up), or
-// a negative value where it does not serve the shape. It joins the search when the engine is auto.
-float native_ms(ConvPass pass, const ConvGeom& g, const void* a, const void* b, void* out) {
-  const int64_t floats = conv_igemm_workspace(pass, g);
+// Runs the Winograd kernel on a pass's buffers (the shape served: conv_winograd_workspace >= 0).
+void run_winograd(ConvPass pass, const ConvGeom& g, const void* a, const void* b, void* out) {
+  const int64_t floats = conv_winograd_workspace(pass, g);
+  float* ws = static_cast<float*>(workspace(size_t(floats) * sizeof(float)));
+  STRATA_CUDA_CHECK(conv_winograd(pass, g, static_cast<const float*>(a), static_cast<const float*>(b),
+                                  static_cast<float*>(out), ws));
+}
+
+// A native kernel's time for the pass on the call's buffers (best of three after a warm-up), or a negative value
+// where it does not serve the shape or its workspace would pass half the free memory: the implicit GEMM, or
+// Winograd. Both join the search when the engine is auto.
+float native_ms(ConvPass pass, const ConvGeom& g, const void* a, const void* b, void* out, bool winograd) {
+  const int64_t floats = winograd ? conv_winograd_workspace(pass, g) : conv_igemm_workspace(pass, g);
   if (floats < 0) return -1;
+  size_t free_bytes = 0, total = 0;
+  STRATA_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total));
+  if (size_t(floats) * sizeof(float) > free_bytes / 2) return -1;
   float* ws = static_cast<float*>(workspace(size_t(floats) * sizeof(float)));
   const auto go = [&] {
-    STRATA_CUDA_CHECK(conv_igemm(pass, g, static_cast<const float*>(a), static_cast<const float*>(b),
-                                 static_cast<float*>(out), ws));
+    const float *fa = static_cast<const float*>(a), *fb = static_cast<const float*>(b);
+    float* fo = static_cast<float*>(out);
+    STRATA_CUDA_CHECK(winograd ? conv_winograd(pass, g, fa, fb, fo, ws) : conv_igemm(pass, g, fa, fb, fo, ws));
   };
   cudaEvent_t start, stop;
   STRATA_CUDA_CHECK(cudaEventCreate(&start));
@@ -323,8 +353,11 @@ Choice choose(ConvPass p, DType t, const ConvGeom& g, const Descriptors& d, cons
     }
   }
   if (search && t == DType::f32 && precision() == Precision::fp32 && conv_engine() == ConvEngine::automatic) {
-    const float native = native_ms(p, g, io.a, io.b, io.out);
+    const float native = native_ms(p, g, io.a, io.b, io.out, false);
     if (native >= 0 && (c.algo < 0 || native < c.ms)) c = {kNative, 0, native, CUDNN_DEFAULT_MATH};
+    const float winograd = native_ms(p, g, io.a, io.b, io.out, true);
+    if (winograd >= 0 && (c.algo == kUnsupported || winograd < c.ms))
+      c = {kNativeWinograd, 0, winograd, CUDNN_DEFAULT_MATH};
   }
   if (c.algo == kUnsupported)
     log_unsupported(p == ConvPass::forward ? "forward" : p == ConvPass::backward_data ? "backward-data" : "backward-filter", g);
@@ -360,7 +393,11 @@ bool run(ConvPass p, DType t, const ConvGeom& g, const Buffers& io, Run&& go) {
   }
   if (!bf16) {
     const Choice c = choose(p, t, g, d, io);
-    if (c.algo < 0) return false;  // unsupported, or the native kernel was faster
+    if (c.algo == kNativeWinograd) {
+      run_winograd(p, g, io.a, io.b, io.out);
+      return true;
+    }
+    if (c.algo < 0) return false;  // unsupported, or the implicit GEMM was faster
     go(d, c, workspace(c.workspace), Scale{}, io);  // FMA math: never TF32
     return true;
   }

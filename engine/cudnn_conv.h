@@ -4,8 +4,8 @@
 // by default cuDNN times every algorithm it offers on the call's own buffers
 // (cudnnFind*AlgorithmEx, workspace bounded) and the fastest runs from then
 // on, as PyTorch's cudnn.benchmark does; under the auto engine the native
-// implicit-GEMM kernel is timed beside them and runs the shapes where it is
-// faster. `heuristic` takes cuDNN's ranking without timing
+// kernels (implicit GEMM, and Winograd where it serves the shape) are timed
+// beside them and run the shapes where they are faster. `heuristic` takes cuDNN's ranking without timing
 // (cudnnGet*Algorithm_v7). `deterministic` keeps only the
 // algorithms cuDNN marks deterministic, so two runs give the same numbers.
 // All calls share one workspace, and FP32 runs with CUDNN_FMA_MATH (no TF32)
@@ -33,6 +33,14 @@ void set_conv_engine(ConvEngine engine);  // throws for cudnn in a build without
 ConvEngine conv_engine();
 bool cudnn_available();
 bool use_cudnn_for_conv();
+
+// The native kernel of the convolutions the Winograd kernels serve (3x3, stride 1, dilation 1, one group; see
+// kernels/cuda/conv_winograd.cu): STRATA_NATIVE_CONV=igemm|winograd (default igemm, the implicit GEMM). The
+// native engine runs the one chosen; the auto engine's search times both beside cuDNN's algorithms.
+enum class NativeConv { implicit_gemm, winograd };
+NativeConv parse_native_conv(std::string_view name);
+void set_native_conv(NativeConv kernel);
+NativeConv native_conv();
 
 // How cuDNN's algorithm is chosen: STRATA_CUDNN_ALGO=search|heuristic (default search).
 enum class AlgoChoice { search, heuristic };

@@ -73,13 +73,13 @@ if want kernels || want conv; then
   cat "$out/bench_cuda.jsonl"
 fi
 
-# Nsight Compute's summary of the implicit-GEMM convolution kernels (one launch of each kind).
+# Nsight Compute's summary of the native convolution kernels (implicit GEMM; Winograd's transforms).
 if want profile; then
   ncu_bin=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -n 1)
   if [ -n "$ncu_bin" ]; then
-    timeout 180 "$ncu_bin" --kernel-name regex:conv_igemm --launch-count 9 --section SpeedOfLight \
+    timeout 180 "$ncu_bin" --kernel-name regex:'conv_igemm|_transform_kernel' --launch-count 24 --section SpeedOfLight \
       --section Occupancy --section LaunchStats "$here/bench_cuda" --repeats 1 --only conv > "$out/profile.txt" 2>&1
-    grep -E "conv_igemm_kernel|Duration|Compute \(SM\) Throughput|Memory Throughput|Achieved Occupancy|Registers Per" \
+    grep -E "conv_igemm_kernel|_transform_kernel|Duration|Compute \(SM\) Throughput|Memory Throughput|Achieved Occupancy|Registers Per" \
       "$out/profile.txt" | head -n 80
   else
     echo "profile: no ncu on this machine"
@@ -90,14 +90,17 @@ repo="${STRATA_REPO:-$here/..}"
 # The reference U-Nets' training steps (bench_train_step.cpp; torch_train_step.py, the identical PyTorch model).
 if want steps; then
   : > "$out/train_step.jsonl"
-  # strata four ways: cuDNN with searched algorithms (the default), cuDNN's heuristic choice, the native kernels,
-  # and the default in bf16 mixed precision.
+  # strata five ways: cuDNN with searched algorithms (the default), cuDNN's heuristic choice, the native kernels
+  # (implicit GEMM; Winograd for the 3x3 stride-1 convolutions), and the default in bf16 mixed precision.
   for m in ${STEP_MODELS:-unet2d faults unet_mobilenetv2 unet_vgg16 faults_predict}; do
     timeout 60 "$here/bench_train_step" "$m" "$repeats" cuda >> "$out/train_step.jsonl" 2>> "$out/bench_cuda.err"
     STRATA_CUDNN_ALGO=heuristic timeout 60 "$here/bench_train_step" "$m" "$repeats" cuda 2>> "$out/bench_cuda.err" |
       sed 's/^{"name": "\([^"]*\)"/{"name": "\1", "engine": "cudnn_heuristic"/' >> "$out/train_step.jsonl"
     STRATA_CONV_ENGINE=native timeout 60 "$here/bench_train_step" "$m" "$repeats" cuda 2>> "$out/bench_cuda.err" |
       sed 's/^{"name": "\([^"]*\)"/{"name": "\1", "engine": "native"/' >> "$out/train_step.jsonl"
+    STRATA_CONV_ENGINE=native STRATA_NATIVE_CONV=winograd timeout 60 "$here/bench_train_step" "$m" "$repeats" cuda \
+      2>> "$out/bench_cuda.err" |
+      sed 's/^{"name": "\([^"]*\)"/{"name": "\1", "engine": "native_winograd"/' >> "$out/train_step.jsonl"
     STRATA_PRECISION=bf16 timeout 60 "$here/bench_train_step" "$m" "$repeats" cuda 2>> "$out/bench_cuda.err" |
       sed 's/^{"name": "\([^"]*\)"/{"name": "\1", "precision": "bf16"/' >> "$out/train_step.jsonl"
     if [ -f "$repo/benchmarks/torch_train_step.py" ] && python3 -c "import torch; assert torch.cuda.is_available()" 2>/dev/null; then

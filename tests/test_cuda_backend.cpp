@@ -368,6 +368,56 @@ TEST(CudaBackendNn, ImplicitGemmConvolutions) {
   cuda::set_conv_engine(cuda::ConvEngine::automatic);
 }
 
+// The Winograd F(4x4, 3x3) kernels (kernels/cuda/conv_winograd.cu) in every pass against float64 on the CPU:
+// paddings 0, 1, 2 and unequal ones (backward-data runs padded 2 - p), planes that end inside a tile, more output
+// channels than a GEMM tile holds, and a backward-weight sum cut into chunks (4 x 64 x 64 outputs: 1,024 tiles).
+TEST(CudaBackendNn, WinogradConvolutions) {
+  EXPECT_EQ(cuda::parse_native_conv("winograd"), cuda::NativeConv::winograd);
+  EXPECT_EQ(cuda::parse_native_conv("igemm"), cuda::NativeConv::implicit_gemm);
+  EXPECT_THROW(cuda::parse_native_conv("fft"), Error);
+  cuda::set_conv_engine(cuda::ConvEngine::native);
+  cuda::set_native_conv(cuda::NativeConv::winograd);
+  // Relative to the largest element, as the CPU's F(4x4, 3x3) is tested (tests/test_conv_winograd.cpp): the
+  // transforms scale by up to 8 and 1/24, so the kernels round about a decimal digit more than a direct sum.
+  // Measured on these cases: below 5e-6 of the largest element, the chunked weight gradient below 1e-5; a wrong
+  // coefficient (1/25 for 1/24 in the filter transform) is off by 5e-4 to 6e-3.
+  const auto against_f64 = [](const std::string& name, const Fn& f, const std::vector<Tensor>& inputs) {
+    check(name, f, inputs, 3e-5, true, DType::f64);
+  };
+  ConvGeom g;
+  g.N = 2, g.C = 8, g.H = 13, g.W = 11, g.K = 10, g.R = g.S = 3, g.OH = 13, g.OW = 11, g.pad_h = g.pad_w = 1;
+  for (const ConvPass pass : {ConvPass::forward, ConvPass::backward_data, ConvPass::backward_weight})
+    EXPECT_GT(cuda::conv_winograd_workspace(pass, g), 0) << int(pass);
+  const auto not_served = [&](auto change) {
+    ConvGeom h = g;
+    change(h);
+    return cuda::conv_winograd_workspace(ConvPass::forward, h) == -1;
+  };
+  EXPECT_TRUE(not_served([](ConvGeom& h) { h.stride_h = 2, h.OH = 7; }));
+  EXPECT_TRUE(not_served([](ConvGeom& h) { h.dil_w = 2, h.OW = 9; }));
+  EXPECT_TRUE(not_served([](ConvGeom& h) { h.groups = 2; }));
+  EXPECT_TRUE(not_served([](ConvGeom& h) { h.R = h.S = 5, h.pad_h = h.pad_w = 2; }));
+  EXPECT_TRUE(not_served([](ConvGeom& h) { h.pad_h = 3, h.OH = 17; }));
+  against_f64("winograd 3x3 pad 1, planes ending inside a tile",
+              [](auto& v) { return conv2d(v[0], v[1], v[2], {{1, 1}, {1, 1}}); },
+              {mul(randn({2, 8, 13, 11}, 180), 0.3), mul(randn({10, 8, 3, 3}, 181), 0.2), randn({10}, 182)});
+  against_f64("winograd 3x3 pad 0", [](auto& v) { return conv2d(v[0], v[1], v[2]); },
+              {mul(randn({1, 6, 10, 9}, 183), 0.3), mul(randn({5, 6, 3, 3}, 184), 0.2), randn({5}, 185)});
+  against_f64("winograd 3x3 pad 2 and 0", [](auto& v) { return conv2d(v[0], v[1], v[2], {{1, 1}, {2, 0}}); },
+              {mul(randn({2, 4, 7, 6}, 186), 0.3), mul(randn({3, 4, 3, 3}, 187), 0.2), randn({3}, 188)});
+  against_f64("winograd 3x3 130 output channels", [](auto& v) { return conv2d(v[0], v[1], v[2], {{1, 1}, {1, 1}}); },
+              {mul(randn({1, 5, 9, 10}, 189), 0.3), mul(randn({130, 5, 3, 3}, 190), 0.2), randn({130}, 191)});
+  ConvGeom chunked = g;
+  chunked.N = 4, chunked.H = chunked.W = chunked.OH = chunked.OW = 64, chunked.K = 12;
+  EXPECT_GT(cuda::conv_winograd_workspace(ConvPass::backward_weight, chunked),
+            cuda::conv_winograd_workspace(ConvPass::forward, chunked));  // the chunks' partial products
+  against_f64("winograd 3x3 4 x 64 x 64 (weight sum in chunks)",
+              [](auto& v) { return conv2d(v[0], v[1], v[2], {{1, 1}, {1, 1}}); },
+              {mul(randn({4, 8, 64, 64}, 192), 0.1), mul(randn({12, 8, 3, 3}, 193), 0.2), randn({12}, 194)});
+  cuda::set_native_conv(cuda::NativeConv::implicit_gemm);
+  cuda::set_conv_engine(cuda::ConvEngine::automatic);
+}
+
 TEST(CudaBackendNn, PoolingAndUpsampling) {
   const Tensor x = randn({2, 3, 11, 9}, 71);
   check("max_pool2d 2x2", [](auto& v) { return max_pool2d(v[0]); }, {x});

@@ -85,6 +85,11 @@ cudaError_t bf16_to_f32(const uint16_t* x, float* y, int64_t n);
 // the floats of workspace a pass needs, or -1 for a shape they do not serve (depthwise, 1x1, over 2^31 elements).
 int64_t conv_igemm_workspace(ConvPass pass, const ConvGeom& g);
 cudaError_t conv_igemm(ConvPass pass, const ConvGeom& g, const float* a, const float* b, float* out, float* workspace);
+// Winograd F(4x4, 3x3) passes of f32 tensors (conv_winograd.cu): 3x3 kernels, stride 1, dilation 1, one group,
+// padding 0-2; the floats of workspace a pass needs, or -1 for a shape they do not serve.
+int64_t conv_winograd_workspace(ConvPass pass, const ConvGeom& g);
+cudaError_t conv_winograd(ConvPass pass, const ConvGeom& g, const float* a, const float* b, float* out,
+                          float* workspace);
 template <class T>
 cudaError_t max_pool2d(const PoolGeom& g, const T* x, T* y, int64_t* indices);
 template <class T>
