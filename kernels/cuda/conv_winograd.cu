@@ -105,6 +105,23 @@ __device__ __forceinline__ void filter_gradient_1d(const float m[kIn], float g[3
   g[2] = (b - a) * (1.0f / 6) + m[5];
 }
 
+// Y = F X F^T for a 1-D transform F of N values to M (f(in, out)): F along the columns of X, then along the rows.
+template <int N, int M, class F>
+__device__ __forceinline__ void transform_2d(const float (&x)[N][N], float (&y)[M][M], F f) {
+  float cols[M][N];
+#pragma unroll
+  for (int s = 0; s < N; ++s) {
+    float col[N], out[M];
+#pragma unroll
+    for (int r = 0; r < N; ++r) col[r] = x[r][s];
+    f(col, out);
+#pragma unroll
+    for (int k = 0; k < M; ++k) cols[k][s] = out[k];
+  }
+#pragma unroll
+  for (int k = 0; k < M; ++k) f(cols[k], y[k]);
+}
+
 // The tile of flat index `tile` (< T): sample n and tile row / column.
 struct TilePos {
   int n, th, tw;
@@ -128,22 +145,12 @@ __global__ void filter_transform_kernel(const float* __restrict__ w, int Ko, int
     for (int r = 0; r < 3; ++r)
 #pragma unroll
       for (int s = 0; s < 3; ++s) g[r][s] = flip ? __ldg(src + (2 - r) * 3 + (2 - s)) : __ldg(src + r * 3 + s);
-    float a[kIn][3];  // G g
+    float u[kIn][kIn];
+    transform_2d(g, u, [](const float* a, float* b) { filter_1d(a, b); });
 #pragma unroll
-    for (int s = 0; s < 3; ++s) {
-      const float col[3] = {g[0][s], g[1][s], g[2][s]};
-      float out[kIn];
-      filter_1d(col, out);
+    for (int k = 0; k < kIn; ++k)
 #pragma unroll
-      for (int k = 0; k < kIn; ++k) a[k][s] = out[k];
-    }
-#pragma unroll
-    for (int k = 0; k < kIn; ++k) {  // (G g) G^T
-      float out[kIn];
-      filter_1d(a[k], out);
-#pragma unroll
-      for (int l = 0; l < kIn; ++l) U[(k * kIn + l) * n + i] = out[l];
-    }
+      for (int l = 0; l < kIn; ++l) U[(k * kIn + l) * n + i] = u[k][l];
   }
 }
 
@@ -171,23 +178,12 @@ __global__ void input_transform_kernel(const float* __restrict__ x, Tiling t, fl
 #pragma unroll
         for (int s = 0; s < kIn; ++s) d[r][s] = 0.f;
     }
-    float b[kIn][kIn];  // B^T d
+    float v[kIn][kIn];
+    transform_2d(d, v, [](const float* a, float* b) { input_1d(a, b); });
 #pragma unroll
-    for (int s = 0; s < kIn; ++s) {
-      float col[kIn], out[kIn];
+    for (int k = 0; k < kIn; ++k)
 #pragma unroll
-      for (int r = 0; r < kIn; ++r) col[r] = d[r][s];
-      input_1d(col, out);
-#pragma unroll
-      for (int k = 0; k < kIn; ++k) b[k][s] = out[k];
-    }
-#pragma unroll
-    for (int k = 0; k < kIn; ++k) {  // (B^T d) B
-      float out[kIn];
-      input_1d(b[k], out);
-#pragma unroll
-      for (int l = 0; l < kIn; ++l) V[(k * kIn + l) * plane + i] = out[l];
-    }
+      for (int l = 0; l < kIn; ++l) V[(k * kIn + l) * plane + i] = v[k][l];
   }
 }
 
@@ -197,28 +193,22 @@ __global__ void output_transform_kernel(const float* __restrict__ M, Tiling t, f
   STRATA_GRID_STRIDE(i, n_out) {
     const int k = int(i / t.T), tile = int(i - int64_t(k) * t.T);
     const int64_t at = int64_t(k) * t.Tc + tile;
-    float b[kTile][kIn];  // A^T m
+    float m[kIn][kIn], out[kTile][kTile];
 #pragma unroll
-    for (int s = 0; s < kIn; ++s) {
-      float col[kIn], out[kTile];
+    for (int r = 0; r < kIn; ++r)
 #pragma unroll
-      for (int r = 0; r < kIn; ++r) col[r] = M[(r * kIn + s) * plane + at];
-      output_1d(col, out);
-#pragma unroll
-      for (int q = 0; q < kTile; ++q) b[q][s] = out[q];
-    }
+      for (int s = 0; s < kIn; ++s) m[r][s] = M[(r * kIn + s) * plane + at];
+    transform_2d(m, out, [](const float* a, float* b) { output_1d(a, b); });
     const TilePos pos = tile_pos(t, tile);
     float* dst = y + (int64_t(pos.n) * t.K + k) * t.OH * t.OW;
 #pragma unroll
-    for (int q = 0; q < kTile; ++q) {  // (A^T m) A
+    for (int q = 0; q < kTile; ++q) {
       const int oh = kTile * pos.th + q;
       if (oh >= t.OH) break;
-      float out[kTile];
-      output_1d(b[q], out);
 #pragma unroll
       for (int l = 0; l < kTile; ++l) {
         const int ow = kTile * pos.tw + l;
-        if (ow < t.OW) dst[oh * t.OW + ow] = out[l];
+        if (ow < t.OW) dst[oh * t.OW + ow] = out[q][l];
       }
     }
   }
@@ -246,23 +236,12 @@ __global__ void grad_output_transform_kernel(const float* __restrict__ gy, Tilin
           if (oh < t.OH && ow < t.OW) dy[r][s] = __ldg(src + oh * t.OW + ow);
         }
     }
-    float c[kIn][kTile];  // A dy
+    float z[kIn][kIn];
+    transform_2d(dy, z, [](const float* a, float* b) { gradient_1d(a, b); });
 #pragma unroll
-    for (int s = 0; s < kTile; ++s) {
-      float col[kTile], out[kIn];
+    for (int r = 0; r < kIn; ++r)
 #pragma unroll
-      for (int r = 0; r < kTile; ++r) col[r] = dy[r][s];
-      gradient_1d(col, out);
-#pragma unroll
-      for (int k2 = 0; k2 < kIn; ++k2) c[k2][s] = out[k2];
-    }
-#pragma unroll
-    for (int k2 = 0; k2 < kIn; ++k2) {  // (A dy) A^T
-      float out[kIn];
-      gradient_1d(c[k2], out);
-#pragma unroll
-      for (int l = 0; l < kIn; ++l) dM[(k2 * kIn + l) * plane + i] = out[l];
-    }
+      for (int s = 0; s < kIn; ++s) dM[(r * kIn + s) * plane + i] = z[r][s];
   }
 }
 
@@ -270,29 +249,21 @@ __global__ void grad_output_transform_kernel(const float* __restrict__ gy, Tilin
 __global__ void filter_grad_transform_kernel(const float* __restrict__ P, int S, int K, int C, float* __restrict__ gw) {
   const int64_t n = int64_t(K) * C;
   STRATA_GRID_STRIDE(i, n) {
-    float e[3][kIn];  // G^T p
+    float p[kIn][kIn], g[3][3];
 #pragma unroll
-    for (int s = 0; s < kIn; ++s) {
-      float col[kIn], out[3];
+    for (int r = 0; r < kIn; ++r)
 #pragma unroll
-      for (int r = 0; r < kIn; ++r) {
+      for (int s = 0; s < kIn; ++s) {
         const float* src = P + int64_t(r * kIn + s) * S * n + i;
         float sum = 0.f;
         for (int j = 0; j < S; ++j) sum += src[j * n];
-        col[r] = sum;
+        p[r][s] = sum;
       }
-      filter_gradient_1d(col, out);
+    transform_2d(p, g, [](const float* a, float* b) { filter_gradient_1d(a, b); });
 #pragma unroll
-      for (int q = 0; q < 3; ++q) e[q][s] = out[q];
-    }
-    float* dst = gw + i * 9;
+    for (int r = 0; r < 3; ++r)
 #pragma unroll
-    for (int q = 0; q < 3; ++q) {  // (G^T p) G
-      float out[3];
-      filter_gradient_1d(e[q], out);
-#pragma unroll
-      for (int l = 0; l < 3; ++l) dst[q * 3 + l] = out[l];
-    }
+      for (int s = 0; s < 3; ++s) gw[i * 9 + r * 3 + s] = g[r][s];
   }
 }
 
