@@ -237,29 +237,29 @@ Choice pick(const Perf* perf, int n, size_t cap) {
   return {};
 }
 
-// Runs the Winograd kernel on a pass's buffers (the shape served: conv_winograd_workspace >= 0).
-void run_winograd(ConvPass pass, const ConvGeom& g, const void* a, const void* b, void* out) {
-  const int64_t floats = conv_winograd_workspace(pass, g);
-  float* ws = static_cast<float*>(workspace(size_t(floats) * sizeof(float)));
-  STRATA_CUDA_CHECK(conv_winograd(pass, g, static_cast<const float*>(a), static_cast<const float*>(b),
-                                  static_cast<float*>(out), ws));
+// The floats of workspace a native kernel needs for the pass, or -1 where it does not serve the shape.
+int64_t native_workspace(ConvPass pass, const ConvGeom& g, bool winograd) {
+  return winograd ? conv_winograd_workspace(pass, g) : conv_igemm_workspace(pass, g);
+}
+
+// Runs a native kernel, the implicit GEMM or Winograd, on a pass's buffers (the shape served).
+void run_native(ConvPass pass, const ConvGeom& g, const void* a, const void* b, void* out, bool winograd) {
+  float* ws = static_cast<float*>(workspace(size_t(native_workspace(pass, g, winograd)) * sizeof(float)));
+  const float *fa = static_cast<const float*>(a), *fb = static_cast<const float*>(b);
+  float* fo = static_cast<float*>(out);
+  STRATA_CUDA_CHECK(winograd ? conv_winograd(pass, g, fa, fb, fo, ws) : conv_igemm(pass, g, fa, fb, fo, ws));
 }
 
 // A native kernel's time for the pass on the call's buffers (best of three after a warm-up), or a negative value
 // where it does not serve the shape or its workspace would pass half the free memory: the implicit GEMM, or
 // Winograd. Both join the search when the engine is auto.
 float native_ms(ConvPass pass, const ConvGeom& g, const void* a, const void* b, void* out, bool winograd) {
-  const int64_t floats = winograd ? conv_winograd_workspace(pass, g) : conv_igemm_workspace(pass, g);
+  const int64_t floats = native_workspace(pass, g, winograd);
   if (floats < 0) return -1;
   size_t free_bytes = 0, total = 0;
   STRATA_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total));
   if (size_t(floats) * sizeof(float) > free_bytes / 2) return -1;
-  float* ws = static_cast<float*>(workspace(size_t(floats) * sizeof(float)));
-  const auto go = [&] {
-    const float *fa = static_cast<const float*>(a), *fb = static_cast<const float*>(b);
-    float* fo = static_cast<float*>(out);
-    STRATA_CUDA_CHECK(winograd ? conv_winograd(pass, g, fa, fb, fo, ws) : conv_igemm(pass, g, fa, fb, fo, ws));
-  };
+  const auto go = [&] { run_native(pass, g, a, b, out, winograd); };
   cudaEvent_t start, stop;
   STRATA_CUDA_CHECK(cudaEventCreate(&start));
   STRATA_CUDA_CHECK(cudaEventCreate(&stop));
@@ -393,11 +393,12 @@ bool run(ConvPass p, DType t, const ConvGeom& g, const Buffers& io, Run&& go) {
   }
   if (!bf16) {
     const Choice c = choose(p, t, g, d, io);
-    if (c.algo == kNativeWinograd) {
-      run_winograd(p, g, io.a, io.b, io.out);
+    // The native kernel the search chose runs here, whatever STRATA_NATIVE_CONV says for the native engine.
+    if (c.algo == kNative || c.algo == kNativeWinograd) {
+      run_native(p, g, io.a, io.b, io.out, c.algo == kNativeWinograd);
       return true;
     }
-    if (c.algo < 0) return false;  // unsupported, or the implicit GEMM was faster
+    if (c.algo < 0) return false;  // unsupported: the caller runs the native engine
     go(d, c, workspace(c.workspace), Scale{}, io);  // FMA math: never TF32
     return true;
   }
