@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # How a strata-faults checkpoint scores whole cubes, predicted as a survey is: labelled synthetic SEG-Y cubes
 # (`generate --cubes`: 128 samples x 128 x 128 traces, 1-4 faults of any strike, test seed 2002) of the shipped
-# config's generator, then of looks it was not trained on, each predicted on its inlines, on its crosslines and
-# on both (`--direction both`, predict's default). Prints one row per look and direction: AP exact and within
-# one sample, the mean over the cubes and its lowest and highest (docs/faults.md, "Whole cubes").
+# config's generator, then of looks it was not trained on, each predicted on its inlines, on its crosslines, on
+# both, and on all four directions (`--direction all`, predict's default: the diagonals too). Prints one row per
+# look and direction: AP exact and within one sample, the mean over the cubes and its lowest and highest
+# (docs/faults.md, "Whole cubes").
 #   scripts/faults_cube_shift.sh runs/faults_synthetic/best.safetensors [CUBES (default 6)]
-# DIRECTIONS="both" scores one direction only (default "inline crossline both").
+# DIRECTIONS="all" scores one direction setting only (default "inline crossline both all").
 set -euo pipefail
 [[ $# -ge 1 && $# -le 2 ]] || { echo "usage: $0 CHECKPOINT [CUBES]" >&2; exit 2; }
 [[ -f $1 ]] || { echo "faults_cube_shift: $1: no such checkpoint" >&2; exit 1; }
@@ -34,7 +35,7 @@ for look in "${looks[@]}"; do
     cat "$out/log.txt" >&2
     exit 1
   fi
-  for direction in ${DIRECTIONS:-inline crossline both}; do
+  for direction in ${DIRECTIONS:-inline crossline both all}; do
     : > "$out/scores.txt"
     for ((i = 0; i < cubes; ++i)); do
       if ! "$bin" eval --checkpoint "$ckpt" --data "$out/cubes/cube_$i.sgy" --labels "$out/cubes/cube_${i}_faults.sgy" \

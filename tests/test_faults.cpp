@@ -269,6 +269,30 @@ TEST(Segy, NewCubeReadsBackWithItsGeometry) {
       const std::vector<float> t = back.trace(back.trace_at(il, xl));
       ASSERT_EQ(t, std::vector<float>(v.begin() + (il * 5 + xl) * 7, v.begin() + (il * 5 + xl + 1) * 7)) << il << " " << xl;
     }
+  // The grid's diagonals: 3 + 5 - 1 of each, the inline index increasing along every one.
+  EXPECT_EQ(back.sections("diagonal"), 7);
+  EXPECT_EQ(back.sections("antidiagonal"), 7);
+  const auto cells = [&](const std::string& direction, int64_t k) {
+    std::vector<std::pair<int64_t, int64_t>> out;
+    const SegyVolume::Section s = back.section(direction, k);
+    EXPECT_EQ(s.data.size(), size_t(s.width * 7));
+    for (int64_t t = 0; t < s.width; ++t) {
+      const int64_t i = s.trace_index[size_t(t)];
+      EXPECT_EQ(s.data[size_t(3 * s.width + t)], v[size_t(i * 7 + 3)]);  // sample 3 of that trace
+      out.emplace_back(i / 5, i % 5);                                     // (inline, crossline) index
+    }
+    return out;
+  };
+  using Cells = std::vector<std::pair<int64_t, int64_t>>;
+  EXPECT_EQ(cells("diagonal", 0), (Cells{{2, 0}}));  // crossline - inline = -2
+  EXPECT_EQ(cells("diagonal", 3), (Cells{{0, 1}, {1, 2}, {2, 3}}));
+  EXPECT_EQ(cells("diagonal", 6), (Cells{{0, 4}}));
+  EXPECT_EQ(cells("antidiagonal", 0), (Cells{{0, 0}}));  // inline + crossline = 0
+  EXPECT_EQ(cells("antidiagonal", 4), (Cells{{0, 4}, {1, 3}, {2, 2}}));
+  EXPECT_EQ(cells("antidiagonal", 6), (Cells{{2, 4}}));
+  EXPECT_NE(error_of([&] { back.section("diagonal", 7); }).find("diagonal section 7 of 7"), std::string::npos);
+  EXPECT_NE(error_of([&] { back.sections("oblique"); }).find("not inline, crossline, diagonal or antidiagonal"),
+            std::string::npos);
   EXPECT_NE(error_of([&] { write_segy_cube((d / "bad.sgy").string(), v, 3, 5, 6, 2.0, {}); }).find("105 samples for 3 x 5"),
             std::string::npos);
   EXPECT_FALSE(fs::exists(d / "bad.sgy"));
@@ -1164,8 +1188,9 @@ TEST(FaultsApp, TrainEvalGeneratePredictEndToEnd) {
     EXPECT_GT(overview.width, 3 * one.width);
   }
 
-  // A labelled synthetic cube: predicted on inlines, crosslines and both (the chance either marks a sample),
-  // and scored by eval as it is predicted.
+  // A labelled synthetic cube: predicted on inlines, crosslines, both (the chance either marks a sample) and all
+  // four directions (the diagonals' sections predicted here one by one as .npy files), and scored by eval as it
+  // is predicted.
   {
     ASSERT_EQ(run(bin + " generate --config " + (d / "cfg.yaml").string() + " --output " + (d / "cubes").string() +
                   " --cubes 1" + log),
@@ -1173,7 +1198,7 @@ TEST(FaultsApp, TrainEvalGeneratePredictEndToEnd) {
         << bytes_of(d / "log.txt");
     const std::string cube = (d / "cubes" / "cube_0.sgy").string(), labels = (d / "cubes" / "cube_0_faults.sgy").string();
     std::map<std::string, std::vector<float>> prob;
-    for (const char* direction : {"inline", "crossline", "both"}) {
+    for (const char* direction : {"inline", "crossline", "both", "all"}) {
       const fs::path out = d / (std::string("cube_") + direction + ".sgy");
       ASSERT_EQ(run(bin + " predict --checkpoint " + ckpt + " --input " + cube + " --output " + out.string() +
                     " --direction " + direction + log),
@@ -1189,6 +1214,59 @@ TEST(FaultsApp, TrainEvalGeneratePredictEndToEnd) {
     EXPECT_NE(prob["inline"], prob["crossline"]);
     for (size_t i = 0; i < prob["both"].size(); ++i)
       ASSERT_NEAR(prob["both"][i], 1.f - (1.f - prob["inline"][i]) * (1.f - prob["crossline"][i]), 1e-6f) << i;
+    // "all": the diagonals' sections of 8 traces or more, each predicted as a section file, and where both
+    // diagonals through a trace were predicted, the pairs' chances that neither marks a sample averaged
+    // geometrically, 3/4 on the inline and crossline pair; elsewhere the inline and crossline decide.
+    {
+      const SegyVolume vol(cube);
+      ASSERT_EQ(vol.traces(), 48 * 48);
+      const int64_t samples = vol.samples();
+      std::vector<float> diagonal_pair(size_t(vol.traces() * samples), 1.f);
+      std::vector<int> diagonals(size_t(vol.traces()), 0);
+      int64_t diagonal_sections = 0;
+      for (const char* direction : {"diagonal", "antidiagonal"}) {
+        const fs::path in = d / (std::string("sections_") + direction), out = d / (std::string("pred_") + direction);
+        fs::create_directories(in);
+        std::vector<SegyVolume::Section> kept;
+        for (int64_t k = 0; k < vol.sections(direction); ++k) {
+          SegyVolume::Section s = vol.section(direction, k);
+          if (s.width < 8) continue;
+          write_npy((in / ("s" + std::to_string(kept.size()) + ".npy")).string(), {s.samples, s.width}, s.data);
+          kept.push_back(std::move(s));
+        }
+        ASSERT_EQ(run(bin + " predict --checkpoint " + ckpt + " --input " + in.string() + " --output " + out.string() + log), 0)
+            << bytes_of(d / "log.txt");
+        for (size_t j = 0; j < kept.size(); ++j) {
+          const SegyVolume::Section& s = kept[j];
+          const std::vector<float> p = read_npy((out / ("s" + std::to_string(j) + "_prob.npy")).string()).data;
+          ASSERT_EQ(p.size(), size_t(s.samples * s.width));
+          for (int64_t t = 0; t < s.width; ++t) {
+            const int64_t trace = s.trace_index[size_t(t)];
+            ++diagonals[size_t(trace)];
+            for (int64_t z = 0; z < samples; ++z)
+              diagonal_pair[size_t(trace * samples + z)] *= 1.f - p[size_t(z * s.width + t)];
+          }
+        }
+        diagonal_sections += int64_t(kept.size());
+      }
+      EXPECT_EQ(diagonal_sections, 2 * (2 * 48 - 1 - 2 * 7));  // all but the 7 shortest at each end
+      double largest_change = 0;
+      int64_t corner_traces = 0;
+      for (int64_t trace = 0; trace < vol.traces(); ++trace) {
+        corner_traces += diagonals[size_t(trace)] < 2;
+        for (int64_t z = 0; z < samples; ++z) {
+          const size_t i = size_t(trace * samples + z);
+          const float pair = (1.f - prob["inline"][i]) * (1.f - prob["crossline"][i]);
+          const float want = diagonals[size_t(trace)] < 2
+                                 ? 1.f - pair
+                                 : 1.f - std::pow(pair, 0.75f) * std::pow(diagonal_pair[i], 0.25f);
+          ASSERT_NEAR(prob["all"][i], want, 1e-5f) << trace << " " << z;
+          largest_change = std::max(largest_change, double(std::fabs(prob["all"][i] - prob["both"][i])));
+        }
+      }
+      EXPECT_EQ(corner_traces, 4 * 28);  // 1 + 2 + ... + 7 traces in each corner
+      EXPECT_GT(largest_change, 0.01);  // the diagonals change the prediction
+    }
     const SegyVolume lab(labels);
     int64_t faults = 0;
     for (int64_t i = 0; i < lab.traces(); ++i)
@@ -1207,7 +1285,7 @@ TEST(FaultsApp, TrainEvalGeneratePredictEndToEnd) {
     EXPECT_EQ(run(bin + " predict --checkpoint " + ckpt + " --input " + cube + " --output " +
                   (d / "x.sgy").string() + " --direction diagonal" + log),
               2);
-    EXPECT_NE(bytes_of(d / "log.txt").find("want inline, crossline or both"), std::string::npos);
+    EXPECT_NE(bytes_of(d / "log.txt").find("want all, both, inline or crossline"), std::string::npos);
   }
 
   // The ExternalAttrib protocol from a file on stdin (40-byte SeisInfo, told apart by the default --seisinfo auto);

@@ -114,7 +114,9 @@ class OpendtectPlugin : public ::testing::Test {
   }
 
   // What the attribute must answer: the library's prediction of the window's inline and / or crossline section
-  // at the centre column (for selection 2, where both have more than one trace, the chance either marks it).
+  // at the centre column (for selection 2, where both have more than one trace, the chance either marks it; for
+  // selection 3 also the window's two diagonals through the centre trace where they span 8 traces or more, each
+  // pair's (1 - p)(1 - p) combined in a geometric mean weighted 3/4 on the inline and crossline pair).
   static std::vector<float> expected(const Request& r, const std::vector<float>& w) {
     static Model* model = nullptr;
     if (!model) {
@@ -125,26 +127,48 @@ class OpendtectPlugin : public ::testing::Test {
       model->net->eval();
     }
     const int ni = 2 * r.so_inl + 1, nc = 2 * r.so_crl + 1, ns = 2 * r.margin + r.nrsamples;
-    const bool inline_view = r.selection == 0 || (r.selection == 2 && (nc > 1 || ni == 1));
-    const bool crossline_view = r.selection == 1 || (r.selection == 2 && ni > 1);
-    std::vector<float> out(size_t(ns), 0.f);
-    int parts = 0;
-    for (const bool along_crosslines : {true, false}) {
-      if (along_crosslines ? !inline_view : !crossline_view) continue;
-      const int width = along_crosslines ? nc : ni;
+    const bool inline_view = r.selection == 0 || (r.selection >= 2 && (nc > 1 || ni == 1));
+    const bool crossline_view = r.selection == 1 || (r.selection >= 2 && ni > 1);
+    // Each view as the (inline, crossline) window cells along its section and the centre's column in it.
+    std::vector<std::pair<std::vector<std::pair<int, int>>, int>> views;
+    if (inline_view) {
+      views.emplace_back();
+      for (int c = 0; c < nc; ++c) views.back().first.emplace_back(r.so_inl, c);
+      views.back().second = r.so_crl;
+    }
+    if (crossline_view) {
+      views.emplace_back();
+      for (int a = 0; a < ni; ++a) views.back().first.emplace_back(a, r.so_crl);
+      views.back().second = r.so_inl;
+    }
+    if (r.selection == 3 && ni > 1 && nc > 1) {
+      const int half = std::min(r.so_inl, r.so_crl);
+      if (2 * half + 1 >= 8)
+        for (const int sign : {1, -1}) {
+          views.emplace_back();
+          for (int t = -half; t <= half; ++t) views.back().first.emplace_back(r.so_inl + t, r.so_crl + sign * t);
+          views.back().second = half;
+        }
+    }
+    std::vector<std::vector<float>> centres;
+    for (const auto& [cells, centre] : views) {
+      const int width = int(cells.size());
       std::vector<float> section(size_t(ns * width));
       for (int t = 0; t < width; ++t)
         for (int z = 0; z < ns; ++z)
-          section[size_t(z * width + t)] =
-              w[size_t(((along_crosslines ? r.so_inl : t) * nc + (along_crosslines ? t : r.so_crl)) * ns + z)];
+          section[size_t(z * width + t)] = w[size_t((cells[size_t(t)].first * nc + cells[size_t(t)].second) * ns + z)];
       standardise_section(section);
       const std::vector<float> p = predict_section(*model->net, section, ns, width, model->tiles);
-      // Two views: the chance that either marks the sample.
-      for (int z = 0; z < ns; ++z) {
-        const float v = p[size_t(z * width + (along_crosslines ? r.so_crl : r.so_inl))];
-        out[size_t(z)] = parts == 0 ? v : 1.f - (1.f - out[size_t(z)]) * (1.f - v);
-      }
-      ++parts;
+      centres.emplace_back();
+      for (int z = 0; z < ns; ++z) centres.back().push_back(p[size_t(z * width + centre)]);
+    }
+    if (centres.size() == 1) return centres[0];
+    std::vector<float> out(static_cast<size_t>(ns));
+    for (size_t z = 0; z < out.size(); ++z) {
+      const float pair = (1.f - centres[0][z]) * (1.f - centres[1][z]);
+      out[z] = centres.size() == 2 ? 1.f - pair
+                                   : 1.f - std::pow(pair, 0.75f) *
+                                               std::pow((1.f - centres[2][z]) * (1.f - centres[3][z]), 0.25f);
     }
     return out;
   }
@@ -241,8 +265,8 @@ TEST_F(OpendtectPlugin, BothLayoutsEveryStepOutDetected) {
 
 TEST_F(OpendtectPlugin, EachSelectionWithAFixedLayout) {
   for (const int layout : {44, 40})
-    for (const int selection : {0, 1, 2})
-      for (const auto& [si, sc] : {std::pair{3, 3}, std::pair{0, 3}}) {
+    for (const int selection : {0, 1, 2, 3})
+      for (const auto& [si, sc] : {std::pair{3, 3}, std::pair{0, 3}, std::pair{5, 4}}) {
         Request r;
         r.layout = layout;
         r.so_inl = si, r.so_crl = sc;

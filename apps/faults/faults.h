@@ -14,6 +14,7 @@
 #pragma once
 
 #include <array>
+#include <cmath>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -115,6 +116,19 @@ size_t standardise_section(std::span<float> section);
 // 1 - (1 - a)(1 - b). A fault striking along one direction stands out on the other section only; on labelled
 // synthetic cubes this rule ranks samples better than the mean or the maximum of the two (docs/faults.md).
 inline float either_view(float a, float b) { return 1.f - (1.f - a) * (1.f - b); }
+
+// With the grid's two diagonals as well (--direction all): each crossing pair's chance that neither section
+// marks the sample, (1 - p_inline)(1 - p_crossline) and (1 - p_diagonal)(1 - p_antidiagonal), averaged
+// geometrically with these weights, and the probability 1 minus that. A diagonal section spaces its traces
+// sqrt(2) times as far apart as the training sections (on a square grid), and alone it ranks a cube's samples
+// lower than the inlines and crosslines do, so it counts a quarter; on labelled cubes of four looks this ranks
+// better than the pair alone, than equal weights and than the chance that any of the four marks the sample
+// (docs/faults.md, "Whole cubes").
+constexpr float kCrossingPairWeight = 0.75f, kDiagonalPairWeight = 0.25f;
+
+// Diagonal sections shorter than this (a survey's corners) are not predicted: too narrow for the network to see a
+// fault's context. Where either diagonal through a trace is that short, its inline and crossline decide alone.
+constexpr int64_t kMinDiagonalTraces = 8;
 
 struct TileOptions {
   int64_t tile = 256, overlap = 32;

@@ -17,7 +17,8 @@ strata::AppSpec app_spec() {
       "a SEG-Y file (.sgy / .segy), a section file (image or .npy), or a folder of them",
       "a SEG-Y file, or a folder for section files");
   predict.flags.push_back({"--direction", "DIR",
-                           "sections of a cube: both (default: inline and crossline, a sample marked by either), inline or crossline"});
+                           "sections of a cube: all (default: inlines, crosslines and the grid's two diagonals), both (inlines and "
+                           "crosslines, a sample marked by either: half the time), inline or crossline"});
   predict.flags.push_back({"--png", "DIR", "also write seismic | probability overlays of chosen sections here"});
   predict.flags.push_back({"--sections", "LIST", "with --png: section indices, e.g. 0,10,22 (default first, middle, last)"});
   strata::CommandSpec generate{
@@ -51,7 +52,7 @@ strata::AppSpec app_spec() {
       "a folder with images/ and masks/ (PNG or .npy, paired by stem), or a SEG-Y volume with --labels (default: "
       "held-out synthetic sections of the checkpoint's generator)");
   eval.flags.push_back({"--labels", "FILE", "with a SEG-Y --data: a SEG-Y of the same geometry, 1 on faults"});
-  eval.flags.push_back({"--direction", "DIR", "with a SEG-Y --data: both (default), inline or crossline, as predict"});
+  eval.flags.push_back({"--direction", "DIR", "with a SEG-Y --data: all (default), both, inline or crossline, as predict"});
   s.commands = {
       strata::train_command_spec("Trains on synthetic sections generated on the fly: metrics.csv, loss.png, val/, "
                                  "test/, checkpoints."),

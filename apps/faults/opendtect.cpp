@@ -4,11 +4,13 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 #include <utility>
 #include <vector>
 
@@ -113,11 +115,11 @@ Request parse_request(const std::string& quoted_params) {
   if (params.contains("Select") && params["Select"].is_object() && params["Select"].contains("Selection")) {
     const nlohmann::json& v = params["Select"]["Selection"];
     STRATA_CHECK(v.is_number_integer(), "opendtect: Select.Selection is ", v.dump(), " (", v.type_name(),
-                 "); want the number 0 (inline), 1 (crossline) or 2 (both)");
+                 "); want the number 0 (inline), 1 (crossline), 2 (both) or 3 (both and the diagonals)");
     r.selection = v.get<int64_t>();
   }
-  STRATA_CHECK(r.selection >= 0 && r.selection <= 2, "opendtect: Select.Selection ", r.selection,
-               " is not 0, 1 or 2");
+  STRATA_CHECK(r.selection >= 0 && r.selection <= 3, "opendtect: Select.Selection ", r.selection,
+               " is not 0, 1, 2 or 3");
   if (params.contains("ZSampMargin") && params["ZSampMargin"].is_object() &&
       params["ZSampMargin"].contains("Value")) {
     const nlohmann::json& v = params["ZSampMargin"]["Value"];
@@ -223,14 +225,15 @@ SeisInfoLayout detect_seisinfo_layout(StreamReader& in, const Request& rq) {
   return longer.layout;
 }
 
-// The inline view (traces along the crosslines through the centre inline) and / or the crossline view.
+// The inline view (traces along the crosslines through the centre inline) and / or the crossline view, and the
+// two diagonals of the window through the centre trace.
 struct Views {
-  bool inline_view, crossline_view;
+  bool inline_view, crossline_view, diagonals = false;
 };
 Views views_of(int64_t selection, int64_t ni, int64_t nc) {
   if (selection == 0) return {true, false};
   if (selection == 1) return {false, true};
-  return {nc > 1 || ni == 1, ni > 1};
+  return {nc > 1 || ni == 1, ni > 1, selection == 3 && ni > 1 && nc > 1};
 }
 
 }  // namespace
@@ -286,7 +289,8 @@ std::string opendtect_parameters(int64_t step_out, int64_t z_margin, const std::
   j["ZSampMargin"] = {{"Value", {-z_margin, z_margin}}, {"Symmetric", true}};
   j["StepOut"] = {{"Value", {step_out, step_out}}};
   j["Select"] = {{"Name", "Sections"},
-                 {"Values", {"inline", "crossline", "inline and crossline (either)"}},
+                 {"Values", {"inline", "crossline", "inline and crossline (either)",
+                             "inline, crossline and diagonals (twice the time)"}},
                  {"Selection", 2}};
   j["Parallel"] = false;
   if (!help_url.empty()) j["Help"] = help_url;
@@ -314,27 +318,44 @@ int64_t opendtect_serve(Module& model, const TileOptions& tiles, const std::stri
     block.resize(size_t(values));
     in.read(block.data(), block.size() * 4, str_cat("the samples of trace ", traces, " (inline ", ti.inl,
                                                      ", crossline ", ti.crl, ")"), false);
-    result.assign(size_t(ns), 0.f);
-    bool first = true;  // with both views, the second is combined by either_view()
-    // The first input's (inline, crossline, sample) block: a section is samples x traces.
-    const auto run = [&](bool along_crosslines) {
-      const int64_t width = along_crosslines ? nc : ni;
+    // A section through the centre trace of the first input's (inline, crossline, sample) block: the traces at
+    // (ci + t * di, cc + t * dc) for every t inside the block; a section is samples x traces. Returns the centre
+    // trace's probabilities, or nothing for a diagonal too short to predict.
+    const auto run = [&](int64_t di, int64_t dc) -> std::vector<float> {
+      const auto reach = [](int64_t c, int64_t d, int64_t n) {  // steps from c in direction d before leaving [0, n)
+        return d > 0 ? n - 1 - c : d < 0 ? c : std::numeric_limits<int64_t>::max();
+      };
+      const int64_t back = std::min(reach(ci, -di, ni), reach(cc, -dc, nc)),
+                    width = back + 1 + std::min(reach(ci, di, ni), reach(cc, dc, nc));
+      if (di != 0 && dc != 0 && width < kMinDiagonalTraces) return {};
       section.assign(size_t(ns * width), 0.f);
-      for (int64_t t = 0; t < width; ++t)
-        for (int64_t z = 0; z < ns; ++z)
-          section[size_t(z * width + t)] =
-              block[size_t(((along_crosslines ? ci : t) * nc + (along_crosslines ? t : cc)) * ns + z)];
+      for (int64_t t = 0; t < width; ++t) {
+        const int64_t i = ci + (t - back) * di, c = cc + (t - back) * dc;
+        for (int64_t z = 0; z < ns; ++z) section[size_t(z * width + t)] = block[size_t((i * nc + c) * ns + z)];
+      }
       standardise_section(section);
       const std::vector<float> p = predict_section(model, section, ns, width, tiles);
-      const int64_t centre = along_crosslines ? cc : ci;
-      for (int64_t z = 0; z < ns; ++z) {
-        const float v = p[size_t(z * width + centre)];
-        result[size_t(z)] = first ? v : either_view(result[size_t(z)], v);
-      }
-      first = false;
+      std::vector<float> centre(static_cast<size_t>(ns));
+      for (int64_t z = 0; z < ns; ++z) centre[size_t(z)] = p[size_t(z * width + back)];
+      return centre;
     };
-    if (views.inline_view) run(true);
-    if (views.crossline_view) run(false);
+    const std::vector<float> along = views.inline_view ? run(0, 1) : std::vector<float>{},
+                             across = views.crossline_view ? run(1, 0) : std::vector<float>{};
+    std::vector<float> diagonal, antidiagonal;
+    if (views.diagonals) diagonal = run(1, 1), antidiagonal = run(1, -1);
+    const bool four = !diagonal.empty() && !antidiagonal.empty();
+    result.assign(size_t(ns), 0.f);
+    for (int64_t z = 0; z < ns; ++z) {
+      const size_t k = size_t(z);
+      if (along.empty() || across.empty()) {
+        result[k] = along.empty() ? across[k] : along[k];
+      } else if (!four) {
+        result[k] = either_view(along[k], across[k]);
+      } else {  // as predict --direction all
+        result[k] = 1.f - std::pow((1.f - along[k]) * (1.f - across[k]), kCrossingPairWeight) *
+                              std::pow((1.f - diagonal[k]) * (1.f - antidiagonal[k]), kDiagonalPairWeight);
+      }
+    }
     out.write(reinterpret_cast<const char*>(result.data()), std::streamsize(result.size() * 4));
     out.flush();
     STRATA_CHECK(out, "opendtect: cannot write the output of trace ", traces, " (stdout closed)");

@@ -39,7 +39,7 @@ namespace {
 
 constexpr const char* kApp = "strata-faults";
 // The sections a cube is predicted on when --direction is not given.
-constexpr const char* kDefaultDirection = "both";
+constexpr const char* kDefaultDirection = "all";
 
 // The generator's options: data.synthetic, narrowed by data.match (a SEG-Y survey) when given. The matched
 // ranges are written back into the config with data.matched: true, so config.yaml and the checkpoint hold
@@ -322,13 +322,21 @@ const std::vector<double> kCountLevels{0.2, 0.5};
 // --direction: the sections a cube is predicted on.
 std::string volume_direction(const AppArgs& a) {
   const std::string direction = a.values.count("--direction") ? a.values.at("--direction") : kDefaultDirection;
-  STRATA_USAGE_CHECK(direction == "inline" || direction == "crossline" || direction == "both", "--direction '",
-                     direction, "': want inline, crossline or both");
+  STRATA_USAGE_CHECK(direction == "inline" || direction == "crossline" || direction == "both" || direction == "all",
+                     "--direction '", direction, "': want all, both, inline or crossline");
   return direction;
 }
 
 // The sections a volume's output comes in: crosslines for "crossline", else inlines.
 std::string output_direction(const std::string& direction) { return direction == "crossline" ? "crossline" : "inline"; }
+
+// The directions predicted beside the output's sections and combined with them: "both" the crosslines, "all" the
+// crosslines and the grid's two diagonals.
+std::vector<std::string> other_directions(const std::string& direction) {
+  if (direction == "both") return {"crossline"};
+  if (direction == "all") return {"crossline", "diagonal", "antidiagonal"};
+  return {};
+}
 
 struct VolumeCounts {
   int64_t traces = 0, missing = 0, missing_sections = 0;
@@ -337,17 +345,36 @@ using SectionSink = std::function<void(int64_t index, const SegyVolume::Section&
                                        const std::vector<float>& standardised, const std::vector<float>& prob)>;
 
 // Fault probability of a SEG-Y volume, a section at a time, handed to `sink` in output_direction()'s order.
-// "both" predicts every crossline first (its probabilities held in memory: 4 bytes a sample), then every inline,
-// and hands on each inline with the two combined by either_view(): a fault striking along the inlines is nearly
-// invisible on them and plain across them. A 2-D line has one section whatever the direction.
+// With other directions (other_directions()), those are predicted first, what they say of each sample held in
+// memory (4 bytes a sample), and each output section is handed on combined with them: a fault is plain on
+// sections across its strike and nearly invisible on sections along it, and faults strike any way. The inlines
+// and crosslines combine by either_view(); the diagonals join them with kDiagonalPairWeight where both
+// diagonals through a trace are predicted. A 2-D line has one section whatever the direction.
 VolumeCounts predict_volume(Model& m, const SegyVolume& in, const std::string& direction, const SectionSink& sink) {
   const auto start = std::chrono::steady_clock::now();
   const auto seconds = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
-  const bool both = direction == "both" && !in.is_line();
+  const std::vector<std::string> others = in.is_line() ? std::vector<std::string>{} : other_directions(direction);
   const std::string out_dir = output_direction(direction);
-  const char* what = in.is_line() ? "section" : both ? "inline (with the crosslines)" : out_dir.c_str();
+  const std::string what = in.is_line() ? "section"
+                           : others.empty() ? out_dir
+                                            : str_cat("inline (with ", others.size() == 1 ? "the crosslines" : "3 other directions", ")");
+  const auto diagonal = [](const std::string& dir) { return dir == "diagonal" || dir == "antidiagonal"; };
   VolumeCounts c;
-  int64_t done = 0;  // traces predicted, both passes
+  int64_t done = 0;  // traces predicted, every pass
+  // Per trace, whether both diagonals through it are long enough to predict (then it takes all four directions).
+  std::vector<uint8_t> four(size_t(in.traces()), 0);
+  for (const std::string& dir : others) {
+    if (!diagonal(dir)) continue;
+    for (int64_t k = 0; k < in.sections(dir); ++k)
+      if (const std::vector<int64_t> traces = in.section_traces(dir, k); int64_t(traces.size()) >= kMinDiagonalTraces)
+        for (int64_t trace : traces)
+          if (trace >= 0) four[size_t(trace)] += 1;
+  }
+  for (uint8_t& f : four) f = f == 2;
+  // The weight of a direction's (1 - p) at a trace: 1 for the inlines and crosslines alone, else the pair's.
+  const auto weight = [&](const std::string& dir, int64_t trace) {
+    return !four[size_t(trace)] ? 1.f : diagonal(dir) ? kDiagonalPairWeight : kCrossingPairWeight;
+  };
   // Section k of a direction: read, standardised (missing samples counted), predicted.
   struct Predicted {
     SegyVolume::Section s;
@@ -358,23 +385,28 @@ VolumeCounts predict_volume(Model& m, const SegyVolume& in, const std::string& d
     r.x = r.s.data;
     if (const size_t n_missing = standardise_section(r.x); n_missing && dir == out_dir)
       c.missing += int64_t(n_missing), ++c.missing_sections;
+    if (diagonal(dir) && r.s.width < kMinDiagonalTraces) return r;  // p empty: not predicted
     r.p = predict_section(*m.net, r.x, r.s.samples, r.s.width, m.tiles);
     return r;
   };
-  std::vector<float> across;  // the crossline pass, trace by trace
-  if (both) {
-    across.assign(size_t(in.traces() * in.samples()), 0.f);
-    const int64_t n = in.sections("crossline");
+  // (1 - p)^weight, exactly 1 - p at weight 1.
+  const auto unmarked_by = [](float p, float w) { return w == 1.f ? 1.f - p : std::pow(1.f - p, w); };
+  std::vector<float> unmarked;  // per sample, the product of the other directions' weighted (1 - p)
+  if (!others.empty()) unmarked.assign(size_t(in.traces() * in.samples()), 1.f);
+  for (const std::string& dir : others) {
+    const int64_t n = in.sections(dir);
     for (int64_t k = 0; k < n; ++k) {
-      const Predicted r = predict("crossline", k);
-      for (int64_t t = 0; t < r.s.width; ++t) {
+      const Predicted r = predict(dir, k);
+      for (int64_t t = 0; t < r.s.width && !r.p.empty(); ++t) {
         const int64_t trace = r.s.trace_index[size_t(t)];
         if (trace < 0) continue;
+        const float w = weight(dir, trace);
+        if (diagonal(dir) && w == 1.f) continue;  // a corner: its inline and crossline decide
         for (int64_t z = 0; z < r.s.samples; ++z)
-          across[size_t(trace * r.s.samples + z)] = r.p[size_t(z * r.s.width + t)];
+          unmarked[size_t(trace * r.s.samples + z)] *= unmarked_by(r.p[size_t(z * r.s.width + t)], w);
         ++done;
       }
-      progress("crossline", k + 1, n, done, seconds());
+      progress(dir.c_str(), k + 1, n, done, seconds());
     }
   }
   const int64_t n = in.sections(out_dir);
@@ -383,16 +415,18 @@ VolumeCounts predict_volume(Model& m, const SegyVolume& in, const std::string& d
     for (int64_t t = 0; t < r.s.width; ++t) {
       const int64_t trace = r.s.trace_index[size_t(t)];
       if (trace < 0) continue;
-      if (both)
+      if (!others.empty()) {
+        const float w = weight(out_dir, trace);
         for (int64_t z = 0; z < r.s.samples; ++z) {
           float& v = r.p[size_t(z * r.s.width + t)];
-          v = either_view(v, across[size_t(trace * r.s.samples + z)]);
+          v = 1.f - unmarked_by(v, w) * unmarked[size_t(trace * r.s.samples + z)];
         }
+      }
       ++c.traces;
       ++done;
     }
     sink(k, r.s, r.x, r.p);
-    progress(what, k + 1, n, done, seconds());
+    progress(what.c_str(), k + 1, n, done, seconds());
   }
   return c;
 }
@@ -610,7 +644,9 @@ class FaultsModel : public TrainedTask {
     warn_missing(volume_->path(), c.missing, c.missing_sections);
     write_report(out, name_, scores, size_t(n), rows);
     std::printf("%s (%lld %ss, %s): %s\n", name_.c_str(), static_cast<long long>(n), sections_of.c_str(),
-                direction_ == "both" ? "inline and crossline predictions combined" : "predicted on them",
+                direction_ == "both"  ? "inline and crossline predictions combined"
+                : direction_ == "all" ? "inline, crossline and diagonal predictions combined"
+                                      : "predicted on them",
                 summary_line(scores).c_str());
     std::printf("wrote %s/{report.csv, pr.png, panels.png}\n", out.c_str());
   }

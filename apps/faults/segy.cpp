@@ -223,26 +223,41 @@ std::array<char, 240> SegyVolume::trace_header(int64_t i) const {
 }
 
 int64_t SegyVolume::sections(const std::string& direction) const {
-  STRATA_CHECK(direction == "inline" || direction == "crossline", "section direction '", direction,
-               "' is not inline or crossline");
+  const bool diagonal = direction == "diagonal" || direction == "antidiagonal";
+  STRATA_CHECK(direction == "inline" || direction == "crossline" || diagonal, "section direction '", direction,
+               "' is not inline, crossline, diagonal or antidiagonal");
   if (line_) return 1;
+  if (diagonal) return int64_t(inlines_.size() + crosslines_.size()) - 1;
   return int64_t(direction == "inline" ? inlines_.size() : crosslines_.size());
 }
 
-SegyVolume::Section SegyVolume::section(const std::string& direction, int64_t index) const {
+std::vector<int64_t> SegyVolume::section_traces(const std::string& direction, int64_t index) const {
   STRATA_CHECK(index >= 0 && index < sections(direction), path_, ": ", direction, " section ", index, " of ",
                sections(direction));
-  Section s;
-  s.samples = samples_;
+  std::vector<int64_t> traces;
   const int64_t nil = int64_t(inlines_.size()), nxl = int64_t(crosslines_.size());
   if (line_) {
     for (int64_t a = 0; a < nil; ++a)
-      for (int64_t b = 0; b < nxl; ++b) s.trace_index.push_back(trace_at(a, b));
+      for (int64_t b = 0; b < nxl; ++b) traces.push_back(trace_at(a, b));
   } else if (direction == "inline") {
-    for (int64_t b = 0; b < nxl; ++b) s.trace_index.push_back(trace_at(index, b));
+    for (int64_t b = 0; b < nxl; ++b) traces.push_back(trace_at(index, b));
+  } else if (direction == "crossline") {
+    for (int64_t a = 0; a < nil; ++a) traces.push_back(trace_at(a, index));
   } else {
-    for (int64_t a = 0; a < nil; ++a) s.trace_index.push_back(trace_at(a, index));
+    // Cells (a, b) with b - a = index - (nil - 1), or a + b = index.
+    const bool main = direction == "diagonal";
+    for (int64_t a = 0; a < nil; ++a) {
+      const int64_t b = main ? a + index - (nil - 1) : index - a;
+      if (b >= 0 && b < nxl) traces.push_back(trace_at(a, b));
+    }
   }
+  return traces;
+}
+
+SegyVolume::Section SegyVolume::section(const std::string& direction, int64_t index) const {
+  Section s;
+  s.samples = samples_;
+  s.trace_index = section_traces(direction, index);
   s.width = int64_t(s.trace_index.size());
   s.data.assign(size_t(s.samples * s.width), 0.f);
   for (int64_t t = 0; t < s.width; ++t) {

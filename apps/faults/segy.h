@@ -65,8 +65,10 @@ class SegyVolume {
   const std::string& text_bytes() const { return text_; }
 
   // A section as samples x traces (row-major: sample s of trace t at s * n + t), with the trace index of each
-  // column (-1: no trace there, zeros). direction: "inline" (fixed inline, along crosslines) or "crossline";
-  // a 2-D line has one section, index 0, in either direction.
+  // column (-1: no trace there, zeros). direction: "inline" (fixed inline, along crosslines), "crossline", or a
+  // diagonal of the grid: "diagonal" (crossline index - inline index fixed, section k at k - (inlines - 1)) or
+  // "antidiagonal" (inline index + crossline index = k), both with the inline index increasing along the section.
+  // A 2-D line has one section, index 0, in every direction.
   struct Section {
     int64_t samples = 0, width = 0;
     std::vector<float> data;
@@ -74,6 +76,8 @@ class SegyVolume {
   };
   int64_t sections(const std::string& direction) const;
   Section section(const std::string& direction, int64_t index) const;
+  // The trace index of each of a section's columns, without reading them.
+  std::vector<int64_t> section_traces(const std::string& direction, int64_t index) const;
 
  private:
   void open(const SegyOptions& o);
