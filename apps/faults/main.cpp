@@ -18,7 +18,7 @@ strata::AppSpec app_spec() {
       "a SEG-Y file, or a folder for section files");
   predict.flags.push_back({"--direction", "DIR",
                            "sections of a cube: all (default: inlines, crosslines and the grid's two diagonals), both (inlines and "
-                           "crosslines, a sample marked by either: half the time), inline or crossline"});
+                           "crosslines, a sample marked by either: 40% of the time), inline or crossline"});
   predict.flags.push_back({"--png", "DIR", "also write seismic | probability overlays of chosen sections here"});
   predict.flags.push_back({"--sections", "LIST", "with --png: section indices, e.g. 0,10,22 (default first, middle, last)"});
   strata::CommandSpec generate{
