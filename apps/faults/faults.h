@@ -126,6 +126,9 @@ inline float either_view(float a, float b) { return 1.f - (1.f - a) * (1.f - b);
 // (docs/faults.md, "Whole cubes").
 constexpr float kCrossingPairWeight = 0.75f, kDiagonalPairWeight = 0.25f;
 
+// One section's share of that product: (1 - p)^weight, exactly 1 - p at weight 1 (two directions alone).
+inline float unmarked_by(float p, float weight) { return weight == 1.f ? 1.f - p : std::pow(1.f - p, weight); }
+
 // Diagonal sections shorter than this (a survey's corners) are not predicted: too narrow for the network to see a
 // fault's context. Where either diagonal through a trace is that short, its inline and crossline decide alone.
 constexpr int64_t kMinDiagonalTraces = 8;

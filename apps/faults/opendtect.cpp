@@ -352,8 +352,9 @@ int64_t opendtect_serve(Module& model, const TileOptions& tiles, const std::stri
       } else if (!four) {
         result[k] = either_view(along[k], across[k]);
       } else {  // as predict --direction all
-        result[k] = 1.f - std::pow((1.f - along[k]) * (1.f - across[k]), kCrossingPairWeight) *
-                              std::pow((1.f - diagonal[k]) * (1.f - antidiagonal[k]), kDiagonalPairWeight);
+        result[k] = 1.f - unmarked_by(along[k], kCrossingPairWeight) * unmarked_by(across[k], kCrossingPairWeight) *
+                              unmarked_by(diagonal[k], kDiagonalPairWeight) *
+                              unmarked_by(antidiagonal[k], kDiagonalPairWeight);
       }
     }
     out.write(reinterpret_cast<const char*>(result.data()), std::streamsize(result.size() * 4));

@@ -389,8 +389,6 @@ VolumeCounts predict_volume(Model& m, const SegyVolume& in, const std::string& d
     r.p = predict_section(*m.net, r.x, r.s.samples, r.s.width, m.tiles);
     return r;
   };
-  // (1 - p)^weight, exactly 1 - p at weight 1.
-  const auto unmarked_by = [](float p, float w) { return w == 1.f ? 1.f - p : std::pow(1.f - p, w); };
   std::vector<float> unmarked;  // per sample, the product of the other directions' weighted (1 - p)
   if (!others.empty()) unmarked.assign(size_t(in.traces() * in.samples()), 1.f);
   for (const std::string& dir : others) {
