@@ -8,6 +8,7 @@
 
 #include "apps/common/plot.h"
 #include "apps/faults/segy.h"
+#include "apps/faults/synth.h"
 #include "engine/autograd.h"
 #include "engine/distributed.h"
 #include "engine/error.h"
@@ -283,8 +284,50 @@ size_t standardise_section(std::span<float> section) {
   return standardise(section);
 }
 
+double section_period(const std::vector<float>& section, int64_t height, int64_t width) {
+  TraceSpectrum spectrum(height);
+  for (int64_t t = 0; t < width; ++t) spectrum.add(section.data() + t, width);
+  return spectrum.centroid_period();
+}
+
+std::vector<float> resample_time(const std::vector<float>& section, int64_t height, int64_t width, int64_t to_height) {
+  STRATA_CHECK(height >= 1 && to_height >= 1 && int64_t(section.size()) == height * width,
+               "resample_time: a section of ", height, " x ", width, " samples (", section.size(), " values) to ",
+               to_height);
+  const double step = double(height) / double(to_height);  // input samples per output sample
+  const double reach = std::max(1.0, step);                  // the triangle's half-width, in input samples
+  std::vector<float> out(size_t(to_height * width), 0.f);
+  std::vector<double> w;
+  std::vector<int64_t> rows;
+  for (int64_t i = 0; i < to_height; ++i) {
+    const double centre = (double(i) + 0.5) * step - 0.5;  // the output sample's position in input samples
+    w.clear();
+    rows.clear();
+    double total = 0;
+    for (int64_t k = int64_t(std::ceil(centre - reach)); k <= int64_t(std::floor(centre + reach)); ++k) {
+      const double weight = 1.0 - std::abs(double(k) - centre) / reach;
+      if (weight <= 0) continue;
+      w.push_back(weight);
+      rows.push_back(mirror(k, height));
+      total += weight;
+    }
+    for (int64_t x = 0; x < width; ++x) {
+      double v = 0;
+      for (size_t j = 0; j < w.size(); ++j) v += w[j] * section[size_t(rows[j] * width + x)];
+      out[size_t(i * width + x)] = float(v / total);
+    }
+  }
+  return out;
+}
+
 std::vector<float> predict_section(Module& model, const std::vector<float>& section, int64_t height, int64_t width,
                                    const TileOptions& o) {
+  if (const int64_t h = std::max<int64_t>(2, std::llround(double(height) * o.time_scale)); h < height) {
+    TileOptions as_is = o;
+    as_is.time_scale = 1;
+    return resample_time(predict_section(model, resample_time(section, height, width, h), h, width, as_is), h, width,
+                         height);
+  }
   // The section's own borders are mirrored outwards by `kBorder` samples (and up to 64 a side in all), so the
   // network sees no artificial edge there (zero padding inside the network looks like a fault to it).
   constexpr int64_t kMinSize = 64;

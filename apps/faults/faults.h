@@ -133,8 +133,32 @@ inline float unmarked_by(float p, float weight) { return weight == 1.f ? 1.f - p
 // fault's context. Where either diagonal through a trace is that short, its inline and crossline decide alone.
 constexpr int64_t kMinDiagonalTraces = 8;
 
+// Matching a section's time sampling to the training sections' (inference.match_period, on by default). The
+// network learns faults at the wavelet periods it was trained on; on data of longer periods (lower frequencies,
+// or finer time sampling) it finds fewer. A section whose dominant period, the centroid period of its traces'
+// power spectrum (synth.h, TraceSpectrum), is longer than `reference` is predicted resampled in time by
+// reference / period, so its period becomes the reference, and its probabilities resampled back. The reference
+// is the training sections' 95th percentile of that period; shorter periods are predicted as they are. On the
+// generator's sections of periods 18-30 samples this raises exact AP by 0.06 (docs/faults.md, "Generator shift").
+struct PeriodMatch {
+  double reference = 0;  // samples; 0: off
+  // The time scale at which a section of dominant period `period` is predicted: reference / period, at most 1.
+  double scale(double period) const { return reference > 0 && period > reference ? reference / period : 1.0; }
+};
+// The percentile of the training sections' dominant periods that is the reference.
+constexpr double kPeriodPercentile = 95;
+// The dominant period of a section (height x width, row-major, time down), as PeriodMatch compares it.
+double section_period(const std::vector<float>& section, int64_t height, int64_t width);
+// A section resampled in time to `to_height` samples (width unchanged): each output sample a triangle-weighted
+// mean of the input around its position, the triangle as wide as the spacing of the coarser of the two samplings
+// (linear interpolation when stretching; no aliasing when shrinking), the borders mirrored.
+std::vector<float> resample_time(const std::vector<float>& section, int64_t height, int64_t width, int64_t to_height);
+
 struct TileOptions {
   int64_t tile = 256, overlap = 32;
+  // The section is predicted resampled to this share of its samples in time (PeriodMatch::scale), and the
+  // probabilities resampled back; 1: as it is.
+  double time_scale = 1;
   bool tta = false;  // also predict the section mirrored left-right and average the two probabilities
   // Also predict the section moved this many samples down and right against the network's pooling grid (and,
   // with tta, its mirror too), averaging all; {0, 0}: no such view.
@@ -146,7 +170,8 @@ constexpr int64_t kBorder = 16;
 // Fault probability (height x width) of a standardised section, in eval mode without gradients; the
 // section's borders are mirrored outwards first (at least 16 samples, and to 64 x 64 for small sections);
 // with o.tta, the mean of the section's and its left-right mirror's predictions; with o.shift, also those of the
-// section moved o.shift samples down and right in its padded frame (4 predictions with both).
+// section moved o.shift samples down and right in its padded frame (4 predictions with both); with o.time_scale
+// below 1, all of that on the section resampled in time (resample_time).
 std::vector<float> predict_section(Module& model, const std::vector<float>& section, int64_t height, int64_t width,
                                    const TileOptions& o);
 // The tiled, blended prediction of predict_section without the mirrored border.

@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "apps/faults/synth.h"
 #include "engine/error.h"
 
 namespace strata::faults {
@@ -297,7 +298,8 @@ std::string opendtect_parameters(int64_t step_out, int64_t z_margin, const std::
   return j.dump();
 }
 
-int64_t opendtect_serve(Module& model, const TileOptions& tiles, const std::string& quoted_params, int in_fd,
+int64_t opendtect_serve(Module& model, const TileOptions& tiles, const PeriodMatch& period,
+                        const std::string& quoted_params, int in_fd,
                         std::ostream& out, SeisInfoLayout layout) {
   const Request rq = parse_request(quoted_params);
   StreamReader in(in_fd);
@@ -318,6 +320,16 @@ int64_t opendtect_serve(Module& model, const TileOptions& tiles, const std::stri
     block.resize(size_t(values));
     in.read(block.data(), block.size() * 4, str_cat("the samples of trace ", traces, " (inline ", ti.inl,
                                                      ", crossline ", ti.crl, ")"), false);
+    // One time scale for the trace's sections, from the dominant period of the block's centre inline and
+    // crossline (traces with missing samples left out).
+    TileOptions t = tiles;
+    if (period.reference > 0) {
+      TraceSpectrum spectrum(ns);
+      for (int64_t i = 0; i < ni; ++i) spectrum.add(block.data() + (i * nc + cc) * ns);
+      for (int64_t c = 0; c < nc; ++c)
+        if (c != cc) spectrum.add(block.data() + (ci * nc + c) * ns);
+      t.time_scale = period.scale(spectrum.centroid_period());
+    }
     // A section through the centre trace of the first input's (inline, crossline, sample) block: the traces at
     // (ci + t * di, cc + t * dc) for every t inside the block; a section is samples x traces. Returns the centre
     // trace's probabilities, or nothing for a diagonal too short to predict.
@@ -334,7 +346,7 @@ int64_t opendtect_serve(Module& model, const TileOptions& tiles, const std::stri
         for (int64_t z = 0; z < ns; ++z) section[size_t(z * width + t)] = block[size_t((i * nc + c) * ns + z)];
       }
       standardise_section(section);
-      const std::vector<float> p = predict_section(model, section, ns, width, tiles);
+      const std::vector<float> p = predict_section(model, section, ns, width, t);
       std::vector<float> centre(static_cast<size_t>(ns));
       for (int64_t z = 0; z < ns; ++z) centre[size_t(z)] = p[size_t(z * width + back)];
       return centre;

@@ -62,8 +62,10 @@ std::string opendtect_parameters(int64_t step_out, int64_t z_margin, const std::
 
 // Serves `-c PARAMS`: reads the stream from file descriptor `in_fd`, writes answers to `out`; returns the number
 // of traces computed. Errors (a block that does not fit what SeisInfo and the parameters announced, a stream
-// cut inside a block) throw strata::Error naming the field and the values.
-int64_t opendtect_serve(Module& model, const TileOptions& tiles, const std::string& quoted_params, int in_fd,
+// cut inside a block) throw strata::Error naming the field and the values. `period` (reference 0: off) sets each
+// trace's time scale from the dominant period of the traces it predicts, as predict does for a section.
+int64_t opendtect_serve(Module& model, const TileOptions& tiles, const PeriodMatch& period,
+                        const std::string& quoted_params, int in_fd,
                         std::ostream& out, SeisInfoLayout layout);
 
 // The wrapper script the plugin is given (`strata-faults opendtect install`): /bin/sh, absolute paths to the

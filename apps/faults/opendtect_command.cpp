@@ -105,7 +105,7 @@ int opendtect_command(const AppArgs& a) {
     return 0;
   }
   std::ios::sync_with_stdio(false);
-  const int64_t n = opendtect_serve(*m.net, m.tiles, a.values.at("-c"), 0, std::cout, layout);
+  const int64_t n = opendtect_serve(*m.net, m.tiles, m.period, a.values.at("-c"), 0, std::cout, layout);
   std::fprintf(stderr, "%s: opendtect: computed %lld traces\n", kApp, static_cast<long long>(n));
   return 0;
 }

@@ -91,20 +91,62 @@ void write_report(const std::string& dir, const std::string& name, const FaultSc
 }
 
 // Scores a set; writes report.csv, pr.png and panels.png (the first `panels` sections) into `dir`.
+// The tile options for one section: its time scale from `period` (PeriodMatch::scale of its dominant period).
+TileOptions matched_tiles(const TileOptions& tiles, const PeriodMatch& period, const std::vector<float>& section,
+                          int64_t height, int64_t width) {
+  TileOptions t = tiles;
+  if (period.reference > 0) t.time_scale = period.scale(section_period(section, height, width));
+  return t;
+}
+
+// How many sections were resampled in time, on stderr (nothing when none was).
+void report_resampled(int64_t resampled, int64_t sections, const PeriodMatch& period) {
+  if (resampled == 0) return;
+  std::fprintf(stderr,
+               "%s: %lld of %lld sections predicted resampled in time: their dominant period is longer than the "
+               "training sections' %.1f samples (inference.match_period)\n",
+               kApp, static_cast<long long>(resampled), static_cast<long long>(sections), period.reference);
+}
+
+// Scores a set; writes report.csv, pr.png and panels.png (the first `panels` sections) into `dir`.
 FaultScores report_set(const std::string& dir, const std::string& name, Module& net, const SectionSet& set,
-                       const TileOptions& tiles, int64_t tolerance, int64_t panels) {
+                       const TileOptions& tiles, const PeriodMatch& period, int64_t tolerance, int64_t panels) {
   create_directories_checked(dir);
   FaultScores scores(tolerance);
   std::vector<std::vector<Panel>> rows;
+  int64_t resampled = 0;
   for (size_t i = 0; i < set.sections.size(); ++i) {
     const SynthSection& s = set.sections[i];
-    const std::vector<float> p = predict_section(net, s.seismic, s.height, s.width, tiles);
+    const TileOptions t = matched_tiles(tiles, period, s.seismic, s.height, s.width);
+    resampled += t.time_scale < 1;
+    const std::vector<float> p = predict_section(net, s.seismic, s.height, s.width, t);
     scores.add(p, s.label, s.height, s.width);
     if (int64_t(i) < panels) rows.push_back(report_row(s.seismic, s.label, p, s.height, s.width, set.names[i]));
   }
+  report_resampled(resampled, int64_t(set.sections.size()), period);
   write_report(dir, name, scores, set.sections.size(), rows);
   return scores;
 }
+
+// The training sections' reference period (PeriodMatch): the kPeriodPercentile-th percentile of the dominant
+// periods of 256 sections drawn as training draws them (a fixed seed: the same every run), to 0.01 samples.
+double training_period(const TrainingSections& train) {
+  constexpr int64_t kSections = 256;
+  std::mt19937_64 rng(20261129);
+  std::vector<double> periods;
+  for (int64_t i = 0; i < kSections; ++i) {
+    const SynthSection s = train.draw(rng);
+    periods.push_back(section_period(s.seismic, s.height, s.width));
+  }
+  std::sort(periods.begin(), periods.end());
+  const double at = kPeriodPercentile / 100 * double(kSections - 1);
+  const size_t lo = size_t(at), hi = std::min(lo + 1, periods.size() - 1);
+  // To a hundredth of a sample, as the checkpoint entry writes it (so train's test scores are eval's).
+  return std::round(100 * (periods[lo] + (at - double(lo)) * (periods[hi] - periods[lo]))) / 100;
+}
+
+// The checkpoint entry that holds it.
+constexpr const char* kPeriodEntry = "faults.period";
 
 // A progress line on stderr, redrawn at most every half second and at the end.
 void progress(const char* what, int64_t done, int64_t total, int64_t traces, double seconds) {
@@ -159,8 +201,16 @@ int64_t parse_count(const std::string& v, const char* flag, int64_t most) {
 
 Model load_model(const std::string& path, const std::vector<std::string>& overrides) {
   TrainedModel t = load_trained(path, kApp, "faults.config", overrides);
-  Model m{std::move(t.cfg), std::move(t.model), {}, 1};
+  Model m{std::move(t.cfg), std::move(t.model), {}, {}, 1};
   m.tiles = TileOptions::from_config(m.cfg.section("inference"));
+  if (m.cfg.section("inference").get_bool("match_period", true)) {
+    if (t.checkpoint.has(kPeriodEntry)) {
+      m.period.reference = std::stod(t.checkpoint.get(kPeriodEntry));
+    } else {  // a checkpoint written before the entry: its training sections, from its config as trained
+      Config trained = Config::parse(t.checkpoint.get("faults.config"), path + " [faults.config]");
+      m.period.reference = training_period(training_sections(synth_options(trained, false), trained.section("data")));
+    }
+  }
   m.tolerance = m.cfg.section("metrics").get_int("tolerance", 1, Bounds::between(0, 10));
   return m;
 }
@@ -199,6 +249,9 @@ class FaultsTask : public Task {
     quick_tiles_ = tiles_;
     quick_tiles_.tta = false;
     quick_tiles_.shift = {0, 0};
+    // The reference period goes into every best checkpoint; the final validation and test use it as predict does.
+    reference_period_ = training_period(train_);
+    if (cfg.section("inference").get_bool("match_period", true)) period_.reference = reference_period_;
     sections_per_epoch_ = plan.samples_per_epoch;
     batch_ = plan.batch;
     return plan;
@@ -270,14 +323,17 @@ class FaultsTask : public Task {
   }
 
   // The threshold of the best F1 on validation goes into the best checkpoint; then the held-out test sections.
+  void decorate_best(Checkpoint& ck) override { ck.set(kPeriodEntry, str_cat(reference_period_)); }
+
   void finish(const std::string& out, Module& best, Checkpoint& best_ck) override {
-    const FaultScores v = report_set((fs::path(out) / "val").string(), "validation", best, val_, tiles_, tolerance_,
-                                     panels_);
+    const FaultScores v = report_set((fs::path(out) / "val").string(), "validation", best, val_, tiles_, period_,
+                                     tolerance_, panels_);
     best_ck.set("faults.threshold", str_cat(v.strict().threshold));
     std::fprintf(stderr, "%s: validation: %s\n", kApp, summary_line(v).c_str());
     if (n_test_ > 0) {
       const FaultScores t = report_set((fs::path(out) / "test").string(), "test", best,
-                                       synthetic_set(synth_, test_seed_, n_test_), tiles_, tolerance_, panels_);
+                                       synthetic_set(synth_, test_seed_, n_test_), tiles_, period_, tolerance_,
+                                       panels_);
       std::printf("test (%lld held-out synthetic sections): %s\n", static_cast<long long>(n_test_),
                   summary_line(t).c_str());
     }
@@ -307,6 +363,8 @@ class FaultsTask : public Task {
   LossOptions loss_;
   Tensor graph_pos_weight_;  // train.cuda_graph: loss.pos_weight on the device
   TileOptions tiles_, quick_tiles_;
+  PeriodMatch period_;
+  double reference_period_ = 0;
 };
 
 int train_command(const AppArgs& a) {
@@ -359,6 +417,20 @@ VolumeCounts predict_volume(Model& m, const SegyVolume& in, const std::string& d
                            : others.empty() ? out_dir
                                             : str_cat("inline (with ", others.size() == 1 ? "the crosslines" : "3 other directions", ")");
   const auto diagonal = [](const std::string& dir) { return dir == "diagonal" || dir == "antidiagonal"; };
+  // One time scale for the whole volume, from the dominant period of up to 512 of its traces.
+  TileOptions tiles = m.tiles;
+  if (m.period.reference > 0) {
+    TraceSpectrum spectrum(in.samples());
+    const int64_t stride = std::max<int64_t>(1, in.traces() / 512);
+    for (int64_t i = 0; i < in.traces(); i += stride) spectrum.add(in.trace(i).data());
+    const double period = spectrum.centroid_period();
+    tiles.time_scale = m.period.scale(period);
+    if (tiles.time_scale < 1)
+      std::fprintf(stderr,
+                   "%s: dominant period %.1f samples, longer than the training sections' %.1f: sections predicted "
+                   "resampled in time to %.0f%% of their samples (inference.match_period)\n",
+                   kApp, period, m.period.reference, 100 * tiles.time_scale);
+  }
   VolumeCounts c;
   int64_t done = 0;  // traces predicted, every pass
   // Per trace, whether both diagonals through it are long enough to predict (then it takes all four directions).
@@ -386,7 +458,7 @@ VolumeCounts predict_volume(Model& m, const SegyVolume& in, const std::string& d
     if (const size_t n_missing = standardise_section(r.x); n_missing && dir == out_dir)
       c.missing += int64_t(n_missing), ++c.missing_sections;
     if (diagonal(dir) && r.s.width < kMinDiagonalTraces) return r;  // p empty: not predicted
-    r.p = predict_section(*m.net, r.x, r.s.samples, r.s.width, m.tiles);
+    r.p = predict_section(*m.net, r.x, r.s.samples, r.s.width, tiles);
     return r;
   };
   std::vector<float> unmarked;  // per sample, the product of the other directions' weighted (1 - p)
@@ -507,13 +579,15 @@ void predict_files(Model& m, const AppArgs& a) {
   }
   create_directories_checked(a.output);
   ProbabilityCounts counts(kCountLevels);
-  int64_t traces = 0;
+  int64_t traces = 0, resampled = 0;
   for (size_t i = 0; i < files.size(); ++i) {
     SectionFile in = read_section_file(files[i]);
     std::vector<float> x = std::move(in.values);
     const size_t missing = standardise_section(x);
     warn_missing(files[i], int64_t(missing), missing > 0);
-    const std::vector<float> p = predict_section(*m.net, x, in.height, in.width, m.tiles);
+    const TileOptions t = matched_tiles(m.tiles, m.period, x, in.height, in.width);
+    resampled += t.time_scale < 1;
+    const std::vector<float> p = predict_section(*m.net, x, in.height, in.width, t);
     counts.add(p);
     const std::string stem = (fs::path(a.output) / fs::path(files[i]).stem()).string();
     if (has_ext(files[i], ".npy"))
@@ -527,6 +601,7 @@ void predict_files(Model& m, const AppArgs& a) {
     traces += in.width;
     progress("section", int64_t(i + 1), int64_t(files.size()), traces, seconds());
   }
+  report_resampled(resampled, int64_t(files.size()), m.period);
   std::printf("wrote %zu fault probability maps to %s (<stem>_prob.png or .npy, <stem>_overlay.png)\n", files.size(),
               a.output.c_str());
   std::printf("fault probability: %s\n", counts.describe().c_str());
@@ -611,7 +686,7 @@ class FaultsModel : public TrainedTask {
 
   void evaluate(const std::string& out, const AppArgs&) override {
     if (volume_) return evaluate_volume(out);
-    const FaultScores s = report_set(out, name_, *m_->net, set_, m_->tiles, m_->tolerance, panels_);
+    const FaultScores s = report_set(out, name_, *m_->net, set_, m_->tiles, m_->period, m_->tolerance, panels_);
     std::printf("%s (%zu sections): %s\n", name_.c_str(), set_.sections.size(), summary_line(s).c_str());
     std::printf("wrote %s/{report.csv, pr.png, panels.png}\n", out.c_str());
   }

@@ -17,6 +17,9 @@ struct Model {
   Config cfg;
   ModulePtr net;
   TileOptions tiles;
+  // inference.match_period: the training sections' reference period (the checkpoint's faults.period entry, or
+  // computed from its config when it has none); reference 0 when the key is false.
+  PeriodMatch period;
   int64_t tolerance = 1;
 };
 Model load_model(const std::string& path, const std::vector<std::string>& overrides);

@@ -756,20 +756,70 @@ SynthCube generate_cube(const SynthOptions& o, int64_t inlines, std::mt19937_64&
 // ---------------------------------------------------------------------------
 // Matching a real survey
 
+TraceSpectrum::TraceSpectrum(int64_t samples)
+    : n_(samples), taper_(size_t(samples)), cos_(size_t(samples)), sin_(size_t(samples)),
+      amplitude_(size_t(samples / 2 + 1), 0.0), power_(size_t(samples / 2 + 1), 0.0), d_(size_t(samples)) {
+  STRATA_CHECK(samples >= 1, "a trace spectrum needs samples, got ", samples);
+  for (int64_t k = 0; k < n_; ++k) {
+    taper_[size_t(k)] = 0.5 - 0.5 * std::cos(2 * kPi * (double(k) + 0.5) / double(n_));
+    cos_[size_t(k)] = std::cos(2 * kPi * double(k) / double(n_));
+    sin_[size_t(k)] = std::sin(2 * kPi * double(k) / double(n_));
+  }
+}
+
+bool TraceSpectrum::add(const float* trace, int64_t stride) {
+  double mean = 0;
+  for (int64_t k = 0; k < n_; ++k) {
+    const float x = trace[k * stride];
+    if (missing_sample(x)) return false;
+    mean += x;
+  }
+  mean /= double(n_);
+  for (int64_t k = 0; k < n_; ++k) d_[size_t(k)] = (trace[k * stride] - mean) * taper_[size_t(k)];
+  for (int64_t f = 1; f <= n_ / 2; ++f) {
+    double re = 0, im = 0;
+    for (int64_t k = 0, j = 0; k < n_; ++k, j = (j + f) % n_) {  // j = f k mod n
+      re += d_[size_t(k)] * cos_[size_t(j)];
+      im -= d_[size_t(k)] * sin_[size_t(j)];
+    }
+    amplitude_[size_t(f)] += std::sqrt(re * re + im * im);
+    power_[size_t(f)] += re * re + im * im;
+  }
+  ++traces_;
+  return true;
+}
+
+double TraceSpectrum::peak_period() const {
+  if (traces_ == 0) return 0;
+  int64_t peak = 1;
+  for (int64_t f = 1; f <= n_ / 2; ++f)
+    if (amplitude_[size_t(f)] > amplitude_[size_t(peak)]) peak = f;
+  return double(n_) / double(peak);
+}
+
+double TraceSpectrum::centroid_period() const {
+  double sum = 0, moment = 0;
+  for (int64_t f = 1; f <= n_ / 2; ++f) {
+    sum += power_[size_t(f)];
+    moment += double(f) * power_[size_t(f)];
+  }
+  return moment > 0 ? double(n_) * sum / moment : 0;
+}
+
 SurveyStats survey_stats(const SegyVolume& v) {
   SurveyStats st;
   st.interval_ms = v.interval_ms();
   const int64_t n = v.samples();
-  // Average amplitude spectrum over (up to 2000) traces, by a direct DFT of each demeaned, tapered trace.
+  // The amplitude spectrum over (up to 2000) traces.
   const int64_t stride = std::max<int64_t>(1, v.traces() / 2000);
-  std::vector<double> spec(size_t(n / 2 + 1), 0.0);
+  TraceSpectrum spectrum(n);
   double m2 = 0, m4 = 0, coherent = 0, energy = 0;
   int64_t count = 0, samples = 0;
   std::vector<float> prev;
   for (int64_t i = 0; i < v.traces(); i += stride) {
     std::vector<float> tr = v.trace(i);
     // A trace with a missing sample (NaN, infinite, undefined: a dead trace, "no data") is left out.
-    if (std::any_of(tr.begin(), tr.end(), missing_sample)) {
+    if (!spectrum.add(tr.data())) {
       ++st.skipped_traces;
       prev.clear();
       continue;
@@ -777,19 +827,11 @@ SurveyStats survey_stats(const SegyVolume& v) {
     double mean = 0;
     for (float x : tr) mean += x;
     mean /= double(n);
-    std::vector<double> d(static_cast<size_t>(n));
     for (int64_t k = 0; k < n; ++k) {
-      const double taper = 0.5 - 0.5 * std::cos(2 * kPi * (double(k) + 0.5) / double(n));
-      d[size_t(k)] = (tr[size_t(k)] - mean) * taper;
       const double c2 = (tr[size_t(k)] - mean) * (tr[size_t(k)] - mean);
       m2 += c2;
       m4 += c2 * c2;
       ++samples;
-    }
-    for (int64_t f = 1; f <= n / 2; ++f) {
-      std::complex<double> acc = 0;
-      for (int64_t k = 0; k < n; ++k) acc += d[size_t(k)] * std::polar(1.0, -2 * kPi * double(f * k) / double(n));
-      spec[size_t(f)] += std::abs(acc);
     }
     // Neighbouring traces (stride 1): the incoherent share of the energy estimates the noise.
     if (stride == 1 && !prev.empty()) {
@@ -811,10 +853,7 @@ SurveyStats survey_stats(const SegyVolume& v) {
   STRATA_CHECK(m2 > 0, v.path(), ": every trace is constant; nothing to match");
   const double var = m2 / double(samples);
   st.kurtosis = m4 / double(samples) / (var * var);
-  int64_t peak = 1;
-  for (int64_t f = 1; f <= n / 2; ++f)
-    if (spec[size_t(f)] > spec[size_t(peak)]) peak = f;
-  st.dominant_period = double(n) / double(peak);
+  st.dominant_period = spectrum.peak_period();
   st.dominant_hz = 1000.0 / (st.dominant_period * st.interval_ms);
   // Correlation c between neighbours ~ S / (S + N) for a laterally continuous signal.
   const double c = energy > 0 ? std::clamp(coherent / energy, 0.0, 1.0) : 0.9;

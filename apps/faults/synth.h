@@ -143,6 +143,28 @@ struct TrainingSections {
 };
 TrainingSections training_sections(const SynthOptions& o, const Config& data);
 
+// The spectrum of traces of one length, summed over the traces added: each demeaned and tapered (Hann) before a
+// direct DFT. survey_stats takes a survey's dominant period from its amplitude; predict compares the centroid
+// period of its power with the training sections' (faults.h, PeriodMatch).
+class TraceSpectrum {
+ public:
+  explicit TraceSpectrum(int64_t samples);
+  // One trace of `samples` values `stride` apart; returns false, adding nothing, when a sample is missing (NaN,
+  // infinite or undefined: segy.h, missing_sample).
+  bool add(const float* trace, int64_t stride = 1);
+  int64_t traces() const { return traces_; }
+  // Samples per cycle at the largest summed amplitude (0 before a trace).
+  double peak_period() const;
+  // Samples per cycle at the power-weighted mean frequency, the zero frequency left out (0 without power).
+  double centroid_period() const;
+
+ private:
+  int64_t n_;
+  std::vector<double> taper_, cos_, sin_;  // cos_ / sin_ of 2 pi j / n for j < n
+  std::vector<double> amplitude_, power_, d_;
+  int64_t traces_ = 0;
+};
+
 // What a survey's traces look like, for match() and the docs.
 struct SurveyStats {
   double dominant_period = 0;  // samples
