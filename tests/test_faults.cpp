@@ -939,6 +939,62 @@ TEST(FaultScoresTest, ProbabilityCountsCountEachLevelAndTheMaximum) {
 // ---------------------------------------------------------------------------
 // Tiled prediction
 
+TEST(Synthetic, TraceSpectrumPeriods) {
+  const int64_t n = 128;
+  // A cosine of 8 cycles (period 16 samples) through the Hann taper: its power at the frequencies 7, 8 and 9
+  // (1 : 4 : 1), nowhere else, so both periods are 16. Two equal cosines of periods 8 and 32 (frequencies 16 and
+  // 4): the power-weighted mean frequency is 10, a centroid period of 12.8.
+  std::vector<float> tone(static_cast<size_t>(n)), pair(static_cast<size_t>(n)), strided(static_cast<size_t>(3 * n), 0.f);
+  for (int64_t k = 0; k < n; ++k) {
+    tone[size_t(k)] = float(std::cos(2 * M_PI * double(k) / 16 + 0.3));
+    pair[size_t(k)] = float(std::cos(2 * M_PI * double(k) / 8) + std::cos(2 * M_PI * double(k) / 32 + 1));
+    strided[size_t(3 * k + 1)] = tone[size_t(k)];  // the middle trace of a 128 x 3 section
+  }
+  TraceSpectrum a(n), b(n), c(n), empty(n);
+  ASSERT_TRUE(a.add(tone.data()));
+  EXPECT_DOUBLE_EQ(a.peak_period(), 16);
+  EXPECT_NEAR(a.centroid_period(), 16, 1e-6);
+  ASSERT_TRUE(b.add(pair.data()));
+  EXPECT_NEAR(b.centroid_period(), 12.8, 1e-6);
+  ASSERT_TRUE(c.add(strided.data() + 1, 3));
+  EXPECT_NEAR(c.centroid_period(), 16, 1e-6);
+  EXPECT_NEAR(section_period(strided, n, 3), 16, 1e-6);  // the zero traces add no power
+  // A trace with a missing sample adds nothing; with nothing added both periods are 0.
+  tone[5] = std::numeric_limits<float>::quiet_NaN();
+  EXPECT_FALSE(c.add(tone.data()));
+  EXPECT_EQ(c.traces(), 1);
+  EXPECT_NEAR(c.centroid_period(), 16, 1e-6);
+  EXPECT_EQ(empty.peak_period(), 0);
+  EXPECT_EQ(empty.centroid_period(), 0);
+}
+
+TEST(PredictSection, ResampleTimeKeepsTheSignalAtItsNewSampling) {
+  const int64_t h = 120, w = 2;
+  std::vector<float> ramp(size_t(h * w)), wave(size_t(h * w)), flat(size_t(h * w), 3.5f);
+  for (int64_t z = 0; z < h; ++z)
+    for (int64_t t = 0; t < w; ++t) {
+      ramp[size_t(z * w + t)] = float(z);
+      wave[size_t(z * w + t)] = float(std::cos(2 * M_PI * double(z) / 40 + double(t)));  // period 40, 3 cycles
+    }
+  // Halving: output sample i lies at 2 i + 0.5 of the input; a ramp's triangle-weighted mean there is exactly
+  // that, away from the mirrored borders. Doubling back interpolates linearly: the ramp again.
+  const std::vector<float> half = resample_time(ramp, h, w, h / 2), back = resample_time(half, h / 2, w, h);
+  for (int64_t i = 2; i < h / 2 - 2; ++i) ASSERT_NEAR(half[size_t(i * w + 1)], 2 * i + 0.5, 1e-4) << i;
+  for (int64_t z = 4; z < h - 4; ++z) ASSERT_NEAR(back[size_t(z * w)], z, 1e-4) << z;
+  for (float v : resample_time(flat, h, w, 37)) ASSERT_NEAR(v, 3.5f, 1e-5);
+  // A cosine keeps its cycles: period 20 after halving, and halving then doubling returns it.
+  const std::vector<float> wave_half = resample_time(wave, h, w, h / 2);
+  EXPECT_NEAR(section_period(wave_half, h / 2, w), 20, 0.5);
+  const std::vector<float> wave_back = resample_time(wave_half, h / 2, w, h);
+  for (int64_t z = 4; z < h - 4; ++z)
+    for (int64_t t = 0; t < w; ++t) ASSERT_NEAR(wave_back[size_t(z * w + t)], wave[size_t(z * w + t)], 0.05) << z;
+  EXPECT_THROW(resample_time(wave, h, w + 1, 60), Error);
+  // PeriodMatch: only sections of longer periods than the reference are shrunk, to the reference.
+  EXPECT_EQ(PeriodMatch{}.scale(40), 1.0);
+  EXPECT_EQ(PeriodMatch{16}.scale(12), 1.0);
+  EXPECT_DOUBLE_EQ(PeriodMatch{16}.scale(40), 0.4);
+}
+
 TEST(PredictSection, TilesBlendToTheWholeSectionPrediction) {
   manual_seed(4);
   // A small receptive field (5 x 5): tiles with overlap see everything a pixel depends on, so the blend must
@@ -1160,6 +1216,84 @@ TEST(FaultsApp, TrainEvalGeneratePredictEndToEnd) {
             0)
       << bytes_of(d / "log.txt");
   EXPECT_EQ(read_npy((d / "pred_npy" / "s0_prob.npy").string()).shape, (std::vector<int64_t>{48, 48}));
+
+  // Time sampling (inference.match_period): the checkpoint holds its training sections' reference period. A
+  // section of three times s0's period is predicted shrunk in time to the reference and its probabilities
+  // stretched back, as predict_section on the resampled section gives them; a cube of long periods, the same
+  // with one time scale for the cube. With the key false both are predicted as they are.
+  {
+    const Checkpoint ck = Checkpoint::load(ckpt);
+    ASSERT_TRUE(ck.has("faults.period"));
+    const double reference = std::stod(ck.get("faults.period"));
+    EXPECT_GT(reference, 4);
+    EXPECT_LT(reference, 20);
+    const Config cfg = Config::parse(ck.get("faults.config"));
+    const ModulePtr net = build_module(cfg.section("model"));
+    ck.restore_module("model.", *net);
+    const TileOptions tiles = TileOptions::from_config(cfg.section("inference"));
+    const auto shrunk_prediction = [&](const std::vector<float>& x, int64_t height, int64_t width, double scale) {
+      const int64_t h = std::llround(double(height) * scale);
+      return resample_time(predict_section(*net, resample_time(x, height, width, h), h, width, tiles), h, width, height);
+    };
+    std::vector<float> x = resample_time(read_npy((d / "npy" / "images" / "s0.npy").string()).data, 48, 48, 144);
+    fs::create_directories(d / "long");
+    write_npy((d / "long" / "long.npy").string(), {144, 48}, x);
+    for (const char* match : {"false", "true"})
+      ASSERT_EQ(run(bin + " predict --checkpoint " + ckpt + " --input " + (d / "long").string() + " --output " +
+                    (d / (std::string("long_") + match)).string() + " inference.match_period=" + match + log),
+                0)
+          << bytes_of(d / "log.txt");
+    EXPECT_NE(bytes_of(d / "log.txt").find("1 of 1 sections predicted resampled in time"), std::string::npos)
+        << bytes_of(d / "log.txt");
+    standardise_section(x);
+    const double period = section_period(x, 144, 48);
+    ASSERT_GT(period, reference);
+    const std::vector<float> want = shrunk_prediction(x, 144, 48, reference / period),
+                             got = read_npy((d / "long_true" / "long_prob.npy").string()).data,
+                             plain = read_npy((d / "long_false" / "long_prob.npy").string()).data;
+    ASSERT_EQ(got.size(), want.size());
+    ASSERT_EQ(plain.size(), want.size());
+    double moved = 0;
+    for (size_t i = 0; i < got.size(); ++i) {
+      ASSERT_NEAR(got[i], want[i], 1e-5) << i;
+      moved = std::max(moved, double(std::fabs(got[i] - plain[i])));
+    }
+    EXPECT_GT(moved, 0.01);
+
+    ASSERT_EQ(run(bin + " generate --config " + (d / "cfg.yaml").string() + " --output " + (d / "long_cube").string() +
+                  " --cubes 1 data.synthetic.period=[28,34]" + log),
+              0)
+        << bytes_of(d / "log.txt");
+    const std::string cube = (d / "long_cube" / "cube_0.sgy").string();
+    for (const char* match : {"false", "true"})
+      ASSERT_EQ(run(bin + " predict --checkpoint " + ckpt + " --input " + cube + " --output " +
+                    (d / (std::string("long_cube_") + match + ".sgy")).string() +
+                    " --direction inline inference.match_period=" + match + log),
+                0)
+          << bytes_of(d / "log.txt");
+    EXPECT_NE(bytes_of(d / "log.txt").find("sections predicted resampled in time"), std::string::npos)
+        << bytes_of(d / "log.txt");
+    const SegyVolume vol(cube), out((d / "long_cube_true.sgy").string()), out_plain((d / "long_cube_false.sgy").string());
+    TraceSpectrum spectrum(vol.samples());  // as predict measures a cube: every k-th trace, up to 512 of them
+    for (int64_t i = 0; i < vol.traces(); i += std::max<int64_t>(1, vol.traces() / 512)) spectrum.add(vol.trace(i).data());
+    const double cube_scale = reference / spectrum.centroid_period();
+    ASSERT_LT(cube_scale, 1);
+    moved = 0;
+    for (int64_t k = 0; k < vol.sections("inline"); ++k) {
+      SegyVolume::Section sec = vol.section("inline", k);
+      standardise_section(sec.data);
+      const std::vector<float> p = shrunk_prediction(sec.data, sec.samples, sec.width, cube_scale);
+      for (int64_t t = 0; t < sec.width; ++t) {
+        const std::vector<float> trace = out.trace(sec.trace_index[size_t(t)]),
+                                 plain_trace = out_plain.trace(sec.trace_index[size_t(t)]);
+        for (int64_t z = 0; z < sec.samples; ++z) {
+          ASSERT_NEAR(trace[size_t(z)], p[size_t(z * sec.width + t)], 1e-5) << k << " " << t << " " << z;
+          moved = std::max(moved, double(std::fabs(trace[size_t(z)] - plain_trace[size_t(z)])));
+        }
+      }
+    }
+    EXPECT_GT(moved, 0.01);
+  }
 
   // Section images in, probability PNGs out.
   ASSERT_EQ(run(bin + " predict --checkpoint " + ckpt + " --input " + (d / "gen" / "images").string() + " --output " +

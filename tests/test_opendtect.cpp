@@ -58,6 +58,7 @@ struct Request {
   int layout = 44;  // SeisInfo bytes the driver writes
   int nrsamples = kSamples;  // output samples per trace (1: a Z-slice)
   int z0 = 0;                // first output sample
+  bool long_periods = false;  // the survey with its periods three times as long
 };
 
 class OpendtectPlugin : public ::testing::Test {
@@ -85,10 +86,19 @@ class OpendtectPlugin : public ::testing::Test {
                 0)
           << slurp(root() / "log.txt");
     survey_ = new std::vector<float>(test::synthetic_survey(kInlines, kCrosslines, kSamples, 11));
+    // The same traces' first third stretched over all their samples: three times the periods, beyond the
+    // training sections' (the attribute predicts such windows shrunk in time, inference.match_period).
+    long_survey_ = new std::vector<float>();
+    for (int t = 0; t < kInlines * kCrosslines; ++t) {
+      const std::vector<float> top(survey_->begin() + t * kSamples, survey_->begin() + t * kSamples + kSamples / 3);
+      const std::vector<float> stretched = resample_time(top, kSamples / 3, 1, kSamples);
+      long_survey_->insert(long_survey_->end(), stretched.begin(), stretched.end());
+    }
   }
   static void TearDownTestSuite() {
     delete checkpoint_;
     delete survey_;
+    delete long_survey_;
     if (!std::getenv("STRATA_KEEP_TEST_FILES")) fs::remove_all(root());
   }
 
@@ -107,7 +117,8 @@ class OpendtectPlugin : public ::testing::Test {
         if (ti < 0 || ti >= kInlines || tc < 0 || tc >= kCrosslines) ti = il, tc = xl;
         for (int k = 0; k < ns; ++k) {
           const int z = r.z0 - r.margin + k;
-          w.push_back(z >= 0 && z < kSamples ? (*survey_)[size_t((ti * kCrosslines + tc) * kSamples + z)] : 0.f);
+          const std::vector<float>& survey = r.long_periods ? *long_survey_ : *survey_;
+          w.push_back(z >= 0 && z < kSamples ? survey[size_t((ti * kCrosslines + tc) * kSamples + z)] : 0.f);
         }
       }
     return w;
@@ -116,17 +127,27 @@ class OpendtectPlugin : public ::testing::Test {
   // What the attribute must answer: the library's prediction of the window's inline and / or crossline section
   // at the centre column (for selection 2, where both have more than one trace, the chance either marks it; for
   // selection 3 also the window's two diagonals through the centre trace where they span 8 traces or more, each
-  // pair's (1 - p)(1 - p) combined in a geometric mean weighted 3/4 on the inline and crossline pair).
+  // pair's (1 - p)(1 - p) combined in a geometric mean weighted 3/4 on the inline and crossline pair). Every
+  // section at the time scale of the window's centre inline and crossline traces' dominant period against the
+  // checkpoint's reference (the same for every section of the window).
   static std::vector<float> expected(const Request& r, const std::vector<float>& w) {
     static Model* model = nullptr;
     if (!model) {
       const Checkpoint ck = Checkpoint::load(checkpoint_->string());
       const Config cfg = Config::parse(ck.get("faults.config"));
-      model = new Model{build_module(cfg.section("model")), TileOptions::from_config(cfg.section("inference"))};
+      model = new Model{build_module(cfg.section("model")), TileOptions::from_config(cfg.section("inference")),
+                        PeriodMatch{std::stod(ck.get("faults.period"))}};
       ck.restore_module("model.", *model->net);
       model->net->eval();
     }
     const int ni = 2 * r.so_inl + 1, nc = 2 * r.so_crl + 1, ns = 2 * r.margin + r.nrsamples;
+    TraceSpectrum spectrum(ns);
+    for (int a = 0; a < ni; ++a) spectrum.add(w.data() + (a * nc + r.so_crl) * ns);
+    for (int c = 0; c < nc; ++c)
+      if (c != r.so_crl) spectrum.add(w.data() + (r.so_inl * nc + c) * ns);
+    TileOptions tiles = model->tiles;
+    tiles.time_scale = model->period.scale(spectrum.centroid_period());
+    if (r.long_periods) EXPECT_LT(tiles.time_scale, 0.8);
     const bool inline_view = r.selection == 0 || (r.selection >= 2 && (nc > 1 || ni == 1));
     const bool crossline_view = r.selection == 1 || (r.selection >= 2 && ni > 1);
     // Each view as the (inline, crossline) window cells along its section and the centre's column in it.
@@ -158,7 +179,7 @@ class OpendtectPlugin : public ::testing::Test {
         for (int z = 0; z < ns; ++z)
           section[size_t(z * width + t)] = w[size_t((cells[size_t(t)].first * nc + cells[size_t(t)].second) * ns + z)];
       standardise_section(section);
-      const std::vector<float> p = predict_section(*model->net, section, ns, width, model->tiles);
+      const std::vector<float> p = predict_section(*model->net, section, ns, width, tiles);
       centres.emplace_back();
       for (int z = 0; z < ns; ++z) centres.back().push_back(p[size_t(z * width + centre)]);
     }
@@ -229,14 +250,16 @@ class OpendtectPlugin : public ::testing::Test {
   }
 
   static fs::path* checkpoint_;
-  static std::vector<float>* survey_;
+  static std::vector<float>*survey_, *long_survey_;
   struct Model {
     ModulePtr net;
     TileOptions tiles;
+    PeriodMatch period;
   };
 };
 fs::path* OpendtectPlugin::checkpoint_ = nullptr;
 std::vector<float>* OpendtectPlugin::survey_ = nullptr;
+std::vector<float>* OpendtectPlugin::long_survey_ = nullptr;
 
 TEST_F(OpendtectPlugin, ParametersInTheBareEnvironment) {
   const nlohmann::json j = nlohmann::json::parse(get_params(script("auto")));
@@ -273,6 +296,18 @@ TEST_F(OpendtectPlugin, EachSelectionWithAFixedLayout) {
         r.selection = selection;
         check(r, {{3, 5}}, std::to_string(layout));
       }
+}
+
+// A survey of long periods: each window predicted shrunk in time to the training sections' period (the
+// expectation above checks the time scale is below 0.8 there), in every selection.
+TEST_F(OpendtectPlugin, LongPeriodsArePredictedAtTheTrainingSampling) {
+  for (const int selection : {0, 1, 2, 3}) {
+    Request r;
+    r.so_inl = 4, r.so_crl = 5;
+    r.selection = selection;
+    r.long_periods = true;
+    check(r, {{2, 11}, {0, 3}}, "auto");
+  }
 }
 
 // A Z-slice: one output sample a trace, the window much shorter than the survey (nrZ).
