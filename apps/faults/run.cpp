@@ -638,8 +638,15 @@ AppExport export_graph_of(Model& m) {
       {"strata.predict", str_cat("equals strata-faults predict with 'inference.shift=[0,0]' on sections of 32 to ",
                                  m.tiles.tile - 2 * kBorder, " samples and traces (predict tiles larger ones, mirrors "
                                  "smaller ones further, and adds shifted views with inference.shift); inference.tta ",
-                                 m.tiles.tta ? "on" : "off")},
+                                 m.tiles.tta ? "on" : "off",
+                                 m.period.reference > 0
+                                     ? str_cat("; predict resamples a section whose dominant period (the centroid of "
+                                               "its traces' power spectrum) exceeds strata.period samples to that "
+                                               "period in time, and the probabilities back")
+                                     : "")},
+
       {"strata.model", m.net->describe()}};
+  if (m.period.reference > 0) e.onnx.metadata["strata.period"] = str_cat(m.period.reference);
   e.onnx.doc = "strata-faults: fault probability of seismic sections";
   return e;
 }
