@@ -90,7 +90,6 @@ void write_report(const std::string& dir, const std::string& name, const FaultSc
   if (!rows.empty()) image_panels((fs::path(dir) / "panels.png").string(), rows, 256);
 }
 
-// Scores a set; writes report.csv, pr.png and panels.png (the first `panels` sections) into `dir`.
 // The tile options for one section: its time scale from `period` (PeriodMatch::scale of its dominant period).
 TileOptions matched_tiles(const TileOptions& tiles, const PeriodMatch& period, const std::vector<float>& section,
                           int64_t height, int64_t width) {
@@ -322,9 +321,10 @@ class FaultsTask : public Task {
             {"val_f1_tol", tl.best_f1}};
   }
 
-  // The threshold of the best F1 on validation goes into the best checkpoint; then the held-out test sections.
+  // Every best checkpoint carries the training sections' reference period (inference.match_period).
   void decorate_best(Checkpoint& ck) override { ck.set(kPeriodEntry, str_cat(reference_period_)); }
 
+  // The threshold of the best F1 on validation goes into the best checkpoint; then the held-out test sections.
   void finish(const std::string& out, Module& best, Checkpoint& best_ck) override {
     const FaultScores v = report_set((fs::path(out) / "val").string(), "validation", best, val_, tiles_, period_,
                                      tolerance_, panels_);
@@ -644,7 +644,6 @@ AppExport export_graph_of(Model& m) {
                                                "its traces' power spectrum) exceeds strata.period samples to that "
                                                "period in time, and the probabilities back")
                                      : "")},
-
       {"strata.model", m.net->describe()}};
   if (m.period.reference > 0) e.onnx.metadata["strata.period"] = str_cat(m.period.reference);
   e.onnx.doc = "strata-faults: fault probability of seismic sections";
