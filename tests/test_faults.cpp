@@ -959,6 +959,14 @@ TEST(Synthetic, TraceSpectrumPeriods) {
   ASSERT_TRUE(c.add(strided.data() + 1, 3));
   EXPECT_NEAR(c.centroid_period(), 16, 1e-6);
   EXPECT_NEAR(section_period(strided, n, 3), 16, 1e-6);  // the zero traces add no power
+  // A section wider than kPeriodTraces is measured on every k-th trace, k = ceil(width / kPeriodTraces): here every
+  // third of 1030, which carry the period-16 tone, while the others carry a period of 8.
+  const int64_t wide = 1030;
+  std::vector<float> section(static_cast<size_t>(n * wide));
+  for (int64_t k = 0; k < n; ++k)
+    for (int64_t t = 0; t < wide; ++t)
+      section[size_t(k * wide + t)] = float(std::cos(2 * M_PI * double(k) / (t % 3 == 0 ? 16 : 8)));
+  EXPECT_NEAR(section_period(section, n, wide), 16, 1e-6);
   // A trace with a missing sample adds nothing; with nothing added both periods are 0.
   tone[5] = std::numeric_limits<float>::quiet_NaN();
   EXPECT_FALSE(c.add(tone.data()));
@@ -1275,7 +1283,8 @@ TEST(FaultsApp, TrainEvalGeneratePredictEndToEnd) {
         << bytes_of(d / "log.txt");
     const SegyVolume vol(cube), out((d / "long_cube_true.sgy").string()), out_plain((d / "long_cube_false.sgy").string());
     TraceSpectrum spectrum(vol.samples());  // as predict measures a cube: every k-th trace, up to 512 of them
-    for (int64_t i = 0; i < vol.traces(); i += std::max<int64_t>(1, vol.traces() / 512)) spectrum.add(vol.trace(i).data());
+    ASSERT_EQ(kPeriodTraces, 512);
+    for (int64_t i = 0; i < vol.traces(); i += (vol.traces() + 511) / 512) spectrum.add(vol.trace(i).data());
     const double cube_scale = reference / spectrum.centroid_period();
     ASSERT_LT(cube_scale, 1);
     moved = 0;

@@ -148,7 +148,9 @@ class OpendtectPlugin : public ::testing::Test {
       if (c != r.so_crl) spectrum.add(w.data() + (r.so_inl * nc + c) * ns);
     TileOptions tiles = model->tiles;
     tiles.time_scale = model->period.scale(spectrum.centroid_period());
-    if (r.long_periods) EXPECT_LT(tiles.time_scale, 0.8);
+    if (r.long_periods) {
+      EXPECT_LT(tiles.time_scale, 0.8);
+    }
     const bool inline_view = r.selection == 0 || (r.selection >= 2 && (nc > 1 || ni == 1));
     const bool crossline_view = r.selection == 1 || (r.selection >= 2 && ni > 1);
     // Each view as the (inline, crossline) window cells along its section and the centre's column in it.

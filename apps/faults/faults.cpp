@@ -286,7 +286,8 @@ size_t standardise_section(std::span<float> section) {
 
 double section_period(const std::vector<float>& section, int64_t height, int64_t width) {
   TraceSpectrum spectrum(height);
-  for (int64_t t = 0; t < width; ++t) spectrum.add(section.data() + t, width);
+  const int64_t stride = (width + kPeriodTraces - 1) / kPeriodTraces;
+  for (int64_t t = 0; t < width; t += stride) spectrum.add(section.data() + t, width);
   return spectrum.centroid_period();
 }
 

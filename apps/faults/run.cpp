@@ -417,11 +417,11 @@ VolumeCounts predict_volume(Model& m, const SegyVolume& in, const std::string& d
                            : others.empty() ? out_dir
                                             : str_cat("inline (with ", others.size() == 1 ? "the crosslines" : "3 other directions", ")");
   const auto diagonal = [](const std::string& dir) { return dir == "diagonal" || dir == "antidiagonal"; };
-  // One time scale for the whole volume, from the dominant period of up to 512 of its traces.
+  // One time scale for the whole volume, from the dominant period of up to kPeriodTraces of its traces.
   TileOptions tiles = m.tiles;
   if (m.period.reference > 0) {
     TraceSpectrum spectrum(in.samples());
-    const int64_t stride = std::max<int64_t>(1, in.traces() / 512);
+    const int64_t stride = (in.traces() + kPeriodTraces - 1) / kPeriodTraces;
     for (int64_t i = 0; i < in.traces(); i += stride) spectrum.add(in.trace(i).data());
     const double period = spectrum.centroid_period();
     tiles.time_scale = m.period.scale(period);
