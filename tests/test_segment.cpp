@@ -14,6 +14,8 @@
 #include <filesystem>
 #include <limits>
 #include <fstream>
+#include <functional>
+#include <random>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -113,6 +115,169 @@ TEST(ImageIo, BadFilesAreErrorsNamingTheFile) {
   EXPECT_THAT(err("truncated.png"), HasSubstr("truncated.png: cannot decode the image"));
   EXPECT_THAT(err("folder.png"), HasSubstr("folder.png: is a directory"));
   EXPECT_THAT(err("absent.png"), HasSubstr("absent.png: no such image file"));
+  fs::remove_all(d);
+}
+
+// TIFF fixtures written by tifffile (tests/reference/make_tiff_fixtures.py): 37 x 23 pixels whose values follow
+// the formulas below, in every layout, compression, predictor, sample format and byte order the reader supports.
+namespace {
+
+std::string tiff(const char* name) { return std::string(STRATA_SOURCE_DIR) + "/tests/reference/tiff/" + name; }
+
+double u8_at(int64_t c, int64_t y, int64_t x) { return double((x * 7 + y * 13 + c * 50) % 256); }
+double u16_at(int64_t c, int64_t y, int64_t x) { return double((x * 1031 + y * 2053 + c * 9000) % 65536); }
+double real_at(int64_t c, int64_t y, int64_t x) { return (double(x) - 2.0 * double(y) + 0.25 * double(c)) / 7.0; }
+
+// read_image(path, 0) against expected(c, y, x) mapped by [black, white] to [0, 1].
+void expect_image(const std::string& path, int64_t channels, const std::function<double(int64_t, int64_t, int64_t)>& v,
+                  double black, double white, double tol) {
+  SCOPED_TRACE(path);
+  const Image img = read_image(path, 0);
+  ASSERT_EQ(img.channels, channels);
+  ASSERT_EQ(img.height, 23);
+  ASSERT_EQ(img.width, 37);
+  int64_t bad = 0;
+  for (int64_t c = 0; c < channels; ++c)
+    for (int64_t y = 0; y < 23; ++y)
+      for (int64_t x = 0; x < 37; ++x)
+        if (std::abs(img.at(c, y, x) - (v(c, y, x) - black) / (white - black)) > tol && bad++ < 3)
+          ADD_FAILURE() << "c " << c << " y " << y << " x " << x << ": " << img.at(c, y, x) << " against "
+                        << (v(c, y, x) - black) / (white - black);
+  EXPECT_EQ(bad, 0);
+}
+
+}  // namespace
+
+TEST(ImageIo, TiffLayoutsCompressionsAndSampleFormats) {
+  const double f8 = 1e-6, f16 = 1e-6;
+  expect_image(tiff("u8_grey_strips.tif"), 1, u8_at, 0, 255, f8);
+  expect_image(tiff("u8_rgb_lzw_predictor_be.tif"), 3, u8_at, 0, 255, f8);
+  expect_image(tiff("u8_rgba_deflate_tiles.tif"), 3, u8_at, 0, 255, f8);  // alpha dropped
+  expect_image(tiff("u16_grey_packbits_be.tif"), 1, u16_at, 0, 65535, f16);
+  expect_image(tiff("u16_rgb_planar_lzw_predictor.tif"), 3, u16_at, 0, 65535, f16);
+  expect_image(tiff("u32_grey_deflate.tif"), 1,
+               [](int64_t, int64_t y, int64_t x) { return double(x * 100003 + y * 7000001); }, 0, 4294967295.0, 1e-6);
+  // Signed and floating-point samples: their range maps to [0, 1] (values in [0, 1] stay as they are).
+  const auto i16 = [](int64_t c, int64_t y, int64_t x) { return u16_at(c, y, x) - 32768; };
+  double lo = 1e9, hi = -1e9, rlo = 1e9, rhi = -1e9;
+  for (int64_t y = 0; y < 23; ++y)
+    for (int64_t x = 0; x < 37; ++x) {
+      lo = std::min(lo, i16(0, y, x)), hi = std::max(hi, i16(0, y, x));
+      rlo = std::min(rlo, real_at(0, y, x)), rhi = std::max(rhi, real_at(0, y, x));
+    }
+  expect_image(tiff("i16_grey_lzw_predictor_be.tif"), 1, i16, lo, hi, 1e-6);
+  expect_image(tiff("f32_grey_lzw_float_predictor.tif"), 1, real_at, rlo, rhi, 1e-6);
+  expect_image(tiff("f64_grey_deflate_float_predictor_be_tiles.tif"), 1, real_at, rlo, rhi, 1e-6);
+  expect_image(tiff("f32_unit_grey_bigtiff.tif"), 1, u8_at, 0, 255, 1e-6);
+  expect_image(tiff("bits1_packbits.tif"), 1, [](int64_t, int64_t y, int64_t x) { return (x + y) % 3 == 0 ? 1.0 : 0.0; },
+               0, 1, 0);
+  // White is zero: shown inverted, as every viewer shows it.
+  expect_image(tiff("u8_grey_white_is_zero.tif"), 1, [](int64_t c, int64_t y, int64_t x) { return 255 - u8_at(c, y, x); },
+               0, 255, f8);
+  // A colour palette: the colours as an image, the indices as a label map.
+  const auto colour = [](int64_t c, int64_t y, int64_t x) {
+    const int64_t i = (x / 5 + y / 4) % 7;
+    return double(c == 0 ? i * 257 : c == 1 ? (255 - i) * 257 : (i * 3 % 256) * 257);
+  };
+  expect_image(tiff("u8_palette.tif"), 3, colour, 0, 65535, 1e-6);
+  const LabelMap labels = read_label_map(tiff("u8_palette.tif"));
+  ASSERT_EQ(labels.width, 37);
+  for (int64_t y = 0; y < 23; ++y)
+    for (int64_t x = 0; x < 37; ++x) ASSERT_EQ(labels.at(y, x), (x / 5 + y / 4) % 7) << y << " " << x;
+  // Integer samples read as labels exactly; 16-bit ones too.
+  const LabelMap wide = read_label_map(tiff("u16_grey_packbits_be.tif"));
+  EXPECT_EQ(wide.at(22, 36), int32_t(u16_at(0, 22, 36)));
+  EXPECT_THAT(error_of([] { read_label_map(tiff("f32_grey_lzw_float_predictor.tif")); }),
+              HasSubstr("a mask must hold whole-number labels; this floating-point image holds"));
+  // Sizes without decoding; a stack reads its first page and says how many it holds.
+  const ImageInfo info = image_info(tiff("u16_rgb_planar_lzw_predictor.tif"));
+  EXPECT_EQ(info.width, 37);
+  EXPECT_EQ(info.height, 23);
+  EXPECT_EQ(info.channels, 3);
+  EXPECT_TRUE(info.sixteen_bit);
+  EXPECT_TRUE(is_image_file("a/B.TIFF") && is_image_file("b.tif"));
+  testing::internal::CaptureStderr();
+  expect_image(tiff("u8_stack.tif"), 1, u8_at, 0, 255, f8);
+  read_image(tiff("u8_stack.tif"), 1);
+  const std::string said = testing::internal::GetCapturedStderr();
+  EXPECT_THAT(said, HasSubstr("u8_stack.tif holds 3 images (a stack); its first is read"));
+  EXPECT_EQ(said.find("holds 3"), said.rfind("holds 3")) << "said twice: " << said;
+}
+
+TEST(ImageIo, TiffRefusalsNameTheFileAndWhatItHolds) {
+  EXPECT_THAT(error_of([] { read_image(tiff("refused_jpeg.tif"), 3); }),
+              HasSubstr("refused_jpeg.tif: TIFF compression JPEG is not read"));
+  EXPECT_THAT(error_of([] { read_image(tiff("refused_cmyk.tif"), 3); }),
+              HasSubstr("refused_cmyk.tif: TIFF colour space CMYK is not read"));
+  // Corrupt copies: truncated, an offset past the end, a loop of directories, a decompression bomb's header.
+  const fs::path d = fresh_dir("tiff_bad");
+  const std::string bytes = slurp(tiff("u16_rgb_planar_lzw_predictor.tif"));
+  const auto write = [&](const char* name, const std::string& b) {
+    std::ofstream(d / name, std::ios::binary) << b;
+    return (d / name).string();
+  };
+  const std::string half = write("half.tif", bytes.substr(0, bytes.size() / 2));
+  EXPECT_THAT(error_of([&] { read_image(half, 0); }), HasSubstr("half.tif: "));
+  // A little-endian classic TIFF's first directory: its offset and entry count.
+  const auto u32_at = [](const std::string& b, size_t i) {
+    return uint32_t(uint8_t(b[i])) | uint32_t(uint8_t(b[i + 1])) << 8 | uint32_t(uint8_t(b[i + 2])) << 16 |
+           uint32_t(uint8_t(b[i + 3])) << 24;
+  };
+  const auto entries = [&](const std::string& b) {
+    const uint32_t at = u32_at(b, 4);
+    return uint32_t(uint8_t(b[at])) | uint32_t(uint8_t(b[at + 1])) << 8;
+  };
+  std::string looped = bytes;  // the first directory's "next" offset pointing back at itself
+  const uint32_t ifd = u32_at(looped, 4);
+  for (int k = 0; k < 4; ++k) looped[ifd + 2 + entries(looped) * 12 + uint32_t(k)] = looped[4 + size_t(k)];
+  EXPECT_THAT(error_of([&] { read_image(write("loop.tif", looped), 0); }), HasSubstr("form a loop"));
+  std::string huge = slurp(tiff("u8_grey_strips.tif"));  // width 37 -> 2^31 - 1
+  const uint32_t huge_ifd = u32_at(huge, 4);
+  for (uint32_t i = 0; i < entries(huge); ++i) {
+    const size_t e = huge_ifd + 2 + i * 12;
+    const uint32_t tag = uint32_t(uint8_t(huge[e])) | uint32_t(uint8_t(huge[e + 1])) << 8;
+    if (tag == 256) huge.replace(e + 2, 10, std::string("\x04\x00\x01\x00\x00\x00\xff\xff\xff\x7f", 10));
+  }
+  EXPECT_THAT(error_of([&] { read_image(write("huge.tif", huge), 0); }),
+              HasSubstr("pixels is over the limit of"));
+  std::ofstream(d / "text.tif") << "II* but nothing else";
+  EXPECT_THAT(error_of([&] { read_image((d / "text.tif").string(), 0); }), HasSubstr("text.tif: "));
+  fs::remove_all(d);
+}
+
+// Every fixture with bytes overwritten at random: each read either decodes or is a strata::Error (under the ASan
+// build, also without reading or writing out of bounds).
+TEST(ImageIo, TiffCorruptBytesAreErrorsNotCrashes) {
+  const fs::path d = fresh_dir("tiff_fuzz");
+  const int64_t limit = max_image_pixels();
+  set_max_image_pixels(1 << 16);
+  std::mt19937 rng(7);
+  int64_t decoded = 0, refused = 0;
+  for (const auto& e : fs::directory_iterator(std::string(STRATA_SOURCE_DIR) + "/tests/reference/tiff")) {
+    const std::string bytes = slurp(e.path().string());
+    for (int trial = 0; trial < 60; ++trial) {
+      std::string b = bytes;
+      const int flips = 1 + int(rng() % 4);
+      // Half the trials hit the header and directories (the first and last 256 bytes), half anywhere.
+      for (int k = 0; k < flips; ++k) {
+        size_t at = rng() % b.size();
+        if (trial % 2 == 0) at = rng() % 2 ? rng() % std::min<size_t>(256, b.size()) : b.size() - 1 - rng() % std::min<size_t>(256, b.size());
+        b[at] = char(rng() % 4 == 0 ? 0xff : rng() % 256);
+      }
+      const std::string path = (d / "f.tif").string();
+      std::ofstream(path, std::ios::binary | std::ios::trunc) << b;
+      try {
+        const Image img = read_image(path, 0);
+        for (const float v : img.data) ASSERT_TRUE(std::isfinite(v)) << e.path() << " trial " << trial;
+        ++decoded;
+      } catch (const Error&) {
+        ++refused;
+      }
+    }
+  }
+  set_max_image_pixels(limit);
+  EXPECT_GT(decoded, 0);
+  EXPECT_GT(refused, 0);
   fs::remove_all(d);
 }
 

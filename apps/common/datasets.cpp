@@ -51,7 +51,7 @@ std::vector<std::string> image_files(const std::string& path, bool recursive) {
   std::error_code ec;
   STRATA_CHECK(fs::exists(path, ec), path, ": no such file or folder");
   if (!fs::is_directory(path, ec)) {
-    STRATA_CHECK(is_image_file(path), path, ": not an image file (PNG, JPEG, BMP, TGA, GIF, PNM by extension)");
+    STRATA_CHECK(is_image_file(path), path, ": not an image file (PNG, JPEG, BMP, TIFF, TGA, GIF, PNM by extension)");
     return {path};
   }
   std::vector<std::string> out;

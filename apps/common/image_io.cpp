@@ -10,9 +10,12 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <mutex>
+#include <set>
 
 #include <zlib.h>
 
+#include "apps/common/tiff.h"
 #include "engine/error.h"
 #include "engine/file_io.h"
 
@@ -30,7 +33,7 @@ namespace {
 std::string failure(const std::string& path) {
   const char* why = stbi_failure_reason();
   return str_cat(path, ": cannot decode the image (", why ? why : "unknown reason",
-                 "); PNG, JPEG, BMP, TGA, GIF, PSD, HDR, PIC and PNM are read");
+                 "); PNG, JPEG, BMP, TIFF, TGA, GIF, PSD, HDR, PIC and PNM are read");
 }
 
 void check_readable(const std::string& path) {
@@ -38,15 +41,48 @@ void check_readable(const std::string& path) {
   STRATA_CHECK(fs::file_size(path) > 0, path, ": the image file is empty (0 bytes)");
 }
 
-// The decoded pixels of `path`: 8- or 16-bit, as stored.
+// The decoded pixels of `path`, interleaved, as stored: stb_image's 8 or 16-bit samples, or a TIFF's values.
 struct Decoded {
   int w = 0, h = 0, c = 0;
+  int colour = 1;  // colour channels (3 or 1); any after them are extra (alpha)
   bool sixteen = false;
   std::unique_ptr<void, void (*)(void*)> px{nullptr, stbi_image_free};
+  std::vector<float> samples;  // a TIFF's samples (px unused)
+  double black = 0, white = 255;  // the values shown as black and as white
+  bool integral = true;           // every value a whole number
+  std::vector<int32_t> indices;   // a colour-palette TIFF's index per pixel
   double value(int64_t i) const {
+    if (!px) return double(samples[size_t(i)]);
     return sixteen ? double(static_cast<const uint16_t*>(px.get())[i]) : double(static_cast<const uint8_t*>(px.get())[i]);
   }
 };
+
+// A stack read as its first page says so once per file.
+void warn_pages(const std::string& path, int64_t pages) {
+  static std::mutex mutex;
+  static std::set<std::string> warned;
+  const std::lock_guard<std::mutex> lock(mutex);
+  if (pages > 1 && warned.insert(path).second)
+    std::fprintf(stderr, "warning: %s holds %lld images (a stack); its first is read: save each as its own file "
+                 "to use them all\n", path.c_str(), static_cast<long long>(pages));
+}
+
+Decoded decode_tiff(const std::string& path) {
+  TiffPage page = read_tiff(path, max_image_pixels());
+  warn_pages(path, page.info.pages);
+  Decoded d;
+  d.w = int(page.info.width);
+  d.h = int(page.info.height);
+  d.c = int(page.info.channels);
+  d.colour = int(page.info.colour);
+  d.sixteen = page.info.bits > 8;
+  d.samples = std::move(page.samples);
+  d.black = page.black;
+  d.white = page.white;
+  d.integral = page.integral;
+  d.indices = std::move(page.indices);
+  return d;
+}
 
 // The palette of an indexed-colour PNG (colour type 3) as RGB triples; empty for any other file.
 std::vector<std::array<uint8_t, 3>> png_palette(const std::string& path) {
@@ -75,6 +111,7 @@ std::vector<std::array<uint8_t, 3>> png_palette(const std::string& path) {
 
 Decoded decode(const std::string& path) {
   check_readable(path);
+  if (is_tiff_file(path)) return decode_tiff(path);
   // Sizes from the header before any pixel is decoded: a small file can expand to gigabytes.
   int w = 0, h = 0, c = 0;
   if (stbi_info(path.c_str(), &w, &h, &c) != 0)
@@ -88,6 +125,8 @@ Decoded decode(const std::string& path) {
   STRATA_CHECK(p != nullptr, failure(path));
   d.px.reset(p);
   STRATA_CHECK(d.w > 0 && d.h > 0, path, ": the image has zero size (", d.w, " x ", d.h, ")");
+  d.colour = d.c >= 3 ? 3 : 1;
+  d.white = d.sixteen ? 65535 : 255;
   return d;
 }
 
@@ -155,13 +194,17 @@ void set_max_image_pixels(int64_t pixels) {
 bool is_image_file(const std::string& path) {
   std::string ext = fs::path(path).extension().string();
   for (char& ch : ext) ch = char(std::tolower(static_cast<unsigned char>(ch)));
-  for (const char* e : {".png", ".jpg", ".jpeg", ".bmp", ".tga", ".gif", ".pgm", ".ppm", ".pnm"})
+  for (const char* e : {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".tga", ".gif", ".pgm", ".ppm", ".pnm"})
     if (ext == e) return true;
   return false;
 }
 
 ImageInfo image_info(const std::string& path) {
   check_readable(path);
+  if (is_tiff_file(path)) {
+    const TiffInfo t = tiff_info(path);
+    return {t.width, t.height, t.channels, t.bits > 8};
+  }
   int w = 0, h = 0, c = 0;
   STRATA_CHECK(stbi_info(path.c_str(), &w, &h, &c) != 0, failure(path));
   STRATA_CHECK(w > 0 && h > 0, path, ": the image has zero size (", w, " x ", h, ")");
@@ -172,20 +215,21 @@ Image read_image(const std::string& path, int64_t channels) {
   STRATA_CHECK(channels == 0 || channels == 1 || channels == 3, "read_image: channels must be 0, 1 or 3, got ",
                channels);
   const Decoded d = decode(path);
-  const int64_t colour = d.c >= 3 ? 3 : 1;  // stored colour channels (alpha, if any, follows)
+  const int64_t colour = d.colour;  // stored colour channels (alpha, if any, follows)
   const int64_t out_c = channels == 0 ? colour : channels;
-  const double scale = d.sixteen ? 1.0 / 65535.0 : 1.0 / 255.0;
+  const double scale = 1.0 / (d.white - d.black);
   Image img{out_c, d.h, d.w, std::vector<float>(size_t(out_c * d.h * d.w))};
   const int64_t plane = int64_t(d.w) * d.h;
   for (int64_t i = 0; i < plane; ++i) {
     const int64_t base = i * d.c;
     if (out_c == colour) {
-      for (int64_t c = 0; c < out_c; ++c) img.data[size_t(c * plane + i)] = float(d.value(base + c) * scale);
+      for (int64_t c = 0; c < out_c; ++c)
+        img.data[size_t(c * plane + i)] = float((d.value(base + c) - d.black) * scale);
     } else if (out_c == 1) {  // RGB -> luminance (ITU-R BT.601, as PIL's convert("L"))
       const double y = 0.299 * d.value(base) + 0.587 * d.value(base + 1) + 0.114 * d.value(base + 2);
-      img.data[size_t(i)] = float(y * scale);
+      img.data[size_t(i)] = float((y - d.black) * scale);
     } else {  // grey -> RGB
-      const float v = float(d.value(base) * scale);
+      const float v = float((d.value(base) - d.black) * scale);
       for (int64_t c = 0; c < 3; ++c) img.data[size_t(c * plane + i)] = v;
     }
   }
@@ -196,11 +240,24 @@ LabelMap read_label_map(const std::string& path) {
   const Decoded d = decode(path);
   LabelMap m{d.h, d.w, std::vector<int32_t>(size_t(int64_t(d.w) * d.h))};
   const int64_t plane = int64_t(d.w) * d.h;
-  const int64_t colour = d.c >= 3 ? 3 : 1;
+  const int64_t colour = d.colour;
+  if (!d.indices.empty()) {  // a colour-palette TIFF: its indices are the labels
+    m.data = d.indices;
+    return m;
+  }
+  if (!d.integral) {
+    int64_t i = 0;
+    while (i < plane * d.c && d.value(i) == std::round(d.value(i))) ++i;
+    STRATA_CHECK(i < plane * d.c, path, ": a mask must hold whole-number labels; this floating-point image holds ",
+                 "NaN or infinite values");
+    STRATA_FAIL(path, ": a mask must hold whole-number labels; this floating-point image holds ", d.value(i),
+                " at pixel (x ", (i / d.c) % d.w, ", y ", (i / d.c) / d.w, ")");
+  }
   // A palette-index PNG of colours (VOC / CamVid style): stb_image expands the palette, so each colour is mapped
   // back to its index; two indices of one colour cannot be told apart. A palette of greys reads as its grey
   // values, as every viewer shows it (a black / white mask stays 0 / 255).
-  std::vector<std::array<uint8_t, 3>> palette = colour == 3 && !d.sixteen ? png_palette(path) : decltype(palette){};
+  std::vector<std::array<uint8_t, 3>> palette =
+      colour == 3 && !d.sixteen && d.px ? png_palette(path) : decltype(palette){};
   if (std::all_of(palette.begin(), palette.end(), [](const auto& c) { return c[0] == c[1] && c[1] == c[2]; }))
     palette.clear();
   if (!palette.empty()) {

@@ -1,5 +1,8 @@
-// Images in and out (stb_image / stb_image_write): PNG (8 and 16 bit), JPEG,
-// BMP, and the other formats stb_image reads; grey, grey + alpha, RGB, RGBA.
+// Images in and out (stb_image / stb_image_write, and apps/common/tiff.h): PNG
+// (8 and 16 bit), JPEG, BMP, TIFF (8, 16, 32-bit and floating-point samples,
+// the first page of a stack), and the other formats stb_image reads; grey,
+// grey + alpha, RGB, RGBA. Floating-point and signed samples map their range
+// (or [0, 1] when they lie in it) to [0, 1].
 //
 //   Image          channels x height x width floats in [0, 1] (CHW, row-major)
 //   LabelMap       height x width integer labels (a mask or class-index map)
@@ -11,7 +14,7 @@
 //   write_png      8- or 16-bit PNG, atomically
 //
 // Bad input (absent, a directory, empty, truncated or corrupt, an unsupported
-// format) is a strata::Error naming the file and what stb_image said.
+// format) is a strata::Error naming the file and what the decoder said.
 #pragma once
 
 #include <cstdint>
