@@ -384,6 +384,40 @@ TEST(Wells, CurveMapComputesCurvesFromTheWellsOwn) {
   expect_error([&] { CurveMap::from_config(Config::parse("curve_map: {GR: 2 *}\n")); }, "curve_map.GR: '2 *'");
 }
 
+// Curve and column names that differ from the config's in case only are read under the config's names; two such
+// candidates, or an exact name, leave the well as it is.
+TEST(Wells, NamesDifferingInCaseOnlyAreMatched) {
+  Well w;
+  w.name = "W";
+  w.depth = {1, 2};
+  w.logs["gr"] = {10, 20};
+  w.logs["Rt"] = {1, 2};
+  w.logs["RT"] = {3, 4};
+  w.logs["pe"] = {5, 6};
+  w.logs["PE"] = {7, 8};
+  Config data = Config::parse("curves: [GR, rt, PE]\ncurve_map: {DEN: 2 * Den}\n");
+  w.logs["den"] = {0.5, 1};
+  testing::internal::CaptureStderr();
+  CurveMap::from_config(data).apply(w);
+  const std::string said = testing::internal::GetCapturedStderr();
+  EXPECT_EQ(w.logs.count("gr"), 0u);
+  EXPECT_EQ(w.logs.at("GR"), (std::vector<double>{10, 20}));
+  EXPECT_EQ(w.logs.count("rt"), 0u);                              // 'Rt' or 'RT': ambiguous, left alone
+  EXPECT_EQ(w.logs.at("PE"), (std::vector<double>{7, 8}));        // the exact name wins
+  EXPECT_EQ(w.logs.at("pe"), (std::vector<double>{5, 6}));
+  EXPECT_EQ(w.logs.at("DEN"), (std::vector<double>{1, 2}));       // an expression's input matched too
+  EXPECT_NE(said.find("note: curves read under the config's names, which they match but for case: gr as GR, "
+                      "den as Den"), std::string::npos) << said;
+  Table t;
+  t.path = "t.csv";
+  t.columns = {"WELL NAME", "depth", "Facies", "FACIES"};
+  EXPECT_EQ(t.column("Well Name"), 0);
+  EXPECT_EQ(t.column("Depth"), 1);
+  EXPECT_EQ(t.column("Facies"), 2);
+  EXPECT_EQ(t.column("facies"), -1);  // two candidates
+  EXPECT_EQ(t.column("GR"), -1);
+}
+
 // Resampling to the training wells' spacing: grid depths on samples take
 // their values, others interpolate (missing next to a missing value), labels
 // and rows come from the nearest sample, in either depth direction.

@@ -1,9 +1,12 @@
 #include "apps/welllog/curve_map.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <limits>
+#include <mutex>
 #include <set>
 
 #include "apps/welllog/text.h"
@@ -205,6 +208,7 @@ CurveMap& CurveMap::operator=(CurveMap&&) noexcept = default;
 
 CurveMap CurveMap::from_config(const Config& data) {
   CurveMap m;
+  m.curves_ = data.get_string_list("curves", {"GR"});
   if (!data.has("curve_map")) {
     data.mark_known("curve_map");
     return m;
@@ -229,12 +233,53 @@ std::vector<std::string> CurveMap::inputs() const {
   return {names.begin(), names.end()};
 }
 
+namespace {
+
+std::string lower(std::string s) {
+  for (char& ch : s) ch = char(std::tolower(static_cast<unsigned char>(ch)));
+  return s;
+}
+
+// A curve the well lacks under `name` but holds under exactly one name that differs in case only ('gr', 'Gr' for
+// 'GR': mnemonics are not case-sensitive in practice) is read as `name`; returns the name it had ("" if none).
+std::string match_case(Well& w, const std::string& name) {
+  if (w.logs.count(name)) return "";
+  const std::string key = lower(name);
+  std::vector<std::string> found;
+  for (const auto& kv : w.logs)
+    if (lower(kv.first) == key) found.push_back(kv.first);
+  if (found.size() != 1) return "";
+  auto node = w.logs.extract(found[0]);
+  node.key() = name;
+  w.logs.insert(std::move(node));
+  return found[0];
+}
+
+// One note per set of renamed curves (a table of many wells says it once).
+void say_renamed(const std::vector<std::string>& pairs) {
+  static std::mutex mutex;
+  static std::set<std::vector<std::string>> said;
+  const std::lock_guard<std::mutex> lock(mutex);
+  if (pairs.empty() || !said.insert(pairs).second) return;
+  std::fprintf(stderr, "note: curves read under the config's names, which they match but for case: %s\n",
+               join(pairs, ", ").c_str());
+}
+
+}  // namespace
+
 void CurveMap::apply(Well& w) const {
+  std::vector<std::string> renamed;
+  const auto match = [&](const std::string& name) {
+    if (const std::string was = match_case(w, name); !was.empty()) renamed.push_back(was + " as " + name);
+  };
+  for (const std::string& name : curves_)
+    if (std::none_of(entries_.begin(), entries_.end(), [&](const Entry& e) { return e.curve == name; })) match(name);
   std::vector<std::pair<std::string, std::vector<double>>> results;
   for (const Entry& e : entries_) {
     std::set<std::string> needs;
     collect_inputs(e.expr, needs);
     for (const std::string& name : needs) {
+      match(name);
       if (w.logs.count(name)) continue;
       std::vector<std::string> has;
       for (const auto& kv : w.logs) has.push_back(kv.first);
@@ -246,6 +291,7 @@ void CurveMap::apply(Well& w) const {
     results.emplace_back(e.curve, std::move(v));
   }
   for (auto& [curve, values] : results) w.logs[curve] = std::move(values);
+  say_renamed(renamed);
 }
 
 void CurveMap::apply(std::vector<Well>& wells) const {

@@ -43,6 +43,8 @@ class CurveMap {
   std::vector<std::string> inputs() const;
   // Adds (or replaces) the mapped curves of `w`. Errors when the well lacks a
   // curve an expression reads, naming the expression and the curves it has.
+  // A curve of data.curves or of an expression that the well holds under a
+  // name differing in case only ('gr' for 'GR') is read under the config's name.
   void apply(Well& w) const;
   void apply(std::vector<Well>& wells) const;
 
@@ -51,6 +53,7 @@ class CurveMap {
  private:
   struct Entry;
   std::vector<Entry> entries_;
+  std::vector<std::string> curves_;  // data.curves: the model's input curves
 };
 
 }  // namespace strata::welllog

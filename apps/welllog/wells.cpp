@@ -84,7 +84,18 @@ bool all_missing(const std::vector<double>& v) {
 int Table::column(const std::string& name) const {
   for (size_t i = 0; i < columns.size(); ++i)
     if (columns[i] == name) return int(i);
-  return -1;
+  // Else the one column whose name differs in case only ('depth', 'DEPTH' for 'Depth').
+  const auto lower = [](std::string s) {
+    for (char& ch : s) ch = char(std::tolower(static_cast<unsigned char>(ch)));
+    return s;
+  };
+  int found = -1;
+  for (size_t i = 0; i < columns.size(); ++i)
+    if (lower(columns[i]) == lower(name)) {
+      if (found >= 0) return -1;
+      found = int(i);
+    }
+  return found;
 }
 
 Table read_csv(const std::string& path) {

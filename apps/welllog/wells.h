@@ -43,7 +43,8 @@ struct Table {
   std::vector<std::string> columns;
   std::vector<std::vector<std::string>> rows;
   std::vector<size_t> lines;  // file line of each row (1-based; blank lines skipped)
-  int column(const std::string& name) const;  // -1 when absent
+  // The column of that name, else the one whose name differs in case only; -1 when absent (or two differ so).
+  int column(const std::string& name) const;
 };
 
 Table read_csv(const std::string& path);
