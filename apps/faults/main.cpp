@@ -13,9 +13,9 @@ strata::AppSpec app_spec() {
   strata::CommandSpec predict = strata::predict_command_spec(
       "Fault probability of a SEG-Y line or cube (written as SEG-Y with the input's headers, IEEE float samples), "
       "or of sections as grey images or 2-D .npy arrays (<stem>_prob.png 16-bit or <stem>_prob.npy, "
-      "<stem>_overlay.png).",
+      "<stem>_overlay.png; one section file with --output NAME.npy or NAME.png: there, and NAME_overlay.png).",
       "a SEG-Y file (.sgy / .segy), a section file (image or .npy), or a folder of them",
-      "a SEG-Y file, or a folder for section files");
+      "a SEG-Y file; for section files a folder, or for one of them a .npy or .png file");
   predict.flags.push_back({"--direction", "DIR",
                            "sections of a cube: all (default: inlines, crosslines and the grid's two diagonals), both (inlines and "
                            "crosslines, a sample marked by either: 40% of the time), inline or crossline"});

@@ -568,16 +568,26 @@ void predict_files(Model& m, const AppArgs& a) {
   }
 
   // Section files (grey images, .npy arrays): <stem>_prob.png (16-bit) or <stem>_prob.npy (float32, for a .npy
-  // input), and <stem>_overlay.png.
+  // input, of its shape), and <stem>_overlay.png, in the folder --output. One section file and an --output ending
+  // in .npy or .png: the probability written there, its overlay beside it (<output stem>_overlay.png).
   const std::vector<std::string> files = section_files(a.input);
   STRATA_CHECK(!files.empty(), a.input, ": holds no SEG-Y file, images or .npy sections");
+  const bool to_file = files.size() == 1 && fs::is_regular_file(a.input) && !fs::is_directory(a.output) &&
+                       (has_ext(a.output, ".npy") || has_ext(a.output, ".png"));
+  const auto prob_path = [&](const std::string& f) {
+    if (to_file) return a.output;
+    return (fs::path(a.output) / fs::path(f).stem()).string() + (has_ext(f, ".npy") ? "_prob.npy" : "_prob.png");
+  };
+  const auto overlay_path = [&](const std::string& f) {
+    if (to_file) return (fs::path(a.output).parent_path() / fs::path(a.output).stem()).string() + "_overlay.png";
+    return (fs::path(a.output) / fs::path(f).stem()).string() + "_overlay.png";
+  };
   OutputPlan plan(files);  // every output named first: none over an input, no two inputs onto one name
   for (const std::string& f : files) {
-    const std::string stem = (fs::path(a.output) / fs::path(f).stem()).string();
-    plan.add(stem + (has_ext(f, ".npy") ? "_prob.npy" : "_prob.png"), f);
-    plan.add(stem + "_overlay.png", f);
+    plan.add(prob_path(f), f);
+    plan.add(overlay_path(f), f);
   }
-  create_directories_checked(a.output);
+  create_directories_checked(to_file ? fs::path(a.output).parent_path().string() : a.output);
   ProbabilityCounts counts(kCountLevels);
   int64_t traces = 0, resampled = 0;
   for (size_t i = 0; i < files.size(); ++i) {
@@ -589,12 +599,12 @@ void predict_files(Model& m, const AppArgs& a) {
     resampled += t.time_scale < 1;
     const std::vector<float> p = predict_section(*m.net, x, in.height, in.width, t);
     counts.add(p);
-    const std::string stem = (fs::path(a.output) / fs::path(files[i]).stem()).string();
-    if (has_ext(files[i], ".npy"))
-      write_npy(stem + "_prob.npy", {in.height, in.width}, p);
+    const std::string out = prob_path(files[i]);
+    if (has_ext(out, ".npy"))
+      write_npy(out, has_ext(files[i], ".npy") ? in.shape : std::vector<int64_t>{in.height, in.width}, p);
     else
-      write_png(stem + "_prob.png", Image{1, in.height, in.width, p}, 16);
-    image_panels(stem + "_overlay.png",
+      write_png(out, Image{1, in.height, in.width, p}, 16);
+    image_panels(overlay_path(files[i]),
                  {{overlay_panel(x, p, in.height, in.width, fs::path(files[i]).filename().string(),
                                  OverlayKind::probability, PanelAxis{"trace"}, PanelAxis{"sample"})}},
                  512);
@@ -602,8 +612,11 @@ void predict_files(Model& m, const AppArgs& a) {
     progress("section", int64_t(i + 1), int64_t(files.size()), traces, seconds());
   }
   report_resampled(resampled, int64_t(files.size()), m.period);
-  std::printf("wrote %zu fault probability maps to %s (<stem>_prob.png or .npy, <stem>_overlay.png)\n", files.size(),
-              a.output.c_str());
+  if (to_file)
+    std::printf("wrote %s and %s\n", a.output.c_str(), overlay_path(files[0]).c_str());
+  else
+    std::printf("wrote %zu fault probability maps to %s (<stem>_prob.png or .npy, <stem>_overlay.png)\n",
+                files.size(), a.output.c_str());
   std::printf("fault probability: %s\n", counts.describe().c_str());
 }
 

@@ -48,16 +48,18 @@ bool has_ext(const std::string& path, const char* ext) {
 SectionFile read_section_file(const std::string& path) {
   if (!has_ext(path, ".npy")) {
     Image img = read_image(path, 1);
-    return {img.height, img.width, std::move(img.data)};
+    return {img.height, img.width, std::move(img.data), {img.height, img.width}};
   }
   NpyArray a = read_npy(path);
-  std::vector<int64_t> dims;
-  for (int64_t d : a.shape)
-    if (d != 1) dims.push_back(d);
-  STRATA_CHECK(dims.size() == 2 && std::find(a.shape.begin(), a.shape.end(), 0) == a.shape.end(), path,
-               ": a section is a 2-D array (samples x traces) with at least one value; this one has shape ",
+  STRATA_CHECK(std::find(a.shape.begin(), a.shape.end(), 0) == a.shape.end(), path,
+               ": the array holds no value (shape ", shape_str(a.shape), ")");
+  // A 2-D array as it is (a single trace or a single sample row included); more dimensions of which all but two
+  // are 1 (a batch or channel axis of one) as those two.
+  std::vector<int64_t> dims = a.shape;
+  if (dims.size() != 2) std::erase(dims, int64_t(1));
+  STRATA_CHECK(dims.size() == 2, path, ": a section is a 2-D array (samples x traces); this one has shape ",
                shape_str(a.shape));
-  return {dims[0], dims[1], std::move(a.data)};
+  return {dims[0], dims[1], std::move(a.data), a.shape};
 }
 
 std::vector<std::string> section_files(const std::string& folder_or_file) {

@@ -31,6 +31,7 @@ bool has_ext(const std::string& path, const char* ext);
 struct SectionFile {
   int64_t height = 0, width = 0;
   std::vector<float> values;
+  std::vector<int64_t> shape;  // as stored: a .npy's shape (axes of 1 included), an image's {height, width}
 };
 SectionFile read_section_file(const std::string& path);
 
