@@ -306,6 +306,9 @@ const std::vector<HostileCase> kCases = {
     {"segment_predict_writes_masks_of_the_input_size", "strata-segment", "",
      "predict --checkpoint $SEG_CKPT --input $SEG_SMALL --output masks --probabilities", 0, {"(16 x 16)"},
      "test -s masks/small.png && test -s masks/small_overlay.png && test -s masks/small_prob.png"},
+    {"segment_predict_one_image_to_a_png", "strata-segment", "",
+     "predict --checkpoint $SEG_CKPT --input $SEG_SMALL --output out/m.png --probabilities", 0, {"-> out/m.png"},
+     "test -f out/m.png && test -s out/m_overlay.png && test -s out/m_prob.png"},
     // 6. messages
     {"segment_checkpoint_is_a_directory", "strata-segment", "mkdir d",
      "predict --checkpoint d --input $SEG_SMALL --output masks", 1, {"d: is a directory; the checkpoint must be a file"}},

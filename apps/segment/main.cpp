@@ -14,7 +14,7 @@ strata::AppSpec app_spec() {
   strata::CommandSpec predict = strata::predict_command_spec(
       "Writes a mask per image at the image's own size (<stem>.png: 0 / 255 for binary tasks, the class index "
       "otherwise) and <stem>_overlay.png.",
-      "an image, or a folder of images", "the folder the masks go to");
+      "an image, or a folder of images", "the folder the masks go to (for one image, also a NAME.png file)");
   predict.flags.push_back({"--probabilities", "", "also write <stem>_prob.png, a 16-bit probability map"});
   strata::CommandSpec pretrain = strata::train_command_spec(
       "Pretrains an encoder U-Net's encoder without labels (masked-patch reconstruction) on the config's training "

@@ -1,6 +1,7 @@
 #include "apps/segment/run.h"
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -291,16 +292,29 @@ class SegmentModel : public TrainedTask {
     inputs_ = image_files(a.input, false);
     STRATA_CHECK(!inputs_.empty(), a.input, ": holds no image files (PNG, JPEG, BMP, ...)");
     std::error_code ec;
-    STRATA_CHECK(!fs::exists(a.output, ec) || fs::is_directory(a.output, ec), a.output,
-                 ": exists and is not a folder; --output names the folder the masks are written to");
+    // One image and an --output ending in .png: the mask is written there (NAME_overlay.png, NAME_prob.png
+    // beside it); otherwise --output is the folder of <stem>.png masks.
+    std::string ext = fs::path(a.output).extension().string();
+    for (char& ch : ext) ch = char(std::tolower(static_cast<unsigned char>(ch)));
+    to_file_ = inputs_.size() == 1 && fs::is_regular_file(a.input, ec) && ext == ".png" &&
+               !fs::is_directory(a.output, ec);
+    STRATA_CHECK(to_file_ || !fs::exists(a.output, ec) || fs::is_directory(a.output, ec), a.output,
+                 ": exists and is not a folder; --output names the folder the masks are written to (or, for one "
+                 "image, a .png file)");
     // Every output named before the first is written: none over an input, no two inputs onto one name.
     const bool probs_out = a.switches.count("--probabilities") > 0;
     OutputPlan plan(inputs_);
     for (const std::string& path : inputs_) {
-      const std::string stem = (fs::path(a.output) / fs::path(path).stem()).string();
+      const std::string stem = stem_of(a.output, path);
       for (const char* suffix : {".png", "_overlay.png", "_prob.png"})
         if (probs_out || std::string(suffix) != "_prob.png") plan.add(stem + suffix, path);
     }
+  }
+
+  // The path of an image's mask without ".png": OUTPUT/<stem>, or OUTPUT's own for a single --output NAME.png.
+  std::string stem_of(const std::string& output, const std::string& image) const {
+    if (to_file_) return (fs::path(output).parent_path() / fs::path(output).stem()).string();
+    return (fs::path(output) / fs::path(image).stem()).string();
   }
 
   void to(Device device) override { l_->model->to(device); }
@@ -325,12 +339,12 @@ class SegmentModel : public TrainedTask {
   void predict(const AppArgs& a) override {
     const Loaded& l = *l_;
     const bool probs_out = a.switches.count("--probabilities") > 0;
-    create_directories_checked(a.output);
+    create_directories_checked(to_file_ ? fs::path(a.output).parent_path().string() : a.output);
     for (const std::string& path : inputs_) {
       const Image raw = read_image(path, l.task.channels);
       const Image probs = probabilities(image_logits(*l.model, raw, tf_, inf_), l.task);
       LabelMap labels = labels_of(probs, l.task);
-      const fs::path stem = fs::path(a.output) / fs::path(path).stem();
+      const fs::path stem = stem_of(a.output, path);
       LabelMap shown = labels;
       if (l.task.binary)
         for (int32_t& v : shown.data) v *= 255;
@@ -347,7 +361,8 @@ class SegmentModel : public TrainedTask {
       std::printf("%s -> %s.png (%lld x %lld)\n", path.c_str(), stem.string().c_str(),
                   static_cast<long long>(raw.width), static_cast<long long>(raw.height));
     }
-    std::printf("wrote %zu mask%s to %s\n", inputs_.size(), inputs_.size() == 1 ? "" : "s", a.output.c_str());
+    if (!to_file_)
+      std::printf("wrote %zu mask%s to %s\n", inputs_.size(), inputs_.size() == 1 ? "" : "s", a.output.c_str());
   }
 
   AppExport export_graph() override {
@@ -405,6 +420,7 @@ class SegmentModel : public TrainedTask {
   InferenceOptions inf_;
   LossOptions loss_;
   std::vector<std::string> inputs_;
+  bool to_file_ = false;  // predict: one image to the --output file
 };
 
 }  // namespace
