@@ -235,11 +235,6 @@ std::vector<std::string> CurveMap::inputs() const {
 
 namespace {
 
-std::string lower(std::string s) {
-  for (char& ch : s) ch = char(std::tolower(static_cast<unsigned char>(ch)));
-  return s;
-}
-
 // A curve the well lacks under `name` but holds under exactly one name that differs in case only ('gr', 'Gr' for
 // 'GR': mnemonics are not case-sensitive in practice) is read as `name`; returns the name it had ("" if none).
 std::string match_case(Well& w, const std::string& name) {

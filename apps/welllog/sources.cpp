@@ -1,4 +1,3 @@
-#include <cctype>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -7,6 +6,7 @@
 #include "apps/welllog/curve_map.h"
 #include "apps/welllog/las.h"
 #include "apps/welllog/run.h"
+#include "apps/welllog/text.h"
 #include "engine/error.h"
 #include "engine/file_io.h"
 
@@ -23,11 +23,7 @@ Columns columns_of(const Config& data) {
   return c;
 }
 
-std::string lower_extension(const std::string& path) {
-  std::string ext = fs::path(path).extension().string();
-  for (char& ch : ext) ch = char(std::tolower(static_cast<unsigned char>(ch)));
-  return ext;
-}
+std::string lower_extension(const std::string& path) { return lower(fs::path(path).extension().string()); }
 
 bool looks_like_las(const std::string& path) {
   if (lower_extension(path) == ".las") return true;

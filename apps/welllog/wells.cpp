@@ -85,10 +85,6 @@ int Table::column(const std::string& name) const {
   for (size_t i = 0; i < columns.size(); ++i)
     if (columns[i] == name) return int(i);
   // Else the one column whose name differs in case only ('depth', 'DEPTH' for 'Depth').
-  const auto lower = [](std::string s) {
-    for (char& ch : s) ch = char(std::tolower(static_cast<unsigned char>(ch)));
-    return s;
-  };
   int found = -1;
   for (size_t i = 0; i < columns.size(); ++i)
     if (lower(columns[i]) == lower(name)) {
@@ -401,8 +397,7 @@ std::string depth_unit_from_config(const Config& data) {
 }
 
 std::string depth_unit_of(const std::string& unit) {
-  std::string u;
-  for (char c : unit) u += char(std::tolower(static_cast<unsigned char>(c)));
+  const std::string u = lower(unit);
   if (u == "ft" || u == "f" || u == "feet" || u == "foot") return "ft";
   if (u == "m" || u == "meter" || u == "meters" || u == "metre" || u == "metres") return "m";
   return "";
