@@ -42,6 +42,42 @@ ThresholdPolicy rule(const std::string& name, double quantile_or_target) {
 
 }  // namespace
 
+// The latent Gaussian's covariance: the Ledoit-Wolf shrinkage against scikit-learn 1.x's LedoitWolf on the same
+// rows (x[i][a] = sin(1.3 i + 0.7 a) + 0.1 a cos(0.37 i (a + 1))), with few and many rows per dimension.
+TEST(AnomalyScore, LatentCovarianceShrinksAsScikitLearnsLedoitWolf) {
+  const auto rows = [](int64_t n, int64_t d) {
+    std::vector<double> x(size_t(n * d));
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t a = 0; a < d; ++a)
+        x[size_t(i * d + a)] = std::sin(1.3 * double(i) + 0.7 * double(a)) +
+                               0.1 * double(a) * std::cos(0.37 * double(i) * double(a + 1));
+    return x;
+  };
+  struct Case {
+    int64_t n, d;
+    double shrinkage;
+    std::vector<double> first;  // the covariance's first six values, row-major
+  };
+  const std::vector<Case> cases = {
+      {8, 5, 0.2538489060728456,
+       {0.47153614057831816, 0.24391046084743997, 0.07183528043779314, -0.22645068923586262, -0.3586963007077654,
+        0.24391046084743997}},
+      {3, 5, 0.28860110680114553,
+       {0.2738489088861469, 0.021899337931513198, -0.08566141347794289, -0.16837417576219582, -0.19546025065643918,
+        0.021899337931513198}},
+      {200, 4, 0.011429896589922864,
+       {0.4993818816520187, 0.37879929191478906, 0.0857714366657796, -0.2526933809436657, 0.37879929191478906,
+        0.506678027062476}}};
+  for (const Case& c : cases) {
+    double shrinkage = -1;
+    const std::vector<double> cov = shrunk_covariance(rows(c.n, c.d), c.n, c.d, &shrinkage);
+    EXPECT_NEAR(shrinkage, c.shrinkage, 1e-12) << c.n << " x " << c.d;
+    for (size_t k = 0; k < c.first.size(); ++k) EXPECT_NEAR(cov[k], c.first[k], 1e-12) << c.n << " x " << c.d << " " << k;
+    for (int64_t a = 0; a < c.d; ++a)
+      for (int64_t b = 0; b < c.d; ++b) EXPECT_EQ(cov[size_t(a * c.d + b)], cov[size_t(b * c.d + a)]);
+  }
+}
+
 TEST(Thresholds, RateCurveCallsScoresAboveTheThresholdAnomalous) {
   const auto c = rate_curve(kScores, kLabels);
   ASSERT_EQ(c.size(), 7u);
@@ -287,10 +323,11 @@ TEST(Scores, CombinedTermsAreStandardisedOnValidationNormals) {
     for (int i = 0; i < 40; ++i)
       for (int a = 0; a < 3; ++a) mean[a] += codes[size_t(i * 3 + a)] / 40;
     for (int a = 0; a < 3; ++a) EXPECT_NEAR(mu[size_t(a)], mean[a], 1e-5);
-    for (int i = 0; i < 40; ++i)
-      for (int a = 0; a < 3; ++a)
-        for (int b = 0; b < 3; ++b)
-          cov[a][b] += (codes[size_t(i * 3 + a)] - mean[a]) * (codes[size_t(i * 3 + b)] - mean[b]) / 39;
+    // The codes' covariance as fit_latent shrinks it (shrunk_covariance, checked against scikit-learn above), with
+    // its small ridge.
+    const std::vector<double> shrunk = shrunk_covariance(std::vector<double>(codes.begin(), codes.end()), 40, 3);
+    for (int a = 0; a < 3; ++a)
+      for (int b = 0; b < 3; ++b) cov[a][b] = shrunk[size_t(a * 3 + b)];
     for (int a = 0; a < 3; ++a) trace += cov[a][a];
     for (int a = 0; a < 3; ++a) cov[a][a] += 1e-3 * trace / 3;
     double p[3][3] = {};  // L L^T

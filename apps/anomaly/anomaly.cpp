@@ -454,6 +454,44 @@ std::vector<double> score_images(Autoencoder& model, const std::vector<Image>& i
   return combine_terms(term_values(model, images, o, c, batch, recon), o, c);
 }
 
+std::vector<double> shrunk_covariance(const std::vector<double>& rows, int64_t n, int64_t dim, double* shrinkage) {
+  STRATA_CHECK(n >= 1 && dim >= 1 && int64_t(rows.size()) == n * dim, "shrunk_covariance: ", rows.size(),
+               " values for ", n, " rows of ", dim);
+  std::vector<double> mean(size_t(dim), 0), cov(size_t(dim * dim), 0);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t a = 0; a < dim; ++a) mean[size_t(a)] += rows[size_t(i * dim + a)] / double(n);
+  double fourth = 0;  // the sum over rows of |x_i|^4, x_i the centred row
+  std::vector<double> x(static_cast<size_t>(dim));
+  for (int64_t i = 0; i < n; ++i) {
+    double norm2 = 0;
+    for (int64_t a = 0; a < dim; ++a) {
+      x[size_t(a)] = rows[size_t(i * dim + a)] - mean[size_t(a)];
+      norm2 += x[size_t(a)] * x[size_t(a)];
+    }
+    for (int64_t a = 0; a < dim; ++a)
+      for (int64_t b = 0; b <= a; ++b) cov[size_t(a * dim + b)] += x[size_t(a)] * x[size_t(b)] / double(n);
+    fourth += norm2 * norm2;
+  }
+  double trace = 0, frobenius2 = 0;  // of the sample covariance S
+  for (int64_t a = 0; a < dim; ++a) {
+    trace += cov[size_t(a * dim + a)];
+    for (int64_t b = 0; b < a; ++b) {
+      cov[size_t(b * dim + a)] = cov[size_t(a * dim + b)];
+      frobenius2 += 2 * cov[size_t(a * dim + b)] * cov[size_t(a * dim + b)];
+    }
+    frobenius2 += cov[size_t(a * dim + a)] * cov[size_t(a * dim + a)];
+  }
+  // The intensity: the rows' spread around S (beta) against S's distance from mu I (delta), both per dimension.
+  const double mu = trace / double(dim);
+  const double delta = (frobenius2 - 2 * mu * trace + double(dim) * mu * mu) / double(dim);
+  const double beta = std::min(delta, std::max(0.0, (fourth / double(n) - frobenius2) / (double(dim) * double(n))));
+  const double shrink = delta > 0 ? beta / delta : 1.0;
+  for (int64_t a = 0; a < dim; ++a)
+    for (int64_t b = 0; b < dim; ++b) cov[size_t(a * dim + b)] = (1 - shrink) * cov[size_t(a * dim + b)] + (a == b ? shrink * mu : 0.0);
+  if (shrinkage) *shrinkage = shrink;
+  return cov;
+}
+
 ScoreCalibration fit_latent(Autoencoder& model, const ImageSet& train, const ScoreOptions& o) {
   ScoreCalibration c;
   if (!o.uses("latent")) return c;
@@ -474,22 +512,15 @@ ScoreCalibration fit_latent(Autoencoder& model, const ImageSet& train, const Sco
     for (float v : z.to_vector<float>()) codes.push_back(double(v));
   }
   if (was_training) model.train();
-  std::vector<double> mean(size_t(dim), 0), cov(size_t(dim * dim), 0);
+  std::vector<double> cov = shrunk_covariance(codes, n, dim);
+  std::vector<double> mean(size_t(dim), 0);
   for (int64_t i = 0; i < n; ++i)
     for (int64_t a = 0; a < dim; ++a) mean[size_t(a)] += codes[size_t(i * dim + a)] / double(n);
-  for (int64_t i = 0; i < n; ++i)
-    for (int64_t a = 0; a < dim; ++a) {
-      const double da = codes[size_t(i * dim + a)] - mean[size_t(a)];
-      for (int64_t b = 0; b <= a; ++b)
-        cov[size_t(a * dim + b)] += da * (codes[size_t(i * dim + b)] - mean[size_t(b)]) / double(n - 1);
-    }
-  double trace = 0;
-  for (int64_t a = 0; a < dim; ++a) trace += cov[size_t(a * dim + a)];
-  // Shrinkage keeps the inverse finite when a code dimension hardly varies (or there are few images).
-  const double ridge = 1e-3 * std::max(trace / double(dim), 1e-12);
-  for (int64_t a = 0; a < dim; ++a) cov[size_t(a * dim + a)] += ridge;
+  double mu = 0;
+  for (int64_t a = 0; a < dim; ++a) mu += cov[size_t(a * dim + a)] / double(dim);
+  // A small ridge besides keeps the inverse finite when every code is alike.
+  for (int64_t a = 0; a < dim; ++a) cov[size_t(a * dim + a)] += 1e-3 * std::max(mu, 1e-12);
   // cov = K K^T, so d^T cov^-1 d = |K^-1 d|^2: the whitening W = (K^-1)^T gives it as |d W|^2 for a row d.
-  // (cholesky reads the lower triangle only, which is the part filled above.)
   const std::vector<double> m = lower_inverse(cholesky(cov, dim), dim);
   std::vector<float> w(size_t(dim * dim));
   for (int64_t a = 0; a < dim; ++a)
