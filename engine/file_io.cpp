@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <system_error>
@@ -39,6 +41,12 @@ std::string blocking_ancestor(const fs::path& p) {
 }
 
 }  // namespace
+
+std::string lower_extension(const std::string& path) {
+  std::string e = fs::path(path).extension().string();
+  std::transform(e.begin(), e.end(), e.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+  return e;
+}
 
 void require_input_file(const std::string& path, const std::string& what) {
   STRATA_CHECK(!path.empty(), "no ", what, " file given (empty path)");

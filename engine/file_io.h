@@ -23,6 +23,9 @@ namespace strata {
 // `what` names the role in the message ("checkpoint", "config", "input").
 void require_input_file(const std::string& path, const std::string& what);
 
+// The file name's extension in lower case, with its dot (".png" for "A.PNG"; "" for none).
+std::string lower_extension(const std::string& path);
+
 // Returns the path the output is written to (the target of a symlink).
 std::string output_target(const std::string& path);
 

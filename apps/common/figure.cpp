@@ -86,12 +86,6 @@ std::string xml_escape(const std::string& s) {
   return o;
 }
 
-std::string extension_of(const std::string& path) {
-  std::string e = fs::path(path).extension().string();
-  std::transform(e.begin(), e.end(), e.begin(), [](unsigned char c) { return char(std::tolower(c)); });
-  return e;
-}
-
 std::vector<std::string>& formats() {
   static std::vector<std::string> f{"png"};
   return f;
@@ -291,7 +285,7 @@ void Figure::write_svg(const std::string& path) const {
 }
 
 void Figure::write(const std::string& path) const {
-  const std::string ext = extension_of(path);
+  const std::string ext = lower_extension(path);
   if (ext == ".svg") return write_svg(path);
   STRATA_CHECK(ext == ".png" || ext == ".pdf", path, ": a figure is written as .png, .svg or .pdf");
   write_file_atomic_via(path, [&](const std::string& tmp) {

@@ -192,8 +192,7 @@ void set_max_image_pixels(int64_t pixels) {
 }
 
 bool is_image_file(const std::string& path) {
-  std::string ext = fs::path(path).extension().string();
-  for (char& ch : ext) ch = char(std::tolower(static_cast<unsigned char>(ch)));
+  const std::string ext = lower_extension(path);
   for (const char* e : {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".tga", ".gif", ".pgm", ".ppm", ".pnm"})
     if (ext == e) return true;
   return false;

@@ -1,9 +1,11 @@
 #include "apps/common/output_plan.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <system_error>
 
 #include "engine/error.h"
+#include "engine/file_io.h"
 
 namespace fs = std::filesystem;
 
@@ -48,6 +50,18 @@ void OutputPlan::add(const std::string& output, const std::string& source) {
 void refuse_output_onto_input(const std::string& output, const std::string& input) {
   OutputPlan plan({input});
   plan.add(output, input);
+}
+
+bool output_names_a_file(const std::string& input, size_t inputs, const std::string& output,
+                         const std::vector<std::string>& extensions) {
+  std::error_code ec;
+  return inputs == 1 && fs::is_regular_file(input, ec) && !fs::is_directory(output, ec) &&
+         std::find(extensions.begin(), extensions.end(), lower_extension(output)) != extensions.end();
+}
+
+std::string output_stem(const std::string& output, const std::string& input, bool output_is_a_file) {
+  if (output_is_a_file) return (fs::path(output).parent_path() / fs::path(output).stem()).string();
+  return (fs::path(output) / fs::path(input).stem()).string();
 }
 
 }  // namespace strata

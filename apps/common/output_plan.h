@@ -33,6 +33,15 @@ class OutputPlan {
 // Throws when `output` is `input` or a file `input` names (the one-input, one-output commands).
 void refuse_output_onto_input(const std::string& output, const std::string& input);
 
+// Whether a predict command writes its one input's result to the file --output names rather than into a folder:
+// one input given as a file, and an --output that is not a folder and ends in one of `extensions` (lower case,
+// with the dot; the output's case aside).
+bool output_names_a_file(const std::string& input, size_t inputs, const std::string& output,
+                         const std::vector<std::string>& extensions);
+// Where an input's outputs go, less their suffix: OUTPUT/<the input's stem>, or, when --output names a file,
+// that file's path less its extension (its companions, NAME_overlay.png, go beside it).
+std::string output_stem(const std::string& output, const std::string& input, bool output_is_a_file);
+
 // The path with links and ".." resolved as far as it exists (the key the checks above compare).
 std::string canonical_key(const std::string& path);
 

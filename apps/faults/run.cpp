@@ -572,16 +572,11 @@ void predict_files(Model& m, const AppArgs& a) {
   // in .npy or .png: the probability written there, its overlay beside it (<output stem>_overlay.png).
   const std::vector<std::string> files = section_files(a.input);
   STRATA_CHECK(!files.empty(), a.input, ": holds no SEG-Y file, images or .npy sections");
-  const bool to_file = files.size() == 1 && fs::is_regular_file(a.input) && !fs::is_directory(a.output) &&
-                       (has_ext(a.output, ".npy") || has_ext(a.output, ".png"));
+  const bool to_file = output_names_a_file(a.input, files.size(), a.output, {".npy", ".png"});
   const auto prob_path = [&](const std::string& f) {
-    if (to_file) return a.output;
-    return (fs::path(a.output) / fs::path(f).stem()).string() + (has_ext(f, ".npy") ? "_prob.npy" : "_prob.png");
+    return to_file ? a.output : output_stem(a.output, f, false) + (has_ext(f, ".npy") ? "_prob.npy" : "_prob.png");
   };
-  const auto overlay_path = [&](const std::string& f) {
-    if (to_file) return (fs::path(a.output).parent_path() / fs::path(a.output).stem()).string() + "_overlay.png";
-    return (fs::path(a.output) / fs::path(f).stem()).string() + "_overlay.png";
-  };
+  const auto overlay_path = [&](const std::string& f) { return output_stem(a.output, f, to_file) + "_overlay.png"; };
   OutputPlan plan(files);  // every output named first: none over an input, no two inputs onto one name
   for (const std::string& f : files) {
     plan.add(prob_path(f), f);

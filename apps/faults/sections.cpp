@@ -40,9 +40,7 @@ SectionSet synthetic_set(const SynthOptions& o, uint64_t seed, int64_t count) {
 }
 
 bool has_ext(const std::string& path, const char* ext) {
-  std::string e = fs::path(path).extension().string();
-  std::transform(e.begin(), e.end(), e.begin(), [](unsigned char c) { return char(std::tolower(c)); });
-  return e == ext;
+  return lower_extension(path) == ext;
 }
 
 SectionFile read_section_file(const std::string& path) {

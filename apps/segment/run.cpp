@@ -1,7 +1,6 @@
 #include "apps/segment/run.h"
 
 #include <algorithm>
-#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -294,10 +293,7 @@ class SegmentModel : public TrainedTask {
     std::error_code ec;
     // One image and an --output ending in .png: the mask is written there (NAME_overlay.png, NAME_prob.png
     // beside it); otherwise --output is the folder of <stem>.png masks.
-    std::string ext = fs::path(a.output).extension().string();
-    for (char& ch : ext) ch = char(std::tolower(static_cast<unsigned char>(ch)));
-    to_file_ = inputs_.size() == 1 && fs::is_regular_file(a.input, ec) && ext == ".png" &&
-               !fs::is_directory(a.output, ec);
+    to_file_ = output_names_a_file(a.input, inputs_.size(), a.output, {".png"});
     STRATA_CHECK(to_file_ || !fs::exists(a.output, ec) || fs::is_directory(a.output, ec), a.output,
                  ": exists and is not a folder; --output names the folder the masks are written to (or, for one "
                  "image, a .png file)");
@@ -305,16 +301,16 @@ class SegmentModel : public TrainedTask {
     const bool probs_out = a.switches.count("--probabilities") > 0;
     OutputPlan plan(inputs_);
     for (const std::string& path : inputs_) {
-      const std::string stem = stem_of(a.output, path);
-      for (const char* suffix : {".png", "_overlay.png", "_prob.png"})
-        if (probs_out || std::string(suffix) != "_prob.png") plan.add(stem + suffix, path);
+      const std::string stem = output_stem(a.output, path, to_file_);
+      plan.add(mask_path(a.output, path), path);
+      plan.add(stem + "_overlay.png", path);
+      if (probs_out) plan.add(stem + "_prob.png", path);
     }
   }
 
-  // The path of an image's mask without ".png": OUTPUT/<stem>, or OUTPUT's own for a single --output NAME.png.
-  std::string stem_of(const std::string& output, const std::string& image) const {
-    if (to_file_) return (fs::path(output).parent_path() / fs::path(output).stem()).string();
-    return (fs::path(output) / fs::path(image).stem()).string();
+  // An image's mask: OUTPUT/<stem>.png, or the file --output names.
+  std::string mask_path(const std::string& output, const std::string& image) const {
+    return to_file_ ? output : output_stem(output, image, false) + ".png";
   }
 
   void to(Device device) override { l_->model->to(device); }
@@ -344,21 +340,21 @@ class SegmentModel : public TrainedTask {
       const Image raw = read_image(path, l.task.channels);
       const Image probs = probabilities(image_logits(*l.model, raw, tf_, inf_), l.task);
       LabelMap labels = labels_of(probs, l.task);
-      const fs::path stem = stem_of(a.output, path);
+      const std::string stem = output_stem(a.output, path, to_file_), mask = mask_path(a.output, path);
       LabelMap shown = labels;
       if (l.task.binary)
         for (int32_t& v : shown.data) v *= 255;
-      write_label_png(stem.string() + ".png", shown, l.task.classes > 255 ? 16 : 8);
-      write_png(stem.string() + "_overlay.png", overlay(raw, labels, l.task));
+      write_label_png(mask, shown, l.task.classes > 255 ? 16 : 8);
+      write_png(stem + "_overlay.png", overlay(raw, labels, l.task));
       if (probs_out) {
         // Binary: P(object); multi-class: the probability of the predicted class.
         const int64_t plane = raw.height * raw.width;
         Image p{1, raw.height, raw.width, std::vector<float>(size_t(plane))};
         for (int64_t i = 0; i < plane; ++i)
           p.data[size_t(i)] = probs.data[size_t((l.task.binary ? 1 : labels.data[size_t(i)]) * plane + i)];
-        write_png(stem.string() + "_prob.png", p, 16);
+        write_png(stem + "_prob.png", p, 16);
       }
-      std::printf("%s -> %s.png (%lld x %lld)\n", path.c_str(), stem.string().c_str(),
+      std::printf("%s -> %s (%lld x %lld)\n", path.c_str(), mask.c_str(),
                   static_cast<long long>(raw.width), static_cast<long long>(raw.height));
     }
     if (!to_file_)

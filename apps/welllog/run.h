@@ -29,8 +29,6 @@ std::vector<Well> load_wells_from_file(const std::string& path, const Config& da
 
 // The table columns of `data` (well_column, depth_column, label_column, bad_values).
 Columns columns_of(const Config& data);
-// A path's extension in lower case (".las").
-std::string lower_extension(const std::string& path);
 // A LAS file: by its extension, or a first line that is not a comment starting with '~'.
 bool looks_like_las(const std::string& path);
 

@@ -23,8 +23,6 @@ Columns columns_of(const Config& data) {
   return c;
 }
 
-std::string lower_extension(const std::string& path) { return lower(fs::path(path).extension().string()); }
-
 bool looks_like_las(const std::string& path) {
   if (lower_extension(path) == ".las") return true;
   std::ifstream f(path);
