@@ -3,11 +3,12 @@
 #include <omp.h>
 
 #include <boost/context/fiber.hpp>
-#include <boost/context/fixedsize_stack.hpp>
+#include <boost/context/stack_context.hpp>
 #include <chrono>
 #include <cstdlib>
 #include <map>
 #include <mutex>
+#include <new>
 #include <vector>
 
 namespace ctx = boost::context;
@@ -63,6 +64,49 @@ struct BlockRun {
 thread_local BlockRun* t_block = nullptr;
 thread_local std::vector<char> t_dynamic_shared;
 
+// The emulated threads' stacks, kept by each OS thread for its next blocks: a block of 256 threads would otherwise
+// allocate 256 fresh stacks of kStackBytes and give them back to the system when it ends, and every launch's
+// first touch of those pages (faults, zeroing, the heap trimmed again) took most of a small kernel's time.
+class StackPool {
+ public:
+  ~StackPool() {
+    for (void* p : free_) std::free(p);
+  }
+  void* take() {
+    if (free_.empty()) {
+      void* p = std::malloc(kStackBytes);
+      if (p == nullptr) throw std::bad_alloc();
+      return p;
+    }
+    void* p = free_.back();
+    free_.pop_back();
+    return p;
+  }
+  void give_back(void* p) noexcept {
+    try {
+      free_.push_back(p);
+    } catch (...) {
+      std::free(p);
+    }
+  }
+
+ private:
+  std::vector<void*> free_;
+};
+
+thread_local StackPool t_stacks;
+
+// A Boost.Context stack allocator over this OS thread's pool (a fiber is made, run and destroyed on one thread).
+struct PooledStack {
+  ctx::stack_context allocate() {
+    ctx::stack_context c;
+    c.size = kStackBytes;
+    c.sp = static_cast<char*>(t_stacks.take()) + kStackBytes;  // stacks grow down from their end
+    return c;
+  }
+  void deallocate(ctx::stack_context& c) noexcept { t_stacks.give_back(static_cast<char*>(c.sp) - c.size); }
+};
+
 void suspend(Wait why) {
   FiberThread& me = t_block->threads[size_t(t_block->current)];
   me.wait = why;
@@ -117,7 +161,7 @@ void run_block(uint3 block_idx, dim3 grid, dim3 block, const std::function<void(
   for (int i = 0; i < n; ++i) {
     FiberThread& t = run.threads[size_t(i)];
     t.tid = {unsigned(i) % block.x, unsigned(i) / block.x % block.y, unsigned(i) / (block.x * block.y)};
-    t.fiber = ctx::fiber(std::allocator_arg, ctx::fixedsize_stack(kStackBytes), [&run, i, &body](ctx::fiber&& back) {
+    t.fiber = ctx::fiber(std::allocator_arg, PooledStack(), [&run, i, &body](ctx::fiber&& back) {
       run.threads[size_t(i)].back = std::move(back);
       body();
       run.threads[size_t(i)].wait = Wait::done;
