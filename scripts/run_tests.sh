@@ -10,7 +10,7 @@
 #   build-asan/  AddressSanitizer + UndefinedBehaviorSanitizer (STRATA_SANITIZE):
 #                only the suites labelled `sanitize` (core, layer, app and
 #                hostile-input tests) and the apps they run are built and run
-#                (the test sources at -O1 there: tests/CMakeLists.txt)
+#                (at -O1 throughout: CMakeLists.txt)
 # and runs their tests. Tests labelled `data` skip with a message when
 # ../shared/data is absent.
 set -euo pipefail
