@@ -69,9 +69,9 @@ TEST(AnomalyScore, LatentCovarianceShrinksAsScikitLearnsLedoitWolf) {
        {0.4993818816520187, 0.37879929191478906, 0.0857714366657796, -0.2526933809436657, 0.37879929191478906,
         0.506678027062476}}};
   for (const Case& c : cases) {
-    double shrinkage = -1;
-    const std::vector<double> cov = shrunk_covariance(rows(c.n, c.d), c.n, c.d, &shrinkage);
-    EXPECT_NEAR(shrinkage, c.shrinkage, 1e-12) << c.n << " x " << c.d;
+    const ShrunkCovariance s = shrunk_covariance(rows(c.n, c.d), c.n, c.d);
+    const std::vector<double>& cov = s.cov;
+    EXPECT_NEAR(s.shrinkage, c.shrinkage, 1e-12) << c.n << " x " << c.d;
     for (size_t k = 0; k < c.first.size(); ++k) EXPECT_NEAR(cov[k], c.first[k], 1e-12) << c.n << " x " << c.d << " " << k;
     for (int64_t a = 0; a < c.d; ++a)
       for (int64_t b = 0; b < c.d; ++b) EXPECT_EQ(cov[size_t(a * c.d + b)], cov[size_t(b * c.d + a)]);
@@ -325,7 +325,7 @@ TEST(Scores, CombinedTermsAreStandardisedOnValidationNormals) {
     for (int a = 0; a < 3; ++a) EXPECT_NEAR(mu[size_t(a)], mean[a], 1e-5);
     // The codes' covariance as fit_latent shrinks it (shrunk_covariance, checked against scikit-learn above), with
     // its small ridge.
-    const std::vector<double> shrunk = shrunk_covariance(std::vector<double>(codes.begin(), codes.end()), 40, 3);
+    const std::vector<double> shrunk = shrunk_covariance(std::vector<double>(codes.begin(), codes.end()), 40, 3).cov;
     for (int a = 0; a < 3; ++a)
       for (int b = 0; b < 3; ++b) cov[a][b] = shrunk[size_t(a * 3 + b)];
     for (int a = 0; a < 3; ++a) trace += cov[a][a];

@@ -454,10 +454,12 @@ std::vector<double> score_images(Autoencoder& model, const std::vector<Image>& i
   return combine_terms(term_values(model, images, o, c, batch, recon), o, c);
 }
 
-std::vector<double> shrunk_covariance(const std::vector<double>& rows, int64_t n, int64_t dim, double* shrinkage) {
+ShrunkCovariance shrunk_covariance(const std::vector<double>& rows, int64_t n, int64_t dim) {
   STRATA_CHECK(n >= 1 && dim >= 1 && int64_t(rows.size()) == n * dim, "shrunk_covariance: ", rows.size(),
                " values for ", n, " rows of ", dim);
-  std::vector<double> mean(size_t(dim), 0), cov(size_t(dim * dim), 0);
+  ShrunkCovariance r{std::vector<double>(size_t(dim), 0), std::vector<double>(size_t(dim * dim), 0)};
+  std::vector<double>& mean = r.mean;
+  std::vector<double>& cov = r.cov;
   for (int64_t i = 0; i < n; ++i)
     for (int64_t a = 0; a < dim; ++a) mean[size_t(a)] += rows[size_t(i * dim + a)] / double(n);
   double fourth = 0;  // the sum over rows of |x_i|^4, x_i the centred row
@@ -488,8 +490,8 @@ std::vector<double> shrunk_covariance(const std::vector<double>& rows, int64_t n
   const double shrink = delta > 0 ? beta / delta : 1.0;
   for (int64_t a = 0; a < dim; ++a)
     for (int64_t b = 0; b < dim; ++b) cov[size_t(a * dim + b)] = (1 - shrink) * cov[size_t(a * dim + b)] + (a == b ? shrink * mu : 0.0);
-  if (shrinkage) *shrinkage = shrink;
-  return cov;
+  r.shrinkage = shrink;
+  return r;
 }
 
 ScoreCalibration fit_latent(Autoencoder& model, const ImageSet& train, const ScoreOptions& o) {
@@ -512,10 +514,8 @@ ScoreCalibration fit_latent(Autoencoder& model, const ImageSet& train, const Sco
     for (float v : z.to_vector<float>()) codes.push_back(double(v));
   }
   if (was_training) model.train();
-  std::vector<double> cov = shrunk_covariance(codes, n, dim);
-  std::vector<double> mean(size_t(dim), 0);
-  for (int64_t i = 0; i < n; ++i)
-    for (int64_t a = 0; a < dim; ++a) mean[size_t(a)] += codes[size_t(i * dim + a)] / double(n);
+  ShrunkCovariance gauss = shrunk_covariance(codes, n, dim);
+  std::vector<double>& cov = gauss.cov;
   double mu = 0;
   for (int64_t a = 0; a < dim; ++a) mu += cov[size_t(a * dim + a)] / double(dim);
   // A small ridge besides keeps the inverse finite when every code is alike.
@@ -525,7 +525,7 @@ ScoreCalibration fit_latent(Autoencoder& model, const ImageSet& train, const Sco
   std::vector<float> w(size_t(dim * dim));
   for (int64_t a = 0; a < dim; ++a)
     for (int64_t b = 0; b < dim; ++b) w[size_t(a * dim + b)] = float(m[size_t(b * dim + a)]);
-  c.latent_mean = Tensor::from_vector(std::vector<float>(mean.begin(), mean.end()), {1, dim});
+  c.latent_mean = Tensor::from_vector(std::vector<float>(gauss.mean.begin(), gauss.mean.end()), {1, dim});
   c.latent_whitening = Tensor::from_vector(w, {dim, dim});
   return c;
 }

@@ -106,11 +106,14 @@ struct ScoreOptions {
 // the latent term) and each term's mean and standard deviation over the validation normal images (to add
 // several terms). Saved in the checkpoint: tensors anomaly.latent_mean and latent_whitening, entries anomaly.term_mean and
 // term_sd (all digits).
-// The covariance (dim x dim, row-major, 1/n) of n rows of dim values, shrunk towards (trace / dim) I by the
-// Ledoit-Wolf intensity (Ledoit and Wolf 2004, as scikit-learn's LedoitWolf), which `shrinkage` receives: near 0
-// with many rows per dimension, towards 1 with few, where the sample covariance's small eigenvalues are noise.
-std::vector<double> shrunk_covariance(const std::vector<double>& rows, int64_t n, int64_t dim,
-                                      double* shrinkage = nullptr);
+// The mean and covariance (dim x dim, row-major, 1/n) of n rows of dim values, the covariance shrunk towards
+// (trace / dim) I by the Ledoit-Wolf intensity (Ledoit and Wolf 2004, as scikit-learn's LedoitWolf): near 0 with
+// many rows per dimension, towards 1 with few, where the sample covariance's small eigenvalues are noise.
+struct ShrunkCovariance {
+  std::vector<double> mean, cov;
+  double shrinkage = 0;
+};
+ShrunkCovariance shrunk_covariance(const std::vector<double>& rows, int64_t n, int64_t dim);
 
 struct ScoreCalibration {
   Tensor latent_mean;        // (1, latent)
