@@ -1076,6 +1076,47 @@ TEST(PredictSection, MirrorTtaAveragesTheSectionAndItsMirrorImage) {
   EXPECT_GT(differs, 1e-3) << "an untrained U-Net is not mirror-symmetric; the test would show nothing";
 }
 
+// inference.time_views: the mean of the section's predictions at each share of its samples in time, each on top
+// of the volume's own time scale (inference.match_period), and each put back on the section's samples.
+TEST(PredictSection, TimeViewsAverageTheSectionResampledInTime) {
+  manual_seed(7);
+  std::mt19937_64 rng(4);
+  std::normal_distribution<float> g;
+  const int64_t h = 70, w = 52;
+  std::vector<float> x(size_t(h * w));
+  for (float& v : x) v = g(rng);
+  const ModulePtr unet = build_module(
+      Config::parse("{type: unet2d, in_channels: 1, classes: 1, base: 4, depth: 2, batchnorm: false}"));
+  for (const double time_scale : {1.0, 0.8}) {
+    SCOPED_TRACE("time_scale " + std::to_string(time_scale));
+    TileOptions one{96, 32}, views{96, 32};
+    one.time_scale = views.time_scale = time_scale;
+    views.time_views = {1, 0.7, 1.5};
+    const std::vector<float> p = predict_section(*unet, x, h, w, views);
+    std::vector<float> mean(p.size(), 0.f);
+    for (const double v : views.time_views) {
+      const int64_t rh = std::llround(double(h) * time_scale * v);
+      TileOptions as_is{96, 32};
+      const std::vector<float> q =
+          resample_time(predict_section(*unet, resample_time(x, h, w, rh), rh, w, as_is), rh, w, h);
+      for (size_t i = 0; i < q.size(); ++i) mean[i] += q[i] / 3.f;
+    }
+    ASSERT_EQ(p.size(), size_t(h * w));
+    double differs = 0;
+    const std::vector<float> single = predict_section(*unet, x, h, w, one);
+    for (size_t i = 0; i < p.size(); ++i) {
+      ASSERT_NEAR(p[i], mean[i], 1e-5) << i;
+      differs = std::max(differs, double(std::abs(p[i] - single[i])));
+    }
+    EXPECT_GT(differs, 1e-4) << "the resampled views should predict otherwise than the section alone";
+  }
+  // The option's checks.
+  EXPECT_EQ(TileOptions::from_config(Config::parse("{}")).time_views, std::vector<double>{1});
+  EXPECT_EQ(TileOptions::from_config(Config::parse("{time_views: [1, 0.7]}")).time_views, (std::vector<double>{1, 0.7}));
+  for (const char* bad : {"{time_views: []}", "{time_views: [1, 0.2]}", "{time_views: [5]}", "{time_views: [0]}"})
+    EXPECT_THROW(TileOptions::from_config(Config::parse(bad)), Error) << bad;
+}
+
 TEST(PredictSection, ShiftedViewsLineUpWithTheSection) {
   manual_seed(6);
   std::mt19937_64 rng(3);

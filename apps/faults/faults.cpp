@@ -262,6 +262,10 @@ TileOptions TileOptions::from_config(const Config& c) {
   for (const int64_t v : shift)
     STRATA_CHECK(v >= 0 && v < 64, "inference.shift: ", v, " is out of range: want 0-63 samples or traces");
   o.shift = {shift[0], shift[1]};
+  o.time_views = c.get_double_list("time_views", o.time_views);
+  STRATA_CHECK(!o.time_views.empty(), "inference.time_views: give at least one share (1: the section as it is)");
+  for (const double v : o.time_views)
+    STRATA_CHECK(v >= 0.25 && v <= 4, "inference.time_views: ", v, " is out of range: want shares of 0.25-4");
   return o;
 }
 
@@ -323,7 +327,19 @@ std::vector<float> resample_time(const std::vector<float>& section, int64_t heig
 
 std::vector<float> predict_section(Module& model, const std::vector<float>& section, int64_t height, int64_t width,
                                    const TileOptions& o) {
-  if (const int64_t h = std::max<int64_t>(2, std::llround(double(height) * o.time_scale)); h < height) {
+  if (o.time_views.size() > 1 || o.time_views[0] != 1) {
+    TileOptions one = o;
+    one.time_views = {1};
+    std::vector<float> out(size_t(height * width), 0.0f);
+    for (const double v : o.time_views) {
+      one.time_scale = o.time_scale * v;
+      const std::vector<float> p = predict_section(model, section, height, width, one);
+      for (size_t i = 0; i < out.size(); ++i) out[i] += p[i];
+    }
+    for (float& v : out) v /= float(o.time_views.size());
+    return out;
+  }
+  if (const int64_t h = std::max<int64_t>(2, std::llround(double(height) * o.time_scale)); h != height) {
     TileOptions as_is = o;
     as_is.time_scale = 1;
     return resample_time(predict_section(model, resample_time(section, height, width, h), h, width, as_is), h, width,

@@ -162,6 +162,9 @@ struct TileOptions {
   // The section is predicted resampled to this share of its samples in time (PeriodMatch::scale), and the
   // probabilities resampled back; 1: as it is.
   double time_scale = 1;
+  // The section is also predicted compressed in time to each of these shares of its samples (on top of
+  // time_scale), the probabilities resampled back and averaged with the others; {1}: as it is only.
+  std::vector<double> time_views{1.0};
   bool tta = false;  // also predict the section mirrored left-right and average the two probabilities
   // Also predict the section moved this many samples down and right against the network's pooling grid (and,
   // with tta, its mirror too), averaging all; {0, 0}: no such view.
@@ -174,7 +177,8 @@ constexpr int64_t kBorder = 16;
 // section's borders are mirrored outwards first (at least 16 samples, and to 64 x 64 for small sections);
 // with o.tta, the mean of the section's and its left-right mirror's predictions; with o.shift, also those of the
 // section moved o.shift samples down and right in its padded frame (4 predictions with both); with o.time_scale
-// below 1, all of that on the section resampled in time (resample_time).
+// below 1, all of that on the section resampled in time (resample_time); with several o.time_views, all of that
+// once per view, averaged.
 std::vector<float> predict_section(Module& model, const std::vector<float>& section, int64_t height, int64_t width,
                                    const TileOptions& o);
 // The tiled, blended prediction of predict_section without the mirrored border.
