@@ -188,6 +188,15 @@ TEST_F(AppExport, FaultsGraphMatchesPredictWithoutShift) {
         << log();
     parity("faults", root() / "section_in.npy", out / "section_prob.npy", " inference.tta=" + tta);
   }
+  // The graph has no views compressed in time either: with inference.time_views, its metadata says how to call
+  // predict for the same probabilities (the model's own metadata, as bytes of the ONNX file).
+  const std::string setting = "'inference.time_views=[1]'";
+  EXPECT_EQ(slurp(root() / "faults.onnx").find(setting), std::string::npos);
+  ASSERT_EQ(run(bin("faults") + " export --checkpoint " + checkpoint("faults") + " --output " +
+                (root() / "faults_views.onnx").string() + " 'inference.time_views=[1,0.7]'"),
+            0)
+      << log();
+  EXPECT_NE(slurp(root() / "faults_views.onnx").find(setting), std::string::npos);
 }
 
 TEST_F(AppExport, AnomalyGraphMatchesPredictScores) {

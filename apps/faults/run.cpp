@@ -638,14 +638,18 @@ AppExport export_graph_of(Model& m) {
   e.onnx.input_name = "section";
   e.onnx.input_dims = {"batch", "", "samples", "traces"};
   e.onnx.output_names = {"fault_probability"};
+  const bool time_views = m.tiles.time_views != std::vector<double>{1};
   e.onnx.metadata = {
       {"strata.input", str_cat("seismic sections (N, 1, samples, traces), amplitudes as recorded (standardised per "
                                "section inside the graph); 33 or more samples and traces (any size: the graph pads to the "
                                "network's multiple of ", multiple, " and crops back); no missing values")},
       {"strata.output", "fault_probability (N, 1, samples, traces) in [0, 1]"},
-      {"strata.predict", str_cat("equals strata-faults predict with 'inference.shift=[0,0]' on sections of 32 to ",
+      {"strata.predict", str_cat("equals strata-faults predict with 'inference.shift=[0,0]'",
+                                 time_views ? " 'inference.time_views=[1]'" : "", " on sections of 32 to ",
                                  m.tiles.tile - 2 * kBorder, " samples and traces (predict tiles larger ones, mirrors "
-                                 "smaller ones further, and adds shifted views with inference.shift); inference.tta ",
+                                 "smaller ones further, and adds shifted views with inference.shift",
+                                 time_views ? " and views compressed in time with inference.time_views" : "",
+                                 "); inference.tta ",
                                  m.tiles.tta ? "on" : "off",
                                  m.period.reference > 0
                                      ? str_cat("; predict resamples a section whose dominant period (the centroid of "
