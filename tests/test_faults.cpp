@@ -976,6 +976,19 @@ TEST(Synthetic, TraceSpectrumPeriods) {
   EXPECT_EQ(empty.centroid_period(), 0);
 }
 
+namespace {
+
+// A section of h x w samples of unit Gaussian noise from `seed`.
+std::vector<float> gaussian_section(int64_t h, int64_t w, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> g;
+  std::vector<float> x(size_t(h * w));
+  for (float& v : x) v = g(rng);
+  return x;
+}
+
+}  // namespace
+
 TEST(PredictSection, ResampleTimeKeepsTheSignalAtItsNewSampling) {
   const int64_t h = 120, w = 2;
   std::vector<float> ramp(size_t(h * w)), wave(size_t(h * w)), flat(size_t(h * w), 3.5f);
@@ -1014,11 +1027,8 @@ layers:
   - {type: relu}
   - {type: conv2d, in_channels: 4, out_channels: 1, kernel: 3, padding: 1}
 )"));
-  std::mt19937_64 rng(1);
-  std::normal_distribution<float> g;
   const int64_t h = 90, w = 230;
-  std::vector<float> x(size_t(h * w));
-  for (float& v : x) v = g(rng);
+  const std::vector<float> x = gaussian_section(h, w, 1);
   const std::vector<float> whole = predict_section(*shallow, x, h, w, {512, 32});
   const std::vector<float> tiled = predict_section(*shallow, x, h, w, {64, 16});
   for (size_t i = 0; i < whole.size(); ++i) ASSERT_NEAR(whole[i], tiled[i], 1e-5) << i;
@@ -1054,11 +1064,8 @@ TEST(PredictSection, MirrorTtaAveragesTheSectionAndItsMirrorImage) {
   manual_seed(5);
   const ModulePtr unet = build_module(
       Config::parse("{type: unet2d, in_channels: 1, classes: 1, base: 4, depth: 2, batchnorm: false}"));
-  std::mt19937_64 rng(2);
-  std::normal_distribution<float> g;
   const int64_t h = 70, w = 150;
-  std::vector<float> x(size_t(h * w));
-  for (float& v : x) v = g(rng);
+  const std::vector<float> x = gaussian_section(h, w, 2);
   const auto mirror = [&](const std::vector<float>& v) { return mirror_traces(v, h, w); };
   const std::vector<float> mirrored = mirror(x);
   TileOptions plain{96, 32}, tta{96, 32};
@@ -1080,11 +1087,8 @@ TEST(PredictSection, MirrorTtaAveragesTheSectionAndItsMirrorImage) {
 // of the volume's own time scale (inference.match_period), and each put back on the section's samples.
 TEST(PredictSection, TimeViewsAverageTheSectionResampledInTime) {
   manual_seed(7);
-  std::mt19937_64 rng(4);
-  std::normal_distribution<float> g;
   const int64_t h = 70, w = 52;
-  std::vector<float> x(size_t(h * w));
-  for (float& v : x) v = g(rng);
+  const std::vector<float> x = gaussian_section(h, w, 4);
   const ModulePtr unet = build_module(
       Config::parse("{type: unet2d, in_channels: 1, classes: 1, base: 4, depth: 2, batchnorm: false}"));
   for (const double time_scale : {1.0, 0.8}) {
@@ -1119,11 +1123,8 @@ TEST(PredictSection, TimeViewsAverageTheSectionResampledInTime) {
 
 TEST(PredictSection, ShiftedViewsLineUpWithTheSection) {
   manual_seed(6);
-  std::mt19937_64 rng(3);
-  std::normal_distribution<float> g;
   const int64_t h = 45, w = 77;
-  std::vector<float> x(size_t(h * w));
-  for (float& v : x) v = g(rng);
+  const std::vector<float> x = gaussian_section(h, w, 3);
   // A pointwise network: every view, shifted or mirrored, must give each sample the same probability, so any
   // view put back one sample off would show.
   const ModulePtr pointwise = build_module(Config::parse(R"(
