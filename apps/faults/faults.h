@@ -162,8 +162,8 @@ struct TileOptions {
   // The section is predicted resampled to this share of its samples in time (PeriodMatch::scale), and the
   // probabilities resampled back; 1: as it is.
   double time_scale = 1;
-  // The section is also predicted compressed in time to each of these shares of its samples (on top of
-  // time_scale), the probabilities resampled back and averaged with the others; {1}: as it is only.
+  // The section is predicted resampled in time to each of these shares of its samples (on top of time_scale;
+  // below 1: compressed), the probabilities resampled back and averaged; {1}: as it is.
   std::vector<double> time_views{1.0};
   bool tta = false;  // also predict the section mirrored left-right and average the two probabilities
   // Also predict the section moved this many samples down and right against the network's pooling grid (and,

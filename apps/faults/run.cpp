@@ -648,7 +648,7 @@ AppExport export_graph_of(Model& m) {
                                  time_views ? " 'inference.time_views=[1]'" : "", " on sections of 32 to ",
                                  m.tiles.tile - 2 * kBorder, " samples and traces (predict tiles larger ones, mirrors "
                                  "smaller ones further, and adds shifted views with inference.shift",
-                                 time_views ? " and views compressed in time with inference.time_views" : "",
+                                 time_views ? " and views resampled in time with inference.time_views" : "",
                                  "); inference.tta ",
                                  m.tiles.tta ? "on" : "off",
                                  m.period.reference > 0
