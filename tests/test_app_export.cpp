@@ -188,7 +188,7 @@ TEST_F(AppExport, FaultsGraphMatchesPredictWithoutShift) {
         << log();
     parity("faults", root() / "section_in.npy", out / "section_prob.npy", " inference.tta=" + tta);
   }
-  // The graph has no views compressed in time either: with inference.time_views, its metadata says how to call
+  // The graph has no views resampled in time either: with inference.time_views, its metadata says how to call
   // predict for the same probabilities (the model's own metadata, as bytes of the ONNX file).
   const std::string setting = "'inference.time_views=[1]'";
   EXPECT_EQ(slurp(root() / "faults.onnx").find(setting), std::string::npos);
