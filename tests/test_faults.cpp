@@ -1614,6 +1614,25 @@ TEST(FaultsApp, ShippedConfigRunsReduced) {
   EXPECT_NE(bytes_of(d / "log.txt").find("training sections have [0, 10] faults (data.train_faults)"),
             std::string::npos)
       << bytes_of(d / "log.txt");
+  // A network of other input channels or outputs: the key is named before training starts.
+  EXPECT_NE(train_reduced("channels", "data.test_sections=0 model.in_channels=3"), 0);
+  EXPECT_NE(bytes_of(d / "log.txt").find("model.in_channels is 3: strata-faults feeds the network one channel"),
+            std::string::npos)
+      << bytes_of(d / "log.txt");
+  EXPECT_NE(train_reduced("classes", "data.test_sections=0 model.classes=2"), 0);
+  EXPECT_NE(bytes_of(d / "log.txt").find("model.classes is 2: strata-faults trains one output"), std::string::npos)
+      << bytes_of(d / "log.txt");
+  EXPECT_FALSE(fs::exists(d / "classes" / "last.safetensors"));
+  // A model type without those keys (the sequential network of faults_dense.yaml) trains and is not given them.
+  ASSERT_EQ(run(faults_bin() + " train --config " + std::string(STRATA_SOURCE_DIR) + "/configs/faults_dense.yaml --out " +
+                (d / "dense").string() +
+                " train.epochs=1 data.sections_per_epoch=16 data.val_sections=2 data.test_sections=0 train.progress=false > " +
+                (d / "log.txt").string() + " 2>&1"),
+            0)
+      << bytes_of(d / "log.txt");
+  const Config dense_model = Config::load((d / "dense" / "config.yaml").string()).section("model");
+  EXPECT_FALSE(dense_model.has("in_channels"));
+  EXPECT_FALSE(dense_model.has("classes"));
   fs::remove_all(d);
 }
 

@@ -222,6 +222,20 @@ class FaultsTask : public Task {
   std::string config_entry() const override { return "faults.config"; }
   std::string default_monitor() const override { return "val_ap"; }
 
+  // The network reads a section as one channel of amplitudes and gives one fault probability per sample: any
+  // other model.in_channels or model.classes is named here, before the first step fails on a shape.
+  // (Read only where the config gives them: a model type without these keys keeps its config as written.)
+  ModulePtr build_model(const Config& model_cfg) const override {
+    const auto one = [&](const char* key, const char* why) {
+      if (!model_cfg.has(key)) return;
+      const int64_t v = model_cfg.get_int(key, 1);
+      STRATA_CHECK(v == 1, model_cfg.key_path(key), " is ", v, ": strata-faults ", why, "; set it to 1");
+    };
+    one("in_channels", "feeds the network one channel, the section's amplitudes");
+    one("classes", "trains one output, the fault probability (binary)");
+    return Task::build_model(model_cfg);
+  }
+
   TrainingPlan prepare(Config& cfg) override {
     synth_ = synth_options(cfg, true);
     const Config data = cfg.section("data"), train = cfg.section("train");
