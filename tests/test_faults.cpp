@@ -1589,10 +1589,12 @@ TEST(FaultsApp, TrainEvalGeneratePredictEndToEnd) {
 // resumes from it), an override among them.
 TEST(FaultsApp, ShippedConfigRunsReduced) {
   const fs::path d = fresh_dir("shipped");
-  // The shipped config for one epoch of 16 sections into d/out with `extra` overrides; its log is d/log.txt.
-  const auto train_reduced = [&](const std::string& out, const std::string& extra) {
-    return run(faults_bin() + " train --config " + std::string(STRATA_SOURCE_DIR) +
-               "/configs/faults_synthetic.yaml --out " + (d / out).string() +
+  // A shipped config (faults_synthetic unless `config` names another) for one epoch of 16 sections into d/out
+  // with `extra` overrides; its log is d/log.txt.
+  const auto train_reduced = [&](const std::string& out, const std::string& extra,
+                                 const std::string& config = "faults_synthetic") {
+    return run(faults_bin() + " train --config " + std::string(STRATA_SOURCE_DIR) + "/configs/" + config +
+               ".yaml --out " + (d / out).string() +
                " train.epochs=1 data.sections_per_epoch=16 data.val_sections=2 train.progress=false " + extra + " > " +
                (d / "log.txt").string() + " 2>&1");
   };
@@ -1624,12 +1626,7 @@ TEST(FaultsApp, ShippedConfigRunsReduced) {
       << bytes_of(d / "log.txt");
   EXPECT_FALSE(fs::exists(d / "classes" / "last.safetensors"));
   // A model type without those keys (the sequential network of faults_dense.yaml) trains and is not given them.
-  ASSERT_EQ(run(faults_bin() + " train --config " + std::string(STRATA_SOURCE_DIR) + "/configs/faults_dense.yaml --out " +
-                (d / "dense").string() +
-                " train.epochs=1 data.sections_per_epoch=16 data.val_sections=2 data.test_sections=0 train.progress=false > " +
-                (d / "log.txt").string() + " 2>&1"),
-            0)
-      << bytes_of(d / "log.txt");
+  ASSERT_EQ(train_reduced("dense", "data.test_sections=0", "faults_dense"), 0) << bytes_of(d / "log.txt");
   const Config dense_model = Config::load((d / "dense" / "config.yaml").string()).section("model");
   EXPECT_FALSE(dense_model.has("in_channels"));
   EXPECT_FALSE(dense_model.has("classes"));

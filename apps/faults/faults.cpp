@@ -327,7 +327,7 @@ std::vector<float> resample_time(const std::vector<float>& section, int64_t heig
 
 std::vector<float> predict_section(Module& model, const std::vector<float>& section, int64_t height, int64_t width,
                                    const TileOptions& o) {
-  if (o.time_views != std::vector<double>{1}) {
+  if (o.time_views_set()) {
     TileOptions one = o;
     one.time_views = {1};
     std::vector<float> out(size_t(height * width), 0.0f);

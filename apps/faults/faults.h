@@ -165,6 +165,7 @@ struct TileOptions {
   // The section is predicted resampled in time to each of these shares of its samples (on top of time_scale;
   // below 1: compressed), the probabilities resampled back and averaged; {1}: as it is.
   std::vector<double> time_views{1.0};
+  bool time_views_set() const { return time_views != std::vector<double>{1.0}; }  // anything but {1}
   bool tta = false;  // also predict the section mirrored left-right and average the two probabilities
   // Also predict the section moved this many samples down and right against the network's pooling grid (and,
   // with tta, its mirror too), averaging all; {0, 0}: no such view.

@@ -652,7 +652,7 @@ AppExport export_graph_of(Model& m) {
   e.onnx.input_name = "section";
   e.onnx.input_dims = {"batch", "", "samples", "traces"};
   e.onnx.output_names = {"fault_probability"};
-  const bool time_views = m.tiles.time_views != std::vector<double>{1};
+  const bool time_views = m.tiles.time_views_set();
   e.onnx.metadata = {
       {"strata.input", str_cat("seismic sections (N, 1, samples, traces), amplitudes as recorded (standardised per "
                                "section inside the graph); 33 or more samples and traces (any size: the graph pads to the "
