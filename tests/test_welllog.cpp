@@ -1246,6 +1246,60 @@ TEST(App, EnsemblePredictsTheMeanOfItsMembers) {
   expect_error([&] { train_command(a); }, "train.ensemble");
 }
 
+// model.init_from fine-tunes a trained model: member j of the new run starts from member j of a trained ensemble
+// (the weight average too), the wells are scaled as the trained model scaled them, and a model that does not fit
+// the config (more members, other scaling, another architecture) is refused before any run folder exists.
+TEST(App, InitFromStartsEachMemberFromTheTrainedModel) {
+  AppArgs a = synthetic_train("init_from");
+  const fs::path dir = fs::path(a.out).parent_path();
+  a.overrides = {"train.mode=supervised", "train.ensemble=2", "train.epochs=1"};
+  ASSERT_EQ(train_command(a), 0);
+  const std::string source = (dir / "run" / "best.safetensors").string();
+  const Loaded trained = load_model(source);
+  ASSERT_EQ(trained.members.size(), 2u);
+
+  // The trainer of each member: its weights and their average are the trained member's.
+  const std::string init = "model.init_from=" + source;
+  SynthSetup s = synthetic_setup(init);
+  s.cfg.apply_override("train.ensemble=2");
+  s.cfg.apply_override("train.ema=0.9");
+  for (int64_t j : {0, 1}) {
+    FaciesTrainer t(s.cfg, s.pre, s.labelled, {}, 1, 1, "supervised", j);
+    EXPECT_EQ(flat_weights(t.trained_model()), flat_weights(*trained.members[size_t(j)])) << "member " << j;
+    EXPECT_EQ(flat_weights(t.model()), flat_weights(*trained.members[size_t(j)])) << "average of member " << j;
+  }
+  EXPECT_NE(flat_weights(*trained.members[0]), flat_weights(*trained.members[1]));
+
+  // Fine-tuned on other training wells: the scaling stays the trained model's.
+  AppArgs f = a;
+  f.out = (dir / "tuned").string();
+  f.overrides = {"train.mode=supervised", "train.ensemble=2", "train.epochs=1", init,
+                 "data.val_wells=[SYN-001, SYN-002, SYN-003]"};
+  ASSERT_EQ(train_command(f), 0);
+  const Loaded tuned = load_model((dir / "tuned" / "best.safetensors").string());
+  EXPECT_EQ(tuned.pre.mean, trained.pre.mean);
+  EXPECT_EQ(tuned.pre.stddev, trained.pre.stddev);
+  Preprocessing refit = Preprocessing::from_config(s.cfg.section("data"));
+  std::vector<Well> wells = load_wells(s.cfg.section("data"));
+  refit.fit({wells.begin() + 3, wells.end()});
+  EXPECT_NE(refit.mean, trained.pre.mean) << "the fine-tuning wells alone would have been scaled otherwise";
+  EXPECT_NE(flat_weights(*tuned.members[1]), flat_weights(*trained.members[1])) << "fine-tuning trained nothing";
+
+  const std::pair<const char*, const char*> refused[] = {
+      {"train.ensemble=3", "is an ensemble of 2 networks and train.ensemble is 3"},
+      {"data.normalise_per_well=[GR]",
+       "was trained with each well's own statistics for [], this config's data.normalise_per_well gives [GR]"},
+      {"model.base=4", "does not fit this unet1d"},
+  };
+  for (const auto& [override, message] : refused) {
+    AppArgs r = a;
+    r.out = (dir / "refused").string();
+    r.overrides = {"train.mode=supervised", init, override};
+    expect_error([&] { train_command(r); }, message);
+    EXPECT_FALSE(fs::exists(dir / "refused")) << override;
+  }
+}
+
 // cv.transductive: semi mode also trains on the held-out wells' logs (as
 // unlabelled wells); the other modes and the labelled wells are unchanged.
 TEST(App, TransductiveCrossValidationAddsTheHeldOutWellsAsUnlabelled) {

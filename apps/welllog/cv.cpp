@@ -102,12 +102,14 @@ std::string fraction_label(double f) {
 // (split_training_wells) with the default generator seeded by `init_seed` (the
 // members of an ensemble share the split and differ in it).
 FoldModel make_trainer(const Config& cfg, Preprocessing pre, const std::vector<Well>& train_wells,
-                       const WellSplit& split, const std::string& mode, int64_t epochs, uint64_t init_seed) {
+                       const WellSplit& split, const std::string& mode, int64_t epochs, uint64_t init_seed,
+                       int64_t member) {
   pre.fit(train_wells);
+  adopt_trained_scaling(cfg, pre);  // model.init_from: the network keeps the input scaling it learned
   manual_seed(init_seed);
   FoldModel f{pre, nullptr};
   f.trainer = std::make_unique<FaciesTrainer>(cfg, pre, prepare(pre, split.labelled), prepare(pre, split.unlabelled),
-                                              epochs, init_seed, mode);
+                                              epochs, init_seed, mode, member);
   return f;
 }
 
@@ -118,7 +120,7 @@ namespace {
 
 FoldModel fit_fold(const Config& cfg, const Preprocessing& pre, const std::vector<Well>& train_wells,
                    const WellSplit& split, const std::string& mode, int64_t epochs, uint64_t seed, int64_t member) {
-  FoldModel f = make_trainer(cfg, pre, train_wells, split, mode, epochs, member_seed(seed, member));
+  FoldModel f = make_trainer(cfg, pre, train_wells, split, mode, epochs, member_seed(seed, member), member);
   for (int64_t e = 0; e < epochs; ++e)
     for (int64_t b = 0; b < f.trainer->steps_per_epoch(); ++b) f.trainer->step(e, b);
   return f;

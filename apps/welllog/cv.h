@@ -69,11 +69,13 @@ struct FoldModel {
 };
 
 // Fits the normalisation on the logs of every training well (labels are not
-// used for it) and builds the trainer on the wells of `split`
+// used for it; with model.init_from, the trained model's scaling instead) and
+// builds the trainer of ensemble member `member` on the wells of `split`
 // (split_training_wells) with the default generator seeded by `init_seed` (the
 // members of an ensemble share the split and differ in it).
 FoldModel make_trainer(const Config& cfg, Preprocessing pre, const std::vector<Well>& train_wells,
-                       const WellSplit& split, const std::string& mode, int64_t epochs, uint64_t init_seed);
+                       const WellSplit& split, const std::string& mode, int64_t epochs, uint64_t init_seed,
+                       int64_t member = 0);
 
 // The initialisation seed of ensemble member j (member 0: the run's own seed).
 uint64_t member_seed(uint64_t seed, int64_t j);

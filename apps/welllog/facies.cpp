@@ -4,6 +4,7 @@
 #include <cmath>
 #include <numeric>
 
+#include "apps/welllog/trained.h"
 #include "engine/autograd.h"
 #include "engine/distributed.h"
 #include "engine/error.h"
@@ -49,7 +50,8 @@ HungOptions HungOptions::from_config(const Config& t) {
 }
 
 FaciesTrainer::FaciesTrainer(const Config& root, const Preprocessing& pre, std::vector<Sample> labelled,
-                             std::vector<Sample> unlabelled, int64_t epochs, uint64_t seed, const std::string& mode)
+                             std::vector<Sample> unlabelled, int64_t epochs, uint64_t seed, const std::string& mode,
+                             int64_t member)
     : pre_(pre), labelled_(std::move(labelled)), unlabelled_(std::move(unlabelled)), seed_(seed) {
   const Config train = root.section("train");
   device_ = train_device(train);
@@ -98,6 +100,7 @@ FaciesTrainer::FaciesTrainer(const Config& root, const Preprocessing& pre, std::
 
   const int64_t total_steps = epochs * steps_per_epoch_;
   model_ = build_sized(root.section("model"), pre_.channels(), k);
+  init_network(root, member, *model_);  // model.init_from; the weight average starts from these weights too
   model_->to(device_);
   opt_ = make_optimizer(root.section("optimizer"), model_->named_parameters(), total_steps);
   average_ = WeightAverage::from_config(train, *model_, [&] { return build_sized(root.section("model"), pre_.channels(), k); });

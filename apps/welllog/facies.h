@@ -94,8 +94,10 @@ class FaciesTrainer {
   // sections). `labelled` must hold labels; the labels of `unlabelled` are
   // never read (prepare() them from wells without codes). `mode`, when not
   // empty, replaces train.mode (cross-validation compares modes).
+  // `member`: which member of a train.ensemble this network is (model.init_from starts it from that member).
   FaciesTrainer(const Config& root, const Preprocessing& pre, std::vector<Sample> labelled,
-                std::vector<Sample> unlabelled, int64_t epochs, uint64_t seed, const std::string& mode = "");
+                std::vector<Sample> unlabelled, int64_t epochs, uint64_t seed, const std::string& mode = "",
+                int64_t member = 0);
 
   int64_t steps_per_epoch() const { return steps_per_epoch_; }
   StepResult step(int64_t epoch, int64_t batch);

@@ -82,9 +82,9 @@ class MemberLearner : public Learner {
   std::string config_text_;
 };
 
-TrainSummary train_member(const Member& m, const Preprocessing& pre, const std::string& dir, uint64_t seed,
-                          const std::string& resume) {
-  FoldModel fm = make_trainer(m.cfg, pre, m.train_wells, m.split, "", m.options.epochs, seed);
+TrainSummary train_member(const Member& m, const Preprocessing& pre, const std::string& dir, int64_t member,
+                          uint64_t seed, const std::string& resume) {
+  FoldModel fm = make_trainer(m.cfg, pre, m.train_wells, m.split, "", m.options.epochs, seed, member);
   const Preprocessing fitted = fm.pre;
   FaciesTrainer& ft = *fm.trainer;
   const std::vector<Sample> val = prepare(fitted, m.val_wells);
@@ -151,6 +151,7 @@ int train_command(const AppArgs& a) {
   {  // The whole config is checked before any long work: build one trainer.
     Preprocessing probe = pre;
     probe.fit(wells);
+    adopt_trained_scaling(cfg, probe);
     FaciesTrainer check(cfg, probe, prepare(probe, {wells[0]}), {}, 1, seed);
   }
   const std::string out = open_run(cfg, run_dir, a);  // rank 0: run_dir; other ranks: a scratch folder
@@ -159,6 +160,11 @@ int train_command(const AppArgs& a) {
                                       [](int64_t s, const Well& w) { return s + w.length(); })),
                join(pre.curves, ", ").c_str(), static_cast<long long>(pre.classes()),
                device_label(train_device(train)).c_str(), out.c_str());
+  if (!init_from(cfg).empty())
+    std::fprintf(stderr, "strata-welllog: every %s starts from %s (model.init_from), with its input scaling%s\n",
+                 members > 1 ? "member" : "network", init_from(cfg).c_str(),
+                 cvo.folds > 0 ? "; cross-validation scores fine-tuning only if that model never saw the held-out wells"
+                               : "");
   if (!unlabelled.empty()) {
     // Only semi-supervised training learns from unlabelled wells: the final model's mode, and the CV modes.
     const bool used =
@@ -175,7 +181,7 @@ int train_command(const AppArgs& a) {
     // One member: its own run folder when there are several, the run folder itself otherwise.
     const std::string dir = members == 1 ? out : (fs::path(out) / ("member_" + std::to_string(j))).string();
     create_directories_checked(dir);
-    const TrainSummary s = train_member(member, pre, dir, member_seed(seed, j), a.resume);
+    const TrainSummary s = train_member(member, pre, dir, j, member_seed(seed, j), a.resume);
     if (s.interrupted) return 130;
     print_train_summary(members == 1 ? "strata-welllog" : "strata-welllog: member " + std::to_string(j), s,
                         topt.monitor);

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <sstream>
 
 #include "apps/common/plot.h"
 #include "apps/welllog/text.h"
@@ -41,25 +42,80 @@ void read_inference(Loaded& l) {
   if (!unit.empty()) l.pre.depth_unit = unit;
 }
 
-Loaded load_model(const std::string& checkpoint) {
-  const Checkpoint ck = Checkpoint::load(checkpoint);
-  STRATA_CHECK(ck.has("welllog.config"), checkpoint, ": not a strata-welllog checkpoint (no welllog.config)");
-  Loaded l{Config::parse(ck.get("welllog.config"), checkpoint + " [welllog.config]"), load_preprocessing(ck), {}};
+namespace {
+
+Checkpoint load_welllog_checkpoint(const std::string& path) {
+  Checkpoint ck = Checkpoint::load(path);
+  STRATA_CHECK(ck.has("welllog.config"), path, ": not a strata-welllog checkpoint (no welllog.config)");
+  return ck;
+}
+
+// Networks in a checkpoint: welllog.ensemble members, or 1.
+int64_t networks_in(const Checkpoint& ck) {
   const int64_t members = ck.has("welllog.ensemble") ? ck.get_int("welllog.ensemble") : 0;
-  STRATA_CHECK(members >= 0 && members <= 32, checkpoint, ": welllog.ensemble is ", members, ", expected 1..32");
-  for (int64_t j = 0; j < std::max<int64_t>(members, 1); ++j) {
+  STRATA_CHECK(members >= 0 && members <= 32, ck.path, ": welllog.ensemble is ", members, ", expected 1..32");
+  return std::max<int64_t>(members, 1);
+}
+
+// Member j's weights: model. for a single network; an ensemble's ensemble.<j>. in a checkpoint, model.<j>. in a
+// weights-only export.
+void restore_network(const Checkpoint& ck, int64_t j, Module& m) {
+  if (!ck.has("welllog.ensemble")) return ck.restore_module("model.", m);
+  const auto it = ck.tensors.lower_bound(member_prefix(j));
+  const bool checkpoint_names = it != ck.tensors.end() && it->first.rfind(member_prefix(j), 0) == 0;
+  ck.restore_module(checkpoint_names ? member_prefix(j) : "model." + std::to_string(j) + ".", m);
+}
+
+template <class T>
+std::string listed(const std::vector<T>& v) {
+  std::ostringstream o;
+  for (size_t i = 0; i < v.size(); ++i) o << (i ? ", " : "") << v[i];
+  return o.str();
+}
+
+}  // namespace
+
+Loaded load_model(const std::string& checkpoint) {
+  const Checkpoint ck = load_welllog_checkpoint(checkpoint);
+  Loaded l{Config::parse(ck.get("welllog.config"), checkpoint + " [welllog.config]"), load_preprocessing(ck), {}};
+  for (int64_t j = 0; j < networks_in(ck); ++j) {
     l.members.push_back(build_module(l.cfg.section("model")));
-    // An ensemble's member j: ensemble.<j>. in a checkpoint, model.<j>. in a weights-only export.
-    const auto holds = [&](const std::string& p) {
-      const auto it = ck.tensors.lower_bound(p);
-      return it != ck.tensors.end() && it->first.rfind(p, 0) == 0;
-    };
-    const std::string member = holds(member_prefix(j)) ? member_prefix(j) : "model." + std::to_string(j) + ".";
-    ck.restore_module(members == 0 ? "model." : member, *l.members.back());
+    restore_network(ck, j, *l.members.back());
     l.members.back()->eval();
   }
   read_inference(l);
   return l;
+}
+
+std::string init_from(const Config& root) { return root.section("model").get_string("init_from", ""); }
+
+void init_network(const Config& root, int64_t member, Module& model) {
+  const std::string path = init_from(root);
+  if (path.empty()) return;
+  const Checkpoint ck = load_welllog_checkpoint(path);
+  const int64_t networks = networks_in(ck);
+  const int64_t members = root.section("train").get_int("ensemble", 1);
+  STRATA_CHECK(networks == 1 || members <= networks, root.section("model").key_path("init_from"), ": ", path,
+               " is an ensemble of ", networks, " networks and train.ensemble is ", members,
+               ": member j starts from its member j, so train at most ", networks, " members");
+  restore_network(ck, networks == 1 ? 0 : member, model);
+}
+
+void adopt_trained_scaling(const Config& root, Preprocessing& pre) {
+  const std::string path = init_from(root);
+  if (path.empty()) return;
+  const Preprocessing trained = load_preprocessing(load_welllog_checkpoint(path));
+  const std::string key = root.section("model").key_path("init_from");
+  const auto same = [&](const auto& mine, const auto& theirs, const char* what, const char* config_key) {
+    STRATA_CHECK(mine == theirs, key, ": ", path, " was trained with ", what, " [", listed(theirs), "], this config's ",
+                 config_key, " gives [", listed(mine), "]: a network reads its inputs in the order it learned them");
+  };
+  same(pre.curves, trained.curves, "the curves", "data.curves");
+  same(pre.indicators, trained.indicators, "missing-value channels for", "data.missing.indicator");
+  same(pre.per_well, trained.per_well, "each well's own statistics for", "data.normalise_per_well");
+  same(pre.codes, trained.codes, "the classes", "data.classes");
+  pre.mean = trained.mean;
+  pre.stddev = trained.stddev;
 }
 
 void write_ensemble_checkpoint(const std::string& out, int64_t members) {

@@ -45,6 +45,16 @@ void read_inference(Loaded& l);
 // Loads a checkpoint or a weights-only export (ensembles included).
 Loaded load_model(const std::string& checkpoint);
 
+// model.init_from: a trained strata-welllog model (a run's best.safetensors, a zoo file) that training starts
+// from, to fine-tune it on other wells. "" when the config has none.
+std::string init_from(const Config& root);
+// The weights of training member `member` from it: an ensemble's member j from its member j, every member from
+// a single network. A tensor missing or shaped otherwise in the config's architecture is an error naming it.
+void init_network(const Config& root, int64_t member, Module& model);
+// Its input scaling (the training means and standard deviations) in place of the one `pre` fitted, after
+// checking that it reads the same curves, missing-value channels, per-well curves and classes.
+void adopt_trained_scaling(const Config& root, Preprocessing& pre);
+
 // One well through the loaded model: its prepared sample, the class
 // probabilities (classes x length) and the predicted class of every sample.
 struct WellPrediction {
