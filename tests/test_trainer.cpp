@@ -9,6 +9,7 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <thread>
 
 
@@ -509,6 +510,13 @@ TEST(Cli, HelpForTheAppAndEachCommand) {
   EXPECT_THAT(one, HasSubstr("--data PATH"));
   EXPECT_THAT(one, HasSubstr("(required)"));
   EXPECT_THAT(one, Not(HasSubstr("--input")));
+  // Each flag's help, and the overrides', starts in one column.
+  const std::string train = test_spec().usage("train");
+  std::istringstream flags(train.substr(train.find("flags:\n") + 7));
+  int lines = 0;
+  for (std::string l; std::getline(flags, l) && !l.empty(); ++lines)
+    EXPECT_EQ(l.find_first_not_of(' ', l.find("  ", 2)), 26u) << l;
+  EXPECT_EQ(lines, 5);  // --config, --out, --resume, --force, key.sub=value
 }
 
 TEST(Cli, OverridesMustBeReadByTheCommand) {

@@ -49,12 +49,13 @@ std::string AppSpec::usage(const std::string& command) const {
   const CommandSpec* c = find_command(*this, command);
   if (!c) return usage();
   std::string s = "usage:\n" + synopsis(*this, *c) + "\n" + c->summary + "\n\nflags:\n";
-  for (const FlagSpec& f : c->flags) {
-    std::string flag = "  " + f.name + (f.value.empty() ? "" : " " + f.value);
-    flag.resize(std::max<size_t>(flag.size() + 2, 26), ' ');
-    s += flag + f.help + (f.required ? " (required)" : "") + "\n";
-  }
-  if (c->overrides) s += "  key.sub=value            set a config key (YAML value), e.g. train.epochs=5\n";
+  const auto line = [&](std::string flag, const std::string& help) {
+    flag.resize(std::max<size_t>(flag.size() + 2, 26), ' ');  // help in one column
+    s += flag + help + "\n";
+  };
+  for (const FlagSpec& f : c->flags)
+    line("  " + f.name + (f.value.empty() ? "" : " " + f.value), f.help + (f.required ? " (required)" : ""));
+  if (c->overrides) line("  key.sub=value", "set a config key (YAML value), e.g. train.epochs=5");
   if (!footer.empty()) s += "\n" + footer + "\n";
   return s;
 }

@@ -60,7 +60,7 @@ int64_t networks_in(const Checkpoint& ck) {
 // Member j's weights: model. for a single network; an ensemble's ensemble.<j>. in a checkpoint, model.<j>. in a
 // weights-only export.
 void restore_network(const Checkpoint& ck, int64_t j, Module& m) {
-  if (!ck.has("welllog.ensemble")) return ck.restore_module("model.", m);
+  if (!ck.has("welllog.ensemble") || ck.get_int("welllog.ensemble") == 0) return ck.restore_module("model.", m);
   const auto it = ck.tensors.lower_bound(member_prefix(j));
   const bool checkpoint_names = it != ck.tensors.end() && it->first.rfind(member_prefix(j), 0) == 0;
   ck.restore_module(checkpoint_names ? member_prefix(j) : "model." + std::to_string(j) + ".", m);
