@@ -5,6 +5,7 @@
 // Tests that read ../shared/data skip loudly when it is absent.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -1204,6 +1205,59 @@ TEST(App, TrainEvalPredictOnSyntheticWells) {
 
 // train.ensemble: members trained from different initialisations, one
 // best.safetensors holding all of them, predictions the mean of theirs.
+// A folder of well files: predict writes each (LAS or CSV) into the --output folder under its own name, as a
+// prediction of that file alone would; other files and subfolders are left alone; eval --data scores them all.
+TEST(App, PredictsAndScoresEveryWellFileOfAFolder) {
+  AppArgs a = synthetic_train("folder");
+  const fs::path dir = fs::path(a.out).parent_path();
+  a.overrides = {"train.mode=supervised", "train.epochs=1"};
+  ASSERT_EQ(train_command(a), 0);
+  const fs::path in = dir / "wells";
+  fs::create_directories(in / "older");
+  {
+    std::ofstream csv(in / "a.csv");
+    csv << "Well Name,Depth,GR,Facies\n";
+    for (int i = 0; i < 150; ++i) csv << "A," << 1000 + 0.5 * i << "," << 70 + 40 * std::sin(i / 9.0) << "," << (i < 80 ? 1 : 2) << "\n";
+    std::ofstream las(in / "B.LAS");
+    las << kMiniLas;
+    for (int i = 0; i < 120; ++i) las << 500 + 0.5 * i << " " << (i < 50 ? 105.0 : 50.0) << "\n";
+  }
+  std::ofstream(in / "notes.txt") << "not a well\n";
+  fs::copy_file(in / "a.csv", in / "older" / "a.csv");
+
+  AppArgs p;
+  p.command = "predict";
+  p.checkpoint = (dir / "run" / "best.safetensors").string();
+  p.input = in.string();
+  p.output = (dir / "out").string();
+  ASSERT_EQ(predict_command(p), 0);
+  std::vector<std::string> written;
+  for (const auto& e : fs::directory_iterator(dir / "out")) written.push_back(e.path().filename().string());
+  std::sort(written.begin(), written.end());
+  EXPECT_EQ(written, (std::vector<std::string>{"B.LAS", "a.csv"}));
+  const auto text = [](const fs::path& f) {
+    std::ifstream s(f);
+    return std::string(std::istreambuf_iterator<char>(s), {});
+  };
+  for (const char* f : {"a.csv", "B.LAS"}) {
+    AppArgs one = p;
+    one.input = (in / f).string();
+    one.output = (dir / (std::string("alone_") + f)).string();
+    ASSERT_EQ(predict_command(one), 0);
+    EXPECT_EQ(text(dir / "out" / f), text(one.output)) << f;
+  }
+  EXPECT_NE(text(dir / "out" / "B.LAS").find("PREDICTED FACIES CODE"), std::string::npos);
+
+  // eval --data FOLDER: the labelled well of the folder is scored (the LAS well has no labels).
+  AppArgs e;
+  e.command = "eval";
+  e.checkpoint = p.checkpoint;
+  e.data = in.string();
+  e.out = (dir / "eval").string();
+  ASSERT_EQ(eval_command(e), 0);
+  EXPECT_NE(text(dir / "eval" / "metrics.csv").find("samples,150\n"), std::string::npos);
+}
+
 TEST(App, EnsemblePredictsTheMeanOfItsMembers) {
   AppArgs a = synthetic_train("ensemble");
   const fs::path dir = fs::path(a.out).parent_path();

@@ -15,9 +15,13 @@ strata::AppSpec app_spec() {
   s.commands = {
       strata::train_command_spec("Trains a model (and runs cross-validation when cv.folds > 0) into a run folder."),
       strata::eval_command_spec("Scores a checkpoint on labelled wells: metrics.csv, confusion.png, strip plots.",
-                                "labelled wells, CSV or LAS (default: the data of the checkpoint's config)"),
-      strata::predict_command_spec("Predicts the facies of every sample of the wells in a CSV or LAS file.",
-                                   "wells to predict, CSV or LAS", "CSV (all columns + Predicted, P_<code>) or LAS"),
+                                "labelled wells, a CSV or LAS file or a folder of them (default: the data of the "
+                                "checkpoint's config)"),
+      strata::predict_command_spec("Predicts the facies of every sample of the wells in a CSV or LAS file, or in "
+                                   "each such file of a folder.",
+                                   "wells to predict: a CSV or LAS file, or a folder of them",
+                                   "CSV (all columns + Predicted, P_<code>) or LAS; a folder for a folder, each "
+                                   "file under its own name"),
       strata::export_command_spec(
           "Writes the model as ONNX: log curves -> facies probabilities (the normalisation of the "
           "curves and the softmax inside, curve names and facies codes in the metadata), or its "

@@ -248,7 +248,11 @@ class WelllogModel : public TrainedTask {
       for (Well& w : wells_) flag_outliers(l.pre, w);
       adjacent_ = adjacent_classes(data, l.pre);
     } else if (command == "predict") {
-      read_input(a);
+      std::error_code ec;
+      if (fs::is_directory(a.input, ec))
+        plan_folder(a);
+      else
+        read_input(a);
     }
   }
 
@@ -271,6 +275,20 @@ class WelllogModel : public TrainedTask {
   }
 
   void predict(const AppArgs& a) override {
+    if (files_.empty()) return predict_file(a);
+    // A folder: each well file in turn, written under its own name into the --output folder.
+    for (size_t i = 0; i < files_.size(); ++i) {
+      AppArgs one = a;
+      one.input = files_[i];
+      one.output = outputs_[i];
+      read_input(one);
+      predict_file(one);
+    }
+    std::printf("wrote %zu files to %s (each input's columns + Predicted, P_<code>)\n", files_.size(), a.output.c_str());
+  }
+
+ private:
+  void predict_file(const AppArgs& a) {
     const Loaded& l = *l_;
     const int64_t k = l.pre.classes();
     for (Well& w : wells_) {
@@ -326,10 +344,11 @@ class WelllogModel : public TrainedTask {
         }
       });
     }
-    std::printf("wrote %s: %zu rows, %zu wells, Predicted + P_<code> for %lld classes\n", a.output.c_str(),
-                rows_.size(), wells_.size(), static_cast<long long>(k));
+    std::printf("wrote %s: %zu rows, %zu %s, Predicted + P_<code> for %lld classes\n", a.output.c_str(),
+                rows_.size(), wells_.size(), wells_.size() == 1 ? "well" : "wells", static_cast<long long>(k));
   }
 
+ public:
   AppExport export_graph() override {
     const Loaded& l = *l_;
     const Preprocessing& pre = l.pre;
@@ -388,10 +407,27 @@ class WelllogModel : public TrainedTask {
   }
 
  private:
+  // predict --input FOLDER: its well files, and the file each is written to (--output FOLDER/<its name>), all
+  // checked before the first is predicted.
+  void plan_folder(const AppArgs& a) {
+    files_ = well_files(a.input);
+    std::error_code ec;
+    STRATA_CHECK(!fs::exists(a.output, ec) || fs::is_directory(a.output, ec), a.output,
+                 ": --input is a folder, so --output names a folder (each well file predicted into it under its own name)");
+    OutputPlan plan(files_);
+    for (const std::string& f : files_) {
+      outputs_.push_back((fs::path(a.output) / fs::path(f).filename()).string());
+      plan.add(outputs_.back(), f);
+    }
+    create_directories_checked(a.output);
+  }
+
   // predict: the input's wells, and its columns and rows to write back with the predictions.
   void read_input(const AppArgs& a) {
     const Loaded& l = *l_;
     const Config data = l.cfg.section("data");
+    wells_.clear(), as_read_.clear(), columns_.clear(), rows_.clear();
+    las_in_.reset(), table_.reset();
     las_output_ = lower_extension(a.output) == ".las";
     output_target(a.output);  // a directory, FIFO or device at --output is refused before any work
     refuse_output_onto_input(a.output, a.input);
@@ -425,6 +461,7 @@ class WelllogModel : public TrainedTask {
   std::vector<std::vector<std::string>> rows_;
   std::optional<las::LasFile> las_in_;
   std::optional<Table> table_;
+  std::vector<std::string> files_, outputs_;  // predict --input FOLDER
   std::shared_ptr<ModuleList> ensemble_;
 };
 
@@ -434,7 +471,7 @@ int eval_command(const AppArgs& a) { return eval_with<WelllogModel>(a); }
 
 int predict_command(const AppArgs& a) {
   STRATA_CHECK(!a.checkpoint.empty() && !a.input.empty() && !a.output.empty(),
-               "predict needs --checkpoint FILE --input FILE --output FILE");
+               "predict needs --checkpoint FILE --input FILE --output FILE (or --input FOLDER --output FOLDER)");
   return predict_with<WelllogModel>(a);
 }
 

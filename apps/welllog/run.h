@@ -17,15 +17,18 @@
 namespace strata::welllog {
 
 // Wells named by the `data:` section: `source: csv` (path, well_column,
-// depth_column, label_column), `source: las` (paths: a list of LAS files,
-// unlabelled) or `source: synthetic` (the gamma-ray generator).
+// depth_column, label_column), `source: las` (paths: a list of LAS files or
+// folders of them) or `source: synthetic` (the gamma-ray generator).
 std::vector<Well> load_wells(const Config& data);
 // The wells of data.unlabelled (CSV tables or LAS files, labels never read): new wells of the field, which
 // semi-supervised training learns from; a well named like one of `labelled` is an error.
 std::vector<Well> load_unlabelled_wells(const Config& data, const std::vector<Well>& labelled);
 // A CSV table or a LAS file (by extension .las or a first '~' line) given on
-// the command line, read with the column names of `data`.
+// the command line, or a folder of them, read with the column names of `data`.
 std::vector<Well> load_wells_from_file(const std::string& path, const Config& data, bool read_labels);
+// The well files `path` names: itself, or a folder's .las and .csv files (.las only with `las_only`; not its
+// subfolders), sorted by name. A folder without one is an error.
+std::vector<std::string> well_files(const std::string& path, bool las_only = false);
 
 // The table columns of `data` (well_column, depth_column, label_column, bad_values).
 Columns columns_of(const Config& data);

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -59,10 +60,28 @@ std::vector<Well> usable_wells(const Preprocessing& pre, std::vector<Well> wells
 }
 
 
+std::vector<std::string> well_files(const std::string& path, bool las_only) {
+  std::error_code ec;
+  if (!fs::is_directory(path, ec)) return {path};
+  std::vector<std::string> files;
+  for (fs::directory_iterator it(path, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string ext = lower_extension(it->path().string());
+    if ((ext == ".las" || (!las_only && ext == ".csv")) && it->is_regular_file(ec)) files.push_back(it->path().string());
+  }
+  STRATA_CHECK(!ec, path, ": cannot list the folder (", ec.message(), ")");
+  STRATA_CHECK(!files.empty(), path, ": a folder without a ", las_only ? ".las file" : ".las or .csv file");
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
 std::vector<Well> load_wells_from_file(const std::string& path, const Config& data, bool read_labels) {
-  require_input_file(path, "well data");
-  std::vector<Well> wells = looks_like_las(path) ? std::vector<Well>{well_from_las(path)}
-                                                : wells_from_table(read_csv(path), columns_of(data), read_labels);
+  std::vector<Well> wells;
+  for (const std::string& f : well_files(path)) {
+    require_input_file(f, "well data");
+    std::vector<Well> read = looks_like_las(f) ? std::vector<Well>{well_from_las(f)}
+                                              : wells_from_table(read_csv(f), columns_of(data), read_labels);
+    for (Well& w : read) wells.push_back(std::move(w));
+  }
   CurveMap::from_config(data).apply(wells);
   return wells;
 }
@@ -92,7 +111,8 @@ std::vector<Well> load_wells(const Config& data) {
     data.mark_known("paths");
     wells = synthetic_gamma_wells(SyntheticOptions::from_config(syn));
   } else if (source == "las") {
-    for (const std::string& p : data.get_string_list("paths", {})) wells.push_back(well_from_las(require_file(data, "paths", p)));
+    for (const std::string& p : data.get_string_list("paths", {}))
+      for (const std::string& f : well_files(require_file(data, "paths", p), true)) wells.push_back(well_from_las(f));
     STRATA_CHECK(!wells.empty(), data.key_path("paths"), ": list at least one LAS file");
   } else {
     const std::string path = require_file(data, "path", data.require_string("path"));
