@@ -1373,6 +1373,36 @@ TEST(FaultsApp, TrainEvalGeneratePredictEndToEnd) {
     EXPECT_GT(overview.width, 3 * one.width);
   }
 
+  // A folder of SEG-Y files (2-D lines and a cube): each into the --output folder under its own name, as
+  // predicting it alone writes it; --output naming a file is refused.
+  {
+    const std::string one_view = " inference.tta=false 'inference.shift=[0, 0]'";
+    fs::create_directories(d / "surveys");
+    test::write_test_segy(d / "surveys" / "line_a.sgy", 1, 48, 40);
+    test::write_test_segy(d / "surveys" / "cube_b.segy", 3, 36, 40);
+    std::ofstream(d / "surveys" / "notes.txt") << "not seismic\n";
+    ASSERT_EQ(run(bin + " predict --checkpoint " + ckpt + " --input " + (d / "surveys").string() + " --output " +
+                  (d / "surveys_faults").string() + one_view + log),
+              0)
+        << bytes_of(d / "log.txt");
+    for (const char* f : {"line_a.sgy", "cube_b.segy"}) {
+      const fs::path alone = d / (std::string("alone_") + f);
+      ASSERT_EQ(run(bin + " predict --checkpoint " + ckpt + " --input " + (d / "surveys" / f).string() + " --output " +
+                    alone.string() + one_view + log),
+                0)
+          << bytes_of(d / "log.txt");
+      EXPECT_EQ(bytes_of(d / "surveys_faults" / f), bytes_of(alone)) << f;
+    }
+    EXPECT_FALSE(fs::exists(d / "surveys_faults" / "notes.txt"));
+    std::ofstream(d / "taken.sgy") << "x";
+    EXPECT_EQ(run(bin + " predict --checkpoint " + ckpt + " --input " + (d / "surveys").string() + " --output " +
+                  (d / "taken.sgy").string() + log),
+              1);
+    EXPECT_NE(bytes_of(d / "log.txt").find("holds SEG-Y files, so --output names a folder"), std::string::npos)
+        << bytes_of(d / "log.txt");
+    EXPECT_EQ(bytes_of(d / "taken.sgy"), "x");
+  }
+
   // A labelled synthetic cube: predicted on inlines, crosslines, both (the chance either marks a sample) and all
   // four directions (the diagonals' sections predicted here one by one as .npy files), and scored by eval as it
   // is predicted. One view of each section (no mirror or shift) in every command, which the checks compare among

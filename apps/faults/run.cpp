@@ -515,77 +515,108 @@ VolumeCounts predict_volume(Model& m, const SegyVolume& in, const std::string& d
   return c;
 }
 
-// predict: a SEG-Y line or cube into SEG-Y (with --png overlays of chosen sections), or section files into
-// probability files and overlays.
-void predict_files(Model& m, const AppArgs& a) {
+// predict of one SEG-Y line or cube into SEG-Y (with --png overlays of chosen sections).
+void predict_segy(Model& m, const AppArgs& a) {
   const std::string direction = volume_direction(a);
   const std::string png_dir = a.values.count("--png") ? a.values.at("--png") : "";
   const auto start = std::chrono::steady_clock::now();
   const auto seconds = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
+  const SegyVolume in(a.input);
+  std::fprintf(stderr, "%s: %s\n", kApp, in.describe().c_str());
+  STRATA_CHECK(is_segy(a.output), a.output, ": the output of a SEG-Y input is a SEG-Y file (.sgy or .segy)");
+  const std::string sections_of = output_direction(direction);
+  const int64_t n = in.sections(sections_of);
+  const std::vector<int64_t> shown =
+      png_dir.empty() ? std::vector<int64_t>{}
+                      : parse_indices(a.values.count("--sections") ? a.values.at("--sections") : "", n, "--sections");
+  if (!png_dir.empty()) create_directories_checked(png_dir);
+  SegyWriter out(in, a.output);
+  ProbabilityCounts counts(kCountLevels);
+  std::vector<Panel> overview_seismic, overview_prob;  // the chosen sections side by side, for one overview PNG
+  // At most 12 of them, evenly spaced over the chosen ones (a wider overview would be unreadable).
+  std::vector<int64_t> overview;
+  for (int64_t j : spread(int64_t(shown.size()), std::min<int64_t>(int64_t(shown.size()), 12)))
+    overview.push_back(shown[size_t(j)]);
+  const VolumeCounts c = predict_volume(m, in, direction, [&](int64_t k, const SegyVolume::Section& s,
+                                                              const std::vector<float>& x, const std::vector<float>& p) {
+    std::vector<float> trace(size_t(s.samples));
+    for (int64_t t = 0; t < s.width; ++t) {
+      if (s.trace_index[size_t(t)] < 0) continue;
+      for (int64_t z = 0; z < s.samples; ++z) trace[size_t(z)] = p[size_t(z * s.width + t)];
+      out.write(s.trace_index[size_t(t)], trace.data());
+      counts.add(trace);
+    }
+    if (std::find(shown.begin(), shown.end(), k) == shown.end()) return;
+    const bool inl = sections_of == "inline";
+    const std::string label =
+        in.is_line() ? "line" : str_cat(sections_of, " ", (inl ? in.inlines() : in.crosslines())[size_t(k)]);
+    // Axes in survey units: the line numbers across, time samples down.
+    const std::vector<int32_t>& across = inl ? in.crosslines() : in.inlines();
+    PanelAxis traces_axis{"trace"}, time_axis{str_cat("time sample (", in.interval_ms(), " ms)")};
+    if (!in.is_line() && across.size() == size_t(s.width) && across.size() > 1)
+      traces_axis = {inl ? "crossline" : "inline", double(across[0]), double(across[1] - across[0])};
+    const Panel seismic = seismic_panel(x, s.samples, s.width, label, traces_axis, time_axis);
+    const Panel prob = overlay_panel(x, p, s.samples, s.width, label + ": fault probability",
+                                     OverlayKind::probability, traces_axis, time_axis);
+    image_panels((fs::path(png_dir) / str_cat(fs::path(a.input).stem().string(), "_", sections_of, "_", k, ".png")).string(),
+                 {{seismic, prob}}, 512);
+    if (std::find(overview.begin(), overview.end(), k) != overview.end()) {
+      overview_seismic.push_back(seismic);
+      overview_prob.push_back(prob);
+      overview_prob.back().title = "fault probability";
+    }
+  });
+  out.close();
+  warn_missing(a.input, c.missing, c.missing_sections);
+  if (overview_seismic.size() > 1)
+    image_panels((fs::path(png_dir) / str_cat(fs::path(a.input).stem().string(), "_", sections_of, "_overview.png")).string(),
+                 {overview_seismic, overview_prob}, 256);
+  std::printf("wrote %s: fault probability of %lld traces (IEEE float, headers of %s) in %.2f s (%.0f traces/s)\n",
+              a.output.c_str(), static_cast<long long>(c.traces), a.input.c_str(), seconds(),
+              double(c.traces) / std::max(seconds(), 1e-9));
+  std::printf("fault probability: %s\n", counts.describe().c_str());
+}
 
-  if (is_segy(a.input)) {
-    const SegyVolume in(a.input);
-    std::fprintf(stderr, "%s: %s\n", kApp, in.describe().c_str());
-    STRATA_CHECK(is_segy(a.output), a.output, ": the output of a SEG-Y input is a SEG-Y file (.sgy or .segy)");
-    const std::string sections_of = output_direction(direction);
-    const int64_t n = in.sections(sections_of);
-    const std::vector<int64_t> shown =
-        png_dir.empty() ? std::vector<int64_t>{}
-                        : parse_indices(a.values.count("--sections") ? a.values.at("--sections") : "", n, "--sections");
-    if (!png_dir.empty()) create_directories_checked(png_dir);
-    SegyWriter out(in, a.output);
-    ProbabilityCounts counts(kCountLevels);
-    std::vector<Panel> overview_seismic, overview_prob;  // the chosen sections side by side, for one overview PNG
-    // At most 12 of them, evenly spaced over the chosen ones (a wider overview would be unreadable).
-    std::vector<int64_t> overview;
-    for (int64_t j : spread(int64_t(shown.size()), std::min<int64_t>(int64_t(shown.size()), 12)))
-      overview.push_back(shown[size_t(j)]);
-    const VolumeCounts c = predict_volume(m, in, direction, [&](int64_t k, const SegyVolume::Section& s,
-                                                                const std::vector<float>& x, const std::vector<float>& p) {
-      std::vector<float> trace(size_t(s.samples));
-      for (int64_t t = 0; t < s.width; ++t) {
-        if (s.trace_index[size_t(t)] < 0) continue;
-        for (int64_t z = 0; z < s.samples; ++z) trace[size_t(z)] = p[size_t(z * s.width + t)];
-        out.write(s.trace_index[size_t(t)], trace.data());
-        counts.add(trace);
-      }
-      if (std::find(shown.begin(), shown.end(), k) == shown.end()) return;
-      const bool inl = sections_of == "inline";
-      const std::string label =
-          in.is_line() ? "line" : str_cat(sections_of, " ", (inl ? in.inlines() : in.crosslines())[size_t(k)]);
-      // Axes in survey units: the line numbers across, time samples down.
-      const std::vector<int32_t>& across = inl ? in.crosslines() : in.inlines();
-      PanelAxis traces_axis{"trace"}, time_axis{str_cat("time sample (", in.interval_ms(), " ms)")};
-      if (!in.is_line() && across.size() == size_t(s.width) && across.size() > 1)
-        traces_axis = {inl ? "crossline" : "inline", double(across[0]), double(across[1] - across[0])};
-      const Panel seismic = seismic_panel(x, s.samples, s.width, label, traces_axis, time_axis);
-      const Panel prob = overlay_panel(x, p, s.samples, s.width, label + ": fault probability",
-                                       OverlayKind::probability, traces_axis, time_axis);
-      image_panels((fs::path(png_dir) / str_cat(fs::path(a.input).stem().string(), "_", sections_of, "_", k, ".png")).string(),
-                   {{seismic, prob}}, 512);
-      if (std::find(overview.begin(), overview.end(), k) != overview.end()) {
-        overview_seismic.push_back(seismic);
-        overview_prob.push_back(prob);
-        overview_prob.back().title = "fault probability";
-      }
-    });
-    out.close();
-    warn_missing(a.input, c.missing, c.missing_sections);
-    if (overview_seismic.size() > 1)
-      image_panels((fs::path(png_dir) / str_cat(fs::path(a.input).stem().string(), "_", sections_of, "_overview.png")).string(),
-                   {overview_seismic, overview_prob}, 256);
-    std::printf("wrote %s: fault probability of %lld traces (IEEE float, headers of %s) in %.2f s (%.0f traces/s)\n",
-                a.output.c_str(), static_cast<long long>(c.traces), a.input.c_str(), seconds(),
-                double(c.traces) / std::max(seconds(), 1e-9));
-    std::printf("fault probability: %s\n", counts.describe().c_str());
-    return;
+// The SEG-Y files of a folder (not its subfolders), sorted by name.
+std::vector<std::string> segy_files(const std::string& folder) {
+  std::vector<std::string> out;
+  std::error_code ec;
+  if (!fs::is_directory(folder, ec)) return out;
+  for (fs::directory_iterator it(folder, ec), end; !ec && it != end; it.increment(ec))
+    if (is_segy(it->path().string()) && it->is_regular_file(ec)) out.push_back(it->path().string());
+  STRATA_CHECK(!ec, folder, ": cannot list the folder (", ec.message(), ")");
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// predict: a SEG-Y line or cube into SEG-Y; a folder's SEG-Y files each into the --output folder under its own
+// name; section files (a file, or those of a folder) into probability files and overlays.
+void predict_files(Model& m, const AppArgs& a) {
+  if (is_segy(a.input)) return predict_segy(m, a);
+  const std::vector<std::string> surveys = segy_files(a.input);
+  const std::vector<std::string> files = section_files(a.input);
+  STRATA_CHECK(!files.empty() || !surveys.empty(), a.input, ": holds no SEG-Y file, images or .npy sections");
+  if (!surveys.empty()) {
+    std::error_code ec;
+    STRATA_CHECK(!fs::exists(a.output, ec) || fs::is_directory(a.output, ec), a.output, ": ", a.input,
+                 " holds SEG-Y files, so --output names a folder (each predicted into it under its own name)");
+    OutputPlan plan(surveys);
+    for (const std::string& f : surveys) plan.add((fs::path(a.output) / fs::path(f).filename()).string(), f);
+    create_directories_checked(a.output);
+    for (const std::string& f : surveys) {
+      AppArgs one = a;
+      one.input = f;
+      one.output = (fs::path(a.output) / fs::path(f).filename()).string();
+      predict_segy(m, one);
+    }
+    if (files.empty()) return;
   }
+  const auto start = std::chrono::steady_clock::now();
+  const auto seconds = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
 
   // Section files (grey images, .npy arrays): <stem>_prob.png (16-bit) or <stem>_prob.npy (float32, for a .npy
   // input, of its shape), and <stem>_overlay.png, in the folder --output. One section file and an --output ending
   // in .npy or .png: the probability written there, its overlay beside it (<output stem>_overlay.png).
-  const std::vector<std::string> files = section_files(a.input);
-  STRATA_CHECK(!files.empty(), a.input, ": holds no SEG-Y file, images or .npy sections");
   const bool to_file = output_names_a_file(a.input, files.size(), a.output, {".npy", ".png"});
   const auto prob_path = [&](const std::string& f) {
     return to_file ? a.output : output_stem(a.output, f, false) + (has_ext(f, ".npy") ? "_prob.npy" : "_prob.png");
