@@ -1295,9 +1295,32 @@ TEST(App, EnsemblePredictsTheMeanOfItsMembers) {
       ASSERT_NEAR(std::stod(ens.rows[r][c]), (p0 + p1) / 2, 1.1e-5) << "row " << r << " column " << ens.columns[c];
     }
   EXPECT_GT(differ, 1e-3) << "the members should differ (different initialisations)";
-  // Resuming a single member of an ensemble is refused with the reason.
-  a.resume = (dir / "run" / "member_0" / "last.safetensors").string();
-  expect_error([&] { train_command(a); }, "train.ensemble");
+
+  // --resume of a member's last.safetensors (what an interrupted ensemble names) continues that member in the
+  // ensemble's run folder, keeps the members before it and writes the ensemble again.
+  const fs::path run = dir / "run";
+  const std::string member_1 = (run / "member_1" / "last.safetensors").string();
+  EXPECT_EQ(fs::path(resumed_run_folder(member_1)), run.lexically_normal());
+  const auto bytes = [](const fs::path& f) {
+    std::ifstream s(f, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(s), {});
+  };
+  const std::string member_0 = bytes(run / "member_0" / "best.safetensors"), ensemble = bytes(run / "best.safetensors");
+  AppArgs r;
+  r.command = "train";
+  r.config = (run / "config.yaml").string();
+  r.resume = member_1;
+  r.overrides = {"train.epochs=3"};
+  ASSERT_EQ(train_command(r), 0);
+  EXPECT_EQ(bytes(run / "member_0" / "best.safetensors"), member_0) << "a finished member was trained again";
+  EXPECT_NE(bytes(run / "best.safetensors"), ensemble);
+  const Table curve = read_csv((run / "member_1" / "metrics.csv").string());
+  ASSERT_FALSE(curve.rows.empty());
+  EXPECT_EQ(curve.rows.back()[0], "3");
+  EXPECT_EQ(Checkpoint::load((run / "best.safetensors").string()).get_int("welllog.ensemble"), 2);
+  // Any other checkpoint is refused with the file to give.
+  r.resume = (run / "best.safetensors").string();
+  expect_error([&] { train_command(r); }, "continues one member's run: give RUN/member_J/last.safetensors, J in 0..1");
 }
 
 // model.init_from fine-tunes a trained model: member j of the new run starts from member j of a trained ensemble

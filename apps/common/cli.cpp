@@ -203,8 +203,8 @@ AppArgs parse_app_args(int argc, char** argv, const AppSpec& spec) {
     throw UsageError(e.what());
   }
   if (a.command == "train" && a.config.empty() && !a.resume.empty()) {
-    // --resume alone: the run's own resolved config, written beside its checkpoints.
-    const std::filesystem::path beside = std::filesystem::path(a.resume).parent_path() / "config.yaml";
+    // --resume alone: the run's own resolved config, written in its run folder.
+    const std::filesystem::path beside = std::filesystem::path(resumed_run_folder(a.resume)) / "config.yaml";
     STRATA_CHECK(std::filesystem::is_regular_file(beside), "train --resume ", a.resume, ": no --config given and no ",
                  beside.string(), " beside the checkpoint; give the run's config with --config");
     a.config = beside.string();
@@ -332,12 +332,22 @@ std::vector<std::string> entries_of(const std::string& dir) {
 
 }  // namespace
 
+std::string resumed_run_folder(const std::string& checkpoint) {
+  const fs::path folder = fs::path(checkpoint).parent_path().empty() ? fs::path(".") : fs::path(checkpoint).parent_path();
+  std::error_code ec;
+  const std::string name = fs::absolute(folder, ec).lexically_normal().filename().string();
+  if (name.rfind("member_", 0) == 0 && !fs::exists(folder / "config.yaml", ec) &&
+      fs::exists(folder / ".." / "config.yaml", ec))
+  {  // an ensemble member's folder: the ensemble's run
+    if (folder == ".") return "..";
+    return folder.parent_path().empty() ? std::string(".") : folder.parent_path().string();
+  }
+  return folder.string();
+}
+
 std::string train_run_dir(const AppArgs& a, const std::string& default_name) {
   if (!a.out.empty()) return a.out;
-  if (!a.resume.empty()) {
-    const fs::path folder = fs::path(a.resume).parent_path();
-    return folder.empty() ? std::string(".") : folder.string();
-  }
+  if (!a.resume.empty()) return resumed_run_folder(a.resume);
   return (fs::path("runs") / default_name).string();
 }
 
@@ -352,7 +362,7 @@ std::string prepare_run_dir(const std::string& out, const AppArgs& a) {
   for (const char* f : {"best.safetensors", "last.safetensors", "metrics.csv"})
     if (fs::exists(fs::path(out) / f, ec)) run_files.push_back(f);
   if (!a.resume.empty()) {
-    const fs::path from = fs::path(a.resume).parent_path().empty() ? fs::path(".") : fs::path(a.resume).parent_path();
+    const fs::path from = resumed_run_folder(a.resume);
     const bool own_folder = fs::exists(s) && fs::equivalent(from, out, ec) && !ec;
     // Resuming elsewhere starts a new folder: it must not hold another run or the user's files.
     STRATA_CHECK(own_folder || entries.empty(), out, ": --resume ", a.resume, " continues the run of ",

@@ -100,6 +100,9 @@ void check_overrides_read(const Config& cfg, const std::vector<std::string>& ove
 // The run folder of `train`: --out, or with --resume alone the folder of the checkpoint (the run continues
 // where it was), or runs/<default_name>.
 std::string train_run_dir(const AppArgs& a, const std::string& default_name);
+// The run a checkpoint belongs to: its folder, or for an ensemble member's (RUN/member_J/last.safetensors, no
+// config.yaml of its own beside it) the ensemble's run folder RUN.
+std::string resumed_run_folder(const std::string& checkpoint);
 
 // Makes the run folder of `train` and returns the folder this process writes the run into: `out`, or on
 // data-parallel ranks other than 0 a private scratch folder (removed at exit), so that rank 0 alone writes

@@ -107,6 +107,19 @@ TrainSummary train_member(const Member& m, const Preprocessing& pre, const std::
   }, resume);
 }
 
+// The member of a train.ensemble run that `checkpoint` (RUN/member_J/last.safetensors) continues.
+int64_t resumed_member(const std::string& checkpoint, int64_t members) {
+  const std::string folder = fs::absolute(checkpoint).lexically_normal().parent_path().filename().string();
+  const std::string usage = str_cat("--resume with train.ensemble: ", members, " continues one member's run: give ",
+                                    "RUN/member_J/last.safetensors, J in 0..", members - 1,
+                                    " (the file an interrupted run names)");
+  STRATA_CHECK(folder.rfind("member_", 0) == 0 && folder.size() > 7, "--resume ", checkpoint, ": ", usage);
+  char* end = nullptr;
+  const long long j = std::strtoll(folder.c_str() + 7, &end, 10);
+  STRATA_CHECK(*end == '\0' && j >= 0 && j < members, "--resume ", checkpoint, ": ", usage);
+  return j;
+}
+
 // Strip plots and the fit of the best model on the training and validation wells.
 void report_best(const std::string& out, const std::vector<Well>& tr, const std::vector<Well>& val,
                  const std::vector<std::vector<int64_t>>& adjacent) {
@@ -144,8 +157,9 @@ int train_command(const AppArgs& a) {
   CvOptions cvo = CvOptions::from_config(cfg.section("cv"), mode);
   const int64_t members = cvo.ensemble = train.get_int("ensemble", 1, Bounds::between(1, 32));
   cvo.unlabelled = unlabelled;
-  STRATA_CHECK(members == 1 || a.resume.empty(), "--resume continues a single-model run; with train.ensemble: ",
-               members, " train the members again (each takes one run of train.epochs)");
+  // --resume of an ensemble continues the member whose last.safetensors it names: the members before it are
+  // finished, those after it are trained as usual.
+  const int64_t resumed = members > 1 && !a.resume.empty() ? resumed_member(a.resume, members) : 0;
   int64_t window, stride;
   read_inference(cfg, window, stride);
   {  // The whole config is checked before any long work: build one trainer.
@@ -180,8 +194,17 @@ int train_command(const AppArgs& a) {
   for (int64_t j = 0; j < members; ++j) {
     // One member: its own run folder when there are several, the run folder itself otherwise.
     const std::string dir = members == 1 ? out : (fs::path(out) / ("member_" + std::to_string(j))).string();
+    if (j < resumed) {
+      STRATA_CHECK(fs::is_regular_file(fs::path(dir) / "best.safetensors"), dir, ": member ", j,
+                   " of the ensemble has no best.safetensors; resume the ensemble in its own run folder, or train it "
+                   "again");
+      std::fprintf(stderr, "strata-welllog: member %lld: trained before (%s/best.safetensors)\n",
+                   static_cast<long long>(j), dir.c_str());
+      continue;
+    }
     create_directories_checked(dir);
-    const TrainSummary s = train_member(member, pre, dir, j, member_seed(seed, j), a.resume);
+    const TrainSummary s =
+        train_member(member, pre, dir, j, member_seed(seed, j), j == resumed ? a.resume : std::string());
     if (s.interrupted) return 130;
     print_train_summary(members == 1 ? "strata-welllog" : "strata-welllog: member " + std::to_string(j), s,
                         topt.monitor);
