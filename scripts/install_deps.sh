@@ -4,8 +4,8 @@
 # apt-get runs only when something is missing.
 #   scripts/install_deps.sh            build + test dependencies
 #   scripts/install_deps.sh --torch    also python3-torch and -torchvision (PyTorch comparisons, reference files)
-#   scripts/install_deps.sh --onnx     also .venv/ (beside this folder): onnxruntime, onnx and numpy from PyPI,
-#                                      which the ONNX export's parity test runs the exported models with
+#   scripts/install_deps.sh --onnx     also .venv/ (beside this folder): onnxruntime, onnx, numpy and lasio from PyPI,
+#                                      which the ONNX export's parity tests run the exported models with (lasio: a LAS well)
 # The flags combine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -58,10 +58,10 @@ else
 fi
 
 if ((onnx)); then
-  if ! .venv/bin/python -c "import onnxruntime, onnx, numpy" 2>/dev/null; then
-    echo "install_deps: making .venv with onnxruntime, onnx and numpy"
+  if ! .venv/bin/python -c "import onnxruntime, onnx, numpy, lasio" 2>/dev/null; then
+    echo "install_deps: making .venv with onnxruntime, onnx, numpy and lasio"
     python3 -m venv .venv
-    .venv/bin/pip install -q --disable-pip-version-check onnxruntime onnx numpy
+    .venv/bin/pip install -q --disable-pip-version-check onnxruntime onnx numpy lasio
   fi
   echo "install_deps: .venv: $(.venv/bin/python -c 'import onnxruntime, onnx; print("onnxruntime", onnxruntime.__version__, "onnx", onnx.__version__)')"
 fi

@@ -285,6 +285,45 @@ TEST_F(AppExport, WelllogGraphMatchesPredictInOneWindow) {
   parity("welllog", root() / "well_in.npy", root() / "well_pred.csv");
 }
 
+// The export in a Python notebook next to lasio (docs/export.md): a LAS well read by lasio, the graph run by
+// onnxruntime, the facies written back as a LAS curve, equal to predict's in one window.
+TEST_F(AppExport, WelllogGraphPredictsALasWellThroughLasio) {
+  {
+    std::ofstream las(root() / "lasio_well.las");
+    las << "~VERSION INFORMATION\n VERS. 2.0 : CWLS LOG ASCII STANDARD 2.0\n WRAP. NO : ONE LINE PER STEP\n"
+        << "~WELL INFORMATION\n STRT.FT 1000.0 : START\n STOP.FT 1127.5 : STOP\n STEP.FT 0.5 : STEP\n"
+        << " NULL. -999.25 : NULL\n WELL. L1 : WELL\n~CURVE INFORMATION\n DEPT.FT : DEPTH\n gr.GAPI : GAMMA RAY\n~A\n";
+    // Blocky sands (low GR) in shale, so that the model predicts more than one facies.
+    for (int i = 0; i < 256; ++i) las << 1000 + 0.5 * i << " " << (i % 64 < 24 ? 45 + i % 7 : 110 + i % 5) << "\n";
+  }
+  ASSERT_EQ(run(bin("welllog") + " predict --checkpoint " + checkpoint("welllog") + " --input " +
+                (root() / "lasio_well.las").string() + " --output " + (root() / "lasio_strata.las").string() +
+                " inference.window=0"),
+            0)
+      << log();
+  const fs::path model = root() / "welllog_lasio.onnx";
+  ASSERT_EQ(run(bin("welllog") + " export --checkpoint " + checkpoint("welllog") + " --output " + model.string()), 0)
+      << log();
+  if (run(python() + " -c 'import lasio, onnxruntime'") != 0)
+    GTEST_SKIP() << "SKIPPED LOUDLY (lasio / onnxruntime): not importable by " << python()
+                 << "; scripts/install_deps.sh --onnx installs them";
+  ASSERT_EQ(run(python() + " " + STRATA_SOURCE_DIR + "/tests/welllog_lasio_onnx.py " + model.string() + " " +
+                (root() / "lasio_well.las").string() + " " + (root() / "lasio_onnx.las").string()),
+            0)
+      << log();
+  // Both files through lasio: every sample's facies the same, the probabilities within predict's 5 decimals.
+  ASSERT_EQ(run(python() + " -c \"import lasio, sys, numpy as np; a, b = lasio.read(sys.argv[1]), lasio.read(sys.argv[2]); "
+                           "p = [c.mnemonic for c in b.curves if c.mnemonic.startswith('P_')]; "
+                           "d = max(np.abs(a[c] - b[c]).max() for c in p); "
+                           "print(len(a['PREDICTED']), 'samples,', len(p), 'classes, largest difference', d); "
+                           "sys.exit(0 if len(a['PREDICTED']) == 256 and (a['PREDICTED'] == b['PREDICTED']).all() "
+                           "and len(p) > 1 and d < 1e-4 else 1)\" " +
+                (root() / "lasio_onnx.las").string() + " " + (root() / "lasio_strata.las").string()),
+            0)
+      << log();
+  std::printf("%s", log().c_str());
+}
+
 // --format safetensors: the model's weights alone, under their state_dict names, batch norms with
 // num_batches_tracked as PyTorch has them; the checkpoint's optimizer state is not in it.
 TEST_F(AppExport, WeightsOnlySafetensors) {
