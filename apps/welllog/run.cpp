@@ -310,7 +310,65 @@ class WelllogModel : public TrainedTask {
     std::printf("wrote %zu files to %s (each input's columns + Predicted, P_<code>)\n", files_.size(), a.output.c_str());
   }
 
+  AppExport export_graph() override {
+    const Loaded& l = *l_;
+    const Preprocessing& pre = l.pre;
+    const int64_t curves = int64_t(pre.curves.size()), multiple = spatial_multiple(l.cfg.section("model"));
+    // Per curve: the training mean / std, or (data.normalise_per_well) the well's own, chosen by a 0 / 1 mask.
+    std::vector<float> mean, inv, own;
+    for (int64_t c = 0; c < curves; ++c) {
+      mean.push_back(float(pre.mean[size_t(c)]));
+      inv.push_back(float(1.0 / pre.stddev[size_t(c)]));
+      own.push_back(std::count(pre.per_well.begin(), pre.per_well.end(), pre.curves[size_t(c)]) ? 1.f : 0.f);
+    }
+    // An ensemble's members are children "0", "1", ... as in a PyTorch nn.ModuleList of them.
+    ensemble_ = std::make_shared<ModuleList>();
+    for (const ModulePtr& member : l.members) ensemble_->add(member);
+    AppExport e;
+    e.model = l.members.size() > 1 ? static_cast<const Module*>(ensemble_.get()) : l.members[0].get();
+    e.example = Tensor::randn({1, curves, 8 * multiple});
+    e.graph = [this, curves, mean, inv, own](const Tensor& x) {
+      const Loaded& l = *l_;
+      const Preprocessing& pre = l.pre;
+      const Tensor m = Tensor::from_vector(own, {1, curves, 1});
+      const Tensor trained =
+          mul(sub(x, Tensor::from_vector(mean, {1, curves, 1})), Tensor::from_vector(inv, {1, curves, 1}));
+      Tensor in = add(mul(m, standardise_per_channel(x)), mul(sub(1.0, m), trained));
+      if (!pre.indicators.empty())  // no value is missing in the graph's input: every indicator channel is 0
+        in = cat({in, mul(slice(x, 1, 0, int64_t(pre.indicators.size())), 0.0)}, 1);
+      Tensor probs;
+      for (const ModulePtr& member : l.members) {
+        const Tensor p = softmax((*member)(in), 1);
+        probs = probs.defined() ? add(probs, p) : p;
+      }
+      return std::vector<Tensor>{l.members.size() > 1 ? div(probs, double(l.members.size())) : probs};
+    };
+    e.onnx.input_name = "curves";
+    e.onnx.input_dims = {"batch", "", "samples"};
+    e.onnx.output_names = {"probabilities"};
+    std::string codes, names;
+    for (int64_t c : pre.codes) codes += (codes.empty() ? "" : ", ") + std::to_string(c);
+    e.onnx.metadata = {
+        {"strata.input", str_cat("curves (N, ", curves, ", samples) in the order of strata.curves, as logged, every ",
+                                 pre.depth_step, " ", pre.depth_unit.empty() ? "(depth unit)" : pre.depth_unit,
+                                 "; any number of samples (the graph pads to the network's multiple of ", multiple,
+                                 " and crops back); no missing values")},
+        {"strata.curves", join(pre.curves, ", ")},
+        {"strata.output", "probabilities (N, classes, samples) of the facies in strata.codes order"},
+        {"strata.codes", codes},
+        {"strata.class_names", join(pre.class_names, ", ")},
+        {"strata.depth_step", str_cat(pre.depth_step)},
+        {"strata.depth_unit", pre.depth_unit},
+        {"strata.normalise_per_well", join(pre.per_well, ", ")},
+        {"strata.predict", "strata-welllog predict also fills missing values, resamples wells logged at another "
+                           "spacing and, for wells longer than inference.window, blends overlapping windows"},
+        {"strata.members", std::to_string(l.members.size())}};
+    e.onnx.doc = "strata-welllog: facies probabilities of well-log curves";
+    return e;
+  }
+
  private:
+  // One input file's wells (read_input) predicted and written to a.output with the input's own columns.
   void predict_file(const AppArgs& a) {
     const Loaded& l = *l_;
     const int64_t k = l.pre.classes();
@@ -371,65 +429,6 @@ class WelllogModel : public TrainedTask {
                 rows_.size(), wells_.size(), wells_.size() == 1 ? "well" : "wells", static_cast<long long>(k));
   }
 
- public:
-  AppExport export_graph() override {
-    const Loaded& l = *l_;
-    const Preprocessing& pre = l.pre;
-    const int64_t curves = int64_t(pre.curves.size()), multiple = spatial_multiple(l.cfg.section("model"));
-    // Per curve: the training mean / std, or (data.normalise_per_well) the well's own, chosen by a 0 / 1 mask.
-    std::vector<float> mean, inv, own;
-    for (int64_t c = 0; c < curves; ++c) {
-      mean.push_back(float(pre.mean[size_t(c)]));
-      inv.push_back(float(1.0 / pre.stddev[size_t(c)]));
-      own.push_back(std::count(pre.per_well.begin(), pre.per_well.end(), pre.curves[size_t(c)]) ? 1.f : 0.f);
-    }
-    // An ensemble's members are children "0", "1", ... as in a PyTorch nn.ModuleList of them.
-    ensemble_ = std::make_shared<ModuleList>();
-    for (const ModulePtr& member : l.members) ensemble_->add(member);
-    AppExport e;
-    e.model = l.members.size() > 1 ? static_cast<const Module*>(ensemble_.get()) : l.members[0].get();
-    e.example = Tensor::randn({1, curves, 8 * multiple});
-    e.graph = [this, curves, mean, inv, own](const Tensor& x) {
-      const Loaded& l = *l_;
-      const Preprocessing& pre = l.pre;
-      const Tensor m = Tensor::from_vector(own, {1, curves, 1});
-      const Tensor trained =
-          mul(sub(x, Tensor::from_vector(mean, {1, curves, 1})), Tensor::from_vector(inv, {1, curves, 1}));
-      Tensor in = add(mul(m, standardise_per_channel(x)), mul(sub(1.0, m), trained));
-      if (!pre.indicators.empty())  // no value is missing in the graph's input: every indicator channel is 0
-        in = cat({in, mul(slice(x, 1, 0, int64_t(pre.indicators.size())), 0.0)}, 1);
-      Tensor probs;
-      for (const ModulePtr& member : l.members) {
-        const Tensor p = softmax((*member)(in), 1);
-        probs = probs.defined() ? add(probs, p) : p;
-      }
-      return std::vector<Tensor>{l.members.size() > 1 ? div(probs, double(l.members.size())) : probs};
-    };
-    e.onnx.input_name = "curves";
-    e.onnx.input_dims = {"batch", "", "samples"};
-    e.onnx.output_names = {"probabilities"};
-    std::string codes, names;
-    for (int64_t c : pre.codes) codes += (codes.empty() ? "" : ", ") + std::to_string(c);
-    e.onnx.metadata = {
-        {"strata.input", str_cat("curves (N, ", curves, ", samples) in the order of strata.curves, as logged, every ",
-                                 pre.depth_step, " ", pre.depth_unit.empty() ? "(depth unit)" : pre.depth_unit,
-                                 "; any number of samples (the graph pads to the network's multiple of ", multiple,
-                                 " and crops back); no missing values")},
-        {"strata.curves", join(pre.curves, ", ")},
-        {"strata.output", "probabilities (N, classes, samples) of the facies in strata.codes order"},
-        {"strata.codes", codes},
-        {"strata.class_names", join(pre.class_names, ", ")},
-        {"strata.depth_step", str_cat(pre.depth_step)},
-        {"strata.depth_unit", pre.depth_unit},
-        {"strata.normalise_per_well", join(pre.per_well, ", ")},
-        {"strata.predict", "strata-welllog predict also fills missing values, resamples wells logged at another "
-                           "spacing and, for wells longer than inference.window, blends overlapping windows"},
-        {"strata.members", std::to_string(l.members.size())}};
-    e.onnx.doc = "strata-welllog: facies probabilities of well-log curves";
-    return e;
-  }
-
- private:
   // predict --input FOLDER: its well files, and the file each is written to (--output FOLDER/<its name>), all
   // checked before the first is predicted.
   void plan_folder(const AppArgs& a) {
