@@ -336,13 +336,12 @@ std::string resumed_run_folder(const std::string& checkpoint) {
   const fs::path folder = fs::path(checkpoint).parent_path().empty() ? fs::path(".") : fs::path(checkpoint).parent_path();
   std::error_code ec;
   const std::string name = fs::absolute(folder, ec).lexically_normal().filename().string();
-  if (name.rfind("member_", 0) == 0 && !fs::exists(folder / "config.yaml", ec) &&
-      fs::exists(folder / ".." / "config.yaml", ec))
-  {  // an ensemble member's folder: the ensemble's run
-    if (folder == ".") return "..";
-    return folder.parent_path().empty() ? std::string(".") : folder.parent_path().string();
-  }
-  return folder.string();
+  const bool member = name.rfind("member_", 0) == 0 && !fs::exists(folder / "config.yaml", ec) &&
+                      fs::exists(folder / ".." / "config.yaml", ec);
+  if (!member) return folder.string();
+  // An ensemble member's folder: the ensemble's run, the folder above.
+  if (folder == ".") return "..";
+  return folder.parent_path().empty() ? std::string(".") : folder.parent_path().string();
 }
 
 std::string train_run_dir(const AppArgs& a, const std::string& default_name) {

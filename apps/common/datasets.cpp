@@ -54,14 +54,20 @@ std::vector<std::string> image_files(const std::string& path, bool recursive) {
     STRATA_CHECK(is_image_file(path), path, ": not an image file (PNG, JPEG, BMP, TIFF, TGA, GIF, PNM by extension)");
     return {path};
   }
+  if (!recursive) return files_in(path, is_image_file);
   std::vector<std::string> out;
-  const auto add = [&](const fs::directory_entry& e) {
+  for (const auto& e : fs::recursive_directory_iterator(path, fs::directory_options::skip_permission_denied))
     if (e.is_regular_file() && is_image_file(e.path().string())) out.push_back(e.path().string());
-  };
-  if (recursive)
-    for (const auto& e : fs::recursive_directory_iterator(path, fs::directory_options::skip_permission_denied)) add(e);
-  else
-    for (const auto& e : fs::directory_iterator(path)) add(e);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::vector<std::string> files_in(const std::string& folder, const std::function<bool(const std::string&)>& keep) {
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (fs::directory_iterator it(folder, ec), end; !ec && it != end; it.increment(ec))
+    if (keep(it->path().string()) && it->is_regular_file(ec)) out.push_back(it->path().string());
+  STRATA_CHECK(!ec, folder, ": cannot list the folder (", ec.message(), ")");
   std::sort(out.begin(), out.end());
   return out;
 }

@@ -8,6 +8,7 @@
 //   write_pair_list     the other way: pairs to such a list file (a run's
 //                       split, to be fed back as data.train_list / val_list)
 //   image_files         the images in a folder (optionally recursive) or a file
+//   files_in            a folder's files of one kind, sorted (the apps' folder inputs)
 //   split_by_fraction   a seeded split by file (data.val_fraction)
 // Masks (MaskSpec, data.mask): `binary` (pixel > threshold is class 1) or
 // `index` (the pixel is the class index; `ignore` marks pixels left out of the
@@ -16,6 +17,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -36,6 +38,9 @@ std::vector<ImagePair> pairs_from_list(const std::string& list_file);
 // no mask.
 bool write_pair_list(const std::string& list_file, const std::vector<ImagePair>& pairs);
 std::vector<std::string> image_files(const std::string& folder_or_file, bool recursive = false);
+// The files of `folder` (not of its subfolders) whose path `keep` accepts, sorted by name; a folder that cannot be
+// listed is an error naming it.
+std::vector<std::string> files_in(const std::string& folder, const std::function<bool(const std::string&)>& keep);
 // Errors unless `dir` is an existing folder; `what` names the role (data.images).
 void require_folder(const std::string& dir, const std::string& what);
 

@@ -577,27 +577,16 @@ void predict_segy(Model& m, const AppArgs& a) {
   std::printf("fault probability: %s\n", counts.describe().c_str());
 }
 
-// The SEG-Y files of a folder (not its subfolders), sorted by name.
-std::vector<std::string> segy_files(const std::string& folder) {
-  std::vector<std::string> out;
-  std::error_code ec;
-  if (!fs::is_directory(folder, ec)) return out;
-  for (fs::directory_iterator it(folder, ec), end; !ec && it != end; it.increment(ec))
-    if (is_segy(it->path().string()) && it->is_regular_file(ec)) out.push_back(it->path().string());
-  STRATA_CHECK(!ec, folder, ": cannot list the folder (", ec.message(), ")");
-  std::sort(out.begin(), out.end());
-  return out;
-}
-
 // predict: a SEG-Y line or cube into SEG-Y; a folder's SEG-Y files each into the --output folder under its own
 // name; section files (a file, or those of a folder) into probability files and overlays.
 void predict_files(Model& m, const AppArgs& a) {
   if (is_segy(a.input)) return predict_segy(m, a);
-  const std::vector<std::string> surveys = segy_files(a.input);
+  std::error_code ec;
+  const std::vector<std::string> surveys =
+      fs::is_directory(a.input, ec) ? files_in(a.input, is_segy) : std::vector<std::string>{};
   const std::vector<std::string> files = section_files(a.input);
   STRATA_CHECK(!files.empty() || !surveys.empty(), a.input, ": holds no SEG-Y file, images or .npy sections");
   if (!surveys.empty()) {
-    std::error_code ec;
     STRATA_CHECK(!fs::exists(a.output, ec) || fs::is_directory(a.output, ec), a.output, ": ", a.input,
                  " holds SEG-Y files, so --output names a folder (each predicted into it under its own name)");
     OutputPlan plan(surveys);

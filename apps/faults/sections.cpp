@@ -63,12 +63,7 @@ SectionFile read_section_file(const std::string& path) {
 std::vector<std::string> section_files(const std::string& folder_or_file) {
   if (fs::is_regular_file(folder_or_file)) return {folder_or_file};
   require_folder(folder_or_file, "input");
-  std::vector<std::string> out;
-  for (const auto& e : fs::directory_iterator(folder_or_file))
-    if (e.is_regular_file() && (is_image_file(e.path().string()) || has_ext(e.path().string(), ".npy")))
-      out.push_back(e.path().string());
-  std::sort(out.begin(), out.end());
-  return out;
+  return files_in(folder_or_file, [](const std::string& f) { return is_image_file(f) || has_ext(f, ".npy"); });
 }
 
 SectionSet folder_set(const std::string& dir) {

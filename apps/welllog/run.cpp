@@ -346,8 +346,7 @@ class WelllogModel : public TrainedTask {
     e.onnx.input_name = "curves";
     e.onnx.input_dims = {"batch", "", "samples"};
     e.onnx.output_names = {"probabilities"};
-    std::string codes, names;
-    for (int64_t c : pre.codes) codes += (codes.empty() ? "" : ", ") + std::to_string(c);
+    const std::string codes = join(to_strings(pre.codes), ", ");
     e.onnx.metadata = {
         {"strata.input", str_cat("curves (N, ", curves, ", samples) in the order of strata.curves, as logged, every ",
                                  pre.depth_step, " ", pre.depth_unit.empty() ? "(depth unit)" : pre.depth_unit,

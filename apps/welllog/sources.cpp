@@ -1,4 +1,3 @@
-#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -63,14 +62,11 @@ std::vector<Well> usable_wells(const Preprocessing& pre, std::vector<Well> wells
 std::vector<std::string> well_files(const std::string& path, bool las_only) {
   std::error_code ec;
   if (!fs::is_directory(path, ec)) return {path};
-  std::vector<std::string> files;
-  for (fs::directory_iterator it(path, ec), end; !ec && it != end; it.increment(ec)) {
-    const std::string ext = lower_extension(it->path().string());
-    if ((ext == ".las" || (!las_only && ext == ".csv")) && it->is_regular_file(ec)) files.push_back(it->path().string());
-  }
-  STRATA_CHECK(!ec, path, ": cannot list the folder (", ec.message(), ")");
+  const std::vector<std::string> files = files_in(path, [&](const std::string& f) {
+    const std::string ext = lower_extension(f);
+    return ext == ".las" || (!las_only && ext == ".csv");
+  });
   STRATA_CHECK(!files.empty(), path, ": a folder without a ", las_only ? ".las file" : ".las or .csv file");
-  std::sort(files.begin(), files.end());
   return files;
 }
 

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cctype>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,13 @@ inline std::string trim(const std::string& s) {
 inline std::string lower(std::string s) {
   for (char& ch : s) ch = char(std::tolower(static_cast<unsigned char>(ch)));
   return s;
+}
+
+// Integers (facies codes) as text, one string each.
+inline std::vector<std::string> to_strings(const std::vector<int64_t>& v) {
+  std::vector<std::string> out;
+  for (int64_t x : v) out.push_back(std::to_string(x));
+  return out;
 }
 
 inline std::string join(const std::vector<std::string>& v, const std::string& sep) {

@@ -5,7 +5,6 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
-#include <sstream>
 
 #include "apps/common/plot.h"
 #include "apps/welllog/text.h"
@@ -66,13 +65,6 @@ void restore_network(const Checkpoint& ck, int64_t j, Module& m) {
   ck.restore_module(checkpoint_names ? member_prefix(j) : "model." + std::to_string(j) + ".", m);
 }
 
-template <class T>
-std::string listed(const std::vector<T>& v) {
-  std::ostringstream o;
-  for (size_t i = 0; i < v.size(); ++i) o << (i ? ", " : "") << v[i];
-  return o.str();
-}
-
 }  // namespace
 
 Loaded load_model(const std::string& checkpoint) {
@@ -106,14 +98,15 @@ void adopt_trained_scaling(const Config& root, Preprocessing& pre) {
   if (path.empty()) return;
   const Preprocessing trained = load_preprocessing(load_welllog_checkpoint(path));
   const std::string key = root.section("model").key_path("init_from");
-  const auto same = [&](const auto& mine, const auto& theirs, const char* what, const char* config_key) {
-    STRATA_CHECK(mine == theirs, key, ": ", path, " was trained with ", what, " [", listed(theirs), "], this config's ",
-                 config_key, " gives [", listed(mine), "]: a network reads its inputs in the order it learned them");
+  const auto same = [&](const std::vector<std::string>& mine, const std::vector<std::string>& theirs, const char* what,
+                        const char* config_key) {
+    STRATA_CHECK(mine == theirs, key, ": ", path, " was trained with ", what, " [", join(theirs, ", "), "], this config's ",
+                 config_key, " gives [", join(mine, ", "), "]: a network reads its inputs in the order it learned them");
   };
   same(pre.curves, trained.curves, "the curves", "data.curves");
   same(pre.indicators, trained.indicators, "missing-value channels for", "data.missing.indicator");
   same(pre.per_well, trained.per_well, "each well's own statistics for", "data.normalise_per_well");
-  same(pre.codes, trained.codes, "the classes", "data.classes");
+  same(to_strings(pre.codes), to_strings(trained.codes), "the classes", "data.classes");
   pre.mean = trained.mean;
   pre.stddev = trained.stddev;
 }
@@ -239,9 +232,7 @@ void save_preprocessing(Checkpoint& ck, const Preprocessing& p) {
   ck.set("welllog.indicators", join(p.indicators, "\n"));
   ck.set("welllog.per_well", join(p.per_well, "\n"));
   ck.set("welllog.per_well_min_samples", std::to_string(p.per_well_min_samples));
-  std::vector<std::string> codes;
-  for (int64_t c : p.codes) codes.push_back(std::to_string(c));
-  ck.set("welllog.codes", join(codes, "\n"));
+  ck.set("welllog.codes", join(to_strings(p.codes), "\n"));
   ck.set("welllog.class_names", join(p.class_names, "\n"));
   ck.set("welllog.missing_values", p.missing_values);
   ck.set("welllog.missing_curve", p.missing_curve);

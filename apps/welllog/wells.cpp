@@ -340,9 +340,7 @@ Preprocessing Preprocessing::from_config(const Config& data) {
   STRATA_CHECK(!p.codes.empty(), data.key_path("classes"), ": list the label codes");
   std::set<int64_t> unique(p.codes.begin(), p.codes.end());
   STRATA_CHECK(unique.size() == p.codes.size(), data.key_path("classes"), ": label codes repeat");
-  std::vector<std::string> fallback;
-  for (int64_t c : p.codes) fallback.push_back(std::to_string(c));
-  p.class_names = data.get_string_list("class_names", fallback);
+  p.class_names = data.get_string_list("class_names", to_strings(p.codes));
   STRATA_CHECK(p.class_names.size() == p.codes.size(), data.key_path("class_names"), ": ", p.class_names.size(),
                " names for ", p.codes.size(), " classes");
   const Config m = data.section("missing");
