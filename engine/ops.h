@@ -104,6 +104,14 @@ std::vector<Tensor> split(const Tensor& x, const std::vector<int64_t>& sizes, in
 Tensor gather(const Tensor& x, int64_t dim, const Tensor& index);
 // The entries of x at positions `index` (1-D, i32/i64) along dim.
 Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index);
+// The values along dim in ascending order (NaN last) without the trimmed_count(n, fraction) smallest and as many
+// largest of its n: a trimmed sample, whose statistics are robust to a few wild values. Differentiable (a gather of
+// x); traced as one op, so an exported graph trims by its input's size at run time (ONNX TopK and Slice).
+Tensor trim_sorted(const Tensor& x, int64_t dim, double fraction);
+// How many values trimming `fraction` (0 <= fraction < 0.5, in millionths) cuts from each end of n: in integers,
+// n * round(fraction * 1e6) / 1e6 rounded down, so that every implementation agrees at exact multiples.
+inline int64_t trim_per_million(double fraction) { return int64_t(fraction * 1e6 + 0.5); }
+inline int64_t trimmed_count(int64_t n, double fraction) { return n * trim_per_million(fraction) / 1000000; }
 // Appends a class axis of size num_classes: out[..., c] = (index[...] == c).
 Tensor one_hot(const Tensor& index, int64_t num_classes, DType dtype = DType::i64);
 

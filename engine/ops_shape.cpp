@@ -1,5 +1,6 @@
 // Views, copies, joining, splitting and indexing, with their backward rules.
 #include <algorithm>
+#include <cmath>
 #include <numeric>
 
 #include "engine/op_util.h"
@@ -404,6 +405,47 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
                                         ix.shape()[d], gc.raw_data());
     return {gx};
   });
+}
+
+Tensor trim_sorted(const Tensor& x, int64_t dim, double fraction) {
+  const int64_t d = wrap_dim(dim, x.dim(), "trim_sorted");
+  STRATA_CHECK(fraction >= 0 && fraction < 0.5, "trim_sorted: fraction must be in [0, 0.5), got ", fraction);
+  STRATA_CHECK(is_floating(x.dtype()), "trim_sorted: needs a floating-point tensor, got ", dtype_name(x.dtype()));
+  const int64_t n = x.shape()[d];
+  STRATA_CHECK(n > 0, "trim_sorted: dimension ", d, " of shape ", shape_str(x.shape()), " is empty");
+  const int64_t cut = trimmed_count(n, fraction), kept = n - 2 * cut;
+  // Sort each row (dim moved last) on the host; the kept positions index x through gather, which gives the gradient.
+  std::vector<int64_t> to_last;
+  for (int64_t k = 0; k < x.dim(); ++k)
+    if (k != d) to_last.push_back(k);
+  to_last.push_back(d);
+  std::vector<int64_t> back(to_last.size());
+  for (size_t k = 0; k < to_last.size(); ++k) back[size_t(to_last[k])] = int64_t(k);
+  Tensor index;
+  {
+    NoGradGuard no_grad;
+    const std::vector<double> v = permute(x, to_last).to(Device::cpu()).to(DType::f64).contiguous().to_vector<double>();
+    const int64_t rows = int64_t(v.size()) / n;
+    std::vector<int64_t> idx(size_t(rows * kept)), order(static_cast<size_t>(n));
+    for (int64_t r = 0; r < rows; ++r) {
+      const double* row = v.data() + r * n;
+      std::iota(order.begin(), order.end(), int64_t(0));
+      // NaN after every number, ties in their order along dim (as a stable sort keeps them).
+      std::stable_sort(order.begin(), order.end(), [row](int64_t a, int64_t b) {
+        return !std::isnan(row[a]) && (std::isnan(row[b]) || row[a] < row[b]);
+      });
+      std::copy_n(order.begin() + cut, kept, idx.begin() + r * kept);
+    }
+    Shape s = permute(x, to_last).shape();
+    s.back() = kept;
+    index = permute(Tensor::from_vector(idx, s), back).contiguous().to(x.device());
+  }
+  Tensor out = gather(x, d, index);
+  if (tracing()) {
+    trace_attrs("trim_sorted", {{{"axis", {d}}, {"per_million", {trim_per_million(fraction)}}}, {}, {}});
+    trace_record("trim_sorted", {x}, out);  // recorded after gather, for the same output: the exporter keeps this op
+  }
+  return out;
 }
 
 Tensor flip(const Tensor& x, int64_t dim) {

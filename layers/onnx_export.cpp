@@ -283,6 +283,23 @@ void emit(GraphWriter& w, const TracedOp& op, const std::vector<std::string>& in
     const std::string ends = w.fresh();
     GraphWriter::attr(w.node("Shape", {w.constant(a.tensors[0])}, ends), "start", int64_t(2));
     w.node("Slice", {in[0], w.int64s(std::vector<int64_t>(axes.size(), 0)), ends, w.int64s(axes)}, y);
+  } else if (k == "trim_sorted") {
+    // n = the size along the axis, read at run time; cut = n * per_million / 1e6 in integers (as trimmed_count);
+    // all n values in ascending order (TopK of n, smallest first), then the slice [cut, n - cut).
+    const int64_t axis = ints(a, "axis", k)[0], per_million = ints(a, "per_million", k)[0];
+    const std::string n = w.fresh(), scaled = w.fresh(), cut = w.fresh(), end = w.fresh(), sorted = w.fresh();
+    onnx::NodeProto* size = w.node("Shape", {in[0]}, n);
+    GraphWriter::attr(size, "start", axis);
+    GraphWriter::attr(size, "end", axis + 1);
+    w.node("Mul", {n, w.int64s({per_million})}, scaled);
+    w.node("Div", {scaled, w.int64s({1000000})}, cut);
+    w.node("Sub", {n, cut}, end);
+    onnx::NodeProto* topk = w.node("TopK", {in[0], n}, sorted);
+    topk->add_output(w.fresh());  // the indices, unused
+    GraphWriter::attr(topk, "axis", axis);
+    GraphWriter::attr(topk, "largest", int64_t(0));
+    GraphWriter::attr(topk, "sorted", int64_t(1));
+    w.node("Slice", {sorted, cut, end, w.int64s({axis})}, y);
   } else if (k == "flip") {
     w.node("Slice", {in[0], w.int64s({-1}), w.int64s({std::numeric_limits<int64_t>::min()}),
                      w.int64s({ints(a, "axis", k)[0]}), w.int64s({-1})},

@@ -285,6 +285,32 @@ TEST_F(AppExport, WelllogGraphMatchesPredictInOneWindow) {
   parity("welllog", root() / "well_in.npy", root() / "well_pred.csv");
 }
 
+// A model that scales each well by its own trimmed statistics (data.per_well_trim): the graph trims by the length
+// it is given (250 samples: 12 cut at each end), so a well with spikes gets predict's probabilities.
+TEST_F(AppExport, WelllogGraphTrimsEachWellAsPredictDoes) {
+  const fs::path run_dir = root() / "welllog_trim";
+  ASSERT_EQ(run(bin("welllog") + " train --config " + (root() / "welllog.yaml").string() + " --out " +
+                run_dir.string() + " 'data.normalise_per_well=[GR]' data.per_well_trim=0.05"),
+            0)
+      << log();
+  std::ofstream csv(root() / "trim_well.csv");
+  csv << "Well Name,Depth,GR\n";
+  std::vector<float> gr;
+  for (int i = 0; i < 250; ++i) {
+    const double spike = i % 23 == 5 ? 300 : 0;  // 11 spikes, fewer than the 12 the trim cuts
+    gr.push_back(float(std::round((70 + 40 * std::sin(i / 9.0) + spike) * 1000) / 1000));
+    csv << "W," << 1000 + 0.5 * i << "," << gr.back() << "\n";
+  }
+  csv.close();
+  write_npy((root() / "trim_well_in.npy").string(), {1, 1, 250}, gr);
+  const std::string ck = (run_dir / "best.safetensors").string();
+  ASSERT_EQ(run(bin("welllog") + " predict --checkpoint " + ck + " --input " + (root() / "trim_well.csv").string() +
+                " --output " + (root() / "trim_well_pred.csv").string() + " inference.window=0"),
+            0)
+      << log();
+  parity("welllog", root() / "trim_well_in.npy", root() / "trim_well_pred.csv", "", ck);
+}
+
 // The export in a Python notebook next to lasio (docs/export.md): a LAS well read by lasio, the graph run by
 // onnxruntime, the facies written back as a LAS curve, equal to predict's in one window.
 TEST_F(AppExport, WelllogGraphPredictsALasWellThroughLasio) {

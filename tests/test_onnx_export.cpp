@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -18,6 +19,7 @@
 #include "config/config.h"
 #include "engine/ops.h"
 #include "engine/random.h"
+#include "layers/layers.h"
 #include "layers/onnx_export.h"
 #include "layers/registry.h"
 
@@ -77,6 +79,24 @@ void save(const fs::path& p, const Tensor& t) {
   write_npy(p.string(), std::vector<int64_t>(s.begin(), s.end()), t.contiguous().to(DType::f32).to_vector<float>());
 }
 
+// tests/onnx_parity.py over every model in `dir` (then removed); skips loudly without the environment.
+void expect_onnxruntime_agrees(const fs::path& dir) {
+  if (!fs::exists(python())) {
+    fs::remove_all(dir);
+    GTEST_SKIP() << "SKIPPED LOUDLY (onnxruntime parity): " << python()
+                 << " is absent; scripts/install_deps.sh --onnx makes it (or set STRATA_ONNX_PYTHON)";
+  }
+  const fs::path log = dir / "parity.txt";
+  const int rc = std::system((python() + " " + STRATA_SOURCE_DIR + "/tests/onnx_parity.py " + dir.string() + " > " +
+                              log.string() + " 2>&1").c_str());
+  std::ifstream f(log);
+  std::stringstream text;
+  text << f.rdbuf();
+  std::printf("%s", text.str().c_str());
+  EXPECT_EQ(rc, 0) << text.str();
+  if (!std::getenv("STRATA_KEEP_TEST_FILES")) fs::remove_all(dir);
+}
+
 TEST(OnnxExport, EveryModelTypeMatchesOnnxruntime) {
   ASSERT_TRUE(onnx_export_available()) << "this build has no ONNX export (libonnx-dev, libprotobuf-dev)";
   const fs::path dir = fs::temp_directory_path() / ("strata_onnx_" + std::to_string(getpid()));
@@ -107,20 +127,40 @@ TEST(OnnxExport, EveryModelTypeMatchesOnnxruntime) {
       ++k;
     }
   }
-  if (!fs::exists(python())) {
-    fs::remove_all(dir);
-    GTEST_SKIP() << "SKIPPED LOUDLY (onnxruntime parity): " << python()
-                 << " is absent; scripts/install_deps.sh --onnx makes it (or set STRATA_ONNX_PYTHON)";
+  expect_onnxruntime_agrees(dir);
+}
+
+// trim_sorted reads the length it trims from its input at run time: a graph traced on 40 samples trims a 57-sample
+// input by 57's count (TopK of the whole axis, then a Slice), ties and wild values included.
+TEST(OnnxExport, TrimmedStatisticsFollowTheInputLength) {
+  ASSERT_TRUE(onnx_export_available()) << "this build has no ONNX export (libonnx-dev, libprotobuf-dev)";
+  const fs::path dir = fs::temp_directory_path() / ("strata_onnx_trim_" + std::to_string(getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const auto input = [](int64_t n, int64_t length, uint32_t seed) {
+    // Values on a coarse grid (ties) and a tenth of them spikes 100 higher.
+    std::mt19937 rng(seed);
+    std::vector<float> v(size_t(n * 3 * length));
+    for (float& x : v) x = float(rng() % 9) * 0.25f + (rng() % 10 == 0 ? 100.0f : 0.0f);
+    return Tensor::from_vector(v, {n, 3, length});
+  };
+  const auto fn = [](const Tensor& x) {
+    const Tensor kept = trim_sorted(x, 2, 0.05);
+    const Tensor mu = mean(kept, {2}, true);
+    return std::vector<Tensor>{div(sub(x, mu), sqrt(mean(pow(sub(kept, mu), 2.0), {2}, true)))};
+  };
+  const Tensor xa = input(2, 40, 1), xb = input(1, 57, 2);
+  OnnxExportOptions o;
+  o.input_dims = {"batch", "", "samples"};
+  ASSERT_NO_THROW(export_onnx(ModuleList(), fn, xa, o, (dir / "trimmed.onnx").string()));
+  NoGradGuard no_grad;
+  int k = 0;
+  for (const Tensor& x : {xa, xb}) {
+    save(dir / ("trimmed_in" + std::to_string(k) + ".npy"), x);
+    save(dir / ("trimmed_out" + std::to_string(k) + "_0.npy"), fn(x)[0]);
+    ++k;
   }
-  const fs::path log = dir / "parity.txt";
-  const int rc = std::system((python() + " " + STRATA_SOURCE_DIR + "/tests/onnx_parity.py " + dir.string() + " > " +
-                              log.string() + " 2>&1").c_str());
-  std::ifstream f(log);
-  std::stringstream text;
-  text << f.rdbuf();
-  std::printf("%s", text.str().c_str());
-  EXPECT_EQ(rc, 0) << text.str();
-  if (!std::getenv("STRATA_KEEP_TEST_FILES")) fs::remove_all(dir);
+  expect_onnxruntime_agrees(dir);
 }
 
 // An op with no ONNX form here is an error that names it, not a broken file.

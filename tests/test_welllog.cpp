@@ -321,6 +321,27 @@ TEST(Wells, PerWellStatisticsNeedEnoughSamples) {
                "per_well_min_samples");
 }
 
+// data.per_well_trim: each well's mean and standard deviation leave out the
+// trimmed_count(n, trim) lowest and highest of its valid values, so a spike
+// moves the scaling of the rest of the well less.
+TEST(Wells, PerWellStatisticsTrimBothEnds) {
+  const double nan = std::nan("");
+  Preprocessing p =
+      Preprocessing::from_config(Config::parse("curves: [A]\nnormalise_per_well: [A]\nper_well_trim: 0.2\n"));
+  EXPECT_EQ(p.per_well_trim, 0.2);
+  // 11 valid values: 0.2 * 11 = 2.2, so 2 cut at each end (-50, 1 and 9, 900); kept 2..8: mean 5, std 2.
+  const Well w = toy_well("w", {5, 900, 3, nan, 1, 7, -50, 2, 8, 6, 4, 9}, {}, {});
+  p.fit({w});
+  const std::vector<float> x = p.features(w);
+  EXPECT_FLOAT_EQ(x[0], 0.0f);
+  EXPECT_FLOAT_EQ(x[2], -1.0f);
+  EXPECT_FLOAT_EQ(x[1], 447.5f);
+  p.per_well_trim = 0;  // every value: the spikes set the scale (mean 81.4, std 259), the rest squeezed together
+  EXPECT_NEAR(p.features(w)[2], (3 - 895 / 11.0) / 259.36, 1e-3);
+  expect_error([] { Preprocessing::from_config(Config::parse("curves: [A]\nper_well_trim: 0.5\n")); },
+               "per_well_trim");
+}
+
 // data.curve_map expressions: precedence, functions, quoted names, missing
 // values, errors that say where.
 TEST(Wells, CurveMapComputesCurvesFromTheWellsOwn) {
@@ -1366,6 +1387,7 @@ TEST(App, InitFromStartsEachMemberFromTheTrainedModel) {
       {"train.ensemble=3", "is an ensemble of 2 networks and train.ensemble is 3"},
       {"data.normalise_per_well=[GR]",
        "was trained with each well's own statistics for [], this config's data.normalise_per_well gives [GR]"},
+      {"data.per_well_trim=0.1", "was trained with data.per_well_trim 0, this config gives 0.1"},
       {"model.base=4", "does not fit this unet1d"},
   };
   for (const auto& [override, message] : refused) {

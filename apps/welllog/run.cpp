@@ -333,7 +333,7 @@ class WelllogModel : public TrainedTask {
       const Tensor m = Tensor::from_vector(own, {1, curves, 1});
       const Tensor trained =
           mul(sub(x, Tensor::from_vector(mean, {1, curves, 1})), Tensor::from_vector(inv, {1, curves, 1}));
-      Tensor in = add(mul(m, standardise_per_channel(x)), mul(sub(1.0, m), trained));
+      Tensor in = add(mul(m, standardise_per_channel(x, pre.per_well_trim)), mul(sub(1.0, m), trained));
       if (!pre.indicators.empty())  // no value is missing in the graph's input: every indicator channel is 0
         in = cat({in, mul(slice(x, 1, 0, int64_t(pre.indicators.size())), 0.0)}, 1);
       Tensor probs;
@@ -359,6 +359,7 @@ class WelllogModel : public TrainedTask {
         {"strata.depth_step", str_cat(pre.depth_step)},
         {"strata.depth_unit", pre.depth_unit},
         {"strata.normalise_per_well", join(pre.per_well, ", ")},
+        {"strata.per_well_trim", str_cat(pre.per_well_trim)},
         {"strata.predict", "strata-welllog predict also fills missing values, resamples wells logged at another "
                            "spacing and, for wells longer than inference.window, blends overlapping windows"},
         {"strata.members", std::to_string(l.members.size())}};

@@ -107,6 +107,9 @@ void adopt_trained_scaling(const Config& root, Preprocessing& pre) {
   same(pre.indicators, trained.indicators, "missing-value channels for", "data.missing.indicator");
   same(pre.per_well, trained.per_well, "each well's own statistics for", "data.normalise_per_well");
   same(to_strings(pre.codes), to_strings(trained.codes), "the classes", "data.classes");
+  STRATA_CHECK(pre.per_well_trim == trained.per_well_trim, key, ": ", path, " was trained with data.per_well_trim ",
+               trained.per_well_trim, ", this config gives ", pre.per_well_trim,
+               ": a network reads its inputs scaled as it learned them");
   pre.mean = trained.mean;
   pre.stddev = trained.stddev;
 }
@@ -232,6 +235,7 @@ void save_preprocessing(Checkpoint& ck, const Preprocessing& p) {
   ck.set("welllog.indicators", join(p.indicators, "\n"));
   ck.set("welllog.per_well", join(p.per_well, "\n"));
   ck.set("welllog.per_well_min_samples", std::to_string(p.per_well_min_samples));
+  ck.set("welllog.per_well_trim", fmt("%.17g", p.per_well_trim));
   ck.set("welllog.codes", join(to_strings(p.codes), "\n"));
   ck.set("welllog.class_names", join(p.class_names, "\n"));
   ck.set("welllog.missing_values", p.missing_values);
@@ -249,6 +253,8 @@ Preprocessing load_preprocessing(const Checkpoint& ck) {
   p.per_well = split(ck.get("welllog.per_well"), '\n');
   if (ck.has("welllog.per_well_min_samples"))  // absent in checkpoints of strata before per-well minimums
     p.per_well_min_samples = ck.get_int("welllog.per_well_min_samples");
+  if (ck.has("welllog.per_well_trim"))  // absent in checkpoints of strata before trimmed per-well statistics
+    p.per_well_trim = ck.get_double("welllog.per_well_trim");
   for (const std::string& c : split(ck.get("welllog.codes"), '\n')) {
     char* end = nullptr;
     const long long code = std::strtoll(c.c_str(), &end, 10);

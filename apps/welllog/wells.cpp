@@ -15,6 +15,7 @@
 #include "apps/welllog/las.h"
 #include "apps/welllog/text.h"
 #include "engine/error.h"
+#include "engine/ops.h"
 
 namespace strata::welllog {
 namespace {
@@ -355,6 +356,7 @@ Preprocessing Preprocessing::from_config(const Config& data) {
     STRATA_CHECK(std::find(p.curves.begin(), p.curves.end(), c) != p.curves.end(), data.key_path("normalise_per_well"),
                  ": '", c, "' is not one of data.curves");
   p.per_well_min_samples = data.get_int("per_well_min_samples", 0, Bounds::at_least(0));
+  p.per_well_trim = data.get_double("per_well_trim", 0.0, Bounds::between(0.0, 0.49));
   p.depth_unit = depth_unit_from_config(data);
   return p;
 }
@@ -526,12 +528,16 @@ std::vector<float> Preprocessing::features(const Well& w) const {
     }
     double mu = mean[c], sd = stddev[c];
     if (std::find(per_well.begin(), per_well.end(), curves[c]) != per_well.end()) {
+      std::vector<double> valid;
+      for (double val : v)
+        if (!std::isnan(val)) valid.push_back(val);
+      const int64_t n_valid = int64_t(valid.size()), cut = trimmed_count(n_valid, per_well_trim);
+      if (cut > 0) std::sort(valid.begin(), valid.end());  // the same values as trim_sorted keeps in an export
       double s = 0, s2 = 0;
       int64_t k = 0;
-      for (double val : v)
-        if (!std::isnan(val)) s += val, s2 += val * val, ++k;
+      for (int64_t i = cut; i < n_valid - cut; ++i) s += valid[size_t(i)], s2 += valid[size_t(i)] * valid[size_t(i)], ++k;
       const double m = k > 0 ? s / double(k) : 0.0, var = k > 1 ? s2 / double(k) - m * m : 0.0;
-      if (k >= std::max<int64_t>(per_well_min_samples, 2) && var > 1e-12 * (1.0 + m * m))
+      if (n_valid >= std::max<int64_t>(per_well_min_samples, 2) && var > 1e-12 * (1.0 + m * m))
         mu = m, sd = std::sqrt(var);  // else: the training statistics
     }
     if (missing_values == "interpolate") interpolate_gaps(v);

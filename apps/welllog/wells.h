@@ -119,6 +119,7 @@ struct Preprocessing {
   std::vector<std::string> indicators;  // curves that get a `<curve>_missing` channel
   std::vector<std::string> per_well;    // curves standardised by each well's own mean / std
   int64_t per_well_min_samples = 0;     // fewer valid samples: the training mean / std instead
+  double per_well_trim = 0;             // fraction of a well's sorted values cut from each end before its mean / std
   std::vector<int64_t> codes;           // label code of class 0..K-1
   std::vector<std::string> class_names;
   std::string missing_values = "interpolate";  // interpolate | mean
@@ -132,7 +133,9 @@ struct Preprocessing {
   // GR: standardised by the well's own statistics, the training ones as fallback)
   // / per_well_min_samples (a curve with fewer valid samples in a well uses the
   // training statistics: a short well, or a pseudo-well of one facies, says
-  // nothing reliable about its tool's calibration).
+  // nothing reliable about its tool's calibration) / per_well_trim (each well's
+  // statistics without its trimmed_count(n, trim) lowest and highest values:
+  // spikes and washouts move them less).
   static Preprocessing from_config(const Config& data);
   int64_t channels() const { return int64_t(curves.size() + indicators.size()); }
   int64_t classes() const { return int64_t(codes.size()); }
