@@ -128,6 +128,9 @@ Tensor pad_to_multiple(const Tensor& x, int64_t multiple);
 // The leading part of every axis of y after the first two, as long as `like`'s (undone padding). An exported
 // graph reads the sizes from `like` at run time.
 Tensor crop_like(const Tensor& y, const Tensor& like);
+// 1 when x has at least `min` entries along dim, else 0 (shape {1}, x's dtype): a test of the input's size that an
+// exported graph makes at run time. Not differentiable.
+Tensor length_at_least(const Tensor& x, int64_t dim, int64_t min);
 Tensor expand(const Tensor& x, const Shape& shape);
 Tensor unsqueeze(const Tensor& x, int64_t dim);
 Tensor squeeze(const Tensor& x, int64_t dim);

@@ -488,6 +488,16 @@ Tensor pad_to_multiple(const Tensor& x, int64_t multiple) {
   });
 }
 
+Tensor length_at_least(const Tensor& x, int64_t dim, int64_t min) {
+  const int64_t d = wrap_dim(dim, x.dim(), "length_at_least");
+  Tensor out = Tensor::full({1}, x.shape()[d] >= min ? 1.0 : 0.0, x.dtype(), x.device());
+  if (tracing()) {
+    trace_attrs("length_at_least", {{{"axis", {d}}, {"min", {min}}}, {}, {}});
+    trace_record("length_at_least", {x}, out);
+  }
+  return out;
+}
+
 Tensor crop_like(const Tensor& y, const Tensor& like) {
   STRATA_CHECK(y.dim() >= 3 && like.dim() == y.dim(), "crop_like: expects (N, C, ...) tensors of the same rank, got ",
                shape_str(y.shape()), " and ", shape_str(like.shape()));

@@ -300,6 +300,14 @@ void emit(GraphWriter& w, const TracedOp& op, const std::vector<std::string>& in
     GraphWriter::attr(topk, "largest", int64_t(0));
     GraphWriter::attr(topk, "sorted", int64_t(1));
     w.node("Slice", {sorted, cut, end, w.int64s({axis})}, y);
+  } else if (k == "length_at_least") {
+    const int64_t axis = ints(a, "axis", k)[0];
+    const std::string n = w.fresh(), ok = w.fresh();
+    onnx::NodeProto* size = w.node("Shape", {in[0]}, n);
+    GraphWriter::attr(size, "start", axis);
+    GraphWriter::attr(size, "end", axis + 1);
+    w.node("GreaterOrEqual", {n, w.int64s({ints(a, "min", k)[0]})}, ok);
+    GraphWriter::attr(w.node("Cast", {ok}, y), "to", int64_t(onnx::TensorProto::FLOAT));
   } else if (k == "flip") {
     w.node("Slice", {in[0], w.int64s({-1}), w.int64s({std::numeric_limits<int64_t>::min()}),
                      w.int64s({ints(a, "axis", k)[0]}), w.int64s({-1})},

@@ -285,30 +285,35 @@ TEST_F(AppExport, WelllogGraphMatchesPredictInOneWindow) {
   parity("welllog", root() / "well_in.npy", root() / "well_pred.csv");
 }
 
-// A model that scales each well by its own trimmed statistics (data.per_well_trim): the graph trims by the length
-// it is given (250 samples: 12 cut at each end), so a well with spikes gets predict's probabilities.
+// A model that scales each well by its own trimmed statistics (data.per_well_trim) when it has at least
+// data.per_well_min_samples: the graph trims by the length it is given (250 samples: 12 cut at each end) and
+// scales a shorter well (200 samples) by the training statistics, so wells with spikes get predict's probabilities.
 TEST_F(AppExport, WelllogGraphTrimsEachWellAsPredictDoes) {
   const fs::path run_dir = root() / "welllog_trim";
   ASSERT_EQ(run(bin("welllog") + " train --config " + (root() / "welllog.yaml").string() + " --out " +
-                run_dir.string() + " 'data.normalise_per_well=[GR]' data.per_well_trim=0.05"),
+                run_dir.string() + " 'data.normalise_per_well=[GR]' data.per_well_trim=0.05 data.per_well_min_samples=240"),
             0)
       << log();
-  std::ofstream csv(root() / "trim_well.csv");
-  csv << "Well Name,Depth,GR\n";
-  std::vector<float> gr;
-  for (int i = 0; i < 250; ++i) {
-    const double spike = i % 23 == 5 ? 300 : 0;  // 11 spikes, fewer than the 12 the trim cuts
-    gr.push_back(float(std::round((70 + 40 * std::sin(i / 9.0) + spike) * 1000) / 1000));
-    csv << "W," << 1000 + 0.5 * i << "," << gr.back() << "\n";
-  }
-  csv.close();
-  write_npy((root() / "trim_well_in.npy").string(), {1, 1, 250}, gr);
   const std::string ck = (run_dir / "best.safetensors").string();
-  ASSERT_EQ(run(bin("welllog") + " predict --checkpoint " + ck + " --input " + (root() / "trim_well.csv").string() +
-                " --output " + (root() / "trim_well_pred.csv").string() + " inference.window=0"),
-            0)
-      << log();
-  parity("welllog", root() / "trim_well_in.npy", root() / "trim_well_pred.csv", "", ck);
+  for (const int n : {250, 200}) {
+    SCOPED_TRACE(n);
+    const std::string name = "trim_well_" + std::to_string(n);
+    std::ofstream csv(root() / (name + ".csv"));
+    csv << "Well Name,Depth,GR\n";
+    std::vector<float> gr;
+    for (int i = 0; i < n; ++i) {
+      const double spike = i % 23 == 5 ? 300 : 0;  // at most 11 spikes, fewer than the 12 the trim cuts from 250
+      gr.push_back(float(std::round((70 + 40 * std::sin(i / 9.0) + spike) * 1000) / 1000));
+      csv << "W," << 1000 + 0.5 * i << "," << gr.back() << "\n";
+    }
+    csv.close();
+    write_npy((root() / (name + "_in.npy")).string(), {1, 1, n}, gr);
+    ASSERT_EQ(run(bin("welllog") + " predict --checkpoint " + ck + " --input " + (root() / (name + ".csv")).string() +
+                  " --output " + (root() / (name + "_pred.csv")).string() + " inference.window=0"),
+              0)
+        << log();
+    parity("welllog", root() / (name + "_in.npy"), root() / (name + "_pred.csv"), "", ck);
+  }
 }
 
 // The export in a Python notebook next to lasio (docs/export.md): a LAS well read by lasio, the graph run by

@@ -330,7 +330,9 @@ class WelllogModel : public TrainedTask {
     e.graph = [this, curves, mean, inv, own](const Tensor& x) {
       const Loaded& l = *l_;
       const Preprocessing& pre = l.pre;
-      const Tensor m = Tensor::from_vector(own, {1, curves, 1});
+      // A well shorter than data.per_well_min_samples is scaled by the training statistics, as predict does.
+      const Tensor m = mul(Tensor::from_vector(own, {1, curves, 1}),
+                           length_at_least(x, 2, std::max<int64_t>(pre.per_well_min_samples, 2)));
       const Tensor trained =
           mul(sub(x, Tensor::from_vector(mean, {1, curves, 1})), Tensor::from_vector(inv, {1, curves, 1}));
       Tensor in = add(mul(m, standardise_per_channel(x, pre.per_well_trim)), mul(sub(1.0, m), trained));
