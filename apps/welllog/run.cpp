@@ -362,6 +362,7 @@ class WelllogModel : public TrainedTask {
         {"strata.depth_unit", pre.depth_unit},
         {"strata.normalise_per_well", join(pre.per_well, ", ")},
         {"strata.per_well_trim", str_cat(pre.per_well_trim)},
+        {"strata.per_well_min_samples", str_cat(pre.per_well_min_samples)},
         {"strata.predict", "strata-welllog predict also fills missing values, resamples wells logged at another "
                            "spacing and, for wells longer than inference.window, blends overlapping windows"},
         {"strata.members", std::to_string(l.members.size())}};
