@@ -291,7 +291,8 @@ TEST_F(AppExport, WelllogGraphMatchesPredictInOneWindow) {
 TEST_F(AppExport, WelllogGraphTrimsEachWellAsPredictDoes) {
   const fs::path run_dir = root() / "welllog_trim";
   ASSERT_EQ(run(bin("welllog") + " train --config " + (root() / "welllog.yaml").string() + " --out " +
-                run_dir.string() + " 'data.normalise_per_well=[GR]' data.per_well_trim=0.05 data.per_well_min_samples=240"),
+                run_dir.string() + " 'data.normalise_per_well=[GR]' data.per_well_trim=0.05" +
+                " data.per_well_min_samples=240"),
             0)
       << log();
   const std::string ck = (run_dir / "best.safetensors").string();

@@ -535,7 +535,10 @@ std::vector<float> Preprocessing::features(const Well& w) const {
       if (cut > 0) std::sort(valid.begin(), valid.end());  // the same values as trim_sorted keeps in an export
       double s = 0, s2 = 0;
       int64_t k = 0;
-      for (int64_t i = cut; i < n_valid - cut; ++i) s += valid[size_t(i)], s2 += valid[size_t(i)] * valid[size_t(i)], ++k;
+      for (int64_t i = cut; i < n_valid - cut; ++i) {
+        const double val = valid[size_t(i)];
+        s += val, s2 += val * val, ++k;
+      }
       const double m = k > 0 ? s / double(k) : 0.0, var = k > 1 ? s2 / double(k) - m * m : 0.0;
       if (n_valid >= std::max<int64_t>(per_well_min_samples, 2) && var > 1e-12 * (1.0 + m * m))
         mu = m, sd = std::sqrt(var);  // else: the training statistics
