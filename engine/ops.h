@@ -104,16 +104,31 @@ std::vector<Tensor> split(const Tensor& x, const std::vector<int64_t>& sizes, in
 Tensor gather(const Tensor& x, int64_t dim, const Tensor& index);
 // The entries of x at positions `index` (1-D, i32/i64) along dim.
 Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index);
-// The values along dim in ascending order (NaN last) without the trimmed_count(n, fraction) smallest and as many
-// largest of its n: a trimmed sample, whose statistics are robust to a few wild values. Differentiable (a gather of
-// x); traced as one op, so an exported graph trims by its input's size at run time (ONNX TopK and Slice).
-Tensor trim_sorted(const Tensor& x, int64_t dim, double fraction);
+// Appends a class axis of size num_classes: out[..., c] = (index[...] == c).
+Tensor one_hot(const Tensor& index, int64_t num_classes, DType dtype = DType::i64);
+
+// ---- missing values (NaN) ---------------------------------------------------
+// 1 (u8) where x is NaN. Traced (ONNX IsNaN), as the comparisons are, for an exported graph's where().
+Tensor is_nan(const Tensor& x);
+// Each NaN run along the last axis filled linearly between the values on either side; a run at either end takes
+// the nearest value; a row of NaN alone stays NaN. Not differentiable; traced as one op (ONNX CumSum, TopK and
+// GatherElements find each sample's neighbours at run time).
+Tensor fill_gaps(const Tensor& x);
+void fill_gaps(double* v, int64_t n);  // the same on one row
+// The mean and population standard deviation (the last axis becomes these 2) of each row's non-NaN values along
+// the last axis, without the trimmed_count(k, fraction) lowest and as many highest of its k; NaN where none is
+// left. Not differentiable; traced as one op (ONNX TopK over the row, the kept ranks masked).
+Tensor nan_trimmed_stats(const Tensor& x, double fraction);
+// The same on one row of n, with the number of its non-NaN values.
+struct RowStats {
+  double mean, sd;
+  int64_t values;
+};
+RowStats nan_trimmed_stats(const double* row, int64_t n, double fraction);
 // How many values trimming `fraction` (0 <= fraction < 0.5, in millionths) cuts from each end of n: in integers,
 // n * round(fraction * 1e6) / 1e6 rounded down, so that every implementation agrees at exact multiples.
 inline int64_t trim_per_million(double fraction) { return int64_t(fraction * 1e6 + 0.5); }
 inline int64_t trimmed_count(int64_t n, double fraction) { return n * trim_per_million(fraction) / 1000000; }
-// Appends a class axis of size num_classes: out[..., c] = (index[...] == c).
-Tensor one_hot(const Tensor& index, int64_t num_classes, DType dtype = DType::i64);
 
 // ---- views (also available as Tensor members) ---------------------------
 Tensor view(const Tensor& x, const Shape& shape);
@@ -128,9 +143,6 @@ Tensor pad_to_multiple(const Tensor& x, int64_t multiple);
 // The leading part of every axis of y after the first two, as long as `like`'s (undone padding). An exported
 // graph reads the sizes from `like` at run time.
 Tensor crop_like(const Tensor& y, const Tensor& like);
-// 1 when x has at least `min` entries along dim, else 0 (shape {1}, x's dtype): a test of the input's size that an
-// exported graph makes at run time. Not differentiable.
-Tensor length_at_least(const Tensor& x, int64_t dim, int64_t min);
 Tensor expand(const Tensor& x, const Shape& shape);
 Tensor unsqueeze(const Tensor& x, int64_t dim);
 Tensor squeeze(const Tensor& x, int64_t dim);

@@ -52,6 +52,7 @@ Tensor compare_forward(const char* name, CompareOp op, const Tensor& a, const Te
   const Tensor ea = raw_expand(a, s), eb = raw_expand(b, s);
   backend_for(a.device()).compare(a.dtype(), op, ea.raw_data(), ea.desc(), eb.raw_data(), eb.desc(),
                                   y.data<uint8_t>(), y.desc());
+  if (tracing()) trace_record(name, {a, b}, y);  // not differentiable, but an exported graph may branch on it
   return y;
 }
 
@@ -197,6 +198,7 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   const Tensor ec = raw_expand(cond, s), ea = raw_expand(a, s), eb = raw_expand(b, s);
   backend_for(a.device()).where(a.dtype(), ec.data<uint8_t>(), ec.desc(), ea.raw_data(), ea.desc(), eb.raw_data(),
                                 eb.desc(), y.raw_data(), y.desc());
+  if (tracing()) trace_attrs("where", {{}, {}, {cond}});
   return record("where", y, {a, b}, [sc = Saved(cond), sa = a.shape(), sb = b.shape()](const Tensor& g) -> Grads {
     const Tensor zero = Tensor::scalar(0, g.dtype(), g.device());
     return {sum_to(where(sc.get(), g, zero), sa), sum_to(where(sc.get(), zero, g), sb)};

@@ -407,43 +407,90 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
   });
 }
 
-Tensor trim_sorted(const Tensor& x, int64_t dim, double fraction) {
-  const int64_t d = wrap_dim(dim, x.dim(), "trim_sorted");
-  STRATA_CHECK(fraction >= 0 && fraction < 0.5, "trim_sorted: fraction must be in [0, 0.5), got ", fraction);
-  STRATA_CHECK(is_floating(x.dtype()), "trim_sorted: needs a floating-point tensor, got ", dtype_name(x.dtype()));
-  const int64_t n = x.shape()[d];
-  STRATA_CHECK(n > 0, "trim_sorted: dimension ", d, " of shape ", shape_str(x.shape()), " is empty");
-  const int64_t cut = trimmed_count(n, fraction), kept = n - 2 * cut;
-  // Sort each row (dim moved last) on the host; the kept positions index x through gather, which gives the gradient.
-  std::vector<int64_t> to_last;
-  for (int64_t k = 0; k < x.dim(); ++k)
-    if (k != d) to_last.push_back(k);
-  to_last.push_back(d);
-  std::vector<int64_t> back(to_last.size());
-  for (size_t k = 0; k < to_last.size(); ++k) back[size_t(to_last[k])] = int64_t(k);
-  Tensor index;
+void fill_gaps(double* v, int64_t n) {
+  int64_t prev = -1;
+  for (int64_t i = 0; i < n; ++i) {
+    if (std::isnan(v[i])) continue;
+    if (prev < 0) {
+      std::fill_n(v, i, v[i]);
+    } else if (i - prev > 1) {
+      const double a = v[prev], b = v[i];
+      for (int64_t j = prev + 1; j < i; ++j) v[j] = a + (b - a) * double(j - prev) / double(i - prev);
+    }
+    prev = i;
+  }
+  if (prev >= 0) std::fill(v + prev + 1, v + n, v[prev]);
+}
+
+RowStats nan_trimmed_stats(const double* row, int64_t n, double fraction) {
+  std::vector<double> valid;
+  for (int64_t i = 0; i < n; ++i)
+    if (!std::isnan(row[i])) valid.push_back(row[i]);
+  std::sort(valid.begin(), valid.end());
+  const int64_t k = int64_t(valid.size()), cut = trimmed_count(k, fraction), kept = k - 2 * cut;
+  RowStats st{std::nan(""), std::nan(""), k};
+  if (kept == 0) return st;
+  double s = 0, s2 = 0;
+  for (int64_t i = cut; i < k - cut; ++i) s += valid[size_t(i)];
+  st.mean = s / double(kept);
+  for (int64_t i = cut; i < k - cut; ++i) s2 += (valid[size_t(i)] - st.mean) * (valid[size_t(i)] - st.mean);
+  st.sd = std::sqrt(s2 / double(kept));
+  return st;
+}
+
+namespace {
+
+// Runs `f(row, n)` over every row of x along its last axis, on a host copy in double; the result in x's dtype and
+// device, `width` values a row.
+template <class F>
+Tensor map_rows(const Tensor& x, const char* op, int64_t width, F f) {
+  STRATA_CHECK(is_floating(x.dtype()), op, ": needs a floating-point tensor, got ", dtype_name(x.dtype()));
+  STRATA_CHECK(x.dim() >= 1 && x.shape().back() > 0, op, ": needs a non-empty last axis, got ", shape_str(x.shape()));
+  const int64_t n = x.shape().back();
+  std::vector<double> v = x.to(Device::cpu()).to(DType::f64).contiguous().to_vector<double>();
+  const int64_t rows = int64_t(v.size()) / n;
+  std::vector<double> out(size_t(rows * width));
+  for (int64_t r = 0; r < rows; ++r) f(v.data() + r * n, n, out.data() + r * width);
+  Shape s = x.shape();
+  s.back() = width;
+  return Tensor::from_vector(out, s).to(x.dtype()).to(x.device());
+}
+
+}  // namespace
+
+Tensor is_nan(const Tensor& x) {
+  Tensor out = ne(x, x);
+  if (tracing()) trace_record("is_nan", {x}, out);  // after ne's record, for the same output
+  return out;
+}
+
+Tensor fill_gaps(const Tensor& x) {
+  Tensor out;
   {
     NoGradGuard no_grad;
-    const std::vector<double> v = permute(x, to_last).to(Device::cpu()).to(DType::f64).contiguous().to_vector<double>();
-    const int64_t rows = int64_t(v.size()) / n;
-    std::vector<int64_t> idx(size_t(rows * kept)), order(static_cast<size_t>(n));
-    for (int64_t r = 0; r < rows; ++r) {
-      const double* row = v.data() + r * n;
-      std::iota(order.begin(), order.end(), int64_t(0));
-      // NaN after every number, ties in their order along dim (as a stable sort keeps them).
-      std::stable_sort(order.begin(), order.end(), [row](int64_t a, int64_t b) {
-        return !std::isnan(row[a]) && (std::isnan(row[b]) || row[a] < row[b]);
-      });
-      std::copy_n(order.begin() + cut, kept, idx.begin() + r * kept);
-    }
-    Shape s = permute(x, to_last).shape();
-    s.back() = kept;
-    index = permute(Tensor::from_vector(idx, s), back).contiguous().to(x.device());
+    out = map_rows(x, "fill_gaps", x.shape().empty() ? 0 : x.shape().back(), [](double* row, int64_t n, double* y) {
+      fill_gaps(row, n);
+      std::copy_n(row, n, y);
+    });
   }
-  Tensor out = gather(x, d, index);
+  if (tracing()) trace_record("fill_gaps", {x}, out);
+  return out;
+}
+
+Tensor nan_trimmed_stats(const Tensor& x, double fraction) {
+  STRATA_CHECK(fraction >= 0 && fraction < 0.5, "nan_trimmed_stats: fraction must be in [0, 0.5), got ", fraction);
+  Tensor out;
+  {
+    NoGradGuard no_grad;
+    out = map_rows(x, "nan_trimmed_stats", 2, [fraction](const double* row, int64_t n, double* y) {
+      const RowStats st = nan_trimmed_stats(row, n, fraction);
+      y[0] = st.mean;
+      y[1] = st.sd;
+    });
+  }
   if (tracing()) {
-    trace_attrs("trim_sorted", {{{"axis", {d}}, {"per_million", {trim_per_million(fraction)}}}, {}, {}});
-    trace_record("trim_sorted", {x}, out);  // recorded after gather, for the same output: the exporter keeps this op
+    trace_attrs("nan_trimmed_stats", {{{"per_million", {trim_per_million(fraction)}}}, {}, {}});
+    trace_record("nan_trimmed_stats", {x}, out);
   }
   return out;
 }
@@ -486,16 +533,6 @@ Tensor pad_to_multiple(const Tensor& x, int64_t multiple) {
     for (size_t d = 2; d < s.size(); ++d) gx = slice(gx, int64_t(d), 0, s[d]);
     return {gx.contiguous()};
   });
-}
-
-Tensor length_at_least(const Tensor& x, int64_t dim, int64_t min) {
-  const int64_t d = wrap_dim(dim, x.dim(), "length_at_least");
-  Tensor out = Tensor::full({1}, x.shape()[d] >= min ? 1.0 : 0.0, x.dtype(), x.device());
-  if (tracing()) {
-    trace_attrs("length_at_least", {{{"axis", {d}}, {"min", {min}}}, {}, {}});
-    trace_record("length_at_least", {x}, out);
-  }
-  return out;
 }
 
 Tensor crop_like(const Tensor& y, const Tensor& like) {

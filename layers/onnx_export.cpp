@@ -1,6 +1,7 @@
 #include "layers/onnx_export.h"
 
 #include <limits>
+#include <map>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -74,6 +75,27 @@ class GraphWriter {
     init->add_dims(int64_t(v.size()));
     init->set_data_type(onnx::TensorProto::INT64);
     for (int64_t x : v) init->add_int64_data(x);
+    return name;
+  }
+  std::string int64_scalar(int64_t v) {
+    const std::string name = "const_" + std::to_string(constants_++);
+    onnx::TensorProto* init = g_->add_initializer();
+    init->set_name(name);
+    init->set_data_type(onnx::TensorProto::INT64);
+    init->add_int64_data(v);
+    return name;
+  }
+  // The name of a condition (u8 in strata, bool in ONNX): a value computed by the graph, or a bool initializer.
+  std::string condition(const Tensor& t) {
+    if (const auto it = names_.find(&t.impl()); it != names_.end()) return it->second;
+    const std::string name = "const_" + std::to_string(constants_++);
+    onnx::TensorProto* init = g_->add_initializer();
+    init->set_name(name);
+    for (int64_t d : t.shape()) init->add_dims(d);
+    init->set_data_type(onnx::TensorProto::BOOL);
+    for (uint8_t b : t.to(Device::cpu()).contiguous().to_vector<uint8_t>()) init->add_int32_data(b != 0);
+    names_[&t.impl()] = name;
+    keep_.push_back(t);
     return name;
   }
   std::string scalar(float v) {
@@ -152,6 +174,93 @@ void emit_view(GraphWriter& w, const Shape& in, const Shape& out, const std::str
   std::vector<int64_t> target(out.begin(), out.end());
   for (size_t d = 0; d < target.size() && d < in.size() && target[d] == in[d]; ++d) target[d] = 0;
   w.node("Reshape", {x, w.int64s(target)}, y);
+}
+
+// Pieces of the missing-value ops' subgraphs, all along the last axis: a node's one output, named afresh.
+struct Nodes {
+  GraphWriter& w;
+  std::string operator()(const std::string& type, const std::vector<std::string>& in) {
+    const std::string y = w.fresh();
+    w.node(type, in, y);
+    return y;
+  }
+  std::string cast(const std::string& x, int64_t to) {
+    const std::string y = w.fresh();
+    GraphWriter::attr(w.node("Cast", {x}, y), "to", to);
+    return y;
+  }
+  std::string sum_last(const std::string& x) {  // ReduceSum over the last axis, kept
+    const std::string y = w.fresh();
+    GraphWriter::attr(w.node("ReduceSum", {x, w.int64s({-1})}, y), "keepdims", int64_t(1));
+    return y;
+  }
+  // The last axis's size n ([1]) and the positions 0..n-1 (int64, [n]).
+  std::pair<std::string, std::string> length_and_positions(const std::string& x) {
+    const std::string n = w.fresh();
+    GraphWriter::attr(w.node("Shape", {x}, n), "start", int64_t(-1));
+    const std::string n0 = (*this)("Squeeze", {n, w.int64s({0})});
+    return {n, (*this)("Range", {w.int64_scalar(0), n0, w.int64_scalar(1)})};
+  }
+  // The row sorted ascending along the last axis (TopK of all n, smallest first): values and positions.
+  std::pair<std::string, std::string> sorted(const std::string& x, const std::string& n) {
+    const std::string values = w.fresh(), positions = w.fresh();
+    onnx::NodeProto* topk = w.node("TopK", {x, n}, values);
+    topk->add_output(positions);
+    GraphWriter::attr(topk, "axis", int64_t(-1));
+    GraphWriter::attr(topk, "largest", int64_t(0));
+    GraphWriter::attr(topk, "sorted", int64_t(1));
+    return {values, positions};
+  }
+};
+
+// fill_gaps: with c the number of values at or before each sample (CumSum of the valid mask), the sample's left
+// neighbour is the valid value of rank c - 1 and its right one of rank c (c - 1 for a valid sample), both clamped
+// to the row's valid ranks; the valid positions in order come from a TopK of (position, or position + n when
+// NaN). Then a + (b - a) * (i - left) / (right - left), or a where left == right (the ends, and valid samples).
+void emit_fill_gaps(GraphWriter& w, const std::string& x, const std::string& y) {
+  Nodes g{w};
+  const int64_t i64 = onnx::TensorProto::INT64, f32 = onnx::TensorProto::FLOAT;
+  const std::string valid = g("Not", {g("IsNaN", {x})}), counts = g.cast(valid, i64);
+  const std::string before = g("CumSum", {counts, w.int64_scalar(-1)}), total = g.sum_last(counts);
+  const auto [n, positions] = g.length_and_positions(x);
+  const std::string at = g.cast(positions, f32);
+  const std::string key = g("Where", {valid, at, g("Add", {at, g.cast(n, f32)})});
+  const std::string order = g.sorted(key, n).second;
+  const std::string one = w.int64s({1}), zero = w.int64s({0});
+  const std::string last = g("Max", {g("Sub", {total, one}), zero});
+  const std::string left_rank = g("Max", {g("Sub", {before, one}), zero});
+  const std::string right_rank = g("Min", {g("Where", {valid, g("Sub", {before, one}), before}), last});
+  const auto gather = [&](const std::string& data, const std::string& index) {
+    const std::string out = w.fresh();
+    GraphWriter::attr(w.node("GatherElements", {data, index}, out), "axis", int64_t(-1));
+    return out;
+  };
+  const std::string left = gather(order, left_rank), right = gather(order, right_rank);
+  const std::string a = gather(x, left), b = gather(x, right);
+  const std::string span = g.cast(g("Sub", {right, left}), f32);
+  const std::string t = g("Div", {g("Sub", {at, g.cast(left, f32)}), g("Max", {span, w.scalar(1)})});
+  w.node("Add", {a, g("Mul", {g("Sub", {b, a}), t})}, y);
+}
+
+// nan_trimmed_stats: NaN become +inf, so a TopK of the row puts the k valid values first, in order; ranks
+// [cut, k - cut) are kept (cut = k * per_million / 1e6 in integers); their mean in two passes and their population
+// standard deviation, concatenated along the last axis. 0 / 0 gives NaN where nothing is kept.
+void emit_nan_trimmed_stats(GraphWriter& w, const std::string& x, int64_t per_million, const std::string& y) {
+  Nodes g{w};
+  const int64_t i64 = onnx::TensorProto::INT64, f32 = onnx::TensorProto::FLOAT;
+  const std::string valid = g("Not", {g("IsNaN", {x})}), k = g.sum_last(g.cast(valid, i64));
+  const auto [n, positions] = g.length_and_positions(x);
+  const std::string values = g.sorted(g("Where", {valid, x, w.scalar(std::numeric_limits<float>::infinity())}), n).first;
+  const std::string cut = g("Div", {g("Mul", {k, w.int64s({per_million})}), w.int64s({1000000})});
+  const std::string end = g("Sub", {k, cut});
+  const std::string keep = g("And", {g("GreaterOrEqual", {positions, cut}), g("Less", {positions, end})});
+  const std::string kept = g.cast(g("Sub", {end, cut}), f32), none = w.scalar(0);
+  const auto kept_mean = [&](const std::string& v) { return g("Div", {g.sum_last(g("Where", {keep, v, none})), kept}); };
+  const std::string first = kept_mean(values);
+  const std::string mean = g("Add", {first, kept_mean(g("Sub", {values, first}))});
+  const std::string d = g("Sub", {values, mean});
+  const std::string sd = g("Sqrt", {kept_mean(g("Mul", {d, d}))});
+  GraphWriter::attr(w.node("Concat", {mean, sd}, y), "axis", int64_t(-1));
 }
 
 // One traced op as ONNX nodes writing `y`; `in` holds the names of its inputs ("" for an absent one).
@@ -283,31 +392,23 @@ void emit(GraphWriter& w, const TracedOp& op, const std::vector<std::string>& in
     const std::string ends = w.fresh();
     GraphWriter::attr(w.node("Shape", {w.constant(a.tensors[0])}, ends), "start", int64_t(2));
     w.node("Slice", {in[0], w.int64s(std::vector<int64_t>(axes.size(), 0)), ends, w.int64s(axes)}, y);
-  } else if (k == "trim_sorted") {
-    // n = the size along the axis, read at run time; cut = n * per_million / 1e6 in integers (as trimmed_count);
-    // all n values in ascending order (TopK of n, smallest first), then the slice [cut, n - cut).
-    const int64_t axis = ints(a, "axis", k)[0], per_million = ints(a, "per_million", k)[0];
-    const std::string n = w.fresh(), scaled = w.fresh(), cut = w.fresh(), end = w.fresh(), sorted = w.fresh();
-    onnx::NodeProto* size = w.node("Shape", {in[0]}, n);
-    GraphWriter::attr(size, "start", axis);
-    GraphWriter::attr(size, "end", axis + 1);
-    w.node("Mul", {n, w.int64s({per_million})}, scaled);
-    w.node("Div", {scaled, w.int64s({1000000})}, cut);
-    w.node("Sub", {n, cut}, end);
-    onnx::NodeProto* topk = w.node("TopK", {in[0], n}, sorted);
-    topk->add_output(w.fresh());  // the indices, unused
-    GraphWriter::attr(topk, "axis", axis);
-    GraphWriter::attr(topk, "largest", int64_t(0));
-    GraphWriter::attr(topk, "sorted", int64_t(1));
-    w.node("Slice", {sorted, cut, end, w.int64s({axis})}, y);
-  } else if (k == "length_at_least") {
-    const int64_t axis = ints(a, "axis", k)[0];
-    const std::string n = w.fresh(), ok = w.fresh();
-    onnx::NodeProto* size = w.node("Shape", {in[0]}, n);
-    GraphWriter::attr(size, "start", axis);
-    GraphWriter::attr(size, "end", axis + 1);
-    w.node("GreaterOrEqual", {n, w.int64s({ints(a, "min", k)[0]})}, ok);
-    GraphWriter::attr(w.node("Cast", {ok}, y), "to", int64_t(onnx::TensorProto::FLOAT));
+  } else if (k == "lt" || k == "le" || k == "gt" || k == "ge" || k == "eq") {
+    static const std::map<std::string, std::string> kCompare = {
+        {"lt", "Less"}, {"le", "LessOrEqual"}, {"gt", "Greater"}, {"ge", "GreaterOrEqual"}, {"eq", "Equal"}};
+    w.node(kCompare.at(k), {in[0], in[1]}, y);
+  } else if (k == "ne") {
+    const std::string same = w.fresh();
+    w.node("Equal", {in[0], in[1]}, same);
+    w.node("Not", {same}, y);
+  } else if (k == "is_nan") {
+    w.node("IsNaN", {in[0]}, y);
+  } else if (k == "where") {
+    STRATA_CHECK(!a.tensors.empty(), "export_onnx: where was traced without its condition");
+    w.node("Where", {w.condition(a.tensors[0]), in[0], in[1]}, y);
+  } else if (k == "fill_gaps") {
+    emit_fill_gaps(w, in[0], y);
+  } else if (k == "nan_trimmed_stats") {
+    emit_nan_trimmed_stats(w, in[0], ints(a, "per_million", k)[0], y);
   } else if (k == "flip") {
     w.node("Slice", {in[0], w.int64s({-1}), w.int64s({std::numeric_limits<int64_t>::min()}),
                      w.int64s({ints(a, "axis", k)[0]}), w.int64s({-1})},

@@ -317,16 +317,80 @@ TEST_F(AppExport, WelllogGraphTrimsEachWellAsPredictDoes) {
   }
 }
 
-// The export in a Python notebook next to lasio (docs/export.md): a LAS well read by lasio, the graph run by
-// onnxruntime, the facies written back as a LAS curve, equal to predict's in one window.
+// Wells as logs come: NaN runs at the top, inside and at the bottom, a null sentinel, a curve without a value, and
+// a well too short for its own statistics. The graph fills, flags and scales them as predict does. The model (two
+// curves, each with a missing-value channel and scaled per well, trimmed) trains here on six CSV wells.
+TEST_F(AppExport, WelllogGraphFillsMissingValuesAsPredictDoes) {
+  const double nan = std::nan("");
+  const auto curve_a = [](int i, int w) { return 50 + 30 * std::sin(i / (6.0 + w)) + 5 * std::sin(i / 1.7); };
+  const auto curve_b = [](int i, int w) { return 2 + std::cos(i / (9.0 + w)) + 0.2 * std::sin(i / 2.9); };
+  const auto cell = [](double v) { return std::isnan(v) ? std::string() : std::to_string(v); };
+  {
+    std::ofstream csv(root() / "ab_wells.csv");
+    csv << "Well,Depth,A,B,Facies\n";
+    for (int w = 0; w < 6; ++w)
+      for (int i = 0; i < 300; ++i) {
+        const double a = curve_a(i, w), b = curve_b(i, w);
+        csv << "W" << w << "," << 1000 + 0.5 * i << "," << cell(a) << "," << cell(b) << ","
+            << (a > 50) + 2 * (b > 2) << "\n";
+      }
+  }
+  std::ofstream(root() / "ab.yaml")
+      << "version: 1\ndata:\n  source: csv\n  path: " << (root() / "ab_wells.csv").string()
+      << "\n  well_column: Well\n  depth_column: Depth\n  label_column: Facies\n  curves: [A, B]\n"
+         "  classes: [0, 1, 2, 3]\n  missing: {values: interpolate, curve: mean, indicator: [A, B]}\n"
+         "  normalise_per_well: [A, B]\n  per_well_trim: 0.05\n  per_well_min_samples: 50\n  window: 64\n"
+         "  stride: 32\n  val_wells: [W5]\nmodel: {type: unet1d, base: 8, depth: 2}\n"
+         "train: {mode: supervised, epochs: 2, batch: 8, seed: 1}\n";
+  const fs::path run_dir = root() / "welllog_ab";
+  ASSERT_EQ(run(bin("welllog") + " train --config " + (root() / "ab.yaml").string() + " --out " + run_dir.string()), 0)
+      << log();
+  const std::string ck = (run_dir / "best.safetensors").string();
+  struct Case {
+    const char* name;
+    int samples;
+    bool b_logged;
+  };
+  for (const Case& c : {Case{"gaps", 240, true}, Case{"no_b", 200, false}, Case{"short", 40, true}}) {
+    SCOPED_TRACE(c.name);
+    std::vector<float> a(size_t(c.samples)), b(size_t(c.samples));
+    std::ofstream csv(root() / (std::string(c.name) + ".csv"));
+    csv << "Well,Depth,A,B\n";
+    for (int i = 0; i < c.samples; ++i) {
+      double va = curve_a(i, 7), vb = c.b_logged ? curve_b(i, 7) : nan;
+      if (i < 5 || i >= c.samples - 3 || (i >= 20 && i < 30)) va = nan;  // top, inside, bottom
+      if (i % 17 == 3) vb = nan;
+      if (i == 33) va = 99999;  // a null sentinel the reader does not know
+      a[size_t(i)] = float(va), b[size_t(i)] = float(vb);
+      csv << "T," << 1000 + 0.5 * i << "," << cell(va) << "," << cell(vb) << "\n";
+    }
+    csv.close();
+    std::vector<float> both = a;
+    both.insert(both.end(), b.begin(), b.end());
+    const fs::path in = root() / (std::string(c.name) + "_in.npy"), out = root() / (std::string(c.name) + "_pred.csv");
+    write_npy(in.string(), {1, 2, c.samples}, both);
+    ASSERT_EQ(run(bin("welllog") + " predict --checkpoint " + ck + " --input " +
+                  (root() / (std::string(c.name) + ".csv")).string() + " --output " + out.string() +
+                  " inference.window=0"),
+              0)
+        << log();
+    parity("welllog", in, out, "", ck);
+  }
+}
+
+// The export in a Python notebook next to lasio (docs/export.md): a LAS well with NULL values read by lasio, the
+// graph run by onnxruntime, the facies written back as a LAS curve, equal to predict's in one window.
 TEST_F(AppExport, WelllogGraphPredictsALasWellThroughLasio) {
   {
     std::ofstream las(root() / "lasio_well.las");
     las << "~VERSION INFORMATION\n VERS. 2.0 : CWLS LOG ASCII STANDARD 2.0\n WRAP. NO : ONE LINE PER STEP\n"
         << "~WELL INFORMATION\n STRT.FT 1000.0 : START\n STOP.FT 1127.5 : STOP\n STEP.FT 0.5 : STEP\n"
         << " NULL. -999.25 : NULL\n WELL. L1 : WELL\n~CURVE INFORMATION\n DEPT.FT : DEPTH\n gr.GAPI : GAMMA RAY\n~A\n";
-    // Blocky sands (low GR) in shale, so that the model predicts more than one facies.
-    for (int i = 0; i < 256; ++i) las << 1000 + 0.5 * i << " " << (i % 64 < 24 ? 45 + i % 7 : 110 + i % 5) << "\n";
+    // Blocky sands (low GR) in shale, so that the model predicts more than one facies; NULL values (lasio's NaN) at
+    // the top and in a gap.
+    for (int i = 0; i < 256; ++i)
+      las << 1000 + 0.5 * i << " "
+          << (i < 4 || (i >= 100 && i < 110) ? -999.25 : i % 64 < 24 ? 45 + i % 7 : 110 + i % 5) << "\n";
   }
   ASSERT_EQ(run(bin("welllog") + " predict --checkpoint " + checkpoint("welllog") + " --input " +
                 (root() / "lasio_well.las").string() + " --output " + (root() / "lasio_strata.las").string() +

@@ -4,8 +4,6 @@
 // a wrong backward rule.
 #include <gtest/gtest.h>
 
-#include <cmath>
-
 #include "engine/autograd.h"
 #include "engine/gradcheck.h"
 #include "engine/ops.h"
@@ -75,28 +73,6 @@ TEST(GradCheck, FlipReversesOneDimension) {
   const Tensor w = Tensor::from_vector(std::vector<double>{1, 2, 3, 4, 5, 6, 7, 8}, {1, 2, 4});
   check("flip", [w](const Inputs& v) { return mul(flip(v[0], 2), w); }, {input({3, 2, 4}, 21)});
   check("flip dim 0", [](const Inputs& v) { return flip(v[0], 0); }, {input({3, 2}, 22)});
-}
-
-// trim_sorted: the kept values in ascending order; each one's gradient goes back to where it came from, and the
-// trimmed ones get none. Random values have no ties, so a small step keeps the order.
-TEST(GradCheck, TrimSortedKeepsTheMiddleOfEachRow) {
-  const Tensor x = Tensor::from_vector(std::vector<double>{5, 1, 9, 3, 7, 2, 8, 6, 4, 0}, {2, 5});
-  EXPECT_EQ(trim_sorted(x, 1, 0.2).to_vector<double>(), (std::vector<double>{3, 5, 7, 2, 4, 6}));
-  EXPECT_EQ(trim_sorted(x, 1, 0.0).to_vector<double>(), (std::vector<double>{1, 3, 5, 7, 9, 0, 2, 4, 6, 8}));
-  EXPECT_EQ(trim_sorted(x, 0, 0.0).to_vector<double>(), (std::vector<double>{2, 1, 6, 3, 0, 5, 8, 9, 4, 7}));
-  const double nan = std::nan("");
-  EXPECT_TRUE(std::isnan(trim_sorted(Tensor::from_vector(std::vector<double>{nan, 2, 1}, {3}), 0, 0)
-                             .to_vector<double>()[2]));  // NaN after every number
-  const Tensor w = Tensor::from_vector(std::vector<double>{1, 2, 3, 4}, {1, 4});  // 8 values, 2 cut at each end
-  check("trim_sorted", [w](const Inputs& v) { return mul(trim_sorted(v[0], 1, 0.25), w); }, {input({3, 8}, 23)});
-  check("trim_sorted dim 0", [](const Inputs& v) { return trim_sorted(v[0], 0, 0.1); }, {input({10, 2}, 24)});
-  // The count cut from each end: n * fraction rounded down, exact at multiples (0.29 * 100 is 28.999... in double).
-  EXPECT_EQ(trimmed_count(100, 0.29), 29);
-  EXPECT_EQ(trimmed_count(250, 0.05), 12);
-  EXPECT_EQ(trimmed_count(49, 0.02), 0);
-  EXPECT_EQ(trimmed_count(50, 0.02), 1);
-  EXPECT_THROW(trim_sorted(x, 1, 0.5), Error);
-  EXPECT_THROW(trim_sorted(Tensor::zeros({2, 3}, DType::i64), 1, 0.1), Error);
 }
 
 TEST(GradCheck, NonContiguousInputs) {

@@ -130,36 +130,41 @@ TEST(OnnxExport, EveryModelTypeMatchesOnnxruntime) {
   expect_onnxruntime_agrees(dir);
 }
 
-// trim_sorted and length_at_least read the input's length at run time: a graph traced on 40 samples trims a 57-sample
-// input by 57's count (TopK of the whole axis, then a Slice), ties and wild values included, and finds it long.
-TEST(OnnxExport, TrimmedStatisticsFollowTheInputLength) {
+// The missing-value ops and the comparisons a graph branches on, on rows with NaN runs at the start, inside and at
+// the end, and a row of NaN alone: onnxruntime finds the same neighbours, trimmed statistics and branches, on the
+// traced length (40) and another (57: the rows' sizes, and so the counts trimmed, are read at run time).
+TEST(OnnxExport, MissingValuesAreFilledAndSkipped) {
   ASSERT_TRUE(onnx_export_available()) << "this build has no ONNX export (libonnx-dev, libprotobuf-dev)";
-  const fs::path dir = fs::temp_directory_path() / ("strata_onnx_trim_" + std::to_string(getpid()));
+  const fs::path dir = fs::temp_directory_path() / ("strata_onnx_nan_" + std::to_string(getpid()));
   fs::remove_all(dir);
   fs::create_directories(dir);
   const auto input = [](int64_t n, int64_t length, uint32_t seed) {
-    // Values on a coarse grid (ties) and a tenth of them spikes 100 higher.
     std::mt19937 rng(seed);
     std::vector<float> v(size_t(n * 3 * length));
-    for (float& x : v) x = float(rng() % 9) * 0.25f + (rng() % 10 == 0 ? 100.0f : 0.0f);
+    for (size_t i = 0; i < v.size(); ++i) {
+      const int64_t row = int64_t(i) / length, at = int64_t(i) % length;
+      const bool gap = at < 3 || at >= length - 2 || (at >= 10 && at < 10 + row % 4) || rng() % 7 == 0;
+      v[i] = row == 1 || gap ? std::nanf("") : float(rng() % 50) * 0.5f + (rng() % 20 == 0 ? 80.0f : 0.0f);
+    }
     return Tensor::from_vector(v, {n, 3, length});
   };
   const auto fn = [](const Tensor& x) {
-    const Tensor kept = trim_sorted(x, 2, 0.05);
-    const Tensor mu = mean(kept, {2}, true);
-    // + 1 where the input has 50 samples or more: the length test is made on the input, not the traced example.
-    return std::vector<Tensor>{
-        add(div(sub(x, mu), sqrt(mean(pow(sub(kept, mu), 2.0), {2}, true))), length_at_least(x, 2, 50))};
+    const Tensor stats = nan_trimmed_stats(x, 0.1), mu = slice(stats, 2, 0, 1), sd = slice(stats, 2, 1, 2);
+    const Tensor z = div(sub(fill_gaps(x), mu), sd);
+    const Tensor valid = sum(where(is_nan(x), Tensor::zeros({1}), Tensor::ones({1})), {2}, true);
+    // Rows with fewer than 20 values keep their filled values unscaled; NaN (a row of NaN alone) becomes -1.
+    const Tensor out = where(ge(valid, 20.0), z, fill_gaps(x));
+    return std::vector<Tensor>{where(is_nan(out), Tensor::full({1}, -1.0), out)};
   };
-  const Tensor xa = input(2, 40, 1), xb = input(1, 57, 2);
+  const Tensor xa = input(2, 40, 3), xb = input(1, 57, 4);
   OnnxExportOptions o;
   o.input_dims = {"batch", "", "samples"};
-  ASSERT_NO_THROW(export_onnx(ModuleList(), fn, xa, o, (dir / "trimmed.onnx").string()));
+  ASSERT_NO_THROW(export_onnx(ModuleList(), fn, xa, o, (dir / "missing.onnx").string()));
   NoGradGuard no_grad;
   int k = 0;
   for (const Tensor& x : {xa, xb}) {
-    save(dir / ("trimmed_in" + std::to_string(k) + ".npy"), x);
-    save(dir / ("trimmed_out" + std::to_string(k) + "_0.npy"), fn(x)[0]);
+    save(dir / ("missing_in" + std::to_string(k) + ".npy"), x);
+    save(dir / ("missing_out" + std::to_string(k) + "_0.npy"), fn(x)[0]);
     ++k;
   }
   expect_onnxruntime_agrees(dir);

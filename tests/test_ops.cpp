@@ -2,8 +2,10 @@
 // thread count.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 
+#include "engine/error.h"
 #include "engine/ops.h"
 #include "engine/parallel.h"
 #include "engine/random.h"
@@ -212,6 +214,35 @@ TEST(Ops, JoinSplitIndex) {
   Tensor oh = one_hot(Tensor::from_vector<int64_t>({2, 0}, {2}), 3, DType::f32);
   EXPECT_EQ(oh.to_vector<float>(), (std::vector<float>{0, 0, 1, 1, 0, 0}));
   EXPECT_EQ(one_hot(Tensor::zeros({2, 5}, DType::i64), 4).shape(), (Shape{2, 5, 4}));
+}
+
+// Missing values: NaN found, runs filled between their neighbours (the nearest value at either end), and the
+// statistics of what is left after trimming each row's non-NaN values.
+TEST(Ops, MissingValues) {
+  const double nan = std::nan("");
+  const Tensor x = Tensor::from_vector(std::vector<double>{nan, 1, nan, nan, 4, nan, nan, nan, nan, nan, nan, nan},
+                                       {2, 6});
+  EXPECT_EQ(is_nan(x).to_vector<uint8_t>(), (std::vector<uint8_t>{1, 0, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1}));
+  const std::vector<double> filled = fill_gaps(x).to_vector<double>();
+  EXPECT_EQ(std::vector<double>(filled.begin(), filled.begin() + 6), (std::vector<double>{1, 1, 2, 3, 4, 4}));
+  EXPECT_TRUE(std::all_of(filled.begin() + 6, filled.end(), [](double v) { return std::isnan(v); }));
+
+  // 10 valid values and a NaN: 0.2 cuts 2 at each end (-50, 0 and 9, 100), leaving 1, 2, 3, 4, 5, 6: mean 3.5.
+  const Tensor y = Tensor::from_vector(std::vector<double>{3, 100, 1, nan, -50, 6, 0, 2, 9, 5, 4, nan}, {1, 12});
+  const std::vector<double> st = nan_trimmed_stats(y, 0.2).to_vector<double>();
+  ASSERT_EQ(st.size(), 2u);
+  EXPECT_DOUBLE_EQ(st[0], 3.5);
+  EXPECT_DOUBLE_EQ(st[1], std::sqrt(17.5 / 6));
+  const std::vector<double> untrimmed = nan_trimmed_stats(y, 0).to_vector<double>();
+  EXPECT_DOUBLE_EQ(untrimmed[0], 8.0);  // (3 + 100 + 1 - 50 + 6 + 0 + 2 + 9 + 5 + 4) / 10
+  EXPECT_TRUE(std::isnan(nan_trimmed_stats(x.slice(0, 1, 2), 0).to_vector<double>()[0]));  // no value in the row
+  // The count cut from each end: n * fraction rounded down, exact at multiples (0.29 * 100 is 28.999... in double).
+  EXPECT_EQ(trimmed_count(100, 0.29), 29);
+  EXPECT_EQ(trimmed_count(250, 0.05), 12);
+  EXPECT_EQ(trimmed_count(49, 0.02), 0);
+  EXPECT_EQ(trimmed_count(50, 0.02), 1);
+  EXPECT_THROW(nan_trimmed_stats(y, 0.5), Error);
+  EXPECT_THROW(fill_gaps(Tensor::zeros({2, 3}, DType::i64)), Error);
 }
 
 // Every reduction, GEMM and softmax gives bitwise the same result for any thread count.

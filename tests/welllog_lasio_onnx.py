@@ -16,7 +16,7 @@ meta = sess.get_modelmeta().custom_metadata_map
 las = lasio.read(well)                                            # sampled every strata.depth_step strata.depth_unit
 logged = {c.mnemonic.upper(): c.data for c in las.curves}         # lasio upper-cases mnemonics
 x = np.stack([logged[c.upper()] for c in meta["strata.curves"].split(", ")]).astype(np.float32)
-prob = sess.run(None, {"curves": x[None]})[0][0]                  # (classes, samples); x must hold no NaN
+prob = sess.run(None, {"curves": x[None]})[0][0]                  # (classes, samples); NaN filled as predict fills them
 codes = np.array([int(c) for c in meta["strata.codes"].split(", ")])
 las.append_curve("Predicted", codes[prob.argmax(0)], descr="facies code")
 for code, p in zip(codes, prob):

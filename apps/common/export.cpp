@@ -25,7 +25,7 @@ CommandSpec export_command_spec(const std::string& summary) {
            {"--metadata", "K=V[;K=V]", "more metadata entries (e.g. the figure a model reproduces)"}}};
 }
 
-Tensor standardise_per_channel(const Tensor& x, double trim) {
+Tensor standardise_per_channel(const Tensor& x) {
   std::vector<int64_t> spatial;
   for (int64_t d = 2; d < x.dim(); ++d) spatial.push_back(d);
   // Each mean in two passes: a runtime that sums a plane in float in one pass (onnxruntime) is off by ~3e-5 of the
@@ -35,11 +35,8 @@ Tensor standardise_per_channel(const Tensor& x, double trim) {
     const Tensor first = mean(t, spatial, true);
     return add(first, mean(sub(t, first), spatial, true));
   };
-  STRATA_CHECK(trim == 0 || x.dim() == 3, "standardise_per_channel: trimmed statistics are for (N, C, L) input, got ",
-               x.dim(), "-D");
-  const Tensor sample = trim > 0 ? trim_sorted(x, 2, trim) : x;
-  const Tensor mu = two_pass_mean(sample), centred = sub(x, mu);
-  const Tensor sd = sqrt(two_pass_mean(pow(trim > 0 ? sub(sample, mu) : centred, 2.0)));
+  const Tensor centred = sub(x, two_pass_mean(x));
+  const Tensor sd = sqrt(two_pass_mean(pow(centred, 2.0)));
   return div(centred, maximum(sd, Tensor::full({1}, 1e-6)));
 }
 

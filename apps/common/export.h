@@ -22,10 +22,9 @@ namespace strata {
 CommandSpec export_command_spec(const std::string& summary);
 
 // Per image and channel: (x - mean) / max(sd, 1e-6) over the spatial dimensions (population sd; a constant channel
-// becomes 0 as in the app, up to float rounding), as strata ops, so that an exported graph carries the
-// standardisation the app applies. x: (N, C, ...). With `trim` > 0 (x: (N, C, L)), the mean and sd are those of
-// each channel's values without the trimmed_count(L, trim) smallest and largest (engine/ops.h trim_sorted).
-Tensor standardise_per_channel(const Tensor& x, double trim = 0);
+// becomes 0 as in the app, up to float rounding),
+// as strata ops, so that an exported graph carries the standardisation the app applies. x: (N, C, ...).
+Tensor standardise_per_channel(const Tensor& x);
 
 // The multiple the spatial sizes of an exported U-Net must be (strata pads other sizes inside the model, an
 // exported graph does not): 2^depth for unet1d / unet2d, 32 for the encoder U-Nets, 1 for other models.

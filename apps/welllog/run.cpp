@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <numeric>
 #include <optional>
@@ -314,11 +315,13 @@ class WelllogModel : public TrainedTask {
     const Loaded& l = *l_;
     const Preprocessing& pre = l.pre;
     const int64_t curves = int64_t(pre.curves.size()), multiple = spatial_multiple(l.cfg.section("model"));
-    // Per curve: the training mean / std, or (data.normalise_per_well) the well's own, chosen by a 0 / 1 mask.
-    std::vector<float> mean, inv, own;
+    // Per curve: the training mean, 1 / std and outlier limit, and 1 where data.normalise_per_well scales it by the
+    // well's own statistics.
+    std::vector<float> mean, inv, limit, own;
     for (int64_t c = 0; c < curves; ++c) {
       mean.push_back(float(pre.mean[size_t(c)]));
       inv.push_back(float(1.0 / pre.stddev[size_t(c)]));
+      limit.push_back(float(100 * std::max(pre.stddev[size_t(c)], 1e-12)));
       own.push_back(std::count(pre.per_well.begin(), pre.per_well.end(), pre.curves[size_t(c)]) ? 1.f : 0.f);
     }
     // An ensemble's members are children "0", "1", ... as in a PyTorch nn.ModuleList of them.
@@ -327,17 +330,37 @@ class WelllogModel : public TrainedTask {
     AppExport e;
     e.model = l.members.size() > 1 ? static_cast<const Module*>(ensemble_.get()) : l.members[0].get();
     e.example = Tensor::randn({1, curves, 8 * multiple});
-    e.graph = [this, curves, mean, inv, own](const Tensor& x) {
+    // predict's preparation of a well (Preprocessing::features) as graph ops: NaN are missing values.
+    e.graph = [this, curves, mean, inv, limit, own](const Tensor& x) {
       const Loaded& l = *l_;
       const Preprocessing& pre = l.pre;
-      // A well shorter than data.per_well_min_samples is scaled by the training statistics, as predict does.
-      const Tensor m = mul(Tensor::from_vector(own, {1, curves, 1}),
-                           length_at_least(x, 2, std::max<int64_t>(pre.per_well_min_samples, 2)));
-      const Tensor trained =
-          mul(sub(x, Tensor::from_vector(mean, {1, curves, 1})), Tensor::from_vector(inv, {1, curves, 1}));
-      Tensor in = add(mul(m, standardise_per_channel(x, pre.per_well_trim)), mul(sub(1.0, m), trained));
-      if (!pre.indicators.empty())  // no value is missing in the graph's input: every indicator channel is 0
-        in = cat({in, mul(slice(x, 1, 0, int64_t(pre.indicators.size())), 0.0)}, 1);
+      const auto per_curve = [&](const std::vector<float>& v) { return Tensor::from_vector(v, {1, curves, 1}); };
+      const Tensor one = Tensor::ones({1}), zero = Tensor::zeros({1});
+      // Values far from the training data (null sentinels) are missing, as flag_outliers makes them.
+      const Tensor logged = where(gt(abs(sub(x, per_curve(mean))), per_curve(limit)),
+                                  Tensor::full({1}, std::numeric_limits<double>::quiet_NaN()), x);
+      const Tensor missing = is_nan(logged);
+      // A well's own (trimmed) statistics where the curve is scaled per well and the well has enough values that
+      // vary; else the training ones.
+      const Tensor stats = nan_trimmed_stats(logged, pre.per_well_trim);
+      const Tensor own_mean = slice(stats, 2, 0, 1), own_sd = slice(stats, 2, 1, 2);
+      const Tensor values = sum(where(missing, zero, one), {2}, true);
+      const Tensor varies = gt(sub(mul(own_sd, own_sd), mul(add(mul(own_mean, own_mean), 1.0), 1e-12)), 0.0);
+      const Tensor enough = ge(values, double(std::max<int64_t>(pre.per_well_min_samples, 2)));
+      const Tensor by_well = gt(mul(per_curve(own), where(enough, where(varies, one, zero), zero)), 0.5);
+      const Tensor mu = where(by_well, own_mean, per_curve(mean));
+      const Tensor scale = where(by_well, div(1.0, own_sd), per_curve(inv));
+      const Tensor filled = pre.missing_values == "interpolate" ? fill_gaps(logged) : logged;
+      const Tensor scaled = mul(sub(filled, mu), scale);
+      Tensor in = where(is_nan(scaled), zero, scaled);  // a curve without values: the training mean
+      if (!pre.indicators.empty()) {  // 1 where the curve's value is missing
+        std::vector<Tensor> channels{in};
+        for (const std::string& name : pre.indicators) {
+          const int64_t c = std::find(pre.curves.begin(), pre.curves.end(), name) - pre.curves.begin();
+          channels.push_back(where(slice(missing, 1, c, c + 1), one, zero));
+        }
+        in = cat(channels, 1);
+      }
       Tensor probs;
       for (const ModulePtr& member : l.members) {
         const Tensor p = softmax((*member)(in), 1);
@@ -353,7 +376,7 @@ class WelllogModel : public TrainedTask {
         {"strata.input", str_cat("curves (N, ", curves, ", samples) in the order of strata.curves, as logged, every ",
                                  pre.depth_step, " ", pre.depth_unit.empty() ? "(depth unit)" : pre.depth_unit,
                                  "; any number of samples (the graph pads to the network's multiple of ", multiple,
-                                 " and crops back); no missing values")},
+                                 " and crops back); NaN for missing values, filled as predict fills them")},
         {"strata.curves", join(pre.curves, ", ")},
         {"strata.output", "probabilities (N, classes, samples) of the facies in strata.codes order"},
         {"strata.codes", codes},
@@ -363,8 +386,8 @@ class WelllogModel : public TrainedTask {
         {"strata.normalise_per_well", join(pre.per_well, ", ")},
         {"strata.per_well_trim", str_cat(pre.per_well_trim)},
         {"strata.per_well_min_samples", str_cat(pre.per_well_min_samples)},
-        {"strata.predict", "strata-welllog predict also fills missing values, resamples wells logged at another "
-                           "spacing and, for wells longer than inference.window, blends overlapping windows"},
+        {"strata.predict", "strata-welllog predict also resamples wells logged at another spacing and, for wells "
+                           "longer than inference.window, blends overlapping windows"},
         {"strata.members", std::to_string(l.members.size())}};
     e.onnx.doc = "strata-welllog: facies probabilities of well-log curves";
     return e;

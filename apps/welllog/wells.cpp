@@ -59,23 +59,6 @@ bool parse_double(const std::string& s, double& v) {
 }
 
 // Linear interpolation over NaN gaps; nearest valid value beyond the ends.
-void interpolate_gaps(std::vector<double>& v) {
-  int64_t prev = -1;
-  const int64_t n = int64_t(v.size());
-  for (int64_t i = 0; i < n; ++i) {
-    if (std::isnan(v[size_t(i)])) continue;
-    if (prev < 0) {
-      for (int64_t j = 0; j < i; ++j) v[size_t(j)] = v[size_t(i)];
-    } else if (i - prev > 1) {
-      const double a = v[size_t(prev)], b = v[size_t(i)];
-      for (int64_t j = prev + 1; j < i; ++j) v[size_t(j)] = a + (b - a) * double(j - prev) / double(i - prev);
-    }
-    prev = i;
-  }
-  if (prev >= 0)
-    for (int64_t j = prev + 1; j < n; ++j) v[size_t(j)] = v[size_t(prev)];
-}
-
 bool all_missing(const std::vector<double>& v) {
   return std::all_of(v.begin(), v.end(), [](double x) { return std::isnan(x); });
 }
@@ -528,22 +511,13 @@ std::vector<float> Preprocessing::features(const Well& w) const {
     }
     double mu = mean[c], sd = stddev[c];
     if (std::find(per_well.begin(), per_well.end(), curves[c]) != per_well.end()) {
-      std::vector<double> valid;
-      for (double val : v)
-        if (!std::isnan(val)) valid.push_back(val);
-      const int64_t n_valid = int64_t(valid.size()), cut = trimmed_count(n_valid, per_well_trim);
-      if (cut > 0) std::sort(valid.begin(), valid.end());  // the same values as trim_sorted keeps in an export
-      double s = 0, s2 = 0;
-      int64_t k = 0;
-      for (int64_t i = cut; i < n_valid - cut; ++i) {
-        const double val = valid[size_t(i)];
-        s += val, s2 += val * val, ++k;
-      }
-      const double m = k > 0 ? s / double(k) : 0.0, var = k > 1 ? s2 / double(k) - m * m : 0.0;
-      if (n_valid >= std::max<int64_t>(per_well_min_samples, 2) && var > 1e-12 * (1.0 + m * m))
-        mu = m, sd = std::sqrt(var);  // else: the training statistics
+      // The well's trimmed statistics (engine/ops.h), as an exported graph computes them.
+      const RowStats own = nan_trimmed_stats(v.data(), int64_t(n), per_well_trim);
+      const bool varies = own.sd * own.sd > 1e-12 * (1.0 + own.mean * own.mean);  // false for NaN: no value left
+      if (own.values >= std::max<int64_t>(per_well_min_samples, 2) && varies)
+        mu = own.mean, sd = own.sd;  // else: the training statistics
     }
-    if (missing_values == "interpolate") interpolate_gaps(v);
+    if (missing_values == "interpolate") fill_gaps(v.data(), int64_t(n));
     float* dst = x.data() + c * n;
     for (size_t i = 0; i < n; ++i) dst[i] = std::isnan(v[i]) ? 0.0f : float((v[i] - mu) / sd);
   }
