@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -188,6 +189,19 @@ TEST_F(AppExport, FaultsGraphMatchesPredictWithoutShift) {
         << log();
     parity("faults", root() / "section_in.npy", out / "section_prob.npy", " inference.tta=" + tta);
   }
+  // Missing samples as SEG-Y and numpy hold them: a dead trace (NaN), an undefined block (1e30), an infinite value.
+  for (int64_t z = 0; z < 64; ++z) s[size_t(z * 48 + 7)] = std::nanf("");
+  for (int64_t z = 40; z < 50; ++z)
+    for (int64_t x = 20; x < 30; ++x) s[size_t(z * 48 + x)] = 1e30f;
+  s[size_t(5 * 48 + 40)] = -std::numeric_limits<float>::infinity();
+  write_npy((root() / "dead.npy").string(), {64, 48}, s);
+  write_npy((root() / "dead_in.npy").string(), {1, 1, 64, 48}, s);
+  ASSERT_EQ(run(bin("faults") + " predict --checkpoint " + checkpoint("faults") + " --input " +
+                (root() / "dead.npy").string() + " --output " + (root() / "dead_out").string() +
+                " 'inference.shift=[0,0]' inference.tta=false"),
+            0)
+      << log();
+  parity("faults", root() / "dead_in.npy", root() / "dead_out" / "dead_prob.npy", " inference.tta=false");
   // The graph has no views resampled in time either: with inference.time_views, its metadata says how to call
   // predict for the same probabilities (the model's own metadata, as bytes of the ONNX file).
   const std::string setting = "'inference.time_views=[1]'";

@@ -40,6 +40,17 @@ Tensor standardise_per_channel(const Tensor& x) {
   return div(centred, maximum(sd, Tensor::full({1}, 1e-6)));
 }
 
+Tensor standardise_valid_per_channel(const Tensor& x) {
+  std::vector<int64_t> spatial;
+  for (int64_t d = 2; d < x.dim(); ++d) spatial.push_back(d);
+  const Tensor missing = is_nan(x), one = Tensor::ones({1}), zero = Tensor::zeros({1});
+  const Tensor count = sum(where(missing, zero, one), spatial, true);
+  const auto valid_mean = [&](const Tensor& t) { return div(sum(where(missing, zero, t), spatial, true), count); };
+  const Tensor first = valid_mean(x), centred = sub(x, add(first, valid_mean(sub(x, first))));  // two passes
+  const Tensor sd = sqrt(valid_mean(pow(centred, 2.0)));
+  return where(missing, zero, div(centred, maximum(sd, Tensor::full({1}, 1e-6))));
+}
+
 int64_t spatial_multiple(const Config& model) {
   const std::string type = model.get_string("type", "");
   if (type == "unet1d" || type == "unet2d") return int64_t(1) << model.get_int("depth", 4, Bounds::between(1, 8));

@@ -26,6 +26,10 @@ CommandSpec export_command_spec(const std::string& summary);
 // as strata ops, so that an exported graph carries the standardisation the app applies. x: (N, C, ...).
 Tensor standardise_per_channel(const Tensor& x);
 
+// The same over each channel's values that are not NaN (missing samples), which become 0, as predict's
+// standardise() leaves them.
+Tensor standardise_valid_per_channel(const Tensor& x);
+
 // The multiple the spatial sizes of an exported U-Net must be (strata pads other sizes inside the model, an
 // exported graph does not): 2^depth for unet1d / unet2d, 32 for the encoder U-Nets, 1 for other models.
 int64_t spatial_multiple(const Config& model);

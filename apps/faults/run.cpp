@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <functional>
+#include <limits>
 #include <optional>
 #include <map>
 
@@ -663,7 +664,9 @@ AppExport export_graph_of(Model& m) {
       return cat({flip(slice(t, dim, 1, p + 1), dim), t, flip(slice(t, dim, -(p + 1), -1), dim)}, dim);
     };
     const auto crop = [](const Tensor& t, int64_t dim, int64_t p) { return slice(t, dim, p, -p); };
-    const Tensor padded = mirror_pad(mirror_pad(standardise_per_channel(x), 2, kBorder), 3, kBorder);
+    // Missing samples (NaN, infinite, SEG-Y's undefined 1e30) left out of the standardisation and set to 0.
+    const Tensor logged = where(ge(abs(x), 5e29), Tensor::full({1}, std::numeric_limits<double>::quiet_NaN()), x);
+    const Tensor padded = mirror_pad(mirror_pad(standardise_valid_per_channel(logged), 2, kBorder), 3, kBorder);
     const auto view = [&](const Tensor& in) { return sigmoid((*m.net)(in)); };
     Tensor prob = view(padded);
     if (m.tiles.tta) prob = mul(add(prob, flip(view(flip(padded, 3)), 3)), 0.5);
@@ -676,7 +679,8 @@ AppExport export_graph_of(Model& m) {
   e.onnx.metadata = {
       {"strata.input", str_cat("seismic sections (N, 1, samples, traces), amplitudes as recorded (standardised per "
                                "section inside the graph); 33 or more samples and traces (any size: the graph pads to the "
-                               "network's multiple of ", multiple, " and crops back); no missing values")},
+                               "network's multiple of ", multiple, " and crops back); NaN, infinite and undefined (1e30) samples are "
+                               "missing, left out of the standardisation and set to 0 as predict does")},
       {"strata.output", "fault_probability (N, 1, samples, traces) in [0, 1]"},
       {"strata.predict", str_cat("equals strata-faults predict with 'inference.shift=[0,0]'",
                                  time_views ? " 'inference.time_views=[1]'" : "", " on sections of 32 to ",
