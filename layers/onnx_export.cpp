@@ -56,55 +56,32 @@ class GraphWriter {
     const TensorImpl* key = &t.impl();
     if (const auto it = names_.find(key); it != names_.end()) return it->second;
     const auto p = param_names_.find(key);
-    const std::string name = p != param_names_.end() ? p->second : "const_" + std::to_string(constants_++);
-    onnx::TensorProto* init = g_->add_initializer();
-    init->set_name(name);
-    for (int64_t d : t.shape()) init->add_dims(d);
-    const Tensor c = t.to(Device::cpu()).to(DType::f32).contiguous();
-    init->set_data_type(onnx::TensorProto::FLOAT);
-    const std::vector<float> v = c.to_vector<float>();
+    onnx::TensorProto* init = initializer(onnx::TensorProto::FLOAT, t.shape(), p != param_names_.end() ? p->second : "");
+    const std::vector<float> v = t.to(Device::cpu()).to(DType::f32).contiguous().to_vector<float>();
     init->set_raw_data(std::string(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(float)));
-    names_[key] = name;
-    keep_.push_back(t);
-    return name;
-  }
-  std::string int64s(const std::vector<int64_t>& v) {
-    const std::string name = "const_" + std::to_string(constants_++);
-    onnx::TensorProto* init = g_->add_initializer();
-    init->set_name(name);
-    init->add_dims(int64_t(v.size()));
-    init->set_data_type(onnx::TensorProto::INT64);
-    for (int64_t x : v) init->add_int64_data(x);
-    return name;
-  }
-  std::string int64_scalar(int64_t v) {
-    const std::string name = "const_" + std::to_string(constants_++);
-    onnx::TensorProto* init = g_->add_initializer();
-    init->set_name(name);
-    init->set_data_type(onnx::TensorProto::INT64);
-    init->add_int64_data(v);
-    return name;
+    return remember(t, init->name());
   }
   // The name of a condition (u8 in strata, bool in ONNX): a value computed by the graph, or a bool initializer.
   std::string condition(const Tensor& t) {
     if (const auto it = names_.find(&t.impl()); it != names_.end()) return it->second;
-    const std::string name = "const_" + std::to_string(constants_++);
-    onnx::TensorProto* init = g_->add_initializer();
-    init->set_name(name);
-    for (int64_t d : t.shape()) init->add_dims(d);
-    init->set_data_type(onnx::TensorProto::BOOL);
+    onnx::TensorProto* init = initializer(onnx::TensorProto::BOOL, t.shape());
     for (uint8_t b : t.to(Device::cpu()).contiguous().to_vector<uint8_t>()) init->add_int32_data(b != 0);
-    names_[&t.impl()] = name;
-    keep_.push_back(t);
-    return name;
+    return remember(t, init->name());
+  }
+  std::string int64s(const std::vector<int64_t>& v) {
+    onnx::TensorProto* init = initializer(onnx::TensorProto::INT64, {int64_t(v.size())});
+    for (int64_t x : v) init->add_int64_data(x);
+    return init->name();
+  }
+  std::string int64_scalar(int64_t v) {
+    onnx::TensorProto* init = initializer(onnx::TensorProto::INT64, {});
+    init->add_int64_data(v);
+    return init->name();
   }
   std::string scalar(float v) {
-    const std::string name = "const_" + std::to_string(constants_++);
-    onnx::TensorProto* init = g_->add_initializer();
-    init->set_name(name);
-    init->set_data_type(onnx::TensorProto::FLOAT);
+    onnx::TensorProto* init = initializer(onnx::TensorProto::FLOAT, {});
     init->add_float_data(v);
-    return name;
+    return init->name();
   }
   void name_value(const Tensor& t, const std::string& name) { names_[&t.impl()] = name; }
   std::string fresh() { return std::string("v").append(std::to_string(values_++)); }
@@ -143,6 +120,20 @@ class GraphWriter {
   }
 
  private:
+  // A new initializer of `type` and `shape`, named `name` or const_K.
+  onnx::TensorProto* initializer(int type, const Shape& shape, const std::string& name = "") {
+    onnx::TensorProto* init = g_->add_initializer();
+    init->set_name(name.empty() ? "const_" + std::to_string(constants_++) : name);
+    for (int64_t d : shape) init->add_dims(d);
+    init->set_data_type(type);
+    return init;
+  }
+  // `t` is written as `name` from now on; kept alive while the graph is built.
+  const std::string& remember(const Tensor& t, const std::string& name) {
+    keep_.push_back(t);
+    return names_[&t.impl()] = name;
+  }
+
   onnx::GraphProto* g_;
   std::map<const TensorImpl*, std::string> param_names_;
   std::unordered_map<const TensorImpl*, std::string> names_;
