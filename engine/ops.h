@@ -130,6 +130,18 @@ RowStats nan_trimmed_stats(const double* row, int64_t n, double fraction);
 inline int64_t trim_per_million(double fraction) { return int64_t(fraction * 1e6 + 0.5); }
 inline int64_t trimmed_count(int64_t n, double fraction) { return n * trim_per_million(fraction) / 1000000; }
 
+// ---- sliding windows along the last axis ---------------------------------------
+// Start positions of windows of `window` samples every `stride` that cover a length (the last one ends at the
+// end); a length no longer than the window gives one window at 0.
+std::vector<int64_t> window_starts(int64_t length, int64_t window, int64_t stride);
+// (N, C, L) -> (N * nw, C, min(window, L)): the windows of window_starts(L, window, stride), those of one input
+// consecutive. Not differentiable; traced as one op (ONNX Range, Gather), so a graph windows any length.
+Tensor sliding_windows(const Tensor& x, int64_t window, int64_t stride);
+// The inverse: windows' values (N * nw, K, W), from sliding_windows of `like` (N, C, L), back to (N, K, L), averaged
+// where windows overlap, each weighted by a triangle (min(j + 1, W - j): a window's edges count least). Traced as
+// one op (ONNX ScatterElements with add).
+Tensor overlap_add(const Tensor& windows, const Tensor& like, int64_t window, int64_t stride);
+
 // ---- views (also available as Tensor members) ---------------------------
 Tensor view(const Tensor& x, const Shape& shape);
 Tensor reshape(const Tensor& x, const Shape& shape);

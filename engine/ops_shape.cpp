@@ -249,6 +249,7 @@ Tensor unsqueeze(const Tensor& x, int64_t dim) {
   const int64_t stride = d < x.dim() ? x.strides()[d] * x.shape()[d] : 1;
   shape.insert(shape.begin() + d, 1);
   strides.insert(strides.begin() + d, stride);
+  if (tracing()) trace_attrs("unsqueeze", {{{"axis", {d}}}, {}, {}});  // the axis, where unit sizes make it ambiguous
   return record_reshape_like("unsqueeze", make_view(x, shape, strides, x.offset()), x);
 }
 
@@ -259,6 +260,7 @@ Tensor squeeze(const Tensor& x, int64_t dim) {
   Shape shape = x.shape(), strides = x.strides();
   shape.erase(shape.begin() + d);
   strides.erase(strides.begin() + d);
+  if (tracing()) trace_attrs("squeeze", {{{"axis", {d}}}, {}, {}});
   return record_reshape_like("squeeze", make_view(x, shape, strides, x.offset()), x);
 }
 
@@ -493,6 +495,63 @@ Tensor nan_trimmed_stats(const Tensor& x, double fraction) {
     trace_record("nan_trimmed_stats", {x}, out);
   }
   return out;
+}
+
+std::vector<int64_t> window_starts(int64_t length, int64_t window, int64_t stride) {
+  STRATA_CHECK(window > 0 && stride > 0, "window and stride must be > 0");
+  std::vector<int64_t> s;
+  if (length <= window) return {0};
+  for (int64_t p = 0; p + window <= length; p += stride) s.push_back(p);
+  if (s.back() + window < length) s.push_back(length - window);
+  return s;
+}
+
+Tensor sliding_windows(const Tensor& x, int64_t window, int64_t stride) {
+  STRATA_CHECK(x.dim() == 3, "sliding_windows: expects (N, C, L), got ", shape_str(x.shape()));
+  const int64_t n = x.shape()[0], c = x.shape()[1], length = x.shape()[2], w = std::min(window, length);
+  const std::vector<int64_t> starts = window_starts(length, window, stride);
+  const int64_t nw = int64_t(starts.size());
+  std::vector<int64_t> index;  // (N * nw, C, w) positions along L, gathered from x expanded to that batch
+  for (int64_t s : starts)
+    for (int64_t j = 0; j < w; ++j) index.push_back(s + j);
+  Tensor out;
+  {
+    NoGradGuard no_grad;
+    const Tensor at = Tensor::from_vector(index, {1, nw, 1, w}, x.device()).expand({n, nw, c, w});
+    out = gather(x.unsqueeze(1).expand({n, nw, c, length}), 3, at.contiguous()).reshape({n * nw, c, w});
+  }
+  if (tracing()) {
+    trace_attrs("sliding_windows", {{{"window", {window}}, {"stride", {stride}}}, {}, {}});
+    trace_record("sliding_windows", {x}, out);
+  }
+  return out;
+}
+
+Tensor overlap_add(const Tensor& windows, const Tensor& like, int64_t window, int64_t stride) {
+  STRATA_CHECK(windows.dim() == 3 && like.dim() == 3, "overlap_add: expects (N * nw, K, W) and (N, C, L), got ",
+               shape_str(windows.shape()), " and ", shape_str(like.shape()));
+  const int64_t n = like.shape()[0], length = like.shape()[2], w = std::min(window, length);
+  const std::vector<int64_t> starts = window_starts(length, window, stride);
+  const int64_t nw = int64_t(starts.size()), k = windows.shape()[1];
+  STRATA_CHECK(windows.shape()[0] == n * nw && windows.shape()[2] == w, "overlap_add: ", shape_str(windows.shape()),
+               " are not the ", nw, " windows of ", w, " of each of ", n, " inputs of length ", length);
+  const std::vector<double> p = windows.to(Device::cpu()).to(DType::f64).contiguous().to_vector<double>();
+  std::vector<double> acc(size_t(n * k * length), 0.0), weight(size_t(length), 0.0), out(acc.size());
+  for (int64_t i = 0; i < nw; ++i)
+    for (int64_t j = 0; j < w; ++j) weight[size_t(starts[size_t(i)] + j)] += double(std::min(j + 1, w - j));
+  for (int64_t b = 0; b < n; ++b)
+    for (int64_t i = 0; i < nw; ++i)
+      for (int64_t c = 0; c < k; ++c)
+        for (int64_t j = 0; j < w; ++j)
+          acc[size_t((b * k + c) * length + starts[size_t(i)] + j)] +=
+              double(std::min(j + 1, w - j)) * p[size_t(((b * nw + i) * k + c) * w + j)];
+  for (size_t i = 0; i < acc.size(); ++i) out[i] = acc[i] / weight[i % size_t(length)];
+  Tensor y = Tensor::from_vector(out, {n, k, length}).to(windows.dtype()).to(windows.device());
+  if (tracing()) {
+    trace_attrs("overlap_add", {{{"window", {window}}, {"stride", {stride}}}, {}, {like}});
+    trace_record("overlap_add", {windows}, y);
+  }
+  return y;
 }
 
 Tensor flip(const Tensor& x, int64_t dim) {

@@ -233,6 +233,83 @@ void emit_fill_gaps(GraphWriter& w, const std::string& x, const std::string& y) 
   w.node("Add", {a, g("Mul", {g("Sub", {b, a}), t})}, y);
 }
 
+// The windows of window_starts along the last axis of x, read at run time: w = min(window, L); starts are
+// Range(0, L - w, stride) and L - w; positions starts[i] + j.
+struct Windows {
+  std::string length, width, starts, count, positions;  // [1], [1], [nw], [1], [nw, w]
+};
+Windows emit_windows(GraphWriter& w, const std::string& x, int64_t window, int64_t stride) {
+  Nodes g{w};
+  Windows r;
+  r.length = w.fresh();
+  GraphWriter::attr(w.node("Shape", {x}, r.length), "start", int64_t(-1));
+  r.width = g("Min", {r.length, w.int64s({window})});
+  const std::string last = g("Sub", {r.length, r.width}), zero = w.int64_scalar(0);
+  const std::string before = g("Range", {zero, g("Squeeze", {last, w.int64s({0})}), w.int64_scalar(stride)});
+  r.starts = w.fresh();
+  GraphWriter::attr(w.node("Concat", {before, last}, r.starts), "axis", int64_t(0));
+  r.count = g("Shape", {r.starts});
+  const std::string j = g("Range", {zero, g("Squeeze", {r.width, w.int64s({0})}), w.int64_scalar(1)});
+  r.positions = g("Add", {g("Unsqueeze", {r.starts, w.int64s({1})}), g("Unsqueeze", {j, w.int64s({0})})});
+  return r;
+}
+
+// sliding_windows: Gather along L gives (N, C, nw, w); the windows then become the batch (N * nw, C, w).
+void emit_sliding_windows(GraphWriter& w, const std::string& x, int64_t window, int64_t stride, const std::string& y) {
+  Nodes g{w};
+  const Windows win = emit_windows(w, x, window, stride);
+  const std::string gathered = w.fresh(), moved = w.fresh(), channels = w.fresh(), shape = w.fresh();
+  GraphWriter::attr(w.node("Gather", {x, win.positions}, gathered), "axis", int64_t(2));
+  GraphWriter::attr(w.node("Transpose", {gathered}, moved), "perm", std::vector<int64_t>{0, 2, 1, 3});
+  onnx::NodeProto* c = w.node("Shape", {x}, channels);
+  GraphWriter::attr(c, "start", int64_t(1));
+  GraphWriter::attr(c, "end", int64_t(2));
+  GraphWriter::attr(w.node("Concat", {w.int64s({-1}), channels, win.width}, shape), "axis", int64_t(0));
+  w.node("Reshape", {moved, shape}, y);
+}
+
+// overlap_add: each window's values times the triangle min(j + 1, w - j), scattered with add to their positions
+// along L (ScatterElements, reduction add), divided by the triangles' sum at each position.
+void emit_overlap_add(GraphWriter& w, const std::string& p, const std::string& like, int64_t window, int64_t stride,
+                      const std::string& y) {
+  Nodes g{w};
+  const int64_t f32 = onnx::TensorProto::FLOAT;
+  const Windows win = emit_windows(w, like, window, stride);
+  const std::string classes = w.fresh(), batch = w.fresh();
+  onnx::NodeProto* c = w.node("Shape", {p}, classes);
+  GraphWriter::attr(c, "start", int64_t(1));
+  GraphWriter::attr(c, "end", int64_t(2));
+  const std::string shape4 = w.fresh();
+  GraphWriter::attr(w.node("Concat", {w.int64s({-1}), win.count, classes, win.width}, shape4), "axis", int64_t(0));
+  const std::string p4 = g("Reshape", {p, shape4});  // (N, nw, K, w)
+  const std::string j = g.cast(g("Range", {w.int64_scalar(0), g("Squeeze", {win.width, w.int64s({0})}),
+                                          w.int64_scalar(1)}), f32);
+  const std::string taper = g("Min", {g("Add", {j, w.scalar(1)}), g("Sub", {g.cast(win.width, f32), j})});
+  const std::string moved = w.fresh();
+  GraphWriter::attr(w.node("Transpose", {g("Mul", {p4, taper})}, moved), "perm", std::vector<int64_t>{0, 2, 1, 3});
+  onnx::NodeProto* b = w.node("Shape", {p4}, batch);
+  GraphWriter::attr(b, "start", int64_t(0));
+  GraphWriter::attr(b, "end", int64_t(1));
+  const std::string flat_shape = w.fresh(), out_shape = w.fresh();
+  GraphWriter::attr(w.node("Concat", {batch, classes, w.int64s({-1})}, flat_shape), "axis", int64_t(0));
+  GraphWriter::attr(w.node("Concat", {batch, classes, win.length}, out_shape), "axis", int64_t(0));
+  const std::string flat = g("Reshape", {moved, flat_shape});  // (N, K, nw * w)
+  const std::string at = g("Reshape", {win.positions, w.int64s({-1})});
+  const auto scatter_add = [&](const std::string& shape, const std::string& index, const std::string& values) {
+    const std::string zeros = g("ConstantOfShape", {shape}), out = w.fresh();
+    onnx::NodeProto* n = w.node("ScatterElements", {zeros, index, values}, out);
+    GraphWriter::attr(n, "axis", int64_t(-1));
+    GraphWriter::attr(n, "reduction", std::string("add"));
+    return out;
+  };
+  const std::string acc = scatter_add(out_shape, g("Expand", {at, g("Shape", {flat})}), flat);
+  const std::string grid = w.fresh();  // (nw, w): one triangle a window
+  GraphWriter::attr(w.node("Concat", {win.count, win.width}, grid), "axis", int64_t(0));
+  const std::string tapers =
+      g("Reshape", {g("Expand", {g("Unsqueeze", {taper, w.int64s({0})}), grid}), w.int64s({-1})});
+  w.node("Div", {acc, scatter_add(win.length, at, tapers)}, y);
+}
+
 // nan_trimmed_stats: NaN become +inf, so a TopK of the row puts the k valid values first, in order; ranks
 // [cut, k - cut) are kept (cut = k * per_million / 1e6 in integers); their mean in two passes and their population
 // standard deviation, concatenated along the last axis. 0 / 0 gives NaN where nothing is kept.
@@ -356,6 +433,9 @@ void emit(GraphWriter& w, const TracedOp& op, const std::vector<std::string>& in
     GraphWriter::attr(w.node(k == "softmax" ? "Softmax" : "LogSoftmax", {in[0]}, y), "axis", ints(a, "axis", k)[0]);
   } else if (k == "cat") {
     GraphWriter::attr(w.node("Concat", in, y), "axis", ints(a, "axis", k)[0]);
+  } else if ((k == "unsqueeze" || k == "squeeze") && a.ints.count("axis")) {
+    // The axis as traced: with unit sizes about (a batch of one, one channel) the shapes alone do not tell it.
+    w.node(k == "unsqueeze" ? "Unsqueeze" : "Squeeze", {in[0], w.int64s(ints(a, "axis", k))}, y);
   } else if (k == "view" || k == "unsqueeze" || k == "squeeze" || k == "flatten" || k == "reshape") {
     emit_view(w, op.inputs[0].shape(), op.output.shape(), in[0], y);
   } else if (k == "permute") {
@@ -396,6 +476,11 @@ void emit(GraphWriter& w, const TracedOp& op, const std::vector<std::string>& in
   } else if (k == "where") {
     STRATA_CHECK(!a.tensors.empty(), "export_onnx: where was traced without its condition");
     w.node("Where", {w.condition(a.tensors[0]), in[0], in[1]}, y);
+  } else if (k == "sliding_windows") {
+    emit_sliding_windows(w, in[0], ints(a, "window", k)[0], ints(a, "stride", k)[0], y);
+  } else if (k == "overlap_add") {
+    STRATA_CHECK(!a.tensors.empty(), "export_onnx: overlap_add was traced without the windowed input");
+    emit_overlap_add(w, in[0], w.constant(a.tensors[0]), ints(a, "window", k)[0], ints(a, "stride", k)[0], y);
   } else if (k == "fill_gaps") {
     emit_fill_gaps(w, in[0], y);
   } else if (k == "nan_trimmed_stats") {

@@ -280,7 +280,7 @@ TEST_F(AppExport, AnomalyCombinedScoreGraphMatchesPredictScores) {
   parity("anomaly", root() / "an_combined_in.npy", root() / "combined_scores.csv", "", ck);
 }
 
-// A well of 256 samples without missing values, predicted in one window (inference.window=0) as the graph does.
+// A well of 256 samples without missing values: the graph predicts it as predict does.
 TEST_F(AppExport, WelllogGraphMatchesPredictInOneWindow) {
   std::ofstream csv(root() / "well.csv");
   csv << "Well Name,Depth,GR\n";
@@ -292,8 +292,7 @@ TEST_F(AppExport, WelllogGraphMatchesPredictInOneWindow) {
   csv.close();
   write_npy((root() / "well_in.npy").string(), {1, 1, 256}, gr);
   ASSERT_EQ(run(bin("welllog") + " predict --checkpoint " + checkpoint("welllog") + " --input " +
-                (root() / "well.csv").string() + " --output " + (root() / "well_pred.csv").string() +
-                " inference.window=0"),
+                (root() / "well.csv").string() + " --output " + (root() / "well_pred.csv").string()),
             0)
       << log();
   parity("welllog", root() / "well_in.npy", root() / "well_pred.csv");
@@ -324,7 +323,7 @@ TEST_F(AppExport, WelllogGraphTrimsEachWellAsPredictDoes) {
     csv.close();
     write_npy((root() / (name + "_in.npy")).string(), {1, 1, n}, gr);
     ASSERT_EQ(run(bin("welllog") + " predict --checkpoint " + ck + " --input " + (root() / (name + ".csv")).string() +
-                  " --output " + (root() / (name + "_pred.csv")).string() + " inference.window=0"),
+                  " --output " + (root() / (name + "_pred.csv")).string()),
               0)
         << log();
     parity("welllog", root() / (name + "_in.npy"), root() / (name + "_pred.csv"), "", ck);
@@ -384,16 +383,35 @@ TEST_F(AppExport, WelllogGraphFillsMissingValuesAsPredictDoes) {
     const fs::path in = root() / (std::string(c.name) + "_in.npy"), out = root() / (std::string(c.name) + "_pred.csv");
     write_npy(in.string(), {1, 2, c.samples}, both);
     ASSERT_EQ(run(bin("welllog") + " predict --checkpoint " + ck + " --input " +
-                  (root() / (std::string(c.name) + ".csv")).string() + " --output " + out.string() +
-                  " inference.window=0"),
+                  (root() / (std::string(c.name) + ".csv")).string() + " --output " + out.string()),
               0)
         << log();
     parity("welllog", in, out, "", ck);
   }
 }
 
+// A well longer than inference.window: the graph cuts it into the windows predict uses (250 samples, windows of 64
+// every 16 and a last one ending at the bottom) and blends them with predict's triangular weights.
+TEST_F(AppExport, WelllogGraphBlendsWindowsAsPredictDoes) {
+  std::ofstream csv(root() / "long_well.csv");
+  csv << "Well Name,Depth,GR\n";
+  std::vector<float> gr;
+  for (int i = 0; i < 250; ++i) {
+    gr.push_back(float(std::round((70 + 40 * std::sin(i / 7.0) + 10 * std::sin(i / 2.3)) * 1000) / 1000));
+    csv << "W," << 1000 + 0.5 * i << "," << gr.back() << "\n";
+  }
+  csv.close();
+  write_npy((root() / "long_well_in.npy").string(), {1, 1, 250}, gr);
+  const std::string windows = " inference.window=64 inference.stride=16";
+  ASSERT_EQ(run(bin("welllog") + " predict --checkpoint " + checkpoint("welllog") + " --input " +
+                (root() / "long_well.csv").string() + " --output " + (root() / "long_well_pred.csv").string() + windows),
+            0)
+      << log();
+  parity("welllog", root() / "long_well_in.npy", root() / "long_well_pred.csv", windows);
+}
+
 // The export in a Python notebook next to lasio (docs/export.md): a LAS well with NULL values read by lasio, the
-// graph run by onnxruntime, the facies written back as a LAS curve, equal to predict's in one window.
+// graph run by onnxruntime, the facies written back as a LAS curve, equal to predict's.
 TEST_F(AppExport, WelllogGraphPredictsALasWellThroughLasio) {
   {
     std::ofstream las(root() / "lasio_well.las");
@@ -407,8 +425,7 @@ TEST_F(AppExport, WelllogGraphPredictsALasWellThroughLasio) {
           << (i < 4 || (i >= 100 && i < 110) ? -999.25 : i % 64 < 24 ? 45 + i % 7 : 110 + i % 5) << "\n";
   }
   ASSERT_EQ(run(bin("welllog") + " predict --checkpoint " + checkpoint("welllog") + " --input " +
-                (root() / "lasio_well.las").string() + " --output " + (root() / "lasio_strata.las").string() +
-                " inference.window=0"),
+                (root() / "lasio_well.las").string() + " --output " + (root() / "lasio_strata.las").string()),
             0)
       << log();
   const fs::path model = root() / "welllog_lasio.onnx";

@@ -21,6 +21,7 @@
 #include "apps/welllog/run.h"
 #include "apps/welllog/wells.h"
 #include "engine/error.h"
+#include "engine/ops.h"
 #include "engine/random.h"
 #include "layers/checkpoint.h"
 #include "layers/layers.h"

@@ -389,26 +389,11 @@ std::vector<float> predict_probs(Module& model, const Sample& s, int64_t classes
     const Tensor p = softmax(model(Tensor::from_vector(s.x, {1, c, n}).to(model.device())), 1);
     out = p.contiguous().to_vector<float>();
   } else {
-    const std::vector<int64_t> starts = window_starts(n, window, std::max<int64_t>(1, stride));
-    std::vector<float> xv(starts.size() * size_t(c * window));
-    for (size_t i = 0; i < starts.size(); ++i)
-      for (int64_t ch = 0; ch < c; ++ch)
-        std::copy_n(s.x.begin() + (ch * n + starts[i]), window, xv.begin() + (int64_t(i) * c + ch) * window);
-    const std::vector<float> p =
-        softmax(model(Tensor::from_vector(xv, {int64_t(starts.size()), c, window}).to(model.device())), 1)
-            .contiguous()
-            .to_vector<float>();
-    std::vector<double> acc(size_t(classes * n), 0.0), weight(size_t(n), 0.0);
-    for (size_t i = 0; i < starts.size(); ++i)
-      for (int64_t j = 0; j < window; ++j) {
-        const double taper = double(std::min(j + 1, window - j));  // triangular: edges count least
-        const int64_t at = starts[i] + j;
-        weight[size_t(at)] += taper;
-        for (int64_t k = 0; k < classes; ++k)
-          acc[size_t(k * n + at)] += taper * p[size_t((int64_t(i) * classes + k) * window + j)];
-      }
-    for (int64_t k = 0; k < classes; ++k)
-      for (int64_t j = 0; j < n; ++j) out[size_t(k * n + j)] = float(acc[size_t(k * n + j)] / weight[size_t(j)]);
+    // The windows as one batch, blended back with triangular weights (engine/ops.h; an export does the same).
+    const int64_t step = std::max<int64_t>(1, stride);
+    const Tensor x = Tensor::from_vector(s.x, {1, c, n});
+    const Tensor p = softmax(model(sliding_windows(x, window, step).to(model.device())), 1);
+    out = overlap_add(p, x, window, step).contiguous().to_vector<float>();
   }
   model.train(was_training);
   return out;

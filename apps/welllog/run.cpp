@@ -361,9 +361,13 @@ class WelllogModel : public TrainedTask {
         }
         in = cat(channels, 1);
       }
+      // Wells longer than inference.window in overlapping windows, blended back as predict does.
+      const bool windowed = l.window > 0;
+      const Tensor batch = windowed ? sliding_windows(in, l.window, std::max<int64_t>(1, l.stride)) : in;
       Tensor probs;
       for (const ModulePtr& member : l.members) {
-        const Tensor p = softmax((*member)(in), 1);
+        Tensor p = softmax((*member)(batch), 1);
+        if (windowed) p = overlap_add(p, in, l.window, std::max<int64_t>(1, l.stride));
         probs = probs.defined() ? add(probs, p) : p;
       }
       return std::vector<Tensor>{l.members.size() > 1 ? div(probs, double(l.members.size())) : probs};
@@ -386,8 +390,9 @@ class WelllogModel : public TrainedTask {
         {"strata.normalise_per_well", join(pre.per_well, ", ")},
         {"strata.per_well_trim", str_cat(pre.per_well_trim)},
         {"strata.per_well_min_samples", str_cat(pre.per_well_min_samples)},
-        {"strata.predict", "strata-welllog predict also resamples wells logged at another spacing and, for wells "
-                           "longer than inference.window, blends overlapping windows"},
+        {"strata.predict", "strata-welllog predict also resamples wells logged at another spacing"},
+        {"strata.window", str_cat("wells longer than ", l.window, " samples are predicted in windows every ", l.stride,
+                                  " samples, blended (inference.window, inference.stride; 0: the whole well at once)")},
         {"strata.members", std::to_string(l.members.size())}};
     e.onnx.doc = "strata-welllog: facies probabilities of well-log curves";
     return e;

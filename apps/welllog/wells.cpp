@@ -540,13 +540,5 @@ std::vector<Sample> prepare(const Preprocessing& p, const std::vector<Well>& wel
   return out;
 }
 
-std::vector<int64_t> window_starts(int64_t length, int64_t window, int64_t stride) {
-  STRATA_CHECK(window > 0 && stride > 0, "window and stride must be > 0");
-  std::vector<int64_t> s;
-  if (length <= window) return {0};
-  for (int64_t p = 0; p + window <= length; p += stride) s.push_back(p);
-  if (s.back() + window < length) s.push_back(length - window);
-  return s;
-}
 
 }  // namespace strata::welllog

@@ -169,9 +169,5 @@ struct Sample {
 
 std::vector<Sample> prepare(const Preprocessing& p, const std::vector<Well>& wells);
 
-// Start positions of windows of `window` samples every `stride` samples that
-// cover a well of `length` samples (the last one ends at the well's end);
-// a well shorter than the window gives one window at 0 (padded when cut).
-std::vector<int64_t> window_starts(int64_t length, int64_t window, int64_t stride);
 
 }  // namespace strata::welllog
