@@ -536,7 +536,7 @@ Tensor overlap_add(const Tensor& windows, const Tensor& like, int64_t window, in
   STRATA_CHECK(windows.shape()[0] == n * nw && windows.shape()[2] == w, "overlap_add: ", shape_str(windows.shape()),
                " are not the ", nw, " windows of ", w, " of each of ", n, " inputs of length ", length);
   const std::vector<double> p = windows.to(Device::cpu()).to(DType::f64).contiguous().to_vector<double>();
-  std::vector<double> acc(size_t(n * k * length), 0.0), weight(size_t(length), 0.0), out(acc.size());
+  std::vector<double> acc(size_t(n * k * length), 0.0), weight(size_t(length), 0.0);
   for (int64_t i = 0; i < nw; ++i)
     for (int64_t j = 0; j < w; ++j) weight[size_t(starts[size_t(i)] + j)] += double(std::min(j + 1, w - j));
   for (int64_t b = 0; b < n; ++b)
@@ -545,8 +545,8 @@ Tensor overlap_add(const Tensor& windows, const Tensor& like, int64_t window, in
         for (int64_t j = 0; j < w; ++j)
           acc[size_t((b * k + c) * length + starts[size_t(i)] + j)] +=
               double(std::min(j + 1, w - j)) * p[size_t(((b * nw + i) * k + c) * w + j)];
-  for (size_t i = 0; i < acc.size(); ++i) out[i] = acc[i] / weight[i % size_t(length)];
-  Tensor y = Tensor::from_vector(out, {n, k, length}).to(windows.dtype()).to(windows.device());
+  for (size_t i = 0; i < acc.size(); ++i) acc[i] /= weight[i % size_t(length)];
+  Tensor y = Tensor::from_vector(acc, {n, k, length}).to(windows.dtype()).to(windows.device());
   if (tracing()) {
     trace_attrs("overlap_add", {{{"window", {window}}, {"stride", {stride}}}, {}, {like}});
     trace_record("overlap_add", {windows}, y);

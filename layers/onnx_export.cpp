@@ -56,7 +56,8 @@ class GraphWriter {
     const TensorImpl* key = &t.impl();
     if (const auto it = names_.find(key); it != names_.end()) return it->second;
     const auto p = param_names_.find(key);
-    onnx::TensorProto* init = initializer(onnx::TensorProto::FLOAT, t.shape(), p != param_names_.end() ? p->second : "");
+    const std::string name = p != param_names_.end() ? p->second : "";
+    onnx::TensorProto* init = initializer(onnx::TensorProto::FLOAT, t.shape(), name);
     const std::vector<float> v = t.to(Device::cpu()).to(DType::f32).contiguous().to_vector<float>();
     init->set_raw_data(std::string(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(float)));
     return remember(t, init->name());
@@ -167,7 +168,8 @@ void emit_view(GraphWriter& w, const Shape& in, const Shape& out, const std::str
   w.node("Reshape", {x, w.int64s(target)}, y);
 }
 
-// Pieces of the missing-value ops' subgraphs, all along the last axis: a node's one output, named afresh.
+// Pieces of the run-time subgraphs (missing values, sliding windows), all along the last axis: each returns its
+// node's one output, named afresh.
 struct Nodes {
   GraphWriter& w;
   std::string operator()(const std::string& type, const std::vector<std::string>& in) {
@@ -185,12 +187,22 @@ struct Nodes {
     GraphWriter::attr(w.node("ReduceSum", {x, w.int64s({-1})}, y), "keepdims", int64_t(1));
     return y;
   }
-  // The last axis's size n ([1]) and the positions 0..n-1 (int64, [n]).
-  std::pair<std::string, std::string> length_and_positions(const std::string& x) {
-    const std::string n = w.fresh();
-    GraphWriter::attr(w.node("Shape", {x}, n), "start", int64_t(-1));
-    const std::string n0 = (*this)("Squeeze", {n, w.int64s({0})});
-    return {n, (*this)("Range", {w.int64_scalar(0), n0, w.int64_scalar(1)})};
+  // Dimensions [start, end) of x's shape (to its end when end is 0), int64.
+  std::string shape(const std::string& x, int64_t start, int64_t end = 0) {
+    const std::string y = w.fresh();
+    onnx::NodeProto* n = w.node("Shape", {x}, y);
+    GraphWriter::attr(n, "start", start);
+    if (end != 0) GraphWriter::attr(n, "end", end);
+    return y;
+  }
+  std::string concat(const std::vector<std::string>& in) {  // along axis 0 (shapes, index lists)
+    const std::string y = w.fresh();
+    GraphWriter::attr(w.node("Concat", in, y), "axis", int64_t(0));
+    return y;
+  }
+  // 0, step, 2 step, ... below `limit`, a [1] int64 value.
+  std::string range(const std::string& limit, int64_t step = 1) {
+    return (*this)("Range", {w.int64_scalar(0), (*this)("Squeeze", {limit, w.int64s({0})}), w.int64_scalar(step)});
   }
   // The row sorted ascending along the last axis (TopK of all n, smallest first): values and positions.
   std::pair<std::string, std::string> sorted(const std::string& x, const std::string& n) {
@@ -213,8 +225,7 @@ void emit_fill_gaps(GraphWriter& w, const std::string& x, const std::string& y) 
   const int64_t i64 = onnx::TensorProto::INT64, f32 = onnx::TensorProto::FLOAT;
   const std::string valid = g("Not", {g("IsNaN", {x})}), counts = g.cast(valid, i64);
   const std::string before = g("CumSum", {counts, w.int64_scalar(-1)}), total = g.sum_last(counts);
-  const auto [n, positions] = g.length_and_positions(x);
-  const std::string at = g.cast(positions, f32);
+  const std::string n = g.shape(x, -1), at = g.cast(g.range(n), f32);
   const std::string key = g("Where", {valid, at, g("Add", {at, g.cast(n, f32)})});
   const std::string order = g.sorted(key, n).second;
   const std::string one = w.int64s({1}), zero = w.int64s({0});
@@ -236,21 +247,18 @@ void emit_fill_gaps(GraphWriter& w, const std::string& x, const std::string& y) 
 // The windows of window_starts along the last axis of x, read at run time: w = min(window, L); starts are
 // Range(0, L - w, stride) and L - w; positions starts[i] + j.
 struct Windows {
-  std::string length, width, starts, count, positions;  // [1], [1], [nw], [1], [nw, w]
+  std::string length, width, starts, count, j, positions;  // [1], [1], [nw], [1], [w], [nw, w]
 };
 Windows emit_windows(GraphWriter& w, const std::string& x, int64_t window, int64_t stride) {
   Nodes g{w};
   Windows r;
-  r.length = w.fresh();
-  GraphWriter::attr(w.node("Shape", {x}, r.length), "start", int64_t(-1));
+  r.length = g.shape(x, -1);
   r.width = g("Min", {r.length, w.int64s({window})});
-  const std::string last = g("Sub", {r.length, r.width}), zero = w.int64_scalar(0);
-  const std::string before = g("Range", {zero, g("Squeeze", {last, w.int64s({0})}), w.int64_scalar(stride)});
-  r.starts = w.fresh();
-  GraphWriter::attr(w.node("Concat", {before, last}, r.starts), "axis", int64_t(0));
+  const std::string last = g("Sub", {r.length, r.width});
+  r.starts = g.concat({g.range(last, stride), last});
   r.count = g("Shape", {r.starts});
-  const std::string j = g("Range", {zero, g("Squeeze", {r.width, w.int64s({0})}), w.int64_scalar(1)});
-  r.positions = g("Add", {g("Unsqueeze", {r.starts, w.int64s({1})}), g("Unsqueeze", {j, w.int64s({0})})});
+  r.j = g.range(r.width);
+  r.positions = g("Add", {g("Unsqueeze", {r.starts, w.int64s({1})}), g("Unsqueeze", {r.j, w.int64s({0})})});
   return r;
 }
 
@@ -258,14 +266,10 @@ Windows emit_windows(GraphWriter& w, const std::string& x, int64_t window, int64
 void emit_sliding_windows(GraphWriter& w, const std::string& x, int64_t window, int64_t stride, const std::string& y) {
   Nodes g{w};
   const Windows win = emit_windows(w, x, window, stride);
-  const std::string gathered = w.fresh(), moved = w.fresh(), channels = w.fresh(), shape = w.fresh();
+  const std::string gathered = w.fresh(), moved = w.fresh();
   GraphWriter::attr(w.node("Gather", {x, win.positions}, gathered), "axis", int64_t(2));
   GraphWriter::attr(w.node("Transpose", {gathered}, moved), "perm", std::vector<int64_t>{0, 2, 1, 3});
-  onnx::NodeProto* c = w.node("Shape", {x}, channels);
-  GraphWriter::attr(c, "start", int64_t(1));
-  GraphWriter::attr(c, "end", int64_t(2));
-  GraphWriter::attr(w.node("Concat", {w.int64s({-1}), channels, win.width}, shape), "axis", int64_t(0));
-  w.node("Reshape", {moved, shape}, y);
+  w.node("Reshape", {moved, g.concat({w.int64s({-1}), g.shape(x, 1, 2), win.width})}, y);
 }
 
 // overlap_add: each window's values times the triangle min(j + 1, w - j), scattered with add to their positions
@@ -275,25 +279,14 @@ void emit_overlap_add(GraphWriter& w, const std::string& p, const std::string& l
   Nodes g{w};
   const int64_t f32 = onnx::TensorProto::FLOAT;
   const Windows win = emit_windows(w, like, window, stride);
-  const std::string classes = w.fresh(), batch = w.fresh();
-  onnx::NodeProto* c = w.node("Shape", {p}, classes);
-  GraphWriter::attr(c, "start", int64_t(1));
-  GraphWriter::attr(c, "end", int64_t(2));
-  const std::string shape4 = w.fresh();
-  GraphWriter::attr(w.node("Concat", {w.int64s({-1}), win.count, classes, win.width}, shape4), "axis", int64_t(0));
-  const std::string p4 = g("Reshape", {p, shape4});  // (N, nw, K, w)
-  const std::string j = g.cast(g("Range", {w.int64_scalar(0), g("Squeeze", {win.width, w.int64s({0})}),
-                                          w.int64_scalar(1)}), f32);
+  const std::string classes = g.shape(p, 1, 2);
+  const std::string p4 = g("Reshape", {p, g.concat({w.int64s({-1}), win.count, classes, win.width})});  // N nw K w
+  const std::string j = g.cast(win.j, f32);
   const std::string taper = g("Min", {g("Add", {j, w.scalar(1)}), g("Sub", {g.cast(win.width, f32), j})});
   const std::string moved = w.fresh();
   GraphWriter::attr(w.node("Transpose", {g("Mul", {p4, taper})}, moved), "perm", std::vector<int64_t>{0, 2, 1, 3});
-  onnx::NodeProto* b = w.node("Shape", {p4}, batch);
-  GraphWriter::attr(b, "start", int64_t(0));
-  GraphWriter::attr(b, "end", int64_t(1));
-  const std::string flat_shape = w.fresh(), out_shape = w.fresh();
-  GraphWriter::attr(w.node("Concat", {batch, classes, w.int64s({-1})}, flat_shape), "axis", int64_t(0));
-  GraphWriter::attr(w.node("Concat", {batch, classes, win.length}, out_shape), "axis", int64_t(0));
-  const std::string flat = g("Reshape", {moved, flat_shape});  // (N, K, nw * w)
+  const std::string batch = g.shape(p4, 0, 1);
+  const std::string flat = g("Reshape", {moved, g.concat({batch, classes, w.int64s({-1})})});  // (N, K, nw * w)
   const std::string at = g("Reshape", {win.positions, w.int64s({-1})});
   const auto scatter_add = [&](const std::string& shape, const std::string& index, const std::string& values) {
     const std::string zeros = g("ConstantOfShape", {shape}), out = w.fresh();
@@ -302,11 +295,11 @@ void emit_overlap_add(GraphWriter& w, const std::string& p, const std::string& l
     GraphWriter::attr(n, "reduction", std::string("add"));
     return out;
   };
-  const std::string acc = scatter_add(out_shape, g("Expand", {at, g("Shape", {flat})}), flat);
-  const std::string grid = w.fresh();  // (nw, w): one triangle a window
-  GraphWriter::attr(w.node("Concat", {win.count, win.width}, grid), "axis", int64_t(0));
-  const std::string tapers =
-      g("Reshape", {g("Expand", {g("Unsqueeze", {taper, w.int64s({0})}), grid}), w.int64s({-1})});
+  const std::string everywhere = g("Expand", {at, g("Shape", {flat})});
+  const std::string acc = scatter_add(g.concat({batch, classes, win.length}), everywhere, flat);
+  const std::string tapers = g("Reshape", {g("Expand", {g("Unsqueeze", {taper, w.int64s({0})}),
+                                                        g.concat({win.count, win.width})}),  // one triangle a window
+                                           w.int64s({-1})});
   w.node("Div", {acc, scatter_add(win.length, at, tapers)}, y);
 }
 
@@ -317,13 +310,16 @@ void emit_nan_trimmed_stats(GraphWriter& w, const std::string& x, int64_t per_mi
   Nodes g{w};
   const int64_t i64 = onnx::TensorProto::INT64, f32 = onnx::TensorProto::FLOAT;
   const std::string valid = g("Not", {g("IsNaN", {x})}), k = g.sum_last(g.cast(valid, i64));
-  const auto [n, positions] = g.length_and_positions(x);
-  const std::string values = g.sorted(g("Where", {valid, x, w.scalar(std::numeric_limits<float>::infinity())}), n).first;
+  const std::string n = g.shape(x, -1), positions = g.range(n);
+  const std::string inf = w.scalar(std::numeric_limits<float>::infinity());
+  const std::string values = g.sorted(g("Where", {valid, x, inf}), n).first;
   const std::string cut = g("Div", {g("Mul", {k, w.int64s({per_million})}), w.int64s({1000000})});
   const std::string end = g("Sub", {k, cut});
   const std::string keep = g("And", {g("GreaterOrEqual", {positions, cut}), g("Less", {positions, end})});
   const std::string kept = g.cast(g("Sub", {end, cut}), f32), none = w.scalar(0);
-  const auto kept_mean = [&](const std::string& v) { return g("Div", {g.sum_last(g("Where", {keep, v, none})), kept}); };
+  const auto kept_mean = [&](const std::string& v) {
+    return g("Div", {g.sum_last(g("Where", {keep, v, none})), kept});
+  };
   const std::string first = kept_mean(values);
   const std::string mean = g("Add", {first, kept_mean(g("Sub", {values, first}))});
   const std::string d = g("Sub", {values, mean});

@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <limits>
 #include <sstream>
 #include <string>
@@ -109,6 +110,26 @@ class AppExport : public ::testing::Test {
     const Image prob = read_image((out / "a_prob.png").string(), 1);
     write_npy((root() / (name + "_prob.npy")).string(), {1, 1, img.height, img.width}, prob.data);
     parity("segment", root() / (name + "_in.npy"), root() / (name + "_prob.npy"), "", ck);
+  }
+
+  // Writes NAME.csv, one GR well of `samples` samples (gr(i) at 3 decimals, every 0.5 ft), and NAME_in.npy, predicts
+  // it with the checkpoint `ck` and compares its export with predict's output, `overrides` given to both.
+  void welllog_parity(const std::string& name, int samples, const std::function<double(int)>& gr,
+                      const std::string& ck, const std::string& overrides = "") {
+    std::ofstream csv(root() / (name + ".csv"));
+    csv << "Well Name,Depth,GR\n";
+    std::vector<float> values;
+    for (int i = 0; i < samples; ++i) {
+      values.push_back(float(std::round(gr(i) * 1000) / 1000));
+      csv << "W," << 1000 + 0.5 * i << "," << values.back() << "\n";
+    }
+    csv.close();
+    write_npy((root() / (name + "_in.npy")).string(), {1, 1, samples}, values);
+    ASSERT_EQ(run(bin("welllog") + " predict --checkpoint " + ck + " --input " + (root() / (name + ".csv")).string() +
+                  " --output " + (root() / (name + "_pred.csv")).string() + overrides),
+              0)
+        << log();
+    parity("welllog", root() / (name + "_in.npy"), root() / (name + "_pred.csv"), overrides, ck);
   }
 };
 
@@ -282,20 +303,8 @@ TEST_F(AppExport, AnomalyCombinedScoreGraphMatchesPredictScores) {
 
 // A well of 256 samples without missing values: the graph predicts it as predict does.
 TEST_F(AppExport, WelllogGraphMatchesPredictInOneWindow) {
-  std::ofstream csv(root() / "well.csv");
-  csv << "Well Name,Depth,GR\n";
-  std::vector<float> gr;
-  for (int i = 0; i < 256; ++i) {
-    gr.push_back(float(std::round((70 + 40 * std::sin(i / 9.0) + 10 * std::sin(i / 2.3)) * 1000) / 1000));
-    csv << "W," << 1000 + 0.5 * i << "," << gr.back() << "\n";
-  }
-  csv.close();
-  write_npy((root() / "well_in.npy").string(), {1, 1, 256}, gr);
-  ASSERT_EQ(run(bin("welllog") + " predict --checkpoint " + checkpoint("welllog") + " --input " +
-                (root() / "well.csv").string() + " --output " + (root() / "well_pred.csv").string()),
-            0)
-      << log();
-  parity("welllog", root() / "well_in.npy", root() / "well_pred.csv");
+  welllog_parity("well", 256, [](int i) { return 70 + 40 * std::sin(i / 9.0) + 10 * std::sin(i / 2.3); },
+                 checkpoint("welllog"));
 }
 
 // A model that scales each well by its own trimmed statistics (data.per_well_trim) when it has at least
@@ -311,22 +320,9 @@ TEST_F(AppExport, WelllogGraphTrimsEachWellAsPredictDoes) {
   const std::string ck = (run_dir / "best.safetensors").string();
   for (const int n : {250, 200}) {
     SCOPED_TRACE(n);
-    const std::string name = "trim_well_" + std::to_string(n);
-    std::ofstream csv(root() / (name + ".csv"));
-    csv << "Well Name,Depth,GR\n";
-    std::vector<float> gr;
-    for (int i = 0; i < n; ++i) {
-      const double spike = i % 23 == 5 ? 300 : 0;  // at most 11 spikes, fewer than the 12 the trim cuts from 250
-      gr.push_back(float(std::round((70 + 40 * std::sin(i / 9.0) + spike) * 1000) / 1000));
-      csv << "W," << 1000 + 0.5 * i << "," << gr.back() << "\n";
-    }
-    csv.close();
-    write_npy((root() / (name + "_in.npy")).string(), {1, 1, n}, gr);
-    ASSERT_EQ(run(bin("welllog") + " predict --checkpoint " + ck + " --input " + (root() / (name + ".csv")).string() +
-                  " --output " + (root() / (name + "_pred.csv")).string()),
-              0)
-        << log();
-    parity("welllog", root() / (name + "_in.npy"), root() / (name + "_pred.csv"), "", ck);
+    // At most 11 spikes, fewer than the 12 the trim cuts from 250.
+    welllog_parity("trim_well_" + std::to_string(n), n,
+                   [](int i) { return 70 + 40 * std::sin(i / 9.0) + (i % 23 == 5 ? 300 : 0); }, ck);
   }
 }
 
@@ -393,21 +389,8 @@ TEST_F(AppExport, WelllogGraphFillsMissingValuesAsPredictDoes) {
 // A well longer than inference.window: the graph cuts it into the windows predict uses (250 samples, windows of 64
 // every 16 and a last one ending at the bottom) and blends them with predict's triangular weights.
 TEST_F(AppExport, WelllogGraphBlendsWindowsAsPredictDoes) {
-  std::ofstream csv(root() / "long_well.csv");
-  csv << "Well Name,Depth,GR\n";
-  std::vector<float> gr;
-  for (int i = 0; i < 250; ++i) {
-    gr.push_back(float(std::round((70 + 40 * std::sin(i / 7.0) + 10 * std::sin(i / 2.3)) * 1000) / 1000));
-    csv << "W," << 1000 + 0.5 * i << "," << gr.back() << "\n";
-  }
-  csv.close();
-  write_npy((root() / "long_well_in.npy").string(), {1, 1, 250}, gr);
-  const std::string windows = " inference.window=64 inference.stride=16";
-  ASSERT_EQ(run(bin("welllog") + " predict --checkpoint " + checkpoint("welllog") + " --input " +
-                (root() / "long_well.csv").string() + " --output " + (root() / "long_well_pred.csv").string() + windows),
-            0)
-      << log();
-  parity("welllog", root() / "long_well_in.npy", root() / "long_well_pred.csv", windows);
+  welllog_parity("long_well", 250, [](int i) { return 70 + 40 * std::sin(i / 7.0) + 10 * std::sin(i / 2.3); },
+                 checkpoint("welllog"), " inference.window=64 inference.stride=16");
 }
 
 // The export in a Python notebook next to lasio (docs/export.md): a LAS well with NULL values read by lasio, the

@@ -665,7 +665,7 @@ AppExport export_graph_of(Model& m) {
     };
     const auto crop = [](const Tensor& t, int64_t dim, int64_t p) { return slice(t, dim, p, -p); };
     // Missing samples (NaN, infinite, SEG-Y's undefined 1e30) left out of the standardisation and set to 0.
-    const Tensor logged = where(ge(abs(x), 5e29), Tensor::full({1}, std::numeric_limits<double>::quiet_NaN()), x);
+    const Tensor logged = where(ge(abs(x), double(kUndefinedFrom)), Tensor::full({1}, std::numeric_limits<double>::quiet_NaN()), x);
     const Tensor padded = mirror_pad(mirror_pad(standardise_valid_per_channel(logged), 2, kBorder), 3, kBorder);
     const auto view = [&](const Tensor& in) { return sigmoid((*m.net)(in)); };
     Tensor prob = view(padded);

@@ -28,7 +28,8 @@ namespace strata::faults {
 
 // A sample that holds no data: NaN, infinite, or OpendTect's undefined value 1e30 (any |x| >= 5e29; no
 // seismic amplitude comes near it). Dead traces and "no data" zones are written so.
-inline bool missing_sample(float x) { return !(x < 5e29f && x > -5e29f); }
+constexpr float kUndefinedFrom = 5e29f;  // |x| from here on is undefined
+inline bool missing_sample(float x) { return !(x < kUndefinedFrom && x > -kUndefinedFrom); }
 
 struct SegyOptions {
   int inline_byte = 189;     // trace header byte of the inline number

@@ -321,7 +321,7 @@ class WelllogModel : public TrainedTask {
     for (int64_t c = 0; c < curves; ++c) {
       mean.push_back(float(pre.mean[size_t(c)]));
       inv.push_back(float(1.0 / pre.stddev[size_t(c)]));
-      limit.push_back(float(100 * std::max(pre.stddev[size_t(c)], 1e-12)));
+      limit.push_back(float(outlier_limit(pre.stddev[size_t(c)])));
       own.push_back(std::count(pre.per_well.begin(), pre.per_well.end(), pre.curves[size_t(c)]) ? 1.f : 0.f);
     }
     // An ensemble's members are children "0", "1", ... as in a PyTorch nn.ModuleList of them.
@@ -345,7 +345,8 @@ class WelllogModel : public TrainedTask {
       const Tensor stats = nan_trimmed_stats(logged, pre.per_well_trim);
       const Tensor own_mean = slice(stats, 2, 0, 1), own_sd = slice(stats, 2, 1, 2);
       const Tensor values = sum(where(missing, zero, one), {2}, true);
-      const Tensor varies = gt(sub(mul(own_sd, own_sd), mul(add(mul(own_mean, own_mean), 1.0), 1e-12)), 0.0);
+      const Tensor least = mul(add(mul(own_mean, own_mean), 1.0), kLeastVariance);
+      const Tensor varies = gt(sub(mul(own_sd, own_sd), least), 0.0);
       const Tensor enough = ge(values, double(std::max<int64_t>(pre.per_well_min_samples, 2)));
       const Tensor by_well = gt(mul(per_curve(own), where(enough, where(varies, one, zero), zero)), 0.5);
       const Tensor mu = where(by_well, own_mean, per_curve(mean));
@@ -361,16 +362,17 @@ class WelllogModel : public TrainedTask {
         }
         in = cat(channels, 1);
       }
-      // Wells longer than inference.window in overlapping windows, blended back as predict does.
-      const bool windowed = l.window > 0;
-      const Tensor batch = windowed ? sliding_windows(in, l.window, std::max<int64_t>(1, l.stride)) : in;
+      // Wells longer than inference.window in overlapping windows, blended back as predict does (the members'
+      // mean blended once: the blend is linear).
+      const int64_t step = std::max<int64_t>(1, l.stride);
+      const Tensor batch = l.window > 0 ? sliding_windows(in, l.window, step) : in;
       Tensor probs;
       for (const ModulePtr& member : l.members) {
-        Tensor p = softmax((*member)(batch), 1);
-        if (windowed) p = overlap_add(p, in, l.window, std::max<int64_t>(1, l.stride));
+        const Tensor p = softmax((*member)(batch), 1);
         probs = probs.defined() ? add(probs, p) : p;
       }
-      return std::vector<Tensor>{l.members.size() > 1 ? div(probs, double(l.members.size())) : probs};
+      if (l.members.size() > 1) probs = div(probs, double(l.members.size()));
+      return std::vector<Tensor>{l.window > 0 ? overlap_add(probs, in, l.window, step) : probs};
     };
     e.onnx.input_name = "curves";
     e.onnx.input_dims = {"batch", "", "samples"};

@@ -58,7 +58,6 @@ bool parse_double(const std::string& s, double& v) {
   return *end == '\0';
 }
 
-// Linear interpolation over NaN gaps; nearest valid value beyond the ends.
 bool all_missing(const std::vector<double>& v) {
   return std::all_of(v.begin(), v.end(), [](double x) { return std::isnan(x); });
 }
@@ -214,7 +213,7 @@ int64_t flag_outliers(const Preprocessing& p, Well& w) {
   for (size_t c = 0; c < p.curves.size(); ++c) {
     const auto it = w.logs.find(p.curves[c]);
     if (it == w.logs.end() || c >= p.mean.size()) continue;
-    const double limit = 100 * std::max(p.stddev[c], 1e-12);
+    const double limit = outlier_limit(p.stddev[c]);
     int64_t count = 0;
     double first_value = 0, first_depth = 0;
     for (size_t i = 0; i < it->second.size(); ++i) {
@@ -513,7 +512,8 @@ std::vector<float> Preprocessing::features(const Well& w) const {
     if (std::find(per_well.begin(), per_well.end(), curves[c]) != per_well.end()) {
       // The well's trimmed statistics (engine/ops.h), as an exported graph computes them.
       const RowStats own = nan_trimmed_stats(v.data(), int64_t(n), per_well_trim);
-      const bool varies = own.sd * own.sd > 1e-12 * (1.0 + own.mean * own.mean);  // false for NaN: no value left
+      // False for NaN (no value left).
+      const bool varies = own.sd * own.sd > kLeastVariance * (1.0 + own.mean * own.mean);
       if (own.values >= std::max<int64_t>(per_well_min_samples, 2) && varies)
         mu = own.mean, sd = own.sd;  // else: the training statistics
     }
@@ -539,6 +539,5 @@ std::vector<Sample> prepare(const Preprocessing& p, const std::vector<Well>& wel
   for (const Well& w : wells) out.push_back({w.name, w.length(), p.features(w), p.targets(w)});
   return out;
 }
-
 
 }  // namespace strata::welllog

@@ -14,6 +14,7 @@
 //     that stitches overlapping windows (apps/welllog/facies.h).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -152,6 +153,12 @@ struct Preprocessing {
   std::vector<int64_t> targets(const Well& w) const;
 };
 
+// A curve's values farther than this from its training mean are read as missing (null sentinels, flag_outliers).
+inline double outlier_limit(double training_sd) { return 100 * std::max(training_sd, 1e-12); }
+// A well's own statistics scale a curve only where its variance exceeds kLeastVariance * (1 + mean^2): a constant
+// curve says nothing of its tool's calibration.
+constexpr double kLeastVariance = 1e-12;
+
 // Values of the model's curves that lie absurdly far from the training data
 // (more than 100 training standard deviations from the training mean, e.g. a
 // 1e38 null sentinel) become missing, with a warning naming the well, curve,
@@ -168,6 +175,5 @@ struct Sample {
 };
 
 std::vector<Sample> prepare(const Preprocessing& p, const std::vector<Well>& wells);
-
 
 }  // namespace strata::welllog
