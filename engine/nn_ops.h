@@ -83,6 +83,22 @@ struct Upsample1dOptions {
 Tensor upsample2d(const Tensor& x, const Upsample2dOptions& o);
 Tensor upsample1d(const Tensor& x, const Upsample1dOptions& o);
 
+// ---- volumes: x (N, C, D, H, W) ----------------------------------------------
+// Composed of the 2-D ops over depth slices (engine/ops_conv3d.cpp), so they run on every backend and are
+// differentiated and exported as those ops.
+struct Conv3dOptions {
+  std::array<int64_t, 3> stride{1, 1, 1}, padding{0, 0, 0}, dilation{1, 1, 1};
+  bool same = false;  // stride 1; an even kernel's extra slice / row / column at the end, as conv2d
+};
+// weight (K, C, T, R, S), bias (K) or undefined; one group.
+Tensor conv3d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(), const Conv3dOptions& o = {});
+// The transposed convolution whose stride equals its kernel (each input voxel spreads into its own T x R x S
+// block: a U-Net's 2x upsampling): weight (C, K, T, R, S) (PyTorch layout), output (N, K, D T, H R, W S).
+Tensor conv_transpose3d_blocks(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
+// Maximum over non-overlapping windows (stride = kernel, no padding); a remainder the kernel does not cover is
+// dropped, as PyTorch's floor mode.
+Tensor max_pool3d(const Tensor& x, const std::array<int64_t, 3>& kernel);
+
 // ---- normalisation and regularisation ----------------------------------
 // x (N, C), (N, C, L) or (N, C, H, W). training: batch statistics, and the
 // running ones (if defined) are updated in place with momentum, the variance

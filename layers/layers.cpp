@@ -92,6 +92,35 @@ std::string ConvTranspose2d::describe() const {
                    pair_text(options.stride), pair_text(options.padding), options.groups);
 }
 
+Conv3d::Conv3d(int64_t in, int64_t out, std::array<int64_t, 3> k, Conv3dOptions o, bool has_bias, Generator* gen)
+    : Module("conv3d"), options(o) {
+  check_channels("conv3d", in, out, 1);
+  const int64_t fan_in = in * k[0] * k[1] * k[2];
+  weight = register_parameter("weight", uniform_init({out, in, k[0], k[1], k[2]}, fan_in, gen));
+  if (has_bias) bias = register_parameter("bias", uniform_init({out}, fan_in, gen));
+}
+Tensor Conv3d::forward(const Tensor& x) { return conv3d(x, weight, bias, options); }
+std::string Conv3d::describe() const {
+  const auto triple = [](std::array<int64_t, 3> a) {
+    return a[0] == a[1] && a[1] == a[2] ? std::to_string(a[0]) : str_cat(a[0], "x", a[1], "x", a[2]);
+  };
+  return conv_text(weight.size(1), weight.size(0), triple({weight.size(2), weight.size(3), weight.size(4)}),
+                   triple(options.stride), options.same ? "same" : triple(options.padding), 1);
+}
+
+ConvTranspose3d::ConvTranspose3d(int64_t in, int64_t out, std::array<int64_t, 3> k, bool has_bias, Generator* gen)
+    : Module("conv_transpose3d") {
+  check_channels("conv_transpose3d", in, out, 1);
+  const int64_t fan_in = out * k[0] * k[1] * k[2];
+  weight = register_parameter("weight", uniform_init({in, out, k[0], k[1], k[2]}, fan_in, gen));
+  if (has_bias) bias = register_parameter("bias", uniform_init({out}, fan_in, gen));
+}
+Tensor ConvTranspose3d::forward(const Tensor& x) { return conv_transpose3d_blocks(x, weight, bias); }
+std::string ConvTranspose3d::describe() const {
+  return str_cat(weight.size(0), "->", weight.size(1), ", k", weight.size(2), "x", weight.size(3), "x", weight.size(4),
+                 ", s = k");
+}
+
 Linear::Linear(int64_t in, int64_t out, bool has_bias, Generator* gen) : Module("linear") {
   STRATA_CHECK(in > 0 && out > 0, "linear: features must be positive, got ", in, " -> ", out);
   weight = register_parameter("weight", uniform_init({out, in}, in, gen));
@@ -107,8 +136,8 @@ Tensor Linear::forward(const Tensor& x) {
 std::string Linear::describe() const { return str_cat(weight.size(1), "->", weight.size(0)); }
 
 BatchNorm::BatchNorm(int dims, int64_t n, double eps_, double momentum_, bool affine)
-    : Module(dims == 1 ? "batchnorm1d" : "batchnorm2d"), spatial_dims(dims), eps(eps_), momentum(momentum_) {
-  STRATA_CHECK(dims == 1 || dims == 2, "batchnorm: spatial_dims must be 1 or 2, got ", dims);
+    : Module(str_cat("batchnorm", dims, "d")), spatial_dims(dims), eps(eps_), momentum(momentum_) {
+  STRATA_CHECK(dims >= 1 && dims <= 3, "batchnorm: spatial_dims must be 1, 2 or 3, got ", dims);
   STRATA_CHECK(n > 0, type(), ": num_features must be positive, got ", n);
   if (affine) {
     weight = register_parameter("weight", Tensor::ones({n}));
@@ -152,7 +181,18 @@ Tensor apply_activation(Activation kind, double param, const Tensor& x) {
 Tensor BatchNorm::forward(const Tensor& x) {
   // batchnorm1d also takes (N, C) feature vectors, as PyTorch's BatchNorm1d does.
   STRATA_CHECK(x.dim() == spatial_dims + 2 || (spatial_dims == 1 && x.dim() == 2), type(), ": expects ",
-               spatial_dims == 1 ? "(N, C) or (N, C, L)" : "(N, C, H, W)", " input, got ", shape_str(x.shape()));
+               spatial_dims == 1   ? "(N, C) or (N, C, L)"
+               : spatial_dims == 2 ? "(N, C, H, W)"
+                                   : "(N, C, D, H, W)",
+               " input, got ", shape_str(x.shape()));
+  // A volume's statistics are those of its (N, C, D H, W) view: the same per-channel sums.
+  if (spatial_dims == 3) {
+    const Shape s = x.shape();
+    return forward_planes(x.reshape({s[0], s[1], s[2] * s[3], s[4]})).reshape(s);
+  }
+  return forward_planes(x);
+}
+Tensor BatchNorm::forward_planes(const Tensor& x) {
   if (sync && training() && dist::active()) {
     const Tensor y = sync_batch_norm(x, running_mean, running_var, weight, bias, momentum, eps);
     return act ? apply_activation(*act, 0, y) : y;
@@ -181,13 +221,17 @@ Tensor Softmax::forward(const Tensor& x) { return log ? log_softmax(x, dim) : so
 Pool::Pool(Kind k, int dims, std::array<int64_t, 2> kernel, std::array<int64_t, 2> stride,
            std::array<int64_t, 2> padding, bool ceil_mode)
     : Module(str_cat(k == Kind::max ? "max_pool" : "avg_pool", dims, "d")), kind(k), spatial_dims(dims) {
-  STRATA_CHECK(dims == 1 || dims == 2, type(), ": spatial_dims must be 1 or 2");
+  STRATA_CHECK(dims >= 1 && dims <= 3, type(), ": spatial_dims must be 1, 2 or 3");
+  STRATA_CHECK(dims < 3 || (k == Kind::max && padding == std::array<int64_t, 2>{0, 0} && !ceil_mode &&
+                            (stride == std::array<int64_t, 2>{0, 0} || stride == kernel) && kernel[0] == kernel[1]),
+               type(), ": volumes are max-pooled over cubic windows of stride = kernel without padding");
   options.kernel = kernel;
   options.stride = stride;
   options.padding = padding;
   options.ceil_mode = ceil_mode;
 }
 Tensor Pool::forward(const Tensor& x) {
+  if (spatial_dims == 3) return max_pool3d(x, {options.kernel[0], options.kernel[0], options.kernel[0]});
   if (spatial_dims == 2) return kind == Kind::max ? max_pool2d(x, options) : avg_pool2d(x, options);
   Pool1dOptions o;
   o.kernel = options.kernel[1];

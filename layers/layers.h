@@ -63,6 +63,27 @@ class ConvTranspose2d : public Module {
   ConvTranspose2dOptions options;
 };
 
+// ---- volumes: x (N, C, D, H, W) ------------------------------------------------
+class Conv3d : public Module {
+ public:
+  Conv3d(int64_t in_channels, int64_t out_channels, std::array<int64_t, 3> kernel, Conv3dOptions options = {},
+         bool bias = true, Generator* gen = nullptr);
+  Tensor forward(const Tensor& x) override;
+  std::string describe() const override;
+  Tensor weight, bias;  // (K, C, T, R, S), (K) or undefined
+  Conv3dOptions options;
+};
+
+// The transposed convolution of stride = kernel (conv_transpose3d_blocks): a U-Net's upsampling of volumes.
+class ConvTranspose3d : public Module {
+ public:
+  ConvTranspose3d(int64_t in_channels, int64_t out_channels, std::array<int64_t, 3> kernel, bool bias = true,
+                  Generator* gen = nullptr);
+  Tensor forward(const Tensor& x) override;
+  std::string describe() const override;
+  Tensor weight, bias;  // (C, K, T, R, S), (K)
+};
+
 // x (N, in) or (N, ..., in): y = x W^T + b with W (out, in).
 class Linear : public Module {
  public:
@@ -72,8 +93,8 @@ class Linear : public Module {
   Tensor weight, bias;
 };
 
-// Batch norm over the channel axis of (N, C, L) (spatial_dims 1) or
-// (N, C, H, W) (spatial_dims 2); buffers running_mean, running_var.
+// Batch norm over the channel axis of (N, C, L) (spatial_dims 1), (N, C, H, W)
+// (spatial_dims 2) or (N, C, D, H, W) (spatial_dims 3); buffers running_mean, running_var.
 class BatchNorm : public Module {
  public:
   BatchNorm(int spatial_dims, int64_t num_features, double eps = 1e-5, double momentum = 0.1, bool affine = true);
@@ -89,6 +110,9 @@ class BatchNorm : public Module {
   // backend has one (batch_norm_relu); no parameter of its own, so
   // checkpoints are alike.
   std::optional<Activation> act;
+
+ private:
+  Tensor forward_planes(const Tensor& x);  // (N, C), (N, C, L) or (N, C, H, W)
 };
 
 // ---- activations --------------------------------------------------------------
@@ -121,7 +145,8 @@ class Pool : public Module {
   std::string describe() const override;
   Kind kind;
   int spatial_dims;
-  Pool2dOptions options;  // for 1-D the second entries are used
+  Pool2dOptions options;  // for 1-D the second entries are used; for 3-D (max only, stride = kernel) the
+                          // depth window is kernel[0] too
 };
 
 // (N, C, ...) -> (N, C, 1...) mean over the spatial axes; flatten=true gives (N, C).

@@ -8,6 +8,12 @@ namespace strata {
 namespace {
 
 ModulePtr conv_same(int dims, int64_t in, int64_t out, int64_t k, bool bias = true, int64_t dilation = 1) {
+  if (dims == 3) {
+    Conv3dOptions o;
+    o.dilation = {dilation, dilation, dilation};
+    o.same = true;
+    return std::make_shared<Conv3d>(in, out, std::array<int64_t, 3>{k, k, k}, o, bias);
+  }
   if (dims == 1) return std::make_shared<Conv1d>(in, out, k, Conv1dOptions{1, 0, dilation, 1, true}, bias);
   return std::make_shared<Conv2d>(in, out, std::array<int64_t, 2>{k, k},
                                   Conv2dOptions{{1, 1}, {0, 0}, {dilation, dilation}, 1, true}, bias);
@@ -46,7 +52,9 @@ Tensor ConvBlock::forward(const Tensor& x) {
 std::string ConvBlock::describe() const { return str_cat(in_, "->", out_); }
 
 ModulePtr make_upsampler(int dims, int64_t in, int64_t out, const std::string& how) {
+  STRATA_CHECK(dims < 3 || how == "transposed", "unet3d: upsampling must be transposed, got '", how, "'");
   if (how == "transposed") {
+    if (dims == 3) return std::make_shared<ConvTranspose3d>(in, out, std::array<int64_t, 3>{2, 2, 2});
     if (dims == 1) return std::make_shared<ConvTranspose1d>(in, out, 2, ConvTranspose1dOptions{2, 0, 0, 1, 1});
     return std::make_shared<ConvTranspose2d>(in, out, std::array<int64_t, 2>{2, 2},
                                              ConvTranspose2dOptions{{2, 2}, {0, 0}, {0, 0}, {1, 1}, 1});
@@ -59,8 +67,8 @@ ModulePtr make_upsampler(int dims, int64_t in, int64_t out, const std::string& h
   return seq;
 }
 
-UNet::UNet(const UNetOptions& o) : Module(o.dims == 1 ? "unet1d" : "unet2d"), o_(o) {
-  STRATA_CHECK(o.dims == 1 || o.dims == 2, "unet: dims must be 1 or 2, got ", o.dims);
+UNet::UNet(const UNetOptions& o) : Module(str_cat("unet", o.dims, "d")), o_(o) {
+  STRATA_CHECK(o.dims >= 1 && o.dims <= 3, "unet: dims must be 1, 2 or 3, got ", o.dims);
   STRATA_CHECK(o.in_channels > 0 && o.classes > 0 && o.base > 0, "unet: in_channels, classes and base must be > 0");
   STRATA_CHECK(o.depth >= 1 && o.depth <= 8, "unet: depth must be in [1, 8], got ", o.depth);
   auto width = [&](int64_t i) { return o.base << i; };
@@ -85,7 +93,8 @@ UNet::UNet(const UNetOptions& o) : Module(o.dims == 1 ? "unet1d" : "unet2d"), o_
 
 Tensor UNet::forward(const Tensor& input) {
   STRATA_CHECK(input.dim() == o_.dims + 2 && input.size(1) == o_.in_channels, type(), ": expects (N, ",
-               o_.in_channels, o_.dims == 1 ? ", L)" : ", H, W)", " input, got ", shape_str(input.shape()));
+               o_.in_channels, o_.dims == 1 ? ", L)" : o_.dims == 2 ? ", H, W)" : ", D, H, W)", " input, got ",
+               shape_str(input.shape()));
   Tensor x = pad_to_multiple(input, int64_t(1) << o_.depth);
   std::vector<Tensor> skips;
   for (int64_t i = 0; i < o_.depth; ++i) {
@@ -140,6 +149,9 @@ STRATA_REGISTER_MODULE("unet1d", [](const Config& c) -> ModulePtr {
 });
 STRATA_REGISTER_MODULE("unet2d", [](const Config& c) -> ModulePtr {
   return std::make_shared<UNet>(unet_options_from(c, 2));
+});
+STRATA_REGISTER_MODULE("unet3d", [](const Config& c) -> ModulePtr {
+  return std::make_shared<UNet>(unet_options_from(c, 3));
 });
 
 }  // namespace strata

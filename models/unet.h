@@ -1,4 +1,4 @@
-// U-Net (Ronneberger et al. 2015) in 1-D (N, C, L) and 2-D (N, C, H, W).
+// U-Net (Ronneberger et al. 2015) in 1-D (N, C, L), 2-D (N, C, H, W) and 3-D (N, C, D, H, W).
 //
 //   down.i    ConvBlock(w_{i-1} -> w_i), then 2x max-pool       i = 0 .. depth-1
 //   bottleneck ConvBlock(w_{depth-1} -> w_depth)
@@ -43,7 +43,7 @@ class ConvBlock : public Module {
 };
 
 struct UNetOptions {
-  int dims = 2;               // 1 or 2
+  int dims = 2;               // 1, 2 or 3 (volumes: transposed upsampling only)
   int64_t in_channels = 1;
   int64_t classes = 1;        // output channels (logits)
   int64_t base = 16;          // width of the first level
