@@ -27,6 +27,7 @@
 #include "apps/faults/synth.h"
 #include "engine/random.h"
 #include "layers/checkpoint.h"
+#include "layers/layers.h"
 #include "layers/registry.h"
 #include "tests/segy_fixture.h"
 #include "tests/test_util.h"
@@ -1168,6 +1169,43 @@ layers:
     EXPECT_THROW(TileOptions::from_config(Config::parse(bad)), Error) << bad;
 }
 
+// A cube (inlines x crosslines x samples, traces contiguous) mirrored along both trace axes.
+std::vector<float> mirror_cube(const std::vector<float>& v, int64_t ni, int64_t nj, int64_t nk) {
+  std::vector<float> m(v.size());
+  for (int64_t i = 0; i < ni; ++i)
+    for (int64_t j = 0; j < nj; ++j)
+      for (int64_t k = 0; k < nk; ++k)
+        m[size_t((i * nj + j) * nk + k)] = v[size_t(((ni - 1 - i) * nj + nj - 1 - j) * nk + k)];
+  return m;
+}
+
+TEST(PredictCube, TilesBlendToTheWholeCubePrediction) {
+  manual_seed(5);
+  // One 3 x 3 x 3 convolution: tiles with overlap see everything a voxel depends on, so the blend must give the
+  // untiled prediction everywhere, seams included.
+  Conv3dOptions same;
+  same.same = true;
+  Conv3d conv(1, 1, {3, 3, 3}, same);
+  const int64_t ni = 21, nj = 40, nk = 35;
+  const std::vector<float> x = gaussian_section(ni * nj, nk, 2);
+  TileOptions whole, tiled;
+  whole.volume_tile = 128;
+  tiled.volume_tile = 24, tiled.volume_overlap = 8;
+  const std::vector<float> a = predict_cube(conv, x, ni, nj, nk, whole), b = predict_cube(conv, x, ni, nj, nk, tiled);
+  ASSERT_EQ(a.size(), x.size());
+  for (size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(a[i], b[i], 1e-5) << i;
+  // With tta, the mean with the mirrored cube's prediction: the same for a cube and its mirror image.
+  const ModulePtr unet = build_module(Config::parse("{type: unet3d, base: 2, depth: 2, batchnorm: false}"));
+  TileOptions tta = tiled;
+  tta.tta = true;
+  const std::vector<float> p = predict_cube(*unet, x, ni, nj, nk, tta);
+  const std::vector<float> pm = mirror_cube(predict_cube(*unet, mirror_cube(x, ni, nj, nk), ni, nj, nk, tta), ni, nj, nk);
+  for (size_t i = 0; i < p.size(); ++i) ASSERT_NEAR(p[i], pm[i], 1e-5) << i;
+  EXPECT_NE(p, predict_cube(*unet, x, ni, nj, nk, tiled));
+  for (const char* bad : {"{volume_tile: 8}", "{volume_tile: 32, volume_overlap: 17}"})
+    EXPECT_THROW(TileOptions::from_config(Config::parse(bad)), Error) << bad;
+}
+
 // ---------------------------------------------------------------------------
 // The app
 
@@ -1660,6 +1698,82 @@ TEST(FaultsApp, ShippedConfigRunsReduced) {
   const Config dense_model = Config::load((d / "dense" / "config.yaml").string()).section("model");
   EXPECT_FALSE(dense_model.has("in_channels"));
   EXPECT_FALSE(dense_model.has("classes"));
+  fs::remove_all(d);
+}
+
+// A 3-D model (configs/faults_volume.yaml, reduced): trains on cubes, scores and predicts a SEG-Y cube whose
+// sizes are not multiples of its tiles, and the routes that take sections say they need a 2-D model.
+TEST(FaultsApp, VolumeModelTrainsOnCubesAndPredictsACube) {
+  const fs::path d = fresh_dir("volume");
+  const std::string bin = faults_bin(), log = " > " + (d / "log.txt").string() + " 2>&1";
+  const std::string small = " data.synthetic.height=32 data.synthetic.width=32 model.base=4 model.depth=2";
+  ASSERT_EQ(run(bin + " train --config " + std::string(STRATA_SOURCE_DIR) + "/configs/faults_volume.yaml --out " +
+                (d / "run").string() + small +
+                " train.epochs=2 data.cubes_per_epoch=4 data.val_cubes=1 data.test_cubes=1 data.workers=1"
+                " train.progress=false" + log),
+            0)
+      << bytes_of(d / "log.txt");
+  EXPECT_NE(bytes_of(d / "log.txt").find("unet3d, 4 cubes of 32 x 32 x 32 per epoch"), std::string::npos)
+      << bytes_of(d / "log.txt");
+  EXPECT_NE(bytes_of(d / "log.txt").find("test (1 held-out synthetic cubes)"), std::string::npos)
+      << bytes_of(d / "log.txt");
+  EXPECT_EQ(report_value(d / "run" / "test" / "report.csv", 0, "pixels"), 32.0 * 32 * 32);
+  const std::string ckpt = (d / "run" / "best.safetensors").string();
+  ASSERT_EQ(run(bin + " generate --config " + (d / "run" / "config.yaml").string() + " --output " +
+                (d / "cubes").string() + " --cubes 1 data.synthetic.height=40 data.synthetic.width=36" + log),
+            0)
+      << bytes_of(d / "log.txt");
+  const std::string cube = (d / "cubes" / "cube_0.sgy").string(), labels = (d / "cubes" / "cube_0_faults.sgy").string();
+  ASSERT_EQ(run(bin + " eval --checkpoint " + ckpt + " --data " + cube + " --labels " + labels + " --out " +
+                (d / "eval").string() + log),
+            0)
+      << bytes_of(d / "log.txt");
+  EXPECT_EQ(report_value(d / "eval" / "report.csv", 0, "pixels"), 40.0 * 36 * 36);
+  const double ap = report_value(d / "eval" / "report.csv", 0, "ap");
+  EXPECT_TRUE(ap > 0 && ap <= 1) << ap;
+  // predict writes the cube's geometry; the probabilities are predict_cube's on the standardised cube, whatever
+  // the direction asked (the network sees every direction at once).
+  for (const char* direction : {"inline", "crossline"}) {
+    const fs::path out = d / (std::string("p_") + direction + ".sgy");
+    ASSERT_EQ(run(bin + " predict --checkpoint " + ckpt + " --input " + cube + " --output " + out.string() +
+                  " --direction " + direction + log),
+              0)
+        << bytes_of(d / "log.txt");
+  }
+  const SegyVolume in(cube), a((d / "p_inline.sgy").string()), b((d / "p_crossline.sgy").string());
+  ASSERT_EQ(a.traces(), 36 * 36);
+  ASSERT_EQ(a.samples(), 40);
+  std::vector<float> x;
+  for (int64_t i = 0; i < in.traces(); ++i) {
+    const std::vector<float> t = in.trace(i);
+    x.insert(x.end(), t.begin(), t.end());
+  }
+  standardise_section(x);
+  Checkpoint ck = Checkpoint::load(ckpt);
+  ModulePtr net = build_module(Config::parse(ck.get("faults.config")).section("model"));
+  ck.restore_module("model.", *net);
+  TileOptions tiles = TileOptions::from_config(Config::parse(ck.get("faults.config")).section("inference"));
+  const std::vector<float> want = predict_cube(*net, x, 36, 36, 40, tiles);
+  for (int64_t i = 0; i < a.traces(); ++i) {
+    const std::vector<float> ta = a.trace(i), tb = b.trace(i);
+    for (int64_t z = 0; z < 40; ++z) {
+      ASSERT_NEAR(ta[size_t(z)], want[size_t(i * 40 + z)], 1e-6) << i << " " << z;
+      ASSERT_EQ(ta[size_t(z)], tb[size_t(z)]) << i << " " << z;
+    }
+  }
+  // Sections and the routes built on them name what a 3-D model takes.
+  write_npy((d / "section.npy").string(), {40, 36}, std::vector<float>(40 * 36, 0.f));
+  EXPECT_NE(run(bin + " predict --checkpoint " + ckpt + " --input " + (d / "section.npy").string() + " --output " +
+                (d / "section_p.npy").string() + log),
+            0);
+  EXPECT_NE(bytes_of(d / "log.txt").find("a 3-D model (unet3d) predicts SEG-Y cubes"), std::string::npos)
+      << bytes_of(d / "log.txt");
+  EXPECT_NE(run(bin + " export --checkpoint " + ckpt + " --output " + (d / "m.onnx").string() + log), 0);
+  EXPECT_NE(bytes_of(d / "log.txt").find("export writes the graph of a 2-D model"), std::string::npos)
+      << bytes_of(d / "log.txt");
+  EXPECT_NE(run(bin + " opendtect install --checkpoint " + ckpt + " --dir " + (d / "od").string() + log), 0);
+  EXPECT_NE(bytes_of(d / "log.txt").find("the attribute runs a 2-D model"), std::string::npos)
+      << bytes_of(d / "log.txt");
   fs::remove_all(d);
 }
 

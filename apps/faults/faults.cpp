@@ -262,6 +262,8 @@ TileOptions TileOptions::from_config(const Config& c) {
   for (const int64_t v : shift)
     STRATA_CHECK(v >= 0 && v < 64, "inference.shift: ", v, " is out of range: want 0-63 samples or traces");
   o.shift = {shift[0], shift[1]};
+  o.volume_tile = c.get_int("volume_tile", o.volume_tile, Bounds::between(16, 512));
+  o.volume_overlap = c.get_int("volume_overlap", o.volume_overlap, Bounds::between(0, double(o.volume_tile) / 2));
   o.time_views = c.get_double_list("time_views", o.time_views);
   STRATA_CHECK(!o.time_views.empty(), "inference.time_views: give at least one share (1: the section as it is)");
   for (const double v : o.time_views)
@@ -383,28 +385,37 @@ std::vector<float> predict_section(Module& model, const std::vector<float>& sect
   return out;
 }
 
+namespace {
+
+// Tile origins along an axis of n samples: tiles of `tile` overlapping by at least `overlap`, the last flush with
+// the end.
+std::vector<int64_t> tile_starts(int64_t n, int64_t tile, int64_t overlap) {
+  std::vector<int64_t> s{0};
+  if (n <= tile) return s;
+  while (s.back() + tile < n) s.push_back(std::min(s.back() + tile - overlap, n - tile));
+  return s;
+}
+
+// Weight across a tile towards an edge it shares with another tile: ~0 over the outer quarter of the overlap,
+// rising linearly to 1 over the next half (as predict_padded).
+double tile_ramp(int64_t i, int64_t len, bool first, bool last, int64_t overlap) {
+  const double dead = double(overlap) / 4, rise = std::max(double(overlap) / 2, 1.0);
+  double w = 1;
+  if (!first) w = std::min(w, (double(i) + 1 - dead) / rise);
+  if (!last) w = std::min(w, (double(len - i) - dead) / rise);
+  return std::max(w, 1e-6);
+}
+
+}  // namespace
+
 std::vector<float> predict_padded(Module& model, const std::vector<float>& section, int64_t height, int64_t width,
                                   const TileOptions& o) {
   NoGradGuard no_grad;
   model.eval();
-  // Tile origins along one axis: tiles of `tile` overlapping by at least `overlap`, the last flush with the end.
-  const auto starts = [&](int64_t n) {
-    std::vector<int64_t> s{0};
-    if (n <= o.tile) return s;
-    const int64_t step = o.tile - o.overlap;
-    while (s.back() + o.tile < n) s.push_back(std::min(s.back() + step, n - o.tile));
-    return s;
-  };
-  // Weight across a tile, towards an edge shared with another tile: ~0 over the outer quarter of the overlap
-  // (where the tile's own border padding reaches), ramping linearly to 1 over the next half.
-  const double dead = double(o.overlap) / 4, rise = std::max(double(o.overlap) / 2, 1.0);
   const auto ramp = [&](int64_t i, int64_t len, bool first, bool last) {
-    double w = 1;
-    if (!first) w = std::min(w, (double(i) + 1 - dead) / rise);
-    if (!last) w = std::min(w, (double(len - i) - dead) / rise);
-    return std::max(w, 1e-6);
+    return tile_ramp(i, len, first, last, o.overlap);
   };
-  const std::vector<int64_t> ys = starts(height), xs = starts(width);
+  const std::vector<int64_t> ys = tile_starts(height, o.tile, o.overlap), xs = tile_starts(width, o.tile, o.overlap);
   std::vector<double> acc(size_t(height * width), 0.0), wsum(size_t(height * width), 0.0);
   for (size_t a = 0; a < ys.size(); ++a)
     for (size_t b = 0; b < xs.size(); ++b) {
@@ -426,6 +437,77 @@ std::vector<float> predict_padded(Module& model, const std::vector<float>& secti
     }
   std::vector<float> out(acc.size());
   for (size_t i = 0; i < out.size(); ++i) out[i] = float(acc[i] / wsum[i]);
+  return out;
+}
+
+std::vector<float> predict_cube(Module& model, const std::vector<float>& cube, int64_t inlines, int64_t crosslines,
+                                int64_t samples, const TileOptions& o) {
+  STRATA_CHECK(int64_t(cube.size()) == inlines * crosslines * samples, "predict_cube: ", cube.size(),
+               " samples for a cube of ", inlines, " x ", crosslines, " x ", samples);
+  NoGradGuard no_grad;
+  model.eval();
+  const int64_t b = kVolumeBorder;
+  const std::array<int64_t, 3> n{inlines + 2 * b, crosslines + 2 * b, samples + 2 * b};
+  const auto at = [](const std::array<int64_t, 3>& dims, int64_t i, int64_t j, int64_t k) {
+    return size_t((i * dims[1] + j) * dims[2] + k);
+  };
+  // One view: the cube mirrored outwards at its faces (and along both trace axes when `flipped`), tiled.
+  const auto view = [&](bool flipped) {
+    std::vector<float> padded(size_t(n[0] * n[1] * n[2]));
+    for (int64_t i = 0; i < n[0]; ++i)
+      for (int64_t j = 0; j < n[1]; ++j) {
+        const int64_t si = mirror(i - b, inlines), sj = mirror(j - b, crosslines);
+        const int64_t ti = flipped ? inlines - 1 - si : si, tj = flipped ? crosslines - 1 - sj : sj;
+        for (int64_t k = 0; k < n[2]; ++k)
+          padded[at(n, i, j, k)] = cube[at({inlines, crosslines, samples}, ti, tj, mirror(k - b, samples))];
+      }
+    std::array<std::vector<int64_t>, 3> starts;
+    std::array<int64_t, 3> t{};
+    for (size_t a = 0; a < 3; ++a) {
+      t[a] = std::min(o.volume_tile, n[a]);
+      starts[a] = tile_starts(n[a], o.volume_tile, o.volume_overlap);
+    }
+    std::vector<double> acc(padded.size(), 0.0), wsum(padded.size(), 0.0);
+    std::vector<float> tile(size_t(t[0] * t[1] * t[2]));
+    for (size_t a = 0; a < starts[0].size(); ++a)
+      for (size_t c = 0; c < starts[1].size(); ++c)
+        for (size_t d = 0; d < starts[2].size(); ++d) {
+          const int64_t i0 = starts[0][a], j0 = starts[1][c], k0 = starts[2][d];
+          for (int64_t i = 0; i < t[0]; ++i)
+            for (int64_t j = 0; j < t[1]; ++j)
+              std::copy_n(padded.begin() + std::ptrdiff_t(at(n, i0 + i, j0 + j, k0)), t[2],
+                          tile.begin() + std::ptrdiff_t(at(t, i, j, 0)));
+          const std::vector<float> logit =
+              model(Tensor::from_vector(tile, {1, 1, t[0], t[1], t[2]}).to(model.device())).contiguous().to_vector<float>();
+          for (int64_t i = 0; i < t[0]; ++i) {
+            const double wi = tile_ramp(i, t[0], a == 0, a + 1 == starts[0].size(), o.volume_overlap);
+            for (int64_t j = 0; j < t[1]; ++j) {
+              const double wj = wi * tile_ramp(j, t[1], c == 0, c + 1 == starts[1].size(), o.volume_overlap);
+              for (int64_t k = 0; k < t[2]; ++k) {
+                const double w = wj * tile_ramp(k, t[2], d == 0, d + 1 == starts[2].size(), o.volume_overlap);
+                const size_t p = at(n, i0 + i, j0 + j, k0 + k);
+                acc[p] += w / (1 + std::exp(-double(logit[at(t, i, j, k)])));
+                wsum[p] += w;
+              }
+            }
+          }
+        }
+    std::vector<float> out(size_t(inlines * crosslines * samples));
+    for (int64_t i = 0; i < inlines; ++i)
+      for (int64_t j = 0; j < crosslines; ++j) {
+        const int64_t pi = flipped ? inlines - 1 - i : i, pj = flipped ? crosslines - 1 - j : j;
+        for (int64_t k = 0; k < samples; ++k) {
+          const size_t p = at(n, pi + b, pj + b, k + b);
+          out[at({inlines, crosslines, samples}, i, j, k)] = float(acc[p] / wsum[p]);
+        }
+      }
+    return out;
+  };
+  std::vector<float> out = view(false);
+  if (o.tta) {
+    const std::vector<float> m = view(true);
+    for (size_t i = 0; i < out.size(); ++i) out[i] = 0.5f * (out[i] + m[i]);
+  }
   return out;
 }
 

@@ -170,6 +170,9 @@ struct TileOptions {
   // Also predict the section moved this many samples down and right against the network's pooling grid (and,
   // with tta, its mirror too), averaging all; {0, 0}: no such view.
   std::array<int64_t, 2> shift{0, 0};
+  // A 3-D model (unet3d) predicts a cube in cubic tiles of this many samples a side, overlapping by
+  // volume_overlap (inference.volume_tile, inference.volume_overlap).
+  int64_t volume_tile = 96, volume_overlap = 16;
   static TileOptions from_config(const Config& inference);
 };
 // The samples predict_section mirrors outwards at each border of a section of 32 samples or more.
@@ -185,6 +188,15 @@ std::vector<float> predict_section(Module& model, const std::vector<float>& sect
 // The tiled, blended prediction of predict_section without the mirrored border.
 std::vector<float> predict_padded(Module& model, const std::vector<float>& section, int64_t height, int64_t width,
                                   const TileOptions& o);
+
+// The samples predict_cube mirrors outwards at each face of a cube.
+constexpr int64_t kVolumeBorder = 8;
+// Fault probability of a standardised cube (inlines x crosslines x samples, each trace contiguous) from a 3-D
+// network, in eval mode without gradients: the faces mirrored outwards by kVolumeBorder samples, cubic tiles of
+// o.volume_tile overlapping by o.volume_overlap, blended with predict_padded's ramps along each axis; with
+// o.tta, the mean with the prediction of the cube mirrored along both trace axes.
+std::vector<float> predict_cube(Module& model, const std::vector<float>& cube, int64_t inlines, int64_t crosslines,
+                                int64_t samples, const TileOptions& o);
 
 // Figures: seismic in grey (symmetric, clipped at the 99th percentile of |amplitude|) with an amplitude colour bar,
 // optionally with axes in survey units.

@@ -88,6 +88,12 @@ std::string run_as_the_plugin(const std::string& script) {
   return printed;
 }
 
+// The attribute predicts the sections through each trace's window with a 2-D model.
+void refuse_volume_model(const Model& m) {
+  STRATA_CHECK(!m.volume, "opendtect: the attribute runs a 2-D model; a 3-D model (", m.net->type(),
+               ") predicts SEG-Y cubes: strata-faults predict --input survey.sgy, then import the output in OpendTect");
+}
+
 }  // namespace
 
 int opendtect_command(const AppArgs& a) {
@@ -96,6 +102,7 @@ int opendtect_command(const AppArgs& a) {
                                     "as OpendTect's ExternalAttrib plugin does");
   const SeisInfoLayout layout = layout_flag(a);
   Model m = load_model(a.checkpoint, a.overrides);
+  refuse_volume_model(m);
   const Config od = m.cfg.section("opendtect");
   const int64_t step_out = od.get_int("step_out", 32, Bounds::between(1, 1024));
   const int64_t z_margin = od.get_int("z_margin", 32, Bounds::between(0, 4096));
@@ -114,6 +121,7 @@ int opendtect_install_command(const AppArgs& a) {
   const SeisInfoLayout layout = layout_flag(a);
   // A readable strata-faults checkpoint and overrides -c reads, or the error now rather than inside OpendTect.
   const Model m = load_model(a.checkpoint, a.overrides);
+  refuse_volume_model(m);
   const Config od = m.cfg.section("opendtect");
   od.get_int("step_out", 32, Bounds::between(1, 1024));
   od.get_int("z_margin", 32, Bounds::between(0, 4096));

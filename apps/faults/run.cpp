@@ -128,6 +128,56 @@ FaultScores report_set(const std::string& dir, const std::string& name, Module& 
   return scores;
 }
 
+// Whether the model is a 3-D network (model.type unet3d): trained on cubes, predicting a cube at once.
+bool volume_model(const Config& cfg) { return cfg.section("model").get_string("type", "") == "unet3d"; }
+
+// Cubes of the generator `o`, `inlines` x o.width x o.height, cube i drawn from sample_rng(seed, 0, i).
+std::vector<SynthCube> synthetic_cubes(const SynthOptions& o, uint64_t seed, int64_t count) {
+  std::vector<SynthCube> cubes;
+  for (int64_t i = 0; i < count; ++i) {
+    std::mt19937_64 rng = sample_rng(seed, 0, uint64_t(i));
+    cubes.push_back(generate_cube(o, o.width, rng));
+  }
+  return cubes;
+}
+
+// Inline k of a cube (inline-major, traces contiguous) as a section, samples x crosslines (time down).
+template <class T>
+std::vector<T> cube_inline(const std::vector<T>& cube, int64_t k, int64_t crosslines, int64_t samples) {
+  std::vector<T> out(size_t(crosslines * samples));
+  for (int64_t j = 0; j < crosslines; ++j)
+    for (int64_t z = 0; z < samples; ++z) out[size_t(z * crosslines + j)] = cube[size_t((k * crosslines + j) * samples + z)];
+  return out;
+}
+
+// A 3-D model's prediction of each cube scored on its inlines (the tolerance within each inline, as a survey's
+// eval); report.csv, pr.png and panels.png (the middle inline of the first `panels` cubes) into `dir` unless
+// it is empty. With `loss`, the mean loss of the cubes' probabilities is added to it.
+FaultScores score_cubes(const std::string& dir, const std::string& name, Module& net,
+                        const std::vector<SynthCube>& cubes, const TileOptions& tiles, int64_t tolerance,
+                        int64_t panels, const LossOptions* loss_options = nullptr, double* loss = nullptr) {
+  FaultScores scores(tolerance);
+  std::vector<std::vector<Panel>> rows;
+  for (size_t c = 0; c < cubes.size(); ++c) {
+    const SynthCube& cube = cubes[c];
+    const std::vector<float> p = predict_cube(net, cube.seismic, cube.inlines, cube.width, cube.height, tiles);
+    if (loss) *loss += fault_loss_of_probabilities(p, cube.label, *loss_options);
+    for (int64_t k = 0; k < cube.inlines; ++k) {
+      const std::vector<float> pk = cube_inline(p, k, cube.width, cube.height);
+      const std::vector<uint8_t> lk = cube_inline(cube.label, k, cube.width, cube.height);
+      scores.add(pk, lk, cube.height, cube.width);
+      if (int64_t(c) < panels && k == cube.inlines / 2)
+        rows.push_back(report_row(cube_inline(cube.seismic, k, cube.width, cube.height), lk, pk, cube.height,
+                                  cube.width, str_cat("cube ", c, ", inline ", k)));
+    }
+  }
+  if (!dir.empty()) {
+    create_directories_checked(dir);
+    write_report(dir, name, scores, cubes.size(), rows);
+  }
+  return scores;
+}
+
 // The training sections' reference period (PeriodMatch): the kPeriodPercentile-th percentile of the dominant
 // periods of 256 sections drawn as training draws them (a fixed seed: the same every run), to 0.01 samples.
 double training_period(const TrainingSections& train) {
@@ -203,6 +253,7 @@ Model load_model(const std::string& path, const std::vector<std::string>& overri
   TrainedModel t = load_trained(path, kApp, "faults.config", overrides);
   Model m{std::move(t.cfg), std::move(t.model), {}, {}, 1};
   m.tiles = TileOptions::from_config(m.cfg.section("inference"));
+  m.volume = volume_model(m.cfg);
   if (m.cfg.section("inference").get_bool("match_period", true)) {
     if (t.checkpoint.has(kPeriodEntry)) {
       m.period.reference = std::stod(t.checkpoint.get(kPeriodEntry));
@@ -245,9 +296,18 @@ class FaultsTask : public Task {
     TrainingPlan plan;
     plan.batch = train.get_int("batch", 16, Bounds::at_least(1));
     plan.seed = uint64_t(train.get_int("seed", 1, Bounds::at_least(0)));
-    plan.size = plan.samples_per_epoch = data.get_int("sections_per_epoch", 512, Bounds::at_least(1));
-    n_val_ = data.get_int("val_sections", 64, Bounds::at_least(1));
-    n_test_ = data.get_int("test_sections", 128, Bounds::at_least(0));
+    // A 3-D model trains on cubes of data.synthetic.height samples x width x width traces, and is scored on
+    // cubes of the plain generator.
+    volume_ = volume_model(cfg);
+    if (volume_) {
+      plan.size = plan.samples_per_epoch = data.get_int("cubes_per_epoch", 64, Bounds::at_least(1));
+      n_val_ = data.get_int("val_cubes", 8, Bounds::at_least(1));
+      n_test_ = data.get_int("test_cubes", 16, Bounds::at_least(0));
+    } else {
+      plan.size = plan.samples_per_epoch = data.get_int("sections_per_epoch", 512, Bounds::at_least(1));
+      n_val_ = data.get_int("val_sections", 64, Bounds::at_least(1));
+      n_test_ = data.get_int("test_sections", 128, Bounds::at_least(0));
+    }
     val_seed_ = uint64_t(data.get_int("val_seed", 1001, Bounds::at_least(0)));
     test_seed_ = uint64_t(data.get_int("test_seed", 2002, Bounds::at_least(0)));
     STRATA_CHECK(val_seed_ != plan.seed && test_seed_ != plan.seed && val_seed_ != test_seed_,
@@ -272,16 +332,19 @@ class FaultsTask : public Task {
   }
 
   void start(const std::string& out, const Module& model, Device device) override {
-    std::fprintf(stderr, "%s: generator %s\n%s: %s, %lld sections per epoch, batch %lld, %s -> %s\n", kApp,
+    std::fprintf(stderr, "%s: generator %s\n%s: %s, %lld %s per epoch, batch %lld, %s -> %s\n", kApp,
                  synth_.describe().c_str(), kApp, model.type().c_str(), static_cast<long long>(sections_per_epoch_),
+                 volume_ ? str_cat("cubes of ", synth_.height, " x ", synth_.width, " x ", synth_.width).c_str()
+                         : "sections",
                  static_cast<long long>(batch_), device_label(device).c_str(), out.c_str());
     if (train_variety_)
-      std::fprintf(stderr, "%s: training generator (data.train_synthetic, %g of the sections) %s\n", kApp, train_.share,
-                   train_.varied.describe().c_str());
+      std::fprintf(stderr, "%s: training generator (data.train_synthetic, %g of the %s) %s\n", kApp, train_.share,
+                   volume_ ? "cubes" : "sections", train_.varied.describe().c_str());
     else if (train_.varied.faults.lo != synth_.faults.lo || train_.varied.faults.hi != synth_.faults.hi)
       std::fprintf(stderr, "%s: training sections have %s faults (data.train_faults); validation and test %s\n",
                    kApp, train_.varied.faults.str().c_str(), synth_.faults.str().c_str());
-    val_ = synthetic_set(synth_, val_seed_, n_val_);
+    if (volume_) val_cubes_ = synthetic_cubes(synth_, val_seed_, n_val_);
+    else val_ = synthetic_set(synth_, val_seed_, n_val_);
   }
 
   // Sections are generated, not drawn from a set: the epoch's order is simply 0 .. sections_per_epoch - 1.
@@ -292,6 +355,12 @@ class FaultsTask : public Task {
   }
 
   Sample sample(int64_t, std::mt19937_64& rng) const override {
+    if (volume_) {  // a cube, inline-major with traces contiguous: (inlines, crosslines x samples) as an image
+      SynthCube c = train_.draw_cube(synth_.width, rng);
+      Sample out{Image{1, c.inlines, c.width * c.height, std::move(c.seismic)}, LabelMap{c.inlines, c.width * c.height, {}}};
+      out.mask.data.assign(c.label.begin(), c.label.end());
+      return out;
+    }
     SynthSection s = train_.draw(rng);  // the sample's own rng: the same sections on every run
     Sample out{Image{1, s.height, s.width, std::move(s.seismic)}, LabelMap{s.height, s.width, {}}};
     out.mask.data.assign(s.label.begin(), s.label.end());
@@ -315,6 +384,13 @@ class FaultsTask : public Task {
   }
 
   std::map<std::string, double> validate(Module& model, int64_t, const std::string&) override {
+    if (volume_) {
+      double loss_sum = 0;
+      const FaultScores::Summary st =
+          score_cubes("", "validation", model, val_cubes_, quick_tiles_, tolerance_, 0, &loss_, &loss_sum).strict();
+      return {{"val_loss", loss_sum / double(val_cubes_.size())}, {"val_ap", st.ap}, {"val_auroc", st.auroc},
+              {"val_f1", st.best_f1}, {"val_iou", st.iou}};
+    }
     FaultScores scores(tolerance_);
     double loss_sum = 0;
     const dist::Span mine = dist::split(int64_t(val_.sections.size()));  // data-parallel: a share each
@@ -341,6 +417,20 @@ class FaultsTask : public Task {
 
   // The threshold of the best F1 on validation goes into the best checkpoint; then the held-out test sections.
   void finish(const std::string& out, Module& best, Checkpoint& best_ck) override {
+    if (volume_) {
+      const FaultScores v = score_cubes((fs::path(out) / "val").string(), "validation", best, val_cubes_, tiles_,
+                                        tolerance_, panels_);
+      best_ck.set("faults.threshold", str_cat(v.strict().threshold));
+      std::fprintf(stderr, "%s: validation: %s\n", kApp, summary_line(v).c_str());
+      if (n_test_ > 0) {
+        const FaultScores t = score_cubes((fs::path(out) / "test").string(), "test", best,
+                                          synthetic_cubes(synth_, test_seed_, n_test_), tiles_, tolerance_, panels_);
+        std::printf("test (%lld held-out synthetic cubes): %s\n", static_cast<long long>(n_test_),
+                    summary_line(t).c_str());
+      }
+      std::printf("wrote %s/{best.safetensors, metrics.csv, loss.png, val/, test/}\n", out.c_str());
+      return;
+    }
     const FaultScores v = report_set((fs::path(out) / "val").string(), "validation", best, val_, tiles_, period_,
                                      tolerance_, panels_);
     best_ck.set("faults.threshold", str_cat(v.strict().threshold));
@@ -356,9 +446,11 @@ class FaultsTask : public Task {
   }
 
  private:
-  // x: (N, 1, H, W) standardised amplitudes; y: (N, 1, H, W) 0 / 1 fault labels, on the host.
-  static std::pair<Tensor, Tensor> host_batch(const std::vector<Sample>& batch) {
+  // x: (N, 1, H, W) standardised amplitudes; y: (N, 1, H, W) 0 / 1 fault labels, on the host. Cubes:
+  // (N, 1, inlines, crosslines, samples).
+  std::pair<Tensor, Tensor> host_batch(const std::vector<Sample>& batch) const {
     const int64_t n = int64_t(batch.size()), h = batch[0].image.height, w = batch[0].image.width;
+    const Shape shape = volume_ ? Shape{n, 1, h, synth_.width, synth_.height} : Shape{n, 1, h, w};
     std::vector<float> x, y;
     x.reserve(size_t(n * h * w));
     y.reserve(size_t(n * h * w));
@@ -366,13 +458,15 @@ class FaultsTask : public Task {
       x.insert(x.end(), s.image.data.begin(), s.image.data.end());
       for (int32_t v : s.mask.data) y.push_back(float(v));
     }
-    return {Tensor::from_vector(x, {n, 1, h, w}), Tensor::from_vector(y, {n, 1, h, w})};
+    return {Tensor::from_vector(x, shape), Tensor::from_vector(y, shape)};
   }
 
   SynthOptions synth_;
   TrainingSections train_;
   bool train_variety_ = false;  // data.train_synthetic given, for a share of the sections above 0
   SectionSet val_;
+  bool volume_ = false;               // a 3-D model: cubes in place of sections
+  std::vector<SynthCube> val_cubes_;
   int64_t n_val_ = 0, n_test_ = 0, panels_ = 0, tolerance_ = 1, sections_per_epoch_ = 0, batch_ = 0;
   uint64_t val_seed_ = 0, test_seed_ = 0;
   LossOptions loss_;
@@ -417,6 +511,68 @@ struct VolumeCounts {
 using SectionSink = std::function<void(int64_t index, const SegyVolume::Section& section,
                                        const std::vector<float>& standardised, const std::vector<float>& prob)>;
 
+// A 3-D model's fault probability of a SEG-Y cube: the cube read whole (absent traces left out of the
+// standardisation and set to 0, as missing samples), predicted at once (predict_cube), and handed to `sink` a
+// section at a time in output_direction()'s order. The other directions add nothing: the network sees them all.
+VolumeCounts predict_cube_volume(Model& m, const SegyVolume& in, const std::string& direction,
+                                 const SectionSink& sink) {
+  STRATA_CHECK(!in.is_line(), in.path(), ": a 2-D line; a 3-D model (", m.net->type(),
+               ") predicts cubes: use a 2-D model (unet2d) for lines");
+  const auto start = std::chrono::steady_clock::now();
+  const int64_t inlines = int64_t(in.inlines().size()), crosslines = int64_t(in.crosslines().size());
+  const int64_t samples = in.samples();
+  std::vector<float> cube(size_t(inlines * crosslines * samples), std::numeric_limits<float>::quiet_NaN());
+  std::vector<int64_t> position(size_t(in.traces()), -1);  // trace -> inline * crosslines + crossline
+  int64_t absent = 0;
+  for (int64_t k = 0; k < inlines; ++k) {
+    const SegyVolume::Section s = in.section("inline", k);
+    STRATA_CHECK(s.width == crosslines, in.path(), ": inline ", k, " has ", s.width, " traces, the grid ", crosslines);
+    for (int64_t j = 0; j < crosslines; ++j) {
+      const int64_t trace = s.trace_index[size_t(j)];
+      if (trace < 0) {
+        ++absent;
+        continue;
+      }
+      position[size_t(trace)] = k * crosslines + j;
+      for (int64_t z = 0; z < samples; ++z)
+        cube[size_t((k * crosslines + j) * samples + z)] = s.data[size_t(z * crosslines + j)];
+    }
+  }
+  VolumeCounts c;
+  c.missing = int64_t(standardise_section(cube)) - absent * samples;
+  const std::vector<float> p = predict_cube(*m.net, cube, inlines, crosslines, samples, m.tiles);
+  const std::string out_dir = output_direction(direction);
+  const int64_t n = in.sections(out_dir);
+  for (int64_t k = 0; k < n; ++k) {
+    SegyVolume::Section s;
+    s.samples = samples;
+    s.trace_index = in.section_traces(out_dir, k);
+    s.width = int64_t(s.trace_index.size());
+    s.data.assign(size_t(samples * s.width), 0.f);
+    std::vector<float> x(s.data.size(), 0.f), prob(s.data.size(), 0.f);
+    bool missing = false;
+    for (int64_t t = 0; t < s.width; ++t) {
+      const int64_t trace = s.trace_index[size_t(t)];
+      if (trace < 0) continue;
+      const std::vector<float> raw = in.trace(trace);
+      const size_t at = size_t(position[size_t(trace)] * samples);
+      for (int64_t z = 0; z < samples; ++z) {
+        const size_t i = size_t(z * s.width + t);
+        s.data[i] = raw[size_t(z)];
+        missing = missing || missing_sample(raw[size_t(z)]);
+        x[i] = cube[at + size_t(z)];
+        prob[i] = p[at + size_t(z)];
+      }
+      ++c.traces;
+    }
+    c.missing_sections += missing;
+    sink(k, s, x, prob);
+    progress(out_dir.c_str(), k + 1, n, c.traces,
+             std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
+  return c;
+}
+
 // Fault probability of a SEG-Y volume, a section at a time, handed to `sink` in output_direction()'s order.
 // With other directions (other_directions()), those are predicted first, what they say of each sample held in
 // memory (4 bytes a sample), and each output section is handed on combined with them: a fault is plain on
@@ -424,6 +580,7 @@ using SectionSink = std::function<void(int64_t index, const SegyVolume::Section&
 // and crosslines combine by either_view(); the diagonals join them with kDiagonalPairWeight where both
 // diagonals through a trace are predicted. A 2-D line has one section whatever the direction.
 VolumeCounts predict_volume(Model& m, const SegyVolume& in, const std::string& direction, const SectionSink& sink) {
+  if (m.volume) return predict_cube_volume(m, in, direction, sink);
   const auto start = std::chrono::steady_clock::now();
   const auto seconds = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
   const std::vector<std::string> others = in.is_line() ? std::vector<std::string>{} : other_directions(direction);
@@ -587,6 +744,8 @@ void predict_files(Model& m, const AppArgs& a) {
       fs::is_directory(a.input, ec) ? files_in(a.input, is_segy) : std::vector<std::string>{};
   const std::vector<std::string> files = section_files(a.input);
   STRATA_CHECK(!files.empty() || !surveys.empty(), a.input, ": holds no SEG-Y file, images or .npy sections");
+  STRATA_CHECK(files.empty() || !m.volume, a.input, ": images and .npy files are sections; a 3-D model (",
+               m.net->type(), ") predicts SEG-Y cubes");
   if (!surveys.empty()) {
     STRATA_CHECK(!fs::exists(a.output, ec) || fs::is_directory(a.output, ec), a.output, ": ", a.input,
                  " holds SEG-Y files, so --output names a folder (each predicted into it under its own name)");
@@ -652,6 +811,8 @@ void predict_files(Model& m, const AppArgs& a) {
 
 // export: predict_section's graph (mirrored borders, the model, optionally its mirror view) with its metadata.
 AppExport export_graph_of(Model& m) {
+  STRATA_CHECK(!m.volume, "export writes the graph of a 2-D model; a 3-D model (", m.net->type(),
+               ") predicts SEG-Y cubes with strata-faults predict");
   const int64_t multiple = spatial_multiple(m.cfg.section("model"));
   AppExport e;
   e.model = m.net.get();

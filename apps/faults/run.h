@@ -21,6 +21,7 @@ struct Model {
   // computed from its config when it has none); reference 0 when the key is false.
   PeriodMatch period;
   int64_t tolerance = 1;
+  bool volume = false;  // a 3-D model (model.type unet3d): predicts cubes at once
 };
 Model load_model(const std::string& path, const std::vector<std::string>& overrides);
 

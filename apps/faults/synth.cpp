@@ -561,9 +561,18 @@ TrainingSections training_sections(const SynthOptions& o, const Config& data) {
   return {training_options(o, data), training_options(o, data, false), training_share(data)};
 }
 
+namespace {
+bool draws_varied(double share, std::mt19937_64& rng) {
+  return share >= 1 || (share > 0 && std::uniform_real_distribution<double>(0, 1)(rng) < share);
+}
+}  // namespace
+
 SynthSection TrainingSections::draw(std::mt19937_64& rng) const {
-  const bool v = share >= 1 || (share > 0 && std::uniform_real_distribution<double>(0, 1)(rng) < share);
-  return generate_section(v ? varied : plain, rng);
+  return generate_section(draws_varied(share, rng) ? varied : plain, rng);
+}
+
+SynthCube TrainingSections::draw_cube(int64_t inlines, std::mt19937_64& rng) const {
+  return generate_cube(draws_varied(share, rng) ? varied : plain, inlines, rng);
 }
 
 std::string SynthOptions::describe() const {

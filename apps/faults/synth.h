@@ -140,6 +140,8 @@ struct TrainingSections {
   // is the same whatever draws before it. A share of 0 or 1 draws nothing: such a config's sections are those of
   // the same config without the other kind.
   SynthSection draw(std::mt19937_64& rng) const;
+  // One cube of `inlines` inlines (a 3-D model's training sample), chosen between the two as draw() chooses.
+  SynthCube draw_cube(int64_t inlines, std::mt19937_64& rng) const;
 };
 TrainingSections training_sections(const SynthOptions& o, const Config& data);
 
