@@ -1731,12 +1731,12 @@ TEST(FaultsApp, VolumeModelTrainsOnCubesAndPredictsACube) {
   EXPECT_EQ(report_value(d / "eval" / "report.csv", 0, "pixels"), 40.0 * 36 * 36);
   const double ap = report_value(d / "eval" / "report.csv", 0, "ap");
   EXPECT_TRUE(ap > 0 && ap <= 1) << ap;
-  // predict writes the cube's geometry; the probabilities are predict_cube's on the standardised cube, whatever
-  // the direction asked (the network sees every direction at once).
+  // predict writes the cube's geometry; the probabilities are predict_cube's on the standardised cube (at its own
+  // sampling here), whatever the direction asked (the network sees every direction at once).
   for (const char* direction : {"inline", "crossline"}) {
     const fs::path out = d / (std::string("p_") + direction + ".sgy");
     ASSERT_EQ(run(bin + " predict --checkpoint " + ckpt + " --input " + cube + " --output " + out.string() +
-                  " --direction " + direction + log),
+                  " --direction " + direction + " inference.match_period=false" + log),
               0)
         << bytes_of(d / "log.txt");
   }
@@ -1761,6 +1761,31 @@ TEST(FaultsApp, VolumeModelTrainsOnCubesAndPredictsACube) {
       ASSERT_EQ(ta[size_t(z)], tb[size_t(z)]) << i << " " << z;
     }
   }
+  // A cube of longer periods than the training cubes' is predicted resampled in time to their sampling, as a
+  // 2-D model predicts a volume (inference.match_period), and written at its own.
+  ASSERT_EQ(run(bin + " generate --config " + (d / "run" / "config.yaml").string() + " --output " +
+                (d / "long").string() + " --cubes 1 data.synthetic.height=40 data.synthetic.width=36" +
+                " 'data.synthetic.period=[28, 34]'" + log),
+            0)
+      << bytes_of(d / "log.txt");
+  std::map<std::string, std::vector<float>> matched;
+  for (const char* match : {"true", "false"}) {
+    const fs::path out = d / (std::string("long_") + match + ".sgy");
+    ASSERT_EQ(run(bin + " predict --checkpoint " + ckpt + " --input " + (d / "long" / "cube_0.sgy").string() +
+                  " --output " + out.string() + " inference.match_period=" + match + log),
+              0)
+        << bytes_of(d / "log.txt");
+    EXPECT_EQ(bytes_of(d / "log.txt").find("the cube predicted resampled in time") != std::string::npos,
+              std::string(match) == "true")
+        << bytes_of(d / "log.txt");
+    const SegyVolume back(out.string());
+    ASSERT_EQ(back.samples(), 40);
+    for (int64_t i = 0; i < back.traces(); ++i) {
+      const std::vector<float> t = back.trace(i);
+      matched[match].insert(matched[match].end(), t.begin(), t.end());
+    }
+  }
+  EXPECT_NE(matched["true"], matched["false"]);
   // Sections and the routes built on them name what a 3-D model takes.
   write_npy((d / "section.npy").string(), {40, 36}, std::vector<float>(40 * 36, 0.f));
   EXPECT_NE(run(bin + " predict --checkpoint " + ckpt + " --input " + (d / "section.npy").string() + " --output " +

@@ -511,6 +511,38 @@ struct VolumeCounts {
 using SectionSink = std::function<void(int64_t index, const SegyVolume::Section& section,
                                        const std::vector<float>& standardised, const std::vector<float>& prob)>;
 
+// One time scale for a whole volume (PeriodMatch::scale), from the dominant period of up to kPeriodTraces of its
+// traces; said on stderr when the volume is resampled. 1 without inference.match_period.
+double volume_time_scale(const Model& m, const SegyVolume& in) {
+  if (m.period.reference <= 0) return 1;
+  TraceSpectrum spectrum(in.samples());
+  const int64_t stride = (in.traces() + kPeriodTraces - 1) / kPeriodTraces;
+  for (int64_t i = 0; i < in.traces(); i += stride) spectrum.add(in.trace(i).data());
+  const double period = spectrum.centroid_period();
+  const double scale = m.period.scale(period);
+  if (scale < 1)
+    std::fprintf(stderr,
+                 "%s: dominant period %.1f samples, longer than the training %s' %.1f: %s predicted resampled in "
+                 "time to %.0f%% of their samples (inference.match_period)\n",
+                 kApp, period, m.volume ? "cubes" : "sections", m.period.reference, m.volume ? "the cube" : "sections",
+                 100 * scale);
+  return scale;
+}
+
+// Traces of `samples` samples, each contiguous, resampled in time to `to` samples (resample_time on their
+// samples x traces transpose).
+std::vector<float> resample_traces(const std::vector<float>& traces, int64_t samples, int64_t to) {
+  const int64_t n = int64_t(traces.size()) / samples;
+  std::vector<float> section(traces.size());
+  for (int64_t t = 0; t < n; ++t)
+    for (int64_t z = 0; z < samples; ++z) section[size_t(z * n + t)] = traces[size_t(t * samples + z)];
+  const std::vector<float> r = resample_time(section, samples, n, to);
+  std::vector<float> out(size_t(n * to));
+  for (int64_t t = 0; t < n; ++t)
+    for (int64_t z = 0; z < to; ++z) out[size_t(t * to + z)] = r[size_t(z * n + t)];
+  return out;
+}
+
 // A 3-D model's fault probability of a SEG-Y cube: the cube read whole (absent traces left out of the
 // standardisation and set to 0, as missing samples), predicted at once (predict_cube), and handed to `sink` a
 // section at a time in output_direction()'s order. The other directions add nothing: the network sees them all.
@@ -540,7 +572,13 @@ VolumeCounts predict_cube_volume(Model& m, const SegyVolume& in, const std::stri
   }
   VolumeCounts c;
   c.missing = int64_t(standardise_section(cube)) - absent * samples;
-  const std::vector<float> p = predict_cube(*m.net, cube, inlines, crosslines, samples, m.tiles);
+  // At the training data's time sampling (inference.match_period), as a 2-D model predicts a volume.
+  std::vector<float> p;
+  if (const int64_t h = std::max<int64_t>(2, std::llround(double(samples) * volume_time_scale(m, in))); h != samples)
+    p = resample_traces(predict_cube(*m.net, resample_traces(cube, samples, h), inlines, crosslines, h, m.tiles), h,
+                        samples);
+  else
+    p = predict_cube(*m.net, cube, inlines, crosslines, samples, m.tiles);
   const std::string out_dir = output_direction(direction);
   const int64_t n = in.sections(out_dir);
   for (int64_t k = 0; k < n; ++k) {
@@ -589,20 +627,8 @@ VolumeCounts predict_volume(Model& m, const SegyVolume& in, const std::string& d
                            : others.empty() ? out_dir
                                             : str_cat("inline (with ", others.size() == 1 ? "the crosslines" : "3 other directions", ")");
   const auto diagonal = [](const std::string& dir) { return dir == "diagonal" || dir == "antidiagonal"; };
-  // One time scale for the whole volume, from the dominant period of up to kPeriodTraces of its traces.
   TileOptions tiles = m.tiles;
-  if (m.period.reference > 0) {
-    TraceSpectrum spectrum(in.samples());
-    const int64_t stride = (in.traces() + kPeriodTraces - 1) / kPeriodTraces;
-    for (int64_t i = 0; i < in.traces(); i += stride) spectrum.add(in.trace(i).data());
-    const double period = spectrum.centroid_period();
-    tiles.time_scale = m.period.scale(period);
-    if (tiles.time_scale < 1)
-      std::fprintf(stderr,
-                   "%s: dominant period %.1f samples, longer than the training sections' %.1f: sections predicted "
-                   "resampled in time to %.0f%% of their samples (inference.match_period)\n",
-                   kApp, period, m.period.reference, 100 * tiles.time_scale);
-  }
+  tiles.time_scale = volume_time_scale(m, in);
   VolumeCounts c;
   int64_t done = 0;  // traces predicted, every pass
   // Per trace, whether both diagonals through it are long enough to predict (then it takes all four directions).
