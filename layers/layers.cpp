@@ -356,6 +356,25 @@ ModulePtr make_conv(const Config& c, int dims, bool transposed) {
   return std::make_shared<Conv2d>(in, out, k, o, bias);
 }
 
+ModulePtr make_conv3d(const Config& c, bool transposed) {
+  const int64_t in = c.require_int("in_channels", Bounds::at_least(1));
+  const int64_t out = c.require_int("out_channels", Bounds::at_least(1));
+  const bool bias = c.get_bool("bias", true);
+  if (transposed) {
+    const auto k = get_triple(c, "kernel", {2, 2, 2});
+    STRATA_CHECK(get_triple(c, "stride", k) == k, c.origin(), ": ", c.key_path("stride"),
+                 ": conv_transpose3d spreads each voxel into its own block: stride equals kernel");
+    return std::make_shared<ConvTranspose3d>(in, out, k, bias);
+  }
+  const auto k = get_triple(c, "kernel", {3, 3, 3});
+  Conv3dOptions o;
+  o.stride = get_triple(c, "stride", {1, 1, 1});
+  o.padding = get_triple(c, "padding", {0, 0, 0});
+  o.dilation = get_triple(c, "dilation", {1, 1, 1});
+  o.same = c.get_bool("same", false);
+  return std::make_shared<Conv3d>(in, out, k, o, bias);
+}
+
 ModulePtr make_pool(const Config& c, Pool::Kind kind, int dims) {
   const auto kernel = get_pair(c, "kernel", {2, 2});
   const auto stride = get_pair(c, "stride", {0, 0});
@@ -387,12 +406,15 @@ STRATA_REGISTER_MODULE("conv1d", [](const Config& c) { return make_conv(c, 1, fa
 STRATA_REGISTER_MODULE("conv2d", [](const Config& c) { return make_conv(c, 2, false); });
 STRATA_REGISTER_MODULE("conv_transpose1d", [](const Config& c) { return make_conv(c, 1, true); });
 STRATA_REGISTER_MODULE("conv_transpose2d", [](const Config& c) { return make_conv(c, 2, true); });
+STRATA_REGISTER_MODULE("conv3d", [](const Config& c) { return make_conv3d(c, false); });
+STRATA_REGISTER_MODULE("conv_transpose3d", [](const Config& c) { return make_conv3d(c, true); });
 STRATA_REGISTER_MODULE("linear", [](const Config& c) -> ModulePtr {
   return std::make_shared<Linear>(c.require_int("in_features", Bounds::at_least(1)),
                                   c.require_int("out_features", Bounds::at_least(1)), c.get_bool("bias", true));
 });
 STRATA_REGISTER_MODULE("batchnorm1d", [](const Config& c) { return make_batchnorm(c, 1); });
 STRATA_REGISTER_MODULE("batchnorm2d", [](const Config& c) { return make_batchnorm(c, 2); });
+STRATA_REGISTER_MODULE("batchnorm3d", [](const Config& c) { return make_batchnorm(c, 3); });
 STRATA_REGISTER_MODULE("relu", [](const Config& c) { return make_activation(Activation::relu, c, nullptr, 0); });
 STRATA_REGISTER_MODULE("leaky_relu",
                        [](const Config& c) { return make_activation(Activation::leaky_relu, c, "slope", 0.01); });
@@ -411,6 +433,10 @@ STRATA_REGISTER_MODULE("log_softmax", [](const Config& c) -> ModulePtr {
 });
 STRATA_REGISTER_MODULE("max_pool1d", [](const Config& c) { return make_pool(c, Pool::Kind::max, 1); });
 STRATA_REGISTER_MODULE("max_pool2d", [](const Config& c) { return make_pool(c, Pool::Kind::max, 2); });
+STRATA_REGISTER_MODULE("max_pool3d", [](const Config& c) -> ModulePtr {
+  const int64_t k = c.get_int("kernel", 2, Bounds::at_least(1));
+  return std::make_shared<Pool>(Pool::Kind::max, 3, std::array<int64_t, 2>{k, k});
+});
 STRATA_REGISTER_MODULE("avg_pool1d", [](const Config& c) { return make_pool(c, Pool::Kind::avg, 1); });
 STRATA_REGISTER_MODULE("avg_pool2d", [](const Config& c) { return make_pool(c, Pool::Kind::avg, 2); });
 STRATA_REGISTER_MODULE("global_avg_pool", [](const Config& c) -> ModulePtr {

@@ -1,5 +1,7 @@
 #include "layers/registry.h"
 
+#include <algorithm>
+#include <functional>
 #include <map>
 
 #include "engine/error.h"
@@ -40,20 +42,31 @@ ModulePtr build_module(const Config& cfg) {
   return m;
 }
 
-std::array<int64_t, 2> get_pair(const Config& cfg, const std::string& key, std::array<int64_t, 2> fallback) {
+namespace {
+// One integer for every axis, or a list of one per axis (n of them); each >= 0.
+std::vector<int64_t> get_per_axis(const Config& cfg, const std::string& key, const std::vector<int64_t>& fallback) {
+  const size_t n = fallback.size();
   if (!cfg.is_list(key)) {
-    if (!cfg.has(key) && fallback[0] != fallback[1]) {
-      const std::vector<int64_t> v = cfg.get_int_list(key, {fallback[0], fallback[1]});
-      return {v[0], v[1]};
-    }
-    const int64_t v = cfg.get_int(key, fallback[0], Bounds::at_least(0));
-    return {v, v};
+    if (!cfg.has(key) && std::adjacent_find(fallback.begin(), fallback.end(), std::not_equal_to<>()) != fallback.end())
+      return cfg.get_int_list(key, fallback);
+    return std::vector<int64_t>(n, cfg.get_int(key, fallback[0], Bounds::at_least(0)));
   }
   const std::vector<int64_t> v = cfg.get_int_list(key, {});
-  STRATA_CHECK(v.size() == 2, cfg.origin(), ": ", cfg.key_path(key), ": must be one integer or a list of two, got ",
-               v.size(), " values");
-  STRATA_CHECK(v[0] >= 0 && v[1] >= 0, cfg.origin(), ": ", cfg.key_path(key), ": must be >= 0");
+  STRATA_CHECK(v.size() == n, cfg.origin(), ": ", cfg.key_path(key), ": must be one integer or a list of ",
+               n == 2 ? "two" : "three", ", got ", v.size(), " values");
+  for (const int64_t x : v) STRATA_CHECK(x >= 0, cfg.origin(), ": ", cfg.key_path(key), ": must be >= 0");
+  return v;
+}
+}  // namespace
+
+std::array<int64_t, 2> get_pair(const Config& cfg, const std::string& key, std::array<int64_t, 2> fallback) {
+  const std::vector<int64_t> v = get_per_axis(cfg, key, {fallback[0], fallback[1]});
   return {v[0], v[1]};
+}
+
+std::array<int64_t, 3> get_triple(const Config& cfg, const std::string& key, std::array<int64_t, 3> fallback) {
+  const std::vector<int64_t> v = get_per_axis(cfg, key, {fallback[0], fallback[1], fallback[2]});
+  return {v[0], v[1], v[2]};
 }
 
 }  // namespace strata

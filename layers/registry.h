@@ -30,6 +30,8 @@ std::vector<std::string> module_types();
 
 // Reads `key` as one integer (used for both entries) or a list of two.
 std::array<int64_t, 2> get_pair(const Config& cfg, const std::string& key, std::array<int64_t, 2> fallback);
+// The same for the three axes of a volume (depth, height, width).
+std::array<int64_t, 3> get_triple(const Config& cfg, const std::string& key, std::array<int64_t, 3> fallback);
 
 struct ModuleRegistration {
   ModuleRegistration(const char* type, ModuleFactory factory) { register_module_type(type, std::move(factory)); }

@@ -218,4 +218,23 @@ TEST(VolumeLayers, UNet3dKeepsAnyVolumeSizeAndLearns) {
   EXPECT_THROW(build_module(bad), Error);
 }
 
+TEST(VolumeLayers, YamlBuildsAVolumeNetwork) {
+  const ModulePtr net = build_module(Config::parse(R"(
+type: sequential
+layers:
+  - {type: conv3d, in_channels: 1, out_channels: 4, kernel: [3, 3, 1], same: true}
+  - {type: batchnorm3d, num_features: 4}
+  - {type: relu}
+  - {type: max_pool3d, kernel: 2}
+  - {type: conv3d, in_channels: 4, out_channels: 4, kernel: 3, padding: [1, 0, 1], stride: 1}
+  - {type: conv_transpose3d, in_channels: 4, out_channels: 2, kernel: 2}
+)", "test"));
+  EXPECT_EQ((*net)(Tensor::zeros({1, 1, 6, 8, 4})).shape(), Shape({1, 2, 6, 4, 4}));
+  EXPECT_THROW(build_module(Config::parse("{type: conv_transpose3d, in_channels: 1, out_channels: 1, kernel: 2, "
+                                          "stride: 1}", "test")),
+               Error);
+  EXPECT_THROW(build_module(Config::parse("{type: conv3d, in_channels: 1, out_channels: 1, kernel: [3, 3]}", "test")),
+               Error);
+}
+
 }  // namespace
