@@ -1199,7 +1199,8 @@ TEST(PredictCube, TilesBlendToTheWholeCubePrediction) {
   TileOptions tta = tiled;
   tta.tta = true;
   const std::vector<float> p = predict_cube(*unet, x, ni, nj, nk, tta);
-  const std::vector<float> pm = mirror_cube(predict_cube(*unet, mirror_cube(x, ni, nj, nk), ni, nj, nk, tta), ni, nj, nk);
+  const std::vector<float> pm =
+      mirror_cube(predict_cube(*unet, mirror_cube(x, ni, nj, nk), ni, nj, nk, tta), ni, nj, nk);
   for (size_t i = 0; i < p.size(); ++i) ASSERT_NEAR(p[i], pm[i], 1e-5) << i;
   EXPECT_NE(p, predict_cube(*unet, x, ni, nj, nk, tiled));
   for (const char* bad : {"{volume_tile: 8}", "{volume_tile: 32, volume_overlap: 17}"})

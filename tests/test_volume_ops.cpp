@@ -151,7 +151,8 @@ TEST(VolumeOps, GradientsMatchCentralDifferences) {
   const Tensor b = Tensor::randn({3}, DType::f64, &gen).requires_grad_();
   Conv3dOptions o;
   o.stride = {2, 1, 1}, o.padding = {1, 1, 0}, o.dilation = {1, 1, 2};
-  GradCheckResult r = gradcheck([&](const std::vector<Tensor>& in) { return conv3d(in[0], in[1], in[2], o); }, {x, w, b});
+  GradCheckResult r =
+      gradcheck([&](const std::vector<Tensor>& in) { return conv3d(in[0], in[1], in[2], o); }, {x, w, b});
   EXPECT_TRUE(r.ok) << "conv3d: " << r.message;
   const Tensor wt = Tensor::randn({2, 3, 2, 2, 2}, DType::f64, &gen).requires_grad_();
   r = gradcheck([&](const std::vector<Tensor>& in) { return conv_transpose3d_blocks(in[0], in[1], in[2]); },

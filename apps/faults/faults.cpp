@@ -477,8 +477,8 @@ std::vector<float> predict_cube(Module& model, const std::vector<float>& cube, i
             for (int64_t j = 0; j < t[1]; ++j)
               std::copy_n(padded.begin() + std::ptrdiff_t(at(n, i0 + i, j0 + j, k0)), t[2],
                           tile.begin() + std::ptrdiff_t(at(t, i, j, 0)));
-          const std::vector<float> logit =
-              model(Tensor::from_vector(tile, {1, 1, t[0], t[1], t[2]}).to(model.device())).contiguous().to_vector<float>();
+          const Tensor x = Tensor::from_vector(tile, {1, 1, t[0], t[1], t[2]}).to(model.device());
+          const std::vector<float> logit = model(x).contiguous().to_vector<float>();
           for (int64_t i = 0; i < t[0]; ++i) {
             const double wi = tile_ramp(i, t[0], a == 0, a + 1 == starts[0].size(), o.volume_overlap);
             for (int64_t j = 0; j < t[1]; ++j) {

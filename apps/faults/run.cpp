@@ -146,7 +146,8 @@ template <class T>
 std::vector<T> cube_inline(const std::vector<T>& cube, int64_t k, int64_t crosslines, int64_t samples) {
   std::vector<T> out(size_t(crosslines * samples));
   for (int64_t j = 0; j < crosslines; ++j)
-    for (int64_t z = 0; z < samples; ++z) out[size_t(z * crosslines + j)] = cube[size_t((k * crosslines + j) * samples + z)];
+    for (int64_t z = 0; z < samples; ++z)
+      out[size_t(z * crosslines + j)] = cube[size_t((k * crosslines + j) * samples + z)];
   return out;
 }
 
@@ -357,7 +358,8 @@ class FaultsTask : public Task {
   Sample sample(int64_t, std::mt19937_64& rng) const override {
     if (volume_) {  // a cube, inline-major with traces contiguous: (inlines, crosslines x samples) as an image
       SynthCube c = train_.draw_cube(synth_.width, rng);
-      Sample out{Image{1, c.inlines, c.width * c.height, std::move(c.seismic)}, LabelMap{c.inlines, c.width * c.height, {}}};
+      const int64_t traces_x_samples = c.width * c.height;
+      Sample out{Image{1, c.inlines, traces_x_samples, std::move(c.seismic)}, LabelMap{c.inlines, traces_x_samples, {}}};
       out.mask.data.assign(c.label.begin(), c.label.end());
       return out;
     }
