@@ -10,6 +10,8 @@
 //     class balance of 1-sample fault traces)
 //   faults_predict: that U-Net forward only, eval mode, no gradients, on one
 //     256 x 512 section (fault probability prediction)
+//   faults_volume: the configs/faults_volume.yaml 3-D U-Net (unet3d, base 8,
+//     depth 3) on batch (2, 1, 64, 64, 64), BCE with logits and pos_weight 60
 // Usage: bench_train_step MODEL [repeats (default 5)] [cpu|cuda] [graph]
 // Prints one JSON object: name, strata_ms (median step after 2 warm-ups),
 // strata_peak_mb (peak resident set of this process), threads, device,
@@ -91,7 +93,8 @@ int main(int argc, char** argv) {
   const auto sync = [] {};
 #endif
   const bool encoder = model == "unet_mobilenetv2" || model == "unet_vgg16";
-  const bool faults = model == "faults" || model == "faults_predict";
+  const bool volume = model == "faults_volume";
+  const bool faults = model == "faults" || model == "faults_predict" || volume;
   // CamVid: the models of configs/segment_camvid_{scratch,vgg16}.yaml (U-Net base 16; VGG16-BN) and
   // configs/segment_camvid.yaml (MobileNetV2 encoder, input skip), 11 classes, their training crops (batch 8 x 3 x
   // 160 x 224) and full-resolution prediction (one 360 x 480 image, padded).
@@ -103,7 +106,7 @@ int main(int argc, char** argv) {
                                             "camvid_vgg16_predict", "camvid_mobilenetv2", "camvid_mobilenetv2_predict"};
   if (model != "unet2d" && model != "unet1d" && !encoder && !faults && !camvid_models.count(model)) {
     std::fprintf(stderr,
-                 "usage: bench_train_step unet2d|unet1d|unet_mobilenetv2|unet_vgg16|faults|faults_predict|"
+                 "usage: bench_train_step unet2d|unet1d|unet_mobilenetv2|unet_vgg16|faults|faults_predict|faults_volume|"
                  "camvid_{scratch,vgg16,mobilenetv2}[_predict] [repeats]\n");
     return 2;
   }
@@ -113,6 +116,7 @@ int main(int argc, char** argv) {
                   : camvid_vgg ? build_module(Config::parse("type: unet_vgg16\nbatchnorm: true\nclasses: 11\n"))
                   : camvid_mnv2 ? build_module(Config::parse("type: unet_mobilenetv2\ninput_skip: true\nclasses: 11\n"))
                   : camvid     ? ModulePtr(std::make_shared<UNet>(UNetOptions{2, 3, 11, kCamvidBase, 4}))
+                  : volume     ? ModulePtr(std::make_shared<UNet>(UNetOptions{3, 1, 1, 8, 3}))
                                : ModulePtr(std::make_shared<UNet>(two_d ? UNetOptions{2, 1, 1, 16, 4}
                                                                         : UNetOptions{1, 1, 5, 16, 4}));
   net->to(device);
@@ -123,6 +127,7 @@ int main(int argc, char** argv) {
   const Shape shape = camvid && predict            ? Shape{1, 3, camvid_mnv2 ? 384 : 368, 480}
                       : camvid                    ? Shape{8, 3, 160, 224}
                       : model == "faults"           ? Shape{16, 1, 128, 128}
+                      : volume                    ? Shape{2, 1, 64, 64, 64}
                       : model == "faults_predict" ? Shape{1, 1, 256, 512}
                       : model == "unet_mobilenetv2" ? Shape{8, 3, 224, 224}
                       : model == "unet_vgg16"     ? Shape{4, 3, 224, 224}

@@ -29,7 +29,7 @@ for line in os.environ["STRATA_OUT"].splitlines():
                       "threads": s["threads"]}))
 PY
 
-for model in unet2d unet1d unet_mobilenetv2 unet_vgg16 faults faults_predict camvid_scratch camvid_scratch_predict camvid_vgg16 camvid_vgg16_predict camvid_mobilenetv2 camvid_mobilenetv2_predict; do
+for model in unet2d unet1d unet_mobilenetv2 unet_vgg16 faults faults_predict faults_volume camvid_scratch camvid_scratch_predict camvid_vgg16 camvid_vgg16_predict camvid_mobilenetv2 camvid_mobilenetv2_predict; do
   [[ -z "$filter" || "train_step_$model" == *"$filter"* ]] || continue
   s=$(STRATA_NUM_THREADS="$threads" OMP_NUM_THREADS="$threads" build/bin/bench_train_step "$model" "$repeats")
   t=$(OMP_NUM_THREADS="$threads" /usr/bin/python3 benchmarks/torch_train_step.py "$model" "$threads" "$repeats")

@@ -51,6 +51,9 @@ if camvid:
 elif model_name.startswith("unet_"):
     model = EncoderUNet("mobilenet_v2" if model_name == "unet_mobilenetv2" else "vgg16")
     shape = (8, 3, 224, 224) if model_name == "unet_mobilenetv2" else (4, 3, 224, 224)
+elif model_name == "faults_volume":  # configs/faults_volume.yaml
+    model = UNet(3, 1, 1, base=8, depth=3)
+    shape = (2, 1, 64, 64, 64)
 else:
     model = UNet(2, 1, 1) if two_d else UNet(1, 1, 5)
     shape = {"faults": (16, 1, 128, 128), "faults_predict": (1, 1, 256, 512)}.get(model_name, (4, 1, 256, 256))
@@ -93,7 +96,7 @@ for i in range(repeats + 2):
     t0 = time.perf_counter()
     opt.zero_grad()
     logits = model(x)
-    if model_name == "faults":
+    if model_name in ("faults", "faults_volume"):
         loss = F.binary_cross_entropy_with_logits(logits, target, pos_weight=pos_weight)
     elif camvid:
         loss = F.cross_entropy(logits, target)

@@ -23,10 +23,11 @@ class UNet(nn.Module):
 
     def __init__(self, dims, cin, classes, base=16, depth=4):
         super().__init__()
-        conv, bn = (nn.Conv1d, nn.BatchNorm1d) if dims == 1 else (nn.Conv2d, nn.BatchNorm2d)
-        up = nn.ConvTranspose1d if dims == 1 else nn.ConvTranspose2d
+        conv, bn, up, pool = {1: (nn.Conv1d, nn.BatchNorm1d, nn.ConvTranspose1d, nn.MaxPool1d),
+                              2: (nn.Conv2d, nn.BatchNorm2d, nn.ConvTranspose2d, nn.MaxPool2d),
+                              3: (nn.Conv3d, nn.BatchNorm3d, nn.ConvTranspose3d, nn.MaxPool3d)}[dims]
         w = [base * 2 ** i for i in range(depth + 1)]
-        self.pool = nn.MaxPool1d(2) if dims == 1 else nn.MaxPool2d(2)
+        self.pool = pool(2)
         self.down = nn.ModuleList([ConvBlock(conv, bn, cin if i == 0 else w[i - 1], w[i]) for i in range(depth)])
         self.bottleneck = ConvBlock(conv, bn, w[depth - 1], w[depth])
         self.up = nn.ModuleList([up(w[i + 1], w[i], 2, stride=2) for i in range(depth)])
