@@ -417,37 +417,32 @@ class FaultsTask : public Task {
   // Every best checkpoint carries the training sections' reference period (inference.match_period).
   void decorate_best(Checkpoint& ck) override { ck.set(kPeriodEntry, str_cat(reference_period_)); }
 
-  // The threshold of the best F1 on validation goes into the best checkpoint; then the held-out test sections.
+  // The threshold of the best F1 on validation goes into the best checkpoint; then the held-out test set.
   void finish(const std::string& out, Module& best, Checkpoint& best_ck) override {
-    if (volume_) {
-      const FaultScores v = score_cubes((fs::path(out) / "val").string(), "validation", best, val_cubes_, tiles_,
-                                        tolerance_, panels_);
-      best_ck.set("faults.threshold", str_cat(v.strict().threshold));
-      std::fprintf(stderr, "%s: validation: %s\n", kApp, summary_line(v).c_str());
-      if (n_test_ > 0) {
-        const FaultScores t = score_cubes((fs::path(out) / "test").string(), "test", best,
-                                          synthetic_cubes(synth_, test_seed_, n_test_), tiles_, tolerance_, panels_);
-        std::printf("test (%lld held-out synthetic cubes): %s\n", static_cast<long long>(n_test_),
-                    summary_line(t).c_str());
-      }
-      std::printf("wrote %s/{best.safetensors, metrics.csv, loss.png, val/, test/}\n", out.c_str());
-      return;
-    }
-    const FaultScores v = report_set((fs::path(out) / "val").string(), "validation", best, val_, tiles_, period_,
-                                     tolerance_, panels_);
+    const FaultScores v = report_held_out((fs::path(out) / "val").string(), "validation", best, false);
     best_ck.set("faults.threshold", str_cat(v.strict().threshold));
     std::fprintf(stderr, "%s: validation: %s\n", kApp, summary_line(v).c_str());
     if (n_test_ > 0) {
-      const FaultScores t = report_set((fs::path(out) / "test").string(), "test", best,
-                                       synthetic_set(synth_, test_seed_, n_test_), tiles_, period_, tolerance_,
-                                       panels_);
-      std::printf("test (%lld held-out synthetic sections): %s\n", static_cast<long long>(n_test_),
-                  summary_line(t).c_str());
+      const FaultScores t = report_held_out((fs::path(out) / "test").string(), "test", best, true);
+      std::printf("test (%lld held-out synthetic %s): %s\n", static_cast<long long>(n_test_),
+                  volume_ ? "cubes" : "sections", summary_line(t).c_str());
     }
     std::printf("wrote %s/{best.safetensors, metrics.csv, loss.png, val/, test/}\n", out.c_str());
   }
 
  private:
+  // The validation set, or the test set drawn from its seed, scored with the config's inference and reported
+  // into `dir`: sections, or cubes for a 3-D model.
+  FaultScores report_held_out(const std::string& dir, const std::string& name, Module& net, bool test) const {
+    if (volume_) {
+      const std::vector<SynthCube> drawn =
+          test ? synthetic_cubes(synth_, test_seed_, n_test_) : std::vector<SynthCube>{};
+      return score_cubes(dir, name, net, test ? drawn : val_cubes_, tiles_, tolerance_, panels_);
+    }
+    const SectionSet drawn = test ? synthetic_set(synth_, test_seed_, n_test_) : SectionSet{};
+    return report_set(dir, name, net, test ? drawn : val_, tiles_, period_, tolerance_, panels_);
+  }
+
   // x: (N, 1, H, W) standardised amplitudes; y: (N, 1, H, W) 0 / 1 fault labels, on the host. Cubes:
   // (N, 1, inlines, crosslines, samples).
   std::pair<Tensor, Tensor> host_batch(const std::vector<Sample>& batch) const {
@@ -545,7 +540,7 @@ std::vector<float> resample_traces(const std::vector<float>& traces, int64_t sam
   return out;
 }
 
-// A 3-D model's fault probability of a SEG-Y cube: the cube read whole (absent traces left out of the
+// A 3-D model's fault probability of a SEG-Y cube: the cube read whole, once (absent traces left out of the
 // standardisation and set to 0, as missing samples), predicted at once (predict_cube), and handed to `sink` a
 // section at a time in output_direction()'s order. The other directions add nothing: the network sees them all.
 VolumeCounts predict_cube_volume(Model& m, const SegyVolume& in, const std::string& direction,
@@ -572,6 +567,7 @@ VolumeCounts predict_cube_volume(Model& m, const SegyVolume& in, const std::stri
         cube[size_t((k * crosslines + j) * samples + z)] = s.data[size_t(z * crosslines + j)];
     }
   }
+  const std::vector<float> raw = cube;  // the samples as read, for the output sections (4 bytes a sample)
   VolumeCounts c;
   c.missing = int64_t(standardise_section(cube)) - absent * samples;
   // At the training data's time sampling (inference.match_period), as a 2-D model predicts a volume.
@@ -594,12 +590,11 @@ VolumeCounts predict_cube_volume(Model& m, const SegyVolume& in, const std::stri
     for (int64_t t = 0; t < s.width; ++t) {
       const int64_t trace = s.trace_index[size_t(t)];
       if (trace < 0) continue;
-      const std::vector<float> raw = in.trace(trace);
       const size_t at = size_t(position[size_t(trace)] * samples);
       for (int64_t z = 0; z < samples; ++z) {
         const size_t i = size_t(z * s.width + t);
-        s.data[i] = raw[size_t(z)];
-        missing = missing || missing_sample(raw[size_t(z)]);
+        s.data[i] = raw[at + size_t(z)];
+        missing = missing || missing_sample(raw[at + size_t(z)]);
         x[i] = cube[at + size_t(z)];
         prob[i] = p[at + size_t(z)];
       }
