@@ -305,7 +305,10 @@ class AnomalyModel : public TrainedTask {
 
   void predict(const AppArgs& a) override {
     ImageSet set;
-    for (const std::string& f : inputs_) set.add(AnomalyData::load_image(f, l_->model->options().input_shape), 0, f);
+    SkippedInputs skipped(inputs_.size());
+    for (const std::string& f : inputs_)
+      skipped.attempt(f, [&] { set.add(AnomalyData::load_image(f, l_->model->options().input_shape), 0, f); });
+    STRATA_CHECK(set.size() > 0, a.input, ": none of its ", inputs_.size(), " images could be read");
     const std::vector<double> s = score_images(*l_->model, set.images, l_->score, l_->calibration);
     int64_t flagged = 0;
     write_file_atomic(a.output, [&](std::ostream& f) {
@@ -319,6 +322,7 @@ class AnomalyModel : public TrainedTask {
     });
     std::printf("scored %zu image%s: %lld above the threshold %.6g (anomalous); wrote %s\n", s.size(),
                 s.size() == 1 ? "" : "s", static_cast<long long>(flagged), l_->threshold, a.output.c_str());
+    skipped.check();
   }
 
   AppExport export_graph() override {

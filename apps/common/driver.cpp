@@ -274,6 +274,35 @@ int predict_task(TrainedTask& t, const AppArgs& a) {
   return 0;
 }
 
+bool SkippedInputs::attempt(const std::string& input, const std::function<void()>& predict_one) {
+  if (inputs_ <= 1) {
+    predict_one();
+    ++predicted_;
+    return true;
+  }
+  try {
+    predict_one();
+    ++predicted_;
+    return true;
+  } catch (const Error& e) {
+    // Readers' messages begin with the file; others get its name in front.
+    const std::string why = e.what();
+    skipped_.push_back(why.starts_with(input) ? why : str_cat(input, ": ", why));
+    std::fprintf(stderr, "skipped %s\n", skipped_.back().c_str());
+    return false;
+  }
+}
+
+void SkippedInputs::check() const {
+  if (skipped_.empty()) return;
+  constexpr size_t kNamed = 5;
+  std::string list;
+  for (size_t i = 0; i < std::min(skipped_.size(), kNamed); ++i) list += str_cat("\n  ", skipped_[i]);
+  if (skipped_.size() > kNamed) list += str_cat("\n  and ", skipped_.size() - kNamed, " more (each reported above)");
+  STRATA_FAIL(skipped_.size(), " of ", inputs_, " inputs could not be predicted and were skipped (", predicted_,
+              " predicted):", list);
+}
+
 int export_task(TrainedTask& t, const std::string& app, const AppArgs& a) {
   load_and_prepare(t, "export", a);
   return run_export(a, app, t.export_graph());

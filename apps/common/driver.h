@@ -189,6 +189,23 @@ class TrainedTask {
   virtual AppExport export_graph() = 0;
 };
 
+// A folder predicted one input at a time, as a batch job should be: an input that fails with an Error (a file that
+// cannot be read or decoded, data the model cannot use) is reported on stderr and skipped, and the others are
+// still predicted. After the last one, check() throws an Error naming the skipped inputs, so the command exits 1
+// with every other output written. With a single input nothing is caught: its error is the command's.
+class SkippedInputs {
+ public:
+  explicit SkippedInputs(size_t inputs) : inputs_(inputs) {}
+  // Runs `predict_one` for `input`; false when it failed and the input was skipped.
+  bool attempt(const std::string& input, const std::function<void()>& predict_one);
+  size_t predicted() const { return predicted_; }
+  void check() const;
+
+ private:
+  size_t inputs_, predicted_ = 0;
+  std::vector<std::string> skipped_;  // "input: why"
+};
+
 // `APP eval`: load, prepare, --device, overrides checked, then evaluate into --out (default <checkpoint
 // folder>/eval; a data-parallel rank other than 0 writes to its scratch folder).
 int eval_task(TrainedTask& t, const AppArgs& a);

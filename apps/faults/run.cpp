@@ -758,37 +758,13 @@ void predict_segy(Model& m, const AppArgs& a) {
   std::printf("fault probability: %s\n", counts.describe().c_str());
 }
 
-// predict: a SEG-Y line or cube into SEG-Y; a folder's SEG-Y files each into the --output folder under its own
-// name; section files (a file, or those of a folder) into probability files and overlays.
-void predict_files(Model& m, const AppArgs& a) {
-  if (is_segy(a.input)) return predict_segy(m, a);
-  std::error_code ec;
-  const std::vector<std::string> surveys =
-      fs::is_directory(a.input, ec) ? files_in(a.input, is_segy) : std::vector<std::string>{};
-  const std::vector<std::string> files = section_files(a.input);
-  STRATA_CHECK(!files.empty() || !surveys.empty(), a.input, ": holds no SEG-Y file, images or .npy sections");
-  STRATA_CHECK(files.empty() || !m.volume, a.input, ": images and .npy files are sections; a 3-D model (",
-               m.net->type(), ") predicts SEG-Y cubes");
-  if (!surveys.empty()) {
-    STRATA_CHECK(!fs::exists(a.output, ec) || fs::is_directory(a.output, ec), a.output, ": ", a.input,
-                 " holds SEG-Y files, so --output names a folder (each predicted into it under its own name)");
-    OutputPlan plan(surveys);
-    for (const std::string& f : surveys) plan.add((fs::path(a.output) / fs::path(f).filename()).string(), f);
-    create_directories_checked(a.output);
-    for (const std::string& f : surveys) {
-      AppArgs one = a;
-      one.input = f;
-      one.output = (fs::path(a.output) / fs::path(f).filename()).string();
-      predict_segy(m, one);
-    }
-    if (files.empty()) return;
-  }
+// Section files (grey images, .npy arrays): <stem>_prob.png (16-bit) or <stem>_prob.npy (float32, for a .npy
+// input, of its shape), and <stem>_overlay.png, in the folder --output. One section file and an --output ending
+// in .npy or .png: the probability written there, its overlay beside it (<output stem>_overlay.png).
+void predict_section_files(Model& m, const AppArgs& a, const std::vector<std::string>& files, SkippedInputs& skipped) {
+  const size_t predicted_before = skipped.predicted();
   const auto start = std::chrono::steady_clock::now();
   const auto seconds = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
-
-  // Section files (grey images, .npy arrays): <stem>_prob.png (16-bit) or <stem>_prob.npy (float32, for a .npy
-  // input, of its shape), and <stem>_overlay.png, in the folder --output. One section file and an --output ending
-  // in .npy or .png: the probability written there, its overlay beside it (<output stem>_overlay.png).
   const bool to_file = output_names_a_file(a.input, files.size(), a.output, {".npy", ".png"});
   const auto prob_path = [&](const std::string& f) {
     return to_file ? a.output : output_stem(a.output, f, false) + (has_ext(f, ".npy") ? "_prob.npy" : "_prob.png");
@@ -802,7 +778,7 @@ void predict_files(Model& m, const AppArgs& a) {
   create_directories_checked(to_file ? fs::path(a.output).parent_path().string() : a.output);
   ProbabilityCounts counts(kCountLevels);
   int64_t traces = 0, resampled = 0;
-  for (size_t i = 0; i < files.size(); ++i) {
+  for (size_t i = 0; i < files.size(); ++i) skipped.attempt(files[i], [&] {
     SectionFile in = read_section_file(files[i]);
     std::vector<float> x = std::move(in.values);
     const size_t missing = standardise_section(x);
@@ -822,14 +798,45 @@ void predict_files(Model& m, const AppArgs& a) {
                  512);
     traces += in.width;
     progress("section", int64_t(i + 1), int64_t(files.size()), traces, seconds());
-  }
-  report_resampled(resampled, int64_t(files.size()), m.period);
+  });
+  const size_t written = skipped.predicted() - predicted_before;
+  report_resampled(resampled, int64_t(written), m.period);
   if (to_file)
     std::printf("wrote %s and %s\n", a.output.c_str(), overlay_path(files[0]).c_str());
   else
-    std::printf("wrote %zu fault probability maps to %s (<stem>_prob.png or .npy, <stem>_overlay.png)\n",
-                files.size(), a.output.c_str());
+    std::printf("wrote %zu fault probability map%s to %s (<stem>_prob.png or .npy, <stem>_overlay.png)\n", written,
+                written == 1 ? "" : "s", a.output.c_str());
   std::printf("fault probability: %s\n", counts.describe().c_str());
+}
+
+// predict: a SEG-Y line or cube into SEG-Y; a folder's SEG-Y files each into the --output folder under its own
+// name; section files (a file, or those of a folder) into probability files and overlays.
+void predict_files(Model& m, const AppArgs& a) {
+  if (is_segy(a.input)) return predict_segy(m, a);
+  std::error_code ec;
+  const std::vector<std::string> surveys =
+      fs::is_directory(a.input, ec) ? files_in(a.input, is_segy) : std::vector<std::string>{};
+  const std::vector<std::string> files = section_files(a.input);
+  STRATA_CHECK(!files.empty() || !surveys.empty(), a.input, ": holds no SEG-Y file, images or .npy sections");
+  STRATA_CHECK(files.empty() || !m.volume, a.input, ": images and .npy files are sections; a 3-D model (",
+               m.net->type(), ") predicts SEG-Y cubes");
+  if (!surveys.empty()) {
+    STRATA_CHECK(!fs::exists(a.output, ec) || fs::is_directory(a.output, ec), a.output, ": ", a.input,
+                 " holds SEG-Y files, so --output names a folder (each predicted into it under its own name)");
+    OutputPlan plan(surveys);
+    for (const std::string& f : surveys) plan.add((fs::path(a.output) / fs::path(f).filename()).string(), f);
+    create_directories_checked(a.output);
+  }
+  SkippedInputs skipped(surveys.size() + files.size());
+  for (const std::string& f : surveys) {
+    AppArgs one = a;
+    one.input = f;
+    one.output = (fs::path(a.output) / fs::path(f).filename()).string();
+    skipped.attempt(f, [&] { predict_segy(m, one); });
+  }
+  if (files.empty()) return skipped.check();
+  predict_section_files(m, a, files, skipped);
+  skipped.check();
 }
 
 // export: predict_section's graph (mirrored borders, the model, optionally its mirror view) with its metadata.

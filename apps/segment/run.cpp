@@ -336,7 +336,8 @@ class SegmentModel : public TrainedTask {
     const Loaded& l = *l_;
     const bool probs_out = a.switches.count("--probabilities") > 0;
     create_directories_checked(to_file_ ? fs::path(a.output).parent_path().string() : a.output);
-    for (const std::string& path : inputs_) {
+    SkippedInputs skipped(inputs_.size());
+    for (const std::string& path : inputs_) skipped.attempt(path, [&] {
       const Image raw = read_image(path, l.task.channels);
       const Image probs = probabilities(image_logits(*l.model, raw, tf_, inf_), l.task);
       LabelMap labels = labels_of(probs, l.task);
@@ -356,9 +357,11 @@ class SegmentModel : public TrainedTask {
       }
       std::printf("%s -> %s (%lld x %lld)\n", path.c_str(), mask.c_str(),
                   static_cast<long long>(raw.width), static_cast<long long>(raw.height));
-    }
+    });
     if (!to_file_)
-      std::printf("wrote %zu mask%s to %s\n", inputs_.size(), inputs_.size() == 1 ? "" : "s", a.output.c_str());
+      std::printf("wrote %zu mask%s to %s\n", skipped.predicted(), skipped.predicted() == 1 ? "" : "s",
+                  a.output.c_str());
+    skipped.check();
   }
 
   AppExport export_graph() override {

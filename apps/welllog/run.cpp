@@ -301,14 +301,19 @@ class WelllogModel : public TrainedTask {
   void predict(const AppArgs& a) override {
     if (files_.empty()) return predict_file(a);
     // A folder: each well file in turn, written under its own name into the --output folder.
+    SkippedInputs skipped(files_.size());
     for (size_t i = 0; i < files_.size(); ++i) {
       AppArgs one = a;
       one.input = files_[i];
       one.output = outputs_[i];
-      read_input(one);
-      predict_file(one);
+      skipped.attempt(files_[i], [&] {
+        read_input(one);
+        predict_file(one);
+      });
     }
-    std::printf("wrote %zu files to %s (each input's columns + Predicted, P_<code>)\n", files_.size(), a.output.c_str());
+    std::printf("wrote %zu files to %s (each input's columns + Predicted, P_<code>)\n", skipped.predicted(),
+                a.output.c_str());
+    skipped.check();
   }
 
   AppExport export_graph() override {
