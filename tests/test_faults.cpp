@@ -977,6 +977,46 @@ TEST(Synthetic, TraceSpectrumPeriods) {
   EXPECT_EQ(empty.centroid_period(), 0);
 }
 
+TEST(Synthetic, TraceSpectrumOfLongTracesAndOfTrends) {
+  // A trace longer than kSpectrumWindow is measured in windows of it: a period-16 tone over 5,000 samples gives 16
+  // as a window of it alone does (the windows' spectra are alike), and in time linear in the samples.
+  const int64_t n = 5000;
+  std::vector<float> tone(static_cast<size_t>(n));
+  for (int64_t k = 0; k < n; ++k) tone[size_t(k)] = float(std::cos(2 * M_PI * double(k) / 16 + 0.3));
+  TraceSpectrum whole(n), window(kSpectrumWindow);
+  ASSERT_TRUE(whole.add(tone.data()));
+  ASSERT_TRUE(window.add(tone.data()));
+  EXPECT_NEAR(whole.centroid_period(), 16, 0.01);
+  EXPECT_NEAR(whole.centroid_period(), window.centroid_period(), 1e-3);
+  EXPECT_NEAR(whole.wavelet_period(), whole.centroid_period(), 0);
+  // A missing sample past the first window still leaves the trace out.
+  tone[size_t(n - 3)] = std::numeric_limits<float>::quiet_NaN();
+  EXPECT_FALSE(whole.add(tone.data()));
+  EXPECT_EQ(whole.traces(), 1);
+  // A ramp (a test pattern's sample numbers) or a cosine of one cycle has its power at the lowest frequencies: a
+  // centroid period near the trace's length, which is no wavelet's, so no period to match. Two cycles are one.
+  const int64_t m = 50;
+  std::vector<float> ramp(static_cast<size_t>(m)), slow(static_cast<size_t>(m)), fast(static_cast<size_t>(m));
+  for (int64_t k = 0; k < m; ++k) {
+    ramp[size_t(k)] = 1.2f + 1e-5f * float(k);
+    slow[size_t(k)] = float(std::cos(2 * M_PI * double(k) / double(m)));
+    fast[size_t(k)] = float(std::cos(2 * M_PI * double(k) / 25));
+  }
+  for (const auto* trace : {&ramp, &slow}) {
+    TraceSpectrum t(m);
+    ASSERT_TRUE(t.add(trace->data()));
+    EXPECT_GT(t.centroid_period(), double(m) / kMinWaveletCycles);
+    EXPECT_EQ(t.wavelet_period(), 0);
+    EXPECT_EQ(section_period(*trace, m, 1), 0);
+  }
+  TraceSpectrum f(m);
+  ASSERT_TRUE(f.add(fast.data()));
+  EXPECT_NEAR(f.wavelet_period(), 25, 1.5);
+  // So a section of ramps is predicted at its own sampling, whatever the reference.
+  const PeriodMatch match{16.9};
+  EXPECT_EQ(match.scale(section_period(ramp, m, 1)), 1.0);
+}
+
 namespace {
 
 // A section of h x w samples of unit Gaussian noise from `seed`.
@@ -1765,7 +1805,7 @@ TEST(FaultsApp, VolumeModelTrainsOnCubesAndPredictsACube) {
   // A cube of longer periods than the training cubes' is predicted resampled in time to their sampling, as a
   // 2-D model predicts a volume (inference.match_period), and written at its own.
   ASSERT_EQ(run(bin + " generate --config " + (d / "run" / "config.yaml").string() + " --output " +
-                (d / "long").string() + " --cubes 1 data.synthetic.height=40 data.synthetic.width=36" +
+                (d / "long").string() + " --cubes 1 data.synthetic.height=64 data.synthetic.width=36" +
                 " 'data.synthetic.period=[28, 34]'" + log),
             0)
       << bytes_of(d / "log.txt");
@@ -1780,7 +1820,7 @@ TEST(FaultsApp, VolumeModelTrainsOnCubesAndPredictsACube) {
               std::string(match) == "true")
         << bytes_of(d / "log.txt");
     const SegyVolume back(out.string());
-    ASSERT_EQ(back.samples(), 40);
+    ASSERT_EQ(back.samples(), 64);
     for (int64_t i = 0; i < back.traces(); ++i) {
       const std::vector<float> t = back.trace(i);
       matched[match].insert(matched[match].end(), t.begin(), t.end());

@@ -147,7 +147,7 @@ class OpendtectPlugin : public ::testing::Test {
     for (int c = 0; c < nc; c += (nc + 7) / 8)
       if (c != r.so_crl) spectrum.add(w.data() + (r.so_inl * nc + c) * ns);
     TileOptions tiles = model->tiles;
-    tiles.time_scale = model->period.scale(spectrum.centroid_period());
+    tiles.time_scale = model->period.scale(spectrum.wavelet_period());
     if (r.long_periods) {
       EXPECT_LT(tiles.time_scale, 0.8);
     }

@@ -294,7 +294,7 @@ double section_period(const std::vector<float>& section, int64_t height, int64_t
   TraceSpectrum spectrum(height);
   const int64_t stride = (width + kPeriodTraces - 1) / kPeriodTraces;
   for (int64_t t = 0; t < width; t += stride) spectrum.add(section.data() + t, width);
-  return spectrum.centroid_period();
+  return spectrum.wavelet_period();
 }
 
 std::vector<float> resample_time(const std::vector<float>& section, int64_t height, int64_t width, int64_t to_height) {

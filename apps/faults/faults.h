@@ -150,7 +150,8 @@ constexpr double kPeriodPercentile = 95;
 // A section's or a volume's dominant period is measured on at most this many of its traces, evenly spaced (the
 // direct DFT costs the square of the samples a trace).
 constexpr int64_t kPeriodTraces = 512;
-// The dominant period of a section (height x width, row-major, time down), as PeriodMatch compares it.
+// The dominant period of a section (height x width, row-major, time down), as PeriodMatch compares it: its traces'
+// wavelet period (TraceSpectrum::wavelet_period; 0, so never resampled, when no wavelet period is found).
 double section_period(const std::vector<float>& section, int64_t height, int64_t width);
 // A section resampled in time to `to_height` samples (width unchanged): each output sample a triangle-weighted
 // mean of the input around its position, the triangle as wide as the spacing of the coarser of the two samplings

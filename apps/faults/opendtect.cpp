@@ -321,15 +321,14 @@ int64_t opendtect_serve(Module& model, const TileOptions& tiles, const PeriodMat
     in.read(block.data(), block.size() * 4, str_cat("the samples of trace ", traces, " (inline ", ti.inl,
                                                      ", crossline ", ti.crl, ")"), false);
     // One time scale for the trace's sections, from the dominant period of up to 8 traces spread along each of
-    // the block's centre crossline and inline (traces with missing samples left out): the spectrum's cost grows
-    // with the square of the samples, the network's only linearly.
+    // the block's centre crossline and inline (traces with missing samples left out).
     TileOptions t = tiles;
     if (period.reference > 0) {
       TraceSpectrum spectrum(ns);
       for (int64_t i = 0; i < ni; i += (ni + 7) / 8) spectrum.add(block.data() + (i * nc + cc) * ns);
       for (int64_t c = 0; c < nc; c += (nc + 7) / 8)
         if (c != cc) spectrum.add(block.data() + (ci * nc + c) * ns);
-      t.time_scale = period.scale(spectrum.centroid_period());
+      t.time_scale = period.scale(spectrum.wavelet_period());
     }
     // A section through the centre trace of the first input's (inline, crossline, sample) block: the traces at
     // (ci + t * di, cc + t * dc) for every t inside the block; a section is samples x traces. Returns the centre

@@ -515,7 +515,13 @@ double volume_time_scale(const Model& m, const SegyVolume& in) {
   TraceSpectrum spectrum(in.samples());
   const int64_t stride = (in.traces() + kPeriodTraces - 1) / kPeriodTraces;
   for (int64_t i = 0; i < in.traces(); i += stride) spectrum.add(in.trace(i).data());
-  const double period = spectrum.centroid_period();
+  const double period = spectrum.wavelet_period();
+  if (period == 0 && spectrum.centroid_period() > 0)
+    std::fprintf(stderr,
+                 "%s: %s: the traces' dominant period, %.1f samples, is not a wavelet's (fewer than %.1f cycles in %lld "
+                 "samples): predicted at its own time sampling\n",
+                 kApp, in.path().c_str(), spectrum.centroid_period(), kMinWaveletCycles,
+                 static_cast<long long>(std::min(in.samples(), kSpectrumWindow)));
   const double scale = m.period.scale(period);
   if (scale < 1)
     std::fprintf(stderr,

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <map>
 
 #include "apps/common/datasets.h"
@@ -61,7 +62,18 @@ SectionFile read_section_file(const std::string& path) {
 }
 
 std::vector<std::string> section_files(const std::string& folder_or_file) {
-  if (fs::is_regular_file(folder_or_file)) return {folder_or_file};
+  if (fs::is_regular_file(folder_or_file)) {
+    const std::string& f = folder_or_file;
+    if (is_image_file(f) || has_ext(f, ".npy")) return {f};
+    STRATA_CHECK(!has_ext(f, ".su"), f, ": a Seismic Unix file (its traces have no SEG-Y file headers) is not read; "
+                                        "write it as SEG-Y (SU's segyhdrs and segywrite, or segyio) and predict that");
+    // A SEG-Y file's text header begins with 'C' (EBCDIC 0xC3 or ASCII) and is 3,200 bytes.
+    char first = 0;
+    std::ifstream(f, std::ios::binary).read(&first, 1);
+    STRATA_CHECK(!((first == '\xC3' || first == 'C') && fs::file_size(f) > 3600), f,
+                 ": looks like a SEG-Y file; name it .sgy or .segy to predict it as one");
+    STRATA_FAIL(f, ": not a SEG-Y file (.sgy, .segy), a section image (PNG, TIFF, ...) or a .npy array");
+  }
   require_folder(folder_or_file, "input");
   return files_in(folder_or_file, [](const std::string& f) { return is_image_file(f) || has_ext(f, ".npy"); });
 }

@@ -766,8 +766,9 @@ SynthCube generate_cube(const SynthOptions& o, int64_t inlines, std::mt19937_64&
 // Matching a real survey
 
 TraceSpectrum::TraceSpectrum(int64_t samples)
-    : n_(samples), taper_(size_t(samples)), cos_(size_t(samples)), sin_(size_t(samples)),
-      amplitude_(size_t(samples / 2 + 1), 0.0), power_(size_t(samples / 2 + 1), 0.0), d_(size_t(samples)) {
+    : length_(samples), n_(std::min(samples, kSpectrumWindow)), taper_(size_t(std::max<int64_t>(n_, 0))),
+      cos_(taper_.size()), sin_(taper_.size()), amplitude_(size_t(std::max<int64_t>(n_, 0) / 2 + 1), 0.0),
+      power_(amplitude_.size(), 0.0), d_(taper_.size()) {
   STRATA_CHECK(samples >= 1, "a trace spectrum needs samples, got ", samples);
   for (int64_t k = 0; k < n_; ++k) {
     taper_[size_t(k)] = 0.5 - 0.5 * std::cos(2 * kPi * (double(k) + 0.5) / double(n_));
@@ -777,22 +778,25 @@ TraceSpectrum::TraceSpectrum(int64_t samples)
 }
 
 bool TraceSpectrum::add(const float* trace, int64_t stride) {
-  double mean = 0;
-  for (int64_t k = 0; k < n_; ++k) {
-    const float x = trace[k * stride];
-    if (missing_sample(x)) return false;
-    mean += x;
-  }
-  mean /= double(n_);
-  for (int64_t k = 0; k < n_; ++k) d_[size_t(k)] = (trace[k * stride] - mean) * taper_[size_t(k)];
-  for (int64_t f = 1; f <= n_ / 2; ++f) {
-    double re = 0, im = 0;
-    for (int64_t k = 0, j = 0; k < n_; ++k, j = (j + f) % n_) {  // j = f k mod n
-      re += d_[size_t(k)] * cos_[size_t(j)];
-      im -= d_[size_t(k)] * sin_[size_t(j)];
+  for (int64_t k = 0; k < length_; ++k)
+    if (missing_sample(trace[k * stride])) return false;
+  const int64_t hop = std::max<int64_t>(1, n_ / 2);
+  for (int64_t start = 0;; start = std::min(start + hop, length_ - n_)) {
+    const float* w = trace + start * stride;
+    double mean = 0;
+    for (int64_t k = 0; k < n_; ++k) mean += w[k * stride];
+    mean /= double(n_);
+    for (int64_t k = 0; k < n_; ++k) d_[size_t(k)] = (w[k * stride] - mean) * taper_[size_t(k)];
+    for (int64_t f = 1; f <= n_ / 2; ++f) {
+      double re = 0, im = 0;
+      for (int64_t k = 0, j = 0; k < n_; ++k, j = (j + f) % n_) {  // j = f k mod n
+        re += d_[size_t(k)] * cos_[size_t(j)];
+        im -= d_[size_t(k)] * sin_[size_t(j)];
+      }
+      amplitude_[size_t(f)] += std::sqrt(re * re + im * im);
+      power_[size_t(f)] += re * re + im * im;
     }
-    amplitude_[size_t(f)] += std::sqrt(re * re + im * im);
-    power_[size_t(f)] += re * re + im * im;
+    if (start + n_ >= length_) break;
   }
   ++traces_;
   return true;
@@ -813,6 +817,11 @@ double TraceSpectrum::centroid_period() const {
     moment += double(f) * power_[size_t(f)];
   }
   return moment > 0 ? double(n_) * sum / moment : 0;
+}
+
+double TraceSpectrum::wavelet_period() const {
+  const double period = centroid_period();
+  return period * kMinWaveletCycles <= double(n_) ? period : 0;
 }
 
 SurveyStats survey_stats(const SegyVolume& v) {

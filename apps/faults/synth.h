@@ -145,9 +145,17 @@ struct TrainingSections {
 };
 TrainingSections training_sections(const SynthOptions& o, const Config& data);
 
-// The spectrum of traces of one length, summed over the traces added: each demeaned and tapered (Hann) before a
-// direct DFT. survey_stats takes a survey's dominant period from its amplitude; predict compares the centroid
-// period of its power with the training sections' (faults.h, PeriodMatch).
+// Traces longer than this are measured in windows of this many samples overlapping by half (the last one ending at
+// the trace's end), their spectra summed, so a trace costs in proportion to its samples (a direct DFT of a whole
+// trace of N samples costs N^2: seconds a trace for the 60,000 samples of a long record).
+constexpr int64_t kSpectrumWindow = 1024;
+// A centroid period is a wavelet's only when at least this many cycles fit the window it was measured on; a longer
+// one is a trend, a ramp or a step (test patterns, unstacked headers read as samples), not a wavelet.
+constexpr double kMinWaveletCycles = 1.5;
+
+// The spectrum of traces of one length, summed over the traces added: each window demeaned and tapered (Hann)
+// before a direct DFT. survey_stats takes a survey's dominant period from its amplitude; predict compares the
+// centroid period of its power with the training sections' (faults.h, PeriodMatch).
 class TraceSpectrum {
  public:
   explicit TraceSpectrum(int64_t samples);
@@ -159,9 +167,11 @@ class TraceSpectrum {
   double peak_period() const;
   // Samples per cycle at the power-weighted mean frequency, the zero frequency left out (0 without power).
   double centroid_period() const;
+  // The centroid period where it is a wavelet's (kMinWaveletCycles fit the window), otherwise 0.
+  double wavelet_period() const;
 
  private:
-  int64_t n_;
+  int64_t length_, n_;  // the trace's samples, the window's
   std::vector<double> taper_, cos_, sin_;  // cos_ / sin_ of 2 pi j / n for j < n
   std::vector<double> amplitude_, power_, d_;
   int64_t traces_ = 0;
