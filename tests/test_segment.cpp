@@ -356,6 +356,44 @@ TEST(Datasets, MaskSizeAndClassIndexAreCheckedWithFileAndValue) {
   fs::remove_all(d);
 }
 
+TEST(Datasets, ColourMasksAreReadThroughThePalette) {
+  // A mask drawn in the class colours (CamVid's original labels, most annotation tools' exports): each colour is the
+  // class whose palette colour it is, ignore_colour is left out, any other colour is an error naming it.
+  const fs::path d = fresh_dir("colour_masks");
+  const std::vector<std::array<uint8_t, 3>> palette{{128, 128, 128}, {128, 0, 0}, {192, 192, 128}};
+  Image rgb{3, 2, 3, std::vector<float>(18)};
+  const std::array<std::array<uint8_t, 3>, 6> px{{{128, 128, 128}, {128, 0, 0}, {192, 192, 128},
+                                                  {0, 0, 0}, {128, 0, 0}, {128, 128, 128}}};
+  for (int64_t i = 0; i < 6; ++i)
+    for (int64_t c = 0; c < 3; ++c) rgb.data[size_t(c * 6 + i)] = float(px[size_t(i)][size_t(c)]) / 255.f;
+  write_png((d / "m.png").string(), rgb);
+  const auto spec_of = [&](const std::string& yaml, const std::vector<std::array<uint8_t, 3>>& colours) {
+    return MaskSpec::from_config(Config::parse(yaml, "data.mask"), 3, colours);
+  };
+  const MaskSpec spec = spec_of("{mode: colour, ignore_colour: '#000000'}", palette);
+  EXPECT_EQ(spec.read((d / "m.png").string(), 2, 3).data, (std::vector<int32_t>{0, 1, 2, kIgnoreLabel, 1, 0}));
+  EXPECT_EQ(spec_of("{mode: color, ignore_colour: '#000000'}", palette).mode, "colour");
+  EXPECT_THAT(error_of([&] { spec_of("{mode: colour}", palette).read((d / "m.png").string(), 2, 3); }),
+              HasSubstr("m.png: pixel (x 0, y 1) has the colour #000000, which is no class's in the palette"));
+  EXPECT_THAT(error_of([&] { spec.read((d / "m.png").string(), 3, 2); }),
+              HasSubstr("m.png: the mask is 3 x 2 but its image is 2 x 3"));
+  // The palette must tell the classes apart, and ignore_colour belongs to colour masks.
+  EXPECT_THAT(error_of([&] { spec_of("{mode: colour}", {{1, 2, 3}, {1, 2, 3}, {4, 5, 6}}); }),
+              HasSubstr("classes 0 and 1 have the same palette colour #010203"));
+  EXPECT_THAT(error_of([&] { spec_of("{mode: colour, ignore_colour: '#808080'}", palette); }),
+              HasSubstr("is the palette colour of class 0"));
+  EXPECT_THAT(error_of([&] { spec_of("{mode: index, ignore_colour: '#000000'}", palette); }),
+              HasSubstr("is read with mode: colour"));
+  EXPECT_THAT(error_of([&] { spec_of("{mode: colour, ignore_colour: black}", palette); }),
+              HasSubstr("'black' is not a colour"));
+  // An index mask of such colours names the mode that reads it.
+  MaskSpec index;
+  index.mode = "index";
+  index.classes = 3;
+  EXPECT_THAT(error_of([&] { index.read((d / "m.png").string(), 2, 3); }), HasSubstr("data.mask.mode: colour"));
+  fs::remove_all(d);
+}
+
 // ---------------------------------------------------------------------------
 // transforms
 

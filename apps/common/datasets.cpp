@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -9,6 +10,7 @@
 #include <numeric>
 #include <random>
 #include <sstream>
+#include <unordered_map>
 
 #include "apps/common/output_plan.h"
 #include "engine/error.h"
@@ -174,16 +176,79 @@ std::pair<std::vector<ImagePair>, std::vector<ImagePair>> split_by_fraction(cons
   return out;
 }
 
-MaskSpec MaskSpec::from_config(const Config& mask, int64_t classes) {
+namespace {
+
+std::string hex_colour(uint32_t rgb) {
+  char buf[8];
+  std::snprintf(buf, sizeof buf, "#%06x", rgb);
+  return buf;
+}
+
+uint32_t colour_key(const std::array<uint8_t, 3>& c) { return uint32_t(c[0]) << 16 | uint32_t(c[1]) << 8 | c[2]; }
+
+}  // namespace
+
+MaskSpec MaskSpec::from_config(const Config& mask, int64_t classes, const std::vector<std::array<uint8_t, 3>>& palette) {
   MaskSpec m;
-  m.mode = mask.get_choice("mode", classes <= 2 ? "binary" : "index", {"binary", "index"});
+  m.mode = mask.get_choice("mode", classes <= 2 ? "binary" : "index", {"binary", "index", "colour", "color"});
+  if (m.mode == "color") m.mode = "colour";
   m.threshold = mask.get_int("threshold", 127, Bounds::between(0, 65534));
   m.ignore = mask.get_int("ignore", -1, Bounds::between(-1, 65535));
   m.classes = classes;
+  const std::string ignore_colour = mask.get_string("ignore_colour", "");
+  if (!ignore_colour.empty()) {
+    unsigned rgb = 0;
+    char tail = 0;
+    STRATA_CHECK(ignore_colour.size() == 7 && std::sscanf(ignore_colour.c_str(), "#%6x%c", &rgb, &tail) == 1,
+                 mask.origin(), ": ", mask.key_path("ignore_colour"), ": '", ignore_colour,
+                 "' is not a colour; write #RRGGBB (quoted in YAML)");
+    m.ignore_colour = int64_t(rgb);
+  }
+  if (m.mode == "colour") {
+    STRATA_CHECK(int64_t(palette.size()) == classes, mask.origin(), ": ", mask.key_path("mode"),
+                 ": colour masks are read through the palette, which needs one colour for each of the ", classes,
+                 " classes (it has ", palette.size(), ")");
+    for (size_t a = 0; a < palette.size(); ++a) {
+      for (size_t b = 0; b < a; ++b)
+        STRATA_CHECK(palette[a] != palette[b], mask.origin(), ": ", mask.key_path("mode"), ": classes ", b, " and ",
+                     a, " have the same palette colour ", hex_colour(colour_key(palette[a])),
+                     ", so colour masks cannot tell them apart");
+      STRATA_CHECK(int64_t(colour_key(palette[a])) != m.ignore_colour, mask.origin(), ": ",
+                   mask.key_path("ignore_colour"), " ", ignore_colour, " is the palette colour of class ", a);
+    }
+    m.colours = palette;
+  } else {
+    STRATA_CHECK(ignore_colour.empty(), mask.origin(), ": ", mask.key_path("ignore_colour"),
+                 " is read with mode: colour; mode ", m.mode, " ignores a value with data.mask.ignore");
+  }
+  return m;
+}
+
+LabelMap MaskSpec::read_colours(const std::string& path, int64_t height, int64_t width) const {
+  const Image img = read_image(path, 3);
+  STRATA_CHECK(img.height == height && img.width == width, path, ": the mask is ", img.width, " x ", img.height,
+               " but its image is ", width, " x ", height, " (width x height)");
+  std::unordered_map<uint32_t, int32_t> class_of;
+  for (size_t c = 0; c < colours.size(); ++c) class_of.emplace(colour_key(colours[c]), int32_t(c));
+  if (ignore_colour >= 0) class_of.emplace(uint32_t(ignore_colour), kIgnoreLabel);
+  const int64_t plane = height * width;
+  const auto level = [](float v) { return uint32_t(std::lround(v * 255.f)); };
+  LabelMap m{height, width, std::vector<int32_t>(size_t(plane))};
+  for (int64_t i = 0; i < plane; ++i) {
+    const uint32_t key = level(img.data[size_t(i)]) << 16 | level(img.data[size_t(plane + i)]) << 8 |
+                         level(img.data[size_t(2 * plane + i)]);
+    const auto it = class_of.find(key);
+    STRATA_CHECK(it != class_of.end(), path, ": pixel (x ", i % width, ", y ", i / width, ") has the colour ",
+                 hex_colour(key), ", which is no class's in the palette",
+                 ignore_colour >= 0 ? std::string() : std::string(" (data.mask.ignore_colour leaves a colour out)"),
+                 "; masks saved as JPEG change colours at edges: save them as PNG");
+    m.data[size_t(i)] = it->second;
+  }
   return m;
 }
 
 LabelMap MaskSpec::read(const std::string& path, int64_t height, int64_t width) const {
+  if (mode == "colour") return read_colours(path, height, width);
   LabelMap m = read_label_map(path);
   STRATA_CHECK(m.height == height && m.width == width, path, ": the mask is ", m.width, " x ", m.height,
                " but its image is ", width, " x ", height, " (width x height)");

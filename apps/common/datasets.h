@@ -16,6 +16,7 @@
 // >= classes that is not the ignore value, is an error naming the file and value.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -53,15 +54,24 @@ std::pair<std::vector<ImagePair>, std::vector<ImagePair>> split_by_fraction(cons
 constexpr int32_t kIgnoreLabel = -1;
 
 struct MaskSpec {
-  std::string mode = "binary";  // binary | index
+  std::string mode = "binary";  // binary | index | colour
   int64_t threshold = 127;      // binary: value > threshold is class 1
   int64_t classes = 2;          // index: values 0 .. classes-1
   int64_t ignore = -1;          // index: this value is ignored (-1: none)
-  // data.mask: {mode, threshold, ignore}; `classes` comes from the model.
-  static MaskSpec from_config(const Config& mask, int64_t classes);
+  // colour: an RGB mask drawn in the class colours, colours[c] for class c (the config's palette); pixels of
+  // ignore_colour (0xRRGGBB, -1: none) are ignored.
+  std::vector<std::array<uint8_t, 3>> colours;
+  int64_t ignore_colour = -1;
+  // data.mask: {mode, threshold, ignore, ignore_colour}; `classes` comes from the model, `palette` (one colour a
+  // class) from the config.
+  static MaskSpec from_config(const Config& mask, int64_t classes,
+                              const std::vector<std::array<uint8_t, 3>>& palette = {});
   // Reads and checks a mask for an image of `height` x `width`; ignored
   // pixels become kIgnoreLabel.
   LabelMap read(const std::string& path, int64_t height, int64_t width) const;
+
+ private:
+  LabelMap read_colours(const std::string& path, int64_t height, int64_t width) const;
 };
 
 }  // namespace strata

@@ -287,7 +287,8 @@ LabelMap read_label_map(const std::string& path) {
     if (colour == 3)
       STRATA_CHECK(d.value(base + 1) == v && d.value(base + 2) == v, path, ": a mask must hold one label per pixel;",
                    " this RGB image has different channels at pixel (x ", i % d.w, ", y ", i / d.w,
-                   "); save the mask as a grey PNG of label values, or as a palette-index PNG");
+                   "); save the mask as a grey PNG of label values, or as a palette-index PNG (strata-segment reads ",
+                   "masks drawn in the classes' palette colours with data.mask.mode: colour)");
     m.data[size_t(i)] = int32_t(v);
   }
   return m;

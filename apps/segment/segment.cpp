@@ -69,7 +69,7 @@ void mark_section_known(const Config& cfg, const std::string& key) {
 
 void SegmentData::read_common(const Config& data) {
   tf_ = TransformOptions::from_config(data, task_.channels);
-  mask_ = MaskSpec::from_config(data.section("mask"), task_.classes);
+  mask_ = MaskSpec::from_config(data.section("mask"), task_.classes, task_.palette);
   cache_on_ = data.get_bool("cache", true);
 }
 
