@@ -1759,6 +1759,10 @@ TEST(FaultsApp, VolumeModelTrainsOnCubesAndPredictsACube) {
   EXPECT_NE(bytes_of(d / "log.txt").find("test (1 held-out synthetic cubes)"), std::string::npos)
       << bytes_of(d / "log.txt");
   EXPECT_EQ(report_value(d / "run" / "test" / "report.csv", 0, "pixels"), 32.0 * 32 * 32);
+  // Each epoch's validation has the scores within metrics.tolerance samples, as the 2-D model's has.
+  const std::string metrics = bytes_of(d / "run" / "metrics.csv");
+  EXPECT_NE(metrics.find("val_ap_tol"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("val_f1_tol"), std::string::npos) << metrics;
   const std::string ckpt = (d / "run" / "best.safetensors").string();
   ASSERT_EQ(run(bin + " generate --config " + (d / "run" / "config.yaml").string() + " --output " +
                 (d / "cubes").string() + " --cubes 1 data.synthetic.height=40 data.synthetic.width=36" + log),

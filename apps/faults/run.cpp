@@ -385,27 +385,28 @@ class FaultsTask : public Task {
     return fault_graph_loss(model(on_device[0]), on_device, loss_, graph_pos_weight_);
   }
 
+  // The exact scores and those within metrics.tolerance samples, of sections or (a 3-D model) cubes.
   std::map<std::string, double> validate(Module& model, int64_t, const std::string&) override {
-    if (volume_) {
-      double loss_sum = 0;
-      const FaultScores::Summary st =
-          score_cubes("", "validation", model, val_cubes_, quick_tiles_, tolerance_, 0, &loss_, &loss_sum).strict();
-      return {{"val_loss", loss_sum / double(val_cubes_.size())}, {"val_ap", st.ap}, {"val_auroc", st.auroc},
-              {"val_f1", st.best_f1}, {"val_iou", st.iou}};
-    }
     FaultScores scores(tolerance_);
     double loss_sum = 0;
-    const dist::Span mine = dist::split(int64_t(val_.sections.size()));  // data-parallel: a share each
-    for (int64_t i = mine.begin; i < mine.end; ++i) {
-      const SynthSection& s = val_.sections[size_t(i)];
-      const std::vector<float> p = predict_section(model, s.seismic, s.height, s.width, quick_tiles_);
-      scores.add(p, s.label, s.height, s.width);
-      loss_sum += fault_loss_of_probabilities(p, s.label, loss_);
+    int64_t samples = 0;
+    if (volume_) {
+      scores = score_cubes("", "validation", model, val_cubes_, quick_tiles_, tolerance_, 0, &loss_, &loss_sum);
+      samples = int64_t(val_cubes_.size());
+    } else {
+      const dist::Span mine = dist::split(int64_t(val_.sections.size()));  // data-parallel: a share each
+      for (int64_t i = mine.begin; i < mine.end; ++i) {
+        const SynthSection& s = val_.sections[size_t(i)];
+        const std::vector<float> p = predict_section(model, s.seismic, s.height, s.width, quick_tiles_);
+        scores.add(p, s.label, s.height, s.width);
+        loss_sum += fault_loss_of_probabilities(p, s.label, loss_);
+      }
+      scores.sum_over_ranks();
+      dist::allreduce_sum(&loss_sum, 1);
+      samples = int64_t(val_.sections.size());
     }
-    scores.sum_over_ranks();
-    dist::allreduce_sum(&loss_sum, 1);
     const FaultScores::Summary st = scores.strict(), tl = scores.tolerant();
-    return {{"val_loss", loss_sum / double(val_.sections.size())},
+    return {{"val_loss", loss_sum / double(samples)},
             {"val_ap", st.ap},
             {"val_auroc", st.auroc},
             {"val_f1", st.best_f1},
