@@ -290,6 +290,16 @@ const std::vector<HostileCase> kCases = {
     {"segment_tiff_stack_reads_its_first_page", "strata-segment", "cp $SRC/tests/reference/tiff/u8_stack.tif stack.tif",
      "predict --checkpoint $SEG_CKPT --input stack.tif --output masks", 0,
      {"stack.tif holds 3 images (a stack); its first is read"}, "test -s masks/stack.png"},
+    // a batch of images of several sizes: refused before the run folder is made, naming the keys that fix it
+    {"segment_training_images_of_several_sizes", "strata-segment",
+     "mkdir -p s/images s/masks && cp $SEG_SET/images/0.png $SEG_SET/images/1.png s/images/ && "
+     "cp $SEG_SET/masks/0.png $SEG_SET/masks/1.png s/masks/ && cp $SEG_SMALL s/images/2.png && cp $SEG_SMALL s/masks/2.png",
+     "train --config $SEG_CFG --out run data.images=s/images data.masks=s/masks data.val_fraction=0 train.batch=2", 1,
+     {"the training images have 2 sizes", "set data.size: [h, w] (every image resized), data.augment.crop"},
+     "test ! -e run"},
+    {"segment_random_scale_without_a_crop", "strata-segment", "",
+     "train --config $SEG_CFG --out run 'data.augment={scale: [0.8, 1.2]}' train.batch=2", 1,
+     {"data.augment.scale without data.augment.crop gives each training image its own size"}, "test ! -e run"},
     {"segment_predict_folder_with_a_corrupt_image", "strata-segment",
      "mkdir d && cp $SEG_SET/images/0.png $SEG_SET/images/1.png d/ && head -c 60 d/0.png > d/2.png",
      "predict --checkpoint $SEG_CKPT --input d --output masks", 1,

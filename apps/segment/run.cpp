@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <random>
 
@@ -159,19 +160,38 @@ class SegmentTask : public Task {
     mark_section_known(cfg, "pretrain");  // strata-segment pretrain's
     // Every pair before any long work or any file of the run: the sizes from the headers, each mask's labels
     // (a class index out of range, a 0 / 1 mask under a threshold of 127).
+    std::map<std::pair<int64_t, int64_t>, std::string> train_sizes;  // (height, width) -> an image of that size
     for (const auto* set : {&data_->train(), &data_->val()})
       for (const ImagePair& p : *set) {
         const ImageInfo im = image_info(p.image), ma = image_info(p.mask);
         STRATA_CHECK(im.width == ma.width && im.height == ma.height, p.mask, ": the mask is ", ma.width, " x ",
                      ma.height, " but its image ", p.image, " is ", im.width, " x ", im.height);
         data_->mask_spec().read(p.mask, im.height, im.width);
+        if (set == &data_->train()) train_sizes.emplace(std::pair{im.height, im.width}, p.image);
       }
+    check_one_batch_size(train_sizes);
     STRATA_CHECK(loss_.uses_bce(task_) == task_.binary, cfg.origin(), ": loss.type ", loss_.type,
                  " does not fit model.classes ", task_.binary ? 1 : task_.classes,
                  " (bce: model.classes 1; cross_entropy / focal: 2 or more)");
     if (loss_.class_weight_mode != "none" && loss_.class_weight_mode != "list")
       resolve_class_weights(cfg, *data_, task_, loss_);
     return {int64_t(data_->train().size()), ro_.samples_per_epoch, ro_.batch, ro_.seed, ro_.workers, ro_.prefetch};
+  }
+
+  // A batch of several images needs them at one size: the crop gives it, or data.size with no random scale, or
+  // training images all of one size (a transpose of a non-square size is refused with data.augment).
+  void check_one_batch_size(const std::map<std::pair<int64_t, int64_t>, std::string>& sizes) const {
+    const TransformOptions& tf = data_->transforms();
+    if (ro_.batch == 1 || !tf.crop.empty()) return;
+    const std::string needs = str_cat(", and a batch of ", ro_.batch, " needs one: set ");
+    STRATA_CHECK(tf.scale[0] == 1 && tf.scale[1] == 1, "data.augment.scale without data.augment.crop gives each ",
+                 "training image its own size", needs, "data.augment.crop: [h, w], or train.batch: 1");
+    if (tf.size.empty() && sizes.size() > 1) {
+      const auto a = sizes.begin(), b = std::next(a);
+      STRATA_FAIL("the training images have ", sizes.size(), " sizes (", a->second, " is ", a->first.second, " x ",
+                  a->first.first, ", ", b->second, " is ", b->first.second, " x ", b->first.first, ")", needs,
+                  "data.size: [h, w] (every image resized), data.augment.crop: [h, w], or train.batch: 1");
+    }
   }
 
   void start(const std::string& out, const Module& model, Device device) override {
