@@ -394,6 +394,55 @@ TEST(Datasets, ColourMasksAreReadThroughThePalette) {
   fs::remove_all(d);
 }
 
+TEST(Transforms, ClassMixPastesHalfTheClassesOfAnotherSample) {
+  // `from` holds classes 0-3 in four column bands and one ignored pixel; `onto` is class 5 everywhere. After the
+  // mix, each pixel is from's (image and label) exactly where from's label is one of the pasted classes, onto's
+  // elsewhere; the pasted classes are two of the four, and draws differ between streams.
+  const int64_t h = 6, w = 8;
+  Sample from{Image{2, h, w, std::vector<float>(size_t(2 * h * w))}, LabelMap{h, w, std::vector<int32_t>(size_t(h * w))}};
+  for (int64_t i = 0; i < h * w; ++i) {
+    from.mask.data[size_t(i)] = int32_t((i % w) / 2);
+    from.image.data[size_t(i)] = float(i);
+    from.image.data[size_t(h * w + i)] = -float(i);
+  }
+  from.mask.data[3] = kIgnoreLabel;
+  const Sample plain{Image{2, h, w, std::vector<float>(size_t(2 * h * w), 0.5f)}, LabelMap{h, w, std::vector<int32_t>(size_t(h * w), 5)}};
+  std::set<std::set<int32_t>> drawn;
+  for (uint64_t seed = 0; seed < 20; ++seed) {
+    Sample onto = plain;
+    std::mt19937_64 rng(seed);
+    segment::class_mix(onto, from, rng);
+    std::set<int32_t> pasted;
+    for (int64_t i = 0; i < h * w; ++i) {
+      const int32_t v = onto.mask.data[size_t(i)];
+      if (v != 5) pasted.insert(v);
+      const bool from_here = v != 5;
+      ASSERT_EQ(v, from_here ? from.mask.data[size_t(i)] : 5) << i;
+      ASSERT_EQ(onto.image.data[size_t(i)], from_here ? float(i) : 0.5f) << i;
+      ASSERT_EQ(onto.image.data[size_t(h * w + i)], from_here ? -float(i) : 0.5f) << i;
+    }
+    EXPECT_EQ(pasted.size(), 2u);
+    for (int64_t i = 0; i < h * w; ++i)  // a pasted class is pasted whole, the ignored pixel never
+      if (pasted.count(from.mask.data[size_t(i)])) EXPECT_EQ(onto.mask.data[size_t(i)], from.mask.data[size_t(i)]);
+    EXPECT_EQ(onto.mask.data[3], 5);
+    drawn.insert(pasted);
+  }
+  EXPECT_GT(drawn.size(), 3u);
+  // A sample of one class pastes it; one of ignored pixels only pastes nothing; sizes must agree.
+  Sample one = from;
+  std::fill(one.mask.data.begin(), one.mask.data.end(), 2);
+  Sample onto = plain;
+  std::mt19937_64 rng(1);
+  segment::class_mix(onto, one, rng);
+  EXPECT_EQ(onto.mask.data, one.mask.data);
+  std::fill(one.mask.data.begin(), one.mask.data.end(), kIgnoreLabel);
+  onto = plain;
+  segment::class_mix(onto, one, rng);
+  EXPECT_EQ(onto.mask.data, plain.mask.data);
+  Sample small{Image{2, 2, 2, std::vector<float>(8)}, LabelMap{2, 2, std::vector<int32_t>(4)}};
+  EXPECT_THAT(error_of([&] { segment::class_mix(onto, small, rng); }), HasSubstr("two labelled samples of one size"));
+}
+
 // ---------------------------------------------------------------------------
 // transforms
 

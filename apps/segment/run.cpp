@@ -210,9 +210,7 @@ class SegmentTask : public Task {
                  device_label(device).c_str(), out.c_str());
   }
 
-  Sample sample(int64_t index, std::mt19937_64& rng) const override {
-    return data_->sample(data_->train()[size_t(index)], &rng);
-  }
+  Sample sample(int64_t index, std::mt19937_64& rng) const override { return data_->training_sample(index, rng); }
 
   Tensor loss(Module& model, std::vector<Sample> samples, Device device) override {
     Batch batch = collate(std::move(samples));  // x: (N, C, H, W); labels: (N, H, W)

@@ -69,6 +69,7 @@ void mark_section_known(const Config& cfg, const std::string& key) {
 
 void SegmentData::read_common(const Config& data) {
   tf_ = TransformOptions::from_config(data, task_.channels);
+  class_mix_ = data.section("augment").get_double("class_mix", 0.0, Bounds::between(0, 1));
   mask_ = MaskSpec::from_config(data.section("mask"), task_.classes, task_.palette);
   cache_on_ = data.get_bool("cache", true);
 }
@@ -181,6 +182,37 @@ Sample SegmentData::decoded(const ImagePair& p) const {
 
 Sample SegmentData::sample(const ImagePair& p, std::mt19937_64* rng) const {
   return apply_transforms(decoded(p), tf_, rng);
+}
+
+Sample SegmentData::training_sample(int64_t index, std::mt19937_64& rng) const {
+  Sample s = sample(train_[size_t(index)], &rng);
+  if (class_mix_ > 0 && std::uniform_real_distribution<double>(0, 1)(rng) < class_mix_) {
+    const auto other = size_t(std::uniform_int_distribution<int64_t>(0, int64_t(train_.size()) - 1)(rng));
+    const Sample from = sample(train_[other], &rng);
+    if (from.image.height == s.image.height && from.image.width == s.image.width) class_mix(s, from, rng);
+  }
+  return s;
+}
+
+void class_mix(Sample& onto, const Sample& from, std::mt19937_64& rng) {
+  STRATA_CHECK(onto.image.height == from.image.height && onto.image.width == from.image.width &&
+                   onto.image.channels == from.image.channels && onto.labelled() && from.labelled(),
+               "class_mix: two labelled samples of one size, got ", onto.image.width, " x ", onto.image.height, " and ",
+               from.image.width, " x ", from.image.height);
+  std::vector<int32_t> classes;
+  for (int32_t v : from.mask.data)
+    if (v != kIgnoreLabel && std::find(classes.begin(), classes.end(), v) == classes.end()) classes.push_back(v);
+  if (classes.empty()) return;
+  std::sort(classes.begin(), classes.end());  // the draw depends on the set, not on the pixel order
+  std::shuffle(classes.begin(), classes.end(), rng);
+  classes.resize(std::max<size_t>(1, classes.size() / 2));
+  const int64_t plane = onto.image.height * onto.image.width;
+  for (int64_t i = 0; i < plane; ++i) {
+    const int32_t v = from.mask.data[size_t(i)];
+    if (std::find(classes.begin(), classes.end(), v) == classes.end()) continue;
+    onto.mask.data[size_t(i)] = v;
+    for (int64_t c = 0; c < onto.image.channels; ++c) onto.image.data[size_t(c * plane + i)] = from.image.data[size_t(c * plane + i)];
+  }
 }
 
 // ---------------------------------------------------------------------------

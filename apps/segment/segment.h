@@ -48,6 +48,12 @@ struct TaskSpec {
 // `loss`, `train`, `inference` and `optimizer`).
 void mark_section_known(const Config& cfg, const std::string& key);
 
+// ClassMix (Olsson et al. 2021) as an augmentation: the pixels of `from` whose labels are in a random half of the
+// classes its labels hold (at least one class; ignored pixels never) replace those of `onto`, image and labels, so
+// objects appear on other backgrounds and beside other objects. The two samples must be of one size; nothing
+// changes when `from` holds no labelled pixel.
+void class_mix(Sample& onto, const Sample& from, std::mt19937_64& rng);
+
 class SegmentData {
  public:
   // data.{images, masks | train_list} for training, validation from
@@ -65,6 +71,9 @@ class SegmentData {
   Sample decoded(const ImagePair& p) const;
   // Decoded + training transforms (rng) or evaluation transforms (nullptr).
   Sample sample(const ImagePair& p, std::mt19937_64* rng) const;
+  // Training sample `index`: sample() of its pair, then with probability data.augment.class_mix the pixels of
+  // half the classes of another training sample drawn at random pasted onto it (class_mix below).
+  Sample training_sample(int64_t index, std::mt19937_64& rng) const;
 
  private:
   void read_common(const Config& data);
@@ -72,6 +81,7 @@ class SegmentData {
   TaskSpec task_;
   std::vector<ImagePair> train_, val_;
   TransformOptions tf_;
+  double class_mix_ = 0;  // data.augment.class_mix
   MaskSpec mask_;
   bool cache_on_ = false;
   mutable std::mutex cache_mu_;
