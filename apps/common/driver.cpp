@@ -275,16 +275,12 @@ int predict_task(TrainedTask& t, const AppArgs& a) {
 }
 
 bool SkippedInputs::attempt(const std::string& input, const std::function<void()>& predict_one) {
-  if (inputs_ <= 1) {
-    predict_one();
-    ++predicted_;
-    return true;
-  }
   try {
     predict_one();
     ++predicted_;
     return true;
   } catch (const Error& e) {
+    if (inputs_ <= 1) throw;
     // Readers' messages begin with the file; others get its name in front.
     const std::string why = e.what();
     skipped_.push_back(why.starts_with(input) ? why : str_cat(input, ": ", why));
