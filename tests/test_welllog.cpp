@@ -183,7 +183,6 @@ TEST(Las, WritesLas20ThatReadsBack) {
 TEST(Las, ClearErrorsForBadFiles) {
   REQUIRE_DATA("welllogs/las/not_a_las_file.las");
   expect_error([&] { las::read(data_file.string()); }, "not a LAS file");
-  expect_error([&] { las::read(las_path("sample_3.0.las")); }, "LAS 3.0 is not supported");
   expect_error([&] { las::read(las_path("header_only.las")); }, "no ~A (log data) section");
   expect_error([&] { las::read(las_path("no_such_file.las")); }, "cannot open");
   // ~ASCII present with no rows: a valid, empty file, which a well cannot be made of.
@@ -203,7 +202,47 @@ TEST(Las, MalformedTextNamesTheLine) {
   EXPECT_EQ(las::parse(wrapped + "100.0\n50.0\n100.5\n51.0\n", "w.las").rows(), 2);
   expect_error([&] { las::parse(wrapped + "100.0\n50.0\n100.5\n", "w.las"); }, "end in the middle of a depth step");
   expect_error([&] { las::parse(head + "1 2\n~Other\n", "m.las"); }, "after the ~A data section");
-  expect_error([&] { las::parse(head.substr(0, head.find("~CURVE")) + "~Log_Definition\n", "m.las"); }, "LAS 3.0");
+  expect_error([&] { las::parse(head.substr(0, head.find("~CURVE")) + "~Log_Definition\n", "m.las"); },
+               "is LAS 3.0, but the ~VERSION section says VERS 2.0");
+}
+
+TEST(Las, ReadsVersion30LogDataSets) {
+  // The CWLS sample: comma-delimited, the log's curves in ~Log_Definition, its data in ~Log_Data after core, tops,
+  // drilling and other data sets (skipped), a string curve (CDES, {S}) left out, descriptions without {format}.
+  REQUIRE_DATA("welllogs/las/sample_3.0.las");
+  const las::LasFile f = las::read(data_file.string());
+  EXPECT_EQ(f.version, "3.0");
+  EXPECT_EQ(f.rows(), 3);
+  std::vector<std::string> names;
+  for (const las::Curve& c : f.curves) names.push_back(c.mnemonic);
+  EXPECT_EQ(names, (std::vector<std::string>{"DEPT", "DT", "RHOB", "NPHI", "SFLU", "SFLA", "ILM", "ILD", "YME", "NMR[1]",
+                                             "NMR[2]", "NMR[3]", "NMR[4]", "NMR[5]"}));
+  EXPECT_EQ(f.curves[0].values, (std::vector<double>{1670.0, 1669.875, 1669.75}));
+  EXPECT_EQ(f.find("YME")->values[1], 1.47e12);
+  EXPECT_EQ(f.find("NMR[5]")->values[2], 17);
+  EXPECT_EQ(f.curves[0].description, "DEPTH");
+  EXPECT_EQ(f.well_value("WELL"), "ANY ET AL 12-34-12-34");
+  EXPECT_EQ(f.well_value("DATE"), "13/12/1986");
+  // Blank-delimited 3.0 data may quote strings; tab-delimited data split at tabs only; a bad DLM is named.
+  const std::string v3 = "~Version\n VERS. 3.0 :\n WRAP. NO :\n DLM . DLMVALUE :\n~Well\n NULL. -999.25 :\n"
+                         "~Log_Definition\n DEPT.M : depth {F}\n LITH. : lithology {S}\n GR.GAPI : gamma {F}\n"
+                         "~Log_Data | Log_Definition\n";
+  const auto with = [&](const std::string& dlm, const std::string& rows) {
+    std::string t = v3;
+    t.replace(t.find("DLMVALUE"), 8, dlm);
+    return las::parse(t + rows, "v3.las");
+  };
+  const las::LasFile spaced = with("SPACE", "100.0 \"fine sand\" 50.5\n100.5 shale -999.25\n");
+  ASSERT_EQ(spaced.curves.size(), 2u);
+  EXPECT_EQ(spaced.curves[1].mnemonic, "GR");
+  EXPECT_EQ(spaced.curves[1].values[0], 50.5);
+  EXPECT_TRUE(std::isnan(spaced.curves[1].values[1]));
+  EXPECT_EQ(with("TAB", "100.0\tfine sand\t50.5\n").curves[1].values[0], 50.5);
+  expect_error([&] { with("COMMA", "100.0,sand,5x\n"); }, "v3.las:12: '5x' is not a number (curve GR)");
+  expect_error([&] { with("COMMA", "100.0,sand\n"); }, "v3.las:12: 2 values in a data row, expected 3");
+  expect_error([&] { with("SEMICOLON", ""); }, "v3.las:4: DLM must be SPACE, COMMA or TAB");
+  expect_error([&] { with("COMMA", "1,a,2\n~Log_Data\n"); }, "a second log data section");
+  expect_error([&] { las::parse("~Version\n VERS. 4.0 :\n", "v.las"); }, "unknown LAS version '4.0'");
 }
 
 // ---------------------------------------------------------------------------

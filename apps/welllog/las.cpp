@@ -39,6 +39,47 @@ bool parse_number(std::string token, double& out) {
 
 std::string excerpt(const std::string& line) { return line.size() > 60 ? line.substr(0, 57) + "..." : line; }
 
+// The section a '~' line opens: V, W, C (curves), P, O, A (log data), or X (skipped). LAS 1.2 / 2.0 name sections by
+// their first letter; LAS 3.0 also by data set (~Log_Definition, ~Log_Parameter, ~Log_Data | Log_Definition), and
+// its other data sets (core, tops, drilling, ...) are skipped.
+char section_of(const std::string& name, bool las3) {
+  const std::string head = upper(name.substr(0, name.find_first_of(" \t|[")));
+  if (head.empty()) return '?';
+  if (las3 && head.find('_') != std::string::npos)
+    return head == "LOG_DEFINITION" ? 'C' : head == "LOG_PARAMETER" ? 'P' : head == "LOG_DATA" ? 'A' : 'X';
+  const char c = head[0];
+  return std::string("VWCPOA").find(c) != std::string::npos ? c : las3 ? 'X' : c;
+}
+
+// The values of a data row: split at `delimiter` (LAS 3.0 DLM: ' ' for any run of blanks, ',' or '\t'), each
+// trimmed; with blanks, a value in double quotes may hold blanks.
+std::vector<std::string> row_values(const std::string& line, char delimiter) {
+  std::vector<std::string> out;
+  if (delimiter != ' ') {
+    for (size_t start = 0;;) {
+      const size_t end = line.find(delimiter, start);
+      out.push_back(trim(line.substr(start, end == std::string::npos ? std::string::npos : end - start)));
+      if (end == std::string::npos) return out;
+      start = end + 1;
+    }
+  }
+  for (size_t i = 0; i < line.size();) {
+    if (std::isspace(static_cast<unsigned char>(line[i]))) {
+      ++i;
+    } else if (line[i] == '"') {
+      const size_t close = line.find('"', i + 1);
+      out.push_back(line.substr(i + 1, close == std::string::npos ? std::string::npos : close - i - 1));
+      i = close == std::string::npos ? line.size() : close + 1;
+    } else {
+      size_t j = i;
+      while (j < line.size() && !std::isspace(static_cast<unsigned char>(line[j]))) ++j;
+      out.push_back(line.substr(i, j - i));
+      i = j;
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 const Curve* LasFile::find(const std::string& mnemonic) const {
@@ -79,9 +120,11 @@ LasFile parse(const std::string& input, const std::string& origin) {
   }
   auto where = [&](size_t i) { return str_cat(origin, ":", i + 1, ": "); };
 
-  char section = 0;  // V, W, C, P, O, A
-  bool seen_version = false, seen_data = false;
-  std::vector<double> values;  // ~A values in file order
+  char section = 0;  // V, W, C, P, O, A; X: a LAS 3.0 data set that is not the log's
+  bool seen_version = false, seen_data = false, las3 = false;
+  char delimiter = ' ';          // LAS 3.0 DLM
+  std::vector<bool> text_curve;  // LAS 3.0 curves of strings (format {S}): read over, left out
+  std::vector<double> values;    // ~A values in file order
   size_t data_line = 0;
   for (size_t i = 0; i < lines.size(); ++i) {
     const std::string& raw = lines[i];
@@ -93,19 +136,21 @@ LasFile parse(const std::string& input, const std::string& origin) {
     if (is_blank_or_comment(t)) continue;
 
     if (t[0] == '~') {
-      STRATA_CHECK(section != 'A', where(i), "section ", excerpt(t), " after the ~A data section (~A must be last)");
+      STRATA_CHECK(section != 'A' || las3, where(i), "section ", excerpt(t),
+                   " after the ~A data section (~A must be last)");
       const std::string name = t.substr(1);
-      section = name.empty() ? '?' : char(std::toupper(static_cast<unsigned char>(name[0])));
+      section = section_of(name, las3);
       if (!seen_version) {
         STRATA_CHECK(section == 'V', where(i), "not a LAS file: the first section is '", excerpt(t),
                      "', a LAS file starts with ~VERSION");
         seen_version = true;
       }
       const std::string head = upper(name.substr(0, name.find_first_of(" \t")));
-      STRATA_CHECK(head.find('_') == std::string::npos && name.find('|') == std::string::npos, where(i),
-                   "section '~", excerpt(name), "' is LAS 3.0, which this reader does not support (LAS 1.2 and 2.0 "
-                   "only); export the well as LAS 2.0");
+      STRATA_CHECK(las3 || (head.find('_') == std::string::npos && name.find('|') == std::string::npos), where(i),
+                   "section '~", excerpt(name), "' is LAS 3.0, but the ~VERSION section says VERS ",
+                   las.version.empty() ? std::string("nothing") : las.version, "; set VERS. 3.0");
       if (section == 'A') {
+        STRATA_CHECK(!seen_data, where(i), "a second log data section (", excerpt(t), "); one well has one");
         STRATA_CHECK(!las.curves.empty(), where(i), "~A data section before any curve was defined in ~CURVE");
         seen_data = true;
         data_line = i;
@@ -116,16 +161,16 @@ LasFile parse(const std::string& input, const std::string& origin) {
 
     if (section == 'A') {
       const size_t n = las.curves.size();
-      std::istringstream row(t);
-      size_t count = 0;
-      for (std::string token; row >> token; ++count) {
-        double v = 0;
-        STRATA_CHECK(parse_number(token, v), where(i), "'", token, "' is not a number (curve ",
-                     las.curves[values.size() % n].mnemonic, ")");
+      const std::vector<std::string> row = row_values(t, delimiter);
+      for (const std::string& token : row) {
+        const size_t column = values.size() % n;
+        double v = std::numeric_limits<double>::quiet_NaN();
+        STRATA_CHECK(text_curve[column] || parse_number(token, v), where(i), "'", token, "' is not a number (curve ",
+                     las.curves[column].mnemonic, ")");
         values.push_back(v);
       }
       if (!las.wrapped)
-        STRATA_CHECK(count == n, where(i), count, " values in a data row, expected ", n,
+        STRATA_CHECK(row.size() == n, where(i), row.size(), " values in a data row, expected ", n,
                      " (one per curve in ~CURVE; is the file wrapped without WRAP. YES?)");
       continue;
     }
@@ -143,6 +188,12 @@ LasFile parse(const std::string& input, const std::string& origin) {
     h.unit = t.substr(dot + 1, unit_end - dot - 1);
     h.value = trim(t.substr(unit_end, colon - unit_end));
     h.description = trim(t.substr(colon + 1));
+    std::string format;  // LAS 3.0: "DESCRIPTION {format} | association"
+    if (las3) {
+      const size_t bar = h.description.find('|'), brace = h.description.find('{');
+      if (brace < bar) format = upper(h.description.substr(brace + 1, h.description.find('}', brace) - brace - 1));
+      h.description = trim(h.description.substr(0, std::min(bar, brace)));
+    }
     STRATA_CHECK(!h.mnemonic.empty(), where(i), "header line '", excerpt(t), "' has no mnemonic before the '.'");
     const std::string m = upper(h.mnemonic);
 
@@ -150,14 +201,19 @@ LasFile parse(const std::string& input, const std::string& origin) {
       if (m == "VERS") {
         double v = 0;
         STRATA_CHECK(parse_number(h.value, v), where(i), "VERS '", h.value, "' is not a version number");
-        STRATA_CHECK(v < 3.0, where(i), "LAS ", h.value, " is not supported (LAS 1.2 and 2.0 only); export the well "
-                                         "as LAS 2.0");
-        STRATA_CHECK(v >= 1.0, where(i), "unknown LAS version '", h.value, "'");
-        las.version = v < 2.0 ? "1.2" : "2.0";
+        STRATA_CHECK(v >= 1.0 && v < 4.0, where(i), "unknown LAS version '", h.value, "' (1.2, 2.0 and 3.0 are read)");
+        las.version = v < 2.0 ? "1.2" : v < 3.0 ? "2.0" : "3.0";
+        las3 = v >= 3.0;
       } else if (m == "WRAP") {
         const std::string w = upper(h.value);
         STRATA_CHECK(w == "YES" || w == "NO", where(i), "WRAP must be YES or NO, got '", h.value, "'");
         las.wrapped = w == "YES";
+        STRATA_CHECK(!(las3 && las.wrapped), where(i), "WRAP. YES in a LAS 3.0 file, which has one line per depth step");
+      } else if (m == "DLM") {
+        const std::string d = upper(h.value);
+        STRATA_CHECK(d == "SPACE" || d == "COMMA" || d == "TAB", where(i), "DLM must be SPACE, COMMA or TAB, got '",
+                     h.value, "'");
+        delimiter = d == "COMMA" ? ',' : d == "TAB" ? '\t' : ' ';
       }
     } else if (section == 'W') {
       const bool numeric_item = m == "STRT" || m == "STOP" || m == "STEP" || m == "NULL";
@@ -172,6 +228,7 @@ LasFile parse(const std::string& input, const std::string& origin) {
       STRATA_CHECK(las.find(h.mnemonic) == nullptr, where(i), "curve '", h.mnemonic,
                    "' is defined twice in ~CURVE; rename one of them");
       las.curves.push_back({h.mnemonic, h.unit, h.description, {}});
+      text_curve.push_back(format == "S");
     } else {
       las.parameters.push_back(h);
     }
@@ -192,6 +249,9 @@ LasFile parse(const std::string& input, const std::string& origin) {
       const double v = values[r * n + c];
       las.curves[c].values[r] = v == las.null_value ? nan : v;
     }
+  STRATA_CHECK(!text_curve[0], origin, ": the index curve ", las.curves[0].mnemonic, " holds strings ({S})");
+  for (size_t c = n; c-- > 1;)
+    if (text_curve[c]) las.curves.erase(las.curves.begin() + std::ptrdiff_t(c));
   return las;
 }
 

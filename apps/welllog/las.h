@@ -1,6 +1,7 @@
-// LAS (Log ASCII Standard) reader, versions 1.2 and 2.0.
+// LAS (Log ASCII Standard) reader, versions 1.2, 2.0 and 3.0.
 //
-//   ~V  version section: VERS (1.2 | 2.0), WRAP (YES | NO)
+//   ~V  version section: VERS (1.2 | 2.0 | 3.0), WRAP (YES | NO), DLM (3.0: SPACE,
+//       COMMA or TAB between data values)
 //   ~W  well section: STRT, STOP, STEP, NULL, WELL, ... (in LAS 1.2 the value of
 //       the descriptive items sits after the colon: "COMP. COMPANY: ANY OIL LTD")
 //   ~C  curves, in the column order of the data; the first is the index (depth)
@@ -8,13 +9,17 @@
 //   ~A  the data: one line per depth step, or with WRAP YES the depth alone on
 //       a line followed by the other values over as many lines as needed
 //
+// LAS 3.0 names the log's sections ~Log_Definition (curves), ~Log_Parameter and
+// ~Log_Data | Log_Definition (data, which need not be last); its other data
+// sets (core, tops, drilling, ...) are skipped, descriptions lose their
+// {format} and | association, and curves of strings ({S}) are left out.
+//
 // Header lines are "MNEM.UNIT  VALUE : DESCRIPTION" (the unit runs from the
 // first dot to the next space). Values equal to NULL become NaN. A comma in a
-// number is read as a decimal mark (LAS 2.0 data are space-delimited, so a
-// comma can be nothing else). Errors name the file and the line: not a LAS
-// file, LAS 3.0 (its ~Log_Definition / ~Log_Data sections and delimiters are
-// not supported), no ~A section, a row with the wrong number of values, a
-// value that is not a number.
+// number is read as a decimal mark when blanks delimit the data (a comma can be
+// nothing else there). Errors name the file and the line: not a LAS file, no
+// ~A section, a row with the wrong number of values, a value that is not a
+// number.
 #pragma once
 
 #include <cstdint>
@@ -34,7 +39,7 @@ struct Curve {
 
 struct LasFile {
   std::string path;
-  std::string version;  // "1.2" or "2.0"
+  std::string version;  // "1.2", "2.0" or "3.0"
   bool wrapped = false;
   double null_value = -999.25;
   std::vector<HeaderItem> well, parameters;
