@@ -871,6 +871,9 @@ SurveyStats survey_stats(const SegyVolume& v) {
   STRATA_CHECK(m2 > 0, v.path(), ": every trace is constant; nothing to match");
   const double var = m2 / double(samples);
   st.kurtosis = m4 / double(samples) / (var * var);
+  STRATA_CHECK(spectrum.wavelet_period() > 0, v.path(), ": the traces' power lies at their lowest frequencies (a ",
+               "centroid period of ", spectrum.centroid_period(), " samples, under ", kMinWaveletCycles,
+               " cycles a trace): a ramp or a trend, not a seismic wavelet to match");
   st.dominant_period = spectrum.peak_period();
   st.dominant_hz = 1000.0 / (st.dominant_period * st.interval_ms);
   // Correlation c between neighbours ~ S / (S + N) for a laterally continuous signal.
