@@ -206,6 +206,35 @@ TEST(Las, MalformedTextNamesTheLine) {
                "is LAS 3.0, but the ~VERSION section says VERS 2.0");
 }
 
+TEST(Las, TrainingWellsTakeTheirLabelsFromTheLabelCurve) {
+  // data.source: las reads the facies codes from the curve data.label_column names (any case; NULL: an unlabelled
+  // sample), which is then not a log; eval --data FILE.las reads them the same way.
+  const fs::path dir = test::fresh_dir("welllog", "las_labels");
+  std::ofstream(dir / "w.las") << std::string(kMiniLas).replace(std::string(kMiniLas).find(" GR  .GAPI"), 0,
+                                                                 " FACIES.  : FACIES CODE\n")
+                               << "100.0 3 50.0\n100.5 -999.25 51.0\n101.0 4 52.0\n";
+  const las::LasFile f = las::read((dir / "w.las").string());
+  const Well w = well_from_las(f, "Facies");
+  EXPECT_EQ(w.codes, (std::vector<int64_t>{3, -1, 4}));
+  EXPECT_EQ(w.logs.count("FACIES"), 0u);
+  EXPECT_EQ(w.logs.count("GR"), 1u);
+  EXPECT_FALSE(well_from_las(f).has_labels());  // prediction: no label curve, FACIES is a log like any other
+  EXPECT_EQ(well_from_las(f).logs.count("FACIES"), 1u);
+  Config data = Config::parse(str_cat("{source: las, paths: [", (dir / "w.las").string(), "], label_column: facies}"),
+                              "data");
+  std::vector<Well> wells = load_wells(data);
+  ASSERT_EQ(wells.size(), 1u);
+  EXPECT_EQ(wells[0].codes, w.codes);
+  EXPECT_EQ(load_wells_from_file((dir / "w.las").string(), data, true)[0].codes, w.codes);
+  EXPECT_FALSE(load_wells_from_file((dir / "w.las").string(), data, false)[0].has_labels());
+  std::ofstream(dir / "bad.las") << std::string(kMiniLas).replace(std::string(kMiniLas).find(" GR  .GAPI"), 0,
+                                                                   " FACIES.  : FACIES CODE\n")
+                                 << "100.0 3.5 50.0\n";
+  expect_error([&] { well_from_las((dir / "bad.las").string(), "Facies"); },
+               "bad.las: curve FACIES holds 3.5 at depth 100, not an integer label code");
+  fs::remove_all(dir);
+}
+
 TEST(Las, ReadsVersion30LogDataSets) {
   // The CWLS sample: comma-delimited, the log's curves in ~Log_Definition, its data in ~Log_Data after core, tops,
   // drilling and other data sets (skipped), a string curve (CDES, {S}) left out, descriptions without {format}.

@@ -74,8 +74,9 @@ std::vector<Well> load_wells_from_file(const std::string& path, const Config& da
   std::vector<Well> wells;
   for (const std::string& f : well_files(path)) {
     require_input_file(f, "well data");
-    std::vector<Well> read = looks_like_las(f) ? std::vector<Well>{well_from_las(f)}
-                                              : wells_from_table(read_csv(f), columns_of(data), read_labels);
+    const Columns columns = columns_of(data);
+    std::vector<Well> read = looks_like_las(f) ? std::vector<Well>{well_from_las(f, read_labels ? columns.label : "")}
+                                              : wells_from_table(read_csv(f), columns, read_labels);
     for (Well& w : read) wells.push_back(std::move(w));
   }
   CurveMap::from_config(data).apply(wells);
@@ -107,8 +108,10 @@ std::vector<Well> load_wells(const Config& data) {
     data.mark_known("paths");
     wells = synthetic_gamma_wells(SyntheticOptions::from_config(syn));
   } else if (source == "las") {
+    const std::string label = data.get_string("label_column", Columns{}.label);  // the curve of label codes
     for (const std::string& p : data.get_string_list("paths", {}))
-      for (const std::string& f : well_files(require_file(data, "paths", p), true)) wells.push_back(well_from_las(f));
+      for (const std::string& f : well_files(require_file(data, "paths", p), true))
+        wells.push_back(well_from_las(f, label));
     STRATA_CHECK(!wells.empty(), data.key_path("paths"), ": list at least one LAS file");
   } else {
     const std::string path = require_file(data, "path", data.require_string("path"));

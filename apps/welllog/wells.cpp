@@ -231,16 +231,27 @@ int64_t flag_outliers(const Preprocessing& p, Well& w) {
   return changed;
 }
 
-Well well_from_las(const std::string& path) { return well_from_las(las::read(path)); }
+Well well_from_las(const std::string& path, const std::string& label_curve) {
+  return well_from_las(las::read(path), label_curve);
+}
 
-Well well_from_las(const las::LasFile& f) {
+Well well_from_las(const las::LasFile& f, const std::string& label_curve) {
   STRATA_CHECK(f.rows() > 0, f.path, ": the ~A section holds no depth steps");
   Well w;
   w.name = f.well_value("WELL");
   if (w.name.empty()) w.name = std::filesystem::path(f.path).stem().string();
   w.depth = f.curves[0].values;
   w.depth_unit = depth_unit_of(f.curves[0].unit);
-  for (size_t c = 1; c < f.curves.size(); ++c) w.logs[f.curves[c].mnemonic] = f.curves[c].values;
+  const las::Curve* labels = label_curve.empty() ? nullptr : f.find(label_curve);
+  for (size_t c = 1; c < f.curves.size(); ++c)
+    if (&f.curves[c] != labels) w.logs[f.curves[c].mnemonic] = f.curves[c].values;
+  if (labels != nullptr)
+    for (size_t r = 0; r < labels->values.size(); ++r) {
+      const double v = labels->values[r];
+      STRATA_CHECK(std::isnan(v) || v == std::floor(v), f.path, ": curve ", labels->mnemonic, " holds ", v,
+                   " at depth ", w.depth[r], ", not an integer label code (data.label_column names the label curve)");
+      w.codes.push_back(std::isnan(v) ? -1 : int64_t(v));
+    }
   for (size_t r = 0; r < w.depth.size(); ++r) w.rows.push_back(r);
   sort_by_depth(w, f.path);
   return w;

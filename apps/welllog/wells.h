@@ -67,8 +67,10 @@ std::vector<Well> wells_from_table(const Table& t, const Columns& c, bool read_l
 // One well from a LAS file: curve mnemonics become log names, the first curve
 // is the depth; the well name is the WELL item (or the file name). Sorted to
 // increasing depth (a negative STEP lists the well bottom-up).
-Well well_from_las(const std::string& path);
-Well well_from_las(const las::LasFile& f);  // a file already read (f.path names it)
+// With `label_curve`, the curve of that mnemonic (any case), when the file has it, holds the label codes (NULL:
+// an unlabelled sample) and is not a log.
+Well well_from_las(const std::string& path, const std::string& label_curve = "");
+Well well_from_las(const las::LasFile& f, const std::string& label_curve = "");  // a file already read
 
 // Puts the samples of `w` in order of increasing depth (stable: repeated
 // depths keep their order), carrying logs, codes and source rows along, and
