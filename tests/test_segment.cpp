@@ -406,7 +406,8 @@ TEST(Transforms, ClassMixPastesHalfTheClassesOfAnotherSample) {
     from.image.data[size_t(h * w + i)] = -float(i);
   }
   from.mask.data[3] = kIgnoreLabel;
-  const Sample plain{Image{2, h, w, std::vector<float>(size_t(2 * h * w), 0.5f)}, LabelMap{h, w, std::vector<int32_t>(size_t(h * w), 5)}};
+  const Sample plain{Image{2, h, w, std::vector<float>(size_t(2 * h * w), 0.5f)},
+                     LabelMap{h, w, std::vector<int32_t>(size_t(h * w), 5)}};
   std::set<std::set<int32_t>> drawn;
   for (uint64_t seed = 0; seed < 20; ++seed) {
     Sample onto = plain;

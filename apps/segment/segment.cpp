@@ -211,7 +211,8 @@ void class_mix(Sample& onto, const Sample& from, std::mt19937_64& rng) {
     const int32_t v = from.mask.data[size_t(i)];
     if (std::find(classes.begin(), classes.end(), v) == classes.end()) continue;
     onto.mask.data[size_t(i)] = v;
-    for (int64_t c = 0; c < onto.image.channels; ++c) onto.image.data[size_t(c * plane + i)] = from.image.data[size_t(c * plane + i)];
+    for (int64_t c = 0; c < onto.image.channels; ++c)
+      onto.image.data[size_t(c * plane + i)] = from.image.data[size_t(c * plane + i)];
   }
 }
 
