@@ -160,6 +160,39 @@ TEST(Segy, UnsortedTracesLandOnTheSameGrid) {
   fs::remove_all(d);
 }
 
+TEST(Segy, GridAtOtherHeaderBytes) {
+  // A cube whose inline / crossline numbers sit at bytes 9 / 21 (189 / 193 zero) reads as a 2-D line by default,
+  // and its description names the bytes that make it the cube; with them it is the same cube as the original.
+  const fs::path d = fresh_dir("segy_bytes");
+  test::write_test_segy(d / "std.sgy", 4, 6, 40);
+  std::string bytes = bytes_of(d / "std.sgy");
+  const size_t trace_bytes = 240 + 40 * 4;
+  for (size_t t = 0; t < 24; ++t) {
+    const size_t h = 3600 + t * trace_bytes;
+    bytes.replace(h + 8, 4, bytes.substr(h + 188, 4));
+    bytes.replace(h + 20, 4, bytes.substr(h + 192, 4));
+    bytes.replace(h + 188, 8, std::string(8, '\0'));
+  }
+  std::ofstream(d / "moved.sgy", std::ios::binary) << bytes;
+  const SegyVolume standard((d / "std.sgy").string()), as_line((d / "moved.sgy").string());
+  EXPECT_TRUE(as_line.is_line());
+  EXPECT_NE(as_line.describe().find("header bytes 9 / 21 lay its traces on a grid of 4 x 6: for a cube, set "
+                                    "segy.inline_byte=9 segy.crossline_byte=21"),
+            std::string::npos)
+      << as_line.describe();
+  EXPECT_EQ(standard.describe().find("header bytes"), std::string::npos);
+  const SegyVolume cube((d / "moved.sgy").string(), SegyOptions{9, 21});
+  EXPECT_FALSE(cube.is_line());
+  EXPECT_EQ(cube.inlines(), standard.inlines());
+  EXPECT_EQ(cube.crosslines(), standard.crosslines());
+  EXPECT_EQ(cube.section("crossline", 2).data, standard.section("crossline", 2).data);
+  // A byte inside a field is named with its key.
+  EXPECT_NE(error_of([&] { SegyVolume((d / "moved.sgy").string(), SegyOptions{10, 21}); })
+                .find("trace header byte 10 (segy.inline_byte) is not the first byte of a header field"),
+            std::string::npos);
+  fs::remove_all(d);
+}
+
 TEST(Segy, Int32Int16LinesAndCrosslineSorting) {
   // Files written byte by byte (tests/segy_fixture.h): int32 and int16 samples, a 2-D line with inline
   // numbers, a 2-D line without any (every trace at one position), and f3 re-sorted by crossline.

@@ -42,6 +42,16 @@ constexpr const char* kApp = "strata-faults";
 // The sections a cube is predicted on when --direction is not given.
 constexpr const char* kDefaultDirection = "all";
 
+// segy.inline_byte / segy.crossline_byte: where the trace headers of the SEG-Y files a command reads (data.match,
+// eval --data / --labels, predict) hold the inline and crossline numbers.
+SegyOptions segy_options(const Config& cfg) {
+  const Config s = cfg.section("segy");
+  SegyOptions o;
+  o.inline_byte = int(s.get_int("inline_byte", o.inline_byte, Bounds::between(1, 237)));
+  o.crossline_byte = int(s.get_int("crossline_byte", o.crossline_byte, Bounds::between(1, 237)));
+  return o;
+}
+
 // The generator's options: data.synthetic, narrowed by data.match (a SEG-Y survey) when given. The matched
 // ranges are written back into the config with data.matched: true, so config.yaml and the checkpoint hold
 // what was generated and eval regenerates it without the survey.
@@ -49,9 +59,10 @@ SynthOptions synth_options(Config& cfg, bool verbose) {
   Config data = cfg.section("data");
   const std::string match = data.get_string("match", "");
   const bool matched = data.get_bool("matched", false);
+  const SegyOptions segy = segy_options(cfg);
   SynthOptions o = SynthOptions::from_config(data.section("synthetic"));
   if (match.empty() || matched) return o;
-  const SegyVolume survey(match);
+  const SegyVolume survey(match, segy);
   const std::string what = o.match(survey);
   if (verbose) std::fprintf(stderr, "%s: matching %s\n%s", kApp, survey.describe().c_str(), what.c_str());
   Config synthetic = data.section("synthetic");
@@ -264,6 +275,7 @@ Model load_model(const std::string& path, const std::vector<std::string>& overri
     }
   }
   m.tolerance = m.cfg.section("metrics").get_int("tolerance", 1, Bounds::between(0, 10));
+  m.segy = segy_options(m.cfg);
   return m;
 }
 
@@ -709,7 +721,7 @@ void predict_segy(Model& m, const AppArgs& a) {
   const std::string png_dir = a.values.count("--png") ? a.values.at("--png") : "";
   const auto start = std::chrono::steady_clock::now();
   const auto seconds = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
-  const SegyVolume in(a.input);
+  const SegyVolume in(a.input, m.segy);
   std::fprintf(stderr, "%s: %s\n", kApp, in.describe().c_str());
   STRATA_CHECK(is_segy(a.output), a.output, ": the output of a SEG-Y input is a SEG-Y file (.sgy or .segy)");
   const std::string sections_of = output_direction(direction);
@@ -913,8 +925,8 @@ class FaultsModel : public TrainedTask {
       STRATA_USAGE_CHECK(a.values.count("--labels"), "eval --data ", a.data,
                          ": a SEG-Y volume needs --labels FILE.sgy (1 on faults, 0 elsewhere, the same geometry)");
       direction_ = volume_direction(a);
-      volume_.emplace(a.data);
-      labels_.emplace(a.values.at("--labels"));
+      volume_.emplace(a.data, m_->segy);
+      labels_.emplace(a.values.at("--labels"), m_->segy);
       const SegyVolume &v = *volume_, &l = *labels_;
       STRATA_CHECK(v.inlines() == l.inlines() && v.crosslines() == l.crosslines() && v.samples() == l.samples() &&
                        v.traces() == l.traces(),

@@ -7,6 +7,7 @@
 
 #include "apps/common/cli.h"
 #include "apps/faults/faults.h"
+#include "apps/faults/segy.h"
 #include "config/config.h"
 #include "layers/module.h"
 
@@ -22,6 +23,7 @@ struct Model {
   PeriodMatch period;
   int64_t tolerance = 1;
   bool volume = false;  // a 3-D model (model.type unet3d): predicts cubes at once
+  SegyOptions segy;     // segy.inline_byte / crossline_byte of the SEG-Y files it reads
 };
 Model load_model(const std::string& path, const std::vector<std::string>& overrides);
 

@@ -13,6 +13,7 @@
 #include <fstream>
 #include <map>
 #include <set>
+#include <tuple>
 
 #include "apps/common/output_plan.h"
 #include "engine/error.h"
@@ -102,9 +103,18 @@ void SegyVolume::open(const SegyOptions& o) {
   }
 
   // Geometry from the trace headers.
-  std::vector<int> il(static_cast<size_t>(n)), xl(static_cast<size_t>(n)), off(static_cast<size_t>(n));
-  for (auto [field, buf] : {std::pair{o.inline_byte, &il}, std::pair{o.crossline_byte, &xl}, std::pair{int(SEGY_TR_OFFSET), &off}}) {
-    const int r = segy_field_forall(fp_, field, 0, n, 1, buf->data(), long(trace0_), int(trace_bytes_));
+  const auto field_of_every_trace = [&](int field, std::vector<int>& out) {
+    out.resize(size_t(n));
+    return segy_field_forall(fp_, field, 0, n, 1, out.data(), long(trace0_), int(trace_bytes_));
+  };
+  std::vector<int> il, xl, off;
+  for (auto [field, buf, key] : {std::tuple{o.inline_byte, &il, "segy.inline_byte"},
+                                 std::tuple{o.crossline_byte, &xl, "segy.crossline_byte"},
+                                 std::tuple{int(SEGY_TR_OFFSET), &off, ""}}) {
+    const int r = field_of_every_trace(field, *buf);
+    if (r == SEGY_INVALID_FIELD || r == SEGY_INVALID_ARGS)
+      fail(str_cat("trace header byte ", field, " (", key, ") is not the first byte of a header field; inline / ",
+                   "crossline numbers are usually at 189 / 193, or 9 / 21, 5 / 21, 17 / 13"));
     if (r != SEGY_OK) fail(str_cat("cannot read trace header byte ", field, ": ", segy_error_name(r)));
   }
   std::map<std::pair<int, int>, std::vector<int64_t>> at;
@@ -117,7 +127,24 @@ void SegyVolume::open(const SegyOptions& o) {
       fail(str_cat("pre-stack data: ", list.size(), " traces with ", offsets.size(), " offsets at inline ", pos.first,
                    " crossline ", pos.second, "; strata-faults needs post-stack (stacked or migrated) data"));
   }
+  // Read as a line: if another common pair of header bytes lays the traces on a grid of distinct positions, say so.
+  const auto hint_other_bytes = [&] {
+    for (auto [a, b] : {std::pair{189, 193}, std::pair{9, 21}, std::pair{5, 21}, std::pair{17, 13}}) {
+      if (a == o.inline_byte && b == o.crossline_byte) continue;
+      std::vector<int> ia, xb;
+      if (field_of_every_trace(a, ia) != SEGY_OK || field_of_every_trace(b, xb) != SEGY_OK) continue;
+      std::set<std::pair<int, int>> cells;
+      for (int64_t i = 0; i < n; ++i) cells.insert({ia[size_t(i)], xb[size_t(i)]});
+      const std::set<int> as(ia.begin(), ia.end()), bs(xb.begin(), xb.end());
+      if (cells.size() != size_t(n) || as.size() < 2 || bs.size() < 2 || as.size() * bs.size() > size_t(2 * n))
+        continue;
+      hint_ = str_cat("; header bytes ", a, " / ", b, " lay its traces on a grid of ", as.size(), " x ", bs.size(),
+                      ": for a cube, set segy.inline_byte=", a, " segy.crossline_byte=", b);
+      return;
+    }
+  };
   const auto line_in_file_order = [&] {
+    hint_other_bytes();
     line_ = true;
     sorting_ = "line";
     inlines_ = {il[0]};
@@ -183,7 +210,7 @@ std::string SegyVolume::describe() const {
                                   : str_cat("3-D cube ", inlines_.size(), " inlines x ", crosslines_.size(),
                                             " crosslines (", traces_, " traces, ", sorting_, " sorted)");
   return str_cat(path_, ": ", shape, ", ", samples_, " samples at ", interval_ms(), " ms, ", format_name(),
-                 lsb_ ? ", little-endian" : ", big-endian");
+                 lsb_ ? ", little-endian" : ", big-endian", hint_);
 }
 
 std::vector<float> SegyVolume::trace(int64_t i) const {

@@ -31,6 +31,8 @@ namespace strata::faults {
 constexpr float kUndefinedFrom = 5e29f;  // |x| from here on is undefined
 inline bool missing_sample(float x) { return !(x < kUndefinedFrom && x > -kUndefinedFrom); }
 
+// Where the trace headers hold the grid (the config's segy.inline_byte / segy.crossline_byte): the first byte of a
+// standard trace header field, as segyio's iline= / xline= take them.
 struct SegyOptions {
   int inline_byte = 189;     // trace header byte of the inline number
   int crossline_byte = 193;  // ... of the crossline number
@@ -56,6 +58,8 @@ class SegyVolume {
   const std::vector<int32_t>& crosslines() const { return crosslines_; }
   // The trace at grid cell (inline index, crossline index), or -1 where the survey has none.
   int64_t trace_at(int64_t il, int64_t xl) const { return grid_[size_t(il * int64_t(crosslines_.size()) + xl)]; }
+  // The geometry in words; for a file read as a 2-D line whose traces form a grid at other common header bytes
+  // (9 / 21, 5 / 21, 17 / 13, 189 / 193), also the bytes to set.
   std::string describe() const;
 
   // One trace's samples as floats, and its raw 240-byte header (big-endian, as segyio gives it).
@@ -89,7 +93,7 @@ class SegyVolume {
   bool lsb_ = false, line_ = false;
   int64_t samples_ = 0, traces_ = 0, trace0_ = 0, trace_bytes_ = 0;
   double dt_us_ = 0;
-  std::string sorting_, text_;
+  std::string sorting_, text_, hint_;
   std::array<char, 400> bin_{};
   std::vector<int32_t> inlines_, crosslines_;
   std::vector<int64_t> grid_;  // inline-major
