@@ -12,6 +12,7 @@
 #include <sstream>
 #include <unordered_map>
 
+#include "apps/common/figure.h"
 #include "apps/common/output_plan.h"
 #include "engine/error.h"
 #include "engine/file_io.h"
@@ -178,17 +179,11 @@ std::pair<std::vector<ImagePair>, std::vector<ImagePair>> split_by_fraction(cons
 
 namespace {
 
-std::string hex_colour(uint32_t rgb) {
-  char buf[8];
-  std::snprintf(buf, sizeof buf, "#%06x", rgb);
-  return buf;
-}
-
-uint32_t colour_key(const std::array<uint8_t, 3>& c) { return uint32_t(c[0]) << 16 | uint32_t(c[1]) << 8 | c[2]; }
+uint32_t colour_key(const Rgb& c) { return uint32_t(c[0]) << 16 | uint32_t(c[1]) << 8 | c[2]; }
 
 }  // namespace
 
-MaskSpec MaskSpec::from_config(const Config& mask, int64_t classes, const std::vector<std::array<uint8_t, 3>>& palette) {
+MaskSpec MaskSpec::from_config(const Config& mask, int64_t classes, const std::vector<Rgb>& palette) {
   MaskSpec m;
   m.mode = mask.get_choice("mode", classes <= 2 ? "binary" : "index", {"binary", "index", "colour", "color"});
   if (m.mode == "color") m.mode = "colour";
@@ -197,12 +192,9 @@ MaskSpec MaskSpec::from_config(const Config& mask, int64_t classes, const std::v
   m.classes = classes;
   const std::string ignore_colour = mask.get_string("ignore_colour", "");
   if (!ignore_colour.empty()) {
-    unsigned rgb = 0;
-    char tail = 0;
-    STRATA_CHECK(ignore_colour.size() == 7 && std::sscanf(ignore_colour.c_str(), "#%6x%c", &rgb, &tail) == 1,
-                 mask.origin(), ": ", mask.key_path("ignore_colour"), ": '", ignore_colour,
-                 "' is not a colour; write #RRGGBB (quoted in YAML)");
-    m.ignore_colour = int64_t(rgb);
+    m.ignore_colour = parse_hex_colour(ignore_colour);
+    STRATA_CHECK(m.ignore_colour.has_value(), mask.origin(), ": ", mask.key_path("ignore_colour"), ": '",
+                 ignore_colour, "' is not a colour; write #RRGGBB (quoted in YAML)");
   }
   if (m.mode == "colour") {
     STRATA_CHECK(int64_t(palette.size()) == classes, mask.origin(), ": ", mask.key_path("mode"),
@@ -211,9 +203,9 @@ MaskSpec MaskSpec::from_config(const Config& mask, int64_t classes, const std::v
     for (size_t a = 0; a < palette.size(); ++a) {
       for (size_t b = 0; b < a; ++b)
         STRATA_CHECK(palette[a] != palette[b], mask.origin(), ": ", mask.key_path("mode"), ": classes ", b, " and ",
-                     a, " have the same palette colour ", hex_colour(colour_key(palette[a])),
+                     a, " have the same palette colour ", hex_colour(palette[a]),
                      ", so colour masks cannot tell them apart");
-      STRATA_CHECK(int64_t(colour_key(palette[a])) != m.ignore_colour, mask.origin(), ": ",
+      STRATA_CHECK(palette[a] != m.ignore_colour, mask.origin(), ": ",
                    mask.key_path("ignore_colour"), " ", ignore_colour, " is the palette colour of class ", a);
     }
     m.colours = palette;
@@ -230,17 +222,17 @@ LabelMap MaskSpec::read_colours(const std::string& path, int64_t height, int64_t
                " but its image is ", width, " x ", height, " (width x height)");
   std::unordered_map<uint32_t, int32_t> class_of;
   for (size_t c = 0; c < colours.size(); ++c) class_of.emplace(colour_key(colours[c]), int32_t(c));
-  if (ignore_colour >= 0) class_of.emplace(uint32_t(ignore_colour), kIgnoreLabel);
+  if (ignore_colour) class_of.emplace(colour_key(*ignore_colour), kIgnoreLabel);
   const int64_t plane = height * width;
-  const auto level = [](float v) { return uint32_t(std::lround(v * 255.f)); };
+  const auto level = [](float v) { return uint8_t(std::lround(v * 255.f)); };
   LabelMap m{height, width, std::vector<int32_t>(size_t(plane))};
   for (int64_t i = 0; i < plane; ++i) {
-    const uint32_t key = level(img.data[size_t(i)]) << 16 | level(img.data[size_t(plane + i)]) << 8 |
-                         level(img.data[size_t(2 * plane + i)]);
-    const auto it = class_of.find(key);
+    const Rgb colour{level(img.data[size_t(i)]), level(img.data[size_t(plane + i)]),
+                     level(img.data[size_t(2 * plane + i)])};
+    const auto it = class_of.find(colour_key(colour));
     STRATA_CHECK(it != class_of.end(), path, ": pixel (x ", i % width, ", y ", i / width, ") has the colour ",
-                 hex_colour(key), ", which is no class's in the palette",
-                 ignore_colour >= 0 ? std::string() : std::string(" (data.mask.ignore_colour leaves a colour out)"),
+                 hex_colour(colour), ", which is no class's in the palette",
+                 ignore_colour ? std::string() : std::string(" (data.mask.ignore_colour leaves a colour out)"),
                  "; masks saved as JPEG change colours at edges: save them as PNG");
     m.data[size_t(i)] = it->second;
   }

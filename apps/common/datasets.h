@@ -19,10 +19,12 @@
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "apps/common/figure.h"
 #include "apps/common/image_io.h"
 #include "config/config.h"
 
@@ -59,13 +61,12 @@ struct MaskSpec {
   int64_t classes = 2;          // index: values 0 .. classes-1
   int64_t ignore = -1;          // index: this value is ignored (-1: none)
   // colour: an RGB mask drawn in the class colours, colours[c] for class c (the config's palette); pixels of
-  // ignore_colour (0xRRGGBB, -1: none) are ignored.
-  std::vector<std::array<uint8_t, 3>> colours;
-  int64_t ignore_colour = -1;
+  // ignore_colour are ignored.
+  std::vector<Rgb> colours;
+  std::optional<Rgb> ignore_colour;
   // data.mask: {mode, threshold, ignore, ignore_colour}; `classes` comes from the model, `palette` (one colour a
   // class) from the config.
-  static MaskSpec from_config(const Config& mask, int64_t classes,
-                              const std::vector<std::array<uint8_t, 3>>& palette = {});
+  static MaskSpec from_config(const Config& mask, int64_t classes, const std::vector<Rgb>& palette = {});
   // Reads and checks a mask for an image of `height` x `width`; ignored
   // pixels become kIgnoreLabel.
   LabelMap read(const std::string& path, int64_t height, int64_t width) const;

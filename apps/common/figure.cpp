@@ -66,12 +66,6 @@ void set_stroke(cairo_t* cr, const Stroke& s) {
   cairo_set_dash(cr, dashes.data(), int(dashes.size()), 0);
 }
 
-std::string hex(Rgb c) {
-  char b[8];
-  std::snprintf(b, sizeof b, "#%02x%02x%02x", c[0], c[1], c[2]);
-  return b;
-}
-
 std::string xml_escape(const std::string& s) {
   std::string o;
   for (char c : s) {
@@ -92,6 +86,19 @@ std::vector<std::string>& formats() {
 }
 
 }  // namespace
+
+std::string hex_colour(Rgb c) {
+  char b[8];
+  std::snprintf(b, sizeof b, "#%02x%02x%02x", c[0], c[1], c[2]);
+  return b;
+}
+
+std::optional<Rgb> parse_hex_colour(const std::string& text) {
+  unsigned r = 0, g = 0, b = 0;
+  char tail = 0;
+  if (text.size() != 7 || std::sscanf(text.c_str(), "#%2x%2x%2x%c", &r, &g, &b, &tail) != 3) return std::nullopt;
+  return Rgb{uint8_t(r), uint8_t(g), uint8_t(b)};
+}
 
 bool segment_hits(Point a, Point b, const Rect& r) {
   // Liang-Barsky: clip the parameter range of a + t (b - a), t in [0, 1], to the rectangle's four half-planes.
@@ -274,7 +281,7 @@ void Figure::write_svg(const std::string& path) const {
     std::snprintf(head, sizeof head, "<text transform=\"translate(%.2f %.2f) rotate(%g)\" y=\"%.2f\" font-size=\"%g\"%s",
                   t->at.x, t->at.y, -t->font.angle, baseline_offset(t->font.v, t->font.size), t->font.size,
                   t->font.bold ? " font-weight=\"bold\"" : "");
-    text << head << " text-anchor=\"" << anchor << "\" fill=\"" << hex(t->font.colour) << "\">" << xml_escape(t->s)
+    text << head << " text-anchor=\"" << anchor << "\" fill=\"" << hex_colour(t->font.colour) << "\">" << xml_escape(t->s)
          << "</text>\n";
   }
   text << "</g>\n";

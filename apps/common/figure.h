@@ -67,6 +67,9 @@ struct Picture {
   std::vector<uint32_t> argb;
 };
 uint32_t argb(Rgb c, double alpha = 1.0);
+// A colour as '#rrggbb' text, and the colour of '#RRGGBB' text (either case; nothing for any other text).
+std::string hex_colour(Rgb c);
+std::optional<Rgb> parse_hex_colour(const std::string& text);
 
 class Figure {
  public:

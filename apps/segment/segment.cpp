@@ -37,21 +37,15 @@ TaskSpec TaskSpec::from_config(const Config& cfg) {
   STRATA_CHECK(int64_t(t.class_names.size()) == t.classes, cfg.origin(), ": class_names has ", t.class_names.size(),
                " names for ", t.classes, " classes (model.classes: 1 means two classes, background and object)");
   std::vector<std::string> hex;
-  for (int64_t c = 0; c < t.classes; ++c) {
-    const Rgb rgb = class_colour(c);
-    char buf[8];
-    std::snprintf(buf, sizeof buf, "#%02x%02x%02x", rgb[0], rgb[1], rgb[2]);
-    hex.push_back(buf);
-  }
+  for (int64_t c = 0; c < t.classes; ++c) hex.push_back(hex_colour(class_colour(c)));
   hex = cfg.get_string_list("palette", hex);
   STRATA_CHECK(int64_t(hex.size()) == t.classes, cfg.origin(), ": palette has ", hex.size(), " colours for ",
                t.classes, " classes");
   for (const std::string& h : hex) {
-    unsigned r = 0, g = 0, b = 0;
-    char tail = 0;
-    STRATA_CHECK(h.size() == 7 && std::sscanf(h.c_str(), "#%2x%2x%2x%c", &r, &g, &b, &tail) == 3, cfg.origin(),
-                 ": palette: '", h, "' is not a colour; write #RRGGBB (hexadecimal, e.g. '#808080', quoted in YAML)");
-    t.palette.push_back(Rgb{uint8_t(r), uint8_t(g), uint8_t(b)});
+    const std::optional<Rgb> rgb = parse_hex_colour(h);
+    STRATA_CHECK(rgb.has_value(), cfg.origin(), ": palette: '", h,
+                 "' is not a colour; write #RRGGBB (hexadecimal, e.g. '#808080', quoted in YAML)");
+    t.palette.push_back(*rgb);
   }
   return t;
 }

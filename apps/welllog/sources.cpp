@@ -72,9 +72,9 @@ std::vector<std::string> well_files(const std::string& path, bool las_only) {
 
 std::vector<Well> load_wells_from_file(const std::string& path, const Config& data, bool read_labels) {
   std::vector<Well> wells;
+  const Columns columns = columns_of(data);
   for (const std::string& f : well_files(path)) {
     require_input_file(f, "well data");
-    const Columns columns = columns_of(data);
     std::vector<Well> read = looks_like_las(f) ? std::vector<Well>{well_from_las(f, read_labels ? columns.label : "")}
                                               : wells_from_table(read_csv(f), columns, read_labels);
     for (Well& w : read) wells.push_back(std::move(w));
