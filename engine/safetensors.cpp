@@ -118,8 +118,12 @@ Safetensors parse_safetensors(const std::string& bytes, const std::string& path)
   uint64_t header_len = 0;
   STRATA_CHECK(file_size >= 8, path, ": not a safetensors file (shorter than its 8-byte header length)");
   for (int i = 7; i >= 0; --i) header_len = header_len << 8 | static_cast<unsigned char>(bytes[size_t(i)]);
-  STRATA_CHECK(header_len > 0 && int64_t(header_len) <= file_size - 8, path,
+  // A header that begins as JSON but runs past the end is a cut-off copy, not another kind of file.
+  const bool json_start = file_size > 8 && bytes[8] == '{';
+  STRATA_CHECK(header_len > 0 && (int64_t(header_len) <= file_size - 8 || json_start), path,
                ": not a safetensors file (header length ", header_len, " does not fit in ", file_size, " bytes)");
+  STRATA_CHECK(int64_t(header_len) <= file_size - 8, path, ": truncated: its header alone needs ", 8 + header_len,
+               " bytes and the file has ", file_size, " (an interrupted copy or download?)");
   const std::string header = bytes.substr(8, header_len);
   nlohmann::json j;
   try {
@@ -130,6 +134,13 @@ Safetensors parse_safetensors(const std::string& bytes, const std::string& path)
   STRATA_CHECK(j.is_object(), path, ": not a safetensors file (header is not a JSON object)");
   const int64_t data_start = 8 + int64_t(header_len), data_size = file_size - data_start;
   const char* data = bytes.data() + data_start;
+  int64_t data_end = 0;  // where the last tensor ends: past data_size, the file was cut off
+  for (const auto& [name, entry] : j.items())
+    if (name != "__metadata__" && entry.is_object() && entry.contains("data_offsets") &&
+        entry["data_offsets"].is_array() && entry["data_offsets"].size() == 2 && entry["data_offsets"][1].is_number_integer())
+      data_end = std::max(data_end, entry["data_offsets"][1].get<int64_t>());
+  STRATA_CHECK(data_end <= data_size, path, ": truncated: its tensors need ", data_start + data_end,
+               " bytes and the file has ", file_size, " (an interrupted copy or download?)");
 
   Safetensors out;
   for (const auto& [name, entry] : j.items()) {

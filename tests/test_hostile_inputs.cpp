@@ -187,7 +187,8 @@ const std::vector<HostileCase> kCases = {
      {"curve 'GR' is defined twice"}},
     {"welllog_well_without_values_of_the_curve", "strata-welllog", "well_csv w.csv && sed -i '2,$s/,[^,]*$/,/' w.csv",
      "predict --checkpoint $CKPT --input w.csv --output p.csv", 1,
-     {"well 'W' has no value in any of the model's curves (GR); it has no numeric curve"}},
+     {"well 'W' has no value in any of the model's curves (GR); it has no numeric curve",
+      "with data.curve_map (docs/welllog.md), e.g. 'data.curve_map={GR: YOUR_GR}'"}},
     // 4. command line and config
     {"welllog_predict_override_it_does_not_read", "strata-welllog", "well_csv w.csv",
      "predict --checkpoint $CKPT --input w.csv --output p.csv train.epochs=3", 2,
@@ -340,6 +341,13 @@ const std::vector<HostileCase> kCases = {
     // 6. messages
     {"segment_checkpoint_is_a_directory", "strata-segment", "mkdir d",
      "predict --checkpoint d --input $SEG_SMALL --output masks", 1, {"d: is a directory; the checkpoint must be a file"}},
+    {"segment_checkpoint_cut_in_its_header", "strata-segment", "head -c 300 $SEG_CKPT > ck.safetensors",
+     "predict --checkpoint ck.safetensors --input $SEG_SMALL --output o.png", 1,
+     {"ck.safetensors: truncated: its header alone needs", "interrupted copy"}, "test ! -e o.png"},
+    {"segment_checkpoint_cut_in_its_tensors", "strata-segment",
+     "head -c $(( $(stat -c %s $SEG_CKPT) - 100 )) $SEG_CKPT > ck.safetensors",
+     "predict --checkpoint ck.safetensors --input $SEG_SMALL --output o.png", 1,
+     {"ck.safetensors: truncated: its tensors need"}, "test ! -e o.png"},
     {"segment_data_folder_is_a_file", "strata-segment", "touch f",
      "train --config $SEG_CFG --out run data.images=f", 1, {"f: is a file; data.images must be a folder"}},
     // strata-segment multi-class losses, pretrain, compare

@@ -38,6 +38,24 @@ namespace strata::welllog {
 
 namespace {
 
+// A data.curve_map override for a well that has none of the model's curves, built from what it has: a model curve
+// NAME_log10 from the well's NAME (ILD_log10: log10(ILD)), else the first model curve from a placeholder.
+std::string curve_map_example(const std::vector<std::string>& curves, const Well& w) {
+  const auto upper = [](std::string t) {
+    for (char& c : t) c = char(std::toupper(static_cast<unsigned char>(c)));
+    return t;
+  };
+  std::vector<std::string> entries;
+  for (const std::string& c : curves) {
+    const std::string u = upper(c);
+    if (u.size() <= 6 || u.compare(u.size() - 6, 6, "_LOG10") != 0) continue;
+    for (const auto& kv : w.logs)
+      if (upper(kv.first) == u.substr(0, u.size() - 6)) entries.push_back(c + ": log10(" + kv.first + ")");
+  }
+  if (entries.empty()) entries.push_back(curves.front() + ": YOUR_" + upper(curves.front()));
+  return "'data.curve_map={" + join(entries, ", ") + "}'";
+}
+
 // Every well but data.val_wells (training), and those (validation).
 std::pair<std::vector<Well>, std::vector<Well>> split_validation_wells(const Config& data,
                                                                        const std::vector<Well>& wells) {
@@ -424,7 +442,9 @@ class WelllogModel : public TrainedTask {
                      std::vector<std::string> names;
                      for (const auto& kv : w.logs) names.push_back(kv.first);
                      return names.empty() ? std::string("no numeric curve") : join(names, ", ");
-                   }());
+                   }(),
+                   "; name the model's curves after the file's with data.curve_map (docs/welllog.md), e.g. ",
+                   curve_map_example(l.pre.curves, w));
     }
     // Predicted code and probabilities per source row (-1 / empty: a row of no well).
     std::vector<int64_t> codes(rows_.size(), -1);
