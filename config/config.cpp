@@ -2,6 +2,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -92,7 +94,52 @@ void check_duplicate_keys(const YAML::Node& node, const std::string& path, const
   }
 }
 
+// YAML forbids tabs in indentation; editors insert them silently, and yaml-cpp's message does not say so.
+std::string tab_indent_hint(const std::string& path) {
+  std::ifstream f(path);
+  int64_t n = 0;
+  for (std::string line; std::getline(f, line);) {
+    ++n;
+    const size_t text = line.find_first_not_of(" \t");
+    if (text != std::string::npos && line.find('\t') < text)
+      return str_cat(" (line ", n, " is indented with a tab: YAML indents with spaces only)");
+  }
+  return "";
+}
+
+
 }  // namespace
+
+std::string nearest_name(const std::string& name, const std::vector<std::string>& names) {
+  const auto lower = [](std::string t) {
+    for (char& c : t) c = char(std::tolower(static_cast<unsigned char>(c)));
+    return t;
+  };
+  const std::string a = lower(name);
+  const size_t limit = a.size() <= 4 ? 1 : a.size() <= 9 ? 2 : 3;
+  std::string best;
+  size_t best_distance = limit + 1;
+  bool tie = false;
+  for (const std::string& candidate : names) {
+    const std::string b = lower(candidate);
+    // Optimal string alignment distance (Levenshtein with transpositions of neighbours).
+    std::vector<std::vector<size_t>> d(a.size() + 1, std::vector<size_t>(b.size() + 1));
+    for (size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
+    for (size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
+    for (size_t i = 1; i <= a.size(); ++i)
+      for (size_t j = 1; j <= b.size(); ++j) {
+        d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+        if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+      }
+    const size_t distance = d[a.size()][b.size()];
+    if (distance < best_distance) {
+      best = candidate, best_distance = distance, tie = false;
+    } else if (distance == best_distance) {
+      tie = true;
+    }
+  }
+  return best_distance <= limit && !tie ? best : std::string();
+}
 
 Config::Config(std::shared_ptr<Document> doc, std::unique_ptr<YAML::Node> node, std::string path)
     : doc_(std::move(doc)), node_(std::move(node)), path_(std::move(path)) {}
@@ -125,7 +172,7 @@ Config Config::load(const std::string& path) {
   try {
     doc->root = YAML::LoadFile(path);
   } catch (const YAML::Exception& e) {
-    STRATA_FAIL(path, ": not valid YAML: ", e.what());
+    STRATA_FAIL(path, ": not valid YAML: ", e.what(), tab_indent_hint(path));
   }
   return from_root(doc);
 }
@@ -421,19 +468,30 @@ void Config::check_unknown_keys() const {
   std::vector<std::string> unknown;
   collect_unknown(doc_->root, "", doc_->known, unknown);
   if (unknown.empty()) return;
+  // The keys a map accepts (its known keys' last parts), and the parent map of a dotted key.
+  const auto parent_of = [](const std::string& k) {
+    const size_t d = k.rfind('.');
+    return d == std::string::npos ? std::string() : k.substr(0, d);
+  };
+  const auto accepted_in = [&](const std::string& parent) {
+    std::vector<std::string> names;
+    for (const std::string& k : doc_->known)
+      if (parent_of(k) == parent) names.push_back(k.substr(parent.empty() ? 0 : parent.size() + 1));
+    return names;
+  };
   std::ostringstream os;
   os << doc_->origin << ": unknown key" << (unknown.size() > 1 ? "s" : "") << " ";
-  for (size_t i = 0; i < unknown.size(); ++i) os << (i ? ", " : "") << "'" << unknown[i] << "'";
-  // Name what the first unknown key's map does accept, which is usually the typo's fix.
-  const std::string& first = unknown.front();
-  const size_t dot = first.rfind('.');
-  const std::string parent = dot == std::string::npos ? "" : first.substr(0, dot);
-  std::string accepted;
-  for (const std::string& k : doc_->known) {
-    const size_t d = k.rfind('.');
-    if ((d == std::string::npos ? "" : k.substr(0, d)) == parent)
-      accepted += (accepted.empty() ? "" : ", ") + k.substr(d == std::string::npos ? 0 : d + 1);
+  for (size_t i = 0; i < unknown.size(); ++i) {
+    os << (i ? ", " : "") << "'" << unknown[i] << "'";
+    const std::string parent = parent_of(unknown[i]);
+    const std::string name = unknown[i].substr(parent.empty() ? 0 : parent.size() + 1);
+    const std::string near = nearest_name(name, accepted_in(parent));
+    if (!near.empty()) os << " (did you mean '" << (parent.empty() ? "" : parent + ".") << near << "'?)";
   }
+  // Name what the first unknown key's map does accept, which is usually the typo's fix.
+  const std::string parent = parent_of(unknown.front());
+  std::string accepted;
+  for (const std::string& k : accepted_in(parent)) accepted += (accepted.empty() ? "" : ", ") + k;
   if (!accepted.empty()) os << " (known keys" << (parent.empty() ? "" : " in '" + parent + "'") << ": " << accepted << ")";
   throw Error(os.str());
 }

@@ -29,6 +29,11 @@ class Node;
 
 namespace strata {
 
+// The one name of `names` a typo away from `name` (letters swapped, missing, extra or wrong: at most 1 edit for
+// names of up to 4 letters, 2 up to 9, 3 beyond; case ignored), or "" when none or several are that close. The
+// "did you mean" of unknown config keys and command-line flags.
+std::string nearest_name(const std::string& name, const std::vector<std::string>& names);
+
 // Closed range check for numbers; unset sides are unbounded.
 struct Bounds {
   double lo = -1e308, hi = 1e308;

@@ -1,6 +1,8 @@
 // Module base, layers, registry, YAML configs, optimizers and checkpoints.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -62,12 +64,50 @@ TEST(Config, ErrorsNameFileKeyPathAndProblem) {
   e = error_of([&] { c.check_unknown_keys(); });
   EXPECT_TRUE(has(e, "cfg/run.yaml: unknown key 'model.dept'")) << e;
   EXPECT_TRUE(has(e, "known keys in 'model'")) << e;
+  EXPECT_TRUE(has(e, "'model.dept' (did you mean 'model.depth'?)")) << e;
   e = error_of([&] { Config::parse("a: [1,\n", "broken.yaml"); });
   EXPECT_TRUE(has(e, "broken.yaml: not valid YAML")) << e;
   e = error_of([&] { Config::parse("version: 7\n", "new.yaml"); });
   EXPECT_TRUE(has(e, "config format 7")) << e;
   e = error_of([&] { Config::load("/nonexistent/strata.yaml"); });
   EXPECT_TRUE(has(e, "/nonexistent/strata.yaml: no such config file")) << e;
+}
+
+TEST(Config, UnknownKeysSuggestTheOneKnownKeyATypoAway) {
+  const auto unknown_error = [](const std::string& yaml) {
+    const Config c = Config::parse(yaml, "t.yaml");
+    const Config t = c.section("train");
+    for (const char* k : {"epochs", "batch", "lr", "seed", "steps_per_epoch"}) t.get_int(k, 1);
+    return error_of([&] { c.check_unknown_keys(); });
+  };
+  // A swapped pair, a missing letter, another case: each names its key.
+  EXPECT_TRUE(has(unknown_error("train: {ephocs: 3}\n"), "'train.ephocs' (did you mean 'train.epochs'?)"));
+  EXPECT_TRUE(has(unknown_error("train: {bach: 3}\n"), "(did you mean 'train.batch'?)"));
+  EXPECT_TRUE(has(unknown_error("train: {Seed: 3}\n"), "(did you mean 'train.seed'?)"));
+  EXPECT_TRUE(has(unknown_error("trian: {epochs: 3}\n"), "'trian' (did you mean 'train'?)"));
+  // Every unknown key gets its own suggestion.
+  const std::string two = unknown_error("train: {epoch: 3, steps_per_epch: 2}\n");
+  EXPECT_TRUE(has(two, "'train.epoch' (did you mean 'train.epochs'?), 'train.steps_per_epch' (did you mean "
+                       "'train.steps_per_epoch'?)")) << two;
+  // Nothing near, or two known keys equally near: no guess.
+  const std::string far = unknown_error("train: {momentum: 3}\n");
+  EXPECT_TRUE(has(far, "unknown key 'train.momentum' (known keys in 'train'")) << far;
+  EXPECT_FALSE(has(far, "did you mean")) << far;
+  const Config c = Config::parse("m: {lrr: 1, ad: 2}\n", "t.yaml");
+  for (const char* k : {"lr", "ab", "ac"}) c.section("m").get_int(k, 1);
+  const std::string tie = error_of([&] { c.check_unknown_keys(); });
+  EXPECT_TRUE(has(tie, "'m.lrr' (did you mean 'm.lr'?)")) << tie;
+  EXPECT_TRUE(has(tie, "'m.ad' (known keys in 'm'")) << tie;  // 'ab' and 'ac' are both one letter away
+  EXPECT_FALSE(has(tie, "'m.ad' (did you mean")) << tie;
+}
+
+TEST(Config, TabIndentationIsNamed) {
+  const fs::path f = fs::temp_directory_path() / ("strata_tab_" + std::to_string(getpid()) + ".yaml");
+  std::ofstream(f) << "train:\n  epochs: 3\n\tbatch: 4\n";
+  const std::string e = error_of([&] { Config::load(f.string()); });
+  EXPECT_TRUE(has(e, "not valid YAML")) << e;
+  EXPECT_TRUE(has(e, "line 3 is indented with a tab")) << e;
+  fs::remove(f);
 }
 
 TEST(Config, CommandLineOverrides) {

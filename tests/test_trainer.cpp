@@ -469,6 +469,15 @@ TEST(Cli, FlagsOfAnotherCommandAreErrors) {
   EXPECT_THAT(parse_error({"fit"}), HasSubstr("unknown command 'fit'"));
 }
 
+TEST(Cli, TyposOfFlagsAndCommandsNameTheNearestOne) {
+  EXPECT_THAT(parse_error({"train", "--confg", "c.yaml"}), HasSubstr("'--confg' is not a flag of train (did you mean --config?)"));
+  EXPECT_THAT(parse_error({"predict", "--checkpoint", "b.safetensors", "--inptu", "x"}),
+              HasSubstr("(did you mean --input?)"));
+  EXPECT_THAT(parse_error({"trian"}), HasSubstr("unknown command 'trian' (did you mean 'train'?)"));
+  EXPECT_THAT(parse_error({"fit"}), Not(HasSubstr("did you mean")));
+  EXPECT_THAT(parse_error({"train", "--colour"}), Not(HasSubstr("did you mean")));
+}
+
 int body_that_fails(const AppArgs&) { throw Error("the data is unreadable"); }
 int body_that_succeeds(const AppArgs&) { return 0; }
 

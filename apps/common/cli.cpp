@@ -9,6 +9,7 @@
 #include <system_error>
 
 #include "apps/common/trainer.h"
+#include "config/config.h"
 #include "engine/distributed.h"
 #include "engine/error.h"
 #include "engine/file_io.h"
@@ -126,7 +127,13 @@ AppArgs parse_words(int argc, char** argv, const AppSpec& spec) {
   // A command of two words (strata-faults opendtect install) is taken before one of the first word alone.
   if (argc >= 3 && find_command(spec, first + " " + argv[2])) a.command = first + " " + argv[i++];
   const CommandSpec* cmd = find_command(spec, a.command);
-  STRATA_CHECK(cmd, "unknown command '", a.command, "'\n\n", spec.usage());
+  if (!cmd) {
+    std::vector<std::string> names;
+    for (const CommandSpec& c : spec.commands) names.push_back(c.name);
+    const std::string near = nearest_name(a.command, names);
+    STRATA_FAIL("unknown command '", a.command, "'", near.empty() ? "" : " (did you mean '" + near + "'?)", "\n\n",
+                spec.usage());
+  }
   const std::string usage = "\n\n" + spec.usage(a.command);
   for (; i < argc; ++i) {
     std::string arg = argv[i];
@@ -159,8 +166,12 @@ AppArgs parse_words(int argc, char** argv, const AppSpec& spec) {
       for (const CommandSpec& c : spec.commands)
         for (const FlagSpec& f : c.flags)
           if (f.name == arg) known += (known.empty() ? "" : ", ") + c.name;
+      std::vector<std::string> flags;
+      for (const FlagSpec& f : cmd->flags) flags.push_back(f.name);
+      const std::string near = nearest_name(arg, flags);
       STRATA_FAIL("'", arg, "' is not a flag of ", a.command,
-                  known.empty() ? std::string() : " (it belongs to: " + known + ")", usage);
+                  known.empty() ? std::string() : " (it belongs to: " + known + ")",
+                  near.empty() ? std::string() : " (did you mean " + near + "?)", usage);
     } else if (arg.find('=') != std::string::npos) {
       STRATA_CHECK(cmd->overrides, a.command, " takes no key=value overrides ('", arg, "')", usage);
       STRATA_CHECK(arg.find('=') > 0, "override '", arg, "': no key before '='", usage);
