@@ -416,7 +416,8 @@ std::string Config::get_choice(const std::string& key, const std::string& fallba
     if (c == v) return v;
   std::string list;
   for (const std::string& c : choices) list += (list.empty() ? "" : ", ") + c;
-  fail(key, str_cat("'", v, "' is not one of: ", list));
+  const std::string near = nearest_name(v, choices);
+  fail(key, str_cat("'", v, "' is not one of: ", list, near.empty() ? "" : " (did you mean '" + near + "'?)"));
 }
 
 std::vector<int64_t> Config::get_int_list(const std::string& key, const std::vector<int64_t>& fallback) const {

@@ -34,7 +34,9 @@ ModulePtr build_module(const Config& cfg) {
   if (it == registry().end()) {
     std::string known;
     for (const auto& [t, _] : registry()) known += (known.empty() ? "" : ", ") + t;
-    STRATA_FAIL(cfg.origin(), ": ", cfg.key_path("type"), ": unknown module type '", type, "' (known: ", known, ")");
+    const std::string near = nearest_name(type, module_types());
+    STRATA_FAIL(cfg.origin(), ": ", cfg.key_path("type"), ": unknown module type '", type, "'",
+                near.empty() ? "" : " (did you mean '" + near + "'?)", " (known: ", known, ")");
   }
   ModulePtr m = it->second(cfg);
   // Any model: batch-norm statistics over the global batch in data-parallel training (docs/distributed.md).

@@ -59,6 +59,9 @@ TEST(Config, ErrorsNameFileKeyPathAndProblem) {
   EXPECT_TRUE(has(e, "cfg/run.yaml: model.rate: must be > 0, got -1")) << e;
   e = error_of([&] { m.get_choice("kind", "unet", {"unet", "vgg"}); });
   EXPECT_TRUE(has(e, "model.kind: 'resnet' is not one of: unet, vgg")) << e;
+  EXPECT_FALSE(has(e, "did you mean")) << e;
+  e = error_of([&] { m.get_choice("kind", "unet", {"unet", "resnet18"}); });
+  EXPECT_TRUE(has(e, "'resnet' is not one of: unet, resnet18 (did you mean 'resnet18'?)")) << e;
   e = error_of([&] { m.require_string("encoder"); });
   EXPECT_TRUE(has(e, "model.encoder: is required but missing")) << e;
   e = error_of([&] { c.check_unknown_keys(); });
