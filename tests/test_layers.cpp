@@ -207,6 +207,9 @@ unet: {type: unet2d, in_channels: 1, classes: 1}
   const std::string e = error_of([&] { build_module(bad.section("model")); });
   EXPECT_TRUE(has(e, "bad.yaml: model.type: unknown module type 'conv9d'")) << e;
   EXPECT_TRUE(has(e, "unet_mobilenetv2")) << e;  // lists what exists
+  const Config near = Config::parse("model: {type: unet2}\n", "near.yaml");
+  EXPECT_TRUE(has(error_of([&] { build_module(near.section("model")); }),
+                  "unknown module type 'unet2' (did you mean 'unet2d'?)"));
   const Config typo = Config::parse("model: {type: linear, in_features: 2, out_feature: 3}\n", "typo.yaml");
   EXPECT_TRUE(has(error_of([&] { build_module(typo.section("model")); }), "model.out_features: is required"));
 }
