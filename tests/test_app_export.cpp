@@ -466,6 +466,12 @@ TEST_F(AppExport, WeightsOnlySafetensors) {
     return slurp(root() / out);
   };
   EXPECT_EQ(predicted(out.string(), "w_weights.csv"), predicted(checkpoint("welllog"), "w_checkpoint.csv"));
+  // A .safetensors output needs no --format.
+  ASSERT_EQ(run(bin("welllog") + " export --checkpoint " + checkpoint("welllog") + " --output " +
+                (root() / "named.safetensors").string()),
+            0)
+      << log();
+  EXPECT_EQ(load_safetensors((root() / "named.safetensors").string()).tensors.size(), st.tensors.size());
   ASSERT_EQ(run(bin("welllog") + " export --checkpoint " + checkpoint("welllog") + " --output " +
                 (root() / "half.safetensors").string() + " --format safetensors --precision f16"),
             0)

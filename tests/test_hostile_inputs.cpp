@@ -348,6 +348,12 @@ const std::vector<HostileCase> kCases = {
      "head -c $(( $(stat -c %s $SEG_CKPT) - 100 )) $SEG_CKPT > ck.safetensors",
      "predict --checkpoint ck.safetensors --input $SEG_SMALL --output o.png", 1,
      {"ck.safetensors: truncated: its tensors need"}, "test ! -e o.png"},
+    {"segment_export_to_a_pytorch_file", "strata-segment", "", "export --checkpoint $SEG_CKPT --output model.pt", 2,
+     {"--output model.pt: strata writes ONNX (.onnx) or the weights as safetensors", "not .pt files"},
+     "test ! -e model.pt"},
+    {"segment_export_format_against_the_name", "strata-segment", "",
+     "export --checkpoint $SEG_CKPT --output model.onnx --format safetensors", 2,
+     {"--output model.onnx is named .onnx but --format is safetensors"}, "test ! -e model.onnx"},
     {"segment_data_folder_is_a_file", "strata-segment", "touch f",
      "train --config $SEG_CFG --out run data.images=f", 1, {"f: is a file; data.images must be a folder"}},
     // strata-segment multi-class losses, pretrain, compare

@@ -1,5 +1,6 @@
 #include "apps/common/export.h"
 
+#include <cctype>
 #include <cstdio>
 #include <filesystem>
 #include <sstream>
@@ -18,9 +19,10 @@ CommandSpec export_command_spec(const std::string& summary) {
   return {"export",
           summary,
           {{"--checkpoint", "FILE", "a checkpoint written by train (best.safetensors)", true},
-           {"--output", "FILE", "the file to write (model.onnx, or model.safetensors with --format safetensors)", true},
-           {"--format", "FORMAT", "onnx (default: the whole prediction as a graph) or safetensors (weights only, "
-                                  "PyTorch state_dict names; predict, eval and export read it like a checkpoint)"},
+           {"--output", "FILE", "the file to write: model.onnx, or model.safetensors (the weights)", true},
+           {"--format", "FORMAT", "onnx (the whole prediction as a graph) or safetensors (weights only, PyTorch "
+                                  "state_dict names; predict, eval and export read it like a checkpoint); default: "
+                                  "safetensors for a .safetensors output, else onnx"},
            {"--precision", "P", "safetensors: f32 (default) or f16 (half the size)"},
            {"--metadata", "K=V[;K=V]", "more metadata entries (e.g. the figure a model reproduces)"}}};
 }
@@ -77,8 +79,21 @@ std::map<std::string, Tensor> pytorch_state_dict(const Module& model) {
 }  // namespace
 
 int run_export(const AppArgs& a, const std::string& app, const AppExport& e) {
-  const std::string format = a.values.count("--format") ? a.values.at("--format") : "onnx";
+  // The format follows the output's extension unless --format says it; a file named for another framework's
+  // format is refused rather than filled with ONNX.
+  std::string ext = fs::path(a.output).extension().string();
+  for (char& c : ext) c = char(std::tolower(static_cast<unsigned char>(c)));
+  STRATA_USAGE_CHECK(ext != ".pt" && ext != ".pth" && ext != ".pkl" && ext != ".h5" && ext != ".keras" &&
+                         ext != ".pb" && ext != ".tflite",
+                     "--output ", a.output, ": strata writes ONNX (.onnx) or the weights as safetensors (.safetensors, "
+                     "which PyTorch reads with safetensors.torch.load_file into the same architecture), not ", ext,
+                     " files");
+  const std::string format =
+      a.values.count("--format") ? a.values.at("--format") : ext == ".safetensors" ? "safetensors" : "onnx";
   STRATA_USAGE_CHECK(format == "onnx" || format == "safetensors", "--format '", format, "': want onnx or safetensors");
+  STRATA_USAGE_CHECK(!((format == "onnx" && ext == ".safetensors") || (format == "safetensors" && ext == ".onnx")),
+                     "--output ", a.output, " is named ", ext, " but --format is ", format,
+                     "; leave out --format, or name the file .", format);
   refuse_output_onto_input(a.output, a.checkpoint);
   const std::string precision = a.values.count("--precision") ? a.values.at("--precision") : "f32";
   STRATA_USAGE_CHECK(precision == "f32" || precision == "f16", "--precision '", precision, "': want f32 or f16");
