@@ -641,6 +641,15 @@ const std::vector<HostileCase> kCases = {
     {"segment_force_replaces_a_run", "strata-segment", "cp -r $SEG_MODEL run && echo old > run/stale.txt",
      "train --config $SEG_CFG --out run --force", 0, {"--force: the previous run"},
      "test -s run/best.safetensors && test ! -e run/stale.txt && test ! -e .run.replaced"},
+    // strata-plot redraws a run's curves.
+    {"plot_redraws_a_run_in_other_formats", "strata-plot", "cp -r $SEG_MODEL run && rm -f run/loss.png run/metrics.png",
+     "run --formats svg,pdf", 0, {"wrote run/loss.svg, run/loss.pdf, run/metrics.svg, run/metrics.pdf"},
+     "grep -q '<svg' run/loss.svg && head -c 5 run/metrics.pdf | grep -q '%PDF' && test ! -e run/loss.png"},
+    {"plot_unknown_format", "strata-plot", "cp -r $SEG_MODEL run", "run --formats jpg", 2,
+     {"--formats: 'jpg' is not one of png, svg, pdf"}},
+    {"plot_folder_without_a_run", "strata-plot", "mkdir empty", "empty", 1,
+     {"empty/metrics.csv: cannot read (a run folder has metrics.csv)"}},
+    {"plot_version", "strata-plot", "", "--version", 0, {"strata ", "(commit "}},
     // Two inputs onto one output name: refused before anything is written.
     {"segment_predict_two_inputs_one_mask_name", "strata-segment",
      "mkdir i && cp $SEG_SET/images/0.png i/a.png && cp $SEG_SET/images/1.png i/a.jpg",

@@ -1,10 +1,12 @@
 // strata-plot: redraws a run folder's training curves (loss.png, metrics.png) from its metrics.csv, in the
 // formats asked for, e.g. as SVG for a report after the run, or while a run on another machine writes its CSV.
 #include <cstdio>
+#include <filesystem>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "apps/common/cli.h"
 #include "apps/common/figure.h"
 #include "apps/common/trainer.h"
 #include "engine/error.h"
@@ -12,7 +14,7 @@
 namespace {
 
 constexpr const char* kUsage =
-    "usage: strata-plot RUN_DIR [--formats png,svg,pdf]\n"
+    "usage: strata-plot RUN_DIR [--formats png,svg,pdf] | --version\n"
     "Redraws RUN_DIR/loss.* and RUN_DIR/metrics.* from RUN_DIR/metrics.csv (default format: png).\n";
 
 }  // namespace
@@ -24,6 +26,10 @@ int main(int argc, char** argv) {
     const std::string arg = argv[i];
     if (arg == "-h" || arg == "--help") {
       std::fputs(kUsage, stdout);
+      return 0;
+    }
+    if (arg == "--version") {
+      std::printf("%s\n", strata::build_description().c_str());
       return 0;
     }
     std::string value;
@@ -40,7 +46,13 @@ int main(int argc, char** argv) {
     }
     formats.clear();
     std::stringstream list(value);
-    for (std::string f; std::getline(list, f, ',');) formats.push_back(f);
+    for (std::string f; std::getline(list, f, ',');) {
+      if (f != "png" && f != "svg" && f != "pdf") {
+        std::fprintf(stderr, "strata-plot: --formats: '%s' is not one of png, svg, pdf\n%s", f.c_str(), kUsage);
+        return 2;
+      }
+      formats.push_back(f);
+    }
   }
   if (run.empty()) {
     std::fprintf(stderr, "strata-plot: name a run folder\n%s", kUsage);
@@ -53,6 +65,12 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "strata-plot: %s\n", e.what());
     return 1;
   }
-  std::printf("wrote the training curves of %s\n", run.c_str());
+  std::string written;
+  for (const char* stem : {"loss", "metrics"})
+    for (const std::string& f : formats) {
+      const std::filesystem::path file = std::filesystem::path(run) / (std::string(stem) + "." + f);
+      if (std::filesystem::exists(file)) written += (written.empty() ? "" : ", ") + file.string();
+    }
+  std::printf("wrote %s\n", written.c_str());
   return 0;
 }
