@@ -659,8 +659,11 @@ void write_panels(const std::string& path, Module& model, const SegmentData& dat
                   const LossOptions& loss, const std::vector<ImagePair>& pairs, int64_t n,
                   const InferenceOptions& inf) {
   std::vector<std::vector<Panel>> rows;
-  for (int64_t i = 0; i < std::min({n, kMaxPanelRows, int64_t(pairs.size())}); ++i) {
-    const ImagePair& p = pairs[size_t(i)];
+  // Rows spread evenly over the list (the same ones every epoch): consecutive frames of a video look alike.
+  const int64_t count = std::min({n, kMaxPanelRows, int64_t(pairs.size())});
+  bool unscored = false;  // a truth panel shows ignored pixels (black)
+  for (int64_t i = 0; i < count; ++i) {
+    const ImagePair& p = pairs[size_t(i * int64_t(pairs.size()) / count)];
     const Scored s = score_image(model, data, task, loss, p, inf);
     const Sample& raw = s.raw;
     std::vector<float> hwc(raw.image.data.size());
@@ -669,12 +672,14 @@ void write_panels(const std::string& path, Module& model, const SegmentData& dat
       for (int64_t k = 0; k < c; ++k) hwc[size_t(j * c + k)] = raw.image.data[size_t(k * plane + j)];
     rows.push_back({Panel{fs::path(p.image).filename().string(), raw.image.height, raw.image.width, c, hwc},
                     label_panel(raw.mask, task, "truth"), label_panel(s.predicted, task, "prediction")});
+    unscored = unscored || std::find(raw.mask.data.begin(), raw.mask.data.end(), kIgnoreLabel) != raw.mask.data.end();
   }
   std::vector<LegendEntry> classes;  // the colours of a multi-class label map
   if (!task.binary)
     for (size_t c = 0; c < task.palette.size(); ++c)
       classes.push_back({c < task.class_names.size() ? task.class_names[c] : std::to_string(c), {}, Marker::none,
                          false, task.palette[c]});
+  if (!task.binary && unscored) classes.push_back({"not scored", {}, Marker::none, false, Rgb{0, 0, 0}});
   if (!rows.empty()) image_panels(path, rows, 256, classes);
 }
 

@@ -194,8 +194,8 @@ struct Scored {
 Scored score_image(Module& model, const SegmentData& data, const TaskSpec& task, const LossOptions& loss,
                    const ImagePair& p, const InferenceOptions& inf);
 
-// Input | truth | prediction rows for the first `n` pairs of `pairs` (at most kMaxPanelRows: a figure of every
-// image of a large validation set would be tens of thousands of pixels tall and tell no more).
+// Input | truth | prediction rows for `n` pairs spread evenly over `pairs` (at most kMaxPanelRows: a figure of
+// every image of a large validation set would be tens of thousands of pixels tall and tell no more).
 inline constexpr int64_t kMaxPanelRows = 16;
 void write_panels(const std::string& path, Module& model, const SegmentData& data, const TaskSpec& task,
                   const LossOptions& loss, const std::vector<ImagePair>& pairs, int64_t n,
