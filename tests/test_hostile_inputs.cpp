@@ -155,6 +155,10 @@ const std::vector<HostileCase> kCases = {
     {"welllog_impossible_resampling", "strata-welllog", "printf 'Well Name,Depth,GR\\nW,0,50\\nW,1e12,60\\n' > w.csv",
      "predict --checkpoint $CKPT --input w.csv --output p.csv", 1, {"well 'W'", "over 50 million"}},
     // 2. order of the input: bottom-up wells are sorted and predicted as the same well top-down
+    {"welllog_repeated_depths_are_named", "strata-welllog", "well_csv w.csv && sed -n 3,4p w.csv >> w.csv",
+     "predict --checkpoint $CKPT --input w.csv --output p.csv", 0,
+     {"warning: w.csv: well 'W' lists 2 depths again (first: 1000.5)", "remove the repeated rows if they are copies"},
+     "test $(wc -l < p.csv) = 303"},
     {"welllog_bottom_up_csv_predicts_like_top_down", "strata-welllog",
      "well_csv top.csv && { head -1 top.csv; tail -n +2 top.csv | tac; } > bottom.csv && "
      "$BIN/strata-welllog predict --checkpoint $CKPT --input top.csv --output top_pred.csv",

@@ -182,7 +182,19 @@ void sort_by_depth(Well& w, const std::string& source) {
   for (size_t i = 0; i < w.depth.size(); ++i)
     STRATA_CHECK(std::isfinite(w.depth[i]), source, ": well '", w.name, "': depth of sample ", i + 1,
                  " is not a number");
-  if (std::is_sorted(w.depth.begin(), w.depth.end())) return;
+  // Repeated depths (a well's rows listed twice, two runs of one interval spliced) are kept, each as a sample of
+  // its own; say so, since the network then sees that stretch of the well twice over.
+  const auto warn_repeats = [&] {
+    int64_t repeats = 0;
+    double first = 0;
+    for (size_t i = 1; i < w.depth.size(); ++i)
+      if (w.depth[i] == w.depth[i - 1] && repeats++ == 0) first = w.depth[i];
+    if (repeats > 0)
+      std::fprintf(stderr, "warning: %s: well '%s' lists %lld depth%s again (first: %g); each row is predicted as a "
+                   "sample of its own: remove the repeated rows if they are copies\n", source.c_str(), w.name.c_str(),
+                   static_cast<long long>(repeats), repeats == 1 ? "" : "s", first);
+  };
+  if (std::is_sorted(w.depth.begin(), w.depth.end())) return warn_repeats();
   std::vector<size_t> order(w.depth.size());
   std::iota(order.begin(), order.end(), size_t(0));
   const bool reversed = std::is_sorted(w.depth.rbegin(), w.depth.rend());
@@ -206,6 +218,7 @@ void sort_by_depth(Well& w, const std::string& source) {
   std::fprintf(stderr, "%s: well '%s' is listed %s; its %zu samples are used in order of increasing depth "
                "(outputs keep the file's row order)\n", source.c_str(), w.name.c_str(),
                reversed ? "bottom-up (depths decrease)" : "out of depth order", order.size());
+  warn_repeats();
 }
 
 int64_t flag_outliers(const Preprocessing& p, Well& w) {
