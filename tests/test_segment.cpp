@@ -290,7 +290,20 @@ TEST(Datasets, FoldersPairByStemAndListUnpairedFiles) {
   fs::create_directories(d / "ma");
   for (const char* s : {"a", "b", "c"}) write_png((d / "im" / (std::string(s) + ".png")).string(), ramp(1, 8, 8));
   for (const char* s : {"a", "b", "c"}) write_png((d / "ma" / (std::string(s) + ".bmp.png")).string(), ramp(1, 8, 8));
-  // Stems differ (b.bmp vs b): every file unpaired, each listed.
+  // Every mask is its image's stem plus one suffix (.bmp here, as _mask or CamVid's _L): paired by it.
+  auto by_suffix = pairs_from_folders((d / "im").string(), (d / "ma").string());
+  ASSERT_EQ(by_suffix.size(), 3u);
+  EXPECT_EQ(fs::path(by_suffix[2].image).filename(), "c.png");
+  EXPECT_EQ(fs::path(by_suffix[2].mask).filename(), "c.bmp.png");
+  // One mask without the suffix: nothing is paired by it, and the message points at the named mask.
+  fs::rename(d / "ma" / "a.bmp.png", d / "ma" / "a.png");
+  EXPECT_THAT(error_of([&] { pairs_from_folders((d / "im").string(), (d / "ma").string()); }),
+              HasSubstr("2 image(s) without a mask of the same stem in " + (d / "ma").string() +
+                        ": b.png, c.png (b.bmp.png is there: masks pair with images by stem, or by one suffix that "
+                        "every mask has)"));
+  // Stems that share no suffix: every file unpaired, each listed.
+  fs::rename(d / "ma" / "a.png", d / "ma" / "a_x.png");
+  fs::rename(d / "ma" / "b.bmp.png", d / "ma" / "b_y.png");
   EXPECT_THAT(error_of([&] { pairs_from_folders((d / "im").string(), (d / "ma").string()); }),
               HasSubstr("3 image(s) without a mask of the same stem"));
   fs::remove_all(d / "ma");

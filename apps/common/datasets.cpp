@@ -42,6 +42,27 @@ std::string listing(const std::vector<std::string>& names) {
   return s;
 }
 
+// The suffix S such that every mask's stem is an image's stem followed by S and every image has its mask, when no
+// mask has an image's own stem; "" otherwise.
+std::string common_mask_suffix(const std::map<std::string, std::string>& images,
+                               const std::map<std::string, std::string>& masks) {
+  if (masks.size() != images.size() || masks.empty()) return "";
+  for (const auto& [stem, path] : masks)
+    if (images.count(stem)) return "";
+  // The suffix from the first mask: its stem past the longest image stem it starts with.
+  const std::string& first = masks.begin()->first;
+  std::string suffix;
+  bool found = false;
+  for (const auto& [stem, path] : images)
+    if (first.size() > stem.size() && first.compare(0, stem.size(), stem) == 0 &&
+        (!found || first.size() - stem.size() < suffix.size()))
+      suffix = first.substr(stem.size()), found = true;
+  if (!found) return "";
+  for (const auto& [stem, path] : images)
+    if (!masks.count(stem + suffix)) return "";
+  return suffix;
+}
+
 }  // namespace
 
 void require_folder(const std::string& dir, const std::string& what) {
@@ -78,8 +99,20 @@ std::vector<std::string> files_in(const std::string& folder, const std::function
 std::vector<ImagePair> pairs_from_folders(const std::string& images, const std::string& masks) {
   require_folder(images, "data.images");
   require_folder(masks, "data.masks");
-  const auto im = by_stem(images), ma = by_stem(masks);
+  const auto im = by_stem(images);
+  auto ma = by_stem(masks);
   STRATA_CHECK(!im.empty(), images, ": holds no image files (PNG, JPEG, BMP, ...)");
+  // Masks named after their image plus one suffix throughout (a_mask.png, CamVid's a_L.png) pair by that suffix
+  // when no mask has an image's own stem.
+  const std::string suffix = common_mask_suffix(im, ma);
+  if (!suffix.empty()) {
+    std::map<std::string, std::string> renamed;
+    for (const auto& [stem, path] : ma) renamed[stem.substr(0, stem.size() - suffix.size())] = path;
+    ma = std::move(renamed);
+    std::fprintf(stderr, "%s: masks paired with images by the suffix '%s' (%s for %s)\n", masks.c_str(),
+                 suffix.c_str(), fs::path(ma.begin()->second).filename().string().c_str(),
+                 fs::path(im.at(ma.begin()->first)).filename().string().c_str());
+  }
   std::vector<std::string> no_mask, no_image;
   std::vector<ImagePair> out;
   for (const auto& [stem, path] : im) {
@@ -89,8 +122,18 @@ std::vector<ImagePair> pairs_from_folders(const std::string& images, const std::
   }
   for (const auto& [stem, path] : ma)
     if (!im.count(stem)) no_image.push_back(fs::path(path).filename().string());
+  std::string hint;  // a mask named after the first unpaired image plus something
+  if (!no_mask.empty()) {
+    const std::string stem = fs::path(no_mask.front()).stem().string();
+    for (const auto& [mask_stem, path] : ma)
+      if (mask_stem.size() > stem.size() && mask_stem.compare(0, stem.size(), stem) == 0 && !im.count(mask_stem)) {
+        hint = str_cat(" (", fs::path(path).filename().string(), " is there: masks pair with images by stem, or by ",
+                       "one suffix that every mask has)");
+        break;
+      }
+  }
   STRATA_CHECK(no_mask.empty(), images, ": ", no_mask.size(), " image(s) without a mask of the same stem in ", masks,
-               ": ", listing(no_mask));
+               ": ", listing(no_mask), hint);
   STRATA_CHECK(no_image.empty(), masks, ": ", no_image.size(), " mask(s) without an image of the same stem in ", images,
                ": ", listing(no_image));
   return out;

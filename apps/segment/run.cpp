@@ -203,9 +203,10 @@ class SegmentTask : public Task {
                      "strata-segment: %s not written (a path holds whitespace, which list files cannot carry)\n",
                      name);
     const std::string validation = data_->val().empty() ? "no validation images (best checkpoint by training loss)"
-                                                        : std::to_string(data_->val().size()) + " validation images";
-    std::fprintf(stderr, "strata-segment: %zu training images, %s, %s; %lld classes (%s), %s -> %s\n",
-                 data_->train().size(), validation.c_str(), model.describe().c_str(),
+                                                        : std::to_string(data_->val().size()) + " validation image" +
+                                                              (data_->val().size() == 1 ? "" : "s");
+    std::fprintf(stderr, "strata-segment: %zu training image%s, %s, %s; %lld classes (%s), %s -> %s\n",
+                 data_->train().size(), data_->train().size() == 1 ? "" : "s", validation.c_str(), model.describe().c_str(),
                  static_cast<long long>(task_.classes), task_.binary ? "sigmoid" : "softmax",
                  device_label(device).c_str(), out.c_str());
   }
