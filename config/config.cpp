@@ -107,7 +107,6 @@ std::string tab_indent_hint(const std::string& path) {
   return "";
 }
 
-
 }  // namespace
 
 std::string nearest_name(const std::string& name, const std::vector<std::string>& names) {

@@ -470,7 +470,8 @@ TEST(Cli, FlagsOfAnotherCommandAreErrors) {
 }
 
 TEST(Cli, TyposOfFlagsAndCommandsNameTheNearestOne) {
-  EXPECT_THAT(parse_error({"train", "--confg", "c.yaml"}), HasSubstr("'--confg' is not a flag of train (did you mean --config?)"));
+  EXPECT_THAT(parse_error({"train", "--confg", "c.yaml"}),
+              HasSubstr("'--confg' is not a flag of train (did you mean --config?)"));
   EXPECT_THAT(parse_error({"predict", "--checkpoint", "b.safetensors", "--inptu", "x"}),
               HasSubstr("(did you mean --input?)"));
   EXPECT_THAT(parse_error({"trian"}), HasSubstr("unknown command 'trian' (did you mean 'train'?)"));

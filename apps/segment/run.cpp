@@ -206,7 +206,8 @@ class SegmentTask : public Task {
                                                         : std::to_string(data_->val().size()) + " validation image" +
                                                               (data_->val().size() == 1 ? "" : "s");
     std::fprintf(stderr, "strata-segment: %zu training image%s, %s, %s; %lld classes (%s), %s -> %s\n",
-                 data_->train().size(), data_->train().size() == 1 ? "" : "s", validation.c_str(), model.describe().c_str(),
+                 data_->train().size(), data_->train().size() == 1 ? "" : "s", validation.c_str(),
+                 model.describe().c_str(),
                  static_cast<long long>(task_.classes), task_.binary ? "sigmoid" : "softmax",
                  device_label(device).c_str(), out.c_str());
   }
