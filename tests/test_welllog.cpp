@@ -413,6 +413,18 @@ TEST(Wells, PerWellStatisticsTrimBothEnds) {
 
 // data.curve_map expressions: precedence, functions, quoted names, missing
 // values, errors that say where.
+TEST(Wells, Log10CurvesAreSuggestedFromTheirLinearForm) {
+  Well w;
+  w.name = "W";
+  w.depth = {1, 2};
+  w.logs["ild"] = {10, 100};
+  w.logs["GR"] = {50, 60};
+  EXPECT_EQ(log10_entry("ILD_log10", w), "ILD_log10: log10(ild)");
+  EXPECT_EQ(log10_entry("RT_log10", w), "");  // no RT
+  EXPECT_EQ(log10_entry("GR", w), "");        // not a log10 curve
+  EXPECT_EQ(log10_entry("_log10", w), "");
+}
+
 TEST(Wells, CurveMapComputesCurvesFromTheWellsOwn) {
   Well w;
   w.name = "W";

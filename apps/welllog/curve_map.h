@@ -56,4 +56,8 @@ class CurveMap {
   std::vector<std::string> curves_;  // data.curves: the model's input curves
 };
 
+// For a model curve NAME_log10 that the well lacks and whose NAME it has (any case): the curve_map entry that
+// computes it, "ILD_log10: log10(ILD)"; "" otherwise.
+std::string log10_entry(const std::string& curve, const Well& w);
+
 }  // namespace strata::welllog

@@ -41,18 +41,14 @@ namespace {
 // A data.curve_map override for a well that has none of the model's curves, built from what it has: a model curve
 // NAME_log10 from the well's NAME (ILD_log10: log10(ILD)), else the first model curve from a placeholder.
 std::string curve_map_example(const std::vector<std::string>& curves, const Well& w) {
-  const auto upper = [](std::string t) {
-    for (char& c : t) c = char(std::toupper(static_cast<unsigned char>(c)));
-    return t;
-  };
   std::vector<std::string> entries;
-  for (const std::string& c : curves) {
-    const std::string u = upper(c);
-    if (u.size() <= 6 || u.compare(u.size() - 6, 6, "_LOG10") != 0) continue;
-    for (const auto& kv : w.logs)
-      if (upper(kv.first) == u.substr(0, u.size() - 6)) entries.push_back(c + ": log10(" + kv.first + ")");
+  for (const std::string& c : curves)
+    if (const std::string e = log10_entry(c, w); !e.empty()) entries.push_back(e);
+  if (entries.empty()) {
+    std::string placeholder = "YOUR_" + curves.front();
+    for (char& ch : placeholder) ch = char(std::toupper(static_cast<unsigned char>(ch)));
+    entries.push_back(curves.front() + ": " + placeholder);
   }
-  if (entries.empty()) entries.push_back(curves.front() + ": YOUR_" + upper(curves.front()));
   return "'data.curve_map={" + join(entries, ", ") + "}'";
 }
 

@@ -12,6 +12,7 @@
 #include <random>
 #include <set>
 
+#include "apps/welllog/curve_map.h"
 #include "apps/welllog/las.h"
 #include "apps/welllog/text.h"
 #include "engine/error.h"
@@ -505,7 +506,11 @@ bool Preprocessing::usable(const Well& w, std::string* why) const {
       if (why) *why = reason;
       return false;
     }
-    std::fprintf(stderr, "warning: %s: filled with the training mean (data.missing.curve: mean)\n", reason.c_str());
+    // "ILD_log10: log10(ILD)": the well has the curve's linear form.
+    const std::string entry = log10_entry(c, w);
+    const std::string source = entry.empty() ? "" : entry.substr(entry.find('(') + 1, entry.size() - entry.find('(') - 2);
+    std::fprintf(stderr, "warning: %s: filled with the training mean (data.missing.curve: mean)%s\n", reason.c_str(),
+                 entry.empty() ? "" : ("; 'data.curve_map={" + entry + "}' computes it from the well's " + source).c_str());
   }
   return true;
 }
