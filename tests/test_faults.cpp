@@ -23,6 +23,7 @@
 #include "apps/common/transforms.h"
 #include "apps/faults/faults.h"
 #include "apps/faults/opendtect.h"
+#include "apps/faults/sections.h"
 #include "apps/faults/segy.h"
 #include "apps/faults/synth.h"
 #include "engine/random.h"
@@ -330,6 +331,24 @@ TEST(Segy, NewCubeReadsBackWithItsGeometry) {
   EXPECT_NE(error_of([&] { write_segy_cube((d / "bad.sgy").string(), v, 3, 5, 6, 2.0, {}); }).find("105 samples for 3 x 5"),
             std::string::npos);
   EXPECT_FALSE(fs::exists(d / "bad.sgy"));
+  fs::remove_all(d);
+}
+
+TEST(Sections, LabelledFoldersPairByStemOrByOneSuffix) {
+  const fs::path d = fresh_dir("pairs");
+  fs::create_directories(d / "images");
+  fs::create_directories(d / "masks");
+  const std::vector<float> section(8 * 6, 0.5f), mask(8 * 6, 0.f);
+  for (const char* s : {"a", "b"}) {
+    write_npy((d / "images" / (std::string(s) + ".npy")).string(), {8, 6}, section);
+    write_npy((d / "masks" / (std::string(s) + "_faults.npy")).string(), {8, 6}, mask);
+  }
+  const SectionSet set = folder_set(d.string());
+  ASSERT_EQ(set.sections.size(), 2u);
+  EXPECT_EQ(set.names, (std::vector<std::string>{"a", "b"}));
+  fs::rename(d / "masks" / "b_faults.npy", d / "masks" / "b.npy");  // one mask of its section's own stem
+  EXPECT_NE(error_of([&] { folder_set(d.string()); }).find("1 section(s) without a mask of the same stem"),
+            std::string::npos);
   fs::remove_all(d);
 }
 

@@ -42,27 +42,6 @@ std::string listing(const std::vector<std::string>& names) {
   return s;
 }
 
-// The suffix S such that every mask's stem is an image's stem followed by S and every image has its mask, when no
-// mask has an image's own stem; "" otherwise.
-std::string common_mask_suffix(const std::map<std::string, std::string>& images,
-                               const std::map<std::string, std::string>& masks) {
-  if (masks.size() != images.size() || masks.empty()) return "";
-  for (const auto& [stem, path] : masks)
-    if (images.count(stem)) return "";
-  // The suffix from the first mask: its stem past the longest image stem it starts with.
-  const std::string& first = masks.begin()->first;
-  std::string suffix;
-  bool found = false;
-  for (const auto& [stem, path] : images)
-    if (first.size() > stem.size() && first.compare(0, stem.size(), stem) == 0 &&
-        (!found || first.size() - stem.size() < suffix.size()))
-      suffix = first.substr(stem.size()), found = true;
-  if (!found) return "";
-  for (const auto& [stem, path] : images)
-    if (!masks.count(stem + suffix)) return "";
-  return suffix;
-}
-
 }  // namespace
 
 void require_folder(const std::string& dir, const std::string& what) {
@@ -94,6 +73,25 @@ std::vector<std::string> files_in(const std::string& folder, const std::function
   STRATA_CHECK(!ec, folder, ": cannot list the folder (", ec.message(), ")");
   std::sort(out.begin(), out.end());
   return out;
+}
+
+std::string common_mask_suffix(const std::map<std::string, std::string>& images,
+                               const std::map<std::string, std::string>& masks) {
+  if (masks.size() != images.size() || masks.empty()) return "";
+  for (const auto& [stem, path] : masks)
+    if (images.count(stem)) return "";
+  // The suffix from the first mask: its stem past the longest image stem it starts with.
+  const std::string& first = masks.begin()->first;
+  std::string suffix;
+  bool found = false;
+  for (const auto& [stem, path] : images)
+    if (first.size() > stem.size() && first.compare(0, stem.size(), stem) == 0 &&
+        (!found || first.size() - stem.size() < suffix.size()))
+      suffix = first.substr(stem.size()), found = true;
+  if (!found) return "";
+  for (const auto& [stem, path] : images)
+    if (!masks.count(stem + suffix)) return "";
+  return suffix;
 }
 
 std::vector<ImagePair> pairs_from_folders(const std::string& images, const std::string& masks) {

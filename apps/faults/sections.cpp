@@ -83,11 +83,20 @@ SectionSet folder_set(const std::string& dir) {
   const fs::path images = fs::path(dir) / "images", masks = fs::path(dir) / "masks";
   STRATA_CHECK(fs::is_directory(images) && fs::is_directory(masks), dir,
                ": want images/ (sections) and masks/ (fault labels, 255 or 1 on faults) subfolders");
-  std::map<std::string, std::string> mask_of;
+  std::map<std::string, std::string> mask_of, image_of;
   for (const std::string& m : section_files(masks.string())) mask_of[fs::path(m).stem().string()] = m;
+  const std::vector<std::string> image_paths = section_files(images.string());
+  for (const std::string& p : image_paths) image_of[fs::path(p).stem().string()] = p;
+  // Masks named after their section plus one suffix throughout (s1_mask.png, s1_faults.npy) pair by it.
+  if (const std::string suffix = common_mask_suffix(image_of, mask_of); !suffix.empty()) {
+    std::map<std::string, std::string> renamed;
+    for (const auto& [stem, path] : mask_of) renamed[stem.substr(0, stem.size() - suffix.size())] = path;
+    mask_of = std::move(renamed);
+    std::fprintf(stderr, "%s: masks paired with sections by the suffix '%s'\n", masks.string().c_str(), suffix.c_str());
+  }
   SectionSet s;
   std::vector<std::string> unpaired;
-  for (const std::string& img_path : section_files(images.string())) {
+  for (const std::string& img_path : image_paths) {
     const std::string stem = fs::path(img_path).stem().string();
     const auto it = mask_of.find(stem);
     if (it == mask_of.end()) {
