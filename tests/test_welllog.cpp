@@ -411,20 +411,18 @@ TEST(Wells, PerWellStatisticsTrimBothEnds) {
                "per_well_trim");
 }
 
-// data.curve_map expressions: precedence, functions, quoted names, missing
-// values, errors that say where.
+// A model curve NAME_log10 is suggested from the well's NAME (any case).
 TEST(Wells, Log10CurvesAreSuggestedFromTheirLinearForm) {
   Well w;
-  w.name = "W";
-  w.depth = {1, 2};
-  w.logs["ild"] = {10, 100};
-  w.logs["GR"] = {50, 60};
+  for (const char* curve : {"ild", "GR"}) w.logs[curve] = {10, 100};
   EXPECT_EQ(log10_entry("ILD_log10", w), "ILD_log10: log10(ild)");
   EXPECT_EQ(log10_entry("RT_log10", w), "");  // no RT
   EXPECT_EQ(log10_entry("GR", w), "");        // not a log10 curve
   EXPECT_EQ(log10_entry("_log10", w), "");
 }
 
+// data.curve_map expressions: precedence, functions, quoted names, missing
+// values, errors that say where.
 TEST(Wells, CurveMapComputesCurvesFromTheWellsOwn) {
   Well w;
   w.name = "W";
