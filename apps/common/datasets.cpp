@@ -75,8 +75,8 @@ std::vector<std::string> files_in(const std::string& folder, const std::function
   return out;
 }
 
-std::string common_mask_suffix(const std::map<std::string, std::string>& images,
-                               const std::map<std::string, std::string>& masks) {
+std::string key_masks_by_suffix(const std::map<std::string, std::string>& images,
+                                std::map<std::string, std::string>& masks) {
   if (masks.size() != images.size() || masks.empty()) return "";
   for (const auto& [stem, path] : masks)
     if (images.count(stem)) return "";
@@ -91,6 +91,9 @@ std::string common_mask_suffix(const std::map<std::string, std::string>& images,
   if (!found) return "";
   for (const auto& [stem, path] : images)
     if (!masks.count(stem + suffix)) return "";
+  std::map<std::string, std::string> by_image;
+  for (const auto& [stem, path] : masks) by_image[stem.substr(0, stem.size() - suffix.size())] = path;
+  masks = std::move(by_image);
   return suffix;
 }
 
@@ -102,15 +105,10 @@ std::vector<ImagePair> pairs_from_folders(const std::string& images, const std::
   STRATA_CHECK(!im.empty(), images, ": holds no image files (PNG, JPEG, BMP, ...)");
   // Masks named after their image plus one suffix throughout (a_mask.png, CamVid's a_L.png) pair by that suffix
   // when no mask has an image's own stem.
-  const std::string suffix = common_mask_suffix(im, ma);
-  if (!suffix.empty()) {
-    std::map<std::string, std::string> renamed;
-    for (const auto& [stem, path] : ma) renamed[stem.substr(0, stem.size() - suffix.size())] = path;
-    ma = std::move(renamed);
+  if (const std::string suffix = key_masks_by_suffix(im, ma); !suffix.empty())
     std::fprintf(stderr, "%s: masks paired with images by the suffix '%s' (%s for %s)\n", masks.c_str(),
                  suffix.c_str(), fs::path(ma.begin()->second).filename().string().c_str(),
                  fs::path(im.at(ma.begin()->first)).filename().string().c_str());
-  }
   std::vector<std::string> no_mask, no_image;
   std::vector<ImagePair> out;
   for (const auto& [stem, path] : im) {

@@ -36,10 +36,11 @@ struct ImagePair {
 };
 
 std::vector<ImagePair> pairs_from_folders(const std::string& images, const std::string& masks);
-// The suffix S that every mask's stem adds to its image's stem (a_mask for a, CamVid's a_L for a), when no mask
-// has an image's own stem and every image has such a mask; "" otherwise. Both maps: file stem -> path.
-std::string common_mask_suffix(const std::map<std::string, std::string>& images,
-                               const std::map<std::string, std::string>& masks);
+// When no mask has an image's own stem and every mask's stem is its image's stem plus one suffix S (a_mask for a,
+// CamVid's a_L for a): re-keys `masks` by their images' stems and returns S; else leaves them and returns "". Both
+// maps: file stem -> path.
+std::string key_masks_by_suffix(const std::map<std::string, std::string>& images,
+                                std::map<std::string, std::string>& masks);
 std::vector<ImagePair> pairs_from_list(const std::string& list_file);
 // Writes `pairs` as a list file that pairs_from_list reads back, each path relative to the list's folder. Returns
 // false and writes nothing when a path holds whitespace (the format separates the two paths by spaces) or a pair has

@@ -88,12 +88,8 @@ SectionSet folder_set(const std::string& dir) {
   const std::vector<std::string> image_paths = section_files(images.string());
   for (const std::string& p : image_paths) image_of[fs::path(p).stem().string()] = p;
   // Masks named after their section plus one suffix throughout (s1_mask.png, s1_faults.npy) pair by it.
-  if (const std::string suffix = common_mask_suffix(image_of, mask_of); !suffix.empty()) {
-    std::map<std::string, std::string> renamed;
-    for (const auto& [stem, path] : mask_of) renamed[stem.substr(0, stem.size() - suffix.size())] = path;
-    mask_of = std::move(renamed);
+  if (const std::string suffix = key_masks_by_suffix(image_of, mask_of); !suffix.empty())
     std::fprintf(stderr, "%s: masks paired with sections by the suffix '%s'\n", masks.string().c_str(), suffix.c_str());
-  }
   SectionSet s;
   std::vector<std::string> unpaired;
   for (const std::string& img_path : image_paths) {

@@ -293,16 +293,17 @@ void CurveMap::apply(std::vector<Well>& wells) const {
   for (Well& w : wells) apply(w);
 }
 
-std::string log10_entry(const std::string& curve, const Well& w) {
-  const auto upper = [](std::string t) {
-    for (char& c : t) c = char(std::toupper(static_cast<unsigned char>(c)));
-    return t;
-  };
-  const std::string u = upper(curve);
-  if (u.size() <= 6 || u.compare(u.size() - 6, 6, "_LOG10") != 0) return "";
+std::string log10_source(const std::string& curve, const Well& w) {
+  const std::string c = lower(curve), tail = "_log10";
+  if (c.size() <= tail.size() || c.compare(c.size() - tail.size(), tail.size(), tail) != 0) return "";
   for (const auto& [name, values] : w.logs)
-    if (upper(name) == u.substr(0, u.size() - 6)) return curve + ": log10(" + name + ")";
+    if (lower(name) == c.substr(0, c.size() - tail.size())) return name;
   return "";
+}
+
+std::string log10_entry(const std::string& curve, const Well& w) {
+  const std::string source = log10_source(curve, w);
+  return source.empty() ? "" : curve + ": log10(" + source + ")";
 }
 
 }  // namespace strata::welllog

@@ -56,8 +56,9 @@ class CurveMap {
   std::vector<std::string> curves_;  // data.curves: the model's input curves
 };
 
-// For a model curve NAME_log10 that the well lacks and whose NAME it has (any case): the curve_map entry that
-// computes it, "ILD_log10: log10(ILD)"; "" otherwise.
+// For a model curve NAME_log10 whose NAME the well has (any case): that curve's name in the well ("ILD"), and the
+// curve_map entry that computes the model's curve from it ("ILD_log10: log10(ILD)"); "" otherwise.
+std::string log10_source(const std::string& curve, const Well& w);
 std::string log10_entry(const std::string& curve, const Well& w);
 
 }  // namespace strata::welllog

@@ -506,11 +506,10 @@ bool Preprocessing::usable(const Well& w, std::string* why) const {
       if (why) *why = reason;
       return false;
     }
-    // "ILD_log10: log10(ILD)": the well has the curve's linear form.
-    const std::string entry = log10_entry(c, w);
-    const std::string source = entry.empty() ? "" : entry.substr(entry.find('(') + 1, entry.size() - entry.find('(') - 2);
+    const std::string source = log10_source(c, w);  // the well has the curve's linear form
     std::fprintf(stderr, "warning: %s: filled with the training mean (data.missing.curve: mean)%s\n", reason.c_str(),
-                 entry.empty() ? "" : ("; 'data.curve_map={" + entry + "}' computes it from the well's " + source).c_str());
+                 source.empty() ? "" : str_cat("; 'data.curve_map={", log10_entry(c, w), "}' computes it from the well's ",
+                                               source).c_str());
   }
   return true;
 }
