@@ -32,9 +32,10 @@ ModulePtr build_module(const Config& cfg) {
   const std::string type = cfg.require_string("type");
   const auto it = registry().find(type);
   if (it == registry().end()) {
+    const std::vector<std::string> types = module_types();
     std::string known;
-    for (const auto& [t, _] : registry()) known += (known.empty() ? "" : ", ") + t;
-    const std::string near = nearest_name(type, module_types());
+    for (const std::string& t : types) known += (known.empty() ? "" : ", ") + t;
+    const std::string near = nearest_name(type, types);
     STRATA_FAIL(cfg.origin(), ": ", cfg.key_path("type"), ": unknown module type '", type, "'",
                 near.empty() ? "" : " (did you mean '" + near + "'?)", " (known: ", known, ")");
   }

@@ -314,10 +314,10 @@ void Figure::save(const std::string& path) const {
   for (const std::string& f : figure_formats()) write(fs::path(path).replace_extension("." + f).string());
 }
 
-void set_figure_formats(const std::vector<std::string>& list) {
-  STRATA_CHECK(!list.empty(), "report.formats: name at least one of png, svg, pdf");
+void set_figure_formats(const std::vector<std::string>& list, const std::string& setting) {
+  STRATA_CHECK(!list.empty(), setting, ": name at least one of png, svg, pdf");
   for (const std::string& f : list)
-    STRATA_CHECK(f == "png" || f == "svg" || f == "pdf", "report.formats: '", f, "' is not one of png, svg, pdf");
+    STRATA_CHECK(f == "png" || f == "svg" || f == "pdf", setting, ": '", f, "' is not one of png, svg, pdf");
   formats() = list;
 }
 const std::vector<std::string>& figure_formats() { return formats(); }

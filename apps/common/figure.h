@@ -134,8 +134,8 @@ class Figure {
 };
 
 // The formats Figure::save writes, for the whole process (as matplotlib's savefig.format): "png", "svg", "pdf".
-// Unknown names are errors. Default: {"png"}.
-void set_figure_formats(const std::vector<std::string>& formats);
+// Unknown names are errors that name `setting` (the config key or flag that gave them). Default: {"png"}.
+void set_figure_formats(const std::vector<std::string>& formats, const std::string& setting = "report.formats");
 const std::vector<std::string>& figure_formats();
 
 // ---- colour ----------------------------------------------------------------

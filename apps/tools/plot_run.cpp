@@ -46,20 +46,19 @@ int main(int argc, char** argv) {
     }
     formats.clear();
     std::stringstream list(value);
-    for (std::string f; std::getline(list, f, ',');) {
-      if (f != "png" && f != "svg" && f != "pdf") {
-        std::fprintf(stderr, "strata-plot: --formats: '%s' is not one of png, svg, pdf\n%s", f.c_str(), kUsage);
-        return 2;
-      }
-      formats.push_back(f);
-    }
+    for (std::string f; std::getline(list, f, ',');) formats.push_back(f);
   }
   if (run.empty()) {
     std::fprintf(stderr, "strata-plot: name a run folder\n%s", kUsage);
     return 2;
   }
   try {
-    strata::set_figure_formats(formats);
+    strata::set_figure_formats(formats, "--formats");
+  } catch (const strata::Error& e) {
+    std::fprintf(stderr, "strata-plot: %s\n%s", e.what(), kUsage);
+    return 2;
+  }
+  try {
     strata::plot_training_curves(run);
   } catch (const strata::Error& e) {
     std::fprintf(stderr, "strata-plot: %s\n", e.what());
