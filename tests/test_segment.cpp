@@ -436,8 +436,11 @@ TEST(Transforms, ClassMixPastesHalfTheClassesOfAnotherSample) {
       ASSERT_EQ(onto.image.data[size_t(h * w + i)], from_here ? -float(i) : 0.5f) << i;
     }
     EXPECT_EQ(pasted.size(), 2u);
-    for (int64_t i = 0; i < h * w; ++i)  // a pasted class is pasted whole, the ignored pixel never
-      if (pasted.count(from.mask.data[size_t(i)])) EXPECT_EQ(onto.mask.data[size_t(i)], from.mask.data[size_t(i)]);
+    for (int64_t i = 0; i < h * w; ++i) {  // a pasted class is pasted whole, the ignored pixel never
+      if (pasted.count(from.mask.data[size_t(i)])) {
+        EXPECT_EQ(onto.mask.data[size_t(i)], from.mask.data[size_t(i)]);
+      }
+    }
     EXPECT_EQ(onto.mask.data[3], 5);
     drawn.insert(pasted);
   }
