@@ -199,7 +199,7 @@ void class_mix(Sample& onto, const Sample& from, std::mt19937_64& rng) {
   if (classes.empty()) return;
   std::sort(classes.begin(), classes.end());  // the draw depends on the set, not on the pixel order
   std::shuffle(classes.begin(), classes.end(), rng);
-  classes.resize(std::max<size_t>(1, classes.size() / 2));
+  classes.erase(classes.begin() + std::ptrdiff_t(std::max<size_t>(1, classes.size() / 2)), classes.end());
   const int64_t plane = onto.image.height * onto.image.width;
   for (int64_t i = 0; i < plane; ++i) {
     const int32_t v = from.mask.data[size_t(i)];
