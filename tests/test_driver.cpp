@@ -180,6 +180,19 @@ TEST(Driver, TrainsATaskIntoARunFolderWithItsMonitorAndReport) {
         }
         return std::string();
       }(),
+      HasSubstr("a strata-line checkpoint, not a strata-other one (run it with strata-line)"));
+  // A checkpoint of no app (a module's weights alone) says which entry it lacks.
+  Checkpoint bare;
+  bare.save((d / "bare.safetensors").string());
+  EXPECT_THAT(
+      [&] {
+        try {
+          load_trained((d / "bare.safetensors").string(), "strata-other", "other.config", {});
+        } catch (const Error& e) {
+          return std::string(e.what());
+        }
+        return std::string();
+      }(),
       HasSubstr("not a strata-other checkpoint (no other.config entry)"));
   fs::remove_all(d);
 }

@@ -141,6 +141,8 @@ const std::vector<HostileCase> kCases = {
      "--output outdir", 1, {"outdir: is a directory"}, "test -d outdir"},
     {"welllog_output_parent_is_a_file", "strata-welllog", "touch f", "predict --checkpoint $CKPT --input $WELL "
      "--output f/p.csv", 1, {"f: is a file, not a folder"}},
+    {"welllog_checkpoint_of_another_app", "strata-welllog", "", "predict --checkpoint $SEG_CKPT --input $WELL "
+     "--output p.csv", 1, {"a strata-segment checkpoint, not a strata-welllog one (run it with strata-segment)"}},
     {"welllog_run_folder_under_a_file", "strata-welllog", "touch f", "train --config $CFG --out f/run", 1,
      {"f is a file, not a folder"}},
     {"welllog_run_folder_cannot_be_created", "strata-welllog", "", "train --config $CFG --out /proc/strata_run", 1,
@@ -265,7 +267,7 @@ const std::vector<HostileCase> kCases = {
     {"segment_run_folder_under_a_file", "strata-segment", "touch f", "train --config $SEG_CFG --out f/run", 1,
      {"f is a file, not a folder"}},
     {"segment_checkpoint_of_another_app", "strata-segment", "", "predict --checkpoint $CKPT --input $SEG_SET/images "
-     "--output masks", 1, {"not a strata-segment checkpoint"}},
+     "--output masks", 1, {"a strata-welllog checkpoint, not a strata-segment one (run it with strata-welllog)"}},
     // 2. images and masks
     {"segment_corrupt_image", "strata-segment", "cp -r $SEG_SET set && echo 'not a png' > set/images/3.png",
      "train --config $SEG_CFG --out run data.images=set/images data.masks=set/masks", 1,
@@ -461,7 +463,8 @@ const std::vector<HostileCase> kCases = {
     {"anomaly_unknown_threshold_rule", "strata-anomaly", "",
      "train --config $AN_CFG --out run threshold.rule=median", 1, {"threshold.rule", "median"}, "test ! -e run"},
     {"anomaly_checkpoint_of_another_app", "strata-anomaly", "",
-     "predict --checkpoint $SEG_CKPT --input $AN_SET/test --output s.csv", 1, {"not a strata-anomaly checkpoint"}},
+     "predict --checkpoint $SEG_CKPT --input $AN_SET/test --output s.csv", 1,
+     {"a strata-segment checkpoint, not a strata-anomaly one"}},
     {"anomaly_checkpoint_without_threshold", "strata-anomaly", "",
      "predict --checkpoint $AN_LAST --input $AN_SET/test --output s.csv", 1, {"has no threshold"}},
     {"anomaly_predict_override_it_does_not_read", "strata-anomaly", "",
@@ -557,7 +560,8 @@ const std::vector<HostileCase> kCases = {
     {"faults_generate_needs_output", "strata-faults", "", "generate --config $FT_CFG", 2, {"--output"}},
     // 4. checkpoints
     {"faults_checkpoint_of_another_app", "strata-faults", "",
-     "predict --checkpoint $AN_CKPT --input $FT_SGY --output p.sgy", 1, {"not a strata-faults checkpoint"}},
+     "predict --checkpoint $AN_CKPT --input $FT_SGY --output p.sgy", 1,
+     {"a strata-anomaly checkpoint, not a strata-faults one"}},
     {"faults_override_not_read_by_predict", "strata-faults", "",
      "predict --checkpoint $FT_CKPT --input $FT_SGY --output p.sgy train.epochs=3", 2, {"train.epochs"}},
     // 5. outputs: never over the input, never half a file

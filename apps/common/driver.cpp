@@ -304,12 +304,25 @@ int export_task(TrainedTask& t, const std::string& app, const AppArgs& a) {
   return run_export(a, app, t.export_graph());
 }
 
+void check_app_checkpoint(const Checkpoint& checkpoint, const std::string& path, const std::string& app,
+                          const std::string& config_entry) {
+  if (checkpoint.has(config_entry)) return;
+  std::string other = checkpoint.has("strata.app") ? checkpoint.get("strata.app") : "";
+  const std::string suffix = ".config";  // an app's checkpoint holds its config as APP.config
+  for (const auto& [key, value] : checkpoint.metadata)
+    if (other.empty() && key.ends_with(suffix) && key.find('.') == key.size() - suffix.size() && key != "zoo.config")
+      other = "strata-" + key.substr(0, key.size() - suffix.size());
+  STRATA_CHECK(other.empty() || other == app, path, ": a ", other, " checkpoint, not a ", app, " one (run it with ",
+               other, ")");
+  STRATA_FAIL(path, ": not a ", app, " checkpoint (no ", config_entry, " entry)");
+}
+
 TrainedModel load_trained(const std::string& path, const std::string& app, const std::string& config_entry,
                           const std::vector<std::string>& overrides,
                           const std::function<ModulePtr(const Config&)>& build) {
   STRATA_CHECK(!path.empty(), "needs --checkpoint FILE");
   TrainedModel t{Checkpoint::load(path), Config::parse("{}"), nullptr};
-  STRATA_CHECK(t.checkpoint.has(config_entry), path, ": not a ", app, " checkpoint (no ", config_entry, " entry)");
+  check_app_checkpoint(t.checkpoint, path, app, config_entry);
   t.cfg = Config::parse(t.checkpoint.get(config_entry), path + " [" + config_entry + "]");
   t.cfg.apply_overrides(overrides);
   t.model = build(t.cfg.section("model"));

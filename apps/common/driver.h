@@ -236,7 +236,11 @@ struct TrainedModel {
   Config cfg;  // the run's resolved config with the command's overrides applied
   ModulePtr model;
 };
-// Loads `path`, checks it is `app`'s (it holds `config_entry`), applies `overrides`, builds the model with
+// Throws unless the checkpoint read from `path` is `app`'s (it holds `config_entry`); another app's checkpoint
+// is named as such ("a strata-welllog checkpoint, not a strata-segment one").
+void check_app_checkpoint(const Checkpoint& checkpoint, const std::string& path, const std::string& app,
+                          const std::string& config_entry);
+// Loads `path`, checks it is `app`'s (check_app_checkpoint), applies `overrides`, builds the model with
 // `build` and restores its weights ("model."); the model is in eval mode on the CPU.
 TrainedModel load_trained(const std::string& path, const std::string& app, const std::string& config_entry,
                           const std::vector<std::string>& overrides,

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <fstream>
 
+#include "apps/common/driver.h"
 #include "apps/common/plot.h"
 #include "apps/welllog/text.h"
 #include "engine/error.h"
@@ -45,7 +46,7 @@ namespace {
 
 Checkpoint load_welllog_checkpoint(const std::string& path) {
   Checkpoint ck = Checkpoint::load(path);
-  STRATA_CHECK(ck.has("welllog.config"), path, ": not a strata-welllog checkpoint (no welllog.config)");
+  check_app_checkpoint(ck, path, "strata-welllog", "welllog.config");
   return ck;
 }
 
