@@ -171,29 +171,14 @@ TEST(Driver, TrainsATaskIntoARunFolderWithItsMonitorAndReport) {
   TrainedModel t = load_trained((run / "best.safetensors").string(), "strata-line", "line.config", {});
   EXPECT_FALSE(t.model->training());
   EXPECT_EQ(std::to_string(task.val_accuracy(*t.model)), best.get("line.final_accuracy"));
-  EXPECT_THAT(
-      [&] {
-        try {
-          load_trained((run / "best.safetensors").string(), "strata-other", "other.config", {});
-        } catch (const Error& e) {
-          return std::string(e.what());
-        }
-        return std::string();
-      }(),
-      HasSubstr("a strata-line checkpoint, not a strata-other one (run it with strata-line)"));
+  const std::string line_checkpoint = (run / "best.safetensors").string();
+  EXPECT_THAT(test::error_of([&] { load_trained(line_checkpoint, "strata-other", "other.config", {}); }),
+              HasSubstr("a strata-line checkpoint, not a strata-other one (run it with strata-line)"));
   // A checkpoint of no app (a module's weights alone) says which entry it lacks.
-  Checkpoint bare;
-  bare.save((d / "bare.safetensors").string());
-  EXPECT_THAT(
-      [&] {
-        try {
-          load_trained((d / "bare.safetensors").string(), "strata-other", "other.config", {});
-        } catch (const Error& e) {
-          return std::string(e.what());
-        }
-        return std::string();
-      }(),
-      HasSubstr("not a strata-other checkpoint (no other.config entry)"));
+  const std::string bare_path = (d / "bare.safetensors").string();
+  Checkpoint().save(bare_path);
+  EXPECT_THAT(test::error_of([&] { load_trained(bare_path, "strata-other", "other.config", {}); }),
+              HasSubstr("not a strata-other checkpoint (no other.config entry)"));
   fs::remove_all(d);
 }
 
