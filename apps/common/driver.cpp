@@ -307,11 +307,14 @@ int export_task(TrainedTask& t, const std::string& app, const AppArgs& a) {
 void check_app_checkpoint(const Checkpoint& checkpoint, const std::string& path, const std::string& app,
                           const std::string& config_entry) {
   if (checkpoint.has(config_entry)) return;
+  // The app that wrote it: its strata.app entry, else the APP of its APP.config entry.
   std::string other = checkpoint.has("strata.app") ? checkpoint.get("strata.app") : "";
-  const std::string suffix = ".config";  // an app's checkpoint holds its config as APP.config
-  for (const auto& [key, value] : checkpoint.metadata)
-    if (other.empty() && key.ends_with(suffix) && key.find('.') == key.size() - suffix.size() && key != "zoo.config")
+  const std::string suffix = ".config";
+  for (auto it = checkpoint.metadata.begin(); other.empty() && it != checkpoint.metadata.end(); ++it) {
+    const std::string& key = it->first;
+    if (key.ends_with(suffix) && key.find('.') == key.size() - suffix.size() && key != "zoo.config")
       other = "strata-" + key.substr(0, key.size() - suffix.size());
+  }
   STRATA_CHECK(other.empty() || other == app, path, ": a ", other, " checkpoint, not a ", app, " one (run it with ",
                other, ")");
   STRATA_FAIL(path, ": not a ", app, " checkpoint (no ", config_entry, " entry)");

@@ -263,7 +263,7 @@ int64_t parse_count(const std::string& v, const char* flag, int64_t most) {
 
 Model load_model(const std::string& path, const std::vector<std::string>& overrides) {
   TrainedModel t = load_trained(path, kApp, "faults.config", overrides);
-  Model m{std::move(t.cfg), std::move(t.model), {}, {}, 1, false, {}};
+  Model m{std::move(t.cfg), std::move(t.model)};
   m.tiles = TileOptions::from_config(m.cfg.section("inference"));
   m.volume = volume_model(m.cfg);
   if (m.cfg.section("inference").get_bool("match_period", true)) {

@@ -17,13 +17,13 @@ namespace strata::faults {
 struct Model {
   Config cfg;
   ModulePtr net;
-  TileOptions tiles;
+  TileOptions tiles{};
   // inference.match_period: the training sections' reference period (the checkpoint's faults.period entry, or
   // computed from its config when it has none); reference 0 when the key is false.
-  PeriodMatch period;
+  PeriodMatch period{};
   int64_t tolerance = 1;
   bool volume = false;  // a 3-D model (model.type unet3d): predicts cubes at once
-  SegyOptions segy;     // segy.inline_byte / crossline_byte of the SEG-Y files it reads
+  SegyOptions segy{};   // segy.inline_byte / crossline_byte of the SEG-Y files it reads
 };
 Model load_model(const std::string& path, const std::vector<std::string>& overrides);
 
