@@ -1,23 +1,35 @@
-// Traces per second through the OpendTect attribute against strata-faults predict on the same inline.
+// Traces per second through the OpendTect attribute against strata-faults predict on the same inline, and the
+// attribute's scores on a labelled cube.
 //
 //   build/bin/bench_opendtect CHECKPOINT [TRACES] [STEP_OUT] [SELECTION] [key=value ...]
+//   build/bin/bench_opendtect CHECKPOINT CUBE.sgy LABELS.sgy [INLINES] [SELECTION] [key=value ...]
 //
-// A synthetic survey (65 inlines x 256 crosslines x 256 samples, one generated section per inline) is served to
-// the wrapper `strata-faults opendtect install` writes, launched as the plugin launches it (tests/
+// The first form: a synthetic survey (65 inlines x 256 crosslines x 256 samples, one generated section per inline)
+// is served to the wrapper `strata-faults opendtect install` writes, launched as the plugin launches it (tests/
 // opendtect_plugin.h): SeisInfo of 44 bytes, then TRACES traces (default 32) along the centre inline, each with
 // its step-out window (default 32 x 32) and the default Z margin (+-32 samples) around all 256 samples. Beside it,
-// predict_section (what `strata-faults predict` runs per section) on the whole centre inline. Overrides (e.g.
-// inference.tta=false) go into the wrapper and the predict side alike.
+// predict_section (what `strata-faults predict` runs per section) on the whole centre inline.
+//
+// The second form serves every trace of INLINES inlines (default 8) in the middle of a cube, inline by inline as
+// OpendTect computes a volume (step-out 32 x 32, Z margin +-32, each trace's whole length), and scores the answers
+// against the labels (`strata-faults generate --cubes N` writes both files): exact AP and AP within one sample, as
+// `eval` scores a cube, with the traces per second and the attribute's count of sections predicted.
+//
+// Overrides (e.g. inference.tta=false, opendtect.context=32) go into the wrapper, and in the first form also into
+// the predict side.
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include "apps/faults/faults.h"
+#include "apps/faults/segy.h"
 #include "apps/faults/synth.h"
 #include "config/config.h"
 #include "engine/parallel.h"
@@ -29,9 +41,103 @@ namespace fs = std::filesystem;
 using namespace strata;
 using namespace strata::faults;
 
+namespace {
+
+// The wrapper for `checkpoint` with the overrides written in, in `dir`; false when install fails.
+bool install(const fs::path& bin, const std::string& checkpoint, const fs::path& dir, const std::string& words) {
+  return std::system((bin.string() + "/strata-faults opendtect install --checkpoint '" + checkpoint + "' --dir '" +
+                      dir.string() + "' --seisinfo 44" + words + " > /dev/null").c_str()) == 0;
+}
+
+int cube_mode(const fs::path& bin, const std::string& checkpoint, const fs::path& dir, int argc, char** argv) {
+  const std::string cube_path = argv[2], labels_path = argv[3];
+  const int want_inlines = argc > 4 ? std::atoi(argv[4]) : 8, selection = argc > 5 ? std::atoi(argv[5]) : 2;
+  constexpr int so = 32, margin = 32;
+  std::string words;
+  for (int i = 6; i < argc; ++i) words += std::string(" '") + argv[i] + "'";
+  if (!install(bin, checkpoint, dir, words)) return 1;
+  const SegyVolume cube(cube_path), labels(labels_path);
+  const int64_t ni = int64_t(cube.inlines().size()), nc = int64_t(cube.crosslines().size()), nz = cube.samples();
+  if (cube.is_line() || int64_t(labels.inlines().size()) != ni || int64_t(labels.crosslines().size()) != nc ||
+      labels.samples() != nz) {
+    std::fprintf(stderr, "%s and %s must be cubes of one geometry\n", cube_path.c_str(), labels_path.c_str());
+    return 2;
+  }
+  const int64_t inlines = std::min<int64_t>(want_inlines, ni), first = (ni - inlines) / 2;
+  std::vector<float> survey(size_t(ni * nc * nz));  // (inline, crossline, sample)
+  for (int64_t il = 0; il < ni; ++il) {
+    const SegyVolume::Section sec = cube.section("inline", il);
+    for (int64_t xl = 0; xl < nc; ++xl)
+      for (int64_t z = 0; z < nz; ++z) survey[size_t((il * nc + xl) * nz + z)] = sec.data[size_t(z * nc + xl)];
+  }
+  nlohmann::ordered_json params = {{"ZSampMargin", {{"Value", {-margin, margin}}}},
+                                   {"StepOut", {{"Value", {so, so}}}},
+                                   {"Select", {{"Selection", selection}}},
+                                   {"Survey", "bench"}};
+  const fs::path log = dir / "attribute.log";
+  test::PluginProcess p(dir / "strata-faults-attribute.sh", {"-c", test::plugin_urlencode(params.dump())}, log);
+  const int w = 2 * so + 1, ns = int(nz) + 2 * margin;
+  const int32_t si_ints[5] = {w * w, 1, 1, w, w};
+  const float si_floats[5] = {float(cube.interval_ms() / 1000), 25.f, 25.f, 1.f, 1.f};
+  const int32_t nrz = int32_t(nz);
+  p.send(si_ints, 20);
+  p.send(si_floats, 20);
+  p.send(&nrz, 4);
+  std::vector<float> window(size_t(w) * w * ns), answer(static_cast<size_t>(ns));
+  FaultScores scores(1);
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int64_t il = first; il < first + inlines; ++il) {
+    std::vector<float> prob(size_t(nz * nc));
+    for (int64_t xl = 0; xl < nc; ++xl) {
+      size_t i = 0;
+      for (int a = 0; a < w; ++a)
+        for (int c = 0; c < w; ++c) {
+          int64_t ti = il - so + a, tc = xl - so + c;
+          if (ti < 0 || ti >= ni || tc < 0 || tc >= nc) ti = il, tc = xl;  // outside the survey: the centre trace
+          for (int z = -margin; z < nz + margin; ++z)
+            window[i++] = z >= 0 && z < nz ? survey[size_t((ti * nc + tc) * nz + z)] : 0.f;
+        }
+      const int32_t ti[4] = {ns, 0, cube.inlines()[size_t(il)], cube.crosslines()[size_t(xl)]};
+      if (!p.send(ti, sizeof ti) || !p.send(window.data(), window.size() * 4) ||
+          !p.read_floats(answer.data(), answer.size())) {
+        std::fprintf(stderr, "the attribute did not answer inline %lld crossline %lld (see %s)\n", (long long)il,
+                     (long long)xl, log.c_str());
+        return 1;
+      }
+      for (int64_t z = 0; z < nz; ++z) prob[size_t(z * nc + xl)] = answer[size_t(z + margin)];
+    }
+    const SegyVolume::Section lab = labels.section("inline", il);
+    std::vector<uint8_t> truth(lab.data.size());
+    for (size_t k = 0; k < truth.size(); ++k) truth[k] = lab.data[k] > 0.5f;
+    scores.add(prob, truth, nz, nc);
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  p.close_input();
+  p.wait_exit(30);
+  std::ifstream in(log);
+  std::stringstream said;
+  said << in.rdbuf();
+  const std::string text = said.str(), key = "opendtect: computed";
+  const size_t at = text.find(key);
+  std::printf("threads %d, %s: %lld inlines x %lld crosslines x %lld samples, step-out %d x %d, selection %d,%s\n",
+              num_threads(), cube_path.c_str(), (long long)inlines, (long long)nc, (long long)nz, so, so, selection,
+              words.empty() ? " the checkpoint's inference settings" : words.c_str());
+  std::printf("attribute: %lld traces in %.1f s = %.2f traces/s; %s\n", (long long)(inlines * nc), seconds,
+              double(inlines * nc) / seconds,
+              at == std::string::npos ? "(no summary)" : text.substr(at, text.find('\n', at) - at).c_str());
+  std::printf("AP %.3f, within 1 sample %.3f\n", scores.strict().ap, scores.tolerant().ap);
+  fs::remove_all(dir);
+  return 0;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: %s CHECKPOINT [TRACES] [STEP_OUT] [SELECTION] [key=value ...]\n", argv[0]);
+    std::fprintf(stderr,
+                 "usage: %s CHECKPOINT [TRACES] [STEP_OUT] [SELECTION] [key=value ...]\n"
+                 "       %s CHECKPOINT CUBE.sgy LABELS.sgy [INLINES] [SELECTION] [key=value ...]\n",
+                 argv[0], argv[0]);
     return 2;
   }
   const std::string checkpoint = fs::canonical(argv[1]).string();
@@ -40,12 +146,11 @@ int main(int argc, char** argv) {
   constexpr int kInlines = 65, kCrosslines = 256, kSamples = 256;
   const fs::path bin = fs::read_symlink("/proc/self/exe").parent_path();
   const fs::path dir = fs::temp_directory_path() / ("strata_bench_opendtect_" + std::to_string(getpid()));
+  if (argc > 3 && fs::path(argv[2]).extension() == ".sgy") return cube_mode(bin, checkpoint, dir, argc, argv);
   std::vector<std::string> overrides;
   std::string words;
   for (int i = 5; i < argc; ++i) overrides.push_back(argv[i]), words += std::string(" '") + argv[i] + "'";
-  if (std::system((bin.string() + "/strata-faults opendtect install --checkpoint '" + checkpoint + "' --dir '" +
-                   dir.string() + "' --seisinfo 44" + words + " > /dev/null").c_str()) != 0)
-    return 1;
+  if (!install(bin, checkpoint, dir, words)) return 1;
 
   const std::vector<float> survey = test::synthetic_survey(kInlines, kCrosslines, kSamples, 3);
 

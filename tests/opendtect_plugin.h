@@ -125,6 +125,10 @@ class PluginProcess {
     }
     return -1;
   }
+  // Ends the input (the plugin never does; a driver that wants the attribute's closing summary on stderr can).
+  void close_input() {
+    if (write_) fclose(write_), write_ = nullptr;
+  }
   // As the plugin's ProcInst::finish: SIGKILL, stdin never closed before.
   void finish() {
     if (pid_ > 0) {

@@ -63,6 +63,11 @@ struct Request {
 
 class OpendtectPlugin : public ::testing::Test {
  public:
+  struct Model {
+    ModulePtr net;
+    TileOptions tiles;
+    PeriodMatch period;
+  };
   static fs::path root() {
     static const fs::path r = fs::temp_directory_path() / ("strata_opendtect " + std::to_string(getpid()));
     return r;
@@ -124,30 +129,43 @@ class OpendtectPlugin : public ::testing::Test {
     return w;
   }
 
-  // What the attribute must answer: the library's prediction of the window's inline and / or crossline section
-  // at the centre column (for selection 2, where both have more than one trace, the chance either marks it; for
-  // selection 3 also the window's two diagonals through the centre trace where they span 8 traces or more, each
-  // pair's (1 - p)(1 - p) combined in a geometric mean weighted 3/4 on the inline and crossline pair). Every
-  // section at the time scale of the window's centre inline and crossline traces' dominant period against the
-  // checkpoint's reference (the same for every section of the window), measured on up to 8 traces spread along
-  // each of the window's centre crossline and inline.
-  static std::vector<float> expected(const Request& r, const std::vector<float>& w) {
-    static Model* model = nullptr;
-    if (!model) {
+  static const Model& model() {
+    static Model* m = nullptr;
+    if (!m) {
       const Checkpoint ck = Checkpoint::load(checkpoint_->string());
       const Config cfg = Config::parse(ck.get("faults.config"));
-      model = new Model{build_module(cfg.section("model")), TileOptions::from_config(cfg.section("inference")),
-                        PeriodMatch{std::stod(ck.get("faults.period"))}};
-      ck.restore_module("model.", *model->net);
-      model->net->eval();
+      m = new Model{build_module(cfg.section("model")), TileOptions::from_config(cfg.section("inference")),
+                    PeriodMatch{std::stod(ck.get("faults.period"))}};
+      ck.restore_module("model.", *m->net);
+      m->net->eval();
     }
+    return *m;
+  }
+
+  // The prediction of the window's section through the (inline, crossline) window cells `cells` (samples x cells).
+  static std::vector<float> predict_cells(const Request& r, const std::vector<float>& w,
+                                          const std::vector<std::pair<int, int>>& cells, const TileOptions& tiles) {
+    const int nc = 2 * r.so_crl + 1, ns = 2 * r.margin + r.nrsamples, width = int(cells.size());
+    std::vector<float> section(size_t(ns * width));
+    for (int t = 0; t < width; ++t)
+      for (int z = 0; z < ns; ++z)
+        section[size_t(z * width + t)] = w[size_t((cells[size_t(t)].first * nc + cells[size_t(t)].second) * ns + z)];
+    standardise_section(section);
+    return predict_section(*model().net, section, ns, width, tiles);
+  }
+
+  // What the attribute must answer for the trace at (il, xl): the library's prediction of the window's inline
+  // and / or crossline section at the centre column, each section without the cells outside the survey at its
+  // ends (for selection 2, where both have more than one trace, the chance either marks it; for selection 3 also
+  // the window's two diagonals through the centre trace where both span 8 traces or more, each pair's
+  // (1 - p)(1 - p) combined in a geometric mean weighted 3/4 on the inline and crossline pair). Every section at
+  // the time scale of the window's centre inline and crossline traces' dominant period against the checkpoint's
+  // reference (the same for every section of the window), measured on up to 8 traces spread along each of the
+  // window's centre crossline and inline.
+  static std::vector<float> expected(const Request& r, int il, int xl) {
+    const std::vector<float> w = window(r, il, xl);
     const int ni = 2 * r.so_inl + 1, nc = 2 * r.so_crl + 1, ns = 2 * r.margin + r.nrsamples;
-    TraceSpectrum spectrum(ns);
-    for (int a = 0; a < ni; a += (ni + 7) / 8) spectrum.add(w.data() + (a * nc + r.so_crl) * ns);
-    for (int c = 0; c < nc; c += (nc + 7) / 8)
-      if (c != r.so_crl) spectrum.add(w.data() + (r.so_inl * nc + c) * ns);
-    TileOptions tiles = model->tiles;
-    tiles.time_scale = model->period.scale(spectrum.wavelet_period());
+    TileOptions tiles = window_tiles(r, w);
     if (r.long_periods) {
       EXPECT_LT(tiles.time_scale, 0.8);
     }
@@ -167,22 +185,27 @@ class OpendtectPlugin : public ::testing::Test {
     }
     if (r.selection == 3 && ni > 1 && nc > 1) {
       const int half = std::min(r.so_inl, r.so_crl);
-      if (2 * half + 1 >= 8)
-        for (const int sign : {1, -1}) {
-          views.emplace_back();
-          for (int t = -half; t <= half; ++t) views.back().first.emplace_back(r.so_inl + t, r.so_crl + sign * t);
-          views.back().second = half;
-        }
+      for (const int sign : {1, -1}) {
+        views.emplace_back();
+        for (int t = -half; t <= half; ++t) views.back().first.emplace_back(r.so_inl + t, r.so_crl + sign * t);
+        views.back().second = half;
+      }
     }
+    // Cells outside the survey at a section's ends are left out; a diagonal of fewer than 8 cells then is not
+    // predicted, and the inline and crossline decide alone.
+    for (auto& [cells, centre] : views) {
+      const auto outside = [&](std::pair<int, int> cell) {
+        const int i = il - r.so_inl + cell.first, x = xl - r.so_crl + cell.second;
+        return i < 0 || i >= kInlines || x < 0 || x >= kCrosslines;
+      };
+      while (outside(cells.back())) cells.pop_back();
+      while (outside(cells.front())) cells.erase(cells.begin()), --centre;
+    }
+    if (views.size() == 4 && (views[2].first.size() < 8 || views[3].first.size() < 8)) views.resize(2);
     std::vector<std::vector<float>> centres;
     for (const auto& [cells, centre] : views) {
       const int width = int(cells.size());
-      std::vector<float> section(size_t(ns * width));
-      for (int t = 0; t < width; ++t)
-        for (int z = 0; z < ns; ++z)
-          section[size_t(z * width + t)] = w[size_t((cells[size_t(t)].first * nc + cells[size_t(t)].second) * ns + z)];
-      standardise_section(section);
-      const std::vector<float> p = predict_section(*model->net, section, ns, width, tiles);
+      const std::vector<float> p = predict_cells(r, w, cells, tiles);
       centres.emplace_back();
       for (int z = 0; z < ns; ++z) centres.back().push_back(p[size_t(z * width + centre)]);
     }
@@ -195,6 +218,19 @@ class OpendtectPlugin : public ::testing::Test {
                                                std::pow((1.f - centres[2][z]) * (1.f - centres[3][z]), 0.25f);
     }
     return out;
+  }
+
+  // The checkpoint's inference settings at the time scale of the window: its centre inline and crossline traces'
+  // dominant period against the checkpoint's reference, measured on up to 8 traces spread along each.
+  static TileOptions window_tiles(const Request& r, const std::vector<float>& w) {
+    const int ni = 2 * r.so_inl + 1, nc = 2 * r.so_crl + 1, ns = 2 * r.margin + r.nrsamples;
+    TraceSpectrum spectrum(ns);
+    for (int a = 0; a < ni; a += (ni + 7) / 8) spectrum.add(w.data() + (a * nc + r.so_crl) * ns);
+    for (int c = 0; c < nc; c += (nc + 7) / 8)
+      if (c != r.so_crl) spectrum.add(w.data() + (r.so_inl * nc + c) * ns);
+    TileOptions tiles = model().tiles;
+    tiles.time_scale = model().period.scale(spectrum.wavelet_period());
+    return tiles;
   }
 
   static std::string params(const Request& r) {
@@ -245,7 +281,7 @@ class OpendtectPlugin : public ::testing::Test {
       std::vector<float> got(static_cast<size_t>(ns));
       ASSERT_TRUE(p.read_floats(got.data(), got.size())) << "no answer for trace (" << il << ", " << xl << "): "
                                                           << slurp(log);
-      const std::vector<float> want = expected(r, w);
+      const std::vector<float> want = expected(r, il, xl);
       for (int k = 0; k < ns; ++k) ASSERT_NEAR(got[size_t(k)], want[size_t(k)], 1e-6) << "sample " << k;
     }
     EXPECT_EQ(p.wait_exit(0.1), -1) << "the attribute ended before the plugin ended it: " << slurp(log);
@@ -254,11 +290,6 @@ class OpendtectPlugin : public ::testing::Test {
 
   static fs::path* checkpoint_;
   static std::vector<float>*survey_, *long_survey_;
-  struct Model {
-    ModulePtr net;
-    TileOptions tiles;
-    PeriodMatch period;
-  };
 };
 fs::path* OpendtectPlugin::checkpoint_ = nullptr;
 std::vector<float>* OpendtectPlugin::survey_ = nullptr;
@@ -323,6 +354,80 @@ TEST_F(OpendtectPlugin, ZSliceRequest) {
     r.z0 = 30;
     check(r, {{1, 1}, {4, 20}, {5, 23}}, "auto");
   }
+}
+
+// Traces along a line share their sections (opendtect.context=2 here). A section predicted for one trace's window
+// answers a later trace it holds with the later window's traces where the two overlap, at a column with at least
+// 2 of its traces on each side (or, where the later trace's own section has fewer on a side, as many); any other
+// trace is predicted from its own window. Along an inline, back to a trace already answered, onto the next inline,
+// at the survey's edges (where the sections end), and a window whose neighbours' samples differ from the kept ones.
+TEST_F(OpendtectPlugin, NeighbouringTracesShareTheirSections) {
+  Request r;
+  r.so_inl = 1, r.so_crl = 6;
+  r.selection = 0;
+  constexpr int kContext = 2;
+  const fs::path log = root() / "share.log";
+  PluginProcess p(script("44"), {"-c", params(r), "opendtect.context=" + std::to_string(kContext)}, log);
+  send_seisinfo(p, r);
+  const int ns = 2 * r.margin + r.nrsamples;
+  struct Kept {
+    int inline_, first, width;  // the section's traces: crosslines first .. first + width - 1 of the inline
+    std::vector<float> prob;    // samples x width
+  };
+  std::vector<Kept> kept;
+  int predicted = 0, reused = 0;
+  const auto answer = [&](int il, int xl, const std::vector<float>& w) {
+    const int32_t ti[4] = {ns, r.z0, 100 + il, 300 + xl};
+    std::vector<float> got(static_cast<size_t>(ns));
+    EXPECT_TRUE(p.send(ti, sizeof ti) && p.send(w.data(), w.size() * 4) && p.read_floats(got.data(), got.size()))
+        << slurp(log);
+    return got;
+  };
+  const std::vector<std::pair<int, int>> traces{{3, 6},  {3, 7}, {3, 8}, {3, 9},  {3, 10}, {3, 11},
+                                                {3, 12}, {3, 13}, {3, 16}, {3, 8}, {2, 9}, {3, 1},
+                                                {3, 3},  {3, 0}, {3, 21}, {3, 20}, {3, 23}};
+  for (const auto& [il, xl] : traces) {
+    SCOPED_TRACE("trace (" + std::to_string(il) + ", " + std::to_string(xl) + ")");
+    const int first = std::max(0, xl - r.so_crl), width = std::min(kCrosslines - 1, xl + r.so_crl) - first + 1;
+    const int before = std::min(kContext, xl - first), after = std::min(kContext, first + width - 1 - xl);
+    const Kept* from = nullptr;
+    for (const Kept& k : kept) {
+      const int j = xl - k.first;
+      if (k.inline_ != il || j < before || k.width - 1 - j < after) continue;
+      const auto depth = [](const Kept& s, int x) { return std::min(x - s.first, s.first + s.width - 1 - x); };
+      if (!from || depth(k, xl) >= depth(*from, xl)) from = &k;
+    }
+    const std::vector<float> w = window(r, il, xl);
+    std::vector<float> want(static_cast<size_t>(ns));
+    if (from) {
+      ++reused;
+      for (int z = 0; z < ns; ++z) want[size_t(z)] = from->prob[size_t(z * from->width + xl - from->first)];
+    } else {
+      ++predicted;
+      std::vector<std::pair<int, int>> cells;
+      for (int c = first - (xl - r.so_crl); c < first - (xl - r.so_crl) + width; ++c) cells.emplace_back(r.so_inl, c);
+      kept.push_back({il, first, width, predict_cells(r, w, cells, window_tiles(r, w))});
+      want = expected(r, il, xl);  // a trace predicted from its own window: as ever
+    }
+    const std::vector<float> got = answer(il, xl, w);
+    for (int z = 0; z < ns; ++z) ASSERT_NEAR(got[size_t(z)], want[size_t(z)], 1e-6) << "sample " << z;
+  }
+  // Of the 17 traces, 12 come from kept sections: the four after 6 and the two after 11 along the inline, 8 again,
+  // 0, 1 and 3 from the section of 6, and 20 and 23 from that of 21.
+  EXPECT_EQ(predicted, 5);
+  EXPECT_EQ(reused, 12);
+  // Trace (3, 9) again, but its neighbour 2 crosslines on, which both kept sections through it hold, with other
+  // samples: predicted from its own window.
+  std::vector<float> w = window(r, 3, 9);
+  for (int z = 0; z < ns; ++z) w[size_t((r.so_inl * (2 * r.so_crl + 1) + r.so_crl + 2) * ns + z)] *= 2;
+  std::vector<std::pair<int, int>> cells;
+  for (int c = 0; c < 2 * r.so_crl + 1; ++c) cells.emplace_back(r.so_inl, c);
+  const std::vector<float> own = predict_cells(r, w, cells, window_tiles(r, w)), got = answer(3, 9, w);
+  for (int z = 0; z < ns; ++z) ASSERT_NEAR(got[size_t(z)], own[size_t(z * (2 * r.so_crl + 1) + r.so_crl)], 1e-6);
+  p.close_input();
+  EXPECT_EQ(p.wait_exit(30), 0) << slurp(log);
+  EXPECT_THAT(slurp(log), HasSubstr("computed 18 traces (6 sections predicted, 12 taken from neighbouring traces' "
+                                    "sections)"));
 }
 
 // A stream that stops inside a trace's samples (stdin left open, as the plugin does until it kills the

@@ -10,7 +10,9 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <deque>
 #include <limits>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -226,6 +228,96 @@ SeisInfoLayout detect_seisinfo_layout(StreamReader& in, const Request& rq) {
   return longer.layout;
 }
 
+// Predictions of sections kept so that the traces along a line share them. The attribute is asked for one trace
+// at a time, each with its whole window, and the windows of neighbouring traces hold mostly the same traces: the
+// inline section through trace k + 1 is the one through trace k moved by one trace. A later trace whose own line
+// of traces is found in a kept section, trace for trace where the two overlap (the same samples, compared by
+// hash), takes its column there when the column has at least `context` traces of the section on each side, or
+// on a side where the trace's own line has fewer, at least as many as that. Any other trace is predicted from its
+// own window. Sections are kept oldest-out within a memory budget.
+class SectionCache {
+ public:
+  SectionCache(int64_t context, size_t budget_bytes) : context_(context), budget_(budget_bytes) {}
+
+  // Hash of a trace's samples (ns of them, at z0), per view, so views never answer each other.
+  static uint64_t trace_hash(int view, int32_t z0, const float* samples, int64_t ns) {
+    uint64_t h = 0xcbf29ce484222325ULL ^ (uint64_t(view) << 56) ^ uint64_t(uint32_t(z0)) ^ (uint64_t(ns) << 32);
+    for (int64_t z = 0; z < ns; ++z) {
+      uint32_t bits;
+      std::memcpy(&bits, samples + z, 4);
+      h = (h ^ bits) * 0x100000001b3ULL;
+      h ^= h >> 29;
+    }
+    return h;
+  }
+
+  // The kept probabilities (ns of them) of the trace at column `centre` of the line whose traces hash to `line`,
+  // or nullptr. Of several kept sections that hold it, the one in which it has the most traces on its nearer side.
+  const float* find(const std::vector<uint64_t>& line, int64_t centre, int64_t ns) const {
+    const int64_t width = int64_t(line.size()), need_before = std::min(context_, centre),
+                  need_after = std::min(context_, width - 1 - centre);
+    const Kept* best = nullptr;
+    int64_t best_column = 0, best_depth = -1;
+    const auto [first, last] = index_.equal_range(line[size_t(centre)]);
+    for (auto it = first; it != last; ++it) {
+      const Kept& k = kept_[size_t(it->second.first - kept_.front().id)];
+      const int64_t j = it->second.second, shift = j - centre, kept_width = int64_t(k.line.size());
+      if (k.ns != ns || j < need_before || kept_width - 1 - j < need_after) continue;
+      bool same = true;
+      for (int64_t t = std::max<int64_t>(0, -shift); same && t < std::min(width, kept_width - shift); ++t)
+        same = line[size_t(t)] == k.line[size_t(t + shift)];
+      const int64_t depth = std::min(j, kept_width - 1 - j);
+      if (same && (depth > best_depth || (depth == best_depth && k.id > best->id)))
+        best = &k, best_column = j, best_depth = depth;
+    }
+    return best ? best->prob.data() + best_column * ns : nullptr;
+  }
+
+  // Keeps a just predicted section (probabilities ns x width, row-major) of the line whose traces hash to `line`.
+  void keep(std::vector<uint64_t> line, int64_t ns, const std::vector<float>& prob) {
+    const int64_t width = int64_t(line.size());
+    Kept k;
+    k.id = next_id_++;
+    k.ns = ns;
+    k.prob.resize(size_t(width * ns));
+    for (int64_t j = 0; j < width; ++j)
+      for (int64_t z = 0; z < ns; ++z) k.prob[size_t(j * ns + z)] = prob[size_t(z * width + j)];
+    for (int64_t j = 0; j < width; ++j) index_.emplace(line[size_t(j)], std::pair{k.id, j});
+    k.line = std::move(line);
+    bytes_ += k.bytes();
+    kept_.push_back(std::move(k));
+    while (bytes_ > budget_ && kept_.size() > 1) forget_oldest();
+  }
+
+ private:
+  struct Kept {
+    uint64_t id = 0;
+    int64_t ns = 0;
+    std::vector<uint64_t> line;  // every trace's hash
+    std::vector<float> prob;     // trace-major: j * ns + z
+    size_t bytes() const { return prob.size() * 4 + line.size() * 56; }  // with the index's entries
+  };
+  void forget_oldest() {
+    const Kept& k = kept_.front();
+    for (int64_t j = 0; j < int64_t(k.line.size()); ++j) {
+      auto [first, last] = index_.equal_range(k.line[size_t(j)]);
+      for (auto it = first; it != last; ++it)
+        if (it->second.first == k.id && it->second.second == j) {
+          index_.erase(it);
+          break;
+        }
+    }
+    bytes_ -= k.bytes();
+    kept_.pop_front();
+  }
+
+  int64_t context_;
+  size_t budget_, bytes_ = 0;
+  uint64_t next_id_ = 0;
+  std::deque<Kept> kept_;  // ids consecutive, oldest first
+  std::unordered_multimap<uint64_t, std::pair<uint64_t, int64_t>> index_;  // trace hash -> (id, column)
+};
+
 // The inline view (traces along the crosslines through the centre inline) and / or the crossline view, and the
 // two diagonals of the window through the centre trace.
 struct Views {
@@ -298,9 +390,9 @@ std::string opendtect_parameters(int64_t step_out, int64_t z_margin, const std::
   return j.dump();
 }
 
-int64_t opendtect_serve(Module& model, const TileOptions& tiles, const PeriodMatch& period,
-                        const std::string& quoted_params, int in_fd,
-                        std::ostream& out, SeisInfoLayout layout) {
+ServeCounts opendtect_serve(Module& model, const TileOptions& tiles, const PeriodMatch& period,
+                            const std::string& quoted_params, int in_fd, std::ostream& out, SeisInfoLayout layout,
+                            const ServeOptions& options) {
   const Request rq = parse_request(quoted_params);
   StreamReader in(in_fd);
   if (layout == SeisInfoLayout::detect) {
@@ -309,52 +401,76 @@ int64_t opendtect_serve(Module& model, const TileOptions& tiles, const PeriodMat
   }
   SeisInfo si{};
   const size_t seis_bytes = layout == SeisInfoLayout::bytes44 ? kSeisInfo44 : kSeisInfo40;
-  if (!in.read(&si, seis_bytes, str_cat("the SeisInfo block (", seis_bytes, " bytes)"), true)) return 0;
+  ServeCounts n;
+  if (!in.read(&si, seis_bytes, str_cat("the SeisInfo block (", seis_bytes, " bytes)"), true)) return n;
   check_seisinfo(si, layout == SeisInfoLayout::bytes44);
   const int64_t ni = si.nrinl, nc = si.nrcrl, ci = ni / 2, cc = nc / 2;
   const Views views = views_of(rq.selection, ni, nc);
-  int64_t traces = 0;
+  SectionCache cache(options.context, options.cache_bytes);
   std::vector<float> block, section, result;
-  for (TrcInfo ti{}; in.read(&ti, sizeof ti, str_cat("the TrcInfo block of trace ", traces), true);) {
-    const int64_t ns = ti.nrsamp, values = trace_values(si, ti, rq, traces);
+  std::vector<uint64_t> line;
+  for (TrcInfo ti{}; in.read(&ti, sizeof ti, str_cat("the TrcInfo block of trace ", n.traces), true);) {
+    const int64_t ns = ti.nrsamp, values = trace_values(si, ti, rq, n.traces);
     block.resize(size_t(values));
-    in.read(block.data(), block.size() * 4, str_cat("the samples of trace ", traces, " (inline ", ti.inl,
+    in.read(block.data(), block.size() * 4, str_cat("the samples of trace ", n.traces, " (inline ", ti.inl,
                                                      ", crossline ", ti.crl, ")"), false);
-    // One time scale for the trace's sections, from the dominant period of up to 8 traces spread along each of
-    // the block's centre crossline and inline (traces with missing samples left out).
+    // One time scale for the sections this trace's window predicts, from the dominant period of up to 8 traces
+    // spread along each of the block's centre crossline and inline (traces with missing samples left out);
+    // measured when the first of its sections is predicted.
     TileOptions t = tiles;
-    if (period.reference > 0) {
+    bool scaled = period.reference <= 0;
+    const auto time_scale = [&] {
+      if (scaled) return;
       TraceSpectrum spectrum(ns);
       for (int64_t i = 0; i < ni; i += (ni + 7) / 8) spectrum.add(block.data() + (i * nc + cc) * ns);
       for (int64_t c = 0; c < nc; c += (nc + 7) / 8)
         if (c != cc) spectrum.add(block.data() + (ci * nc + c) * ns);
       t.time_scale = period.scale(spectrum.wavelet_period());
-    }
+      scaled = true;
+    };
     // A section through the centre trace of the first input's (inline, crossline, sample) block: the traces at
     // (ci + t * di, cc + t * dc) for every t inside the block; a section is samples x traces. Returns the centre
-    // trace's probabilities, or nothing for a diagonal too short to predict.
-    const auto run = [&](int64_t di, int64_t dc) -> std::vector<float> {
+    // trace's probabilities, kept from a neighbouring trace's window or predicted, or nothing for a diagonal too
+    // short to predict.
+    const auto run = [&](int view, int64_t di, int64_t dc) -> std::vector<float> {
       const auto reach = [](int64_t c, int64_t d, int64_t n) {  // steps from c in direction d before leaving [0, n)
         return d > 0 ? n - 1 - c : d < 0 ? c : std::numeric_limits<int64_t>::max();
       };
       const int64_t back = std::min(reach(ci, -di, ni), reach(cc, -dc, nc)),
                     width = back + 1 + std::min(reach(ci, di, ni), reach(cc, dc, nc));
-      if (di != 0 && dc != 0 && width < kMinDiagonalTraces) return {};
-      section.assign(size_t(ns * width), 0.f);
-      for (int64_t t = 0; t < width; ++t) {
-        const int64_t i = ci + (t - back) * di, c = cc + (t - back) * dc;
-        for (int64_t z = 0; z < ns; ++z) section[size_t(z * width + t)] = block[size_t((i * nc + c) * ns + z)];
+      const auto trace = [&](int64_t k) {
+        return block.data() + ((ci + (k - back) * di) * nc + cc + (k - back) * dc) * ns;
+      };
+      line.resize(size_t(width));
+      for (int64_t k = 0; k < width; ++k) line[size_t(k)] = SectionCache::trace_hash(view, ti.z0, trace(k), ns);
+      // The plugin sends the centre trace in place of those outside the survey: copies at the line's ends are left
+      // out, so the section ends where the survey does (as predict's sections do) instead of running on flat.
+      int64_t from = 0, to = width - 1;
+      while (from < back && line[size_t(from)] == line[size_t(back)]) ++from;
+      while (to > back && line[size_t(to)] == line[size_t(back)]) --to;
+      if (from > 0 || to < width - 1) line = std::vector<uint64_t>(line.begin() + from, line.begin() + to + 1);
+      const int64_t cols = to - from + 1, centre_col = back - from;
+      if (di != 0 && dc != 0 && cols < kMinDiagonalTraces) return {};
+      if (const float* kept = cache.find(line, centre_col, ns)) {
+        ++n.reused;
+        return std::vector<float>(kept, kept + ns);
       }
+      section.assign(size_t(ns * cols), 0.f);
+      for (int64_t k = 0; k < cols; ++k)
+        for (int64_t z = 0; z < ns; ++z) section[size_t(z * cols + k)] = trace(from + k)[z];
       standardise_section(section);
-      const std::vector<float> p = predict_section(model, section, ns, width, t);
+      time_scale();
+      const std::vector<float> p = predict_section(model, section, ns, cols, t);
+      ++n.predicted;
+      cache.keep(line, ns, p);
       std::vector<float> centre(static_cast<size_t>(ns));
-      for (int64_t z = 0; z < ns; ++z) centre[size_t(z)] = p[size_t(z * width + back)];
+      for (int64_t z = 0; z < ns; ++z) centre[size_t(z)] = p[size_t(z * cols + centre_col)];
       return centre;
     };
-    const std::vector<float> along = views.inline_view ? run(0, 1) : std::vector<float>{},
-                             across = views.crossline_view ? run(1, 0) : std::vector<float>{};
+    const std::vector<float> along = views.inline_view ? run(0, 0, 1) : std::vector<float>{},
+                             across = views.crossline_view ? run(1, 1, 0) : std::vector<float>{};
     std::vector<float> diagonal, antidiagonal;
-    if (views.diagonals) diagonal = run(1, 1), antidiagonal = run(1, -1);
+    if (views.diagonals) diagonal = run(2, 1, 1), antidiagonal = run(3, 1, -1);
     const bool four = !diagonal.empty() && !antidiagonal.empty();
     result.assign(size_t(ns), 0.f);
     for (int64_t z = 0; z < ns; ++z) {
@@ -371,10 +487,10 @@ int64_t opendtect_serve(Module& model, const TileOptions& tiles, const PeriodMat
     }
     out.write(reinterpret_cast<const char*>(result.data()), std::streamsize(result.size() * 4));
     out.flush();
-    STRATA_CHECK(out, "opendtect: cannot write the output of trace ", traces, " (stdout closed)");
-    ++traces;
+    STRATA_CHECK(out, "opendtect: cannot write the output of trace ", n.traces, " (stdout closed)");
+    ++n.traces;
   }
-  return traces;
+  return n;
 }
 
 std::string opendtect_wrapper_script(const std::string& binary, const std::string& checkpoint, SeisInfoLayout layout,

@@ -25,7 +25,9 @@
 //   output    nroutput x nrsamp float32
 // strata-faults serves it with the model loaded once: for each trace it
 // predicts the inline and / or crossline section of the window through the
-// trace and returns the fault probability of the centre column.
+// trace and returns the fault probability of the centre column, or takes that
+// column from the section of a neighbouring trace's window that holds it
+// (ServeOptions).
 //
 // Every read is bounded by what the blocks announce: sizes are checked (in
 // 64 bits) before anything is allocated, nrsamp against the Z margin the
@@ -60,13 +62,27 @@ std::string url_unquote(const std::string& s);
 // The JSON of `-g` (before quoting). `help_url` "" leaves out the Help key.
 std::string opendtect_parameters(int64_t step_out, int64_t z_margin, const std::string& help_url);
 
-// Serves `-c PARAMS`: reads the stream from file descriptor `in_fd`, writes answers to `out`; returns the number
-// of traces computed. Errors (a block that does not fit what SeisInfo and the parameters announced, a stream
-// cut inside a block) throw strata::Error naming the field and the values. `period` (reference 0: off) sets each
-// trace's time scale from the dominant period of the traces it predicts, as predict does for a section.
-int64_t opendtect_serve(Module& model, const TileOptions& tiles, const PeriodMatch& period,
-                        const std::string& quoted_params, int in_fd,
-                        std::ostream& out, SeisInfoLayout layout);
+// How the attribute shares work between neighbouring traces (SectionCache in opendtect.cpp): a section predicted
+// for one trace's window answers the later traces it holds at least `context` traces inside it (opendtect.context;
+// the step-out or more: every trace from its own window, as the window's centre); the kept sections fit in
+// `cache_bytes`.
+struct ServeOptions {
+  int64_t context = 16;
+  size_t cache_bytes = size_t(512) << 20;
+};
+struct ServeCounts {
+  int64_t traces = 0;     // answered
+  int64_t predicted = 0;  // sections predicted
+  int64_t reused = 0;     // sections answered from a kept one
+};
+
+// Serves `-c PARAMS`: reads the stream from file descriptor `in_fd`, writes answers to `out`. Errors (a block
+// that does not fit what SeisInfo and the parameters announced, a stream cut inside a block) throw strata::Error
+// naming the field and the values. `period` (reference 0: off) sets each window's time scale from the dominant
+// period of its traces, as predict does for a section.
+ServeCounts opendtect_serve(Module& model, const TileOptions& tiles, const PeriodMatch& period,
+                            const std::string& quoted_params, int in_fd, std::ostream& out, SeisInfoLayout layout,
+                            const ServeOptions& options = {});
 
 // The wrapper script the plugin is given (`strata-faults opendtect install`): /bin/sh, absolute paths to the
 // binary and the checkpoint written in, so it runs in the plugin's bare environment; `overrides` (key=value)

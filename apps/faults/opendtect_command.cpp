@@ -106,14 +106,18 @@ int opendtect_command(const AppArgs& a) {
   const Config od = m.cfg.section("opendtect");
   const int64_t step_out = od.get_int("step_out", 32, Bounds::between(1, 1024));
   const int64_t z_margin = od.get_int("z_margin", 32, Bounds::between(0, 4096));
+  ServeOptions serve;
+  serve.context = od.get_int("context", serve.context, Bounds::between(0, 1024));
   check_overrides_read(m.cfg, a.overrides, "opendtect");
   if (describe) {
     std::printf("%s\n", url_quote(opendtect_parameters(step_out, z_margin, help_url())).c_str());
     return 0;
   }
   std::ios::sync_with_stdio(false);
-  const int64_t n = opendtect_serve(*m.net, m.tiles, m.period, a.values.at("-c"), 0, std::cout, layout);
-  std::fprintf(stderr, "%s: opendtect: computed %lld traces\n", kApp, static_cast<long long>(n));
+  const ServeCounts n = opendtect_serve(*m.net, m.tiles, m.period, a.values.at("-c"), 0, std::cout, layout, serve);
+  std::fprintf(stderr, "%s: opendtect: computed %lld traces (%lld sections predicted, %lld taken from neighbouring "
+               "traces' sections)\n", kApp, static_cast<long long>(n.traces), static_cast<long long>(n.predicted),
+               static_cast<long long>(n.reused));
   return 0;
 }
 
@@ -125,6 +129,7 @@ int opendtect_install_command(const AppArgs& a) {
   const Config od = m.cfg.section("opendtect");
   od.get_int("step_out", 32, Bounds::between(1, 1024));
   od.get_int("z_margin", 32, Bounds::between(0, 4096));
+  od.get_int("context", ServeOptions{}.context, Bounds::between(0, 1024));
   check_overrides_read(m.cfg, a.overrides, "opendtect install");
   const std::string dir = a.values.at("--dir");
   create_directories_checked(dir);
