@@ -63,11 +63,11 @@ std::string url_unquote(const std::string& s);
 std::string opendtect_parameters(int64_t step_out, int64_t z_margin, const std::string& help_url);
 
 // How the attribute shares work between neighbouring traces (SectionCache in opendtect.cpp): a section predicted
-// for one trace's window answers the later traces it holds at least `context` traces inside it (opendtect.context;
-// the step-out or more: every trace from its own window, as the window's centre); the kept sections fit in
-// `cache_bytes`.
+// for one trace's window answers a later trace it holds with at least `context` of its traces on each side of it,
+// or as many as the later trace's own section has on a side with fewer (opendtect.context; the step-out or more:
+// every trace with at least the traces of its own window around it); the kept sections fit in `cache_bytes`.
 struct ServeOptions {
-  int64_t context = 16;
+  int64_t context = 24;
   size_t cache_bytes = size_t(512) << 20;
 };
 struct ServeCounts {
