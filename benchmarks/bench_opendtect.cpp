@@ -83,20 +83,13 @@ int cube_mode(const fs::path& bin, const std::string& checkpoint, const fs::path
   p.send(si_ints, 20);
   p.send(si_floats, 20);
   p.send(&nrz, 4);
-  std::vector<float> window(size_t(w) * w * ns), answer(static_cast<size_t>(ns));
+  std::vector<float> answer(static_cast<size_t>(ns));
   FaultScores scores(1);
   const auto t0 = std::chrono::steady_clock::now();
   for (int64_t il = first; il < first + inlines; ++il) {
     std::vector<float> prob(size_t(nz * nc));
     for (int64_t xl = 0; xl < nc; ++xl) {
-      size_t i = 0;
-      for (int a = 0; a < w; ++a)
-        for (int c = 0; c < w; ++c) {
-          int64_t ti = il - so + a, tc = xl - so + c;
-          if (ti < 0 || ti >= ni || tc < 0 || tc >= nc) ti = il, tc = xl;  // outside the survey: the centre trace
-          for (int z = -margin; z < nz + margin; ++z)
-            window[i++] = z >= 0 && z < nz ? survey[size_t((ti * nc + tc) * nz + z)] : 0.f;
-        }
+      const std::vector<float> window = test::plugin_window(survey, ni, nc, nz, il, xl, so, so, -margin, ns);
       const int32_t ti[4] = {ns, 0, cube.inlines()[size_t(il)], cube.crosslines()[size_t(xl)]};
       if (!p.send(ti, sizeof ti) || !p.send(window.data(), window.size() * 4) ||
           !p.read_floats(answer.data(), answer.size())) {
@@ -187,18 +180,12 @@ int main(int argc, char** argv) {
   p.send(si_ints, 20);
   p.send(si_floats, 20);
   p.send(&nrz, 4);
-  std::vector<float> window(static_cast<size_t>(ni) * nc * ns), answer(static_cast<size_t>(ns));
+  std::vector<float> answer(static_cast<size_t>(ns));
   double attribute_s = 0;
   for (int k = 0; k <= traces; ++k) {  // trace 0 is the warm-up (process start, model load)
     const int xl = (kCrosslines - traces) / 2 + k;
-    size_t i = 0;
-    for (int a = 0; a < ni; ++a)
-      for (int c = 0; c < nc; ++c) {
-        int ti = centre - so + a, tc = xl - so + c;
-        if (ti < 0 || ti >= kInlines || tc < 0 || tc >= kCrosslines) ti = centre, tc = xl;
-        for (int z = -margin; z < kSamples + margin; ++z)
-          window[i++] = z >= 0 && z < kSamples ? survey[size_t((ti * kCrosslines + tc) * kSamples + z)] : 0.f;
-      }
+    const std::vector<float> window =
+        test::plugin_window(survey, kInlines, kCrosslines, kSamples, centre, xl, so, so, -margin, ns);
     const int32_t ti[4] = {ns, 0, 100 + centre, xl};
     t0 = std::chrono::steady_clock::now();
     if (!p.send(ti, sizeof ti) || !p.send(window.data(), window.size() * 4) ||

@@ -41,6 +41,24 @@ inline std::vector<float> synthetic_survey(int inlines, int crosslines, int samp
   return survey;
 }
 
+// The window of the trace at (il, xl) of a survey (inlines x crosslines x samples, stored (inline, crossline,
+// sample)) as the plugin sends it: (2 so_inl + 1) x (2 so_crl + 1) traces, inline-major, each `count` samples from
+// sample `first`; in place of traces outside the survey the centre trace, outside its samples 0.
+inline std::vector<float> plugin_window(const std::vector<float>& survey, int64_t inlines, int64_t crosslines,
+                                        int64_t samples, int64_t il, int64_t xl, int64_t so_inl, int64_t so_crl,
+                                        int64_t first, int64_t count) {
+  std::vector<float> w;
+  w.reserve(size_t((2 * so_inl + 1) * (2 * so_crl + 1) * count));
+  for (int64_t a = -so_inl; a <= so_inl; ++a)
+    for (int64_t c = -so_crl; c <= so_crl; ++c) {
+      int64_t ti = il + a, tc = xl + c;
+      if (ti < 0 || ti >= inlines || tc < 0 || tc >= crosslines) ti = il, tc = xl;
+      for (int64_t z = first; z < first + count; ++z)
+        w.push_back(z >= 0 && z < samples ? survey[size_t((ti * crosslines + tc) * samples + z)] : 0.f);
+    }
+  return w;
+}
+
 // The plugin's urllib.h: letters and digits as they are, every other byte %XX, a backslash %5C%5C.
 inline std::string plugin_urlencode(const std::string& s) {
   static const char* hex = "0123456789ABCDEF";

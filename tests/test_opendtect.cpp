@@ -114,19 +114,8 @@ class OpendtectPlugin : public ::testing::Test {
   // The window of the trace at (il, xl) as the plugin sends it: trace-major, inline-major, nrsamp samples from
   // z0 - margin; outside the survey's traces the centre trace, outside its samples 0.
   static std::vector<float> window(const Request& r, int il, int xl) {
-    const int ni = 2 * r.so_inl + 1, nc = 2 * r.so_crl + 1, ns = 2 * r.margin + r.nrsamples;
-    std::vector<float> w;
-    for (int a = 0; a < ni; ++a)
-      for (int c = 0; c < nc; ++c) {
-        int ti = il - r.so_inl + a, tc = xl - r.so_crl + c;
-        if (ti < 0 || ti >= kInlines || tc < 0 || tc >= kCrosslines) ti = il, tc = xl;
-        for (int k = 0; k < ns; ++k) {
-          const int z = r.z0 - r.margin + k;
-          const std::vector<float>& survey = r.long_periods ? *long_survey_ : *survey_;
-          w.push_back(z >= 0 && z < kSamples ? survey[size_t((ti * kCrosslines + tc) * kSamples + z)] : 0.f);
-        }
-      }
-    return w;
+    return test::plugin_window(r.long_periods ? *long_survey_ : *survey_, kInlines, kCrosslines, kSamples, il, xl,
+                               r.so_inl, r.so_crl, r.z0 - r.margin, 2 * r.margin + r.nrsamples);
   }
 
   static const Model& model() {

@@ -94,6 +94,19 @@ void refuse_volume_model(const Model& m) {
                ") predicts SEG-Y cubes: strata-faults predict --input survey.sgy, then import the output in OpendTect");
 }
 
+// The checkpoint config's opendtect section: what the attribute asks the plugin for and how it shares sections.
+struct AttributeSettings {
+  int64_t step_out, z_margin;
+  ServeOptions serve;
+};
+AttributeSettings attribute_settings(const Config& cfg) {
+  const Config od = cfg.section("opendtect");
+  AttributeSettings s{od.get_int("step_out", 32, Bounds::between(1, 1024)),
+                      od.get_int("z_margin", 32, Bounds::between(0, 4096)), {}};
+  s.serve.context = od.get_int("context", s.serve.context, Bounds::between(0, 1024));
+  return s;
+}
+
 }  // namespace
 
 int opendtect_command(const AppArgs& a) {
@@ -103,18 +116,15 @@ int opendtect_command(const AppArgs& a) {
   const SeisInfoLayout layout = layout_flag(a);
   Model m = load_model(a.checkpoint, a.overrides);
   refuse_volume_model(m);
-  const Config od = m.cfg.section("opendtect");
-  const int64_t step_out = od.get_int("step_out", 32, Bounds::between(1, 1024));
-  const int64_t z_margin = od.get_int("z_margin", 32, Bounds::between(0, 4096));
-  ServeOptions serve;
-  serve.context = od.get_int("context", serve.context, Bounds::between(0, 1024));
+  const AttributeSettings settings = attribute_settings(m.cfg);
   check_overrides_read(m.cfg, a.overrides, "opendtect");
   if (describe) {
-    std::printf("%s\n", url_quote(opendtect_parameters(step_out, z_margin, help_url())).c_str());
+    std::printf("%s\n", url_quote(opendtect_parameters(settings.step_out, settings.z_margin, help_url())).c_str());
     return 0;
   }
   std::ios::sync_with_stdio(false);
-  const ServeCounts n = opendtect_serve(*m.net, m.tiles, m.period, a.values.at("-c"), 0, std::cout, layout, serve);
+  const ServeCounts n = opendtect_serve(*m.net, m.tiles, m.period, a.values.at("-c"), 0, std::cout, layout,
+                                       settings.serve);
   std::fprintf(stderr, "%s: opendtect: computed %lld traces (%lld sections predicted, %lld taken from neighbouring "
                "traces' sections)\n", kApp, static_cast<long long>(n.traces), static_cast<long long>(n.predicted),
                static_cast<long long>(n.reused));
@@ -126,10 +136,7 @@ int opendtect_install_command(const AppArgs& a) {
   // A readable strata-faults checkpoint and overrides -c reads, or the error now rather than inside OpendTect.
   const Model m = load_model(a.checkpoint, a.overrides);
   refuse_volume_model(m);
-  const Config od = m.cfg.section("opendtect");
-  od.get_int("step_out", 32, Bounds::between(1, 1024));
-  od.get_int("z_margin", 32, Bounds::between(0, 4096));
-  od.get_int("context", ServeOptions{}.context, Bounds::between(0, 1024));
+  attribute_settings(m.cfg);
   check_overrides_read(m.cfg, a.overrides, "opendtect install");
   const std::string dir = a.values.at("--dir");
   create_directories_checked(dir);
