@@ -1,6 +1,7 @@
 #include "engine/autograd.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <map>
 #include <unordered_map>
@@ -9,6 +10,7 @@
 #include "engine/ops.h"
 #include "engine/profile.h"
 #include "engine/trace.h"
+#include "kernels/cpu/filter_cache.h"
 
 namespace strata {
 
@@ -19,6 +21,21 @@ thread_local bool t_grad_enabled = true;
 bool grad_enabled() { return t_grad_enabled; }
 NoGradGuard::NoGradGuard() : previous_(t_grad_enabled) { t_grad_enabled = false; }
 NoGradGuard::~NoGradGuard() { t_grad_enabled = previous_; }
+
+namespace {
+thread_local int t_inference_depth = 0;
+std::atomic<int> g_inference_guards{0};
+}  // namespace
+
+InferenceMode::InferenceMode() {
+  ++t_inference_depth;
+  ++g_inference_guards;
+}
+InferenceMode::~InferenceMode() {
+  --t_inference_depth;
+  if (--g_inference_guards == 0) cpu::clear_filter_cache();
+}
+bool inference_mode() { return t_inference_depth > 0; }
 
 Saved::Saved(const Tensor& t) : tensor_(t.detach()), version_(t.version()) {}
 

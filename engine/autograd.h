@@ -33,6 +33,28 @@ class NoGradGuard {
   bool previous_;
 };
 
+// Prediction with fixed weights: autograd records nothing (as NoGradGuard), and
+// while a guard lives on this thread the weights of its convolutions are taken
+// to stay as they are, so kernels may keep what they derive from them (the
+// CPU's Winograd-transformed filters, derived once per layer instead of once per
+// call: a prediction of many sections or tiles runs faster). Weights written
+// through the engine meanwhile (in-place ops, an optimizer step) are noticed by
+// their version and derived again; writing them through raw_data() inside the
+// guard is not allowed. What was kept is released when the last guard of the
+// process ends. The apps' eval and predict commands run inside one.
+class InferenceMode {
+ public:
+  InferenceMode();
+  ~InferenceMode();
+  InferenceMode(const InferenceMode&) = delete;
+  InferenceMode& operator=(const InferenceMode&) = delete;
+
+ private:
+  NoGradGuard no_grad_;
+};
+// True while an InferenceMode lives on this thread.
+bool inference_mode();
+
 // A tensor kept for the backward pass. It holds the data only (no history),
 // and get() fails if the data was modified in place after it was saved.
 class Saved {

@@ -77,9 +77,11 @@ class Backend {
   // of workspace the pass needs, or -1 when the backend has no direct kernel
   // for it (the engine then uses im2col + GEMM). conv_direct runs it: forward
   // (a = x, b = w, out = y), backward_data (a = gy, b = w, out = gx),
-  // backward_weight (a = x, b = gy, out = gw).
+  // backward_weight (a = x, b = gy, out = gw). `filters` names w while it stays
+  // as it is (kernels/nn_desc.h), so the kernel may keep what it derives from it.
   virtual int64_t conv_direct_workspace(DType, ConvPass, const ConvGeom&) { return -1; }
-  virtual void conv_direct(DType t, ConvPass, const ConvGeom&, const void*, const void*, void*, void*) {
+  virtual void conv_direct(DType t, ConvPass, const ConvGeom&, const void*, const void*, void*, void*,
+                           const FilterKey& /*filters*/) {
     throw Error("conv_direct: this backend has no direct convolution for " + std::string(dtype_name(t)));
   }
   virtual void max_pool2d(DType t, const PoolGeom& g, const void* x, void* y, int64_t* indices) = 0;

@@ -137,11 +137,11 @@ class CpuBackend final : public Backend {
     return -1;
   }
   void conv_direct(DType t, ConvPass pass, const ConvGeom& g, const void* a, const void* b, void* o,
-                   void* workspace) override {
-    if (!profile::enabled()) return conv_direct_pass(t, pass, g, a, b, o, workspace);
+                   void* workspace, const FilterKey& filters) override {
+    if (!profile::enabled()) return conv_direct_pass(t, pass, g, a, b, o, workspace, filters);
     // STRATA_PROFILE: each pass of each shape, with the kernel that ran it.
     const auto t0 = std::chrono::steady_clock::now();
-    conv_direct_pass(t, pass, g, a, b, o, workspace);
+    conv_direct_pass(t, pass, g, a, b, o, workspace, filters);
     static const char* kPass[] = {"forward", "backward_data", "backward_weight"};
     static const char* kKernel[] = {"gemm", "direct", "winograd", "depthwise", "patch", "pointwise"};
     profile::add(str_cat("conv ", kPass[int(pass)], " ", kKernel[int(cpu::conv_kernel(g, pass))], " ", g.C, "->", g.K,
@@ -149,7 +149,7 @@ class CpuBackend final : public Backend {
                  std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
   void conv_direct_pass(DType t, ConvPass pass, const ConvGeom& g, const void* a, const void* b, void* o,
-                        void* workspace) {
+                        void* workspace, const FilterKey& filters) {
     STRATA_CHECK(t == DType::f32, "conv_direct: the CPU's direct convolution takes f32, got ", dtype_name(t));
     const auto* fa = static_cast<const float*>(a);
     const auto* fb = static_cast<const float*>(b);
@@ -171,8 +171,8 @@ class CpuBackend final : public Backend {
       return cpu::conv_patch_backward_weight(g, fa, fb, fo, ws);
     }
     if (cpu::conv_kernel(g, pass) == cpu::ConvKernel::winograd) {
-      if (pass == ConvPass::forward) return cpu::conv_winograd_forward(g, fa, fb, fo, ws);
-      if (pass == ConvPass::backward_data) return cpu::conv_winograd_backward_data(g, fa, fb, fo, ws);
+      if (pass == ConvPass::forward) return cpu::conv_winograd_forward(g, fa, fb, fo, ws, filters);
+      if (pass == ConvPass::backward_data) return cpu::conv_winograd_backward_data(g, fa, fb, fo, ws, filters);
       return cpu::conv_winograd_backward_weight(g, fa, fb, fo, ws);
     }
     switch (pass) {

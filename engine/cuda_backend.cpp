@@ -277,7 +277,7 @@ class CudaBackend final : public Backend {
     return winograd_runs(pass, g) ? cuda::conv_winograd_workspace(pass, g) : cuda::conv_igemm_workspace(pass, g);
   }
   void conv_direct(DType t, ConvPass pass, const ConvGeom& g, const void* a, const void* b, void* o,
-                   void* workspace) override {
+                   void* workspace, const FilterKey& /*filters: derived again on every call*/) override {
     STRATA_CHECK(t == DType::f32, "conv_direct: the CUDA native convolutions take f32, got ", dtype_name(t));
     const auto run = winograd_runs(pass, g) ? cuda::conv_winograd : cuda::conv_igemm;
     STRATA_CUDA_CHECK(run(pass, g, in<float>(a), in<float>(b), out<float>(o), out<float>(workspace)));

@@ -11,6 +11,7 @@
 #include <sstream>
 #include <string>
 
+#include "engine/autograd.h"
 #include "engine/nn_ops.h"
 #include "engine/cudnn_conv.h"
 #include "engine/cudnn_ops.h"
@@ -26,14 +27,21 @@ namespace {
 // bytes (the chunk size depends on the shape only, so results are reproducible).
 constexpr int64_t kColumnBudget = int64_t(64) << 20;
 
+// Names the filters w for the kernels inside InferenceMode, where the weights
+// are taken to stay as they are (kernels/nn_desc.h); nothing outside it.
+FilterKey filter_key(const Tensor& w) {
+  if (!inference_mode()) return {};
+  return {w.storage()->id(), w.offset(), w.version()};
+}
+
 // Runs pass `pass` of g on the backend's direct kernel when it has one for
 // this shape (workspace from the device's caching allocator); false otherwise.
 bool ran_direct(Backend& be, DType t, ConvPass pass, const ConvGeom& g, Device device, const void* a, const void* b,
-                void* out) {
+                void* out, const FilterKey& filters = {}) {
   const int64_t ws = be.conv_direct_workspace(t, pass, g);
   if (ws < 0) return false;
   const Tensor workspace = make_tensor({ws}, t, device);
-  be.conv_direct(t, pass, g, a, b, out, workspace.raw_data());
+  be.conv_direct(t, pass, g, a, b, out, workspace.raw_data(), filters);
   return true;
 }
 
@@ -71,7 +79,8 @@ Tensor conv_forward(const ConvGeom& g, const Tensor& x, const Tensor& w) {
   Tensor y = make_tensor({g.N, g.K, g.OH, g.OW}, t, x.device());
   if (ran_on_cudnn(x, [&] { return cuda::cudnn_conv_forward(t, g, x.raw_data(), w.raw_data(), y.raw_data()); }))
     return y;
-  if (ran_direct(be, t, ConvPass::forward, g, x.device(), x.raw_data(), w.raw_data(), y.raw_data())) return y;
+  if (ran_direct(be, t, ConvPass::forward, g, x.device(), x.raw_data(), w.raw_data(), y.raw_data(), filter_key(w)))
+    return y;
   const int64_t nb_max = chunk_samples(g, t);
   const Tensor cols = column_buffer(g, nb_max, t, x.device());
   const char* wp = static_cast<const char*>(w.raw_data());
@@ -96,7 +105,8 @@ Tensor conv_backward_data(const ConvGeom& g, const Tensor& gy, const Tensor& w) 
   if (ran_on_cudnn(gy,
                    [&] { return cuda::cudnn_conv_backward_data(t, g, gy.raw_data(), w.raw_data(), gx.raw_data()); }))
     return gx;
-  if (ran_direct(be, t, ConvPass::backward_data, g, gy.device(), gy.raw_data(), w.raw_data(), gx.raw_data()))
+  if (ran_direct(be, t, ConvPass::backward_data, g, gy.device(), gy.raw_data(), w.raw_data(), gx.raw_data(),
+                 filter_key(w)))
     return gx;
   const int64_t nb_max = chunk_samples(g, t);
   const Tensor cols = column_buffer(g, nb_max, t, gy.device());

@@ -1,6 +1,7 @@
 #include "engine/tensor.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <iomanip>
@@ -51,8 +52,15 @@ int64_t wrap_dim(int64_t dim, int64_t ndim, const char* op) {
 
 // ---- Storage ---------------------------------------------------------------
 
+namespace {
+uint64_t next_storage_id() {
+  static std::atomic<uint64_t> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
+}
+}  // namespace
+
 Storage::Storage(size_t nbytes, Device device)
-    : nbytes_(nbytes), device_(device), allocator_(&backend_for(device).allocator()) {
+    : nbytes_(nbytes), device_(device), allocator_(&backend_for(device).allocator()), id_(next_storage_id()) {
   data_ = allocator_->allocate(nbytes);
 }
 

@@ -40,6 +40,8 @@ class Storage {
   Device device() const { return device_; }
   uint64_t version() const { return version_; }
   void bump_version() { ++version_; }
+  // A number no other storage of the process has, before or after (from 1).
+  uint64_t id() const { return id_; }
 
  private:
   void* data_ = nullptr;
@@ -47,6 +49,7 @@ class Storage {
   Device device_;
   Allocator* allocator_;  // the one that allocated data_, kept for the free
   uint64_t version_ = 0;
+  uint64_t id_;
 };
 
 struct TensorImpl {

@@ -33,6 +33,16 @@ struct ConvGeom {
 // The three passes of a convolution: y from (x, w); gx from (gy, w); gw from (x, gy).
 enum class ConvPass : uint8_t { forward, backward_data, backward_weight };
 
+// Names the weights of a convolution while they stay as they are (the engine gives one inside InferenceMode,
+// engine/autograd.h): the storage they live in (a number no other storage of the process ever has), their offset
+// there and the storage's version, which every write bumps. A kernel may keep what it derives from weights so
+// named (kernels/cpu/filter_cache.h); storage 0 names nothing, and the kernel derives it again.
+struct FilterKey {
+  uint64_t storage = 0;
+  int64_t offset = 0;
+  uint64_t version = 0;
+};
+
 // Max / average pooling of x (N, C, H, W) to y (N, C, OH, OW); padding is
 // -inf for max and zeros for average (counted when count_include_pad).
 struct PoolGeom {

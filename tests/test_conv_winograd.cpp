@@ -2,7 +2,8 @@
 // against im2col + GEMM in float64: forward, backward-data and backward-weight
 // on shapes with partial output tiles (sizes that are not a multiple of 4),
 // padding 0 / 1 / 2, one input channel, one output pixel; identical results
-// for one and two threads; and the automatic choice on the U-Net shapes.
+// for one and two threads; the automatic choice on the U-Net shapes; and the
+// transformed filters kept inside InferenceMode.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -10,8 +11,11 @@
 #include <utility>
 #include <vector>
 
+#include "engine/autograd.h"
+#include "engine/nn_ops.h"
 #include "kernels/cpu/conv_direct.h"
 #include "kernels/cpu/conv_winograd.h"
+#include "kernels/cpu/filter_cache.h"
 #include "kernels/cpu/simd.h"
 #include "tests/conv_cases.h"
 
@@ -202,3 +206,46 @@ TEST(ConvWinogradSelection, AutomaticChoiceOnTheUNetLevels) {
 }
 
 }  // namespace
+
+// Inside InferenceMode the transformed filters of a weight are derived once and
+// kept (kernels/cpu/filter_cache.h): the same bits as without, a second call
+// finds them, a weight written in place is derived again, weights made anew
+// where freed ones lay (the caching allocator hands the same memory back) are
+// never answered with the old ones, and the last guard releases everything.
+TEST(ConvWinogradKeptFilters, KeptWhileTheWeightsStayAsTheyAre) {
+  cpu::set_conv_algorithm(cpu::ConvAlgorithm::winograd);
+  Conv2dOptions same;
+  same.padding = {1, 1};
+  const Tensor x = Tensor::randn({2, 16, 12, 13});
+  std::vector<std::vector<float>> weights;
+  for (int i = 0; i < 3; ++i) weights.push_back(Tensor::randn({24, 16, 3, 3}).to_vector<float>());
+  std::vector<std::vector<float>> want;  // outside InferenceMode: derived on every call
+  for (const auto& w : weights) want.push_back(conv2d(x, Tensor::from_vector(w, {24, 16, 3, 3}), {}, same).to_vector<float>());
+  EXPECT_EQ(cpu::filter_cache_stats().entries, 0) << "nothing is kept outside InferenceMode";
+  {
+    InferenceMode inference;
+    Tensor w = Tensor::from_vector(weights[0], {24, 16, 3, 3});
+    EXPECT_EQ(conv2d(x, w, {}, same).to_vector<float>(), want[0]);
+    EXPECT_EQ(cpu::filter_cache_stats().entries, 1);
+    EXPECT_EQ(conv2d(x, w, {}, same).to_vector<float>(), want[0]);
+    EXPECT_EQ(cpu::filter_cache_stats().hits, 1) << "the second call takes the kept transforms";
+    // Doubling the weights doubles every transform and product exactly.
+    w.mul_(2.0);
+    std::vector<float> doubled = want[0];
+    for (float& v : doubled) v *= 2;
+    EXPECT_EQ(conv2d(x, w, {}, same).to_vector<float>(), doubled) << "a weight written in place is derived again";
+    EXPECT_EQ(cpu::filter_cache_stats().entries, 2);
+    {
+      InferenceMode nested;  // an inner guard's end releases nothing
+    }
+    EXPECT_EQ(cpu::filter_cache_stats().entries, 2);
+    for (int round = 0; round < 2; ++round)
+      for (size_t i = 0; i < weights.size(); ++i) {
+        const Tensor fresh = Tensor::from_vector(weights[i], {24, 16, 3, 3});
+        EXPECT_EQ(conv2d(x, fresh, {}, same).to_vector<float>(), want[i]) << "weights " << i << ", round " << round;
+      }
+  }
+  EXPECT_EQ(cpu::filter_cache_stats().entries, 0) << "the last guard releases what was kept";
+  EXPECT_EQ(cpu::filter_cache_stats().bytes, 0);
+  cpu::set_conv_algorithm(cpu::ConvAlgorithm::automatic);
+}

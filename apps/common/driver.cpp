@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "apps/common/figure.h"
+#include "engine/autograd.h"
 #include "engine/distributed.h"
 #include "engine/error.h"
 #include "engine/file_io.h"
@@ -124,7 +125,11 @@ int train_task(Task& task, const AppArgs& a) {
       learner, topt, out,
       [&](int64_t epoch) {
         predictor.eval();
-        std::map<std::string, double> m = task.validate(predictor, epoch, out);
+        std::map<std::string, double> m;
+        {
+          InferenceMode inference;  // the weights stay as they are until the next step
+          m = task.validate(predictor, epoch, out);
+        }
         model->train();
         return m;
       },
@@ -140,7 +145,10 @@ int train_task(Task& task, const AppArgs& a) {
   best_ck.restore_module("model.", *model);
   model->eval();
   const auto entries = best_ck.metadata;
-  task.finish(out, *model, best_ck);
+  {
+    InferenceMode inference;
+    task.finish(out, *model, best_ck);
+  }
   if (best_ck.metadata != entries) best_ck.save(best_path);
   return 0;
 }
@@ -263,6 +271,8 @@ int eval_task(TrainedTask& t, const AppArgs& a) {
   const std::string out =
       rank_output_dir(!a.out.empty() ? a.out : (fs::path(a.checkpoint).parent_path() / "eval").string());
   create_directories_checked(out);
+  // The weights stay as loaded from here on: each layer's derived filters are made once (engine/autograd.h).
+  InferenceMode inference;
   t.evaluate(out, a);
   return 0;
 }
@@ -270,6 +280,7 @@ int eval_task(TrainedTask& t, const AppArgs& a) {
 int predict_task(TrainedTask& t, const AppArgs& a) {
   load_and_prepare(t, "predict", a);
   t.to(command_device(a));
+  InferenceMode inference;
   t.predict(a);
   return 0;
 }

@@ -13,6 +13,7 @@
 
 #include "apps/faults/opendtect.h"
 #include "apps/faults/run.h"
+#include "engine/autograd.h"
 #include "engine/error.h"
 #include "engine/file_io.h"
 
@@ -123,6 +124,7 @@ int opendtect_command(const AppArgs& a) {
     return 0;
   }
   std::ios::sync_with_stdio(false);
+  InferenceMode inference;  // the model's weights stay as loaded for every trace
   const ServeCounts n = opendtect_serve(*m.net, m.tiles, m.period, a.values.at("-c"), 0, std::cout, layout,
                                        settings.serve);
   std::fprintf(stderr, "%s: opendtect: computed %lld traces (%lld sections predicted, %lld taken from neighbouring "

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "kernels/cpu/filter_cache.h"
 #include "kernels/cpu/simd.h"
 
 namespace strata::cpu {
@@ -12,6 +13,7 @@ namespace {
 constexpr int64_t kTile = 4;                 // output tile (m)
 constexpr int64_t kIn = kTile + 2;           // input tile (m + r - 1)
 constexpr int64_t kPoints = kIn * kIn;       // transform points of a 2-D tile: 36 GEMMs
+constexpr int kWinogradKernel = 1;           // this kernel's tag in the filter cache
 
 // One correlation y (N, Cout, OH, OW) = x (N, Cin, H, W) (*) f (Cout, Cin, R, 3)
 // with zero padding (pad_h, pad_w), as the forward pass and backward-data see it.
@@ -773,14 +775,20 @@ void weight_products(const Plan& p, const float* V, const float* Z, float* dU) {
   });
 }
 
-void correlate(const Plan& p, const float* x, const Filters& f, float* y, float* workspace) {
-  float* U = workspace;
-  transform_filters(p, f, U);
+// y = the correlation of x with the filters f. Their transforms U go into the
+// workspace, or come from the filter cache when `key` names the weights
+// (kernels/cpu/filter_cache.h), derived there at the first call.
+void correlate(const Plan& p, const float* x, const Filters& f, float* y, float* workspace, ConvPass pass,
+               const FilterKey& key) {
+  const auto kept = kept_filter(key, {kWinogradKernel, pass, p.Cout, p.Cin, p.R(), 3}, p.u_floats(),
+                                [&](float* u) { transform_filters(p, f, u); });
+  if (!kept) transform_filters(p, f, workspace);
+  const float* U = kept ? kept->data() : workspace;
   if (p.blocked()) {
     correlate_blocked(p, x, U, y);
     return;
   }
-  float* V = U + p.u_floats();
+  float* V = workspace + p.u_floats();
   float* M = V + p.v_floats();
   transform_input(p, x, V);
   const int64_t Tr = p.Tr(), Ci = p.Cin, Co = p.Cout;
@@ -810,17 +818,21 @@ bool conv_winograd_applies(const ConvGeom& g, ConvPass pass) {
 
 int64_t conv_winograd_workspace(const ConvGeom& g, ConvPass pass) { return plan_of(g, pass).workspace(); }
 
-void conv_winograd_forward(const ConvGeom& g, const float* x, const float* w, float* y, float* workspace) {
+void conv_winograd_forward(const ConvGeom& g, const float* x, const float* w, float* y, float* workspace,
+                           const FilterKey& key) {
   // w (K, C, R, 3) as it is.
   const int64_t taps = g.R * 3;
-  correlate(plan_of(g, ConvPass::forward), x, Filters{w, 0, g.C * taps, taps, 3, 1}, y, workspace);
+  correlate(plan_of(g, ConvPass::forward), x, Filters{w, 0, g.C * taps, taps, 3, 1}, y, workspace,
+            ConvPass::forward, key);
 }
 
-void conv_winograd_backward_data(const ConvGeom& g, const float* gy, const float* w, float* gx, float* workspace) {
+void conv_winograd_backward_data(const ConvGeom& g, const float* gy, const float* w, float* gx, float* workspace,
+                                 const FilterKey& key) {
   // gx = correlation of gy padded by (R - 1 - pad) with w transposed (C <-> K)
   // and flipped: filter (c, k) tap (r, s) is w[k][c][R - 1 - r][2 - s].
   const int64_t taps = g.R * 3;
-  correlate(plan_of(g, ConvPass::backward_data), gy, Filters{w, taps - 1, taps, g.C * taps, -3, -1}, gx, workspace);
+  correlate(plan_of(g, ConvPass::backward_data), gy, Filters{w, taps - 1, taps, g.C * taps, -3, -1}, gx, workspace,
+            ConvPass::backward_data, key);
 }
 
 void conv_winograd_backward_weight(const ConvGeom& g, const float* x, const float* gy, float* gw, float* workspace) {

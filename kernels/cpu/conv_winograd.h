@@ -33,10 +33,14 @@ bool conv_winograd_applies(const ConvGeom& g, ConvPass pass);
 // Floats of workspace the pass needs (transformed filters, input and products).
 int64_t conv_winograd_workspace(const ConvGeom& g, ConvPass pass);
 
-// y (N, K, OH, OW) = conv(x (N, C, H, W), w (K, C, 3, 3)), no bias.
-void conv_winograd_forward(const ConvGeom& g, const float* x, const float* w, float* y, float* workspace);
+// y (N, K, OH, OW) = conv(x (N, C, H, W), w (K, C, 3, 3)), no bias. With a
+// key naming w, the transformed filters are kept for later calls
+// (kernels/cpu/filter_cache.h).
+void conv_winograd_forward(const ConvGeom& g, const float* x, const float* w, float* y, float* workspace,
+                           const FilterKey& key = {});
 // gx (N, C, H, W) from gy (N, K, OH, OW) and w.
-void conv_winograd_backward_data(const ConvGeom& g, const float* gy, const float* w, float* gx, float* workspace);
+void conv_winograd_backward_data(const ConvGeom& g, const float* gy, const float* w, float* gx, float* workspace,
+                                 const FilterKey& key = {});
 // gw (K, C, 3, 3) from x and gy (overwritten).
 void conv_winograd_backward_weight(const ConvGeom& g, const float* x, const float* gy, float* gw, float* workspace);
 
