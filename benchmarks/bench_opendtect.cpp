@@ -32,6 +32,7 @@
 #include "apps/faults/segy.h"
 #include "apps/faults/synth.h"
 #include "config/config.h"
+#include "engine/autograd.h"
 #include "engine/parallel.h"
 #include "layers/checkpoint.h"
 #include "layers/registry.h"
@@ -161,10 +162,14 @@ int main(int argc, char** argv) {
     for (int z = 0; z < kSamples; ++z)
       section[size_t(z * kCrosslines + xl)] = survey[size_t((centre * kCrosslines + xl) * kSamples + z)];
   standardise_section(section);
-  predict_section(*net, section, kSamples, kCrosslines, tiles);  // warm-up
-  auto t0 = std::chrono::steady_clock::now();
-  predict_section(*net, section, kSamples, kCrosslines, tiles);
-  const double predict_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  double predict_s = 0;
+  {
+    InferenceMode inference;  // as `strata-faults predict` runs
+    predict_section(*net, section, kSamples, kCrosslines, tiles);  // warm-up
+    const auto t0 = std::chrono::steady_clock::now();
+    predict_section(*net, section, kSamples, kCrosslines, tiles);
+    predict_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
 
   // The attribute, trace by trace.
   nlohmann::ordered_json params = {{"ZSampMargin", {{"Value", {-margin, margin}}}},
@@ -187,7 +192,7 @@ int main(int argc, char** argv) {
     const std::vector<float> window =
         test::plugin_window(survey, kInlines, kCrosslines, kSamples, centre, xl, so, so, -margin, ns);
     const int32_t ti[4] = {ns, 0, 100 + centre, xl};
-    t0 = std::chrono::steady_clock::now();
+    const auto t0 = std::chrono::steady_clock::now();
     if (!p.send(ti, sizeof ti) || !p.send(window.data(), window.size() * 4) ||
         !p.read_floats(answer.data(), answer.size())) {
       std::fprintf(stderr, "the attribute did not answer trace %d (see %s)\n", k, (dir / "attribute.log").c_str());
