@@ -28,9 +28,12 @@ namespace {
 constexpr int64_t kColumnBudget = int64_t(64) << 20;
 
 // Names the filters w for the kernels inside InferenceMode, where the weights
-// are taken to stay as they are (kernels/nn_desc.h); nothing outside it.
+// are taken to stay as they are (kernels/nn_desc.h); nothing outside it. Only
+// a parameter (a tensor that requires grad: inside the guard nothing else
+// does) is named: a filter computed from one on every call (conv3d's
+// permuted weights) would never be found again.
 FilterKey filter_key(const Tensor& w) {
-  if (!inference_mode()) return {};
+  if (!inference_mode() || !w.requires_grad()) return {};
   return {w.storage()->id(), w.offset(), w.version()};
 }
 

@@ -226,6 +226,9 @@ TEST(ConvWinogradKeptFilters, KeptWhileTheWeightsStayAsTheyAre) {
     InferenceMode inference;
     Tensor w = Tensor::from_vector(weights[0], {24, 16, 3, 3});
     EXPECT_EQ(conv2d(x, w, {}, same).to_vector<float>(), want[0]);
+    EXPECT_EQ(cpu::filter_cache_stats().entries, 0) << "only parameters (tensors that require grad) are kept";
+    w.requires_grad_();
+    EXPECT_EQ(conv2d(x, w, {}, same).to_vector<float>(), want[0]);
     EXPECT_EQ(cpu::filter_cache_stats().entries, 1);
     EXPECT_EQ(conv2d(x, w, {}, same).to_vector<float>(), want[0]);
     EXPECT_EQ(cpu::filter_cache_stats().hits, 1) << "the second call takes the kept transforms";
@@ -241,7 +244,8 @@ TEST(ConvWinogradKeptFilters, KeptWhileTheWeightsStayAsTheyAre) {
     EXPECT_EQ(cpu::filter_cache_stats().entries, 2);
     for (int round = 0; round < 2; ++round)
       for (size_t i = 0; i < weights.size(); ++i) {
-        const Tensor fresh = Tensor::from_vector(weights[i], {24, 16, 3, 3});
+        Tensor fresh = Tensor::from_vector(weights[i], {24, 16, 3, 3});
+        fresh.requires_grad_();
         EXPECT_EQ(conv2d(x, fresh, {}, same).to_vector<float>(), want[i]) << "weights " << i << ", round " << round;
       }
   }
