@@ -40,8 +40,10 @@ class NoGradGuard {
 // call: a prediction of many sections or tiles runs faster). Weights written
 // through the engine meanwhile (in-place ops, an optimizer step) are noticed by
 // their version and derived again; writing them through raw_data() inside the
-// guard is not allowed. What was kept is released when the last guard of the
-// process ends. The apps' eval and predict commands run inside one.
+// guard is not allowed. Only parameters (tensors that require grad) are named.
+// What was kept is released when the last guard of the process ends. The apps'
+// eval, predict and validation (apps/common/driver.cpp) and the OpendTect
+// attribute run inside one.
 class InferenceMode {
  public:
   InferenceMode();
