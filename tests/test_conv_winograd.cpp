@@ -220,7 +220,8 @@ TEST(ConvWinogradKeptFilters, KeptWhileTheWeightsStayAsTheyAre) {
   std::vector<std::vector<float>> weights;
   for (int i = 0; i < 3; ++i) weights.push_back(Tensor::randn({24, 16, 3, 3}).to_vector<float>());
   std::vector<std::vector<float>> want;  // outside InferenceMode: derived on every call
-  for (const auto& w : weights) want.push_back(conv2d(x, Tensor::from_vector(w, {24, 16, 3, 3}), {}, same).to_vector<float>());
+  for (const auto& w : weights)
+    want.push_back(conv2d(x, Tensor::from_vector(w, {24, 16, 3, 3}), {}, same).to_vector<float>());
   EXPECT_EQ(cpu::filter_cache_stats().entries, 0) << "nothing is kept outside InferenceMode";
   {
     InferenceMode inference;
