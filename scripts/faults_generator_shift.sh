@@ -38,6 +38,7 @@ shifts=(
   "fault zones (2-4 samples)|data.synthetic.fault_zone=[2,4]"
   "faults ending against others (2-6 faults)|data.synthetic.truncated=1 data.synthetic.faults=[2,6]"
   "coherent noise events|data.synthetic.coherent_noise=1"
+  "attenuation (period 1.3-2x longer at the bottom)|data.synthetic.attenuation=1"
   "all eight at once|$all_eight"
   "low frequency, noisy and all eight|data.synthetic.period=[18,30] data.synthetic.snr=[0.7,1.5] data.synthetic.noise_smooth=[1,3] $all_eight"
 )

@@ -628,7 +628,7 @@ TEST(Synthetic, VarietyIsOffByDefaultAndTrainingSectionsTakeIt) {
   const SynthOptions plain = SynthOptions::from_config(Config::parse("faults: [2, 4]\n"));
   const SynthOptions named = SynthOptions::from_config(
       Config::parse("faults: [2, 4]\nwavelets: [ricker]\nreflector_variation: [0, 0]\nlistric: 0\nfault_zone: [0, 0]\n"
-                    "truncated: 0\ncoherent_noise: 0\ndense_reflectivity: 0\n"));
+                    "truncated: 0\ncoherent_noise: 0\ndense_reflectivity: 0\nattenuation: 0\n"));
   for (uint64_t i = 0; i < 3; ++i) {
     std::mt19937_64 r1 = sample_rng(4, 0, i), r2 = sample_rng(4, 0, i);
     const SynthSection a = generate_section(plain, r1), b = generate_section(named, r2);
@@ -729,6 +729,45 @@ TEST(Synthetic, WaveletFamiliesKeepTheirPeriodAndDiffer) {
   }
   EXPECT_NE(first[0], first[1]);
   EXPECT_NE(first[0], first[2]);
+}
+
+TEST(Synthetic, AttenuationLengthensTheWaveletWithDepth) {
+  // The centroid period of the bottom quarter of the traces against the top quarter's, over 16 sections (flat
+  // layers: every trace of one is the same) and 16 cubes: about 1 without attenuation, about the stretch between
+  // the quarters' depths (2^(7/8) / 2^(1/8) = 1.68 for a stretch of 2) with it.
+  SynthOptions o = flat_layers();
+  o.height = 256;
+  o.width = 32;
+  o.period = {8, 8};
+  o.phase = {0, 0};
+  o.mixed_wavelet = 0;
+  o.dense_reflectivity = 1;
+  o.attenuation_stretch = {2, 2};
+  const int64_t q = o.height / 4;
+  for (const double share : {0.0, 1.0}) {
+    o.attenuation = share;
+    TraceSpectrum top(q), bottom(q), cube_top(q), cube_bottom(q);
+    for (uint64_t i = 0; i < 16; ++i) {
+      std::mt19937_64 rng = sample_rng(71, 0, i);
+      const SynthSection s = generate_section(o, rng);  // row-major: a trace's samples lie `width` apart
+      ASSERT_TRUE(top.add(&s.seismic[0], s.width));
+      ASSERT_TRUE(bottom.add(&s.seismic[size_t((s.height - q) * s.width)], s.width));
+      std::mt19937_64 cube_rng = sample_rng(71, 1, i);
+      const SynthCube c = generate_cube(o, 1, cube_rng);  // trace by trace
+      ASSERT_TRUE(cube_top.add(&c.seismic[0]));
+      ASSERT_TRUE(cube_bottom.add(&c.seismic[size_t(c.height - q)]));
+    }
+    for (const double r : {bottom.centroid_period() / top.centroid_period(),
+                           cube_bottom.centroid_period() / cube_top.centroid_period()}) {
+      if (share == 0) {
+        EXPECT_NEAR(r, 1.0, 0.1);
+      } else {
+        EXPECT_GT(r, 1.45);
+        EXPECT_LT(r, 1.95);
+      }
+    }
+  }
+  EXPECT_NE(o.describe().find("attenuation 1 stretch [2, 2]"), std::string::npos) << o.describe();
 }
 
 TEST(Synthetic, DenseReflectivityPutsAReflectorAtEverySample) {

@@ -135,6 +135,42 @@ void convolve_time(std::vector<double>& s, int64_t height, int64_t width, const 
   s.swap(out);
 }
 
+// `w` stretched in time by `factor` (linear interpolation), its peak kept.
+std::vector<double> stretched(const std::vector<double>& w, double factor) {
+  const double half = double(w.size() / 2);
+  const int64_t out_half = int64_t(std::ceil(half * factor));
+  std::vector<double> out(size_t(2 * out_half + 1), 0.0);
+  for (int64_t i = -out_half; i <= out_half; ++i) {
+    const double src = double(i) / factor + half;
+    const int64_t j = int64_t(std::floor(src));
+    const double f = src - double(j);
+    const auto at = [&](int64_t k) { return k >= 0 && k < int64_t(w.size()) ? w[size_t(k)] : 0.0; };
+    out[size_t(i + out_half)] = (1 - f) * at(j) + f * at(j + 1);
+  }
+  return out;
+}
+
+// convolve_time with a wavelet whose period grows with depth from `w`'s at the top to `stretch` times it at the
+// bottom: the section convolved with the wavelet stretched by stretch^(k/3), k = 0..3, and each row blended
+// linearly between the two stretches nearest its depth. stretch 1 is convolve_time.
+void convolve_time_varying(std::vector<double>& s, int64_t height, int64_t width, const std::vector<double>& w,
+                           double stretch) {
+  if (stretch == 1) return convolve_time(s, height, width, w);
+  constexpr int kLevels = 4;
+  std::vector<std::vector<double>> level(kLevels, s);
+  for (int k = 0; k < kLevels; ++k)
+    convolve_time(level[size_t(k)], height, width, stretched(w, std::pow(stretch, double(k) / (kLevels - 1))));
+  for (int64_t z = 0; z < height; ++z) {
+    const double u = double(z) / double(std::max<int64_t>(height - 1, 1)) * (kLevels - 1);
+    const int k = std::min(int(u), kLevels - 2);
+    const double f = u - double(k);
+    for (int64_t x = 0; x < width; ++x) {
+      const size_t i = size_t(z * width + x);
+      s[i] = (1 - f) * level[size_t(k)][i] + f * level[size_t(k + 1)][i];
+    }
+  }
+}
+
 std::vector<double> gaussian_kernel(double sigma) {
   if (sigma < 0.3) return {1.0};
   const int64_t half = int64_t(std::ceil(3 * sigma));
@@ -480,6 +516,15 @@ std::vector<double> section_wavelet(const SynthOptions& o, std::mt19937_64& rng)
   return w;
 }
 
+// How much the section's wavelet lengthens from top to bottom: 1 (no attenuation) unless the section is drawn
+// with it. Draws nothing when o.attenuation is 0, so such configs generate the sections they always did.
+double attenuation_stretch(const SynthOptions& o, std::mt19937_64& rng) {
+  if (o.attenuation <= 0) return 1;
+  std::uniform_real_distribution<double> u01(0, 1);
+  if (u01(rng) >= o.attenuation) return 1;
+  return o.attenuation_stretch.draw(rng);
+}
+
 }  // namespace
 
 double Range::draw(std::mt19937_64& rng) const {
@@ -529,6 +574,8 @@ SynthOptions SynthOptions::from_config(const Config& c, const SynthOptions& defa
   o.truncated = c.get_double("truncated", o.truncated, Bounds::between(0, 1));
   o.coherent_noise = c.get_double("coherent_noise", o.coherent_noise, Bounds::between(0, 1));
   o.coherent_amplitude = get_range(c, "coherent_amplitude", o.coherent_amplitude, Bounds::between(0, 100));
+  o.attenuation = c.get_double("attenuation", o.attenuation, Bounds::between(0, 1));
+  o.attenuation_stretch = get_range(c, "attenuation_stretch", o.attenuation_stretch, Bounds::between(1, 4));
   return o;
 }
 
@@ -589,6 +636,7 @@ std::string SynthOptions::describe() const {
   if (fault_zone.hi > 0) d += ", fault zones " + fault_zone.str();
   if (truncated > 0) d += str_cat(", truncated ", truncated);
   if (coherent_noise > 0) d += str_cat(", coherent noise ", coherent_noise, " amplitude ", coherent_amplitude.str());
+  if (attenuation > 0) d += str_cat(", attenuation ", attenuation, " stretch ", attenuation_stretch.str());
   return d;
 }
 
@@ -643,11 +691,12 @@ SynthSection generate_section(const SynthOptions& o, std::mt19937_64& rng) {
 
   // 4. Wavelet, noise, gain, standardisation.
   const std::vector<double> w = section_wavelet(o, rng);
-  convolve_time(s, H, W, w);
+  const double stretch = attenuation_stretch(o, rng);
+  convolve_time_varying(s, H, W, w, stretch);
   const double signal = std::max(rms(s), 1e-12);
   std::vector<double> noise(s.size());
   for (double& v : noise) v = g(rng);
-  if (u01(rng) < o.noise_wavelet) convolve_time(noise, H, W, w);
+  if (u01(rng) < o.noise_wavelet) convolve_time_varying(noise, H, W, w, stretch);
   smooth(noise, H, W, o.noise_smooth.draw(rng), o.noise_smooth.draw(rng));
   const double scale = signal / (o.snr.draw(rng) * std::max(rms(noise), 1e-12));
   const std::vector<double> gx = smooth_curve(W, o.gain.draw(rng), rng), gz = smooth_curve(H, o.gain.draw(rng), rng);
@@ -721,7 +770,8 @@ SynthCube generate_cube(const SynthOptions& o, int64_t inlines, std::mt19937_64&
     return std::max(std::sqrt(sum / double(N * W * H)), 1e-12);
   };
   const std::vector<double> w = section_wavelet(o, rng);
-  for (std::vector<double>& sec : s) convolve_time(sec, H, W, w);
+  const double stretch = attenuation_stretch(o, rng);
+  for (std::vector<double>& sec : s) convolve_time_varying(sec, H, W, w, stretch);
   const double signal = cube_rms(s);
   std::vector<std::vector<double>> noise(size_t(N), std::vector<double>(size_t(H * W)));
   for (std::vector<double>& sec : noise)
@@ -729,7 +779,7 @@ SynthCube generate_cube(const SynthOptions& o, int64_t inlines, std::mt19937_64&
   const bool wavelet_noise = u01(rng) < o.noise_wavelet;
   const double sz = o.noise_smooth.draw(rng), sx = o.noise_smooth.draw(rng);
   for (std::vector<double>& sec : noise) {
-    if (wavelet_noise) convolve_time(sec, H, W, w);
+    if (wavelet_noise) convolve_time_varying(sec, H, W, w, stretch);
     smooth(sec, H, W, sz, sx);
   }
   if (const std::vector<double> k = gaussian_kernel(sx); k.size() > 1) {  // across inlines as across crosslines

@@ -20,8 +20,9 @@
 // reflectors whose amplitude varies along them, listric
 // (curved) faults, fault zones (drag of the reflectors and dimmed amplitudes
 // a few samples either side of the plane), faults that end against an older
-// fault, and coherent noise (straight and curved events crossing the
-// layers: multiples, diffraction tails, migration swings).
+// fault, coherent noise (straight and curved events crossing the
+// layers: multiples, diffraction tails, migration swings), and attenuation
+// (a wavelet whose period grows with depth, as absorption lengthens it).
 // With antialias = n, each trace averages n positions across its bin (one
 // trace wide), so a fault between two traces blends the trace it cuts.
 // The label of a sample is 1 where a fault plane with a visible throw passes
@@ -85,6 +86,8 @@ struct SynthOptions {
   double truncated = 0;               // share of faults (after the first) that end against an older fault
   double coherent_noise = 0;          // share of sections with 1-4 coherent noise events
   Range coherent_amplitude{0.5, 2};   // their amplitude against the reflectivity's rms
+  double attenuation = 0;             // share of sections whose wavelet lengthens with depth
+  Range attenuation_stretch{1.3, 2};  // its period at the bottom against the top
 
   // Keys of data.synthetic read over `defaults` (data.train_synthetic: over data.synthetic).
   static SynthOptions from_config(const Config& synthetic);
