@@ -1945,6 +1945,52 @@ TEST(FaultsApp, VolumeModelTrainsOnCubesAndPredictsACube) {
 // Sections come from (seed, epoch, index) in the loader's workers: one run of 2 epochs and a run of 1 epoch
 // resumed for the second give the same weights, bit for bit. The resume reads the run's own config.yaml, as the
 // error message and docs tell users to (every default written out).
+TEST(FaultsApp, SecondGeneratorWritesLabelledCubesThatReadAsSurveys) {
+  // scripts/faults_second_generator.py: cubes the SEG-Y reader takes as 3-D surveys, labels of 0 / 1 marking fault
+  // planes, each cube its own and the same again from the same seed.
+  const std::string src = STRATA_SOURCE_DIR;
+  const std::string venv = src + "/.venv/bin/python";
+  const std::string python = fs::exists(venv) ? venv : "python3";
+  if (run(python + " -c 'import numpy' > /dev/null 2>&1") != 0)
+    GTEST_SKIP() << "SKIPPED LOUDLY (numpy): not importable by " << python << "; scripts/install_deps.sh --onnx";
+  const fs::path d = fresh_dir("second_generator");
+  for (const char* out : {"a", "b"})
+    ASSERT_EQ(run(python + " " + src + "/scripts/faults_second_generator.py " + (d / out).string() + " 2 7 40 > " +
+                  (d / "log.txt").string() + " 2>&1"),
+              0)
+        << bytes_of(d / "log.txt");
+  EXPECT_EQ(bytes_of(d / "a" / "cube_1.sgy"), bytes_of(d / "b" / "cube_1.sgy"));
+  EXPECT_NE(bytes_of(d / "a" / "cube_0.sgy"), bytes_of(d / "a" / "cube_1.sgy"));
+  for (const char* name : {"cube_0", "cube_1"}) {
+    const SegyVolume seismic((d / "a" / (std::string(name) + ".sgy")).string());
+    const SegyVolume labels((d / "a" / (std::string(name) + "_faults.sgy")).string());
+    for (const SegyVolume* v : {&seismic, &labels}) {
+      EXPECT_EQ(v->samples(), 40);
+      EXPECT_EQ(v->inlines().size(), 40u);
+      EXPECT_EQ(v->crosslines().size(), 40u);
+      EXPECT_EQ(v->sorting(), "inline");
+      EXPECT_EQ(v->format(), 5);
+      EXPECT_DOUBLE_EQ(v->interval_ms(), 4.0);
+    }
+    double sum = 0, squares = 0, faults = 0;
+    for (int64_t t = 0; t < seismic.traces(); ++t) {
+      for (const float x : seismic.trace(t)) {
+        sum += x;
+        squares += double(x) * x;
+      }
+      for (const float l : labels.trace(t)) {
+        EXPECT_TRUE(l == 0.0f || l == 1.0f) << l;
+        faults += l;
+      }
+    }
+    const double n = double(seismic.traces() * seismic.samples());
+    EXPECT_NEAR(sum / n, 0.0, 1e-3) << name;          // standardised
+    EXPECT_NEAR(squares / n, 1.0, 1e-3) << name;
+    EXPECT_GT(faults / n, 0.005) << name;             // 2-5 planes of about one sample across a 40^3 cube
+    EXPECT_LT(faults / n, 0.2) << name;
+  }
+}
+
 TEST(FaultsApp, ResumeGivesTheUninterruptedWeights) {
   const fs::path d = fresh_dir("resume");
   std::ofstream(d / "cfg.yaml") << kTinyConfig;
