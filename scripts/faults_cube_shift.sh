@@ -36,22 +36,7 @@ for look in "${looks[@]}"; do
     exit 1
   fi
   for direction in ${DIRECTIONS:-inline crossline both all}; do
-    : > "$out/scores.txt"
-    for ((i = 0; i < cubes; ++i)); do
-      if ! "$bin" eval --checkpoint "$ckpt" --data "$out/cubes/cube_$i.sgy" --labels "$out/cubes/cube_${i}_faults.sgy" \
-           --direction "$direction" --out "$out/eval" > "$out/log.txt" 2>&1; then
-        echo "faults_cube_shift: eval failed for '$name', cube $i, $direction:" >&2
-        cat "$out/log.txt" >&2
-        exit 1
-      fi
-      # report.csv: the exact row, then the tolerant row; column 3 is AP.
-      awk -F, 'NR == 2 { ap = $3 } NR == 3 { print ap, $3 }' "$out/eval/report.csv" >> "$out/scores.txt"
-      rm -rf "$out/eval"
-    done
-    awk -v name="$name" -v dir="$direction" '
-      { a += $1; t += $2; if (NR == 1 || $1 < lo) lo = $1; if (NR == 1 || $1 > hi) hi = $1
-        if (NR == 1 || $2 < tlo) tlo = $2; if (NR == 1 || $2 > thi) thi = $2 }
-      END { printf "| %s | %s | %.3f (%.3f-%.3f) | %.3f (%.3f-%.3f) |\n", name, dir, a / NR, lo, hi, t / NR, tlo, thi }' \
-      "$out/scores.txt"
+    cells=$(scripts/faults_score_cubes.sh "$ckpt" "$out/cubes" "$cubes" "$direction")  # a failure stops the script
+    echo "| $name | $direction | $cells |"
   done
 done
