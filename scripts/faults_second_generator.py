@@ -47,7 +47,7 @@ def impedance_series(rng, length):
     return values + trend
 
 
-def fold_shift(rng, x, y, height):
+def fold_shift(rng, x, y):
     """Vertical shift (samples) at the bottom of the cube for each trace position, from fold trains and a dome."""
     shift = np.zeros_like(x)
     for _ in range(rng.integers(1, 4)):
@@ -95,7 +95,7 @@ def cube(rng, size):
             coordinate[moved] -= sense * slip[moved] * component
     # Folding and a wedge: the depth in the unfolded layers.
     wedge = 1 + rng.uniform(-0.3, 0.3) * (x - n / 2) / n + rng.uniform(-0.3, 0.3) * (y - n / 2) / n
-    relative = z * wedge - (z / n) * fold_shift(rng, x, y, n)
+    relative = z * wedge - (z / n) * fold_shift(rng, x, y)
     series = impedance_series(rng, 3 * n)
     log_impedance = np.interp(relative + n, np.arange(3 * n, dtype=float), series)
     reflectivity = np.diff(log_impedance, axis=2, prepend=log_impedance[:, :, :1]) / 2
