@@ -4,7 +4,8 @@ and built on other choices at every step, to score how a model holds on data it 
 
   - earth model: a log-impedance series of layers whose thickness is drawn from a gamma distribution, each layer
     with its own gradient (fining or coarsening upwards), a slow trend and a few strong contrasts; reflectivity is
-    the depth derivative of the deformed log-impedance, so stretched and squeezed layers keep their contrasts;
+    the depth derivative of the deformed log-impedance, centred on each sample, so stretched and squeezed layers
+    keep their contrasts and reflectors lie where the layer boundaries are;
   - folding: one to three sinusoidal fold trains of any azimuth and a dome or basin, growing with depth, and layers
     that thicken across the cube (a wedge);
   - faults: two to five planes of any strike, dip 55-85 degrees, normal or reverse, whose slip tapers to zero on an
@@ -62,6 +63,14 @@ def fold_shift(rng, x, y):
     return shift
 
 
+def centred_reflectivity(log_impedance, depth):
+    """Reflection coefficients at the samples `depth` of a log-impedance given as a function of depth: its change
+    from half a sample above each sample to half a sample below it. A boundary's reflection then lies on the sample
+    nearest the boundary, and the faults in the data where their labels are; a difference between neighbouring
+    samples would put every reflection half a sample deeper, and the data's faults half a sample off the labels."""
+    return (log_impedance(depth + 0.5) - log_impedance(depth - 0.5)) / 2
+
+
 def butterworth(frequencies, low, high, order_low, order_high):
     f = np.maximum(frequencies, 1e-9)
     return 1 / np.sqrt(1 + (low / f) ** (2 * order_low)) / np.sqrt(1 + (f / high) ** (2 * order_high))
@@ -95,10 +104,13 @@ def cube(rng, size):
             coordinate[moved] -= sense * slip[moved] * component
     # Folding and a wedge: the depth in the unfolded layers.
     wedge = 1 + rng.uniform(-0.3, 0.3) * (x - n / 2) / n + rng.uniform(-0.3, 0.3) * (y - n / 2) / n
-    relative = z * wedge - (z / n) * fold_shift(rng, x, y)
+    folds = fold_shift(rng, x, y)
     series = impedance_series(rng, 3 * n)
-    log_impedance = np.interp(relative + n, np.arange(3 * n, dtype=float), series)
-    reflectivity = np.diff(log_impedance, axis=2, prepend=log_impedance[:, :, :1]) / 2
+
+    def log_impedance(depth):
+        return np.interp(depth * wedge - (depth / n) * folds + n, np.arange(3 * n, dtype=float), series)
+
+    reflectivity = centred_reflectivity(log_impedance, z)
     # Wavelet: a band-pass with a phase rotation, applied along time.
     frequencies = np.fft.rfftfreq(n)
     centre_period = rng.uniform(7, 16)

@@ -1942,9 +1942,6 @@ TEST(FaultsApp, VolumeModelTrainsOnCubesAndPredictsACube) {
   fs::remove_all(d);
 }
 
-// Sections come from (seed, epoch, index) in the loader's workers: one run of 2 epochs and a run of 1 epoch
-// resumed for the second give the same weights, bit for bit. The resume reads the run's own config.yaml, as the
-// error message and docs tell users to (every default written out).
 TEST(FaultsApp, SecondGeneratorWritesLabelledCubesThatReadAsSurveys) {
   // scripts/faults_second_generator.py: cubes the SEG-Y reader takes as 3-D surveys, labels of 0 / 1 marking fault
   // planes, each cube its own and the same again from the same seed.
@@ -1961,6 +1958,16 @@ TEST(FaultsApp, SecondGeneratorWritesLabelledCubesThatReadAsSurveys) {
         << bytes_of(d / "log.txt");
   EXPECT_EQ(bytes_of(d / "a" / "cube_1.sgy"), bytes_of(d / "b" / "cube_1.sgy"));
   EXPECT_NE(bytes_of(d / "a" / "cube_0.sgy"), bytes_of(d / "a" / "cube_1.sgy"));
+  // A boundary's reflection lies on the sample nearest it (10.3 -> 10, 10.7 -> 11), so the data's faults are where
+  // the labels put them; a difference of neighbouring samples would put both on sample 11.
+  ASSERT_EQ(run("cd " + src + "/scripts && " + python +
+                " -c 'import numpy as np, faults_second_generator as g\n"
+                "for b in (10.3, 10.7): print(int(np.argmax(np.abs(g.centred_reflectivity("
+                "lambda z: (z >= b).astype(float), np.arange(20.0))))))' > " +
+                (d / "peaks.txt").string() + " 2>&1"),
+            0)
+      << bytes_of(d / "peaks.txt");
+  EXPECT_EQ(bytes_of(d / "peaks.txt"), "10\n11\n");
   for (const char* name : {"cube_0", "cube_1"}) {
     const SegyVolume seismic((d / "a" / (std::string(name) + ".sgy")).string());
     const SegyVolume labels((d / "a" / (std::string(name) + "_faults.sgy")).string());
@@ -1991,6 +1998,9 @@ TEST(FaultsApp, SecondGeneratorWritesLabelledCubesThatReadAsSurveys) {
   }
 }
 
+// Sections come from (seed, epoch, index) in the loader's workers: one run of 2 epochs and a run of 1 epoch
+// resumed for the second give the same weights, bit for bit. The resume reads the run's own config.yaml, as the
+// error message and docs tell users to (every default written out).
 TEST(FaultsApp, ResumeGivesTheUninterruptedWeights) {
   const fs::path d = fresh_dir("resume");
   std::ofstream(d / "cfg.yaml") << kTinyConfig;
