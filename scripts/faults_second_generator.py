@@ -18,7 +18,10 @@ Writes CUBE_i.sgy (IEEE float samples, inline / crossline numbers at bytes 189 /
 (0 / 1) into OUT, the layout `strata-faults generate --cubes` writes, so `strata-faults eval --data CUBE_i.sgy
 --labels CUBE_i_faults.sgy` scores a model on them (scripts/faults_second_generator.sh does it for N cubes).
 
-    scripts/faults_second_generator.py OUT [CUBES (4)] [SEED (7)] [SIZE (128)]
+    scripts/faults_second_generator.py [--below] OUT [CUBES (4)] [SEED (7)] [SIZE (128)]
+
+--below puts each reflection on the sample below its boundary (the difference of neighbouring samples), and so
+every fault in the data half a sample below its label: how exact AP moves with the labels' registration.
 
 Needs numpy."""
 import os
@@ -76,7 +79,7 @@ def butterworth(frequencies, low, high, order_low, order_high):
     return 1 / np.sqrt(1 + (low / f) ** (2 * order_low)) / np.sqrt(1 + (f / high) ** (2 * order_high))
 
 
-def cube(rng, size):
+def cube(rng, size, below=False):
     n = size
     # Voxel coordinates, (inline, crossline, sample), samples and traces in the same units.
     y, x, z = np.meshgrid(np.arange(n, dtype=float), np.arange(n, dtype=float), np.arange(n, dtype=float),
@@ -110,7 +113,11 @@ def cube(rng, size):
     def log_impedance(depth):
         return np.interp(depth * wedge - (depth / n) * folds + n, np.arange(3 * n, dtype=float), series)
 
-    reflectivity = centred_reflectivity(log_impedance, z)
+    if below:
+        sampled = log_impedance(z)
+        reflectivity = np.diff(sampled, axis=2, prepend=sampled[:, :, :1]) / 2
+    else:
+        reflectivity = centred_reflectivity(log_impedance, z)
     # Wavelet: a band-pass with a phase rotation, applied along time.
     frequencies = np.fft.rfftfreq(n)
     centre_period = rng.uniform(7, 16)
@@ -156,16 +163,18 @@ def write_segy(path, volume, interval_us=4000):
 
 
 def main():
-    if len(sys.argv) < 2 or len(sys.argv) > 5:
+    args = [a for a in sys.argv[1:] if a != "--below"]
+    below = len(args) < len(sys.argv) - 1
+    if len(args) < 1 or len(args) > 4 or any(a.startswith("-") for a in args):
         sys.exit(__doc__)
-    out = sys.argv[1]
-    count = int(sys.argv[2]) if len(sys.argv) > 2 else 4
-    seed = int(sys.argv[3]) if len(sys.argv) > 3 else 7
-    size = int(sys.argv[4]) if len(sys.argv) > 4 else 128
+    out = args[0]
+    count = int(args[1]) if len(args) > 1 else 4
+    seed = int(args[2]) if len(args) > 2 else 7
+    size = int(args[3]) if len(args) > 3 else 128
     os.makedirs(out, exist_ok=True)
     for i in range(count):
         rng = np.random.default_rng([seed, i])
-        seismic, label = cube(rng, size)
+        seismic, label = cube(rng, size, below)
         write_segy(os.path.join(out, f"cube_{i}.sgy"), seismic)
         write_segy(os.path.join(out, f"cube_{i}_faults.sgy"), label)
         print(f"{out}/cube_{i}.sgy: {size}^3, fault samples {label.mean():.4f}")

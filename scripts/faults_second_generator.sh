@@ -4,7 +4,9 @@
 # 128^3 cubes, each predicted on all four directions (predict's default) and on inlines and crosslines, printed as
 # the mean AP exact and within one sample over the cubes, lowest-highest (docs/faults.md, "A second generator").
 #   scripts/faults_second_generator.sh runs/faults_synthetic/best.safetensors [CUBES (default 6)] [SEED (default 7)]
-# DIRECTIONS="all" scores one direction setting only (default "all both"). Needs numpy (.venv or the system's).
+# DIRECTIONS="all" scores one direction setting only (default "all both"); REFLECTION=below writes the cubes with
+# each reflection on the sample below its boundary (faults half a sample below their labels). Needs numpy (.venv or
+# the system's).
 set -euo pipefail
 [[ $# -ge 1 && $# -le 3 ]] || { echo "usage: $0 CHECKPOINT [CUBES] [SEED]" >&2; exit 2; }
 [[ -f $1 ]] || { echo "faults_second_generator: $1: no such checkpoint" >&2; exit 1; }
@@ -18,7 +20,13 @@ python=python3
 [[ -x .venv/bin/python ]] && python=.venv/bin/python
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-"$python" scripts/faults_second_generator.py "$out/cubes" "$cubes" "$seed" > /dev/null
+flags=()
+case ${REFLECTION:-centred} in
+  centred) ;;
+  below) flags=(--below) ;;
+  *) echo "faults_second_generator: REFLECTION is centred or below, not '$REFLECTION'" >&2; exit 2 ;;
+esac
+"$python" scripts/faults_second_generator.py "${flags[@]}" "$out/cubes" "$cubes" "$seed" > /dev/null
 echo "| sections | AP exact | AP within 1 sample |"
 echo "|---|---|---|"
 for direction in ${DIRECTIONS:-all both}; do

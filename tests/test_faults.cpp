@@ -1968,6 +1968,13 @@ TEST(FaultsApp, SecondGeneratorWritesLabelledCubesThatReadAsSurveys) {
             0)
       << bytes_of(d / "peaks.txt");
   EXPECT_EQ(bytes_of(d / "peaks.txt"), "10\n11\n");
+  // --below moves the reflections (and the data's faults) half a sample down and leaves the labels as they are.
+  ASSERT_EQ(run(python + " " + src + "/scripts/faults_second_generator.py --below " + (d / "c").string() + " 1 7 40 > " +
+                (d / "log.txt").string() + " 2>&1"),
+            0)
+      << bytes_of(d / "log.txt");
+  EXPECT_EQ(bytes_of(d / "a" / "cube_0_faults.sgy"), bytes_of(d / "c" / "cube_0_faults.sgy"));
+  EXPECT_NE(bytes_of(d / "a" / "cube_0.sgy"), bytes_of(d / "c" / "cube_0.sgy"));
   for (const char* name : {"cube_0", "cube_1"}) {
     const SegyVolume seismic((d / "a" / (std::string(name) + ".sgy")).string());
     const SegyVolume labels((d / "a" / (std::string(name) + "_faults.sgy")).string());
