@@ -163,8 +163,8 @@ def write_segy(path, volume, interval_us=4000):
 
 
 def main():
+    below = "--below" in sys.argv[1:]
     args = [a for a in sys.argv[1:] if a != "--below"]
-    below = len(args) < len(sys.argv) - 1
     if len(args) < 1 or len(args) > 4 or any(a.startswith("-") for a in args):
         sys.exit(__doc__)
     out = args[0]
