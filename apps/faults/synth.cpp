@@ -49,8 +49,14 @@ std::vector<double> rotate_phase(const std::vector<double>& w, double phase_deg)
   return out;
 }
 
-// Ricker wavelet of `period` samples, rotated by `phase` degrees.
-std::vector<double> ricker(double period, double phase_deg) {
+// A zero-phase wavelet and the phase (degrees) it is to be rotated by.
+struct Wavelet {
+  std::vector<double> w;
+  double phase = 0;
+};
+
+// Ricker wavelet of `period` samples (zero phase).
+std::vector<double> ricker(double period) {
   const int64_t half = int64_t(std::ceil(1.6 * period));
   const int64_t n = 2 * half + 1;
   std::vector<double> w(static_cast<size_t>(n));
@@ -59,21 +65,21 @@ std::vector<double> ricker(double period, double phase_deg) {
     const double a = kPi * f * double(i - half);
     w[size_t(i)] = (1 - 2 * a * a) * std::exp(-a * a);
   }
-  return rotate_phase(w, phase_deg);
+  return w;
 }
 
-// Scales a wavelet to a peak of 1 (a Ricker's) and rotates its phase.
-std::vector<double> finish_wavelet(std::vector<double> w, double phase_deg) {
+// Scales a wavelet to a peak of 1 (a Ricker's).
+std::vector<double> peak_one(std::vector<double> w) {
   double peak = 0;
   for (double v : w) peak = std::max(peak, std::abs(v));
   for (double& v : w) v /= std::max(peak, 1e-12);
-  return rotate_phase(w, phase_deg);
+  return w;
 }
 
 // Ormsby wavelet: a zero-phase trapezoidal band-pass with corners f1 < f2 < f3 < f4 around the peak frequency
 // 1 / period (random, within the Nyquist frequency), Hann-tapered; flatter-topped and longer-ringing than a
 // Ricker of the same period.
-std::vector<double> ormsby(double period, double phase_deg, std::mt19937_64& rng) {
+std::vector<double> ormsby(double period, std::mt19937_64& rng) {
   std::uniform_real_distribution<double> u(0, 1);
   const double fp = 1.0 / period;
   const double f1 = fp * (0.2 + 0.25 * u(rng)), f2 = fp * (0.5 + 0.3 * u(rng)), f3 = fp * (1.2 + 0.4 * u(rng));
@@ -91,30 +97,32 @@ std::vector<double> ormsby(double period, double phase_deg, std::mt19937_64& rng
     w[size_t(i + half)] =
         taper * ((term(f4, t) - term(f3, t)) / std::max(f4 - f3, 1e-9) - (term(f2, t) - term(f1, t)) / (f2 - f1));
   }
-  return finish_wavelet(std::move(w), phase_deg);
+  return peak_one(std::move(w));
 }
 
 // Morlet (Gabor) wavelet: a cosine of `period` samples under a Gaussian of 0.45-1 period: from a Ricker-like
 // pulse to one with several side lobes.
-std::vector<double> morlet(double period, double phase_deg, std::mt19937_64& rng) {
+std::vector<double> morlet(double period, std::mt19937_64& rng) {
   const double sigma = period * std::uniform_real_distribution<double>(0.45, 1.0)(rng);
   const int64_t half = int64_t(std::ceil(3 * sigma));
   std::vector<double> w(size_t(2 * half + 1));
   for (int64_t i = -half; i <= half; ++i)
     w[size_t(i + half)] = std::cos(2 * kPi * double(i) / period) * std::exp(-0.5 * double(i * i) / (sigma * sigma));
-  return finish_wavelet(std::move(w), phase_deg);
+  return peak_one(std::move(w));
 }
 
-// One wavelet of a family drawn from o.wavelets.
-std::vector<double> draw_wavelet(const SynthOptions& o, std::mt19937_64& rng) {
+Wavelet ricker_with_phase(double period, double phase_deg) { return {ricker(period), phase_deg}; }
+
+// One wavelet of a family drawn from o.wavelets, with its phase.
+Wavelet draw_wavelet(const SynthOptions& o, std::mt19937_64& rng) {
   const std::string& family =
       o.wavelets.size() == 1 ? o.wavelets[0]
                              : o.wavelets[size_t(std::uniform_int_distribution<size_t>(0, o.wavelets.size() - 1)(rng))];
   // The Ricker keeps the draws of the generator before the families (in the compiler's argument order), so a
   // config without `wavelets` generates the sections it always did.
-  if (family == "ricker") return ricker(o.period.draw(rng), o.phase.draw(rng));
+  if (family == "ricker") return ricker_with_phase(o.period.draw(rng), o.phase.draw(rng));
   const double period = o.period.draw(rng), phase = o.phase.draw(rng);
-  return family == "ormsby" ? ormsby(period, phase, rng) : morlet(period, phase, rng);
+  return {family == "ormsby" ? ormsby(period, rng) : morlet(period, rng), phase};
 }
 
 // Convolves each column (trace) of a height x width section with `w` (centred), in place. Rows are computed
@@ -497,24 +505,6 @@ std::vector<float> standardised(const std::vector<double>& s, double mean) {
   return out;
 }
 
-// The section's wavelet: one of o.wavelets, sometimes two mixed.
-std::vector<double> section_wavelet(const SynthOptions& o, std::mt19937_64& rng) {
-  std::uniform_real_distribution<double> u01(0, 1);
-  std::vector<double> w = draw_wavelet(o, rng);
-  if (u01(rng) < o.mixed_wavelet) {
-    const std::vector<double> w2 = draw_wavelet(o, rng);
-    const double mix = 0.3 + 0.4 * u01(rng);
-    std::vector<double> m(std::max(w.size(), w2.size()), 0.0);
-    const auto add = [&](const std::vector<double>& a, double c) {
-      const size_t off = (m.size() - a.size()) / 2;
-      for (size_t i = 0; i < a.size(); ++i) m[off + i] += c * a[i];
-    };
-    add(w, 1 - mix);
-    add(w2, mix);
-    w = m;
-  }
-  return w;
-}
 
 // How much the section's wavelet lengthens from top to bottom: 1 (no attenuation) unless the section is drawn
 // with it. Draws nothing when o.attenuation is 0, so such configs generate the sections they always did.
@@ -526,6 +516,28 @@ double attenuation_stretch(const SynthOptions& o, std::mt19937_64& rng) {
 }
 
 }  // namespace
+
+std::vector<double> section_wavelet(const SynthOptions& o, std::mt19937_64& rng) {
+  std::uniform_real_distribution<double> u01(0, 1);
+  const Wavelet first = draw_wavelet(o, rng);
+  if (!(u01(rng) < o.mixed_wavelet)) return rotate_phase(first.w, first.phase);
+  const Wavelet second = draw_wavelet(o, rng);
+  const double mix = 0.3 + 0.4 * u01(rng);
+  // Two wavelets of one phase add up to a wavelet of that phase, whose envelope is symmetric about zero time
+  // as each one's is. Of two phases the sum's envelope leans to one side: its reflections, and the fault
+  // breaks in them, sit up to a sample or two off the reflectors and faults that made them.
+  const bool shared = o.mixed_phase == "shared";
+  const std::vector<double> a = shared ? first.w : rotate_phase(first.w, first.phase);
+  const std::vector<double> b = shared ? second.w : rotate_phase(second.w, second.phase);
+  std::vector<double> m(std::max(a.size(), b.size()), 0.0);
+  const auto add = [&](const std::vector<double>& v, double c) {
+    const size_t off = (m.size() - v.size()) / 2;
+    for (size_t i = 0; i < v.size(); ++i) m[off + i] += c * v[i];
+  };
+  add(a, 1 - mix);
+  add(b, mix);
+  return shared ? rotate_phase(m, first.phase) : m;
+}
 
 double Range::draw(std::mt19937_64& rng) const {
   if (hi <= lo) return lo;
@@ -554,6 +566,9 @@ SynthOptions SynthOptions::from_config(const Config& c, const SynthOptions& defa
   o.period = get_range(c, "period", o.period, Bounds::between(2, 1000));
   o.phase = get_range(c, "phase", o.phase, Bounds::between(-180, 180));
   o.mixed_wavelet = c.get_double("mixed_wavelet", o.mixed_wavelet, Bounds::between(0, 1));
+  o.mixed_phase = c.get_string("mixed_phase", o.mixed_phase);
+  STRATA_CHECK(o.mixed_phase == "shared" || o.mixed_phase == "independent", c.key_path("mixed_phase"),
+               ": want shared or independent, got '", o.mixed_phase, "'");
   o.snr = get_range(c, "snr", o.snr, Bounds::between(0.01, 1e6));
   o.noise_smooth = get_range(c, "noise_smooth", o.noise_smooth, Bounds::between(0, 100));
   o.noise_wavelet = c.get_double("noise_wavelet", o.noise_wavelet, Bounds::between(0, 1));

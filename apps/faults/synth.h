@@ -69,6 +69,7 @@ struct SynthOptions {
   Range period{6, 16};                // wavelet period in samples (1 / peak frequency)
   Range phase{-60, 60};               // wavelet phase rotation, degrees
   double mixed_wavelet = 0.3;         // share of sections with two wavelets mixed
+  std::string mixed_phase = "independent";  // their phases: one for both (shared) or one each (independent)
   Range snr{1.5, 20};                 // signal / noise rms
   Range noise_smooth{0, 2};           // Gaussian sigma of the noise along time and traces (samples)
   double noise_wavelet = 0.5;         // share of sections whose noise is wavelet-filtered
@@ -108,6 +109,11 @@ struct SynthSection {
 };
 
 SynthSection generate_section(const SynthOptions& o, std::mt19937_64& rng);
+
+// The wavelet a section or cube is convolved with, drawn as generate_section and generate_cube draw it: one of
+// o.wavelets at a random period and phase, and in a share o.mixed_wavelet of them a blend with a second one
+// (centred; odd length, zero time at the middle sample).
+std::vector<double> section_wavelet(const SynthOptions& o, std::mt19937_64& rng);
 
 // A whole cube of one earth model (faults of any strike, as cube mode draws them), for scoring a model the way
 // a survey is predicted: height samples x width crosslines x `inlines` inlines. The label is 1 where a fault
