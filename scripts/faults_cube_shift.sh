@@ -6,7 +6,9 @@
 # look and direction: AP exact and within one sample, the mean over the cubes and its lowest and highest
 # (docs/faults.md, "Whole cubes").
 #   scripts/faults_cube_shift.sh runs/faults_synthetic/best.safetensors [CUBES (default 6)]
-# DIRECTIONS="all" scores one direction setting only (default "inline crossline both all").
+# DIRECTIONS="all" scores one direction setting only (default "inline crossline both all"); MIXED_PHASE=shared
+# generates every look with data.synthetic.mixed_phase=shared (a mixed wavelet's parts of one phase, so its
+# reflections and faults stay on their labels; the other draws are the same).
 set -euo pipefail
 [[ $# -ge 1 && $# -le 2 ]] || { echo "usage: $0 CHECKPOINT [CUBES]" >&2; exit 2; }
 [[ -f $1 ]] || { echo "faults_cube_shift: $1: no such checkpoint" >&2; exit 1; }
@@ -15,6 +17,12 @@ cubes=${2:-6}
 cd "$(dirname "$0")/.."
 bin=build/bin/strata-faults
 [[ -x "$bin" ]] || { echo "faults_cube_shift: $bin not found; build first" >&2; exit 1; }
+phase=()
+case ${MIXED_PHASE:-independent} in
+  independent) ;;
+  shared) phase=(data.synthetic.mixed_phase=shared) ;;
+  *) echo "faults_cube_shift: MIXED_PHASE is independent or shared, not '$MIXED_PHASE'" >&2; exit 2 ;;
+esac
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 looks=(
@@ -30,7 +38,7 @@ for look in "${looks[@]}"; do
   read -r -a keys <<< "${look#*|}"
   rm -rf "$out/cubes"
   if ! "$bin" generate --config configs/faults_synthetic.yaml --output "$out/cubes" --cubes "$cubes" \
-       "data.synthetic.faults=[1,4]" "${keys[@]}" > "$out/log.txt" 2>&1; then
+       "data.synthetic.faults=[1,4]" "${keys[@]}" "${phase[@]}" > "$out/log.txt" 2>&1; then
     echo "faults_cube_shift: generate failed for '$name':" >&2
     cat "$out/log.txt" >&2
     exit 1
