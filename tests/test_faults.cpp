@@ -777,6 +777,9 @@ TEST(Synthetic, MixedWaveletsOfOnePhaseStayCentred) {
   }
   EXPECT_LT(worst_shared, 0.05);
   EXPECT_GT(worst_independent, 0.5);
+  EXPECT_EQ(o.describe().find("mixed wavelets of one phase"), std::string::npos) << o.describe();
+  o.mixed_phase = "shared";
+  EXPECT_NE(o.describe().find("mixed wavelets of one phase"), std::string::npos) << o.describe();
   std::printf("largest envelope centroid off zero time: shared %.3f, independent %.3f samples\n", worst_shared,
               worst_independent);
   o.mixed_wavelet = 0;  // a single wavelet is centred either way

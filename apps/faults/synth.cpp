@@ -505,7 +505,6 @@ std::vector<float> standardised(const std::vector<double>& s, double mean) {
   return out;
 }
 
-
 // How much the section's wavelet lengthens from top to bottom: 1 (no attenuation) unless the section is drawn
 // with it. Draws nothing when o.attenuation is 0, so such configs generate the sections they always did.
 double attenuation_stretch(const SynthOptions& o, std::mt19937_64& rng) {
@@ -525,7 +524,7 @@ std::vector<double> section_wavelet(const SynthOptions& o, std::mt19937_64& rng)
   const double mix = 0.3 + 0.4 * u01(rng);
   // Two wavelets of one phase add up to a wavelet of that phase, whose envelope is symmetric about zero time
   // as each one's is. Of two phases the sum's envelope leans to one side: its reflections, and the fault
-  // breaks in them, sit up to a sample or two off the reflectors and faults that made them.
+  // breaks in them, sit up to a few samples off the reflectors and faults that made them.
   const bool shared = o.mixed_phase == "shared";
   const std::vector<double> a = shared ? first.w : rotate_phase(first.w, first.phase);
   const std::vector<double> b = shared ? second.w : rotate_phase(second.w, second.phase);
@@ -645,6 +644,7 @@ std::string SynthOptions::describe() const {
     d += ", wavelets";
     for (const std::string& w : wavelets) d += " " + w;
   }
+  if (mixed_wavelet > 0 && mixed_phase == "shared") d += ", mixed wavelets of one phase";
   if (dense_reflectivity > 0) d += str_cat(", dense reflectivity ", dense_reflectivity);
   if (reflector_variation.hi > 0) d += ", reflector variation " + reflector_variation.str();
   if (listric > 0) d += str_cat(", listric ", listric, " curvature ", listric_curvature.str());
