@@ -7,8 +7,9 @@
 # (docs/faults.md, "Whole cubes").
 #   scripts/faults_cube_shift.sh runs/faults_synthetic/best.safetensors [CUBES (default 6)]
 # DIRECTIONS="all" scores one direction setting only (default "inline crossline both all"); MIXED_PHASE=shared
-# generates every look with data.synthetic.mixed_phase=shared (a mixed wavelet's parts of one phase, so its
-# reflections and faults stay on their labels; the other draws are the same).
+# or centred generates every look with that data.synthetic.mixed_phase (a mixed wavelet's parts of one phase, or
+# the blend moved back onto zero time, so its reflections and faults stay on their labels; the other draws are
+# the same).
 set -euo pipefail
 [[ $# -ge 1 && $# -le 2 ]] || { echo "usage: $0 CHECKPOINT [CUBES]" >&2; exit 2; }
 [[ -f $1 ]] || { echo "faults_cube_shift: $1: no such checkpoint" >&2; exit 1; }
@@ -20,8 +21,8 @@ bin=build/bin/strata-faults
 phase=()
 case ${MIXED_PHASE:-independent} in
   independent) ;;
-  shared) phase=(data.synthetic.mixed_phase=shared) ;;
-  *) echo "faults_cube_shift: MIXED_PHASE is independent or shared, not '$MIXED_PHASE'" >&2; exit 2 ;;
+  shared | centred) phase=("data.synthetic.mixed_phase=$MIXED_PHASE") ;;
+  *) echo "faults_cube_shift: MIXED_PHASE is independent, shared or centred, not '$MIXED_PHASE'" >&2; exit 2 ;;
 esac
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT

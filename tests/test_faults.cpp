@@ -755,33 +755,52 @@ double envelope_centroid(const std::vector<double>& w) {
   return moment / total;
 }
 
-TEST(Synthetic, MixedWaveletsOfOnePhaseStayCentred) {
+TEST(Synthetic, MixedWaveletsOfOnePhaseOrCentredStayOnZeroTime) {
   // Every section's wavelet a blend of two of random periods and phases (-90 to 90 degrees). With one phase for
   // both (mixed_phase: shared) the blend's energy stays centred on zero time, where the reflector is; with a phase
-  // each (independent) it leans up to a sample or more to one side in some of them.
+  // each (independent) it leans up to a sample or more to one side in some of them; centred draws the same
+  // wavelets as independent and moves each blend back, its energy (and so its shape) unchanged.
   SynthOptions o;
   o.wavelets = {"ricker", "ormsby", "morlet"};
   o.period = {5, 18};
   o.phase = {-90, 90};
   o.mixed_wavelet = 1;
-  double worst_shared = 0, worst_independent = 0;
+  const auto energy = [](const std::vector<double>& w) {
+    double e = 0;
+    for (double v : w) e += v * v;
+    return e;
+  };
+  double worst_shared = 0, worst_independent = 0, worst_centred = 0;
   for (uint64_t i = 0; i < 24; ++i) {
-    for (const char* mode : {"shared", "independent"}) {
+    std::vector<double> independent;
+    for (const char* mode : {"shared", "independent", "centred"}) {
       o.mixed_phase = mode;
       std::mt19937_64 rng = sample_rng(31, 0, i);
       const std::vector<double> w = section_wavelet(o, rng);
       ASSERT_EQ(w.size() % 2, 1u);
-      double& worst = o.mixed_phase == "shared" ? worst_shared : worst_independent;
+      double& worst = o.mixed_phase == "shared" ? worst_shared
+                      : o.mixed_phase == "centred" ? worst_centred
+                                                   : worst_independent;
       worst = std::max(worst, std::abs(envelope_centroid(w)));
+      if (o.mixed_phase == "independent") independent = w;
+      if (o.mixed_phase == "centred") {
+        EXPECT_NEAR(energy(w), energy(independent), 1e-9 * energy(independent)) << "wavelet " << i;
+        EXPECT_GE(w.size(), independent.size() + 8) << "padded on both sides, so nothing wraps";
+      }
     }
   }
   EXPECT_LT(worst_shared, 0.05);
+  EXPECT_LT(worst_centred, 0.05);
   EXPECT_GT(worst_independent, 0.5);
+  o.mixed_phase = "independent";
   EXPECT_EQ(o.describe().find("mixed wavelets of one phase"), std::string::npos) << o.describe();
+  EXPECT_EQ(o.describe().find("mixed wavelets centred"), std::string::npos) << o.describe();
   o.mixed_phase = "shared";
   EXPECT_NE(o.describe().find("mixed wavelets of one phase"), std::string::npos) << o.describe();
-  std::printf("largest envelope centroid off zero time: shared %.3f, independent %.3f samples\n", worst_shared,
-              worst_independent);
+  o.mixed_phase = "centred";
+  EXPECT_NE(o.describe().find("mixed wavelets centred"), std::string::npos) << o.describe();
+  std::printf("largest envelope centroid off zero time: shared %.3f, centred %.3f, independent %.3f samples\n",
+              worst_shared, worst_centred, worst_independent);
   o.mixed_wavelet = 0;  // a single wavelet is centred either way
   std::mt19937_64 rng = sample_rng(31, 0, 0);
   EXPECT_LT(std::abs(envelope_centroid(section_wavelet(o, rng))), 0.05);
@@ -791,7 +810,7 @@ TEST(Synthetic, MixedWaveletsOfOnePhaseStayCentred) {
   } catch (const std::exception& e) {
     what = e.what();
   }
-  EXPECT_NE(what.find("mixed_phase: want shared or independent, got 'both'"), std::string::npos) << what;
+  EXPECT_NE(what.find("mixed_phase: want independent, shared or centred, got 'both'"), std::string::npos) << what;
 }
 
 TEST(Synthetic, AttenuationLengthensTheWaveletWithDepth) {

@@ -49,6 +49,41 @@ std::vector<double> rotate_phase(const std::vector<double>& w, double phase_deg)
   return out;
 }
 
+// Where `w`'s energy lies against its middle sample (zero time), in samples: the centroid of its squared
+// envelope, w^2 + H(w)^2.
+double envelope_centroid(const std::vector<double>& w) {
+  const std::vector<double> h = rotate_phase(w, 90);  // cos 90 w + sin 90 H(w)
+  const int64_t n = int64_t(w.size());
+  double moment = 0, total = 0;
+  for (int64_t t = 0; t < n; ++t) {
+    const double e2 = w[size_t(t)] * w[size_t(t)] + h[size_t(t)] * h[size_t(t)];
+    moment += e2 * double(t - (n - 1) / 2);
+    total += e2;
+  }
+  return total > 0 ? moment / total : 0;
+}
+
+// `w` moved later by `delay` samples (any fraction) through its spectrum, padded first so that nothing wraps
+// around; the result stays odd in length with zero time in the middle.
+std::vector<double> delayed(const std::vector<double>& w, double delay) {
+  const int64_t pad = int64_t(std::ceil(std::abs(delay))) + 4;
+  const int64_t n = int64_t(w.size()) + 2 * pad;
+  std::vector<std::complex<double>> spec(static_cast<size_t>(n));
+  for (int64_t k = 0; k < n; ++k)
+    for (size_t t = 0; t < w.size(); ++t)
+      spec[size_t(k)] += w[t] * std::polar(1.0, -2 * kPi * double(k * (int64_t(t) + pad)) / double(n));
+  std::vector<double> out(static_cast<size_t>(n));
+  for (int64_t t = 0; t < n; ++t) {
+    std::complex<double> v = 0;
+    for (int64_t k = 0; k < n; ++k) {
+      const double f = double(k <= (n - 1) / 2 ? k : k - n);  // signed frequency (n is odd: no Nyquist bin)
+      v += spec[size_t(k)] * std::polar(1.0, 2 * kPi * (double(k * t) - f * delay) / double(n));
+    }
+    out[size_t(t)] = v.real() / double(n);
+  }
+  return out;
+}
+
 // A zero-phase wavelet and the phase (degrees) it is to be rotated by.
 struct Wavelet {
   std::vector<double> w;
@@ -525,6 +560,7 @@ std::vector<double> section_wavelet(const SynthOptions& o, std::mt19937_64& rng)
   // Two wavelets of one phase add up to a wavelet of that phase, whose envelope is symmetric about zero time
   // as each one's is. Of two phases the sum's envelope leans to one side: its reflections, and the fault
   // breaks in them, sit up to a few samples off the reflectors and faults that made them.
+  // `centred` keeps a phase each and moves the blend so that its energy is back on zero time.
   const bool shared = o.mixed_phase == "shared";
   const std::vector<double> a = shared ? first.w : rotate_phase(first.w, first.phase);
   const std::vector<double> b = shared ? second.w : rotate_phase(second.w, second.phase);
@@ -535,7 +571,9 @@ std::vector<double> section_wavelet(const SynthOptions& o, std::mt19937_64& rng)
   };
   add(a, 1 - mix);
   add(b, mix);
-  return shared ? rotate_phase(m, first.phase) : m;
+  if (shared) return rotate_phase(m, first.phase);
+  if (o.mixed_phase == "centred") return delayed(m, -envelope_centroid(m));
+  return m;
 }
 
 double Range::draw(std::mt19937_64& rng) const {
@@ -566,8 +604,8 @@ SynthOptions SynthOptions::from_config(const Config& c, const SynthOptions& defa
   o.phase = get_range(c, "phase", o.phase, Bounds::between(-180, 180));
   o.mixed_wavelet = c.get_double("mixed_wavelet", o.mixed_wavelet, Bounds::between(0, 1));
   o.mixed_phase = c.get_string("mixed_phase", o.mixed_phase);
-  STRATA_CHECK(o.mixed_phase == "shared" || o.mixed_phase == "independent", c.key_path("mixed_phase"),
-               ": want shared or independent, got '", o.mixed_phase, "'");
+  STRATA_CHECK(o.mixed_phase == "shared" || o.mixed_phase == "independent" || o.mixed_phase == "centred",
+               c.key_path("mixed_phase"), ": want independent, shared or centred, got '", o.mixed_phase, "'");
   o.snr = get_range(c, "snr", o.snr, Bounds::between(0.01, 1e6));
   o.noise_smooth = get_range(c, "noise_smooth", o.noise_smooth, Bounds::between(0, 100));
   o.noise_wavelet = c.get_double("noise_wavelet", o.noise_wavelet, Bounds::between(0, 1));
@@ -645,6 +683,7 @@ std::string SynthOptions::describe() const {
     for (const std::string& w : wavelets) d += " " + w;
   }
   if (mixed_wavelet > 0 && mixed_phase == "shared") d += ", mixed wavelets of one phase";
+  if (mixed_wavelet > 0 && mixed_phase == "centred") d += ", mixed wavelets centred";
   if (dense_reflectivity > 0) d += str_cat(", dense reflectivity ", dense_reflectivity);
   if (reflector_variation.hi > 0) d += ", reflector variation " + reflector_variation.str();
   if (listric > 0) d += str_cat(", listric ", listric, " curvature ", listric_curvature.str());

@@ -69,7 +69,9 @@ struct SynthOptions {
   Range period{6, 16};                // wavelet period in samples (1 / peak frequency)
   Range phase{-60, 60};               // wavelet phase rotation, degrees
   double mixed_wavelet = 0.3;         // share of sections with two wavelets mixed
-  std::string mixed_phase = "independent";  // their phases: one for both (shared) or one each (independent)
+  // a mixed wavelet's phases: one each (independent), one for both (shared), or one each with the blend moved
+  // back onto zero time (centred)
+  std::string mixed_phase = "independent";
   Range snr{1.5, 20};                 // signal / noise rms
   Range noise_smooth{0, 2};           // Gaussian sigma of the noise along time and traces (samples)
   double noise_wavelet = 0.5;         // share of sections whose noise is wavelet-filtered
