@@ -28,15 +28,19 @@ int64_t draw_count(const Range& r, std::mt19937_64& rng) {
   return std::uniform_int_distribution<int64_t>(int64_t(std::lround(r.lo)), int64_t(std::lround(r.hi)))(rng);
 }
 
-// `w` rotated by `phase_deg` degrees through its Hilbert transform (a DFT: wavelets are short).
-std::vector<double> rotate_phase(const std::vector<double>& w, double phase_deg) {
-  if (phase_deg == 0) return w;
+// The discrete Fourier transform of `w`, summed directly: wavelets are short.
+std::vector<std::complex<double>> dft(const std::vector<double>& w) {
   const int64_t n = int64_t(w.size());
-  // Multiply the spectrum by -i sign(frequency).
   std::vector<std::complex<double>> spec(static_cast<size_t>(n));
   for (int64_t k = 0; k < n; ++k)
     for (int64_t t = 0; t < n; ++t) spec[size_t(k)] += w[size_t(t)] * std::polar(1.0, -2 * kPi * double(k * t) / double(n));
-  const double ph = phase_deg * kPi / 180;
+  return spec;
+}
+
+// The Hilbert transform of `w` over its own length: its spectrum times -i sign(frequency).
+std::vector<double> hilbert(const std::vector<double>& w) {
+  const int64_t n = int64_t(w.size());
+  const std::vector<std::complex<double>> spec = dft(w);
   std::vector<double> out(static_cast<size_t>(n));
   for (int64_t t = 0; t < n; ++t) {
     std::complex<double> h = 0;
@@ -44,15 +48,25 @@ std::vector<double> rotate_phase(const std::vector<double>& w, double phase_deg)
       const double sign = k <= (n - 1) / 2 ? 1 : -1;
       h += spec[size_t(k)] * std::complex<double>(0, -sign) * std::polar(1.0, 2 * kPi * double(k * t) / double(n));
     }
-    out[size_t(t)] = std::cos(ph) * w[size_t(t)] + std::sin(ph) * h.real() / double(n);
+    out[size_t(t)] = h.real() / double(n);
   }
+  return out;
+}
+
+// `w` rotated by `phase_deg` degrees: cos(phase) w + sin(phase) H(w).
+std::vector<double> rotate_phase(const std::vector<double>& w, double phase_deg) {
+  if (phase_deg == 0) return w;
+  const std::vector<double> h = hilbert(w);
+  const double ph = phase_deg * kPi / 180;
+  std::vector<double> out(w.size());
+  for (size_t t = 0; t < w.size(); ++t) out[t] = std::cos(ph) * w[t] + std::sin(ph) * h[t];
   return out;
 }
 
 // Where `w`'s energy lies against its middle sample (zero time), in samples: the centroid of its squared
 // envelope, w^2 + H(w)^2.
 double envelope_centroid(const std::vector<double>& w) {
-  const std::vector<double> h = rotate_phase(w, 90);  // cos 90 w + sin 90 H(w)
+  const std::vector<double> h = hilbert(w);
   const int64_t n = int64_t(w.size());
   double moment = 0, total = 0;
   for (int64_t t = 0; t < n; ++t) {
@@ -68,10 +82,9 @@ double envelope_centroid(const std::vector<double>& w) {
 std::vector<double> delayed(const std::vector<double>& w, double delay) {
   const int64_t pad = int64_t(std::ceil(std::abs(delay))) + 4;
   const int64_t n = int64_t(w.size()) + 2 * pad;
-  std::vector<std::complex<double>> spec(static_cast<size_t>(n));
-  for (int64_t k = 0; k < n; ++k)
-    for (size_t t = 0; t < w.size(); ++t)
-      spec[size_t(k)] += w[t] * std::polar(1.0, -2 * kPi * double(k * (int64_t(t) + pad)) / double(n));
+  std::vector<double> padded(static_cast<size_t>(n), 0.0);
+  std::copy(w.begin(), w.end(), padded.begin() + pad);
+  const std::vector<std::complex<double>> spec = dft(padded);
   std::vector<double> out(static_cast<size_t>(n));
   for (int64_t t = 0; t < n; ++t) {
     std::complex<double> v = 0;
