@@ -39,6 +39,8 @@ shifts=(
   "faults ending against others (2-6 faults)|data.synthetic.truncated=1 data.synthetic.faults=[2,6]"
   "coherent noise events|data.synthetic.coherent_noise=1"
   "attenuation (period 1.3-2x longer at the bottom)|data.synthetic.attenuation=1"
+  "white noise (SNR 1-2, not smoothed or filtered)|data.synthetic.snr=[1,2] data.synthetic.noise_smooth=[0,0] data.synthetic.noise_wavelet=0"
+  "clipped amplitudes (at 1-2 standard deviations)|data.synthetic.clip=1 data.synthetic.clip_level=[1,2]"
   "all eight at once|$all_eight"
   "low frequency, noisy and all eight|data.synthetic.period=[18,30] data.synthetic.snr=[0.7,1.5] data.synthetic.noise_smooth=[1,3] $all_eight"
 )

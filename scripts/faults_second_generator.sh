@@ -5,14 +5,15 @@
 # the mean AP exact and within one sample over the cubes, lowest-highest (docs/faults.md, "A second generator").
 #   scripts/faults_second_generator.sh runs/faults_synthetic/best.safetensors [CUBES (default 6)] [SEED (default 7)]
 # DIRECTIONS="all" scores one direction setting only (default "all both"); REFLECTION=below writes the cubes with
-# each reflection on the sample below its boundary (faults half a sample below their labels). Needs numpy (.venv or
-# the system's).
+# each reflection on the sample below its boundary (faults half a sample below their labels); GENERATOR=third scores
+# the cubes of scripts/faults_third_generator.py instead (sparse reflectivity, throws of 5-30 samples, heavy noise,
+# clipped amplitudes; SEED defaults to 11 there). Needs numpy (.venv or the system's).
 set -euo pipefail
 [[ $# -ge 1 && $# -le 3 ]] || { echo "usage: $0 CHECKPOINT [CUBES] [SEED]" >&2; exit 2; }
 [[ -f $1 ]] || { echo "faults_second_generator: $1: no such checkpoint" >&2; exit 1; }
 ckpt=$(realpath "$1")
 cubes=${2:-6}
-seed=${3:-7}
+seed=${3:-}
 cd "$(dirname "$0")/.."
 bin=build/bin/strata-faults
 [[ -x "$bin" ]] || { echo "faults_second_generator: $bin not found; build first" >&2; exit 1; }
@@ -26,7 +27,13 @@ case ${REFLECTION:-centred} in
   below) flags=(--below) ;;
   *) echo "faults_second_generator: REFLECTION is centred or below, not '$REFLECTION'" >&2; exit 2 ;;
 esac
-"$python" scripts/faults_second_generator.py "${flags[@]}" "$out/cubes" "$cubes" "$seed" > /dev/null
+case ${GENERATOR:-second} in
+  second) "$python" scripts/faults_second_generator.py "${flags[@]}" "$out/cubes" "$cubes" "${seed:-7}" > /dev/null ;;
+  third)
+    [[ ${#flags[@]} -eq 0 ]] || { echo "faults_second_generator: REFLECTION applies to the second generator" >&2; exit 2; }
+    "$python" scripts/faults_third_generator.py "$out/cubes" "$cubes" "${seed:-11}" > /dev/null ;;
+  *) echo "faults_second_generator: GENERATOR is second or third, not '$GENERATOR'" >&2; exit 2 ;;
+esac
 echo "| sections | AP exact | AP within 1 sample |"
 echo "|---|---|---|"
 for direction in ${DIRECTIONS:-all both}; do

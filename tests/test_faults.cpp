@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <cstdlib>
@@ -628,7 +629,7 @@ TEST(Synthetic, VarietyIsOffByDefaultAndTrainingSectionsTakeIt) {
   const SynthOptions plain = SynthOptions::from_config(Config::parse("faults: [2, 4]\n"));
   const SynthOptions named = SynthOptions::from_config(
       Config::parse("faults: [2, 4]\nwavelets: [ricker]\nreflector_variation: [0, 0]\nlistric: 0\nfault_zone: [0, 0]\n"
-                    "truncated: 0\ncoherent_noise: 0\ndense_reflectivity: 0\nattenuation: 0\n"));
+                    "truncated: 0\ncoherent_noise: 0\ndense_reflectivity: 0\nattenuation: 0\nclip: 0\n"));
   for (uint64_t i = 0; i < 3; ++i) {
     std::mt19937_64 r1 = sample_rng(4, 0, i), r2 = sample_rng(4, 0, i);
     const SynthSection a = generate_section(plain, r1), b = generate_section(named, r2);
@@ -850,6 +851,51 @@ TEST(Synthetic, AttenuationLengthensTheWaveletWithDepth) {
     }
   }
   EXPECT_NE(o.describe().find("attenuation 1 stretch [2, 2]"), std::string::npos) << o.describe();
+}
+
+TEST(Synthetic, ClippedSectionsAndCubesHaveFlatPeaksAndStayStandardised) {
+  // With clip 1 every section and cube is clipped at one standard deviation and standardised again: mean 0,
+  // standard deviation 1, and a large share of its samples at the two extremes (a Gaussian-like amplitude has about
+  // 30% of its samples beyond one standard deviation). Without it, hardly any sample shares the extreme value.
+  SynthOptions o;
+  o.clip_level = {1, 1};
+  const auto flat_share = [](const std::vector<float>& v) {
+    const float top = *std::max_element(v.begin(), v.end()), bottom = *std::min_element(v.begin(), v.end());
+    int64_t at = 0;
+    for (float x : v) at += (x >= top - 1e-5f || x <= bottom + 1e-5f);
+    return double(at) / double(v.size());
+  };
+  const auto moments = [](const std::vector<float>& v) {
+    double m = 0, q = 0;
+    for (float x : v) m += x, q += double(x) * x;
+    m /= double(v.size());
+    return std::pair{m, std::sqrt(q / double(v.size()) - m * m)};
+  };
+  for (const double share : {0.0, 1.0}) {
+    o.clip = share;
+    for (uint64_t i = 0; i < 4; ++i) {
+      std::mt19937_64 rng = sample_rng(83, 0, i), cube_rng = sample_rng(83, 1, i);
+      const SynthSection s = generate_section(o, rng);
+      o.height = o.width = 64;
+      const SynthCube c = generate_cube(o, 8, cube_rng);
+      o.height = o.width = 128;
+      for (const std::vector<float>* v : {&s.seismic, &c.seismic}) {
+        const auto [mean, sd] = moments(*v);
+        EXPECT_NEAR(mean, 0, 1e-3);
+        EXPECT_NEAR(sd, 1, 1e-3);
+        if (share == 0)
+          EXPECT_LT(flat_share(*v), 0.01);
+        else
+          EXPECT_GT(flat_share(*v), 0.1);
+      }
+    }
+  }
+  EXPECT_NE(o.describe().find("clipped 1 at [1, 1] sd"), std::string::npos) << o.describe();
+  // Sections are the same as before the keys existed when clip is 0, however clip_level is set.
+  SynthOptions plain, levels;
+  levels.clip_level = {2, 5};
+  std::mt19937_64 r1 = sample_rng(84, 0, 0), r2 = sample_rng(84, 0, 0);
+  EXPECT_EQ(generate_section(plain, r1).seismic, generate_section(levels, r2).seismic);
 }
 
 TEST(Synthetic, DenseReflectivityPutsAReflectorAtEverySample) {
@@ -2084,6 +2130,52 @@ TEST(FaultsApp, SecondGeneratorWritesLabelledCubesThatReadAsSurveys) {
     EXPECT_NEAR(squares / n, 1.0, 1e-3) << name;
     EXPECT_GT(faults / n, 0.005) << name;             // 2-5 planes of about one sample across a 40^3 cube
     EXPECT_LT(faults / n, 0.2) << name;
+  }
+}
+
+TEST(FaultsApp, ThirdGeneratorWritesClippedLabelledCubesThatReadAsSurveys) {
+  // scripts/faults_third_generator.py: cubes the SEG-Y reader takes as 3-D surveys, the same again from the same
+  // seed, amplitudes standardised and then clipped to [-1, 1] (a large share of samples on the two flat tops), and
+  // labels of 0 / 1 marking five to eight fault planes.
+  const std::string src = STRATA_SOURCE_DIR;
+  const std::string venv = src + "/.venv/bin/python";
+  const std::string python = fs::exists(venv) ? venv : "python3";
+  if (run(python + " -c 'import numpy' > /dev/null 2>&1") != 0)
+    GTEST_SKIP() << "SKIPPED LOUDLY (numpy): not importable by " << python << "; scripts/install_deps.sh --onnx";
+  const fs::path d = fresh_dir("third_generator");
+  for (const char* out : {"a", "b"})
+    ASSERT_EQ(run(python + " " + src + "/scripts/faults_third_generator.py " + (d / out).string() + " 2 11 48 > " +
+                  (d / "log.txt").string() + " 2>&1"),
+              0)
+        << bytes_of(d / "log.txt");
+  EXPECT_EQ(bytes_of(d / "a" / "cube_1.sgy"), bytes_of(d / "b" / "cube_1.sgy"));
+  EXPECT_EQ(bytes_of(d / "a" / "cube_1_faults.sgy"), bytes_of(d / "b" / "cube_1_faults.sgy"));
+  EXPECT_NE(bytes_of(d / "a" / "cube_0.sgy"), bytes_of(d / "a" / "cube_1.sgy"));
+  for (const char* name : {"cube_0", "cube_1"}) {
+    const SegyVolume seismic((d / "a" / (std::string(name) + ".sgy")).string());
+    const SegyVolume labels((d / "a" / (std::string(name) + "_faults.sgy")).string());
+    for (const SegyVolume* v : {&seismic, &labels}) {
+      EXPECT_EQ(v->samples(), 48);
+      EXPECT_EQ(v->inlines().size(), 48u);
+      EXPECT_EQ(v->crosslines().size(), 48u);
+      EXPECT_EQ(v->format(), 5);
+    }
+    double flat = 0, faults = 0;
+    for (int64_t t = 0; t < seismic.traces(); ++t) {
+      for (const float x : seismic.trace(t)) {
+        EXPECT_LE(std::abs(x), 1.0f);
+        flat += std::abs(x) == 1.0f;
+      }
+      for (const float l : labels.trace(t)) {
+        EXPECT_TRUE(l == 0.0f || l == 1.0f) << l;
+        faults += l;
+      }
+    }
+    const double n = double(seismic.traces() * seismic.samples());
+    EXPECT_GT(flat / n, 0.15) << name;   // beyond one standard deviation before clipping
+    EXPECT_LT(flat / n, 0.45) << name;
+    EXPECT_GT(faults / n, 0.01) << name;
+    EXPECT_LT(faults / n, 0.3) << name;
   }
 }
 

@@ -553,6 +553,23 @@ std::vector<float> standardised(const std::vector<double>& s, double mean) {
   return out;
 }
 
+// A share o.clip of sections (or cubes) with their standardised amplitudes clipped at o.clip_level standard
+// deviations and standardised again, as predict standardises what it reads. Draws nothing when o.clip is 0, so
+// such configs generate the sections they always did.
+void clip_amplitudes(const SynthOptions& o, std::vector<float>& v, std::mt19937_64& rng) {
+  if (o.clip <= 0) return;
+  std::uniform_real_distribution<double> u01(0, 1);
+  if (u01(rng) >= o.clip) return;
+  const float level = float(o.clip_level.draw(rng));
+  std::vector<double> clipped(v.size());
+  double mean = 0;
+  for (size_t i = 0; i < v.size(); ++i) {
+    clipped[i] = std::clamp(v[i], -level, level);
+    mean += clipped[i];
+  }
+  v = standardised(clipped, mean / double(v.size()));
+}
+
 // How much the section's wavelet lengthens from top to bottom: 1 (no attenuation) unless the section is drawn
 // with it. Draws nothing when o.attenuation is 0, so such configs generate the sections they always did.
 double attenuation_stretch(const SynthOptions& o, std::mt19937_64& rng) {
@@ -641,6 +658,8 @@ SynthOptions SynthOptions::from_config(const Config& c, const SynthOptions& defa
   o.coherent_amplitude = get_range(c, "coherent_amplitude", o.coherent_amplitude, Bounds::between(0, 100));
   o.attenuation = c.get_double("attenuation", o.attenuation, Bounds::between(0, 1));
   o.attenuation_stretch = get_range(c, "attenuation_stretch", o.attenuation_stretch, Bounds::between(1, 4));
+  o.clip = c.get_double("clip", o.clip, Bounds::between(0, 1));
+  o.clip_level = get_range(c, "clip_level", o.clip_level, Bounds::between(0.1, 100));
   return o;
 }
 
@@ -704,6 +723,7 @@ std::string SynthOptions::describe() const {
   if (truncated > 0) d += str_cat(", truncated ", truncated);
   if (coherent_noise > 0) d += str_cat(", coherent noise ", coherent_noise, " amplitude ", coherent_amplitude.str());
   if (attenuation > 0) d += str_cat(", attenuation ", attenuation, " stretch ", attenuation_stretch.str());
+  if (clip > 0) d += str_cat(", clipped ", clip, " at ", clip_level.str(), " sd");
   return d;
 }
 
@@ -788,6 +808,7 @@ SynthSection generate_section(const SynthOptions& o, std::mt19937_64& rng) {
     }
   }
   out.seismic = standardised(s, mean / double(s.size()));
+  clip_amplitudes(o, out.seismic, rng);
   return out;
 }
 
@@ -876,6 +897,7 @@ SynthCube generate_cube(const SynthOptions& o, int64_t inlines, std::mt19937_64&
         mean += o_v;
       }
   out.seismic = standardised(v, mean / double(v.size()));
+  clip_amplitudes(o, out.seismic, rng);
   return out;
 }
 

@@ -22,7 +22,9 @@
 // a few samples either side of the plane), faults that end against an older
 // fault, coherent noise (straight and curved events crossing the
 // layers: multiples, diffraction tails, migration swings), and attenuation
-// (a wavelet whose period grows with depth, as absorption lengthens it).
+// (a wavelet whose period grows with depth, as absorption lengthens it), and
+// clipped amplitudes (data scaled into a narrow integer range or saved from
+// a clipped display: flat peaks and troughs).
 // With antialias = n, each trace averages n positions across its bin (one
 // trace wide), so a fault between two traces blends the trace it cuts.
 // The label of a sample is 1 where a fault plane with a visible throw passes
@@ -91,6 +93,8 @@ struct SynthOptions {
   Range coherent_amplitude{0.5, 2};   // their amplitude against the reflectivity's rms
   double attenuation = 0;             // share of sections whose wavelet lengthens with depth
   Range attenuation_stretch{1.3, 2};  // its period at the bottom against the top
+  double clip = 0;                    // share of sections (or cubes) whose amplitudes are clipped
+  Range clip_level{1, 3};             // where: standard deviations of the standardised section
 
   // Keys of data.synthetic read over `defaults` (data.train_synthetic: over data.synthetic).
   static SynthOptions from_config(const Config& synthetic);
