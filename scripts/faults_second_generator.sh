@@ -7,7 +7,8 @@
 # DIRECTIONS="all" scores one direction setting only (default "all both"); REFLECTION=below writes the cubes with
 # each reflection on the sample below its boundary (faults half a sample below their labels); GENERATOR=third scores
 # the cubes of scripts/faults_third_generator.py instead (sparse reflectivity, throws of 5-30 samples, heavy noise,
-# clipped amplitudes; SEED defaults to 11 there). Needs numpy (.venv or the system's).
+# clipped amplitudes; SEED defaults to 11 there; THIRD_OPTIONS="--no-clip --snr-db=12,20" passes its options).
+# Needs numpy (.venv or the system's).
 set -euo pipefail
 [[ $# -ge 1 && $# -le 3 ]] || { echo "usage: $0 CHECKPOINT [CUBES] [SEED]" >&2; exit 2; }
 [[ -f $1 ]] || { echo "faults_second_generator: $1: no such checkpoint" >&2; exit 1; }
@@ -31,7 +32,9 @@ case ${GENERATOR:-second} in
   second) "$python" scripts/faults_second_generator.py "${flags[@]}" "$out/cubes" "$cubes" "${seed:-7}" > /dev/null ;;
   third)
     [[ ${#flags[@]} -eq 0 ]] || { echo "faults_second_generator: REFLECTION applies to the second generator" >&2; exit 2; }
-    "$python" scripts/faults_third_generator.py "$out/cubes" "$cubes" "${seed:-11}" > /dev/null ;;
+    # THIRD_OPTIONS: the third generator's options (--throws=LO,HI --snr-db=LO,HI --no-clip), space-separated.
+    read -r -a third <<< "${THIRD_OPTIONS:-}"
+    "$python" scripts/faults_third_generator.py "${third[@]}" "$out/cubes" "$cubes" "${seed:-11}" > /dev/null ;;
   *) echo "faults_second_generator: GENERATOR is second or third, not '$GENERATOR'" >&2; exit 2 ;;
 esac
 echo "| sections | AP exact | AP within 1 sample |"

@@ -22,7 +22,10 @@ Writes CUBE_i.sgy (IEEE float samples, inline / crossline numbers at bytes 189 /
 --labels CUBE_i_faults.sgy` scores a model on them (`GENERATOR=third scripts/faults_second_generator.sh CHECKPOINT N`
 does it for N cubes).
 
-    scripts/faults_third_generator.py OUT [CUBES (4)] [SEED (11)] [SIZE (128)]
+    scripts/faults_third_generator.py [--throws=LO,HI] [--snr-db=LO,HI] [--no-clip] OUT [CUBES (4)] [SEED (11)] [SIZE (128)]
+
+The options change one choice at a time, to find what a model loses most on: --throws (samples along the dip,
+default 5,30), --snr-db (default 2,5), --no-clip (amplitudes standardised only).
 
 Needs numpy."""
 import os
@@ -58,7 +61,7 @@ def butterworth_band(n, low, high, order):
     return magnitude**2
 
 
-def cube(rng, size):
+def cube(rng, size, throws=(5, 30), snr_db=(2, 5), clip=True):
     n = size
     x, y, z = np.meshgrid(np.arange(n, dtype=float), np.arange(n, dtype=float), np.arange(n, dtype=float),
                           indexing="ij")
@@ -68,7 +71,7 @@ def cube(rng, size):
         x0, y0, z0 = rng.uniform(0.25 * n, 0.75 * n, 3)  # 32-96 in a 128^3 cube
         dip = np.radians(rng.uniform(62, 82))
         strike = rng.uniform(0, 2 * np.pi)
-        throw = rng.uniform(5, 30) * rng.choice([-1, 1])  # > 0: normal
+        throw = rng.uniform(*throws) * rng.choice([-1, 1])  # > 0: normal
         across = (x - x0) * np.cos(strike) + (y - y0) * np.sin(strike)
         plane = z0 + across * np.tan(dip)                 # the plane's depth under each trace
         if rng.uniform() < 0.5:
@@ -96,17 +99,36 @@ def cube(rng, size):
     # Wavelet, noise, band-pass.
     spectrum = np.fft.rfft(reflectivity, axis=2) * ricker(rng.uniform(20, 35) * 0.004, n)
     seismic = np.fft.irfft(spectrum, n=n, axis=2)
-    snr_db = rng.uniform(2, 5)
-    noise = rng.normal(size=seismic.shape) * seismic.std() / np.sqrt(10 ** (snr_db / 10))
+    snr = rng.uniform(*snr_db)
+    noise = rng.normal(size=seismic.shape) * seismic.std() / np.sqrt(10 ** (snr / 10))
     seismic = np.fft.irfft(np.fft.rfft(seismic + noise, axis=2) * butterworth_band(n, 5 * 0.004, 80 * 0.004, 5),
                            n=n, axis=2)
-    seismic = np.clip((seismic - seismic.mean()) / seismic.std(), -1, 1)
+    seismic = (seismic - seismic.mean()) / seismic.std()
+    if clip:
+        seismic = np.clip(seismic, -1, 1)
     return seismic.astype(np.float32), label.astype(np.float32)
 
 
+def pair(text):
+    lo, hi = (float(v) for v in text.split(","))
+    return lo, hi
+
+
 def main():
-    args = sys.argv[1:]
-    if len(args) < 1 or len(args) > 4 or any(a.startswith("-") for a in args):
+    options = {"throws": (5, 30), "snr_db": (2, 5), "clip": True}
+    args = []
+    for a in sys.argv[1:]:
+        if a.startswith("--throws="):
+            options["throws"] = pair(a.split("=", 1)[1])
+        elif a.startswith("--snr-db="):
+            options["snr_db"] = pair(a.split("=", 1)[1])
+        elif a == "--no-clip":
+            options["clip"] = False
+        elif a.startswith("-"):
+            sys.exit(f"faults_third_generator: unknown option {a}\n\n{__doc__}")
+        else:
+            args.append(a)
+    if len(args) < 1 or len(args) > 4:
         sys.exit(__doc__)
     out = args[0]
     count = int(args[1]) if len(args) > 1 else 4
@@ -115,10 +137,11 @@ def main():
     os.makedirs(out, exist_ok=True)
     for i in range(count):
         rng = np.random.default_rng([seed, i])
-        seismic, label = cube(rng, size)
+        seismic, label = cube(rng, size, **options)
         write_segy(os.path.join(out, f"cube_{i}.sgy"), seismic)
         write_segy(os.path.join(out, f"cube_{i}_faults.sgy"), label)
-        print(f"{out}/cube_{i}.sgy: {size}^3, fault samples {label.mean():.4f}, clipped {np.mean(np.abs(seismic) >= 1):.2f}")
+        clipped = f", clipped {np.mean(np.abs(seismic) >= 1):.2f}" if options["clip"] else ""
+        print(f"{out}/cube_{i}.sgy: {size}^3, fault samples {label.mean():.4f}{clipped}")
 
 
 if __name__ == "__main__":
