@@ -162,22 +162,28 @@ def write_segy(path, volume, interval_us=4000):
                 f.write(volume[i, j].astype(">f4").tobytes())
 
 
-def main():
-    below = "--below" in sys.argv[1:]
-    args = [a for a in sys.argv[1:] if a != "--below"]
+def write_cubes(args, default_seed, make, usage):
+    """The command line OUT [CUBES (4)] [SEED] [SIZE (128)] of a cube generator: writes CUBES pairs of cubes from
+    make(rng, size) -> (seismic, label, note), each cube drawn from its own generator seeded by (SEED, index)."""
     if len(args) < 1 or len(args) > 4 or any(a.startswith("-") for a in args):
-        sys.exit(__doc__)
+        sys.exit(usage)
     out = args[0]
     count = int(args[1]) if len(args) > 1 else 4
-    seed = int(args[2]) if len(args) > 2 else 7
+    seed = int(args[2]) if len(args) > 2 else default_seed
     size = int(args[3]) if len(args) > 3 else 128
     os.makedirs(out, exist_ok=True)
     for i in range(count):
         rng = np.random.default_rng([seed, i])
-        seismic, label = cube(rng, size, below)
+        seismic, label, note = make(rng, size)
         write_segy(os.path.join(out, f"cube_{i}.sgy"), seismic)
         write_segy(os.path.join(out, f"cube_{i}_faults.sgy"), label)
-        print(f"{out}/cube_{i}.sgy: {size}^3, fault samples {label.mean():.4f}")
+        print(f"{out}/cube_{i}.sgy: {size}^3, fault samples {label.mean():.4f}{note}")
+
+
+def main():
+    below = "--below" in sys.argv[1:]
+    args = [a for a in sys.argv[1:] if a != "--below"]
+    write_cubes(args, 7, lambda rng, size: (*cube(rng, size, below), ""), __doc__)
 
 
 if __name__ == "__main__":

@@ -28,12 +28,11 @@ The options change one choice at a time, to find what a model loses most on: --t
 default 5,30), --snr-db (default 2,5), --no-clip (amplitudes standardised only).
 
 Needs numpy."""
-import os
 import sys
 
 import numpy as np
 
-from faults_second_generator import write_segy
+from faults_second_generator import write_cubes
 
 
 def reflectivity_series(rng, length, upsample=8):
@@ -128,20 +127,12 @@ def main():
             sys.exit(f"faults_third_generator: unknown option {a}\n\n{__doc__}")
         else:
             args.append(a)
-    if len(args) < 1 or len(args) > 4:
-        sys.exit(__doc__)
-    out = args[0]
-    count = int(args[1]) if len(args) > 1 else 4
-    seed = int(args[2]) if len(args) > 2 else 11
-    size = int(args[3]) if len(args) > 3 else 128
-    os.makedirs(out, exist_ok=True)
-    for i in range(count):
-        rng = np.random.default_rng([seed, i])
+
+    def make(rng, size):
         seismic, label = cube(rng, size, **options)
-        write_segy(os.path.join(out, f"cube_{i}.sgy"), seismic)
-        write_segy(os.path.join(out, f"cube_{i}_faults.sgy"), label)
-        clipped = f", clipped {np.mean(np.abs(seismic) >= 1):.2f}" if options["clip"] else ""
-        print(f"{out}/cube_{i}.sgy: {size}^3, fault samples {label.mean():.4f}{clipped}")
+        return seismic, label, f", clipped {np.mean(np.abs(seismic) >= 1):.2f}" if options["clip"] else ""
+
+    write_cubes(args, 11, make, __doc__)
 
 
 if __name__ == "__main__":

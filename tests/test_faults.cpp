@@ -2070,20 +2070,31 @@ TEST(FaultsApp, VolumeModelTrainsOnCubesAndPredictsACube) {
   fs::remove_all(d);
 }
 
+// The Python that runs scripts/faults_*_generator.py: the project's .venv, else the system's; empty when it cannot
+// import numpy.
+std::string numpy_python() {
+  const std::string venv = std::string(STRATA_SOURCE_DIR) + "/.venv/bin/python";
+  const std::string python = fs::exists(venv) ? venv : "python3";
+  return run(python + " -c 'import numpy' > /dev/null 2>&1") == 0 ? python : "";
+}
+
+// scripts/faults_WHICH_generator.py OUT ARGS, its output in `log`; true when it succeeds (the log printed if not).
+bool run_generator(const std::string& python, const std::string& which, const fs::path& out, const std::string& args,
+                   const fs::path& log) {
+  const int rc = run(python + " " + STRATA_SOURCE_DIR + "/scripts/faults_" + which + "_generator.py " + out.string() +
+                     " " + args + " > " + log.string() + " 2>&1");
+  if (rc != 0) ADD_FAILURE() << "faults_" << which << "_generator.py failed:\n" << bytes_of(log);
+  return rc == 0;
+}
+
 TEST(FaultsApp, SecondGeneratorWritesLabelledCubesThatReadAsSurveys) {
   // scripts/faults_second_generator.py: cubes the SEG-Y reader takes as 3-D surveys, labels of 0 / 1 marking fault
   // planes, each cube its own and the same again from the same seed.
   const std::string src = STRATA_SOURCE_DIR;
-  const std::string venv = src + "/.venv/bin/python";
-  const std::string python = fs::exists(venv) ? venv : "python3";
-  if (run(python + " -c 'import numpy' > /dev/null 2>&1") != 0)
-    GTEST_SKIP() << "SKIPPED LOUDLY (numpy): not importable by " << python << "; scripts/install_deps.sh --onnx";
+  const std::string python = numpy_python();
+  if (python.empty()) GTEST_SKIP() << "SKIPPED LOUDLY (numpy): not importable; scripts/install_deps.sh --onnx";
   const fs::path d = fresh_dir("second_generator");
-  for (const char* out : {"a", "b"})
-    ASSERT_EQ(run(python + " " + src + "/scripts/faults_second_generator.py " + (d / out).string() + " 2 7 40 > " +
-                  (d / "log.txt").string() + " 2>&1"),
-              0)
-        << bytes_of(d / "log.txt");
+  for (const char* out : {"a", "b"}) ASSERT_TRUE(run_generator(python, "second", d / out, "2 7 40", d / "log.txt"));
   EXPECT_EQ(bytes_of(d / "a" / "cube_1.sgy"), bytes_of(d / "b" / "cube_1.sgy"));
   EXPECT_NE(bytes_of(d / "a" / "cube_0.sgy"), bytes_of(d / "a" / "cube_1.sgy"));
   // A boundary's reflection lies on the sample nearest it (10.3 -> 10, 10.7 -> 11), so the data's faults are where
@@ -2097,10 +2108,7 @@ TEST(FaultsApp, SecondGeneratorWritesLabelledCubesThatReadAsSurveys) {
       << bytes_of(d / "peaks.txt");
   EXPECT_EQ(bytes_of(d / "peaks.txt"), "10\n11\n");
   // --below moves the reflections (and the data's faults) half a sample down and leaves the labels as they are.
-  ASSERT_EQ(run(python + " " + src + "/scripts/faults_second_generator.py --below " + (d / "c").string() + " 1 7 40 > " +
-                (d / "log.txt").string() + " 2>&1"),
-            0)
-      << bytes_of(d / "log.txt");
+  ASSERT_TRUE(run_generator(python, "second", d / "c", "1 7 40 --below", d / "log.txt"));
   EXPECT_EQ(bytes_of(d / "a" / "cube_0_faults.sgy"), bytes_of(d / "c" / "cube_0_faults.sgy"));
   EXPECT_NE(bytes_of(d / "a" / "cube_0.sgy"), bytes_of(d / "c" / "cube_0.sgy"));
   for (const char* name : {"cube_0", "cube_1"}) {
@@ -2137,17 +2145,10 @@ TEST(FaultsApp, ThirdGeneratorWritesClippedLabelledCubesThatReadAsSurveys) {
   // scripts/faults_third_generator.py: cubes the SEG-Y reader takes as 3-D surveys, the same again from the same
   // seed, amplitudes standardised and then clipped to [-1, 1] (a large share of samples on the two flat tops), and
   // labels of 0 / 1 marking five to eight fault planes.
-  const std::string src = STRATA_SOURCE_DIR;
-  const std::string venv = src + "/.venv/bin/python";
-  const std::string python = fs::exists(venv) ? venv : "python3";
-  if (run(python + " -c 'import numpy' > /dev/null 2>&1") != 0)
-    GTEST_SKIP() << "SKIPPED LOUDLY (numpy): not importable by " << python << "; scripts/install_deps.sh --onnx";
+  const std::string python = numpy_python();
+  if (python.empty()) GTEST_SKIP() << "SKIPPED LOUDLY (numpy): not importable; scripts/install_deps.sh --onnx";
   const fs::path d = fresh_dir("third_generator");
-  for (const char* out : {"a", "b"})
-    ASSERT_EQ(run(python + " " + src + "/scripts/faults_third_generator.py " + (d / out).string() + " 2 11 48 > " +
-                  (d / "log.txt").string() + " 2>&1"),
-              0)
-        << bytes_of(d / "log.txt");
+  for (const char* out : {"a", "b"}) ASSERT_TRUE(run_generator(python, "third", d / out, "2 11 48", d / "log.txt"));
   EXPECT_EQ(bytes_of(d / "a" / "cube_1.sgy"), bytes_of(d / "b" / "cube_1.sgy"));
   EXPECT_EQ(bytes_of(d / "a" / "cube_1_faults.sgy"), bytes_of(d / "b" / "cube_1_faults.sgy"));
   EXPECT_NE(bytes_of(d / "a" / "cube_0.sgy"), bytes_of(d / "a" / "cube_1.sgy"));
