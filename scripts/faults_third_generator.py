@@ -32,7 +32,7 @@ import sys
 
 import numpy as np
 
-from faults_second_generator import write_cubes
+from faults_second_generator import butterworth, write_cubes
 
 
 def reflectivity_series(rng, length, upsample=8):
@@ -50,14 +50,6 @@ def ricker(peak, n):
     """A zero-phase Ricker wavelet's spectrum at the rfft frequencies of n samples (peak in cycles a sample)."""
     f = np.fft.rfftfreq(n)
     return (f / peak) ** 2 * np.exp(-((f / peak) ** 2))
-
-
-def butterworth_band(n, low, high, order):
-    """The squared magnitude of a Butterworth band-pass (a zero-phase forward-backward filter) at the rfft
-    frequencies of n samples."""
-    f = np.maximum(np.fft.rfftfreq(n), 1e-9)
-    magnitude = 1 / np.sqrt(1 + (low / f) ** (2 * order)) / np.sqrt(1 + (f / high) ** (2 * order))
-    return magnitude**2
 
 
 def cube(rng, size, throws=(5, 30), snr_db=(2, 5), clip=True):
@@ -100,8 +92,9 @@ def cube(rng, size, throws=(5, 30), snr_db=(2, 5), clip=True):
     seismic = np.fft.irfft(spectrum, n=n, axis=2)
     snr = rng.uniform(*snr_db)
     noise = rng.normal(size=seismic.shape) * seismic.std() / np.sqrt(10 ** (snr / 10))
-    seismic = np.fft.irfft(np.fft.rfft(seismic + noise, axis=2) * butterworth_band(n, 5 * 0.004, 80 * 0.004, 5),
-                           n=n, axis=2)
+    # A Butterworth band-pass run forwards and backwards: its magnitude squared, no phase.
+    band = butterworth(np.fft.rfftfreq(n), 5 * 0.004, 80 * 0.004, 5, 5) ** 2
+    seismic = np.fft.irfft(np.fft.rfft(seismic + noise, axis=2) * band, n=n, axis=2)
     seismic = (seismic - seismic.mean()) / seismic.std()
     if clip:
         seismic = np.clip(seismic, -1, 1)

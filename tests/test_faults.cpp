@@ -2087,6 +2087,16 @@ bool run_generator(const std::string& python, const std::string& which, const fs
   return rc == 0;
 }
 
+// A cube the generator scripts write (their shared write_segy): size^3, inline-sorted, IEEE floats at 4 ms.
+void expect_generated_cube(const SegyVolume& v, int64_t size) {
+  EXPECT_EQ(v.samples(), size);
+  EXPECT_EQ(int64_t(v.inlines().size()), size);
+  EXPECT_EQ(int64_t(v.crosslines().size()), size);
+  EXPECT_EQ(v.sorting(), "inline");
+  EXPECT_EQ(v.format(), 5);
+  EXPECT_DOUBLE_EQ(v.interval_ms(), 4.0);
+}
+
 TEST(FaultsApp, SecondGeneratorWritesLabelledCubesThatReadAsSurveys) {
   // scripts/faults_second_generator.py: cubes the SEG-Y reader takes as 3-D surveys, labels of 0 / 1 marking fault
   // planes, each cube its own and the same again from the same seed.
@@ -2114,14 +2124,7 @@ TEST(FaultsApp, SecondGeneratorWritesLabelledCubesThatReadAsSurveys) {
   for (const char* name : {"cube_0", "cube_1"}) {
     const SegyVolume seismic((d / "a" / (std::string(name) + ".sgy")).string());
     const SegyVolume labels((d / "a" / (std::string(name) + "_faults.sgy")).string());
-    for (const SegyVolume* v : {&seismic, &labels}) {
-      EXPECT_EQ(v->samples(), 40);
-      EXPECT_EQ(v->inlines().size(), 40u);
-      EXPECT_EQ(v->crosslines().size(), 40u);
-      EXPECT_EQ(v->sorting(), "inline");
-      EXPECT_EQ(v->format(), 5);
-      EXPECT_DOUBLE_EQ(v->interval_ms(), 4.0);
-    }
+    for (const SegyVolume* v : {&seismic, &labels}) expect_generated_cube(*v, 40);
     double sum = 0, squares = 0, faults = 0;
     for (int64_t t = 0; t < seismic.traces(); ++t) {
       for (const float x : seismic.trace(t)) {
@@ -2155,12 +2158,7 @@ TEST(FaultsApp, ThirdGeneratorWritesClippedLabelledCubesThatReadAsSurveys) {
   for (const char* name : {"cube_0", "cube_1"}) {
     const SegyVolume seismic((d / "a" / (std::string(name) + ".sgy")).string());
     const SegyVolume labels((d / "a" / (std::string(name) + "_faults.sgy")).string());
-    for (const SegyVolume* v : {&seismic, &labels}) {
-      EXPECT_EQ(v->samples(), 48);
-      EXPECT_EQ(v->inlines().size(), 48u);
-      EXPECT_EQ(v->crosslines().size(), 48u);
-      EXPECT_EQ(v->format(), 5);
-    }
+    for (const SegyVolume* v : {&seismic, &labels}) expect_generated_cube(*v, 48);
     double flat = 0, faults = 0;
     for (int64_t t = 0; t < seismic.traces(); ++t) {
       for (const float x : seismic.trace(t)) {
