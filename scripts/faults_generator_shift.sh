@@ -3,8 +3,8 @@
 # `eval` on 64 held-out sections (test seed 2002) of the checkpoint's own generator, then with one group of
 # ranges moved outside the shipped config's at a time, then each kind of variety the generator can add (in the
 # shipped config's training sections, not its test sections), then several at once. Prints one row per shift:
-# AP exact, ROC AUC, AP within the checkpoint's tolerance. A proxy for sections from another generator
-# (docs/faults.md, "Generator shift").
+# AP exact, ROC AUC, AP within the checkpoint's tolerance, and last the mean AP over the shifted rows (every row but
+# the own generator's). A proxy for sections from another generator (docs/faults.md, "Generator shift").
 #   scripts/faults_generator_shift.sh runs/faults_synthetic/best.safetensors [extra key=value ...]
 # Extra overrides apply to every row (e.g. the shipped config's ranges, to score a model trained on others).
 set -euo pipefail
@@ -57,6 +57,9 @@ for s in "${shifts[@]}"; do
   fi
   # report.csv: the exact row (tolerance 0, with ROC AUC), then the tolerant row; column 3 is AP, 4 ROC AUC.
   awk -F, -v name="$name" 'NR == 2 { ap = $3; auroc = $4 } NR == 3 { printf "| %s | %s | %s | %s |\n", name, ap, auroc, $3 }' \
-    "$out/eval/report.csv"
+    "$out/eval/report.csv" | tee -a "$out/rows.txt"
   rm -rf "$out/eval"
 done
+# The first row is the own generator's; the mean is over the shifted rows after it.
+awk -F'|' 'NR > 1 { ap += $3; tol += $5; n += 1 }
+           END { printf "| mean of the %d shifted rows | %.3f | | %.3f |\n", n, ap / n, tol / n }' "$out/rows.txt"
