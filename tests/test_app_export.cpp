@@ -232,6 +232,15 @@ TEST_F(AppExport, FaultsGraphMatchesPredictWithoutShift) {
             0)
       << log();
   EXPECT_NE(slurp(root() / "faults_views.onnx").find(setting), std::string::npos);
+  // Nor does it stack a cube's sections with their neighbours, which predict does by default: the metadata gives
+  // the weights, and leaves them out when the checkpoint predicts each section alone.
+  EXPECT_NE(slurp(root() / "faults.onnx").find("strata.neighbour_weights"), std::string::npos);
+  EXPECT_NE(slurp(root() / "faults.onnx").find("1,2,1"), std::string::npos);
+  ASSERT_EQ(run(bin("faults") + " export --checkpoint " + checkpoint("faults") + " --output " +
+                (root() / "faults_alone.onnx").string() + " 'inference.neighbour_weights=[1]'"),
+            0)
+      << log();
+  EXPECT_EQ(slurp(root() / "faults_alone.onnx").find("strata.neighbour_weights"), std::string::npos);
 }
 
 TEST_F(AppExport, AnomalyGraphMatchesPredictScores) {

@@ -1470,6 +1470,68 @@ TEST(PredictCube, TilesBlendToTheWholeCubePrediction) {
     EXPECT_THROW(TileOptions::from_config(Config::parse(bad)), Error) << bad;
 }
 
+// A cube's sections stacked with their neighbours: the weights checked; a trace the mean of the defined samples of
+// the traces present, renormalised; on a cube of known values, each direction's neighbours one grid step across
+// the section (a diagonal's two sections away), read once while the sections are visited in order.
+TEST(PredictCube, SectionsStackWithTheirNeighboursAcross) {
+  EXPECT_EQ(TileOptions::from_config(Config::parse("{}")).neighbour_weights, (std::vector<float>{1, 2, 1}));
+  EXPECT_EQ(TileOptions::from_config(Config::parse("{neighbour_weights: [1]}")).neighbour_weights,
+            std::vector<float>{1});
+  for (const char* bad : {"{neighbour_weights: [1, 2]}", "{neighbour_weights: []}", "{neighbour_weights: [1, -1, 1]}",
+                          "{neighbour_weights: [1, 0, 1]}", "{neighbour_weights: [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]}"})
+    EXPECT_THROW(TileOptions::from_config(Config::parse(bad)), Error) << bad;
+
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const std::vector<float> a{1, 2, nan}, b{3, nan, nan}, c{5, 6, 1e30f};
+  std::vector<float> out(3);
+  stack_neighbours({a.data(), b.data(), c.data()}, {1, 2, 1}, 3, out.data());
+  EXPECT_FLOAT_EQ(out[0], (1 + 6 + 5) / 4.f);
+  EXPECT_FLOAT_EQ(out[1], (2 + 6) / 2.f);  // b missing here: a and c alone
+  EXPECT_TRUE(std::isnan(out[2]));         // nothing defined
+  stack_neighbours({nullptr, b.data(), c.data()}, {1, 2, 1}, 3, out.data());
+  EXPECT_FLOAT_EQ(out[0], (6 + 5) / 3.f);  // no trace on one side
+
+  // Trace (a, b) holds the samples 1000 a + b and 100000 + 1000 a + b.
+  const int64_t ni = 5, nx = 7;
+  std::vector<float> cube;
+  for (int64_t i = 0; i < ni; ++i)
+    for (int64_t j = 0; j < nx; ++j) cube.insert(cube.end(), {float(1000 * i + j), float(100000 + 1000 * i + j)});
+  const fs::path d = fresh_dir("stack");
+  write_segy_cube((d / "cube.sgy").string(), cube, ni, nx, 2, 4, {"stack test"});
+  const SegyVolume vol((d / "cube.sgy").string());
+  const std::map<std::string, std::array<int64_t, 2>> across{
+      {"inline", {1, 0}}, {"crossline", {0, 1}}, {"diagonal", {1, -1}}, {"antidiagonal", {1, 1}}};
+  for (const auto& [direction, step] : across) {
+    SCOPED_TRACE(direction);
+    StackedSections sections(vol, direction, {1, 2, 1});
+    std::vector<float> stacked;
+    for (int64_t k = 0; k < vol.sections(direction); ++k) {
+      const SegyVolume::Section s = sections.read(k, stacked);
+      const SegyVolume::Section plain = vol.section(direction, k);
+      EXPECT_EQ(s.data, plain.data);
+      EXPECT_EQ(s.trace_index, plain.trace_index);
+      ASSERT_EQ(stacked.size(), plain.data.size());
+      for (int64_t t = 0; t < s.width; ++t) {
+        const int64_t trace = s.trace_index[size_t(t)];
+        const int64_t i = trace / nx, j = trace % nx;  // the cube is written inline-major
+        double sum = 0, weight = 0;
+        for (const int64_t dd : {-1, 0, 1}) {
+          const int64_t ni_ = i + dd * step[0], nj_ = j + dd * step[1];
+          if (ni_ < 0 || ni_ >= ni || nj_ < 0 || nj_ >= nx) continue;
+          sum += (dd == 0 ? 2 : 1) * double(1000 * ni_ + nj_);
+          weight += dd == 0 ? 2 : 1;
+        }
+        EXPECT_NEAR(stacked[size_t(t)], sum / weight, 1e-3) << k << " " << t;
+        EXPECT_NEAR(stacked[size_t(s.width + t)], 100000 + sum / weight, 1e-2) << k << " " << t;
+      }
+    }
+  }
+  // {1} reads each section alone, as does a 2-D line whatever the weights.
+  StackedSections alone(vol, "inline", {1});
+  std::vector<float> stacked;
+  EXPECT_EQ(alone.read(2, stacked).data, stacked);
+}
+
 // ---------------------------------------------------------------------------
 // The app
 
@@ -1620,7 +1682,7 @@ TEST(FaultsApp, TrainEvalGeneratePredictEndToEnd) {
     for (const char* match : {"false", "true"})
       ASSERT_EQ(run(bin + " predict --checkpoint " + ckpt + " --input " + cube + " --output " +
                     (d / (std::string("long_cube_") + match + ".sgy")).string() +
-                    " --direction inline inference.match_period=" + match + log),
+                    " --direction inline 'inference.neighbour_weights=[1]' inference.match_period=" + match + log),
                 0)
           << bytes_of(d / "log.txt");
     EXPECT_NE(bytes_of(d / "log.txt").find("sections predicted resampled in time"), std::string::npos)
@@ -1706,9 +1768,9 @@ TEST(FaultsApp, TrainEvalGeneratePredictEndToEnd) {
   }
 
   // A labelled synthetic cube: predicted on inlines, crosslines, both (the chance either marks a sample) and all
-  // four directions (the diagonals' sections predicted here one by one as .npy files), and scored by eval as it
-  // is predicted. One view of each section (no mirror or shift) in every command, which the checks compare among
-  // themselves: a quarter of the work (the sanitizer build runs this test too).
+  // four directions (the inlines' and the diagonals' sections stacked here and predicted one by one as .npy files),
+  // and scored by eval as it is predicted. One view of each section (no mirror or shift) in every command, which
+  // the checks compare among themselves: a quarter of the work (the sanitizer build runs this test too).
   {
     const std::string one_view = " inference.tta=false 'inference.shift=[0, 0]'";
     ASSERT_EQ(run(bin + " generate --config " + (d / "cfg.yaml").string() + " --output " + (d / "cubes").string() +
@@ -1733,13 +1795,81 @@ TEST(FaultsApp, TrainEvalGeneratePredictEndToEnd) {
     EXPECT_NE(prob["inline"], prob["crossline"]);
     for (size_t i = 0; i < prob["both"].size(); ++i)
       ASSERT_NEAR(prob["both"][i], 1.f - (1.f - prob["inline"][i]) * (1.f - prob["crossline"][i]), 1e-6f) << i;
-    // "all": the diagonals' sections of 8 traces or more, each predicted as a section file, and where both
-    // diagonals through a trace were predicted, the pairs' chances that neither marks a sample averaged
+    const SegyVolume vol(cube);
+    ASSERT_EQ(vol.traces(), 48 * 48);
+    const int64_t samples = vol.samples();
+    // A section as predict stacks it by default: each trace with the traces one grid step across the section on
+    // either side, weighted 1 / 2 / 1 (renormalised where a neighbour lies outside the cube). The step across an
+    // inline is the next inline, across a diagonal (inline and crossline index rising together) (1, -1), across
+    // an antidiagonal (1, 1).
+    std::vector<std::array<int64_t, 2>> cell_of(size_t(vol.traces()));
+    for (int64_t a = 0; a < 48; ++a)
+      for (int64_t b = 0; b < 48; ++b) cell_of[size_t(vol.trace_at(a, b))] = {a, b};
+    const std::map<std::string, std::array<int64_t, 2>> across{
+        {"inline", {1, 0}}, {"crossline", {0, 1}}, {"diagonal", {1, -1}}, {"antidiagonal", {1, 1}}};
+    const auto stacked = [&](const std::string& direction, int64_t k) {
+      SegyVolume::Section s = vol.section(direction, k);
+      for (int64_t t = 0; t < s.width; ++t) {
+        const auto [a, b] = cell_of[size_t(s.trace_index[size_t(t)])];
+        std::vector<float> sum(size_t(samples), 0.f);
+        float weight = 0;
+        for (const int64_t step : {-1, 0, 1}) {
+          const int64_t na = a + step * across.at(direction)[0], nb = b + step * across.at(direction)[1];
+          if (na < 0 || na >= 48 || nb < 0 || nb >= 48) continue;
+          const float w = step == 0 ? 2.f : 1.f;
+          const std::vector<float> tr = vol.trace(vol.trace_at(na, nb));
+          for (int64_t z = 0; z < samples; ++z) sum[size_t(z)] += w * tr[size_t(z)];
+          weight += w;
+        }
+        for (int64_t z = 0; z < samples; ++z) s.data[size_t(z * s.width + t)] = sum[size_t(z)] / weight;
+      }
+      return s;
+    };
+    // "inline": every inline section stacked and predicted as a section file.
+    {
+      const fs::path in = d / "sections_inline", out = d / "pred_inline";
+      fs::create_directories(in);
+      for (int64_t k = 0; k < 48; ++k) {
+        const SegyVolume::Section s = stacked("inline", k);
+        write_npy((in / ("s" + std::to_string(k) + ".npy")).string(), {s.samples, s.width}, s.data);
+      }
+      ASSERT_EQ(run(bin + " predict --checkpoint " + ckpt + " --input " + in.string() + " --output " + out.string() +
+                    one_view + log),
+                0)
+          << bytes_of(d / "log.txt");
+      double unstacked_change = 0;
+      const std::vector<float> alone = [&] {  // the cube's inlines predicted each alone
+        const fs::path o = d / "cube_inline_alone.sgy";
+        EXPECT_EQ(run(bin + " predict --checkpoint " + ckpt + " --input " + cube + " --output " + o.string() +
+                      " --direction inline 'inference.neighbour_weights=[1]'" + one_view + log),
+                  0)
+            << bytes_of(d / "log.txt");
+        std::vector<float> all;
+        const SegyVolume back(o.string());
+        for (int64_t i = 0; i < back.traces(); ++i) {
+          const std::vector<float> t = back.trace(i);
+          all.insert(all.end(), t.begin(), t.end());
+        }
+        return all;
+      }();
+      ASSERT_EQ(alone.size(), prob["inline"].size());
+      for (int64_t k = 0; k < 48; ++k) {
+        const std::vector<float> p = read_npy((out / ("s" + std::to_string(k) + "_prob.npy")).string()).data;
+        const std::vector<int64_t> traces = vol.section_traces("inline", k);
+        ASSERT_EQ(p.size(), size_t(samples * 48));
+        for (int64_t t = 0; t < 48; ++t)
+          for (int64_t z = 0; z < samples; ++z) {
+            const size_t i = size_t(traces[size_t(t)] * samples + z);
+            ASSERT_NEAR(prob["inline"][i], p[size_t(z * 48 + t)], 1e-5f) << k << " " << t << " " << z;
+            unstacked_change = std::max(unstacked_change, double(std::fabs(alone[i] - prob["inline"][i])));
+          }
+      }
+      EXPECT_GT(unstacked_change, 0.01);  // stacking changes the prediction
+    }
+    // "all": the diagonals' sections of 8 traces or more, each stacked and predicted as a section file, and where
+    // both diagonals through a trace were predicted, the pairs' chances that neither marks a sample averaged
     // geometrically, 3/4 on the inline and crossline pair; elsewhere the inline and crossline decide.
     {
-      const SegyVolume vol(cube);
-      ASSERT_EQ(vol.traces(), 48 * 48);
-      const int64_t samples = vol.samples();
       std::vector<float> diagonal_pair(size_t(vol.traces() * samples), 1.f);
       std::vector<int> diagonals(size_t(vol.traces()), 0);
       int64_t diagonal_sections = 0;
@@ -1748,7 +1878,7 @@ TEST(FaultsApp, TrainEvalGeneratePredictEndToEnd) {
         fs::create_directories(in);
         std::vector<SegyVolume::Section> kept;
         for (int64_t k = 0; k < vol.sections(direction); ++k) {
-          SegyVolume::Section s = vol.section(direction, k);
+          SegyVolume::Section s = stacked(direction, k);
           if (s.width < 8) continue;
           write_npy((in / ("s" + std::to_string(kept.size()) + ".npy")).string(), {s.samples, s.width}, s.data);
           kept.push_back(std::move(s));

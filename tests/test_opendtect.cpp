@@ -22,6 +22,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <sstream>
@@ -131,14 +132,36 @@ class OpendtectPlugin : public ::testing::Test {
     return *m;
   }
 
-  // The prediction of the window's section through the (inline, crossline) window cells `cells` (samples x cells).
+  // Whether the window cell (inline, crossline) of the trace at (il, xl) lies inside the survey.
+  static std::function<bool(std::pair<int, int>)> in_survey(const Request& r, int il, int xl) {
+    return [=](std::pair<int, int> cell) {
+      const int i = il - r.so_inl + cell.first, x = xl - r.so_crl + cell.second;
+      return i >= 0 && i < kInlines && x >= 0 && x < kCrosslines;
+    };
+  }
+
+  // The prediction of the window's section through the (inline, crossline) window cells `cells` (samples x cells),
+  // each cell's trace the weighted mean (tiles.neighbour_weights) of the cells d * `across` away, d = -h .. h,
+  // that lie inside the window and the survey (`inside`).
   static std::vector<float> predict_cells(const Request& r, const std::vector<float>& w,
-                                          const std::vector<std::pair<int, int>>& cells, const TileOptions& tiles) {
-    const int nc = 2 * r.so_crl + 1, ns = 2 * r.margin + r.nrsamples, width = int(cells.size());
+                                          const std::vector<std::pair<int, int>>& cells, std::pair<int, int> across,
+                                          const std::function<bool(std::pair<int, int>)>& inside,
+                                          const TileOptions& tiles) {
+    const int ni = 2 * r.so_inl + 1, nc = 2 * r.so_crl + 1, ns = 2 * r.margin + r.nrsamples, width = int(cells.size());
+    const std::vector<float>& weights = tiles.neighbour_weights;
+    const int h = int(weights.size() / 2);
     std::vector<float> section(size_t(ns * width));
     for (int t = 0; t < width; ++t)
-      for (int z = 0; z < ns; ++z)
-        section[size_t(z * width + t)] = w[size_t((cells[size_t(t)].first * nc + cells[size_t(t)].second) * ns + z)];
+      for (int z = 0; z < ns; ++z) {
+        double sum = 0, weight = 0;
+        for (int d = -h; d <= h; ++d) {
+          const std::pair<int, int> c{cells[size_t(t)].first + d * across.first, cells[size_t(t)].second + d * across.second};
+          if (c.first < 0 || c.first >= ni || c.second < 0 || c.second >= nc || !inside(c)) continue;
+          sum += weights[size_t(d + h)] * w[size_t((c.first * nc + c.second) * ns + z)];
+          weight += weights[size_t(d + h)];
+        }
+        section[size_t(z * width + t)] = float(sum / weight);
+      }
     standardise_section(section);
     return predict_section(*model().net, section, ns, width, tiles);
   }
@@ -160,14 +183,18 @@ class OpendtectPlugin : public ::testing::Test {
     }
     const bool inline_view = r.selection == 0 || (r.selection >= 2 && (nc > 1 || ni == 1));
     const bool crossline_view = r.selection == 1 || (r.selection >= 2 && ni > 1);
-    // Each view as the (inline, crossline) window cells along its section and the centre's column in it.
+    // Each view as the (inline, crossline) window cells along its section and the centre's column in it, and the
+    // step across it to the neighbouring section.
     std::vector<std::pair<std::vector<std::pair<int, int>>, int>> views;
+    std::vector<std::pair<int, int>> across;
     if (inline_view) {
+      across.emplace_back(1, 0);
       views.emplace_back();
       for (int c = 0; c < nc; ++c) views.back().first.emplace_back(r.so_inl, c);
       views.back().second = r.so_crl;
     }
     if (crossline_view) {
+      across.emplace_back(0, 1);
       views.emplace_back();
       for (int a = 0; a < ni; ++a) views.back().first.emplace_back(a, r.so_crl);
       views.back().second = r.so_inl;
@@ -175,6 +202,7 @@ class OpendtectPlugin : public ::testing::Test {
     if (r.selection == 3 && ni > 1 && nc > 1) {
       const int half = std::min(r.so_inl, r.so_crl);
       for (const int sign : {1, -1}) {
+        across.emplace_back(1, -sign);
         views.emplace_back();
         for (int t = -half; t <= half; ++t) views.back().first.emplace_back(r.so_inl + t, r.so_crl + sign * t);
         views.back().second = half;
@@ -182,19 +210,19 @@ class OpendtectPlugin : public ::testing::Test {
     }
     // Cells outside the survey at a section's ends are left out; a diagonal of fewer than 8 cells then is not
     // predicted, and the inline and crossline decide alone.
+    const auto inside = in_survey(r, il, xl);
+    const auto outside = [&](std::pair<int, int> cell) { return !inside(cell); };
     for (auto& [cells, centre] : views) {
-      const auto outside = [&](std::pair<int, int> cell) {
-        const int i = il - r.so_inl + cell.first, x = xl - r.so_crl + cell.second;
-        return i < 0 || i >= kInlines || x < 0 || x >= kCrosslines;
-      };
       while (outside(cells.back())) cells.pop_back();
       while (outside(cells.front())) cells.erase(cells.begin()), --centre;
     }
     if (views.size() == 4 && (views[2].first.size() < 8 || views[3].first.size() < 8)) views.resize(2);
     std::vector<std::vector<float>> centres;
-    for (const auto& [cells, centre] : views) {
+    for (size_t v = 0; v < views.size(); ++v) {
+      const auto& [cells, centre] = views[v];
       const int width = int(cells.size());
-      const std::vector<float> p = predict_cells(r, w, cells, tiles);
+      const std::vector<float> p =
+          predict_cells(r, w, cells, across[v], inside, tiles);
       centres.emplace_back();
       for (int z = 0; z < ns; ++z) centres.back().push_back(p[size_t(z * width + centre)]);
     }
@@ -395,7 +423,7 @@ TEST_F(OpendtectPlugin, NeighbouringTracesShareTheirSections) {
       ++predicted;
       std::vector<std::pair<int, int>> cells;
       for (int c = first - (xl - r.so_crl); c < first - (xl - r.so_crl) + width; ++c) cells.emplace_back(r.so_inl, c);
-      kept.push_back({il, first, width, predict_cells(r, w, cells, window_tiles(r, w))});
+      kept.push_back({il, first, width, predict_cells(r, w, cells, {1, 0}, in_survey(r, il, xl), window_tiles(r, w))});
       want = expected(r, il, xl);  // a trace predicted from its own window: as ever
     }
     const std::vector<float> got = answer(il, xl, w);
@@ -411,7 +439,8 @@ TEST_F(OpendtectPlugin, NeighbouringTracesShareTheirSections) {
   for (int z = 0; z < ns; ++z) w[size_t((r.so_inl * (2 * r.so_crl + 1) + r.so_crl + 2) * ns + z)] *= 2;
   std::vector<std::pair<int, int>> cells;
   for (int c = 0; c < 2 * r.so_crl + 1; ++c) cells.emplace_back(r.so_inl, c);
-  const std::vector<float> own = predict_cells(r, w, cells, window_tiles(r, w)), got = answer(3, 9, w);
+  const std::vector<float> own = predict_cells(r, w, cells, {1, 0}, in_survey(r, 3, 9), window_tiles(r, w)),
+                           got = answer(3, 9, w);
   for (int z = 0; z < ns; ++z) ASSERT_NEAR(got[size_t(z)], own[size_t(z * (2 * r.so_crl + 1) + r.so_crl)], 1e-6);
   p.close_input();
   EXPECT_EQ(p.wait_exit(30), 0) << slurp(log);

@@ -268,7 +268,123 @@ TileOptions TileOptions::from_config(const Config& c) {
   STRATA_CHECK(!o.time_views.empty(), "inference.time_views: give at least one share (1: the section as it is)");
   for (const double v : o.time_views)
     STRATA_CHECK(v >= 0.25 && v <= 4, "inference.time_views: ", v, " is out of range: want shares of 0.25-4");
+  const std::vector<double> w =
+      c.get_double_list("neighbour_weights", std::vector<double>(kNeighbourWeights.begin(), kNeighbourWeights.end()));
+  STRATA_CHECK(w.size() % 2 == 1 && w.size() <= 9, "inference.neighbour_weights: give an odd number of weights, ",
+               "1-9 (the sections at -h .. h across the predicted one; [1]: the section alone), not ", w.size());
+  for (const double v : w)
+    STRATA_CHECK(v >= 0 && std::isfinite(v), "inference.neighbour_weights: ", v, " is not a weight (0 or more)");
+  STRATA_CHECK(w[w.size() / 2] > 0, "inference.neighbour_weights: the centre weight (the section itself) must be ",
+               "above 0");
+  o.neighbour_weights.assign(w.begin(), w.end());
   return o;
+}
+
+void stack_neighbours(const std::vector<const float*>& traces, const std::vector<float>& weights, int64_t samples,
+                      float* out) {
+  STRATA_CHECK(traces.size() == weights.size(), "stack_neighbours: ", traces.size(), " traces for ", weights.size(),
+               " weights");
+  for (int64_t z = 0; z < samples; ++z) {
+    double sum = 0, weight = 0;
+    for (size_t d = 0; d < traces.size(); ++d) {
+      if (!traces[d] || weights[d] == 0.f) continue;
+      const float v = traces[d][z];
+      if (missing_sample(v)) continue;
+      sum += double(weights[d]) * v;
+      weight += weights[d];
+    }
+    out[z] = weight > 0 ? float(sum / weight) : std::numeric_limits<float>::quiet_NaN();
+  }
+}
+
+std::array<int64_t, 2> across_step(const std::string& direction) {
+  if (direction == "inline") return {1, 0};  // the next inline
+  if (direction == "crossline") return {0, 1};
+  if (direction == "diagonal") return {1, -1};  // along (1, 1): across it is (1, -1)
+  if (direction == "antidiagonal") return {1, 1};
+  STRATA_FAIL("across_step: no direction '", direction, "'");
+}
+
+StackedSections::StackedSections(const SegyVolume& in, std::string direction, std::vector<float> weights)
+    : in_(in), dir_(std::move(direction)), weights_(std::move(weights)), step_(across_step(dir_)),
+      nil_(int64_t(in.inlines().size())), nxl_(int64_t(in.crosslines().size())) {
+  STRATA_CHECK(weights_.size() % 2 == 1, "StackedSections: an odd number of weights, not ", weights_.size());
+  if (in_.is_line()) weights_ = {1.f};
+  // A diagonal's neighbour across it, one step of (1, -1) or (1, 1), lies two sections away.
+  reach_ = int64_t(weights_.size() / 2) * (step_[0] != 0 && step_[1] != 0 ? 2 : 1);
+}
+
+std::array<int64_t, 2> StackedSections::cell(int64_t k, int64_t t) const {
+  if (dir_ == "inline") return {k, t};
+  if (dir_ == "crossline") return {t, k};
+  if (dir_ == "diagonal") {  // b - a = k - (nil - 1), a from max(0, -(k - (nil - 1)))
+    const int64_t c = k - (nil_ - 1), a = t + std::max<int64_t>(0, -c);
+    return {a, a + c};
+  }
+  const int64_t a = t + std::max<int64_t>(0, k - (nxl_ - 1));  // antidiagonal: a + b = k
+  return {a, k - a};
+}
+
+std::array<int64_t, 2> StackedSections::place(int64_t a, int64_t b) const {
+  if (dir_ == "inline") return {a, b};
+  if (dir_ == "crossline") return {b, a};
+  if (dir_ == "diagonal") {
+    const int64_t c = b - a;
+    return {c + nil_ - 1, a - std::max<int64_t>(0, -c)};
+  }
+  const int64_t k = a + b;
+  return {k, a - std::max<int64_t>(0, k - (nxl_ - 1))};
+}
+
+const std::vector<float>& StackedSections::traces_of(int64_t k) {
+  auto it = kept_.find(k);
+  if (it != kept_.end()) return it->second;
+  const SegyVolume::Section s = in_.section(dir_, k);
+  std::vector<float> traces(s.data.size());
+  for (int64_t t = 0; t < s.width; ++t)
+    for (int64_t z = 0; z < s.samples; ++z) {
+      // An absent trace reads as missing, so it adds nothing to a stack.
+      const float v = s.data[size_t(z * s.width + t)];
+      traces[size_t(t * s.samples + z)] = s.trace_index[size_t(t)] < 0 ? std::numeric_limits<float>::quiet_NaN() : v;
+    }
+  return kept_.emplace(k, std::move(traces)).first->second;
+}
+
+SegyVolume::Section StackedSections::read(int64_t k, std::vector<float>& stacked) {
+  if (weights_.size() == 1) {
+    SegyVolume::Section s = in_.section(dir_, k);
+    stacked = s.data;
+    return s;
+  }
+  while (!kept_.empty() && kept_.begin()->first < k - reach_) kept_.erase(kept_.begin());
+  SegyVolume::Section s;
+  s.samples = in_.samples();
+  s.trace_index = in_.section_traces(dir_, k);
+  s.width = int64_t(s.trace_index.size());
+  s.data.assign(size_t(s.samples * s.width), 0.f);
+  stacked.assign(s.data.size(), 0.f);
+  const std::vector<float>& own = traces_of(k);
+  const int64_t h = int64_t(weights_.size() / 2);
+  std::vector<const float*> stack(weights_.size());
+  std::vector<float> out(size_t(s.samples));
+  for (int64_t t = 0; t < s.width; ++t) {
+    if (s.trace_index[size_t(t)] < 0) continue;
+    const auto [a, b] = cell(k, t);
+    for (int64_t d = -h; d <= h; ++d) {
+      const int64_t na = a + d * step_[0], nb = b + d * step_[1];
+      const float*& p = stack[size_t(d + h)];
+      p = nullptr;
+      if (na < 0 || na >= nil_ || nb < 0 || nb >= nxl_ || in_.trace_at(na, nb) < 0) continue;
+      const auto [nk, nt] = place(na, nb);
+      p = traces_of(nk).data() + nt * s.samples;  // std::map keeps references valid while it grows
+    }
+    stack_neighbours(stack, weights_, s.samples, out.data());
+    for (int64_t z = 0; z < s.samples; ++z) {
+      s.data[size_t(z * s.width + t)] = own[size_t(t * s.samples + z)];
+      stacked[size_t(z * s.width + t)] = out[size_t(z)];
+    }
+  }
+  return s;
 }
 
 namespace {

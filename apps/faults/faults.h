@@ -16,6 +16,7 @@
 #include <array>
 #include <cmath>
 #include <cstdint>
+#include <map>
 #include <span>
 #include <string>
 #include <vector>
@@ -23,6 +24,7 @@
 #include "apps/common/image_io.h"
 #include "apps/common/plot.h"
 #include "apps/common/transforms.h"  // standardise: sections to mean 0, standard deviation 1, as the generator's output
+#include "apps/faults/segy.h"
 #include "config/config.h"
 #include "engine/tensor.h"
 #include "layers/module.h"
@@ -174,7 +176,48 @@ struct TileOptions {
   // A 3-D model (unet3d) predicts a cube in cubic tiles of this many samples a side, overlapping by
   // volume_overlap (inference.volume_tile, inference.volume_overlap).
   int64_t volume_tile = 96, volume_overlap = 16;
+  // A section of a cube is predicted from the weighted mean of itself and its neighbouring sections of the same
+  // direction, the weights of the sections at offsets -h .. h across it (inference.neighbour_weights; {1}: the
+  // section alone). Used by predict_volume and the OpendTect attribute, not by predict_section.
+  std::vector<float> neighbour_weights{1.f};
   static TileOptions from_config(const Config& inference);
+};
+// The neighbour weights a cube's sections are predicted with unless inference.neighbour_weights says otherwise:
+// the section and, at half its weight, the section on each side. Random noise differs from trace to trace and
+// falls; reflections and faults continue into the next section and stay (docs/faults.md, "Whole cubes").
+inline const std::vector<float> kNeighbourWeights{1.f, 2.f, 1.f};
+// One trace of a section stacked with its neighbours: out[z] = sum_d w_d x_d[z] / sum_d w_d over the neighbours d
+// that are present (a non-null pointer) and defined at z (missing_sample); NaN (a missing sample) where none is.
+// `traces` and `weights` run over the offsets -h .. h; each trace holds `samples` values.
+void stack_neighbours(const std::vector<const float*>& traces, const std::vector<float>& weights, int64_t samples,
+                      float* out);
+// The grid step (inline, crossline) from a section of `direction` (segy.h: inline, crossline, diagonal,
+// antidiagonal) to the next section across it, perpendicular to its traces' line.
+std::array<int64_t, 2> across_step(const std::string& direction);
+
+// The sections of one direction of a cube, each with its samples stacked with the traces beside it across the
+// section (stack_neighbours; the trace at grid step d * across_step(direction) weighs weights[h + d]). Reading the
+// sections in increasing order reads each of the file's traces once: the sections a later one needs are kept.
+// A 2-D line, or weights {1}, reads the section alone.
+class StackedSections {
+ public:
+  StackedSections(const SegyVolume& in, std::string direction, std::vector<float> weights);
+  // Section k as SegyVolume::section reads it; `stacked` gets its stacked samples (the same layout; missing
+  // samples where no trace of the stack is defined, 0 in columns without a trace).
+  SegyVolume::Section read(int64_t k, std::vector<float>& stacked);
+
+ private:
+  // Grid cell (inline index, crossline index) of column t of section k, and the section and column of a cell.
+  std::array<int64_t, 2> cell(int64_t k, int64_t t) const;
+  std::array<int64_t, 2> place(int64_t a, int64_t b) const;
+  const std::vector<float>& traces_of(int64_t k);  // section k trace-major (width x samples), kept
+
+  const SegyVolume& in_;
+  std::string dir_;
+  std::vector<float> weights_;
+  std::array<int64_t, 2> step_;
+  int64_t nil_, nxl_, reach_;  // reach_: how many sections away a neighbour can lie
+  std::map<int64_t, std::vector<float>> kept_;
 };
 // The samples predict_section mirrors outwards at each border of a section of 32 samples or more.
 constexpr int64_t kBorder = 16;

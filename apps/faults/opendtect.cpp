@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <cerrno>
 #include <cstdint>
@@ -407,8 +408,11 @@ ServeCounts opendtect_serve(Module& model, const TileOptions& tiles, const Perio
   const int64_t ni = si.nrinl, nc = si.nrcrl, ci = ni / 2, cc = nc / 2;
   const Views views = views_of(rq.selection, ni, nc);
   SectionCache cache(options.context, options.cache_bytes);
-  std::vector<float> block, section, result;
+  std::vector<float> block, section, stacked, result;
   std::vector<uint64_t> line;
+  const std::vector<float>& weights = tiles.neighbour_weights;
+  const int64_t h = int64_t(weights.size() / 2);
+  std::vector<const float*> stack(weights.size());
   for (TrcInfo ti{}; in.read(&ti, sizeof ti, str_cat("the TrcInfo block of trace ", n.traces), true);) {
     const int64_t ns = ti.nrsamp, values = trace_values(si, ti, rq, n.traces);
     block.resize(size_t(values));
@@ -451,13 +455,32 @@ ServeCounts opendtect_serve(Module& model, const TileOptions& tiles, const Perio
       if (from > 0 || to < width - 1) line = std::vector<uint64_t>(line.begin() + from, line.begin() + to + 1);
       const int64_t cols = to - from + 1, centre_col = back - from;
       if (di != 0 && dc != 0 && cols < kMinDiagonalTraces) return {};
+      // Each trace stacked with the traces beside it across the section, as predict stacks a cube's sections
+      // (inference.neighbour_weights); one outside the block, or outside the survey (a copy of the centre trace),
+      // adds nothing. The kept sections are found by the stacked traces, so a neighbour's change is seen too.
+      static constexpr const char* kViewDirection[] = {"inline", "crossline", "diagonal", "antidiagonal"};
+      const std::array<int64_t, 2> across = across_step(kViewDirection[view]);
+      const float* centre_trace = block.data() + (ci * nc + cc) * ns;
+      stacked.resize(size_t(cols * ns));
+      for (int64_t k = 0; k < cols; ++k) {
+        const int64_t i = ci + (from + k - back) * di, c = cc + (from + k - back) * dc;
+        for (int64_t d = -h; d <= h; ++d) {
+          const int64_t ni_d = i + d * across[0], nc_d = c + d * across[1];
+          const float* q = ni_d >= 0 && ni_d < ni && nc_d >= 0 && nc_d < nc ? block.data() + (ni_d * nc + nc_d) * ns
+                                                                              : nullptr;
+          if (q && d != 0 && std::memcmp(q, centre_trace, size_t(ns) * 4) == 0) q = nullptr;
+          stack[size_t(d + h)] = q;
+        }
+        stack_neighbours(stack, weights, ns, stacked.data() + k * ns);
+        if (h > 0) line[size_t(k)] = SectionCache::trace_hash(view, ti.z0, stacked.data() + k * ns, ns);
+      }
       if (const float* kept = cache.find(line, centre_col, ns)) {
         ++n.reused;
         return std::vector<float>(kept, kept + ns);
       }
       section.assign(size_t(ns * cols), 0.f);
       for (int64_t k = 0; k < cols; ++k)
-        for (int64_t z = 0; z < ns; ++z) section[size_t(z * cols + k)] = trace(from + k)[z];
+        for (int64_t z = 0; z < ns; ++z) section[size_t(z * cols + k)] = stacked[size_t(k * ns + z)];
       standardise_section(section);
       time_scale();
       const std::vector<float> p = predict_section(model, section, ns, cols, t);

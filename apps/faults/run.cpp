@@ -661,26 +661,30 @@ VolumeCounts predict_volume(Model& m, const SegyVolume& in, const std::string& d
   const auto weight = [&](const std::string& dir, int64_t trace) {
     return !four[size_t(trace)] ? 1.f : diagonal(dir) ? kDiagonalPairWeight : kCrossingPairWeight;
   };
-  // Section k of a direction: read, standardised (missing samples counted), predicted.
+  // Section k of a direction: read, standardised (missing samples counted), and predicted from its samples
+  // stacked with the sections beside it (inference.neighbour_weights).
   struct Predicted {
     SegyVolume::Section s;
     std::vector<float> x, p;
   };
-  const auto predict = [&](const std::string& dir, int64_t k) {
-    Predicted r{in.section(dir, k), {}, {}};
+  std::vector<float> stacked;
+  const auto predict = [&](StackedSections& sections, const std::string& dir, int64_t k) {
+    Predicted r{sections.read(k, stacked), {}, {}};
     r.x = r.s.data;
     if (const size_t n_missing = standardise_section(r.x); n_missing && dir == out_dir)
       c.missing += int64_t(n_missing), ++c.missing_sections;
     if (diagonal(dir) && r.s.width < kMinDiagonalTraces) return r;  // p empty: not predicted
-    r.p = predict_section(*m.net, r.x, r.s.samples, r.s.width, tiles);
+    standardise_section(stacked);
+    r.p = predict_section(*m.net, stacked, r.s.samples, r.s.width, tiles);
     return r;
   };
   std::vector<float> unmarked;  // per sample, the product of the other directions' weighted (1 - p)
   if (!others.empty()) unmarked.assign(size_t(in.traces() * in.samples()), 1.f);
   for (const std::string& dir : others) {
     const int64_t n = in.sections(dir);
+    StackedSections sections(in, dir, m.tiles.neighbour_weights);
     for (int64_t k = 0; k < n; ++k) {
-      const Predicted r = predict(dir, k);
+      const Predicted r = predict(sections, dir, k);
       for (int64_t t = 0; t < r.s.width && !r.p.empty(); ++t) {
         const int64_t trace = r.s.trace_index[size_t(t)];
         if (trace < 0) continue;
@@ -694,8 +698,9 @@ VolumeCounts predict_volume(Model& m, const SegyVolume& in, const std::string& d
     }
   }
   const int64_t n = in.sections(out_dir);
+  StackedSections sections(in, out_dir, m.tiles.neighbour_weights);
   for (int64_t k = 0; k < n; ++k) {
-    Predicted r = predict(out_dir, k);
+    Predicted r = predict(sections, out_dir, k);
     for (int64_t t = 0; t < r.s.width; ++t) {
       const int64_t trace = r.s.trace_index[size_t(t)];
       if (trace < 0) continue;
@@ -903,9 +908,19 @@ AppExport export_graph_of(Model& m) {
                                      ? str_cat("; predict resamples a section whose dominant period (the centroid of "
                                                "its traces' power spectrum) exceeds strata.period samples to that "
                                                "period in time, and the probabilities back")
+                                     : "",
+                                 m.tiles.neighbour_weights.size() > 1
+                                     ? "; of a cube, predict stacks each section first: every trace the weighted mean "
+                                       "of itself and the traces beside it across the section, the weights "
+                                       "strata.neighbour_weights from one side to the other"
                                      : "")},
       {"strata.model", m.net->describe()}};
   if (m.period.reference > 0) e.onnx.metadata["strata.period"] = str_cat(m.period.reference);
+  if (m.tiles.neighbour_weights.size() > 1) {
+    std::string weights;
+    for (const float w : m.tiles.neighbour_weights) weights += str_cat(weights.empty() ? "" : ",", w);
+    e.onnx.metadata["strata.neighbour_weights"] = weights;
+  }
   e.onnx.doc = "strata-faults: fault probability of seismic sections";
   return e;
 }
