@@ -17,6 +17,7 @@
 #include <limits>
 #include <map>
 #include <numeric>
+#include <random>
 #include <sstream>
 
 #include "apps/common/image_io.h"
@@ -1472,7 +1473,8 @@ TEST(PredictCube, TilesBlendToTheWholeCubePrediction) {
 
 // A cube's sections stacked with their neighbours: the weights checked; a trace the mean of the defined samples of
 // the traces present, renormalised; on a cube of known values, each direction's neighbours one grid step across
-// the section (a diagonal's two sections away), read once while the sections are visited in order.
+// the section (a diagonal's two sections away), read once while the sections are visited in order; and the
+// neighbouring traces' correlation that decides whether a cube is stacked.
 TEST(PredictCube, SectionsStackWithTheirNeighboursAcross) {
   EXPECT_EQ(TileOptions::from_config(Config::parse("{}")).neighbour_weights, (std::vector<float>{1, 2, 1}));
   EXPECT_EQ(TileOptions::from_config(Config::parse("{neighbour_weights: [1]}")).neighbour_weights,
@@ -1526,6 +1528,47 @@ TEST(PredictCube, SectionsStackWithTheirNeighboursAcross) {
       }
     }
   }
+  // The correlation that decides: 1 for a trace and its double, -1 against its negative; about 0 between
+  // independent noise and S / (S + N) for a signal under noise of its own; a pair with a missing sample or a
+  // constant trace left out. The cube above: every pair alike.
+  std::mt19937_64 rng(3);
+  std::normal_distribution<float> normal;
+  std::vector<float> signal(256), other(256), third(256);
+  for (size_t i = 0; i < signal.size(); ++i) signal[i] = normal(rng), other[i] = normal(rng), third[i] = normal(rng);
+  NeighbourCorrelation alike, independent, noisy, skipped;
+  std::vector<float> twice(signal), negative(signal);
+  for (float& v : twice) v = 2 * v + 5;
+  for (float& v : negative) v = -v;
+  alike.add(signal.data(), twice.data(), 256);
+  EXPECT_NEAR(alike.mean(), 1, 1e-9);
+  alike.add(signal.data(), negative.data(), 256);
+  EXPECT_NEAR(alike.mean(), 0, 1e-9);  // (1 - 1) / 2
+  independent.add(signal.data(), other.data(), 256);
+  EXPECT_LT(std::fabs(independent.mean()), 0.2);
+  std::vector<float> here(256), there(256);
+  for (size_t i = 0; i < here.size(); ++i) here[i] = 2 * signal[i] + other[i], there[i] = 2 * signal[i] + third[i];
+  noisy.add(here.data(), there.data(), 256);
+  EXPECT_NEAR(noisy.mean(), 0.8, 0.1);  // S / (S + N) = 4 / 5
+  std::vector<float> gap(signal), flat(256, 3.f);
+  gap[7] = nan;
+  skipped.add(gap.data(), signal.data(), 256);
+  skipped.add(flat.data(), signal.data(), 256);
+  EXPECT_EQ(skipped.pairs(), 0);
+  EXPECT_EQ(skipped.mean(), 1);
+  EXPECT_NEAR(cube_neighbour_correlation(vol), 1, 1e-6);
+  // The gate: weights where the correlation is below stack_below_correlation (1: always, 0: never).
+  TileOptions gate = TileOptions::from_config(Config::parse("{}"));
+  EXPECT_EQ(gate.stack_below_correlation, 0.95);
+  EXPECT_TRUE(gate.stack_measured());
+  EXPECT_EQ(gate.stack_weights(0.9), (std::vector<float>{1, 2, 1}));
+  EXPECT_EQ(gate.stack_weights(0.96), std::vector<float>{1});
+  gate.stack_below_correlation = 1;
+  EXPECT_FALSE(gate.stack_measured());
+  EXPECT_EQ(gate.stack_weights(0.99), (std::vector<float>{1, 2, 1}));
+  gate.stack_below_correlation = 0;
+  EXPECT_EQ(gate.stack_weights(-0.5), std::vector<float>{1});
+  EXPECT_THROW(TileOptions::from_config(Config::parse("{stack_below_correlation: 1.5}")), Error);
+
   // {1} reads each section alone, as does a 2-D line whatever the weights.
   StackedSections alone(vol, "inline", {1});
   std::vector<float> stacked;
@@ -1772,7 +1815,9 @@ TEST(FaultsApp, TrainEvalGeneratePredictEndToEnd) {
   // and scored by eval as it is predicted. One view of each section (no mirror or shift) in every command, which
   // the checks compare among themselves: a quarter of the work (the sanitizer build runs this test too).
   {
-    const std::string one_view = " inference.tta=false 'inference.shift=[0, 0]'";
+    // Every section stacked with its neighbours (inference.stack_below_correlation=1: this clean cube's traces
+    // correlate too well for the default to stack it, checked below).
+    const std::string one_view = " inference.tta=false 'inference.shift=[0, 0]' inference.stack_below_correlation=1";
     ASSERT_EQ(run(bin + " generate --config " + (d / "cfg.yaml").string() + " --output " + (d / "cubes").string() +
                   " --cubes 1" + log),
               0)
@@ -1838,10 +1883,10 @@ TEST(FaultsApp, TrainEvalGeneratePredictEndToEnd) {
                 0)
           << bytes_of(d / "log.txt");
       double unstacked_change = 0;
-      const std::vector<float> alone = [&] {  // the cube's inlines predicted each alone
+      const auto inlines = [&](const std::string& settings) {  // the cube's inlines predicted with `settings`
         const fs::path o = d / "cube_inline_alone.sgy";
         EXPECT_EQ(run(bin + " predict --checkpoint " + ckpt + " --input " + cube + " --output " + o.string() +
-                      " --direction inline 'inference.neighbour_weights=[1]'" + one_view + log),
+                      " --direction inline" + settings + log),
                   0)
             << bytes_of(d / "log.txt");
         std::vector<float> all;
@@ -1851,8 +1896,14 @@ TEST(FaultsApp, TrainEvalGeneratePredictEndToEnd) {
           all.insert(all.end(), t.begin(), t.end());
         }
         return all;
-      }();
+      };
+      const std::vector<float> alone = inlines(" 'inference.neighbour_weights=[1]'" + one_view);
       ASSERT_EQ(alone.size(), prob["inline"].size());
+      // By default this cube is predicted unstacked: its neighbouring traces correlate above 0.95.
+      EXPECT_EQ(inlines(" inference.tta=false 'inference.shift=[0, 0]'"), alone);
+      EXPECT_NE(bytes_of(d / "log.txt").find("(at least 0.95): each section predicted alone"), std::string::npos)
+          << bytes_of(d / "log.txt");
+      EXPECT_GT(cube_neighbour_correlation(vol), 0.95);
       for (int64_t k = 0; k < 48; ++k) {
         const std::vector<float> p = read_npy((out / ("s" + std::to_string(k) + "_prob.npy")).string()).data;
         const std::vector<int64_t> traces = vol.section_traces("inline", k);

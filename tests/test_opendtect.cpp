@@ -60,6 +60,8 @@ struct Request {
   int nrsamples = kSamples;  // output samples per trace (1: a Z-slice)
   int z0 = 0;                // first output sample
   bool long_periods = false;  // the survey with its periods three times as long
+  bool stack_always = false;  // inference.stack_below_correlation=1 given to the attribute
+  bool similar_traces = false;  // the survey whose traces are one trace each with a little of another
 };
 
 class OpendtectPlugin : public ::testing::Test {
@@ -94,6 +96,11 @@ class OpendtectPlugin : public ::testing::Test {
     survey_ = new std::vector<float>(test::synthetic_survey(kInlines, kCrosslines, kSamples, 11));
     // The same traces' first third stretched over all their samples: three times the periods, beyond the
     // training sections' (the attribute predicts such windows shrunk in time, inference.match_period).
+    // Every trace 0.98 x the first trace + 0.2 x its own: neighbouring traces correlate above 0.95, yet differ,
+    // so a stacked section would be predicted otherwise.
+    similar_survey_ = new std::vector<float>(*survey_);
+    for (size_t i = 0; i < similar_survey_->size(); ++i)
+      (*similar_survey_)[i] = 0.98f * (*survey_)[i % size_t(kSamples)] + 0.2f * (*survey_)[i];
     long_survey_ = new std::vector<float>();
     for (int t = 0; t < kInlines * kCrosslines; ++t) {
       const std::vector<float> top(survey_->begin() + t * kSamples, survey_->begin() + t * kSamples + kSamples / 3);
@@ -105,6 +112,7 @@ class OpendtectPlugin : public ::testing::Test {
     delete checkpoint_;
     delete survey_;
     delete long_survey_;
+    delete similar_survey_;
     if (!std::getenv("STRATA_KEEP_TEST_FILES")) fs::remove_all(root());
   }
 
@@ -115,7 +123,8 @@ class OpendtectPlugin : public ::testing::Test {
   // The window of the trace at (il, xl) as the plugin sends it: trace-major, inline-major, nrsamp samples from
   // z0 - margin; outside the survey's traces the centre trace, outside its samples 0.
   static std::vector<float> window(const Request& r, int il, int xl) {
-    return test::plugin_window(r.long_periods ? *long_survey_ : *survey_, kInlines, kCrosslines, kSamples, il, xl,
+    return test::plugin_window(r.long_periods ? *long_survey_ : r.similar_traces ? *similar_survey_ : *survey_,
+                               kInlines, kCrosslines, kSamples, il, xl,
                                r.so_inl, r.so_crl, r.z0 - r.margin, 2 * r.margin + r.nrsamples);
   }
 
@@ -177,7 +186,7 @@ class OpendtectPlugin : public ::testing::Test {
   static std::vector<float> expected(const Request& r, int il, int xl) {
     const std::vector<float> w = window(r, il, xl);
     const int ni = 2 * r.so_inl + 1, nc = 2 * r.so_crl + 1, ns = 2 * r.margin + r.nrsamples;
-    TileOptions tiles = window_tiles(r, w);
+    TileOptions tiles = window_tiles(r, w, il, xl, r.stack_always);
     if (r.long_periods) {
       EXPECT_LT(tiles.time_scale, 0.8);
     }
@@ -237,9 +246,13 @@ class OpendtectPlugin : public ::testing::Test {
     return out;
   }
 
-  // The checkpoint's inference settings at the time scale of the window: its centre inline and crossline traces'
-  // dominant period against the checkpoint's reference, measured on up to 8 traces spread along each.
-  static TileOptions window_tiles(const Request& r, const std::vector<float>& w) {
+  // The checkpoint's inference settings at the time scale of the window of the trace at (il, xl): its centre
+  // inline and crossline traces' dominant period against the checkpoint's reference, measured on up to 8 traces
+  // spread along each; and its sections stacked (neighbour_weights as the checkpoint has them) where the window's
+  // neighbouring traces inside the survey correlate below the checkpoint's stack_below_correlation on average, or
+  // `stack_always`, else each alone ({1}).
+  static TileOptions window_tiles(const Request& r, const std::vector<float>& w, int il, int xl,
+                                  bool stack_always = false) {
     const int ni = 2 * r.so_inl + 1, nc = 2 * r.so_crl + 1, ns = 2 * r.margin + r.nrsamples;
     TraceSpectrum spectrum(ns);
     for (int a = 0; a < ni; a += (ni + 7) / 8) spectrum.add(w.data() + (a * nc + r.so_crl) * ns);
@@ -247,6 +260,17 @@ class OpendtectPlugin : public ::testing::Test {
       if (c != r.so_crl) spectrum.add(w.data() + (r.so_inl * nc + c) * ns);
     TileOptions tiles = model().tiles;
     tiles.time_scale = model().period.scale(spectrum.wavelet_period());
+    const auto inside = in_survey(r, il, xl);
+    NeighbourCorrelation correlation;
+    for (int a = 0; a < ni; ++a)
+      for (int c = 0; c < nc; ++c) {
+        if (!inside({a, c})) continue;
+        const float* here = w.data() + (a * nc + c) * ns;
+        if (a + 1 < ni && inside({a + 1, c})) correlation.add(here, here + nc * ns, ns);
+        if (c + 1 < nc && inside({a, c + 1})) correlation.add(here, here + ns, ns);
+      }
+    if (stack_always) tiles.stack_below_correlation = 1;
+    tiles.neighbour_weights = tiles.stack_weights(correlation.mean());
     return tiles;
   }
 
@@ -287,7 +311,9 @@ class OpendtectPlugin : public ::testing::Test {
                  std::to_string(r.selection) + ", " + std::to_string(r.nrsamples) + " samples from " +
                  std::to_string(r.z0));
     const fs::path log = root() / "c.log";
-    PluginProcess p(script(layout_flag), {"-c", params(r)}, log);
+    std::vector<std::string> args{"-c", params(r)};
+    if (r.stack_always) args.push_back("inference.stack_below_correlation=1");
+    PluginProcess p(script(layout_flag), args, log);
     send_seisinfo(p, r);
     const int ns = 2 * r.margin + r.nrsamples;
     for (const auto& [il, xl] : at) {
@@ -306,10 +332,11 @@ class OpendtectPlugin : public ::testing::Test {
   }
 
   static fs::path* checkpoint_;
-  static std::vector<float>*survey_, *long_survey_;
+  static std::vector<float>*survey_, *long_survey_, *similar_survey_;
 };
 fs::path* OpendtectPlugin::checkpoint_ = nullptr;
 std::vector<float>* OpendtectPlugin::survey_ = nullptr;
+std::vector<float>* OpendtectPlugin::similar_survey_ = nullptr;
 std::vector<float>* OpendtectPlugin::long_survey_ = nullptr;
 
 TEST_F(OpendtectPlugin, ParametersInTheBareEnvironment) {
@@ -358,6 +385,38 @@ TEST_F(OpendtectPlugin, LongPeriodsArePredictedAtTheTrainingSampling) {
     r.selection = selection;
     r.long_periods = true;
     check(r, {{2, 11}, {0, 3}}, "auto");
+  }
+}
+
+// Stacking: the test survey's inlines are separate generated sections, so its traces correlate well along an
+// inline and hardly across one, and its windows are stacked; those of a survey whose traces are nearly one trace
+// are not (the expectation decides each window as the attribute must). With
+// inference.stack_below_correlation=1 every window is stacked, the diagonals too.
+TEST_F(OpendtectPlugin, SectionsStackWithTheirNeighboursAsPredictDecides) {
+  Request noisy, similar;
+  noisy.so_inl = 3, noisy.so_crl = 3;
+  similar = noisy;
+  similar.similar_traces = true;
+  const auto stacked = [&](const Request& r, int il, int xl) {
+    return window_tiles(r, window(r, il, xl), il, xl).neighbour_weights.size() > 1;
+  };
+  EXPECT_TRUE(stacked(noisy, 3, 5));
+  EXPECT_FALSE(stacked(similar, 3, 5));
+  // Stacking would change the similar survey's answers.
+  const std::vector<float> w = window(similar, 3, 5);
+  TileOptions alone = window_tiles(similar, w, 3, 5), always = window_tiles(similar, w, 3, 5, true);
+  std::vector<std::pair<int, int>> cells;
+  for (int c = 0; c < 7; ++c) cells.emplace_back(3, c);
+  EXPECT_NE(predict_cells(similar, w, cells, {1, 0}, in_survey(similar, 3, 5), alone),
+            predict_cells(similar, w, cells, {1, 0}, in_survey(similar, 3, 5), always));
+  check(noisy, {{3, 5}, {0, 0}}, "auto");
+  check(similar, {{3, 5}, {0, 0}}, "auto");
+  for (const int selection : {1, 3}) {
+    Request r;
+    r.so_inl = 3, r.so_crl = 4;
+    r.selection = selection;
+    r.stack_always = true;
+    check(r, {{3, 5}, {0, 23}}, "auto");
   }
 }
 
@@ -423,7 +482,8 @@ TEST_F(OpendtectPlugin, NeighbouringTracesShareTheirSections) {
       ++predicted;
       std::vector<std::pair<int, int>> cells;
       for (int c = first - (xl - r.so_crl); c < first - (xl - r.so_crl) + width; ++c) cells.emplace_back(r.so_inl, c);
-      kept.push_back({il, first, width, predict_cells(r, w, cells, {1, 0}, in_survey(r, il, xl), window_tiles(r, w))});
+      kept.push_back(
+          {il, first, width, predict_cells(r, w, cells, {1, 0}, in_survey(r, il, xl), window_tiles(r, w, il, xl))});
       want = expected(r, il, xl);  // a trace predicted from its own window: as ever
     }
     const std::vector<float> got = answer(il, xl, w);
@@ -439,7 +499,7 @@ TEST_F(OpendtectPlugin, NeighbouringTracesShareTheirSections) {
   for (int z = 0; z < ns; ++z) w[size_t((r.so_inl * (2 * r.so_crl + 1) + r.so_crl + 2) * ns + z)] *= 2;
   std::vector<std::pair<int, int>> cells;
   for (int c = 0; c < 2 * r.so_crl + 1; ++c) cells.emplace_back(r.so_inl, c);
-  const std::vector<float> own = predict_cells(r, w, cells, {1, 0}, in_survey(r, 3, 9), window_tiles(r, w)),
+  const std::vector<float> own = predict_cells(r, w, cells, {1, 0}, in_survey(r, 3, 9), window_tiles(r, w, 3, 9)),
                            got = answer(3, 9, w);
   for (int z = 0; z < ns; ++z) ASSERT_NEAR(got[size_t(z)], own[size_t(z * (2 * r.so_crl + 1) + r.so_crl)], 1e-6);
   p.close_input();

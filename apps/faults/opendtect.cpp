@@ -410,9 +410,8 @@ ServeCounts opendtect_serve(Module& model, const TileOptions& tiles, const Perio
   SectionCache cache(options.context, options.cache_bytes);
   std::vector<float> block, section, stacked, result;
   std::vector<uint64_t> line;
-  const std::vector<float>& weights = tiles.neighbour_weights;
-  const int64_t h = int64_t(weights.size() / 2);
-  std::vector<const float*> stack(weights.size());
+  std::vector<float> weights;
+  std::vector<uint8_t> outside;  // per window cell: a copy of the centre trace sent for a trace outside the survey
   for (TrcInfo ti{}; in.read(&ti, sizeof ti, str_cat("the TrcInfo block of trace ", n.traces), true);) {
     const int64_t ns = ti.nrsamp, values = trace_values(si, ti, rq, n.traces);
     block.resize(size_t(values));
@@ -432,6 +431,27 @@ ServeCounts opendtect_serve(Module& model, const TileOptions& tiles, const Perio
       t.time_scale = period.scale(spectrum.wavelet_period());
       scaled = true;
     };
+    // Whether the sections are stacked with their neighbours (as predict decides for a cube, from the window):
+    // the window's neighbouring traces' correlation, the cells outside the survey left out.
+    const float* centre_trace = block.data() + (ci * nc + cc) * ns;
+    outside.assign(size_t(ni * nc), 0);
+    for (int64_t k = 0; k < ni * nc; ++k)
+      outside[size_t(k)] = k != ci * nc + cc && std::memcmp(block.data() + k * ns, centre_trace, size_t(ns) * 4) == 0;
+    if (tiles.stack_measured()) {
+      NeighbourCorrelation correlation;
+      for (int64_t i = 0; i < ni; ++i)
+        for (int64_t c = 0; c < nc; ++c) {
+          if (outside[size_t(i * nc + c)]) continue;
+          const float* here = block.data() + (i * nc + c) * ns;
+          if (i + 1 < ni && !outside[size_t((i + 1) * nc + c)]) correlation.add(here, here + nc * ns, ns);
+          if (c + 1 < nc && !outside[size_t(i * nc + c + 1)]) correlation.add(here, here + ns, ns);
+        }
+      weights = tiles.stack_weights(correlation.mean());
+    } else {
+      weights = tiles.neighbour_weights;
+    }
+    const int64_t h = int64_t(weights.size() / 2);
+    std::vector<const float*> stack(weights.size());
     // A section through the centre trace of the first input's (inline, crossline, sample) block: the traces at
     // (ci + t * di, cc + t * dc) for every t inside the block; a section is samples x traces. Returns the centre
     // trace's probabilities, kept from a neighbouring trace's window or predicted, or nothing for a diagonal too
@@ -460,16 +480,14 @@ ServeCounts opendtect_serve(Module& model, const TileOptions& tiles, const Perio
       // adds nothing. The kept sections are found by the stacked traces, so a neighbour's change is seen too.
       static constexpr const char* kViewDirection[] = {"inline", "crossline", "diagonal", "antidiagonal"};
       const std::array<int64_t, 2> across = across_step(kViewDirection[view]);
-      const float* centre_trace = block.data() + (ci * nc + cc) * ns;
       stacked.resize(size_t(cols * ns));
       for (int64_t k = 0; k < cols; ++k) {
         const int64_t i = ci + (from + k - back) * di, c = cc + (from + k - back) * dc;
         for (int64_t d = -h; d <= h; ++d) {
           const int64_t ni_d = i + d * across[0], nc_d = c + d * across[1];
-          const float* q = ni_d >= 0 && ni_d < ni && nc_d >= 0 && nc_d < nc ? block.data() + (ni_d * nc + nc_d) * ns
-                                                                              : nullptr;
-          if (q && d != 0 && std::memcmp(q, centre_trace, size_t(ns) * 4) == 0) q = nullptr;
-          stack[size_t(d + h)] = q;
+          const bool in = ni_d >= 0 && ni_d < ni && nc_d >= 0 && nc_d < nc &&
+                          (d == 0 || !outside[size_t(ni_d * nc + nc_d)]);
+          stack[size_t(d + h)] = in ? block.data() + (ni_d * nc + nc_d) * ns : nullptr;
         }
         stack_neighbours(stack, weights, ns, stacked.data() + k * ns);
         if (h > 0) line[size_t(k)] = SectionCache::trace_hash(view, ti.z0, stacked.data() + k * ns, ns);

@@ -627,6 +627,20 @@ VolumeCounts predict_cube_volume(Model& m, const SegyVolume& in, const std::stri
   return c;
 }
 
+// The weights a cube's sections are stacked with (TileOptions::stack_weights), from its neighbouring traces'
+// correlation where that decides; said on stderr when it was measured.
+std::vector<float> cube_stack_weights(const TileOptions& tiles, const SegyVolume& in) {
+  if (in.is_line() || !tiles.stack_measured()) return in.is_line() ? std::vector<float>{1.f} : tiles.neighbour_weights;
+  const double correlation = cube_neighbour_correlation(in);
+  const std::vector<float> weights = tiles.stack_weights(correlation);
+  std::fprintf(stderr, "%s: neighbouring traces correlate %.3f on average (%s %g): %s\n", kApp, correlation,
+               weights.size() > 1 ? "under" : "at least", tiles.stack_below_correlation,
+               weights.size() > 1 ? "noise that differs from trace to trace; each section predicted stacked with the "
+                                    "sections beside it (inference.neighbour_weights)"
+                                  : "each section predicted alone (inference.stack_below_correlation=1 stacks it)");
+  return weights;
+}
+
 // Fault probability of a SEG-Y volume, a section at a time, handed to `sink` in output_direction()'s order.
 // With other directions (other_directions()), those are predicted first, what they say of each sample held in
 // memory (4 bytes a sample), and each output section is handed on combined with them: a fault is plain on
@@ -645,6 +659,7 @@ VolumeCounts predict_volume(Model& m, const SegyVolume& in, const std::string& d
   const auto diagonal = [](const std::string& dir) { return dir == "diagonal" || dir == "antidiagonal"; };
   TileOptions tiles = m.tiles;
   tiles.time_scale = volume_time_scale(m, in);
+  const std::vector<float> stack = cube_stack_weights(m.tiles, in);
   VolumeCounts c;
   int64_t done = 0;  // traces predicted, every pass
   // Per trace, whether both diagonals through it are long enough to predict (then it takes all four directions).
@@ -682,7 +697,7 @@ VolumeCounts predict_volume(Model& m, const SegyVolume& in, const std::string& d
   if (!others.empty()) unmarked.assign(size_t(in.traces() * in.samples()), 1.f);
   for (const std::string& dir : others) {
     const int64_t n = in.sections(dir);
-    StackedSections sections(in, dir, m.tiles.neighbour_weights);
+    StackedSections sections(in, dir, stack);
     for (int64_t k = 0; k < n; ++k) {
       const Predicted r = predict(sections, dir, k);
       for (int64_t t = 0; t < r.s.width && !r.p.empty(); ++t) {
@@ -698,7 +713,7 @@ VolumeCounts predict_volume(Model& m, const SegyVolume& in, const std::string& d
     }
   }
   const int64_t n = in.sections(out_dir);
-  StackedSections sections(in, out_dir, m.tiles.neighbour_weights);
+  StackedSections sections(in, out_dir, stack);
   for (int64_t k = 0; k < n; ++k) {
     Predicted r = predict(sections, out_dir, k);
     for (int64_t t = 0; t < r.s.width; ++t) {
@@ -909,17 +924,20 @@ AppExport export_graph_of(Model& m) {
                                                "its traces' power spectrum) exceeds strata.period samples to that "
                                                "period in time, and the probabilities back")
                                      : "",
-                                 m.tiles.neighbour_weights.size() > 1
-                                     ? "; of a cube, predict stacks each section first: every trace the weighted mean "
-                                       "of itself and the traces beside it across the section, the weights "
-                                       "strata.neighbour_weights from one side to the other"
+                                 m.tiles.neighbour_weights.size() > 1 && m.tiles.stack_below_correlation > 0
+                                     ? "; of a cube whose neighbouring traces correlate below "
+                                       "strata.stack_below_correlation on average (each trace's mean removed), predict "
+                                       "stacks each section first: every trace the weighted mean of itself and the "
+                                       "traces beside it across the section, the weights strata.neighbour_weights "
+                                       "from one side to the other"
                                      : "")},
       {"strata.model", m.net->describe()}};
   if (m.period.reference > 0) e.onnx.metadata["strata.period"] = str_cat(m.period.reference);
-  if (m.tiles.neighbour_weights.size() > 1) {
+  if (m.tiles.neighbour_weights.size() > 1 && m.tiles.stack_below_correlation > 0) {
     std::string weights;
     for (const float w : m.tiles.neighbour_weights) weights += str_cat(weights.empty() ? "" : ",", w);
     e.onnx.metadata["strata.neighbour_weights"] = weights;
+    e.onnx.metadata["strata.stack_below_correlation"] = str_cat(m.tiles.stack_below_correlation);
   }
   e.onnx.doc = "strata-faults: fault probability of seismic sections";
   return e;
