@@ -9,7 +9,7 @@
 # DIRECTIONS="all" scores one direction setting only (default "inline crossline both all"); MIXED_PHASE=shared
 # or centred generates every look with that data.synthetic.mixed_phase (a mixed wavelet's parts of one phase, or
 # the blend moved back onto zero time, so its reflections and faults stay on their labels; the other draws are
-# the same).
+# the same); OVERRIDES="key=value ..." are given to every eval (scripts/faults_score_cubes.sh).
 set -euo pipefail
 [[ $# -ge 1 && $# -le 2 ]] || { echo "usage: $0 CHECKPOINT [CUBES]" >&2; exit 2; }
 [[ -f $1 ]] || { echo "faults_cube_shift: $1: no such checkpoint" >&2; exit 1; }

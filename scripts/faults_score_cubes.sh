@@ -4,16 +4,19 @@
 # (`eval --direction`), and prints two table cells: AP exact and AP within one sample, each the mean over the cubes
 # (lowest-highest). Used by scripts/faults_cube_shift.sh and scripts/faults_second_generator.sh.
 #   scripts/faults_score_cubes.sh CHECKPOINT DIR CUBES DIRECTION
+# OVERRIDES="key=value ..." (space-separated) are given to every eval: OVERRIDES=inference.stack_below_correlation=1
+# scores every cube stacked with its neighbours.
 set -euo pipefail
 [[ $# -eq 4 ]] || { echo "usage: $0 CHECKPOINT DIR CUBES DIRECTION" >&2; exit 2; }
 ckpt=$(realpath "$1") dir=$(realpath "$2") cubes=$3 direction=$4
 cd "$(dirname "$0")/.."
 bin=build/bin/strata-faults
+read -r -a overrides <<< "${OVERRIDES:-}"
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 for ((i = 0; i < cubes; ++i)); do
   if ! "$bin" eval --checkpoint "$ckpt" --data "$dir/cube_$i.sgy" --labels "$dir/cube_${i}_faults.sgy" \
-       --direction "$direction" --out "$out/eval" > "$out/log.txt" 2>&1; then
+       --direction "$direction" --out "$out/eval" "${overrides[@]}" > "$out/log.txt" 2>&1; then
     echo "faults_score_cubes: eval failed for cube $i, $direction:" >&2
     cat "$out/log.txt" >&2
     exit 1

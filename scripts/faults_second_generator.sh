@@ -8,6 +8,7 @@
 # each reflection on the sample below its boundary (faults half a sample below their labels); GENERATOR=third scores
 # the cubes of scripts/faults_third_generator.py instead (sparse reflectivity, throws of 5-30 samples, heavy noise,
 # clipped amplitudes; SEED defaults to 11 there; THIRD_OPTIONS="--no-clip --snr-db=12,20" passes its options).
+# OVERRIDES="key=value ..." are given to every eval (scripts/faults_score_cubes.sh).
 # Needs numpy (.venv or the system's).
 set -euo pipefail
 [[ $# -ge 1 && $# -le 3 ]] || { echo "usage: $0 CHECKPOINT [CUBES] [SEED]" >&2; exit 2; }

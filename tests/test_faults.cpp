@@ -1904,6 +1904,26 @@ TEST(FaultsApp, TrainEvalGeneratePredictEndToEnd) {
       EXPECT_NE(bytes_of(d / "log.txt").find("(at least 0.95): each section predicted alone"), std::string::npos)
           << bytes_of(d / "log.txt");
       EXPECT_GT(cube_neighbour_correlation(vol), 0.95);
+      // A noisy cube of the same generator is stacked by default, and not with inference.stack_below_correlation=0.
+      ASSERT_EQ(run(bin + " generate --config " + (d / "cfg.yaml").string() + " --output " +
+                    (d / "noisy_cubes").string() + " --cubes 1 'data.synthetic.snr=[0.5,0.5]'" + log),
+                0)
+          << bytes_of(d / "log.txt");
+      const std::string noisy_cube = (d / "noisy_cubes" / "cube_0.sgy").string();
+      EXPECT_LT(cube_neighbour_correlation(SegyVolume(noisy_cube)), 0.95);
+      const auto noisy_inlines = [&](const std::string& settings) {
+        const fs::path o = d / "noisy_inline.sgy";
+        EXPECT_EQ(run(bin + " predict --checkpoint " + ckpt + " --input " + noisy_cube + " --output " + o.string() +
+                      " --direction inline inference.tta=false 'inference.shift=[0, 0]'" + settings + log),
+                  0)
+            << bytes_of(d / "log.txt");
+        return bytes_of(o);
+      };
+      const std::string noisy_alone = noisy_inlines(" 'inference.neighbour_weights=[1]'");
+      EXPECT_NE(noisy_inlines(""), noisy_alone);
+      EXPECT_NE(bytes_of(d / "log.txt").find("(under 0.95): noise that differs"), std::string::npos)
+          << bytes_of(d / "log.txt");
+      EXPECT_EQ(noisy_inlines(" inference.stack_below_correlation=0"), noisy_alone);
       for (int64_t k = 0; k < 48; ++k) {
         const std::vector<float> p = read_npy((out / ("s" + std::to_string(k) + "_prob.npy")).string()).data;
         const std::vector<int64_t> traces = vol.section_traces("inline", k);

@@ -198,7 +198,8 @@ struct TileOptions {
         stack_below_correlation >= 1 || (stack_below_correlation > 0 && correlation < stack_below_correlation);
     return stack ? neighbour_weights : std::vector<float>{1.f};
   }
-  // Whether stack_weights needs the correlation measured: stacking is on and not forced either way.
+  // Whether stack_weights needs the correlation measured: stacking is on and not forced either way. Where it does
+  // not, stack_weights(1) gives the weights.
   bool stack_measured() const {
     return neighbour_weights.size() > 1 && stack_below_correlation > 0 && stack_below_correlation < 1;
   }

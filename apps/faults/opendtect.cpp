@@ -448,7 +448,7 @@ ServeCounts opendtect_serve(Module& model, const TileOptions& tiles, const Perio
         }
       weights = tiles.stack_weights(correlation.mean());
     } else {
-      weights = tiles.neighbour_weights;
+      weights = tiles.stack_weights(1);
     }
     const int64_t h = int64_t(weights.size() / 2);
     std::vector<const float*> stack(weights.size());

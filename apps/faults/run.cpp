@@ -630,7 +630,8 @@ VolumeCounts predict_cube_volume(Model& m, const SegyVolume& in, const std::stri
 // The weights a cube's sections are stacked with (TileOptions::stack_weights), from its neighbouring traces'
 // correlation where that decides; said on stderr when it was measured.
 std::vector<float> cube_stack_weights(const TileOptions& tiles, const SegyVolume& in) {
-  if (in.is_line() || !tiles.stack_measured()) return in.is_line() ? std::vector<float>{1.f} : tiles.neighbour_weights;
+  if (in.is_line()) return {1.f};
+  if (!tiles.stack_measured()) return tiles.stack_weights(1);
   const double correlation = cube_neighbour_correlation(in);
   const std::vector<float> weights = tiles.stack_weights(correlation);
   std::fprintf(stderr, "%s: neighbouring traces correlate %.3f on average (%s %g): %s\n", kApp, correlation,
