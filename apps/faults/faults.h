@@ -165,8 +165,8 @@ std::vector<float> resample_time(const std::vector<float>& section, int64_t heig
 // falls; reflections and faults continue into the next section and stay (docs/faults.md, "Whole cubes").
 inline const std::vector<float> kNeighbourWeights{1.f, 2.f, 1.f};
 // ... applied to a cube whose neighbouring traces correlate below this on average: about 5% of the energy differs
-// between neighbours. On the generator's cubes, stacking gains on those and loses 0.005-0.016 exact AP on cubes
-// whose neighbours correlate better (docs/faults.md, "Whole cubes").
+// between neighbours. Stacking gains most where the noise differs from trace to trace, and costs up to 0.016 exact
+// AP on cubes whose neighbours correlate better (docs/faults.md, "Whole cubes").
 constexpr double kStackBelowCorrelation = 0.95;
 
 struct TileOptions {
