@@ -1883,9 +1883,10 @@ TEST(FaultsApp, TrainEvalGeneratePredictEndToEnd) {
                 0)
           << bytes_of(d / "log.txt");
       double unstacked_change = 0;
-      const auto inlines = [&](const std::string& settings) {  // the cube's inlines predicted with `settings`
-        const fs::path o = d / "cube_inline_alone.sgy";
-        EXPECT_EQ(run(bin + " predict --checkpoint " + ckpt + " --input " + cube + " --output " + o.string() +
+      // A cube's inlines predicted with `settings`, every trace's probabilities in file order.
+      const auto inlines = [&](const std::string& cube_path, const std::string& settings) {
+        const fs::path o = d / "cube_inline.sgy";
+        EXPECT_EQ(run(bin + " predict --checkpoint " + ckpt + " --input " + cube_path + " --output " + o.string() +
                       " --direction inline" + settings + log),
                   0)
             << bytes_of(d / "log.txt");
@@ -1897,10 +1898,11 @@ TEST(FaultsApp, TrainEvalGeneratePredictEndToEnd) {
         }
         return all;
       };
-      const std::vector<float> alone = inlines(" 'inference.neighbour_weights=[1]'" + one_view);
+      const std::string plain_view = " inference.tta=false 'inference.shift=[0, 0]'";
+      const std::vector<float> alone = inlines(cube, " 'inference.neighbour_weights=[1]'" + one_view);
       ASSERT_EQ(alone.size(), prob["inline"].size());
       // By default this cube is predicted unstacked: its neighbouring traces correlate above 0.95.
-      EXPECT_EQ(inlines(" inference.tta=false 'inference.shift=[0, 0]'"), alone);
+      EXPECT_EQ(inlines(cube, plain_view), alone);
       EXPECT_NE(bytes_of(d / "log.txt").find("(at least 0.95): each section predicted alone"), std::string::npos)
           << bytes_of(d / "log.txt");
       EXPECT_GT(cube_neighbour_correlation(vol), 0.95);
@@ -1911,19 +1913,11 @@ TEST(FaultsApp, TrainEvalGeneratePredictEndToEnd) {
           << bytes_of(d / "log.txt");
       const std::string noisy_cube = (d / "noisy_cubes" / "cube_0.sgy").string();
       EXPECT_LT(cube_neighbour_correlation(SegyVolume(noisy_cube)), 0.95);
-      const auto noisy_inlines = [&](const std::string& settings) {
-        const fs::path o = d / "noisy_inline.sgy";
-        EXPECT_EQ(run(bin + " predict --checkpoint " + ckpt + " --input " + noisy_cube + " --output " + o.string() +
-                      " --direction inline inference.tta=false 'inference.shift=[0, 0]'" + settings + log),
-                  0)
-            << bytes_of(d / "log.txt");
-        return bytes_of(o);
-      };
-      const std::string noisy_alone = noisy_inlines(" 'inference.neighbour_weights=[1]'");
-      EXPECT_NE(noisy_inlines(""), noisy_alone);
+      const std::vector<float> noisy_alone = inlines(noisy_cube, plain_view + " 'inference.neighbour_weights=[1]'");
+      EXPECT_NE(inlines(noisy_cube, plain_view), noisy_alone);
       EXPECT_NE(bytes_of(d / "log.txt").find("(under 0.95): noise that differs"), std::string::npos)
           << bytes_of(d / "log.txt");
-      EXPECT_EQ(noisy_inlines(" inference.stack_below_correlation=0"), noisy_alone);
+      EXPECT_EQ(inlines(noisy_cube, plain_view + " inference.stack_below_correlation=0"), noisy_alone);
       for (int64_t k = 0; k < 48; ++k) {
         const std::vector<float> p = read_npy((out / ("s" + std::to_string(k) + "_prob.npy")).string()).data;
         const std::vector<int64_t> traces = vol.section_traces("inline", k);

@@ -431,12 +431,13 @@ ServeCounts opendtect_serve(Module& model, const TileOptions& tiles, const Perio
       t.time_scale = period.scale(spectrum.wavelet_period());
       scaled = true;
     };
-    // Whether the sections are stacked with their neighbours (as predict decides for a cube, from the window):
-    // the window's neighbouring traces' correlation, the cells outside the survey left out.
+    // The plugin sends the centre trace in place of those outside the survey: such copies are left out of the
+    // sections' ends, the stacks and the correlation below.
     const float* centre_trace = block.data() + (ci * nc + cc) * ns;
     outside.assign(size_t(ni * nc), 0);
     for (int64_t k = 0; k < ni * nc; ++k)
       outside[size_t(k)] = k != ci * nc + cc && std::memcmp(block.data() + k * ns, centre_trace, size_t(ns) * 4) == 0;
+    // Whether the sections are stacked with their neighbours (as predict decides for a cube, from the window).
     if (tiles.stack_measured()) {
       NeighbourCorrelation correlation;
       for (int64_t i = 0; i < ni; ++i)
@@ -462,25 +463,21 @@ ServeCounts opendtect_serve(Module& model, const TileOptions& tiles, const Perio
       };
       const int64_t back = std::min(reach(ci, -di, ni), reach(cc, -dc, nc)),
                     width = back + 1 + std::min(reach(ci, di, ni), reach(cc, dc, nc));
-      const auto trace = [&](int64_t k) {
-        return block.data() + ((ci + (k - back) * di) * nc + cc + (k - back) * dc) * ns;
-      };
-      line.resize(size_t(width));
-      for (int64_t k = 0; k < width; ++k) line[size_t(k)] = SectionCache::trace_hash(view, ti.z0, trace(k), ns);
-      // The plugin sends the centre trace in place of those outside the survey: copies at the line's ends are left
-      // out, so the section ends where the survey does (as predict's sections do) instead of running on flat.
+      const auto cell = [&](int64_t k) { return size_t((ci + (k - back) * di) * nc + cc + (k - back) * dc); };
+      // Copies of the centre trace at the line's ends are left out, so the section ends where the survey does (as
+      // predict's sections do) instead of running on flat.
       int64_t from = 0, to = width - 1;
-      while (from < back && line[size_t(from)] == line[size_t(back)]) ++from;
-      while (to > back && line[size_t(to)] == line[size_t(back)]) --to;
-      if (from > 0 || to < width - 1) line = std::vector<uint64_t>(line.begin() + from, line.begin() + to + 1);
+      while (from < back && outside[cell(from)]) ++from;
+      while (to > back && outside[cell(to)]) --to;
       const int64_t cols = to - from + 1, centre_col = back - from;
       if (di != 0 && dc != 0 && cols < kMinDiagonalTraces) return {};
       // Each trace stacked with the traces beside it across the section, as predict stacks a cube's sections
-      // (inference.neighbour_weights); one outside the block, or outside the survey (a copy of the centre trace),
-      // adds nothing. The kept sections are found by the stacked traces, so a neighbour's change is seen too.
+      // (weights {1}: the trace as it is, missing samples as NaN); one outside the block or the survey adds
+      // nothing. The kept sections are found by the stacked traces, so a neighbour's change is seen too.
       static constexpr const char* kViewDirection[] = {"inline", "crossline", "diagonal", "antidiagonal"};
       const std::array<int64_t, 2> across = across_step(kViewDirection[view]);
       stacked.resize(size_t(cols * ns));
+      line.resize(size_t(cols));
       for (int64_t k = 0; k < cols; ++k) {
         const int64_t i = ci + (from + k - back) * di, c = cc + (from + k - back) * dc;
         for (int64_t d = -h; d <= h; ++d) {
@@ -490,7 +487,7 @@ ServeCounts opendtect_serve(Module& model, const TileOptions& tiles, const Perio
           stack[size_t(d + h)] = in ? block.data() + (ni_d * nc + nc_d) * ns : nullptr;
         }
         stack_neighbours(stack, weights, ns, stacked.data() + k * ns);
-        if (h > 0) line[size_t(k)] = SectionCache::trace_hash(view, ti.z0, stacked.data() + k * ns, ns);
+        line[size_t(k)] = SectionCache::trace_hash(view, ti.z0, stacked.data() + k * ns, ns);
       }
       if (const float* kept = cache.find(line, centre_col, ns)) {
         ++n.reused;

@@ -690,8 +690,8 @@ VolumeCounts predict_volume(Model& m, const SegyVolume& in, const std::string& d
     if (const size_t n_missing = standardise_section(r.x); n_missing && dir == out_dir)
       c.missing += int64_t(n_missing), ++c.missing_sections;
     if (diagonal(dir) && r.s.width < kMinDiagonalTraces) return r;  // p empty: not predicted
-    standardise_section(stacked);
-    r.p = predict_section(*m.net, stacked, r.s.samples, r.s.width, tiles);
+    if (stack.size() > 1) standardise_section(stacked);  // else it is the section as read: r.x
+    r.p = predict_section(*m.net, stack.size() > 1 ? stacked : r.x, r.s.samples, r.s.width, tiles);
     return r;
   };
   std::vector<float> unmarked;  // per sample, the product of the other directions' weighted (1 - p)
