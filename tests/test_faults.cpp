@@ -16,9 +16,11 @@
 #include <fstream>
 #include <limits>
 #include <map>
+#include <numbers>
 #include <numeric>
 #include <random>
 #include <sstream>
+#include <tuple>
 
 #include "apps/common/image_io.h"
 #include "apps/common/npy.h"
@@ -1073,6 +1075,35 @@ TEST(Synthetic, MatchEstimatesTheSurvey) {
             std::string::npos);
 }
 
+TEST(Synthetic, MatchReadsTheNoiseOfAnySurvey) {
+  // A reflector series that carries on from trace to trace under noise of its own, of equal energy: half the
+  // energy is noise, read from neighbouring traces on the grid, however many traces the survey has.
+  const fs::path d = fresh_dir("match_noise");
+  std::mt19937_64 rng(5);
+  std::normal_distribution<float> noise(0.f, std::sqrt(0.5f));  // a unit sine's energy is 0.5 a sample
+  const int64_t samples = 100;
+  const auto survey = [&](const std::string& name, int64_t inlines, int64_t crosslines) {
+    std::vector<float> data(size_t(inlines * crosslines * samples));
+    for (size_t i = 0; i < data.size(); ++i)
+      data[i] = std::sin(2 * std::numbers::pi_v<float> * float(int64_t(i) % samples) / 10.f) + noise(rng);
+    write_segy_cube((d / name).string(), data, inlines, crosslines, samples, 4, {"sine under noise"});
+    return SegyVolume((d / name).string());
+  };
+  for (const auto& [name, inlines, crosslines] :
+       {std::tuple{"small.sgy", int64_t(20), int64_t(20)}, {"large.sgy", 64, 64}, {"line.sgy", 1, 4500}}) {
+    const SegyVolume v = survey(name, inlines, crosslines);
+    EXPECT_EQ(v.is_line(), inlines == 1) << name;
+    EXPECT_NEAR(neighbour_correlation(v), 0.5, 0.05) << name;
+    const SurveyStats st = survey_stats(v);
+    EXPECT_NEAR(st.noise_fraction, 0.5, 0.05) << name;
+    EXPECT_NEAR(st.dominant_period, 10, 0.5) << name;
+    SynthOptions o;
+    o.match(v);
+    EXPECT_LE(o.snr.lo, 1);  // signal / noise amplitude about 1, inside the range drawn
+    EXPECT_GE(o.snr.hi, 1);
+  }
+}
+
 TEST(Synthetic, MissingSamplesAreLeftOutOfMatchingAndStandardisation) {
   // Dead traces ("no data" written as NaN or infinity) would make every estimate NaN: they are left out and
   // counted, and the estimates are those of the other traces.
@@ -1555,7 +1586,7 @@ TEST(PredictCube, SectionsStackWithTheirNeighboursAcross) {
   skipped.add(flat.data(), signal.data(), 256);
   EXPECT_EQ(skipped.pairs(), 0);
   EXPECT_EQ(skipped.mean(), 1);
-  EXPECT_NEAR(cube_neighbour_correlation(vol), 1, 1e-6);
+  EXPECT_NEAR(neighbour_correlation(vol), 1, 1e-6);
   // The gate: weights where the correlation is below stack_below_correlation (1: always, 0: never).
   TileOptions gate = TileOptions::from_config(Config::parse("{}"));
   EXPECT_EQ(gate.stack_below_correlation, 0.95);
@@ -1905,14 +1936,14 @@ TEST(FaultsApp, TrainEvalGeneratePredictEndToEnd) {
       EXPECT_EQ(inlines(cube, plain_view), alone);
       EXPECT_NE(bytes_of(d / "log.txt").find("(at least 0.95): each section predicted alone"), std::string::npos)
           << bytes_of(d / "log.txt");
-      EXPECT_GT(cube_neighbour_correlation(vol), 0.95);
+      EXPECT_GT(neighbour_correlation(vol), 0.95);
       // A noisy cube of the same generator is stacked by default, and not with inference.stack_below_correlation=0.
       ASSERT_EQ(run(bin + " generate --config " + (d / "cfg.yaml").string() + " --output " +
                     (d / "noisy_cubes").string() + " --cubes 1 'data.synthetic.snr=[0.5,0.5]'" + log),
                 0)
           << bytes_of(d / "log.txt");
       const std::string noisy_cube = (d / "noisy_cubes" / "cube_0.sgy").string();
-      EXPECT_LT(cube_neighbour_correlation(SegyVolume(noisy_cube)), 0.95);
+      EXPECT_LT(neighbour_correlation(SegyVolume(noisy_cube)), 0.95);
       const std::vector<float> noisy_alone = inlines(noisy_cube, plain_view + " 'inference.neighbour_weights=[1]'");
       EXPECT_NE(inlines(noisy_cube, plain_view), noisy_alone);
       EXPECT_NE(bytes_of(d / "log.txt").find("(under 0.95): noise that differs"), std::string::npos)

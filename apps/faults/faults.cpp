@@ -282,44 +282,6 @@ TileOptions TileOptions::from_config(const Config& c) {
   return o;
 }
 
-void NeighbourCorrelation::add(const float* a, const float* b, int64_t samples) {
-  double ma = 0, mb = 0;
-  for (int64_t z = 0; z < samples; ++z) {
-    if (missing_sample(a[z]) || missing_sample(b[z])) return;
-    ma += a[z], mb += b[z];
-  }
-  ma /= double(samples), mb /= double(samples);
-  double ab = 0, aa = 0, bb = 0;
-  for (int64_t z = 0; z < samples; ++z) {
-    const double x = a[z] - ma, y = b[z] - mb;
-    ab += x * y, aa += x * x, bb += y * y;
-  }
-  if (aa <= 0 || bb <= 0) return;
-  sum_ += ab / std::sqrt(aa * bb);
-  ++pairs_;
-}
-
-double cube_neighbour_correlation(const SegyVolume& in) {
-  NeighbourCorrelation c;
-  if (in.is_line()) return c.mean();
-  const int64_t nil = int64_t(in.inlines().size()), nxl = int64_t(in.crosslines().size());
-  const auto spread_of = [](int64_t n) {  // up to 32 indices evenly over [0, n - 1), each with a next one
-    std::vector<int64_t> at;
-    const int64_t k = std::min<int64_t>(32, n - 1);
-    for (int64_t j = 0; j < k; ++j) at.push_back(j * (n - 1) / k);
-    return at;
-  };
-  for (const int64_t a : spread_of(nil))
-    for (const int64_t b : spread_of(nxl)) {
-      const int64_t t = in.trace_at(a, b);
-      if (t < 0) continue;
-      const std::vector<float> here = in.trace(t);
-      for (const int64_t u : {in.trace_at(a + 1, b), in.trace_at(a, b + 1)})
-        if (u >= 0) c.add(here.data(), in.trace(u).data(), in.samples());
-    }
-  return c.mean();
-}
-
 void stack_neighbours(const std::vector<const float*>& traces, const std::vector<float>& weights, int64_t samples,
                       float* out) {
   STRATA_CHECK(traces.size() == weights.size(), "stack_neighbours: ", traces.size(), " traces for ", weights.size(),

@@ -189,7 +189,7 @@ struct TileOptions {
   // direction, the weights of the sections at offsets -h .. h across it (inference.neighbour_weights; {1}: the
   // section alone). Used by predict_volume and the OpendTect attribute, not by predict_section.
   std::vector<float> neighbour_weights = kNeighbourWeights;
-  // ... when the cube's neighbouring traces correlate below this on average (NeighbourCorrelation): noise that
+  // ... when the cube's neighbouring traces correlate below this on average (segy.h, neighbour_correlation): noise that
   // differs from trace to trace. 1: always; 0: never (inference.stack_below_correlation).
   double stack_below_correlation = kStackBelowCorrelation;
   // The weights a cube whose neighbouring traces correlate `correlation` on average is stacked with.
@@ -205,22 +205,6 @@ struct TileOptions {
   }
   static TileOptions from_config(const Config& inference);
 };
-// The mean correlation coefficient of pairs of neighbouring traces (each trace's mean removed), the pairs added one
-// at a time; a pair with a missing sample or a constant trace is left out. For a signal that carries on from trace
-// to trace under noise that differs between them, it estimates the signal's share of the energy, S / (S + N).
-class NeighbourCorrelation {
- public:
-  void add(const float* a, const float* b, int64_t samples);
-  int64_t pairs() const { return pairs_; }
-  double mean() const { return pairs_ > 0 ? sum_ / double(pairs_) : 1.0; }  // no pair: nothing says noise
-
- private:
-  double sum_ = 0;
-  int64_t pairs_ = 0;
-};
-// The mean correlation of a cube's neighbouring traces: up to 32 x 32 grid cells evenly spread, each with the next
-// trace along the inline and along the crossline.
-double cube_neighbour_correlation(const SegyVolume& in);
 // One trace of a section stacked with its neighbours: out[z] = sum_d w_d x_d[z] / sum_d w_d over the neighbours d
 // that are present (a non-null pointer) and defined at z (missing_sample); NaN (a missing sample) where none is.
 // `traces` and `weights` run over the offsets -h .. h; each trace holds `samples` values.

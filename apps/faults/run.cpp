@@ -243,13 +243,6 @@ std::vector<int64_t> parse_indices(const std::string& list, int64_t count, const
   return out;
 }
 
-// `k` indices spread evenly over 0 .. n - 1, the first and the last among them (one: the middle).
-std::vector<int64_t> spread(int64_t n, int64_t k) {
-  std::vector<int64_t> out;
-  for (int64_t j = 0; j < k; ++j) out.push_back(k == 1 ? n / 2 : j * (n - 1) / (k - 1));
-  return out;
-}
-
 // A flag's whole number from 1 to `most`.
 int64_t parse_count(const std::string& v, const char* flag, int64_t most) {
   char* tail = nullptr;
@@ -632,7 +625,7 @@ VolumeCounts predict_cube_volume(Model& m, const SegyVolume& in, const std::stri
 std::vector<float> cube_stack_weights(const TileOptions& tiles, const SegyVolume& in) {
   if (in.is_line()) return {1.f};
   if (!tiles.stack_measured()) return tiles.stack_weights(1);
-  const double correlation = cube_neighbour_correlation(in);
+  const double correlation = neighbour_correlation(in);
   const std::vector<float> weights = tiles.stack_weights(correlation);
   std::fprintf(stderr, "%s: neighbouring traces correlate %.3f on average (%s %g): %s\n", kApp, correlation,
                weights.size() > 1 ? "under" : "at least", tiles.stack_below_correlation,

@@ -456,4 +456,46 @@ void write_segy_cube(const std::string& path, const std::vector<float>& data, in
   fs::rename(tmp, target);
 }
 
+std::vector<int64_t> spread(int64_t n, int64_t k) {
+  std::vector<int64_t> out;
+  for (int64_t j = 0; j < k; ++j) out.push_back(k == 1 ? n / 2 : j * (n - 1) / (k - 1));
+  return out;
+}
+
+void NeighbourCorrelation::add(const float* a, const float* b, int64_t samples) {
+  double ma = 0, mb = 0;
+  for (int64_t z = 0; z < samples; ++z) {
+    if (missing_sample(a[z]) || missing_sample(b[z])) return;
+    ma += a[z], mb += b[z];
+  }
+  ma /= double(samples), mb /= double(samples);
+  double ab = 0, aa = 0, bb = 0;
+  for (int64_t z = 0; z < samples; ++z) {
+    const double x = a[z] - ma, y = b[z] - mb;
+    ab += x * y, aa += x * x, bb += y * y;
+  }
+  if (aa <= 0 || bb <= 0) return;
+  sum_ += ab / std::sqrt(aa * bb);
+  ++pairs_;
+}
+
+double neighbour_correlation(const SegyVolume& v) {
+  NeighbourCorrelation c;
+  // Up to `most` indices spread evenly over 0 .. n - 2, each with a next one.
+  const auto with_next = [](int64_t n, int64_t most) { return spread(n - 1, std::clamp<int64_t>(n - 1, 0, most)); };
+  if (v.is_line()) {
+    for (const int64_t t : with_next(v.traces(), 1024)) c.add(v.trace(t).data(), v.trace(t + 1).data(), v.samples());
+    return c.mean();
+  }
+  for (const int64_t a : with_next(int64_t(v.inlines().size()), 32))
+    for (const int64_t b : with_next(int64_t(v.crosslines().size()), 32)) {
+      const int64_t t = v.trace_at(a, b);
+      if (t < 0) continue;
+      const std::vector<float> here = v.trace(t);
+      for (const int64_t u : {v.trace_at(a + 1, b), v.trace_at(a, b + 1)})
+        if (u >= 0) c.add(here.data(), v.trace(u).data(), v.samples());
+    }
+  return c.mean();
+}
+
 }  // namespace strata::faults

@@ -129,4 +129,25 @@ class SegyWriter {
 void write_segy_cube(const std::string& path, const std::vector<float>& data, int64_t inlines, int64_t crosslines,
                      int64_t samples, double interval_ms, const std::vector<std::string>& description);
 
+// `k` indices spread evenly over 0 .. n - 1, the first and the last among them (one: the middle).
+std::vector<int64_t> spread(int64_t n, int64_t k);
+
+// The mean correlation coefficient of pairs of neighbouring traces (each trace's mean removed), the pairs added one
+// at a time; a pair with a missing sample or a constant trace is left out. For a signal that carries on from trace
+// to trace under noise that differs between them, it estimates the signal's share of the energy, S / (S + N).
+class NeighbourCorrelation {
+ public:
+  void add(const float* a, const float* b, int64_t samples);
+  int64_t pairs() const { return pairs_; }
+  double mean() const { return pairs_ > 0 ? sum_ / double(pairs_) : 1.0; }  // no pair: nothing says noise
+
+ private:
+  double sum_ = 0;
+  int64_t pairs_ = 0;
+};
+// The mean correlation of a volume's neighbouring traces: in a cube, up to 32 x 32 grid cells spread evenly, each
+// with the next trace along the inline and along the crossline; along a 2-D line, up to 1,024 traces spread evenly,
+// each with the next. 1 where no pair has data.
+double neighbour_correlation(const SegyVolume& v);
+
 }  // namespace strata::faults

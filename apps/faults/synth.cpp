@@ -970,15 +970,13 @@ SurveyStats survey_stats(const SegyVolume& v) {
   // The amplitude spectrum over (up to 2000) traces.
   const int64_t stride = std::max<int64_t>(1, v.traces() / 2000);
   TraceSpectrum spectrum(n);
-  double m2 = 0, m4 = 0, coherent = 0, energy = 0;
+  double m2 = 0, m4 = 0;
   int64_t count = 0, samples = 0;
-  std::vector<float> prev;
   for (int64_t i = 0; i < v.traces(); i += stride) {
-    std::vector<float> tr = v.trace(i);
+    const std::vector<float> tr = v.trace(i);
     // A trace with a missing sample (NaN, infinite, undefined: a dead trace, "no data") is left out.
     if (!spectrum.add(tr.data())) {
       ++st.skipped_traces;
-      prev.clear();
       continue;
     }
     double mean = 0;
@@ -990,20 +988,6 @@ SurveyStats survey_stats(const SegyVolume& v) {
       m4 += c2 * c2;
       ++samples;
     }
-    // Neighbouring traces (stride 1): the incoherent share of the energy estimates the noise.
-    if (stride == 1 && !prev.empty()) {
-      double dot = 0, a = 0, b = 0;
-      for (int64_t k = 0; k < n; ++k) {
-        dot += double(prev[size_t(k)]) * tr[size_t(k)];
-        a += double(prev[size_t(k)]) * prev[size_t(k)];
-        b += double(tr[size_t(k)]) * tr[size_t(k)];
-      }
-      if (a > 0 && b > 0) {
-        coherent += dot / std::sqrt(a * b);
-        energy += 1;
-      }
-    }
-    prev = std::move(tr);
     ++count;
   }
   STRATA_CHECK(count > 0, v.path(), ": every trace read has NaN, infinite or undefined (1e30) samples; nothing to match");
@@ -1015,9 +999,8 @@ SurveyStats survey_stats(const SegyVolume& v) {
                " cycles a trace): a ramp or a trend, not a seismic wavelet to match");
   st.dominant_period = spectrum.peak_period();
   st.dominant_hz = 1000.0 / (st.dominant_period * st.interval_ms);
-  // Correlation c between neighbours ~ S / (S + N) for a laterally continuous signal.
-  const double c = energy > 0 ? std::clamp(coherent / energy, 0.0, 1.0) : 0.9;
-  st.noise_fraction = 1 - c;
+  // The correlation of neighbouring traces estimates S / (S + N) for a laterally continuous signal.
+  st.noise_fraction = 1 - std::clamp(neighbour_correlation(v), 0.0, 1.0);
   return st;
 }
 
