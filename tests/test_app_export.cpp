@@ -236,6 +236,7 @@ TEST_F(AppExport, FaultsGraphMatchesPredictWithoutShift) {
   // the weights, and leaves them out when the checkpoint predicts each section alone.
   EXPECT_NE(slurp(root() / "faults.onnx").find("strata.neighbour_weights"), std::string::npos);
   EXPECT_NE(slurp(root() / "faults.onnx").find("1,2,1"), std::string::npos);
+  EXPECT_NE(slurp(root() / "faults.onnx").find("strata.stack_min_independence"), std::string::npos);
   ASSERT_EQ(run(bin("faults") + " export --checkpoint " + checkpoint("faults") + " --output " +
                 (root() / "faults_alone.onnx").string() + " 'inference.neighbour_weights=[1]'"),
             0)

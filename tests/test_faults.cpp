@@ -1102,6 +1102,7 @@ TEST(Synthetic, MatchReadsTheNoiseOfAnySurvey) {
     EXPECT_LE(o.snr.lo, 1);  // signal / noise amplitude about 1, inside the range drawn
     EXPECT_GE(o.snr.hi, 1);
   }
+  fs::remove_all(d);
 }
 
 TEST(Synthetic, MissingSamplesAreLeftOutOfMatchingAndStandardisation) {
@@ -1587,23 +1588,37 @@ TEST(PredictCube, SectionsStackWithTheirNeighboursAcross) {
   EXPECT_EQ(skipped.pairs(), 0);
   EXPECT_EQ(skipped.mean(), 1);
   EXPECT_NEAR(neighbour_correlation(vol), 1, 1e-6);
-  // The gate: weights where the correlation is below stack_below_correlation (1: always, 0: never).
+  // The gate: weights where the correlation is below stack_below_correlation (1: always, 0: never) and the noise
+  // differs from trace to trace, (1 - c1) / (1 - c2) at least stack_min_independence (0: whatever the noise).
   TileOptions gate = TileOptions::from_config(Config::parse("{}"));
   EXPECT_EQ(gate.stack_below_correlation, 0.95);
+  EXPECT_EQ(gate.stack_min_independence, 0.4);
   EXPECT_TRUE(gate.stack_measured());
-  EXPECT_EQ(gate.stack_weights(0.9), (std::vector<float>{1, 2, 1}));
-  EXPECT_EQ(gate.stack_weights(0.96), std::vector<float>{1});
+  const NeighbourCorrelations white{0.7, 0.68}, smoothed{0.9, 0.66}, clean{0.99, 0.97};
+  EXPECT_NEAR(white.independence(), 0.9375, 1e-12);
+  EXPECT_NEAR(smoothed.independence(), 0.1 / 0.34, 1e-12);
+  EXPECT_EQ(NeighbourCorrelations{}.independence(), 1);
+  EXPECT_EQ(gate.stack_weights(white), (std::vector<float>{1, 2, 1}));
+  EXPECT_EQ(gate.stack_refused_by(white), "");
+  EXPECT_EQ(gate.stack_weights(smoothed), std::vector<float>{1});
+  EXPECT_EQ(gate.stack_refused_by(smoothed), "independence");
+  EXPECT_EQ(gate.stack_weights(clean), std::vector<float>{1});
+  EXPECT_EQ(gate.stack_refused_by(clean), "correlation");
+  gate.stack_min_independence = 0;
+  EXPECT_EQ(gate.stack_weights(smoothed), (std::vector<float>{1, 2, 1}));
   gate.stack_below_correlation = 1;
   EXPECT_FALSE(gate.stack_measured());
-  EXPECT_EQ(gate.stack_weights(0.99), (std::vector<float>{1, 2, 1}));
+  EXPECT_EQ(gate.stack_weights(clean), (std::vector<float>{1, 2, 1}));
   gate.stack_below_correlation = 0;
-  EXPECT_EQ(gate.stack_weights(-0.5), std::vector<float>{1});
+  EXPECT_EQ(gate.stack_weights({-0.5, -0.5}), std::vector<float>{1});
   EXPECT_THROW(TileOptions::from_config(Config::parse("{stack_below_correlation: 1.5}")), Error);
+  EXPECT_THROW(TileOptions::from_config(Config::parse("{stack_min_independence: -0.1}")), Error);
 
   // {1} reads each section alone, as does a 2-D line whatever the weights.
   StackedSections alone(vol, "inline", {1});
   std::vector<float> stacked;
   EXPECT_EQ(alone.read(2, stacked).data, stacked);
+  fs::remove_all(d);
 }
 
 // ---------------------------------------------------------------------------
@@ -1937,18 +1952,38 @@ TEST(FaultsApp, TrainEvalGeneratePredictEndToEnd) {
       EXPECT_NE(bytes_of(d / "log.txt").find("(at least 0.95): each section predicted alone"), std::string::npos)
           << bytes_of(d / "log.txt");
       EXPECT_GT(neighbour_correlation(vol), 0.95);
-      // A noisy cube of the same generator is stacked by default, and not with inference.stack_below_correlation=0.
+      // A cube of the same generator under white noise is stacked by default, and not with
+      // inference.stack_below_correlation=0.
       ASSERT_EQ(run(bin + " generate --config " + (d / "cfg.yaml").string() + " --output " +
-                    (d / "noisy_cubes").string() + " --cubes 1 'data.synthetic.snr=[0.5,0.5]'" + log),
+                    (d / "noisy_cubes").string() + " --cubes 1 'data.synthetic.snr=[0.5,0.5]' " +
+                    "'data.synthetic.noise_smooth=[0,0]'" + log),
                 0)
           << bytes_of(d / "log.txt");
       const std::string noisy_cube = (d / "noisy_cubes" / "cube_0.sgy").string();
       EXPECT_LT(neighbour_correlation(SegyVolume(noisy_cube)), 0.95);
+      EXPECT_GT(NeighbourCorrelations::of(SegyVolume(noisy_cube)).independence(), 0.8);
       const std::vector<float> noisy_alone = inlines(noisy_cube, plain_view + " 'inference.neighbour_weights=[1]'");
       EXPECT_NE(inlines(noisy_cube, plain_view), noisy_alone);
-      EXPECT_NE(bytes_of(d / "log.txt").find("(under 0.95): noise that differs"), std::string::npos)
+      EXPECT_NE(bytes_of(d / "log.txt").find("noise that differs from trace to trace; each section predicted stacked"),
+                std::string::npos)
           << bytes_of(d / "log.txt");
       EXPECT_EQ(inlines(noisy_cube, plain_view + " inference.stack_below_correlation=0"), noisy_alone);
+      // Under noise smoothed across traces, which neighbours share, each section is predicted alone, unless
+      // inference.stack_min_independence=0.
+      ASSERT_EQ(run(bin + " generate --config " + (d / "cfg.yaml").string() + " --output " +
+                    (d / "smooth_cubes").string() + " --cubes 1 'data.synthetic.snr=[0.5,0.5]' " +
+                    "'data.synthetic.noise_smooth=[2,2]'" + log),
+                0)
+          << bytes_of(d / "log.txt");
+      const std::string smooth_cube = (d / "smooth_cubes" / "cube_0.sgy").string();
+      const NeighbourCorrelations smooth = NeighbourCorrelations::of(SegyVolume(smooth_cube));
+      EXPECT_LT(smooth.one, 0.95);
+      EXPECT_LT(smooth.independence(), 0.4);
+      const std::vector<float> smooth_alone = inlines(smooth_cube, plain_view + " 'inference.neighbour_weights=[1]'");
+      EXPECT_EQ(inlines(smooth_cube, plain_view), smooth_alone);
+      EXPECT_NE(bytes_of(d / "log.txt").find("noise smoothed across traces (independence"), std::string::npos)
+          << bytes_of(d / "log.txt");
+      EXPECT_NE(inlines(smooth_cube, plain_view + " inference.stack_min_independence=0"), smooth_alone);
       for (int64_t k = 0; k < 48; ++k) {
         const std::vector<float> p = read_npy((out / ("s" + std::to_string(k) + "_prob.npy")).string()).data;
         const std::vector<int64_t> traces = vol.section_traces("inline", k);

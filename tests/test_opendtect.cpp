@@ -249,8 +249,8 @@ class OpendtectPlugin : public ::testing::Test {
   // The checkpoint's inference settings at the time scale of the window of the trace at (il, xl): its centre
   // inline and crossline traces' dominant period against the checkpoint's reference, measured on up to 8 traces
   // spread along each; and its sections stacked (neighbour_weights as the checkpoint has them) where the window's
-  // neighbouring traces inside the survey correlate below the checkpoint's stack_below_correlation on average, or
-  // `stack_always`, else each alone ({1}).
+  // neighbouring traces inside the survey correlate below the checkpoint's stack_below_correlation on average and
+  // its noise differs from trace to trace (stack_min_independence), or `stack_always`, else each alone ({1}).
   static TileOptions window_tiles(const Request& r, const std::vector<float>& w, int il, int xl,
                                   bool stack_always = false) {
     const int ni = 2 * r.so_inl + 1, nc = 2 * r.so_crl + 1, ns = 2 * r.margin + r.nrsamples;
@@ -261,16 +261,18 @@ class OpendtectPlugin : public ::testing::Test {
     TileOptions tiles = model().tiles;
     tiles.time_scale = model().period.scale(spectrum.wavelet_period());
     const auto inside = in_survey(r, il, xl);
-    NeighbourCorrelation correlation;
+    NeighbourCorrelation one, two;  // traces one and two grid steps apart
     for (int a = 0; a < ni; ++a)
       for (int c = 0; c < nc; ++c) {
         if (!inside({a, c})) continue;
         const float* here = w.data() + (a * nc + c) * ns;
-        if (a + 1 < ni && inside({a + 1, c})) correlation.add(here, here + nc * ns, ns);
-        if (c + 1 < nc && inside({a, c + 1})) correlation.add(here, here + ns, ns);
+        if (a + 1 < ni && inside({a + 1, c})) one.add(here, here + nc * ns, ns);
+        if (c + 1 < nc && inside({a, c + 1})) one.add(here, here + ns, ns);
+        if (a + 2 < ni && inside({a + 2, c})) two.add(here, here + 2 * nc * ns, ns);
+        if (c + 2 < nc && inside({a, c + 2})) two.add(here, here + 2 * ns, ns);
       }
     if (stack_always) tiles.stack_below_correlation = 1;
-    tiles.neighbour_weights = tiles.stack_weights(correlation.mean());
+    tiles.neighbour_weights = tiles.stack_weights({one.mean(), two.mean()});
     return tiles;
   }
 

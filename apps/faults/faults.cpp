@@ -279,6 +279,7 @@ TileOptions TileOptions::from_config(const Config& c) {
   o.neighbour_weights.assign(w.begin(), w.end());
   o.stack_below_correlation =
       c.get_double("stack_below_correlation", kStackBelowCorrelation, Bounds::between(0, 1));
+  o.stack_min_independence = c.get_double("stack_min_independence", kStackMinIndependence, Bounds::between(0, 1));
   return o;
 }
 

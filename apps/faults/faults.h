@@ -168,6 +168,22 @@ inline const std::vector<float> kNeighbourWeights{1.f, 2.f, 1.f};
 // between neighbours. Stacking gains most where the noise differs from trace to trace, and costs up to 0.016 exact
 // AP on cubes whose neighbours correlate better (docs/faults.md, "Whole cubes").
 constexpr double kStackBelowCorrelation = 0.95;
+// ... and whose noise differs from trace to trace at least this much (NeighbourCorrelations::independence): noise
+// smoothed across traces is shared by neighbours, so stacking removes little of it and only blurs the faults. 0.4 is
+// noise smoothed by a Gaussian of about 0.85 traces, of which a stack keeps 0.87 of the amplitude.
+constexpr double kStackMinIndependence = 0.4;
+
+// How a cube's traces agree with the traces one and two grid steps away (segy.h, neighbour_correlation), which
+// decides whether its sections are stacked.
+struct NeighbourCorrelations {
+  double one = 1, two = 1;  // mean correlation of traces one / two grid steps apart
+  // With reflections that carry on over a few traces, 1 - one is the share of the energy in noise that neighbours do
+  // not share, and 1 - two the share that traces two apart do not: about equal (1) for noise that differs from trace
+  // to trace, and well under 1 for noise smoothed across traces (0.35 for a Gaussian of one trace). 1 where
+  // nothing differs.
+  double independence() const { return two < 1 ? (1 - one) / (1 - two) : 1.0; }
+  static NeighbourCorrelations of(const SegyVolume& v) { return {neighbour_correlation(v, 1), neighbour_correlation(v, 2)}; }
+};
 
 struct TileOptions {
   int64_t tile = 256, overlap = 32;
@@ -189,17 +205,25 @@ struct TileOptions {
   // direction, the weights of the sections at offsets -h .. h across it (inference.neighbour_weights; {1}: the
   // section alone). Used by predict_volume and the OpendTect attribute, not by predict_section.
   std::vector<float> neighbour_weights = kNeighbourWeights;
-  // ... when the cube's neighbouring traces correlate below this on average (segy.h, neighbour_correlation): noise that
-  // differs from trace to trace. 1: always; 0: never (inference.stack_below_correlation).
+  // ... when the cube's neighbouring traces correlate below this on average: noise. 1: always; 0: never
+  // (inference.stack_below_correlation).
   double stack_below_correlation = kStackBelowCorrelation;
-  // The weights a cube whose neighbouring traces correlate `correlation` on average is stacked with.
-  std::vector<float> stack_weights(double correlation) const {
-    const bool stack =
-        stack_below_correlation >= 1 || (stack_below_correlation > 0 && correlation < stack_below_correlation);
-    return stack ? neighbour_weights : std::vector<float>{1.f};
+  // ... and that noise differs from trace to trace at least this much (NeighbourCorrelations::independence; 0:
+  // whatever the noise; inference.stack_min_independence).
+  double stack_min_independence = kStackMinIndependence;
+  // Whether a cube whose traces correlate so is stacked, and what says it is not: "" (stacked), "correlation" or
+  // "independence".
+  std::string stack_refused_by(const NeighbourCorrelations& c) const {
+    if (stack_below_correlation >= 1) return "";
+    if (!(stack_below_correlation > 0 && c.one < stack_below_correlation)) return "correlation";
+    return c.independence() >= stack_min_independence ? "" : "independence";
   }
-  // Whether stack_weights needs the correlation measured: stacking is on and not forced either way. Where it does
-  // not, stack_weights(1) gives the weights.
+  // The weights a cube whose traces correlate so is stacked with.
+  std::vector<float> stack_weights(const NeighbourCorrelations& c) const {
+    return stack_refused_by(c).empty() ? neighbour_weights : std::vector<float>{1.f};
+  }
+  // Whether stack_weights needs the correlations measured: stacking is on and not forced either way. Where it does
+  // not, stack_weights({}) gives the weights.
   bool stack_measured() const {
     return neighbour_weights.size() > 1 && stack_below_correlation > 0 && stack_below_correlation < 1;
   }

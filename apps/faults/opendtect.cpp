@@ -439,17 +439,20 @@ ServeCounts opendtect_serve(Module& model, const TileOptions& tiles, const Perio
       outside[size_t(k)] = k != ci * nc + cc && std::memcmp(block.data() + k * ns, centre_trace, size_t(ns) * 4) == 0;
     // Whether the sections are stacked with their neighbours (as predict decides for a cube, from the window).
     if (tiles.stack_measured()) {
-      NeighbourCorrelation correlation;
+      std::array<NeighbourCorrelation, 2> correlation;  // traces one and two grid steps apart
       for (int64_t i = 0; i < ni; ++i)
         for (int64_t c = 0; c < nc; ++c) {
           if (outside[size_t(i * nc + c)]) continue;
           const float* here = block.data() + (i * nc + c) * ns;
-          if (i + 1 < ni && !outside[size_t((i + 1) * nc + c)]) correlation.add(here, here + nc * ns, ns);
-          if (c + 1 < nc && !outside[size_t(i * nc + c + 1)]) correlation.add(here, here + ns, ns);
+          for (int64_t lag = 1; lag <= 2; ++lag) {
+            NeighbourCorrelation& r = correlation[size_t(lag - 1)];
+            if (i + lag < ni && !outside[size_t((i + lag) * nc + c)]) r.add(here, here + lag * nc * ns, ns);
+            if (c + lag < nc && !outside[size_t(i * nc + c + lag)]) r.add(here, here + lag * ns, ns);
+          }
         }
-      weights = tiles.stack_weights(correlation.mean());
+      weights = tiles.stack_weights({correlation[0].mean(), correlation[1].mean()});
     } else {
-      weights = tiles.stack_weights(1);
+      weights = tiles.stack_weights({});
     }
     const int64_t h = int64_t(weights.size() / 2);
     std::vector<const float*> stack(weights.size());

@@ -620,19 +620,29 @@ VolumeCounts predict_cube_volume(Model& m, const SegyVolume& in, const std::stri
   return c;
 }
 
-// The weights a cube's sections are stacked with (TileOptions::stack_weights), from its neighbouring traces'
-// correlation where that decides; said on stderr when it was measured.
+// The weights a cube's sections are stacked with (TileOptions::stack_weights), from how its traces correlate with
+// their neighbours where that decides; said on stderr when it was measured.
 std::vector<float> cube_stack_weights(const TileOptions& tiles, const SegyVolume& in) {
   if (in.is_line()) return {1.f};
-  if (!tiles.stack_measured()) return tiles.stack_weights(1);
-  const double correlation = neighbour_correlation(in);
-  const std::vector<float> weights = tiles.stack_weights(correlation);
-  std::fprintf(stderr, "%s: neighbouring traces correlate %.3f on average (%s %g): %s\n", kApp, correlation,
-               weights.size() > 1 ? "under" : "at least", tiles.stack_below_correlation,
-               weights.size() > 1 ? "noise that differs from trace to trace; each section predicted stacked with the "
-                                    "sections beside it (inference.neighbour_weights)"
-                                  : "each section predicted alone (inference.stack_below_correlation=1 stacks it)");
-  return weights;
+  if (!tiles.stack_measured()) return tiles.stack_weights({});
+  const NeighbourCorrelations c = NeighbourCorrelations::of(in);
+  const std::string refused = tiles.stack_refused_by(c);
+  std::fprintf(stderr, "%s: neighbouring traces correlate %.3f on average ", kApp, c.one);
+  if (refused == "correlation")
+    std::fprintf(stderr, "(at least %g): each section predicted alone (inference.stack_below_correlation=1 stacks it)\n",
+                 tiles.stack_below_correlation);
+  else if (refused == "independence")
+    std::fprintf(stderr,
+                 "(under %g), traces two apart %.3f: noise smoothed across traces (independence %.2f, under %g), "
+                 "which stacking would not remove; each section predicted alone (inference.stack_min_independence=0 "
+                 "stacks it)\n",
+                 tiles.stack_below_correlation, c.two, c.independence(), tiles.stack_min_independence);
+  else
+    std::fprintf(stderr,
+                 "(under %g), traces two apart %.3f: noise that differs from trace to trace; each section predicted "
+                 "stacked with the sections beside it (inference.neighbour_weights)\n",
+                 tiles.stack_below_correlation, c.two);
+  return tiles.stack_weights(c);
 }
 
 // Fault probability of a SEG-Y volume, a section at a time, handed to `sink` in output_direction()'s order.
@@ -920,10 +930,12 @@ AppExport export_graph_of(Model& m) {
                                      : "",
                                  m.tiles.neighbour_weights.size() > 1 && m.tiles.stack_below_correlation > 0
                                      ? "; of a cube whose neighbouring traces correlate below "
-                                       "strata.stack_below_correlation on average (each trace's mean removed), predict "
-                                       "stacks each section first: every trace the weighted mean of itself and the "
-                                       "traces beside it across the section, the weights strata.neighbour_weights "
-                                       "from one side to the other"
+                                       "strata.stack_below_correlation on average (each trace's mean removed) and "
+                                       "whose noise differs from trace to trace, (1 - c1) / (1 - c2) at least "
+                                       "strata.stack_min_independence for c1 and c2 the mean correlation of traces "
+                                       "one and two grid steps apart, predict stacks each section first: every trace "
+                                       "the weighted mean of itself and the traces beside it across the section, the "
+                                       "weights strata.neighbour_weights from one side to the other"
                                      : "")},
       {"strata.model", m.net->describe()}};
   if (m.period.reference > 0) e.onnx.metadata["strata.period"] = str_cat(m.period.reference);
@@ -932,6 +944,7 @@ AppExport export_graph_of(Model& m) {
     for (const float w : m.tiles.neighbour_weights) weights += str_cat(weights.empty() ? "" : ",", w);
     e.onnx.metadata["strata.neighbour_weights"] = weights;
     e.onnx.metadata["strata.stack_below_correlation"] = str_cat(m.tiles.stack_below_correlation);
+    e.onnx.metadata["strata.stack_min_independence"] = str_cat(m.tiles.stack_min_independence);
   }
   e.onnx.doc = "strata-faults: fault probability of seismic sections";
   return e;

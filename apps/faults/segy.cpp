@@ -479,12 +479,15 @@ void NeighbourCorrelation::add(const float* a, const float* b, int64_t samples) 
   ++pairs_;
 }
 
-double neighbour_correlation(const SegyVolume& v) {
+double neighbour_correlation(const SegyVolume& v, int64_t lag) {
+  STRATA_CHECK(lag >= 1, "neighbour_correlation: a lag of ", lag, " grid steps; want 1 or more");
   NeighbourCorrelation c;
-  // Up to `most` indices spread evenly over 0 .. n - 2, each with a next one.
-  const auto with_next = [](int64_t n, int64_t most) { return spread(n - 1, std::clamp<int64_t>(n - 1, 0, most)); };
+  // Up to `most` indices spread evenly over 0 .. n - 1 - lag, each with one `lag` on.
+  const auto with_next = [lag](int64_t n, int64_t most) {
+    return spread(n - lag, std::clamp<int64_t>(n - lag, 0, most));
+  };
   if (v.is_line()) {
-    for (const int64_t t : with_next(v.traces(), 1024)) c.add(v.trace(t).data(), v.trace(t + 1).data(), v.samples());
+    for (const int64_t t : with_next(v.traces(), 1024)) c.add(v.trace(t).data(), v.trace(t + lag).data(), v.samples());
     return c.mean();
   }
   for (const int64_t a : with_next(int64_t(v.inlines().size()), 32))
@@ -492,7 +495,7 @@ double neighbour_correlation(const SegyVolume& v) {
       const int64_t t = v.trace_at(a, b);
       if (t < 0) continue;
       const std::vector<float> here = v.trace(t);
-      for (const int64_t u : {v.trace_at(a + 1, b), v.trace_at(a, b + 1)})
+      for (const int64_t u : {v.trace_at(a + lag, b), v.trace_at(a, b + lag)})
         if (u >= 0) c.add(here.data(), v.trace(u).data(), v.samples());
     }
   return c.mean();

@@ -145,9 +145,9 @@ class NeighbourCorrelation {
   double sum_ = 0;
   int64_t pairs_ = 0;
 };
-// The mean correlation of a volume's neighbouring traces: in a cube, up to 32 x 32 grid cells spread evenly, each
-// with the next trace along the inline and along the crossline; along a 2-D line, up to 1,024 traces spread evenly,
-// each with the next. 1 where no pair has data.
-double neighbour_correlation(const SegyVolume& v);
+// The mean correlation of a volume's traces with the traces `lag` grid steps away: in a cube, up to 32 x 32 grid
+// cells spread evenly, each with the trace `lag` inlines on and the one `lag` crosslines on; along a 2-D line, up to
+// 1,024 traces spread evenly, each with the trace `lag` on. 1 where no pair has data.
+double neighbour_correlation(const SegyVolume& v, int64_t lag = 1);
 
 }  // namespace strata::faults
