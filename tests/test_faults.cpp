@@ -1599,11 +1599,11 @@ TEST(PredictCube, SectionsStackWithTheirNeighboursAcross) {
   EXPECT_NEAR(smoothed.independence(), 0.1 / 0.34, 1e-12);
   EXPECT_EQ(NeighbourCorrelations{}.independence(), 1);
   EXPECT_EQ(gate.stack_weights(white), (std::vector<float>{1, 2, 1}));
-  EXPECT_EQ(gate.stack_refused_by(white), "");
+  EXPECT_EQ(gate.stack_decision(white), StackDecision::stacked);
   EXPECT_EQ(gate.stack_weights(smoothed), std::vector<float>{1});
-  EXPECT_EQ(gate.stack_refused_by(smoothed), "independence");
+  EXPECT_EQ(gate.stack_decision(smoothed), StackDecision::smoothed_noise);
   EXPECT_EQ(gate.stack_weights(clean), std::vector<float>{1});
-  EXPECT_EQ(gate.stack_refused_by(clean), "correlation");
+  EXPECT_EQ(gate.stack_decision(clean), StackDecision::clean);
   gate.stack_min_independence = 0;
   EXPECT_EQ(gate.stack_weights(smoothed), (std::vector<float>{1, 2, 1}));
   gate.stack_below_correlation = 1;

@@ -182,8 +182,13 @@ struct NeighbourCorrelations {
   // to trace, and well under 1 for noise smoothed across traces (0.35 for a Gaussian of one trace). 1 where
   // nothing differs.
   double independence() const { return two < 1 ? (1 - one) / (1 - two) : 1.0; }
-  static NeighbourCorrelations of(const SegyVolume& v) { return {neighbour_correlation(v, 1), neighbour_correlation(v, 2)}; }
+  static NeighbourCorrelations of(const SegyVolume& v) {
+    return {neighbour_correlation(v, 1), neighbour_correlation(v, 2)};
+  }
 };
+// What TileOptions decides for a cube: stacked, or alone because its traces correlate well (clean) or because its
+// noise is smoothed across traces.
+enum class StackDecision { stacked, clean, smoothed_noise };
 
 struct TileOptions {
   int64_t tile = 256, overlap = 32;
@@ -211,16 +216,15 @@ struct TileOptions {
   // ... and that noise differs from trace to trace at least this much (NeighbourCorrelations::independence; 0:
   // whatever the noise; inference.stack_min_independence).
   double stack_min_independence = kStackMinIndependence;
-  // Whether a cube whose traces correlate so is stacked, and what says it is not: "" (stacked), "correlation" or
-  // "independence".
-  std::string stack_refused_by(const NeighbourCorrelations& c) const {
-    if (stack_below_correlation >= 1) return "";
-    if (!(stack_below_correlation > 0 && c.one < stack_below_correlation)) return "correlation";
-    return c.independence() >= stack_min_independence ? "" : "independence";
+  // Whether a cube whose traces correlate so is stacked, and if not, why.
+  StackDecision stack_decision(const NeighbourCorrelations& c) const {
+    if (stack_below_correlation >= 1) return StackDecision::stacked;
+    if (!(stack_below_correlation > 0 && c.one < stack_below_correlation)) return StackDecision::clean;
+    return c.independence() >= stack_min_independence ? StackDecision::stacked : StackDecision::smoothed_noise;
   }
   // The weights a cube whose traces correlate so is stacked with.
   std::vector<float> stack_weights(const NeighbourCorrelations& c) const {
-    return stack_refused_by(c).empty() ? neighbour_weights : std::vector<float>{1.f};
+    return stack_decision(c) == StackDecision::stacked ? neighbour_weights : std::vector<float>{1.f};
   }
   // Whether stack_weights needs the correlations measured: stacking is on and not forced either way. Where it does
   // not, stack_weights({}) gives the weights.

@@ -626,12 +626,12 @@ std::vector<float> cube_stack_weights(const TileOptions& tiles, const SegyVolume
   if (in.is_line()) return {1.f};
   if (!tiles.stack_measured()) return tiles.stack_weights({});
   const NeighbourCorrelations c = NeighbourCorrelations::of(in);
-  const std::string refused = tiles.stack_refused_by(c);
+  const StackDecision decision = tiles.stack_decision(c);
   std::fprintf(stderr, "%s: neighbouring traces correlate %.3f on average ", kApp, c.one);
-  if (refused == "correlation")
+  if (decision == StackDecision::clean)
     std::fprintf(stderr, "(at least %g): each section predicted alone (inference.stack_below_correlation=1 stacks it)\n",
                  tiles.stack_below_correlation);
-  else if (refused == "independence")
+  else if (decision == StackDecision::smoothed_noise)
     std::fprintf(stderr,
                  "(under %g), traces two apart %.3f: noise smoothed across traces (independence %.2f, under %g), "
                  "which stacking would not remove; each section predicted alone (inference.stack_min_independence=0 "
