@@ -24,6 +24,7 @@
 #include <fstream>
 #include <functional>
 #include <nlohmann/json.hpp>
+#include <cmath>
 #include <random>
 #include <sstream>
 #include <string>
@@ -61,7 +62,9 @@ struct Request {
   int z0 = 0;                // first output sample
   bool long_periods = false;  // the survey with its periods three times as long
   bool stack_always = false;  // inference.stack_below_correlation=1 given to the attribute
+  bool any_noise = false;     // inference.stack_min_independence=0 given to the attribute
   bool similar_traces = false;  // the survey whose traces are one trace each with a little of another
+  bool smeared_noise = false;   // the survey of one trace under noise smoothed across traces
 };
 
 class OpendtectPlugin : public ::testing::Test {
@@ -101,6 +104,39 @@ class OpendtectPlugin : public ::testing::Test {
     similar_survey_ = new std::vector<float>(*survey_);
     for (size_t i = 0; i < similar_survey_->size(); ++i)
       (*similar_survey_)[i] = 0.98f * (*survey_)[i % size_t(kSamples)] + 0.2f * (*survey_)[i];
+    // The first trace under noise of 2.3 times its energy, smoothed across inlines and crosslines by a Gaussian of
+    // 1.5 traces: neighbouring traces correlate about 0.93 and traces two apart about 0.75, noise that a stack
+    // would not remove.
+    smeared_survey_ = new std::vector<float>(survey_->size());
+    {
+      std::mt19937 rng(7);
+      std::normal_distribution<float> normal;
+      std::vector<float> noise(survey_->size());
+      for (float& v : noise) v = normal(rng);
+      const auto smooth = [&](int step, int extent) {  // along one grid axis: `step` samples a cell, `extent` cells
+        std::vector<float> out(noise.size(), 0.f);
+        for (size_t i = 0; i < noise.size(); ++i) {
+          const int at = int(i / size_t(step)) % extent;
+          float sum = 0, weight = 0;
+          for (int d = -4; d <= 4; ++d) {
+            if (at + d < 0 || at + d >= extent) continue;
+            const float w = std::exp(-float(d * d) / (2 * 1.5f * 1.5f));
+            sum += w * noise[size_t(int64_t(i) + int64_t(d) * step)];
+            weight += w;
+          }
+          out[i] = sum / weight;
+        }
+        noise = out;
+      };
+      smooth(kSamples, kCrosslines);
+      smooth(kSamples * kCrosslines, kInlines);
+      double signal = 0, energy = 0;
+      for (int z = 0; z < kSamples; ++z) signal += double((*survey_)[size_t(z)]) * (*survey_)[size_t(z)];
+      for (const float v : noise) energy += double(v) * v;
+      const float gain = float(std::sqrt(2.3 * signal / kSamples / (energy / double(noise.size()))));
+      for (size_t i = 0; i < noise.size(); ++i)
+        (*smeared_survey_)[i] = (*survey_)[i % size_t(kSamples)] + gain * noise[i];
+    }
     long_survey_ = new std::vector<float>();
     for (int t = 0; t < kInlines * kCrosslines; ++t) {
       const std::vector<float> top(survey_->begin() + t * kSamples, survey_->begin() + t * kSamples + kSamples / 3);
@@ -113,6 +149,7 @@ class OpendtectPlugin : public ::testing::Test {
     delete survey_;
     delete long_survey_;
     delete similar_survey_;
+    delete smeared_survey_;
     if (!std::getenv("STRATA_KEEP_TEST_FILES")) fs::remove_all(root());
   }
 
@@ -123,7 +160,10 @@ class OpendtectPlugin : public ::testing::Test {
   // The window of the trace at (il, xl) as the plugin sends it: trace-major, inline-major, nrsamp samples from
   // z0 - margin; outside the survey's traces the centre trace, outside its samples 0.
   static std::vector<float> window(const Request& r, int il, int xl) {
-    return test::plugin_window(r.long_periods ? *long_survey_ : r.similar_traces ? *similar_survey_ : *survey_,
+    return test::plugin_window(r.long_periods     ? *long_survey_
+                               : r.similar_traces ? *similar_survey_
+                               : r.smeared_noise  ? *smeared_survey_
+                                                  : *survey_,
                                kInlines, kCrosslines, kSamples, il, xl,
                                r.so_inl, r.so_crl, r.z0 - r.margin, 2 * r.margin + r.nrsamples);
   }
@@ -272,6 +312,7 @@ class OpendtectPlugin : public ::testing::Test {
         if (c + 2 < nc && inside({a, c + 2})) two.add(here, here + 2 * ns, ns);
       }
     if (stack_always) tiles.stack_below_correlation = 1;
+    if (r.any_noise) tiles.stack_min_independence = 0;
     tiles.neighbour_weights = tiles.stack_weights({one.mean(), two.mean()});
     return tiles;
   }
@@ -315,6 +356,7 @@ class OpendtectPlugin : public ::testing::Test {
     const fs::path log = root() / "c.log";
     std::vector<std::string> args{"-c", params(r)};
     if (r.stack_always) args.push_back("inference.stack_below_correlation=1");
+    if (r.any_noise) args.push_back("inference.stack_min_independence=0");
     PluginProcess p(script(layout_flag), args, log);
     send_seisinfo(p, r);
     const int ns = 2 * r.margin + r.nrsamples;
@@ -334,11 +376,12 @@ class OpendtectPlugin : public ::testing::Test {
   }
 
   static fs::path* checkpoint_;
-  static std::vector<float>*survey_, *long_survey_, *similar_survey_;
+  static std::vector<float>*survey_, *long_survey_, *similar_survey_, *smeared_survey_;
 };
 fs::path* OpendtectPlugin::checkpoint_ = nullptr;
 std::vector<float>* OpendtectPlugin::survey_ = nullptr;
 std::vector<float>* OpendtectPlugin::similar_survey_ = nullptr;
+std::vector<float>* OpendtectPlugin::smeared_survey_ = nullptr;
 std::vector<float>* OpendtectPlugin::long_survey_ = nullptr;
 
 TEST_F(OpendtectPlugin, ParametersInTheBareEnvironment) {
@@ -393,7 +436,8 @@ TEST_F(OpendtectPlugin, LongPeriodsArePredictedAtTheTrainingSampling) {
 // Stacking: the test survey's inlines are separate generated sections, so its traces correlate well along an
 // inline and hardly across one, and its windows are stacked; those of a survey whose traces are nearly one trace
 // are not (the expectation decides each window as the attribute must). With
-// inference.stack_below_correlation=1 every window is stacked, the diagonals too.
+// inference.stack_below_correlation=1 every window is stacked, the diagonals too. A window under noise smoothed
+// across traces is left alone, unless inference.stack_min_independence=0.
 TEST_F(OpendtectPlugin, SectionsStackWithTheirNeighboursAsPredictDecides) {
   Request noisy, similar;
   noisy.so_inl = 3, noisy.so_crl = 3;
@@ -404,6 +448,13 @@ TEST_F(OpendtectPlugin, SectionsStackWithTheirNeighboursAsPredictDecides) {
   };
   EXPECT_TRUE(stacked(noisy, 3, 5));
   EXPECT_FALSE(stacked(similar, 3, 5));
+  // Noise smoothed across traces: correlating below 0.95, yet left alone, since a stack would not remove it.
+  Request smeared = noisy;
+  smeared.smeared_noise = true;
+  Request smeared_stacked = smeared;
+  smeared_stacked.any_noise = true;
+  EXPECT_FALSE(stacked(smeared, 3, 5));
+  EXPECT_TRUE(stacked(smeared_stacked, 3, 5));
   // Stacking would change the similar survey's answers.
   const std::vector<float> w = window(similar, 3, 5);
   TileOptions alone = window_tiles(similar, w, 3, 5), always = window_tiles(similar, w, 3, 5, true);
@@ -413,6 +464,8 @@ TEST_F(OpendtectPlugin, SectionsStackWithTheirNeighboursAsPredictDecides) {
             predict_cells(similar, w, cells, {1, 0}, in_survey(similar, 3, 5), always));
   check(noisy, {{3, 5}, {0, 0}}, "auto");
   check(similar, {{3, 5}, {0, 0}}, "auto");
+  check(smeared, {{3, 5}, {0, 0}}, "auto");
+  check(smeared_stacked, {{3, 5}}, "auto");
   for (const int selection : {1, 3}) {
     Request r;
     r.so_inl = 3, r.so_crl = 4;
