@@ -564,6 +564,19 @@ const std::vector<HostileCase> kCases = {
      {"a strata-anomaly checkpoint, not a strata-faults one"}},
     {"faults_override_not_read_by_predict", "strata-faults", "",
      "predict --checkpoint $FT_CKPT --input $FT_SGY --output p.sgy train.epochs=3", 2, {"train.epochs"}},
+    // Traces that do not correlate with their neighbours (a survey read in the wrong sample format or byte order
+    // looks so): predicted, with a warning that names the format and byte order read; coherent traces draw none.
+    {"faults_segy_of_uncorrelated_traces_is_flagged", "strata-faults",
+     "python3 -c \"import random, struct, sys; b = bytearray(open(sys.argv[1], 'rb').read()); random.seed(1); "
+     "n = 240 + 4 * 256; b[3600:] = b''.join(bytes(b[3600 + t * n:3600 + t * n + 240]) + struct.pack('>256f', "
+     "*[random.uniform(-1, 1) for _ in range(256)]) for t in range((len(b) - 3600) // n)); "
+     "open('noise.sgy', 'wb').write(b)\" $FT_BIG",
+     "predict --checkpoint $FT_CKPT --input noise.sgy --output p.sgy --direction both", 0,
+     {"warning: noise.sgy: neighbouring traces hardly correlate", "its samples as IEEE float", "big-endian byte order"},
+     "test -s p.sgy"},
+    {"faults_segy_of_coherent_traces_draws_no_warning", "strata-faults", "",
+     "predict --checkpoint $FT_CKPT --input $FT_BIG --output p.sgy --direction both", 0, {"wrote p.sgy"},
+     "! grep -q 'hardly correlate' out.txt"},
     // 5. outputs: never over the input, never half a file
     {"faults_output_is_the_input", "strata-faults", "cp $FT_SGY in.sgy && cp in.sgy keep.sgy",
      "predict --checkpoint $FT_CKPT --input in.sgy --output in.sgy", 1, {"would overwrite the input"},

@@ -552,6 +552,22 @@ std::vector<float> resample_traces(const std::vector<float>& traces, int64_t sam
   return out;
 }
 
+// Neighbouring traces of a survey correlating below this on average share next to nothing: no reflection carries
+// on from trace to trace (white noise of ten times the signal's power), which is how a survey read in the wrong
+// sample format or byte order looks.
+constexpr double kIncoherentBelow = 0.1;
+
+// Warns where a survey's neighbouring traces (mean correlation `c1`) hardly correlate.
+void warn_if_incoherent(const SegyVolume& in, double c1) {
+  if (!(c1 < kIncoherentBelow)) return;
+  std::fprintf(stderr,
+               "%s: warning: %s: neighbouring traces hardly correlate (%.3f on average): no reflection carries on "
+               "from trace to trace, so the fault probability says little. Unless the survey is that noisy, check "
+               "how it is read: its samples as %s (binary header bytes 3225-3226, format %d), %s byte order\n",
+               kApp, in.path().c_str(), c1, in.format_name().c_str(), in.format(),
+               in.little_endian() ? "little-endian" : "big-endian");
+}
+
 // A 3-D model's fault probability of a SEG-Y cube: the cube read whole, once (absent traces left out of the
 // standardisation and set to 0, as missing samples), predicted at once (predict_cube), and handed to `sink` a
 // section at a time in output_direction()'s order. The other directions add nothing: the network sees them all.
@@ -559,6 +575,7 @@ VolumeCounts predict_cube_volume(Model& m, const SegyVolume& in, const std::stri
                                  const SectionSink& sink) {
   STRATA_CHECK(!in.is_line(), in.path(), ": a 2-D line; a 3-D model (", m.net->type(),
                ") predicts cubes: use a 2-D model (unet2d) for lines");
+  warn_if_incoherent(in, neighbour_correlation(in));
   const auto start = std::chrono::steady_clock::now();
   const int64_t inlines = int64_t(in.inlines().size()), crosslines = int64_t(in.crosslines().size());
   const int64_t samples = in.samples();
@@ -621,11 +638,15 @@ VolumeCounts predict_cube_volume(Model& m, const SegyVolume& in, const std::stri
 }
 
 // The weights a cube's sections are stacked with (TileOptions::stack_weights), from how its traces correlate with
-// their neighbours where that decides; said on stderr when it was measured.
+// their neighbours where that decides; said on stderr when it was measured. Warns where neighbouring traces hardly
+// correlate at all (warn_if_incoherent).
 std::vector<float> cube_stack_weights(const TileOptions& tiles, const SegyVolume& in) {
-  if (in.is_line()) return {1.f};
-  if (!tiles.stack_measured()) return tiles.stack_weights({});
+  if (in.is_line() || !tiles.stack_measured()) {
+    warn_if_incoherent(in, neighbour_correlation(in));
+    return in.is_line() ? std::vector<float>{1.f} : tiles.stack_weights({});
+  }
   const NeighbourCorrelations c = NeighbourCorrelations::of(in);
+  warn_if_incoherent(in, c.one);
   const StackDecision decision = tiles.stack_decision(c);
   std::fprintf(stderr, "%s: neighbouring traces correlate %.3f on average ", kApp, c.one);
   if (decision == StackDecision::clean)
