@@ -126,6 +126,19 @@ for i in range((len(b) - 3600) // size):
 open(sys.argv[1], 'wb').write(b)
 PY
 }
+segy_noise() {  # segy_noise FILE OUT: FILE (IEEE float samples) with every sample replaced by uniform noise
+  python3 - "$@" <<'PY'
+import random, struct, sys
+b = bytearray(open(sys.argv[1], 'rb').read())
+samples = struct.unpack('>H', b[3220:3222])[0]
+size = 240 + 4 * samples
+random.seed(1)
+for i in range((len(b) - 3600) // size):
+    o = 3600 + i * size + 240
+    b[o:o + 4 * samples] = struct.pack('>%df' % samples, *[random.uniform(-1, 1) for _ in range(samples)])
+open(sys.argv[2], 'wb').write(b)
+PY
+}
 seis_info() {  # seis_info FILE NRINL NRCRL NRTRACES: an OpendTect SeisInfo block (one input, one output)
   python3 -c "import struct, sys; open(sys.argv[1], 'wb').write(struct.pack('<5i5f', int(sys.argv[4]), 1, 1,
     int(sys.argv[2]), int(sys.argv[3]), 0.004, 25, 25, 1, 1))" "$@"; }
@@ -566,14 +579,13 @@ const std::vector<HostileCase> kCases = {
      "predict --checkpoint $FT_CKPT --input $FT_SGY --output p.sgy train.epochs=3", 2, {"train.epochs"}},
     // Traces that do not correlate with their neighbours (a survey read in the wrong sample format or byte order
     // looks so): predicted, with a warning that names the format and byte order read; coherent traces draw none.
-    {"faults_segy_of_uncorrelated_traces_is_flagged", "strata-faults",
-     "python3 -c \"import random, struct, sys; b = bytearray(open(sys.argv[1], 'rb').read()); random.seed(1); "
-     "n = 240 + 4 * 256; b[3600:] = b''.join(bytes(b[3600 + t * n:3600 + t * n + 240]) + struct.pack('>256f', "
-     "*[random.uniform(-1, 1) for _ in range(256)]) for t in range((len(b) - 3600) // n)); "
-     "open('noise.sgy', 'wb').write(b)\" $FT_BIG",
+    {"faults_segy_of_uncorrelated_traces_is_flagged", "strata-faults", "segy_noise $FT_BIG noise.sgy",
      "predict --checkpoint $FT_CKPT --input noise.sgy --output p.sgy --direction both", 0,
      {"warning: noise.sgy: neighbouring traces hardly correlate", "its samples as IEEE float", "big-endian byte order"},
      "test -s p.sgy"},
+    {"faults_match_of_uncorrelated_traces_is_flagged", "strata-faults", "segy_noise $FT_BIG noise.sgy",
+     "generate --config $FT_CFG --output g --count 1 data.match=noise.sgy", 0,
+     {"warning: noise.sgy: neighbouring traces hardly correlate", "check how it is read"}},
     {"faults_segy_of_coherent_traces_draws_no_warning", "strata-faults", "",
      "predict --checkpoint $FT_CKPT --input $FT_BIG --output p.sgy --direction both", 0, {"wrote p.sgy"},
      "! grep -q 'hardly correlate' out.txt"},

@@ -552,20 +552,9 @@ std::vector<float> resample_traces(const std::vector<float>& traces, int64_t sam
   return out;
 }
 
-// Neighbouring traces of a survey correlating below this on average share next to nothing: no reflection carries
-// on from trace to trace (white noise of ten times the signal's power), which is how a survey read in the wrong
-// sample format or byte order looks.
-constexpr double kIncoherentBelow = 0.1;
-
-// Warns where a survey's neighbouring traces (mean correlation `c1`) hardly correlate.
+// Warns on stderr where a survey's neighbouring traces (mean correlation `c1`) hardly correlate.
 void warn_if_incoherent(const SegyVolume& in, double c1) {
-  if (!(c1 < kIncoherentBelow)) return;
-  std::fprintf(stderr,
-               "%s: warning: %s: neighbouring traces hardly correlate (%.3f on average): no reflection carries on "
-               "from trace to trace, so the fault probability says little. Unless the survey is that noisy, check "
-               "how it is read: its samples as %s (binary header bytes 3225-3226, format %d), %s byte order\n",
-               kApp, in.path().c_str(), c1, in.format_name().c_str(), in.format(),
-               in.little_endian() ? "little-endian" : "big-endian");
+  if (const std::string w = incoherence_warning(in, c1); !w.empty()) std::fprintf(stderr, "%s: %s\n", kApp, w.c_str());
 }
 
 // A 3-D model's fault probability of a SEG-Y cube: the cube read whole, once (absent traces left out of the

@@ -150,4 +150,12 @@ class NeighbourCorrelation {
 // 1,024 traces spread evenly, each with the trace `lag` on. 1 where no pair has data.
 double neighbour_correlation(const SegyVolume& v, int64_t lag = 1);
 
+// Neighbouring traces correlating below this on average share next to nothing: no reflection carries on from trace
+// to trace (white noise of ten times the signal's power), which is how a survey read in the wrong sample format or
+// byte order looks.
+constexpr double kIncoherentBelow = 0.1;
+// For a survey whose neighbouring traces correlate `c1` on average: "" where that is kIncoherentBelow or more, else
+// a warning that the fault probability says little, naming the sample format and byte order the survey was read in.
+std::string incoherence_warning(const SegyVolume& v, double c1);
+
 }  // namespace strata::faults

@@ -1000,7 +1000,9 @@ SurveyStats survey_stats(const SegyVolume& v) {
   st.dominant_period = spectrum.peak_period();
   st.dominant_hz = 1000.0 / (st.dominant_period * st.interval_ms);
   // The correlation of neighbouring traces estimates S / (S + N) for a laterally continuous signal.
-  st.noise_fraction = 1 - std::clamp(neighbour_correlation(v), 0.0, 1.0);
+  const double c1 = neighbour_correlation(v);
+  st.noise_fraction = 1 - std::clamp(c1, 0.0, 1.0);
+  st.warning = incoherence_warning(v, c1);
   return st;
 }
 
@@ -1016,7 +1018,8 @@ std::string SynthOptions::match(const SegyVolume& survey) {
   const std::string skipped =
       st.skipped_traces == 0 ? ""
                              : str_cat("  ", st.skipped_traces, " trace(s) with NaN, infinite or undefined (1e30) samples left out\n");
-  return skipped + str_cat("  sample interval ", st.interval_ms, " ms\n  dominant frequency ", st.dominant_hz, " Hz (period ",
+  const std::string warning = st.warning.empty() ? "" : str_cat("  ", st.warning, "\n");
+  return skipped + warning + str_cat("  sample interval ", st.interval_ms, " ms\n  dominant frequency ", st.dominant_hz, " Hz (period ",
                  st.dominant_period, " samples) -> wavelet period ", period.str(), "\n  amplitude kurtosis ",
                  st.kurtosis, " -> log-gain rms ", gain.str(), "\n  incoherent energy between neighbouring traces ",
                  st.noise_fraction, " (SNR about ", snr_est, ") -> snr ", snr.str(), "\n");

@@ -200,6 +200,7 @@ struct SurveyStats {
   double kurtosis = 0;
   double noise_fraction = 0;   // share of the energy not coherent between neighbouring traces
   int64_t skipped_traces = 0;  // traces left out for missing samples (segy.h: missing_sample)
+  std::string warning;         // segy.h: incoherence_warning, "" for a survey whose traces correlate
 };
 SurveyStats survey_stats(const SegyVolume& v);
 
