@@ -506,8 +506,8 @@ std::string incoherence_warning(const SegyVolume& v, double c1) {
   char mean[32];
   std::snprintf(mean, sizeof mean, "%.3f", c1);
   return str_cat("warning: ", v.path(), ": neighbouring traces hardly correlate (", mean,
-                 " on average): no reflection carries on from trace to trace, so the fault probability says little. "
-                 "Unless the survey is that noisy, check how it is read: its samples as ", v.format_name(),
+                 " on average): no reflection carries on from trace to trace, as in noise. Unless the survey is that "
+                 "noisy, check how it is read: its samples as ", v.format_name(),
                  " (binary header bytes 3225-3226, format ", v.format(), "), ",
                  v.little_endian() ? "little-endian" : "big-endian", " byte order");
 }

@@ -155,7 +155,7 @@ double neighbour_correlation(const SegyVolume& v, int64_t lag = 1);
 // byte order looks.
 constexpr double kIncoherentBelow = 0.1;
 // For a survey whose neighbouring traces correlate `c1` on average: "" where that is kIncoherentBelow or more, else
-// a warning that the fault probability says little, naming the sample format and byte order the survey was read in.
+// a warning that names the sample format and byte order the survey was read in.
 std::string incoherence_warning(const SegyVolume& v, double c1);
 
 }  // namespace strata::faults
