@@ -6,10 +6,11 @@
 # look and direction: AP exact and within one sample, the mean over the cubes and its lowest and highest
 # (docs/faults.md, "Whole cubes").
 #   scripts/faults_cube_shift.sh runs/faults_synthetic/best.safetensors [CUBES (default 6)]
-# DIRECTIONS="all" scores one direction setting only (default "inline crossline both all"); MIXED_PHASE=shared
-# or centred generates every look with that data.synthetic.mixed_phase (a mixed wavelet's parts of one phase, or
-# the blend moved back onto zero time, so its reflections and faults stay on their labels; the other draws are
-# the same); OVERRIDES="key=value ..." are given to every eval (scripts/faults_score_cubes.sh).
+# DIRECTIONS="all" scores one direction setting only (default "inline crossline both all"); MIXED_PHASE=independent,
+# shared or centred generates every look with that data.synthetic.mixed_phase in place of the shipped config's
+# centred (independent: a mixed wavelet's blend can sit up to 3 samples off zero time, and its reflections and faults
+# with it, off their labels; the other draws are the same); OVERRIDES="key=value ..." are given to every eval
+# (scripts/faults_score_cubes.sh).
 set -euo pipefail
 [[ $# -ge 1 && $# -le 2 ]] || { echo "usage: $0 CHECKPOINT [CUBES]" >&2; exit 2; }
 [[ -f $1 ]] || { echo "faults_cube_shift: $1: no such checkpoint" >&2; exit 1; }
@@ -19,9 +20,9 @@ cd "$(dirname "$0")/.."
 bin=build/bin/strata-faults
 [[ -x "$bin" ]] || { echo "faults_cube_shift: $bin not found; build first" >&2; exit 1; }
 phase=()
-case ${MIXED_PHASE:-independent} in
-  independent) ;;
-  shared | centred) phase=("data.synthetic.mixed_phase=$MIXED_PHASE") ;;
+case ${MIXED_PHASE:-} in
+  "") ;;
+  independent | shared | centred) phase=("data.synthetic.mixed_phase=$MIXED_PHASE") ;;
   *) echo "faults_cube_shift: MIXED_PHASE is independent, shared or centred, not '$MIXED_PHASE'" >&2; exit 2 ;;
 esac
 out=$(mktemp -d)
