@@ -2,7 +2,7 @@
 # How a strata-faults checkpoint scores cubes of a second, separately written generator
 # (scripts/faults_second_generator.py: other earth model, folding, fault shapes, wavelet and noise): CUBES labelled
 # 128^3 cubes, each predicted on all four directions (predict's default) and on inlines and crosslines, printed as
-# the mean AP exact and within one sample over the cubes, lowest-highest (docs/faults.md, "A second generator").
+# the mean AP exact and within one sample over the cubes, lowest-highest (docs/faults.md, "Results").
 #   scripts/faults_second_generator.sh runs/faults_synthetic/best.safetensors [CUBES (default 6)] [SEED (default 7)]
 # DIRECTIONS="all" scores one direction setting only (default "all both"); REFLECTION=below writes the cubes with
 # each reflection on the sample below its boundary (faults half a sample below their labels); GENERATOR=third scores

@@ -141,7 +141,7 @@ constexpr int64_t kMinDiagonalTraces = 8;
 // power spectrum (synth.h, TraceSpectrum), is longer than `reference` is predicted resampled in time by
 // reference / period, so its period becomes the reference, and its probabilities resampled back. The reference
 // is the training sections' 95th percentile of that period; shorter periods are predicted as they are. On the
-// generator's sections of periods 18-30 samples this raises exact AP by 0.06 (docs/faults.md, "Generator shift").
+// generator's sections of periods 18-30 samples this raised exact AP by 0.06.
 struct PeriodMatch {
   double reference = 0;  // samples; 0: off
   // The time scale at which a section of dominant period `period` is predicted: reference / period, at most 1.
@@ -162,11 +162,12 @@ std::vector<float> resample_time(const std::vector<float>& section, int64_t heig
 
 // The neighbour weights a cube's sections are predicted with unless inference.neighbour_weights says otherwise:
 // the section and, at half its weight, the section on each side. Random noise differs from trace to trace and
-// falls; reflections and faults continue into the next section and stay (docs/faults.md, "Whole cubes").
+// falls; reflections and faults continue into the next section and stay (docs/faults.md, "How a survey is
+// predicted").
 inline const std::vector<float> kNeighbourWeights{1.f, 2.f, 1.f};
 // ... applied to a cube whose neighbouring traces correlate below this on average: about 5% of the energy differs
 // between neighbours. Stacking gains most where the noise differs from trace to trace, and costs up to 0.016 exact
-// AP on cubes whose neighbours correlate better (docs/faults.md, "Whole cubes").
+// AP on cubes whose neighbours correlate better (docs/faults.md, "What was tried and not shipped").
 constexpr double kStackBelowCorrelation = 0.95;
 // ... and whose noise differs from trace to trace at least this much (NeighbourCorrelations::independence): noise
 // smoothed across traces is shared by neighbours, so stacking removes little of it and only blurs the faults. 0.4 is
