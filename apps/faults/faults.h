@@ -141,7 +141,7 @@ constexpr int64_t kMinDiagonalTraces = 8;
 // power spectrum (synth.h, TraceSpectrum), is longer than `reference` is predicted resampled in time by
 // reference / period, so its period becomes the reference, and its probabilities resampled back. The reference
 // is the training sections' 95th percentile of that period; shorter periods are predicted as they are. On the
-// generator's sections of periods 18-30 samples this raised exact AP by 0.06.
+// generator's sections of periods 18-30 samples this raises exact AP by 0.06.
 struct PeriodMatch {
   double reference = 0;  // samples; 0: off
   // The time scale at which a section of dominant period `period` is predicted: reference / period, at most 1.
