@@ -23,7 +23,7 @@
 //   $FT_SGY, $FT_PS     a 4 x 6 trace post-stack SEG-Y and a pre-stack one (tests/segy_fixture.h)
 //   $FT_BIG             a 48 x 64 trace post-stack SEG-Y of 256 samples (seconds to predict)
 // A new app adds its rows (and, if it needs one, its own checkpoint in
-// SetUpTestSuite) to kCases: one row per class of the issue at least.
+// SetUpTestSuite) to kCases: one row per kind of hostile input at least.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
